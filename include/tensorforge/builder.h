@@ -1,0 +1,39 @@
+// Builder: turns a Network into an Engine (validation, kernel choice, memory planning).
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "tensorforge/engine.h"
+#include "tensorforge/network.h"
+#include "tensorforge/types.h"
+
+namespace tensorforge {
+
+/// Options that steer a build.
+struct BuilderConfig {
+  /// Where the engine will run.
+  DeviceKind device = DeviceKind::kCPU;
+  /// Build effort, 0 (first working kernel) to 5 (exhaustive search); recorded in the engine.
+  int optimization_level = 3;
+  /// Largest scratch space, in bytes, one kernel may use (0 = no limit).
+  size_t workspace_size = 0;
+  /// Throws Error if a field is out of range.
+  void validate() const;
+};
+
+/// Compiles networks into engines under one configuration.
+class Builder {
+ public:
+  /// A builder using `config` (validated here).
+  explicit Builder(const BuilderConfig& config = {});
+  /// Validates `network`, picks a kernel for every layer, plans memory and returns the engine.
+  Engine build(const Network& network) const;
+  /// The configuration.
+  const BuilderConfig& config() const { return config_; }
+
+ private:
+  BuilderConfig config_;
+};
+
+}  // namespace tensorforge

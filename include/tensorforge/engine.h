@@ -1,0 +1,94 @@
+// Engine and ExecutionContext: a compiled network, and the state needed to run it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tensorforge/types.h"
+
+namespace tensorforge {
+
+struct EngineImpl;
+class ExecutionContext;
+
+/// Description of one engine input or output.
+struct IOTensorInfo {
+  std::string name;  ///< Name given in the network.
+  DataType dtype;    ///< Element type.
+  Dims dims;         ///< Shape.
+  bool is_input;     ///< True for an input, false for an output.
+};
+
+/// A compiled network: immutable, cheap to copy (shared), safe to use from several contexts.
+class Engine {
+ public:
+  /// The inputs, then the outputs, in network order.
+  const std::vector<IOTensorInfo>& io_tensors() const;
+  /// Number of inputs.
+  int nb_inputs() const;
+  /// Number of outputs.
+  int nb_outputs() const;
+  /// Where this engine runs.
+  DeviceKind device() const;
+  /// The optimization level it was built with.
+  int optimization_level() const;
+  /// Bytes of the activation arena one execution context allocates.
+  size_t arena_size() const;
+  /// Bytes of constant data (weights) the engine holds.
+  size_t weights_size() const;
+  /// Number of layers.
+  int nb_layers() const;
+  /// Per layer: name, kind, chosen kernel (tactic), output shapes.
+  std::string inspect() const;
+  /// The network the engine runs, as text (see docs/printer.md).
+  std::string network_text() const;
+  /// A new context holding its own activation memory.
+  ExecutionContext create_execution_context() const;
+
+  /// The engine as bytes in the TensorForge engine file format (docs/file-format.md).
+  std::vector<uint8_t> serialize() const;
+  /// An engine from bytes; throws Error(kCorruptFile) on anything malformed, never crashes.
+  static Engine deserialize(const void* data, size_t size);
+  /// Writes serialize() to `path`.
+  void save(const std::string& path) const;
+  /// Reads an engine file written by save().
+  static Engine load(const std::string& path);
+
+  /// Internal state (for the runtime; not part of the stable API).
+  const EngineImpl& impl() const { return *impl_; }
+  /// Wraps internal state (used by the builder and the reader).
+  explicit Engine(std::shared_ptr<const EngineImpl> impl) : impl_(std::move(impl)) {}
+
+ private:
+  std::shared_ptr<const EngineImpl> impl_;
+};
+
+/// Runs an engine on caller-provided buffers; one context per concurrent caller.
+class ExecutionContext {
+ public:
+  /// Binds `data` (host memory, contiguous, of the engine's dtype and shape) to the I/O tensor `name`.
+  void set_tensor_address(const std::string& name, void* data);
+  /// Runs the engine on the bound addresses; throws Error if one is unbound.
+  void execute();
+  /// Runs with one pointer per io_tensors() entry, in that order.
+  void execute(const std::vector<void*>& bindings);
+  /// The engine this context runs.
+  const Engine& engine() const { return engine_; }
+  ~ExecutionContext();
+  /// Contexts are moved, not copied.
+  ExecutionContext(ExecutionContext&&) noexcept;
+  /// Move assignment.
+  ExecutionContext& operator=(ExecutionContext&&) noexcept;
+
+ private:
+  friend class Engine;
+  explicit ExecutionContext(Engine engine);
+  struct State;
+  Engine engine_;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace tensorforge

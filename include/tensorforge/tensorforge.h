@@ -1,0 +1,8 @@
+// TensorForge: the whole public C++ API.
+#pragma once
+
+#include "tensorforge/builder.h"
+#include "tensorforge/engine.h"
+#include "tensorforge/logger.h"
+#include "tensorforge/network.h"
+#include "tensorforge/types.h"

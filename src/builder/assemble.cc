@@ -1,0 +1,136 @@
+// Engine assembly, shared by the builder and the file reader: kernels per layer, tensor locations,
+// the activation arena plan and the copies for outputs that no layer writes.
+#include <sstream>
+
+#include "builder/memory_planner.h"
+#include "runtime/engine_impl.h"
+
+namespace tensorforge {
+
+namespace {
+
+KernelSpec make_spec(const ir::Graph& g, const ir::Layer& l) {
+  KernelSpec spec{l, {}, {}};
+  for (int id : l.inputs) spec.inputs.push_back(id >= 0 ? &g.tensors[id] : nullptr);
+  for (int id : l.outputs) spec.outputs.push_back(&g.tensors[id]);
+  return spec;
+}
+
+std::string describe_inputs(const ir::Graph& g, const ir::Layer& l) {
+  std::ostringstream os;
+  for (size_t i = 0; i < l.inputs.size(); ++i) {
+    os << (i ? ", " : "");
+    if (l.inputs[i] < 0)
+      os << "none";
+    else
+      os << to_string(g.tensors[l.inputs[i]].dtype) << g.tensors[l.inputs[i]].dims.str();
+  }
+  return os.str();
+}
+
+const std::vector<KernelEntry>& kernels_for(DeviceKind device) {
+  if (device != DeviceKind::kCPU)
+    throw Error(ErrorCode::kUnsupported, std::string("no kernels for device '") + to_string(device) +
+                                             "' in this build (the CUDA backend is not available yet)");
+  return cpu::kernels();
+}
+
+Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list, const std::string& tactic) {
+  const ir::Layer& l = g.layers[li];
+  KernelSpec spec = make_spec(g, l);
+  bool known = false;
+  for (const KernelEntry& e : list) {
+    if (e.kind != l.kind || (!tactic.empty() && tactic != e.tactic)) continue;
+    known = true;
+    if (auto k = e.create(spec)) return Step{li, e.tactic, std::move(k)};
+  }
+  std::string where = "layer '" + l.name + "' (" + to_string(l.kind) + ") with inputs " + describe_inputs(g, l);
+  if (!tactic.empty() && !known)
+    throw Error(ErrorCode::kCorruptFile, where + ": the engine names kernel '" + tactic + "', which this build lacks");
+  if (!tactic.empty())
+    throw Error(ErrorCode::kCorruptFile, where + ": kernel '" + tactic + "' does not accept this layer");
+  throw Error(ErrorCode::kUnsupported, where + ": no kernel supports this layer on this device");
+}
+
+}  // namespace
+
+std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig& config,
+                                            const std::vector<std::string>& tactics) {
+  auto impl = std::make_shared<EngineImpl>();
+  impl->graph = std::move(graph);
+  impl->config = config;
+  const ir::Graph& g = impl->graph;
+  const int nt = static_cast<int>(g.tensors.size());
+  impl->locations.assign(nt, TensorLocation{});
+
+  for (int id : g.inputs) {
+    impl->locations[id] = {TensorLocation::kBinding, 0, static_cast<int>(impl->io.size()), nullptr};
+    impl->io.push_back({g.tensors[id].name, g.tensors[id].dtype, g.tensors[id].dims, true});
+    impl->io_tensor.push_back(id);
+  }
+
+  // Constants point at their weights; every other layer becomes a step.
+  const auto& list = kernels_for(config.device);
+  std::vector<int> step_of_layer(g.layers.size(), -1);
+  impl->tactics.resize(g.layers.size());
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    if (l.kind == LayerKind::kConstant) {
+      const Weights& w = ir::attr_weights(l, "value");
+      impl->locations[l.outputs[0]] = {TensorLocation::kConstant, 0, -1, w.data()};
+      impl->weights_size += w.size_bytes();
+      impl->tactics[li] = "constant";
+      continue;
+    }
+    std::string want = tactics.empty() ? std::string() : tactics[li];
+    step_of_layer[li] = static_cast<int>(impl->steps.size());
+    impl->steps.push_back(make_step(g, static_cast<int>(li), list, want));
+    impl->tactics[li] = impl->steps.back().tactic;
+  }
+
+  for (int id : g.outputs) {
+    int binding = static_cast<int>(impl->io.size());
+    impl->io.push_back({g.tensors[id].name, g.tensors[id].dtype, g.tensors[id].dims, false});
+    impl->io_tensor.push_back(id);
+    if (impl->locations[id].kind == TensorLocation::kAbsent)
+      impl->locations[id] = {TensorLocation::kBinding, 0, binding, nullptr};
+    else
+      impl->output_copies.push_back({id, binding});
+  }
+
+  // Arena tensors: produced by a step, not bound to the caller. Lifetime = producing step .. last reader.
+  std::vector<int> arena_ids;
+  std::vector<BufferLifetime> lifetimes;
+  std::vector<int> index_of(nt, -1);
+  for (int id = 0; id < nt; ++id) {
+    const ir::TensorDesc& t = g.tensors[id];
+    if (impl->locations[id].kind != TensorLocation::kAbsent || t.producer < 0) continue;
+    int s = step_of_layer[t.producer];
+    index_of[id] = static_cast<int>(arena_ids.size());
+    arena_ids.push_back(id);
+    lifetimes.push_back({static_cast<size_t>(t.dims.volume()) * element_size(t.dtype), s, s});
+  }
+  for (size_t s = 0; s < impl->steps.size(); ++s)
+    for (int id : g.layers[impl->steps[s].layer].inputs)
+      if (id >= 0 && index_of[id] >= 0) lifetimes[index_of[id]].last = static_cast<int>(s);
+  // An arena tensor copied to an output lives until the end.
+  for (const OutputCopy& c : impl->output_copies)
+    if (index_of[c.src_tensor] >= 0) lifetimes[index_of[c.src_tensor]].last = static_cast<int>(impl->steps.size());
+
+  size_t total = 0;
+  std::vector<size_t> offsets = plan_memory(lifetimes, total);
+  for (size_t k = 0; k < arena_ids.size(); ++k)
+    impl->locations[arena_ids[k]] = {TensorLocation::kArena, offsets[k], -1, nullptr};
+
+  size_t workspace = 0;
+  for (const Step& st : impl->steps) workspace = std::max(workspace, st.kernel->workspace_size());
+  if (config.workspace_size && workspace > config.workspace_size)
+    throw Error(ErrorCode::kUnsupported, "the kernels need " + std::to_string(workspace) +
+                                             " bytes of workspace, more than workspace_size=" +
+                                             std::to_string(config.workspace_size));
+  impl->workspace_offset = (total + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+  impl->arena_size = impl->workspace_offset + workspace;
+  return impl;
+}
+
+}  // namespace tensorforge

@@ -1,0 +1,35 @@
+// Builder: validate the network, then assemble the engine from a copy of its graph.
+#include "tensorforge/builder.h"
+
+#include <chrono>
+#include <sstream>
+
+#include "runtime/engine_impl.h"
+#include "tensorforge/logger.h"
+
+namespace tensorforge {
+
+void BuilderConfig::validate() const {
+  if (optimization_level < 0 || optimization_level > 5)
+    throw Error(ErrorCode::kInvalidArgument,
+                "BuilderConfig.optimization_level must be in 0..5, got " + std::to_string(optimization_level));
+  if (static_cast<int>(device) > static_cast<int>(DeviceKind::kCUDA))
+    throw Error(ErrorCode::kInvalidArgument, "BuilderConfig.device is not a valid DeviceKind");
+}
+
+Builder::Builder(const BuilderConfig& config) : config_(config) { config_.validate(); }
+
+Engine Builder::build(const Network& network) const {
+  auto start = std::chrono::steady_clock::now();
+  network.validate();
+  auto impl = assemble_engine(network.graph(), config_, {});
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::ostringstream os;
+  os << "built a " << to_string(config_.device) << " engine: " << impl->graph.layers.size() << " layers, "
+     << impl->steps.size() << " kernels, arena " << impl->arena_size << " B, weights " << impl->weights_size
+     << " B, in " << ms << " ms";
+  log(Severity::kInfo, os.str());
+  return Engine(std::move(impl));
+}
+
+}  // namespace tensorforge

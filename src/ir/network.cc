@@ -1,0 +1,149 @@
+// The public Network, Tensor and Weights classes over the internal Graph.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "ir/graph.h"
+#include "ir/printer.h"
+
+namespace tensorforge {
+
+struct Weights::Buffer {
+  explicit Buffer(size_t n) : size_(n), data_(static_cast<uint8_t*>(::operator new(n ? n : 1, std::align_val_t(64)))) {}
+  ~Buffer() { ::operator delete(data_, std::align_val_t(64)); }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  size_t size_;
+  uint8_t* data_;
+};
+
+Weights::Weights(DataType dtype, Dims dims, const void* data) : dtype_(dtype), dims_(dims) {
+  for (int i = 0; i < dims.rank(); ++i)
+    if (dims[i] < 0) throw Error(ErrorCode::kInvalidArgument, "weights shape " + dims.str() + " has a negative extent");
+  size_t n = static_cast<size_t>(dims.volume()) * element_size(dtype);
+  auto buf = std::make_shared<Buffer>(n);
+  if (n) {
+    if (!data) throw Error(ErrorCode::kInvalidArgument, "weights of shape " + dims.str() + " given no data");
+    std::memcpy(buf->data_, data, n);
+  }
+  bytes_ = std::move(buf);
+}
+
+const void* Weights::data() const { return bytes_ ? bytes_->data() : nullptr; }
+size_t Weights::size_bytes() const { return bytes_ ? bytes_->size() : 0; }
+
+std::string Tensor::name() const { return graph_->tensors.at(id_).name; }
+Dims Tensor::dims() const { return graph_->tensors.at(id_).dims; }
+DataType Tensor::dtype() const { return graph_->tensors.at(id_).dtype; }
+
+Network::Network() : graph_(std::make_unique<ir::Graph>()) {}
+Network::~Network() = default;
+Network::Network(Network&&) noexcept = default;
+Network& Network::operator=(Network&&) noexcept = default;
+
+Tensor Network::add_input(const std::string& name, DataType dtype, const Dims& dims) {
+  if (name.empty()) throw Error(ErrorCode::kInvalidArgument, "add_input: the input needs a name");
+  if (graph_->by_name.count(name))
+    throw Error(ErrorCode::kInvalidArgument, "add_input: a tensor named '" + name + "' already exists");
+  if (static_cast<int>(dtype) >= kNumDataTypes) throw Error(ErrorCode::kInvalidArgument, "add_input: invalid dtype");
+  for (int i = 0; i < dims.rank(); ++i)
+    if (dims[i] < 0)
+      throw Error(ErrorCode::kInvalidArgument, "add_input '" + name + "': shape " + dims.str() +
+                                                   " has a negative extent (dynamic shapes are not supported yet)");
+  int id = graph_->add_tensor(name, dtype, dims, -1, 0);
+  graph_->inputs.push_back(id);
+  return Tensor(graph_.get(), id);
+}
+
+void Network::mark_output(Tensor t, const std::string& name) {
+  if (!t.valid() || t.graph_ != graph_.get())
+    throw Error(ErrorCode::kInvalidArgument, "mark_output: the tensor does not belong to this network");
+  for (int id : graph_->outputs)
+    if (id == t.id_)
+      throw Error(ErrorCode::kInvalidArgument, "mark_output: '" + t.name() + "' is already an output");
+  graph_->rename(t.id_, name);
+  graph_->outputs.push_back(t.id_);
+}
+
+std::vector<Tensor> Network::add_layer(LayerKind kind, const std::vector<Tensor>& inputs, const Attributes& attrs,
+                                       const std::string& name) {
+  std::vector<int> ids;
+  for (const Tensor& t : inputs) {
+    if (t.valid() && t.graph_ != graph_.get())
+      throw Error(ErrorCode::kInvalidArgument, std::string("add_layer(") + to_string(kind) + (name.empty() ? "" : " '" + name + "'") +
+                                                   "): an input tensor belongs to another network");
+    ids.push_back(t.valid() ? t.id_ : -1);
+  }
+  int li = graph_->add_layer(kind, ids, attrs, name);
+  std::vector<Tensor> outs;
+  for (int id : graph_->layers[li].outputs) outs.push_back(Tensor(graph_.get(), id));
+  return outs;
+}
+
+Tensor Network::add_constant(const Weights& w, const std::string& name) {
+  return add_layer(LayerKind::kConstant, {}, {{"value", w}}, name)[0];
+}
+
+Tensor Network::add_convolution(Tensor x, Tensor weight, Tensor bias, const std::vector<int64_t>& stride,
+                                const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
+                                int64_t groups, const std::string& name) {
+  return add_layer(LayerKind::kConvolution, {x, weight, bias},
+                   {{"stride", stride}, {"padding", padding}, {"dilation", dilation}, {"groups", groups}}, name)[0];
+}
+
+Tensor Network::add_elementwise(Tensor a, Tensor b, const std::string& op, const std::string& name) {
+  return add_layer(LayerKind::kElementwise, {a, b}, {{"op", op}}, name)[0];
+}
+
+Tensor Network::add_unary(Tensor x, const std::string& op, const std::string& name) {
+  return add_layer(LayerKind::kUnary, {x}, {{"op", op}}, name)[0];
+}
+
+Tensor Network::add_activation(Tensor x, const std::string& op, double alpha, double beta, const std::string& name) {
+  return add_layer(LayerKind::kActivation, {x}, {{"op", op}, {"alpha", alpha}, {"beta", beta}}, name)[0];
+}
+
+Tensor Network::add_matmul(Tensor a, Tensor b, bool transpose_a, bool transpose_b, const std::string& name) {
+  return add_layer(LayerKind::kMatMul, {a, b},
+                   {{"transpose_a", int64_t(transpose_a)}, {"transpose_b", int64_t(transpose_b)}}, name)[0];
+}
+
+Tensor Network::add_reshape(Tensor x, const std::vector<int64_t>& shape, const std::string& name) {
+  return add_layer(LayerKind::kReshape, {x}, {{"shape", shape}}, name)[0];
+}
+
+Tensor Network::add_transpose(Tensor x, const std::vector<int64_t>& perm, const std::string& name) {
+  return add_layer(LayerKind::kTranspose, {x}, {{"perm", perm}}, name)[0];
+}
+
+Tensor Network::add_cast(Tensor x, DataType dtype, const std::string& name) {
+  return add_layer(LayerKind::kCast, {x}, {{"dtype", std::string(to_string(dtype))}}, name)[0];
+}
+
+int Network::nb_tensors() const { return static_cast<int>(graph_->tensors.size()); }
+int Network::nb_layers() const { return static_cast<int>(graph_->layers.size()); }
+
+std::vector<Tensor> Network::inputs() const {
+  std::vector<Tensor> r;
+  for (int id : graph_->inputs) r.push_back(Tensor(graph_.get(), id));
+  return r;
+}
+
+std::vector<Tensor> Network::outputs() const {
+  std::vector<Tensor> r;
+  for (int id : graph_->outputs) r.push_back(Tensor(graph_.get(), id));
+  return r;
+}
+
+Tensor Network::tensor(const std::string& name) const {
+  auto it = graph_->by_name.find(name);
+  if (it == graph_->by_name.end()) throw Error(ErrorCode::kInvalidArgument, "no tensor named '" + name + "'");
+  return Tensor(graph_.get(), it->second);
+}
+
+void Network::validate() const { graph_->validate(); }
+std::string Network::to_text() const { return ir::to_text(*graph_); }
+
+}  // namespace tensorforge

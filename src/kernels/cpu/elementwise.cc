@@ -1,0 +1,133 @@
+// CPU elementwise binary kernel: numpy broadcasting, one instantiation per (dtype, op).
+// Same-shape operands take a flat loop; scalars and general broadcasts walk a BroadcastIter.
+#include <cmath>
+
+#include "ir/ops/op_names.h"
+#include "kernels/cpu/broadcast.h"
+#include "kernels/cpu/dtype_dispatch.h"
+#include "kernels/cpu/pointwise.h"
+
+namespace tensorforge::cpu {
+
+namespace {
+
+template <class T, class Out, class F>
+class BinaryKernel : public Kernel {
+ public:
+  BinaryKernel(const KernelSpec& s, F f)
+      : f_(f),
+        same_(s.inputs[0]->dims == s.inputs[1]->dims),
+        sa_(broadcast_strides(s.inputs[0]->dims, s.outputs[0]->dims)),
+        sb_(broadcast_strides(s.inputs[1]->dims, s.outputs[0]->dims)) {}
+
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    const T* a = in[0].as<T>();
+    const T* b = in[1].as<T>();
+    Out* o = out[0].as<Out>();
+    if (same_) {
+      int64_t n = out[0].numel();
+      for (int64_t i = 0; i < n; ++i) o[i] = store_as<Out>(f_(load(a, i), load(b, i)));
+      return;
+    }
+    int64_t i = 0;
+    for (BroadcastIter it(out[0].dims, {sa_, sb_}); !it.done(); it.next(), ++i)
+      o[i] = store_as<Out>(f_(load(a, it.offset(0)), load(b, it.offset(1))));
+  }
+
+ private:
+  F f_;
+  bool same_;
+  std::vector<int64_t> sa_, sb_;
+};
+
+template <class T, class Out, class F>
+std::unique_ptr<Kernel> make(const KernelSpec& s, F f) {
+  return std::make_unique<BinaryKernel<T, Out, F>>(s, f);
+}
+
+template <class C>
+C int_pow(C base, C exp, const ir::Layer& layer) {
+  if (exp < 0) runtime_fail(layer, "integers to negative integer powers are not allowed");
+  C r = 1;
+  while (exp) {
+    if (exp & 1) r *= base;
+    base *= base;
+    exp >>= 1;
+  }
+  return r;
+}
+
+template <class T>
+std::unique_ptr<Kernel> make_typed(const KernelSpec& s, const std::string& op) {
+  using C = compute_t<T>;
+  const ir::Layer* L = &s.layer;
+  constexpr bool kFloat = is_float_storage_v<T>;
+  if constexpr (!std::is_same_v<T, bool>) {
+    if (op == "add") return make<T, T>(s, [](C a, C b) { return C(a + b); });
+    if (op == "sub") return make<T, T>(s, [](C a, C b) { return C(a - b); });
+    if (op == "mul") return make<T, T>(s, [](C a, C b) { return C(a * b); });
+    if (op == "min")
+      return make<T, T>(s, [](C a, C b) {
+        if constexpr (kFloat)
+          if (std::isnan(a) || std::isnan(b)) return C(NAN);
+        return a < b ? a : b;
+      });
+    if (op == "max")
+      return make<T, T>(s, [](C a, C b) {
+        if constexpr (kFloat)
+          if (std::isnan(a) || std::isnan(b)) return C(NAN);
+        return a > b ? a : b;
+      });
+    if constexpr (kFloat) {
+      if (op == "div") return make<T, T>(s, [](C a, C b) { return a / b; });
+      if (op == "floor_div") return make<T, T>(s, [](C a, C b) { return std::floor(a / b); });
+      if (op == "mod")
+        return make<T, T>(s, [](C a, C b) {
+          C r = std::fmod(a, b);
+          return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+        });
+      if (op == "pow") return make<T, T>(s, [](C a, C b) { return std::pow(a, b); });
+    } else {
+      auto check = [L](C b) {
+        if (b == 0) runtime_fail(*L, "integer division by zero");
+      };
+      if (op == "div")
+        return make<T, T>(s, [check](C a, C b) {
+          check(b);
+          return C(a / b);
+        });
+      if (op == "floor_div")
+        return make<T, T>(s, [check](C a, C b) {
+          check(b);
+          C q = a / b;
+          return C((a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q);
+        });
+      if (op == "mod")
+        return make<T, T>(s, [check](C a, C b) {
+          check(b);
+          C r = a % b;
+          return C((r != 0 && ((r < 0) != (b < 0))) ? r + b : r);
+        });
+      if (op == "pow") return make<T, T>(s, [L](C a, C b) { return C(int_pow<C>(a, b, *L)); });
+    }
+  }
+  if (op == "eq") return make<T, bool>(s, [](C a, C b) { return a == b; });
+  if (op == "ne") return make<T, bool>(s, [](C a, C b) { return a != b; });
+  if (op == "lt") return make<T, bool>(s, [](C a, C b) { return a < b; });
+  if (op == "le") return make<T, bool>(s, [](C a, C b) { return a <= b; });
+  if (op == "gt") return make<T, bool>(s, [](C a, C b) { return a > b; });
+  if (op == "ge") return make<T, bool>(s, [](C a, C b) { return a >= b; });
+  if (op == "logical_and") return make<T, bool>(s, [](C a, C b) { return a != C(0) && b != C(0); });
+  if (op == "logical_or") return make<T, bool>(s, [](C a, C b) { return a != C(0) || b != C(0); });
+  if (op == "logical_xor") return make<T, bool>(s, [](C a, C b) { return (a != C(0)) != (b != C(0)); });
+  return nullptr;
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_elementwise(const KernelSpec& s) {
+  const std::string& op = ir::attr_string(s.layer, "op");
+  return dispatch(s.inputs[0]->dtype, [&](auto tag) { return make_typed<typename decltype(tag)::type>(s, op); });
+}
+
+}  // namespace tensorforge::cpu

@@ -1,0 +1,8 @@
+// Placeholder: this family has no CPU kernels yet.
+#include "kernels/kernel.h"
+
+namespace tensorforge::cpu {
+
+void add_matmul_kernels(std::vector<KernelEntry>& k) {}
+
+}  // namespace tensorforge::cpu

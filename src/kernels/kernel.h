@@ -1,0 +1,71 @@
+// The kernel interface every backend implements, and the per-backend kernel lists.
+//
+// A kernel is created once per layer at build time (it parses the layer's attributes and shapes
+// then) and run many times. run() must not change the kernel: several execution contexts may run
+// the same engine at once; per-call scratch space comes from the workspace the kernel asked for.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace tensorforge {
+
+/// A contiguous tensor in memory: data pointer, dtype, shape. data is nullptr for an absent input.
+struct TensorView {
+  void* data = nullptr;
+  DataType dtype = DataType::kFloat32;
+  Dims dims;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(data);
+  }
+  int64_t numel() const { return dims.volume(); }
+};
+
+/// What a kernel factory sees: the layer, and its input/output descriptions (nullptr = absent input).
+struct KernelSpec {
+  const ir::Layer& layer;
+  std::vector<const ir::TensorDesc*> inputs;
+  std::vector<const ir::TensorDesc*> outputs;
+};
+
+/// A compiled layer.
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  /// Computes the outputs from the inputs. `workspace` holds workspace_size() bytes (64-byte aligned).
+  virtual void run(const TensorView* inputs, const TensorView* outputs, void* workspace) const = 0;
+  /// Scratch bytes run() needs; fixed at creation.
+  virtual size_t workspace_size() const { return 0; }
+};
+
+/// A kernel choice for one layer kind; create() returns nullptr when it does not handle the spec.
+struct KernelEntry {
+  LayerKind kind;
+  const char* tactic;  ///< Unique name, recorded in engine files ("cpu.conv.im2col_gemm").
+  std::unique_ptr<Kernel> (*create)(const KernelSpec& spec);
+};
+
+/// Throws Error(kRuntime) naming the layer; for failures only visible at run time (bad index values).
+[[noreturn]] void runtime_fail(const ir::Layer& layer, const std::string& why);
+
+namespace cpu {
+
+/// Every CPU kernel, in preference order per kind (see registry.cc).
+const std::vector<KernelEntry>& kernels();
+
+/// Each family adds its entries (one call per family in registry.cc).
+void add_spatial_kernels(std::vector<KernelEntry>& k);
+void add_pointwise_kernels(std::vector<KernelEntry>& k);
+void add_matmul_kernels(std::vector<KernelEntry>& k);
+void add_norm_kernels(std::vector<KernelEntry>& k);
+void add_reduce_kernels(std::vector<KernelEntry>& k);
+void add_shape_kernels(std::vector<KernelEntry>& k);
+void add_index_kernels(std::vector<KernelEntry>& k);
+void add_generator_kernels(std::vector<KernelEntry>& k);
+
+}  // namespace cpu
+}  // namespace tensorforge

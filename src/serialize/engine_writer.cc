@@ -1,0 +1,133 @@
+// Engine → bytes: header, then the CONF, WGHT, NETW and TACT sections, then the checksum.
+#include <fstream>
+
+#include "runtime/engine_impl.h"
+#include "serialize/bytes.h"
+#include "serialize/format.h"
+
+namespace tensorforge {
+
+namespace serialize {
+
+uint64_t checksum(const uint8_t* data, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= data[i];
+    h *= 0x100000001b3ull;
+  }
+  return h;
+}
+
+namespace {
+
+void write_dims(ByteWriter& w, const Dims& d) {
+  w.u8(static_cast<uint8_t>(d.rank()));
+  for (int i = 0; i < d.rank(); ++i) w.i64(d[i]);
+}
+
+void write_attr(ByteWriter& w, const AttrValue& v, std::vector<const Weights*>& weights) {
+  w.u8(static_cast<uint8_t>(v.index()));
+  if (auto* i = std::get_if<int64_t>(&v)) {
+    w.i64(*i);
+  } else if (auto* f = std::get_if<double>(&v)) {
+    w.f64(*f);
+  } else if (auto* s = std::get_if<std::string>(&v)) {
+    w.str(*s);
+  } else if (auto* is = std::get_if<std::vector<int64_t>>(&v)) {
+    w.u32(static_cast<uint32_t>(is->size()));
+    for (int64_t x : *is) w.i64(x);
+  } else if (auto* fs = std::get_if<std::vector<double>>(&v)) {
+    w.u32(static_cast<uint32_t>(fs->size()));
+    for (double x : *fs) w.f64(x);
+  } else {
+    w.u32(static_cast<uint32_t>(weights.size()));
+    weights.push_back(&std::get<Weights>(v));
+  }
+}
+
+void section(ByteWriter& out, uint32_t tag, ByteWriter& body) {
+  out.u32(tag);
+  out.u64(body.bytes().size());
+  out.raw(body.bytes().data(), body.bytes().size());
+}
+
+}  // namespace
+}  // namespace serialize
+
+std::vector<uint8_t> Engine::serialize() const {
+  using namespace serialize;
+  const EngineImpl& e = *impl_;
+  const ir::Graph& g = e.graph;
+
+  ByteWriter conf;
+  conf.u8(static_cast<uint8_t>(e.config.device));
+  conf.i32(e.config.optimization_level);
+  conf.u64(e.config.workspace_size);
+
+  std::vector<const Weights*> weights;
+  ByteWriter net;
+  net.u32(static_cast<uint32_t>(g.tensors.size()));
+  for (const ir::TensorDesc& t : g.tensors) {
+    net.str(t.name);
+    net.u8(static_cast<uint8_t>(t.dtype));
+    write_dims(net, t.dims);
+    net.i32(t.producer);
+    net.i32(t.producer_out);
+  }
+  for (const std::vector<int>* ids : {&g.inputs, &g.outputs}) {
+    net.u32(static_cast<uint32_t>(ids->size()));
+    for (int id : *ids) net.i32(id);
+  }
+  net.u32(static_cast<uint32_t>(g.layers.size()));
+  for (const ir::Layer& l : g.layers) {
+    net.str(to_string(l.kind));
+    net.str(l.name);
+    for (const std::vector<int>* ids : {&l.inputs, &l.outputs}) {
+      net.u32(static_cast<uint32_t>(ids->size()));
+      for (int id : *ids) net.i32(id);
+    }
+    net.u32(static_cast<uint32_t>(l.attrs.size()));
+    for (const auto& [name, value] : l.attrs) {
+      net.str(name);
+      write_attr(net, value, weights);
+    }
+  }
+
+  ByteWriter wts;
+  wts.u32(static_cast<uint32_t>(weights.size()));
+  for (const Weights* w : weights) {
+    wts.u8(static_cast<uint8_t>(w->dtype()));
+    write_dims(wts, w->dims());
+    wts.u64(w->size_bytes());
+    wts.raw(w->data(), w->size_bytes());
+  }
+
+  ByteWriter tact;
+  tact.u32(static_cast<uint32_t>(e.tactics.size()));
+  for (const std::string& t : e.tactics) tact.str(t);
+
+  ByteWriter out;
+  out.raw(kMagic, sizeof(kMagic));
+  out.u32(kFormatVersion);
+  out.str(tensorforge::version());
+  out.u8(static_cast<uint8_t>(e.config.device));
+  out.u32(0);  // compute capability (CUDA engines only)
+  out.u32(0);  // library versions: none for CPU engines
+  out.u32(4);  // sections
+  section(out, kConfigTag, conf);
+  section(out, kWeightsTag, wts);
+  section(out, kNetworkTag, net);
+  section(out, kTacticsTag, tact);
+  out.u64(checksum(out.bytes().data(), out.bytes().size()));
+  return std::move(out.bytes());
+}
+
+void Engine::save(const std::string& path) const {
+  std::vector<uint8_t> bytes = serialize();
+  std::ofstream f(path, std::ios::binary);
+  if (!f) throw Error(ErrorCode::kInvalidArgument, "cannot open '" + path + "' for writing");
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  if (!f) throw Error(ErrorCode::kRuntime, "failed writing engine file '" + path + "'");
+}
+
+}  // namespace tensorforge

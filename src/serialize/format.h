@@ -1,0 +1,24 @@
+// Engine file layout constants (docs/file-format.md describes the layout in full).
+#pragma once
+
+#include <cstdint>
+
+namespace tensorforge::serialize {
+
+constexpr char kMagic[8] = {'T', 'F', 'E', 'N', 'G', 'I', 'N', 'E'};
+/// Bumped whenever the layout changes; readers refuse newer versions.
+constexpr uint32_t kFormatVersion = 1;
+
+/// Section tags (four ASCII characters, little-endian).
+constexpr uint32_t tag(char a, char b, char c, char d) {
+  return uint32_t(uint8_t(a)) | uint32_t(uint8_t(b)) << 8 | uint32_t(uint8_t(c)) << 16 | uint32_t(uint8_t(d)) << 24;
+}
+constexpr uint32_t kConfigTag = tag('C', 'O', 'N', 'F');
+constexpr uint32_t kWeightsTag = tag('W', 'G', 'H', 'T');
+constexpr uint32_t kNetworkTag = tag('N', 'E', 'T', 'W');
+constexpr uint32_t kTacticsTag = tag('T', 'A', 'C', 'T');
+
+/// Attribute value type codes (the index of the AttrValue variant alternative).
+enum AttrCode : uint8_t { kAttrInt = 0, kAttrFloat, kAttrString, kAttrInts, kAttrFloats, kAttrWeights };
+
+}  // namespace tensorforge::serialize

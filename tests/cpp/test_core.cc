@@ -1,0 +1,184 @@
+// Core types, network construction errors, attribute schema checks, the memory planner and the
+// printer.
+#include "builder/memory_planner.h"
+#include "test_util.h"
+
+using namespace tft;
+
+TEST(Types, NamesAndSizes) {
+  EXPECT_EQ(element_size(DataType::kFloat16), 2u);
+  EXPECT_EQ(element_size(DataType::kInt64), 8u);
+  EXPECT_STREQ(to_string(DataType::kBFloat16), "bfloat16");
+  EXPECT_EQ(parse_data_type("uint8"), DataType::kUInt8);
+  expect_error([] { parse_data_type("float64"); }, ErrorCode::kInvalidArgument, {"float64"});
+  EXPECT_EQ(Dims({2, 3, 4}).volume(), 24);
+  EXPECT_EQ(Dims().volume(), 1);
+  EXPECT_EQ(Dims({1, 3}).str(), "[1,3]");
+  expect_error([] { Dims(std::vector<int64_t>(9, 1)); }, ErrorCode::kInvalidArgument, {"rank 9"});
+}
+
+TEST(Types, HalfConversionsRoundTrip) {
+  for (float v : {0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.1f, 3.14159f}) {
+    EXPECT_NEAR(to_float(to_half(v)), v, std::fabs(v) * 1e-3 + 1e-7) << v;
+    EXPECT_NEAR(to_float(to_bfloat16(v)), v, std::fabs(v) * 8e-3 + 1e-30) << v;
+  }
+  EXPECT_TRUE(std::isinf(to_float(to_half(70000.0f))));
+  EXPECT_TRUE(std::isnan(to_float(to_half(NAN))));
+  EXPECT_TRUE(std::isnan(to_float(to_bfloat16(NAN))));
+  EXPECT_EQ(to_half(1.0f).bits, 0x3c00);
+  EXPECT_EQ(to_bfloat16(1.0f).bits, 0x3f80);
+  // Round to nearest even: 1 + 2^-11 is halfway between 1 and the next half; it rounds to 1.
+  EXPECT_EQ(to_half(1.0f + 0.00048828125f).bits, 0x3c00);
+}
+
+TEST(Network, InputsAndNames) {
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {2, 3});
+  EXPECT_EQ(x.dims(), Dims({2, 3}));
+  expect_error([&] { net.add_input("x", DataType::kFloat32, {1}); }, ErrorCode::kInvalidArgument, {"'x'", "already"});
+  expect_error([&] { net.add_input("y", DataType::kFloat32, {-1, 3}); }, ErrorCode::kInvalidArgument, {"negative"});
+  Tensor y = net.add_unary(x, "neg", "negate");
+  EXPECT_EQ(y.name(), "negate");
+  Tensor z = net.add_unary(y, "neg", "negate");  // a taken layer name gets a suffix
+  EXPECT_NE(z.name(), y.name());
+  net.mark_output(z, "out");
+  EXPECT_EQ(z.name(), "out");
+  expect_error([&] { net.mark_output(z); }, ErrorCode::kInvalidArgument, {"already an output"});
+  EXPECT_EQ(net.tensor("out").id(), z.id());
+  expect_error([&] { net.tensor("nope"); }, ErrorCode::kInvalidArgument, {"nope"});
+}
+
+TEST(Network, AttributeSchemaErrors) {
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {2, 3});
+  expect_error([&] { net.add_layer(LayerKind::kUnary, {x}, {{"opp", std::string("neg")}}, "u"); },
+               ErrorCode::kInvalidArgument, {"layer 'u' (unary)", "unknown attribute 'opp'", "op"});
+  expect_error([&] { net.add_layer(LayerKind::kUnary, {x}, {}, "u"); }, ErrorCode::kInvalidArgument,
+               {"'op' is required"});
+  expect_error([&] { net.add_layer(LayerKind::kUnary, {x}, {{"op", int64_t(3)}}, "u"); }, ErrorCode::kInvalidArgument,
+               {"'op' must be a string"});
+  expect_error([&] { net.add_layer(LayerKind::kUnary, {x, x}, {{"op", std::string("neg")}}, "u"); },
+               ErrorCode::kInvalidNetwork, {"takes 1 inputs, got 2"});
+  expect_error([&] { net.add_layer(LayerKind::kSelect, {Tensor(), x, x}, {}, "s"); }, ErrorCode::kInvalidNetwork,
+               {"'condition' is required"});
+  // ints are accepted where floats are expected
+  Tensor y = net.add_layer(LayerKind::kActivation, {x}, {{"op", std::string("clip")}, {"alpha", int64_t(0)}, {"beta", int64_t(1)}})[0];
+  EXPECT_EQ(y.dims(), Dims({2, 3}));
+}
+
+TEST(Network, ValidateNeedsOutputs) {
+  Network net;
+  net.add_input("x", DataType::kFloat32, {2});
+  expect_error([&] { net.validate(); }, ErrorCode::kInvalidNetwork, {"no outputs"});
+  expect_error([&] { Builder().build(net); }, ErrorCode::kInvalidNetwork, {"no outputs"});
+}
+
+TEST(MemoryPlanner, DisjointLifetimesShareMemory) {
+  // a: steps 0-1, b: 1-2, c: 2-3. a and c may share; b overlaps both.
+  std::vector<BufferLifetime> bufs = {{1000, 0, 1}, {500, 1, 2}, {1000, 2, 3}};
+  size_t total = 0;
+  auto off = plan_memory(bufs, total);
+  EXPECT_EQ(off[0], off[2]);
+  auto overlap = [&](int i, int j) {
+    size_t ai = off[i], bi = off[i] + bufs[i].size, aj = off[j], bj = off[j] + bufs[j].size;
+    return ai < bj && aj < bi;
+  };
+  EXPECT_FALSE(overlap(0, 1));
+  EXPECT_FALSE(overlap(1, 2));
+  EXPECT_LE(total, 1024u + 512u);
+  for (size_t o : off) EXPECT_EQ(o % kArenaAlignment, 0u);
+}
+
+TEST(MemoryPlanner, RandomPlansNeverOverlap) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<BufferLifetime> bufs;
+    for (int i = 0; i < 30; ++i) {
+      int a = rng() % 20, b = a + rng() % 6;
+      bufs.push_back({static_cast<size_t>(rng() % 5000), a, b});
+    }
+    size_t total = 0;
+    auto off = plan_memory(bufs, total);
+    for (size_t i = 0; i < bufs.size(); ++i) {
+      EXPECT_LE(off[i] + bufs[i].size, total);
+      for (size_t j = i + 1; j < bufs.size(); ++j) {
+        bool live = bufs[i].first <= bufs[j].last && bufs[j].first <= bufs[i].last;
+        bool mem = off[i] < off[j] + bufs[j].size && off[j] < off[i] + bufs[i].size;
+        EXPECT_FALSE(live && mem && bufs[i].size && bufs[j].size) << i << " " << j;
+      }
+    }
+  }
+}
+
+TEST(Engine, OutputsThatAreInputsOrConstants) {
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {3});
+  HostTensor c = random_tensor(DataType::kFloat32, {2}, 1);
+  Tensor k = net.add_constant(to_weights(c), "k");
+  net.mark_output(x, "x_out");
+  net.mark_output(k);
+  HostTensor in = random_tensor(DataType::kFloat32, {3}, 2);
+  for (bool rt : {false, true}) {
+    auto outs = run(net, {in}, rt);
+    expect_close(outs[0], {3}, in.values(), 0);
+    expect_close(outs[1], {2}, c.values(), 0);
+  }
+}
+
+TEST(Engine, ArenaIsReusedAlongAChain) {
+  Network net;
+  Tensor t = net.add_input("x", DataType::kFloat32, {1024});
+  for (int i = 0; i < 10; ++i) t = net.add_unary(t, "neg");
+  net.mark_output(t);
+  Engine e = Builder().build(net);
+  // 9 intermediate tensors of 4 KiB each, but at most two are alive at once.
+  EXPECT_LE(e.arena_size(), 2u * 4096u);
+  HostTensor in = random_tensor(DataType::kFloat32, {1024}, 3);
+  auto out = run(net, {in});
+  expect_close(out[0], {1024}, in.values(), 0);
+}
+
+TEST(Engine, UnboundBufferIsAnError) {
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {3});
+  net.mark_output(net.add_unary(x, "neg"), "y");
+  Engine e = Builder().build(net);
+  ExecutionContext ctx = e.create_execution_context();
+  expect_error([&] { ctx.execute(); }, ErrorCode::kInvalidArgument, {"input 'x'"});
+  expect_error([&] { ctx.set_tensor_address("z", nullptr); }, ErrorCode::kInvalidArgument, {"'z'", "x, y"});
+  expect_error([&] { ctx.execute({nullptr}); }, ErrorCode::kInvalidArgument, {"expected 2 bindings"});
+}
+
+TEST(Builder, ConfigValidation) {
+  BuilderConfig c;
+  c.optimization_level = 6;
+  expect_error([&] { Builder b(c); }, ErrorCode::kInvalidArgument, {"optimization_level", "0..5"});
+  c.optimization_level = 0;
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {3});
+  net.mark_output(net.add_unary(x, "neg"));
+  EXPECT_EQ(Builder(c).build(net).optimization_level(), 0);
+  c.device = DeviceKind::kCUDA;
+  expect_error([&] { Builder(c).build(net); }, ErrorCode::kUnsupported, {"cuda"});
+}
+
+TEST(Printer, OneLinePerLayer) {
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {2, 3});
+  float vals[3] = {1, 2, 3};
+  Tensor c = net.add_constant(Weights(DataType::kFloat32, {3}, vals), "c");
+  Tensor y = net.add_elementwise(x, c, "add", "plus");
+  Tensor z = net.add_cast(y, DataType::kFloat16, "half");
+  net.mark_output(z, "out");
+  const std::string expected =
+      "input %x: float32[2,3]\n"
+      "%c: float32[3] = constant \"c\" () {value=float32[3]{1, 2, 3}}\n"
+      "%plus: float32[2,3] = elementwise \"plus\" (%x, %c) {op=\"add\"}\n"
+      "%out: float16[2,3] = cast \"half\" (%plus) {dtype=\"float16\"}\n"
+      "output %out\n";
+  EXPECT_EQ(net.to_text(), expected);
+  Engine e = Builder().build(net);
+  EXPECT_EQ(e.network_text(), expected);
+  EXPECT_NE(e.inspect().find("plus [elementwise] tactic=cpu.elementwise -> float32[2,3]"), std::string::npos)
+      << e.inspect();
+}
