@@ -1,0 +1,53 @@
+"""TensorForge: an inference compiler for PyTorch on an engine of its own.
+
+The engine API (no torch.compile needed):
+
+    import tensorforge as tf
+    net = tf.Network()
+    x = net.add_input("x", "float32", (1, 3, 32, 32))
+    ...
+    engine = tf.Builder(tf.BuilderConfig()).build(net)
+    y, = engine(torch_tensor)
+"""
+
+from tensorforge import _C
+from tensorforge.engine_api import (
+    Builder,
+    BuilderConfig,
+    DataType,
+    DeviceKind,
+    Engine,
+    ExecutionContext,
+    IOTensorInfo,
+    Network,
+    Tensor,
+    as_dtype,
+)
+from tensorforge.errors import (
+    CorruptFileError,
+    EngineRuntimeError,
+    Error,
+    InternalError,
+    InvalidArgumentError,
+    InvalidNetworkError,
+    UnsupportedError,
+)
+
+__version__ = _C.version()
+
+
+def set_log_level(level: str) -> None:
+    """Engine log level: "error", "warning" (default), "info" or "verbose"."""
+    _C.set_log_level(getattr(_C.Severity, level))
+
+
+def built_with_cuda() -> bool:
+    """True if this build includes CUDA support."""
+    return _C.built_with_cuda()
+
+
+__all__ = [
+    "Builder", "BuilderConfig", "CorruptFileError", "DataType", "DeviceKind", "Engine", "EngineRuntimeError",
+    "Error", "ExecutionContext", "IOTensorInfo", "InternalError", "InvalidArgumentError", "InvalidNetworkError",
+    "Network", "Tensor", "UnsupportedError", "as_dtype", "built_with_cuda", "set_log_level",
+]

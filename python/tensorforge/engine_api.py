@@ -1,0 +1,477 @@
+"""The engine API in Python: Network, BuilderConfig, Builder, Engine, ExecutionContext.
+
+These mirror the C++ classes in include/tensorforge/ and work without torch.compile: build a
+network layer by layer, compile it with a Builder, run the Engine on torch tensors, NumPy arrays or
+any DLPack-capable array. docs/layers.md lists every layer kind with its inputs and attributes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from tensorforge import _C
+
+DataType = _C.DataType
+DeviceKind = _C.DeviceKind
+Tensor = _C.Tensor
+IOTensorInfo = _C.IOTensorInfo
+
+_NUMPY_DTYPES = {
+    DataType.float32: np.float32,
+    DataType.float16: np.float16,
+    DataType.int8: np.int8,
+    DataType.int32: np.int32,
+    DataType.int64: np.int64,
+    DataType.bool: np.bool_,
+    DataType.uint8: np.uint8,
+}
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:  # torch is optional for the engine API
+        return None
+    return torch
+
+
+def _torch_dtypes():
+    torch = _torch()
+    if torch is None:
+        return {}
+    return {
+        DataType.float32: torch.float32,
+        DataType.float16: torch.float16,
+        DataType.bfloat16: torch.bfloat16,
+        DataType.int8: torch.int8,
+        DataType.int32: torch.int32,
+        DataType.int64: torch.int64,
+        DataType.bool: torch.bool,
+        DataType.uint8: torch.uint8,
+    }
+
+
+def as_dtype(dtype: Any) -> DataType:
+    """A TensorForge DataType from a DataType, a name ("float16"), a torch dtype or a NumPy dtype."""
+    if isinstance(dtype, DataType):
+        return dtype
+    if isinstance(dtype, str):
+        if hasattr(DataType, dtype):
+            return getattr(DataType, dtype)
+        raise ValueError(f"unknown dtype name {dtype!r}; expected one of {[d.name for d in DataType]}")
+    for tf_dtype, torch_dtype in _torch_dtypes().items():
+        if dtype == torch_dtype:
+            return tf_dtype
+    try:
+        np_dtype = np.dtype(dtype)
+    except TypeError:
+        np_dtype = None
+    if np_dtype is not None:
+        for tf_dtype, np_type in _NUMPY_DTYPES.items():
+            if np_dtype == np.dtype(np_type):
+                return tf_dtype
+    raise TypeError(f"cannot convert {dtype!r} to a TensorForge dtype")
+
+
+def torch_dtype(dtype: DataType):
+    """The torch dtype matching a TensorForge DataType."""
+    return _torch_dtypes()[dtype]
+
+
+def _host_array(value: Any, what: str):
+    """A contiguous CPU array (torch tensor or NumPy array) that nanobind can read through DLPack."""
+    torch = _torch()
+    if torch is not None and isinstance(value, torch.Tensor):
+        if value.device.type != "cpu":
+            raise ValueError(f"{what} is on {value.device}; this engine runs on the CPU")
+        return value.detach().contiguous()
+    if isinstance(value, np.ndarray):
+        return np.ascontiguousarray(value)
+    if hasattr(value, "__dlpack__"):
+        if torch is not None:
+            return torch.from_dlpack(value).contiguous()
+        return np.ascontiguousarray(np.from_dlpack(value))
+    return np.ascontiguousarray(np.asarray(value))
+
+
+class Network:
+    """A graph of engine layers over tensors, built in topological order.
+
+    Shapes and dtypes are inferred as each layer is added; a layer that does not fit its inputs
+    raises :class:`tensorforge.errors.InvalidNetworkError` naming the layer and its inputs.
+    Weight arguments of the typed helpers accept a Tensor of this network or an array (which
+    becomes a constant).
+    """
+
+    def __init__(self) -> None:
+        self._net = _C.Network()
+
+    # -- structure -------------------------------------------------------------------------
+    def add_input(self, name: str, dtype: Any, shape: Sequence[int]) -> Tensor:
+        """Declares an input the caller provides at run time."""
+        return self._net.add_input(name, as_dtype(dtype), list(shape))
+
+    def mark_output(self, tensor: Tensor, name: str = "") -> None:
+        """Marks `tensor` as an output, optionally renaming it."""
+        self._net.mark_output(tensor, name)
+
+    def add_constant(self, array: Any, name: str = "") -> Tensor:
+        """A constant tensor holding a copy of `array` (torch tensor, NumPy array or DLPack array)."""
+        return self._net.add_constant(_host_array(array, "constant"), name)
+
+    def add_layer(self, kind: str, inputs: Sequence[Tensor | None], attrs: dict | None = None,
+                  name: str = "") -> list[Tensor]:
+        """Adds a layer of any kind (see docs/layers.md); `None` marks an absent optional input."""
+        return self._net.add_layer(kind, list(inputs), dict(attrs or {}), name)
+
+    def _tensor(self, value: Any) -> Tensor | None:
+        if value is None or isinstance(value, Tensor):
+            return value
+        return self.add_constant(value)
+
+    def _one(self, kind: str, inputs: Iterable[Any], attrs: dict, name: str) -> Tensor:
+        return self.add_layer(kind, [self._tensor(v) for v in inputs], attrs, name)[0]
+
+    @property
+    def inputs(self) -> list[Tensor]:
+        """The network inputs, in declaration order."""
+        return self._net.inputs
+
+    @property
+    def outputs(self) -> list[Tensor]:
+        """The network outputs, in marking order."""
+        return self._net.outputs
+
+    @property
+    def nb_layers(self) -> int:
+        """Number of layers."""
+        return self._net.nb_layers
+
+    def tensor(self, name: str) -> Tensor:
+        """The tensor called `name`."""
+        return self._net.tensor(name)
+
+    def validate(self) -> None:
+        """Re-runs inference and structural checks over the whole network."""
+        self._net.validate()
+
+    def to_text(self) -> str:
+        """The network as text, one layer per line (docs/printer.md)."""
+        return self._net.to_text()
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    # -- typed helpers, one per layer kind ---------------------------------------------------
+    def add_convolution(self, x, weight, bias=None, stride=(), padding=(), dilation=(), groups=1, name=""):
+        """N-d convolution; weight [Cout, Cin/groups, *kernel], bias [Cout] or None."""
+        return self._one("convolution", [x, weight, bias],
+                         dict(stride=list(stride), padding=list(padding), dilation=list(dilation), groups=groups), name)
+
+    def add_deconvolution(self, x, weight, bias=None, stride=(), padding=(), output_padding=(), dilation=(),
+                          groups=1, name=""):
+        """N-d transposed convolution; weight [Cin, Cout/groups, *kernel]."""
+        return self._one("deconvolution", [x, weight, bias],
+                         dict(stride=list(stride), padding=list(padding), output_padding=list(output_padding),
+                              dilation=list(dilation), groups=groups), name)
+
+    def add_pooling(self, x, mode, kernel, stride=(), padding=(), dilation=(), ceil_mode=False,
+                    count_include_pad=True, divisor_override=0, name=""):
+        """Max or average pooling ("max" or "avg")."""
+        return self._one("pooling", [x],
+                         dict(mode=mode, kernel=list(kernel), stride=list(stride), padding=list(padding),
+                              dilation=list(dilation), ceil_mode=int(ceil_mode),
+                              count_include_pad=int(count_include_pad), divisor_override=divisor_override), name)
+
+    def add_adaptive_pooling(self, x, output_size, mode="avg", name=""):
+        """Adaptive average or max pooling to `output_size` spatial extents."""
+        return self._one("adaptive_pooling", [x], dict(mode=mode, output_size=list(output_size)), name)
+
+    def add_pad(self, x, pads, mode="constant", value=0.0, name=""):
+        """Pads every dim: `pads` lists all begins, then all ends."""
+        return self._one("pad", [x], dict(pads=list(pads), mode=mode, value=float(value)), name)
+
+    def add_resize(self, x, sizes, mode="nearest", align_corners=False, scales=(), name=""):
+        """Nearest or (bi/tri)linear resize of the spatial dims to `sizes`."""
+        return self._one("resize", [x], dict(sizes=list(sizes), mode=mode, align_corners=int(align_corners),
+                                             scales=[float(s) for s in scales]), name)
+
+    def add_elementwise(self, a, b, op, name=""):
+        """Binary op with broadcasting: add, sub, mul, div, floor_div, mod, pow, min, max, comparisons, logical."""
+        return self._one("elementwise", [a, b], dict(op=op), name)
+
+    def add_unary(self, x, op, name=""):
+        """Unary op: exp, log, sqrt, abs, neg, floor, not, isnan, ... (docs/layers.md)."""
+        return self._one("unary", [x], dict(op=op), name)
+
+    _ACTIVATION_DEFAULTS = {"leaky_relu": (0.01, 0.0), "elu": (1.0, 0.0), "celu": (1.0, 0.0),
+                            "softplus": (1.0, 20.0), "clip": (-1.0, 1.0)}
+
+    def add_activation(self, x, op, alpha=None, beta=None, name=""):
+        """Activation; alpha/beta default to PyTorch's defaults for the op (docs/layers.md)."""
+        da, db = self._ACTIVATION_DEFAULTS.get(op, (0.0, 0.0))
+        return self._one("activation", [x], dict(op=op, alpha=float(da if alpha is None else alpha),
+                                                 beta=float(db if beta is None else beta)), name)
+
+    def add_prelu(self, x, slope, name=""):
+        """PReLU with a slope broadcast to x."""
+        return self._one("prelu", [x, slope], {}, name)
+
+    def add_select(self, condition, a, b, name=""):
+        """where(condition, a, b) with broadcasting."""
+        return self._one("select", [condition, a, b], {}, name)
+
+    def add_cast(self, x, dtype, name=""):
+        """Converts x to `dtype`."""
+        return self._one("cast", [x], dict(dtype=as_dtype(dtype).name), name)
+
+    def add_matmul(self, a, b, transpose_a=False, transpose_b=False, name=""):
+        """Batched matrix product over the last two dims."""
+        return self._one("matmul", [a, b], dict(transpose_a=int(transpose_a), transpose_b=int(transpose_b)), name)
+
+    def add_attention(self, query, key, value, mask=None, causal=False, scale=0.0, name=""):
+        """Scaled dot-product attention; scale 0 means 1/sqrt(head dim)."""
+        return self._one("attention", [query, key, value, mask], dict(causal=int(causal), scale=float(scale)), name)
+
+    def add_softmax(self, x, axis=-1, log=False, name=""):
+        """Softmax (or log-softmax) along `axis`."""
+        return self._one("softmax", [x], dict(axis=axis, log=int(log)), name)
+
+    def add_batch_norm(self, x, mean, var, weight=None, bias=None, eps=1e-5, name=""):
+        """Inference batch norm over channel dim 1."""
+        return self._one("batch_norm", [x, mean, var, weight, bias], dict(eps=float(eps)), name)
+
+    def add_layer_norm(self, x, normalized_rank, weight=None, bias=None, eps=1e-5, name=""):
+        """Layer norm over the last `normalized_rank` dims."""
+        return self._one("layer_norm", [x, weight, bias], dict(normalized_rank=normalized_rank, eps=float(eps)), name)
+
+    def add_group_norm(self, x, num_groups, weight=None, bias=None, eps=1e-5, name=""):
+        """Group norm with `num_groups` groups over the channel dim."""
+        return self._one("group_norm", [x, weight, bias], dict(num_groups=num_groups, eps=float(eps)), name)
+
+    def add_rms_norm(self, x, normalized_rank, weight=None, eps=-1.0, name=""):
+        """RMS norm over the last `normalized_rank` dims; eps -1 uses the dtype's machine epsilon."""
+        return self._one("rms_norm", [x, weight], dict(normalized_rank=normalized_rank, eps=float(eps)), name)
+
+    def add_reduce(self, x, op, axes=(), keepdim=False, name=""):
+        """Reduction: sum, mean, max, min, prod, any, all over `axes` (all when empty)."""
+        return self._one("reduce", [x], dict(op=op, axes=list(axes), keepdim=int(keepdim)), name)
+
+    def add_arg_reduce(self, x, op, axis, keepdim=False, name=""):
+        """argmax or argmin along `axis` (int64 indices)."""
+        return self._one("arg_reduce", [x], dict(op=op, axis=axis, keepdim=int(keepdim)), name)
+
+    def add_cumsum(self, x, axis, name=""):
+        """Cumulative sum along `axis`."""
+        return self._one("cumsum", [x], dict(axis=axis), name)
+
+    def add_topk(self, x, k, axis=-1, largest=True, sorted=True, name=""):
+        """Top-k values and int64 indices along `axis`; returns (values, indices)."""
+        return tuple(self.add_layer("topk", [self._tensor(x)],
+                                    dict(k=k, axis=axis, largest=int(largest), sorted=int(sorted)), name))
+
+    def add_reshape(self, x, shape, name=""):
+        """Reshape; one extent may be -1."""
+        return self._one("reshape", [x], dict(shape=list(shape)), name)
+
+    def add_transpose(self, x, perm, name=""):
+        """Permutes dims: output dim i is input dim perm[i]."""
+        return self._one("transpose", [x], dict(perm=list(perm)), name)
+
+    def add_expand(self, x, shape, name=""):
+        """Broadcasts x to `shape` (-1 keeps a dim)."""
+        return self._one("expand", [x], dict(shape=list(shape)), name)
+
+    def add_concat(self, inputs, axis=0, name=""):
+        """Concatenates along `axis`."""
+        return self._one("concat", list(inputs), dict(axis=axis), name)
+
+    def add_split(self, x, sizes, axis=0, name=""):
+        """Splits along `axis` into pieces of `sizes`; returns a list."""
+        return self.add_layer("split", [self._tensor(x)], dict(axis=axis, sizes=list(sizes)), name)
+
+    def add_slice(self, x, axes, starts, ends, steps=(), name=""):
+        """Python-style slicing of the listed axes."""
+        return self._one("slice", [x], dict(axes=list(axes), starts=list(starts), ends=list(ends),
+                                            steps=list(steps)), name)
+
+    def add_gather(self, x, index, axis=0, mode="take", name=""):
+        """take (index_select/embedding) or elements (torch.gather) along `axis`."""
+        return self._one("gather", [x, index], dict(axis=axis, mode=mode), name)
+
+    def add_scatter(self, x, index, src, axis=0, reduce="none", name=""):
+        """torch.scatter / scatter_reduce(include_self=True) along `axis`."""
+        return self._one("scatter", [x, index, src], dict(axis=axis, reduce=reduce), name)
+
+    def add_fill(self, shape, value=0.0, dtype="float32", name=""):
+        """A tensor of `shape` filled with `value`."""
+        return self._one("fill", [], dict(shape=list(shape), value=float(value), dtype=as_dtype(dtype).name), name)
+
+    def add_arange(self, size, start=0.0, step=1.0, dtype="float32", name=""):
+        """[start, start + step, ...] with `size` elements."""
+        return self._one("arange", [], dict(size=size, start=float(start), step=float(step),
+                                            dtype=as_dtype(dtype).name), name)
+
+
+class BuilderConfig:
+    """Options for a build: device ("cpu"), optimization_level (0..5), workspace_size (bytes, 0 = no cap)."""
+
+    def __init__(self, device: str = "cpu", optimization_level: int = 3, workspace_size: int = 0) -> None:
+        self.device = device
+        self.optimization_level = optimization_level
+        self.workspace_size = workspace_size
+
+    def _to_c(self) -> _C.BuilderConfig:
+        c = _C.BuilderConfig()
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"BuilderConfig.device must be 'cpu' or 'cuda', got {self.device!r}")
+        c.device = getattr(DeviceKind, self.device)
+        c.optimization_level = int(self.optimization_level)
+        c.workspace_size = int(self.workspace_size)
+        c.validate()
+        return c
+
+    def __repr__(self) -> str:
+        return (f"BuilderConfig(device={self.device!r}, optimization_level={self.optimization_level}, "
+                f"workspace_size={self.workspace_size})")
+
+
+class Builder:
+    """Compiles networks into engines under one configuration."""
+
+    def __init__(self, config: BuilderConfig | None = None) -> None:
+        self.config = config or BuilderConfig()
+        self._builder = _C.Builder(self.config._to_c())
+
+    def build(self, network: Network) -> "Engine":
+        """Validates `network`, picks a kernel per layer, plans memory, returns the Engine."""
+        return Engine(self._builder.build(network._net))
+
+
+class ExecutionContext:
+    """Runs an engine on caller-provided arrays; one context per concurrent caller."""
+
+    def __init__(self, engine: "Engine") -> None:
+        self.engine = engine
+        self._ctx = engine._engine.create_execution_context()
+
+    def execute(self, inputs: Sequence[Any], outputs: Sequence[Any]) -> None:
+        """Runs on contiguous CPU arrays of the engine's dtypes and shapes; writes into `outputs`."""
+        self._ctx.execute_arrays(list(inputs), list(outputs))
+
+
+class Engine:
+    """A compiled network. `engine(*inputs)` runs it and returns new output arrays."""
+
+    def __init__(self, engine: _C.Engine) -> None:
+        self._engine = engine
+        self._ctx = None
+
+    @property
+    def io_tensors(self) -> list[IOTensorInfo]:
+        """Inputs then outputs: name, dtype, shape, is_input."""
+        return self._engine.io_tensors
+
+    @property
+    def input_names(self) -> list[str]:
+        """Names of the inputs, in order."""
+        return [t.name for t in self.io_tensors if t.is_input]
+
+    @property
+    def output_names(self) -> list[str]:
+        """Names of the outputs, in order."""
+        return [t.name for t in self.io_tensors if not t.is_input]
+
+    @property
+    def device(self) -> str:
+        """'cpu' or 'cuda'."""
+        return self._engine.device.name
+
+    @property
+    def optimization_level(self) -> int:
+        """The optimization level the engine was built with."""
+        return self._engine.optimization_level
+
+    @property
+    def arena_size(self) -> int:
+        """Bytes of activation memory one execution context holds."""
+        return self._engine.arena_size
+
+    @property
+    def weights_size(self) -> int:
+        """Bytes of constant data the engine holds."""
+        return self._engine.weights_size
+
+    @property
+    def nb_layers(self) -> int:
+        """Number of layers."""
+        return self._engine.nb_layers
+
+    def inspect(self) -> str:
+        """Per layer: name, kind, chosen kernel and output shapes."""
+        return self._engine.inspect()
+
+    def network_text(self) -> str:
+        """The engine's network as text."""
+        return self._engine.network_text()
+
+    def create_execution_context(self) -> ExecutionContext:
+        """A new context with its own activation memory."""
+        return ExecutionContext(self)
+
+    def serialize(self) -> bytes:
+        """The engine in the TensorForge engine file format."""
+        return self._engine.serialize()
+
+    @staticmethod
+    def deserialize(data: bytes) -> "Engine":
+        """An engine from bytes; raises CorruptFileError on anything malformed."""
+        return Engine(_C.Engine.deserialize(bytes(data)))
+
+    def save(self, path: str) -> None:
+        """Writes the engine file to `path`."""
+        self._engine.save(str(path))
+
+    @staticmethod
+    def load(path: str) -> "Engine":
+        """Reads an engine file."""
+        return Engine(_C.Engine.load(str(path)))
+
+    def run(self, *inputs: Any) -> list:
+        """Runs on torch tensors, NumPy arrays or DLPack arrays (positional, or one dict by name).
+
+        Returns new outputs: torch tensors when any input is a torch tensor (or torch is the only
+        way to hold the dtype, as for bfloat16), NumPy arrays otherwise.
+        """
+        names = self.input_names
+        if len(inputs) == 1 and isinstance(inputs[0], dict):
+            given = inputs[0]
+            missing = [n for n in names if n not in given]
+            extra = [n for n in given if n not in names]
+            if missing or extra:
+                raise ValueError(f"engine inputs are {names}; missing {missing}, unknown {extra}")
+            inputs = tuple(given[n] for n in names)
+        if len(inputs) != len(names):
+            raise ValueError(f"the engine takes {len(names)} inputs ({', '.join(names)}), got {len(inputs)}")
+        arrays = [_host_array(v, f"input '{n}'") for v, n in zip(inputs, names)]
+        torch = _torch()
+        use_torch = torch is not None and (any(isinstance(a, torch.Tensor) for a in arrays) or any(
+            t.dtype == DataType.bfloat16 for t in self.io_tensors if not t.is_input))
+        outputs = []
+        for t in self.io_tensors:
+            if t.is_input:
+                continue
+            if use_torch:
+                outputs.append(torch.empty(t.shape, dtype=torch_dtype(t.dtype)))
+            elif t.dtype in _NUMPY_DTYPES:
+                outputs.append(np.empty(t.shape, dtype=_NUMPY_DTYPES[t.dtype]))
+            else:
+                raise TypeError(f"output '{t.name}' is {t.dtype.name}, which NumPy cannot hold; install torch")
+        if self._ctx is None:
+            self._ctx = self._engine.create_execution_context()
+        self._ctx.execute_arrays(arrays, outputs)
+        return outputs
+
+    __call__ = run

@@ -1,0 +1,249 @@
+// tensorforge._C: the nanobind bindings of the engine API. The Python package wraps these in
+// documented classes (python/tensorforge/engine_api.py); this file only converts types.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstring>
+
+#include "kernels/cuda/device_info.h"
+#include "tensorforge/tensorforge.h"
+
+namespace nb = nanobind;
+using namespace tensorforge;
+
+namespace {
+
+using AnyArray = nb::ndarray<nb::device::cpu>;
+
+DataType dtype_of(const AnyArray& a, const std::string& what) {
+  auto d = a.dtype();
+  using C = nb::dlpack::dtype_code;
+  if (d.lanes == 1) {
+    if (d.code == uint8_t(C::Float) && d.bits == 32) return DataType::kFloat32;
+    if (d.code == uint8_t(C::Float) && d.bits == 16) return DataType::kFloat16;
+    if (d.code == uint8_t(C::Bfloat) && d.bits == 16) return DataType::kBFloat16;
+    if (d.code == uint8_t(C::Int) && d.bits == 8) return DataType::kInt8;
+    if (d.code == uint8_t(C::Int) && d.bits == 32) return DataType::kInt32;
+    if (d.code == uint8_t(C::Int) && d.bits == 64) return DataType::kInt64;
+    if (d.code == uint8_t(C::Bool) && d.bits == 8) return DataType::kBool;
+    if (d.code == uint8_t(C::UInt) && d.bits == 8) return DataType::kUInt8;
+  }
+  throw Error(ErrorCode::kInvalidArgument, what + ": unsupported element type (DLPack code " + std::to_string(d.code) +
+                                               ", " + std::to_string(d.bits) + " bits); TensorForge takes float32, "
+                                               "float16, bfloat16, int8, int32, int64, bool and uint8");
+}
+
+Dims dims_of(const AnyArray& a) {
+  std::vector<int64_t> d(a.ndim());
+  for (size_t i = 0; i < a.ndim(); ++i) d[i] = static_cast<int64_t>(a.shape(i));
+  return Dims(d);
+}
+
+bool is_contiguous(const AnyArray& a) {
+  int64_t expect = 1;
+  for (size_t i = a.ndim(); i-- > 0;) {
+    if (a.shape(i) != 1 && a.stride(i) != expect) return false;
+    expect *= static_cast<int64_t>(a.shape(i));
+  }
+  return true;
+}
+
+Weights weights_of(const AnyArray& a, const std::string& what) {
+  if (!is_contiguous(a)) throw Error(ErrorCode::kInvalidArgument, what + ": the array must be contiguous");
+  return Weights(dtype_of(a, what), dims_of(a), a.data());
+}
+
+AttrValue attr_of(const std::string& name, nb::handle v) {
+  if (nb::isinstance<nb::bool_>(v)) return int64_t(nb::cast<bool>(v));
+  if (nb::isinstance<nb::int_>(v)) return nb::cast<int64_t>(v);
+  if (nb::isinstance<nb::float_>(v)) return nb::cast<double>(v);
+  if (nb::isinstance<nb::str>(v)) return nb::cast<std::string>(v);
+  if (nb::isinstance<nb::list>(v) || nb::isinstance<nb::tuple>(v)) {
+    bool all_int = true;
+    for (nb::handle e : v) all_int &= nb::isinstance<nb::int_>(e) || nb::isinstance<nb::bool_>(e);
+    if (all_int) {
+      std::vector<int64_t> r;
+      for (nb::handle e : v) r.push_back(nb::cast<int64_t>(e));
+      return r;
+    }
+    std::vector<double> r;
+    for (nb::handle e : v) {
+      if (!nb::isinstance<nb::int_>(e) && !nb::isinstance<nb::float_>(e))
+        throw Error(ErrorCode::kInvalidArgument, "attribute '" + name + "': lists may hold only numbers");
+      r.push_back(nb::cast<double>(e));
+    }
+    return r;
+  }
+  AnyArray arr;
+  if (nb::try_cast(v, arr)) return weights_of(arr, "attribute '" + name + "'");
+  throw Error(ErrorCode::kInvalidArgument, "attribute '" + name + "': unsupported value of type " +
+                                               nb::cast<std::string>(nb::str(v.type())));
+}
+
+void check_array(const AnyArray& a, const IOTensorInfo& t) {
+  std::string what = std::string(t.is_input ? "input" : "output") + " '" + t.name + "'";
+  DataType dt = dtype_of(a, what);
+  Dims d = dims_of(a);
+  if (dt != t.dtype || d != t.dims)
+    throw Error(ErrorCode::kInvalidArgument, what + " expects " + to_string(t.dtype) + t.dims.str() + ", got " +
+                                                 to_string(dt) + d.str());
+  if (!is_contiguous(a)) throw Error(ErrorCode::kInvalidArgument, what + " must be contiguous");
+}
+
+void translate(const Error& e) {
+  static const char* kNames[] = {"InvalidArgumentError", "InvalidNetworkError", "UnsupportedError",
+                                 "CorruptFileError",     "EngineRuntimeError",  "InternalError"};
+  nb::object errors = nb::module_::import_("tensorforge.errors");
+  nb::object type = errors.attr(kNames[static_cast<int>(e.code())]);
+  PyErr_SetString(type.ptr(), e.what());
+}
+
+}  // namespace
+
+NB_MODULE(_C, m) {
+  m.doc() = "TensorForge engine bindings (use the tensorforge package, not this module directly)";
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const Error& e) {
+      translate(e);
+    }
+  });
+
+  nb::enum_<DataType>(m, "DataType")
+      .value("float32", DataType::kFloat32)
+      .value("float16", DataType::kFloat16)
+      .value("bfloat16", DataType::kBFloat16)
+      .value("int8", DataType::kInt8)
+      .value("int32", DataType::kInt32)
+      .value("int64", DataType::kInt64)
+      .value("bool", DataType::kBool)
+      .value("uint8", DataType::kUInt8);
+  nb::enum_<DeviceKind>(m, "DeviceKind").value("cpu", DeviceKind::kCPU).value("cuda", DeviceKind::kCUDA);
+  nb::enum_<Severity>(m, "Severity")
+      .value("error", Severity::kError)
+      .value("warning", Severity::kWarning)
+      .value("info", Severity::kInfo)
+      .value("verbose", Severity::kVerbose);
+
+  m.def("version", [] { return std::string(version()); });
+  m.def("set_log_level", &set_log_level);
+  m.def("built_with_cuda", &cuda::built_with_cuda);
+  m.def("cuda_device_count", &cuda::device_count);
+  m.def("layer_kinds", [] {
+    std::vector<std::string> r;
+    for (int i = 0; i < kNumLayerKinds; ++i) r.push_back(to_string(static_cast<LayerKind>(i)));
+    return r;
+  });
+
+  nb::class_<Tensor>(m, "Tensor")
+      .def_prop_ro("name", &Tensor::name)
+      .def_prop_ro("shape", [](const Tensor& t) { return t.dims().vec(); })
+      .def_prop_ro("dtype", &Tensor::dtype)
+      .def_prop_ro("id", &Tensor::id);
+
+  nb::class_<Network>(m, "Network")
+      .def(nb::init<>())
+      .def("add_input",
+           [](Network& n, const std::string& name, DataType t, const std::vector<int64_t>& shape) {
+             return n.add_input(name, t, Dims(shape));
+           })
+      .def("mark_output", &Network::mark_output, nb::arg("tensor"), nb::arg("name") = "")
+      .def("add_constant",
+           [](Network& n, AnyArray a, const std::string& name) {
+             return n.add_constant(weights_of(a, "add_constant"), name);
+           },
+           nb::arg("array"), nb::arg("name") = "")
+      .def("add_layer",
+           [](Network& n, const std::string& kind, const std::vector<std::optional<Tensor>>& inputs, nb::dict attrs,
+              const std::string& name) {
+             std::vector<Tensor> in;
+             for (const auto& t : inputs) in.push_back(t ? *t : Tensor());
+             Attributes a;
+             for (auto [k, v] : attrs) {
+               std::string key = nb::cast<std::string>(k);
+               a[key] = attr_of(key, v);
+             }
+             return n.add_layer(parse_layer_kind(kind), in, a, name);
+           },
+           nb::arg("kind"), nb::arg("inputs"), nb::arg("attrs"), nb::arg("name") = "")
+      .def_prop_ro("nb_layers", &Network::nb_layers)
+      .def_prop_ro("nb_tensors", &Network::nb_tensors)
+      .def_prop_ro("inputs", &Network::inputs)
+      .def_prop_ro("outputs", &Network::outputs)
+      .def("tensor", &Network::tensor)
+      .def("validate", &Network::validate)
+      .def("to_text", &Network::to_text);
+
+  nb::class_<BuilderConfig>(m, "BuilderConfig")
+      .def(nb::init<>())
+      .def_rw("device", &BuilderConfig::device)
+      .def_rw("optimization_level", &BuilderConfig::optimization_level)
+      .def_rw("workspace_size", &BuilderConfig::workspace_size)
+      .def("validate", &BuilderConfig::validate);
+
+  nb::class_<Builder>(m, "Builder")
+      .def(nb::init<const BuilderConfig&>())
+      .def_prop_ro("config", &Builder::config)
+      .def("build", &Builder::build, nb::call_guard<nb::gil_scoped_release>());
+
+  nb::class_<IOTensorInfo>(m, "IOTensorInfo")
+      .def_ro("name", &IOTensorInfo::name)
+      .def_ro("dtype", &IOTensorInfo::dtype)
+      .def_prop_ro("shape", [](const IOTensorInfo& t) { return t.dims.vec(); })
+      .def_ro("is_input", &IOTensorInfo::is_input);
+
+  nb::class_<Engine>(m, "Engine")
+      .def_prop_ro("io_tensors", &Engine::io_tensors)
+      .def_prop_ro("nb_inputs", &Engine::nb_inputs)
+      .def_prop_ro("nb_outputs", &Engine::nb_outputs)
+      .def_prop_ro("device", &Engine::device)
+      .def_prop_ro("optimization_level", &Engine::optimization_level)
+      .def_prop_ro("arena_size", &Engine::arena_size)
+      .def_prop_ro("weights_size", &Engine::weights_size)
+      .def_prop_ro("nb_layers", &Engine::nb_layers)
+      .def("inspect", &Engine::inspect)
+      .def("network_text", &Engine::network_text)
+      .def("create_execution_context", &Engine::create_execution_context)
+      .def("serialize",
+           [](const Engine& e) {
+             std::vector<uint8_t> b = e.serialize();
+             return nb::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+           })
+      .def_static("deserialize", [](nb::bytes b) { return Engine::deserialize(b.c_str(), b.size()); })
+      .def("save", &Engine::save)
+      .def_static("load", &Engine::load);
+
+  nb::class_<ExecutionContext>(m, "ExecutionContext")
+      .def_prop_ro("engine", &ExecutionContext::engine)
+      .def("execute_arrays",
+           [](ExecutionContext& ctx, const std::vector<AnyArray>& inputs, const std::vector<AnyArray>& outputs) {
+             const auto& io = ctx.engine().io_tensors();
+             int ni = ctx.engine().nb_inputs(), no = ctx.engine().nb_outputs();
+             if (static_cast<int>(inputs.size()) != ni || static_cast<int>(outputs.size()) != no)
+               throw Error(ErrorCode::kInvalidArgument, "execute: the engine takes " + std::to_string(ni) +
+                                                            " inputs and " + std::to_string(no) + " outputs, got " +
+                                                            std::to_string(inputs.size()) + " and " +
+                                                            std::to_string(outputs.size()));
+             std::vector<void*> bindings;
+             for (int i = 0; i < ni; ++i) {
+               check_array(inputs[i], io[i]);
+               bindings.push_back(inputs[i].data());
+             }
+             for (int i = 0; i < no; ++i) {
+               check_array(outputs[i], io[ni + i]);
+               bindings.push_back(outputs[i].data());
+             }
+             nb::gil_scoped_release release;
+             ctx.execute(bindings);
+           },
+           nb::arg("inputs"), nb::arg("outputs"))
+      .def("set_tensor_address",
+           [](ExecutionContext& ctx, const std::string& name, uintptr_t ptr) {
+             ctx.set_tensor_address(name, reinterpret_cast<void*>(ptr));
+           })
+      .def("execute", [](ExecutionContext& ctx) { ctx.execute(); }, nb::call_guard<nb::gil_scoped_release>());
+}
