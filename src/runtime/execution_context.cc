@@ -24,7 +24,12 @@ struct ExecutionContext::State {
 ExecutionContext::ExecutionContext(Engine engine) : engine_(std::move(engine)), state_(std::make_unique<State>()) {
   const EngineImpl& e = engine_.impl();
   State& s = *state_;
-  s.arena.reset(static_cast<uint8_t*>(::operator new(e.arena_size ? e.arena_size : 64, std::align_val_t(64))));
+  try {
+    s.arena.reset(static_cast<uint8_t*>(::operator new(e.arena_size ? e.arena_size : 64, std::align_val_t(64))));
+  } catch (const std::bad_alloc&) {
+    throw Error(ErrorCode::kRuntime, "cannot allocate the engine's " + std::to_string(e.arena_size) +
+                                         " bytes of activation memory");
+  }
   s.bindings.assign(e.io.size(), nullptr);
   s.in.resize(e.steps.size());
   s.out.resize(e.steps.size());

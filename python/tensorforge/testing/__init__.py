@@ -1,0 +1,1 @@
+"""Reference models with random weights, for tests, examples and benchmarks (torch required)."""

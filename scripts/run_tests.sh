@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test suite: install, build the package once with the C++ tests enabled, run ctest (GoogleTest:
+# IR, printer, file format, every CPU kernel) and pytest (every layer against torch, the engine API,
+# ResNet-18 end to end). GPU tests skip themselves without a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install_deps.sh
+python3 -m pip install -q --no-build-isolation --no-deps \
+  -C build-dir=build/test -C cmake.define.TENSORFORGE_BUILD_TESTS=ON .
+ctest --test-dir build/test --output-on-failure -j 2
+python3 -m pytest tests/python -q
