@@ -19,4 +19,5 @@ mkdir -p "$pkg"
 for f in "$root"/python/tensorforge/*.py; do ln -sf "$f" "$pkg/"; done
 for d in "$root"/python/tensorforge/*/; do [ -d "$d" ] && ln -sfn "${d%/}" "$pkg/$(basename "$d")"; done
 cp "$build"/_C*.so "$pkg/"
+if [ -x "$build/tensorforge-exec" ]; then mkdir -p "$pkg/bin" && cp "$build/tensorforge-exec" "$pkg/bin/"; fi
 echo "built $build; run: PYTHONPATH=$build/pkg python3 -m pytest tests/python"

@@ -147,6 +147,7 @@ Engine Engine::deserialize(const void* data, size_t size) {
     throw Error(ErrorCode::kCorruptFile, "not a TensorForge engine file (the magic bytes 'TFENGINE' are missing)");
   r.take(sizeof(kMagic), "magic");
   uint32_t version = r.u32("format version");
+  if (version > 0xffff) r.fail("implausible format version " + std::to_string(version));
   if (version > kFormatVersion)
     throw Error(ErrorCode::kCorruptFile, "engine file format version " + std::to_string(version) +
                                              " is newer than this build reads (" + std::to_string(kFormatVersion) +

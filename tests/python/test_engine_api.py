@@ -1,0 +1,158 @@
+"""The Python engine API: building, running on torch/NumPy/DLPack inputs, input checking, the
+builder configuration, serialization, engine files (including corrupt ones) and running a saved
+engine from C++ alone with tensorforge-exec."""
+
+import os
+import pathlib
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+import tensorforge as tf
+
+
+def small_network(shape=(2, 3)):
+    net = tf.Network()
+    x = net.add_input("x", torch.float32, shape)
+    y = net.add_activation(net.add_elementwise(x, np.full(shape[-1:], 2.0, np.float32), "mul"), "relu")
+    net.mark_output(y, "y")
+    net.mark_output(net.add_cast(y, torch.float16), "y_half")
+    return net
+
+
+def test_run_on_torch_numpy_and_dict():
+    engine = tf.Builder().build(small_network())
+    x = torch.randn(2, 3)
+    y, yh = engine(x)
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.float32 and yh.dtype == torch.float16
+    torch.testing.assert_close(y, torch.relu(2 * x))
+    (yn, _) = engine(x.numpy())
+    assert isinstance(yn, np.ndarray)
+    np.testing.assert_allclose(yn, torch.relu(2 * x).numpy())
+    (yd, _) = engine.run({"x": x})
+    torch.testing.assert_close(yd, y)
+    assert engine.input_names == ["x"] and engine.output_names == ["y", "y_half"]
+
+
+def test_non_contiguous_input_is_made_contiguous():
+    engine = tf.Builder().build(small_network((3, 2)))
+    x = torch.randn(2, 3).t()  # a transposed view
+    (y, _) = engine(x)
+    torch.testing.assert_close(y, torch.relu(2 * x))
+
+
+def test_input_errors_are_clear():
+    engine = tf.Builder().build(small_network())
+    with pytest.raises(tf.InvalidArgumentError, match=r"input 'x' expects float32\[2,3\], got float32\[3,3\]"):
+        engine(torch.randn(3, 3))
+    with pytest.raises(tf.InvalidArgumentError, match=r"expects float32\[2,3\], got float16\[2,3\]"):
+        engine(torch.randn(2, 3).half())
+    with pytest.raises(ValueError, match="takes 1 inputs"):
+        engine(torch.randn(2, 3), torch.randn(2, 3))
+    with pytest.raises(ValueError, match="missing"):
+        engine.run({"z": torch.randn(2, 3)})
+
+
+def test_execution_context_writes_caller_buffers():
+    engine = tf.Builder().build(small_network())
+    ctx = engine.create_execution_context()
+    x = torch.randn(2, 3)
+    y, yh = torch.empty(2, 3), torch.empty(2, 3, dtype=torch.float16)
+    ctx.execute([x], [y, yh])
+    torch.testing.assert_close(y, torch.relu(2 * x))
+    with pytest.raises(tf.InvalidArgumentError, match="output 'y_half'"):
+        ctx.execute([x], [y, torch.empty(2, 3)])
+
+
+def test_builder_config():
+    assert tf.Builder(tf.BuilderConfig(optimization_level=0)).build(small_network()).optimization_level == 0
+    with pytest.raises(tf.InvalidArgumentError, match="optimization_level must be in 0..5"):
+        tf.Builder(tf.BuilderConfig(optimization_level=7))
+    with pytest.raises(ValueError, match="device must be"):
+        tf.Builder(tf.BuilderConfig(device="tpu"))
+    with pytest.raises(tf.UnsupportedError, match="cuda"):
+        tf.Builder(tf.BuilderConfig(device="cuda")).build(small_network())
+
+
+def test_bfloat16_outputs_come_back_as_torch():
+    net = tf.Network()
+    x = net.add_input("x", "float32", (4,))
+    net.mark_output(net.add_cast(x, torch.bfloat16), "y")
+    (y,) = tf.Builder().build(net)(np.arange(4, dtype=np.float32))
+    assert y.dtype == torch.bfloat16
+    assert y.tolist() == [0, 1, 2, 3]
+
+
+def test_serialize_round_trip_and_files(tmp_path):
+    engine = tf.Builder().build(small_network())
+    data = engine.serialize()
+    again = tf.Engine.deserialize(data)
+    assert again.network_text() == engine.network_text()
+    assert again.inspect() == engine.inspect()
+    x = torch.randn(2, 3)
+    torch.testing.assert_close(again(x)[0], engine(x)[0])
+    path = tmp_path / "e.tfengine"
+    engine.save(path)
+    assert path.read_bytes() == data
+    torch.testing.assert_close(tf.Engine.load(path)(x)[0], engine(x)[0])
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "foreign", "empty"])
+def test_corrupt_engines_raise(tmp_path, damage):
+    data = bytearray(tf.Builder().build(small_network()).serialize())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "flip":
+        data[len(data) // 2] ^= 0x40
+    elif damage == "foreign":
+        data[:8] = b"PK\x03\x04xxxx"
+    else:
+        data = b""
+    with pytest.raises(tf.CorruptFileError):
+        tf.Engine.deserialize(bytes(data))
+    path = tmp_path / "bad.tfengine"
+    path.write_bytes(bytes(data))
+    with pytest.raises(tf.CorruptFileError, match="bad.tfengine"):
+        tf.Engine.load(path)
+
+
+def test_network_text_and_errors():
+    net = small_network()
+    text = str(net)
+    assert text.startswith("input %x: float32[2,3]\n")
+    assert 'activation "activation" (%elementwise) {alpha=0, beta=0, op="relu"}' in text
+    assert text.rstrip().endswith("output %y_half")
+    with pytest.raises(tf.InvalidArgumentError, match="no tensor named 'nope'"):
+        net.tensor("nope")
+    with pytest.raises(tf.InvalidArgumentError, match="unknown layer kind 'conv'"):
+        net.add_layer("conv", [net.tensor("x")])
+    empty = tf.Network()
+    empty.add_input("x", "float32", (1,))
+    with pytest.raises(tf.InvalidNetworkError, match="no outputs"):
+        tf.Builder().build(empty)
+
+
+def _exec_tool():
+    candidates = [pathlib.Path(tf.__file__).parent / "bin" / "tensorforge-exec"]
+    for c in candidates:
+        if c.exists():
+            return c
+    return None
+
+
+def test_saved_engine_runs_from_cpp_alone(tmp_path):
+    tool = _exec_tool()
+    if tool is None:
+        pytest.skip("tensorforge-exec is not installed next to this package (TENSORFORGE_BUILD_TOOLS=OFF)")
+    path = tmp_path / "e.tfengine"
+    tf.Builder().build(small_network()).save(path)
+    out = subprocess.run([str(tool), str(path), "--iterations", "3", "--inspect"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "output y: float32[2,3]" in out and "output y_half: float16[2,3]" in out
+    assert "ms per call over 3 calls (cpu)" in out
+    (tmp_path / "bad.tfengine").write_bytes(b"TFENGINE" + os.urandom(64))
+    bad = subprocess.run([str(tool), str(tmp_path / "bad.tfengine")], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "checksum" in bad.stderr or "corrupt" in bad.stderr.lower(), bad.stderr
