@@ -131,6 +131,76 @@ class Network {
   Tensor add_transpose(Tensor x, const std::vector<int64_t>& perm, const std::string& name = "");
   /// Converts to `dtype`.
   Tensor add_cast(Tensor x, DataType dtype, const std::string& name = "");
+  /// Transposed convolution; weight [Cin, Cout/groups, *kernel].
+  Tensor add_deconvolution(Tensor x, Tensor weight, Tensor bias, const std::vector<int64_t>& stride = {},
+                           const std::vector<int64_t>& padding = {}, const std::vector<int64_t>& output_padding = {},
+                           const std::vector<int64_t>& dilation = {}, int64_t groups = 1, const std::string& name = "");
+  /// Max ("max") or average ("avg") pooling; stride defaults to the kernel.
+  Tensor add_pooling(Tensor x, const std::string& mode, const std::vector<int64_t>& kernel,
+                     const std::vector<int64_t>& stride = {}, const std::vector<int64_t>& padding = {},
+                     bool ceil_mode = false, bool count_include_pad = true, const std::string& name = "");
+  /// Adaptive average ("avg") or max ("max") pooling to `output_size`.
+  Tensor add_adaptive_pooling(Tensor x, const std::string& mode, const std::vector<int64_t>& output_size,
+                              const std::string& name = "");
+  /// Pads every dim (`pads`: all begins, then all ends); mode "constant", "reflect" or "replicate".
+  Tensor add_pad(Tensor x, const std::vector<int64_t>& pads, const std::string& mode = "constant", double value = 0.0,
+                 const std::string& name = "");
+  /// Resizes the spatial dims to `sizes`; mode "nearest" or "linear".
+  Tensor add_resize(Tensor x, const std::vector<int64_t>& sizes, const std::string& mode = "nearest",
+                    bool align_corners = false, const std::string& name = "");
+  /// PReLU: x where positive, x * slope elsewhere; slope broadcasts to x.
+  Tensor add_prelu(Tensor x, Tensor slope, const std::string& name = "");
+  /// where(condition, a, b) with broadcasting.
+  Tensor add_select(Tensor condition, Tensor a, Tensor b, const std::string& name = "");
+  /// Scaled dot-product attention; mask optional (invalid Tensor), scale 0 means 1/sqrt(head dim).
+  Tensor add_attention(Tensor query, Tensor key, Tensor value, Tensor mask = Tensor(), bool causal = false,
+                       double scale = 0.0, const std::string& name = "");
+  /// Softmax (or log-softmax) along `axis`.
+  Tensor add_softmax(Tensor x, int64_t axis = -1, bool log = false, const std::string& name = "");
+  /// Inference batch norm over channel dim 1; weight and bias optional.
+  Tensor add_batch_norm(Tensor x, Tensor mean, Tensor var, Tensor weight, Tensor bias, double eps = 1e-5,
+                        const std::string& name = "");
+  /// Layer norm over the last `normalized_rank` dims; weight and bias optional.
+  Tensor add_layer_norm(Tensor x, int64_t normalized_rank, Tensor weight, Tensor bias, double eps = 1e-5,
+                        const std::string& name = "");
+  /// Group norm with `num_groups` groups; weight and bias optional.
+  Tensor add_group_norm(Tensor x, int64_t num_groups, Tensor weight, Tensor bias, double eps = 1e-5,
+                        const std::string& name = "");
+  /// RMS norm over the last `normalized_rank` dims; eps -1 means the dtype's machine epsilon.
+  Tensor add_rms_norm(Tensor x, int64_t normalized_rank, Tensor weight, double eps = -1.0,
+                      const std::string& name = "");
+  /// Reduction "sum", "mean", "max", "min", "prod", "any" or "all" over `axes` (empty: all).
+  Tensor add_reduce(Tensor x, const std::string& op, const std::vector<int64_t>& axes = {}, bool keepdim = false,
+                    const std::string& name = "");
+  /// "argmax" or "argmin" along `axis` (int64 result).
+  Tensor add_arg_reduce(Tensor x, const std::string& op, int64_t axis, bool keepdim = false,
+                        const std::string& name = "");
+  /// Cumulative sum along `axis`.
+  Tensor add_cumsum(Tensor x, int64_t axis, const std::string& name = "");
+  /// Top-k along `axis`: returns {values, int64 indices}.
+  std::vector<Tensor> add_topk(Tensor x, int64_t k, int64_t axis = -1, bool largest = true, bool sorted = true,
+                               const std::string& name = "");
+  /// Broadcasts x to `shape` (-1 keeps a dim).
+  Tensor add_expand(Tensor x, const std::vector<int64_t>& shape, const std::string& name = "");
+  /// Concatenates along `axis`.
+  Tensor add_concat(const std::vector<Tensor>& inputs, int64_t axis, const std::string& name = "");
+  /// Splits along `axis` into pieces of `sizes`.
+  std::vector<Tensor> add_split(Tensor x, int64_t axis, const std::vector<int64_t>& sizes,
+                                const std::string& name = "");
+  /// Python-style slicing of `axes` (steps default to 1).
+  Tensor add_slice(Tensor x, const std::vector<int64_t>& axes, const std::vector<int64_t>& starts,
+                   const std::vector<int64_t>& ends, const std::vector<int64_t>& steps = {},
+                   const std::string& name = "");
+  /// Gather along `axis`: mode "take" (index_select, embedding) or "elements" (torch.gather).
+  Tensor add_gather(Tensor x, Tensor index, int64_t axis = 0, const std::string& mode = "take",
+                    const std::string& name = "");
+  /// Scatter src into x at index along `axis`; reduce "none", "add", "mul", "max" or "min".
+  Tensor add_scatter(Tensor x, Tensor index, Tensor src, int64_t axis = 0, const std::string& reduce = "none",
+                     const std::string& name = "");
+  /// A tensor of `shape` and `dtype` filled with `value`.
+  Tensor add_fill(const std::vector<int64_t>& shape, DataType dtype, double value, const std::string& name = "");
+  /// [start, start + step, ...] with `size` elements of `dtype`.
+  Tensor add_arange(int64_t size, double start, double step, DataType dtype, const std::string& name = "");
 
   /// Number of tensors.
   int nb_tensors() const;

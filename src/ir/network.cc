@@ -122,6 +122,133 @@ Tensor Network::add_cast(Tensor x, DataType dtype, const std::string& name) {
   return add_layer(LayerKind::kCast, {x}, {{"dtype", std::string(to_string(dtype))}}, name)[0];
 }
 
+namespace {
+using Ints = std::vector<int64_t>;
+std::string dt(DataType t) { return to_string(t); }
+}  // namespace
+
+Tensor Network::add_deconvolution(Tensor x, Tensor weight, Tensor bias, const Ints& stride, const Ints& padding,
+                                  const Ints& output_padding, const Ints& dilation, int64_t groups,
+                                  const std::string& name) {
+  return add_layer(LayerKind::kDeconvolution, {x, weight, bias},
+                   {{"stride", stride}, {"padding", padding}, {"output_padding", output_padding},
+                    {"dilation", dilation}, {"groups", groups}}, name)[0];
+}
+
+Tensor Network::add_pooling(Tensor x, const std::string& mode, const Ints& kernel, const Ints& stride,
+                            const Ints& padding, bool ceil_mode, bool count_include_pad, const std::string& name) {
+  return add_layer(LayerKind::kPooling, {x},
+                   {{"mode", mode}, {"kernel", kernel}, {"stride", stride}, {"padding", padding},
+                    {"ceil_mode", int64_t(ceil_mode)}, {"count_include_pad", int64_t(count_include_pad)}}, name)[0];
+}
+
+Tensor Network::add_adaptive_pooling(Tensor x, const std::string& mode, const Ints& output_size,
+                                     const std::string& name) {
+  return add_layer(LayerKind::kAdaptivePooling, {x}, {{"mode", mode}, {"output_size", output_size}}, name)[0];
+}
+
+Tensor Network::add_pad(Tensor x, const Ints& pads, const std::string& mode, double value, const std::string& name) {
+  return add_layer(LayerKind::kPad, {x}, {{"pads", pads}, {"mode", mode}, {"value", value}}, name)[0];
+}
+
+Tensor Network::add_resize(Tensor x, const Ints& sizes, const std::string& mode, bool align_corners,
+                           const std::string& name) {
+  return add_layer(LayerKind::kResize, {x},
+                   {{"sizes", sizes}, {"mode", mode}, {"align_corners", int64_t(align_corners)}}, name)[0];
+}
+
+Tensor Network::add_prelu(Tensor x, Tensor slope, const std::string& name) {
+  return add_layer(LayerKind::kPRelu, {x, slope}, {}, name)[0];
+}
+
+Tensor Network::add_select(Tensor condition, Tensor a, Tensor b, const std::string& name) {
+  return add_layer(LayerKind::kSelect, {condition, a, b}, {}, name)[0];
+}
+
+Tensor Network::add_attention(Tensor query, Tensor key, Tensor value, Tensor mask, bool causal, double scale,
+                              const std::string& name) {
+  return add_layer(LayerKind::kAttention, {query, key, value, mask},
+                   {{"causal", int64_t(causal)}, {"scale", scale}}, name)[0];
+}
+
+Tensor Network::add_softmax(Tensor x, int64_t axis, bool log, const std::string& name) {
+  return add_layer(LayerKind::kSoftmax, {x}, {{"axis", axis}, {"log", int64_t(log)}}, name)[0];
+}
+
+Tensor Network::add_batch_norm(Tensor x, Tensor mean, Tensor var, Tensor weight, Tensor bias, double eps,
+                               const std::string& name) {
+  return add_layer(LayerKind::kBatchNorm, {x, mean, var, weight, bias}, {{"eps", eps}}, name)[0];
+}
+
+Tensor Network::add_layer_norm(Tensor x, int64_t normalized_rank, Tensor weight, Tensor bias, double eps,
+                               const std::string& name) {
+  return add_layer(LayerKind::kLayerNorm, {x, weight, bias}, {{"normalized_rank", normalized_rank}, {"eps", eps}},
+                   name)[0];
+}
+
+Tensor Network::add_group_norm(Tensor x, int64_t num_groups, Tensor weight, Tensor bias, double eps,
+                               const std::string& name) {
+  return add_layer(LayerKind::kGroupNorm, {x, weight, bias}, {{"num_groups", num_groups}, {"eps", eps}}, name)[0];
+}
+
+Tensor Network::add_rms_norm(Tensor x, int64_t normalized_rank, Tensor weight, double eps, const std::string& name) {
+  return add_layer(LayerKind::kRMSNorm, {x, weight}, {{"normalized_rank", normalized_rank}, {"eps", eps}}, name)[0];
+}
+
+Tensor Network::add_reduce(Tensor x, const std::string& op, const Ints& axes, bool keepdim, const std::string& name) {
+  return add_layer(LayerKind::kReduce, {x}, {{"op", op}, {"axes", axes}, {"keepdim", int64_t(keepdim)}}, name)[0];
+}
+
+Tensor Network::add_arg_reduce(Tensor x, const std::string& op, int64_t axis, bool keepdim, const std::string& name) {
+  return add_layer(LayerKind::kArgReduce, {x}, {{"op", op}, {"axis", axis}, {"keepdim", int64_t(keepdim)}}, name)[0];
+}
+
+Tensor Network::add_cumsum(Tensor x, int64_t axis, const std::string& name) {
+  return add_layer(LayerKind::kCumSum, {x}, {{"axis", axis}}, name)[0];
+}
+
+std::vector<Tensor> Network::add_topk(Tensor x, int64_t k, int64_t axis, bool largest, bool sorted,
+                                      const std::string& name) {
+  return add_layer(LayerKind::kTopK, {x},
+                   {{"k", k}, {"axis", axis}, {"largest", int64_t(largest)}, {"sorted", int64_t(sorted)}}, name);
+}
+
+Tensor Network::add_expand(Tensor x, const Ints& shape, const std::string& name) {
+  return add_layer(LayerKind::kExpand, {x}, {{"shape", shape}}, name)[0];
+}
+
+Tensor Network::add_concat(const std::vector<Tensor>& inputs, int64_t axis, const std::string& name) {
+  return add_layer(LayerKind::kConcat, inputs, {{"axis", axis}}, name)[0];
+}
+
+std::vector<Tensor> Network::add_split(Tensor x, int64_t axis, const Ints& sizes, const std::string& name) {
+  return add_layer(LayerKind::kSplit, {x}, {{"axis", axis}, {"sizes", sizes}}, name);
+}
+
+Tensor Network::add_slice(Tensor x, const Ints& axes, const Ints& starts, const Ints& ends, const Ints& steps,
+                          const std::string& name) {
+  return add_layer(LayerKind::kSlice, {x}, {{"axes", axes}, {"starts", starts}, {"ends", ends}, {"steps", steps}},
+                   name)[0];
+}
+
+Tensor Network::add_gather(Tensor x, Tensor index, int64_t axis, const std::string& mode, const std::string& name) {
+  return add_layer(LayerKind::kGather, {x, index}, {{"axis", axis}, {"mode", mode}}, name)[0];
+}
+
+Tensor Network::add_scatter(Tensor x, Tensor index, Tensor src, int64_t axis, const std::string& reduce,
+                            const std::string& name) {
+  return add_layer(LayerKind::kScatter, {x, index, src}, {{"axis", axis}, {"reduce", reduce}}, name)[0];
+}
+
+Tensor Network::add_fill(const Ints& shape, DataType dtype, double value, const std::string& name) {
+  return add_layer(LayerKind::kFill, {}, {{"shape", shape}, {"dtype", dt(dtype)}, {"value", value}}, name)[0];
+}
+
+Tensor Network::add_arange(int64_t size, double start, double step, DataType dtype, const std::string& name) {
+  return add_layer(LayerKind::kArange, {}, {{"size", size}, {"start", start}, {"step", step}, {"dtype", dt(dtype)}},
+                   name)[0];
+}
+
 int Network::nb_tensors() const { return static_cast<int>(graph_->tensors.size()); }
 int Network::nb_layers() const { return static_cast<int>(graph_->layers.size()); }
 
