@@ -31,8 +31,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     float* crow = c + i * ldc;
     for (int64_t j = 0; j < n; ++j) crow[j] = beta == 0.0f ? 0.0f : beta * crow[j];
     for (int64_t p = 0; p < k; ++p) {
-      float av = alpha * (trans_a ? a[p * lda + i] : a[i * lda + p]);
-      if (av == 0.0f) continue;
+      float av = alpha * (trans_a ? a[p * lda + i] : a[i * lda + p]);  // no zero shortcut: NaN/inf must spread
       if (!trans_b) {
         const float* brow = b + p * ldb;
         for (int64_t j = 0; j < n; ++j) crow[j] += av * brow[j];
