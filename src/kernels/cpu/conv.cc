@@ -72,49 +72,26 @@ class ConvKernel : public Kernel {
   }
 
   size_t workspace_size() const override {
-    size_t bytes = align64(sizeof(float) * col_);
-    if constexpr (!std::is_same_v<T, float>)
-      bytes += align64(sizeof(float) * groups_ * cin_g_ * g_.in_volume()) +
-               align64(sizeof(float) * groups_ * cout_g_ * cin_g_ * g_.k_volume()) +
-               align64(sizeof(float) * groups_ * cout_g_ * g_.out_volume());
-    return bytes;
+    return align64(sizeof(float) * col_) +
+           FloatStaging<T>::workspace_size(groups_ * cin_g_ * g_.in_volume(), groups_ * cout_g_ * cin_g_ * g_.k_volume(),
+                                           groups_ * cout_g_ * g_.out_volume());
   }
 
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
-    const int64_t kv = g_.k_volume(), iv = g_.in_volume(), ov = g_.out_volume();
-    const int64_t cin = groups_ * cin_g_, cout = groups_ * cout_g_, kdim = cin_g_ * kv;
+    const int64_t iv = g_.in_volume(), ov = g_.out_volume();
+    const int64_t cin = groups_ * cin_g_, cout = groups_ * cout_g_, kdim = cin_g_ * g_.k_volume();
     FloatCarver ws(workspace);
     float* col = ws.take(col_);
+    const FloatStaging<T> st(ws, in, out, cin * iv, cout * kdim, cout * ov);
     const T* bias = has_bias_ ? in[2].as<T>() : nullptr;
-    const float* wf;
-    float *xbuf = nullptr, *ybuf = nullptr;
-    if constexpr (std::is_same_v<T, float>) {
-      wf = in[1].as<float>();
-    } else {
-      xbuf = ws.take(cin * iv);
-      float* wbuf = ws.take(cout * kdim);
-      ybuf = ws.take(cout * ov);
-      to_float_buffer(in[1].as<T>(), wbuf, cout * kdim);
-      wf = wbuf;
-    }
     for (int64_t n = 0; n < batch_; ++n) {
-      const T* xn_t = in[0].as<T>() + n * cin * iv;
-      T* yn_t = out[0].as<T>() + n * cout * ov;
-      const float* xn;
-      float* yn;
-      if constexpr (std::is_same_v<T, float>) {
-        xn = xn_t;
-        yn = yn_t;
-      } else {
-        to_float_buffer(xn_t, xbuf, cin * iv);
-        xn = xbuf;
-        yn = ybuf;
-      }
+      const float* xn = st.input(n);
+      float* yn = st.output(n);
       for (int64_t g = 0; g < groups_; ++g) {
         const float* xg = xn + g * cin_g_ * iv;
         if (!direct_) im2col(xg, cin_g_, g_, col);
-        sgemm(false, false, cout_g_, ov, kdim, 1.0f, wf + g * cout_g_ * kdim, kdim, direct_ ? xg : col, ov, 0.0f,
-              yn + g * cout_g_ * ov, ov);
+        sgemm(false, false, cout_g_, ov, kdim, 1.0f, st.weight() + g * cout_g_ * kdim, kdim, direct_ ? xg : col, ov,
+              0.0f, yn + g * cout_g_ * ov, ov);
       }
       if (bias)
         for (int64_t c = 0; c < cout; ++c) {
@@ -122,7 +99,7 @@ class ConvKernel : public Kernel {
           float* yc = yn + c * ov;
           for (int64_t i = 0; i < ov; ++i) yc[i] += b;
         }
-      if constexpr (!std::is_same_v<T, float>) from_float_buffer(ybuf, yn_t, cout * ov);
+      st.store_output(n);
     }
   }
 

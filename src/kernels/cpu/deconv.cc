@@ -56,54 +56,31 @@ class DeconvKernel : public Kernel {
   }
 
   size_t workspace_size() const override {
-    size_t bytes = align64(sizeof(float) * cout_g_ * g_.k_volume() * g_.in_volume());
-    if constexpr (!std::is_same_v<T, float>)
-      bytes += align64(sizeof(float) * groups_ * cin_g_ * g_.in_volume()) +
-               align64(sizeof(float) * groups_ * cin_g_ * cout_g_ * g_.k_volume()) +
-               align64(sizeof(float) * groups_ * cout_g_ * g_.out_volume());
-    return bytes;
+    return align64(sizeof(float) * cout_g_ * g_.k_volume() * g_.in_volume()) +
+           FloatStaging<T>::workspace_size(groups_ * cin_g_ * g_.in_volume(), groups_ * cin_g_ * cout_g_ * g_.k_volume(),
+                                           groups_ * cout_g_ * g_.out_volume());
   }
 
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
-    const int64_t kv = g_.k_volume(), iv = g_.in_volume(), ov = g_.out_volume();
-    const int64_t cin = groups_ * cin_g_, cout = groups_ * cout_g_, rows = cout_g_ * kv;
+    const int64_t iv = g_.in_volume(), ov = g_.out_volume();
+    const int64_t cin = groups_ * cin_g_, cout = groups_ * cout_g_, rows = cout_g_ * g_.k_volume();
     FloatCarver ws(workspace);
     float* col = ws.take(rows * iv);
+    const FloatStaging<T> st(ws, in, out, cin * iv, cin * rows, cout * ov);
     const T* bias = has_bias_ ? in[2].as<T>() : nullptr;
-    const float* wf;
-    float *xbuf = nullptr, *ybuf = nullptr;
-    if constexpr (std::is_same_v<T, float>) {
-      wf = in[1].as<float>();
-    } else {
-      xbuf = ws.take(cin * iv);
-      float* wbuf = ws.take(cin * rows);
-      ybuf = ws.take(cout * ov);
-      to_float_buffer(in[1].as<T>(), wbuf, cin * rows);
-      wf = wbuf;
-    }
     for (int64_t n = 0; n < batch_; ++n) {
-      const T* xn_t = in[0].as<T>() + n * cin * iv;
-      T* yn_t = out[0].as<T>() + n * cout * ov;
-      const float* xn;
-      float* yn;
-      if constexpr (std::is_same_v<T, float>) {
-        xn = xn_t;
-        yn = yn_t;
-      } else {
-        to_float_buffer(xn_t, xbuf, cin * iv);
-        xn = xbuf;
-        yn = ybuf;
-      }
+      const float* xn = st.input(n);
+      float* yn = st.output(n);
       for (int64_t c = 0; c < cout; ++c) {
         const float b = bias ? static_cast<float>(load(bias, c)) : 0.0f;
         for (int64_t i = 0; i < ov; ++i) yn[c * ov + i] = b;
       }
       for (int64_t g = 0; g < groups_; ++g) {
-        sgemm(true, false, rows, iv, cin_g_, 1.0f, wf + g * cin_g_ * rows, rows, xn + g * cin_g_ * iv, iv, 0.0f, col,
-              iv);
+        sgemm(true, false, rows, iv, cin_g_, 1.0f, st.weight() + g * cin_g_ * rows, rows, xn + g * cin_g_ * iv, iv,
+              0.0f, col, iv);
         col2im_add(col, cout_g_, g_, yn + g * cout_g_ * ov);
       }
-      if constexpr (!std::is_same_v<T, float>) from_float_buffer(ybuf, yn_t, cout * ov);
+      st.store_output(n);
     }
   }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/dtype_dispatch.h"
@@ -67,6 +68,51 @@ class FloatCarver {
 
  private:
   char* p_;
+};
+
+/// float32 views of a (de)convolution's input, weight and output (one batch item at a time): the
+/// tensors themselves when T is float, workspace copies otherwise (the output copy is stored back
+/// by store_output). `x_item` and `y_item` are the element counts of one batch item.
+template <class T>
+class FloatStaging {
+ public:
+  static size_t workspace_size(int64_t x_item, int64_t w_size, int64_t y_item) {
+    if constexpr (std::is_same_v<T, float>) return 0;
+    return align64(sizeof(float) * x_item) + align64(sizeof(float) * w_size) + align64(sizeof(float) * y_item);
+  }
+  FloatStaging(FloatCarver& ws, const TensorView* in, const TensorView* out, int64_t x_item, int64_t w_size,
+               int64_t y_item)
+      : x_(in[0].as<T>()), y_(out[0].as<T>()), x_item_(x_item), y_item_(y_item) {
+    if constexpr (std::is_same_v<T, float>) {
+      w_ = in[1].as<float>();
+    } else {
+      xbuf_ = ws.take(x_item);
+      float* wbuf = ws.take(w_size);
+      ybuf_ = ws.take(y_item);
+      to_float_buffer(in[1].as<T>(), wbuf, w_size);
+      w_ = wbuf;
+    }
+  }
+  const float* weight() const { return w_; }
+  const float* input(int64_t n) const {
+    if constexpr (std::is_same_v<T, float>) return x_ + n * x_item_;
+    to_float_buffer(x_ + n * x_item_, xbuf_, x_item_);
+    return xbuf_;
+  }
+  float* output(int64_t n) const {
+    if constexpr (std::is_same_v<T, float>) return y_ + n * y_item_;
+    return ybuf_;
+  }
+  void store_output(int64_t n) const {
+    if constexpr (!std::is_same_v<T, float>) from_float_buffer(ybuf_, y_ + n * y_item_, y_item_);
+  }
+
+ private:
+  const T* x_;
+  T* y_;
+  int64_t x_item_, y_item_;
+  const float* w_ = nullptr;
+  float *xbuf_ = nullptr, *ybuf_ = nullptr;
 };
 
 }  // namespace tensorforge::cpu
