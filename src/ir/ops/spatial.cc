@@ -1,8 +1,275 @@
-// Placeholder: this family's layers are not defined yet (op_def() reports them as not implemented).
+// Spatial layers over [N, C, *spatial] (1 to 3 spatial dims): convolution, deconvolution, pooling,
+// adaptive_pooling, resize; and pad over any rank. Output sizes follow PyTorch's rules; every
+// attribute value a CPU kernel relies on (list lengths, ranges, divisibility) is validated here.
+#include <cmath>
+
 #include "ir/op_registry.h"
 
 namespace tensorforge::ir {
 
-void add_spatial_ops(std::vector<OpDef>& defs) {}
+namespace {
+
+// Bound on stride, padding, dilation, kernel and size attributes, so that size arithmetic cannot overflow.
+constexpr int64_t kMaxSpatialAttr = int64_t(1) << 30;
+
+// Number of spatial dims of input 0, which must be [N, C, *spatial] with 1 to 3 spatial dims.
+int spatial_dims(InferContext& c) {
+  int r = c.dims(0).rank();
+  if (r < 3 || r > 5) c.fail("input must be [N, C, *spatial] with 1 to 3 spatial dims, got rank " + std::to_string(r));
+  return r - 2;
+}
+
+void require_float(InferContext& c, const char* what) {
+  if (!is_floating(c.dtype(0))) c.fail(std::string(what) + " needs a floating-point input");
+}
+
+// A per-spatial-dim list attribute: empty means `def` for every dim; otherwise one value per spatial dim,
+// each in [lo, kMaxSpatialAttr].
+std::vector<int64_t> spatial_list(InferContext& c, const std::string& name, int nsp, int64_t def, int64_t lo) {
+  std::vector<int64_t> v = c.get_ints(name);
+  if (v.empty()) return std::vector<int64_t>(nsp, def);
+  if (static_cast<int>(v.size()) != nsp)
+    c.fail(name + " must have one value per spatial dim (" + std::to_string(nsp) + "), got " +
+           std::to_string(v.size()));
+  for (int64_t x : v)
+    if (x < lo || x > kMaxSpatialAttr)
+      c.fail(name + " values must be in [" + std::to_string(lo) + ", 2^30], got " + std::to_string(x));
+  return v;
+}
+
+// Checks the weight (and bias) of a (de)convolution: dtype, rank, kernel extents >= 1.
+void check_conv_params(InferContext& c, const char* what) {
+  require_float(c, what);
+  const Dims& w = c.dims(1);
+  if (c.dtype(1) != c.dtype(0)) c.fail("weight must have the input's dtype");
+  if (w.rank() != c.dims(0).rank())
+    c.fail("weight must have the input's rank (" + std::to_string(c.dims(0).rank()) + "), got " + w.str());
+  for (int i = 2; i < w.rank(); ++i)
+    if (w[i] < 1 || w[i] > kMaxSpatialAttr) c.fail("weight kernel extents must be >= 1, got " + w.str());
+  if (c.get_int("groups") < 1) c.fail("groups must be >= 1, got " + std::to_string(c.get_int("groups")));
+}
+
+void check_bias(InferContext& c, int64_t cout) {
+  if (!c.has_input(2)) return;
+  if (c.dtype(2) != c.dtype(0)) c.fail("bias must have the input's dtype");
+  if (c.dims(2) != Dims{cout}) c.fail("bias must be [" + std::to_string(cout) + "], got " + c.dims(2).str());
+}
+
+void infer_convolution(InferContext& c) {
+  int nsp = spatial_dims(c);
+  check_conv_params(c, "convolution");
+  const Dims& x = c.dims(0);
+  const Dims& w = c.dims(1);
+  int64_t g = c.get_int("groups");
+  auto stride = spatial_list(c, "stride", nsp, 1, 1);
+  auto pad = spatial_list(c, "padding", nsp, 0, 0);
+  auto dil = spatial_list(c, "dilation", nsp, 1, 1);
+  if (x[1] % g != 0) c.fail("input channels (" + std::to_string(x[1]) + ") not divisible by groups " + std::to_string(g));
+  if (w[0] % g != 0) c.fail("output channels (" + std::to_string(w[0]) + ") not divisible by groups " + std::to_string(g));
+  if (w[1] != x[1] / g)
+    c.fail("weight dim 1 must be input channels / groups = " + std::to_string(x[1] / g) + ", got " + w.str());
+  check_bias(c, w[0]);
+  Dims out = x;
+  out[1] = w[0];
+  for (int i = 0; i < nsp; ++i) {
+    int64_t span = x[2 + i] + 2 * pad[i] - dil[i] * (w[2 + i] - 1) - 1;
+    if (span < 0) c.fail("the (dilated) kernel is larger than the padded input in spatial dim " + std::to_string(i));
+    out[2 + i] = span / stride[i] + 1;
+  }
+  c.set_output(0, c.dtype(0), out);
+}
+
+void infer_deconvolution(InferContext& c) {
+  int nsp = spatial_dims(c);
+  check_conv_params(c, "deconvolution");
+  const Dims& x = c.dims(0);
+  const Dims& w = c.dims(1);
+  int64_t g = c.get_int("groups");
+  auto stride = spatial_list(c, "stride", nsp, 1, 1);
+  auto pad = spatial_list(c, "padding", nsp, 0, 0);
+  auto opad = spatial_list(c, "output_padding", nsp, 0, 0);
+  auto dil = spatial_list(c, "dilation", nsp, 1, 1);
+  if (w[0] != x[1]) c.fail("weight dim 0 must be the input channels (" + std::to_string(x[1]) + "), got " + w.str());
+  if (x[1] % g != 0) c.fail("input channels (" + std::to_string(x[1]) + ") not divisible by groups " + std::to_string(g));
+  Dims out = x;
+  out[1] = w[1] * g;
+  check_bias(c, out[1]);
+  for (int i = 0; i < nsp; ++i) {
+    if (opad[i] >= stride[i] && opad[i] >= dil[i])
+      c.fail("output_padding must be smaller than stride or dilation in spatial dim " + std::to_string(i));
+    int64_t o = (x[2 + i] - 1) * stride[i] - 2 * pad[i] + dil[i] * (w[2 + i] - 1) + opad[i] + 1;
+    if (o < 1) c.fail("output size " + std::to_string(o) + " is not positive in spatial dim " + std::to_string(i));
+    out[2 + i] = o;
+  }
+  c.set_output(0, c.dtype(0), out);
+}
+
+void infer_pooling(InferContext& c) {
+  int nsp = spatial_dims(c);
+  require_float(c, "pooling");
+  const std::string& mode = c.get_string("mode");
+  if (mode != "max" && mode != "avg") c.fail("mode must be 'max' or 'avg', got '" + mode + "'");
+  if (c.get_ints("kernel").empty()) c.fail("kernel must have one value per spatial dim");
+  auto k = spatial_list(c, "kernel", nsp, 1, 1);
+  auto stride = c.get_ints("stride").empty() ? k : spatial_list(c, "stride", nsp, 1, 1);
+  auto pad = spatial_list(c, "padding", nsp, 0, 0);
+  auto dil = spatial_list(c, "dilation", nsp, 1, 1);
+  if (mode == "avg")
+    for (int64_t d : dil)
+      if (d != 1) c.fail("dilation is only supported by max pooling");
+  if (c.get_int("divisor_override") < 0) c.fail("divisor_override must be >= 0 (0 = none)");
+  bool ceil_mode = c.get_int("ceil_mode") != 0;
+  const Dims& x = c.dims(0);
+  Dims out = x;
+  for (int i = 0; i < nsp; ++i) {
+    if (pad[i] > k[i] / 2) c.fail("padding must be at most half the kernel size in spatial dim " + std::to_string(i));
+    int64_t in = x[2 + i];
+    int64_t span = in + 2 * pad[i] - dil[i] * (k[i] - 1) - 1;
+    if (span < 0) c.fail("the (dilated) kernel is larger than the padded input in spatial dim " + std::to_string(i));
+    int64_t o = (ceil_mode ? (span + stride[i] - 1) / stride[i] : span / stride[i]) + 1;
+    if (ceil_mode && (o - 1) * stride[i] >= in + pad[i]) --o;  // the last window must start inside
+    out[2 + i] = o;
+  }
+  c.set_output(0, c.dtype(0), out);
+}
+
+void infer_adaptive_pooling(InferContext& c) {
+  int nsp = spatial_dims(c);
+  require_float(c, "adaptive_pooling");
+  const std::string& mode = c.get_string("mode");
+  if (mode != "max" && mode != "avg") c.fail("mode must be 'max' or 'avg', got '" + mode + "'");
+  if (c.get_ints("output_size").empty()) c.fail("output_size must have one value per spatial dim");
+  auto os = spatial_list(c, "output_size", nsp, 1, 1);
+  Dims out = c.dims(0);
+  for (int i = 0; i < nsp; ++i) {
+    if (out[2 + i] < 1) c.fail("input spatial extents must be >= 1, got " + c.dims(0).str());
+    out[2 + i] = os[i];
+  }
+  c.set_output(0, c.dtype(0), out);
+}
+
+void infer_pad(InferContext& c) {
+  const Dims& x = c.dims(0);
+  int r = x.rank();
+  const auto& pads = c.get_ints("pads");
+  if (static_cast<int>(pads.size()) != 2 * r)
+    c.fail("pads must have 2 * rank = " + std::to_string(2 * r) + " values (begins then ends), got " +
+           std::to_string(pads.size()));
+  const std::string& mode = c.get_string("mode");
+  if (mode != "constant" && mode != "reflect" && mode != "replicate")
+    c.fail("mode must be 'constant', 'reflect' or 'replicate', got '" + mode + "'");
+  if (mode != "constant" && !is_floating(c.dtype(0)) && !is_integer(c.dtype(0)))
+    c.fail(mode + " padding needs a floating-point or integer input");
+  if (is_integer(c.dtype(0))) {
+    double v = c.get_float("value"), lo = 0, hi = 255;
+    if (c.dtype(0) == DataType::kInt8) lo = -128, hi = 127;
+    if (c.dtype(0) == DataType::kInt32) lo = -2147483648.0, hi = 2147483647.0;
+    if (c.dtype(0) == DataType::kInt64) lo = -9.2233720368547748e18, hi = 9.2233720368547748e18;
+    if (!(v >= lo && v < hi + 1)) c.fail("value " + std::to_string(v) + " does not fit the input's integer dtype");
+  }
+  Dims out = x;
+  for (int i = 0; i < r; ++i) {
+    int64_t b = pads[i], e = pads[r + i];
+    if (std::llabs(b) > kMaxSpatialAttr || std::llabs(e) > kMaxSpatialAttr) c.fail("pads values must be within +-2^30");
+    if (mode != "constant" && (b < 0 || e < 0)) c.fail("negative pads are only allowed in constant mode");
+    if (mode == "reflect" && (b >= x[i] || e >= x[i]) && (b > 0 || e > 0))
+      c.fail("reflect pads must be smaller than the extent in dim " + std::to_string(i) + " (" + std::to_string(x[i]) +
+             ")");
+    if (mode == "replicate" && x[i] == 0 && (b > 0 || e > 0))
+      c.fail("replicate padding cannot grow the empty dim " + std::to_string(i));
+    out[i] = x[i] + b + e;
+    if (out[i] < 0) c.fail("pads crop dim " + std::to_string(i) + " below zero");
+  }
+  c.set_output(0, c.dtype(0), out);
+}
+
+void infer_resize(InferContext& c) {
+  int nsp = spatial_dims(c);
+  require_float(c, "resize");
+  const std::string& mode = c.get_string("mode");
+  if (mode != "nearest" && mode != "linear") c.fail("mode must be 'nearest' or 'linear', got '" + mode + "'");
+  if (mode == "nearest" && c.get_int("align_corners") != 0) c.fail("align_corners is only valid with mode 'linear'");
+  if (c.get_ints("sizes").empty()) c.fail("sizes must have one value per spatial dim");
+  auto sizes = spatial_list(c, "sizes", nsp, 1, 1);
+  const auto& scales = c.get_floats("scales");
+  if (!scales.empty() && static_cast<int>(scales.size()) != nsp)
+    c.fail("scales must be empty or have one value per spatial dim (" + std::to_string(nsp) + ")");
+  for (double s : scales)
+    if (!(s > 0) || !std::isfinite(s)) c.fail("scales must be positive and finite");
+  Dims out = c.dims(0);
+  for (int i = 0; i < nsp; ++i) {
+    if (out[2 + i] < 1) c.fail("input spatial extents must be >= 1, got " + c.dims(0).str());
+    out[2 + i] = sizes[i];
+  }
+  c.set_output(0, c.dtype(0), out);
+}
+
+AttrValue no_ints() { return std::vector<int64_t>{}; }
+
+}  // namespace
+
+void add_spatial_ops(std::vector<OpDef>& defs) {
+  defs.push_back({LayerKind::kConvolution,
+                  {"x", "weight", "bias"},
+                  2,
+                  false,
+                  {{"stride", AttrType::kInts, false, no_ints()},
+                   {"padding", AttrType::kInts, false, no_ints()},
+                   {"dilation", AttrType::kInts, false, no_ints()},
+                   {"groups", AttrType::kInt, false, int64_t(1)}},
+                  nullptr,
+                  infer_convolution});
+  defs.push_back({LayerKind::kDeconvolution,
+                  {"x", "weight", "bias"},
+                  2,
+                  false,
+                  {{"stride", AttrType::kInts, false, no_ints()},
+                   {"padding", AttrType::kInts, false, no_ints()},
+                   {"output_padding", AttrType::kInts, false, no_ints()},
+                   {"dilation", AttrType::kInts, false, no_ints()},
+                   {"groups", AttrType::kInt, false, int64_t(1)}},
+                  nullptr,
+                  infer_deconvolution});
+  defs.push_back({LayerKind::kPooling,
+                  {"x"},
+                  1,
+                  false,
+                  {{"mode", AttrType::kString, true, {}},
+                   {"kernel", AttrType::kInts, true, {}},
+                   {"stride", AttrType::kInts, false, no_ints()},
+                   {"padding", AttrType::kInts, false, no_ints()},
+                   {"dilation", AttrType::kInts, false, no_ints()},
+                   {"ceil_mode", AttrType::kInt, false, int64_t(0)},
+                   {"count_include_pad", AttrType::kInt, false, int64_t(1)},
+                   {"divisor_override", AttrType::kInt, false, int64_t(0)}},
+                  nullptr,
+                  infer_pooling});
+  defs.push_back({LayerKind::kAdaptivePooling,
+                  {"x"},
+                  1,
+                  false,
+                  {{"mode", AttrType::kString, true, {}}, {"output_size", AttrType::kInts, true, {}}},
+                  nullptr,
+                  infer_adaptive_pooling});
+  defs.push_back({LayerKind::kPad,
+                  {"x"},
+                  1,
+                  false,
+                  {{"pads", AttrType::kInts, true, {}},
+                   {"mode", AttrType::kString, false, std::string("constant")},
+                   {"value", AttrType::kFloat, false, 0.0}},
+                  nullptr,
+                  infer_pad});
+  defs.push_back({LayerKind::kResize,
+                  {"x"},
+                  1,
+                  false,
+                  {{"mode", AttrType::kString, true, {}},
+                   {"sizes", AttrType::kInts, true, {}},
+                   {"align_corners", AttrType::kInt, false, int64_t(0)},
+                   {"scales", AttrType::kFloats, false, AttrValue(std::vector<double>{})}},
+                  nullptr,
+                  infer_resize});
+}
 
 }  // namespace tensorforge::ir

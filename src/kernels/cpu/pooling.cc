@@ -1,0 +1,156 @@
+// CPU max and average pooling over 1-3 spatial dims with PyTorch's window rules: padding, dilation
+// (max), ceil_mode (sizes fixed by inference), count_include_pad and divisor_override (avg). Max
+// propagates NaN like PyTorch. Accumulates in float32 whatever the storage type.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels/cpu/spatial.h"
+
+namespace tensorforge::cpu {
+
+namespace {
+
+template <class T>
+class PoolingKernel : public Kernel {
+ public:
+  explicit PoolingKernel(const KernelSpec& s) {
+    const Dims& x = s.inputs[0]->dims;
+    planes_ = x[0] * x[1];
+    spatial_extents(x, g_.in);
+    spatial_extents(s.outputs[0]->dims, g_.out);
+    spatial_attr(s.layer, "kernel", g_.k);
+    for (int i = 0; i < 3; ++i) g_.stride[i] = g_.k[i];
+    spatial_attr(s.layer, "stride", g_.stride);
+    spatial_attr(s.layer, "padding", g_.pad);
+    spatial_attr(s.layer, "dilation", g_.dil);
+    max_ = ir::attr_string(s.layer, "mode") == "max";
+    count_include_pad_ = ir::attr_int(s.layer, "count_include_pad") != 0;
+    divisor_override_ = ir::attr_int(s.layer, "divisor_override");
+  }
+
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    const int64_t iv = g_.in_volume(), ov = g_.out_volume();
+    for (int64_t p = 0; p < planes_; ++p) {
+      const T* x = in[0].as<T>() + p * iv;
+      T* y = out[0].as<T>() + p * ov;
+      for (int64_t od = 0; od < g_.out[0]; ++od)
+        for (int64_t oh = 0; oh < g_.out[1]; ++oh)
+          for (int64_t ow = 0; ow < g_.out[2]; ++ow) {
+            const int64_t o[3] = {od, oh, ow};
+            *y++ = store_as<T>(max_ ? window_max(x, o) : window_avg(x, o));
+          }
+    }
+  }
+
+ private:
+  float window_max(const T* x, const int64_t o[3]) const {
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t kd = 0; kd < g_.k[0]; ++kd) {
+      const int64_t id = o[0] * g_.stride[0] - g_.pad[0] + kd * g_.dil[0];
+      if (id < 0 || id >= g_.in[0]) continue;
+      for (int64_t kh = 0; kh < g_.k[1]; ++kh) {
+        const int64_t ih = o[1] * g_.stride[1] - g_.pad[1] + kh * g_.dil[1];
+        if (ih < 0 || ih >= g_.in[1]) continue;
+        const int64_t row = (id * g_.in[1] + ih) * g_.in[2];
+        for (int64_t kw = 0; kw < g_.k[2]; ++kw) {
+          const int64_t iw = o[2] * g_.stride[2] - g_.pad[2] + kw * g_.dil[2];
+          if (iw < 0 || iw >= g_.in[2]) continue;
+          const float v = load(x, row + iw);
+          if (v > m || std::isnan(v)) m = v;
+        }
+      }
+    }
+    return m;
+  }
+
+  float window_avg(const T* x, const int64_t o[3]) const {
+    int64_t lo[3], hi[3], pool_size = 1, count = 1;
+    for (int i = 0; i < 3; ++i) {
+      lo[i] = o[i] * g_.stride[i] - g_.pad[i];
+      hi[i] = std::min(lo[i] + g_.k[i], g_.in[i] + g_.pad[i]);
+      pool_size *= hi[i] - lo[i];
+      lo[i] = std::max<int64_t>(lo[i], 0);
+      hi[i] = std::min(hi[i], g_.in[i]);
+      if (lo[i] >= hi[i]) return 0.0f;
+      count *= hi[i] - lo[i];
+    }
+    float sum = 0.0f;
+    for (int64_t id = lo[0]; id < hi[0]; ++id)
+      for (int64_t ih = lo[1]; ih < hi[1]; ++ih) {
+        const int64_t row = (id * g_.in[1] + ih) * g_.in[2];
+        for (int64_t iw = lo[2]; iw < hi[2]; ++iw) sum += load(x, row + iw);
+      }
+    const int64_t div = divisor_override_ ? divisor_override_ : count_include_pad_ ? pool_size : count;
+    return sum / static_cast<float>(div);
+  }
+
+  Spatial3 g_;
+  int64_t planes_ = 0, divisor_override_ = 0;
+  bool max_ = true, count_include_pad_ = true;
+};
+
+template <class T>
+class AdaptivePoolingKernel : public Kernel {
+ public:
+  explicit AdaptivePoolingKernel(const KernelSpec& s) {
+    const Dims& x = s.inputs[0]->dims;
+    planes_ = x[0] * x[1];
+    spatial_extents(x, g_.in);
+    spatial_extents(s.outputs[0]->dims, g_.out);
+    max_ = ir::attr_string(s.layer, "mode") == "max";
+  }
+
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    const int64_t iv = g_.in_volume(), ov = g_.out_volume();
+    for (int64_t p = 0; p < planes_; ++p) {
+      const T* x = in[0].as<T>() + p * iv;
+      T* y = out[0].as<T>() + p * ov;
+      for (int64_t od = 0; od < g_.out[0]; ++od)
+        for (int64_t oh = 0; oh < g_.out[1]; ++oh)
+          for (int64_t ow = 0; ow < g_.out[2]; ++ow) {
+            const int64_t o[3] = {od, oh, ow};
+            int64_t lo[3], hi[3];
+            for (int i = 0; i < 3; ++i) {  // PyTorch's bins: floor(i * in / out) to ceil((i + 1) * in / out)
+              lo[i] = o[i] * g_.in[i] / g_.out[i];
+              hi[i] = ((o[i] + 1) * g_.in[i] + g_.out[i] - 1) / g_.out[i];
+            }
+            float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.0f;
+            for (int64_t id = lo[0]; id < hi[0]; ++id)
+              for (int64_t ih = lo[1]; ih < hi[1]; ++ih) {
+                const int64_t row = (id * g_.in[1] + ih) * g_.in[2];
+                for (int64_t iw = lo[2]; iw < hi[2]; ++iw) {
+                  const float v = load(x, row + iw);
+                  if (!max_)
+                    acc += v;
+                  else if (v > acc || std::isnan(v))
+                    acc = v;
+                }
+              }
+            if (!max_) acc /= static_cast<float>((hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]));
+            *y++ = store_as<T>(acc);
+          }
+    }
+  }
+
+ private:
+  Spatial3 g_;
+  int64_t planes_ = 0;
+  bool max_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_pooling(const KernelSpec& s) {
+  return dispatch_floating(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+    return std::make_unique<PoolingKernel<typename decltype(tag)::type>>(s);
+  });
+}
+
+std::unique_ptr<Kernel> create_adaptive_pooling(const KernelSpec& s) {
+  return dispatch_floating(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+    return std::make_unique<AdaptivePoolingKernel<typename decltype(tag)::type>>(s);
+  });
+}
+
+}  // namespace tensorforge::cpu
