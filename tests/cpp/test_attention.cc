@@ -39,7 +39,7 @@ std::vector<double> ref_attention(const HostTensor& q, const HostTensor& k, cons
       for (int64_t j = 0; j < s; ++j) {
         double acc = 0;
         for (int64_t c = 0; c < e; ++c) acc += q.get((b * l + i) * e + c) * k.get((kvb * s + j) * e + c);
-        acc *= scale;
+        if (e > 0) acc *= scale;  // E = 0: scores are 0 (an empty sum), as in PyTorch
         if (causal && j > i) acc = -INFINITY;
         if (m) {
           double mv = m->get(ravel_broadcast(unravel((b * l + i) * s + j, scores_dims), m->dims));
@@ -77,6 +77,7 @@ const std::vector<Case> kCases = {
     {{1, 2, 6, 4}, {1, 2, 3, 4}, {1, 2, 3, 3}, Mask::kNone, {}, true, 0},            // causal, L > S
     {{2, 6, 5, 8}, {2, 2, 7, 8}, {2, 2, 7, 4}, Mask::kNone, {}, false, 0},           // grouped-query, 3 per kv head
     {{2, 4, 5, 8}, {2, 1, 7, 8}, {2, 1, 7, 4}, Mask::kNone, {}, true, 0},            // multi-query + causal
+    {{6, 5, 8}, {2, 7, 8}, {2, 7, 4}, Mask::kNone, {}, false, 0},                    // grouped-query, rank 3
     {{2, 3, 5, 8}, {2, 3, 7, 8}, {2, 3, 7, 4}, Mask::kBool, {5, 7}, false, 0},       // bool mask [L, S]
     {{2, 3, 5, 8}, {2, 3, 7, 8}, {2, 3, 7, 4}, Mask::kBool, {2, 1, 1, 7}, false, 0},  // key-padding style
     {{2, 3, 5, 8}, {2, 3, 7, 8}, {2, 3, 7, 4}, Mask::kAdd, {2, 3, 5, 7}, false, 0},  // full additive mask
@@ -84,6 +85,7 @@ const std::vector<Case> kCases = {
     {{2, 4, 5, 8}, {2, 2, 7, 8}, {2, 2, 7, 4}, Mask::kBool, {4, 5, 7}, false, 0},    // grouped-query + mask
     {{3, 6}, {0, 6}, {0, 2}, Mask::kNone, {}, false, 0},                             // S = 0: zeros
     {{0, 6}, {4, 6}, {4, 2}, Mask::kNone, {}, false, 0},                             // L = 0
+    {{3, 0}, {4, 0}, {4, 2}, Mask::kNone, {}, false, 0},                             // E = 0: mean of v
     {{2, 0, 3, 4}, {2, 0, 5, 4}, {2, 0, 5, 4}, Mask::kNone, {}, false, 0},           // no heads
 };
 

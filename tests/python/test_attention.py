@@ -18,6 +18,7 @@ SHAPES = [
     ((1, 2, 9, 16), (1, 2, 9, 16), (1, 2, 9, 16)),
     ((2, 6, 5, 8), (2, 2, 7, 8), (2, 2, 7, 4)),  # grouped-query: 3 query heads per kv head
     ((1, 4, 6, 8), (1, 1, 3, 8), (1, 1, 3, 8)),  # multi-query, L > S
+    ((6, 5, 8), (2, 7, 8), (2, 7, 4)),           # grouped-query on 3-D inputs (dim -3 is the heads)
 ]
 
 
