@@ -142,7 +142,8 @@ TEST(Attention, KernelMatchesNaiveAllDtypes) {
   unsigned seed = 100;
   for (DataType t : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16}) {
     for (const Case& c : kCases) {
-      HostTensor q = random_tensor(t, c.q, seed++), k = random_tensor(t, c.k, seed++), v = random_tensor(t, c.v, seed++);
+      HostTensor q = random_tensor(t, c.q, seed++), k = random_tensor(t, c.k, seed++);
+      HostTensor v = random_tensor(t, c.v, seed++);
       HostTensor m;
       if (c.mask == Mask::kBool) {
         m = random_tensor(DataType::kBool, c.mask_dims, seed++);

@@ -98,7 +98,8 @@ void add_matmul_ops(std::vector<OpDef>& defs) {
                   {"a", "b"},
                   2,
                   false,
-                  {{"transpose_a", AttrType::kInt, false, int64_t(0)}, {"transpose_b", AttrType::kInt, false, int64_t(0)}},
+                  {{"transpose_a", AttrType::kInt, false, int64_t(0)},
+                   {"transpose_b", AttrType::kInt, false, int64_t(0)}},
                   nullptr,
                   infer_matmul});
   defs.push_back({LayerKind::kAttention,
