@@ -82,6 +82,8 @@ inline HostTensor random_tensor(DataType t, Dims d, unsigned seed, double lo = -
 inline Weights to_weights(const HostTensor& h) { return Weights(h.dtype, h.dims, h.data()); }
 
 /// Builds `net` on the CPU, runs it on `inputs` (in network input order), returns the outputs.
+/// Declare inputs in separate statements: in f(net.add_input("a"), net.add_input("b")) the order of
+/// the two calls, and so the input order, is unspecified.
 /// With `roundtrip`, the engine is serialized and deserialized first.
 inline std::vector<HostTensor> run(const Network& net, const std::vector<HostTensor>& inputs, bool roundtrip = false) {
   Engine engine = Builder().build(net);
