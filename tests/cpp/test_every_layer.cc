@@ -44,8 +44,7 @@ Network every_layer_network() {
   std::vector<Tensor> sp = net.add_split(cc, 0, {1, 3});
   Tensor sl = net.add_slice(sp[1], {0, 2}, {0, 0}, {3, 3}, {2, 1});                         // [2,2,3]
   Tensor g = net.add_gather(sl, idx, 2);                                                     // [2,2,3]
-  Tensor sc = net.add_scatter(g, net.add_cast(net.add_reduce(g, "max", {}, true), DataType::kInt64),
-                              g, 0, "add");
+  Tensor sc = net.add_scatter(g, net.add_fill({1, 2, 3}, DataType::kInt64, 1), g, 0, "add");
   Tensor f = net.add_fill({2, 2, 3}, DataType::kFloat32, 0.5);
   Tensor ar = net.add_arange(3, 0, 1, DataType::kFloat32);
   Tensor cond = net.add_elementwise(sc, f, "gt");
