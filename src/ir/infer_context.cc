@@ -40,10 +40,12 @@ void InferContext::fail(const std::string& why) const {
 }
 
 int InferContext::axis(int64_t a, int rank, const char* what) const {
+  if (rank == 0) {  // a scalar takes axis 0 or -1, as in PyTorch
+    if (a != 0 && a != -1) fail(std::string(what) + " " + std::to_string(a) + " is out of range for a scalar");
+    return 0;
+  }
   int64_t r = rank;
-  if (a < -r || a >= r || (rank == 0 && a != 0 && a != -1))
-    fail(std::string(what) + " " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
-  if (rank == 0) return 0;
+  if (a < -r || a >= r) fail(std::string(what) + " " + std::to_string(a) + " is out of range for rank " + std::to_string(rank));
   return static_cast<int>(a < 0 ? a + r : a);
 }
 
