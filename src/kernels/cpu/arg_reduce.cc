@@ -10,10 +10,10 @@ namespace tensorforge::cpu {
 
 namespace {
 
-template <class T, bool kMax>
+template <class T>
 class ArgReduceKernel : public Kernel {
  public:
-  explicit ArgReduceKernel(const AxisView& v) : v_(v) {}
+  ArgReduceKernel(const AxisView& v, bool is_max) : v_(v), max_(is_max) {}
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const T* x = in[0].as<T>();
     int64_t* y = out[0].as<int64_t>();
@@ -24,7 +24,7 @@ class ArgReduceKernel : public Kernel {
         int64_t at = 0;
         for (int64_t j = 1; j < v_.extent && best == best; ++j) {
           auto v = load(x, base + j * v_.inner);
-          if (v != v || (kMax ? v > best : v < best)) best = v, at = j;
+          if (v != v || (max_ ? v > best : v < best)) best = v, at = j;
         }
         y[o * v_.inner + i] = at;
       }
@@ -32,6 +32,7 @@ class ArgReduceKernel : public Kernel {
 
  private:
   AxisView v_;
+  bool max_;
 };
 
 }  // namespace
@@ -40,15 +41,7 @@ std::unique_ptr<Kernel> create_arg_reduce(const KernelSpec& s) {
   const Dims& d = s.inputs[0]->dims;
   AxisView v = axis_view(d, norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
   const bool is_max = ir::attr_string(s.layer, "op") == "argmax";
-  return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
-    using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, bool>) {
-      return nullptr;
-    } else {
-      if (is_max) return std::make_unique<ArgReduceKernel<T, true>>(v);
-      return std::make_unique<ArgReduceKernel<T, false>>(v);
-    }
-  });
+  return make_non_bool<ArgReduceKernel>(s.inputs[0]->dtype, v, is_max);
 }
 
 }  // namespace tensorforge::cpu

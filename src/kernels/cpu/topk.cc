@@ -68,13 +68,7 @@ std::unique_ptr<Kernel> create_topk(const KernelSpec& s) {
   AxisView v = axis_view(d, norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
   const int64_t k = ir::attr_int(s.layer, "k");
   const bool largest = ir::attr_int(s.layer, "largest") != 0;
-  return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
-    using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, bool>)
-      return nullptr;
-    else
-      return std::make_unique<TopKKernel<T>>(v, k, largest);
-  });
+  return make_non_bool<TopKKernel>(s.inputs[0]->dtype, v, k, largest);
 }
 
 }  // namespace tensorforge::cpu
