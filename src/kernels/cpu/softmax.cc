@@ -1,0 +1,59 @@
+// CPU softmax / log-softmax along one axis, computed in float32 with the row maximum subtracted
+// (three passes over each row: max, sum of exponentials, write), so float16/bfloat16 round only once.
+#include <cmath>
+
+#include "kernels/cpu/axis_view.h"
+#include "kernels/cpu/dtype_dispatch.h"
+#include "kernels/cpu/norm.h"
+
+namespace tensorforge::cpu {
+
+namespace {
+
+template <class T>
+class SoftmaxKernel : public Kernel {
+ public:
+  explicit SoftmaxKernel(const KernelSpec& s)
+      : v_(axis_view(s.inputs[0]->dims, norm_axis(ir::attr_int(s.layer, "axis"), s.inputs[0]->dims.rank()))),
+        log_(ir::attr_int(s.layer, "log") != 0) {}
+
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    const T* x = in[0].as<T>();
+    T* y = out[0].as<T>();
+    const int64_t n = v_.extent, step = v_.inner;
+    for (int64_t o = 0; o < v_.outer; ++o)
+      for (int64_t i = 0; i < v_.inner; ++i) {
+        const int64_t base = v_.offset(o, 0, i);
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < n; ++j) {
+          float v = load(x, base + j * step);
+          if (v > mx || std::isnan(v)) mx = v;
+          if (std::isnan(v)) break;
+        }
+        float sum = 0;
+        for (int64_t j = 0; j < n; ++j) sum += std::exp(load(x, base + j * step) - mx);
+        if (log_) {
+          const float shift = mx + std::log(sum);
+          for (int64_t j = 0; j < n; ++j) y[base + j * step] = store_as<T>(load(x, base + j * step) - shift);
+        } else {
+          const float inv = 1.0f / sum;
+          for (int64_t j = 0; j < n; ++j)
+            y[base + j * step] = store_as<T>(std::exp(load(x, base + j * step) - mx) * inv);
+        }
+      }
+  }
+
+ private:
+  AxisView v_;
+  bool log_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_softmax(const KernelSpec& s) {
+  return dispatch_floating(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+    return std::make_unique<SoftmaxKernel<typename decltype(tag)::type>>(s);
+  });
+}
+
+}  // namespace tensorforge::cpu
