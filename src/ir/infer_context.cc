@@ -41,7 +41,7 @@ void InferContext::fail(const std::string& why) const {
 
 int InferContext::axis(int64_t a, int rank, const char* what) const {
   if (rank == 0) {  // a scalar takes axis 0 or -1, as in PyTorch
-    if (a != 0 && a != -1) fail(std::string(what) + " " + std::to_string(a) + " is out of range for a scalar");
+    if (a != 0 && a != -1) fail(std::string(what) + " " + std::to_string(a) + " is out of range for rank 0 (a scalar takes 0 or -1)");
     return 0;
   }
   int64_t r = rank;

@@ -3,6 +3,7 @@
 // and a mutation fuzz of its bytes (with the checksum fixed up) without crashing.
 #include <set>
 
+#include "ir/graph.h"
 #include "serialize/bytes.h"
 #include "test_util.h"
 

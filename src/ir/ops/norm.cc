@@ -4,7 +4,6 @@
 #include <string>
 
 #include "ir/op_registry.h"
-#include "ir/ops/scalar_axis.h"
 
 namespace tensorforge::ir {
 
@@ -46,7 +45,7 @@ Dims normalized_dims(InferContext& c) {
 
 void infer_softmax(InferContext& c) {
   require_float(c);
-  scalar_or_axis(c, c.get_int("axis"), c.dims(0).rank());
+  c.axis(c.get_int("axis"), c.dims(0).rank());
   require_flag(c, "log");
   c.set_output(0, c.dtype(0), c.dims(0));
 }

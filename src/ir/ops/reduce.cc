@@ -6,7 +6,6 @@
 #include "ir/op_registry.h"
 #include "ir/ops/op_names.h"
 #include "ir/ops/reduce_ops.h"
-#include "ir/ops/scalar_axis.h"
 
 namespace tensorforge::ir {
 
@@ -41,7 +40,7 @@ void infer_reduce(InferContext& c) {
   const auto& axes = c.get_ints("axes");
   if (axes.empty()) reduced.assign(x.rank(), true);
   for (int64_t a : axes) {
-    int k = scalar_or_axis(c, a, x.rank());
+    int k = c.axis(a, x.rank());
     if (x.rank() == 0) continue;
     if (reduced[k]) c.fail("axis " + std::to_string(a) + " is listed more than once in axes");
     reduced[k] = true;
@@ -63,7 +62,7 @@ void infer_arg_reduce(InferContext& c) {
   require_flag(c, "keepdim");
   if (c.dtype(0) == DataType::kBool) c.fail("arg_reduce does not take bool input");
   const Dims& x = c.dims(0);
-  int axis = scalar_or_axis(c, c.get_int("axis"), x.rank());
+  int axis = c.axis(c.get_int("axis"), x.rank());
   if (x.rank() > 0 && x[axis] == 0) c.fail(op + " over an empty axis has no value");
   c.set_output(0, DataType::kInt64, drop_axis(x, axis, c.get_int("keepdim") != 0));
 }
@@ -71,7 +70,7 @@ void infer_arg_reduce(InferContext& c) {
 void infer_cumsum(InferContext& c) {
   DataType t = c.dtype(0);
   if (!is_floating(t) && !is_integer(t)) c.fail("cumsum needs a floating-point or integer input");
-  scalar_or_axis(c, c.get_int("axis"), c.dims(0).rank());
+  c.axis(c.get_int("axis"), c.dims(0).rank());
   c.set_output(0, t, c.dims(0));
 }
 
@@ -82,7 +81,7 @@ void infer_topk(InferContext& c) {
   require_flag(c, "sorted");
   const Dims& x = c.dims(0);
   if (x.rank() == 0) c.fail("topk needs x of rank >= 1");
-  int axis = scalar_or_axis(c, c.get_int("axis"), x.rank());
+  int axis = c.axis(c.get_int("axis"), x.rank());
   int64_t k = c.get_int("k");
   if (k < 0 || k > x[axis])
     c.fail("k must be in [0, " + std::to_string(x[axis]) + "] (the extent of axis " + std::to_string(axis) +
