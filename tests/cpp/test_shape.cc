@@ -77,6 +77,7 @@ TEST(Reshape, InferenceErrors) {
                {"r6", "more than 8"});
   expect_error([&] { net.add_reshape(x, {INT64_MAX, INT64_MAX, 2}, "r7"); }, ErrorCode::kInvalidNetwork,
                {"r7", "overflow"});
+  expect_error([&] { net.add_reshape(z, {INT64_MAX, 0}, "r8"); }, ErrorCode::kInvalidNetwork, {"r8", "too large"});
   EXPECT_EQ(net.add_reshape(x, {-1}).dims(), (Dims{24}));
 }
 
@@ -156,6 +157,8 @@ TEST(Expand, InferenceErrors) {
   expect_error([&] { expand({3, -2}, "e3"); }, ErrorCode::kInvalidNetwork, {"e3", "negative extent -2"});
   expect_error([&] { expand({-1, 3, 2}, "e4"); }, ErrorCode::kInvalidNetwork, {"e4", "new leading dim 0 cannot be -1"});
   expect_error([&] { expand({1, 1, 1, 1, 1, 1, 1, 3, 1}, "e5"); }, ErrorCode::kInvalidNetwork, {"e5", "more than 8"});
+  expect_error([&] { expand({INT64_MAX / 2, 3, 2}, "e6"); }, ErrorCode::kInvalidNetwork,
+               {"e6", "too large (its byte size overflows int64)"});
 }
 
 namespace {
@@ -375,4 +378,47 @@ TEST(ShapeLayers, ChainedThroughRoundTrip) {
   for (int64_t i = 0; i < 18; ++i) ref_e[i] = ref_t[6 + i % 6];
   expect_close(outs[0], {4, 2, 3}, ref_t, 0.0, "first part");
   expect_close(outs[1], {3, 2, 3}, ref_e, 0.0, "second part");
+}
+
+TEST(ShapeLayers, RandomAttributesEitherFailInferenceOrRun) {
+  // Arbitrary attribute values (as an untrusted engine file could hold): inference must reject them
+  // with an Error or accept them, and then the kernel must run without touching memory out of bounds.
+  const std::vector<int64_t> pool = {-3, -2, -1, 0, 1, 2, 3, 5, INT64_MAX, INT64_MIN, -INT64_MAX};
+  std::mt19937 rng(42);
+  auto pick = [&] { return pool[rng() % pool.size()]; };
+  auto list = [&] {
+    Ints v(rng() % 4);
+    for (auto& e : v) e = pick();
+    return v;
+  };
+  const std::vector<Dims> shapes = {{2, 3}, {1, 3, 1}, {3}, {0, 2}, {}};
+  int accepted = 0;
+  for (int iter = 0; iter < 3000; ++iter) {
+    Dims in = shapes[rng() % shapes.size()];
+    LayerKind kind = std::vector<LayerKind>{LayerKind::kReshape, LayerKind::kTranspose, LayerKind::kExpand,
+                                            LayerKind::kConcat,  LayerKind::kSplit,     LayerKind::kSlice}[rng() % 6];
+    Attributes a;
+    switch (kind) {
+      case LayerKind::kReshape: a = {{"shape", list()}}; break;
+      case LayerKind::kTranspose: a = {{"perm", list()}}; break;
+      case LayerKind::kExpand: a = {{"shape", list()}}; break;
+      case LayerKind::kConcat: a = {{"axis", pick()}}; break;
+      case LayerKind::kSplit: a = {{"axis", pick()}, {"sizes", list()}}; break;
+      default: a = {{"axes", list()}, {"starts", list()}, {"ends", list()}, {"steps", list()}}; break;
+    }
+    Network net;
+    Tensor x = net.add_input("x", DataType::kInt32, in);
+    std::vector<Tensor> ys;
+    try {
+      ys = net.add_layer(kind, kind == LayerKind::kConcat ? std::vector<Tensor>{x, x} : std::vector<Tensor>{x}, a);
+    } catch (const Error& e) {
+      ASSERT_EQ(e.code(), ErrorCode::kInvalidNetwork) << e.what();
+      continue;
+    }
+    ++accepted;
+    for (auto& y : ys) net.mark_output(y);
+    auto outs = run(net, {random_tensor(DataType::kInt32, in, iter)}, iter % 2 == 0);
+    ASSERT_EQ(outs.size(), ys.size());
+  }
+  EXPECT_GT(accepted, 100);
 }
