@@ -1,23 +1,13 @@
 // Indexing layers (gather "take" and "elements", scatter with every reduce): inference and its
 // errors, CPU kernels against naive references over several shapes, index dtypes and every data
 // dtype, negative indices, empty tensors, and run-time errors for indices out of range.
-#include "test_util.h"
+#include "shape_index_util.h"
 
 using namespace tft;
 
 namespace {
 
 using Ints = std::vector<int64_t>;
-
-const std::vector<DataType> kAllTypes = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16,
-                                         DataType::kInt8,    DataType::kInt32,   DataType::kInt64,
-                                         DataType::kBool,    DataType::kUInt8};
-
-int64_t ravel(const std::vector<int64_t>& idx, const Dims& d) {
-  int64_t flat = 0;
-  for (int k = 0; k < d.rank(); ++k) flat = flat * d[k] + idx[k];
-  return flat;
-}
 
 HostTensor make_index(DataType t, const Dims& d, const std::vector<int64_t>& values) {
   HostTensor h(t, d);

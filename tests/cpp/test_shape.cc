@@ -3,17 +3,13 @@
 // over odd, unit and empty shapes and every dtype; some cases run through a file round trip.
 #include <climits>
 
-#include "test_util.h"
+#include "shape_index_util.h"
 
 using namespace tft;
 
 namespace {
 
 using Ints = std::vector<int64_t>;
-
-const std::vector<DataType> kAllTypes = {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16,
-                                         DataType::kInt8,    DataType::kInt32,   DataType::kInt64,
-                                         DataType::kBool,    DataType::kUInt8};
 
 Tensor add_one(Network& net, LayerKind k, const std::vector<Tensor>& in, const Attributes& a,
                const std::string& name = "") {
@@ -36,13 +32,6 @@ void check_all_dtypes(LayerKind kind, const Dims& in, const Attributes& attrs, c
     auto outs = run(net, {h}, seed % 3 == 0);
     expect_close(outs[0], out, ref(h), 0.0, what + " " + to_string(t));
   }
-}
-
-// Flat index of a multi-index in a contiguous tensor of shape d.
-int64_t ravel(const std::vector<int64_t>& idx, const Dims& d) {
-  int64_t flat = 0;
-  for (int k = 0; k < d.rank(); ++k) flat = flat * d[k] + idx[k];
-  return flat;
 }
 
 }  // namespace
