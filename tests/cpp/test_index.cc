@@ -15,7 +15,8 @@ HostTensor make_index(DataType t, const Dims& d, const std::vector<int64_t>& val
   return h;
 }
 
-Tensor gather(Network& net, Tensor x, Tensor index, int64_t axis, const std::string& mode, const std::string& name = "") {
+Tensor gather(Network& net, Tensor x, Tensor index, int64_t axis, const std::string& mode,
+              const std::string& name = "") {
   return net.add_layer(LayerKind::kGather, {x, index}, {{"axis", axis}, {"mode", mode}}, name)[0];
 }
 
@@ -136,7 +137,8 @@ TEST(Gather, InferenceErrors) {
                {"layer 'g1' (gather)", "unknown gather mode 'gather'"});
   expect_error([&] { gather(net, x, f, 0, "take", "g2"); }, ErrorCode::kInvalidNetwork,
                {"g2", "index must be int32 or int64, got float32"});
-  expect_error([&] { gather(net, x, i64, 2, "take", "g3"); }, ErrorCode::kInvalidNetwork, {"g3", "axis 2 is out of range"});
+  expect_error([&] { gather(net, x, i64, 2, "take", "g3"); }, ErrorCode::kInvalidNetwork,
+               {"g3", "axis 2 is out of range"});
   expect_error([&] { gather(net, x, i64, 0, "elements", "g4"); }, ErrorCode::kInvalidNetwork,
                {"g4", "index of x's rank 2, got rank 1"});
   expect_error([&] { gather(net, x, i2, 0, "elements", "g5"); }, ErrorCode::kInvalidNetwork,
@@ -272,6 +274,7 @@ TEST(Scatter, InferenceErrors) {
                {"s6", "index extent 2 exceeds src's extent 1 in dim 0"});
   expect_error([&] { scatter(net, x, iw, iw_src, 0, "none", "s7"); }, ErrorCode::kInvalidNetwork,
                {"s7", "index extent 4 exceeds x's extent 3 in dim 1"});
-  expect_error([&] { scatter(net, x, i, s, -3, "none", "s8"); }, ErrorCode::kInvalidNetwork, {"s8", "axis -3 is out of range"});
+  expect_error([&] { scatter(net, x, i, s, -3, "none", "s8"); }, ErrorCode::kInvalidNetwork,
+               {"s8", "axis -3 is out of range"});
   EXPECT_EQ(scatter(net, xb, i, sb, 1, "none").dtype(), DataType::kBool);
 }

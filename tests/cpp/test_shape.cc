@@ -60,7 +60,8 @@ TEST(Reshape, InferenceErrors) {
                {"layer 'r1' (reshape)", "[2,3,4]", "[5,5]", "24 elements", "25 elements"});
   expect_error([&] { net.add_reshape(x, {-1, -1}, "r2"); }, ErrorCode::kInvalidNetwork, {"r2", "more than one -1"});
   expect_error([&] { net.add_reshape(x, {-2, -12}, "r3"); }, ErrorCode::kInvalidNetwork, {"r3", "negative extent -2"});
-  expect_error([&] { net.add_reshape(x, {5, -1}, "r4"); }, ErrorCode::kInvalidNetwork, {"r4", "[5,-1]", "not determined"});
+  expect_error([&] { net.add_reshape(x, {5, -1}, "r4"); }, ErrorCode::kInvalidNetwork,
+               {"r4", "[5,-1]", "not determined"});
   expect_error([&] { net.add_reshape(z, {0, -1}, "r5"); }, ErrorCode::kInvalidNetwork, {"r5", "not determined"});
   expect_error([&] { net.add_reshape(x, {1, 1, 1, 1, 1, 1, 2, 3, 4}, "r6"); }, ErrorCode::kInvalidNetwork,
                {"r6", "more than 8"});
@@ -209,7 +210,8 @@ TEST(Concat, InferenceErrors) {
   expect_error([&] { concat({a, c}, 0, "c2"); }, ErrorCode::kInvalidNetwork, {"c2", "input 1 has rank 3"});
   expect_error([&] { concat({a, d}, 0, "c3"); }, ErrorCode::kInvalidNetwork,
                {"c3", "input 1 [4,4] differs from input 0 [2,3] in dim 1"});
-  expect_error([&] { concat({a, a}, 2, "c4"); }, ErrorCode::kInvalidNetwork, {"c4", "axis 2 is out of range for rank 2"});
+  expect_error([&] { concat({a, a}, 2, "c4"); }, ErrorCode::kInvalidNetwork,
+               {"c4", "axis 2 is out of range for rank 2"});
   expect_error([&] { concat({s, s}, 0, "c5"); }, ErrorCode::kInvalidNetwork, {"c5", "scalars"});
   expect_error([&] { concat({a, Tensor()}, 0, "c6"); }, ErrorCode::kInvalidNetwork, {"c6", "input 1 is absent"});
   expect_error([&] { concat({}, 0, "c7"); }, ErrorCode::kInvalidNetwork, {"c7", "at least 1"});
@@ -337,11 +339,13 @@ TEST(Slice, DefaultStepsAndInferenceErrors) {
   expect_error([&] { slice(x, {0, 1}, {0}, {1, 1}, {}, "l1"); }, ErrorCode::kInvalidNetwork,
                {"layer 'l1' (slice)", "same length", "got 2, 1, 2, 0"});
   expect_error([&] { slice(x, {0}, {0}, {1}, {1, 1}, "l2"); }, ErrorCode::kInvalidNetwork, {"l2", "same length"});
-  expect_error([&] { slice(x, {0}, {0}, {4}, {0}, "l3"); }, ErrorCode::kInvalidNetwork, {"l3", "steps must be >= 1, got 0"});
+  expect_error([&] { slice(x, {0}, {0}, {4}, {0}, "l3"); }, ErrorCode::kInvalidNetwork,
+               {"l3", "steps must be >= 1, got 0"});
   expect_error([&] { slice(x, {1}, {4}, {0}, {-1}, "l4"); }, ErrorCode::kInvalidNetwork, {"l4", "got -1"});
   expect_error([&] { slice(x, {1, -1}, {0, 0}, {1, 1}, {}, "l5"); }, ErrorCode::kInvalidNetwork,
                {"l5", "axis 1 is listed twice"});
-  expect_error([&] { slice(x, {2}, {0}, {1}, {}, "l6"); }, ErrorCode::kInvalidNetwork, {"l6", "axis 2 is out of range"});
+  expect_error([&] { slice(x, {2}, {0}, {1}, {}, "l6"); }, ErrorCode::kInvalidNetwork,
+               {"l6", "axis 2 is out of range"});
   expect_error([&] { slice(s, {0}, {0}, {1}, {}, "l7"); }, ErrorCode::kInvalidNetwork, {"l7", "scalar"});
 }
 
@@ -351,7 +355,8 @@ TEST(ShapeLayers, ChainedThroughRoundTrip) {
   Tensor x = net.add_input("x", DataType::kFloat32, {2, 12});
   Tensor r = net.add_reshape(x, {2, 3, 4});
   Tensor t = net.add_transpose(r, {2, 0, 1});                                               // [4,2,3]
-  Tensor s = add_one(net, LayerKind::kSlice, {t}, {{"axes", Ints{0}}, {"starts", Ints{1}}, {"ends", Ints{2}}});  // [1,2,3]
+  Tensor s =
+      add_one(net, LayerKind::kSlice, {t}, {{"axes", Ints{0}}, {"starts", Ints{1}}, {"ends", Ints{2}}});  // [1,2,3]
   Tensor e = add_one(net, LayerKind::kExpand, {s}, {{"shape", Ints{3, -1, -1}}});          // [3,2,3]
   Tensor c = add_one(net, LayerKind::kConcat, {t, e}, {{"axis", int64_t{0}}});             // [7,2,3]
   auto parts = net.add_layer(LayerKind::kSplit, {c}, {{"axis", int64_t{0}}, {"sizes", Ints{4, 3}}});

@@ -79,14 +79,16 @@ void add_index_ops(std::vector<OpDef>& defs) {
                   {"x", "index"},
                   2,
                   false,
-                  {{"axis", AttrType::kInt, false, int64_t{0}}, {"mode", AttrType::kString, false, std::string("take")}},
+                  {{"axis", AttrType::kInt, false, int64_t{0}},
+                   {"mode", AttrType::kString, false, std::string("take")}},
                   nullptr,
                   infer_gather});
   defs.push_back({LayerKind::kScatter,
                   {"x", "index", "src"},
                   3,
                   false,
-                  {{"axis", AttrType::kInt, false, int64_t{0}}, {"reduce", AttrType::kString, false, std::string("none")}},
+                  {{"axis", AttrType::kInt, false, int64_t{0}},
+                   {"reduce", AttrType::kString, false, std::string("none")}},
                   nullptr,
                   infer_scatter});
 }

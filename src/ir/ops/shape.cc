@@ -191,7 +191,8 @@ void infer_slice(InferContext& c) {
 }  // namespace
 
 void add_shape_ops(std::vector<OpDef>& defs) {
-  defs.push_back({LayerKind::kReshape, {"x"}, 1, false, {{"shape", AttrType::kInts, true, {}}}, nullptr, infer_reshape});
+  defs.push_back(
+      {LayerKind::kReshape, {"x"}, 1, false, {{"shape", AttrType::kInts, true, {}}}, nullptr, infer_reshape});
   defs.push_back(
       {LayerKind::kTranspose, {"x"}, 1, false, {{"perm", AttrType::kInts, true, {}}}, nullptr, infer_transpose});
   defs.push_back({LayerKind::kExpand, {"x"}, 1, false, {{"shape", AttrType::kInts, true, {}}}, nullptr, infer_expand});
