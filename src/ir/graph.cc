@@ -7,6 +7,18 @@
 
 namespace tensorforge::ir {
 
+bool plausible_size(const Dims& d, DataType t) {
+  // Zero extents are skipped: an empty tensor with a huge extent would still make kernels loop over it.
+  uint64_t bytes = element_size(t);
+  for (int i = 0; i < d.rank(); ++i) {
+    if (d[i] < 0) return false;
+    if (d[i] == 0) continue;
+    if (static_cast<uint64_t>(d[i]) > kMaxTensorBytes / bytes) return false;
+    bytes *= static_cast<uint64_t>(d[i]);
+  }
+  return true;
+}
+
 namespace {
 std::string with_suffix(const std::string& base, int n) { return base + "_" + std::to_string(n); }
 }  // namespace
@@ -60,9 +72,13 @@ std::vector<std::pair<DataType, Dims>> check_and_infer(const Graph& g, Layer& la
   int nb_out = def.nb_outputs ? def.nb_outputs(layer.attrs) : 1;
   ctx.outputs.resize(nb_out);
   def.infer(ctx);
-  for (auto& [dt, d] : ctx.outputs)
+  for (auto& [dt, d] : ctx.outputs) {
     for (int k = 0; k < d.rank(); ++k)
       if (d[k] < 0) throw Error(ErrorCode::kInternal, where + ": inferred a negative extent " + d.str());
+    if (!plausible_size(d, dt))
+      throw Error(ErrorCode::kInvalidNetwork, where + ": its output " + std::string(to_string(dt)) + d.str() +
+                                                  " is too large (over the 64 TiB a tensor may hold, counting only non-zero extents)");
+  }
   return ctx.outputs;
 }
 

@@ -10,6 +10,12 @@
 
 namespace tensorforge::ir {
 
+/// Largest tensor a network may hold, in bytes (64 TiB): larger sizes are errors, never wrapped numbers.
+constexpr uint64_t kMaxTensorBytes = uint64_t(1) << 46;
+
+/// True when the non-zero extents of `d` times the element size of `t` make at most kMaxTensorBytes.
+bool plausible_size(const Dims& d, DataType t);
+
 /// One tensor: its name, inferred dtype and shape, and who produces it.
 struct TensorDesc {
   std::string name;

@@ -52,6 +52,8 @@ Tensor Network::add_input(const std::string& name, DataType dtype, const Dims& d
     if (dims[i] < 0)
       throw Error(ErrorCode::kInvalidArgument, "add_input '" + name + "': shape " + dims.str() +
                                                    " has a negative extent (dynamic shapes are not supported yet)");
+  if (!ir::plausible_size(dims, dtype))
+    throw Error(ErrorCode::kInvalidArgument, "add_input '" + name + "': shape " + dims.str() + " is too large");
   int id = graph_->add_tensor(name, dtype, dims, -1, 0);
   graph_->inputs.push_back(id);
   return Tensor(graph_.get(), id);

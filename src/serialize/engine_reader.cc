@@ -14,8 +14,6 @@ namespace tensorforge {
 namespace serialize {
 namespace {
 
-constexpr size_t kTensorBytesLimit = size_t(1) << 46;  // 64 TiB: larger tensors mean a corrupt file
-
 Dims read_dims(ByteReader& r, const char* what) {
   uint8_t rank = r.u8(what);
   if (rank > kMaxDims) r.fail(std::string(what) + " has rank " + std::to_string(rank));
@@ -34,12 +32,7 @@ DataType read_dtype(ByteReader& r, const char* what) {
 }
 
 void check_size(ByteReader& r, const Dims& d, DataType t, const char* what) {
-  size_t bytes = element_size(t);
-  for (int i = 0; i < d.rank(); ++i) {
-    if (d[i] != 0 && bytes > kTensorBytesLimit / static_cast<size_t>(d[i]))
-      r.fail(std::string(what) + " " + d.str() + " is implausibly large");
-    bytes *= static_cast<size_t>(d[i]);
-  }
+  if (!ir::plausible_size(d, t)) r.fail(std::string(what) + " " + d.str() + " is implausibly large");
 }
 
 std::vector<int> read_ids(ByteReader& r, const char* what, int nb_tensors, bool allow_absent) {

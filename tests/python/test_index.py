@@ -14,13 +14,6 @@ INDEX_DTYPES = (torch.int64, torch.int32)
 TORCH_REDUCE = {"add": "sum", "mul": "prod", "max": "amax", "min": "amin"}
 
 
-# The Python binding's contiguity check (src/python/module.cc, is_contiguous) rejects torch's strides for
-# empty tensors with a 0 extent past dim 0 (torch.empty(3, 0).stride() == (1, 1)); these cases are
-# covered by the C++ tests and are expected to fail here until the binding accepts any empty array.
-EMPTY_STRIDES_BUG = pytest.mark.xfail(raises=tf.InvalidArgumentError, strict=True,
-                                      reason="binding rejects strides of empty torch tensors")
-
-
 def _input(shape, dtype, seed=0, lo=-100, hi=100):
     if dtype.is_floating_point:
         return randn(*shape, dtype=dtype, seed=seed)
@@ -38,7 +31,7 @@ def _index(shape, n, dtype, seed=0, negative=True):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("index_dtype", INDEX_DTYPES)
 @pytest.mark.parametrize("shape,axis,m", [((5, 3), 0, 7), ((5, 3), 1, 4), ((3, 4, 5), -1, 6), ((1,), 0, 5),
-                                          pytest.param((2, 7, 3), 1, 0, marks=EMPTY_STRIDES_BUG)])
+                                          ((2, 7, 3), 1, 0)])
 def test_index_select(dtype, index_dtype, shape, axis, m):
     x = _input(shape, dtype)
     idx = _index((m,), shape[axis], index_dtype, seed=1, negative=False)
