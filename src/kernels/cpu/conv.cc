@@ -55,12 +55,7 @@ class ConvKernel : public Kernel {
   explicit ConvKernel(const KernelSpec& s) {
     const Dims& x = s.inputs[0]->dims;
     const Dims& w = s.inputs[1]->dims;
-    spatial_extents(x, g_.in);
-    spatial_extents(s.outputs[0]->dims, g_.out);
-    spatial_extents(w, g_.k);
-    spatial_attr(s.layer, "stride", g_.stride);
-    spatial_attr(s.layer, "padding", g_.pad);
-    spatial_attr(s.layer, "dilation", g_.dil);
+    g_ = conv_geometry(s);
     batch_ = x[0];
     groups_ = ir::attr_int(s.layer, "groups");
     cin_g_ = x[1] / groups_;

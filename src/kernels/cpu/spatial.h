@@ -41,6 +41,19 @@ inline void spatial_attr(const ir::Layer& l, const std::string& name, int64_t ds
   for (int i = 0; i < nsp; ++i) dst[3 - nsp + i] = v[i];
 }
 
+/// Geometry of a (de)convolution: input/output extents, kernel extents from the weight, and the
+/// stride, padding and dilation attributes.
+inline Spatial3 conv_geometry(const KernelSpec& s) {
+  Spatial3 g;
+  spatial_extents(s.inputs[0]->dims, g.in);
+  spatial_extents(s.outputs[0]->dims, g.out);
+  spatial_extents(s.inputs[1]->dims, g.k);
+  spatial_attr(s.layer, "stride", g.stride);
+  spatial_attr(s.layer, "padding", g.pad);
+  spatial_attr(s.layer, "dilation", g.dil);
+  return g;
+}
+
 /// Rounds a byte count up to the workspace alignment (64 bytes).
 inline size_t align64(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
