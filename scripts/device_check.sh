@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 out=${OUT:-/tmp}
 py=python3
 $py -c "import sys, torch, nanobind; print(sys.version.split()[0], 'torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'nanobind', nanobind.__version__)"
-ls /usr/include/cblas.h /usr/include/x86_64-linux-gnu/cblas.h 2>/dev/null || echo "no system cblas.h: the built-in GEMM will be used"
+echo "C++ compiler: ${CXX:-c++} ($(${CXX:-c++} --version | head -1))"
 start=$(date +%s)
 $py -m pip install --no-build-isolation --no-deps -v . > "$out/pip_install.log" 2>&1
 rc=$?
