@@ -77,6 +77,15 @@ class ExecutionContext {
   void execute(const std::vector<void*>& bindings);
   /// The engine this context runs.
   const Engine& engine() const { return engine_; }
+  /// Turns per-layer timing on or off (off by default; on adds a clock read around each layer).
+  void set_profiling(bool enabled);
+  /// Per layer of the engine (network order), milliseconds summed over profiled executions since
+  /// the last reset; constants read 0.
+  std::vector<double> layer_times_ms() const;
+  /// Number of profiled executions summed in layer_times_ms().
+  int profiled_runs() const;
+  /// Clears the profile.
+  void reset_profile();
   ~ExecutionContext();
   /// Contexts are moved, not copied.
   ExecutionContext(ExecutionContext&&) noexcept;

@@ -439,12 +439,8 @@ class Engine:
         """Reads an engine file."""
         return Engine(_C.Engine.load(str(path)))
 
-    def run(self, *inputs: Any) -> list:
-        """Runs on torch tensors, NumPy arrays or DLPack arrays (positional, or one dict by name).
-
-        Returns new outputs: torch tensors when any input is a torch tensor (or torch is the only
-        way to hold the dtype, as for bfloat16), NumPy arrays otherwise.
-        """
+    def _bind(self, inputs: tuple) -> tuple[list, list]:
+        """Checked, contiguous input arrays and freshly allocated outputs for one execution."""
         names = self.input_names
         if len(inputs) == 1 and isinstance(inputs[0], dict):
             given = inputs[0]
@@ -469,9 +465,31 @@ class Engine:
                 outputs.append(np.empty(t.shape, dtype=_NUMPY_DTYPES[t.dtype]))
             else:
                 raise TypeError(f"output '{t.name}' is {t.dtype.name}, which NumPy cannot hold; install torch")
+        return arrays, outputs
+
+    def run(self, *inputs: Any) -> list:
+        """Runs on torch tensors, NumPy arrays or DLPack arrays (positional, or one dict by name).
+
+        Returns new outputs: torch tensors when any input is a torch tensor (or torch is the only
+        way to hold the dtype, as for bfloat16), NumPy arrays otherwise.
+        """
+        arrays, outputs = self._bind(inputs)
         if self._ctx is None:
             self._ctx = self._engine.create_execution_context()
         self._ctx.execute_arrays(arrays, outputs)
         return outputs
+
+    def profile(self, *inputs: Any, runs: int = 10) -> list[dict]:
+        """Runs `runs` times timing every layer; returns per layer its name, kind, kernel (tactic)
+        and mean milliseconds per call, slowest first (constants, which do no work, are left out)."""
+        arrays, outputs = self._bind(inputs)
+        ctx = self._engine.create_execution_context()
+        ctx.execute_arrays(arrays, outputs)  # warm-up, not profiled
+        ctx.set_profiling(True)
+        for _ in range(runs):
+            ctx.execute_arrays(arrays, outputs)
+        rows = [dict(name=n, kind=k, tactic=t, ms=ms / runs)
+                for (n, k, t), ms in zip(self._engine.layers(), ctx.layer_times_ms()) if k != "constant"]
+        return sorted(rows, key=lambda r: -r["ms"])
 
     __call__ = run

@@ -4,11 +4,13 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
 #include <cstring>
 
 #include "kernels/cuda/device_info.h"
+#include "runtime/engine_impl.h"
 #include "tensorforge/tensorforge.h"
 
 namespace nb = nanobind;
@@ -208,6 +210,15 @@ NB_MODULE(_C, m) {
       .def_prop_ro("weights_size", &Engine::weights_size)
       .def_prop_ro("nb_layers", &Engine::nb_layers)
       .def("inspect", &Engine::inspect)
+      .def("layers",
+           [](const Engine& e) {
+             // (name, kind, tactic) per layer, for reports
+             std::vector<std::tuple<std::string, std::string, std::string>> r;
+             const auto& g = e.impl().graph;
+             for (size_t i = 0; i < g.layers.size(); ++i)
+               r.emplace_back(g.layers[i].name, to_string(g.layers[i].kind), e.impl().tactics[i]);
+             return r;
+           })
       .def("network_text", &Engine::network_text)
       .def("create_execution_context", &Engine::create_execution_context)
       .def("serialize",
@@ -247,5 +258,9 @@ NB_MODULE(_C, m) {
            [](ExecutionContext& ctx, const std::string& name, uintptr_t ptr) {
              ctx.set_tensor_address(name, reinterpret_cast<void*>(ptr));
            })
-      .def("execute", [](ExecutionContext& ctx) { ctx.execute(); }, nb::call_guard<nb::gil_scoped_release>());
+      .def("execute", [](ExecutionContext& ctx) { ctx.execute(); }, nb::call_guard<nb::gil_scoped_release>())
+      .def("set_profiling", &ExecutionContext::set_profiling)
+      .def("layer_times_ms", &ExecutionContext::layer_times_ms)
+      .def_prop_ro("profiled_runs", &ExecutionContext::profiled_runs)
+      .def("reset_profile", &ExecutionContext::reset_profile);
 }

@@ -1,4 +1,5 @@
 // ExecutionContext: owns the activation arena; binds caller buffers and runs the steps in order.
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -19,6 +20,9 @@ struct ExecutionContext::State {
     int binding;
   };
   std::vector<Patch> patches;  // views whose data is a caller binding
+  bool profiling = false;
+  std::vector<double> step_ms;  // per step, summed over profiled runs
+  int profiled_runs = 0;
 };
 
 ExecutionContext::ExecutionContext(Engine engine) : engine_(std::move(engine)), state_(std::make_unique<State>()) {
@@ -79,6 +83,21 @@ void ExecutionContext::set_tensor_address(const std::string& name, void* data) {
                                                "' (it has: " + names + ")");
 }
 
+void ExecutionContext::set_profiling(bool enabled) { state_->profiling = enabled; }
+int ExecutionContext::profiled_runs() const { return state_->profiled_runs; }
+
+void ExecutionContext::reset_profile() {
+  state_->step_ms.clear();
+  state_->profiled_runs = 0;
+}
+
+std::vector<double> ExecutionContext::layer_times_ms() const {
+  const EngineImpl& e = engine_.impl();
+  std::vector<double> per_layer(e.graph.layers.size(), 0.0);
+  for (size_t k = 0; k < state_->step_ms.size(); ++k) per_layer[e.steps[k].layer] = state_->step_ms[k];
+  return per_layer;
+}
+
 void ExecutionContext::execute(const std::vector<void*>& bindings) {
   if (bindings.size() != state_->bindings.size())
     throw Error(ErrorCode::kInvalidArgument, "execute: expected " + std::to_string(state_->bindings.size()) +
@@ -99,7 +118,17 @@ void ExecutionContext::execute() {
   }
   for (const State::Patch& p : s.patches) p.view->data = s.bindings[p.binding];
   void* workspace = s.arena.get() + e.workspace_offset;
-  for (size_t k = 0; k < e.steps.size(); ++k) e.steps[k].kernel->run(s.in[k].data(), s.out[k].data(), workspace);
+  if (!s.profiling) {
+    for (size_t k = 0; k < e.steps.size(); ++k) e.steps[k].kernel->run(s.in[k].data(), s.out[k].data(), workspace);
+  } else {
+    s.step_ms.resize(e.steps.size(), 0.0);
+    for (size_t k = 0; k < e.steps.size(); ++k) {
+      auto t0 = std::chrono::steady_clock::now();
+      e.steps[k].kernel->run(s.in[k].data(), s.out[k].data(), workspace);
+      s.step_ms[k] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    }
+    ++s.profiled_runs;
+  }
   for (const OutputCopy& c : e.output_copies) {
     const ir::TensorDesc& t = e.graph.tensors[c.src_tensor];
     const TensorLocation& loc = e.locations[c.src_tensor];

@@ -182,3 +182,28 @@ TEST(Printer, OneLinePerLayer) {
   EXPECT_NE(e.inspect().find("plus [elementwise] tactic=cpu.elementwise -> float32[2,3]"), std::string::npos)
       << e.inspect();
 }
+
+TEST(Engine, PerLayerProfile) {
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {256});
+  HostTensor c = random_tensor(DataType::kFloat32, {256}, 1);
+  Tensor y = net.add_elementwise(x, net.add_constant(to_weights(c), "c"), "mul", "scale");
+  net.mark_output(net.add_unary(y, "exp", "e"), "out");
+  Engine e = Builder().build(net);
+  ExecutionContext ctx = e.create_execution_context();
+  HostTensor in = random_tensor(DataType::kFloat32, {256}, 2), out(DataType::kFloat32, {256});
+  ctx.execute({in.data(), out.data()});
+  EXPECT_EQ(ctx.profiled_runs(), 0);  // off by default
+  ctx.set_profiling(true);
+  ctx.execute({in.data(), out.data()});
+  ctx.execute({in.data(), out.data()});
+  EXPECT_EQ(ctx.profiled_runs(), 2);
+  std::vector<double> ms = ctx.layer_times_ms();
+  ASSERT_EQ(static_cast<int>(ms.size()), e.nb_layers());
+  EXPECT_EQ(ms[0], 0.0);  // the constant does no work
+  EXPECT_GT(ms[1] + ms[2], 0.0);
+  for (double v : ms) EXPECT_GE(v, 0.0);
+  ctx.reset_profile();
+  EXPECT_EQ(ctx.profiled_runs(), 0);
+  for (double v : ctx.layer_times_ms()) EXPECT_EQ(v, 0.0);
+}

@@ -156,3 +156,11 @@ def test_saved_engine_runs_from_cpp_alone(tmp_path):
     bad = subprocess.run([str(tool), str(tmp_path / "bad.tfengine")], capture_output=True, text=True)
     assert bad.returncode == 1
     assert "checksum" in bad.stderr or "corrupt" in bad.stderr.lower(), bad.stderr
+
+
+def test_profile_reports_every_working_layer():
+    engine = tf.Builder().build(small_network())
+    rows = engine.profile(torch.randn(2, 3), runs=3)
+    assert sorted(r["kind"] for r in rows) == ["activation", "cast", "elementwise"]
+    assert all(r["ms"] >= 0 for r in rows) and rows == sorted(rows, key=lambda r: -r["ms"])
+    assert {r["tactic"] for r in rows} == {"cpu.activation", "cpu.cast", "cpu.elementwise"}
