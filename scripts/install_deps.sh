@@ -3,6 +3,7 @@
 # OpenBLAS and GoogleTest (Debian packages), the Python build tools, and the CPU build of PyTorch
 # 2.13.0 (pinned: a loose `torch` would pull a multi-GB CUDA build). Safe to run again.
 set -euo pipefail
+export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 need=()
 for pkg in libopenblas-dev libgtest-dev cmake ninja-build g++; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")

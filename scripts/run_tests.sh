@@ -3,6 +3,7 @@
 # IR, printer, file format, every CPU kernel) and pytest (every layer against torch, the engine API,
 # ResNet-18 end to end). GPU tests skip themselves without a GPU.
 set -euo pipefail
+export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
 python3 -m pip install -q --no-build-isolation --no-deps \
