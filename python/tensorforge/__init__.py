@@ -36,6 +36,20 @@ from tensorforge.errors import (
 __version__ = _C.version()
 
 
+def _register_backend() -> None:
+    """Registers the "tensorforge" torch.compile backend when torch is importable."""
+    try:
+        import torch._dynamo  # noqa: F401
+    except ImportError:
+        return
+    from torch._dynamo.backends.registry import _COMPILER_FNS, register_backend
+
+    if "tensorforge" not in _COMPILER_FNS:
+        from tensorforge.dynamo import tensorforge_backend
+
+        register_backend(name="tensorforge")(tensorforge_backend)
+
+
 def set_log_level(level: str) -> None:
     """Engine log level: "error", "warning" (default), "info" or "verbose"."""
     _C.set_log_level(getattr(_C.Severity, level))
@@ -45,6 +59,8 @@ def built_with_cuda() -> bool:
     """True if this build includes CUDA support."""
     return _C.built_with_cuda()
 
+
+_register_backend()
 
 __all__ = [
     "Builder", "BuilderConfig", "CorruptFileError", "DataType", "DeviceKind", "Engine", "EngineRuntimeError",

@@ -1,0 +1,135 @@
+"""The torch.compile backend "tensorforge": settings -> lowering -> partitioning -> report ->
+conversion and engine builds -> the stitched module returned to dynamo (whose guards decide when
+to recompile)."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+import warnings
+
+import torch
+from torch.fx import GraphModule
+
+import tensorforge as tf
+from tensorforge.dynamo.conversion.interpreter import convert_block
+from tensorforge.dynamo.lowering import lower
+from tensorforge.dynamo.partitioning import partition
+from tensorforge.dynamo.report import Report, build_report
+from tensorforge.dynamo.runtime.engine_module import EngineModule
+from tensorforge.dynamo.settings import CompilationSettings
+from tensorforge.errors import UnsupportedError
+
+logger = logging.getLogger("tensorforge")
+
+STATS = collections.Counter()
+"""Process-wide counts: "graphs" compiled, "engines" built, "build_failures"."""
+REPORTS: list[Report] = []
+"""The report of every graph compiled in this process, in order."""
+
+
+def _device_of(example_inputs, settings) -> torch.device:
+    if settings.device is not None:
+        return settings.device
+    for t in example_inputs:
+        if isinstance(t, torch.Tensor):
+            return t.device
+    return torch.device("cpu")
+
+
+def _build_engines(result, settings) -> dict[str, dict]:
+    specs = {}
+    gm = result.gm
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or node.target not in result.blocks:
+            continue
+        sub = getattr(gm, node.target)
+        constants = {i: getattr(gm, a.target) for i, a in enumerate(node.args)
+                     if isinstance(a, torch.fx.Node) and a.op == "get_attr"}
+        start = time.perf_counter()
+        try:
+            block = convert_block(sub, constants, settings)
+            config = tf.BuilderConfig(optimization_level=settings.optimization_level,
+                                      workspace_size=settings.workspace_size)
+            engine = tf.Builder(config).build(block.network)
+        except Exception as e:  # noqa: BLE001 - any failure falls back or is re-raised as the user chose
+            STATS["build_failures"] += 1
+            if settings.pass_through_build_failures:
+                raise
+            warnings.warn(f"tensorforge: building engine {node.target} failed, running it in PyTorch: {e}")
+            continue
+        STATS["engines"] += 1
+        single = not isinstance(next(n for n in sub.graph.nodes if n.op == "output").args[0], (tuple, list))
+        module = EngineModule(engine, block.inputs, block.outputs, node.target, settings.use_python_runtime,
+                              single_output=single)
+        setattr(gm, node.target, module)
+        node.args = tuple(node.args[i] for i in block.runtime_args)
+        specs[node.target] = {"ops": block.op_count, "inputs": [f"{s.name}: {str(s.model_dtype).removeprefix('torch.')}{list(s.shape)}"
+                                         for s in block.inputs],
+                              "outputs": [f"{str(s.model_dtype).removeprefix('torch.')}{list(s.shape)}"
+                                          for s in block.outputs]}
+        logger.debug("built engine %s: %d ops, %d layers in %.2f s", node.target, block.op_count,
+                     engine.nb_layers, time.perf_counter() - start)
+    gm.graph.eliminate_dead_code()
+    gm.graph.lint()
+    gm.recompile()
+    return specs
+
+
+def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings):
+    """Compiles one dynamo graph; returns the callable dynamo runs in its place."""
+    STATS["graphs"] += 1
+    index = STATS["graphs"]
+    if any(isinstance(t, torch.SymInt) for t in example_inputs) or any(
+            isinstance(t, torch.Tensor) and any(isinstance(d, torch.SymInt) for d in t.shape) for t in example_inputs):
+        warnings.warn("tensorforge: this graph has dynamic shapes, which engines do not support yet; it runs in "
+                      "PyTorch. Compile with dynamic=False to get a static engine per input shape.")
+        return gm.forward
+    device = _device_of(example_inputs, settings)
+    if device.type != "cpu" and not settings.dry_run:
+        raise UnsupportedError(f"tensorforge: engines run on the CPU in this build; the graph's inputs are on "
+                               f"{device}. The CUDA backend is not available yet.")
+    lowered = lower(gm, example_inputs, settings)
+    nodes = list(lowered.gm.graph.nodes)
+    result = partition(lowered.gm, settings)
+    if settings.require_full_compilation and result.reasons:
+        missing = sorted({f"{n}: {r}" for n, r in result.reasons.items()})
+        raise UnsupportedError("require_full_compilation is set but these nodes cannot run in the engine:\n  " +
+                               "\n  ".join(missing))
+    specs = {} if settings.dry_run else _build_engines(result, settings)
+    report = build_report(nodes, result, settings, index, specs)
+    REPORTS.append(report)
+    if settings.debug or settings.dry_run:
+        text = report.to_text()
+        if settings.dry_run:
+            print(text)
+        logger.info("%s", text)
+    if isinstance(settings.dryrun, str) and settings.dryrun:
+        report.write_json(settings.dryrun)
+    if settings.dry_run:
+        return gm.forward
+    compiled = result.gm
+    positions = lowered.user_positions
+
+    def run(*args):
+        return compiled(*[args[i] for i in positions])
+
+    run.tensorforge_module = compiled  # for inspection and tests
+    return run
+
+
+def tensorforge_backend(gm: GraphModule, example_inputs, options: dict | None = None, **kwargs):
+    """The "tensorforge" backend: `torch.compile(model, backend="tensorforge", options={...})`."""
+    if kwargs:
+        raise tf.InvalidArgumentError(f"unexpected arguments to the tensorforge backend: {sorted(kwargs)}; "
+                                      "pass settings through options={...}")
+    settings = CompilationSettings.from_options(options)
+    if settings.debug:
+        logger.setLevel(logging.DEBUG)
+        if not logger.handlers and not logging.getLogger().handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("[tensorforge] %(message)s"))
+            logger.addHandler(handler)
+        logger.debug("compiling a graph with %d nodes; settings: %s", len(gm.graph.nodes), settings.describe())
+    return compile_graph(gm, example_inputs, settings)

@@ -1,0 +1,6 @@
+"""ATen converters, one module per op family. Each converter is a thin adapter registered with
+@converter on exact OpOverloads: it unpacks the node's arguments and calls the layer builders in
+conversion/impl/. Importing this package registers them all (the list below is the one place that
+names the families)."""
+
+from tensorforge.dynamo.conversion.aten_ops import elementwise  # noqa: F401

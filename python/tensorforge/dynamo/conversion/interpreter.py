@@ -1,0 +1,93 @@
+"""Turns one accelerated FX submodule into an engine Network.
+
+Placeholders whose value comes from a frozen constant of the parent graph become engine constants;
+the others become engine inputs. Each call_function node goes through its registered converter;
+getitem picks an element of a multi-output converter. Engine inputs keep the model's dtypes except
+float64 (cast to float32 by the runtime when truncation is on); outputs are cast back inside the
+engine to the model's dtypes where the engine can hold them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from typing import Any
+
+import torch
+from torch.fx import GraphModule, Node
+
+import tensorforge as tf
+from tensorforge.dynamo.conversion.context import ConversionContext, ENGINE_DTYPES
+from tensorforge.dynamo.conversion.registry import CONVERTERS
+from tensorforge.errors import UnsupportedError
+
+
+@dataclasses.dataclass
+class IOSpec:
+    """One engine input or output as PyTorch sees it: the model dtype and the engine dtype."""
+    name: str
+    shape: tuple
+    model_dtype: torch.dtype
+    engine_dtype: torch.dtype
+
+
+@dataclasses.dataclass
+class ConvertedBlock:
+    network: tf.Network
+    inputs: list[IOSpec]
+    outputs: list[IOSpec]
+    runtime_args: list[int]   # which submodule arguments are bound at run time (the rest are constants)
+    op_count: int
+
+
+def convert_block(sub: GraphModule, constants: dict[int, torch.Tensor], settings) -> ConvertedBlock:
+    """Converts `sub`; `constants` maps placeholder positions to frozen tensors of the parent graph."""
+    net = tf.Network()
+    ctx = ConversionContext(net, settings)
+    env: dict[Node, Any] = {}
+    inputs, outputs, runtime_args = [], [], []
+    op_count = 0
+    position = 0
+    marked: set[int] = set()
+    for node in sub.graph.nodes:
+        ctx.node = node
+        if node.op == "placeholder":
+            if position in constants:
+                env[node] = ctx.const(constants[position], name=node.name)
+            else:
+                val = node.meta["val"]
+                engine_in = val.dtype if val.dtype in ENGINE_DTYPES else ctx.dtype_of(val.dtype)
+                t = net.add_input(node.name, engine_in, tuple(val.shape))
+                env[node] = ctx.cast(t, ctx.dtype_of(val.dtype))
+                inputs.append(IOSpec(node.name, tuple(val.shape), val.dtype, engine_in))
+                runtime_args.append(position)
+            position += 1
+        elif node.op == "get_attr":
+            env[node] = ctx.const(getattr(sub, node.target), name=node.name)
+        elif node.op == "call_function":
+            args = torch.fx.node.map_arg(node.args, lambda n: env[n])
+            kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
+            if node.target is operator.getitem:
+                env[node] = args[0][args[1]]
+                continue
+            entry = CONVERTERS.get(node.target)
+            if entry is None:
+                raise UnsupportedError(f"no converter for {node.target} (node {node.name})")
+            env[node] = entry.fn(ctx, node, args, kwargs)
+            op_count += 1
+        elif node.op == "output":
+            results = node.args[0] if isinstance(node.args[0], (tuple, list)) else (node.args[0],)
+            for i, r in enumerate(results):
+                val = r.meta["val"]
+                t = env[r]
+                engine_out = val.dtype if val.dtype in ENGINE_DTYPES else ctx.dtype_of(val.dtype)
+                t = ctx.cast(t, engine_out)
+                if t.id in marked or any(t.id == x.id for x in net.inputs):
+                    t = net.add_reshape(t, tuple(val.shape), name=f"output_{i}_copy")  # an output needs its own tensor
+                marked.add(t.id)
+                name = f"output_{i}"
+                net.mark_output(t, name)
+                outputs.append(IOSpec(name, tuple(val.shape), val.dtype, engine_out))
+        else:
+            raise UnsupportedError(f"cannot convert FX node {node.name} of kind {node.op}")
+    return ConvertedBlock(net, inputs, outputs, runtime_args, op_count)

@@ -1,0 +1,52 @@
+"""Lowering: a dynamo FX graph -> an ATen graph with frozen weights, ready for partitioning.
+
+Steps: wrap the ops kept whole (custom_ops), trace to ATen with our decomposition table
+(decompositions), turn parameter and buffer inputs into constants (freeze), then run the FX passes
+of passes.PASSES in order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch._functorch.aot_autograd import aot_export_joint_simple
+from torch.fx import GraphModule
+
+from tensorforge.dynamo.lowering.custom_ops import wrap_kept_ops
+from tensorforge.dynamo.lowering.decompositions import decomposition_table
+from tensorforge.dynamo.lowering.freeze import freeze_inputs, frozen_positions
+from tensorforge.dynamo.lowering.passes import PASSES
+
+
+@dataclasses.dataclass
+class LoweredGraph:
+    gm: GraphModule          # ATen graph; its placeholders are the user inputs, in order
+    user_positions: list[int]  # which dynamo-graph inputs the ATen graph still takes
+
+
+def _insert_input_clones(gm: GraphModule) -> None:
+    """aot_export refuses outputs that alias inputs; a clone after each input prevents that (the
+    no-op pass removes the clones that turn out unneeded)."""
+    for node in [n for n in gm.graph.nodes if n.op == "placeholder"]:
+        if not node.users:
+            continue
+        with gm.graph.inserting_after(node):
+            clone = gm.graph.call_function(torch.ops.aten.clone.default, (node,))
+        node.replace_all_uses_with(clone, delete_user_cb=lambda u: u is not clone)
+    gm.recompile()
+
+
+def lower(gm: GraphModule, example_inputs, settings) -> LoweredGraph:
+    """The ATen form of a dynamo graph, with parameters and buffers frozen."""
+    gm = wrap_kept_ops(gm)
+    frozen = frozen_positions(gm, example_inputs)
+    _insert_input_clones(gm)
+    with torch.no_grad():
+        aten_gm = aot_export_joint_simple(gm, list(example_inputs), trace_joint=False,
+                                          decompositions=decomposition_table())
+    aten_gm = freeze_inputs(aten_gm, frozen, example_inputs)
+    for p in PASSES:
+        aten_gm = p(aten_gm, settings)
+    users = [i for i in range(len(example_inputs)) if i not in set(frozen)]
+    return LoweredGraph(aten_gm, users)

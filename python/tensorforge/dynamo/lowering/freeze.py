@@ -1,0 +1,56 @@
+"""Freezing: placeholders that carry module parameters or buffers become constants of the graph
+(get_attr nodes over buffers of the GraphModule), so converters see weights as engine constants.
+
+Dynamo passes parameters and buffers as graph inputs; a placeholder is frozen when its dynamo source
+reads a module's parameters or buffers, or its example value is an nn.Parameter. Like engines built
+by TensorRT, the compiled module then holds a copy of the weights: changing them after compiling
+has no effect until the next compile.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.fx import GraphModule
+
+
+def _from_module_state(source) -> bool:
+    while source is not None:
+        name = type(source).__name__
+        if name in ("UnspecializedParamBufferSource", "ParamBufferSource", "NNModuleSource",
+                    "UnspecializedNNModuleSource", "FSDPNNModuleSource"):
+            return True
+        if getattr(source, "member", None) in ("_parameters", "_buffers"):
+            return True
+        source = getattr(source, "base", None)
+    return False
+
+
+def frozen_positions(dynamo_gm: GraphModule, example_inputs) -> list[int]:
+    """Positions of the dynamo graph's inputs that are parameters or buffers."""
+    placeholders = [n for n in dynamo_gm.graph.nodes if n.op == "placeholder"]
+    frozen = []
+    for i, (node, value) in enumerate(zip(placeholders, example_inputs)):
+        grapharg = node.meta.get("grapharg")
+        if isinstance(value, torch.nn.Parameter) or (
+                grapharg is not None and isinstance(value, torch.Tensor) and _from_module_state(grapharg.source)):
+            frozen.append(i)
+    return frozen
+
+
+def freeze_inputs(aten_gm: GraphModule, positions: list[int], example_inputs) -> GraphModule:
+    """Replaces the placeholders at `positions` of a traced graph with constants holding their values."""
+    placeholders = [n for n in aten_gm.graph.nodes if n.op == "placeholder"]
+    keep = set(positions)
+    for i, node in enumerate(placeholders):
+        if i not in keep:
+            continue
+        name = f"_frozen_{i}"
+        aten_gm.register_buffer(name, example_inputs[i].detach().clone())
+        with aten_gm.graph.inserting_before(node):
+            const = aten_gm.graph.get_attr(name)
+        const.meta.update(node.meta)
+        node.replace_all_uses_with(const)
+        aten_gm.graph.erase_node(node)
+    aten_gm.graph.lint()
+    aten_gm.recompile()
+    return aten_gm

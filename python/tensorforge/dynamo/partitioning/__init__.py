@@ -1,0 +1,92 @@
+"""Partitioning: which ATen nodes the engine runs, grouped into blocks.
+
+A node is supported when a converter accepts it (registry and capability validator), it is not
+in torch_executed_ops, and every tensor it reads or produces has a dtype an engine can hold.
+Connected supported nodes form blocks (torch.fx's CapabilityBasedPartitioner); blocks with fewer
+than min_block_size ops stay in PyTorch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+
+import torch
+from torch.fx import GraphModule, Node
+from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner, Partition
+from torch.fx.passes.operator_support import OperatorSupportBase
+
+from tensorforge.dynamo.conversion.context import engine_representable
+from tensorforge.dynamo.conversion.registry import CONVERTERS
+from tensorforge.dynamo.settings import op_key
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [v for x in value for v in _tensors(x)]
+    return []
+
+
+def unsupported_reason(node: Node, settings) -> str | None:
+    """Why `node` must run in PyTorch, or None if the engine can run it."""
+    if node.op != "call_function":
+        return "not an operator call"
+    if node.target is operator.getitem:
+        src = node.args[0]
+        return unsupported_reason(src, settings) if isinstance(src, Node) else "getitem of a non-node"
+    if not isinstance(node.target, torch._ops.OpOverload):
+        return f"{node.target} is not an ATen operator"
+    overload, packet = op_key(node.target)
+    if overload in settings.torch_executed_ops or packet in settings.torch_executed_ops:
+        return "forced to PyTorch by torch_executed_ops"
+    if node.target not in CONVERTERS:
+        return "no converter"
+    for v in _tensors(node.meta.get("val")) + [t for n in node.all_input_nodes for t in _tensors(n.meta.get("val"))]:
+        if not engine_representable(v.dtype, settings):
+            hint = " (set truncate_long_and_double to run it as float32)" if v.dtype == torch.float64 else ""
+            return f"dtype {v.dtype} is not supported by the engine{hint}"
+    if not CONVERTERS.accepts(node, settings):
+        return "the converter does not accept these arguments"
+    return None
+
+
+class _Support(OperatorSupportBase):
+    def __init__(self, settings) -> None:
+        super().__init__()
+        self.settings = settings
+
+    def is_node_supported(self, submodules, node: Node) -> bool:
+        return unsupported_reason(node, self.settings) is None
+
+
+def op_count(nodes) -> int:
+    """ATen ops in a block (getitem does not count)."""
+    return sum(1 for n in nodes if n.op == "call_function" and n.target is not operator.getitem)
+
+
+@dataclasses.dataclass
+class PartitionResult:
+    gm: GraphModule                  # the graph with accelerated blocks fused into submodules "_run_on_engine_N"
+    blocks: list[str]                # names of the fused submodules
+    all_block_sizes: list[int]       # op counts of every candidate block, kept or not
+    reasons: dict[str, str]          # node name -> why it stays in PyTorch (unsupported nodes only)
+
+
+def partition(gm: GraphModule, settings) -> PartitionResult:
+    reasons = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_function":
+            r = unsupported_reason(node, settings)
+            if r is not None:
+                reasons[node.name] = r
+    partitioner = CapabilityBasedPartitioner(gm, _Support(settings), allows_single_node_partition=True)
+    candidates: list[Partition] = partitioner.propose_partitions()
+    sizes = [op_count(p.nodes) for p in candidates]
+    threshold = settings.min_block_size
+    kept = [] if math.isinf(threshold) else [p for p, s in zip(candidates, sizes) if s >= threshold]
+    fused = partitioner.fuse_partitions(kept, prefix="_run_on_engine_") if kept else gm
+    blocks = [n.target for n in fused.graph.nodes if n.op == "call_module" and n.target.startswith("_run_on_engine_")]
+    return PartitionResult(fused, blocks, sizes, reasons)

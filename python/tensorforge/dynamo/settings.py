@@ -1,0 +1,169 @@
+"""CompilationSettings: the `options=` of `torch.compile(model, backend="tensorforge", options=...)`.
+
+Field names follow Torch-TensorRT's wherever one exists. An unknown key is an error naming the
+closest valid key, and a value of the wrong type is an error naming the key (Torch-TensorRT drops
+unknown keys silently; we do not). Values that only matter on a GPU are accepted on the CPU and
+recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from typing import Any
+
+import torch
+
+from tensorforge.errors import InvalidArgumentError
+
+_PRECISIONS = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+_PRECISION_ALIASES = {"float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+                      "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+                      "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+@dataclasses.dataclass
+class CompilationSettings:
+    """How the tensorforge backend compiles a graph. Every field is an `options=` key."""
+
+    enabled_precisions: set = dataclasses.field(default_factory=lambda: {torch.float32})
+    """Precisions the engine may choose per layer: torch.float32, torch.float16, torch.bfloat16.
+    With float16/bfloat16 enabled, float32 engine inputs are computed in that precision inside the
+    engine (outputs keep the model's dtypes)."""
+    truncate_long_and_double: bool = False
+    """Run float64 as float32 and int64 as int32 inside engines. Without it, float64 ops stay in
+    PyTorch (int64 runs natively). Alias: truncate_double."""
+    debug: bool = False
+    """Log operator coverage, the partition and each engine build (logger "tensorforge")."""
+    min_block_size: float = 5
+    """Fewest ATen ops in an accelerated block; smaller blocks stay in PyTorch. float("inf") is a
+    dry run: print the report, build nothing, run in PyTorch."""
+    torch_executed_ops: set = dataclasses.field(default_factory=set)
+    """Ops forced to PyTorch: OpOverloads, OpOverloadPackets or strings like "torch.ops.aten.sub.Tensor"."""
+    optimization_level: int = 3
+    """Build effort 0..5 (0: first working kernel, 3: time the best few, 5: exhaustive)."""
+    use_python_runtime: bool = False
+    """False: engines run through the C++ call path; True: a Python wrapper, same results."""
+    device: Any = None
+    """Where engines run: None (the inputs' device), "cpu", "cuda", "cuda:N" or a torch.device."""
+    workspace_size: int = 0
+    """Most scratch bytes one kernel may use (0: no limit)."""
+    pass_through_build_failures: bool = False
+    """Raise when an engine fails to build, instead of running that block in PyTorch with a warning."""
+    require_full_compilation: bool = False
+    """Fail unless the whole graph converts into engines; the error lists what is not supported."""
+    dryrun: Any = False
+    """True: print the dry-run report and build nothing; a path string also writes it as JSON."""
+    disable_tf32: bool = False
+    """Forbid TF32 in float32 matrix products and convolutions (GPU only; recorded on the CPU)."""
+    use_fp32_acc: bool = False
+    """Accumulate float16/bfloat16 matrix products in float32 (GPU only; recorded on the CPU)."""
+    num_avg_timing_iters: int = 1
+    """Timing runs averaged per kernel candidate when autotuning."""
+    timing_cache_path: str = ""
+    """File of kernel timings kept across builds ("" = none)."""
+
+    @classmethod
+    def from_options(cls, options: dict | None) -> "CompilationSettings":
+        """Settings from an `options=` dict: checks every key and value."""
+        settings = cls()
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key, value in dict(options or {}).items():
+            if key == "truncate_double":
+                key = "truncate_long_and_double"
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names + ["truncate_double"], n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(names)}"
+                raise InvalidArgumentError(f"unknown tensorforge option {key!r}{hint}")
+            setattr(settings, key, _check(key, value))
+        return settings
+
+    @property
+    def dry_run(self) -> bool:
+        """True when nothing should be built (min_block_size inf or dryrun set)."""
+        return bool(self.dryrun) or math.isinf(self.min_block_size)
+
+    def describe(self) -> str:
+        """One line per non-default setting, for debug logs."""
+        default = CompilationSettings()
+        return ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                         if getattr(self, f.name) != getattr(default, f.name)) or "defaults"
+
+
+def _bad(key: str, value: Any, expected: str) -> InvalidArgumentError:
+    return InvalidArgumentError(f"tensorforge option {key!r} must be {expected}, got {value!r} "
+                                f"({type(value).__name__})")
+
+
+def _check(key: str, value: Any) -> Any:
+    bools = {"truncate_long_and_double", "debug", "use_python_runtime", "pass_through_build_failures",
+             "require_full_compilation", "disable_tf32", "use_fp32_acc"}
+    if key in bools:
+        if not isinstance(value, bool):
+            raise _bad(key, value, "True or False")
+        return value
+    if key == "enabled_precisions":
+        if not isinstance(value, (set, frozenset, list, tuple)) or not value:
+            raise _bad(key, value, "a non-empty set of dtypes (torch.float32, torch.float16, torch.bfloat16)")
+        out = set()
+        for p in value:
+            p = _PRECISION_ALIASES.get(p, p) if isinstance(p, str) else p
+            if p not in _PRECISIONS:
+                raise _bad(key, value, "a set of torch.float32, torch.float16 and torch.bfloat16")
+            out.add(p)
+        return out
+    if key == "min_block_size":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1 or (
+                isinstance(value, float) and not (value.is_integer() or math.isinf(value))):
+            raise _bad(key, value, 'a whole number >= 1 or float("inf")')
+        return value
+    if key == "torch_executed_ops":
+        if isinstance(value, (str, torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+            value = {value}
+        if not isinstance(value, (set, frozenset, list, tuple)):
+            raise _bad(key, value, "a set of OpOverloads or op name strings")
+        return {_op_name(key, v) for v in value}
+    if key == "optimization_level":
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
+            raise _bad(key, value, "an int from 0 to 5")
+        return value
+    if key in ("workspace_size", "num_avg_timing_iters"):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "num_avg_timing_iters" else 0):
+            raise _bad(key, value, "a non-negative int" if key == "workspace_size" else "an int >= 1")
+        return value
+    if key == "device":
+        if value is None:
+            return None
+        try:
+            return torch.device(value)
+        except (RuntimeError, TypeError):
+            raise _bad(key, value, 'a torch.device or a string like "cpu" or "cuda:0"') from None
+    if key == "dryrun":
+        if not isinstance(value, (bool, str)):
+            raise _bad(key, value, "True, False or a JSON file path")
+        return value
+    if key == "timing_cache_path":
+        if not isinstance(value, str):
+            raise _bad(key, value, "a path string")
+        return value
+    return value
+
+
+def _op_name(key: str, op: Any) -> str:
+    """Canonical "aten.sub.Tensor" (overload) or "aten.sub" (packet) names for torch_executed_ops."""
+    if isinstance(op, torch._ops.OpOverload):
+        return str(op)
+    if isinstance(op, torch._ops.OpOverloadPacket):
+        return str(op._qualified_op_name).replace("::", ".")
+    if isinstance(op, str):
+        name = op.removeprefix("torch.ops.")
+        if name.count(".") < 1:
+            raise _bad(key, op, 'op names like "torch.ops.aten.sub.Tensor" or "aten.sub"')
+        return name
+    raise _bad(key, op, "OpOverloads or op name strings")
+
+
+def op_key(op: torch._ops.OpOverload) -> tuple[str, str]:
+    """The ("aten.sub.Tensor", "aten.sub") names under which `op` may appear in torch_executed_ops."""
+    return str(op), op.overloadpacket._qualified_op_name.replace("::", ".")
