@@ -27,6 +27,8 @@ STATS = collections.Counter()
 """Process-wide counts: "graphs" compiled, "engines" built, "build_failures"."""
 REPORTS: list[Report] = []
 """The report of every graph compiled in this process, in order."""
+COMPILED: collections.deque = collections.deque(maxlen=32)
+"""The most recent stitched GraphModules (engine blocks as EngineModule submodules), for inspection."""
 
 
 def _device_of(example_inputs, settings) -> torch.device:
@@ -115,7 +117,7 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
     def run(*args):
         return compiled(*[args[i] for i in positions])
 
-    run.tensorforge_module = compiled  # for inspection and tests
+    COMPILED.append(compiled)
     return run
 
 
