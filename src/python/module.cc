@@ -109,6 +109,8 @@ void translate(const Error& e) {
 
 NB_MODULE(_C, m) {
   m.doc() = "TensorForge engine bindings (use the tensorforge package, not this module directly)";
+  // Engines held by torch.compile's caches are still alive at interpreter exit; that is not a leak.
+  nb::set_leak_warnings(false);
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {
       std::rethrow_exception(p);

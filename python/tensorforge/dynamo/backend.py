@@ -92,7 +92,15 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
     if device.type != "cpu" and not settings.dry_run:
         raise UnsupportedError(f"tensorforge: engines run on the CPU in this build; the graph's inputs are on "
                                f"{device}. The CUDA backend is not available yet.")
-    lowered = lower(gm, example_inputs, settings)
+    try:
+        lowered = lower(gm, example_inputs, settings)
+    except Exception as e:  # noqa: BLE001 - a graph we cannot trace runs in PyTorch, unless told to raise
+        if settings.pass_through_build_failures:
+            raise
+        first_line = (str(e).splitlines() or [""])[0][:160]
+        warnings.warn(f"tensorforge: could not lower this graph to ATen ({type(e).__name__}: {first_line}); "
+                      "it runs in PyTorch")
+        return gm.forward
     nodes = list(lowered.gm.graph.nodes)
     result = partition(lowered.gm, settings)
     if settings.require_full_compilation and result.reasons:

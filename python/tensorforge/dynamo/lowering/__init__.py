@@ -25,15 +25,18 @@ class LoweredGraph:
     user_positions: list[int]  # which dynamo-graph inputs the ATen graph still takes
 
 
-def _insert_input_clones(gm: GraphModule) -> None:
-    """aot_export refuses outputs that alias inputs; a clone after each input prevents that (the
-    no-op pass removes the clones that turn out unneeded)."""
-    for node in [n for n in gm.graph.nodes if n.op == "placeholder"]:
-        if not node.users:
-            continue
-        with gm.graph.inserting_after(node):
-            clone = gm.graph.call_function(torch.ops.aten.clone.default, (node,))
-        node.replace_all_uses_with(clone, delete_user_cb=lambda u: u is not clone)
+def _clone_outputs(gm: GraphModule) -> None:
+    """aot_export refuses outputs that alias inputs; cloning every output prevents that without
+    hiding input mutations from its check (the no-op pass drops the clones that are not needed)."""
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+
+    def clone(arg):
+        if not isinstance(arg, torch.fx.Node):
+            return arg
+        with gm.graph.inserting_before(output):
+            return gm.graph.call_function(torch.ops.aten.clone.default, (arg,))
+
+    output.args = (torch.fx.node.map_aggregate(output.args[0], clone),)
     gm.recompile()
 
 
@@ -41,7 +44,7 @@ def lower(gm: GraphModule, example_inputs, settings) -> LoweredGraph:
     """The ATen form of a dynamo graph, with parameters and buffers frozen."""
     gm = wrap_kept_ops(gm)
     frozen = frozen_positions(gm, example_inputs)
-    _insert_input_clones(gm)
+    _clone_outputs(gm)
     with torch.no_grad():
         aten_gm = aot_export_joint_simple(gm, list(example_inputs), trace_joint=False,
                                           decompositions=decomposition_table())
