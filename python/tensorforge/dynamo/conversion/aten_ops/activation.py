@@ -67,7 +67,7 @@ def aten_ops_leaky_relu(ctx, node, args, kwargs):
     return activation.activation(ctx, "leaky_relu", args[0], _arg(node, 1, "negative_slope", 0.01))
 
 
-@converter(aten.hardtanh.default, capability=_with())
+@converter(aten.hardtanh.default, capability=_with(lambda n: _arg(n, 1, "min_val", -1.0) <= _arg(n, 2, "max_val", 1.0)))
 def aten_ops_hardtanh(ctx, node, args, kwargs):
     return activation.activation(ctx, "clip", args[0], _arg(node, 1, "min_val", -1.0), _arg(node, 2, "max_val", 1.0))
 

@@ -21,11 +21,12 @@ def activation(ctx: ConversionContext, op: str, x: tf.Tensor, alpha=None, beta=N
 
 
 def clamp_scalar(ctx: ConversionContext, x: tf.Tensor, lo, hi) -> tf.Tensor:
-    """clamp(x, lo, hi) with Python-number bounds (None = unbounded), in the node's dtype."""
+    """clamp(x, lo, hi) with Python-number bounds (None = unbounded), in the node's dtype: a clip layer
+    for floats, max/min layers for integers, NaN bounds and lo > hi (which torch clamps to hi)."""
     dtype = ctx.out_dtype()
     x = ctx.cast(x, dtype)
     bounds = [v for v in (lo, hi) if v is not None]
-    if dtype.is_floating_point and not any(math.isnan(v) for v in bounds):
+    if dtype.is_floating_point and not any(math.isnan(v) for v in bounds) and (lo is None or hi is None or lo <= hi):
         return ctx.net.add_activation(x, "clip", -math.inf if lo is None else lo, math.inf if hi is None else hi,
                                       name=ctx.name())
     return clamp_tensor(ctx, x, lo, hi)
