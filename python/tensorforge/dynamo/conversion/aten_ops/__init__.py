@@ -4,3 +4,7 @@ conversion/impl/. Importing this package registers them all (the list below is t
 names the families)."""
 
 from tensorforge.dynamo.conversion.aten_ops import elementwise  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import conv_pool  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import norm  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import reduce  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import resize_pad  # noqa: F401
