@@ -61,12 +61,16 @@ def aten_ops_min_dim(ctx, node, args, kwargs):
     return reduce.values_indices(ctx, args[0], "min", args[1], arg(args, kwargs, 2, "keepdim", False))
 
 
-@converter(aten.argmax.default)
+def _arg_ok(node, settings) -> bool:
+    return node_arg(node, 1, "dim") is None or _dim_ok(node, settings)
+
+
+@converter(aten.argmax.default, capability=_arg_ok)
 def aten_ops_argmax(ctx, node, args, kwargs):
     return reduce.arg_reduce(ctx, args[0], "argmax", arg(args, kwargs, 1, "dim"), arg(args, kwargs, 2, "keepdim", False))
 
 
-@converter(aten.argmin.default)
+@converter(aten.argmin.default, capability=_arg_ok)
 def aten_ops_argmin(ctx, node, args, kwargs):
     return reduce.arg_reduce(ctx, args[0], "argmin", arg(args, kwargs, 1, "dim"), arg(args, kwargs, 2, "keepdim", False))
 
