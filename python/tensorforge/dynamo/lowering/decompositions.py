@@ -29,6 +29,9 @@ KEPT_WHOLE = [
     aten.full_like.default, aten.zeros_like.default, aten.ones_like.default, aten.where.self,
     aten.masked_fill.Scalar, aten.masked_fill.Tensor, aten.rsub.Scalar, aten.rsub.Tensor,
     aten.clamp_min.default, aten.clamp_max.default, aten.all.default, aten.any.default, aten.norm.ScalarOpt_dim,
+    aten.upsample_linear1d.default, aten.upsample_trilinear3d.default, aten.reflection_pad1d.default,
+    aten.reflection_pad3d.default, aten.replication_pad1d.default, aten.replication_pad3d.default,
+    aten.all.dim, aten.all.dims, aten.std.correction, aten.std_mean.correction,
 ]
 
 

@@ -7,3 +7,7 @@ from tensorforge.dynamo.conversion.aten_ops import elementwise  # noqa: F401
 from tensorforge.dynamo.conversion.aten_ops import unary  # noqa: F401
 from tensorforge.dynamo.conversion.aten_ops import activation  # noqa: F401
 from tensorforge.dynamo.conversion.aten_ops import creation  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import conv_pool  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import norm  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import reduce  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import resize_pad  # noqa: F401
