@@ -29,6 +29,8 @@ KEPT_WHOLE = [
     aten.full_like.default, aten.zeros_like.default, aten.ones_like.default, aten.where.self,
     aten.masked_fill.Scalar, aten.masked_fill.Tensor, aten.rsub.Scalar, aten.rsub.Tensor,
     aten.clamp_min.default, aten.clamp_max.default, aten.all.default, aten.any.default, aten.norm.ScalarOpt_dim,
+    # matrix, shape and indexing family
+    aten.roll.default, aten.unbind.int,
 ]
 
 

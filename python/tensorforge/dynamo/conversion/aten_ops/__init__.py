@@ -4,3 +4,4 @@ conversion/impl/. Importing this package registers them all (the list below is t
 names the families)."""
 
 from tensorforge.dynamo.conversion.aten_ops import elementwise  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import shape  # noqa: F401
