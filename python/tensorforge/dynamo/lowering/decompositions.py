@@ -30,7 +30,7 @@ KEPT_WHOLE = [
     aten.masked_fill.Scalar, aten.masked_fill.Tensor, aten.rsub.Scalar, aten.rsub.Tensor,
     aten.clamp_min.default, aten.clamp_max.default, aten.all.default, aten.any.default, aten.norm.ScalarOpt_dim,
     # matrix, shape and indexing family
-    aten.roll.default, aten.unbind.int,
+    aten.roll.default, aten.unbind.int, aten.mv.default, aten.dot.default, aten.baddbmm.default,
 ]
 
 

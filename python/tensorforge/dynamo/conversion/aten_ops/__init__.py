@@ -5,3 +5,4 @@ names the families)."""
 
 from tensorforge.dynamo.conversion.aten_ops import elementwise  # noqa: F401
 from tensorforge.dynamo.conversion.aten_ops import shape  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import matmul  # noqa: F401
