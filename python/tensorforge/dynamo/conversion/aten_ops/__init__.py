@@ -6,3 +6,4 @@ names the families)."""
 from tensorforge.dynamo.conversion.aten_ops import elementwise  # noqa: F401
 from tensorforge.dynamo.conversion.aten_ops import shape  # noqa: F401
 from tensorforge.dynamo.conversion.aten_ops import matmul  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import index  # noqa: F401
