@@ -31,6 +31,7 @@ KEPT_WHOLE = [
     aten.clamp_min.default, aten.clamp_max.default, aten.all.default, aten.any.default, aten.norm.ScalarOpt_dim,
     # matrix, shape and indexing family
     aten.roll.default, aten.unbind.int, aten.mv.default, aten.dot.default, aten.baddbmm.default,
+    aten._scaled_dot_product_flash_attention_for_cpu.default,
 ]
 
 
