@@ -32,6 +32,9 @@ KEPT_WHOLE = [
     aten.upsample_linear1d.default, aten.upsample_trilinear3d.default, aten.reflection_pad1d.default,
     aten.reflection_pad3d.default, aten.replication_pad1d.default, aten.replication_pad3d.default,
     aten.all.dim, aten.all.dims, aten.std.correction, aten.std_mean.correction,
+    # matrix, shape and indexing family
+    aten.roll.default, aten.unbind.int, aten.mv.default, aten.dot.default, aten.baddbmm.default,
+    aten._scaled_dot_product_flash_attention_for_cpu.default,
 ]
 
 

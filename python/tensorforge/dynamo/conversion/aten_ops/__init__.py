@@ -11,3 +11,7 @@ from tensorforge.dynamo.conversion.aten_ops import conv_pool  # noqa: F401
 from tensorforge.dynamo.conversion.aten_ops import norm  # noqa: F401
 from tensorforge.dynamo.conversion.aten_ops import reduce  # noqa: F401
 from tensorforge.dynamo.conversion.aten_ops import resize_pad  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import shape  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import matmul  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import index  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import attention  # noqa: F401

@@ -1,0 +1,82 @@
+"""Converters of indexing ops: index_select, embedding, gather, index.Tensor with one index tensor
+(several index tensors or boolean masks stay in PyTorch), scatter (src, value, reduce),
+scatter_add and scatter_reduce (include_self=True; sum, prod, amax, amin)."""
+
+from __future__ import annotations
+
+import torch
+
+from tensorforge.dynamo.conversion.impl import index as impl
+from tensorforge.dynamo.conversion.registry import converter
+
+aten = torch.ops.aten
+
+
+def _val(n):
+    return n.meta["val"] if isinstance(n, torch.fx.Node) else None
+
+
+def _index_ok(x, index) -> bool:
+    return _val(x).dim() >= 1 and _val(index).dtype in impl.INDEX_DTYPES
+
+
+@converter(aten.index_select.default, capability=lambda node, s: _index_ok(node.args[0], node.args[2]))
+def aten_ops_index_select(ctx, node, args, kwargs):
+    return impl.take(ctx, args[0], args[2], args[1], _val(node.args[0]).dim(), flat_index=True)
+
+
+@converter(aten.embedding.default, capability=lambda node, s: _index_ok(node.args[0], node.args[1]))
+def aten_ops_embedding(ctx, node, args, kwargs):
+    return impl.take(ctx, args[0], args[1], 0, _val(node.args[0]).dim())
+
+
+def _index_tensor_ok(node, settings) -> bool:
+    given = [i for i in node.args[1] if i is not None]
+    return len(given) == 1 and _index_ok(node.args[0], given[0])
+
+
+@converter(aten.index.Tensor, capability=_index_tensor_ok)
+def aten_ops_index(ctx, node, args, kwargs):
+    dim = next(i for i, t in enumerate(args[1]) if t is not None)
+    return impl.take(ctx, args[0], args[1][dim], dim, _val(node.args[0]).dim())
+
+
+def _gather_ok(node, settings) -> bool:
+    x, index = node.args[0], node.args[2]
+    return _index_ok(x, index) and _val(index).dim() == _val(x).dim()
+
+
+@converter(aten.gather.default, capability=_gather_ok)
+def aten_ops_gather(ctx, node, args, kwargs):
+    return impl.gather(ctx, args[0], args[2], args[1], _val(node.args[0]).dim())
+
+
+def _reduce_of(node):
+    if node.target == aten.scatter_add.default:
+        return "add"
+    if node.target == aten.scatter_reduce.two:
+        return node.args[4]
+    if node.target in (aten.scatter.reduce, aten.scatter.value_reduce):
+        return node.kwargs.get("reduce", node.args[4] if len(node.args) > 4 else None)
+    return "none"
+
+
+def _scatter_ok(node, settings) -> bool:
+    x, index, src = node.args[0], node.args[2], node.args[3]
+    reduce = _reduce_of(node)
+    if reduce != "none" and (reduce not in impl.SCATTER_REDUCE or _val(x).dtype == torch.bool):
+        return False
+    if node.target == aten.scatter_reduce.two and not node.kwargs.get(
+            "include_self", node.args[5] if len(node.args) > 5 else True):
+        return False
+    ranks_ok = _val(index).dim() == _val(x).dim() and (_val(src) is None or _val(src).dim() == _val(x).dim())
+    return _index_ok(x, index) and ranks_ok
+
+
+@converter(aten.scatter.src, aten.scatter.value, aten.scatter.reduce, aten.scatter.value_reduce,
+           aten.scatter_add.default, aten.scatter_reduce.two, capability=_scatter_ok)
+def aten_ops_scatter(ctx, node, args, kwargs):
+    reduce = _reduce_of(node)
+    engine_reduce = "none" if reduce == "none" else impl.SCATTER_REDUCE[reduce]
+    return impl.scatter(ctx, args[0], args[2], args[3], args[1], _val(node.args[0]).dim(),
+                        _val(node.args[2]).shape, engine_reduce)

@@ -1,0 +1,106 @@
+"""Converters of shape ops (views, permutes, expand, (un)squeeze, cat/stack, splits, slicing,
+identity copies, repeat, flip, roll, diagonal, unfold) against eager over several shapes and
+every dtype (floats, int32, int64, bool); they move data only, so results must match exactly."""
+
+import pytest
+import torch
+
+from aten_harness import FLOAT_DTYPES, check_converter, randn
+
+aten = torch.ops.aten
+DTYPES = FLOAT_DTYPES + (torch.int32, torch.int64, torch.bool)
+SHAPES = [(2, 3, 4), (1, 5, 6), (3, 2, 2)]
+
+
+def data(shape, dtype, seed=0):
+    x = randn(*shape, seed=seed) * 5
+    return (x > 0) if dtype == torch.bool else x.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_views_and_permutes(dtype, shape):
+    a, b, c = shape
+    check_converter(lambda x: (x.view(a * b, c), x.reshape(c, a * b), x.permute(2, 0, 1), x.transpose(0, 2),
+                               x.unsqueeze(1), x.unsqueeze(-1), x[:, :1].squeeze(1), x[:1].squeeze(),
+                               x.flatten(1), x.movedim(0, -1), x.mT, x.view(-1)),
+                    [data(shape, dtype)],
+                    [aten.view.default, aten.permute.default, aten.transpose.int, aten.unsqueeze.default,
+                     aten.squeeze.dim, aten.squeeze.dims, aten.slice.Tensor], msg=f"{dtype} {shape}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_t_expand_repeat(dtype):
+    x = data((3, 4), dtype)
+    check_converter(lambda x: (x.t(), x[:1].expand(5, 4), x[:, :1].expand(2, 3, 6), x.repeat(2, 1, 3), x.tile(2),
+                               x[0].t()),
+                    [x], [aten.t.default, aten.expand.default, aten.repeat.default], msg=str(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_cat_stack(dtype, shape):
+    x, y = data(shape, dtype, 1), data(shape, dtype, 2)
+    check_converter(lambda x, y: (torch.cat([x, y], 1), torch.cat([x, y, x], -1), torch.stack([x, y], 0),
+                                  torch.stack([x, y, x], -1), torch.cat([x, torch.empty(0, dtype=x.dtype)])),
+                    [x, y], [aten.cat.default, aten.stack.default], msg=f"{dtype} {shape}")
+
+
+def test_cat_promotes_dtypes():
+    x, y = data((2, 3), torch.int32), data((2, 3), torch.float16)
+    check_converter(lambda x, y: (torch.cat([x, y]), torch.stack([y, x])), [x, y],
+                    [aten.cat.default, aten.stack.default])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_split_chunk_unbind(dtype, shape):
+    check_converter(lambda x: (x.split(2, -1), x.split([1, shape[1] - 1], 1), x.chunk(2, 2), x.unbind(1),
+                               x.unbind(-1)),
+                    [data(shape, dtype)],
+                    [aten.split.Tensor, aten.split_with_sizes.default, aten.unbind.int], msg=f"{dtype} {shape}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_slice_select_narrow(dtype, shape):
+    check_converter(lambda x: (x[:, 1:], x[..., ::2], x[:, -2:], x[1:-1], x[:, 1], x[..., -1], x.narrow(2, 1, 1),
+                               x[:, 5:], x[::3, ::2, 1::2]),
+                    [data(shape, dtype)], [aten.slice.Tensor, aten.select.int], msg=f"{dtype} {shape}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_copy_variants(dtype):
+    x = data((2, 3, 4), dtype)
+    check_converter(lambda x: (aten.narrow_copy.default(x, 1, -2, 2), aten.slice_copy.Tensor(x, 2, 1, 3),
+                               aten.view_copy.default(x, [6, 4]), aten.permute_copy.default(x, [1, 0, 2]),
+                               aten.select_copy.int(x, 2, -1)),
+                    [x], [aten.narrow_copy.default, aten.slice_copy.Tensor, aten.view_copy.default,
+                          aten.permute_copy.default, aten.select_copy.int], msg=str(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_clone_alias_of_inputs(dtype):
+    x = data((2, 3), dtype)
+    check_converter(lambda x: (x.clone(), aten.alias.default(x)), [x],
+                    [aten.clone.default, aten.alias.default], msg=str(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_flip_roll(dtype, shape):
+    check_converter(lambda x: (x.flip(0), x.flip(-1, 1), x.roll(1, 2), x.roll((-1, 5), (0, 1)), x.roll(3)),
+                    [data(shape, dtype)], [aten.flip.default, aten.roll.default], msg=f"{dtype} {shape}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 4), (4, 3), (2, 3, 5)])
+def test_diagonal_unfold(dtype, shape):
+    check_converter(lambda x: (x.diagonal(), x.diagonal(1), x.diagonal(-1), x.diagonal(0, -1, 0), x.unfold(-1, 2, 1),
+                               x.unfold(0, 2, 2), x.unfold(-1, 3, 2)),
+                    [data(shape, dtype)], [aten.diagonal.default, aten.unfold.default], msg=f"{dtype} {shape}")
+
+
+def test_slice_bounds_clamp():
+    x = data((4, 6), torch.float32)
+    check_converter(lambda x: (x[:, -100:100], x[10:], x[:, :-100]), [x], [aten.slice.Tensor])
