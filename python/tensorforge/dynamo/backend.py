@@ -104,7 +104,8 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
     nodes = list(lowered.gm.graph.nodes)
     result = partition(lowered.gm, settings)
     if settings.require_full_compilation and result.reasons:
-        missing = sorted({f"{n}: {r}" for n, r in result.reasons.items()})
+        targets = {n.name: str(n.target) for n in nodes}
+        missing = sorted({f"{n} ({targets.get(n, '?')}): {r}" for n, r in result.reasons.items()})
         raise UnsupportedError("require_full_compilation is set but these nodes cannot run in the engine:\n  " +
                                "\n  ".join(missing))
     specs = {} if settings.dry_run else _build_engines(result, settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from tensorforge.dynamo.conversion.context import compute_dtype
 from tensorforge.dynamo.conversion.impl import matmul as impl
 from tensorforge.dynamo.conversion.registry import converter
 
@@ -12,7 +13,7 @@ aten = torch.ops.aten
 
 
 def _dtype_ok(node, settings) -> bool:
-    return node.meta["val"].dtype in impl.MATMUL_DTYPES
+    return compute_dtype(node.meta["val"].dtype, settings) in impl.MATMUL_DTYPES
 
 
 @converter(aten.mm.default, aten.bmm.default, aten.mv.default, aten.dot.default, capability=_dtype_ok)
