@@ -76,3 +76,35 @@ def test_interpolate_is_decomposed_before_the_table():
     assert "aten.upsample_linear1d.default" not in r.op_counts
     r = check_converter(lambda x: F.interpolate(x, size=(4, 5, 6), mode="trilinear", align_corners=True), [x3], [])
     assert "aten.upsample_trilinear3d.default" not in r.op_counts
+
+
+INTERPOLATE_CASES = [
+    ((1, 2, 5, 7), dict(scale_factor=2, mode="nearest")),
+    ((2, 3, 4, 6), dict(size=(7, 5), mode="nearest")),
+    ((1, 2, 5, 7), dict(scale_factor=1.5, mode="bilinear")),
+    ((1, 2, 5, 7), dict(size=(9, 3), mode="bilinear", align_corners=True)),
+    ((1, 2, 5, 7), dict(size=(8, 14), mode="bilinear", align_corners=False)),
+    ((2, 3, 9), dict(scale_factor=0.5, mode="linear")),
+    ((1, 1, 3, 4, 5), dict(size=(4, 6, 7), mode="trilinear", align_corners=False)),
+    ((1, 1, 3, 4, 5), dict(scale_factor=2, mode="nearest")),
+]
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("shape,kw", INTERPOLATE_CASES)
+def test_interpolate_stays_whole(dtype, shape, kw):
+    import torch.nn.functional as F
+
+    x = randn(*shape, dtype=dtype, seed=7)
+    report = check_converter(lambda t: F.interpolate(t, **kw), [x], [torch.ops.tensorforge.interpolate.default],
+                             msg=f"{shape} {kw} {dtype}")
+    assert report.total_ops == 1  # one engine resize layer, not index arithmetic
+
+
+def test_interpolate_with_antialias_is_decomposed():
+    import torch.nn.functional as F
+
+    x = randn(1, 2, 8, 8, seed=8)
+    report = check_converter(lambda t: F.interpolate(t, scale_factor=0.5, mode="bilinear", antialias=True) * 2,
+                             [x], [], expect_engine=False)
+    assert "tensorforge.interpolate.default" not in report.op_counts

@@ -1,8 +1,9 @@
 """Ops kept whole through ATen tracing by wrapping them as custom ops before the trace.
 
-scaled_dot_product_attention is CompositeImplicit: tracing would decompose it into matmuls and a
-softmax before any decomposition table is consulted. The dynamo graph's calls are swapped for
-tensorforge::sdpa (whose implementation is PyTorch's own), which the trace keeps as one node.
+scaled_dot_product_attention and interpolate are composite: tracing would decompose them (into
+matmuls and a softmax; into index arithmetic) before any decomposition table is consulted. The
+dynamo graph's calls are swapped for tensorforge::sdpa and tensorforge::interpolate, whose
+implementations are PyTorch's own, and the trace keeps each as one node for one engine layer.
 """
 
 from __future__ import annotations
@@ -25,16 +26,64 @@ def _(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=N
     return query.new_empty((*query.shape[:-1], value.shape[-1]))
 
 
+@torch.library.custom_op("tensorforge::interpolate", mutates_args=())
+def interpolate(x: torch.Tensor, size: list[int] | None, scale_factor: list[float] | None, mode: str,
+                align_corners: bool | None) -> torch.Tensor:
+    return F.interpolate(x, size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners)
+
+
+@interpolate.register_fake
+def _(x, size, scale_factor, mode, align_corners):
+    spatial = size if size is not None else [int(d * s) for d, s in zip(x.shape[2:], scale_factor)]
+    return x.new_empty((*x.shape[:2], *spatial))
+
+
 _SDPA_TARGETS = {F.scaled_dot_product_attention, torch._C._nn.scaled_dot_product_attention}
+_INTERPOLATE_MODES = {"nearest", "linear", "bilinear", "trilinear"}
+
+
+def _interpolate_args(node):
+    """(x, size, scale_factor, mode, align_corners) for an F.interpolate call the custom op can
+    express (static sizes, no antialiasing, no recomputed scale factor), else None."""
+    names = ["input", "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias"]
+    defaults = [None, None, None, "nearest", None, None, False]
+    values = dict(zip(names, defaults))
+    values.update(zip(names, node.args))
+    values.update(node.kwargs)
+    x, size, scale, mode = values["input"], values["size"], values["scale_factor"], values["mode"]
+    val = x.meta.get("example_value") if isinstance(x, torch.fx.Node) else None
+    if val is None or mode not in _INTERPOLATE_MODES or values["antialias"] or values["recompute_scale_factor"]:
+        return None
+    spatial = val.dim() - 2
+    if spatial < 1:
+        return None
+    as_list = lambda v, kind: [kind(e) for e in (v if isinstance(v, (list, tuple)) else [v] * spatial)]  # noqa: E731
+    try:
+        size = None if size is None else as_list(size, int)
+        scale = None if scale is None else as_list(scale, float)
+    except (TypeError, ValueError):  # symbolic sizes or tensors
+        return None
+    if (size is None) == (scale is None):
+        return None
+    return (x, size, scale, mode, values["align_corners"])
 
 
 def wrap_kept_ops(gm: GraphModule) -> GraphModule:
-    """Replaces F.scaled_dot_product_attention calls of a dynamo graph with tensorforge::sdpa."""
+    """Replaces F.scaled_dot_product_attention and F.interpolate calls of a dynamo graph with the
+    tensorforge:: custom ops."""
     changed = False
     for node in gm.graph.nodes:
-        if node.op == "call_function" and node.target in _SDPA_TARGETS:
+        if node.op != "call_function":
+            continue
+        if node.target in _SDPA_TARGETS:
             node.target = torch.ops.tensorforge.sdpa.default
             changed = True
+        elif node.target is F.interpolate:
+            args = _interpolate_args(node)
+            if args is not None:
+                node.target = torch.ops.tensorforge.interpolate.default
+                node.args, node.kwargs = args, {}
+                changed = True
     if changed:
         gm.recompile()
     return gm

@@ -1,12 +1,14 @@
 """Converters of padding (constant_pad_nd, reflection_pad1d/2d/3d, replication_pad1d/2d/3d) and
-resizing (upsample_linear1d, upsample_trilinear3d). Nearest and bilinear upsampling never reach
-the graph whole: PyTorch decomposes them while tracing (see the report of this family)."""
+resizing (upsample_linear1d, upsample_trilinear3d, and tensorforge::interpolate, the custom op that
+F.interpolate calls become before tracing, since the trace would decompose nearest and bilinear
+upsampling)."""
 
 from __future__ import annotations
 
 import torch
 
 from tensorforge.dynamo.conversion.impl import resize_pad
+from tensorforge.dynamo.lowering import custom_ops  # noqa: F401  (defines tensorforge::interpolate)
 from tensorforge.dynamo.conversion.impl.nn_common import all_ints, arg, is_float, node_arg, val
 from tensorforge.dynamo.conversion.registry import converter
 
@@ -64,3 +66,16 @@ def aten_ops_upsample_linear1d(ctx, node, args, kwargs):
 def aten_ops_upsample_trilinear3d(ctx, node, args, kwargs):
     scales = [arg(args, kwargs, 3 + i, name, None) for i, name in enumerate(("scales_d", "scales_h", "scales_w"))]
     return resize_pad.resize(ctx, args[0], args[1], "linear", args[2], scales)
+
+
+def _interpolate_ok(node, settings) -> bool:
+    x = node.args[0]
+    return is_float(x) and not (node.args[3] == "nearest" and node.args[4])
+
+
+@converter(torch.ops.tensorforge.interpolate.default, capability=_interpolate_ok)
+def tensorforge_ops_interpolate(ctx, node, args, kwargs):
+    x, size, scale, mode, align_corners = args
+    sizes = list(val(node).shape[2:])
+    mode = "nearest" if mode == "nearest" else "linear"
+    return resize_pad.resize(ctx, x, sizes, mode, bool(align_corners), scale if size is None else [None] * len(sizes))
