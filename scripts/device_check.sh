@@ -15,5 +15,5 @@ echo "pip install rc=$rc in $(( $(date +%s) - start )) s"
 [ $rc -eq 0 ] || { tail -40 "$out/pip_install.log"; exit $rc; }
 cd /tmp && $py -c "import tensorforge as tf; print('tensorforge', tf.__version__, 'built_with_cuda', tf.built_with_cuda(), 'cuda devices', tf._C.cuda_device_count())"
 cd - >/dev/null
-PYTHONUNBUFFERED=1 $py -m pytest tests/python -q -x -p no:cacheprovider 2>&1 | tee "$out/pytest.log" | tail -15
+PYTHONUNBUFFERED=1 $py -m pytest tests/python -q --maxfail=30 -p no:cacheprovider -rf 2>&1 | tee "$out/pytest.log" | tail -45
 PYTHONUNBUFFERED=1 $py examples/compile_demo.py --iterations 5 2>&1 | tee "$out/demo.log"
