@@ -42,8 +42,14 @@ def _register_backend() -> None:
         import torch._dynamo  # noqa: F401
     except ImportError:
         return
+    from importlib.metadata import entry_points
+
     from torch._dynamo.backends.registry import _COMPILER_FNS, register_backend
 
+    # When the package is installed, its torch_dynamo_backends entry point registers the backend
+    # (torch asserts on a second registration under the same name); register here only without it.
+    if any(ep.name == "tensorforge" for ep in entry_points(group="torch_dynamo_backends")):
+        return
     if "tensorforge" not in _COMPILER_FNS:
         from tensorforge.dynamo import tensorforge_backend
 

@@ -87,17 +87,24 @@ def _not_bool(node, settings) -> bool:
     return node.meta["val"].dtype != torch.bool
 
 
-@converter(aten.clamp.default, capability=_not_bool)
+def _clamp_scalar_ok(node, settings) -> bool:
+    """Not bool, and no NaN bound: PyTorch versions disagree on clamp(x, min=nan), so it stays there."""
+    bounds = [_arg(node, 1, "min", None), _arg(node, 2, "max", None)] if node.target == aten.clamp.default else [
+        node.args[1]]
+    return _not_bool(node, settings) and not any(isinstance(b, float) and math.isnan(b) for b in bounds)
+
+
+@converter(aten.clamp.default, capability=_clamp_scalar_ok)
 def aten_ops_clamp(ctx, node, args, kwargs):
     return activation.clamp_scalar(ctx, args[0], _arg(node, 1, "min", None), _arg(node, 2, "max", None))
 
 
-@converter(aten.clamp_min.default, capability=_not_bool)
+@converter(aten.clamp_min.default, capability=_clamp_scalar_ok)
 def aten_ops_clamp_min(ctx, node, args, kwargs):
     return activation.clamp_scalar(ctx, args[0], args[1], None)
 
 
-@converter(aten.clamp_max.default, capability=_not_bool)
+@converter(aten.clamp_max.default, capability=_clamp_scalar_ok)
 def aten_ops_clamp_max(ctx, node, args, kwargs):
     return activation.clamp_scalar(ctx, args[0], None, args[1])
 
