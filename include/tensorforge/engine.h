@@ -69,7 +69,8 @@ class Engine {
 /// Runs an engine on caller-provided buffers; one context per concurrent caller.
 class ExecutionContext {
  public:
-  /// Binds `data` (host memory, contiguous, of the engine's dtype and shape) to the I/O tensor `name`.
+  /// Binds `data` (contiguous, of the engine's dtype and shape; host memory for CPU engines, device
+  /// memory for CUDA engines) to the I/O tensor `name`.
   void set_tensor_address(const std::string& name, void* data);
   /// Runs the engine on the bound addresses; throws Error if one is unbound.
   void execute();
@@ -77,6 +78,9 @@ class ExecutionContext {
   void execute(const std::vector<void*>& bindings);
   /// The engine this context runs.
   const Engine& engine() const { return engine_; }
+  /// The CUDA stream (a cudaStream_t) CUDA engines run on; nullptr (default) is the default stream.
+  /// Execution only enqueues work on it and never waits for the device.
+  void set_stream(void* stream);
   /// Turns per-layer timing on or off (off by default; on adds a clock read around each layer).
   void set_profiling(bool enabled);
   /// Per layer of the engine (network order), milliseconds summed over profiled executions since

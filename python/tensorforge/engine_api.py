@@ -80,13 +80,15 @@ def torch_dtype(dtype: DataType):
     return _torch_dtypes()[dtype]
 
 
-def _host_array(value: Any, what: str):
-    """A contiguous CPU array (torch tensor or NumPy array) that nanobind can read through DLPack."""
+def _host_array(value: Any, what: str, device: str = "cpu"):
+    """A contiguous array (torch tensor or NumPy array) on `device` that nanobind reads through DLPack."""
     torch = _torch()
     if torch is not None and isinstance(value, torch.Tensor):
-        if value.device.type != "cpu":
-            raise ValueError(f"{what} is on {value.device}; this engine runs on the CPU")
+        if value.device.type != device:
+            raise ValueError(f"{what} is on {value.device}; this engine runs on {device}")
         return value.detach().contiguous()
+    if device != "cpu":
+        raise ValueError(f"{what} must be a torch tensor on {device} for a {device} engine")
     if isinstance(value, np.ndarray):
         return np.ascontiguousarray(value)
     if hasattr(value, "__dlpack__"):
@@ -94,6 +96,12 @@ def _host_array(value: Any, what: str):
             return torch.from_dlpack(value).contiguous()
         return np.ascontiguousarray(np.from_dlpack(value))
     return np.ascontiguousarray(np.asarray(value))
+
+
+def _use_current_stream(ctx, device: str) -> None:
+    """CUDA engines run on PyTorch's current stream, so they order with the caller's own work."""
+    if device == "cuda":
+        ctx.set_stream(_torch().cuda.current_stream().cuda_stream)
 
 
 class Network:
@@ -119,6 +127,9 @@ class Network:
 
     def add_constant(self, array: Any, name: str = "") -> Tensor:
         """A constant tensor holding a copy of `array` (torch tensor, NumPy array or DLPack array)."""
+        torch = _torch()
+        if torch is not None and isinstance(array, torch.Tensor):
+            array = array.detach().cpu()
         return self._net.add_constant(_host_array(array, "constant"), name)
 
     def add_layer(self, kind: str, inputs: Sequence[Tensor | None], attrs: dict | None = None,
@@ -358,7 +369,9 @@ class ExecutionContext:
         self._ctx = engine._engine.create_execution_context()
 
     def execute(self, inputs: Sequence[Any], outputs: Sequence[Any]) -> None:
-        """Runs on contiguous CPU arrays of the engine's dtypes and shapes; writes into `outputs`."""
+        """Runs on contiguous arrays of the engine's dtypes, shapes and device (CUDA engines: torch
+        CUDA tensors, on PyTorch's current stream); writes into `outputs`."""
+        _use_current_stream(self._ctx, self.engine.device)
         self._ctx.execute_arrays(list(inputs), list(outputs))
 
 
@@ -451,16 +464,18 @@ class Engine:
             inputs = tuple(given[n] for n in names)
         if len(inputs) != len(names):
             raise ValueError(f"the engine takes {len(names)} inputs ({', '.join(names)}), got {len(inputs)}")
-        arrays = [_host_array(v, f"input '{n}'") for v, n in zip(inputs, names)]
+        device = self.device
+        arrays = [_host_array(v, f"input '{n}'", device) for v, n in zip(inputs, names)]
         torch = _torch()
-        use_torch = torch is not None and (any(isinstance(a, torch.Tensor) for a in arrays) or any(
+        use_torch = torch is not None and (device != "cpu" or any(isinstance(a, torch.Tensor) for a in arrays) or any(
             t.dtype == DataType.bfloat16 for t in self.io_tensors if not t.is_input))
         outputs = []
         for t in self.io_tensors:
             if t.is_input:
                 continue
             if use_torch:
-                outputs.append(torch.empty(t.shape, dtype=torch_dtype(t.dtype)))
+                where = arrays[0].device if device != "cpu" and arrays else device
+                outputs.append(torch.empty(t.shape, dtype=torch_dtype(t.dtype), device=where))
             elif t.dtype in _NUMPY_DTYPES:
                 outputs.append(np.empty(t.shape, dtype=_NUMPY_DTYPES[t.dtype]))
             else:
@@ -476,6 +491,7 @@ class Engine:
         arrays, outputs = self._bind(inputs)
         if self._ctx is None:
             self._ctx = self._engine.create_execution_context()
+        _use_current_stream(self._ctx, self.device)
         self._ctx.execute_arrays(arrays, outputs)
         return outputs
 

@@ -29,10 +29,33 @@ std::string describe_inputs(const ir::Graph& g, const ir::Layer& l) {
 }
 
 const std::vector<KernelEntry>& kernels_for(DeviceKind device) {
-  if (device != DeviceKind::kCPU)
-    throw Error(ErrorCode::kUnsupported, std::string("no kernels for device '") + to_string(device) +
-                                             "' in this build (the CUDA backend is not available yet)");
-  return cpu::kernels();
+  if (device == DeviceKind::kCPU) return cpu::kernels();
+  device::require_cuda();
+#ifdef TENSORFORGE_WITH_CUDA
+  return cuda::kernels();
+#else
+  throw Error(ErrorCode::kInternal, "unreachable: require_cuda() passed in a build without CUDA");
+#endif
+}
+
+// CUDA engines keep their constants in one device buffer; locations point into it.
+void upload_constants(EngineImpl& impl) {
+  size_t total = 0;
+  std::vector<std::pair<int, size_t>> placed;  // (tensor id, offset)
+  for (const ir::Layer& l : impl.graph.layers) {
+    if (l.kind != LayerKind::kConstant) continue;
+    placed.push_back({l.outputs[0], total});
+    total += (ir::attr_weights(l, "value").size_bytes() + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+  }
+  impl.device_weights = device::Buffer(impl.config.device, total);
+  size_t k = 0;
+  for (const ir::Layer& l : impl.graph.layers) {
+    if (l.kind != LayerKind::kConstant) continue;
+    const Weights& w = ir::attr_weights(l, "value");
+    uint8_t* dst = impl.device_weights.data() + placed[k++].second;
+    device::upload(impl.config.device, dst, w.data(), w.size_bytes());
+    impl.locations[l.outputs[0]].data = dst;
+  }
 }
 
 Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list, const std::string& tactic) {
@@ -130,6 +153,7 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
                                              std::to_string(config.workspace_size));
   impl->workspace_offset = (total + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
   impl->arena_size = impl->workspace_offset + workspace;
+  if (config.device != DeviceKind::kCPU) upload_constants(*impl);
   return impl;
 }
 

@@ -68,4 +68,12 @@ void add_index_kernels(std::vector<KernelEntry>& k);
 void add_generator_kernels(std::vector<KernelEntry>& k);
 
 }  // namespace cpu
+
+namespace cuda {
+
+/// Every CUDA kernel (src/kernels/cuda/registry.cc; built only with the CUDA backend). Kernels
+/// enqueue on device::current_stream() and never synchronize the host.
+const std::vector<KernelEntry>& kernels();
+
+}  // namespace cuda
 }  // namespace tensorforge

@@ -18,7 +18,7 @@ using namespace tensorforge;
 
 namespace {
 
-using AnyArray = nb::ndarray<nb::device::cpu>;
+using AnyArray = nb::ndarray<>;  // any device; checked against the engine's
 
 DataType dtype_of(const AnyArray& a, const std::string& what) {
   auto d = a.dtype();
@@ -56,6 +56,8 @@ bool is_contiguous(const AnyArray& a) {
 }
 
 Weights weights_of(const AnyArray& a, const std::string& what) {
+  if (a.device_type() != nb::device::cpu::value)
+    throw Error(ErrorCode::kInvalidArgument, what + ": constants are read from host memory; move the array to the CPU");
   if (!is_contiguous(a)) throw Error(ErrorCode::kInvalidArgument, what + ": the array must be contiguous");
   return Weights(dtype_of(a, what), dims_of(a), a.data());
 }
@@ -87,8 +89,12 @@ AttrValue attr_of(const std::string& name, nb::handle v) {
                                                nb::cast<std::string>(nb::str(v.type())));
 }
 
-void check_array(const AnyArray& a, const IOTensorInfo& t) {
+void check_array(const AnyArray& a, const IOTensorInfo& t, DeviceKind device) {
   std::string what = std::string(t.is_input ? "input" : "output") + " '" + t.name + "'";
+  int want = device == DeviceKind::kCPU ? nb::device::cpu::value : nb::device::cuda::value;
+  if (a.device_type() != want)
+    throw Error(ErrorCode::kInvalidArgument, what + " must be in " + (device == DeviceKind::kCPU ? "host" : "CUDA") +
+                                                 " memory for a " + to_string(device) + " engine");
   DataType dt = dtype_of(a, what);
   Dims d = dims_of(a);
   if (dt != t.dtype || d != t.dims)
@@ -245,11 +251,11 @@ NB_MODULE(_C, m) {
                                                             std::to_string(outputs.size()));
              std::vector<void*> bindings;
              for (int i = 0; i < ni; ++i) {
-               check_array(inputs[i], io[i]);
+               check_array(inputs[i], io[i], ctx.engine().device());
                bindings.push_back(inputs[i].data());
              }
              for (int i = 0; i < no; ++i) {
-               check_array(outputs[i], io[ni + i]);
+               check_array(outputs[i], io[ni + i], ctx.engine().device());
                bindings.push_back(outputs[i].data());
              }
              nb::gil_scoped_release release;
@@ -262,6 +268,7 @@ NB_MODULE(_C, m) {
            })
       .def("execute", [](ExecutionContext& ctx) { ctx.execute(); }, nb::call_guard<nb::gil_scoped_release>())
       .def("set_profiling", &ExecutionContext::set_profiling)
+      .def("set_stream", [](ExecutionContext& ctx, uintptr_t stream) { ctx.set_stream(reinterpret_cast<void*>(stream)); })
       .def("layer_times_ms", &ExecutionContext::layer_times_ms)
       .def_prop_ro("profiled_runs", &ExecutionContext::profiled_runs)
       .def("reset_profile", &ExecutionContext::reset_profile);

@@ -7,6 +7,7 @@
 
 #include "ir/graph.h"
 #include "kernels/kernel.h"
+#include "runtime/device.h"
 #include "tensorforge/builder.h"
 #include "tensorforge/engine.h"
 
@@ -45,6 +46,7 @@ struct EngineImpl {
   size_t arena_size = 0;
   size_t workspace_offset = 0;            ///< Scratch region inside the arena, shared by all steps.
   size_t weights_size = 0;
+  device::Buffer device_weights;          ///< CUDA engines: every constant, uploaded once at build/load.
 };
 
 /// Creates kernels (the given tactics, or the first CPU kernel that accepts each layer when

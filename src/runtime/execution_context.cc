@@ -9,10 +9,8 @@
 namespace tensorforge {
 
 struct ExecutionContext::State {
-  struct ArenaDeleter {
-    void operator()(uint8_t* p) const { ::operator delete(p, std::align_val_t(64)); }
-  };
-  std::unique_ptr<uint8_t, ArenaDeleter> arena;
+  device::Buffer arena;
+  void* stream = nullptr;
   std::vector<void*> bindings;
   std::vector<std::vector<TensorView>> in, out;  // per step
   struct Patch {
@@ -28,12 +26,7 @@ struct ExecutionContext::State {
 ExecutionContext::ExecutionContext(Engine engine) : engine_(std::move(engine)), state_(std::make_unique<State>()) {
   const EngineImpl& e = engine_.impl();
   State& s = *state_;
-  try {
-    s.arena.reset(static_cast<uint8_t*>(::operator new(e.arena_size ? e.arena_size : 64, std::align_val_t(64))));
-  } catch (const std::bad_alloc&) {
-    throw Error(ErrorCode::kRuntime, "cannot allocate the engine's " + std::to_string(e.arena_size) +
-                                         " bytes of activation memory");
-  }
+  s.arena = device::Buffer(e.config.device, e.arena_size);
   s.bindings.assign(e.io.size(), nullptr);
   s.in.resize(e.steps.size());
   s.out.resize(e.steps.size());
@@ -44,7 +37,7 @@ ExecutionContext::ExecutionContext(Engine engine) : engine_(std::move(engine)), 
     const TensorLocation& loc = e.locations[id];
     v.dtype = t.dtype;
     v.dims = t.dims;
-    if (loc.kind == TensorLocation::kArena) v.data = s.arena.get() + loc.offset;
+    if (loc.kind == TensorLocation::kArena) v.data = s.arena.data() + loc.offset;
     if (loc.kind == TensorLocation::kConstant) v.data = const_cast<void*>(loc.data);
     return v;
   };
@@ -84,6 +77,7 @@ void ExecutionContext::set_tensor_address(const std::string& name, void* data) {
 }
 
 void ExecutionContext::set_profiling(bool enabled) { state_->profiling = enabled; }
+void ExecutionContext::set_stream(void* stream) { state_->stream = stream; }
 int ExecutionContext::profiled_runs() const { return state_->profiled_runs; }
 
 void ExecutionContext::reset_profile() {
@@ -117,7 +111,12 @@ void ExecutionContext::execute() {
                                                    (t.is_input ? "input" : "output") + " '" + t.name + "'");
   }
   for (const State::Patch& p : s.patches) p.view->data = s.bindings[p.binding];
-  void* workspace = s.arena.get() + e.workspace_offset;
+  void* workspace = s.arena.data() + e.workspace_offset;
+  struct StreamScope {  // kernels read the stream from device::current_stream()
+    explicit StreamScope(void* st) : prev(device::current_stream()) { device::set_current_stream(st); }
+    ~StreamScope() { device::set_current_stream(prev); }
+    void* prev;
+  } scope(s.stream);
   if (!s.profiling) {
     for (size_t k = 0; k < e.steps.size(); ++k) e.steps[k].kernel->run(s.in[k].data(), s.out[k].data(), workspace);
   } else {
@@ -132,11 +131,11 @@ void ExecutionContext::execute() {
   for (const OutputCopy& c : e.output_copies) {
     const ir::TensorDesc& t = e.graph.tensors[c.src_tensor];
     const TensorLocation& loc = e.locations[c.src_tensor];
-    const void* src = loc.kind == TensorLocation::kArena      ? s.arena.get() + loc.offset
+    const void* src = loc.kind == TensorLocation::kArena      ? s.arena.data() + loc.offset
                       : loc.kind == TensorLocation::kConstant ? loc.data
                                                               : s.bindings[loc.binding];
     size_t n = static_cast<size_t>(t.dims.volume()) * element_size(t.dtype);
-    if (n) std::memmove(s.bindings[c.dst_binding], src, n);
+    device::copy_async(e.config.device, s.bindings[c.dst_binding], src, n);
   }
 }
 

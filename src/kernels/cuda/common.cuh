@@ -1,0 +1,112 @@
+// Shared pieces of the CUDA kernels: storage types per DataType (float16/bfloat16 computed in
+// float), dtype dispatch on the host, numpy-style broadcast indexing, and the launch shape.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/cuda/check.h"
+#include "kernels/kernel.h"
+#include "runtime/device.h"
+
+namespace tensorforge::cuda {
+
+template <class T>
+struct Compute {
+  using type = T;
+};
+template <>
+struct Compute<__half> {
+  using type = float;
+};
+template <>
+struct Compute<__nv_bfloat16> {
+  using type = float;
+};
+template <class T>
+using compute_t = typename Compute<T>::type;
+
+template <class T>
+__device__ __forceinline__ compute_t<T> load(const T* p, int64_t i) {
+  if constexpr (std::is_same_v<T, __half>)
+    return __half2float(p[i]);
+  else if constexpr (std::is_same_v<T, __nv_bfloat16>)
+    return __bfloat162float(p[i]);
+  else
+    return p[i];
+}
+
+template <class T, class C>
+__device__ __forceinline__ T store_as(C v) {
+  if constexpr (std::is_same_v<T, __half>)
+    return __float2half_rn(static_cast<float>(v));
+  else if constexpr (std::is_same_v<T, __nv_bfloat16>)
+    return __float2bfloat16_rn(static_cast<float>(v));
+  else if constexpr (std::is_same_v<T, bool>)
+    return v != C(0);
+  else
+    return static_cast<T>(v);
+}
+
+template <class T>
+constexpr bool is_float_v = std::is_same_v<T, float> || std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
+
+template <class T>
+struct Tag {
+  using type = T;
+};
+
+/// Calls f(Tag<T>{}) with the CUDA storage type of `t`.
+template <class F>
+decltype(auto) dispatch(DataType t, F&& f) {
+  switch (t) {
+    case DataType::kFloat32: return f(Tag<float>{});
+    case DataType::kFloat16: return f(Tag<__half>{});
+    case DataType::kBFloat16: return f(Tag<__nv_bfloat16>{});
+    case DataType::kInt8: return f(Tag<int8_t>{});
+    case DataType::kInt32: return f(Tag<int32_t>{});
+    case DataType::kInt64: return f(Tag<int64_t>{});
+    case DataType::kBool: return f(Tag<bool>{});
+    case DataType::kUInt8: return f(Tag<uint8_t>{});
+  }
+  return f(Tag<float>{});
+}
+
+/// Output index -> operand offsets for up to three broadcast operands (right-aligned, stride 0 on
+/// broadcast dims). Passed to kernels by value.
+struct Broadcast {
+  int rank = 0;
+  int64_t dims[kMaxDims] = {};
+  int64_t strides[3][kMaxDims] = {};
+  bool contiguous[3] = {true, true, true};  // operand k has the output's shape: offset = index
+
+  __device__ __forceinline__ int64_t offset(int k, int64_t i) const {
+    if (contiguous[k]) return i;
+    int64_t off = 0;
+    for (int d = rank - 1; d >= 0; --d) {
+      int64_t q = i / dims[d];
+      off += (i - q * dims[d]) * strides[k][d];
+      i = q;
+    }
+    return off;
+  }
+};
+
+/// A Broadcast of `operands` (shapes) onto `out`.
+Broadcast make_broadcast(const Dims& out, const Dims* operands, int n);
+
+constexpr int kThreads = 256;
+
+/// Blocks for n elements with a grid-stride loop (capped; every element is still visited).
+inline unsigned blocks_for(int64_t n) {
+  int64_t b = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(b < 1 ? 1 : (b > 65535 * 8 ? 65535 * 8 : b));
+}
+
+inline cudaStream_t stream() { return static_cast<cudaStream_t>(device::current_stream()); }
+
+}  // namespace tensorforge::cuda

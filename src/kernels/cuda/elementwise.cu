@@ -1,0 +1,143 @@
+// CUDA elementwise binary kernel with numpy broadcasting: one instantiation per (dtype, op), a
+// grid-stride loop over the output. Integer division by zero gives an unspecified value on CUDA
+// (as in PyTorch on CUDA) instead of the CPU engine's runtime error: devices cannot raise.
+#include "kernels/cuda/pointwise.cuh"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+template <class T, class Out, class F>
+__global__ void binary_kernel(const T* a, const T* b, Out* o, int64_t n, Broadcast bc, F f) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    o[i] = store_as<Out>(f(load(a, bc.offset(0, i)), load(b, bc.offset(1, i))));
+}
+
+template <class T, class Out, class F>
+class BinaryKernel : public Kernel {
+ public:
+  BinaryKernel(const KernelSpec& s, F f) : f_(f) {
+    Dims in[2] = {s.inputs[0]->dims, s.inputs[1]->dims};
+    bc_ = make_broadcast(s.outputs[0]->dims, in, 2);
+  }
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    int64_t n = out[0].numel();
+    if (!n) return;
+    binary_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(in[0].as<T>(), in[1].as<T>(), out[0].as<Out>(), n, bc_,
+                                                            f_);
+    check_launch("launching elementwise");
+  }
+
+ private:
+  F f_;
+  Broadcast bc_;
+};
+
+template <class T, class Out, class F>
+std::unique_ptr<Kernel> make(const KernelSpec& s, F f) {
+  return std::make_unique<BinaryKernel<T, Out, F>>(s, f);
+}
+
+struct Add { template <class C> __device__ C operator()(C a, C b) const { return C(a + b); } };
+struct Sub { template <class C> __device__ C operator()(C a, C b) const { return C(a - b); } };
+struct Mul { template <class C> __device__ C operator()(C a, C b) const { return C(a * b); } };
+struct Min {
+  template <class C> __device__ C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>) if (a != a || b != b) return C(NAN);
+    return a < b ? a : b;
+  }
+};
+struct Max {
+  template <class C> __device__ C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>) if (a != a || b != b) return C(NAN);
+    return a > b ? a : b;
+  }
+};
+struct Div {
+  template <class C> __device__ C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>) return a / b;
+    else return b == 0 ? C(0) : C(a / b);
+  }
+};
+struct FloorDiv {
+  template <class C> __device__ C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>) {
+      return floorf(a / b);
+    } else {
+      if (b == 0) return C(0);
+      C q = a / b;
+      return C((a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q);
+    }
+  }
+};
+struct Mod {
+  template <class C> __device__ C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>) {
+      C r = fmodf(a, b);
+      return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+    } else {
+      if (b == 0) return C(0);
+      C r = a % b;
+      return C((r != 0 && ((r < 0) != (b < 0))) ? r + b : r);
+    }
+  }
+};
+struct Pow {
+  template <class C> __device__ C operator()(C a, C b) const {
+    if constexpr (std::is_floating_point_v<C>) {
+      return powf(a, b);
+    } else {
+      if (b < 0) return C(0);
+      C r = 1;
+      while (b) {
+        if (b & 1) r *= a;
+        a *= a;
+        b >>= 1;
+      }
+      return r;
+    }
+  }
+};
+struct Eq { template <class C> __device__ bool operator()(C a, C b) const { return a == b; } };
+struct Ne { template <class C> __device__ bool operator()(C a, C b) const { return a != b; } };
+struct Lt { template <class C> __device__ bool operator()(C a, C b) const { return a < b; } };
+struct Le { template <class C> __device__ bool operator()(C a, C b) const { return a <= b; } };
+struct Gt { template <class C> __device__ bool operator()(C a, C b) const { return a > b; } };
+struct Ge { template <class C> __device__ bool operator()(C a, C b) const { return a >= b; } };
+struct And { template <class C> __device__ bool operator()(C a, C b) const { return a != C(0) && b != C(0); } };
+struct Or { template <class C> __device__ bool operator()(C a, C b) const { return a != C(0) || b != C(0); } };
+struct Xor { template <class C> __device__ bool operator()(C a, C b) const { return (a != C(0)) != (b != C(0)); } };
+
+template <class T>
+std::unique_ptr<Kernel> make_typed(const KernelSpec& s, const std::string& op) {
+  if constexpr (!std::is_same_v<T, bool>) {
+    if (op == "add") return make<T, T>(s, Add{});
+    if (op == "sub") return make<T, T>(s, Sub{});
+    if (op == "mul") return make<T, T>(s, Mul{});
+    if (op == "div") return make<T, T>(s, Div{});
+    if (op == "floor_div") return make<T, T>(s, FloorDiv{});
+    if (op == "mod") return make<T, T>(s, Mod{});
+    if (op == "pow") return make<T, T>(s, Pow{});
+    if (op == "min") return make<T, T>(s, Min{});
+    if (op == "max") return make<T, T>(s, Max{});
+  }
+  if (op == "eq") return make<T, bool>(s, Eq{});
+  if (op == "ne") return make<T, bool>(s, Ne{});
+  if (op == "lt") return make<T, bool>(s, Lt{});
+  if (op == "le") return make<T, bool>(s, Le{});
+  if (op == "gt") return make<T, bool>(s, Gt{});
+  if (op == "ge") return make<T, bool>(s, Ge{});
+  if (op == "logical_and") return make<T, bool>(s, And{});
+  if (op == "logical_or") return make<T, bool>(s, Or{});
+  if (op == "logical_xor") return make<T, bool>(s, Xor{});
+  return nullptr;
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_elementwise(const KernelSpec& s) {
+  const std::string& op = ir::attr_string(s.layer, "op");
+  return dispatch(s.inputs[0]->dtype, [&](auto tag) { return make_typed<typename decltype(tag)::type>(s, op); });
+}
+
+}  // namespace tensorforge::cuda

@@ -1,0 +1,105 @@
+// Host side of device memory: aligned host buffers, and CUDA through device_cuda.cc when built in.
+#include "runtime/device.h"
+
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "kernels/cuda/device_info.h"
+
+namespace tensorforge::device {
+
+#ifdef TENSORFORGE_WITH_CUDA
+// Implemented in src/kernels/cuda/memory.cc.
+void* cuda_alloc(size_t n);
+void cuda_free(void* p);
+void cuda_upload(void* dst, const void* src, size_t n);
+void cuda_copy_async(void* dst, const void* src, size_t n, void* stream);
+#endif
+
+namespace {
+thread_local void* g_stream = nullptr;
+
+[[noreturn]] void no_cuda() {
+  throw Error(ErrorCode::kUnsupported,
+              "device 'cuda' is not available: this build has no CUDA backend (TENSORFORGE_CUDA=OFF or no toolkit)");
+}
+}  // namespace
+
+void require_cuda() {
+  if (!cuda::built_with_cuda()) no_cuda();
+  if (cuda::device_count() == 0)
+    throw Error(ErrorCode::kUnsupported, "device 'cuda': no CUDA device is visible to this process");
+}
+
+Buffer::Buffer(DeviceKind kind, size_t size) : kind_(kind), size_(size) {
+  size_t n = size ? size : 64;
+  if (kind == DeviceKind::kCPU) {
+    try {
+      data_ = static_cast<uint8_t*>(::operator new(n, std::align_val_t(64)));
+    } catch (const std::bad_alloc&) {
+      throw Error(ErrorCode::kRuntime, "cannot allocate " + std::to_string(size) + " bytes of host memory");
+    }
+    return;
+  }
+#ifdef TENSORFORGE_WITH_CUDA
+  data_ = static_cast<uint8_t*>(cuda_alloc(n));
+#else
+  no_cuda();
+#endif
+}
+
+Buffer::~Buffer() {
+  if (!data_) return;
+  if (kind_ == DeviceKind::kCPU) {
+    ::operator delete(data_, std::align_val_t(64));
+    return;
+  }
+#ifdef TENSORFORGE_WITH_CUDA
+  cuda_free(data_);
+#endif
+}
+
+Buffer::Buffer(Buffer&& o) noexcept : kind_(o.kind_), data_(o.data_), size_(o.size_) { o.data_ = nullptr; }
+
+Buffer& Buffer::operator=(Buffer&& o) noexcept {
+  if (this != &o) {
+    Buffer tmp(std::move(*this));
+    kind_ = o.kind_;
+    data_ = o.data_;
+    size_ = o.size_;
+    o.data_ = nullptr;
+  }
+  return *this;
+}
+
+void upload(DeviceKind kind, void* dst, const void* src, size_t n) {
+  if (!n) return;
+  if (kind == DeviceKind::kCPU) {
+    std::memcpy(dst, src, n);
+    return;
+  }
+#ifdef TENSORFORGE_WITH_CUDA
+  cuda_upload(dst, src, n);
+#else
+  no_cuda();
+#endif
+}
+
+void copy_async(DeviceKind kind, void* dst, const void* src, size_t n) {
+  if (!n) return;
+  if (kind == DeviceKind::kCPU) {
+    std::memmove(dst, src, n);
+    return;
+  }
+#ifdef TENSORFORGE_WITH_CUDA
+  cuda_copy_async(dst, src, n, g_stream);
+#else
+  no_cuda();
+#endif
+}
+
+void* current_stream() { return g_stream; }
+void set_current_stream(void* stream) { g_stream = stream; }
+
+}  // namespace tensorforge::device

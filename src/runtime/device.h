@@ -1,0 +1,46 @@
+// Device memory and streams behind one small interface, so the runtime is the same for CPU and
+// CUDA engines: allocation, copies, and the stream the current execution runs on.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "tensorforge/types.h"
+
+namespace tensorforge::device {
+
+/// Owns `size` bytes on `kind` (64-byte aligned host memory, or cudaMalloc'd device memory).
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(DeviceKind kind, size_t size);
+  ~Buffer();
+  Buffer(Buffer&& o) noexcept;
+  Buffer& operator=(Buffer&& o) noexcept;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  DeviceKind kind_ = DeviceKind::kCPU;
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+/// Copies host bytes to `kind` memory (synchronously; used at build and load time only).
+void upload(DeviceKind kind, void* dst, const void* src, size_t n);
+
+/// Copies n bytes within `kind` memory, on the current stream for CUDA.
+void copy_async(DeviceKind kind, void* dst, const void* src, size_t n);
+
+/// The CUDA stream (a cudaStream_t) kernels of the current execution enqueue on; 0 = the default stream.
+void* current_stream();
+
+/// Sets current_stream() for this thread (the execution context does, around each execute()).
+void set_current_stream(void* stream);
+
+/// Throws Error(kUnsupported) unless this build has CUDA and a device is visible.
+void require_cuda();
+
+}  // namespace tensorforge::device
