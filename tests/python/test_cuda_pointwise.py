@@ -8,34 +8,13 @@ import pytest
 import torch
 
 import tensorforge as tf
-from layer_harness import TOLERANCE
+from cuda_harness import both, close
 from test_pointwise import ACTIVATIONS, ARITH, COMPARE, LOGICAL, UNARY_FLOAT, UNARY_NUMERIC, UNARY_PRED
 
 pytestmark = pytest.mark.cuda
 
 SHAPES = [((7,), (7,)), ((2, 3, 5), (5,)), ((4, 1, 3), (1, 6, 1)), ((3, 4), ()), ((1000, 37), (37,))]
 DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.int8)
-
-
-def both(build, inputs):
-    """Outputs of the network `build` adds, run by the CPU engine and by the CUDA engine."""
-    net = tf.Network()
-    xs = [net.add_input(f"in{i}", t.dtype, tuple(t.shape)) for i, t in enumerate(inputs)]
-    outs = build(net, *xs)
-    for i, o in enumerate(outs if isinstance(outs, (list, tuple)) else [outs]):
-        net.mark_output(o, f"out{i}")
-    cpu = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(*inputs)
-    gpu = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)(*[t.cuda() for t in inputs])
-    return cpu, [g.cpu() for g in gpu]
-
-
-def close(gpu, cpu, msg):
-    assert gpu.dtype == cpu.dtype and gpu.shape == cpu.shape, msg
-    if cpu.dtype.is_floating_point:
-        atol, rtol = TOLERANCE[cpu.dtype]
-        torch.testing.assert_close(gpu, cpu, atol=atol, rtol=rtol, equal_nan=True, msg=lambda m: f"{msg}: {m}")
-    else:
-        assert torch.equal(gpu, cpu), msg
 
 
 def operands(dtype, sa, sb, positive=False):

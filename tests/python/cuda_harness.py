@@ -1,0 +1,31 @@
+"""Harness for the CUDA kernel tests: build one network for the CPU and for CUDA, run both on the
+same inputs, and compare the CUDA results with the CPU kernels (the reference) under the
+per-dtype tolerances of layer_harness."""
+
+import torch
+
+import tensorforge as tf
+from layer_harness import TOLERANCE
+
+
+def both(build, inputs):
+    """Outputs of the network `build` adds, run by the CPU engine and by the CUDA engine."""
+    net = tf.Network()
+    xs = [net.add_input(f"in{i}", t.dtype, tuple(t.shape)) for i, t in enumerate(inputs)]
+    outs = build(net, *xs)
+    for i, o in enumerate(outs if isinstance(outs, (list, tuple)) else [outs]):
+        net.mark_output(o, f"out{i}")
+    cpu = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(*inputs)
+    gpu = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)(*[t.cuda() for t in inputs])
+    return cpu, [g.cpu() for g in gpu]
+
+
+def close(gpu, cpu, msg):
+    assert gpu.dtype == cpu.dtype and gpu.shape == cpu.shape, msg
+    if cpu.dtype.is_floating_point:
+        atol, rtol = TOLERANCE[cpu.dtype]
+        torch.testing.assert_close(gpu, cpu, atol=atol, rtol=rtol, equal_nan=True, msg=lambda m: f"{msg}: {m}")
+    else:
+        assert torch.equal(gpu, cpu), msg
+
+
