@@ -22,6 +22,7 @@ def data(shape, dtype, seed=0):
 
 def check(build, inputs, msg):
     cpu, gpu = both(build, inputs)
+    cpu = [torch.as_tensor(c) for c in cpu]  # the CPU engine returns NumPy arrays when given no torch input
     assert len(cpu) == len(gpu), msg
     for i, (g, c) in enumerate(zip(gpu, cpu)):
         close(g, c, f"{msg} [out{i}]")
