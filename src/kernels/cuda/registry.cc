@@ -8,6 +8,17 @@ std::unique_ptr<Kernel> create_elementwise(const KernelSpec& s);
 std::unique_ptr<Kernel> create_unary(const KernelSpec& s);
 std::unique_ptr<Kernel> create_activation(const KernelSpec& s);
 std::unique_ptr<Kernel> create_cast(const KernelSpec& s);
+std::unique_ptr<Kernel> create_reshape(const KernelSpec& s);
+std::unique_ptr<Kernel> create_transpose(const KernelSpec& s);
+std::unique_ptr<Kernel> create_expand(const KernelSpec& s);
+std::unique_ptr<Kernel> create_slice(const KernelSpec& s);
+std::unique_ptr<Kernel> create_concat(const KernelSpec& s);
+std::unique_ptr<Kernel> create_split(const KernelSpec& s);
+std::unique_ptr<Kernel> create_select(const KernelSpec& s);
+std::unique_ptr<Kernel> create_prelu(const KernelSpec& s);
+std::unique_ptr<Kernel> create_fill(const KernelSpec& s);
+std::unique_ptr<Kernel> create_arange(const KernelSpec& s);
+std::unique_ptr<Kernel> create_gather(const KernelSpec& s);
 
 const std::vector<KernelEntry>& kernels() {
   static const std::vector<KernelEntry> list = {
@@ -15,6 +26,17 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kUnary, "cuda.unary", create_unary},
       {LayerKind::kActivation, "cuda.activation", create_activation},
       {LayerKind::kCast, "cuda.cast", create_cast},
+      {LayerKind::kReshape, "cuda.reshape.copy", create_reshape},
+      {LayerKind::kTranspose, "cuda.transpose.strided", create_transpose},
+      {LayerKind::kExpand, "cuda.expand.strided", create_expand},
+      {LayerKind::kSlice, "cuda.slice.strided", create_slice},
+      {LayerKind::kConcat, "cuda.concat", create_concat},
+      {LayerKind::kSplit, "cuda.split", create_split},
+      {LayerKind::kSelect, "cuda.select", create_select},
+      {LayerKind::kPRelu, "cuda.prelu", create_prelu},
+      {LayerKind::kFill, "cuda.fill", create_fill},
+      {LayerKind::kArange, "cuda.arange", create_arange},
+      {LayerKind::kGather, "cuda.gather", create_gather},
   };
   return list;
 }

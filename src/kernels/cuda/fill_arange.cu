@@ -1,0 +1,64 @@
+// CUDA fill and arange: out[i] = start + step * i computed in double (fill: step 0), converted with
+// the CPU engine's rules: floats round to the storage type (via float32 for float16/bfloat16), float
+// to integer truncates toward zero then wraps to the width (NaN gives 0, past int64 saturates),
+// bool is != 0. Every dtype.
+#include <climits>
+
+#include "kernels/cuda/fill_arange.cuh"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+template <class Out>
+__device__ __forceinline__ Out convert(double v) {
+  if constexpr (is_float_v<Out>) {
+    return store_as<Out>(v);
+  } else if constexpr (std::is_same_v<Out, bool>) {
+    return v != 0.0;
+  } else {
+    if (v != v) return Out(0);
+    double d = trunc(v);
+    long long i = d <= -9.2233720368547758e18 ? LLONG_MIN : d >= 9.2233720368547758e18 ? LLONG_MAX : (long long)d;
+    return static_cast<Out>(i);
+  }
+}
+
+template <class Out>
+__global__ void fill_kernel(Out* __restrict__ y, int64_t n, double start, double step) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = convert<Out>(start + step * static_cast<double>(i));
+}
+
+template <class Out>
+class FillKernel : public Kernel {
+ public:
+  FillKernel(double start, double step) : start_(start), step_(step) {}
+  void run(const TensorView*, const TensorView* out, void*) const override {
+    int64_t n = out[0].numel();
+    if (!n) return;
+    fill_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(out[0].as<Out>(), n, start_, step_);
+    check_launch("launching fill/arange");
+  }
+
+ private:
+  double start_, step_;
+};
+
+std::unique_ptr<Kernel> make(DataType t, double start, double step) {
+  return dispatch(t, [&](auto tag) -> std::unique_ptr<Kernel> {
+    return std::make_unique<FillKernel<typename decltype(tag)::type>>(start, step);
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_fill(const KernelSpec& s) {
+  return make(s.outputs[0]->dtype, ir::attr_float(s.layer, "value"), 0.0);
+}
+
+std::unique_ptr<Kernel> create_arange(const KernelSpec& s) {
+  return make(s.outputs[0]->dtype, ir::attr_float(s.layer, "start"), ir::attr_float(s.layer, "step"));
+}
+
+}  // namespace tensorforge::cuda

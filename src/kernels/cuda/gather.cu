@@ -1,0 +1,122 @@
+// CUDA gather. "take" sees x as [outer, n, inner] and writes out[o, j, c] = x[o, index[j], c]
+// (index_select, embedding, x[idx]); "elements" (torch.gather) writes out[p] = x[p with its axis
+// coordinate replaced by index[p]]. Both move whole elements, so any dtype; int32 or int64 indices,
+// negative ones counting from the end.
+// Out-of-range indices: the CPU kernel raises a runtime error, but a device cannot raise, so on CUDA
+// an index outside [-n, n) writes 0 (all-zero bits: 0, 0.0 or false) at that output position.
+#include "kernels/cuda/copy_views.cuh"
+#include "kernels/cuda/gather.cuh"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+template <class I>
+__device__ __forceinline__ int64_t fix_index(const I* index, int64_t j, int64_t n) {
+  int64_t v = static_cast<int64_t>(index[j]);
+  if (v < -n || v >= n) return -1;
+  return v < 0 ? v + n : v;
+}
+
+template <class W, class I>
+__global__ void take_kernel(const W* __restrict__ x, const I* __restrict__ index, W* __restrict__ y, int64_t total,
+                            int64_t m, int64_t n, int64_t inner) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t r = i / inner, c = i - r * inner;  // r = o * m + j
+    int64_t o = r / m, j = r - o * m;
+    int64_t v = fix_index(index, j, n);
+    y[i] = v < 0 ? W(0) : x[(o * n + v) * inner + c];
+  }
+}
+
+struct ElementsPlan {
+  int rank = 0;
+  int64_t dims[kMaxDims] = {};      // the index's (and output's) shape
+  int64_t x_strides[kMaxDims] = {};  // x's contiguous strides, 0 on the axis
+  int64_t axis_stride = 1, n = 1;
+};
+
+template <class W, class I>
+__global__ void elements_kernel(const W* __restrict__ x, const I* __restrict__ index, W* __restrict__ y, int64_t total,
+                                ElementsPlan p) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t off = 0, q = i;
+    for (int d = p.rank - 1; d >= 0; --d) {
+      int64_t t = q / p.dims[d];
+      off += (q - t * p.dims[d]) * p.x_strides[d];
+      q = t;
+    }
+    int64_t v = fix_index(index, i, p.n);
+    y[i] = v < 0 ? W(0) : x[off + v * p.axis_stride];
+  }
+}
+
+template <class W, class I>
+class TakeKernel : public Kernel {
+ public:
+  TakeKernel(int64_t m, int64_t n, int64_t inner) : m_(m), n_(n), inner_(inner) {}
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    int64_t total = out[0].numel();
+    if (!total) return;
+    take_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(in[0].as<const W>(), in[1].as<const I>(), out[0].as<W>(),
+                                                              total, m_, n_, inner_);
+    check_launch("launching gather (take)");
+  }
+
+ private:
+  int64_t m_, n_, inner_;
+};
+
+template <class W, class I>
+class ElementsKernel : public Kernel {
+ public:
+  explicit ElementsKernel(ElementsPlan p) : p_(p) {}
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    int64_t total = out[0].numel();
+    if (!total) return;
+    elements_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(in[0].as<const W>(), in[1].as<const I>(),
+                                                                  out[0].as<W>(), total, p_);
+    check_launch("launching gather (elements)");
+  }
+
+ private:
+  ElementsPlan p_;
+};
+
+template <template <class, class> class K, class... A>
+std::unique_ptr<Kernel> make(const KernelSpec& s, A... args) {
+  bool is64 = s.inputs[1]->dtype == DataType::kInt64;
+  return dispatch_bytes(element_size(s.inputs[0]->dtype), [&](auto tag) -> std::unique_ptr<Kernel> {
+    using W = typename decltype(tag)::type;
+    if (is64) return std::make_unique<K<W, int64_t>>(args...);
+    return std::make_unique<K<W, int32_t>>(args...);
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_gather(const KernelSpec& s) {
+  const Dims& x = s.inputs[0]->dims;
+  int64_t a = ir::attr_int(s.layer, "axis");
+  int axis = static_cast<int>(a < 0 ? a + x.rank() : a);
+  if (ir::attr_string(s.layer, "mode") == "take") {
+    int64_t inner = 1;
+    for (int k = axis + 1; k < x.rank(); ++k) inner *= x[k];
+    int64_t m = s.inputs[1]->dims.volume();
+    // m or inner 0 means an empty output (never launched); keep the divisors non-zero anyway.
+    return make<TakeKernel>(s, m ? m : 1, x[axis], inner ? inner : 1);
+  }
+  ElementsPlan p;
+  const Dims& idx = s.inputs[1]->dims;
+  std::vector<int64_t> cs = dense_strides(x);
+  p.rank = idx.rank();
+  for (int k = 0; k < idx.rank(); ++k) {
+    p.dims[k] = idx[k];
+    p.x_strides[k] = k == axis ? 0 : cs[k];
+  }
+  p.axis_stride = cs[axis];
+  p.n = x[axis];
+  return make<ElementsKernel>(s, p);
+}
+
+}  // namespace tensorforge::cuda
