@@ -19,6 +19,13 @@ std::unique_ptr<Kernel> create_prelu(const KernelSpec& s);
 std::unique_ptr<Kernel> create_fill(const KernelSpec& s);
 std::unique_ptr<Kernel> create_arange(const KernelSpec& s);
 std::unique_ptr<Kernel> create_gather(const KernelSpec& s);
+std::unique_ptr<Kernel> create_softmax(const KernelSpec& s);
+std::unique_ptr<Kernel> create_batch_norm(const KernelSpec& s);
+std::unique_ptr<Kernel> create_layer_norm(const KernelSpec& s);
+std::unique_ptr<Kernel> create_rms_norm(const KernelSpec& s);
+std::unique_ptr<Kernel> create_group_norm(const KernelSpec& s);
+std::unique_ptr<Kernel> create_reduce(const KernelSpec& s);
+std::unique_ptr<Kernel> create_arg_reduce(const KernelSpec& s);
 
 const std::vector<KernelEntry>& kernels() {
   static const std::vector<KernelEntry> list = {
@@ -37,6 +44,13 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kFill, "cuda.fill", create_fill},
       {LayerKind::kArange, "cuda.arange", create_arange},
       {LayerKind::kGather, "cuda.gather", create_gather},
+      {LayerKind::kSoftmax, "cuda.softmax", create_softmax},
+      {LayerKind::kBatchNorm, "cuda.batch_norm", create_batch_norm},
+      {LayerKind::kLayerNorm, "cuda.layer_norm", create_layer_norm},
+      {LayerKind::kRMSNorm, "cuda.rms_norm", create_rms_norm},
+      {LayerKind::kGroupNorm, "cuda.group_norm", create_group_norm},
+      {LayerKind::kReduce, "cuda.reduce", create_reduce},
+      {LayerKind::kArgReduce, "cuda.arg_reduce", create_arg_reduce},
   };
   return list;
 }

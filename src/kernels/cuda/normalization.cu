@@ -1,0 +1,174 @@
+// CUDA batch_norm (inference: a pointwise op per channel), layer_norm, rms_norm and group_norm, the
+// semantics of the CPU kernels (src/kernels/cpu/normalization.cc). Statistics in float32: per-thread
+// partial sums then a warp/block tree; the variance is two-pass (mean, then squared deviations), never
+// E[x²] - E[x]². layer_norm, rms_norm and group_norm normalize contiguous rows (one block per row):
+// layer/rms rows are the last normalized_rank dims, group_norm rows are one (batch, group) block of
+// channels_per_group * spatial elements. float16/bfloat16 are computed in float and rounded once.
+#include <limits>
+
+#include "kernels/cpu/axis_view.h"
+#include "kernels/cuda/normalization.cuh"
+#include "kernels/cuda/row_reduce.cuh"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+/// Whether optional input `slot` (weight, bias) is present, decided from the spec like the CPU kernel.
+bool present(const KernelSpec& s, int slot) {
+  return slot >= 0 && slot < static_cast<int>(s.inputs.size()) && s.inputs[slot] != nullptr;
+}
+
+template <class T>
+const T* optional_input(const TensorView* in, int slot, bool is_present) {
+  return is_present ? in[slot].as<T>() : nullptr;
+}
+
+// ---- batch_norm ---------------------------------------------------------------------------------
+
+template <class T>
+__global__ void batch_norm_kernel(const T* x, const T* mean, const T* var, const T* w, const T* b, T* y, int64_t n,
+                                  int64_t channels, int64_t inner, float eps) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t c = (i / inner) % channels;
+    const float wc = w ? load(w, c) : 1.0f, bc = b ? load(b, c) : 0.0f;
+    const float scale = wc / sqrtf(load(var, c) + eps);
+    y[i] = store_as<T>((load(x, i) - load(mean, c)) * scale + bc);
+  }
+}
+
+template <class T>
+class BatchNormKernel : public Kernel {
+ public:
+  explicit BatchNormKernel(const KernelSpec& s)
+      : v_(cpu::axis_view(s.inputs[0]->dims, 1)),
+        eps_(static_cast<float>(ir::attr_float(s.layer, "eps"))),
+        has_w_(present(s, 3)),
+        has_b_(present(s, 4)) {}
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    const int64_t n = v_.outer * v_.extent * v_.inner;
+    if (n == 0) return;
+    batch_norm_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(
+        in[0].as<T>(), in[1].as<T>(), in[2].as<T>(), optional_input<T>(in, 3, has_w_), optional_input<T>(in, 4, has_b_),
+        out[0].as<T>(), n, v_.extent, v_.inner, eps_);
+    check_launch("launching batch_norm_kernel");
+  }
+
+ private:
+  cpu::AxisView v_;
+  float eps_;
+  bool has_w_, has_b_;
+};
+
+// ---- layer_norm / rms_norm / group_norm ------------------------------------------------------------
+
+enum class RowMode { kLayer, kRms, kGroup };
+
+/// Normalizes `rows` contiguous rows of n elements, one block per row. The weight/bias index of
+/// element j of row r: j (layer/rms), or channel (r % groups) * cpg + j / spatial (group).
+template <class T, RowMode M>
+__global__ void row_norm_kernel(const T* x, const T* w, const T* b, T* y, int64_t rows, int64_t n, float eps,
+                                int64_t groups, int64_t cpg, int64_t spatial) {
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* xr = x + r * n;
+    T* yr = y + r * n;
+    float mean = 0;
+    if constexpr (M != RowMode::kRms) {
+      float s = 0;
+      for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += load(xr, j);
+      mean = block_reduce(s, SumOp{}, 0.0f) / static_cast<float>(n);
+    }
+    float q = 0;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+      const float d = load(xr, j) - mean;
+      q += d * d;
+    }
+    q = block_reduce(q, SumOp{}, 0.0f);
+    const float rstd = 1.0f / sqrtf(q / static_cast<float>(n) + eps);
+    const int64_t cbase = M == RowMode::kGroup ? (r % groups) * cpg : 0;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+      const int64_t p = M == RowMode::kGroup ? cbase + j / spatial : j;
+      const float wp = w ? load(w, p) : 1.0f, bp = b ? load(b, p) : 0.0f;
+      yr[j] = store_as<T>((load(xr, j) - mean) * rstd * wp + bp);
+    }
+  }
+}
+
+template <class T, RowMode M>
+class RowNormKernel : public Kernel {
+ public:
+  RowNormKernel(const KernelSpec& s, double eps)
+      : eps_(static_cast<float>(eps)), has_w_(present(s, 1)), has_b_(M != RowMode::kRms && present(s, 2)) {
+    const Dims& d = s.inputs[0]->dims;
+    if constexpr (M == RowMode::kGroup) {
+      cpu::AxisView v = cpu::axis_view(d, 1);
+      groups_ = ir::attr_int(s.layer, "num_groups");
+      cpg_ = d[1] / groups_;
+      spatial_ = v.inner;
+      rows_ = v.outer * groups_;
+      n_ = cpg_ * spatial_;
+    } else {
+      cpu::AxisView v = cpu::split_view(d, d.rank() - static_cast<int>(ir::attr_int(s.layer, "normalized_rank")));
+      rows_ = v.outer;
+      n_ = v.inner;
+    }
+  }
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    if (rows_ * n_ == 0) return;
+    row_norm_kernel<T, M><<<row_blocks(rows_), row_threads(n_), 0, stream()>>>(
+        in[0].as<T>(), optional_input<T>(in, 1, has_w_), optional_input<T>(in, 2, has_b_), out[0].as<T>(), rows_, n_,
+        eps_, groups_, cpg_, spatial_);
+    check_launch("launching row_norm_kernel");
+  }
+
+ private:
+  float eps_;
+  bool has_w_, has_b_;
+  int64_t rows_ = 0, n_ = 0, groups_ = 1, cpg_ = 1, spatial_ = 1;
+};
+
+template <template <class> class K>
+std::unique_ptr<Kernel> make_floating(const KernelSpec& s) {
+  return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_float_v<T>)
+      return std::make_unique<K<T>>(s);
+    else
+      return nullptr;
+  });
+}
+
+template <RowMode M>
+std::unique_ptr<Kernel> make_row(const KernelSpec& s, double eps) {
+  return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_float_v<T>)
+      return std::make_unique<RowNormKernel<T, M>>(s, eps);
+    else
+      return nullptr;
+  });
+}
+
+/// rms_norm's eps: -1 means the machine epsilon of x's dtype (PyTorch's eps=None), as on the CPU.
+double rms_eps(const KernelSpec& s) {
+  double eps = ir::attr_float(s.layer, "eps");
+  if (eps != -1) return eps;
+  switch (s.inputs[0]->dtype) {
+    case DataType::kFloat16: return 0.0009765625;  // 2^-10
+    case DataType::kBFloat16: return 0.0078125;    // 2^-7
+    default: return std::numeric_limits<float>::epsilon();
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_batch_norm(const KernelSpec& s) { return make_floating<BatchNormKernel>(s); }
+std::unique_ptr<Kernel> create_layer_norm(const KernelSpec& s) {
+  return make_row<RowMode::kLayer>(s, ir::attr_float(s.layer, "eps"));
+}
+std::unique_ptr<Kernel> create_rms_norm(const KernelSpec& s) { return make_row<RowMode::kRms>(s, rms_eps(s)); }
+std::unique_ptr<Kernel> create_group_norm(const KernelSpec& s) {
+  return make_row<RowMode::kGroup>(s, ir::attr_float(s.layer, "eps"));
+}
+
+}  // namespace tensorforge::cuda

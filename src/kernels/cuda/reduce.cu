@@ -1,0 +1,257 @@
+// CUDA reduce and arg_reduce with the semantics of the CPU kernels (src/kernels/cpu/reduce.cc,
+// arg_reduce.cc). reduce walks the input in place: the dims are split into kept and reduced runs
+// (adjacent dims of one kind merged); output element o starts at kept.offset(o) and its inputs lie at
+// reduced.offset(r) from there. When the innermost reduced run is contiguous each output gets a block
+// (coalesced loads, per-thread partials then a block tree); otherwise each output gets a thread
+// (threads of adjacent outputs read adjacent elements). Float sums accumulate in float32, float
+// products in double, integer sums/products in 64-bit unsigned arithmetic then wrap to the width (as
+// the CPU); max/min propagate NaN; an empty reduction gives the op's identity (mean: NaN).
+// arg_reduce: one thread per (outer, inner) column, the CPU's loop (first extreme, first NaN wins).
+#include <limits>
+#include <type_traits>
+
+#include "kernels/cpu/axis_view.h"
+#include "kernels/cuda/reduce.cuh"
+#include "kernels/cuda/row_reduce.cuh"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+/// A row-major box of extents with element strides; offset(i) of the i-th index. Rank 0: one index.
+struct Walk {
+  int rank = 0;
+  int64_t ext[kMaxDims] = {}, stride[kMaxDims] = {};
+  int64_t count() const {
+    int64_t n = 1;
+    for (int k = 0; k < rank; ++k) n *= ext[k];
+    return n;
+  }
+  __device__ __forceinline__ int64_t offset(int64_t i) const {
+    int64_t off = 0;
+    for (int k = rank - 1; k >= 0; --k) {
+      const int64_t q = i / ext[k];
+      off += (i - q * ext[k]) * stride[k];
+      i = q;
+    }
+    return off;
+  }
+};
+
+/// The kept and reduced walks of a contiguous tensor (as cpu::reduce_plan).
+void plan(const Dims& d, const std::vector<bool>& reduce_dim, Walk& kept, Walk& reduced) {
+  std::vector<std::pair<int64_t, int64_t>> runs[2];  // innermost first
+  int64_t stride = 1;
+  int prev = -1;
+  for (int k = d.rank() - 1; k >= 0; --k) {
+    const int kind = reduce_dim[k] ? 1 : 0;
+    auto& r = runs[kind];
+    if (kind == prev && !r.empty())
+      r.back().first *= d[k];
+    else
+      r.push_back({d[k], stride});
+    prev = kind;
+    stride *= d[k];
+  }
+  for (int kind = 0; kind < 2; ++kind) {
+    Walk& w = kind ? reduced : kept;
+    for (auto it = runs[kind].rbegin(); it != runs[kind].rend(); ++it) {
+      w.ext[w.rank] = it->first;
+      w.stride[w.rank] = it->second;
+      ++w.rank;
+    }
+  }
+}
+
+// Reduction ops: Acc init(), step(acc, value), combine(acc, acc), finish(acc, count) -> output value.
+template <class T>
+struct SumR {
+  using C = compute_t<T>;
+  using Acc = std::conditional_t<is_float_v<T>, float, uint64_t>;
+  __device__ Acc init() const { return Acc(0); }
+  __device__ Acc step(Acc a, C v) const { return a + static_cast<Acc>(v); }
+  __device__ Acc combine(Acc a, Acc b) const { return a + b; }
+  __device__ Acc finish(Acc a, int64_t) const { return a; }
+};
+template <class T>
+struct MeanR : SumR<T> {
+  __device__ float finish(float a, int64_t n) const { return a / static_cast<float>(n); }
+};
+template <class T>
+struct ProdR {
+  using C = compute_t<T>;
+  using Acc = std::conditional_t<is_float_v<T>, double, uint64_t>;
+  __device__ Acc init() const { return Acc(1); }
+  __device__ Acc step(Acc a, C v) const { return a * static_cast<Acc>(v); }
+  __device__ Acc combine(Acc a, Acc b) const { return a * b; }
+  __device__ Acc finish(Acc a, int64_t) const { return a; }
+};
+template <class T, bool Max>
+struct ExtremeR {
+  using C = compute_t<T>;
+  using Acc = C;
+  __device__ Acc init() const {
+    if constexpr (std::is_floating_point_v<C>)
+      return Max ? -INFINITY : INFINITY;
+    else
+      return Max ? std::numeric_limits<C>::lowest() : std::numeric_limits<C>::max();
+  }
+  __device__ Acc step(Acc a, C v) const { return combine(a, v); }
+  __device__ Acc combine(Acc a, Acc b) const {
+    if constexpr (Max)
+      return MaxNanOp{}(a, b);
+    else
+      return MinNanOp{}(a, b);
+  }
+  __device__ Acc finish(Acc a, int64_t) const { return a; }
+};
+template <class T, bool Any>
+struct LogicR {
+  using C = compute_t<T>;
+  using Acc = bool;
+  __device__ Acc init() const { return !Any; }
+  __device__ Acc step(Acc a, C v) const { return Any ? (a || v != C(0)) : (a && v != C(0)); }
+  __device__ Acc combine(Acc a, Acc b) const { return Any ? (a || b) : (a && b); }
+  __device__ Acc finish(Acc a, int64_t) const { return a; }
+};
+
+template <class Op>
+struct Combine {
+  Op op;
+  template <class A>
+  __device__ __forceinline__ A operator()(A a, A b) const {
+    return op.combine(a, b);
+  }
+};
+
+template <class T, class Out, class Op>
+__global__ void reduce_blocks(const T* x, Out* y, Walk kept, Walk reduced, int64_t outputs, int64_t count, Op op) {
+  for (int64_t o = blockIdx.x; o < outputs; o += gridDim.x) {
+    const int64_t base = kept.offset(o);
+    auto acc = op.init();
+    for (int64_t r = threadIdx.x; r < count; r += blockDim.x) acc = op.step(acc, load(x, base + reduced.offset(r)));
+    acc = block_reduce(acc, Combine<Op>{op}, op.init());
+    if (threadIdx.x == 0) y[o] = store_as<Out>(op.finish(acc, count));
+  }
+}
+
+template <class T, class Out, class Op>
+__global__ void reduce_threads(const T* x, Out* y, Walk kept, Walk reduced, int64_t outputs, int64_t count, Op op) {
+  for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < outputs; o += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t base = kept.offset(o);
+    auto acc = op.init();
+    for (int64_t r = 0; r < count; ++r) acc = op.step(acc, load(x, base + reduced.offset(r)));
+    y[o] = store_as<Out>(op.finish(acc, count));
+  }
+}
+
+template <class T, class Out, class Op>
+class ReduceKernel : public Kernel {
+ public:
+  ReduceKernel(const Walk& kept, const Walk& reduced, Op op)
+      : kept_(kept), reduced_(reduced), op_(op), outputs_(kept.count()), count_(reduced.count()) {
+    by_block_ = reduced.rank > 0 && reduced.stride[reduced.rank - 1] == 1 && count_ >= 32;
+  }
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    if (outputs_ == 0) return;
+    const T* x = in[0].as<T>();
+    Out* y = out[0].as<Out>();
+    if (by_block_) {
+      reduce_blocks<<<row_blocks(outputs_), row_threads(count_), 0, stream()>>>(x, y, kept_, reduced_, outputs_, count_,
+                                                                                op_);
+      check_launch("launching reduce_blocks");
+    } else {
+      reduce_threads<<<blocks_for(outputs_), kThreads, 0, stream()>>>(x, y, kept_, reduced_, outputs_, count_, op_);
+      check_launch("launching reduce_threads");
+    }
+  }
+
+ private:
+  Walk kept_, reduced_;
+  Op op_;
+  int64_t outputs_, count_;
+  bool by_block_ = false;
+};
+
+template <class T, class Out, class Op>
+std::unique_ptr<Kernel> make(const Walk& kept, const Walk& reduced, Op op) {
+  return std::make_unique<ReduceKernel<T, Out, Op>>(kept, reduced, op);
+}
+
+template <class T>
+std::unique_ptr<Kernel> make_typed(const std::string& op, const Walk& kept, const Walk& reduced) {
+  if (op == "any") return make<T, bool>(kept, reduced, LogicR<T, true>{});
+  if (op == "all") return make<T, bool>(kept, reduced, LogicR<T, false>{});
+  if (op == "max") return make<T, T>(kept, reduced, ExtremeR<T, true>{});
+  if (op == "min") return make<T, T>(kept, reduced, ExtremeR<T, false>{});
+  if constexpr (!std::is_same_v<T, bool>) {
+    if (op == "sum") return make<T, T>(kept, reduced, SumR<T>{});
+    if (op == "prod") return make<T, T>(kept, reduced, ProdR<T>{});
+    if constexpr (is_float_v<T>)
+      if (op == "mean") return make<T, T>(kept, reduced, MeanR<T>{});
+  }
+  return nullptr;
+}
+
+// ---- arg_reduce ----------------------------------------------------------------------------------
+
+template <class T>
+__global__ void arg_reduce_kernel(const T* x, int64_t* y, int64_t outer, int64_t n, int64_t inner, bool is_max) {
+  const int64_t total = outer * inner;
+  for (int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; c < total; c += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t o = c / inner, base = o * n * inner + (c - o * inner);
+    auto best = load(x, base);
+    int64_t at = 0;
+    for (int64_t j = 1; j < n && best == best; ++j) {
+      auto v = load(x, base + j * inner);
+      if (v != v || (is_max ? v > best : v < best)) best = v, at = j;
+    }
+    y[c] = at;
+  }
+}
+
+template <class T>
+class ArgReduceKernel : public Kernel {
+ public:
+  ArgReduceKernel(const cpu::AxisView& v, bool is_max) : v_(v), max_(is_max) {}
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    const int64_t total = v_.outer * v_.inner;
+    if (total == 0 || v_.extent == 0) return;
+    arg_reduce_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(in[0].as<T>(), out[0].as<int64_t>(), v_.outer,
+                                                                     v_.extent, v_.inner, max_);
+    check_launch("launching arg_reduce_kernel");
+  }
+
+ private:
+  cpu::AxisView v_;
+  bool max_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_reduce(const KernelSpec& s) {
+  const Dims& d = s.inputs[0]->dims;
+  const auto& axes = ir::attr_ints(s.layer, "axes");
+  std::vector<bool> reduced(d.rank(), axes.empty());
+  for (int64_t a : axes)
+    if (d.rank() > 0) reduced[cpu::norm_axis(a, d.rank())] = true;
+  Walk kept, red;
+  plan(d, reduced, kept, red);
+  const std::string& op = ir::attr_string(s.layer, "op");
+  return dispatch(s.inputs[0]->dtype, [&](auto tag) { return make_typed<typename decltype(tag)::type>(op, kept, red); });
+}
+
+std::unique_ptr<Kernel> create_arg_reduce(const KernelSpec& s) {
+  const Dims& d = s.inputs[0]->dims;
+  cpu::AxisView v = cpu::axis_view(d, cpu::norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
+  const bool is_max = ir::attr_string(s.layer, "op") == "argmax";
+  return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_same_v<T, bool>)
+      return nullptr;
+    else
+      return std::make_unique<ArgReduceKernel<T>>(v, is_max);
+  });
+}
+
+}  // namespace tensorforge::cuda

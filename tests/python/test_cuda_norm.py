@@ -1,0 +1,159 @@
+"""CUDA kernels of the row-reduction layers (softmax, log-softmax, batch_norm, layer_norm, rms_norm,
+group_norm, reduce, arg_reduce) against the CPU kernels: the same network built for both devices,
+over several shapes (odd sizes, size-1 dims, rows longer than 1024, empty tensors, non-contiguous
+inputs) and every accepted dtype, with the tolerances of layer_harness."""
+
+import pytest
+import torch
+
+from cuda_harness import both, close
+
+pytestmark = pytest.mark.cuda
+
+FLOATS = (torch.float32, torch.float16, torch.bfloat16)
+ALL = (torch.float32, torch.float16, torch.bfloat16, torch.int8, torch.int32, torch.int64, torch.bool, torch.uint8)
+
+
+def randn(shape, dtype, seed=0, scale=1.0):
+    return (torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * scale).to(dtype)
+
+
+def values(shape, dtype, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    if dtype.is_floating_point:
+        return torch.randn(shape, generator=g).to(dtype)
+    if dtype == torch.bool:
+        return torch.randint(0, 2, shape, generator=g).bool()
+    if dtype == torch.uint8:
+        return torch.randint(0, 4, shape, generator=g).to(dtype)
+    return torch.randint(-3, 4, shape, generator=g).to(dtype)
+
+
+SOFTMAX_CASES = [((7,), -1), ((3, 5), 0), ((3, 5), 1), ((2, 3, 4, 5), 1), ((4, 2000), -1), ((3, 1500, 2), 1),
+                 ((1, 1), 0), ((5, 1), -1), ((0, 4), 1), ((64, 33), -1)]
+
+
+@pytest.mark.parametrize("log", (False, True))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,axis", SOFTMAX_CASES)
+def test_softmax(shape, axis, dtype, log):
+    x = randn(shape, dtype, scale=3)
+    cpu, gpu = both(lambda n, t: n.add_softmax(t, axis=axis, log=log), [x])
+    close(gpu[0], cpu[0], f"softmax log={log} {shape} axis={axis} {dtype}")
+
+
+def test_softmax_nan_inf_and_non_contiguous():
+    x = torch.randn(6, 40)
+    x[1, 3] = float("nan")
+    x[2, :] = float("-inf")
+    x[3, 5] = float("inf")
+    for t in (x, x.t()):
+        for axis in (0, 1):
+            cpu, gpu = both(lambda n, a: n.add_softmax(a, axis=axis), [t])
+            close(gpu[0], cpu[0], f"softmax special axis={axis}")
+
+
+NORM_SHAPES = [((7,), 1), ((3, 5), 1), ((2, 3, 4), 2), ((4, 3000), 1), ((5, 1), 1), ((0, 8), 1), ((2, 129), 1)]
+
+
+@pytest.mark.parametrize("affine", (0, 1, 2))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,rank", NORM_SHAPES)
+def test_layer_norm(shape, rank, dtype, affine):
+    x = randn(shape, dtype, scale=2) + 1
+    pshape = shape[len(shape) - rank:]
+    w = randn(pshape, dtype, seed=1) if affine >= 1 else None
+    b = randn(pshape, dtype, seed=2) if affine >= 2 else None
+    cpu, gpu = both(lambda n, t: n.add_layer_norm(t, rank, weight=w, bias=b, eps=1e-5), [x])
+    close(gpu[0], cpu[0], f"layer_norm {shape} {rank} {dtype} affine={affine}")
+
+
+@pytest.mark.parametrize("eps", (-1.0, 1e-6))
+@pytest.mark.parametrize("weight", (False, True))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,rank", NORM_SHAPES)
+def test_rms_norm(shape, rank, dtype, weight, eps):
+    x = randn(shape, dtype, scale=2)
+    w = randn(shape[len(shape) - rank:], dtype, seed=1) if weight else None
+    cpu, gpu = both(lambda n, t: n.add_rms_norm(t, rank, weight=w, eps=eps), [x])
+    close(gpu[0], cpu[0], f"rms_norm {shape} {rank} {dtype} weight={weight} eps={eps}")
+
+
+@pytest.mark.parametrize("affine", (False, True))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,groups", [((2, 6, 5), 3), ((1, 4, 3, 3), 2), ((3, 8), 8), ((2, 6, 40, 40), 1),
+                                           ((0, 4, 3), 2), ((2, 5, 1), 5)])
+def test_group_norm(shape, groups, dtype, affine):
+    x = randn(shape, dtype, scale=2) + 0.5
+    c = shape[1]
+    w = randn((c,), dtype, seed=1) if affine else None
+    b = randn((c,), dtype, seed=2) if affine else None
+    cpu, gpu = both(lambda n, t: n.add_group_norm(t, groups, weight=w, bias=b), [x])
+    close(gpu[0], cpu[0], f"group_norm {shape} {groups} {dtype}")
+
+
+@pytest.mark.parametrize("affine", (False, True))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(2, 3), (2, 3, 5), (1, 4, 3, 3), (3, 7, 33, 2), (0, 3, 4)])
+def test_batch_norm(shape, dtype, affine):
+    x = randn(shape, dtype, scale=2)
+    c = shape[1]
+    mean = randn((c,), dtype, seed=3)
+    var = randn((c,), dtype, seed=4).abs() + 0.5
+    w = randn((c,), dtype, seed=5) if affine else None
+    b = randn((c,), dtype, seed=6) if affine else None
+    cpu, gpu = both(lambda n, t: n.add_batch_norm(t, mean, var, weight=w, bias=b, eps=1e-5), [x])
+    close(gpu[0], cpu[0], f"batch_norm {shape} {dtype}")
+
+
+REDUCE_CASES = [((7,), ()), ((3, 5), (1,)), ((3, 5), (0,)), ((2, 3, 4), (0, 2)), ((2, 3, 4), (1,)),
+                ((4, 2500), (-1,)), ((2500, 3), (0,)), ((2, 3, 4), ()), ((5, 1, 3), (1,)), ((0, 3), (1,)),
+                ((3, 0), (1,)), ((6, 40), (0, 1)), ((100, 37), (1,))]
+
+
+@pytest.mark.parametrize("keepdim", (False, True))
+@pytest.mark.parametrize("op", ("sum", "mean", "max", "min", "prod", "any", "all"))
+@pytest.mark.parametrize("dtype", ALL)
+@pytest.mark.parametrize("shape,axes", REDUCE_CASES)
+def test_reduce(shape, axes, dtype, op, keepdim):
+    if dtype == torch.bool and op in ("sum", "mean", "prod"):
+        pytest.skip("not accepted for bool")
+    if op == "mean" and not dtype.is_floating_point:
+        pytest.skip("mean is float-only")
+    if op in ("max", "min") and 0 in shape:
+        pytest.skip("max/min of an empty set is rejected by inference")
+    x = values(shape, dtype)
+    if op == "prod" and dtype.is_floating_point:
+        x = (x.float() * 0.3 + 1).to(dtype)  # keep products of long rows finite
+    cpu, gpu = both(lambda n, t: n.add_reduce(t, op, axes=axes, keepdim=keepdim), [x])
+    close(gpu[0], cpu[0], f"reduce {op} {shape} {axes} {dtype}")
+
+
+def test_reduce_nan_and_non_contiguous():
+    x = torch.randn(50, 30)
+    x[4, 7] = float("nan")
+    for t in (x, x.t()):
+        for op in ("sum", "max", "min", "mean"):
+            for axes in ((0,), (1,), ()):
+                cpu, gpu = both(lambda n, a: n.add_reduce(a, op, axes=axes), [t])
+                close(gpu[0], cpu[0], f"reduce {op} {axes}")
+
+
+@pytest.mark.parametrize("op", ("argmax", "argmin"))
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.bfloat16, torch.int8, torch.int32,
+                                   torch.int64, torch.uint8))
+@pytest.mark.parametrize("shape,axis", [((7,), 0), ((3, 5), 0), ((3, 5), 1), ((2, 3, 4), 1), ((4, 2000), 1),
+                                        ((1, 1), 0), ((0, 3), 1)])
+def test_arg_reduce(shape, axis, dtype, op):
+    x = values(shape, dtype)  # small integers: many ties, the first occurrence must win
+    cpu, gpu = both(lambda n, t: n.add_arg_reduce(t, op, axis=axis), [x])
+    close(gpu[0], cpu[0], f"{op} {shape} {axis} {dtype}")
+
+
+def test_arg_reduce_nan():
+    x = torch.randn(4, 9)
+    x[1, 2] = x[1, 6] = float("nan")
+    for op in ("argmax", "argmin"):
+        for axis in (0, 1):
+            cpu, gpu = both(lambda n, t: n.add_arg_reduce(t, op, axis=axis, keepdim=True), [x])
+            close(gpu[0], cpu[0], f"{op} nan {axis}")
