@@ -27,7 +27,9 @@ __device__ __forceinline__ Out convert(double v) {
 template <class Out>
 __global__ void fill_kernel(Out* __restrict__ y, int64_t n, double start, double step) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = convert<Out>(start + step * static_cast<double>(i));
+    // Separately rounded multiply and add, as the CPU kernel: a fused multiply-add would truncate
+    // values like 10 - 20 * 0.7 to a different integer.
+    y[i] = convert<Out>(__dadd_rn(start, __dmul_rn(step, static_cast<double>(i))));
 }
 
 template <class Out>
