@@ -5,6 +5,7 @@
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/shape.h"
 #include "kernels/cpu/strided_copy.h"
+#include "kernels/view_strides.h"
 
 namespace tensorforge::cpu {
 
@@ -27,34 +28,18 @@ std::unique_ptr<Kernel> make(const KernelSpec& s, const std::vector<int64_t>& st
 }  // namespace
 
 std::unique_ptr<Kernel> create_transpose(const KernelSpec& s) {
-  const Dims& in = s.inputs[0]->dims;
-  std::vector<int64_t> cs = contiguous_strides(in), strides(in.rank());
-  const auto& perm = ir::attr_ints(s.layer, "perm");
-  for (int i = 0; i < in.rank(); ++i) strides[i] = cs[perm[i] < 0 ? perm[i] + in.rank() : perm[i]];
-  return make(s, strides, 0);
+  ViewStrides v = transpose_strides(s);
+  return make(s, v.strides, v.offset);
 }
 
 std::unique_ptr<Kernel> create_expand(const KernelSpec& s) {
-  return make(s, broadcast_strides(s.inputs[0]->dims, s.outputs[0]->dims), 0);
+  ViewStrides v = expand_strides(s);
+  return make(s, v.strides, v.offset);
 }
 
 std::unique_ptr<Kernel> create_slice(const KernelSpec& s) {
-  const Dims& in = s.inputs[0]->dims;
-  std::vector<int64_t> cs = contiguous_strides(in), strides = cs;
-  const auto& axes = ir::attr_ints(s.layer, "axes");
-  const auto& starts = ir::attr_ints(s.layer, "starts");
-  const auto& steps = ir::attr_ints(s.layer, "steps");
-  int64_t offset = 0;
-  for (size_t i = 0; i < axes.size(); ++i) {
-    int a = static_cast<int>(axes[i] < 0 ? axes[i] + in.rank() : axes[i]);
-    int64_t n = in[a];
-    int64_t start = starts[i] < 0 ? starts[i] + n : starts[i];
-    start = std::clamp<int64_t>(start, 0, n);
-    if (s.outputs[0]->dims[a] == 0) continue;  // empty along this axis: nothing is read
-    offset += start * cs[a];
-    if (s.outputs[0]->dims[a] > 1) strides[a] = cs[a] * (steps.empty() ? 1 : steps[i]);  // step < extent here
-  }
-  return make(s, strides, offset);
+  ViewStrides v = slice_strides(s);
+  return make(s, v.strides, v.offset);
 }
 
 }  // namespace tensorforge::cpu
