@@ -500,6 +500,7 @@ class Engine:
         and mean milliseconds per call, slowest first (constants, which do no work, are left out)."""
         arrays, outputs = self._bind(inputs)
         ctx = self._engine.create_execution_context()
+        _use_current_stream(ctx, self.device)
         ctx.execute_arrays(arrays, outputs)  # warm-up, not profiled
         ctx.set_profiling(True)
         for _ in range(runs):

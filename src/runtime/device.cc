@@ -15,6 +15,7 @@ void* cuda_alloc(size_t n);
 void cuda_free(void* p);
 void cuda_upload(void* dst, const void* src, size_t n);
 void cuda_copy_async(void* dst, const void* src, size_t n, void* stream);
+void cuda_synchronize(void* stream);
 #endif
 
 namespace {
@@ -96,6 +97,12 @@ void copy_async(DeviceKind kind, void* dst, const void* src, size_t n) {
   cuda_copy_async(dst, src, n, g_stream);
 #else
   no_cuda();
+#endif
+}
+
+void synchronize(DeviceKind kind) {
+#ifdef TENSORFORGE_WITH_CUDA
+  if (kind == DeviceKind::kCUDA) cuda_synchronize(g_stream);
 #endif
 }
 

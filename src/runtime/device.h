@@ -34,6 +34,9 @@ void upload(DeviceKind kind, void* dst, const void* src, size_t n);
 /// Copies n bytes within `kind` memory, on the current stream for CUDA.
 void copy_async(DeviceKind kind, void* dst, const void* src, size_t n);
 
+/// Waits until the current stream's work is done (CUDA); nothing on the CPU. Used only by profiling.
+void synchronize(DeviceKind kind);
+
 /// The CUDA stream (a cudaStream_t) kernels of the current execution enqueue on; 0 = the default stream.
 void* current_stream();
 

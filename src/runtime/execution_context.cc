@@ -121,9 +121,11 @@ void ExecutionContext::execute() {
     for (size_t k = 0; k < e.steps.size(); ++k) e.steps[k].kernel->run(s.in[k].data(), s.out[k].data(), workspace);
   } else {
     s.step_ms.resize(e.steps.size(), 0.0);
+    device::synchronize(e.config.device);  // CUDA: time each layer's own work, not its launch
     for (size_t k = 0; k < e.steps.size(); ++k) {
       auto t0 = std::chrono::steady_clock::now();
       e.steps[k].kernel->run(s.in[k].data(), s.out[k].data(), workspace);
+      device::synchronize(e.config.device);
       s.step_ms[k] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     }
     ++s.profiled_runs;

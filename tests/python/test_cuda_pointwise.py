@@ -106,3 +106,14 @@ def test_device_errors():
     net2.mark_output(values, "y")
     with pytest.raises(tf.UnsupportedError, match="no kernel supports this layer on this device"):
         tf.Builder(tf.BuilderConfig(device="cuda")).build(net2)
+
+
+def test_profile_times_cuda_layers():
+    net = tf.Network()
+    x = net.add_input("x", torch.float32, (1 << 22,))
+    net.mark_output(net.add_unary(net.add_activation(x, "gelu_erf"), "exp"), "y")
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    rows = engine.profile(torch.randn(1 << 22, device="cuda"), runs=3)
+    assert sorted(r["kind"] for r in rows) == ["activation", "unary"]
+    assert all(r["ms"] > 0.001 for r in rows)  # 16 MiB each way: microseconds, not zero
+    assert {r["tactic"] for r in rows} == {"cuda.activation", "cuda.unary"}

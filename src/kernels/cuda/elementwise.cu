@@ -38,6 +38,14 @@ std::unique_ptr<Kernel> make(const KernelSpec& s, F f) {
   return std::make_unique<BinaryKernel<T, Out, F>>(s, f);
 }
 
+template <class C>
+__device__ __forceinline__ bool negative(C x) {
+  if constexpr (std::is_signed_v<C> || std::is_floating_point_v<C>)
+    return x < C(0);
+  else
+    return false;  // unsigned: never negative (and no pointless comparison)
+}
+
 struct Add { template <class C> __device__ C operator()(C a, C b) const { return C(a + b); } };
 struct Sub { template <class C> __device__ C operator()(C a, C b) const { return C(a - b); } };
 struct Mul { template <class C> __device__ C operator()(C a, C b) const { return C(a * b); } };
@@ -66,7 +74,7 @@ struct FloorDiv {
     } else {
       if (b == 0) return C(0);
       C q = a / b;
-      return C((a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q);
+      return C((a % b != 0 && (negative(a) != negative(b))) ? q - 1 : q);
     }
   }
 };
@@ -74,11 +82,11 @@ struct Mod {
   template <class C> __device__ C operator()(C a, C b) const {
     if constexpr (std::is_floating_point_v<C>) {
       C r = fmodf(a, b);
-      return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+      return (r != 0 && (negative(r) != negative(b))) ? r + b : r;
     } else {
       if (b == 0) return C(0);
       C r = a % b;
-      return C((r != 0 && ((r < 0) != (b < 0))) ? r + b : r);
+      return C((r != 0 && (negative(r) != negative(b))) ? r + b : r);
     }
   }
 };

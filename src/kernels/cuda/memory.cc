@@ -30,4 +30,8 @@ void cuda_copy_async(void* dst, const void* src, size_t n, void* stream) {
               "copying on the device");
 }
 
+void cuda_synchronize(void* stream) {
+  cuda::check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "waiting for the stream");
+}
+
 }  // namespace tensorforge::device
