@@ -95,7 +95,7 @@ struct Pow {
     if constexpr (std::is_floating_point_v<C>) {
       return powf(a, b);
     } else {
-      if (b < 0) return C(0);
+      if (negative(b)) return C(0);
       C r = 1;
       while (b) {
         if (b & 1) r *= a;
