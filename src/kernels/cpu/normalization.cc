@@ -1,6 +1,7 @@
 // CPU batch_norm (inference form), layer_norm, group_norm and rms_norm. Statistics are two-pass (mean,
 // then mean of squared deviations) with double accumulators over float32 values, never E[x²] - E[x]²;
 // float16/bfloat16 are loaded as float and rounded once on store.
+#include "kernels/layer_attrs.h"
 #include <cmath>
 #include <limits>
 
@@ -145,17 +146,6 @@ std::unique_ptr<Kernel> make_floating(const KernelSpec& s, Args... args) {
   return dispatch_floating(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
     return std::make_unique<K<typename decltype(tag)::type>>(s, args...);
   });
-}
-
-/// rms_norm's eps: -1 means the machine epsilon of x's dtype (PyTorch's eps=None).
-double rms_eps(const KernelSpec& s) {
-  double eps = ir::attr_float(s.layer, "eps");
-  if (eps != -1) return eps;
-  switch (s.inputs[0]->dtype) {
-    case DataType::kFloat16: return 0.0009765625;  // 2^-10
-    case DataType::kBFloat16: return 0.0078125;    // 2^-7
-    default: return std::numeric_limits<float>::epsilon();
-  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // (kept dims outside, reduced dims inside; see axis_view.h). Float sums and products accumulate in
 // double, integer ones in 64-bit unsigned arithmetic then wrap to the width (as PyTorch's in-type
 // overflow does); max/min propagate NaN; an empty reduction gives the op's identity (mean: NaN).
+#include "kernels/layer_attrs.h"
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -73,10 +74,7 @@ std::unique_ptr<Kernel> make_typed(const std::string& op, const ReducePlan& p) {
 
 std::unique_ptr<Kernel> create_reduce(const KernelSpec& s) {
   const Dims& d = s.inputs[0]->dims;
-  const auto& axes = ir::attr_ints(s.layer, "axes");
-  std::vector<bool> reduced(d.rank(), axes.empty());
-  for (int64_t a : axes)
-    if (d.rank() > 0) reduced[norm_axis(a, d.rank())] = true;
+  std::vector<bool> reduced = reduced_dims(s);
   ReducePlan p = reduce_plan(d, reduced);
   const std::string& op = ir::attr_string(s.layer, "op");
   return dispatch(s.inputs[0]->dtype, [&](auto tag) { return make_typed<typename decltype(tag)::type>(op, p); });

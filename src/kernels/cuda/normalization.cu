@@ -4,6 +4,7 @@
 // E[x²] - E[x]². layer_norm, rms_norm and group_norm normalize contiguous rows (one block per row):
 // layer/rms rows are the last normalized_rank dims, group_norm rows are one (batch, group) block of
 // channels_per_group * spatial elements. float16/bfloat16 are computed in float and rounded once.
+#include "kernels/layer_attrs.h"
 #include <limits>
 
 #include "kernels/cpu/axis_view.h"
@@ -147,17 +148,6 @@ std::unique_ptr<Kernel> make_row(const KernelSpec& s, double eps) {
     else
       return nullptr;
   });
-}
-
-/// rms_norm's eps: -1 means the machine epsilon of x's dtype (PyTorch's eps=None), as on the CPU.
-double rms_eps(const KernelSpec& s) {
-  double eps = ir::attr_float(s.layer, "eps");
-  if (eps != -1) return eps;
-  switch (s.inputs[0]->dtype) {
-    case DataType::kFloat16: return 0.0009765625;  // 2^-10
-    case DataType::kBFloat16: return 0.0078125;    // 2^-7
-    default: return std::numeric_limits<float>::epsilon();
-  }
 }
 
 }  // namespace

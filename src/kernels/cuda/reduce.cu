@@ -7,6 +7,7 @@
 // products in double, integer sums/products in 64-bit unsigned arithmetic then wrap to the width (as
 // the CPU); max/min propagate NaN; an empty reduction gives the op's identity (mean: NaN).
 // arg_reduce: one thread per (outer, inner) column, the CPU's loop (first extreme, first NaN wins).
+#include "kernels/layer_attrs.h"
 #include <limits>
 #include <type_traits>
 
@@ -231,10 +232,7 @@ class ArgReduceKernel : public Kernel {
 
 std::unique_ptr<Kernel> create_reduce(const KernelSpec& s) {
   const Dims& d = s.inputs[0]->dims;
-  const auto& axes = ir::attr_ints(s.layer, "axes");
-  std::vector<bool> reduced(d.rank(), axes.empty());
-  for (int64_t a : axes)
-    if (d.rank() > 0) reduced[cpu::norm_axis(a, d.rank())] = true;
+  std::vector<bool> reduced = reduced_dims(s);
   Walk kept, red;
   plan(d, reduced, kept, red);
   const std::string& op = ir::attr_string(s.layer, "op");

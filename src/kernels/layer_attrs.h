@@ -1,0 +1,16 @@
+// Attribute readings shared by the CPU and CUDA kernels of a layer kind (host side only).
+#pragma once
+
+#include <vector>
+
+#include "kernels/kernel.h"
+
+namespace tensorforge {
+
+/// rms_norm's eps: -1 means the machine epsilon of x's dtype (PyTorch's eps=None).
+double rms_eps(const KernelSpec& s);
+
+/// reduce: per input dim, whether it is reduced (all dims when `axes` is empty).
+std::vector<bool> reduced_dims(const KernelSpec& s);
+
+}  // namespace tensorforge
