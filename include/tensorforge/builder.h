@@ -18,6 +18,9 @@ struct BuilderConfig {
   int optimization_level = 3;
   /// Largest scratch space, in bytes, one kernel may use (0 = no limit).
   size_t workspace_size = 0;
+  /// CUDA: float32 matrix multiplies and convolutions may use TF32 tensor cores (10-bit mantissa
+  /// products, float32 accumulation). False keeps them in full float32.
+  bool allow_tf32 = true;
   /// Throws Error if a field is out of range.
   void validate() const;
 };

@@ -327,12 +327,16 @@ class Network:
 
 
 class BuilderConfig:
-    """Options for a build: device ("cpu"), optimization_level (0..5), workspace_size (bytes, 0 = no cap)."""
+    """Options for a build: device ("cpu" or "cuda"), optimization_level (0..5), workspace_size
+    (bytes one kernel's scratch space may take, 0 = no cap), allow_tf32 (CUDA: float32 matrix
+    multiplies and convolutions may use TF32 tensor cores)."""
 
-    def __init__(self, device: str = "cpu", optimization_level: int = 3, workspace_size: int = 0) -> None:
+    def __init__(self, device: str = "cpu", optimization_level: int = 3, workspace_size: int = 0,
+                 allow_tf32: bool = True) -> None:
         self.device = device
         self.optimization_level = optimization_level
         self.workspace_size = workspace_size
+        self.allow_tf32 = allow_tf32
 
     def _to_c(self) -> _C.BuilderConfig:
         c = _C.BuilderConfig()
@@ -341,12 +345,13 @@ class BuilderConfig:
         c.device = getattr(DeviceKind, self.device)
         c.optimization_level = int(self.optimization_level)
         c.workspace_size = int(self.workspace_size)
+        c.allow_tf32 = bool(self.allow_tf32)
         c.validate()
         return c
 
     def __repr__(self) -> str:
         return (f"BuilderConfig(device={self.device!r}, optimization_level={self.optimization_level}, "
-                f"workspace_size={self.workspace_size})")
+                f"workspace_size={self.workspace_size}, allow_tf32={self.allow_tf32})")
 
 
 class Builder:

@@ -9,8 +9,8 @@ namespace tensorforge {
 
 namespace {
 
-KernelSpec make_spec(const ir::Graph& g, const ir::Layer& l) {
-  KernelSpec spec{l, {}, {}};
+KernelSpec make_spec(const ir::Graph& g, const ir::Layer& l, const BuilderConfig& config) {
+  KernelSpec spec{l, {}, {}, config};
   for (int id : l.inputs) spec.inputs.push_back(id >= 0 ? &g.tensors[id] : nullptr);
   for (int id : l.outputs) spec.outputs.push_back(&g.tensors[id]);
   return spec;
@@ -58,9 +58,10 @@ void upload_constants(EngineImpl& impl) {
   }
 }
 
-Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list, const std::string& tactic) {
+Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list, const std::string& tactic,
+               const BuilderConfig& config) {
   const ir::Layer& l = g.layers[li];
-  KernelSpec spec = make_spec(g, l);
+  KernelSpec spec = make_spec(g, l, config);
   bool known = false;
   for (const KernelEntry& e : list) {
     if (e.kind != l.kind || (!tactic.empty() && tactic != e.tactic)) continue;
@@ -107,7 +108,7 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
     }
     std::string want = tactics.empty() ? std::string() : tactics[li];
     step_of_layer[li] = static_cast<int>(impl->steps.size());
-    impl->steps.push_back(make_step(g, static_cast<int>(li), list, want));
+    impl->steps.push_back(make_step(g, static_cast<int>(li), list, want, impl->config));
     impl->tactics[li] = impl->steps.back().tactic;
   }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "tensorforge/builder.h"
 
 namespace tensorforge {
 
@@ -30,6 +31,7 @@ struct KernelSpec {
   const ir::Layer& layer;
   std::vector<const ir::TensorDesc*> inputs;
   std::vector<const ir::TensorDesc*> outputs;
+  const BuilderConfig& config;  ///< The build's options (precision flags such as allow_tf32).
 };
 
 /// A compiled layer.

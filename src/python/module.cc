@@ -195,6 +195,7 @@ NB_MODULE(_C, m) {
       .def_rw("device", &BuilderConfig::device)
       .def_rw("optimization_level", &BuilderConfig::optimization_level)
       .def_rw("workspace_size", &BuilderConfig::workspace_size)
+      .def_rw("allow_tf32", &BuilderConfig::allow_tf32)
       .def("validate", &BuilderConfig::validate);
 
   nb::class_<Builder>(m, "Builder")

@@ -1,0 +1,27 @@
+// The NVIDIA libraries the CUDA kernels call: cuBLASLt (matrix multiply), cuDNN (convolution) and
+// NVRTC (run-time compiled kernels). Handles are created on first use, one per thread and device,
+// and never per call; every status is checked and becomes Error(kRuntime) naming the call.
+#pragma once
+
+#include <cublasLt.h>
+#include <cudnn.h>
+
+#include <string>
+
+namespace tensorforge::cuda {
+
+/// Throws Error(kRuntime) "cuBLASLt error while <what>: <status>" unless s is success.
+void check_cublas(cublasStatus_t s, const char* what);
+/// Throws Error(kRuntime) "cuDNN error while <what>: <status>" unless s is success.
+void check_cudnn(cudnnStatus_t s, const char* what);
+
+/// This thread's cuBLASLt handle for the current device.
+cublasLtHandle_t cublaslt_handle();
+/// This thread's cuDNN handle for the current device, bound to device::current_stream().
+cudnnHandle_t cudnn_handle();
+
+/// "cuBLASLt 130101, cuDNN 91900, NVRTC 13.0, CUDA runtime 13000, driver 13000": the versions
+/// loaded at run time, recorded in engine files.
+std::string library_versions();
+
+}  // namespace tensorforge::cuda
