@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tensorforge/types.h"
@@ -39,6 +40,11 @@ class Engine {
   size_t arena_size() const;
   /// Bytes of constant data (weights) the engine holds.
   size_t weights_size() const;
+  /// CUDA engines: the compute capability built for, major * 10 + minor (90 = H100); 0 for CPU engines.
+  /// Loading an engine file on a GPU of another compute capability throws Error(kUnsupported).
+  int compute_capability() const;
+  /// CUDA engines: (library, version) of the libraries it was built with (cuBLASLt, cuDNN, ...).
+  const std::vector<std::pair<std::string, std::string>>& library_versions() const;
   /// Number of layers.
   int nb_layers() const;
   /// Per layer: name, kind, chosen kernel (tactic), output shapes.
@@ -91,6 +97,12 @@ class ExecutionContext {
   int profiled_runs() const;
   /// Clears the profile.
   void reset_profile();
+  /// CUDA engines: capture the engine as a CUDA graph on first use and replay it after (on by
+  /// default). Calls with the captured addresses replay it directly; others go through a device copy
+  /// into and out of context-owned buffers. Profiled runs never use graphs.
+  void set_cuda_graphs(bool enabled);
+  /// Number of executions that replayed a CUDA graph.
+  int cuda_graph_replays() const;
   ~ExecutionContext();
   /// Contexts are moved, not copied.
   ExecutionContext(ExecutionContext&&) noexcept;
@@ -100,6 +112,10 @@ class ExecutionContext {
  private:
   friend class Engine;
   explicit ExecutionContext(Engine engine);
+  void run_steps(const std::vector<void*>& bindings);
+  void copy_outputs(const std::vector<void*>& bindings);
+  void run_profiled();
+  void run_graph();
   struct State;
   Engine engine_;
   std::unique_ptr<State> state_;

@@ -379,6 +379,15 @@ class ExecutionContext:
         _use_current_stream(self._ctx, self.engine.device)
         self._ctx.execute_arrays(list(inputs), list(outputs))
 
+    def set_cuda_graphs(self, enabled: bool) -> None:
+        """CUDA engines: capture a CUDA graph on the first call and replay it after (default on)."""
+        self._ctx.set_cuda_graphs(bool(enabled))
+
+    @property
+    def cuda_graph_replays(self) -> int:
+        """How many calls replayed a CUDA graph."""
+        return self._ctx.cuda_graph_replays
+
 
 class Engine:
     """A compiled network. `engine(*inputs)` runs it and returns new output arrays."""
@@ -416,6 +425,16 @@ class Engine:
     def arena_size(self) -> int:
         """Bytes of activation memory one execution context holds."""
         return self._engine.arena_size
+
+    @property
+    def compute_capability(self) -> int:
+        """CUDA engines: the GPU architecture built for, major * 10 + minor (90 = H100); 0 on the CPU."""
+        return self._engine.compute_capability
+
+    @property
+    def library_versions(self) -> dict:
+        """CUDA engines: the versions of cuBLASLt, cuDNN, NVRTC and CUDA they were built with."""
+        return dict(self._engine.library_versions)
 
     @property
     def weights_size(self) -> int:

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "builder/memory_planner.h"
+#include "kernels/cuda/device_info.h"
 #include "runtime/engine_impl.h"
 
 namespace tensorforge {
@@ -83,6 +84,11 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
   auto impl = std::make_shared<EngineImpl>();
   impl->graph = std::move(graph);
   impl->config = config;
+  if (config.device == DeviceKind::kCUDA) {
+    device::require_cuda();
+    impl->compute_capability = cuda::compute_capability();
+    impl->libraries = cuda::library_versions();
+  }
   const ir::Graph& g = impl->graph;
   const int nt = static_cast<int>(g.tensors.size());
   impl->locations.assign(nt, TensorLocation{});

@@ -3,6 +3,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
@@ -217,6 +218,8 @@ NB_MODULE(_C, m) {
       .def_prop_ro("optimization_level", &Engine::optimization_level)
       .def_prop_ro("arena_size", &Engine::arena_size)
       .def_prop_ro("weights_size", &Engine::weights_size)
+      .def_prop_ro("compute_capability", &Engine::compute_capability)
+      .def_prop_ro("library_versions", &Engine::library_versions)
       .def_prop_ro("nb_layers", &Engine::nb_layers)
       .def("inspect", &Engine::inspect)
       .def("layers",
@@ -269,6 +272,8 @@ NB_MODULE(_C, m) {
            })
       .def("execute", [](ExecutionContext& ctx) { ctx.execute(); }, nb::call_guard<nb::gil_scoped_release>())
       .def("set_profiling", &ExecutionContext::set_profiling)
+      .def("set_cuda_graphs", &ExecutionContext::set_cuda_graphs)
+      .def_prop_ro("cuda_graph_replays", &ExecutionContext::cuda_graph_replays)
       .def("set_stream", [](ExecutionContext& ctx, uintptr_t stream) { ctx.set_stream(reinterpret_cast<void*>(stream)); })
       .def("layer_times_ms", &ExecutionContext::layer_times_ms)
       .def_prop_ro("profiled_runs", &ExecutionContext::profiled_runs)

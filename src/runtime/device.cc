@@ -2,6 +2,7 @@
 #include "runtime/device.h"
 
 #include <cstring>
+#include <functional>
 #include <new>
 #include <string>
 
@@ -16,6 +17,9 @@ void cuda_free(void* p);
 void cuda_upload(void* dst, const void* src, size_t n);
 void cuda_copy_async(void* dst, const void* src, size_t n, void* stream);
 void cuda_synchronize(void* stream);
+void* cuda_graph_capture(void*& capture_stream, const std::function<void()>& enqueue);
+void cuda_graph_launch(void* exec, void* stream);
+void cuda_graph_destroy(void* exec, void* capture_stream);
 #endif
 
 namespace {
@@ -103,6 +107,50 @@ void copy_async(DeviceKind kind, void* dst, const void* src, size_t n) {
 void synchronize(DeviceKind kind) {
 #ifdef TENSORFORGE_WITH_CUDA
   if (kind == DeviceKind::kCUDA) cuda_synchronize(g_stream);
+#endif
+}
+
+Graph::~Graph() {
+#ifdef TENSORFORGE_WITH_CUDA
+  if (exec_ || stream_) cuda_graph_destroy(exec_, stream_);
+#endif
+}
+
+Graph::Graph(Graph&& o) noexcept : exec_(o.exec_), stream_(o.stream_) { o.exec_ = o.stream_ = nullptr; }
+
+Graph& Graph::operator=(Graph&& o) noexcept {
+  if (this != &o) {
+    Graph tmp(std::move(*this));
+    exec_ = o.exec_;
+    stream_ = o.stream_;
+    o.exec_ = o.stream_ = nullptr;
+  }
+  return *this;
+}
+
+void Graph::capture(const std::function<void()>& enqueue) {
+#ifdef TENSORFORGE_WITH_CUDA
+  if (exec_) cuda_graph_destroy(exec_, nullptr);
+  exec_ = nullptr;
+  void* prev = g_stream;
+  struct Restore {
+    void* s;
+    ~Restore() { g_stream = s; }
+  } restore{prev};
+  exec_ = cuda_graph_capture(stream_, [&] {
+    g_stream = stream_;
+    enqueue();
+  });
+#else
+  no_cuda();
+#endif
+}
+
+void Graph::launch(void* stream) const {
+#ifdef TENSORFORGE_WITH_CUDA
+  cuda_graph_launch(exec_, stream);
+#else
+  no_cuda();
 #endif
 }
 

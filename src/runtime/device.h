@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include "tensorforge/types.h"
@@ -42,6 +43,28 @@ void* current_stream();
 
 /// Sets current_stream() for this thread (the execution context does, around each execute()).
 void set_current_stream(void* stream);
+
+/// A CUDA graph: the device work some host code enqueues, captured once and replayed by one launch.
+class Graph {
+ public:
+  Graph() = default;
+  ~Graph();
+  Graph(Graph&& o) noexcept;
+  Graph& operator=(Graph&& o) noexcept;
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+  /// Captures what `enqueue` puts on current_stream() (a private capturing stream while it runs;
+  /// nothing executes). Throws Error(kRuntime) if the work cannot be captured; the graph stays empty.
+  void capture(const std::function<void()>& enqueue);
+  /// Enqueues the captured work on `stream`.
+  void launch(void* stream) const;
+  /// True once capture() succeeded.
+  bool ready() const { return exec_ != nullptr; }
+
+ private:
+  void* exec_ = nullptr;    // cudaGraphExec_t
+  void* stream_ = nullptr;  // the capturing stream, kept for later captures
+};
 
 /// Throws Error(kUnsupported) unless this build has CUDA and a device is visible.
 void require_cuda();

@@ -47,6 +47,8 @@ struct EngineImpl {
   size_t workspace_offset = 0;            ///< Scratch region inside the arena, shared by all steps.
   size_t weights_size = 0;
   device::Buffer device_weights;          ///< CUDA engines: every constant, uploaded once at build/load.
+  int compute_capability = 0;             ///< CUDA engines: the GPU architecture built for (90 = 9.0).
+  std::vector<std::pair<std::string, std::string>> libraries;  ///< CUDA engines: (library, version) at build.
 };
 
 /// Creates kernels (the given tactics, or the first CPU kernel that accepts each layer when

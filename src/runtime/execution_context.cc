@@ -4,7 +4,9 @@
 #include <cstring>
 #include <new>
 
+#include "builder/memory_planner.h"
 #include "runtime/engine_impl.h"
+#include "tensorforge/logger.h"
 
 namespace tensorforge {
 
@@ -21,6 +23,14 @@ struct ExecutionContext::State {
   bool profiling = false;
   std::vector<double> step_ms;  // per step, summed over profiled runs
   int profiled_runs = 0;
+  // CUDA graphs: `direct` replays with the bindings it was captured with; `staged` reads and writes
+  // context-owned copies of the I/O tensors, for calls whose addresses differ.
+  bool use_graphs = true;
+  device::Graph direct, staged;
+  std::vector<void*> direct_bindings;
+  device::Buffer staging;
+  std::vector<void*> staging_ptrs;
+  int graph_replays = 0;
 };
 
 ExecutionContext::ExecutionContext(Engine engine) : engine_(std::move(engine)), state_(std::make_unique<State>()) {
@@ -101,6 +111,106 @@ void ExecutionContext::execute(const std::vector<void*>& bindings) {
   execute();
 }
 
+void ExecutionContext::set_cuda_graphs(bool enabled) {
+  state_->use_graphs = enabled;
+  if (!enabled) {
+    state_->direct = device::Graph();
+    state_->staged = device::Graph();
+  }
+}
+
+int ExecutionContext::cuda_graph_replays() const { return state_->graph_replays; }
+
+namespace {
+
+size_t io_bytes(const IOTensorInfo& t) { return static_cast<size_t>(t.dims.volume()) * element_size(t.dtype); }
+
+}  // namespace
+
+// Copies the outputs no step writes (inputs or constants marked as outputs, arena tensors read later).
+void ExecutionContext::copy_outputs(const std::vector<void*>& bindings) {
+  const EngineImpl& e = engine_.impl();
+  for (const OutputCopy& c : e.output_copies) {
+    const ir::TensorDesc& t = e.graph.tensors[c.src_tensor];
+    const TensorLocation& loc = e.locations[c.src_tensor];
+    const void* src = loc.kind == TensorLocation::kArena      ? state_->arena.data() + loc.offset
+                      : loc.kind == TensorLocation::kConstant ? loc.data
+                                                              : bindings[loc.binding];
+    size_t n = static_cast<size_t>(t.dims.volume()) * element_size(t.dtype);
+    device::copy_async(e.config.device, bindings[c.dst_binding], src, n);
+  }
+}
+
+void ExecutionContext::run_steps(const std::vector<void*>& bindings) {
+  const EngineImpl& e = engine_.impl();
+  State& s = *state_;
+  for (const State::Patch& p : s.patches) p.view->data = bindings[p.binding];
+  void* workspace = s.arena.data() + e.workspace_offset;
+  for (size_t k = 0; k < e.steps.size(); ++k) e.steps[k].kernel->run(s.in[k].data(), s.out[k].data(), workspace);
+  copy_outputs(bindings);
+}
+
+void ExecutionContext::run_profiled() {
+  const EngineImpl& e = engine_.impl();
+  State& s = *state_;
+  for (const State::Patch& p : s.patches) p.view->data = s.bindings[p.binding];
+  void* workspace = s.arena.data() + e.workspace_offset;
+  s.step_ms.resize(e.steps.size(), 0.0);
+  device::synchronize(e.config.device);  // CUDA: time each layer's own work, not its launch
+  for (size_t k = 0; k < e.steps.size(); ++k) {
+    auto t0 = std::chrono::steady_clock::now();
+    e.steps[k].kernel->run(s.in[k].data(), s.out[k].data(), workspace);
+    device::synchronize(e.config.device);
+    s.step_ms[k] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  }
+  ++s.profiled_runs;
+  copy_outputs(s.bindings);
+}
+
+// CUDA engines: the first call runs the steps (loading kernels and warming the libraries), then
+// captures them as a graph for these addresses; later calls with the same addresses replay it. A
+// call with other addresses copies inputs into staging buffers, replays a graph captured on
+// those, and copies the outputs out.
+void ExecutionContext::run_graph() {
+  const EngineImpl& e = engine_.impl();
+  State& s = *state_;
+  void* stream = s.stream;
+  if (!s.direct.ready()) {
+    run_steps(s.bindings);
+    try {
+      s.direct.capture([&] { run_steps(s.bindings); });
+    } catch (const Error& err) {  // this call's results stand; later calls run the steps directly
+      s.use_graphs = false;
+      log(Severity::kWarning, std::string("CUDA graph capture failed, running the engine without graphs: ") +
+                                  err.what());
+    }
+    s.direct_bindings = s.bindings;
+    return;
+  }
+  ++s.graph_replays;
+  if (s.bindings == s.direct_bindings) {
+    s.direct.launch(stream);
+    return;
+  }
+  if (!s.staged.ready()) {
+    size_t total = 0;
+    std::vector<size_t> offsets;
+    for (const IOTensorInfo& t : e.io) {
+      offsets.push_back(total);
+      total += (io_bytes(t) + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+    }
+    s.staging = device::Buffer(e.config.device, total);
+    s.staging_ptrs.clear();
+    for (size_t off : offsets) s.staging_ptrs.push_back(s.staging.data() + off);
+    s.staged.capture([&] { run_steps(s.staging_ptrs); });
+  }
+  for (size_t i = 0; i < e.io.size(); ++i)
+    if (e.io[i].is_input) device::copy_async(e.config.device, s.staging_ptrs[i], s.bindings[i], io_bytes(e.io[i]));
+  s.staged.launch(stream);
+  for (size_t i = 0; i < e.io.size(); ++i)
+    if (!e.io[i].is_input) device::copy_async(e.config.device, s.bindings[i], s.staging_ptrs[i], io_bytes(e.io[i]));
+}
+
 void ExecutionContext::execute() {
   const EngineImpl& e = engine_.impl();
   State& s = *state_;
@@ -110,35 +220,17 @@ void ExecutionContext::execute() {
       throw Error(ErrorCode::kInvalidArgument, std::string("execute: no buffer bound for ") +
                                                    (t.is_input ? "input" : "output") + " '" + t.name + "'");
   }
-  for (const State::Patch& p : s.patches) p.view->data = s.bindings[p.binding];
-  void* workspace = s.arena.data() + e.workspace_offset;
   struct StreamScope {  // kernels read the stream from device::current_stream()
     explicit StreamScope(void* st) : prev(device::current_stream()) { device::set_current_stream(st); }
     ~StreamScope() { device::set_current_stream(prev); }
     void* prev;
   } scope(s.stream);
-  if (!s.profiling) {
-    for (size_t k = 0; k < e.steps.size(); ++k) e.steps[k].kernel->run(s.in[k].data(), s.out[k].data(), workspace);
-  } else {
-    s.step_ms.resize(e.steps.size(), 0.0);
-    device::synchronize(e.config.device);  // CUDA: time each layer's own work, not its launch
-    for (size_t k = 0; k < e.steps.size(); ++k) {
-      auto t0 = std::chrono::steady_clock::now();
-      e.steps[k].kernel->run(s.in[k].data(), s.out[k].data(), workspace);
-      device::synchronize(e.config.device);
-      s.step_ms[k] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    }
-    ++s.profiled_runs;
-  }
-  for (const OutputCopy& c : e.output_copies) {
-    const ir::TensorDesc& t = e.graph.tensors[c.src_tensor];
-    const TensorLocation& loc = e.locations[c.src_tensor];
-    const void* src = loc.kind == TensorLocation::kArena      ? s.arena.data() + loc.offset
-                      : loc.kind == TensorLocation::kConstant ? loc.data
-                                                              : s.bindings[loc.binding];
-    size_t n = static_cast<size_t>(t.dims.volume()) * element_size(t.dtype);
-    device::copy_async(e.config.device, s.bindings[c.dst_binding], src, n);
-  }
+  if (s.profiling)
+    run_profiled();
+  else if (e.config.device == DeviceKind::kCUDA && s.use_graphs)
+    run_graph();
+  else
+    run_steps(s.bindings);
 }
 
 }  // namespace tensorforge

@@ -5,6 +5,7 @@
 #include <iterator>
 #include <map>
 
+#include "kernels/cuda/device_info.h"
 #include "runtime/engine_impl.h"
 #include "serialize/bytes.h"
 #include "serialize/format.h"
@@ -154,11 +155,12 @@ Engine Engine::deserialize(const void* data, size_t size) {
   std::string producer = body.str("producer version");
   uint8_t device = body.u8("device kind");
   if (device > static_cast<uint8_t>(DeviceKind::kCUDA)) body.fail("unknown device kind " + std::to_string(device));
-  body.u32("compute capability");
-  uint32_t nlib = body.count("library versions", 8);
-  for (uint32_t i = 0; i < nlib; ++i) {
-    body.str("library name");
-    body.str("library version");
+  uint32_t cc = body.u32("compute capability");
+  if (cc > 1000) body.fail("implausible compute capability " + std::to_string(cc));
+  std::vector<std::pair<std::string, std::string>> libraries(body.count("library versions", 8));
+  for (auto& [name, version] : libraries) {
+    name = body.str("library name");
+    version = body.str("library version");
   }
   std::map<uint32_t, ByteReader> sections;
   uint32_t ns = body.count("sections", 12);
@@ -181,10 +183,27 @@ Engine Engine::deserialize(const void* data, size_t size) {
   config.device = static_cast<DeviceKind>(cdev);
   config.optimization_level = conf.i32("optimization level");
   config.workspace_size = conf.u64("workspace size");
+  if (conf.remaining()) {  // written since allow_tf32 exists; older files mean the default
+    uint8_t tf32 = conf.u8("allow_tf32");
+    if (tf32 > 1) conf.fail("allow_tf32 must be 0 or 1");
+    config.allow_tf32 = tf32 != 0;
+  }
+  if (conf.remaining()) conf.fail("trailing bytes after the config");
   try {
     config.validate();
   } catch (const Error& e) {
     conf.fail(e.what());
+  }
+
+  if (config.device == DeviceKind::kCUDA) {
+    device::require_cuda();
+    int here = cuda::compute_capability();
+    if (static_cast<int>(cc) != here)
+      throw Error(ErrorCode::kUnsupported,
+                  "this engine was built for GPUs of compute capability " + std::to_string(cc / 10) + "." +
+                      std::to_string(cc % 10) + "; this GPU (" + cuda::device_name() + ") has " +
+                      std::to_string(here / 10) + "." + std::to_string(here % 10) +
+                      ": rebuild the engine on this GPU");
   }
 
   std::vector<Weights> weights = read_weights(sections.at(kWeightsTag));
@@ -200,7 +219,10 @@ Engine Engine::deserialize(const void* data, size_t size) {
     for (size_t i = 0; i < graph.layers.size(); ++i)
       if ((graph.layers[i].kind == LayerKind::kConstant) != (tactics[i] == "constant"))
         throw Error(ErrorCode::kCorruptFile, "layer '" + graph.layers[i].name + "' has tactic '" + tactics[i] + "'");
-    return Engine(assemble_engine(std::move(graph), config, tactics));
+    auto impl = assemble_engine(std::move(graph), config, tactics);
+    impl->compute_capability = static_cast<int>(cc);
+    impl->libraries = std::move(libraries);
+    return Engine(std::move(impl));
   } catch (const Error& e) {
     if (e.code() == ErrorCode::kCorruptFile) throw;
     throw Error(ErrorCode::kCorruptFile, std::string("engine file (written by TensorForge ") + producer +

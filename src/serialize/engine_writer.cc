@@ -63,6 +63,7 @@ std::vector<uint8_t> Engine::serialize() const {
   conf.u8(static_cast<uint8_t>(e.config.device));
   conf.i32(e.config.optimization_level);
   conf.u64(e.config.workspace_size);
+  conf.u8(e.config.allow_tf32 ? 1 : 0);
 
   std::vector<const Weights*> weights;
   ByteWriter net;
@@ -111,8 +112,12 @@ std::vector<uint8_t> Engine::serialize() const {
   out.u32(kFormatVersion);
   out.str(tensorforge::version());
   out.u8(static_cast<uint8_t>(e.config.device));
-  out.u32(0);  // compute capability (CUDA engines only)
-  out.u32(0);  // library versions: none for CPU engines
+  out.u32(static_cast<uint32_t>(e.compute_capability));  // 0 for CPU engines
+  out.u32(static_cast<uint32_t>(e.libraries.size()));
+  for (const auto& [name, version] : e.libraries) {
+    out.str(name);
+    out.str(version);
+  }
   out.u32(4);  // sections
   section(out, kConfigTag, conf);
   section(out, kWeightsTag, wts);

@@ -1,8 +1,11 @@
-"""End to end on the CPU: torch.compile(backend="tensorforge") on an MLP, a CNN with batch norm and
-residual blocks, a BERT-style encoder, a model with a graph break, and a model with an op forced
-to PyTorch. Each matches eager, and each test asserts how many engines were built and what stayed
-in PyTorch."""
+"""End to end: torch.compile(backend="tensorforge") on an MLP, a CNN with batch norm and residual
+blocks, a BERT-style encoder, a model with a graph break, and a model with an op forced to
+PyTorch. Each matches eager, and each test asserts how many engines were built and what stayed in
+PyTorch. Every test runs on the CPU in float32 and, where a GPU is visible, on CUDA in float32
+(TF32 off, to compare with eager's float32) and in float16 (model and inputs .half(), compared with
+eager float16 by relative error)."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -10,42 +13,77 @@ from backend_util import Watch, compile_model, engine_modules, kept_ops
 from tensorforge.testing.bert import random_bert
 from tensorforge.testing.resnet import random_resnet18
 
+WHERE = [pytest.param(("cpu", torch.float32), id="cpu-fp32"),
+         pytest.param(("cuda", torch.float32), id="cuda-fp32", marks=pytest.mark.cuda),
+         pytest.param(("cuda", torch.float16), id="cuda-fp16", marks=pytest.mark.cuda)]
+
+
+@pytest.fixture(params=WHERE)
+def where(request, monkeypatch):
+    if request.param == ("cuda", torch.float32):  # eager float32 convolutions without TF32 too
+        monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    return request.param
+
+
+def place(where, model, *inputs):
+    """The model and inputs on the device and in the dtype of `where` (integer inputs keep theirs)."""
+    device, dtype = where
+    moved = [x.to(device, dtype) if x.is_floating_point() else x.to(device) for x in inputs]
+    return (model.to(device, dtype), *moved)
+
+
+def options(where, **extra):
+    """Backend options for `where`: CUDA float32 without TF32 (eager float32 matmuls use none)."""
+    if where == ("cuda", torch.float32):
+        extra["disable_tf32"] = True
+    return extra
+
+
+def check(where, out, expected, tol):
+    """float32: elementwise within `tol`; float16: relative error (norm of the difference over the
+    norm of eager's result) under 1e-2, computed in float64."""
+    assert out.dtype == expected.dtype and out.device == expected.device
+    if where[1] == torch.float16:
+        diff = (out.double() - expected.double()).norm() / expected.double().norm()
+        assert diff < 1e-2, f"relative error {diff:.2e}"
+    else:
+        torch.testing.assert_close(out, expected, atol=tol, rtol=tol)
+
 
 def mlp():
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 4)).eval()
 
 
-def test_mlp_runs_in_one_engine():
-    model, x = mlp(), torch.randn(8, 16)
+def test_mlp_runs_in_one_engine(where):
+    model, x = place(where, mlp(), torch.randn(8, 16))
     with torch.no_grad(), Watch() as w:
-        out = compile_model(model)(x)
+        out = compile_model(model, options(where))(x)
         expected = model(x)
-    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    check(where, out, expected, 1e-5)
     assert w.graphs == 1 and w.engines == 1
     assert w.reports[0].kept_in_pytorch == []
     assert w.reports[0].coverage == 100.0
 
 
-def test_cnn_with_batch_norm_and_residuals():
-    model, x = random_resnet18(seed=3, width=8, num_classes=10), torch.randn(2, 3, 32, 32)
+def test_cnn_with_batch_norm_and_residuals(where):
+    model, x = place(where, random_resnet18(seed=3, width=8, num_classes=10), torch.randn(2, 3, 32, 32))
     with torch.no_grad(), Watch() as w:
-        out = compile_model(model)(x)
+        out = compile_model(model, options(where))(x)
         expected = model(x)
-    torch.testing.assert_close(out, expected, atol=1e-4, rtol=1e-4)
+    check(where, out, expected, 1e-4 if where[0] == "cpu" else 1e-3)
     assert w.engines == 1 and kept_ops(w.reports[0]) == []
     counts = w.reports[0].op_counts
     assert counts["aten.convolution.default"] == 20  # 17 3x3/7x7 + 3 downsample 1x1
 
 
-def test_bert_style_encoder():
-    model = random_bert(seed=1)
-    ids = torch.randint(0, 1000, (2, 16))
+def test_bert_style_encoder(where):
+    model, ids = place(where, random_bert(seed=1), torch.randint(0, 1000, (2, 16)))
     with torch.no_grad(), Watch() as w:
-        hidden, pooled = compile_model(model)(ids)
+        hidden, pooled = compile_model(model, options(where))(ids)
         eh, ep = model(ids)
-    torch.testing.assert_close(hidden, eh, atol=2e-4, rtol=2e-4)
-    torch.testing.assert_close(pooled, ep, atol=2e-4, rtol=2e-4)
+    check(where, hidden, eh, 2e-4)
+    check(where, pooled, ep, 2e-4)
     assert w.engines == 1 and kept_ops(w.reports[0]) == []
     assert "tensorforge.sdpa.default" in w.reports[0].op_counts
 
@@ -66,25 +104,25 @@ class Branchy(nn.Module):
         return self.b(y) - 1
 
 
-def test_graph_break_compiles_both_sides():
-    model, x = Branchy().eval(), torch.randn(4, 8)
+def test_graph_break_compiles_both_sides(where):
+    model, x = place(where, Branchy().eval(), torch.randn(4, 8))
     with torch.no_grad():
         explanation = torch._dynamo.explain(model)(x)
         assert explanation.graph_break_count >= 1
         with Watch() as w:
-            out = compile_model(model, {"min_block_size": 1})(x)
+            out = compile_model(model, options(where, min_block_size=1))(x)
         expected = model(x)
-    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    check(where, out, expected, 1e-5)
     assert w.graphs == 2 and w.engines == 2
 
 
-def test_op_forced_to_pytorch():
-    model, x = mlp(), torch.randn(8, 16)
+def test_op_forced_to_pytorch(where):
+    model, x = place(where, mlp(), torch.randn(8, 16))
     with torch.no_grad(), Watch() as w:
-        out = compile_model(model, {"min_block_size": 1,
-                                    "torch_executed_ops": {"torch.ops.aten.relu.default"}})(x)
+        out = compile_model(model, options(where, min_block_size=1,
+                                           torch_executed_ops={"torch.ops.aten.relu.default"}))(x)
         expected = model(x)
-    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    check(where, out, expected, 1e-5)
     report = w.reports[0]
     assert kept_ops(report) == ["aten.relu.default", "aten.relu.default"]
     assert {k["reason"] for k in report.kept_in_pytorch} == {"forced to PyTorch by torch_executed_ops"}

@@ -5,6 +5,7 @@ to recompile)."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import time
 import warnings
@@ -40,7 +41,12 @@ def _device_of(example_inputs, settings) -> torch.device:
     return torch.device("cpu")
 
 
-def _build_engines(result, settings) -> dict[str, dict]:
+def _on(device: torch.device):
+    """Makes `device` current while engines are built (their weights go to the current GPU)."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def _build_engines(result, settings, device: torch.device) -> dict[str, dict]:
     specs = {}
     gm = result.gm
     for node in list(gm.graph.nodes):
@@ -52,9 +58,11 @@ def _build_engines(result, settings) -> dict[str, dict]:
         start = time.perf_counter()
         try:
             block = convert_block(sub, constants, settings)
-            config = tf.BuilderConfig(optimization_level=settings.optimization_level,
-                                      workspace_size=settings.workspace_size)
-            engine = tf.Builder(config).build(block.network)
+            config = tf.BuilderConfig(device=device.type, optimization_level=settings.optimization_level,
+                                      workspace_size=settings.workspace_size,
+                                      allow_tf32=not settings.disable_tf32)
+            with _on(device):
+                engine = tf.Builder(config).build(block.network)
         except Exception as e:  # noqa: BLE001 - any failure falls back or is re-raised as the user chose
             STATS["build_failures"] += 1
             if settings.pass_through_build_failures:
@@ -64,7 +72,7 @@ def _build_engines(result, settings) -> dict[str, dict]:
         STATS["engines"] += 1
         single = not isinstance(next(n for n in sub.graph.nodes if n.op == "output").args[0], (tuple, list))
         module = EngineModule(engine, block.inputs, block.outputs, node.target, settings.use_python_runtime,
-                              single_output=single)
+                              single_output=single, device=device)
         setattr(gm, node.target, module)
         node.args = tuple(node.args[i] for i in block.runtime_args)
         specs[node.target] = {"ops": block.op_count, "inputs": [f"{s.name}: {str(s.model_dtype).removeprefix('torch.')}{list(s.shape)}"
@@ -89,9 +97,11 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
                       "PyTorch. Compile with dynamic=False to get a static engine per input shape.")
         return gm.forward
     device = _device_of(example_inputs, settings)
-    if device.type != "cpu" and not settings.dry_run:
-        raise UnsupportedError(f"tensorforge: engines run on the CPU in this build; the graph's inputs are on "
-                               f"{device}. The CUDA backend is not available yet.")
+    if device.type not in ("cpu", "cuda"):
+        raise UnsupportedError(f"tensorforge: engines run on the CPU or a CUDA GPU; the graph's inputs are on "
+                               f"{device}")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
     try:
         lowered = lower(gm, example_inputs, settings)
     except Exception as e:  # noqa: BLE001 - a graph we cannot trace runs in PyTorch, unless told to raise
@@ -108,7 +118,7 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
         missing = sorted({f"{n} ({targets.get(n, '?')}): {r}" for n, r in result.reasons.items()})
         raise UnsupportedError("require_full_compilation is set but these nodes cannot run in the engine:\n  " +
                                "\n  ".join(missing))
-    specs = {} if settings.dry_run else _build_engines(result, settings)
+    specs = {} if settings.dry_run else _build_engines(result, settings, device)
     report = build_report(nodes, result, settings, index, specs)
     REPORTS.append(report)
     if settings.debug or settings.dry_run:

@@ -101,6 +101,25 @@ Broadcast make_broadcast(const Dims& out, const Dims* operands, int n);
 
 constexpr int kThreads = 256;
 
+/// Elements of T in one 16-byte access (memory-bound kernels move 16 bytes per thread when the
+/// pointers allow).
+template <class T>
+constexpr int vec_width() {
+  return sizeof(T) >= 16 ? 1 : static_cast<int>(16 / sizeof(T));
+}
+
+/// N elements of T loaded or stored as one access.
+template <class T, int N>
+struct alignas(sizeof(T) * N) Pack {
+  T v[N];
+};
+
+/// True when `p` is aligned for Pack<T, vec_width<In>()> accesses.
+template <class In, class T>
+inline bool pack_aligned(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % (sizeof(T) * vec_width<In>()) == 0;
+}
+
 /// Blocks for n elements with a grid-stride loop (capped; every element is still visited).
 inline unsigned blocks_for(int64_t n) {
   int64_t b = (n + kThreads - 1) / kThreads;

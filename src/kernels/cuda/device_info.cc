@@ -16,4 +16,25 @@ int device_count() {
   return n;
 }
 
+int compute_capability() {
+  int d = 0, major = 0, minor = 0;
+  if (device_count() == 0 || cudaGetDevice(&d) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, d) != cudaSuccess ||
+      cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, d) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return major * 10 + minor;
+}
+
+std::string device_name() {
+  int d = 0;
+  cudaDeviceProp prop;
+  if (device_count() == 0 || cudaGetDevice(&d) != cudaSuccess || cudaGetDeviceProperties(&prop, d) != cudaSuccess) {
+    cudaGetLastError();
+    return {};
+  }
+  return prop.name;
+}
+
 }  // namespace tensorforge::cuda

@@ -1,6 +1,9 @@
-// CUDA device discovery. The CUDA kernels themselves arrive with the CUDA-backend issue; this file
-// is where the build plugs them in (TENSORFORGE_CUDA=AUTO|ON|OFF in CMakeLists.txt).
+// CUDA device discovery: devices, their architecture, and the library versions engine files record.
 #pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace tensorforge::cuda {
 
@@ -9,5 +12,14 @@ bool built_with_cuda();
 
 /// Number of CUDA devices visible (0 without CUDA or without a GPU).
 int device_count();
+
+/// The current device's compute capability as major * 10 + minor (90 for an H100); 0 without one.
+int compute_capability();
+
+/// The current device's name ("NVIDIA H100 80GB HBM3"); empty without one.
+std::string device_name();
+
+/// (library, version) of each library CUDA engines use, as loaded at run time; empty without CUDA.
+std::vector<std::pair<std::string, std::string>> library_versions();
 
 }  // namespace tensorforge::cuda

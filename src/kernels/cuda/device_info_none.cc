@@ -5,5 +5,8 @@ namespace tensorforge::cuda {
 
 bool built_with_cuda() { return false; }
 int device_count() { return 0; }
+int compute_capability() { return 0; }
+std::string device_name() { return {}; }
+std::vector<std::pair<std::string, std::string>> library_versions() { return {}; }
 
 }  // namespace tensorforge::cuda

@@ -13,24 +13,60 @@ __global__ void binary_kernel(const T* a, const T* b, Out* o, int64_t n, Broadca
     o[i] = store_as<Out>(f(load(a, bc.offset(0, i)), load(b, bc.offset(1, i))));
 }
 
+// Both operands are whole tensors or single values (`scalar_a`, `scalar_b`): 16 bytes per thread
+// and step, the last n % N elements one by one.
+template <class T, class Out, class F>
+__global__ void binary_vec_kernel(const T* a, const T* b, Out* o, int64_t n, bool scalar_a, bool scalar_b, F f) {
+  constexpr int N = vec_width<T>();
+  using C = compute_t<T>;
+  int64_t nvec = n / N, stride = int64_t(gridDim.x) * blockDim.x;
+  int64_t first = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  C sa = scalar_a ? load(a, 0) : C(0), sb = scalar_b ? load(b, 0) : C(0);
+  for (int64_t i = first; i < nvec; i += stride) {
+    Pack<T, N> pa, pb;
+    if (!scalar_a) pa = reinterpret_cast<const Pack<T, N>*>(a)[i];
+    if (!scalar_b) pb = reinterpret_cast<const Pack<T, N>*>(b)[i];
+    Pack<Out, N> r;
+#pragma unroll
+    for (int k = 0; k < N; ++k)
+      r.v[k] = store_as<Out>(f(scalar_a ? sa : load(pa.v, k), scalar_b ? sb : load(pb.v, k)));
+    reinterpret_cast<Pack<Out, N>*>(o)[i] = r;
+  }
+  for (int64_t i = nvec * N + first; i < n; i += stride)
+    o[i] = store_as<Out>(f(scalar_a ? sa : load(a, i), scalar_b ? sb : load(b, i)));
+}
+
 template <class T, class Out, class F>
 class BinaryKernel : public Kernel {
  public:
   BinaryKernel(const KernelSpec& s, F f) : f_(f) {
     Dims in[2] = {s.inputs[0]->dims, s.inputs[1]->dims};
     bc_ = make_broadcast(s.outputs[0]->dims, in, 2);
+    for (int k = 0; k < 2; ++k) {
+      scalar_[k] = in[k].volume() == 1 && s.outputs[0]->dims.volume() > 1;
+      flat_[k] = bc_.contiguous[k] || scalar_[k];
+    }
   }
   void run(const TensorView* in, const TensorView* out, void*) const override {
     int64_t n = out[0].numel();
     if (!n) return;
-    binary_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(in[0].as<T>(), in[1].as<T>(), out[0].as<Out>(), n, bc_,
-                                                            f_);
+    const T *a = in[0].as<T>(), *b = in[1].as<T>();
+    Out* o = out[0].as<Out>();
+    bool vec = vec_width<T>() > 1 && flat_[0] && flat_[1] && (scalar_[0] || pack_aligned<T, T>(a)) &&
+               (scalar_[1] || pack_aligned<T, T>(b)) && pack_aligned<T, Out>(o);
+    if (vec)
+      binary_vec_kernel<<<blocks_for((n + vec_width<T>() - 1) / vec_width<T>()), kThreads, 0, stream()>>>(
+          a, b, o, n, scalar_[0], scalar_[1], f_);
+    else
+      binary_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(a, b, o, n, bc_, f_);
     check_launch("launching elementwise");
   }
 
  private:
   F f_;
   Broadcast bc_;
+  bool scalar_[2] = {false, false};
+  bool flat_[2] = {false, false};
 };
 
 template <class T, class Out, class F>

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/device_info.h"
 #include "runtime/device.h"
 
 namespace tensorforge::cuda {
@@ -72,14 +73,16 @@ cudnnHandle_t cudnn_handle() {
   return h;
 }
 
-std::string library_versions() {
+std::vector<std::pair<std::string, std::string>> library_versions() {
   int major = 0, minor = 0, runtime = 0, driver = 0;
   nvrtcVersion(&major, &minor);
   cudaRuntimeGetVersion(&runtime);
   cudaDriverGetVersion(&driver);
-  return "cuBLASLt " + std::to_string(cublasLtGetVersion()) + ", cuDNN " + std::to_string(cudnnGetVersion()) +
-         ", NVRTC " + std::to_string(major) + "." + std::to_string(minor) + ", CUDA runtime " +
-         std::to_string(runtime) + ", driver " + std::to_string(driver);
+  return {{"cuBLASLt", std::to_string(cublasLtGetVersion())},
+          {"cuDNN", std::to_string(cudnnGetVersion())},
+          {"NVRTC", std::to_string(major) + "." + std::to_string(minor)},
+          {"CUDA runtime", std::to_string(runtime)},
+          {"CUDA driver", std::to_string(driver)}};
 }
 
 }  // namespace tensorforge::cuda

@@ -6,7 +6,6 @@
 #include <cublasLt.h>
 #include <cudnn.h>
 
-#include <string>
 
 namespace tensorforge::cuda {
 
@@ -19,9 +18,5 @@ void check_cudnn(cudnnStatus_t s, const char* what);
 cublasLtHandle_t cublaslt_handle();
 /// This thread's cuDNN handle for the current device, bound to device::current_stream().
 cudnnHandle_t cudnn_handle();
-
-/// "cuBLASLt 130101, cuDNN 91900, NVRTC 13.0, CUDA runtime 13000, driver 13000": the versions
-/// loaded at run time, recorded in engine files.
-std::string library_versions();
 
 }  // namespace tensorforge::cuda

@@ -2,6 +2,7 @@
 // every CUDA error turned into a tensorforge::Error.
 #include <cuda_runtime_api.h>
 
+#include <functional>
 #include <string>
 
 #include "kernels/cuda/check.h"
@@ -32,6 +33,43 @@ void cuda_copy_async(void* dst, const void* src, size_t n, void* stream) {
 
 void cuda_synchronize(void* stream) {
   cuda::check(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)), "waiting for the stream");
+}
+
+// Captures on a private non-blocking stream (the caller's may be the legacy default stream, which
+// cannot capture), in thread-local mode so other threads' CUDA calls are not disturbed.
+void* cuda_graph_capture(void*& capture_stream, const std::function<void()>& enqueue) {
+  if (!capture_stream) {
+    cudaStream_t s = nullptr;
+    cuda::check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "creating the graph-capture stream");
+    capture_stream = s;
+  }
+  cudaStream_t s = static_cast<cudaStream_t>(capture_stream);
+  cuda::check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "starting a CUDA graph capture");
+  cudaGraph_t graph = nullptr;
+  try {
+    enqueue();
+  } catch (...) {
+    cudaStreamEndCapture(s, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    throw;
+  }
+  cuda::check(cudaStreamEndCapture(s, &graph), "ending a CUDA graph capture");
+  cudaGraphExec_t exec = nullptr;
+  cudaError_t e = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  cuda::check(e, "instantiating a CUDA graph");
+  return exec;
+}
+
+void cuda_graph_launch(void* exec, void* stream) {
+  cuda::check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec), static_cast<cudaStream_t>(stream)),
+              "launching a CUDA graph");
+}
+
+void cuda_graph_destroy(void* exec, void* capture_stream) {
+  if (exec) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec));
+  if (capture_stream) cudaStreamDestroy(static_cast<cudaStream_t>(capture_stream));
 }
 
 }  // namespace tensorforge::device

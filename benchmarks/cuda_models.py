@@ -1,0 +1,164 @@
+"""GPU benchmark: the models of shared/PEERS.md at float16 (random weights) under PyTorch eager,
+inductor with mode="reduce-overhead", and TensorForge, in one process on one GPU.
+
+For every model and batch size it prints the time per call of each (median of `--repeats`
+repetitions of `--calls` calls, timed with CUDA events after 3 warm-up calls, as in PEERS.md), the
+compile time (seconds from torch.compile to the third call returning), how the graph was split
+(engines, ops left to PyTorch) and TensorForge's largest absolute difference from eager.
+
+    python3 benchmarks/cuda_models.py [--models resnet50 bert ...] [--batches 1 32]
+                                      [--backends eager inductor tensorforge] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import warnings
+
+import torch
+
+MODELS = ["resnet50", "vit_b_16", "mobilenet_v3_large", "bert", "gpt2"]
+
+
+def make_model(name: str, batch: int):
+    """(module, example inputs) in float16 on the GPU, random weights."""
+    if name in ("resnet50", "vit_b_16", "mobilenet_v3_large"):
+        import torchvision
+
+        model = getattr(torchvision.models, name)(weights=None)
+        x = torch.randn(batch, 3, 224, 224)
+        return model.eval().half().cuda(), (x.half().cuda(),)
+    import transformers
+
+    if name == "bert":
+        model = transformers.BertModel(transformers.BertConfig())
+        vocab = 30522
+    elif name == "gpt2":
+        model = transformers.GPT2Model(transformers.GPT2Config())
+        vocab = 50257
+    else:
+        raise SystemExit(f"unknown model {name!r}; choose from {MODELS}")
+    ids = torch.randint(0, vocab, (batch, 128))
+    return model.eval().half().cuda(), (ids.cuda(),)
+
+
+def first_tensor(out):
+    """The model's main output tensor (last_hidden_state for transformers models)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    if hasattr(out, "last_hidden_state"):
+        return out.last_hidden_state
+    if isinstance(out, (tuple, list)):
+        return first_tensor(out[0])
+    raise TypeError(f"cannot find an output tensor in {type(out).__name__}")
+
+
+def time_ms(fn, repeats: int, calls: int) -> float:
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(calls):
+            fn()
+        end.record()
+        end.synchronize()
+        samples.append(start.elapsed_time(end) / calls)
+    return statistics.median(samples)
+
+
+def compiled(model, inputs, backend: str):
+    """The compiled callable and its compile time (torch.compile to the third call returning)."""
+    torch._dynamo.reset()
+    start = time.perf_counter()
+    if backend == "inductor":
+        fn = torch.compile(model, mode="reduce-overhead", dynamic=False)
+    else:
+        import tensorforge  # noqa: F401 - registers the backend
+
+        fn = torch.compile(model, backend="tensorforge", dynamic=False,
+                           options={"enabled_precisions": {torch.float16}})
+    with torch.no_grad():
+        for _ in range(3):
+            out = fn(*inputs)
+    torch.cuda.synchronize()
+    return fn, time.perf_counter() - start, out
+
+
+def run_one(name: str, batch: int, backends, repeats: int, calls: int) -> dict:
+    model, inputs = make_model(name, batch)
+    row = {"model": name, "batch": batch}
+    with torch.no_grad():
+        ref = first_tensor(model(*inputs)).float()
+        if "eager" in backends:
+            row["eager_ms"] = time_ms(lambda: model(*inputs), repeats, calls)
+        for backend in [b for b in backends if b != "eager"]:
+            from tensorforge.dynamo.backend import REPORTS
+
+            first_report = len(REPORTS)
+            try:
+                fn, secs, out = compiled(model, inputs, backend)
+                row[f"{backend}_compile_s"] = secs
+                row[f"{backend}_ms"] = time_ms(lambda: fn(*inputs), repeats, calls)
+                if backend == "tensorforge":
+                    row["max_diff"] = (first_tensor(fn(*inputs)).float() - ref).abs().max().item()
+                    row["ref_max"] = ref.abs().max().item()
+                    reps = REPORTS[first_report:]
+                    row["graphs"] = len(reps)
+                    row["engines"] = sum(len(r.engines) for r in reps)
+                    row["coverage"] = round(100.0 * sum(r.supported_ops for r in reps) /
+                                            max(1, sum(r.total_ops for r in reps)), 1)
+                    row["unsupported"] = sorted({op for r in reps for op in r.unsupported})
+            except Exception as e:  # noqa: BLE001 - report and go on with the other models
+                row[f"{backend}_error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+            torch._dynamo.reset()
+    del model
+    torch.cuda.empty_cache()
+    return row
+
+
+def fmt(v, spec=".3f"):
+    return "" if v is None else format(v, spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 32])
+    parser.add_argument("--backends", nargs="+", default=["eager", "inductor", "tensorforge"],
+                        choices=["eager", "inductor", "tensorforge"])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=50)
+    parser.add_argument("--json", help="also write the rows as JSON to this path")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, "
+          f"{time.strftime('%Y-%m-%d')}", flush=True)
+    rows = []
+    for name in args.models:
+        for batch in args.batches:
+            row = run_one(name, batch, args.backends, args.repeats, args.calls)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print("\n| model (fp16) | batch | eager ms | inductor r-o ms | TensorForge ms | compile s (r-o / TF) | max abs diff |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        err = "; ".join(f"{k}: {v}" for k, v in r.items() if k.endswith("_error"))
+        print(f"| {r['model']} | {r['batch']} | {fmt(r.get('eager_ms'))} | {fmt(r.get('inductor_ms'))} | "
+              f"{fmt(r.get('tensorforge_ms'))} | {fmt(r.get('inductor_compile_s'), '.1f')} / "
+              f"{fmt(r.get('tensorforge_compile_s'), '.1f')} | {fmt(r.get('max_diff'), '.2e')} |"
+              + (f" {err}" if err else ""))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

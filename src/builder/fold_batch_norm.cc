@@ -1,0 +1,113 @@
+// Batch-norm folding (see fold_batch_norm.h).
+#include "builder/fold_batch_norm.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "builder/rebuild.h"
+#include "common/half.h"
+
+namespace tensorforge {
+
+namespace {
+
+std::vector<double> read(const Weights& w) {
+  std::vector<double> v(static_cast<size_t>(w.dims().volume()));
+  const void* p = w.data();
+  for (size_t i = 0; i < v.size(); ++i) {
+    switch (w.dtype()) {
+      case DataType::kFloat32: v[i] = static_cast<const float*>(p)[i]; break;
+      case DataType::kFloat16: v[i] = to_float(static_cast<const half_t*>(p)[i]); break;
+      case DataType::kBFloat16: v[i] = to_float(static_cast<const bfloat16_t*>(p)[i]); break;
+      default: v[i] = 0; break;
+    }
+  }
+  return v;
+}
+
+Weights write(DataType t, const Dims& dims, const std::vector<double>& v) {
+  std::vector<uint8_t> bytes(v.size() * element_size(t));
+  for (size_t i = 0; i < v.size(); ++i) {
+    switch (t) {
+      case DataType::kFloat32: reinterpret_cast<float*>(bytes.data())[i] = static_cast<float>(v[i]); break;
+      case DataType::kFloat16: reinterpret_cast<half_t*>(bytes.data())[i] = to_half(static_cast<float>(v[i])); break;
+      case DataType::kBFloat16:
+        reinterpret_cast<bfloat16_t*>(bytes.data())[i] = to_bfloat16(static_cast<float>(v[i]));
+        break;
+      default: break;
+    }
+  }
+  return Weights(t, dims, bytes.data());
+}
+
+const Weights& constant_of(const ir::Graph& g, int id) {
+  return ir::attr_weights(g.layers[g.tensors[id].producer], "value");
+}
+
+// The batch norm folding into convolution `li`, or -1.
+int foldable_norm(const ir::Graph& g, const std::vector<int>& reader, int li) {
+  const ir::Layer& conv = g.layers[li];
+  if (conv.kind != LayerKind::kConvolution || !is_floating(g.tensors[conv.outputs[0]].dtype)) return -1;
+  if (conv.attrs.count("activation") && ir::attr_string(conv, "activation") != "none") return -1;
+  if (!is_constant(g, conv.inputs[1])) return -1;
+  bool has_bias = conv.inputs.size() > 2 && conv.inputs[2] >= 0;
+  if (has_bias && !is_constant(g, conv.inputs[2])) return -1;
+  int bn = reader[conv.outputs[0]];
+  if (bn < 0 || g.layers[bn].kind != LayerKind::kBatchNorm || g.layers[bn].inputs[0] != conv.outputs[0]) return -1;
+  const ir::Layer& norm = g.layers[bn];
+  for (size_t i = 1; i < norm.inputs.size(); ++i)
+    if (norm.inputs[i] >= 0 && !is_constant(g, norm.inputs[i])) return -1;
+  return bn;
+}
+
+}  // namespace
+
+ir::Graph fold_batch_norm(const ir::Graph& g) {
+  std::vector<int> reader = single_readers(g);
+  std::vector<int> norm_of(g.layers.size(), -1), conv_of(g.layers.size(), -1);
+  bool any = false;
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    int bn = foldable_norm(g, reader, static_cast<int>(li));
+    if (bn < 0) continue;
+    norm_of[li] = bn;
+    conv_of[bn] = static_cast<int>(li);
+    any = true;
+  }
+  if (!any) return g;
+
+  GraphRebuilder rb(g);
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    if (norm_of[li] >= 0) continue;  // emitted where its batch norm stands
+    if (conv_of[li] < 0) {
+      rb.copy(static_cast<int>(li));
+      continue;
+    }
+    const ir::Layer& conv = g.layers[conv_of[li]];
+    const ir::Layer& norm = g.layers[li];
+    const Weights& w = constant_of(g, conv.inputs[1]);
+    DataType t = g.tensors[conv.outputs[0]].dtype;
+    int64_t cout = w.dims()[0], per = w.dims().volume() / (cout ? cout : 1);
+    auto param = [&](size_t i, double dflt) {
+      return i < norm.inputs.size() && norm.inputs[i] >= 0 ? read(constant_of(g, norm.inputs[i]))
+                                                         : std::vector<double>(cout, dflt);
+    };
+    std::vector<double> mean = param(1, 0), var = param(2, 1), gamma = param(3, 1), beta = param(4, 0);
+    std::vector<double> bias = conv.inputs.size() > 2 && conv.inputs[2] >= 0 ? read(constant_of(g, conv.inputs[2]))
+                                                                             : std::vector<double>(cout, 0.0);
+    std::vector<double> wv = read(w), nb(cout);
+    double eps = ir::attr_float(norm, "eps");
+    for (int64_t o = 0; o < cout; ++o) {
+      double s = gamma[o] / std::sqrt(var[o] + eps);
+      for (int64_t k = 0; k < per; ++k) wv[o * per + k] *= s;
+      nb[o] = (bias[o] - mean[o]) * s + beta[o];
+    }
+    int nw = rb.constant(write(t, w.dims(), wv), conv.name + ".folded_weight");
+    int nbias = rb.constant(write(t, Dims{cout}, nb), conv.name + ".folded_bias");
+    rb.replace(static_cast<int>(li), LayerKind::kConvolution, {rb.map(conv.inputs[0]), nw, nbias}, conv.attrs,
+               conv.name);
+  }
+  return rb.finish();
+}
+
+}  // namespace tensorforge

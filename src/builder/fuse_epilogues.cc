@@ -1,0 +1,107 @@
+// Epilogue fusion (see fuse_epilogues.h). The graph is rebuilt layer by layer through add_layer, so
+// each fused layer is checked by inference like any other; a fused layer is placed where the last
+// layer of its chain stood, where every input of the chain is defined.
+#include "builder/fuse_epilogues.h"
+
+#include <string>
+
+#include "builder/rebuild.h"
+
+namespace tensorforge {
+
+namespace {
+
+struct Chain {
+  int head = -1;           // the matmul or convolution
+  int bias_tensor = -1;    // matmul: the bias constant's tensor (old id)
+  std::string activation;  // "" = none
+  int last = -1;           // the last layer folded in
+  std::vector<int> folded; // every layer of the chain, head first
+};
+
+// add(x, bias) or add(bias, x) with bias a constant [N] of x's dtype, N = x's last extent.
+int bias_of_add(const ir::Graph& g, const ir::Layer& add, int x) {
+  if (add.kind != LayerKind::kElementwise || ir::attr_string(add, "op") != "add") return -1;
+  int other = add.inputs[0] == x ? add.inputs[1] : add.inputs[0];
+  if (other == x || !is_constant(g, other)) return -1;
+  const ir::TensorDesc &t = g.tensors[x], &b = g.tensors[other];
+  if (b.dtype != t.dtype || b.dims.rank() != 1 || b.dims[0] != t.dims[t.dims.rank() - 1]) return -1;
+  return other;
+}
+
+std::string fusable_activation(const ir::Layer& l, bool matmul) {
+  if (l.kind != LayerKind::kActivation) return {};
+  const std::string& op = ir::attr_string(l, "op");
+  if (op == "relu") return "relu";
+  if (matmul && op == "gelu_erf") return "gelu";
+  if (matmul && op == "gelu_tanh") return "gelu_tanh";
+  return {};
+}
+
+std::vector<Chain> find_chains(const ir::Graph& g) {
+  std::vector<int> reader = single_readers(g);
+  std::vector<Chain> chains;
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    bool matmul = l.kind == LayerKind::kMatMul;
+    if (!matmul && l.kind != LayerKind::kConvolution) continue;
+    if (!is_floating(g.tensors[l.outputs[0]].dtype)) continue;
+    if (l.attrs.count("activation") && ir::attr_string(l, "activation") != "none") continue;
+    if (matmul && l.inputs.size() > 2 && l.inputs[2] >= 0) continue;  // already has a bias
+    Chain c{static_cast<int>(li), -1, "", static_cast<int>(li), {static_cast<int>(li)}};
+    int out = l.outputs[0];
+    if (matmul && reader[out] >= 0) {
+      int b = bias_of_add(g, g.layers[reader[out]], out);
+      if (b >= 0) {
+        c.bias_tensor = b;
+        c.last = reader[out];
+        c.folded.push_back(c.last);
+        out = g.layers[c.last].outputs[0];
+      }
+    }
+    if (reader[out] >= 0) {
+      std::string act = fusable_activation(g.layers[reader[out]], matmul);
+      if (!act.empty()) {
+        c.activation = act;
+        c.last = reader[out];
+        c.folded.push_back(c.last);
+      }
+    }
+    if (c.last != c.head) chains.push_back(c);
+  }
+  return chains;
+}
+
+}  // namespace
+
+ir::Graph fuse_epilogues(const ir::Graph& g) {
+  std::vector<Chain> chains = find_chains(g);
+  if (chains.empty()) return g;
+  std::vector<int> chain_at_last(g.layers.size(), -1);
+  std::vector<char> folded(g.layers.size(), 0);
+  for (size_t k = 0; k < chains.size(); ++k) {
+    chain_at_last[chains[k].last] = static_cast<int>(k);
+    for (int li : chains[k].folded) folded[li] = 1;
+  }
+
+  GraphRebuilder rb(g);
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    if (chain_at_last[li] >= 0) {
+      const Chain& c = chains[chain_at_last[li]];
+      const ir::Layer& head = g.layers[c.head];
+      std::vector<int> inputs = rb.map(head.inputs);
+      Attributes attrs = head.attrs;
+      if (c.bias_tensor >= 0) {
+        inputs.resize(2);
+        inputs.push_back(rb.map(c.bias_tensor));
+      }
+      if (!c.activation.empty()) attrs["activation"] = c.activation;
+      rb.replace(static_cast<int>(li), head.kind, inputs, attrs, head.name);
+    } else if (!folded[li]) {
+      rb.copy(static_cast<int>(li));
+    }
+  }
+  return rb.finish();
+}
+
+}  // namespace tensorforge

@@ -1,0 +1,16 @@
+// Epilogue fusion: folds what follows a matrix multiply or a convolution into that layer, so its
+// kernel applies it while the result is still in registers (cuBLASLt and cuDNN epilogues).
+//   matmul -> add(bias [N]) -> relu | gelu_erf | gelu_tanh   becomes  matmul(a, b, bias, activation)
+//   convolution -> relu                                       becomes  convolution(..., activation=relu)
+// An intermediate result is folded only when nothing else reads it and it is not a network output.
+#pragma once
+
+#include "ir/graph.h"
+
+namespace tensorforge {
+
+/// Returns `g` with every foldable chain replaced by one layer; the outputs keep their names and
+/// the graph computes the same function (up to the rounding of the fused kernels).
+ir::Graph fuse_epilogues(const ir::Graph& g);
+
+}  // namespace tensorforge

@@ -1,0 +1,68 @@
+// GraphRebuilder and graph queries shared by the builder's passes.
+#include "builder/rebuild.h"
+
+namespace tensorforge {
+
+GraphRebuilder::GraphRebuilder(const ir::Graph& old) : old_(old), map_(old.tensors.size(), -1) {
+  for (int id : old.inputs) {
+    const ir::TensorDesc& t = old.tensors[id];
+    map_[id] = out_.add_tensor(t.name, t.dtype, t.dims, -1, 0);
+    out_.inputs.push_back(map_[id]);
+  }
+}
+
+std::vector<int> GraphRebuilder::map(const std::vector<int>& ids) const {
+  std::vector<int> v;
+  for (int id : ids) v.push_back(map(id));
+  return v;
+}
+
+void GraphRebuilder::take_outputs(int old_layer, int new_layer) {
+  const std::vector<int>& olds = old_.layers[old_layer].outputs;
+  for (size_t i = 0; i < olds.size(); ++i) {
+    int nid = out_.layers[new_layer].outputs[i];
+    map_[olds[i]] = nid;
+    if (!out_.by_name.count(old_.tensors[olds[i]].name)) out_.rename(nid, old_.tensors[olds[i]].name);
+  }
+}
+
+void GraphRebuilder::copy(int li) {
+  const ir::Layer& l = old_.layers[li];
+  take_outputs(li, out_.add_layer(l.kind, map(l.inputs), l.attrs, l.name));
+}
+
+void GraphRebuilder::replace(int replaces, LayerKind kind, const std::vector<int>& new_inputs,
+                             const Attributes& attrs, const std::string& name) {
+  take_outputs(replaces, out_.add_layer(kind, new_inputs, attrs, name));
+}
+
+int GraphRebuilder::constant(const Weights& w, const std::string& name) {
+  int li = out_.add_layer(LayerKind::kConstant, {}, {{"value", w}}, name);
+  return out_.layers[li].outputs[0];
+}
+
+ir::Graph GraphRebuilder::finish() {
+  for (int id : old_.outputs) out_.outputs.push_back(map_[id]);
+  return std::move(out_);
+}
+
+std::vector<int> single_readers(const ir::Graph& g) {
+  std::vector<int> reader(g.tensors.size(), -1), count(g.tensors.size(), 0);
+  for (size_t li = 0; li < g.layers.size(); ++li)
+    for (int id : g.layers[li].inputs)
+      if (id >= 0) {
+        ++count[id];
+        reader[id] = static_cast<int>(li);
+      }
+  for (int id : g.outputs) count[id] += 2;
+  for (size_t id = 0; id < reader.size(); ++id)
+    if (count[id] != 1) reader[id] = -1;
+  return reader;
+}
+
+bool is_constant(const ir::Graph& g, int id) {
+  int p = id < 0 ? -1 : g.tensors[id].producer;
+  return p >= 0 && g.layers[p].kind == LayerKind::kConstant;
+}
+
+}  // namespace tensorforge

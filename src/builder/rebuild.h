@@ -1,0 +1,44 @@
+// Rebuilding a graph layer by layer, the way the builder's passes rewrite networks: layers are
+// re-added through Graph::add_layer (so every new or changed layer is checked by inference), old
+// tensor ids map to new ones, and tensors keep their names where the rebuilt graph allows.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace tensorforge {
+
+class GraphRebuilder {
+ public:
+  /// Starts a new graph with the inputs of `old`.
+  explicit GraphRebuilder(const ir::Graph& old);
+  /// Copies layer `li` of the old graph unchanged.
+  void copy(int li);
+  /// Adds a layer computing what old layer `replaces` output; its outputs take that layer's place.
+  void replace(int replaces, LayerKind kind, const std::vector<int>& new_inputs, const Attributes& attrs,
+               const std::string& name);
+  /// Adds a constant layer; returns its new tensor id.
+  int constant(const Weights& w, const std::string& name);
+  /// The new id of old tensor `id` (-1 stays -1).
+  int map(int id) const { return id < 0 ? -1 : map_[id]; }
+  std::vector<int> map(const std::vector<int>& ids) const;
+  /// Marks the outputs and returns the new graph.
+  ir::Graph finish();
+
+ private:
+  void take_outputs(int old_layer, int new_layer);
+  const ir::Graph& old_;
+  ir::Graph out_;
+  std::vector<int> map_;
+};
+
+/// For every tensor, the index of the one layer reading it; -1 when several layers (or none) read it
+/// or it is a network output.
+std::vector<int> single_readers(const ir::Graph& g);
+
+/// True when tensor `id` is the output of a constant layer.
+bool is_constant(const ir::Graph& g, int id);
+
+}  // namespace tensorforge
