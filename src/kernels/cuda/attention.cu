@@ -124,14 +124,23 @@ __device__ __forceinline__ uint32_t pack2(float lo, float hi) {
   return r;
 }
 
+// 2^x by the special function unit (relative error ~2^-22, far below float16/bfloat16 rounding).
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// The query tile and two stages each of key and value tiles.
 template <int D>
 constexpr int flash_smem_bytes() {
-  return (kFlashRows + 2 * kFlashKeys) * (D + 8) * 2;
+  return (kFlashRows + 4 * kFlashKeys) * (D + 8) * 2;
 }
 
 // q [B, L, E], k/v [Bkv, S, E], o [B, L, E]; block = (batch b, tile of 64 query rows); D = E rounded
 // up to 32, 64, 96 or 128. Rows of shared tiles are D + 8 elements (16 bytes of padding: ldmatrix
-// rows fall in distinct banks).
+// rows fall in distinct banks). Key/value tiles are double-buffered: tile j + 1 loads while tile j is
+// used.
 template <class T, int D>
 __global__ void __launch_bounds__(kFlashThreads) flash_attention(const T* __restrict__ q, const T* __restrict__ k,
                                                                  const T* __restrict__ v, const void* __restrict__ mask,
@@ -140,8 +149,8 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention(const T* __rest
   constexpr int kChunks = D / 8;  // 16-byte chunks per padded row
   extern __shared__ __align__(16) unsigned char smem[];
   T* sq = reinterpret_cast<T*>(smem);
-  T* sk = sq + kFlashRows * kStride;
-  T* sv = sk + kFlashKeys * kStride;
+  T* sk = sq + kFlashRows * kStride;  // [2][kFlashKeys][kStride]
+  T* sv = sk + 2 * kFlashKeys * kStride;
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int g = lane >> 2, t4 = lane & 3;  // mma fragment row group and column pair
@@ -167,11 +176,12 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention(const T* __rest
   const int tiles_n = static_cast<int>((key_end + kFlashKeys - 1) / kFlashKeys);
   load_tile(sq, qb, p.l - m0, kFlashRows);
   cp_async_commit();
-  if (tiles_n > 0) load_tile(sk, kb, p.s, kFlashKeys);
+  if (tiles_n > 0) {
+    load_tile(sk, kb, p.s, kFlashKeys);
+    load_tile(sv, vb, p.s, kFlashKeys);
+  }
   cp_async_commit();
-  if (tiles_n > 0) load_tile(sv, vb, p.s, kFlashKeys);
-  cp_async_commit();
-  cp_async_wait<2>();
+  cp_async_wait<1>();  // the query tile has landed
   __syncthreads();
 
   uint32_t qf[D / 16][4];
@@ -187,7 +197,15 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention(const T* __rest
 
   for (int j = 0; j < tiles_n; ++j) {
     const int64_t n0 = int64_t(j) * kFlashKeys;
-    cp_async_wait<1>();  // this key tile has landed (its value tile may still be in flight)
+    const T* skj = sk + (j & 1) * kFlashKeys * kStride;
+    const T* svj = sv + (j & 1) * kFlashKeys * kStride;
+    if (j + 1 < tiles_n) {  // into the other stage, which every warp left at the end of iteration j - 1
+      const int64_t next = n0 + kFlashKeys;
+      load_tile(sk + ((j + 1) & 1) * kFlashKeys * kStride, kb + next * e, p.s - next, kFlashKeys);
+      load_tile(sv + ((j + 1) & 1) * kFlashKeys * kStride, vb + next * e, p.s - next, kFlashKeys);
+    }
+    cp_async_commit();
+    cp_async_wait<1>();  // tile j has landed (tile j + 1 may still be in flight)
     __syncthreads();
     float sc[kFlashKeys / 8][4];
 #pragma unroll
@@ -197,14 +215,11 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention(const T* __rest
 #pragma unroll
       for (int np = 0; np < kFlashKeys / 16; ++np) {
         uint32_t kf[4];
-        ldmatrix_x4(kf, sk + (np * 16 + (lane >> 4) * 8 + (lane & 7)) * kStride + ks * 16 + ((lane >> 3) & 1) * 8);
+        ldmatrix_x4(kf, skj + (np * 16 + (lane >> 4) * 8 + (lane & 7)) * kStride + ks * 16 + ((lane >> 3) & 1) * 8);
         mma_16816<T>(sc[2 * np], qf[ks], kf[0], kf[1]);
         mma_16816<T>(sc[2 * np + 1], qf[ks], kf[2], kf[3]);
       }
     }
-    __syncthreads();  // every warp is done with this key tile: load the next one behind the softmax
-    if (j + 1 < tiles_n) load_tile(sk, kb + (n0 + kFlashKeys) * e, p.s - n0 - kFlashKeys, kFlashKeys);
-    cp_async_commit();
 
     // Online softmax in float32, natural units for the scores (as the CPU adds the mask), base 2 for exp.
     const bool edge = p.mask != kNoMask || n0 + kFlashKeys > p.s || (p.causal && n0 + kFlashKeys - 1 > m0 + warp * 16);
@@ -229,14 +244,14 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention(const T* __rest
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float mu = mx == -INFINITY ? 0.0f : mx * kLog2e;  // nothing attended yet: every p is 0
-      const float alpha = exp2f(fmaf(row_max[h], kLog2e, -mu));
+      const float alpha = fast_exp2(fmaf(row_max[h], kLog2e, -mu));
       row_max[h] = mx;
       float sum = 0.0f;
 #pragma unroll
       for (int n = 0; n < kFlashKeys / 8; ++n) {
 #pragma unroll
         for (int c = 0; c < 2; ++c) {
-          const float pv = exp2f(fmaf(sc[n][2 * h + c], kLog2e, -mu));
+          const float pv = fast_exp2(fmaf(sc[n][2 * h + c], kLog2e, -mu));
           sc[n][2 * h + c] = pv;
           sum += pv;
         }
@@ -249,8 +264,6 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention(const T* __rest
       }
     }
 
-    cp_async_wait<1>();  // this value tile has landed (the next key tile may still be in flight)
-    __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < kFlashKeys / 16; ++kk) {
       // The score accumulators of keys 16kk .. 16kk+15 are exactly the A fragment of p.
@@ -260,14 +273,12 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention(const T* __rest
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
         uint32_t vf[4];
-        ldmatrix_x4_trans(vf, sv + (kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * kStride + dp * 16 + (lane >> 4) * 8);
+        ldmatrix_x4_trans(vf, svj + (kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * kStride + dp * 16 + (lane >> 4) * 8);
         mma_16816<T>(acc[2 * dp], a, vf[0], vf[1]);
         mma_16816<T>(acc[2 * dp + 1], a, vf[2], vf[3]);
       }
     }
-    __syncthreads();  // every warp is done with this value tile
-    if (j + 1 < tiles_n) load_tile(sv, vb + (n0 + kFlashKeys) * e, p.s - n0 - kFlashKeys, kFlashKeys);
-    cp_async_commit();
+    __syncthreads();  // every warp is done with stage j & 1: iteration j + 1 may load tile j + 2 into it
   }
   cp_async_wait<0>();
 
@@ -524,6 +535,7 @@ std::unique_ptr<Kernel> create(const KernelSpec& s, bool flash) {
       if (flash) {
         if (std::is_same_v<T, float> || p.e != p.ev || p.e % 8 != 0 || p.e <= 0 || p.e > 128) return nullptr;
         dim = p.e <= 32 ? 32 : p.e <= 64 ? 64 : p.e <= 96 ? 96 : 128;
+        if (dim == 96) allow_flash_smem<T, 96>();
         if (dim == 128) allow_flash_smem<T, 128>();
       }
       // The rows kernel also serves the flash entry when an operand is not 16-byte aligned.
