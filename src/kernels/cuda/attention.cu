@@ -6,7 +6,7 @@
 // Two kernels, neither materializing the [L, S] scores in global memory:
 // - flash (float16/bfloat16, E == Ev, E % 8 == 0, E <= 128, 16-byte aligned operands): a block of 4
 //   warps takes 64 query rows; tiles of 64 keys and values stream through shared memory (cp.async,
-//   the next key tile loading while the current values are used); scores and p·v run on tensor cores
+//   double-buffered: tile j + 1 loads while tile j is used); scores and p·v run on tensor cores
 //   (mma.sync m16n8k16, ldmatrix) with float32 accumulation and an online softmax in float32
 //   (running max and sum per row). The head dim is padded with zeros to 32, 64, 96 or 128.
 // - rows (every float dtype and shape): a block takes 4 query rows (one warp per row for the softmax
@@ -34,8 +34,8 @@ struct Plan {
   float scale = 1.0f;
   int mask = kNoMask;
   bool causal = false;
-  int batch_rank = 0;                 // the query's batch dims (all but the last two)
-  int64_t batch_dims[kMaxDims] = {};  //
+  int batch_rank = 0;                   // the query's batch dims (all but the last two)
+  int64_t batch_dims[kMaxDims] = {};    // their extents
   int64_t mask_strides[kMaxDims] = {};  // the mask's strides over those batch dims (0 = broadcast)
   int64_t mask_row = 0, mask_col = 0;
 
@@ -273,7 +273,8 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention(const T* __rest
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
         uint32_t vf[4];
-        ldmatrix_x4_trans(vf, svj + (kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * kStride + dp * 16 + (lane >> 4) * 8);
+        ldmatrix_x4_trans(vf,
+                          svj + (kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7)) * kStride + dp * 16 + (lane >> 4) * 8);
         mma_16816<T>(acc[2 * dp], a, vf[0], vf[1]);
         mma_16816<T>(acc[2 * dp + 1], a, vf[2], vf[3]);
       }
@@ -336,9 +337,9 @@ __global__ void __launch_bounds__(kRowThreads) attention_rows(const T* __restric
                                                              const T* __restrict__ v, const void* __restrict__ mask,
                                                              T* __restrict__ o, Plan p) {
   extern __shared__ float fsmem[];
-  float* sq = fsmem;             // [kRows][E]
-  float* sacc = sq + kRows * p.e;  // [kRows][Ev]
-  float* ssc = sacc + kRows * p.ev;  // [kRows][kChunk]
+  float* sq = fsmem;                   // [kRows][E]
+  float* sacc = sq + kRows * p.e;      // [kRows][Ev]
+  float* ssc = sacc + kRows * p.ev;    // [kRows][kChunk]
   float* sfac = ssc + kRows * kChunk;  // [kRows]
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int64_t groups = (p.l + kRows - 1) / kRows;
