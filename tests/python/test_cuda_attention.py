@@ -1,0 +1,180 @@
+"""CUDA attention against the CPU kernel (the reference): the flash kernel (float16/bfloat16, E == Ev,
+E % 8 == 0, E <= 128: E in {8, 64, 80, 128}) and the rows kernel (float32, and E = 33, E = 136,
+E != Ev, misaligned operands) over odd L and S (L != S, S = 1, S = 0, several key tiles), causal,
+explicit scales, grouped-query heads, bool and additive masks of broadcast shapes with fully masked
+rows, in each float dtype.
+
+Tolerances: float32 atol = rtol = 3e-5 (layer_harness has 1e-5): the scores are dot products of up to
+136 terms summed in another order than the CPU's sgemm, and with scale 2 (|scores| ~ 20) the softmax
+turns their rounding into relative errors near 1e-5 on the output. float16 and bfloat16 compare the CUDA output with the
+CPU kernel's, which computes in float32 from the same half-precision inputs and rounds once at the
+end; the flash kernel also rounds the softmax probabilities to the input dtype before p·v on tensor
+cores (as FlashAttention does), so the bound is a few output ulps: float16 atol = rtol = 5e-3 (ulp
+at 1: 9.8e-4), bfloat16 atol = rtol = 3e-2 (ulp at 1: 7.8e-3)."""
+
+import pytest
+import torch
+
+import tensorforge as tf
+from cuda_harness import both
+
+pytestmark = pytest.mark.cuda
+
+FLOATS = (torch.float32, torch.float16, torch.bfloat16)
+TOL = {torch.float32: (3e-5, 3e-5), torch.float16: (5e-3, 5e-3), torch.bfloat16: (3e-2, 3e-2)}
+
+
+def randn(shape, dtype, seed):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(dtype)
+
+
+def check(gpu, cpu, msg):
+    assert gpu.dtype == cpu.dtype and gpu.shape == cpu.shape, msg
+    atol, rtol = TOL[cpu.dtype]
+    torch.testing.assert_close(gpu, cpu, atol=atol, rtol=rtol, equal_nan=True, msg=lambda m: f"{msg}: {m}")
+
+
+def attention(q, k, v, mask=None, **kw):
+    inputs = [q, k, v] + ([mask] if mask is not None else [])
+    cpu, gpu = both(lambda n, *xs: n.add_attention(*xs, **kw), inputs)
+    return cpu[0], gpu[0]
+
+
+# (query, key, value shapes); the comment names the CUDA kernel float16/bfloat16 take
+SHAPES = [
+    ((1, 2, 37, 64), (1, 2, 53, 64), (1, 2, 53, 64)),      # flash, L < S, odd
+    ((2, 3, 70, 8), (2, 3, 70, 8), (2, 3, 70, 8)),         # flash E = 8, two query tiles, two key tiles
+    ((1, 2, 129, 80), (1, 2, 65, 80), (1, 2, 65, 80)),     # flash E = 80 (padded to 96), L > S
+    ((1, 1, 100, 128), (1, 1, 131, 128), (1, 1, 131, 128)),  # flash E = 128, three key tiles
+    ((1, 4, 19, 64), (1, 4, 1, 64), (1, 4, 1, 64)),        # S = 1
+    ((2, 8, 45, 64), (2, 2, 77, 64), (2, 2, 77, 64)),      # grouped-query: 4 query heads per kv head
+    ((6, 21, 16), (2, 30, 16), (2, 30, 16)),               # grouped-query on 3-D inputs
+    ((40, 16), (72, 16), (72, 16)),                        # 2-D
+    ((2, 12, 128, 64), (2, 12, 128, 64), (2, 12, 128, 64)),  # BERT-base sized
+    ((3, 17, 33), (3, 9, 33), (3, 9, 20)),                 # rows: E = 33, Ev != E
+    ((1, 2, 200, 33), (1, 2, 300, 33), (1, 2, 300, 33)),   # rows: several key chunks
+    ((2, 5, 64), (2, 7, 64), (2, 7, 32)),                  # rows: Ev != E
+    ((1, 3, 11, 136), (1, 3, 14, 136), (1, 3, 14, 136)),   # rows: E > 128
+]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: "x".join(map(str, s[0])) + "-" + "x".join(map(str, s[1])))
+@pytest.mark.parametrize("causal,scale", [(False, 0.0), (True, 0.0), (False, 0.3), (True, 2.0)])
+def test_attention(shapes, dtype, causal, scale):
+    q, k, v = (randn(s, dtype, seed=i) for i, s in enumerate(shapes))
+    cpu, gpu = attention(q, k, v, causal=causal, scale=scale)
+    check(gpu, cpu, f"attention {shapes} {dtype} causal={causal} scale={scale}")
+
+
+def _scores(shapes):
+    return shapes[0][:-1] + (shapes[1][-2],)
+
+
+# mask shapes from the scores' shape [..., L, S]
+MASKS = {
+    "full": lambda s: s,
+    "LS": lambda s: s[-2:],
+    "key_padding": lambda s: (s[0],) + (1,) * (len(s) - 2) + (s[-1],),
+    "per_head": lambda s: s[-3:],
+    "row": lambda s: s[:-1] + (1,),
+    "scalar": lambda s: (1,),
+}
+
+
+@pytest.mark.parametrize("kind", ("bool", "additive"))
+@pytest.mark.parametrize("mask", sorted(MASKS))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shapes", [SHAPES[0], SHAPES[2], SHAPES[5], SHAPES[9]], ids=("E64", "E80", "gqa", "E33"))
+def test_attention_mask(shapes, dtype, mask, kind):
+    q, k, v = (randn(s, dtype, seed=10 + i) for i, s in enumerate(shapes))
+    ms = MASKS[mask](_scores(shapes))
+    g = torch.Generator().manual_seed(3)
+    if kind == "bool":
+        m = torch.rand(ms, generator=g) > 0.3
+        if mask != "scalar":
+            m.view(-1, ms[-1])[0] = False  # a fully masked row (a whole column of rows for "row")
+    else:
+        m = (torch.randn(ms, generator=g) * 2).to(dtype)
+        m.view(-1, ms[-1])[0, 0] = float("-inf")
+        if ms[-1] > 1:
+            m.view(-1, ms[-1])[-1] = float("-inf")  # a fully masked row
+    cpu, gpu = attention(q, k, v, m)
+    check(gpu, cpu, f"attention {shapes} {dtype} {kind} mask {ms}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_fully_masked_rows_are_zero(dtype):
+    q, k, v = (randn((1, 2, 70, 64), dtype, seed=i) for i in range(3))
+    m = torch.rand(70, 70, generator=torch.Generator().manual_seed(1)) > 0.5
+    m[[0, 33, 69]] = False
+    cpu, gpu = attention(q, k, v, m)
+    assert torch.equal(gpu[..., [0, 33, 69], :], torch.zeros_like(gpu[..., [0, 33, 69], :]))
+    check(gpu, cpu, f"fully masked rows {dtype}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_empty_keys_give_zeros(dtype):
+    q = randn((2, 5, 64), dtype, seed=0)
+    k, v = torch.zeros(2, 0, 64, dtype=dtype), torch.zeros(2, 0, 64, dtype=dtype)
+    cpu, gpu = attention(q, k, v)
+    assert torch.equal(gpu, torch.zeros_like(gpu))
+    check(gpu, cpu, f"S = 0 {dtype}")
+
+
+@pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16))
+def test_misaligned_operands_take_the_rows_kernel(dtype):
+    """Contiguous inputs whose data starts 2 bytes past a 16-byte boundary: the flash kernel's 16-byte
+    loads cannot take them, so the same engine runs the rows kernel."""
+    shapes = ((1, 2, 37, 64), (1, 2, 53, 64), (1, 2, 53, 64))
+    q, k, v = (randn(s, dtype, seed=i) for i, s in enumerate(shapes))
+    net = tf.Network()
+    xs = [net.add_input(f"in{i}", t.dtype, tuple(t.shape)) for i, t in enumerate((q, k, v))]
+    net.mark_output(net.add_attention(*xs, causal=True), "out")
+    expected = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(q, k, v)[0]
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    assert "cuda.attention.flash" in engine.inspect()
+
+    def shifted(t):
+        flat = torch.zeros(t.numel() + 1, dtype=dtype, device="cuda")
+        flat[1:] = t.reshape(-1).cuda()
+        view = flat[1:].view(t.shape)
+        assert view.data_ptr() % 16 == 2 and view.is_contiguous()
+        return view
+
+    for args in ((shifted(q), k.cuda(), v.cuda()), (q.cuda(), shifted(k), shifted(v))):
+        check(engine(*args)[0].cpu(), expected, f"misaligned {dtype}")
+    check(engine(q.cuda(), k.cuda(), v.cuda())[0].cpu(), expected, f"aligned {dtype}")
+
+
+@pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16))
+def test_flash_against_pytorch(dtype):
+    """The flash kernel against PyTorch's own CUDA scaled_dot_product_attention (causal, GQA)."""
+    F = torch.nn.functional
+    q = randn((2, 8, 97, 64), dtype, seed=0).cuda()
+    k = randn((2, 2, 97, 64), dtype, seed=1).cuda()
+    v = randn((2, 2, 97, 64), dtype, seed=2).cuda()
+    net = tf.Network()
+    xs = [net.add_input(f"in{i}", t.dtype, tuple(t.shape)) for i, t in enumerate((q, k, v))]
+    net.mark_output(net.add_attention(*xs, causal=True), "out")
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    expected = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+    check(engine(q, k, v)[0].cpu(), expected.cpu(), f"vs torch {dtype}")
+
+
+def test_kernel_choice():
+    """float16/bfloat16 with E == Ev, E % 8 == 0, E <= 128 take the flash kernel; the rest the rows one."""
+    def tactic(dtype, e, ev):
+        net = tf.Network()
+        xs = [net.add_input(n, dtype, (2, 5, d)) for n, d in (("q", e), ("k", e), ("v", ev))]
+        net.mark_output(net.add_attention(*xs), "out")
+        text = tf.Builder(tf.BuilderConfig(device="cuda")).build(net).inspect()
+        return "flash" if "cuda.attention.flash" in text else "rows" if "cuda.attention.rows" in text else text
+
+    assert tactic(torch.float16, 64, 64) == "flash"
+    assert tactic(torch.bfloat16, 128, 128) == "flash"
+    assert tactic(torch.float16, 8, 8) == "flash"
+    assert tactic(torch.float32, 64, 64) == "rows"
+    assert tactic(torch.float16, 33, 33) == "rows"
+    assert tactic(torch.float16, 64, 32) == "rows"
+    assert tactic(torch.float16, 136, 136) == "rows"
