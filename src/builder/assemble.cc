@@ -99,9 +99,15 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
     impl->io_tensor.push_back(id);
   }
 
-  // Constants point at their weights; every other layer becomes a step.
+  // Constants point at their weights; a reshape whose result the caller does not receive shares
+  // its input's bytes (tensors are contiguous and never written after they are produced); every
+  // other layer becomes a step. root[t] is the tensor whose memory t uses.
   const auto& list = kernels_for(config.device);
   std::vector<int> step_of_layer(g.layers.size(), -1);
+  std::vector<int> root(nt);
+  for (int id = 0; id < nt; ++id) root[id] = id;
+  std::vector<char> is_output(nt, 0);
+  for (int id : g.outputs) is_output[id] = 1;
   impl->tactics.resize(g.layers.size());
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
@@ -111,6 +117,18 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
       impl->weights_size += w.size_bytes();
       impl->tactics[li] = "constant";
       continue;
+    }
+    if (l.kind == LayerKind::kReshape && (tactics.empty() || tactics[li] == kAliasTactic)) {
+      int in = root[l.inputs[0]];
+      bool can = !is_output[l.outputs[0]] && impl->locations[in].kind != TensorLocation::kConstant;
+      if (can) {
+        root[l.outputs[0]] = in;
+        impl->tactics[li] = kAliasTactic;
+        continue;
+      }
+      if (!tactics.empty())
+        throw Error(ErrorCode::kCorruptFile, "layer '" + l.name + "' is marked '" + kAliasTactic +
+                                                 "' but its input is a constant or its output a network output");
     }
     std::string want = tactics.empty() ? std::string() : tactics[li];
     step_of_layer[li] = static_cast<int>(impl->steps.size());
@@ -134,7 +152,7 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
   std::vector<int> index_of(nt, -1);
   for (int id = 0; id < nt; ++id) {
     const ir::TensorDesc& t = g.tensors[id];
-    if (impl->locations[id].kind != TensorLocation::kAbsent || t.producer < 0) continue;
+    if (impl->locations[id].kind != TensorLocation::kAbsent || t.producer < 0 || root[id] != id) continue;
     int s = step_of_layer[t.producer];
     index_of[id] = static_cast<int>(arena_ids.size());
     arena_ids.push_back(id);
@@ -142,7 +160,7 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
   }
   for (size_t s = 0; s < impl->steps.size(); ++s)
     for (int id : g.layers[impl->steps[s].layer].inputs)
-      if (id >= 0 && index_of[id] >= 0) lifetimes[index_of[id]].last = static_cast<int>(s);
+      if (id >= 0 && index_of[root[id]] >= 0) lifetimes[index_of[root[id]]].last = static_cast<int>(s);
   // An arena tensor copied to an output lives until the end.
   for (const OutputCopy& c : impl->output_copies)
     if (index_of[c.src_tensor] >= 0) lifetimes[index_of[c.src_tensor]].last = static_cast<int>(impl->steps.size());
@@ -151,6 +169,8 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
   std::vector<size_t> offsets = plan_memory(lifetimes, total);
   for (size_t k = 0; k < arena_ids.size(); ++k)
     impl->locations[arena_ids[k]] = {TensorLocation::kArena, offsets[k], -1, nullptr};
+  for (int id = 0; id < nt; ++id)
+    if (root[id] != id) impl->locations[id] = impl->locations[root[id]];
 
   size_t workspace = 0;
   for (const Step& st : impl->steps) workspace = std::max(workspace, st.kernel->workspace_size());

@@ -21,6 +21,9 @@ struct TensorLocation {
   const void* data = nullptr;    ///< kConstant: the weights' bytes.
 };
 
+/// The tactic of a reshape that runs no kernel: its output shares its input's memory.
+inline constexpr const char* kAliasTactic = "alias";
+
 /// One executed layer.
 struct Step {
   int layer;                      ///< Index into graph.layers.

@@ -3,6 +3,9 @@
 // kernels).
 #include "builder/fold_batch_norm.h"
 #include "builder/fuse_epilogues.h"
+
+#include <algorithm>
+
 #include "runtime/engine_impl.h"
 #include "test_util.h"
 
@@ -140,6 +143,36 @@ TEST(FoldBatchNorm, LeavesNormsWithRuntimeStatisticsOrSharedInputs) {
   net.mark_output(z, "z");  // the convolution's output is read twice
   ir::Graph folded = fold_batch_norm(net.graph());
   EXPECT_EQ(kinds(folded), kinds(net.graph()));
+}
+
+TEST(ReshapeAlias, ReshapesShareTheirInputsMemoryUnlessTheyAreOutputs) {
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, Dims{4, 6});
+  Tensor a = net.add_activation(x, "relu", 0, 0, "a");
+  Tensor r = net.add_reshape(net.add_reshape(a, {2, 12}, "r1"), {24}, "r2");  // a chain of aliases
+  Tensor y = net.add_unary(r, "neg", "y");
+  net.mark_output(y, "y");
+  net.mark_output(net.add_reshape(y, {6, 4}, "r3"), "z");  // an output: copied into the caller's buffer
+  net.mark_output(net.add_reshape(x, {24}, "r4"), "flat_x");  // of an input, and an output: copied
+  for (bool roundtrip : {false, true}) {
+    Engine engine = Builder().build(net);
+    if (roundtrip) {
+      std::vector<uint8_t> bytes = engine.serialize();
+      engine = Engine::deserialize(bytes.data(), bytes.size());
+    }
+    std::string text = engine.inspect();
+    EXPECT_NE(text.find("r1 [reshape] tactic=alias"), std::string::npos) << text;
+    EXPECT_NE(text.find("r2 [reshape] tactic=alias"), std::string::npos) << text;
+    EXPECT_EQ(text.find("r3 [reshape] tactic=alias"), std::string::npos) << text;
+    EXPECT_EQ(text.find("r4 [reshape] tactic=alias"), std::string::npos) << text;
+  }
+  HostTensor in = random_tensor(DataType::kFloat32, Dims{4, 6}, 40);
+  std::vector<HostTensor> out = run(net, {in}, true);
+  std::vector<double> want;
+  for (double v : in.values()) want.push_back(-std::max(v, 0.0));
+  expect_close(out[0], Dims{24}, want, 0, "y");
+  expect_close(out[1], Dims{6, 4}, want, 0, "z");
+  expect_close(out[2], Dims{24}, in.values(), 0, "flat_x");
 }
 
 }  // namespace
