@@ -14,16 +14,7 @@ namespace {
 
 // Runs `g` on the CPU kernels (no passes) and returns the outputs.
 std::vector<HostTensor> run_graph(const ir::Graph& g, const std::vector<HostTensor>& inputs) {
-  Engine engine(assemble_engine(g, BuilderConfig{}, {}));
-  ExecutionContext ctx = engine.create_execution_context();
-  std::vector<HostTensor> ins = inputs, outs;
-  std::vector<void*> bindings;
-  for (auto& h : ins) bindings.push_back(h.data());
-  for (const IOTensorInfo& t : engine.io_tensors())
-    if (!t.is_input) outs.emplace_back(t.dtype, t.dims);
-  for (auto& h : outs) bindings.push_back(h.data());
-  ctx.execute(bindings);
-  return outs;
+  return run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), inputs);
 }
 
 std::vector<LayerKind> kinds(const ir::Graph& g) {

@@ -81,16 +81,8 @@ inline HostTensor random_tensor(DataType t, Dims d, unsigned seed, double lo = -
 /// Weights from a host tensor.
 inline Weights to_weights(const HostTensor& h) { return Weights(h.dtype, h.dims, h.data()); }
 
-/// Builds `net` on the CPU, runs it on `inputs` (in network input order), returns the outputs.
-/// Declare inputs in separate statements: in f(net.add_input("a"), net.add_input("b")) the order of
-/// the two calls, and so the input order, is unspecified.
-/// With `roundtrip`, the engine is serialized and deserialized first.
-inline std::vector<HostTensor> run(const Network& net, const std::vector<HostTensor>& inputs, bool roundtrip = false) {
-  Engine engine = Builder().build(net);
-  if (roundtrip) {
-    std::vector<uint8_t> bytes = engine.serialize();
-    engine = Engine::deserialize(bytes.data(), bytes.size());
-  }
+/// Runs a CPU engine on `inputs` (in input order); returns the outputs.
+inline std::vector<HostTensor> run_engine(const Engine& engine, const std::vector<HostTensor>& inputs) {
   ExecutionContext ctx = engine.create_execution_context();
   std::vector<HostTensor> outs;
   std::vector<void*> bindings;
@@ -101,6 +93,19 @@ inline std::vector<HostTensor> run(const Network& net, const std::vector<HostTen
   for (auto& h : outs) bindings.push_back(h.data());
   ctx.execute(bindings);
   return outs;
+}
+
+/// Builds `net` on the CPU, runs it on `inputs` (in network input order), returns the outputs.
+/// Declare inputs in separate statements: in f(net.add_input("a"), net.add_input("b")) the order of
+/// the two calls, and so the input order, is unspecified.
+/// With `roundtrip`, the engine is serialized and deserialized first.
+inline std::vector<HostTensor> run(const Network& net, const std::vector<HostTensor>& inputs, bool roundtrip = false) {
+  Engine engine = Builder().build(net);
+  if (roundtrip) {
+    std::vector<uint8_t> bytes = engine.serialize();
+    engine = Engine::deserialize(bytes.data(), bytes.size());
+  }
+  return run_engine(engine, inputs);
 }
 
 /// Default tolerance per dtype: float32 1e-5 relative, float16 1e-3, bfloat16 8e-3; integers exact.
