@@ -41,7 +41,8 @@ def tied(shape, dtype, seed):
 
 TOPK_CASES = [((7,), 0, 3), ((5, 37), 1, 5), ((5, 37), 0, 5), ((3, 6, 4), 1, 6), ((4, 2048), -1, 17),
               ((3, 5000), -1, 10), ((2, 4100), 1, 1024), ((2, 3000), -1, 1500), ((2, 3000, 3), 1, 1025),
-              ((6, 1), -1, 1), ((4, 5), 1, 0), ((0, 5), 1, 2), ((1000, 9), 1, 4), ((2, 2049), 1, 2049)]
+              ((6, 1), -1, 1), ((4, 5), 1, 0), ((0, 5), 1, 2), ((1000, 9), 1, 4), ((2, 2049), 1, 2049),
+              ((2, 3000, 3), 1, 10), ((2, 5000), 1, 1), ((3, 2100), 1, 1000), ((2, 1100), 1, 1024)]
 
 
 @pytest.mark.parametrize("largest", (True, False))
@@ -70,6 +71,16 @@ def test_topk_nan_inf_signed_zero(dtype):
     for k in (3, 12, 2000):
         for largest in (True, False):
             check(lambda n, t: n.add_topk(t, k, largest=largest), [x], f"topk special {dtype} k={k} {largest}")
+
+
+@pytest.mark.parametrize("dtype", (torch.float32, torch.int32, torch.int64, torch.float16))
+@pytest.mark.parametrize("n,k", [(6000, 1), (6000, 300), (2100, 7), (2100, 1000), (40000, 64)])
+def test_topk_monotonic_rows(n, k, dtype):
+    """Ascending and descending rows: in the streamed path every element (or none) beats the k-th best."""
+    up = torch.arange(n)
+    x = torch.stack([up, up.flip(0), up % 97]).to(dtype)
+    for largest in (True, False):
+        check(lambda net, t: net.add_topk(t, k, largest=largest), [x], f"topk monotonic {n} {k} {dtype} {largest}")
 
 
 def test_topk_non_contiguous_input():

@@ -18,26 +18,27 @@ struct PadPlan {
   int64_t out[kMaxDims] = {}, in[kMaxDims] = {}, in_strides[kMaxDims] = {}, begin[kMaxDims] = {};
 };
 
-template <class W>
-__global__ void pad_kernel(const W* __restrict__ x, W* __restrict__ y, int64_t total, PadPlan p, PadMode mode,
-                           W value) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t q = i, src = 0;
+// I: the index type, 32 bits when every index (plus a grid stride) stays below 2^31.
+template <class W, class I>
+__global__ void pad_kernel(const W* __restrict__ x, W* __restrict__ y, I total, PadPlan p, PadMode mode, W value) {
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < total; i += I(gridDim.x) * I(blockDim.x)) {
+    I q = i, src = 0;
     bool inside = true;
     for (int d = p.rank - 1; d >= 0; --d) {
-      const int64_t t = q / p.out[d];
-      int64_t s = q - t * p.out[d] - p.begin[d];
+      const I t = q / I(p.out[d]);
+      I s = q - t * I(p.out[d]) - I(p.begin[d]);
       q = t;
-      const int64_t n = p.in[d];
+      const I n = I(p.in[d]);
       if (mode == PadMode::kReflect) {
         if (s < 0) s = -s;
         if (s >= n) s = 2 * (n - 1) - s;
       } else if (mode == PadMode::kReplicate) {
         s = s < 0 ? 0 : (s >= n ? n - 1 : s);
-      } else {
-        inside = inside && s >= 0 && s < n;
+      } else if (s < 0 || s >= n) {
+        inside = false;  // the constant, whatever the other coordinates
+        break;
       }
-      src += s * p.in_strides[d];
+      src += s * I(p.in_strides[d]);
     }
     y[i] = inside ? x[src] : value;
   }
@@ -46,12 +47,17 @@ __global__ void pad_kernel(const W* __restrict__ x, W* __restrict__ y, int64_t t
 template <class W>
 class PadKernel : public Kernel {
  public:
-  PadKernel(const PadPlan& p, PadMode mode, W value) : p_(p), mode_(mode), value_(value) {}
+  PadKernel(const PadPlan& p, PadMode mode, W value, bool narrow)
+      : p_(p), mode_(mode), value_(value), narrow_(narrow) {}
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const int64_t total = out[0].numel();
     if (!total) return;
-    pad_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(in[0].as<const W>(), out[0].as<W>(), total, p_, mode_,
-                                                             value_);
+    const W* x = in[0].as<const W>();
+    W* y = out[0].as<W>();
+    if (narrow_)
+      pad_kernel<W, int32_t><<<blocks_for(total), kThreads, 0, stream()>>>(x, y, int32_t(total), p_, mode_, value_);
+    else
+      pad_kernel<W, int64_t><<<blocks_for(total), kThreads, 0, stream()>>>(x, y, total, p_, mode_, value_);
     check_launch("launching pad");
   }
 
@@ -59,6 +65,7 @@ class PadKernel : public Kernel {
   PadPlan p_;
   PadMode mode_;
   W value_;
+  bool narrow_;
 };
 
 }  // namespace
@@ -85,11 +92,14 @@ std::unique_ptr<Kernel> create_pad(const KernelSpec& s) {
     const auto v = cpu::store_as<typename decltype(tag)::type>(value);
     std::memcpy(&bits, &v, sizeof v);
   });
+  // Pads are within +-2^30 (inference), so |s| < 2^31 per dim whenever both volumes are below 2^30.
+  const int64_t limit = int64_t(1) << 30;
+  const bool narrow = x.volume() < limit && out.volume() < limit;
   return dispatch_bytes(element_size(s.inputs[0]->dtype), [&](auto tag) -> std::unique_ptr<Kernel> {
     using W = typename decltype(tag)::type;
     W v;
     std::memcpy(&v, &bits, sizeof v);
-    return std::make_unique<PadKernel<W>>(p, mode, v);
+    return std::make_unique<PadKernel<W>>(p, mode, v, narrow);
   });
 }
 

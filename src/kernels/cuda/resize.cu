@@ -50,14 +50,15 @@ __device__ __forceinline__ float blend(float a, float la, float b, float lb) {
   return __fadd_rn(__fmul_rn(a, la), __fmul_rn(b, lb));
 }
 
-template <class T>
-__global__ void resize_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t total, ResizeGeom g, bool linear) {
-  const int64_t iv = g.in[0] * g.in[1] * g.in[2];
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t q = i, o[3];
+// I: the index type, 32 bits when every index (plus a grid stride) stays below 2^31.
+template <class T, class I>
+__global__ void resize_kernel(const T* __restrict__ x, T* __restrict__ y, I total, ResizeGeom g, bool linear) {
+  const I iv = I(g.in[0] * g.in[1] * g.in[2]);
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < total; i += I(gridDim.x) * I(blockDim.x)) {
+    I q = i, o[3];
     for (int d = 2; d >= 0; --d) {
-      o[d] = q % g.out[d];
-      q /= g.out[d];
+      o[d] = q % I(g.out[d]);
+      q /= I(g.out[d]);
     }
     const T* xp = x + q * iv;
     if (!linear) {
@@ -80,18 +81,22 @@ __global__ void resize_kernel(const T* __restrict__ x, T* __restrict__ y, int64_
 template <class T>
 class ResizeKernel : public Kernel {
  public:
-  ResizeKernel(const ResizeGeom& g, bool linear) : g_(g), linear_(linear) {}
+  ResizeKernel(const ResizeGeom& g, bool linear, bool narrow) : g_(g), linear_(linear), narrow_(narrow) {}
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const int64_t total = out[0].numel();
     if (!total) return;
-    resize_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(in[0].as<const T>(), out[0].as<T>(), total, g_,
-                                                                linear_);
+    const T* x = in[0].as<const T>();
+    T* y = out[0].as<T>();
+    if (narrow_)
+      resize_kernel<T, int32_t><<<blocks_for(total), kThreads, 0, stream()>>>(x, y, int32_t(total), g_, linear_);
+    else
+      resize_kernel<T, int64_t><<<blocks_for(total), kThreads, 0, stream()>>>(x, y, total, g_, linear_);
     check_launch("launching resize");
   }
 
  private:
   ResizeGeom g_;
-  bool linear_;
+  bool linear_, narrow_;
 };
 
 }  // namespace
@@ -114,10 +119,12 @@ std::unique_ptr<Kernel> create_resize(const KernelSpec& s) {
     else  // PyTorch's compute_scales_value: the given ratio, else in / out
       g.scale[i] = scale > 0 ? static_cast<float>(scale) : static_cast<float>(in) / static_cast<float>(out);
   }
+  const int64_t limit = int64_t(1) << 30;
+  const bool narrow = x.volume() < limit && s.outputs[0]->dims.volume() < limit;
   return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
     using T = typename decltype(tag)::type;
     if constexpr (is_float_v<T>)
-      return std::make_unique<ResizeKernel<T>>(g, linear);
+      return std::make_unique<ResizeKernel<T>>(g, linear, narrow);
     else
       return nullptr;  // inference admits floating-point inputs only
   });
