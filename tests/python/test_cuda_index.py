@@ -10,7 +10,7 @@ so atomics combining duplicates in any order still match the CPU exactly; max/mi
 import pytest
 import torch
 
-from cuda_harness import both, close
+from cuda_harness import check
 
 pytestmark = pytest.mark.cuda
 
@@ -21,14 +21,6 @@ ALL = NUMERIC + (torch.bool,)
 
 def gen(seed):
     return torch.Generator().manual_seed(seed)
-
-
-def check(build, inputs, msg):
-    cpu, gpu = both(build, inputs)
-    cpu = [torch.as_tensor(c) for c in cpu]
-    assert len(cpu) == len(gpu), msg
-    for i, (g, c) in enumerate(zip(gpu, cpu)):
-        close(g, c, f"{msg} [out{i}]")
 
 
 def tied(shape, dtype, seed):
