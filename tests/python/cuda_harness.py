@@ -35,3 +35,10 @@ def close(gpu, cpu, msg):
         assert torch.equal(gpu, cpu), msg
 
 
+def check(build, inputs, msg):
+    """Runs `build` on both devices and compares every output with close()."""
+    cpu, gpu = both(build, inputs)
+    cpu = [torch.as_tensor(c) for c in cpu]  # the CPU engine returns NumPy arrays when given no torch input
+    assert len(cpu) == len(gpu), msg
+    for i, (g, c) in enumerate(zip(gpu, cpu)):
+        close(g, c, f"{msg} [out{i}]")

@@ -28,6 +28,13 @@ std::unique_ptr<Kernel> create_reduce(const KernelSpec& s);
 std::unique_ptr<Kernel> create_arg_reduce(const KernelSpec& s);
 std::unique_ptr<Kernel> create_attention_flash(const KernelSpec& s);
 std::unique_ptr<Kernel> create_attention(const KernelSpec& s);
+std::unique_ptr<Kernel> create_pooling(const KernelSpec& s);
+std::unique_ptr<Kernel> create_adaptive_pooling(const KernelSpec& s);
+std::unique_ptr<Kernel> create_resize(const KernelSpec& s);
+std::unique_ptr<Kernel> create_pad(const KernelSpec& s);
+std::unique_ptr<Kernel> create_topk(const KernelSpec& s);
+std::unique_ptr<Kernel> create_cumsum(const KernelSpec& s);
+std::unique_ptr<Kernel> create_scatter(const KernelSpec& s);
 
 const std::vector<KernelEntry>& kernels() {
   static const std::vector<KernelEntry> list = {
@@ -55,6 +62,13 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kArgReduce, "cuda.arg_reduce", create_arg_reduce},
       {LayerKind::kAttention, "cuda.attention.flash", create_attention_flash},
       {LayerKind::kAttention, "cuda.attention.rows", create_attention},
+      {LayerKind::kPooling, "cuda.pooling", create_pooling},
+      {LayerKind::kAdaptivePooling, "cuda.adaptive_pooling", create_adaptive_pooling},
+      {LayerKind::kResize, "cuda.resize", create_resize},
+      {LayerKind::kPad, "cuda.pad", create_pad},
+      {LayerKind::kTopK, "cuda.topk.bitonic", create_topk},
+      {LayerKind::kCumSum, "cuda.cumsum", create_cumsum},
+      {LayerKind::kScatter, "cuda.scatter", create_scatter},
   };
   return list;
 }

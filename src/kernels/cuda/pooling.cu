@@ -1,0 +1,251 @@
+// CUDA max/average pooling over 1-3 spatial dims and adaptive pooling, with the CPU kernels' rules
+// (src/kernels/cpu/pooling.cc): padding, dilation (max), ceil_mode (output sizes fixed by inference),
+// count_include_pad and divisor_override (avg), PyTorch's adaptive bins; max propagates NaN; sums in
+// float32 in the CPU's order, so windowed results equal the CPU's. One thread per output element
+// (threads of adjacent outputs read adjacent inputs; 32-bit index arithmetic when the tensors allow).
+// A window covering the whole plane (adaptive pooling to 1, global pooling) is a row reduction
+// instead: a warp per plane (a block for planes over 2048 elements), summed as a tree.
+#include <cmath>
+
+#include "kernels/cpu/spatial.h"
+#include "kernels/cuda/row_reduce.cuh"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+using cpu::Spatial3;
+
+/// Splits output index i (planes x D x H x W) into the plane and the three spatial coordinates.
+template <class I>
+__device__ __forceinline__ I split_output(I i, const Spatial3& g, I o[3]) {
+  o[2] = i % I(g.out[2]);
+  i /= I(g.out[2]);
+  o[1] = i % I(g.out[1]);
+  i /= I(g.out[1]);
+  o[0] = i % I(g.out[0]);
+  return i / I(g.out[0]);
+}
+
+template <class T, class I>
+__global__ void max_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g) {
+  const I iv = I(g.in[0] * g.in[1] * g.in[2]);
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < total; i += I(gridDim.x) * I(blockDim.x)) {
+    I o[3];
+    const T* xp = x + split_output(i, g, o) * iv;
+    float m = -INFINITY;
+    for (I kd = 0; kd < I(g.k[0]); ++kd) {
+      const I id = o[0] * I(g.stride[0]) - I(g.pad[0]) + kd * I(g.dil[0]);
+      if (id < 0 || id >= I(g.in[0])) continue;
+      for (I kh = 0; kh < I(g.k[1]); ++kh) {
+        const I ih = o[1] * I(g.stride[1]) - I(g.pad[1]) + kh * I(g.dil[1]);
+        if (ih < 0 || ih >= I(g.in[1])) continue;
+        const T* row = xp + (id * I(g.in[1]) + ih) * I(g.in[2]);
+        for (I kw = 0; kw < I(g.k[2]); ++kw) {
+          const I iw = o[2] * I(g.stride[2]) - I(g.pad[2]) + kw * I(g.dil[2]);
+          if (iw < 0 || iw >= I(g.in[2])) continue;
+          const float v = load(row, iw);
+          if (v > m || v != v) m = v;
+        }
+      }
+    }
+    y[i] = store_as<T>(m);
+  }
+}
+
+template <class T, class I>
+__global__ void avg_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g, I divisor_override,
+                         bool count_include_pad) {
+  const I iv = I(g.in[0] * g.in[1] * g.in[2]);
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < total; i += I(gridDim.x) * I(blockDim.x)) {
+    I o[3];
+    const T* xp = x + split_output(i, g, o) * iv;
+    I lo[3], hi[3], pool_size = 1, count = 1;
+    bool empty = false;
+    for (int d = 0; d < 3; ++d) {
+      lo[d] = o[d] * I(g.stride[d]) - I(g.pad[d]);
+      hi[d] = min(lo[d] + I(g.k[d]), I(g.in[d] + g.pad[d]));
+      pool_size *= hi[d] - lo[d];
+      lo[d] = max(lo[d], I(0));
+      hi[d] = min(hi[d], I(g.in[d]));
+      empty = empty || lo[d] >= hi[d];
+      count *= hi[d] - lo[d];
+    }
+    float sum = 0.0f;
+    if (!empty) {
+      for (I id = lo[0]; id < hi[0]; ++id)
+        for (I ih = lo[1]; ih < hi[1]; ++ih) {
+          const T* row = xp + (id * I(g.in[1]) + ih) * I(g.in[2]);
+          for (I iw = lo[2]; iw < hi[2]; ++iw) sum += load(row, iw);
+        }
+      const I div = divisor_override ? divisor_override : count_include_pad ? pool_size : count;
+      sum = sum / static_cast<float>(div);
+    }
+    y[i] = store_as<T>(sum);
+  }
+}
+
+template <class T, class I>
+__global__ void adaptive_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g, bool is_max) {
+  const I iv = I(g.in[0] * g.in[1] * g.in[2]);
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < total; i += I(gridDim.x) * I(blockDim.x)) {
+    I o[3];
+    const T* xp = x + split_output(i, g, o) * iv;
+    I lo[3], hi[3];
+    for (int d = 0; d < 3; ++d) {  // PyTorch's bins: floor(o * in / out) to ceil((o + 1) * in / out), in 64 bits
+      lo[d] = I(int64_t(o[d]) * g.in[d] / g.out[d]);
+      hi[d] = I(((int64_t(o[d]) + 1) * g.in[d] + g.out[d] - 1) / g.out[d]);
+    }
+    float acc = is_max ? -INFINITY : 0.0f;
+    for (I id = lo[0]; id < hi[0]; ++id)
+      for (I ih = lo[1]; ih < hi[1]; ++ih) {
+        const T* row = xp + (id * I(g.in[1]) + ih) * I(g.in[2]);
+        for (I iw = lo[2]; iw < hi[2]; ++iw) {
+          const float v = load(row, iw);
+          if (!is_max)
+            acc += v;
+          else if (v > acc || v != v)
+            acc = v;
+        }
+      }
+    if (!is_max) acc /= static_cast<float>((hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]));
+    y[i] = store_as<T>(acc);
+  }
+}
+
+// Whole-plane pooling: y[p] = max or sum / divisor of the n contiguous elements of plane p.
+template <class T>
+__global__ void plane_pool_warps(const T* __restrict__ x, T* __restrict__ y, int64_t planes, int64_t n, bool is_max,
+                                 float divisor) {
+  const int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
+  for (int64_t p = blockIdx.x * int64_t(warps) + (threadIdx.x >> 5); p < planes; p += int64_t(gridDim.x) * warps) {
+    const T* xp = x + p * n;
+    float acc = is_max ? -INFINITY : 0.0f;
+    if (is_max) {
+      for (int64_t j = lane; j < n; j += 32) acc = MaxNanOp{}(acc, load(xp, j));
+      acc = warp_reduce(acc, MaxNanOp{});
+    } else {
+      for (int64_t j = lane; j < n; j += 32) acc += load(xp, j);
+      acc = warp_reduce(acc, SumOp{});
+    }
+    if (lane == 0) y[p] = store_as<T>(is_max ? acc : acc / divisor);
+  }
+}
+
+template <class T>
+__global__ void plane_pool_blocks(const T* __restrict__ x, T* __restrict__ y, int64_t planes, int64_t n, bool is_max,
+                                  float divisor) {
+  for (int64_t p = blockIdx.x; p < planes; p += gridDim.x) {
+    const T* xp = x + p * n;
+    float acc;
+    if (is_max) {
+      acc = -INFINITY;
+      for (int64_t j = threadIdx.x; j < n; j += blockDim.x) acc = MaxNanOp{}(acc, load(xp, j));
+      acc = block_reduce(acc, MaxNanOp{}, -INFINITY);
+    } else {
+      acc = 0.0f;
+      for (int64_t j = threadIdx.x; j < n; j += blockDim.x) acc += load(xp, j);
+      acc = block_reduce(acc, SumOp{}, 0.0f) / divisor;
+    }
+    if (threadIdx.x == 0) y[p] = store_as<T>(acc);
+  }
+}
+
+enum class Pool { kMax, kAvg, kAdaptiveMax, kAdaptiveAvg };
+
+template <class T>
+class PoolingKernel : public Kernel {
+ public:
+  PoolingKernel(const KernelSpec& s, Pool kind) : kind_(kind) {
+    const Dims& x = s.inputs[0]->dims;
+    planes_ = x[0] * x[1];
+    cpu::spatial_extents(x, g_.in);
+    cpu::spatial_extents(s.outputs[0]->dims, g_.out);
+    const int64_t iv = g_.in_volume();
+    if (kind == Pool::kMax || kind == Pool::kAvg) {
+      cpu::spatial_attr(s.layer, "kernel", g_.k);
+      for (int i = 0; i < 3; ++i) g_.stride[i] = g_.k[i];
+      cpu::spatial_attr(s.layer, "stride", g_.stride);
+      cpu::spatial_attr(s.layer, "padding", g_.pad);
+      cpu::spatial_attr(s.layer, "dilation", g_.dil);
+      count_include_pad_ = ir::attr_int(s.layer, "count_include_pad") != 0;
+      divisor_override_ = ir::attr_int(s.layer, "divisor_override");
+      bool whole = g_.out_volume() == 1;  // one window, exactly the plane: a plane reduction
+      for (int i = 0; i < 3; ++i) whole = whole && g_.pad[i] == 0 && g_.k[i] == g_.in[i] && g_.dil[i] == 1;
+      plane_ = whole;
+      divisor_ = static_cast<float>(divisor_override_ ? divisor_override_ : iv);
+    } else {
+      plane_ = g_.out_volume() == 1;
+      divisor_ = static_cast<float>(iv);
+    }
+    // 32-bit index arithmetic when every index (plus a grid stride) stays below 2^31.
+    const int64_t limit = int64_t(1) << 30;
+    narrow_ = planes_ * iv < limit && planes_ * g_.out_volume() < limit;
+  }
+
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    const int64_t total = out[0].numel();
+    if (!total) return;
+    const T* x = in[0].as<const T>();
+    T* y = out[0].as<T>();
+    const bool is_max = kind_ == Pool::kMax || kind_ == Pool::kAdaptiveMax;
+    if (plane_) {
+      const int64_t n = g_.in_volume();
+      if (n > 2048) {
+        plane_pool_blocks<<<row_blocks(planes_), 512, 0, stream()>>>(x, y, planes_, n, is_max, divisor_);
+      } else {
+        const int64_t warps = kThreads / 32, blocks = (planes_ + warps - 1) / warps;
+        plane_pool_warps<<<row_blocks(blocks), kThreads, 0, stream()>>>(x, y, planes_, n, is_max, divisor_);
+      }
+      check_launch("launching whole-plane pooling");
+      return;
+    }
+    if (narrow_)
+      launch<int32_t>(x, y, total);
+    else
+      launch<int64_t>(x, y, total);
+  }
+
+ private:
+  template <class I>
+  void launch(const T* x, T* y, int64_t total) const {
+    const unsigned blocks = blocks_for(total);
+    switch (kind_) {
+      case Pool::kMax: max_pool<T, I><<<blocks, kThreads, 0, stream()>>>(x, y, I(total), g_); break;
+      case Pool::kAvg:
+        avg_pool<T, I><<<blocks, kThreads, 0, stream()>>>(x, y, I(total), g_, I(divisor_override_), count_include_pad_);
+        break;
+      default:
+        adaptive_pool<T, I><<<blocks, kThreads, 0, stream()>>>(x, y, I(total), g_, kind_ == Pool::kAdaptiveMax);
+    }
+    check_launch("launching pooling");
+  }
+
+  Spatial3 g_;
+  Pool kind_;
+  int64_t planes_ = 0, divisor_override_ = 0;
+  float divisor_ = 1.0f;
+  bool count_include_pad_ = true, plane_ = false, narrow_ = false;
+};
+
+std::unique_ptr<Kernel> make(const KernelSpec& s, Pool kind) {
+  return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_float_v<T>)
+      return std::make_unique<PoolingKernel<T>>(s, kind);
+    else
+      return nullptr;  // inference admits floating-point inputs only
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_pooling(const KernelSpec& s) {
+  return make(s, ir::attr_string(s.layer, "mode") == "max" ? Pool::kMax : Pool::kAvg);
+}
+
+std::unique_ptr<Kernel> create_adaptive_pooling(const KernelSpec& s) {
+  return make(s, ir::attr_string(s.layer, "mode") == "max" ? Pool::kAdaptiveMax : Pool::kAdaptiveAvg);
+}
+
+}  // namespace tensorforge::cuda

@@ -1,0 +1,202 @@
+// CUDA topk along one axis with the CPU kernel's total order (src/kernels/cpu/topk.cc): NaN ranks
+// above every number, equal values keep the lower index first (-0.0 equals 0.0), and the output is
+// always sorted, so values and indices equal the CPU's. Each element becomes a unique key (an
+// unsigned integer whose order is the value order, complemented for smallest, plus its index) and
+// every row gets a block that bitonic-sorts keys:
+//  - k <= 1024 and a row longer than k plus one round of appends (a round: the block's threads,
+//    32 to 1024, wider for longer rows): the row's first keys fill a shared buffer (the next power
+//    of two) and are sorted; then only elements that beat the k-th best so far are appended, and
+//    the buffer is sorted again when a round might not fit and at the row's end;
+//  - otherwise rows of at most 2048 elements are sorted once in shared memory, longer ones whole in
+//    the workspace (a bounded number of rows at a time).
+// The values written are the input elements themselves (bit for bit), the indices int64.
+#include <algorithm>
+
+#include "kernels/cpu/axis_view.h"
+#include "kernels/cuda/common.cuh"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+struct Key {
+  uint64_t v;  // order key: larger comes first
+  int64_t i;   // element index along the axis: smaller comes first on equal v
+};
+
+__device__ __forceinline__ bool before(const Key& a, const Key& b) { return a.v > b.v || (a.v == b.v && a.i < b.i); }
+
+/// An unsigned key with the order of the CPU kernel's comparison (NaN above everything).
+template <class T>
+__device__ __forceinline__ uint64_t order_key(T x) {
+  if constexpr (is_float_v<T>) {
+    const float f = load(&x, 0);
+    if (f != f) return 0xffffffffull;
+    const uint32_t u = f == 0.0f ? 0u : __float_as_uint(f);  // -0.0 ties with 0.0
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  } else if constexpr (std::is_signed_v<T>) {
+    return static_cast<uint64_t>(static_cast<int64_t>(x)) ^ (uint64_t(1) << 63);
+  } else {
+    return static_cast<uint64_t>(x);
+  }
+}
+
+constexpr int kSharedKeys = 2048;  // 32 KiB of keys per block
+constexpr int kStreamMaxK = kSharedKeys / 2;
+
+/// Sorts a[0, n) (n a power of two) so that before() holds between neighbours. Every thread of the
+/// block must call it; it begins and ends with a barrier.
+__device__ void bitonic_sort(Key* a, int64_t n) {
+  for (int64_t size = 2; size <= n; size <<= 1)
+    for (int64_t stride = size >> 1; stride > 0; stride >>= 1) {
+      __syncthreads();
+      for (int64_t t = threadIdx.x; t < n / 2; t += blockDim.x) {
+        const int64_t lo = 2 * t - (t & (stride - 1)), hi = lo + stride;
+        const bool forward = (lo & size) == 0;
+        const Key a_lo = a[lo], a_hi = a[hi];
+        if (before(a_hi, a_lo) == forward) {
+          a[lo] = a_hi;
+          a[hi] = a_lo;
+        }
+      }
+    }
+  __syncthreads();
+}
+
+struct Row {
+  int64_t extent, inner, k;
+};
+
+template <class T>
+__device__ __forceinline__ Key key_of(const T* x, int64_t j, const Row& r, bool largest) {
+  const uint64_t v = order_key(x[j * r.inner]);
+  return {largest ? v : ~v, j};
+}
+
+/// Fills a[0, count) with the keys of the row's first `count` elements (stride inner), slots past
+/// the row's end with placeholders that sort after every element.
+template <class T>
+__device__ void load_keys(Key* a, int64_t count, const T* x, const Row& r, bool largest) {
+  for (int64_t j = threadIdx.x; j < count; j += blockDim.x) a[j] = j < r.extent ? key_of(x, j, r, largest) : Key{0, j};
+}
+
+/// Rows longer than the buffer a[0, n), whose first n elements are sorted there: each later element
+/// that comes before the k-th best so far is appended after the first k slots; when another round of
+/// blockDim.x appends might not fit (k + blockDim.x <= n is required), or at the row's end, the
+/// buffer is padded with placeholders and sorted again. Keys are unique, so the order of the appends
+/// does not matter.
+template <class T>
+__device__ void stream_rest(Key* a, int64_t n, const T* x, const Row& r, bool largest, int* fill) {
+  if (threadIdx.x == 0) *fill = static_cast<int>(r.k);
+  Key threshold = a[r.k - 1];
+  __syncthreads();
+  for (int64_t j0 = n; j0 < r.extent; j0 += blockDim.x) {
+    const int64_t j = j0 + threadIdx.x;
+    if (j < r.extent) {
+      const Key key = key_of(x, j, r, largest);
+      if (before(key, threshold)) a[atomicAdd(fill, 1)] = key;
+    }
+    __syncthreads();
+    const int64_t f = *fill;
+    if (f + blockDim.x > n || (j0 + blockDim.x >= r.extent && f > r.k)) {
+      for (int64_t t = f + threadIdx.x; t < n; t += blockDim.x) a[t] = Key{0, r.extent + t};
+      bitonic_sort(a, n);  // its first barrier: every thread has read *fill
+      threshold = a[r.k - 1];
+      if (threadIdx.x == 0) *fill = static_cast<int>(r.k);
+    }
+    __syncthreads();
+  }
+}
+
+template <class T>
+__device__ void write_row(const Key* a, const T* x, T* values, int64_t* indices, const Row& r) {
+  for (int64_t j = threadIdx.x; j < r.k; j += blockDim.x) {
+    values[j * r.inner] = x[a[j].i * r.inner];
+    indices[j * r.inner] = a[j].i;
+  }
+}
+
+inline int64_t pow2_at_least(int64_t n) {
+  int64_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+/// One block per row: the keys of the row's first n elements go into a[0, n) (shared memory, or the
+/// block's n keys of `work` when given) and are sorted; the rest of a longer row is streamed.
+template <class T>
+__global__ void __launch_bounds__(1024) topk_rows(const T* __restrict__ x, T* __restrict__ values,
+                                                  int64_t* __restrict__ indices, int64_t rows, Row r, int64_t n,
+                                                  bool largest, Key* work) {
+  __shared__ Key buf[kSharedKeys];
+  __shared__ int fill;
+  Key* a = work ? work + blockIdx.x * n : buf;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t o = row / r.inner, i = row - o * r.inner;
+    const T* xr = x + o * r.extent * r.inner + i;
+    __syncthreads();  // the previous row's writers are done with a
+    load_keys(a, n, xr, r, largest);
+    bitonic_sort(a, n);
+    if (r.extent > n) stream_rest(a, n, xr, r, largest, &fill);
+    const int64_t out = o * r.k * r.inner + i;
+    write_row(a, xr, values + out, indices + out, r);
+  }
+}
+
+template <class T>
+class TopKKernel : public Kernel {
+ public:
+  TopKKernel(const cpu::AxisView& v, int64_t k, bool largest)
+      : r_{v.extent, v.inner, k}, rows_(v.outer * v.inner), largest_(largest) {
+    n_ = pow2_at_least(v.extent);
+    threads_ = static_cast<int>(std::min<int64_t>(std::max<int64_t>(n_ / 2, 32), 1024));
+    if (k <= kStreamMaxK) {  // a buffer of k + one round of appends, the rounds wider for longer rows
+      const int64_t round = std::min<int64_t>(std::max<int64_t>(pow2_at_least(v.extent / 16), 32), 1024);
+      const int64_t n = pow2_at_least(k + round);
+      if (n < v.extent) {
+        n_ = n;
+        threads_ = static_cast<int>(round);
+      }
+    }
+    if (n_ > kSharedKeys) {  // sorted whole in the workspace: as many blocks as 256 MiB of keys allows
+      const int64_t fit = (int64_t(256) << 20) / (n_ * int64_t(sizeof(Key)));
+      blocks_ = std::max<int64_t>(1, std::min<int64_t>({fit, 1024, rows_}));
+    } else {
+      blocks_ = std::max<int64_t>(1, std::min<int64_t>(rows_, int64_t(1) << 30));
+    }
+  }
+  size_t workspace_size() const override {
+    return n_ > kSharedKeys ? static_cast<size_t>(blocks_ * n_) * sizeof(Key) : 0;
+  }
+  void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    if (rows_ == 0 || r_.k == 0) return;
+    Key* work = n_ > kSharedKeys ? static_cast<Key*>(workspace) : nullptr;
+    topk_rows<<<static_cast<unsigned>(blocks_), threads_, 0, stream()>>>(
+        in[0].as<const T>(), out[0].as<T>(), out[1].as<int64_t>(), rows_, r_, n_, largest_, work);
+    check_launch("launching topk");
+  }
+
+ private:
+  Row r_;
+  int64_t rows_, n_ = 1, blocks_ = 1;
+  int threads_ = 32;
+  bool largest_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_topk(const KernelSpec& s) {
+  const Dims& d = s.inputs[0]->dims;
+  const cpu::AxisView v = cpu::axis_view(d, cpu::norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
+  const int64_t k = ir::attr_int(s.layer, "k");
+  const bool largest = ir::attr_int(s.layer, "largest") != 0;
+  return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_same_v<T, bool>)
+      return nullptr;  // inference admits floating-point and integer inputs only
+    else
+      return std::make_unique<TopKKernel<T>>(v, k, largest);
+  });
+}
+
+}  // namespace tensorforge::cuda

@@ -1,0 +1,208 @@
+"""CUDA kernels of topk, cumsum and scatter against the CPU kernels: the same network built for both
+devices, over odd sizes, rows short and long (each topk path: one shared-memory sort, rows streamed
+through shared memory, rows sorted in the workspace), many ties, NaN/inf/-0.0, empty tensors,
+non-contiguous inputs and every accepted dtype. topk matches exactly (values and indices; ties keep
+the lower index first). cumsum integers match exactly (wrapping), floats within the dtype tolerance.
+scatter: reduce "none" is tested with distinct targets only (which of several writes to one element
+lands is unspecified on CUDA); sums and products use values whose results are exact in any order,
+so atomics combining duplicates in any order still match the CPU exactly; max/min are exact."""
+
+import pytest
+import torch
+
+from cuda_harness import check
+
+pytestmark = pytest.mark.cuda
+
+FLOATS = (torch.float32, torch.float16, torch.bfloat16)
+NUMERIC = FLOATS + (torch.int8, torch.int32, torch.int64, torch.uint8)
+ALL = NUMERIC + (torch.bool,)
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def tied(shape, dtype, seed):
+    """Values with many ties: quarters in [-4, 4] for floats, small integers otherwise."""
+    if dtype.is_floating_point:
+        return ((torch.randn(shape, generator=gen(seed)) * 4).round() / 4).to(dtype)
+    lo = 0 if dtype == torch.uint8 else -3
+    return torch.randint(lo, 4, shape, generator=gen(seed)).to(dtype)
+
+
+TOPK_CASES = [((7,), 0, 3), ((5, 37), 1, 5), ((5, 37), 0, 5), ((3, 6, 4), 1, 6), ((4, 2048), -1, 17),
+              ((3, 5000), -1, 10), ((2, 4100), 1, 1024), ((2, 3000), -1, 1500), ((2, 3000, 3), 1, 1025),
+              ((6, 1), -1, 1), ((4, 5), 1, 0), ((0, 5), 1, 2), ((1000, 9), 1, 4), ((2, 2049), 1, 2049),
+              ((2, 3000, 3), 1, 10), ((2, 5000), 1, 1), ((3, 2100), 1, 1000), ((2, 1100), 1, 1024)]
+
+
+@pytest.mark.parametrize("largest", (True, False))
+@pytest.mark.parametrize("dtype", NUMERIC)
+@pytest.mark.parametrize("shape,axis,k", TOPK_CASES)
+def test_topk(shape, axis, k, dtype, largest):
+    check(lambda n, t: n.add_topk(t, k, axis=axis, largest=largest), [tied(shape, dtype, seed=1)],
+          f"topk {shape} axis={axis} k={k} {dtype} largest={largest}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_topk_random_values_unsorted_flag(dtype):
+    x = torch.randn((3, 2500), generator=gen(2)).to(dtype)
+    for largest in (True, False):
+        check(lambda n, t: n.add_topk(t, 40, largest=largest, sorted=False), [x], f"topk sorted=0 {dtype} {largest}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_topk_nan_inf_signed_zero(dtype):
+    x = tied((4, 3000), dtype, seed=3)
+    x[0, 5] = x[0, 2999] = x[1, 100] = float("nan")
+    x[0, 7] = x[2, 8] = float("inf")
+    x[1, 9] = x[3, 0] = float("-inf")
+    x[2, ::7] = 0.0
+    x[2, 3::11] = -0.0
+    for k in (3, 12, 2000):
+        for largest in (True, False):
+            check(lambda n, t: n.add_topk(t, k, largest=largest), [x], f"topk special {dtype} k={k} {largest}")
+
+
+@pytest.mark.parametrize("dtype", (torch.float32, torch.int32, torch.int64, torch.float16))
+@pytest.mark.parametrize("n,k", [(6000, 1), (6000, 300), (2100, 7), (2100, 1000), (40000, 64)])
+def test_topk_monotonic_rows(n, k, dtype):
+    """Ascending and descending rows: in the streamed path every element (or none) beats the k-th best."""
+    up = torch.arange(n)
+    x = torch.stack([up, up.flip(0), up % 97]).to(dtype)
+    for largest in (True, False):
+        check(lambda net, t: net.add_topk(t, k, largest=largest), [x], f"topk monotonic {n} {k} {dtype} {largest}")
+
+
+def test_topk_non_contiguous_input():
+    x = tied((40, 9), torch.float32, seed=4).t()
+    for axis in (0, 1):
+        check(lambda n, t: n.add_topk(t, 5, axis=axis), [x], f"topk .t() axis={axis}")
+
+
+CUMSUM_CASES = [((7,), 0), ((3, 1000), 1), ((5, 3000), -1), ((4, 65), 1), ((4, 64), 1), ((2, 33, 3), 1), ((6, 5), 0),
+                ((0, 4), 1), ((1, 20000), 1), ((3, 4, 5), 2), ((2, 1, 70), -1), ((3, 2, 700), 0)]
+
+
+def cumsum_data(shape, dtype, seed):
+    g = gen(seed)
+    if dtype.is_floating_point:
+        return torch.randn(shape, generator=g).to(dtype)
+    bound = {torch.int8: 100, torch.uint8: 255, torch.int32: 1 << 30, torch.int64: 1 << 62}[dtype]  # sums wrap
+    return torch.randint(0 if dtype == torch.uint8 else -bound, bound, shape, generator=g).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", NUMERIC)
+@pytest.mark.parametrize("shape,axis", CUMSUM_CASES)
+def test_cumsum(shape, axis, dtype):
+    check(lambda n, t: n.add_cumsum(t, axis), [cumsum_data(shape, dtype, seed=5)], f"cumsum {shape} {axis} {dtype}")
+
+
+def test_cumsum_non_contiguous_and_special():
+    x = torch.randn((300, 7), generator=gen(6))
+    x[3, 1] = float("nan")
+    x[10, 2] = float("inf")
+    for axis in (0, 1):
+        check(lambda n, t: n.add_cumsum(t, axis), [x.t()], f"cumsum .t() axis={axis}")
+
+
+# (x shape, index shape, src shape, axis)
+SCATTER_CASES = [((5, 4), (3, 4), (3, 4), 0), ((5, 4), (5, 3), (6, 5), 1), ((3, 7, 2), (2, 5, 1), (2, 6, 2), -2),
+                 ((3, 1100), (2, 1500), (3, 1600), 1), ((4, 3), (0, 3), (0, 3), 0), ((6,), (20,), (20,), 0),
+                 ((2, 3, 4), (2, 3, 4), (2, 3, 4), 2), ((40, 3), (300, 2), (300, 3), 0),
+                 ((3, 1100), (3, 1000), (3, 1000), 1)]
+
+
+def scatter_values(shape, dtype, reduce, seed):
+    """Values for which the reduction is exact in any order."""
+    g = gen(seed)
+    if dtype == torch.bool:
+        return torch.randint(0, 2, shape, generator=g).bool()
+    if not dtype.is_floating_point:
+        return torch.randint(0 if dtype == torch.uint8 else -3, 4, shape, generator=g).to(dtype)  # wraps exactly
+    if reduce == "add":  # quarters: small sums are exact
+        return (torch.randint(-4, 5, shape, generator=g) * 0.25).to(dtype)
+    if reduce == "mul":  # +-2^-1, 2^0, 2^1: products are exact
+        sign = torch.randint(0, 2, shape, generator=g) * 2 - 1
+        return (sign * 2.0 ** torch.randint(-1, 2, shape, generator=g)).to(dtype)
+    return torch.randn(shape, generator=g).to(dtype)
+
+
+def distinct_index(ishape, n, axis, itype, seed):
+    """Indices distinct along `axis` for every other coordinate; some negative (counted from the end)."""
+    shape = list(ishape)
+    shape[axis] = n
+    perm = torch.rand(shape, generator=gen(seed)).argsort(dim=axis).narrow(axis, 0, ishape[axis])
+    negative = torch.randint(0, 2, tuple(ishape), generator=gen(seed + 1)).bool()
+    return torch.where(negative, perm - n, perm).to(itype)
+
+
+@pytest.mark.parametrize("itype", (torch.int32, torch.int64))
+@pytest.mark.parametrize("dtype", ALL)
+@pytest.mark.parametrize("case", [c for c in SCATTER_CASES if c[1][c[3]] <= c[0][c[3]]])
+def test_scatter_none(case, dtype, itype):
+    xs, ishape, ss, axis = case
+    axis = axis % len(xs)
+    x, src = scatter_values(xs, dtype, "none", 7), scatter_values(ss, dtype, "none", 8)
+    idx = distinct_index(ishape, xs[axis], axis, itype, seed=9)
+    check(lambda n, a, i, b: n.add_scatter(a, i, b, axis=axis), [x, idx, src], f"scatter none {case} {dtype} {itype}")
+
+
+@pytest.mark.parametrize("itype", (torch.int32, torch.int64))
+@pytest.mark.parametrize("dtype", NUMERIC)
+@pytest.mark.parametrize("reduce", ("add", "mul", "max", "min"))
+@pytest.mark.parametrize("case", SCATTER_CASES)
+def test_scatter_reduce(case, reduce, dtype, itype):
+    xs, ishape, ss, axis = case
+    n = xs[axis]
+    x, src = scatter_values(xs, dtype, reduce, 10), scatter_values(ss, dtype, reduce, 11)
+    idx = torch.randint(-n, n, ishape, generator=gen(12)).to(itype)  # duplicates
+    check(lambda net, a, i, b: net.add_scatter(a, i, b, axis=axis, reduce=reduce), [x, idx, src],
+          f"scatter {reduce} {case} {dtype} {itype}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_scatter_add_random_values(dtype):
+    """Arbitrary floats: duplicates are summed in an unspecified order; within the dtype tolerance."""
+    x = torch.randn((50, 7), generator=gen(13)).to(dtype)
+    src = torch.randn((120, 7), generator=gen(14)).to(dtype)
+    idx = torch.randint(0, 50, (120, 7), generator=gen(15))
+    check(lambda n, a, i, b: n.add_scatter(a, i, b, axis=0, reduce="add"), [x, idx, src], f"scatter add {dtype}")
+
+
+@pytest.mark.parametrize("reduce", ("max", "min"))
+def test_scatter_max_min_nan(reduce):
+    x = torch.randn((6, 5), generator=gen(16))
+    src = torch.randn((9, 5), generator=gen(17))
+    x[2, 1] = float("nan")
+    src[4, 3] = float("nan")
+    idx = torch.randint(0, 6, (9, 5), generator=gen(18))
+    check(lambda n, a, i, b: n.add_scatter(a, i, b, axis=0, reduce=reduce), [x, idx, src], f"scatter {reduce} nan")
+
+
+def test_scatter_non_contiguous_inputs():
+    x = torch.randn((7, 5), generator=gen(19)).t()  # (5, 7)
+    src = torch.randn((6, 4), generator=gen(20)).t()  # (4, 6)
+    idx = distinct_index((4, 6), 7, 1, torch.int64, seed=21)
+    check(lambda n, a, i, b: n.add_scatter(a, i, b, axis=1), [x, idx, src], "scatter none .t()")
+    idx = torch.randint(0, 7, (4, 6), generator=gen(22))
+    check(lambda n, a, i, b: n.add_scatter(a, i, b, axis=1, reduce="max"), [x, idx, src], "scatter max .t()")
+
+
+@pytest.mark.parametrize("reduce", ("none", "add"))
+def test_scatter_out_of_range_skipped_on_cuda(reduce):
+    """The CPU raises for an out-of-range index; CUDA cannot raise and skips that element."""
+    import tensorforge as tf
+
+    x = torch.arange(12, dtype=torch.float32).reshape(4, 3)
+    idx = torch.tensor([[1, 7, -1], [-9, 0, 2]], dtype=torch.int64)
+    src = torch.full((2, 3), 100.0)
+    net = tf.Network()
+    ins = [net.add_input(name, t.dtype, tuple(t.shape)) for name, t in (("x", x), ("i", idx), ("s", src))]
+    net.mark_output(net.add_scatter(*ins, axis=0, reduce=reduce), "y")
+    (out,) = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)(x.cuda(), idx.cuda(), src.cuda())
+    expect = x.clone()
+    for r, c in ((1, 0), (3, 2), (0, 1), (2, 2)):  # the targets of the four in-range indices
+        expect[r, c] = 100.0 if reduce == "none" else expect[r, c] + 100.0
+    assert torch.equal(out.cpu(), expect)
