@@ -191,8 +191,19 @@ def test_chain_constants_tactics_and_round_trip():
         h = net.add_matmul(xt, w1, bias=b1, activation="gelu")
         return [net.add_matmul(h, w2, transpose_b=True, bias=b2, activation="gelu_tanh"), net.add_matmul(it, jt)]
 
+    # The first layer's float16 output may differ by an ulp (2^-10 relative at most) between the
+    # devices; the second layer sums those differences weighted by |w2|, then a GELU of slope < 1.13.
+    h = torch.nn.functional.gelu(x.float() @ w1.float() + b1.float())
+    spread = 1.13 * 2.0**-10 * (h.abs() @ w2.float().abs().t())
+    atol, rtol = TOLERANCE[torch.float16]
+
+    def check_chain(out, ref, msg):
+        assert out.dtype == ref.dtype and out.shape == ref.shape, msg
+        diff = (out.float() - ref.float()).abs()
+        assert torch.all(diff <= spread + atol + rtol * ref.float().abs()), f"{msg}: largest difference {diff.max()}"
+
     cpu, gpu = both(build, [x, i, j])
-    check(gpu[0], cpu[0], 64, "chain")
+    check_chain(gpu[0], cpu[0], "chain")
     assert torch.equal(gpu[1], cpu[1])
 
     net = tf.Network()
@@ -204,9 +215,10 @@ def test_chain_constants_tactics_and_round_trip():
     assert sorted(r["tactic"] for r in rows if r["kind"] == "matmul") == [
         "cuda.matmul.cublaslt", "cuda.matmul.cublaslt", "cuda.matmul.int_tiled"]
     out = engine(x.cuda(), i.cuda(), j.cuda())
-    check(out[0].cpu(), cpu[0], 64, "round trip")
+    check_chain(out[0].cpu(), cpu[0], "round trip")
+    assert torch.equal(out[1].cpu(), cpu[1])
     side = torch.cuda.Stream()
     with torch.cuda.stream(side):
         again = engine(x.cuda(), i.cuda(), j.cuda())
     side.synchronize()
-    assert torch.equal(again[0].cpu(), out[0].cpu())
+    check_chain(again[0].cpu(), cpu[0], "side stream")
