@@ -129,18 +129,12 @@ class IntMatMul : public Kernel {
 
 std::unique_ptr<Kernel> create_matmul(const KernelSpec& s) {
   switch (s.inputs[0]->dtype) {
-    case DataType::kFloat32:
-      return std::make_unique<FloatMatMul>(s);
-    case DataType::kFloat16:
-      return std::make_unique<StagedMatMul<half_t>>(s);
-    case DataType::kBFloat16:
-      return std::make_unique<StagedMatMul<bfloat16_t>>(s);
-    case DataType::kInt32:
-      return std::make_unique<IntMatMul<int32_t>>(s);
-    case DataType::kInt64:
-      return std::make_unique<IntMatMul<int64_t>>(s);
-    default:
-      return nullptr;
+    case DataType::kFloat32: return std::make_unique<FloatMatMul>(s);
+    case DataType::kFloat16: return std::make_unique<StagedMatMul<half_t>>(s);
+    case DataType::kBFloat16: return std::make_unique<StagedMatMul<bfloat16_t>>(s);
+    case DataType::kInt32: return std::make_unique<IntMatMul<int32_t>>(s);
+    case DataType::kInt64: return std::make_unique<IntMatMul<int64_t>>(s);
+    default: return nullptr;
   }
 }
 
