@@ -122,9 +122,10 @@ class Network {
   /// Activation: "relu", "sigmoid", "gelu_erf", "silu", "leaky_relu" (alpha), "clip" (alpha=min, beta=max), ...
   Tensor add_activation(Tensor x, const std::string& op, double alpha = 0.0, double beta = 0.0,
                         const std::string& name = "");
-  /// Matrix product over the last two dims, batch dims broadcast; either operand optionally transposed.
-  Tensor add_matmul(Tensor a, Tensor b, bool transpose_a = false, bool transpose_b = false,
-                    const std::string& name = "");
+  /// Matrix product over the last two dims, batch dims broadcast; either operand optionally transposed;
+  /// then bias ([N], optional) added to every row and `activation` ("none", "relu", "gelu", "gelu_tanh").
+  Tensor add_matmul(Tensor a, Tensor b, bool transpose_a = false, bool transpose_b = false, Tensor bias = Tensor(),
+                    const std::string& activation = "none", const std::string& name = "");
   /// Reshape to `shape`; one extent may be -1.
   Tensor add_reshape(Tensor x, const std::vector<int64_t>& shape, const std::string& name = "");
   /// Permutes the dimensions: output dim i is input dim perm[i].

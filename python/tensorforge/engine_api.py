@@ -238,9 +238,11 @@ class Network:
         """Converts x to `dtype`."""
         return self._one("cast", [x], dict(dtype=as_dtype(dtype).name), name)
 
-    def add_matmul(self, a, b, transpose_a=False, transpose_b=False, name=""):
-        """Batched matrix product over the last two dims."""
-        return self._one("matmul", [a, b], dict(transpose_a=int(transpose_a), transpose_b=int(transpose_b)), name)
+    def add_matmul(self, a, b, transpose_a=False, transpose_b=False, bias=None, activation="none", name=""):
+        """Batched matrix product over the last two dims, then an optional bias [N] added to every row
+        and an activation: "none", "relu", "gelu" (erf form) or "gelu_tanh"."""
+        return self._one("matmul", [a, b, bias], dict(transpose_a=int(transpose_a), transpose_b=int(transpose_b),
+                                                      activation=activation), name)
 
     def add_attention(self, query, key, value, mask=None, causal=False, scale=0.0, name=""):
         """Scaled dot-product attention; scale 0 means 1/sqrt(head dim)."""

@@ -107,9 +107,12 @@ Tensor Network::add_activation(Tensor x, const std::string& op, double alpha, do
   return add_layer(LayerKind::kActivation, {x}, {{"op", op}, {"alpha", alpha}, {"beta", beta}}, name)[0];
 }
 
-Tensor Network::add_matmul(Tensor a, Tensor b, bool transpose_a, bool transpose_b, const std::string& name) {
-  return add_layer(LayerKind::kMatMul, {a, b},
-                   {{"transpose_a", int64_t(transpose_a)}, {"transpose_b", int64_t(transpose_b)}}, name)[0];
+Tensor Network::add_matmul(Tensor a, Tensor b, bool transpose_a, bool transpose_b, Tensor bias,
+                           const std::string& activation, const std::string& name) {
+  return add_layer(LayerKind::kMatMul, {a, b, bias},
+                   {{"transpose_a", int64_t(transpose_a)}, {"transpose_b", int64_t(transpose_b)},
+                    {"activation", activation}},
+                   name)[0];
 }
 
 Tensor Network::add_reshape(Tensor x, const std::vector<int64_t>& shape, const std::string& name) {

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "kernels/cuda/device_info.h"
+#include "ir/op_registry.h"
 #include "runtime/engine_impl.h"
 #include "serialize/bytes.h"
 #include "serialize/format.h"
@@ -215,6 +216,8 @@ Engine Engine::deserialize(const void* data, size_t size) {
   for (auto& t : tactics) t = tact.str("tactic");
 
   try {
+    // Attributes added to a kind after a file was written take their defaults.
+    for (ir::Layer& l : graph.layers) l.attrs = ir::normalize_attributes(ir::op_def(l.kind), l.attrs, l.name);
     graph.validate();
     for (size_t i = 0; i < graph.layers.size(); ++i)
       if ((graph.layers[i].kind == LayerKind::kConstant) != (tactics[i] == "constant"))

@@ -68,3 +68,54 @@ def test_errors_name_the_layer():
     d = net.add_input("d", torch.float32, (3, 4, 5))
     with pytest.raises(tf.InvalidNetworkError, match=r"batch dims \[2\] and \[3\] do not broadcast"):
         net.add_matmul(c, d)
+
+
+_ACTIVATIONS = {
+    "none": lambda x: x,
+    "relu": torch.relu,
+    "gelu": torch.nn.functional.gelu,
+    "gelu_tanh": lambda x: torch.nn.functional.gelu(x, approximate="tanh"),
+}
+
+
+@pytest.mark.parametrize("activation", sorted(_ACTIVATIONS))
+@pytest.mark.parametrize("with_bias", (False, True))
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("sa,sb,ta,tb", [CASES[2], CASES[6], CASES[9], CASES[12]])
+def test_matmul_bias_activation(dtype, sa, sb, ta, tb, with_bias, activation):
+    """The epilogue runs on the float32 product before rounding: torch's matmul + bias + activation in float32."""
+    a, b = _operands(dtype, sa, sb, seed=7)
+    n = sb[-2] if tb else sb[-1]
+    bias = randn(n, dtype=dtype, seed=9)
+    inputs = [a, b, bias] if with_bias else [a, b]
+    (out,) = run_network(lambda net, x, y, *z: net.add_matmul(x, y, ta, tb, bias=z[0] if z else None,
+                                                               activation=activation), inputs)
+    mm = _torch_matmul(ta, tb)
+    expected = reference(lambda x, y, *z: _ACTIVATIONS[activation](mm(x, y) + (z[0] if z else 0)), *inputs)
+    assert_close(out, expected, dtype, msg=f"matmul {dtype} {sa} x {sb} bias={with_bias} {activation}")
+
+
+@pytest.mark.parametrize("dtype", (torch.int32, torch.int64))
+def test_integer_bias_relu(dtype):
+    a, b = _operands(dtype, (3, 5, 4), (4, 6), seed=3)
+    bias = torch.arange(-3, 3, dtype=dtype)
+    (out,) = run_network(lambda n, x, y, z: n.add_matmul(x, y, bias=z, activation="relu"), [a, b, bias])
+    assert_close(out, torch.relu(torch.matmul(a, b) + bias), dtype, msg=f"{dtype} bias relu")
+
+
+def test_epilogue_errors():
+    net = tf.Network()
+    a = net.add_input("a", torch.float32, (3, 4))
+    b = net.add_input("b", torch.float32, (4, 5))
+    with pytest.raises(tf.InvalidNetworkError, match=r"layer 'mm' \(matmul\).*bias must be 1-D \[N\] = \[5\].*not \[4\]"):
+        net.add_matmul(a, b, bias=net.add_input("b4", torch.float32, (4,)), name="mm")
+    with pytest.raises(tf.InvalidNetworkError, match=r"bias must have the output's dtype \(float32\), not float16"):
+        net.add_matmul(a, b, bias=net.add_input("h5", torch.float16, (5,)))
+    with pytest.raises(tf.InvalidNetworkError, match=r'activation must be .*not "tanh"'):
+        net.add_matmul(a, b, activation="tanh")
+    i = net.add_input("i", torch.int32, (3, 4))
+    j = net.add_input("j", torch.int32, (4, 5))
+    with pytest.raises(tf.InvalidNetworkError, match=r'activation "gelu_tanh" needs floating-point operands, not int32'):
+        net.add_matmul(i, j, activation="gelu_tanh")
+    net.add_matmul(a, b, name="plain")
+    assert 'activation="none"' in net.to_text()

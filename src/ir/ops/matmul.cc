@@ -1,6 +1,7 @@
-// Matrix layers: matmul (batched, numpy-broadcast batch dims, optional transposes) and attention
-// (scaled dot-product attention with an optional bool/additive mask, causal flag and grouped-query
-// key/value heads). Inference checks every shape relation and flag the CPU kernels rely on.
+// Matrix layers: matmul (batched, numpy-broadcast batch dims, optional transposes, an optional bias
+// over the output's last dim and an activation applied after it) and attention (scaled dot-product
+// attention with an optional bool/additive mask, causal flag and grouped-query key/value heads).
+// Inference checks every shape relation and flag the CPU kernels rely on.
 #include <string>
 
 #include "ir/op_registry.h"
@@ -46,6 +47,18 @@ void infer_matmul(InferContext& c) {
   Dims batch;
   if (!cpu::broadcast_shape(batch_dims(a), batch_dims(b), batch))
     c.fail("batch dims " + batch_dims(a).str() + " and " + batch_dims(b).str() + " do not broadcast");
+  if (c.has_input(2)) {
+    const Dims& bias = c.dims(2);
+    if (bias.rank() != 1 || bias[0] != n)
+      c.fail("bias must be 1-D [N] = [" + std::to_string(n) + "] (N, the output's last dim), not " + bias.str());
+    if (c.dtype(2) != t)
+      c.fail(std::string("bias must have the output's dtype (") + to_string(t) + "), not " + to_string(c.dtype(2)));
+  }
+  const std::string& act = c.get_string("activation");
+  if (act != "none" && act != "relu" && act != "gelu" && act != "gelu_tanh")
+    c.fail("activation must be \"none\", \"relu\", \"gelu\" (erf form) or \"gelu_tanh\", not \"" + act + "\"");
+  if ((act == "gelu" || act == "gelu_tanh") && !is_floating(t))
+    c.fail("activation \"" + act + "\" needs floating-point operands, not " + to_string(t));
   std::vector<int64_t> out = batch.vec();
   out.push_back(m);
   out.push_back(n);
@@ -95,11 +108,12 @@ void infer_attention(InferContext& c) {
 
 void add_matmul_ops(std::vector<OpDef>& defs) {
   defs.push_back({LayerKind::kMatMul,
-                  {"a", "b"},
+                  {"a", "b", "bias"},
                   2,
                   false,
                   {{"transpose_a", AttrType::kInt, false, int64_t(0)},
-                   {"transpose_b", AttrType::kInt, false, int64_t(0)}},
+                   {"transpose_b", AttrType::kInt, false, int64_t(0)},
+                   {"activation", AttrType::kString, false, std::string("none")}},
                   nullptr,
                   infer_matmul});
   defs.push_back({LayerKind::kAttention,

@@ -1,43 +1,19 @@
 // CPU matmul: one sgemm per output batch matrix, with operand offsets computed from broadcast
 // strides (a broadcast operand is never copied); a stacked a times one shared b folds into a single
-// sgemm. float16/bfloat16 are staged as float32 in the workspace; int32/int64 use a plain loop that
-// wraps on overflow like PyTorch's.
+// sgemm. The bias and activation are applied to the float32 result before it is stored, so a
+// float16/bfloat16 output is rounded once (staged as float32 in the workspace). int32/int64 use a
+// plain loop that wraps on overflow like PyTorch's.
+#include <cmath>
 #include <vector>
 
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/matrix.h"
+#include "kernels/matmul_shape.h"
 
 namespace tensorforge::cpu {
 
 namespace {
-
-// Shapes and batch strides of one matmul layer; shared by every dtype.
-struct MatMulShape {
-  bool ta = false, tb = false;
-  int64_t m = 0, n = 0, k = 0;
-  std::vector<int64_t> batch, sa, sb;  // output batch extents; a/b strides in matrices (0 = broadcast)
-  int64_t batches = 1, a_batches = 1;  // output and a batch volumes
-  bool b_shared = false;               // b has a single matrix
-
-  explicit MatMulShape(const KernelSpec& s)
-      : ta(ir::attr_int(s.layer, "transpose_a") != 0), tb(ir::attr_int(s.layer, "transpose_b") != 0) {
-    const Dims &a = s.inputs[0]->dims, &b = s.inputs[1]->dims, &o = s.outputs[0]->dims;
-    int ra = a.rank(), ro = o.rank();
-    m = o[ro - 2];
-    n = o[ro - 1];
-    k = ta ? a[ra - 2] : a[ra - 1];
-    std::vector<int64_t> av = a.vec(), bv = b.vec(), ov = o.vec();
-    batch.assign(ov.begin(), ov.end() - 2);
-    Dims ab(std::vector<int64_t>(av.begin(), av.end() - 2)), bb(std::vector<int64_t>(bv.begin(), bv.end() - 2));
-    Dims ob(batch);
-    sa = broadcast_strides(ab, ob);
-    sb = broadcast_strides(bb, ob);
-    batches = ob.volume();
-    a_batches = ab.volume();
-    b_shared = bb.volume() == 1;
-  }
-};
 
 // C[batch] = op(A[batch]) op(B[batch]) over float32 buffers laid out as the layer's operands.
 void float_matmul(const MatMulShape& p, const float* a, const float* b, float* c) {
@@ -52,12 +28,36 @@ void float_matmul(const MatMulShape& p, const float* a, const float* b, float* c
           c + i * p.m * p.n, p.n);
 }
 
+float activate(MatMulActivation act, float x) {
+  switch (act) {
+    case MatMulActivation::kRelu:
+      return x > 0.0f ? x : (x != x ? x : 0.0f);
+    case MatMulActivation::kGelu:
+      return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+    case MatMulActivation::kGeluTanh:
+      return 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));  // sqrt(2/pi)
+    case MatMulActivation::kNone:
+      break;
+  }
+  return x;
+}
+
+// c[i, j] = act(c[i, j] + bias[j]) over `rows` rows of n floats; bias may be nullptr.
+template <class T>
+void float_epilogue(const MatMulShape& p, const T* bias, int64_t rows, float* c) {
+  if (!bias && p.activation == MatMulActivation::kNone) return;
+  for (int64_t i = 0; i < rows; ++i, c += p.n)
+    for (int64_t j = 0; j < p.n; ++j)
+      c[j] = activate(p.activation, bias ? c[j] + static_cast<float>(load(bias, j)) : c[j]);
+}
+
 class FloatMatMul : public Kernel {
  public:
   explicit FloatMatMul(const KernelSpec& s) : p_(s) {}
   void run(const TensorView* in, const TensorView* out, void*) const override {
     if (out[0].numel() == 0) return;
     float_matmul(p_, in[0].as<float>(), in[1].as<float>(), out[0].as<float>());
+    float_epilogue(p_, p_.has_bias ? in[2].as<float>() : nullptr, p_.batches * p_.m, out[0].as<float>());
   }
 
  private:
@@ -79,6 +79,7 @@ class StagedMatMul : public Kernel {
     load_floats(in[0].as<T>(), na_, a);
     load_floats(in[1].as<T>(), nb_, b);
     float_matmul(p_, a, b, c);
+    float_epilogue(p_, p_.has_bias ? in[2].as<T>() : nullptr, p_.batches * p_.m, c);
     store_floats(c, nc_, out[0].as<T>());
   }
 
@@ -87,7 +88,8 @@ class StagedMatMul : public Kernel {
   int64_t na_, nb_, nc_;
 };
 
-// Integers: exact products summed with wrap-around (unsigned arithmetic, so no signed overflow).
+// Integers: exact products (and the bias) summed with wrap-around (unsigned arithmetic, so no signed
+// overflow); relu is the only activation integers take.
 template <class T>
 class IntMatMul : public Kernel {
  public:
@@ -97,6 +99,8 @@ class IntMatMul : public Kernel {
     const T* a0 = in[0].as<T>();
     const T* b0 = in[1].as<T>();
     T* c = out[0].as<T>();
+    const T* bias = p_.has_bias ? in[2].as<T>() : nullptr;
+    const bool relu = p_.activation == MatMulActivation::kRelu;
     const int64_t m = p_.m, n = p_.n, k = p_.k;
     // Element strides of op(A) (rows i, cols p) and op(B) (rows p, cols j).
     const int64_t ai = p_.ta ? 1 : k, ap = p_.ta ? m : 1, bp = p_.tb ? 1 : n, bj = p_.tb ? k : 1;
@@ -110,7 +114,9 @@ class IntMatMul : public Kernel {
           for (int64_t q = 0; q < k; ++q)
             acc += static_cast<uint64_t>(static_cast<int64_t>(a[i * ai + q * ap])) *
                    static_cast<uint64_t>(static_cast<int64_t>(b[q * bp + j * bj]));
-          *c++ = static_cast<T>(acc);
+          if (bias) acc += static_cast<uint64_t>(static_cast<int64_t>(bias[j]));
+          T v = static_cast<T>(acc);
+          *c++ = relu && v < 0 ? T(0) : v;
         }
     }
   }

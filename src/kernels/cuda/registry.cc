@@ -35,6 +35,8 @@ std::unique_ptr<Kernel> create_pad(const KernelSpec& s);
 std::unique_ptr<Kernel> create_topk(const KernelSpec& s);
 std::unique_ptr<Kernel> create_cumsum(const KernelSpec& s);
 std::unique_ptr<Kernel> create_scatter(const KernelSpec& s);
+std::unique_ptr<Kernel> create_matmul(const KernelSpec& s);
+std::unique_ptr<Kernel> create_int_matmul(const KernelSpec& s);
 
 const std::vector<KernelEntry>& kernels() {
   static const std::vector<KernelEntry> list = {
@@ -69,6 +71,8 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kTopK, "cuda.topk.bitonic", create_topk},
       {LayerKind::kCumSum, "cuda.cumsum", create_cumsum},
       {LayerKind::kScatter, "cuda.scatter", create_scatter},
+      {LayerKind::kMatMul, "cuda.matmul.cublaslt", create_matmul},
+      {LayerKind::kMatMul, "cuda.matmul.int_tiled", create_int_matmul},
   };
   return list;
 }

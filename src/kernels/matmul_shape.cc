@@ -1,0 +1,42 @@
+// The matmul layer's sizes, batch strides and epilogue, read once for the CPU and CUDA kernels.
+#include "kernels/matmul_shape.h"
+
+#include "kernels/cpu/broadcast.h"
+
+namespace tensorforge {
+
+namespace {
+
+MatMulActivation parse_activation(const ir::Layer& l) {
+  // Engine files written before the attribute existed load with it defaulted (see engine_reader.cc).
+  const std::string& a = ir::attr_string(l, "activation");
+  if (a == "relu") return MatMulActivation::kRelu;
+  if (a == "gelu") return MatMulActivation::kGelu;
+  if (a == "gelu_tanh") return MatMulActivation::kGeluTanh;
+  return MatMulActivation::kNone;
+}
+
+}  // namespace
+
+MatMulShape::MatMulShape(const KernelSpec& s)
+    : ta(ir::attr_int(s.layer, "transpose_a") != 0),
+      tb(ir::attr_int(s.layer, "transpose_b") != 0),
+      has_bias(s.inputs.size() > 2 && s.inputs[2] != nullptr),
+      activation(parse_activation(s.layer)) {
+  const Dims &a = s.inputs[0]->dims, &b = s.inputs[1]->dims, &o = s.outputs[0]->dims;
+  int ra = a.rank(), ro = o.rank();
+  m = o[ro - 2];
+  n = o[ro - 1];
+  k = ta ? a[ra - 2] : a[ra - 1];
+  std::vector<int64_t> av = a.vec(), bv = b.vec(), ov = o.vec();
+  batch.assign(ov.begin(), ov.end() - 2);
+  Dims ab(std::vector<int64_t>(av.begin(), av.end() - 2)), bb(std::vector<int64_t>(bv.begin(), bv.end() - 2));
+  Dims ob(batch);
+  sa = cpu::broadcast_strides(ab, ob);
+  sb = cpu::broadcast_strides(bb, ob);
+  batches = ob.volume();
+  a_batches = ab.volume();
+  b_shared = bb.volume() == 1;
+}
+
+}  // namespace tensorforge

@@ -1,0 +1,28 @@
+// The matmul layer as its kernels see it (host side, shared by the CPU and CUDA kernels): sizes,
+// transposes, output batch extents with each operand's batch strides, and the epilogue (optional
+// bias over the last dim, then an activation).
+#pragma once
+
+#include <vector>
+
+#include "kernels/kernel.h"
+
+namespace tensorforge {
+
+/// The activation a matmul applies after its bias.
+enum class MatMulActivation { kNone, kRelu, kGelu, kGeluTanh };
+
+/// Shapes and batch strides of one matmul layer; shared by every dtype.
+struct MatMulShape {
+  bool ta = false, tb = false;
+  int64_t m = 0, n = 0, k = 0;
+  std::vector<int64_t> batch, sa, sb;  ///< output batch extents; a/b strides in matrices (0 = broadcast)
+  int64_t batches = 1, a_batches = 1;  ///< output and a batch volumes
+  bool b_shared = false;               ///< b has a single matrix
+  bool has_bias = false;
+  MatMulActivation activation = MatMulActivation::kNone;
+
+  explicit MatMulShape(const KernelSpec& s);
+};
+
+}  // namespace tensorforge

@@ -1,0 +1,224 @@
+"""CUDA matmul (cuBLASLt for float32/float16/bfloat16, a tiled kernel for int32/int64) against the
+CPU kernel: odd M/N/K, every transpose, broadcast batch dims (stride-0 batches, several calls, the
+stacked-rows fold), bias and every activation, every dtype, empty sizes, pointers that are not
+16-byte aligned, capped workspaces.
+
+Tolerances (the CPU result is float32 BLAS, rounded once to the output dtype):
+- float32 with TF32 (the default): TF32 keeps 10 mantissa bits, so each product is off by up to
+  about 2^-10 relatively; over K random products of size ~1 the error grows like sqrt(K) (the
+  outputs' own scale), so atol = 5e-3 * sqrt(K), rtol = 1e-3.
+- float32 with allow_tf32=False: both sides are float32 sums in different orders; the difference
+  grows at most like K * 2^-24 per unit of |a*b|, so atol = 1e-5 + 2.5e-7 * K, rtol = 1e-5.
+- float16/bfloat16: both sides read the same exact inputs and accumulate in float32, so they differ
+  by the final rounding (1 ulp) plus float32 reassociation (~K * 2^-24, far below an ulp): the
+  layer_harness TOLERANCE (2 ulp) needs no K scaling. The GELUs round twice on the GPU (after the
+  bias epilogue and after the GELU kernel), still within 1 ulp. (cuBLASLt's own GELU epilogue,
+  off by up to 8 ulp in float16, is used only under TF32.)
+- integers: exact (wrapping sums on both sides).
+"""
+
+import math
+
+import pytest
+import torch
+
+import tensorforge as tf
+from cuda_harness import both
+from layer_harness import TOLERANCE
+
+pytestmark = pytest.mark.cuda
+
+FLOATS = (torch.float32, torch.float16, torch.bfloat16)
+INTS = (torch.int32, torch.int64)
+ACTIVATIONS = ("none", "relu", "gelu", "gelu_tanh")
+
+
+def operand(shape, dtype, seed):
+    g = torch.Generator().manual_seed(seed)
+    if dtype.is_floating_point:
+        return torch.randn(shape, generator=g).to(dtype)
+    return torch.randint(-9, 10, shape, generator=g).to(dtype)
+
+
+def check(gpu, cpu, k, msg, tf32=True):
+    assert gpu.dtype == cpu.dtype and gpu.shape == cpu.shape, msg
+    if not cpu.dtype.is_floating_point:
+        assert torch.equal(gpu, cpu), msg
+        return
+    if cpu.dtype == torch.float32:
+        atol, rtol = (5e-3 * math.sqrt(max(k, 1)), 1e-3) if tf32 else (1e-5 + 2.5e-7 * k, 1e-5)
+    else:
+        atol, rtol = TOLERANCE[cpu.dtype]
+    torch.testing.assert_close(gpu, cpu, atol=atol, rtol=rtol, equal_nan=True, msg=lambda m: f"{msg}: {m}")
+
+
+def shapes(m, n, k, ta, tb, batch_a=(), batch_b=()):
+    return tuple(batch_a) + ((k, m) if ta else (m, k)), tuple(batch_b) + ((n, k) if tb else (k, n))
+
+
+def run_both(sa, sb, dtype, ta=False, tb=False, bias=False, activation="none", seed=0):
+    a, b = operand(sa, dtype, seed), operand(sb, dtype, seed + 1)
+    n = sb[-2] if tb else sb[-1]
+    inputs = [a, b] + ([operand((n,), dtype, seed + 2)] if bias else [])
+    cpu, gpu = both(lambda net, x, y, *z: net.add_matmul(x, y, ta, tb, bias=z[0] if z else None,
+                                                         activation=activation), inputs)
+    return gpu[0], cpu[0]
+
+
+SIZES = [(1, 1, 1), (7, 5, 3), (33, 7, 255), (255, 33, 7), (1, 255, 33), (64, 80, 96), (7, 1, 1000), (2, 3, 0)]
+
+
+@pytest.mark.parametrize("tb", (False, True))
+@pytest.mark.parametrize("ta", (False, True))
+@pytest.mark.parametrize("dtype", FLOATS + INTS)
+@pytest.mark.parametrize("m,n,k", SIZES)
+def test_matmul_2d(m, n, k, dtype, ta, tb):
+    sa, sb = shapes(m, n, k, ta, tb)
+    gpu, cpu = run_both(sa, sb, dtype, ta, tb, seed=m + n + k)
+    check(gpu, cpu, k, f"{dtype} {m}x{n}x{k} ta={ta} tb={tb}")
+
+
+# (batch of a, batch of b): same batch, b shared (stacked rows fold when a is not transposed),
+# a shared, stride-0 broadcast inside one strided batch, batch dims needing several calls.
+BATCHES = [((2, 3), (2, 3)), ((3,), ()), ((3,), (1,)), ((), (2, 3)), ((2, 1), (5,)), ((4, 1), (1, 3)),
+           ((3, 1), (1, 4)), ((2, 1, 3), (1, 4, 3)), ((0,), (1,))]
+
+
+@pytest.mark.parametrize("ta,tb", ((False, False), (True, False), (False, True), (True, True)))
+@pytest.mark.parametrize("dtype", FLOATS + INTS)
+@pytest.mark.parametrize("batch_a,batch_b", BATCHES)
+def test_matmul_batched(batch_a, batch_b, dtype, ta, tb):
+    m, n, k = 17, 9, 33
+    sa, sb = shapes(m, n, k, ta, tb, batch_a, batch_b)
+    gpu, cpu = run_both(sa, sb, dtype, ta, tb, seed=len(batch_a) * 7 + len(batch_b))
+    check(gpu, cpu, k, f"{dtype} {sa} x {sb} ta={ta} tb={tb}")
+
+
+# The last: more rows than a grid's y extent (the bias/activation kernel loops over rows), N = 1.
+EPILOGUE_SHAPES = [((33, 255), (255, 7)), ((2, 3, 17, 40), (40, 65)), ((4, 1, 9, 8), (3, 8, 255)), ((3, 0), (0, 5)),
+                   ((70000, 3), (3, 1))]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("bias", (False, True))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("sa,sb", EPILOGUE_SHAPES)
+def test_bias_activation(sa, sb, dtype, bias, activation):
+    gpu, cpu = run_both(sa, sb, dtype, bias=bias, activation=activation, seed=len(sa))
+    check(gpu, cpu, sa[-1], f"{dtype} {sa} x {sb} bias={bias} {activation}")
+
+
+@pytest.mark.parametrize("activation", ("none", "relu"))
+@pytest.mark.parametrize("dtype", INTS)
+@pytest.mark.parametrize("sa,sb", EPILOGUE_SHAPES)
+def test_integer_bias_relu(sa, sb, dtype, activation):
+    gpu, cpu = run_both(sa, sb, dtype, bias=True, activation=activation, seed=3)
+    check(gpu, cpu, sa[-1], f"{dtype} {sa} x {sb} bias {activation}")
+
+
+def test_integer_wraps_like_the_cpu():
+    a = torch.tensor([[2**31 - 1, 2**31 - 1]], dtype=torch.int32)
+    b = torch.tensor([[2**31 - 1], [2**31 - 1]], dtype=torch.int32)
+    cpu, gpu = both(lambda n, x, y: n.add_matmul(x, y), [a, b])
+    assert torch.equal(gpu[0], cpu[0])
+    big = torch.tensor([[3_000_000_000, -5], [7, 2**40]], dtype=torch.int64)
+    cpu, gpu = both(lambda n, x, y: n.add_matmul(x, y), [big, big])
+    assert torch.equal(gpu[0], cpu[0])
+
+
+def build_and_run(net_fn, inputs, **config):
+    net = tf.Network()
+    xs = [net.add_input(f"in{i}", t.dtype, tuple(t.shape)) for i, t in enumerate(inputs)]
+    net.mark_output(net_fn(net, *xs), "out")
+    engine = tf.Builder(tf.BuilderConfig(**config)).build(net)
+    data = [t.cuda() for t in inputs] if config.get("device") == "cuda" else inputs
+    return engine, engine(*data)[0]
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_allow_tf32_false_is_float32_accurate(activation):
+    m, n, k = 96, 80, 1024
+    a, b, c = operand((m, k), torch.float32, 1), operand((k, n), torch.float32, 2), operand((n,), torch.float32, 3)
+    fn = lambda net, x, y, z: net.add_matmul(x, y, bias=z, activation=activation)  # noqa: E731
+    _, cpu = build_and_run(fn, [a, b, c], device="cpu")
+    _, exact = build_and_run(fn, [a, b, c], device="cuda", allow_tf32=False)
+    check(exact.cpu(), cpu, k, f"allow_tf32=False {activation}", tf32=False)
+    _, fast = build_and_run(fn, [a, b, c], device="cuda")
+    check(fast.cpu(), cpu, k, f"TF32 {activation}")
+    # TF32 really is on by default: its error is far above full float32's.
+    err_exact, err_fast = (exact.cpu() - cpu).abs().max().item(), (fast.cpu() - cpu).abs().max().item()
+    assert err_fast > 10 * err_exact, f"TF32 error {err_fast} vs float32 error {err_exact}"
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_unaligned_pointers(dtype):
+    """Inputs one element past an aligned address: the kernel switches to its any-alignment algorithm."""
+    m, n, k = 33, 40, 64
+    a_store, b_store, c_store = (operand((1 + s,), dtype, i) for i, s in enumerate((m * k, k * n, n)))
+    a, b, bias = a_store[1:].view(m, k), b_store[1:].view(k, n), c_store[1:]
+    fn = lambda net, x, y, z: net.add_matmul(x, y, bias=z, activation="relu")  # noqa: E731
+    _, cpu = build_and_run(fn, [a.clone(), b.clone(), bias.clone()], device="cpu")
+    net = tf.Network()
+    xs = [net.add_input(f"in{i}", t.dtype, tuple(t.shape)) for i, t in enumerate((a, b, bias))]
+    net.mark_output(fn(net, *xs), "out")
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    ga, gb, gc = a_store.cuda()[1:].view(m, k), b_store.cuda()[1:].view(k, n), c_store.cuda()[1:]
+    assert ga.data_ptr() % 16 != 0
+    (out,) = engine(ga, gb, gc)
+    check(out.cpu(), cpu, k, f"unaligned {dtype}")
+
+
+@pytest.mark.parametrize("workspace", (1024, 1 << 20, 0))
+def test_workspace_cap(workspace):
+    m, n, k = 128, 256, 4096  # large K: split-K algorithms would like a workspace
+    a, b = operand((m, k), torch.float16, 1), operand((k, n), torch.float16, 2)
+    fn = lambda net, x, y: net.add_matmul(x, y)  # noqa: E731
+    _, cpu = build_and_run(fn, [a, b], device="cpu")
+    _, out = build_and_run(fn, [a, b], device="cuda", workspace_size=workspace)
+    check(out.cpu(), cpu, k, f"workspace_size={workspace}")
+
+
+def test_chain_constants_tactics_and_round_trip():
+    """Weights and bias as constants, an arena intermediate, int and float kernels; the engine file
+    keeps the tactics."""
+    x = operand((2, 7, 33), torch.float16, 1)
+    w1, b1 = operand((33, 64), torch.float16, 2), operand((64,), torch.float16, 3)
+    w2, b2 = operand((40, 64), torch.float16, 4), operand((40,), torch.float16, 5)
+    i = operand((5, 6), torch.int64, 6)
+    j = operand((6, 3), torch.int64, 7)
+
+    def build(net, xt, it, jt):
+        h = net.add_matmul(xt, w1, bias=b1, activation="gelu")
+        return [net.add_matmul(h, w2, transpose_b=True, bias=b2, activation="gelu_tanh"), net.add_matmul(it, jt)]
+
+    # The first layer's float16 output may differ by an ulp (2^-10 relative at most) between the
+    # devices; the second layer sums those differences weighted by |w2|, then a GELU of slope < 1.13.
+    h = torch.nn.functional.gelu(x.float() @ w1.float() + b1.float())
+    spread = 1.13 * 2.0**-10 * (h.abs() @ w2.float().abs().t())
+    atol, rtol = TOLERANCE[torch.float16]
+
+    def check_chain(out, ref, msg):
+        assert out.dtype == ref.dtype and out.shape == ref.shape, msg
+        diff = (out.float() - ref.float()).abs()
+        assert torch.all(diff <= spread + atol + rtol * ref.float().abs()), f"{msg}: largest difference {diff.max()}"
+
+    cpu, gpu = both(build, [x, i, j])
+    check_chain(gpu[0], cpu[0], "chain")
+    assert torch.equal(gpu[1], cpu[1])
+
+    net = tf.Network()
+    xs = [net.add_input(f"in{k}", t.dtype, tuple(t.shape)) for k, t in enumerate((x, i, j))]
+    for k, o in enumerate(build(net, *xs)):
+        net.mark_output(o, f"out{k}")
+    engine = tf.Engine.deserialize(tf.Builder(tf.BuilderConfig(device="cuda")).build(net).serialize())
+    rows = engine.profile(x.cuda(), i.cuda(), j.cuda(), runs=2)
+    assert sorted(r["tactic"] for r in rows if r["kind"] == "matmul") == [
+        "cuda.matmul.cublaslt", "cuda.matmul.cublaslt", "cuda.matmul.int_tiled"]
+    out = engine(x.cuda(), i.cuda(), j.cuda())
+    check_chain(out[0].cpu(), cpu[0], "round trip")
+    assert torch.equal(out[1].cpu(), cpu[1])
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        again = engine(x.cuda(), i.cuda(), j.cuda())
+    side.synchronize()
+    check_chain(again[0].cpu(), cpu[0], "side stream")
