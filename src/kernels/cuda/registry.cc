@@ -26,6 +26,8 @@ std::unique_ptr<Kernel> create_rms_norm(const KernelSpec& s);
 std::unique_ptr<Kernel> create_group_norm(const KernelSpec& s);
 std::unique_ptr<Kernel> create_reduce(const KernelSpec& s);
 std::unique_ptr<Kernel> create_arg_reduce(const KernelSpec& s);
+std::unique_ptr<Kernel> create_convolution(const KernelSpec& s);
+std::unique_ptr<Kernel> create_deconvolution(const KernelSpec& s);
 
 const std::vector<KernelEntry>& kernels() {
   static const std::vector<KernelEntry> list = {
@@ -51,6 +53,8 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kGroupNorm, "cuda.group_norm", create_group_norm},
       {LayerKind::kReduce, "cuda.reduce", create_reduce},
       {LayerKind::kArgReduce, "cuda.arg_reduce", create_arg_reduce},
+      {LayerKind::kConvolution, "cuda.conv.cudnn", create_convolution},
+      {LayerKind::kDeconvolution, "cuda.deconv.cudnn", create_deconvolution},
   };
   return list;
 }
