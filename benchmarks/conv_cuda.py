@@ -1,9 +1,11 @@
 """CUDA benchmark: single convolutions (bias + relu fused into the layer) on the TensorForge CUDA engine
 against PyTorch eager (cuDNN) on the same GPU, in NCHW and, for PyTorch, channels_last (NHWC), to see
 what the engine's NCHW layout costs. Prints median ms per call (CUDA events, outputs preallocated)
-and the TFLOP/s it means. Shapes default to ResNet-50's 3x3 convolutions at batch 32.
+and the TFLOP/s it means, and the per-call floor of an engine (one tiny layer). Shapes default to
+ResNet-50's 3x3 convolutions at batch 32. With --plans the engine logs each layer's cuDNN plan
+(layout, algorithm, workspace, the NCHW/NHWC times it measured at build).
 
-    python3 benchmarks/conv_cuda.py [--dtypes float16 float32 bfloat16] [--batch 32] [--iters 50]
+    python3 benchmarks/conv_cuda.py [--dtypes float16 float32 bfloat16] [--batch 32] [--iters 50] [--plans]
 """
 
 import argparse
@@ -46,12 +48,20 @@ def main():
     parser.add_argument("--dtypes", nargs="+", default=["float16", "float32", "bfloat16"])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--iters", type=int, default=50)
+    parser.add_argument("--plans", action="store_true", help="log each layer's cuDNN plan")
     args = parser.parse_args()
+    if args.plans:
+        tf.set_log_level("info")
     print(f"TensorForge {tf.__version__}, torch {torch.__version__}, {torch.cuda.get_device_name()}, "
           f"cuDNN {torch.backends.cudnn.version()} (torch's)")
     print("| conv | dtype | TensorForge NCHW ms | TFLOP/s | torch NCHW ms | torch NHWC ms | build s |")
     print("|---|---|---|---|---|---|---|")
     torch.backends.cudnn.benchmark = True
+    tiny = tf.Network()
+    tiny.mark_output(tiny.add_activation(tiny.add_input("x", torch.float32, (1,)), "relu"), "y")
+    ctx = tf.Builder(tf.BuilderConfig(device="cuda")).build(tiny).create_execution_context()
+    one, one_out = torch.ones(1, device="cuda"), torch.empty(1, device="cuda")
+    print(f"engine per-call floor (one tiny layer): {time_ms(lambda: ctx.execute([one], [one_out]), args.iters):.4f} ms")
     for dtype_name in args.dtypes:
         dtype = getattr(torch, dtype_name)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True

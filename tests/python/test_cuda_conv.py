@@ -92,11 +92,31 @@ def test_convolution_float32_without_tf32(case):
     check(gpu[0], cpu[0], tolerance(torch.float32, tf32=False), f"conv fma {case}")
 
 
+@pytest.mark.parametrize("bias", (False, True))
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("case", CONV_CASES[::3])
-def test_convolution_heuristic_algorithm(case, dtype):
-    cpu, gpu = both(conv_build(case, "relu"), conv_inputs(case, dtype, True), optimization_level=0)
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_convolution_heuristic_algorithm(case, dtype, bias):
+    # optimization_level 0: cuDNN's heuristic, and float16/bfloat16 ungrouped layers always in NHWC
+    cpu, gpu = both(conv_build(case, "relu"), conv_inputs(case, dtype, bias), optimization_level=0)
     check(gpu[0], cpu[0], tolerance(dtype), f"conv heuristic {case} {dtype}")
+
+
+@pytest.fixture
+def info_log():
+    tf.set_log_level("info")
+    yield
+    tf.set_log_level("warning")
+
+
+@pytest.mark.parametrize("case,dtype,layout", [
+    (CONV_CASES[3], torch.float16, "NHWC"),
+    (CONV_CASES[10], torch.bfloat16, "NHWC"),
+    (CONV_CASES[3], torch.float32, "NCHW"),
+    (CONV_CASES[5], torch.float16, "NCHW"),  # depthwise stays in NCHW
+])
+def test_convolution_layout_at_level_0(case, dtype, layout, info_log, capfd):
+    both(conv_build(case, "none"), conv_inputs(case, dtype, True), optimization_level=0)
+    assert f"cuDNN {layout}" in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -5,8 +5,11 @@
 // tensor cores with float32 accumulation. Everything is fixed at creation: descriptors, the
 // algorithm (cuDNN's heuristic at optimization_level 0, else timing every algorithm with
 // cudnnFind*Ex on scratch buffers freed right after) and its workspace, within
-// BuilderConfig.workspace_size. Bias and relu go through cudnnConvolutionBiasActivationForward when
-// cuDNN takes the configuration (tried once on the scratch buffers), else through one pass of ours.
+// BuilderConfig.workspace_size. Ungrouped convolutions may also run in NHWC: input and weight
+// transposed into the workspace, cuDNN in NHWC, the output transposed back with bias and relu on the
+// way; the faster layout is timed at creation (float16/bfloat16 take NHWC at optimization_level 0).
+// In NCHW, bias and relu go through cudnnConvolutionBiasActivationForward when cuDNN takes the
+// configuration (tried once on the scratch buffers), else through one pass of ours.
 #include <algorithm>
 #include <climits>
 #include <memory>
@@ -47,6 +50,50 @@ void bias_relu(DataType t, void* y, const void* bias, const Dims& dims, bool rel
   });
 }
 
+// out[b, c, r] = in[b, r, c] (+ bias[c], relu) for b < batch: 32x32 tiles through shared memory, so
+// both the reads and the writes are coalesced. Grid-stride over row tiles and batches.
+template <class T>
+__global__ void transpose_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t batch, int64_t rows,
+                                 int64_t cols, const T* __restrict__ bias, bool relu) {
+  __shared__ float tile[32][33];
+  const int64_t c0 = blockIdx.x * int64_t(32), row_tiles = (rows + 31) / 32;
+  for (int64_t b = blockIdx.z; b < batch; b += gridDim.z)
+    for (int64_t ty = blockIdx.y; ty < row_tiles; ty += gridDim.y) {
+      const T* src = in + b * rows * cols;
+      T* dst = out + b * rows * cols;
+      const int64_t r0 = ty * 32;
+      for (int j = threadIdx.y; j < 32; j += blockDim.y) {
+        const int64_t r = r0 + j, c = c0 + threadIdx.x;
+        if (r < rows && c < cols) tile[j][threadIdx.x] = load(src, r * cols + c);
+      }
+      __syncthreads();
+      for (int j = threadIdx.y; j < 32; j += blockDim.y) {
+        const int64_t c = c0 + j, r = r0 + threadIdx.x;
+        if (r < rows && c < cols) {
+          float v = tile[threadIdx.x][j];
+          if (bias) v += load(bias, c);
+          if (relu) v = v < 0.0f ? 0.0f : v;
+          dst[c * rows + r] = store_as<T>(v);
+        }
+      }
+      __syncthreads();
+    }
+}
+
+void transpose(DataType t, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols,
+               const void* bias = nullptr, bool relu = false) {
+  const dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>(std::min<int64_t>((rows + 31) / 32, 65535)),
+                  static_cast<unsigned>(std::min<int64_t>(batch, 65535)));
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_float_v<T>) {
+      transpose_kernel<<<grid, dim3(32, 8), 0, stream()>>>(static_cast<const T*>(in), static_cast<T*>(out), batch, rows,
+                                                           cols, static_cast<const T*>(bias), relu);
+      check_launch("launching the convolution layout transpose");
+    }
+  });
+}
+
 // The cuDNN descriptors of one layer, in layer terms: x is the layer's input, y its output (for a
 // transposed convolution: cuDNN's dy and dx), w the weight, bias [1, C, 1, ...].
 struct Descriptors {
@@ -80,7 +127,7 @@ struct Descriptors {
 // layer), and nullptr for the factory.
 std::unique_ptr<Kernel> refuse(const KernelSpec& s, const std::string& why) {
   tensorforge::log(Severity::kWarning, "layer '" + s.layer.name + "' (" + to_string(s.layer.kind) +
-                              "): the cuDNN kernel does not take it: " + why);
+                                           "): the cuDNN kernel does not take it: " + why);
   return nullptr;
 }
 
@@ -131,24 +178,35 @@ bool make_geometry(const KernelSpec& s, Geometry& g) {
   return ok;
 }
 
-// Packed NCHW strides of `dims`.
-void packed_strides(const int* dims, int rank, int* strides) {
-  strides[rank - 1] = 1;
-  for (int k = rank - 2; k >= 0; --k) strides[k] = strides[k + 1] * dims[k + 1];
+// Strides of packed `dims` (given in N, C, spatial order) laid out as NCHW, or as NHWC (C innermost).
+void packed_strides(const int* dims, int rank, bool nhwc, int* strides) {
+  if (!nhwc) {
+    strides[rank - 1] = 1;
+    for (int k = rank - 2; k >= 0; --k) strides[k] = strides[k + 1] * dims[k + 1];
+    return;
+  }
+  strides[1] = 1;
+  int step = dims[1];
+  for (int k = rank - 1; k >= 2; --k) {
+    strides[k] = step;
+    step *= dims[k];
+  }
+  strides[0] = step;
 }
 
-bool set_tensor(cudnnTensorDescriptor_t t, cudnnDataType_t type, int rank, const int* dims) {
+bool set_tensor(cudnnTensorDescriptor_t t, cudnnDataType_t type, int rank, const int* dims, bool nhwc) {
   int strides[5];
-  packed_strides(dims, rank, strides);
+  packed_strides(dims, rank, nhwc, strides);
   return accepted(cudnnSetTensorNdDescriptor(t, type, rank, dims, strides), "describing a tensor");
 }
 
 // Sets every descriptor but the math type; false when cuDNN refuses one.
-bool describe(const Geometry& g, cudnnDataType_t type, bool relu, Descriptors& d) {
+bool describe(const Geometry& g, cudnnDataType_t type, bool relu, bool nhwc, Descriptors& d) {
   int bias[5] = {1, g.y[1], 1, 1, 1};
-  return set_tensor(d.x, type, g.rank, g.x) && set_tensor(d.y, type, g.rank, g.y) &&
-         set_tensor(d.bias, type, g.rank, bias) &&
-         accepted(cudnnSetFilterNdDescriptor(d.w, type, CUDNN_TENSOR_NCHW, g.rank, g.w), "describing a filter") &&
+  return set_tensor(d.x, type, g.rank, g.x, nhwc) && set_tensor(d.y, type, g.rank, g.y, nhwc) &&
+         set_tensor(d.bias, type, g.rank, bias, false) &&
+         accepted(cudnnSetFilterNdDescriptor(d.w, type, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, g.rank, g.w),
+                  "describing a filter") &&
          accepted(cudnnSetConvolutionNdDescriptor(d.conv, g.rank - 2, g.pad, g.stride, g.dil, CUDNN_CROSS_CORRELATION,
                                                   CUDNN_DATA_FLOAT),
                   "describing a convolution") &&
@@ -221,8 +279,8 @@ struct BackwardData {
   }
 };
 
-// The largest workspace an algorithm may take: BuilderConfig.workspace_size, or without one a
-// quarter of the device memory free now.
+// The largest workspace a kernel may take: BuilderConfig.workspace_size, or without one a quarter of
+// the device memory free now.
 size_t workspace_cap(const KernelSpec& s) {
   if (s.config.workspace_size) return s.config.workspace_size;
   size_t free_bytes = 0, total = 0;
@@ -237,11 +295,11 @@ struct Choice {
 };
 
 // Picks the algorithm and sets the convolution's math type to the one it runs with; false when no
-// algorithm fits. `fma_only`: float32 without TF32, so tensor-core results are skipped.
+// algorithm fits `cap` bytes of workspace. `scratch` null: cuDNN's heuristic, else timing on it.
+// `fma_only`: float32 without TF32, so tensor-core results are skipped.
 template <class Op>
-bool choose(const KernelSpec& s, const Descriptors& d, Scratch* scratch, bool fma_only, Choice<Op>& out) {
+bool choose(const Descriptors& d, Scratch* scratch, bool fma_only, size_t cap, Choice<Op>& out) {
   cudnnHandle_t h = cudnn_handle();
-  const size_t cap = workspace_cap(s);
   std::vector<typename Op::Perf> perf(Op::kCount);
   int got = 0;
   if (!scratch) {
@@ -274,80 +332,152 @@ bool choose(const KernelSpec& s, const Descriptors& d, Scratch* scratch, bool fm
   return false;
 }
 
-// What both kernels hold: descriptors, the algorithm and its workspace, and the pass that adds the bias.
-template <class Op>
-class CudnnKernel : public Kernel {
- public:
-  size_t workspace_size() const override { return choice_.workspace; }
+bool fma_only(const KernelSpec& s) { return s.inputs[0]->dtype == DataType::kFloat32 && !s.config.allow_tf32; }
 
- protected:
-  std::unique_ptr<Descriptors> d_ = std::make_unique<Descriptors>();
-  Choice<Op> choice_;
-  DataType dtype_ = DataType::kFloat32;
-  Dims out_dims_;
-  bool has_bias_ = false, empty_ = false;
-};
-
-// Creates and sets the descriptors and the initial math type; the refusal reason, or empty.
-std::string prepare(const KernelSpec& s, bool relu, Geometry& g, Descriptors& d) {
-  if (!make_geometry(s, g)) return "an extent, stride or window value exceeds cuDNN's int range";
+// Creates and sets the descriptors (NCHW or NHWC) and the initial math type; false when cuDNN
+// refuses them.
+bool prepare(const KernelSpec& s, const Geometry& g, bool relu, bool nhwc, Descriptors& d) {
   d.create();
-  if (!describe(g, dnn_type(s.inputs[0]->dtype), relu, d)) return "cuDNN refuses the shapes or window";
-  const bool fma_only = s.inputs[0]->dtype == DataType::kFloat32 && !s.config.allow_tf32;
-  check_cudnn(cudnnSetConvolutionMathType(d.conv, fma_only ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH),
+  if (!describe(g, dnn_type(s.inputs[0]->dtype), relu, nhwc, d)) return false;
+  check_cudnn(cudnnSetConvolutionMathType(d.conv, fma_only(s) ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH),
               "setting the math type");
-  return {};
+  return true;
 }
 
-class ConvKernel : public CudnnKernel<Forward> {
+size_t align256(size_t n) { return (n + 255) / 256 * 256; }
+
+size_t bytes_of(const ir::TensorDesc* t) { return static_cast<size_t>(t->dims.volume()) * element_size(t->dtype); }
+
+// Mean milliseconds of `f` on the current stream over a few calls, after one warm-up call.
+template <class F>
+float time_ms(F&& f) {
+  cudaEvent_t start = nullptr, end = nullptr;
+  check(cudaEventCreate(&start), "creating a timing event");
+  check(cudaEventCreate(&end), "creating a timing event");
+  f();
+  check(cudaEventRecord(start, stream()), "recording a timing event");
+  for (int i = 0; i < 3; ++i) f();
+  check(cudaEventRecord(end, stream()), "recording a timing event");
+  check(cudaEventSynchronize(end), "waiting for a timing event");
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, start, end), "reading a timing event");
+  cudaEventDestroy(start);
+  cudaEventDestroy(end);
+  return ms / 3;
+}
+
+void report(const KernelSpec& s, const std::string& what) {
+  tensorforge::log(Severity::kInfo, "layer '" + s.layer.name + "' (" + to_string(s.layer.kind) + "): " + what);
+}
+
+class ConvKernel : public Kernel {
  public:
   static std::unique_ptr<Kernel> create(const KernelSpec& s) {
-    auto k = std::unique_ptr<ConvKernel>(new ConvKernel());
-    k->dtype_ = s.inputs[0]->dtype;
-    k->out_dims_ = s.outputs[0]->dims;
-    k->has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
-    k->relu_ = conv_relu(s);
-    if (s.outputs[0]->dims.volume() == 0) {
-      k->empty_ = true;
-      return k;
-    }
+    if (s.outputs[0]->dims.volume() == 0) return std::unique_ptr<ConvKernel>(new ConvKernel());
     if (s.inputs[0]->dims.volume() == 0) return refuse(s, "the input is empty but the output is not");
     Geometry g;
-    std::string why = prepare(s, k->relu_, g, *k->d_);
-    if (!why.empty()) return refuse(s, why);
-    if (!forward_shape_matches(*k->d_, k->d_->x, g.y, g.rank))
-      return refuse(s, "cuDNN's output shape differs from the layer's");
-    const bool fma_only = k->dtype_ == DataType::kFloat32 && !s.config.allow_tf32;
-    std::unique_ptr<Scratch> scratch;
-    if (s.config.optimization_level > 0 || k->has_bias_) scratch = std::make_unique<Scratch>(s);
-    if (!choose<Forward>(s, *k->d_, s.config.optimization_level > 0 ? scratch.get() : nullptr, fma_only, k->choice_))
-      return refuse(s, "no cuDNN algorithm runs it within the workspace limit");
+    if (!make_geometry(s, g)) return refuse(s, "an extent, stride or window value exceeds cuDNN's int range");
+    const size_t cap = workspace_cap(s);
+    const bool heuristic = s.config.optimization_level == 0;
+    Scratch scratch(s);
+    std::string why;
+    std::unique_ptr<ConvKernel> nchw = plan(s, g, false, scratch, !heuristic, cap, why), nhwc;
+    if (g.groups == 1) {
+      std::string ignored;
+      nhwc = plan(s, g, true, scratch, !heuristic, cap, ignored);
+    }
+    if (!nchw && !nhwc) return refuse(s, why);
+    std::string timing;
+    bool take_nhwc = !nchw;
+    if (nchw && nhwc && heuristic) {
+      take_nhwc = s.inputs[0]->dtype != DataType::kFloat32;
+    } else if (nchw && nhwc) {
+      const float a = nchw->time(scratch), b = nhwc->time(scratch);
+      take_nhwc = b < a;
+      timing = " (timed: NCHW " + std::to_string(a) + " ms, NHWC " + std::to_string(b) + " ms)";
+    }
+    std::unique_ptr<ConvKernel> k = std::move(take_nhwc ? nhwc : nchw);
+    report(s, std::string("cuDNN ") + (k->nhwc_ ? "NHWC" : "NCHW") + ", algorithm " +
+                  std::to_string(static_cast<int>(k->choice_.algo)) + ", " + std::to_string(k->workspace_size()) +
+                  " bytes of workspace, bias/relu " +
+                  (k->nhwc_ ? "in the output transpose" : k->fused_ ? "fused by cuDNN" : "in a pass of ours") + timing);
+    return k;
+  }
+
+  size_t workspace_size() const override { return staging_ + choice_.workspace; }
+
+  void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    if (!empty_) enqueue(in[0].data, in[1].data, has_bias_ ? in[2].data : nullptr, out[0].data, workspace);
+  }
+
+ private:
+  ConvKernel() = default;
+
+  // A kernel in one layout with its algorithm (timed on `scratch`, or cuDNN's heuristic); null (and
+  // `why`) when cuDNN takes none.
+  static std::unique_ptr<ConvKernel> plan(const KernelSpec& s, const Geometry& g, bool nhwc, Scratch& scratch,
+                                          bool timed, size_t cap, std::string& why) {
+    auto k = std::unique_ptr<ConvKernel>(new ConvKernel());
+    k->empty_ = false;
+    k->dtype_ = s.inputs[0]->dtype;
+    k->x_dims_ = s.inputs[0]->dims;
+    k->w_dims_ = s.inputs[1]->dims;
+    k->y_dims_ = s.outputs[0]->dims;
+    k->has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
+    k->relu_ = conv_relu(s);
+    k->nhwc_ = nhwc;
+    why = "cuDNN refuses the shapes or window";
+    if (!prepare(s, g, k->relu_, nhwc, *k->d_) || !forward_shape_matches(*k->d_, k->d_->x, g.y, g.rank))
+      return nullptr;
+    if (nhwc) {
+      k->x_stage_ = align256(bytes_of(s.inputs[0]));
+      k->w_stage_ = align256(bytes_of(s.inputs[1]));
+      k->staging_ = k->x_stage_ + k->w_stage_ + align256(bytes_of(s.outputs[0]));
+    }
+    why = "no cuDNN algorithm runs it within the workspace limit";
+    if (k->staging_ >= cap ||
+        !choose<Forward>(*k->d_, timed ? &scratch : nullptr, fma_only(s), cap - k->staging_, k->choice_))
+      return nullptr;
     // cuDNN fuses an identity activation only with IMPLICIT_PRECOMP_GEMM; try the call once.
-    if (k->has_bias_ && (k->relu_ || k->choice_.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
-      device::Buffer ws(DeviceKind::kCUDA, k->choice_.workspace);
-      k->fused_ = k->run_fused(scratch->x.data(), scratch->w.data(), scratch->bias.data(), scratch->y.data(),
+    if (!nhwc && k->has_bias_ && (k->relu_ || k->choice_.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
+      device::Buffer ws(DeviceKind::kCUDA, k->workspace_size());
+      k->fused_ = k->run_fused(scratch.x.data(), scratch.w.data(), scratch.bias.data(), scratch.y.data(),
                                ws.data()) == CUDNN_STATUS_SUCCESS;
       check(cudaStreamSynchronize(stream()), "trying the fused convolution");
     }
     return k;
   }
 
-  void run(const TensorView* in, const TensorView* out, void* workspace) const override {
-    if (empty_) return;
-    if (fused_) {
-      check_cudnn(run_fused(in[0].data, in[1].data, in[2].data, out[0].data, workspace),
-                  "running a convolution with bias and activation");
-      return;
-    }
-    const float one = 1.0f, zero = 0.0f;
-    check_cudnn(cudnnConvolutionForward(cudnn_handle(), &one, d_->x, in[0].data, d_->w, in[1].data, d_->conv,
-                                        choice_.algo, workspace, choice_.workspace, &zero, d_->y, out[0].data),
-                "running a convolution");
-    if (has_bias_ || relu_) bias_relu(dtype_, out[0].data, has_bias_ ? in[2].data : nullptr, out_dims_, relu_);
+  float time(Scratch& sc) const {
+    device::Buffer ws(DeviceKind::kCUDA, workspace_size());
+    return time_ms([&] { enqueue(sc.x.data(), sc.w.data(), sc.bias.data(), sc.y.data(), ws.data()); });
   }
 
- private:
-  ConvKernel() = default;
+  // The whole layer on the current stream; bias may be null.
+  void enqueue(const void* x, const void* w, const void* bias, void* y, void* workspace) const {
+    const float one = 1.0f, zero = 0.0f;
+    if (fused_) {
+      check_cudnn(run_fused(x, w, bias, y, workspace), "running a convolution with bias and activation");
+      return;
+    }
+    if (!nhwc_) {
+      check_cudnn(cudnnConvolutionForward(cudnn_handle(), &one, d_->x, x, d_->w, w, d_->conv, choice_.algo, workspace,
+                                          choice_.workspace, &zero, d_->y, y),
+                  "running a convolution");
+      if (bias || relu_) bias_relu(dtype_, y, bias, y_dims_, relu_);
+      return;
+    }
+    char* base = static_cast<char*>(workspace);
+    void *xt = base, *wt = base + x_stage_, *yt = base + x_stage_ + w_stage_;
+    const int64_t n = x_dims_[0], cin = x_dims_[1], cout = y_dims_[1];
+    transpose(dtype_, x, xt, n, cin, x_dims_.volume() / (n * cin));
+    transpose(dtype_, w, wt, cout, w_dims_[1], w_dims_.volume() / (cout * w_dims_[1]));
+    check_cudnn(cudnnConvolutionForward(cudnn_handle(), &one, d_->x, xt, d_->w, wt, d_->conv, choice_.algo,
+                                        base + staging_, choice_.workspace, &zero, d_->y, yt),
+                "running a convolution (NHWC)");
+    transpose(dtype_, yt, y, n, y_dims_.volume() / (n * cout), cout, bias, relu_);
+  }
+
   cudnnStatus_t run_fused(const void* x, const void* w, const void* bias, void* y, void* workspace) const {
     const float one = 1.0f, zero = 0.0f;
     return cudnnConvolutionBiasActivationForward(cudnn_handle(), &one, d_->x, x, d_->w, w, d_->conv, choice_.algo,
@@ -355,10 +485,15 @@ class ConvKernel : public CudnnKernel<Forward> {
                                                  d_->act, d_->y, y);
   }
 
-  bool relu_ = false, fused_ = false;
+  std::unique_ptr<Descriptors> d_ = std::make_unique<Descriptors>();
+  Choice<Forward> choice_;
+  DataType dtype_ = DataType::kFloat32;
+  Dims x_dims_, w_dims_, y_dims_;
+  size_t x_stage_ = 0, w_stage_ = 0, staging_ = 0;  // NHWC copies of x, w and y at the workspace's front
+  bool has_bias_ = false, relu_ = false, fused_ = false, nhwc_ = false, empty_ = true;
 };
 
-class DeconvKernel : public CudnnKernel<BackwardData> {
+class DeconvKernel : public Kernel {
  public:
   static std::unique_ptr<Kernel> create(const KernelSpec& s) {
     auto k = std::unique_ptr<DeconvKernel>(new DeconvKernel());
@@ -371,19 +506,22 @@ class DeconvKernel : public CudnnKernel<BackwardData> {
     }
     if (s.inputs[0]->dims.volume() == 0) return refuse(s, "the input is empty but the output is not");
     Geometry g;
-    std::string why = prepare(s, false, g, *k->d_);
-    if (!why.empty()) return refuse(s, why);
+    if (!make_geometry(s, g)) return refuse(s, "an extent, stride or window value exceeds cuDNN's int range");
+    if (!prepare(s, g, false, false, *k->d_)) return refuse(s, "cuDNN refuses the shapes or window");
     // The output must be an input the forward convolution maps onto x exactly; output_padding of at
     // least the stride (allowed by PyTorch when the dilation is larger) has no such output.
     if (!forward_shape_matches(*k->d_, k->d_->y, g.x, g.rank))
       return refuse(s, "output_padding must be smaller than the stride for cuDNN");
-    const bool fma_only = k->dtype_ == DataType::kFloat32 && !s.config.allow_tf32;
     std::unique_ptr<Scratch> scratch;
     if (s.config.optimization_level > 0) scratch = std::make_unique<Scratch>(s);
-    if (!choose<BackwardData>(s, *k->d_, scratch.get(), fma_only, k->choice_))
+    if (!choose<BackwardData>(*k->d_, scratch.get(), fma_only(s), workspace_cap(s), k->choice_))
       return refuse(s, "no cuDNN algorithm runs it within the workspace limit");
+    report(s, "cuDNN NCHW, algorithm " + std::to_string(static_cast<int>(k->choice_.algo)) + ", " +
+                  std::to_string(k->choice_.workspace) + " bytes of workspace");
     return k;
   }
+
+  size_t workspace_size() const override { return choice_.workspace; }
 
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     if (empty_) return;
@@ -396,6 +534,11 @@ class DeconvKernel : public CudnnKernel<BackwardData> {
 
  private:
   DeconvKernel() = default;
+  std::unique_ptr<Descriptors> d_ = std::make_unique<Descriptors>();
+  Choice<BackwardData> choice_;
+  DataType dtype_ = DataType::kFloat32;
+  Dims out_dims_;
+  bool has_bias_ = false, empty_ = false;
 };
 
 bool is_float(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16; }
