@@ -356,14 +356,14 @@ float time_ms(F&& f) {
   check(cudaEventCreate(&end), "creating a timing event");
   f();
   check(cudaEventRecord(start, stream()), "recording a timing event");
-  for (int i = 0; i < 3; ++i) f();
+  for (int i = 0; i < 10; ++i) f();
   check(cudaEventRecord(end, stream()), "recording a timing event");
   check(cudaEventSynchronize(end), "waiting for a timing event");
   float ms = 0;
   check(cudaEventElapsedTime(&ms, start, end), "reading a timing event");
   cudaEventDestroy(start);
   cudaEventDestroy(end);
-  return ms / 3;
+  return ms / 10;
 }
 
 void report(const KernelSpec& s, const std::string& what) {
