@@ -111,10 +111,11 @@ class Network {
 
   /// A constant tensor holding `w`.
   Tensor add_constant(const Weights& w, const std::string& name = "");
-  /// N-d convolution (1 to 3 spatial dims); weight [Cout, Cin/groups, *kernel]; bias optional.
+  /// N-d convolution (1 to 3 spatial dims); weight [Cout, Cin/groups, *kernel]; bias optional;
+  /// activation "none" or "relu" (applied after the bias).
   Tensor add_convolution(Tensor x, Tensor weight, Tensor bias, const std::vector<int64_t>& stride = {},
                          const std::vector<int64_t>& padding = {}, const std::vector<int64_t>& dilation = {},
-                         int64_t groups = 1, const std::string& name = "");
+                         int64_t groups = 1, const std::string& name = "", const std::string& activation = "none");
   /// Elementwise binary op with numpy broadcasting: "add", "sub", "mul", "div", "pow", "lt", "logical_and", ...
   Tensor add_elementwise(Tensor a, Tensor b, const std::string& op, const std::string& name = "");
   /// Unary op: "abs", "neg", "exp", "log", "sqrt", "erf", "floor", "not", "isnan", ...

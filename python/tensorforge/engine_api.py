@@ -176,10 +176,13 @@ class Network:
         return self.to_text()
 
     # -- typed helpers, one per layer kind ---------------------------------------------------
-    def add_convolution(self, x, weight, bias=None, stride=(), padding=(), dilation=(), groups=1, name=""):
-        """N-d convolution; weight [Cout, Cin/groups, *kernel], bias [Cout] or None."""
+    def add_convolution(self, x, weight, bias=None, stride=(), padding=(), dilation=(), groups=1, name="",
+                        activation="none"):
+        """N-d convolution; weight [Cout, Cin/groups, *kernel], bias [Cout] or None; activation "none" or
+        "relu" (applied after the bias)."""
         return self._one("convolution", [x, weight, bias],
-                         dict(stride=list(stride), padding=list(padding), dilation=list(dilation), groups=groups), name)
+                         dict(stride=list(stride), padding=list(padding), dilation=list(dilation), groups=groups,
+                              activation=activation), name)
 
     def add_deconvolution(self, x, weight, bias=None, stride=(), padding=(), output_padding=(), dilation=(),
                           groups=1, name=""):

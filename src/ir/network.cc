@@ -90,9 +90,14 @@ Tensor Network::add_constant(const Weights& w, const std::string& name) {
 
 Tensor Network::add_convolution(Tensor x, Tensor weight, Tensor bias, const std::vector<int64_t>& stride,
                                 const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation,
-                                int64_t groups, const std::string& name) {
+                                int64_t groups, const std::string& name, const std::string& activation) {
   return add_layer(LayerKind::kConvolution, {x, weight, bias},
-                   {{"stride", stride}, {"padding", padding}, {"dilation", dilation}, {"groups", groups}}, name)[0];
+                   {{"stride", stride},
+                    {"padding", padding},
+                    {"dilation", dilation},
+                    {"groups", groups},
+                    {"activation", activation}},
+                   name)[0];
 }
 
 Tensor Network::add_elementwise(Tensor a, Tensor b, const std::string& op, const std::string& name) {

@@ -15,6 +15,12 @@ double rms_eps(const KernelSpec& s) {
   }
 }
 
+bool conv_relu(const KernelSpec& s) {
+  auto it = s.layer.attrs.find("activation");
+  const std::string* v = it == s.layer.attrs.end() ? nullptr : std::get_if<std::string>(&it->second);
+  return v && *v == "relu";
+}
+
 std::vector<bool> reduced_dims(const KernelSpec& s) {
   const Dims& d = s.inputs[0]->dims;
   std::vector<bool> reduced(d.rank(), ir::attr_ints(s.layer, "axes").empty());

@@ -10,6 +10,10 @@ namespace tensorforge {
 /// rms_norm's eps: -1 means the machine epsilon of x's dtype (PyTorch's eps=None).
 double rms_eps(const KernelSpec& s);
 
+/// convolution: whether relu follows the bias (activation "relu"; engine files written before the
+/// attribute existed have none).
+bool conv_relu(const KernelSpec& s);
+
 /// reduce: per input dim, whether it is reduced (all dims when `axes` is empty).
 std::vector<bool> reduced_dims(const KernelSpec& s);
 

@@ -8,15 +8,16 @@ import tensorforge as tf
 from layer_harness import TOLERANCE
 
 
-def both(build, inputs):
-    """Outputs of the network `build` adds, run by the CPU engine and by the CUDA engine."""
+def both(build, inputs, **config):
+    """Outputs of the network `build` adds, run by the CPU engine and by the CUDA engine (built with the
+    BuilderConfig options `config`)."""
     net = tf.Network()
     xs = [net.add_input(f"in{i}", t.dtype, tuple(t.shape)) for i, t in enumerate(inputs)]
     outs = build(net, *xs)
     for i, o in enumerate(outs if isinstance(outs, (list, tuple)) else [outs]):
         net.mark_output(o, f"out{i}")
     cpu = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(*inputs)
-    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    engine = tf.Builder(tf.BuilderConfig(device="cuda", **config)).build(net)
     on_gpu = [t.cuda() for t in inputs]
     gpu = [g.cpu() for g in engine(*on_gpu)]
     # The first call runs the kernels and captures a CUDA graph; the second replays it (into new

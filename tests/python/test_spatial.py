@@ -32,17 +32,38 @@ CONV_CASES = [
 @pytest.mark.parametrize("case", CONV_CASES)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("bias", [True, False])
-def test_convolution(case, dtype, bias):
+@pytest.mark.parametrize("activation", ["none", "relu"])
+def test_convolution(case, dtype, bias, activation):
     xs, ws, stride, padding, dilation, groups = case
     x, w = randn(*xs, dtype=dtype, seed=1), randn(*ws, dtype=dtype, seed=2)
     b = randn(ws[0], dtype=dtype, seed=3) if bias else None
     inputs = [x, w] + ([b] if bias else [])
     (out,) = run_network(lambda n, x_, w_, *b_: n.add_convolution(x_, w_, b_[0] if b_ else None, stride, padding,
-                                                                     dilation, groups), inputs, roundtrip=bias)
-    expected = reference(lambda x_, w_, *b_: CONV[len(xs) - 2](x_, w_, b_[0] if b_ else None, stride, padding,
-                                                                 dilation, groups), *inputs)
+                                                                     dilation, groups, activation=activation),
+                         inputs, roundtrip=bias)
+    act = F.relu if activation == "relu" else (lambda t: t)
+    expected = reference(lambda x_, w_, *b_: act(CONV[len(xs) - 2](x_, w_, b_[0] if b_ else None, stride, padding,
+                                                                     dilation, groups)), *inputs)
     # sums over up to 48 products: low-precision inputs are exact in float32, only the output rounding counts
-    assert_close(out, expected, dtype, msg=f"conv {case}")
+    assert_close(out, expected, dtype, msg=f"conv {case} {activation}")
+
+
+def test_convolution_relu_keeps_nan():
+    x, w = randn(1, 2, 4, 4, seed=14), randn(3, 2, 1, 1, seed=15)
+    x[0, 0, 1, 2] = float("nan")
+    (out,) = run_network(lambda n, x_, w_: n.add_convolution(x_, w_, None, activation="relu"), [x, w])
+    assert out[0, :, 1, 2].isnan().all()
+    assert_close(out, F.relu(F.conv2d(x, w)), msg="relu nan")
+
+
+def test_convolution_activation_attribute():
+    net = tf.Network()
+    x, w = net.add_input("x", torch.float32, (1, 2, 4, 4)), net.add_input("w", torch.float32, (3, 2, 1, 1))
+    net.add_convolution(x, w, name="plain")
+    net.add_convolution(x, w, name="fused", activation="relu")
+    text = net.to_text()
+    assert 'activation="none"' in text or "activation=none" in text, text
+    assert 'activation="relu"' in text or "activation=relu" in text, text
 
 
 def test_convolution_resnet_stem():
@@ -205,6 +226,7 @@ def _add(kind, attrs, shapes, dtype=torch.float32):
     ("convolution", [(1, 4, 5, 5), (3, 2, 3, 3)], {"groups": 2}, "output channels (3) not divisible"),
     ("convolution", [(1, 4, 2, 2), (2, 4, 3, 3)], {}, "larger than the padded input"),
     ("convolution", [(1, 4, 5, 5), (2, 4, 3, 3)], {"stride": (1,)}, "one value per spatial dim"),
+    ("convolution", [(1, 4, 5, 5), (2, 4, 3, 3)], {"activation": "gelu"}, "activation must be 'none' or 'relu'"),
     ("deconvolution", [(1, 4, 5), (4, 2, 3)], {"stride": (2,), "output_padding": (2,)}, "output_padding"),
     ("pooling", [(1, 2, 5, 5)], {"mode": "max", "kernel": (2, 2), "padding": (2, 2)}, "at most half"),
     ("pooling", [(1, 2, 5, 5)], {"mode": "avg", "kernel": (2, 2), "dilation": (2, 2)}, "only supported by max"),

@@ -69,6 +69,8 @@ void infer_convolution(InferContext& c) {
   if (w[1] != x[1] / g)
     c.fail("weight dim 1 must be input channels / groups = " + std::to_string(x[1] / g) + ", got " + w.str());
   check_bias(c, w[0]);
+  const std::string& act = c.get_string("activation");
+  if (act != "none" && act != "relu") c.fail("activation must be 'none' or 'relu', got '" + act + "'");
   Dims out = x;
   out[1] = w[0];
   for (int i = 0; i < nsp; ++i) {
@@ -216,7 +218,8 @@ void add_spatial_ops(std::vector<OpDef>& defs) {
                   {{"stride", AttrType::kInts, false, no_ints()},
                    {"padding", AttrType::kInts, false, no_ints()},
                    {"dilation", AttrType::kInts, false, no_ints()},
-                   {"groups", AttrType::kInt, false, int64_t(1)}},
+                   {"groups", AttrType::kInt, false, int64_t(1)},
+                   {"activation", AttrType::kString, false, std::string("none")}},
                   nullptr,
                   infer_convolution});
   defs.push_back({LayerKind::kDeconvolution,

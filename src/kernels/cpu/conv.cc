@@ -1,12 +1,14 @@
-// CPU convolution (1-D to 3-D, strides, symmetric padding, dilation, groups, optional bias): im2col
-// into the workspace, then one sgemm per batch item and group; a 1x1 stride-1 unpadded convolution
-// multiplies the input directly. float16/bfloat16 are staged as float32 in the workspace.
+// CPU convolution (1-D to 3-D, strides, symmetric padding, dilation, groups, optional bias, optional
+// fused relu after the bias): im2col into the workspace, then one sgemm per batch item and group; a
+// 1x1 stride-1 unpadded convolution multiplies the input directly. float16/bfloat16 are staged as
+// float32 in the workspace.
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/spatial.h"
+#include "kernels/layer_attrs.h"
 
 namespace tensorforge::cpu {
 
@@ -61,6 +63,7 @@ class ConvKernel : public Kernel {
     cin_g_ = x[1] / groups_;
     cout_g_ = w[0] / groups_;
     has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
+    relu_ = conv_relu(s);
     direct_ = g_.k_volume() == 1;
     for (int i = 0; i < 3; ++i) direct_ = direct_ && g_.stride[i] == 1 && g_.pad[i] == 0;
     col_ = direct_ ? 0 : cin_g_ * g_.k_volume() * g_.out_volume();
@@ -94,6 +97,8 @@ class ConvKernel : public Kernel {
           float* yc = yn + c * ov;
           for (int64_t i = 0; i < ov; ++i) yc[i] += b;
         }
+      if (relu_)  // NaN stays NaN, as the relu activation does
+        for (int64_t i = 0; i < cout * ov; ++i) yn[i] = yn[i] < 0.0f ? 0.0f : yn[i];
       st.store_output(n);
     }
   }
@@ -101,7 +106,7 @@ class ConvKernel : public Kernel {
  private:
   Spatial3 g_;
   int64_t batch_ = 0, groups_ = 1, cin_g_ = 0, cout_g_ = 0, col_ = 0;
-  bool has_bias_ = false, direct_ = false;
+  bool has_bias_ = false, relu_ = false, direct_ = false;
 };
 
 }  // namespace

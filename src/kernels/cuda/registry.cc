@@ -37,6 +37,8 @@ std::unique_ptr<Kernel> create_cumsum(const KernelSpec& s);
 std::unique_ptr<Kernel> create_scatter(const KernelSpec& s);
 std::unique_ptr<Kernel> create_matmul(const KernelSpec& s);
 std::unique_ptr<Kernel> create_int_matmul(const KernelSpec& s);
+std::unique_ptr<Kernel> create_convolution(const KernelSpec& s);
+std::unique_ptr<Kernel> create_deconvolution(const KernelSpec& s);
 
 const std::vector<KernelEntry>& kernels() {
   static const std::vector<KernelEntry> list = {
@@ -73,6 +75,8 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kScatter, "cuda.scatter", create_scatter},
       {LayerKind::kMatMul, "cuda.matmul.cublaslt", create_matmul},
       {LayerKind::kMatMul, "cuda.matmul.int_tiled", create_int_matmul},
+      {LayerKind::kConvolution, "cuda.conv.cudnn", create_convolution},
+      {LayerKind::kDeconvolution, "cuda.deconv.cudnn", create_deconvolution},
   };
   return list;
 }

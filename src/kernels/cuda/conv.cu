@@ -1,0 +1,556 @@
+// CUDA convolution and transposed convolution through cuDNN's legacy API, on the engine's contiguous
+// NCHW tensors: 1 to 3 spatial dims (1-D runs as 2-D with H = 1), strides, symmetric padding,
+// dilation, groups (depthwise included), bias and, for convolution, relu after the bias. float32 may
+// use TF32 tensor cores (BuilderConfig.allow_tf32; CUDNN_FMA_MATH otherwise); float16/bfloat16 use
+// tensor cores with float32 accumulation. Everything is fixed at creation: descriptors, the
+// algorithm (cuDNN's heuristic at optimization_level 0, else timing every algorithm with
+// cudnnFind*Ex on scratch buffers freed right after) and its workspace, within
+// BuilderConfig.workspace_size. Ungrouped convolutions may also run in NHWC: input and weight
+// transposed into the workspace, cuDNN in NHWC, the output transposed back with bias and relu on the
+// way; the faster layout is timed at creation (float16/bfloat16 take NHWC at optimization_level 0).
+// In NCHW, bias and relu go through cudnnConvolutionBiasActivationForward when cuDNN takes the
+// configuration (tried once on the scratch buffers), else through one pass of ours.
+#include <algorithm>
+#include <climits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/spatial.h"
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/libraries.h"
+#include "kernels/layer_attrs.h"
+#include "tensorforge/logger.h"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+// y[n, c, ...] = y + bias[c], then relu (NaN stays NaN), over a contiguous [N, C, inner] tensor.
+template <class T>
+__global__ void bias_relu_kernel(T* __restrict__ y, const T* __restrict__ bias, int64_t n, int64_t inner,
+                                 int64_t channels, bool relu) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    float v = load(y, i);
+    if (bias) v += load(bias, (i / inner) % channels);
+    if (relu) v = v < 0.0f ? 0.0f : v;
+    y[i] = store_as<T>(v);
+  }
+}
+
+void bias_relu(DataType t, void* y, const void* bias, const Dims& dims, bool relu) {
+  const int64_t n = dims.volume(), channels = dims[1], inner = n / (dims[0] * channels);
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_float_v<T>) {
+      bias_relu_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<T*>(y), static_cast<const T*>(bias), n,
+                                                                 inner, channels, relu);
+      check_launch("launching the convolution bias/relu pass");
+    }
+  });
+}
+
+// out[b, c, r] = in[b, r, c] (+ bias[c], relu) for b < batch: 32x32 tiles through shared memory, so
+// both the reads and the writes are coalesced. Grid-stride over row tiles and batches.
+template <class T>
+__global__ void transpose_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t batch, int64_t rows,
+                                 int64_t cols, const T* __restrict__ bias, bool relu) {
+  __shared__ float tile[32][33];
+  const int64_t c0 = blockIdx.x * int64_t(32), row_tiles = (rows + 31) / 32;
+  for (int64_t b = blockIdx.z; b < batch; b += gridDim.z)
+    for (int64_t ty = blockIdx.y; ty < row_tiles; ty += gridDim.y) {
+      const T* src = in + b * rows * cols;
+      T* dst = out + b * rows * cols;
+      const int64_t r0 = ty * 32;
+      for (int j = threadIdx.y; j < 32; j += blockDim.y) {
+        const int64_t r = r0 + j, c = c0 + threadIdx.x;
+        if (r < rows && c < cols) tile[j][threadIdx.x] = load(src, r * cols + c);
+      }
+      __syncthreads();
+      for (int j = threadIdx.y; j < 32; j += blockDim.y) {
+        const int64_t c = c0 + j, r = r0 + threadIdx.x;
+        if (r < rows && c < cols) {
+          float v = tile[threadIdx.x][j];
+          if (bias) v += load(bias, c);
+          if (relu) v = v < 0.0f ? 0.0f : v;
+          dst[c * rows + r] = store_as<T>(v);
+        }
+      }
+      __syncthreads();
+    }
+}
+
+void transpose(DataType t, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols,
+               const void* bias = nullptr, bool relu = false) {
+  const dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>(std::min<int64_t>((rows + 31) / 32, 65535)),
+                  static_cast<unsigned>(std::min<int64_t>(batch, 65535)));
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_float_v<T>) {
+      transpose_kernel<<<grid, dim3(32, 8), 0, stream()>>>(static_cast<const T*>(in), static_cast<T*>(out), batch, rows,
+                                                           cols, static_cast<const T*>(bias), relu);
+      check_launch("launching the convolution layout transpose");
+    }
+  });
+}
+
+// The cuDNN descriptors of one layer, in layer terms: x is the layer's input, y its output (for a
+// transposed convolution: cuDNN's dy and dx), w the weight, bias [1, C, 1, ...].
+struct Descriptors {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+  cudnnActivationDescriptor_t act = nullptr;
+
+  Descriptors() = default;
+  Descriptors(const Descriptors&) = delete;
+  Descriptors& operator=(const Descriptors&) = delete;
+  void create() {
+    check_cudnn(cudnnCreateTensorDescriptor(&x), "creating a tensor descriptor");
+    check_cudnn(cudnnCreateTensorDescriptor(&y), "creating a tensor descriptor");
+    check_cudnn(cudnnCreateTensorDescriptor(&bias), "creating a tensor descriptor");
+    check_cudnn(cudnnCreateFilterDescriptor(&w), "creating a filter descriptor");
+    check_cudnn(cudnnCreateConvolutionDescriptor(&conv), "creating a convolution descriptor");
+    check_cudnn(cudnnCreateActivationDescriptor(&act), "creating an activation descriptor");
+  }
+  ~Descriptors() {
+    if (x) cudnnDestroyTensorDescriptor(x);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (bias) cudnnDestroyTensorDescriptor(bias);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    if (act) cudnnDestroyActivationDescriptor(act);
+  }
+};
+
+// Why a layer is refused: logged as a warning (the builder then reports that no kernel supports the
+// layer), and nullptr for the factory.
+std::unique_ptr<Kernel> refuse(const KernelSpec& s, const std::string& why) {
+  tensorforge::log(Severity::kWarning, "layer '" + s.layer.name + "' (" + to_string(s.layer.kind) +
+                                           "): the cuDNN kernel does not take it: " + why);
+  return nullptr;
+}
+
+// cuDNN refusing a shape or configuration (false) versus failing (throws).
+bool accepted(cudnnStatus_t st, const char* what) {
+  if (st == CUDNN_STATUS_NOT_SUPPORTED || st == CUDNN_STATUS_BAD_PARAM) return false;
+  check_cudnn(st, what);
+  return true;
+}
+
+cudnnDataType_t dnn_type(DataType t) {
+  return t == DataType::kFloat16 ? CUDNN_DATA_HALF : t == DataType::kBFloat16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+}
+
+// A layer's shapes and window in cuDNN's ints: 4-D for 1-D and 2-D layers, 5-D for 3-D ones.
+struct Geometry {
+  int rank = 4;
+  int x[5] = {}, y[5] = {}, w[5] = {}, pad[3] = {}, stride[3] = {}, dil[3] = {};
+  int groups = 1;
+};
+
+// False when an extent, a packed stride or a window value does not fit an int.
+bool make_geometry(const KernelSpec& s, Geometry& g) {
+  const cpu::Spatial3 sp = cpu::conv_geometry(s);
+  g.rank = s.inputs[0]->dims.rank() == 5 ? 5 : 4;
+  const int first = 5 - g.rank;  // the Spatial3 slots cuDNN sees (1-D layers keep H = 1)
+  bool ok = true;
+  auto fit = [&](int64_t v) {
+    ok = ok && v >= 0 && v <= INT_MAX;
+    return static_cast<int>(v);
+  };
+  auto shape = [&](int* dst, const Dims& d, const int64_t* spatial) {
+    int64_t volume = 1;
+    for (int k = 0; k < 2; ++k) dst[k] = fit(d[k]);
+    for (int k = 0; k < g.rank - 2; ++k) dst[2 + k] = fit(spatial[first + k]);
+    for (int k = 1; k < g.rank; ++k) volume *= dst[k];
+    fit(volume);
+  };
+  shape(g.x, s.inputs[0]->dims, sp.in);
+  shape(g.y, s.outputs[0]->dims, sp.out);
+  shape(g.w, s.inputs[1]->dims, sp.k);
+  for (int k = 0; k < g.rank - 2; ++k) {
+    g.pad[k] = fit(sp.pad[first + k]);
+    g.stride[k] = fit(sp.stride[first + k]);
+    g.dil[k] = fit(sp.dil[first + k]);
+  }
+  g.groups = fit(ir::attr_int(s.layer, "groups"));
+  return ok;
+}
+
+// Strides of packed `dims` (given in N, C, spatial order) laid out as NCHW, or as NHWC (C innermost).
+void packed_strides(const int* dims, int rank, bool nhwc, int* strides) {
+  if (!nhwc) {
+    strides[rank - 1] = 1;
+    for (int k = rank - 2; k >= 0; --k) strides[k] = strides[k + 1] * dims[k + 1];
+    return;
+  }
+  strides[1] = 1;
+  int step = dims[1];
+  for (int k = rank - 1; k >= 2; --k) {
+    strides[k] = step;
+    step *= dims[k];
+  }
+  strides[0] = step;
+}
+
+bool set_tensor(cudnnTensorDescriptor_t t, cudnnDataType_t type, int rank, const int* dims, bool nhwc) {
+  int strides[5];
+  packed_strides(dims, rank, nhwc, strides);
+  return accepted(cudnnSetTensorNdDescriptor(t, type, rank, dims, strides), "describing a tensor");
+}
+
+// Sets every descriptor but the math type; false when cuDNN refuses one.
+bool describe(const Geometry& g, cudnnDataType_t type, bool relu, bool nhwc, Descriptors& d) {
+  int bias[5] = {1, g.y[1], 1, 1, 1};
+  return set_tensor(d.x, type, g.rank, g.x, nhwc) && set_tensor(d.y, type, g.rank, g.y, nhwc) &&
+         set_tensor(d.bias, type, g.rank, bias, false) &&
+         accepted(cudnnSetFilterNdDescriptor(d.w, type, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, g.rank, g.w),
+                  "describing a filter") &&
+         accepted(cudnnSetConvolutionNdDescriptor(d.conv, g.rank - 2, g.pad, g.stride, g.dil, CUDNN_CROSS_CORRELATION,
+                                                  CUDNN_DATA_FLOAT),
+                  "describing a convolution") &&
+         accepted(cudnnSetConvolutionGroupCount(d.conv, g.groups), "setting the group count") &&
+         accepted(cudnnSetActivationDescriptor(d.act, relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY,
+                                               CUDNN_PROPAGATE_NAN, 0.0),
+                  "describing an activation");
+}
+
+// Whether cuDNN's convolution of `conv_in` gives exactly `conv_out` (the shapes the layer inferred).
+bool forward_shape_matches(const Descriptors& d, cudnnTensorDescriptor_t conv_in, const int* conv_out, int rank) {
+  int got[5] = {};
+  if (!accepted(cudnnGetConvolutionNdForwardOutputDim(d.conv, conv_in, d.w, rank, got), "computing an output shape"))
+    return false;
+  return std::equal(got, got + rank, conv_out);
+}
+
+// Device buffers shaped like the layer's tensors, zeroed, for timing algorithms and trying the fused
+// call at creation; freed with the object.
+struct Scratch {
+  device::Buffer x, w, y, bias;
+  explicit Scratch(const KernelSpec& s) {
+    auto make = [](const ir::TensorDesc* t) {
+      if (!t) return device::Buffer();
+      size_t n = static_cast<size_t>(t->dims.volume()) * element_size(t->dtype);
+      device::Buffer b(DeviceKind::kCUDA, n);
+      check(cudaMemsetAsync(b.data(), 0, n, stream()), "clearing scratch memory");
+      return b;
+    };
+    x = make(s.inputs[0]);
+    w = make(s.inputs[1]);
+    y = make(s.outputs[0]);
+    bias = make(s.inputs.size() > 2 ? s.inputs[2] : nullptr);
+  }
+  ~Scratch() { cudaStreamSynchronize(stream()); }  // work queued on the buffers ends before they go
+};
+
+// The cuDNN calls that differ between the forward and the backward-data (transposed) convolution.
+struct Forward {
+  using Algo = cudnnConvolutionFwdAlgo_t;
+  using Perf = cudnnConvolutionFwdAlgoPerf_t;
+  static constexpr int kCount = CUDNN_CONVOLUTION_FWD_ALGO_COUNT;
+  static cudnnStatus_t workspace(cudnnHandle_t h, const Descriptors& d, Algo a, size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, a, bytes);
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, const Descriptors& d, int* got, Perf* p) {
+    return cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, kCount, got, p);
+  }
+  static cudnnStatus_t find(cudnnHandle_t h, const Descriptors& d, Scratch& s, int* got, Perf* p, void* ws,
+                            size_t bytes) {
+    return cudnnFindConvolutionForwardAlgorithmEx(h, d.x, s.x.data(), d.w, s.w.data(), d.conv, d.y, s.y.data(), kCount,
+                                                  got, p, ws, bytes);
+  }
+};
+
+struct BackwardData {
+  using Algo = cudnnConvolutionBwdDataAlgo_t;
+  using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
+  static constexpr int kCount = CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT;
+  static cudnnStatus_t workspace(cudnnHandle_t h, const Descriptors& d, Algo a, size_t* bytes) {
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.x, d.conv, d.y, a, bytes);
+  }
+  static cudnnStatus_t heuristic(cudnnHandle_t h, const Descriptors& d, int* got, Perf* p) {
+    return cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.x, d.conv, d.y, kCount, got, p);
+  }
+  static cudnnStatus_t find(cudnnHandle_t h, const Descriptors& d, Scratch& s, int* got, Perf* p, void* ws,
+                            size_t bytes) {
+    return cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w, s.w.data(), d.x, s.x.data(), d.conv, d.y, s.y.data(),
+                                                       kCount, got, p, ws, bytes);
+  }
+};
+
+// The largest workspace a kernel may take: BuilderConfig.workspace_size, or without one a quarter of
+// the device memory free now.
+size_t workspace_cap(const KernelSpec& s) {
+  if (s.config.workspace_size) return s.config.workspace_size;
+  size_t free_bytes = 0, total = 0;
+  check(cudaMemGetInfo(&free_bytes, &total), "reading the free device memory");
+  return free_bytes / 4;
+}
+
+template <class Op>
+struct Choice {
+  typename Op::Algo algo{};
+  size_t workspace = 0;
+};
+
+// Picks the algorithm and sets the convolution's math type to the one it runs with; false when no
+// algorithm fits `cap` bytes of workspace. `scratch` null: cuDNN's heuristic, else timing on it.
+// `fma_only`: float32 without TF32, so tensor-core results are skipped.
+template <class Op>
+bool choose(const Descriptors& d, Scratch* scratch, bool fma_only, size_t cap, Choice<Op>& out) {
+  cudnnHandle_t h = cudnn_handle();
+  std::vector<typename Op::Perf> perf(Op::kCount);
+  int got = 0;
+  if (!scratch) {
+    if (!accepted(Op::heuristic(h, d, &got, perf.data()), "asking cuDNN for convolution algorithms")) return false;
+  } else {
+    size_t bytes = 0;  // enough for every algorithm within the cap
+    for (int a = 0; a < Op::kCount; ++a) {
+      size_t need = 0;
+      if (Op::workspace(h, d, static_cast<typename Op::Algo>(a), &need) == CUDNN_STATUS_SUCCESS && need <= cap)
+        bytes = std::max(bytes, need);
+    }
+    device::Buffer ws(DeviceKind::kCUDA, bytes);
+    if (!accepted(Op::find(h, d, *scratch, &got, perf.data(), ws.data(), bytes), "timing convolution algorithms"))
+      return false;
+  }
+  for (int i = 0; i < got; ++i) {
+    const auto& p = perf[i];
+    if (p.status != CUDNN_STATUS_SUCCESS || p.memory > cap) continue;
+    if (fma_only && (p.mathType == CUDNN_TENSOR_OP_MATH || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+      continue;
+    check_cudnn(cudnnSetConvolutionMathType(d.conv, fma_only ? CUDNN_FMA_MATH : p.mathType), "setting the math type");
+    size_t need = 0;
+    if (Op::workspace(h, d, p.algo, &need) != CUDNN_STATUS_SUCCESS) continue;
+    need = std::max(need, p.memory);
+    if (need > cap) continue;
+    out.algo = p.algo;
+    out.workspace = need;
+    return true;
+  }
+  return false;
+}
+
+bool fma_only(const KernelSpec& s) { return s.inputs[0]->dtype == DataType::kFloat32 && !s.config.allow_tf32; }
+
+// Creates and sets the descriptors (NCHW or NHWC) and the initial math type; false when cuDNN
+// refuses them.
+bool prepare(const KernelSpec& s, const Geometry& g, bool relu, bool nhwc, Descriptors& d) {
+  d.create();
+  if (!describe(g, dnn_type(s.inputs[0]->dtype), relu, nhwc, d)) return false;
+  check_cudnn(cudnnSetConvolutionMathType(d.conv, fma_only(s) ? CUDNN_FMA_MATH : CUDNN_TENSOR_OP_MATH),
+              "setting the math type");
+  return true;
+}
+
+size_t align256(size_t n) { return (n + 255) / 256 * 256; }
+
+size_t bytes_of(const ir::TensorDesc* t) { return static_cast<size_t>(t->dims.volume()) * element_size(t->dtype); }
+
+// Mean milliseconds of `f` on the current stream over a few calls, after one warm-up call.
+template <class F>
+float time_ms(F&& f) {
+  cudaEvent_t start = nullptr, end = nullptr;
+  check(cudaEventCreate(&start), "creating a timing event");
+  check(cudaEventCreate(&end), "creating a timing event");
+  f();
+  check(cudaEventRecord(start, stream()), "recording a timing event");
+  for (int i = 0; i < 10; ++i) f();
+  check(cudaEventRecord(end, stream()), "recording a timing event");
+  check(cudaEventSynchronize(end), "waiting for a timing event");
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, start, end), "reading a timing event");
+  cudaEventDestroy(start);
+  cudaEventDestroy(end);
+  return ms / 10;
+}
+
+void report(const KernelSpec& s, const std::string& what) {
+  tensorforge::log(Severity::kInfo, "layer '" + s.layer.name + "' (" + to_string(s.layer.kind) + "): " + what);
+}
+
+class ConvKernel : public Kernel {
+ public:
+  static std::unique_ptr<Kernel> create(const KernelSpec& s) {
+    if (s.outputs[0]->dims.volume() == 0) return std::unique_ptr<ConvKernel>(new ConvKernel());
+    if (s.inputs[0]->dims.volume() == 0) return refuse(s, "the input is empty but the output is not");
+    Geometry g;
+    if (!make_geometry(s, g)) return refuse(s, "an extent, stride or window value exceeds cuDNN's int range");
+    const size_t cap = workspace_cap(s);
+    const bool heuristic = s.config.optimization_level == 0;
+    Scratch scratch(s);
+    std::string why;
+    std::unique_ptr<ConvKernel> nchw = plan(s, g, false, scratch, !heuristic, cap, why), nhwc;
+    if (g.groups == 1) {
+      std::string ignored;
+      nhwc = plan(s, g, true, scratch, !heuristic, cap, ignored);
+    }
+    if (!nchw && !nhwc) return refuse(s, why);
+    std::string timing;
+    bool take_nhwc = !nchw;
+    if (nchw && nhwc && heuristic) {
+      take_nhwc = s.inputs[0]->dtype != DataType::kFloat32;
+    } else if (nchw && nhwc) {
+      const float a = nchw->time(scratch), b = nhwc->time(scratch);
+      take_nhwc = b < a;
+      timing = " (timed: NCHW " + std::to_string(a) + " ms, NHWC " + std::to_string(b) + " ms)";
+    }
+    std::unique_ptr<ConvKernel> k = std::move(take_nhwc ? nhwc : nchw);
+    report(s, std::string("cuDNN ") + (k->nhwc_ ? "NHWC" : "NCHW") + ", algorithm " +
+                  std::to_string(static_cast<int>(k->choice_.algo)) + ", " + std::to_string(k->workspace_size()) +
+                  " bytes of workspace, bias/relu " +
+                  (k->nhwc_ ? "in the output transpose" : k->fused_ ? "fused by cuDNN" : "in a pass of ours") + timing);
+    return k;
+  }
+
+  size_t workspace_size() const override { return staging_ + choice_.workspace; }
+
+  void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    if (!empty_) enqueue(in[0].data, in[1].data, has_bias_ ? in[2].data : nullptr, out[0].data, workspace);
+  }
+
+ private:
+  ConvKernel() = default;
+
+  // A kernel in one layout with its algorithm (timed on `scratch`, or cuDNN's heuristic); null (and
+  // `why`) when cuDNN takes none.
+  static std::unique_ptr<ConvKernel> plan(const KernelSpec& s, const Geometry& g, bool nhwc, Scratch& scratch,
+                                          bool timed, size_t cap, std::string& why) {
+    auto k = std::unique_ptr<ConvKernel>(new ConvKernel());
+    k->empty_ = false;
+    k->dtype_ = s.inputs[0]->dtype;
+    k->x_dims_ = s.inputs[0]->dims;
+    k->w_dims_ = s.inputs[1]->dims;
+    k->y_dims_ = s.outputs[0]->dims;
+    k->has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
+    k->relu_ = conv_relu(s);
+    k->nhwc_ = nhwc;
+    why = "cuDNN refuses the shapes or window";
+    if (!prepare(s, g, k->relu_, nhwc, *k->d_) || !forward_shape_matches(*k->d_, k->d_->x, g.y, g.rank))
+      return nullptr;
+    if (nhwc) {
+      k->x_stage_ = align256(bytes_of(s.inputs[0]));
+      k->w_stage_ = align256(bytes_of(s.inputs[1]));
+      k->staging_ = k->x_stage_ + k->w_stage_ + align256(bytes_of(s.outputs[0]));
+    }
+    why = "no cuDNN algorithm runs it within the workspace limit";
+    if (k->staging_ >= cap ||
+        !choose<Forward>(*k->d_, timed ? &scratch : nullptr, fma_only(s), cap - k->staging_, k->choice_))
+      return nullptr;
+    // cuDNN fuses an identity activation only with IMPLICIT_PRECOMP_GEMM; try the call once.
+    if (!nhwc && k->has_bias_ && (k->relu_ || k->choice_.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
+      device::Buffer ws(DeviceKind::kCUDA, k->workspace_size());
+      k->fused_ = k->run_fused(scratch.x.data(), scratch.w.data(), scratch.bias.data(), scratch.y.data(),
+                               ws.data()) == CUDNN_STATUS_SUCCESS;
+      check(cudaStreamSynchronize(stream()), "trying the fused convolution");
+    }
+    return k;
+  }
+
+  float time(Scratch& sc) const {
+    device::Buffer ws(DeviceKind::kCUDA, workspace_size());
+    return time_ms([&] { enqueue(sc.x.data(), sc.w.data(), sc.bias.data(), sc.y.data(), ws.data()); });
+  }
+
+  // The whole layer on the current stream; bias may be null.
+  void enqueue(const void* x, const void* w, const void* bias, void* y, void* workspace) const {
+    const float one = 1.0f, zero = 0.0f;
+    if (fused_) {
+      check_cudnn(run_fused(x, w, bias, y, workspace), "running a convolution with bias and activation");
+      return;
+    }
+    if (!nhwc_) {
+      check_cudnn(cudnnConvolutionForward(cudnn_handle(), &one, d_->x, x, d_->w, w, d_->conv, choice_.algo, workspace,
+                                          choice_.workspace, &zero, d_->y, y),
+                  "running a convolution");
+      if (bias || relu_) bias_relu(dtype_, y, bias, y_dims_, relu_);
+      return;
+    }
+    char* base = static_cast<char*>(workspace);
+    void *xt = base, *wt = base + x_stage_, *yt = base + x_stage_ + w_stage_;
+    const int64_t n = x_dims_[0], cin = x_dims_[1], cout = y_dims_[1];
+    transpose(dtype_, x, xt, n, cin, x_dims_.volume() / (n * cin));
+    transpose(dtype_, w, wt, cout, w_dims_[1], w_dims_.volume() / (cout * w_dims_[1]));
+    check_cudnn(cudnnConvolutionForward(cudnn_handle(), &one, d_->x, xt, d_->w, wt, d_->conv, choice_.algo,
+                                        base + staging_, choice_.workspace, &zero, d_->y, yt),
+                "running a convolution (NHWC)");
+    transpose(dtype_, yt, y, n, y_dims_.volume() / (n * cout), cout, bias, relu_);
+  }
+
+  cudnnStatus_t run_fused(const void* x, const void* w, const void* bias, void* y, void* workspace) const {
+    const float one = 1.0f, zero = 0.0f;
+    return cudnnConvolutionBiasActivationForward(cudnn_handle(), &one, d_->x, x, d_->w, w, d_->conv, choice_.algo,
+                                                 workspace, choice_.workspace, &zero, d_->y, y, d_->bias, bias,
+                                                 d_->act, d_->y, y);
+  }
+
+  std::unique_ptr<Descriptors> d_ = std::make_unique<Descriptors>();
+  Choice<Forward> choice_;
+  DataType dtype_ = DataType::kFloat32;
+  Dims x_dims_, w_dims_, y_dims_;
+  size_t x_stage_ = 0, w_stage_ = 0, staging_ = 0;  // NHWC copies of x, w and y at the workspace's front
+  bool has_bias_ = false, relu_ = false, fused_ = false, nhwc_ = false, empty_ = true;
+};
+
+class DeconvKernel : public Kernel {
+ public:
+  static std::unique_ptr<Kernel> create(const KernelSpec& s) {
+    auto k = std::unique_ptr<DeconvKernel>(new DeconvKernel());
+    k->dtype_ = s.inputs[0]->dtype;
+    k->out_dims_ = s.outputs[0]->dims;
+    k->has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
+    if (s.outputs[0]->dims.volume() == 0) {
+      k->empty_ = true;
+      return k;
+    }
+    if (s.inputs[0]->dims.volume() == 0) return refuse(s, "the input is empty but the output is not");
+    Geometry g;
+    if (!make_geometry(s, g)) return refuse(s, "an extent, stride or window value exceeds cuDNN's int range");
+    if (!prepare(s, g, false, false, *k->d_)) return refuse(s, "cuDNN refuses the shapes or window");
+    // The output must be an input the forward convolution maps onto x exactly; output_padding of at
+    // least the stride (allowed by PyTorch when the dilation is larger) has no such output.
+    if (!forward_shape_matches(*k->d_, k->d_->y, g.x, g.rank))
+      return refuse(s, "output_padding must be smaller than the stride for cuDNN");
+    std::unique_ptr<Scratch> scratch;
+    if (s.config.optimization_level > 0) scratch = std::make_unique<Scratch>(s);
+    if (!choose<BackwardData>(*k->d_, scratch.get(), fma_only(s), workspace_cap(s), k->choice_))
+      return refuse(s, "no cuDNN algorithm runs it within the workspace limit");
+    report(s, "cuDNN NCHW, algorithm " + std::to_string(static_cast<int>(k->choice_.algo)) + ", " +
+                  std::to_string(k->choice_.workspace) + " bytes of workspace");
+    return k;
+  }
+
+  size_t workspace_size() const override { return choice_.workspace; }
+
+  void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    if (empty_) return;
+    const float one = 1.0f, zero = 0.0f;
+    check_cudnn(cudnnConvolutionBackwardData(cudnn_handle(), &one, d_->w, in[1].data, d_->x, in[0].data, d_->conv,
+                                             choice_.algo, workspace, choice_.workspace, &zero, d_->y, out[0].data),
+                "running a transposed convolution");
+    if (has_bias_) bias_relu(dtype_, out[0].data, in[2].data, out_dims_, false);
+  }
+
+ private:
+  DeconvKernel() = default;
+  std::unique_ptr<Descriptors> d_ = std::make_unique<Descriptors>();
+  Choice<BackwardData> choice_;
+  DataType dtype_ = DataType::kFloat32;
+  Dims out_dims_;
+  bool has_bias_ = false, empty_ = false;
+};
+
+bool is_float(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16; }
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_convolution(const KernelSpec& s) {
+  return is_float(s.inputs[0]->dtype) ? ConvKernel::create(s) : nullptr;
+}
+
+std::unique_ptr<Kernel> create_deconvolution(const KernelSpec& s) {
+  return is_float(s.inputs[0]->dtype) ? DeconvKernel::create(s) : nullptr;
+}
+
+}  // namespace tensorforge::cuda

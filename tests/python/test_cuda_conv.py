@@ -1,0 +1,221 @@
+"""CUDA convolution and transposed convolution (cuDNN) against the CPU kernels: the same network built
+for both devices over 1-D/2-D/3-D shapes with odd sizes, strides, padding, dilation, groups
+(depthwise included), with and without bias and fused relu, each float dtype, deconvolution with
+output_padding; float32 with and without TF32, cuDNN's heuristic (optimization_level 0) and timed
+algorithm choice, a workspace cap, constant weights, empty batches and engine files.
+
+Weights are scaled by 1/sqrt(K) (K = input channels per group x kernel volume, the reduction length)
+so outputs stay near 1 and one tolerance per precision holds for every K:
+- float32 with TF32: products of inputs rounded to 10-bit mantissas, so each product is off by up to
+  2^-10 relative and the sum by about 2^-10 sqrt(K) rms(product) = 2^-10 here: 5e-3 absolute and
+  relative leaves room for the largest of thousands of outputs.
+- float32 without TF32 (CUDNN_FMA_MATH): float32 arithmetic, but Winograd/FFT algorithms reassociate
+  more than BLAS does: 1e-4, still 10x below what TF32 would give.
+- float16: exact products and float32 sums, rounded once to float16 (twice when bias/relu run as a
+  separate pass), Winograd transforms may round in float16: 1e-2 (about 5 ulp at 1.0).
+- bfloat16: the same with 8-bit mantissas: 4e-2 (about 5 ulp at 1.0).
+"""
+
+import math
+
+import pytest
+import torch
+
+import tensorforge as tf
+from cuda_harness import both
+
+pytestmark = pytest.mark.cuda
+
+FLOATS = (torch.float32, torch.float16, torch.bfloat16)
+TOL = {"tf32": 5e-3, torch.float32: 1e-4, torch.float16: 1e-2, torch.bfloat16: 4e-2}
+
+
+def randn(shape, dtype, seed, scale=1.0):
+    return (torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * scale).to(dtype)
+
+
+def check(gpu, cpu, tol, msg):
+    assert gpu.dtype == cpu.dtype and gpu.shape == cpu.shape, msg
+    torch.testing.assert_close(gpu.float(), cpu.float(), atol=tol, rtol=tol, msg=lambda m: f"{msg}: {m}")
+
+
+def tolerance(dtype, tf32=True):
+    return TOL["tf32"] if dtype == torch.float32 and tf32 else TOL[dtype]
+
+
+# (input shape, weight shape, stride, padding, dilation, groups)
+CONV_CASES = [
+    ((2, 3, 11), (4, 3, 3), (1,), (0,), (1,), 1),
+    ((1, 4, 17), (6, 2, 4), (2,), (1,), (2,), 2),
+    ((3, 5, 9), (5, 1, 3), (1,), (1,), (1,), 5),  # depthwise 1-D
+    ((2, 3, 13, 11), (5, 3, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((1, 6, 9, 10), (6, 1, 3, 3), (2, 1), (1, 0), (1, 2), 6),  # depthwise, dilated
+    ((2, 16, 15, 15), (16, 1, 5, 5), (2, 2), (2, 2), (1, 1), 16),  # depthwise 5x5 (MobileNetV3)
+    ((2, 8, 7, 9), (12, 8, 1, 1), (1, 1), (0, 0), (1, 1), 1),  # 1x1
+    ((1, 8, 10, 10), (8, 2, 3, 3), (1, 1), (2, 2), (2, 2), 4),  # grouped, dilated
+    ((2, 3, 33, 31), (16, 3, 7, 7), (2, 2), (3, 3), (1, 1), 1),  # ResNet stem
+    ((2, 32, 14, 14), (64, 32, 3, 3), (1, 1), (1, 1), (1, 1), 1),
+    ((1, 2, 5, 6, 7), (3, 2, 2, 3, 2), (1, 2, 1), (1, 0, 1), (2, 1, 1), 1),
+    ((2, 4, 4, 5, 6), (4, 2, 1, 2, 3), (1, 1, 2), (0, 1, 1), (1, 1, 1), 2),
+    ((1, 8, 6, 6, 6), (8, 1, 3, 3, 3), (1, 1, 1), (1, 1, 1), (1, 1, 1), 8),  # depthwise 3-D
+]
+
+
+def conv_inputs(case, dtype, bias, seed=0):
+    xs, ws, *_ = case
+    k = math.prod(ws[1:])
+    x = randn(xs, dtype, seed + 1)
+    w = randn(ws, dtype, seed + 2, scale=1 / math.sqrt(k))
+    return [x, w] + ([randn(ws[0], dtype, seed + 3, scale=0.5)] if bias else [])
+
+
+def conv_build(case, activation):
+    _, _, stride, padding, dilation, groups = case
+    return lambda n, x, w, *b: n.add_convolution(x, w, b[0] if b else None, stride, padding, dilation, groups,
+                                                 activation=activation)
+
+
+@pytest.mark.parametrize("activation", ("none", "relu"))
+@pytest.mark.parametrize("bias", (False, True))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_convolution(case, dtype, bias, activation):
+    cpu, gpu = both(conv_build(case, activation), conv_inputs(case, dtype, bias))
+    check(gpu[0], cpu[0], tolerance(dtype), f"conv {case} {dtype} bias={bias} {activation}")
+    if activation == "relu":
+        assert (gpu[0] >= 0).all()
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_convolution_float32_without_tf32(case):
+    cpu, gpu = both(conv_build(case, "relu"), conv_inputs(case, torch.float32, True), allow_tf32=False)
+    check(gpu[0], cpu[0], tolerance(torch.float32, tf32=False), f"conv fma {case}")
+
+
+@pytest.mark.parametrize("bias", (False, True))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_convolution_heuristic_algorithm(case, dtype, bias):
+    # optimization_level 0: cuDNN's heuristic, and float16/bfloat16 ungrouped layers always in NHWC
+    cpu, gpu = both(conv_build(case, "relu"), conv_inputs(case, dtype, bias), optimization_level=0)
+    check(gpu[0], cpu[0], tolerance(dtype), f"conv heuristic {case} {dtype}")
+
+
+@pytest.fixture
+def info_log():
+    tf.set_log_level("info")
+    yield
+    tf.set_log_level("warning")
+
+
+@pytest.mark.parametrize("case,dtype,layout", [
+    (CONV_CASES[3], torch.float16, "NHWC"),
+    (CONV_CASES[10], torch.bfloat16, "NHWC"),
+    (CONV_CASES[3], torch.float32, "NCHW"),
+    (CONV_CASES[5], torch.float16, "NCHW"),  # depthwise stays in NCHW
+])
+def test_convolution_layout_at_level_0(case, dtype, layout, info_log, capfd):
+    both(conv_build(case, "none"), conv_inputs(case, dtype, True), optimization_level=0)
+    assert f"cuDNN {layout}" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_convolution_workspace_cap(dtype):
+    case = CONV_CASES[9]  # 3x3, 32 -> 64 channels: the fastest algorithms want workspace
+    cpu, gpu = both(conv_build(case, "relu"), conv_inputs(case, dtype, True), workspace_size=1)
+    check(gpu[0], cpu[0], tolerance(dtype), f"conv capped {dtype}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_convolution_constant_weights_and_engine_file(dtype):
+    case = CONV_CASES[3]
+    x, w, b = conv_inputs(case, dtype, True, seed=10)
+    net = tf.Network()
+    y = net.add_convolution(net.add_input("x", dtype, tuple(x.shape)), w, b, (1, 1), (1, 1), activation="relu")
+    net.mark_output(y, "y")
+    expected = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(x)[0]
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    assert "cuda.conv.cudnn" in engine.inspect()
+    again = tf.Engine.deserialize(engine.serialize())
+    check(engine(x.cuda())[0].cpu(), expected, tolerance(dtype), f"conv constant weights {dtype}")
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        (y,) = again(x.cuda())
+    side.synchronize()
+    check(y.cpu(), expected, tolerance(dtype), f"conv from an engine file, side stream {dtype}")
+
+
+def test_convolution_relu_keeps_nan():
+    # 1x1, so every algorithm confines a NaN input to its own position (Winograd/FFT tiles would not)
+    x, w, b = randn((1, 2, 5, 5), torch.float32, 20), randn((3, 2, 1, 1), torch.float32, 21), randn(3, torch.float32, 22)
+    x[0, 1, 2, 3] = float("nan")
+    cpu, gpu = both(lambda n, *t: n.add_convolution(*t, activation="relu"), [x, w, b])
+    assert gpu[0][0, :, 2, 3].isnan().all() and torch.equal(gpu[0].isnan(), cpu[0].isnan())
+    check(gpu[0].nan_to_num(), cpu[0].nan_to_num(), TOL["tf32"], "relu nan")
+
+
+@pytest.mark.parametrize("bias", (False, True))
+def test_convolution_empty_batch(bias):
+    case = CONV_CASES[3]
+    inputs = conv_inputs(case, torch.float32, bias)
+    inputs[0] = inputs[0][:0]
+    cpu, gpu = both(conv_build(case, "relu"), inputs)
+    assert gpu[0].shape == cpu[0].shape == (0, 5, 13, 11)
+
+
+# (input shape, weight shape, stride, padding, output_padding, dilation, groups)
+DECONV_CASES = [
+    ((2, 3, 7), (3, 4, 3), (1,), (0,), (0,), (1,), 1),
+    ((1, 4, 5), (4, 3, 4), (3,), (1,), (2,), (1,), 2),
+    ((2, 3, 4, 5), (3, 2, 3, 3), (2, 2), (1, 1), (1, 0), (1, 1), 1),
+    ((1, 4, 5, 4), (4, 1, 2, 3), (1, 2), (0, 1), (0, 1), (2, 1), 4),
+    ((2, 16, 7, 7), (16, 8, 4, 4), (2, 2), (1, 1), (0, 0), (1, 1), 1),  # 2x upsampling
+    ((1, 6, 5, 5), (6, 1, 3, 3), (2, 2), (1, 1), (1, 1), (1, 1), 6),  # depthwise
+    ((1, 2, 3, 4, 3), (2, 3, 2, 2, 3), (2, 1, 2), (0, 1, 1), (1, 0, 0), (1, 2, 1), 1),
+]
+
+
+def deconv_inputs(case, dtype, bias):
+    xs, ws, stride, padding, opad, dilation, groups = case
+    # each output sums about (Cin/groups) * kernel volume / stride volume products
+    k = max(1.0, ws[0] / groups * math.prod(ws[2:]) / math.prod(stride))
+    x = randn(xs, dtype, 31)
+    w = randn(ws, dtype, 32, scale=1 / math.sqrt(k))
+    return [x, w] + ([randn(ws[1] * groups, dtype, 33, scale=0.5)] if bias else [])
+
+
+def deconv_build(case):
+    _, _, stride, padding, opad, dilation, groups = case
+    return lambda n, x, w, *b: n.add_deconvolution(x, w, b[0] if b else None, stride, padding, opad, dilation, groups)
+
+
+@pytest.mark.parametrize("bias", (False, True))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", DECONV_CASES)
+def test_deconvolution(case, dtype, bias):
+    cpu, gpu = both(deconv_build(case), deconv_inputs(case, dtype, bias))
+    check(gpu[0], cpu[0], tolerance(dtype), f"deconv {case} {dtype} bias={bias}")
+
+
+@pytest.mark.parametrize("case", DECONV_CASES)
+def test_deconvolution_float32_without_tf32(case):
+    cpu, gpu = both(deconv_build(case), deconv_inputs(case, torch.float32, True), allow_tf32=False)
+    check(gpu[0], cpu[0], tolerance(torch.float32, tf32=False), f"deconv fma {case}")
+
+
+@pytest.mark.parametrize("case", DECONV_CASES[::2])
+def test_deconvolution_heuristic_algorithm(case):
+    cpu, gpu = both(deconv_build(case), deconv_inputs(case, torch.float16, True), optimization_level=0)
+    check(gpu[0], cpu[0], tolerance(torch.float16), f"deconv heuristic {case}")
+
+
+def test_deconvolution_output_padding_past_stride_is_refused():
+    # PyTorch allows output_padding < dilation even when it is >= stride; cuDNN cannot express that
+    # output size, so the CUDA build names the layer and says no kernel takes it.
+    case = ((1, 2, 5), (2, 3, 3), (1,), (0,), (1,), (2,), 1)
+    net = tf.Network()
+    x, w = net.add_input("x", torch.float32, (1, 2, 5)), net.add_input("w", torch.float32, (2, 3, 3))
+    net.mark_output(deconv_build(case)(net, x, w), "y")
+    tf.Builder(tf.BuilderConfig(device="cpu")).build(net)
+    with pytest.raises(tf.Error, match="deconvolution.*no kernel supports this layer"):
+        tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
