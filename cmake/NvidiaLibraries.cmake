@@ -43,7 +43,7 @@ foreach(spec "cublasLt;cublasLt.h;cublasLt;libcublasLt.so.13;libcublasLt.so.12"
   list(SUBLIST spec 2 -1 libnames)
   find_path(TENSORFORGE_${name}_INCLUDE_DIR NAMES ${header} HINTS ${_tf_hints} ${CUDAToolkit_INCLUDE_DIRS}
             PATH_SUFFIXES include)
-  find_library(TENSORFORGE_${name}_LIBRARY NAMES ${libnames} HINTS ${_tf_hints} ${CUDAToolkit_LIBRARY_DIR}
+  find_library(TENSORFORGE_${name}_LIBRARY NAMES ${libnames} NAMES_PER_DIR HINTS ${_tf_hints} ${CUDAToolkit_LIBRARY_DIR}
                PATH_SUFFIXES lib lib64)
   if(TENSORFORGE_${name}_INCLUDE_DIR AND TENSORFORGE_${name}_LIBRARY)
     list(APPEND TENSORFORGE_NVIDIA_INCLUDE_DIRS "${TENSORFORGE_${name}_INCLUDE_DIR}")

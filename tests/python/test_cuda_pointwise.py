@@ -102,7 +102,9 @@ def test_device_errors():
         engine(torch.randn(4))
     net2 = tf.Network()
     x2 = net2.add_input("x", torch.float32, (1, 3, 4))
-    net2.mark_output(net2.add_deconvolution(x2, torch.randn(3, 2, 2)), "y")  # deconvolution has no CUDA kernel yet
+    # output_padding >= stride (allowed by dilation 2) has no cuDNN equivalent: no CUDA kernel takes it
+    net2.mark_output(net2.add_deconvolution(x2, torch.randn(3, 2, 2), stride=[1], output_padding=[1], dilation=[2]),
+                     "y")
     with pytest.raises(tf.UnsupportedError, match="no kernel supports this layer on this device"):
         tf.Builder(tf.BuilderConfig(device="cuda")).build(net2)
 

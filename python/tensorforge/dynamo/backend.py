@@ -5,6 +5,7 @@ to recompile)."""
 from __future__ import annotations
 
 import collections
+import dataclasses
 import contextlib
 import logging
 import time
@@ -102,6 +103,7 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
                                f"{device}")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
+    settings = dataclasses.replace(settings, device=device)  # converters place created tensors there
     try:
         lowered = lower(gm, example_inputs, settings)
     except Exception as e:  # noqa: BLE001 - a graph we cannot trace runs in PyTorch, unless told to raise

@@ -68,3 +68,26 @@ def test_unsupported_attention_stays_in_pytorch():
     assert report.unsupported[str(SDPA)]["count"] == 1
     report = check_converter(lambda q, k, v: (FLASH(q, k, v), q * 2), [q, k, v], [aten.mul.Tensor])
     assert report.unsupported[str(FLASH)]["count"] == 1
+
+
+CUDA_FORMS = {
+    "flash": lambda q, k, v, mask, causal: aten._scaled_dot_product_flash_attention(q, k, v, 0.0, causal,
+                                                                                    scale=0.5)[0],
+    "efficient": lambda q, k, v, mask, causal: aten._scaled_dot_product_efficient_attention(
+        q, k, v, mask, False, 0.0, causal, scale=0.5)[0],
+    "cudnn": lambda q, k, v, mask, causal: aten._scaled_dot_product_cudnn_attention(q, k, v, mask, False, 0.0, causal,
+                                                                                   scale=0.5)[0],
+}
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("form", sorted(CUDA_FORMS))
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("causal", [False, True])
+def test_cuda_backend_forms_output_0(form, dtype, causal):
+    # what nn.MultiheadAttention reaches on CUDA without going through F.scaled_dot_product_attention
+    q, k, v = (t.cuda() for t in qkv((2, 3, 16, 64), (2, 3, 32, 64), dtype))
+    mask = None if causal or form == "flash" else randn(2, 3, 16, 32, seed=5).to(dtype).cuda()
+    op = getattr(aten, f"_scaled_dot_product_{form}_attention").default
+    check_converter(lambda q, k, v: CUDA_FORMS[form](q, k, v, mask, causal) * 2, [q, k, v], [op],
+                    msg=f"{form} {dtype} {causal}", **TOL[dtype])

@@ -1,6 +1,8 @@
 """Converters of scaled dot-product attention: tensorforge.sdpa (our wrapper of
-F.scaled_dot_product_attention) and aten._scaled_dot_product_flash_attention_for_cpu (output 0
-only: the node stays in PyTorch when its logsumexp is used). Dropout, scale 0, masks of another
+F.scaled_dot_product_attention) and the backend-specific ATen forms that calls from C++ (such as
+nn.MultiheadAttention's) reach directly: _scaled_dot_product_flash_attention_for_cpu, and on CUDA
+_scaled_dot_product_flash_attention, _efficient_attention and _cudnn_attention (output 0 only: the
+node stays in PyTorch when its logsumexp or other outputs are used). Dropout, scale 0, masks of another
 float dtype and batch shapes the engine does not broadcast stay in PyTorch."""
 
 from __future__ import annotations
@@ -17,13 +19,25 @@ aten = torch.ops.aten
 FLOATS = (torch.float32, torch.float16, torch.bfloat16)
 
 
+# Backend forms without a mask argument (flash) and with one at position 3 (attn_bias), whose first
+# output is the attention; their other outputs (logsumexp, seeds) must be unused.
+_FLASH = (aten._scaled_dot_product_flash_attention_for_cpu.default, aten._scaled_dot_product_flash_attention.default)
+_WITH_BIAS = (aten._scaled_dot_product_efficient_attention.default, aten._scaled_dot_product_cudnn_attention.default)
+_BACKEND_FORMS = _FLASH + _WITH_BIAS
+
+
 def _parse(node, args, kwargs):
-    """(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa) of either op."""
+    """(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa) of any of the ops."""
     def get(i, name, default):
         return args[i] if len(args) > i else kwargs.get(name, default)
     q, k, v = args[:3]
     if node.target == aten._scaled_dot_product_flash_attention_for_cpu.default:
         return (q, k, v, kwargs.get("attn_mask"), get(3, "dropout_p", 0.0), get(4, "is_causal", False),
+                kwargs.get("scale"), False)
+    if node.target == aten._scaled_dot_product_flash_attention.default:
+        return (q, k, v, None, get(3, "dropout_p", 0.0), get(4, "is_causal", False), kwargs.get("scale"), False)
+    if node.target in _WITH_BIAS:  # (q, k, v, attn_bias, compute_log_sumexp, dropout_p, is_causal, ...)
+        return (q, k, v, get(3, "attn_bias", None), get(5, "dropout_p", 0.0), get(6, "is_causal", False),
                 kwargs.get("scale"), False)
     return (q, k, v, get(3, "attn_mask", None), get(4, "dropout_p", 0.0), get(5, "is_causal", False),
             get(6, "scale", None), get(7, "enable_gqa", False))
@@ -47,8 +61,8 @@ def _sdpa_ok(node, settings) -> bool:
         return False
     if mask is not None and (causal or mask.meta["val"].dtype not in (torch.bool, q.dtype)):
         return False
-    if node.target == aten._scaled_dot_product_flash_attention_for_cpu.default:
-        # only the attention output converts; the logsumexp (output 1) must be unused
+    if node.target in _BACKEND_FORMS:
+        # only the attention output converts; the logsumexp (output 1) and the rest must be unused
         if any(u.target is not operator.getitem or u.args[1] != 0 for u in node.users):
             return False
     return _shapes_ok(q, k, v, bool(gqa))
@@ -60,7 +74,9 @@ def tensorforge_ops_sdpa(ctx, node, args, kwargs):
     return impl.attention(ctx, q, k, v, mask, causal, scale)
 
 
-@converter(aten._scaled_dot_product_flash_attention_for_cpu.default, capability=_sdpa_ok)
-def aten_ops_sdpa_flash_cpu(ctx, node, args, kwargs):
+@converter(*_BACKEND_FORMS, capability=_sdpa_ok)
+def aten_ops_sdpa_backend_form(ctx, node, args, kwargs):
     q, k, v, mask, _, causal, scale, _ = _parse(node, args, kwargs)
-    return (impl.attention(ctx, q, k, v, mask, causal, scale), None)
+    outputs = len(node.meta["val"])
+    return (impl.attention(ctx, q, k, v, mask, causal, scale),) + (None,) * (outputs - 1)
+

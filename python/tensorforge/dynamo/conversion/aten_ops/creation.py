@@ -14,10 +14,14 @@ aten = torch.ops.aten
 _KEPT_FORMATS = (None, torch.preserve_format, torch.contiguous_format)
 
 
-def _on_cpu(node) -> bool:
+def _on_engine_device(node, settings) -> bool:
+    """The node creates a strided tensor on the device the engines run on (settings.device, which
+    the backend sets to the graph's device; the CPU when unset)."""
     device = node.kwargs.get("device")
     layout = node.kwargs.get("layout")
-    return (device is None or torch.device(device).type == "cpu") and layout in (None, torch.strided)
+    engine = torch.device(settings.device) if settings is not None and settings.device is not None else None
+    engine_type = engine.type if engine is not None else "cpu"
+    return (device is None or torch.device(device).type == engine_type) and layout in (None, torch.strided)
 
 
 def _number(v) -> bool:
@@ -25,7 +29,7 @@ def _number(v) -> bool:
 
 
 def _full_capability(node, settings) -> bool:
-    return _on_cpu(node) and _number(node.args[1]) and node.kwargs.get("memory_format") in _KEPT_FORMATS
+    return _on_engine_device(node, settings) and _number(node.args[1]) and node.kwargs.get("memory_format") in _KEPT_FORMATS
 
 
 @converter(aten.full.default, aten.full_like.default, capability=_full_capability)
@@ -34,7 +38,7 @@ def aten_ops_full(ctx, node, args, kwargs):
 
 
 def _like_capability(node, settings) -> bool:
-    return _on_cpu(node) and node.kwargs.get("memory_format") in _KEPT_FORMATS
+    return _on_engine_device(node, settings) and node.kwargs.get("memory_format") in _KEPT_FORMATS
 
 
 @converter(aten.zeros_like.default, capability=_like_capability)
@@ -47,14 +51,15 @@ def aten_ops_ones_like(ctx, node, args, kwargs):
     return creation.full(ctx, ctx.val(node).shape, 1)
 
 
-@converter(aten.scalar_tensor.default, capability=lambda node, settings: _on_cpu(node) and _number(node.args[0]))
+@converter(aten.scalar_tensor.default,
+           capability=lambda node, settings: _on_engine_device(node, settings) and _number(node.args[0]))
 def aten_ops_scalar_tensor(ctx, node, args, kwargs):
     return creation.full(ctx, (), args[0])
 
 
 def _arange_capability(node, settings) -> bool:
     bounds = list(node.args[:3]) + ([node.kwargs["step"]] if "step" in node.kwargs else [])
-    return (_on_cpu(node) and all(_number(v) and creation.exact_as_double(v) for v in bounds)
+    return (_on_engine_device(node, settings) and all(_number(v) and creation.exact_as_double(v) for v in bounds)
             and node.meta["val"].dtype != torch.bool)
 
 
