@@ -29,11 +29,17 @@ def make_model(name: str, batch: int):
     if name in ("resnet50", "vit_b_16", "mobilenet_v3_large"):
         import torchvision
 
+        torch.manual_seed(0)
         model = getattr(torchvision.models, name)(weights=None)
+        with torch.no_grad():  # zero-initialized layers (vit's head) would make every output 0
+            for p in model.parameters():
+                if p.dim() > 1 and not p.any():
+                    p.normal_(0, 0.02)
         x = torch.randn(batch, 3, 224, 224)
         return model.eval().half().cuda(), (x.half().cuda(),)
     import transformers
 
+    torch.manual_seed(0)
     if name == "bert":
         model = transformers.BertModel(transformers.BertConfig())
         vocab = 30522
@@ -146,13 +152,15 @@ def main() -> None:
             row = run_one(name, batch, args.backends, args.repeats, args.calls)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print("\n| model (fp16) | batch | eager ms | inductor r-o ms | TensorForge ms | compile s (r-o / TF) | max abs diff |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| model (fp16) | batch | eager ms | inductor r-o ms | TensorForge ms | compile s (r-o / TF) | max abs diff "
+          "(max abs eager) | engines, coverage |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         err = "; ".join(f"{k}: {v}" for k, v in r.items() if k.endswith("_error"))
         print(f"| {r['model']} | {r['batch']} | {fmt(r.get('eager_ms'))} | {fmt(r.get('inductor_ms'))} | "
               f"{fmt(r.get('tensorforge_ms'))} | {fmt(r.get('inductor_compile_s'), '.1f')} / "
-              f"{fmt(r.get('tensorforge_compile_s'), '.1f')} | {fmt(r.get('max_diff'), '.2e')} |"
+              f"{fmt(r.get('tensorforge_compile_s'), '.1f')} | {fmt(r.get('max_diff'), '.2e')} "
+              f"({fmt(r.get('ref_max'), '.3g')}) | {r.get('engines', '')}, {r.get('coverage', '')}% |"
               + (f" {err}" if err else ""))
     if args.json:
         with open(args.json, "w") as f:
