@@ -97,7 +97,18 @@ def compiled(model, inputs, backend: str):
     return fn, time.perf_counter() - start, out
 
 
-def run_one(name: str, batch: int, backends, repeats: int, calls: int) -> dict:
+def top_kernels(fn, calls: int = 5, top: int = 12) -> list:
+    """The CUDA kernels taking the most device time over `calls` calls: (name, ms per call, count)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    rows = [(e.key, e.self_device_time_total / 1e3 / calls, e.count // calls) for e in prof.key_averages()
+            if e.self_device_time_total > 0]
+    return sorted(rows, key=lambda r: -r[1])[:top]
+
+
+def run_one(name: str, batch: int, backends, repeats: int, calls: int, profile: bool = False) -> dict:
     model, inputs = make_model(name, batch)
     row = {"model": name, "batch": batch}
     with torch.no_grad():
@@ -112,6 +123,8 @@ def run_one(name: str, batch: int, backends, repeats: int, calls: int) -> dict:
                 fn, secs, out = compiled(model, inputs, backend)
                 row[f"{backend}_compile_s"] = secs
                 row[f"{backend}_ms"] = time_ms(lambda: fn(*inputs), repeats, calls)
+                if profile:
+                    row[f"{backend}_top_kernels"] = top_kernels(lambda: fn(*inputs))
                 if backend == "tensorforge":
                     row["max_diff"] = (first_tensor(fn(*inputs)).float() - ref).abs().max().item()
                     row["ref_max"] = ref.abs().max().item()
@@ -142,6 +155,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--json", help="also write the rows as JSON to this path")
+    parser.add_argument("--profile", action="store_true", help="also list each compiled model's top CUDA kernels")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, "
@@ -149,9 +163,13 @@ def main() -> None:
     rows = []
     for name in args.models:
         for batch in args.batches:
-            row = run_one(name, batch, args.backends, args.repeats, args.calls)
+            row = run_one(name, batch, args.backends, args.repeats, args.calls, args.profile)
             rows.append(row)
-            print(json.dumps(row), flush=True)
+            print(json.dumps({k: v for k, v in row.items() if not k.endswith("top_kernels")}), flush=True)
+            for key in [k for k in row if k.endswith("top_kernels")]:
+                print(f"  {key.removesuffix('_top_kernels')} top kernels, {name} batch {batch}:")
+                for kname, ms, count in row[key]:
+                    print(f"    {ms:8.3f} ms  x{count:<4d} {kname[:110]}")
     print("\n| model (fp16) | batch | eager ms | inductor r-o ms | TensorForge ms | compile s (r-o / TF) | max abs diff "
           "(max abs eager) | engines, coverage |")
     print("|---|---|---|---|---|---|---|---|")
