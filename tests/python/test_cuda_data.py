@@ -23,7 +23,9 @@ def data(shape, dtype, seed=0):
 @pytest.mark.parametrize("dtype", ALL)
 @pytest.mark.parametrize("shape,perm", [((2, 3, 4), (2, 0, 1)), ((5, 7), (1, 0)), ((33, 1100), (1, 0)),
                                         ((4, 1, 6), (1, 2, 0)), ((2, 3, 4, 5), (0, 2, 1, 3)), ((4, 6), (-1, 0)),
-                                        ((3, 0, 2), (2, 1, 0)), ((7,), (0,))])
+                                        ((3, 0, 2), (2, 1, 0)), ((7,), (0,)),
+                                        # innermost dim kept: copied 16 bytes at a time where it divides
+                                        ((2, 5, 3, 64), (0, 2, 1, 3)), ((3, 4, 128), (1, 0, 2))])
 def test_transpose(dtype, shape, perm):
     check(lambda n, t: n.add_transpose(t, perm), [data(shape, dtype)], f"transpose {dtype} {shape} {perm}")
 
@@ -55,7 +57,7 @@ def test_expand(dtype, shape, target):
 
 SLICES = [((10,), (0,), (2,), (9,), (3,)), ((4, 6, 5), (2, 0), (-100, 1), (100, -1), (2, 1)),
           ((3, 1200), (1,), (5,), (1190,), (7,)), ((5, 4), (0,), (3,), (3,), ()), ((2, 3, 4), (-1,), (1,), (3,), ()),
-          ((6, 5), (0, 1), (1, 0), (5, 5), (2, 2))]
+          ((6, 5), (0, 1), (1, 0), (5, 5), (2, 2)), ((4, 6, 64), (1,), (1,), (5,), (1,))]
 
 
 @pytest.mark.parametrize("dtype", ALL)

@@ -13,7 +13,9 @@ from test_pointwise import ACTIVATIONS, ARITH, COMPARE, LOGICAL, UNARY_FLOAT, UN
 
 pytestmark = pytest.mark.cuda
 
-SHAPES = [((7,), (7,)), ((2, 3, 5), (5,)), ((4, 1, 3), (1, 6, 1)), ((3, 4), ()), ((1000, 37), (37,))]
+# the last three take the 16-byte path with a repeated operand (b, a, and one not a multiple of a pack)
+SHAPES = [((7,), (7,)), ((2, 3, 5), (5,)), ((4, 1, 3), (1, 6, 1)), ((3, 4), ()), ((1000, 37), (37,)),
+          ((6, 8, 32), (1, 8, 32)), ((32,), (5, 3, 32)), ((7, 9), (9,))]
 DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.int8)
 
 

@@ -2,6 +2,7 @@
 // strided-copy kernel whose input strides and offset are worked out at creation (permuted strides,
 // 0 on broadcast dims, step-scaled strides from the start), as in the CPU kernels.
 #include <algorithm>
+#include <cstdlib>
 
 #include "kernels/cuda/copy_views.cuh"
 #include "kernels/view_strides.h"
@@ -10,32 +11,78 @@ namespace tensorforge::cuda {
 
 namespace {
 
-template <class W>
+// I is the index type: 32-bit arithmetic when every index fits (the division per dim is the cost).
+template <class W, class I>
 __global__ void strided_copy_kernel(const W* __restrict__ in, W* __restrict__ out, int64_t n, StridedPlan p) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    out[i] = in[p.in_offset(i)];
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    I j = static_cast<I>(i), off = static_cast<I>(p.offset);
+    for (int d = p.rank - 1; d >= 0; --d) {
+      I q = j / static_cast<I>(p.dims[d]);
+      off += (j - q * static_cast<I>(p.dims[d])) * static_cast<I>(p.strides[d]);
+      j = q;
+    }
+    out[i] = in[off];
+  }
+}
+
+// The plan in units of `factor` elements: valid when the innermost dim is contiguous, its extent,
+// every other stride and the offset divide by `factor`.
+bool widen(StridedPlan& p, int64_t& n, int64_t factor) {
+  if (p.rank == 0 || p.strides[p.rank - 1] != 1 || p.dims[p.rank - 1] % factor || p.offset % factor) return false;
+  for (int d = 0; d < p.rank - 1; ++d)
+    if (p.strides[d] % factor) return false;
+  p.dims[p.rank - 1] /= factor;
+  for (int d = 0; d < p.rank - 1; ++d) p.strides[d] /= factor;
+  p.offset /= factor;
+  n /= factor;
+  return true;
+}
+
+bool fits_32_bits(const StridedPlan& p, int64_t n) {
+  int64_t last = p.offset;
+  for (int d = 0; d < p.rank; ++d) last += (p.dims[d] - 1) * std::abs(p.strides[d]);
+  return n < (int64_t(1) << 31) && last < (int64_t(1) << 31);
 }
 
 template <class W>
+void launch_copy(const void* in, void* out, int64_t n, const StridedPlan& p) {
+  if (fits_32_bits(p, n))
+    strided_copy_kernel<W, uint32_t><<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<const W*>(in),
+                                                                               static_cast<W*>(out), n, p);
+  else
+    strided_copy_kernel<W, int64_t><<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<const W*>(in),
+                                                                              static_cast<W*>(out), n, p);
+  check_launch("launching a strided copy (transpose/expand/slice)");
+}
+
+// Moves whole elements (W: unsigned word of the element's size) or, when the innermost dim is
+// contiguous and the pointers are 16-byte aligned, 16 bytes at a time.
+template <class W>
 class StridedViewKernel : public Kernel {
  public:
-  explicit StridedViewKernel(StridedPlan p) : p_(p) {}
+  StridedViewKernel(StridedPlan p, int64_t n) : p_(p), wide_(p), n_(n), wide_n_(n) {
+    wide_ok_ = sizeof(W) < 16 && widen(wide_, wide_n_, 16 / sizeof(W));
+  }
   void run(const TensorView* in, const TensorView* out, void*) const override {
-    int64_t n = out[0].numel();
-    if (!n) return;
-    strided_copy_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(in[0].as<const W>(), out[0].as<W>(), n, p_);
-    check_launch("launching a strided copy (transpose/expand/slice)");
+    if (!n_) return;
+    bool aligned = reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0 && reinterpret_cast<uintptr_t>(out[0].data) % 16 == 0;
+    if (wide_ok_ && aligned)
+      launch_copy<uint4>(in[0].data, out[0].data, wide_n_, wide_);
+    else
+      launch_copy<W>(in[0].data, out[0].data, n_, p_);
   }
 
  private:
-  StridedPlan p_;
+  StridedPlan p_, wide_;
+  int64_t n_, wide_n_;
+  bool wide_ok_ = false;
 };
 
 std::unique_ptr<Kernel> make(const KernelSpec& s, const std::vector<int64_t>& strides, int64_t offset) {
   const ir::TensorDesc& o = *s.outputs[0];
   StridedPlan p = plan_strided(o.dims, strides, offset);
   return dispatch_bytes(element_size(o.dtype), [&](auto tag) -> std::unique_ptr<Kernel> {
-    return std::make_unique<StridedViewKernel<typename decltype(tag)::type>>(p);
+    return std::make_unique<StridedViewKernel<typename decltype(tag)::type>>(p, o.dims.volume());
   });
 }
 

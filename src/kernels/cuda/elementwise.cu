@@ -13,19 +13,26 @@ __global__ void binary_kernel(const T* a, const T* b, Out* o, int64_t n, Broadca
     o[i] = store_as<Out>(f(load(a, bc.offset(0, i)), load(b, bc.offset(1, i))));
 }
 
-// Both operands are whole tensors or single values (`scalar_a`, `scalar_b`): 16 bytes per thread
-// and step, the last n % N elements one by one.
+// Each operand is the whole output shape, a single value, or a block the output repeats (its shape
+// is the output's trailing dims: element i reads i % period). 16 bytes per thread and step; the
+// last n % N elements one by one.
+struct Flat {
+  int64_t period[2];  // elements before the operand repeats: n (whole), 1 (single value), or its size
+};
+
 template <class T, class Out, class F>
-__global__ void binary_vec_kernel(const T* a, const T* b, Out* o, int64_t n, bool scalar_a, bool scalar_b, F f) {
+__global__ void binary_vec_kernel(const T* a, const T* b, Out* o, int64_t n, Flat fl, F f) {
   constexpr int N = vec_width<T>();
   using C = compute_t<T>;
   int64_t nvec = n / N, stride = int64_t(gridDim.x) * blockDim.x;
   int64_t first = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  bool scalar_a = fl.period[0] == 1, scalar_b = fl.period[1] == 1;
   C sa = scalar_a ? load(a, 0) : C(0), sb = scalar_b ? load(b, 0) : C(0);
+  int64_t va = fl.period[0] / N, vb = fl.period[1] / N;  // periods in packs (multiples of N when not 1)
   for (int64_t i = first; i < nvec; i += stride) {
     Pack<T, N> pa, pb;
-    if (!scalar_a) pa = reinterpret_cast<const Pack<T, N>*>(a)[i];
-    if (!scalar_b) pb = reinterpret_cast<const Pack<T, N>*>(b)[i];
+    if (!scalar_a) pa = reinterpret_cast<const Pack<T, N>*>(a)[va == nvec ? i : i % va];
+    if (!scalar_b) pb = reinterpret_cast<const Pack<T, N>*>(b)[vb == nvec ? i : i % vb];
     Pack<Out, N> r;
 #pragma unroll
     for (int k = 0; k < N; ++k)
@@ -33,40 +40,56 @@ __global__ void binary_vec_kernel(const T* a, const T* b, Out* o, int64_t n, boo
     reinterpret_cast<Pack<Out, N>*>(o)[i] = r;
   }
   for (int64_t i = nvec * N + first; i < n; i += stride)
-    o[i] = store_as<Out>(f(scalar_a ? sa : load(a, i), scalar_b ? sb : load(b, i)));
+    o[i] = store_as<Out>(f(load(a, i % fl.period[0]), load(b, i % fl.period[1])));
+}
+
+// The operand's period when it is the output's trailing block (leading 1s aside), else 0.
+int64_t repeat_period(const Dims& in, const Dims& out) {
+  int lead = in.rank();
+  while (lead > 0 && in[in.rank() - lead] == 1) --lead;  // lead = rank without the leading 1s
+  if (lead > out.rank()) return 0;
+  for (int k = 0; k < lead; ++k)
+    if (in[in.rank() - 1 - k] != out[out.rank() - 1 - k]) return 0;
+  return in.volume();
 }
 
 template <class T, class Out, class F>
 class BinaryKernel : public Kernel {
  public:
   BinaryKernel(const KernelSpec& s, F f) : f_(f) {
+    const Dims& out = s.outputs[0]->dims;
     Dims in[2] = {s.inputs[0]->dims, s.inputs[1]->dims};
-    bc_ = make_broadcast(s.outputs[0]->dims, in, 2);
+    bc_ = make_broadcast(out, in, 2);
+    n_ = out.volume();
+    vec_ = vec_width<T>() > 1;
     for (int k = 0; k < 2; ++k) {
-      scalar_[k] = in[k].volume() == 1 && s.outputs[0]->dims.volume() > 1;
-      flat_[k] = bc_.contiguous[k] || scalar_[k];
+      int64_t period = bc_.contiguous[k] ? n_ : repeat_period(in[k], out);
+      if (period == 0 || (period != 1 && period != n_ && period % vec_width<T>() != 0)) vec_ = false;
+      flat_.period[k] = period ? period : 1;
+      pack_operand_[k] = period > 1;
     }
   }
   void run(const TensorView* in, const TensorView* out, void*) const override {
-    int64_t n = out[0].numel();
-    if (!n) return;
+    if (!n_) return;
     const T *a = in[0].as<T>(), *b = in[1].as<T>();
     Out* o = out[0].as<Out>();
-    bool vec = vec_width<T>() > 1 && flat_[0] && flat_[1] && (scalar_[0] || pack_aligned<T, T>(a)) &&
-               (scalar_[1] || pack_aligned<T, T>(b)) && pack_aligned<T, Out>(o);
+    bool vec = vec_ && (!pack_operand_[0] || pack_aligned<T, T>(a)) && (!pack_operand_[1] || pack_aligned<T, T>(b)) &&
+               pack_aligned<T, Out>(o);
     if (vec)
-      binary_vec_kernel<<<blocks_for((n + vec_width<T>() - 1) / vec_width<T>()), kThreads, 0, stream()>>>(
-          a, b, o, n, scalar_[0], scalar_[1], f_);
+      binary_vec_kernel<<<blocks_for((n_ + vec_width<T>() - 1) / vec_width<T>()), kThreads, 0, stream()>>>(
+          a, b, o, n_, flat_, f_);
     else
-      binary_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(a, b, o, n, bc_, f_);
+      binary_kernel<<<blocks_for(n_), kThreads, 0, stream()>>>(a, b, o, n_, bc_, f_);
     check_launch("launching elementwise");
   }
 
  private:
   F f_;
   Broadcast bc_;
-  bool scalar_[2] = {false, false};
-  bool flat_[2] = {false, false};
+  int64_t n_ = 0;
+  Flat flat_{};
+  bool vec_ = false;
+  bool pack_operand_[2] = {false, false};
 };
 
 template <class T, class Out, class F>
