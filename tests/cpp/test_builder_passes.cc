@@ -42,7 +42,7 @@ TEST(FuseEpilogues, LinearBiasGeluBecomesOneMatmul) {
     Network net;
     Tensor x = net.add_input("x", DataType::kFloat32, Dims{5, 7});
     Tensor w = net.add_constant(to_weights(random_tensor(DataType::kFloat32, Dims{3, 7}, 1)), "w");
-    Tensor y = net.add_matmul(x, w, false, true, "fc");
+    Tensor y = net.add_matmul(x, w, false, true, Tensor(), "none", "fc");
     Tensor b = net.add_constant(to_weights(random_tensor(DataType::kFloat32, Dims{3}, 2)), "b");
     Tensor z = net.add_elementwise(b, y, "add", "bias");  // bias first, as addmm converts
     net.mark_output(net.add_activation(z, act, 0.0, 0.0, "act"), "out");

@@ -30,6 +30,17 @@ def _tensors(value):
     return []
 
 
+def _used_output_tensors(node: Node) -> list:
+    """The node's output tensors that something reads: for a multi-output node only the outputs its
+    getitem users take (an unused logsumexp or RNG state does not decide where the node runs)."""
+    val = node.meta.get("val")
+    if not isinstance(val, (tuple, list)):
+        return _tensors(val)
+    if any(u.target is not operator.getitem for u in node.users):
+        return _tensors(val)
+    return [t for u in node.users for t in _tensors(val[u.args[1]])]
+
+
 def unsupported_reason(node: Node, settings) -> str | None:
     """Why `node` must run in PyTorch, or None if the engine can run it."""
     if node.op != "call_function":
@@ -44,7 +55,7 @@ def unsupported_reason(node: Node, settings) -> str | None:
         return "forced to PyTorch by torch_executed_ops"
     if node.target not in CONVERTERS:
         return "no converter"
-    for v in _tensors(node.meta.get("val")) + [t for n in node.all_input_nodes for t in _tensors(n.meta.get("val"))]:
+    for v in _used_output_tensors(node) + [t for n in node.all_input_nodes for t in _used_output_tensors(n)]:
         if not engine_representable(v.dtype, settings):
             hint = " (set truncate_long_and_double to run it as float32)" if v.dtype == torch.float64 else ""
             return f"dtype {v.dtype} is not supported by the engine{hint}"
