@@ -10,8 +10,9 @@
 // whose numerical notes the dtype allows and whose execution plan finalizes within the workspace
 // cap become candidates; besides the fused graph, the plain convolution followed by our bias/relu
 // pass, and (ungrouped layers) the fused graph in NHWC with transposes through the workspace, are
-// candidates too. optimization_level 0 keeps the first; higher levels time every candidate on
-// random (non-zero) scratch data, 3 rounds of 5 calls each, and keep the fastest median.
+// candidates too. optimization_level 0 keeps the first plan (the fused graph's first); levels 1-2 time 3
+// fused, 2 unfused and 2 NHWC candidates, levels 3 and up 6, 2 and 3, each on random (non-zero)
+// scratch data, 3 rounds of 5 calls, and keep the fastest median.
 // Tensors are declared 16-byte aligned; a second plan declared only element-aligned serves calls
 // whose pointers are not (NCHW plans only: NHWC plans read and write staging copies).
 // run() builds a variant pack (host only) and calls cudnnBackendExecute on cudnn_handle(), bound to
@@ -382,9 +383,10 @@ class ConvGraphKernel : public Kernel {
       }
       add_plans(graph, v, fma_only, cap - staging, want, candidates);
     };
-    add(Variant{true, false, 16}, timed ? 3 : 1);
+    const bool thorough = s.config.optimization_level >= 3;  // more of the heuristic's list is timed
+    add(Variant{true, false, 16}, !timed ? 1 : thorough ? 6 : 3);
     if (epilogue && (timed || candidates.empty())) add(Variant{false, false, 16}, timed ? 2 : 1);
-    if (timed && g.groups == 1) add(Variant{true, true, 16}, 2);
+    if (timed && g.groups == 1) add(Variant{true, true, 16}, thorough ? 3 : 2);
     if (candidates.empty()) {
       note(s, "cuDNN graph API: " + why + "; the legacy cuDNN kernel takes the layer");
       return nullptr;
