@@ -179,25 +179,9 @@ bool make_geometry(const KernelSpec& s, Geometry& g) {
   return ok;
 }
 
-// Strides of packed `dims` (given in N, C, spatial order) laid out as NCHW, or as NHWC (C innermost).
-void packed_strides(const int* dims, int rank, bool nhwc, int* strides) {
-  if (!nhwc) {
-    strides[rank - 1] = 1;
-    for (int k = rank - 2; k >= 0; --k) strides[k] = strides[k + 1] * dims[k + 1];
-    return;
-  }
-  strides[1] = 1;
-  int step = dims[1];
-  for (int k = rank - 1; k >= 2; --k) {
-    strides[k] = step;
-    step *= dims[k];
-  }
-  strides[0] = step;
-}
-
 bool set_tensor(cudnnTensorDescriptor_t t, cudnnDataType_t type, int rank, const int* dims, bool nhwc) {
   int strides[5];
-  packed_strides(dims, rank, nhwc, strides);
+  conv_packed_strides(dims, rank, nhwc, strides);
   return accepted(cudnnSetTensorNdDescriptor(t, type, rank, dims, strides), "describing a tensor");
 }
 

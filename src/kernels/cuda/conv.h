@@ -1,5 +1,5 @@
 // Pieces of the legacy cuDNN convolution (conv.cu) that the graph-API convolution (conv_graph.cc)
-// shares: the bias/relu pass, the layout transpose, the workspace cap, scratch filling and
+// shares: packed strides, the bias/relu pass, the layout transpose, the workspace cap, scratch filling and
 // build-time timing.
 #pragma once
 
@@ -10,6 +10,23 @@
 #include "kernels/kernel.h"
 
 namespace tensorforge::cuda {
+
+/// Strides of packed `dims` (given in N, C, spatial order) laid out as NCHW, or as NHWC (C innermost).
+template <class I>
+void conv_packed_strides(const I* dims, int rank, bool nhwc, I* strides) {
+  if (!nhwc) {
+    strides[rank - 1] = 1;
+    for (int k = rank - 2; k >= 0; --k) strides[k] = strides[k + 1] * dims[k + 1];
+    return;
+  }
+  strides[1] = 1;
+  I step = dims[1];
+  for (int k = rank - 1; k >= 2; --k) {
+    strides[k] = step;
+    step *= dims[k];
+  }
+  strides[0] = step;
+}
 
 /// y[n, c, ...] += bias[c] (bias may be null), then relu when `relu`, over a contiguous NCHW-like y.
 void conv_bias_relu(DataType t, void* y, const void* bias, const Dims& dims, bool relu);

@@ -118,22 +118,6 @@ Shape shape_of(const KernelSpec& s) {
   return g;
 }
 
-// Strides of packed `dims` (N, C, spatial order) laid out as NCHW, or as NHWC (C innermost).
-void packed_strides(const int64_t* dims, int rank, bool nhwc, int64_t* strides) {
-  if (!nhwc) {
-    strides[rank - 1] = 1;
-    for (int k = rank - 2; k >= 0; --k) strides[k] = strides[k + 1] * dims[k + 1];
-    return;
-  }
-  strides[1] = 1;
-  int64_t step = dims[1];
-  for (int k = rank - 1; k >= 2; --k) {
-    strides[k] = step;
-    step *= dims[k];
-  }
-  strides[0] = step;
-}
-
 // The ways a layer can run through a graph.
 struct Variant {
   bool fused = true;  // bias and relu in the graph (else the graph convolves and our pass follows)
@@ -156,7 +140,7 @@ std::shared_ptr<Graph> build_graph(const Shape& g, cudnnDataType_t type, bool bi
   const bool epilogue = v.fused && (bias || relu);
   auto tensor = [&](int64_t uid, cudnnDataType_t t, const int64_t* dims, bool is_virtual) -> Desc* {
     int64_t strides[5];
-    packed_strides(dims, g.rank, v.nhwc, strides);
+    conv_packed_strides(dims, g.rank, v.nhwc, strides);
     Desc d(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
     d.set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, &uid)
         .set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, &t)
