@@ -2,8 +2,9 @@
 against PyTorch eager (cuDNN) on the same GPU, in NCHW and, for PyTorch, channels_last (NHWC), to see
 what the engine's NCHW layout costs. Prints median ms per call (CUDA events, outputs preallocated)
 and the TFLOP/s it means, and the per-call floor of an engine (one tiny layer). Shapes default to
-ResNet-50's 3x3 convolutions at batch 32. With --plans the engine logs each layer's cuDNN plan
-(layout, algorithm, workspace, the NCHW/NHWC times it measured at build).
+ResNet-50's 3x3 convolutions at batch 32. The tactic column names the kernel the build chose
+(graph: cuda.conv.cudnn_graph, cuDNN's graph API; legacy: cuda.conv.cudnn). With --plans the engine
+logs each layer's cuDNN plan (engine, layout, workspace, the candidate times it measured at build).
 
     python3 benchmarks/conv_cuda.py [--dtypes float16 float32 bfloat16] [--batch 32] [--iters 50] [--plans]
 """
@@ -54,8 +55,8 @@ def main():
         tf.set_log_level("info")
     print(f"TensorForge {tf.__version__}, torch {torch.__version__}, {torch.cuda.get_device_name()}, "
           f"cuDNN {torch.backends.cudnn.version()} (torch's)")
-    print("| conv | dtype | TensorForge NCHW ms | TFLOP/s | torch NCHW ms | torch NHWC ms | build s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| conv | dtype | tactic | TensorForge NCHW ms | TFLOP/s | torch NCHW ms | torch NHWC ms | build s |")
+    print("|---|---|---|---|---|---|---|---|")
     torch.backends.cudnn.benchmark = True
     tiny = tf.Network()
     tiny.mark_output(tiny.add_activation(tiny.add_input("x", torch.float32, (1,)), "relu"), "y")
@@ -76,6 +77,8 @@ def main():
             t0 = time.perf_counter()
             engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
             build_s = time.perf_counter() - t0
+            text = engine.inspect()
+            tactic = "graph" if "cuda.conv.cudnn_graph" in text else "legacy" if "cuda.conv.cudnn" in text else "?"
             ctx = engine.create_execution_context()
             out = torch.empty(tuple(engine.io_tensors[-1].shape), device="cuda", dtype=dtype)
             ours = time_ms(lambda: ctx.execute([x], [out]), args.iters)
@@ -85,7 +88,7 @@ def main():
             xl, wl = x.to(memory_format=torch.channels_last), w.to(memory_format=torch.channels_last)
             nhwc = time_ms(lambda: F.relu(F.conv2d(xl, wl, b, stride, k // 2, 1, groups)), args.iters)
             flops = 2 * args.batch * cout * (hw // stride) ** 2 * (cin // groups) * k * k
-            print(f"| {name} | {dtype_name} | {ours:.3f} | {flops / ours / 1e9:.1f} | {eager:.3f} | {nhwc:.3f} | "
+            print(f"| {name} | {dtype_name} | {tactic} | {ours:.3f} | {flops / ours / 1e9:.1f} | {eager:.3f} | {nhwc:.3f} | "
                   f"{build_s:.2f} |  max err {err:.3g}")
 
 

@@ -96,7 +96,7 @@ def test_convolution_float32_without_tf32(case):
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_convolution_heuristic_algorithm(case, dtype, bias):
-    # optimization_level 0: cuDNN's heuristic, and float16/bfloat16 ungrouped layers always in NHWC
+    # optimization_level 0: the first plan of cuDNN's heuristic, nothing timed
     cpu, gpu = both(conv_build(case, "relu"), conv_inputs(case, dtype, bias), optimization_level=0)
     check(gpu[0], cpu[0], tolerance(dtype), f"conv heuristic {case} {dtype}")
 
@@ -108,15 +108,50 @@ def info_log():
     tf.set_log_level("warning")
 
 
-@pytest.mark.parametrize("case,dtype,layout", [
-    (CONV_CASES[3], torch.float16, "NHWC"),
-    (CONV_CASES[10], torch.bfloat16, "NHWC"),
-    (CONV_CASES[3], torch.float32, "NCHW"),
-    (CONV_CASES[5], torch.float16, "NCHW"),  # depthwise stays in NCHW
-])
-def test_convolution_layout_at_level_0(case, dtype, layout, info_log, capfd):
-    both(conv_build(case, "none"), conv_inputs(case, dtype, True), optimization_level=0)
-    assert f"cuDNN {layout}" in capfd.readouterr().err
+def cuda_engine(case, dtype, bias, activation="relu", **config):
+    x, w, *b = conv_inputs(case, dtype, bias)
+    net = tf.Network()
+    _, _, stride, padding, dilation, groups = case
+    y = net.add_convolution(net.add_input("x", dtype, tuple(x.shape)), w, b[0] if b else None, stride, padding,
+                            dilation, groups, activation=activation)
+    net.mark_output(y, "y")
+    return net, x, tf.Builder(tf.BuilderConfig(device="cuda", **config)).build(net)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("level", (0, 3))
+def test_convolution_graph_tactic(dtype, level, info_log, capfd):
+    # a typical 3x3 convolution with bias and relu runs through cuDNN's graph API, bias and relu in
+    # the graph or in our pass, at every optimization level; the plan is logged
+    net, x, engine = cuda_engine(CONV_CASES[9], dtype, True, optimization_level=level)
+    assert "cuda.conv.cudnn_graph" in engine.inspect()
+    assert "cuDNN graph N" in capfd.readouterr().err
+    expected = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(x)[0]
+    ctx = engine.create_execution_context()
+    out = torch.empty(tuple(expected.shape), dtype=dtype, device="cuda")
+    for _ in range(3):  # runs, captures a CUDA graph around cudnnBackendExecute, replays it
+        out.fill_(float("nan"))
+        ctx.execute([x.cuda()], [out])
+        check(out.cpu(), expected, tolerance(dtype), f"graph tactic {dtype} level {level}")
+    assert ctx.cuda_graph_replays >= 1
+
+
+@pytest.mark.parametrize("dtype", (torch.float16, torch.float32))
+def test_convolution_graph_misaligned_pointers(dtype):
+    # input and output views 2 bytes past an allocation: the kernel switches to its plan declared
+    # only element-aligned (the first call runs on the caller's pointers, before any CUDA graph)
+    case = CONV_CASES[9]
+    net, x, engine = cuda_engine(case, dtype, True)
+    assert "cuda.conv.cudnn_graph" in engine.inspect()
+    expected = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(x)[0]
+    step = 2 // x.element_size() or 1
+    xs = torch.empty(x.numel() + step, dtype=dtype, device="cuda")[step:]
+    xs.copy_(x.reshape(-1))
+    ys = torch.empty(expected.numel() + step, dtype=dtype, device="cuda")[step:]
+    ctx = engine.create_execution_context()
+    ctx.set_cuda_graphs(False)
+    ctx.execute([xs.view(x.shape)], [ys.view(expected.shape)])
+    check(ys.view(expected.shape).cpu(), expected, tolerance(dtype), f"misaligned {dtype}")
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

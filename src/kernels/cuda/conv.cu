@@ -18,6 +18,7 @@
 
 #include "kernels/cpu/spatial.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/conv.h"
 #include "kernels/cuda/libraries.h"
 #include "kernels/layer_attrs.h"
 #include "tensorforge/logger.h"
@@ -38,16 +39,16 @@ __global__ void bias_relu_kernel(T* __restrict__ y, const T* __restrict__ bias, 
   }
 }
 
-void bias_relu(DataType t, void* y, const void* bias, const Dims& dims, bool relu) {
-  const int64_t n = dims.volume(), channels = dims[1], inner = n / (dims[0] * channels);
-  dispatch(t, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if constexpr (is_float_v<T>) {
-      bias_relu_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<T*>(y), static_cast<const T*>(bias), n,
-                                                                 inner, channels, relu);
-      check_launch("launching the convolution bias/relu pass");
-    }
-  });
+// x[i] = a hash of (i, seed) mapped onto [-1, 1).
+template <class T>
+__global__ void fill_random_kernel(T* __restrict__ x, int64_t n, uint32_t seed) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ (static_cast<uint32_t>(i >> 32) + seed) * 40503u;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    x[i] = store_as<T>(static_cast<float>(h >> 8) * (2.0f / 16777216.0f) - 1.0f);
+  }
 }
 
 // out[b, c, r] = in[b, r, c] (+ bias[c], relu) for b < batch: 32x32 tiles through shared memory, so
@@ -178,25 +179,9 @@ bool make_geometry(const KernelSpec& s, Geometry& g) {
   return ok;
 }
 
-// Strides of packed `dims` (given in N, C, spatial order) laid out as NCHW, or as NHWC (C innermost).
-void packed_strides(const int* dims, int rank, bool nhwc, int* strides) {
-  if (!nhwc) {
-    strides[rank - 1] = 1;
-    for (int k = rank - 2; k >= 0; --k) strides[k] = strides[k + 1] * dims[k + 1];
-    return;
-  }
-  strides[1] = 1;
-  int step = dims[1];
-  for (int k = rank - 1; k >= 2; --k) {
-    strides[k] = step;
-    step *= dims[k];
-  }
-  strides[0] = step;
-}
-
 bool set_tensor(cudnnTensorDescriptor_t t, cudnnDataType_t type, int rank, const int* dims, bool nhwc) {
   int strides[5];
-  packed_strides(dims, rank, nhwc, strides);
+  conv_packed_strides(dims, rank, nhwc, strides);
   return accepted(cudnnSetTensorNdDescriptor(t, type, rank, dims, strides), "describing a tensor");
 }
 
@@ -279,15 +264,6 @@ struct BackwardData {
   }
 };
 
-// The largest workspace a kernel may take: BuilderConfig.workspace_size, or without one a quarter of
-// the device memory free now.
-size_t workspace_cap(const KernelSpec& s) {
-  if (s.config.workspace_size) return s.config.workspace_size;
-  size_t free_bytes = 0, total = 0;
-  check(cudaMemGetInfo(&free_bytes, &total), "reading the free device memory");
-  return free_bytes / 4;
-}
-
 template <class Op>
 struct Choice {
   typename Op::Algo algo{};
@@ -348,24 +324,6 @@ size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
 size_t bytes_of(const ir::TensorDesc* t) { return static_cast<size_t>(t->dims.volume()) * element_size(t->dtype); }
 
-// Mean milliseconds of `f` on the current stream over a few calls, after one warm-up call.
-template <class F>
-float time_ms(F&& f) {
-  cudaEvent_t start = nullptr, end = nullptr;
-  check(cudaEventCreate(&start), "creating a timing event");
-  check(cudaEventCreate(&end), "creating a timing event");
-  f();
-  check(cudaEventRecord(start, stream()), "recording a timing event");
-  for (int i = 0; i < 10; ++i) f();
-  check(cudaEventRecord(end, stream()), "recording a timing event");
-  check(cudaEventSynchronize(end), "waiting for a timing event");
-  float ms = 0;
-  check(cudaEventElapsedTime(&ms, start, end), "reading a timing event");
-  cudaEventDestroy(start);
-  cudaEventDestroy(end);
-  return ms / 10;
-}
-
 void report(const KernelSpec& s, const std::string& what) {
   tensorforge::log(Severity::kInfo, "layer '" + s.layer.name + "' (" + to_string(s.layer.kind) + "): " + what);
 }
@@ -377,7 +335,7 @@ class ConvKernel : public Kernel {
     if (s.inputs[0]->dims.volume() == 0) return refuse(s, "the input is empty but the output is not");
     Geometry g;
     if (!make_geometry(s, g)) return refuse(s, "an extent, stride or window value exceeds cuDNN's int range");
-    const size_t cap = workspace_cap(s);
+    const size_t cap = conv_workspace_cap(s);
     const bool heuristic = s.config.optimization_level == 0;
     Scratch scratch(s);
     std::string why;
@@ -450,7 +408,7 @@ class ConvKernel : public Kernel {
 
   float time(Scratch& sc) const {
     device::Buffer ws(DeviceKind::kCUDA, workspace_size());
-    return time_ms([&] { enqueue(sc.x.data(), sc.w.data(), sc.bias.data(), sc.y.data(), ws.data()); });
+    return conv_time_ms([&] { enqueue(sc.x.data(), sc.w.data(), sc.bias.data(), sc.y.data(), ws.data()); });
   }
 
   // The whole layer on the current stream; bias may be null.
@@ -464,7 +422,7 @@ class ConvKernel : public Kernel {
       check_cudnn(cudnnConvolutionForward(cudnn_handle(), &one, d_->x, x, d_->w, w, d_->conv, choice_.algo, workspace,
                                           choice_.workspace, &zero, d_->y, y),
                   "running a convolution");
-      if (bias || relu_) bias_relu(dtype_, y, bias, y_dims_, relu_);
+      if (bias || relu_) conv_bias_relu(dtype_, y, bias, y_dims_, relu_);
       return;
     }
     char* base = static_cast<char*>(workspace);
@@ -514,7 +472,7 @@ class DeconvKernel : public Kernel {
       return refuse(s, "output_padding must be smaller than the stride for cuDNN");
     std::unique_ptr<Scratch> scratch;
     if (s.config.optimization_level > 0) scratch = std::make_unique<Scratch>(s);
-    if (!choose<BackwardData>(*k->d_, scratch.get(), fma_only(s), workspace_cap(s), k->choice_))
+    if (!choose<BackwardData>(*k->d_, scratch.get(), fma_only(s), conv_workspace_cap(s), k->choice_))
       return refuse(s, "no cuDNN algorithm runs it within the workspace limit");
     report(s, "cuDNN NCHW, algorithm " + std::to_string(static_cast<int>(k->choice_.algo)) + ", " +
                   std::to_string(k->choice_.workspace) + " bytes of workspace");
@@ -529,7 +487,7 @@ class DeconvKernel : public Kernel {
     check_cudnn(cudnnConvolutionBackwardData(cudnn_handle(), &one, d_->w, in[1].data, d_->x, in[0].data, d_->conv,
                                              choice_.algo, workspace, choice_.workspace, &zero, d_->y, out[0].data),
                 "running a transposed convolution");
-    if (has_bias_) bias_relu(dtype_, out[0].data, in[2].data, out_dims_, false);
+    if (has_bias_) conv_bias_relu(dtype_, out[0].data, in[2].data, out_dims_, false);
   }
 
  private:
@@ -544,6 +502,56 @@ class DeconvKernel : public Kernel {
 bool is_float(DataType t) { return t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16; }
 
 }  // namespace
+
+void conv_bias_relu(DataType t, void* y, const void* bias, const Dims& dims, bool relu) {
+  const int64_t n = dims.volume(), channels = dims[1], inner = n / (dims[0] * channels);
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_float_v<T>) {
+      bias_relu_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<T*>(y), static_cast<const T*>(bias), n,
+                                                                 inner, channels, relu);
+      check_launch("launching the convolution bias/relu pass");
+    }
+  });
+}
+
+size_t conv_workspace_cap(const KernelSpec& s) {
+  if (s.config.workspace_size) return s.config.workspace_size;
+  size_t free_bytes = 0, total = 0;
+  check(cudaMemGetInfo(&free_bytes, &total), "reading the free device memory");
+  return free_bytes / 4;
+}
+
+void conv_fill_random(DataType t, void* data, int64_t n, uint32_t seed) {
+  if (n <= 0) return;
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_float_v<T>) {
+      fill_random_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<T*>(data), n, seed);
+      check_launch("filling convolution scratch data");
+    }
+  });
+}
+
+void conv_transpose(DataType t, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols) {
+  transpose(t, in, out, batch, rows, cols);
+}
+
+float conv_time_ms(const std::function<void()>& f, int calls) {
+  cudaEvent_t start = nullptr, end = nullptr;
+  check(cudaEventCreate(&start), "creating a timing event");
+  check(cudaEventCreate(&end), "creating a timing event");
+  f();
+  check(cudaEventRecord(start, stream()), "recording a timing event");
+  for (int i = 0; i < calls; ++i) f();
+  check(cudaEventRecord(end, stream()), "recording a timing event");
+  check(cudaEventSynchronize(end), "waiting for a timing event");
+  float ms = 0;
+  check(cudaEventElapsedTime(&ms, start, end), "reading a timing event");
+  cudaEventDestroy(start);
+  cudaEventDestroy(end);
+  return ms / calls;
+}
 
 std::unique_ptr<Kernel> create_convolution(const KernelSpec& s) {
   return is_float(s.inputs[0]->dtype) ? ConvKernel::create(s) : nullptr;

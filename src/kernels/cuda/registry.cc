@@ -37,6 +37,7 @@ std::unique_ptr<Kernel> create_cumsum(const KernelSpec& s);
 std::unique_ptr<Kernel> create_scatter(const KernelSpec& s);
 std::unique_ptr<Kernel> create_matmul(const KernelSpec& s);
 std::unique_ptr<Kernel> create_int_matmul(const KernelSpec& s);
+std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s);
 std::unique_ptr<Kernel> create_convolution(const KernelSpec& s);
 std::unique_ptr<Kernel> create_deconvolution(const KernelSpec& s);
 
@@ -75,6 +76,7 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kScatter, "cuda.scatter", create_scatter},
       {LayerKind::kMatMul, "cuda.matmul.cublaslt", create_matmul},
       {LayerKind::kMatMul, "cuda.matmul.int_tiled", create_int_matmul},
+      {LayerKind::kConvolution, "cuda.conv.cudnn_graph", create_convolution_graph},
       {LayerKind::kConvolution, "cuda.conv.cudnn", create_convolution},
       {LayerKind::kDeconvolution, "cuda.deconv.cudnn", create_deconvolution},
   };

@@ -1,0 +1,49 @@
+// Pieces of the legacy cuDNN convolution (conv.cu) that the graph-API convolution (conv_graph.cc)
+// shares: packed strides, the bias/relu pass, the layout transpose, the workspace cap, scratch filling and
+// build-time timing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+
+#include "kernels/kernel.h"
+
+namespace tensorforge::cuda {
+
+/// Strides of packed `dims` (given in N, C, spatial order) laid out as NCHW, or as NHWC (C innermost).
+template <class I>
+void conv_packed_strides(const I* dims, int rank, bool nhwc, I* strides) {
+  if (!nhwc) {
+    strides[rank - 1] = 1;
+    for (int k = rank - 2; k >= 0; --k) strides[k] = strides[k + 1] * dims[k + 1];
+    return;
+  }
+  strides[1] = 1;
+  I step = dims[1];
+  for (int k = rank - 1; k >= 2; --k) {
+    strides[k] = step;
+    step *= dims[k];
+  }
+  strides[0] = step;
+}
+
+/// y[n, c, ...] += bias[c] (bias may be null), then relu when `relu`, over a contiguous NCHW-like y.
+void conv_bias_relu(DataType t, void* y, const void* bias, const Dims& dims, bool relu);
+
+/// The largest workspace a convolution kernel may take: BuilderConfig.workspace_size, or without one
+/// a quarter of the device memory free now.
+size_t conv_workspace_cap(const KernelSpec& s);
+
+/// Fills `n` elements of a float tensor with pseudo-random values in [-1, 1) (never all zero), on
+/// the current stream: data for timing algorithms at creation.
+void conv_fill_random(DataType t, void* data, int64_t n, uint32_t seed);
+
+/// out[b, c, r] = in[b, r, c] for b < batch over row-major [batch, rows, cols] input (NCHW <-> NHWC).
+void conv_transpose(DataType t, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols);
+
+/// Mean milliseconds of `f` on the current stream over `calls` calls after one warm-up call; waits
+/// for the stream (build time only).
+float conv_time_ms(const std::function<void()>& f, int calls = 10);
+
+}  // namespace tensorforge::cuda

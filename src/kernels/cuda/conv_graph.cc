@@ -1,0 +1,489 @@
+// CUDA convolution through cuDNN's graph (backend) API: `cuda.conv.cudnn_graph`, preferred over the
+// legacy-API kernel of conv.cu, which takes the layers this one refuses (create() returns nullptr).
+//
+// The layer becomes one operation graph on the engine's NCHW tensors (described with NCHW strides;
+// cuDNN's engines pick their own internal layout): convolution (float32 compute) into a virtual
+// float32 tensor, then pointwise ADD of the bias [1, C, 1, ...] and pointwise RELU_FWD (NaN
+// propagated), the last writing y; 1-D layers run as 2-D with H = 1; groups (depthwise included)
+// are implied by the weight's [Cout, Cin/groups, ...] shape. Everything is decided at creation:
+// cuDNN's heuristic (mode A, then the fallback list) ranks engine configurations, the first few
+// whose numerical notes the dtype allows and whose execution plan finalizes within the workspace
+// cap become candidates; besides the fused graph, the plain convolution followed by our bias/relu
+// pass, and (ungrouped layers) the fused graph in NHWC with transposes through the workspace, are
+// candidates too. optimization_level 0 keeps the first plan (the fused graph's first); levels 1-2 time 3
+// fused, 2 unfused and 2 NHWC candidates, levels 3 and up 6, 2 and 3, each on random (non-zero)
+// scratch data, 3 rounds of 5 calls, and keep the fastest median.
+// Tensors are declared 16-byte aligned; a second plan declared only element-aligned serves calls
+// whose pointers are not (NCHW plans only: NHWC plans read and write staging copies).
+// run() builds a variant pack (host only) and calls cudnnBackendExecute on cudnn_handle(), bound to
+// the current stream.
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/cpu/spatial.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/conv.h"
+#include "kernels/cuda/libraries.h"
+#include "kernels/layer_attrs.h"
+#include "runtime/device.h"
+#include "tensorforge/logger.h"
+
+// Recent cuDNN 9 headers mark the handle attributes of operation graphs and execution plans, and the
+// NaN propagation of pointwise operations, deprecated; the 9.x libraries still take (and older 9.x
+// releases require) them.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+cudaStream_t stream() { return static_cast<cudaStream_t>(device::current_stream()); }
+
+// One backend descriptor, destroyed with the object. set() keeps the first failing status and
+// finalize() reports it: a configuration cuDNN does not take shows as finalize() == false.
+class Desc {
+ public:
+  Desc() = default;
+  explicit Desc(cudnnBackendDescriptorType_t type) {
+    check_cudnn(cudnnBackendCreateDescriptor(type, &d_), "creating a cuDNN backend descriptor");
+  }
+  Desc(Desc&& o) noexcept : d_(std::exchange(o.d_, nullptr)), status_(o.status_) {}
+  Desc& operator=(Desc&& o) noexcept {
+    std::swap(d_, o.d_);
+    std::swap(status_, o.status_);
+    return *this;
+  }
+  Desc(const Desc&) = delete;
+  Desc& operator=(const Desc&) = delete;
+  ~Desc() {
+    if (d_) cudnnBackendDestroyDescriptor(d_);
+  }
+
+  cudnnBackendDescriptor_t get() const { return d_; }
+  cudnnStatus_t status() const { return status_; }
+
+  template <class T>
+  Desc& set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, const T* values, int64_t count = 1) {
+    if (status_ == CUDNN_STATUS_SUCCESS) status_ = cudnnBackendSetAttribute(d_, name, type, count, values);
+    return *this;
+  }
+  Desc& set(cudnnBackendAttributeName_t name, const Desc& d) {
+    cudnnBackendDescriptor_t raw = d.get();
+    return set(name, CUDNN_TYPE_BACKEND_DESCRIPTOR, &raw);
+  }
+  bool finalize() {
+    if (status_ == CUDNN_STATUS_SUCCESS) status_ = cudnnBackendFinalize(d_);
+    return status_ == CUDNN_STATUS_SUCCESS;
+  }
+
+ private:
+  cudnnBackendDescriptor_t d_ = nullptr;
+  cudnnStatus_t status_ = CUDNN_STATUS_SUCCESS;
+};
+
+// The tensors' unique ids in the graph and the variant pack.
+enum Uid : int64_t { kX = 1, kW, kBias, kY, kConvOut, kBiasOut };
+
+// A layer in cuDNN's terms: 4-D for 1-D and 2-D layers, 5-D for 3-D ones (N, C, spatial).
+struct Shape {
+  int rank = 4;
+  int64_t x[5] = {}, w[5] = {}, y[5] = {}, pad[3] = {}, stride[3] = {}, dil[3] = {};
+  int64_t groups = 1;
+};
+
+Shape shape_of(const KernelSpec& s) {
+  const cpu::Spatial3 sp = cpu::conv_geometry(s);
+  Shape g;
+  g.rank = s.inputs[0]->dims.rank() == 5 ? 5 : 4;
+  const int first = 5 - g.rank;  // the Spatial3 slots cuDNN sees (1-D layers keep H = 1)
+  auto fill = [&](int64_t* dst, const Dims& d, const int64_t* spatial) {
+    dst[0] = d[0];
+    dst[1] = d[1];
+    for (int k = 0; k < g.rank - 2; ++k) dst[2 + k] = spatial[first + k];
+  };
+  fill(g.x, s.inputs[0]->dims, sp.in);
+  fill(g.w, s.inputs[1]->dims, sp.k);
+  fill(g.y, s.outputs[0]->dims, sp.out);
+  for (int k = 0; k < g.rank - 2; ++k) {
+    g.pad[k] = sp.pad[first + k];
+    g.stride[k] = sp.stride[first + k];
+    g.dil[k] = sp.dil[first + k];
+  }
+  g.groups = ir::attr_int(s.layer, "groups");
+  return g;
+}
+
+// The ways a layer can run through a graph.
+struct Variant {
+  bool fused = true;  // bias and relu in the graph (else the graph convolves and our pass follows)
+  bool nhwc = false;  // the graph runs on NHWC copies in the workspace
+  int64_t align = 16;  // the byte alignment declared for every tensor
+};
+
+// An operation graph with every descriptor it refers to.
+struct Graph {
+  std::vector<Desc> parts;
+  Desc graph;
+};
+
+// The operation graph of the layer in `v`; null when cuDNN does not take it (`why` says how).
+std::shared_ptr<Graph> build_graph(const Shape& g, cudnnDataType_t type, bool bias, bool relu, const Variant& v,
+                                   std::string& why) {
+  auto out = std::make_shared<Graph>();
+  auto& parts = out->parts;
+  parts.reserve(16);
+  const bool epilogue = v.fused && (bias || relu);
+  auto tensor = [&](int64_t uid, cudnnDataType_t t, const int64_t* dims, bool is_virtual) -> Desc* {
+    int64_t strides[5];
+    conv_packed_strides(dims, g.rank, v.nhwc, strides);
+    Desc d(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
+    d.set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, &uid)
+        .set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, &t)
+        .set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, dims, g.rank)
+        .set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, strides, g.rank)
+        .set(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, &v.align)
+        .set(CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, &is_virtual);
+    if (!d.finalize()) {
+      why = std::string("cuDNN refuses a tensor: ") + cudnnGetErrorString(d.status());
+      return nullptr;
+    }
+    parts.push_back(std::move(d));
+    return &parts.back();
+  };
+  const int64_t bias_dims[5] = {1, g.y[1], 1, 1, 1};
+  Desc *x = tensor(kX, type, g.x, false), *w = tensor(kW, type, g.w, false),
+       *y = tensor(kY, type, g.y, false), *conv_out = y, *bias_t = nullptr, *bias_out = nullptr;
+  if (!x || !w || !y) return nullptr;
+  if (epilogue && !(conv_out = tensor(kConvOut, CUDNN_DATA_FLOAT, g.y, true))) return nullptr;
+  if (epilogue && bias && !(bias_t = tensor(kBias, type, bias_dims, false))) return nullptr;
+  if (epilogue && bias && relu && !(bias_out = tensor(kBiasOut, CUDNN_DATA_FLOAT, g.y, true))) return nullptr;
+
+  auto finish = [&](Desc d, const char* what) -> Desc* {
+    if (!d.finalize()) {
+      why = std::string("cuDNN refuses the ") + what + ": " + cudnnGetErrorString(d.status());
+      return nullptr;
+    }
+    parts.push_back(std::move(d));
+    return &parts.back();
+  };
+  const int64_t spatial = g.rank - 2;
+  const cudnnDataType_t fp32 = CUDNN_DATA_FLOAT;
+  const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+  Desc conv_d(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
+  conv_d.set(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, &fp32)
+      .set(CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, &mode)
+      .set(CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, &spatial)
+      .set(CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, g.dil, spatial)
+      .set(CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, g.stride, spatial)
+      .set(CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, g.pad, spatial)
+      .set(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, g.pad, spatial);
+  Desc* conv = finish(std::move(conv_d), "convolution descriptor");
+  if (!conv) return nullptr;
+
+  std::vector<cudnnBackendDescriptor_t> ops;
+  const float one = 1.0f, zero = 0.0f;
+  Desc op(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
+  op.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, *x)
+      .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, *w)
+      .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, *conv_out)
+      .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, *conv)
+      .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, &one)
+      .set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, &zero);
+  Desc* conv_op = finish(std::move(op), "convolution operation");
+  if (!conv_op) return nullptr;
+  ops.push_back(conv_op->get());
+
+  // out = mode(in[, b]) as a pointwise operation in float32.
+  auto pointwise = [&](cudnnPointwiseMode_t pw_mode, Desc* in, Desc* b, Desc* result) -> bool {
+    Desc pw(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
+    pw.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, &pw_mode)
+        .set(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, &fp32);
+    if (pw_mode == CUDNN_POINTWISE_RELU_FWD) {
+      const cudnnNanPropagation_t nan = CUDNN_PROPAGATE_NAN;
+      pw.set(CUDNN_ATTR_POINTWISE_NAN_PROPAGATION, CUDNN_TYPE_NAN_PROPOGATION, &nan);
+    }
+    Desc* pw_desc = finish(std::move(pw), "pointwise descriptor");
+    if (!pw_desc) return false;
+    Desc pw_op(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
+    pw_op.set(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, *pw_desc)
+        .set(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, *in)
+        .set(CUDNN_ATTR_OPERATION_POINTWISE_YDESC, *result);
+    if (b) pw_op.set(CUDNN_ATTR_OPERATION_POINTWISE_BDESC, *b);
+    Desc* done = finish(std::move(pw_op), "pointwise operation");
+    if (done) ops.push_back(done->get());
+    return done != nullptr;
+  };
+  if (epilogue && bias && !pointwise(CUDNN_POINTWISE_ADD, conv_out, bias_t, relu ? bias_out : y)) return nullptr;
+  if (epilogue && relu && !pointwise(CUDNN_POINTWISE_RELU_FWD, bias ? bias_out : conv_out, nullptr, y)) return nullptr;
+
+  cudnnHandle_t handle = cudnn_handle();
+  out->graph = Desc(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
+  out->graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, &handle)
+      .set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, ops.data(), static_cast<int64_t>(ops.size()));
+  if (!out->graph.finalize()) {
+    why = std::string("cuDNN refuses the operation graph: ") + cudnnGetErrorString(out->graph.status());
+    return nullptr;
+  }
+  return out;
+}
+
+// An execution plan of one engine configuration, with what run() needs around it.
+struct Plan {
+  std::shared_ptr<Graph> graph;
+  Desc plan;
+  Variant variant;
+  int64_t engine = -1;  // cuDNN's global engine index
+  size_t workspace = 0;  // cuDNN's
+  float ms = 0;  // timed at creation (optimization_level > 0)
+  std::string name() const {
+    return std::string(variant.nhwc ? "NHWC" : "NCHW") + " engine " + std::to_string(engine) +
+           (variant.fused ? " fused" : " + our bias/relu pass");
+  }
+};
+
+// Whether an engine configuration's numerical notes suit the layer: never down-converted inputs or
+// reduced-precision accumulation; float32 without TF32 also never tensor cores. Sets `engine` to its
+// global index.
+bool suitable(const Desc& cfg, bool fma_only, int64_t& engine) {
+  Desc e(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  cudnnBackendDescriptor_t raw = e.get();
+  int64_t n = 0;
+  if (cudnnBackendGetAttribute(cfg.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &raw) !=
+      CUDNN_STATUS_SUCCESS)
+    return false;
+  cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+  if (cudnnBackendGetAttribute(raw, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                               CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n, notes) != CUDNN_STATUS_SUCCESS)
+    return false;
+  for (int64_t i = 0; i < n; ++i) {
+    if (notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS || notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION)
+      return false;
+    if (fma_only && notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE) return false;
+  }
+  if (cudnnBackendGetAttribute(raw, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &engine) !=
+      CUDNN_STATUS_SUCCESS)
+    engine = -1;
+  return true;
+}
+
+// Appends up to `want` finalized plans of `graph` to `out`, in cuDNN's heuristic order (mode A,
+// then the fallback list when mode A gives none), each within `cap` bytes of workspace.
+void add_plans(const std::shared_ptr<Graph>& graph, const Variant& v, bool fma_only, size_t cap, int want,
+               std::vector<Plan>& out) {
+  int added = 0;
+  for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
+    if (added > 0) break;
+    Desc heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
+    heur.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, graph->graph).set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, &mode);
+    if (!heur.finalize()) continue;
+    int64_t count = 0;
+    if (cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count,
+                                 nullptr) != CUDNN_STATUS_SUCCESS)
+      continue;
+    count = std::min<int64_t>(count, 32);
+    std::vector<Desc> cfgs;
+    std::vector<cudnnBackendDescriptor_t> raw;
+    for (int64_t i = 0; i < count; ++i) {
+      cfgs.emplace_back(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
+      raw.push_back(cfgs.back().get());
+    }
+    if (count == 0 || cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                                               count, &count, raw.data()) != CUDNN_STATUS_SUCCESS)
+      continue;
+    for (int64_t i = 0; i < count && added < want; ++i) {
+      Plan p;
+      if (!suitable(cfgs[i], fma_only, p.engine)) continue;
+      cudnnHandle_t handle = cudnn_handle();
+      p.plan = Desc(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+      p.plan.set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &handle)
+          .set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, cfgs[i]);
+      if (!p.plan.finalize()) continue;
+      int64_t bytes = 0, n = 0;
+      if (cudnnBackendGetAttribute(p.plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n,
+                                   &bytes) != CUDNN_STATUS_SUCCESS ||
+          bytes < 0 || static_cast<size_t>(bytes) > cap)
+        continue;
+      p.graph = graph;
+      p.variant = v;
+      p.workspace = static_cast<size_t>(bytes);
+      out.push_back(std::move(p));
+      ++added;
+    }
+  }
+}
+
+size_t align256(size_t n) { return (n + 255) / 256 * 256; }
+
+size_t bytes_of(const ir::TensorDesc* t) { return static_cast<size_t>(t->dims.volume()) * element_size(t->dtype); }
+
+cudnnDataType_t dnn_type(DataType t) {
+  return t == DataType::kFloat16 ? CUDNN_DATA_HALF : t == DataType::kBFloat16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+}
+
+void note(const KernelSpec& s, const std::string& what) {
+  tensorforge::log(Severity::kInfo, "layer '" + s.layer.name + "' (" + to_string(s.layer.kind) + "): " + what);
+}
+
+bool misaligned(const void* p, int64_t align) { return reinterpret_cast<uintptr_t>(p) % static_cast<uintptr_t>(align) != 0; }
+
+class ConvGraphKernel : public Kernel {
+ public:
+  static std::unique_ptr<Kernel> create(const KernelSpec& s) {
+    const DataType t = s.inputs[0]->dtype;
+    if (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16) return nullptr;
+    if (s.inputs[0]->dims.volume() == 0 || s.outputs[0]->dims.volume() == 0) return nullptr;  // the legacy kernel
+    auto k = std::unique_ptr<ConvGraphKernel>(new ConvGraphKernel());
+    k->dtype_ = t;
+    k->x_dims_ = s.inputs[0]->dims;
+    k->w_dims_ = s.inputs[1]->dims;
+    k->y_dims_ = s.outputs[0]->dims;
+    k->has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
+    k->relu_ = conv_relu(s);
+    k->x_stage_ = align256(bytes_of(s.inputs[0]));
+    k->w_stage_ = align256(bytes_of(s.inputs[1]));
+    k->y_stage_ = align256(bytes_of(s.outputs[0]));
+    const Shape g = shape_of(s);
+    const cudnnDataType_t type = dnn_type(t);
+    const bool fma_only = t == DataType::kFloat32 && !s.config.allow_tf32;
+    const size_t cap = conv_workspace_cap(s);
+    const bool timed = s.config.optimization_level > 0;
+    const bool epilogue = k->has_bias_ || k->relu_;
+    std::string why = "cuDNN's heuristic offers no engine configuration that finalizes";
+
+    std::vector<Plan> candidates;
+    auto add = [&](Variant v, int want) {
+      const size_t staging = v.nhwc ? k->staging() : 0;
+      if (staging >= cap) return;
+      std::string graph_why;
+      std::shared_ptr<Graph> graph = build_graph(g, type, k->has_bias_, k->relu_, v, graph_why);
+      if (!graph) {
+        why = graph_why;
+        return;
+      }
+      add_plans(graph, v, fma_only, cap - staging, want, candidates);
+    };
+    const bool thorough = s.config.optimization_level >= 3;  // more of the heuristic's list is timed
+    add(Variant{true, false, 16}, !timed ? 1 : thorough ? 6 : 3);
+    if (epilogue && (timed || candidates.empty())) add(Variant{false, false, 16}, timed ? 2 : 1);
+    if (timed && g.groups == 1) add(Variant{true, true, 16}, thorough ? 3 : 2);
+    if (candidates.empty()) {
+      note(s, "cuDNN graph API: " + why + "; the legacy cuDNN kernel takes the layer");
+      return nullptr;
+    }
+
+    size_t best = 0;
+    std::string timing;
+    if (timed && candidates.size() > 1) {
+      size_t ws_bytes = 0;
+      for (const Plan& p : candidates) ws_bytes = std::max(ws_bytes, k->needs(p));
+      device::Buffer x(DeviceKind::kCUDA, bytes_of(s.inputs[0])), w(DeviceKind::kCUDA, bytes_of(s.inputs[1])),
+          y(DeviceKind::kCUDA, bytes_of(s.outputs[0])), ws(DeviceKind::kCUDA, std::max<size_t>(ws_bytes, 1));
+      device::Buffer b(DeviceKind::kCUDA, k->has_bias_ ? bytes_of(s.inputs[2]) : 1);
+      conv_fill_random(t, x.data(), s.inputs[0]->dims.volume(), 1);
+      conv_fill_random(t, w.data(), s.inputs[1]->dims.volume(), 2);
+      if (k->has_bias_) conv_fill_random(t, b.data(), s.inputs[2]->dims.volume(), 3);
+      for (Plan& p : candidates) {
+        float rounds[3];
+        for (float& r : rounds)
+          r = conv_time_ms([&] { k->execute(p, x.data(), w.data(), b.data(), y.data(), ws.data()); }, 5);
+        std::sort(rounds, rounds + 3);
+        p.ms = rounds[1];
+        timing += (timing.empty() ? "" : ", ") + p.name() + " " + std::to_string(p.ms) + " ms";
+      }
+      check(cudaStreamSynchronize(stream()), "timing convolution plans");
+      for (size_t i = 1; i < candidates.size(); ++i)
+        if (candidates[i].ms < candidates[best].ms) best = i;
+    }
+    k->main_ = std::move(candidates[best]);
+
+    // Calls whose pointers are not 16-byte aligned (views into larger buffers) need a plan declared
+    // only element-aligned; NHWC plans only touch their aligned staging copies.
+    const int64_t esize = static_cast<int64_t>(element_size(t));
+    if (!k->main_.variant.nhwc && esize < 16) {
+      std::vector<Plan> loose;
+      for (bool fused : {true, false}) {
+        if (!loose.empty() || (!fused && !epilogue)) continue;
+        std::string ignored;
+        const Variant v{fused, false, esize};
+        if (auto graph = build_graph(g, type, k->has_bias_, k->relu_, v, ignored))
+          add_plans(graph, v, fma_only, cap, 1, loose);
+      }
+      if (loose.empty()) {
+        note(s, "cuDNN graph API: no plan for element-aligned tensors; the legacy cuDNN kernel takes the layer");
+        return nullptr;
+      }
+      k->loose_ = std::make_unique<Plan>(std::move(loose[0]));
+    }
+    k->workspace_ = std::max(k->needs(k->main_), k->loose_ ? k->needs(*k->loose_) : 0);
+    note(s, "cuDNN graph " + k->main_.name() + ", " + std::to_string(k->workspace_) + " bytes of workspace" +
+                (timing.empty() ? "" : " (timed: " + timing + ")"));
+    return k;
+  }
+
+  size_t workspace_size() const override { return workspace_; }
+
+  void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    const void* bias = has_bias_ ? in[2].data : nullptr;
+    const Plan* p = &main_;
+    if (loose_ && (misaligned(in[0].data, 16) || misaligned(in[1].data, 16) || misaligned(out[0].data, 16) ||
+                   (bias && misaligned(bias, 16))))
+      p = loose_.get();
+    execute(*p, in[0].data, in[1].data, bias, out[0].data, workspace);
+  }
+
+ private:
+  ConvGraphKernel() = default;
+
+  size_t staging() const { return x_stage_ + w_stage_ + y_stage_; }
+  size_t needs(const Plan& p) const { return (p.variant.nhwc ? staging() : 0) + p.workspace; }
+
+  // The layer on the current stream through plan `p`; bias may be null.
+  void execute(const Plan& p, const void* x, const void* w, const void* bias, void* y, void* workspace) const {
+    char* ws = static_cast<char*>(workspace);
+    const void *cx = x, *cw = w;
+    void* cy = y;
+    const int64_t n = x_dims_[0], cin = x_dims_[1], cout = y_dims_[1];
+    if (p.variant.nhwc) {
+      void *xt = ws, *wt = ws + x_stage_;
+      cy = ws + x_stage_ + w_stage_;
+      conv_transpose(dtype_, x, xt, n, cin, x_dims_.volume() / (n * cin));
+      conv_transpose(dtype_, w, wt, cout, w_dims_[1], w_dims_.volume() / (cout * w_dims_[1]));
+      cx = xt;
+      cw = wt;
+      ws += staging();
+    }
+    const bool graph_bias = has_bias_ && p.variant.fused;
+    int64_t uids[4] = {kX, kW, kY, kBias};
+    void* ptrs[4] = {const_cast<void*>(cx), const_cast<void*>(cw), cy, const_cast<void*>(bias)};
+    void* ws_ptr = p.workspace ? ws : nullptr;
+    Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
+    pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids, graph_bias ? 4 : 3)
+        .set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, ptrs, graph_bias ? 4 : 3)
+        .set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &ws_ptr);
+    pack.finalize();
+    check_cudnn(pack.status(), "building a cuDNN variant pack");
+    check_cudnn(cudnnBackendExecute(cudnn_handle(), p.plan.get(), pack.get()), "running a convolution (cuDNN graph)");
+    if (p.variant.nhwc) conv_transpose(dtype_, cy, y, n, y_dims_.volume() / (n * cout), cout);
+    if (!p.variant.fused && (has_bias_ || relu_)) conv_bias_relu(dtype_, y, bias, y_dims_, relu_);
+  }
+
+  Plan main_;
+  std::unique_ptr<Plan> loose_;  // for pointers that are not 16-byte aligned (NCHW main plans)
+  DataType dtype_ = DataType::kFloat32;
+  Dims x_dims_, w_dims_, y_dims_;
+  size_t x_stage_ = 0, w_stage_ = 0, y_stage_ = 0, workspace_ = 0;
+  bool has_bias_ = false, relu_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s) { return ConvGraphKernel::create(s); }
+
+}  // namespace tensorforge::cuda
+
+#pragma GCC diagnostic pop
