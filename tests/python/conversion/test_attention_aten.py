@@ -86,8 +86,19 @@ CUDA_FORMS = {
 @pytest.mark.parametrize("causal", [False, True])
 def test_cuda_backend_forms_output_0(form, dtype, causal):
     # what nn.MultiheadAttention reaches on CUDA without going through F.scaled_dot_product_attention
-    q, k, v = (t.cuda() for t in qkv((2, 3, 16, 64), (2, 3, 32, 64), dtype))
+    s = 16 if causal else 32  # causal: square scores (see the next test)
+    q, k, v = (t.cuda() for t in qkv((2, 3, 16, 64), (2, 3, s, 64), dtype))
     mask = None if causal or form == "flash" else randn(2, 3, 16, 32, seed=5).to(dtype).cuda()
     op = getattr(aten, f"_scaled_dot_product_{form}_attention").default
     check_converter(lambda q, k, v: CUDA_FORMS[form](q, k, v, mask, causal) * 2, [q, k, v], [op],
                     msg=f"{form} {dtype} {causal}", **TOL[dtype])
+
+
+@pytest.mark.cuda
+def test_cuda_backend_form_causal_with_more_keys_stays_in_pytorch():
+    # PyTorch's CUDA kernels align the causal diagonal bottom-right when L != S; the engine top-left
+    q, k, v = (t.cuda() for t in qkv((2, 3, 16, 64), (2, 3, 32, 64), torch.float16))
+    op = aten._scaled_dot_product_flash_attention.default
+    report = check_converter(lambda q, k, v: (CUDA_FORMS["flash"](q, k, v, None, True), q * 2), [q, k, v],
+                             [aten.mul.Tensor], **TOL[torch.float16])
+    assert report.unsupported[str(op)]["count"] == 1

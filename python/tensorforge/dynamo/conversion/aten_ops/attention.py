@@ -65,6 +65,11 @@ def _sdpa_ok(node, settings) -> bool:
         # only the attention output converts; the logsumexp (output 1) and the rest must be unused
         if any(u.target is not operator.getitem or u.args[1] != 0 for u in node.users):
             return False
+        # the CUDA kernels align a causal mask bottom-right when L != S; the engine aligns it top-left
+        # (as F.scaled_dot_product_attention): the two agree only for square scores
+        if causal and node.target != aten._scaled_dot_product_flash_attention_for_cpu.default and \
+                q.shape[-2] != k.shape[-2]:
+            return False
     return _shapes_ok(q, k, v, bool(gqa))
 
 
