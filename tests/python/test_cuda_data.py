@@ -70,7 +70,8 @@ def test_slice(dtype, shape, axes, starts, ends, steps):
 @pytest.mark.parametrize("dtype", ALL)
 @pytest.mark.parametrize("shapes,axis", [(((2, 3), (2, 5), (2, 1)), 1), (((1, 4), (3, 4)), 0), (((3, 5),), -1),
                                          (((2, 0, 3), (2, 4, 3)), 1), (((3, 700), (3, 500)), -1),
-                                         (((2, 3, 5), (2, 3, 5), (2, 3, 5)), 2)])
+                                         (((2, 3, 5), (2, 3, 5), (2, 3, 5)), 2),
+                                         (((2, 5, 32), (2, 5, 64)), -1)])  # 16 bytes at a time
 def test_concat(dtype, shapes, axis):
     xs = [data(s, dtype, seed=i) for i, s in enumerate(shapes)]
     check(lambda n, *ts: n.add_concat(ts, axis=axis), xs, f"concat {dtype} {shapes} {axis}")
@@ -84,7 +85,8 @@ def test_concat_non_contiguous_input():
 @pytest.mark.parametrize("dtype", ALL)
 @pytest.mark.parametrize("shape,sizes,axis", [((5, 4), (2, 0, 3), 0), ((2, 7, 3), (1, 6), -2), ((3,), (3,), 0),
                                               ((0, 4), (4, 0), 1), ((3, 2100), (1000, 1100), 1),
-                                              ((2, 5, 3), (1, 1, 1), 2)])
+                                              ((2, 5, 3), (1, 1, 1), 2),
+                                              ((2, 6, 192), (64, 64, 64), 2)])  # a fused QKV split, 16 B at a time
 def test_split(dtype, shape, sizes, axis):
     check(lambda n, t: n.add_split(t, sizes, axis=axis), [data(shape, dtype)], f"split {dtype} {shape} {sizes} {axis}")
 

@@ -53,7 +53,10 @@ def test_softmax_nan_inf_and_non_contiguous():
             close(gpu[0], cpu[0], f"softmax special axis={axis}")
 
 
-NORM_SHAPES = [((7,), 1), ((3, 5), 1), ((2, 3, 4), 2), ((4, 3000), 1), ((5, 1), 1), ((0, 8), 1), ((2, 129), 1)]
+# the last ones take the one-warp-per-row kernel (rows of 8 .. 2048 elements, a multiple of a pack):
+# a lane holding 1, 2, 4 and 8 packs, and more rows than one block's four warps
+NORM_SHAPES = [((7,), 1), ((3, 5), 1), ((2, 3, 4), 2), ((4, 3000), 1), ((5, 1), 1), ((0, 8), 1), ((2, 129), 1),
+               ((9, 16), 1), ((3, 5, 768), 1), ((6, 2, 256), 2), ((5, 2048), 1), ((3, 24), 1)]
 
 
 @pytest.mark.parametrize("affine", (0, 1, 2))

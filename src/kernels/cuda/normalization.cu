@@ -95,6 +95,64 @@ __global__ void row_norm_kernel(const T* x, const T* w, const T* b, T* y, int64_
   }
 }
 
+template <class A>
+__device__ __forceinline__ A warp_allreduce_sum(A v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+/// Layer/RMS norm of rows that fit in one warp's registers: one warp per row, each lane holding up to
+/// K packs of 16 bytes (the row read once, written once). Needs n % N == 0 and 16-byte alignment.
+template <class T, RowMode M, int K>
+__global__ void warp_norm_kernel(const T* x, const T* w, const T* b, T* y, int64_t rows, int n, float eps) {
+  constexpr int N = vec_width<T>();
+  using P = Pack<T, N>;
+  const int lane = threadIdx.x & 31;
+  const int64_t r = blockIdx.x * int64_t(blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (r >= rows) return;
+  const P* xr = reinterpret_cast<const P*>(x + r * n);
+  const int packs = n / N;
+  float v[K][N];
+  float s = 0;
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int p = lane + 32 * k;
+    if (p < packs) {
+      P a = xr[p];
+#pragma unroll
+      for (int e = 0; e < N; ++e) {
+        v[k][e] = load(a.v, e);
+        s += v[k][e];
+      }
+    }
+  }
+  float mean = 0;
+  if constexpr (M != RowMode::kRms) mean = warp_allreduce_sum(s) / static_cast<float>(n);
+  float q = 0;
+#pragma unroll
+  for (int k = 0; k < K; ++k)
+    if (lane + 32 * k < packs)
+#pragma unroll
+      for (int e = 0; e < N; ++e) {
+        const float d = v[k][e] - mean;
+        q += d * d;
+      }
+  const float rstd = 1.0f / sqrtf(warp_allreduce_sum(q) / static_cast<float>(n) + eps);
+  P* yr = reinterpret_cast<P*>(y + r * n);
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int p = lane + 32 * k;
+    if (p >= packs) continue;
+    P out, wp, bp;
+    if (w) wp = reinterpret_cast<const P*>(w)[p];
+    if (b) bp = reinterpret_cast<const P*>(b)[p];
+#pragma unroll
+    for (int e = 0; e < N; ++e)
+      out.v[e] = store_as<T>((v[k][e] - mean) * rstd * (w ? load(wp.v, e) : 1.0f) + (b ? load(bp.v, e) : 0.0f));
+    yr[p] = out;
+  }
+}
+
 template <class T, RowMode M>
 class RowNormKernel : public Kernel {
  public:
@@ -112,10 +170,30 @@ class RowNormKernel : public Kernel {
       cpu::AxisView v = cpu::split_view(d, d.rank() - static_cast<int>(ir::attr_int(s.layer, "normalized_rank")));
       rows_ = v.outer;
       n_ = v.inner;
+      constexpr int N = vec_width<T>();
+      const int64_t packs = n_ / N;
+      if (n_ % N == 0 && packs > 0 && packs <= 32 * 8) warp_packs_ = static_cast<int>((packs + 31) / 32);
     }
   }
   void run(const TensorView* in, const TensorView* out, void*) const override {
     if (rows_ * n_ == 0) return;
+    const T *x = in[0].as<T>(), *w = optional_input<T>(in, 1, has_w_), *b = optional_input<T>(in, 2, has_b_);
+    T* y = out[0].as<T>();
+    if (warp_packs_ && aligned16(x) && aligned16(w) && aligned16(b) && aligned16(y)) {
+      constexpr int kWarps = 4;
+      const unsigned blocks = static_cast<unsigned>((rows_ + kWarps - 1) / kWarps);
+      const int n = static_cast<int>(n_);
+      if (warp_packs_ <= 1)
+        warp_norm_kernel<T, M, 1><<<blocks, 32 * kWarps, 0, stream()>>>(x, w, b, y, rows_, n, eps_);
+      else if (warp_packs_ <= 2)
+        warp_norm_kernel<T, M, 2><<<blocks, 32 * kWarps, 0, stream()>>>(x, w, b, y, rows_, n, eps_);
+      else if (warp_packs_ <= 4)
+        warp_norm_kernel<T, M, 4><<<blocks, 32 * kWarps, 0, stream()>>>(x, w, b, y, rows_, n, eps_);
+      else
+        warp_norm_kernel<T, M, 8><<<blocks, 32 * kWarps, 0, stream()>>>(x, w, b, y, rows_, n, eps_);
+      check_launch("launching warp_norm_kernel");
+      return;
+    }
     row_norm_kernel<T, M><<<row_blocks(rows_), row_threads(n_), 0, stream()>>>(
         in[0].as<T>(), optional_input<T>(in, 1, has_w_), optional_input<T>(in, 2, has_b_), out[0].as<T>(), rows_, n_,
         eps_, groups_, cpg_, spatial_);
@@ -123,9 +201,12 @@ class RowNormKernel : public Kernel {
   }
 
  private:
+  static bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
   float eps_;
   bool has_w_, has_b_;
   int64_t rows_ = 0, n_ = 0, groups_ = 1, cpg_ = 1, spatial_ = 1;
+  int warp_packs_ = 0;  // packs per lane of the one-warp-per-row kernel; 0 = rows too long or odd
 };
 
 template <template <class> class K>
