@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 import tensorforge as tf
+from cuda_timing import event_ms
 
 # name, batch, heads, L = S, head dim, causal, layers, dense flops per token of one layer
 # (BERT-base / GPT-2 small: 4·d² for q, k, v, o projections + 8·d² for the MLP, d = 768, x2 per MAC)
@@ -58,18 +59,6 @@ def kernel_ms(fn, repeats):
                  if e.device_type == torch.autograd.DeviceType.CUDA)
         samples.append(us / 1e3)
     return statistics.median(samples)
-
-
-def event_ms(fn, calls=50):
-    """Wall time per call between CUDA events over `calls` back-to-back calls (includes host overhead)."""
-    fn()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    for _ in range(calls):
-        fn()
-    end.record()
-    end.synchronize()
-    return start.elapsed_time(end) / calls
 
 
 def main():

@@ -10,13 +10,13 @@ logs each layer's cuDNN plan (engine, layout, workspace, the candidate times it 
 """
 
 import argparse
-import statistics
 import time
 
 import torch
 import torch.nn.functional as F
 
 import tensorforge as tf
+from cuda_timing import median_ms
 
 # (name, Cin, H = W, Cout, kernel, stride, groups)
 SHAPES = [
@@ -27,21 +27,6 @@ SHAPES = [
     ("resnet50 1x1 expand", 64, 56, 256, 1, 1, 1),
     ("mobilenet depthwise 5x5 s2", 240, 28, 240, 5, 2, 240),
 ]
-
-
-def time_ms(fn, iters):
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(5):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(iters):
-            fn()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end) / iters)
-    return statistics.median(samples)
 
 
 def main():
@@ -62,7 +47,7 @@ def main():
     tiny.mark_output(tiny.add_activation(tiny.add_input("x", torch.float32, (1,)), "relu"), "y")
     ctx = tf.Builder(tf.BuilderConfig(device="cuda")).build(tiny).create_execution_context()
     one, one_out = torch.ones(1, device="cuda"), torch.empty(1, device="cuda")
-    print(f"engine per-call floor (one tiny layer): {time_ms(lambda: ctx.execute([one], [one_out]), args.iters):.4f} ms")
+    print(f"engine per-call floor (one tiny layer): {median_ms(lambda: ctx.execute([one], [one_out]), 5, args.iters):.4f} ms")
     for dtype_name in args.dtypes:
         dtype = getattr(torch, dtype_name)
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -81,12 +66,12 @@ def main():
             tactic = "graph" if "cuda.conv.cudnn_graph" in text else "legacy" if "cuda.conv.cudnn" in text else "?"
             ctx = engine.create_execution_context()
             out = torch.empty(tuple(engine.io_tensors[-1].shape), device="cuda", dtype=dtype)
-            ours = time_ms(lambda: ctx.execute([x], [out]), args.iters)
+            ours = median_ms(lambda: ctx.execute([x], [out]), 5, args.iters)
             ref = F.relu(F.conv2d(x, w, b, stride, k // 2, 1, groups))
             err = (out.float() - ref.float()).abs().max().item()
-            eager = time_ms(lambda: F.relu(F.conv2d(x, w, b, stride, k // 2, 1, groups)), args.iters)
+            eager = median_ms(lambda: F.relu(F.conv2d(x, w, b, stride, k // 2, 1, groups)), 5, args.iters)
             xl, wl = x.to(memory_format=torch.channels_last), w.to(memory_format=torch.channels_last)
-            nhwc = time_ms(lambda: F.relu(F.conv2d(xl, wl, b, stride, k // 2, 1, groups)), args.iters)
+            nhwc = median_ms(lambda: F.relu(F.conv2d(xl, wl, b, stride, k // 2, 1, groups)), 5, args.iters)
             flops = 2 * args.batch * cout * (hw // stride) ** 2 * (cin // groups) * k * k
             print(f"| {name} | {dtype_name} | {tactic} | {ours:.3f} | {flops / ours / 1e9:.1f} | {eager:.3f} | {nhwc:.3f} | "
                   f"{build_s:.2f} |  max err {err:.3g}")

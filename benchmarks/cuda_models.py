@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 import warnings
 
 import torch
+
+from cuda_timing import median_ms
 
 MODELS = ["resnet50", "vit_b_16", "mobilenet_v3_large", "bert", "gpt2"]
 
@@ -63,22 +64,6 @@ def first_tensor(out):
     raise TypeError(f"cannot find an output tensor in {type(out).__name__}")
 
 
-def time_ms(fn, repeats: int, calls: int) -> float:
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(calls):
-            fn()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end) / calls)
-    return statistics.median(samples)
-
-
 def compiled(model, inputs, backend: str):
     """The compiled callable and its compile time (torch.compile to the third call returning)."""
     torch._dynamo.reset()
@@ -114,7 +99,7 @@ def run_one(name: str, batch: int, backends, repeats: int, calls: int, profile: 
     with torch.no_grad():
         ref = first_tensor(model(*inputs)).float()
         if "eager" in backends:
-            row["eager_ms"] = time_ms(lambda: model(*inputs), repeats, calls)
+            row["eager_ms"] = median_ms(lambda: model(*inputs), repeats, calls)
         for backend in [b for b in backends if b != "eager"]:
             from tensorforge.dynamo.backend import REPORTS
 
@@ -122,7 +107,7 @@ def run_one(name: str, batch: int, backends, repeats: int, calls: int, profile: 
             try:
                 fn, secs, out = compiled(model, inputs, backend)
                 row[f"{backend}_compile_s"] = secs
-                row[f"{backend}_ms"] = time_ms(lambda: fn(*inputs), repeats, calls)
+                row[f"{backend}_ms"] = median_ms(lambda: fn(*inputs), repeats, calls)
                 if profile:
                     row[f"{backend}_top_kernels"] = top_kernels(lambda: fn(*inputs))
                 if backend == "tensorforge":

@@ -7,26 +7,11 @@ case; the H100 ceilings measured for shared/PEERS.md are about 760 TFLOP/s (fp16
 """
 
 import argparse
-import statistics
 
 import torch
 
 import tensorforge as tf
-
-
-def median_ms(fn, repeats, calls):
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(calls):
-            fn()
-        end.record()
-        end.synchronize()
-        samples.append(start.elapsed_time(end) / calls)
-    return statistics.median(samples)
+from cuda_timing import median_ms
 
 
 def engine_for(m, n, k, dtype, activation, allow_tf32):
