@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch.fx import GraphModule, Node
 
+from tensorforge.dynamo.lowering.passes.graph_edit import finish
+
 _MAX_FOLDED_BYTES = 1 << 30
 
 
@@ -41,8 +43,4 @@ def fold_constants(gm: GraphModule, settings) -> GraphModule:
         node.replace_all_uses_with(const)
         gm.graph.erase_node(node)
         changed = True
-    if changed:
-        gm.graph.eliminate_dead_code()
-        gm.graph.lint()
-        gm.recompile()
-    return gm
+    return finish(gm) if changed else gm

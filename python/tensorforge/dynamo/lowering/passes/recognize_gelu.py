@@ -11,6 +11,8 @@ import math
 import torch
 from torch.fx import GraphModule, Node
 
+from tensorforge.dynamo.lowering.passes.graph_edit import finish
+
 aten = torch.ops.aten
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
@@ -80,8 +82,4 @@ def recognize_gelu(gm: GraphModule, settings=None) -> GraphModule:
         gelu.meta = dict(final.meta)
         final.replace_all_uses_with(gelu)
         changed = True
-    if changed:
-        gm.graph.eliminate_dead_code()
-        gm.graph.lint()
-        gm.recompile()
-    return gm
+    return finish(gm) if changed else gm
