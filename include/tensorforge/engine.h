@@ -72,13 +72,16 @@ class Engine {
   std::shared_ptr<const EngineImpl> impl_;
 };
 
-/// Runs an engine on caller-provided buffers; one context per concurrent caller.
+/// Runs an engine on caller-provided buffers. A context serves one call at a time (a concurrent
+/// execute() is refused with an Error); use one context per concurrent caller.
 class ExecutionContext {
  public:
   /// Binds `data` (contiguous, of the engine's dtype and shape; host memory for CPU engines, device
   /// memory for CUDA engines) to the I/O tensor `name`.
   void set_tensor_address(const std::string& name, void* data);
-  /// Runs the engine on the bound addresses; throws Error if one is unbound.
+  /// Runs the engine on the bound addresses; throws Error if one is unbound, or Error(kInvalidArgument)
+  /// if another thread is running this context at the same time. A CUDA engine's call on another
+  /// stream than the previous call's waits (on the device) for the previous call's work first.
   void execute();
   /// Runs with one pointer per io_tensors() entry, in that order.
   void execute(const std::vector<void*>& bindings);
@@ -112,6 +115,7 @@ class ExecutionContext {
  private:
   friend class Engine;
   explicit ExecutionContext(Engine engine);
+  void run();
   void run_steps(const std::vector<void*>& bindings);
   void copy_outputs(const std::vector<void*>& bindings);
   void run_profiled();

@@ -20,6 +20,10 @@ void cuda_synchronize(void* stream);
 void* cuda_graph_capture(void*& capture_stream, const std::function<void()>& enqueue);
 void cuda_graph_launch(void* exec, void* stream);
 void cuda_graph_destroy(void* exec, void* capture_stream);
+void* cuda_event_create();
+void cuda_event_record(void* event, void* stream);
+void cuda_event_wait(void* event, void* stream);
+void cuda_event_destroy(void* event);
 #endif
 
 namespace {
@@ -151,6 +155,41 @@ void Graph::launch(void* stream) const {
   cuda_graph_launch(exec_, stream);
 #else
   no_cuda();
+#endif
+}
+
+Event::~Event() {
+#ifdef TENSORFORGE_WITH_CUDA
+  if (event_) cuda_event_destroy(event_);
+#endif
+}
+
+Event::Event(Event&& o) noexcept : event_(o.event_) { o.event_ = nullptr; }
+
+Event& Event::operator=(Event&& o) noexcept {
+  if (this != &o) {
+    Event tmp(std::move(*this));
+    event_ = o.event_;
+    o.event_ = nullptr;
+  }
+  return *this;
+}
+
+void Event::record(void* stream) {
+#ifdef TENSORFORGE_WITH_CUDA
+  if (!event_) event_ = cuda_event_create();
+  cuda_event_record(event_, stream);
+#else
+  (void)stream;
+  no_cuda();
+#endif
+}
+
+void Event::wait(void* stream) const {
+#ifdef TENSORFORGE_WITH_CUDA
+  if (event_) cuda_event_wait(event_, stream);
+#else
+  (void)stream;
 #endif
 }
 

@@ -66,6 +66,25 @@ class Graph {
   void* stream_ = nullptr;  // the capturing stream, kept for later captures
 };
 
+/// A CUDA event that marks where a stream's work ends, so that work on another stream can wait for
+/// it (an execution context used on one stream, then another). Does nothing on the CPU.
+class Event {
+ public:
+  Event() = default;
+  ~Event();
+  Event(Event&& o) noexcept;
+  Event& operator=(Event&& o) noexcept;
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  /// Marks the end of the work enqueued on `stream` so far (creates the event on first use).
+  void record(void* stream);
+  /// Makes later work on `stream` wait until the recorded point; nothing if never recorded.
+  void wait(void* stream) const;
+
+ private:
+  void* event_ = nullptr;  // cudaEvent_t
+};
+
 /// Throws Error(kUnsupported) unless this build has CUDA and a device is visible.
 void require_cuda();
 

@@ -1,4 +1,5 @@
 // ExecutionContext: owns the activation arena; binds caller buffers and runs the steps in order.
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -31,7 +32,36 @@ struct ExecutionContext::State {
   device::Buffer staging;
   std::vector<void*> staging_ptrs;
   int graph_replays = 0;
+  // One call at a time: a second concurrent execute() is refused instead of corrupting this state.
+  std::atomic<bool> busy{false};
+  // CUDA: the end of the last call's work on `last_stream`; a call on another stream waits for it
+  // before reusing the arena.
+  device::Event done;
+  void* last_stream = nullptr;
+  bool ran = false;
 };
+
+namespace {
+
+// Holds a context's busy flag for one execute() call.
+class CallGuard {
+ public:
+  explicit CallGuard(std::atomic<bool>& busy) : busy_(busy) {
+    if (busy_.exchange(true, std::memory_order_acquire))
+      throw Error(ErrorCode::kInvalidArgument,
+                  "execute: this execution context is already running a call on another thread; use one context "
+                  "per concurrent caller (Engine.create_execution_context()), or call the engine itself, which "
+                  "takes a free context per call");
+  }
+  ~CallGuard() { busy_.store(false, std::memory_order_release); }
+  CallGuard(const CallGuard&) = delete;
+  CallGuard& operator=(const CallGuard&) = delete;
+
+ private:
+  std::atomic<bool>& busy_;
+};
+
+}  // namespace
 
 ExecutionContext::ExecutionContext(Engine engine) : engine_(std::move(engine)), state_(std::make_unique<State>()) {
   const EngineImpl& e = engine_.impl();
@@ -107,8 +137,9 @@ void ExecutionContext::execute(const std::vector<void*>& bindings) {
     throw Error(ErrorCode::kInvalidArgument, "execute: expected " + std::to_string(state_->bindings.size()) +
                                                  " bindings (inputs then outputs), got " +
                                                  std::to_string(bindings.size()));
+  CallGuard guard(state_->busy);
   state_->bindings = bindings;
-  execute();
+  run();
 }
 
 void ExecutionContext::set_cuda_graphs(bool enabled) {
@@ -212,6 +243,11 @@ void ExecutionContext::run_graph() {
 }
 
 void ExecutionContext::execute() {
+  CallGuard guard(state_->busy);
+  run();
+}
+
+void ExecutionContext::run() {
   const EngineImpl& e = engine_.impl();
   State& s = *state_;
   for (size_t i = 0; i < s.bindings.size(); ++i) {
@@ -225,12 +261,19 @@ void ExecutionContext::execute() {
     ~StreamScope() { device::set_current_stream(prev); }
     void* prev;
   } scope(s.stream);
+  const bool cuda = e.config.device == DeviceKind::kCUDA;
+  if (cuda && s.ran && s.stream != s.last_stream) s.done.wait(s.stream);
   if (s.profiling)
     run_profiled();
-  else if (e.config.device == DeviceKind::kCUDA && s.use_graphs)
+  else if (cuda && s.use_graphs)
     run_graph();
   else
     run_steps(s.bindings);
+  if (cuda) {
+    s.done.record(s.stream);
+    s.last_stream = s.stream;
+    s.ran = true;
+  }
 }
 
 }  // namespace tensorforge

@@ -72,4 +72,22 @@ void cuda_graph_destroy(void* exec, void* capture_stream) {
   if (capture_stream) cudaStreamDestroy(static_cast<cudaStream_t>(capture_stream));
 }
 
+void* cuda_event_create() {
+  cudaEvent_t e = nullptr;
+  cuda::check(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "creating an event");
+  return e;
+}
+
+void cuda_event_record(void* event, void* stream) {
+  cuda::check(cudaEventRecord(static_cast<cudaEvent_t>(event), static_cast<cudaStream_t>(stream)),
+              "recording an event");
+}
+
+void cuda_event_wait(void* event, void* stream) {
+  cuda::check(cudaStreamWaitEvent(static_cast<cudaStream_t>(stream), static_cast<cudaEvent_t>(event), 0),
+              "waiting for an event");
+}
+
+void cuda_event_destroy(void* event) { cudaEventDestroy(static_cast<cudaEvent_t>(event)); }
+
 }  // namespace tensorforge::device
