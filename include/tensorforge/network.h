@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -66,7 +67,8 @@ using AttrValue = std::variant<int64_t, double, std::string, std::vector<int64_t
 /// The named parameters of a layer; which names a kind takes is in docs/layers.md.
 using Attributes = std::map<std::string, AttrValue>;
 
-/// A handle to a tensor of a Network; valid while the network lives.
+/// A handle to a tensor of a Network. It shares ownership of the network's graph, so it stays
+/// valid (its name, shape and dtype readable) even after the Network object is gone.
 class Tensor {
  public:
   /// An invalid handle, used for an absent optional input.
@@ -83,8 +85,8 @@ class Tensor {
   int32_t id() const { return id_; }
 
  private:
-  Tensor(ir::Graph* g, int32_t id) : graph_(g), id_(id) {}
-  ir::Graph* graph_ = nullptr;
+  Tensor(std::shared_ptr<ir::Graph> g, int32_t id) : graph_(std::move(g)), id_(id) {}
+  std::shared_ptr<ir::Graph> graph_;
   int32_t id_ = -1;
   friend class Network;
 };
@@ -223,7 +225,7 @@ class Network {
   const ir::Graph& graph() const { return *graph_; }
 
  private:
-  std::unique_ptr<ir::Graph> graph_;
+  std::shared_ptr<ir::Graph> graph_;  // shared with the Tensor handles
 };
 
 }  // namespace tensorforge

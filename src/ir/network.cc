@@ -38,7 +38,7 @@ std::string Tensor::name() const { return graph_->tensors.at(id_).name; }
 Dims Tensor::dims() const { return graph_->tensors.at(id_).dims; }
 DataType Tensor::dtype() const { return graph_->tensors.at(id_).dtype; }
 
-Network::Network() : graph_(std::make_unique<ir::Graph>()) {}
+Network::Network() : graph_(std::make_shared<ir::Graph>()) {}
 Network::~Network() = default;
 Network::Network(Network&&) noexcept = default;
 Network& Network::operator=(Network&&) noexcept = default;
@@ -56,11 +56,11 @@ Tensor Network::add_input(const std::string& name, DataType dtype, const Dims& d
     throw Error(ErrorCode::kInvalidArgument, "add_input '" + name + "': shape " + dims.str() + " is too large");
   int id = graph_->add_tensor(name, dtype, dims, -1, 0);
   graph_->inputs.push_back(id);
-  return Tensor(graph_.get(), id);
+  return Tensor(graph_, id);
 }
 
 void Network::mark_output(Tensor t, const std::string& name) {
-  if (!t.valid() || t.graph_ != graph_.get())
+  if (!t.valid() || t.graph_ != graph_)
     throw Error(ErrorCode::kInvalidArgument, "mark_output: the tensor does not belong to this network");
   for (int id : graph_->outputs)
     if (id == t.id_)
@@ -73,14 +73,14 @@ std::vector<Tensor> Network::add_layer(LayerKind kind, const std::vector<Tensor>
                                        const std::string& name) {
   std::vector<int> ids;
   for (const Tensor& t : inputs) {
-    if (t.valid() && t.graph_ != graph_.get())
+    if (t.valid() && t.graph_ != graph_)
       throw Error(ErrorCode::kInvalidArgument, std::string("add_layer(") + to_string(kind) + (name.empty() ? "" : " '" + name + "'") +
                                                    "): an input tensor belongs to another network");
     ids.push_back(t.valid() ? t.id_ : -1);
   }
   int li = graph_->add_layer(kind, ids, attrs, name);
   std::vector<Tensor> outs;
-  for (int id : graph_->layers[li].outputs) outs.push_back(Tensor(graph_.get(), id));
+  for (int id : graph_->layers[li].outputs) outs.push_back(Tensor(graph_, id));
   return outs;
 }
 
@@ -264,20 +264,20 @@ int Network::nb_layers() const { return static_cast<int>(graph_->layers.size());
 
 std::vector<Tensor> Network::inputs() const {
   std::vector<Tensor> r;
-  for (int id : graph_->inputs) r.push_back(Tensor(graph_.get(), id));
+  for (int id : graph_->inputs) r.push_back(Tensor(graph_, id));
   return r;
 }
 
 std::vector<Tensor> Network::outputs() const {
   std::vector<Tensor> r;
-  for (int id : graph_->outputs) r.push_back(Tensor(graph_.get(), id));
+  for (int id : graph_->outputs) r.push_back(Tensor(graph_, id));
   return r;
 }
 
 Tensor Network::tensor(const std::string& name) const {
   auto it = graph_->by_name.find(name);
   if (it == graph_->by_name.end()) throw Error(ErrorCode::kInvalidArgument, "no tensor named '" + name + "'");
-  return Tensor(graph_.get(), it->second);
+  return Tensor(graph_, it->second);
 }
 
 void Network::validate() const { graph_->validate(); }
