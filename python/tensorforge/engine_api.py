@@ -7,11 +7,15 @@ any DLPack-capable array. docs/layers.md lists every layer kind with its inputs 
 
 from __future__ import annotations
 
+import operator
+import os
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from tensorforge import _C
+from tensorforge.context_pool import ContextPool
+from tensorforge.errors import InvalidArgumentError
 
 DataType = _C.DataType
 DeviceKind = _C.DeviceKind
@@ -60,7 +64,7 @@ def as_dtype(dtype: Any) -> DataType:
     if isinstance(dtype, str):
         if hasattr(DataType, dtype):
             return getattr(DataType, dtype)
-        raise ValueError(f"unknown dtype name {dtype!r}; expected one of {[d.name for d in DataType]}")
+        raise InvalidArgumentError(f"unknown dtype name {dtype!r}; expected one of {[d.name for d in DataType]}")
     for tf_dtype, torch_dtype in _torch_dtypes().items():
         if dtype == torch_dtype:
             return tf_dtype
@@ -72,7 +76,7 @@ def as_dtype(dtype: Any) -> DataType:
         for tf_dtype, np_type in _NUMPY_DTYPES.items():
             if np_dtype == np.dtype(np_type):
                 return tf_dtype
-    raise TypeError(f"cannot convert {dtype!r} to a TensorForge dtype")
+    raise InvalidArgumentError(f"cannot convert {dtype!r} to a TensorForge dtype")
 
 
 def torch_dtype(dtype: DataType):
@@ -85,10 +89,10 @@ def _host_array(value: Any, what: str, device: str = "cpu"):
     torch = _torch()
     if torch is not None and isinstance(value, torch.Tensor):
         if value.device.type != device:
-            raise ValueError(f"{what} is on {value.device}; this engine runs on {device}")
+            raise InvalidArgumentError(f"{what} is on {value.device}; this engine runs on {device}")
         return value.detach().contiguous()
     if device != "cpu":
-        raise ValueError(f"{what} must be a torch tensor on {device} for a {device} engine")
+        raise InvalidArgumentError(f"{what} must be a torch tensor on {device} for a {device} engine")
     if isinstance(value, np.ndarray):
         return np.ascontiguousarray(value)
     if hasattr(value, "__dlpack__"):
@@ -96,6 +100,43 @@ def _host_array(value: Any, what: str, device: str = "cpu"):
             return torch.from_dlpack(value).contiguous()
         return np.ascontiguousarray(np.from_dlpack(value))
     return np.ascontiguousarray(np.asarray(value))
+
+
+def _typed(fn, *args):
+    """Calls a `_C` function; a Python argument of a type it cannot take (nanobind's TypeError,
+    which lists the accepted signatures) becomes InvalidArgumentError with that same message."""
+    try:
+        return fn(*args)
+    except TypeError as e:
+        if isinstance(e, InvalidArgumentError):
+            raise
+        raise InvalidArgumentError(str(e)) from None
+
+
+def _fs_path(path: Any) -> bytes:
+    """A str, bytes or os.PathLike path as the bytes the operating system takes."""
+    try:
+        return os.fsencode(path)
+    except TypeError:
+        raise InvalidArgumentError(f"a path must be a str, bytes or os.PathLike, got {type(path).__name__}") from None
+    except UnicodeError as e:
+        raise InvalidArgumentError(f"the path {path!r} cannot be encoded for the file system: {e}") from None
+
+
+def _int_list(values: Any, what: str) -> list:
+    """A list of Python ints from any iterable of integers (NumPy and torch integers included)."""
+    try:
+        out = [operator.index(v) for v in values]
+    except TypeError:
+        raise InvalidArgumentError(f"{what} must be a sequence of integers, got {values!r}") from None
+    return out
+
+
+def _bytes(data: Any) -> bytes:
+    try:
+        return bytes(data)
+    except TypeError:
+        raise InvalidArgumentError(f"expected bytes (an engine file's contents), got {type(data).__name__}") from None
 
 
 def _use_current_stream(ctx, device: str) -> None:
@@ -119,23 +160,23 @@ class Network:
     # -- structure -------------------------------------------------------------------------
     def add_input(self, name: str, dtype: Any, shape: Sequence[int]) -> Tensor:
         """Declares an input the caller provides at run time."""
-        return self._net.add_input(name, as_dtype(dtype), list(shape))
+        return _typed(self._net.add_input, name, as_dtype(dtype), _int_list(shape, "shape"))
 
     def mark_output(self, tensor: Tensor, name: str = "") -> None:
         """Marks `tensor` as an output, optionally renaming it."""
-        self._net.mark_output(tensor, name)
+        _typed(self._net.mark_output, tensor, name)
 
     def add_constant(self, array: Any, name: str = "") -> Tensor:
         """A constant tensor holding a copy of `array` (torch tensor, NumPy array or DLPack array)."""
         torch = _torch()
         if torch is not None and isinstance(array, torch.Tensor):
             array = array.detach().cpu()
-        return self._net.add_constant(_host_array(array, "constant"), name)
+        return _typed(self._net.add_constant, _host_array(array, "constant"), name)
 
     def add_layer(self, kind: str, inputs: Sequence[Tensor | None], attrs: dict | None = None,
                   name: str = "") -> list[Tensor]:
         """Adds a layer of any kind (see docs/layers.md); `None` marks an absent optional input."""
-        return self._net.add_layer(kind, list(inputs), dict(attrs or {}), name)
+        return _typed(self._net.add_layer, kind, list(inputs), dict(attrs or {}), name)
 
     def _tensor(self, value: Any) -> Tensor | None:
         if value is None or isinstance(value, Tensor):
@@ -162,7 +203,7 @@ class Network:
 
     def tensor(self, name: str) -> Tensor:
         """The tensor called `name`."""
-        return self._net.tensor(name)
+        return _typed(self._net.tensor, name)
 
     def validate(self) -> None:
         """Re-runs inference and structural checks over the whole network."""
@@ -346,10 +387,16 @@ class BuilderConfig:
     def _to_c(self) -> _C.BuilderConfig:
         c = _C.BuilderConfig()
         if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"BuilderConfig.device must be 'cpu' or 'cuda', got {self.device!r}")
+            raise InvalidArgumentError(f"BuilderConfig.device must be 'cpu' or 'cuda', got {self.device!r}")
         c.device = getattr(DeviceKind, self.device)
-        c.optimization_level = int(self.optimization_level)
-        c.workspace_size = int(self.workspace_size)
+        for field in ("optimization_level", "workspace_size"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InvalidArgumentError(f"BuilderConfig.{field} must be an int, got {value!r}")
+        if not 0 <= self.workspace_size < 2**64:
+            raise InvalidArgumentError(f"BuilderConfig.workspace_size must be in [0, 2^64), got {self.workspace_size}")
+        c.optimization_level = max(-1, min(self.optimization_level, 2**31 - 1))  # validate() names the range
+        c.workspace_size = self.workspace_size
         c.allow_tf32 = bool(self.allow_tf32)
         c.validate()
         return c
@@ -368,11 +415,15 @@ class Builder:
 
     def build(self, network: Network) -> "Engine":
         """Validates `network`, picks a kernel per layer, plans memory, returns the Engine."""
+        if not isinstance(network, Network):
+            raise InvalidArgumentError(f"Builder.build takes a tensorforge.Network, got {type(network).__name__}")
         return Engine(self._builder.build(network._net))
 
 
 class ExecutionContext:
-    """Runs an engine on caller-provided arrays; one context per concurrent caller."""
+    """Runs an engine on caller-provided arrays. A context serves one call at a time: a call while
+    another thread's call on the same context runs raises InvalidArgumentError. Use one context per
+    thread, or call the Engine itself, which is safe from any number of threads."""
 
     def __init__(self, engine: "Engine") -> None:
         self.engine = engine
@@ -382,7 +433,7 @@ class ExecutionContext:
         """Runs on contiguous arrays of the engine's dtypes, shapes and device (CUDA engines: torch
         CUDA tensors, on PyTorch's current stream); writes into `outputs`."""
         _use_current_stream(self._ctx, self.engine.device)
-        self._ctx.execute_arrays(list(inputs), list(outputs))
+        _typed(self._ctx.execute_arrays, list(inputs), list(outputs))
 
     def set_cuda_graphs(self, enabled: bool) -> None:
         """CUDA engines: capture a CUDA graph on the first call and replay it after (default on)."""
@@ -395,11 +446,12 @@ class ExecutionContext:
 
 
 class Engine:
-    """A compiled network. `engine(*inputs)` runs it and returns new output arrays."""
+    """A compiled network. `engine(*inputs)` runs it and returns new output arrays; it may be called
+    from several threads at once (each call takes its own execution context from a pool)."""
 
     def __init__(self, engine: _C.Engine) -> None:
         self._engine = engine
-        self._ctx = None
+        self._contexts = ContextPool(engine)
 
     @property
     def io_tensors(self) -> list[IOTensorInfo]:
@@ -470,16 +522,17 @@ class Engine:
     @staticmethod
     def deserialize(data: bytes) -> "Engine":
         """An engine from bytes; raises CorruptFileError on anything malformed."""
-        return Engine(_C.Engine.deserialize(bytes(data)))
+        return Engine(_C.Engine.deserialize(_bytes(data)))
 
-    def save(self, path: str) -> None:
+    def save(self, path: str | bytes | os.PathLike) -> None:
         """Writes the engine file to `path`."""
-        self._engine.save(str(path))
+        self._engine.save(_fs_path(path))
 
     @staticmethod
-    def load(path: str) -> "Engine":
-        """Reads an engine file."""
-        return Engine(_C.Engine.load(str(path)))
+    def load(path: str | bytes | os.PathLike) -> "Engine":
+        """Reads an engine file; raises InvalidArgumentError for a path that is not a readable regular
+        file and CorruptFileError for a file that is not a valid engine."""
+        return Engine(_C.Engine.load(_fs_path(path)))
 
     def _bind(self, inputs: tuple) -> tuple[list, list]:
         """Checked, contiguous input arrays and freshly allocated outputs for one execution."""
@@ -489,10 +542,10 @@ class Engine:
             missing = [n for n in names if n not in given]
             extra = [n for n in given if n not in names]
             if missing or extra:
-                raise ValueError(f"engine inputs are {names}; missing {missing}, unknown {extra}")
+                raise InvalidArgumentError(f"engine inputs are {names}; missing {missing}, unknown {extra}")
             inputs = tuple(given[n] for n in names)
         if len(inputs) != len(names):
-            raise ValueError(f"the engine takes {len(names)} inputs ({', '.join(names)}), got {len(inputs)}")
+            raise InvalidArgumentError(f"the engine takes {len(names)} inputs ({', '.join(names)}), got {len(inputs)}")
         device = self.device
         arrays = [_host_array(v, f"input '{n}'", device) for v, n in zip(inputs, names)]
         torch = _torch()
@@ -508,7 +561,7 @@ class Engine:
             elif t.dtype in _NUMPY_DTYPES:
                 outputs.append(np.empty(t.shape, dtype=_NUMPY_DTYPES[t.dtype]))
             else:
-                raise TypeError(f"output '{t.name}' is {t.dtype.name}, which NumPy cannot hold; install torch")
+                raise InvalidArgumentError(f"output '{t.name}' is {t.dtype.name}, which NumPy cannot hold; install torch")
         return arrays, outputs
 
     def run(self, *inputs: Any) -> list:
@@ -518,10 +571,9 @@ class Engine:
         way to hold the dtype, as for bfloat16), NumPy arrays otherwise.
         """
         arrays, outputs = self._bind(inputs)
-        if self._ctx is None:
-            self._ctx = self._engine.create_execution_context()
-        _use_current_stream(self._ctx, self.device)
-        self._ctx.execute_arrays(arrays, outputs)
+        with self._contexts.context() as ctx:
+            _use_current_stream(ctx, self.device)
+            ctx.execute_arrays(arrays, outputs)
         return outputs
 
     def profile(self, *inputs: Any, runs: int = 10) -> list[dict]:

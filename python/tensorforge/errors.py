@@ -1,12 +1,14 @@
-"""Exceptions raised by TensorForge. Every engine error derives from :class:`Error`."""
+"""Exceptions raised by TensorForge. Every error TensorForge itself raises derives from :class:`Error`
+(docs/reliability.md lists each class of bad input and the error it gets)."""
 
 
 class Error(RuntimeError):
     """Base class of every error the TensorForge engine raises."""
 
 
-class InvalidArgumentError(Error, ValueError):
-    """A caller passed a bad value: a wrong shape, dtype, name or attribute."""
+class InvalidArgumentError(Error, ValueError, TypeError):
+    """A caller passed a bad value: a wrong shape, dtype, name, type or attribute. It is also a
+    ValueError and a TypeError, so code written for Python's own argument errors catches it."""
 
 
 class InvalidNetworkError(Error, ValueError):

@@ -9,7 +9,10 @@
 #include <nanobind/stl/vector.h>
 
 #include <cstring>
+#include <new>
+#include <type_traits>
 
+#include "ir/op_registry.h"
 #include "kernels/cuda/device_info.h"
 #include "runtime/engine_impl.h"
 #include "tensorforge/tensorforge.h"
@@ -19,9 +22,11 @@ using namespace tensorforge;
 
 namespace {
 
-using AnyArray = nb::ndarray<>;  // any device; checked against the engine's
+using AnyArray = nb::ndarray<>;        // any device; checked against the engine's; writable (outputs)
+using InArray = nb::ndarray<nb::ro>;   // read-only arrays are accepted where only read (inputs, constants)
 
-DataType dtype_of(const AnyArray& a, const std::string& what) {
+template <class Array>
+DataType dtype_of(const Array& a, const std::string& what) {
   auto d = a.dtype();
   using C = nb::dlpack::dtype_code;
   if (d.lanes == 1) {
@@ -39,13 +44,15 @@ DataType dtype_of(const AnyArray& a, const std::string& what) {
                                                "float16, bfloat16, int8, int32, int64, bool and uint8");
 }
 
-Dims dims_of(const AnyArray& a) {
+template <class Array>
+Dims dims_of(const Array& a) {
   std::vector<int64_t> d(a.ndim());
   for (size_t i = 0; i < a.ndim(); ++i) d[i] = static_cast<int64_t>(a.shape(i));
   return Dims(d);
 }
 
-bool is_contiguous(const AnyArray& a) {
+template <class Array>
+bool is_contiguous(const Array& a) {
   for (size_t i = 0; i < a.ndim(); ++i)
     if (a.shape(i) == 0) return true;  // an empty array has no layout to check
   int64_t expect = 1;
@@ -56,41 +63,56 @@ bool is_contiguous(const AnyArray& a) {
   return true;
 }
 
-Weights weights_of(const AnyArray& a, const std::string& what) {
+Weights weights_of(const InArray& a, const std::string& what) {
   if (a.device_type() != nb::device::cpu::value)
     throw Error(ErrorCode::kInvalidArgument, what + ": constants are read from host memory; move the array to the CPU");
   if (!is_contiguous(a)) throw Error(ErrorCode::kInvalidArgument, what + ": the array must be contiguous");
   return Weights(dtype_of(a, what), dims_of(a), a.data());
 }
 
+// One number of an attribute: Python ints beyond int64 and numbers beyond double are refused here,
+// where they are parsed, with the attribute's name.
+template <class T>
+T number_of(const std::string& name, nb::handle v) {
+  T r{};
+  if (!nb::try_cast(v, r, !std::is_integral_v<T>)) {  // no float-to-int conversion
+    PyErr_Clear();
+    throw Error(ErrorCode::kInvalidArgument, "attribute '" + name + "': " + nb::cast<std::string>(nb::repr(v)).substr(0, 60) +
+                                                 (std::is_integral_v<T> ? " is outside the 64-bit integer range"
+                                                                        : " is not representable as a double"));
+  }
+  return r;
+}
+
 AttrValue attr_of(const std::string& name, nb::handle v) {
   if (nb::isinstance<nb::bool_>(v)) return int64_t(nb::cast<bool>(v));
-  if (nb::isinstance<nb::int_>(v)) return nb::cast<int64_t>(v);
-  if (nb::isinstance<nb::float_>(v)) return nb::cast<double>(v);
+  if (nb::isinstance<nb::int_>(v)) return number_of<int64_t>(name, v);
+  if (nb::isinstance<nb::float_>(v)) return number_of<double>(name, v);
   if (nb::isinstance<nb::str>(v)) return nb::cast<std::string>(v);
   if (nb::isinstance<nb::list>(v) || nb::isinstance<nb::tuple>(v)) {
     bool all_int = true;
     for (nb::handle e : v) all_int &= nb::isinstance<nb::int_>(e) || nb::isinstance<nb::bool_>(e);
     if (all_int) {
       std::vector<int64_t> r;
-      for (nb::handle e : v) r.push_back(nb::cast<int64_t>(e));
+      for (nb::handle e : v) r.push_back(number_of<int64_t>(name, e));
       return r;
     }
     std::vector<double> r;
     for (nb::handle e : v) {
       if (!nb::isinstance<nb::int_>(e) && !nb::isinstance<nb::float_>(e))
         throw Error(ErrorCode::kInvalidArgument, "attribute '" + name + "': lists may hold only numbers");
-      r.push_back(nb::cast<double>(e));
+      r.push_back(number_of<double>(name, e));
     }
     return r;
   }
-  AnyArray arr;
+  InArray arr;
   if (nb::try_cast(v, arr)) return weights_of(arr, "attribute '" + name + "'");
   throw Error(ErrorCode::kInvalidArgument, "attribute '" + name + "': unsupported value of type " +
                                                nb::cast<std::string>(nb::str(v.type())));
 }
 
-void check_array(const AnyArray& a, const IOTensorInfo& t, DeviceKind device) {
+template <class Array>
+void check_array(const Array& a, const IOTensorInfo& t, DeviceKind device) {
   std::string what = std::string(t.is_input ? "input" : "output") + " '" + t.name + "'";
   int want = device == DeviceKind::kCPU ? nb::device::cpu::value : nb::device::cuda::value;
   if (a.device_type() != want)
@@ -104,12 +126,23 @@ void check_array(const AnyArray& a, const IOTensorInfo& t, DeviceKind device) {
   if (!is_contiguous(a)) throw Error(ErrorCode::kInvalidArgument, what + " must be contiguous");
 }
 
+// Raises `type_name` (a class of tensorforge.errors) with `what` as its message. Messages can quote
+// bytes from untrusted files, so invalid UTF-8 is escaped (\xNN), never decoded blindly.
+void raise(const char* type_name, const char* what) {
+  nb::object type = nb::module_::import_("tensorforge.errors").attr(type_name);
+  PyObject* msg = PyUnicode_DecodeUTF8(what, static_cast<Py_ssize_t>(std::strlen(what)), "backslashreplace");
+  if (!msg) {
+    PyErr_Clear();
+    msg = PyUnicode_FromString("(unreadable message)");
+  }
+  PyErr_SetObject(type.ptr(), msg);
+  Py_DECREF(msg);
+}
+
 void translate(const Error& e) {
   static const char* kNames[] = {"InvalidArgumentError", "InvalidNetworkError", "UnsupportedError",
                                  "CorruptFileError",     "EngineRuntimeError",  "InternalError"};
-  nb::object errors = nb::module_::import_("tensorforge.errors");
-  nb::object type = errors.attr(kNames[static_cast<int>(e.code())]);
-  PyErr_SetString(type.ptr(), e.what());
+  raise(kNames[static_cast<int>(e.code())], e.what());
 }
 
 }  // namespace
@@ -123,6 +156,14 @@ NB_MODULE(_C, m) {
       std::rethrow_exception(p);
     } catch (const Error& e) {
       translate(e);
+    } catch (const nb::python_error&) {
+      throw;  // a Python exception raised inside a call: nanobind restores it as it was
+    } catch (const nb::builtin_exception&) {
+      throw;
+    } catch (const std::bad_alloc&) {
+      raise("EngineRuntimeError", "out of host memory");
+    } catch (const std::exception& e) {  // no other C++ exception should escape the engine
+      raise("InternalError", (std::string("unexpected C++ exception: ") + e.what()).c_str());
     }
   });
 
@@ -152,6 +193,16 @@ NB_MODULE(_C, m) {
     return r;
   });
 
+  // (input names, min inputs, variadic, [(attribute, type, required)]) of a layer kind, from the IR's
+  // schema: the fuzzers and docs read it rather than restating it.
+  m.def("layer_schema", [](const std::string& kind) {
+    static const char* kTypes[] = {"int", "float", "string", "ints", "floats", "weights"};
+    const ir::OpDef& d = ir::op_def(parse_layer_kind(kind));
+    std::vector<std::tuple<std::string, std::string, bool>> attrs;
+    for (const ir::AttrSpec& a : d.attrs) attrs.emplace_back(a.name, kTypes[static_cast<int>(a.type)], a.required);
+    return std::make_tuple(d.input_names, d.min_inputs, d.variadic, attrs);
+  });
+
   nb::class_<Tensor>(m, "Tensor")
       .def_prop_ro("name", &Tensor::name)
       .def_prop_ro("shape", [](const Tensor& t) { return t.dims().vec(); })
@@ -166,7 +217,7 @@ NB_MODULE(_C, m) {
            })
       .def("mark_output", &Network::mark_output, nb::arg("tensor"), nb::arg("name") = "")
       .def("add_constant",
-           [](Network& n, AnyArray a, const std::string& name) {
+           [](Network& n, InArray a, const std::string& name) {
              return n.add_constant(weights_of(a, "add_constant"), name);
            },
            nb::arg("array"), nb::arg("name") = "")
@@ -239,13 +290,16 @@ NB_MODULE(_C, m) {
              return nb::bytes(reinterpret_cast<const char*>(b.data()), b.size());
            })
       .def_static("deserialize", [](nb::bytes b) { return Engine::deserialize(b.c_str(), b.size()); })
-      .def("save", &Engine::save)
-      .def_static("load", &Engine::load);
+      // Paths arrive as the bytes os.fsencode() gives, so any file name works; NUL bytes are refused
+      // in C++ (Engine::save/load), not cut off.
+      .def("save", [](const Engine& e, nb::bytes path) { e.save(std::string(path.c_str(), path.size())); })
+      .def_static("load", [](nb::bytes path) { return Engine::load(std::string(path.c_str(), path.size())); },
+                  nb::call_guard<nb::gil_scoped_release>());
 
   nb::class_<ExecutionContext>(m, "ExecutionContext")
       .def_prop_ro("engine", &ExecutionContext::engine)
       .def("execute_arrays",
-           [](ExecutionContext& ctx, const std::vector<AnyArray>& inputs, const std::vector<AnyArray>& outputs) {
+           [](ExecutionContext& ctx, const std::vector<InArray>& inputs, const std::vector<AnyArray>& outputs) {
              const auto& io = ctx.engine().io_tensors();
              int ni = ctx.engine().nb_inputs(), no = ctx.engine().nb_outputs();
              if (static_cast<int>(inputs.size()) != ni || static_cast<int>(outputs.size()) != no)
@@ -256,7 +310,7 @@ NB_MODULE(_C, m) {
              std::vector<void*> bindings;
              for (int i = 0; i < ni; ++i) {
                check_array(inputs[i], io[i], ctx.engine().device());
-               bindings.push_back(inputs[i].data());
+               bindings.push_back(const_cast<void*>(inputs[i].data()));  // engines never write inputs
              }
              for (int i = 0; i < no; ++i) {
                check_array(outputs[i], io[ni + i], ctx.engine().device());

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/utf8.h"
 #include "tensorforge/types.h"
 
 namespace tensorforge::serialize {
@@ -43,10 +44,14 @@ class ByteReader {
   uint64_t u64(const char* what) { return get<uint64_t>(what); }
   int64_t i64(const char* what) { return get<int64_t>(what); }
   double f64(const char* what) { return get<double>(what); }
+  /// A length-prefixed string; names in engine files are UTF-8 (they come from Python strings), so
+  /// anything else is corruption, reported with the bytes escaped.
   std::string str(const char* what) {
     uint32_t len = u32(what);
     const uint8_t* b = take(len, what);
-    return std::string(reinterpret_cast<const char*>(b), len);
+    std::string s(reinterpret_cast<const char*>(b), len);
+    if (!is_valid_utf8(s)) fail(std::string(what) + " is not valid UTF-8: '" + escape_bytes(s) + "'");
+    return s;
   }
   /// A count of items each at least `min_item_bytes` long; rejects counts the remaining bytes cannot hold.
   uint32_t count(const char* what, size_t min_item_bytes) {

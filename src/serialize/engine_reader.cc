@@ -1,14 +1,13 @@
 // Bytes → Engine. Order of checks: size, magic, version, checksum; then each section is parsed
 // with bounds-checked reads, the graph is re-validated (shape inference over every layer) and the
 // recorded kernels are re-created. Any failure is Error(kCorruptFile); nothing is trusted.
-#include <fstream>
-#include <iterator>
 #include <map>
 
 #include "kernels/cuda/device_info.h"
 #include "ir/op_registry.h"
 #include "runtime/engine_impl.h"
 #include "serialize/bytes.h"
+#include "serialize/file_io.h"
 #include "serialize/format.h"
 
 namespace tensorforge {
@@ -99,7 +98,7 @@ ir::Graph read_network(ByteReader r, const std::vector<Weights>& weights) {
     check_size(r, t.dims, t.dtype, "tensor shape");
     t.producer = r.i32("tensor producer");
     t.producer_out = r.i32("tensor producer output");
-    if (!g.by_name.emplace(t.name, static_cast<int>(i)).second) r.fail("duplicate tensor name '" + t.name + "'");
+    if (!g.by_name.emplace(t.name, static_cast<int>(i)).second) r.fail("duplicate tensor name '" + escape_bytes(t.name) + "'");
     g.tensors.push_back(std::move(t));
   }
   g.inputs = read_ids(r, "network inputs", static_cast<int>(nt), false);
@@ -111,7 +110,7 @@ ir::Graph read_network(ByteReader r, const std::vector<Weights>& weights) {
     try {
       l.kind = parse_layer_kind(kind);
     } catch (const Error&) {
-      r.fail("unknown layer kind '" + kind + "'");
+      r.fail("unknown layer kind '" + escape_bytes(kind) + "'");
     }
     l.name = r.str("layer name");
     l.inputs = read_ids(r, "layer inputs", static_cast<int>(nt), true);
@@ -124,7 +123,7 @@ ir::Graph read_network(ByteReader r, const std::vector<Weights>& weights) {
     g.layers.push_back(std::move(l));
   }
   for (const ir::TensorDesc& t : g.tensors)
-    if (t.producer < -1 || t.producer >= static_cast<int>(nl)) r.fail("tensor '" + t.name + "' has an invalid producer");
+    if (t.producer < -1 || t.producer >= static_cast<int>(nl)) r.fail("tensor '" + escape_bytes(t.name) + "' has an invalid producer");
   if (r.remaining()) r.fail("trailing bytes after the network");
   return g;
 }
@@ -234,9 +233,7 @@ Engine Engine::deserialize(const void* data, size_t size) {
 }
 
 Engine Engine::load(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(ErrorCode::kInvalidArgument, "cannot open engine file '" + path + "'");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes = serialize::read_file(path, serialize::kMaxFileBytes);
   try {
     return deserialize(bytes.data(), bytes.size());
   } catch (const Error& e) {

@@ -1,8 +1,7 @@
 // Engine → bytes: header, then the CONF, WGHT, NETW and TACT sections, then the checksum.
-#include <fstream>
-
 #include "runtime/engine_impl.h"
 #include "serialize/bytes.h"
+#include "serialize/file_io.h"
 #include "serialize/format.h"
 
 namespace tensorforge {
@@ -128,11 +127,7 @@ std::vector<uint8_t> Engine::serialize() const {
 }
 
 void Engine::save(const std::string& path) const {
-  std::vector<uint8_t> bytes = serialize();
-  std::ofstream f(path, std::ios::binary);
-  if (!f) throw Error(ErrorCode::kInvalidArgument, "cannot open '" + path + "' for writing");
-  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!f) throw Error(ErrorCode::kRuntime, "failed writing engine file '" + path + "'");
+  serialize::write_file(path, serialize());
 }
 
 }  // namespace tensorforge

@@ -9,6 +9,9 @@ constexpr char kMagic[8] = {'T', 'F', 'E', 'N', 'G', 'I', 'N', 'E'};
 /// Bumped whenever the layout changes; readers refuse newer versions.
 constexpr uint32_t kFormatVersion = 1;
 
+/// Largest engine file the reader accepts (weights included): beyond any GPU's memory.
+constexpr uint64_t kMaxFileBytes = uint64_t(256) << 30;
+
 /// Section tags (four ASCII characters, little-endian).
 constexpr uint32_t tag(char a, char b, char c, char d) {
   return uint32_t(uint8_t(a)) | uint32_t(uint8_t(b)) << 8 | uint32_t(uint8_t(c)) << 16 | uint32_t(uint8_t(d)) << 24;
