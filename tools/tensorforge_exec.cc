@@ -1,11 +1,13 @@
 // tensorforge-exec: load an engine file, run it on generated inputs, print its outputs' summary
 // and the time per call. No Python involved.
 //   tensorforge-exec ENGINE [--iterations N] [--warmup N] [--inspect]
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -48,25 +50,44 @@ double checksum_of(const std::vector<uint8_t>& buf, const IOTensorInfo& t) {
   return s;
 }
 
+// A non-negative count from the command line; false for anything else ("abc", "-1", "1e3", overflow).
+bool parse_count(const char* text, int& out) {
+  errno = 0;
+  char* end = nullptr;
+  long v = std::strtol(text, &end, 10);
+  if (errno || end == text || *end != '\0' || v < 0 || v > 100000000) return false;
+  out = static_cast<int>(v);
+  return true;
+}
+
+const char* kUsage = "usage: tensorforge-exec ENGINE [--iterations N] [--warmup N] [--inspect]\n";
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help")) {
-    std::printf("usage: tensorforge-exec ENGINE [--iterations N] [--warmup N] [--inspect]\n");
+    std::printf("%s", kUsage);
     return argc < 2 ? 2 : 0;
   }
   int iterations = 20, warmup = 2;
   bool inspect = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--iterations" && i + 1 < argc)
-      iterations = std::atoi(argv[++i]);
-    else if (a == "--warmup" && i + 1 < argc)
-      warmup = std::atoi(argv[++i]);
-    else if (a == "--inspect")
+    if (a == "--iterations" || a == "--warmup") {
+      int& target = a == "--iterations" ? iterations : warmup;
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "tensorforge-exec: %s needs a value\n%s", a.c_str(), kUsage);
+        return 2;
+      }
+      if (!parse_count(argv[++i], target)) {
+        std::fprintf(stderr, "tensorforge-exec: %s takes a whole number from 0 to 100000000, got '%s'\n%s",
+                     a.c_str(), argv[i], kUsage);
+        return 2;
+      }
+    } else if (a == "--inspect") {
       inspect = true;
-    else {
-      std::fprintf(stderr, "tensorforge-exec: unknown argument '%s'\n", a.c_str());
+    } else {
+      std::fprintf(stderr, "tensorforge-exec: unknown argument '%s'\n%s", a.c_str(), kUsage);
       return 2;
     }
   }
@@ -95,6 +116,15 @@ int main(int argc, char** argv) {
                 to_string(engine.device()));
   } catch (const Error& e) {
     std::fprintf(stderr, "tensorforge-exec: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "tensorforge-exec: out of host memory (the engine's inputs and outputs do not fit)\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "tensorforge-exec: unexpected error: %s\n", e.what());
+    return 1;
+  } catch (...) {
+    std::fprintf(stderr, "tensorforge-exec: unexpected error\n");
     return 1;
   }
   return 0;
