@@ -58,7 +58,8 @@ class Dims {
   int64_t operator[](int i) const { return d_[i]; }
   /// Mutable extent of dimension i.
   int64_t& operator[](int i) { return d_[i]; }
-  /// Product of the extents (1 for a scalar).
+  /// Product of the extents (1 for a scalar; INT64_MAX if it would overflow, which no shape a
+  /// network accepts does).
   int64_t volume() const;
   /// The extents as a vector.
   std::vector<int64_t> vec() const { return std::vector<int64_t>(d_, d_ + nb_); }

@@ -46,8 +46,11 @@ Dims::Dims(const std::vector<int64_t>& d) {
 }
 
 int64_t Dims::volume() const {
+  for (int i = 0; i < nb_; ++i)
+    if (d_[i] == 0) return 0;
   int64_t v = 1;
-  for (int i = 0; i < nb_; ++i) v *= d_[i];
+  for (int i = 0; i < nb_; ++i)
+    if (__builtin_mul_overflow(v, d_[i], &v)) return INT64_MAX;  // no valid tensor gets here
   return v;
 }
 

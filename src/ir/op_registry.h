@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/checked_int.h"
 #include "ir/graph.h"
 #include "tensorforge/network.h"
 
@@ -50,6 +51,11 @@ class InferContext {
   /// fail(why) unless `cond`.
   void require(bool cond, const std::string& why) const {
     if (!cond) fail(why);
+  }
+  /// The value of checked size arithmetic; fail("<what> overflows ...") if a step overflowed.
+  int64_t value(CheckedInt v, const std::string& what) const {
+    if (!v.ok()) fail(what + " overflows 64-bit integer arithmetic");
+    return v.value();
   }
   /// Normalizes axis `a` (may be negative) for a tensor of `rank`; fails if out of range.
   int axis(int64_t a, int rank, const char* what = "axis") const;

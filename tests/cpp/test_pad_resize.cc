@@ -174,8 +174,10 @@ TEST(Resize, InferenceErrors) {
   expect_error([&] { add_resize(net, x, "nearest", {8}, false, {}); }, kNet, {"sizes must have one value per spatial dim (2)"});
   expect_error([&] { add_resize(net, x, "nearest", {8, 0}, false, {}); }, kNet, {"sizes values must be in [1"});
   expect_error([&] { add_resize(net, x, "nearest", {8, 8}, false, {0.5}); }, kNet, {"scales must be empty or have one"});
-  expect_error([&] { add_resize(net, x, "nearest", {8, 8}, false, {0.5, -1}); }, kNet, {"scales must be positive and finite"});
-  expect_error([&] { add_resize(net, x, "nearest", {8, 8}, false, {0.5, INFINITY}); }, kNet, {"positive and finite"});
+  expect_error([&] { add_resize(net, x, "nearest", {8, 8}, false, {0.5, -1}); }, kNet, {"scales must be input/output ratios in [2^-30, 2^30]"});
+  expect_error([&] { add_resize(net, x, "nearest", {8, 8}, false, {0.5, INFINITY}); }, kNet, {"ratios in [2^-30, 2^30]"});
+  expect_error([&] { add_resize(net, x, "nearest", {8, 8}, false, {0.5, 1e300}); }, kNet, {"got 1"});
+  expect_error([&] { add_resize(net, x, "nearest", {8, 8}, false, {1e-300, 0.5}); }, kNet, {"ratios in"});
   Tensor e = net.add_input("e", DataType::kFloat32, {1, 2, 0});
   expect_error([&] { add_resize(net, e, "linear", {4}, false, {}); }, kNet, {"input spatial extents must be >= 1"});
   Tensor xi = net.add_input("xi", DataType::kInt32, {1, 2, 4});

@@ -74,7 +74,8 @@ void infer_convolution(InferContext& c) {
   Dims out = x;
   out[1] = w[0];
   for (int i = 0; i < nsp; ++i) {
-    int64_t span = x[2 + i] + 2 * pad[i] - dil[i] * (w[2 + i] - 1) - 1;
+    int64_t span = c.value(CheckedInt(x[2 + i]) + 2 * pad[i] - dil[i] * (CheckedInt(w[2 + i]) - 1) - 1,
+                           "the output size in spatial dim " + std::to_string(i));
     if (span < 0) c.fail("the (dilated) kernel is larger than the padded input in spatial dim " + std::to_string(i));
     out[2 + i] = span / stride[i] + 1;
   }
@@ -99,7 +100,9 @@ void infer_deconvolution(InferContext& c) {
   for (int i = 0; i < nsp; ++i) {
     if (opad[i] >= stride[i] && opad[i] >= dil[i])
       c.fail("output_padding must be smaller than stride or dilation in spatial dim " + std::to_string(i));
-    int64_t o = (x[2 + i] - 1) * stride[i] - 2 * pad[i] + dil[i] * (w[2 + i] - 1) + opad[i] + 1;
+    int64_t o = c.value((CheckedInt(x[2 + i]) - 1) * stride[i] - 2 * pad[i] + dil[i] * (CheckedInt(w[2 + i]) - 1) +
+                            opad[i] + 1,
+                        "the output size in spatial dim " + std::to_string(i));
     if (o < 1) c.fail("output size " + std::to_string(o) + " is not positive in spatial dim " + std::to_string(i));
     out[2 + i] = o;
   }
@@ -126,9 +129,10 @@ void infer_pooling(InferContext& c) {
   for (int i = 0; i < nsp; ++i) {
     if (pad[i] > k[i] / 2) c.fail("padding must be at most half the kernel size in spatial dim " + std::to_string(i));
     int64_t in = x[2 + i];
-    int64_t span = in + 2 * pad[i] - dil[i] * (k[i] - 1) - 1;
+    int64_t span = c.value(CheckedInt(in) + 2 * pad[i] - dil[i] * (CheckedInt(k[i]) - 1) - 1,
+                           "the output size in spatial dim " + std::to_string(i));
     if (span < 0) c.fail("the (dilated) kernel is larger than the padded input in spatial dim " + std::to_string(i));
-    int64_t o = (ceil_mode ? (span + stride[i] - 1) / stride[i] : span / stride[i]) + 1;
+    int64_t o = (ceil_mode ? c.value(CheckedInt(span) + stride[i] - 1, "the output size") / stride[i] : span / stride[i]) + 1;
     if (ceil_mode && (o - 1) * stride[i] >= in + pad[i]) --o;  // the last window must start inside
     out[2 + i] = o;
   }
@@ -179,7 +183,7 @@ void infer_pad(InferContext& c) {
              ")");
     if (mode == "replicate" && x[i] == 0 && (b > 0 || e > 0))
       c.fail("replicate padding cannot grow the empty dim " + std::to_string(i));
-    out[i] = x[i] + b + e;
+    out[i] = c.value(CheckedInt(x[i]) + b + e, "the padded extent of dim " + std::to_string(i));
     if (out[i] < 0) c.fail("pads crop dim " + std::to_string(i) + " below zero");
   }
   c.set_output(0, c.dtype(0), out);
@@ -196,8 +200,11 @@ void infer_resize(InferContext& c) {
   const auto& scales = c.get_floats("scales");
   if (!scales.empty() && static_cast<int>(scales.size()) != nsp)
     c.fail("scales must be empty or have one value per spatial dim (" + std::to_string(nsp) + ")");
+  // A scale is an input/output extent ratio; sizes are at most 2^30, so a useful ratio lies within
+  // [2^-30, 2^30], and the kernels' index arithmetic stays exact there.
   for (double s : scales)
-    if (!(s > 0) || !std::isfinite(s)) c.fail("scales must be positive and finite");
+    if (!(s >= 0x1p-30 && s <= 0x1p30))
+      c.fail("scales must be input/output ratios in [2^-30, 2^30], got " + std::to_string(s));
   Dims out = c.dims(0);
   for (int i = 0; i < nsp; ++i) {
     if (out[2 + i] < 1) c.fail("input spatial extents must be >= 1, got " + c.dims(0).str());
