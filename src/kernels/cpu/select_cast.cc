@@ -3,6 +3,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/common/float_to_int.h"
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/pointwise.h"
 #include "kernels/cpu/unary_loop.h"
@@ -31,18 +32,11 @@ class SelectKernel : public Kernel {
   std::vector<std::vector<int64_t>> strides_;
 };
 
-// float -> integer conversion truncates toward zero, then wraps to the target width, which is what
-// PyTorch gives on x86 (negative floats cast to uint8 wrap modulo 256); NaN gives 0 and values past
-// the int64 range saturate.
+// float -> integer conversion follows PyTorch on x86 (kernels/common/float_to_int.h).
 template <class Out, class C>
 Out convert(C v) {
   if constexpr (std::is_floating_point_v<C> && std::is_integral_v<Out> && !std::is_same_v<Out, bool>) {
-    if (std::isnan(v)) return 0;
-    double d = std::trunc(static_cast<double>(v));
-    int64_t i = d <= -9.2233720368547758e18 ? std::numeric_limits<int64_t>::min()
-                : d >= 9.2233720368547758e18 ? std::numeric_limits<int64_t>::max()
-                                             : static_cast<int64_t>(d);
-    return static_cast<Out>(i);
+    return kernels::float_to_int<Out>(static_cast<double>(v));
   } else if constexpr (std::is_same_v<Out, bool>) {
     return v != C(0);
   } else {

@@ -1,5 +1,6 @@
-// CUDA cast: every dtype to every dtype, with the CPU engine's rules (float to integer truncates
-// toward zero then wraps to the width; NaN gives 0; anything to bool is != 0).
+// CUDA cast: every dtype to every dtype, with the CPU engine's rules (float to integer as PyTorch
+// on x86, kernels/common/float_to_int.h; anything to bool is != 0).
+#include "kernels/common/float_to_int.h"
 #include "kernels/cuda/map.cuh"
 #include "kernels/cuda/pointwise.cuh"
 
@@ -14,10 +15,7 @@ __device__ compute_t<Out> convert(C v) {
   } else if constexpr (std::is_same_v<Out, bool>) {
     return v != C(0);
   } else if constexpr (std::is_floating_point_v<C>) {
-    if (v != v) return Out(0);
-    double d = trunc(static_cast<double>(v));
-    long long i = d <= -9.2233720368547758e18 ? LLONG_MIN : d >= 9.2233720368547758e18 ? LLONG_MAX : (long long)d;
-    return static_cast<Out>(i);
+    return kernels::float_to_int<Out>(static_cast<double>(v));
   } else {
     return static_cast<Out>(v);
   }

@@ -154,7 +154,7 @@ struct Pow {
     if constexpr (std::is_floating_point_v<C>) {
       return powf(a, b);
     } else {
-      if (negative(b)) return C(0);
+      if (negative(b)) return a == C(1) ? C(1) : a == C(-1) ? ((b & 1) ? C(-1) : C(1)) : C(0);  // as PyTorch
       C r = 1;
       while (b) {
         if (b & 1) r *= a;

@@ -1,9 +1,7 @@
 // CUDA fill and arange: out[i] = start + step * i computed in double (fill: step 0), converted with
 // the CPU engine's rules: floats round to the storage type (via float32 for float16/bfloat16), float
-// to integer truncates toward zero then wraps to the width (NaN gives 0, past int64 saturates),
-// bool is != 0. Every dtype.
-#include <climits>
-
+// to integer as PyTorch on x86 (kernels/common/float_to_int.h), bool is != 0. Every dtype.
+#include "kernels/common/float_to_int.h"
 #include "kernels/cuda/fill_arange.cuh"
 
 namespace tensorforge::cuda {
@@ -17,10 +15,7 @@ __device__ __forceinline__ Out convert(double v) {
   } else if constexpr (std::is_same_v<Out, bool>) {
     return v != 0.0;
   } else {
-    if (v != v) return Out(0);
-    double d = trunc(v);
-    long long i = d <= -9.2233720368547758e18 ? LLONG_MIN : d >= 9.2233720368547758e18 ? LLONG_MAX : (long long)d;
-    return static_cast<Out>(i);
+    return kernels::float_to_int<Out>(v);
   }
 }
 

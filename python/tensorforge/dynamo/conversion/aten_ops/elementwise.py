@@ -52,9 +52,15 @@ def aten_ops_div(ctx, node, args, kwargs):
 
 
 def _pow_capability(node, settings) -> bool:
-    """Integer pow of a negative scalar exponent is an error in torch too, but a bool base is not
-    an engine dtype for pow."""
-    return _val(node).dtype != torch.bool
+    """A bool result is not an engine dtype for pow; an integer tensor to a negative Python-int
+    power stays in PyTorch, which raises its own error for it (a negative exponent tensor converts:
+    the engine computes what PyTorch does)."""
+    dtype = _val(node).dtype
+    if dtype == torch.bool:
+        return False
+    exponent = node.args[1] if len(node.args) > 1 else None
+    return not (node.target == aten.pow.Tensor_Scalar and not dtype.is_floating_point
+                and isinstance(exponent, int) and exponent < 0)
 
 
 @converter(aten.pow.Tensor_Tensor, aten.pow.Tensor_Scalar, aten.pow.Scalar, capability=_pow_capability)
