@@ -101,9 +101,9 @@ def run_one(name: str, batch: int, backends, repeats: int, calls: int, profile: 
         if "eager" in backends:
             row["eager_ms"] = median_ms(lambda: model(*inputs), repeats, calls)
         for backend in [b for b in backends if b != "eager"]:
-            from tensorforge.dynamo.backend import REPORTS
+            from tensorforge.dynamo.backend import STATS, reports_since
 
-            first_report = len(REPORTS)
+            graphs_before = STATS["graphs"]
             try:
                 fn, secs, out = compiled(model, inputs, backend)
                 row[f"{backend}_compile_s"] = secs
@@ -113,7 +113,7 @@ def run_one(name: str, batch: int, backends, repeats: int, calls: int, profile: 
                 if backend == "tensorforge":
                     row["max_diff"] = (first_tensor(fn(*inputs)).float() - ref).abs().max().item()
                     row["ref_max"] = ref.abs().max().item()
-                    reps = REPORTS[first_report:]
+                    reps = reports_since(graphs_before)
                     row["graphs"] = len(reps)
                     row["engines"] = sum(len(r.engines) for r in reps)
                     row["coverage"] = round(100.0 * sum(r.supported_ops for r in reps) /

@@ -11,7 +11,7 @@ import time
 import torch
 
 import tensorforge  # noqa: F401  (registers the backend; the entry point would too)
-from tensorforge.dynamo import REPORTS, STATS
+from tensorforge.dynamo import STATS, reports_since
 from tensorforge.testing.bert import random_bert
 from tensorforge.testing.resnet import random_resnet18
 
@@ -33,7 +33,7 @@ def largest_difference(a, b):
 def demo(name, model, example, iterations):
     print(f"\n=== {name} ===")
     torch._dynamo.reset()
-    first_report = len(REPORTS)
+    graphs_before = STATS["graphs"]
     with torch.no_grad():
         start = time.perf_counter()
         compiled = torch.compile(model, backend="tensorforge", dynamic=False,
@@ -41,7 +41,7 @@ def demo(name, model, example, iterations):
         out = compiled(example)
         compile_s = time.perf_counter() - start
         expected = model(example)
-        for report in REPORTS[first_report:]:
+        for report in reports_since(graphs_before):
             print(report.to_text())
         print(f"compile: {compile_s:.1f} s, {STATS['engines']} engines built so far")
         print(f"largest difference from eager: {largest_difference(out, expected):.2e}")

@@ -4,7 +4,7 @@ was built (reports, engine modules, build counts)."""
 import torch
 import torch._dynamo
 
-from tensorforge.dynamo import REPORTS, STATS, engine_modules
+from tensorforge.dynamo import STATS, engine_modules, reports_since
 
 
 def compile_model(model, options=None, dynamic=False):
@@ -16,7 +16,7 @@ class Watch:
     """Counts graphs compiled and engines built while it is active; keeps the new reports."""
 
     def __enter__(self):
-        self.graphs0, self.engines0, self.reports0 = STATS["graphs"], STATS["engines"], len(REPORTS)
+        self.graphs0, self.engines0 = STATS["graphs"], STATS["engines"]
         return self
 
     def __exit__(self, *exc):
@@ -32,7 +32,7 @@ class Watch:
 
     @property
     def reports(self):
-        return REPORTS[self.reports0:]
+        return reports_since(self.graphs0)
 
 
 def kept_ops(report):

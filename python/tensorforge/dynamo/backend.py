@@ -10,6 +10,7 @@ import contextlib
 import logging
 import time
 import warnings
+import weakref
 
 import torch
 from torch.fx import GraphModule
@@ -27,18 +28,31 @@ logger = logging.getLogger("tensorforge")
 
 STATS = collections.Counter()
 """Process-wide counts: "graphs" compiled, "engines" built, "build_failures"."""
-REPORTS: list[Report] = []
-"""The report of every graph compiled in this process, in order."""
+REPORTS: collections.deque = collections.deque(maxlen=256)
+"""The reports of the most recent graphs compiled in this process (at most 256), oldest first; each
+has its graph_index, the value STATS["graphs"] took when it was compiled."""
 COMPILED: collections.deque = collections.deque(maxlen=32)
-"""The most recent stitched GraphModules (engine blocks as EngineModule submodules), for inspection."""
+"""Weak references to the most recent stitched GraphModules (engine blocks as EngineModule
+submodules), for inspection; they do not keep a compiled model or its engines alive."""
 
 
-def _device_of(example_inputs, settings) -> torch.device:
+def reports_since(graph_count: int) -> list[Report]:
+    """The reports of the graphs compiled after STATS["graphs"] was `graph_count` (those still kept)."""
+    return [r for r in REPORTS if r.graph_index > graph_count]
+
+
+def _device_of(gm: GraphModule, example_inputs, settings) -> torch.device:
+    """Where the graph's engines run: the `device` option, else the inputs' device, else (a graph
+    with no tensor input, such as one that only creates tensors) where its tensors live."""
     if settings.device is not None:
         return settings.device
     for t in example_inputs:
         if isinstance(t, torch.Tensor):
             return t.device
+    for node in gm.graph.nodes:
+        value = node.meta.get("example_value", node.meta.get("val"))
+        if isinstance(value, torch.Tensor) and value.device.type in ("cpu", "cuda"):
+            return value.device
     return torch.device("cpu")
 
 
@@ -97,7 +111,7 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
         warnings.warn("tensorforge: this graph has dynamic shapes, which engines do not support yet; it runs in "
                       "PyTorch. Compile with dynamic=False to get a static engine per input shape.")
         return gm.forward
-    device = _device_of(example_inputs, settings)
+    device = _device_of(gm, example_inputs, settings)
     if device.type not in ("cpu", "cuda"):
         raise UnsupportedError(f"tensorforge: engines run on the CPU or a CUDA GPU; the graph's inputs are on "
                                f"{device}")
@@ -138,7 +152,7 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
     def run(*args):
         return compiled(*[args[i] for i in positions])
 
-    COMPILED.append(compiled)
+    COMPILED.append(weakref.ref(compiled))
     return run
 
 

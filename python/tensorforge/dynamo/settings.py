@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 from typing import Any
 
 import torch
 
-from tensorforge.errors import InvalidArgumentError
+from tensorforge.errors import InvalidArgumentError, UnsupportedError
 
 _PRECISIONS = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 _PRECISION_ALIASES = {"float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -136,12 +137,22 @@ def _check(key: str, value: Any) -> Any:
         if value is None:
             return None
         try:
-            return torch.device(value)
+            device = torch.device(value)
         except (RuntimeError, TypeError):
             raise _bad(key, value, 'a torch.device or a string like "cpu" or "cuda:0"') from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise UnsupportedError(f"tensorforge option 'device' is {value!r}, but this PyTorch sees no CUDA "
+                                   f"GPU (a CPU-only build, or no visible device); use device='cpu' or leave it unset")
+        if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+            raise _bad(key, value, f"a visible CUDA device (this process sees {torch.cuda.device_count()})")
+        return device
     if key == "dryrun":
         if not isinstance(value, (bool, str)):
             raise _bad(key, value, "True, False or a JSON file path")
+        if isinstance(value, str) and value:
+            folder = os.path.dirname(os.path.abspath(value))
+            if os.path.isdir(value) or not os.path.isdir(folder):
+                raise _bad(key, value, "a JSON file path in an existing folder (the report is written there)")
         return value
     if key == "timing_cache_path":
         if not isinstance(value, str):
@@ -158,10 +169,27 @@ def _op_name(key: str, op: Any) -> str:
         return str(op._qualified_op_name).replace("::", ".")
     if isinstance(op, str):
         name = op.removeprefix("torch.ops.")
-        if name.count(".") < 1:
+        if name.count(".") not in (1, 2):
             raise _bad(key, op, 'op names like "torch.ops.aten.sub.Tensor" or "aten.sub"')
+        _require_op_exists(key, name)
         return name
     raise _bad(key, op, "OpOverloads or op name strings")
+
+
+def _require_op_exists(key: str, name: str) -> None:
+    """Raises InvalidArgumentError, with the closest registered name, unless `name` ("aten.sub" or
+    "aten.sub.Tensor") is an operator that PyTorch knows: a misspelt name would never match."""
+    namespace, packet, *overload = name.split(".")
+    try:
+        ops = getattr(getattr(torch.ops, namespace), packet)
+    except (AttributeError, RuntimeError):
+        ops = None
+    if ops is not None and (not overload or overload[0] in ops.overloads()):
+        return
+    known = [n.replace("::", ".") for n in torch._C._dispatch_get_all_op_names()]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise InvalidArgumentError(f"tensorforge option {key!r}: PyTorch has no operator {name!r}{hint}")
 
 
 def op_key(op: torch._ops.OpOverload) -> tuple[str, str]:

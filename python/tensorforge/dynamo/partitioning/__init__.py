@@ -86,6 +86,13 @@ class PartitionResult:
     reasons: dict[str, str]          # node name -> why it stays in PyTorch (unsupported nodes only)
 
 
+def _has_outputs(p: Partition) -> bool:
+    """False for a block nothing outside reads (dead code, or only side-effect nodes such as
+    aten._assert_tensor_metadata that lowering leaves around .to() calls): it would compute nothing
+    the graph uses, and torch.fx cannot fuse a block without outputs."""
+    return any(user not in p.nodes for node in p.nodes for user in node.users)
+
+
 def partition(gm: GraphModule, settings) -> PartitionResult:
     reasons = {}
     for node in gm.graph.nodes:
@@ -97,7 +104,8 @@ def partition(gm: GraphModule, settings) -> PartitionResult:
     candidates: list[Partition] = partitioner.propose_partitions()
     sizes = [op_count(p.nodes) for p in candidates]
     threshold = settings.min_block_size
-    kept = [] if math.isinf(threshold) else [p for p, s in zip(candidates, sizes) if s >= threshold]
+    kept = [] if math.isinf(threshold) else [p for p, s in zip(candidates, sizes)
+                                             if s >= threshold and _has_outputs(p)]
     fused = partitioner.fuse_partitions(kept, prefix="_run_on_engine_") if kept else gm
     blocks = [n.target for n in fused.graph.nodes if n.op == "call_module" and n.target.startswith("_run_on_engine_")]
     return PartitionResult(fused, blocks, sizes, reasons)
