@@ -7,6 +7,8 @@ the ones worth keeping whole are wrapped as tensorforge:: custom ops instead (cu
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch._decomp import core_aten_decompositions
 
@@ -35,9 +37,14 @@ KEPT_WHOLE = [
 ]
 
 
-def decomposition_table() -> dict:
-    """Core ATen decompositions without KEPT_WHOLE."""
-    table = dict(core_aten_decompositions())
+@functools.lru_cache(maxsize=1)
+def _table() -> dict:
+    table = dict(core_aten_decompositions())  # PyTorch builds this anew each call: about 0.2 s
     for op in KEPT_WHOLE:
         table.pop(op, None)
     return table
+
+
+def decomposition_table() -> dict:
+    """Core ATen decompositions without KEPT_WHOLE (a fresh copy of a table built once)."""
+    return dict(_table())
