@@ -43,7 +43,8 @@ KIND_STRINGS = {
     ("gather", "mode"): ["take", "elements"], ("scatter", "reduce"): ["none", "add", "mul", "max", "min"],
     ("convolution", "activation"): ["none", "relu"], ("matmul", "activation"): ["none", "relu", "gelu", "gelu_tanh"],
 }
-MAX_RUN_BYTES = 64 << 20  # engines whose arena or I/O is larger are built but not run
+MAX_RUN_BYTES = 64 << 20
+MAX_BUILD_ELEMENTS = 1 << 28  # networks with more tensor elements are valid but only exhaust memory: not built  # engines whose arena or I/O is larger are built but not run
 
 
 def _int(rng: random.Random) -> int:
@@ -132,6 +133,7 @@ def random_network(rng: random.Random, max_layers: int = 5):
             if outs:
                 tensors.extend(outs)
                 break
+    net.fuzz_elements = sum(int(np.prod(t.shape, dtype=np.float64)) for t in tensors)
     produced = [t for t in tensors if t.name not in inputs]
     for i, t in enumerate(rng.sample(produced, k=min(len(produced), rng.randint(1, 2)))):
         net.mark_output(t, f"out{i}")
@@ -160,6 +162,8 @@ def run_one(rng: random.Random) -> str:
         return "network-error"
     if not net.outputs:
         return "no-output"
+    if net.fuzz_elements > MAX_BUILD_ELEMENTS:
+        return "too-large-to-build"
     try:
         engine = tf.Builder(tf.BuilderConfig(optimization_level=rng.choice([0, 3]))).build(net)
     except tf.Error:

@@ -11,9 +11,13 @@ for --hang-seconds, the parent knows the exact input, saves it under --out, and 
 after it. Outcomes:
   typed     a tensorforge.Error (what bad input must get)
   ok        loaded or built (and maybe ran) without error
+  skipped   a network with no output, or too large to build on this machine (network target)
   untyped   any other exception: a failure, saved with its traceback
   crash     the child died: a failure, saved
   hang      no progress for --hang-seconds: a failure, saved
+Each child runs under an address-space limit (--memory-mb), so an input that asks for more memory
+than the machine has gets an allocation failure (which must be a tensorforge.Error) rather than
+the kernel's out-of-memory killer.
 Exit status 0 when there were no failures, 1 otherwise.
 """
 
@@ -27,6 +31,7 @@ import multiprocessing as mp
 import os
 import pathlib
 import random
+import resource
 import struct
 import sys
 import tempfile
@@ -103,7 +108,9 @@ class NetworkTarget:
 
     def run(self, key: int) -> str:
         outcome = self.gen.run_one(random.Random(key))
-        return "ok" if outcome in ("ran", "built-too-large-to-run") else "typed"
+        if outcome in ("ran", "built-too-large-to-run"):
+            return "ok"
+        return "skipped" if outcome in ("no-output", "too-large-to-build") else "typed"
 
 
 TARGETS = {"reader": ReaderTarget, "network": NetworkTarget}
@@ -112,7 +119,9 @@ TARGETS = {"reader": ReaderTarget, "network": NetworkTarget}
 # ---- child ------------------------------------------------------------------------------------
 
 def _child(target_name: str, seed: int, start: int, stop: int, deadline: float, progress_path: str,
-           queue) -> None:
+           queue, memory_mb: int) -> None:
+    if memory_mb:  # an input that asks for more memory than this gets an allocation failure, not the OOM killer
+        resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
     import tensorforge  # noqa: F401 - loaded before the first input, so its import is not timed
 
     target = TARGETS[target_name]()
@@ -147,7 +156,7 @@ def _save(out: pathlib.Path, target_name: str, seed: int, i: int, kind: str, det
                                            f"--seed {seed} --replay {i}\n\n{detail}\n")
 
 
-def _run_range(target_name, seed, start, stop, deadline, hang_seconds, out, totals, failures):
+def _run_range(target_name, seed, start, stop, deadline, hang_seconds, memory_mb, out, totals, failures):
     """Runs inputs [start, stop) in children, restarting after each crash or hang."""
     ctx = mp.get_context("spawn")
     fd, progress_path = tempfile.mkstemp(prefix="tf-fuzz-")
@@ -156,10 +165,11 @@ def _run_range(target_name, seed, start, stop, deadline, hang_seconds, out, tota
     try:
         while start < stop and time.time() < deadline:
             queue = ctx.Queue()
-            child = ctx.Process(target=_child, args=(target_name, seed, start, stop, deadline, progress_path, queue))
+            child = ctx.Process(target=_child,
+                                args=(target_name, seed, start, stop, deadline, progress_path, queue, memory_mb))
             child.start()
             last, last_change = start, time.time()
-            result = None
+            result, hung = None, False
             while True:
                 child.join(timeout=0.5)
                 try:
@@ -173,6 +183,7 @@ def _run_range(target_name, seed, start, stop, deadline, hang_seconds, out, tota
                 if now != last:
                     last, last_change = now, time.time()
                 elif time.time() - last_change > hang_seconds:
+                    hung = True
                     child.kill()
                     child.join()
                     break
@@ -191,8 +202,10 @@ def _run_range(target_name, seed, start, stop, deadline, hang_seconds, out, tota
                 continue
             with open(progress_path, "rb") as f:
                 bad = struct.unpack("<q", f.read(8))[0]
-            kind = "hang" if child.exitcode in (-9, None) else "crash"
-            detail = f"child exit code {child.exitcode}"
+            kind = "hang" if hung else "crash"
+            detail = (f"no progress for {hang_seconds} s" if hung else
+                      f"child died with exit code {child.exitcode}" +
+                      (" (SIGKILL: the kernel's out-of-memory killer?)" if child.exitcode == -9 else ""))
             totals[kind] += 1
             totals["inputs-before-failure"] += bad - start  # those inputs ran, outcome counts lost
             failures.append({"input": bad, "kind": kind, "error": detail})
@@ -210,6 +223,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     p.add_argument("--hang-seconds", type=float, default=60)
+    p.add_argument("--memory-mb", type=int, default=12288,
+                   help="address-space limit of each child (0: none); larger requests fail as allocation errors")
     p.add_argument("--out", type=pathlib.Path, default=ROOT / "build" / "fuzz-failures")
     p.add_argument("--json", type=pathlib.Path, help="write the summary here too")
     p.add_argument("--replay", type=int, help="run input REPLAY alone, in this process, and print the outcome")
@@ -226,7 +241,7 @@ def main(argv=None) -> int:
     per_job = [(collections.Counter(), []) for _ in range(args.jobs)]  # merged after the joins
     workers = [threading.Thread(target=_run_range,
                                 args=(args.target, args.seed, j * chunk, min(args.inputs, (j + 1) * chunk), deadline,
-                                      args.hang_seconds, args.out, *per_job[j]))
+                                      args.hang_seconds, args.memory_mb, args.out, *per_job[j]))
                for j in range(args.jobs)]
     for w in workers:
         w.start()

@@ -115,6 +115,12 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
     if device.type not in ("cpu", "cuda"):
         raise UnsupportedError(f"tensorforge: engines run on the CPU or a CUDA GPU; the graph's inputs are on "
                                f"{device}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UnsupportedError(f"tensorforge: engines would run on {device}, but this PyTorch sees no CUDA GPU (a "
+                               "CPU-only build, or no visible device); use device='cpu' or leave the option unset")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UnsupportedError(f"tensorforge: engines would run on {device}, but this process sees "
+                               f"{torch.cuda.device_count()} CUDA device(s)")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     settings = dataclasses.replace(settings, device=device)  # converters place created tensors there

@@ -14,6 +14,7 @@ from torch._functorch.aot_autograd import aot_export_joint_simple
 from torch.fx import GraphModule
 
 from tensorforge.dynamo.lowering.custom_ops import wrap_kept_ops
+from tensorforge.errors import UnsupportedError
 from tensorforge.dynamo.lowering.decompositions import decomposition_table
 from tensorforge.dynamo.lowering.freeze import freeze_inputs, frozen_positions
 from tensorforge.dynamo.lowering.passes import PASSES
@@ -48,6 +49,10 @@ def lower(gm: GraphModule, example_inputs, settings) -> LoweredGraph:
     with torch.no_grad():
         aten_gm = aot_export_joint_simple(gm, list(example_inputs), trace_joint=False,
                                           decompositions=decomposition_table())
+    placeholders = sum(1 for n in aten_gm.graph.nodes if n.op == "placeholder")
+    if placeholders != len(example_inputs):  # effect tokens threaded through with_effects nodes
+        raise UnsupportedError(f"the ATen graph takes {placeholders} inputs for the {len(example_inputs)} given: it "
+                               "orders side effects with tokens (an op such as linalg's error checks has effects)")
     aten_gm = freeze_inputs(aten_gm, frozen, example_inputs)
     for p in PASSES:
         aten_gm = p(aten_gm, settings)
