@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# On the GPU machine, in one call: build and install, run the CUDA tests (pytest -m cuda, which
-# includes the end-to-end torch.compile tests on CUDA in float32 and float16), then the model
-# benchmark with BENCH_ARGS (skipped when BENCH_ARGS is "none"). Logs and JSON go to $OUT.
+# On the GPU machine, in one call: install the wheels carried in .whl/ (packages the machine lacks,
+# such as expecttest for the conformance test), build and install (skipped with SKIP_INSTALL=1, for
+# a second call on the same warm machine), run the CUDA tests (pytest -m cuda, which includes the
+# end-to-end torch.compile tests and the OpInfo conformance slice on CUDA; PYTEST_WORKERS=N spreads
+# them over N pytest-xdist workers), then the model benchmark with BENCH_ARGS (skipped when
+# BENCH_ARGS is "none"). Logs and JSON go to $OUT.
 #   OUT=... BENCH_ARGS="--models resnet50 --batches 1" scripts/device_gpu.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp}
 start=$(date +%s)
-python3 -m pip install --no-build-isolation --no-deps -v . > "$out/pip_install.log" 2>&1 || {
-  tail -40 "$out/pip_install.log"; exit 1; }
-grep -E "TensorForge:" "$out/pip_install.log"
-echo "install: $(( $(date +%s) - start )) s"
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl &&
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+if [ "${SKIP_INSTALL:-0}" != "1" ]; then
+  python3 -m pip install --no-build-isolation --no-deps -v . > "$out/pip_install.log" 2>&1 || {
+    tail -40 "$out/pip_install.log"; exit 1; }
+  grep -E "TensorForge:" "$out/pip_install.log"
+  echo "install: $(( $(date +%s) - start )) s"
+fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
 if [ "${TESTS:-cuda}" != "none" ]; then
+  workers=()
+  [ "${PYTEST_WORKERS:-0}" != "0" ] && workers=(-n "$PYTEST_WORKERS")
   PYTHONUNBUFFERED=1 timeout "${TEST_TIMEOUT:-300}" python3 -m pytest tests/python -m cuda -q -p no:cacheprovider \
-    -rf --maxfail=30 ${TEST_ARGS:-} 2>&1 | tee "$out/pytest_cuda.log" | grep -v "^\.\|^s\|^$" | tail -40
+    -rf --maxfail=30 "${workers[@]}" ${TEST_ARGS:-} 2>&1 | tee "$out/pytest_cuda.log" | grep -v "^\.\|^s\|^$" | tail -40
   echo "tests: $(( $(date +%s) - start )) s"
 fi
 if [ "${BENCH_ARGS:-}" != "none" ]; then
