@@ -25,6 +25,20 @@ void check_cudnn(cudnnStatus_t s, const char* what) {
 
 namespace {
 
+// A thread's first use of a library can come while it captures a CUDA graph (an execution context
+// first used by this thread may capture at once); creating a handle allocates device memory, which
+// capture forbids, so handles are created in relaxed capture mode.
+class RelaxedCapture {
+ public:
+  RelaxedCapture() { cudaThreadExchangeStreamCaptureMode(&mode_); }
+  ~RelaxedCapture() { cudaThreadExchangeStreamCaptureMode(&mode_); }
+  RelaxedCapture(const RelaxedCapture&) = delete;
+  RelaxedCapture& operator=(const RelaxedCapture&) = delete;
+
+ private:
+  cudaStreamCaptureMode mode_ = cudaStreamCaptureModeRelaxed;
+};
+
 int current_device() {
   int d = 0;
   check(cudaGetDevice(&d), "reading the current device");
@@ -53,6 +67,7 @@ cublasLtHandle_t cublaslt_handle() {
   auto it = handles.by_device.find(d);
   if (it != handles.by_device.end()) return it->second;
   cublasLtHandle_t h = nullptr;
+  RelaxedCapture relaxed;
   check_cublas(cublasLtCreate(&h), "creating a cuBLASLt handle");
   handles.by_device[d] = h;
   return h;
@@ -66,6 +81,7 @@ cudnnHandle_t cudnn_handle() {
   if (it != handles.by_device.end()) {
     h = it->second;
   } else {
+    RelaxedCapture relaxed;
     check_cudnn(cudnnCreate(&h), "creating a cuDNN handle");
     handles.by_device[d] = h;
   }
