@@ -89,6 +89,7 @@ def test_runs_on_the_current_stream_and_round_trips():
     again = tf.Engine.deserialize(engine.serialize())
     data = torch.randn(1 << 20, device="cuda")
     side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())  # data is written on the default stream
     with torch.cuda.stream(side):
         (y,) = again(data)
     side.synchronize()

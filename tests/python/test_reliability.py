@@ -121,6 +121,7 @@ def test_a_context_moved_between_streams_waits_for_its_last_call():
     inputs = distinct_inputs(40, (64, 4, 16, 16), "cuda")
     expected = [engine(x)[0] for x in inputs]
     streams = [torch.cuda.Stream(), torch.cuda.Stream()]
+    torch.cuda.synchronize()  # the inputs and expected outputs are ready before the side streams read them
     outs = []
     for i, x in enumerate(inputs):
         with torch.cuda.stream(streams[i % 2]):
