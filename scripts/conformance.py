@@ -31,6 +31,15 @@ import conformance_lib as conf  # noqa: E402
 import test_conformance as suite  # noqa: E402
 
 
+def _one_pair_a_line(data: dict) -> str:
+    """The expected-pairs file with one [op, dtype] a line, so that diffs show what changed."""
+    parts = []
+    for device, entry in sorted(data.items()):
+        pairs = ",\n    ".join(json.dumps(p) for p in entry["engine"])
+        parts.append(f'  "{device}": {{\n   "torch": {json.dumps(entry["torch"])},\n   "engine": [\n    {pairs}\n   ]\n  }}')
+    return "{\n" + ",\n".join(parts) + "\n}\n"
+
+
 def run_all(args) -> list[dict]:
     rows = []
     for index, op in enumerate(conf.op_db()):
@@ -91,7 +100,7 @@ def main() -> int:
         data = json.loads(suite.EXPECTED_PATH.read_text()) if suite.EXPECTED_PATH.exists() else {}
         data[args.device] = {"torch": version,
                              "engine": sorted([r["op"], r["dtype"]] for r in rows if r["status"] == "engine")}
-        suite.EXPECTED_PATH.write_text(json.dumps(data, indent=0) + "\n")
+        suite.EXPECTED_PATH.write_text(_one_pair_a_line(data))
         print(f"wrote {suite.EXPECTED_PATH}: {len(data[args.device]['engine'])} pairs in an engine on {args.device}")
     return 1 if failures or fixed else 0
 

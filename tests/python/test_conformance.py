@@ -30,7 +30,11 @@ import conformance_lib as conf
 EXPECTED_PATH = pathlib.Path(__file__).with_name("conformance_expected.json")
 
 # (op, dtype, device) -> why the engine's result differs from eager's; empty means none known.
-XFAIL: dict[tuple[str, str, str], str] = {}
+XFAIL: dict[tuple[str, str, str], str] = {
+    ("nn.functional.soft_margin_loss", "float16", "cuda"):
+        "log(1 + exp(-y x)) overflows to inf in float16 between layers where eager's kernel computes in "
+        "float32; fused pointwise kernels (the optimizer issue) keep the chain in float32",
+}
 
 
 def slice_dtypes(index: int, device: str) -> list[torch.dtype]:
