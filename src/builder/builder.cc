@@ -4,8 +4,7 @@
 #include <chrono>
 #include <sstream>
 
-#include "builder/fold_batch_norm.h"
-#include "builder/fuse_epilogues.h"
+#include "opt/pass.h"
 #include "runtime/engine_impl.h"
 #include "tensorforge/logger.h"
 
@@ -24,10 +23,8 @@ Builder::Builder(const BuilderConfig& config) : config_(config) { config_.valida
 Engine Builder::build(const Network& network) const {
   auto start = std::chrono::steady_clock::now();
   network.validate();
-  // CUDA engines fold inference batch norms into convolutions, and bias and activation into
-  // matrix multiplies and convolutions (epilogues). CPU engines run the network as written.
-  bool fuse = config_.device == DeviceKind::kCUDA && config_.optimization_level > 0;
-  auto impl = assemble_engine(fuse ? fuse_epilogues(fold_batch_norm(network.graph())) : network.graph(), config_, {});
+  // The optimizer's passes for this device and level (src/opt/pipeline.cc), then the kernels.
+  auto impl = assemble_engine(opt::optimize(network.graph(), config_, opt::options_from_environment()), config_, {});
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::ostringstream os;
   os << "built a " << to_string(config_.device) << " engine: " << impl->graph.layers.size() << " layers, "

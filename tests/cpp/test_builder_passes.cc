@@ -1,8 +1,8 @@
 // The builder's graph passes (batch-norm folding, epilogue fusion): which layers they fold, which
 // they leave, and that the rewritten graph computes what the original does (both run by the CPU
 // kernels).
-#include "builder/fold_batch_norm.h"
-#include "builder/fuse_epilogues.h"
+#include "opt/fold_batch_norm.h"
+#include "opt/fuse_epilogues.h"
 
 #include <algorithm>
 

@@ -1,11 +1,11 @@
 // Epilogue fusion (see fuse_epilogues.h). The graph is rebuilt layer by layer through add_layer, so
 // each fused layer is checked by inference like any other; a fused layer is placed where the last
 // layer of its chain stood, where every input of the chain is defined.
-#include "builder/fuse_epilogues.h"
+#include "opt/fuse_epilogues.h"
 
 #include <string>
 
-#include "builder/rebuild.h"
+#include "opt/rebuild.h"
 
 namespace tensorforge {
 

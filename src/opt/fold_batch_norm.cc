@@ -1,11 +1,11 @@
 // Batch-norm folding (see fold_batch_norm.h).
-#include "builder/fold_batch_norm.h"
+#include "opt/fold_batch_norm.h"
 
 #include <cmath>
 #include <string>
 #include <vector>
 
-#include "builder/rebuild.h"
+#include "opt/rebuild.h"
 #include "common/half.h"
 
 namespace tensorforge {

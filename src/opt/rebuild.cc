@@ -1,5 +1,5 @@
 // GraphRebuilder and graph queries shared by the builder's passes.
-#include "builder/rebuild.h"
+#include "opt/rebuild.h"
 
 namespace tensorforge {
 

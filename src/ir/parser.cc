@@ -1,0 +1,293 @@
+// The network text parser (see parser.h): a small recursive-descent reader of the printer's lines.
+#include "ir/parser.h"
+
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+#include "common/half.h"
+
+namespace tensorforge::ir {
+
+namespace {
+
+class Line {
+ public:
+  Line(const std::string& text, int number) : s_(text), number_(number) {}
+
+  [[noreturn]] void fail(const std::string& why) const {
+    throw Error(ErrorCode::kInvalidNetwork, "network text, line " + std::to_string(number_) + ": " + why +
+                                                " (at column " + std::to_string(pos_ + 1) + ": '" + s_ + "')");
+  }
+  void skip_space() {
+    while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+  }
+  bool at_end() {
+    skip_space();
+    return pos_ >= s_.size();
+  }
+  bool peek(char c) {
+    skip_space();
+    return pos_ < s_.size() && s_[pos_] == c;
+  }
+  bool accept(char c) {
+    if (!peek(c)) return false;
+    ++pos_;
+    return true;
+  }
+  void expect(char c) {
+    if (!accept(c)) fail(std::string("expected '") + c + "'");
+  }
+  bool accept_word(const std::string& w) {
+    skip_space();
+    if (s_.compare(pos_, w.size(), w) != 0) return false;
+    size_t end = pos_ + w.size();
+    if (end < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[end])) || s_[end] == '_')) return false;
+    pos_ = end;
+    return true;
+  }
+  // A name: letters, digits and _ . / -, and ':' when a name character follows it ("%t:0: ..." is
+  // the tensor t:0 then its type).
+  std::string name() {
+    skip_space();
+    size_t start = pos_;
+    auto name_char = [&](size_t i) {
+      return i < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i])) ||
+                               std::string("_./-").find(s_[i]) != std::string::npos);
+    };
+    while (name_char(pos_) || (pos_ < s_.size() && s_[pos_] == ':' && name_char(pos_ + 1))) ++pos_;
+    if (pos_ == start) fail("expected a name");
+    return s_.substr(start, pos_ - start);
+  }
+  std::string tensor_ref() {
+    expect('%');
+    return name();
+  }
+  std::string quoted() {
+    expect('"');
+    size_t end = s_.find('"', pos_);
+    if (end == std::string::npos) fail("unterminated string");
+    std::string r = s_.substr(pos_, end - pos_);
+    pos_ = end + 1;
+    return r;
+  }
+  // A number token; `is_int` says whether it was written as an integer.
+  double number(bool& is_int, int64_t& as_int) {
+    skip_space();
+    size_t start = pos_;
+    if (s_.compare(pos_, 4, "-inf") == 0) {
+      pos_ += 4;
+      is_int = false;
+      return -INFINITY;
+    }
+    if (s_.compare(pos_, 3, "inf") == 0 || s_.compare(pos_, 3, "nan") == 0) {
+      bool nan = s_[pos_] == 'n';
+      pos_ += 3;
+      is_int = false;
+      return nan ? NAN : INFINITY;
+    }
+    while (pos_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) ||
+                                std::string("+-.eE").find(s_[pos_]) != std::string::npos))
+      ++pos_;
+    std::string tok = s_.substr(start, pos_ - start);
+    if (tok.empty()) fail("expected a number");
+    is_int = tok.find_first_of(".eE") == std::string::npos;
+    char* end = nullptr;
+    errno = 0;
+    if (is_int) {
+      as_int = std::strtoll(tok.c_str(), &end, 10);
+      if (errno || *end) fail("bad integer '" + tok + "'");
+      return static_cast<double>(as_int);
+    }
+    double v = std::strtod(tok.c_str(), &end);
+    if (*end) fail("bad number '" + tok + "'");
+    return v;
+  }
+  bool peek_number() {
+    skip_space();
+    return pos_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '-' ||
+                                s_.compare(pos_, 3, "inf") == 0 || s_.compare(pos_, 3, "nan") == 0);
+  }
+  // dtype[dims]
+  std::pair<DataType, Dims> type() {
+    std::string dt = name();
+    DataType t;
+    try {
+      t = parse_data_type(dt);
+    } catch (const Error&) {
+      fail("unknown dtype '" + dt + "'");
+    }
+    expect('[');
+    std::vector<int64_t> dims;
+    while (!accept(']')) {
+      if (!dims.empty()) expect(',');
+      bool is_int;
+      int64_t v = 0;
+      number(is_int, v);
+      if (!is_int) fail("an extent must be an integer");
+      dims.push_back(v);
+    }
+    return {t, Dims(dims)};
+  }
+
+ private:
+  std::string s_;
+  int number_;
+  size_t pos_ = 0;
+};
+
+void store(uint8_t* p, DataType t, int64_t i, double v) {
+  switch (t) {
+    case DataType::kFloat32: reinterpret_cast<float*>(p)[i] = static_cast<float>(v); break;
+    case DataType::kFloat16: reinterpret_cast<half_t*>(p)[i] = to_half(static_cast<float>(v)); break;
+    case DataType::kBFloat16: reinterpret_cast<bfloat16_t*>(p)[i] = to_bfloat16(static_cast<float>(v)); break;
+    case DataType::kInt8: reinterpret_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); break;
+    case DataType::kInt32: reinterpret_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); break;
+    case DataType::kInt64: reinterpret_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); break;
+    case DataType::kBool: p[i] = v != 0; break;
+    case DataType::kUInt8: p[i] = static_cast<uint8_t>(v); break;
+  }
+}
+
+// dtype[dims] then, optionally, {v, v, ...}; without values, a deterministic pattern in [-1, 1).
+Weights weights(Line& in) {
+  auto [t, d] = in.type();
+  if (!plausible_size(d, t) || d.volume() > (int64_t(1) << 28)) in.fail("weights " + d.str() + " are too large");
+  int64_t n = d.volume();
+  std::vector<uint8_t> bytes(static_cast<size_t>(n) * element_size(t));
+  if (in.accept('{')) {
+    for (int64_t i = 0; i < n; ++i) {
+      if (i) in.expect(',');
+      bool is_int;
+      int64_t iv = 0;
+      double v = in.number(is_int, iv);
+      if (is_int && t == DataType::kInt64)
+        reinterpret_cast<int64_t*>(bytes.data())[i] = iv;  // exact beyond 2^53
+      else
+        store(bytes.data(), t, i, v);
+    }
+    in.expect('}');
+  } else {
+    for (int64_t i = 0; i < n; ++i) store(bytes.data(), t, i, is_floating(t) ? ((i * 37) % 64) / 32.0 - 1.0 : i % 7);
+  }
+  return Weights(t, d, bytes.data());
+}
+
+AttrValue attribute(Line& in) {
+  if (in.peek('"')) return in.quoted();
+  if (in.accept('[')) {
+    std::vector<double> fs;
+    std::vector<int64_t> is;
+    bool all_int = true;
+    while (!in.accept(']')) {
+      if (!fs.empty()) in.expect(',');
+      bool is_int;
+      int64_t iv = 0;
+      fs.push_back(in.number(is_int, iv));
+      is.push_back(iv);
+      all_int = all_int && is_int;
+    }
+    if (all_int) return is;
+    return fs;
+  }
+  if (in.peek_number()) {
+    bool is_int;
+    int64_t iv = 0;
+    double v = in.number(is_int, iv);
+    if (is_int) return iv;
+    return v;
+  }
+  return weights(in);
+}
+
+}  // namespace
+
+Graph parse_text(const std::string& text) {
+  Graph g;
+  std::istringstream lines(text);
+  std::string raw;
+  int number = 0;
+  auto lookup = [&](Line& in, const std::string& name) {
+    auto it = g.by_name.find(name);
+    if (it == g.by_name.end()) in.fail("unknown tensor '%" + name + "'");
+    return it->second;
+  };
+  while (std::getline(lines, raw)) {
+    ++number;
+    Line in(raw, number);
+    if (in.at_end() || in.peek('#')) continue;
+    if (in.accept_word("input")) {
+      std::string name = in.tensor_ref();
+      in.expect(':');
+      auto [t, d] = in.type();
+      if (g.by_name.count(name)) in.fail("tensor '%" + name + "' is defined twice");
+      g.inputs.push_back(g.add_tensor(name, t, d, -1, 0));
+      continue;
+    }
+    if (in.accept_word("output")) {
+      g.outputs.push_back(lookup(in, in.tensor_ref()));
+      continue;
+    }
+    // %a: type[, %b: type] = kind "name" (%x, none, ...) {k=v, ...}
+    std::vector<std::pair<std::string, std::pair<DataType, Dims>>> outs;
+    do {
+      std::string name = in.tensor_ref();
+      in.expect(':');
+      outs.push_back({name, in.type()});
+    } while (in.accept(','));
+    in.expect('=');
+    std::string kind_name = in.name();
+    LayerKind kind;
+    try {
+      kind = parse_layer_kind(kind_name);
+    } catch (const Error&) {
+      in.fail("unknown layer kind '" + kind_name + "'");
+    }
+    std::string layer_name = in.quoted();
+    in.expect('(');
+    std::vector<int> inputs;
+    while (!in.accept(')')) {
+      if (!inputs.empty()) in.expect(',');
+      inputs.push_back(in.accept_word("none") ? -1 : lookup(in, in.tensor_ref()));
+    }
+    Attributes attrs;
+    if (in.accept('{')) {
+      while (!in.accept('}')) {
+        if (!attrs.empty()) in.expect(',');
+        std::string key = in.name();
+        in.expect('=');
+        attrs[key] = attribute(in);
+      }
+    }
+    if (!in.at_end()) in.fail("unexpected text after the layer");
+    int li;
+    try {
+      li = g.add_layer(kind, inputs, attrs, layer_name);
+    } catch (const Error& e) {
+      in.fail(e.what());
+    }
+    const Layer& l = g.layers[li];
+    if (l.name != layer_name) in.fail("layer name '" + layer_name + "' is used twice");
+    if (l.outputs.size() != outs.size())
+      in.fail("the layer has " + std::to_string(l.outputs.size()) + " outputs, the line names " +
+              std::to_string(outs.size()));
+    for (size_t o = 0; o < outs.size(); ++o) {
+      int id = l.outputs[o];
+      const TensorDesc& t = g.tensors[id];
+      if (t.dtype != outs[o].second.first || t.dims != outs[o].second.second)
+        in.fail("%" + outs[o].first + " is written " + to_string(outs[o].second.first) + outs[o].second.second.str() +
+                " but the layer gives " + to_string(t.dtype) + t.dims.str());
+      try {
+        g.rename(id, outs[o].first);
+      } catch (const Error& e) {
+        in.fail(e.what());
+      }
+    }
+  }
+  g.validate();
+  return g;
+}
+
+}  // namespace tensorforge::ir

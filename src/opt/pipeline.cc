@@ -1,0 +1,98 @@
+// The pipeline: the one ordered list of passes, and the driver that runs it (see pass.h).
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "ir/printer.h"
+#include "opt/eliminate_dead_layers.h"
+#include "opt/fold_batch_norm.h"
+#include "opt/fuse_epilogues.h"
+#include "opt/pass.h"
+#include "serialize/file_io.h"
+#include "tensorforge/logger.h"
+
+namespace tensorforge::opt {
+
+const std::vector<Pass>& pipeline() {
+  static const std::vector<Pass> passes = {
+      {"fold_batch_norm", 1, kOnCUDA, fold_batch_norm,
+       "folds an inference batch norm into the convolution before it"},
+      {"fuse_epilogues", 1, kOnCUDA, fuse_epilogues,
+       "folds bias and activation into matrix multiplies, ReLU into convolutions"},
+      {"eliminate_dead_layers", 1, kOnAll, eliminate_dead_layers,
+       "drops layers whose outputs no network output depends on (the constants folding replaced too)"},
+  };
+  return passes;
+}
+
+namespace {
+
+const Pass* find(const std::string& name) {
+  for (const Pass& p : pipeline())
+    if (name == p.name) return &p;
+  return nullptr;
+}
+
+void dump(const OptimizeOptions& options, int index, const std::string& stage, const ir::Graph& g) {
+  if (options.dump_dir.empty()) return;
+  char prefix[8];
+  std::snprintf(prefix, sizeof prefix, "%02d", index);
+  std::string text = ir::to_text(g);
+  serialize::write_file(options.dump_dir + "/" + prefix + "-" + stage + ".txt",
+                        std::vector<uint8_t>(text.begin(), text.end()));
+}
+
+size_t working_layers(const ir::Graph& g) {
+  size_t n = 0;
+  for (const ir::Layer& l : g.layers) n += l.kind != LayerKind::kConstant;
+  return n;
+}
+
+}  // namespace
+
+OptimizeOptions options_from_environment() {
+  OptimizeOptions o;
+  if (const char* dir = std::getenv("TENSORFORGE_DUMP_PASSES")) o.dump_dir = dir;
+  if (const char* list = std::getenv("TENSORFORGE_DISABLE_PASSES")) {
+    std::stringstream ss(list);
+    std::string name;
+    while (std::getline(ss, name, ',')) {
+      if (name.empty()) continue;
+      if (!find(name)) {
+        std::string known;
+        for (const Pass& p : pipeline()) known += std::string(known.empty() ? "" : ", ") + p.name;
+        throw Error(ErrorCode::kInvalidArgument,
+                    "TENSORFORGE_DISABLE_PASSES names '" + name + "', which is not a pass (the passes: " + known + ")");
+      }
+      o.disabled.push_back(name);
+    }
+  }
+  return o;
+}
+
+ir::Graph optimize(const ir::Graph& g, const BuilderConfig& config, const OptimizeOptions& options) {
+  ir::Graph current = g;
+  int index = 0;
+  dump(options, index++, "input", current);
+  for (const Pass& p : pipeline()) {
+    bool applies = config.optimization_level >= p.min_level && (p.devices & (1u << static_cast<int>(config.device)));
+    bool disabled = false;
+    for (const std::string& d : options.disabled) disabled = disabled || d == p.name;
+    if (!applies || disabled) {
+      if (applies) log(Severity::kInfo, std::string("pass ") + p.name + ": disabled");
+      continue;
+    }
+    auto start = std::chrono::steady_clock::now();
+    size_t before = working_layers(current);
+    current = p.run(current);
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    std::ostringstream os;
+    os << "pass " << p.name << ": " << before << " -> " << working_layers(current) << " layers in " << ms << " ms";
+    log(Severity::kInfo, os.str());
+    dump(options, index++, p.name, current);
+  }
+  return current;
+}
+
+}  // namespace tensorforge::opt

@@ -1,0 +1,201 @@
+// Golden tests of the optimizer: network text in, the pass, expected network text out (both
+// normalized through the parser and printer, so attribute defaults and ordering need not be
+// spelled out); each also runs both graphs on the CPU kernels and compares outputs. Plus the text
+// parser itself: round trips, and errors that name the line.
+#include "ir/parser.h"
+
+#include "ir/printer.h"
+#include "opt/eliminate_dead_layers.h"
+#include "opt/fold_batch_norm.h"
+#include "opt/fuse_epilogues.h"
+#include "opt/pass.h"
+#include "runtime/engine_impl.h"
+#include "test_util.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+namespace tft {
+namespace {
+
+std::string normalized(const std::string& text) { return ir::to_text(ir::parse_text(text)); }
+
+std::vector<HostTensor> run_graph(const ir::Graph& g, const std::vector<HostTensor>& inputs) {
+  return run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), inputs);
+}
+
+std::vector<HostTensor> random_inputs(const ir::Graph& g) {
+  std::vector<HostTensor> in;
+  unsigned seed = 1;
+  for (int id : g.inputs) in.push_back(random_tensor(g.tensors[id].dtype, g.tensors[id].dims, seed++));
+  return in;
+}
+
+// `pass` turns `before` into `after`, and both graphs compute the same outputs.
+void expect_golden(ir::Graph (*pass)(const ir::Graph&), const std::string& before, const std::string& after,
+                   double tol = 1e-5) {
+  ir::Graph g = ir::parse_text(before);
+  ir::Graph out = pass(g);
+  EXPECT_EQ(ir::to_text(out), normalized(after));
+  std::vector<HostTensor> in = random_inputs(g);
+  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i].dims, want[i].values(), tol, "output");
+}
+
+TEST(Parser, RoundTripsEveryCorpusStyleNetwork) {
+  const std::string text =
+      "input %x: float32[1,2,4,4]\n"
+      "input %idx: int64[3]\n"
+      "%w: float32[3,2,3,3] = constant \"w\" () {value=float32[3,2,3,3]}\n"
+      "%c: float32[1,3,4,4] = convolution \"c\" (%x, %w, none) {activation=\"relu\", dilation=[], groups=1, "
+      "padding=[1, 1], stride=[]}\n"
+      "%r: float32[1,48] = reshape \"r\" (%c) {shape=[1, -1]}\n"
+      "%g: float32[1,3] = gather \"g\" (%r, %idx) {axis=1, mode=\"take\"}\n"
+      "%t:0: float32[1,2], %t:1: int64[1,2] = topk \"t\" (%g) {axis=-1, k=2, largest=1, sorted=1}\n"
+      "%s: float32[1,3] = activation \"s\" (%g) {alpha=0.5, beta=-inf, op=\"leaky_relu\"}\n"
+      "output %t:0\n"
+      "output %t:1\n"
+      "output %s\n";
+  ir::Graph g = ir::parse_text(text);
+  EXPECT_EQ(g.layers.size(), 6u);
+  EXPECT_EQ(ir::to_text(ir::parse_text(ir::to_text(g))), ir::to_text(g));
+  EXPECT_EQ(g.tensors[g.outputs[2]].name, "s");
+  EXPECT_EQ(ir::attr_float(g.layers[5], "alpha"), 0.5);
+}
+
+TEST(Parser, KeepsSmallWeightsExactly) {
+  ir::Graph g = ir::parse_text(
+      "%k: int64[3] = constant \"k\" () {value=int64[3]{9007199254740993, -1, 2}}\n"
+      "%h: float16[2] = constant \"h\" () {value=float16[2]{0.5, -inf}}\n"
+      "output %k\noutput %h\n");
+  EXPECT_NE(ir::to_text(g).find("int64[3]{9.00719925e+15, -1, 2}"), std::string::npos) << ir::to_text(g);
+  const Weights& k = ir::attr_weights(g.layers[0], "value");
+  EXPECT_EQ(static_cast<const int64_t*>(k.data())[0], 9007199254740993);
+}
+
+TEST(Parser, ErrorsNameTheLine) {
+  expect_error([] { ir::parse_text("input %x: float32[2]\n%y: float32[3] = activation \"a\" (%x) {op=\"relu\"}\n"); },
+               ErrorCode::kInvalidNetwork, {"line 2", "written float32[3]", "gives float32[2]"});
+  expect_error([] { ir::parse_text("input %x: float32[2]\n%y: float32[2] = activation \"a\" (%z) {}\n"); },
+               ErrorCode::kInvalidNetwork, {"line 2", "unknown tensor '%z'"});
+  expect_error([] { ir::parse_text("input %x: float99[2]\n"); }, ErrorCode::kInvalidNetwork,
+               {"line 1", "unknown dtype 'float99'"});
+  expect_error([] { ir::parse_text("input %x: float32[2]\n%y: float32[2] = frobnicate \"a\" (%x)\n"); },
+               ErrorCode::kInvalidNetwork, {"unknown layer kind 'frobnicate'"});
+  expect_error([] { ir::parse_text("input %x: float32[2]\n%y: float32[2] = activation \"a\" (%x) {op=\"relu\"} junk\n"); },
+               ErrorCode::kInvalidNetwork, {"unexpected text"});
+  expect_error([] { ir::parse_text("input %x: float32[2]\n"); }, ErrorCode::kInvalidNetwork, {"no outputs"});
+}
+
+TEST(PassGolden, EliminateDeadLayers) {
+  expect_golden(eliminate_dead_layers,
+                "input %x: float32[2,3]\n"
+                "input %unused: float32[4]\n"
+                "%c: float32[3] = constant \"c\" () {value=float32[3]{1, 2, 3}}\n"
+                "%a: float32[2,3] = elementwise \"a\" (%x, %c) {op=\"add\"}\n"
+                "%dead: float32[2,3] = activation \"dead\" (%a) {op=\"relu\"}\n"
+                "%dead2: float32[2] = reduce \"dead2\" (%dead) {axes=[1], op=\"sum\"}\n"
+                "%e: float32[2,3] = unary \"e\" (%a) {op=\"exp\"}\n"
+                "output %e\n",
+                "input %x: float32[2,3]\n"
+                "input %unused: float32[4]\n"
+                "%c: float32[3] = constant \"c\" () {value=float32[3]{1, 2, 3}}\n"
+                "%a: float32[2,3] = elementwise \"a\" (%x, %c) {op=\"add\"}\n"
+                "%e: float32[2,3] = unary \"e\" (%a) {op=\"exp\"}\n"
+                "output %e\n");
+}
+
+TEST(PassGolden, FoldBatchNorm) {
+  // s = weight / sqrt(var + eps) = 2 (var 1, eps 0): W' = 2 W, b' = (b - mean) * 2 + bias.
+  expect_golden(fold_batch_norm,
+                "input %x: float32[1,1,3,3]\n"
+                "%w: float32[2,1,1,1] = constant \"w\" () {value=float32[2,1,1,1]{1, -3}}\n"
+                "%b: float32[2] = constant \"b\" () {value=float32[2]{0.5, 1}}\n"
+                "%c: float32[1,2,3,3] = convolution \"c\" (%x, %w, %b) {}\n"
+                "%m: float32[2] = constant \"m\" () {value=float32[2]{1, 2}}\n"
+                "%v: float32[2] = constant \"v\" () {value=float32[2]{1, 1}}\n"
+                "%g: float32[2] = constant \"g\" () {value=float32[2]{2, 2}}\n"
+                "%be: float32[2] = constant \"be\" () {value=float32[2]{0.25, 0}}\n"
+                "%bn: float32[1,2,3,3] = batch_norm \"bn\" (%c, %m, %v, %g, %be) {eps=0}\n"
+                "%r: float32[1,2,3,3] = activation \"r\" (%bn) {op=\"relu\"}\n"
+                "output %r\n",
+                "input %x: float32[1,1,3,3]\n"
+                "%w: float32[2,1,1,1] = constant \"w\" () {value=float32[2,1,1,1]{1, -3}}\n"
+                "%b: float32[2] = constant \"b\" () {value=float32[2]{0.5, 1}}\n"
+                "%m: float32[2] = constant \"m\" () {value=float32[2]{1, 2}}\n"
+                "%v: float32[2] = constant \"v\" () {value=float32[2]{1, 1}}\n"
+                "%g: float32[2] = constant \"g\" () {value=float32[2]{2, 2}}\n"
+                "%be: float32[2] = constant \"be\" () {value=float32[2]{0.25, 0}}\n"
+                "%c.folded_weight: float32[2,1,1,1] = constant \"c.folded_weight\" () {value=float32[2,1,1,1]{2, -6}}\n"
+                "%c.folded_bias: float32[2] = constant \"c.folded_bias\" () {value=float32[2]{-0.75, -2}}\n"
+                "%bn: float32[1,2,3,3] = convolution \"c\" (%x, %c.folded_weight, %c.folded_bias) {}\n"
+                "%r: float32[1,2,3,3] = activation \"r\" (%bn) {op=\"relu\"}\n"
+                "output %r\n");
+}
+
+TEST(PassGolden, FuseEpilogues) {
+  expect_golden(fuse_epilogues,
+                "input %x: float32[4,3]\n"
+                "%w: float32[3,5] = constant \"w\" () {value=float32[3,5]}\n"
+                "%mm: float32[4,5] = matmul \"mm\" (%x, %w) {}\n"
+                "%b: float32[5] = constant \"b\" () {value=float32[5]{1, 2, 3, 4, 5}}\n"
+                "%add: float32[4,5] = elementwise \"add\" (%mm, %b) {op=\"add\"}\n"
+                "%act: float32[4,5] = activation \"act\" (%add) {op=\"gelu_tanh\"}\n"
+                "output %act\n",
+                "input %x: float32[4,3]\n"
+                "%w: float32[3,5] = constant \"w\" () {value=float32[3,5]}\n"
+                "%b: float32[5] = constant \"b\" () {value=float32[5]{1, 2, 3, 4, 5}}\n"
+                "%act: float32[4,5] = matmul \"mm\" (%x, %w, %b) {activation=\"gelu_tanh\"}\n"
+                "output %act\n");
+}
+
+TEST(Pipeline, RunsThePassesOfTheDeviceAndLevel) {
+  ir::Graph g = ir::parse_text(
+      "input %x: float32[4,3]\n"
+      "%w: float32[3,5] = constant \"w\" () {value=float32[3,5]}\n"
+      "%mm: float32[4,5] = matmul \"mm\" (%x, %w) {}\n"
+      "%act: float32[4,5] = activation \"act\" (%mm) {op=\"relu\"}\n"
+      "%dead: float32[4,5] = unary \"dead\" (%act) {op=\"exp\"}\n"
+      "output %act\n");
+  BuilderConfig cpu;
+  ir::Graph cpu_out = opt::optimize(g, cpu, {});
+  EXPECT_EQ(cpu_out.layers.size(), 3u);  // the dead layer gone; epilogues are CUDA-only
+  cpu.optimization_level = 0;
+  EXPECT_EQ(opt::optimize(g, cpu, {}).layers.size(), 4u);  // level 0 runs no pass
+  BuilderConfig cuda;
+  cuda.device = DeviceKind::kCUDA;
+  EXPECT_EQ(opt::optimize(g, cuda, {}).layers.size(), 2u);  // relu folded into the matmul
+  opt::OptimizeOptions off;
+  off.disabled = {"fuse_epilogues"};
+  EXPECT_EQ(opt::optimize(g, cuda, off).layers.size(), 3u);
+  std::set<std::string> names;
+  for (const opt::Pass& p : opt::pipeline()) EXPECT_TRUE(names.insert(p.name).second) << p.name;
+}
+
+TEST(Pipeline, DisablingAnUnknownPassIsAnError) {
+  setenv("TENSORFORGE_DISABLE_PASSES", "fuse_epilogues,no_such_pass", 1);
+  expect_error([] { opt::options_from_environment(); }, ErrorCode::kInvalidArgument,
+               {"'no_such_pass'", "eliminate_dead_layers"});
+  unsetenv("TENSORFORGE_DISABLE_PASSES");
+}
+
+TEST(Pipeline, DumpsTheNetworkAfterEachPass) {
+  std::string dir = ::testing::TempDir() + "tf_dump_passes";
+  std::filesystem::create_directories(dir);
+  ir::Graph g = ir::parse_text(
+      "input %x: float32[2]\n%a: float32[2] = activation \"a\" (%x) {op=\"relu\"}\n"
+      "%d: float32[2] = unary \"d\" (%x) {op=\"exp\"}\noutput %a\n");
+  opt::OptimizeOptions o;
+  o.dump_dir = dir;
+  opt::optimize(g, BuilderConfig{}, o);
+  std::ifstream first(dir + "/00-input.txt"), second(dir + "/01-eliminate_dead_layers.txt");  // the CPU's one pass
+  std::string a((std::istreambuf_iterator<char>(first)), {}), b((std::istreambuf_iterator<char>(second)), {});
+  EXPECT_NE(a.find("unary \"d\""), std::string::npos);
+  EXPECT_EQ(b.find("unary \"d\""), std::string::npos);
+  EXPECT_EQ(ir::to_text(ir::parse_text(b)), b);
+}
+
+}  // namespace
+}  // namespace tft
