@@ -132,8 +132,13 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
     }
     std::string want = tactics.empty() ? std::string() : tactics[li];
     step_of_layer[li] = static_cast<int>(impl->steps.size());
-    impl->steps.push_back(make_step(g, static_cast<int>(li), list, want, impl->config));
-    impl->tactics[li] = impl->steps.back().tactic;
+    Step step = make_step(g, static_cast<int>(li), list, want, impl->config);
+    impl->tactics[li] = step.tactic;
+    // A layer whose outputs are all empty computes nothing: its kernel is created (the tactic is
+    // checked) but never run, so no kernel loops over the leading dims of an empty tensor.
+    bool empty = true;
+    for (int id : l.outputs) empty = empty && g.tensors[id].dims.volume() == 0;
+    if (!empty) impl->steps.push_back(std::move(step));
   }
 
   for (int id : g.outputs) {

@@ -6,7 +6,6 @@ test is a reproduction from the reliability issue (docs/reliability.md lists the
 import gc
 import os
 import pathlib
-import struct
 import subprocess
 import sys
 import threading
@@ -18,6 +17,9 @@ import torch
 
 import tensorforge as tf
 from backend_util import compile_model
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tools" / "fuzz"))
+from engine_format import with_checksum  # noqa: E402 - the fuzzer's copy of the file checksum
 
 THREADS = 8
 CALLS_PER_THREAD = 400  # 3,200 calls in all, as in the report that found the race
@@ -183,17 +185,6 @@ def test_engine_info_outlives_the_engine():
 # ---- engine files ----------------------------------------------------------------------------
 
 
-def fnv1a(data: bytes) -> int:
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
-def with_checksum(body: bytes) -> bytes:
-    return body + struct.pack("<Q", fnv1a(body))
-
-
 def named_network(name):
     net = tf.Network()
     x = net.add_input(name, torch.float32, (2, 3))
@@ -307,6 +298,23 @@ def test_attribute_numbers_beyond_64_bits_are_invalid_arguments(value):
     x = net.add_input("x", torch.float32, (2, 3))
     with pytest.raises(tf.InvalidArgumentError, match="attribute 'axis'"):
         net.add_layer("softmax", [x], {"axis": value})
+
+
+def test_layers_with_empty_outputs_do_no_work():
+    """An empty tensor with huge leading extents (3 * 2^40 rows of nothing): found by the network
+    fuzzer as a hang, since the cumsum kernel looped over every empty row. Run in a child process so
+    that a regression fails by its time limit instead of hanging the suite."""
+    code = """
+import numpy as np, tensorforge as tf
+net = tf.Network()
+x = net.add_input("x", "int8", (0, 2, 0, 5))
+big = net.add_reshape(x, (1, 1 << 20, 3, 1 << 20, 1, 1, 1, 0))
+net.mark_output(net.add_cumsum(big, axis=7), "y")
+(y,) = tf.Builder().build(net)(np.zeros((0, 2, 0, 5), np.int8))
+print(y.shape)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "(1, 1048576, 3, 1048576, 1, 1, 1, 0)" in r.stdout, r.stderr[-2000:]
 
 
 # ---- smaller mismatches with eager ----------------------------------------------------------

@@ -197,7 +197,7 @@ def _splice(buf: bytearray, sections: list[Section], at: int, remove: int, inser
     s = _enclosing(sections, at)
     if s is not None:
         (length,) = struct.unpack_from("<Q", buf, s.header + 4)
-        struct.pack_into("<Q", buf, s.header + 4, max(0, length + len(insert) - remove))
+        struct.pack_into("<Q", buf, s.header + 4, min(max(0, length + len(insert) - remove), (1 << 64) - 1))
 
 
 def _mutate_field(buf: bytearray, fields: list[Field], sections: list[Section], rng: random.Random,

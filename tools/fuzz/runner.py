@@ -15,6 +15,7 @@ after it. Outcomes:
   untyped   any other exception: a failure, saved with its traceback
   crash     the child died: a failure, saved
   hang      no progress for --hang-seconds: a failure, saved
+  harness   the fuzzer failed to generate the input: a bug of the fuzzer, reported too
 Each child runs under an address-space limit (--memory-mb), so an input that asks for more memory
 than the machine has gets an allocation failure (which must be a tensorforge.Error) rather than
 the kernel's out-of-memory killer.
@@ -133,10 +134,18 @@ def _child(target_name: str, seed: int, start: int, stop: int, deadline: float, 
     while i < stop and time.time() < deadline:
         struct.pack_into("<q", page, 0, i)
         try:
-            counts[target.run(target.generate(seed, i))] += 1
+            data = target.generate(seed, i)
+        except Exception as e:  # noqa: BLE001 - a bug of the fuzzer itself, reported apart
+            counts["harness-error"] += 1
+            failures.append((i, "harness", f"{type(e).__name__}: {e}"[:500], traceback.format_exc()[-2000:]))
+            i += 1
+            continue
+        try:
+            counts[target.run(data)] += 1
         except Exception as e:  # noqa: BLE001 - every other exception is the failure we look for
             counts["untyped"] += 1
-            failures.append((i, f"{type(e).__module__}.{type(e).__name__}: {e}"[:500], traceback.format_exc()[-2000:]))
+            failures.append((i, "untyped", f"{type(e).__module__}.{type(e).__name__}: {e}"[:500],
+                             traceback.format_exc()[-2000:]))
         i += 1
     struct.pack_into("<q", page, 0, i)
     queue.put((start, i, dict(counts), failures))
@@ -147,7 +156,10 @@ def _child(target_name: str, seed: int, start: int, stop: int, deadline: float, 
 def _save(out: pathlib.Path, target_name: str, seed: int, i: int, kind: str, detail: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     target = TARGETS[target_name]()
-    data = target.generate(seed, i)
+    try:
+        data = target.generate(seed, i)
+    except Exception:  # noqa: BLE001 - a harness error: there is no input to keep
+        data = None
     stem = out / f"{target_name}-seed{seed}-{i}-{kind}"
     if isinstance(data, bytes):
         (stem.with_suffix(".tfengine")).write_bytes(data)
@@ -195,9 +207,9 @@ def _run_range(target_name, seed, start, stop, deadline, hang_seconds, memory_mb
             if result is not None:
                 _, reached, counts, fails = result
                 totals.update(counts)
-                for i, line, tb in fails:
-                    failures.append({"input": i, "kind": "untyped", "error": line})
-                    _save(out, target_name, seed, i, "untyped", tb)
+                for i, kind, line, tb in fails:
+                    failures.append({"input": i, "kind": kind, "error": line})
+                    _save(out, target_name, seed, i, kind, tb)
                 start = reached
                 continue
             with open(progress_path, "rb") as f:
