@@ -27,10 +27,11 @@ enum class LayerKind : uint8_t {
   kActivation, kPRelu, kSoftmax, kBatchNorm, kLayerNorm, kGroupNorm, kRMSNorm, kReduce, kArgReduce,
   kReshape, kTranspose, kExpand, kConcat, kSplit, kSlice, kGather, kScatter, kSelect, kCast,
   kConstant, kFill, kArange, kPad, kResize, kTopK, kCumSum, kAttention,
+  kPointwise,  ///< A fused chain of pointwise layers (made by the optimizer; docs/layers.md).
 };
 
 /// Number of LayerKind values.
-constexpr int kNumLayerKinds = static_cast<int>(LayerKind::kAttention) + 1;
+constexpr int kNumLayerKinds = static_cast<int>(LayerKind::kPointwise) + 1;
 
 /// Snake-case name of a layer kind ("convolution", "batch_norm", ...).
 const char* to_string(LayerKind k);
@@ -205,6 +206,12 @@ class Network {
   Tensor add_fill(const std::vector<int64_t>& shape, DataType dtype, double value, const std::string& name = "");
   /// [start, start + step, ...] with `size` elements of `dtype`.
   Tensor add_arange(int64_t size, double start, double step, DataType dtype, const std::string& name = "");
+
+  /// A fused pointwise layer: `body` is a network in text form (docs/printer.md) of elementwise,
+  /// unary, activation, cast and select layers over float and bool tensors, whose inputs are
+  /// `inputs` in order; returns its outputs. The optimizer makes these; docs/layers.md has the rules.
+  std::vector<Tensor> add_pointwise(const std::vector<Tensor>& inputs, const std::string& body,
+                                    const std::string& name = "");
 
   /// Number of tensors.
   int nb_tensors() const;

@@ -9,7 +9,7 @@ constexpr const char* kNames[kNumLayerKinds] = {
     "activation",  "prelu",         "softmax", "batch_norm",       "layer_norm", "group_norm", "rms_norm",
     "reduce",      "arg_reduce",    "reshape", "transpose",        "expand",   "concat",      "split",
     "slice",       "gather",        "scatter", "select",           "cast",     "constant",    "fill",
-    "arange",      "pad",           "resize",  "topk",             "cumsum",   "attention",
+    "arange",      "pad",           "resize",  "topk",             "cumsum",   "attention",   "pointwise",
 };
 }  // namespace
 

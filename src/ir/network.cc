@@ -259,6 +259,11 @@ Tensor Network::add_arange(int64_t size, double start, double step, DataType dty
                    name)[0];
 }
 
+std::vector<Tensor> Network::add_pointwise(const std::vector<Tensor>& inputs, const std::string& body,
+                                           const std::string& name) {
+  return add_layer(LayerKind::kPointwise, inputs, {{"body", body}}, name);
+}
+
 int Network::nb_tensors() const { return static_cast<int>(graph_->tensors.size()); }
 int Network::nb_layers() const { return static_cast<int>(graph_->layers.size()); }
 

@@ -96,5 +96,6 @@ void add_reduce_ops(std::vector<OpDef>& defs);     // reduce, arg_reduce, cumsum
 void add_shape_ops(std::vector<OpDef>& defs);      // reshape, transpose, expand, concat, split, slice
 void add_index_ops(std::vector<OpDef>& defs);      // gather, scatter
 void add_generator_ops(std::vector<OpDef>& defs);  // constant, fill, arange
+void add_fused_ops(std::vector<OpDef>& defs);      // pointwise
 
 }  // namespace tensorforge::ir

@@ -65,12 +65,21 @@ class Line {
     expect('%');
     return name();
   }
+  // A string in double quotes; \n, \" and \\ are the printer's escapes.
   std::string quoted() {
     expect('"');
-    size_t end = s_.find('"', pos_);
-    if (end == std::string::npos) fail("unterminated string");
-    std::string r = s_.substr(pos_, end - pos_);
-    pos_ = end + 1;
+    std::string r;
+    while (pos_ < s_.size() && s_[pos_] != '"') {
+      char ch = s_[pos_++];
+      if (ch == '\\' && pos_ < s_.size()) {
+        char e = s_[pos_++];
+        r += e == 'n' ? '\n' : e;
+      } else {
+        r += ch;
+      }
+    }
+    if (pos_ >= s_.size()) fail("unterminated string");
+    ++pos_;
     return r;
   }
   // A number token; `is_int` says whether it was written as an integer.

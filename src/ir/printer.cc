@@ -39,6 +39,20 @@ double element(const Weights& w, int64_t i) {
   return 0;
 }
 
+// In double quotes, with newlines, quotes and backslashes escaped, so a layer stays on one line.
+std::string quote(const std::string& s) {
+  std::string r = "\"";
+  for (char ch : s) {
+    if (ch == '\n')
+      r += "\\n";
+    else if (ch == '"' || ch == '\\')
+      r += std::string("\\") + ch;
+    else
+      r += ch;
+  }
+  return r + '"';
+}
+
 std::string tensor_type(const TensorDesc& t) { return std::string(to_string(t.dtype)) + t.dims.str(); }
 
 }  // namespace
@@ -50,7 +64,7 @@ std::string attr_to_text(const AttrValue& v) {
   } else if (auto* f = std::get_if<double>(&v)) {
     os << number(*f);
   } else if (auto* s = std::get_if<std::string>(&v)) {
-    os << '"' << *s << '"';
+    os << quote(*s);
   } else if (auto* is = std::get_if<std::vector<int64_t>>(&v)) {
     os << '[';
     for (size_t k = 0; k < is->size(); ++k) os << (k ? ", " : "") << (*is)[k];
@@ -80,7 +94,7 @@ std::string to_text(const Graph& g) {
       const TensorDesc& t = g.tensors[l.outputs[o]];
       os << (o ? ", " : "") << '%' << t.name << ": " << tensor_type(t);
     }
-    os << " = " << to_string(l.kind) << " \"" << l.name << "\" (";
+    os << " = " << to_string(l.kind) << " " << quote(l.name) << " (";
     for (size_t i = 0; i < l.inputs.size(); ++i) {
       os << (i ? ", " : "");
       if (l.inputs[i] < 0)

@@ -17,6 +17,7 @@ std::vector<OpDef> all_defs() {
   add_shape_ops(defs);
   add_index_ops(defs);
   add_generator_ops(defs);
+  add_fused_ops(defs);
   return defs;
 }
 

@@ -36,6 +36,17 @@ void GraphRebuilder::replace(int replaces, LayerKind kind, const std::vector<int
   take_outputs(replaces, out_.add_layer(kind, new_inputs, attrs, name));
 }
 
+void GraphRebuilder::replace_tensors(const std::vector<int>& replaces, LayerKind kind,
+                                     const std::vector<int>& new_inputs, const Attributes& attrs,
+                                     const std::string& name) {
+  int li = out_.add_layer(kind, new_inputs, attrs, name);
+  for (size_t i = 0; i < replaces.size(); ++i) {
+    int nid = out_.layers[li].outputs.at(i);
+    map_[replaces[i]] = nid;
+    if (!out_.by_name.count(old_.tensors[replaces[i]].name)) out_.rename(nid, old_.tensors[replaces[i]].name);
+  }
+}
+
 int GraphRebuilder::constant(const Weights& w, const std::string& name) {
   int li = out_.add_layer(LayerKind::kConstant, {}, {{"value", w}}, name);
   return out_.layers[li].outputs[0];

@@ -19,6 +19,10 @@ class GraphRebuilder {
   /// Adds a layer computing what old layer `replaces` output; its outputs take that layer's place.
   void replace(int replaces, LayerKind kind, const std::vector<int>& new_inputs, const Attributes& attrs,
                const std::string& name);
+  /// Adds a layer whose outputs, in order, compute the old tensors `replaces` (which may come from
+  /// several old layers); each takes its old tensor's place and name.
+  void replace_tensors(const std::vector<int>& replaces, LayerKind kind, const std::vector<int>& new_inputs,
+                       const Attributes& attrs, const std::string& name);
   /// Adds a constant layer; returns its new tensor id.
   int constant(const Weights& w, const std::string& name);
   /// The new id of old tensor `id` (-1 stays -1).

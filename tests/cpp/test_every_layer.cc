@@ -50,7 +50,11 @@ Network every_layer_network() {
   Tensor ar = net.add_arange(3, 0, 1, DataType::kFloat32);
   Tensor cond = net.add_elementwise(sc, f, "gt");
   Tensor sel = net.add_select(cond, sc, net.add_elementwise(f, ar, "mul"));
-  net.mark_output(net.add_cast(sel, DataType::kFloat16), "out");
+  Tensor pw = net.add_pointwise({sel, f},
+                                "input %a: float32[2,2,3]\ninput %b: float32[2,2,3]\n"
+                                "%m: float32[2,2,3] = elementwise \"m\" (%a, %b) {op=\"mul\"}\n"
+                                "%s: float32[2,2,3] = activation \"s\" (%m) {op=\"sigmoid\"}\noutput %s\n")[0];
+  net.mark_output(net.add_cast(pw, DataType::kFloat16), "out");
   net.mark_output(am, "argmax");
   net.mark_output(tk[1], "topk_indices");
   return net;

@@ -8,6 +8,7 @@
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fold_batch_norm.h"
 #include "opt/fuse_epilogues.h"
+#include "opt/fuse_pointwise.h"
 #include "opt/pass.h"
 #include "runtime/engine_impl.h"
 #include "test_util.h"
@@ -149,6 +150,102 @@ TEST(PassGolden, FuseEpilogues) {
                 "%b: float32[5] = constant \"b\" () {value=float32[5]{1, 2, 3, 4, 5}}\n"
                 "%act: float32[4,5] = matmul \"mm\" (%x, %w, %b) {activation=\"gelu_tanh\"}\n"
                 "output %act\n");
+}
+
+TEST(PassGolden, FusePointwiseGroupsAChainWithTwoOutputsAndAMask) {
+  // add -> gelu -> mul(mask as float) becomes one layer; the add is also read by the reduce, so it
+  // is an output of the fused layer too; the mask's cast has another shape and the reduce is not
+  // pointwise: both stay.
+  const std::string body = normalized(
+      "input %x: float32[2,3]\n"
+      "input %b: float32[3]\n"
+      "input %mf: float32[3]\n"
+      "%a: float32[2,3] = elementwise \"a\" (%x, %b) {op=\"add\"}\n"
+      "%g: float32[2,3] = activation \"g\" (%a) {op=\"gelu_tanh\"}\n"
+      "%y: float32[2,3] = elementwise \"y\" (%g, %mf) {op=\"mul\"}\n"
+      "output %a\n"
+      "output %y\n");
+  expect_golden(fuse_pointwise,
+                "input %x: float32[2,3]\n"
+                "input %m: bool[3]\n"
+                "%b: float32[3] = constant \"b\" () {value=float32[3]{1, -2, 0.5}}\n"
+                "%a: float32[2,3] = elementwise \"a\" (%x, %b) {op=\"add\"}\n"
+                "%g: float32[2,3] = activation \"g\" (%a) {op=\"gelu_tanh\"}\n"
+                "%mf: float32[3] = cast \"mf\" (%m) {dtype=\"float32\"}\n"
+                "%y: float32[2,3] = elementwise \"y\" (%g, %mf) {op=\"mul\"}\n"
+                "%s: float32[2] = reduce \"s\" (%a) {axes=[1], op=\"sum\"}\n"
+                "output %y\n"
+                "output %s\n",
+                "input %x: float32[2,3]\n"
+                "input %m: bool[3]\n"
+                "%b: float32[3] = constant \"b\" () {value=float32[3]{1, -2, 0.5}}\n"
+                "%mf: float32[3] = cast \"mf\" (%m) {dtype=\"float32\"}\n"
+                "%a: float32[2,3], %y: float32[2,3] = pointwise \"y.fused\" (%x, %b, %mf) {body=" +
+                    ir::attr_to_text(AttrValue(body)) + "}\n"
+                "%s: float32[2] = reduce \"s\" (%a) {axes=[1], op=\"sum\"}\n"
+                "output %y\n"
+                "output %s\n");
+}
+
+TEST(PassGolden, FusePointwiseKeepsGroupsConvex) {
+  // e reads both the chain's head (a) and, through the reduce-and-expand, its own group's value:
+  // fusing e into a's group would need the reduce inside the group, so e starts its own group.
+  ir::Graph g = ir::parse_text(
+      "input %x: float32[4,3]\n"
+      "%a: float32[4,3] = unary \"a\" (%x) {op=\"exp\"}\n"
+      "%b: float32[4,3] = activation \"b\" (%a) {op=\"relu\"}\n"
+      "%r: float32[4,1] = reduce \"r\" (%b) {axes=[1], keepdim=1, op=\"sum\"}\n"
+      "%e: float32[4,3] = elementwise \"e\" (%b, %r) {op=\"div\"}\n"
+      "%f: float32[4,3] = unary \"f\" (%e) {op=\"log\"}\n"
+      "output %f\n");
+  ir::Graph out = fuse_pointwise(g);
+  std::vector<LayerKind> kinds;
+  for (const ir::Layer& l : out.layers) kinds.push_back(l.kind);
+  EXPECT_EQ(kinds, (std::vector<LayerKind>{LayerKind::kPointwise, LayerKind::kReduce, LayerKind::kPointwise}))
+      << ir::to_text(out);
+  std::vector<HostTensor> in = random_inputs(g);
+  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
+  expect_close(got[0], want[0].dims, want[0].values(), 1e-5, "softmax-like chain");
+}
+
+TEST(PassGolden, FusePointwiseLeavesIntegerAndLoneLayers) {
+  ir::Graph g = ir::parse_text(
+      "input %i: int64[5]\n"
+      "input %x: float32[5]\n"
+      "%j: int64[5] = elementwise \"j\" (%i, %i) {op=\"add\"}\n"
+      "%k: int64[5] = elementwise \"k\" (%j, %i) {op=\"mul\"}\n"
+      "%y: float32[5] = unary \"y\" (%x) {op=\"exp\"}\n"
+      "output %k\n"
+      "output %y\n");
+  EXPECT_EQ(ir::to_text(fuse_pointwise(g)), ir::to_text(g));
+}
+
+TEST(FusedPointwise, InterpreterMatchesTheLayersInEveryFloatDtypeWithBroadcasts) {
+  for (DataType t : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16}) {
+    std::string dt = to_string(t);
+    ir::Graph g = ir::parse_text(
+        "input %x: " + dt + "[3,1,37]\n"
+        "input %y: " + dt + "[5,1]\n"
+        "input %c: bool[37]\n"
+        "%s: " + dt + "[3,5,37] = elementwise \"s\" (%x, %y) {op=\"sub\"}\n"
+        "%t: " + dt + "[3,5,37] = activation \"t\" (%s) {alpha=0.2, op=\"leaky_relu\"}\n"
+        "%u: " + dt + "[3,5,37] = select \"u\" (%c, %t, %s)\n"
+        "%v: float32[3,5,37] = cast \"v\" (%u) {dtype=\"float32\"}\n"
+        "%w: float32[3,5,37] = unary \"w\" (%v) {op=\"tanh\"}\n"
+        "%z: bool[3,5,37] = elementwise \"z\" (%w, %v) {op=\"lt\"}\n"
+        "output %w\n"
+        "output %z\n");
+    ir::Graph out = fuse_pointwise(g);
+    ASSERT_EQ(out.layers.size(), 1u) << ir::to_text(out);
+    std::vector<HostTensor> in = random_inputs(g);
+    std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
+    // Unfused, s, t and u round to the dtype; fused, they stay in float32 until the cast.
+    double tol = t == DataType::kFloat32 ? 1e-6 : t == DataType::kFloat16 ? 2e-3 : 1.6e-2;
+    expect_close(got[0], want[0].dims, want[0].values(), tol, dt + " tanh");
+    int differ = 0;
+    for (int64_t i = 0; i < got[1].numel(); ++i) differ += got[1].get(i) != want[1].get(i);
+    EXPECT_EQ(differ, 0) << dt;
+  }
 }
 
 TEST(Pipeline, RunsThePassesOfTheDeviceAndLevel) {

@@ -1,8 +1,10 @@
-// CPU activation kernels (and prelu). alpha/beta meanings follow docs/layers.md; the formulas and
-// constants are PyTorch's (selu's alpha and scale, softplus's linear region past the threshold).
+// CPU activation kernels (and prelu). alpha/beta meanings follow docs/layers.md; on floats the
+// formulas are those of kernels/common/pointwise_formulas.h (PyTorch's constants and forms); relu
+// and clip also take integers.
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/common/pointwise_formulas.h"
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/pointwise.h"
 #include "kernels/cpu/unary_loop.h"
@@ -27,33 +29,10 @@ std::unique_ptr<Kernel> make_typed(const std::string& op, double alpha, double b
   }
   if constexpr (is_float_storage_v<T>) {
     const float a = static_cast<float>(alpha), b = static_cast<float>(beta);
-    if (op == "sigmoid") return make_map<T, T>([](float x) { return 1.0f / (1.0f + std::exp(-x)); });
-    if (op == "gelu_erf")
-      return make_map<T, T>([](float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); });
-    if (op == "gelu_tanh")
-      return make_map<T, T>([](float x) {
-        const float k = 0.7978845608028654f;  // sqrt(2/pi)
-        return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
-      });
-    if (op == "silu") return make_map<T, T>([](float x) { return x / (1.0f + std::exp(-x)); });
-    if (op == "leaky_relu") return make_map<T, T>([a](float x) { return x > 0 ? x : x * a; });
-    if (op == "elu") return make_map<T, T>([a](float x) { return x > 0 ? x : a * std::expm1(x); });
-    if (op == "celu") return make_map<T, T>([a](float x) { return x > 0 ? x : a * std::expm1(x / a); });
-    if (op == "selu")
-      return make_map<T, T>([](float x) {
-        const float alpha = 1.6732632423543772f, scale = 1.0507009873554805f;
-        return scale * (x > 0 ? x : alpha * std::expm1(x));
-      });
-    if (op == "softplus")
-      return make_map<T, T>([a, b](float x) { return x * a > b ? x : std::log1p(std::exp(x * a)) / a; });
-    if (op == "hardswish") return make_map<T, T>([](float x) { return x * std::min(std::max(x + 3.0f, 0.0f), 6.0f) / 6.0f; });
-    if (op == "hardsigmoid") return make_map<T, T>([](float x) { return std::min(std::max(x + 3.0f, 0.0f), 6.0f) / 6.0f; });
-    if (op == "mish")
-      return make_map<T, T>([](float x) {
-        float sp = x > 20.0f ? x : std::log1p(std::exp(x));
-        return x * std::tanh(sp);
-      });
-    if (op == "softsign") return make_map<T, T>([](float x) { return x / (1.0f + std::fabs(x)); });
+#define TF_CASE(NAME, EXPR) \
+  if (op == NAME) return make_map<T, T>([a, b](float x) -> float { return EXPR; });
+    TF_FLOAT_ACTIVATIONS(TF_CASE)
+#undef TF_CASE
   }
   return nullptr;
 }

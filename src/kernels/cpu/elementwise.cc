@@ -1,8 +1,10 @@
-// CPU elementwise binary kernel: numpy broadcasting, one instantiation per (dtype, op).
+// CPU elementwise binary kernel: numpy broadcasting, one instantiation per (dtype, op); floats use
+// the formulas of kernels/common/pointwise_formulas.h.
 // Same-shape operands take a flat loop; scalars and general broadcasts walk a BroadcastIter.
 #include <cmath>
 
 #include "ir/ops/op_names.h"
+#include "kernels/common/pointwise_formulas.h"
 #include "kernels/cpu/broadcast.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/pointwise.h"
@@ -68,6 +70,16 @@ std::unique_ptr<Kernel> make_typed(const KernelSpec& s, const std::string& op) {
   using C = compute_t<T>;
   const ir::Layer* L = &s.layer;
   constexpr bool kFloat = is_float_storage_v<T>;
+  if constexpr (kFloat) {  // floats: the shared formula table, in float
+#define TF_CASE(NAME, EXPR) \
+  if (op == NAME) return make<T, T>(s, [](float x, float y) -> float { return EXPR; });
+    TF_FLOAT_BINARY_OPS(TF_CASE)
+#undef TF_CASE
+#define TF_CASE(NAME, EXPR) \
+  if (op == NAME) return make<T, bool>(s, [](float x, float y) -> bool { return EXPR; });
+    TF_FLOAT_COMPARISON_OPS(TF_CASE)
+#undef TF_CASE
+  }
   if constexpr (!std::is_same_v<T, bool>) {
     if (op == "add") return make<T, T>(s, [](C a, C b) { return C(a + b); });
     if (op == "sub") return make<T, T>(s, [](C a, C b) { return C(a - b); });

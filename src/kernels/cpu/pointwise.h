@@ -13,5 +13,6 @@ std::unique_ptr<Kernel> create_select(const KernelSpec& s);
 std::unique_ptr<Kernel> create_cast(const KernelSpec& s);
 std::unique_ptr<Kernel> create_fill(const KernelSpec& s);
 std::unique_ptr<Kernel> create_arange(const KernelSpec& s);
+std::unique_ptr<Kernel> create_pointwise_fused(const KernelSpec& s);
 
 }  // namespace tensorforge::cpu

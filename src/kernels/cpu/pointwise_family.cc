@@ -10,6 +10,7 @@ void add_pointwise_kernels(std::vector<KernelEntry>& k) {
   k.push_back({LayerKind::kPRelu, "cpu.prelu", create_prelu});
   k.push_back({LayerKind::kSelect, "cpu.select", create_select});
   k.push_back({LayerKind::kCast, "cpu.cast", create_cast});
+  k.push_back({LayerKind::kPointwise, "cpu.pointwise.interpreter", create_pointwise_fused});
 }
 
 void add_generator_kernels(std::vector<KernelEntry>& k) {

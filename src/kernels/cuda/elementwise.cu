@@ -1,6 +1,8 @@
 // CUDA elementwise binary kernel with numpy broadcasting: one instantiation per (dtype, op), a
-// grid-stride loop over the output. Integer division by zero gives an unspecified value on CUDA
+// grid-stride loop over the output; floats use the formulas of kernels/common/pointwise_formulas.h.
+// Integer division by zero gives an unspecified value on CUDA
 // (as in PyTorch on CUDA) instead of the CPU engine's runtime error: devices cannot raise.
+#include "kernels/common/pointwise_formulas.h"
 #include "kernels/cuda/pointwise.cuh"
 
 namespace tensorforge::cuda {
@@ -177,6 +179,16 @@ struct Xor { template <class C> __device__ bool operator()(C a, C b) const { ret
 
 template <class T>
 std::unique_ptr<Kernel> make_typed(const KernelSpec& s, const std::string& op) {
+  if constexpr (is_float_v<T>) {  // floats: the shared formula table, in float
+#define TF_CASE(NAME, EXPR) \
+  if (op == NAME) return make<T, T>(s, [] __device__(float x, float y) -> float { return EXPR; });
+    TF_FLOAT_BINARY_OPS(TF_CASE)
+#undef TF_CASE
+#define TF_CASE(NAME, EXPR) \
+  if (op == NAME) return make<T, bool>(s, [] __device__(float x, float y) -> bool { return EXPR; });
+    TF_FLOAT_COMPARISON_OPS(TF_CASE)
+#undef TF_CASE
+  }
   if constexpr (!std::is_same_v<T, bool>) {
     if (op == "add") return make<T, T>(s, Add{});
     if (op == "sub") return make<T, T>(s, Sub{});

@@ -1,5 +1,7 @@
-// CUDA unary and activation kernels: the same ops and formulas as the CPU kernels (float16 and
-// bfloat16 computed in float; round is half-to-even), as device lambdas over map_kernel.
+// CUDA unary and activation kernels: on floats the formulas of kernels/common/pointwise_formulas.h,
+// as the CPU kernels use them (float16 and bfloat16 computed in float; round is half-to-even), as
+// device lambdas over map_kernel; integers as the CPU kernels.
+#include "kernels/common/pointwise_formulas.h"
 #include "kernels/cuda/map.cuh"
 #include "kernels/cuda/pointwise.cuh"
 
@@ -14,34 +16,11 @@ template <class T>
 std::unique_ptr<Kernel> make_unary(const std::string& op) {
   using C = compute_t<T>;
   if constexpr (is_float_v<T>) {
-    TF_UNARY("exp", expf(x))
-    TF_UNARY("log", logf(x))
-    TF_UNARY("log2", log2f(x))
-    TF_UNARY("log10", log10f(x))
-    TF_UNARY("log1p", log1pf(x))
-    TF_UNARY("expm1", expm1f(x))
-    TF_UNARY("sqrt", sqrtf(x))
-    TF_UNARY("rsqrt", 1.0f / sqrtf(x))
-    TF_UNARY("reciprocal", 1.0f / x)
-    TF_UNARY("sin", sinf(x))
-    TF_UNARY("cos", cosf(x))
-    TF_UNARY("tan", tanf(x))
-    TF_UNARY("asin", asinf(x))
-    TF_UNARY("acos", acosf(x))
-    TF_UNARY("atan", atanf(x))
-    TF_UNARY("sinh", sinhf(x))
-    TF_UNARY("cosh", coshf(x))
-    TF_UNARY("tanh", tanhf(x))
-    TF_UNARY("asinh", asinhf(x))
-    TF_UNARY("acosh", acoshf(x))
-    TF_UNARY("atanh", atanhf(x))
-    TF_UNARY("erf", erff(x))
-    TF_UNARY("floor", floorf(x))
-    TF_UNARY("ceil", ceilf(x))
-    TF_UNARY("round", rintf(x))
-    TF_UNARY("trunc", truncf(x))
-    if (op == "isnan") return make_map<T, bool>([] __device__(float x) { return x != x; });
-    if (op == "isinf") return make_map<T, bool>([] __device__(float x) { return isinf(x); });
+    TF_FLOAT_UNARY_OPS(TF_UNARY)
+#define TF_PREDICATE(NAME, EXPR) \
+  if (op == NAME) return make_map<T, bool>([] __device__(float x) -> bool { return EXPR; });
+    TF_FLOAT_PREDICATE_OPS(TF_PREDICATE)
+#undef TF_PREDICATE
   } else {
     if (op == "floor" || op == "ceil" || op == "round" || op == "trunc")
       return make_map<T, T>([] __device__(C x) { return x; });
@@ -71,19 +50,7 @@ std::unique_ptr<Kernel> make_activation(const std::string& op, float a, float b)
     }
   }
   if constexpr (is_float_v<T>) {
-    TF_ACT("sigmoid", 1.0f / (1.0f + expf(-x)))
-    TF_ACT("gelu_erf", 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)))
-    TF_ACT("gelu_tanh", 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x))))
-    TF_ACT("silu", x / (1.0f + expf(-x)))
-    TF_ACT("leaky_relu", x > 0 ? x : x * a)
-    TF_ACT("elu", x > 0 ? x : a * expm1f(x))
-    TF_ACT("celu", x > 0 ? x : a * expm1f(x / a))
-    TF_ACT("selu", 1.0507009873554805f * (x > 0 ? x : 1.6732632423543772f * expm1f(x)))
-    TF_ACT("softplus", x * a > b ? x : log1pf(expf(x * a)) / a)
-    TF_ACT("hardswish", x * fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f)
-    TF_ACT("hardsigmoid", fminf(fmaxf(x + 3.0f, 0.0f), 6.0f) / 6.0f)
-    TF_ACT("mish", x * tanhf(x > 20.0f ? x : log1pf(expf(x))))
-    TF_ACT("softsign", x / (1.0f + fabsf(x)))
+    TF_FLOAT_ACTIVATIONS(TF_ACT)
   }
   return nullptr;
 }

@@ -1,0 +1,46 @@
+// The fused pointwise layer: what the optimizer makes of a connected chain of elementwise, unary,
+// activation, cast and select layers. Its `body` attribute is that chain as network text; inputs
+// are the body's inputs, outputs its outputs (see ir/pointwise_program.h).
+#include "ir/op_registry.h"
+#include "ir/pointwise_program.h"
+
+namespace tensorforge::ir {
+
+namespace {
+
+int pointwise_outputs(const Attributes& a) {
+  auto it = a.find("body");
+  const auto* body = it == a.end() ? nullptr : std::get_if<std::string>(&it->second);
+  int n = body ? pointwise_body_outputs(*body) : 1;
+  return n > 0 ? n : 1;  // inference reports a body without outputs
+}
+
+void infer_pointwise(InferContext& c) {
+  PwProgram p;
+  try {
+    p = compile_pointwise_body(c.get_string("body"));
+  } catch (const Error& e) {
+    c.fail(e.what());
+  }
+  if (static_cast<int>(p.input_dtypes.size()) != c.nb_inputs())
+    c.fail("the body takes " + std::to_string(p.input_dtypes.size()) + " inputs, the layer has " +
+           std::to_string(c.nb_inputs()));
+  for (int i = 0; i < c.nb_inputs(); ++i) {
+    if (!c.has_input(i)) c.fail("input " + std::to_string(i) + " is absent");
+    if (c.dtype(i) != p.input_dtypes[i] || c.dims(i) != p.input_dims[i])
+      c.fail("input " + std::to_string(i) + " is " + to_string(c.dtype(i)) + c.dims(i).str() + ", the body's is " +
+             to_string(p.input_dtypes[i]) + p.input_dims[i].str());
+  }
+  if (p.outputs.size() != c.outputs.size())
+    c.fail("the body has " + std::to_string(p.outputs.size()) + " outputs");
+  for (size_t o = 0; o < p.outputs.size(); ++o) c.set_output(static_cast<int>(o), p.code[p.outputs[o]].dtype, p.shape);
+}
+
+}  // namespace
+
+void add_fused_ops(std::vector<OpDef>& defs) {
+  defs.push_back({LayerKind::kPointwise, {"x0"}, 1, true, {{"body", AttrType::kString, true, {}}},
+                  pointwise_outputs, infer_pointwise});
+}
+
+}  // namespace tensorforge::ir

@@ -1,0 +1,59 @@
+// The meaning of a fused pointwise layer: its body (a small network of elementwise, unary,
+// activation, cast and select layers, in the printer's text form) compiled to a straight-line
+// program over one element. Every value is computed in float32 (bool as 0 or 1); a cast to
+// float16 or bfloat16 rounds there, and outputs round to their dtype when stored. The CPU kernel
+// interprets the program; the CUDA code generator writes it out as a kernel. Formulas come from
+// kernels/common/pointwise_formulas.h, so all three agree.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace tensorforge::ir {
+
+/// What one instruction computes.
+enum class PwOp : uint8_t {
+  kInput,       ///< loads body input `a` (broadcast to the iteration shape)
+  kUnary,       ///< float -> float formula `fn` of TF_FLOAT_UNARY_OPS on register a
+  kPredicate,   ///< float -> bool formula `fn` of TF_FLOAT_PREDICATE_OPS on register a
+  kActivation,  ///< formula `fn` of TF_FLOAT_ACTIVATIONS on register a, with alpha and beta
+  kBinary,      ///< formula `fn` of TF_FLOAT_BINARY_OPS on registers a, b
+  kCompare,     ///< formula `fn` of TF_FLOAT_COMPARISON_OPS on registers a, b (bool result)
+  kSelect,      ///< a != 0 ? b : c
+  kCast,        ///< register a converted to `dtype` (rounded to float16/bfloat16; bool: != 0)
+};
+
+/// One instruction; its result is the register with its own index.
+struct PwInstr {
+  PwOp op = PwOp::kInput;
+  int fn = 0;                          ///< Index into the formula table of the op's kind.
+  int a = -1, b = -1, c = -1;          ///< Operand registers (earlier instructions), or input index.
+  float alpha = 0.0f, beta = 0.0f;     ///< Activation attributes.
+  DataType dtype = DataType::kFloat32;  ///< The dtype of the value (how outputs store it).
+};
+
+/// A compiled body.
+struct PwProgram {
+  std::vector<DataType> input_dtypes;  ///< Per body input.
+  std::vector<Dims> input_dims;        ///< Per body input; each broadcasts to `shape`.
+  Dims shape;                          ///< The iteration shape: every output has it.
+  std::vector<PwInstr> code;           ///< kInput instructions first (one per input, in order).
+  std::vector<int> outputs;            ///< Registers stored to the layer's outputs, in order.
+};
+
+/// Compiles a body; throws Error(kInvalidNetwork) when it is not a pointwise network: a layer of
+/// another kind or op, a dtype other than float32, float16, bfloat16 and bool, outputs of different
+/// shapes, or a value that does not broadcast to the outputs' shape.
+PwProgram compile_pointwise_body(const std::string& body);
+
+/// Names of the formulas of one op kind (kUnary, kPredicate, kActivation, kBinary, kCompare), in
+/// table order, and their expressions as C source (for the code generator).
+const std::vector<std::string>& pw_formula_names(PwOp kind);
+const std::vector<std::string>& pw_formula_sources(PwOp kind);
+
+/// Number of outputs a body declares (its "output" lines), without compiling it.
+int pointwise_body_outputs(const std::string& body);
+
+}  // namespace tensorforge::ir

@@ -1,0 +1,136 @@
+// CPU fused pointwise layer: an interpreter of its program (ir/pointwise_program.h), a block of
+// 256 elements at a time: the inputs of the block are gathered through their broadcast strides
+// into float registers, each instruction runs over the block, the outputs are stored in their
+// dtypes. The formulas are the shared table's, so this is also the reference the generated CUDA
+// kernels are tested against.
+#include <algorithm>
+#include <cmath>
+
+#include "common/half.h"
+#include "ir/pointwise_program.h"
+#include "kernels/common/pointwise_formulas.h"
+#include "kernels/cpu/broadcast.h"
+#include "kernels/cpu/pointwise.h"
+
+namespace tensorforge::cpu {
+
+namespace {
+
+constexpr int64_t kBlock = 256;
+
+using Unary = float (*)(float);
+using Activation = float (*)(float, float, float);
+using Binary = float (*)(float, float);
+
+#define TF_UNARY_FN(NAME, EXPR) [](float x) -> float { return EXPR; },
+#define TF_PREDICATE_FN(NAME, EXPR) [](float x) -> float { return (EXPR) ? 1.0f : 0.0f; },
+#define TF_ACTIVATION_FN(NAME, EXPR) [](float x, float a, float b) -> float { return EXPR; },
+#define TF_BINARY_FN(NAME, EXPR) [](float x, float y) -> float { return EXPR; },
+#define TF_COMPARE_FN(NAME, EXPR) [](float x, float y) -> float { return (EXPR) ? 1.0f : 0.0f; },
+const Unary kUnary[] = {TF_FLOAT_UNARY_OPS(TF_UNARY_FN)};
+const Unary kPredicate[] = {TF_FLOAT_PREDICATE_OPS(TF_PREDICATE_FN)};
+const Activation kActivation[] = {TF_FLOAT_ACTIVATIONS(TF_ACTIVATION_FN)};
+const Binary kBinary[] = {TF_FLOAT_BINARY_OPS(TF_BINARY_FN)};
+const Binary kCompare[] = {TF_FLOAT_COMPARISON_OPS(TF_COMPARE_FN)};
+#undef TF_UNARY_FN
+#undef TF_PREDICATE_FN
+#undef TF_ACTIVATION_FN
+#undef TF_BINARY_FN
+#undef TF_COMPARE_FN
+
+float load(const TensorView& t, int64_t i) {
+  switch (t.dtype) {
+    case DataType::kFloat32: return t.as<const float>()[i];
+    case DataType::kFloat16: return to_float(t.as<const half_t>()[i]);
+    case DataType::kBFloat16: return to_float(t.as<const bfloat16_t>()[i]);
+    default: return t.as<const uint8_t>()[i] ? 1.0f : 0.0f;  // bool
+  }
+}
+
+// v as a value of dtype t (float16/bfloat16 rounded to nearest even; bool is != 0), kept in float.
+float round_to(DataType t, float v) {
+  switch (t) {
+    case DataType::kFloat16: return to_float(to_half(v));
+    case DataType::kBFloat16: return to_float(to_bfloat16(v));
+    case DataType::kBool: return v != 0.0f ? 1.0f : 0.0f;
+    default: return v;
+  }
+}
+
+void store(const TensorView& t, int64_t i, float v) {
+  switch (t.dtype) {
+    case DataType::kFloat32: t.as<float>()[i] = v; break;
+    case DataType::kFloat16: t.as<half_t>()[i] = to_half(v); break;
+    case DataType::kBFloat16: t.as<bfloat16_t>()[i] = to_bfloat16(v); break;
+    default: t.as<uint8_t>()[i] = v != 0.0f; break;
+  }
+}
+
+class FusedPointwiseKernel : public Kernel {
+ public:
+  explicit FusedPointwiseKernel(const KernelSpec& s) : p_(ir::compile_pointwise_body(ir::attr_string(s.layer, "body"))) {
+    for (const Dims& d : p_.input_dims) strides_.push_back(broadcast_strides(d, p_.shape));
+  }
+
+  size_t workspace_size() const override { return p_.code.size() * kBlock * sizeof(float); }
+
+  void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    const int64_t n = p_.shape.volume();
+    if (n == 0) return;
+    float* regs = static_cast<float*>(workspace);
+    const int nin = static_cast<int>(p_.input_dtypes.size());
+    BroadcastIter it(p_.shape, strides_);
+    for (int64_t base = 0; base < n; base += kBlock) {
+      const int64_t m = std::min(kBlock, n - base);
+      for (int64_t j = 0; j < m; ++j, it.next())
+        for (int i = 0; i < nin; ++i) regs[i * kBlock + j] = load(in[i], it.offset(i));
+      for (size_t k = nin; k < p_.code.size(); ++k) execute(p_.code[k], regs + k * kBlock, regs, m);
+      for (size_t o = 0; o < p_.outputs.size(); ++o) {
+        const float* r = regs + p_.outputs[o] * kBlock;
+        for (int64_t j = 0; j < m; ++j) store(out[o], base + j, r[j]);
+      }
+    }
+  }
+
+ private:
+  static void execute(const ir::PwInstr& ins, float* r, const float* regs, int64_t m) {
+    const float* a = ins.a >= 0 ? regs + ins.a * kBlock : nullptr;
+    const float* b = ins.b >= 0 ? regs + ins.b * kBlock : nullptr;
+    const float* c = ins.c >= 0 ? regs + ins.c * kBlock : nullptr;
+    switch (ins.op) {
+      case ir::PwOp::kUnary:
+        for (int64_t j = 0; j < m; ++j) r[j] = kUnary[ins.fn](a[j]);
+        break;
+      case ir::PwOp::kPredicate:
+        for (int64_t j = 0; j < m; ++j) r[j] = kPredicate[ins.fn](a[j]);
+        break;
+      case ir::PwOp::kActivation:
+        for (int64_t j = 0; j < m; ++j) r[j] = kActivation[ins.fn](a[j], ins.alpha, ins.beta);
+        break;
+      case ir::PwOp::kBinary:
+        for (int64_t j = 0; j < m; ++j) r[j] = kBinary[ins.fn](a[j], b[j]);
+        break;
+      case ir::PwOp::kCompare:
+        for (int64_t j = 0; j < m; ++j) r[j] = kCompare[ins.fn](a[j], b[j]);
+        break;
+      case ir::PwOp::kSelect:
+        for (int64_t j = 0; j < m; ++j) r[j] = a[j] != 0.0f ? b[j] : c[j];
+        break;
+      case ir::PwOp::kCast:
+        for (int64_t j = 0; j < m; ++j) r[j] = round_to(ins.dtype, a[j]);
+        break;
+      case ir::PwOp::kInput:
+        break;
+    }
+    // float16/bfloat16 values stay in float between instructions; they round at casts and stores.
+  }
+
+  ir::PwProgram p_;
+  std::vector<std::vector<int64_t>> strides_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_pointwise_fused(const KernelSpec& s) { return std::make_unique<FusedPointwiseKernel>(s); }
+
+}  // namespace tensorforge::cpu

@@ -1,0 +1,216 @@
+// Pointwise fusion (see fuse_pointwise.h): grouping in one pass over the layers, then the graph is
+// rebuilt with each group as one layer, the layers re-ordered topologically (a group runs where all
+// its inputs exist, before any reader of its outputs).
+#include "opt/fuse_pointwise.h"
+
+#include <algorithm>
+#include <queue>
+
+#include "ir/pointwise_program.h"
+#include "ir/printer.h"
+#include "opt/rebuild.h"
+
+namespace tensorforge {
+
+namespace {
+
+bool holds_values(DataType t) { return is_floating(t) || t == DataType::kBool; }
+
+bool named_in(ir::PwOp kind, const std::string& op) {
+  const auto& names = ir::pw_formula_names(kind);
+  return std::find(names.begin(), names.end(), op) != names.end();
+}
+
+// A layer the fused kernel can compute: a pointwise kind, float/bool tensors, a formula for its op.
+bool fusible(const ir::Graph& g, const ir::Layer& l) {
+  if (l.outputs.size() != 1) return false;
+  for (int id : l.inputs)
+    if (id < 0 || !holds_values(g.tensors[id].dtype)) return false;
+  if (!holds_values(g.tensors[l.outputs[0]].dtype)) return false;
+  switch (l.kind) {
+    case LayerKind::kElementwise: {
+      const std::string& op = ir::attr_string(l, "op");
+      return named_in(ir::PwOp::kBinary, op) || named_in(ir::PwOp::kCompare, op);
+    }
+    case LayerKind::kUnary: {
+      const std::string& op = ir::attr_string(l, "op");
+      return named_in(ir::PwOp::kUnary, op) || named_in(ir::PwOp::kPredicate, op);
+    }
+    case LayerKind::kActivation:
+      return named_in(ir::PwOp::kActivation, ir::attr_string(l, "op"));
+    case LayerKind::kCast:
+    case LayerKind::kSelect:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void merge_into(std::vector<int>& into, const std::vector<int>& from) {
+  std::vector<int> out;
+  std::set_union(into.begin(), into.end(), from.begin(), from.end(), std::back_inserter(out));
+  into.swap(out);
+}
+
+bool contains(const std::vector<int>& sorted, int v) { return std::binary_search(sorted.begin(), sorted.end(), v); }
+
+struct Group {
+  Dims shape;
+  std::vector<int> layers;
+};
+
+// group[li]: the group of layer li (-1 if not fusible).
+std::vector<int> find_groups(const ir::Graph& g, std::vector<Group>& groups) {
+  std::vector<int> group(g.layers.size(), -1);
+  std::vector<std::vector<int>> dep(g.tensors.size());  // groups each tensor depends on, sorted
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    std::vector<int> d;
+    for (int id : l.inputs)
+      if (id >= 0) merge_into(d, dep[id]);
+    if (fusible(g, l)) {
+      const Dims& shape = g.tensors[l.outputs[0]].dims;
+      for (int id : l.inputs) {
+        int p = g.tensors[id].producer;
+        int cand = p >= 0 ? group[p] : -1;
+        if (cand < 0 || groups[cand].shape != shape) continue;
+        bool convex = true;
+        for (int other : l.inputs) {
+          int q = g.tensors[other].producer;
+          if ((q < 0 || group[q] != cand) && contains(dep[other], cand)) convex = false;
+        }
+        if (convex) {
+          group[li] = cand;
+          break;
+        }
+      }
+      if (group[li] < 0) {
+        group[li] = static_cast<int>(groups.size());
+        groups.push_back({shape, {}});
+      }
+      groups[group[li]].layers.push_back(static_cast<int>(li));
+      merge_into(d, {group[li]});
+    }
+    for (int id : l.outputs) dep[id] = d;
+  }
+  return group;
+}
+
+struct Fused {
+  std::vector<int> inputs;   // old tensor ids read from outside, in first-use order
+  std::vector<int> outputs;  // old tensor ids needed outside
+  std::string body;
+};
+
+Fused describe(const ir::Graph& g, const Group& grp, const std::vector<int>& group, int gi,
+               const std::vector<char>& read_outside) {
+  Fused f;
+  ir::Graph b;
+  std::vector<int> map(g.tensors.size(), -1);
+  for (int li : grp.layers)
+    for (int id : g.layers[li].inputs) {
+      int p = g.tensors[id].producer;
+      if ((p >= 0 && group[p] == gi) || map[id] >= 0) continue;
+      const ir::TensorDesc& t = g.tensors[id];
+      map[id] = b.add_tensor(t.name, t.dtype, t.dims, -1, 0);
+      b.inputs.push_back(map[id]);
+      f.inputs.push_back(id);
+    }
+  for (int li : grp.layers) {
+    const ir::Layer& l = g.layers[li];
+    std::vector<int> ins;
+    for (int id : l.inputs) ins.push_back(map[id]);
+    int nl = b.add_layer(l.kind, ins, l.attrs, l.name);
+    int out = l.outputs[0];
+    map[out] = b.layers[nl].outputs[0];
+    if (!b.by_name.count(g.tensors[out].name)) b.rename(map[out], g.tensors[out].name);
+    if (read_outside[out]) {
+      f.outputs.push_back(out);
+      b.outputs.push_back(map[out]);
+    }
+  }
+  f.body = ir::to_text(b);
+  return f;
+}
+
+}  // namespace
+
+ir::Graph fuse_pointwise(const ir::Graph& g) {
+  std::vector<Group> groups;
+  std::vector<int> group = find_groups(g, groups);
+  std::vector<char> read_outside(g.tensors.size(), 0);
+  for (int id : g.outputs) read_outside[id] = 1;
+  for (size_t li = 0; li < g.layers.size(); ++li)
+    for (int id : g.layers[li].inputs) {
+      int p = id >= 0 ? g.tensors[id].producer : -1;
+      if (p >= 0 && (group[li] < 0 || group[li] != group[p])) read_outside[id] = 1;
+    }
+  // Which groups become fused layers: two or more layers, and something outside needs them.
+  std::vector<char> fuse(groups.size(), 0);
+  std::vector<Fused> fused(groups.size());
+  bool any = false;
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    if (groups[gi].layers.size() < 2) continue;
+    fused[gi] = describe(g, groups[gi], group, static_cast<int>(gi), read_outside);
+    fuse[gi] = !fused[gi].outputs.empty();
+    any = any || fuse[gi];
+  }
+  if (!any) return g;
+
+  // Units: a fused group, or a single layer. Order them topologically, earliest original layer first.
+  const int nl = static_cast<int>(g.layers.size());
+  std::vector<int> unit_of(nl);
+  std::vector<int> unit_group;  // per unit: group index, or -1 for a single layer
+  std::vector<int> unit_layer;  // per unit: the (first) layer
+  std::vector<int> unit_of_group(groups.size(), -1);
+  for (int li = 0; li < nl; ++li) {
+    int gi = group[li];
+    if (gi >= 0 && fuse[gi]) {
+      if (unit_of_group[gi] < 0) {
+        unit_of_group[gi] = static_cast<int>(unit_group.size());
+        unit_group.push_back(gi);
+        unit_layer.push_back(li);
+      }
+      unit_of[li] = unit_of_group[gi];
+    } else {
+      unit_of[li] = static_cast<int>(unit_group.size());
+      unit_group.push_back(-1);
+      unit_layer.push_back(li);
+    }
+  }
+  const int nu = static_cast<int>(unit_group.size());
+  std::vector<std::vector<int>> readers(nu);
+  std::vector<int> waiting(nu, 0);
+  for (int li = 0; li < nl; ++li)
+    for (int id : g.layers[li].inputs) {
+      int p = id >= 0 ? g.tensors[id].producer : -1;
+      if (p < 0 || unit_of[p] == unit_of[li]) continue;
+      readers[unit_of[p]].push_back(unit_of[li]);
+      ++waiting[unit_of[li]];
+    }
+  std::priority_queue<std::pair<int, int>, std::vector<std::pair<int, int>>, std::greater<>> ready;
+  for (int u = 0; u < nu; ++u)
+    if (!waiting[u]) ready.push({unit_layer[u], u});
+
+  GraphRebuilder rb(g);
+  int emitted = 0;
+  while (!ready.empty()) {
+    int u = ready.top().second;
+    ready.pop();
+    ++emitted;
+    int gi = unit_group[u];
+    if (gi < 0) {
+      rb.copy(unit_layer[u]);
+    } else {
+      const Group& grp = groups[gi];
+      rb.replace_tensors(fused[gi].outputs, LayerKind::kPointwise, rb.map(fused[gi].inputs),
+                         {{"body", fused[gi].body}}, g.layers[grp.layers.back()].name + ".fused");
+    }
+    for (int r : readers[u])
+      if (--waiting[r] == 0) ready.push({unit_layer[r], r});
+  }
+  if (emitted != nu) throw Error(ErrorCode::kInternal, "fuse_pointwise: the fused graph has a cycle");
+  return rb.finish();
+}
+
+}  // namespace tensorforge
