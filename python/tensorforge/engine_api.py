@@ -366,6 +366,12 @@ class Network:
         """A tensor of `shape` filled with `value`."""
         return self._one("fill", [], dict(shape=list(shape), value=float(value), dtype=as_dtype(dtype).name), name)
 
+    def add_pointwise(self, inputs, body, name=""):
+        """A fused pointwise layer: `body` is a network in text form (docs/printer.md) of elementwise,
+        unary, activation, cast and select layers over float and bool tensors, whose inputs are
+        `inputs` in order; returns the list of its outputs (the optimizer makes these layers)."""
+        return self.add_layer("pointwise", [self._tensor(x) for x in inputs], dict(body=body), name)
+
     def add_arange(self, size, start=0.0, step=1.0, dtype="float32", name=""):
         """[start, start + step, ...] with `size` elements."""
         return self._one("arange", [], dict(size=size, start=float(start), step=float(step),

@@ -21,7 +21,7 @@ const std::vector<Pass>& pipeline() {
        "folds an inference batch norm into the convolution before it"},
       {"fuse_epilogues", 1, kOnCUDA, fuse_epilogues,
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
-      {"fuse_pointwise", 1, 0 /* on CUDA once its generated kernel lands */, fuse_pointwise,
+      {"fuse_pointwise", 1, kOnCUDA, fuse_pointwise,
        "turns connected chains of pointwise layers into one generated kernel"},
       {"eliminate_dead_layers", 1, kOnAll, eliminate_dead_layers,
        "drops layers whose outputs no network output depends on (the constants folding replaced too)"},

@@ -116,8 +116,12 @@ def test_profile_times_cuda_layers():
     net = tf.Network()
     x = net.add_input("x", torch.float32, (1 << 22,))
     net.mark_output(net.add_unary(net.add_activation(x, "gelu_erf"), "exp"), "y")
-    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
-    rows = engine.profile(torch.randn(1 << 22, device="cuda"), runs=3)
+    x = torch.randn(1 << 22, device="cuda")
+    engine = tf.Builder(tf.BuilderConfig(device="cuda", optimization_level=0)).build(net)  # no fusion
+    rows = engine.profile(x, runs=3)
     assert sorted(r["kind"] for r in rows) == ["activation", "unary"]
     assert all(r["ms"] > 0.001 for r in rows)  # 16 MiB each way: microseconds, not zero
     assert {r["tactic"] for r in rows} == {"cuda.activation", "cuda.unary"}
+    fused = tf.Builder(tf.BuilderConfig(device="cuda")).build(net).profile(x, runs=3)
+    assert [(r["kind"], r["tactic"]) for r in fused] == [("pointwise", "cuda.pointwise.generated")]
+    assert fused[0]["ms"] > 0.001

@@ -40,6 +40,7 @@ std::unique_ptr<Kernel> create_int_matmul(const KernelSpec& s);
 std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s);
 std::unique_ptr<Kernel> create_convolution(const KernelSpec& s);
 std::unique_ptr<Kernel> create_deconvolution(const KernelSpec& s);
+std::unique_ptr<Kernel> create_pointwise_generated(const KernelSpec& s);
 
 const std::vector<KernelEntry>& kernels() {
   static const std::vector<KernelEntry> list = {
@@ -79,6 +80,7 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kConvolution, "cuda.conv.cudnn_graph", create_convolution_graph},
       {LayerKind::kConvolution, "cuda.conv.cudnn", create_convolution},
       {LayerKind::kDeconvolution, "cuda.deconv.cudnn", create_deconvolution},
+      {LayerKind::kPointwise, "cuda.pointwise.generated", create_pointwise_generated},
   };
   return list;
 }

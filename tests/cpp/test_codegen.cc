@@ -1,0 +1,138 @@
+// The code generator of fused pointwise kernels: layouts, and generated sources that NVRTC compiles
+// (NVRTC needs no GPU, so this runs wherever the CUDA backend is built); the kernel cache in memory
+// and on disk, including damaged cache files. The kernels' numbers are tested on the GPU
+// (tests/python/test_cuda_fused.py).
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "ir/pointwise_program.h"
+#include "test_util.h"
+
+#ifdef TENSORFORGE_WITH_CUDA
+#include "codegen/nvrtc_cache.h"
+#include "codegen/pointwise_source.h"
+#endif
+
+namespace tft {
+namespace {
+
+// A body with one layer per formula of the table (and casts, select, bool ops) over x and y.
+std::string every_formula_body(const std::string& dt) {
+  std::string t = dt + "[2,3]";
+  std::string s = "input %x: " + t + "\ninput %y: " + dt + "[3]\ninput %c: bool[2,1]\n";
+  int n = 0;
+  auto name = [&] { return "v" + std::to_string(n++); };
+  std::vector<std::string> outs;
+  for (const std::string& op : ir::pw_formula_names(ir::PwOp::kUnary)) {
+    std::string v = name();
+    s += "%" + v + ": " + t + " = unary \"" + v + "\" (%x) {op=\"" + op + "\"}\n";
+    outs.push_back(v);
+  }
+  for (const std::string& op : ir::pw_formula_names(ir::PwOp::kActivation)) {
+    std::string v = name();
+    s += "%" + v + ": " + t + " = activation \"" + v + "\" (%x) {alpha=0.5, beta=2, op=\"" + op + "\"}\n";
+    outs.push_back(v);
+  }
+  for (const std::string& op : ir::pw_formula_names(ir::PwOp::kBinary)) {
+    std::string v = name();
+    s += "%" + v + ": " + t + " = elementwise \"" + v + "\" (%x, %y) {op=\"" + op + "\"}\n";
+    outs.push_back(v);
+  }
+  for (const std::string& op : ir::pw_formula_names(ir::PwOp::kCompare)) {
+    std::string v = name();
+    s += "%" + v + ": bool[2,3] = elementwise \"" + v + "\" (%x, %y) {op=\"" + op + "\"}\n";
+    outs.push_back(v);
+  }
+  s += "%p: bool[2,3] = unary \"p\" (%x) {op=\"isinf\"}\n%q: bool[2,3] = unary \"q\" (%p) {op=\"not\"}\n";
+  s += "%h: float16[2,3] = cast \"h\" (%x) {dtype=\"float16\"}\n%bf: bfloat16[2,3] = cast \"bf\" (%h) {dtype=\"bfloat16\"}\n";
+  s += "%sel: " + t + " = select \"sel\" (%c, %x, %y)\n";
+  for (const std::string& v : outs) s += "output %" + v + "\n";
+  s += "output %q\noutput %bf\noutput %sel\n";
+  return s;
+}
+
+TEST(PointwiseProgram, CompilesEveryFormulaAndRejectsOtherLayers) {
+  ir::PwProgram p = ir::compile_pointwise_body(every_formula_body("float16"));
+  EXPECT_EQ(p.shape, (Dims{2, 3}));
+  EXPECT_EQ(p.input_dtypes.size(), 3u);
+  expect_error([] { ir::compile_pointwise_body("input %x: float32[4]\n%s: float32[] = reduce \"s\" (%x) {op=\"sum\"}\noutput %s\n"); },
+               ErrorCode::kInvalidNetwork, {"pointwise body", "is a reduce"});
+  expect_error([] { ir::compile_pointwise_body("input %x: int64[4]\n%s: int64[4] = unary \"s\" (%x) {op=\"neg\"}\noutput %s\n"); },
+               ErrorCode::kInvalidNetwork, {"int64"});
+  expect_error([] {
+    ir::compile_pointwise_body("input %x: float32[4]\ninput %y: float32[3,1]\n"
+                               "%a: float32[3,4] = elementwise \"a\" (%x, %y) {op=\"add\"}\noutput %a\noutput %x\n");
+  }, ErrorCode::kInvalidNetwork, {"different shapes"});
+}
+
+#ifdef TENSORFORGE_WITH_CUDA
+
+TEST(Codegen, LayoutMergesDimsEveryInputWalksAlike) {
+  ir::PwProgram p = ir::compile_pointwise_body(
+      "input %x: float32[8,4,6,5]\ninput %b: float32[6,5]\ninput %s: float32[8,1,1,1]\n"
+      "%a: float32[8,4,6,5] = elementwise \"a\" (%x, %b) {op=\"add\"}\n"
+      "%m: float32[8,4,6,5] = elementwise \"m\" (%a, %s) {op=\"mul\"}\noutput %m\n");
+  codegen::PointwiseLayout l = codegen::pointwise_layout(p);
+  EXPECT_EQ(l.shape, (std::vector<int64_t>{8, 4, 30}));
+  EXPECT_EQ(l.strides[0], (std::vector<int64_t>{120, 30, 1}));
+  EXPECT_EQ(l.strides[1], (std::vector<int64_t>{0, 0, 1}));
+  EXPECT_EQ(l.strides[2], (std::vector<int64_t>{1, 0, 0}));
+  EXPECT_EQ(l.elements, 960);
+}
+
+TEST(Codegen, EveryFormulaCompilesWithNvrtcInEveryDtype) {
+  ::setenv("TENSORFORGE_KERNEL_CACHE", "off", 1);
+  for (const char* dt : {"float32", "float16", "bfloat16"}) {
+    ir::PwProgram p = ir::compile_pointwise_body(every_formula_body(dt));
+    std::string src = codegen::pointwise_source(p, codegen::pointwise_layout(p));
+    std::vector<char> cubin = codegen::compile_cubin(src, 90);
+    EXPECT_GT(cubin.size(), 1000u) << dt;
+  }
+  ::unsetenv("TENSORFORGE_KERNEL_CACHE");
+}
+
+TEST(Codegen, KernelCacheServesFromMemoryThenDiskAndSurvivesDamage) {
+  std::string dir = ::testing::TempDir() + "tf_kernel_cache";
+  std::filesystem::remove_all(dir);
+  ::setenv("TENSORFORGE_KERNEL_CACHE", dir.c_str(), 1);
+  ir::PwProgram p = ir::compile_pointwise_body(
+      "input %x: float32[7]\n%e: float32[7] = unary \"e\" (%x) {op=\"exp\"}\n"
+      "%r: float32[7] = activation \"r\" (%e) {op=\"relu\"}\noutput %r\n");
+  std::string src = codegen::pointwise_source(p, codegen::pointwise_layout(p));
+  codegen::CompileStats s0 = codegen::compile_stats();
+  std::vector<char> first = codegen::compile_cubin(src, 90);
+  std::vector<char> again = codegen::compile_cubin(src, 90);
+  codegen::clear_memory_cache();
+  std::vector<char> from_disk = codegen::compile_cubin(src, 90);
+  codegen::CompileStats s1 = codegen::compile_stats();
+  EXPECT_EQ(s1.compiled - s0.compiled, 1);
+  EXPECT_EQ(s1.memory_hits - s0.memory_hits, 1);
+  EXPECT_EQ(s1.disk_hits - s0.disk_hits, 1);
+  EXPECT_EQ(first, again);
+  EXPECT_EQ(first, from_disk);
+  // Damage every cache file: the next build compiles again and rewrites it.
+  int files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::ofstream(e.path(), std::ios::binary | std::ios::trunc) << "TFKERNEL garbage";
+    ++files;
+  }
+  EXPECT_EQ(files, 1);
+  codegen::clear_memory_cache();
+  EXPECT_EQ(codegen::compile_cubin(src, 90), first);
+  EXPECT_EQ(codegen::compile_stats().compiled - s1.compiled, 1);
+  ::unsetenv("TENSORFORGE_KERNEL_CACHE");
+}
+
+TEST(Codegen, CompileErrorsCarryNvrtcsLog) {
+  ::setenv("TENSORFORGE_KERNEL_CACHE", "off", 1);
+  expect_error([] { codegen::compile_cubin("extern \"C\" __global__ void k() { undefined_thing(); }", 90); },
+               ErrorCode::kRuntime, {"NVRTC could not compile", "undefined_thing"});
+  ::unsetenv("TENSORFORGE_KERNEL_CACHE");
+}
+
+#endif  // TENSORFORGE_WITH_CUDA
+
+}  // namespace
+}  // namespace tft

@@ -1,0 +1,137 @@
+"""Generated CUDA kernels of fused pointwise layers against the CPU interpreter of the same program
+(the reference): every formula of the shared table, each float dtype, broadcasts of many kinds,
+odd sizes, several outputs and bool values; CUDA graph replay; and the fuse_pointwise pass in a
+CUDA build, against the unfused layers on the CPU."""
+
+import pytest
+import torch
+
+import tensorforge as tf
+from cuda_harness import both, check, close
+
+pytestmark = pytest.mark.cuda
+
+FLOATS = [torch.float32, torch.float16, torch.bfloat16]
+NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16", torch.bool: "bool"}
+
+
+def typ(dtype, shape):
+    return f"{NAMES[dtype]}[{','.join(str(d) for d in shape)}]"
+
+
+def fused(body_lines, inputs, outputs):
+    """A build function adding one pointwise layer whose body reads `inputs` (name, dtype, shape)."""
+    body = "".join(f"input %{n}: {typ(dt, sh)}\n" for n, dt, sh in inputs) + "".join(l + "\n" for l in body_lines)
+    body += "".join(f"output %{o}\n" for o in outputs)
+    return lambda net, *xs: net.add_pointwise(list(xs), body)
+
+
+def rand(shape, dtype, seed, scale=2.0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(shape, generator=g) * scale).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_every_formula(dtype):
+    shape = (3, 37)
+    lines, outs = [], []
+    names = {"unary": ["exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "sin", "cos",
+                       "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "floor",
+                       "ceil", "round", "trunc", "abs", "neg", "sign"],
+             "activation": ["relu", "clip", "sigmoid", "gelu_erf", "gelu_tanh", "silu", "leaky_relu", "elu", "celu",
+                            "selu", "softplus", "hardswish", "hardsigmoid", "mish", "softsign"],
+             "elementwise": ["add", "sub", "mul", "div", "floor_div", "mod", "pow", "min", "max"],
+             "compare": ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"]}
+    t = typ(dtype, shape)
+    for k, op in enumerate(names["unary"]):
+        lines.append(f'%u{k}: {t} = unary "u{k}" (%x) {{op="{op}"}}')
+        outs.append(f"u{k}")
+    for k, op in enumerate(names["activation"]):
+        lines.append(f'%a{k}: {t} = activation "a{k}" (%x) {{alpha=0.5, beta=1.5, op="{op}"}}')
+        outs.append(f"a{k}")
+    for k, op in enumerate(names["elementwise"]):
+        lines.append(f'%b{k}: {t} = elementwise "b{k}" (%x, %y) {{op="{op}"}}')
+        outs.append(f"b{k}")
+    for k, op in enumerate(names["compare"]):
+        lines.append(f'%c{k}: bool[3,37] = elementwise "c{k}" (%x, %y) {{op="{op}"}}')
+        outs.append(f"c{k}")
+    x = rand(shape, dtype, 1)
+    x[0, :5] = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.0, -0.0]).to(dtype)
+    y = rand((37,), dtype, 2)
+    check(fused(lines, [("x", dtype, shape), ("y", dtype, (37,))], outs), [x, y], f"every formula {dtype}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shapes", [
+    [(1,), (1,)],
+    [(7, 1, 5), (1, 3, 1)],          # both broadcast
+    [(2, 3, 5, 7), (5, 1)],          # bias-like
+    [(65537,), ()],                  # odd size, scalar
+    [(4, 1, 1, 9), (4, 8, 1, 9)],
+    [(2, 0, 3), (3,)],               # empty
+])
+def test_broadcasts_and_sizes(dtype, shapes):
+    sa, sb = shapes
+    out = tuple(torch.broadcast_shapes(sa, sb))
+    o = typ(dtype, out)
+    lines = [f'%s: {o} = elementwise "s" (%a, %b) {{op="sub"}}',
+             f'%g: {o} = activation "g" (%s) {{op="gelu_tanh"}}',
+             f'%m: {typ(torch.bool, out)} = elementwise "m" (%g, %a) {{op="gt"}}',
+             f'%w: {o} = select "w" (%m, %g, %b)',
+             f'%f: {typ(torch.float32, out)} = cast "f" (%w) {{dtype="float32"}}']
+    inputs = [("a", dtype, sa), ("b", dtype, sb)]
+    check(fused(lines, inputs, ["w", "m", "f"]), [rand(sa, dtype, 3), rand(sb, dtype, 4)], f"{sa} {sb} {dtype}")
+
+
+def test_bool_inputs_and_casts_between_float_dtypes():
+    shape = (5, 33)
+    lines = ['%h: float16[5,33] = cast "h" (%x) {dtype="float16"}',
+             '%b: bfloat16[5,33] = cast "b" (%h) {dtype="bfloat16"}',
+             '%n: bool[5,33] = unary "n" (%k) {op="not"}',
+             '%nb: float32[5,33] = cast "nb" (%n) {dtype="float32"}',
+             '%z: float32[5,33] = elementwise "z" (%x, %nb) {op="mul"}']
+    inputs = [("x", torch.float32, shape), ("k", torch.bool, shape)]
+    check(fused(lines, inputs, ["b", "z", "n"]), [rand(shape, torch.float32, 5, 1e3), rand(shape, torch.float32, 6) > 0],
+          "casts and bools")
+
+
+def test_the_pass_fuses_chains_in_cuda_builds_and_matches_the_unfused_cpu_engine():
+    def build(net, x, b):
+        a = net.add_elementwise(x, b, "add")
+        g = net.add_activation(a, "gelu_erf")
+        s = net.add_reduce(a, "sum", axes=(1,), keepdim=True)    # a is also read outside the chain
+        d = net.add_elementwise(g, s, "div")
+        return [net.add_unary(d, "tanh"), s]
+
+    x, b = rand((64, 129), torch.float16, 7), rand((129,), torch.float16, 8)
+    cpu, gpu = both(build, [x, b])
+    for g, c in zip(gpu, cpu):
+        # fused on the GPU: float32 between the layers; the CPU rounds each layer to float16
+        torch.testing.assert_close(g.float(), torch.as_tensor(c).float(), atol=4e-3, rtol=4e-3)
+    net = tf.Network()
+    xi, bi = net.add_input("x", torch.float16, (64, 129)), net.add_input("b", torch.float16, (129,))
+    for i, o in enumerate(build(net, xi, bi)):
+        net.mark_output(o, f"o{i}")
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    tactics = [t for _, kind, t in engine._engine.layers() if kind == "pointwise"]
+    assert tactics and all(t == "cuda.pointwise.generated" for t in tactics), engine.inspect()
+    assert len(tactics) == 2  # add + gelu before the reduce; div + tanh after it
+
+
+def test_graph_replay_and_threads():
+    shape = (1000, 3)
+    lines = ['%e: float32[1000,3] = unary "e" (%x) {op="exp"}', '%r: float32[1000,3] = activation "r" (%e) {op="silu"}']
+    net = tf.Network()
+    x = net.add_input("x", torch.float32, shape)
+    (y,) = fused(lines, [("x", torch.float32, shape)], ["r"])(net, x)
+    net.mark_output(y, "y")
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    ctx = engine.create_execution_context()
+    xs = [torch.randn(shape, device="cuda") for _ in range(4)]
+    outs = [torch.empty(shape, device="cuda") for _ in range(4)]
+    for a, o in zip(xs, outs):
+        ctx.execute([a], [o])
+    torch.cuda.synchronize()
+    assert ctx.cuda_graph_replays >= 3
+    for a, o in zip(xs, outs):
+        close(o.cpu(), torch.nn.functional.silu(torch.exp(a)).cpu(), "replayed")
