@@ -40,6 +40,9 @@ def _(x, size, scale_factor, mode, align_corners):
 
 _SDPA_TARGETS = {F.scaled_dot_product_attention, torch._C._nn.scaled_dot_product_attention}
 _INTERPOLATE_MODES = {"nearest", "linear", "bilinear", "trilinear"}
+# The deprecated F.upsample* functions, as the F.interpolate arguments they mean.
+_UPSAMPLE = {F.upsample_bilinear: {"mode": "bilinear", "align_corners": True},
+             F.upsample_nearest: {"mode": "nearest"}, F.upsample: {}}
 
 
 def _interpolate_args(node):
@@ -52,7 +55,12 @@ def _interpolate_args(node):
     values.update(node.kwargs)
     x, size, scale, mode = values["input"], values["size"], values["scale_factor"], values["mode"]
     val = x.meta.get("example_value") if isinstance(x, torch.fx.Node) else None
-    if val is None or mode not in _INTERPOLATE_MODES or values["antialias"] or values["recompute_scale_factor"]:
+    if val is None or values["antialias"] or values["recompute_scale_factor"]:
+        return None
+    # Float inputs in the modes the engine has stay whole for its resize layer; integer inputs in
+    # any mode stay whole too, so that PyTorch runs its own integer kernel (whose rounding the traced
+    # float decomposition does not reproduce).
+    if mode not in _INTERPOLATE_MODES and val.is_floating_point():
         return None
     spatial = val.dim() - 2
     if spatial < 1:
@@ -77,6 +85,13 @@ def wrap_kept_ops(gm: GraphModule) -> GraphModule:
             continue
         if node.target in _SDPA_TARGETS:
             node.target = torch.ops.tensorforge.sdpa.default
+            changed = True
+        elif node.target in _UPSAMPLE:
+            node.target, node.kwargs = F.interpolate, {**node.kwargs, **_UPSAMPLE[node.target]}
+            args = _interpolate_args(node)
+            if args is not None:
+                node.target = torch.ops.tensorforge.interpolate.default
+                node.args, node.kwargs = args, {}
             changed = True
         elif node.target is F.interpolate:
             args = _interpolate_args(node)

@@ -69,8 +69,9 @@ def aten_ops_upsample_trilinear3d(ctx, node, args, kwargs):
 
 
 def _interpolate_ok(node, settings) -> bool:
-    x = node.args[0]
-    return is_float(x) and not (node.args[3] == "nearest" and node.args[4])
+    x, mode = node.args[0], node.args[3]
+    return is_float(x) and mode in ("nearest", "linear", "bilinear", "trilinear") and not (
+        mode == "nearest" and node.args[4])
 
 
 @converter(torch.ops.tensorforge.interpolate.default, capability=_interpolate_ok)
