@@ -1,5 +1,6 @@
-"""Writes the fuzz seed corpus: small CPU engines that together use every layer kind, with
-weights, optional inputs, integer indices and string, list and float attributes.
+"""Writes the fuzz seed corpus: small CPU engines that together use every layer kind (a fused
+pointwise layer's body text included), with weights, optional inputs, integer indices and string,
+list and float attributes.
 
     python3 tools/fuzz/make_corpus.py [OUT_DIR]     (default: tests/fuzz_corpus)
 """
@@ -100,7 +101,23 @@ def generator_net(net):
     net.mark_output(c, "const_out")
 
 
-BUILDERS = [conv_net, spatial_net, pointwise_net, norm_reduce_net, shape_index_net, attention_net, generator_net]
+def fused_net(net):
+    x = net.add_input("x", "float16", (2, 5))
+    m = net.add_input("m", "bool", (5,))
+    body = ('input %x: float16[2,5]\ninput %b: float16[5]\ninput %m: bool[5]\n'
+            '%a: float16[2,5] = elementwise "a" (%x, %b) {op="add"}\n'
+            '%g: float16[2,5] = activation "g" (%a) {alpha=0.1, beta=0, op="leaky_relu"}\n'
+            '%s: float16[2,5] = select "s" (%m, %g, %x)\n'
+            '%f: float32[2,5] = cast "f" (%s) {dtype="float32"}\n'
+            '%t: bool[2,5] = unary "t" (%f) {op="isnan"}\n'
+            'output %f\noutput %t\n')
+    f, t = net.add_pointwise([x, rand(5).astype(np.float16), m], body)
+    net.mark_output(f, "f")
+    net.mark_output(t, "t")
+
+
+BUILDERS = [conv_net, spatial_net, pointwise_net, norm_reduce_net, shape_index_net, attention_net, generator_net,
+            fused_net]
 
 
 def main(out: pathlib.Path) -> None:
