@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "ir/op_registry.h"
+#include "ir/pointwise_program.h"
 #include "kernels/cuda/device_info.h"
 #include "runtime/engine_impl.h"
 #include "tensorforge/tensorforge.h"
@@ -201,6 +202,16 @@ NB_MODULE(_C, m) {
     std::vector<std::tuple<std::string, std::string, bool>> attrs;
     for (const ir::AttrSpec& a : d.attrs) attrs.emplace_back(a.name, kTypes[static_cast<int>(a.type)], a.required);
     return std::make_tuple(d.input_names, d.min_inputs, d.variadic, attrs);
+  });
+
+  // The formula table's op names by kind (kernels/common/pointwise_formulas.h), for tests and fuzzers.
+  m.def("pointwise_formulas", [] {
+    std::vector<std::pair<std::string, std::vector<std::string>>> r;
+    for (auto [kind, name] : {std::pair{ir::PwOp::kUnary, "unary"}, {ir::PwOp::kPredicate, "predicate"},
+                              {ir::PwOp::kActivation, "activation"}, {ir::PwOp::kBinary, "binary"},
+                              {ir::PwOp::kCompare, "compare"}})
+      r.emplace_back(name, ir::pw_formula_names(kind));
+    return r;
   });
 
   nb::class_<Tensor>(m, "Tensor")

@@ -35,26 +35,17 @@ def rand(shape, dtype, seed, scale=2.0):
 def test_every_formula(dtype):
     shape = (3, 37)
     lines, outs = [], []
-    names = {"unary": ["exp", "log", "log2", "log10", "log1p", "expm1", "sqrt", "rsqrt", "reciprocal", "sin", "cos",
-                       "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "floor",
-                       "ceil", "round", "trunc", "abs", "neg", "sign"],
-             "activation": ["relu", "clip", "sigmoid", "gelu_erf", "gelu_tanh", "silu", "leaky_relu", "elu", "celu",
-                            "selu", "softplus", "hardswish", "hardsigmoid", "mish", "softsign"],
-             "elementwise": ["add", "sub", "mul", "div", "floor_div", "mod", "pow", "min", "max"],
-             "compare": ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"]}
+    names = dict(tf._C.pointwise_formulas())  # the shared table's op names, by kind
     t = typ(dtype, shape)
-    for k, op in enumerate(names["unary"]):
-        lines.append(f'%u{k}: {t} = unary "u{k}" (%x) {{op="{op}"}}')
-        outs.append(f"u{k}")
-    for k, op in enumerate(names["activation"]):
-        lines.append(f'%a{k}: {t} = activation "a{k}" (%x) {{alpha=0.5, beta=1.5, op="{op}"}}')
-        outs.append(f"a{k}")
-    for k, op in enumerate(names["elementwise"]):
-        lines.append(f'%b{k}: {t} = elementwise "b{k}" (%x, %y) {{op="{op}"}}')
-        outs.append(f"b{k}")
-    for k, op in enumerate(names["compare"]):
-        lines.append(f'%c{k}: bool[3,37] = elementwise "c{k}" (%x, %y) {{op="{op}"}}')
-        outs.append(f"c{k}")
+    layers = [("unary", "unary", t, ""), ("predicate", "unary", "bool[3,37]", ""),
+              ("activation", "activation", t, "alpha=0.5, beta=1.5, "), ("binary", "elementwise", t, ""),
+              ("compare", "elementwise", "bool[3,37]", "")]
+    for kind, layer_kind, out_type, attrs in layers:
+        for k, op in enumerate(names[kind]):
+            v = f"{kind}{k}"
+            operands = "%x, %y" if layer_kind == "elementwise" else "%x"
+            lines.append(f'%{v}: {out_type} = {layer_kind} "{v}" ({operands}) {{{attrs}op="{op}"}}')
+            outs.append(v)
     x = rand(shape, dtype, 1)
     x[0, :5] = torch.tensor([float("nan"), float("inf"), -float("inf"), 0.0, -0.0]).to(dtype)
     y = rand((37,), dtype, 2)
