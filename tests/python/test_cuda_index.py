@@ -166,13 +166,16 @@ def test_scatter_reduce(case, reduce, dtype, itype):
 def test_scatter_add_random_values(dtype):
     """Arbitrary floats: duplicates are summed in an unspecified order, each atomic add rounding to the
     dtype, so a target hit d times may differ from the CPU's sum by about d roundings: the tolerance
-    is the dtype's unit roundoff times the most hits (up to 8 here) times the values' scale (2 x 3)."""
+    is the dtype's unit roundoff times the most hits (up to 8 here) times the values' scale (2 x 3).
+    (An H200 run with 8 test workers saw the replay differ from the first run by 1.5 such units.)"""
     x = torch.randn((50, 7), generator=gen(13)).to(dtype)
     src = torch.randn((120, 7), generator=gen(14)).to(dtype)
     idx = torch.randint(0, 50, (120, 7), generator=gen(15))
-    cpu, gpu = both(lambda n, a, i, b: n.add_scatter(a, i, b, axis=0, reduce="add"), [x, idx, src])
     hits = max(int(torch.bincount(idx[:, j], minlength=50).max()) for j in range(idx.shape[1]))
     tol = torch.finfo(dtype).eps / 2 * max(hits, 1) * 6
+    # Two GPU runs may add in different orders too: each within tol of the exact sum.
+    cpu, gpu = both(lambda n, a, i, b: n.add_scatter(a, i, b, axis=0, reduce="add"), [x, idx, src],
+                    replay_atol=2 * tol)
     torch.testing.assert_close(gpu[0], torch.as_tensor(cpu[0]), atol=tol, rtol=0)
 
 
