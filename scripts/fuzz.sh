@@ -20,7 +20,7 @@ if command -v clang++-14 >/dev/null || command -v clang++ >/dev/null; then
   if [ ! -f "$build/build.ninja" ]; then
     cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$cxx" \
       -DTENSORFORGE_CUDA=OFF -DTENSORFORGE_BUILD_FUZZERS=ON -DTENSORFORGE_LIBFUZZER=ON \
-      -DTENSORFORGE_BUILD_TOOLS=OFF -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -g" \
+      -DTENSORFORGE_BUILD_TOOLS=OFF -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -g" \
       -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" >/dev/null
   fi
   cmake --build "$build" -j "${JOBS:-2}" --target tensorforge-fuzz-reader

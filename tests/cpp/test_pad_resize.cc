@@ -77,6 +77,7 @@ TEST(Pad, InferenceErrors) {
   expect_error([&] { add_pad(net, x, {0, -1, 0, 0}, "replicate", 0); }, kNet, {"negative pads are only allowed in constant mode"});
   expect_error([&] { add_pad(net, x, {-3, 0, 0, 0}, "constant", 0); }, kNet, {"pads crop dim 0 below zero"});
   expect_error([&] { add_pad(net, x, {int64_t(1) << 40, 0, 0, 0}, "constant", 0); }, kNet, {"within +-2^30"});
+  expect_error([&] { add_pad(net, x, {INT64_MIN, 0, 0, 0}, "constant", 0); }, kNet, {"within +-2^30"});  // no abs() overflow
   Tensor e = net.add_input("e", DataType::kFloat32, {0, 3});
   expect_error([&] { add_pad(net, e, {1, 0, 0, 0}, "replicate", 0); }, kNet, {"cannot grow the empty dim 0"});
   Tensor b = net.add_input("b", DataType::kBool, {2});

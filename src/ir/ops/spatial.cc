@@ -176,7 +176,8 @@ void infer_pad(InferContext& c) {
   Dims out = x;
   for (int i = 0; i < r; ++i) {
     int64_t b = pads[i], e = pads[r + i];
-    if (std::llabs(b) > kMaxSpatialAttr || std::llabs(e) > kMaxSpatialAttr) c.fail("pads values must be within +-2^30");
+    auto within = [](int64_t v) { return v >= -kMaxSpatialAttr && v <= kMaxSpatialAttr; };  // no abs(): INT64_MIN
+    if (!within(b) || !within(e)) c.fail("pads values must be within +-2^30");
     if (mode != "constant" && (b < 0 || e < 0)) c.fail("negative pads are only allowed in constant mode");
     if (mode == "reflect" && (b >= x[i] || e >= x[i]) && (b > 0 || e > 0))
       c.fail("reflect pads must be smaller than the extent in dim " + std::to_string(i) + " (" + std::to_string(x[i]) +
