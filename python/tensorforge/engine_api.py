@@ -218,12 +218,13 @@ class Network:
 
     # -- typed helpers, one per layer kind ---------------------------------------------------
     def add_convolution(self, x, weight, bias=None, stride=(), padding=(), dilation=(), groups=1, name="",
-                        activation="none"):
+                        activation="none", layout="nchw"):
         """N-d convolution; weight [Cout, Cin/groups, *kernel], bias [Cout] or None; activation "none" or
-        "relu" (applied after the bias)."""
+        "relu" (applied after the bias). layout "nhwc": x and the output are channels last
+        ([N, *spatial, C]) and the weight is [Cout, *kernel, Cin/groups]."""
         return self._one("convolution", [x, weight, bias],
                          dict(stride=list(stride), padding=list(padding), dilation=list(dilation), groups=groups,
-                              activation=activation), name)
+                              activation=activation, layout=layout), name)
 
     def add_deconvolution(self, x, weight, bias=None, stride=(), padding=(), output_padding=(), dilation=(),
                           groups=1, name=""):
@@ -233,16 +234,19 @@ class Network:
                               dilation=list(dilation), groups=groups), name)
 
     def add_pooling(self, x, mode, kernel, stride=(), padding=(), dilation=(), ceil_mode=False,
-                    count_include_pad=True, divisor_override=0, name=""):
-        """Max or average pooling ("max" or "avg")."""
+                    count_include_pad=True, divisor_override=0, name="", layout="nchw"):
+        """Max or average pooling ("max" or "avg"); layout "nhwc" for channels-last x and output."""
         return self._one("pooling", [x],
                          dict(mode=mode, kernel=list(kernel), stride=list(stride), padding=list(padding),
                               dilation=list(dilation), ceil_mode=int(ceil_mode),
-                              count_include_pad=int(count_include_pad), divisor_override=divisor_override), name)
+                              count_include_pad=int(count_include_pad), divisor_override=divisor_override,
+                              layout=layout), name)
 
-    def add_adaptive_pooling(self, x, output_size, mode="avg", name=""):
-        """Adaptive average or max pooling to `output_size` spatial extents."""
-        return self._one("adaptive_pooling", [x], dict(mode=mode, output_size=list(output_size)), name)
+    def add_adaptive_pooling(self, x, output_size, mode="avg", name="", layout="nchw"):
+        """Adaptive average or max pooling to `output_size` spatial extents; layout "nhwc" for
+        channels-last x and output."""
+        return self._one("adaptive_pooling", [x], dict(mode=mode, output_size=list(output_size), layout=layout),
+                         name)
 
     def add_pad(self, x, pads, mode="constant", value=0.0, name=""):
         """Pads every dim: `pads` lists all begins, then all ends."""

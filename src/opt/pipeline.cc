@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "ir/printer.h"
+#include "opt/channels_last.h"
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fold_batch_norm.h"
 #include "opt/fuse_epilogues.h"
@@ -21,6 +22,8 @@ const std::vector<Pass>& pipeline() {
        "folds an inference batch norm into the convolution before it"},
       {"fuse_epilogues", 1, kOnCUDA, fuse_epilogues,
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
+      {"channels_last", 1, kOnCUDA, channels_last,
+       "keeps float16/bfloat16 convolutional regions NHWC, converting only at their edges"},
       {"fuse_pointwise", 1, kOnCUDA, fuse_pointwise,
        "turns connected chains of pointwise layers into one generated kernel"},
       {"eliminate_dead_layers", 1, kOnAll, eliminate_dead_layers,

@@ -47,6 +47,25 @@ void GraphRebuilder::replace_tensors(const std::vector<int>& replaces, LayerKind
   }
 }
 
+int GraphRebuilder::add(LayerKind kind, const std::vector<int>& new_inputs, const Attributes& attrs,
+                        const std::string& name) {
+  int li = out_.add_layer(kind, new_inputs, attrs, name);  // add_layer makes the name unique
+  return out_.layers[li].outputs.at(0);
+}
+
+void GraphRebuilder::substitute(int old, int nid, const std::string& suffix) {
+  const std::string& name = old_.tensors[old].name;
+  const int prev = map_[old];
+  map_[old] = nid;
+  if (prev == nid) return;
+  if (prev >= 0 && out_.tensors[prev].name == name) {
+    std::string other = name + suffix;
+    for (int k = 2; out_.by_name.count(other); ++k) other = name + suffix + std::to_string(k);
+    out_.rename(prev, other);
+  }
+  if (!out_.by_name.count(name)) out_.rename(nid, name);
+}
+
 int GraphRebuilder::constant(const Weights& w, const std::string& name) {
   int li = out_.add_layer(LayerKind::kConstant, {}, {{"value", w}}, name);
   return out_.layers[li].outputs[0];

@@ -23,6 +23,12 @@ class GraphRebuilder {
   /// several old layers); each takes its old tensor's place and name.
   void replace_tensors(const std::vector<int>& replaces, LayerKind kind, const std::vector<int>& new_inputs,
                        const Attributes& attrs, const std::string& name);
+  /// Adds a layer of the new graph only (no old layer's place; its name made unique); returns its
+  /// first output's id.
+  int add(LayerKind kind, const std::vector<int>& new_inputs, const Attributes& attrs, const std::string& name);
+  /// From now on old tensor `old` is new tensor `nid`, which takes its name (the tensor that had the
+  /// name gets it with `suffix` appended, made unique).
+  void substitute(int old, int nid, const std::string& suffix);
   /// Adds a constant layer; returns its new tensor id.
   int constant(const Weights& w, const std::string& name);
   /// The new id of old tensor `id` (-1 stays -1).

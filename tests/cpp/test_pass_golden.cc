@@ -5,6 +5,7 @@
 #include "ir/parser.h"
 
 #include "ir/printer.h"
+#include "opt/channels_last.h"
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fold_batch_norm.h"
 #include "opt/fuse_epilogues.h"
@@ -218,6 +219,65 @@ TEST(PassGolden, FusePointwiseLeavesIntegerAndLoneLayers) {
       "output %k\n"
       "output %y\n");
   EXPECT_EQ(ir::to_text(fuse_pointwise(g)), ir::to_text(g));
+}
+
+TEST(PassGolden, ChannelsLastKeepsARegionNHWCAndConvertsAtItsEdges) {
+  // conv -> (bias [4,1,1]) -> max pool -> adaptive pool -> flatten, with the conv's output also a
+  // network output: one transpose in, the weight and the broadcast constant permuted at build, one
+  // transpose back for the output, and a reshape (no copy) where [N,1,1,C] meets the flatten.
+  expect_golden(channels_last,
+                "input %x: float16[2,3,5,6]\n"
+                "%w: float16[4,3,1,3] = constant \"w\" () {value=float16[4,3,1,3]}\n"
+                "%c: float16[2,4,5,6] = convolution \"c\" (%x, %w, none) {padding=[0, 1], activation=\"relu\"}\n"
+                "%s: float16[4,1,1] = constant \"s\" () {value=float16[4,1,1]{1, -2, 0.5, 4}}\n"
+                "%m: float16[2,4,5,6] = elementwise \"m\" (%c, %s) {op=\"mul\"}\n"
+                "%p: float16[2,4,3,3] = pooling \"p\" (%m) {mode=\"max\", kernel=[2, 2], ceil_mode=1}\n"
+                "%a: float16[2,4,1,1] = adaptive_pooling \"a\" (%p) {mode=\"avg\", output_size=[1, 1]}\n"
+                "%f: float16[2,4] = reshape \"f\" (%a) {shape=[2, 4]}\n"
+                "output %f\n"
+                "output %m\n",
+                "input %x: float16[2,3,5,6]\n"
+                "%w: float16[4,3,1,3] = constant \"w\" () {value=float16[4,3,1,3]}\n"
+                "%x.to_nhwc: float16[2,5,6,3] = transpose \"x.to_nhwc\" (%x) {perm=[0, 2, 3, 1]}\n"
+                "%w.nhwc: float16[4,1,3,3] = constant \"w.nhwc\" () {value=float16[4,1,3,3]}\n"
+                "%c: float16[2,5,6,4] = convolution \"c\" (%x.to_nhwc, %w.nhwc, none) "
+                "{activation=\"relu\", layout=\"nhwc\", padding=[0, 1]}\n"
+                "%s: float16[4,1,1] = constant \"s\" () {value=float16[4,1,1]{1, -2, 0.5, 4}}\n"
+                "%s.nhwc: float16[1,1,1,4] = constant \"s.nhwc\" () {value=float16[1,1,1,4]{1, -2, 0.5, 4}}\n"
+                "%m.nhwc: float16[2,5,6,4] = elementwise \"m\" (%c, %s.nhwc) {op=\"mul\"}\n"
+                "%p: float16[2,3,3,4] = pooling \"p\" (%m.nhwc) {ceil_mode=1, kernel=[2, 2], layout=\"nhwc\", mode=\"max\"}\n"
+                "%a: float16[2,1,1,4] = adaptive_pooling \"a\" (%p) {layout=\"nhwc\", mode=\"avg\", output_size=[1, 1]}\n"
+                "%a.to_nchw: float16[2,4,1,1] = reshape \"a.to_nchw\" (%a) {shape=[2, 4, 1, 1]}\n"
+                "%f: float16[2,4] = reshape \"f\" (%a.to_nchw) {shape=[2, 4]}\n"
+                "%m: float16[2,4,5,6] = transpose \"m.to_nchw\" (%m.nhwc) {perm=[0, 3, 1, 2]}\n"
+                "output %f\n"
+                "output %m\n",
+                2e-3);
+}
+
+TEST(PassGolden, ChannelsLastLeavesFloat32AndLayoutBoundNetworks) {
+  // float32 convolutions keep NCHW; so does a float16 one whose output only a softmax over C reads
+  // (the region is the conv alone: still NHWC inside, with conversions at both ends).
+  const std::string f32 =
+      "input %x: float32[1,2,4,4]\n"
+      "%w: float32[3,2,3,3] = constant \"w\" () {value=float32[3,2,3,3]}\n"
+      "%c: float32[1,3,4,4] = convolution \"c\" (%x, %w, none) {padding=[1, 1]}\n"
+      "output %c\n";
+  expect_golden(channels_last, f32, f32);
+  ir::Graph g = ir::parse_text(
+      "input %x: float16[1,2,4,4]\n"
+      "%w: float16[3,2,3,3] = constant \"w\" () {value=float16[3,2,3,3]}\n"
+      "%c: float16[1,3,4,4] = convolution \"c\" (%x, %w, none) {padding=[1, 1]}\n"
+      "%s: float16[1,3,4,4] = softmax \"s\" (%c) {axis=1}\n"
+      "output %s\n");
+  ir::Graph out = channels_last(g);
+  int transposes = 0;
+  for (const ir::Layer& l : out.layers) transposes += l.kind == LayerKind::kTranspose;
+  EXPECT_EQ(transposes, 2) << ir::to_text(out);
+  EXPECT_EQ(out.tensors[out.outputs[0]].name, "s");
+  std::vector<HostTensor> in = random_inputs(g);
+  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
+  expect_close(got[0], want[0].dims, want[0].values(), 2e-3, "softmax after an NHWC conv");
 }
 
 TEST(FusedPointwise, InterpreterMatchesTheLayersInEveryFloatDtypeWithBroadcasts) {

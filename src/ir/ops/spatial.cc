@@ -1,8 +1,12 @@
 // Spatial layers over [N, C, *spatial] (1 to 3 spatial dims): convolution, deconvolution, pooling,
-// adaptive_pooling, resize; and pad over any rank. Output sizes follow PyTorch's rules; every
+// adaptive_pooling, resize; and pad over any rank. Convolution and (adaptive) pooling also take
+// layout "nhwc" (channels last, for any spatial rank): the input and output are [N, *spatial, C] and
+// a convolution's weight is [Cout, *kernel, Cin / groups]; inference then works on the
+// channels-first view of each tensor and returns the output channels last. Output sizes follow PyTorch's rules; every
 // attribute value a CPU kernel relies on (list lengths, ranges, divisibility) is validated here.
 #include <cmath>
 
+#include "ir/layout.h"
 #include "ir/op_registry.h"
 
 namespace tensorforge::ir {
@@ -17,6 +21,13 @@ int spatial_dims(InferContext& c) {
   int r = c.dims(0).rank();
   if (r < 3 || r > 5) c.fail("input must be [N, C, *spatial] with 1 to 3 spatial dims, got rank " + std::to_string(r));
   return r - 2;
+}
+
+// Whether the layer's "layout" attribute says channels last (and that it is one of the two names).
+bool channels_last(InferContext& c) {
+  const std::string& l = c.get_string("layout");
+  if (l != "nchw" && l != "nhwc") c.fail("layout must be 'nchw' or 'nhwc', got '" + l + "'");
+  return l == "nhwc";
 }
 
 void require_float(InferContext& c, const char* what) {
@@ -38,9 +49,8 @@ std::vector<int64_t> spatial_list(InferContext& c, const std::string& name, int 
 }
 
 // Checks the weight (and bias) of a (de)convolution: dtype, rank, kernel extents >= 1.
-void check_conv_params(InferContext& c, const char* what) {
+void check_conv_params(InferContext& c, const char* what, const Dims& w) {
   require_float(c, what);
-  const Dims& w = c.dims(1);
   if (c.dtype(1) != c.dtype(0)) c.fail("weight must have the input's dtype");
   if (w.rank() != c.dims(0).rank())
     c.fail("weight must have the input's rank (" + std::to_string(c.dims(0).rank()) + "), got " + w.str());
@@ -57,9 +67,10 @@ void check_bias(InferContext& c, int64_t cout) {
 
 void infer_convolution(InferContext& c) {
   int nsp = spatial_dims(c);
-  check_conv_params(c, "convolution");
-  const Dims& x = c.dims(0);
-  const Dims& w = c.dims(1);
+  const bool last = channels_last(c);
+  const Dims x = channels_first_view(c.dims(0), last);
+  const Dims w = channels_first_view(c.dims(1), last);
+  check_conv_params(c, "convolution", w);
   int64_t g = c.get_int("groups");
   auto stride = spatial_list(c, "stride", nsp, 1, 1);
   auto pad = spatial_list(c, "padding", nsp, 0, 0);
@@ -79,12 +90,12 @@ void infer_convolution(InferContext& c) {
     if (span < 0) c.fail("the (dilated) kernel is larger than the padded input in spatial dim " + std::to_string(i));
     out[2 + i] = span / stride[i] + 1;
   }
-  c.set_output(0, c.dtype(0), out);
+  c.set_output(0, c.dtype(0), channels_last_view(out, last));
 }
 
 void infer_deconvolution(InferContext& c) {
   int nsp = spatial_dims(c);
-  check_conv_params(c, "deconvolution");
+  check_conv_params(c, "deconvolution", c.dims(1));
   const Dims& x = c.dims(0);
   const Dims& w = c.dims(1);
   int64_t g = c.get_int("groups");
@@ -111,6 +122,7 @@ void infer_deconvolution(InferContext& c) {
 
 void infer_pooling(InferContext& c) {
   int nsp = spatial_dims(c);
+  const bool last = channels_last(c);
   require_float(c, "pooling");
   const std::string& mode = c.get_string("mode");
   if (mode != "max" && mode != "avg") c.fail("mode must be 'max' or 'avg', got '" + mode + "'");
@@ -124,7 +136,7 @@ void infer_pooling(InferContext& c) {
       if (d != 1) c.fail("dilation is only supported by max pooling");
   if (c.get_int("divisor_override") < 0) c.fail("divisor_override must be >= 0 (0 = none)");
   bool ceil_mode = c.get_int("ceil_mode") != 0;
-  const Dims& x = c.dims(0);
+  const Dims x = channels_first_view(c.dims(0), last);
   Dims out = x;
   for (int i = 0; i < nsp; ++i) {
     if (pad[i] > k[i] / 2) c.fail("padding must be at most half the kernel size in spatial dim " + std::to_string(i));
@@ -136,7 +148,7 @@ void infer_pooling(InferContext& c) {
     if (ceil_mode && (o - 1) * stride[i] >= in + pad[i]) --o;  // the last window must start inside
     out[2 + i] = o;
   }
-  c.set_output(0, c.dtype(0), out);
+  c.set_output(0, c.dtype(0), channels_last_view(out, last));
 }
 
 void infer_adaptive_pooling(InferContext& c) {
@@ -146,12 +158,13 @@ void infer_adaptive_pooling(InferContext& c) {
   if (mode != "max" && mode != "avg") c.fail("mode must be 'max' or 'avg', got '" + mode + "'");
   if (c.get_ints("output_size").empty()) c.fail("output_size must have one value per spatial dim");
   auto os = spatial_list(c, "output_size", nsp, 1, 1);
-  Dims out = c.dims(0);
+  const bool last = channels_last(c);
+  Dims out = channels_first_view(c.dims(0), last);
   for (int i = 0; i < nsp; ++i) {
     if (out[2 + i] < 1) c.fail("input spatial extents must be >= 1, got " + c.dims(0).str());
     out[2 + i] = os[i];
   }
-  c.set_output(0, c.dtype(0), out);
+  c.set_output(0, c.dtype(0), channels_last_view(out, last));
 }
 
 void infer_pad(InferContext& c) {
@@ -227,7 +240,8 @@ void add_spatial_ops(std::vector<OpDef>& defs) {
                    {"padding", AttrType::kInts, false, no_ints()},
                    {"dilation", AttrType::kInts, false, no_ints()},
                    {"groups", AttrType::kInt, false, int64_t(1)},
-                   {"activation", AttrType::kString, false, std::string("none")}},
+                   {"activation", AttrType::kString, false, std::string("none")},
+                   {"layout", AttrType::kString, false, std::string("nchw")}},
                   nullptr,
                   infer_convolution});
   defs.push_back({LayerKind::kDeconvolution,
@@ -252,14 +266,17 @@ void add_spatial_ops(std::vector<OpDef>& defs) {
                    {"dilation", AttrType::kInts, false, no_ints()},
                    {"ceil_mode", AttrType::kInt, false, int64_t(0)},
                    {"count_include_pad", AttrType::kInt, false, int64_t(1)},
-                   {"divisor_override", AttrType::kInt, false, int64_t(0)}},
+                   {"divisor_override", AttrType::kInt, false, int64_t(0)},
+                   {"layout", AttrType::kString, false, std::string("nchw")}},
                   nullptr,
                   infer_pooling});
   defs.push_back({LayerKind::kAdaptivePooling,
                   {"x"},
                   1,
                   false,
-                  {{"mode", AttrType::kString, true, {}}, {"output_size", AttrType::kInts, true, {}}},
+                  {{"mode", AttrType::kString, true, {}},
+                   {"output_size", AttrType::kInts, true, {}},
+                   {"layout", AttrType::kString, false, std::string("nchw")}},
                   nullptr,
                   infer_adaptive_pooling});
   defs.push_back({LayerKind::kPad,

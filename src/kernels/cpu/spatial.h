@@ -19,6 +19,11 @@ std::unique_ptr<Kernel> create_adaptive_pooling(const KernelSpec& s);
 std::unique_ptr<Kernel> create_pad(const KernelSpec& s);
 std::unique_ptr<Kernel> create_resize(const KernelSpec& s);
 
+/// `create(s)` for a channels-first layer; for a channels-last ("nhwc") convolution or (adaptive)
+/// pooling, an adapter that converts to channels first in the workspace around `create`'s kernel
+/// (channels_last.cc).
+std::unique_ptr<Kernel> with_layout(const KernelSpec& s, std::unique_ptr<Kernel> (*create)(const KernelSpec&));
+
 /// Extents and window parameters of a spatial layer, right-aligned into 3 dims (D, H, W).
 struct Spatial3 {
   int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1};

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "ir/layout.h"
 #include "kernels/cpu/spatial.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv.h"
@@ -578,6 +579,9 @@ float conv_time_ms(const std::function<void()>& f, int calls) {
 }
 
 std::unique_ptr<Kernel> create_convolution(const KernelSpec& s) {
+  // Channels-last layers run through the graph API only (conv_graph.cc), which always has a plan
+  // for the non-empty layers the channels_last pass gives that layout.
+  if (ir::is_channels_last(s.layer)) return nullptr;
   return is_float(s.inputs[0]->dtype) ? ConvKernel::create(s) : nullptr;
 }
 

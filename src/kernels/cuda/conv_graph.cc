@@ -10,7 +10,9 @@
 // whose numerical notes the dtype allows and whose execution plan finalizes within the workspace
 // cap become candidates; besides the fused graph, the plain convolution followed by our bias/relu
 // pass, and (ungrouped layers) the fused graph in NHWC with transposes through the workspace, are
-// candidates too. optimization_level 0 keeps the first plan (the fused graph's first); levels 1-2 time 3
+// candidates too. A channels-last layer (layout "nhwc": x and y [N, *spatial, C], the weight
+// [Cout, *kernel, Cin / groups]) is described to cuDNN with NHWC strides and runs in place; its
+// fallbacks are the unfused NHWC graph and the NCHW graph with transposes through the workspace. optimization_level 0 keeps the first plan (the fused graph's first); levels 1-2 time 3
 // fused, 2 unfused and 2 NHWC candidates, levels 3 and up 6, 2 and 3, each on random (non-zero)
 // scratch data, 3 rounds of 5 calls, and keep the fastest median.
 // Tensors are declared 16-byte aligned; a second plan declared only element-aligned serves calls
@@ -28,6 +30,7 @@
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/libraries.h"
+#include "ir/layout.h"
 #include "kernels/layer_attrs.h"
 #include "runtime/device.h"
 #include "tensorforge/logger.h"
@@ -96,19 +99,26 @@ struct Shape {
   int64_t groups = 1;
 };
 
-Shape shape_of(const KernelSpec& s) {
-  const cpu::Spatial3 sp = cpu::conv_geometry(s);
+// The layer's geometry from the channels-first views of x, w and y.
+Shape shape_of(const KernelSpec& s, const Dims& x, const Dims& w, const Dims& y) {
+  cpu::Spatial3 sp;
+  cpu::spatial_extents(x, sp.in);
+  cpu::spatial_extents(y, sp.out);
+  cpu::spatial_extents(w, sp.k);
+  cpu::spatial_attr(s.layer, "stride", sp.stride);
+  cpu::spatial_attr(s.layer, "padding", sp.pad);
+  cpu::spatial_attr(s.layer, "dilation", sp.dil);
   Shape g;
-  g.rank = s.inputs[0]->dims.rank() == 5 ? 5 : 4;
+  g.rank = x.rank() == 5 ? 5 : 4;
   const int first = 5 - g.rank;  // the Spatial3 slots cuDNN sees (1-D layers keep H = 1)
   auto fill = [&](int64_t* dst, const Dims& d, const int64_t* spatial) {
     dst[0] = d[0];
     dst[1] = d[1];
     for (int k = 0; k < g.rank - 2; ++k) dst[2 + k] = spatial[first + k];
   };
-  fill(g.x, s.inputs[0]->dims, sp.in);
-  fill(g.w, s.inputs[1]->dims, sp.k);
-  fill(g.y, s.outputs[0]->dims, sp.out);
+  fill(g.x, x, sp.in);
+  fill(g.w, w, sp.k);
+  fill(g.y, y, sp.out);
   for (int k = 0; k < g.rank - 2; ++k) {
     g.pad[k] = sp.pad[first + k];
     g.stride[k] = sp.stride[first + k];
@@ -121,7 +131,7 @@ Shape shape_of(const KernelSpec& s) {
 // The ways a layer can run through a graph.
 struct Variant {
   bool fused = true;  // bias and relu in the graph (else the graph convolves and our pass follows)
-  bool nhwc = false;  // the graph runs on NHWC copies in the workspace
+  bool nhwc = false;  // the graph's tensors are NHWC (copies in the workspace when the layer's are NCHW)
   int64_t align = 16;  // the byte alignment declared for every tensor
 };
 
@@ -240,9 +250,10 @@ struct Plan {
   int64_t engine = -1;  // cuDNN's global engine index
   size_t workspace = 0;  // cuDNN's
   float ms = 0;  // timed at creation (optimization_level > 0)
+  bool staged = false;  // the graph's layout is not the layer's: transposes through the workspace
   std::string name() const {
-    return std::string(variant.nhwc ? "NHWC" : "NCHW") + " engine " + std::to_string(engine) +
-           (variant.fused ? " fused" : " + our bias/relu pass");
+    return std::string(variant.nhwc ? "NHWC" : "NCHW") + (staged ? " (staged)" : "") + " engine " +
+           std::to_string(engine) + (variant.fused ? " fused" : " + our bias/relu pass");
   }
 };
 
@@ -338,16 +349,18 @@ class ConvGraphKernel : public Kernel {
     if (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16) return nullptr;
     if (s.inputs[0]->dims.volume() == 0 || s.outputs[0]->dims.volume() == 0) return nullptr;  // the legacy kernel
     auto k = std::unique_ptr<ConvGraphKernel>(new ConvGraphKernel());
+    const bool last = ir::is_channels_last(s.layer);
     k->dtype_ = t;
-    k->x_dims_ = s.inputs[0]->dims;
-    k->w_dims_ = s.inputs[1]->dims;
-    k->y_dims_ = s.outputs[0]->dims;
+    k->last_ = last;
+    k->x_dims_ = ir::channels_first_view(s.inputs[0]->dims, last);
+    k->w_dims_ = ir::channels_first_view(s.inputs[1]->dims, last);
+    k->y_dims_ = ir::channels_first_view(s.outputs[0]->dims, last);
     k->has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
     k->relu_ = conv_relu(s);
     k->x_stage_ = align256(bytes_of(s.inputs[0]));
     k->w_stage_ = align256(bytes_of(s.inputs[1]));
     k->y_stage_ = align256(bytes_of(s.outputs[0]));
-    const Shape g = shape_of(s);
+    const Shape g = shape_of(s, k->x_dims_, k->w_dims_, k->y_dims_);
     const cudnnDataType_t type = dnn_type(t);
     const bool fma_only = t == DataType::kFloat32 && !s.config.allow_tf32;
     const size_t cap = conv_workspace_cap(s);
@@ -357,7 +370,7 @@ class ConvGraphKernel : public Kernel {
 
     std::vector<Plan> candidates;
     auto add = [&](Variant v, int want) {
-      const size_t staging = v.nhwc ? k->staging() : 0;
+      const size_t staging = v.nhwc != last ? k->staging() : 0;
       if (staging >= cap) return;
       std::string graph_why;
       std::shared_ptr<Graph> graph = build_graph(g, type, k->has_bias_, k->relu_, v, graph_why);
@@ -365,12 +378,15 @@ class ConvGraphKernel : public Kernel {
         why = graph_why;
         return;
       }
+      const size_t first = candidates.size();
       add_plans(graph, v, fma_only, cap - staging, want, candidates);
+      for (size_t i = first; i < candidates.size(); ++i) candidates[i].staged = v.nhwc != last;
     };
     const bool thorough = s.config.optimization_level >= 3;  // more of the heuristic's list is timed
-    add(Variant{true, false, 16}, !timed ? 1 : thorough ? 6 : 3);
-    if (epilogue && (timed || candidates.empty())) add(Variant{false, false, 16}, timed ? 2 : 1);
-    if (timed && g.groups == 1) add(Variant{true, true, 16}, thorough ? 3 : 2);
+    // In the layer's own layout first (fused, then unfused), then staged through the other layout.
+    add(Variant{true, last, 16}, !timed ? 1 : thorough ? 6 : 3);
+    if (epilogue && (timed || candidates.empty())) add(Variant{false, last, 16}, timed ? 2 : 1);
+    if ((timed && (g.groups == 1 || last)) || candidates.empty()) add(Variant{true, !last, 16}, thorough ? 3 : 2);
     if (candidates.empty()) {
       note(s, "cuDNN graph API: " + why + "; the legacy cuDNN kernel takes the layer");
       return nullptr;
@@ -404,12 +420,12 @@ class ConvGraphKernel : public Kernel {
     // Calls whose pointers are not 16-byte aligned (views into larger buffers) need a plan declared
     // only element-aligned; NHWC plans only touch their aligned staging copies.
     const int64_t esize = static_cast<int64_t>(element_size(t));
-    if (!k->main_.variant.nhwc && esize < 16) {
+    if (!k->main_.staged && esize < 16) {
       std::vector<Plan> loose;
       for (bool fused : {true, false}) {
         if (!loose.empty() || (!fused && !epilogue)) continue;
         std::string ignored;
-        const Variant v{fused, false, esize};
+        const Variant v{fused, last, esize};
         if (auto graph = build_graph(g, type, k->has_bias_, k->relu_, v, ignored))
           add_plans(graph, v, fma_only, cap, 1, loose);
       }
@@ -440,19 +456,26 @@ class ConvGraphKernel : public Kernel {
   ConvGraphKernel() = default;
 
   size_t staging() const { return x_stage_ + w_stage_ + y_stage_; }
-  size_t needs(const Plan& p) const { return (p.variant.nhwc ? staging() : 0) + p.workspace; }
+  size_t needs(const Plan& p) const { return (p.staged ? staging() : 0) + p.workspace; }
 
   // The layer on the current stream through plan `p`; bias may be null.
   void execute(const Plan& p, const void* x, const void* w, const void* bias, void* y, void* workspace) const {
     char* ws = static_cast<char*>(workspace);
     const void *cx = x, *cw = w;
     void* cy = y;
-    const int64_t n = x_dims_[0], cin = x_dims_[1], cout = y_dims_[1];
-    if (p.variant.nhwc) {
+    const int64_t n = x_dims_[0], cin = x_dims_[1], cout = y_dims_[1], cin_g = w_dims_[1];
+    const int64_t x_sp = x_dims_.volume() / (n * cin), w_sp = w_dims_.volume() / (cout * cin_g),
+                  y_sp = y_dims_.volume() / (n * cout);
+    if (p.staged) {  // the layer's layout -> the graph's: out[b, c, r] = in[b, r, c]
       void *xt = ws, *wt = ws + x_stage_;
       cy = ws + x_stage_ + w_stage_;
-      conv_transpose(dtype_, x, xt, n, cin, x_dims_.volume() / (n * cin));
-      conv_transpose(dtype_, w, wt, cout, w_dims_[1], w_dims_.volume() / (cout * w_dims_[1]));
+      if (last_) {
+        conv_transpose(dtype_, x, xt, n, x_sp, cin);
+        conv_transpose(dtype_, w, wt, cout, w_sp, cin_g);
+      } else {
+        conv_transpose(dtype_, x, xt, n, cin, x_sp);
+        conv_transpose(dtype_, w, wt, cout, cin_g, w_sp);
+      }
       cx = xt;
       cw = wt;
       ws += staging();
@@ -468,16 +491,23 @@ class ConvGraphKernel : public Kernel {
     pack.finalize();
     check_cudnn(pack.status(), "building a cuDNN variant pack");
     check_cudnn(cudnnBackendExecute(cudnn_handle(), p.plan.get(), pack.get()), "running a convolution (cuDNN graph)");
-    if (p.variant.nhwc) conv_transpose(dtype_, cy, y, n, y_dims_.volume() / (n * cout), cout);
-    if (!p.variant.fused && (has_bias_ || relu_)) conv_bias_relu(dtype_, y, bias, y_dims_, relu_);
+    if (p.staged) {
+      if (last_)
+        conv_transpose(dtype_, cy, y, n, cout, y_sp);
+      else
+        conv_transpose(dtype_, cy, y, n, y_sp, cout);
+    }
+    // Our pass sees y in the layer's layout: channels last is [positions, C].
+    if (!p.variant.fused && (has_bias_ || relu_))
+      conv_bias_relu(dtype_, y, bias, last_ ? Dims{n * y_sp, cout} : y_dims_, relu_);
   }
 
   Plan main_;
   std::unique_ptr<Plan> loose_;  // for pointers that are not 16-byte aligned (NCHW main plans)
   DataType dtype_ = DataType::kFloat32;
-  Dims x_dims_, w_dims_, y_dims_;
+  Dims x_dims_, w_dims_, y_dims_;  // channels-first views
   size_t x_stage_ = 0, w_stage_ = 0, y_stage_ = 0, workspace_ = 0;
-  bool has_bias_ = false, relu_ = false;
+  bool has_bias_ = false, relu_ = false, last_ = false;  // last_: the layer is channels last
 };
 
 }  // namespace

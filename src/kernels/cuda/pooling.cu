@@ -5,8 +5,13 @@
 // (threads of adjacent outputs read adjacent inputs; 32-bit index arithmetic when the tensors allow).
 // A window covering the whole plane (adaptive pooling to 1, global pooling) is a row reduction
 // instead: a warp per plane (a block for planes over 2048 elements), summed as a tree.
+// Channels-last layers (layout "nhwc") run the same windowed kernels with the channel innermost:
+// `cl` channels per spatial position (cl = 1 for channels first, where the channel is part of the
+// plane index), so adjacent threads read adjacent channels; their whole-plane pooling is windowed
+// too (one thread per (n, c), reading across channels coalesced).
 #include <cmath>
 
+#include "ir/layout.h"
 #include "kernels/cpu/spatial.h"
 #include "kernels/cuda/row_reduce.cuh"
 
@@ -16,9 +21,12 @@ namespace {
 
 using cpu::Spatial3;
 
-/// Splits output index i (planes x D x H x W) into the plane and the three spatial coordinates.
+/// Splits output index i (planes x D x H x W x cl) into the plane, the three spatial coordinates and
+/// the channel `c` within the innermost cl.
 template <class I>
-__device__ __forceinline__ I split_output(I i, const Spatial3& g, I o[3]) {
+__device__ __forceinline__ I split_output(I i, const Spatial3& g, I cl, I o[3], I& c) {
+  c = i % cl;
+  i /= cl;
   o[2] = i % I(g.out[2]);
   i /= I(g.out[2]);
   o[1] = i % I(g.out[1]);
@@ -28,11 +36,12 @@ __device__ __forceinline__ I split_output(I i, const Spatial3& g, I o[3]) {
 }
 
 template <class T, class I>
-__global__ void max_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g) {
+__global__ void max_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g, I cl) {
   const I iv = I(g.in[0] * g.in[1] * g.in[2]);
   for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < total; i += I(gridDim.x) * I(blockDim.x)) {
-    I o[3];
-    const T* xp = x + split_output(i, g, o) * iv;
+    I o[3], c;
+    const I plane = split_output(i, g, cl, o, c);
+    const T* xp = x + plane * iv * cl + c;
     float m = -INFINITY;
     for (I kd = 0; kd < I(g.k[0]); ++kd) {
       const I id = o[0] * I(g.stride[0]) - I(g.pad[0]) + kd * I(g.dil[0]);
@@ -40,11 +49,11 @@ __global__ void max_pool(const T* __restrict__ x, T* __restrict__ y, I total, Sp
       for (I kh = 0; kh < I(g.k[1]); ++kh) {
         const I ih = o[1] * I(g.stride[1]) - I(g.pad[1]) + kh * I(g.dil[1]);
         if (ih < 0 || ih >= I(g.in[1])) continue;
-        const T* row = xp + (id * I(g.in[1]) + ih) * I(g.in[2]);
+        const T* row = xp + (id * I(g.in[1]) + ih) * I(g.in[2]) * cl;
         for (I kw = 0; kw < I(g.k[2]); ++kw) {
           const I iw = o[2] * I(g.stride[2]) - I(g.pad[2]) + kw * I(g.dil[2]);
           if (iw < 0 || iw >= I(g.in[2])) continue;
-          const float v = load(row, iw);
+          const float v = load(row, iw * cl);
           if (v > m || v != v) m = v;
         }
       }
@@ -54,12 +63,13 @@ __global__ void max_pool(const T* __restrict__ x, T* __restrict__ y, I total, Sp
 }
 
 template <class T, class I>
-__global__ void avg_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g, I divisor_override,
+__global__ void avg_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g, I cl, I divisor_override,
                          bool count_include_pad) {
   const I iv = I(g.in[0] * g.in[1] * g.in[2]);
   for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < total; i += I(gridDim.x) * I(blockDim.x)) {
-    I o[3];
-    const T* xp = x + split_output(i, g, o) * iv;
+    I o[3], c;
+    const I plane = split_output(i, g, cl, o, c);
+    const T* xp = x + plane * iv * cl + c;
     I lo[3], hi[3], pool_size = 1, count = 1;
     bool empty = false;
     for (int d = 0; d < 3; ++d) {
@@ -75,8 +85,8 @@ __global__ void avg_pool(const T* __restrict__ x, T* __restrict__ y, I total, Sp
     if (!empty) {
       for (I id = lo[0]; id < hi[0]; ++id)
         for (I ih = lo[1]; ih < hi[1]; ++ih) {
-          const T* row = xp + (id * I(g.in[1]) + ih) * I(g.in[2]);
-          for (I iw = lo[2]; iw < hi[2]; ++iw) sum += load(row, iw);
+          const T* row = xp + (id * I(g.in[1]) + ih) * I(g.in[2]) * cl;
+          for (I iw = lo[2]; iw < hi[2]; ++iw) sum += load(row, iw * cl);
         }
       const I div = divisor_override ? divisor_override : count_include_pad ? pool_size : count;
       sum = sum / static_cast<float>(div);
@@ -86,11 +96,12 @@ __global__ void avg_pool(const T* __restrict__ x, T* __restrict__ y, I total, Sp
 }
 
 template <class T, class I>
-__global__ void adaptive_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g, bool is_max) {
+__global__ void adaptive_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g, I cl, bool is_max) {
   const I iv = I(g.in[0] * g.in[1] * g.in[2]);
   for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < total; i += I(gridDim.x) * I(blockDim.x)) {
-    I o[3];
-    const T* xp = x + split_output(i, g, o) * iv;
+    I o[3], c;
+    const I plane = split_output(i, g, cl, o, c);
+    const T* xp = x + plane * iv * cl + c;
     I lo[3], hi[3];
     for (int d = 0; d < 3; ++d) {  // PyTorch's bins: floor(o * in / out) to ceil((o + 1) * in / out), in 64 bits
       lo[d] = I(int64_t(o[d]) * g.in[d] / g.out[d]);
@@ -99,9 +110,9 @@ __global__ void adaptive_pool(const T* __restrict__ x, T* __restrict__ y, I tota
     float acc = is_max ? -INFINITY : 0.0f;
     for (I id = lo[0]; id < hi[0]; ++id)
       for (I ih = lo[1]; ih < hi[1]; ++ih) {
-        const T* row = xp + (id * I(g.in[1]) + ih) * I(g.in[2]);
+        const T* row = xp + (id * I(g.in[1]) + ih) * I(g.in[2]) * cl;
         for (I iw = lo[2]; iw < hi[2]; ++iw) {
-          const float v = load(row, iw);
+          const float v = load(row, iw * cl);
           if (!is_max)
             acc += v;
           else if (v > acc || v != v)
@@ -157,10 +168,12 @@ template <class T>
 class PoolingKernel : public Kernel {
  public:
   PoolingKernel(const KernelSpec& s, Pool kind) : kind_(kind) {
-    const Dims& x = s.inputs[0]->dims;
+    const bool last = ir::is_channels_last(s.layer);
+    const Dims x = ir::channels_first_view(s.inputs[0]->dims, last);
     planes_ = x[0] * x[1];
+    cl_ = last ? x[1] : 1;
     cpu::spatial_extents(x, g_.in);
-    cpu::spatial_extents(s.outputs[0]->dims, g_.out);
+    cpu::spatial_extents(ir::channels_first_view(s.outputs[0]->dims, last), g_.out);
     const int64_t iv = g_.in_volume();
     if (kind == Pool::kMax || kind == Pool::kAvg) {
       cpu::spatial_attr(s.layer, "kernel", g_.k);
@@ -172,10 +185,10 @@ class PoolingKernel : public Kernel {
       divisor_override_ = ir::attr_int(s.layer, "divisor_override");
       bool whole = g_.out_volume() == 1;  // one window, exactly the plane: a plane reduction
       for (int i = 0; i < 3; ++i) whole = whole && g_.pad[i] == 0 && g_.k[i] == g_.in[i] && g_.dil[i] == 1;
-      plane_ = whole;
+      plane_ = whole && !last;
       divisor_ = static_cast<float>(divisor_override_ ? divisor_override_ : iv);
     } else {
-      plane_ = g_.out_volume() == 1;
+      plane_ = g_.out_volume() == 1 && !last;
       divisor_ = static_cast<float>(iv);
     }
     // 32-bit index arithmetic when every index (plus a grid stride) stays below 2^31.
@@ -211,19 +224,21 @@ class PoolingKernel : public Kernel {
   void launch(const T* x, T* y, int64_t total) const {
     const unsigned blocks = blocks_for(total);
     switch (kind_) {
-      case Pool::kMax: max_pool<T, I><<<blocks, kThreads, 0, stream()>>>(x, y, I(total), g_); break;
+      case Pool::kMax: max_pool<T, I><<<blocks, kThreads, 0, stream()>>>(x, y, I(total), g_, I(cl_)); break;
       case Pool::kAvg:
-        avg_pool<T, I><<<blocks, kThreads, 0, stream()>>>(x, y, I(total), g_, I(divisor_override_), count_include_pad_);
+        avg_pool<T, I><<<blocks, kThreads, 0, stream()>>>(x, y, I(total), g_, I(cl_), I(divisor_override_),
+                                                          count_include_pad_);
         break;
       default:
-        adaptive_pool<T, I><<<blocks, kThreads, 0, stream()>>>(x, y, I(total), g_, kind_ == Pool::kAdaptiveMax);
+        adaptive_pool<T, I>
+            <<<blocks, kThreads, 0, stream()>>>(x, y, I(total), g_, I(cl_), kind_ == Pool::kAdaptiveMax);
     }
     check_launch("launching pooling");
   }
 
   Spatial3 g_;
   Pool kind_;
-  int64_t planes_ = 0, divisor_override_ = 0;
+  int64_t planes_ = 0, divisor_override_ = 0, cl_ = 1;  // cl_: channels innermost (channels last), else 1
   float divisor_ = 1.0f;
   bool count_include_pad_ = true, plane_ = false, narrow_ = false;
 };

@@ -1,0 +1,251 @@
+// Channels-last layout assignment (see channels_last.h).
+#include "opt/channels_last.h"
+
+#include <cstring>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "opt/rebuild.h"
+
+namespace tensorforge {
+
+namespace {
+
+// NCHW -> NHWC and back, as transpose permutations.
+const std::vector<int64_t> kToLast = {0, 2, 3, 1};
+const std::vector<int64_t> kToFirst = {0, 3, 1, 2};
+
+bool rank4(const ir::Graph& g, int id) { return id >= 0 && g.tensors[id].dims.rank() == 4; }
+
+bool non_empty(const ir::Graph& g, const ir::Layer& l) {
+  for (int id : l.inputs)
+    if (id >= 0 && g.tensors[id].dims.volume() == 0) return false;
+  return g.tensors[l.outputs[0]].dims.volume() > 0;
+}
+
+// Layers that compute element by element, so any layout of their operands works.
+bool layout_free(const ir::Layer& l) {
+  switch (l.kind) {
+    case LayerKind::kElementwise:
+    case LayerKind::kUnary:
+    case LayerKind::kActivation:
+    case LayerKind::kCast:
+    case LayerKind::kSelect:
+      return l.outputs.size() == 1;
+    default:
+      return false;
+  }
+}
+
+// Convolution and (adaptive) pooling over rank-4 tensors: they take layout "nhwc".
+bool spatial(const ir::Graph& g, const ir::Layer& l) {
+  bool kind = l.kind == LayerKind::kConvolution || l.kind == LayerKind::kPooling ||
+              l.kind == LayerKind::kAdaptivePooling;
+  return kind && rank4(g, l.inputs[0]) && (l.kind != LayerKind::kConvolution || rank4(g, l.inputs[1])) &&
+         non_empty(g, l) && !ir::attr_string(l, "layout").compare("nchw");
+}
+
+// A convolution that gains from channels last: tensor cores in float16/bfloat16.
+bool wants_channels_last(const ir::Graph& g, const ir::Layer& l) {
+  const DataType t = g.tensors[l.outputs[0]].dtype;
+  return l.kind == LayerKind::kConvolution && spatial(g, l) && (t == DataType::kFloat16 || t == DataType::kBFloat16);
+}
+
+struct UnionFind {
+  std::vector<int> parent;
+  explicit UnionFind(size_t n) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
+  int find(int x) { return parent[x] == x ? x : parent[x] = find(parent[x]); }
+  void join(int a, int b) { parent[find(a)] = find(b); }
+};
+
+// Dims `d` permuted: out[i] = d[perm[i]].
+Dims permuted(const Dims& d, const std::vector<int64_t>& perm) {
+  Dims r = d;
+  for (int i = 0; i < d.rank(); ++i) r[i] = d[static_cast<int>(perm[i])];
+  return r;
+}
+
+// Whether permuting `d` by `perm` keeps the elements' memory order (only extent-1 dims move).
+bool order_kept(const Dims& d, const std::vector<int64_t>& perm) {
+  int last = -1;
+  for (int64_t p : perm) {
+    if (d[static_cast<int>(p)] == 1) continue;
+    if (p < last) return false;
+    last = static_cast<int>(p);
+  }
+  return true;
+}
+
+// The constant `w` (rank 4) with its dims permuted by `perm` and its data moved to match.
+Weights permute_weights(const Weights& w, const std::vector<int64_t>& perm) {
+  const Dims& d = w.dims();
+  const Dims out = permuted(d, perm);
+  const size_t esize = element_size(w.dtype());
+  std::vector<uint8_t> bytes(static_cast<size_t>(d.volume()) * esize);
+  int64_t in_strides[4], step = 1;
+  for (int k = 3; k >= 0; --k) {
+    in_strides[k] = step;
+    step *= d[k];
+  }
+  const char* src = static_cast<const char*>(w.data());
+  int64_t idx[4];
+  for (int64_t o = 0; o < out.volume(); ++o) {
+    int64_t rest = o;
+    for (int k = 3; k >= 0; --k) {
+      idx[k] = rest % out[k];
+      rest /= out[k];
+    }
+    int64_t at = 0;
+    for (int k = 0; k < 4; ++k) at += idx[k] * in_strides[perm[k]];
+    std::memcpy(bytes.data() + o * esize, src + at * esize, esize);
+  }
+  return Weights(w.dtype(), out, bytes.data());
+}
+
+class Rewriter {
+ public:
+  Rewriter(const ir::Graph& g, std::vector<bool> last) : g_(g), last_(std::move(last)), rb_(g) {
+    to_last_.assign(g.tensors.size(), -1);
+    to_first_.assign(g.tensors.size(), -1);
+  }
+
+  ir::Graph run() {
+    for (size_t li = 0; li < g_.layers.size(); ++li) {
+      const ir::Layer& l = g_.layers[li];
+      const bool in_region = !l.outputs.empty() && last_[l.outputs[0]];
+      if (!in_region) {
+        if (l.kind == LayerKind::kConstant) {
+          rb_.copy(static_cast<int>(li));
+          continue;
+        }
+        std::vector<int> ins;
+        for (int id : l.inputs) ins.push_back(channels_first(id));
+        rb_.replace(static_cast<int>(li), l.kind, ins, l.attrs, l.name);
+        continue;
+      }
+      Attributes attrs = l.attrs;
+      std::vector<int> ins;
+      if (l.kind == LayerKind::kConvolution || l.kind == LayerKind::kPooling ||
+          l.kind == LayerKind::kAdaptivePooling) {
+        attrs["layout"] = std::string("nhwc");
+        ins.push_back(channels_last(l.inputs[0]));
+        if (l.kind == LayerKind::kConvolution) {
+          ins.push_back(operand(l.inputs[1]));  // [Cout, Cin/g, kh, kw] -> [Cout, kh, kw, Cin/g]
+          if (l.inputs.size() > 2) ins.push_back(rb_.map(l.inputs[2]));
+        }
+      } else if (l.kind == LayerKind::kConcat) {
+        int64_t axis = ir::attr_int(l, "axis");
+        if (axis < 0) axis += 4;
+        for (int k = 0; k < 4; ++k)
+          if (kToLast[k] == axis) attrs["axis"] = int64_t(k);
+        for (int id : l.inputs) ins.push_back(channels_last(id));
+      } else {  // layout-free
+        for (int id : l.inputs) ins.push_back(operand(id));
+      }
+      rb_.replace(static_cast<int>(li), l.kind, ins, attrs, l.name);
+    }
+    // Outputs stay NCHW under their names; the region's tensor takes another name.
+    for (int id : g_.outputs)
+      if (last_[id]) rb_.substitute(id, channels_first(id), ".nhwc");
+    return rb_.finish();
+  }
+
+ private:
+  bool produced_last(int id) const { return last_[id] && g_.tensors[id].producer >= 0; }
+
+  // A conversion of new tensor `nid` (dims `d`) by `perm`: a reshape when only extent-1 dims move.
+  int convert(int nid, const Dims& d, const std::vector<int64_t>& perm, const std::string& name) {
+    if (order_kept(d, perm)) {
+      const Dims out = permuted(d, perm);
+      return rb_.add(LayerKind::kReshape, {nid}, {{"shape", out.vec()}}, name);
+    }
+    return rb_.add(LayerKind::kTranspose, {nid}, {{"perm", perm}}, name);
+  }
+
+  // Old tensor `id` in the new graph, channels first.
+  int channels_first(int id) {
+    if (id < 0 || !produced_last(id)) return rb_.map(id);
+    if (to_first_[id] < 0) {
+      const Dims d = permuted(g_.tensors[id].dims, kToLast);
+      to_first_[id] = convert(rb_.map(id), d, kToFirst, g_.tensors[id].name + ".to_nchw");
+    }
+    return to_first_[id];
+  }
+
+  // Old rank-4 tensor `id` in the new graph, channels last.
+  int channels_last(int id) {
+    if (produced_last(id)) return rb_.map(id);
+    if (to_last_[id] < 0) {
+      if (is_constant(g_, id)) {
+        const Weights& w = ir::attr_weights(g_.layers[g_.tensors[id].producer], "value");
+        to_last_[id] = rb_.constant(permute_weights(w, kToLast), g_.tensors[id].name + ".nhwc");
+      } else {
+        to_last_[id] = convert(rb_.map(id), g_.tensors[id].dims, kToLast, g_.tensors[id].name + ".to_nhwc");
+      }
+    }
+    return to_last_[id];
+  }
+
+  // An operand of a layout-free layer (or a convolution's weight) in the region: rank-4 operands
+  // channels last; lower ranks broadcast from the right, so they become rank 4 and are permuted too.
+  int operand(int id) {
+    if (id < 0) return id;
+    const Dims& d = g_.tensors[id].dims;
+    if (d.rank() == 4) return channels_last(id);
+    if (to_last_[id] >= 0) return to_last_[id];
+    Dims d4{1, 1, 1, 1};
+    for (int i = 0; i < d.rank(); ++i) d4[4 - d.rank() + i] = d[i];
+    const std::string name = g_.tensors[id].name + ".nhwc";
+    if (is_constant(g_, id)) {
+      const Weights& w = ir::attr_weights(g_.layers[g_.tensors[id].producer], "value");
+      to_last_[id] = rb_.constant(permute_weights(Weights(w.dtype(), d4, w.data()), kToLast), name);
+    } else {
+      int r = rb_.add(LayerKind::kReshape, {rb_.map(id)}, {{"shape", d4.vec()}}, name + ".rank4");
+      to_last_[id] = convert(r, d4, kToLast, name);
+    }
+    return to_last_[id];
+  }
+
+  const ir::Graph& g_;
+  std::vector<bool> last_;  // per old tensor: in a channels-last region
+  GraphRebuilder rb_;
+  std::vector<int> to_last_, to_first_;  // per old tensor: its converted copy in the new graph, or -1
+};
+
+}  // namespace
+
+ir::Graph channels_last(const ir::Graph& g) {
+  UnionFind regions(g.tensors.size());
+  std::vector<bool> joins(g.layers.size(), false);
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    if (l.outputs.empty() || !rank4(g, l.outputs[0])) continue;
+    if (spatial(g, l)) {
+      regions.join(l.inputs[0], l.outputs[0]);
+    } else if (layout_free(l) || l.kind == LayerKind::kConcat) {
+      for (int id : l.inputs)  // lower-rank operands broadcast; concat's inputs all have its rank
+        if (rank4(g, id)) regions.join(id, l.outputs[0]);
+    } else {
+      continue;
+    }
+    joins[li] = true;
+  }
+  std::vector<bool> wanted(g.tensors.size(), false);
+  bool any = false;
+  for (const ir::Layer& l : g.layers)
+    if (wants_channels_last(g, l)) {
+      wanted[regions.find(l.outputs[0])] = true;
+      any = true;
+    }
+  if (!any) return g;
+  // A tensor is channels last when its region is wanted and it is rank 4 and joined (produced by a
+  // joining layer, or a network input or constant that only such layers read).
+  std::vector<bool> last(g.tensors.size(), false);
+  for (size_t li = 0; li < g.layers.size(); ++li)
+    if (joins[li])
+      for (int id : g.layers[li].outputs) last[id] = rank4(g, id) && wanted[regions.find(id)];
+  return Rewriter(g, std::move(last)).run();
+}
+
+}  // namespace tensorforge

@@ -1,0 +1,112 @@
+"""Channels-last ("nhwc") convolution and pooling on CUDA against the CPU kernels (which run them
+through a channels-first adapter), and the channels_last pass in CUDA builds: a float16/bfloat16
+convolutional network keeps its activations NHWC (transposes only at its edges) and matches the
+CPU engine of the unchanged network."""
+
+import pytest
+import torch
+
+import tensorforge as tf
+from cuda_harness import both, check
+
+pytestmark = pytest.mark.cuda
+
+FLOATS = [torch.float32, torch.float16, torch.bfloat16]
+
+
+def rand(shape, dtype, seed, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(shape, generator=g) * scale).to(dtype)
+
+
+def to_last(t):
+    return t.permute(0, 2, 3, 1).contiguous()
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", [
+    # (N, Cin, H, W), Cout, kernel, stride, padding, dilation, groups, bias, activation
+    ((2, 8, 9, 7), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1, True, "relu"),
+    ((1, 3, 17, 15), 8, (7, 7), (2, 2), (3, 3), (1, 1), 1, True, "none"),      # a stem: 3 channels
+    ((2, 16, 10, 10), 16, (3, 3), (2, 2), (1, 1), (1, 1), 16, True, "relu"),  # depthwise
+    ((3, 12, 6, 5), 6, (1, 3), (1, 2), (0, 1), (1, 2), 3, False, "none"),     # grouped, odd geometry
+    ((2, 24, 7, 7), 40, (1, 1), (1, 1), (0, 0), (1, 1), 1, True, "none"),     # pointwise 1x1
+])
+def test_channels_last_convolution(dtype, case):
+    (n, cin, h, w), cout, k, stride, pad, dil, groups, has_bias, act = case
+    x = to_last(rand((n, cin, h, w), dtype, 1))
+    wt = to_last(rand((cout, cin // groups) + k, dtype, 2, 0.3))
+    inputs = [x, wt] + ([rand((cout,), dtype, 3)] if has_bias else [])
+
+    def build(net, x, w, b=None):
+        return net.add_convolution(x, w, b, stride=stride, padding=pad, dilation=dil, groups=groups,
+                                   activation=act, layout="nhwc")
+
+    check(build, inputs, f"nhwc conv {case} {dtype}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("pool", [
+    dict(mode="max", kernel=(3, 3), stride=(2, 2), padding=(1, 1)),
+    dict(mode="max", kernel=(2, 3), stride=(1, 2), dilation=(2, 1), ceil_mode=True),
+    dict(mode="avg", kernel=(3, 3), stride=(2, 2), padding=(1, 1), count_include_pad=False),
+    dict(mode="avg", kernel=(2, 2), ceil_mode=True, divisor_override=3),
+])
+def test_channels_last_pooling(dtype, pool):
+    x = to_last(rand((2, 13, 11, 9), dtype, 4))
+    check(lambda net, x: net.add_pooling(x, layout="nhwc", **pool), [x], f"nhwc pooling {pool} {dtype}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("mode", ["avg", "max"])
+@pytest.mark.parametrize("size", [(1, 1), (3, 4)])
+def test_channels_last_adaptive_pooling(dtype, mode, size):
+    x = to_last(rand((2, 37, 7, 10), dtype, 5))
+    check(lambda net, x: net.add_adaptive_pooling(x, size, mode=mode, layout="nhwc"), [x],
+          f"nhwc adaptive {mode} {size} {dtype}")
+
+
+def small_convnet(net, x, dtype):
+    """Stem, max pool, a residual block with batch norm, a depthwise conv with squeeze-excite, a
+    concat, global pooling and a flatten: the shapes of ResNet and MobileNet in miniature."""
+    def const(shape, seed, scale=0.3):
+        return net.add_constant(rand(shape, dtype, seed, scale))
+
+    c1 = net.add_convolution(x, const((16, 3, 3, 3), 10), const((16,), 11), stride=(2, 2), padding=(1, 1))
+    r1 = net.add_activation(c1, "relu")
+    p = net.add_pooling(r1, "max", (3, 3), stride=(2, 2), padding=(1, 1))
+    c2 = net.add_convolution(p, const((16, 16, 3, 3), 12), None, padding=(1, 1))
+    bn = net.add_layer("batch_norm", [c2, const((16,), 13), net.add_constant(rand((16,), dtype, 14).abs() + 0.5),
+                                      const((16,), 15), const((16,), 16)], {"eps": 1e-5})[0]
+    res = net.add_activation(net.add_elementwise(bn, p, "add"), "relu")
+    dw = net.add_convolution(res, const((16, 1, 3, 3), 17), const((16,), 18), padding=(1, 1), groups=16)
+    se = net.add_adaptive_pooling(dw, (1, 1))
+    se = net.add_activation(net.add_convolution(se, const((4, 16, 1, 1), 19), const((4,), 20)), "relu")
+    se = net.add_activation(net.add_convolution(se, const((16, 4, 1, 1), 21), const((16,), 22)), "sigmoid")
+    scaled = net.add_elementwise(dw, se, "mul")
+    biased = net.add_elementwise(scaled, const((16, 1, 1), 23), "add")  # a lower-rank broadcast operand
+    cat = net.add_concat([biased, res], axis=1)
+    pooled = net.add_adaptive_pooling(cat, (1, 1))
+    flat = net.add_reshape(pooled, (x.shape[0], 32))
+    return [flat, res]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_the_pass_keeps_a_convnet_channels_last(dtype):
+    x = rand((2, 3, 32, 32), dtype, 30)
+    cpu, gpu = both(lambda net, x: small_convnet(net, x, dtype), [x])
+    tol = 3e-2 if dtype == torch.float16 else 1e-1
+    for g, c in zip(gpu, cpu):
+        torch.testing.assert_close(g.float(), torch.as_tensor(c).float(), atol=tol, rtol=tol)
+    net = tf.Network()
+    xi = net.add_input("x", dtype, tuple(x.shape))
+    for i, o in enumerate(small_convnet(net, xi, dtype)):
+        net.mark_output(o, f"out{i}")
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    kinds = [kind for _, kind, _ in engine._engine.layers()]
+    # One transpose for the input, one for the NCHW output `res`; the pooled [N, 1, 1, C] tensor
+    # reaches the flatten through a reshape (no copy).
+    assert kinds.count("transpose") == 2, engine.inspect()
+    assert kinds.count("convolution") == 5
+    text = engine.network_text()
+    assert text.count('layout="nhwc"') == 8, text  # 5 convolutions, the max pool, 2 adaptive pools
