@@ -1,6 +1,7 @@
 // Channels-last layout assignment (see channels_last.h).
 #include "opt/channels_last.h"
 
+#include <algorithm>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -44,6 +45,29 @@ bool spatial(const ir::Graph& g, const ir::Layer& l) {
               l.kind == LayerKind::kAdaptivePooling;
   return kind && rank4(g, l.inputs[0]) && (l.kind != LayerKind::kConvolution || rank4(g, l.inputs[1])) &&
          non_empty(g, l) && !ir::attr_string(l, "layout").compare("nchw");
+}
+
+// The NHWC axis of NCHW axis `a` (0..3).
+int64_t last_axis(int64_t a) {
+  for (int k = 0; k < 4; ++k)
+    if (kToLast[k] == a) return k;
+  return a;
+}
+
+// A reduce over a rank-4 tensor whose NHWC form gives the same output: with keepdim (the output is
+// rank 4 and joins the region), or when the kept axes come in the same order in both layouts.
+bool reduce_reads_either(const ir::Graph& g, const ir::Layer& l, bool& keeps_rank) {
+  if (l.kind != LayerKind::kReduce || !rank4(g, l.inputs[0])) return false;
+  keeps_rank = ir::attr_int(l, "keepdim") != 0;
+  if (keeps_rank) return true;
+  std::vector<bool> reduced(4, ir::attr_ints(l, "axes").empty());
+  for (int64_t a : ir::attr_ints(l, "axes")) reduced[a < 0 ? a + 4 : a] = true;
+  std::vector<int64_t> first, last;
+  for (int64_t a = 0; a < 4; ++a) {
+    if (!reduced[a]) first.push_back(a);
+    if (!reduced[kToLast[a]]) last.push_back(kToLast[a]);
+  }
+  return first == last;
 }
 
 // A convolution that gains from channels last: tensor cores in float16/bfloat16.
@@ -105,7 +129,8 @@ Weights permute_weights(const Weights& w, const std::vector<int64_t>& perm) {
 
 class Rewriter {
  public:
-  Rewriter(const ir::Graph& g, std::vector<bool> last) : g_(g), last_(std::move(last)), rb_(g) {
+  Rewriter(const ir::Graph& g, std::vector<bool> last, std::vector<bool> reads_last)
+      : g_(g), last_(std::move(last)), reads_last_(std::move(reads_last)), rb_(g) {
     to_last_.assign(g.tensors.size(), -1);
     to_first_.assign(g.tensors.size(), -1);
   }
@@ -113,7 +138,7 @@ class Rewriter {
   ir::Graph run() {
     for (size_t li = 0; li < g_.layers.size(); ++li) {
       const ir::Layer& l = g_.layers[li];
-      const bool in_region = !l.outputs.empty() && last_[l.outputs[0]];
+      const bool in_region = (!l.outputs.empty() && last_[l.outputs[0]]) || reads_last_[li];
       if (!in_region) {
         if (l.kind == LayerKind::kConstant) {
           rb_.copy(static_cast<int>(li));
@@ -131,8 +156,10 @@ class Rewriter {
         attrs["layout"] = std::string("nhwc");
         ins.push_back(channels_last(l.inputs[0]));
         if (l.kind == LayerKind::kConvolution) {
-          ins.push_back(operand(l.inputs[1]));  // [Cout, Cin/g, kh, kw] -> [Cout, kh, kw, Cin/g]
+          // [Cout, Cin/g, kh, kw] -> [Cout, kh, kw, Cin/g]; few input channels are padded to 8
+          if (!pad_channels(l, ins)) ins.push_back(operand(l.inputs[1]));
           if (l.inputs.size() > 2) ins.push_back(rb_.map(l.inputs[2]));
+          if (l.inputs.size() > 3) ins.push_back(l.inputs[3] < 0 ? -1 : channels_last(l.inputs[3]));  // residual
         }
       } else if (l.kind == LayerKind::kConcat) {
         int64_t axis = ir::attr_int(l, "axis");
@@ -140,6 +167,12 @@ class Rewriter {
         for (int k = 0; k < 4; ++k)
           if (kToLast[k] == axis) attrs["axis"] = int64_t(k);
         for (int id : l.inputs) ins.push_back(channels_last(id));
+      } else if (l.kind == LayerKind::kReduce) {
+        std::vector<int64_t> axes;
+        for (int64_t a : ir::attr_ints(l, "axes")) axes.push_back(last_axis(a < 0 ? a + 4 : a));
+        std::sort(axes.begin(), axes.end());
+        attrs["axes"] = axes;
+        ins.push_back(channels_last(l.inputs[0]));
       } else {  // layout-free
         for (int id : l.inputs) ins.push_back(operand(id));
       }
@@ -207,8 +240,31 @@ class Rewriter {
     return to_last_[id];
   }
 
+  // A stem convolution with few input channels (an image's 3) gets its channels zero-padded to 8,
+  // which cuDNN's tensor-core kernels need: the weight at build, the input by a pad layer.
+  // `ins` holds the input; pushes the padded weight and returns true when it pads.
+  bool pad_channels(const ir::Layer& l, std::vector<int>& ins) {
+    const Dims& w = g_.tensors[l.inputs[1]].dims;  // [Cout, Cin, kh, kw]
+    const int64_t cin = w[1], padded = 8;
+    if (ir::attr_int(l, "groups") != 1 || cin >= padded || !is_constant(g_, l.inputs[1])) return false;
+    const Weights& wt = ir::attr_weights(g_.layers[g_.tensors[l.inputs[1]].producer], "value");
+    const Weights last = permute_weights(wt, kToLast);  // [Cout, kh, kw, Cin]
+    const size_t esize = element_size(wt.dtype());
+    const int64_t rows = w[0] * w[2] * w[3];
+    std::vector<uint8_t> bytes(static_cast<size_t>(rows * padded) * esize, 0);  // zero is 0 bits in every float
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(bytes.data() + r * padded * esize, static_cast<const char*>(last.data()) + r * cin * esize,
+                  cin * esize);
+    ins[0] = rb_.add(LayerKind::kPad, {ins[0]}, {{"pads", std::vector<int64_t>{0, 0, 0, 0, 0, 0, 0, padded - cin}}},
+                     g_.tensors[l.inputs[0]].name + ".pad8");
+    ins.push_back(rb_.constant(Weights(wt.dtype(), Dims{w[0], w[2], w[3], padded}, bytes.data()),
+                               g_.tensors[l.inputs[1]].name + ".nhwc8"));
+    return true;
+  }
+
   const ir::Graph& g_;
-  std::vector<bool> last_;  // per old tensor: in a channels-last region
+  std::vector<bool> last_;        // per old tensor: in a channels-last region
+  std::vector<bool> reads_last_;  // per old layer: reads its rank-4 input channels last (a reduce)
   GraphRebuilder rb_;
   std::vector<int> to_last_, to_first_;  // per old tensor: its converted copy in the new graph, or -1
 };
@@ -221,8 +277,10 @@ ir::Graph channels_last(const ir::Graph& g) {
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
     if (l.outputs.empty() || !rank4(g, l.outputs[0])) continue;
-    if (spatial(g, l)) {
+    bool keeps_rank = false;
+    if (spatial(g, l) || (reduce_reads_either(g, l, keeps_rank) && keeps_rank)) {
       regions.join(l.inputs[0], l.outputs[0]);
+      if (l.inputs.size() > 3 && l.inputs[3] >= 0) regions.join(l.inputs[3], l.outputs[0]);  // a residual
     } else if (layout_free(l) || l.kind == LayerKind::kConcat) {
       for (int id : l.inputs)  // lower-rank operands broadcast; concat's inputs all have its rank
         if (rank4(g, id)) regions.join(id, l.outputs[0]);
@@ -241,11 +299,16 @@ ir::Graph channels_last(const ir::Graph& g) {
   if (!any) return g;
   // A tensor is channels last when its region is wanted and it is rank 4 and joined (produced by a
   // joining layer, or a network input or constant that only such layers read).
-  std::vector<bool> last(g.tensors.size(), false);
-  for (size_t li = 0; li < g.layers.size(); ++li)
+  std::vector<bool> last(g.tensors.size(), false), reads_last(g.layers.size(), false);
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    bool keeps_rank = false;
     if (joins[li])
-      for (int id : g.layers[li].outputs) last[id] = rank4(g, id) && wanted[regions.find(id)];
-  return Rewriter(g, std::move(last)).run();
+      for (int id : l.outputs) last[id] = rank4(g, id) && wanted[regions.find(id)];
+    else if (reduce_reads_either(g, l, keeps_rank))  // the output has a lower rank: it stays as it is
+      reads_last[li] = wanted[regions.find(l.inputs[0])];
+  }
+  return Rewriter(g, std::move(last), std::move(reads_last)).run();
 }
 
 }  // namespace tensorforge

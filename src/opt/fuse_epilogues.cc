@@ -14,6 +14,7 @@ namespace {
 struct Chain {
   int head = -1;           // the matmul or convolution
   int bias_tensor = -1;    // matmul: the bias constant's tensor (old id)
+  int residual = -1;       // convolution: the tensor added to its output (old id)
   std::string activation;  // "" = none
   int last = -1;           // the last layer folded in
   std::vector<int> folded; // every layer of the chain, head first
@@ -27,6 +28,21 @@ int bias_of_add(const ir::Graph& g, const ir::Layer& add, int x) {
   const ir::TensorDesc &t = g.tensors[x], &b = g.tensors[other];
   if (b.dtype != t.dtype || b.dims.rank() != 1 || b.dims[0] != t.dims[t.dims.rank() - 1]) return -1;
   return other;
+}
+
+// add(x, r) or add(r, x) with r of x's dtype and shape (not x itself): a residual.
+int residual_of_add(const ir::Graph& g, const ir::Layer& add, int x) {
+  if (add.kind != LayerKind::kElementwise || ir::attr_string(add, "op") != "add") return -1;
+  int other = add.inputs[0] == x ? add.inputs[1] : add.inputs[0];
+  if (other == x) return -1;
+  const ir::TensorDesc &t = g.tensors[x], &r = g.tensors[other];
+  return r.dtype == t.dtype && r.dims == t.dims ? other : -1;
+}
+
+bool non_empty(const ir::Graph& g, const ir::Layer& l) {
+  for (int id : l.inputs)
+    if (id >= 0 && g.tensors[id].dims.volume() == 0) return false;
+  return g.tensors[l.outputs[0]].dims.volume() > 0;
 }
 
 std::string fusable_activation(const ir::Layer& l, bool matmul) {
@@ -48,12 +64,21 @@ std::vector<Chain> find_chains(const ir::Graph& g) {
     if (!is_floating(g.tensors[l.outputs[0]].dtype)) continue;
     if (l.attrs.count("activation") && ir::attr_string(l, "activation") != "none") continue;
     if (matmul && l.inputs.size() > 2 && l.inputs[2] >= 0) continue;  // already has a bias
-    Chain c{static_cast<int>(li), -1, "", static_cast<int>(li), {static_cast<int>(li)}};
+    Chain c{static_cast<int>(li), -1, -1, "", static_cast<int>(li), {static_cast<int>(li)}};
     int out = l.outputs[0];
     if (matmul && reader[out] >= 0) {
       int b = bias_of_add(g, g.layers[reader[out]], out);
       if (b >= 0) {
         c.bias_tensor = b;
+        c.last = reader[out];
+        c.folded.push_back(c.last);
+        out = g.layers[c.last].outputs[0];
+      }
+    }
+    if (!matmul && reader[out] >= 0 && non_empty(g, l) && (l.inputs.size() < 4 || l.inputs[3] < 0)) {
+      int r = residual_of_add(g, g.layers[reader[out]], out);
+      if (r >= 0) {
+        c.residual = r;
         c.last = reader[out];
         c.folded.push_back(c.last);
         out = g.layers[c.last].outputs[0];
@@ -94,6 +119,10 @@ ir::Graph fuse_epilogues(const ir::Graph& g) {
       if (c.bias_tensor >= 0) {
         inputs.resize(2);
         inputs.push_back(rb.map(c.bias_tensor));
+      }
+      if (c.residual >= 0) {
+        inputs.resize(3, -1);
+        inputs.push_back(rb.map(c.residual));
       }
       if (!c.activation.empty()) attrs["activation"] = c.activation;
       rb.replace(static_cast<int>(li), head.kind, inputs, attrs, head.name);

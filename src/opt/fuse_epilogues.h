@@ -1,7 +1,9 @@
 // Epilogue fusion: folds what follows a matrix multiply or a convolution into that layer, so its
 // kernel applies it while the result is still in registers (cuBLASLt and cuDNN epilogues).
 //   matmul -> add(bias [N]) -> relu | gelu_erf | gelu_tanh   becomes  matmul(a, b, bias, activation)
-//   convolution -> relu                                       becomes  convolution(..., activation=relu)
+//   convolution -> add(residual) -> relu                      becomes  convolution(x, w, b, residual, relu)
+// (the residual any tensor of the convolution's output shape, as ResNet's shortcut; the add and the
+// relu each optional).
 // An intermediate result is folded only when nothing else reads it and it is not a network output.
 #pragma once
 

@@ -153,6 +153,38 @@ TEST(PassGolden, FuseEpilogues) {
                 "output %act\n");
 }
 
+TEST(PassGolden, FuseEpiloguesTakesTheResidualIntoTheConvolution) {
+  // ResNet's block end: conv (+ bias) -> add(shortcut) -> relu is one convolution; the shortcut is a
+  // network input read before the convolution's position, and the add's operands are swapped.
+  expect_golden(fuse_epilogues,
+                "input %x: float32[1,2,4,4]\n"
+                "input %s: float32[1,3,4,4]\n"
+                "%w: float32[3,2,3,3] = constant \"w\" () {value=float32[3,2,3,3]}\n"
+                "%b: float32[3] = constant \"b\" () {value=float32[3]{1, -2, 3}}\n"
+                "%c: float32[1,3,4,4] = convolution \"c\" (%x, %w, %b) {padding=[1, 1]}\n"
+                "%a: float32[1,3,4,4] = elementwise \"a\" (%s, %c) {op=\"add\"}\n"
+                "%r: float32[1,3,4,4] = activation \"r\" (%a) {op=\"relu\"}\n"
+                "output %r\n",
+                "input %x: float32[1,2,4,4]\n"
+                "input %s: float32[1,3,4,4]\n"
+                "%w: float32[3,2,3,3] = constant \"w\" () {value=float32[3,2,3,3]}\n"
+                "%b: float32[3] = constant \"b\" () {value=float32[3]{1, -2, 3}}\n"
+                "%r: float32[1,3,4,4] = convolution \"c\" (%x, %w, %b, %s) {activation=\"relu\", padding=[1, 1]}\n"
+                "output %r\n");
+  // Without a bias, and a channels-last region that takes the residual in NHWC.
+  ir::Graph g = ir::parse_text(
+      "input %x: float16[2,8,5,5]\n"
+      "%w: float16[8,8,3,3] = constant \"w\" () {value=float16[8,8,3,3]}\n"
+      "%c: float16[2,8,5,5] = convolution \"c\" (%x, %w, none) {padding=[1, 1]}\n"
+      "%a: float16[2,8,5,5] = elementwise \"a\" (%c, %x) {op=\"add\"}\n"
+      "output %a\n");
+  ir::Graph out = channels_last(fuse_epilogues(g));
+  ASSERT_EQ(out.layers.back().kind, LayerKind::kTranspose) << ir::to_text(out);
+  std::vector<HostTensor> in = random_inputs(g);
+  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
+  expect_close(got[0], want[0].dims, want[0].values(), 2e-2, "residual in NHWC");
+}
+
 TEST(PassGolden, FusePointwiseGroupsAChainWithTwoOutputsAndAMask) {
   // add -> gelu -> mul(mask as float) becomes one layer; the add is also read by the reduce, so it
   // is an output of the fused layer too; the mask's cast has another shape and the reduce is not
@@ -223,8 +255,9 @@ TEST(PassGolden, FusePointwiseLeavesIntegerAndLoneLayers) {
 
 TEST(PassGolden, ChannelsLastKeepsARegionNHWCAndConvertsAtItsEdges) {
   // conv -> (bias [4,1,1]) -> max pool -> adaptive pool -> flatten, with the conv's output also a
-  // network output: one transpose in, the weight and the broadcast constant permuted at build, one
-  // transpose back for the output, and a reshape (no copy) where [N,1,1,C] meets the flatten.
+  // network output: one transpose in, the weight and the broadcast constant permuted at build (the
+  // conv's 3 input channels zero-padded to 8, input and weight), one transpose back for the
+  // output, and a reshape (no copy) where [N,1,1,C] meets the flatten.
   expect_golden(channels_last,
                 "input %x: float16[2,3,5,6]\n"
                 "%w: float16[4,3,1,3] = constant \"w\" () {value=float16[4,3,1,3]}\n"
@@ -239,8 +272,9 @@ TEST(PassGolden, ChannelsLastKeepsARegionNHWCAndConvertsAtItsEdges) {
                 "input %x: float16[2,3,5,6]\n"
                 "%w: float16[4,3,1,3] = constant \"w\" () {value=float16[4,3,1,3]}\n"
                 "%x.to_nhwc: float16[2,5,6,3] = transpose \"x.to_nhwc\" (%x) {perm=[0, 2, 3, 1]}\n"
-                "%w.nhwc: float16[4,1,3,3] = constant \"w.nhwc\" () {value=float16[4,1,3,3]}\n"
-                "%c: float16[2,5,6,4] = convolution \"c\" (%x.to_nhwc, %w.nhwc, none) "
+                "%x.pad8: float16[2,5,6,8] = pad \"x.pad8\" (%x.to_nhwc) {pads=[0, 0, 0, 0, 0, 0, 0, 5]}\n"
+                "%w.nhwc8: float16[4,1,3,8] = constant \"w.nhwc8\" () {value=float16[4,1,3,8]}\n"
+                "%c: float16[2,5,6,4] = convolution \"c\" (%x.pad8, %w.nhwc8, none) "
                 "{activation=\"relu\", layout=\"nhwc\", padding=[0, 1]}\n"
                 "%s: float16[4,1,1] = constant \"s\" () {value=float16[4,1,1]{1, -2, 0.5, 4}}\n"
                 "%s.nhwc: float16[1,1,1,4] = constant \"s.nhwc\" () {value=float16[1,1,1,4]{1, -2, 0.5, 4}}\n"
@@ -253,6 +287,30 @@ TEST(PassGolden, ChannelsLastKeepsARegionNHWCAndConvertsAtItsEdges) {
                 "output %f\n"
                 "output %m\n",
                 2e-3);
+}
+
+TEST(PassGolden, ChannelsLastTakesReductionsOverSpatialDims) {
+  // Squeeze-excite as PyTorch writes it: mean over H, W (keepdim) scales the conv's output; the
+  // global mean without keepdim gives [N, C] in either layout. Only the input is transposed.
+  ir::Graph g = ir::parse_text(
+      "input %x: float16[2,8,5,5]\n"
+      "%w: float16[8,8,3,3] = constant \"w\" () {value=float16[8,8,3,3]}\n"
+      "%c: float16[2,8,5,5] = convolution \"c\" (%x, %w, none) {padding=[1, 1]}\n"
+      "%m: float16[2,8,1,1] = reduce \"m\" (%c) {axes=[2, 3], keepdim=1, op=\"mean\"}\n"
+      "%s: float16[2,8,1,1] = activation \"s\" (%m) {op=\"sigmoid\"}\n"
+      "%e: float16[2,8,5,5] = elementwise \"e\" (%c, %s) {op=\"mul\"}\n"
+      "%g: float16[2,8] = reduce \"g\" (%e) {axes=[-1, -2], op=\"sum\"}\n"
+      "output %g\n");
+  ir::Graph out = channels_last(g);
+  int transposes = 0;
+  for (const ir::Layer& l : out.layers) {
+    transposes += l.kind == LayerKind::kTranspose;
+    if (l.kind == LayerKind::kReduce) EXPECT_EQ(ir::attr_ints(l, "axes"), (std::vector<int64_t>{1, 2})) << l.name;
+  }
+  EXPECT_EQ(transposes, 1) << ir::to_text(out);
+  std::vector<HostTensor> in = random_inputs(g);
+  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
+  expect_close(got[0], want[0].dims, want[0].values(), 2e-2, "squeeze-excite in NHWC");
 }
 
 TEST(PassGolden, ChannelsLastLeavesFloat32AndLayoutBoundNetworks) {

@@ -46,3 +46,18 @@ def test_unknown_layout_is_an_error():
     x = net.add_input("x", torch.float32, (1, 2, 4, 4))
     with pytest.raises(tf.InvalidNetworkError, match="layout must be 'nchw' or 'nhwc'"):
         net.add_pooling(x, "max", (2, 2), layout="nwhc")
+
+
+def test_convolution_with_a_residual_in_both_layouts():
+    torch.manual_seed(1)
+    x, w, b, r = torch.randn(2, 4, 6, 6), torch.randn(5, 4, 3, 3), torch.randn(5), torch.randn(2, 5, 6, 6)
+    want = F.relu(F.conv2d(x, w, b, padding=1) + r)
+    build = lambda layout: lambda net, x, w, b, r: net.add_convolution(  # noqa: E731
+        x, w, b, padding=(1, 1), activation="relu", layout=layout, residual=r)
+    torch.testing.assert_close(run(build("nchw"), x, w, b, r), want, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(run(build("nhwc"), last(x), last(w), b, last(r)), last(want), atol=1e-4, rtol=1e-4)
+    net = tf.Network()
+    xi = net.add_input("x", torch.float32, (2, 4, 6, 6))
+    with pytest.raises(tf.InvalidNetworkError, match="residual must have the output's shape"):
+        net.add_convolution(xi, net.add_constant(w), residual=net.add_input("r", torch.float32, (2, 5, 6, 5)),
+                            padding=(1, 1))

@@ -46,6 +46,22 @@ def test_channels_last_convolution(dtype, case):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_convolution_with_a_residual(dtype, layout, bias):
+    """y = relu(conv(x) + bias + residual) in cuDNN's epilogue (or our pass after it)."""
+    x, r = rand((2, 16, 9, 9), dtype, 6), rand((2, 24, 9, 9), dtype, 7)
+    w, b = rand((24, 16, 3, 3), dtype, 8, 0.2), rand((24,), dtype, 9)
+    if layout == "nhwc":
+        x, r, w = to_last(x), to_last(r), to_last(w)
+
+    def build(net, x, w, r, b=None):
+        return net.add_convolution(x, w, b, padding=(1, 1), activation="relu", layout=layout, residual=r)
+
+    check(build, [x, w, r] + ([b] if bias else []), f"conv + residual {layout} {dtype}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("pool", [
     dict(mode="max", kernel=(3, 3), stride=(2, 2), padding=(1, 1)),
     dict(mode="max", kernel=(2, 3), stride=(1, 2), dilation=(2, 1), ceil_mode=True),

@@ -82,6 +82,8 @@ void infer_convolution(InferContext& c) {
   check_bias(c, w[0]);
   const std::string& act = c.get_string("activation");
   if (act != "none" && act != "relu") c.fail("activation must be 'none' or 'relu', got '" + act + "'");
+  const bool residual = c.has_input(3);
+  if (residual && c.dtype(3) != c.dtype(0)) c.fail("residual must have the input's dtype");
   Dims out = x;
   out[1] = w[0];
   for (int i = 0; i < nsp; ++i) {
@@ -90,7 +92,9 @@ void infer_convolution(InferContext& c) {
     if (span < 0) c.fail("the (dilated) kernel is larger than the padded input in spatial dim " + std::to_string(i));
     out[2 + i] = span / stride[i] + 1;
   }
-  c.set_output(0, c.dtype(0), channels_last_view(out, last));
+  const Dims y = channels_last_view(out, last);
+  if (residual && c.dims(3) != y) c.fail("residual must have the output's shape " + y.str() + ", got " + c.dims(3).str());
+  c.set_output(0, c.dtype(0), y);
 }
 
 void infer_deconvolution(InferContext& c) {
@@ -233,7 +237,7 @@ AttrValue no_ints() { return std::vector<int64_t>{}; }
 
 void add_spatial_ops(std::vector<OpDef>& defs) {
   defs.push_back({LayerKind::kConvolution,
-                  {"x", "weight", "bias"},
+                  {"x", "weight", "bias", "residual"},
                   2,
                   false,
                   {{"stride", AttrType::kInts, false, no_ints()},

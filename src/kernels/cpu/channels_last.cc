@@ -38,16 +38,19 @@ class ChannelsLastKernel : public Kernel {
  public:
   ChannelsLastKernel(const KernelSpec& s, std::unique_ptr<Kernel> (*create)(const KernelSpec&)) : layer_(s.layer) {
     layer_.attrs["layout"] = std::string("nchw");
-    permuted_inputs_ = s.layer.kind == LayerKind::kConvolution ? 2 : 1;  // x, and a convolution's weight
+    // x, and a convolution's weight and residual, are channels last; a bias is not.
+    const bool conv = s.layer.kind == LayerKind::kConvolution;
+    for (size_t i = 0; i < s.inputs.size(); ++i) permuted_.push_back(s.inputs[i] && (i == 0 || (conv && i != 2)));
     descs_.reserve(s.inputs.size() + s.outputs.size());
     std::vector<const ir::TensorDesc*> ins, outs;
-    for (size_t i = 0; i < s.inputs.size(); ++i) ins.push_back(view(s.inputs[i], static_cast<int>(i) < permuted_inputs_));
+    for (size_t i = 0; i < s.inputs.size(); ++i) ins.push_back(view(s.inputs[i], permuted_[i]));
     for (const ir::TensorDesc* t : s.outputs) outs.push_back(view(t, true));
     inner_ = create(KernelSpec{layer_, ins, outs, s.config});
     if (!inner_) return;
     for (size_t i = 0; i < ins.size(); ++i) in_dims_.push_back(ins[i] ? ins[i]->dims : Dims{});
     out_dims_ = outs[0]->dims;
-    for (int i = 0; i < permuted_inputs_; ++i) staging_ += align64(bytes(*ins[i]));
+    for (size_t i = 0; i < ins.size(); ++i)
+      if (permuted_[i]) staging_ += align64(bytes(*ins[i]));
     staging_ += align64(bytes(*outs[0]));
   }
   bool ok() const { return inner_ != nullptr; }
@@ -58,7 +61,8 @@ class ChannelsLastKernel : public Kernel {
     char* ws = static_cast<char*>(workspace);
     const size_t esize = element_size(out[0].dtype);
     std::vector<TensorView> ins(in, in + in_dims_.size());
-    for (int i = 0; i < permuted_inputs_; ++i) {
+    for (size_t i = 0; i < ins.size(); ++i) {
+      if (!permuted_[i]) continue;
       ins[i].data = ws;
       ins[i].dims = in_dims_[i];
       convert(in[i].data, ws, in[i].dims, esize, true);
@@ -88,7 +92,7 @@ class ChannelsLastKernel : public Kernel {
   std::unique_ptr<Kernel> inner_;
   std::vector<Dims> in_dims_;
   Dims out_dims_;
-  int permuted_inputs_ = 1;
+  std::vector<bool> permuted_;  // per input: converted to channels first
   size_t staging_ = 0;
 };
 

@@ -1,5 +1,5 @@
 // CPU convolution (1-D to 3-D, strides, symmetric padding, dilation, groups, optional bias, optional
-// fused relu after the bias): im2col into the workspace, then one sgemm per batch item and group; a
+// residual added after the bias, optional fused relu after both): im2col into the workspace, then one sgemm per batch item and group; a
 // 1x1 stride-1 unpadded convolution multiplies the input directly. float16/bfloat16 are staged as
 // float32 in the workspace.
 #include <algorithm>
@@ -63,6 +63,7 @@ class ConvKernel : public Kernel {
     cin_g_ = x[1] / groups_;
     cout_g_ = w[0] / groups_;
     has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
+    has_residual_ = s.inputs.size() > 3 && s.inputs[3] != nullptr;
     relu_ = conv_relu(s);
     direct_ = g_.k_volume() == 1;
     for (int i = 0; i < 3; ++i) direct_ = direct_ && g_.stride[i] == 1 && g_.pad[i] == 0;
@@ -82,6 +83,7 @@ class ConvKernel : public Kernel {
     float* col = ws.take(col_);
     const FloatStaging<T> st(ws, in, out, cin * iv, cout * kdim, cout * ov);
     const T* bias = has_bias_ ? in[2].as<T>() : nullptr;
+    const T* residual = has_residual_ ? in[3].as<T>() : nullptr;
     for (int64_t n = 0; n < batch_; ++n) {
       const float* xn = st.input(n);
       float* yn = st.output(n);
@@ -97,6 +99,8 @@ class ConvKernel : public Kernel {
           float* yc = yn + c * ov;
           for (int64_t i = 0; i < ov; ++i) yc[i] += b;
         }
+      if (residual)
+        for (int64_t i = 0; i < cout * ov; ++i) yn[i] += load(residual, n * cout * ov + i);
       if (relu_)  // NaN stays NaN, as the relu activation does
         for (int64_t i = 0; i < cout * ov; ++i) yn[i] = yn[i] < 0.0f ? 0.0f : yn[i];
       st.store_output(n);
@@ -106,7 +110,7 @@ class ConvKernel : public Kernel {
  private:
   Spatial3 g_;
   int64_t batch_ = 0, groups_ = 1, cin_g_ = 0, cout_g_ = 0, col_ = 0;
-  bool has_bias_ = false, relu_ = false, direct_ = false;
+  bool has_bias_ = false, has_residual_ = false, relu_ = false, direct_ = false;
 };
 
 }  // namespace

@@ -28,13 +28,15 @@ namespace tensorforge::cuda {
 
 namespace {
 
-// y[n, c, ...] = y + bias[c], then relu (NaN stays NaN), over a contiguous [N, C, inner] tensor.
+// y[n, c, ...] = y + bias[c] + residual[n, c, ...], then relu (NaN stays NaN), over a contiguous
+// [N, C, inner] tensor; bias and residual may be null.
 template <class T>
-__global__ void bias_relu_kernel(T* __restrict__ y, const T* __restrict__ bias, int64_t n, int64_t inner,
-                                 int64_t channels, bool relu) {
+__global__ void bias_relu_kernel(T* __restrict__ y, const T* __restrict__ bias, const T* __restrict__ residual,
+                                 int64_t n, int64_t inner, int64_t channels, bool relu) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     float v = load(y, i);
     if (bias) v += load(bias, (i / inner) % channels);
+    if (residual) v += load(residual, i);
     if (relu) v = v < 0.0f ? 0.0f : v;
     y[i] = store_as<T>(v);
   }
@@ -43,15 +45,36 @@ __global__ void bias_relu_kernel(T* __restrict__ y, const T* __restrict__ bias, 
 // The same in place over 16-byte packs when a pack never straddles two channels (inner % N == 0),
 // with 32-bit index math (n < 2^31).
 template <class T>
-__global__ void bias_relu_vec_kernel(T* __restrict__ y, const T* __restrict__ bias, uint32_t packs, uint32_t inner_packs,
-                                     uint32_t channels, bool relu) {
+__global__ void bias_relu_vec_kernel(T* __restrict__ y, const T* __restrict__ bias, const T* __restrict__ residual,
+                                     uint32_t packs, uint32_t inner_packs, uint32_t channels, bool relu) {
   constexpr int N = vec_width<T>();
   for (uint32_t p = blockIdx.x * blockDim.x + threadIdx.x; p < packs; p += gridDim.x * blockDim.x) {
-    Pack<T, N> a = reinterpret_cast<Pack<T, N>*>(y)[p];
+    Pack<T, N> a = reinterpret_cast<Pack<T, N>*>(y)[p], r;
+    if (residual) r = reinterpret_cast<const Pack<T, N>*>(residual)[p];
     float b = bias ? load(bias, (p / inner_packs) % channels) : 0.0f;
 #pragma unroll
     for (int k = 0; k < N; ++k) {
-      float v = load(a.v, k) + b;
+      float v = load(a.v, k) + b + (residual ? load(r.v, k) : 0.0f);
+      a.v[k] = store_as<T>(relu && v < 0.0f ? 0.0f : v);
+    }
+    reinterpret_cast<Pack<T, N>*>(y)[p] = a;
+  }
+}
+
+// The same over channels-innermost y ([positions, C], inner == 1) in 16-byte packs when C % N == 0:
+// a pack holds N consecutive channels.
+template <class T>
+__global__ void bias_relu_last_vec_kernel(T* __restrict__ y, const T* __restrict__ bias,
+                                          const T* __restrict__ residual, uint32_t packs, uint32_t channel_packs,
+                                          bool relu) {
+  constexpr int N = vec_width<T>();
+  for (uint32_t p = blockIdx.x * blockDim.x + threadIdx.x; p < packs; p += gridDim.x * blockDim.x) {
+    Pack<T, N> a = reinterpret_cast<Pack<T, N>*>(y)[p], b, r;
+    if (bias) b = reinterpret_cast<const Pack<T, N>*>(bias)[p % channel_packs];
+    if (residual) r = reinterpret_cast<const Pack<T, N>*>(residual)[p];
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      float v = load(a.v, k) + (bias ? load(b.v, k) : 0.0f) + (residual ? load(r.v, k) : 0.0f);
       a.v[k] = store_as<T>(relu && v < 0.0f ? 0.0f : v);
     }
     reinterpret_cast<Pack<T, N>*>(y)[p] = a;
@@ -522,19 +545,25 @@ bool is_float(DataType t) { return t == DataType::kFloat32 || t == DataType::kFl
 
 }  // namespace
 
-void conv_bias_relu(DataType t, void* y, const void* bias, const Dims& dims, bool relu) {
+void conv_bias_relu(DataType t, void* y, const void* bias, const Dims& dims, bool relu, const void* residual) {
   const int64_t n = dims.volume(), channels = dims[1], inner = n / (dims[0] * channels);
   dispatch(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (is_float_v<T>) {
       constexpr int N = vec_width<T>();
-      if (inner % N == 0 && n < (int64_t(1) << 31) && reinterpret_cast<uintptr_t>(y) % 16 == 0)
+      auto a16 = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };  // null is aligned
+      const bool aligned = n < (int64_t(1) << 31) && a16(y) && a16(residual);
+      const T* b = static_cast<const T*>(bias);
+      const T* r = static_cast<const T*>(residual);
+      if (inner == 1 && channels % N == 0 && aligned && a16(bias))
+        bias_relu_last_vec_kernel<<<blocks_for(n / N), kThreads, 0, stream()>>>(
+            static_cast<T*>(y), b, r, static_cast<uint32_t>(n / N), static_cast<uint32_t>(channels / N), relu);
+      else if (inner % N == 0 && aligned)
         bias_relu_vec_kernel<<<blocks_for(n / N), kThreads, 0, stream()>>>(
-            static_cast<T*>(y), static_cast<const T*>(bias), static_cast<uint32_t>(n / N),
-            static_cast<uint32_t>(inner / N), static_cast<uint32_t>(channels), relu);
+            static_cast<T*>(y), b, r, static_cast<uint32_t>(n / N), static_cast<uint32_t>(inner / N),
+            static_cast<uint32_t>(channels), relu);
       else
-        bias_relu_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<T*>(y), static_cast<const T*>(bias), n,
-                                                                   inner, channels, relu);
+        bias_relu_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<T*>(y), b, r, n, inner, channels, relu);
       check_launch("launching the convolution bias/relu pass");
     }
   });
@@ -582,6 +611,7 @@ std::unique_ptr<Kernel> create_convolution(const KernelSpec& s) {
   // Channels-last layers run through the graph API only (conv_graph.cc), which always has a plan
   // for the non-empty layers the channels_last pass gives that layout.
   if (ir::is_channels_last(s.layer)) return nullptr;
+  if (s.inputs.size() > 3 && s.inputs[3]) return nullptr;  // a residual input: the graph API's only
   return is_float(s.inputs[0]->dtype) ? ConvKernel::create(s) : nullptr;
 }
 

@@ -28,8 +28,10 @@ void conv_packed_strides(const I* dims, int rank, bool nhwc, I* strides) {
   strides[0] = step;
 }
 
-/// y[n, c, ...] += bias[c] (bias may be null), then relu when `relu`, over a contiguous NCHW-like y.
-void conv_bias_relu(DataType t, void* y, const void* bias, const Dims& dims, bool relu);
+/// y[n, c, ...] += bias[c] + residual[n, c, ...] (either may be null), then relu when `relu`, over
+/// a contiguous NCHW-like y of `dims` ([positions, C] for channels last).
+void conv_bias_relu(DataType t, void* y, const void* bias, const Dims& dims, bool relu,
+                    const void* residual = nullptr);
 
 /// The largest workspace a convolution kernel may take: BuilderConfig.workspace_size, or without one
 /// a quarter of the device memory free now.

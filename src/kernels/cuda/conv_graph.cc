@@ -3,8 +3,8 @@
 //
 // The layer becomes one operation graph on the engine's NCHW tensors (described with NCHW strides;
 // cuDNN's engines pick their own internal layout): convolution (float32 compute) into a virtual
-// float32 tensor, then pointwise ADD of the bias [1, C, 1, ...] and pointwise RELU_FWD (NaN
-// propagated), the last writing y; 1-D layers run as 2-D with H = 1; groups (depthwise included)
+// float32 tensor, then pointwise ADD of the bias [1, C, 1, ...], ADD of the residual (the optional
+// fourth input, of y's shape) and RELU_FWD (NaN propagated), the last writing y; 1-D layers run as 2-D with H = 1; groups (depthwise included)
 // are implied by the weight's [Cout, Cin/groups, ...] shape. Everything is decided at creation:
 // cuDNN's heuristic (mode A, then the fallback list) ranks engine configurations, the first few
 // whose numerical notes the dtype allows and whose execution plan finalizes within the workspace
@@ -90,7 +90,7 @@ class Desc {
 };
 
 // The tensors' unique ids in the graph and the variant pack.
-enum Uid : int64_t { kX = 1, kW, kBias, kY, kConvOut, kBiasOut };
+enum Uid : int64_t { kX = 1, kW, kBias, kY, kConvOut, kResidual, kStep = 10 /* kStep + i: epilogue step i's output */ };
 
 // A layer in cuDNN's terms: 4-D for 1-D and 2-D layers, 5-D for 3-D ones (N, C, spatial).
 struct Shape {
@@ -142,12 +142,12 @@ struct Graph {
 };
 
 // The operation graph of the layer in `v`; null when cuDNN does not take it (`why` says how).
-std::shared_ptr<Graph> build_graph(const Shape& g, cudnnDataType_t type, bool bias, bool relu, const Variant& v,
-                                   std::string& why) {
+std::shared_ptr<Graph> build_graph(const Shape& g, cudnnDataType_t type, bool bias, bool residual, bool relu,
+                                   const Variant& v, std::string& why) {
   auto out = std::make_shared<Graph>();
   auto& parts = out->parts;
   parts.reserve(16);
-  const bool epilogue = v.fused && (bias || relu);
+  const bool epilogue = v.fused && (bias || residual || relu);
   auto tensor = [&](int64_t uid, cudnnDataType_t t, const int64_t* dims, bool is_virtual) -> Desc* {
     int64_t strides[5];
     conv_packed_strides(dims, g.rank, v.nhwc, strides);
@@ -167,11 +167,11 @@ std::shared_ptr<Graph> build_graph(const Shape& g, cudnnDataType_t type, bool bi
   };
   const int64_t bias_dims[5] = {1, g.y[1], 1, 1, 1};
   Desc *x = tensor(kX, type, g.x, false), *w = tensor(kW, type, g.w, false),
-       *y = tensor(kY, type, g.y, false), *conv_out = y, *bias_t = nullptr, *bias_out = nullptr;
+       *y = tensor(kY, type, g.y, false), *conv_out = y, *bias_t = nullptr, *residual_t = nullptr;
   if (!x || !w || !y) return nullptr;
   if (epilogue && !(conv_out = tensor(kConvOut, CUDNN_DATA_FLOAT, g.y, true))) return nullptr;
   if (epilogue && bias && !(bias_t = tensor(kBias, type, bias_dims, false))) return nullptr;
-  if (epilogue && bias && relu && !(bias_out = tensor(kBiasOut, CUDNN_DATA_FLOAT, g.y, true))) return nullptr;
+  if (epilogue && residual && !(residual_t = tensor(kResidual, type, g.y, false))) return nullptr;
 
   auto finish = [&](Desc d, const char* what) -> Desc* {
     if (!d.finalize()) {
@@ -228,8 +228,17 @@ std::shared_ptr<Graph> build_graph(const Shape& g, cudnnDataType_t type, bool bi
     if (done) ops.push_back(done->get());
     return done != nullptr;
   };
-  if (epilogue && bias && !pointwise(CUDNN_POINTWISE_ADD, conv_out, bias_t, relu ? bias_out : y)) return nullptr;
-  if (epilogue && relu && !pointwise(CUDNN_POINTWISE_RELU_FWD, bias ? bias_out : conv_out, nullptr, y)) return nullptr;
+  // The epilogue: + bias, + residual, relu, each step in float32 into a virtual tensor; the last writes y.
+  std::vector<std::pair<cudnnPointwiseMode_t, Desc*>> steps;
+  if (epilogue && bias) steps.push_back({CUDNN_POINTWISE_ADD, bias_t});
+  if (epilogue && residual) steps.push_back({CUDNN_POINTWISE_ADD, residual_t});
+  if (epilogue && relu) steps.push_back({CUDNN_POINTWISE_RELU_FWD, nullptr});
+  Desc* value = conv_out;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    Desc* result = i + 1 == steps.size() ? y : tensor(kStep + static_cast<int64_t>(i), CUDNN_DATA_FLOAT, g.y, true);
+    if (!result || !pointwise(steps[i].first, value, steps[i].second, result)) return nullptr;
+    value = result;
+  }
 
   cudnnHandle_t handle = cudnn_handle();
   out->graph = Desc(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
@@ -356,6 +365,7 @@ class ConvGraphKernel : public Kernel {
     k->w_dims_ = ir::channels_first_view(s.inputs[1]->dims, last);
     k->y_dims_ = ir::channels_first_view(s.outputs[0]->dims, last);
     k->has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
+    k->has_residual_ = s.inputs.size() > 3 && s.inputs[3] != nullptr;
     k->relu_ = conv_relu(s);
     k->x_stage_ = align256(bytes_of(s.inputs[0]));
     k->w_stage_ = align256(bytes_of(s.inputs[1]));
@@ -365,7 +375,7 @@ class ConvGraphKernel : public Kernel {
     const bool fma_only = t == DataType::kFloat32 && !s.config.allow_tf32;
     const size_t cap = conv_workspace_cap(s);
     const bool timed = s.config.optimization_level > 0;
-    const bool epilogue = k->has_bias_ || k->relu_;
+    const bool epilogue = k->has_bias_ || k->has_residual_ || k->relu_;
     std::string why = "cuDNN's heuristic offers no engine configuration that finalizes";
 
     std::vector<Plan> candidates;
@@ -373,7 +383,7 @@ class ConvGraphKernel : public Kernel {
       const size_t staging = v.nhwc != last ? k->staging() : 0;
       if (staging >= cap) return;
       std::string graph_why;
-      std::shared_ptr<Graph> graph = build_graph(g, type, k->has_bias_, k->relu_, v, graph_why);
+      std::shared_ptr<Graph> graph = build_graph(g, type, k->has_bias_, k->has_residual_, k->relu_, v, graph_why);
       if (!graph) {
         why = graph_why;
         return;
@@ -384,9 +394,14 @@ class ConvGraphKernel : public Kernel {
     };
     const bool thorough = s.config.optimization_level >= 3;  // more of the heuristic's list is timed
     // In the layer's own layout first (fused, then unfused), then staged through the other layout.
-    add(Variant{true, last, 16}, !timed ? 1 : thorough ? 6 : 3);
-    if (epilogue && (timed || candidates.empty())) add(Variant{false, last, 16}, timed ? 2 : 1);
-    if ((timed && (g.groups == 1 || last)) || candidates.empty()) add(Variant{true, !last, 16}, thorough ? 3 : 2);
+    // float32 without TF32 stays on NCHW plans: some NHWC engines round inputs to TF32 without
+    // saying so in their numerical notes (seen on the H200 with cuDNN 9.19).
+    const bool own = !(fma_only && last);
+    if (own) add(Variant{true, last, 16}, !timed ? 1 : thorough ? 6 : 3);
+    if (own && epilogue && (timed || candidates.empty())) add(Variant{false, last, 16}, timed ? 2 : 1);
+    // Staged plans leave a residual to our pass, which reads it in the layer's layout.
+    if ((timed && (g.groups == 1 || last)) || candidates.empty())
+      add(Variant{!k->has_residual_, !last, 16}, thorough ? 3 : 2);
     if (candidates.empty()) {
       note(s, "cuDNN graph API: " + why + "; the legacy cuDNN kernel takes the layer");
       return nullptr;
@@ -400,13 +415,15 @@ class ConvGraphKernel : public Kernel {
       device::Buffer x(DeviceKind::kCUDA, bytes_of(s.inputs[0])), w(DeviceKind::kCUDA, bytes_of(s.inputs[1])),
           y(DeviceKind::kCUDA, bytes_of(s.outputs[0])), ws(DeviceKind::kCUDA, std::max<size_t>(ws_bytes, 1));
       device::Buffer b(DeviceKind::kCUDA, k->has_bias_ ? bytes_of(s.inputs[2]) : 1);
+      device::Buffer z(DeviceKind::kCUDA, k->has_residual_ ? bytes_of(s.inputs[3]) : 1);
+      if (k->has_residual_) conv_fill_random(t, z.data(), s.inputs[3]->dims.volume(), 4);
       conv_fill_random(t, x.data(), s.inputs[0]->dims.volume(), 1);
       conv_fill_random(t, w.data(), s.inputs[1]->dims.volume(), 2);
       if (k->has_bias_) conv_fill_random(t, b.data(), s.inputs[2]->dims.volume(), 3);
       for (Plan& p : candidates) {
         float rounds[3];
         for (float& r : rounds)
-          r = conv_time_ms([&] { k->execute(p, x.data(), w.data(), b.data(), y.data(), ws.data()); }, 5);
+          r = conv_time_ms([&] { k->execute(p, x.data(), w.data(), b.data(), z.data(), y.data(), ws.data()); }, 5);
         std::sort(rounds, rounds + 3);
         p.ms = rounds[1];
         timing += (timing.empty() ? "" : ", ") + p.name() + " " + std::to_string(p.ms) + " ms";
@@ -426,7 +443,7 @@ class ConvGraphKernel : public Kernel {
         if (!loose.empty() || (!fused && !epilogue)) continue;
         std::string ignored;
         const Variant v{fused, last, esize};
-        if (auto graph = build_graph(g, type, k->has_bias_, k->relu_, v, ignored))
+        if (auto graph = build_graph(g, type, k->has_bias_, k->has_residual_, k->relu_, v, ignored))
           add_plans(graph, v, fma_only, cap, 1, loose);
       }
       if (loose.empty()) {
@@ -445,11 +462,12 @@ class ConvGraphKernel : public Kernel {
 
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     const void* bias = has_bias_ ? in[2].data : nullptr;
+    const void* residual = has_residual_ ? in[3].data : nullptr;
     const Plan* p = &main_;
     if (loose_ && (misaligned(in[0].data, 16) || misaligned(in[1].data, 16) || misaligned(out[0].data, 16) ||
-                   (bias && misaligned(bias, 16))))
+                   (bias && misaligned(bias, 16)) || (residual && misaligned(residual, 16))))
       p = loose_.get();
-    execute(*p, in[0].data, in[1].data, bias, out[0].data, workspace);
+    execute(*p, in[0].data, in[1].data, bias, residual, out[0].data, workspace);
   }
 
  private:
@@ -458,8 +476,9 @@ class ConvGraphKernel : public Kernel {
   size_t staging() const { return x_stage_ + w_stage_ + y_stage_; }
   size_t needs(const Plan& p) const { return (p.staged ? staging() : 0) + p.workspace; }
 
-  // The layer on the current stream through plan `p`; bias may be null.
-  void execute(const Plan& p, const void* x, const void* w, const void* bias, void* y, void* workspace) const {
+  // The layer on the current stream through plan `p`; bias and residual may be null.
+  void execute(const Plan& p, const void* x, const void* w, const void* bias, const void* residual, void* y,
+               void* workspace) const {
     char* ws = static_cast<char*>(workspace);
     const void *cx = x, *cw = w;
     void* cy = y;
@@ -480,13 +499,21 @@ class ConvGraphKernel : public Kernel {
       cw = wt;
       ws += staging();
     }
-    const bool graph_bias = has_bias_ && p.variant.fused;
-    int64_t uids[4] = {kX, kW, kY, kBias};
-    void* ptrs[4] = {const_cast<void*>(cx), const_cast<void*>(cw), cy, const_cast<void*>(bias)};
+    int64_t uids[5] = {kX, kW, kY};
+    void* ptrs[5] = {const_cast<void*>(cx), const_cast<void*>(cw), cy};
+    int64_t count = 3;
+    if (has_bias_ && p.variant.fused) {
+      uids[count] = kBias;
+      ptrs[count++] = const_cast<void*>(bias);
+    }
+    if (has_residual_ && p.variant.fused) {
+      uids[count] = kResidual;
+      ptrs[count++] = const_cast<void*>(residual);
+    }
     void* ws_ptr = p.workspace ? ws : nullptr;
     Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
-    pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids, graph_bias ? 4 : 3)
-        .set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, ptrs, graph_bias ? 4 : 3)
+    pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, uids, count)
+        .set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, ptrs, count)
         .set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, &ws_ptr);
     pack.finalize();
     check_cudnn(pack.status(), "building a cuDNN variant pack");
@@ -498,8 +525,8 @@ class ConvGraphKernel : public Kernel {
         conv_transpose(dtype_, cy, y, n, y_sp, cout);
     }
     // Our pass sees y in the layer's layout: channels last is [positions, C].
-    if (!p.variant.fused && (has_bias_ || relu_))
-      conv_bias_relu(dtype_, y, bias, last_ ? Dims{n * y_sp, cout} : y_dims_, relu_);
+    if (!p.variant.fused && (has_bias_ || has_residual_ || relu_))
+      conv_bias_relu(dtype_, y, bias, last_ ? Dims{n * y_sp, cout} : y_dims_, relu_, residual);
   }
 
   Plan main_;
@@ -507,7 +534,7 @@ class ConvGraphKernel : public Kernel {
   DataType dtype_ = DataType::kFloat32;
   Dims x_dims_, w_dims_, y_dims_;  // channels-first views
   size_t x_stage_ = 0, w_stage_ = 0, y_stage_ = 0, workspace_ = 0;
-  bool has_bias_ = false, relu_ = false, last_ = false;  // last_: the layer is channels last
+  bool has_bias_ = false, has_residual_ = false, relu_ = false, last_ = false;  // last_: the layer is channels last
 };
 
 }  // namespace

@@ -62,6 +62,47 @@ __global__ void max_pool(const T* __restrict__ x, T* __restrict__ y, I total, Sp
   }
 }
 
+// Channels-last max pooling over packs of N = vec_width<T>() channels: thread i computes output
+// pack i (C % N == 0, 16-byte aligned tensors, 32-bit indices); the same comparisons as max_pool.
+template <class T>
+__global__ void max_pool_last_vec(const T* __restrict__ x, T* __restrict__ y, int32_t total_packs, Spatial3 g,
+                                  int32_t channel_packs) {
+  constexpr int N = vec_width<T>();
+  using P = Pack<T, N>;
+  const int32_t iv = int32_t(g.in[0] * g.in[1] * g.in[2]);
+  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total_packs; i += gridDim.x * blockDim.x) {
+    int32_t o[3], c;
+    const int32_t plane = split_output(i, g, channel_packs, o, c);
+    const P* xp = reinterpret_cast<const P*>(x) + plane * iv * channel_packs + c;
+    float m[N];
+#pragma unroll
+    for (int k = 0; k < N; ++k) m[k] = -INFINITY;
+    for (int32_t kd = 0; kd < int32_t(g.k[0]); ++kd) {
+      const int32_t id = o[0] * int32_t(g.stride[0]) - int32_t(g.pad[0]) + kd * int32_t(g.dil[0]);
+      if (id < 0 || id >= int32_t(g.in[0])) continue;
+      for (int32_t kh = 0; kh < int32_t(g.k[1]); ++kh) {
+        const int32_t ih = o[1] * int32_t(g.stride[1]) - int32_t(g.pad[1]) + kh * int32_t(g.dil[1]);
+        if (ih < 0 || ih >= int32_t(g.in[1])) continue;
+        const P* row = xp + (id * int32_t(g.in[1]) + ih) * int32_t(g.in[2]) * channel_packs;
+        for (int32_t kw = 0; kw < int32_t(g.k[2]); ++kw) {
+          const int32_t iw = o[2] * int32_t(g.stride[2]) - int32_t(g.pad[2]) + kw * int32_t(g.dil[2]);
+          if (iw < 0 || iw >= int32_t(g.in[2])) continue;
+          const P v = row[iw * channel_packs];
+#pragma unroll
+          for (int k = 0; k < N; ++k) {
+            const float f = load(v.v, k);
+            if (f > m[k] || f != f) m[k] = f;
+          }
+        }
+      }
+    }
+    P out;
+#pragma unroll
+    for (int k = 0; k < N; ++k) out.v[k] = store_as<T>(m[k]);
+    reinterpret_cast<P*>(y)[i] = out;
+  }
+}
+
 template <class T, class I>
 __global__ void avg_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g, I cl, I divisor_override,
                          bool count_include_pad) {
@@ -211,6 +252,14 @@ class PoolingKernel : public Kernel {
         plane_pool_warps<<<row_blocks(blocks), kThreads, 0, stream()>>>(x, y, planes_, n, is_max, divisor_);
       }
       check_launch("launching whole-plane pooling");
+      return;
+    }
+    constexpr int N = vec_width<T>();
+    if (kind_ == Pool::kMax && cl_ % N == 0 && narrow_ && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+        reinterpret_cast<uintptr_t>(y) % 16 == 0) {
+      max_pool_last_vec<T><<<blocks_for(total / N), kThreads, 0, stream()>>>(x, y, int32_t(total / N), g_,
+                                                                           int32_t(cl_ / N));
+      check_launch("launching channels-last max pooling");
       return;
     }
     if (narrow_)
