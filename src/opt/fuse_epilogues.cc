@@ -57,6 +57,10 @@ std::string fusable_activation(const ir::Layer& l, bool matmul) {
 std::vector<Chain> find_chains(const ir::Graph& g) {
   std::vector<int> reader = single_readers(g);
   std::vector<Chain> chains;
+  // A layer joins at most one chain: both operands of ResNet's downsampling add are convolutions,
+  // and only the first takes the add.
+  std::vector<char> taken(g.layers.size(), 0);
+  auto free_reader = [&](int tensor) { return reader[tensor] >= 0 && !taken[reader[tensor]]; };
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
     bool matmul = l.kind == LayerKind::kMatMul;
@@ -66,7 +70,7 @@ std::vector<Chain> find_chains(const ir::Graph& g) {
     if (matmul && l.inputs.size() > 2 && l.inputs[2] >= 0) continue;  // already has a bias
     Chain c{static_cast<int>(li), -1, -1, "", static_cast<int>(li), {static_cast<int>(li)}};
     int out = l.outputs[0];
-    if (matmul && reader[out] >= 0) {
+    if (matmul && free_reader(out)) {
       int b = bias_of_add(g, g.layers[reader[out]], out);
       if (b >= 0) {
         c.bias_tensor = b;
@@ -75,7 +79,7 @@ std::vector<Chain> find_chains(const ir::Graph& g) {
         out = g.layers[c.last].outputs[0];
       }
     }
-    if (!matmul && reader[out] >= 0 && non_empty(g, l) && (l.inputs.size() < 4 || l.inputs[3] < 0)) {
+    if (!matmul && free_reader(out) && non_empty(g, l) && (l.inputs.size() < 4 || l.inputs[3] < 0)) {
       int r = residual_of_add(g, g.layers[reader[out]], out);
       if (r >= 0) {
         c.residual = r;
@@ -84,7 +88,7 @@ std::vector<Chain> find_chains(const ir::Graph& g) {
         out = g.layers[c.last].outputs[0];
       }
     }
-    if (reader[out] >= 0) {
+    if (free_reader(out)) {
       std::string act = fusable_activation(g.layers[reader[out]], matmul);
       if (!act.empty()) {
         c.activation = act;
@@ -92,7 +96,9 @@ std::vector<Chain> find_chains(const ir::Graph& g) {
         c.folded.push_back(c.last);
       }
     }
-    if (c.last != c.head) chains.push_back(c);
+    if (c.last == c.head) continue;
+    for (int f : c.folded) taken[f] = 1;
+    chains.push_back(c);
   }
   return chains;
 }

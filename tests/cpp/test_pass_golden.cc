@@ -183,6 +183,26 @@ TEST(PassGolden, FuseEpiloguesTakesTheResidualIntoTheConvolution) {
   std::vector<HostTensor> in = random_inputs(g);
   std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
   expect_close(got[0], want[0].dims, want[0].values(), 2e-2, "residual in NHWC");
+
+  // Downsampling: both operands of the add are convolutions; the first takes the add and the relu,
+  // the second stays and becomes its residual.
+  ir::Graph down = ir::parse_text(
+      "input %x: float32[1,4,6,6]\n"
+      "%w1: float32[4,4,3,3] = constant \"w1\" () {value=float32[4,4,3,3]}\n"
+      "%w2: float32[4,4,1,1] = constant \"w2\" () {value=float32[4,4,1,1]}\n"
+      "%c1: float32[1,4,6,6] = convolution \"c1\" (%x, %w1, none) {padding=[1, 1]}\n"
+      "%c2: float32[1,4,6,6] = convolution \"c2\" (%x, %w2, none) {}\n"
+      "%a: float32[1,4,6,6] = elementwise \"a\" (%c1, %c2) {op=\"add\"}\n"
+      "%r: float32[1,4,6,6] = activation \"r\" (%a) {op=\"relu\"}\n"
+      "output %r\n");
+  ir::Graph fused = fuse_epilogues(down);
+  ASSERT_EQ(fused.layers.size(), 4u) << ir::to_text(fused);  // two constants, c2, then c1 with the residual
+  EXPECT_EQ(fused.layers[3].name, "c1");
+  EXPECT_EQ(fused.layers[3].inputs.size(), 4u);
+  in = random_inputs(down);
+  want = run_graph(down, in);
+  got = run_graph(fused, in);
+  expect_close(got[0], want[0].dims, want[0].values(), 1e-5, "downsampling residual");
 }
 
 TEST(PassGolden, FusePointwiseGroupsAChainWithTwoOutputsAndAMask) {
@@ -387,6 +407,50 @@ TEST(Pipeline, RunsThePassesOfTheDeviceAndLevel) {
   EXPECT_EQ(opt::optimize(g, cuda, off).layers.size(), 3u);
   std::set<std::string> names;
   for (const opt::Pass& p : opt::pipeline()) EXPECT_TRUE(names.insert(p.name).second) << p.name;
+}
+
+TEST(Pipeline, TheCUDAPipelineKeepsAResidualNetworksResultsOnTheCPU) {
+  // A ResNet stage in float16 (stem, max pool, a block whose shortcut is downsampled, global
+  // pooling, a classifier) through every CUDA pass, then run by the CPU kernels: the same outputs.
+  const std::string bn = "%m, %v, %g, %be) {eps=0.00001}\n";
+  ir::Graph g = ir::parse_text(
+      "input %x: float16[2,3,16,16]\n"
+      "%m: float16[8] = constant \"m\" () {value=float16[8]{0.1, -0.2, 0.3, 0, 0.5, -0.1, 0.2, 0}}\n"
+      "%v: float16[8] = constant \"v\" () {value=float16[8]{1, 2, 0.5, 1, 1.5, 1, 0.75, 1}}\n"
+      "%g: float16[8] = constant \"g\" () {value=float16[8]{1, 0.5, 1, 2, 1, 1, 0.5, 1}}\n"
+      "%be: float16[8] = constant \"be\" () {value=float16[8]{0, 0.1, -0.1, 0, 0.2, 0, 0, -0.2}}\n"
+      "%ws: float16[8,3,3,3] = constant \"ws\" () {value=float16[8,3,3,3]}\n"
+      "%s: float16[2,8,8,8] = convolution \"s\" (%x, %ws, none) {padding=[1, 1], stride=[2, 2]}\n"
+      "%sb: float16[2,8,8,8] = batch_norm \"sb\" (%s, " + bn +
+      "%sr: float16[2,8,8,8] = activation \"sr\" (%sb) {op=\"relu\"}\n"
+      "%p: float16[2,8,4,4] = pooling \"p\" (%sr) {mode=\"max\", kernel=[3, 3], stride=[2, 2], padding=[1, 1]}\n"
+      "%w1: float16[8,8,3,3] = constant \"w1\" () {value=float16[8,8,3,3]}\n"
+      "%c1: float16[2,8,2,2] = convolution \"c1\" (%p, %w1, none) {padding=[1, 1], stride=[2, 2]}\n"
+      "%b1: float16[2,8,2,2] = batch_norm \"b1\" (%c1, " + bn +
+      "%wd: float16[8,8,1,1] = constant \"wd\" () {value=float16[8,8,1,1]}\n"
+      "%d: float16[2,8,2,2] = convolution \"d\" (%p, %wd, none) {stride=[2, 2]}\n"
+      "%db: float16[2,8,2,2] = batch_norm \"db\" (%d, " + bn +
+      "%a: float16[2,8,2,2] = elementwise \"a\" (%b1, %db) {op=\"add\"}\n"
+      "%ar: float16[2,8,2,2] = activation \"ar\" (%a) {op=\"relu\"}\n"
+      "%gp: float16[2,8,1,1] = adaptive_pooling \"gp\" (%ar) {mode=\"avg\", output_size=[1, 1]}\n"
+      "%f: float16[2,8] = reshape \"f\" (%gp) {shape=[2, 8]}\n"
+      "%wc: float16[8,5] = constant \"wc\" () {value=float16[8,5]}\n"
+      "%o: float16[2,5] = matmul \"o\" (%f, %wc) {}\n"
+      "output %o\n");
+  BuilderConfig cuda;
+  cuda.device = DeviceKind::kCUDA;
+  ir::Graph out = opt::optimize(g, cuda, {});
+  int convs = 0, transposes = 0;
+  for (const ir::Layer& l : out.layers) {
+    convs += l.kind == LayerKind::kConvolution;
+    transposes += l.kind == LayerKind::kTranspose;
+    EXPECT_NE(l.kind, LayerKind::kBatchNorm) << ir::to_text(out);
+  }
+  EXPECT_EQ(convs, 3) << ir::to_text(out);
+  EXPECT_EQ(transposes, 1) << ir::to_text(out);  // the input only: the classifier reads [N,1,1,C]
+  std::vector<HostTensor> in = random_inputs(g);
+  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
+  expect_close(got[0], want[0].dims, want[0].values(), 3e-2, "CUDA pipeline on the CPU");
 }
 
 TEST(Pipeline, DisablingAnUnknownPassIsAnError) {

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import tensorforge as tf
-from cuda_harness import both, check
+from cuda_harness import both, check, close
 
 pytestmark = pytest.mark.cuda
 
@@ -21,6 +21,13 @@ def rand(shape, dtype, seed, scale=1.0):
 
 def to_last(t):
     return t.permute(0, 2, 3, 1).contiguous()
+
+
+def exact(build, inputs, msg):
+    """check() with float32 convolutions kept exact (no TF32), so the CPU tolerances hold."""
+    cpu, gpu = both(build, inputs, allow_tf32=False)
+    for i, (g, c) in enumerate(zip(gpu, cpu)):
+        close(g, c, f"{msg} [out{i}]")
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -42,7 +49,7 @@ def test_channels_last_convolution(dtype, case):
         return net.add_convolution(x, w, b, stride=stride, padding=pad, dilation=dil, groups=groups,
                                    activation=act, layout="nhwc")
 
-    check(build, inputs, f"nhwc conv {case} {dtype}")
+    exact(build, inputs, f"nhwc conv {case} {dtype}")
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -58,7 +65,7 @@ def test_convolution_with_a_residual(dtype, layout, bias):
     def build(net, x, w, r, b=None):
         return net.add_convolution(x, w, b, padding=(1, 1), activation="relu", layout=layout, residual=r)
 
-    check(build, [x, w, r] + ([b] if bias else []), f"conv + residual {layout} {dtype}")
+    exact(build, [x, w, r] + ([b] if bias else []), f"conv + residual {layout} {dtype}")
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

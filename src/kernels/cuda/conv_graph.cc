@@ -394,11 +394,8 @@ class ConvGraphKernel : public Kernel {
     };
     const bool thorough = s.config.optimization_level >= 3;  // more of the heuristic's list is timed
     // In the layer's own layout first (fused, then unfused), then staged through the other layout.
-    // float32 without TF32 stays on NCHW plans: some NHWC engines round inputs to TF32 without
-    // saying so in their numerical notes (seen on the H200 with cuDNN 9.19).
-    const bool own = !(fma_only && last);
-    if (own) add(Variant{true, last, 16}, !timed ? 1 : thorough ? 6 : 3);
-    if (own && epilogue && (timed || candidates.empty())) add(Variant{false, last, 16}, timed ? 2 : 1);
+    add(Variant{true, last, 16}, !timed ? 1 : thorough ? 6 : 3);
+    if (epilogue && (timed || candidates.empty())) add(Variant{false, last, 16}, timed ? 2 : 1);
     // Staged plans leave a residual to our pass, which reads it in the layer's layout.
     if ((timed && (g.groups == 1 || last)) || candidates.empty())
       add(Variant{!k->has_residual_, !last, 16}, thorough ? 3 : 2);
