@@ -275,9 +275,8 @@ TEST(PassGolden, FusePointwiseLeavesIntegerAndLoneLayers) {
 
 TEST(PassGolden, ChannelsLastKeepsARegionNHWCAndConvertsAtItsEdges) {
   // conv -> (bias [4,1,1]) -> max pool -> adaptive pool -> flatten, with the conv's output also a
-  // network output: one transpose in, the weight and the broadcast constant permuted at build (the
-  // conv's 3 input channels zero-padded to 8, input and weight), one transpose back for the
-  // output, and a reshape (no copy) where [N,1,1,C] meets the flatten.
+  // network output: one transpose in, the weight and the broadcast constant permuted at build, one
+  // transpose back for the output, and a reshape (no copy) where [N,1,1,C] meets the flatten.
   expect_golden(channels_last,
                 "input %x: float16[2,3,5,6]\n"
                 "%w: float16[4,3,1,3] = constant \"w\" () {value=float16[4,3,1,3]}\n"
@@ -292,9 +291,8 @@ TEST(PassGolden, ChannelsLastKeepsARegionNHWCAndConvertsAtItsEdges) {
                 "input %x: float16[2,3,5,6]\n"
                 "%w: float16[4,3,1,3] = constant \"w\" () {value=float16[4,3,1,3]}\n"
                 "%x.to_nhwc: float16[2,5,6,3] = transpose \"x.to_nhwc\" (%x) {perm=[0, 2, 3, 1]}\n"
-                "%x.pad8: float16[2,5,6,8] = pad \"x.pad8\" (%x.to_nhwc) {pads=[0, 0, 0, 0, 0, 0, 0, 5]}\n"
-                "%w.nhwc8: float16[4,1,3,8] = constant \"w.nhwc8\" () {value=float16[4,1,3,8]}\n"
-                "%c: float16[2,5,6,4] = convolution \"c\" (%x.pad8, %w.nhwc8, none) "
+                "%w.nhwc: float16[4,1,3,3] = constant \"w.nhwc\" () {value=float16[4,1,3,3]}\n"
+                "%c: float16[2,5,6,4] = convolution \"c\" (%x.to_nhwc, %w.nhwc, none) "
                 "{activation=\"relu\", layout=\"nhwc\", padding=[0, 1]}\n"
                 "%s: float16[4,1,1] = constant \"s\" () {value=float16[4,1,1]{1, -2, 0.5, 4}}\n"
                 "%s.nhwc: float16[1,1,1,4] = constant \"s.nhwc\" () {value=float16[1,1,1,4]{1, -2, 0.5, 4}}\n"
@@ -331,6 +329,20 @@ TEST(PassGolden, ChannelsLastTakesReductionsOverSpatialDims) {
   std::vector<HostTensor> in = random_inputs(g);
   std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
   expect_close(got[0], want[0].dims, want[0].values(), 2e-2, "squeeze-excite in NHWC");
+
+  // A reduction over more than 64 elements per output reads NCHW (the CUDA reduce kernel walks a
+  // channels-last plane with one thread per output): a transpose feeds it.
+  ir::Graph big = ir::parse_text(
+      "input %x: float16[1,8,9,9]\n"
+      "%w: float16[8,8,1,1] = constant \"w\" () {value=float16[8,8,1,1]}\n"
+      "%c: float16[1,8,9,9] = convolution \"c\" (%x, %w, none) {}\n"
+      "%m: float16[1,8] = reduce \"m\" (%c) {axes=[2, 3], op=\"mean\"}\n"
+      "output %m\n");
+  ir::Graph big_out = channels_last(big);
+  ASSERT_GE(big_out.layers.size(), 2u);
+  const ir::Layer& before_reduce = big_out.layers[big_out.layers.size() - 2];
+  EXPECT_EQ(before_reduce.kind, LayerKind::kTranspose) << ir::to_text(big_out);
+  EXPECT_EQ(ir::attr_ints(big_out.layers.back(), "axes"), (std::vector<int64_t>{2, 3}));
 }
 
 TEST(PassGolden, ChannelsLastLeavesFloat32AndLayoutBoundNetworks) {
