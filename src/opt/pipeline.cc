@@ -8,6 +8,7 @@
 #include "opt/channels_last.h"
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fold_batch_norm.h"
+#include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
 #include "opt/pass.h"
@@ -20,6 +21,8 @@ const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
       {"fold_batch_norm", 1, kOnCUDA, fold_batch_norm,
        "folds an inference batch norm into the convolution before it"},
+      {"fold_transposes", 1, kOnAll, fold_transposes,
+       "turns a transpose of the last two dims feeding a matrix multiply into its transpose flag"},
       {"fuse_epilogues", 1, kOnCUDA, fuse_epilogues,
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
       {"channels_last", 1, kOnCUDA, channels_last,

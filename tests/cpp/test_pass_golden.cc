@@ -8,6 +8,7 @@
 #include "opt/channels_last.h"
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fold_batch_norm.h"
+#include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
 #include "opt/pass.h"
@@ -135,6 +136,36 @@ TEST(PassGolden, FoldBatchNorm) {
                 "%bn: float32[1,2,3,3] = convolution \"c\" (%x, %c.folded_weight, %c.folded_bias) {}\n"
                 "%r: float32[1,2,3,3] = activation \"r\" (%bn) {op=\"relu\"}\n"
                 "output %r\n");
+}
+
+TEST(PassGolden, FoldTransposesIntoMatMulFlags) {
+  // q @ k^T with k^T a transpose of the last two dims: the flag flips (also when already set), the
+  // transpose stays for its other reader; a transpose that moves a batch dim is not folded.
+  expect_golden(fold_transposes,
+                "input %q: float32[2,3,4,5]\n"
+                "input %k: float32[2,3,6,5]\n"
+                "input %v: float32[2,3,6,4]\n"
+                "input %w: float32[3,2,6,4]\n"
+                "%kt: float32[2,3,5,6] = transpose \"kt\" (%k) {perm=[0, 1, 3, 2]}\n"
+                "%s: float32[2,3,4,6] = matmul \"s\" (%q, %kt) {}\n"
+                "%vt: float32[2,3,4,6] = transpose \"vt\" (%v) {perm=[0, 1, 3, 2]}\n"
+                "%o: float32[2,3,4,4] = matmul \"o\" (%s, %vt) {transpose_b=1}\n"
+                "%b: float32[3,2,4,6] = transpose \"b\" (%s) {perm=[1, 0, 2, 3]}\n"
+                "%z: float32[3,2,4,4] = matmul \"z\" (%b, %w) {}\n"
+                "%e: float32[2,3,5,6] = unary \"e\" (%kt) {op=\"exp\"}\n"
+                "output %o\noutput %z\noutput %e\n",
+                "input %q: float32[2,3,4,5]\n"
+                "input %k: float32[2,3,6,5]\n"
+                "input %v: float32[2,3,6,4]\n"
+                "input %w: float32[3,2,6,4]\n"
+                "%kt: float32[2,3,5,6] = transpose \"kt\" (%k) {perm=[0, 1, 3, 2]}\n"
+                "%s: float32[2,3,4,6] = matmul \"s\" (%q, %k) {transpose_b=1}\n"
+                "%vt: float32[2,3,4,6] = transpose \"vt\" (%v) {perm=[0, 1, 3, 2]}\n"
+                "%o: float32[2,3,4,4] = matmul \"o\" (%s, %v) {}\n"
+                "%b: float32[3,2,4,6] = transpose \"b\" (%s) {perm=[1, 0, 2, 3]}\n"
+                "%z: float32[3,2,4,4] = matmul \"z\" (%b, %w) {}\n"
+                "%e: float32[2,3,5,6] = unary \"e\" (%kt) {op=\"exp\"}\n"
+                "output %o\noutput %z\noutput %e\n");
 }
 
 TEST(PassGolden, FuseEpilogues) {
@@ -481,7 +512,8 @@ TEST(Pipeline, DumpsTheNetworkAfterEachPass) {
   opt::OptimizeOptions o;
   o.dump_dir = dir;
   opt::optimize(g, BuilderConfig{}, o);
-  std::ifstream first(dir + "/00-input.txt"), second(dir + "/01-eliminate_dead_layers.txt");  // the CPU's one pass
+  // The CPU's passes: fold_transposes (nothing to fold), then eliminate_dead_layers.
+  std::ifstream first(dir + "/00-input.txt"), second(dir + "/02-eliminate_dead_layers.txt");
   std::string a((std::istreambuf_iterator<char>(first)), {}), b((std::istreambuf_iterator<char>(second)), {});
   EXPECT_NE(a.find("unary \"d\""), std::string::npos);
   EXPECT_EQ(b.find("unary \"d\""), std::string::npos);
