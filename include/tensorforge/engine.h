@@ -47,8 +47,13 @@ class Engine {
   const std::vector<std::pair<std::string, std::string>>& library_versions() const;
   /// Number of layers.
   int nb_layers() const;
-  /// Per layer: name, kind, chosen kernel (tactic), output shapes.
+  /// Per layer: name, kind, chosen kernel (tactic), output shapes, layout, and the network layers
+  /// it computes (after fusion, several; none for a conversion the optimizer inserted).
   std::string inspect() const;
+  /// The same as one JSON object: engine facts, "layers_run_per_call" (layers that launch work on a
+  /// call; constants and aliasing reshapes do not) and "layers", each with name, kind, tactic,
+  /// outputs (dtype, dims), precision (the output's dtype), layout, origins and runs (bool).
+  std::string inspect_json() const;
   /// The network the engine runs, as text (see docs/printer.md).
   std::string network_text() const;
   /// A new context holding its own activation memory.

@@ -7,6 +7,7 @@ any DLPack-capable array. docs/layers.md lists every layer kind with its inputs 
 
 from __future__ import annotations
 
+import json
 import operator
 import os
 from typing import Any, Iterable, Sequence
@@ -514,9 +515,21 @@ class Engine:
         """Number of layers."""
         return self._engine.nb_layers
 
-    def inspect(self) -> str:
-        """Per layer: name, kind, chosen kernel and output shapes."""
-        return self._engine.inspect()
+    def inspect(self, format: str = "text") -> str | dict:
+        """The built engine layer by layer: name, kind, chosen kernel, output shapes, layout and the
+        network layers each one computes (several after fusion; none for a conversion the optimizer
+        inserted). format="json" returns the same as a dict (see Engine::inspect_json in
+        include/tensorforge/engine.h), with each layer's "ms" per call from the last profile() when
+        there was one, and "layers_run_per_call"."""
+        if format == "text":
+            return self._engine.inspect()
+        if format != "json":
+            raise InvalidArgumentError(f"inspect(format=...) takes 'text' or 'json', got {format!r}")
+        info = json.loads(self._engine.inspect_json())
+        times = getattr(self, "_last_profile", None)
+        for layer in info["layers"]:
+            layer["ms"] = times.get(layer["name"]) if times is not None else None
+        return info
 
     def network_text(self) -> str:
         """The engine's network as text."""
@@ -599,6 +612,7 @@ class Engine:
             ctx.execute_arrays(arrays, outputs)
         rows = [dict(name=n, kind=k, tactic=t, ms=ms / runs)
                 for (n, k, t), ms in zip(self._engine.layers(), ctx.layer_times_ms()) if k != "constant"]
+        self._last_profile = {r["name"]: r["ms"] for r in rows}  # for inspect(format="json")
         return sorted(rows, key=lambda r: -r["ms"])
 
     __call__ = run

@@ -85,7 +85,8 @@ std::vector<std::pair<DataType, Dims>> check_and_infer(const Graph& g, Layer& la
 }  // namespace
 
 int Graph::add_layer(LayerKind kind, const std::vector<int>& in, Attributes attrs, const std::string& name) {
-  Layer layer{kind, unique_layer_name(name.empty() ? to_string(kind) : name), in, {}, std::move(attrs)};
+  Layer layer{kind, unique_layer_name(name.empty() ? to_string(kind) : name), in, {}, std::move(attrs), {}};
+  layer.origins = {layer.name};
   auto outs = check_and_infer(*this, layer);
   int index = static_cast<int>(layers.size());
   for (size_t i = 0; i < outs.size(); ++i) {

@@ -25,13 +25,16 @@ struct TensorDesc {
   int producer_out = 0;  ///< Which output of the producer.
 };
 
-/// One layer: kind, name, input tensor ids (-1 = absent optional input), output ids, attributes.
+/// One layer: kind, name, input tensor ids (-1 = absent optional input), output ids, attributes,
+/// and the names of the network's layers it computes (itself when added by a user; the layers a
+/// pass folded into it; none when the optimizer inserted it, as a layout conversion).
 struct Layer {
   LayerKind kind;
   std::string name;
   std::vector<int> inputs;
   std::vector<int> outputs;
   Attributes attrs;
+  std::vector<std::string> origins;
 };
 
 /// The whole network. Layers are stored in a valid execution (topological) order.

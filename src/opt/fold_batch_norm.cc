@@ -105,7 +105,7 @@ ir::Graph fold_batch_norm(const ir::Graph& g) {
     int nw = rb.constant(write(t, w.dims(), wv), conv.name + ".folded_weight");
     int nbias = rb.constant(write(t, Dims{cout}, nb), conv.name + ".folded_bias");
     rb.replace(static_cast<int>(li), LayerKind::kConvolution, {rb.map(conv.inputs[0]), nw, nbias}, conv.attrs,
-               conv.name);
+               conv.name, {conv_of[li]});
   }
   return rb.finish();
 }

@@ -131,7 +131,7 @@ ir::Graph fuse_epilogues(const ir::Graph& g) {
         inputs.push_back(rb.map(c.residual));
       }
       if (!c.activation.empty()) attrs["activation"] = c.activation;
-      rb.replace(static_cast<int>(li), head.kind, inputs, attrs, head.name);
+      rb.replace(static_cast<int>(li), head.kind, inputs, attrs, head.name, c.folded);
     } else if (!folded[li]) {
       rb.copy(static_cast<int>(li));
     }

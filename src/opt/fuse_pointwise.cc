@@ -204,7 +204,7 @@ ir::Graph fuse_pointwise(const ir::Graph& g) {
     } else {
       const Group& grp = groups[gi];
       rb.replace_tensors(fused[gi].outputs, LayerKind::kPointwise, rb.map(fused[gi].inputs),
-                         {{"body", fused[gi].body}}, g.layers[grp.layers.back()].name + ".fused");
+                         {{"body", fused[gi].body}}, g.layers[grp.layers.back()].name + ".fused", grp.layers);
     }
     for (int r : readers[u])
       if (--waiting[r] == 0) ready.push({unit_layer[r], r});

@@ -1,6 +1,8 @@
 // GraphRebuilder and graph queries shared by the builder's passes.
 #include "opt/rebuild.h"
 
+#include <algorithm>
+
 namespace tensorforge {
 
 GraphRebuilder::GraphRebuilder(const ir::Graph& old) : old_(old), map_(old.tensors.size(), -1) {
@@ -26,20 +28,36 @@ void GraphRebuilder::take_outputs(int old_layer, int new_layer) {
   }
 }
 
+void GraphRebuilder::set_origins(int new_layer, std::vector<int> old_layers) {
+  std::sort(old_layers.begin(), old_layers.end());  // network order
+  std::vector<std::string>& o = out_.layers[new_layer].origins;
+  o.clear();
+  for (int li : old_layers)
+    for (const std::string& name : old_.layers[li].origins)
+      if (std::find(o.begin(), o.end(), name) == o.end()) o.push_back(name);
+}
+
 void GraphRebuilder::copy(int li) {
   const ir::Layer& l = old_.layers[li];
-  take_outputs(li, out_.add_layer(l.kind, map(l.inputs), l.attrs, l.name));
+  const int nl = out_.add_layer(l.kind, map(l.inputs), l.attrs, l.name);
+  out_.layers[nl].origins = l.origins;
+  take_outputs(li, nl);
 }
 
 void GraphRebuilder::replace(int replaces, LayerKind kind, const std::vector<int>& new_inputs,
-                             const Attributes& attrs, const std::string& name) {
-  take_outputs(replaces, out_.add_layer(kind, new_inputs, attrs, name));
+                             const Attributes& attrs, const std::string& name, const std::vector<int>& folded) {
+  const int nl = out_.add_layer(kind, new_inputs, attrs, name);
+  std::vector<int> from = folded;
+  from.insert(from.begin(), replaces);
+  set_origins(nl, from);
+  take_outputs(replaces, nl);
 }
 
 void GraphRebuilder::replace_tensors(const std::vector<int>& replaces, LayerKind kind,
                                      const std::vector<int>& new_inputs, const Attributes& attrs,
-                                     const std::string& name) {
+                                     const std::string& name, const std::vector<int>& folded) {
   int li = out_.add_layer(kind, new_inputs, attrs, name);
+  set_origins(li, folded);
   for (size_t i = 0; i < replaces.size(); ++i) {
     int nid = out_.layers[li].outputs.at(i);
     map_[replaces[i]] = nid;
@@ -50,6 +68,7 @@ void GraphRebuilder::replace_tensors(const std::vector<int>& replaces, LayerKind
 int GraphRebuilder::add(LayerKind kind, const std::vector<int>& new_inputs, const Attributes& attrs,
                         const std::string& name) {
   int li = out_.add_layer(kind, new_inputs, attrs, name);  // add_layer makes the name unique
+  out_.layers[li].origins.clear();
   return out_.layers[li].outputs.at(0);
 }
 
@@ -68,6 +87,7 @@ void GraphRebuilder::substitute(int old, int nid, const std::string& suffix) {
 
 int GraphRebuilder::constant(const Weights& w, const std::string& name) {
   int li = out_.add_layer(LayerKind::kConstant, {}, {{"value", w}}, name);
+  out_.layers[li].origins.clear();
   return out_.layers[li].outputs[0];
 }
 

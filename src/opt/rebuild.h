@@ -14,17 +14,19 @@ class GraphRebuilder {
  public:
   /// Starts a new graph with the inputs of `old`.
   explicit GraphRebuilder(const ir::Graph& old);
-  /// Copies layer `li` of the old graph unchanged.
+  /// Copies layer `li` of the old graph unchanged (origins included).
   void copy(int li);
   /// Adds a layer computing what old layer `replaces` output; its outputs take that layer's place.
+  /// Its origins are those of `replaces` and of the old layers `folded` (layers it absorbed).
   void replace(int replaces, LayerKind kind, const std::vector<int>& new_inputs, const Attributes& attrs,
-               const std::string& name);
+               const std::string& name, const std::vector<int>& folded = {});
   /// Adds a layer whose outputs, in order, compute the old tensors `replaces` (which may come from
-  /// several old layers); each takes its old tensor's place and name.
+  /// several old layers); each takes its old tensor's place and name. Its origins are those of the
+  /// old layers `folded`.
   void replace_tensors(const std::vector<int>& replaces, LayerKind kind, const std::vector<int>& new_inputs,
-                       const Attributes& attrs, const std::string& name);
-  /// Adds a layer of the new graph only (no old layer's place; its name made unique); returns its
-  /// first output's id.
+                       const Attributes& attrs, const std::string& name, const std::vector<int>& folded = {});
+  /// Adds a layer of the new graph only (no old layer's place, no origins: the optimizer inserted
+  /// it; its name made unique); returns its first output's id.
   int add(LayerKind kind, const std::vector<int>& new_inputs, const Attributes& attrs, const std::string& name);
   /// From now on old tensor `old` is new tensor `nid`, which takes its name (the tensor that had the
   /// name gets it with `suffix` appended, made unique).
@@ -39,6 +41,7 @@ class GraphRebuilder {
 
  private:
   void take_outputs(int old_layer, int new_layer);
+  void set_origins(int new_layer, std::vector<int> old_layers);
   const ir::Graph& old_;
   ir::Graph out_;
   std::vector<int> map_;

@@ -284,6 +284,7 @@ NB_MODULE(_C, m) {
       .def_prop_ro("library_versions", &Engine::library_versions)
       .def_prop_ro("nb_layers", &Engine::nb_layers)
       .def("inspect", &Engine::inspect)
+      .def("inspect_json", &Engine::inspect_json)
       .def("layers",
            [](const Engine& e) {
              // (name, kind, tactic) per layer, for reports

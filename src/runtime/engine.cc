@@ -1,6 +1,9 @@
 // Engine accessors and the inspector.
+#include <cstdio>
 #include <sstream>
 
+#include "common/utf8.h"
+#include "ir/layout.h"
 #include "ir/printer.h"
 #include "runtime/engine_impl.h"
 
@@ -18,11 +21,42 @@ const std::vector<std::pair<std::string, std::string>>& Engine::library_versions
 int Engine::nb_layers() const { return static_cast<int>(impl_->graph.layers.size()); }
 std::string Engine::network_text() const { return ir::to_text(impl_->graph); }
 
+namespace {
+
+// A JSON string literal of `s`: quotes, backslashes and control bytes escaped; a name that is not
+// valid UTF-8 (possible through the C++ API) has each byte >= 0x80 written as \u00XX.
+std::string json_string(const std::string& s) {
+  const bool utf8 = is_valid_utf8(s);
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || (!utf8 && c >= 0x80)) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// "nhwc" / "nchw" for layers with a layout attribute, "" otherwise.
+std::string layout_of(const ir::Layer& l) {
+  if (!l.attrs.count("layout")) return "";
+  return ir::is_channels_last(l) ? "nhwc" : "nchw";
+}
+
+}  // namespace
+
 std::string Engine::inspect() const {
   const ir::Graph& g = impl_->graph;
   std::ostringstream os;
   os << "engine: device=" << to_string(device()) << " optimization_level=" << optimization_level()
-     << " layers=" << g.layers.size() << " arena=" << arena_size() << "B weights=" << weights_size() << "B";
+     << " layers=" << g.layers.size() << " run_per_call=" << impl_->steps.size() << " arena=" << arena_size()
+     << "B weights=" << weights_size() << "B";
   if (impl_->compute_capability)
     os << " compute_capability=" << impl_->compute_capability / 10 << '.' << impl_->compute_capability % 10;
   for (const auto& [name, version] : impl_->libraries) os << ' ' << name << '=' << version;
@@ -31,8 +65,49 @@ std::string Engine::inspect() const {
     const ir::Layer& l = g.layers[li];
     os << "  " << l.name << " [" << to_string(l.kind) << "] tactic=" << impl_->tactics[li] << " ->";
     for (int id : l.outputs) os << ' ' << to_string(g.tensors[id].dtype) << g.tensors[id].dims.str();
+    const std::string layout = layout_of(l);
+    if (!layout.empty()) os << " layout=" << layout;
+    if (l.origins.empty()) {
+      os << " (inserted by the optimizer)";
+    } else if (l.origins.size() > 1 || l.origins[0] != l.name) {
+      os << " holds:";
+      for (const std::string& o : l.origins) os << ' ' << o;
+    }
     os << '\n';
   }
+  return os.str();
+}
+
+std::string Engine::inspect_json() const {
+  const ir::Graph& g = impl_->graph;
+  std::vector<char> runs(g.layers.size(), 0);
+  for (const Step& s : impl_->steps) runs[s.layer] = 1;
+  std::ostringstream os;
+  os << "{\"device\": " << json_string(to_string(device())) << ", \"optimization_level\": " << optimization_level()
+     << ", \"arena_bytes\": " << arena_size() << ", \"weights_bytes\": " << weights_size()
+     << ", \"compute_capability\": " << impl_->compute_capability << ", \"libraries\": {";
+  for (size_t i = 0; i < impl_->libraries.size(); ++i)
+    os << (i ? ", " : "") << json_string(impl_->libraries[i].first) << ": " << json_string(impl_->libraries[i].second);
+  os << "}, \"layers_run_per_call\": " << impl_->steps.size() << ", \"layers\": [";
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    os << (li ? ", " : "") << "{\"name\": " << json_string(l.name) << ", \"kind\": " << json_string(to_string(l.kind))
+       << ", \"tactic\": " << json_string(impl_->tactics[li]) << ", \"outputs\": [";
+    for (size_t k = 0; k < l.outputs.size(); ++k) {
+      const ir::TensorDesc& t = g.tensors[l.outputs[k]];
+      os << (k ? ", " : "") << "{\"name\": " << json_string(t.name) << ", \"dtype\": " << json_string(to_string(t.dtype))
+         << ", \"dims\": [";
+      for (int d = 0; d < t.dims.rank(); ++d) os << (d ? ", " : "") << t.dims[d];
+      os << "]}";
+    }
+    const std::string layout = layout_of(l);
+    os << "], \"precision\": "
+       << (l.outputs.empty() ? "null" : json_string(to_string(g.tensors[l.outputs[0]].dtype)))
+       << ", \"layout\": " << (layout.empty() ? "null" : json_string(layout)) << ", \"origins\": [";
+    for (size_t k = 0; k < l.origins.size(); ++k) os << (k ? ", " : "") << json_string(l.origins[k]);
+    os << "], \"runs\": " << (runs[li] ? "true" : "false") << "}";
+  }
+  os << "]}";
   return os.str();
 }
 

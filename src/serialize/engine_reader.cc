@@ -170,6 +170,8 @@ Engine Engine::deserialize(const void* data, size_t size) {
     size_t base = body.offset();
     if (len > body.remaining()) body.fail("section length " + std::to_string(len) + " runs past the end");
     const uint8_t* p = body.take(len, "section");
+    if (t != kConfigTag && t != kWeightsTag && t != kNetworkTag && t != kTacticsTag && t != kOriginsTag)
+      body.fail("unknown section tag " + std::to_string(t));
     if (!sections.emplace(t, ByteReader(p, len, base)).second) body.fail("duplicate section");
   }
   if (body.remaining()) body.fail("trailing bytes after the sections");
@@ -213,6 +215,18 @@ Engine Engine::deserialize(const void* data, size_t size) {
   std::vector<std::string> tactics(tact.count("tactics", 4));
   if (tactics.size() != graph.layers.size()) tact.fail("tactic count does not match the layer count");
   for (auto& t : tactics) t = tact.str("tactic");
+  if (tact.remaining()) tact.fail("trailing bytes after the tactics");
+  if (sections.count(kOriginsTag)) {  // files written before it existed: each layer is its own origin
+    ByteReader orig = sections.at(kOriginsTag);
+    if (orig.count("origin lists", 4) != graph.layers.size()) orig.fail("origin list count does not match the layer count");
+    for (ir::Layer& l : graph.layers) {
+      l.origins.resize(orig.count("origins", 4));
+      for (std::string& o : l.origins) o = orig.str("origin name");
+    }
+    if (orig.remaining()) orig.fail("trailing bytes after the origins");
+  } else {
+    for (ir::Layer& l : graph.layers) l.origins = {l.name};
+  }
 
   try {
     // Attributes added to a kind after a file was written take their defaults.

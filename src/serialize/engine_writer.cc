@@ -1,4 +1,4 @@
-// Engine → bytes: header, then the CONF, WGHT, NETW and TACT sections, then the checksum.
+// Engine → bytes: header, then the CONF, WGHT, NETW, TACT and ORIG sections, then the checksum.
 #include "runtime/engine_impl.h"
 #include "serialize/bytes.h"
 #include "serialize/file_io.h"
@@ -106,6 +106,13 @@ std::vector<uint8_t> Engine::serialize() const {
   tact.u32(static_cast<uint32_t>(e.tactics.size()));
   for (const std::string& t : e.tactics) tact.str(t);
 
+  ByteWriter orig;
+  orig.u32(static_cast<uint32_t>(e.graph.layers.size()));
+  for (const ir::Layer& l : e.graph.layers) {
+    orig.u32(static_cast<uint32_t>(l.origins.size()));
+    for (const std::string& o : l.origins) orig.str(o);
+  }
+
   ByteWriter out;
   out.raw(kMagic, sizeof(kMagic));
   out.u32(kFormatVersion);
@@ -117,11 +124,12 @@ std::vector<uint8_t> Engine::serialize() const {
     out.str(name);
     out.str(version);
   }
-  out.u32(4);  // sections
+  out.u32(5);  // sections
   section(out, kConfigTag, conf);
   section(out, kWeightsTag, wts);
   section(out, kNetworkTag, net);
   section(out, kTacticsTag, tact);
+  section(out, kOriginsTag, orig);
   out.u64(checksum(out.bytes().data(), out.bytes().size()));
   return std::move(out.bytes());
 }

@@ -496,6 +496,31 @@ TEST(Pipeline, TheCUDAPipelineKeepsAResidualNetworksResultsOnTheCPU) {
   expect_close(got[0], want[0].dims, want[0].values(), 3e-2, "CUDA pipeline on the CPU");
 }
 
+TEST(Inspector, ListsWhatEachLayerHoldsAndSurvivesSerialization) {
+  // Fused layers name every network layer they compute; a conversion the optimizer inserted names
+  // none; the origins are written to the engine file and read back.
+  ir::Graph g = ir::parse_text(
+      "input %x: float16[1,8,4,4]\n"
+      "%w: float16[8,8,1,1] = constant \"w\" () {value=float16[8,8,1,1]}\n"
+      "%c: float16[1,8,4,4] = convolution \"c\" (%x, %w, none) {}\n"
+      "%r: float16[1,8,4,4] = activation \"r\" (%c) {op=\"relu\"}\n"
+      "%e: float16[1,8,4,4] = unary \"e\" (%r) {op=\"exp\"}\n"
+      "%t: float16[1,8,4,4] = unary \"t\" (%e) {op=\"tanh\"}\n"
+      "output %t\n");
+  ir::Graph out = eliminate_dead_layers(fuse_pointwise(channels_last(fuse_epilogues(g))));
+  Engine engine(assemble_engine(out, BuilderConfig{}, {}));
+  const std::string json = engine.inspect_json();
+  EXPECT_NE(json.find("\"origins\": [\"c\", \"r\"]"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"origins\": [\"e\", \"t\"]"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"origins\": []"), std::string::npos) << json;  // the layout conversions
+  EXPECT_NE(json.find("\"layout\": \"nhwc\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"layers_run_per_call\": 4"), std::string::npos) << json;  // in, conv, fused, out
+  EXPECT_NE(engine.inspect().find("holds: c r"), std::string::npos) << engine.inspect();
+  std::vector<uint8_t> bytes = engine.serialize();
+  Engine back = Engine::deserialize(bytes.data(), bytes.size());
+  EXPECT_EQ(back.inspect_json(), json);
+}
+
 TEST(Pipeline, DisablingAnUnknownPassIsAnError) {
   setenv("TENSORFORGE_DISABLE_PASSES", "fuse_epilogues,no_such_pass", 1);
   expect_error([] { opt::options_from_environment(); }, ErrorCode::kInvalidArgument,

@@ -1,0 +1,47 @@
+"""The engine inspector: text and JSON forms, the layers run per call, the origins of each layer,
+and per-layer times after profile()."""
+
+import pytest
+import torch
+
+import tensorforge as tf
+
+
+def small_engine():
+    net = tf.Network()
+    x = net.add_input("x", torch.float32, (4, 6))
+    k = net.add_input("k", torch.float32, (5, 6))
+    kt = net.add_transpose(k, (1, 0), name="kt")
+    s = net.add_matmul(x, kt, name="scores")      # fold_transposes: reads k with transpose_b
+    r = net.add_reshape(s, (20,), name="flat")    # an aliasing reshape runs no kernel
+    net.mark_output(net.add_unary(r, "exp", name="e"), "y")
+    return tf.Builder().build(net)
+
+
+def test_json_lists_every_layer_with_what_it_holds_and_runs():
+    engine = small_engine()
+    info = engine.inspect(format="json")
+    names = [layer["name"] for layer in info["layers"]]
+    assert "kt" not in names  # folded into the matmul's flag, then dropped as dead
+    scores = next(layer for layer in info["layers"] if layer["name"] == "scores")
+    assert scores["origins"] == ["scores"] and scores["tactic"] and scores["runs"]
+    assert scores["outputs"] == [{"name": "scores", "dtype": "float32", "dims": [4, 5]}]
+    assert scores["precision"] == "float32" and scores["layout"] is None and scores["ms"] is None
+    flat = next(layer for layer in info["layers"] if layer["name"] == "flat")
+    assert not flat["runs"] and flat["tactic"] == "alias"
+    assert info["layers_run_per_call"] == sum(layer["runs"] for layer in info["layers"]) == 2
+    assert "run_per_call=2" in engine.inspect()
+
+
+def test_json_carries_the_last_profile():
+    engine = small_engine()
+    rows = engine.profile(torch.randn(4, 6), torch.randn(5, 6), runs=3)
+    info = engine.inspect(format="json")
+    timed = {layer["name"]: layer["ms"] for layer in info["layers"] if layer["runs"]}
+    assert set(timed) == {r["name"] for r in rows if r["name"] in timed}
+    assert all(ms is not None and ms >= 0 for ms in timed.values())
+
+
+def test_bad_format_is_an_error():
+    with pytest.raises(tf.InvalidArgumentError, match="'text' or 'json'"):
+        small_engine().inspect(format="yaml")
