@@ -1,12 +1,13 @@
-"""GPU benchmark: the models of shared/PEERS.md at float16 (random weights) under PyTorch eager,
-inductor with mode="reduce-overhead", and TensorForge, in one process on one GPU.
+"""GPU benchmark: the models of shared/PEERS.md (or the broader set of benchmarks/model_zoo.py) at
+float16 (random weights) under PyTorch eager, inductor with mode="reduce-overhead", and TensorForge,
+in one process on one GPU.
 
 For every model and batch size it prints the time per call of each (median of `--repeats`
 repetitions of `--calls` calls, timed with CUDA events after 3 warm-up calls, as in PEERS.md), the
 compile time (seconds from torch.compile to the third call returning), how the graph was split
 (engines, ops left to PyTorch) and TensorForge's largest absolute difference from eager.
 
-    python3 benchmarks/cuda_models.py [--models resnet50 bert ...] [--batches 1 32]
+    python3 benchmarks/cuda_models.py [--set peers|broad] [--models resnet50 bert ...] [--batches 1 32]
                                       [--backends eager inductor tensorforge] [--json out.json]
 """
 
@@ -22,46 +23,7 @@ import torch
 
 from cuda_timing import median_ms
 
-MODELS = ["resnet50", "vit_b_16", "mobilenet_v3_large", "bert", "gpt2"]
-
-
-def make_model(name: str, batch: int):
-    """(module, example inputs) in float16 on the GPU, random weights."""
-    if name in ("resnet50", "vit_b_16", "mobilenet_v3_large"):
-        import torchvision
-
-        torch.manual_seed(0)
-        model = getattr(torchvision.models, name)(weights=None)
-        with torch.no_grad():  # zero-initialized layers (vit's head) would make every output 0
-            for p in model.parameters():
-                if p.dim() > 1 and not p.any():
-                    p.normal_(0, 0.02)
-        x = torch.randn(batch, 3, 224, 224)
-        return model.eval().half().cuda(), (x.half().cuda(),)
-    import transformers
-
-    torch.manual_seed(0)
-    if name == "bert":
-        model = transformers.BertModel(transformers.BertConfig())
-        vocab = 30522
-    elif name == "gpt2":
-        model = transformers.GPT2Model(transformers.GPT2Config())
-        vocab = 50257
-    else:
-        raise SystemExit(f"unknown model {name!r}; choose from {MODELS}")
-    ids = torch.randint(0, vocab, (batch, 128))
-    return model.eval().half().cuda(), (ids.cuda(),)
-
-
-def first_tensor(out):
-    """The model's main output tensor (last_hidden_state for transformers models)."""
-    if isinstance(out, torch.Tensor):
-        return out
-    if hasattr(out, "last_hidden_state"):
-        return out.last_hidden_state
-    if isinstance(out, (tuple, list)):
-        return first_tensor(out[0])
-    raise TypeError(f"cannot find an output tensor in {type(out).__name__}")
+from model_zoo import ALL, BROAD, PEERS, first_tensor, make_model
 
 
 def compiled(model, inputs, backend: str):
@@ -133,8 +95,11 @@ def fmt(v, spec=".3f"):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
-    parser.add_argument("--batches", nargs="+", type=int, default=[1, 32])
+    parser.add_argument("--models", nargs="+", choices=ALL, help="default: the --set's models")
+    parser.add_argument("--set", choices=["peers", "broad"], default="peers",
+                        help="peers: shared/PEERS.md's five (batches 1 and 32); broad: issue 9's wider set "
+                             "(batch 8); see benchmarks/model_zoo.py")
+    parser.add_argument("--batches", nargs="+", type=int, help="default: 1 32 for peers, 8 for broad")
     parser.add_argument("--backends", nargs="+", default=["eager", "inductor", "tensorforge"],
                         choices=["eager", "inductor", "tensorforge"])
     parser.add_argument("--repeats", type=int, default=7)
@@ -142,6 +107,8 @@ def main() -> None:
     parser.add_argument("--json", help="also write the rows as JSON to this path")
     parser.add_argument("--profile", action="store_true", help="also list each compiled model's top CUDA kernels")
     args = parser.parse_args()
+    args.models = args.models or (PEERS if args.set == "peers" else BROAD)
+    args.batches = args.batches or ([1, 32] if args.set == "peers" else [8])
     warnings.filterwarnings("ignore")
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, "
           f"{time.strftime('%Y-%m-%d')}", flush=True)
