@@ -70,32 +70,16 @@ std::vector<Chain> find_chains(const ir::Graph& g) {
     if (matmul && l.inputs.size() > 2 && l.inputs[2] >= 0) continue;  // already has a bias
     Chain c{static_cast<int>(li), -1, -1, "", static_cast<int>(li), {static_cast<int>(li)}};
     int out = l.outputs[0];
-    if (matmul && free_reader(out)) {
-      int b = bias_of_add(g, g.layers[reader[out]], out);
-      if (b >= 0) {
-        c.bias_tensor = b;
-        c.last = reader[out];
-        c.folded.push_back(c.last);
-        out = g.layers[c.last].outputs[0];
-      }
-    }
-    if (!matmul && free_reader(out) && non_empty(g, l) && (l.inputs.size() < 4 || l.inputs[3] < 0)) {
-      int r = residual_of_add(g, g.layers[reader[out]], out);
-      if (r >= 0) {
-        c.residual = r;
-        c.last = reader[out];
-        c.folded.push_back(c.last);
-        out = g.layers[c.last].outputs[0];
-      }
-    }
-    if (free_reader(out)) {
-      std::string act = fusable_activation(g.layers[reader[out]], matmul);
-      if (!act.empty()) {
-        c.activation = act;
-        c.last = reader[out];
-        c.folded.push_back(c.last);
-      }
-    }
+    auto absorb = [&] {  // the reader of `out` joins the chain; its output is the chain's now
+      c.last = reader[out];
+      c.folded.push_back(c.last);
+      out = g.layers[c.last].outputs[0];
+    };
+    if (matmul && free_reader(out) && (c.bias_tensor = bias_of_add(g, g.layers[reader[out]], out)) >= 0) absorb();
+    if (!matmul && free_reader(out) && non_empty(g, l) && (l.inputs.size() < 4 || l.inputs[3] < 0) &&
+        (c.residual = residual_of_add(g, g.layers[reader[out]], out)) >= 0)
+      absorb();
+    if (free_reader(out) && !(c.activation = fusable_activation(g.layers[reader[out]], matmul)).empty()) absorb();
     if (c.last == c.head) continue;
     for (int f : c.folded) taken[f] = 1;
     chains.push_back(c);
