@@ -112,28 +112,34 @@ bool order_kept(const Dims& d, const std::vector<int64_t>& perm) {
   return true;
 }
 
+// out[i0][i1][i2][i3] = in at element offset i0 * s[0] + ... + i3 * s[3], elements of type T.
+template <class T>
+void gather4(const T* in, T* out, const Dims& o, const int64_t s[4]) {
+  for (int64_t i0 = 0; i0 < o[0]; ++i0)
+    for (int64_t i1 = 0; i1 < o[1]; ++i1)
+      for (int64_t i2 = 0; i2 < o[2]; ++i2) {
+        const T* row = in + i0 * s[0] + i1 * s[1] + i2 * s[2];
+        for (int64_t i3 = 0; i3 < o[3]; ++i3) *out++ = row[i3 * s[3]];
+      }
+}
+
 // The constant `w` (rank 4) with its dims permuted by `perm` and its data moved to match.
 Weights permute_weights(const Weights& w, const std::vector<int64_t>& perm) {
   const Dims& d = w.dims();
   const Dims out = permuted(d, perm);
   const size_t esize = element_size(w.dtype());
   std::vector<uint8_t> bytes(static_cast<size_t>(d.volume()) * esize);
-  int64_t in_strides[4], step = 1;
+  int64_t in_strides[4], step = 1, s[4];
   for (int k = 3; k >= 0; --k) {
     in_strides[k] = step;
     step *= d[k];
   }
-  const char* src = static_cast<const char*>(w.data());
-  int64_t idx[4];
-  for (int64_t o = 0; o < out.volume(); ++o) {
-    int64_t rest = o;
-    for (int k = 3; k >= 0; --k) {
-      idx[k] = rest % out[k];
-      rest /= out[k];
-    }
-    int64_t at = 0;
-    for (int k = 0; k < 4; ++k) at += idx[k] * in_strides[perm[k]];
-    std::memcpy(bytes.data() + o * esize, src + at * esize, esize);
+  for (int k = 0; k < 4; ++k) s[k] = in_strides[perm[k]];
+  switch (esize) {  // elements moved as unsigned integers of their size
+    case 1: gather4(static_cast<const uint8_t*>(w.data()), bytes.data(), out, s); break;
+    case 2: gather4(static_cast<const uint16_t*>(w.data()), reinterpret_cast<uint16_t*>(bytes.data()), out, s); break;
+    case 4: gather4(static_cast<const uint32_t*>(w.data()), reinterpret_cast<uint32_t*>(bytes.data()), out, s); break;
+    default: gather4(static_cast<const uint64_t*>(w.data()), reinterpret_cast<uint64_t*>(bytes.data()), out, s); break;
   }
   return Weights(w.dtype(), out, bytes.data());
 }
