@@ -12,6 +12,7 @@
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
 #include "opt/pass.h"
+#include "opt/recognize_rms_norm.h"
 #include "serialize/file_io.h"
 #include "tensorforge/logger.h"
 
@@ -21,6 +22,8 @@ const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
       {"fold_batch_norm", 1, kOnCUDA, fold_batch_norm,
        "folds an inference batch norm into the convolution before it"},
+      {"recognize_rms_norm", 1, kOnAll, recognize_rms_norm,
+       "turns an RMS norm written out as pow, mean, add, rsqrt and mul into one rms_norm layer"},
       {"fold_transposes", 1, kOnAll, fold_transposes,
        "turns a transpose of the last two dims feeding a matrix multiply into its transpose flag"},
       {"fuse_epilogues", 1, kOnCUDA, fuse_epilogues,

@@ -12,6 +12,7 @@
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
 #include "opt/pass.h"
+#include "opt/recognize_rms_norm.h"
 #include "runtime/engine_impl.h"
 #include "test_util.h"
 
@@ -166,6 +167,62 @@ TEST(PassGolden, FoldTransposesIntoMatMulFlags) {
                 "%z: float32[3,2,4,4] = matmul \"z\" (%b, %w) {}\n"
                 "%e: float32[2,3,5,6] = unary \"e\" (%kt) {op=\"exp\"}\n"
                 "output %o\noutput %z\noutput %e\n");
+}
+
+TEST(PassGolden, RecognizeRmsNormAsLlamaWritesIt) {
+  // float16 x cast to float32, pow 2, mean over the last axis, + eps, rsqrt, x * r, cast back,
+  // weight * (...): one rms_norm; the matched layers remain for eliminate_dead_layers.
+  expect_golden(recognize_rms_norm,
+                "input %x: float16[2,3,8]\n"
+                "%xf: float32[2,3,8] = cast \"xf\" (%x) {dtype=\"float32\"}\n"
+                "%two: float32[] = constant \"two\" () {value=float32[]{2}}\n"
+                "%p: float32[2,3,8] = elementwise \"p\" (%xf, %two) {op=\"pow\"}\n"
+                "%m: float32[2,3,1] = reduce \"m\" (%p) {axes=[-1], keepdim=1, op=\"mean\"}\n"
+                "%eps: float32[] = constant \"eps\" () {value=float32[]{0.000001}}\n"
+                "%a: float32[2,3,1] = elementwise \"a\" (%m, %eps) {op=\"add\"}\n"
+                "%r: float32[2,3,1] = unary \"r\" (%a) {op=\"rsqrt\"}\n"
+                "%n: float32[2,3,8] = elementwise \"n\" (%xf, %r) {op=\"mul\"}\n"
+                "%h: float16[2,3,8] = cast \"h\" (%n) {dtype=\"float16\"}\n"
+                "%w: float16[8] = constant \"w\" () {value=float16[8]{1, 2, 0.5, -1, 1, 1, 3, 0.25}}\n"
+                "%y: float16[2,3,8] = elementwise \"y\" (%w, %h) {op=\"mul\"}\n"
+                "output %y\n",
+                "input %x: float16[2,3,8]\n"
+                "%xf: float32[2,3,8] = cast \"xf\" (%x) {dtype=\"float32\"}\n"
+                "%two: float32[] = constant \"two\" () {value=float32[]{2}}\n"
+                "%p: float32[2,3,8] = elementwise \"p\" (%xf, %two) {op=\"pow\"}\n"
+                "%m: float32[2,3,1] = reduce \"m\" (%p) {axes=[-1], keepdim=1, op=\"mean\"}\n"
+                "%eps: float32[] = constant \"eps\" () {value=float32[]{0.000001}}\n"
+                "%a: float32[2,3,1] = elementwise \"a\" (%m, %eps) {op=\"add\"}\n"
+                "%r: float32[2,3,1] = unary \"r\" (%a) {op=\"rsqrt\"}\n"
+                "%n: float32[2,3,8] = elementwise \"n\" (%xf, %r) {op=\"mul\"}\n"
+                "%h: float16[2,3,8] = cast \"h\" (%n) {dtype=\"float16\"}\n"
+                "%w: float16[8] = constant \"w\" () {value=float16[8]{1, 2, 0.5, -1, 1, 1, 3, 0.25}}\n"
+                "%y: float16[2,3,8] = rms_norm \"y\" (%x, %w) {eps=9.99999997e-07, normalized_rank=1}\n"
+                "output %y\n",
+                2e-3);
+  ir::Graph out = eliminate_dead_layers(recognize_rms_norm(ir::parse_text(
+      "input %x: float32[4,16]\n"
+      "%s: float32[4,16] = elementwise \"s\" (%x, %x) {op=\"mul\"}\n"
+      "%m: float32[4,1] = reduce \"m\" (%s) {axes=[1], keepdim=1, op=\"mean\"}\n"
+      "%eps: float32[] = constant \"eps\" () {value=float32[]{0.00001}}\n"
+      "%a: float32[4,1] = elementwise \"a\" (%eps, %m) {op=\"add\"}\n"
+      "%r: float32[4,1] = unary \"r\" (%a) {op=\"rsqrt\"}\n"
+      "%y: float32[4,16] = elementwise \"y\" (%r, %x) {op=\"mul\"}\n"
+      "output %y\n")));
+  ASSERT_EQ(out.layers.size(), 1u) << ir::to_text(out);  // x * x form, no weight, float32
+  EXPECT_EQ(out.layers[0].kind, LayerKind::kRMSNorm);
+  EXPECT_EQ(out.layers[0].origins, (std::vector<std::string>{"s", "m", "a", "r", "y"}));
+  // The mean also read elsewhere, or a mean over another axis: no match.
+  const std::string shared =
+      "input %x: float32[4,16]\n"
+      "%s: float32[4,16] = elementwise \"s\" (%x, %x) {op=\"mul\"}\n"
+      "%m: float32[4,1] = reduce \"m\" (%s) {axes=[1], keepdim=1, op=\"mean\"}\n"
+      "%eps: float32[] = constant \"eps\" () {value=float32[]{0.00001}}\n"
+      "%a: float32[4,1] = elementwise \"a\" (%m, %eps) {op=\"add\"}\n"
+      "%r: float32[4,1] = unary \"r\" (%a) {op=\"rsqrt\"}\n"
+      "%y: float32[4,16] = elementwise \"y\" (%x, %r) {op=\"mul\"}\n"
+      "output %y\noutput %m\n";
+  expect_golden(recognize_rms_norm, shared, shared);
 }
 
 TEST(PassGolden, FuseEpilogues) {
@@ -530,6 +587,7 @@ TEST(Pipeline, DisablingAnUnknownPassIsAnError) {
 
 TEST(Pipeline, DumpsTheNetworkAfterEachPass) {
   std::string dir = ::testing::TempDir() + "tf_dump_passes";
+  std::filesystem::remove_all(dir);  // no file of an earlier run may answer for this one
   std::filesystem::create_directories(dir);
   ir::Graph g = ir::parse_text(
       "input %x: float32[2]\n%a: float32[2] = activation \"a\" (%x) {op=\"relu\"}\n"
@@ -537,8 +595,8 @@ TEST(Pipeline, DumpsTheNetworkAfterEachPass) {
   opt::OptimizeOptions o;
   o.dump_dir = dir;
   opt::optimize(g, BuilderConfig{}, o);
-  // The CPU's passes: fold_transposes (nothing to fold), then eliminate_dead_layers.
-  std::ifstream first(dir + "/00-input.txt"), second(dir + "/02-eliminate_dead_layers.txt");
+  // The CPU's passes: recognize_rms_norm and fold_transposes (nothing to do), then eliminate_dead_layers.
+  std::ifstream first(dir + "/00-input.txt"), second(dir + "/03-eliminate_dead_layers.txt");
   std::string a((std::istreambuf_iterator<char>(first)), {}), b((std::istreambuf_iterator<char>(second)), {});
   EXPECT_NE(a.find("unary \"d\""), std::string::npos);
   EXPECT_EQ(b.find("unary \"d\""), std::string::npos);
