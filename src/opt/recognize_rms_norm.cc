@@ -95,10 +95,7 @@ class Matcher {
       double eps = 0;
       std::vector<int> chain;
       if (!sole(r) || !rsqrt_of_mean_square(r, xf, eps, chain)) continue;
-      // xf is x itself or x cast to float32
-      int x = xf;
-      const ir::Layer* c = producer(g_, xf);
-      if (is_op(c, LayerKind::kCast, nullptr) && g_.tensors[xf].dtype == DataType::kFloat32) x = c->inputs[0];
+      const int x = strip(xf);  // xf is x itself or x cast to float32
       if (!is_floating(g_.tensors[x].dtype)) return false;
       m.x = x;
       m.eps = eps;
@@ -132,11 +129,13 @@ class Matcher {
     if (rank < 1 || axes.size() != 1 || (axes[0] != -1 && axes[0] != rank - 1)) return false;
     if (!sole(red->inputs[0])) return false;
     const ir::Layer* sq = producer(g_, red->inputs[0]);
+    // The square may read its own cast of x (T5 casts x for the square and again for the product).
+    const int base = strip(xf);
     bool square = false;
-    if (is_op(sq, LayerKind::kElementwise, "mul")) square = sq->inputs[0] == xf && sq->inputs[1] == xf;
+    if (is_op(sq, LayerKind::kElementwise, "mul")) square = strip(sq->inputs[0]) == base && strip(sq->inputs[1]) == base;
     if (is_op(sq, LayerKind::kElementwise, "pow")) {
       auto two = scalar(g_, sq->inputs[1]);
-      square = sq->inputs[0] == xf && two && *two == 2.0;
+      square = strip(sq->inputs[0]) == base && two && *two == 2.0;
     }
     if (!square) return false;
     for (const ir::Layer* p : {rs, add, red, sq}) chain.push_back(static_cast<int>(p - g_.layers.data()));
@@ -149,6 +148,12 @@ class Matcher {
     if (m.weight >= 0 && g_.tensors[m.weight].dtype != g_.tensors[m.x].dtype) return std::nullopt;
     if (std::find(m.layers.begin(), m.layers.end(), m.last) == m.layers.end()) m.layers.push_back(m.last);
     return m;
+  }
+
+  // `id` without a cast to float32 in front of it.
+  int strip(int id) const {
+    const ir::Layer* c = producer(g_, id);
+    return is_op(c, LayerKind::kCast, nullptr) && g_.tensors[id].dtype == DataType::kFloat32 ? c->inputs[0] : id;
   }
 
   // Read by exactly one layer and not a network output.
