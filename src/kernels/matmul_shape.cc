@@ -1,7 +1,7 @@
 // The matmul layer's sizes, batch strides and epilogue, read once for the CPU and CUDA kernels.
 #include "kernels/matmul_shape.h"
 
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 
 namespace tensorforge {
 
@@ -32,8 +32,8 @@ MatMulShape::MatMulShape(const KernelSpec& s)
   batch.assign(ov.begin(), ov.end() - 2);
   Dims ab(std::vector<int64_t>(av.begin(), av.end() - 2)), bb(std::vector<int64_t>(bv.begin(), bv.end() - 2));
   Dims ob(batch);
-  sa = cpu::broadcast_strides(ab, ob);
-  sb = cpu::broadcast_strides(bb, ob);
+  sa = broadcast_strides(ab, ob);
+  sb = broadcast_strides(bb, ob);
   batches = ob.volume();
   a_batches = ab.volume();
   b_shared = bb.volume() == 1;

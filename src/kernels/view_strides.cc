@@ -4,13 +4,13 @@
 
 #include <algorithm>
 
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 
 namespace tensorforge {
 
 ViewStrides transpose_strides(const KernelSpec& s) {
   const Dims& in = s.inputs[0]->dims;
-  std::vector<int64_t> cs = cpu::contiguous_strides(in);
+  std::vector<int64_t> cs = contiguous_strides(in);
   ViewStrides v{std::vector<int64_t>(in.rank()), 0};
   const auto& perm = ir::attr_ints(s.layer, "perm");
   for (int i = 0; i < in.rank(); ++i) v.strides[i] = cs[perm[i] < 0 ? perm[i] + in.rank() : perm[i]];
@@ -21,14 +21,14 @@ ViewStrides expand_strides(const KernelSpec& s) {
   const Dims& in = s.inputs[0]->dims;
   const Dims& out = s.outputs[0]->dims;
   ViewStrides v{std::vector<int64_t>(out.rank(), 0), 0};
-  std::vector<int64_t> cs = cpu::contiguous_strides(in);
+  std::vector<int64_t> cs = contiguous_strides(in);
   for (int i = 0; i < in.rank(); ++i) v.strides[out.rank() - in.rank() + i] = in[i] == 1 ? 0 : cs[i];
   return v;
 }
 
 ViewStrides slice_strides(const KernelSpec& s) {
   const Dims& in = s.inputs[0]->dims;
-  std::vector<int64_t> cs = cpu::contiguous_strides(in);
+  std::vector<int64_t> cs = contiguous_strides(in);
   ViewStrides v{cs, 0};
   const auto& axes = ir::attr_ints(s.layer, "axes");
   const auto& starts = ir::attr_ints(s.layer, "starts");

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "ir/op_registry.h"
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 
 namespace tensorforge::ir {
 
@@ -45,7 +45,7 @@ void infer_matmul(InferContext& c) {
     c.fail("inner dimensions differ: K of a is " + std::to_string(ka) + ", K of b is " + std::to_string(kb) +
            transposed_note(ta, tb));
   Dims batch;
-  if (!cpu::broadcast_shape(batch_dims(a), batch_dims(b), batch))
+  if (!broadcast_shape(batch_dims(a), batch_dims(b), batch))
     c.fail("batch dims " + batch_dims(a).str() + " and " + batch_dims(b).str() + " do not broadcast");
   if (c.has_input(2)) {
     const Dims& bias = c.dims(2);
@@ -98,7 +98,7 @@ void infer_attention(InferContext& c) {
     std::vector<int64_t> sv = q.vec();
     sv[r - 1] = s;
     Dims scores(sv), bc;
-    if (!cpu::broadcast_shape(c.dims(3), scores, bc) || bc != scores)
+    if (!broadcast_shape(c.dims(3), scores, bc) || bc != scores)
       c.fail("mask " + c.dims(3).str() + " does not broadcast to the scores' shape " + scores.str());
   }
   c.set_output(0, t, Dims(outv));

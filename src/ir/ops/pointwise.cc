@@ -5,7 +5,7 @@
 
 #include "ir/op_registry.h"
 #include "ir/ops/op_names.h"
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 
 namespace tensorforge::ir {
 
@@ -13,7 +13,7 @@ namespace {
 
 Dims broadcast_or_fail(InferContext& c, const Dims& a, const Dims& b) {
   Dims out;
-  if (!cpu::broadcast_shape(a, b, out)) c.fail("shapes " + a.str() + " and " + b.str() + " do not broadcast");
+  if (!broadcast_shape(a, b, out)) c.fail("shapes " + a.str() + " and " + b.str() + " do not broadcast");
   return out;
 }
 

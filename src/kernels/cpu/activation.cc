@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "kernels/common/pointwise_formulas.h"
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 #include "kernels/cpu/pointwise.h"
 #include "kernels/cpu/unary_loop.h"
 

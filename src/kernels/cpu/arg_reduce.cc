@@ -2,7 +2,7 @@
 // extreme (the first NaN wins), as PyTorch. Inference guarantees a non-empty axis.
 #include <cmath>
 
-#include "kernels/cpu/axis_view.h"
+#include "kernels/common/axis_view.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/reduce.h"
 

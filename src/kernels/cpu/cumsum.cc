@@ -3,7 +3,7 @@
 // own width, as an in-type PyTorch cumsum does.
 #include <type_traits>
 
-#include "kernels/cpu/axis_view.h"
+#include "kernels/common/axis_view.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/reduce.h"
 

@@ -5,7 +5,7 @@
 
 #include "ir/ops/op_names.h"
 #include "kernels/common/pointwise_formulas.h"
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/pointwise.h"
 

@@ -3,7 +3,7 @@
 // element per position. Both move bytes, so any dtype works; indices are range-checked at run time.
 #include <cstring>
 
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 #include "kernels/cpu/index.h"
 
 namespace tensorforge::cpu {

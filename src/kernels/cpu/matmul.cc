@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/matrix.h"
 #include "kernels/matmul_shape.h"

@@ -9,7 +9,7 @@
 #include "common/half.h"
 #include "ir/pointwise_program.h"
 #include "kernels/common/pointwise_formulas.h"
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 #include "kernels/cpu/pointwise.h"
 
 namespace tensorforge::cpu {

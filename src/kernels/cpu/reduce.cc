@@ -7,7 +7,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "kernels/cpu/axis_view.h"
+#include "kernels/common/axis_view.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/reduce.h"
 

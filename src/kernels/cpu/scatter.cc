@@ -6,7 +6,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/index.h"
 

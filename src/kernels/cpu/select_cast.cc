@@ -4,7 +4,7 @@
 #include <limits>
 
 #include "kernels/common/float_to_int.h"
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 #include "kernels/cpu/pointwise.h"
 #include "kernels/cpu/unary_loop.h"
 

@@ -2,7 +2,7 @@
 // (three passes over each row: max, sum of exponentials, write), so float16/bfloat16 round only once.
 #include <cmath>
 
-#include "kernels/cpu/axis_view.h"
+#include "kernels/common/axis_view.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/norm.h"
 

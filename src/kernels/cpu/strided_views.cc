@@ -2,7 +2,7 @@
 // out once at creation (permuted strides, 0 for broadcast dims, step-scaled strides from the start).
 #include <algorithm>
 
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 #include "kernels/cpu/shape.h"
 #include "kernels/cpu/strided_copy.h"
 #include "kernels/view_strides.h"

@@ -16,7 +16,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 #include "kernels/cuda/common.cuh"
 
 namespace tensorforge::cuda {
@@ -501,7 +501,7 @@ Plan make_plan(const KernelSpec& s, int64_t& batches) {
     p.mask = s.inputs[3]->dtype == DataType::kBool ? kBoolMask : kAddMask;
     std::vector<int64_t> sv = q.vec();
     sv[r - 1] = p.s;
-    const std::vector<int64_t> st = cpu::broadcast_strides(s.inputs[3]->dims, Dims(sv));
+    const std::vector<int64_t> st = broadcast_strides(s.inputs[3]->dims, Dims(sv));
     for (int d = 0; d < r - 2; ++d) p.mask_strides[d] = st[d];
     p.mask_row = st[r - 2];
     p.mask_col = st[r - 1];

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "ir/layout.h"
-#include "kernels/cpu/spatial.h"
+#include "kernels/common/spatial_geometry.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/libraries.h"
@@ -194,7 +194,7 @@ struct Geometry {
 
 // False when an extent, a packed stride or a window value does not fit an int.
 bool make_geometry(const KernelSpec& s, Geometry& g) {
-  const cpu::Spatial3 sp = cpu::conv_geometry(s);
+  const Spatial3 sp = conv_geometry(s);
   g.rank = s.inputs[0]->dims.rank() == 5 ? 5 : 4;
   const int first = 5 - g.rank;  // the Spatial3 slots cuDNN sees (1-D layers keep H = 1)
   bool ok = true;

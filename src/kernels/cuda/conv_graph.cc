@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/cpu/spatial.h"
+#include "kernels/common/spatial_geometry.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/libraries.h"
@@ -101,13 +101,13 @@ struct Shape {
 
 // The layer's geometry from the channels-first views of x, w and y.
 Shape shape_of(const KernelSpec& s, const Dims& x, const Dims& w, const Dims& y) {
-  cpu::Spatial3 sp;
-  cpu::spatial_extents(x, sp.in);
-  cpu::spatial_extents(y, sp.out);
-  cpu::spatial_extents(w, sp.k);
-  cpu::spatial_attr(s.layer, "stride", sp.stride);
-  cpu::spatial_attr(s.layer, "padding", sp.pad);
-  cpu::spatial_attr(s.layer, "dilation", sp.dil);
+  Spatial3 sp;
+  spatial_extents(x, sp.in);
+  spatial_extents(y, sp.out);
+  spatial_extents(w, sp.k);
+  spatial_attr(s.layer, "stride", sp.stride);
+  spatial_attr(s.layer, "padding", sp.pad);
+  spatial_attr(s.layer, "dilation", sp.dil);
   Shape g;
   g.rank = x.rank() == 5 ? 5 : 4;
   const int first = 5 - g.rank;  // the Spatial3 slots cuDNN sees (1-D layers keep H = 1)

@@ -7,7 +7,7 @@
 // order (threads of adjacent columns read adjacent elements), which is the CPU's loop exactly.
 #include <type_traits>
 
-#include "kernels/cpu/axis_view.h"
+#include "kernels/common/axis_view.h"
 #include "kernels/cuda/row_reduce.cuh"
 
 namespace tensorforge::cuda {
@@ -75,7 +75,7 @@ class CumSumKernel : public Kernel {
   using A = std::conditional_t<is_float_v<T>, double, uint64_t>;
 
  public:
-  explicit CumSumKernel(const cpu::AxisView& v) : v_(v) {}
+  explicit CumSumKernel(const AxisView& v) : v_(v) {}
   void run(const TensorView* in, const TensorView* out, void*) const override {
     if (v_.outer * v_.extent * v_.inner == 0) return;
     const T* x = in[0].as<const T>();
@@ -91,14 +91,14 @@ class CumSumKernel : public Kernel {
   }
 
  private:
-  cpu::AxisView v_;
+  AxisView v_;
 };
 
 }  // namespace
 
 std::unique_ptr<Kernel> create_cumsum(const KernelSpec& s) {
   const Dims& d = s.inputs[0]->dims;
-  const cpu::AxisView v = cpu::axis_view(d, cpu::norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
+  const AxisView v = axis_view(d, norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
   return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
     using T = typename decltype(tag)::type;
     if constexpr (std::is_same_v<T, bool>)

@@ -10,7 +10,7 @@
 #include <climits>
 #include <vector>
 
-#include "kernels/cpu/matrix.h"
+#include "kernels/common/batch_walker.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/libraries.h"
 #include "kernels/matmul_shape.h"
@@ -101,7 +101,7 @@ BatchPlan plan_batches(const MatMulShape& p) {
   std::vector<int64_t> oe(ext.begin(), ext.begin() + inner), oa(sa.begin(), sa.begin() + inner),
       ob(sb.begin(), sb.begin() + inner);
   int64_t calls = Dims(oe).volume();
-  cpu::BatchWalker w(oe, oa, ob);
+  BatchWalker w(oe, oa, ob);
   for (int64_t i = 0; i < calls; ++i, w.next()) {
     plan.a_offsets.push_back(w.a() * p.m * p.k);
     plan.b_offsets.push_back(w.b() * p.k * p.n);

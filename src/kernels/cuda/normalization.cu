@@ -7,7 +7,7 @@
 #include "kernels/layer_attrs.h"
 #include <limits>
 
-#include "kernels/cpu/axis_view.h"
+#include "kernels/common/axis_view.h"
 #include "kernels/cuda/normalization.cuh"
 #include "kernels/cuda/row_reduce.cuh"
 
@@ -42,7 +42,7 @@ template <class T>
 class BatchNormKernel : public Kernel {
  public:
   explicit BatchNormKernel(const KernelSpec& s)
-      : v_(cpu::axis_view(s.inputs[0]->dims, 1)),
+      : v_(axis_view(s.inputs[0]->dims, 1)),
         eps_(static_cast<float>(ir::attr_float(s.layer, "eps"))),
         has_w_(present(s, 3)),
         has_b_(present(s, 4)) {}
@@ -56,7 +56,7 @@ class BatchNormKernel : public Kernel {
   }
 
  private:
-  cpu::AxisView v_;
+  AxisView v_;
   float eps_;
   bool has_w_, has_b_;
 };
@@ -160,14 +160,14 @@ class RowNormKernel : public Kernel {
       : eps_(static_cast<float>(eps)), has_w_(present(s, 1)), has_b_(M != RowMode::kRms && present(s, 2)) {
     const Dims& d = s.inputs[0]->dims;
     if constexpr (M == RowMode::kGroup) {
-      cpu::AxisView v = cpu::axis_view(d, 1);
+      AxisView v = axis_view(d, 1);
       groups_ = ir::attr_int(s.layer, "num_groups");
       cpg_ = d[1] / groups_;
       spatial_ = v.inner;
       rows_ = v.outer * groups_;
       n_ = cpg_ * spatial_;
     } else {
-      cpu::AxisView v = cpu::split_view(d, d.rank() - static_cast<int>(ir::attr_int(s.layer, "normalized_rank")));
+      AxisView v = split_view(d, d.rank() - static_cast<int>(ir::attr_int(s.layer, "normalized_rank")));
       rows_ = v.outer;
       n_ = v.inner;
       constexpr int N = vec_width<T>();

@@ -12,14 +12,13 @@
 #include <cmath>
 
 #include "ir/layout.h"
-#include "kernels/cpu/spatial.h"
+#include "kernels/common/spatial_geometry.h"
 #include "kernels/cuda/row_reduce.cuh"
 
 namespace tensorforge::cuda {
 
 namespace {
 
-using cpu::Spatial3;
 
 /// Splits output index i (planes x D x H x W x cl) into the plane, the three spatial coordinates and
 /// the channel `c` within the innermost cl.
@@ -213,15 +212,15 @@ class PoolingKernel : public Kernel {
     const Dims x = ir::channels_first_view(s.inputs[0]->dims, last);
     planes_ = x[0] * x[1];
     cl_ = last ? x[1] : 1;
-    cpu::spatial_extents(x, g_.in);
-    cpu::spatial_extents(ir::channels_first_view(s.outputs[0]->dims, last), g_.out);
+    spatial_extents(x, g_.in);
+    spatial_extents(ir::channels_first_view(s.outputs[0]->dims, last), g_.out);
     const int64_t iv = g_.in_volume();
     if (kind == Pool::kMax || kind == Pool::kAvg) {
-      cpu::spatial_attr(s.layer, "kernel", g_.k);
+      spatial_attr(s.layer, "kernel", g_.k);
       for (int i = 0; i < 3; ++i) g_.stride[i] = g_.k[i];
-      cpu::spatial_attr(s.layer, "stride", g_.stride);
-      cpu::spatial_attr(s.layer, "padding", g_.pad);
-      cpu::spatial_attr(s.layer, "dilation", g_.dil);
+      spatial_attr(s.layer, "stride", g_.stride);
+      spatial_attr(s.layer, "padding", g_.pad);
+      spatial_attr(s.layer, "dilation", g_.dil);
       count_include_pad_ = ir::attr_int(s.layer, "count_include_pad") != 0;
       divisor_override_ = ir::attr_int(s.layer, "divisor_override");
       bool whole = g_.out_volume() == 1;  // one window, exactly the plane: a plane reduction

@@ -11,7 +11,7 @@
 #include <limits>
 #include <type_traits>
 
-#include "kernels/cpu/axis_view.h"
+#include "kernels/common/axis_view.h"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/row_reduce.cuh"
 
@@ -39,7 +39,7 @@ struct Walk {
   }
 };
 
-/// The kept and reduced walks of a contiguous tensor (as cpu::reduce_plan).
+/// The kept and reduced walks of a contiguous tensor (as reduce_plan).
 void plan(const Dims& d, const std::vector<bool>& reduce_dim, Walk& kept, Walk& reduced) {
   std::vector<std::pair<int64_t, int64_t>> runs[2];  // innermost first
   int64_t stride = 1;
@@ -214,7 +214,7 @@ __global__ void arg_reduce_kernel(const T* x, int64_t* y, int64_t outer, int64_t
 template <class T>
 class ArgReduceKernel : public Kernel {
  public:
-  ArgReduceKernel(const cpu::AxisView& v, bool is_max) : v_(v), max_(is_max) {}
+  ArgReduceKernel(const AxisView& v, bool is_max) : v_(v), max_(is_max) {}
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const int64_t total = v_.outer * v_.inner;
     if (total == 0 || v_.extent == 0) return;
@@ -224,7 +224,7 @@ class ArgReduceKernel : public Kernel {
   }
 
  private:
-  cpu::AxisView v_;
+  AxisView v_;
   bool max_;
 };
 
@@ -241,7 +241,7 @@ std::unique_ptr<Kernel> create_reduce(const KernelSpec& s) {
 
 std::unique_ptr<Kernel> create_arg_reduce(const KernelSpec& s) {
   const Dims& d = s.inputs[0]->dims;
-  cpu::AxisView v = cpu::axis_view(d, cpu::norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
+  AxisView v = axis_view(d, norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
   const bool is_max = ir::attr_string(s.layer, "op") == "argmax";
   return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
     using T = typename decltype(tag)::type;

@@ -5,7 +5,7 @@
 // rounded separately (no fused multiply-add), so indices, weights and results equal the CPU's.
 #include <cmath>
 
-#include "kernels/cpu/spatial.h"
+#include "kernels/common/spatial_geometry.h"
 #include "kernels/cuda/common.cuh"
 
 namespace tensorforge::cuda {
@@ -105,8 +105,8 @@ std::unique_ptr<Kernel> create_resize(const KernelSpec& s) {
   ResizeGeom g;
   const Dims& x = s.inputs[0]->dims;
   g.nsp = x.rank() - 2;
-  cpu::spatial_extents(x, g.in);
-  cpu::spatial_extents(s.outputs[0]->dims, g.out);
+  spatial_extents(x, g.in);
+  spatial_extents(s.outputs[0]->dims, g.out);
   const bool linear = ir::attr_string(s.layer, "mode") == "linear";
   g.align = linear && ir::attr_int(s.layer, "align_corners") != 0;
   const auto& scales = ir::attr_floats(s.layer, "scales");

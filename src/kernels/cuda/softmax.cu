@@ -2,7 +2,7 @@
 // propagates as on the CPU): three passes over each row (max, sum of exponentials, write). The input
 // is seen as outer x extent x inner: for inner == 1 one block per row (coalesced, block reductions),
 // otherwise one thread per (outer, inner) column looping over the axis (coalesced across threads).
-#include "kernels/cpu/axis_view.h"
+#include "kernels/common/axis_view.h"
 #include "kernels/cuda/row_reduce.cuh"
 #include "kernels/cuda/softmax.cuh"
 
@@ -58,7 +58,7 @@ template <class T>
 class SoftmaxKernel : public Kernel {
  public:
   explicit SoftmaxKernel(const KernelSpec& s)
-      : v_(cpu::axis_view(s.inputs[0]->dims, cpu::norm_axis(ir::attr_int(s.layer, "axis"), s.inputs[0]->dims.rank()))),
+      : v_(axis_view(s.inputs[0]->dims, norm_axis(ir::attr_int(s.layer, "axis"), s.inputs[0]->dims.rank()))),
         log_(ir::attr_int(s.layer, "log") != 0) {}
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
@@ -76,7 +76,7 @@ class SoftmaxKernel : public Kernel {
   }
 
  private:
-  cpu::AxisView v_;
+  AxisView v_;
   bool log_;
 };
 

@@ -12,7 +12,7 @@
 // The values written are the input elements themselves (bit for bit), the indices int64.
 #include <algorithm>
 
-#include "kernels/cpu/axis_view.h"
+#include "kernels/common/axis_view.h"
 #include "kernels/cuda/common.cuh"
 
 namespace tensorforge::cuda {
@@ -146,7 +146,7 @@ __global__ void __launch_bounds__(1024) topk_rows(const T* __restrict__ x, T* __
 template <class T>
 class TopKKernel : public Kernel {
  public:
-  TopKKernel(const cpu::AxisView& v, int64_t k, bool largest)
+  TopKKernel(const AxisView& v, int64_t k, bool largest)
       : r_{v.extent, v.inner, k}, rows_(v.outer * v.inner), largest_(largest) {
     n_ = pow2_at_least(v.extent);
     threads_ = static_cast<int>(std::min<int64_t>(std::max<int64_t>(n_ / 2, 32), 1024));
@@ -187,7 +187,7 @@ class TopKKernel : public Kernel {
 
 std::unique_ptr<Kernel> create_topk(const KernelSpec& s) {
   const Dims& d = s.inputs[0]->dims;
-  const cpu::AxisView v = cpu::axis_view(d, cpu::norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
+  const AxisView v = axis_view(d, norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
   const int64_t k = ir::attr_int(s.layer, "k");
   const bool largest = ir::attr_int(s.layer, "largest") != 0;
   return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {

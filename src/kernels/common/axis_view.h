@@ -8,7 +8,7 @@
 
 #include "tensorforge/types.h"
 
-namespace tensorforge::cpu {
+namespace tensorforge {
 
 /// Axis `a` (already range-checked by inference) made non-negative; 0 for a rank-0 tensor.
 inline int norm_axis(int64_t a, int rank) { return rank == 0 ? 0 : static_cast<int>(a < 0 ? a + rank : a); }
@@ -103,4 +103,4 @@ inline ReducePlan reduce_plan(const Dims& d, const std::vector<bool>& reduce_dim
   return p;
 }
 
-}  // namespace tensorforge::cpu
+}  // namespace tensorforge

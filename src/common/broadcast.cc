@@ -1,9 +1,9 @@
 // Broadcast shape and stride helpers.
-#include "kernels/cpu/broadcast.h"
+#include "common/broadcast.h"
 
 #include <algorithm>
 
-namespace tensorforge::cpu {
+namespace tensorforge {
 
 bool broadcast_shape(const Dims& a, const Dims& b, Dims& out) {
   int r = std::max(a.rank(), b.rank());
@@ -54,4 +54,4 @@ void BroadcastIter::next() {
   done_ = true;
 }
 
-}  // namespace tensorforge::cpu
+}  // namespace tensorforge

@@ -6,7 +6,7 @@
 
 #include "tensorforge/types.h"
 
-namespace tensorforge::cpu {
+namespace tensorforge {
 
 /// Broadcast shape of a and b; returns false if they do not broadcast.
 bool broadcast_shape(const Dims& a, const Dims& b, Dims& out);
@@ -34,4 +34,4 @@ class BroadcastIter {
 /// Row-major (contiguous) element strides of `d`.
 std::vector<int64_t> contiguous_strides(const Dims& d);
 
-}  // namespace tensorforge::cpu
+}  // namespace tensorforge
