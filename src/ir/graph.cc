@@ -33,13 +33,16 @@ int Graph::add_tensor(const std::string& name, DataType dtype, const Dims& dims,
   return id;
 }
 
-std::string Graph::unique_layer_name(const std::string& base) const {
-  std::unordered_set<std::string> taken;
-  for (const Layer& l : layers) taken.insert(l.name);
-  if (!base.empty() && !taken.count(base)) return base;
+std::string Graph::unique_layer_name(const std::string& base) {
+  if (named_layers > layers.size()) {
+    layer_names.clear();
+    named_layers = 0;
+  }
+  for (; named_layers < layers.size(); ++named_layers) layer_names.insert(layers[named_layers].name);
+  if (!base.empty() && !layer_names.count(base)) return base;
   std::string stem = base.empty() ? "layer" : base;
   for (int k = static_cast<int>(layers.size());; ++k)
-    if (!taken.count(with_suffix(stem, k))) return with_suffix(stem, k);
+    if (!layer_names.count(with_suffix(stem, k))) return with_suffix(stem, k);
 }
 
 namespace {

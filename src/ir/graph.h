@@ -3,6 +3,7 @@
 
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "tensorforge/network.h"
@@ -44,11 +45,15 @@ struct Graph {
   std::vector<int> inputs;   ///< Network input tensor ids.
   std::vector<int> outputs;  ///< Network output tensor ids.
   std::unordered_map<std::string, int> by_name;
+  /// Cache of unique_layer_name: the names of layers[0, named_layers) (layers are only appended;
+  /// a graph whose layer list shrank is re-read).
+  std::unordered_set<std::string> layer_names;
+  size_t named_layers = 0;
 
   /// Adds a tensor with a unique name (a suffix is appended to a taken one); returns its id.
   int add_tensor(const std::string& name, DataType dtype, const Dims& dims, int producer, int producer_out);
-  /// A layer name not yet used, built from `base`.
-  std::string unique_layer_name(const std::string& base) const;
+  /// A layer name not yet used, built from `base` (amortized O(1): see layer_names).
+  std::string unique_layer_name(const std::string& base);
   /// Appends a layer: checks inputs exist, fills attribute defaults, infers outputs. Returns its index.
   int add_layer(LayerKind kind, const std::vector<int>& inputs, Attributes attrs, const std::string& name);
   /// Re-runs inference and structural checks over every layer (for a deserialized graph).
