@@ -2,11 +2,11 @@
 #include "opt/channels_last.h"
 
 #include <algorithm>
-#include <cstring>
 #include <numeric>
 #include <string>
 #include <vector>
 
+#include "ir/layout.h"
 #include "opt/rebuild.h"
 
 namespace tensorforge {
@@ -18,12 +18,6 @@ const std::vector<int64_t> kToLast = {0, 2, 3, 1};
 const std::vector<int64_t> kToFirst = {0, 3, 1, 2};
 
 bool rank4(const ir::Graph& g, int id) { return id >= 0 && g.tensors[id].dims.rank() == 4; }
-
-bool non_empty(const ir::Graph& g, const ir::Layer& l) {
-  for (int id : l.inputs)
-    if (id >= 0 && g.tensors[id].dims.volume() == 0) return false;
-  return g.tensors[l.outputs[0]].dims.volume() > 0;
-}
 
 // Layers that compute element by element, so any layout of their operands works.
 bool layout_free(const ir::Layer& l) {
@@ -44,7 +38,7 @@ bool spatial(const ir::Graph& g, const ir::Layer& l) {
   bool kind = l.kind == LayerKind::kConvolution || l.kind == LayerKind::kPooling ||
               l.kind == LayerKind::kAdaptivePooling;
   return kind && rank4(g, l.inputs[0]) && (l.kind != LayerKind::kConvolution || rank4(g, l.inputs[1])) &&
-         non_empty(g, l) && !ir::attr_string(l, "layout").compare("nchw");
+         non_empty(g, l) && !ir::is_channels_last(l);
 }
 
 // The NHWC axis of NCHW axis `a` (0..3).

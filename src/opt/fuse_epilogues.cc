@@ -39,12 +39,6 @@ int residual_of_add(const ir::Graph& g, const ir::Layer& add, int x) {
   return r.dtype == t.dtype && r.dims == t.dims ? other : -1;
 }
 
-bool non_empty(const ir::Graph& g, const ir::Layer& l) {
-  for (int id : l.inputs)
-    if (id >= 0 && g.tensors[id].dims.volume() == 0) return false;
-  return g.tensors[l.outputs[0]].dims.volume() > 0;
-}
-
 std::string fusable_activation(const ir::Layer& l, bool matmul) {
   if (l.kind != LayerKind::kActivation) return {};
   const std::string& op = ir::attr_string(l, "op");

@@ -110,6 +110,14 @@ std::vector<int> single_readers(const ir::Graph& g) {
   return reader;
 }
 
+bool non_empty(const ir::Graph& g, const ir::Layer& l) {
+  for (int id : l.inputs)
+    if (id >= 0 && g.tensors[id].dims.volume() == 0) return false;
+  for (int id : l.outputs)
+    if (g.tensors[id].dims.volume() == 0) return false;
+  return true;
+}
+
 bool is_constant(const ir::Graph& g, int id) {
   int p = id < 0 ? -1 : g.tensors[id].producer;
   return p >= 0 && g.layers[p].kind == LayerKind::kConstant;

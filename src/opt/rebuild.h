@@ -54,4 +54,7 @@ std::vector<int> single_readers(const ir::Graph& g);
 /// True when tensor `id` is the output of a constant layer.
 bool is_constant(const ir::Graph& g, int id);
 
+/// True when no input or output of layer `l` is empty (volume 0).
+bool non_empty(const ir::Graph& g, const ir::Layer& l);
+
 }  // namespace tensorforge

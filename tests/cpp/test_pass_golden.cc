@@ -36,6 +36,13 @@ std::vector<HostTensor> random_inputs(const ir::Graph& g) {
   return in;
 }
 
+// `before` and `after` give the same first output on the CPU kernels, within `tol`.
+void expect_same_output(const ir::Graph& before, const ir::Graph& after, double tol, const std::string& what) {
+  std::vector<HostTensor> in = random_inputs(before);
+  std::vector<HostTensor> want = run_graph(before, in), got = run_graph(after, in);
+  expect_close(got[0], want[0].dims, want[0].values(), tol, what);
+}
+
 // `pass` turns `before` into `after`, and both graphs compute the same outputs.
 void expect_golden(ir::Graph (*pass)(const ir::Graph&), const std::string& before, const std::string& after,
                    double tol = 1e-5) {
@@ -268,9 +275,7 @@ TEST(PassGolden, FuseEpiloguesTakesTheResidualIntoTheConvolution) {
       "output %a\n");
   ir::Graph out = channels_last(fuse_epilogues(g));
   ASSERT_EQ(out.layers.back().kind, LayerKind::kTranspose) << ir::to_text(out);
-  std::vector<HostTensor> in = random_inputs(g);
-  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
-  expect_close(got[0], want[0].dims, want[0].values(), 2e-2, "residual in NHWC");
+  expect_same_output(g, out, 2e-2, "residual in NHWC");
 
   // Downsampling: both operands of the add are convolutions; the first takes the add and the relu,
   // the second stays and becomes its residual.
@@ -287,10 +292,7 @@ TEST(PassGolden, FuseEpiloguesTakesTheResidualIntoTheConvolution) {
   ASSERT_EQ(fused.layers.size(), 4u) << ir::to_text(fused);  // two constants, c2, then c1 with the residual
   EXPECT_EQ(fused.layers[3].name, "c1");
   EXPECT_EQ(fused.layers[3].inputs.size(), 4u);
-  in = random_inputs(down);
-  want = run_graph(down, in);
-  got = run_graph(fused, in);
-  expect_close(got[0], want[0].dims, want[0].values(), 1e-5, "downsampling residual");
+  expect_same_output(down, fused, 1e-5, "downsampling residual");
 }
 
 TEST(PassGolden, FusePointwiseGroupsAChainWithTwoOutputsAndAMask) {
@@ -344,9 +346,7 @@ TEST(PassGolden, FusePointwiseKeepsGroupsConvex) {
   for (const ir::Layer& l : out.layers) kinds.push_back(l.kind);
   EXPECT_EQ(kinds, (std::vector<LayerKind>{LayerKind::kPointwise, LayerKind::kReduce, LayerKind::kPointwise}))
       << ir::to_text(out);
-  std::vector<HostTensor> in = random_inputs(g);
-  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
-  expect_close(got[0], want[0].dims, want[0].values(), 1e-5, "softmax-like chain");
+  expect_same_output(g, out, 1e-5, "softmax-like chain");
 }
 
 TEST(PassGolden, FusePointwiseLeavesIntegerAndLoneLayers) {
@@ -414,9 +414,7 @@ TEST(PassGolden, ChannelsLastTakesReductionsOverSpatialDims) {
     if (l.kind == LayerKind::kReduce) EXPECT_EQ(ir::attr_ints(l, "axes"), (std::vector<int64_t>{1, 2})) << l.name;
   }
   EXPECT_EQ(transposes, 1) << ir::to_text(out);
-  std::vector<HostTensor> in = random_inputs(g);
-  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
-  expect_close(got[0], want[0].dims, want[0].values(), 2e-2, "squeeze-excite in NHWC");
+  expect_same_output(g, out, 2e-2, "squeeze-excite in NHWC");
 
   // A reduction over more than 64 elements per output reads NCHW (the CUDA reduce kernel walks a
   // channels-last plane with one thread per output): a transpose feeds it.
@@ -453,9 +451,7 @@ TEST(PassGolden, ChannelsLastLeavesFloat32AndLayoutBoundNetworks) {
   for (const ir::Layer& l : out.layers) transposes += l.kind == LayerKind::kTranspose;
   EXPECT_EQ(transposes, 2) << ir::to_text(out);
   EXPECT_EQ(out.tensors[out.outputs[0]].name, "s");
-  std::vector<HostTensor> in = random_inputs(g);
-  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
-  expect_close(got[0], want[0].dims, want[0].values(), 2e-3, "softmax after an NHWC conv");
+  expect_same_output(g, out, 2e-3, "softmax after an NHWC conv");
 }
 
 TEST(FusedPointwise, InterpreterMatchesTheLayersInEveryFloatDtypeWithBroadcasts) {
@@ -548,9 +544,7 @@ TEST(Pipeline, TheCUDAPipelineKeepsAResidualNetworksResultsOnTheCPU) {
   }
   EXPECT_EQ(convs, 3) << ir::to_text(out);
   EXPECT_EQ(transposes, 1) << ir::to_text(out);  // the input only: the classifier reads [N,1,1,C]
-  std::vector<HostTensor> in = random_inputs(g);
-  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
-  expect_close(got[0], want[0].dims, want[0].values(), 3e-2, "CUDA pipeline on the CPU");
+  expect_same_output(g, out, 3e-2, "CUDA pipeline on the CPU");
 }
 
 TEST(Inspector, ListsWhatEachLayerHoldsAndSurvivesSerialization) {
