@@ -221,7 +221,7 @@ class Rewriter {
     if (produced_last(id)) return rb_.map(id);
     if (to_last_[id] < 0) {
       if (is_constant(g_, id)) {
-        const Weights& w = ir::attr_weights(g_.layers[g_.tensors[id].producer], "value");
+        const Weights& w = constant_value(g_, id);
         to_last_[id] = rb_.constant(permute_weights(w, kToLast), g_.tensors[id].name + ".nhwc");
       } else {
         to_last_[id] = convert(rb_.map(id), g_.tensors[id].dims, kToLast, g_.tensors[id].name + ".to_nhwc");
@@ -241,7 +241,7 @@ class Rewriter {
     for (int i = 0; i < d.rank(); ++i) d4[4 - d.rank() + i] = d[i];
     const std::string name = g_.tensors[id].name + ".nhwc";
     if (is_constant(g_, id)) {
-      const Weights& w = ir::attr_weights(g_.layers[g_.tensors[id].producer], "value");
+      const Weights& w = constant_value(g_, id);
       to_last_[id] = rb_.constant(permute_weights(Weights(w.dtype(), d4, w.data()), kToLast), name);
     } else {
       int r = rb_.add(LayerKind::kReshape, {rb_.map(id)}, {{"shape", d4.vec()}}, name + ".rank4");

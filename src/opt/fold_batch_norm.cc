@@ -12,20 +12,6 @@ namespace tensorforge {
 
 namespace {
 
-std::vector<double> read(const Weights& w) {
-  std::vector<double> v(static_cast<size_t>(w.dims().volume()));
-  const void* p = w.data();
-  for (size_t i = 0; i < v.size(); ++i) {
-    switch (w.dtype()) {
-      case DataType::kFloat32: v[i] = static_cast<const float*>(p)[i]; break;
-      case DataType::kFloat16: v[i] = to_float(static_cast<const half_t*>(p)[i]); break;
-      case DataType::kBFloat16: v[i] = to_float(static_cast<const bfloat16_t*>(p)[i]); break;
-      default: v[i] = 0; break;
-    }
-  }
-  return v;
-}
-
 Weights write(DataType t, const Dims& dims, const std::vector<double>& v) {
   std::vector<uint8_t> bytes(v.size() * element_size(t));
   for (size_t i = 0; i < v.size(); ++i) {
@@ -41,9 +27,6 @@ Weights write(DataType t, const Dims& dims, const std::vector<double>& v) {
   return Weights(t, dims, bytes.data());
 }
 
-const Weights& constant_of(const ir::Graph& g, int id) {
-  return ir::attr_weights(g.layers[g.tensors[id].producer], "value");
-}
 
 // The batch norm folding into convolution `li`, or -1.
 int foldable_norm(const ir::Graph& g, const std::vector<int>& reader, int li) {
@@ -85,17 +68,17 @@ ir::Graph fold_batch_norm(const ir::Graph& g) {
     }
     const ir::Layer& conv = g.layers[conv_of[li]];
     const ir::Layer& norm = g.layers[li];
-    const Weights& w = constant_of(g, conv.inputs[1]);
+    const Weights& w = constant_value(g, conv.inputs[1]);
     DataType t = g.tensors[conv.outputs[0]].dtype;
     int64_t cout = w.dims()[0], per = w.dims().volume() / (cout ? cout : 1);
     auto param = [&](size_t i, double dflt) {
-      return i < norm.inputs.size() && norm.inputs[i] >= 0 ? read(constant_of(g, norm.inputs[i]))
+      return i < norm.inputs.size() && norm.inputs[i] >= 0 ? float_values(constant_value(g, norm.inputs[i]))
                                                          : std::vector<double>(cout, dflt);
     };
     std::vector<double> mean = param(1, 0), var = param(2, 1), gamma = param(3, 1), beta = param(4, 0);
-    std::vector<double> bias = conv.inputs.size() > 2 && conv.inputs[2] >= 0 ? read(constant_of(g, conv.inputs[2]))
+    std::vector<double> bias = conv.inputs.size() > 2 && conv.inputs[2] >= 0 ? float_values(constant_value(g, conv.inputs[2]))
                                                                              : std::vector<double>(cout, 0.0);
-    std::vector<double> wv = read(w), nb(cout);
+    std::vector<double> wv = float_values(w), nb(cout);
     double eps = ir::attr_float(norm, "eps");
     for (int64_t o = 0; o < cout; ++o) {
       double s = gamma[o] / std::sqrt(var[o] + eps);

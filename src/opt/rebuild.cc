@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "common/half.h"
+
 namespace tensorforge {
 
 GraphRebuilder::GraphRebuilder(const ir::Graph& old) : old_(old), map_(old.tensors.size(), -1) {
@@ -108,6 +110,24 @@ std::vector<int> single_readers(const ir::Graph& g) {
   for (size_t id = 0; id < reader.size(); ++id)
     if (count[id] != 1) reader[id] = -1;
   return reader;
+}
+
+const Weights& constant_value(const ir::Graph& g, int id) {
+  return ir::attr_weights(g.layers[g.tensors[id].producer], "value");
+}
+
+std::vector<double> float_values(const Weights& w) {
+  std::vector<double> v(static_cast<size_t>(w.dims().volume()));
+  const void* p = w.data();
+  for (size_t i = 0; i < v.size(); ++i) {
+    switch (w.dtype()) {
+      case DataType::kFloat32: v[i] = static_cast<const float*>(p)[i]; break;
+      case DataType::kFloat16: v[i] = to_float(static_cast<const half_t*>(p)[i]); break;
+      case DataType::kBFloat16: v[i] = to_float(static_cast<const bfloat16_t*>(p)[i]); break;
+      default: v[i] = 0; break;
+    }
+  }
+  return v;
 }
 
 bool non_empty(const ir::Graph& g, const ir::Layer& l) {

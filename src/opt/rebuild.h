@@ -54,6 +54,12 @@ std::vector<int> single_readers(const ir::Graph& g);
 /// True when tensor `id` is the output of a constant layer.
 bool is_constant(const ir::Graph& g, int id);
 
+/// The weights of constant tensor `id` (is_constant(g, id) must hold).
+const Weights& constant_value(const ir::Graph& g, int id);
+
+/// The values of float32/float16/bfloat16 weights as doubles (0 for other dtypes).
+std::vector<double> float_values(const Weights& w);
+
 /// True when no input or output of layer `l` is empty (volume 0).
 bool non_empty(const ir::Graph& g, const ir::Layer& l);
 

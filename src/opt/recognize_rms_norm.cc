@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "common/half.h"
 #include "opt/rebuild.h"
 
 namespace tensorforge {
@@ -36,13 +35,10 @@ std::optional<double> scalar(const ir::Graph& g, int id) {
   const ir::Layer* p = producer(g, id);
   if (!p || p->kind != LayerKind::kConstant) return std::nullopt;
   const Weights& w = ir::attr_weights(*p, "value");
-  if (w.dims().volume() != 1) return std::nullopt;
-  switch (w.dtype()) {
-    case DataType::kFloat32: return *static_cast<const float*>(w.data());
-    case DataType::kFloat16: return to_float(*static_cast<const half_t*>(w.data()));
-    case DataType::kBFloat16: return to_float(*static_cast<const bfloat16_t*>(w.data()));
-    default: return std::nullopt;
-  }
+  const DataType t = w.dtype();
+  if (w.dims().volume() != 1 || (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16))
+    return std::nullopt;
+  return float_values(w)[0];
 }
 
 // For a binary layer with operand `known`, the other operand.
