@@ -22,6 +22,7 @@ MatMulShape::MatMulShape(const KernelSpec& s)
     : ta(ir::attr_int(s.layer, "transpose_a") != 0),
       tb(ir::attr_int(s.layer, "transpose_b") != 0),
       has_bias(s.inputs.size() > 2 && s.inputs[2] != nullptr),
+      has_residual(s.inputs.size() > 3 && s.inputs[3] != nullptr),
       activation(parse_activation(s.layer)) {
   const Dims &a = s.inputs[0]->dims, &b = s.inputs[1]->dims, &o = s.outputs[0]->dims;
   int ra = a.rank(), ro = o.rank();

@@ -1,6 +1,6 @@
 // The matmul layer as its kernels see it (host side, shared by the CPU and CUDA kernels): sizes,
 // transposes, output batch extents with each operand's batch strides, and the epilogue (optional
-// bias over the last dim, then an activation).
+// bias over the last dim and residual of the output's shape, then an activation).
 #pragma once
 
 #include <vector>
@@ -20,6 +20,7 @@ struct MatMulShape {
   int64_t batches = 1, a_batches = 1;  ///< output and a batch volumes
   bool b_shared = false;               ///< b has a single matrix
   bool has_bias = false;
+  bool has_residual = false;  ///< input 3: added before the activation
   MatMulActivation activation = MatMulActivation::kNone;
 
   explicit MatMulShape(const KernelSpec& s);

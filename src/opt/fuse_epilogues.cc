@@ -14,7 +14,8 @@ namespace {
 struct Chain {
   int head = -1;           // the matmul or convolution
   int bias_tensor = -1;    // matmul: the bias constant's tensor (old id)
-  int residual = -1;       // convolution: the tensor added to its output (old id)
+  int residual = -1;       // the tensor added to the output (old id)
+  int reshape = -1;        // matmul: a reshape between the bias and the residual's add (old layer)
   std::string activation;  // "" = none
   int last = -1;           // the last layer folded in
   std::vector<int> folded; // every layer of the chain, head first
@@ -61,18 +62,44 @@ std::vector<Chain> find_chains(const ir::Graph& g) {
     if (!matmul && l.kind != LayerKind::kConvolution) continue;
     if (!is_floating(g.tensors[l.outputs[0]].dtype)) continue;
     if (l.attrs.count("activation") && ir::attr_string(l, "activation") != "none") continue;
-    if (matmul && l.inputs.size() > 2 && l.inputs[2] >= 0) continue;  // already has a bias
-    Chain c{static_cast<int>(li), -1, -1, "", static_cast<int>(li), {static_cast<int>(li)}};
+    if (l.inputs.size() > 3 && l.inputs[3] >= 0) continue;  // already has a residual
+    const bool has_bias = matmul && l.inputs.size() > 2 && l.inputs[2] >= 0;
+    Chain c;
+    c.head = c.last = static_cast<int>(li);
+    c.folded = {c.head};
     int out = l.outputs[0];
     auto absorb = [&] {  // the reader of `out` joins the chain; its output is the chain's now
       c.last = reader[out];
       c.folded.push_back(c.last);
       out = g.layers[c.last].outputs[0];
     };
-    if (matmul && free_reader(out) && (c.bias_tensor = bias_of_add(g, g.layers[reader[out]], out)) >= 0) absorb();
-    if (!matmul && free_reader(out) && non_empty(g, l) && (l.inputs.size() < 4 || l.inputs[3] < 0) &&
+    if (matmul && !has_bias && free_reader(out) &&
+        (c.bias_tensor = bias_of_add(g, g.layers[reader[out]], out)) >= 0)
+      absorb();
+    if (!matmul && free_reader(out) && non_empty(g, l) &&
         (c.residual = residual_of_add(g, g.layers[reader[out]], out)) >= 0)
       absorb();
+    if (matmul && non_empty(g, l)) {
+      // The residual add, also past a reshape (a linear layer's [N * L, E] result viewed as [N, L, E]);
+      // then no activation follows: a transformer's residual feeds a norm.
+      int at = out, reshape = -1;
+      if (free_reader(at) && g.layers[reader[at]].kind == LayerKind::kReshape) {
+        reshape = reader[at];
+        at = g.layers[reshape].outputs[0];
+      }
+      if (free_reader(at) && (c.residual = residual_of_add(g, g.layers[reader[at]], at)) >= 0) {
+        if (reshape >= 0) {
+          c.reshape = reshape;
+          c.folded.push_back(reshape);
+          out = at;
+        }
+        absorb();
+        if (c.last == c.head) continue;
+        for (int f : c.folded) taken[f] = 1;
+        chains.push_back(c);
+        continue;
+      }
+    }
     if (free_reader(out) && !(c.activation = fusable_activation(g.layers[reader[out]], matmul)).empty()) absorb();
     if (c.last == c.head) continue;
     for (int f : c.folded) taken[f] = 1;
@@ -109,7 +136,21 @@ ir::Graph fuse_epilogues(const ir::Graph& g) {
         inputs.push_back(rb.map(c.residual));
       }
       if (!c.activation.empty()) attrs["activation"] = c.activation;
-      rb.replace(static_cast<int>(li), head.kind, inputs, attrs, head.name, c.folded);
+      if (c.reshape < 0) {
+        rb.replace(static_cast<int>(li), head.kind, inputs, attrs, head.name, c.folded);
+        continue;
+      }
+      // matmul -> reshape -> add(residual): the residual is viewed in the matmul's shape (a reshape
+      // costs no copy), the fused matmul stands for the reshape's input and the reshape is redone.
+      const ir::Layer& reshape = g.layers[c.reshape];
+      const Dims& md = g.tensors[reshape.inputs[0]].dims;
+      inputs[3] = rb.add(LayerKind::kReshape, {inputs[3]}, {{"shape", md.vec()}}, head.name + "_residual");
+      // The matmul holds itself and the bias add; the reshape and the residual's add go with the new
+      // reshape, which now produces the add's result.
+      const std::vector<int> before_reshape(c.folded.begin(), c.folded.end() - 2);
+      rb.replace_tensors({reshape.inputs[0]}, head.kind, inputs, attrs, head.name, before_reshape);
+      rb.replace(static_cast<int>(li), LayerKind::kReshape, {rb.map(reshape.inputs[0])},
+                 {{"shape", g.tensors[g.layers[li].outputs[0]].dims.vec()}}, reshape.name, {c.reshape, static_cast<int>(li)});
     } else if (!folded[li]) {
       rb.copy(static_cast<int>(li));
     }

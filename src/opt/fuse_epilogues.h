@@ -1,6 +1,7 @@
 // Epilogue fusion: folds what follows a matrix multiply or a convolution into that layer, so its
 // kernel applies it while the result is still in registers (cuBLASLt and cuDNN epilogues).
 //   matmul -> add(bias [N]) -> relu | gelu_erf | gelu_tanh   becomes  matmul(a, b, bias, activation)
+//   matmul -> add(bias) -> [reshape] -> add(residual)          becomes  matmul(a, b, bias, residual) [-> reshape]
 //   convolution -> add(residual) -> relu                      becomes  convolution(x, w, b, residual, relu)
 // (the residual any tensor of the convolution's output shape, as ResNet's shortcut; the add and the
 // relu each optional).

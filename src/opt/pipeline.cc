@@ -2,11 +2,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 
 #include "ir/printer.h"
 #include "opt/channels_last.h"
 #include "opt/eliminate_dead_layers.h"
+#include "opt/fold_attention_views.h"
 #include "opt/fold_batch_norm.h"
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
@@ -26,6 +28,8 @@ const std::vector<Pass>& pipeline() {
        "turns an RMS norm written out as pow, mean, add, rsqrt and mul into one rms_norm layer"},
       {"fold_transposes", 1, kOnAll, fold_transposes,
        "turns a transpose of the last two dims feeding a matrix multiply into its transpose flag"},
+      {"fold_attention_views", 1, kOnAll, fold_attention_views,
+       "reads attention's query, key and value through strides and writes its head merge in place"},
       {"fuse_epilogues", 1, kOnCUDA, fuse_epilogues,
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
       {"channels_last", 1, kOnCUDA, channels_last,
@@ -86,6 +90,10 @@ OptimizeOptions options_from_environment() {
 ir::Graph optimize(const ir::Graph& g, const BuilderConfig& config, const OptimizeOptions& options) {
   ir::Graph current = g;
   int index = 0;
+  if (!options.dump_dir.empty()) {
+    std::error_code ec;  // a folder that cannot be made is reported by the first write, naming the file
+    std::filesystem::create_directories(options.dump_dir, ec);
+  }
   dump(options, index++, "input", current);
   for (const Pass& p : pipeline()) {
     bool applies = config.optimization_level >= p.min_level && (p.devices & (1u << static_cast<int>(config.device)));

@@ -86,17 +86,23 @@ TEST(FuseEpilogues, LeavesChainsWhoseMiddleIsReadElsewhere) {
   expect_same_outputs(net, fused, {random_tensor(DataType::kFloat32, Dims{4, 4}, 9)});
 }
 
-TEST(FuseEpilogues, LeavesNonBiasAddsAndOtherActivations) {
+TEST(FuseEpilogues, TakesResidualsLeavesNonBiasAddsAndOtherActivations) {
   Network net;
   Tensor x = net.add_input("x", DataType::kFloat32, Dims{3, 4});
   Tensor r = net.add_input("r", DataType::kFloat32, Dims{3, 4});
   Tensor w = net.add_constant(to_weights(random_tensor(DataType::kFloat32, Dims{4, 4}, 10)), "w");
-  Tensor y = net.add_elementwise(net.add_matmul(x, w), r, "add");  // a residual, not a bias
+  Tensor y = net.add_elementwise(net.add_matmul(x, w), r, "add");  // a residual: the matmul's 4th input
   Tensor b2 = net.add_constant(to_weights(random_tensor(DataType::kFloat32, Dims{3, 1}, 11)), "col");
   Tensor z = net.add_elementwise(net.add_matmul(y, w), b2, "add");  // broadcast over rows, not a bias
   net.mark_output(net.add_activation(z, "sigmoid"), "out");
   ir::Graph fused = fuse_epilogues(net.graph());
-  EXPECT_EQ(kinds(fused), kinds(net.graph()));
+  std::vector<LayerKind> want = kinds(net.graph());
+  want.erase(std::find(want.begin(), want.end(), LayerKind::kElementwise));
+  EXPECT_EQ(kinds(fused), want);
+  auto first = std::find_if(fused.layers.begin(), fused.layers.end(),
+                            [](const ir::Layer& l) { return l.kind == LayerKind::kMatMul; });
+  ASSERT_NE(first, fused.layers.end());
+  EXPECT_TRUE(first->inputs.size() > 3 && first->inputs[3] >= 0) << "x @ w + r takes r as its residual";
   expect_same_outputs(net, fused,
                       {random_tensor(DataType::kFloat32, Dims{3, 4}, 12), random_tensor(DataType::kFloat32, Dims{3, 4}, 13)});
 }

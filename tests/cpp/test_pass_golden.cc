@@ -7,6 +7,7 @@
 #include "ir/printer.h"
 #include "opt/channels_last.h"
 #include "opt/eliminate_dead_layers.h"
+#include "opt/fold_attention_views.h"
 #include "opt/fold_batch_norm.h"
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
@@ -176,6 +177,91 @@ TEST(PassGolden, FoldTransposesIntoMatMulFlags) {
                 "output %o\noutput %z\noutput %e\n");
 }
 
+// The head split of nn.MultiheadAttention as ATen writes it: the in-projection's [L, N, 3E] output
+// (here the input %x: L 3, N 2, E 8, 2 heads of 4) unflattened, moved, split by select and viewed as
+// [N, H, L, D]; the merge transposes back. Every chain becomes a view of %x: q[n, h, l, d] =
+// x[l, n, h * 4 + d] (strides 24, 4, 48, 1; k and v at offsets 8 and 16), and the attention writes
+// the merge's output %p itself.
+const char* const kMhaSplit =
+    "input %x: float32[3,2,24]\n"
+    "%v2: float32[3,2,3,8] = reshape \"v2\" (%x) {shape=[3, 2, 3, 8]}\n"
+    "%u: float32[1,3,2,3,8] = reshape \"u\" (%v2) {shape=[1, 3, 2, 3, 8]}\n"
+    "%t1: float32[3,3,2,1,8] = transpose \"t1\" (%u) {perm=[3, 1, 2, 0, 4]}\n"
+    "%sq: float32[3,3,2,8] = reshape \"sq\" (%t1) {shape=[3, 3, 2, 8]}\n"
+    "%s0: float32[1,3,2,8] = slice \"s0\" (%sq) {axes=[0], starts=[0], ends=[1]}\n"
+    "%s1: float32[1,3,2,8] = slice \"s1\" (%sq) {axes=[0], starts=[1], ends=[2]}\n"
+    "%s2: float32[1,3,2,8] = slice \"s2\" (%sq) {axes=[0], starts=[2], ends=[3]}\n"
+    "%q3: float32[3,4,4] = reshape \"q3\" (%s0) {shape=[3, 4, 4]}\n"
+    "%k3: float32[3,4,4] = reshape \"k3\" (%s1) {shape=[3, 4, 4]}\n"
+    "%w3: float32[3,4,4] = reshape \"w3\" (%s2) {shape=[3, 4, 4]}\n"
+    "%qt: float32[4,3,4] = transpose \"qt\" (%q3) {perm=[1, 0, 2]}\n"
+    "%kt: float32[4,3,4] = transpose \"kt\" (%k3) {perm=[1, 0, 2]}\n"
+    "%wt: float32[4,3,4] = transpose \"wt\" (%w3) {perm=[1, 0, 2]}\n"
+    "%q: float32[2,2,3,4] = reshape \"q\" (%qt) {shape=[2, 2, 3, 4]}\n"
+    "%k: float32[2,2,3,4] = reshape \"k\" (%kt) {shape=[2, 2, 3, 4]}\n"
+    "%w: float32[2,2,3,4] = reshape \"w\" (%wt) {shape=[2, 2, 3, 4]}\n";
+
+TEST(PassGolden, FoldAttentionViewsReadsTheHeadSplitOfMultiHeadAttentionInPlace) {
+  const std::string head = kMhaSplit;
+  expect_golden(fold_attention_views,
+                head +
+                    "%a: float32[2,2,3,4] = attention \"a\" (%q, %k, %w, none) {}\n"
+                    "%p: float32[3,2,2,4] = transpose \"p\" (%a) {perm=[2, 0, 1, 3]}\n"
+                    "%o: float32[6,8] = reshape \"o\" (%p) {shape=[6, 8]}\n"
+                    "output %o\n",
+                head +
+                    "%p: float32[3,2,2,4] = attention \"a\" (%x, %x, %x, none) {"
+                    "q_view=[2, 2, 3, 4, 24, 4, 48, 1, 0], k_view=[2, 2, 3, 4, 24, 4, 48, 1, 8], "
+                    "v_view=[2, 2, 3, 4, 24, 4, 48, 1, 16], out_perm=[2, 0, 1, 3]}\n"
+                    "%o: float32[6,8] = reshape \"o\" (%p) {shape=[6, 8]}\n"
+                    "output %o\n");
+}
+
+TEST(PassGolden, FoldAttentionViewsReadsASplitWithGroupedKeyHeadsInFloat16) {
+  // GPT-2's split of [N, L, ...] into q (2 heads of 4), and here one key/value head (grouped-query
+  // attention); %kt is also a network output, so its chain stays for that reader. The key's head dim
+  // has extent 1: it gets the stride a packed tensor would give it (5 * 16).
+  const std::string head =
+      "input %x: float16[2,5,16]\n"
+      "%sp:0: float16[2,5,8], %sp:1: float16[2,5,4], %sp:2: float16[2,5,4] = split \"sp\" (%x) "
+      "{axis=2, sizes=[8, 4, 4]}\n"
+      "%qr: float16[2,5,2,4] = reshape \"qr\" (%sp:0) {shape=[2, 5, 2, 4]}\n"
+      "%kr: float16[2,5,1,4] = reshape \"kr\" (%sp:1) {shape=[2, 5, 1, 4]}\n"
+      "%vr: float16[2,5,1,4] = reshape \"vr\" (%sp:2) {shape=[2, 5, 1, 4]}\n"
+      "%qt: float16[2,2,5,4] = transpose \"qt\" (%qr) {perm=[0, 2, 1, 3]}\n"
+      "%kt: float16[2,1,5,4] = transpose \"kt\" (%kr) {perm=[0, 2, 1, 3]}\n"
+      "%vt: float16[2,1,5,4] = transpose \"vt\" (%vr) {perm=[0, 2, 1, 3]}\n";
+  expect_golden(fold_attention_views,
+                head +
+                    "%a: float16[2,2,5,4] = attention \"a\" (%qt, %kt, %vt, none) {causal=1}\n"
+                    "%m: float16[2,5,2,4] = transpose \"m\" (%a) {perm=[0, 2, 1, 3]}\n"
+                    "%o: float16[2,5,8] = reshape \"o\" (%m) {shape=[2, 5, 8]}\n"
+                    "output %o\noutput %kt\n",
+                head +
+                    "%m: float16[2,5,2,4] = attention \"a\" (%x, %x, %x, none) {causal=1, "
+                    "q_view=[2, 2, 5, 4, 80, 4, 16, 1, 0], k_view=[2, 1, 5, 4, 80, 80, 16, 1, 8], "
+                    "v_view=[2, 1, 5, 4, 80, 80, 16, 1, 12], out_perm=[0, 2, 1, 3]}\n"
+                    "%o: float16[2,5,8] = reshape \"o\" (%m) {shape=[2, 5, 8]}\n"
+                    "output %o\noutput %kt\n",
+                1e-3);
+}
+
+TEST(PassGolden, FoldAttentionViewsLeavesWhatStridesCannotRead) {
+  // A key transposed over its last dim (no unit stride), a value that is a plain reshape (free
+  // already), an output with two readers: nothing changes.
+  const std::string text =
+      "input %x: float32[2,2,4,3]\n"
+      "input %y: float32[2,2,3,4]\n"
+      "input %z: float32[4,3,4]\n"
+      "%kt: float32[2,2,3,4] = transpose \"kt\" (%x) {perm=[0, 1, 3, 2]}\n"
+      "%v: float32[2,2,3,4] = reshape \"v\" (%z) {shape=[2, 2, 3, 4]}\n"
+      "%a: float32[2,2,3,4] = attention \"a\" (%y, %kt, %v, none) {}\n"
+      "%p: float32[2,3,2,4] = transpose \"p\" (%a) {perm=[0, 2, 1, 3]}\n"
+      "%e: float32[2,2,3,4] = unary \"e\" (%a) {op=\"exp\"}\n"
+      "output %p\noutput %e\n";
+  expect_golden(fold_attention_views, text, text);
+}
+
 TEST(PassGolden, RecognizeRmsNormAsLlamaWritesIt) {
   // float16 x cast to float32, pow 2, mean over the last axis, + eps, rsqrt, x * r, cast back,
   // weight * (...): one rms_norm; the matched layers remain for eliminate_dead_layers.
@@ -246,6 +332,34 @@ TEST(PassGolden, FuseEpilogues) {
                 "%b: float32[5] = constant \"b\" () {value=float32[5]{1, 2, 3, 4, 5}}\n"
                 "%act: float32[4,5] = matmul \"mm\" (%x, %w, %b) {activation=\"gelu_tanh\"}\n"
                 "output %act\n");
+}
+
+TEST(PassGolden, FuseEpiloguesTakesATransformersResidualIntoTheMatMul) {
+  // A linear layer's [N * L, E] result + bias, viewed as [N, L, E], + the residual stream: one matmul
+  // reading the residual (viewed in its shape) as cuBLASLt's C, and the view redone after it. A
+  // second matmul's residual add follows a relu: the relu is not folded past, the add is not taken.
+  expect_golden(fuse_epilogues,
+                "input %x: float32[2,3,4]\n"
+                "%x2: float32[6,4] = reshape \"x2\" (%x) {shape=[6, 4]}\n"
+                "%w: float32[4,4] = constant \"w\" () {value=float32[4,4]}\n"
+                "%mm: float32[6,4] = matmul \"mm\" (%x2, %w) {}\n"
+                "%b: float32[4] = constant \"b\" () {value=float32[4]{1, 2, 3, 4}}\n"
+                "%add: float32[6,4] = elementwise \"add\" (%b, %mm) {op=\"add\"}\n"
+                "%v: float32[2,3,4] = reshape \"v\" (%add) {shape=[2, 3, 4]}\n"
+                "%res: float32[2,3,4] = elementwise \"res\" (%x, %v) {op=\"add\"}\n"
+                "%m2: float32[2,3,4] = matmul \"m2\" (%res, %w) {activation=\"relu\"}\n"
+                "%r2: float32[2,3,4] = elementwise \"r2\" (%m2, %res) {op=\"add\"}\n"
+                "output %r2\n",
+                "input %x: float32[2,3,4]\n"
+                "%x2: float32[6,4] = reshape \"x2\" (%x) {shape=[6, 4]}\n"
+                "%w: float32[4,4] = constant \"w\" () {value=float32[4,4]}\n"
+                "%b: float32[4] = constant \"b\" () {value=float32[4]{1, 2, 3, 4}}\n"
+                "%mm_residual: float32[6,4] = reshape \"mm_residual\" (%x) {shape=[6, 4]}\n"
+                "%add: float32[6,4] = matmul \"mm\" (%x2, %w, %b, %mm_residual) {}\n"
+                "%res: float32[2,3,4] = reshape \"v\" (%add) {shape=[2, 3, 4]}\n"
+                "%m2: float32[2,3,4] = matmul \"m2\" (%res, %w) {activation=\"relu\"}\n"
+                "%r2: float32[2,3,4] = elementwise \"r2\" (%m2, %res) {op=\"add\"}\n"
+                "output %r2\n");
 }
 
 TEST(PassGolden, FuseEpiloguesTakesTheResidualIntoTheConvolution) {
@@ -581,16 +695,16 @@ TEST(Pipeline, DisablingAnUnknownPassIsAnError) {
 
 TEST(Pipeline, DumpsTheNetworkAfterEachPass) {
   std::string dir = ::testing::TempDir() + "tf_dump_passes";
-  std::filesystem::remove_all(dir);  // no file of an earlier run may answer for this one
-  std::filesystem::create_directories(dir);
+  std::filesystem::remove_all(dir);  // no file of an earlier run may answer for this one; the dump creates it
   ir::Graph g = ir::parse_text(
       "input %x: float32[2]\n%a: float32[2] = activation \"a\" (%x) {op=\"relu\"}\n"
       "%d: float32[2] = unary \"d\" (%x) {op=\"exp\"}\noutput %a\n");
   opt::OptimizeOptions o;
   o.dump_dir = dir;
   opt::optimize(g, BuilderConfig{}, o);
-  // The CPU's passes: recognize_rms_norm and fold_transposes (nothing to do), then eliminate_dead_layers.
-  std::ifstream first(dir + "/00-input.txt"), second(dir + "/03-eliminate_dead_layers.txt");
+  // The CPU's passes: recognize_rms_norm, fold_transposes and fold_attention_views (nothing to do),
+  // then eliminate_dead_layers.
+  std::ifstream first(dir + "/00-input.txt"), second(dir + "/04-eliminate_dead_layers.txt");
   std::string a((std::istreambuf_iterator<char>(first)), {}), b((std::istreambuf_iterator<char>(second)), {});
   EXPECT_NE(a.find("unary \"d\""), std::string::npos);
   EXPECT_EQ(b.find("unary \"d\""), std::string::npos);

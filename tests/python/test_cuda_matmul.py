@@ -56,12 +56,25 @@ def shapes(m, n, k, ta, tb, batch_a=(), batch_b=()):
     return tuple(batch_a) + ((k, m) if ta else (m, k)), tuple(batch_b) + ((n, k) if tb else (k, n))
 
 
-def run_both(sa, sb, dtype, ta=False, tb=False, bias=False, activation="none", seed=0):
+def run_both(sa, sb, dtype, ta=False, tb=False, bias=False, activation="none", seed=0, residual=False):
     a, b = operand(sa, dtype, seed), operand(sb, dtype, seed + 1)
     n = sb[-2] if tb else sb[-1]
     inputs = [a, b] + ([operand((n,), dtype, seed + 2)] if bias else [])
-    cpu, gpu = both(lambda net, x, y, *z: net.add_matmul(x, y, ta, tb, bias=z[0] if z else None,
-                                                         activation=activation), inputs)
+    if not residual:
+        cpu, gpu = both(lambda net, x, y, *z: net.add_matmul(x, y, ta, tb, bias=z[0] if z else None,
+                                                             activation=activation), inputs)
+        return gpu[0], cpu[0]
+    # The residual (input 3, of the output's shape): cuBLASLt's C with beta = 1 on CUDA.
+    out_shape = torch.matmul(torch.zeros(sa).transpose(-1, -2) if ta else torch.zeros(sa),
+                             torch.zeros(sb).transpose(-1, -2) if tb else torch.zeros(sb)).shape
+    inputs.append(operand(tuple(out_shape), dtype, seed + 3))
+
+    def build(net, x, y, *rest):
+        z = rest[0] if bias else None
+        attrs = dict(transpose_a=int(ta), transpose_b=int(tb), activation=activation)
+        return net.add_layer("matmul", [x, y, z, rest[-1]], attrs)[0]
+
+    cpu, gpu = both(build, inputs)
     return gpu[0], cpu[0]
 
 
@@ -106,6 +119,25 @@ EPILOGUE_SHAPES = [((33, 255), (255, 7)), ((2, 3, 17, 40), (40, 65)), ((4, 1, 9,
 def test_bias_activation(sa, sb, dtype, bias, activation):
     gpu, cpu = run_both(sa, sb, dtype, bias=bias, activation=activation, seed=len(sa))
     check(gpu, cpu, sa[-1], f"{dtype} {sa} x {sb} bias={bias} {activation}")
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("bias", (False, True))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("sa,sb", EPILOGUE_SHAPES)
+def test_residual(sa, sb, dtype, bias, activation):
+    """act(a b + bias + residual): the residual through cuBLASLt's C (beta = 1), the activation after it."""
+    gpu, cpu = run_both(sa, sb, dtype, bias=bias, activation=activation, seed=len(sa) + 5, residual=True)
+    check(gpu, cpu, sa[-1], f"{dtype} {sa} x {sb} bias={bias} {activation} + residual")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_residual_batched_and_transposed(dtype):
+    """Batch dims that take several cuBLASLt calls (each call's C at its own offset), transposes."""
+    for ta, tb in ((False, False), (True, True)):
+        sa, sb = shapes(17, 9, 33, ta, tb, (2, 1, 3), (1, 4, 3))
+        gpu, cpu = run_both(sa, sb, dtype, ta, tb, bias=True, seed=11, residual=True)
+        check(gpu, cpu, 33, f"{dtype} {sa} x {sb} ta={ta} tb={tb} + residual")
 
 
 @pytest.mark.parametrize("activation", ("none", "relu"))

@@ -1,11 +1,14 @@
 // Matrix layers: matmul (batched, numpy-broadcast batch dims, optional transposes, an optional bias
-// over the output's last dim and an activation applied after it) and attention (scaled dot-product
-// attention with an optional bool/additive mask, causal flag and grouped-query key/value heads).
+// over the output's last dim and an optional residual of the output's shape added, then an
+// activation) and attention (scaled dot-product
+// attention with an optional bool/additive mask, causal flag and grouped-query key/value heads; its
+// operands may be strided views of its inputs and its output permuted: ir/attention_views.h).
 // Inference checks every shape relation and flag the CPU kernels rely on.
 #include <string>
 
-#include "ir/op_registry.h"
 #include "common/broadcast.h"
+#include "ir/attention_views.h"
+#include "ir/op_registry.h"
 
 namespace tensorforge::ir {
 
@@ -54,20 +57,34 @@ void infer_matmul(InferContext& c) {
     if (c.dtype(2) != t)
       c.fail(std::string("bias must have the output's dtype (") + to_string(t) + "), not " + to_string(c.dtype(2)));
   }
+  std::vector<int64_t> out = batch.vec();
+  out.push_back(m);
+  out.push_back(n);
+  if (c.has_input(3)) {  // y = act(a b + bias + residual)
+    if (c.dims(3) != Dims(out))
+      c.fail("residual must have the output's shape " + Dims(out).str() + ", not " + c.dims(3).str());
+    if (c.dtype(3) != t || !is_floating(t))
+      c.fail(std::string("residual must have the output's floating-point dtype (") + to_string(t) + "), not " +
+             to_string(c.dtype(3)));
+  }
   const std::string& act = c.get_string("activation");
   if (act != "none" && act != "relu" && act != "gelu" && act != "gelu_tanh")
     c.fail("activation must be \"none\", \"relu\", \"gelu\" (erf form) or \"gelu_tanh\", not \"" + act + "\"");
   if ((act == "gelu" || act == "gelu_tanh") && !is_floating(t))
     c.fail("activation \"" + act + "\" needs floating-point operands, not " + to_string(t));
-  std::vector<int64_t> out = batch.vec();
-  out.push_back(m);
-  out.push_back(n);
   c.set_output(0, t, Dims(out));
+}
+
+// The operand attention reads in slot i: its input, or the view of it the layer's attribute names.
+Dims attention_dims(InferContext& c, int slot) {
+  const std::string bad = check_attention_view(c.layer(), slot, c.dims(slot));
+  if (!bad.empty()) c.fail(bad);
+  return attention_operand(c.layer(), slot, c.dims(slot)).dims;
 }
 
 void infer_attention(InferContext& c) {
   bool causal = flag_attr(c, "causal");
-  const Dims &q = c.dims(0), &k = c.dims(1), &v = c.dims(2);
+  const Dims q = attention_dims(c, 0), k = attention_dims(c, 1), v = attention_dims(c, 2);
   DataType t = c.dtype(0);
   if (!is_floating(t)) c.fail(std::string("attention needs floating-point inputs, not ") + to_string(t));
   if (c.dtype(1) != t || c.dtype(2) != t) c.fail("query, key and value must share a dtype");
@@ -101,6 +118,19 @@ void infer_attention(InferContext& c) {
     if (!broadcast_shape(c.dims(3), scores, bc) || bc != scores)
       c.fail("mask " + c.dims(3).str() + " does not broadcast to the scores' shape " + scores.str());
   }
+  const std::vector<int64_t>& perm = c.get_ints("out_perm");
+  if (!perm.empty()) {
+    std::vector<bool> seen(r, false);
+    bool ok = static_cast<int>(perm.size()) == r && perm[r - 1] == r - 1;
+    for (int64_t p : perm) {
+      ok = ok && p >= 0 && p < r && !seen[p];
+      if (ok) seen[p] = true;
+    }
+    if (!ok) c.fail("out_perm must be a permutation of the " + std::to_string(r) + " dims that keeps the last one last");
+    std::vector<int64_t> permuted(r);
+    for (int i = 0; i < r; ++i) permuted[i] = outv[perm[i]];
+    outv = permuted;
+  }
   c.set_output(0, t, Dims(outv));
 }
 
@@ -108,7 +138,7 @@ void infer_attention(InferContext& c) {
 
 void add_matmul_ops(std::vector<OpDef>& defs) {
   defs.push_back({LayerKind::kMatMul,
-                  {"a", "b", "bias"},
+                  {"a", "b", "bias", "residual"},
                   2,
                   false,
                   {{"transpose_a", AttrType::kInt, false, int64_t(0)},
@@ -120,7 +150,12 @@ void add_matmul_ops(std::vector<OpDef>& defs) {
                   {"query", "key", "value", "mask"},
                   3,
                   false,
-                  {{"causal", AttrType::kInt, false, int64_t(0)}, {"scale", AttrType::kFloat, false, 0.0}},
+                  {{"causal", AttrType::kInt, false, int64_t(0)},
+                   {"scale", AttrType::kFloat, false, 0.0},
+                   {"q_view", AttrType::kInts, false, std::vector<int64_t>{}},
+                   {"k_view", AttrType::kInts, false, std::vector<int64_t>{}},
+                   {"v_view", AttrType::kInts, false, std::vector<int64_t>{}},
+                   {"out_perm", AttrType::kInts, false, std::vector<int64_t>{}}},
                   nullptr,
                   infer_attention});
 }

@@ -1,13 +1,15 @@
 // CPU scaled dot-product attention, one (batch, head) at a time in float32: scores = scale * q k^T
 // by sgemm into the workspace, mask (bool: false = -inf; float: added) or causal j > i, a stable
 // softmax per row (row max subtracted; a row with nothing to attend gives 0, as PyTorch on CPU),
-// then out = p v by sgemm. float16/bfloat16 operands are staged as float32 per head.
+// then out = p v by sgemm. float16/bfloat16 operands are staged as float32 per head. Operands are
+// read, and the output written, through the layer's views (ir/attention_views.h).
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <type_traits>
 
 #include "common/broadcast.h"
+#include "ir/attention_views.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/matrix.h"
 
@@ -19,7 +21,10 @@ template <class T>
 class AttentionKernel : public Kernel {
  public:
   explicit AttentionKernel(const KernelSpec& s) : causal_(ir::attr_int(s.layer, "causal") != 0) {
-    const Dims &q = s.inputs[0]->dims, &k = s.inputs[1]->dims, &v = s.inputs[2]->dims;
+    const ir::StridedOperand qo = ir::attention_operand(s.layer, 0, s.inputs[0]->dims);
+    const ir::StridedOperand ko = ir::attention_operand(s.layer, 1, s.inputs[1]->dims);
+    const ir::StridedOperand vo = ir::attention_operand(s.layer, 2, s.inputs[2]->dims);
+    const Dims &q = qo.dims, &k = ko.dims, &v = vo.dims;
     int r = q.rank();
     l_ = q[r - 2];
     e_ = q[r - 1];
@@ -29,8 +34,24 @@ class AttentionKernel : public Kernel {
     batch_.assign(qv.begin(), qv.end() - 2);
     for (int64_t d : batch_) batches_ *= d;
     if (r >= 3) {  // grouped-query attention: kv head h / group serves query head h
-      heads_ = q[r - 3];
       group_ = k[r - 3] ? q[r - 3] / k[r - 3] : 1;
+    }
+    std::vector<int64_t> ov = q.vec();
+    ov[r - 1] = ev_;
+    const std::vector<int64_t> os = ir::attention_output_strides(s.layer, Dims(ov));
+    q_row_ = qo.strides[r - 2], k_row_ = ko.strides[r - 2], v_row_ = vo.strides[r - 2], o_row_ = os[r - 2];
+    // float32 operands go to sgemm in place unless a view's rows overlap (a leading dim < the row).
+    direct_ = std::is_same_v<T, float> && q_row_ >= std::max<int64_t>(e_, 1) && k_row_ >= std::max<int64_t>(e_, 1) &&
+              v_row_ >= std::max<int64_t>(ev_, 1) && o_row_ >= std::max<int64_t>(ev_, 1);
+    // Each (batch, head)'s first element in every operand; key/value heads serve `group_` query heads.
+    for (int64_t b = 0; b < batches_; ++b) {
+      int64_t qoff = qo.offset, koff = ko.offset, voff = vo.offset, ooff = 0, rest = b;
+      for (int d = r - 3; d >= 0; --d) {
+        const int64_t i = rest % q[d], kv = d == r - 3 ? i / group_ : i;
+        rest /= q[d];
+        qoff += i * qo.strides[d], koff += kv * ko.strides[d], voff += kv * vo.strides[d], ooff += i * os[d];
+      }
+      offsets_.push_back({qoff, koff, voff, ooff});
     }
     double scale = ir::attr_float(s.layer, "scale");
     scale_ = static_cast<float>(scale != 0.0 ? scale : 1.0 / std::sqrt(static_cast<double>(e_)));
@@ -47,7 +68,7 @@ class AttentionKernel : public Kernel {
 
   size_t workspace_size() const override {
     int64_t floats = l_ * s_;
-    if (!std::is_same_v<T, float>) floats += l_ * e_ + s_ * e_ + s_ * ev_ + l_ * ev_;
+    if (!direct_) floats += l_ * e_ + s_ * e_ + s_ * ev_ + l_ * ev_;
     return static_cast<size_t>(floats) * sizeof(float);
   }
 
@@ -61,34 +82,41 @@ class AttentionKernel : public Kernel {
     float* scores = static_cast<float*>(ws);
     BatchWalker w(batch_, mask_batch_strides_.empty() ? zeros_ : mask_batch_strides_, zeros_);
     for (int64_t b = 0; b < batches_; ++b, w.next()) {
-      int64_t kv = heads_ ? (b / heads_) * (heads_ / group_) + (b % heads_) / group_ : b;
-      head(q + b * l_ * e_, k + kv * s_ * e_, v + kv * s_ * ev_, mask, w.a(), o + b * l_ * ev_, scores);
+      const Offsets& f = offsets_[b];
+      head(q + f.q, k + f.k, v + f.v, mask, w.a(), o + f.o, scores);
     }
   }
 
  private:
   enum MaskKind { kNoMask, kBoolMask, kAddMask };
 
-  // One (batch, head): q [L, E], k [S, E], v [S, Ev] -> o [L, Ev]; mask_base offsets the mask.
+  // One (batch, head): q [L, E], k [S, E], v [S, Ev] -> o [L, Ev], rows q_row_, k_row_, v_row_ and
+  // o_row_ elements apart; mask_base offsets the mask.
   void head(const T* q, const T* k, const T* v, const void* mask, int64_t mask_base, T* o, float* scores) const {
-    const float *qf, *kf, *vf;
-    float* of;
-    if constexpr (std::is_same_v<T, float>) {
-      qf = q, kf = k, vf = v, of = o;
-    } else {
+    const float *qf = nullptr, *kf = nullptr, *vf = nullptr;
+    float* of = nullptr;
+    int64_t lq = q_row_, lk = k_row_, lv = v_row_, lo = o_row_;
+    if (direct_) {
+      if constexpr (std::is_same_v<T, float>) qf = q, kf = k, vf = v, of = o;
+    } else {  // staged as float32, rows packed
       float* p = scores + l_ * s_;
-      load_floats(q, l_ * e_, p);
-      qf = p, p += l_ * e_;
-      load_floats(k, s_ * e_, p);
-      kf = p, p += s_ * e_;
-      load_floats(v, s_ * ev_, p);
-      vf = p, p += s_ * ev_;
+      qf = stage(q, l_, e_, q_row_, p), p += l_ * e_;
+      kf = stage(k, s_, e_, k_row_, p), p += s_ * e_;
+      vf = stage(v, s_, ev_, v_row_, p), p += s_ * ev_;
       of = p;
+      lq = lk = e_, lv = lo = ev_;
     }
-    sgemm(false, true, l_, s_, e_, scale_, qf, e_, kf, e_, 0.0f, scores, s_);
+    sgemm(false, true, l_, s_, e_, scale_, qf, lq, kf, lk, 0.0f, scores, s_);
     for (int64_t i = 0; i < l_; ++i) softmax_row(scores + i * s_, i, mask, mask_base + i * mask_row_stride_);
-    sgemm(false, false, l_, ev_, s_, 1.0f, scores, s_, vf, ev_, 0.0f, of, ev_);
-    if constexpr (!std::is_same_v<T, float>) store_floats(of, l_ * ev_, o);
+    sgemm(false, false, l_, ev_, s_, 1.0f, scores, s_, vf, lv, 0.0f, of, lo);
+    if (!direct_)
+      for (int64_t i = 0; i < l_; ++i) store_floats(of + i * ev_, ev_, o + i * o_row_);
+  }
+
+  // Rows [rows, cols] `ld` elements apart -> packed float32 at dst.
+  static const float* stage(const T* src, int64_t rows, int64_t cols, int64_t ld, float* dst) {
+    for (int64_t i = 0; i < rows; ++i) load_floats(src + i * ld, cols, dst + i * cols);
+    return dst;
   }
 
   // Masks row i of the scores and turns it into probabilities in place.
@@ -114,8 +142,14 @@ class AttentionKernel : public Kernel {
     for (int64_t j = 0; j < s_; ++j) row[j] *= inv;
   }
 
+  struct Offsets {
+    int64_t q, k, v, o;
+  };
   bool causal_;
-  int64_t l_ = 0, e_ = 0, s_ = 0, ev_ = 0, batches_ = 1, heads_ = 0, group_ = 1;
+  bool direct_ = false;
+  int64_t l_ = 0, e_ = 0, s_ = 0, ev_ = 0, batches_ = 1, group_ = 1;
+  int64_t q_row_ = 0, k_row_ = 0, v_row_ = 0, o_row_ = 0;
+  std::vector<Offsets> offsets_;  // per (batch, head)
   float scale_ = 1.0f;
   std::vector<int64_t> batch_, mask_batch_strides_, zeros_ = std::vector<int64_t>(kMaxDims, 0);
   int64_t mask_row_stride_ = 0, mask_col_stride_ = 0;

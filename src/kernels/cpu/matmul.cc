@@ -42,13 +42,22 @@ float activate(MatMulActivation act, float x) {
   return x;
 }
 
-// c[i, j] = act(c[i, j] + bias[j]) over `rows` rows of n floats; bias may be nullptr.
+// c[i, j] = act(c[i, j] + bias[j] + residual[i, j]) over `rows` rows of n floats; bias and residual
+// may be nullptr.
 template <class T>
-void float_epilogue(const MatMulShape& p, const T* bias, int64_t rows, float* c) {
-  if (!bias && p.activation == MatMulActivation::kNone) return;
+void float_epilogue(const MatMulShape& p, const T* bias, const T* residual, int64_t rows, float* c) {
+  if (!bias && !residual && p.activation == MatMulActivation::kNone) return;
   for (int64_t i = 0; i < rows; ++i, c += p.n)
-    for (int64_t j = 0; j < p.n; ++j)
-      c[j] = activate(p.activation, bias ? c[j] + static_cast<float>(load(bias, j)) : c[j]);
+    for (int64_t j = 0; j < p.n; ++j) {
+      float v = bias ? c[j] + static_cast<float>(load(bias, j)) : c[j];
+      if (residual) v += static_cast<float>(load(residual, i * p.n + j));
+      c[j] = activate(p.activation, v);
+    }
+}
+
+template <class T>
+const T* optional_input(const TensorView* in, bool present, int i) {
+  return present ? in[i].as<T>() : nullptr;
 }
 
 class FloatMatMul : public Kernel {
@@ -57,7 +66,8 @@ class FloatMatMul : public Kernel {
   void run(const TensorView* in, const TensorView* out, void*) const override {
     if (out[0].numel() == 0) return;
     float_matmul(p_, in[0].as<float>(), in[1].as<float>(), out[0].as<float>());
-    float_epilogue(p_, p_.has_bias ? in[2].as<float>() : nullptr, p_.batches * p_.m, out[0].as<float>());
+    float_epilogue(p_, optional_input<float>(in, p_.has_bias, 2), optional_input<float>(in, p_.has_residual, 3),
+                   p_.batches * p_.m, out[0].as<float>());
   }
 
  private:
@@ -79,7 +89,8 @@ class StagedMatMul : public Kernel {
     load_floats(in[0].as<T>(), na_, a);
     load_floats(in[1].as<T>(), nb_, b);
     float_matmul(p_, a, b, c);
-    float_epilogue(p_, p_.has_bias ? in[2].as<T>() : nullptr, p_.batches * p_.m, c);
+    float_epilogue(p_, optional_input<T>(in, p_.has_bias, 2), optional_input<T>(in, p_.has_residual, 3),
+                   p_.batches * p_.m, c);
     store_floats(c, nc_, out[0].as<T>());
   }
 

@@ -12,11 +12,13 @@
 // - rows (every float dtype and shape): a block takes 4 query rows (one warp per row for the softmax
 //   statistics); chunks of 128 keys get their scores by warp dot products into shared memory, then an
 //   online softmax, then the block accumulates p·v in float32 in shared memory.
-// Masks are read in place through broadcast strides.
+// Masks are read in place through broadcast strides; the query, key and value through the layer's
+// views and the output through its out_perm (ir/attention_views.h), so no head split or merge copies.
 #include <cmath>
 #include <vector>
 
 #include "common/broadcast.h"
+#include "ir/attention_views.h"
 #include "kernels/cuda/common.cuh"
 
 namespace tensorforge::cuda {
@@ -26,6 +28,15 @@ namespace {
 __host__ __device__ __forceinline__ int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
 
 enum MaskKind : int { kNoMask = 0, kBoolMask = 1, kAddMask = 2 };
+
+/// Where one operand's (batch, head) blocks and rows lie: element strides over the query's batch
+/// dims (for key and value, over the same dims with the head index divided by the group), between
+/// rows, and the offset of the first element.
+struct Operand {
+  int64_t batch[kMaxDims] = {};
+  int64_t row = 0;
+  int64_t offset = 0;
+};
 
 /// Shapes and options of one attention layer, passed to the kernels by value.
 struct Plan {
@@ -38,10 +49,21 @@ struct Plan {
   int64_t batch_dims[kMaxDims] = {};    // their extents
   int64_t mask_strides[kMaxDims] = {};  // the mask's strides over those batch dims (0 = broadcast)
   int64_t mask_row = 0, mask_col = 0;
+  Operand qo, ko, vo, oo;  // query, key, value, output (ir/attention_views.h: views and out_perm)
 
-  __device__ __forceinline__ int64_t kv_index(int64_t b) const {
-    return heads ? (b / heads) * (heads / group) + (b % heads) / group : b;
+  /// The first element of (batch, head) b in operand x; kv: x is the key or the value.
+  __device__ __forceinline__ int64_t base(const Operand& x, int64_t b, bool kv) const {
+    int64_t off = x.offset;
+    for (int d = batch_rank - 1; d >= 0; --d) {
+      const int64_t q = b / batch_dims[d];
+      int64_t i = b - q * batch_dims[d];
+      if (kv && heads && d == batch_rank - 1) i /= group;
+      off += i * x.batch[d];
+      b = q;
+    }
+    return off;
   }
+
   __device__ __forceinline__ int64_t mask_base(int64_t b) const {
     int64_t off = 0;
     for (int d = batch_rank - 1; d >= 0; --d) {
@@ -157,28 +179,28 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention(const T* __rest
   const int64_t tiles = (p.l + kFlashRows - 1) / kFlashRows;
   const int64_t b = blockIdx.x / tiles;
   const int64_t m0 = (tiles - 1 - blockIdx.x % tiles) * kFlashRows;  // long causal tiles first
-  const int64_t kvb = p.kv_index(b);
   const int64_t e = p.e, chunks = e / 8;
-  const T* qb = q + (b * p.l + m0) * e;
-  const T* kb = k + kvb * p.s * e;
-  const T* vb = v + kvb * p.s * e;
+  const T* qb = q + p.base(p.qo, b, false) + m0 * p.qo.row;
+  const T* kb = k + p.base(p.ko, b, true);
+  const T* vb = v + p.base(p.vo, b, true);
   const int64_t mbase = p.mask ? p.mask_base(b) : 0;
 
-  auto load_tile = [&](T* dst, const T* src, int64_t valid_rows, int rows) {
+  // Rows `ld` elements apart (16-byte aligned: create() checks) into a padded shared tile.
+  auto load_tile = [&](T* dst, const T* src, int64_t ld, int64_t valid_rows, int rows) {
     for (int c = tid; c < rows * kChunks; c += kFlashThreads) {
       const int r = c / kChunks, ch = c - r * kChunks;
       const bool ok = r < valid_rows && ch < chunks;
-      cp_async16(dst + r * kStride + ch * 8, ok ? src + r * e + ch * 8 : src, ok);
+      cp_async16(dst + r * kStride + ch * 8, ok ? src + r * ld + ch * 8 : src, ok);
     }
   };
 
   const int64_t key_end = p.causal ? imin(p.s, m0 + kFlashRows) : p.s;
   const int tiles_n = static_cast<int>((key_end + kFlashKeys - 1) / kFlashKeys);
-  load_tile(sq, qb, p.l - m0, kFlashRows);
+  load_tile(sq, qb, p.qo.row, p.l - m0, kFlashRows);
   cp_async_commit();
   if (tiles_n > 0) {
-    load_tile(sk, kb, p.s, kFlashKeys);
-    load_tile(sv, vb, p.s, kFlashKeys);
+    load_tile(sk, kb, p.ko.row, p.s, kFlashKeys);
+    load_tile(sv, vb, p.vo.row, p.s, kFlashKeys);
   }
   cp_async_commit();
   cp_async_wait<1>();  // the query tile has landed
@@ -201,8 +223,8 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention(const T* __rest
     const T* svj = sv + (j & 1) * kFlashKeys * kStride;
     if (j + 1 < tiles_n) {  // into the other stage, which every warp left at the end of iteration j - 1
       const int64_t next = n0 + kFlashKeys;
-      load_tile(sk + ((j + 1) & 1) * kFlashKeys * kStride, kb + next * e, p.s - next, kFlashKeys);
-      load_tile(sv + ((j + 1) & 1) * kFlashKeys * kStride, vb + next * e, p.s - next, kFlashKeys);
+      load_tile(sk + ((j + 1) & 1) * kFlashKeys * kStride, kb + next * p.ko.row, p.ko.row, p.s - next, kFlashKeys);
+      load_tile(sv + ((j + 1) & 1) * kFlashKeys * kStride, vb + next * p.vo.row, p.vo.row, p.s - next, kFlashKeys);
     }
     cp_async_commit();
     cp_async_wait<1>();  // tile j has landed (tile j + 1 may still be in flight)
@@ -302,11 +324,11 @@ __global__ void __launch_bounds__(kFlashThreads) flash_attention(const T* __rest
       *reinterpret_cast<uint32_t*>(so + (g + 8 * h) * kStride + n * 8 + 2 * t4) =
           pack2<T>(acc[n][2 * h] * inv[h], acc[n][2 * h + 1] * inv[h]);
   __syncwarp();
-  T* ob = o + (b * p.l + m0 + warp * 16) * e;
+  T* ob = o + p.base(p.oo, b, false) + (m0 + warp * 16) * p.oo.row;
   const int64_t rows = imin(16, p.l - m0 - warp * 16);
   for (int64_t c = lane; c < rows * chunks; c += 32) {
     const int64_t r = c / chunks, ch = c - r * chunks;
-    *reinterpret_cast<uint4*>(ob + r * e + ch * 8) = *reinterpret_cast<const uint4*>(so + r * kStride + ch * 8);
+    *reinterpret_cast<uint4*>(ob + r * p.oo.row + ch * 8) = *reinterpret_cast<const uint4*>(so + r * kStride + ch * 8);
   }
 }
 
@@ -345,14 +367,14 @@ __global__ void __launch_bounds__(kRowThreads) attention_rows(const T* __restric
   const int64_t groups = (p.l + kRows - 1) / kRows;
   const int64_t b = blockIdx.x / groups, i0 = (blockIdx.x % groups) * kRows;
   const int nr = static_cast<int>(imin(kRows, p.l - i0));
-  const int64_t kvb = p.kv_index(b);
-  const T* kb = k + kvb * p.s * p.e;
-  const T* vb = v + kvb * p.s * p.ev;
+  const T* qb = q + p.base(p.qo, b, false) + i0 * p.qo.row;
+  const T* kb = k + p.base(p.ko, b, true);
+  const T* vb = v + p.base(p.vo, b, true);
   const int64_t mbase = p.mask ? p.mask_base(b) : 0;
 
   for (int64_t x = tid; x < kRows * p.e; x += kRowThreads) {
     const int64_t r = x / p.e;
-    sq[x] = r < nr ? load(q, (b * p.l + i0) * p.e + x) : 0.0f;
+    sq[x] = r < nr ? load(qb, r * p.qo.row + (x - r * p.e)) : 0.0f;
   }
   for (int64_t x = tid; x < kRows * p.ev; x += kRowThreads) sacc[x] = 0.0f;
   float row_max = -INFINITY, row_sum = 0.0f;  // of row `warp`, in that warp
@@ -363,7 +385,7 @@ __global__ void __launch_bounds__(kRowThreads) attention_rows(const T* __restric
     const int cnt = static_cast<int>(imin(kChunk, key_end - n0));
     for (int kk = warp; kk < cnt; kk += kRows) {  // scores: one key per warp at a time, lanes over E
       const int64_t jj = n0 + kk;
-      const T* kr = kb + jj * p.e;
+      const T* kr = kb + jj * p.ko.row;
       float d[kRows] = {};
       for (int64_t x = lane; x < p.e; x += 32) {
         const float kx = load(kr, x);
@@ -401,7 +423,7 @@ __global__ void __launch_bounds__(kRowThreads) attention_rows(const T* __restric
 #pragma unroll
       for (int r = 0; r < kRows; ++r) a[r] = sacc[r * p.ev + c] * sfac[r];
       for (int x = 0; x < cnt; ++x) {
-        const float vx = load(vb, (n0 + x) * p.ev + c);
+        const float vx = load(vb, (n0 + x) * p.vo.row + c);
 #pragma unroll
         for (int r = 0; r < kRows; ++r) a[r] = fmaf(ssc[r * kChunk + x], vx, a[r]);
       }
@@ -412,8 +434,11 @@ __global__ void __launch_bounds__(kRowThreads) attention_rows(const T* __restric
   }
   if (lane == 0) sfac[warp] = row_sum > 0.0f ? 1.0f / row_sum : 0.0f;  // 0: nothing attended, zeros
   __syncthreads();
-  T* ob = o + (b * p.l + i0) * p.ev;
-  for (int64_t x = tid; x < nr * p.ev; x += kRowThreads) ob[x] = store_as<T>(sacc[x] * sfac[x / p.ev]);
+  T* ob = o + p.base(p.oo, b, false) + i0 * p.oo.row;
+  for (int64_t x = tid; x < nr * p.ev; x += kRowThreads) {
+    const int64_t r = x / p.ev;
+    ob[r * p.oo.row + (x - r * p.ev)] = store_as<T>(sacc[x] * sfac[r]);
+  }
 }
 
 // ---- host side -----------------------------------------------------------------------------------------
@@ -476,8 +501,28 @@ void allow_flash_smem() {
   }
 }
 
+// Operand x's strides over the batch dims, its row stride and offset.
+Operand operand(const std::vector<int64_t>& strides, int64_t offset) {
+  Operand o;
+  const int r = static_cast<int>(strides.size());
+  for (int d = 0; d < r - 2; ++d) o.batch[d] = strides[d];
+  o.row = strides[r - 2];
+  o.offset = offset;
+  return o;
+}
+
+// True when every row and (batch, head) block of x starts 16 bytes after the start of its tensor.
+bool aligned_rows(const Operand& x, int batch_rank) {
+  bool ok = x.row % 8 == 0 && x.offset % 8 == 0;
+  for (int d = 0; d < batch_rank; ++d) ok = ok && x.batch[d] % 8 == 0;
+  return ok;
+}
+
 Plan make_plan(const KernelSpec& s, int64_t& batches) {
-  const Dims &q = s.inputs[0]->dims, &k = s.inputs[1]->dims, &v = s.inputs[2]->dims;
+  const ir::StridedOperand qv = ir::attention_operand(s.layer, 0, s.inputs[0]->dims);
+  const ir::StridedOperand kv = ir::attention_operand(s.layer, 1, s.inputs[1]->dims);
+  const ir::StridedOperand vv = ir::attention_operand(s.layer, 2, s.inputs[2]->dims);
+  const Dims &q = qv.dims, &k = kv.dims, &v = vv.dims;
   const int r = q.rank();
   Plan p;
   p.l = q[r - 2];
@@ -497,6 +542,12 @@ Plan make_plan(const KernelSpec& s, int64_t& batches) {
     p.batch_dims[d] = q[d];
     batches *= q[d];
   }
+  p.qo = operand(qv.strides, qv.offset);
+  p.ko = operand(kv.strides, kv.offset);
+  p.vo = operand(vv.strides, vv.offset);
+  std::vector<int64_t> ov = q.vec();
+  ov[r - 1] = p.ev;
+  p.oo = operand(ir::attention_output_strides(s.layer, Dims(ov)), 0);
   if (s.inputs.size() > 3 && s.inputs[3]) {
     p.mask = s.inputs[3]->dtype == DataType::kBool ? kBoolMask : kAddMask;
     std::vector<int64_t> sv = q.vec();
@@ -534,7 +585,10 @@ std::unique_ptr<Kernel> create(const KernelSpec& s, bool flash) {
       const Plan p = make_plan(s, batches);
       int dim = 0;
       if (flash) {
-        if (std::is_same_v<T, float> || p.e != p.ev || p.e % 8 != 0 || p.e <= 0 || p.e > 128) return nullptr;
+        const bool aligned = aligned_rows(p.qo, p.batch_rank) && aligned_rows(p.ko, p.batch_rank) &&
+                             aligned_rows(p.vo, p.batch_rank) && aligned_rows(p.oo, p.batch_rank);
+        if (std::is_same_v<T, float> || !aligned || p.e != p.ev || p.e % 8 != 0 || p.e <= 0 || p.e > 128)
+          return nullptr;
         dim = p.e <= 32 ? 32 : p.e <= 64 ? 64 : p.e <= 96 ? 96 : 128;
         if (dim == 96) allow_flash_smem<T, 96>();
         if (dim == 128) allow_flash_smem<T, 128>();

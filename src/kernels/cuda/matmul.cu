@@ -1,7 +1,7 @@
 // CUDA matmul. Floating point through cuBLASLt: float32 (TF32 tensor cores when the build allows
 // them), float16 and bfloat16, all accumulating in float32. The row-major C = op(A) op(B) is the
-// column-major C^T = op(B)^T op(A)^T, so no operand is copied or transposed. The bias and relu run
-// in cuBLASLt's epilogue, tanh-GELU too under TF32 (cuBLASLt's GELU is the tanh form, approximately);
+// column-major C^T = op(B)^T op(A)^T, so no operand is copied or transposed. A residual is cuBLASLt's
+// C input with beta = 1. The bias and relu run in cuBLASLt's epilogue, tanh-GELU too under TF32 (cuBLASLt's GELU is the tanh form, approximately);
 // the erf GELU (and the tanh form elsewhere) runs after it as a small elementwise kernel. Batch dims: a broadcast
 // operand gets batch stride 0, the dims that form one strided batch go to one call, the rest are looped on the host
 // (one call each). The algorithms are chosen once, at creation: one for 16-byte-aligned pointers and one for any
@@ -37,16 +37,18 @@ __device__ __forceinline__ float activate(MatMulActivation act, float x) {
   return x;
 }
 
-// y[r, j] = act((src ? src[r, j] : 0) + (bias ? bias[j] : 0)) over rows of n: the part of the
-// epilogue cuBLASLt does not do (see set_epilogue), and the whole result when K = 0. Rows on y,
-// columns on x, so no index division.
+// y[r, j] = act((src ? src[r, j] : 0) + (bias ? bias[j] : 0) + (res ? res[r, j] : 0)) over rows of
+// n: the part of the epilogue cuBLASLt does not do (see set_epilogue), and the whole result when
+// K = 0. Rows on y, columns on x, so no index division.
 template <class T>
-__global__ void bias_activation(const T* src, const T* bias, T* y, int64_t rows, int64_t n, MatMulActivation act) {
+__global__ void bias_activation(const T* src, const T* bias, const T* res, T* y, int64_t rows, int64_t n,
+                                MatMulActivation act) {
   for (int64_t r = blockIdx.y; r < rows; r += gridDim.y)
     for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < n; j += int64_t(gridDim.x) * blockDim.x) {
       const int64_t i = r * n + j;
       float v = src ? load(src, i) : 0.0f;
       if (bias) v += load(bias, j);
+      if (res) v += load(res, i);
       y[i] = store_as<T>(activate(act, v));
     }
 }
@@ -171,13 +173,15 @@ class LtMatMul : public Kernel {
     const char* a = static_cast<const char*>(in[0].data);
     const char* b = static_cast<const char*>(in[1].data);
     const void* bias = p_.has_bias ? in[2].data : nullptr;
+    const char* res = p_.has_residual ? static_cast<const char*>(in[3].data) : nullptr;
     char* c = static_cast<char*>(out[0].data);
     if (p_.k == 0) {
-      post(nullptr, bias, c, total, p_.activation);
+      post(nullptr, bias, res, c, total, p_.activation);
       return;
     }
     uintptr_t bits = offset_bits_ | reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b) |
-                     reinterpret_cast<uintptr_t>(c) | reinterpret_cast<uintptr_t>(bias);
+                     reinterpret_cast<uintptr_t>(c) | reinterpret_cast<uintptr_t>(bias) |
+                     reinterpret_cast<uintptr_t>(res);
     bool fast = has_fast_ && bits % kFastAlign == 0;
     if (!fast && !has_any_)
       runtime_fail(*layer_, "cuBLASLt has no algorithm for operands not aligned to 16 bytes; pass aligned tensors");
@@ -187,24 +191,28 @@ class LtMatMul : public Kernel {
     describe(desc, folded_bias_ ? bias : nullptr);
     void* ws = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(workspace) + kWorkspaceAlign - 1) /
                                        kWorkspaceAlign * kWorkspaceAlign);
-    const float one = 1.0f, zero = 0.0f;
+    // The residual is cuBLASLt's C, with beta = 1: D = a b + residual, then its epilogue.
+    const float one = 1.0f, beta = res ? 1.0f : 0.0f;
     const int64_t c_step = plan_.count * plan_.rows * p_.n * esize_;
     cublasLtHandle_t h = cublaslt_handle();
     for (size_t i = 0; i < plan_.a_offsets.size(); ++i) {
       char* ci = c + i * c_step;
+      const char* ri = res ? res + i * c_step : ci;
       check_cublas(
           cublasLtMatmul(h, &desc, &one, b + plan_.b_offsets[i] * esize_, &lt_a_, a + plan_.a_offsets[i] * esize_,
-                         &lt_b_, &zero, ci, &lt_c_, ci, &lt_c_, &algo.algo, ws, algo.workspaceSize, stream()),
+                         &lt_b_, &beta, ri, &lt_c_, ci, &lt_c_, &algo.algo, ws, algo.workspaceSize, stream()),
           "running a matrix multiply");
     }
     if (post_act_ != MatMulActivation::kNone || (bias && !folded_bias_))
-      post(c, folded_bias_ ? nullptr : bias, c, total, post_act_);
+      post(c, folded_bias_ ? nullptr : bias, nullptr, c, total, post_act_);
   }
 
  private:
   void set_epilogue(bool fold) {
-    const bool relu = p_.activation == MatMulActivation::kRelu;
-    bool gelu = p_.activation == MatMulActivation::kGeluTanh;
+    // With a residual (cuBLASLt's C) the activation runs afterwards, on a b + bias + residual: only
+    // the bias, which commutes with C's addition, goes into cuBLASLt's epilogue.
+    const bool relu = p_.activation == MatMulActivation::kRelu && !p_.has_residual;
+    bool gelu = p_.activation == MatMulActivation::kGeluTanh && !p_.has_residual;
     if (!fold) {
       epilogue_ = CUBLASLT_EPILOGUE_DEFAULT;
       folded_bias_ = false;
@@ -263,7 +271,7 @@ class LtMatMul : public Kernel {
     return found > 0 && out.state == CUBLAS_STATUS_SUCCESS;
   }
 
-  void post(const void* src, const void* bias, void* y, int64_t total, MatMulActivation act) const {
+  void post(const void* src, const void* bias, const void* res, void* y, int64_t total, MatMulActivation act) const {
     const int64_t rows = total / p_.n;
     const unsigned threads = static_cast<unsigned>(std::min<int64_t>(kThreads, (p_.n + 31) / 32 * 32));
     const dim3 grid(static_cast<unsigned>(std::min<int64_t>((p_.n + threads - 1) / threads, 1024)),
@@ -271,7 +279,8 @@ class LtMatMul : public Kernel {
     dispatch_float([&](auto tag) {
       using T = typename decltype(tag)::type;
       bias_activation<T><<<grid, threads, 0, stream()>>>(static_cast<const T*>(src), static_cast<const T*>(bias),
-                                                         static_cast<T*>(y), rows, p_.n, act);
+                                                         static_cast<const T*>(res), static_cast<T*>(y), rows, p_.n,
+                                                         act);
     });
     check_launch("launching the matmul bias/activation kernel");
   }

@@ -1,0 +1,23 @@
+// Composing a chain of view layers (reshape, transpose, slice, a split's outputs) into one strided
+// view of the tensor the chain starts from, the way PyTorch's views share storage: what a layer
+// that reads through strides (attention's operands, ir/attention_views.h) needs so that the chain
+// costs no copies.
+#pragma once
+
+#include "ir/attention_views.h"
+#include "ir/graph.h"
+
+namespace tensorforge {
+
+/// Tensor `id` as a strided view of tensor `base`.
+struct StridedViewOf {
+  int base = -1;            ///< -1: none found.
+  ir::StridedOperand view;  ///< As ir::attention_operand's: dims, element strides and offset over base.
+};
+
+/// Tensor `id` as a strided view (unit last stride) of the furthest tensor up its chain of view
+/// layers from which the composition is one; base -1 when no tensor above `id` gives one, or the
+/// view would only be a reshape of a contiguous tensor (reshapes already cost nothing).
+StridedViewOf strided_view_of(const ir::Graph& g, int id);
+
+}  // namespace tensorforge

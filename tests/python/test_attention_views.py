@@ -1,0 +1,67 @@
+"""fold_attention_views on the CPU: networks whose attention reads head splits (multi-head
+attention's unflatten/select/view chain, GPT-2's split with grouped key heads, BERT's view + permute
+with a mask) give the same outputs built at optimization_level 3 (the chains become strided views,
+the merge transpose the attention's out_perm) as at level 0 (no passes), in every float dtype; and
+malformed view attributes are refused with errors that say what is wrong."""
+
+import pytest
+import torch
+
+import tensorforge as tf
+from attention_views_lib import NETWORKS, layer_kinds
+
+TOL = {torch.float32: 1e-5, torch.float16: 2e-3, torch.bfloat16: 1e-2}
+
+
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.bfloat16))
+@pytest.mark.parametrize("which", sorted(NETWORKS))
+def test_folded_views_match_the_unoptimized_engine(which, dtype):
+    net, inputs = NETWORKS[which](dtype)
+    want = tf.Builder(tf.BuilderConfig(device="cpu", optimization_level=0)).build(net)(*inputs)
+    engine = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)
+    got = engine(*inputs)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, atol=TOL[dtype], rtol=TOL[dtype])
+    kinds = layer_kinds(engine)
+    # The head merge is written by the attention; the query's split chain is gone.
+    assert kinds.count("transpose") == (1 if which == "gpt2_split" else 0), kinds
+    merge = [layer for layer in engine.inspect(format="json")["layers"] if layer["kind"] == "attention"][0]
+    assert len(merge["origins"]) == 2, merge
+
+
+def _attention(view=None, perm=None, shape=(2, 3, 8)):
+    net = tf.Network()
+    x = net.add_input("x", torch.float32, shape)
+    attrs = {}
+    if view is not None:
+        attrs["q_view"] = view
+    if perm is not None:
+        attrs["out_perm"] = perm
+    return lambda: net.add_layer("attention", [x, x, x, None], attrs)
+
+
+@pytest.mark.parametrize("view,perm,message", [
+    ([2, 3, 8, 24, 8, 2, 0], None, "q_view's last stride must be 1"),
+    ([2, 3, 8, 24, 8, 1, 1], None, "q_view reads element 48 of an input of 48 elements"),
+    ([2, 3, 8, 24, -8, 1, 0], None, "q_view has a negative extent or stride"),
+    ([2, 3, 8, 24, 8, 1], None, "q_view must hold [dims..., strides..., offset]"),
+    (None, [0, 2, 1], "out_perm must be a permutation of the 3 dims that keeps the last one last"),
+    (None, [0, 0, 2], "out_perm must be a permutation"),
+])
+def test_malformed_views_are_refused(view, perm, message):
+    with pytest.raises(tf.InvalidNetworkError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        _attention(view, perm)()
+
+
+def test_a_view_over_a_larger_input_is_read_in_place():
+    """q_view picks every other row of a [2, 6, 8] input: the result is attention over those rows."""
+    net = tf.Network()
+    x = net.add_input("x", torch.float32, (2, 6, 8))
+    y = net.add_input("y", torch.float32, (2, 3, 8))
+    out = net.add_layer("attention", [x, y, y, None], {"q_view": [2, 3, 8, 48, 16, 1, 0]})[0]
+    net.mark_output(out, "out")
+    xs = torch.randn(2, 6, 8)
+    ys = torch.randn(2, 3, 8)
+    got = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(xs, ys)[0]
+    want = torch.nn.functional.scaled_dot_product_attention(xs[:, ::2], ys, ys)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
