@@ -2,6 +2,7 @@
 #include "opt/channels_last.h"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -48,12 +49,12 @@ int64_t last_axis(int64_t a) {
   return a;
 }
 
-// Longest reduction a channels-last reduce may run: the CUDA reduce kernel gives each output (n, c)
-// of a reduction over H and W one thread, which walks the whole plane; on the H200 nine
-// squeeze-excite means of MobileNetV3 (planes up to 56 x 56) took 1.04 ms that way at batch 1,
-// against 0.48 ms for the whole model with transposes around them. ResNet's final 7 x 7 mean is
-// short enough.
-constexpr int64_t kMaxChannelsLastReduction = 64;
+// Longest reduction a channels-last reduce may run. When the CUDA reduce gave each output (n, c) of
+// a reduction over H and W one thread walking the whole plane, nine squeeze-excite means of
+// MobileNetV3 (planes up to 56 x 56) took 1.04 ms on the H200 at batch 1, against 0.48 ms for the
+// whole model with transposes around them, and this was 64. Its column kernel (a block per 32
+// adjacent channels, the plane split 16 ways) reads the NHWC tensor once: no limit now.
+constexpr int64_t kMaxChannelsLastReduction = std::numeric_limits<int64_t>::max();
 
 // A reduce over a rank-4 tensor whose NHWC form gives the same output: with keepdim (the output is
 // rank 4 and joins the region), or when the kept axes come in the same order in both layouts; and

@@ -2,12 +2,16 @@
 // arg_reduce.cc). reduce walks the input in place: the dims are split into kept and reduced runs
 // (adjacent dims of one kind merged); output element o starts at kept.offset(o) and its inputs lie at
 // reduced.offset(r) from there. When the innermost reduced run is contiguous each output gets a block
-// (coalesced loads, per-thread partials then a block tree); otherwise each output gets a thread
-// (threads of adjacent outputs read adjacent elements). Float sums accumulate in float32, float
+// (coalesced loads, per-thread partials then a block tree); when instead the outputs are the
+// contiguous run (a channels-last spatial mean: [N, H, W, C] over H and W) a block takes 32 adjacent
+// outputs, its 32 x 16 threads reading rows of 32 adjacent elements and splitting the reduction 16
+// ways (then a fixed tree over the 16); otherwise each output gets a thread (threads of adjacent
+// outputs read adjacent elements). Float sums accumulate in float32, float
 // products in double, integer sums/products in 64-bit unsigned arithmetic then wrap to the width (as
 // the CPU); max/min propagate NaN; an empty reduction gives the op's identity (mean: NaN).
 // arg_reduce: one thread per (outer, inner) column, the CPU's loop (first extreme, first NaN wins).
 #include "kernels/layer_attrs.h"
+#include <algorithm>
 #include <limits>
 #include <type_traits>
 
@@ -146,12 +150,38 @@ __global__ void reduce_threads(const T* x, Out* y, Walk kept, Walk reduced, int6
   }
 }
 
+constexpr int kColumnOutputs = 32, kColumnSplit = 16;  // reduce_columns' block: outputs x reduction split
+
+template <class T, class Out, class Op>
+__global__ void __launch_bounds__(kColumnOutputs* kColumnSplit)
+    reduce_columns(const T* x, Out* y, Walk kept, Walk reduced, int64_t outputs, int64_t count, Op op) {
+  using Acc = decltype(op.init());
+  __shared__ Acc part[kColumnSplit][kColumnOutputs + 1];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  for (int64_t o0 = blockIdx.x * int64_t(kColumnOutputs); o0 < outputs; o0 += int64_t(gridDim.x) * kColumnOutputs) {
+    const int64_t o = o0 + tx;
+    auto acc = op.init();
+    if (o < outputs) {
+      const int64_t base = kept.offset(o);
+      for (int64_t r = ty; r < count; r += kColumnSplit) acc = op.step(acc, load(x, base + reduced.offset(r)));
+    }
+    part[ty][tx] = acc;
+    __syncthreads();
+    if (ty == 0) {
+      for (int k = 1; k < kColumnSplit; ++k) acc = op.combine(acc, part[k][tx]);
+      if (o < outputs) y[o] = store_as<Out>(op.finish(acc, count));
+    }
+    __syncthreads();
+  }
+}
+
 template <class T, class Out, class Op>
 class ReduceKernel : public Kernel {
  public:
   ReduceKernel(const Walk& kept, const Walk& reduced, Op op)
       : kept_(kept), reduced_(reduced), op_(op), outputs_(kept.count()), count_(reduced.count()) {
     by_block_ = reduced.rank > 0 && reduced.stride[reduced.rank - 1] == 1 && count_ >= 32;
+    by_columns_ = !by_block_ && kept.rank > 0 && kept.stride[kept.rank - 1] == 1 && count_ >= kColumnSplit;
   }
   void run(const TensorView* in, const TensorView* out, void*) const override {
     if (outputs_ == 0) return;
@@ -161,6 +191,11 @@ class ReduceKernel : public Kernel {
       reduce_blocks<<<row_blocks(outputs_), row_threads(count_), 0, stream()>>>(x, y, kept_, reduced_, outputs_, count_,
                                                                                 op_);
       check_launch("launching reduce_blocks");
+    } else if (by_columns_) {
+      const int64_t blocks = std::min<int64_t>((outputs_ + kColumnOutputs - 1) / kColumnOutputs, 1 << 30);
+      reduce_columns<<<static_cast<unsigned>(blocks), dim3(kColumnOutputs, kColumnSplit), 0, stream()>>>(
+          x, y, kept_, reduced_, outputs_, count_, op_);
+      check_launch("launching reduce_columns");
     } else {
       reduce_threads<<<blocks_for(outputs_), kThreads, 0, stream()>>>(x, y, kept_, reduced_, outputs_, count_, op_);
       check_launch("launching reduce_threads");
@@ -171,7 +206,7 @@ class ReduceKernel : public Kernel {
   Walk kept_, reduced_;
   Op op_;
   int64_t outputs_, count_;
-  bool by_block_ = false;
+  bool by_block_ = false, by_columns_ = false;
 };
 
 template <class T, class Out, class Op>
