@@ -112,8 +112,9 @@ def test_batch_norm(shape, dtype, affine):
 REDUCE_CASES = [((7,), ()), ((3, 5), (1,)), ((3, 5), (0,)), ((2, 3, 4), (0, 2)), ((2, 3, 4), (1,)),
                 ((4, 2500), (-1,)), ((2500, 3), (0,)), ((2, 3, 4), ()), ((5, 1, 3), (1,)), ((0, 3), (1,)),
                 ((3, 0), (1,)), ((6, 40), (0, 1)), ((100, 37), (1,)),
-                # channels-last spatial reductions (the column kernel: 32 adjacent outputs a block)
-                ((2, 13, 11, 40), (1, 2)), ((3, 33, 70), (1,))]
+                # channels-last spatial reductions (the column kernel: 32 adjacent outputs a block; the
+                # last has so few outputs that the reduction also splits over 4 blocks)
+                ((2, 13, 11, 40), (1, 2)), ((3, 33, 70), (1,)), ((1, 40, 30, 24), (1, 2))]
 
 
 @pytest.mark.parametrize("keepdim", (False, True))

@@ -13,9 +13,12 @@ from test_pointwise import ACTIVATIONS, ARITH, COMPARE, LOGICAL, UNARY_FLOAT, UN
 
 pytestmark = pytest.mark.cuda
 
-# the last three take the 16-byte path with a repeated operand (b, a, and one not a multiple of a pack)
+# then three take the 16-byte path with a repeated operand (b, a, and one not a multiple of a pack);
+# the last three a stretched one (a channels-last squeeze-excite scale [N, 1, 1, C]: b, a, and one
+# broadcast over a single middle dim)
 SHAPES = [((7,), (7,)), ((2, 3, 5), (5,)), ((4, 1, 3), (1, 6, 1)), ((3, 4), ()), ((1000, 37), (37,)),
-          ((6, 8, 32), (1, 8, 32)), ((32,), (5, 3, 32)), ((7, 9), (9,))]
+          ((6, 8, 32), (1, 8, 32)), ((32,), (5, 3, 32)), ((7, 9), (9,)),
+          ((2, 5, 6, 48), (2, 1, 1, 48)), ((3, 1, 64), (3, 7, 64)), ((4, 3, 7, 16), (4, 3, 1, 16))]
 DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.int32, torch.int64, torch.int8)
 
 

@@ -2,6 +2,8 @@
 // grid-stride loop over the output; floats use the formulas of kernels/common/pointwise_formulas.h.
 // Integer division by zero gives an unspecified value on CUDA
 // (as in PyTorch on CUDA) instead of the CPU engine's runtime error: devices cannot raise.
+#include <utility>
+
 #include "kernels/common/pointwise_formulas.h"
 #include "kernels/cuda/pointwise.cuh"
 
@@ -15,11 +17,17 @@ __global__ void binary_kernel(const T* a, const T* b, Out* o, int64_t n, Broadca
     o[i] = store_as<Out>(f(load(a, bc.offset(0, i)), load(b, bc.offset(1, i))));
 }
 
-// Each operand is the whole output shape, a single value, or a block the output repeats (its shape
-// is the output's trailing dims: element i reads i % period). 16 bytes per thread and step; the
-// last n % N elements one by one.
+// Each operand is the whole output shape, a single value, a block the output repeats (its shape
+// is the output's trailing dims: element i reads i % period), or stretched: its rows of `inner`
+// elements each serve `mid` consecutive rows of the output (a [N, 1, 1, C] scale of a channels-last
+// [N, H, W, C] tensor: inner C, mid H * W). 16 bytes per thread and step; the last n % N elements one
+// by one.
 struct Flat {
   int64_t period[2];  // elements before the operand repeats: n (whole), 1 (single value), or its size
+  int64_t inner[2], mid[2];  // stretched when mid > 1 (inner a multiple of the pack width)
+  __host__ __device__ __forceinline__ int64_t at(int k, int64_t i) const {
+    return mid[k] > 1 ? (i / (inner[k] * mid[k])) * inner[k] + i % inner[k] : i % period[k];
+  }
 };
 
 template <class T, class Out, class F>
@@ -33,16 +41,29 @@ __global__ void binary_vec_kernel(const T* a, const T* b, Out* o, int64_t n, Fla
   int64_t va = fl.period[0] / N, vb = fl.period[1] / N;  // periods in packs (multiples of N when not 1)
   for (int64_t i = first; i < nvec; i += stride) {
     Pack<T, N> pa, pb;
-    if (!scalar_a) pa = reinterpret_cast<const Pack<T, N>*>(a)[va == nvec ? i : i % va];
-    if (!scalar_b) pb = reinterpret_cast<const Pack<T, N>*>(b)[vb == nvec ? i : i % vb];
+    if (!scalar_a) pa = reinterpret_cast<const Pack<T, N>*>(a)[fl.mid[0] > 1 ? fl.at(0, i * N) / N : va == nvec ? i : i % va];
+    if (!scalar_b) pb = reinterpret_cast<const Pack<T, N>*>(b)[fl.mid[1] > 1 ? fl.at(1, i * N) / N : vb == nvec ? i : i % vb];
     Pack<Out, N> r;
 #pragma unroll
     for (int k = 0; k < N; ++k)
       r.v[k] = store_as<Out>(f(scalar_a ? sa : load(pa.v, k), scalar_b ? sb : load(pb.v, k)));
     reinterpret_cast<Pack<Out, N>*>(o)[i] = r;
   }
-  for (int64_t i = nvec * N + first; i < n; i += stride)
-    o[i] = store_as<Out>(f(load(a, i % fl.period[0]), load(b, i % fl.period[1])));
+  for (int64_t i = nvec * N + first; i < n; i += stride) o[i] = store_as<Out>(f(load(a, fl.at(0, i)), load(b, fl.at(1, i))));
+}
+
+// When `in` (aligned right to `out`) is [outer..., 1..., inner...] against `out`'s [outer...,
+// mid..., inner...], with mid and inner each at least one dim: its inner and mid volumes; else {0, 0}.
+std::pair<int64_t, int64_t> stretch(const Dims& in, const Dims& out) {
+  const int lead = out.rank() - in.rank();
+  auto ext = [&](int d) { return d < lead ? int64_t(1) : in[d - lead]; };
+  int d = out.rank() - 1;
+  int64_t inner = 1, mid = 1;
+  for (; d >= 0 && ext(d) == out[d] && out[d] != 1; --d) inner *= out[d];
+  for (; d >= 0 && ext(d) == 1; --d) mid *= out[d];
+  for (; d >= 0; --d)
+    if (ext(d) != out[d]) return {0, 0};
+  return inner > 1 && mid > 1 ? std::make_pair(inner, mid) : std::make_pair(int64_t(0), int64_t(0));
 }
 
 // The operand's period when it is the output's trailing block (leading 1s aside), else 0.
@@ -66,6 +87,12 @@ class BinaryKernel : public Kernel {
     vec_ = vec_width<T>() > 1;
     for (int k = 0; k < 2; ++k) {
       int64_t period = bc_.contiguous[k] ? n_ : repeat_period(in[k], out);
+      flat_.inner[k] = flat_.mid[k] = 0;
+      if (period == 0) {
+        const auto [inner, mid] = stretch(in[k], out);
+        flat_.inner[k] = inner, flat_.mid[k] = mid;
+        period = inner && inner % vec_width<T>() == 0 ? inner * mid : 0;  // any value > 1: a packed operand
+      }
       if (period == 0 || (period != 1 && period != n_ && period % vec_width<T>() != 0)) vec_ = false;
       flat_.period[k] = period ? period : 1;
       pack_operand_[k] = period > 1;

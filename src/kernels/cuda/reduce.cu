@@ -5,7 +5,8 @@
 // (coalesced loads, per-thread partials then a block tree); when instead the outputs are the
 // contiguous run (a channels-last spatial mean: [N, H, W, C] over H and W) a block takes 32 adjacent
 // outputs, its 32 x 16 threads reading rows of 32 adjacent elements and splitting the reduction 16
-// ways (then a fixed tree over the 16); otherwise each output gets a thread (threads of adjacent
+// ways (then a fixed tree over the 16), and when that makes few blocks (batch 1) the reduction also
+// splits over blocks whose partials a second kernel combines in order; otherwise each output gets a thread (threads of adjacent
 // outputs read adjacent elements). Float sums accumulate in float32, float
 // products in double, integer sums/products in 64-bit unsigned arithmetic then wrap to the width (as
 // the CPU); max/min propagate NaN; an empty reduction gives the op's identity (mean: NaN).
@@ -151,27 +152,49 @@ __global__ void reduce_threads(const T* x, Out* y, Walk kept, Walk reduced, int6
 }
 
 constexpr int kColumnOutputs = 32, kColumnSplit = 16;  // reduce_columns' block: outputs x reduction split
+constexpr int64_t kColumnBlocks = 256;  // few outputs (batch 1): the reduction splits over blocks too
+constexpr int64_t kColumnMinRun = 16;   // elements each thread of a split block reads at least
 
+// Block (x, s) reduces outputs 32x .. 32x + 31 over the reduction's elements [s * chunk, (s + 1) * chunk):
+// into y when the grid has one split, else into partial[s][output] (reduce_partials finishes).
 template <class T, class Out, class Op>
 __global__ void __launch_bounds__(kColumnOutputs* kColumnSplit)
-    reduce_columns(const T* x, Out* y, Walk kept, Walk reduced, int64_t outputs, int64_t count, Op op) {
+    reduce_columns(const T* x, Out* y, decltype(Op{}.init())* partial, Walk kept, Walk reduced, int64_t outputs,
+                   int64_t count, int64_t chunk, Op op) {
   using Acc = decltype(op.init());
   __shared__ Acc part[kColumnSplit][kColumnOutputs + 1];
   const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t begin = blockIdx.y * chunk, end = begin + chunk < count ? begin + chunk : count;
   for (int64_t o0 = blockIdx.x * int64_t(kColumnOutputs); o0 < outputs; o0 += int64_t(gridDim.x) * kColumnOutputs) {
     const int64_t o = o0 + tx;
     auto acc = op.init();
     if (o < outputs) {
       const int64_t base = kept.offset(o);
-      for (int64_t r = ty; r < count; r += kColumnSplit) acc = op.step(acc, load(x, base + reduced.offset(r)));
+      for (int64_t r = begin + ty; r < end; r += kColumnSplit) acc = op.step(acc, load(x, base + reduced.offset(r)));
     }
     part[ty][tx] = acc;
     __syncthreads();
     if (ty == 0) {
       for (int k = 1; k < kColumnSplit; ++k) acc = op.combine(acc, part[k][tx]);
-      if (o < outputs) y[o] = store_as<Out>(op.finish(acc, count));
+      if (o < outputs) {
+        if (gridDim.y == 1)
+          y[o] = store_as<Out>(op.finish(acc, count));
+        else
+          partial[blockIdx.y * outputs + o] = acc;
+      }
     }
     __syncthreads();
+  }
+}
+
+// y[o] = the splits' partials of output o combined in split order (deterministic).
+template <class Out, class Op>
+__global__ void reduce_partials(const decltype(Op{}.init())* partial, Out* y, int64_t outputs, int64_t splits,
+                                int64_t count, Op op) {
+  for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < outputs; o += int64_t(gridDim.x) * blockDim.x) {
+    auto acc = partial[o];
+    for (int64_t s = 1; s < splits; ++s) acc = op.combine(acc, partial[s * outputs + o]);
+    y[o] = store_as<Out>(op.finish(acc, count));
   }
 }
 
@@ -182,8 +205,18 @@ class ReduceKernel : public Kernel {
       : kept_(kept), reduced_(reduced), op_(op), outputs_(kept.count()), count_(reduced.count()) {
     by_block_ = reduced.rank > 0 && reduced.stride[reduced.rank - 1] == 1 && count_ >= 32;
     by_columns_ = !by_block_ && kept.rank > 0 && kept.stride[kept.rank - 1] == 1 && count_ >= kColumnSplit;
+    if (by_columns_) {
+      column_blocks_ = std::clamp<int64_t>((outputs_ + kColumnOutputs - 1) / kColumnOutputs, 1, 1 << 30);
+      splits_ = std::max<int64_t>(1, std::min(kColumnBlocks / column_blocks_, count_ / (kColumnSplit * kColumnMinRun)));
+      splits_ = std::min<int64_t>(splits_, 65535);
+      chunk_ = (count_ + splits_ - 1) / splits_;
+      splits_ = (count_ + chunk_ - 1) / chunk_;  // no empty split
+    }
   }
-  void run(const TensorView* in, const TensorView* out, void*) const override {
+  size_t workspace_size() const override {
+    return splits_ > 1 ? static_cast<size_t>(splits_ * outputs_) * sizeof(decltype(Op{}.init())) : 0;
+  }
+  void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     if (outputs_ == 0) return;
     const T* x = in[0].as<T>();
     Out* y = out[0].as<Out>();
@@ -192,10 +225,15 @@ class ReduceKernel : public Kernel {
                                                                                 op_);
       check_launch("launching reduce_blocks");
     } else if (by_columns_) {
-      const int64_t blocks = std::min<int64_t>((outputs_ + kColumnOutputs - 1) / kColumnOutputs, 1 << 30);
-      reduce_columns<<<static_cast<unsigned>(blocks), dim3(kColumnOutputs, kColumnSplit), 0, stream()>>>(
-          x, y, kept_, reduced_, outputs_, count_, op_);
+      auto* partial = static_cast<decltype(Op{}.init())*>(workspace);
+      reduce_columns<<<dim3(static_cast<unsigned>(column_blocks_), static_cast<unsigned>(splits_)),
+                       dim3(kColumnOutputs, kColumnSplit), 0, stream()>>>(x, y, partial, kept_, reduced_, outputs_,
+                                                                          count_, chunk_, op_);
       check_launch("launching reduce_columns");
+      if (splits_ > 1) {
+        reduce_partials<<<blocks_for(outputs_), kThreads, 0, stream()>>>(partial, y, outputs_, splits_, count_, op_);
+        check_launch("launching reduce_partials");
+      }
     } else {
       reduce_threads<<<blocks_for(outputs_), kThreads, 0, stream()>>>(x, y, kept_, reduced_, outputs_, count_, op_);
       check_launch("launching reduce_threads");
@@ -207,6 +245,7 @@ class ReduceKernel : public Kernel {
   Op op_;
   int64_t outputs_, count_;
   bool by_block_ = false, by_columns_ = false;
+  int64_t column_blocks_ = 0, splits_ = 1, chunk_ = 0;  // reduce_columns' grid and reduction chunk
 };
 
 template <class T, class Out, class Op>
