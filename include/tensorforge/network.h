@@ -28,10 +28,11 @@ enum class LayerKind : uint8_t {
   kReshape, kTranspose, kExpand, kConcat, kSplit, kSlice, kGather, kScatter, kSelect, kCast,
   kConstant, kFill, kArange, kPad, kResize, kTopK, kCumSum, kAttention,
   kPointwise,  ///< A fused chain of pointwise layers (made by the optimizer; docs/layers.md).
+  kAsStrided,  ///< A strided view of the input, copied (made by the optimizer from chains of views).
 };
 
 /// Number of LayerKind values.
-constexpr int kNumLayerKinds = static_cast<int>(LayerKind::kPointwise) + 1;
+constexpr int kNumLayerKinds = static_cast<int>(LayerKind::kAsStrided) + 1;
 
 /// Snake-case name of a layer kind ("convolution", "batch_norm", ...).
 const char* to_string(LayerKind k);
@@ -196,6 +197,10 @@ class Network {
   Tensor add_slice(Tensor x, const std::vector<int64_t>& axes, const std::vector<int64_t>& starts,
                    const std::vector<int64_t>& ends, const std::vector<int64_t>& steps = {},
                    const std::string& name = "");
+  /// The view of x's contiguous elements with this shape, element strides (>= 0) and offset, copied
+  /// (PyTorch's as_strided): out[i] = x[offset + sum_k i_k * strides[k]].
+  Tensor add_as_strided(Tensor x, const std::vector<int64_t>& shape, const std::vector<int64_t>& strides,
+                        int64_t offset = 0, const std::string& name = "");
   /// Gather along `axis`: mode "take" (index_select, embedding) or "elements" (torch.gather).
   Tensor add_gather(Tensor x, Tensor index, int64_t axis = 0, const std::string& mode = "take",
                     const std::string& name = "");

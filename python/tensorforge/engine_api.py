@@ -355,6 +355,11 @@ class Network:
         """Splits along `axis` into pieces of `sizes`; returns a list."""
         return self.add_layer("split", [self._tensor(x)], dict(axis=axis, sizes=list(sizes)), name)
 
+    def add_as_strided(self, x, shape, strides, offset=0, name=""):
+        """The view of x's contiguous elements with this shape, element strides and offset, copied
+        (torch.as_strided): out[i] = x[offset + sum_k i_k * strides[k]]."""
+        return self._one("as_strided", [x], dict(shape=list(shape), strides=list(strides), offset=int(offset)), name)
+
     def add_slice(self, x, axes, starts, ends, steps=(), name=""):
         """Python-style slicing of the listed axes."""
         return self._one("slice", [x], dict(axes=list(axes), starts=list(starts), ends=list(ends),

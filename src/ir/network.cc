@@ -235,6 +235,11 @@ std::vector<Tensor> Network::add_split(Tensor x, int64_t axis, const Ints& sizes
   return add_layer(LayerKind::kSplit, {x}, {{"axis", axis}, {"sizes", sizes}}, name);
 }
 
+Tensor Network::add_as_strided(Tensor x, const Ints& shape, const Ints& strides, int64_t offset,
+                               const std::string& name) {
+  return add_layer(LayerKind::kAsStrided, {x}, {{"shape", shape}, {"strides", strides}, {"offset", offset}}, name)[0];
+}
+
 Tensor Network::add_slice(Tensor x, const Ints& axes, const Ints& starts, const Ints& ends, const Ints& steps,
                           const std::string& name) {
   return add_layer(LayerKind::kSlice, {x}, {{"axes", axes}, {"starts", starts}, {"ends", ends}, {"steps", steps}},

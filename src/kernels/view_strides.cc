@@ -44,4 +44,8 @@ ViewStrides slice_strides(const KernelSpec& s) {
   return v;
 }
 
+ViewStrides as_strided_strides(const KernelSpec& s) {
+  return {ir::attr_ints(s.layer, "strides"), ir::attr_int(s.layer, "offset")};
+}
+
 }  // namespace tensorforge

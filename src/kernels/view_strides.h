@@ -17,5 +17,6 @@ struct ViewStrides {
 ViewStrides transpose_strides(const KernelSpec& s);
 ViewStrides expand_strides(const KernelSpec& s);
 ViewStrides slice_strides(const KernelSpec& s);
+ViewStrides as_strided_strides(const KernelSpec& s);
 
 }  // namespace tensorforge

@@ -15,10 +15,10 @@ struct Chain {
   int head = -1;           // the matmul or convolution
   int bias_tensor = -1;    // matmul: the bias constant's tensor (old id)
   int residual = -1;       // the tensor added to the output (old id)
-  int reshape = -1;        // matmul: a reshape between the bias and the residual's add (old layer)
   std::string activation;  // "" = none
   int last = -1;           // the last layer folded in
   std::vector<int> folded; // every layer of the chain, head first
+  bool reshaped = false;   // matmul: the chain passes reshapes (its result is viewed in another shape)
 };
 
 // add(x, bias) or add(bias, x) with bias a constant [N] of x's dtype, N = x's last extent.
@@ -60,47 +60,51 @@ std::vector<Chain> find_chains(const ir::Graph& g) {
     const ir::Layer& l = g.layers[li];
     bool matmul = l.kind == LayerKind::kMatMul;
     if (!matmul && l.kind != LayerKind::kConvolution) continue;
-    if (!is_floating(g.tensors[l.outputs[0]].dtype)) continue;
+    if (!is_floating(g.tensors[l.outputs[0]].dtype) || !non_empty(g, l)) continue;
     if (l.attrs.count("activation") && ir::attr_string(l, "activation") != "none") continue;
     if (l.inputs.size() > 3 && l.inputs[3] >= 0) continue;  // already has a residual
     const bool has_bias = matmul && l.inputs.size() > 2 && l.inputs[2] >= 0;
+    const int64_t n = g.tensors[l.outputs[0]].dims[g.tensors[l.outputs[0]].dims.rank() - 1];
     Chain c;
     c.head = c.last = static_cast<int>(li);
     c.folded = {c.head};
     int out = l.outputs[0];
-    auto absorb = [&] {  // the reader of `out` joins the chain; its output is the chain's now
+    // The layer reading the chain's result, past a reshape for a matmul (a linear layer's [N * L, E]
+    // result viewed as [N, L, E]); `keep_last`: the reshape must keep the last extent (a bias).
+    auto next = [&](bool keep_last, int& reshape) -> int {
+      reshape = -1;
+      if (!free_reader(out)) return -1;
+      const int r = reader[out];
+      if (!matmul || g.layers[r].kind != LayerKind::kReshape) return r;
+      const int t = g.layers[r].outputs[0];
+      const Dims& d = g.tensors[t].dims;
+      if (!free_reader(t) || (keep_last && (d.rank() == 0 || d[d.rank() - 1] != n))) return -1;
+      reshape = r;
+      return reader[t];
+    };
+    auto absorb = [&](int reshape) {  // the next reader joins the chain; its output is the chain's now
+      if (reshape >= 0) {
+        c.folded.push_back(reshape);
+        c.reshaped = true;
+        out = g.layers[reshape].outputs[0];
+      }
       c.last = reader[out];
       c.folded.push_back(c.last);
       out = g.layers[c.last].outputs[0];
     };
-    if (matmul && !has_bias && free_reader(out) &&
-        (c.bias_tensor = bias_of_add(g, g.layers[reader[out]], out)) >= 0)
-      absorb();
-    if (!matmul && free_reader(out) && non_empty(g, l) &&
-        (c.residual = residual_of_add(g, g.layers[reader[out]], out)) >= 0)
-      absorb();
-    if (matmul && non_empty(g, l)) {
-      // The residual add, also past a reshape (a linear layer's [N * L, E] result viewed as [N, L, E]);
-      // then no activation follows: a transformer's residual feeds a norm.
-      int at = out, reshape = -1;
-      if (free_reader(at) && g.layers[reader[at]].kind == LayerKind::kReshape) {
-        reshape = reader[at];
-        at = g.layers[reshape].outputs[0];
-      }
-      if (free_reader(at) && (c.residual = residual_of_add(g, g.layers[reader[at]], at)) >= 0) {
-        if (reshape >= 0) {
-          c.reshape = reshape;
-          c.folded.push_back(reshape);
-          out = at;
-        }
-        absorb();
-        if (c.last == c.head) continue;
-        for (int f : c.folded) taken[f] = 1;
-        chains.push_back(c);
-        continue;
-      }
-    }
-    if (free_reader(out) && !(c.activation = fusable_activation(g.layers[reader[out]], matmul)).empty()) absorb();
+    int reshape = -1, r = -1;
+    // The tensor the next reader reads: the chain's result, or its reshape.
+    auto read = [&](int reshape) { return reshape >= 0 ? g.layers[reshape].outputs[0] : out; };
+    if (matmul && !has_bias && (r = next(true, reshape)) >= 0 &&
+        (c.bias_tensor = bias_of_add(g, g.layers[r], read(reshape))) >= 0)
+      absorb(reshape);
+    if ((r = next(false, reshape)) >= 0 &&
+        (c.residual = residual_of_add(g, g.layers[r], read(reshape))) >= 0)
+      absorb(reshape);
+    // With a matmul's residual no activation follows: a transformer's residual feeds a norm.
+    if (!(matmul && c.residual >= 0) && (r = next(false, reshape)) >= 0 &&
+        !(c.activation = fusable_activation(g.layers[r], matmul)).empty())
+      absorb(reshape);
     if (c.last == c.head) continue;
     for (int f : c.folded) taken[f] = 1;
     chains.push_back(c);
@@ -136,21 +140,19 @@ ir::Graph fuse_epilogues(const ir::Graph& g) {
         inputs.push_back(rb.map(c.residual));
       }
       if (!c.activation.empty()) attrs["activation"] = c.activation;
-      if (c.reshape < 0) {
+      if (!c.reshaped) {
         rb.replace(static_cast<int>(li), head.kind, inputs, attrs, head.name, c.folded);
         continue;
       }
-      // matmul -> reshape -> add(residual): the residual is viewed in the matmul's shape (a reshape
-      // costs no copy), the fused matmul stands for the reshape's input and the reshape is redone.
-      const ir::Layer& reshape = g.layers[c.reshape];
-      const Dims& md = g.tensors[reshape.inputs[0]].dims;
-      inputs[3] = rb.add(LayerKind::kReshape, {inputs[3]}, {{"shape", md.vec()}}, head.name + "_residual");
-      // The matmul holds itself and the bias add; the reshape and the residual's add go with the new
-      // reshape, which now produces the add's result.
-      const std::vector<int> before_reshape(c.folded.begin(), c.folded.end() - 2);
-      rb.replace_tensors({reshape.inputs[0]}, head.kind, inputs, attrs, head.name, before_reshape);
-      rb.replace(static_cast<int>(li), LayerKind::kReshape, {rb.map(reshape.inputs[0])},
-                 {{"shape", g.tensors[g.layers[li].outputs[0]].dims.vec()}}, reshape.name, {c.reshape, static_cast<int>(li)});
+      // Reshapes in the chain: the fused matmul computes in its own shape (the residual viewed in it,
+      // which costs no copy), and one reshape at the chain's end gives the last layer's result.
+      const Dims& md = g.tensors[head.outputs[0]].dims;
+      if (c.residual >= 0)
+        inputs[3] = rb.add(LayerKind::kReshape, {inputs[3]}, {{"shape", md.vec()}}, head.name + "_residual");
+      const std::vector<int> held(c.folded.begin(), c.folded.end() - 1);
+      rb.replace_tensors({head.outputs[0]}, head.kind, inputs, attrs, head.name, held);
+      rb.replace(static_cast<int>(li), LayerKind::kReshape, {rb.map(head.outputs[0])},
+                 {{"shape", g.tensors[g.layers[li].outputs[0]].dims.vec()}}, g.layers[li].name);
     } else if (!folded[li]) {
       rb.copy(static_cast<int>(li));
     }

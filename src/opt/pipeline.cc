@@ -7,6 +7,7 @@
 
 #include "ir/printer.h"
 #include "opt/channels_last.h"
+#include "opt/compose_views.h"
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fold_attention_views.h"
 #include "opt/fold_batch_norm.h"
@@ -15,6 +16,7 @@
 #include "opt/fuse_pointwise.h"
 #include "opt/pass.h"
 #include "opt/recognize_rms_norm.h"
+#include "opt/remove_identities.h"
 #include "serialize/file_io.h"
 #include "tensorforge/logger.h"
 
@@ -30,6 +32,10 @@ const std::vector<Pass>& pipeline() {
        "turns a transpose of the last two dims feeding a matrix multiply into its transpose flag"},
       {"fold_attention_views", 1, kOnAll, fold_attention_views,
        "reads attention's query, key and value through strides and writes its head merge in place"},
+      {"compose_views", 1, kOnAll, compose_views,
+       "turns a chain of views that copies more than once into one strided copy of its start"},
+      {"remove_identities", 1, kOnAll, remove_identities,
+       "drops layers whose output equals their input (a one-tensor concat, an identity transpose)"},
       {"fuse_epilogues", 1, kOnCUDA, fuse_epilogues,
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
       {"channels_last", 1, kOnCUDA, channels_last,

@@ -31,6 +31,8 @@ class GraphRebuilder {
   /// From now on old tensor `old` is new tensor `nid`, which takes its name (the tensor that had the
   /// name gets it with `suffix` appended, made unique).
   void substitute(int old, int nid, const std::string& suffix);
+  /// From now on old tensor `old` is new tensor `nid`; names stay as they are.
+  void alias(int old, int nid) { map_[old] = nid; }
   /// Adds a constant layer; returns its new tensor id.
   int constant(const Weights& w, const std::string& name);
   /// The new id of old tensor `id` (-1 stays -1).

@@ -41,9 +41,6 @@ std::optional<double> scalar(const ir::Graph& g, int id) {
   return float_values(w)[0];
 }
 
-// For a binary layer with operand `known`, the other operand.
-int other(const ir::Layer& l, int known) { return l.inputs[0] == known ? l.inputs[1] : l.inputs[0]; }
-
 class Matcher {
  public:
   explicit Matcher(const ir::Graph& g) : g_(g), reader_(single_readers(g)) {}

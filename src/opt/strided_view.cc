@@ -140,7 +140,8 @@ bool is_view_layer(const ir::Layer& l) {
 }
 
 // The chain from `base` down to `id` (chain[k] is produced from chain[k + 1]) as one strided view.
-std::optional<ir::StridedOperand> compose(const ir::Graph& g, const std::vector<int>& chain, size_t base_at) {
+std::optional<ir::StridedOperand> compose(const ir::Graph& g, const std::vector<int>& chain, size_t base_at,
+                                          bool unit_last_stride) {
   const Dims& bd = g.tensors[chain[base_at]].dims;
   if (bd.volume() == 0) return std::nullopt;
   Composite c;
@@ -159,13 +160,13 @@ std::optional<ir::StridedOperand> compose(const ir::Graph& g, const std::vector<
     // An extent-1 dim takes the stride it would have in a packed tensor, so it never looks misaligned.
     v.strides[i] = !a.empty() ? a[0].stride : i + 1 < d.rank() ? v.strides[i + 1] * d[i + 1] : 1;
   }
-  if (d.rank() > 0 && v.strides.back() != 1) return std::nullopt;
+  if (unit_last_stride && d.rank() > 0 && d[d.rank() - 1] > 1 && v.strides.back() != 1) return std::nullopt;
   return v;
 }
 
 }  // namespace
 
-StridedViewOf strided_view_of(const ir::Graph& g, int id) {
+StridedViewOf strided_view_of(const ir::Graph& g, int id, bool unit_last_stride) {
   std::vector<int> chain = {id};  // id, its view layer's input, ... up to a tensor no view layer makes
   for (int cur = id;;) {
     const int p = g.tensors[cur].producer;
@@ -174,10 +175,12 @@ StridedViewOf strided_view_of(const ir::Graph& g, int id) {
     chain.push_back(cur);
   }
   for (size_t at = chain.size() - 1; at > 0; --at) {
-    std::optional<ir::StridedOperand> v = compose(g, chain, at);
+    std::optional<ir::StridedOperand> v = compose(g, chain, at, unit_last_stride);
     if (!v) continue;
     if (v->offset == 0 && v->strides == contiguous_strides(v->dims)) return {};  // a reshape: free already
-    return {chain[at], *v};
+    int copies = 0;
+    for (size_t k = 0; k < at; ++k) copies += g.layers[g.tensors[chain[k]].producer].kind != LayerKind::kReshape;
+    return {chain[at], *v, copies};
   }
   return {};
 }

@@ -13,11 +13,13 @@ namespace tensorforge {
 struct StridedViewOf {
   int base = -1;            ///< -1: none found.
   ir::StridedOperand view;  ///< As ir::attention_operand's: dims, element strides and offset over base.
+  int copies = 0;           ///< The view layers composed that are not reshapes (each a copy when run).
 };
 
-/// Tensor `id` as a strided view (unit last stride) of the furthest tensor up its chain of view
-/// layers from which the composition is one; base -1 when no tensor above `id` gives one, or the
-/// view would only be a reshape of a contiguous tensor (reshapes already cost nothing).
-StridedViewOf strided_view_of(const ir::Graph& g, int id);
+/// Tensor `id` as a strided view of the furthest tensor up its chain of view layers from which the
+/// composition is one (with a unit last stride when `unit_last_stride`); base -1 when no tensor
+/// above `id` gives one, or the view would only be a reshape of a contiguous tensor (reshapes
+/// already cost nothing).
+StridedViewOf strided_view_of(const ir::Graph& g, int id, bool unit_last_stride = true);
 
 }  // namespace tensorforge

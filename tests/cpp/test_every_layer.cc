@@ -43,7 +43,8 @@ Network every_layer_network() {
   Tensor ex = net.add_expand(tk[0], {2, 2, 3});
   Tensor cc = net.add_concat({ex, ex}, 0);                                                   // [4,2,3]
   std::vector<Tensor> sp = net.add_split(cc, 0, {1, 3});
-  Tensor sl = net.add_slice(sp[1], {0, 2}, {0, 0}, {3, 3}, {2, 1});                         // [2,2,3]
+  Tensor sl0 = net.add_slice(sp[1], {0, 2}, {0, 0}, {3, 3}, {2, 1});                        // [2,2,3]
+  Tensor sl = net.add_as_strided(sl0, {2, 2, 3}, {1, 3, 0}, 2);                               // [2,2,3]
   Tensor g = net.add_gather(sl, idx, 2);                                                     // [2,2,3]
   Tensor sc = net.add_scatter(g, net.add_fill({1, 2, 3}, DataType::kInt64, 1), g, 0, "add");
   Tensor f = net.add_fill({2, 2, 3}, DataType::kFloat32, 0.5);

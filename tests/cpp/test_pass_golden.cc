@@ -6,6 +6,7 @@
 
 #include "ir/printer.h"
 #include "opt/channels_last.h"
+#include "opt/compose_views.h"
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fold_attention_views.h"
 #include "opt/fold_batch_norm.h"
@@ -14,6 +15,7 @@
 #include "opt/fuse_pointwise.h"
 #include "opt/pass.h"
 #include "opt/recognize_rms_norm.h"
+#include "opt/remove_identities.h"
 #include "runtime/engine_impl.h"
 #include "test_util.h"
 
@@ -262,6 +264,64 @@ TEST(PassGolden, FoldAttentionViewsLeavesWhatStridesCannotRead) {
   expect_golden(fold_attention_views, text, text);
 }
 
+TEST(PassGolden, ComposeViewsCopiesAKeyHeadOnceAndRemoveIdentitiesDropsItsConcat) {
+  // GPT-2's key: split of the projection (a copy), view, transpose (a copy) -> one as_strided read of
+  // the projection (k[n, h, l, d] = x[n, l, 8 + 4h + d]); a transpose after a plain reshape (one copy
+  // already) stays. Then the one-tensor concat to the cache output is dropped: the as_strided layer
+  // writes the output, which keeps its name.
+  const std::string before =
+      "input %x: float32[2,5,16]\n"
+      "%sp:0: float32[2,5,8], %sp:1: float32[2,5,8] = split \"sp\" (%x) {axis=2, sizes=[8, 8]}\n"
+      "%kr: float32[2,5,2,4] = reshape \"kr\" (%sp:1) {shape=[2, 5, 2, 4]}\n"
+      "%kt: float32[2,2,5,4] = transpose \"kt\" (%kr) {perm=[0, 2, 1, 3]}\n"
+      "%key: float32[2,2,5,4] = concat \"cat\" (%kt) {axis=2}\n"
+      "%xr: float32[2,5,4,4] = reshape \"xr\" (%x) {shape=[2, 5, 4, 4]}\n"
+      "%xt: float32[2,4,5,4] = transpose \"xt\" (%xr) {perm=[0, 2, 1, 3]}\n"
+      "output %key\noutput %xt\noutput %sp:0\n";
+  const std::string composed =
+      "input %x: float32[2,5,16]\n"
+      "%sp:0: float32[2,5,8], %sp:1: float32[2,5,8] = split \"sp\" (%x) {axis=2, sizes=[8, 8]}\n"
+      "%kr: float32[2,5,2,4] = reshape \"kr\" (%sp:1) {shape=[2, 5, 2, 4]}\n"
+      "%kt: float32[2,2,5,4] = as_strided \"kt\" (%x) {shape=[2, 2, 5, 4], strides=[80, 4, 16, 1], offset=8}\n"
+      "%key: float32[2,2,5,4] = concat \"cat\" (%kt) {axis=2}\n"
+      "%xr: float32[2,5,4,4] = reshape \"xr\" (%x) {shape=[2, 5, 4, 4]}\n"
+      "%xt: float32[2,4,5,4] = transpose \"xt\" (%xr) {perm=[0, 2, 1, 3]}\n"
+      "output %key\noutput %xt\noutput %sp:0\n";
+  expect_golden(compose_views, before, composed);
+  expect_golden(remove_identities, composed,
+                "input %x: float32[2,5,16]\n"
+                "%sp:0: float32[2,5,8], %sp:1: float32[2,5,8] = split \"sp\" (%x) {axis=2, sizes=[8, 8]}\n"
+                "%kr: float32[2,5,2,4] = reshape \"kr\" (%sp:1) {shape=[2, 5, 2, 4]}\n"
+                "%key: float32[2,2,5,4] = as_strided \"kt\" (%x) {shape=[2, 2, 5, 4], strides=[80, 4, 16, 1], "
+                "offset=8}\n"
+                "%xr: float32[2,5,4,4] = reshape \"xr\" (%x) {shape=[2, 5, 4, 4]}\n"
+                "%xt: float32[2,4,5,4] = transpose \"xt\" (%xr) {perm=[0, 2, 1, 3]}\n"
+                "output %key\noutput %xt\noutput %sp:0\n");
+}
+
+TEST(PassGolden, RemoveIdentitiesKeepsCopiesItNeeds) {
+  // A cast to the same dtype and an identity transpose go; a one-tensor concat of a network input
+  // (the output would be the input), of a network output (two outputs, one tensor) and a slice that
+  // narrows stay.
+  expect_golden(remove_identities,
+                "input %x: float32[2,3]\n"
+                "%e: float32[2,3] = unary \"e\" (%x) {op=\"exp\"}\n"
+                "%c: float32[2,3] = cast \"c\" (%e) {dtype=\"float32\"}\n"
+                "%t: float32[2,3] = transpose \"t\" (%c) {perm=[0, 1]}\n"
+                "%n: float32[2,3] = unary \"n\" (%t) {op=\"neg\"}\n"
+                "%cx: float32[2,3] = concat \"cx\" (%x) {axis=0}\n"
+                "%cn: float32[2,3] = concat \"cn\" (%n) {axis=1}\n"
+                "%s: float32[1,3] = slice \"s\" (%n) {axes=[0], starts=[1], ends=[2]}\n"
+                "output %n\noutput %cx\noutput %cn\noutput %s\n",
+                "input %x: float32[2,3]\n"
+                "%e: float32[2,3] = unary \"e\" (%x) {op=\"exp\"}\n"
+                "%n: float32[2,3] = unary \"n\" (%e) {op=\"neg\"}\n"
+                "%cx: float32[2,3] = concat \"cx\" (%x) {axis=0}\n"
+                "%cn: float32[2,3] = concat \"cn\" (%n) {axis=1}\n"
+                "%s: float32[1,3] = slice \"s\" (%n) {axes=[0], starts=[1], ends=[2]}\n"
+                "output %n\noutput %cx\noutput %cn\noutput %s\n");
+}
+
 TEST(PassGolden, RecognizeRmsNormAsLlamaWritesIt) {
   // float16 x cast to float32, pow 2, mean over the last axis, + eps, rsqrt, x * r, cast back,
   // weight * (...): one rms_norm; the matched layers remain for eliminate_dead_layers.
@@ -355,11 +415,40 @@ TEST(PassGolden, FuseEpiloguesTakesATransformersResidualIntoTheMatMul) {
                 "%w: float32[4,4] = constant \"w\" () {value=float32[4,4]}\n"
                 "%b: float32[4] = constant \"b\" () {value=float32[4]{1, 2, 3, 4}}\n"
                 "%mm_residual: float32[6,4] = reshape \"mm_residual\" (%x) {shape=[6, 4]}\n"
-                "%add: float32[6,4] = matmul \"mm\" (%x2, %w, %b, %mm_residual) {}\n"
-                "%res: float32[2,3,4] = reshape \"v\" (%add) {shape=[2, 3, 4]}\n"
+                "%mm: float32[6,4] = matmul \"mm\" (%x2, %w, %b, %mm_residual) {}\n"
+                "%res: float32[2,3,4] = reshape \"res\" (%mm) {shape=[2, 3, 4]}\n"
                 "%m2: float32[2,3,4] = matmul \"m2\" (%res, %w) {activation=\"relu\"}\n"
                 "%r2: float32[2,3,4] = elementwise \"r2\" (%m2, %res) {op=\"add\"}\n"
                 "output %r2\n");
+}
+
+TEST(PassGolden, FuseEpiloguesLooksThroughReshapes) {
+  // ViT's in-projection ([L * N, 3E] viewed as [L, N, 3E], then + bias) and MLP (+ bias, viewed,
+  // GELU): one matmul each, the view redone after it. A view that changes the last extent keeps a
+  // bias add out (the bias would no longer follow the matmul's columns).
+  expect_golden(fuse_epilogues,
+                "input %x: float32[6,4]\n"
+                "%w: float32[4,8] = constant \"w\" () {value=float32[4,8]}\n"
+                "%b: float32[8] = constant \"b\" () {value=float32[8]}\n"
+                "%mm: float32[6,8] = matmul \"mm\" (%x, %w) {}\n"
+                "%v: float32[2,3,8] = reshape \"v\" (%mm) {shape=[2, 3, 8]}\n"
+                "%add: float32[2,3,8] = elementwise \"add\" (%v, %b) {op=\"add\"}\n"
+                "%g: float32[2,3,8] = activation \"g\" (%add) {op=\"gelu_erf\"}\n"
+                "%b4: float32[4] = constant \"b4\" () {value=float32[4]{1, 2, 3, 4}}\n"
+                "%m2: float32[6,8] = matmul \"m2\" (%x, %w) {}\n"
+                "%v2: float32[12,4] = reshape \"v2\" (%m2) {shape=[12, 4]}\n"
+                "%a2: float32[12,4] = elementwise \"a2\" (%v2, %b4) {op=\"add\"}\n"
+                "output %g\noutput %a2\n",
+                "input %x: float32[6,4]\n"
+                "%w: float32[4,8] = constant \"w\" () {value=float32[4,8]}\n"
+                "%b: float32[8] = constant \"b\" () {value=float32[8]}\n"
+                "%mm: float32[6,8] = matmul \"mm\" (%x, %w, %b) {activation=\"gelu\"}\n"
+                "%g: float32[2,3,8] = reshape \"g\" (%mm) {shape=[2, 3, 8]}\n"
+                "%b4: float32[4] = constant \"b4\" () {value=float32[4]{1, 2, 3, 4}}\n"
+                "%m2: float32[6,8] = matmul \"m2\" (%x, %w) {}\n"
+                "%v2: float32[12,4] = reshape \"v2\" (%m2) {shape=[12, 4]}\n"
+                "%a2: float32[12,4] = elementwise \"a2\" (%v2, %b4) {op=\"add\"}\n"
+                "output %g\noutput %a2\n");
 }
 
 TEST(PassGolden, FuseEpiloguesTakesTheResidualIntoTheConvolution) {
@@ -703,9 +792,15 @@ TEST(Pipeline, DumpsTheNetworkAfterEachPass) {
   opt::OptimizeOptions o;
   o.dump_dir = dir;
   opt::optimize(g, BuilderConfig{}, o);
-  // The CPU's passes: recognize_rms_norm, fold_transposes and fold_attention_views (nothing to do),
-  // then eliminate_dead_layers.
-  std::ifstream first(dir + "/00-input.txt"), second(dir + "/04-eliminate_dead_layers.txt");
+  // The CPU's passes, in order; eliminate_dead_layers, the last, has the highest number.
+  const size_t last = opt::pipeline().size() - 1;
+  int cpu_passes = 0;
+  for (const opt::Pass& p : opt::pipeline()) cpu_passes += (p.devices & opt::kOnCPU) != 0;
+  ASSERT_EQ(std::string(opt::pipeline()[last].name), "eliminate_dead_layers");
+  char name[64];
+  std::snprintf(name, sizeof name, "/%02d-eliminate_dead_layers.txt", cpu_passes);
+  std::ifstream first(dir + "/00-input.txt"), second(dir + name);
+  ASSERT_TRUE(second.good()) << name;
   std::string a((std::istreambuf_iterator<char>(first)), {}), b((std::istreambuf_iterator<char>(second)), {});
   EXPECT_NE(a.find("unary \"d\""), std::string::npos);
   EXPECT_EQ(b.find("unary \"d\""), std::string::npos);

@@ -115,3 +115,27 @@ def test_errors_name_the_layer():
         net.add_split(x, (1, 1), axis=1)
     with pytest.raises(tf.InvalidNetworkError, match="steps must be >= 1"):
         net.add_slice(x, (0,), (0,), (2,), (0,))
+
+
+def test_as_strided_matches_torch():
+    """as_strided (compose_views' strided copy) against torch.as_strided, every case of the CUDA test."""
+    x = (torch.arange(7 * 40) % 113).to(torch.float32).reshape(7, 40)
+    for shape, strides, offset in (((3, 5, 8), (40, 8, 1), 3), ((2, 4, 6), (0, 37, 2), 5), ((9, 9), (29, 3), 0)):
+        net = tf.Network()
+        t = net.add_input("x", torch.float32, tuple(x.shape))
+        net.mark_output(net.add_as_strided(t, shape, strides, offset), "out")
+        got = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(x)[0]
+        assert torch.equal(got, torch.as_strided(x, shape, strides, offset)), (shape, strides, offset)
+
+
+@pytest.mark.parametrize("shape,strides,offset,message", [
+    ((2, 3), (3,), 0, "shape and strides must have the same length"),
+    ((2, 3), (3, -1), 0, "extents and strides must be >= 0"),
+    ((2, 3), (3, 1), -1, "offset must be >= 0"),
+    ((2, 3), (40, 1), 0, "the view reads element 42 of an input of 12 elements"),
+])
+def test_as_strided_refuses_views_outside_its_input(shape, strides, offset, message):
+    net = tf.Network()
+    t = net.add_input("x", torch.float32, (3, 4))
+    with pytest.raises(tf.InvalidNetworkError, match=message):
+        net.add_as_strided(t, shape, strides, offset)

@@ -184,9 +184,44 @@ void infer_slice(InferContext& c) {
   c.set_output(0, c.dtype(0), out);
 }
 
+// out[i] = x[offset + sum_k i_k * strides[k]] over x's contiguous elements (PyTorch's as_strided,
+// copied): every element named must lie inside x.
+void infer_as_strided(InferContext& c) {
+  const auto& shape = c.get_ints("shape");
+  const auto& strides = c.get_ints("strides");
+  const int64_t offset = c.get_int("offset");
+  if (shape.size() != strides.size() || shape.size() > static_cast<size_t>(kMaxDims))
+    c.fail("shape and strides must have the same length, at most " + std::to_string(kMaxDims) + "; got " +
+           std::to_string(shape.size()) + " and " + std::to_string(strides.size()));
+  if (offset < 0) c.fail("offset must be >= 0, got " + std::to_string(offset));
+  CheckedInt last(offset);
+  bool empty = false;
+  for (size_t k = 0; k < shape.size(); ++k) {
+    if (shape[k] < 0 || strides[k] < 0)
+      c.fail("extents and strides must be >= 0, got " + std::to_string(shape[k]) + " and " + std::to_string(strides[k]) +
+             " at dim " + std::to_string(k));
+    empty = empty || shape[k] == 0;
+    last = last + CheckedInt(shape[k] > 0 ? shape[k] - 1 : 0) * CheckedInt(strides[k]);
+  }
+  const int64_t end = c.value(last, "the last element's offset");
+  if (!empty && end >= c.dims(0).volume())
+    c.fail("the view reads element " + std::to_string(end) + " of an input of " + std::to_string(c.dims(0).volume()) +
+           " elements");
+  c.set_output(0, c.dtype(0), Dims(shape));
+}
+
 }  // namespace
 
 void add_shape_ops(std::vector<OpDef>& defs) {
+  defs.push_back({LayerKind::kAsStrided,
+                  {"x"},
+                  1,
+                  false,
+                  {{"shape", AttrType::kInts, true, {}},
+                   {"strides", AttrType::kInts, true, {}},
+                   {"offset", AttrType::kInt, false, int64_t(0)}},
+                  nullptr,
+                  infer_as_strided});
   defs.push_back(
       {LayerKind::kReshape, {"x"}, 1, false, {{"shape", AttrType::kInts, true, {}}}, nullptr, infer_reshape});
   defs.push_back(

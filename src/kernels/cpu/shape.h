@@ -8,6 +8,7 @@ namespace tensorforge::cpu {
 
 std::unique_ptr<Kernel> create_reshape(const KernelSpec& s);
 std::unique_ptr<Kernel> create_transpose(const KernelSpec& s);
+std::unique_ptr<Kernel> create_as_strided(const KernelSpec& s);
 std::unique_ptr<Kernel> create_expand(const KernelSpec& s);
 std::unique_ptr<Kernel> create_concat(const KernelSpec& s);
 std::unique_ptr<Kernel> create_split(const KernelSpec& s);

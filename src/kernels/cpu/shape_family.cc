@@ -10,6 +10,7 @@ void add_shape_kernels(std::vector<KernelEntry>& k) {
   k.push_back({LayerKind::kConcat, "cpu.concat", create_concat});
   k.push_back({LayerKind::kSplit, "cpu.split", create_split});
   k.push_back({LayerKind::kSlice, "cpu.slice.strided", create_slice});
+  k.push_back({LayerKind::kAsStrided, "cpu.as_strided.strided", create_as_strided});
 }
 
 }  // namespace tensorforge::cpu

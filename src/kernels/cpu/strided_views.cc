@@ -42,4 +42,9 @@ std::unique_ptr<Kernel> create_slice(const KernelSpec& s) {
   return make(s, v.strides, v.offset);
 }
 
+std::unique_ptr<Kernel> create_as_strided(const KernelSpec& s) {
+  ViewStrides v = as_strided_strides(s);
+  return make(s, v.strides, v.offset);
+}
+
 }  // namespace tensorforge::cpu

@@ -14,6 +14,7 @@ std::unique_ptr<Kernel> create_reshape(const KernelSpec& s);
 std::unique_ptr<Kernel> create_transpose(const KernelSpec& s);
 std::unique_ptr<Kernel> create_expand(const KernelSpec& s);
 std::unique_ptr<Kernel> create_slice(const KernelSpec& s);
+std::unique_ptr<Kernel> create_as_strided(const KernelSpec& s);
 
 /// Calls f(Tag<W>{}) with W the unsigned integer type of `elem` bytes (1, 2, 4 or 8).
 template <class F>

@@ -10,6 +10,7 @@ std::unique_ptr<Kernel> create_activation(const KernelSpec& s);
 std::unique_ptr<Kernel> create_cast(const KernelSpec& s);
 std::unique_ptr<Kernel> create_reshape(const KernelSpec& s);
 std::unique_ptr<Kernel> create_transpose(const KernelSpec& s);
+std::unique_ptr<Kernel> create_as_strided(const KernelSpec& s);
 std::unique_ptr<Kernel> create_expand(const KernelSpec& s);
 std::unique_ptr<Kernel> create_slice(const KernelSpec& s);
 std::unique_ptr<Kernel> create_concat(const KernelSpec& s);
@@ -50,6 +51,7 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kCast, "cuda.cast", create_cast},
       {LayerKind::kReshape, "cuda.reshape.copy", create_reshape},
       {LayerKind::kTranspose, "cuda.transpose.strided", create_transpose},
+      {LayerKind::kAsStrided, "cuda.as_strided.strided", create_as_strided},
       {LayerKind::kExpand, "cuda.expand.strided", create_expand},
       {LayerKind::kSlice, "cuda.slice.strided", create_slice},
       {LayerKind::kConcat, "cuda.concat", create_concat},
