@@ -107,9 +107,10 @@ def test_matmul_batched(batch_a, batch_b, dtype, ta, tb):
     check(gpu, cpu, k, f"{dtype} {sa} x {sb} ta={ta} tb={tb}")
 
 
-# The last: more rows than a grid's y extent (the bias/activation kernel loops over rows), N = 1.
+# The last: more rows than a grid's y extent (the bias/activation kernel loops over rows), N = 1; the
+# one before: N a multiple of 8 (the 16-byte bias/activation kernel).
 EPILOGUE_SHAPES = [((33, 255), (255, 7)), ((2, 3, 17, 40), (40, 65)), ((4, 1, 9, 8), (3, 8, 255)), ((3, 0), (0, 5)),
-                   ((70000, 3), (3, 1))]
+                   ((2, 33, 40), (40, 96)), ((70000, 3), (3, 1))]
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)

@@ -53,6 +53,29 @@ __global__ void bias_activation(const T* src, const T* bias, const T* res, T* y,
     }
 }
 
+// The same over the flat result, 16 bytes a thread and step: every pointer 16-byte aligned, n and
+// the total multiples of the pack width (a pack never straddles a row, so its bias is contiguous).
+template <class T>
+__global__ void bias_activation_vec(const T* src, const T* bias, const T* res, T* y, int64_t total, int64_t n,
+                                    MatMulActivation act) {
+  constexpr int N = vec_width<T>();
+  using P = Pack<T, N>;
+  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < total / N; p += int64_t(gridDim.x) * blockDim.x) {
+    P s, b, r, o;
+    if (src) s = reinterpret_cast<const P*>(src)[p];
+    if (bias) b = reinterpret_cast<const P*>(bias)[(p * N % n) / N];
+    if (res) r = reinterpret_cast<const P*>(res)[p];
+#pragma unroll
+    for (int k = 0; k < N; ++k) {
+      float v = src ? load(s.v, k) : 0.0f;
+      if (bias) v += load(b.v, k);
+      if (res) v += load(r.v, k);
+      o.v[k] = store_as<T>(activate(act, v));
+    }
+    reinterpret_cast<P*>(y)[p] = o;
+  }
+}
+
 cudaDataType_t lt_type(DataType t) {
   switch (t) {
     case DataType::kFloat16:
@@ -278,9 +301,17 @@ class LtMatMul : public Kernel {
                     static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
     dispatch_float([&](auto tag) {
       using T = typename decltype(tag)::type;
-      bias_activation<T><<<grid, threads, 0, stream()>>>(static_cast<const T*>(src), static_cast<const T*>(bias),
-                                                         static_cast<const T*>(res), static_cast<T*>(y), rows, p_.n,
-                                                         act);
+      constexpr int N = vec_width<T>();
+      const bool vec = p_.n % N == 0 && total % N == 0 && pack_aligned<T, T>(src) && pack_aligned<T, T>(bias) &&
+                       pack_aligned<T, T>(res) && pack_aligned<T, T>(y);
+      if (vec)
+        bias_activation_vec<T><<<blocks_for(total / N), kThreads, 0, stream()>>>(
+            static_cast<const T*>(src), static_cast<const T*>(bias), static_cast<const T*>(res), static_cast<T*>(y),
+            total, p_.n, act);
+      else
+        bias_activation<T><<<grid, threads, 0, stream()>>>(static_cast<const T*>(src), static_cast<const T*>(bias),
+                                                           static_cast<const T*>(res), static_cast<T*>(y), rows, p_.n,
+                                                           act);
     });
     check_launch("launching the matmul bias/activation kernel");
   }
