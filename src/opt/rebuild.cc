@@ -74,15 +74,21 @@ int GraphRebuilder::add(LayerKind kind, const std::vector<int>& new_inputs, cons
   return out_.layers[li].outputs.at(0);
 }
 
+int GraphRebuilder::add_holding(LayerKind kind, const std::vector<int>& new_inputs, const Attributes& attrs,
+                                const std::string& name, const std::vector<int>& folded) {
+  int li = out_.add_layer(kind, new_inputs, attrs, name);
+  set_origins(li, folded);
+  return out_.layers[li].outputs.at(0);
+}
+
 void GraphRebuilder::substitute(int old, int nid, const std::string& suffix) {
   const std::string& name = old_.tensors[old].name;
-  const int prev = map_[old];
   map_[old] = nid;
-  if (prev == nid) return;
-  if (prev >= 0 && out_.tensors[prev].name == name) {
+  auto holder = out_.by_name.find(name);
+  if (holder != out_.by_name.end() && holder->second != nid) {
     std::string other = name + suffix;
     for (int k = 2; out_.by_name.count(other); ++k) other = name + suffix + std::to_string(k);
-    out_.rename(prev, other);
+    out_.rename(holder->second, other);
   }
   if (!out_.by_name.count(name)) out_.rename(nid, name);
 }

@@ -28,8 +28,11 @@ class GraphRebuilder {
   /// Adds a layer of the new graph only (no old layer's place, no origins: the optimizer inserted
   /// it; its name made unique); returns its first output's id.
   int add(LayerKind kind, const std::vector<int>& new_inputs, const Attributes& attrs, const std::string& name);
-  /// From now on old tensor `old` is new tensor `nid`, which takes its name (the tensor that had the
-  /// name gets it with `suffix` appended, made unique).
+  /// As add(), for a layer that computes what the old layers `folded` did (their origins are its).
+  int add_holding(LayerKind kind, const std::vector<int>& new_inputs, const Attributes& attrs,
+                  const std::string& name, const std::vector<int>& folded);
+  /// From now on old tensor `old` is new tensor `nid`, which takes its name (the new tensor that had
+  /// the name gets it with `suffix` appended, made unique).
   void substitute(int old, int nid, const std::string& suffix);
   /// From now on old tensor `old` is new tensor `nid`; names stay as they are.
   void alias(int old, int nid) { map_[old] = nid; }

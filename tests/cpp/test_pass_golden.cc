@@ -13,6 +13,7 @@
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
+#include "opt/move_row_transposes.h"
 #include "opt/pass.h"
 #include "opt/recognize_rms_norm.h"
 #include "opt/remove_identities.h"
@@ -262,6 +263,47 @@ TEST(PassGolden, FoldAttentionViewsLeavesWhatStridesCannotRead) {
       "%e: float32[2,2,3,4] = unary \"e\" (%a) {op=\"exp\"}\n"
       "output %p\noutput %e\n";
   expect_golden(fold_attention_views, text, text);
+}
+
+TEST(PassGolden, MoveRowTransposesAroundBatchFirstProjections) {
+  // nn.MultiheadAttention with batch_first: x [N 2, L 3, E 4] is transposed to [L, N, E] for the
+  // in-projection (+ bias through a view), and the out-projection's result transposed back; the
+  // out-projection reads the attention's head merge (a transpose). The first transpose moves after
+  // the in-projection and its bias; the second moves before the out-projection, composed with the
+  // head merge.
+  expect_golden(move_row_transposes,
+                "input %x: float32[2,3,4]\n"
+                "input %heads: float32[2,3,2,2]\n"
+                "%w: float32[4,6] = constant \"w\" () {value=float32[4,6]}\n"
+                "%b: float32[6] = constant \"b\" () {value=float32[6]}\n"
+                "%wo: float32[4,4] = constant \"wo\" () {value=float32[4,4]}\n"
+                "%t: float32[3,2,4] = transpose \"t\" (%x) {perm=[1, 0, 2]}\n"
+                "%r: float32[6,4] = reshape \"r\" (%t) {shape=[6, 4]}\n"
+                "%m: float32[6,6] = matmul \"m\" (%r, %w) {}\n"
+                "%v: float32[3,2,6] = reshape \"v\" (%m) {shape=[3, 2, 6]}\n"
+                "%a: float32[3,2,6] = elementwise \"a\" (%v, %b) {op=\"add\"}\n"
+                "%merge: float32[3,2,2,2] = transpose \"merge\" (%heads) {perm=[1, 0, 2, 3]}\n"
+                "%mr: float32[6,4] = reshape \"mr\" (%merge) {shape=[6, 4]}\n"
+                "%o: float32[6,4] = matmul \"o\" (%mr, %wo) {}\n"
+                "%ov: float32[3,2,4] = reshape \"ov\" (%o) {shape=[3, 2, 4]}\n"
+                "%back: float32[2,3,4] = transpose \"back\" (%ov) {perm=[1, 0, 2]}\n"
+                "output %a\noutput %back\n",
+                "input %x: float32[2,3,4]\n"
+                "input %heads: float32[2,3,2,2]\n"
+                "%w: float32[4,6] = constant \"w\" () {value=float32[4,6]}\n"
+                "%b: float32[6] = constant \"b\" () {value=float32[6]}\n"
+                "%wo: float32[4,4] = constant \"wo\" () {value=float32[4,4]}\n"
+                "%r: float32[6,4] = reshape \"r\" (%x) {shape=[6, 4]}\n"
+                "%m: float32[6,6] = matmul \"m\" (%r, %w) {}\n"
+                "%m_rows: float32[2,3,6] = reshape \"m_rows\" (%m) {shape=[2, 3, 6]}\n"
+                "%a_rows: float32[2,3,6] = elementwise \"a\" (%m_rows, %b) {op=\"add\"}\n"
+                "%t: float32[3,2,6] = transpose \"t\" (%a_rows) {perm=[1, 0, 2]}\n"
+                "%a: float32[3,2,6] = reshape \"a_view\" (%t) {shape=[3, 2, 6]}\n"
+                "%merge: float32[2,3,2,2] = transpose \"merge\" (%heads) {perm=[0, 1, 2, 3]}\n"
+                "%mr: float32[6,4] = reshape \"mr\" (%merge) {shape=[6, 4]}\n"
+                "%o: float32[6,4] = matmul \"o\" (%mr, %wo) {}\n"
+                "%back: float32[2,3,4] = reshape \"ov\" (%o) {shape=[2, 3, 4]}\n"
+                "output %a\noutput %back\n");
 }
 
 TEST(PassGolden, ComposeViewsCopiesAKeyHeadOnceAndRemoveIdentitiesDropsItsConcat) {
