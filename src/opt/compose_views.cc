@@ -12,7 +12,8 @@ namespace {
 StridedViewOf composed(const ir::Graph& g, const ir::Layer& l) {
   if ((l.kind != LayerKind::kTranspose && l.kind != LayerKind::kSlice) || !non_empty(g, l)) return {};
   StridedViewOf v = strided_view_of(g, l.outputs[0], /*unit_last_stride=*/false);
-  return v.copies >= 2 ? v : StridedViewOf{};
+  // Worth it when it saves a copy, or when the copies undo each other (then a reshape, no copy).
+  return v.copies >= 2 || (v.base >= 0 && v.contiguous) ? v : StridedViewOf{};
 }
 
 }  // namespace
@@ -32,9 +33,13 @@ ir::Graph compose_views(const ir::Graph& g) {
       rb.copy(static_cast<int>(li));
       continue;
     }
-    rb.replace(static_cast<int>(li), LayerKind::kAsStrided, {rb.map(v.base)},
-               {{"shape", v.view.dims.vec()}, {"strides", v.view.strides}, {"offset", v.view.offset}},
-               g.layers[li].name);
+    if (v.contiguous)
+      rb.replace(static_cast<int>(li), LayerKind::kReshape, {rb.map(v.base)}, {{"shape", v.view.dims.vec()}},
+                 g.layers[li].name);
+    else
+      rb.replace(static_cast<int>(li), LayerKind::kAsStrided, {rb.map(v.base)},
+                 {{"shape", v.view.dims.vec()}, {"strides", v.view.strides}, {"offset", v.view.offset}},
+                 g.layers[li].name);
   }
   return rb.finish();
 }

@@ -36,6 +36,7 @@ ir::Graph fold_attention_views(const ir::Graph& g) {
     for (int s = 0; s < 3; ++s) {
       if (!ir::attr_ints(l, ir::attention_view_attr(s)).empty()) continue;  // folded already
       f.operand[s] = strided_view_of(g, l.inputs[s]);
+      if (f.operand[s].contiguous) f.operand[s] = {};  // a reshape of its input: free already
       any = any || f.operand[s].base >= 0;
     }
     f.merge = merge_transpose(g, l, readers);

@@ -177,10 +177,11 @@ StridedViewOf strided_view_of(const ir::Graph& g, int id, bool unit_last_stride)
   for (size_t at = chain.size() - 1; at > 0; --at) {
     std::optional<ir::StridedOperand> v = compose(g, chain, at, unit_last_stride);
     if (!v) continue;
-    if (v->offset == 0 && v->strides == contiguous_strides(v->dims)) return {};  // a reshape: free already
     int copies = 0;
     for (size_t k = 0; k < at; ++k) copies += g.layers[g.tensors[chain[k]].producer].kind != LayerKind::kReshape;
-    return {chain[at], *v, copies};
+    const bool contiguous = v->offset == 0 && v->strides == contiguous_strides(v->dims) &&
+                            v->dims.volume() == g.tensors[chain[at]].dims.volume();
+    return {chain[at], *v, copies, contiguous};
   }
   return {};
 }

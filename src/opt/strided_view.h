@@ -14,12 +14,12 @@ struct StridedViewOf {
   int base = -1;            ///< -1: none found.
   ir::StridedOperand view;  ///< As ir::attention_operand's: dims, element strides and offset over base.
   int copies = 0;           ///< The view layers composed that are not reshapes (each a copy when run).
+  bool contiguous = false;  ///< The view is base's elements in order: a reshape of it (offset 0).
 };
 
 /// Tensor `id` as a strided view of the furthest tensor up its chain of view layers from which the
 /// composition is one (with a unit last stride when `unit_last_stride`); base -1 when no tensor
-/// above `id` gives one, or the view would only be a reshape of a contiguous tensor (reshapes
-/// already cost nothing).
+/// above `id` gives one.
 StridedViewOf strided_view_of(const ir::Graph& g, int id, bool unit_last_stride = true);
 
 }  // namespace tensorforge

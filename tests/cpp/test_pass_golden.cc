@@ -341,6 +341,21 @@ TEST(PassGolden, ComposeViewsCopiesAKeyHeadOnceAndRemoveIdentitiesDropsItsConcat
                 "output %key\noutput %xt\noutput %sp:0\n");
 }
 
+TEST(PassGolden, ComposeViewsTurnsCopiesThatUndoEachOtherIntoAReshape) {
+  // A transpose, a view, and the inverse transpose: the input's elements in order, so a reshape.
+  expect_golden(compose_views,
+                "input %x: float32[2,3,4]\n"
+                "%t: float32[3,2,4] = transpose \"t\" (%x) {perm=[1, 0, 2]}\n"
+                "%v: float32[3,2,2,2] = reshape \"v\" (%t) {shape=[3, 2, 2, 2]}\n"
+                "%b: float32[2,3,2,2] = transpose \"b\" (%v) {perm=[1, 0, 2, 3]}\n"
+                "output %b\n",
+                "input %x: float32[2,3,4]\n"
+                "%t: float32[3,2,4] = transpose \"t\" (%x) {perm=[1, 0, 2]}\n"
+                "%v: float32[3,2,2,2] = reshape \"v\" (%t) {shape=[3, 2, 2, 2]}\n"
+                "%b: float32[2,3,2,2] = reshape \"b\" (%x) {shape=[2, 3, 2, 2]}\n"
+                "output %b\n");
+}
+
 TEST(PassGolden, RemoveIdentitiesKeepsCopiesItNeeds) {
   // A cast to the same dtype and an identity transpose go; a one-tensor concat of a network input
   // (the output would be the input), of a network output (two outputs, one tensor) and a slice that
