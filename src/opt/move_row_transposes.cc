@@ -41,7 +41,32 @@ bool linear(const ir::Graph& g, const ir::Layer& m, int a) {
 
 class Matcher {
  public:
-  explicit Matcher(const ir::Graph& g) : g_(g), reader_(single_readers(g)) {}
+  explicit Matcher(const ir::Graph& g) : g_(g), reader_(single_readers(g)), readers_(g.tensors.size()) {
+    for (size_t li = 0; li < g.layers.size(); ++li)
+      for (int id : g.layers[li].inputs)
+        if (id >= 0) readers_[id].push_back(static_cast<int>(li));
+    for (int id : g.outputs) readers_[id].push_back(-1);  // a network output: read as it is
+  }
+
+  // True when every use of tensor `id`, through view layers, is an attention's query, key or value:
+  // a transpose moved there is read through the attention's views instead of copied.
+  bool feeds_only_attention(int id, int depth = 0) const {
+    if (depth > 16 || readers_[id].empty()) return false;
+    for (int r : readers_[id]) {
+      if (r < 0) return false;
+      const ir::Layer& l = g_.layers[r];
+      if (l.kind == LayerKind::kAttention) {
+        if (l.inputs.size() > 3 && l.inputs[3] == id) return false;  // the mask
+        continue;
+      }
+      const bool view = l.kind == LayerKind::kReshape || l.kind == LayerKind::kTranspose ||
+                        l.kind == LayerKind::kSlice || l.kind == LayerKind::kSplit;
+      if (!view) return false;
+      for (int out : l.outputs)
+        if (!readers_[out].empty() && !feeds_only_attention(out, depth + 1)) return false;
+    }
+    return true;
+  }
 
   // The bias add (past an optional reshape keeping the last extent F) reading the matmul's result.
   void match_bias(Block& b, int out) const {
@@ -78,7 +103,9 @@ class Matcher {
     match_bias(b, g_.layers[mm].outputs[0]);
     b.last = b.bias_add >= 0 ? b.bias_add : mm;
     b.result = g_.layers[b.last].outputs[0];
-    return true;
+    // Moved after the layer the copy may be larger (an in-projection's 3E columns against E): only
+    // where the attention's views take it instead.
+    return feeds_only_attention(b.result);
   }
 
   // Z -> reshape [M, K] -> matmul ... -> reshape [r..., F] -> transpose
@@ -120,6 +147,9 @@ class Matcher {
     b.transpose = static_cast<int>(li), b.rows_reshape = rz, b.out_reshape = rv, b.z = z;
     const int zp = g_.tensors[z].producer;
     if (zp >= 0 && g_.layers[zp].kind == LayerKind::kTranspose && reader_[z] == rz) b.z_transpose = zp;
+    // Moved before the layer the copy may be larger (K > F): only where it joins Z's own transpose
+    // (two copies become one) or an attention writes Z (its out_perm takes it).
+    if (b.z_transpose < 0 && (zp < 0 || g_.layers[zp].kind != LayerKind::kAttention)) return false;
     b.last = static_cast<int>(li);
     b.result = t.outputs[0];
     return true;
@@ -128,6 +158,7 @@ class Matcher {
  private:
   const ir::Graph& g_;
   std::vector<int> reader_;
+  std::vector<std::vector<int>> readers_;  // every reader of each tensor (-1: a network output)
 };
 
 // The layers a block replaces.

@@ -267,43 +267,55 @@ TEST(PassGolden, FoldAttentionViewsLeavesWhatStridesCannotRead) {
 
 TEST(PassGolden, MoveRowTransposesAroundBatchFirstProjections) {
   // nn.MultiheadAttention with batch_first: x [N 2, L 3, E 4] is transposed to [L, N, E] for the
-  // in-projection (+ bias through a view), and the out-projection's result transposed back; the
-  // out-projection reads the attention's head merge (a transpose). The first transpose moves after
-  // the in-projection and its bias; the second moves before the out-projection, composed with the
-  // head merge.
+  // in-projection (+ bias through a view) whose result only the attention reads (through views),
+  // and the out-projection reads the attention's head merge (a transpose) and is transposed back.
+  // The first transpose moves after the in-projection and its bias; the second moves before the
+  // out-projection, composed with the head merge. A transpose feeding a linear layer whose result
+  // is a network output (not absorbed: the copy would grow) stays.
+  const std::string head =
+      "input %x: float32[2,3,4]\n"
+      "%w: float32[4,12] = constant \"w\" () {value=float32[4,12]}\n"
+      "%b: float32[12] = constant \"b\" () {value=float32[12]}\n"
+      "%wo: float32[4,4] = constant \"wo\" () {value=float32[4,4]}\n";
+  const std::string attention =
+      "%h: float32[3,2,3,4] = reshape \"h\" (%a) {shape=[3, 2, 3, 4]}\n"
+      "%hp: float32[3,2,3,4] = transpose \"hp\" (%h) {perm=[2, 1, 0, 3]}\n"
+      "%s:0: float32[1,2,3,4], %s:1: float32[1,2,3,4], %s:2: float32[1,2,3,4] = split \"s\" (%hp) "
+      "{axis=0, sizes=[1, 1, 1]}\n"
+      "%q: float32[2,3,4] = reshape \"q\" (%s:0) {shape=[2, 3, 4]}\n"
+      "%k: float32[2,3,4] = reshape \"k\" (%s:1) {shape=[2, 3, 4]}\n"
+      "%vv: float32[2,3,4] = reshape \"vv\" (%s:2) {shape=[2, 3, 4]}\n"
+      "%att: float32[2,3,4] = attention \"att\" (%q, %k, %vv, none) {}\n"
+      "%merge: float32[3,2,4] = transpose \"merge\" (%att) {perm=[1, 0, 2]}\n"
+      "%mr: float32[6,4] = reshape \"mr\" (%merge) {shape=[6, 4]}\n"
+      "%o: float32[6,4] = matmul \"o\" (%mr, %wo) {}\n";
+  const std::string tail =
+      "%t2: float32[3,2,4] = transpose \"t2\" (%x) {perm=[1, 0, 2]}\n"
+      "%r2: float32[6,4] = reshape \"r2\" (%t2) {shape=[6, 4]}\n"
+      "%m2: float32[6,4] = matmul \"m2\" (%r2, %wo) {}\n"
+      "output %back\noutput %m2\n";
   expect_golden(move_row_transposes,
-                "input %x: float32[2,3,4]\n"
-                "input %heads: float32[2,3,2,2]\n"
-                "%w: float32[4,6] = constant \"w\" () {value=float32[4,6]}\n"
-                "%b: float32[6] = constant \"b\" () {value=float32[6]}\n"
-                "%wo: float32[4,4] = constant \"wo\" () {value=float32[4,4]}\n"
-                "%t: float32[3,2,4] = transpose \"t\" (%x) {perm=[1, 0, 2]}\n"
-                "%r: float32[6,4] = reshape \"r\" (%t) {shape=[6, 4]}\n"
-                "%m: float32[6,6] = matmul \"m\" (%r, %w) {}\n"
-                "%v: float32[3,2,6] = reshape \"v\" (%m) {shape=[3, 2, 6]}\n"
-                "%a: float32[3,2,6] = elementwise \"a\" (%v, %b) {op=\"add\"}\n"
-                "%merge: float32[3,2,2,2] = transpose \"merge\" (%heads) {perm=[1, 0, 2, 3]}\n"
-                "%mr: float32[6,4] = reshape \"mr\" (%merge) {shape=[6, 4]}\n"
-                "%o: float32[6,4] = matmul \"o\" (%mr, %wo) {}\n"
-                "%ov: float32[3,2,4] = reshape \"ov\" (%o) {shape=[3, 2, 4]}\n"
-                "%back: float32[2,3,4] = transpose \"back\" (%ov) {perm=[1, 0, 2]}\n"
-                "output %a\noutput %back\n",
-                "input %x: float32[2,3,4]\n"
-                "input %heads: float32[2,3,2,2]\n"
-                "%w: float32[4,6] = constant \"w\" () {value=float32[4,6]}\n"
-                "%b: float32[6] = constant \"b\" () {value=float32[6]}\n"
-                "%wo: float32[4,4] = constant \"wo\" () {value=float32[4,4]}\n"
-                "%r: float32[6,4] = reshape \"r\" (%x) {shape=[6, 4]}\n"
-                "%m: float32[6,6] = matmul \"m\" (%r, %w) {}\n"
-                "%m_rows: float32[2,3,6] = reshape \"m_rows\" (%m) {shape=[2, 3, 6]}\n"
-                "%a_rows: float32[2,3,6] = elementwise \"a\" (%m_rows, %b) {op=\"add\"}\n"
-                "%t: float32[3,2,6] = transpose \"t\" (%a_rows) {perm=[1, 0, 2]}\n"
-                "%a: float32[3,2,6] = reshape \"a_view\" (%t) {shape=[3, 2, 6]}\n"
-                "%merge: float32[2,3,2,2] = transpose \"merge\" (%heads) {perm=[0, 1, 2, 3]}\n"
-                "%mr: float32[6,4] = reshape \"mr\" (%merge) {shape=[6, 4]}\n"
-                "%o: float32[6,4] = matmul \"o\" (%mr, %wo) {}\n"
-                "%back: float32[2,3,4] = reshape \"ov\" (%o) {shape=[2, 3, 4]}\n"
-                "output %a\noutput %back\n");
+                head +
+                    "%t: float32[3,2,4] = transpose \"t\" (%x) {perm=[1, 0, 2]}\n"
+                    "%r: float32[6,4] = reshape \"r\" (%t) {shape=[6, 4]}\n"
+                    "%m: float32[6,12] = matmul \"m\" (%r, %w) {}\n"
+                    "%v: float32[3,2,12] = reshape \"v\" (%m) {shape=[3, 2, 12]}\n"
+                    "%a: float32[3,2,12] = elementwise \"a\" (%v, %b) {op=\"add\"}\n" +
+                    attention +
+                    "%ov: float32[3,2,4] = reshape \"ov\" (%o) {shape=[3, 2, 4]}\n"
+                    "%back: float32[2,3,4] = transpose \"back\" (%ov) {perm=[1, 0, 2]}\n" + tail,
+                head +
+                    "%r: float32[6,4] = reshape \"r\" (%x) {shape=[6, 4]}\n"
+                    "%m: float32[6,12] = matmul \"m\" (%r, %w) {}\n"
+                    "%m_rows: float32[2,3,12] = reshape \"m_rows\" (%m) {shape=[2, 3, 12]}\n"
+                    "%a_rows: float32[2,3,12] = elementwise \"a\" (%m_rows, %b) {op=\"add\"}\n"
+                    "%t: float32[3,2,12] = transpose \"t\" (%a_rows) {perm=[1, 0, 2]}\n"
+                    "%a: float32[3,2,12] = reshape \"a_view\" (%t) {shape=[3, 2, 12]}\n" +
+                    attention.substr(0, attention.find("%merge")) +
+                    "%merge: float32[2,3,4] = transpose \"merge\" (%att) {perm=[0, 1, 2]}\n"
+                    "%mr: float32[6,4] = reshape \"mr\" (%merge) {shape=[6, 4]}\n"
+                    "%o: float32[6,4] = matmul \"o\" (%mr, %wo) {}\n"
+                    "%back: float32[2,3,4] = reshape \"ov\" (%o) {shape=[2, 3, 4]}\n" + tail);
 }
 
 TEST(PassGolden, ComposeViewsCopiesAKeyHeadOnceAndRemoveIdentitiesDropsItsConcat) {
