@@ -394,32 +394,22 @@ TEST(PassGolden, RemoveIdentitiesKeepsCopiesItNeeds) {
 TEST(PassGolden, RecognizeRmsNormAsLlamaWritesIt) {
   // float16 x cast to float32, pow 2, mean over the last axis, + eps, rsqrt, x * r, cast back,
   // weight * (...): one rms_norm; the matched layers remain for eliminate_dead_layers.
+  const std::string written =  // also the start of the expected text
+      "input %x: float16[2,3,8]\n"
+      "%xf: float32[2,3,8] = cast \"xf\" (%x) {dtype=\"float32\"}\n"
+      "%two: float32[] = constant \"two\" () {value=float32[]{2}}\n"
+      "%p: float32[2,3,8] = elementwise \"p\" (%xf, %two) {op=\"pow\"}\n"
+      "%m: float32[2,3,1] = reduce \"m\" (%p) {axes=[-1], keepdim=1, op=\"mean\"}\n"
+      "%eps: float32[] = constant \"eps\" () {value=float32[]{0.000001}}\n"
+      "%a: float32[2,3,1] = elementwise \"a\" (%m, %eps) {op=\"add\"}\n"
+      "%r: float32[2,3,1] = unary \"r\" (%a) {op=\"rsqrt\"}\n"
+      "%n: float32[2,3,8] = elementwise \"n\" (%xf, %r) {op=\"mul\"}\n"
+      "%h: float16[2,3,8] = cast \"h\" (%n) {dtype=\"float16\"}\n"
+      "%w: float16[8] = constant \"w\" () {value=float16[8]{1, 2, 0.5, -1, 1, 1, 3, 0.25}}\n";
   expect_golden(recognize_rms_norm,
-                "input %x: float16[2,3,8]\n"
-                "%xf: float32[2,3,8] = cast \"xf\" (%x) {dtype=\"float32\"}\n"
-                "%two: float32[] = constant \"two\" () {value=float32[]{2}}\n"
-                "%p: float32[2,3,8] = elementwise \"p\" (%xf, %two) {op=\"pow\"}\n"
-                "%m: float32[2,3,1] = reduce \"m\" (%p) {axes=[-1], keepdim=1, op=\"mean\"}\n"
-                "%eps: float32[] = constant \"eps\" () {value=float32[]{0.000001}}\n"
-                "%a: float32[2,3,1] = elementwise \"a\" (%m, %eps) {op=\"add\"}\n"
-                "%r: float32[2,3,1] = unary \"r\" (%a) {op=\"rsqrt\"}\n"
-                "%n: float32[2,3,8] = elementwise \"n\" (%xf, %r) {op=\"mul\"}\n"
-                "%h: float16[2,3,8] = cast \"h\" (%n) {dtype=\"float16\"}\n"
-                "%w: float16[8] = constant \"w\" () {value=float16[8]{1, 2, 0.5, -1, 1, 1, 3, 0.25}}\n"
-                "%y: float16[2,3,8] = elementwise \"y\" (%w, %h) {op=\"mul\"}\n"
-                "output %y\n",
-                "input %x: float16[2,3,8]\n"
-                "%xf: float32[2,3,8] = cast \"xf\" (%x) {dtype=\"float32\"}\n"
-                "%two: float32[] = constant \"two\" () {value=float32[]{2}}\n"
-                "%p: float32[2,3,8] = elementwise \"p\" (%xf, %two) {op=\"pow\"}\n"
-                "%m: float32[2,3,1] = reduce \"m\" (%p) {axes=[-1], keepdim=1, op=\"mean\"}\n"
-                "%eps: float32[] = constant \"eps\" () {value=float32[]{0.000001}}\n"
-                "%a: float32[2,3,1] = elementwise \"a\" (%m, %eps) {op=\"add\"}\n"
-                "%r: float32[2,3,1] = unary \"r\" (%a) {op=\"rsqrt\"}\n"
-                "%n: float32[2,3,8] = elementwise \"n\" (%xf, %r) {op=\"mul\"}\n"
-                "%h: float16[2,3,8] = cast \"h\" (%n) {dtype=\"float16\"}\n"
-                "%w: float16[8] = constant \"w\" () {value=float16[8]{1, 2, 0.5, -1, 1, 1, 3, 0.25}}\n"
-                "%y: float16[2,3,8] = rms_norm \"y\" (%x, %w) {eps=9.99999997e-07, normalized_rank=1}\n"
+                written + "%y: float16[2,3,8] = elementwise \"y\" (%w, %h) {op=\"mul\"}\n"
+                          "output %y\n",
+                written + "%y: float16[2,3,8] = rms_norm \"y\" (%x, %w) {eps=9.99999997e-07, normalized_rank=1}\n"
                 "output %y\n",
                 2e-3);
   ir::Graph out = eliminate_dead_layers(recognize_rms_norm(ir::parse_text(

@@ -50,6 +50,9 @@ class StridedWalk {
     for (int k = 0; k < rank_; ++k) n *= ext_[k];
     return n;
   }
+  int rank() const { return rank_; }
+  int64_t extent(int k) const { return ext_[k]; }
+  int64_t stride(int k) const { return stride_[k]; }
   template <class F>
   void for_each(int64_t base, F&& f) const {
     if (rank_ == 0) return f(base);

@@ -27,17 +27,6 @@ decltype(auto) dispatch_bytes(size_t elem, F&& f) {
   }
 }
 
-/// Row-major contiguous strides of `d` (in elements).
-inline std::vector<int64_t> dense_strides(const Dims& d) {
-  std::vector<int64_t> s(d.rank());
-  int64_t acc = 1;
-  for (int k = d.rank() - 1; k >= 0; --k) {
-    s[k] = acc;
-    acc *= d[k];
-  }
-  return s;
-}
-
 /// A strided view planned on the host: extents of 1 dropped, dims contiguous with their neighbour
 /// merged. Passed to kernels by value.
 struct StridedPlan {

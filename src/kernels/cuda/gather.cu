@@ -4,6 +4,7 @@
 // negative ones counting from the end.
 // Out-of-range indices: the CPU kernel raises a runtime error, but a device cannot raise, so on CUDA
 // an index outside [-n, n) writes 0 (all-zero bits: 0, 0.0 or false) at that output position.
+#include "common/broadcast.h"
 #include "kernels/cuda/copy_views.cuh"
 #include "kernels/cuda/gather.cuh"
 
@@ -108,7 +109,7 @@ std::unique_ptr<Kernel> create_gather(const KernelSpec& s) {
   }
   ElementsPlan p;
   const Dims& idx = s.inputs[1]->dims;
-  std::vector<int64_t> cs = dense_strides(x);
+  std::vector<int64_t> cs = contiguous_strides(x);
   p.rank = idx.rank();
   for (int k = 0; k < idx.rank(); ++k) {
     p.dims[k] = idx[k];

@@ -4,6 +4,7 @@
 // element's size, and the constant is the CPU's conversion of `value` to the dtype, bit for bit.
 #include <cstring>
 
+#include "common/broadcast.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cuda/copy_views.cuh"
 
@@ -78,7 +79,7 @@ std::unique_ptr<Kernel> create_pad(const KernelSpec& s) {
   const PadMode mode = m == "reflect" ? PadMode::kReflect : m == "replicate" ? PadMode::kReplicate : PadMode::kConstant;
   PadPlan p;
   p.rank = x.rank();
-  std::vector<int64_t> strides = dense_strides(x);
+  std::vector<int64_t> strides = contiguous_strides(x);
   for (int k = 0; k < p.rank; ++k) {
     p.out[k] = out[k];
     p.in[k] = x[k];

@@ -44,29 +44,15 @@ struct Walk {
   }
 };
 
-/// The kept and reduced walks of a contiguous tensor (as reduce_plan).
-void plan(const Dims& d, const std::vector<bool>& reduce_dim, Walk& kept, Walk& reduced) {
-  std::vector<std::pair<int64_t, int64_t>> runs[2];  // innermost first
-  int64_t stride = 1;
-  int prev = -1;
-  for (int k = d.rank() - 1; k >= 0; --k) {
-    const int kind = reduce_dim[k] ? 1 : 0;
-    auto& r = runs[kind];
-    if (kind == prev && !r.empty())
-      r.back().first *= d[k];
-    else
-      r.push_back({d[k], stride});
-    prev = kind;
-    stride *= d[k];
+/// A host walk as the kernels' value type.
+Walk to_walk(const StridedWalk& w) {
+  Walk r;
+  r.rank = w.rank();
+  for (int k = 0; k < r.rank; ++k) {
+    r.ext[k] = w.extent(k);
+    r.stride[k] = w.stride(k);
   }
-  for (int kind = 0; kind < 2; ++kind) {
-    Walk& w = kind ? reduced : kept;
-    for (auto it = runs[kind].rbegin(); it != runs[kind].rend(); ++it) {
-      w.ext[w.rank] = it->first;
-      w.stride[w.rank] = it->second;
-      ++w.rank;
-    }
-  }
+  return r;
 }
 
 // Reduction ops: Acc init(), step(acc, value), combine(acc, acc), finish(acc, count) -> output value.
@@ -307,8 +293,8 @@ class ArgReduceKernel : public Kernel {
 std::unique_ptr<Kernel> create_reduce(const KernelSpec& s) {
   const Dims& d = s.inputs[0]->dims;
   std::vector<bool> reduced = reduced_dims(s);
-  Walk kept, red;
-  plan(d, reduced, kept, red);
+  const ReducePlan p = reduce_plan(d, reduced);
+  const Walk kept = to_walk(p.kept), red = to_walk(p.reduced);
   const std::string& op = ir::attr_string(s.layer, "op");
   return dispatch(s.inputs[0]->dtype, [&](auto tag) { return make_typed<typename decltype(tag)::type>(op, kept, red); });
 }

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "common/broadcast.h"
 #include "kernels/cuda/copy_views.cuh"
 
 namespace tensorforge::cuda {
@@ -193,7 +194,7 @@ std::unique_ptr<Kernel> create_scatter(const KernelSpec& s) {
   const int64_t a = ir::attr_int(s.layer, "axis");
   const int axis = static_cast<int>(a < 0 ? a + x.rank() : a);
   ScatterPlan p;
-  const std::vector<int64_t> xs = dense_strides(x), ss = dense_strides(s.inputs[2]->dims);
+  const std::vector<int64_t> xs = contiguous_strides(x), ss = contiguous_strides(s.inputs[2]->dims);
   p.rank = idx.rank();
   for (int k = 0; k < idx.rank(); ++k) {
     p.dims[k] = idx[k];
