@@ -99,3 +99,19 @@ def test_batch_first_multihead_attention_runs_without_copies():
     (module,) = engine_modules()
     kinds = [layer["kind"] for layer in module.engine.inspect(format="json")["layers"]]
     assert not {"transpose", "slice", "split", "as_strided"} & set(kinds), kinds
+
+
+def test_folded_views_from_eight_threads():
+    """One engine with attention views and an as_strided copy (GPT-2's split), called from 8 threads
+    at once: every output equals the single-threaded one (the kernels keep no per-call state)."""
+    from test_reliability import run_threads
+
+    net, (x,) = NETWORKS["gpt2_split"](torch.float32)
+    engine = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)
+    g = torch.Generator().manual_seed(5)
+    inputs = [torch.randn(x.shape, generator=g) for _ in range(48)]
+    expected = [[t.clone() for t in engine(i)] for i in inputs]
+    got, errors = run_threads(lambda i: [t.clone() for t in engine(i)], inputs, threads=8)
+    assert not errors, errors[:3]
+    for g_out, e_out in zip(got, expected):
+        assert all(torch.equal(a, b) for a, b in zip(g_out, e_out))
