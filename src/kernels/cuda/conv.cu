@@ -12,6 +12,7 @@
 // configuration (tried once on the scratch buffers), else through one pass of ours.
 #include <algorithm>
 #include <climits>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -90,6 +91,29 @@ __global__ void fill_random_kernel(T* __restrict__ x, int64_t n, uint32_t seed) 
     h *= 2246822519u;
     h ^= h >> 13;
     x[i] = store_as<T>(static_cast<float>(h >> 8) * (2.0f / 16777216.0f) - 1.0f);
+  }
+}
+
+// result[0] = max |a - b| (infinity where exactly one is NaN), result[1] = max |a|, as the bit
+// patterns of non-negative floats (which order like their unsigned integers).
+template <class T>
+__global__ void difference_kernel(const T* __restrict__ a, const T* __restrict__ b, int64_t n,
+                                  unsigned* __restrict__ result) {
+  float diff = 0.0f, mag = 0.0f;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float u = load(a, i), v = load(b, i);
+    const bool u_nan = u != u, v_nan = v != v;
+    const float d = u_nan || v_nan ? (u_nan == v_nan ? 0.0f : INFINITY) : fabsf(u - v);
+    diff = fmaxf(diff, d);
+    if (!u_nan) mag = fmaxf(mag, fabsf(u));
+  }
+  for (int off = 16; off > 0; off >>= 1) {
+    diff = fmaxf(diff, __shfl_xor_sync(0xffffffffu, diff, off));
+    mag = fmaxf(mag, __shfl_xor_sync(0xffffffffu, mag, off));
+  }
+  if ((threadIdx.x & 31) == 0) {
+    atomicMax(result, __float_as_uint(diff));
+    atomicMax(result + 1, __float_as_uint(mag));
   }
 }
 
@@ -585,6 +609,29 @@ void conv_fill_random(DataType t, void* data, int64_t n, uint32_t seed) {
       check_launch("filling convolution scratch data");
     }
   });
+}
+
+ConvDifference conv_difference(DataType t, const void* a, const void* b, int64_t n) {
+  ConvDifference d;
+  if (n <= 0) return d;
+  unsigned* result = nullptr;
+  check(cudaMallocAsync(reinterpret_cast<void**>(&result), 2 * sizeof(unsigned), stream()), "allocating a comparison");
+  check(cudaMemsetAsync(result, 0, 2 * sizeof(unsigned), stream()), "clearing a comparison");
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_float_v<T>) {
+      difference_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<const T*>(a), static_cast<const T*>(b), n,
+                                                                  result);
+      check_launch("comparing convolution outputs");
+    }
+  });
+  unsigned host[2] = {0, 0};
+  check(cudaMemcpyAsync(host, result, sizeof(host), cudaMemcpyDeviceToHost, stream()), "reading a comparison");
+  check(cudaFreeAsync(result, stream()), "freeing a comparison");
+  check(cudaStreamSynchronize(stream()), "comparing convolution outputs");
+  std::memcpy(&d.max_diff, &host[0], sizeof(float));
+  std::memcpy(&d.max_abs, &host[1], sizeof(float));
+  return d;
 }
 
 void conv_transpose(DataType t, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols) {

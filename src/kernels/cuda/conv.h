@@ -41,6 +41,15 @@ size_t conv_workspace_cap(const KernelSpec& s);
 /// the current stream: data for timing algorithms at creation.
 void conv_fill_random(DataType t, void* data, int64_t n, uint32_t seed);
 
+/// How far two float tensors of `n` elements apart are: the largest |a - b| and the largest |a|
+/// (a NaN in either, where the other is not NaN at the same place, counts as an infinite
+/// difference). Waits for the stream (build time only: checking timed candidates agree).
+struct ConvDifference {
+  float max_diff = 0;
+  float max_abs = 0;
+};
+ConvDifference conv_difference(DataType t, const void* a, const void* b, int64_t n);
+
 /// out[b, c, r] = in[b, r, c] for b < batch over row-major [batch, rows, cols] input (NCHW <-> NHWC).
 void conv_transpose(DataType t, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols);
 

@@ -14,7 +14,8 @@
 // [Cout, *kernel, Cin / groups]) is described to cuDNN with NHWC strides and runs in place; its
 // fallbacks are the unfused NHWC graph and the NCHW graph with transposes through the workspace. optimization_level 0 keeps the first plan (the fused graph's first); levels 1-2 time 3
 // fused, 2 unfused and 2 NHWC candidates, levels 3 and up 6, 2 and 3, each on random (non-zero)
-// scratch data, 3 rounds of 5 calls, and keep the fastest median.
+// scratch data, 3 rounds of 5 calls, and keep the fastest median among the plans whose output agrees
+// with the heuristic's first plan (or with the majority, when most disagree with that one).
 // Tensors are declared 16-byte aligned; a second plan declared only element-aligned serves calls
 // whose pointers are not (NCHW plans only: NHWC plans read and write staging copies).
 // run() builds a variant pack (host only) and calls cudnnBackendExecute on cudnn_handle(), bound to
@@ -339,6 +340,10 @@ void add_plans(const std::shared_ptr<Graph>& graph, const Variant& v, bool fma_o
 
 size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
+// How far two correct plans' outputs on the timing data may be apart, relative to the largest
+// output (at least 1): accumulation order and rounding stay far below it, a wrong result far above.
+float conv_tolerance(DataType t) { return t == DataType::kBFloat16 ? 0.05f : 0.02f; }
+
 size_t bytes_of(const ir::TensorDesc* t) { return static_cast<size_t>(t->dims.volume()) * element_size(t->dtype); }
 
 cudnnDataType_t dnn_type(DataType t) {
@@ -409,25 +414,40 @@ class ConvGraphKernel : public Kernel {
     if (timed && candidates.size() > 1) {
       size_t ws_bytes = 0;
       for (const Plan& p : candidates) ws_bytes = std::max(ws_bytes, k->needs(p));
+      const int64_t y_count = s.outputs[0]->dims.volume();
       device::Buffer x(DeviceKind::kCUDA, bytes_of(s.inputs[0])), w(DeviceKind::kCUDA, bytes_of(s.inputs[1])),
-          y(DeviceKind::kCUDA, bytes_of(s.outputs[0])), ws(DeviceKind::kCUDA, std::max<size_t>(ws_bytes, 1));
+          y(DeviceKind::kCUDA, bytes_of(s.outputs[0])), ref(DeviceKind::kCUDA, bytes_of(s.outputs[0])),
+          ws(DeviceKind::kCUDA, std::max<size_t>(ws_bytes, 1));
       device::Buffer b(DeviceKind::kCUDA, k->has_bias_ ? bytes_of(s.inputs[2]) : 1);
       device::Buffer z(DeviceKind::kCUDA, k->has_residual_ ? bytes_of(s.inputs[3]) : 1);
       if (k->has_residual_) conv_fill_random(t, z.data(), s.inputs[3]->dims.volume(), 4);
       conv_fill_random(t, x.data(), s.inputs[0]->dims.volume(), 1);
       conv_fill_random(t, w.data(), s.inputs[1]->dims.volume(), 2);
       if (k->has_bias_) conv_fill_random(t, b.data(), s.inputs[2]->dims.volume(), 3);
+      auto run_into = [&](const Plan& p, void* out) {
+        k->execute(p, x.data(), w.data(), b.data(), z.data(), out, ws.data());
+      };
       for (Plan& p : candidates) {
         float rounds[3];
-        for (float& r : rounds)
-          r = conv_time_ms([&] { k->execute(p, x.data(), w.data(), b.data(), z.data(), y.data(), ws.data()); }, 5);
+        for (float& r : rounds) r = conv_time_ms([&] { run_into(p, y.data()); }, 5);
         std::sort(rounds, rounds + 3);
         p.ms = rounds[1];
         timing += (timing.empty() ? "" : ", ") + p.name() + " " + std::to_string(p.ms) + " ms";
       }
       check(cudaStreamSynchronize(stream()), "timing convolution plans");
-      for (size_t i = 1; i < candidates.size(); ++i)
-        if (candidates[i].ms < candidates[best].ms) best = i;
+      // A plan that computes something else must never win on speed: every candidate's output on
+      // the same data is checked against the first's, or, when most candidates disagree with the
+      // first, against the first of those.
+      std::vector<char> agrees = k->agreement(candidates, 0, run_into, ref.data(), y.data(), y_count);
+      const auto agreeing = std::count(agrees.begin(), agrees.end(), 1);
+      if (agreeing * 2 < static_cast<std::ptrdiff_t>(candidates.size())) {
+        const size_t other = static_cast<size_t>(std::find(agrees.begin(), agrees.end(), 0) - agrees.begin());
+        std::vector<char> others = k->agreement(candidates, other, run_into, ref.data(), y.data(), y_count);
+        if (std::count(others.begin(), others.end(), 1) > agreeing) agrees = std::move(others);
+      }
+      best = static_cast<size_t>(std::find(agrees.begin(), agrees.end(), 1) - agrees.begin());
+      for (size_t i = 0; i < candidates.size(); ++i)
+        if (agrees[i] && candidates[i].ms < candidates[best].ms) best = i;
     }
     k->main_ = std::move(candidates[best]);
 
@@ -471,6 +491,29 @@ class ConvGraphKernel : public Kernel {
   ConvGraphKernel() = default;
 
   size_t staging() const { return x_stage_ + w_stage_ + y_stage_; }
+
+  // Which of `plans` compute what plans[reference] computes on the timing data (run_into(plan, out)
+  // runs one into `out`): its output goes to `ref`, each other plan's to `scratch`, compared with
+  // conv_tolerance(). Disagreeing plans are logged as warnings.
+  template <class RunInto>
+  std::vector<char> agreement(const std::vector<Plan>& plans, size_t reference, const RunInto& run_into, void* ref,
+                              void* scratch, int64_t count) const {
+    std::vector<char> agrees(plans.size(), 0);
+    agrees[reference] = 1;
+    run_into(plans[reference], ref);
+    for (size_t i = 0; i < plans.size(); ++i) {
+      if (i == reference) continue;
+      run_into(plans[i], scratch);
+      const ConvDifference d = conv_difference(dtype_, ref, scratch, count);
+      agrees[i] = d.max_diff <= conv_tolerance(dtype_) * std::max(d.max_abs, 1.0f);
+      if (!agrees[i])
+        tensorforge::log(Severity::kWarning, "cuDNN graph " + plans[i].name() + " disagrees with " +
+                                                 plans[reference].name() + " on the timing data (max abs diff " +
+                                                 std::to_string(d.max_diff) + ", outputs up to " +
+                                                 std::to_string(d.max_abs) + "); it is not used");
+    }
+    return agrees;
+  }
   size_t needs(const Plan& p) const { return (p.staged ? staging() : 0) + p.workspace; }
 
   // The layer on the current stream through plan `p`; bias and residual may be null.
