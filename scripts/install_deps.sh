@@ -19,9 +19,12 @@ python3 -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.0" "numpy" "pyt
 python3 -c "import torch" 2>/dev/null || python3 -m pip install -q "torch==2.13.0"
 # Where nvcc exists the CUDA backend is built (and must compile, even without a GPU): it needs the
 # cuBLASLt, cuDNN and NVRTC headers and libraries, taken from NVIDIA's pip packages unless the CUDA
-# toolkit has them.
+# toolkit has them, and cuDNN's C++ frontend headers (optional; from their pip package).
 if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
   python3 -c "import nvidia.cudnn, nvidia.cu13" 2>/dev/null ||
     python3 -m pip install -q --no-deps "nvidia-cublas==13.1.1.3" "nvidia-cudnn-cu13==9.24.0.43" \
       "nvidia-cuda-nvrtc==13.0.88"
+  # cuDNN's C++ frontend (header-only) gives the fused attention kernel, cuda.attention.cudnn.
+  python3 -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('cudnn') is None)" ||
+    python3 -m pip install -q --no-deps "nvidia-cudnn-frontend==1.32.0"
 fi

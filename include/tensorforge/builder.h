@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "tensorforge/engine.h"
 #include "tensorforge/network.h"
@@ -21,6 +22,10 @@ struct BuilderConfig {
   /// CUDA: float32 matrix multiplies and convolutions may use TF32 tensor cores (10-bit mantissa
   /// products, float32 accumulation). False keeps them in full float32.
   bool allow_tf32 = true;
+  /// Kernel names (tactics, as engine.inspect() shows them: "cuda.attention.cudnn") the builder
+  /// must not pick; the layer then takes the next kernel that accepts it. For working around a
+  /// library kernel and for testing the others. Unknown names are an error (validate()).
+  std::vector<std::string> disabled_tactics;
   /// Throws Error if a field is out of range.
   void validate() const;
 };

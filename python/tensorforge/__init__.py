@@ -66,10 +66,16 @@ def built_with_cuda() -> bool:
     return _C.built_with_cuda()
 
 
+def built_with_cudnn_attention() -> bool:
+    """True if this build has cuDNN's C++ frontend (pip package nvidia-cudnn-frontend at build time),
+    so CUDA attention layers may run cuDNN's fused attention ("cuda.attention.cudnn")."""
+    return _C.built_with_cudnn_attention()
+
+
 _register_backend()
 
 __all__ = [
     "Builder", "BuilderConfig", "CorruptFileError", "DataType", "DeviceKind", "Engine", "EngineRuntimeError",
     "Error", "ExecutionContext", "IOTensorInfo", "InternalError", "InvalidArgumentError", "InvalidNetworkError",
-    "Network", "Tensor", "UnsupportedError", "as_dtype", "built_with_cuda", "set_log_level",
+    "Network", "Tensor", "UnsupportedError", "as_dtype", "built_with_cuda", "built_with_cudnn_attention", "set_log_level",
 ]

@@ -392,14 +392,18 @@ class Network:
 class BuilderConfig:
     """Options for a build: device ("cpu" or "cuda"), optimization_level (0..5), workspace_size
     (bytes one kernel's scratch space may take, 0 = no cap), allow_tf32 (CUDA: float32 matrix
-    multiplies and convolutions may use TF32 tensor cores)."""
+    multiplies and convolutions may use TF32 tensor cores), disabled_tactics (kernel names, as
+    Engine.inspect() shows them, the builder must not pick: the layer takes the next kernel that
+    accepts it)."""
 
     def __init__(self, device: str = "cpu", optimization_level: int = 3, workspace_size: int = 0,
-                 allow_tf32: bool = True) -> None:
+                 allow_tf32: bool = True, disabled_tactics: Iterable[str] = ()) -> None:
         self.device = device
         self.optimization_level = optimization_level
         self.workspace_size = workspace_size
         self.allow_tf32 = allow_tf32
+        # a bare string stays as given, so _to_c can reject it rather than split it into letters
+        self.disabled_tactics = disabled_tactics if isinstance(disabled_tactics, str) else list(disabled_tactics)
 
     def _to_c(self) -> _C.BuilderConfig:
         c = _C.BuilderConfig()
@@ -415,12 +419,17 @@ class BuilderConfig:
         c.optimization_level = max(-1, min(self.optimization_level, 2**31 - 1))  # validate() names the range
         c.workspace_size = self.workspace_size
         c.allow_tf32 = bool(self.allow_tf32)
+        if isinstance(self.disabled_tactics, str) or not all(isinstance(t, str) for t in self.disabled_tactics):
+            raise InvalidArgumentError(
+                f"BuilderConfig.disabled_tactics must be a list of kernel names, got {self.disabled_tactics!r}")
+        c.disabled_tactics = list(self.disabled_tactics)
         c.validate()
         return c
 
     def __repr__(self) -> str:
         return (f"BuilderConfig(device={self.device!r}, optimization_level={self.optimization_level}, "
-                f"workspace_size={self.workspace_size}, allow_tf32={self.allow_tf32})")
+                f"workspace_size={self.workspace_size}, allow_tf32={self.allow_tf32}, "
+                f"disabled_tactics={self.disabled_tactics!r})")
 
 
 class Builder:

@@ -1,5 +1,6 @@
 // Engine assembly, shared by the builder and the file reader: kernels per layer, tensor locations,
 // the activation arena plan and the copies for outputs that no layer writes.
+#include <algorithm>
 #include <sstream>
 
 #include "builder/memory_planner.h"
@@ -67,6 +68,9 @@ Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list,
   for (const KernelEntry& e : list) {
     if (e.kind != l.kind || (!tactic.empty() && tactic != e.tactic)) continue;
     known = true;
+    if (tactic.empty() && std::find(config.disabled_tactics.begin(), config.disabled_tactics.end(), e.tactic) !=
+                              config.disabled_tactics.end())
+      continue;
     if (auto k = e.create(spec)) return Step{li, e.tactic, std::move(k)};
   }
   std::string where = "layer '" + l.name + "' (" + to_string(l.kind) + ") with inputs " + describe_inputs(g, l);
@@ -78,6 +82,16 @@ Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list,
 }
 
 }  // namespace
+
+bool is_known_tactic(const std::string& name) {
+  for (const KernelEntry& e : cpu::kernels())
+    if (name == e.tactic) return true;
+#ifdef TENSORFORGE_WITH_CUDA
+  for (const KernelEntry& e : cuda::kernels())
+    if (name == e.tactic) return true;
+#endif
+  return false;
+}
 
 std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig& config,
                                             const std::vector<std::string>& tactics) {

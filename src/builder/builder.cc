@@ -4,6 +4,7 @@
 #include <chrono>
 #include <sstream>
 
+#include "kernels/kernel.h"
 #include "opt/pass.h"
 #include "runtime/engine_impl.h"
 #include "tensorforge/logger.h"
@@ -16,6 +17,10 @@ void BuilderConfig::validate() const {
                 "BuilderConfig.optimization_level must be in 0..5, got " + std::to_string(optimization_level));
   if (static_cast<int>(device) > static_cast<int>(DeviceKind::kCUDA))
     throw Error(ErrorCode::kInvalidArgument, "BuilderConfig.device is not a valid DeviceKind");
+  for (const std::string& t : disabled_tactics)
+    if (!is_known_tactic(t))
+      throw Error(ErrorCode::kInvalidArgument,
+                  "BuilderConfig.disabled_tactics names '" + t + "', which is no kernel of this build");
 }
 
 Builder::Builder(const BuilderConfig& config) : config_(config) { config_.validate(); }

@@ -54,6 +54,10 @@ struct KernelEntry {
 /// Throws Error(kRuntime) naming the layer; for failures only visible at run time (bad index values).
 [[noreturn]] void runtime_fail(const ir::Layer& layer, const std::string& why);
 
+/// Whether `name` is the tactic of a CPU kernel or (in builds with CUDA) a CUDA kernel; what
+/// BuilderConfig.disabled_tactics may name. Aliasing reshapes and constants are not kernels.
+bool is_known_tactic(const std::string& name);
+
 namespace cpu {
 
 /// Every CPU kernel, in preference order per kind (see registry.cc).

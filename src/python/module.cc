@@ -187,6 +187,7 @@ NB_MODULE(_C, m) {
   m.def("version", [] { return std::string(version()); });
   m.def("set_log_level", &set_log_level);
   m.def("built_with_cuda", &cuda::built_with_cuda);
+  m.def("built_with_cudnn_attention", &cuda::built_with_cudnn_attention);
   m.def("cuda_device_count", &cuda::device_count);
   m.def("layer_kinds", [] {
     std::vector<std::string> r;
@@ -259,6 +260,7 @@ NB_MODULE(_C, m) {
       .def_rw("optimization_level", &BuilderConfig::optimization_level)
       .def_rw("workspace_size", &BuilderConfig::workspace_size)
       .def_rw("allow_tf32", &BuilderConfig::allow_tf32)
+      .def_rw("disabled_tactics", &BuilderConfig::disabled_tactics)
       .def("validate", &BuilderConfig::validate);
 
   nb::class_<Builder>(m, "Builder")

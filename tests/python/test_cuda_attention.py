@@ -34,10 +34,31 @@ def check(gpu, cpu, msg):
     torch.testing.assert_close(gpu, cpu, atol=atol, rtol=rtol, equal_nan=True, msg=lambda m: f"{msg}: {m}")
 
 
-def attention(q, k, v, mask=None, **kw):
+# Each numeric test runs twice: "ours" disables cuDNN's fused attention so our flash and rows kernels
+# take every layer; "cudnn" is the default choice, where cuDNN's takes the half-precision layers it
+# supports (the rest fall to ours; test_cudnn_kernel_choice says which).
+KERNELS = ("ours", "cudnn")
+OURS = ["cuda.attention.cudnn"]
+
+
+def disabled(kernels):
+    if kernels == "cudnn" and not tf.built_with_cudnn_attention():
+        pytest.skip("built without cuDNN's frontend (nvidia-cudnn-frontend): no cuda.attention.cudnn")
+    return OURS if kernels == "ours" else []
+
+
+def attention(q, k, v, mask=None, kernels="ours", **kw):
     inputs = [q, k, v] + ([mask] if mask is not None else [])
-    cpu, gpu = both(lambda n, *xs: n.add_attention(*xs, **kw), inputs)
+    cpu, gpu = both(lambda n, *xs: n.add_attention(*xs, **kw), inputs, disabled_tactics=disabled(kernels))
     return cpu[0], gpu[0]
+
+
+def build(shapes, dtype, kernels="ours", **kw):
+    """A CUDA engine of one attention layer over inputs of `shapes` (and `dtype`)."""
+    net = tf.Network()
+    xs = [net.add_input(f"in{i}", dtype, tuple(s)) for i, s in enumerate(shapes)]
+    net.mark_output(net.add_attention(*xs, **kw), "out")
+    return tf.Builder(tf.BuilderConfig(device="cuda", disabled_tactics=disabled(kernels))).build(net)
 
 
 # (query, key, value shapes); the comment names the CUDA kernel float16/bfloat16 take
@@ -58,12 +79,15 @@ SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("shapes", SHAPES, ids=lambda s: "x".join(map(str, s[0])) + "-" + "x".join(map(str, s[1])))
 @pytest.mark.parametrize("causal,scale", [(False, 0.0), (True, 0.0), (False, 0.3), (True, 2.0)])
-def test_attention(shapes, dtype, causal, scale):
+def test_attention(shapes, dtype, causal, scale, kernels):
+    if kernels == "cudnn" and dtype == torch.float32:
+        pytest.skip("cuDNN's fused attention takes float16/bfloat16 only: float32 is the 'ours' case")
     q, k, v = (randn(s, dtype, seed=i) for i, s in enumerate(shapes))
-    cpu, gpu = attention(q, k, v, causal=causal, scale=scale)
+    cpu, gpu = attention(q, k, v, kernels=kernels, causal=causal, scale=scale)
     check(gpu, cpu, f"attention {shapes} {dtype} causal={causal} scale={scale}")
 
 
@@ -82,11 +106,14 @@ MASKS = {
 }
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("kind", ("bool", "additive"))
 @pytest.mark.parametrize("mask", sorted(MASKS))
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("shapes", [SHAPES[0], SHAPES[2], SHAPES[5], SHAPES[9]], ids=("E64", "E80", "gqa", "E33"))
-def test_attention_mask(shapes, dtype, mask, kind):
+def test_attention_mask(shapes, dtype, mask, kind, kernels):
+    if kernels == "cudnn" and (dtype == torch.float32 or kind == "bool"):
+        pytest.skip("cuDNN's fused attention takes float16/bfloat16 additive masks only: the rest is 'ours'")
     q, k, v = (randn(s, dtype, seed=10 + i) for i, s in enumerate(shapes))
     ms = MASKS[mask](_scores(shapes))
     g = torch.Generator().manual_seed(3)
@@ -99,7 +126,7 @@ def test_attention_mask(shapes, dtype, mask, kind):
         m.view(-1, ms[-1])[0, 0] = float("-inf")
         if ms[-1] > 1:
             m.view(-1, ms[-1])[-1] = float("-inf")  # a fully masked row
-    cpu, gpu = attention(q, k, v, m)
+    cpu, gpu = attention(q, k, v, m, kernels=kernels)
     check(gpu, cpu, f"attention {shapes} {dtype} {kind} mask {ms}")
 
 
@@ -122,18 +149,19 @@ def test_empty_keys_give_zeros(dtype):
     check(gpu, cpu, f"S = 0 {dtype}")
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16))
-def test_misaligned_operands_take_the_rows_kernel(dtype):
+def test_misaligned_operands_take_the_rows_kernel(dtype, kernels):
     """Contiguous inputs whose data starts 2 bytes past a 16-byte boundary: the flash kernel's 16-byte
-    loads cannot take them, so the same engine runs the rows kernel."""
+    loads (and cuDNN's) cannot take them, so the same engine runs the rows kernel."""
     shapes = ((1, 2, 37, 64), (1, 2, 53, 64), (1, 2, 53, 64))
     q, k, v = (randn(s, dtype, seed=i) for i, s in enumerate(shapes))
     net = tf.Network()
     xs = [net.add_input(f"in{i}", t.dtype, tuple(t.shape)) for i, t in enumerate((q, k, v))]
     net.mark_output(net.add_attention(*xs, causal=True), "out")
     expected = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(q, k, v)[0]
-    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
-    assert "cuda.attention.flash" in engine.inspect()
+    engine = tf.Builder(tf.BuilderConfig(device="cuda", disabled_tactics=disabled(kernels))).build(net)
+    assert ("cuda.attention.flash" if kernels == "ours" else "cuda.attention.cudnn") in engine.inspect()
 
     def shifted(t):
         flat = torch.zeros(t.numel() + 1, dtype=dtype, device="cuda")
@@ -147,29 +175,30 @@ def test_misaligned_operands_take_the_rows_kernel(dtype):
     check(engine(q.cuda(), k.cuda(), v.cuda())[0].cpu(), expected, f"aligned {dtype}")
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16))
-def test_flash_against_pytorch(dtype):
-    """The flash kernel against PyTorch's own CUDA scaled_dot_product_attention (causal, GQA)."""
+def test_flash_against_pytorch(dtype, kernels):
+    """The flash kernel (and cuDNN's) against PyTorch's own CUDA scaled_dot_product_attention (causal,
+    GQA)."""
     F = torch.nn.functional
     q = randn((2, 8, 97, 64), dtype, seed=0).cuda()
     k = randn((2, 2, 97, 64), dtype, seed=1).cuda()
     v = randn((2, 2, 97, 64), dtype, seed=2).cuda()
-    net = tf.Network()
-    xs = [net.add_input(f"in{i}", t.dtype, tuple(t.shape)) for i, t in enumerate((q, k, v))]
-    net.mark_output(net.add_attention(*xs, causal=True), "out")
-    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    engine = build((q.shape, k.shape, v.shape), dtype, kernels, causal=True)
     expected = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
     check(engine(q, k, v)[0].cpu(), expected.cpu(), f"vs torch {dtype}")
 
 
+def _tactic(engine):
+    (layer,) = [x for x in engine.inspect(format="json")["layers"] if x["kind"] == "attention"]
+    return layer["tactic"].removeprefix("cuda.attention.")
+
+
 def test_kernel_choice():
-    """float16/bfloat16 with E == Ev, E % 8 == 0, E <= 128 take the flash kernel; the rest the rows one."""
+    """Our kernels (cuDNN's disabled): float16/bfloat16 with E == Ev, E % 8 == 0, E <= 128 take the
+    flash kernel; the rest the rows one."""
     def tactic(dtype, e, ev):
-        net = tf.Network()
-        xs = [net.add_input(n, dtype, (2, 5, d)) for n, d in (("q", e), ("k", e), ("v", ev))]
-        net.mark_output(net.add_attention(*xs), "out")
-        text = tf.Builder(tf.BuilderConfig(device="cuda")).build(net).inspect()
-        return "flash" if "cuda.attention.flash" in text else "rows" if "cuda.attention.rows" in text else text
+        return _tactic(build(((2, 5, e), (2, 5, e), (2, 5, ev)), dtype))
 
     assert tactic(torch.float16, 64, 64) == "flash"
     assert tactic(torch.bfloat16, 128, 128) == "flash"
@@ -178,3 +207,26 @@ def test_kernel_choice():
     assert tactic(torch.float16, 33, 33) == "rows"
     assert tactic(torch.float16, 64, 32) == "rows"
     assert tactic(torch.float16, 136, 136) == "rows"
+
+
+def test_cudnn_kernel_choice():
+    """By default cuDNN's fused attention takes float16/bfloat16 layers with 16-byte aligned rows and an
+    additive mask of their dtype or none; float32, bool masks and rows of 33 elements fall to ours."""
+    if not tf.built_with_cudnn_attention():
+        pytest.skip("built without cuDNN's frontend (nvidia-cudnn-frontend): no cuda.attention.cudnn")
+
+    def tactic(dtype, q, k, v, mask=None, causal=False):
+        shapes = (q, k, v) + ((mask[0],) if mask else ())
+        net = tf.Network()
+        xs = [net.add_input(f"in{i}", mask[1] if mask and i == 3 else dtype, s) for i, s in enumerate(shapes)]
+        net.mark_output(net.add_attention(*xs, causal=causal), "out")
+        return _tactic(tf.Builder(tf.BuilderConfig(device="cuda")).build(net))
+
+    bert = (2, 12, 128, 64)
+    assert tactic(torch.float16, bert, bert, bert) == "cudnn"
+    assert tactic(torch.bfloat16, bert, bert, bert, causal=True) == "cudnn"
+    assert tactic(torch.float16, (2, 8, 45, 64), (2, 2, 77, 64), (2, 2, 77, 64)) == "cudnn"  # grouped-query
+    assert tactic(torch.float16, bert, bert, bert, mask=((2, 1, 1, 128), torch.float16)) == "cudnn"
+    assert tactic(torch.float32, bert, bert, bert) == "rows"
+    assert tactic(torch.float16, bert, bert, bert, mask=((2, 1, 1, 128), torch.bool)) == "flash"
+    assert tactic(torch.float16, (3, 17, 33), (3, 9, 33), (3, 9, 33)) == "rows"

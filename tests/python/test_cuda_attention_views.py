@@ -1,5 +1,5 @@
-"""fold_attention_views on CUDA: the flash and rows attention kernels reading head splits through
-strides and writing the head merge in place (attention_views_lib's networks, built for CUDA at
+"""fold_attention_views on CUDA: the flash and rows attention kernels (and cuDNN's fused attention,
+when the build has it) reading head splits through strides and writing the head merge in place (attention_views_lib's networks, built for CUDA at
 optimization_level 3) agree with the CPU engine at level 0 (no passes) in every float dtype, and
 their CUDA graphs replay; views whose rows are not 16-byte aligned take the rows kernel."""
 
@@ -19,35 +19,52 @@ def _close(got, want, msg):
     torch.testing.assert_close(got.cpu(), want, atol=atol, rtol=rtol, msg=lambda m: f"{msg}: {m}")
 
 
-def _run_both(net, inputs):
+OURS = ["cuda.attention.cudnn"]  # disabled_tactics that leave attention to our kernels
+
+
+def _run_both(net, inputs, disabled=()):
     want = tf.Builder(tf.BuilderConfig(device="cpu", optimization_level=0)).build(net)(*inputs)
-    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    engine = tf.Builder(tf.BuilderConfig(device="cuda", disabled_tactics=disabled)).build(net)
     on_gpu = [t.cuda() for t in inputs]
     first = [t.clone() for t in engine(*on_gpu)]
     again = engine(*on_gpu)  # the CUDA graph's replay
     return engine, want, first, again
 
 
+def _attention_tactics(engine):
+    return [layer["tactic"] for layer in engine.inspect(format="json")["layers"] if layer["kind"] == "attention"]
+
+
+@pytest.mark.parametrize("kernels", ("ours", "cudnn"))
 @pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.bfloat16))
 @pytest.mark.parametrize("which", sorted(NETWORKS))
-def test_head_splits_read_in_place(which, dtype):
+def test_head_splits_read_in_place(which, dtype, kernels):
+    """With our kernels (cuDNN's disabled) and with the default choice, where cuDNN's fused attention
+    takes the half-precision layers when the build has it."""
+    if kernels == "cudnn" and not tf.built_with_cudnn_attention():
+        pytest.skip("built without cuDNN's frontend: no cuda.attention.cudnn")
     net, inputs = NETWORKS[which](dtype)
-    engine, want, first, again = _run_both(net, inputs)
+    engine, want, first, again = _run_both(net, inputs, OURS if kernels == "ours" else ())
     for g, a, w in zip(first, again, want):
         _close(g, w, f"{which} {dtype}")
         torch.testing.assert_close(a, g, atol=0, rtol=0, msg="CUDA graph replay")
     kinds = layer_kinds(engine)
     assert "transpose" not in kinds and "split" not in kinds, kinds
     assert kinds.count("as_strided") == (1 if which == "gpt2_split" else 0), kinds
-    tactic = [layer["tactic"] for layer in engine.inspect(format="json")["layers"] if layer["kind"] == "attention"]
-    assert tactic == ["cuda.attention.rows" if dtype == torch.float32 else "cuda.attention.flash"], tactic
+    tactic = _attention_tactics(engine)
+    ours = "cuda.attention.rows" if dtype == torch.float32 else "cuda.attention.flash"
+    assert tactic == [ours if kernels == "ours" or dtype == torch.float32 else "cuda.attention.cudnn"], tactic
 
 
+@pytest.mark.parametrize("kernels", ("ours", "cudnn"))
 @pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16))
 @pytest.mark.parametrize("row_pad", (0, 1))
-def test_views_with_odd_strides(dtype, row_pad):
+def test_views_with_odd_strides(dtype, row_pad, kernels):
     """A query read from every other row of a wider input (row_pad 1: rows 2 * 64 + 1 elements apart,
-    not 16-byte aligned), written with its heads merged: row_pad 0 runs flash, 1 the rows kernel."""
+    not 16-byte aligned), written with its heads merged: row_pad 0 runs flash (or cuDNN's fused
+    attention), 1 the rows kernel (cuDNN refuses rows that are not 16-byte aligned)."""
+    if kernels == "cudnn" and not tf.built_with_cudnn_attention():
+        pytest.skip("built without cuDNN's frontend: no cuda.attention.cudnn")
     n, heads, l, d = 2, 3, 50, 64
     width = 2 * d + row_pad
     net = tf.Network()
@@ -57,14 +74,15 @@ def test_views_with_odd_strides(dtype, row_pad):
     out = net.add_layer("attention", [x, k, k, None], {"q_view": view, "out_perm": [0, 2, 1, 3]})[0]
     net.mark_output(out, "out")
     xs, ks = randn((n, heads, 2 * l, width), dtype, 0), randn((n, heads, l, d), dtype, 1)
-    engine, want, first, again = _run_both(net, [xs, ks])
+    engine, want, first, again = _run_both(net, [xs, ks], OURS if kernels == "ours" else ())
     q = xs.float()[:, :, ::2, d:2 * d]
     ref = torch.nn.functional.scaled_dot_product_attention(q, ks.float(), ks.float()).permute(0, 2, 1, 3)
     _close(first[0], want[0], f"vs CPU {dtype}")
     _close(first[0], ref.to(dtype), f"vs torch {dtype}")
     torch.testing.assert_close(again[0], first[0], atol=0, rtol=0)
     tactic = engine.inspect(format="json")["layers"][0]["tactic"]
-    assert tactic == ("cuda.attention.rows" if row_pad else "cuda.attention.flash"), tactic
+    aligned = "cuda.attention.flash" if kernels == "ours" else "cuda.attention.cudnn"
+    assert tactic == ("cuda.attention.rows" if row_pad else aligned), tactic
 
 
 @pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.int64, torch.int8))

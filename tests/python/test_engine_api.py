@@ -79,6 +79,22 @@ def test_builder_config():
         assert tf.Builder(tf.BuilderConfig(device="cuda")).build(small_network()).device == "cuda"
 
 
+def test_disabled_tactics():
+    """A disabled kernel is never picked: with the CPU's only matmul kernel disabled the layer has no
+    kernel (a typed error naming it); unknown names and a bare string are rejected up front."""
+    net = tf.Network()
+    x = net.add_input("x", "float32", (2, 3))
+    net.mark_output(net.add_matmul(x, net.add_constant(torch.ones(3, 4))), "y")
+    engine = tf.Builder(tf.BuilderConfig(disabled_tactics=["cpu.softmax"])).build(net)
+    assert "cpu.matmul.sgemm" in engine.inspect()
+    with pytest.raises(tf.UnsupportedError, match="no kernel supports this layer"):
+        tf.Builder(tf.BuilderConfig(disabled_tactics=["cpu.matmul.sgemm"])).build(net)
+    with pytest.raises(tf.InvalidArgumentError, match="'cpu.nope', which is no kernel"):
+        tf.Builder(tf.BuilderConfig(disabled_tactics=["cpu.nope"]))
+    with pytest.raises(tf.InvalidArgumentError, match="list of kernel names"):
+        tf.Builder(tf.BuilderConfig(disabled_tactics="cpu.softmax"))
+
+
 def test_bfloat16_outputs_come_back_as_torch():
     net = tf.Network()
     x = net.add_input("x", "float32", (4,))

@@ -10,6 +10,10 @@ namespace tensorforge::cuda {
 /// True if this build includes the CUDA backend.
 bool built_with_cuda();
 
+/// True if this build has cuDNN's C++ frontend, so cuDNN's fused attention (cuda.attention.cudnn)
+/// can take attention layers (attention_cudnn.cc).
+bool built_with_cudnn_attention();
+
 /// Number of CUDA devices visible (0 without CUDA or without a GPU).
 int device_count();
 

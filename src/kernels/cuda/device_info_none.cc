@@ -4,6 +4,7 @@
 namespace tensorforge::cuda {
 
 bool built_with_cuda() { return false; }
+bool built_with_cudnn_attention() { return false; }
 int device_count() { return 0; }
 int compute_capability() { return 0; }
 std::string device_name() { return {}; }

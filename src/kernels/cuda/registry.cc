@@ -27,6 +27,7 @@ std::unique_ptr<Kernel> create_rms_norm(const KernelSpec& s);
 std::unique_ptr<Kernel> create_group_norm(const KernelSpec& s);
 std::unique_ptr<Kernel> create_reduce(const KernelSpec& s);
 std::unique_ptr<Kernel> create_arg_reduce(const KernelSpec& s);
+std::unique_ptr<Kernel> create_attention_cudnn(const KernelSpec& s);
 std::unique_ptr<Kernel> create_attention_flash(const KernelSpec& s);
 std::unique_ptr<Kernel> create_attention(const KernelSpec& s);
 std::unique_ptr<Kernel> create_pooling(const KernelSpec& s);
@@ -68,6 +69,7 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kGroupNorm, "cuda.group_norm", create_group_norm},
       {LayerKind::kReduce, "cuda.reduce", create_reduce},
       {LayerKind::kArgReduce, "cuda.arg_reduce", create_arg_reduce},
+      {LayerKind::kAttention, "cuda.attention.cudnn", create_attention_cudnn},
       {LayerKind::kAttention, "cuda.attention.flash", create_attention_flash},
       {LayerKind::kAttention, "cuda.attention.rows", create_attention},
       {LayerKind::kPooling, "cuda.pooling", create_pooling},
