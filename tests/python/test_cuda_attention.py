@@ -112,8 +112,8 @@ MASKS = {
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("shapes", [SHAPES[0], SHAPES[2], SHAPES[5], SHAPES[9]], ids=("E64", "E80", "gqa", "E33"))
 def test_attention_mask(shapes, dtype, mask, kind, kernels):
-    if kernels == "cudnn" and (dtype == torch.float32 or kind == "bool"):
-        pytest.skip("cuDNN's fused attention takes float16/bfloat16 additive masks only: the rest is 'ours'")
+    if kernels == "cudnn" and dtype == torch.float32:
+        pytest.skip("cuDNN's fused attention takes float16/bfloat16 only: float32 is the 'ours' case")
     q, k, v = (randn(s, dtype, seed=10 + i) for i, s in enumerate(shapes))
     ms = MASKS[mask](_scores(shapes))
     g = torch.Generator().manual_seed(3)
@@ -130,12 +130,15 @@ def test_attention_mask(shapes, dtype, mask, kind, kernels):
     check(gpu, cpu, f"attention {shapes} {dtype} {kind} mask {ms}")
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_fully_masked_rows_are_zero(dtype):
+def test_fully_masked_rows_are_zero(dtype, kernels):
+    if kernels == "cudnn" and dtype == torch.float32:
+        pytest.skip("cuDNN's fused attention takes float16/bfloat16 only: float32 is the 'ours' case")
     q, k, v = (randn((1, 2, 70, 64), dtype, seed=i) for i in range(3))
     m = torch.rand(70, 70, generator=torch.Generator().manual_seed(1)) > 0.5
     m[[0, 33, 69]] = False
-    cpu, gpu = attention(q, k, v, m)
+    cpu, gpu = attention(q, k, v, m, kernels=kernels)
     assert torch.equal(gpu[..., [0, 33, 69], :], torch.zeros_like(gpu[..., [0, 33, 69], :]))
     check(gpu, cpu, f"fully masked rows {dtype}")
 
@@ -211,7 +214,8 @@ def test_kernel_choice():
 
 def test_cudnn_kernel_choice():
     """By default cuDNN's fused attention takes float16/bfloat16 layers with 16-byte aligned rows and an
-    additive mask of their dtype or none; float32, bool masks and rows of 33 elements fall to ours."""
+    additive mask of their dtype, a bool mask or none; float32, a mask broadcast over the keys and rows
+    of 33 elements fall to ours."""
     if not tf.built_with_cudnn_attention():
         pytest.skip("built without cuDNN's frontend (nvidia-cudnn-frontend): no cuda.attention.cudnn")
 
@@ -228,5 +232,7 @@ def test_cudnn_kernel_choice():
     assert tactic(torch.float16, (2, 8, 45, 64), (2, 2, 77, 64), (2, 2, 77, 64)) == "cudnn"  # grouped-query
     assert tactic(torch.float16, bert, bert, bert, mask=((2, 1, 1, 128), torch.float16)) == "cudnn"
     assert tactic(torch.float32, bert, bert, bert) == "rows"
-    assert tactic(torch.float16, bert, bert, bert, mask=((2, 1, 1, 128), torch.bool)) == "flash"
+    assert tactic(torch.float16, bert, bert, bert, mask=((2, 1, 1, 128), torch.bool)) == "cudnn"
+    assert tactic(torch.float16, bert, bert, bert, mask=((128, 128), torch.bool), causal=True) == "cudnn"
+    assert tactic(torch.float16, bert, bert, bert, mask=((2, 12, 128, 1), torch.float16)) == "flash"  # over keys
     assert tactic(torch.float16, (3, 17, 33), (3, 9, 33), (3, 9, 33)) == "rows"

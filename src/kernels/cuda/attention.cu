@@ -603,7 +603,25 @@ std::unique_ptr<Kernel> create(const KernelSpec& s, bool flash) {
   });
 }
 
+// bias[i] = mask[i] ? 0 : -infinity.
+template <class T>
+__global__ void mask_to_bias_kernel(const bool* __restrict__ mask, T* __restrict__ bias, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    bias[i] = store_as<T>(mask[i] ? 0.0f : -INFINITY);
+}
+
 }  // namespace
+
+void attention_mask_to_bias(DataType t, const bool* mask, void* bias, int64_t n) {
+  if (n <= 0) return;
+  dispatch(t, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (is_float_v<T>) {
+      mask_to_bias_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(mask, static_cast<T*>(bias), n);
+      check_launch("launching mask_to_bias_kernel");
+    }
+  });
+}
 
 std::unique_ptr<Kernel> create_attention_flash(const KernelSpec& s) { return create(s, true); }
 std::unique_ptr<Kernel> create_attention(const KernelSpec& s) { return create(s, false); }

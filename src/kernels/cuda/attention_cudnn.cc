@@ -5,10 +5,12 @@
 // It takes float16 and bfloat16 layers of rank 2 to 4 (rank 3 is [heads, L, E], rank 2 one head)
 // whose query, key and value views (ir/attention_views.h) and output placement (out_perm) have
 // 16-byte aligned rows, blocks and offsets, with no mask, a causal mask (top-left aligned, as
-// ours), or an additive mask of the query's dtype (broadcast strides are passed as they are);
-// grouped-query heads are cuDNN's own. The graph is validated, its plan chosen by cuDNN's heuristic
+// ours), an additive mask of the query's dtype, or a bool mask, which each call turns into an
+// additive one (0 or -infinity) in the workspace first (a mask's broadcast dims are passed to cuDNN
+// as extent 1, so the conversion touches only the mask's own elements); grouped-query heads are
+// cuDNN's own. Rows with nothing to attend come out zero, as from our kernels. The graph is validated, its plan chosen by cuDNN's heuristic
 // and built at creation; a layer cuDNN does not support (a head dim it lacks, a bool mask, an
-// unsupported broadcast) is refused with the reason logged at info level. A call whose pointers are
+// broadcast over keys) is refused with the reason logged at info level. A call whose pointers are
 // not 16-byte aligned (an engine input that is a view into a larger tensor) runs our kernel, kept
 // beside the plan.
 //
@@ -39,6 +41,8 @@ namespace tensorforge::cuda {
 
 std::unique_ptr<Kernel> create_attention_flash(const KernelSpec& s);
 std::unique_ptr<Kernel> create_attention(const KernelSpec& s);
+/// bias[i] = mask[i] ? 0 : -infinity for i < n, in float dtype t, on the current stream (attention.cu).
+void attention_mask_to_bias(DataType t, const bool* mask, void* bias, int64_t n);
 
 #if TENSORFORGE_WITH_CUDNN_FRONTEND
 namespace {
@@ -99,7 +103,8 @@ class CudnnAttentionKernel : public Kernel {
     for (int d = 0; d + 3 < r; ++d)  // batch dims other than the heads must match (no broadcast)
       if (k.dims[d] != q.dims[d] || v.dims[d] != q.dims[d]) return nullptr;
     const bool has_mask = s.inputs.size() > 3 && s.inputs[3] != nullptr;
-    if (has_mask && s.inputs[3]->dtype != t) {
+    const bool bool_mask = has_mask && s.inputs[3]->dtype == DataType::kBool;
+    if (has_mask && !bool_mask && s.inputs[3]->dtype != t) {
       info(s, "cuDNN attention refused: the mask is " + std::string(to_string(s.inputs[3]->dtype)) +
                   ", cuDNN adds a mask of the query's dtype only");
       return nullptr;
@@ -114,6 +119,7 @@ class CudnnAttentionKernel : public Kernel {
     od[r - 1] = v.dims[r - 1];
     kernel->o_ = to4(od, ir::attention_output_strides(s.layer, Dims(od)), 0);
     kernel->esize_ = esize;
+    kernel->dtype_ = t;
     for (const Operand4* o : {&kernel->q_, &kernel->k_, &kernel->v_, &kernel->o_})
       if (!aligned(*o, esize)) {
         info(s, "cuDNN attention refused: an operand's rows or offset are not 16-byte aligned");
@@ -152,7 +158,11 @@ class CudnnAttentionKernel : public Kernel {
     kernel->fallback_ = create_attention_flash(s);
     if (!kernel->fallback_) kernel->fallback_ = create_attention(s);
     if (!kernel->fallback_) return nullptr;
-    kernel->workspace_ = std::max(kernel->workspace_, kernel->fallback_->workspace_size());
+    if (bool_mask) {  // the additive mask goes first in the workspace, cuDNN's after it
+      kernel->mask_count_ = s.inputs[3]->dims.volume();
+      kernel->bias_bytes_ = (static_cast<size_t>(kernel->mask_count_) * esize + 255) / 256 * 256;
+    }
+    kernel->workspace_ = std::max(kernel->bias_bytes_ + kernel->workspace_, kernel->fallback_->workspace_size());
     info(s, "cuDNN fused attention, " + std::to_string(kernel->workspace_) + " bytes of workspace");
     return kernel;
   }
@@ -162,7 +172,7 @@ class CudnnAttentionKernel : public Kernel {
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     const bool mask = bias_.dims.size() == 4;
     if (misaligned(in[0].data) || misaligned(in[1].data) || misaligned(in[2].data) || misaligned(out[0].data) ||
-        (mask && misaligned(in[3].data))) {
+        (mask && !bias_bytes_ && misaligned(in[3].data))) {
       fallback_->run(in, out, workspace);
       return;
     }
@@ -171,8 +181,15 @@ class CudnnAttentionKernel : public Kernel {
     };
     std::unordered_map<int64_t, void*> pack = {
         {kQ, at(in[0], q_)}, {kK, at(in[1], k_)}, {kV, at(in[2], v_)}, {kO, out[0].data}};
-    if (mask) pack[kBias] = in[3].data;
-    fe::error_t e = graph_->execute(cudnn_handle(), pack, workspace);
+    char* ws = static_cast<char*>(workspace);
+    if (mask && bias_bytes_) {  // a bool mask: its additive form in the workspace
+      attention_mask_to_bias(dtype_, static_cast<const bool*>(in[3].data), ws, mask_count_);
+      pack[kBias] = ws;
+      ws += bias_bytes_;
+    } else if (mask) {
+      pack[kBias] = in[3].data;
+    }
+    fe::error_t e = graph_->execute(cudnn_handle(), pack, ws);
     if (e.is_bad()) check_cudnn(CUDNN_STATUS_EXECUTION_FAILED, ("running cuDNN attention: " + e.get_message()).c_str());
   }
 
@@ -217,7 +234,10 @@ class CudnnAttentionKernel : public Kernel {
   std::unique_ptr<Kernel> fallback_;  // our kernel, for calls whose pointers are not 16-byte aligned
   Operand4 q_, k_, v_, o_, bias_;     // bias_.dims is empty without a mask
   int64_t esize_ = 2;
-  size_t workspace_ = 0;
+  DataType dtype_ = DataType::kFloat16;
+  int64_t mask_count_ = 0;  // a bool mask's elements, converted to an additive mask in the workspace
+  size_t bias_bytes_ = 0;   // the workspace that additive mask takes (0 for other masks)
+  size_t workspace_ = 0;    // cuDNN's after bias_bytes_, or our kernel's
 };
 
 }  // namespace
