@@ -13,7 +13,7 @@
 // candidates too. A channels-last layer (layout "nhwc": x and y [N, *spatial, C], the weight
 // [Cout, *kernel, Cin / groups]) is described to cuDNN with NHWC strides and runs in place; its
 // fallbacks are the unfused NHWC graph and the NCHW graph with transposes through the workspace. optimization_level 0 keeps the first plan (the fused graph's first); levels 1-2 time 3
-// fused, 2 unfused and 2 NHWC candidates, levels 3 and up 6, 2 and 3, each on random (non-zero)
+// fused, 2 unfused (5 for grouped layers) and 2 NHWC candidates, levels 3 and up 6, 2 (5) and 3, each on random (non-zero)
 // scratch data, 3 rounds of 5 calls, and keep the fastest median among the plans whose output agrees
 // with the heuristic's first plan (or with the majority, when most disagree with that one).
 // Tensors are declared 16-byte aligned; a second plan declared only element-aligned serves calls
@@ -23,7 +23,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -400,7 +402,9 @@ class ConvGraphKernel : public Kernel {
     const bool thorough = s.config.optimization_level >= 3;  // more of the heuristic's list is timed
     // In the layer's own layout first (fused, then unfused), then staged through the other layout.
     add(Variant{true, last, 16}, !timed ? 1 : thorough ? 6 : 3);
-    if (epilogue && (timed || candidates.empty())) add(Variant{false, last, 16}, timed ? 2 : 1);
+    // Grouped (depthwise) layers time more plain convolutions: cuDNN's fastest depthwise kernels
+    // take no fused epilogue, and they win even with our bias/activation pass after them.
+    if (epilogue && (timed || candidates.empty())) add(Variant{false, last, 16}, !timed ? 1 : g.groups > 1 ? 5 : 2);
     // Staged plans leave a residual to our pass, which reads it in the layer's layout.
     if ((timed && (g.groups == 1 || last)) || candidates.empty())
       add(Variant{!k->has_residual_, !last, 16}, thorough ? 3 : 2);
@@ -579,9 +583,64 @@ class ConvGraphKernel : public Kernel {
   bool has_bias_ = false, has_residual_ = false, relu_ = false, last_ = false;  // last_: the layer is channels last
 };
 
+// What decides a layer's kernel: device, dtype, layout, geometry, epilogue and the build options
+// that create() reads. Layers with equal keys get equal kernels.
+std::string plan_key(const KernelSpec& s) {
+  const bool last = ir::is_channels_last(s.layer);
+  const Dims x = ir::channels_first_view(s.inputs[0]->dims, last), w = ir::channels_first_view(s.inputs[1]->dims, last),
+             y = ir::channels_first_view(s.outputs[0]->dims, last);
+  const Shape g = shape_of(s, x, w, y);
+  int dev = 0;
+  check(cudaGetDevice(&dev), "querying the current device");
+  std::string key = std::to_string(dev) + "|" + to_string(s.inputs[0]->dtype) + (last ? "|nhwc|" : "|nchw|") +
+                    x.str() + w.str() + y.str();
+  for (int k = 0; k < g.rank - 2; ++k)
+    key += "|" + std::to_string(g.pad[k]) + "," + std::to_string(g.stride[k]) + "," + std::to_string(g.dil[k]);
+  key += "|g" + std::to_string(g.groups) + (s.inputs.size() > 2 && s.inputs[2] ? "|bias" : "") +
+         (s.inputs.size() > 3 && s.inputs[3] ? "|residual" : "") + (conv_relu(s) ? "|relu" : "") + "|O" +
+         std::to_string(s.config.optimization_level) + (s.config.allow_tf32 ? "|tf32|" : "|fp32|") +
+         std::to_string(s.config.workspace_size);
+  return key;
+}
+
+// A kernel shared by every layer of one plan key (run() and workspace_size() are const, as for one
+// engine run from several threads).
+class SharedKernel : public Kernel {
+ public:
+  explicit SharedKernel(std::shared_ptr<const Kernel> k) : k_(std::move(k)) {}
+  size_t workspace_size() const override { return k_->workspace_size(); }
+  void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    k_->run(in, out, workspace);
+  }
+
+ private:
+  std::shared_ptr<const Kernel> k_;
+};
+
 }  // namespace
 
-std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s) { return ConvGraphKernel::create(s); }
+// Convolutions of the same plan key share one kernel, process-wide: the first creates it (timing the
+// candidates), the rest reuse it (ResNet-50's 53 convolutions have 23 keys at a batch size). The
+// cache holds at most kMaxCachedPlans kernels and starts over when full.
+std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s) {
+  constexpr size_t kMaxCachedPlans = 4096;
+  static std::mutex mutex;
+  static std::unordered_map<std::string, std::shared_ptr<const Kernel>> cache;
+  const std::string key = plan_key(s);
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = cache.find(key);
+    if (it != cache.end()) {
+      note(s, "cuDNN graph: the plan of an earlier layer of the same shape and options");
+      return it->second ? std::make_unique<SharedKernel>(it->second) : nullptr;
+    }
+  }
+  std::shared_ptr<const Kernel> k = ConvGraphKernel::create(s);
+  std::lock_guard<std::mutex> lock(mutex);
+  if (cache.size() >= kMaxCachedPlans) cache.clear();
+  cache.emplace(key, k);
+  return k ? std::make_unique<SharedKernel>(std::move(k)) : nullptr;
+}
 
 }  // namespace tensorforge::cuda
 
