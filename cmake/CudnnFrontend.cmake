@@ -7,14 +7,11 @@ set(_tf_fe_hints)
 if(DEFINED ENV{CUDNN_FRONTEND_PATH})
   list(APPEND _tf_fe_hints "$ENV{CUDNN_FRONTEND_PATH}")
 endif()
-set(_tf_fe_python "${Python_EXECUTABLE}")
-if(NOT _tf_fe_python)
-  find_program(_tf_fe_python NAMES python3 python)
-endif()
-if(_tf_fe_python)
+# _tf_python: the interpreter cmake/NvidiaLibraries.cmake (included first) found.
+if(_tf_python)
   # find_spec locates the package without importing it (importing pulls in its compiled module).
   execute_process(
-    COMMAND "${_tf_fe_python}" -c
+    COMMAND "${_tf_python}" -c
             "import importlib.util, os; s = importlib.util.find_spec('cudnn'); print(os.path.dirname(os.path.dirname(s.origin)) if s and s.origin else '')"
     OUTPUT_VARIABLE _tf_fe_root OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
   if(_tf_fe_root)

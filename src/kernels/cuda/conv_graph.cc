@@ -360,7 +360,7 @@ bool misaligned(const void* p, int64_t align) { return reinterpret_cast<uintptr_
 
 class ConvGraphKernel : public Kernel {
  public:
-  static std::unique_ptr<Kernel> create(const KernelSpec& s) {
+  static std::unique_ptr<ConvGraphKernel> create(const KernelSpec& s) {
     const DataType t = s.inputs[0]->dtype;
     if (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16) return nullptr;
     if (s.inputs[0]->dims.volume() == 0 || s.outputs[0]->dims.volume() == 0) return nullptr;  // the legacy kernel
@@ -480,6 +480,9 @@ class ConvGraphKernel : public Kernel {
   }
 
   size_t workspace_size() const override { return workspace_; }
+
+  /// The chosen plan, as the creation note names it ("NHWC engine 12 fused").
+  std::string plan_name() const { return main_.name(); }
 
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     const void* bias = has_bias_ ? in[2].data : nullptr;
@@ -624,22 +627,29 @@ class SharedKernel : public Kernel {
 // cache holds at most kMaxCachedPlans kernels and starts over when full.
 std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s) {
   constexpr size_t kMaxCachedPlans = 4096;
+  struct Cached {
+    std::shared_ptr<const Kernel> kernel;  // null: the graph API refused the key
+    std::string plan;                      // its plan's name
+  };
   static std::mutex mutex;
-  static std::unordered_map<std::string, std::shared_ptr<const Kernel>> cache;
+  static std::unordered_map<std::string, Cached> cache;
   const std::string key = plan_key(s);
   {
     std::lock_guard<std::mutex> lock(mutex);
     auto it = cache.find(key);
     if (it != cache.end()) {
-      note(s, "cuDNN graph: the plan of an earlier layer of the same shape and options");
-      return it->second ? std::make_unique<SharedKernel>(it->second) : nullptr;
+      if (!it->second.kernel) return nullptr;
+      note(s, "cuDNN graph " + it->second.plan + ", shared with an earlier layer of the same shape and options");
+      return std::make_unique<SharedKernel>(it->second.kernel);
     }
   }
-  std::shared_ptr<const Kernel> k = ConvGraphKernel::create(s);
+  std::unique_ptr<ConvGraphKernel> created = ConvGraphKernel::create(s);
+  Cached c{nullptr, created ? created->plan_name() : std::string()};
+  c.kernel = std::move(created);
   std::lock_guard<std::mutex> lock(mutex);
   if (cache.size() >= kMaxCachedPlans) cache.clear();
-  cache.emplace(key, k);
-  return k ? std::make_unique<SharedKernel>(std::move(k)) : nullptr;
+  cache.emplace(key, c);
+  return c.kernel ? std::make_unique<SharedKernel>(c.kernel) : nullptr;
 }
 
 }  // namespace tensorforge::cuda

@@ -1,5 +1,5 @@
 """Converters of shape ops (views, permutes, expand, (un)squeeze, cat/stack, splits, slicing,
-identity copies, repeat, flip, roll, diagonal, unfold) against eager over several shapes and
+identity copies, repeat, flip, roll, diagonal, unfold, as_strided) against eager over several shapes and
 every dtype (floats, int32, int64, bool); they move data only, so results must match exactly."""
 
 import pytest
@@ -104,3 +104,44 @@ def test_diagonal_unfold(dtype, shape):
 def test_slice_bounds_clamp():
     x = data((4, 6), torch.float32)
     check_converter(lambda x: (x[:, -100:100], x[10:], x[:, :-100]), [x], [aten.slice.Tensor])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_as_strided(dtype):
+    """torch.as_strided of a contiguous tensor (overlapping windows, a broadcast stride, an offset, the
+    1x1 adaptive average pool's as_strided) becomes the engine's as_strided layer."""
+    x = data((4, 6), dtype)
+    check_converter(lambda x: (x.as_strided((3, 2), (6, 1), 1), x.as_strided((5, 3), (4, 1)),
+                               x.as_strided((2, 3, 2), (0, 5, 2), 3), (x * 2).as_strided((24,), (1,))),
+                    [x], [aten.as_strided.default], msg=f"{dtype}")
+
+
+def test_as_strided_of_a_view_counts_from_its_storage():
+    """as_strided reads the input's storage: over a slice of a graph input (storage offset 6) the
+    offset is absolute, so the engine's contiguous copy starts at element 6 - 6 = 0 of the slice."""
+    check_converter(lambda x: (x + 1)[1:].as_strided((2, 3), (3, 1), 6), [data((4, 6), torch.float32)],
+                    [aten.as_strided.default])
+
+
+def test_as_strided_reads_the_storage_owner():
+    """The view before the traced input's first element: as_strided_base rewrites it over relu's output
+    (the storage's owner), so the engine reads the elements eager reads."""
+    check_converter(lambda x: torch.relu(x)[1:].as_strided((2, 2), (6, 1), 0), [data((4, 6), torch.float32)],
+                    [aten.as_strided.default])
+
+
+def test_as_strided_of_transposed_values():
+    """A transposed graph input and an elementwise op of it (eager keeps the transposed strides): their
+    storage is their transpose's contiguous copy, which as_strided_base inserts and the engine reads."""
+    x = data((6, 4), torch.float32).t()
+    check_converter(lambda x: ((x * 1).as_strided((3, 3), (4, 1), 2), x.as_strided((2, 2), (1, 4), 1)),
+                    [x], [aten.as_strided.default])
+
+
+def test_as_strided_of_a_strided_view_input_stays_in_pytorch():
+    """A graph input that is a strided window of a larger tensor holds no storage of its own the engine
+    could copy: the node stays in PyTorch, which reads the caller's storage, and matches eager."""
+    x = data((4, 6), torch.float32)[:, 1:4]
+    report = check_converter(lambda x: (torch.relu(x), x.as_strided((2, 2), (6, 1), 2)), [x], [],
+                             expect_engine=False)
+    assert "aten.as_strided.default" in report.unsupported

@@ -1,5 +1,5 @@
 """Converters of shape ops: views and reshapes, permutes and transposes, expand, (un)squeeze, cat
-and stack, splits and unbind, slicing (slice, select, narrow_copy), identity copies (clone, alias),
+and stack, as_strided (over a contiguous input), splits and unbind, slicing (slice, select, narrow_copy), identity copies (clone, alias),
 repeat, flip, roll, diagonal and unfold. Static shapes only: the output shape comes from the node's
 example value."""
 
@@ -57,6 +57,35 @@ def aten_ops_expand(ctx, node, args, kwargs):
 @converter(aten.clone.default, aten.alias.default)
 def aten_ops_identity(ctx, node, args, kwargs):
     return args[0]
+
+
+def _as_strided_view(node):
+    """(size, strides, offset) of an aten.as_strided node over its input's contiguous elements, or
+    None when the engine's as_strided layer cannot express it. aten.as_strided reads the input's
+    storage: that is the engine's contiguous copy only when the traced input is contiguous, and the
+    offset counts from the input's first element (its storage_offset) there."""
+    x = node.args[0].meta.get("val") if hasattr(node.args[0], "meta") else None
+    size, stride = node_arg(node, 1, "size"), node_arg(node, 2, "stride")
+    offset = node_arg(node, 3, "storage_offset", None)
+    if not isinstance(x, torch.Tensor) or not x.is_contiguous():
+        return None
+    values = list(size) + list(stride) + ([] if offset is None else [offset])
+    if not all(isinstance(v, int) for v in values) or len(size) != len(stride) or any(v < 0 for v in values):
+        return None
+    rel = (x.storage_offset() if offset is None else offset) - x.storage_offset()
+    if rel < 0:
+        return None
+    if any(n == 0 for n in size):
+        return list(size), list(stride), 0
+    last = rel + sum((n - 1) * st for n, st in zip(size, stride))
+    return (list(size), list(stride), rel) if last < x.numel() else None
+
+
+@converter(aten.as_strided.default, aten.as_strided_copy.default,
+           capability=lambda node, settings: _as_strided_view(node) is not None)
+def aten_ops_as_strided(ctx, node, args, kwargs):
+    size, stride, offset = _as_strided_view(node)
+    return ctx.net.add_as_strided(args[0], size, stride, offset, name=ctx.name())
 
 
 def _cat_ok(node, settings) -> bool:

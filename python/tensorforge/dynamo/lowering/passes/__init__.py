@@ -1,11 +1,13 @@
 """The FX lowering passes, in the order they run (one pass per file)."""
 
+from tensorforge.dynamo.lowering.passes.as_strided_base import as_strided_base
 from tensorforge.dynamo.lowering.passes.constant_folding import fold_constants
 from tensorforge.dynamo.lowering.passes.recognize_gelu import recognize_gelu
 from tensorforge.dynamo.lowering.passes.remove_noops import remove_noops
 
 # Each pass: (GraphModule, settings) -> GraphModule.
 PASSES = [
+    as_strided_base,
     remove_noops,
     fold_constants,
     remove_noops,

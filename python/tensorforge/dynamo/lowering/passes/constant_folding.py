@@ -1,7 +1,10 @@
 """Constant folding: a node whose inputs are all constants (frozen weights, literals) is evaluated
 once at compile time and replaced by a constant, e.g. a transposed or reshaped weight, a cast of a
-frozen buffer, or arithmetic on constants. Random and size-changing creation ops are left alone
-(creation ops without tensor inputs, like full or arange, are cheap in the engine)."""
+frozen buffer, or arithmetic on constants. Creation ops without tensor inputs (full, zeros, arange)
+count as constants for the nodes that read them, so a mask built from shapes alone (Swin's shifted
+window mask: zeros, slice assignments, differences; a causal mask from arange) folds into one
+constant, up to _MAX_CREATED_BYTES; alone they stay (they are cheap in the engine). Random ops
+and uninitialized memory (empty) never fold."""
 
 from __future__ import annotations
 
@@ -11,15 +14,30 @@ from torch.fx import GraphModule, Node
 from tensorforge.dynamo.lowering.passes.graph_edit import finish
 
 _MAX_FOLDED_BYTES = 1 << 30
+_MAX_CREATED_BYTES = 16 << 20  # a fold that reads a creation op: what would otherwise cost nothing to store
+_UNINITIALIZED = {"empty", "empty_strided", "empty_like", "new_empty", "new_empty_strided"}
+
+
+def _op(node: Node) -> bool:
+    return node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload) and \
+        torch.Tag.nondeterministic_seeded not in node.target.tags
+
+
+def _created(node: Node) -> bool:
+    """A deterministic creation op without tensor inputs (full, zeros, ones, arange, scalar_tensor)."""
+    return _op(node) and not node.all_input_nodes and node.target._opname not in _UNINITIALIZED and \
+        isinstance(node.meta.get("val"), torch.Tensor)
 
 
 def _foldable(node: Node) -> bool:
-    if node.op != "call_function" or not isinstance(node.target, torch._ops.OpOverload):
+    if not _op(node) or node.target._opname in _UNINITIALIZED:
         return False
-    if torch.Tag.nondeterministic_seeded in node.target.tags:
-        return False
-    tensor_inputs = [n for n in node.all_input_nodes]
-    return bool(tensor_inputs) and all(n.op == "get_attr" for n in tensor_inputs)
+    tensor_inputs = node.all_input_nodes
+    return bool(tensor_inputs) and all(n.op == "get_attr" or _created(n) for n in tensor_inputs)
+
+
+def _value(gm: GraphModule, n: Node):
+    return getattr(gm, n.target) if n.op == "get_attr" else n.target(*n.args, **n.kwargs)
 
 
 def fold_constants(gm: GraphModule, settings) -> GraphModule:
@@ -28,11 +46,12 @@ def fold_constants(gm: GraphModule, settings) -> GraphModule:
     for node in list(gm.graph.nodes):
         if not _foldable(node):
             continue
-        args = torch.fx.node.map_arg(node.args, lambda n: getattr(gm, n.target))
-        kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: getattr(gm, n.target))
         with torch.no_grad():
+            args = torch.fx.node.map_arg(node.args, lambda n: _value(gm, n))
+            kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: _value(gm, n))
             value = node.target(*args, **kwargs)
-        if not isinstance(value, torch.Tensor) or value.numel() * value.element_size() > _MAX_FOLDED_BYTES:
+        limit = _MAX_CREATED_BYTES if any(_created(n) for n in node.all_input_nodes) else _MAX_FOLDED_BYTES
+        if not isinstance(value, torch.Tensor) or value.numel() * value.element_size() > limit:
             continue
         name = f"_folded_{count}"
         count += 1

@@ -25,7 +25,8 @@ def _is_noop(node: Node) -> bool:
     if not isinstance(out, torch.Tensor) or not isinstance(inp, torch.Tensor):
         return False
     if node.target in _IDENTITY:
-        return True
+        # a copy that owns a storage an as_strided reads (as_strided_base) must stay
+        return not any(u.target in (aten.as_strided.default, aten.as_strided_copy.default) for u in node.users)
     if node.target in _SAME_SHAPE:
         return tuple(out.shape) == tuple(inp.shape)
     if node.target == aten._to_copy.default:
