@@ -44,15 +44,28 @@ def compiled(model, inputs, backend: str):
     return fn, time.perf_counter() - start, out
 
 
-def top_kernels(fn, calls: int = 5, top: int = 12) -> list:
-    """The CUDA kernels taking the most device time over `calls` calls: (name, ms per call, count)."""
+def top_kernels(fn, calls: int = 5, top: int = 12) -> tuple[list, float]:
+    """The CUDA kernels taking the most device time over `calls` calls, as (name, ms per call,
+    count), and the device time of all kernels and copies per call (ms)."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
         for _ in range(calls):
             fn()
         torch.cuda.synchronize()
     rows = [(e.key, e.self_device_time_total / 1e3 / calls, e.count // calls) for e in prof.key_averages()
             if e.self_device_time_total > 0]
-    return sorted(rows, key=lambda r: -r[1])[:top]
+    return sorted(rows, key=lambda r: -r[1])[:top], sum(r[1] for r in rows)
+
+
+def host_ms(fn, calls: int = 50) -> float:
+    """Milliseconds per call the host takes to issue `calls` back-to-back calls (no wait inside): when
+    it nears the timed ms per call, the call is host-bound, not device-bound."""
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    elapsed = time.perf_counter() - start
+    torch.cuda.synchronize()
+    return elapsed * 1e3 / calls
 
 
 def run_one(name: str, batch: int, backends, repeats: int, calls: int, profile: bool = False) -> dict:
@@ -71,7 +84,8 @@ def run_one(name: str, batch: int, backends, repeats: int, calls: int, profile: 
                 row[f"{backend}_compile_s"] = secs
                 row[f"{backend}_ms"] = median_ms(lambda: fn(*inputs), repeats, calls)
                 if profile:
-                    row[f"{backend}_top_kernels"] = top_kernels(lambda: fn(*inputs))
+                    row[f"{backend}_top_kernels"], row[f"{backend}_device_ms"] = top_kernels(lambda: fn(*inputs))
+                    row[f"{backend}_host_ms"] = host_ms(lambda: fn(*inputs))
                 if backend == "tensorforge":
                     row["max_diff"] = (first_tensor(fn(*inputs)).float() - ref).abs().max().item()
                     row["ref_max"] = ref.abs().max().item()
@@ -105,7 +119,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--json", help="also write the rows as JSON to this path")
-    parser.add_argument("--profile", action="store_true", help="also list each compiled model's top CUDA kernels")
+    parser.add_argument("--profile", action="store_true",
+                        help="also list each compiled model's top CUDA kernels, its device time per call (all "
+                             "kernels and copies) and its host time per call (issuing calls without waiting)")
     args = parser.parse_args()
     args.models = args.models or (PEERS if args.set == "peers" else BROAD)
     args.batches = args.batches or ([1, 32] if args.set == "peers" else [8])
@@ -119,7 +135,9 @@ def main() -> None:
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if not k.endswith("top_kernels")}), flush=True)
             for key in [k for k in row if k.endswith("top_kernels")]:
-                print(f"  {key.removesuffix('_top_kernels')} top kernels, {name} batch {batch}:")
+                b = key.removesuffix("_top_kernels")
+                print(f"  {b} top kernels, {name} batch {batch} (device {row[b + '_device_ms']:.3f} ms, "
+                      f"host {row[b + '_host_ms']:.3f} ms a call):")
                 for kname, ms, count in row[key]:
                     print(f"    {ms:8.3f} ms  x{count:<4d} {kname[:110]}")
     print("\n| model (fp16) | batch | eager ms | inductor r-o ms | TensorForge ms | compile s (r-o / TF) | max abs diff "
