@@ -114,7 +114,10 @@ REDUCE_CASES = [((7,), ()), ((3, 5), (1,)), ((3, 5), (0,)), ((2, 3, 4), (0, 2)),
                 ((3, 0), (1,)), ((6, 40), (0, 1)), ((100, 37), (1,)),
                 # channels-last spatial reductions (the column kernel: 32 adjacent outputs a block; the
                 # last has so few outputs that the reduction also splits over 4 blocks)
-                ((2, 13, 11, 40), (1, 2)), ((3, 33, 70), (1,)), ((1, 40, 30, 24), (1, 2))]
+                ((2, 13, 11, 40), (1, 2)), ((3, 33, 70), (1,)), ((1, 40, 30, 24), (1, 2)),
+                # few long rows: each row also splits over blocks of >= 8192 elements (2, 4 and 3
+                # splits), partials combined in order by a second kernel (a whole-tensor any or sum)
+                ((3, 20000), (1,)), ((40000,), ()), ((2, 100, 300), (1, 2))]
 
 
 @pytest.mark.parametrize("keepdim", (False, True))

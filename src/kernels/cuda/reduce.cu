@@ -2,7 +2,9 @@
 // arg_reduce.cc). reduce walks the input in place: the dims are split into kept and reduced runs
 // (adjacent dims of one kind merged); output element o starts at kept.offset(o) and its inputs lie at
 // reduced.offset(r) from there. When the innermost reduced run is contiguous each output gets a block
-// (coalesced loads, per-thread partials then a block tree); when instead the outputs are the
+// (coalesced loads, per-thread partials then a block tree; when outputs are fewer than 512 the row
+// also splits over blocks of at least 8192 elements, whose partials a second kernel combines in
+// order: a whole-tensor any() or sum() uses the whole card); when instead the outputs are the
 // contiguous run (a channels-last spatial mean: [N, H, W, C] over H and W) a block takes 32 adjacent
 // outputs, its 32 x 16 threads reading rows of 32 adjacent elements and splitting the reduction 16
 // ways (then a fixed tree over the 16), and when that makes few blocks (batch 1) the reduction also
@@ -116,14 +118,23 @@ struct Combine {
   }
 };
 
+// Block (o, s) reduces output o over the reduction's elements [s * chunk, (s + 1) * chunk): into y
+// when the grid has one split, else into partial[s][o] (reduce_partials finishes).
 template <class T, class Out, class Op>
-__global__ void reduce_blocks(const T* x, Out* y, Walk kept, Walk reduced, int64_t outputs, int64_t count, Op op) {
+__global__ void reduce_blocks(const T* x, Out* y, decltype(Op{}.init())* partial, Walk kept, Walk reduced,
+                              int64_t outputs, int64_t count, int64_t chunk, Op op) {
+  const int64_t begin = blockIdx.y * chunk, end = begin + chunk < count ? begin + chunk : count;
   for (int64_t o = blockIdx.x; o < outputs; o += gridDim.x) {
     const int64_t base = kept.offset(o);
     auto acc = op.init();
-    for (int64_t r = threadIdx.x; r < count; r += blockDim.x) acc = op.step(acc, load(x, base + reduced.offset(r)));
+    for (int64_t r = begin + threadIdx.x; r < end; r += blockDim.x) acc = op.step(acc, load(x, base + reduced.offset(r)));
     acc = block_reduce(acc, Combine<Op>{op}, op.init());
-    if (threadIdx.x == 0) y[o] = store_as<Out>(op.finish(acc, count));
+    if (threadIdx.x == 0) {
+      if (gridDim.y == 1)
+        y[o] = store_as<Out>(op.finish(acc, count));
+      else
+        partial[blockIdx.y * outputs + o] = acc;
+    }
   }
 }
 
@@ -140,6 +151,8 @@ __global__ void reduce_threads(const T* x, Out* y, Walk kept, Walk reduced, int6
 constexpr int kColumnOutputs = 32, kColumnSplit = 16;  // reduce_columns' block: outputs x reduction split
 constexpr int64_t kColumnBlocks = 256;  // few outputs (batch 1): the reduction splits over blocks too
 constexpr int64_t kColumnMinRun = 16;   // elements each thread of a split block reads at least
+constexpr int64_t kRowBlocks = 512;     // few long rows (a whole-tensor any or sum): rows split over blocks
+constexpr int64_t kRowMinChunk = 8192;  // elements each block of a split row reads at least
 
 // Block (x, s) reduces outputs 32x .. 32x + 31 over the reduction's elements [s * chunk, (s + 1) * chunk):
 // into y when the grid has one split, else into partial[s][output] (reduce_partials finishes).
@@ -191,6 +204,12 @@ class ReduceKernel : public Kernel {
       : kept_(kept), reduced_(reduced), op_(op), outputs_(kept.count()), count_(reduced.count()) {
     by_block_ = reduced.rank > 0 && reduced.stride[reduced.rank - 1] == 1 && count_ >= 32;
     by_columns_ = !by_block_ && kept.rank > 0 && kept.stride[kept.rank - 1] == 1 && count_ >= kColumnSplit;
+    chunk_ = count_;
+    if (by_block_ && outputs_ > 0 && outputs_ < kRowBlocks) {  // few rows: each also splits over blocks
+      splits_ = std::clamp<int64_t>(std::min(kRowBlocks / outputs_, count_ / kRowMinChunk), 1, 65535);
+      chunk_ = (count_ + splits_ - 1) / splits_;
+      splits_ = (count_ + chunk_ - 1) / chunk_;  // no empty split
+    }
     if (by_columns_) {
       column_blocks_ = std::clamp<int64_t>((outputs_ + kColumnOutputs - 1) / kColumnOutputs, 1, 1 << 30);
       splits_ = std::max<int64_t>(1, std::min(kColumnBlocks / column_blocks_, count_ / (kColumnSplit * kColumnMinRun)));
@@ -206,23 +225,23 @@ class ReduceKernel : public Kernel {
     if (outputs_ == 0) return;
     const T* x = in[0].as<T>();
     Out* y = out[0].as<Out>();
+    auto* partial = static_cast<decltype(Op{}.init())*>(workspace);
     if (by_block_) {
-      reduce_blocks<<<row_blocks(outputs_), row_threads(count_), 0, stream()>>>(x, y, kept_, reduced_, outputs_, count_,
-                                                                                op_);
+      reduce_blocks<<<dim3(row_blocks(outputs_), static_cast<unsigned>(splits_)), row_threads(chunk_), 0, stream()>>>(
+          x, y, partial, kept_, reduced_, outputs_, count_, chunk_, op_);
       check_launch("launching reduce_blocks");
     } else if (by_columns_) {
-      auto* partial = static_cast<decltype(Op{}.init())*>(workspace);
       reduce_columns<<<dim3(static_cast<unsigned>(column_blocks_), static_cast<unsigned>(splits_)),
                        dim3(kColumnOutputs, kColumnSplit), 0, stream()>>>(x, y, partial, kept_, reduced_, outputs_,
                                                                           count_, chunk_, op_);
       check_launch("launching reduce_columns");
-      if (splits_ > 1) {
-        reduce_partials<<<blocks_for(outputs_), kThreads, 0, stream()>>>(partial, y, outputs_, splits_, count_, op_);
-        check_launch("launching reduce_partials");
-      }
     } else {
       reduce_threads<<<blocks_for(outputs_), kThreads, 0, stream()>>>(x, y, kept_, reduced_, outputs_, count_, op_);
       check_launch("launching reduce_threads");
+    }
+    if (splits_ > 1) {
+      reduce_partials<<<blocks_for(outputs_), kThreads, 0, stream()>>>(partial, y, outputs_, splits_, count_, op_);
+      check_launch("launching reduce_partials");
     }
   }
 
@@ -231,7 +250,7 @@ class ReduceKernel : public Kernel {
   Op op_;
   int64_t outputs_, count_;
   bool by_block_ = false, by_columns_ = false;
-  int64_t column_blocks_ = 0, splits_ = 1, chunk_ = 0;  // reduce_columns' grid and reduction chunk
+  int64_t column_blocks_ = 0, splits_ = 1, chunk_ = 0;  // reduce_columns' / reduce_blocks' grid and chunk
 };
 
 template <class T, class Out, class Op>
