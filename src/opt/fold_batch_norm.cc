@@ -6,27 +6,10 @@
 #include <vector>
 
 #include "opt/rebuild.h"
-#include "common/half.h"
 
 namespace tensorforge {
 
 namespace {
-
-Weights write(DataType t, const Dims& dims, const std::vector<double>& v) {
-  std::vector<uint8_t> bytes(v.size() * element_size(t));
-  for (size_t i = 0; i < v.size(); ++i) {
-    switch (t) {
-      case DataType::kFloat32: reinterpret_cast<float*>(bytes.data())[i] = static_cast<float>(v[i]); break;
-      case DataType::kFloat16: reinterpret_cast<half_t*>(bytes.data())[i] = to_half(static_cast<float>(v[i])); break;
-      case DataType::kBFloat16:
-        reinterpret_cast<bfloat16_t*>(bytes.data())[i] = to_bfloat16(static_cast<float>(v[i]));
-        break;
-      default: break;
-    }
-  }
-  return Weights(t, dims, bytes.data());
-}
-
 
 // The batch norm folding into convolution `li`, or -1.
 int foldable_norm(const ir::Graph& g, const std::vector<int>& reader, int li) {
@@ -85,8 +68,8 @@ ir::Graph fold_batch_norm(const ir::Graph& g) {
       for (int64_t k = 0; k < per; ++k) wv[o * per + k] *= s;
       nb[o] = (bias[o] - mean[o]) * s + beta[o];
     }
-    int nw = rb.constant(write(t, w.dims(), wv), conv.name + ".folded_weight");
-    int nbias = rb.constant(write(t, Dims{cout}, nb), conv.name + ".folded_bias");
+    int nw = rb.constant(float_weights(t, w.dims(), wv), conv.name + ".folded_weight");
+    int nbias = rb.constant(float_weights(t, Dims{cout}, nb), conv.name + ".folded_bias");
     rb.replace(static_cast<int>(li), LayerKind::kConvolution, {rb.map(conv.inputs[0]), nw, nbias}, conv.attrs,
                conv.name, {conv_of[li]});
   }

@@ -10,6 +10,7 @@
 #include "opt/compose_views.h"
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fold_attention_views.h"
+#include "opt/batch_norm_to_affine.h"
 #include "opt/fold_batch_norm.h"
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
@@ -27,6 +28,8 @@ const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
       {"fold_batch_norm", 1, kOnCUDA, fold_batch_norm,
        "folds an inference batch norm into the convolution before it"},
+      {"batch_norm_to_affine", 1, kOnCUDA, batch_norm_to_affine,
+       "turns a batch norm no convolution absorbed into a per-channel multiply and add"},
       {"recognize_rms_norm", 1, kOnAll, recognize_rms_norm,
        "turns an RMS norm written out as pow, mean, add, rsqrt and mul into one rms_norm layer"},
       {"fold_transposes", 1, kOnAll, fold_transposes,

@@ -122,6 +122,21 @@ const Weights& constant_value(const ir::Graph& g, int id) {
   return ir::attr_weights(g.layers[g.tensors[id].producer], "value");
 }
 
+Weights float_weights(DataType t, const Dims& dims, const std::vector<double>& v) {
+  std::vector<uint8_t> bytes(v.size() * element_size(t));
+  for (size_t i = 0; i < v.size(); ++i) {
+    switch (t) {
+      case DataType::kFloat32: reinterpret_cast<float*>(bytes.data())[i] = static_cast<float>(v[i]); break;
+      case DataType::kFloat16: reinterpret_cast<half_t*>(bytes.data())[i] = to_half(static_cast<float>(v[i])); break;
+      case DataType::kBFloat16:
+        reinterpret_cast<bfloat16_t*>(bytes.data())[i] = to_bfloat16(static_cast<float>(v[i]));
+        break;
+      default: break;
+    }
+  }
+  return Weights(t, dims, bytes.data());
+}
+
 std::vector<double> float_values(const Weights& w) {
   std::vector<double> v(static_cast<size_t>(w.dims().volume()));
   const void* p = w.data();

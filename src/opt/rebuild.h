@@ -65,6 +65,10 @@ const Weights& constant_value(const ir::Graph& g, int id);
 /// The values of float32/float16/bfloat16 weights as doubles (0 for other dtypes).
 std::vector<double> float_values(const Weights& w);
 
+/// Weights of float dtype `t` (float32, float16 or bfloat16) and `dims` holding `v`, each value
+/// rounded once to `t`.
+Weights float_weights(DataType t, const Dims& dims, const std::vector<double>& v);
+
 /// True when no input or output of layer `l` is empty (volume 0).
 bool non_empty(const ir::Graph& g, const ir::Layer& l);
 

@@ -9,6 +9,7 @@
 #include "opt/compose_views.h"
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fold_attention_views.h"
+#include "opt/batch_norm_to_affine.h"
 #include "opt/fold_batch_norm.h"
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
@@ -45,6 +46,20 @@ void expect_same_output(const ir::Graph& before, const ir::Graph& after, double 
   std::vector<HostTensor> in = random_inputs(before);
   std::vector<HostTensor> want = run_graph(before, in), got = run_graph(after, in);
   expect_close(got[0], want[0].dims, want[0].values(), tol, what);
+}
+
+// `g` through every pass of the CUDA pipeline at the default level.
+ir::Graph cuda_pipeline(const ir::Graph& g) {
+  BuilderConfig cuda;
+  cuda.device = DeviceKind::kCUDA;
+  return opt::optimize(g, cuda, {});
+}
+
+// How many layers of `kind` `g` has.
+int count_layers(const ir::Graph& g, LayerKind kind) {
+  int n = 0;
+  for (const ir::Layer& l : g.layers) n += l.kind == kind;
+  return n;
 }
 
 // `pass` turns `before` into `after`, and both graphs compute the same outputs.
@@ -148,6 +163,35 @@ TEST(PassGolden, FoldBatchNorm) {
                 "%bn: float32[1,2,3,3] = convolution \"c\" (%x, %c.folded_weight, %c.folded_bias) {}\n"
                 "%r: float32[1,2,3,3] = activation \"r\" (%bn) {op=\"relu\"}\n"
                 "output %r\n");
+}
+
+TEST(PassGolden, BatchNormToAffine) {
+  // scale = g / sqrt(v + eps) = {2, 0.5}, shift = be - m * scale = {-1.75, -1}; the batch norm with
+  // a non-constant mean stays.
+  expect_golden(batch_norm_to_affine,
+                "input %x: float32[2,2,3]\n"
+                "input %mv: float32[2]\n"
+                "%m: float32[2] = constant \"m\" () {value=float32[2]{1, 2}}\n"
+                "%v: float32[2] = constant \"v\" () {value=float32[2]{1, 16}}\n"
+                "%g: float32[2] = constant \"g\" () {value=float32[2]{2, 2}}\n"
+                "%be: float32[2] = constant \"be\" () {value=float32[2]{0.25, 0}}\n"
+                "%bn: float32[2,2,3] = batch_norm \"bn\" (%x, %m, %v, %g, %be) {eps=0}\n"
+                "%r: float32[2,2,3] = activation \"r\" (%bn) {op=\"relu\"}\n"
+                "%bn2: float32[2,2,3] = batch_norm \"bn2\" (%r, %mv, %v) {eps=0.5}\n"
+                "output %bn2\n",
+                "input %x: float32[2,2,3]\n"
+                "input %mv: float32[2]\n"
+                "%m: float32[2] = constant \"m\" () {value=float32[2]{1, 2}}\n"
+                "%v: float32[2] = constant \"v\" () {value=float32[2]{1, 16}}\n"
+                "%g: float32[2] = constant \"g\" () {value=float32[2]{2, 2}}\n"
+                "%be: float32[2] = constant \"be\" () {value=float32[2]{0.25, 0}}\n"
+                "%bn.scale: float32[1,2,1] = constant \"bn.scale\" () {value=float32[1,2,1]{2, 0.5}}\n"
+                "%bn.shift: float32[1,2,1] = constant \"bn.shift\" () {value=float32[1,2,1]{-1.75, -1}}\n"
+                "%bn.mul: float32[2,2,3] = elementwise \"bn.mul\" (%x, %bn.scale) {op=\"mul\"}\n"
+                "%bn: float32[2,2,3] = elementwise \"bn\" (%bn.mul, %bn.shift) {op=\"add\"}\n"
+                "%r: float32[2,2,3] = activation \"r\" (%bn) {op=\"relu\"}\n"
+                "%bn2: float32[2,2,3] = batch_norm \"bn2\" (%r, %mv, %v) {eps=0.5}\n"
+                "output %bn2\n");
 }
 
 TEST(PassGolden, FoldTransposesIntoMatMulFlags) {
@@ -796,17 +840,11 @@ TEST(Pipeline, TheCUDAPipelineKeepsAResidualNetworksResultsOnTheCPU) {
       "%wc: float16[8,5] = constant \"wc\" () {value=float16[8,5]}\n"
       "%o: float16[2,5] = matmul \"o\" (%f, %wc) {}\n"
       "output %o\n");
-  BuilderConfig cuda;
-  cuda.device = DeviceKind::kCUDA;
-  ir::Graph out = opt::optimize(g, cuda, {});
-  int convs = 0, transposes = 0;
-  for (const ir::Layer& l : out.layers) {
-    convs += l.kind == LayerKind::kConvolution;
-    transposes += l.kind == LayerKind::kTranspose;
-    EXPECT_NE(l.kind, LayerKind::kBatchNorm) << ir::to_text(out);
-  }
-  EXPECT_EQ(convs, 3) << ir::to_text(out);
-  EXPECT_EQ(transposes, 1) << ir::to_text(out);  // the input only: the classifier reads [N,1,1,C]
+  ir::Graph out = cuda_pipeline(g);
+  EXPECT_EQ(count_layers(out, LayerKind::kBatchNorm), 0) << ir::to_text(out);
+  EXPECT_EQ(count_layers(out, LayerKind::kConvolution), 3) << ir::to_text(out);
+  // the input only: the classifier reads [N,1,1,C]
+  EXPECT_EQ(count_layers(out, LayerKind::kTranspose), 1) << ir::to_text(out);
   expect_same_output(g, out, 3e-2, "CUDA pipeline on the CPU");
 }
 
@@ -864,6 +902,51 @@ TEST(Pipeline, DumpsTheNetworkAfterEachPass) {
   EXPECT_NE(a.find("unary \"d\""), std::string::npos);
   EXPECT_EQ(b.find("unary \"d\""), std::string::npos);
   EXPECT_EQ(ir::to_text(ir::parse_text(b)), b);
+}
+
+}  // namespace
+}  // namespace tft
+
+namespace tft {
+namespace {
+
+TEST(Pipeline, TheCUDAPipelineKeepsADenseBlockChannelsLast) {
+  // Two DenseNet layers in float16 (each: concatenate everything so far, batch norm, ReLU,
+  // convolution): the batch norms on the concatenations become multiply + add (batch_norm_to_affine),
+  // so the block stays channels last with one transpose (the input's) and each norm + ReLU is one
+  // fused pointwise layer; the CPU kernels give the same outputs.
+  auto bn = [](const std::string& name, const std::string& in, int c) {
+    std::string v = "float16[" + std::to_string(c) + "]";
+    std::string ones, ramp;
+    for (int i = 0; i < c; ++i) {
+      ones += (i ? ", " : "") + std::string("1");
+      ramp += (i ? ", " : "") + std::to_string(0.1 * (i % 5));
+    }
+    return "%" + name + "m: " + v + " = constant \"" + name + "m\" () {value=" + v + "{" + ramp + "}}\n" +
+           "%" + name + "v: " + v + " = constant \"" + name + "v\" () {value=" + v + "{" + ones + "}}\n" +
+           "%" + name + ": float16[2," + std::to_string(c) + ",8,8] = batch_norm \"" + name + "\" (%" + in + ", %" +
+           name + "m, %" + name + "v) {eps=0.00001}\n";
+  };
+  ir::Graph g = ir::parse_text(
+      "input %x: float16[2,8,8,8]\n"
+      "%w0: float16[4,8,3,3] = constant \"w0\" () {value=float16[4,8,3,3]}\n"
+      "%c0: float16[2,4,8,8] = convolution \"c0\" (%x, %w0, none) {padding=[1, 1]}\n"
+      "%k0: float16[2,12,8,8] = concat \"k0\" (%x, %c0) {axis=1}\n" +
+      bn("n0", "k0", 12) +
+      "%r0: float16[2,12,8,8] = activation \"r0\" (%n0) {op=\"relu\"}\n"
+      "%w1: float16[4,12,1,1] = constant \"w1\" () {value=float16[4,12,1,1]}\n"
+      "%c1: float16[2,4,8,8] = convolution \"c1\" (%r0, %w1, none) {}\n"
+      "%k1: float16[2,16,8,8] = concat \"k1\" (%x, %c0, %c1) {axis=1}\n" +
+      bn("n1", "k1", 16) +
+      "%r1: float16[2,16,8,8] = activation \"r1\" (%n1) {op=\"relu\"}\n"
+      "%gp: float16[2,16,1,1] = adaptive_pooling \"gp\" (%r1) {mode=\"avg\", output_size=[1, 1]}\n"
+      "%f: float16[2,16] = reshape \"f\" (%gp) {shape=[2, 16]}\n"
+      "output %f\n");
+  ir::Graph out = cuda_pipeline(g);
+  EXPECT_EQ(count_layers(out, LayerKind::kBatchNorm), 0) << ir::to_text(out);
+  EXPECT_EQ(count_layers(out, LayerKind::kTranspose), 1) << ir::to_text(out);
+  EXPECT_EQ(count_layers(out, LayerKind::kPointwise), 2) << ir::to_text(out);
+  expect_same_output(g, out, 3e-2, "CUDA pipeline on the CPU");
 }
 
 }  // namespace
