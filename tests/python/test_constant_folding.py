@@ -1,7 +1,8 @@
 """The FX constant-folding pass (lowering/passes/constant_folding.py) over masks built from shapes
 alone: creation ops (full, zeros, arange) count as constants for the ops that read them, so Swin's
 shifted-window mask (zeros, slice assignments, differences, masked_fill) and a causal mask fold into
-one constant each and the engine computes only what depends on the inputs; a creation op that
+one constant each and the engine computes only what depends on the inputs; a folded constant the
+graph returns is copied per call (never aliased between calls); a creation op that
 nothing folds into stays (it is cheap in the engine), and a fold larger than 16 MB is left alone."""
 
 import torch
@@ -74,3 +75,26 @@ def test_folds_past_16_mb_stay_in_the_graph():
     got, report = _compile(Big().eval(), x)
     torch.testing.assert_close(got, Big()(x))
     assert "aten.full.default" in report.op_counts, sorted(report.op_counts)  # the zeros were not folded
+
+
+def test_a_folded_output_is_a_fresh_tensor_on_every_call():
+    class Outputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(3, 4), requires_grad=False)
+
+        def forward(self, x):  # both constants fold: an identity from creation ops, a transposed weight
+            return torch.eye(4) * 2, self.w.t() * 1, x + 1
+
+    model = Outputs().eval()
+    x = torch.randn(4)
+    with torch.no_grad():
+        compiled = compile_model(model, {"min_block_size": 1})
+        eye, wt, _ = compiled(x)
+        eye.add_(5)
+        wt.zero_()  # a caller changing what it got must not change the next call's results
+        eye2, wt2, y = compiled(x)
+    torch.testing.assert_close(eye2, torch.eye(4) * 2)
+    torch.testing.assert_close(wt2, model.w.t())
+    torch.testing.assert_close(y, x + 1)
+    assert eye2.data_ptr() != eye.data_ptr() and wt2.data_ptr() != wt.data_ptr()

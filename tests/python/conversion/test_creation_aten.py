@@ -1,5 +1,6 @@
 """Converters of creation ops (full, full_like, zeros_like, ones_like, scalar_tensor, arange),
-dtype casts (_to_copy with its _assert_tensor_metadata guard) and eval-mode native_dropout, over
+dtype casts (_to_copy with its _assert_tensor_metadata guard), the functional copy (aten.copy) and
+eval-mode native_dropout, over
 float, integer and bool dtypes; empty-like ops and device changes stay in PyTorch."""
 
 import pytest
@@ -83,6 +84,16 @@ def test_type_as_and_to_dtype_in_a_chain():
     a, b = randn(3, 4, seed=5), torch.arange(12, dtype=torch.int64).reshape(3, 4)
     check_converter(lambda x, y: (x.type_as(y) + y, y.to(x.dtype) * x, x.half().float()), [a, b],
                     [aten._to_copy.default])
+
+
+@pytest.mark.parametrize("dst_shape,src_shape", [((3, 4), (3, 4)), ((2, 3, 4), (4,)), ((2, 3, 4), (3, 1))])
+@pytest.mark.parametrize("dst,src", [(torch.float32, torch.float32), (torch.float16, torch.float32),
+                                     (torch.int32, torch.float32), (torch.float32, torch.int64)])
+def test_functional_copy_broadcasts_and_casts_src(dst_shape, src_shape, dst, src):
+    x = randn(*dst_shape, seed=9).to(dst)
+    y = (randn(*src_shape, seed=10) * 20).to(src)
+    check_converter(lambda a, b: aten.copy.default(a * 2, b) + 1, [x, y], [aten.copy.default],
+                    msg=f"{src}{src_shape}->{dst}{dst_shape}")
 
 
 def test_eval_native_dropout_is_identity():

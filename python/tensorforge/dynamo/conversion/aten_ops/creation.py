@@ -1,6 +1,7 @@
 """Converters of creation ops of a static shape (full, full_like, zeros_like, ones_like,
 scalar_tensor, arange.start_step), dtype casts (_to_copy on the same device, with its
-_assert_tensor_metadata guard) and native_dropout in eval mode. empty* ops stay in PyTorch."""
+_assert_tensor_metadata guard), the functional copy (aten.copy: src broadcast to self's shape
+and dtype) and native_dropout in eval mode. empty* ops stay in PyTorch."""
 
 from __future__ import annotations
 
@@ -79,6 +80,25 @@ def _to_copy_capability(node, settings) -> bool:
 @converter(aten._to_copy.default, capability=_to_copy_capability)
 def aten_ops_to_copy(ctx, node, args, kwargs):
     return creation.cast(ctx, args[0])
+
+
+def _copy_capability(node, settings) -> bool:
+    """A copy between tensors on one device (self's values are not read, only its shape and dtype)."""
+    dst, src = (a.meta.get("val") if hasattr(a, "meta") else None for a in node.args[:2])
+    return isinstance(dst, torch.Tensor) and isinstance(src, torch.Tensor) and dst.device == src.device
+
+
+@converter(aten.copy.default, capability=_copy_capability)
+def aten_ops_copy(ctx, node, args, kwargs):
+    """copy(self, src): src cast to self's dtype and broadcast to self's shape (trailing dims aligned)."""
+    shape = list(ctx.val(node).shape)
+    src = ctx.val(node.args[1])
+    y = creation.cast(ctx, args[1])
+    if list(src.shape) != shape:
+        if src.dim() < len(shape):
+            y = ctx.net.add_reshape(y, [1] * (len(shape) - src.dim()) + list(src.shape), name=ctx.name("_rank"))
+        y = ctx.net.add_expand(y, shape, name=ctx.name("_expand"))
+    return y
 
 
 @converter(aten._assert_tensor_metadata.default)

@@ -62,4 +62,19 @@ def fold_constants(gm: GraphModule, settings) -> GraphModule:
         node.replace_all_uses_with(const)
         gm.graph.erase_node(node)
         changed = True
+    if changed:
+        _copy_folded_outputs(gm)
     return finish(gm) if changed else gm
+
+
+def _copy_folded_outputs(gm: GraphModule) -> None:
+    """A folded constant the graph returns is copied on every call: returning the buffer itself
+    would hand every caller the same tensor, so one caller's in-place change would reach the
+    next call's result (eager returns a fresh tensor). remove_noops keeps these copies."""
+    output = next(n for n in gm.graph.nodes if n.op == "output")
+    for const in [n for n in output.all_input_nodes
+                  if n.op == "get_attr" and n.target.startswith("_folded_")]:
+        with gm.graph.inserting_before(output):
+            copy = gm.graph.call_function(torch.ops.aten.clone.default, (const,))
+        copy.meta.update(const.meta)
+        output.replace_input_with(const, copy)

@@ -42,8 +42,8 @@ def remove_noops(gm: GraphModule, settings) -> GraphModule:
     for node in list(gm.graph.nodes):
         if _is_noop(node):
             src = node.args[0]
-            if src.op == "placeholder" and node in outputs.all_input_nodes:
-                continue  # keep a copy: returning an input itself would alias it
+            if src.op in ("placeholder", "get_attr") and node in outputs.all_input_nodes:
+                continue  # keep a copy: returning an input or a constant itself would alias it
             node.replace_all_uses_with(src)
             gm.graph.erase_node(node)
             changed = True
