@@ -107,10 +107,14 @@ class ExecutionContext {
   void reset_profile();
   /// CUDA engines: capture the engine as a CUDA graph on first use and replay it after (on by
   /// default). Calls with the captured addresses replay it directly; others go through a device copy
-  /// into and out of context-owned buffers. Profiled runs never use graphs.
+  /// into and out of context-owned buffers, until the same addresses come a second time: then they
+  /// get a direct graph of their own (up to 4 address sets, the least recently used replaced).
+  /// Profiled runs never use graphs.
   void set_cuda_graphs(bool enabled);
   /// Number of executions that replayed a CUDA graph.
   int cuda_graph_replays() const;
+  /// Number of address sets that currently replay without copies (direct graphs held).
+  int direct_graphs() const;
   ~ExecutionContext();
   /// Contexts are moved, not copied.
   ExecutionContext(ExecutionContext&&) noexcept;

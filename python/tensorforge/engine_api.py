@@ -470,6 +470,12 @@ class ExecutionContext:
         """How many calls replayed a CUDA graph."""
         return self._ctx.cuda_graph_replays
 
+    @property
+    def direct_graphs(self) -> int:
+        """How many input/output address sets replay a CUDA graph without copies (at most 4: a set
+        gets one on its second call; other calls copy through the context's staging buffers)."""
+        return self._ctx.direct_graphs
+
 
 class Engine:
     """A compiled network. `engine(*inputs)` runs it and returns new output arrays; it may be called

@@ -342,6 +342,7 @@ NB_MODULE(_C, m) {
       .def("set_profiling", &ExecutionContext::set_profiling)
       .def("set_cuda_graphs", &ExecutionContext::set_cuda_graphs)
       .def_prop_ro("cuda_graph_replays", &ExecutionContext::cuda_graph_replays)
+      .def_prop_ro("direct_graphs", &ExecutionContext::direct_graphs)
       .def("set_stream", [](ExecutionContext& ctx, uintptr_t stream) { ctx.set_stream(reinterpret_cast<void*>(stream)); })
       .def("layer_times_ms", &ExecutionContext::layer_times_ms)
       .def_prop_ro("profiled_runs", &ExecutionContext::profiled_runs)

@@ -1,6 +1,8 @@
 // ExecutionContext: owns the activation arena; binds caller buffers and runs the steps in order.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -24,11 +26,19 @@ struct ExecutionContext::State {
   bool profiling = false;
   std::vector<double> step_ms;  // per step, summed over profiled runs
   int profiled_runs = 0;
-  // CUDA graphs: `direct` replays with the bindings it was captured with; `staged` reads and writes
-  // context-owned copies of the I/O tensors, for calls whose addresses differ.
+  // CUDA graphs: a direct graph replays with the bindings it was captured with (up to
+  // kMaxDirectGraphs of them, least recently used replaced); `staged` reads and writes
+  // context-owned copies of the I/O tensors, for calls whose addresses have no direct graph.
+  struct DirectGraph {
+    std::vector<void*> bindings;
+    device::Graph graph;
+    uint64_t last_use = 0;
+  };
   bool use_graphs = true;
-  device::Graph direct, staged;
-  std::vector<void*> direct_bindings;
+  std::vector<DirectGraph> directs;
+  std::vector<std::vector<void*>> recent;  // binding sets seen without a direct graph, newest last
+  uint64_t calls = 0;
+  device::Graph staged;
   device::Buffer staging;
   std::vector<void*> staging_ptrs;
   int graph_replays = 0;
@@ -145,12 +155,15 @@ void ExecutionContext::execute(const std::vector<void*>& bindings) {
 void ExecutionContext::set_cuda_graphs(bool enabled) {
   state_->use_graphs = enabled;
   if (!enabled) {
-    state_->direct = device::Graph();
+    state_->directs.clear();
+    state_->recent.clear();
     state_->staged = device::Graph();
   }
 }
 
 int ExecutionContext::cuda_graph_replays() const { return state_->graph_replays; }
+
+int ExecutionContext::direct_graphs() const { return static_cast<int>(state_->directs.size()); }
 
 namespace {
 
@@ -198,30 +211,72 @@ void ExecutionContext::run_profiled() {
   copy_outputs(s.bindings);
 }
 
+namespace {
+
+constexpr size_t kMaxDirectGraphs = 4;  // binding sets replayed without copies
+constexpr size_t kRecentBindings = 8;   // binding sets remembered until their second call
+
+}  // namespace
+
 // CUDA engines: the first call runs the steps (loading kernels and warming the libraries), then
 // captures them as a graph for these addresses; later calls with the same addresses replay it. A
 // call with other addresses copies inputs into staging buffers, replays a graph captured on
-// those, and copies the outputs out.
+// those, and copies the outputs out; when the same other addresses come back (PyTorch's caching
+// allocator hands a loop's fresh outputs two or three buffers in turn), they get a direct graph of
+// their own, so a steady loop replays without copies.
 void ExecutionContext::run_graph() {
   const EngineImpl& e = engine_.impl();
   State& s = *state_;
   void* stream = s.stream;
-  if (!s.direct.ready()) {
+  ++s.calls;
+  if (s.directs.empty()) {
     run_steps(s.bindings);
+    State::DirectGraph d;
     try {
-      s.direct.capture([&] { run_steps(s.bindings); });
+      d.graph.capture([&] { run_steps(s.bindings); });
     } catch (const Error& err) {  // this call's results stand; later calls run the steps directly
       s.use_graphs = false;
       log(Severity::kWarning, std::string("CUDA graph capture failed, running the engine without graphs: ") +
                                   err.what());
+      return;
     }
-    s.direct_bindings = s.bindings;
+    d.bindings = s.bindings;
+    d.last_use = s.calls;
+    s.directs.push_back(std::move(d));
     return;
   }
   ++s.graph_replays;
-  if (s.bindings == s.direct_bindings) {
-    s.direct.launch(stream);
-    return;
+  for (State::DirectGraph& d : s.directs) {
+    if (d.bindings == s.bindings) {
+      d.last_use = s.calls;
+      d.graph.launch(stream);
+      return;
+    }
+  }
+  auto seen = std::find(s.recent.begin(), s.recent.end(), s.bindings);
+  if (seen != s.recent.end()) {  // the second call with these addresses: give them a direct graph
+    s.recent.erase(seen);
+    State::DirectGraph d;
+    try {
+      d.graph.capture([&] { run_steps(s.bindings); });
+    } catch (const Error& err) {  // the staged graph below still serves these addresses
+      log(Severity::kWarning, std::string("CUDA graph capture for new addresses failed, copying instead: ") +
+                                  err.what());
+    }
+    if (d.graph.ready()) {
+      d.bindings = s.bindings;
+      d.last_use = s.calls;
+      if (s.directs.size() == kMaxDirectGraphs) {
+        s.directs.erase(std::min_element(s.directs.begin(), s.directs.end(),
+                                         [](const auto& a, const auto& b) { return a.last_use < b.last_use; }));
+      }
+      s.directs.push_back(std::move(d));
+      s.directs.back().graph.launch(stream);
+      return;
+    }
+  } else {
+    s.recent.push_back(s.bindings);
+    if (s.recent.size() > kRecentBindings) s.recent.erase(s.recent.begin());
   }
   if (!s.staged.ready()) {
     size_t total = 0;

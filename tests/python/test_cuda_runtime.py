@@ -48,6 +48,24 @@ def test_graph_replays_at_the_same_and_at_new_addresses():
         ctx.execute([x2], [out2])
         torch.testing.assert_close(out2, reference(x2))
     assert ctx.cuda_graph_replays == 6
+    assert ctx.direct_graphs == 1  # each new address set came once: staged copies only
+
+
+def test_addresses_that_come_back_get_a_direct_graph():
+    engine = build(small_net())
+    ctx = tf.ExecutionContext(engine)
+    xs = [torch.randn(64, 33, device="cuda") for _ in range(6)]
+    outs = [torch.empty(64, 33, device="cuda") for _ in range(6)]
+    for call in range(24):  # 6 address sets in turn: more than the 4 direct graphs a context keeps
+        i = call % 6 if call < 12 else call % 2
+        xs[i].copy_(torch.randn(64, 33, device="cuda"))
+        outs[i].fill_(float("nan"))
+        ctx.execute([xs[i]], [outs[i]])
+        torch.testing.assert_close(outs[i], reference(xs[i]), msg=f"call {call}")
+        if call == 5:
+            assert ctx.direct_graphs == 1  # the first set's; the other five came once
+    assert ctx.direct_graphs == 4  # the second round gave each set a graph, the oldest replaced
+    assert ctx.cuda_graph_replays == 23
 
 
 def test_graphs_off_runs_the_kernels_each_call():
