@@ -15,6 +15,7 @@
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
+#include "opt/merge_parallel_matmuls.h"
 #include "opt/move_row_transposes.h"
 #include "opt/pass.h"
 #include "opt/recognize_rms_norm.h"
@@ -34,6 +35,8 @@ const std::vector<Pass>& pipeline() {
        "turns an RMS norm written out as pow, mean, add, rsqrt and mul into one rms_norm layer"},
       {"fold_transposes", 1, kOnAll, fold_transposes,
        "turns a transpose of the last two dims feeding a matrix multiply into its transpose flag"},
+      {"merge_parallel_matmuls", 1, kOnAll, merge_parallel_matmuls,
+       "merges matrix multiplies that read one activation (query, key and value) into one and a split"},
       {"move_row_transposes", 1, kOnAll, move_row_transposes,
        "moves a transpose of a linear layer's rows to its other side, where attention views absorb it"},
       {"fold_attention_views", 1, kOnAll, fold_attention_views,

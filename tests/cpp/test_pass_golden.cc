@@ -14,6 +14,7 @@
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
+#include "opt/merge_parallel_matmuls.h"
 #include "opt/move_row_transposes.h"
 #include "opt/pass.h"
 #include "opt/recognize_rms_norm.h"
@@ -307,6 +308,116 @@ TEST(PassGolden, FoldAttentionViewsLeavesWhatStridesCannotRead) {
       "%e: float32[2,2,3,4] = unary \"e\" (%a) {op=\"exp\"}\n"
       "output %p\noutput %e\n";
   expect_golden(fold_attention_views, text, text);
+}
+
+// BERT's self-attention input: three linear layers over one activation (each through its own view
+// to [N * L, E]), each + bias, split into 2 heads of 2 and read by one attention.
+const std::string kProjectionWeights =
+    "%wq: float32[4,4] = constant \"wq\" () {value=float32[4,4]{-0.25, -0.5, 0.5, 1, -0.75, -1, 1, 0.25, "
+    "-0.25, -0.25, 1, 1, 0.75, -0.5, -0.25, -0.5}}\n"
+    "%bq: float32[4] = constant \"bq\" () {value=float32[4]{0.75, -1, -0.75, -0.5}}\n"
+    "%wk: float32[4,4] = constant \"wk\" () {value=float32[4,4]{-1, 0.25, -1, 0.25, 1, 0.75, 0.75, 0.75, "
+    "1, -0.5, 0.5, -0.75, -1, -0.5, 1, -0.25}}\n"
+    "%bk: float32[4] = constant \"bk\" () {value=float32[4]{0.25, 0.75, 0.25, 0.75}}\n"
+    "%wv: float32[4,4] = constant \"wv\" () {value=float32[4,4]{0.75, 0.5, 0.75, -0.25, 0.5, -1, 0.25, -0.5, "
+    "0.5, -0.75, -0.25, 0.25, 0.25, -0.75, -0.75, 1}}\n"
+    "%bv: float32[4] = constant \"bv\" () {value=float32[4]{1, -0.75, 0.5, -0.75}}\n";
+const std::string kSeparateProjections =
+    "input %x: float32[2,3,4]\n" + kProjectionWeights +
+    "%x1: float32[6,4] = reshape \"x1\" (%x) {shape=[6, 4]}\n"
+    "%q: float32[6,4] = matmul \"q\" (%x1, %wq) {transpose_b=1}\n"
+    "%qb: float32[6,4] = elementwise \"qb\" (%q, %bq) {op=\"add\"}\n"
+    "%x2: float32[6,4] = reshape \"x2\" (%x) {shape=[6, 4]}\n"
+    "%k: float32[6,4] = matmul \"k\" (%x2, %wk) {transpose_b=1}\n"
+    "%kb: float32[6,4] = elementwise \"kb\" (%bk, %k) {op=\"add\"}\n"
+    "%x3: float32[6,4] = reshape \"x3\" (%x) {shape=[6, 4]}\n"
+    "%v: float32[6,4] = matmul \"v\" (%x3, %wv) {transpose_b=1}\n"
+    "%vb: float32[6,4] = elementwise \"vb\" (%v, %bv) {op=\"add\"}\n"
+    "%qr: float32[2,3,2,2] = reshape \"qr\" (%qb) {shape=[2, 3, 2, 2]}\n"
+    "%qt: float32[2,2,3,2] = transpose \"qt\" (%qr) {perm=[0, 2, 1, 3]}\n"
+    "%kr: float32[2,3,2,2] = reshape \"kr\" (%kb) {shape=[2, 3, 2, 2]}\n"
+    "%kt: float32[2,2,3,2] = transpose \"kt\" (%kr) {perm=[0, 2, 1, 3]}\n"
+    "%vr: float32[2,3,2,2] = reshape \"vr\" (%vb) {shape=[2, 3, 2, 2]}\n"
+    "%vt: float32[2,2,3,2] = transpose \"vt\" (%vr) {perm=[0, 2, 1, 3]}\n"
+    "%a: float32[2,2,3,2] = attention \"a\" (%qt, %kt, %vt, none) {}\n"
+    "output %a\n";
+
+TEST(PassGolden, MergeParallelMatMulsJoinsQueryKeyAndValueProjections) {
+  // One matmul over the concatenated weights ([3 * 4, 4], transposed like each), one bias add of the
+  // concatenated biases, one split giving q, k and v their places; the other views of %x stay for
+  // eliminate_dead_layers.
+  expect_golden(merge_parallel_matmuls, kSeparateProjections,
+                "input %x: float32[2,3,4]\n"
+                kProjectionWeights +
+                "%x1: float32[6,4] = reshape \"x1\" (%x) {shape=[6, 4]}\n"
+                "%q.merged_weight: float32[12,4] = constant \"q.merged_weight\" () {value=float32[12,4]}\n"
+                "%q.merged: float32[6,12] = matmul \"q.merged\" (%x1, %q.merged_weight) {transpose_b=1}\n"
+                "%q.merged_bias: float32[12] = constant \"q.merged_bias\" () {value=float32[12]{0.75, -1, -0.75, "
+                "-0.5, 0.25, 0.75, 0.25, 0.75, 1, -0.75, 0.5, -0.75}}\n"
+                "%q.merged_bias_add: float32[6,12] = elementwise \"q.merged_bias_add\" (%q.merged, %q.merged_bias) "
+                "{op=\"add\"}\n"
+                "%qb: float32[6,4], %kb: float32[6,4], %vb: float32[6,4] = split \"q.merged_split\" "
+                "(%q.merged_bias_add) {axis=1, sizes=[4, 4, 4]}\n"
+                "%x2: float32[6,4] = reshape \"x2\" (%x) {shape=[6, 4]}\n"
+                "%x3: float32[6,4] = reshape \"x3\" (%x) {shape=[6, 4]}\n"
+                "%qr: float32[2,3,2,2] = reshape \"qr\" (%qb) {shape=[2, 3, 2, 2]}\n"
+                "%qt: float32[2,2,3,2] = transpose \"qt\" (%qr) {perm=[0, 2, 1, 3]}\n"
+                "%kr: float32[2,3,2,2] = reshape \"kr\" (%kb) {shape=[2, 3, 2, 2]}\n"
+                "%kt: float32[2,2,3,2] = transpose \"kt\" (%kr) {perm=[0, 2, 1, 3]}\n"
+                "%vr: float32[2,3,2,2] = reshape \"vr\" (%vb) {shape=[2, 3, 2, 2]}\n"
+                "%vt: float32[2,2,3,2] = transpose \"vt\" (%vr) {perm=[0, 2, 1, 3]}\n"
+                "%a: float32[2,2,3,2] = attention \"a\" (%qt, %kt, %vt, none) {}\n"
+                "output %a\n");
+}
+
+TEST(PassGolden, MergeParallelMatMulsKeepsCopiesSmallAndBiasesWhole) {
+  // Row-major weights ([K, N], not transposed) concatenated row by row; one of the two has no bias,
+  // so the bias add stays on its piece; the pieces are read by pointwise layers (the split copies),
+  // which is merged only while the result is small: the [4096, 2 * 512] float32 pair (16 MB) stays.
+  const std::string small =
+      "input %x: float32[5,3]\n"
+      "%w1: float32[3,4] = constant \"w1\" () {value=float32[3,4]{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}}\n"
+      "%w2: float32[3,2] = constant \"w2\" () {value=float32[3,2]{-1, -2, -3, -4, -5, -6}}\n"
+      "%b1: float32[4] = constant \"b1\" () {value=float32[4]{0.5, 0.25, 0, -1}}\n"
+      "%m1: float32[5,4] = matmul \"m1\" (%x, %w1) {}\n"
+      "%a1: float32[5,4] = elementwise \"a1\" (%m1, %b1) {op=\"add\"}\n"
+      "%m2: float32[5,2] = matmul \"m2\" (%x, %w2) {}\n"
+      "%s: float32[5,2] = activation \"s\" (%m2) {op=\"relu\"}\n"
+      "output %a1\noutput %s\n";
+  expect_golden(merge_parallel_matmuls, small,
+                "input %x: float32[5,3]\n"
+                "%w1: float32[3,4] = constant \"w1\" () {value=float32[3,4]{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}}\n"
+                "%w2: float32[3,2] = constant \"w2\" () {value=float32[3,2]{-1, -2, -3, -4, -5, -6}}\n"
+                "%b1: float32[4] = constant \"b1\" () {value=float32[4]{0.5, 0.25, 0, -1}}\n"
+                "%m1.merged_weight: float32[3,6] = constant \"m1.merged_weight\" () {value=float32[3,6]}\n"
+                "%m1.merged: float32[5,6] = matmul \"m1.merged\" (%x, %m1.merged_weight) {}\n"
+                "%m1: float32[5,4], %m2: float32[5,2] = split \"m1.merged_split\" (%m1.merged) "
+                "{axis=1, sizes=[4, 2]}\n"
+                "%a1: float32[5,4] = elementwise \"a1\" (%m1, %b1) {op=\"add\"}\n"
+                "%s: float32[5,2] = activation \"s\" (%m2) {op=\"relu\"}\n"
+                "output %a1\noutput %s\n");
+  const std::string large =
+      "input %x: float32[4096,64]\n"
+      "%w1: float32[64,512] = constant \"w1\" () {value=float32[64,512]}\n"
+      "%w2: float32[64,512] = constant \"w2\" () {value=float32[64,512]}\n"
+      "%m1: float32[4096,512] = matmul \"m1\" (%x, %w1) {}\n"
+      "%m2: float32[4096,512] = matmul \"m2\" (%x, %w2) {}\n"
+      "%p: float32[4096,512] = elementwise \"p\" (%m1, %m2) {op=\"mul\"}\n"
+      "output %p\n";
+  ir::Graph g = ir::parse_text(large);
+  EXPECT_EQ(ir::to_text(merge_parallel_matmuls(g)), ir::to_text(g));
+}
+
+TEST(Pipeline, TheCUDAPipelineReadsMergedProjectionsThroughAttentionViews) {
+  // After the merge, attention reads q, k and v through strides of the one product (as GPT-2's packed
+  // projection): one matmul (bias folded in), no split, no copy; the CPU kernels agree.
+  ir::Graph g = ir::parse_text(kSeparateProjections);
+  ir::Graph out = cuda_pipeline(g);
+  EXPECT_EQ(count_layers(out, LayerKind::kMatMul), 1) << ir::to_text(out);
+  EXPECT_EQ(count_layers(out, LayerKind::kSplit), 0) << ir::to_text(out);
+  EXPECT_EQ(count_layers(out, LayerKind::kTranspose), 0) << ir::to_text(out);
+  EXPECT_EQ(count_layers(out, LayerKind::kReshape), 1) << ir::to_text(out);  // x viewed as [6, 4]
+  expect_same_output(g, out, 1e-5, "merged projections on the CPU");
 }
 
 TEST(PassGolden, MoveRowTransposesAroundBatchFirstProjections) {

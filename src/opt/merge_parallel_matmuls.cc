@@ -1,0 +1,210 @@
+// Horizontal matmul fusion (see merge_parallel_matmuls.h).
+#include "opt/merge_parallel_matmuls.h"
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "opt/rebuild.h"
+
+namespace tensorforge {
+
+namespace {
+
+constexpr size_t kMaxCopiedBytes = size_t(8) << 20;  // a split that copies: worth it up to here
+constexpr int kMaxViewDepth = 8;
+
+struct Member {
+  int layer = -1;
+  int bias_add = -1;     // the layer adding its constant bias, -1 for none
+  int bias = -1;         // the bias tensor
+  int64_t n = 0;         // its weights' N
+};
+
+// The matmul's weights when it is a plain product of an activation by a constant rank-2 matrix.
+bool plain_linear(const ir::Graph& g, const ir::Layer& l) {
+  if (l.kind != LayerKind::kMatMul || l.inputs.size() < 2 || l.outputs.size() != 1) return false;
+  for (size_t k = 2; k < l.inputs.size(); ++k)
+    if (l.inputs[k] >= 0) return false;  // a bias or residual input already
+  for (const auto& [key, value] : l.attrs)
+    if (key != "transpose_a" && key != "transpose_b" && key != "activation") return false;
+  if (ir::attr_string(l, "activation") != "none" || ir::attr_int(l, "transpose_a") != 0 || is_constant(g, l.inputs[0]) || !is_constant(g, l.inputs[1]))
+    return false;
+  const ir::TensorDesc &a = g.tensors[l.inputs[0]], &w = g.tensors[l.inputs[1]];
+  return w.dims.rank() == 2 && a.dims.rank() >= 2 && w.dtype == a.dtype && non_empty(g, l);
+}
+
+// The layer adding a constant [N] bias to matmul output `x` when it is x's only reader; -1 if none.
+int bias_add_of(const ir::Graph& g, const std::vector<int>& readers, int x, int* bias) {
+  const int r = readers[x];
+  if (r < 0) return -1;
+  const ir::Layer& add = g.layers[r];
+  if (add.kind != LayerKind::kElementwise || ir::attr_string(add, "op") != "add" || add.inputs.size() != 2) return -1;
+  const int other = add.inputs[0] == x ? add.inputs[1] : add.inputs[0];
+  if (other == x || !is_constant(g, other)) return -1;
+  const ir::TensorDesc &t = g.tensors[x], &b = g.tensors[other];
+  if (b.dtype != t.dtype || b.dims.rank() != 1 || b.dims[0] != t.dims[t.dims.rank() - 1]) return -1;
+  *bias = other;
+  return r;
+}
+
+// Every reader of `t` is a reshape or transpose leading on to attention operands, or an attention
+// reading it as query, key or value: attention reads it through strides, so splitting it is free.
+bool reaches_attention(const ir::Graph& g, const std::vector<std::vector<int>>& readers, int t, int depth) {
+  if (depth > kMaxViewDepth || readers[t].empty()) return false;
+  for (int id : g.outputs)
+    if (id == t) return false;
+  for (int r : readers[t]) {
+    const ir::Layer& l = g.layers[r];
+    if (l.kind == LayerKind::kAttention) {
+      for (size_t k = 3; k < l.inputs.size(); ++k)
+        if (l.inputs[k] == t) return false;  // a mask
+      continue;
+    }
+    if (l.kind != LayerKind::kReshape && l.kind != LayerKind::kTranspose) return false;
+    if (!reaches_attention(g, readers, l.outputs[0], depth + 1)) return false;
+  }
+  return true;
+}
+
+// Weights of `members` concatenated along N: [K, sum N] (row by row) or, transposed, [sum N, K].
+Weights concat_weights(const ir::Graph& g, const std::vector<Member>& members, bool transposed) {
+  const Weights& first = constant_value(g, g.layers[members[0].layer].inputs[1]);
+  const size_t es = element_size(first.dtype());
+  const int64_t k = transposed ? first.dims()[1] : first.dims()[0];
+  int64_t total = 0;
+  for (const Member& m : members) total += m.n;
+  std::vector<uint8_t> bytes(static_cast<size_t>(total * k) * es);
+  uint8_t* dst = bytes.data();
+  if (transposed) {
+    for (const Member& m : members) {
+      const Weights& w = constant_value(g, g.layers[m.layer].inputs[1]);
+      std::memcpy(dst, w.data(), w.size_bytes());
+      dst += w.size_bytes();
+    }
+    return Weights(first.dtype(), Dims{total, k}, bytes.data());
+  }
+  for (int64_t row = 0; row < k; ++row) {
+    for (const Member& m : members) {
+      const Weights& w = constant_value(g, g.layers[m.layer].inputs[1]);
+      const size_t n = static_cast<size_t>(m.n) * es;
+      std::memcpy(dst, static_cast<const uint8_t*>(w.data()) + row * n, n);
+      dst += n;
+    }
+  }
+  return Weights(first.dtype(), Dims{k, total}, bytes.data());
+}
+
+Weights concat_biases(const ir::Graph& g, const std::vector<Member>& members) {
+  const Weights& first = constant_value(g, members[0].bias);
+  std::vector<uint8_t> bytes;
+  int64_t total = 0;
+  for (const Member& m : members) {
+    const Weights& b = constant_value(g, m.bias);
+    const uint8_t* p = static_cast<const uint8_t*>(b.data());
+    bytes.insert(bytes.end(), p, p + b.size_bytes());
+    total += m.n;
+  }
+  return Weights(first.dtype(), Dims{total}, bytes.data());
+}
+
+std::vector<std::vector<Member>> find_groups(const ir::Graph& g) {
+  const std::vector<int> single = single_readers(g);
+  std::vector<std::vector<int>> readers(g.tensors.size());
+  for (size_t li = 0; li < g.layers.size(); ++li)
+    for (int id : g.layers[li].inputs)
+      if (id >= 0) readers[id].push_back(static_cast<int>(li));
+  // Group key: the activation read (through a reshape, its source and shape), the weights' dtype,
+  // orientation and K.
+  using Key = std::tuple<int, std::vector<int64_t>, int, int64_t, int64_t>;
+  std::map<Key, std::vector<Member>> by_key;
+  std::vector<Key> order;
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    if (!plain_linear(g, l)) continue;
+    int source = l.inputs[0];
+    const int p = g.tensors[source].producer;
+    if (p >= 0 && g.layers[p].kind == LayerKind::kReshape) source = g.layers[p].inputs[0];
+    const ir::TensorDesc& w = g.tensors[l.inputs[1]];
+    const int64_t t = ir::attr_int(l, "transpose_b");
+    Key key{source, g.tensors[l.inputs[0]].dims.vec(), static_cast<int>(w.dtype), t, t ? w.dims[1] : w.dims[0]};
+    Member m;
+    m.layer = static_cast<int>(li);
+    m.n = t ? w.dims[0] : w.dims[1];
+    m.bias_add = bias_add_of(g, single, l.outputs[0], &m.bias);
+    auto [it, fresh] = by_key.try_emplace(key);
+    if (fresh) order.push_back(key);
+    it->second.push_back(m);
+  }
+  std::vector<std::vector<Member>> groups;
+  for (const Key& key : order) {
+    std::vector<Member>& members = by_key[key];
+    if (members.size() < 2) continue;
+    bool all_biased = true;
+    for (const Member& m : members) all_biased = all_biased && m.bias_add >= 0;
+    if (!all_biased)
+      for (Member& m : members) m.bias_add = m.bias = -1;
+    bool absorbed = true;
+    int64_t total = 0;
+    for (const Member& m : members) {
+      const int out = m.bias_add >= 0 ? g.layers[m.bias_add].outputs[0] : g.layers[m.layer].outputs[0];
+      absorbed = absorbed && reaches_attention(g, readers, out, 0);
+      total += m.n;
+    }
+    const ir::TensorDesc& out = g.tensors[g.layers[members[0].layer].outputs[0]];
+    const int64_t rows = out.dims.volume() / out.dims[out.dims.rank() - 1];
+    if (absorbed || static_cast<size_t>(rows * total) * element_size(out.dtype) <= kMaxCopiedBytes)
+      groups.push_back(members);
+  }
+  return groups;
+}
+
+}  // namespace
+
+ir::Graph merge_parallel_matmuls(const ir::Graph& g) {
+  const std::vector<std::vector<Member>> groups = find_groups(g);
+  if (groups.empty()) return g;
+  std::vector<int> group_at(g.layers.size(), -1);  // the group a layer starts
+  std::vector<char> skip(g.layers.size(), 0);       // layers the group's layers replace
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    group_at[groups[gi][0].layer] = static_cast<int>(gi);
+    for (const Member& m : groups[gi]) {
+      skip[m.layer] = 1;
+      if (m.bias_add >= 0) skip[m.bias_add] = 1;
+    }
+  }
+  GraphRebuilder rb(g);
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    if (group_at[li] < 0) {
+      if (!skip[li]) rb.copy(static_cast<int>(li));
+      continue;
+    }
+    const std::vector<Member>& members = groups[group_at[li]];
+    const ir::Layer& first = g.layers[members[0].layer];
+    const bool transposed = ir::attr_int(first, "transpose_b") != 0;
+    std::vector<int> matmuls, adds, replaced;
+    std::vector<int64_t> sizes;
+    for (const Member& m : members) {
+      matmuls.push_back(m.layer);
+      if (m.bias_add >= 0) adds.push_back(m.bias_add);
+      replaced.push_back(m.bias_add >= 0 ? g.layers[m.bias_add].outputs[0] : g.layers[m.layer].outputs[0]);
+      sizes.push_back(m.n);
+    }
+    const int w = rb.constant(concat_weights(g, members, transposed), first.name + ".merged_weight");
+    int y = rb.add_holding(LayerKind::kMatMul, {rb.map(first.inputs[0]), w}, first.attrs, first.name + ".merged",
+                           matmuls);
+    if (!adds.empty()) {
+      const int b = rb.constant(concat_biases(g, members), first.name + ".merged_bias");
+      y = rb.add_holding(LayerKind::kElementwise, {y, b}, {{"op", std::string("add")}},
+                         first.name + ".merged_bias_add", adds);
+    }
+    const int64_t axis = g.tensors[first.outputs[0]].dims.rank() - 1;
+    rb.replace_tensors(replaced, LayerKind::kSplit, {y}, {{"axis", axis}, {"sizes", sizes}},
+                       first.name + ".merged_split");
+  }
+  return rb.finish();
+}
+
+}  // namespace tensorforge
