@@ -322,6 +322,16 @@ const std::string kProjectionWeights =
     "%wv: float32[4,4] = constant \"wv\" () {value=float32[4,4]{0.75, 0.5, 0.75, -0.25, 0.5, -1, 0.25, -0.5, "
     "0.5, -0.75, -0.25, 0.25, 0.25, -0.75, -0.75, 1}}\n"
     "%bv: float32[4] = constant \"bv\" () {value=float32[4]{1, -0.75, 0.5, -0.75}}\n";
+// The head split of %qb, %kb and %vb ([6, 4] each) and the attention reading it.
+const std::string kProjectionHeads =
+    "%qr: float32[2,3,2,2] = reshape \"qr\" (%qb) {shape=[2, 3, 2, 2]}\n"
+    "%qt: float32[2,2,3,2] = transpose \"qt\" (%qr) {perm=[0, 2, 1, 3]}\n"
+    "%kr: float32[2,3,2,2] = reshape \"kr\" (%kb) {shape=[2, 3, 2, 2]}\n"
+    "%kt: float32[2,2,3,2] = transpose \"kt\" (%kr) {perm=[0, 2, 1, 3]}\n"
+    "%vr: float32[2,3,2,2] = reshape \"vr\" (%vb) {shape=[2, 3, 2, 2]}\n"
+    "%vt: float32[2,2,3,2] = transpose \"vt\" (%vr) {perm=[0, 2, 1, 3]}\n"
+    "%a: float32[2,2,3,2] = attention \"a\" (%qt, %kt, %vt, none) {}\n"
+    "output %a\n";
 const std::string kSeparateProjections =
     "input %x: float32[2,3,4]\n" + kProjectionWeights +
     "%x1: float32[6,4] = reshape \"x1\" (%x) {shape=[6, 4]}\n"
@@ -332,23 +342,15 @@ const std::string kSeparateProjections =
     "%kb: float32[6,4] = elementwise \"kb\" (%bk, %k) {op=\"add\"}\n"
     "%x3: float32[6,4] = reshape \"x3\" (%x) {shape=[6, 4]}\n"
     "%v: float32[6,4] = matmul \"v\" (%x3, %wv) {transpose_b=1}\n"
-    "%vb: float32[6,4] = elementwise \"vb\" (%v, %bv) {op=\"add\"}\n"
-    "%qr: float32[2,3,2,2] = reshape \"qr\" (%qb) {shape=[2, 3, 2, 2]}\n"
-    "%qt: float32[2,2,3,2] = transpose \"qt\" (%qr) {perm=[0, 2, 1, 3]}\n"
-    "%kr: float32[2,3,2,2] = reshape \"kr\" (%kb) {shape=[2, 3, 2, 2]}\n"
-    "%kt: float32[2,2,3,2] = transpose \"kt\" (%kr) {perm=[0, 2, 1, 3]}\n"
-    "%vr: float32[2,3,2,2] = reshape \"vr\" (%vb) {shape=[2, 3, 2, 2]}\n"
-    "%vt: float32[2,2,3,2] = transpose \"vt\" (%vr) {perm=[0, 2, 1, 3]}\n"
-    "%a: float32[2,2,3,2] = attention \"a\" (%qt, %kt, %vt, none) {}\n"
-    "output %a\n";
+    "%vb: float32[6,4] = elementwise \"vb\" (%v, %bv) {op=\"add\"}\n" +
+    kProjectionHeads;
 
 TEST(PassGolden, MergeParallelMatMulsJoinsQueryKeyAndValueProjections) {
   // One matmul over the concatenated weights ([3 * 4, 4], transposed like each), one bias add of the
   // concatenated biases, one split giving q, k and v their places; the other views of %x stay for
   // eliminate_dead_layers.
   expect_golden(merge_parallel_matmuls, kSeparateProjections,
-                "input %x: float32[2,3,4]\n"
-                kProjectionWeights +
+                "input %x: float32[2,3,4]\n" + kProjectionWeights +
                 "%x1: float32[6,4] = reshape \"x1\" (%x) {shape=[6, 4]}\n"
                 "%q.merged_weight: float32[12,4] = constant \"q.merged_weight\" () {value=float32[12,4]}\n"
                 "%q.merged: float32[6,12] = matmul \"q.merged\" (%x1, %q.merged_weight) {transpose_b=1}\n"
@@ -359,15 +361,8 @@ TEST(PassGolden, MergeParallelMatMulsJoinsQueryKeyAndValueProjections) {
                 "%qb: float32[6,4], %kb: float32[6,4], %vb: float32[6,4] = split \"q.merged_split\" "
                 "(%q.merged_bias_add) {axis=1, sizes=[4, 4, 4]}\n"
                 "%x2: float32[6,4] = reshape \"x2\" (%x) {shape=[6, 4]}\n"
-                "%x3: float32[6,4] = reshape \"x3\" (%x) {shape=[6, 4]}\n"
-                "%qr: float32[2,3,2,2] = reshape \"qr\" (%qb) {shape=[2, 3, 2, 2]}\n"
-                "%qt: float32[2,2,3,2] = transpose \"qt\" (%qr) {perm=[0, 2, 1, 3]}\n"
-                "%kr: float32[2,3,2,2] = reshape \"kr\" (%kb) {shape=[2, 3, 2, 2]}\n"
-                "%kt: float32[2,2,3,2] = transpose \"kt\" (%kr) {perm=[0, 2, 1, 3]}\n"
-                "%vr: float32[2,3,2,2] = reshape \"vr\" (%vb) {shape=[2, 3, 2, 2]}\n"
-                "%vt: float32[2,2,3,2] = transpose \"vt\" (%vr) {perm=[0, 2, 1, 3]}\n"
-                "%a: float32[2,2,3,2] = attention \"a\" (%qt, %kt, %vt, none) {}\n"
-                "output %a\n");
+                "%x3: float32[6,4] = reshape \"x3\" (%x) {shape=[6, 4]}\n" +
+                    kProjectionHeads);
 }
 
 TEST(PassGolden, MergeParallelMatMulsKeepsCopiesSmallAndBiasesWhole) {
