@@ -29,17 +29,24 @@ class ContextPool:
         """How many contexts the pool has created (the most calls that were in flight at once)."""
         return self._created
 
+    def acquire(self):
+        """A context for one call alone; give it back with release() (context() does both)."""
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+            self._created += 1
+        return self._engine.create_execution_context()
+
+    def release(self, ctx) -> None:
+        """Returns a context acquire() gave."""
+        with self._lock:
+            self._free.append(ctx)
+
     @contextmanager
     def context(self) -> Iterator:
         """A context for this call alone; it returns to the pool when the `with` block ends."""
-        with self._lock:
-            ctx = self._free.pop() if self._free else None
-            if ctx is None:
-                self._created += 1
-        if ctx is None:
-            ctx = self._engine.create_execution_context()
+        ctx = self.acquire()
         try:
             yield ctx
         finally:
-            with self._lock:
-                self._free.append(ctx)
+            self.release(ctx)

@@ -66,6 +66,20 @@ def test_execution_context_writes_caller_buffers():
         ctx.execute([x], [y, torch.empty(2, 3)])
 
 
+def test_execution_by_addresses_counts_its_buffers():
+    # The torch.compile runtime's unchecked call (EngineModule checks dtypes, shapes and devices
+    # itself): raw addresses in, the same results as the checked call; only the counts are checked.
+    engine = tf.Builder().build(small_network())
+    ctx = engine._engine.create_execution_context()
+    x = torch.randn(2, 3)
+    y, yh = torch.empty(2, 3), torch.empty(2, 3, dtype=torch.float16)
+    ctx.execute_addresses([x.data_ptr()], [y.data_ptr(), yh.data_ptr()])
+    torch.testing.assert_close(y, torch.relu(2 * x))
+    torch.testing.assert_close(yh, torch.relu(2 * x).half())
+    with pytest.raises(tf.InvalidArgumentError, match="takes 1 inputs and 2 outputs, got 1 and 1"):
+        ctx.execute_addresses([x.data_ptr()], [y.data_ptr()])
+
+
 def test_builder_config():
     assert tf.Builder(tf.BuilderConfig(optimization_level=0)).build(small_network()).optimization_level == 0
     with pytest.raises(tf.InvalidArgumentError, match="optimization_level must be in 0..5"):

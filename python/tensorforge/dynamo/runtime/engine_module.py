@@ -1,7 +1,8 @@
 """EngineModule: the torch.nn.Module that replaces an accelerated block in the stitched graph.
 
-The default call path hands the input tensors to the C++ execution context, which checks their
-dtypes and shapes and runs the engine into freshly allocated outputs. CUDA engines run on PyTorch's
+The default call path checks the inputs' devices, dtypes and shapes here, allocates the outputs
+and hands the C++ execution context their addresses (one call, no array conversion per tensor),
+which runs the engine into them. CUDA engines run on PyTorch's
 current stream of the engine's device, captured as a CUDA graph on the first call and replayed
 after (see ExecutionContext.set_cuda_graphs). Each call takes its own execution context from a pool,
 so one compiled model may be called from several threads at once. With use_python_runtime the
@@ -35,6 +36,7 @@ class EngineModule(torch.nn.Module):
         self.use_python_runtime = use_python_runtime
         self.single_output = single_output
         self._contexts = ContextPool(engine._engine)  # one context per call in flight: thread-safe
+        self._converts_outputs = any(s.engine_dtype != s.model_dtype for s in outputs)
 
     def _check(self, args) -> list[torch.Tensor]:
         if len(args) != len(self.inputs):
@@ -56,17 +58,28 @@ class EngineModule(torch.nn.Module):
 
     def forward(self, *args):
         ins = self._check(args)
-        outs = [torch.empty(o.shape, dtype=o.engine_dtype, device=self.device) for o in self.outputs]
-        with self._contexts.context() as ctx:
-            if self.device.type == "cuda":
-                with torch.cuda.device(self.device):
-                    # PyTorch's current stream: the engine's work orders with the caller's.
-                    ctx.set_stream(torch.cuda.current_stream(self.device).cuda_stream)
-                    self._execute(ctx, ins, outs)
+        device = self.device
+        outs = [torch.empty(o.shape, dtype=o.engine_dtype, device=device) for o in self.outputs]
+        ctx = self._contexts.acquire()
+        try:
+            if device.type == "cuda":
+                if torch.cuda.current_device() == device.index:
+                    self._run_on_stream(ctx, ins, outs)
+                else:
+                    with torch.cuda.device(device):
+                        self._run_on_stream(ctx, ins, outs)
             else:
                 self._execute(ctx, ins, outs)
-        outs = [t if s.engine_dtype == s.model_dtype else t.to(s.model_dtype) for t, s in zip(outs, self.outputs)]
+        finally:
+            self._contexts.release(ctx)
+        if self._converts_outputs:
+            outs = [t if s.engine_dtype == s.model_dtype else t.to(s.model_dtype) for t, s in zip(outs, self.outputs)]
         return outs[0] if self.single_output else tuple(outs)
+
+    def _run_on_stream(self, ctx, ins, outs) -> None:
+        # PyTorch's current stream: the engine's work orders with the caller's.
+        ctx.set_stream(torch.cuda.current_stream(self.device).cuda_stream)
+        self._execute(ctx, ins, outs)
 
     def _execute(self, ctx, ins: list[torch.Tensor], outs: list[torch.Tensor]) -> None:
         if self.use_python_runtime:
@@ -76,7 +89,9 @@ class EngineModule(torch.nn.Module):
                 ctx.set_tensor_address(spec.name, t.data_ptr())
             ctx.execute()
         else:
-            ctx.execute_arrays(ins, outs)
+            # _check made every input contiguous on this device in the engine's dtype and shape, and
+            # the outputs were just allocated so: the engine takes their addresses as they are.
+            ctx.execute_addresses([t.data_ptr() for t in ins], [t.data_ptr() for t in outs])
 
     def extra_repr(self) -> str:
         return f"{self.block_name}: {self.engine.nb_layers} layers, {len(self.inputs)} inputs, {len(self.outputs)} outputs"
