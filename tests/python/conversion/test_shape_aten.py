@@ -1,5 +1,5 @@
 """Converters of shape ops (views, permutes, expand, (un)squeeze, cat/stack, splits, slicing,
-identity copies, repeat, flip, roll, diagonal, unfold, as_strided) against eager over several shapes and
+identity copies, slice_scatter, repeat, flip, roll, diagonal, unfold, as_strided) against eager over several shapes and
 every dtype (floats, int32, int64, bool); they move data only, so results must match exactly."""
 
 import pytest
@@ -67,6 +67,25 @@ def test_slice_select_narrow(dtype, shape):
     check_converter(lambda x: (x[:, 1:], x[..., ::2], x[:, -2:], x[1:-1], x[:, 1], x[..., -1], x.narrow(2, 1, 1),
                                x[:, 5:], x[::3, ::2, 1::2]),
                     [data(shape, dtype)], [aten.slice.Tensor, aten.select.int], msg=f"{dtype} {shape}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_slice_scatter(dtype):
+    x, s = data((3, 5, 4), dtype), data((3, 5, 4), dtype, seed=1)
+    check_converter(lambda x, s: (aten.slice_scatter.default(x, s[:, :4], 1, 1),          # BART's shift right
+                                  aten.slice_scatter.default(x, s[:, :2], 1, 0, 2),       # at the start
+                                  aten.slice_scatter.default(x, s[:, 1:4], 1, -3),        # negative start
+                                  aten.slice_scatter.default(x, s[..., :2], 2, 0, 4, 2),  # a step: scattered
+                                  aten.slice_scatter.default(x, s[:, :1], 1, 1, 9, 5),    # end clamped
+                                  aten.slice_scatter.default(x, s, 0)),                   # everything
+                    [x, s], [aten.slice_scatter.default], msg=str(dtype))
+
+
+def test_slice_scatter_promotes_src_and_an_empty_slice_copies():
+    x, s = randn(2, 6, seed=2), randn(2, 3, seed=3).half()
+    check_converter(lambda x, s: (aten.slice_scatter.default(x * 1, s, 1, 3) + 1,
+                                  aten.slice_scatter.default(x * 2, s[:, :0], 1, 4, 4)),
+                    [x, s], [aten.slice_scatter.default])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -138,6 +138,45 @@ def aten_ops_slice(ctx, node, args, kwargs):
                        arg(node, args, kwargs, 4, "step", 1))
 
 
+def _slice_scatter_ok(node, settings) -> bool:
+    return _slice_ok(node, settings) and isinstance(node.args[1].meta.get("val"), torch.Tensor)
+
+
+def _scatter_into_slice(ctx, x, src, shape, dim: int, start: int, end: int, step: int):
+    """x with x[start:end:step] along dim replaced by src (src of the slice's shape). A unit step is a
+    concat of what is kept of x around src; other steps scatter src at constant indices."""
+    dtype = ctx.out_dtype()
+    x, src = ctx.cast(x, dtype), ctx.cast(src, dtype)
+    if step == 1:
+        parts = ([impl.slice_(ctx, x, dim, 0, start, suffix="_before")] if start > 0 else []) + [src] + \
+                ([impl.slice_(ctx, x, dim, end, None, suffix="_after")] if end < shape[dim] else [])
+        return parts[0] if len(parts) == 1 else ctx.net.add_concat(parts, axis=dim, name=ctx.name())
+    src_shape = list(ctx.val(ctx.node.args[1]).shape)
+    positions = torch.arange(start, end, step, dtype=torch.int64)
+    view = [1] * len(shape)
+    view[dim] = positions.numel()
+    index = ctx.const(positions.view(view).expand(src_shape).contiguous(), name=ctx.name("_index"))
+    return ctx.net.add_scatter(x, index, src, axis=dim, reduce="none", name=ctx.name())
+
+
+def _bounds(extent: int, start, end, step: int) -> tuple[int, int]:
+    """Python slice bounds of a slice over `extent` elements, clamped as torch clamps them."""
+    start, end, _ = slice(start, end, step).indices(extent)
+    return start, max(start, end)
+
+
+@converter(aten.slice_scatter.default, capability=_slice_scatter_ok)
+def aten_ops_slice_scatter(ctx, node, args, kwargs):
+    """x with a slice replaced (BART's shift_tokens_right writes ids[:, 1:] of a new tensor)."""
+    shape = _shape(node)
+    dim = impl.norm_dim(arg(node, args, kwargs, 2, "dim", 0), len(shape))
+    step = arg(node, args, kwargs, 5, "step", 1)
+    start, end = _bounds(shape[dim], arg(node, args, kwargs, 3, "start"), arg(node, args, kwargs, 4, "end"), step)
+    if start == end:
+        return ctx.cast(args[0], ctx.out_dtype())
+    return _scatter_into_slice(ctx, args[0], args[1], shape, dim, start, end, step)
+
+
 @converter(aten.narrow_copy.default, capability=_has_rank)
 def aten_ops_narrow(ctx, node, args, kwargs):
     shape = _shape(node)
