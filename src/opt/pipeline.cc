@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "ir/printer.h"
+#include "opt/cancel_transposes.h"
 #include "opt/channels_last.h"
 #include "opt/compose_views.h"
 #include "opt/eliminate_dead_layers.h"
@@ -49,6 +50,8 @@ const std::vector<Pass>& pipeline() {
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
       {"channels_last", 1, kOnCUDA, channels_last,
        "keeps float16/bfloat16 convolutional regions NHWC, converting only at their edges"},
+      {"cancel_transposes", 1, kOnAll, cancel_transposes,
+       "composes a transpose of a transpose into one, dropping those that cancel (NHWC conversions)"},
       {"fuse_pointwise", 1, kOnCUDA, fuse_pointwise,
        "turns connected chains of pointwise layers into one generated kernel"},
       {"eliminate_dead_layers", 1, kOnAll, eliminate_dead_layers,

@@ -5,6 +5,7 @@
 #include "ir/parser.h"
 
 #include "ir/printer.h"
+#include "opt/cancel_transposes.h"
 #include "opt/channels_last.h"
 #include "opt/compose_views.h"
 #include "opt/eliminate_dead_layers.h"
@@ -539,6 +540,68 @@ TEST(PassGolden, RemoveIdentitiesKeepsCopiesItNeeds) {
                 "%cn: float32[2,3] = concat \"cn\" (%n) {axis=1}\n"
                 "%s: float32[1,3] = slice \"s\" (%n) {axes=[0], starts=[1], ends=[2]}\n"
                 "output %n\noutput %cx\noutput %cn\noutput %s\n");
+}
+
+TEST(PassGolden, CancelTransposesComposesChainsAndDropsIdentities) {
+  // NHWC -> NCHW -> NHWC cancels (the exp reads the NHWC tensor itself); the NCHW tensor %c also
+  // feeds a network output, so it stays; three transposes compose into one; a transpose of a
+  // network input that cancels keeps its copy (remove_identities leaves inputs alone).
+  expect_golden(cancel_transposes,
+                "input %x: float32[2,4,5,3]\n"
+                "input %y: float32[2,3,4]\n"
+                "%r: float32[2,4,5,3] = activation \"r\" (%x) {op=\"relu\"}\n"
+                "%c: float32[2,3,4,5] = transpose \"c\" (%r) {perm=[0, 3, 1, 2]}\n"
+                "%h: float32[2,4,5,3] = transpose \"h\" (%c) {perm=[0, 2, 3, 1]}\n"
+                "%e: float32[2,4,5,3] = unary \"e\" (%h) {op=\"exp\"}\n"
+                "%t1: float32[3,2,4] = transpose \"t1\" (%y) {perm=[1, 0, 2]}\n"
+                "%t2: float32[4,2,3] = transpose \"t2\" (%t1) {perm=[2, 1, 0]}\n"
+                "%t3: float32[2,4,3] = transpose \"t3\" (%t2) {perm=[1, 0, 2]}\n"
+                "%u1: float32[3,2,4] = transpose \"u1\" (%y) {perm=[1, 0, 2]}\n"
+                "%u2: float32[2,3,4] = transpose \"u2\" (%u1) {perm=[1, 0, 2]}\n"
+                "output %e\noutput %c\noutput %t3\noutput %u2\n",
+                "input %x: float32[2,4,5,3]\n"
+                "input %y: float32[2,3,4]\n"
+                "%r: float32[2,4,5,3] = activation \"r\" (%x) {op=\"relu\"}\n"
+                "%c: float32[2,3,4,5] = transpose \"c\" (%r) {perm=[0, 3, 1, 2]}\n"
+                "%e: float32[2,4,5,3] = unary \"e\" (%r) {op=\"exp\"}\n"
+                "%t3: float32[2,4,3] = transpose \"t3\" (%y) {perm=[0, 2, 1]}\n"
+                "%u2: float32[2,3,4] = transpose \"u2\" (%y) {perm=[0, 1, 2]}\n"
+                "output %e\noutput %c\noutput %t3\noutput %u2\n");
+}
+
+TEST(Pipeline, TheCUDAPipelineRunsAConvNeXtBlockWithoutTransposes) {
+  // ConvNeXt's block: depthwise 7x7 convolution, permute to [N, H, W, C], layer norm, two linear
+  // layers, layer scale, permute back, residual add. In NHWC the permutes and the region's
+  // conversions cancel: only the network input's and output's conversions remain.
+  ir::Graph g = ir::parse_text(
+      "input %x: float16[2,8,6,6]\n"
+      "%w0: float16[8,8,1,1] = constant \"w0\" () {value=float16[8,8,1,1]}\n"
+      "%stem: float16[2,8,6,6] = convolution \"stem\" (%x, %w0, none) {}\n"
+      "%wd: float16[8,1,7,7] = constant \"wd\" () {value=float16[8,1,7,7]}\n"
+      "%bd: float16[8] = constant \"bd\" () {value=float16[8]{0.1, -0.1, 0.2, 0, 0.3, -0.2, 0, 0.1}}\n"
+      "%dw: float16[2,8,6,6] = convolution \"dw\" (%stem, %wd, %bd) {padding=[3, 3], groups=8}\n"
+      "%p: float16[2,6,6,8] = transpose \"p\" (%dw) {perm=[0, 2, 3, 1]}\n"
+      "%g: float16[8] = constant \"g\" () {value=float16[8]{1, 0.5, 1, 2, 1, 1, 0.5, 1}}\n"
+      "%be: float16[8] = constant \"be\" () {value=float16[8]{0, 0.1, -0.1, 0, 0.2, 0, 0, -0.2}}\n"
+      "%ln: float16[2,6,6,8] = layer_norm \"ln\" (%p, %g, %be) {eps=0.000001, normalized_rank=1}\n"
+      "%v: float16[72,8] = reshape \"v\" (%ln) {shape=[72, 8]}\n"
+      "%w1: float16[8,16] = constant \"w1\" () {value=float16[8,16]}\n"
+      "%m1: float16[72,16] = matmul \"m1\" (%v, %w1) {}\n"
+      "%a1: float16[72,16] = activation \"a1\" (%m1) {op=\"gelu_erf\"}\n"
+      "%w2: float16[16,8] = constant \"w2\" () {value=float16[16,8]}\n"
+      "%m2: float16[72,8] = matmul \"m2\" (%a1, %w2) {}\n"
+      "%v2: float16[2,6,6,8] = reshape \"v2\" (%m2) {shape=[2, 6, 6, 8]}\n"
+      "%ls: float16[8] = constant \"ls\" () {value=float16[8]{0.5, 0.25, 1, 0.5, 0.75, 1, 0.5, 0.25}}\n"
+      "%s: float16[2,6,6,8] = elementwise \"s\" (%v2, %ls) {op=\"mul\"}\n"
+      "%back: float16[2,8,6,6] = transpose \"back\" (%s) {perm=[0, 3, 1, 2]}\n"
+      "%res: float16[2,8,6,6] = elementwise \"res\" (%stem, %back) {op=\"add\"}\n"
+      "%wn: float16[8,8,1,1] = constant \"wn\" () {value=float16[8,8,1,1]}\n"
+      "%next: float16[2,8,6,6] = convolution \"next\" (%res, %wn, none) {}\n"
+      "output %next\n");
+  ir::Graph out = cuda_pipeline(g);
+  EXPECT_EQ(count_layers(out, LayerKind::kTranspose), 2) << ir::to_text(out);
+  EXPECT_EQ(count_layers(out, LayerKind::kPointwise), 1) << ir::to_text(out);  // layer scale + residual
+  expect_same_output(g, out, 3e-2, "ConvNeXt block on the CPU");
 }
 
 TEST(PassGolden, RecognizeRmsNormAsLlamaWritesIt) {
