@@ -178,6 +178,15 @@ class Rewriter {
         for (int k = 0; k < 4; ++k)
           if (kToLast[k] == axis) attrs["axis"] = int64_t(k);
         for (int id : l.inputs) ins.push_back(channels_last(id));
+      } else if (l.kind == LayerKind::kPad) {  // begins then ends per axis, both permuted
+        const std::vector<int64_t>& pads = ir::attr_ints(l, "pads");
+        std::vector<int64_t> moved(8);
+        for (int k = 0; k < 4; ++k) {
+          moved[k] = pads[kToLast[k]];
+          moved[4 + k] = pads[4 + kToLast[k]];
+        }
+        attrs["pads"] = moved;
+        ins.push_back(channels_last(l.inputs[0]));
       } else if (l.kind == LayerKind::kReduce) {
         std::vector<int64_t> axes;
         for (int64_t a : ir::attr_ints(l, "axes")) axes.push_back(last_axis(a < 0 ? a + 4 : a));
@@ -267,7 +276,8 @@ ir::Graph channels_last(const ir::Graph& g) {
     const ir::Layer& l = g.layers[li];
     if (l.outputs.empty() || !rank4(g, l.outputs[0])) continue;
     bool keeps_rank = false;
-    if (spatial(g, l) || (reduce_reads_either(g, l, keeps_rank) && keeps_rank)) {
+    const bool pad = l.kind == LayerKind::kPad && rank4(g, l.inputs[0]) && ir::attr_ints(l, "pads").size() == 8;
+    if (spatial(g, l) || pad || (reduce_reads_either(g, l, keeps_rank) && keeps_rank)) {
       regions.join(l.inputs[0], l.outputs[0]);
       if (l.inputs.size() > 3 && l.inputs[3] >= 0) regions.join(l.inputs[3], l.outputs[0]);  // a residual
     } else if (layout_free(l) || l.kind == LayerKind::kConcat) {

@@ -870,6 +870,33 @@ TEST(PassGolden, ChannelsLastKeepsARegionNHWCAndConvertsAtItsEdges) {
                 2e-3);
 }
 
+TEST(PassGolden, ChannelsLastTakesPadsIntoTheRegion) {
+  // TensorFlow-style "same" padding (HF's MobileNetV2, EfficientNet): an explicit asymmetric pad
+  // before each convolution. The pad joins the region with its begins and ends moved to NHWC axes.
+  expect_golden(channels_last,
+                "input %x: float16[1,2,5,6]\n"
+                "%w: float16[3,2,3,3] = constant \"w\" () {value=float16[3,2,3,3]}\n"
+                "%p: float16[1,2,6,9] = pad \"p\" (%x) {pads=[0, 0, 0, 1, 0, 0, 1, 2]}\n"
+                "%c: float16[1,3,2,4] = convolution \"c\" (%p, %w, none) {stride=[2, 2]}\n"
+                "%q: float16[1,3,4,6] = pad \"q\" (%c) {pads=[0, 0, 1, 1, 0, 0, 1, 1], mode=\"reflect\"}\n"
+                "%w2: float16[3,3,3,3] = constant \"w2\" () {value=float16[3,3,3,3]}\n"
+                "%d: float16[1,3,2,4] = convolution \"d\" (%q, %w2, none) {}\n"
+                "output %d\n",
+                "input %x: float16[1,2,5,6]\n"
+                "%w: float16[3,2,3,3] = constant \"w\" () {value=float16[3,2,3,3]}\n"
+                "%x.to_nhwc: float16[1,5,6,2] = transpose \"x.to_nhwc\" (%x) {perm=[0, 2, 3, 1]}\n"
+                "%p: float16[1,6,9,2] = pad \"p\" (%x.to_nhwc) {pads=[0, 0, 1, 0, 0, 1, 2, 0]}\n"
+                "%w.nhwc: float16[3,3,3,2] = constant \"w.nhwc\" () {value=float16[3,3,3,2]}\n"
+                "%c: float16[1,2,4,3] = convolution \"c\" (%p, %w.nhwc, none) {layout=\"nhwc\", stride=[2, 2]}\n"
+                "%q: float16[1,4,6,3] = pad \"q\" (%c) {mode=\"reflect\", pads=[0, 1, 1, 0, 0, 1, 1, 0]}\n"
+                "%w2: float16[3,3,3,3] = constant \"w2\" () {value=float16[3,3,3,3]}\n"
+                "%w2.nhwc: float16[3,3,3,3] = constant \"w2.nhwc\" () {value=float16[3,3,3,3]}\n"
+                "%d.nhwc: float16[1,2,4,3] = convolution \"d\" (%q, %w2.nhwc, none) {layout=\"nhwc\"}\n"
+                "%d: float16[1,3,2,4] = transpose \"d.to_nchw\" (%d.nhwc) {perm=[0, 3, 1, 2]}\n"
+                "output %d\n",
+                2e-3);
+}
+
 TEST(PassGolden, ChannelsLastTakesReductionsOverSpatialDims) {
   // Squeeze-excite as PyTorch writes it: mean over H, W (keepdim) scales the conv's output; the
   // global mean without keepdim gives [N, C] in either layout. Only the input is transposed.
