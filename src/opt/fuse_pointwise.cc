@@ -96,6 +96,67 @@ std::vector<int> find_groups(const ir::Graph& g, std::vector<Group>& groups) {
   return group;
 }
 
+constexpr size_t kMaxRecomputedLayers = 8;  // a broadcast group computed again per element: short ones
+
+bool broadcasts_to(const Dims& d, const Dims& shape) {
+  if (d.rank() > shape.rank()) return false;
+  for (int i = 1; i <= d.rank(); ++i)
+    if (d[d.rank() - i] != 1 && d[d.rank() - i] != shape[shape.rank() - i]) return false;
+  return true;
+}
+
+// Folds each group of a smaller, broadcasting shape into the one group that reads it (see the
+// header). A group is folded only into a group that was not folded itself, and only when none of
+// its inputs depends on the reader group (no path leaves the reader and comes back).
+void absorb_broadcast_groups(const ir::Graph& g, std::vector<Group>& groups, std::vector<int>& group) {
+  std::vector<char> network_output(g.tensors.size(), 0);
+  for (int id : g.outputs) network_output[id] = 1;
+  // Per group: the groups of the layers that read it from outside (-2: a non-fused layer or several).
+  std::vector<int> reader(groups.size(), -1);
+  for (size_t li = 0; li < g.layers.size(); ++li)
+    for (int id : g.layers[li].inputs) {
+      const int p = id >= 0 ? g.tensors[id].producer : -1;
+      if (p < 0 || group[p] < 0 || group[p] == group[li]) continue;
+      int& r = reader[group[p]];
+      r = (group[li] < 0 || (r >= 0 && r != group[li])) ? -2 : group[li];
+    }
+  // Groups each tensor depends on (through any layers), to keep the merged group convex.
+  std::vector<std::vector<int>> dep(g.tensors.size());
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    std::vector<int> d;
+    for (int id : g.layers[li].inputs)
+      if (id >= 0) merge_into(d, dep[id]);
+    if (group[li] >= 0) merge_into(d, {group[li]});
+    for (int id : g.layers[li].outputs) dep[id] = d;
+  }
+  std::vector<char> absorbed(groups.size(), 0), grown(groups.size(), 0);
+  for (size_t h = 0; h < groups.size(); ++h) {
+    const int into = reader[h];
+    if (into < 0 || absorbed[into] || grown[h] || groups[h].layers.size() > kMaxRecomputedLayers) continue;
+    const Group& big = groups[into];
+    if (groups[h].shape == big.shape || !broadcasts_to(groups[h].shape, big.shape) ||
+        groups[h].shape.volume() >= big.shape.volume())
+      continue;
+    bool ok = true;
+    for (int li : groups[h].layers) {
+      ok = ok && !network_output[g.layers[li].outputs[0]];
+      for (int id : g.layers[li].inputs) {
+        const int p = g.tensors[id].producer;
+        if ((p < 0 || group[p] != static_cast<int>(h)) && contains(dep[id], into)) ok = false;
+      }
+    }
+    if (!ok) continue;
+    for (int li : groups[h].layers) group[li] = into;
+    std::vector<int> merged;
+    std::merge(big.layers.begin(), big.layers.end(), groups[h].layers.begin(), groups[h].layers.end(),
+               std::back_inserter(merged));
+    groups[into].layers.swap(merged);
+    groups[h].layers.clear();
+    absorbed[h] = 1;
+    grown[into] = 1;
+  }
+}
+
 struct Fused {
   std::vector<int> inputs;   // old tensor ids read from outside, in first-use order
   std::vector<int> outputs;  // old tensor ids needed outside
@@ -138,6 +199,7 @@ Fused describe(const ir::Graph& g, const Group& grp, const std::vector<int>& gro
 ir::Graph fuse_pointwise(const ir::Graph& g) {
   std::vector<Group> groups;
   std::vector<int> group = find_groups(g, groups);
+  absorb_broadcast_groups(g, groups, group);
   std::vector<char> read_outside(g.tensors.size(), 0);
   for (int id : g.outputs) read_outside[id] = 1;
   for (size_t li = 0; li < g.layers.size(); ++li)

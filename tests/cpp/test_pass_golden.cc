@@ -772,14 +772,16 @@ TEST(PassGolden, FuseEpiloguesTakesTheResidualIntoTheConvolution) {
 
 TEST(PassGolden, FusePointwiseGroupsAChainWithTwoOutputsAndAMask) {
   // add -> gelu -> mul(mask as float) becomes one layer; the add is also read by the reduce, so it
-  // is an output of the fused layer too; the mask's cast has another shape and the reduce is not
-  // pointwise: both stay.
+  // is an output of the fused layer too; the reduce is not pointwise and stays. The mask's cast
+  // has a smaller shape that broadcasts, and only the multiply reads it: it joins, computed per
+  // element from the bool mask.
   const std::string body = normalized(
       "input %x: float32[2,3]\n"
       "input %b: float32[3]\n"
-      "input %mf: float32[3]\n"
+      "input %m: bool[3]\n"
       "%a: float32[2,3] = elementwise \"a\" (%x, %b) {op=\"add\"}\n"
       "%g: float32[2,3] = activation \"g\" (%a) {op=\"gelu_tanh\"}\n"
+      "%mf: float32[3] = cast \"mf\" (%m) {dtype=\"float32\"}\n"
       "%y: float32[2,3] = elementwise \"y\" (%g, %mf) {op=\"mul\"}\n"
       "output %a\n"
       "output %y\n");
@@ -797,12 +799,39 @@ TEST(PassGolden, FusePointwiseGroupsAChainWithTwoOutputsAndAMask) {
                 "input %x: float32[2,3]\n"
                 "input %m: bool[3]\n"
                 "%b: float32[3] = constant \"b\" () {value=float32[3]{1, -2, 0.5}}\n"
-                "%mf: float32[3] = cast \"mf\" (%m) {dtype=\"float32\"}\n"
-                "%a: float32[2,3], %y: float32[2,3] = pointwise \"y.fused\" (%x, %b, %mf) {body=" +
+                "%a: float32[2,3], %y: float32[2,3] = pointwise \"y.fused\" (%x, %b, %m) {body=" +
                     ir::attr_to_text(AttrValue(body)) + "}\n"
                 "%s: float32[2] = reduce \"s\" (%a) {axes=[1], op=\"sum\"}\n"
                 "output %y\n"
                 "output %s\n");
+}
+
+TEST(PassGolden, FusePointwiseComputesSqueezeExciteWeightsPerElement) {
+  // MobileNetV3's squeeze-excite end: hardsigmoid of the [N, C, 1, 1] channel weights times the
+  // [N, C, H, W] activation is one layer. The sigmoid of a second weight tensor that is also a
+  // network output stays (its own shape must be written), as does a broadcast group read by two
+  // groups.
+  ir::Graph g = ir::parse_text(
+      "input %x: float32[2,3,4,5]\n"
+      "input %w: float32[2,3,1,1]\n"
+      "input %v: float32[2,3,1,1]\n"
+      "input %u: float32[2,3,1,1]\n"
+      "%hs: float32[2,3,1,1] = activation \"hs\" (%w) {op=\"hardsigmoid\"}\n"
+      "%se: float32[2,3,4,5] = elementwise \"se\" (%x, %hs) {op=\"mul\"}\n"
+      "%sv: float32[2,3,1,1] = activation \"sv\" (%v) {op=\"sigmoid\"}\n"
+      "%m2: float32[2,3,4,5] = elementwise \"m2\" (%se, %sv) {op=\"mul\"}\n"
+      "%su: float32[2,3,1,1] = activation \"su\" (%u) {op=\"sigmoid\"}\n"
+      "%r: float32[2,3,4,1] = reduce \"r\" (%m2) {axes=[3], keepdim=1, op=\"max\"}\n"
+      "%t: float32[2,3,4,5] = elementwise \"t\" (%m2, %su) {op=\"add\"}\n"
+      "%q: float32[2,3,4,1] = elementwise \"q\" (%r, %su) {op=\"sub\"}\n"
+      "%q2: float32[2,3,4,1] = unary \"q2\" (%q) {op=\"exp\"}\n"
+      "output %t\noutput %q2\noutput %sv\n");
+  ir::Graph out = fuse_pointwise(g);
+  EXPECT_EQ(count_layers(out, LayerKind::kActivation), 2) << ir::to_text(out);  // sv and su stay
+  EXPECT_EQ(count_layers(out, LayerKind::kPointwise), 2) << ir::to_text(out);
+  std::vector<HostTensor> in = random_inputs(g);
+  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
+  for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i].dims, want[i].values(), 1e-6, "output");
 }
 
 TEST(PassGolden, FusePointwiseKeepsGroupsConvex) {
