@@ -1,7 +1,8 @@
-// The generated pointwise kernel's source (see pointwise_source.h). One thread per element in a
-// grid-stride loop; 32-bit index arithmetic when the element count allows.
+// The generated pointwise kernel's source (see pointwise_source.h). One thread per element (or per
+// vector of elements) in a grid-stride loop; 32-bit index arithmetic when the element count allows.
 #include "codegen/pointwise_source.h"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 
@@ -38,13 +39,37 @@ const char* storage(DataType t) {
   }
 }
 
-std::string load(DataType t, const std::string& ptr, const std::string& index) {
-  std::string v = "((const " + std::string(storage(t)) + "*)" + ptr + ")[" + index + "]";
+size_t storage_size(DataType t) {
+  switch (t) {
+    case DataType::kFloat32: return 4;
+    case DataType::kFloat16:
+    case DataType::kBFloat16: return 2;
+    default: return 1;
+  }
+}
+
+// The value `v` of storage type storage(t) as a float.
+std::string to_float(DataType t, const std::string& v) {
   switch (t) {
     case DataType::kFloat32: return v;
     case DataType::kFloat16: return "tf_h2f(" + v + ")";
     case DataType::kBFloat16: return "tf_b2f(" + v + ")";
     default: return "(" + v + " ? 1.0f : 0.0f)";
+  }
+}
+
+std::string load(DataType t, const std::string& ptr, const std::string& index) {
+  return to_float(t, "((const " + std::string(storage(t)) + "*)" + ptr + ")[" + index + "]");
+}
+
+// An unsigned type of `bytes` bytes (a CUDA vector type from 8 up), for one access of a vector.
+const char* vector_type(size_t bytes) {
+  switch (bytes) {
+    case 16: return "uint4";
+    case 8: return "uint2";
+    case 4: return "unsigned int";
+    case 2: return "unsigned short";
+    default: return "unsigned char";
   }
 }
 
@@ -137,53 +162,55 @@ PointwiseLayout pointwise_layout(const ir::PwProgram& p) {
   return l;
 }
 
-std::string pointwise_source(const ir::PwProgram& p, const PointwiseLayout& layout) {
-  const size_t nin = p.input_dtypes.size(), nout = p.outputs.size();
-  const bool wide = layout.elements > (int64_t(1) << 30);
-  const char* index_t = wide ? "long long" : "int";
-  std::ostringstream os;
-  os << kPrelude << formula_functions(p);
-  os << "struct TfParams { const void* in[" << nin << "]; void* out[" << nout << "]; };\n";
-  os << "extern \"C\" __global__ void " << kPointwiseKernelName << "(const TfParams p) {\n";
-  os << "  const " << index_t << " n = " << layout.elements << ";\n";
-  os << "  for (" << index_t << " i = (" << index_t << ")blockIdx.x * blockDim.x + threadIdx.x; i < n; i += ("
-     << index_t << ")gridDim.x * blockDim.x) {\n";
+namespace {
+
+// Per input: how the kernel finds its element. "i" for inputs of the full shape, "0" for scalars,
+// else the name of an offset accumulated from the coordinates.
+std::vector<std::string> input_offsets(const PointwiseLayout& layout) {
   const int rank = static_cast<int>(layout.shape.size());
-  // Per input: its element offset. Full-shape inputs read at i; the others accumulate their
-  // strides over the merged dims (constant divisors).
-  std::vector<std::string> offset(nin);
-  bool need_coords = false;
-  for (size_t k = 0; k < nin; ++k) {
-    bool full = true;
+  std::vector<std::string> offset(layout.strides.size());
+  for (size_t k = 0; k < offset.size(); ++k) {
+    bool full = true, scalar = true;
     int64_t step = 1;
     for (int d = rank - 1; d >= 0; --d) {
       full = full && layout.strides[k][d] == step;
+      scalar = scalar && layout.strides[k][d] == 0;
       step *= layout.shape[d];
     }
-    bool scalar = true;
-    for (int64_t s : layout.strides[k]) scalar = scalar && s == 0;
     offset[k] = full ? "i" : scalar ? "0" : "o" + std::to_string(k);
-    need_coords = need_coords || (!full && !scalar);
   }
-  if (need_coords) {
-    for (size_t k = 0; k < nin; ++k)
-      if (offset[k][0] == 'o') os << "    " << index_t << " " << offset[k] << " = 0;\n";
-    os << "    " << index_t << " r = i;\n";
-    for (int d = rank - 1; d >= 0; --d) {
-      os << "    { const " << index_t << " c = r % " << layout.shape[d] << "; r /= " << layout.shape[d] << ";";
-      for (size_t k = 0; k < nin; ++k)
-        if (offset[k][0] == 'o' && layout.strides[k][d] != 0)
-          os << " " << offset[k] << " += c * " << layout.strides[k][d] << ";";
-      os << " }\n";
-    }
+  return offset;
+}
+
+// The coordinates of element i, accumulated into the offsets of the inputs that need them.
+void emit_offsets(std::ostringstream& os, const PointwiseLayout& layout, const std::vector<std::string>& offset,
+                  const char* index_t) {
+  const int rank = static_cast<int>(layout.shape.size());
+  bool need_coords = false;
+  for (const std::string& o : offset) need_coords = need_coords || o[0] == 'o';
+  if (!need_coords) return;
+  for (const std::string& o : offset)
+    if (o[0] == 'o') os << "    " << index_t << " " << o << " = 0;\n";
+  os << "    " << index_t << " r = i;\n";
+  for (int d = rank - 1; d >= 0; --d) {
+    os << "    { const " << index_t << " c = r % " << layout.shape[d] << "; r /= " << layout.shape[d] << ";";
+    for (size_t k = 0; k < offset.size(); ++k)
+      if (offset[k][0] == 'o' && layout.strides[k][d] != 0)
+        os << " " << offset[k] << " += c * " << layout.strides[k][d] << ";";
+    os << " }\n";
   }
+}
+
+// The program's instructions, each defining register r<index>; input k's value is `input(k)`.
+template <class InputExpr>
+void emit_program(std::ostringstream& os, const ir::PwProgram& p, const std::string& indent, InputExpr input) {
   for (size_t r = 0; r < p.code.size(); ++r) {
     const ir::PwInstr& ins = p.code[r];
     auto reg = [](int i) { return "r" + std::to_string(i); };
     std::string expr;
     switch (ins.op) {
       case ir::PwOp::kInput:
-        expr = load(p.input_dtypes[ins.a], "p.in[" + std::to_string(ins.a) + "]", offset[ins.a]);
+        expr = input(ins.a);
         break;
       case ir::PwOp::kUnary:
       case ir::PwOp::kPredicate:
@@ -205,14 +232,95 @@ std::string pointwise_source(const ir::PwProgram& p, const PointwiseLayout& layo
         expr = rounded(ins.dtype, reg(ins.a));
         break;
     }
-    os << "    const float " << reg(static_cast<int>(r)) << " = " << expr << ";\n";
+    os << indent << "const float " << reg(static_cast<int>(r)) << " = " << expr << ";\n";
   }
-  for (size_t o = 0; o < nout; ++o) {
+}
+
+void emit_scalar_kernel(std::ostringstream& os, const ir::PwProgram& p, const PointwiseLayout& layout,
+                        const char* index_t) {
+  const std::vector<std::string> offset = input_offsets(layout);
+  os << "extern \"C\" __global__ void " << kPointwiseKernelName << "(const TfParams p) {\n";
+  os << "  const " << index_t << " n = " << layout.elements << ";\n";
+  os << "  for (" << index_t << " i = (" << index_t << ")blockIdx.x * blockDim.x + threadIdx.x; i < n; i += ("
+     << index_t << ")gridDim.x * blockDim.x) {\n";
+  emit_offsets(os, layout, offset, index_t);
+  emit_program(os, p, "    ", [&](int k) {
+    return load(p.input_dtypes[k], "p.in[" + std::to_string(k) + "]", offset[k]);
+  });
+  for (size_t o = 0; o < p.outputs.size(); ++o) {
     DataType t = p.code[p.outputs[o]].dtype;
     os << "    ((" << storage(t) << "*)p.out[" << o << "])[i] = " << stored(t, "r" + std::to_string(p.outputs[o]))
        << ";\n";
   }
   os << "  }\n}\n";
+}
+
+// V consecutive elements per thread (V divides the innermost merged extent): full-shape inputs and
+// the outputs move as one vector access each; the others are read per element at their offset for
+// the first element plus j times their innermost stride.
+void emit_vector_kernel(std::ostringstream& os, const ir::PwProgram& p, const PointwiseLayout& layout,
+                        const char* index_t, int v) {
+  const std::vector<std::string> offset = input_offsets(layout);
+  const int rank = static_cast<int>(layout.shape.size());
+  os << "extern \"C\" __global__ void " << kPointwiseVectorKernelName << "(const TfParams p) {\n";
+  os << "  const " << index_t << " nv = " << layout.elements / v << ";\n";
+  os << "  for (" << index_t << " t = (" << index_t << ")blockIdx.x * blockDim.x + threadIdx.x; t < nv; t += ("
+     << index_t << ")gridDim.x * blockDim.x) {\n";
+  os << "    const " << index_t << " i = t * " << v << ";\n";
+  emit_offsets(os, layout, offset, index_t);
+  for (size_t k = 0; k < offset.size(); ++k) {
+    const DataType t = p.input_dtypes[k];
+    if (offset[k] != "i") continue;
+    os << "    float a" << k << "[" << v << "];\n";
+    os << "    { union { " << vector_type(storage_size(t) * v) << " v; " << storage(t) << " e[" << v << "]; } u; u.v = ((const "
+       << vector_type(storage_size(t) * v) << "*)p.in[" << k << "])[t];\n";
+    os << "      for (int j = 0; j < " << v << "; ++j) a" << k << "[j] = " << to_float(t, "u.e[j]") << "; }\n";
+  }
+  for (size_t o = 0; o < p.outputs.size(); ++o) os << "    float y" << o << "[" << v << "];\n";
+  os << "#pragma unroll\n";
+  os << "    for (int j = 0; j < " << v << "; ++j) {\n";
+  emit_program(os, p, "      ", [&](int k) -> std::string {
+    if (offset[k] == "i") return "a" + std::to_string(k) + "[j]";
+    if (offset[k] == "0") return load(p.input_dtypes[k], "p.in[" + std::to_string(k) + "]", "0");
+    const int64_t inner = layout.strides[k][rank - 1];
+    const std::string at = inner == 0 ? offset[k] : offset[k] + " + j * " + std::to_string(inner);
+    return load(p.input_dtypes[k], "p.in[" + std::to_string(k) + "]", at);
+  });
+  for (size_t o = 0; o < p.outputs.size(); ++o) os << "      y" << o << "[j] = r" << p.outputs[o] << ";\n";
+  os << "    }\n";
+  for (size_t o = 0; o < p.outputs.size(); ++o) {
+    const DataType t = p.code[p.outputs[o]].dtype;
+    os << "    { union { " << vector_type(storage_size(t) * v) << " v; " << storage(t) << " e[" << v << "]; } u;\n";
+    os << "      for (int j = 0; j < " << v << "; ++j) u.e[j] = " << stored(t, "y" + std::to_string(o) + "[j]")
+       << ";\n";
+    os << "      ((" << vector_type(storage_size(t) * v) << "*)p.out[" << o << "])[t] = u.v; }\n";
+  }
+  os << "  }\n}\n";
+}
+
+}  // namespace
+
+int pointwise_vector_width(const ir::PwProgram& p, const PointwiseLayout& layout) {
+  if (layout.shape.empty()) return 1;
+  const std::vector<std::string> offset = input_offsets(layout);
+  size_t widest = 1;
+  for (size_t k = 0; k < offset.size(); ++k)
+    if (offset[k] == "i") widest = std::max(widest, storage_size(p.input_dtypes[k]));
+  for (int o : p.outputs) widest = std::max(widest, storage_size(p.code[o].dtype));
+  const int v = static_cast<int>(std::min<size_t>(8, 16 / widest));
+  return layout.shape.back() % v == 0 ? v : 1;
+}
+
+std::string pointwise_source(const ir::PwProgram& p, const PointwiseLayout& layout) {
+  const size_t nin = p.input_dtypes.size(), nout = p.outputs.size();
+  const bool wide = layout.elements > (int64_t(1) << 30);
+  const char* index_t = wide ? "long long" : "int";
+  std::ostringstream os;
+  os << kPrelude << formula_functions(p);
+  os << "struct TfParams { const void* in[" << nin << "]; void* out[" << nout << "]; };\n";
+  emit_scalar_kernel(os, p, layout, index_t);
+  const int v = pointwise_vector_width(p, layout);
+  if (v > 1) emit_vector_kernel(os, p, layout, index_t, v);
   return os.str();
 }
 

@@ -28,7 +28,19 @@ struct PointwiseLayout {
 /// The layout of `p`, with adjacent dims merged wherever every input steps through them alike.
 PointwiseLayout pointwise_layout(const ir::PwProgram& p);
 
-/// The complete source (no #include; PTX conversions for float16 and bfloat16).
+/// The vector entry point: extern "C" __global__ void tf_pointwise_vec(TfParams p), one thread per
+/// pointwise_vector_width() consecutive elements, reading the inputs of the full shape and writing
+/// the outputs with one 16-byte (at most) access each. Launch it only when every pointer is
+/// 16-byte aligned; tf_pointwise serves any pointers.
+constexpr const char* kPointwiseVectorKernelName = "tf_pointwise_vec";
+
+/// Elements per thread of tf_pointwise_vec (16 bytes of the widest full-shape operand, at most 8),
+/// or 1 when the source has no vector entry point: the innermost merged dim must be a multiple of
+/// it, so a thread's elements never cross into the next row of a broadcasting input.
+int pointwise_vector_width(const ir::PwProgram& p, const PointwiseLayout& layout);
+
+/// The complete source (no #include; PTX conversions for float16 and bfloat16): tf_pointwise and,
+/// when pointwise_vector_width() > 1, tf_pointwise_vec.
 std::string pointwise_source(const ir::PwProgram& p, const PointwiseLayout& layout);
 
 }  // namespace tensorforge::codegen

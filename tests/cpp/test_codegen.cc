@@ -82,6 +82,48 @@ TEST(Codegen, LayoutMergesDimsEveryInputWalksAlike) {
   EXPECT_EQ(l.elements, 960);
 }
 
+TEST(Codegen, VectorWidthFollowsTheWidestFullOperandAndTheInnermostExtent) {
+  auto width = [](const std::string& body) {
+    ir::PwProgram p = ir::compile_pointwise_body(body);
+    return codegen::pointwise_vector_width(p, codegen::pointwise_layout(p));
+  };
+  // float16 throughout: 8 per thread; the [2, 1, 1, 16] weights read per element do not count.
+  EXPECT_EQ(width("input %x: float16[2,6,5,16]\ninput %w: float32[2,1,1,16]\n"
+                  "%h: float16[2,1,1,16] = cast \"h\" (%w) {dtype=\"float16\"}\n"
+                  "%m: float16[2,6,5,16] = elementwise \"m\" (%x, %h) {op=\"mul\"}\noutput %m\n"),
+            8);
+  // a float32 output: 4; 15 elements (one merged dim) allow no vector, nor does a scalar result.
+  EXPECT_EQ(width("input %x: float16[3,8]\n%c: float32[3,8] = cast \"c\" (%x) {dtype=\"float32\"}\noutput %c\n"), 4);
+  EXPECT_EQ(width("input %x: float32[5,3]\n%e: float32[5,3] = unary \"e\" (%x) {op=\"exp\"}\noutput %e\n"), 1);
+  // a row broadcast with rows of 6 halves: a vector of 8 would cross rows.
+  EXPECT_EQ(width("input %x: float16[4,6]\ninput %b: float16[6]\n"
+                  "%a: float16[4,6] = elementwise \"a\" (%x, %b) {op=\"add\"}\noutput %a\n"),
+            1);
+  EXPECT_EQ(width("input %x: float32[]\n%e: float32[] = unary \"e\" (%x) {op=\"exp\"}\noutput %e\n"), 1);
+}
+
+TEST(Codegen, VectorKernelsCompileWithNvrtc) {
+  // Vectors of every storage size: 16-bit and 32-bit floats, bools (8 bytes per thread), inputs
+  // read per element with a unit stride, per vector, and a scalar.
+  ::setenv("TENSORFORGE_KERNEL_CACHE", "off", 1);
+  ir::PwProgram p = ir::compile_pointwise_body(
+      "input %x: bfloat16[2,3,16]\ninput %b: bfloat16[3,16]\ninput %s: float32[]\ninput %k: bool[2,3,16]\n"
+      "%a: bfloat16[2,3,16] = elementwise \"a\" (%x, %b) {op=\"add\"}\n"
+      "%sb: bfloat16[] = cast \"sb\" (%s) {dtype=\"bfloat16\"}\n"
+      "%m: bfloat16[2,3,16] = elementwise \"m\" (%a, %sb) {op=\"mul\"}\n"
+      "%g: bool[2,3,16] = elementwise \"g\" (%m, %x) {op=\"gt\"}\n"
+      "%o: bool[2,3,16] = elementwise \"o\" (%g, %k) {op=\"logical_or\"}\n"
+      "%f: float32[2,3,16] = cast \"f\" (%m) {dtype=\"float32\"}\n"
+      "output %m\noutput %o\noutput %f\n");
+  codegen::PointwiseLayout l = codegen::pointwise_layout(p);
+  ASSERT_EQ(codegen::pointwise_vector_width(p, l), 4);
+  std::string src = codegen::pointwise_source(p, l);
+  EXPECT_NE(src.find(codegen::kPointwiseVectorKernelName), std::string::npos);
+  EXPECT_NE(src.find("uint4"), std::string::npos);  // the float32 output: 4 x 4 bytes
+  EXPECT_GT(codegen::compile_cubin(src, 90).size(), 1000u);
+  ::unsetenv("TENSORFORGE_KERNEL_CACHE");
+}
+
 TEST(Codegen, EveryFormulaCompilesWithNvrtcInEveryDtype) {
   ::setenv("TENSORFORGE_KERNEL_CACHE", "off", 1);
   for (const char* dt : {"float32", "float16", "bfloat16"}) {

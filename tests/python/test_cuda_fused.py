@@ -26,6 +26,15 @@ def fused(body_lines, inputs, outputs):
     return lambda net, *xs: net.add_pointwise(list(xs), body)
 
 
+def one_layer_engine(body_lines, output, dtype, shape):
+    """A CUDA engine of one pointwise layer over input %x, giving its tensor `output`."""
+    net = tf.Network()
+    x = net.add_input("x", dtype, shape)
+    (y,) = fused(body_lines, [("x", dtype, shape)], [output])(net, x)
+    net.mark_output(y, "y")
+    return tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+
+
 def rand(shape, dtype, seed, scale=2.0):
     g = torch.Generator().manual_seed(seed)
     return (torch.randn(shape, generator=g) * scale).to(dtype)
@@ -60,6 +69,13 @@ def test_every_formula(dtype):
     [(65537,), ()],                  # odd size, scalar
     [(4, 1, 1, 9), (4, 8, 1, 9)],
     [(2, 0, 3), (3,)],               # empty
+    # innermost extents that are multiples of the vector width (8 for 16-bit dtypes, 4 with the
+    # float32 output): tf_pointwise_vec, full-shape operands as 16-byte vectors
+    [(4, 64), (64,)],                # bias along the vectors
+    [(4, 64), (4, 1)],               # one value per vector
+    [(2, 6, 5, 16), (2, 1, 1, 16)],  # squeeze-excite weights in NHWC
+    [(2, 3, 16), (3, 16)],           # a broadcast input read element by element, stride 1
+    [(3, 8), ()],                    # a scalar
 ])
 def test_broadcasts_and_sizes(dtype, shapes):
     sa, sb = shapes
@@ -72,6 +88,19 @@ def test_broadcasts_and_sizes(dtype, shapes):
              f'%f: {typ(torch.float32, out)} = cast "f" (%w) {{dtype="float32"}}']
     inputs = [("a", dtype, sa), ("b", dtype, sb)]
     check(fused(lines, inputs, ["w", "m", "f"]), [rand(sa, dtype, 3), rand(sb, dtype, 4)], f"{sa} {sb} {dtype}")
+
+
+def test_misaligned_inputs_run_the_element_kernel():
+    # An input 2 bytes past a 16-byte boundary (a view one element into its storage): the vector
+    # accesses would fault or misread, so the layer runs tf_pointwise; results match the CPU.
+    shape = (1024,)
+    lines = ['%e: float16[1024] = activation "e" (%x) {op="silu"}', '%y: float16[1024] = elementwise "y" (%e, %x) {op="add"}']
+    engine = one_layer_engine(lines, "y", torch.float16, shape)
+    storage = rand((1025,), torch.float16, 11).cuda()
+    for view in (storage[1:], storage[:1024]):  # misaligned, then aligned
+        got = engine(view)[0]
+        want = torch.nn.functional.silu(view.float()) + view.float()  # fused: float32 inside
+        torch.testing.assert_close(got.float().cpu(), want.cpu(), atol=1e-2, rtol=2e-3)
 
 
 def test_bool_inputs_and_casts_between_float_dtypes():
@@ -112,11 +141,7 @@ def test_the_pass_fuses_chains_in_cuda_builds_and_matches_the_unfused_cpu_engine
 def test_graph_replay_and_threads():
     shape = (1000, 3)
     lines = ['%e: float32[1000,3] = unary "e" (%x) {op="exp"}', '%r: float32[1000,3] = activation "r" (%e) {op="silu"}']
-    net = tf.Network()
-    x = net.add_input("x", torch.float32, shape)
-    (y,) = fused(lines, [("x", torch.float32, shape)], ["r"])(net, x)
-    net.mark_output(y, "y")
-    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    engine = one_layer_engine(lines, "r", torch.float32, shape)
     ctx = engine.create_execution_context()
     xs = [torch.randn(shape, device="cuda") for _ in range(4)]
     outs = [torch.empty(shape, device="cuda") for _ in range(4)]

@@ -1,9 +1,11 @@
 // CUDA fused pointwise layer: a kernel written for this layer's program and shapes
 // (codegen/pointwise_source), compiled by NVRTC through the kernel cache (codegen/nvrtc_cache),
-// loaded once per process and launched on the current stream with the layer's pointers.
+// loaded once per process and launched on the current stream with the layer's pointers: the vector
+// entry point when the layer has one and every pointer is 16-byte aligned.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <mutex>
 
@@ -18,11 +20,17 @@ namespace tensorforge::cuda {
 
 namespace {
 
+// The entry points of one generated source: per element, and per vector (null when it has none).
+struct LoadedKernels {
+  cudaKernel_t scalar = nullptr;
+  cudaKernel_t vector = nullptr;
+};
+
 // Loaded kernels by source, kept for the life of the process (a library is small and several
 // engines built from one model share them).
-cudaKernel_t load_kernel(const std::string& source, int cc) {
+LoadedKernels load_kernels(const std::string& source, int cc, bool has_vector) {
   static std::mutex mutex;
-  static std::map<std::string, cudaKernel_t> loaded;
+  static std::map<std::string, LoadedKernels> loaded;
   std::lock_guard<std::mutex> lock(mutex);
   auto it = loaded.find(source);
   if (it != loaded.end()) return it->second;
@@ -30,11 +38,16 @@ cudaKernel_t load_kernel(const std::string& source, int cc) {
   cudaLibrary_t library = nullptr;
   check(cudaLibraryLoadData(&library, cubin.data(), nullptr, nullptr, 0, nullptr, nullptr, 0),
         "loading a generated pointwise kernel");
-  cudaKernel_t kernel = nullptr;
-  check(cudaLibraryGetKernel(&kernel, library, codegen::kPointwiseKernelName), "finding the generated kernel");
-  loaded.emplace(source, kernel);
-  return kernel;
+  LoadedKernels k;
+  check(cudaLibraryGetKernel(&k.scalar, library, codegen::kPointwiseKernelName), "finding the generated kernel");
+  if (has_vector)
+    check(cudaLibraryGetKernel(&k.vector, library, codegen::kPointwiseVectorKernelName),
+          "finding the generated vector kernel");
+  loaded.emplace(source, k);
+  return k;
 }
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 class GeneratedPointwise : public Kernel {
  public:
@@ -44,27 +57,35 @@ class GeneratedPointwise : public Kernel {
     elements_ = layout.elements;
     nin_ = p.input_dtypes.size();
     nout_ = p.outputs.size();
-    kernel_ = load_kernel(codegen::pointwise_source(p, layout), compute_capability());
+    width_ = codegen::pointwise_vector_width(p, layout);
+    kernels_ = load_kernels(codegen::pointwise_source(p, layout), compute_capability(), width_ > 1);
   }
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
     if (elements_ == 0) return;
     // The kernel's one parameter: { const void* in[nin]; void* out[nout]; }, as an array of pointers.
     void* pointers[kMaxPointers];
-    for (size_t k = 0; k < nin_; ++k) pointers[k] = in[k].data;
-    for (size_t k = 0; k < nout_; ++k) pointers[nin_ + k] = out[k].data;
+    bool aligned = true;
+    for (size_t k = 0; k < nin_; ++k) aligned = aligned16(pointers[k] = in[k].data) && aligned;
+    for (size_t k = 0; k < nout_; ++k) aligned = aligned16(pointers[nin_ + k] = out[k].data) && aligned;
+    // Vectors when every pointer allows 16-byte accesses (those reading broadcast inputs element
+    // by element would not need it; checking all keeps the rule simple).
+    const bool vector = kernels_.vector && aligned;
+    const int64_t threads_needed = vector ? elements_ / width_ : elements_;
     void* args[] = {pointers};
     const int threads = 256;
-    const int64_t blocks = std::min<int64_t>((elements_ + threads - 1) / threads, 132 * 16);
-    check(cudaLaunchKernel(reinterpret_cast<const void*>(kernel_), dim3(static_cast<unsigned>(blocks)), dim3(threads),
-                           args, 0, static_cast<cudaStream_t>(device::current_stream())),
+    const int64_t blocks = std::min<int64_t>((threads_needed + threads - 1) / threads, 132 * 16);
+    check(cudaLaunchKernel(reinterpret_cast<const void*>(vector ? kernels_.vector : kernels_.scalar),
+                           dim3(static_cast<unsigned>(blocks)), dim3(threads), args, 0,
+                           static_cast<cudaStream_t>(device::current_stream())),
           "launching a generated pointwise kernel");
   }
 
  private:
   static constexpr size_t kMaxPointers = 256;
-  cudaKernel_t kernel_ = nullptr;
+  LoadedKernels kernels_;
   int64_t elements_ = 0;
+  int width_ = 1;
   size_t nin_ = 0, nout_ = 0;
 };
 
