@@ -13,6 +13,7 @@
 #include "opt/fold_attention_views.h"
 #include "opt/batch_norm_to_affine.h"
 #include "opt/fold_batch_norm.h"
+#include "opt/fold_channel_scales.h"
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
@@ -46,12 +47,16 @@ const std::vector<Pass>& pipeline() {
        "turns a chain of views that copies more than once into one strided copy of its start"},
       {"remove_identities", 1, kOnAll, remove_identities,
        "drops layers whose output equals their input (a one-tensor concat, an identity transpose)"},
+      {"fold_channel_scales", 1, kOnAll, fold_channel_scales,
+       "folds a constant per-channel multiply after a linear layer (a layer scale) into its weights"},
       {"fuse_epilogues", 1, kOnCUDA, fuse_epilogues,
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
       {"channels_last", 1, kOnCUDA, channels_last,
        "keeps float16/bfloat16 convolutional regions NHWC, converting only at their edges"},
       {"cancel_transposes", 1, kOnAll, cancel_transposes,
        "composes a transpose of a transpose into one, dropping those that cancel (NHWC conversions)"},
+      {"fuse_epilogues_after_layout", 1, kOnCUDA, fuse_epilogues,
+       "fuses the epilogues layout conversions hid (a residual add behind transposes that cancelled)"},
       {"fuse_pointwise", 1, kOnCUDA, fuse_pointwise,
        "turns connected chains of pointwise layers into one generated kernel"},
       {"eliminate_dead_layers", 1, kOnAll, eliminate_dead_layers,

@@ -12,6 +12,7 @@
 #include "opt/fold_attention_views.h"
 #include "opt/batch_norm_to_affine.h"
 #include "opt/fold_batch_norm.h"
+#include "opt/fold_channel_scales.h"
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
@@ -572,7 +573,9 @@ TEST(PassGolden, CancelTransposesComposesChainsAndDropsIdentities) {
 TEST(Pipeline, TheCUDAPipelineRunsAConvNeXtBlockWithoutTransposes) {
   // ConvNeXt's block: depthwise 7x7 convolution, permute to [N, H, W, C], layer norm, two linear
   // layers, layer scale, permute back, residual add. In NHWC the permutes and the region's
-  // conversions cancel: only the network input's and output's conversions remain.
+  // conversions cancel: only the network input's and output's conversions remain. The layer scale
+  // folds into the second linear layer's weights, and the residual add, no longer behind
+  // transposes, into its epilogue: no pointwise kernel is left.
   ir::Graph g = ir::parse_text(
       "input %x: float16[2,8,6,6]\n"
       "%w0: float16[8,8,1,1] = constant \"w0\" () {value=float16[8,8,1,1]}\n"
@@ -600,7 +603,11 @@ TEST(Pipeline, TheCUDAPipelineRunsAConvNeXtBlockWithoutTransposes) {
       "output %next\n");
   ir::Graph out = cuda_pipeline(g);
   EXPECT_EQ(count_layers(out, LayerKind::kTranspose), 2) << ir::to_text(out);
-  EXPECT_EQ(count_layers(out, LayerKind::kPointwise), 1) << ir::to_text(out);  // layer scale + residual
+  EXPECT_EQ(count_layers(out, LayerKind::kPointwise), 0) << ir::to_text(out);
+  EXPECT_EQ(count_layers(out, LayerKind::kElementwise), 0) << ir::to_text(out);
+  const ir::Layer& m2 = out.layers[out.tensors[out.by_name.at("m2")].producer];
+  ASSERT_EQ(m2.inputs.size(), 4u) << ir::to_text(out);
+  EXPECT_GE(m2.inputs[3], 0) << ir::to_text(out);  // the residual
   expect_same_output(g, out, 3e-2, "ConvNeXt block on the CPU");
 }
 
@@ -648,6 +655,46 @@ TEST(PassGolden, RecognizeRmsNormAsLlamaWritesIt) {
       "%y: float32[4,16] = elementwise \"y\" (%x, %r) {op=\"mul\"}\n"
       "output %y\noutput %m\n";
   expect_golden(recognize_rms_norm, shared, shared);
+}
+
+TEST(PassGolden, FoldChannelScalesScalesTheWeightsAndBias) {
+  // gamma * (x W^T + b) viewed as [2, 3, 2]: W's rows and b scaled (W is [N, K], transposed), the
+  // multiply gone, its name on the result. A scale along another dim, and a product read twice, stay.
+  expect_golden(fold_channel_scales,
+                "input %x: float32[6,3]\n"
+                "%w: float32[2,3] = constant \"w\" () {value=float32[2,3]{1, 2, 3, 4, 5, 6}}\n"
+                "%b: float32[2] = constant \"b\" () {value=float32[2]{0.5, -1}}\n"
+                "%g: float32[1,1,2] = constant \"g\" () {value=float32[1,1,2]{2, -0.5}}\n"
+                "%mm: float32[6,2] = matmul \"mm\" (%x, %w) {transpose_b=1}\n"
+                "%ab: float32[6,2] = elementwise \"ab\" (%b, %mm) {op=\"add\"}\n"
+                "%v: float32[2,3,2] = reshape \"v\" (%ab) {shape=[2, 3, 2]}\n"
+                "%s: float32[2,3,2] = elementwise \"s\" (%v, %g) {op=\"mul\"}\n"
+                "%h: float32[3,1] = constant \"h\" () {value=float32[3,1]{1, 2, 3}}\n"
+                "%m2: float32[6,2] = matmul \"m2\" (%x, %w) {transpose_b=1}\n"
+                "%v2: float32[2,3,2] = reshape \"v2\" (%m2) {shape=[2, 3, 2]}\n"
+                "%s2: float32[2,3,2] = elementwise \"s2\" (%v2, %h) {op=\"mul\"}\n"
+                "%m3: float32[6,2] = matmul \"m3\" (%x, %w) {transpose_b=1}\n"
+                "%s3: float32[6,2] = elementwise \"s3\" (%m3, %b) {op=\"mul\"}\n"
+                "%e3: float32[6,2] = unary \"e3\" (%m3) {op=\"exp\"}\n"
+                "output %s\noutput %s2\noutput %s3\noutput %e3\n",
+                "input %x: float32[6,3]\n"
+                "%w: float32[2,3] = constant \"w\" () {value=float32[2,3]{1, 2, 3, 4, 5, 6}}\n"
+                "%b: float32[2] = constant \"b\" () {value=float32[2]{0.5, -1}}\n"
+                "%g: float32[1,1,2] = constant \"g\" () {value=float32[1,1,2]{2, -0.5}}\n"
+                "%mm.scaled_weight: float32[2,3] = constant \"mm.scaled_weight\" () "
+                "{value=float32[2,3]{2, 4, 6, -2, -2.5, -3}}\n"
+                "%mm: float32[6,2] = matmul \"mm\" (%x, %mm.scaled_weight) {transpose_b=1}\n"
+                "%ab.scaled_bias: float32[2] = constant \"ab.scaled_bias\" () {value=float32[2]{1, 0.5}}\n"
+                "%ab: float32[6,2] = elementwise \"ab\" (%ab.scaled_bias, %mm) {op=\"add\"}\n"
+                "%s: float32[2,3,2] = reshape \"v\" (%ab) {shape=[2, 3, 2]}\n"
+                "%h: float32[3,1] = constant \"h\" () {value=float32[3,1]{1, 2, 3}}\n"
+                "%m2: float32[6,2] = matmul \"m2\" (%x, %w) {transpose_b=1}\n"
+                "%v2: float32[2,3,2] = reshape \"v2\" (%m2) {shape=[2, 3, 2]}\n"
+                "%s2: float32[2,3,2] = elementwise \"s2\" (%v2, %h) {op=\"mul\"}\n"
+                "%m3: float32[6,2] = matmul \"m3\" (%x, %w) {transpose_b=1}\n"
+                "%s3: float32[6,2] = elementwise \"s3\" (%m3, %b) {op=\"mul\"}\n"
+                "%e3: float32[6,2] = unary \"e3\" (%m3) {op=\"exp\"}\n"
+                "output %s\noutput %s2\noutput %s3\noutput %e3\n");
 }
 
 TEST(PassGolden, FuseEpilogues) {
@@ -1031,7 +1078,9 @@ TEST(Pipeline, RunsThePassesOfTheDeviceAndLevel) {
   cuda.device = DeviceKind::kCUDA;
   EXPECT_EQ(opt::optimize(g, cuda, {}).layers.size(), 2u);  // relu folded into the matmul
   opt::OptimizeOptions off;
-  off.disabled = {"fuse_epilogues"};
+  off.disabled = {"fuse_epilogues"};  // fuse_epilogues_after_layout, later, still takes the relu
+  EXPECT_EQ(opt::optimize(g, cuda, off).layers.size(), 2u);
+  off.disabled = {"fuse_epilogues", "fuse_epilogues_after_layout"};
   EXPECT_EQ(opt::optimize(g, cuda, off).layers.size(), 3u);
   std::set<std::string> names;
   for (const opt::Pass& p : opt::pipeline()) EXPECT_TRUE(names.insert(p.name).second) << p.name;
