@@ -657,6 +657,17 @@ TEST(PassGolden, RecognizeRmsNormAsLlamaWritesIt) {
   expect_golden(recognize_rms_norm, shared, shared);
 }
 
+// A scale along another dim than the last, and a product read twice: fold_channel_scales leaves them.
+const std::string kUnscaledLayers =
+    "%h: float32[3,1] = constant \"h\" () {value=float32[3,1]{1, 2, 3}}\n"
+    "%m2: float32[6,2] = matmul \"m2\" (%x, %w) {transpose_b=1}\n"
+    "%v2: float32[2,3,2] = reshape \"v2\" (%m2) {shape=[2, 3, 2]}\n"
+    "%s2: float32[2,3,2] = elementwise \"s2\" (%v2, %h) {op=\"mul\"}\n"
+    "%m3: float32[6,2] = matmul \"m3\" (%x, %w) {transpose_b=1}\n"
+    "%s3: float32[6,2] = elementwise \"s3\" (%m3, %b) {op=\"mul\"}\n"
+    "%e3: float32[6,2] = unary \"e3\" (%m3) {op=\"exp\"}\n"
+    "output %s\noutput %s2\noutput %s3\noutput %e3\n";
+
 TEST(PassGolden, FoldChannelScalesScalesTheWeightsAndBias) {
   // gamma * (x W^T + b) viewed as [2, 3, 2]: W's rows and b scaled (W is [N, K], transposed), the
   // multiply gone, its name on the result. A scale along another dim, and a product read twice, stay.
@@ -668,15 +679,8 @@ TEST(PassGolden, FoldChannelScalesScalesTheWeightsAndBias) {
                 "%mm: float32[6,2] = matmul \"mm\" (%x, %w) {transpose_b=1}\n"
                 "%ab: float32[6,2] = elementwise \"ab\" (%b, %mm) {op=\"add\"}\n"
                 "%v: float32[2,3,2] = reshape \"v\" (%ab) {shape=[2, 3, 2]}\n"
-                "%s: float32[2,3,2] = elementwise \"s\" (%v, %g) {op=\"mul\"}\n"
-                "%h: float32[3,1] = constant \"h\" () {value=float32[3,1]{1, 2, 3}}\n"
-                "%m2: float32[6,2] = matmul \"m2\" (%x, %w) {transpose_b=1}\n"
-                "%v2: float32[2,3,2] = reshape \"v2\" (%m2) {shape=[2, 3, 2]}\n"
-                "%s2: float32[2,3,2] = elementwise \"s2\" (%v2, %h) {op=\"mul\"}\n"
-                "%m3: float32[6,2] = matmul \"m3\" (%x, %w) {transpose_b=1}\n"
-                "%s3: float32[6,2] = elementwise \"s3\" (%m3, %b) {op=\"mul\"}\n"
-                "%e3: float32[6,2] = unary \"e3\" (%m3) {op=\"exp\"}\n"
-                "output %s\noutput %s2\noutput %s3\noutput %e3\n",
+                "%s: float32[2,3,2] = elementwise \"s\" (%v, %g) {op=\"mul\"}\n" +
+                    kUnscaledLayers,
                 "input %x: float32[6,3]\n"
                 "%w: float32[2,3] = constant \"w\" () {value=float32[2,3]{1, 2, 3, 4, 5, 6}}\n"
                 "%b: float32[2] = constant \"b\" () {value=float32[2]{0.5, -1}}\n"
@@ -686,15 +690,8 @@ TEST(PassGolden, FoldChannelScalesScalesTheWeightsAndBias) {
                 "%mm: float32[6,2] = matmul \"mm\" (%x, %mm.scaled_weight) {transpose_b=1}\n"
                 "%ab.scaled_bias: float32[2] = constant \"ab.scaled_bias\" () {value=float32[2]{1, 0.5}}\n"
                 "%ab: float32[6,2] = elementwise \"ab\" (%ab.scaled_bias, %mm) {op=\"add\"}\n"
-                "%s: float32[2,3,2] = reshape \"v\" (%ab) {shape=[2, 3, 2]}\n"
-                "%h: float32[3,1] = constant \"h\" () {value=float32[3,1]{1, 2, 3}}\n"
-                "%m2: float32[6,2] = matmul \"m2\" (%x, %w) {transpose_b=1}\n"
-                "%v2: float32[2,3,2] = reshape \"v2\" (%m2) {shape=[2, 3, 2]}\n"
-                "%s2: float32[2,3,2] = elementwise \"s2\" (%v2, %h) {op=\"mul\"}\n"
-                "%m3: float32[6,2] = matmul \"m3\" (%x, %w) {transpose_b=1}\n"
-                "%s3: float32[6,2] = elementwise \"s3\" (%m3, %b) {op=\"mul\"}\n"
-                "%e3: float32[6,2] = unary \"e3\" (%m3) {op=\"exp\"}\n"
-                "output %s\noutput %s2\noutput %s3\noutput %e3\n");
+                "%s: float32[2,3,2] = reshape \"v\" (%ab) {shape=[2, 3, 2]}\n" +
+                    kUnscaledLayers);
 }
 
 TEST(PassGolden, FuseEpilogues) {
