@@ -18,6 +18,11 @@ bool is_identity(const ir::Graph& g, const ir::Layer& l) {
     case LayerKind::kCast:
     case LayerKind::kExpand:
     case LayerKind::kSlice: return true;  // same shape: every element kept in place
+    case LayerKind::kPad: {  // Swin pads its windows by (0, 0) whenever the size divides evenly
+      for (int64_t p : ir::attr_ints(l, "pads"))
+        if (p != 0) return false;
+      return true;
+    }
     case LayerKind::kTranspose: {
       const std::vector<int64_t>& perm = ir::attr_ints(l, "perm");
       for (size_t i = 0; i < perm.size(); ++i)

@@ -521,7 +521,7 @@ TEST(PassGolden, ComposeViewsTurnsCopiesThatUndoEachOtherIntoAReshape) {
 }
 
 TEST(PassGolden, RemoveIdentitiesKeepsCopiesItNeeds) {
-  // A cast to the same dtype and an identity transpose go; a one-tensor concat of a network input
+  // A cast to the same dtype, an identity transpose and a pad by nothing go; a one-tensor concat of a network input
   // (the output would be the input), of a network output (two outputs, one tensor) and a slice that
   // narrows stay.
   expect_golden(remove_identities,
@@ -529,7 +529,8 @@ TEST(PassGolden, RemoveIdentitiesKeepsCopiesItNeeds) {
                 "%e: float32[2,3] = unary \"e\" (%x) {op=\"exp\"}\n"
                 "%c: float32[2,3] = cast \"c\" (%e) {dtype=\"float32\"}\n"
                 "%t: float32[2,3] = transpose \"t\" (%c) {perm=[0, 1]}\n"
-                "%n: float32[2,3] = unary \"n\" (%t) {op=\"neg\"}\n"
+                "%z: float32[2,3] = pad \"z\" (%t) {pads=[0, 0, 0, 0]}\n"
+                "%n: float32[2,3] = unary \"n\" (%z) {op=\"neg\"}\n"
                 "%cx: float32[2,3] = concat \"cx\" (%x) {axis=0}\n"
                 "%cn: float32[2,3] = concat \"cn\" (%n) {axis=1}\n"
                 "%s: float32[1,3] = slice \"s\" (%n) {axes=[0], starts=[1], ends=[2]}\n"
