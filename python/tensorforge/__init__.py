@@ -72,10 +72,18 @@ def built_with_cudnn_attention() -> bool:
     return _C.built_with_cudnn_attention()
 
 
+def optimizer_passes() -> list[tuple[str, int, str, str]]:
+    """The optimizer's passes in the order they run, as (name, lowest optimization_level, devices
+    ("all", "CUDA" or "CPU"), summary): the names TENSORFORGE_DISABLE_PASSES takes
+    (docs/optimizer.md describes each)."""
+    return [tuple(p) for p in _C.optimizer_passes()]
+
+
 _register_backend()
 
 __all__ = [
     "Builder", "BuilderConfig", "CorruptFileError", "DataType", "DeviceKind", "Engine", "EngineRuntimeError",
     "Error", "ExecutionContext", "IOTensorInfo", "InternalError", "InvalidArgumentError", "InvalidNetworkError",
-    "Network", "Tensor", "UnsupportedError", "as_dtype", "built_with_cuda", "built_with_cudnn_attention", "set_log_level",
+    "Network", "Tensor", "UnsupportedError", "as_dtype", "built_with_cuda", "built_with_cudnn_attention",
+    "optimizer_passes", "set_log_level",
 ]

@@ -15,6 +15,7 @@
 #include "ir/op_registry.h"
 #include "ir/pointwise_program.h"
 #include "kernels/cuda/device_info.h"
+#include "opt/pass.h"
 #include "runtime/engine_impl.h"
 #include "tensorforge/tensorforge.h"
 
@@ -188,6 +189,15 @@ NB_MODULE(_C, m) {
   m.def("set_log_level", &set_log_level);
   m.def("built_with_cuda", &cuda::built_with_cuda);
   m.def("built_with_cudnn_attention", &cuda::built_with_cudnn_attention);
+  m.def("optimizer_passes", [] {
+    // (name, lowest optimization_level, devices, summary) per pass, in the order they run
+    std::vector<std::tuple<std::string, int, std::string, std::string>> r;
+    for (const opt::Pass& p : opt::pipeline()) {
+      const std::string devices = p.devices == opt::kOnAll ? "all" : p.devices == opt::kOnCUDA ? "CUDA" : "CPU";
+      r.emplace_back(p.name, p.min_level, devices, p.summary);
+    }
+    return r;
+  });
   m.def("cuda_device_count", &cuda::device_count);
   m.def("layer_kinds", [] {
     std::vector<std::string> r;
