@@ -59,10 +59,33 @@ struct Group {
   std::vector<int> layers;
 };
 
-// group[li]: the group of layer li (-1 if not fusible).
+// group[li]: the group of layer li (-1 if not fusible). A layer joins the group of one of its
+// inputs; when another input comes from a second group of the same shape, that group joins too
+// (Llama's rotary embedding: q * cos and rotate_half(q) * sin meet in one add), unless a path
+// through layers outside both groups links them.
 std::vector<int> find_groups(const ir::Graph& g, std::vector<Group>& groups) {
   std::vector<int> group(g.layers.size(), -1);
+  std::vector<int> rep;  // per group: the group it was merged into (itself when none), union-find
+  auto find = [&](int x) {
+    while (rep[x] != x) x = rep[x] = rep[rep[x]];
+    return x;
+  };
+  auto group_of = [&](int layer) { return layer < 0 || group[layer] < 0 ? -1 : find(group[layer]); };
   std::vector<std::vector<int>> dep(g.tensors.size());  // groups each tensor depends on, sorted
+  auto depends = [&](int tensor, int grp) {
+    for (int x : dep[tensor])
+      if (find(x) == grp) return true;
+    return false;
+  };
+  // Whether some layer of group `a` reads, from outside `a` and `b`, a tensor that depends on `b`.
+  auto linked_outside = [&](int a, int b) {
+    for (int li : groups[a].layers)
+      for (int id : g.layers[li].inputs) {
+        const int q = group_of(g.tensors[id].producer);
+        if (q != a && q != b && depends(id, b)) return true;
+      }
+    return false;
+  };
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
     std::vector<int> d;
@@ -70,29 +93,48 @@ std::vector<int> find_groups(const ir::Graph& g, std::vector<Group>& groups) {
       if (id >= 0) merge_into(d, dep[id]);
     if (fusible(g, l)) {
       const Dims& shape = g.tensors[l.outputs[0]].dims;
+      int joined = -1;
       for (int id : l.inputs) {
-        int p = g.tensors[id].producer;
-        int cand = p >= 0 ? group[p] : -1;
+        const int cand = group_of(g.tensors[id].producer);
         if (cand < 0 || groups[cand].shape != shape) continue;
         bool convex = true;
-        for (int other : l.inputs) {
-          int q = g.tensors[other].producer;
-          if ((q < 0 || group[q] != cand) && contains(dep[other], cand)) convex = false;
-        }
+        for (int other : l.inputs)
+          if (group_of(g.tensors[other].producer) != cand && depends(other, cand)) convex = false;
         if (convex) {
-          group[li] = cand;
+          joined = cand;
           break;
         }
       }
-      if (group[li] < 0) {
-        group[li] = static_cast<int>(groups.size());
+      if (joined >= 0) {
+        for (int id : l.inputs) {  // siblings: other input groups of this shape
+          const int c2 = group_of(g.tensors[id].producer);
+          if (c2 < 0 || c2 == joined || groups[c2].shape != shape) continue;
+          bool convex = !linked_outside(joined, c2) && !linked_outside(c2, joined);
+          for (int other : l.inputs) {
+            const int q = group_of(g.tensors[other].producer);
+            if (q != joined && q != c2 && depends(other, c2)) convex = false;
+          }
+          if (!convex) continue;
+          std::vector<int> merged;
+          std::merge(groups[joined].layers.begin(), groups[joined].layers.end(), groups[c2].layers.begin(),
+                     groups[c2].layers.end(), std::back_inserter(merged));
+          groups[joined].layers.swap(merged);
+          groups[c2].layers.clear();
+          rep[c2] = joined;
+        }
+      } else {
+        joined = static_cast<int>(groups.size());
         groups.push_back({shape, {}});
+        rep.push_back(joined);
       }
-      groups[group[li]].layers.push_back(static_cast<int>(li));
-      merge_into(d, {group[li]});
+      group[li] = joined;
+      groups[joined].layers.push_back(static_cast<int>(li));
+      merge_into(d, {joined});
     }
     for (int id : l.outputs) dep[id] = d;
   }
+  for (size_t li = 0; li < g.layers.size(); ++li)
+    if (group[li] >= 0) group[li] = find(group[li]);
   return group;
 }
 

@@ -21,6 +21,7 @@
 #include "opt/move_row_transposes.h"
 #include "opt/pass.h"
 #include "opt/recognize_rms_norm.h"
+#include "opt/recognize_rotate_half.h"
 #include "opt/remove_identities.h"
 #include "serialize/file_io.h"
 #include "tensorforge/logger.h"
@@ -35,6 +36,8 @@ const std::vector<Pass>& pipeline() {
        "turns a batch norm no convolution absorbed into a per-channel multiply and add"},
       {"recognize_rms_norm", 1, kOnAll, recognize_rms_norm,
        "turns an RMS norm written out as pow, mean, add, rsqrt and mul into one rms_norm layer"},
+      {"recognize_rotate_half", 1, kOnAll, recognize_rotate_half,
+       "turns rotary embeddings' cat(-x2, x1) into one gather and a sign multiply the fusion takes"},
       {"fold_transposes", 1, kOnAll, fold_transposes,
        "turns a transpose of the last two dims feeding a matrix multiply into its transpose flag"},
       {"merge_parallel_matmuls", 1, kOnAll, merge_parallel_matmuls,

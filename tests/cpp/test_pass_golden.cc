@@ -20,6 +20,7 @@
 #include "opt/move_row_transposes.h"
 #include "opt/pass.h"
 #include "opt/recognize_rms_norm.h"
+#include "opt/recognize_rotate_half.h"
 #include "opt/remove_identities.h"
 #include "runtime/engine_impl.h"
 #include "test_util.h"
@@ -877,6 +878,70 @@ TEST(PassGolden, FusePointwiseComputesSqueezeExciteWeightsPerElement) {
   std::vector<HostTensor> in = random_inputs(g);
   std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
   for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i].dims, want[i].values(), 1e-6, "output");
+}
+
+TEST(PassGolden, RecognizeRotateHalfAsLlamaWritesIt) {
+  // q * cos + cat(-q[..., 2:], q[..., :2]) * sin: the concat becomes a gather by [2, 3, 0, 1] and a
+  // multiply by [-1, -1, 1, 1]; the slices and the negation are left for eliminate_dead_layers.
+  // A concat of halves of two different tensors stays.
+  const std::string rest =
+      "%cos: float32[3,4] = constant \"cos\" () {value=float32[3,4]}\n"
+      "%sin: float32[3,4] = constant \"sin\" () {value=float32[3,4]}\n"
+      "%qc: float32[2,3,4] = elementwise \"qc\" (%q, %cos) {op=\"mul\"}\n"
+      "%x1: float32[2,3,2] = slice \"x1\" (%q) {axes=[2], starts=[0], ends=[2]}\n"
+      "%x2: float32[2,3,2] = slice \"x2\" (%q) {axes=[2], starts=[2], ends=[9223372036854775807]}\n"
+      "%n: float32[2,3,2] = unary \"n\" (%x2) {op=\"neg\"}\n";
+  expect_golden(recognize_rotate_half,
+                "input %q: float32[2,3,4]\ninput %k: float32[2,3,4]\n" + rest +
+                    "%r: float32[2,3,4] = concat \"r\" (%n, %x1) {axis=-1}\n"
+                    "%rs: float32[2,3,4] = elementwise \"rs\" (%r, %sin) {op=\"mul\"}\n"
+                    "%o: float32[2,3,4] = elementwise \"o\" (%qc, %rs) {op=\"add\"}\n"
+                    "%k1: float32[2,3,2] = slice \"k1\" (%k) {axes=[2], starts=[0], ends=[2]}\n"
+                    "%other: float32[2,3,4] = concat \"other\" (%n, %k1) {axis=2}\n"
+                    "output %o\noutput %other\n",
+                "input %q: float32[2,3,4]\ninput %k: float32[2,3,4]\n" + rest +
+                    "%r.index: int64[4] = constant \"r.index\" () {value=int64[4]{2, 3, 0, 1}}\n"
+                    "%r.sign: float32[4] = constant \"r.sign\" () {value=float32[4]{-1, -1, 1, 1}}\n"
+                    "%r.rotate: float32[2,3,4] = gather \"r.rotate\" (%q, %r.index) {axis=2, mode=\"take\"}\n"
+                    "%r: float32[2,3,4] = elementwise \"r\" (%r.rotate, %r.sign) {op=\"mul\"}\n"
+                    "%rs: float32[2,3,4] = elementwise \"rs\" (%r, %sin) {op=\"mul\"}\n"
+                    "%o: float32[2,3,4] = elementwise \"o\" (%qc, %rs) {op=\"add\"}\n"
+                    "%k1: float32[2,3,2] = slice \"k1\" (%k) {axes=[2], starts=[0], ends=[2]}\n"
+                    "%other: float32[2,3,4] = concat \"other\" (%n, %k1) {axis=2}\n"
+                    "output %o\noutput %other\n");
+}
+
+TEST(PassGolden, FusePointwiseMergesGroupsThatMeetAndKeepsLinkedOnesApart) {
+  // Two chains meeting in one add (q * cos and rotate(q) * sign * sin) are one layer. In the second
+  // network, the chain %b reads %a through a transpose (outside any group): %a's group and %b's
+  // cannot merge without a cycle, so %c joins %b's and %a stays alone.
+  ir::Graph g = ir::parse_text(
+      "input %q: float32[2,4]\ninput %r: float32[2,4]\n"
+      "%c1: float32[4] = constant \"c1\" () {value=float32[4]{1, 2, 3, 4}}\n"
+      "%c2: float32[4] = constant \"c2\" () {value=float32[4]{-1, -1, 1, 1}}\n"
+      "%m1: float32[2,4] = elementwise \"m1\" (%q, %c1) {op=\"mul\"}\n"
+      "%e1: float32[2,4] = unary \"e1\" (%m1) {op=\"exp\"}\n"
+      "%m2: float32[2,4] = elementwise \"m2\" (%r, %c2) {op=\"mul\"}\n"
+      "%t2: float32[2,4] = unary \"t2\" (%m2) {op=\"tanh\"}\n"
+      "%o: float32[2,4] = elementwise \"o\" (%e1, %t2) {op=\"add\"}\n"
+      "output %o\n");
+  ir::Graph out = fuse_pointwise(g);
+  EXPECT_EQ(count_layers(out, LayerKind::kPointwise), 1) << ir::to_text(out);
+  EXPECT_EQ(out.layers.size(), 3u) << ir::to_text(out);  // two constants and the fused layer
+  expect_same_output(g, out, 1e-6, "merged groups");
+
+  ir::Graph h = ir::parse_text(
+      "input %x: float32[4,4]\n"
+      "%a: float32[4,4] = unary \"a\" (%x) {op=\"exp\"}\n"
+      "%t: float32[4,4] = transpose \"t\" (%a) {perm=[1, 0]}\n"
+      "%b: float32[4,4] = unary \"b\" (%t) {op=\"neg\"}\n"
+      "%b2: float32[4,4] = unary \"b2\" (%b) {op=\"tanh\"}\n"
+      "%c: float32[4,4] = elementwise \"c\" (%a, %b2) {op=\"add\"}\n"
+      "output %c\n");
+  ir::Graph hout = fuse_pointwise(h);
+  EXPECT_EQ(count_layers(hout, LayerKind::kPointwise), 1) << ir::to_text(hout);
+  EXPECT_EQ(count_layers(hout, LayerKind::kUnary), 1) << ir::to_text(hout);  // %a alone
+  expect_same_output(h, hout, 1e-6, "linked groups");
 }
 
 TEST(PassGolden, FusePointwiseKeepsGroupsConvex) {
