@@ -14,6 +14,7 @@
 #include "opt/batch_norm_to_affine.h"
 #include "opt/fold_batch_norm.h"
 #include "opt/fold_channel_scales.h"
+#include "opt/fold_pads.h"
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
@@ -34,6 +35,8 @@ const std::vector<Pass>& pipeline() {
        "folds an inference batch norm into the convolution before it"},
       {"batch_norm_to_affine", 1, kOnCUDA, batch_norm_to_affine,
        "turns a batch norm no convolution absorbed into a per-channel multiply and add"},
+      {"fold_pads", 1, kOnAll, fold_pads,
+       "folds an even zero pad of the spatial dims into the convolution that reads it"},
       {"recognize_rms_norm", 1, kOnAll, recognize_rms_norm,
        "turns an RMS norm written out as pow, mean, add, rsqrt and mul into one rms_norm layer"},
       {"recognize_rotate_half", 1, kOnAll, recognize_rotate_half,

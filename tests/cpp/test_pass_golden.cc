@@ -13,6 +13,7 @@
 #include "opt/batch_norm_to_affine.h"
 #include "opt/fold_batch_norm.h"
 #include "opt/fold_channel_scales.h"
+#include "opt/fold_pads.h"
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
@@ -196,6 +197,32 @@ TEST(PassGolden, BatchNormToAffine) {
                 "%r: float32[2,2,3] = activation \"r\" (%bn) {op=\"relu\"}\n"
                 "%bn2: float32[2,2,3] = batch_norm \"bn2\" (%r, %mv, %v) {eps=0.5}\n"
                 "output %bn2\n");
+}
+
+TEST(PassGolden, FoldPadsIntoTheConvolution) {
+  // An even (1, 1) x (2, 2) zero pad joins the convolution's padding; the pad is left for its other
+  // reader. An uneven pad, a pad of the channels and a reflect pad stay as they are.
+  expect_golden(fold_pads,
+                "input %x: float32[1,2,5,6]\n"
+                "%w: float32[3,2,3,3] = constant \"w\" () {value=float32[3,2,3,3]}\n"
+                "%p: float32[1,2,7,10] = pad \"p\" (%x) {pads=[0, 0, 1, 2, 0, 0, 1, 2]}\n"
+                "%c: float32[1,3,5,8] = convolution \"c\" (%p, %w, none) {padding=[0, 0]}\n"
+                "%e: float32[1,2,7,10] = unary \"e\" (%p) {op=\"exp\"}\n"
+                "%u: float32[1,2,6,7] = pad \"u\" (%x) {pads=[0, 0, 0, 0, 0, 0, 1, 1]}\n"
+                "%cu: float32[1,3,2,3] = convolution \"cu\" (%u, %w, none) {stride=[2, 2]}\n"
+                "%r: float32[1,2,7,8] = pad \"r\" (%x) {pads=[0, 0, 1, 1, 0, 0, 1, 1], mode=\"reflect\"}\n"
+                "%cr: float32[1,3,5,6] = convolution \"cr\" (%r, %w, none) {}\n"
+                "output %c\noutput %e\noutput %cu\noutput %cr\n",
+                "input %x: float32[1,2,5,6]\n"
+                "%w: float32[3,2,3,3] = constant \"w\" () {value=float32[3,2,3,3]}\n"
+                "%p: float32[1,2,7,10] = pad \"p\" (%x) {pads=[0, 0, 1, 2, 0, 0, 1, 2]}\n"
+                "%c: float32[1,3,5,8] = convolution \"c\" (%x, %w, none) {padding=[1, 2]}\n"
+                "%e: float32[1,2,7,10] = unary \"e\" (%p) {op=\"exp\"}\n"
+                "%u: float32[1,2,6,7] = pad \"u\" (%x) {pads=[0, 0, 0, 0, 0, 0, 1, 1]}\n"
+                "%cu: float32[1,3,2,3] = convolution \"cu\" (%u, %w, none) {stride=[2, 2]}\n"
+                "%r: float32[1,2,7,8] = pad \"r\" (%x) {pads=[0, 0, 1, 1, 0, 0, 1, 1], mode=\"reflect\"}\n"
+                "%cr: float32[1,3,5,6] = convolution \"cr\" (%r, %w, none) {}\n"
+                "output %c\noutput %e\noutput %cu\noutput %cr\n");
 }
 
 TEST(PassGolden, FoldTransposesIntoMatMulFlags) {
