@@ -105,7 +105,8 @@ const char* kind_name(ir::PwOp op) {
 std::string formula_functions(const ir::PwProgram& p) {
   std::set<std::pair<int, int>> used;
   for (const ir::PwInstr& ins : p.code)
-    if (ins.op != ir::PwOp::kInput && ins.op != ir::PwOp::kSelect && ins.op != ir::PwOp::kCast)
+    if (ins.op != ir::PwOp::kInput && ins.op != ir::PwOp::kSelect && ins.op != ir::PwOp::kCast &&
+        ins.op != ir::PwOp::kConcat)
       used.insert({static_cast<int>(ins.op), ins.fn});
   std::ostringstream os;
   for (auto [op_i, fn] : used) {
@@ -138,6 +139,8 @@ PointwiseLayout pointwise_layout(const ir::PwProgram& p) {
   const int rank = p.shape.rank();
   std::vector<std::vector<int64_t>> strides;
   for (const Dims& d : p.input_dims) strides.push_back(strides_within(d, p.shape));
+  std::vector<bool> concat_axis(rank, false);
+  for (const ir::PwConcat& c : p.concats) concat_axis[c.axis] = true;
   // Merge dim d into d+1 (from the innermost outwards) where every input's stride along d is its
   // stride along d+1 times the extent of d+1.
   PointwiseLayout l;
@@ -145,20 +148,26 @@ PointwiseLayout pointwise_layout(const ir::PwProgram& p) {
   l.elements = p.shape.volume();
   std::vector<int64_t> shape;
   std::vector<std::vector<int64_t>> st(strides.size());
+  std::vector<int> merged_index(rank, -1);  // innermost-first index of the merged dim holding d
+  int last_kept = -1;                       // the original dim that started the current merged dim
   for (int d = rank - 1; d >= 0; --d) {
-    if (p.shape[d] == 1) continue;  // a unit dim moves no operand
-    bool merge = !shape.empty();
+    if (p.shape[d] == 1 && !concat_axis[d]) continue;  // a unit dim moves no operand
+    bool merge = !shape.empty() && !concat_axis[d] && !concat_axis[last_kept];
     for (size_t k = 0; merge && k < strides.size(); ++k) merge = strides[k][d] == st[k].back() * shape.back();
     if (merge) {
       shape.back() *= p.shape[d];
     } else {
       shape.push_back(p.shape[d]);
       for (size_t k = 0; k < strides.size(); ++k) st[k].push_back(strides[k][d]);
+      last_kept = d;
     }
+    merged_index[d] = static_cast<int>(shape.size()) - 1;
   }
   // innermost first -> outermost first
   l.shape.assign(shape.rbegin(), shape.rend());
   for (size_t k = 0; k < strides.size(); ++k) l.strides[k].assign(st[k].rbegin(), st[k].rend());
+  for (const ir::PwConcat& c : p.concats)
+    l.concat_dim.push_back(static_cast<int>(shape.size()) - 1 - merged_index[c.axis]);
   return l;
 }
 
@@ -166,10 +175,14 @@ namespace {
 
 // Per input: how the kernel finds its element. "i" for inputs of the full shape, "0" for scalars,
 // else the name of an offset accumulated from the coordinates.
-std::vector<std::string> input_offsets(const PointwiseLayout& layout) {
+std::vector<std::string> input_offsets(const ir::PwProgram& p, const PointwiseLayout& layout) {
   const int rank = static_cast<int>(layout.shape.size());
   std::vector<std::string> offset(layout.strides.size());
   for (size_t k = 0; k < offset.size(); ++k) {
+    if (p.piece_of[k] >= 0) {  // a concat's piece: at the element's coordinates, shifted by the concat
+      offset[k] = "o" + std::to_string(k);
+      continue;
+    }
     bool full = true, scalar = true;
     int64_t step = 1;
     for (int d = rank - 1; d >= 0; --d) {
@@ -191,9 +204,12 @@ void emit_offsets(std::ostringstream& os, const PointwiseLayout& layout, const s
   if (!need_coords) return;
   for (const std::string& o : offset)
     if (o[0] == 'o') os << "    " << index_t << " " << o << " = 0;\n";
+  for (size_t ci = 0; ci < layout.concat_dim.size(); ++ci) os << "    " << index_t << " a" << ci << " = 0;\n";
   os << "    " << index_t << " r = i;\n";
   for (int d = rank - 1; d >= 0; --d) {
     os << "    { const " << index_t << " c = r % " << layout.shape[d] << "; r /= " << layout.shape[d] << ";";
+    for (size_t ci = 0; ci < layout.concat_dim.size(); ++ci)
+      if (layout.concat_dim[ci] == d) os << " a" << ci << " = c;";
     for (size_t k = 0; k < offset.size(); ++k)
       if (offset[k][0] == 'o' && layout.strides[k][d] != 0)
         os << " " << offset[k] << " += c * " << layout.strides[k][d] << ";";
@@ -202,15 +218,38 @@ void emit_offsets(std::ostringstream& os, const PointwiseLayout& layout, const s
 }
 
 // The program's instructions, each defining register r<index>; input k's value is `input(k)`.
+// Concat `ci`: the element from the piece whose range along the axis holds coordinate a<ci>, at
+// the piece's offset shifted back by where the piece starts.
+std::string concat_expr(const ir::PwProgram& p, const PointwiseLayout& layout, int ci) {
+  const ir::PwConcat& c = p.concats[ci];
+  const int d = layout.concat_dim[ci];
+  std::string expr;
+  for (size_t k = c.pieces.size(); k-- > 0;) {
+    const int in = c.pieces[k];
+    const int64_t shift = c.offsets[k] * layout.strides[in][d];
+    std::string at = "o" + std::to_string(in) + (shift ? " - " + std::to_string(shift) : "");
+    std::string value = load(p.input_dtypes[in], "p.in[" + std::to_string(in) + "]", at);
+    expr = expr.empty() ? value
+                        : "(a" + std::to_string(ci) + " < " + std::to_string(c.offsets[k + 1]) + " ? " + value + " : " +
+                              expr + ")";
+  }
+  return expr;
+}
+
 template <class InputExpr>
-void emit_program(std::ostringstream& os, const ir::PwProgram& p, const std::string& indent, InputExpr input) {
+void emit_program(std::ostringstream& os, const ir::PwProgram& p, const PointwiseLayout& layout,
+                  const std::string& indent, InputExpr input) {
   for (size_t r = 0; r < p.code.size(); ++r) {
     const ir::PwInstr& ins = p.code[r];
     auto reg = [](int i) { return "r" + std::to_string(i); };
     std::string expr;
     switch (ins.op) {
       case ir::PwOp::kInput:
+        if (p.piece_of[ins.a] >= 0) continue;  // read by its concat only
         expr = input(ins.a);
+        break;
+      case ir::PwOp::kConcat:
+        expr = concat_expr(p, layout, ins.a);
         break;
       case ir::PwOp::kUnary:
       case ir::PwOp::kPredicate:
@@ -238,13 +277,13 @@ void emit_program(std::ostringstream& os, const ir::PwProgram& p, const std::str
 
 void emit_scalar_kernel(std::ostringstream& os, const ir::PwProgram& p, const PointwiseLayout& layout,
                         const char* index_t) {
-  const std::vector<std::string> offset = input_offsets(layout);
+  const std::vector<std::string> offset = input_offsets(p, layout);
   os << "extern \"C\" __global__ void " << kPointwiseKernelName << "(const TfParams p) {\n";
   os << "  const " << index_t << " n = " << layout.elements << ";\n";
   os << "  for (" << index_t << " i = (" << index_t << ")blockIdx.x * blockDim.x + threadIdx.x; i < n; i += ("
      << index_t << ")gridDim.x * blockDim.x) {\n";
   emit_offsets(os, layout, offset, index_t);
-  emit_program(os, p, "    ", [&](int k) {
+  emit_program(os, p, layout, "    ", [&](int k) {
     return load(p.input_dtypes[k], "p.in[" + std::to_string(k) + "]", offset[k]);
   });
   for (size_t o = 0; o < p.outputs.size(); ++o) {
@@ -260,7 +299,7 @@ void emit_scalar_kernel(std::ostringstream& os, const ir::PwProgram& p, const Po
 // the first element plus j times their innermost stride.
 void emit_vector_kernel(std::ostringstream& os, const ir::PwProgram& p, const PointwiseLayout& layout,
                         const char* index_t, int v) {
-  const std::vector<std::string> offset = input_offsets(layout);
+  const std::vector<std::string> offset = input_offsets(p, layout);
   const int rank = static_cast<int>(layout.shape.size());
   os << "extern \"C\" __global__ void " << kPointwiseVectorKernelName << "(const TfParams p) {\n";
   os << "  const " << index_t << " nv = " << layout.elements / v << ";\n";
@@ -279,7 +318,7 @@ void emit_vector_kernel(std::ostringstream& os, const ir::PwProgram& p, const Po
   for (size_t o = 0; o < p.outputs.size(); ++o) os << "    float y" << o << "[" << v << "];\n";
   os << "#pragma unroll\n";
   os << "    for (int j = 0; j < " << v << "; ++j) {\n";
-  emit_program(os, p, "      ", [&](int k) -> std::string {
+  emit_program(os, p, layout, "      ", [&](int k) -> std::string {
     if (offset[k] == "i") return "a" + std::to_string(k) + "[j]";
     if (offset[k] == "0") return load(p.input_dtypes[k], "p.in[" + std::to_string(k) + "]", "0");
     const int64_t inner = layout.strides[k][rank - 1];
@@ -301,8 +340,8 @@ void emit_vector_kernel(std::ostringstream& os, const ir::PwProgram& p, const Po
 }  // namespace
 
 int pointwise_vector_width(const ir::PwProgram& p, const PointwiseLayout& layout) {
-  if (layout.shape.empty()) return 1;
-  const std::vector<std::string> offset = input_offsets(layout);
+  if (layout.shape.empty() || !p.concats.empty()) return 1;  // a concat's pieces: per element
+  const std::vector<std::string> offset = input_offsets(p, layout);
   size_t widest = 1;
   for (size_t k = 0; k < offset.size(); ++k)
     if (offset[k] == "i") widest = std::max(widest, storage_size(p.input_dtypes[k]));

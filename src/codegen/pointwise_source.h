@@ -23,9 +23,12 @@ struct PointwiseLayout {
   std::vector<int64_t> shape;
   std::vector<std::vector<int64_t>> strides;
   int64_t elements = 0;
+  std::vector<int> concat_dim;  ///< Per concat of the program: the (unmerged) dim of its axis.
 };
 
-/// The layout of `p`, with adjacent dims merged wherever every input steps through them alike.
+/// The layout of `p`, with adjacent dims merged wherever every input steps through them alike (a
+/// concat's axis is never merged: its pieces are told apart by the coordinate along it; a piece
+/// walks with its own contiguous strides).
 PointwiseLayout pointwise_layout(const ir::PwProgram& p);
 
 /// The vector entry point: extern "C" __global__ void tf_pointwise_vec(TfParams p), one thread per

@@ -71,6 +71,7 @@ PwProgram compile_pointwise_body(const std::string& body) {
   auto fail = [](const std::string& why) { throw Error(ErrorCode::kInvalidNetwork, "pointwise body: " + why); };
   PwProgram p;
   std::vector<int> reg(g.tensors.size(), -1);
+  std::vector<Dims> concat_dims;  // per concat: its output's dims (they must be the outputs' shape)
   for (int id : g.inputs) {
     const TensorDesc& t = g.tensors[id];
     if (!holds_values(t.dtype)) fail("input '" + t.name + "' is " + to_string(t.dtype) + "; bodies take floats and bools");
@@ -82,6 +83,7 @@ PwProgram compile_pointwise_body(const std::string& body) {
     p.code.push_back(in);
     p.input_dtypes.push_back(t.dtype);
     p.input_dims.push_back(t.dims);
+    p.piece_of.push_back(-1);
   }
   for (const Layer& l : g.layers) {
     const TensorDesc& out = g.tensors[l.outputs[0]];
@@ -131,6 +133,28 @@ PwProgram compile_pointwise_body(const std::string& body) {
         ins.b = operand(1);
         ins.c = operand(2);
         break;
+      case LayerKind::kConcat: {
+        PwConcat c;
+        const int rank = out.dims.rank();
+        c.axis = static_cast<int>(attr_int(l, "axis") < 0 ? attr_int(l, "axis") + rank : attr_int(l, "axis"));
+        int64_t at = 0;
+        for (size_t i = 0; i < l.inputs.size(); ++i) {
+          const int id = l.inputs[i];
+          const int r = operand(i);
+          if (p.code[r].op != PwOp::kInput || p.piece_of[p.code[r].a] >= 0)
+            fail("layer '" + l.name + "': a concat reads body inputs, each once");
+          if (g.tensors[id].dtype != out.dtype) fail("layer '" + l.name + "': pieces of another dtype");
+          p.piece_of[p.code[r].a] = static_cast<int>(p.concats.size());
+          c.pieces.push_back(p.code[r].a);
+          c.offsets.push_back(at);
+          at += g.tensors[id].dims[c.axis];
+        }
+        ins.op = PwOp::kConcat;
+        ins.a = static_cast<int>(p.concats.size());
+        p.concats.push_back(c);
+        concat_dims.push_back(out.dims);
+        break;
+      }
       default:
         fail("layer '" + l.name + "' is a " + to_string(l.kind) + "; bodies hold elementwise, unary, activation, "
              "cast and select layers");
@@ -146,8 +170,22 @@ PwProgram compile_pointwise_body(const std::string& body) {
     if (reg[id] < 0) fail("output '" + g.tensors[id].name + "' is not computed by the body");
     p.outputs.push_back(reg[id]);
   }
+  for (const Dims& d : concat_dims)
+    if (d != p.shape) fail("a concat gives " + d.str() + ", not the outputs' shape " + p.shape.str());
+  for (const PwConcat& c : p.concats)
+    for (int k : c.pieces) {  // only the concat reads a piece, which has the shape but along the axis
+      bool fits = p.input_dims[k].rank() == p.shape.rank();
+      for (int d = 0; fits && d < p.shape.rank(); ++d) fits = d == c.axis || p.input_dims[k][d] == p.shape[d];
+      if (!fits) fail("a concat's piece " + p.input_dims[k].str() + " does not fit the outputs' " + p.shape.str());
+    }
+  for (const PwInstr& ins : p.code)
+    for (int r : {ins.a, ins.b, ins.c})
+      if (ins.op != PwOp::kInput && ins.op != PwOp::kConcat && r >= 0 && p.code[r].op == PwOp::kInput &&
+          p.piece_of[p.code[r].a] >= 0)
+        fail("a concat's piece is read by another layer too");
   for (size_t id = 0; id < g.tensors.size(); ++id)
-    if (reg[id] >= 0 && !broadcasts_to(g.tensors[id].dims, p.shape))
+    if (reg[id] >= 0 && !(p.code[reg[id]].op == PwOp::kInput && p.piece_of[p.code[reg[id]].a] >= 0) &&
+        !broadcasts_to(g.tensors[id].dims, p.shape))
       fail("'" + g.tensors[id].name + "' " + g.tensors[id].dims.str() + " does not broadcast to the outputs' " +
            p.shape.str());
   return p;

@@ -23,6 +23,17 @@ enum class PwOp : uint8_t {
   kCompare,     ///< formula `fn` of TF_FLOAT_COMPARISON_OPS on registers a, b (bool result)
   kSelect,      ///< a != 0 ? b : c
   kCast,        ///< register a converted to `dtype` (rounded to float16/bfloat16; bool: != 0)
+  kConcat,      ///< concatenation `a` of PwProgram::concats, read at the element's coordinates
+};
+
+/// A concat of body inputs along `axis`, read in place: the element at coordinate x along the axis
+/// comes from the piece whose range [offsets[k], offsets[k] + extent) holds x, at x - offsets[k].
+/// The pieces have the iteration shape's rank and extents except along the axis; their own kInput
+/// instructions load nothing (PwProgram::piece_of marks them).
+struct PwConcat {
+  int axis = 0;
+  std::vector<int> pieces;        ///< Body input indices, in order.
+  std::vector<int64_t> offsets;   ///< Where each piece starts along the axis.
 };
 
 /// One instruction; its result is the register with its own index.
@@ -41,10 +52,12 @@ struct PwProgram {
   Dims shape;                          ///< The iteration shape: every output has it.
   std::vector<PwInstr> code;           ///< kInput instructions first (one per input, in order).
   std::vector<int> outputs;            ///< Registers stored to the layer's outputs, in order.
+  std::vector<PwConcat> concats;       ///< Concatenations kConcat instructions read.
+  std::vector<int> piece_of;           ///< Per input: the concat it is a piece of, or -1.
 };
 
 /// Compiles a body; throws Error(kInvalidNetwork) when it is not a pointwise network: a layer of
-/// another kind or op, a dtype other than float32, float16, bfloat16 and bool, outputs of different
+/// another kind or op (a concat only of body inputs, with the outputs' shape), a dtype other than float32, float16, bfloat16 and bool, outputs of different
 /// shapes, or a value that does not broadcast to the outputs' shape.
 PwProgram compile_pointwise_body(const std::string& body);
 

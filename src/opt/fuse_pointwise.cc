@@ -21,6 +21,23 @@ bool named_in(ir::PwOp kind, const std::string& op) {
   return std::find(names.begin(), names.end(), op) != names.end();
 }
 
+// A concat the fused kernel can read in place (DenseNet's growing concatenation, read by its batch
+// norm and ReLU): two or more distinct pieces of its dtype, each longer than 1 along the axis (a
+// piece of extent 1 could also be read broadcast by a layer of the group).
+bool concat_prologue(const ir::Graph& g, const ir::Layer& l) {
+  if (l.inputs.size() < 2 || !non_empty(g, l)) return false;
+  const ir::TensorDesc& out = g.tensors[l.outputs[0]];
+  const int64_t axis = ir::attr_int(l, "axis") < 0 ? ir::attr_int(l, "axis") + out.dims.rank() : ir::attr_int(l, "axis");
+  std::vector<int> seen;
+  for (int id : l.inputs) {
+    const ir::TensorDesc& t = g.tensors[id];
+    if (t.dtype != out.dtype || t.dims.rank() != out.dims.rank() || t.dims[static_cast<int>(axis)] < 2) return false;
+    if (std::find(seen.begin(), seen.end(), id) != seen.end()) return false;
+    seen.push_back(id);
+  }
+  return true;
+}
+
 // A layer the fused kernel can compute: a pointwise kind, float/bool tensors, a formula for its op.
 bool fusible(const ir::Graph& g, const ir::Layer& l) {
   if (l.outputs.size() != 1) return false;
@@ -41,6 +58,8 @@ bool fusible(const ir::Graph& g, const ir::Layer& l) {
     case LayerKind::kCast:
     case LayerKind::kSelect:
       return true;
+    case LayerKind::kConcat:
+      return concat_prologue(g, l);
     default:
       return false;
   }
@@ -180,6 +199,8 @@ void absorb_broadcast_groups(const ir::Graph& g, std::vector<Group>& groups, std
         groups[h].shape.volume() >= big.shape.volume())
       continue;
     bool ok = true;
+    for (int li : big.layers)  // a concat reads its pieces whole, not per element of the group
+      if (g.layers[li].kind == LayerKind::kConcat) ok = false;
     for (int li : groups[h].layers) {
       ok = ok && !network_output[g.layers[li].outputs[0]];
       for (int id : g.layers[li].inputs) {

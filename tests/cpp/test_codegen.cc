@@ -124,6 +124,26 @@ TEST(Codegen, VectorKernelsCompileWithNvrtc) {
   ::unsetenv("TENSORFORGE_KERNEL_CACHE");
 }
 
+TEST(Codegen, ConcatsAreReadInPlaceAndCompileWithNvrtc) {
+  // NCHW channels: the concat's axis keeps its own dim (H and W merge, C does not join them); the
+  // pieces are told apart by the coordinate along it, each read at its offset shifted back.
+  ::setenv("TENSORFORGE_KERNEL_CACHE", "off", 1);
+  ir::PwProgram p = ir::compile_pointwise_body(
+      "input %a: float16[2,3,4,5]\ninput %b: float16[2,2,4,5]\n"
+      "%c: float16[2,5,4,5] = concat \"c\" (%a, %b) {axis=1}\n"
+      "%r: float16[2,5,4,5] = activation \"r\" (%c) {op=\"relu\"}\noutput %r\n");
+  codegen::PointwiseLayout l = codegen::pointwise_layout(p);
+  EXPECT_EQ(l.shape, (std::vector<int64_t>{2, 5, 20}));
+  EXPECT_EQ(l.concat_dim, (std::vector<int>{1}));
+  EXPECT_EQ(l.strides[1], (std::vector<int64_t>{40, 20, 1}));  // b's own strides
+  EXPECT_EQ(codegen::pointwise_vector_width(p, l), 1);
+  std::string src = codegen::pointwise_source(p, l);
+  EXPECT_NE(src.find("a0 < 3 ?"), std::string::npos) << src;
+  EXPECT_NE(src.find("o1 - 60"), std::string::npos) << src;  // b starts at channel 3: 3 * 20
+  EXPECT_GT(codegen::compile_cubin(src, 90).size(), 1000u);
+  ::unsetenv("TENSORFORGE_KERNEL_CACHE");
+}
+
 TEST(Codegen, EveryFormulaCompilesWithNvrtcInEveryDtype) {
   ::setenv("TENSORFORGE_KERNEL_CACHE", "off", 1);
   for (const char* dt : {"float32", "float16", "bfloat16"}) {

@@ -971,6 +971,49 @@ TEST(PassGolden, FusePointwiseMergesGroupsThatMeetAndKeepsLinkedOnesApart) {
   expect_same_output(h, hout, 1e-6, "linked groups");
 }
 
+TEST(PassGolden, FusePointwiseReadsAConcatInPlace) {
+  // DenseNet's layer in NHWC: the concatenation of the features so far, its batch norm as scale and
+  // shift, ReLU: one layer reading the three pieces where they are (the concat is never written).
+  // Across the channels of NHWC, and across NCHW's channels (the axis between merged dims).
+  for (const char* layout : {"nhwc", "nchw"}) {
+    const bool nhwc = std::string(layout) == "nhwc";
+    auto dims = [&](int c) {
+      return nhwc ? "[2,3,5," + std::to_string(c) + "]" : "[2," + std::to_string(c) + ",3,5]";
+    };
+    const std::string cdims = nhwc ? "[7]" : "[7,1,1]";
+    const int axis = nhwc ? 3 : 1;
+    ir::Graph g = ir::parse_text(
+        "input %a: float32" + dims(2) + "\ninput %b: float32" + dims(3) + "\ninput %c: float32" + dims(2) + "\n"
+        "%s: float32" + cdims + " = constant \"s\" () {value=float32" + cdims + "{1, -2, 0.5, 3, -1, 2, 0.25}}\n"
+        "%t: float32" + cdims + " = constant \"t\" () {value=float32" + cdims + "{0, 1, -1, 0.5, 2, -0.5, 1}}\n"
+        "%cat: float32" + dims(7) + " = concat \"cat\" (%a, %b, %c) {axis=" + std::to_string(axis) + "}\n"
+        "%m: float32" + dims(7) + " = elementwise \"m\" (%cat, %s) {op=\"mul\"}\n"
+        "%n: float32" + dims(7) + " = elementwise \"n\" (%m, %t) {op=\"add\"}\n"
+        "%r: float32" + dims(7) + " = activation \"r\" (%n) {op=\"relu\"}\n"
+        "output %r\n");
+    ir::Graph out = fuse_pointwise(g);
+    EXPECT_EQ(count_layers(out, LayerKind::kConcat), 0) << ir::to_text(out);
+    EXPECT_EQ(count_layers(out, LayerKind::kPointwise), 1) << ir::to_text(out);
+    expect_same_output(g, out, 1e-6, std::string("concat read in place, ") + layout);
+  }
+  // A concat whose result is also a network output is written too, by the same layer; a concat of
+  // a piece one channel wide stays (the piece could be read broadcast).
+  ir::Graph h = ir::parse_text(
+      "input %a: float32[2,4]\ninput %b: float32[2,3]\ninput %u: float32[2,1]\n"
+      "%cat: float32[2,7] = concat \"cat\" (%a, %b) {axis=1}\n"
+      "%e: float32[2,7] = unary \"e\" (%cat) {op=\"exp\"}\n"
+      "%cu: float32[2,5] = concat \"cu\" (%a, %u) {axis=1}\n"
+      "%eu: float32[2,5] = unary \"eu\" (%cu) {op=\"exp\"}\n"
+      "%fu: float32[2,5] = unary \"fu\" (%eu) {op=\"neg\"}\n"
+      "output %e\noutput %cat\noutput %fu\n");
+  ir::Graph hout = fuse_pointwise(h);
+  EXPECT_EQ(count_layers(hout, LayerKind::kConcat), 1) << ir::to_text(hout);  // %cu
+  EXPECT_EQ(count_layers(hout, LayerKind::kPointwise), 2) << ir::to_text(hout);
+  std::vector<HostTensor> in = random_inputs(h);
+  std::vector<HostTensor> want = run_graph(h, in), got = run_graph(hout, in);
+  for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i].dims, want[i].values(), 1e-6, "outputs");
+}
+
 TEST(PassGolden, FusePointwiseKeepsGroupsConvex) {
   // e reads both the chain's head (a) and, through the reduce-and-expand, its own group's value:
   // fusing e into a's group would need the reduce inside the group, so e starts its own group.

@@ -90,6 +90,25 @@ def test_broadcasts_and_sizes(dtype, shapes):
     check(fused(lines, inputs, ["w", "m", "f"]), [rand(sa, dtype, 3), rand(sb, dtype, 4)], f"{sa} {sb} {dtype}")
 
 
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("axis,shapes", [
+    (3, [(2, 5, 7, 16), (2, 5, 7, 32), (2, 5, 7, 8)]),   # NHWC channels (DenseNet's concatenation)
+    (1, [(2, 3, 4, 5), (2, 2, 4, 5)]),                   # NCHW channels, between merged dims
+    (0, [(1, 33), (2, 33)]),                             # the outermost axis
+])
+def test_concat_read_in_place(dtype, axis, shapes):
+    out = list(shapes[0])
+    out[axis] = sum(sh[axis] for sh in shapes)
+    names = [f"p{i}" for i in range(len(shapes))]
+    lines = [f'%c: {typ(dtype, out)} = concat "c" ({", ".join("%" + n for n in names)}) {{axis={axis}}}',
+             f'%s: {typ(dtype, out)} = elementwise "s" (%c, %w) {{op="mul"}}',
+             f'%r: {typ(dtype, out)} = activation "r" (%s) {{op="relu"}}']
+    w_shape = tuple(out[axis] if d == axis else 1 for d in range(len(out)))
+    inputs = [(n, dtype, sh) for n, sh in zip(names, shapes)] + [("w", dtype, w_shape)]
+    values = [rand(sh, dtype, 20 + i) for i, sh in enumerate(shapes)] + [rand(w_shape, dtype, 30)]
+    check(fused(lines, inputs, ["r", "c"]), values, f"concat axis {axis} {dtype}")
+
+
 def test_misaligned_inputs_run_the_element_kernel():
     # An input 2 bytes past a 16-byte boundary (a view one element into its storage): the vector
     # accesses would fault or misread, so the layer runs tf_pointwise; results match the CPU.

@@ -69,22 +69,43 @@ void store(const TensorView& t, int64_t i, float v) {
 class FusedPointwiseKernel : public Kernel {
  public:
   explicit FusedPointwiseKernel(const KernelSpec& s) : p_(ir::compile_pointwise_body(ir::attr_string(s.layer, "body"))) {
-    for (const Dims& d : p_.input_dims) strides_.push_back(broadcast_strides(d, p_.shape));
+    // A concat's piece walks with its own contiguous strides (its offset at the element's
+    // unshifted coordinates); one more walker per concat yields the coordinate along its axis.
+    for (size_t k = 0; k < p_.input_dims.size(); ++k)
+      strides_.push_back(p_.piece_of[k] >= 0 ? contiguous_strides(p_.input_dims[k])
+                                             : broadcast_strides(p_.input_dims[k], p_.shape));
+    for (const ir::PwConcat& c : p_.concats) {
+      std::vector<int64_t> axis(p_.shape.rank(), 0);
+      axis[c.axis] = 1;
+      strides_.push_back(axis);
+    }
   }
 
-  size_t workspace_size() const override { return p_.code.size() * kBlock * sizeof(float); }
+  size_t workspace_size() const override {
+    return p_.code.size() * kBlock * sizeof(float) + strides_.size() * kBlock * sizeof(int64_t);
+  }
 
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     const int64_t n = p_.shape.volume();
     if (n == 0) return;
     float* regs = static_cast<float*>(workspace);
+    int64_t* offsets = reinterpret_cast<int64_t*>(regs + p_.code.size() * kBlock);  // per walker
     const int nin = static_cast<int>(p_.input_dtypes.size());
+    const int walkers = static_cast<int>(strides_.size());
     BroadcastIter it(p_.shape, strides_);
     for (int64_t base = 0; base < n; base += kBlock) {
       const int64_t m = std::min(kBlock, n - base);
-      for (int64_t j = 0; j < m; ++j, it.next())
-        for (int i = 0; i < nin; ++i) regs[i * kBlock + j] = load(in[i], it.offset(i));
-      for (size_t k = nin; k < p_.code.size(); ++k) execute(p_.code[k], regs + k * kBlock, regs, m);
+      for (int64_t j = 0; j < m; ++j, it.next()) {
+        for (int i = 0; i < walkers; ++i) offsets[i * kBlock + j] = it.offset(i);
+        for (int i = 0; i < nin; ++i)
+          if (p_.piece_of[i] < 0) regs[i * kBlock + j] = load(in[i], it.offset(i));
+      }
+      for (size_t k = nin; k < p_.code.size(); ++k) {
+        if (p_.code[k].op == ir::PwOp::kConcat)
+          read_concat(p_.code[k].a, in, offsets, nin, regs + k * kBlock, m);
+        else
+          execute(p_.code[k], regs + k * kBlock, regs, m);
+      }
       for (size_t o = 0; o < p_.outputs.size(); ++o) {
         const float* r = regs + p_.outputs[o] * kBlock;
         for (int64_t j = 0; j < m; ++j) store(out[o], base + j, r[j]);
@@ -120,13 +141,27 @@ class FusedPointwiseKernel : public Kernel {
         for (int64_t j = 0; j < m; ++j) r[j] = round_to(ins.dtype, a[j]);
         break;
       case ir::PwOp::kInput:
+      case ir::PwOp::kConcat:  // read_concat
         break;
     }
     // float16/bfloat16 values stay in float between instructions; they round at casts and stores.
   }
 
+  // Concat `ci` at the block's elements: each from the piece its coordinate along the axis falls in.
+  void read_concat(int ci, const TensorView* in, const int64_t* offsets, int nin, float* r, int64_t m) const {
+    const ir::PwConcat& c = p_.concats[ci];
+    const int64_t* coord = offsets + (nin + ci) * kBlock;
+    for (int64_t j = 0; j < m; ++j) {
+      size_t k = c.pieces.size() - 1;
+      while (k > 0 && coord[j] < c.offsets[k]) --k;
+      const int piece = c.pieces[k];
+      const int64_t shift = c.offsets[k] * strides_[piece][c.axis];
+      r[j] = load(in[piece], offsets[piece * kBlock + j] - shift);
+    }
+  }
+
   ir::PwProgram p_;
-  std::vector<std::vector<int64_t>> strides_;
+  std::vector<std::vector<int64_t>> strides_;  // per input, then per concat (its axis coordinate)
 };
 
 }  // namespace
