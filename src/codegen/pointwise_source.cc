@@ -204,12 +204,12 @@ void emit_offsets(std::ostringstream& os, const PointwiseLayout& layout, const s
   if (!need_coords) return;
   for (const std::string& o : offset)
     if (o[0] == 'o') os << "    " << index_t << " " << o << " = 0;\n";
-  for (size_t ci = 0; ci < layout.concat_dim.size(); ++ci) os << "    " << index_t << " a" << ci << " = 0;\n";
+  for (size_t ci = 0; ci < layout.concat_dim.size(); ++ci) os << "    " << index_t << " ax" << ci << " = 0;\n";
   os << "    " << index_t << " r = i;\n";
   for (int d = rank - 1; d >= 0; --d) {
     os << "    { const " << index_t << " c = r % " << layout.shape[d] << "; r /= " << layout.shape[d] << ";";
     for (size_t ci = 0; ci < layout.concat_dim.size(); ++ci)
-      if (layout.concat_dim[ci] == d) os << " a" << ci << " = c;";
+      if (layout.concat_dim[ci] == d) os << " ax" << ci << " = c;";
     for (size_t k = 0; k < offset.size(); ++k)
       if (offset[k][0] == 'o' && layout.strides[k][d] != 0)
         os << " " << offset[k] << " += c * " << layout.strides[k][d] << ";";
@@ -218,7 +218,7 @@ void emit_offsets(std::ostringstream& os, const PointwiseLayout& layout, const s
 }
 
 // The program's instructions, each defining register r<index>; input k's value is `input(k)`.
-// Concat `ci`: the element from the piece whose range along the axis holds coordinate a<ci>, at
+// Concat `ci`: the element from the piece whose range along the axis holds coordinate ax<ci>, at
 // the piece's offset shifted back by where the piece starts.
 std::string concat_expr(const ir::PwProgram& p, const PointwiseLayout& layout, int ci) {
   const ir::PwConcat& c = p.concats[ci];
@@ -230,7 +230,7 @@ std::string concat_expr(const ir::PwProgram& p, const PointwiseLayout& layout, i
     std::string at = "o" + std::to_string(in) + (shift ? " - " + std::to_string(shift) : "");
     std::string value = load(p.input_dtypes[in], "p.in[" + std::to_string(in) + "]", at);
     expr = expr.empty() ? value
-                        : "(a" + std::to_string(ci) + " < " + std::to_string(c.offsets[k + 1]) + " ? " + value + " : " +
+                        : "(ax" + std::to_string(ci) + " < " + std::to_string(c.offsets[k + 1]) + " ? " + value + " : " +
                               expr + ")";
   }
   return expr;

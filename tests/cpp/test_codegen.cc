@@ -138,7 +138,7 @@ TEST(Codegen, ConcatsAreReadInPlaceAndCompileWithNvrtc) {
   EXPECT_EQ(l.strides[1], (std::vector<int64_t>{40, 20, 1}));  // b's own strides
   EXPECT_EQ(codegen::pointwise_vector_width(p, l), 1);
   std::string src = codegen::pointwise_source(p, l);
-  EXPECT_NE(src.find("a0 < 3 ?"), std::string::npos) << src;
+  EXPECT_NE(src.find("ax0 < 3 ?"), std::string::npos) << src;
   EXPECT_NE(src.find("o1 - 60"), std::string::npos) << src;  // b starts at channel 3: 3 * 20
   EXPECT_GT(codegen::compile_cubin(src, 90).size(), 1000u);
   ::unsetenv("TENSORFORGE_KERNEL_CACHE");
