@@ -48,7 +48,6 @@ def test_graph_replays_at_the_same_and_at_new_addresses():
         ctx.execute([x2], [out2])
         torch.testing.assert_close(out2, reference(x2))
     assert ctx.cuda_graph_replays == 6
-    assert ctx.direct_graphs == 1  # each new address set came once: staged copies only
 
 
 def test_addresses_that_come_back_get_a_direct_graph():
