@@ -201,6 +201,8 @@ void absorb_broadcast_groups(const ir::Graph& g, std::vector<Group>& groups, std
     bool ok = true;
     for (int li : big.layers)  // a concat reads its pieces whole, not per element of the group
       if (g.layers[li].kind == LayerKind::kConcat) ok = false;
+    for (int li : groups[h].layers)  // and has the iteration shape itself
+      if (g.layers[li].kind == LayerKind::kConcat) ok = false;
     for (int li : groups[h].layers) {
       ok = ok && !network_output[g.layers[li].outputs[0]];
       for (int id : g.layers[li].inputs) {

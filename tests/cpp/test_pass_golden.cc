@@ -1007,6 +1007,18 @@ TEST(PassGolden, FusePointwiseReadsAConcatInPlace) {
       "%fu: float32[2,5] = unary \"fu\" (%eu) {op=\"neg\"}\n"
       "output %e\noutput %cat\noutput %fu\n");
   ir::Graph hout = fuse_pointwise(h);
+  // A concat of a smaller shape that broadcasts into a group stays a group of its own (the fused
+  // kernel reads a concat at the iteration shape's coordinates).
+  ir::Graph k = ir::parse_text(
+      "input %a: float32[1,2]\ninput %b: float32[1,3]\ninput %x: float32[4,5]\n"
+      "%cat: float32[1,5] = concat \"cat\" (%a, %b) {axis=1}\n"
+      "%e: float32[1,5] = unary \"e\" (%cat) {op=\"exp\"}\n"
+      "%m: float32[4,5] = elementwise \"m\" (%x, %e) {op=\"mul\"}\n"
+      "%t: float32[4,5] = unary \"t\" (%m) {op=\"tanh\"}\n"
+      "output %t\n");
+  ir::Graph kout = fuse_pointwise(k);
+  EXPECT_EQ(count_layers(kout, LayerKind::kPointwise), 2) << ir::to_text(kout);
+  expect_same_output(k, kout, 1e-6, "broadcast concat group");
   EXPECT_EQ(count_layers(hout, LayerKind::kConcat), 1) << ir::to_text(hout);  // %cu
   EXPECT_EQ(count_layers(hout, LayerKind::kPointwise), 2) << ir::to_text(hout);
   std::vector<HostTensor> in = random_inputs(h);
