@@ -46,14 +46,14 @@ int find(PwOp kind, const std::string& name) {
 
 bool holds_values(DataType t) { return is_floating(t) || t == DataType::kBool; }
 
+}  // namespace
+
 bool broadcasts_to(const Dims& d, const Dims& shape) {
   if (d.rank() > shape.rank()) return false;
   for (int i = 1; i <= d.rank(); ++i)
     if (d[d.rank() - i] != 1 && d[d.rank() - i] != shape[shape.rank() - i]) return false;
   return true;
 }
-
-}  // namespace
 
 const std::vector<std::string>& pw_formula_names(PwOp kind) { return table(kind).names; }
 const std::vector<std::string>& pw_formula_sources(PwOp kind) { return table(kind).sources; }

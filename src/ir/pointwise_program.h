@@ -66,6 +66,9 @@ PwProgram compile_pointwise_body(const std::string& body);
 const std::vector<std::string>& pw_formula_names(PwOp kind);
 const std::vector<std::string>& pw_formula_sources(PwOp kind);
 
+/// True when `d` broadcasts to `shape` (right-aligned, each extent 1 or equal).
+bool broadcasts_to(const Dims& d, const Dims& shape);
+
 /// Number of outputs a body declares (its "output" lines), without compiling it.
 int pointwise_body_outputs(const std::string& body);
 

@@ -21,16 +21,6 @@ struct Chain {
   bool reshaped = false;   // matmul: the chain passes reshapes (its result is viewed in another shape)
 };
 
-// add(x, bias) or add(bias, x) with bias a constant [N] of x's dtype, N = x's last extent.
-int bias_of_add(const ir::Graph& g, const ir::Layer& add, int x) {
-  if (add.kind != LayerKind::kElementwise || ir::attr_string(add, "op") != "add") return -1;
-  int other = add.inputs[0] == x ? add.inputs[1] : add.inputs[0];
-  if (other == x || !is_constant(g, other)) return -1;
-  const ir::TensorDesc &t = g.tensors[x], &b = g.tensors[other];
-  if (b.dtype != t.dtype || b.dims.rank() != 1 || b.dims[0] != t.dims[t.dims.rank() - 1]) return -1;
-  return other;
-}
-
 // add(x, r) or add(r, x) with r of x's dtype and shape (not x itself): a residual.
 int residual_of_add(const ir::Graph& g, const ir::Layer& add, int x) {
   if (add.kind != LayerKind::kElementwise || ir::attr_string(add, "op") != "add") return -1;

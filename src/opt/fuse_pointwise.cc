@@ -159,13 +159,6 @@ std::vector<int> find_groups(const ir::Graph& g, std::vector<Group>& groups) {
 
 constexpr size_t kMaxRecomputedLayers = 8;  // a broadcast group computed again per element: short ones
 
-bool broadcasts_to(const Dims& d, const Dims& shape) {
-  if (d.rank() > shape.rank()) return false;
-  for (int i = 1; i <= d.rank(); ++i)
-    if (d[d.rank() - i] != 1 && d[d.rank() - i] != shape[shape.rank() - i]) return false;
-  return true;
-}
-
 // Folds each group of a smaller, broadcasting shape into the one group that reads it (see the
 // header). A group is folded only into a group that was not folded itself, and only when none of
 // its inputs depends on the reader group (no path leaves the reader and comes back).
@@ -195,7 +188,7 @@ void absorb_broadcast_groups(const ir::Graph& g, std::vector<Group>& groups, std
     const int into = reader[h];
     if (into < 0 || absorbed[into] || grown[h] || groups[h].layers.size() > kMaxRecomputedLayers) continue;
     const Group& big = groups[into];
-    if (groups[h].shape == big.shape || !broadcasts_to(groups[h].shape, big.shape) ||
+    if (groups[h].shape == big.shape || !ir::broadcasts_to(groups[h].shape, big.shape) ||
         groups[h].shape.volume() >= big.shape.volume())
       continue;
     bool ok = true;

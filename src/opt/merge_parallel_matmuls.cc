@@ -40,14 +40,8 @@ bool plain_linear(const ir::Graph& g, const ir::Layer& l) {
 int bias_add_of(const ir::Graph& g, const std::vector<int>& readers, int x, int* bias) {
   const int r = readers[x];
   if (r < 0) return -1;
-  const ir::Layer& add = g.layers[r];
-  if (add.kind != LayerKind::kElementwise || ir::attr_string(add, "op") != "add" || add.inputs.size() != 2) return -1;
-  const int other = add.inputs[0] == x ? add.inputs[1] : add.inputs[0];
-  if (other == x || !is_constant(g, other)) return -1;
-  const ir::TensorDesc &t = g.tensors[x], &b = g.tensors[other];
-  if (b.dtype != t.dtype || b.dims.rank() != 1 || b.dims[0] != t.dims[t.dims.rank() - 1]) return -1;
-  *bias = other;
-  return r;
+  *bias = bias_of_add(g, g.layers[r], x);
+  return *bias >= 0 ? r : -1;
 }
 
 // Every reader of `t` is a reshape or transpose leading on to attention operands, or an attention

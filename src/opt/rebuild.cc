@@ -118,6 +118,15 @@ std::vector<int> single_readers(const ir::Graph& g) {
   return reader;
 }
 
+int bias_of_add(const ir::Graph& g, const ir::Layer& add, int x) {
+  if (add.kind != LayerKind::kElementwise || ir::attr_string(add, "op") != "add") return -1;
+  int other = add.inputs[0] == x ? add.inputs[1] : add.inputs[0];
+  if (other == x || !is_constant(g, other)) return -1;
+  const ir::TensorDesc &t = g.tensors[x], &b = g.tensors[other];
+  if (b.dtype != t.dtype || b.dims.rank() != 1 || b.dims[0] != t.dims[t.dims.rank() - 1]) return -1;
+  return other;
+}
+
 const Weights& constant_value(const ir::Graph& g, int id) {
   return ir::attr_weights(g.layers[g.tensors[id].producer], "value");
 }

@@ -69,6 +69,10 @@ std::vector<double> float_values(const Weights& w);
 /// rounded once to `t`.
 Weights float_weights(DataType t, const Dims& dims, const std::vector<double>& v);
 
+/// The bias of `add` when it is add(x, bias) or add(bias, x) with bias a constant [N] of x's
+/// dtype, N being x's last extent; else -1.
+int bias_of_add(const ir::Graph& g, const ir::Layer& add, int x);
+
 /// True when no input or output of layer `l` is empty (volume 0).
 bool non_empty(const ir::Graph& g, const ir::Layer& l);
 

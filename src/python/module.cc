@@ -149,6 +149,15 @@ void translate(const Error& e) {
 
 }  // namespace
 
+// Both execute paths take exactly the engine's inputs then outputs.
+void check_io_counts(const ExecutionContext& ctx, size_t inputs, size_t outputs) {
+  const int ni = ctx.engine().nb_inputs(), no = ctx.engine().nb_outputs();
+  if (static_cast<int>(inputs) != ni || static_cast<int>(outputs) != no)
+    throw Error(ErrorCode::kInvalidArgument, "execute: the engine takes " + std::to_string(ni) + " inputs and " +
+                                                 std::to_string(no) + " outputs, got " + std::to_string(inputs) +
+                                                 " and " + std::to_string(outputs));
+}
+
 NB_MODULE(_C, m) {
   m.doc() = "TensorForge engine bindings (use the tensorforge package, not this module directly)";
   // Engines held by torch.compile's caches are still alive at interpreter exit; that is not a leak.
@@ -325,12 +334,8 @@ NB_MODULE(_C, m) {
       .def("execute_arrays",
            [](ExecutionContext& ctx, const std::vector<InArray>& inputs, const std::vector<AnyArray>& outputs) {
              const auto& io = ctx.engine().io_tensors();
-             int ni = ctx.engine().nb_inputs(), no = ctx.engine().nb_outputs();
-             if (static_cast<int>(inputs.size()) != ni || static_cast<int>(outputs.size()) != no)
-               throw Error(ErrorCode::kInvalidArgument, "execute: the engine takes " + std::to_string(ni) +
-                                                            " inputs and " + std::to_string(no) + " outputs, got " +
-                                                            std::to_string(inputs.size()) + " and " +
-                                                            std::to_string(outputs.size()));
+             check_io_counts(ctx, inputs.size(), outputs.size());
+             const int ni = ctx.engine().nb_inputs(), no = ctx.engine().nb_outputs();
              std::vector<void*> bindings;
              for (int i = 0; i < ni; ++i) {
                check_array(inputs[i], io[i], ctx.engine().device());
@@ -349,12 +354,7 @@ NB_MODULE(_C, m) {
       // tensor (DLPack costs microseconds each; GPT-2 has 26 inputs and outputs).
       .def("execute_addresses",
            [](ExecutionContext& ctx, const std::vector<uintptr_t>& inputs, const std::vector<uintptr_t>& outputs) {
-             int ni = ctx.engine().nb_inputs(), no = ctx.engine().nb_outputs();
-             if (static_cast<int>(inputs.size()) != ni || static_cast<int>(outputs.size()) != no)
-               throw Error(ErrorCode::kInvalidArgument, "execute: the engine takes " + std::to_string(ni) +
-                                                            " inputs and " + std::to_string(no) + " outputs, got " +
-                                                            std::to_string(inputs.size()) + " and " +
-                                                            std::to_string(outputs.size()));
+             check_io_counts(ctx, inputs.size(), outputs.size());
              std::vector<void*> bindings;
              bindings.reserve(inputs.size() + outputs.size());
              for (uintptr_t a : inputs) bindings.push_back(reinterpret_cast<void*>(a));
