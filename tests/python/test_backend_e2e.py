@@ -116,6 +116,37 @@ def test_graph_break_compiles_both_sides(where):
     assert w.graphs == 2 and w.engines == 2
 
 
+class BreakingLayer(nn.Module):
+    """A layer that graph-breaks in its middle (as BART's float16 clamp does): dynamo compiles the
+    graph before the break once and calls it again for every layer, with that layer's parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(8, 8), nn.Linear(8, 8)
+
+    def forward(self, x):
+        y = torch.relu(self.a(x))
+        torch._dynamo.graph_break()
+        return self.b(y) + x
+
+
+def test_repeated_layers_with_graph_breaks_keep_their_own_weights(where):
+    torch.manual_seed(0)
+    model, x = place(where, nn.Sequential(*[BreakingLayer() for _ in range(3)]).eval(), torch.randn(4, 8))
+    with torch.no_grad():
+        expected = model(x)
+        compiled = compile_model(model, options(where, min_block_size=1))
+        with Watch() as w:
+            out = compiled(x)
+        check(where, out, expected, 1e-5)
+        built = w.engines
+        assert built == 6  # one engine per layer for each of the two graphs: weights are engine constants
+        with Watch() as w:
+            again = compiled(x + 1)
+        check(where, again, model(x + 1), 1e-5)
+    assert w.graphs == 0 and w.engines == 0  # each layer's parameter set finds its engines again
+
+
 def test_op_forced_to_pytorch(where):
     model, x = place(where, mlp(), torch.randn(8, 16))
     with torch.no_grad(), Watch() as w:

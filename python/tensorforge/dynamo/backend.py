@@ -8,6 +8,7 @@ import collections
 import dataclasses
 import contextlib
 import logging
+import operator
 import time
 import warnings
 import weakref
@@ -154,12 +155,48 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
         return gm.forward
     compiled = result.gm
     positions = lowered.user_positions
+    COMPILED.append(weakref.ref(compiled))
 
     def run(*args):
         return compiled(*[args[i] for i in positions])
 
-    COMPILED.append(weakref.ref(compiled))
-    return run
+    frozen = [i for i in range(len(example_inputs)) if i not in set(positions)]
+    if not frozen:
+        return run
+    return _FrozenGuard(gm, settings, frozen, example_inputs, run)
+
+
+class _FrozenGuard:
+    """Runs the engines built with the parameters a graph was compiled with, and compiles another
+    set when the graph is called with other parameter tensors.
+
+    Dynamo passes the parameters and buffers of inlined modules as graph inputs and does not guard
+    on which tensors they are, so one graph may serve several modules of the same code: the layers
+    of an encoder that graph-break inside each layer (BART's float16 clamp) all call the graph of
+    the first. Engines hold their weights as constants, so each set of parameter tensors (told
+    apart by identity) gets its own engines; a set seen before reuses its build. As with any
+    frozen weights, changing a parameter's values in place after compiling is not seen."""
+
+    def __init__(self, gm: GraphModule, settings, frozen: list[int], example_inputs, run):
+        self._gm, self._settings, self._frozen = gm, settings, frozen
+        self._params = operator.itemgetter(*frozen) if len(frozen) > 1 else (lambda a, i=frozen[0]: (a[i],))
+        first = tuple(self._params(example_inputs))  # strong references keep the ids unique
+        self._last, self._last_run = first, run
+        self._variants = {tuple(map(id, first)): (first, run)}
+
+    def __call__(self, *args):
+        params = self._params(args)
+        if len(params) == len(self._last) and all(map(operator.is_, params, self._last)):
+            return self._last_run(*args)
+        params = tuple(params)
+        key = tuple(map(id, params))
+        if key not in self._variants:
+            logger.info("graph called with another set of %d parameter tensors (%d sets so far): compiling engines "
+                        "for it", len(params), len(self._variants) + 1)
+            run = compile_graph(self._gm, list(args), self._settings)
+            self._variants[key] = (params, run)
+        self._last, self._last_run = self._variants[key]
+        return self._last_run(*args)
 
 
 def tensorforge_backend(gm: GraphModule, example_inputs, options: dict | None = None, **kwargs):

@@ -4,7 +4,8 @@
 Dynamo passes parameters and buffers as graph inputs; a placeholder is frozen when its dynamo source
 reads a module's parameters or buffers, or its example value is an nn.Parameter. Like engines built
 by TensorRT, the compiled module then holds a copy of the weights: changing them after compiling
-has no effect until the next compile.
+has no effect until the next compile. Dynamo does not guard on which tensors the parameters of
+inlined modules are, so the backend checks that itself at each call (backend.py, _FrozenGuard).
 """
 
 from __future__ import annotations
