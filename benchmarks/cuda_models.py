@@ -87,7 +87,9 @@ def run_one(name: str, batch: int, backends, repeats: int, calls: int, profile: 
                     row[f"{backend}_top_kernels"], row[f"{backend}_device_ms"] = top_kernels(lambda: fn(*inputs))
                     row[f"{backend}_host_ms"] = host_ms(lambda: fn(*inputs))
                 if backend == "tensorforge":
-                    row["max_diff"] = (first_tensor(fn(*inputs)).float() - ref).abs().max().item()
+                    out = first_tensor(fn(*inputs)).float()
+                    row["max_diff"] = (out - ref).abs().max().item()
+                    row["rel_err"] = ((out.double() - ref.double()).norm() / ref.double().norm()).item()
                     row["ref_max"] = ref.abs().max().item()
                     reps = reports_since(graphs_before)
                     row["graphs"] = len(reps)
@@ -101,6 +103,11 @@ def run_one(name: str, batch: int, backends, repeats: int, calls: int, profile: 
     del model
     torch.cuda.empty_cache()
     return row
+
+
+WRONG = 1e-2
+"""A float16 result whose relative error (norm of the difference over the norm of eager's) passes
+this is marked WRONG in the table (the end-to-end tests' bound)."""
 
 
 def fmt(v, spec=".3f"):
@@ -149,7 +156,8 @@ def main() -> None:
               f"{fmt(r.get('tensorforge_ms'))} | {fmt(r.get('inductor_compile_s'), '.1f')} / "
               f"{fmt(r.get('tensorforge_compile_s'), '.1f')} | {fmt(r.get('max_diff'), '.2e')} "
               f"({fmt(r.get('ref_max'), '.3g')}) | {r.get('engines', '')}, {r.get('coverage', '')}% |"
-              + (f" {err}" if err else ""))
+              + (f" {err}" if err else "")
+              + (f" WRONG: relative error {r['rel_err']:.1e}" if r.get("rel_err", 0) > WRONG else ""))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -30,7 +30,10 @@ def values(shape, dtype, seed=0):
 
 
 SOFTMAX_CASES = [((7,), -1), ((3, 5), 0), ((3, 5), 1), ((2, 3, 4, 5), 1), ((4, 2000), -1), ((3, 1500, 2), 1),
-                 ((1, 1), 0), ((5, 1), -1), ((0, 4), 1), ((64, 33), -1)]
+                 ((1, 1), 0), ((5, 1), -1), ((0, 4), 1), ((64, 33), -1),
+                 # one warp per row (rows up to 1024: 1 .. 32 elements a lane, a partly filled last block),
+                 # then the first length past it
+                 ((37, 49), -1), ((3, 2, 300), -1), ((5, 1024), -1), ((2, 1025), -1), ((9, 197), 1)]
 
 
 @pytest.mark.parametrize("log", (False, True))

@@ -77,22 +77,35 @@ decltype(auto) dispatch(DataType t, F&& f) {
 }
 
 /// Output index -> operand offsets for up to three broadcast operands (right-aligned, stride 0 on
-/// broadcast dims). Passed to kernels by value.
+/// broadcast dims). Passed to kernels by value. make_broadcast drops size-1 dims and merges adjacent
+/// dims every operand walks alike ([N, H, 49, 49] + [H, 49, 49] is [N, H * 49 * 49] + its block), so
+/// an offset costs one division per remaining inner dim: 32-bit ones when the output has fewer than
+/// 2^32 elements (`small`); the outermost index needs none.
 struct Broadcast {
   int rank = 0;
   int64_t dims[kMaxDims] = {};
   int64_t strides[3][kMaxDims] = {};
   bool contiguous[3] = {true, true, true};  // operand k has the output's shape: offset = index
+  bool small = false;                       // every index fits in 32 bits
 
-  __device__ __forceinline__ int64_t offset(int k, int64_t i) const {
-    if (contiguous[k]) return i;
+  __host__ __device__ __forceinline__ int64_t offset(int k, int64_t i) const {
+    if (contiguous[k] || rank == 0) return contiguous[k] ? i : 0;
     int64_t off = 0;
-    for (int d = rank - 1; d >= 0; --d) {
-      int64_t q = i / dims[d];
+    if (small) {
+      uint32_t j = static_cast<uint32_t>(i);
+      for (int d = rank - 1; d > 0; --d) {
+        const uint32_t e = static_cast<uint32_t>(dims[d]), q = j / e;
+        off += static_cast<int64_t>(j - q * e) * strides[k][d];
+        j = q;
+      }
+      return off + static_cast<int64_t>(j) * strides[k][0];
+    }
+    for (int d = rank - 1; d > 0; --d) {
+      const int64_t q = i / dims[d];
       off += (i - q * dims[d]) * strides[k][d];
       i = q;
     }
-    return off;
+    return off + i * strides[k][0];
   }
 };
 

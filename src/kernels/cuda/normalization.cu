@@ -95,12 +95,6 @@ __global__ void row_norm_kernel(const T* x, const T* w, const T* b, T* y, int64_
   }
 }
 
-template <class A>
-__device__ __forceinline__ A warp_allreduce_sum(A v) {
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
 /// Layer/RMS norm of rows that fit in one warp's registers: one warp per row, each lane holding up to
 /// K packs of 16 bytes (the row read once, written once). Needs n % N == 0 and 16-byte alignment.
 template <class T, RowMode M, int K>
@@ -127,7 +121,7 @@ __global__ void warp_norm_kernel(const T* x, const T* w, const T* b, T* y, int64
     }
   }
   float mean = 0;
-  if constexpr (M != RowMode::kRms) mean = warp_allreduce_sum(s) / static_cast<float>(n);
+  if constexpr (M != RowMode::kRms) mean = warp_allreduce(s, SumOp{}) / static_cast<float>(n);
   float q = 0;
 #pragma unroll
   for (int k = 0; k < K; ++k)
@@ -137,7 +131,7 @@ __global__ void warp_norm_kernel(const T* x, const T* w, const T* b, T* y, int64
         const float d = v[k][e] - mean;
         q += d * d;
       }
-  const float rstd = 1.0f / sqrtf(warp_allreduce_sum(q) / static_cast<float>(n) + eps);
+  const float rstd = 1.0f / sqrtf(warp_allreduce(q, SumOp{}) / static_cast<float>(n) + eps);
   P* yr = reinterpret_cast<P*>(y + r * n);
 #pragma unroll
   for (int k = 0; k < K; ++k) {

@@ -27,22 +27,35 @@ namespace tensorforge::cuda {
 namespace {
 
 /// A row-major box of extents with element strides; offset(i) of the i-th index. Rank 0: one index.
+/// The outermost index needs no division; the others divide in 32 bits when the box has fewer than
+/// 2^32 indices (`small`), as the inner loops of the kernels below do per element.
 struct Walk {
   int rank = 0;
   int64_t ext[kMaxDims] = {}, stride[kMaxDims] = {};
+  bool small = false;
   int64_t count() const {
     int64_t n = 1;
     for (int k = 0; k < rank; ++k) n *= ext[k];
     return n;
   }
   __device__ __forceinline__ int64_t offset(int64_t i) const {
+    if (rank == 0) return 0;
     int64_t off = 0;
-    for (int k = rank - 1; k >= 0; --k) {
+    if (small) {
+      uint32_t j = static_cast<uint32_t>(i);
+      for (int k = rank - 1; k > 0; --k) {
+        const uint32_t e = static_cast<uint32_t>(ext[k]), q = j / e;
+        off += static_cast<int64_t>(j - q * e) * stride[k];
+        j = q;
+      }
+      return off + static_cast<int64_t>(j) * stride[0];
+    }
+    for (int k = rank - 1; k > 0; --k) {
       const int64_t q = i / ext[k];
       off += (i - q * ext[k]) * stride[k];
       i = q;
     }
-    return off;
+    return off + i * stride[0];
   }
 };
 
@@ -54,6 +67,7 @@ Walk to_walk(const StridedWalk& w) {
     r.ext[k] = w.extent(k);
     r.stride[k] = w.stride(k);
   }
+  r.small = r.count() < (int64_t(1) << 32);
   return r;
 }
 
@@ -150,7 +164,7 @@ __global__ void reduce_threads(const T* x, Out* y, Walk kept, Walk reduced, int6
 
 constexpr int kColumnOutputs = 32, kColumnSplit = 16;  // reduce_columns' block: outputs x reduction split
 constexpr int64_t kColumnBlocks = 256;  // few outputs (batch 1): the reduction splits over blocks too
-constexpr int64_t kColumnMinRun = 16;   // elements each thread of a split block reads at least
+constexpr int64_t kColumnMinRun = 8;    // elements each thread of a split block reads at least
 constexpr int64_t kRowBlocks = 512;     // few long rows (a whole-tensor any or sum): rows split over blocks
 constexpr int64_t kRowMinChunk = 8192;  // elements each block of a split row reads at least
 

@@ -30,6 +30,13 @@ __device__ __forceinline__ A warp_reduce(A v, Op op) {
   return v;
 }
 
+/// Reduction of v over the warp, returned to every lane (butterfly shuffles).
+template <class A, class Op>
+__device__ __forceinline__ A warp_allreduce(A v, Op op) {
+  for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
 /// Reduction of v over the block, returned to every thread. Every thread of the block must call it.
 template <class A, class Op>
 __device__ __forceinline__ A block_reduce(A v, Op op, A identity) {

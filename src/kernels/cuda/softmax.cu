@@ -1,7 +1,9 @@
 // CUDA softmax / log-softmax along one axis, in float32 with the row maximum subtracted (NaN
 // propagates as on the CPU): three passes over each row (max, sum of exponentials, write). The input
-// is seen as outer x extent x inner: for inner == 1 one block per row (coalesced, block reductions),
-// otherwise one thread per (outer, inner) column looping over the axis (coalesced across threads).
+// is seen as outer x extent x inner: for inner == 1 rows of up to 1024 elements get a warp each (the
+// row held in registers, read once, warp shuffles only: attention scores of 49 or 197 keys), longer
+// rows a block each (coalesced, block reductions); otherwise one thread per (outer, inner) column
+// looping over the axis (coalesced across threads).
 #include "kernels/common/axis_view.h"
 #include "kernels/cuda/row_reduce.cuh"
 #include "kernels/cuda/softmax.cuh"
@@ -29,6 +31,46 @@ __global__ void softmax_rows(const T* x, T* y, int64_t rows, int64_t n, bool log
       for (int64_t j = threadIdx.x; j < n; j += blockDim.x) yr[j] = store_as<T>(expf(load(xr, j) - mx) * inv);
     }
   }
+}
+
+constexpr int kWarpRowMax = 1024;  // longest row softmax_warp_rows takes (32 lanes x 32 elements)
+constexpr int kWarpRowWarps = 4;   // rows (warps) per block
+
+/// One warp per row of n <= 32 * K elements: lane l holds elements l, l + 32, ... in registers.
+template <class T, int K>
+__global__ void __launch_bounds__(32 * kWarpRowWarps)
+    softmax_warp_rows(const T* x, T* y, int64_t rows, int n, bool log) {
+  const int lane = threadIdx.x & 31;
+  const int64_t r = blockIdx.x * int64_t(kWarpRowWarps) + (threadIdx.x >> 5);
+  if (r >= rows) return;
+  const T* xr = x + r * n;
+  T* yr = y + r * n;
+  float v[K];
+  float mx = -INFINITY;
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int j = lane + 32 * k;
+    v[k] = j < n ? static_cast<float>(load(xr, j)) : -INFINITY;
+    mx = MaxNanOp{}(mx, v[k]);
+  }
+  mx = warp_allreduce(mx, MaxNanOp{});
+  float sum = 0;
+#pragma unroll
+  for (int k = 0; k < K; ++k)
+    if (lane + 32 * k < n) sum += expf(v[k] - mx);
+  sum = warp_allreduce(sum, SumOp{});
+  const float shift = mx + logf(sum), inv = 1.0f / sum;
+#pragma unroll
+  for (int k = 0; k < K; ++k) {
+    const int j = lane + 32 * k;
+    if (j < n) yr[j] = store_as<T>(log ? v[k] - shift : expf(v[k] - mx) * inv);
+  }
+}
+
+template <class T, int K>
+void launch_warp_rows(const T* x, T* y, int64_t rows, int n, bool log, cudaStream_t s) {
+  const unsigned blocks = static_cast<unsigned>((rows + kWarpRowWarps - 1) / kWarpRowWarps);
+  softmax_warp_rows<T, K><<<blocks, 32 * kWarpRowWarps, 0, s>>>(x, y, rows, n, log);
 }
 
 template <class T>
@@ -65,7 +107,22 @@ class SoftmaxKernel : public Kernel {
     if (v_.outer * v_.extent * v_.inner == 0) return;
     const T* x = in[0].as<T>();
     T* y = out[0].as<T>();
-    if (v_.inner == 1) {
+    if (v_.inner == 1 && v_.extent <= kWarpRowMax && v_.outer <= (int64_t(1) << 32)) {
+      const int n = static_cast<int>(v_.extent);
+      if (n <= 32)
+        launch_warp_rows<T, 1>(x, y, v_.outer, n, log_, stream());
+      else if (n <= 64)
+        launch_warp_rows<T, 2>(x, y, v_.outer, n, log_, stream());
+      else if (n <= 128)
+        launch_warp_rows<T, 4>(x, y, v_.outer, n, log_, stream());
+      else if (n <= 256)
+        launch_warp_rows<T, 8>(x, y, v_.outer, n, log_, stream());
+      else if (n <= 512)
+        launch_warp_rows<T, 16>(x, y, v_.outer, n, log_, stream());
+      else
+        launch_warp_rows<T, 32>(x, y, v_.outer, n, log_, stream());
+      check_launch("launching softmax_warp_rows");
+    } else if (v_.inner == 1) {
       softmax_rows<<<row_blocks(v_.outer), row_threads(v_.extent), 0, stream()>>>(x, y, v_.outer, v_.extent, log_);
       check_launch("launching softmax_rows");
     } else {
