@@ -3,8 +3,9 @@
 # such as expecttest for the conformance test), build and install (skipped with SKIP_INSTALL=1, for
 # a second call on the same warm machine), run the CUDA tests (pytest -m cuda, which includes the
 # end-to-end torch.compile tests and the OpInfo conformance slice on CUDA; PYTEST_WORKERS=N spreads
-# them over N pytest-xdist workers), then the model benchmark with BENCH_ARGS (skipped when
-# BENCH_ARGS is "none"). Logs and JSON go to $OUT.
+# them over N pytest-xdist workers; TESTS="file ..." runs only those files' CUDA tests, TESTS=none
+# none), then the model benchmark with BENCH_ARGS (skipped when BENCH_ARGS is "none"). Logs and
+# JSON go to $OUT.
 #   OUT=... BENCH_ARGS="--models resnet50 --batches 1" scripts/device_gpu.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,9 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,
 if [ "${TESTS:-cuda}" != "none" ]; then
   workers=()
   [ "${PYTEST_WORKERS:-0}" != "0" ] && workers=(-n "$PYTEST_WORKERS")
-  PYTHONUNBUFFERED=1 timeout "${TEST_TIMEOUT:-300}" python3 -m pytest tests/python -m cuda -q -p no:cacheprovider \
+  paths=(tests/python)
+  [ "${TESTS:-cuda}" != "cuda" ] && read -r -a paths <<< "$TESTS"
+  PYTHONUNBUFFERED=1 timeout "${TEST_TIMEOUT:-300}" python3 -m pytest "${paths[@]}" -m cuda -q -p no:cacheprovider \
     -rf --maxfail=30 "${workers[@]}" ${TEST_ARGS:-} 2>&1 | tee "$out/pytest_cuda.log" | grep -v "^\.\|^s\|^$" | tail -40
   echo "tests: $(( $(date +%s) - start )) s"
 fi
