@@ -21,6 +21,7 @@
 #include "opt/merge_parallel_matmuls.h"
 #include "opt/move_row_transposes.h"
 #include "opt/pass.h"
+#include "opt/recognize_attention.h"
 #include "opt/recognize_rms_norm.h"
 #include "opt/recognize_rotate_half.h"
 #include "opt/remove_identities.h"
@@ -41,6 +42,8 @@ const std::vector<Pass>& pipeline() {
        "turns an RMS norm written out as pow, mean, add, rsqrt and mul into one rms_norm layer"},
       {"recognize_rotate_half", 1, kOnAll, recognize_rotate_half,
        "turns rotary embeddings' cat(-x2, x1) into one gather and a sign multiply the fusion takes"},
+      {"recognize_attention", 1, kOnCUDA, recognize_attention,
+       "turns attention written as matmul, softmax and matmul (with a bias or mask added) into one layer"},
       {"fold_transposes", 1, kOnAll, fold_transposes,
        "turns a transpose of the last two dims feeding a matrix multiply into its transpose flag"},
       {"merge_parallel_matmuls", 1, kOnAll, merge_parallel_matmuls,

@@ -173,4 +173,22 @@ bool is_constant(const ir::Graph& g, int id) {
   return p >= 0 && g.layers[p].kind == LayerKind::kConstant;
 }
 
+const ir::Layer* producer(const ir::Graph& g, int id) {
+  return id >= 0 && g.tensors[id].producer >= 0 ? &g.layers[g.tensors[id].producer] : nullptr;
+}
+
+bool is_op(const ir::Layer* l, LayerKind kind, const char* op) {
+  return l && l->kind == kind && (!op || ir::attr_string(*l, "op") == op);
+}
+
+std::optional<double> scalar(const ir::Graph& g, int id) {
+  const ir::Layer* p = producer(g, id);
+  if (!p || p->kind != LayerKind::kConstant) return std::nullopt;
+  const Weights& w = ir::attr_weights(*p, "value");
+  const DataType t = w.dtype();
+  if (w.dims().volume() != 1 || (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16))
+    return std::nullopt;
+  return float_values(w)[0];
+}
+
 }  // namespace tensorforge

@@ -3,6 +3,7 @@
 // tensor ids map to new ones, and tensors keep their names where the rebuilt graph allows.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,5 +76,54 @@ int bias_of_add(const ir::Graph& g, const ir::Layer& add, int x);
 
 /// True when no input or output of layer `l` is empty (volume 0).
 bool non_empty(const ir::Graph& g, const ir::Layer& l);
+
+/// Pattern matching for the recognizing passes: `match(li)` (an std::optional of a struct with a
+/// `layers` vector: every layer the match covers, li among them) is tried at each layer from the
+/// last to the first, so the longest match ending late wins; a layer an earlier match covers starts
+/// no match, and a match covering such a layer is dropped. Returns the matches by the index of the
+/// layer they were found at (empty when there is none at all).
+template <class Match, class F>
+std::vector<std::optional<Match>> match_last_first(const ir::Graph& g, F&& match) {
+  std::vector<std::optional<Match>> at(g.layers.size());
+  std::vector<char> inside(g.layers.size(), 0);
+  bool any = false;
+  for (int li = static_cast<int>(g.layers.size()) - 1; li >= 0; --li) {
+    if (inside[li]) continue;
+    std::optional<Match> m = match(li);
+    if (!m) continue;
+    bool overlaps = false;
+    for (int k : m->layers) overlaps = overlaps || inside[k];
+    if (overlaps) continue;
+    for (int k : m->layers) inside[k] = 1;
+    at[li] = std::move(m);
+    any = true;
+  }
+  if (!any) at.clear();
+  return at;
+}
+
+/// `g` rebuilt with `emit(rb, li, match)` in place of each layer `li` that has a match in `at` (as
+/// match_last_first returns them; `g` itself when `at` is empty), every other layer copied.
+template <class Match, class F>
+ir::Graph rebuild_matches(const ir::Graph& g, const std::vector<std::optional<Match>>& at, F&& emit) {
+  if (at.empty()) return g;
+  GraphRebuilder rb(g);
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    if (at[li])
+      emit(rb, static_cast<int>(li), *at[li]);
+    else
+      rb.copy(static_cast<int>(li));
+  }
+  return rb.finish();
+}
+
+/// The layer producing tensor `id`; nullptr for a network input (or id -1).
+const ir::Layer* producer(const ir::Graph& g, int id);
+
+/// True when `l` exists, is of `kind` and, when `op` is given, has that "op" attribute.
+bool is_op(const ir::Layer* l, LayerKind kind, const char* op = nullptr);
+
+/// The value of a volume-1 float constant tensor (float32, float16 or bfloat16); else none.
+std::optional<double> scalar(const ir::Graph& g, int id);
 
 }  // namespace tensorforge

@@ -22,25 +22,6 @@ struct Match {
   std::vector<int> layers;  // every matched layer
 };
 
-const ir::Layer* producer(const ir::Graph& g, int id) {
-  return id >= 0 && g.tensors[id].producer >= 0 ? &g.layers[g.tensors[id].producer] : nullptr;
-}
-
-bool is_op(const ir::Layer* l, LayerKind kind, const char* op) {
-  return l && l->kind == kind && (!op || ir::attr_string(*l, "op") == op);
-}
-
-// The value of a scalar (volume-1) float constant.
-std::optional<double> scalar(const ir::Graph& g, int id) {
-  const ir::Layer* p = producer(g, id);
-  if (!p || p->kind != LayerKind::kConstant) return std::nullopt;
-  const Weights& w = ir::attr_weights(*p, "value");
-  const DataType t = w.dtype();
-  if (w.dims().volume() != 1 || (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16))
-    return std::nullopt;
-  return float_values(w)[0];
-}
-
 class Matcher {
  public:
   explicit Matcher(const ir::Graph& g) : g_(g), reader_(single_readers(g)) {}
@@ -160,29 +141,13 @@ class Matcher {
 
 ir::Graph recognize_rms_norm(const ir::Graph& g) {
   Matcher matcher(g);
-  std::vector<std::optional<Match>> at(g.layers.size());
-  std::vector<char> inside(g.layers.size(), 0);
-  bool any = false;
-  for (int li = static_cast<int>(g.layers.size()) - 1; li >= 0; --li) {  // last layers first: the longest match
-    if (inside[li] || g.layers[li].outputs.size() != 1) continue;
-    std::optional<Match> m = matcher.at(li);
-    if (!m) continue;
-    for (int k : m->layers) inside[k] = 1;
-    at[li] = std::move(m);
-    any = true;
-  }
-  if (!any) return g;
-  GraphRebuilder rb(g);
-  for (size_t li = 0; li < g.layers.size(); ++li) {
-    if (!at[li]) {
-      rb.copy(static_cast<int>(li));
-      continue;
-    }
-    const Match& m = *at[li];
-    rb.replace(static_cast<int>(li), LayerKind::kRMSNorm, {rb.map(m.x), rb.map(m.weight)},
+  std::vector<std::optional<Match>> at = match_last_first<Match>(g, [&](int li) -> std::optional<Match> {
+    return g.layers[li].outputs.size() == 1 ? matcher.at(li) : std::nullopt;
+  });
+  return rebuild_matches(g, at, [&](GraphRebuilder& rb, int li, const Match& m) {
+    rb.replace(li, LayerKind::kRMSNorm, {rb.map(m.x), rb.map(m.weight)},
                {{"normalized_rank", int64_t(1)}, {"eps", m.eps}}, g.layers[li].name, m.layers);
-  }
-  return rb.finish();
+  });
 }
 
 }  // namespace tensorforge

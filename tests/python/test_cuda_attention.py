@@ -237,3 +237,44 @@ def test_cudnn_kernel_choice():
         tactic(torch.float16, bert, bert, bert, mask=((128, 128), torch.bool), causal=True)
     assert tactic(torch.float16, bert, bert, bert, mask=((2, 12, 128, 1), torch.float16)) == "flash"  # over keys
     assert tactic(torch.float16, (3, 17, 33), (3, 9, 33), (3, 9, 33)) == "rows"
+
+
+def window_attention(net, q, k, v, windows, bias, mask):
+    """Swin's shifted-window attention written out: q [B * windows, heads, S, E] scaled, q·kᵀ, a
+    position bias [heads, S, S] added, the shift mask [1, windows, 1, S, S] added over
+    [B, windows, heads], softmax, then p·v."""
+    g, h, s, e = q.shape
+    scale = net.add_constant(torch.tensor(e ** -0.5, dtype=bias.dtype))
+    qs = net.add_elementwise(q, scale, "mul")
+    kt = net.add_transpose(k, (0, 1, 3, 2))
+    scores = net.add_matmul(net.add_reshape(qs, (g * h, s, e)), net.add_reshape(kt, (g * h, e, s)))
+    scores = net.add_elementwise(net.add_reshape(scores, (g, h, s, s)), net.add_constant(bias), "add")
+    scores = net.add_elementwise(net.add_reshape(scores, (g // windows, windows, h, s, s)),
+                                 net.add_constant(mask), "add")
+    p = net.add_softmax(net.add_reshape(scores, (g, h, s, s)), axis=-1)
+    out = net.add_matmul(net.add_reshape(p, (g * h, s, s)), net.add_reshape(v, (g * h, s, e)))
+    return net.add_reshape(out, (g, h, s, e))
+
+
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float16))
+def test_written_out_window_attention_runs_as_one_attention_layer(dtype):
+    """recognize_attention (CUDA pipeline) against the CPU engine, which computes the written-out form."""
+    gen = torch.Generator().manual_seed(3)
+    b, windows, h, s, e = 2, 4, 3, 49, 32
+    q, k, v = (torch.randn(b * windows, h, s, e, generator=gen).to(dtype) for _ in range(3))
+    bias = (torch.randn(h, s, s, generator=gen) * 0.5).to(dtype)
+    mask = torch.where(torch.rand(1, windows, 1, s, s, generator=gen) < 0.3, -100.0, 0.0).to(dtype)
+
+    def build(net, *xs):
+        return window_attention(net, *xs, windows, bias, mask)
+
+    cpu, gpu = both(build, [q, k, v])
+    # float16: the CPU engine rounds the scores, the biased scores and the probabilities to float16
+    # on the way (the written-out form); the attention layer keeps them in float32: a few ulps more.
+    tol = 3e-5 if dtype == torch.float32 else 1e-2
+    torch.testing.assert_close(gpu[0], torch.as_tensor(cpu[0]), atol=tol, rtol=tol)
+    net = tf.Network()
+    xs = [net.add_input(f"in{i}", dtype, tuple(t.shape)) for i, t in enumerate((q, k, v))]
+    net.mark_output(build(net, *xs), "out")
+    kinds = [x["kind"] for x in tf.Builder(tf.BuilderConfig(device="cuda")).build(net).inspect(format="json")["layers"]]
+    assert kinds.count("attention") == 1 and "softmax" not in kinds
