@@ -19,14 +19,17 @@ __device__ __forceinline__ int64_t fix_index(const I* index, int64_t j, int64_t 
   return v < 0 ? v + n : v;
 }
 
-template <class W, class I>
-__global__ void take_kernel(const W* __restrict__ x, const I* __restrict__ index, W* __restrict__ y, int64_t total,
-                            int64_t m, int64_t n, int64_t inner) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    int64_t r = i / inner, c = i - r * inner;  // r = o * m + j
-    int64_t o = r / m, j = r - o * m;
-    int64_t v = fix_index(index, j, n);
-    y[i] = v < 0 ? W(0) : x[(o * n + v) * inner + c];
+// N: the index arithmetic's type, uint32_t when the output has fewer than 2^31 elements (a 64-bit
+// division per element costs several times a 32-bit one); inner == 1 (a gather along the last axis,
+// as rotary embeddings' rotate_half) skips its division.
+template <class W, class I, class N>
+__global__ void take_kernel(const W* __restrict__ x, const I* __restrict__ index, W* __restrict__ y, N total, N m,
+                            int64_t n, N inner) {
+  for (N i = blockIdx.x * N(blockDim.x) + threadIdx.x; i < total; i += N(gridDim.x) * blockDim.x) {
+    const N r = inner == 1 ? i : i / inner, c = i - r * inner;  // r = o * m + j
+    const N o = r / m, j = r - o * m;
+    const int64_t v = fix_index(index, static_cast<int64_t>(j), n);
+    y[i] = v < 0 ? W(0) : x[(static_cast<int64_t>(o) * n + v) * static_cast<int64_t>(inner) + static_cast<int64_t>(c)];
   }
 }
 
@@ -59,8 +62,13 @@ class TakeKernel : public Kernel {
   void run(const TensorView* in, const TensorView* out, void*) const override {
     int64_t total = out[0].numel();
     if (!total) return;
-    take_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(in[0].as<const W>(), in[1].as<const I>(), out[0].as<W>(),
-                                                              total, m_, n_, inner_);
+    if (total < (int64_t(1) << 31))  // the grid-stride loop's i + stride stays below 2^32
+      take_kernel<W, I, uint32_t><<<blocks_for(total), kThreads, 0, stream()>>>(
+          in[0].as<const W>(), in[1].as<const I>(), out[0].as<W>(), static_cast<uint32_t>(total),
+          static_cast<uint32_t>(m_), n_, static_cast<uint32_t>(inner_));
+    else
+      take_kernel<W, I, int64_t><<<blocks_for(total), kThreads, 0, stream()>>>(
+          in[0].as<const W>(), in[1].as<const I>(), out[0].as<W>(), total, m_, n_, inner_);
     check_launch("launching gather (take)");
   }
 
