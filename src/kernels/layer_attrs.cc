@@ -15,10 +15,12 @@ double rms_eps(const KernelSpec& s) {
   }
 }
 
-bool conv_relu(const KernelSpec& s) {
+ConvActivation conv_activation(const KernelSpec& s) {
   auto it = s.layer.attrs.find("activation");
   const std::string* v = it == s.layer.attrs.end() ? nullptr : std::get_if<std::string>(&it->second);
-  return v && *v == "relu";
+  ConvActivation a = ConvActivation::kNone;
+  if (v) parse_conv_activation(*v, a);  // inference accepted the name
+  return a;
 }
 
 std::vector<bool> reduced_dims(const KernelSpec& s) {

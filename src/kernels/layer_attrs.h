@@ -3,6 +3,7 @@
 
 #include <vector>
 
+#include "common/conv_activation.h"
 #include "kernels/kernel.h"
 
 namespace tensorforge {
@@ -10,9 +11,9 @@ namespace tensorforge {
 /// rms_norm's eps: -1 means the machine epsilon of x's dtype (PyTorch's eps=None).
 double rms_eps(const KernelSpec& s);
 
-/// convolution: whether relu follows the bias (activation "relu"; engine files written before the
+/// convolution: the activation after the bias and residual (engine files written before the
 /// attribute existed have none).
-bool conv_relu(const KernelSpec& s);
+ConvActivation conv_activation(const KernelSpec& s);
 
 /// reduce: per input dim, whether it is reduced (all dims when `axes` is empty).
 std::vector<bool> reduced_dims(const KernelSpec& s);

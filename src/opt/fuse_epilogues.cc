@@ -34,6 +34,7 @@ std::string fusable_activation(const ir::Layer& l, bool matmul) {
   if (l.kind != LayerKind::kActivation) return {};
   const std::string& op = ir::attr_string(l, "op");
   if (op == "relu") return "relu";
+  if (!matmul && (op == "silu" || op == "hardswish")) return op;  // our pass after the convolution
   if (matmul && op == "gelu_erf") return "gelu";
   if (matmul && op == "gelu_tanh") return "gelu_tanh";
   return {};

@@ -797,6 +797,35 @@ TEST(PassGolden, FuseEpiloguesLooksThroughReshapes) {
                 "output %g\noutput %a2\n");
 }
 
+TEST(PassGolden, FuseEpiloguesTakesSiluAndHardswishIntoTheConvolution) {
+  // EfficientNet's conv (+ folded batch norm) -> SiLU and MobileNetV3's -> hardswish: the activation
+  // becomes the convolution's; its CPU kernel applies it (the numeric check), CUDA in our pass.
+  for (const char* act : {"silu", "hardswish"}) {
+    const std::string a = act;
+    expect_golden(fuse_epilogues,
+                  "input %x: float32[2,2,4,4]\n"
+                  "%w: float32[3,2,3,3] = constant \"w\" () {value=float32[3,2,3,3]}\n"
+                  "%b: float32[3] = constant \"b\" () {value=float32[3]{1, -2, 3}}\n"
+                  "%c: float32[2,3,4,4] = convolution \"c\" (%x, %w, %b) {padding=[1, 1]}\n"
+                  "%r: float32[2,3,4,4] = activation \"r\" (%c) {op=\"" + a + "\"}\n"
+                  "output %r\n",
+                  "input %x: float32[2,2,4,4]\n"
+                  "%w: float32[3,2,3,3] = constant \"w\" () {value=float32[3,2,3,3]}\n"
+                  "%b: float32[3] = constant \"b\" () {value=float32[3]{1, -2, 3}}\n"
+                  "%r: float32[2,3,4,4] = convolution \"c\" (%x, %w, %b) {activation=\"" + a +
+                      "\", padding=[1, 1]}\n"
+                  "output %r\n");
+  }
+  // gelu is not a convolution activation: the chain stays.
+  ir::Graph g = ir::parse_text(
+      "input %x: float32[1,2,4,4]\n"
+      "%w: float32[3,2,1,1] = constant \"w\" () {value=float32[3,2,1,1]}\n"
+      "%c: float32[1,3,4,4] = convolution \"c\" (%x, %w, none) {}\n"
+      "%r: float32[1,3,4,4] = activation \"r\" (%c) {op=\"gelu_erf\"}\n"
+      "output %r\n");
+  EXPECT_EQ(ir::to_text(fuse_epilogues(g)), ir::to_text(g));
+}
+
 TEST(PassGolden, FuseEpiloguesTakesTheResidualIntoTheConvolution) {
   // ResNet's block end: conv (+ bias) -> add(shortcut) -> relu is one convolution; the shortcut is a
   // network input read before the convolution's position, and the add's operands are swapped.

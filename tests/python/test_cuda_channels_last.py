@@ -36,6 +36,8 @@ def exact(build, inputs, msg):
     ((2, 8, 9, 7), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1, True, "relu"),
     ((1, 3, 17, 15), 8, (7, 7), (2, 2), (3, 3), (1, 1), 1, True, "none"),      # a stem: 3 channels
     ((2, 16, 10, 10), 16, (3, 3), (2, 2), (1, 1), (1, 1), 16, True, "relu"),  # depthwise
+    ((2, 16, 10, 10), 16, (5, 5), (1, 1), (2, 2), (1, 1), 16, True, "hardswish"),  # MobileNetV3
+    ((2, 24, 7, 7), 40, (1, 1), (1, 1), (0, 0), (1, 1), 1, True, "silu"),     # EfficientNet
     ((3, 12, 6, 5), 6, (1, 3), (1, 2), (0, 1), (1, 2), 3, False, "none"),     # grouped, odd geometry
     ((2, 24, 7, 7), 40, (1, 1), (1, 1), (0, 0), (1, 1), 1, True, "none"),     # pointwise 1x1
 ])

@@ -6,6 +6,7 @@
 // attribute value a CPU kernel relies on (list lengths, ranges, divisibility) is validated here.
 #include <cmath>
 
+#include "common/conv_activation.h"
 #include "ir/layout.h"
 #include "ir/op_registry.h"
 
@@ -81,7 +82,9 @@ void infer_convolution(InferContext& c) {
     c.fail("weight dim 1 must be input channels / groups = " + std::to_string(x[1] / g) + ", got " + w.str());
   check_bias(c, w[0]);
   const std::string& act = c.get_string("activation");
-  if (act != "none" && act != "relu") c.fail("activation must be 'none' or 'relu', got '" + act + "'");
+  ConvActivation parsed;
+  if (!parse_conv_activation(act, parsed))
+    c.fail("activation must be 'none', 'relu', 'silu' or 'hardswish', got '" + act + "'");
   const bool residual = c.has_input(3);
   if (residual && c.dtype(3) != c.dtype(0)) c.fail("residual must have the input's dtype");
   Dims out = x;

@@ -1,5 +1,5 @@
 // CPU convolution (1-D to 3-D, strides, symmetric padding, dilation, groups, optional bias, optional
-// residual added after the bias, optional fused relu after both): im2col into the workspace, then one sgemm per batch item and group; a
+// residual added after the bias, optional activation after both: relu, silu or hardswish): im2col into the workspace, then one sgemm per batch item and group; a
 // 1x1 stride-1 unpadded convolution multiplies the input directly. float16/bfloat16 are staged as
 // float32 in the workspace.
 #include <algorithm>
@@ -64,7 +64,7 @@ class ConvKernel : public Kernel {
     cout_g_ = w[0] / groups_;
     has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
     has_residual_ = s.inputs.size() > 3 && s.inputs[3] != nullptr;
-    relu_ = conv_relu(s);
+    act_ = conv_activation(s);
     direct_ = g_.k_volume() == 1;
     for (int i = 0; i < 3; ++i) direct_ = direct_ && g_.stride[i] == 1 && g_.pad[i] == 0;
     col_ = direct_ ? 0 : cin_g_ * g_.k_volume() * g_.out_volume();
@@ -101,8 +101,8 @@ class ConvKernel : public Kernel {
         }
       if (residual)
         for (int64_t i = 0; i < cout * ov; ++i) yn[i] += load(residual, n * cout * ov + i);
-      if (relu_)  // NaN stays NaN, as the relu activation does
-        for (int64_t i = 0; i < cout * ov; ++i) yn[i] = yn[i] < 0.0f ? 0.0f : yn[i];
+      if (act_ != ConvActivation::kNone)
+        for (int64_t i = 0; i < cout * ov; ++i) yn[i] = conv_activate(act_, yn[i]);
       st.store_output(n);
     }
   }
@@ -110,7 +110,8 @@ class ConvKernel : public Kernel {
  private:
   Spatial3 g_;
   int64_t batch_ = 0, groups_ = 1, cin_g_ = 0, cout_g_ = 0, col_ = 0;
-  bool has_bias_ = false, has_residual_ = false, relu_ = false, direct_ = false;
+  bool has_bias_ = false, has_residual_ = false, direct_ = false;
+  ConvActivation act_ = ConvActivation::kNone;
 };
 
 }  // namespace

@@ -1,15 +1,17 @@
 // CUDA convolution and transposed convolution through cuDNN's legacy API, on the engine's contiguous
 // NCHW tensors: 1 to 3 spatial dims (1-D runs as 2-D with H = 1), strides, symmetric padding,
-// dilation, groups (depthwise included), bias and, for convolution, relu after the bias. float32 may
+// dilation, groups (depthwise included), bias and, for convolution, an activation (relu, silu,
+// hardswish) after the bias. float32 may
 // use TF32 tensor cores (BuilderConfig.allow_tf32; CUDNN_FMA_MATH otherwise); float16/bfloat16 use
 // tensor cores with float32 accumulation. Everything is fixed at creation: descriptors, the
 // algorithm (cuDNN's heuristic at optimization_level 0, else timing every algorithm with
 // cudnnFind*Ex on scratch buffers freed right after) and its workspace, within
 // BuilderConfig.workspace_size. Ungrouped convolutions may also run in NHWC: input and weight
-// transposed into the workspace, cuDNN in NHWC, the output transposed back with bias and relu on the
-// way; the faster layout is timed at creation (float16/bfloat16 take NHWC at optimization_level 0).
-// In NCHW, bias and relu go through cudnnConvolutionBiasActivationForward when cuDNN takes the
-// configuration (tried once on the scratch buffers), else through one pass of ours.
+// transposed into the workspace, cuDNN in NHWC, the output transposed back with bias and activation
+// on the way; the faster layout is timed at creation (float16/bfloat16 take NHWC at optimization_level 0).
+// In NCHW, bias and relu (or none) go through cudnnConvolutionBiasActivationForward when cuDNN takes
+// the configuration (tried once on the scratch buffers), else (and for silu, hardswish) through one
+// pass of ours.
 #include <algorithm>
 #include <climits>
 #include <cstring>
@@ -29,17 +31,16 @@ namespace tensorforge::cuda {
 
 namespace {
 
-// y[n, c, ...] = y + bias[c] + residual[n, c, ...], then relu (NaN stays NaN), over a contiguous
-// [N, C, inner] tensor; bias and residual may be null.
+// y[n, c, ...] = act(y + bias[c] + residual[n, c, ...]) over a contiguous [N, C, inner] tensor;
+// bias and residual may be null.
 template <class T>
 __global__ void bias_relu_kernel(T* __restrict__ y, const T* __restrict__ bias, const T* __restrict__ residual,
-                                 int64_t n, int64_t inner, int64_t channels, bool relu) {
+                                 int64_t n, int64_t inner, int64_t channels, ConvActivation act) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     float v = load(y, i);
     if (bias) v += load(bias, (i / inner) % channels);
     if (residual) v += load(residual, i);
-    if (relu) v = v < 0.0f ? 0.0f : v;
-    y[i] = store_as<T>(v);
+    y[i] = store_as<T>(conv_activate(act, v));
   }
 }
 
@@ -47,7 +48,7 @@ __global__ void bias_relu_kernel(T* __restrict__ y, const T* __restrict__ bias, 
 // with 32-bit index math (n < 2^31).
 template <class T>
 __global__ void bias_relu_vec_kernel(T* __restrict__ y, const T* __restrict__ bias, const T* __restrict__ residual,
-                                     uint32_t packs, uint32_t inner_packs, uint32_t channels, bool relu) {
+                                     uint32_t packs, uint32_t inner_packs, uint32_t channels, ConvActivation act) {
   constexpr int N = vec_width<T>();
   for (uint32_t p = blockIdx.x * blockDim.x + threadIdx.x; p < packs; p += gridDim.x * blockDim.x) {
     Pack<T, N> a = reinterpret_cast<Pack<T, N>*>(y)[p], r;
@@ -56,7 +57,7 @@ __global__ void bias_relu_vec_kernel(T* __restrict__ y, const T* __restrict__ bi
 #pragma unroll
     for (int k = 0; k < N; ++k) {
       float v = load(a.v, k) + b + (residual ? load(r.v, k) : 0.0f);
-      a.v[k] = store_as<T>(relu && v < 0.0f ? 0.0f : v);
+      a.v[k] = store_as<T>(conv_activate(act, v));
     }
     reinterpret_cast<Pack<T, N>*>(y)[p] = a;
   }
@@ -67,7 +68,7 @@ __global__ void bias_relu_vec_kernel(T* __restrict__ y, const T* __restrict__ bi
 template <class T>
 __global__ void bias_relu_last_vec_kernel(T* __restrict__ y, const T* __restrict__ bias,
                                           const T* __restrict__ residual, uint32_t packs, uint32_t channel_packs,
-                                          bool relu) {
+                                          ConvActivation act) {
   constexpr int N = vec_width<T>();
   for (uint32_t p = blockIdx.x * blockDim.x + threadIdx.x; p < packs; p += gridDim.x * blockDim.x) {
     Pack<T, N> a = reinterpret_cast<Pack<T, N>*>(y)[p], b, r;
@@ -76,7 +77,7 @@ __global__ void bias_relu_last_vec_kernel(T* __restrict__ y, const T* __restrict
 #pragma unroll
     for (int k = 0; k < N; ++k) {
       float v = load(a.v, k) + (bias ? load(b.v, k) : 0.0f) + (residual ? load(r.v, k) : 0.0f);
-      a.v[k] = store_as<T>(relu && v < 0.0f ? 0.0f : v);
+      a.v[k] = store_as<T>(conv_activate(act, v));
     }
     reinterpret_cast<Pack<T, N>*>(y)[p] = a;
   }
@@ -117,11 +118,11 @@ __global__ void difference_kernel(const T* __restrict__ a, const T* __restrict__
   }
 }
 
-// out[b, c, r] = in[b, r, c] (+ bias[c], relu) for b < batch: 32x32 tiles through shared memory, so
+// out[b, c, r] = act(in[b, r, c] (+ bias[c])) for b < batch: 32x32 tiles through shared memory, so
 // both the reads and the writes are coalesced. Grid-stride over row tiles and batches.
 template <class T>
 __global__ void transpose_kernel(const T* __restrict__ in, T* __restrict__ out, int64_t batch, int64_t rows,
-                                 int64_t cols, const T* __restrict__ bias, bool relu) {
+                                 int64_t cols, const T* __restrict__ bias, ConvActivation act) {
   __shared__ float tile[32][33];
   const int64_t c0 = blockIdx.x * int64_t(32), row_tiles = (rows + 31) / 32;
   for (int64_t b = blockIdx.z; b < batch; b += gridDim.z)
@@ -139,8 +140,7 @@ __global__ void transpose_kernel(const T* __restrict__ in, T* __restrict__ out, 
         if (r < rows && c < cols) {
           float v = tile[threadIdx.x][j];
           if (bias) v += load(bias, c);
-          if (relu) v = v < 0.0f ? 0.0f : v;
-          dst[c * rows + r] = store_as<T>(v);
+          dst[c * rows + r] = store_as<T>(conv_activate(act, v));
         }
       }
       __syncthreads();
@@ -148,14 +148,14 @@ __global__ void transpose_kernel(const T* __restrict__ in, T* __restrict__ out, 
 }
 
 void transpose(DataType t, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols,
-               const void* bias = nullptr, bool relu = false) {
+               const void* bias = nullptr, ConvActivation act = ConvActivation::kNone) {
   const dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>(std::min<int64_t>((rows + 31) / 32, 65535)),
                   static_cast<unsigned>(std::min<int64_t>(batch, 65535)));
   dispatch(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
     if constexpr (is_float_v<T>) {
       transpose_kernel<<<grid, dim3(32, 8), 0, stream()>>>(static_cast<const T*>(in), static_cast<T*>(out), batch, rows,
-                                                           cols, static_cast<const T*>(bias), relu);
+                                                           cols, static_cast<const T*>(bias), act);
       check_launch("launching the convolution layout transpose");
     }
   });
@@ -448,7 +448,8 @@ class ConvKernel : public Kernel {
     k->w_dims_ = s.inputs[1]->dims;
     k->y_dims_ = s.outputs[0]->dims;
     k->has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
-    k->relu_ = conv_relu(s);
+    k->act_ = conv_activation(s);
+    k->relu_ = k->act_ == ConvActivation::kRelu;  // cuDNN's fused call applies relu or nothing
     k->nhwc_ = nhwc;
     why = "cuDNN refuses the shapes or window";
     if (!prepare(s, g, k->relu_, nhwc, *k->d_) || !forward_shape_matches(*k->d_, k->d_->x, g.y, g.rank))
@@ -463,7 +464,9 @@ class ConvKernel : public Kernel {
         !choose<Forward>(*k->d_, timed ? &scratch : nullptr, fma_only(s), cap - k->staging_, k->choice_))
       return nullptr;
     // cuDNN fuses an identity activation only with IMPLICIT_PRECOMP_GEMM; try the call once.
-    if (!nhwc && k->has_bias_ && (k->relu_ || k->choice_.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
+    const bool cudnn_act = k->act_ == ConvActivation::kNone || k->relu_;
+    if (!nhwc && k->has_bias_ && cudnn_act &&
+        (k->relu_ || k->choice_.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
       device::Buffer ws(DeviceKind::kCUDA, k->workspace_size());
       k->fused_ = k->run_fused(scratch.x.data(), scratch.w.data(), scratch.bias.data(), scratch.y.data(),
                                ws.data()) == CUDNN_STATUS_SUCCESS;
@@ -488,7 +491,7 @@ class ConvKernel : public Kernel {
       check_cudnn(cudnnConvolutionForward(cudnn_handle(), &one, d_->x, x, d_->w, w, d_->conv, choice_.algo, workspace,
                                           choice_.workspace, &zero, d_->y, y),
                   "running a convolution");
-      if (bias || relu_) conv_bias_relu(dtype_, y, bias, y_dims_, relu_);
+      if (bias || act_ != ConvActivation::kNone) conv_bias_act(dtype_, y, bias, y_dims_, act_);
       return;
     }
     char* base = static_cast<char*>(workspace);
@@ -499,7 +502,7 @@ class ConvKernel : public Kernel {
     check_cudnn(cudnnConvolutionForward(cudnn_handle(), &one, d_->x, xt, d_->w, wt, d_->conv, choice_.algo,
                                         base + staging_, choice_.workspace, &zero, d_->y, yt),
                 "running a convolution (NHWC)");
-    transpose(dtype_, yt, y, n, y_dims_.volume() / (n * cout), cout, bias, relu_);
+    transpose(dtype_, yt, y, n, y_dims_.volume() / (n * cout), cout, bias, act_);
   }
 
   cudnnStatus_t run_fused(const void* x, const void* w, const void* bias, void* y, void* workspace) const {
@@ -515,6 +518,7 @@ class ConvKernel : public Kernel {
   Dims x_dims_, w_dims_, y_dims_;
   size_t x_stage_ = 0, w_stage_ = 0, staging_ = 0;  // NHWC copies of x, w and y at the workspace's front
   bool has_bias_ = false, relu_ = false, fused_ = false, nhwc_ = false, empty_ = true;
+  ConvActivation act_ = ConvActivation::kNone;
 };
 
 class DeconvKernel : public Kernel {
@@ -553,7 +557,7 @@ class DeconvKernel : public Kernel {
     check_cudnn(cudnnConvolutionBackwardData(cudnn_handle(), &one, d_->w, in[1].data, d_->x, in[0].data, d_->conv,
                                              choice_.algo, workspace, choice_.workspace, &zero, d_->y, out[0].data),
                 "running a transposed convolution");
-    if (has_bias_) conv_bias_relu(dtype_, out[0].data, in[2].data, out_dims_, false);
+    if (has_bias_) conv_bias_act(dtype_, out[0].data, in[2].data, out_dims_, ConvActivation::kNone);
   }
 
  private:
@@ -569,7 +573,7 @@ bool is_float(DataType t) { return t == DataType::kFloat32 || t == DataType::kFl
 
 }  // namespace
 
-void conv_bias_relu(DataType t, void* y, const void* bias, const Dims& dims, bool relu, const void* residual) {
+void conv_bias_act(DataType t, void* y, const void* bias, const Dims& dims, ConvActivation act, const void* residual) {
   const int64_t n = dims.volume(), channels = dims[1], inner = n / (dims[0] * channels);
   dispatch(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -581,14 +585,14 @@ void conv_bias_relu(DataType t, void* y, const void* bias, const Dims& dims, boo
       const T* r = static_cast<const T*>(residual);
       if (inner == 1 && channels % N == 0 && aligned && a16(bias))
         bias_relu_last_vec_kernel<<<blocks_for(n / N), kThreads, 0, stream()>>>(
-            static_cast<T*>(y), b, r, static_cast<uint32_t>(n / N), static_cast<uint32_t>(channels / N), relu);
+            static_cast<T*>(y), b, r, static_cast<uint32_t>(n / N), static_cast<uint32_t>(channels / N), act);
       else if (inner % N == 0 && aligned)
         bias_relu_vec_kernel<<<blocks_for(n / N), kThreads, 0, stream()>>>(
             static_cast<T*>(y), b, r, static_cast<uint32_t>(n / N), static_cast<uint32_t>(inner / N),
-            static_cast<uint32_t>(channels), relu);
+            static_cast<uint32_t>(channels), act);
       else
-        bias_relu_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<T*>(y), b, r, n, inner, channels, relu);
-      check_launch("launching the convolution bias/relu pass");
+        bias_relu_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<T*>(y), b, r, n, inner, channels, act);
+      check_launch("launching the convolution bias/activation pass");
     }
   });
 }

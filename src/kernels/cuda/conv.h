@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "common/conv_activation.h"
 #include "kernels/kernel.h"
 
 namespace tensorforge::cuda {
@@ -28,10 +29,10 @@ void conv_packed_strides(const I* dims, int rank, bool nhwc, I* strides) {
   strides[0] = step;
 }
 
-/// y[n, c, ...] += bias[c] + residual[n, c, ...] (either may be null), then relu when `relu`, over
-/// a contiguous NCHW-like y of `dims` ([positions, C] for channels last).
-void conv_bias_relu(DataType t, void* y, const void* bias, const Dims& dims, bool relu,
-                    const void* residual = nullptr);
+/// y[n, c, ...] = act(y + bias[c] + residual[n, c, ...]) (bias and residual may be null), over a
+/// contiguous NCHW-like y of `dims` ([positions, C] for channels last).
+void conv_bias_act(DataType t, void* y, const void* bias, const Dims& dims, ConvActivation act,
+                   const void* residual = nullptr);
 
 /// The largest workspace a convolution kernel may take: BuilderConfig.workspace_size, or without one
 /// a quarter of the device memory free now.

@@ -8,8 +8,8 @@
 // are implied by the weight's [Cout, Cin/groups, ...] shape. Everything is decided at creation:
 // cuDNN's heuristic (mode A, then the fallback list) ranks engine configurations, the first few
 // whose numerical notes the dtype allows and whose execution plan finalizes within the workspace
-// cap become candidates; besides the fused graph, the plain convolution followed by our bias/relu
-// pass, and (ungrouped layers) the fused graph in NHWC with transposes through the workspace, are
+// cap become candidates; besides the fused graph, the plain convolution followed by our
+// bias/activation pass (the only kind for silu and hardswish, which the graph does not take), and (ungrouped layers) the fused graph in NHWC with transposes through the workspace, are
 // candidates too. A channels-last layer (layout "nhwc": x and y [N, *spatial, C], the weight
 // [Cout, *kernel, Cin / groups]) is described to cuDNN with NHWC strides and runs in place; its
 // fallbacks are the unfused NHWC graph and the NCHW graph with transposes through the workspace. optimization_level 0 keeps the first plan (the fused graph's first); levels 1-2 time 3
@@ -373,7 +373,11 @@ class ConvGraphKernel : public Kernel {
     k->y_dims_ = ir::channels_first_view(s.outputs[0]->dims, last);
     k->has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
     k->has_residual_ = s.inputs.size() > 3 && s.inputs[3] != nullptr;
-    k->relu_ = conv_relu(s);
+    k->act_ = conv_activation(s);
+    k->relu_ = k->act_ == ConvActivation::kRelu;
+    // cuDNN's graph takes relu as a pointwise node; silu and hardswish run in our pass after a plain
+    // convolution, which then does bias and residual too (no fused variant).
+    const bool ours_only = k->act_ != ConvActivation::kNone && !k->relu_;
     k->x_stage_ = align256(bytes_of(s.inputs[0]));
     k->w_stage_ = align256(bytes_of(s.inputs[1]));
     k->y_stage_ = align256(bytes_of(s.outputs[0]));
@@ -382,13 +386,13 @@ class ConvGraphKernel : public Kernel {
     const bool fma_only = t == DataType::kFloat32 && !s.config.allow_tf32;
     const size_t cap = conv_workspace_cap(s);
     const bool timed = s.config.optimization_level > 0;
-    const bool epilogue = k->has_bias_ || k->has_residual_ || k->relu_;
+    const bool epilogue = k->has_bias_ || k->has_residual_ || k->act_ != ConvActivation::kNone;
     std::string why = "cuDNN's heuristic offers no engine configuration that finalizes";
 
     std::vector<Plan> candidates;
     auto add = [&](Variant v, int want) {
       const size_t staging = v.nhwc != last ? k->staging() : 0;
-      if (staging >= cap) return;
+      if (staging >= cap || (v.fused && ours_only)) return;
       std::string graph_why;
       std::shared_ptr<Graph> graph = build_graph(g, type, k->has_bias_, k->has_residual_, k->relu_, v, graph_why);
       if (!graph) {
@@ -461,7 +465,7 @@ class ConvGraphKernel : public Kernel {
     if (!k->main_.staged && esize < 16) {
       std::vector<Plan> loose;
       for (bool fused : {true, false}) {
-        if (!loose.empty() || (!fused && !epilogue)) continue;
+        if (!loose.empty() || (!fused && !epilogue) || (fused && ours_only)) continue;
         std::string ignored;
         const Variant v{fused, last, esize};
         if (auto graph = build_graph(g, type, k->has_bias_, k->has_residual_, k->relu_, v, ignored))
@@ -574,8 +578,8 @@ class ConvGraphKernel : public Kernel {
         conv_transpose(dtype_, cy, y, n, y_sp, cout);
     }
     // Our pass sees y in the layer's layout: channels last is [positions, C].
-    if (!p.variant.fused && (has_bias_ || has_residual_ || relu_))
-      conv_bias_relu(dtype_, y, bias, last_ ? Dims{n * y_sp, cout} : y_dims_, relu_, residual);
+    if (!p.variant.fused && (has_bias_ || has_residual_ || act_ != ConvActivation::kNone))
+      conv_bias_act(dtype_, y, bias, last_ ? Dims{n * y_sp, cout} : y_dims_, act_, residual);
   }
 
   Plan main_;
@@ -584,6 +588,7 @@ class ConvGraphKernel : public Kernel {
   Dims x_dims_, w_dims_, y_dims_;  // channels-first views
   size_t x_stage_ = 0, w_stage_ = 0, y_stage_ = 0, workspace_ = 0;
   bool has_bias_ = false, has_residual_ = false, relu_ = false, last_ = false;  // last_: the layer is channels last
+  ConvActivation act_ = ConvActivation::kNone;
 };
 
 // What decides a layer's kernel: device, dtype, layout, geometry, epilogue and the build options
@@ -600,7 +605,7 @@ std::string plan_key(const KernelSpec& s) {
   for (int k = 0; k < g.rank - 2; ++k)
     key += "|" + std::to_string(g.pad[k]) + "," + std::to_string(g.stride[k]) + "," + std::to_string(g.dil[k]);
   key += "|g" + std::to_string(g.groups) + (s.inputs.size() > 2 && s.inputs[2] ? "|bias" : "") +
-         (s.inputs.size() > 3 && s.inputs[3] ? "|residual" : "") + (conv_relu(s) ? "|relu" : "") + "|O" +
+         (s.inputs.size() > 3 && s.inputs[3] ? "|residual" : "") + "|act" + std::to_string(static_cast<int>(conv_activation(s))) + "|O" +
          std::to_string(s.config.optimization_level) + (s.config.allow_tf32 ? "|tf32|" : "|fp32|") +
          std::to_string(s.config.workspace_size);
   return key;
