@@ -7,6 +7,7 @@
 
 #include "ir/printer.h"
 #include "opt/cancel_transposes.h"
+#include "opt/causal_masks.h"
 #include "opt/channels_last.h"
 #include "opt/compose_views.h"
 #include "opt/eliminate_dead_layers.h"
@@ -44,6 +45,8 @@ const std::vector<Pass>& pipeline() {
        "turns rotary embeddings' cat(-x2, x1) into one gather and a sign multiply the fusion takes"},
       {"recognize_attention", 1, kOnCUDA, recognize_attention,
        "turns attention written as matmul, softmax and matmul (with a bias or mask added) into one layer"},
+      {"causal_masks", 1, kOnAll, causal_masks,
+       "turns attention's constant causal mask into its causal flag (no mask read, masked tiles skipped)"},
       {"fold_transposes", 1, kOnAll, fold_transposes,
        "turns a transpose of the last two dims feeding a matrix multiply into its transpose flag"},
       {"merge_parallel_matmuls", 1, kOnAll, merge_parallel_matmuls,

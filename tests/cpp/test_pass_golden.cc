@@ -6,6 +6,7 @@
 
 #include "ir/printer.h"
 #include "opt/cancel_transposes.h"
+#include "opt/causal_masks.h"
 #include "opt/channels_last.h"
 #include "opt/compose_views.h"
 #include "opt/eliminate_dead_layers.h"
@@ -1032,6 +1033,30 @@ TEST(PassGolden, RecognizeAttentionLeavesWhatItCannotFold) {
   ir::Graph h = ir::parse_text(late);
   EXPECT_EQ(count_layers(h, LayerKind::kAttention), 0);
   EXPECT_EQ(ir::to_text(recognize_attention(h)), ir::to_text(h));
+}
+
+TEST(PassGolden, CausalMasksBecomeTheCausalFlag) {
+  // A bool [1, 1, 3, 4] keep-mask j <= i (top-left, as PyTorch's is_causal) and an additive 0/-inf
+  // one: both become causal=1. A mask keeping j <= i + 1 stays.
+  const std::string head =
+      "input %q: float32[2,2,3,8]\ninput %k: float32[2,2,4,8]\ninput %v: float32[2,2,4,8]\n";
+  const std::string causal_bool =
+      "%m: bool[1,1,3,4] = constant \"m\" () {value=bool[1,1,3,4]{1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0}}\n";
+  expect_golden(causal_masks,
+                head + causal_bool +
+                    "%a: float32[2,2,3,8] = attention \"a\" (%q, %k, %v, %m) {causal=0, scale=0.5}\noutput %a\n",
+                head + causal_bool +
+                    "%a: float32[2,2,3,8] = attention \"a\" (%q, %k, %v) {causal=1, scale=0.5}\noutput %a\n");
+  const std::string additive =
+      "%m: float32[3,4] = constant \"m\" () {value=float32[3,4]{0, -inf, -inf, -inf, 0, 0, -inf, -inf, 0, 0, 0, "
+      "-inf}}\n";
+  expect_golden(causal_masks,
+                head + additive + "%a: float32[2,2,3,8] = attention \"a\" (%q, %k, %v, %m) {}\noutput %a\n",
+                head + additive + "%a: float32[2,2,3,8] = attention \"a\" (%q, %k, %v) {causal=1}\noutput %a\n");
+  ir::Graph shifted = ir::parse_text(
+      head + "%m: bool[3,4] = constant \"m\" () {value=bool[3,4]{1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1}}\n" +
+      "%a: float32[2,2,3,8] = attention \"a\" (%q, %k, %v, %m) {}\noutput %a\n");
+  EXPECT_EQ(ir::to_text(causal_masks(shifted)), ir::to_text(shifted));
 }
 
 TEST(PassGolden, FusePointwiseMergesGroupsThatMeetAndKeepsLinkedOnesApart) {
