@@ -3,6 +3,7 @@
 // chain walk backtracks over the two operands of each add.
 #include "opt/recognize_attention.h"
 
+#include <cmath>
 #include <optional>
 #include <string>
 #include <vector>
@@ -217,6 +218,15 @@ class Matcher {
   std::vector<int> reader_;
 };
 
+// Whether `id` is a constant without an infinity or NaN. The written-out softmax gives NaN for a row
+// every key of which is masked by -inf, the attention layer 0: only masks that cannot do that fold.
+bool finite_constant(const ir::Graph& g, int id) {
+  if (!is_constant(g, id)) return false;
+  for (double v : float_values(constant_value(g, id)))
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
 // The attention's batch dims: those of the scores' view with the most of them.
 std::vector<int64_t> attention_batch(const Match& m) {
   Dims best = m.views.front();
@@ -241,7 +251,7 @@ ir::Graph recognize_attention(const ir::Graph& g) {
     if (!m) return m;
     const std::vector<int64_t> t = attention_batch(*m);  // every mask must regroup onto its batch dims
     for (const Mask& k : m->masks)
-      if (regroup_mask(g.tensors[k.id].dims, k.at, t).empty()) return std::nullopt;
+      if (!finite_constant(g, k.id) || regroup_mask(g.tensors[k.id].dims, k.at, t).empty()) return std::nullopt;
     return m;
   });
   return rebuild_matches(g, at, [&](GraphRebuilder& rb, int li, const Match& m) {

@@ -10,7 +10,8 @@
 // the finest regrouping the chain uses (Swin's shifted windows add their mask over [B, windows,
 // heads]; the bias over [B * windows, heads]), q, k, v and each mask reshaped to it. Every
 // intermediate (the scores, the probabilities and the views between) must have no other reader;
-// the added tensors must have the scores' dtype and broadcast to them. CUDA only: the CPU kernels
+// the added tensors must be finite constants (a -inf mask could mask a whole row, which softmax
+// turns into NaN and the attention layer into 0) of the scores' dtype that broadcast to them. CUDA only: the CPU kernels
 // keep computing the written-out form, the reference for the fused one.
 #pragma once
 
