@@ -97,6 +97,8 @@ __global__ void row_norm_kernel(const T* x, const T* w, const T* b, T* y, int64_
 
 /// Layer/RMS norm of rows that fit in one warp's registers: one warp per row, each lane holding up to
 /// K packs of 16 bytes (the row read once, written once). Needs n % N == 0 and 16-byte alignment.
+/// Rows of up to 4 packs a lane also load their weight and bias packs up front, so those loads
+/// overlap the row's instead of waiting behind the two reductions (small batches are latency-bound).
 template <class T, RowMode M, int K>
 __global__ void warp_norm_kernel(const T* x, const T* w, const T* b, T* y, int64_t rows, int n, float eps) {
   constexpr int N = vec_width<T>();
@@ -108,6 +110,16 @@ __global__ void warp_norm_kernel(const T* x, const T* w, const T* b, T* y, int64
   const int packs = n / N;
   float v[K][N];
   float s = 0;
+  constexpr bool kEarly = K <= 4;  // weight and bias packs held in registers from the start
+  P we[kEarly ? K : 1], be[kEarly ? K : 1];
+  if constexpr (kEarly) {
+#pragma unroll
+    for (int k = 0; k < K; ++k) {
+      const int p = lane + 32 * k;
+      if (p < packs && w) we[k] = reinterpret_cast<const P*>(w)[p];
+      if (p < packs && b) be[k] = reinterpret_cast<const P*>(b)[p];
+    }
+  }
 #pragma unroll
   for (int k = 0; k < K; ++k) {
     const int p = lane + 32 * k;
@@ -138,8 +150,13 @@ __global__ void warp_norm_kernel(const T* x, const T* w, const T* b, T* y, int64
     const int p = lane + 32 * k;
     if (p >= packs) continue;
     P out, wp, bp;
-    if (w) wp = reinterpret_cast<const P*>(w)[p];
-    if (b) bp = reinterpret_cast<const P*>(b)[p];
+    if constexpr (kEarly) {
+      wp = we[k];
+      bp = be[k];
+    } else {
+      if (w) wp = reinterpret_cast<const P*>(w)[p];
+      if (b) bp = reinterpret_cast<const P*>(b)[p];
+    }
 #pragma unroll
     for (int e = 0; e < N; ++e)
       out.v[e] = store_as<T>((v[k][e] - mean) * rstd * (w ? load(wp.v, e) : 1.0f) + (b ? load(bp.v, e) : 0.0f));
