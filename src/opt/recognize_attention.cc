@@ -3,6 +3,7 @@
 // chain walk backtracks over the two operands of each add.
 #include "opt/recognize_attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <string>
@@ -235,6 +236,33 @@ std::vector<int64_t> attention_batch(const Match& m) {
   return batch_of(best);
 }
 
+// The constant masks of `m` summed (in double, rounded once to their dtype) over their broadcast
+// shape in batch grouping `t`: one constant instead of an add per call.
+Weights summed_masks(const ir::Graph& g, const Match& m, const std::vector<int64_t>& t) {
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<int64_t> out(t.size() + 2, 1);
+  for (const Mask& mk : m.masks) {
+    shapes.push_back(regroup_mask(g.tensors[mk.id].dims, mk.at, t));
+    for (size_t d = 0; d < out.size(); ++d) out[d] = std::max(out[d], shapes.back()[d]);
+  }
+  const int64_t total = product(out);
+  std::vector<double> sum(static_cast<size_t>(total), 0.0);
+  for (size_t k = 0; k < m.masks.size(); ++k) {
+    const std::vector<double> v = float_values(constant_value(g, m.masks[k].id));  // row-major in shapes[k]
+    for (int64_t i = 0; i < total; ++i) {
+      int64_t rest = i, off = 0, stride = 1;
+      for (int d = static_cast<int>(out.size()) - 1; d >= 0; --d) {
+        const int64_t c = rest % out[d];
+        rest /= out[d];
+        if (shapes[k][d] != 1) off += c * stride;
+        stride *= shapes[k][d];
+      }
+      sum[static_cast<size_t>(i)] += v[static_cast<size_t>(off)];
+    }
+  }
+  return float_weights(g.tensors[m.masks[0].id].dtype, Dims(out), sum);
+}
+
 // Old tensor `id` as new tensor of dims `want` (a reshape when its dims differ).
 int as_dims(GraphRebuilder& rb, const ir::Graph& g, int id, const std::vector<int64_t>& want, const std::string& name) {
   const int nid = rb.map(id);
@@ -269,11 +297,11 @@ ir::Graph recognize_attention(const ir::Graph& g) {
     const int k = as_dims(rb, g, m.k, with(m.k), name + ".k");
     const int v = as_dims(rb, g, m.v, with(m.v), name + ".v");
     int mask = -1;
-    for (size_t i = 0; i < m.masks.size(); ++i) {
-      const Mask& mk = m.masks[i];
-      const int one = as_dims(rb, g, mk.id, regroup_mask(g.tensors[mk.id].dims, mk.at, t),
-                              name + ".mask" + std::to_string(i));
-      mask = mask < 0 ? one : rb.add(LayerKind::kElementwise, {mask, one}, {{"op", std::string("add")}}, name + ".mask");
+    if (m.masks.size() == 1) {
+      const Mask& mk = m.masks[0];
+      mask = as_dims(rb, g, mk.id, regroup_mask(g.tensors[mk.id].dims, mk.at, t), name + ".mask");
+    } else if (!m.masks.empty()) {
+      mask = rb.constant(summed_masks(g, m, t), name + ".mask");
     }
     const Attributes attrs = {{"causal", int64_t(0)}, {"scale", m.scale}};
     const std::vector<int> inputs = mask < 0 ? std::vector<int>{q, k, v} : std::vector<int>{q, k, v, mask};

@@ -6,7 +6,7 @@
 //   p = softmax(s, last axis)
 //   o = matmul(reshape(p), reshape(v))
 // becomes one attention layer: scale = the product of the constant factors (a scalar multiply of q
-// folds in too), mask = the sum of the added tensors. The attention runs over the batch dims of
+// folds in too), mask = the sum of the added tensors (computed once, at build time). The attention runs over the batch dims of
 // the finest regrouping the chain uses (Swin's shifted windows add their mask over [B, windows,
 // heads]; the bias over [B * windows, heads]), q, k, v and each mask reshaped to it. Every
 // intermediate (the scores, the probabilities and the views between) must have no other reader;

@@ -22,6 +22,7 @@
 #include "opt/move_row_transposes.h"
 #include "opt/pass.h"
 #include "opt/recognize_rms_norm.h"
+#include "opt/rebuild.h"
 #include "opt/recognize_attention.h"
 #include "opt/recognize_rotate_half.h"
 #include "opt/remove_identities.h"
@@ -1002,21 +1003,27 @@ std::string window_attention() {
 }
 
 TEST(PassGolden, RecognizeAttentionAsSwinWritesIt) {
-  const std::string before = window_attention();
-  std::string after = before;
-  const std::string tail = "%o3: float32[8,3,8] = matmul";
-  after = after.substr(0, after.find(tail)) +
-          "%o3.q: float32[2,2,2,3,8] = reshape \"o3.q\" (%q) {shape=[2, 2, 2, 3, 8]}\n"
-          "%o3.k: float32[2,2,2,3,8] = reshape \"o3.k\" (%k) {shape=[2, 2, 2, 3, 8]}\n"
-          "%o3.v: float32[2,2,2,3,8] = reshape \"o3.v\" (%v) {shape=[2, 2, 2, 3, 8]}\n"
-          "%o3.mask1: float32[1,1,2,3,3] = reshape \"o3.mask1\" (%bias) {shape=[1, 1, 2, 3, 3]}\n"
-          "%o3.mask: float32[1,2,2,3,3] = elementwise \"o3.mask\" (%mask, %o3.mask1) {op=\"add\"}\n"
-          "%o3.attention: float32[2,2,2,3,8] = attention \"o3.attention\" (%o3.q, %o3.k, %o3.v, %o3.mask) "
-          "{causal=0, scale=0.5}\n"
-          "%o3: float32[8,3,8] = reshape \"o3\" (%o3.attention) {shape=[8, 3, 8]}\n"
-          "%o: float32[4,2,3,8] = reshape \"o\" (%o3) {shape=[4, 2, 3, 8]}\n"
-          "output %o\n";
-  expect_golden(recognize_attention, before, after);
+  // The bias and the shift mask become one constant [1, windows, heads, 3, 3] (their sum, in the
+  // attention's [B, windows, heads] grouping); q, k and v are reshaped to that grouping, the scale
+  // of q becomes the attention's, and its output is reshaped back to p·v's [8, 3, 8].
+  ir::Graph g = ir::parse_text(window_attention());
+  ir::Graph out = recognize_attention(g);
+  const std::string text = ir::to_text(out);
+  for (const char* line : {"%o3.q: float32[2,2,2,3,8] = reshape \"o3.q\" (%q) {shape=[2, 2, 2, 3, 8]}\n",
+                           "%o3.k: float32[2,2,2,3,8] = reshape \"o3.k\" (%k) {shape=[2, 2, 2, 3, 8]}\n",
+                           "%o3.v: float32[2,2,2,3,8] = reshape \"o3.v\" (%v) {shape=[2, 2, 2, 3, 8]}\n",
+                           "%o3.attention: float32[2,2,2,3,8] = attention \"o3.attention\" (%o3.q, %o3.k, %o3.v, %o3.mask)",
+                           "%o3: float32[8,3,8] = reshape \"o3\" (%o3.attention) {shape=[8, 3, 8]}\n"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << " not in\n" << text;
+  const ir::Layer& att = *std::find_if(out.layers.begin(), out.layers.end(),
+                                       [](const ir::Layer& l) { return l.kind == LayerKind::kAttention; });
+  ASSERT_EQ(att.inputs.size(), 4u);
+  EXPECT_TRUE(tensorforge::is_constant(out, att.inputs[3]));
+  EXPECT_EQ(out.tensors[att.inputs[3]].dims, Dims({1, 2, 2, 3, 3}));
+  EXPECT_DOUBLE_EQ(ir::attr_float(att, "scale"), 0.5);
+  EXPECT_EQ(count_layers(out, LayerKind::kAttention), 1);
+  EXPECT_EQ(count_layers(out, LayerKind::kElementwise), 3);  // the written-out form's, dead now
+  expect_same_output(g, out, 1e-5, "window attention");
 }
 
 TEST(PassGolden, RecognizeAttentionLeavesWhatItCannotFold) {
