@@ -32,6 +32,38 @@ def exact(build, inputs, msg):
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", [
+    # (N, C, H, W), kernel, stride, padding, dilation, activation, residual
+    ((1, 72, 28, 28), (3, 3), (1, 1), (1, 1), (1, 1), "relu", False),       # MobileNetV3 b1
+    ((2, 40, 15, 13), (5, 5), (2, 2), (2, 2), (1, 1), "hardswish", False),  # 5x5 stride 2, odd extents
+    ((2, 12, 9, 9), (3, 3), (1, 1), (2, 2), (2, 2), "silu", True),          # dilated, residual
+    ((1, 6, 7, 5), (3, 1), (1, 1), (1, 0), (1, 1), "none", False),          # 6 channels: the element path
+])
+def test_depthwise_convolution_direct_kernel(dtype, case, capfd):
+    """A channels-last depthwise layer times our direct kernel among cuDNN's plans; it must agree with
+    cuDNN's first plan (no 'disagrees' warning) and, whichever wins, the layer matches the CPU."""
+    (n, c, h, w), k, stride, pad, dil, act, with_residual = case
+    x = to_last(rand((n, c, h, w), dtype, 1))
+    wt = to_last(rand((c, 1) + k, dtype, 2, 0.3))
+    oh = (h + 2 * pad[0] - dil[0] * (k[0] - 1) - 1) // stride[0] + 1
+    ow = (w + 2 * pad[1] - dil[1] * (k[1] - 1) - 1) // stride[1] + 1
+    inputs = [x, wt, rand((c,), dtype, 3)] + ([rand((n, oh, ow, c), dtype, 4)] if with_residual else [])
+
+    def build(net, x, w, b, r=None):
+        return net.add_convolution(x, w, b, stride=stride, padding=pad, dilation=dil, groups=c, activation=act,
+                                   layout="nhwc", residual=r)
+
+    tf.set_log_level("info")
+    try:
+        exact(build, inputs, f"depthwise {case} {dtype}")
+    finally:
+        tf.set_log_level("warning")
+    err = capfd.readouterr().err
+    assert "our depthwise kernel" in err, err[-2000:]
+    assert "disagrees" not in err, err[-2000:]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", [
     # (N, Cin, H, W), Cout, kernel, stride, padding, dilation, groups, bias, activation
     ((2, 8, 9, 7), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1, True, "relu"),
     ((1, 3, 17, 15), 8, (7, 7), (2, 2), (3, 3), (1, 1), 1, True, "none"),      # a stem: 3 channels

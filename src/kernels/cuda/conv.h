@@ -34,6 +34,18 @@ void conv_packed_strides(const I* dims, int rank, bool nhwc, I* strides) {
 void conv_bias_act(DataType t, void* y, const void* bias, const Dims& dims, ConvActivation act,
                    const void* residual = nullptr);
 
+/// A 2-D depthwise convolution's geometry (groups = channels, one weight per channel and tap).
+struct DepthwiseGeometry {
+  int64_t n = 0, h = 0, w = 0, c = 0, oh = 0, ow = 0;  // batch, input and output extents, channels
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;  // kernel, stride, padding, dilation
+};
+
+/// y = act(depthwise(x, w) + bias + residual) over channels-last x [N, H, W, C], y [N, OH, OW, C],
+/// residual like y (bias and residual may be null), w [C, KH, KW, 1]; our direct kernel
+/// (conv_depthwise.cu), on the current stream.
+void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* bias, const void* residual, void* y,
+                         const DepthwiseGeometry& g, ConvActivation act);
+
 /// The largest workspace a convolution kernel may take: BuilderConfig.workspace_size, or without one
 /// a quarter of the device memory free now.
 size_t conv_workspace_cap(const KernelSpec& s);

@@ -263,7 +263,9 @@ struct Plan {
   size_t workspace = 0;  // cuDNN's
   float ms = 0;  // timed at creation (optimization_level > 0)
   bool staged = false;  // the graph's layout is not the layer's: transposes through the workspace
+  bool direct = false;  // not cuDNN's: our depthwise kernel (conv_depthwise.cu), the whole layer
   std::string name() const {
+    if (direct) return "NHWC our depthwise kernel";
     return std::string(variant.nhwc ? "NHWC" : "NCHW") + (staged ? " (staged)" : "") + " engine " +
            std::to_string(engine) + (variant.fused ? " fused" : " + our bias/relu pass");
   }
@@ -382,6 +384,9 @@ class ConvGraphKernel : public Kernel {
     k->w_stage_ = align256(bytes_of(s.inputs[1]));
     k->y_stage_ = align256(bytes_of(s.outputs[0]));
     const Shape g = shape_of(s, k->x_dims_, k->w_dims_, k->y_dims_);
+    if (g.rank == 4)
+      k->depthwise_ = DepthwiseGeometry{g.x[0], g.x[2], g.x[3], g.x[1], g.y[2], g.y[3], g.w[2], g.w[3],
+                                        g.stride[0], g.stride[1], g.pad[0], g.pad[1], g.dil[0], g.dil[1]};
     const cudnnDataType_t type = dnn_type(t);
     const bool fma_only = t == DataType::kFloat32 && !s.config.allow_tf32;
     const size_t cap = conv_workspace_cap(s);
@@ -415,6 +420,14 @@ class ConvGraphKernel : public Kernel {
     if (candidates.empty()) {
       note(s, "cuDNN graph API: " + why + "; the legacy cuDNN kernel takes the layer");
       return nullptr;
+    }
+    // A channels-last 2-D depthwise layer also times our direct kernel (never first: cuDNN's first
+    // plan is the reference every candidate must agree with).
+    if (timed && last && g.rank == 4 && g.groups == g.x[1] && g.w[0] == g.x[1] && g.w[1] == 1) {
+      Plan direct;
+      direct.direct = true;
+      direct.variant = Variant{true, true, 16};
+      candidates.push_back(std::move(direct));
     }
 
     size_t best = 0;
@@ -532,6 +545,10 @@ class ConvGraphKernel : public Kernel {
                void* workspace) const {
     if (!has_bias_) bias = nullptr;  // timing passes scratch buffers for every operand
     if (!has_residual_) residual = nullptr;
+    if (p.direct) {
+      conv_depthwise_nhwc(dtype_, x, w, bias, residual, y, depthwise_, act_);
+      return;
+    }
     char* ws = static_cast<char*>(workspace);
     const void *cx = x, *cw = w;
     void* cy = y;
@@ -589,6 +606,7 @@ class ConvGraphKernel : public Kernel {
   size_t x_stage_ = 0, w_stage_ = 0, y_stage_ = 0, workspace_ = 0;
   bool has_bias_ = false, has_residual_ = false, relu_ = false, last_ = false;  // last_: the layer is channels last
   ConvActivation act_ = ConvActivation::kNone;
+  DepthwiseGeometry depthwise_;  // for the direct plan
 };
 
 // What decides a layer's kernel: device, dtype, layout, geometry, epilogue and the build options
