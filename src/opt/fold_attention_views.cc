@@ -10,16 +10,46 @@ namespace {
 
 struct Fold {
   StridedViewOf operand[3];
-  int merge = -1;  // the transpose layer written in place, -1 for none
+  int merge = -1;             // the transpose layer written in place, -1 for none
+  std::vector<int> reshapes;  // reshapes between the attention and that transpose (regrouping batch dims)
+  std::vector<int64_t> perm;  // the transpose's permutation over the attention's own dims
 };
 
-// The transpose that is the only reader of attention layer l's output, when it keeps the last dim.
-int merge_transpose(const ir::Graph& g, const ir::Layer& l, const std::vector<int>& readers) {
-  const int r = readers[l.outputs[0]];
-  if (r < 0 || g.layers[r].kind != LayerKind::kTranspose) return -1;
+bool same_last_two(const Dims& a, const Dims& b) {
+  return a.rank() >= 2 && b.rank() >= 2 && a[a.rank() - 1] == b[b.rank() - 1] && a[a.rank() - 2] == b[b.rank() - 2];
+}
+
+// The transpose that keeps the last dim and reads attention layer l's output, alone or through
+// reshapes that only regroup its batch dims (each the only reader of the one before): fills f.merge,
+// f.reshapes and f.perm (the transpose's permutation expanded onto the attention's dims, each
+// regrouped dim moving as its group).
+void merge_transpose(const ir::Graph& g, const ir::Layer& l, const std::vector<int>& readers, Fold& f) {
+  const Dims& a = g.tensors[l.outputs[0]].dims;
+  int t = l.outputs[0], r = readers[t];
+  std::vector<int> chain;
+  while (r >= 0 && g.layers[r].kind == LayerKind::kReshape && same_last_two(g.tensors[g.layers[r].outputs[0]].dims, a)) {
+    chain.push_back(r);
+    t = g.layers[r].outputs[0];
+    r = readers[t];
+  }
+  if (r < 0 || g.layers[r].kind != LayerKind::kTranspose) return;
   const std::vector<int64_t>& perm = ir::attr_ints(g.layers[r], "perm");
   const int64_t rank = static_cast<int64_t>(perm.size());
-  return rank >= 2 && (perm.back() == rank - 1 || perm.back() == -1) ? r : -1;
+  if (rank < 2 || (perm.back() != rank - 1 && perm.back() != -1)) return;
+  std::vector<int64_t> expanded;
+  if (chain.empty()) {
+    expanded = perm;
+  } else {
+    if (!ir::attention_out_perm(l).empty()) return;  // a permuted write already: not composed through reshapes
+    const auto groups = dim_groups(a.vec(), g.tensors[t].dims.vec());
+    if (!groups) return;
+    for (int64_t p : perm)
+      for (int d : (*groups)[p < 0 ? p + rank : p]) expanded.push_back(d);
+    if (static_cast<int>(expanded.size()) != a.rank()) return;  // a size-1 dim joined no group
+  }
+  f.merge = r;
+  f.reshapes = chain;
+  f.perm = expanded;
 }
 
 }  // namespace
@@ -39,8 +69,9 @@ ir::Graph fold_attention_views(const ir::Graph& g) {
       if (f.operand[s].contiguous) f.operand[s] = {};  // a reshape of its input: free already
       any = any || f.operand[s].base >= 0;
     }
-    f.merge = merge_transpose(g, l, readers);
+    merge_transpose(g, l, readers, f);
     if (f.merge >= 0) merged[f.merge] = true;
+    for (int r : f.reshapes) merged[r] = true;
     any = any || f.merge >= 0;
   }
   if (!any) return g;
@@ -69,7 +100,7 @@ ir::Graph fold_attention_views(const ir::Graph& g) {
       continue;
     }
     // out_perm composes: the output was transpose(attention, old); now transpose(that, perm).
-    const std::vector<int64_t>& perm = ir::attr_ints(g.layers[f.merge], "perm");
+    const std::vector<int64_t>& perm = f.perm;
     const std::vector<int64_t> old = ir::attention_out_perm(l);
     const int64_t r = static_cast<int64_t>(perm.size());
     std::vector<int64_t> composed(r);
@@ -78,8 +109,18 @@ ir::Graph fold_attention_views(const ir::Graph& g) {
       composed[i] = old.empty() ? p : old[p];
     }
     attrs["out_perm"] = composed;
-    rb.replace_tensors({g.layers[f.merge].outputs[0]}, l.kind, inputs, attrs, l.name,
-                       {static_cast<int>(li), f.merge});
+    std::vector<int> folded = {static_cast<int>(li), f.merge};
+    folded.insert(folded.end(), f.reshapes.begin(), f.reshapes.end());
+    if (f.reshapes.empty()) {
+      rb.replace_tensors({g.layers[f.merge].outputs[0]}, l.kind, inputs, attrs, l.name, folded);
+      continue;
+    }
+    // Through reshapes: the attention writes its dims permuted as groups, and one reshape (free)
+    // gives the transpose's output shape.
+    const int a = rb.add_holding(l.kind, inputs, attrs, l.name, folded);
+    const int out = g.layers[f.merge].outputs[0];
+    rb.replace_tensors({out}, LayerKind::kReshape, {a}, {{"shape", g.tensors[out].dims.vec()}},
+                       g.layers[f.merge].name, {f.merge});
   }
   return rb.finish();
 }

@@ -7,7 +7,10 @@
 //   split into three [N, H, L, E/H] heads, GPT-2's split of [N, L, 3E], BERT's view + permute.
 // - When the attention's only reader is a transpose that keeps the last dim last, the attention
 //   writes that transpose's output directly (out_perm): the [N, H, L, E/H] -> [N, L, H, E/H] merge
-//   before the output projection, after which the reshape to [N, L, E] is free.
+//   before the output projection, after which the reshape to [N, L, E] is free. Reshapes that only
+//   regroup the batch dims may stand between (Swin's attention over [B, windows, heads] merged as
+//   [B * windows, heads, L, E]): the permutation moves each regrouped dim as its group, and one free
+//   reshape gives the transpose's shape.
 // The chain layers stay for their other readers; eliminate_dead_layers drops the rest.
 #pragma once
 

@@ -173,6 +173,23 @@ bool is_constant(const ir::Graph& g, int id) {
   return p >= 0 && g.layers[p].kind == LayerKind::kConstant;
 }
 
+std::optional<std::vector<std::vector<int>>> dim_groups(const std::vector<int64_t>& fine,
+                                                        const std::vector<int64_t>& coarse) {
+  std::vector<std::vector<int>> groups(coarse.size());
+  size_t p = 0;
+  for (size_t i = 0; i < coarse.size(); ++i) {
+    int64_t prod = 1;
+    while (prod < coarse[i] && p < fine.size()) {
+      prod *= fine[p];
+      groups[i].push_back(static_cast<int>(p++));
+    }
+    if (prod != coarse[i]) return std::nullopt;
+  }
+  for (; p < fine.size(); ++p)
+    if (fine[p] != 1) return std::nullopt;
+  return groups;
+}
+
 const ir::Layer* producer(const ir::Graph& g, int id) {
   return id >= 0 && g.tensors[id].producer >= 0 ? &g.layers[g.tensors[id].producer] : nullptr;
 }

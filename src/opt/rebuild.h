@@ -117,6 +117,13 @@ ir::Graph rebuild_matches(const ir::Graph& g, const std::vector<std::optional<Ma
   return rb.finish();
 }
 
+/// How the dims of `coarse` group those of `fine` (shapes of equal volume, both row-major): for each
+/// coarse dim, the indices of the consecutive fine dims whose product it is (a size-1 coarse dim
+/// may take none; size-1 fine dims after the last group join none). None when `coarse` is not such
+/// a grouping of `fine`.
+std::optional<std::vector<std::vector<int>>> dim_groups(const std::vector<int64_t>& fine,
+                                                        const std::vector<int64_t>& coarse);
+
 /// The layer producing tensor `id`; nullptr for a network input (or id -1).
 const ir::Layer* producer(const ir::Graph& g, int id);
 

@@ -52,16 +52,11 @@ std::vector<int64_t> regroup_mask(const Dims& m, const Dims& at, const std::vect
   const std::vector<int64_t> u = batch_of(at);
   std::vector<int64_t> md(at.rank(), 1);
   for (int i = 0; i < m.rank(); ++i) md[at.rank() - m.rank() + i] = m[i];
-  std::vector<int64_t> out;
-  size_t p = 0;
-  for (size_t i = 0; i < u.size(); ++i) {
-    const size_t start = p;
-    int64_t prod = 1;
-    while (prod < u[i] && p < t.size()) prod *= t[p++];
-    if (prod != u[i]) return {};
-    for (size_t j = start; j < p; ++j) out.push_back(md[i] == 1 ? 1 : t[j]);
-  }
-  while (p++ < t.size()) out.push_back(1);  // trailing size-1 dims of t
+  const auto groups = dim_groups(t, u);
+  if (!groups) return {};
+  std::vector<int64_t> out(t.size(), 1);  // size-1 dims of t no group takes stay 1
+  for (size_t i = 0; i < u.size(); ++i)
+    for (int j : (*groups)[i]) out[j] = md[i] == 1 ? 1 : t[j];
   out.push_back(md[md.size() - 2]);
   out.push_back(md[md.size() - 1]);
   return out;

@@ -327,6 +327,22 @@ TEST(PassGolden, FoldAttentionViewsReadsASplitWithGroupedKeyHeadsInFloat16) {
                 1e-3);
 }
 
+TEST(PassGolden, FoldAttentionViewsWritesAHeadMergeBehindReshapes) {
+  // Swin's window attention runs over [B, windows, heads]; its head merge is a transpose of the
+  // [B * windows, heads, L, E] view. The attention writes [B, windows, L, heads, E] (the transpose
+  // with the merged dim moving as its two) and one reshape gives the transpose's shape.
+  expect_golden(fold_attention_views,
+                "input %q: float32[2,2,2,3,8]\ninput %k: float32[2,2,2,3,8]\ninput %v: float32[2,2,2,3,8]\n"
+                "%a: float32[2,2,2,3,8] = attention \"a\" (%q, %k, %v) {}\n"
+                "%r: float32[4,2,3,8] = reshape \"r\" (%a) {shape=[4, 2, 3, 8]}\n"
+                "%t: float32[4,3,2,8] = transpose \"t\" (%r) {perm=[0, 2, 1, 3]}\n"
+                "output %t\n",
+                "input %q: float32[2,2,2,3,8]\ninput %k: float32[2,2,2,3,8]\ninput %v: float32[2,2,2,3,8]\n"
+                "%a: float32[2,2,3,2,8] = attention \"a\" (%q, %k, %v) {out_perm=[0, 1, 3, 2, 4]}\n"
+                "%t: float32[4,3,2,8] = reshape \"t\" (%a) {shape=[4, 3, 2, 8]}\n"
+                "output %t\n");
+}
+
 TEST(PassGolden, FoldAttentionViewsLeavesWhatStridesCannotRead) {
   // A key transposed over its last dim (no unit stride), a value that is a plain reshape (free
   // already), an output with two readers: nothing changes.

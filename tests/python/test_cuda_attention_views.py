@@ -85,6 +85,24 @@ def test_views_with_odd_strides(dtype, row_pad, kernels):
     assert tactic == ("cuda.attention.rows" if row_pad else aligned), tactic
 
 
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.bfloat16))
+def test_window_attention_head_merge_behind_reshape(dtype):
+    """Rank-5 attention ([B, windows, heads, L, E], as recognize_attention builds Swin's) whose head
+    merge transposes a [B * windows, heads, L, E] view: fold_attention_views writes it permuted as
+    [B, windows, L, heads, E] (out_perm over five dims) and a free reshape follows."""
+    b, w, h, l, e = 2, 4, 3, 49, 32
+    net = tf.Network()
+    xs = [net.add_input(name, dtype, (b, w, h, l, e)) for name in "qkv"]
+    a = net.add_attention(*xs)
+    merged = net.add_transpose(net.add_reshape(a, (b * w, h, l, e)), (0, 2, 1, 3))
+    net.mark_output(merged, "out")
+    inputs = [randn((b, w, h, l, e), dtype, i) for i in range(3)]
+    engine, want, first, again = _run_both(net, inputs)
+    _close(first[0], want[0], f"vs CPU {dtype}")
+    torch.testing.assert_close(again[0], first[0], atol=0, rtol=0)
+    assert "transpose" not in layer_kinds(engine)
+
+
 @pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.int64, torch.int8))
 def test_as_strided(dtype):
     """The as_strided layer (compose_views' strided copy) against torch.as_strided: overlapping
