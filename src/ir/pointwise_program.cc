@@ -1,6 +1,7 @@
 // Compiling a fused pointwise layer's body (see pointwise_program.h).
 #include "ir/pointwise_program.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "ir/parser.h"
@@ -84,6 +85,9 @@ PwProgram compile_pointwise_body(const std::string& body) {
     p.input_dtypes.push_back(t.dtype);
     p.input_dims.push_back(t.dims);
     p.piece_of.push_back(-1);
+    p.view_dims.emplace_back();
+    p.view_strides.emplace_back();
+    p.view_offsets.push_back(0);
   }
   for (const Layer& l : g.layers) {
     const TensorDesc& out = g.tensors[l.outputs[0]];
@@ -189,6 +193,114 @@ PwProgram compile_pointwise_body(const std::string& body) {
       fail("'" + g.tensors[id].name + "' " + g.tensors[id].dims.str() + " does not broadcast to the outputs' " +
            p.shape.str());
   return p;
+}
+
+namespace {
+
+// The dims of `d` without its size-1 ones, innermost first, as suffix products (the element counts
+// at which a coordinate of each dim advances).
+std::vector<int64_t> breakpoints(const Dims& d) {
+  std::vector<int64_t> b;
+  int64_t step = 1;
+  for (int i = d.rank() - 1; i >= 0; --i)
+    if (d[i] != 1) b.push_back(step *= d[i]);
+  return b;
+}
+
+// The common refinement of shapes of one volume (each dim of either a product of consecutive
+// refined dims); empty dims when there is none ([2, 3] and [3, 2]).
+std::vector<int64_t> refinement(const std::vector<Dims>& shapes) {
+  std::vector<int64_t> all;
+  for (const Dims& d : shapes) {
+    std::vector<int64_t> b = breakpoints(d);
+    all.insert(all.end(), b.begin(), b.end());
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  std::vector<int64_t> dims;  // outermost first
+  int64_t prev = 1;
+  for (int64_t b : all) {
+    if (b % prev != 0) return {};
+    dims.insert(dims.begin(), b / prev);
+    prev = b;
+  }
+  if (dims.empty()) dims.push_back(1);
+  return dims;
+}
+
+// Strides over `fine` (a refinement of `coarse`) of a walk with `strides` over `coarse`.
+std::vector<int64_t> refine_strides(const Dims& coarse, const std::vector<int64_t>& strides,
+                                    const std::vector<int64_t>& fine) {
+  std::vector<int64_t> out(fine.size(), 0);
+  int f = static_cast<int>(fine.size()) - 1;
+  for (int c = coarse.rank() - 1; c >= 0; --c) {
+    if (coarse[c] == 1) continue;
+    int64_t left = coarse[c], step = strides[c];
+    while (left > 1 && f >= 0) {  // the fine dims making up coarse dim c, innermost first
+      out[f] = step;
+      step *= fine[f];
+      left /= fine[f];
+      --f;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void apply_input_views(PwProgram& p, const std::vector<int64_t>& views) {
+  auto fail = [](const std::string& why) { throw Error(ErrorCode::kInvalidNetwork, "pointwise input_views: " + why); };
+  if (!views.empty() && !p.concats.empty()) fail("a program with a concat reads no input through a view");
+  for (size_t i = 0; i < views.size();) {
+    const int64_t k = views[i];
+    if (k < 0 || k >= static_cast<int64_t>(p.input_dims.size())) fail("input " + std::to_string(k) + " does not exist");
+    if (p.view_dims[k].rank() > 0) fail("input " + std::to_string(k) + " has two views");
+    if (p.input_dims[k] != p.shape) fail("input " + std::to_string(k) + " does not have the outputs' shape");
+    if (i + 1 >= views.size() || views[i + 1] < 1 || views[i + 1] > kMaxDims) fail("a record's rank is out of range");
+    const size_t r = static_cast<size_t>(views[i + 1]);
+    if (i + 3 + 2 * r > views.size()) fail("the record of input " + std::to_string(k) + " is cut short");
+    const Dims d(std::vector<int64_t>(views.begin() + static_cast<std::ptrdiff_t>(i + 2),
+                                      views.begin() + static_cast<std::ptrdiff_t>(i + 2 + r)));
+    std::vector<int64_t> strides(views.begin() + static_cast<std::ptrdiff_t>(i + 2 + r),
+                                 views.begin() + static_cast<std::ptrdiff_t>(i + 2 + 2 * r));
+    const int64_t offset = views[i + 2 + 2 * r];
+    if (d.volume() != p.shape.volume()) fail("input " + std::to_string(k) + "'s view has another volume");
+    for (int64_t s : strides)
+      if (s < 0) fail("input " + std::to_string(k) + " has a negative stride");
+    if (offset < 0) fail("input " + std::to_string(k) + " has a negative offset");
+    if (refinement({p.shape, d}).empty())
+      fail("input " + std::to_string(k) + "'s view " + d.str() + " does not refine with " + p.shape.str());
+    p.view_dims[k] = d;
+    p.view_strides[k] = strides;
+    p.view_offsets[k] = offset;
+    i += 3 + 2 * r;
+  }
+}
+
+PwIteration pointwise_iteration(const PwProgram& p) {
+  PwIteration it;
+  std::vector<Dims> shapes = {p.shape};
+  for (const Dims& d : p.view_dims)
+    if (d.rank() > 0) shapes.push_back(d);
+  // Without views the iteration is the outputs' shape itself (concat axes index it).
+  const std::vector<int64_t> fine = shapes.size() == 1 ? p.shape.vec() : refinement(shapes);
+  it.shape = Dims(fine);
+  for (size_t k = 0; k < p.input_dims.size(); ++k) {
+    if (p.view_dims[k].rank() > 0) {
+      it.strides.push_back(refine_strides(p.view_dims[k], p.view_strides[k], fine));
+      continue;
+    }
+    const Dims& in = p.input_dims[k];  // contiguous, right-aligned, 0 where it broadcasts
+    std::vector<int64_t> s(p.shape.rank(), 0);
+    int64_t step = 1;
+    for (int i = 1; i <= in.rank(); ++i) {
+      const int64_t e = in[in.rank() - i];
+      if (e != 1) s[p.shape.rank() - i] = step;
+      step *= e;
+    }
+    it.strides.push_back(shapes.size() == 1 ? s : refine_strides(p.shape, s, fine));
+  }
+  return it;
 }
 
 }  // namespace tensorforge::ir

@@ -54,7 +54,28 @@ struct PwProgram {
   std::vector<int> outputs;            ///< Registers stored to the layer's outputs, in order.
   std::vector<PwConcat> concats;       ///< Concatenations kConcat instructions read.
   std::vector<int> piece_of;           ///< Per input: the concat it is a piece of, or -1.
+  /// Per input: the strided view through which it reads the layer's input tensor (a transpose or
+  /// slice read in place): the view's dims (whose row-major order is the input's, possibly finer,
+  /// as [2, 2, 7, 2, 7, 96] for a [2, 14, 14, 96] input), element strides and offset; empty dims:
+  /// the tensor is the input itself, contiguous. Set by apply_input_views.
+  std::vector<Dims> view_dims;
+  std::vector<std::vector<int64_t>> view_strides;
+  std::vector<int64_t> view_offsets;
 };
+
+/// Reads a pointwise layer's "input_views" attribute into `p`: records [input, rank, dims...,
+/// strides..., offset]. A view input has the outputs' shape and the view the input's volume, with a
+/// common refinement of the two shapes; the program has no concat. Throws Error(kInvalidNetwork)
+/// when a record breaks these rules.
+void apply_input_views(PwProgram& p, const std::vector<int64_t>& views);
+
+/// How the kernels walk a program: the iteration shape (the outputs' shape, split into the finer
+/// dims of any input view) and, per input, its element strides over it (0 along broadcast dims).
+struct PwIteration {
+  Dims shape;
+  std::vector<std::vector<int64_t>> strides;
+};
+PwIteration pointwise_iteration(const PwProgram& p);
 
 /// Compiles a body; throws Error(kInvalidNetwork) when it is not a pointwise network: a layer of
 /// another kind or op (a concat only of body inputs, with the outputs' shape), a dtype other than float32, float16, bfloat16 and bool, outputs of different

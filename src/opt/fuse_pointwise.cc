@@ -9,6 +9,7 @@
 #include "ir/pointwise_program.h"
 #include "ir/printer.h"
 #include "opt/rebuild.h"
+#include "opt/strided_view.h"
 
 namespace tensorforge {
 
@@ -216,16 +217,36 @@ void absorb_broadcast_groups(const ir::Graph& g, std::vector<Group>& groups, std
 }
 
 struct Fused {
-  std::vector<int> inputs;   // old tensor ids read from outside, in first-use order
+  std::vector<int> inputs;   // old tensor ids the layer reads from outside, in first-use order
   std::vector<int> outputs;  // old tensor ids needed outside
   std::string body;
+  std::vector<int64_t> views;  // the "input_views" attribute: inputs read in place through strides
 };
 
+// Tensor `id` (of the group's shape) as a strided view of a tensor up its chain of transposes,
+// slices and reshapes that costs at least one copy: the view of the chain below its trailing
+// reshapes, whose dims may be finer than id's (Swin's window reverse: a [2, 2, 7, 2, 7, 96]
+// transpose viewed as [2, 14, 14, 96]); base -1 otherwise.
+StridedViewOf input_view(const ir::Graph& g, int id) {
+  int t = id;
+  while (g.tensors[t].producer >= 0 && g.layers[g.tensors[t].producer].kind == LayerKind::kReshape)
+    t = g.layers[g.tensors[t].producer].inputs[0];
+  if (t == id && g.tensors[t].producer < 0) return {};
+  StridedViewOf v = strided_view_of(g, t);
+  if (v.base < 0 || v.contiguous || v.copies == 0 || g.tensors[v.base].dtype != g.tensors[id].dtype ||
+      v.view.dims != g.tensors[t].dims)
+    return {};
+  return v;
+}
+
 Fused describe(const ir::Graph& g, const Group& grp, const std::vector<int>& group, int gi,
-               const std::vector<char>& read_outside) {
+               const std::vector<char>& read_outside, const std::vector<int>& reader) {
   Fused f;
   ir::Graph b;
   std::vector<int> map(g.tensors.size(), -1);
+  std::vector<int> original;  // f.inputs without views
+  bool has_concat = false;  // a concat's pieces walk at their own offsets: no views then
+  for (int li : grp.layers) has_concat = has_concat || g.layers[li].kind == LayerKind::kConcat;
   for (int li : grp.layers)
     for (int id : g.layers[li].inputs) {
       int p = g.tensors[id].producer;
@@ -233,7 +254,17 @@ Fused describe(const ir::Graph& g, const Group& grp, const std::vector<int>& gro
       const ir::TensorDesc& t = g.tensors[id];
       map[id] = b.add_tensor(t.name, t.dtype, t.dims, -1, 0);
       b.inputs.push_back(map[id]);
-      f.inputs.push_back(id);
+      StridedViewOf v = reader[id] == li && !has_concat && t.dims == grp.shape ? input_view(g, id) : StridedViewOf{};
+      if (v.base >= 0) {  // read in place: [input, rank, dims..., strides..., offset]
+        const std::vector<int64_t> dims = v.view.dims.vec();
+        f.views.push_back(static_cast<int64_t>(f.inputs.size()));
+        f.views.push_back(static_cast<int64_t>(dims.size()));
+        f.views.insert(f.views.end(), dims.begin(), dims.end());
+        f.views.insert(f.views.end(), v.view.strides.begin(), v.view.strides.end());
+        f.views.push_back(v.view.offset);
+      }
+      f.inputs.push_back(v.base >= 0 ? v.base : id);
+      original.push_back(id);
     }
   for (int li : grp.layers) {
     const ir::Layer& l = g.layers[li];
@@ -249,6 +280,15 @@ Fused describe(const ir::Graph& g, const Group& grp, const std::vector<int>& gro
     }
   }
   f.body = ir::to_text(b);
+  if (!f.views.empty()) {  // a view whose dims do not refine with the group's shape: read the copy
+    try {
+      ir::PwProgram p = ir::compile_pointwise_body(f.body);
+      ir::apply_input_views(p, f.views);
+    } catch (const Error&) {
+      f.views.clear();
+      f.inputs = original;
+    }
+  }
   return f;
 }
 
@@ -265,14 +305,18 @@ ir::Graph fuse_pointwise(const ir::Graph& g) {
       int p = id >= 0 ? g.tensors[id].producer : -1;
       if (p >= 0 && (group[li] < 0 || group[li] != group[p])) read_outside[id] = 1;
     }
-  // Which groups become fused layers: two or more layers, and something outside needs them.
+  // Which groups become fused layers: two or more layers, or one that reads an input through a view
+  // (a copy saved), and something outside needs them.
+  const std::vector<int> reader = single_readers(g);
   std::vector<char> fuse(groups.size(), 0);
   std::vector<Fused> fused(groups.size());
   bool any = false;
   for (size_t gi = 0; gi < groups.size(); ++gi) {
-    if (groups[gi].layers.size() < 2) continue;
-    fused[gi] = describe(g, groups[gi], group, static_cast<int>(gi), read_outside);
-    fuse[gi] = !fused[gi].outputs.empty();
+    if (groups[gi].layers.empty()) continue;
+    const bool single = groups[gi].layers.size() == 1;
+    if (single && g.layers[groups[gi].layers[0]].kind == LayerKind::kConcat) continue;
+    fused[gi] = describe(g, groups[gi], group, static_cast<int>(gi), read_outside, reader);
+    fuse[gi] = !fused[gi].outputs.empty() && (!single || !fused[gi].views.empty());
     any = any || fuse[gi];
   }
   if (!any) return g;
@@ -323,8 +367,10 @@ ir::Graph fuse_pointwise(const ir::Graph& g) {
       rb.copy(unit_layer[u]);
     } else {
       const Group& grp = groups[gi];
-      rb.replace_tensors(fused[gi].outputs, LayerKind::kPointwise, rb.map(fused[gi].inputs),
-                         {{"body", fused[gi].body}}, g.layers[grp.layers.back()].name + ".fused", grp.layers);
+      Attributes attrs = {{"body", fused[gi].body}};
+      if (!fused[gi].views.empty()) attrs["input_views"] = fused[gi].views;
+      rb.replace_tensors(fused[gi].outputs, LayerKind::kPointwise, rb.map(fused[gi].inputs), attrs,
+                         g.layers[grp.layers.back()].name + ".fused", grp.layers);
     }
     for (int r : readers[u])
       if (--waiting[r] == 0) ready.push({unit_layer[r], r});

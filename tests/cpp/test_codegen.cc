@@ -82,6 +82,32 @@ TEST(Codegen, LayoutMergesDimsEveryInputWalksAlike) {
   EXPECT_EQ(l.elements, 960);
 }
 
+TEST(Codegen, AViewSplitsTheIterationIntoItsFinerDims) {
+  // Swin's window reverse read in place: the body's [2, 14, 14, 96] input is the [2, 2, 7, 2, 7, 96]
+  // transpose of a [2, 2, 2, 7, 7, 96] tensor; the walk runs over the finer dims, the residual's
+  // contiguous strides split with them, and the dims both walk alike merge again.
+  ir::PwProgram p = ir::compile_pointwise_body(
+      "input %t: float16[2,14,14,96]\ninput %r: float16[2,14,14,96]\n"
+      "%a: float16[2,14,14,96] = elementwise \"a\" (%t, %r) {op=\"add\"}\noutput %a\n");
+  ir::apply_input_views(p, {0, 6, 2, 2, 7, 2, 7, 96, 18816, 9408, 672, 4704, 96, 1, 0});
+  const ir::PwIteration it = ir::pointwise_iteration(p);
+  EXPECT_EQ(it.shape, Dims({2, 2, 7, 2, 7, 96}));
+  EXPECT_EQ(it.strides[0], (std::vector<int64_t>{18816, 9408, 672, 4704, 96, 1}));
+  EXPECT_EQ(it.strides[1], (std::vector<int64_t>{18816, 9408, 1344, 672, 96, 1}));
+  // A view that does not refine with the shape, and one of another volume, are refused.
+  ir::PwProgram q = ir::compile_pointwise_body(
+      "input %t: float32[2,3]\n%e: float32[2,3] = unary \"e\" (%t) {op=\"exp\"}\noutput %e\n");
+  EXPECT_THROW(ir::apply_input_views(q, {0, 2, 3, 2, 1, 3, 0}), Error);
+  EXPECT_THROW(ir::apply_input_views(q, {0, 1, 7, 1, 0}), Error);
+#ifdef TENSORFORGE_WITH_CUDA
+  codegen::PointwiseLayout l = codegen::pointwise_layout(p);
+  EXPECT_EQ(l.shape, (std::vector<int64_t>{4, 7, 2, 672}));  // (2, 2) and (7, 96) merge
+  ::setenv("TENSORFORGE_KERNEL_CACHE", "off", 1);
+  EXPECT_GT(codegen::compile_cubin(codegen::pointwise_source(p, l), 90).size(), 1000u);
+  ::unsetenv("TENSORFORGE_KERNEL_CACHE");
+#endif
+}
+
 TEST(Codegen, VectorWidthFollowsTheWidestFullOperandAndTheInnermostExtent) {
   auto width = [](const std::string& body) {
     ir::PwProgram p = ir::compile_pointwise_body(body);

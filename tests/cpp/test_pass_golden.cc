@@ -1120,6 +1120,33 @@ TEST(PassGolden, FusePointwiseMergesGroupsThatMeetAndKeepsLinkedOnesApart) {
   expect_same_output(h, hout, 1e-6, "linked groups");
 }
 
+TEST(PassGolden, FusePointwiseReadsATransposedInputInPlace) {
+  // A transpose that keeps the last dim, read by one add: the add becomes a fused layer reading x
+  // through the transpose's strides (input_views), and the copy is gone.
+  expect_golden(fuse_pointwise,
+                "input %x: float32[2,3,4,5]\ninput %r: float32[2,4,3,5]\n"
+                "%t: float32[2,4,3,5] = transpose \"t\" (%x) {perm=[0, 2, 1, 3]}\n"
+                "%a: float32[2,4,3,5] = elementwise \"a\" (%t, %r) {op=\"add\"}\noutput %a\n",
+                "input %x: float32[2,3,4,5]\ninput %r: float32[2,4,3,5]\n"
+                "%t: float32[2,4,3,5] = transpose \"t\" (%x) {perm=[0, 2, 1, 3]}\n"
+                "%a: float32[2,4,3,5] = pointwise \"a.fused\" (%x, %r) {body=\"input %t: float32[2,4,3,5]\\n"
+                "input %r: float32[2,4,3,5]\\n%a: float32[2,4,3,5] = elementwise \\\"a\\\" (%t, %r) {op=\\\"add\\\"}\\n"
+                "output %a\\n\", input_views=[0, 4, 2, 4, 3, 5, 60, 5, 20, 1, 0]}\noutput %a\n");
+  // Swin's window reverse + residual: the [2, 14, 14, 8] input is a reshape of a transpose of
+  // [2, 2, 2, 7, 7, 8]; the view keeps the transpose's finer dims, and the CPU kernel walks them.
+  ir::Graph g = ir::parse_text(
+      "input %w: float32[2,2,2,7,7,8]\ninput %r: float32[2,14,14,8]\n"
+      "%t: float32[2,2,7,2,7,8] = transpose \"t\" (%w) {perm=[0, 1, 3, 2, 4, 5]}\n"
+      "%v: float32[2,14,14,8] = reshape \"v\" (%t) {shape=[2, 14, 14, 8]}\n"
+      "%a: float32[2,14,14,8] = elementwise \"a\" (%r, %v) {op=\"add\"}\noutput %a\n");
+  ir::Graph out = eliminate_dead_layers(fuse_pointwise(g));
+  ASSERT_EQ(out.layers.size(), 1u) << ir::to_text(out);
+  EXPECT_EQ(out.layers[0].kind, LayerKind::kPointwise);
+  EXPECT_EQ(ir::attr_ints(out.layers[0], "input_views"),
+            (std::vector<int64_t>{1, 6, 2, 2, 7, 2, 7, 8, 1568, 784, 56, 392, 8, 1, 0}));
+  expect_same_output(g, out, 1e-6, "window reverse read in place");
+}
+
 TEST(PassGolden, FusePointwiseReadsAConcatInPlace) {
   // DenseNet's layer in NHWC: the concatenation of the features so far, its batch norm as scale and
   // shift, ReLU: one layer reading the three pieces where they are (the concat is never written).

@@ -157,6 +157,25 @@ def test_the_pass_fuses_chains_in_cuda_builds_and_matches_the_unfused_cpu_engine
     assert len(tactics) == 2  # add + gelu before the reduce; div + tanh after it
 
 
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float16))
+def test_transposed_inputs_read_in_place(dtype):
+    """fuse_pointwise reads a transpose (and Swin's window reverse: a reshape of a transpose) through
+    its strides (input_views): the CUDA engine keeps no transpose and matches the CPU engine."""
+    def build(net, w, r):
+        t = net.add_transpose(w, (0, 1, 3, 2, 4, 5))  # [2, 2, 7, 2, 7, 16]
+        v = net.add_reshape(t, (2, 14, 14, 16))
+        return net.add_elementwise(r, v, "add")
+
+    inputs = [rand((2, 2, 2, 7, 7, 16), dtype, 40), rand((2, 14, 14, 16), dtype, 41)]
+    check(build, inputs, f"window reverse in place {dtype}")
+    net = tf.Network()
+    xs = [net.add_input(f"in{i}", dtype, tuple(t.shape)) for i, t in enumerate(inputs)]
+    net.mark_output(build(net, *xs), "out")
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    kinds = [kind for _, kind, _ in engine._engine.layers()]
+    assert "transpose" not in kinds and kinds.count("pointwise") == 1, kinds
+
+
 def test_graph_replay_and_threads():
     shape = (1000, 3)
     lines = ['%e: float32[1000,3] = unary "e" (%x) {op="exp"}', '%r: float32[1000,3] = activation "r" (%e) {op="silu"}']

@@ -19,6 +19,7 @@ void infer_pointwise(InferContext& c) {
   PwProgram p;
   try {
     p = compile_pointwise_body(c.get_string("body"));
+    apply_input_views(p, c.get_ints("input_views"));
   } catch (const Error& e) {
     c.fail(e.what());
   }
@@ -27,9 +28,17 @@ void infer_pointwise(InferContext& c) {
            std::to_string(c.nb_inputs()));
   for (int i = 0; i < c.nb_inputs(); ++i) {
     if (!c.has_input(i)) c.fail("input " + std::to_string(i) + " is absent");
-    if (c.dtype(i) != p.input_dtypes[i] || c.dims(i) != p.input_dims[i])
+    const bool view = p.view_dims[i].rank() > 0;
+    if (c.dtype(i) != p.input_dtypes[i] || (!view && c.dims(i) != p.input_dims[i]))
       c.fail("input " + std::to_string(i) + " is " + to_string(c.dtype(i)) + c.dims(i).str() + ", the body's is " +
              to_string(p.input_dtypes[i]) + p.input_dims[i].str());
+    if (view && p.input_dims[i].volume() > 0) {  // the view's last element lies inside the tensor
+      int64_t last = p.view_offsets[i];
+      for (int d = 0; d < p.view_dims[i].rank(); ++d) last += (p.view_dims[i][d] - 1) * p.view_strides[i][d];
+      if (last >= c.dims(i).volume())
+        c.fail("input " + std::to_string(i) + "'s view reaches element " + std::to_string(last) + " of a " +
+               c.dims(i).str() + " tensor");
+    }
   }
   if (p.outputs.size() != c.outputs.size())
     c.fail("the body has " + std::to_string(p.outputs.size()) + " outputs");
@@ -39,7 +48,8 @@ void infer_pointwise(InferContext& c) {
 }  // namespace
 
 void add_fused_ops(std::vector<OpDef>& defs) {
-  defs.push_back({LayerKind::kPointwise, {"x0"}, 1, true, {{"body", AttrType::kString, true, {}}},
+  defs.push_back({LayerKind::kPointwise, {"x0"}, 1, true,
+                  {{"body", AttrType::kString, true, {}}, {"input_views", AttrType::kInts, false, std::vector<int64_t>{}}},
                   pointwise_outputs, infer_pointwise});
 }
 

@@ -69,11 +69,15 @@ void store(const TensorView& t, int64_t i, float v) {
 class FusedPointwiseKernel : public Kernel {
  public:
   explicit FusedPointwiseKernel(const KernelSpec& s) : p_(ir::compile_pointwise_body(ir::attr_string(s.layer, "body"))) {
+    ir::apply_input_views(p_, ir::attr_ints(s.layer, "input_views"));
     // A concat's piece walks with its own contiguous strides (its offset at the element's
     // unshifted coordinates); one more walker per concat yields the coordinate along its axis.
+    // An input read through a view walks with the view's strides from its offset, over the
+    // iteration shape (the outputs', split into the view's finer dims).
+    const ir::PwIteration iteration = ir::pointwise_iteration(p_);
+    shape_ = iteration.shape;
     for (size_t k = 0; k < p_.input_dims.size(); ++k)
-      strides_.push_back(p_.piece_of[k] >= 0 ? contiguous_strides(p_.input_dims[k])
-                                             : broadcast_strides(p_.input_dims[k], p_.shape));
+      strides_.push_back(p_.piece_of[k] >= 0 ? contiguous_strides(p_.input_dims[k]) : iteration.strides[k]);
     for (const ir::PwConcat& c : p_.concats) {
       std::vector<int64_t> axis(p_.shape.rank(), 0);
       axis[c.axis] = 1;
@@ -92,13 +96,13 @@ class FusedPointwiseKernel : public Kernel {
     int64_t* offsets = reinterpret_cast<int64_t*>(regs + p_.code.size() * kBlock);  // per walker
     const int nin = static_cast<int>(p_.input_dtypes.size());
     const int walkers = static_cast<int>(strides_.size());
-    BroadcastIter it(p_.shape, strides_);
+    BroadcastIter it(shape_, strides_);
     for (int64_t base = 0; base < n; base += kBlock) {
       const int64_t m = std::min(kBlock, n - base);
       for (int64_t j = 0; j < m; ++j, it.next()) {
         for (int i = 0; i < walkers; ++i) offsets[i * kBlock + j] = it.offset(i);
         for (int i = 0; i < nin; ++i)
-          if (p_.piece_of[i] < 0) regs[i * kBlock + j] = load(in[i], it.offset(i));
+          if (p_.piece_of[i] < 0) regs[i * kBlock + j] = load(in[i], it.offset(i) + p_.view_offsets[i]);
       }
       for (size_t k = nin; k < p_.code.size(); ++k) {
         if (p_.code[k].op == ir::PwOp::kConcat)
@@ -161,6 +165,7 @@ class FusedPointwiseKernel : public Kernel {
   }
 
   ir::PwProgram p_;
+  Dims shape_;  // the iteration shape (ir::pointwise_iteration)
   std::vector<std::vector<int64_t>> strides_;  // per input, then per concat (its axis coordinate)
 };
 

@@ -53,6 +53,9 @@ class GeneratedPointwise : public Kernel {
  public:
   explicit GeneratedPointwise(const KernelSpec& s) {
     ir::PwProgram p = ir::compile_pointwise_body(ir::attr_string(s.layer, "body"));
+    ir::apply_input_views(p, ir::attr_ints(s.layer, "input_views"));
+    for (size_t k = 0; k < p.input_dtypes.size(); ++k)  // a view's offset moves its pointer
+      offset_bytes_.push_back(p.view_offsets[k] * static_cast<int64_t>(element_size(p.input_dtypes[k])));
     codegen::PointwiseLayout layout = codegen::pointwise_layout(p);
     elements_ = layout.elements;
     nin_ = p.input_dtypes.size();
@@ -66,7 +69,8 @@ class GeneratedPointwise : public Kernel {
     // The kernel's one parameter: { const void* in[nin]; void* out[nout]; }, as an array of pointers.
     void* pointers[kMaxPointers];
     bool aligned = true;
-    for (size_t k = 0; k < nin_; ++k) aligned = aligned16(pointers[k] = in[k].data) && aligned;
+    for (size_t k = 0; k < nin_; ++k)
+      aligned = aligned16(pointers[k] = static_cast<char*>(in[k].data) + offset_bytes_[k]) && aligned;
     for (size_t k = 0; k < nout_; ++k) aligned = aligned16(pointers[nin_ + k] = out[k].data) && aligned;
     // Vectors when every pointer allows 16-byte accesses (those reading broadcast inputs element
     // by element would not need it; checking all keeps the rule simple).
@@ -87,6 +91,7 @@ class GeneratedPointwise : public Kernel {
   int64_t elements_ = 0;
   int width_ = 1;
   size_t nin_ = 0, nout_ = 0;
+  std::vector<int64_t> offset_bytes_;
 };
 
 }  // namespace
