@@ -9,7 +9,8 @@
 // outputs, its 32 x 16 threads reading rows of 32 adjacent elements and splitting the reduction 16
 // ways (then a fixed tree over the 16), and when that makes few blocks (batch 1) the reduction also
 // splits over blocks whose partials a second kernel combines in order; otherwise each output gets a thread (threads of adjacent
-// outputs read adjacent elements). Float sums accumulate in float32, float
+// outputs read adjacent elements). Each thread keeps four accumulators over its elements (four loads
+// in flight), combined in a fixed order. Float sums accumulate in float32, float
 // products in double, integer sums/products in 64-bit unsigned arithmetic then wrap to the width (as
 // the CPU); max/min propagate NaN; an empty reduction gives the op's identity (mean: NaN).
 // arg_reduce: one thread per (outer, inner) column, the CPU's loop (first extreme, first NaN wins).
@@ -132,6 +133,23 @@ struct Combine {
   }
 };
 
+// One thread's part of a reduction: elements r, r + step, ... below end of the walk from `base`, in
+// four interleaved accumulators combined in a fixed order (four loads in flight instead of one,
+// which a long chain of dependent additions would serialize).
+template <class T, class Op>
+__device__ __forceinline__ auto thread_reduce(const T* x, int64_t base, const Walk& reduced, int64_t r, int64_t end,
+                                              int64_t step, const Op& op) {
+  auto a0 = op.init(), a1 = op.init(), a2 = op.init(), a3 = op.init();
+  for (; r + 3 * step < end; r += 4 * step) {
+    a0 = op.step(a0, load(x, base + reduced.offset(r)));
+    a1 = op.step(a1, load(x, base + reduced.offset(r + step)));
+    a2 = op.step(a2, load(x, base + reduced.offset(r + 2 * step)));
+    a3 = op.step(a3, load(x, base + reduced.offset(r + 3 * step)));
+  }
+  for (; r < end; r += step) a0 = op.step(a0, load(x, base + reduced.offset(r)));
+  return op.combine(op.combine(a0, a1), op.combine(a2, a3));
+}
+
 // Block (o, s) reduces output o over the reduction's elements [s * chunk, (s + 1) * chunk): into y
 // when the grid has one split, else into partial[s][o] (reduce_partials finishes).
 template <class T, class Out, class Op>
@@ -140,8 +158,7 @@ __global__ void reduce_blocks(const T* x, Out* y, decltype(Op{}.init())* partial
   const int64_t begin = blockIdx.y * chunk, end = begin + chunk < count ? begin + chunk : count;
   for (int64_t o = blockIdx.x; o < outputs; o += gridDim.x) {
     const int64_t base = kept.offset(o);
-    auto acc = op.init();
-    for (int64_t r = begin + threadIdx.x; r < end; r += blockDim.x) acc = op.step(acc, load(x, base + reduced.offset(r)));
+    auto acc = thread_reduce(x, base, reduced, begin + threadIdx.x, end, blockDim.x, op);
     acc = block_reduce(acc, Combine<Op>{op}, op.init());
     if (threadIdx.x == 0) {
       if (gridDim.y == 1)
@@ -155,10 +172,7 @@ __global__ void reduce_blocks(const T* x, Out* y, decltype(Op{}.init())* partial
 template <class T, class Out, class Op>
 __global__ void reduce_threads(const T* x, Out* y, Walk kept, Walk reduced, int64_t outputs, int64_t count, Op op) {
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < outputs; o += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t base = kept.offset(o);
-    auto acc = op.init();
-    for (int64_t r = 0; r < count; ++r) acc = op.step(acc, load(x, base + reduced.offset(r)));
-    y[o] = store_as<Out>(op.finish(acc, count));
+    y[o] = store_as<Out>(op.finish(thread_reduce(x, kept.offset(o), reduced, 0, count, 1, op), count));
   }
 }
 
@@ -181,10 +195,7 @@ __global__ void __launch_bounds__(kColumnOutputs* kColumnSplit)
   for (int64_t o0 = blockIdx.x * int64_t(kColumnOutputs); o0 < outputs; o0 += int64_t(gridDim.x) * kColumnOutputs) {
     const int64_t o = o0 + tx;
     auto acc = op.init();
-    if (o < outputs) {
-      const int64_t base = kept.offset(o);
-      for (int64_t r = begin + ty; r < end; r += kColumnSplit) acc = op.step(acc, load(x, base + reduced.offset(r)));
-    }
+    if (o < outputs) acc = thread_reduce(x, kept.offset(o), reduced, begin + ty, end, kColumnSplit, op);
     part[ty][tx] = acc;
     __syncthreads();
     if (ty == 0) {
