@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "common/broadcast.h"
 #include "ir/parser.h"
 #include "kernels/common/pointwise_formulas.h"
 
@@ -290,14 +291,8 @@ PwIteration pointwise_iteration(const PwProgram& p) {
       it.strides.push_back(refine_strides(p.view_dims[k], p.view_strides[k], fine));
       continue;
     }
-    const Dims& in = p.input_dims[k];  // contiguous, right-aligned, 0 where it broadcasts
-    std::vector<int64_t> s(p.shape.rank(), 0);
-    int64_t step = 1;
-    for (int i = 1; i <= in.rank(); ++i) {
-      const int64_t e = in[in.rank() - i];
-      if (e != 1) s[p.shape.rank() - i] = step;
-      step *= e;
-    }
+    // contiguous, right-aligned, 0 where it broadcasts
+    const std::vector<int64_t> s = broadcast_strides(p.input_dims[k], p.shape);
     it.strides.push_back(shapes.size() == 1 ? s : refine_strides(p.shape, s, fine));
   }
   return it;

@@ -2,6 +2,7 @@
 #include "opt/causal_masks.h"
 
 #include <cmath>
+#include <optional>
 
 #include "ir/attention_views.h"
 #include "opt/rebuild.h"
@@ -39,7 +40,7 @@ bool is_causal_mask(const ir::Graph& g, int id, int64_t l, int64_t s) {
 }  // namespace
 
 ir::Graph causal_masks(const ir::Graph& g) {
-  std::vector<char> causal(g.layers.size(), 0);
+  std::vector<std::optional<bool>> causal(g.layers.size());
   bool any = false;
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
@@ -49,20 +50,14 @@ ir::Graph causal_masks(const ir::Graph& g) {
     const Dims k = ir::attention_operand(l, 1, g.tensors[l.inputs[1]].dims).dims;
     if (is_causal_mask(g, l.inputs[3], q[q.rank() - 2], k[k.rank() - 2])) causal[li] = any = true;
   }
-  if (!any) return g;
-  GraphRebuilder rb(g);
-  for (size_t li = 0; li < g.layers.size(); ++li) {
-    if (!causal[li]) {
-      rb.copy(static_cast<int>(li));
-      continue;
-    }
+  if (!any) causal.clear();
+  return rebuild_matches(g, causal, [&](GraphRebuilder& rb, int li, bool) {
     const ir::Layer& l = g.layers[li];
     Attributes attrs = l.attrs;
     attrs["causal"] = int64_t(1);
-    rb.replace(static_cast<int>(li), LayerKind::kAttention, {rb.map(l.inputs[0]), rb.map(l.inputs[1]),
-               rb.map(l.inputs[2])}, attrs, l.name);
-  }
-  return rb.finish();
+    rb.replace(li, LayerKind::kAttention, {rb.map(l.inputs[0]), rb.map(l.inputs[1]), rb.map(l.inputs[2])}, attrs,
+               l.name);
+  });
 }
 
 }  // namespace tensorforge

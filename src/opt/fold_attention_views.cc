@@ -15,10 +15,6 @@ struct Fold {
   std::vector<int64_t> perm;  // the transpose's permutation over the attention's own dims
 };
 
-bool same_last_two(const Dims& a, const Dims& b) {
-  return a.rank() >= 2 && b.rank() >= 2 && a[a.rank() - 1] == b[b.rank() - 1] && a[a.rank() - 2] == b[b.rank() - 2];
-}
-
 // The transpose that keeps the last dim and reads attention layer l's output, alone or through
 // reshapes that only regroup its batch dims (each the only reader of the one before): fills f.merge,
 // f.reshapes and f.perm (the transpose's permutation expanded onto the attention's dims, each

@@ -190,6 +190,10 @@ std::optional<std::vector<std::vector<int>>> dim_groups(const std::vector<int64_
   return groups;
 }
 
+bool same_last_two(const Dims& a, const Dims& b) {
+  return a.rank() >= 2 && b.rank() >= 2 && a[a.rank() - 1] == b[b.rank() - 1] && a[a.rank() - 2] == b[b.rank() - 2];
+}
+
 const ir::Layer* producer(const ir::Graph& g, int id) {
   return id >= 0 && g.tensors[id].producer >= 0 ? &g.layers[g.tensors[id].producer] : nullptr;
 }

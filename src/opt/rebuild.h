@@ -124,6 +124,10 @@ ir::Graph rebuild_matches(const ir::Graph& g, const std::vector<std::optional<Ma
 std::optional<std::vector<std::vector<int>>> dim_groups(const std::vector<int64_t>& fine,
                                                         const std::vector<int64_t>& coarse);
 
+/// True when `a` and `b` both have rank >= 2 and equal last two dims (a view that only regroups the
+/// batch dims of a matrix stack).
+bool same_last_two(const Dims& a, const Dims& b);
+
 /// The layer producing tensor `id`; nullptr for a network input (or id -1).
 const ir::Layer* producer(const ir::Graph& g, int id);
 

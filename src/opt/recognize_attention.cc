@@ -42,10 +42,6 @@ int64_t product(const std::vector<int64_t>& v) {
   return p;
 }
 
-bool same_last_two(const Dims& a, const Dims& b) {
-  return a.rank() >= 2 && b.rank() >= 2 && a[a.rank() - 1] == b[b.rank() - 1] && a[a.rank() - 2] == b[b.rank() - 2];
-}
-
 // Mask dims `m` (broadcast over `at`, right-aligned) regrouped onto batch dims `t`, each dim of
 // `at`'s batch being a run of consecutive dims of `t`; empty when `at` does not group `t` so.
 std::vector<int64_t> regroup_mask(const Dims& m, const Dims& at, const std::vector<int64_t>& t) {

@@ -80,18 +80,45 @@ def check_concurrent_compiled_model(device, dtype=torch.float32):
                                 torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 5))
     model = model.eval().to(device, dtype)
     compiled = compile_model(model, {"min_block_size": 1, "disable_tf32": True})
-    inputs = distinct_inputs(THREADS * CALLS_PER_THREAD, (2, 4, 16, 16), device, dtype)
+    check_threads_match_one(compiled, distinct_inputs(THREADS * CALLS_PER_THREAD, (2, 4, 16, 16), device, dtype))
+
+
+def check_threads_match_one(compiled, inputs):
+    """compiled(x) from THREADS threads at once gives what one thread got for every input."""
     with torch.no_grad():
         expected = [compiled(x).clone() for x in inputs]
 
-        def call(x):
-            with torch.no_grad():
-                return compiled(x)
+    def call(x):
+        with torch.no_grad():
+            return compiled(x)
 
-        got, errors = run_threads(call, inputs)
+    got, errors = run_threads(call, inputs)
     assert not errors, errors[:3]
     wrong = sum(not torch.equal(a, b) for a, b in zip(got, expected))
     assert wrong == 0, f"{wrong} of {len(inputs)} outputs differ from the single-threaded ones"
+
+
+def test_repeated_graph_breaking_layers_from_eight_threads():
+    """A graph dynamo calls with several modules' parameters (one layer per graph-breaking module;
+    backend._FrozenGuard picks their engines): threads calling it at once, each switching the
+    parameter set several times per call, give the single-threaded results."""
+    class Layer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(16, 16), torch.nn.Linear(16, 16)
+
+        def forward(self, x):
+            y = torch.relu(self.a(x))
+            torch._dynamo.graph_break()
+            return self.b(y) + x
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(*[Layer() for _ in range(4)]).eval()
+    compiled = compile_model(model, {"min_block_size": 1})
+    inputs = distinct_inputs(THREADS * 25, (3, 16))
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(inputs[0]), model(inputs[0]), atol=1e-5, rtol=1e-5)
+    check_threads_match_one(compiled, inputs)
 
 
 def test_one_engine_from_eight_threads():

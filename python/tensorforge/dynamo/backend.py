@@ -9,6 +9,7 @@ import dataclasses
 import contextlib
 import logging
 import operator
+import threading
 import time
 import warnings
 import weakref
@@ -175,28 +176,34 @@ class _FrozenGuard:
     of an encoder that graph-break inside each layer (BART's float16 clamp) all call the graph of
     the first. Engines hold their weights as constants, so each set of parameter tensors (told
     apart by identity) gets its own engines; a set seen before reuses its build. As with any
-    frozen weights, changing a parameter's values in place after compiling is not seen."""
+    frozen weights, changing a parameter's values in place after compiling is not seen. Threads may
+    call it at once: the set last used and its engines are one attribute (read whole), and new sets
+    are compiled under a lock."""
 
     def __init__(self, gm: GraphModule, settings, frozen: list[int], example_inputs, run):
-        self._gm, self._settings, self._frozen = gm, settings, frozen
+        self._gm, self._settings = gm, settings
         self._params = operator.itemgetter(*frozen) if len(frozen) > 1 else (lambda a, i=frozen[0]: (a[i],))
         first = tuple(self._params(example_inputs))  # strong references keep the ids unique
-        self._last, self._last_run = first, run
-        self._variants = {tuple(map(id, first)): (first, run)}
+        self._current = (first, run)  # the set last used and its callable
+        self._variants = {tuple(map(id, first)): self._current}
+        self._lock = threading.Lock()
 
     def __call__(self, *args):
+        known, run = self._current
         params = self._params(args)
-        if len(params) == len(self._last) and all(map(operator.is_, params, self._last)):
-            return self._last_run(*args)
+        if all(map(operator.is_, params, known)):
+            return run(*args)
         params = tuple(params)
         key = tuple(map(id, params))
-        if key not in self._variants:
-            logger.info("graph called with another set of %d parameter tensors (%d sets so far): compiling engines "
-                        "for it", len(params), len(self._variants) + 1)
-            run = compile_graph(self._gm, list(args), self._settings)
-            self._variants[key] = (params, run)
-        self._last, self._last_run = self._variants[key]
-        return self._last_run(*args)
+        with self._lock:
+            entry = self._variants.get(key)
+            if entry is None:
+                logger.info("graph called with another set of %d parameter tensors (%d sets so far): compiling "
+                            "engines for it", len(params), len(self._variants) + 1)
+                entry = (params, compile_graph(self._gm, list(args), self._settings))
+                self._variants[key] = entry
+            self._current = entry
+        return entry[1](*args)
 
 
 def tensorforge_backend(gm: GraphModule, example_inputs, options: dict | None = None, **kwargs):

@@ -449,10 +449,10 @@ class ConvKernel : public Kernel {
     k->y_dims_ = s.outputs[0]->dims;
     k->has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
     k->act_ = conv_activation(s);
-    k->relu_ = k->act_ == ConvActivation::kRelu;  // cuDNN's fused call applies relu or nothing
+    const bool relu = k->act_ == ConvActivation::kRelu;  // cuDNN's fused call applies relu or nothing
     k->nhwc_ = nhwc;
     why = "cuDNN refuses the shapes or window";
-    if (!prepare(s, g, k->relu_, nhwc, *k->d_) || !forward_shape_matches(*k->d_, k->d_->x, g.y, g.rank))
+    if (!prepare(s, g, relu, nhwc, *k->d_) || !forward_shape_matches(*k->d_, k->d_->x, g.y, g.rank))
       return nullptr;
     if (nhwc) {
       k->x_stage_ = align256(bytes_of(s.inputs[0]));
@@ -464,9 +464,8 @@ class ConvKernel : public Kernel {
         !choose<Forward>(*k->d_, timed ? &scratch : nullptr, fma_only(s), cap - k->staging_, k->choice_))
       return nullptr;
     // cuDNN fuses an identity activation only with IMPLICIT_PRECOMP_GEMM; try the call once.
-    const bool cudnn_act = k->act_ == ConvActivation::kNone || k->relu_;
-    if (!nhwc && k->has_bias_ && cudnn_act &&
-        (k->relu_ || k->choice_.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)) {
+    if (!nhwc && k->has_bias_ && (relu || (k->act_ == ConvActivation::kNone &&
+                                           k->choice_.algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM))) {
       device::Buffer ws(DeviceKind::kCUDA, k->workspace_size());
       k->fused_ = k->run_fused(scratch.x.data(), scratch.w.data(), scratch.bias.data(), scratch.y.data(),
                                ws.data()) == CUDNN_STATUS_SUCCESS;
@@ -517,7 +516,7 @@ class ConvKernel : public Kernel {
   DataType dtype_ = DataType::kFloat32;
   Dims x_dims_, w_dims_, y_dims_;
   size_t x_stage_ = 0, w_stage_ = 0, staging_ = 0;  // NHWC copies of x, w and y at the workspace's front
-  bool has_bias_ = false, relu_ = false, fused_ = false, nhwc_ = false, empty_ = true;
+  bool has_bias_ = false, fused_ = false, nhwc_ = false, empty_ = true;
   ConvActivation act_ = ConvActivation::kNone;
 };
 

@@ -376,10 +376,10 @@ class ConvGraphKernel : public Kernel {
     k->has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
     k->has_residual_ = s.inputs.size() > 3 && s.inputs[3] != nullptr;
     k->act_ = conv_activation(s);
-    k->relu_ = k->act_ == ConvActivation::kRelu;
+    const bool relu = k->act_ == ConvActivation::kRelu;
     // cuDNN's graph takes relu as a pointwise node; silu and hardswish run in our pass after a plain
     // convolution, which then does bias and residual too (no fused variant).
-    const bool ours_only = k->act_ != ConvActivation::kNone && !k->relu_;
+    const bool ours_only = k->act_ != ConvActivation::kNone && !relu;
     k->x_stage_ = align256(bytes_of(s.inputs[0]));
     k->w_stage_ = align256(bytes_of(s.inputs[1]));
     k->y_stage_ = align256(bytes_of(s.outputs[0]));
@@ -399,7 +399,7 @@ class ConvGraphKernel : public Kernel {
       const size_t staging = v.nhwc != last ? k->staging() : 0;
       if (staging >= cap || (v.fused && ours_only)) return;
       std::string graph_why;
-      std::shared_ptr<Graph> graph = build_graph(g, type, k->has_bias_, k->has_residual_, k->relu_, v, graph_why);
+      std::shared_ptr<Graph> graph = build_graph(g, type, k->has_bias_, k->has_residual_, relu, v, graph_why);
       if (!graph) {
         why = graph_why;
         return;
@@ -481,7 +481,7 @@ class ConvGraphKernel : public Kernel {
         if (!loose.empty() || (!fused && !epilogue) || (fused && ours_only)) continue;
         std::string ignored;
         const Variant v{fused, last, esize};
-        if (auto graph = build_graph(g, type, k->has_bias_, k->has_residual_, k->relu_, v, ignored))
+        if (auto graph = build_graph(g, type, k->has_bias_, k->has_residual_, relu, v, ignored))
           add_plans(graph, v, fma_only, cap, 1, loose);
       }
       if (loose.empty()) {
@@ -604,7 +604,7 @@ class ConvGraphKernel : public Kernel {
   DataType dtype_ = DataType::kFloat32;
   Dims x_dims_, w_dims_, y_dims_;  // channels-first views
   size_t x_stage_ = 0, w_stage_ = 0, y_stage_ = 0, workspace_ = 0;
-  bool has_bias_ = false, has_residual_ = false, relu_ = false, last_ = false;  // last_: the layer is channels last
+  bool has_bias_ = false, has_residual_ = false, last_ = false;  // last_: the layer is channels last
   ConvActivation act_ = ConvActivation::kNone;
   DepthwiseGeometry depthwise_;  // for the direct plan
 };
