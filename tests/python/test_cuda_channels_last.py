@@ -37,6 +37,8 @@ def exact(build, inputs, msg):
     ((2, 40, 15, 13), (5, 5), (2, 2), (2, 2), (1, 1), "hardswish", False),  # 5x5 stride 2, odd extents
     ((2, 12, 9, 9), (3, 3), (1, 1), (2, 2), (2, 2), "silu", True),          # dilated, residual
     ((1, 6, 7, 5), (3, 1), (1, 1), (1, 0), (1, 1), "none", False),          # 6 channels: the element path
+    ((2, 16, 9, 9), (3, 3), (2, 2), (1, 1), (1, 1), "none", True),          # 3x3 stride 2, residual
+    ((1, 24, 6, 6), (7, 7), (1, 1), (3, 3), (1, 1), "relu", False),         # 7x7: no unrolled kernel
 ])
 def test_depthwise_convolution_direct_kernel(dtype, case, capfd):
     """A channels-last depthwise layer times our direct kernel among cuDNN's plans; it must agree with

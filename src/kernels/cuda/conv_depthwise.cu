@@ -1,9 +1,11 @@
 // A direct depthwise convolution over channels-last tensors (see conv.h): each thread computes one
 // output position for V adjacent channels (16 bytes of them when C and the pointers allow), walking
-// the kernel window in float32 with the bias first, then the residual and the activation, rounding
+// the kernel window (unrolled for 3 x 3 and 5 x 5, with the weights in registers) in float32 with the bias first, then the residual and the activation, rounding
 // once at the store. Adjacent threads take adjacent channel groups of one position, so every tap
 // reads whole 16-byte runs. A candidate beside cuDNN's plans, timed and checked against cuDNN's
 // first plan like them (conv_graph.cc): at batch 1 cuDNN's depthwise kernels are launch-bound.
+#include <algorithm>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv.h"
 
@@ -11,33 +13,58 @@ namespace tensorforge::cuda {
 
 namespace {
 
-template <class T, int V>
+// K > 0: a K x K window, unrolled, with the thread's weights held in registers: its V channels' taps
+// are V * K * K adjacent elements of w ([C, K, K]), K * K 16-byte packs loaded once (adjacent
+// threads read adjacent packs). K == 0: any window, weights read one by one. I indexes elements
+// (32 bits when every tensor has fewer than 2^31 elements).
+template <class T, int V, int K, class I>
 __global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
-                                      const T* __restrict__ residual, T* __restrict__ y, DepthwiseGeometry g,
+                                      const T* __restrict__ residual, T* __restrict__ y, DepthwiseGeometry geo,
                                       ConvActivation act) {
-  const int64_t groups = g.c / V, total = g.n * g.oh * g.ow * groups, taps = g.kh * g.kw;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t c0 = (i % groups) * V;
-    int64_t p = i / groups;
-    const int64_t ox = p % g.ow;
-    p /= g.ow;
-    const int64_t oy = p % g.oh, b = p / g.oh;
+  const I groups = static_cast<I>(geo.c / V), c = static_cast<I>(geo.c), h = static_cast<I>(geo.h),
+          wd = static_cast<I>(geo.w), oh = static_cast<I>(geo.oh), ow = static_cast<I>(geo.ow);
+  const I kh = K ? K : static_cast<I>(geo.kh), kw = K ? K : static_cast<I>(geo.kw), taps = kh * kw;
+  const I total = static_cast<I>(geo.n) * oh * ow * groups;
+  for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
+    const I c0 = (i % groups) * V;
+    I p = i / groups;
+    const I ox = p % ow;
+    p /= ow;
+    const I oy = p % oh, b = p / oh;
+    Pack<T, V> wp[K ? K * K : 1];
+    if constexpr (K > 0) {
+      const Pack<T, V>* src = reinterpret_cast<const Pack<T, V>*>(w + c0 * taps);
+#pragma unroll
+      for (int j = 0; j < K * K; ++j) wp[j] = src[j];
+    }
     float acc[V];
 #pragma unroll
     for (int v = 0; v < V; ++v) acc[v] = bias ? load(bias, c0 + v) : 0.0f;
-    for (int64_t ky = 0; ky < g.kh; ++ky) {
-      const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
-      if (iy < 0 || iy >= g.h) continue;
-      for (int64_t kx = 0; kx < g.kw; ++kx) {
-        const int64_t ix = ox * g.sw - g.pw + kx * g.dw;
-        if (ix < 0 || ix >= g.w) continue;
-        const Pack<T, V> xv = *reinterpret_cast<const Pack<T, V>*>(x + ((b * g.h + iy) * g.w + ix) * g.c + c0);
-        const int64_t tap = ky * g.kw + kx;
+    const I y0 = oy * I(geo.sh) - I(geo.ph), x0 = ox * I(geo.sw) - I(geo.pw);
 #pragma unroll
-        for (int v = 0; v < V; ++v) acc[v] += load(xv.v, v) * load(w, (c0 + v) * taps + tap);
+    for (I ky = 0; ky < kh; ++ky) {
+      const I iy = y0 + ky * I(geo.dh);
+      if (iy < 0 || iy >= h) continue;
+#pragma unroll
+      for (I kx = 0; kx < kw; ++kx) {
+        const I ix = x0 + kx * I(geo.dw);
+        if (ix < 0 || ix >= wd) continue;
+        const Pack<T, V> xv = *reinterpret_cast<const Pack<T, V>*>(x + ((b * h + iy) * wd + ix) * c + c0);
+        const I tap = ky * kw + kx;
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+          float wv;
+          if constexpr (K > 0) {
+            const int e = v * K * K + int(tap);  // compile-time once unrolled
+            wv = load(wp[e / V].v, e % V);
+          } else {
+            wv = load(w, (c0 + v) * taps + tap);
+          }
+          acc[v] += load(xv.v, v) * wv;
+        }
       }
     }
-    const int64_t at = ((b * g.oh + oy) * g.ow + ox) * g.c + c0;
+    const I at = ((b * oh + oy) * ow + ox) * c + c0;
     Pack<T, V> out;
     if (residual) {
       const Pack<T, V> r = *reinterpret_cast<const Pack<T, V>*>(residual + at);
@@ -50,11 +77,11 @@ __global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restri
   }
 }
 
-template <class T, int V>
+template <class T, int V, int K, class I>
 void launch(const void* x, const void* w, const void* bias, const void* residual, void* y, const DepthwiseGeometry& g,
             ConvActivation act) {
   const int64_t total = g.n * g.oh * g.ow * (g.c / V);
-  depthwise_nhwc_kernel<T, V><<<blocks_for(total), kThreads, 0, stream()>>>(
+  depthwise_nhwc_kernel<T, V, K, I><<<blocks_for(total), kThreads, 0, stream()>>>(
       static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias),
       static_cast<const T*>(residual), static_cast<T*>(y), g, act);
   check_launch("launching the depthwise convolution");
@@ -71,10 +98,19 @@ void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* b
     using T = typename decltype(tag)::type;
     if constexpr (is_float_v<T>) {
       constexpr int N = vec_width<T>();
-      if (g.c % N == 0 && aligned16(x) && aligned16(residual) && aligned16(y))
-        launch<T, N>(x, w, bias, residual, y, g, act);
-      else
-        launch<T, 1>(x, w, bias, residual, y, g, act);
+      const bool small = std::max(g.n * g.h * g.w, g.n * g.oh * g.ow) * g.c < (int64_t(1) << 31);
+      const bool square = g.kh == g.kw && (g.kh == 3 || g.kh == 5);
+      if (g.c % N == 0 && aligned16(x) && aligned16(residual) && aligned16(y)) {
+        if (small && square && aligned16(w))
+          g.kh == 3 ? launch<T, N, 3, int32_t>(x, w, bias, residual, y, g, act)
+                    : launch<T, N, 5, int32_t>(x, w, bias, residual, y, g, act);
+        else if (small)
+          launch<T, N, 0, int32_t>(x, w, bias, residual, y, g, act);
+        else
+          launch<T, N, 0, int64_t>(x, w, bias, residual, y, g, act);
+      } else {
+        launch<T, 1, 0, int64_t>(x, w, bias, residual, y, g, act);
+      }
     }
   });
 }
