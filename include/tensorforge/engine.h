@@ -47,6 +47,12 @@ class Engine {
   const std::vector<std::pair<std::string, std::string>>& library_versions() const;
   /// Number of layers.
   int nb_layers() const;
+  /// Where building (or loading) this engine spent its time, in milliseconds, in order: "optimize"
+  /// (the passes; built engines only), "kernels <tactic>" (creating that tactic's kernels: plan
+  /// choice, timing, code generation), "of which <part>" (parts of those the kernels time: cuDNN
+  /// plans, convolution timing, NVRTC compiles) and "memory" (arena plan, constants' upload). Not
+  /// saved.
+  const std::vector<std::pair<std::string, double>>& build_times() const;
   /// Per layer: name, kind, chosen kernel (tactic), output shapes, layout, and the network layers
   /// it computes (after fusion, several; none for a conversion the optimizer inserted).
   std::string inspect() const;

@@ -535,6 +535,12 @@ class Engine:
         """Number of layers."""
         return self._engine.nb_layers
 
+    @property
+    def build_times(self) -> dict[str, float]:
+        """Where building (or loading) the engine spent its time, in milliseconds: "optimize" (the
+        passes), "kernels <tactic>" per tactic (plan choice, timing, code generation) and "memory"."""
+        return dict(self._engine.build_times)
+
     def inspect(self, format: str = "text") -> str | dict:
         """The built engine layer by layer: name, kind, chosen kernel, output shapes, layout and the
         network layers each one computes (several after fusion; none for a conversion the optimizer

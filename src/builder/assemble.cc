@@ -1,9 +1,12 @@
 // Engine assembly, shared by the builder and the file reader: kernels per layer, tensor locations,
 // the activation arena plan and the copies for outputs that no layer writes.
 #include <algorithm>
+#include <chrono>
+#include <map>
 #include <sstream>
 
 #include "builder/memory_planner.h"
+#include "common/build_clock.h"
 #include "kernels/cuda/device_info.h"
 #include "runtime/engine_impl.h"
 
@@ -81,6 +84,10 @@ Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list,
   throw Error(ErrorCode::kUnsupported, where + ": no kernel supports this layer on this device");
 }
 
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
 }  // namespace
 
 bool is_known_tactic(const std::string& name) {
@@ -123,6 +130,8 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
   std::vector<char> is_output(nt, 0);
   for (int id : g.outputs) is_output[id] = 1;
   impl->tactics.resize(g.layers.size());
+  std::map<std::string, double> kernel_ms;  // creation time per tactic
+  BuildClock clock;                         // parts the kernels time (plans, timing, compiles)
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
     if (l.kind == LayerKind::kConstant) {
@@ -146,7 +155,9 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
     }
     std::string want = tactics.empty() ? std::string() : tactics[li];
     step_of_layer[li] = static_cast<int>(impl->steps.size());
+    const auto created = std::chrono::steady_clock::now();
     Step step = make_step(g, static_cast<int>(li), list, want, impl->config);
+    kernel_ms[step.tactic] += ms_since(created);
     impl->tactics[li] = step.tactic;
     // A layer whose outputs are all empty computes nothing: its kernel is created (the tactic is
     // checked) but never run, so no kernel loops over the leading dims of an empty tensor.
@@ -154,6 +165,10 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
     for (int id : l.outputs) empty = empty && g.tensors[id].dims.volume() == 0;
     if (!empty) impl->steps.push_back(std::move(step));
   }
+
+  for (const auto& [tactic, ms] : kernel_ms) impl->build_ms.push_back({"kernels " + tactic, ms});
+  for (const auto& [part, ms] : clock.ms()) impl->build_ms.push_back({"of which " + part, ms});
+  const auto memory = std::chrono::steady_clock::now();
 
   for (int id : g.outputs) {
     int binding = static_cast<int>(impl->io.size());
@@ -200,6 +215,7 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
   impl->workspace_offset = (total + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
   impl->arena_size = impl->workspace_offset + workspace;
   if (config.device != DeviceKind::kCPU) upload_constants(*impl);
+  impl->build_ms.push_back({"memory", ms_since(memory)});
   return impl;
 }
 

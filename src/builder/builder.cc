@@ -29,7 +29,10 @@ Engine Builder::build(const Network& network) const {
   auto start = std::chrono::steady_clock::now();
   network.validate();
   // The optimizer's passes for this device and level (src/opt/pipeline.cc), then the kernels.
-  auto impl = assemble_engine(opt::optimize(network.graph(), config_, opt::options_from_environment()), config_, {});
+  ir::Graph optimized = opt::optimize(network.graph(), config_, opt::options_from_environment());
+  const double optimize_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  auto impl = assemble_engine(std::move(optimized), config_, {});
+  impl->build_ms.insert(impl->build_ms.begin(), {"optimize", optimize_ms});
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::ostringstream os;
   os << "built a " << to_string(config_.device) << " engine: " << impl->graph.layers.size() << " layers, "

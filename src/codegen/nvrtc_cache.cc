@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 
+#include "common/build_clock.h"
 #include "tensorforge/types.h"
 
 namespace tensorforge::codegen {
@@ -161,8 +162,13 @@ std::vector<char> compile_cubin(const std::string& source, int cc) {
   std::snprintf(name, sizeof name, "%016llx.cubin", static_cast<unsigned long long>(fnv1a(key)));
   const std::string file = dir.empty() ? "" : dir + "/" + name;
   std::vector<char> cubin;
-  bool from_disk = !file.empty() && read_cached(file, key, cubin);
+  bool from_disk = false;
+  {
+    TimedPart part("kernel cache reads");
+    from_disk = !file.empty() && read_cached(file, key, cubin);
+  }
   if (!from_disk) {
+    TimedPart part("NVRTC compiles");
     cubin = nvrtc_compile(source, cc);
     if (!file.empty()) write_cached(dir, file, key, cubin);
   }

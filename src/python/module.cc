@@ -304,6 +304,7 @@ NB_MODULE(_C, m) {
       .def_prop_ro("compute_capability", &Engine::compute_capability)
       .def_prop_ro("library_versions", &Engine::library_versions)
       .def_prop_ro("nb_layers", &Engine::nb_layers)
+      .def_prop_ro("build_times", &Engine::build_times)
       .def("inspect", &Engine::inspect)
       .def("inspect_json", &Engine::inspect_json)
       .def("layers",

@@ -19,6 +19,7 @@ size_t Engine::weights_size() const { return impl_->weights_size; }
 int Engine::compute_capability() const { return impl_->compute_capability; }
 const std::vector<std::pair<std::string, std::string>>& Engine::library_versions() const { return impl_->libraries; }
 int Engine::nb_layers() const { return static_cast<int>(impl_->graph.layers.size()); }
+const std::vector<std::pair<std::string, double>>& Engine::build_times() const { return impl_->build_ms; }
 std::string Engine::network_text() const { return ir::to_text(impl_->graph); }
 
 namespace {

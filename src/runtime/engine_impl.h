@@ -52,6 +52,11 @@ struct EngineImpl {
   device::Buffer device_weights;          ///< CUDA engines: every constant, uploaded once at build/load.
   int compute_capability = 0;             ///< CUDA engines: the GPU architecture built for (90 = 9.0).
   std::vector<std::pair<std::string, std::string>> libraries;  ///< CUDA engines: (library, version) at build.
+  /// Where the build's (or the load's) time went, in milliseconds: "optimize" (the passes, builds
+  /// only), "kernels <tactic>" (creating that tactic's kernels: plan choice, timing, code
+  /// generation), "of which <part>" (what the kernels timed inside that, common/build_clock.h),
+  /// "memory" (the arena plan and the constants' upload). Not serialized.
+  std::vector<std::pair<std::string, double>> build_ms;
 };
 
 /// Creates kernels (the given tactics, or the first CPU kernel that accepts each layer when

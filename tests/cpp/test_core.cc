@@ -1,6 +1,9 @@
-// Core types, network construction errors, attribute schema checks, the memory planner and the
-// printer.
+// Core types, network construction errors, attribute schema checks, the memory planner, the build
+// clock and the printer.
+#include <thread>
+
 #include "builder/memory_planner.h"
+#include "common/build_clock.h"
 #include "kernels/cuda/device_info.h"
 #include "test_util.h"
 
@@ -210,4 +213,29 @@ TEST(Engine, PerLayerProfile) {
   ctx.reset_profile();
   EXPECT_EQ(ctx.profiled_runs(), 0);
   for (double v : ctx.layer_times_ms()) EXPECT_EQ(v, 0.0);
+}
+
+TEST(BuildClock, PartsGoToTheInnermostOpenClockOfTheThread) {
+  tensorforge::BuildClock::add("dropped", 5.0);  // no clock open: nothing to keep it
+  tensorforge::BuildClock outer;
+  tensorforge::BuildClock::add("plans", 2.0);
+  {
+    tensorforge::BuildClock inner;
+    tensorforge::BuildClock::add("plans", 1.0);
+    { tensorforge::TimedPart timed("timing"); }
+    EXPECT_EQ(inner.ms().at("plans"), 1.0);
+    EXPECT_GE(inner.ms().at("timing"), 0.0);
+  }
+  tensorforge::BuildClock::add("plans", 0.5);
+  EXPECT_EQ(outer.ms().size(), 1u);
+  EXPECT_EQ(outer.ms().at("plans"), 2.5);
+  double other_thread = -1;
+  std::thread([&] {
+    tensorforge::BuildClock::add("plans", 7.0);  // another thread has no open clock
+    tensorforge::BuildClock own;
+    tensorforge::BuildClock::add("x", 3.0);
+    other_thread = own.ms().at("x");
+  }).join();
+  EXPECT_EQ(other_thread, 3.0);
+  EXPECT_EQ(outer.ms().at("plans"), 2.5);
 }

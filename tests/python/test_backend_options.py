@@ -62,6 +62,19 @@ def test_debug_logs_coverage_partition_and_builds(caplog):
     text = caplog.text
     assert "operators:" in text and "supported (100.0%)" in text
     assert "engines: 1" in text and "built engine _run_on_engine_0" in text
+    assert "time: lower" in text and "build: " in text and "kernels cpu." in text
+
+
+def test_report_says_where_the_compile_time_went():
+    model, x = Small().eval(), torch.randn(4, 8)
+    with Watch() as w:
+        run(model, x, {"min_block_size": 1})
+    report = w.reports[0]
+    assert set(report.seconds) == {"lower", "partition", "convert", "build"}
+    assert all(s >= 0 for s in report.seconds.values())
+    parts = report.build_ms()
+    assert "optimize" in parts and "memory" in parts and any(k.startswith("kernels cpu.") for k in parts), parts
+    assert report.to_json()["engines"][0]["build_ms"] == report.engines[0]["build_ms"]
 
 
 def test_min_block_size_keeps_small_blocks_in_pytorch():

@@ -45,3 +45,16 @@ def test_json_carries_the_last_profile():
 def test_bad_format_is_an_error():
     with pytest.raises(tf.InvalidArgumentError, match="'text' or 'json'"):
         small_engine().inspect(format="yaml")
+
+
+def test_build_times_say_where_the_build_went():
+    engine = small_engine()
+    times = engine.build_times
+    assert list(times)[0] == "optimize" and list(times)[-1] == "memory", times
+    kernels = {k.removeprefix("kernels "): v for k, v in times.items() if k.startswith("kernels ")}
+    # one entry per tactic the engine runs (the alias reshape creates no kernel)
+    assert set(kernels) == {layer["tactic"] for layer in engine.inspect(format="json")["layers"]
+                            if layer["runs"]}, times
+    assert all(v >= 0 for v in times.values())
+    loaded = tf.Engine.deserialize(engine.serialize()).build_times
+    assert "optimize" not in loaded and set(kernels) <= {k.removeprefix("kernels ") for k in loaded}

@@ -63,7 +63,9 @@ def _on(device: torch.device):
     return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
-def _build_engines(result, settings, device: torch.device) -> dict[str, dict]:
+def _build_engines(result, settings, device: torch.device, seconds: dict) -> dict[str, dict]:
+    """Builds an engine for each block of `result` (in place of its submodule); adds the time spent
+    converting and building to `seconds`."""
     specs = {}
     gm = result.gm
     for node in list(gm.graph.nodes):
@@ -75,11 +77,14 @@ def _build_engines(result, settings, device: torch.device) -> dict[str, dict]:
         start = time.perf_counter()
         try:
             block = convert_block(sub, constants, settings)
+            converted = time.perf_counter()
+            seconds["convert"] = seconds.get("convert", 0.0) + converted - start
             config = tf.BuilderConfig(device=device.type, optimization_level=settings.optimization_level,
                                       workspace_size=settings.workspace_size,
                                       allow_tf32=not settings.disable_tf32)
             with _on(device):
                 engine = tf.Builder(config).build(block.network)
+            seconds["build"] = seconds.get("build", 0.0) + time.perf_counter() - converted
         except Exception as e:  # noqa: BLE001 - any failure falls back or is re-raised as the user chose
             STATS["build_failures"] += 1
             if settings.pass_through_build_failures:
@@ -95,7 +100,8 @@ def _build_engines(result, settings, device: torch.device) -> dict[str, dict]:
         specs[node.target] = {"ops": block.op_count, "inputs": [f"{s.name}: {str(s.model_dtype).removeprefix('torch.')}{list(s.shape)}"
                                          for s in block.inputs],
                               "outputs": [f"{str(s.model_dtype).removeprefix('torch.')}{list(s.shape)}"
-                                          for s in block.outputs]}
+                                          for s in block.outputs],
+                              "build_ms": engine.build_times}
         logger.debug("built engine %s: %d ops, %d layers in %.2f s", node.target, block.op_count,
                      engine.nb_layers, time.perf_counter() - start)
     gm.graph.eliminate_dead_code()
@@ -126,6 +132,7 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     settings = dataclasses.replace(settings, device=device)  # converters place created tensors there
+    start = time.perf_counter()
     try:
         lowered = lower(gm, example_inputs, settings)
     except Exception as e:  # noqa: BLE001 - a graph we cannot trace runs in PyTorch, unless told to raise
@@ -136,14 +143,16 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
                       "it runs in PyTorch")
         return gm.forward
     nodes = list(lowered.gm.graph.nodes)
+    lowered_at = time.perf_counter()
     result = partition(lowered.gm, settings)
+    seconds = {"lower": lowered_at - start, "partition": time.perf_counter() - lowered_at}
     if settings.require_full_compilation and result.reasons:
         targets = {n.name: str(n.target) for n in nodes}
         missing = sorted({f"{n} ({targets.get(n, '?')}): {r}" for n, r in result.reasons.items()})
         raise UnsupportedError("require_full_compilation is set but these nodes cannot run in the engine:\n  " +
                                "\n  ".join(missing))
-    specs = {} if settings.dry_run else _build_engines(result, settings, device)
-    report = build_report(nodes, result, settings, index, specs)
+    specs = {} if settings.dry_run else _build_engines(result, settings, device, seconds)
+    report = build_report(nodes, result, settings, index, specs, seconds)
     REPORTS.append(report)
     if settings.debug or settings.dry_run:
         text = report.to_text()

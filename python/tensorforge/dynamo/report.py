@@ -35,11 +35,19 @@ class Report:
     supported_ops: int
     unsupported: dict           # op -> {"count": n, "reason": str}
     kept_in_pytorch: list       # {"node", "op", "reason", "source"}
-    engines: list               # {"name", "ops", "inputs", "outputs"}
+    engines: list               # {"name", "ops", "inputs", "outputs", "build_ms"}
     block_sizes: list
     min_block_size: float
     fewer_engines_at: float | None
     more_engines_at: int | None
+    seconds: dict = dataclasses.field(default_factory=dict)  # "lower", "partition", "convert", "build"
+
+    def build_ms(self) -> dict:
+        """The engines' build times summed by part ("optimize", "kernels <tactic>", "memory"), ms."""
+        total = collections.Counter()
+        for e in self.engines:
+            total.update(e.get("build_ms", {}))
+        return dict(total)
 
     @property
     def coverage(self) -> float:
@@ -72,6 +80,11 @@ class Report:
         if self.block_sizes:
             lines.append("  candidate blocks (ops: how many): " +
                          ", ".join(f"{s}: {counts[s]}" for s in sorted(counts, reverse=True)))
+        if self.seconds:
+            lines.append("  time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items()))
+            parts = sorted(self.build_ms().items(), key=lambda kv: -kv[1])
+            if parts:
+                lines.append("  build: " + ", ".join(f"{k} {v / 1e3:.2f} s" for k, v in parts))
         if self.fewer_engines_at is not None:
             lines.append(f"  min_block_size={self.fewer_engines_at} would give fewer engines")
         if self.more_engines_at is not None:
@@ -84,8 +97,9 @@ class Report:
 
 
 def build_report(aten_gm_nodes: list[Node], result: PartitionResult, settings, graph_index: int,
-                 engine_specs: dict[str, dict]) -> Report:
-    """`aten_gm_nodes`: the lowered graph's nodes before fusing; `engine_specs`: name -> inputs/outputs."""
+                 engine_specs: dict[str, dict], seconds: dict | None = None) -> Report:
+    """`aten_gm_nodes`: the lowered graph's nodes before fusing; `engine_specs`: name -> inputs/outputs
+    (and build_ms); `seconds`: time per compile phase."""
     ops = [n for n in aten_gm_nodes if n.op == "call_function" and n.target is not operator.getitem]
     unsupported = {}
     for n in ops:
@@ -112,8 +126,9 @@ def build_report(aten_gm_nodes: list[Node], result: PartitionResult, settings, g
         graph_nodes = list(sub.graph.nodes) if hasattr(sub, "graph") else []
         engines.append({"name": name, "ops": spec.get("ops", op_count(graph_nodes)),
                         "inputs": spec.get("inputs", [_describe(n) for n in graph_nodes if n.op == "placeholder"]),
-                        "outputs": spec.get("outputs", [])})
+                        "outputs": spec.get("outputs", []),
+                        **({"build_ms": spec["build_ms"]} if "build_ms" in spec else {})})
     supported = len(ops) - sum(i["count"] for i in unsupported.values())
     op_counts = dict(collections.Counter(str(n.target) for n in ops))
     return Report(graph_index, op_counts, len(ops), supported, unsupported, kept, engines, sizes,
-                  current, fewer, more)
+                  current, fewer, more, dict(seconds or {}))

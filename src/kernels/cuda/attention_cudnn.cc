@@ -31,6 +31,7 @@
 #include <cudnn_frontend.h>
 
 #include "common/broadcast.h"
+#include "common/build_clock.h"
 #include "ir/attention_views.h"
 #include "kernels/cuda/libraries.h"
 #include "kernels/layer_attrs.h"
@@ -214,6 +215,7 @@ class CudnnAttentionKernel : public Kernel {
     (void)stats;
     O->set_output(true).set_uid(kO).set_dim(o_.dims).set_stride(o_.strides);
     cudnnHandle_t h = cudnn_handle();
+    TimedPart part("cuDNN attention plans");
     auto failed = [&](fe::error_t e, const char* step) {
       if (e.is_good()) return false;
       why = std::string(step) + ": " + e.get_message();

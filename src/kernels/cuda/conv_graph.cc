@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/build_clock.h"
 #include "kernels/common/spatial_geometry.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/conv.h"
@@ -300,6 +301,7 @@ bool suitable(const Desc& cfg, bool fma_only, int64_t& engine) {
 // then the fallback list when mode A gives none), each within `cap` bytes of workspace.
 void add_plans(const std::shared_ptr<Graph>& graph, const Variant& v, bool fma_only, size_t cap, int want,
                std::vector<Plan>& out) {
+  TimedPart part("cuDNN convolution plans");  // the heuristic's query and the plans' finalization
   int added = 0;
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
     if (added > 0) break;
@@ -448,6 +450,7 @@ class ConvGraphKernel : public Kernel {
       auto run_into = [&](const Plan& p, void* out) {
         k->execute(p, x.data(), w.data(), b.data(), z.data(), out, ws.data());
       };
+      TimedPart part("convolution timing");
       for (Plan& p : candidates) {
         float rounds[3];
         for (float& r : rounds) r = conv_time_ms([&] { run_into(p, y.data()); }, 5);
