@@ -3,15 +3,12 @@
 
 #include <dlfcn.h>
 #include <nvrtc.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <mutex>
 
+#include "codegen/disk_cache.h"
 #include "common/build_clock.h"
 #include "tensorforge/types.h"
 
@@ -19,65 +16,12 @@ namespace tensorforge::codegen {
 
 namespace {
 
-constexpr char kMagic[8] = {'T', 'F', 'K', 'E', 'R', 'N', 'E', 'L'};
-
 std::mutex g_mutex;
 std::map<std::string, std::vector<char>> g_memory;  // key -> cubin
 CompileStats g_stats;
 
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 void check(nvrtcResult r, const char* what) {
   if (r != NVRTC_SUCCESS) throw Error(ErrorCode::kRuntime, std::string("NVRTC error while ") + what + ": " + nvrtcGetErrorString(r));
-}
-
-void make_dirs(const std::string& path) {
-  for (size_t i = 1; i <= path.size(); ++i)
-    if (i == path.size() || path[i] == '/') ::mkdir(path.substr(0, i).c_str(), 0755);
-}
-
-// The cache file: magic, u64 key length, key, u64 cubin length, cubin.
-bool read_cached(const std::string& file, const std::string& key, std::vector<char>& cubin) {
-  std::FILE* f = std::fopen(file.c_str(), "rb");
-  if (!f) return false;
-  bool ok = false;
-  char magic[8];
-  uint64_t klen = 0, clen = 0;
-  if (std::fread(magic, 1, 8, f) == 8 && !std::memcmp(magic, kMagic, 8) && std::fread(&klen, 8, 1, f) == 1 &&
-      klen == key.size()) {
-    std::string stored(klen, '\0');
-    if (std::fread(stored.data(), 1, klen, f) == klen && stored == key && std::fread(&clen, 8, 1, f) == 1 &&
-        clen > 0 && clen < (uint64_t(1) << 30)) {
-      cubin.resize(clen);
-      ok = std::fread(cubin.data(), 1, clen, f) == clen;
-    }
-  }
-  std::fclose(f);
-  return ok;
-}
-
-void write_cached(const std::string& dir, const std::string& file, const std::string& key,
-                  const std::vector<char>& cubin) {
-  make_dirs(dir);
-  std::string tmp = file + ".tmp." + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return;  // a cache that cannot be written only costs a compile next time
-  uint64_t klen = key.size(), clen = cubin.size();
-  bool ok = std::fwrite(kMagic, 1, 8, f) == 8 && std::fwrite(&klen, 8, 1, f) == 1 &&
-            std::fwrite(key.data(), 1, klen, f) == klen && std::fwrite(&clen, 8, 1, f) == 1 &&
-            std::fwrite(cubin.data(), 1, clen, f) == clen;
-  ok = std::fclose(f) == 0 && ok;
-  if (ok)
-    std::rename(tmp.c_str(), file.c_str());  // atomic: readers see a whole file or none
-  else
-    std::remove(tmp.c_str());
 }
 
 // NVRTC opens libnvrtc-builtins.so.<version> by name when it compiles; NVIDIA's pip package puts it
@@ -130,13 +74,6 @@ std::string nvrtc_version() {
   return std::to_string(major) + "." + std::to_string(minor);
 }
 
-std::string kernel_cache_dir() {
-  if (const char* d = std::getenv("TENSORFORGE_KERNEL_CACHE")) return std::string(d) == "off" ? "" : d;
-  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/tensorforge/kernels";
-  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/tensorforge/kernels";
-  return "";
-}
-
 void clear_memory_cache() {
   std::lock_guard<std::mutex> lock(g_mutex);
   g_memory.clear();
@@ -158,19 +95,17 @@ std::vector<char> compile_cubin(const std::string& source, int cc) {
     }
   }
   const std::string dir = kernel_cache_dir();
-  char name[32];
-  std::snprintf(name, sizeof name, "%016llx.cubin", static_cast<unsigned long long>(fnv1a(key)));
-  const std::string file = dir.empty() ? "" : dir + "/" + name;
+  const std::string file = cache_file(dir, key, ".cubin");
   std::vector<char> cubin;
   bool from_disk = false;
   {
     TimedPart part("kernel cache reads");
-    from_disk = !file.empty() && read_cached(file, key, cubin);
+    from_disk = read_entry(file, key, cubin);
   }
   if (!from_disk) {
     TimedPart part("NVRTC compiles");
     cubin = nvrtc_compile(source, cc);
-    if (!file.empty()) write_cached(dir, file, key, cubin);
+    write_entry(dir, file, key, cubin);
   }
   std::lock_guard<std::mutex> lock(g_mutex);
   ++(from_disk ? g_stats.disk_hits : g_stats.compiled);

@@ -8,11 +8,9 @@
 #include <string>
 #include <vector>
 
-namespace tensorforge::codegen {
+#include "codegen/disk_cache.h"  // kernel_cache_dir()
 
-/// Where the disk cache lives: $TENSORFORGE_KERNEL_CACHE, else $XDG_CACHE_HOME/tensorforge/kernels,
-/// else ~/.cache/tensorforge/kernels; "" when caching on disk is off (TENSORFORGE_KERNEL_CACHE=off).
-std::string kernel_cache_dir();
+namespace tensorforge::codegen {
 
 /// Counters of what compile_cubin did in this process (for tests and build logs).
 struct CompileStats {

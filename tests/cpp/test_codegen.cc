@@ -1,7 +1,8 @@
 // The code generator of fused pointwise kernels: layouts, and generated sources that NVRTC compiles
 // (NVRTC needs no GPU, so this runs wherever the CUDA backend is built); the kernel cache in memory
 // and on disk, including damaged cache files. The kernels' numbers are tested on the GPU
-// (tests/python/test_cuda_fused.py).
+// (tests/python/test_cuda_fused.py). Also the disk cache's entries (any payload) and the stored
+// convolution plans' text form.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -11,8 +12,10 @@
 #include "test_util.h"
 
 #ifdef TENSORFORGE_WITH_CUDA
+#include "codegen/disk_cache.h"
 #include "codegen/nvrtc_cache.h"
 #include "codegen/pointwise_source.h"
+#include "kernels/cuda/conv_plan_store.h"
 #endif
 
 namespace tft {
@@ -220,6 +223,62 @@ TEST(Codegen, CompileErrorsCarryNvrtcsLog) {
   ::unsetenv("TENSORFORGE_KERNEL_CACHE");
 }
 
+
+TEST(DiskCache, EntriesComeBackOnlyWhole) {
+  const std::string dir = ::testing::TempDir() + "tf_disk_cache";
+  std::filesystem::remove_all(dir);
+  const std::string key = "a key\nwith lines", file = codegen::cache_file(dir, key, ".bin");
+  EXPECT_EQ(codegen::cache_file("", key, ".bin"), "");
+  EXPECT_NE(file, codegen::cache_file(dir, key + "!", ".bin"));
+  std::vector<char> payload = {'p', 0, 'q', 1, 2, 3}, got;
+  EXPECT_FALSE(codegen::read_entry(file, key, got));  // absent
+  codegen::write_entry(dir, file, key, payload);
+  ASSERT_TRUE(codegen::read_entry(file, key, got));
+  EXPECT_EQ(got, payload);
+  EXPECT_FALSE(codegen::read_entry(file, key + "!", got));  // another key in the file
+  EXPECT_TRUE(got.empty());
+  std::string bytes;
+  {
+    std::ifstream in(file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  for (size_t cut : {size_t(3), bytes.size() / 2, bytes.size() - 1}) {  // truncated anywhere
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes.substr(0, cut);
+    EXPECT_FALSE(codegen::read_entry(file, key, got)) << cut;
+  }
+  std::string flipped = bytes;
+  flipped[bytes.size() - 10] ^= 0x40;  // a payload byte: the checksum no longer matches
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << flipped;
+  EXPECT_FALSE(codegen::read_entry(file, key, got));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConvPlanStore, TextFormRoundTripsAndRejectsDamage) {
+  cuda::StoredConvPlans p;
+  p.main = {false, true, true, false, 16, std::string("{\"json\": 1}\0", 12)};
+  p.has_loose = true;
+  p.loose = {false, false, true, false, 2, "{\"loose\": [1, 2]}"};
+  const std::string text = cuda::encode_plans(p);
+  cuda::StoredConvPlans back;
+  ASSERT_TRUE(cuda::decode_plans(text, back));
+  EXPECT_EQ(back.main.json, p.main.json);
+  EXPECT_TRUE(back.main.fused && back.main.nhwc && !back.main.staged && !back.main.direct);
+  EXPECT_EQ(back.main.align, 16);
+  EXPECT_TRUE(back.has_loose);
+  EXPECT_EQ(back.loose.json, p.loose.json);
+  EXPECT_EQ(back.loose.align, 2);
+  cuda::StoredConvPlans direct;
+  direct.main.direct = true;
+  ASSERT_TRUE(cuda::decode_plans(cuda::encode_plans(direct), back));
+  EXPECT_TRUE(back.main.direct && !back.has_loose && back.main.json.empty());
+  for (size_t cut = 0; cut < text.size(); ++cut) EXPECT_FALSE(cuda::decode_plans(text.substr(0, cut), back)) << cut;
+  EXPECT_FALSE(cuda::decode_plans(text + "x", back));
+  std::string bad_flag = text;
+  bad_flag[bad_flag.find('\n', bad_flag.find('\n') + 1) + 1] = '7';  // the main plan's "direct" flag
+  EXPECT_FALSE(cuda::decode_plans(bad_flag, back));
+  cuda::StoredConvPlans no_json;  // a cuDNN plan without its JSON is malformed
+  EXPECT_FALSE(cuda::decode_plans(cuda::encode_plans(no_json), back));
+}
 #endif  // TENSORFORGE_WITH_CUDA
 
 }  // namespace

@@ -254,3 +254,50 @@ def test_deconvolution_output_padding_past_stride_is_refused():
     tf.Builder(tf.BuilderConfig(device="cpu")).build(net)
     with pytest.raises(tf.Error, match="deconvolution.*no kernel supports this layer"):
         tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+
+
+PLAN_CACHE_SCRIPT = """
+import torch, tensorforge as tf
+tf.set_log_level("info")
+g = torch.Generator().manual_seed(0)
+x = torch.randn(2, 32, 14, 14, generator=g).half()
+w = (torch.randn(64, 32, 3, 3, generator=g) / 17).half()
+b = torch.randn(64, generator=g).half()
+net = tf.Network()
+y = net.add_convolution(net.add_input("x", torch.float16, tuple(x.shape)), w, b, (1, 1), (1, 1), (1, 1), 1,
+                        activation="relu")
+net.mark_output(y, "y")
+engine = tf.Builder(tf.BuilderConfig(device="cuda", optimization_level=3)).build(net)
+got = engine(x.cuda())[0].float().cpu()
+want = torch.relu(torch.nn.functional.conv2d(x.float(), w.float(), b.float(), padding=1))
+print("MAXDIFF", (got - want).abs().max().item())
+"""
+
+
+def test_convolution_plans_come_back_from_the_disk_cache(tmp_path):
+    """A second process building the same layer restores the timed plan from the disk cache (no
+    heuristic query, no timing) and computes the same; damaged entries read as misses."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TENSORFORGE_KERNEL_CACHE=str(tmp_path))
+
+    def build():
+        r = subprocess.run([sys.executable, "-c", PLAN_CACHE_SCRIPT], env=env, capture_output=True, text=True,
+                           timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        diff = float(next(line for line in r.stdout.splitlines() if line.startswith("MAXDIFF")).split()[1])
+        assert diff < 2e-2, r.stderr[-3000:]
+        return r.stderr
+
+    first = build()
+    assert "(timed: " in first and "from the plan cache" not in first, first[-3000:]
+    entries = list(tmp_path.glob("*.convplan"))
+    assert len(entries) == 1
+    second = build()
+    assert "from the plan cache" in second and "(timed: " not in second, second[-3000:]
+    entries[0].write_bytes(entries[0].read_bytes()[:-9])  # truncated: a miss, timed and stored again
+    third = build()
+    assert "(timed: " in third and "from the plan cache" not in third, third[-3000:]
+    assert "from the plan cache" in build()

@@ -33,6 +33,7 @@
 #include "kernels/common/spatial_geometry.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/conv.h"
+#include "kernels/cuda/conv_plan_store.h"
 #include "kernels/cuda/libraries.h"
 #include "ir/layout.h"
 #include "kernels/layer_attrs.h"
@@ -346,6 +347,54 @@ void add_plans(const std::shared_ptr<Graph>& graph, const Variant& v, bool fma_o
 
 size_t align256(size_t n) { return (n + 255) / 256 * 256; }
 
+// cuDNN's serialized form of a finalized plan ("" when cuDNN cannot serialize it).
+std::string plan_json(const Desc& plan) {
+  int64_t n = 0;
+  if (cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_JSON_REPRESENTATION, CUDNN_TYPE_CHAR, 0, &n,
+                               nullptr) != CUDNN_STATUS_SUCCESS ||
+      n <= 0)
+    return "";
+  std::string json(static_cast<size_t>(n), '\0');
+  if (cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_JSON_REPRESENTATION, CUDNN_TYPE_CHAR, n, &n,
+                               json.data()) != CUDNN_STATUS_SUCCESS)
+    return "";
+  return json;
+}
+
+// A stored plan back as a Plan (cuDNN's from its JSON, finalized for this handle); false when cuDNN
+// refuses it or it needs more than `cap` bytes of workspace.
+bool restore(const StoredPlan& sp, size_t cap, Plan& out) {
+  out = Plan{};
+  out.direct = sp.direct;
+  out.staged = sp.staged;
+  out.variant = Variant{sp.fused, sp.nhwc, sp.align};
+  if (sp.direct) return true;
+  TimedPart part("cuDNN convolution plans");
+  cudnnHandle_t handle = cudnn_handle();
+  out.plan = Desc(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
+  out.plan.set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &handle)
+      .set(CUDNN_ATTR_EXECUTION_PLAN_JSON_REPRESENTATION, CUDNN_TYPE_CHAR, sp.json.data(),
+           static_cast<int64_t>(sp.json.size()));
+  if (!out.plan.finalize()) return false;
+  int64_t bytes = 0, n = 0;
+  if (cudnnBackendGetAttribute(out.plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n,
+                               &bytes) != CUDNN_STATUS_SUCCESS ||
+      bytes < 0 || static_cast<size_t>(bytes) > cap)
+    return false;
+  out.workspace = static_cast<size_t>(bytes);
+  return true;
+}
+
+// A plan in its stored form; false when cuDNN cannot serialize it.
+bool to_stored(const Plan& p, StoredPlan& out) {
+  out = StoredPlan{p.direct, p.variant.fused, p.variant.nhwc, p.staged, p.variant.align, ""};
+  if (p.direct) return true;
+  out.json = plan_json(p.plan);
+  return !out.json.empty();
+}
+
+std::string plan_key(const KernelSpec& s);
+
 // How far two correct plans' outputs on the timing data may be apart, relative to the largest
 // output (at least 1): accumulation order and rounding stay far below it, a wrong result far above.
 float conv_tolerance(DataType t) { return t == DataType::kBFloat16 ? 0.05f : 0.02f; }
@@ -395,6 +444,19 @@ class ConvGraphKernel : public Kernel {
     const bool timed = s.config.optimization_level > 0;
     const bool epilogue = k->has_bias_ || k->has_residual_ || k->act_ != ConvActivation::kNone;
     std::string why = "cuDNN's heuristic offers no engine configuration that finalizes";
+    const int64_t esize = static_cast<int64_t>(element_size(t));
+    // Our direct kernel takes channels-last 2-D depthwise layers (one weight per channel and tap).
+    const bool direct_fits = last && g.rank == 4 && g.groups == g.x[1] && g.w[0] == g.x[1] && g.w[1] == 1;
+
+    // The plans an earlier process chose for this key, when the disk cache has them. The key names
+    // this build of the library too: how a layer becomes a cuDNN graph (tensor ids, epilogue order)
+    // may change between builds, and a stored plan must describe the graph this code builds.
+    const std::string key = plan_key(s) + "|built " __DATE__ " " __TIME__;
+    if (k->restore_stored(key, cap, esize, timed && direct_fits)) {
+      note(s, "cuDNN graph " + k->main_.name() + " from the plan cache, " + std::to_string(k->workspace_) +
+                  " bytes of workspace");
+      return k;
+    }
 
     std::vector<Plan> candidates;
     auto add = [&](Variant v, int want) {
@@ -425,7 +487,7 @@ class ConvGraphKernel : public Kernel {
     }
     // A channels-last 2-D depthwise layer also times our direct kernel (never first: cuDNN's first
     // plan is the reference every candidate must agree with).
-    if (timed && last && g.rank == 4 && g.groups == g.x[1] && g.w[0] == g.x[1] && g.w[1] == 1) {
+    if (timed && direct_fits) {
       Plan direct;
       direct.direct = true;
       direct.variant = Variant{true, true, 16};
@@ -477,7 +539,6 @@ class ConvGraphKernel : public Kernel {
 
     // Calls whose pointers are not 16-byte aligned (views into larger buffers) need a plan declared
     // only element-aligned; NHWC plans only touch their aligned staging copies.
-    const int64_t esize = static_cast<int64_t>(element_size(t));
     if (!k->main_.staged && esize < 16) {
       std::vector<Plan> loose;
       for (bool fused : {true, false}) {
@@ -494,6 +555,10 @@ class ConvGraphKernel : public Kernel {
       k->loose_ = std::make_unique<Plan>(std::move(loose[0]));
     }
     k->workspace_ = std::max(k->needs(k->main_), k->loose_ ? k->needs(*k->loose_) : 0);
+    StoredConvPlans keep;
+    keep.has_loose = k->loose_ != nullptr;
+    if (to_stored(k->main_, keep.main) && (!keep.has_loose || to_stored(*k->loose_, keep.loose)))
+      store_conv_plans(key, keep);
     note(s, "cuDNN graph " + k->main_.name() + ", " + std::to_string(k->workspace_) + " bytes of workspace" +
                 (timing.empty() ? "" : " (timed: " + timing + ")"));
     return k;
@@ -518,6 +583,23 @@ class ConvGraphKernel : public Kernel {
   ConvGraphKernel() = default;
 
   size_t staging() const { return x_stage_ + w_stage_ + y_stage_; }
+
+  // Takes the plans stored under `key` when they still fit: cuDNN finalizes them from their JSON,
+  // their workspace is within `cap`, an element-aligned plan is there exactly when the main one
+  // needs it, and a direct plan only where our kernel applies (`direct_ok`).
+  bool restore_stored(const std::string& key, size_t cap, int64_t esize, bool direct_ok) {
+    StoredConvPlans stored;
+    if (!load_conv_plans(key, stored) || (stored.main.direct && !direct_ok)) return false;
+    Plan main, loose;
+    const bool wants_loose = !stored.main.staged && esize < 16;
+    if (wants_loose != stored.has_loose || stored.loose.direct || !restore(stored.main, cap, main) ||
+        (wants_loose && !restore(stored.loose, cap, loose)) || needs(main) > cap || (wants_loose && needs(loose) > cap))
+      return false;
+    main_ = std::move(main);
+    if (wants_loose) loose_ = std::make_unique<Plan>(std::move(loose));
+    workspace_ = std::max(needs(main_), loose_ ? needs(*loose_) : 0);
+    return true;
+  }
 
   // Which of `plans` compute what plans[reference] computes on the timing data (run_into(plan, out)
   // runs one into `out`): its output goes to `ref`, each other plan's to `scratch`, compared with
