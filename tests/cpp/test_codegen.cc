@@ -255,9 +255,9 @@ TEST(DiskCache, EntriesComeBackOnlyWhole) {
 
 TEST(ConvPlanStore, TextFormRoundTripsAndRejectsDamage) {
   cuda::StoredConvPlans p;
-  p.main = {false, true, true, false, 16, std::string("{\"json\": 1}\0", 12)};
+  p.main = {false, false, true, true, false, 16, std::string("{\"json\": 1}\0", 12)};
   p.has_loose = true;
-  p.loose = {false, false, true, false, 2, "{\"loose\": [1, 2]}"};
+  p.loose = {false, false, false, true, false, 2, "{\"loose\": [1, 2]}"};
   const std::string text = cuda::encode_plans(p);
   cuda::StoredConvPlans back;
   ASSERT_TRUE(cuda::decode_plans(text, back));
@@ -271,6 +271,13 @@ TEST(ConvPlanStore, TextFormRoundTripsAndRejectsDamage) {
   direct.main.direct = true;
   ASSERT_TRUE(cuda::decode_plans(cuda::encode_plans(direct), back));
   EXPECT_TRUE(back.main.direct && !back.has_loose && back.main.json.empty());
+  cuda::StoredConvPlans gemm;
+  gemm.main.gemm = true;
+  ASSERT_TRUE(cuda::decode_plans(cuda::encode_plans(gemm), back));
+  EXPECT_TRUE(back.main.gemm && !back.main.direct);
+  cuda::StoredConvPlans both = gemm;
+  both.main.direct = true;  // one of ours or the other, never both
+  EXPECT_FALSE(cuda::decode_plans(cuda::encode_plans(both), back));
   for (size_t cut = 0; cut < text.size(); ++cut) EXPECT_FALSE(cuda::decode_plans(text.substr(0, cut), back)) << cut;
   EXPECT_FALSE(cuda::decode_plans(text + "x", back));
   std::string bad_flag = text;

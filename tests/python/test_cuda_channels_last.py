@@ -67,6 +67,38 @@ def test_depthwise_convolution_direct_kernel(dtype, case, capfd, monkeypatch):
 
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", [
+    # (N, Cin, H, W), Cout, activation, bias, residual
+    ((1, 160, 7, 7), 960, "hardswish", True, False),  # MobileNetV3's last 1x1 at batch 1
+    ((2, 24, 5, 3), 40, "relu", True, True),          # odd positions, residual and relu in the epilogue
+    ((1, 12, 4, 4), 20, "none", False, True),         # no bias
+    ((3, 16, 3, 5), 8, "silu", True, True),           # our pass after the matmul
+])
+def test_pointwise_convolution_as_matmul(dtype, case, capfd, monkeypatch):
+    """A channels-last 1x1 layer times its matrix multiply form (cuBLASLt) among cuDNN's plans; it
+    must agree with cuDNN's first plan and, whichever wins, the layer matches the CPU."""
+    monkeypatch.setenv("TENSORFORGE_KERNEL_CACHE", "off")  # a stored plan would skip the timing
+    (n, cin, h, w), cout, act, with_bias, with_residual = case
+    inputs = [to_last(rand((n, cin, h, w), dtype, 1)), to_last(rand((cout, cin, 1, 1), dtype, 2, cin ** -0.5))]
+    inputs += [rand((cout,), dtype, 3)] if with_bias else []
+    inputs += [rand((n, h, w, cout), dtype, 4)] if with_residual else []
+
+    def build(net, x, wt, *rest):
+        b = rest[0] if with_bias else None
+        r = rest[-1] if with_residual else None
+        return net.add_convolution(x, wt, b, activation=act, layout="nhwc", residual=r)
+
+    tf.set_log_level("info")
+    try:
+        exact(build, inputs, f"1x1 {case} {dtype}")
+    finally:
+        tf.set_log_level("warning")
+    err = capfd.readouterr().err
+    assert "1x1 as cuBLASLt matmul" in err, err[-2000:]
+    assert "disagrees" not in err, err[-2000:]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", [
     # (N, Cin, H, W), Cout, kernel, stride, padding, dilation, groups, bias, activation
     ((2, 8, 9, 7), 16, (3, 3), (1, 1), (1, 1), (1, 1), 1, True, "relu"),
     ((1, 3, 17, 15), 8, (7, 7), (2, 2), (3, 3), (1, 1), 1, True, "none"),      # a stem: 3 channels

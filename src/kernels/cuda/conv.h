@@ -1,11 +1,13 @@
 // Pieces of the legacy cuDNN convolution (conv.cu) that the graph-API convolution (conv_graph.cc)
 // shares: packed strides, the bias/relu pass, the layout transpose, the workspace cap, scratch filling and
-// build-time timing.
+// build-time timing; and its candidates that are not cuDNN's (the direct depthwise kernel, 1x1
+// convolutions as matrix multiplies).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "common/conv_activation.h"
 #include "kernels/kernel.h"
@@ -45,6 +47,19 @@ struct DepthwiseGeometry {
 /// (conv_depthwise.cu), on the current stream.
 void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* bias, const void* residual, void* y,
                          const DepthwiseGeometry& g, ConvActivation act);
+
+/// A 1x1, stride-1, unpadded, ungrouped convolution over channels-last tensors as one matrix
+/// multiply y[P, Cout] = x[P, Cin] w[Cout, Cin]^T, P = batch x positions (conv_gemm.cc): through
+/// the cuBLASLt matmul kernel, bias, residual and relu in its epilogue, silu and hardswish in
+/// conv_bias_act after it. A candidate of the graph-API kernel, timed beside cuDNN's plans.
+struct ConvGemm;
+/// The matmul form of the convolution `conv`; nullptr when the layer is not such a convolution or
+/// cuBLASLt has no algorithm for it.
+std::shared_ptr<ConvGemm> create_conv_gemm(const KernelSpec& conv);
+size_t conv_gemm_workspace(const ConvGemm& g);
+/// Runs it on the current stream; bias and residual may be null when the layer has none.
+void run_conv_gemm(const ConvGemm& g, const void* x, const void* w, const void* bias, const void* residual, void* y,
+                   void* workspace);
 
 /// The largest workspace a convolution kernel may take: BuilderConfig.workspace_size, or without one
 /// a quarter of the device memory free now.

@@ -10,7 +10,9 @@
 // whose numerical notes the dtype allows and whose execution plan finalizes within the workspace
 // cap become candidates; besides the fused graph, the plain convolution followed by our
 // bias/activation pass (the only kind for silu and hardswish, which the graph does not take), and (ungrouped layers) the fused graph in NHWC with transposes through the workspace, are
-// candidates too. A channels-last layer (layout "nhwc": x and y [N, *spatial, C], the weight
+// candidates too, and for channels-last layers our direct depthwise kernel (conv_depthwise.cu) and
+// a 1x1 layer's matrix-multiply form (conv_gemm.cc). The choice is kept on disk across processes
+// (conv_plan_store.h). A channels-last layer (layout "nhwc": x and y [N, *spatial, C], the weight
 // [Cout, *kernel, Cin / groups]) is described to cuDNN with NHWC strides and runs in place; its
 // fallbacks are the unfused NHWC graph and the NCHW graph with transposes through the workspace. optimization_level 0 keeps the first plan (the fused graph's first); levels 1-2 time 3
 // fused, 2 unfused (5 for grouped layers) and 2 NHWC candidates, levels 3 and up 6, 2 (5) and 3, each on random (non-zero)
@@ -266,8 +268,10 @@ struct Plan {
   float ms = 0;  // timed at creation (optimization_level > 0)
   bool staged = false;  // the graph's layout is not the layer's: transposes through the workspace
   bool direct = false;  // not cuDNN's: our depthwise kernel (conv_depthwise.cu), the whole layer
+  std::shared_ptr<const ConvGemm> gemm;  // not cuDNN's: a 1x1 layer as cuBLASLt matmul (conv_gemm.cc)
   std::string name() const {
     if (direct) return "NHWC our depthwise kernel";
+    if (gemm) return "NHWC 1x1 as cuBLASLt matmul";
     return std::string(variant.nhwc ? "NHWC" : "NCHW") + (staged ? " (staged)" : "") + " engine " +
            std::to_string(engine) + (variant.fused ? " fused" : " + our bias/relu pass");
   }
@@ -361,14 +365,19 @@ std::string plan_json(const Desc& plan) {
   return json;
 }
 
-// A stored plan back as a Plan (cuDNN's from its JSON, finalized for this handle); false when cuDNN
-// refuses it or it needs more than `cap` bytes of workspace.
-bool restore(const StoredPlan& sp, size_t cap, Plan& out) {
+// A stored plan back as a Plan for the layer `s` (cuDNN's from its JSON, finalized for this handle);
+// false when cuDNN refuses it or it needs more than `cap` bytes of workspace.
+bool restore(const KernelSpec& s, const StoredPlan& sp, size_t cap, Plan& out) {
   out = Plan{};
   out.direct = sp.direct;
   out.staged = sp.staged;
   out.variant = Variant{sp.fused, sp.nhwc, sp.align};
   if (sp.direct) return true;
+  if (sp.gemm) {
+    out.gemm = create_conv_gemm(s);
+    if (out.gemm) out.workspace = conv_gemm_workspace(*out.gemm);
+    return out.gemm && out.workspace < cap;
+  }
   TimedPart part("cuDNN convolution plans");
   cudnnHandle_t handle = cudnn_handle();
   out.plan = Desc(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
@@ -387,8 +396,8 @@ bool restore(const StoredPlan& sp, size_t cap, Plan& out) {
 
 // A plan in its stored form; false when cuDNN cannot serialize it.
 bool to_stored(const Plan& p, StoredPlan& out) {
-  out = StoredPlan{p.direct, p.variant.fused, p.variant.nhwc, p.staged, p.variant.align, ""};
-  if (p.direct) return true;
+  out = StoredPlan{p.direct, p.gemm != nullptr, p.variant.fused, p.variant.nhwc, p.staged, p.variant.align, ""};
+  if (p.direct || p.gemm) return true;
   out.json = plan_json(p.plan);
   return !out.json.empty();
 }
@@ -452,7 +461,7 @@ class ConvGraphKernel : public Kernel {
     // this build of the library too: how a layer becomes a cuDNN graph (tensor ids, epilogue order)
     // may change between builds, and a stored plan must describe the graph this code builds.
     const std::string key = plan_key(s) + "|built " __DATE__ " " __TIME__;
-    if (k->restore_stored(key, cap, esize, timed && direct_fits)) {
+    if (k->restore_stored(s, key, cap, esize, timed && direct_fits)) {
       note(s, "cuDNN graph " + k->main_.name() + " from the plan cache, " + std::to_string(k->workspace_) +
                   " bytes of workspace");
       return k;
@@ -492,6 +501,16 @@ class ConvGraphKernel : public Kernel {
       direct.direct = true;
       direct.variant = Variant{true, true, 16};
       candidates.push_back(std::move(direct));
+    }
+    // A channels-last 1x1 layer also times the matrix multiply it is (never first, as above).
+    if (timed && last) {
+      if (std::shared_ptr<ConvGemm> gemm = create_conv_gemm(s)) {
+        Plan p;
+        p.gemm = std::move(gemm);
+        p.variant = Variant{true, true, 16};
+        p.workspace = conv_gemm_workspace(*p.gemm);
+        if (p.workspace < cap) candidates.push_back(std::move(p));
+      }
     }
 
     size_t best = 0;
@@ -587,13 +606,14 @@ class ConvGraphKernel : public Kernel {
   // Takes the plans stored under `key` when they still fit: cuDNN finalizes them from their JSON,
   // their workspace is within `cap`, an element-aligned plan is there exactly when the main one
   // needs it, and a direct plan only where our kernel applies (`direct_ok`).
-  bool restore_stored(const std::string& key, size_t cap, int64_t esize, bool direct_ok) {
+  bool restore_stored(const KernelSpec& s, const std::string& key, size_t cap, int64_t esize, bool direct_ok) {
     StoredConvPlans stored;
     if (!load_conv_plans(key, stored) || (stored.main.direct && !direct_ok)) return false;
     Plan main, loose;
     const bool wants_loose = !stored.main.staged && esize < 16;
-    if (wants_loose != stored.has_loose || stored.loose.direct || !restore(stored.main, cap, main) ||
-        (wants_loose && !restore(stored.loose, cap, loose)) || needs(main) > cap || (wants_loose && needs(loose) > cap))
+    if (wants_loose != stored.has_loose || stored.loose.direct || stored.loose.gemm ||
+        !restore(s, stored.main, cap, main) || (wants_loose && !restore(s, stored.loose, cap, loose)) ||
+        needs(main) > cap || (wants_loose && needs(loose) > cap))
       return false;
     main_ = std::move(main);
     if (wants_loose) loose_ = std::make_unique<Plan>(std::move(loose));
@@ -632,6 +652,10 @@ class ConvGraphKernel : public Kernel {
     if (!has_residual_) residual = nullptr;
     if (p.direct) {
       conv_depthwise_nhwc(dtype_, x, w, bias, residual, y, depthwise_, act_);
+      return;
+    }
+    if (p.gemm) {
+      run_conv_gemm(*p.gemm, x, w, bias, residual, y, workspace);
       return;
     }
     char* ws = static_cast<char*>(workspace);

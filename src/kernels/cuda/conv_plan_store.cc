@@ -14,24 +14,24 @@ namespace tensorforge::cuda {
 
 namespace {
 
-constexpr const char* kHeader = "tensorforge conv plans 1";
+constexpr const char* kHeader = "tensorforge conv plans 2";
 constexpr size_t kMaxJson = size_t(1) << 26;
 
 void put(std::ostringstream& os, const StoredPlan& p) {
-  os << p.direct << ' ' << p.fused << ' ' << p.nhwc << ' ' << p.staged << ' ' << p.align << '\n'
+  os << p.direct << ' ' << p.gemm << ' ' << p.fused << ' ' << p.nhwc << ' ' << p.staged << ' ' << p.align << '\n'
      << p.json.size() << '\n'
      << p.json;
 }
 
 bool get(std::istringstream& is, StoredPlan& p) {
-  int direct = -1, fused = -1, nhwc = -1, staged = -1;
+  int direct = -1, gemm = -1, fused = -1, nhwc = -1, staged = -1;
   long long align = 0, size = -1;
-  if (!(is >> direct >> fused >> nhwc >> staged >> align >> size) || is.get() != '\n') return false;
-  for (int flag : {direct, fused, nhwc, staged})
+  if (!(is >> direct >> gemm >> fused >> nhwc >> staged >> align >> size) || is.get() != '\n') return false;
+  for (int flag : {direct, gemm, fused, nhwc, staged})
     if (flag != 0 && flag != 1) return false;
-  if (align <= 0 || align > 16 || size < 0 || static_cast<size_t>(size) > kMaxJson) return false;
-  if (direct != (size == 0)) return false;  // a cuDNN plan always has its JSON
-  p.direct = direct, p.fused = fused, p.nhwc = nhwc, p.staged = staged, p.align = align;
+  if (align <= 0 || align > 16 || size < 0 || static_cast<size_t>(size) > kMaxJson || (direct && gemm)) return false;
+  if ((direct || gemm) != (size == 0)) return false;  // a cuDNN plan always has its JSON, ours none
+  p.direct = direct, p.gemm = gemm, p.fused = fused, p.nhwc = nhwc, p.staged = staged, p.align = align;
   p.json.assign(static_cast<size_t>(size), '\0');
   return static_cast<bool>(is.read(p.json.data(), size));
 }
