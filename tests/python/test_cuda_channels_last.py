@@ -30,6 +30,19 @@ def exact(build, inputs, msg):
         close(g, c, f"{msg} [out{i}]")
 
 
+def timed_candidate(build, inputs, msg, candidate, capfd):
+    """exact(), with the info log showing that the convolution timed `candidate` (one of ours beside
+    cuDNN's plans) and that no candidate disagreed with cuDNN's first plan."""
+    tf.set_log_level("info")
+    try:
+        exact(build, inputs, msg)
+    finally:
+        tf.set_log_level("warning")
+    err = capfd.readouterr().err
+    assert candidate in err, err[-2000:]
+    assert "disagrees" not in err, err[-2000:]
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", [
     # (N, C, H, W), kernel, stride, padding, dilation, activation, residual
@@ -55,14 +68,7 @@ def test_depthwise_convolution_direct_kernel(dtype, case, capfd, monkeypatch):
         return net.add_convolution(x, w, b, stride=stride, padding=pad, dilation=dil, groups=c, activation=act,
                                    layout="nhwc", residual=r)
 
-    tf.set_log_level("info")
-    try:
-        exact(build, inputs, f"depthwise {case} {dtype}")
-    finally:
-        tf.set_log_level("warning")
-    err = capfd.readouterr().err
-    assert "our depthwise kernel" in err, err[-2000:]
-    assert "disagrees" not in err, err[-2000:]
+    timed_candidate(build, inputs, f"depthwise {case} {dtype}", "our depthwise kernel", capfd)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -87,14 +93,7 @@ def test_pointwise_convolution_as_matmul(dtype, case, capfd, monkeypatch):
         r = rest[-1] if with_residual else None
         return net.add_convolution(x, wt, b, activation=act, layout="nhwc", residual=r)
 
-    tf.set_log_level("info")
-    try:
-        exact(build, inputs, f"1x1 {case} {dtype}")
-    finally:
-        tf.set_log_level("warning")
-    err = capfd.readouterr().err
-    assert "1x1 as cuBLASLt matmul" in err, err[-2000:]
-    assert "disagrees" not in err, err[-2000:]
+    timed_candidate(build, inputs, f"1x1 {case} {dtype}", "1x1 as cuBLASLt matmul", capfd)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
