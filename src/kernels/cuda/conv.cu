@@ -21,6 +21,7 @@
 
 #include "ir/layout.h"
 #include "kernels/common/spatial_geometry.h"
+#include "kernels/cuda/build_timing.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/libraries.h"
@@ -80,18 +81,6 @@ __global__ void bias_relu_last_vec_kernel(T* __restrict__ y, const T* __restrict
       a.v[k] = store_as<T>(conv_activate(act, v));
     }
     reinterpret_cast<Pack<T, N>*>(y)[p] = a;
-  }
-}
-
-// x[i] = a hash of (i, seed) mapped onto [-1, 1).
-template <class T>
-__global__ void fill_random_kernel(T* __restrict__ x, int64_t n, uint32_t seed) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ (static_cast<uint32_t>(i >> 32) + seed) * 40503u;
-    h ^= h >> 15;
-    h *= 2246822519u;
-    h ^= h >> 13;
-    x[i] = store_as<T>(static_cast<float>(h >> 8) * (2.0f / 16777216.0f) - 1.0f);
   }
 }
 
@@ -476,7 +465,7 @@ class ConvKernel : public Kernel {
 
   float time(Scratch& sc) const {
     device::Buffer ws(DeviceKind::kCUDA, workspace_size());
-    return conv_time_ms([&] { enqueue(sc.x.data(), sc.w.data(), sc.bias.data(), sc.y.data(), ws.data()); });
+    return time_ms([&] { enqueue(sc.x.data(), sc.w.data(), sc.bias.data(), sc.y.data(), ws.data()); });
   }
 
   // The whole layer on the current stream; bias may be null.
@@ -603,17 +592,6 @@ size_t conv_workspace_cap(const KernelSpec& s) {
   return free_bytes / 4;
 }
 
-void conv_fill_random(DataType t, void* data, int64_t n, uint32_t seed) {
-  if (n <= 0) return;
-  dispatch(t, [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    if constexpr (is_float_v<T>) {
-      fill_random_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<T*>(data), n, seed);
-      check_launch("filling convolution scratch data");
-    }
-  });
-}
-
 ConvDifference conv_difference(DataType t, const void* a, const void* b, int64_t n) {
   ConvDifference d;
   if (n <= 0) return d;
@@ -639,22 +617,6 @@ ConvDifference conv_difference(DataType t, const void* a, const void* b, int64_t
 
 void conv_transpose(DataType t, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols) {
   transpose(t, in, out, batch, rows, cols);
-}
-
-float conv_time_ms(const std::function<void()>& f, int calls) {
-  cudaEvent_t start = nullptr, end = nullptr;
-  check(cudaEventCreate(&start), "creating a timing event");
-  check(cudaEventCreate(&end), "creating a timing event");
-  f();
-  check(cudaEventRecord(start, stream()), "recording a timing event");
-  for (int i = 0; i < calls; ++i) f();
-  check(cudaEventRecord(end, stream()), "recording a timing event");
-  check(cudaEventSynchronize(end), "waiting for a timing event");
-  float ms = 0;
-  check(cudaEventElapsedTime(&ms, start, end), "reading a timing event");
-  cudaEventDestroy(start);
-  cudaEventDestroy(end);
-  return ms / calls;
 }
 
 std::unique_ptr<Kernel> create_convolution(const KernelSpec& s) {

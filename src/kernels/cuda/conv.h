@@ -1,12 +1,11 @@
 // Pieces of the legacy cuDNN convolution (conv.cu) that the graph-API convolution (conv_graph.cc)
-// shares: packed strides, the bias/relu pass, the layout transpose, the workspace cap, scratch filling and
-// build-time timing; and its candidates that are not cuDNN's (the direct depthwise kernel, 1x1
+// shares: packed strides, the bias/relu pass, the layout transpose, the workspace cap, the
+// comparison of candidates' outputs; and its candidates that are not cuDNN's (the direct depthwise kernel, 1x1
 // convolutions as matrix multiplies).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 
 #include "common/conv_activation.h"
@@ -65,10 +64,6 @@ void run_conv_gemm(const ConvGemm& g, const void* x, const void* w, const void* 
 /// a quarter of the device memory free now.
 size_t conv_workspace_cap(const KernelSpec& s);
 
-/// Fills `n` elements of a float tensor with pseudo-random values in [-1, 1) (never all zero), on
-/// the current stream: data for timing algorithms at creation.
-void conv_fill_random(DataType t, void* data, int64_t n, uint32_t seed);
-
 /// How far two float tensors of `n` elements apart are: the largest |a - b| and the largest |a|
 /// (a NaN in either, where the other is not NaN at the same place, counts as an infinite
 /// difference). Waits for the stream (build time only: checking timed candidates agree).
@@ -80,9 +75,5 @@ ConvDifference conv_difference(DataType t, const void* a, const void* b, int64_t
 
 /// out[b, c, r] = in[b, r, c] for b < batch over row-major [batch, rows, cols] input (NCHW <-> NHWC).
 void conv_transpose(DataType t, const void* in, void* out, int64_t batch, int64_t rows, int64_t cols);
-
-/// Mean milliseconds of `f` on the current stream over `calls` calls after one warm-up call; waits
-/// for the stream (build time only).
-float conv_time_ms(const std::function<void()>& f, int calls = 10);
 
 }  // namespace tensorforge::cuda

@@ -33,6 +33,7 @@
 
 #include "common/build_clock.h"
 #include "kernels/common/spatial_geometry.h"
+#include "kernels/cuda/build_timing.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/conv_plan_store.h"
@@ -524,17 +525,17 @@ class ConvGraphKernel : public Kernel {
           ws(DeviceKind::kCUDA, std::max<size_t>(ws_bytes, 1));
       device::Buffer b(DeviceKind::kCUDA, k->has_bias_ ? bytes_of(s.inputs[2]) : 1);
       device::Buffer z(DeviceKind::kCUDA, k->has_residual_ ? bytes_of(s.inputs[3]) : 1);
-      if (k->has_residual_) conv_fill_random(t, z.data(), s.inputs[3]->dims.volume(), 4);
-      conv_fill_random(t, x.data(), s.inputs[0]->dims.volume(), 1);
-      conv_fill_random(t, w.data(), s.inputs[1]->dims.volume(), 2);
-      if (k->has_bias_) conv_fill_random(t, b.data(), s.inputs[2]->dims.volume(), 3);
+      if (k->has_residual_) fill_random(t, z.data(), s.inputs[3]->dims.volume(), 4);
+      fill_random(t, x.data(), s.inputs[0]->dims.volume(), 1);
+      fill_random(t, w.data(), s.inputs[1]->dims.volume(), 2);
+      if (k->has_bias_) fill_random(t, b.data(), s.inputs[2]->dims.volume(), 3);
       auto run_into = [&](const Plan& p, void* out) {
         k->execute(p, x.data(), w.data(), b.data(), z.data(), out, ws.data());
       };
       TimedPart part("convolution timing");
       for (Plan& p : candidates) {
         float rounds[3];
-        for (float& r : rounds) r = conv_time_ms([&] { run_into(p, y.data()); }, 5);
+        for (float& r : rounds) r = time_ms([&] { run_into(p, y.data()); }, 5);
         std::sort(rounds, rounds + 3);
         p.ms = rounds[1];
         timing += (timing.empty() ? "" : ", ") + p.name() + " " + std::to_string(p.ms) + " ms";

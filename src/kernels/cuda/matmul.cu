@@ -5,15 +5,24 @@
 // the erf GELU (and the tanh form elsewhere) runs after it as a small elementwise kernel. Batch dims: a broadcast
 // operand gets batch stride 0, the dims that form one strided batch go to one call, the rest are looped on the host
 // (one call each). The algorithms are chosen once, at creation: one for 16-byte-aligned pointers and one for any
-// alignment, picked per call by the pointers. Integers: a shared-memory tiled kernel with exact, wrapping sums.
+// alignment, picked per call by the pointers. At optimization_level 3 and up the aligned one is the
+// fastest of the heuristic's first few (8; 32 at level 5), timed on scratch data, and layers of the
+// same shapes share that choice within the process. Integers: a shared-memory tiled kernel with exact, wrapping sums.
 #include <algorithm>
 #include <climits>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "common/build_clock.h"
 #include "kernels/common/batch_walker.h"
+#include "kernels/cuda/build_timing.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/libraries.h"
 #include "kernels/matmul_shape.h"
+#include "runtime/device.h"
 
 namespace tensorforge::cuda {
 
@@ -22,6 +31,9 @@ namespace {
 constexpr size_t kMaxLtWorkspace = size_t(32) << 20;  // cuBLASLt's split-K and stream-K scratch
 constexpr uintptr_t kWorkspaceAlign = 256;
 constexpr uint32_t kFastAlign = 16;  // what the vectorized (and TMA) kernels need
+
+// How many of the heuristic's algorithms the build times for aligned operands (1: none timed).
+int timed_algorithms(const BuilderConfig& c) { return c.optimization_level >= 5 ? 32 : c.optimization_level >= 3 ? 8 : 1; }
 
 __device__ __forceinline__ float activate(MatMulActivation act, float x) {
   switch (act) {
@@ -177,8 +189,12 @@ class LtMatMul : public Kernel {
     // kernel if no algorithm takes it.
     for (bool fold : {true, false}) {
       set_epilogue(fold);
-      has_fast_ = pick(kFastAlign, limit, fast_);
-      has_any_ = pick(static_cast<uint32_t>(esize_), limit, any_);
+      std::vector<cublasLtMatmulHeuristicResult_t> fast = heuristics(kFastAlign, limit, timed_algorithms(s.config));
+      has_fast_ = !fast.empty();
+      if (has_fast_) fast_ = fast.size() > 1 ? fastest(fast, s, limit) : fast[0];
+      std::vector<cublasLtMatmulHeuristicResult_t> any = heuristics(static_cast<uint32_t>(esize_), limit, 1);
+      has_any_ = !any.empty();
+      if (has_any_) any_ = any[0];
       if (has_any_) break;
     }
     if (!has_fast_ && !has_any_)
@@ -212,20 +228,7 @@ class LtMatMul : public Kernel {
 
     cublasLtMatmulDescOpaque_t desc;  // per call, on the stack: run() may run on several threads at once
     describe(desc, folded_bias_ ? bias : nullptr);
-    void* ws = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(workspace) + kWorkspaceAlign - 1) /
-                                       kWorkspaceAlign * kWorkspaceAlign);
-    // The residual is cuBLASLt's C, with beta = 1: D = a b + residual, then its epilogue.
-    const float one = 1.0f, beta = res ? 1.0f : 0.0f;
-    const int64_t c_step = plan_.count * plan_.rows * p_.n * esize_;
-    cublasLtHandle_t h = cublaslt_handle();
-    for (size_t i = 0; i < plan_.a_offsets.size(); ++i) {
-      char* ci = c + i * c_step;
-      const char* ri = res ? res + i * c_step : ci;
-      check_cublas(
-          cublasLtMatmul(h, &desc, &one, b + plan_.b_offsets[i] * esize_, &lt_a_, a + plan_.a_offsets[i] * esize_,
-                         &lt_b_, &beta, ri, &lt_c_, ci, &lt_c_, &algo.algo, ws, algo.workspaceSize, stream()),
-          "running a matrix multiply");
-    }
+    lt_calls(desc, algo, a, b, res, c, workspace);
     if (post_act_ != MatMulActivation::kNone || (bias && !folded_bias_))
       post(c, folded_bias_ ? nullptr : bias, nullptr, c, total, post_act_);
   }
@@ -273,8 +276,88 @@ class LtMatMul : public Kernel {
     }
   }
 
-  // The heuristic's best algorithm for pointers aligned to `align` bytes.
-  bool pick(uint32_t align, size_t workspace_limit, cublasLtMatmulHeuristicResult_t& out) const {
+  // The cuBLASLt calls of one run with algorithm `algo` (`workspace` as run() gets it).
+  void lt_calls(const cublasLtMatmulDescOpaque_t& desc_in, const cublasLtMatmulHeuristicResult_t& algo, const char* a,
+                const char* b, const char* res, char* c, void* workspace) const {
+    auto* desc = const_cast<cublasLtMatmulDescOpaque_t*>(&desc_in);  // cuBLASLt only reads it
+    void* ws = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(workspace) + kWorkspaceAlign - 1) /
+                                       kWorkspaceAlign * kWorkspaceAlign);
+    // The residual is cuBLASLt's C, with beta = 1: D = a b + residual, then its epilogue.
+    const float one = 1.0f, beta = res ? 1.0f : 0.0f;
+    const int64_t c_step = plan_.count * plan_.rows * p_.n * esize_;
+    cublasLtHandle_t h = cublaslt_handle();
+    for (size_t i = 0; i < plan_.a_offsets.size(); ++i) {
+      char* ci = c + i * c_step;
+      const char* ri = res ? res + i * c_step : ci;
+      check_cublas(
+          cublasLtMatmul(h, desc, &one, b + plan_.b_offsets[i] * esize_, &lt_a_, a + plan_.a_offsets[i] * esize_,
+                         &lt_b_, &beta, ri, &lt_c_, ci, &lt_c_, &algo.algo, ws, algo.workspaceSize, stream()),
+          "running a matrix multiply");
+    }
+  }
+
+  // What decides the timed choice, for sharing it between layers of the process.
+  std::string algo_key(size_t limit) const {
+    int dev = 0;
+    check(cudaGetDevice(&dev), "querying the current device");
+    std::string key = std::to_string(dev) + "|" + std::to_string(type_) + "|" + std::to_string(compute_) + "|" +
+                      std::to_string(epilogue_) + "|" + std::to_string(p_.ta) + std::to_string(p_.tb) + "|" +
+                      std::to_string(plan_.rows) + "," + std::to_string(p_.n) + "," + std::to_string(p_.k) + "," +
+                      std::to_string(plan_.count) + "," + std::to_string(plan_.stride_a) + "," +
+                      std::to_string(plan_.stride_b) + "," + std::to_string(plan_.a_offsets.size()) + "|" +
+                      std::to_string(p_.has_residual) + "|" + std::to_string(limit);
+    return key;
+  }
+
+  // Of the heuristic's `options` for aligned operands, the one that runs this layer fastest on
+  // scratch data (median of 3 rounds of 5 calls), shared by the layers of the same key.
+  cublasLtMatmulHeuristicResult_t fastest(const std::vector<cublasLtMatmulHeuristicResult_t>& options,
+                                          const KernelSpec& s, size_t limit) const {
+    static std::mutex mutex;
+    static std::unordered_map<std::string, cublasLtMatmulHeuristicResult_t> chosen;
+    const std::string key = algo_key(limit);
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      auto it = chosen.find(key);
+      if (it != chosen.end()) return it->second;
+    }
+    TimedPart part("matmul timing");
+    auto bytes = [&](const ir::TensorDesc* t) { return std::max<size_t>(t->dims.volume() * esize_, 16); };
+    device::Buffer a(DeviceKind::kCUDA, bytes(s.inputs[0])), b(DeviceKind::kCUDA, bytes(s.inputs[1])),
+        c(DeviceKind::kCUDA, bytes(s.outputs[0])), bias(DeviceKind::kCUDA, std::max<size_t>(p_.n * esize_, 16)),
+        res(DeviceKind::kCUDA, p_.has_residual ? bytes(s.outputs[0]) : 16);
+    size_t ws_bytes = 0;
+    for (const auto& o : options) ws_bytes = std::max(ws_bytes, o.workspaceSize);
+    device::Buffer ws(DeviceKind::kCUDA, ws_bytes + kWorkspaceAlign);
+    const DataType t = s.inputs[0]->dtype;
+    fill_random(t, a.data(), s.inputs[0]->dims.volume(), 1);
+    fill_random(t, b.data(), s.inputs[1]->dims.volume(), 2);
+    fill_random(t, bias.data(), p_.n, 3);
+    if (p_.has_residual) fill_random(t, res.data(), s.outputs[0]->dims.volume(), 4);
+    cublasLtMatmulDescOpaque_t desc;
+    describe(desc, folded_bias_ ? bias.data() : nullptr);
+    size_t best = 0;
+    float best_ms = 0;
+    for (size_t i = 0; i < options.size(); ++i) {
+      float rounds[3];
+      for (float& r : rounds)
+        r = time_ms([&] {
+          lt_calls(desc, options[i], reinterpret_cast<const char*>(a.data()), reinterpret_cast<const char*>(b.data()),
+                   p_.has_residual ? reinterpret_cast<const char*>(res.data()) : nullptr,
+                   reinterpret_cast<char*>(c.data()), ws.data());
+        }, 5);
+      std::sort(rounds, rounds + 3);
+      if (i == 0 || rounds[1] < best_ms) {
+        best = i;
+        best_ms = rounds[1];
+      }
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    return chosen.emplace(key, options[best]).first->second;
+  }
+
+  // The heuristic's best algorithms (up to `want`) for pointers aligned to `align` bytes, best first.
+  std::vector<cublasLtMatmulHeuristicResult_t> heuristics(uint32_t align, size_t workspace_limit, int want) const {
     cublasLtMatmulDescOpaque_t desc;
     // The heuristic reads the bias pointer's alignment from its value: an address aligned to exactly `align`.
     describe(desc, reinterpret_cast<const void*>(uintptr_t(align) * 1025));
@@ -287,11 +370,15 @@ class LtMatMul : public Kernel {
                       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
       check_cublas(cublasLtMatmulPreferenceSetAttribute(&pref, attr, &align, sizeof(align)), "setting an alignment");
     int found = 0;
+    std::vector<cublasLtMatmulHeuristicResult_t> out(static_cast<size_t>(want));
     cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cublaslt_handle(), &desc, &lt_a_, &lt_b_, &lt_c_, &lt_c_, &pref,
-                                                       1, &out, &found);
-    if (st == CUBLAS_STATUS_NOT_SUPPORTED) return false;
+                                                       want, out.data(), &found);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED) return {};
     check_cublas(st, "choosing a matrix multiply algorithm");
-    return found > 0 && out.state == CUBLAS_STATUS_SUCCESS;
+    out.resize(static_cast<size_t>(std::max(found, 0)));
+    out.erase(std::remove_if(out.begin(), out.end(), [](const auto& r) { return r.state != CUBLAS_STATUS_SUCCESS; }),
+              out.end());
+    return out;
   }
 
   void post(const void* src, const void* bias, const void* res, void* y, int64_t total, MatMulActivation act) const {

@@ -1,0 +1,20 @@
+// What kernels use at build time to choose among candidates by timing: random scratch data and a
+// stream-timed loop (build_timing.cu). Build time only: these wait for the stream.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "tensorforge/types.h"
+
+namespace tensorforge::cuda {
+
+/// Fills `n` elements of a float tensor with pseudo-random values in [-1, 1) (never all zero), on
+/// the current stream: data for timing candidates at creation. Other dtypes are left as they are.
+void fill_random(DataType t, void* data, int64_t n, uint32_t seed);
+
+/// Mean milliseconds of `f` on the current stream over `calls` calls after one warm-up call; waits
+/// for the stream.
+float time_ms(const std::function<void()>& f, int calls = 10);
+
+}  // namespace tensorforge::cuda
