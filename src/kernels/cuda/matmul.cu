@@ -67,15 +67,17 @@ __global__ void bias_activation(const T* src, const T* bias, const T* res, T* y,
 
 // The same over the flat result, 16 bytes a thread and step: every pointer 16-byte aligned, n and
 // the total multiples of the pack width (a pack never straddles a row, so its bias is contiguous).
-template <class T>
-__global__ void bias_activation_vec(const T* src, const T* bias, const T* res, T* y, int64_t total, int64_t n,
+// I indexes packs (32 bits when there are fewer than 2^30, so that adding the grid stride never
+// overflows).
+template <class T, class I>
+__global__ void bias_activation_vec(const T* src, const T* bias, const T* res, T* y, I packs, I row_packs,
                                     MatMulActivation act) {
   constexpr int N = vec_width<T>();
   using P = Pack<T, N>;
-  for (int64_t p = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; p < total / N; p += int64_t(gridDim.x) * blockDim.x) {
+  for (I p = blockIdx.x * I(blockDim.x) + threadIdx.x; p < packs; p += I(gridDim.x) * blockDim.x) {
     P s, b, r, o;
     if (src) s = reinterpret_cast<const P*>(src)[p];
-    if (bias) b = reinterpret_cast<const P*>(bias)[(p * N % n) / N];
+    if (bias) b = reinterpret_cast<const P*>(bias)[p % row_packs];
     if (res) r = reinterpret_cast<const P*>(res)[p];
 #pragma unroll
     for (int k = 0; k < N; ++k) {
@@ -391,10 +393,14 @@ class LtMatMul : public Kernel {
       constexpr int N = vec_width<T>();
       const bool vec = p_.n % N == 0 && total % N == 0 && pack_aligned<T, T>(src) && pack_aligned<T, T>(bias) &&
                        pack_aligned<T, T>(res) && pack_aligned<T, T>(y);
-      if (vec)
-        bias_activation_vec<T><<<blocks_for(total / N), kThreads, 0, stream()>>>(
-            static_cast<const T*>(src), static_cast<const T*>(bias), static_cast<const T*>(res), static_cast<T*>(y),
-            total, p_.n, act);
+      const T *s = static_cast<const T*>(src), *b = static_cast<const T*>(bias), *r = static_cast<const T*>(res);
+      T* o = static_cast<T*>(y);
+      if (vec && total / N < (int64_t(1) << 30))  // pack index plus a grid stride stays in 31 bits
+        bias_activation_vec<T, int32_t><<<blocks_for(total / N), kThreads, 0, stream()>>>(
+            s, b, r, o, static_cast<int32_t>(total / N), static_cast<int32_t>(p_.n / N), act);
+      else if (vec)
+        bias_activation_vec<T, int64_t><<<blocks_for(total / N), kThreads, 0, stream()>>>(s, b, r, o, total / N,
+                                                                                          p_.n / N, act);
       else
         bias_activation<T><<<grid, threads, 0, stream()>>>(static_cast<const T*>(src), static_cast<const T*>(bias),
                                                            static_cast<const T*>(res), static_cast<T*>(y), rows, p_.n,
