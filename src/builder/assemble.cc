@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "builder/memory_planner.h"
+#include "builder/progress.h"
 #include "common/build_clock.h"
 #include "kernels/cuda/device_info.h"
 #include "runtime/engine_impl.h"
@@ -132,6 +133,7 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
   impl->tactics.resize(g.layers.size());
   std::map<std::string, double> kernel_ms;  // creation time per tactic
   BuildClock clock;                         // parts the kernels time (plans, timing, compiles)
+  BuildProgress progress(g.layers.size());
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
     if (l.kind == LayerKind::kConstant) {
@@ -155,6 +157,7 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
     }
     std::string want = tactics.empty() ? std::string() : tactics[li];
     step_of_layer[li] = static_cast<int>(impl->steps.size());
+    progress.layer(li, "layer '" + l.name + "' (" + to_string(l.kind) + ")");
     const auto created = std::chrono::steady_clock::now();
     Step step = make_step(g, static_cast<int>(li), list, want, impl->config);
     kernel_ms[step.tactic] += ms_since(created);

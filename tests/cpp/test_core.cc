@@ -1,8 +1,9 @@
 // Core types, network construction errors, attribute schema checks, the memory planner, the build
-// clock and the printer.
+// clock, build progress reports and the printer.
 #include <thread>
 
 #include "builder/memory_planner.h"
+#include "builder/progress.h"
 #include "common/build_clock.h"
 #include "kernels/cuda/device_info.h"
 #include "test_util.h"
@@ -238,4 +239,35 @@ TEST(BuildClock, PartsGoToTheInnermostOpenClockOfTheThread) {
   }).join();
   EXPECT_EQ(other_thread, 3.0);
   EXPECT_EQ(outer.ms().at("plans"), 2.5);
+}
+
+TEST(BuildProgress, ReportsAfterAFewSecondsThenEveryFewAndClearsItsLine) {
+  double now = 100;
+  std::vector<std::string> logged, drawn;
+  {
+    tensorforge::BuildProgress p(
+        10, [&] { return now; }, [&](const std::string& m) { logged.push_back(m); },
+        [&](const std::string& m) { drawn.push_back(m); });
+    for (size_t i = 0; i < 10; ++i) {
+      p.layer(i, "layer 'l" + std::to_string(i) + "' (convolution)");
+      now += 1.0;  // each layer takes a second
+    }
+    // At 3 s (layer 3), then at 5, 7 and 9 s.
+    ASSERT_EQ(logged.size(), 4u);
+    EXPECT_EQ(logged[0], "building the engine: 3 of 10 layers done, 3 s so far; now layer 'l3' (convolution)");
+    EXPECT_EQ(drawn.size(), 4u);
+    EXPECT_EQ(drawn[0], "[tensorforge] building the engine: 3 of 10 layers done, 3 s so far");
+  }
+  ASSERT_EQ(drawn.size(), 5u);
+  EXPECT_EQ(drawn.back(), "");  // the line is cleared at the end
+  logged.clear();
+  drawn.clear();
+  {
+    tensorforge::BuildProgress quick(
+        5, [&] { return now; }, [&](const std::string& m) { logged.push_back(m); },
+        [&](const std::string& m) { drawn.push_back(m); });
+    for (size_t i = 0; i < 5; ++i) quick.layer(i, "x");  // no time passes: nothing to say
+  }
+  EXPECT_TRUE(logged.empty());
+  EXPECT_TRUE(drawn.empty());
 }
