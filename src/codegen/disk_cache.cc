@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -73,7 +74,9 @@ void write_entry(const std::string& dir, const std::string& file, const std::str
                  const std::vector<char>& payload) {
   if (file.empty() || payload.empty() || payload.size() >= kMaxPayload) return;
   make_dirs(dir);
-  const std::string tmp = file + ".tmp." + std::to_string(::getpid());
+  // A name of its own per writer (process and write), so that concurrent writers never share one.
+  static std::atomic<uint64_t> writes{0};
+  const std::string tmp = file + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(writes++);
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) return;
   const uint64_t klen = key.size(), plen = payload.size(), hash = fnv1a(payload.data(), payload.size());
