@@ -26,6 +26,12 @@ struct BuilderConfig {
   /// must not pick; the layer then takes the next kernel that accepts it. For working around a
   /// library kernel and for testing the others. Unknown names are an error (validate()).
   std::vector<std::string> disabled_tactics;
+  /// Calls averaged per timing round when a kernel times its candidates (each is timed in 3 rounds
+  /// and keeps the median round); 0 = the kernels' default, 5.
+  int timing_iterations = 0;
+  /// Folder where kernels keep what they chose by timing, across processes (CUDA convolution plans:
+  /// docs/cuda.md); "" = the folder of the generated kernels' cache ($TENSORFORGE_KERNEL_CACHE, ...).
+  std::string timing_cache_dir;
   /// Throws Error if a field is out of range.
   void validate() const;
 };

@@ -17,6 +17,9 @@ void BuilderConfig::validate() const {
                 "BuilderConfig.optimization_level must be in 0..5, got " + std::to_string(optimization_level));
   if (static_cast<int>(device) > static_cast<int>(DeviceKind::kCUDA))
     throw Error(ErrorCode::kInvalidArgument, "BuilderConfig.device is not a valid DeviceKind");
+  if (timing_iterations < 0 || timing_iterations > 1000)
+    throw Error(ErrorCode::kInvalidArgument,
+                "BuilderConfig.timing_iterations must be in 0..1000, got " + std::to_string(timing_iterations));
   for (const std::string& t : disabled_tactics)
     if (!is_known_tactic(t))
       throw Error(ErrorCode::kInvalidArgument,

@@ -189,3 +189,19 @@ def test_graph_that_mutates_its_input_runs_in_pytorch():
     assert w.engines == 0
     torch.testing.assert_close(x, x0 + 1)  # the mutation happened
     torch.testing.assert_close(out, (x0 + 1) * y)
+
+
+def test_timing_options_reach_the_builder(monkeypatch, tmp_path):
+    import tensorforge.dynamo.backend as backend
+
+    seen = []
+
+    class Recording(tf.Builder):
+        def __init__(self, config):
+            seen.append(config)
+            super().__init__(config)
+
+    monkeypatch.setattr(backend.tf, "Builder", Recording)
+    model, x = Small().eval(), torch.randn(4, 8)
+    run(model, x, {"min_block_size": 1, "num_avg_timing_iters": 3, "timing_cache_path": str(tmp_path)})
+    assert seen and all(c.timing_iterations == 3 and c.timing_cache_dir == str(tmp_path) for c in seen)

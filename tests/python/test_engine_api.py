@@ -86,6 +86,14 @@ def test_builder_config():
         tf.Builder(tf.BuilderConfig(optimization_level=7))
     with pytest.raises(ValueError, match="device must be"):
         tf.Builder(tf.BuilderConfig(device="tpu"))
+    with pytest.raises(tf.InvalidArgumentError, match="timing_iterations must be in 0..1000"):
+        tf.Builder(tf.BuilderConfig(timing_iterations=-1))
+    with pytest.raises(tf.InvalidArgumentError, match="timing_iterations must be an int"):
+        tf.Builder(tf.BuilderConfig(timing_iterations="5"))
+    with pytest.raises(tf.InvalidArgumentError, match="timing_cache_dir must be a folder path"):
+        tf.Builder(tf.BuilderConfig(timing_cache_dir=3))
+    config = tf.BuilderConfig(timing_iterations=7, timing_cache_dir="/some/folder")
+    assert config._to_c().timing_iterations == 7 and config._to_c().timing_cache_dir == "/some/folder"
     if tf._C.cuda_device_count() == 0:
         with pytest.raises(tf.UnsupportedError, match="cuda"):
             tf.Builder(tf.BuilderConfig(device="cuda")).build(small_network())

@@ -81,7 +81,9 @@ def _build_engines(result, settings, device: torch.device, seconds: dict) -> dic
             seconds["convert"] = seconds.get("convert", 0.0) + converted - start
             config = tf.BuilderConfig(device=device.type, optimization_level=settings.optimization_level,
                                       workspace_size=settings.workspace_size,
-                                      allow_tf32=not settings.disable_tf32)
+                                      allow_tf32=not settings.disable_tf32,
+                                      timing_iterations=settings.num_avg_timing_iters,
+                                      timing_cache_dir=settings.timing_cache_path)
             with _on(device):
                 engine = tf.Builder(config).build(block.network)
             seconds["build"] = seconds.get("build", 0.0) + time.perf_counter() - converted

@@ -60,10 +60,12 @@ class CompilationSettings:
     """Forbid TF32 in float32 matrix products and convolutions (GPU only; recorded on the CPU)."""
     use_fp32_acc: bool = False
     """Accumulate float16/bfloat16 matrix products in float32 (GPU only; recorded on the CPU)."""
-    num_avg_timing_iters: int = 1
-    """Timing runs averaged per kernel candidate when autotuning."""
+    num_avg_timing_iters: int = 5
+    """Calls averaged per timing round when kernels time their candidates (GPU convolution plans and
+    matrix multiply algorithms; 3 rounds each, the median kept)."""
     timing_cache_path: str = ""
-    """File of kernel timings kept across builds ("" = none)."""
+    """Folder where kernels keep their timed choices across processes ("" = the generated kernels'
+    cache folder; TENSORFORGE_KERNEL_CACHE=off turns that one off)."""
 
     @classmethod
     def from_options(cls, options: dict | None) -> "CompilationSettings":
@@ -150,9 +152,9 @@ def _check(key: str, value: Any) -> Any:
                 raise _bad(key, value, "a JSON file path in an existing folder (the report is written there)")
         return value
     if key == "timing_cache_path":
-        if not isinstance(value, str):
-            raise _bad(key, value, "a path string")
-        return value
+        if not isinstance(value, (str, os.PathLike)) or os.path.isfile(value):
+            raise _bad(key, value, "a folder path (one file per timed layer signature is kept there)")
+        return os.fspath(value)
     return value
 
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "tensorforge/builder.h"
 #include "tensorforge/types.h"
 
 namespace tensorforge::cuda {
@@ -16,5 +17,8 @@ void fill_random(DataType t, void* data, int64_t n, uint32_t seed);
 /// Mean milliseconds of `f` on the current stream over `calls` calls after one warm-up call; waits
 /// for the stream.
 float time_ms(const std::function<void()>& f, int calls = 10);
+
+/// Calls per timing round the build asks for (BuilderConfig.timing_iterations; 0: 5).
+inline int timing_calls(const BuilderConfig& c) { return c.timing_iterations > 0 ? c.timing_iterations : 5; }
 
 }  // namespace tensorforge::cuda

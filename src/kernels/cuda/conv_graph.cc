@@ -535,7 +535,7 @@ class ConvGraphKernel : public Kernel {
       TimedPart part("convolution timing");
       for (Plan& p : candidates) {
         float rounds[3];
-        for (float& r : rounds) r = time_ms([&] { run_into(p, y.data()); }, 5);
+        for (float& r : rounds) r = time_ms([&] { run_into(p, y.data()); }, timing_calls(s.config));
         std::sort(rounds, rounds + 3);
         p.ms = rounds[1];
         timing += (timing.empty() ? "" : ", ") + p.name() + " " + std::to_string(p.ms) + " ms";
@@ -578,7 +578,7 @@ class ConvGraphKernel : public Kernel {
     StoredConvPlans keep;
     keep.has_loose = k->loose_ != nullptr;
     if (to_stored(k->main_, keep.main) && (!keep.has_loose || to_stored(*k->loose_, keep.loose)))
-      store_conv_plans(key, keep);
+      store_conv_plans(conv_plan_dir(s.config.timing_cache_dir), key, keep);
     note(s, "cuDNN graph " + k->main_.name() + ", " + std::to_string(k->workspace_) + " bytes of workspace" +
                 (timing.empty() ? "" : " (timed: " + timing + ")"));
     return k;
@@ -609,7 +609,7 @@ class ConvGraphKernel : public Kernel {
   // needs it, and a direct plan only where our kernel applies (`direct_ok`).
   bool restore_stored(const KernelSpec& s, const std::string& key, size_t cap, int64_t esize, bool direct_ok) {
     StoredConvPlans stored;
-    if (!load_conv_plans(key, stored) || (stored.main.direct && !direct_ok)) return false;
+    if (!load_conv_plans(conv_plan_dir(s.config.timing_cache_dir), key, stored) || (stored.main.direct && !direct_ok)) return false;
     Plan main, loose;
     const bool wants_loose = !stored.main.staged && esize < 16;
     if (wants_loose != stored.has_loose || stored.loose.direct || stored.loose.gemm ||

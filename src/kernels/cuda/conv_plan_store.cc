@@ -66,15 +66,19 @@ bool decode_plans(const std::string& text, StoredConvPlans& p) {
   return true;
 }
 
-bool load_conv_plans(const std::string& key, StoredConvPlans& p) {
-  const std::string dir = codegen::kernel_cache_dir(), full = disk_key(key);
+std::string conv_plan_dir(const std::string& timing_cache_dir) {
+  return timing_cache_dir.empty() ? codegen::kernel_cache_dir() : timing_cache_dir;
+}
+
+bool load_conv_plans(const std::string& dir, const std::string& key, StoredConvPlans& p) {
+  const std::string full = disk_key(key);
   std::vector<char> bytes;
   if (!codegen::read_entry(codegen::cache_file(dir, full, ".convplan"), full, bytes)) return false;
   return decode_plans(std::string(bytes.begin(), bytes.end()), p);
 }
 
-void store_conv_plans(const std::string& key, const StoredConvPlans& p) {
-  const std::string dir = codegen::kernel_cache_dir(), full = disk_key(key);
+void store_conv_plans(const std::string& dir, const std::string& key, const StoredConvPlans& p) {
+  const std::string full = disk_key(key);
   const std::string text = encode_plans(p);
   codegen::write_entry(dir, codegen::cache_file(dir, full, ".convplan"), full, std::vector<char>(text.begin(), text.end()));
 }

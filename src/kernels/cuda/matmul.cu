@@ -347,7 +347,7 @@ class LtMatMul : public Kernel {
           lt_calls(desc, options[i], reinterpret_cast<const char*>(a.data()), reinterpret_cast<const char*>(b.data()),
                    p_.has_residual ? reinterpret_cast<const char*>(res.data()) : nullptr,
                    reinterpret_cast<char*>(c.data()), ws.data());
-        }, 5);
+        }, timing_calls(s.config));
       std::sort(rounds, rounds + 3);
       if (i == 0 || rounds[1] < best_ms) {
         best = i;
