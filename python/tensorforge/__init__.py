@@ -61,6 +61,11 @@ def set_log_level(level: str) -> None:
     _C.set_log_level(getattr(_C.Severity, level))
 
 
+def log_level() -> str:
+    """The engine log level set now (see set_log_level)."""
+    return _C.log_level().name
+
+
 def built_with_cuda() -> bool:
     """True if this build includes CUDA support."""
     return _C.built_with_cuda()
@@ -85,5 +90,5 @@ __all__ = [
     "Builder", "BuilderConfig", "CorruptFileError", "DataType", "DeviceKind", "Engine", "EngineRuntimeError",
     "Error", "ExecutionContext", "IOTensorInfo", "InternalError", "InvalidArgumentError", "InvalidNetworkError",
     "Network", "Tensor", "UnsupportedError", "as_dtype", "built_with_cuda", "built_with_cudnn_attention",
-    "optimizer_passes", "set_log_level",
+    "optimizer_passes", "set_log_level", "log_level",
 ]

@@ -196,6 +196,7 @@ NB_MODULE(_C, m) {
 
   m.def("version", [] { return std::string(version()); });
   m.def("set_log_level", &set_log_level);
+  m.def("log_level", &log_level);
   m.def("built_with_cuda", &cuda::built_with_cuda);
   m.def("built_with_cudnn_attention", &cuda::built_with_cudnn_attention);
   m.def("optimizer_passes", [] {

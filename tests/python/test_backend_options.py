@@ -65,6 +65,22 @@ def test_debug_logs_coverage_partition_and_builds(caplog):
     assert "time: lower" in text and "build: " in text and "kernels cpu." in text
 
 
+def test_debug_leaves_the_log_levels_as_they_were(caplog, capfd):
+    import logging
+
+    logger = logging.getLogger("tensorforge")
+    before, handlers, engine_level = logger.level, list(logger.handlers), tf.log_level()
+    model, x = Small().eval(), torch.randn(4, 8)
+    run(model, x, {"min_block_size": 1, "debug": True})
+    assert logger.level == before and logger.handlers == handlers and tf.log_level() == engine_level
+    capfd.readouterr()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tensorforge"):
+        run(Small().eval(), torch.randn(3, 8), {"min_block_size": 1})  # no debug: nothing logged
+    assert not [r for r in caplog.records if r.levelno < logging.WARNING]
+    assert "[tensorforge info]" not in capfd.readouterr().err
+
+
 def test_report_says_where_the_compile_time_went():
     model, x = Small().eval(), torch.randn(4, 8)
     with Watch() as w:

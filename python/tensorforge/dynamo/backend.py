@@ -223,11 +223,24 @@ def tensorforge_backend(gm: GraphModule, example_inputs, options: dict | None = 
         raise tf.InvalidArgumentError(f"unexpected arguments to the tensorforge backend: {sorted(kwargs)}; "
                                       "pass settings through options={...}")
     settings = CompilationSettings.from_options(options)
-    if settings.debug:
-        logger.setLevel(logging.DEBUG)
-        if not logger.handlers and not logging.getLogger().handlers:
-            handler = logging.StreamHandler()
-            handler.setFormatter(logging.Formatter("[tensorforge] %(message)s"))
-            logger.addHandler(handler)
+    if not settings.debug:
+        return compile_graph(gm, example_inputs, settings)
+    # debug=True: this compilation logs at debug level (and the engine's C++ messages at info, on
+    # stderr); the levels (and a handler added for it) are put back afterwards, so later
+    # compilations without debug stay quiet.
+    level, engine_level, handler = logger.level, tf.log_level(), None
+    logger.setLevel(logging.DEBUG)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[tensorforge] %(message)s"))
+        logger.addHandler(handler)
+    if engine_level in ("error", "warning"):
+        tf.set_log_level("info")
+    try:
         logger.debug("compiling a graph with %d nodes; settings: %s", len(gm.graph.nodes), settings.describe())
-    return compile_graph(gm, example_inputs, settings)
+        return compile_graph(gm, example_inputs, settings)
+    finally:
+        logger.setLevel(level)
+        tf.set_log_level(engine_level)
+        if handler is not None:
+            logger.removeHandler(handler)
