@@ -15,7 +15,8 @@
 // (conv_plan_store.h). A channels-last layer (layout "nhwc": x and y [N, *spatial, C], the weight
 // [Cout, *kernel, Cin / groups]) is described to cuDNN with NHWC strides and runs in place; its
 // fallbacks are the unfused NHWC graph and the NCHW graph with transposes through the workspace. optimization_level 0 keeps the first plan (the fused graph's first); levels 1-2 time 3
-// fused, 2 unfused (5 for grouped layers) and 2 NHWC candidates, levels 3 and up 6, 2 (5) and 3, each on random (non-zero)
+// fused, 2 unfused (5 for grouped layers) and 2 NHWC candidates, levels 3 and up 6, 2 (5) and 3 (of
+// which at most 2, 3 below level 5 are engines that cuDNN compiles at finalization), each on random (non-zero)
 // scratch data, 3 rounds of 5 calls, and keep the fastest median among the plans whose output agrees
 // with the heuristic's first plan (or with the majority, when most disagree with that one).
 // Tensors are declared 16-byte aligned; a second plan declared only element-aligned serves calls
@@ -280,8 +281,8 @@ struct Plan {
 
 // Whether an engine configuration's numerical notes suit the layer: never down-converted inputs or
 // reduced-precision accumulation; float32 without TF32 also never tensor cores. Sets `engine` to its
-// global index.
-bool suitable(const Desc& cfg, bool fma_only, int64_t& engine) {
+// global index and `compiles` to whether finalizing it compiles a kernel (NVRTC, inside cuDNN).
+bool suitable(const Desc& cfg, bool fma_only, int64_t& engine, bool& compiles) {
   Desc e(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
   cudnnBackendDescriptor_t raw = e.get();
   int64_t n = 0;
@@ -297,6 +298,11 @@ bool suitable(const Desc& cfg, bool fma_only, int64_t& engine) {
       return false;
     if (fma_only && notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE) return false;
   }
+  cudnnBackendBehaviorNote_t behavior[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT];
+  compiles = false;
+  if (cudnnBackendGetAttribute(raw, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                               CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &n, behavior) == CUDNN_STATUS_SUCCESS)
+    for (int64_t i = 0; i < n; ++i) compiles = compiles || behavior[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION;
   if (cudnnBackendGetAttribute(raw, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &engine) !=
       CUDNN_STATUS_SUCCESS)
     engine = -1;
@@ -304,9 +310,11 @@ bool suitable(const Desc& cfg, bool fma_only, int64_t& engine) {
 }
 
 // Appends up to `want` finalized plans of `graph` to `out`, in cuDNN's heuristic order (mode A,
-// then the fallback list when mode A gives none), each within `cap` bytes of workspace.
+// then the fallback list when mode A gives none), each within `cap` bytes of workspace. Finalizing
+// a runtime-compiled engine compiles its kernel (a large part of a convolution network's build):
+// such configurations are skipped once `compiles_left` is 0, and each one tried counts against it.
 void add_plans(const std::shared_ptr<Graph>& graph, const Variant& v, bool fma_only, size_t cap, int want,
-               std::vector<Plan>& out) {
+               std::vector<Plan>& out, int& compiles_left) {
   TimedPart part("cuDNN convolution plans");  // the heuristic's query and the plans' finalization
   int added = 0;
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
@@ -330,7 +338,9 @@ void add_plans(const std::shared_ptr<Graph>& graph, const Variant& v, bool fma_o
       continue;
     for (int64_t i = 0; i < count && added < want; ++i) {
       Plan p;
-      if (!suitable(cfgs[i], fma_only, p.engine)) continue;
+      bool compiles = false;
+      if (!suitable(cfgs[i], fma_only, p.engine, compiles) || (compiles && compiles_left <= 0)) continue;
+      if (compiles) --compiles_left;
       cudnnHandle_t handle = cudnn_handle();
       p.plan = Desc(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
       p.plan.set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &handle)
@@ -468,6 +478,10 @@ class ConvGraphKernel : public Kernel {
       return k;
     }
 
+    const bool thorough = s.config.optimization_level >= 3;  // more of the heuristic's list is timed
+    // Runtime-compiled engines finalized for the timing, over all variants: 2 below level 3, 3 at
+    // levels 3-4, every one at 5 (each compiles a kernel, ~0.1-1 s).
+    int compiles_left = !timed ? 1 << 30 : s.config.optimization_level >= 5 ? 1 << 30 : thorough ? 3 : 2;
     std::vector<Plan> candidates;
     auto add = [&](Variant v, int want) {
       const size_t staging = v.nhwc != last ? k->staging() : 0;
@@ -479,10 +493,9 @@ class ConvGraphKernel : public Kernel {
         return;
       }
       const size_t first = candidates.size();
-      add_plans(graph, v, fma_only, cap - staging, want, candidates);
+      add_plans(graph, v, fma_only, cap - staging, want, candidates, compiles_left);
       for (size_t i = first; i < candidates.size(); ++i) candidates[i].staged = v.nhwc != last;
     };
-    const bool thorough = s.config.optimization_level >= 3;  // more of the heuristic's list is timed
     // In the layer's own layout first (fused, then unfused), then staged through the other layout.
     add(Variant{true, last, 16}, !timed ? 1 : thorough ? 6 : 3);
     // Grouped (depthwise) layers time more plain convolutions: cuDNN's fastest depthwise kernels
@@ -565,8 +578,9 @@ class ConvGraphKernel : public Kernel {
         if (!loose.empty() || (!fused && !epilogue) || (fused && ours_only)) continue;
         std::string ignored;
         const Variant v{fused, last, esize};
+        int any = 1 << 30;
         if (auto graph = build_graph(g, type, k->has_bias_, k->has_residual_, relu, v, ignored))
-          add_plans(graph, v, fma_only, cap, 1, loose);
+          add_plans(graph, v, fma_only, cap, 1, loose, any);
       }
       if (loose.empty()) {
         note(s, "cuDNN graph API: no plan for element-aligned tensors; the legacy cuDNN kernel takes the layer");
