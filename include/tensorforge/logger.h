@@ -12,7 +12,8 @@ enum class Severity : int { kError = 0, kWarning = 1, kInfo = 2, kVerbose = 3 };
 class Logger {
  public:
   virtual ~Logger() = default;
-  /// Called for every message at or above the logger's level.
+  /// Called for every message at or above the logger's level, from whichever thread logs (several
+  /// at once: an installed logger synchronizes itself and must outlive its installation).
   virtual void log(Severity severity, const std::string& message) = 0;
 };
 

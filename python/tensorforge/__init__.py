@@ -66,6 +66,37 @@ def log_level() -> str:
     return _C.log_level().name
 
 
+_PY_LEVELS = {0: 40, 1: 30, 2: 20, 3: 10}  # error, warning, info, verbose -> logging's numbers
+_routed = False
+
+
+def _to_logging(severity: int, message: str) -> None:
+    import logging
+
+    logging.getLogger("tensorforge.engine").log(_PY_LEVELS.get(severity, 20), message)
+
+
+def log_to_python(enabled: bool = True) -> bool:
+    """Routes the engine's own messages (its C++ side: kernel choices, build progress, warnings)
+    into Python's logging, logger "tensorforge.engine" (error, warning, info, and verbose as debug),
+    instead of printing them to stderr; False prints them to stderr again. The engine's level
+    (set_log_level) still filters first. Returns whether they were routed before."""
+    global _routed
+    before = _routed
+    _C.set_python_logger(_to_logging if enabled else None)
+    _routed = bool(enabled)
+    return before
+
+
+def _stop_routing_at_exit() -> None:
+    _C.set_python_logger(None)  # no message may call into an interpreter that is shutting down
+
+
+import atexit  # noqa: E402
+
+atexit.register(_stop_routing_at_exit)
+
+
 def built_with_cuda() -> bool:
     """True if this build includes CUDA support."""
     return _C.built_with_cuda()
@@ -90,5 +121,5 @@ __all__ = [
     "Builder", "BuilderConfig", "CorruptFileError", "DataType", "DeviceKind", "Engine", "EngineRuntimeError",
     "Error", "ExecutionContext", "IOTensorInfo", "InternalError", "InvalidArgumentError", "InvalidNetworkError",
     "Network", "Tensor", "UnsupportedError", "as_dtype", "built_with_cuda", "built_with_cudnn_attention",
-    "optimizer_passes", "set_log_level", "log_level",
+    "optimizer_passes", "set_log_level", "log_level", "log_to_python",
 ]

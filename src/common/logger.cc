@@ -29,8 +29,13 @@ Severity log_level() { return static_cast<Severity>(g_level.load()); }
 
 void log(Severity severity, const std::string& message) {
   if (static_cast<int>(severity) > g_level.load()) return;
-  std::lock_guard<std::mutex> lock(g_mutex);
-  g_logger.load()->log(severity, message);
+  Logger* sink = g_logger.load();
+  if (sink != &g_default) {  // an installed logger orders its own output (it may wait for a lock)
+    sink->log(severity, message);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(g_mutex);  // whole lines on stderr
+  sink->log(severity, message);
 }
 
 }  // namespace tensorforge

@@ -24,6 +24,30 @@ using namespace tensorforge;
 
 namespace {
 
+// Sends the engine's messages to a Python callable (severity as int, message), which tensorforge
+// routes into Python's logging. Any thread may log: the callable runs with the GIL taken here, so
+// calls that create kernels (which log) release the GIL first. Never destroyed (threads may still
+// be logging when the module goes away); exceptions in the callable are reported as unraisable.
+class PythonLogger : public Logger {
+ public:
+  void log(Severity severity, const std::string& message) override {
+    if (!Py_IsInitialized()) return;
+    nb::gil_scoped_acquire gil;
+    if (!callback_.is_valid() || callback_.is_none()) return;
+    try {
+      callback_(static_cast<int>(severity), message);
+    } catch (nb::python_error& e) {
+      e.discard_as_unraisable("tensorforge's log message handler");
+    }
+  }
+  nb::object callback_;
+};
+
+PythonLogger* python_logger() {
+  static PythonLogger* logger = new PythonLogger();
+  return logger;
+}
+
 using AnyArray = nb::ndarray<>;        // any device; checked against the engine's; writable (outputs)
 using InArray = nb::ndarray<nb::ro>;   // read-only arrays are accepted where only read (inputs, constants)
 
@@ -196,6 +220,15 @@ NB_MODULE(_C, m) {
 
   m.def("version", [] { return std::string(version()); });
   m.def("set_log_level", &set_log_level);
+  m.def("set_python_logger", [](nb::object callback) {
+    PythonLogger* logger = python_logger();
+    if (callback.is_none()) {
+      set_logger(nullptr);  // stderr again; the callable stays until replaced (a thread may be in it)
+      return;
+    }
+    logger->callback_ = std::move(callback);
+    set_logger(logger);
+  }, nb::arg("callback").none());
   m.def("log_level", &log_level);
   m.def("built_with_cuda", &cuda::built_with_cuda);
   m.def("built_with_cudnn_attention", &cuda::built_with_cudnn_attention);
@@ -326,7 +359,12 @@ NB_MODULE(_C, m) {
              std::vector<uint8_t> b = e.serialize();
              return nb::bytes(reinterpret_cast<const char*>(b.data()), b.size());
            })
-      .def_static("deserialize", [](nb::bytes b) { return Engine::deserialize(b.c_str(), b.size()); })
+      .def_static("deserialize",
+                  [](nb::bytes b) {
+                    std::string data(b.c_str(), b.size());
+                    nb::gil_scoped_release release;  // kernels are created (and log) here
+                    return Engine::deserialize(data.data(), data.size());
+                  })
       // Paths arrive as the bytes os.fsencode() gives, so any file name works; NUL bytes are refused
       // in C++ (Engine::save/load), not cut off.
       .def("save", [](const Engine& e, nb::bytes path) { e.save(std::string(path.c_str(), path.size())); })

@@ -225,10 +225,11 @@ def tensorforge_backend(gm: GraphModule, example_inputs, options: dict | None = 
     settings = CompilationSettings.from_options(options)
     if not settings.debug:
         return compile_graph(gm, example_inputs, settings)
-    # debug=True: this compilation logs at debug level (and the engine's C++ messages at info, on
-    # stderr); the levels (and a handler added for it) are put back afterwards, so later
-    # compilations without debug stay quiet.
+    # debug=True: this compilation logs at debug level, and the engine's own (C++) messages at info
+    # join it as "tensorforge.engine"; the levels, the routing and a handler added for it are put
+    # back afterwards, so later compilations without debug stay quiet.
     level, engine_level, handler = logger.level, tf.log_level(), None
+    routed = tf.log_to_python(True)  # the engine's messages join this logger's (as tensorforge.engine)
     logger.setLevel(logging.DEBUG)
     if not logger.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler()
@@ -242,5 +243,6 @@ def tensorforge_backend(gm: GraphModule, example_inputs, options: dict | None = 
     finally:
         logger.setLevel(level)
         tf.set_log_level(engine_level)
+        tf.log_to_python(routed)
         if handler is not None:
             logger.removeHandler(handler)
