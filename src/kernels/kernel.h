@@ -42,6 +42,9 @@ class Kernel {
   virtual void run(const TensorView* inputs, const TensorView* outputs, void* workspace) const = 0;
   /// Scratch bytes run() needs; fixed at creation.
   virtual size_t workspace_size() const { return 0; }
+  /// What the kernel chose at creation among candidates of its own, with their measured times when
+  /// it timed them, for the inspector ("" when it had nothing to choose).
+  virtual std::string choice() const { return ""; }
 };
 
 /// A kernel choice for one layer kind; create() returns nullptr when it does not handle the spec.

@@ -44,6 +44,13 @@ std::string json_string(const std::string& s) {
   return out + "\"";
 }
 
+// Per layer, what its kernel chose among candidates of its own (Kernel::choice(); "" for none).
+std::vector<std::string> kernel_choices(const EngineImpl& impl) {
+  std::vector<std::string> out(impl.graph.layers.size());
+  for (const Step& s : impl.steps) out[s.layer] = s.kernel->choice();
+  return out;
+}
+
 // "nhwc" / "nchw" for layers with a layout attribute, "" otherwise.
 std::string layout_of(const ir::Layer& l) {
   if (!l.attrs.count("layout")) return "";
@@ -54,6 +61,7 @@ std::string layout_of(const ir::Layer& l) {
 
 std::string Engine::inspect() const {
   const ir::Graph& g = impl_->graph;
+  const std::vector<std::string> choices = kernel_choices(*impl_);
   std::ostringstream os;
   os << "engine: device=" << to_string(device()) << " optimization_level=" << optimization_level()
      << " layers=" << g.layers.size() << " run_per_call=" << impl_->steps.size() << " arena=" << arena_size()
@@ -68,6 +76,7 @@ std::string Engine::inspect() const {
     for (int id : l.outputs) os << ' ' << to_string(g.tensors[id].dtype) << g.tensors[id].dims.str();
     const std::string layout = layout_of(l);
     if (!layout.empty()) os << " layout=" << layout;
+    if (!choices[li].empty()) os << " choice=" << choices[li];
     if (l.origins.empty()) {
       os << " (inserted by the optimizer)";
     } else if (l.origins.size() > 1 || l.origins[0] != l.name) {
@@ -83,6 +92,7 @@ std::string Engine::inspect_json() const {
   const ir::Graph& g = impl_->graph;
   std::vector<char> runs(g.layers.size(), 0);
   for (const Step& s : impl_->steps) runs[s.layer] = 1;
+  const std::vector<std::string> choices = kernel_choices(*impl_);
   std::ostringstream os;
   os << "{\"device\": " << json_string(to_string(device())) << ", \"optimization_level\": " << optimization_level()
      << ", \"arena_bytes\": " << arena_size() << ", \"weights_bytes\": " << weights_size()
@@ -106,7 +116,8 @@ std::string Engine::inspect_json() const {
        << (l.outputs.empty() ? "null" : json_string(to_string(g.tensors[l.outputs[0]].dtype)))
        << ", \"layout\": " << (layout.empty() ? "null" : json_string(layout)) << ", \"origins\": [";
     for (size_t k = 0; k < l.origins.size(); ++k) os << (k ? ", " : "") << json_string(l.origins[k]);
-    os << "], \"runs\": " << (runs[li] ? "true" : "false") << "}";
+    os << "], \"runs\": " << (runs[li] ? "true" : "false")
+       << ", \"choice\": " << (choices[li].empty() ? "null" : json_string(choices[li])) << "}";
   }
   os << "]}";
   return os.str();

@@ -126,6 +126,8 @@ def test_convolution_graph_tactic(dtype, level, info_log, capfd):
     net, x, engine = cuda_engine(CONV_CASES[9], dtype, True, optimization_level=level)
     assert "cuda.conv.cudnn_graph" in engine.inspect()
     assert "cuDNN graph N" in capfd.readouterr().err
+    conv = next(layer for layer in engine.inspect(format="json")["layers"] if layer["kind"] == "convolution")
+    assert conv["choice"] and conv["choice"].startswith("N"), conv  # "NCHW engine 12 fused (timed: ...)"
     expected = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(x)[0]
     ctx = engine.create_execution_context()
     out = torch.empty(tuple(expected.shape), dtype=dtype, device="cuda")

@@ -272,5 +272,7 @@ def test_algorithm_timing_follows_the_optimization_level(level):
     net = tf.Network()
     x = net.add_input("x", dtype, (3, 200, 136))
     net.mark_output(net.add_matmul(x, net.add_constant(b)), "y")
-    times = tf.Builder(tf.BuilderConfig(device="cuda", optimization_level=level)).build(net).build_times
-    assert ("of which matmul timing" in times) == (level >= 3), times
+    engine = tf.Builder(tf.BuilderConfig(device="cuda", optimization_level=level)).build(net)
+    assert ("of which matmul timing" in engine.build_times) == (level >= 3), engine.build_times
+    choice = next(layer["choice"] for layer in engine.inspect(format="json")["layers"] if layer["kind"] == "matmul")
+    assert (choice is not None and "cuBLASLt algorithm" in choice and "timed:" in choice) == (level >= 3), choice

@@ -27,6 +27,7 @@ def test_json_lists_every_layer_with_what_it_holds_and_runs():
     assert scores["origins"] == ["scores"] and scores["tactic"] and scores["runs"]
     assert scores["outputs"] == [{"name": "scores", "dtype": "float32", "dims": [4, 5]}]
     assert scores["precision"] == "float32" and scores["layout"] is None and scores["ms"] is None
+    assert scores["choice"] is None  # the CPU's BLAS kernel has no candidates of its own
     flat = next(layer for layer in info["layers"] if layer["name"] == "flat")
     assert not flat["runs"] and flat["tactic"] == "alias"
     assert info["layers_run_per_call"] == sum(layer["runs"] for layer in info["layers"]) == 2

@@ -473,6 +473,7 @@ class ConvGraphKernel : public Kernel {
     // may change between builds, and a stored plan must describe the graph this code builds.
     const std::string key = plan_key(s) + "|built " __DATE__ " " __TIME__;
     if (k->restore_stored(s, key, cap, esize, timed && direct_fits)) {
+      k->choice_ = k->main_.name() + " (from the plan cache)";
       note(s, "cuDNN graph " + k->main_.name() + " from the plan cache, " + std::to_string(k->workspace_) +
                   " bytes of workspace");
       return k;
@@ -593,12 +594,14 @@ class ConvGraphKernel : public Kernel {
     keep.has_loose = k->loose_ != nullptr;
     if (to_stored(k->main_, keep.main) && (!keep.has_loose || to_stored(*k->loose_, keep.loose)))
       store_conv_plans(conv_plan_dir(s.config.timing_cache_dir), key, keep);
+    k->choice_ = k->main_.name() + (timing.empty() ? "" : " (timed: " + timing + ")");
     note(s, "cuDNN graph " + k->main_.name() + ", " + std::to_string(k->workspace_) + " bytes of workspace" +
                 (timing.empty() ? "" : " (timed: " + timing + ")"));
     return k;
   }
 
   size_t workspace_size() const override { return workspace_; }
+  std::string choice() const override { return choice_; }
 
   /// The chosen plan, as the creation note names it ("NHWC engine 12 fused").
   std::string plan_name() const { return main_.name(); }
@@ -731,6 +734,7 @@ class ConvGraphKernel : public Kernel {
   bool has_bias_ = false, has_residual_ = false, last_ = false;  // last_: the layer is channels last
   ConvActivation act_ = ConvActivation::kNone;
   DepthwiseGeometry depthwise_;  // for the direct plan
+  std::string choice_;           // the plan and what it was timed against
 };
 
 // What decides a layer's kernel: device, dtype, layout, geometry, epilogue and the build options
@@ -759,6 +763,7 @@ class SharedKernel : public Kernel {
  public:
   explicit SharedKernel(std::shared_ptr<const Kernel> k) : k_(std::move(k)) {}
   size_t workspace_size() const override { return k_->workspace_size(); }
+  std::string choice() const override { return k_->choice() + " [shared with an earlier layer]"; }
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     k_->run(in, out, workspace);
   }

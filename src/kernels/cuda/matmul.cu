@@ -193,7 +193,7 @@ class LtMatMul : public Kernel {
       set_epilogue(fold);
       std::vector<cublasLtMatmulHeuristicResult_t> fast = heuristics(kFastAlign, limit, timed_algorithms(s.config));
       has_fast_ = !fast.empty();
-      if (has_fast_) fast_ = fast.size() > 1 ? fastest(fast, s, limit) : fast[0];
+      if (has_fast_) fast_ = fast.size() > 1 ? fastest(fast, s, limit, choice_) : fast[0];
       std::vector<cublasLtMatmulHeuristicResult_t> any = heuristics(static_cast<uint32_t>(esize_), limit, 1);
       has_any_ = !any.empty();
       if (has_any_) any_ = any[0];
@@ -207,6 +207,7 @@ class LtMatMul : public Kernel {
   }
 
   size_t workspace_size() const override { return workspace_; }
+  std::string choice() const override { return choice_; }
 
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     const int64_t total = out[0].numel();
@@ -313,15 +314,23 @@ class LtMatMul : public Kernel {
 
   // Of the heuristic's `options` for aligned operands, the one that runs this layer fastest on
   // scratch data (median of 3 rounds of 5 calls), shared by the layers of the same key.
+  // `why` says which one and its time against the heuristic's first.
   cublasLtMatmulHeuristicResult_t fastest(const std::vector<cublasLtMatmulHeuristicResult_t>& options,
-                                          const KernelSpec& s, size_t limit) const {
+                                          const KernelSpec& s, size_t limit, std::string& why) const {
+    struct Chosen {
+      cublasLtMatmulHeuristicResult_t algo;
+      std::string why;
+    };
     static std::mutex mutex;
-    static std::unordered_map<std::string, cublasLtMatmulHeuristicResult_t> chosen;
+    static std::unordered_map<std::string, Chosen> chosen;
     const std::string key = algo_key(limit);
     {
       std::lock_guard<std::mutex> lock(mutex);
       auto it = chosen.find(key);
-      if (it != chosen.end()) return it->second;
+      if (it != chosen.end()) {
+        why = it->second.why + " [shared with an earlier layer]";
+        return it->second.algo;
+      }
     }
     TimedPart part("matmul timing");
     auto bytes = [&](const ir::TensorDesc* t) { return std::max<size_t>(t->dims.volume() * esize_, 16); };
@@ -339,7 +348,7 @@ class LtMatMul : public Kernel {
     cublasLtMatmulDescOpaque_t desc;
     describe(desc, folded_bias_ ? bias.data() : nullptr);
     size_t best = 0;
-    float best_ms = 0;
+    float best_ms = 0, first_ms = 0;
     for (size_t i = 0; i < options.size(); ++i) {
       float rounds[3];
       for (float& r : rounds)
@@ -349,13 +358,16 @@ class LtMatMul : public Kernel {
                    reinterpret_cast<char*>(c.data()), ws.data());
         }, timing_calls(s.config));
       std::sort(rounds, rounds + 3);
+      if (i == 0) first_ms = rounds[1];
       if (i == 0 || rounds[1] < best_ms) {
         best = i;
         best_ms = rounds[1];
       }
     }
+    why = "cuBLASLt algorithm " + std::to_string(best + 1) + " of the heuristic's " + std::to_string(options.size()) +
+          " (timed: " + std::to_string(best_ms) + " ms, the first " + std::to_string(first_ms) + " ms)";
     std::lock_guard<std::mutex> lock(mutex);
-    return chosen.emplace(key, options[best]).first->second;
+    return chosen.emplace(key, Chosen{options[best], why}).first->second.algo;
   }
 
   // The heuristic's best algorithms (up to `want`) for pointers aligned to `align` bytes, best first.
@@ -435,6 +447,7 @@ class LtMatMul : public Kernel {
   bool has_fast_ = false, has_any_ = false;
   uintptr_t offset_bits_ = 0;
   size_t workspace_ = 0;
+  std::string choice_;  // the timed algorithm choice, for the inspector
 };
 
 // ---- integers -------------------------------------------------------------------------------
