@@ -62,7 +62,8 @@ def test_unknown_key_without_a_close_match_lists_the_keys():
     ("optimization_level", 6), ("optimization_level", "3"), ("enabled_precisions", {torch.float64}),
     ("enabled_precisions", set()), ("torch_executed_ops", {"sub"}), ("torch_executed_ops", 3),
     ("workspace_size", -1), ("device", "tpu:7"), ("dryrun", 1), ("use_python_runtime", 1),
-    ("num_avg_timing_iters", 0), ("timing_cache_path", 3), ("timing_cache_path", __file__)])
+    ("num_avg_timing_iters", 0), ("timing_cache_path", 3), ("timing_cache_path", __file__), ("use_fp32_acc", 1),
+    ("use_fp32_acc", False)])
 def test_wrong_types_name_the_key(key, value):
     with pytest.raises(tf.InvalidArgumentError, match=f"option '{key}' must be"):
         CompilationSettings.from_options({key: value})

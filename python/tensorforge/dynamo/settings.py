@@ -58,8 +58,10 @@ class CompilationSettings:
     """True: print the dry-run report and build nothing; a path string also writes it as JSON."""
     disable_tf32: bool = False
     """Forbid TF32 in float32 matrix products and convolutions (GPU only; recorded on the CPU)."""
-    use_fp32_acc: bool = False
-    """Accumulate float16/bfloat16 matrix products in float32 (GPU only; recorded on the CPU)."""
+    use_fp32_acc: bool = True
+    """Float16/bfloat16 matrix products and convolutions accumulate in float32: always so here, so
+    only True is accepted (False, float16 accumulation, is refused with an error: the engine offers
+    none, and on Hopper it would not be faster)."""
     num_avg_timing_iters: int = 5
     """Calls averaged per timing round when kernels time their candidates (GPU convolution plans and
     matrix multiply algorithms; 3 rounds each, the median kept)."""
@@ -105,6 +107,9 @@ def _check(key: str, value: Any) -> Any:
     if key in bools:
         if not isinstance(value, bool):
             raise _bad(key, value, "True or False")
+        if key == "use_fp32_acc" and not value:
+            raise _bad(key, value, "True: float16 and bfloat16 matrix products and convolutions always "
+                                   "accumulate in float32 here (float16 accumulation is not offered)")
         return value
     if key == "enabled_precisions":
         if not isinstance(value, (set, frozenset, list, tuple)) or not value:
