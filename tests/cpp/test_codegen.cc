@@ -3,10 +3,13 @@
 // and on disk, including damaged cache files. The kernels' numbers are tested on the GPU
 // (tests/python/test_cuda_fused.py). Also the disk cache's entries (any payload) and the stored
 // convolution plans' text form.
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "ir/pointwise_program.h"
 #include "test_util.h"
@@ -250,6 +253,35 @@ TEST(DiskCache, EntriesComeBackOnlyWhole) {
   flipped[bytes.size() - 10] ^= 0x40;  // a payload byte: the checksum no longer matches
   std::ofstream(file, std::ios::binary | std::ios::trunc) << flipped;
   EXPECT_FALSE(codegen::read_entry(file, key, got));
+  std::filesystem::remove_all(dir);
+}
+
+TEST(DiskCache, ConcurrentWritersLeaveOneWholeEntry) {
+  const std::string dir = ::testing::TempDir() + "tf_disk_cache_threads";
+  std::filesystem::remove_all(dir);
+  const std::string key = "shared key", file = codegen::cache_file(dir, key, ".bin");
+  std::vector<std::thread> writers;
+  std::atomic<int> torn{0};
+  for (int t = 0; t < 8; ++t)
+    writers.emplace_back([&, t] {
+      std::vector<char> mine(4096 + t, static_cast<char>('a' + t)), got;
+      for (int round = 0; round < 20; ++round) {
+        codegen::write_entry(dir, file, key, mine);
+        if (codegen::read_entry(file, key, got)) {  // whichever writer won, its whole payload
+          const char c = got.front();
+          if (got.size() != 4096u + static_cast<size_t>(c - 'a') ||
+              std::count(got.begin(), got.end(), c) != static_cast<std::ptrdiff_t>(got.size()))
+            ++torn;
+        }
+      }
+    });
+  for (auto& w : writers) w.join();
+  EXPECT_EQ(torn.load(), 0);
+  std::vector<char> got;
+  EXPECT_TRUE(codegen::read_entry(file, key, got));
+  int leftovers = 0;  // no temporary file stays behind
+  for (const auto& e : std::filesystem::directory_iterator(dir)) leftovers += e.path().string() != file;
+  EXPECT_EQ(leftovers, 0);
   std::filesystem::remove_all(dir);
 }
 
