@@ -266,9 +266,10 @@ void apply_input_views(PwProgram& p, const std::vector<int64_t>& views) {
                                  views.begin() + static_cast<std::ptrdiff_t>(i + 2 + 2 * r));
     const int64_t offset = views[i + 2 + 2 * r];
     if (d.volume() != p.shape.volume()) fail("input " + std::to_string(k) + "'s view has another volume");
-    for (int64_t s : strides)
-      if (s < 0) fail("input " + std::to_string(k) + " has a negative stride");
-    if (offset < 0) fail("input " + std::to_string(k) + " has a negative offset");
+    // Strides may be negative (a rotation reads its halves swapped); no element before the first.
+    int64_t lowest = offset;
+    for (size_t j = 0; j < r; ++j) lowest += std::min<int64_t>(0, (d[static_cast<int>(j)] - 1) * strides[j]);
+    if (lowest < 0) fail("input " + std::to_string(k) + "'s view reaches before the tensor's first element");
     if (refinement({p.shape, d}).empty())
       fail("input " + std::to_string(k) + "'s view " + d.str() + " does not refine with " + p.shape.str());
     p.view_dims[k] = d;

@@ -65,7 +65,8 @@ struct PwProgram {
 
 /// Reads a pointwise layer's "input_views" attribute into `p`: records [input, rank, dims...,
 /// strides..., offset]. A view input has the outputs' shape and the view the input's volume, with a
-/// common refinement of the two shapes; the program has no concat. Throws Error(kInvalidNetwork)
+/// common refinement of the two shapes; strides may be negative, but no element lies before the
+/// offset's zero (the layer's inference checks none lies past the tensor); the program has no concat. Throws Error(kInvalidNetwork)
 /// when a record breaks these rules.
 void apply_input_views(PwProgram& p, const std::vector<int64_t>& views);
 

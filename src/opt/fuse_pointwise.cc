@@ -224,17 +224,19 @@ struct Fused {
 };
 
 // Tensor `id` (of the group's shape) as a strided view of a tensor up its chain of transposes,
-// slices and reshapes that costs at least one copy: the view of the chain below its trailing
-// reshapes, whose dims may be finer than id's (Swin's window reverse: a [2, 2, 7, 2, 7, 96]
-// transpose viewed as [2, 14, 14, 96]); base -1 otherwise.
+// slices, reshapes, as_strided copies and rotate-halves gathers (Llama's rotate_half) that costs
+// at least one copy: the view of the chain below its trailing reshapes, whose dims may be finer
+// than id's (Swin's window reverse: a [2, 2, 7, 2, 7, 96] transpose viewed as [2, 14, 14, 96]; a
+// rotation splits its dim in two halves); base -1 otherwise. describe() checks that the dims
+// refine with the group's shape.
 StridedViewOf input_view(const ir::Graph& g, int id) {
   int t = id;
   while (g.tensors[t].producer >= 0 && g.layers[g.tensors[t].producer].kind == LayerKind::kReshape)
     t = g.layers[g.tensors[t].producer].inputs[0];
   if (t == id && g.tensors[t].producer < 0) return {};
-  StridedViewOf v = strided_view_of(g, t);
+  StridedViewOf v = strided_view_of(g, t, /*unit_last_stride=*/true, /*for_pointwise=*/true);
   if (v.base < 0 || v.contiguous || v.copies == 0 || g.tensors[v.base].dtype != g.tensors[id].dtype ||
-      v.view.dims != g.tensors[t].dims)
+      v.view.dims.volume() != g.tensors[t].dims.volume())
     return {};
   return v;
 }
@@ -280,10 +282,12 @@ Fused describe(const ir::Graph& g, const Group& grp, const std::vector<int>& gro
     }
   }
   f.body = ir::to_text(b);
-  if (!f.views.empty()) {  // a view whose dims do not refine with the group's shape: read the copy
+  if (!f.views.empty()) {  // views whose dims do not refine with the group's shape (or refine into
+                           // more than kMaxDims dims together): read the copies
     try {
       ir::PwProgram p = ir::compile_pointwise_body(f.body);
       ir::apply_input_views(p, f.views);
+      (void)ir::pointwise_iteration(p);
     } catch (const Error&) {
       f.views.clear();
       f.inputs = original;
@@ -307,7 +311,22 @@ ir::Graph fuse_pointwise(const ir::Graph& g) {
     }
   // Which groups become fused layers: two or more layers, or one that reads an input through a view
   // (a copy saved), and something outside needs them.
-  const std::vector<int> reader = single_readers(g);
+  // A tensor's single reader, not counting rotate-halves gathers read in place by a fused layer
+  // (their own input then becomes a view read too, and its copy dies).
+  std::vector<int> reader = single_readers(g);
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    if (!rotate_halves_gather(g, l)) continue;
+    const int r = reader[l.outputs[0]];
+    if (r < 0 || group[r] < 0) continue;
+    std::vector<int> others;  // readers of the gathered tensor besides this gather
+    for (size_t lj = 0; lj < g.layers.size(); ++lj)
+      if (lj != li && std::find(g.layers[lj].inputs.begin(), g.layers[lj].inputs.end(), l.inputs[0]) !=
+                          g.layers[lj].inputs.end())
+        others.push_back(static_cast<int>(lj));
+    const bool is_output = std::find(g.outputs.begin(), g.outputs.end(), l.inputs[0]) != g.outputs.end();
+    if (others.size() == 1 && !is_output && group[others[0]] == group[r]) reader[l.inputs[0]] = others[0];
+  }
   std::vector<char> fuse(groups.size(), 0);
   std::vector<Fused> fused(groups.size());
   bool any = false;

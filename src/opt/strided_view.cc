@@ -103,12 +103,57 @@ bool slice(Composite& c, int axis, int64_t start, int64_t step, int64_t extent) 
   return true;
 }
 
-// Applies the view layer producing tensor `out` (from its first input) to c.
-bool apply(const ir::Graph& g, int out, Composite& c) {
+// Whether tensor `id` is a constant int64 [2h] holding h..2h-1 then 0..h-1 (rotate_half's index).
+bool rotate_halves_index(const ir::Graph& g, int id) {
+  const int p = id >= 0 ? g.tensors[id].producer : -1;
+  if (p < 0 || g.layers[p].kind != LayerKind::kConstant) return false;
+  const Weights& w = ir::attr_weights(g.layers[p], "value");
+  if (w.dtype() != DataType::kInt64 || w.dims().rank() != 1 || w.dims()[0] < 2 || w.dims()[0] % 2 != 0) return false;
+  const int64_t n = w.dims()[0], h = n / 2;
+  const auto* v = static_cast<const int64_t*>(w.data());
+  for (int64_t i = 0; i < n; ++i)
+    if (v[i] != (i < h ? i + h : i - h)) return false;
+  return true;
+}
+
+// A rotate-halves gather along `axis` (extent 2h, one atom of stride s): output element j*h + k
+// reads input (1 - j)*h + k, the dim as atoms [2 of stride -h*s, h of stride s] from offset h*s.
+bool rotate_halves(Composite& c, int axis) {
+  std::vector<Atom> g = merged(c.dims[axis]);
+  if (g.size() != 1 || g[0].extent % 2 != 0) return false;
+  const int64_t h = g[0].extent / 2, s = g[0].stride;
+  c.offset += h * s;
+  c.dims[axis] = {{2, -h * s}, {h, s}};
+  return true;
+}
+
+// An as_strided of c's elements in row-major order: only when c is them in place (contiguous).
+bool as_strided(Composite& c, const ir::Layer& l) {
+  std::vector<Atom> flat;
+  for (const auto& d : c.dims) flat.insert(flat.end(), d.begin(), d.end());
+  flat = merged(flat);
+  if (flat.size() > 1 || (flat.size() == 1 && flat[0].stride != 1)) return false;
+  const auto &shape = ir::attr_ints(l, "shape"), &strides = ir::attr_ints(l, "strides");
+  if (shape.size() != strides.size()) return false;
+  c.dims.assign(shape.size(), {});
+  for (size_t i = 0; i < shape.size(); ++i) c.dims[i] = {{shape[i], strides[i]}};
+  c.offset += ir::attr_int(l, "offset");
+  return true;
+}
+
+// Applies the view layer producing tensor `out` (from its first input) to c; `for_pointwise` adds
+// the steps only a fused pointwise kernel's views take (see strided_view_of).
+bool apply(const ir::Graph& g, int out, Composite& c, bool for_pointwise) {
   const ir::TensorDesc& t = g.tensors[out];
   const ir::Layer& l = g.layers[t.producer];
   const Dims& in = g.tensors[l.inputs[0]].dims;
   switch (l.kind) {
+    case LayerKind::kAsStrided: return for_pointwise && as_strided(c, l);
+    case LayerKind::kGather: {
+      const int a = static_cast<int>(ir::attr_int(l, "axis") < 0 ? ir::attr_int(l, "axis") + in.rank()
+                                                                   : ir::attr_int(l, "axis"));
+      return for_pointwise && rotate_halves_gather(g, l) && rotate_halves(c, a);
+    }
     case LayerKind::kReshape: return reshape(c, t.dims);
     case LayerKind::kTranspose: return transpose(c, ir::attr_ints(l, "perm"));
     case LayerKind::kSlice: {
@@ -134,23 +179,44 @@ bool apply(const ir::Graph& g, int out, Composite& c) {
   }
 }
 
-bool is_view_layer(const ir::Layer& l) {
+bool is_view_layer(const ir::Layer& l, bool for_pointwise) {
   return l.kind == LayerKind::kReshape || l.kind == LayerKind::kTranspose || l.kind == LayerKind::kSlice ||
-         l.kind == LayerKind::kSplit;
+         l.kind == LayerKind::kSplit ||
+         (for_pointwise && (l.kind == LayerKind::kAsStrided || l.kind == LayerKind::kGather));
 }
 
 // The chain from `base` down to `id` (chain[k] is produced from chain[k + 1]) as one strided view.
 std::optional<ir::StridedOperand> compose(const ir::Graph& g, const std::vector<int>& chain, size_t base_at,
-                                          bool unit_last_stride) {
+                                          bool unit_last_stride, bool for_pointwise) {
   const Dims& bd = g.tensors[chain[base_at]].dims;
   if (bd.volume() == 0) return std::nullopt;
   Composite c;
   const std::vector<int64_t> bs = contiguous_strides(bd);
   for (int i = 0; i < bd.rank(); ++i) c.dims.push_back({{bd[i], bs[i]}});
   for (size_t k = base_at; k-- > 0;)
-    if (!apply(g, chain[k], c)) return std::nullopt;
+    if (!apply(g, chain[k], c, for_pointwise)) return std::nullopt;
   const Dims& d = g.tensors[chain[0]].dims;
   ir::StridedOperand v;
+  if (for_pointwise) {  // every atom its own dim (extent-1 ones dropped), the offset at least 0
+    std::vector<int64_t> dims, strides;
+    for (const auto& group : c.dims)
+      for (const Atom& a : merged(group)) {
+        dims.push_back(a.extent);
+        strides.push_back(a.stride);
+      }
+    if (dims.empty()) {
+      dims.push_back(1);
+      strides.push_back(1);
+    }
+    int64_t lowest = c.offset;
+    for (size_t i = 0; i < dims.size(); ++i) lowest += std::min<int64_t>(0, (dims[i] - 1) * strides[i]);
+    if (lowest < 0 || dims.size() > static_cast<size_t>(kMaxDims)) return std::nullopt;
+    if (unit_last_stride && dims.back() > 1 && strides.back() != 1) return std::nullopt;
+    v.dims = Dims(dims);
+    v.strides = strides;
+    v.offset = c.offset;
+    return v;
+  }
   v.dims = d;
   v.offset = c.offset;
   v.strides.assign(d.rank(), 0);
@@ -166,16 +232,21 @@ std::optional<ir::StridedOperand> compose(const ir::Graph& g, const std::vector<
 
 }  // namespace
 
-StridedViewOf strided_view_of(const ir::Graph& g, int id, bool unit_last_stride) {
+bool rotate_halves_gather(const ir::Graph& g, const ir::Layer& l) {
+  return l.kind == LayerKind::kGather && ir::attr_string(l, "mode") == "take" && l.inputs.size() == 2 &&
+         g.tensors[l.outputs[0]].dims == g.tensors[l.inputs[0]].dims && rotate_halves_index(g, l.inputs[1]);
+}
+
+StridedViewOf strided_view_of(const ir::Graph& g, int id, bool unit_last_stride, bool for_pointwise) {
   std::vector<int> chain = {id};  // id, its view layer's input, ... up to a tensor no view layer makes
   for (int cur = id;;) {
     const int p = g.tensors[cur].producer;
-    if (p < 0 || !is_view_layer(g.layers[p]) || chain.size() > 64) break;
+    if (p < 0 || !is_view_layer(g.layers[p], for_pointwise) || chain.size() > 64) break;
     cur = g.layers[p].inputs[0];
     chain.push_back(cur);
   }
   for (size_t at = chain.size() - 1; at > 0; --at) {
-    std::optional<ir::StridedOperand> v = compose(g, chain, at, unit_last_stride);
+    std::optional<ir::StridedOperand> v = compose(g, chain, at, unit_last_stride, for_pointwise);
     if (!v) continue;
     int copies = 0;
     for (size_t k = 0; k < at; ++k) copies += g.layers[g.tensors[chain[k]].producer].kind != LayerKind::kReshape;

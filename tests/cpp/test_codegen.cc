@@ -114,6 +114,33 @@ TEST(Codegen, AViewSplitsTheIterationIntoItsFinerDims) {
 #endif
 }
 
+TEST(Codegen, AViewMayStepBackwards) {
+  // rotate_half(q) read in place: the last dim (64) split in halves, the outer half-stride -32 from
+  // an offset of 32; the walk keeps the halves apart (they do not merge), the source offsets use
+  // signed arithmetic, and the vector entry point still moves whole 16-byte runs of each half.
+  ir::PwProgram p = ir::compile_pointwise_body(
+      "input %t: float16[2,8,16,64]\ninput %s: float16[64]\n"
+      "%a: float16[2,8,16,64] = elementwise \"a\" (%t, %s) {op=\"mul\"}\noutput %a\n");
+  ir::apply_input_views(p, {0, 5, 2, 8, 16, 2, 32, 49152, 64, 3072, -32, 1, 32});
+  const ir::PwIteration it = ir::pointwise_iteration(p);
+  EXPECT_EQ(it.shape, Dims({2, 8, 16, 2, 32}));
+  EXPECT_EQ(it.strides[0], (std::vector<int64_t>{49152, 64, 3072, -32, 1}));
+  // A view whose first element lies before the tensor's is refused.
+  ir::PwProgram q = ir::compile_pointwise_body(
+      "input %t: float32[4]\n%e: float32[4] = unary \"e\" (%t) {op=\"exp\"}\noutput %e\n");
+  EXPECT_THROW(ir::apply_input_views(q, {0, 2, 2, 2, -2, 1, 1}), Error);
+  ir::apply_input_views(q, {0, 2, 2, 2, -2, 1, 2});  // [2, 3, 0, 1]
+#ifdef TENSORFORGE_WITH_CUDA
+  codegen::PointwiseLayout l = codegen::pointwise_layout(p);
+  const std::string src = codegen::pointwise_source(p, l);
+  EXPECT_NE(src.find("-32"), std::string::npos) << src;
+  EXPECT_GT(codegen::pointwise_vector_width(p, l), 1);
+  ::setenv("TENSORFORGE_KERNEL_CACHE", "off", 1);
+  EXPECT_GT(codegen::compile_cubin(src, 90).size(), 1000u);
+  ::unsetenv("TENSORFORGE_KERNEL_CACHE");
+#endif
+}
+
 TEST(Codegen, VectorWidthFollowsTheWidestFullOperandAndTheInnermostExtent) {
   auto width = [](const std::string& body) {
     ir::PwProgram p = ir::compile_pointwise_body(body);

@@ -1147,6 +1147,41 @@ TEST(PassGolden, FusePointwiseReadsATransposedInputInPlace) {
   expect_same_output(g, out, 1e-6, "window reverse read in place");
 }
 
+TEST(PassGolden, FusePointwiseReadsRotateHalfThroughANegativeStride) {
+  // Llama's rotary embedding after recognize_rotate_half and compose_views: q is an as_strided copy
+  // of the QKV projection, rotate_half(q) a gather of it by [4..7, 0..3]. The fused kernel reads both
+  // from the projection in place: q through the copy's strides, the rotation through the same with
+  // its last dim split in halves, the outer half-stride negative (-4) from an offset of 4; the copy
+  // and the gather are gone, and the CPU kernel walks the negative stride to the same numbers.
+  ir::Graph g = ir::parse_text(
+      "input %m: float32[6,24]\n"
+      "%cos: float32[3,8] = constant \"cos\" () {value=float32[3,8]}\n"
+      "%sin: float32[3,8] = constant \"sin\" () {value=float32[3,8]}\n"
+      "%idx: int64[8] = constant \"idx\" () {value=int64[8]{4, 5, 6, 7, 0, 1, 2, 3}}\n"
+      "%sign: float32[8] = constant \"sign\" () {value=float32[8]{-1, -1, -1, -1, 1, 1, 1, 1}}\n"
+      "%q: float32[2,2,3,8] = as_strided \"q\" (%m) {offset=0, shape=[2, 2, 3, 8], strides=[72, 8, 24, 1]}\n"
+      "%rot: float32[2,2,3,8] = gather \"rot\" (%q, %idx) {axis=3, mode=\"take\"}\n"
+      "%qc: float32[2,2,3,8] = elementwise \"qc\" (%q, %cos) {op=\"mul\"}\n"
+      "%r: float32[2,2,3,8] = elementwise \"r\" (%rot, %sign) {op=\"mul\"}\n"
+      "%rs: float32[2,2,3,8] = elementwise \"rs\" (%r, %sin) {op=\"mul\"}\n"
+      "%o: float32[2,2,3,8] = elementwise \"o\" (%qc, %rs) {op=\"add\"}\noutput %o\n");
+  ir::Graph out = eliminate_dead_layers(fuse_pointwise(g));
+  EXPECT_EQ(count_layers(out, LayerKind::kGather), 0) << ir::to_text(out);
+  EXPECT_EQ(count_layers(out, LayerKind::kAsStrided), 0) << ir::to_text(out);
+  ASSERT_EQ(count_layers(out, LayerKind::kPointwise), 1) << ir::to_text(out);
+  const ir::Layer& f = *std::find_if(out.layers.begin(), out.layers.end(),
+                                     [](const ir::Layer& l) { return l.kind == LayerKind::kPointwise; });
+  EXPECT_EQ(ir::attr_ints(f, "input_views"),
+            (std::vector<int64_t>{0, 4, 2, 2, 3, 8, 72, 8, 24, 1, 0, 2, 5, 2, 2, 3, 2, 4, 72, 8, 24, -4, 1, 4}));
+  expect_same_output(g, out, 1e-6, "rotary embedding read in place");
+  // A view reaching before its tensor's first element is refused where the layer is checked.
+  std::string bad = ir::to_text(out);
+  const std::string from = "-4, 1, 4]", to = "-4, 1, 3]";
+  ASSERT_NE(bad.find(from), std::string::npos);
+  bad.replace(bad.find(from), from.size(), to);
+  EXPECT_THROW(ir::parse_text(bad), Error);
+}
+
 TEST(PassGolden, FusePointwiseReadsAConcatInPlace) {
   // DenseNet's layer in NHWC: the concatenation of the features so far, its batch norm as scale and
   // shift, ReLU: one layer reading the three pieces where they are (the concat is never written).

@@ -176,6 +176,35 @@ def test_transposed_inputs_read_in_place(dtype):
     assert "transpose" not in kinds and kinds.count("pointwise") == 1, kinds
 
 
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.bfloat16))
+@pytest.mark.parametrize("heads,head_dim", [(2, 8), (3, 64)])
+def test_rotary_embedding_reads_the_projection_in_place(dtype, heads, head_dim):
+    """Llama's q * cos + rotate_half(q) * sin, q an as_strided view of a QKV projection and
+    rotate_half a gather swapping the halves: the fused kernel reads both from the projection (the
+    rotation through a negative stride), no gather or copy stays, and it matches the CPU engine."""
+    b, s, d = 2, 5, head_dim
+    half = d // 2
+    index = torch.tensor(list(range(half, d)) + list(range(half)))
+    sign = torch.tensor([-1.0] * half + [1.0] * half).to(dtype)
+    cos, sin = rand((s, d), dtype, 42), rand((s, d), dtype, 43)
+
+    def build(net, m):
+        q = net.add_as_strided(m, (b, heads, s, d), (s * 3 * heads * d, d, 3 * heads * d, 1), offset=0)
+        rot = net.add_gather(q, net.add_constant(index), axis=3)
+        qc = net.add_elementwise(q, net.add_constant(cos), "mul")
+        rs = net.add_elementwise(net.add_elementwise(rot, net.add_constant(sign), "mul"), net.add_constant(sin), "mul")
+        return net.add_elementwise(qc, rs, "add")
+
+    inputs = [rand((b * s, 3 * heads * d), dtype, 44)]
+    check(build, inputs, f"rotary embedding in place {dtype} {heads}x{head_dim}")
+    net = tf.Network()
+    x = net.add_input("in0", dtype, tuple(inputs[0].shape))
+    net.mark_output(build(net, x), "out")
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    kinds = [kind for _, kind, _ in engine._engine.layers()]
+    assert "gather" not in kinds and "as_strided" not in kinds and kinds.count("pointwise") == 1, kinds
+
+
 def test_graph_replay_and_threads():
     shape = (1000, 3)
     lines = ['%e: float32[1000,3] = unary "e" (%x) {op="exp"}', '%r: float32[1000,3] = activation "r" (%e) {op="silu"}']

@@ -1,6 +1,8 @@
 // The fused pointwise layer: what the optimizer makes of a connected chain of elementwise, unary,
 // activation, cast and select layers. Its `body` attribute is that chain as network text; inputs
 // are the body's inputs, outputs its outputs (see ir/pointwise_program.h).
+#include <algorithm>
+
 #include "ir/op_registry.h"
 #include "ir/pointwise_program.h"
 
@@ -32,9 +34,10 @@ void infer_pointwise(InferContext& c) {
     if (c.dtype(i) != p.input_dtypes[i] || (!view && c.dims(i) != p.input_dims[i]))
       c.fail("input " + std::to_string(i) + " is " + to_string(c.dtype(i)) + c.dims(i).str() + ", the body's is " +
              to_string(p.input_dtypes[i]) + p.input_dims[i].str());
-    if (view && p.input_dims[i].volume() > 0) {  // the view's last element lies inside the tensor
+    if (view && p.input_dims[i].volume() > 0) {  // the view's furthest element lies inside the tensor
       int64_t last = p.view_offsets[i];
-      for (int d = 0; d < p.view_dims[i].rank(); ++d) last += (p.view_dims[i][d] - 1) * p.view_strides[i][d];
+      for (int d = 0; d < p.view_dims[i].rank(); ++d)
+        last += std::max<int64_t>(0, (p.view_dims[i][d] - 1) * p.view_strides[i][d]);
       if (last >= c.dims(i).volume())
         c.fail("input " + std::to_string(i) + "'s view reaches element " + std::to_string(last) + " of a " +
                c.dims(i).str() + " tensor");
