@@ -51,7 +51,8 @@ def timed_candidate(build, inputs, msg, candidate, capfd):
     ((2, 12, 9, 9), (3, 3), (1, 1), (2, 2), (2, 2), "silu", True),          # dilated, residual
     ((1, 6, 7, 5), (3, 1), (1, 1), (1, 0), (1, 1), "none", False),          # 6 channels: the element path
     ((2, 16, 9, 9), (3, 3), (2, 2), (1, 1), (1, 1), "none", True),          # 3x3 stride 2, residual
-    ((1, 24, 6, 6), (7, 7), (1, 1), (3, 3), (1, 1), "relu", False),         # 7x7: no unrolled kernel
+    ((1, 24, 6, 6), (7, 7), (1, 1), (3, 3), (1, 1), "relu", False),         # 7x7: weights in shared memory
+    ((2, 96, 14, 13), (7, 7), (1, 1), (3, 3), (1, 1), "none", True),        # ConvNeXt's, residual
 ])
 def test_depthwise_convolution_direct_kernel(dtype, case, capfd, monkeypatch):
     """A channels-last depthwise layer times our direct kernel among cuDNN's plans; it must agree with

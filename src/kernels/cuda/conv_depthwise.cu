@@ -15,9 +15,11 @@ namespace {
 
 // K > 0: a K x K window, unrolled, with the thread's weights held in registers: its V channels' taps
 // are V * K * K adjacent elements of w ([C, K, K]), K * K 16-byte packs loaded once (adjacent
-// threads read adjacent packs). K == 0: any window, weights read one by one. I indexes elements
-// (32 bits when every tensor has fewer than 2^31 elements).
-template <class T, int V, int K, class I>
+// threads read adjacent packs). kShared (7 x 7, ConvNeXt's): the block first copies every weight
+// into shared memory as [tap][C] (coalesced reads), and each tap's V weights are one 16-byte
+// shared read. K == 0: any window, weights read one by one. I indexes elements (32 bits when every
+// tensor has fewer than 2^31 elements).
+template <class T, int V, int K, class I, bool kShared = false>
 __global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
                                       const T* __restrict__ residual, T* __restrict__ y, DepthwiseGeometry geo,
                                       ConvActivation act) {
@@ -25,14 +27,20 @@ __global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restri
           wd = static_cast<I>(geo.w), oh = static_cast<I>(geo.oh), ow = static_cast<I>(geo.ow);
   const I kh = K ? K : static_cast<I>(geo.kh), kw = K ? K : static_cast<I>(geo.kw), taps = kh * kw;
   const I total = static_cast<I>(geo.n) * oh * ow * groups;
+  extern __shared__ uint4 shared_words[];  // kShared: the weights as [tap][C]
+  T* shared_w = reinterpret_cast<T*>(shared_words);
+  if constexpr (kShared) {
+    for (I e = threadIdx.x; e < c * taps; e += blockDim.x) shared_w[(e % taps) * c + e / taps] = w[e];
+    __syncthreads();
+  }
   for (I i = blockIdx.x * I(blockDim.x) + threadIdx.x; i < total; i += I(gridDim.x) * blockDim.x) {
     const I c0 = (i % groups) * V;
     I p = i / groups;
     const I ox = p % ow;
     p /= ow;
     const I oy = p % oh, b = p / oh;
-    Pack<T, V> wp[K ? K * K : 1];
-    if constexpr (K > 0) {
+    Pack<T, V> wp[K && !kShared ? K * K : 1];
+    if constexpr (K > 0 && !kShared) {
       const Pack<T, V>* src = reinterpret_cast<const Pack<T, V>*>(w + c0 * taps);
 #pragma unroll
       for (int j = 0; j < K * K; ++j) wp[j] = src[j];
@@ -51,10 +59,14 @@ __global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restri
         if (ix < 0 || ix >= wd) continue;
         const Pack<T, V> xv = *reinterpret_cast<const Pack<T, V>*>(x + ((b * h + iy) * wd + ix) * c + c0);
         const I tap = ky * kw + kx;
+        Pack<T, V> wt;
+        if constexpr (kShared) wt = *reinterpret_cast<const Pack<T, V>*>(shared_w + tap * c + c0);
 #pragma unroll
         for (int v = 0; v < V; ++v) {
           float wv;
-          if constexpr (K > 0) {
+          if constexpr (kShared) {
+            wv = load(wt.v, v);
+          } else if constexpr (K > 0) {
             const int e = v * K * K + int(tap);  // compile-time once unrolled
             wv = load(wp[e / V].v, e % V);
           } else {
@@ -77,11 +89,12 @@ __global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restri
   }
 }
 
-template <class T, int V, int K, class I>
+template <class T, int V, int K, class I, bool kShared = false>
 void launch(const void* x, const void* w, const void* bias, const void* residual, void* y, const DepthwiseGeometry& g,
             ConvActivation act) {
   const int64_t total = g.n * g.oh * g.ow * (g.c / V);
-  depthwise_nhwc_kernel<T, V, K, I><<<blocks_for(total), kThreads, 0, stream()>>>(
+  const size_t shared = kShared ? static_cast<size_t>(g.c * K * K) * sizeof(T) : 0;
+  depthwise_nhwc_kernel<T, V, K, I, kShared><<<blocks_for(total), kThreads, shared, stream()>>>(
       static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias),
       static_cast<const T*>(residual), static_cast<T*>(y), g, act);
   check_launch("launching the depthwise convolution");
@@ -100,8 +113,12 @@ void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* b
       constexpr int N = vec_width<T>();
       const bool small = std::max(g.n * g.h * g.w, g.n * g.oh * g.ow) * g.c < (int64_t(1) << 31);
       const bool square = g.kh == g.kw && (g.kh == 3 || g.kh == 5);
+      // 7 x 7 weights of every channel in the default 48 KB of shared memory per block.
+      const bool shared7 = g.kh == 7 && g.kw == 7 && g.c * 49 * int64_t(sizeof(T)) <= 48 * 1024;
       if (g.c % N == 0 && aligned16(x) && aligned16(residual) && aligned16(y)) {
-        if (small && square && aligned16(w))
+        if (small && shared7)
+          launch<T, N, 7, int32_t, true>(x, w, bias, residual, y, g, act);
+        else if (small && square && aligned16(w))
           g.kh == 3 ? launch<T, N, 3, int32_t>(x, w, bias, residual, y, g, act)
                     : launch<T, N, 5, int32_t>(x, w, bias, residual, y, g, act);
         else if (small)
