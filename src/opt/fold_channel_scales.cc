@@ -12,7 +12,7 @@ namespace {
 struct Fold {
   int matmul = -1;
   int bias_add = -1;  // -1 for none
-  int bias = -1;      // the bias constant's tensor
+  int bias = -1;      // the bias constant's tensor (an add's operand, or the matmul's own bias input)
   int mul = -1;
   int scale = -1;     // the scale constant's tensor
 };
@@ -39,16 +39,22 @@ std::vector<Fold> find_folds(const ir::Graph& g) {
     if (l.kind != LayerKind::kMatMul || l.inputs.size() < 2 || !is_constant(g, l.inputs[1]) ||
         is_constant(g, l.inputs[0]) || g.tensors[l.inputs[1]].dims.rank() != 2 || !non_empty(g, l))
       continue;
+    // No activation and no residual; a bias the matmul already takes (after fuse_epilogues) scales too.
     bool plain = ir::attr_string(l, "activation") == "none";
-    for (size_t k = 2; k < l.inputs.size(); ++k) plain = plain && l.inputs[k] < 0;
+    for (size_t k = 3; k < l.inputs.size(); ++k) plain = plain && l.inputs[k] < 0;
     const DataType t = g.tensors[l.outputs[0]].dtype;
     if (!plain || !is_floating(t)) continue;
     const int64_t n = g.tensors[l.outputs[0]].dims[g.tensors[l.outputs[0]].dims.rank() - 1];
     Fold f;
     f.matmul = static_cast<int>(li);
+    if (l.inputs.size() > 2 && l.inputs[2] >= 0) {
+      if (!per_channel(g, l.inputs[2], t, n, 1)) continue;
+      f.bias = l.inputs[2];
+    }
     int out = l.outputs[0];
     int r = reader[out];
-    if (r >= 0 && g.layers[r].kind == LayerKind::kElementwise && ir::attr_string(g.layers[r], "op") == "add") {
+    if (f.bias < 0 && r >= 0 && g.layers[r].kind == LayerKind::kElementwise &&
+        ir::attr_string(g.layers[r], "op") == "add") {
       const int b = other_operand(g.layers[r], out);
       if (b != out && per_channel(g, b, t, n, 1)) {
         f.bias_add = r;
@@ -114,18 +120,23 @@ ir::Graph fold_channel_scales(const ir::Graph& g) {
     const Fold& f = folds[fold_at[li]];
     const std::vector<double> scale = float_values(constant_value(g, f.scale));
     std::vector<int> inputs = rb.map(l.inputs);
-    if (static_cast<int>(li) == f.matmul) {
-      const bool transposed = ir::attr_int(l, "transpose_b") != 0;
-      inputs[1] = rb.constant(scaled_weights(constant_value(g, l.inputs[1]), scale, transposed),
-                              l.name + ".scaled_weight");
-      rb.replace(static_cast<int>(li), l.kind, inputs, l.attrs, l.name, {static_cast<int>(li), f.mul});
-    } else {  // the bias add
+    // The bias scaled per channel, as a new constant that replaces it among `inputs`.
+    auto scale_bias = [&] {
       std::vector<double> bias = float_values(constant_value(g, f.bias));
       for (size_t k = 0; k < bias.size(); ++k) bias[k] *= scale[k];
       const int b = rb.constant(float_weights(g.tensors[f.bias].dtype, g.tensors[f.bias].dims, bias),
                                 l.name + ".scaled_bias");
       for (int& id : inputs)
         if (id == rb.map(f.bias)) id = b;
+    };
+    if (static_cast<int>(li) == f.matmul) {
+      const bool transposed = ir::attr_int(l, "transpose_b") != 0;
+      inputs[1] = rb.constant(scaled_weights(constant_value(g, l.inputs[1]), scale, transposed),
+                              l.name + ".scaled_weight");
+      if (f.bias >= 0 && f.bias_add < 0) scale_bias();  // the matmul's own bias
+      rb.replace(static_cast<int>(li), l.kind, inputs, l.attrs, l.name, {static_cast<int>(li), f.mul});
+    } else {  // the bias add
+      scale_bias();
       rb.replace(static_cast<int>(li), l.kind, inputs, l.attrs, l.name);
     }
   }

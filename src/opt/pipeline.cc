@@ -67,6 +67,8 @@ const std::vector<Pass>& pipeline() {
        "keeps float16/bfloat16 convolutional regions NHWC, converting only at their edges"},
       {"cancel_transposes", 1, kOnAll, cancel_transposes,
        "composes a transpose of a transpose into one, dropping those that cancel (NHWC conversions)"},
+      {"fold_channel_scales_after_layout", 1, kOnCUDA, fold_channel_scales,
+       "folds the layer scales layout conversions hid (ConvNeXt's, behind its permutes) into weights"},
       {"fuse_epilogues_after_layout", 1, kOnCUDA, fuse_epilogues,
        "fuses the epilogues layout conversions hid (a residual add behind transposes that cancelled)"},
       {"fuse_pointwise", 1, kOnCUDA, fuse_pointwise,

@@ -742,6 +742,63 @@ TEST(PassGolden, FoldChannelScalesScalesTheWeightsAndBias) {
                     kUnscaledLayers);
 }
 
+TEST(PassGolden, FoldChannelScalesScalesABiasTheMatmulTakes) {
+  // After fuse_epilogues the bias is the matmul's third input: weights and that bias scale alike
+  // (ConvNeXt's layer scale, found once the NHWC conversions around it cancelled).
+  expect_golden(fold_channel_scales,
+                "input %x: float32[6,3]\n"
+                "%w: float32[2,3] = constant \"w\" () {value=float32[2,3]{1, 2, 3, 4, 5, 6}}\n"
+                "%b: float32[2] = constant \"b\" () {value=float32[2]{0.5, -1}}\n"
+                "%g: float32[1,1,2] = constant \"g\" () {value=float32[1,1,2]{2, -0.5}}\n"
+                "%mm: float32[6,2] = matmul \"mm\" (%x, %w, %b) {transpose_b=1}\n"
+                "%v: float32[2,3,2] = reshape \"v\" (%mm) {shape=[2, 3, 2]}\n"
+                "%s: float32[2,3,2] = elementwise \"s\" (%v, %g) {op=\"mul\"}\noutput %s\n",
+                "input %x: float32[6,3]\n"
+                "%w: float32[2,3] = constant \"w\" () {value=float32[2,3]{1, 2, 3, 4, 5, 6}}\n"
+                "%b: float32[2] = constant \"b\" () {value=float32[2]{0.5, -1}}\n"
+                "%g: float32[1,1,2] = constant \"g\" () {value=float32[1,1,2]{2, -0.5}}\n"
+                "%mm.scaled_weight: float32[2,3] = constant \"mm.scaled_weight\" () "
+                "{value=float32[2,3]{2, 4, 6, -2, -2.5, -3}}\n"
+                "%mm.scaled_bias: float32[2] = constant \"mm.scaled_bias\" () {value=float32[2]{1, 0.5}}\n"
+                "%mm: float32[6,2] = matmul \"mm\" (%x, %mm.scaled_weight, %mm.scaled_bias) {transpose_b=1}\n"
+                "%s: float32[2,3,2] = reshape \"v\" (%mm) {shape=[2, 3, 2]}\noutput %s\n");
+}
+
+TEST(PassGolden, ConvNeXtBlockKeepsNoPointwiseLayer) {
+  // torchvision's CNBlock in NCHW: depthwise 7x7, permute, layer norm, linear, GELU, linear,
+  // permute back, layer scale times that plus the input. Through the CUDA pipeline in float16 the
+  // permutes cancel against the NHWC conversions, the layer scale folds into the second linear
+  // (fold_channel_scales_after_layout) and the residual into its epilogue: no pointwise layer.
+  ir::Graph g = ir::parse_text(
+      "input %x: float16[2,16,8,8]\n"
+      "%dw: float16[16,1,7,7] = constant \"dw\" () {value=float16[16,1,7,7]}\n"
+      "%dwb: float16[16] = constant \"dwb\" () {value=float16[16]}\n"
+      "%c: float16[2,16,8,8] = convolution \"c\" (%x, %dw, %dwb) {groups=16, padding=[3, 3]}\n"
+      "%p: float16[2,8,8,16] = transpose \"p\" (%c) {perm=[0, 2, 3, 1]}\n"
+      "%lw: float16[16] = constant \"lw\" () {value=float16[16]}\n"
+      "%lb: float16[16] = constant \"lb\" () {value=float16[16]}\n"
+      "%ln: float16[2,8,8,16] = layer_norm \"ln\" (%p, %lw, %lb) {eps=1e-06, normalized_rank=1}\n"
+      "%r1: float16[128,16] = reshape \"r1\" (%ln) {shape=[128, 16]}\n"
+      "%w1: float16[16,64] = constant \"w1\" () {value=float16[16,64]}\n"
+      "%b1: float16[64] = constant \"b1\" () {value=float16[64]}\n"
+      "%m1: float16[128,64] = matmul \"m1\" (%r1, %w1) {}\n"
+      "%a1: float16[128,64] = elementwise \"a1\" (%m1, %b1) {op=\"add\"}\n"
+      "%g1: float16[128,64] = activation \"g1\" (%a1) {op=\"gelu_erf\"}\n"
+      "%w2: float16[64,16] = constant \"w2\" () {value=float16[64,16]}\n"
+      "%b2: float16[16] = constant \"b2\" () {value=float16[16]}\n"
+      "%m2: float16[128,16] = matmul \"m2\" (%g1, %w2) {}\n"
+      "%a2: float16[128,16] = elementwise \"a2\" (%m2, %b2) {op=\"add\"}\n"
+      "%r2: float16[2,8,8,16] = reshape \"r2\" (%a2) {shape=[2, 8, 8, 16]}\n"
+      "%q: float16[2,16,8,8] = transpose \"q\" (%r2) {perm=[0, 3, 1, 2]}\n"
+      "%ls: float16[16,1,1] = constant \"ls\" () {value=float16[16,1,1]}\n"
+      "%s: float16[2,16,8,8] = elementwise \"s\" (%ls, %q) {op=\"mul\"}\n"
+      "%o: float16[2,16,8,8] = elementwise \"o\" (%s, %x) {op=\"add\"}\noutput %o\n");
+  ir::Graph out = cuda_pipeline(g);
+  EXPECT_EQ(count_layers(out, LayerKind::kPointwise), 0) << ir::to_text(out);
+  EXPECT_EQ(count_layers(out, LayerKind::kElementwise), 0) << ir::to_text(out);
+  expect_same_output(g, out, 3e-2, "ConvNeXt block with its layer scale folded");
+}
+
 TEST(PassGolden, FuseEpilogues) {
   expect_golden(fuse_epilogues,
                 "input %x: float32[4,3]\n"
