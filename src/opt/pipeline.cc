@@ -20,6 +20,7 @@
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
 #include "opt/merge_parallel_matmuls.h"
+#include "opt/merge_sibling_copies.h"
 #include "opt/move_row_transposes.h"
 #include "opt/pass.h"
 #include "opt/recognize_attention.h"
@@ -73,6 +74,8 @@ const std::vector<Pass>& pipeline() {
        "fuses the epilogues layout conversions hid (a residual add behind transposes that cancelled)"},
       {"fuse_pointwise", 1, kOnCUDA, fuse_pointwise,
        "turns connected chains of pointwise layers into one generated kernel"},
+      {"merge_sibling_copies", 1, kOnCUDA, merge_sibling_copies,
+       "turns strided copies of one tensor into tensors of one shape into one kernel with an output each"},
       {"eliminate_dead_layers", 1, kOnAll, eliminate_dead_layers,
        "drops layers whose outputs no network output depends on (the constants folding replaced too)"},
   };

@@ -19,6 +19,7 @@
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
 #include "opt/merge_parallel_matmuls.h"
+#include "opt/merge_sibling_copies.h"
 #include "opt/move_row_transposes.h"
 #include "opt/pass.h"
 #include "opt/recognize_rms_norm.h"
@@ -1237,6 +1238,29 @@ TEST(PassGolden, FusePointwiseReadsRotateHalfThroughANegativeStride) {
   ASSERT_NE(bad.find(from), std::string::npos);
   bad.replace(bad.find(from), from.size(), to);
   EXPECT_THROW(ir::parse_text(bad), Error);
+}
+
+TEST(PassGolden, MergeSiblingCopiesMakesOneKernelWithAnOutputEach) {
+  // GPT-2's key and value heads: two strided copies of the QKV projection into [B, H, S, D] become
+  // one fused layer with two outputs reading it through each copy's strides. A third copy nothing
+  // reads (attention reads q through strides) is not computed again, and a copy of another shape
+  // stays as it is.
+  expect_golden(merge_sibling_copies,
+                "input %m: float32[6,24]\n"
+                "%k: float32[2,2,3,4] = as_strided \"k\" (%m) {offset=8, shape=[2, 2, 3, 4], strides=[72, 4, 24, 1]}\n"
+                "%q: float32[2,2,3,4] = as_strided \"q\" (%m) {offset=0, shape=[2, 2, 3, 4], strides=[72, 4, 24, 1]}\n"
+                "%v: float32[2,2,3,4] = as_strided \"v\" (%m) {offset=16, shape=[2, 2, 3, 4], strides=[72, 4, 24, 1]}\n"
+                "%t: float32[24,6] = as_strided \"t\" (%m) {offset=0, shape=[24, 6], strides=[1, 24]}\n"
+                "output %k\noutput %v\noutput %t\n",
+                "input %m: float32[6,24]\n"
+                "%k: float32[2,2,3,4], %v: float32[2,2,3,4] = pointwise \"k.copies\" (%m, %m) {body=\"input %in0: "
+                "float32[2,2,3,4]\\ninput %in1: float32[2,2,3,4]\\n%copy0: float32[2,2,3,4] = cast \\\"copy0\\\" (%in0) "
+                "{dtype=\\\"float32\\\"}\\n%copy1: float32[2,2,3,4] = cast \\\"copy1\\\" (%in1) {dtype=\\\"float32\\\"}"
+                "\\noutput %copy0\\noutput %copy1\\n\", input_views=[0, 4, 2, 2, 3, 4, 72, 4, 24, 1, 8, 1, 4, 2, 2, 3, 4, "
+                "72, 4, 24, 1, 16]}\n"
+                "%q: float32[2,2,3,4] = as_strided \"q\" (%m) {offset=0, shape=[2, 2, 3, 4], strides=[72, 4, 24, 1]}\n"
+                "%t: float32[24,6] = as_strided \"t\" (%m) {offset=0, shape=[24, 6], strides=[1, 24]}\n"
+                "output %k\noutput %v\noutput %t\n");
 }
 
 TEST(PassGolden, FusePointwiseReadsAConcatInPlace) {

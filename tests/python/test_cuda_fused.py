@@ -205,6 +205,26 @@ def test_rotary_embedding_reads_the_projection_in_place(dtype, heads, head_dim):
     assert "gather" not in kinds and "as_strided" not in kinds and kinds.count("pointwise") == 1, kinds
 
 
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float16))
+def test_sibling_copies_run_as_one_kernel(dtype):
+    """GPT-2's key and value heads, two strided copies of the QKV projection returned as outputs,
+    run as one generated kernel with two outputs (merge_sibling_copies) and match the CPU engine."""
+    b, heads, s, d = 2, 3, 5, 8
+
+    def build(net, m):
+        return [net.add_as_strided(m, (b, heads, s, d), (s * 3 * heads * d, d, 3 * heads * d, 1),
+                                   offset=k * heads * d) for k in (1, 2)]
+
+    inputs = [rand((b * s, 3 * heads * d), dtype, 45)]
+    check(build, inputs, f"sibling copies {dtype}")
+    net = tf.Network()
+    x = net.add_input("in0", dtype, tuple(inputs[0].shape))
+    for i, o in enumerate(build(net, x)):
+        net.mark_output(o, f"out{i}")
+    kinds = [kind for _, kind, _ in tf.Builder(tf.BuilderConfig(device="cuda")).build(net)._engine.layers()]
+    assert "as_strided" not in kinds and kinds.count("pointwise") == 1, kinds
+
+
 def test_graph_replay_and_threads():
     shape = (1000, 3)
     lines = ['%e: float32[1000,3] = unary "e" (%x) {op="exp"}', '%r: float32[1000,3] = activation "r" (%e) {op="silu"}']
