@@ -1,11 +1,13 @@
 // Core types, network construction errors, attribute schema checks, the memory planner, the build
-// clock, build progress reports and the printer.
+// clock, build progress reports, the process cache of kernel decisions and the printer.
+#include <atomic>
 #include <thread>
 
 #include "builder/memory_planner.h"
 #include "builder/progress.h"
 #include "common/build_clock.h"
 #include "kernels/cuda/device_info.h"
+#include "kernels/cuda/process_cache.h"
 #include "test_util.h"
 
 using namespace tft;
@@ -270,4 +272,29 @@ TEST(BuildProgress, ReportsAfterAFewSecondsThenEveryFewAndClearsItsLine) {
   }
   EXPECT_TRUE(logged.empty());
   EXPECT_TRUE(drawn.empty());
+}
+
+TEST(ProcessCache, KeepsTheFirstValueOfAKeyAndStartsOverWhenFull) {
+  tensorforge::cuda::ProcessCache<int> cache(2);
+  EXPECT_FALSE(cache.find("a").has_value());
+  EXPECT_EQ(cache.insert("a", 1), 1);
+  EXPECT_EQ(cache.insert("a", 2), 1);  // another thread's value, stored first, stays
+  EXPECT_EQ(cache.insert("b", 3), 3);
+  EXPECT_EQ(cache.find("a").value(), 1);
+  EXPECT_EQ(cache.insert("c", 4), 4);  // full: starts over
+  EXPECT_FALSE(cache.find("a").has_value());
+  EXPECT_EQ(cache.find("c").value(), 4);
+  std::vector<std::thread> threads;
+  std::atomic<int> disagree{0};
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        const int kept = cache.insert("k" + std::to_string(i % 3), t);
+        const std::optional<int> seen = cache.find("k" + std::to_string(i % 3));
+        if (seen && (*seen < 0 || *seen > 7)) ++disagree;
+        if (kept < 0 || kept > 7) ++disagree;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(disagree.load(), 0);
 }

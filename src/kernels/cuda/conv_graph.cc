@@ -26,9 +26,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -39,6 +37,7 @@
 #include "kernels/cuda/conv.h"
 #include "kernels/cuda/conv_plan_store.h"
 #include "kernels/cuda/libraries.h"
+#include "kernels/cuda/process_cache.h"
 #include "ir/layout.h"
 #include "kernels/layer_attrs.h"
 #include "runtime/device.h"
@@ -778,30 +777,22 @@ class SharedKernel : public Kernel {
 // candidates), the rest reuse it (ResNet-50's 53 convolutions have 23 keys at a batch size). The
 // cache holds at most kMaxCachedPlans kernels and starts over when full.
 std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s) {
-  constexpr size_t kMaxCachedPlans = 4096;
   struct Cached {
     std::shared_ptr<const Kernel> kernel;  // null: the graph API refused the key
     std::string plan;                      // its plan's name
   };
-  static std::mutex mutex;
-  static std::unordered_map<std::string, Cached> cache;
+  static ProcessCache<Cached> cache(4096);
   const std::string key = plan_key(s);
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto it = cache.find(key);
-    if (it != cache.end()) {
-      if (!it->second.kernel) return nullptr;
-      note(s, "cuDNN graph " + it->second.plan + ", shared with an earlier layer of the same shape and options");
-      return std::make_unique<SharedKernel>(it->second.kernel);
-    }
+  if (std::optional<Cached> hit = cache.find(key)) {
+    if (!hit->kernel) return nullptr;
+    note(s, "cuDNN graph " + hit->plan + ", shared with an earlier layer of the same shape and options");
+    return std::make_unique<SharedKernel>(hit->kernel);
   }
   std::unique_ptr<ConvGraphKernel> created = ConvGraphKernel::create(s);
   Cached c{nullptr, created ? created->plan_name() : std::string()};
   c.kernel = std::move(created);
-  std::lock_guard<std::mutex> lock(mutex);
-  if (cache.size() >= kMaxCachedPlans) cache.clear();
-  cache.emplace(key, c);
-  return c.kernel ? std::make_unique<SharedKernel>(c.kernel) : nullptr;
+  const Cached kept = cache.insert(key, c);
+  return kept.kernel ? std::make_unique<SharedKernel>(kept.kernel) : nullptr;
 }
 
 }  // namespace tensorforge::cuda

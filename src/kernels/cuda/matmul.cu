@@ -11,9 +11,8 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
-#include <mutex>
+#include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "common/build_clock.h"
@@ -21,6 +20,7 @@
 #include "kernels/cuda/build_timing.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/libraries.h"
+#include "kernels/cuda/process_cache.h"
 #include "kernels/matmul_shape.h"
 #include "runtime/device.h"
 
@@ -321,16 +321,11 @@ class LtMatMul : public Kernel {
       cublasLtMatmulHeuristicResult_t algo;
       std::string why;
     };
-    static std::mutex mutex;
-    static std::unordered_map<std::string, Chosen> chosen;
+    static ProcessCache<Chosen> chosen(4096);
     const std::string key = algo_key(limit);
-    {
-      std::lock_guard<std::mutex> lock(mutex);
-      auto it = chosen.find(key);
-      if (it != chosen.end()) {
-        why = it->second.why + " [shared with an earlier layer]";
-        return it->second.algo;
-      }
+    if (std::optional<Chosen> hit = chosen.find(key)) {
+      why = hit->why + " [shared with an earlier layer]";
+      return hit->algo;
     }
     TimedPart part("matmul timing");
     auto bytes = [&](const ir::TensorDesc* t) { return std::max<size_t>(t->dims.volume() * esize_, 16); };
@@ -366,8 +361,7 @@ class LtMatMul : public Kernel {
     }
     why = "cuBLASLt algorithm " + std::to_string(best + 1) + " of the heuristic's " + std::to_string(options.size()) +
           " (timed: " + std::to_string(best_ms) + " ms, the first " + std::to_string(first_ms) + " ms)";
-    std::lock_guard<std::mutex> lock(mutex);
-    return chosen.emplace(key, Chosen{options[best], why}).first->second.algo;
+    return chosen.insert(key, Chosen{options[best], why}).algo;
   }
 
   // The heuristic's best algorithms (up to `want`) for pointers aligned to `align` bytes, best first.
