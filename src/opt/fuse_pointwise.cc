@@ -296,6 +296,29 @@ Fused describe(const ir::Graph& g, const Group& grp, const std::vector<int>& gro
   return f;
 }
 
+// Each tensor's single reader (single_readers), except that a tensor read by a rotate-halves gather
+// and by one layer of the group that reads the gather is that layer's alone: the group reads the
+// gather in place, so its input becomes a view read too and its copy dies.
+std::vector<int> readers_through_rotations(const ir::Graph& g, const std::vector<int>& group) {
+  std::vector<int> reader = single_readers(g);
+  std::vector<std::vector<int>> readers(g.tensors.size());  // every reader, once each
+  for (size_t li = 0; li < g.layers.size(); ++li)
+    for (int id : g.layers[li].inputs)
+      if (id >= 0 && (readers[id].empty() || readers[id].back() != static_cast<int>(li)))
+        readers[id].push_back(static_cast<int>(li));
+  std::vector<char> is_output(g.tensors.size(), 0);
+  for (int id : g.outputs) is_output[id] = 1;
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    if (!rotate_halves_gather(g, l)) continue;
+    const int r = reader[l.outputs[0]], x = l.inputs[0];
+    if (r < 0 || group[r] < 0 || is_output[x] || readers[x].size() != 2) continue;
+    const int other = readers[x][0] == static_cast<int>(li) ? readers[x][1] : readers[x][0];
+    if (group[other] == group[r]) reader[x] = other;
+  }
+  return reader;
+}
+
 }  // namespace
 
 ir::Graph fuse_pointwise(const ir::Graph& g) {
@@ -311,22 +334,7 @@ ir::Graph fuse_pointwise(const ir::Graph& g) {
     }
   // Which groups become fused layers: two or more layers, or one that reads an input through a view
   // (a copy saved), and something outside needs them.
-  // A tensor's single reader, not counting rotate-halves gathers read in place by a fused layer
-  // (their own input then becomes a view read too, and its copy dies).
-  std::vector<int> reader = single_readers(g);
-  for (size_t li = 0; li < g.layers.size(); ++li) {
-    const ir::Layer& l = g.layers[li];
-    if (!rotate_halves_gather(g, l)) continue;
-    const int r = reader[l.outputs[0]];
-    if (r < 0 || group[r] < 0) continue;
-    std::vector<int> others;  // readers of the gathered tensor besides this gather
-    for (size_t lj = 0; lj < g.layers.size(); ++lj)
-      if (lj != li && std::find(g.layers[lj].inputs.begin(), g.layers[lj].inputs.end(), l.inputs[0]) !=
-                          g.layers[lj].inputs.end())
-        others.push_back(static_cast<int>(lj));
-    const bool is_output = std::find(g.outputs.begin(), g.outputs.end(), l.inputs[0]) != g.outputs.end();
-    if (others.size() == 1 && !is_output && group[others[0]] == group[r]) reader[l.inputs[0]] = others[0];
-  }
+  const std::vector<int> reader = readers_through_rotations(g, group);
   std::vector<char> fuse(groups.size(), 0);
   std::vector<Fused> fused(groups.size());
   bool any = false;
