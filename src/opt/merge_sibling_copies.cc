@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "ir/printer.h"
+#include "opt/eliminate_dead_layers.h"
 #include "opt/rebuild.h"
 
 namespace tensorforge {
@@ -29,19 +30,15 @@ std::string copies_body(DataType t, const Dims& dims, size_t n) {
 
 }  // namespace
 
-ir::Graph merge_sibling_copies(const ir::Graph& g) {
-  // Tensors something needs (a dead copy, such as one an attention now reads through strides, is
-  // left for eliminate_dead_layers, not computed again).
-  std::vector<char> used(g.tensors.size(), 0);
-  for (const ir::Layer& l : g.layers)
-    for (int id : l.inputs)
-      if (id >= 0) used[id] = 1;
-  for (int id : g.outputs) used[id] = 1;
-  // Sets of needed as_strided layers keyed by what they read and make.
+ir::Graph merge_sibling_copies(const ir::Graph& input) {
+  // Only live copies merge: a dead one (one an attention now reads through strides, or one only a
+  // gather that fuse_pointwise read in place still reads) would be computed again as an output.
+  const ir::Graph g = eliminate_dead_layers(input);
+  // Sets of as_strided layers keyed by what they read and make.
   std::map<std::tuple<int, int, std::vector<int64_t>>, std::vector<int>> sets;
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
-    if (l.kind != LayerKind::kAsStrided || !non_empty(g, l) || !used[l.outputs[0]]) continue;
+    if (l.kind != LayerKind::kAsStrided || !non_empty(g, l)) continue;
     const ir::TensorDesc& out = g.tensors[l.outputs[0]];
     if (out.dims.rank() == 0) continue;
     sets[{l.inputs[0], static_cast<int>(out.dtype), out.dims.vec()}].push_back(static_cast<int>(li));
@@ -54,7 +51,7 @@ ir::Graph merge_sibling_copies(const ir::Graph& g) {
     for (int li : layers) merged[li] = 1;
     groups.push_back(&layers);
   }
-  if (groups.empty()) return g;
+  if (groups.empty()) return input;
   GraphRebuilder rb(g);
   for (size_t li = 0; li < g.layers.size(); ++li) {
     if (!merged[li]) {

@@ -8,7 +8,8 @@
 
 namespace tensorforge {
 
-/// Returns `g` with each set of two or more sibling copies merged.
+/// Returns `g` with each set of two or more sibling copies merged (and, when it merges any, without
+/// its dead layers: a dead copy must not become a merged layer's output).
 ir::Graph merge_sibling_copies(const ir::Graph& g);
 
 }  // namespace tensorforge
