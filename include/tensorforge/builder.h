@@ -32,6 +32,10 @@ struct BuilderConfig {
   /// Folder where kernels keep what they chose by timing, across processes (CUDA convolution plans:
   /// docs/cuda.md); "" = the folder of the generated kernels' cache ($TENSORFORGE_KERNEL_CACHE, ...).
   std::string timing_cache_dir;
+  /// Threads that prepare kernels before they are created and timed (cuDNN convolution plans, NVRTC
+  /// compiles: the work that needs no device time, for all layers at once); 0 = the machine's cores,
+  /// up to 8; 1 = everything on the building thread. The engine is the same either way.
+  int build_threads = 0;
   /// Throws Error if a field is out of range.
   void validate() const;
 };

@@ -396,11 +396,13 @@ class BuilderConfig:
     Engine.inspect() shows them, the builder must not pick: the layer takes the next kernel that
     accepts it), timing_iterations (calls averaged per timing round when kernels time candidates;
     0 = their default, 5), timing_cache_dir (folder where kernels keep their timed choices across
-    processes; "" = the generated kernels' cache folder)."""
+    processes; "" = the generated kernels' cache folder), build_threads (threads that prepare
+    kernels before they are created and timed: cuDNN plans, NVRTC compiles; 0 = the machine's cores
+    up to 8, 1 = all on the building thread)."""
 
     def __init__(self, device: str = "cpu", optimization_level: int = 3, workspace_size: int = 0,
                  allow_tf32: bool = True, disabled_tactics: Iterable[str] = (), timing_iterations: int = 0,
-                 timing_cache_dir: str = "") -> None:
+                 timing_cache_dir: str = "", build_threads: int = 0) -> None:
         self.device = device
         self.optimization_level = optimization_level
         self.workspace_size = workspace_size
@@ -409,13 +411,14 @@ class BuilderConfig:
         self.disabled_tactics = disabled_tactics if isinstance(disabled_tactics, str) else list(disabled_tactics)
         self.timing_iterations = timing_iterations
         self.timing_cache_dir = timing_cache_dir
+        self.build_threads = build_threads
 
     def _to_c(self) -> _C.BuilderConfig:
         c = _C.BuilderConfig()
         if self.device not in ("cpu", "cuda"):
             raise InvalidArgumentError(f"BuilderConfig.device must be 'cpu' or 'cuda', got {self.device!r}")
         c.device = getattr(DeviceKind, self.device)
-        for field in ("optimization_level", "workspace_size", "timing_iterations"):
+        for field in ("optimization_level", "workspace_size", "timing_iterations", "build_threads"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise InvalidArgumentError(f"BuilderConfig.{field} must be an int, got {value!r}")
@@ -429,6 +432,7 @@ class BuilderConfig:
                 f"BuilderConfig.disabled_tactics must be a list of kernel names, got {self.disabled_tactics!r}")
         c.disabled_tactics = list(self.disabled_tactics)
         c.timing_iterations = max(-1, min(self.timing_iterations, 2**31 - 1))  # validate() names the range
+        c.build_threads = max(-1, min(self.build_threads, 2**31 - 1))
         if not isinstance(self.timing_cache_dir, (str, os.PathLike)):
             raise InvalidArgumentError(f"BuilderConfig.timing_cache_dir must be a folder path, got "
                                        f"{self.timing_cache_dir!r}")
@@ -440,7 +444,7 @@ class BuilderConfig:
         return (f"BuilderConfig(device={self.device!r}, optimization_level={self.optimization_level}, "
                 f"workspace_size={self.workspace_size}, allow_tf32={self.allow_tf32}, "
                 f"disabled_tactics={self.disabled_tactics!r}, timing_iterations={self.timing_iterations}, "
-                f"timing_cache_dir={self.timing_cache_dir!r})")
+                f"timing_cache_dir={self.timing_cache_dir!r}, build_threads={self.build_threads})")
 
 
 class Builder:

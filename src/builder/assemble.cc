@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "builder/memory_planner.h"
+#include "builder/prepare.h"
 #include "builder/progress.h"
 #include "common/build_clock.h"
 #include "kernels/cuda/device_info.h"
@@ -14,13 +15,6 @@
 namespace tensorforge {
 
 namespace {
-
-KernelSpec make_spec(const ir::Graph& g, const ir::Layer& l, const BuilderConfig& config) {
-  KernelSpec spec{l, {}, {}, config};
-  for (int id : l.inputs) spec.inputs.push_back(id >= 0 ? &g.tensors[id] : nullptr);
-  for (int id : l.outputs) spec.outputs.push_back(&g.tensors[id]);
-  return spec;
-}
 
 std::string describe_inputs(const ir::Graph& g, const ir::Layer& l) {
   std::ostringstream os;
@@ -67,7 +61,7 @@ void upload_constants(EngineImpl& impl) {
 Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list, const std::string& tactic,
                const BuilderConfig& config) {
   const ir::Layer& l = g.layers[li];
-  KernelSpec spec = make_spec(g, l, config);
+  KernelSpec spec = kernel_spec(g, l, config);
   bool known = false;
   for (const KernelEntry& e : list) {
     if (e.kind != l.kind || (!tactic.empty() && tactic != e.tactic)) continue;
@@ -134,6 +128,15 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
   std::map<std::string, double> kernel_ms;  // creation time per tactic
   BuildClock clock;                         // parts the kernels time (plans, timing, compiles)
   BuildProgress progress(g.layers.size());
+  {
+    // What kernel creation can do without the device (cuDNN plans, NVRTC compiles), for all layers
+    // at once on helper threads; the kernels are then created and timed one by one below.
+    const auto start = std::chrono::steady_clock::now();
+    progress.layer(0, "preparing kernels on " + std::to_string(preparation_threads(impl->config)) + " threads");
+    const int prepared = prepare_kernels(g, list, impl->config, tactics);
+    if (prepared > 0)
+      impl->build_ms.push_back({"kernel preparation", ms_since(start)});
+  }
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
     if (l.kind == LayerKind::kConstant) {

@@ -20,6 +20,9 @@ void BuilderConfig::validate() const {
   if (timing_iterations < 0 || timing_iterations > 1000)
     throw Error(ErrorCode::kInvalidArgument,
                 "BuilderConfig.timing_iterations must be in 0..1000, got " + std::to_string(timing_iterations));
+  if (build_threads < 0 || build_threads > 256)
+    throw Error(ErrorCode::kInvalidArgument,
+                "BuilderConfig.build_threads must be in 0..256, got " + std::to_string(build_threads));
   for (const std::string& t : disabled_tactics)
     if (!is_known_tactic(t))
       throw Error(ErrorCode::kInvalidArgument,

@@ -52,6 +52,12 @@ struct KernelEntry {
   LayerKind kind;
   const char* tactic;  ///< Unique name, recorded in engine files ("cpu.conv.im2col_gemm").
   std::unique_ptr<Kernel> (*create)(const KernelSpec& spec);
+  /// Optional: the part of create()'s work that needs no device time and may run on any thread,
+  /// several layers at once (library plans, generated kernels' compiles), left in a process-wide
+  /// cache for create() to take. The builder calls it for every layer before creating the kernels
+  /// (src/builder/prepare.cc), on its helper threads; it must be thread-safe, must not throw, and
+  /// create() must give the same kernel whether or not it ran.
+  void (*prepare)(const KernelSpec& spec) = nullptr;
 };
 
 /// Throws Error(kRuntime) naming the layer; for failures only visible at run time (bad index values).

@@ -315,6 +315,7 @@ NB_MODULE(_C, m) {
       .def_rw("allow_tf32", &BuilderConfig::allow_tf32)
       .def_rw("disabled_tactics", &BuilderConfig::disabled_tactics)
       .def_rw("timing_iterations", &BuilderConfig::timing_iterations)
+      .def_rw("build_threads", &BuilderConfig::build_threads)
       .def_rw("timing_cache_dir", &BuilderConfig::timing_cache_dir)
       .def("validate", &BuilderConfig::validate);
 

@@ -1,10 +1,14 @@
 // Core types, network construction errors, attribute schema checks, the memory planner, the build
 // clock, build progress reports, the process cache of kernel decisions and the printer.
 #include <atomic>
+#include <chrono>
+#include <stdexcept>
 #include <thread>
 
 #include "builder/memory_planner.h"
+#include "builder/prepare.h"
 #include "builder/progress.h"
+#include "ir/parser.h"
 #include "common/build_clock.h"
 #include "kernels/cuda/device_info.h"
 #include "kernels/cuda/process_cache.h"
@@ -297,4 +301,80 @@ TEST(ProcessCache, KeepsTheFirstValueOfAKeyAndStartsOverWhenFull) {
     });
   for (auto& th : threads) th.join();
   EXPECT_EQ(disagree.load(), 0);
+}
+
+TEST(ProcessCache, TakeRemovesTheEntry) {
+  tensorforge::cuda::ProcessCache<int> cache(4);
+  cache.insert("a", 1);
+  EXPECT_EQ(cache.take("a").value(), 1);
+  EXPECT_FALSE(cache.take("a").has_value());
+  EXPECT_FALSE(cache.find("a").has_value());
+}
+
+namespace {
+// Counters of the fake prepare functions below (plain function pointers, as KernelEntry takes).
+std::atomic<int> g_prepared_act{0}, g_prepared_other{0}, g_in_flight{0}, g_most_in_flight{0};
+
+void prepare_activation(const tensorforge::KernelSpec& s) {
+  const int now = ++g_in_flight;
+  for (int seen = g_most_in_flight.load(); now > seen && !g_most_in_flight.compare_exchange_weak(seen, now);) {
+  }
+  // Stay a moment so that the other threads start (the test machine may have two cores).
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_EQ(s.layer.kind, tensorforge::LayerKind::kActivation);
+  ASSERT_EQ(s.inputs.size(), 1u);
+  ASSERT_EQ(s.inputs[0]->dims, tensorforge::Dims({2, 3}));
+  ++g_prepared_act;
+  --g_in_flight;
+  if (s.layer.name == "a2") throw std::runtime_error("a prepare function that throws is dropped");
+}
+void prepare_other(const tensorforge::KernelSpec&) { ++g_prepared_other; }
+std::unique_ptr<tensorforge::Kernel> create_nothing(const tensorforge::KernelSpec&) { return nullptr; }
+}  // namespace
+
+TEST(PrepareKernels, CallsEachMatchingEntryOncePerLayerOnSeveralThreads) {
+  using namespace tensorforge;
+  std::string text = "input %x: float32[2,3]\n";
+  for (int i = 0; i < 6; ++i)
+    text += "%a" + std::to_string(i) + ": float32[2,3] = activation \"a" + std::to_string(i) + "\" (%x) {op=\"relu\"}\n";
+  text += "%s: float32[2,3] = elementwise \"s\" (%a0, %a1) {op=\"add\"}\noutput %s\n";
+  for (int i = 2; i < 6; ++i) text += "output %a" + std::to_string(i) + "\n";
+  const ir::Graph g = ir::parse_text(text);
+  const std::vector<KernelEntry> list = {
+      {LayerKind::kActivation, "fake.activation", create_nothing, prepare_activation},
+      {LayerKind::kActivation, "fake.activation.other", create_nothing, prepare_other},
+      {LayerKind::kElementwise, "fake.elementwise", create_nothing},  // no prepare
+  };
+  auto reset = [] { g_prepared_act = g_prepared_other = g_most_in_flight = 0; };
+
+  BuilderConfig config;
+  config.build_threads = 4;
+  EXPECT_EQ(prepare_kernels(g, list, config, {}), 12);
+  EXPECT_EQ(g_prepared_act.load(), 6);  // the one that threw counted before throwing
+  EXPECT_EQ(g_prepared_other.load(), 6);
+  EXPECT_GT(g_most_in_flight.load(), 1);
+
+  reset();
+  config.disabled_tactics = {"fake.activation.other"};
+  EXPECT_EQ(prepare_kernels(g, list, config, {}), 6);
+  EXPECT_EQ(g_prepared_other.load(), 0);
+
+  reset();  // the tactics an engine file names: only those entries prepare
+  std::vector<std::string> tactics(g.layers.size());
+  for (size_t li = 0; li < g.layers.size(); ++li)
+    if (g.layers[li].kind == LayerKind::kActivation) tactics[li] = "fake.activation.other";
+  config.disabled_tactics.clear();
+  EXPECT_EQ(prepare_kernels(g, list, config, tactics), 6);
+  EXPECT_EQ(g_prepared_act.load(), 0);
+  EXPECT_EQ(g_prepared_other.load(), 6);
+
+  reset();  // one thread: nothing ahead, create() does it all
+  config.build_threads = 1;
+  EXPECT_EQ(prepare_kernels(g, list, config, {}), 0);
+  EXPECT_EQ(g_prepared_act.load() + g_prepared_other.load(), 0);
+  config.build_threads = 0;
+  EXPECT_GE(preparation_threads(config), 1);
+  EXPECT_LE(preparation_threads(config), 8);
+  config.build_threads = -1;
+  expect_error([&] { config.validate(); }, ErrorCode::kInvalidArgument, {"build_threads"});
 }

@@ -303,3 +303,60 @@ def test_convolution_plans_come_back_from_the_disk_cache(tmp_path):
     third = build()
     assert "(timed: " in third and "from the plan cache" not in third, third[-3000:]
     assert "from the plan cache" in build()
+
+
+PREPARED_SCRIPT = """
+import sys, torch, tensorforge as tf
+tf.set_log_level("info")
+threads, channels = int(sys.argv[1]), int(sys.argv[2])
+g = torch.Generator().manual_seed(channels)
+x = torch.randn(2, channels, 15, 15, generator=g).half()
+net = tf.Network()
+h = net.add_input("x", torch.float16, tuple(x.shape))
+ref = x.float()
+for i, (cout, k, groups) in enumerate([(channels * 2, 3, 1), (channels * 2, 3, channels * 2), (channels * 3, 1, 1),
+                                        (channels, 5, 1)]):
+    cin = ref.shape[1]
+    w = (torch.randn(cout, cin // groups, k, k, generator=g) / (cin // groups * k * k) ** 0.5).half()
+    b = torch.randn(cout, generator=g).half()
+    h = net.add_convolution(h, w, b, (1, 1), (k // 2, k // 2), (1, 1), groups, activation="relu")
+    ref = torch.relu(torch.nn.functional.conv2d(ref, w.float(), b.float(), padding=k // 2, groups=groups))
+# a pointwise chain: one generated kernel after fuse_pointwise
+h = net.add_elementwise(net.add_unary(h, "tanh"), net.add_constant(torch.tensor([0.5]).half()), "mul")
+ref = torch.tanh(ref) * 0.5
+net.mark_output(h, "y")
+engine = tf.Builder(tf.BuilderConfig(device="cuda", optimization_level=3, build_threads=threads)).build(net)
+got = engine(x.cuda())[0].float().cpu()
+print("MAXDIFF", (got - ref).abs().max().item())
+print("PARTS", sorted(engine.build_times))
+print("KINDS", sorted(kind for _, kind, _ in engine._engine.layers()))
+"""
+
+
+def test_kernels_prepared_on_helper_threads(tmp_path):
+    """A build on four threads prepares the cuDNN plans and the generated kernel ahead (the build
+    says so in build_times) and computes what PyTorch does; one thread prepares nothing ahead and
+    computes the same; a new process restores every plan from the disk cache on its helper
+    threads."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TENSORFORGE_KERNEL_CACHE=str(tmp_path))
+
+    def build(threads, channels):
+        r = subprocess.run([sys.executable, "-c", PREPARED_SCRIPT, str(threads), str(channels)], env=env,
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        lines = {ln.split()[0]: ln.split(None, 1)[1] for ln in r.stdout.splitlines() if ln[:1].isupper()}
+        assert float(lines["MAXDIFF"]) < 2e-2, r.stdout + r.stderr[-3000:]
+        assert "'pointwise'" in lines["KINDS"], lines["KINDS"]
+        return lines["PARTS"], r.stderr
+
+    parts, log = build(4, 24)
+    assert "kernel preparation" in parts and "(timed: " in log and "from the plan cache" not in log, parts
+    parts, log = build(1, 40)
+    assert "kernel preparation" not in parts and "(timed: " in log, parts
+    parts, log = build(4, 24)  # warm: every plan from the disk cache
+    assert "kernel preparation" in parts, parts
+    assert log.count("from the plan cache") >= 4 and "(timed: " not in log, log[-3000:]

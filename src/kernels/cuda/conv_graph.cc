@@ -430,9 +430,27 @@ void note(const KernelSpec& s, const std::string& what) {
 
 bool misaligned(const void* p, int64_t align) { return reinterpret_cast<uintptr_t>(p) % static_cast<uintptr_t>(align) != 0; }
 
+// What create() does before it times anything, which prepare() may do ahead on another thread: the
+// plans an earlier process stored for the layer, restored, or else the cuDNN candidates finalized.
+struct Prepared {
+  bool restored = false;  // main (and loose) come from the plan cache; nothing is timed
+  Plan main;
+  std::unique_ptr<Plan> loose;
+  std::vector<Plan> candidates;  // otherwise: cuDNN's plans to time, the reference first
+  std::string why;               // why there are none
+};
+
+// Prepared work by plan key, left by prepare_convolution_graph() for create() to take.
+ProcessCache<std::shared_ptr<Prepared>>& prepared_plans() {
+  static ProcessCache<std::shared_ptr<Prepared>> cache(4096);
+  return cache;
+}
+
 class ConvGraphKernel : public Kernel {
  public:
-  static std::unique_ptr<ConvGraphKernel> create(const KernelSpec& s) {
+  // The kernel's geometry and options for layer `s`, no plan yet; null for what the legacy kernel
+  // takes (other dtypes, empty tensors).
+  static std::unique_ptr<ConvGraphKernel> shell(const KernelSpec& s) {
     const DataType t = s.inputs[0]->dtype;
     if (t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16) return nullptr;
     if (s.inputs[0]->dims.volume() == 0 || s.outputs[0]->dims.volume() == 0) return nullptr;  // the legacy kernel
@@ -446,71 +464,103 @@ class ConvGraphKernel : public Kernel {
     k->has_bias_ = s.inputs.size() > 2 && s.inputs[2] != nullptr;
     k->has_residual_ = s.inputs.size() > 3 && s.inputs[3] != nullptr;
     k->act_ = conv_activation(s);
-    const bool relu = k->act_ == ConvActivation::kRelu;
-    // cuDNN's graph takes relu as a pointwise node; silu and hardswish run in our pass after a plain
-    // convolution, which then does bias and residual too (no fused variant).
-    const bool ours_only = k->act_ != ConvActivation::kNone && !relu;
     k->x_stage_ = align256(bytes_of(s.inputs[0]));
     k->w_stage_ = align256(bytes_of(s.inputs[1]));
     k->y_stage_ = align256(bytes_of(s.outputs[0]));
-    const Shape g = shape_of(s, k->x_dims_, k->w_dims_, k->y_dims_);
+    k->g_ = shape_of(s, k->x_dims_, k->w_dims_, k->y_dims_);
+    const Shape& g = k->g_;
     if (g.rank == 4)
       k->depthwise_ = DepthwiseGeometry{g.x[0], g.x[2], g.x[3], g.x[1], g.y[2], g.y[3], g.w[2], g.w[3],
                                         g.stride[0], g.stride[1], g.pad[0], g.pad[1], g.dil[0], g.dil[1]};
-    const cudnnDataType_t type = dnn_type(t);
-    const bool fma_only = t == DataType::kFloat32 && !s.config.allow_tf32;
+    return k;
+  }
+
+  // The stored plans or the candidates for layer `s` (a shell's): the work that needs no device.
+  std::shared_ptr<Prepared> prepare(const KernelSpec& s) const {
+    auto out = std::make_shared<Prepared>();
+    const bool relu = act_ == ConvActivation::kRelu;
+    // cuDNN's graph takes relu as a pointwise node; silu and hardswish run in our pass after a plain
+    // convolution, which then does bias and residual too (no fused variant).
+    const bool ours_only = act_ != ConvActivation::kNone && !relu;
+    const cudnnDataType_t type = dnn_type(dtype_);
+    const bool fma_only = dtype_ == DataType::kFloat32 && !s.config.allow_tf32;
     const size_t cap = conv_workspace_cap(s);
     const bool timed = s.config.optimization_level > 0;
-    const bool epilogue = k->has_bias_ || k->has_residual_ || k->act_ != ConvActivation::kNone;
-    std::string why = "cuDNN's heuristic offers no engine configuration that finalizes";
-    const int64_t esize = static_cast<int64_t>(element_size(t));
-    // Our direct kernel takes channels-last 2-D depthwise layers (one weight per channel and tap).
-    const bool direct_fits = last && g.rank == 4 && g.groups == g.x[1] && g.w[0] == g.x[1] && g.w[1] == 1;
+    out->why = "cuDNN's heuristic offers no engine configuration that finalizes";
 
     // The plans an earlier process chose for this key, when the disk cache has them. The key names
     // this build of the library too: how a layer becomes a cuDNN graph (tensor ids, epilogue order)
     // may change between builds, and a stored plan must describe the graph this code builds.
-    const std::string key = plan_key(s) + "|built " __DATE__ " " __TIME__;
-    if (k->restore_stored(s, key, cap, esize, timed && direct_fits)) {
-      k->choice_ = k->main_.name() + " (from the plan cache)";
-      note(s, "cuDNN graph " + k->main_.name() + " from the plan cache, " + std::to_string(k->workspace_) +
-                  " bytes of workspace");
-      return k;
+    if (restore_stored(s, stored_key(s), cap, timed && direct_fits(), *out)) {
+      out->restored = true;
+      return out;
     }
 
     const bool thorough = s.config.optimization_level >= 3;  // more of the heuristic's list is timed
     // Runtime-compiled engines finalized for the timing, over all variants: 2 below level 3, 3 at
     // levels 3-4, every one at 5 (each compiles a kernel, ~0.1-1 s).
     int compiles_left = !timed ? 1 << 30 : s.config.optimization_level >= 5 ? 1 << 30 : thorough ? 3 : 2;
-    std::vector<Plan> candidates;
+    std::vector<Plan>& candidates = out->candidates;
     auto add = [&](Variant v, int want) {
-      const size_t staging = v.nhwc != last ? k->staging() : 0;
+      const size_t staging = v.nhwc != last_ ? this->staging() : 0;
       if (staging >= cap || (v.fused && ours_only)) return;
       std::string graph_why;
-      std::shared_ptr<Graph> graph = build_graph(g, type, k->has_bias_, k->has_residual_, relu, v, graph_why);
+      std::shared_ptr<Graph> graph = build_graph(g_, type, has_bias_, has_residual_, relu, v, graph_why);
       if (!graph) {
-        why = graph_why;
+        out->why = graph_why;
         return;
       }
       const size_t first = candidates.size();
       add_plans(graph, v, fma_only, cap - staging, want, candidates, compiles_left);
-      for (size_t i = first; i < candidates.size(); ++i) candidates[i].staged = v.nhwc != last;
+      for (size_t i = first; i < candidates.size(); ++i) candidates[i].staged = v.nhwc != last_;
     };
     // In the layer's own layout first (fused, then unfused), then staged through the other layout.
-    add(Variant{true, last, 16}, !timed ? 1 : thorough ? 6 : 3);
+    add(Variant{true, last_, 16}, !timed ? 1 : thorough ? 6 : 3);
     // Grouped (depthwise) layers time more plain convolutions: cuDNN's fastest depthwise kernels
     // take no fused epilogue, and they win even with our bias/activation pass after them.
-    if (epilogue && (timed || candidates.empty())) add(Variant{false, last, 16}, !timed ? 1 : g.groups > 1 ? 5 : 2);
+    if (epilogue() && (timed || candidates.empty())) add(Variant{false, last_, 16}, !timed ? 1 : g_.groups > 1 ? 5 : 2);
     // Staged plans leave a residual to our pass, which reads it in the layer's layout.
-    if ((timed && (g.groups == 1 || last)) || candidates.empty())
-      add(Variant{!k->has_residual_, !last, 16}, thorough ? 3 : 2);
+    if ((timed && (g_.groups == 1 || last_)) || candidates.empty())
+      add(Variant{!has_residual_, !last_, 16}, thorough ? 3 : 2);
+    return out;
+  }
+
+  static std::unique_ptr<ConvGraphKernel> create(const KernelSpec& s) {
+    std::unique_ptr<ConvGraphKernel> k = shell(s);
+    if (!k) return nullptr;
+    // What prepare_convolution_graph() left for this key (taken: its plans move into this kernel),
+    // or the same work done here.
+    std::shared_ptr<Prepared> ready = prepared_plans().take(plan_key(s)).value_or(nullptr);
+    if (!ready) ready = k->prepare(s);
+    Prepared& pre = *ready;
+    if (pre.restored) {
+      k->main_ = std::move(pre.main);
+      k->loose_ = std::move(pre.loose);
+      k->workspace_ = std::max(k->needs(k->main_), k->loose_ ? k->needs(*k->loose_) : 0);
+      k->choice_ = k->main_.name() + " (from the plan cache)";
+      note(s, "cuDNN graph " + k->main_.name() + " from the plan cache, " + std::to_string(k->workspace_) +
+                  " bytes of workspace");
+      return k;
+    }
+    std::vector<Plan> candidates = std::move(pre.candidates);
     if (candidates.empty()) {
-      note(s, "cuDNN graph API: " + why + "; the legacy cuDNN kernel takes the layer");
+      note(s, "cuDNN graph API: " + pre.why + "; the legacy cuDNN kernel takes the layer");
       return nullptr;
     }
+    const DataType t = k->dtype_;
+    const Shape& g = k->g_;
+    const bool last = k->last_;
+    const bool ours_only = k->act_ != ConvActivation::kNone && k->act_ != ConvActivation::kRelu;
+    const bool relu = k->act_ == ConvActivation::kRelu;
+    const cudnnDataType_t type = dnn_type(t);
+    const bool fma_only = t == DataType::kFloat32 && !s.config.allow_tf32;
+    const size_t cap = conv_workspace_cap(s);
+    const bool timed = s.config.optimization_level > 0;
+    const bool epilogue = k->epilogue();
+    const int64_t esize = static_cast<int64_t>(element_size(t));
     // A channels-last 2-D depthwise layer also times our direct kernel (never first: cuDNN's first
     // plan is the reference every candidate must agree with).
-    if (timed && direct_fits) {
+    if (timed && k->direct_fits()) {
       Plan direct;
       direct.direct = true;
       direct.variant = Variant{true, true, 16};
@@ -592,7 +642,7 @@ class ConvGraphKernel : public Kernel {
     StoredConvPlans keep;
     keep.has_loose = k->loose_ != nullptr;
     if (to_stored(k->main_, keep.main) && (!keep.has_loose || to_stored(*k->loose_, keep.loose)))
-      store_conv_plans(conv_plan_dir(s.config.timing_cache_dir), key, keep);
+      store_conv_plans(conv_plan_dir(s.config.timing_cache_dir), stored_key(s), keep);
     k->choice_ = k->main_.name() + (timing.empty() ? "" : " (timed: " + timing + ")");
     note(s, "cuDNN graph " + k->main_.name() + ", " + std::to_string(k->workspace_) + " bytes of workspace" +
                 (timing.empty() ? "" : " (timed: " + timing + ")"));
@@ -620,23 +670,32 @@ class ConvGraphKernel : public Kernel {
 
   size_t staging() const { return x_stage_ + w_stage_ + y_stage_; }
 
-  // Takes the plans stored under `key` when they still fit: cuDNN finalizes them from their JSON,
-  // their workspace is within `cap`, an element-aligned plan is there exactly when the main one
-  // needs it, and a direct plan only where our kernel applies (`direct_ok`).
-  bool restore_stored(const KernelSpec& s, const std::string& key, size_t cap, int64_t esize, bool direct_ok) {
+  // Whether our direct kernel takes the layer: channels-last 2-D depthwise (one weight per channel
+  // and tap).
+  bool direct_fits() const {
+    return last_ && g_.rank == 4 && g_.groups == g_.x[1] && g_.w[0] == g_.x[1] && g_.w[1] == 1;
+  }
+  bool epilogue() const { return has_bias_ || has_residual_ || act_ != ConvActivation::kNone; }
+
+  // Takes the plans stored under `key` into `out` when they still fit: cuDNN finalizes them from
+  // their JSON, their workspace is within `cap`, an element-aligned plan is there exactly when the
+  // main one needs it, and a direct plan only where our kernel applies (`direct_ok`).
+  bool restore_stored(const KernelSpec& s, const std::string& key, size_t cap, bool direct_ok, Prepared& out) const {
     StoredConvPlans stored;
     if (!load_conv_plans(conv_plan_dir(s.config.timing_cache_dir), key, stored) || (stored.main.direct && !direct_ok)) return false;
     Plan main, loose;
-    const bool wants_loose = !stored.main.staged && esize < 16;
+    const bool wants_loose = !stored.main.staged && element_size(dtype_) < 16;
     if (wants_loose != stored.has_loose || stored.loose.direct || stored.loose.gemm ||
         !restore(s, stored.main, cap, main) || (wants_loose && !restore(s, stored.loose, cap, loose)) ||
         needs(main) > cap || (wants_loose && needs(loose) > cap))
       return false;
-    main_ = std::move(main);
-    if (wants_loose) loose_ = std::make_unique<Plan>(std::move(loose));
-    workspace_ = std::max(needs(main_), loose_ ? needs(*loose_) : 0);
+    out.main = std::move(main);
+    if (wants_loose) out.loose = std::make_unique<Plan>(std::move(loose));
     return true;
   }
+
+  // The key of the plans stored on disk: the plan key and this build of the library.
+  static std::string stored_key(const KernelSpec& s) { return plan_key(s) + "|built " __DATE__ " " __TIME__; }
 
   // Which of `plans` compute what plans[reference] computes on the timing data (run_into(plan, out)
   // runs one into `out`): its output goes to `ref`, each other plan's to `scratch`, compared with
@@ -733,6 +792,7 @@ class ConvGraphKernel : public Kernel {
   bool has_bias_ = false, has_residual_ = false, last_ = false;  // last_: the layer is channels last
   ConvActivation act_ = ConvActivation::kNone;
   DepthwiseGeometry depthwise_;  // for the direct plan
+  Shape g_;                      // the convolution's geometry (channels first)
   std::string choice_;           // the plan and what it was timed against
 };
 
@@ -771,28 +831,54 @@ class SharedKernel : public Kernel {
   std::shared_ptr<const Kernel> k_;
 };
 
-}  // namespace
+struct CachedKernel {
+  std::shared_ptr<const Kernel> kernel;  // null: the graph API refused the key
+  std::string plan;                      // its plan's name
+};
 
 // Convolutions of the same plan key share one kernel, process-wide: the first creates it (timing the
-// candidates), the rest reuse it (ResNet-50's 53 convolutions have 23 keys at a batch size). The
-// cache holds at most kMaxCachedPlans kernels and starts over when full.
+// candidates), the rest reuse it (ResNet-50's 53 convolutions have 23 keys at a batch size). It
+// holds at most 4096 kernels and starts over when full.
+ProcessCache<CachedKernel>& kernel_cache() {
+  static ProcessCache<CachedKernel> cache(4096);
+  return cache;
+}
+
+}  // namespace
+
 std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s) {
-  struct Cached {
-    std::shared_ptr<const Kernel> kernel;  // null: the graph API refused the key
-    std::string plan;                      // its plan's name
-  };
-  static ProcessCache<Cached> cache(4096);
   const std::string key = plan_key(s);
-  if (std::optional<Cached> hit = cache.find(key)) {
+  if (std::optional<CachedKernel> hit = kernel_cache().find(key)) {
     if (!hit->kernel) return nullptr;
     note(s, "cuDNN graph " + hit->plan + ", shared with an earlier layer of the same shape and options");
     return std::make_unique<SharedKernel>(hit->kernel);
   }
   std::unique_ptr<ConvGraphKernel> created = ConvGraphKernel::create(s);
-  Cached c{nullptr, created ? created->plan_name() : std::string()};
+  CachedKernel c{nullptr, created ? created->plan_name() : std::string()};
   c.kernel = std::move(created);
-  const Cached kept = cache.insert(key, c);
+  const CachedKernel kept = kernel_cache().insert(key, c);
   return kept.kernel ? std::make_unique<SharedKernel>(kept.kernel) : nullptr;
+}
+
+void prepare_convolution_graph(const KernelSpec& s) {
+  try {
+    const std::string key = plan_key(s);
+    if (kernel_cache().find(key)) return;  // the kernel exists: create() finds it
+    std::unique_ptr<ConvGraphKernel> shell = ConvGraphKernel::shell(s);
+    if (!shell) return;
+    // One preparation per key at a time: the thread whose claim is stored does it; the result is
+    // published only when complete (a build on another thread may be creating kernels meanwhile:
+    // it finds either nothing, and does the work itself, or the finished plans).
+    static ProcessCache<std::shared_ptr<char>> claims(4096);
+    auto mine = std::make_shared<char>();
+    if (claims.insert(key, mine) != mine || prepared_plans().find(key)) return;
+    struct Release {
+      const std::string& key;
+      ~Release() { claims.take(key); }
+    } release{key};
+    prepared_plans().insert(key, shell->prepare(s));
+  } catch (...) {  // create() does the work itself and reports
+  }
 }
 
 }  // namespace tensorforge::cuda

@@ -16,6 +16,19 @@ int device_count() {
   return n;
 }
 
+int current_device() {
+  int d = 0;
+  if (device_count() == 0 || cudaGetDevice(&d) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return d;
+}
+
+void set_current_device(int ordinal) {
+  if (device_count() > 0 && cudaSetDevice(ordinal) != cudaSuccess) cudaGetLastError();
+}
+
 int compute_capability() {
   int d = 0, major = 0, minor = 0;
   if (device_count() == 0 || cudaGetDevice(&d) != cudaSuccess ||

@@ -20,6 +20,13 @@ int device_count();
 /// The current device's compute capability as major * 10 + minor (90 for an H100); 0 without one.
 int compute_capability();
 
+/// This thread's current CUDA device (0 without CUDA).
+int current_device();
+
+/// Makes `ordinal` this thread's current CUDA device (another thread working for a build uses the
+/// builder's device); nothing without CUDA.
+void set_current_device(int ordinal);
+
 /// The current device's name ("NVIDIA H100 80GB HBM3"); empty without one.
 std::string device_name();
 

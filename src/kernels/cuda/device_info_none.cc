@@ -7,6 +7,8 @@ bool built_with_cuda() { return false; }
 bool built_with_cudnn_attention() { return false; }
 int device_count() { return 0; }
 int compute_capability() { return 0; }
+int current_device() { return 0; }
+void set_current_device(int) {}
 std::string device_name() { return {}; }
 std::vector<std::pair<std::string, std::string>> library_versions() { return {}; }
 

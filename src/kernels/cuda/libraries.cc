@@ -6,6 +6,8 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
+#include <vector>
 
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device_info.h"
@@ -39,52 +41,88 @@ class RelaxedCapture {
   cudaStreamCaptureMode mode_ = cudaStreamCaptureModeRelaxed;
 };
 
-int current_device() {
+int device_now() {
   int d = 0;
   check(cudaGetDevice(&d), "reading the current device");
   return d;
 }
 
-struct LtHandles {
-  std::map<int, cublasLtHandle_t> by_device;
-  ~LtHandles() {
-    for (auto& [d, h] : by_device) cublasLtDestroy(h);
+// Handles of one library, per device, kept until the process ends. A thread leases one per device
+// on first use and gives it back when it ends, for the next new thread: cuDNN's operation graphs and
+// execution plans refer to the handle they were finalized with, and a plan may outlive the thread
+// that made it (the builder's helper threads, a thread that built an engine others run), so no
+// handle is ever destroyed while the process runs.
+template <class H>
+class HandlePool {
+ public:
+  H take(int device, H (*create)()) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      std::vector<H>& free = free_[device];
+      if (!free.empty()) {
+        H h = free.back();
+        free.pop_back();
+        return h;
+      }
+    }
+    return create();
+  }
+  void give_back(int device, H h) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_[device].push_back(h);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<int, std::vector<H>> free_;
+};
+
+// One thread's leased handles by device; they go back to the pool when the thread ends.
+template <class H>
+struct Leases {
+  HandlePool<H>& pool;
+  std::map<int, H> by_device;
+  ~Leases() {
+    for (auto& [d, h] : by_device) pool.give_back(d, h);
+  }
+  H get(H (*create)()) {
+    const int d = device_now();
+    auto it = by_device.find(d);
+    if (it != by_device.end()) return it->second;
+    return by_device[d] = pool.take(d, create);
   }
 };
 
-struct DnnHandles {
-  std::map<int, cudnnHandle_t> by_device;
-  ~DnnHandles() {
-    for (auto& [d, h] : by_device) cudnnDestroy(h);
-  }
-};
+template <class H>
+HandlePool<H>& pool() {
+  static auto* p = new HandlePool<H>();  // never destroyed: threads may end after static destruction
+  return *p;
+}
+
+cublasLtHandle_t new_lt_handle() {
+  RelaxedCapture relaxed;
+  cublasLtHandle_t h = nullptr;
+  check_cublas(cublasLtCreate(&h), "creating a cuBLASLt handle");
+  return h;
+}
+
+cudnnHandle_t new_dnn_handle() {
+  RelaxedCapture relaxed;
+  cudnnHandle_t h = nullptr;
+  check_cudnn(cudnnCreate(&h), "creating a cuDNN handle");
+  return h;
+}
 
 }  // namespace
 
 cublasLtHandle_t cublaslt_handle() {
-  thread_local LtHandles handles;
-  int d = current_device();
-  auto it = handles.by_device.find(d);
-  if (it != handles.by_device.end()) return it->second;
-  cublasLtHandle_t h = nullptr;
-  RelaxedCapture relaxed;
-  check_cublas(cublasLtCreate(&h), "creating a cuBLASLt handle");
-  handles.by_device[d] = h;
-  return h;
+  thread_local Leases<cublasLtHandle_t> leases{pool<cublasLtHandle_t>(), {}};
+  return leases.get(new_lt_handle);
 }
 
 cudnnHandle_t cudnn_handle() {
-  thread_local DnnHandles handles;
-  int d = current_device();
-  cudnnHandle_t h = nullptr;
-  auto it = handles.by_device.find(d);
-  if (it != handles.by_device.end()) {
-    h = it->second;
-  } else {
-    RelaxedCapture relaxed;
-    check_cudnn(cudnnCreate(&h), "creating a cuDNN handle");
-    handles.by_device[d] = h;
-  }
+  thread_local Leases<cudnnHandle_t> leases{pool<cudnnHandle_t>(), {}};
+  cudnnHandle_t h = leases.get(new_dnn_handle);
   check_cudnn(cudnnSetStream(h, static_cast<cudaStream_t>(device::current_stream())), "setting the cuDNN stream");
   return h;
 }

@@ -1,6 +1,7 @@
 // The NVIDIA libraries the CUDA kernels call: cuBLASLt (matrix multiply), cuDNN (convolution) and
-// NVRTC (run-time compiled kernels). Handles are created on first use, one per thread and device,
-// and never per call; every status is checked and becomes Error(kRuntime) naming the call.
+// NVRTC (run-time compiled kernels). A thread takes a handle per device on first use (never one per
+// call) and returns it to a process-wide pool when it ends; handles are never destroyed, so plans
+// made with one stay valid; every status is checked and becomes Error(kRuntime) naming the call.
 #pragma once
 
 #include <cublasLt.h>

@@ -52,16 +52,32 @@ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 
 class GeneratedPointwise : public Kernel {
  public:
   explicit GeneratedPointwise(const KernelSpec& s) {
-    ir::PwProgram p = ir::compile_pointwise_body(ir::attr_string(s.layer, "body"));
-    ir::apply_input_views(p, ir::attr_ints(s.layer, "input_views"));
+    const Generated gen = generate(s);
+    const ir::PwProgram& p = gen.program;
     for (size_t k = 0; k < p.input_dtypes.size(); ++k)  // a view's offset moves its pointer
       offset_bytes_.push_back(p.view_offsets[k] * static_cast<int64_t>(element_size(p.input_dtypes[k])));
-    codegen::PointwiseLayout layout = codegen::pointwise_layout(p);
-    elements_ = layout.elements;
+    elements_ = gen.layout.elements;
     nin_ = p.input_dtypes.size();
     nout_ = p.outputs.size();
-    width_ = codegen::pointwise_vector_width(p, layout);
-    kernels_ = load_kernels(codegen::pointwise_source(p, layout), compute_capability(), width_ > 1);
+    width_ = gen.width;
+    kernels_ = load_kernels(gen.source, compute_capability(), width_ > 1);
+  }
+
+  // The layer's program, its layout and vector width, and the kernel source generated from them.
+  struct Generated {
+    ir::PwProgram program;
+    codegen::PointwiseLayout layout;
+    int width = 1;
+    std::string source;
+  };
+  static Generated generate(const KernelSpec& s) {
+    Generated g;
+    g.program = ir::compile_pointwise_body(ir::attr_string(s.layer, "body"));
+    ir::apply_input_views(g.program, ir::attr_ints(s.layer, "input_views"));
+    g.layout = codegen::pointwise_layout(g.program);
+    g.width = codegen::pointwise_vector_width(g.program, g.layout);
+    g.source = codegen::pointwise_source(g.program, g.layout);
+    return g;
   }
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
@@ -99,6 +115,15 @@ class GeneratedPointwise : public Kernel {
 std::unique_ptr<Kernel> create_pointwise_generated(const KernelSpec& s) {
   if (s.inputs.size() + s.outputs.size() > 256) return nullptr;
   return std::make_unique<GeneratedPointwise>(s);
+}
+
+// Compiles the layer's kernel into the compile cache (memory and disk), where create() finds it.
+void prepare_pointwise_generated(const KernelSpec& s) {
+  if (s.inputs.size() + s.outputs.size() > 256) return;
+  try {
+    codegen::compile_cubin(GeneratedPointwise::generate(s).source, compute_capability());
+  } catch (...) {  // create() compiles again and reports
+  }
 }
 
 }  // namespace tensorforge::cuda

@@ -24,6 +24,16 @@ class ProcessCache {
     return it->second;
   }
 
+  /// The value stored under `key`, if any, removed from the cache.
+  std::optional<V> take(const std::string& key) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return std::nullopt;
+    std::optional<V> v(std::move(it->second));
+    map_.erase(it);
+    return v;
+  }
+
   /// Stores `value` under `key` (a value stored meanwhile by another thread stays) and returns the
   /// value now stored.
   V insert(const std::string& key, V value) {

@@ -43,6 +43,8 @@ std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s);
 std::unique_ptr<Kernel> create_convolution(const KernelSpec& s);
 std::unique_ptr<Kernel> create_deconvolution(const KernelSpec& s);
 std::unique_ptr<Kernel> create_pointwise_generated(const KernelSpec& s);
+void prepare_convolution_graph(const KernelSpec& s);
+void prepare_pointwise_generated(const KernelSpec& s);
 
 const std::vector<KernelEntry>& kernels() {
   static const std::vector<KernelEntry> list = {
@@ -81,10 +83,10 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kScatter, "cuda.scatter", create_scatter},
       {LayerKind::kMatMul, "cuda.matmul.cublaslt", create_matmul},
       {LayerKind::kMatMul, "cuda.matmul.int_tiled", create_int_matmul},
-      {LayerKind::kConvolution, "cuda.conv.cudnn_graph", create_convolution_graph},
+      {LayerKind::kConvolution, "cuda.conv.cudnn_graph", create_convolution_graph, prepare_convolution_graph},
       {LayerKind::kConvolution, "cuda.conv.cudnn", create_convolution},
       {LayerKind::kDeconvolution, "cuda.deconv.cudnn", create_deconvolution},
-      {LayerKind::kPointwise, "cuda.pointwise.generated", create_pointwise_generated},
+      {LayerKind::kPointwise, "cuda.pointwise.generated", create_pointwise_generated, prepare_pointwise_generated},
   };
   return list;
 }
