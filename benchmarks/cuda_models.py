@@ -102,17 +102,24 @@ def float32_reference(model, inputs):
     return out
 
 
-def warm_compile_s(name: str, batch: int) -> float | None:
+def warm_compile(name: str, batch: int) -> tuple[float | None, dict]:
     """TensorForge's compile time for `name` in a new process, which finds on disk what this one
-    compiled and chose (generated kernels, convolution plans); None when that process fails."""
+    compiled and chose (generated kernels, convolution plans), and that compile's parts (as
+    compile_parts); (None, {}) when that process fails. The process first imports torch, the
+    model's library and tensorforge and makes the model; the time counts from torch.compile, so
+    it includes dynamo's first use in the process and the CUDA libraries' first handles."""
     import subprocess
 
-    code = ("import sys, torch; sys.path.insert(0, %r); import cuda_models as c, model_zoo as z; "
-            "model, inputs = z.make_model(%r, %d); print('SECONDS', c.compiled(model, inputs, 'tensorforge')[1])"
+    code = ("import sys, json, torch; sys.path.insert(0, %r); import cuda_models as c, model_zoo as z; "
+            "from tensorforge.dynamo.backend import reports_since; "
+            "model, inputs = z.make_model(%r, %d); print('SECONDS', c.compiled(model, inputs, 'tensorforge')[1]); "
+            "print('PARTS', json.dumps(c.compile_parts(reports_since(0))))"
             % (os.path.dirname(os.path.abspath(__file__)), name, batch))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
-    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("SECONDS ")]
-    return float(lines[-1].split()[1]) if r.returncode == 0 and lines else None
+    lines = {ln.split()[0]: ln.split(None, 1)[1] for ln in r.stdout.splitlines() if ln.startswith(("SECONDS ", "PARTS "))}
+    if r.returncode != 0 or "SECONDS" not in lines:
+        return None, {}
+    return float(lines["SECONDS"]), json.loads(lines.get("PARTS", "{}"))
 
 
 def run_one(name: str, batch: int, backends, repeats: int, calls: int, profile: bool = False) -> dict:
@@ -198,7 +205,7 @@ def main() -> None:
         for batch in args.batches:
             row = run_one(name, batch, args.backends, args.repeats, args.calls, args.profile)
             if args.warm_compile and "tensorforge" in args.backends:
-                row["tensorforge_warm_compile_s"] = warm_compile_s(name, batch)
+                row["tensorforge_warm_compile_s"], row["warm_compile_parts_s"] = warm_compile(name, batch)
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if not k.endswith("top_kernels")}), flush=True)
             if "compile_parts_s" in row:
@@ -206,6 +213,8 @@ def main() -> None:
                 print(f"  tensorforge compile, {name} batch {batch} ({row['tensorforge_compile_s']:.1f} s"
                       + (f"; warm caches, new process: {warm:.1f} s" if warm is not None else "") + "): " +
                       ", ".join(f"{k} {v:.2f} s" for k, v in row["compile_parts_s"].items()))
+                if row.get("warm_compile_parts_s"):
+                    print("    warm: " + ", ".join(f"{k} {v:.2f} s" for k, v in row["warm_compile_parts_s"].items()))
             for key in [k for k in row if k.endswith("top_kernels")]:
                 b = key.removesuffix("_top_kernels")
                 print(f"  {b} top kernels, {name} batch {batch} (device {row[b + '_device_ms']:.3f} ms, "

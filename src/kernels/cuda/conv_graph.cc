@@ -476,7 +476,9 @@ class ConvGraphKernel : public Kernel {
   }
 
   // The stored plans or the candidates for layer `s` (a shell's): the work that needs no device.
-  std::shared_ptr<Prepared> prepare(const KernelSpec& s) const {
+  // On a helper thread (`ahead`), null when the stored plan is the matmul form, whose restoring
+  // creates a matmul kernel that times its algorithms: create() does that on the builder's thread.
+  std::shared_ptr<Prepared> prepare(const KernelSpec& s, bool ahead = false) const {
     auto out = std::make_shared<Prepared>();
     const bool relu = act_ == ConvActivation::kRelu;
     // cuDNN's graph takes relu as a pointwise node; silu and hardswish run in our pass after a plain
@@ -491,6 +493,7 @@ class ConvGraphKernel : public Kernel {
     // The plans an earlier process chose for this key, when the disk cache has them. The key names
     // this build of the library too: how a layer becomes a cuDNN graph (tensor ids, epilogue order)
     // may change between builds, and a stored plan must describe the graph this code builds.
+    if (ahead && stored_main_is_gemm(s)) return nullptr;
     if (restore_stored(s, stored_key(s), cap, timed && direct_fits(), *out)) {
       out->restored = true;
       return out;
@@ -694,6 +697,11 @@ class ConvGraphKernel : public Kernel {
     return true;
   }
 
+  static bool stored_main_is_gemm(const KernelSpec& s) {
+    StoredConvPlans stored;
+    return load_conv_plans(conv_plan_dir(s.config.timing_cache_dir), stored_key(s), stored) && stored.main.gemm;
+  }
+
   // The key of the plans stored on disk: the plan key and this build of the library.
   static std::string stored_key(const KernelSpec& s) { return plan_key(s) + "|built " __DATE__ " " __TIME__; }
 
@@ -876,7 +884,7 @@ void prepare_convolution_graph(const KernelSpec& s) {
       const std::string& key;
       ~Release() { claims.take(key); }
     } release{key};
-    prepared_plans().insert(key, shell->prepare(s));
+    if (std::shared_ptr<Prepared> done = shell->prepare(s, true)) prepared_plans().insert(key, done);
   } catch (...) {  // create() does the work itself and reports
   }
 }
