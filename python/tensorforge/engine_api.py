@@ -398,11 +398,11 @@ class BuilderConfig:
     0 = their default, 5), timing_cache_dir (folder where kernels keep their timed choices across
     processes; "" = the generated kernels' cache folder), build_threads (threads that prepare
     kernels before they are created and timed: cuDNN plans, NVRTC compiles; 0 = the machine's cores
-    up to 8, 1 = all on the building thread)."""
+    up to 8, 1 (the default for now) = all on the building thread)."""
 
     def __init__(self, device: str = "cpu", optimization_level: int = 3, workspace_size: int = 0,
                  allow_tf32: bool = True, disabled_tactics: Iterable[str] = (), timing_iterations: int = 0,
-                 timing_cache_dir: str = "", build_threads: int = 0) -> None:
+                 timing_cache_dir: str = "", build_threads: int = 1) -> None:
         self.device = device
         self.optimization_level = optimization_level
         self.workspace_size = workspace_size
