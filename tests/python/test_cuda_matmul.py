@@ -258,11 +258,12 @@ def test_chain_constants_tactics_and_round_trip():
 
 
 @pytest.mark.parametrize("level", (1, 3))
-def test_algorithm_timing_follows_the_optimization_level(level):
+def test_algorithm_timing_follows_the_optimization_level(level, monkeypatch):
     """At level 3 the aligned algorithm is the fastest of the heuristic's first few, timed at build
     (the build's times show it; the sizes are this test's own, so no earlier layer of the process
     shares its choice); at level 1 the heuristic's first is taken untimed. Either way the result
     matches the CPU, through the CUDA graph's replay too."""
+    monkeypatch.setenv("TENSORFORGE_KERNEL_CACHE", "off")  # a stored choice would skip the timing
     dtype = torch.float16
     a, b, bias = operand((3, 200, 136), dtype, 1), operand((136, 264), dtype, 2), operand((264,), dtype, 3)
     cpu, gpu = both(lambda net, x, y, z: net.add_matmul(x, y, bias=z, activation="relu"), [a, b, bias],
@@ -276,3 +277,47 @@ def test_algorithm_timing_follows_the_optimization_level(level):
     assert ("of which matmul timing" in engine.build_times) == (level >= 3), engine.build_times
     choice = next(layer["choice"] for layer in engine.inspect(format="json")["layers"] if layer["kind"] == "matmul")
     assert (choice is not None and "cuBLASLt algorithm" in choice and "timed:" in choice) == (level >= 3), choice
+
+
+CHOICE_SCRIPT = """
+import torch, tensorforge as tf
+g = torch.Generator().manual_seed(0)
+a = torch.randn(3, 104, 72, generator=g).half()
+b = (torch.randn(72, 152, generator=g) / 9).half()
+net = tf.Network()
+net.mark_output(net.add_matmul(net.add_input("a", torch.float16, tuple(a.shape)), net.add_constant(b),
+                               activation="relu"), "y")
+engine = tf.Builder(tf.BuilderConfig(device="cuda", optimization_level=3)).build(net)
+got = engine(a.cuda())[0].float().cpu()
+print("MAXDIFF", (got - torch.relu(a.float() @ b.float())).abs().max().item())
+print("TIMED", "of which matmul timing" in engine.build_times)
+print("CHOICE", next(l["choice"] for l in engine.inspect(format="json")["layers"] if l["kind"] == "matmul"))
+"""
+
+
+def test_algorithm_choices_come_back_from_the_disk_cache(tmp_path):
+    """A second process building the same matmul takes the timed algorithm from the disk cache
+    (nothing timed) and computes the same; a damaged entry reads as a miss and is timed again."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TENSORFORGE_KERNEL_CACHE=str(tmp_path))
+
+    def build():
+        r = subprocess.run([sys.executable, "-c", CHOICE_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        lines = {ln.split()[0]: ln.split(None, 1)[1] for ln in r.stdout.splitlines() if ln[:1].isupper()}
+        assert float(lines["MAXDIFF"]) < 0.05, lines
+        return lines["TIMED"] == "True", lines["CHOICE"]
+
+    timed, choice = build()
+    assert timed and "from the timing cache" not in choice, choice
+    entries = list(tmp_path.glob("*.choice"))
+    assert len(entries) == 1
+    timed, choice = build()
+    assert not timed and "from the timing cache" in choice and "cuBLASLt algorithm" in choice, choice
+    entries[0].write_bytes(entries[0].read_bytes()[:-5])  # truncated: a miss, timed and stored again
+    timed, choice = build()
+    assert timed and "from the timing cache" not in choice, choice
+    assert not build()[0]

@@ -1,0 +1,42 @@
+// Timed choices on disk (see choice_store.h).
+#include "kernels/cuda/choice_store.h"
+
+#include <cublasLt.h>
+#include <cudnn.h>
+
+#include <vector>
+
+#include "codegen/disk_cache.h"
+#include "kernels/cuda/device_info.h"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+constexpr size_t kMaxText = size_t(1) << 16;
+
+std::string disk_key(const std::string& kind, const std::string& key) {
+  return "tensorforge timed choice 1\n" + kind + "\ncuBLASLt " + std::to_string(cublasLtGetVersion()) + " cuDNN " +
+         std::to_string(cudnnGetVersion()) + "\nsm_" + std::to_string(compute_capability()) + " " + device_name() +
+         "\ntensorforge " TENSORFORGE_VERSION " built " __DATE__ " " __TIME__ "\n" + key;
+}
+
+}  // namespace
+
+bool load_choice(const std::string& dir, const std::string& kind, const std::string& key, std::string& text) {
+  if (dir.empty()) return false;
+  const std::string full = disk_key(kind, key);
+  std::vector<char> bytes;
+  if (!codegen::read_entry(codegen::cache_file(dir, full, ".choice"), full, bytes) || bytes.size() > kMaxText)
+    return false;
+  text.assign(bytes.begin(), bytes.end());
+  return true;
+}
+
+void store_choice(const std::string& dir, const std::string& kind, const std::string& key, const std::string& text) {
+  if (dir.empty() || text.size() > kMaxText) return;
+  const std::string full = disk_key(kind, key);
+  codegen::write_entry(dir, codegen::cache_file(dir, full, ".choice"), full, std::vector<char>(text.begin(), text.end()));
+}
+
+}  // namespace tensorforge::cuda

@@ -1,0 +1,21 @@
+// Decisions kernels make by timing (which cuBLASLt algorithm of the heuristic's list), kept on disk
+// across processes beside the generated kernels and the convolution plans (codegen/disk_cache.h),
+// so that a later build of a layer of the same key on the same GPU and library versions takes the
+// winner without timing. An entry is a short text the kernel writes and parses itself; entries are
+// untrusted (a damaged one reads as a miss) and the kernel checks what it reads against what the
+// library offers now before using it.
+#pragma once
+
+#include <string>
+
+namespace tensorforge::cuda {
+
+/// The text stored for `key` of kernel family `kind` ("cuBLASLt matmul") in `dir` (a folder as
+/// conv_plan_dir() gives; "" = off); false on a miss. The GPU, the library versions and this
+/// build of TensorForge are part of the key.
+bool load_choice(const std::string& dir, const std::string& kind, const std::string& key, std::string& text);
+
+/// Stores `text` for `key` of `kind` in `dir` (failures only cost the timing again next time).
+void store_choice(const std::string& dir, const std::string& kind, const std::string& key, const std::string& text);
+
+}  // namespace tensorforge::cuda
