@@ -15,7 +15,10 @@ namespace tensorforge {
 struct BuilderConfig {
   /// Where the engine will run.
   DeviceKind device = DeviceKind::kCPU;
-  /// Build effort, 0 (first working kernel) to 5 (exhaustive search); recorded in the engine.
+  /// Build effort, 0 (first working kernel) to 5 (exhaustive search); recorded in the engine. Levels
+  /// 1-3 let kernels time their own variants (cuDNN plans, cuBLASLt algorithms); 4-5 also time every
+  /// kernel that accepts a layer against the others and keep the fastest that agrees with the first
+  /// (src/builder/tactic_timing.h).
   int optimization_level = 3;
   /// Largest scratch space, in bytes, one kernel may use (0 = no limit).
   size_t workspace_size = 0;

@@ -7,10 +7,12 @@
 
 #include "builder/memory_planner.h"
 #include "builder/prepare.h"
+#include "builder/tactic_timing.h"
 #include "builder/progress.h"
 #include "common/build_clock.h"
 #include "kernels/cuda/device_info.h"
 #include "runtime/engine_impl.h"
+#include "tensorforge/logger.h"
 
 namespace tensorforge {
 
@@ -63,13 +65,27 @@ Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list,
   const ir::Layer& l = g.layers[li];
   KernelSpec spec = kernel_spec(g, l, config);
   bool known = false;
+  // Levels 4-5 time every kernel that accepts the layer against the others (tactic_timing.h);
+  // below, and for an engine file's named tactic, the first that accepts is kept.
+  const bool compare = tactic.empty() && times_tactics(config);
+  std::vector<TacticCandidate> accepted;
   for (const KernelEntry& e : list) {
     if (e.kind != l.kind || (!tactic.empty() && tactic != e.tactic)) continue;
     known = true;
     if (tactic.empty() && std::find(config.disabled_tactics.begin(), config.disabled_tactics.end(), e.tactic) !=
                               config.disabled_tactics.end())
       continue;
-    if (auto k = e.create(spec)) return Step{li, e.tactic, std::move(k)};
+    if (auto k = e.create(spec)) {
+      if (!compare) return Step{li, e.tactic, std::move(k)};
+      accepted.push_back(TacticCandidate{&e, std::move(k)});
+    }
+  }
+  if (accepted.size() == 1) return Step{li, accepted[0].entry->tactic, std::move(accepted[0].kernel)};
+  if (accepted.size() > 1) {
+    std::string summary;
+    const size_t best = choose_by_timing(g, l, accepted, config, summary);
+    log(Severity::kInfo, "layer '" + l.name + "': kernels timed: " + summary + "; keeps " + accepted[best].entry->tactic);
+    return Step{li, accepted[best].entry->tactic, with_tactic_summary(std::move(accepted[best].kernel), summary)};
   }
   std::string where = "layer '" + l.name + "' (" + to_string(l.kind) + ") with inputs " + describe_inputs(g, l);
   if (!tactic.empty() && !known)

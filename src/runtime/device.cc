@@ -15,6 +15,7 @@ namespace tensorforge::device {
 void* cuda_alloc(size_t n);
 void cuda_free(void* p);
 void cuda_upload(void* dst, const void* src, size_t n);
+void cuda_download(void* dst, const void* src, size_t n);
 void cuda_copy_async(void* dst, const void* src, size_t n, void* stream);
 void cuda_synchronize(void* stream);
 void* cuda_graph_capture(void*& capture_stream, const std::function<void()>& enqueue);
@@ -82,18 +83,29 @@ Buffer& Buffer::operator=(Buffer&& o) noexcept {
   return *this;
 }
 
-void upload(DeviceKind kind, void* dst, const void* src, size_t n) {
+namespace {
+// A synchronous copy between host memory and `kind` memory, either way.
+void copy_sync(DeviceKind kind, void* dst, const void* src, size_t n, bool to_device) {
   if (!n) return;
   if (kind == DeviceKind::kCPU) {
     std::memcpy(dst, src, n);
     return;
   }
 #ifdef TENSORFORGE_WITH_CUDA
-  cuda_upload(dst, src, n);
+  if (to_device)
+    cuda_upload(dst, src, n);
+  else
+    cuda_download(dst, src, n);
 #else
+  (void)to_device;
   no_cuda();
 #endif
 }
+}  // namespace
+
+void upload(DeviceKind kind, void* dst, const void* src, size_t n) { copy_sync(kind, dst, src, n, true); }
+
+void download(DeviceKind kind, void* dst, const void* src, size_t n) { copy_sync(kind, dst, src, n, false); }
 
 void copy_async(DeviceKind kind, void* dst, const void* src, size_t n) {
   if (!n) return;

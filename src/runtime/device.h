@@ -32,6 +32,9 @@ class Buffer {
 /// Copies host bytes to `kind` memory (synchronously; used at build and load time only).
 void upload(DeviceKind kind, void* dst, const void* src, size_t n);
 
+/// Copies `kind` memory to host bytes (synchronously; used at build time only).
+void download(DeviceKind kind, void* dst, const void* src, size_t n);
+
 /// Copies n bytes within `kind` memory, on the current stream for CUDA.
 void copy_async(DeviceKind kind, void* dst, const void* src, size_t n);
 

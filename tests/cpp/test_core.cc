@@ -7,6 +7,7 @@
 
 #include "builder/memory_planner.h"
 #include "builder/prepare.h"
+#include "builder/tactic_timing.h"
 #include "builder/progress.h"
 #include "ir/parser.h"
 #include "common/build_clock.h"
@@ -377,4 +378,75 @@ TEST(PrepareKernels, CallsEachMatchingEntryOncePerLayerOnSeveralThreads) {
   EXPECT_LE(preparation_threads(config), 8);
   config.build_threads = -1;
   expect_error([&] { config.validate(); }, ErrorCode::kInvalidArgument, {"build_threads"});
+}
+
+namespace {
+// relu over float32, taking `sleep_us` per call; `wrong` adds one to every output; `throws` fails.
+class FakeRelu : public tensorforge::Kernel {
+ public:
+  FakeRelu(int sleep_us, bool wrong, bool throws) : sleep_us_(sleep_us), wrong_(wrong), throws_(throws) {}
+  void run(const tensorforge::TensorView* in, const tensorforge::TensorView* out, void*) const override {
+    if (throws_) throw tensorforge::Error(tensorforge::ErrorCode::kRuntime, "this candidate cannot run");
+    for (int64_t i = 0; i < in[0].numel(); ++i)
+      out[0].as<float>()[i] = std::max(in[0].as<float>()[i], 0.0f) + (wrong_ ? 1.0f : 0.0f);
+    if (sleep_us_) std::this_thread::sleep_for(std::chrono::microseconds(sleep_us_));
+  }
+
+ private:
+  int sleep_us_;
+  bool wrong_, throws_;
+};
+std::unique_ptr<tensorforge::Kernel> create_slow(const tensorforge::KernelSpec&) { return std::make_unique<FakeRelu>(3000, false, false); }
+std::unique_ptr<tensorforge::Kernel> create_fast(const tensorforge::KernelSpec&) { return std::make_unique<FakeRelu>(0, false, false); }
+std::unique_ptr<tensorforge::Kernel> create_wrong(const tensorforge::KernelSpec&) { return std::make_unique<FakeRelu>(0, true, false); }
+std::unique_ptr<tensorforge::Kernel> create_failing(const tensorforge::KernelSpec&) { return std::make_unique<FakeRelu>(0, false, true); }
+}  // namespace
+
+TEST(TacticTiming, KeepsTheFastestCandidateThatAgreesWithTheFirst) {
+  using namespace tensorforge;
+  const ir::Graph g = ir::parse_text(
+      "input %x: float32[300]\n%y: float32[300] = activation \"a\" (%x) {op=\"relu\"}\noutput %y\n");
+  const ir::Layer& l = g.layers.back();
+  const KernelEntry slow{LayerKind::kActivation, "fake.slow", create_slow},
+      fast{LayerKind::kActivation, "fake.fast", create_fast}, wrong{LayerKind::kActivation, "fake.wrong", create_wrong},
+      failing{LayerKind::kActivation, "fake.failing", create_failing};
+  BuilderConfig config;
+  config.timing_iterations = 2;
+  const KernelSpec spec = kernel_spec(g, l, config);
+  auto candidates = [&](std::vector<const KernelEntry*> entries) {
+    std::vector<TacticCandidate> c;
+    for (const KernelEntry* e : entries) c.push_back(TacticCandidate{e, e->create(spec)});
+    return c;
+  };
+  std::string summary;
+  std::vector<TacticCandidate> c = candidates({&slow, &wrong, &failing, &fast});
+  EXPECT_EQ(choose_by_timing(g, l, c, config, summary), 3u) << summary;  // the wrong one is faster still
+  EXPECT_GT(c[0].ms, 2.0);
+  EXPECT_FALSE(c[1].agrees);
+  EXPECT_FALSE(c[2].failure.empty());
+  EXPECT_NE(summary.find("fake.wrong"), std::string::npos);
+  EXPECT_NE(summary.find("disagrees"), std::string::npos);
+  EXPECT_NE(summary.find("failed"), std::string::npos);
+
+  c = candidates({&fast, &slow});  // the first is fastest: it stays
+  EXPECT_EQ(choose_by_timing(g, l, c, config, summary), 0u) << summary;
+
+  c = candidates({&failing, &fast});  // no reference: the first stays, nothing is compared
+  EXPECT_EQ(choose_by_timing(g, l, c, config, summary), 0u) << summary;
+
+  // The chosen kernel keeps its behaviour, with the summary in front of its own choice.
+  c = candidates({&slow, &fast});
+  const size_t best = choose_by_timing(g, l, c, config, summary);
+  std::unique_ptr<Kernel> k = with_tactic_summary(std::move(c[best].kernel), summary);
+  EXPECT_EQ(k->choice().rfind("kernels timed: fake.slow", 0), 0u) << k->choice();
+  float x[300], y[300];
+  for (int i = 0; i < 300; ++i) x[i] = static_cast<float>(i % 7) - 3.0f;
+  TensorView in{x, DataType::kFloat32, Dims({300})}, out{y, DataType::kFloat32, Dims({300})};
+  k->run(&in, &out, nullptr);
+  EXPECT_EQ(y[0], 0.0f);
+  EXPECT_EQ(y[6], 3.0f);
+  config.optimization_level = 3;
+  EXPECT_FALSE(times_tactics(config));
+  config.optimization_level = 4;
+  EXPECT_TRUE(times_tactics(config));
 }

@@ -279,3 +279,22 @@ def test_written_out_window_attention_runs_as_one_attention_layer(dtype):
     net.mark_output(build(net, *xs), "out")
     kinds = [x["kind"] for x in tf.Builder(tf.BuilderConfig(device="cuda")).build(net).inspect(format="json")["layers"]]
     assert kinds.count("attention") == 1 and "softmax" not in kinds
+
+
+@pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16))
+def test_level_4_times_the_attention_kernels_against_each_other(dtype):
+    """At optimization_level 4 the builder times every kernel that accepts the layer (cuDNN's
+    fused attention, our flash and rows kernels) on the same data, keeps the fastest that agrees
+    with the first, says so in the inspector, and computes what the CPU does."""
+    shapes = ((2, 4, 96, 64), (2, 4, 96, 64), (2, 4, 96, 64))
+    inputs = [randn(s, dtype, i) for i, s in enumerate(shapes)]
+    cpu, gpu = both(lambda n, *xs: n.add_attention(*xs), inputs, optimization_level=4)
+    check(gpu[0], torch.as_tensor(cpu[0]), f"level 4 {dtype}")
+    net = tf.Network()
+    xs = [net.add_input(f"in{i}", dtype, s) for i, s in enumerate(shapes)]
+    net.mark_output(net.add_attention(*xs), "out")
+    engine = tf.Builder(tf.BuilderConfig(device="cuda", optimization_level=4)).build(net)
+    (layer,) = [x for x in engine.inspect(format="json")["layers"] if x["kind"] == "attention"]
+    assert layer["choice"].startswith("kernels timed: "), layer["choice"]
+    assert "cuda.attention.flash" in layer["choice"] and "cuda.attention.rows" in layer["choice"], layer["choice"]
+    assert layer["tactic"] in layer["choice"], layer

@@ -26,6 +26,10 @@ void cuda_upload(void* dst, const void* src, size_t n) {
   cuda::check(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice), "uploading to the device");
 }
 
+void cuda_download(void* dst, const void* src, size_t n) {
+  cuda::check(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost), "downloading from the device");
+}
+
 void cuda_copy_async(void* dst, const void* src, size_t n, void* stream) {
   cuda::check(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, static_cast<cudaStream_t>(stream)),
               "copying on the device");
