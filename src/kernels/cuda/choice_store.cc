@@ -23,6 +23,10 @@ std::string disk_key(const std::string& kind, const std::string& key) {
 
 }  // namespace
 
+std::string timing_cache_folder(const std::string& timing_cache_dir) {
+  return timing_cache_dir.empty() ? codegen::kernel_cache_dir() : timing_cache_dir;
+}
+
 bool load_choice(const std::string& dir, const std::string& kind, const std::string& key, std::string& text) {
   if (dir.empty()) return false;
   const std::string full = disk_key(kind, key);

@@ -10,8 +10,12 @@
 
 namespace tensorforge::cuda {
 
+/// The folder timed choices and convolution plans go to: BuilderConfig.timing_cache_dir, else the
+/// generated kernels' cache folder (codegen::kernel_cache_dir(); "" when that is off).
+std::string timing_cache_folder(const std::string& timing_cache_dir);
+
 /// The text stored for `key` of kernel family `kind` ("cuBLASLt matmul") in `dir` (a folder as
-/// conv_plan_dir() gives; "" = off); false on a miss. The GPU, the library versions and this
+/// timing_cache_folder() gives; "" = off); false on a miss. The GPU, the library versions and this
 /// build of TensorForge are part of the key.
 bool load_choice(const std::string& dir, const std::string& kind, const std::string& key, std::string& text);
 

@@ -35,6 +35,7 @@
 #include "kernels/cuda/build_timing.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/conv.h"
+#include "kernels/cuda/choice_store.h"
 #include "kernels/cuda/conv_plan_store.h"
 #include "kernels/cuda/libraries.h"
 #include "kernels/cuda/process_cache.h"
@@ -645,7 +646,7 @@ class ConvGraphKernel : public Kernel {
     StoredConvPlans keep;
     keep.has_loose = k->loose_ != nullptr;
     if (to_stored(k->main_, keep.main) && (!keep.has_loose || to_stored(*k->loose_, keep.loose)))
-      store_conv_plans(conv_plan_dir(s.config.timing_cache_dir), stored_key(s), keep);
+      store_conv_plans(timing_cache_folder(s.config.timing_cache_dir), stored_key(s), keep);
     k->choice_ = k->main_.name() + (timing.empty() ? "" : " (timed: " + timing + ")");
     note(s, "cuDNN graph " + k->main_.name() + ", " + std::to_string(k->workspace_) + " bytes of workspace" +
                 (timing.empty() ? "" : " (timed: " + timing + ")"));
@@ -685,7 +686,7 @@ class ConvGraphKernel : public Kernel {
   // main one needs it, and a direct plan only where our kernel applies (`direct_ok`).
   bool restore_stored(const KernelSpec& s, const std::string& key, size_t cap, bool direct_ok, Prepared& out) const {
     StoredConvPlans stored;
-    if (!load_conv_plans(conv_plan_dir(s.config.timing_cache_dir), key, stored) || (stored.main.direct && !direct_ok)) return false;
+    if (!load_conv_plans(timing_cache_folder(s.config.timing_cache_dir), key, stored) || (stored.main.direct && !direct_ok)) return false;
     Plan main, loose;
     const bool wants_loose = !stored.main.staged && element_size(dtype_) < 16;
     if (wants_loose != stored.has_loose || stored.loose.direct || stored.loose.gemm ||
@@ -699,7 +700,7 @@ class ConvGraphKernel : public Kernel {
 
   static bool stored_main_is_gemm(const KernelSpec& s) {
     StoredConvPlans stored;
-    return load_conv_plans(conv_plan_dir(s.config.timing_cache_dir), stored_key(s), stored) && stored.main.gemm;
+    return load_conv_plans(timing_cache_folder(s.config.timing_cache_dir), stored_key(s), stored) && stored.main.gemm;
   }
 
   // The key of the plans stored on disk: the plan key and this build of the library.

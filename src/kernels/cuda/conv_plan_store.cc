@@ -66,10 +66,6 @@ bool decode_plans(const std::string& text, StoredConvPlans& p) {
   return true;
 }
 
-std::string conv_plan_dir(const std::string& timing_cache_dir) {
-  return timing_cache_dir.empty() ? codegen::kernel_cache_dir() : timing_cache_dir;
-}
-
 bool load_conv_plans(const std::string& dir, const std::string& key, StoredConvPlans& p) {
   const std::string full = disk_key(key);
   std::vector<char> bytes;

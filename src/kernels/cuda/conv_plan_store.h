@@ -35,10 +35,6 @@ struct StoredConvPlans {
 std::string encode_plans(const StoredConvPlans& p);
 bool decode_plans(const std::string& text, StoredConvPlans& p);
 
-/// The folder plans go to: BuilderConfig.timing_cache_dir, else the generated kernels' cache
-/// folder (codegen::kernel_cache_dir(); "" when that is off).
-std::string conv_plan_dir(const std::string& timing_cache_dir);
-
 /// The plans stored in `dir` under `key` (a layer's plan key; the GPU, cuDNN's and TensorForge's
 /// versions are added here); false on a miss or when `dir` is "".
 bool load_conv_plans(const std::string& dir, const std::string& key, StoredConvPlans& p);

@@ -19,7 +19,6 @@
 #include "kernels/common/batch_walker.h"
 #include "kernels/cuda/build_timing.h"
 #include "kernels/cuda/choice_store.h"
-#include "kernels/cuda/conv_plan_store.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/libraries.h"
 #include "kernels/cuda/process_cache.h"
@@ -330,7 +329,7 @@ class LtMatMul : public Kernel {
       return hit->algo;
     }
     // An earlier process's choice for this key, when it is still one of the heuristic's offers.
-    const std::string dir = conv_plan_dir(s.config.timing_cache_dir);
+    const std::string dir = timing_cache_folder(s.config.timing_cache_dir);
     std::string stored;
     size_t index = 0;
     if (load_choice(dir, kStoreKind, key, stored) && parse_choice(stored, options, index, why)) {
