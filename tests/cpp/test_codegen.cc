@@ -18,6 +18,7 @@
 #include "codegen/disk_cache.h"
 #include "codegen/nvrtc_cache.h"
 #include "codegen/pointwise_source.h"
+#include "kernels/cuda/choice_store.h"
 #include "kernels/cuda/conv_plan_store.h"
 #endif
 
@@ -309,6 +310,40 @@ TEST(DiskCache, ConcurrentWritersLeaveOneWholeEntry) {
   int leftovers = 0;  // no temporary file stays behind
   for (const auto& e : std::filesystem::directory_iterator(dir)) leftovers += e.path().string() != file;
   EXPECT_EQ(leftovers, 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ChoiceStore, ChoicesRoundTripOnDiskAndDamageReadsAsAMiss) {
+  const cuda::IndexedChoice c{2, 8, "00ff10ab", "cuBLASLt algorithm 3 of the heuristic's 8 (timed: 0.01 ms)"};
+  const std::string text = cuda::encode_choice(c);
+  cuda::IndexedChoice back;
+  ASSERT_TRUE(cuda::decode_choice(text, back));
+  EXPECT_EQ(back.index, 2u);
+  EXPECT_EQ(back.count, 8u);
+  EXPECT_EQ(back.id, c.id);
+  EXPECT_EQ(back.why, c.why);
+  for (size_t cut = 0; cut < text.find('\n') + 1; ++cut)  // any cut before the why line
+    EXPECT_FALSE(cuda::decode_choice(text.substr(0, cut), back)) << cut;
+  for (const char* bad : {"8 8 00ff\nwhy", "-1 8 00ff\nwhy", "1 8 \nwhy", "1 8 00 ff\nwhy", "1000 2000 00\nwhy",
+                          "x 8 00\nwhy", "1 8 00\nwhy\nmore"})
+    EXPECT_FALSE(cuda::decode_choice(bad, back)) << bad;
+
+  const std::string dir = ::testing::TempDir() + "tf_choice_store";
+  std::filesystem::remove_all(dir);
+  std::string got;
+  EXPECT_FALSE(cuda::load_choice(dir, "kind", "key", got));
+  cuda::store_choice(dir, "kind", "key", text);
+  ASSERT_TRUE(cuda::load_choice(dir, "kind", "key", got));
+  EXPECT_EQ(got, text);
+  EXPECT_FALSE(cuda::load_choice(dir, "other kind", "key", got));  // kinds are apart
+  EXPECT_FALSE(cuda::load_choice(dir, "kind", "other key", got));
+  EXPECT_FALSE(cuda::load_choice("", "kind", "key", got));  // caching off
+  cuda::store_choice("", "kind", "key", text);              // nothing happens
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {  // a damaged entry is a miss
+    std::filesystem::resize_file(entry.path(), std::filesystem::file_size(entry.path()) - 3);
+  }
+  EXPECT_FALSE(cuda::load_choice(dir, "kind", "key", got));
+  EXPECT_EQ(cuda::timing_cache_folder("/some/folder"), "/some/folder");
   std::filesystem::remove_all(dir);
 }
 

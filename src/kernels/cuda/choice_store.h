@@ -6,9 +6,24 @@
 // library offers now before using it.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace tensorforge::cuda {
+
+/// A choice among `count` offers of a library (a heuristic's list): which one, an identity of that
+/// offer that must match when read back (the cuBLASLt algorithm's bytes in hex), and why it won.
+struct IndexedChoice {
+  size_t index = 0;
+  size_t count = 0;
+  std::string id;   ///< no spaces or line breaks
+  std::string why;  ///< one line
+};
+
+/// The stored text of `c` ("<index> <count> <id>\n<why>") and back; decode_choice() checks the
+/// form only (index below count, both below 1000, an id without spaces), not the offers.
+std::string encode_choice(const IndexedChoice& c);
+bool decode_choice(const std::string& text, IndexedChoice& c);
 
 /// The folder timed choices and convolution plans go to: BuilderConfig.timing_cache_dir, else the
 /// generated kernels' cache folder (codegen::kernel_cache_dir(); "" when that is off).

@@ -370,14 +370,13 @@ class LtMatMul : public Kernel {
     }
     why = "cuBLASLt algorithm " + std::to_string(best + 1) + " of the heuristic's " + std::to_string(options.size()) +
           " (timed: " + std::to_string(best_ms) + " ms, the first " + std::to_string(first_ms) + " ms)";
-    store_choice(dir, kStoreKind, key, encode_choice(best, options, why));
+    store_choice(dir, kStoreKind, key, encode_choice(IndexedChoice{best, options.size(), algo_hex(options[best].algo), why}));
     return chosen.insert(key, Chosen{options[best], why}).algo;
   }
 
   static constexpr const char* kStoreKind = "cuBLASLt matmul";
 
-  // A stored choice: the index in the heuristic's list, the list's length and the algorithm's bytes
-  // (hex), then the line that said why.
+  // The algorithm's bytes in hex: what a stored choice must still match.
   static std::string algo_hex(const cublasLtMatmulAlgo_t& algo) {
     static const char* kDigits = "0123456789abcdef";
     std::string hex;
@@ -388,32 +387,15 @@ class LtMatMul : public Kernel {
     }
     return hex;
   }
-  static std::string encode_choice(size_t index, const std::vector<cublasLtMatmulHeuristicResult_t>& options,
-                                   const std::string& why) {
-    return std::to_string(index) + " " + std::to_string(options.size()) + " " + algo_hex(options[index].algo) + "\n" +
-           why;
-  }
-  // Whether `text` names one of `options` exactly (same list length, same algorithm bytes at its
-  // index): then `index` and `why` are set. Anything else (another library's list, a damaged
-  // entry) is a miss, and the layer is timed again.
+  // Whether the stored `text` names one of `options` exactly (same list length, same algorithm
+  // bytes at its index): then `index` and `why` are set. Anything else (another library's list, a
+  // damaged entry) is a miss, and the layer is timed again.
   static bool parse_choice(const std::string& text, const std::vector<cublasLtMatmulHeuristicResult_t>& options,
                            size_t& index, std::string& why) {
-    const size_t nl = text.find('\n');
-    if (nl == std::string::npos) return false;
-    const std::string head = text.substr(0, nl);
-    const size_t s1 = head.find(' '), s2 = s1 == std::string::npos ? s1 : head.find(' ', s1 + 1);
-    if (s2 == std::string::npos) return false;
-    const std::string i_text = head.substr(0, s1), n_text = head.substr(s1 + 1, s2 - s1 - 1), hex = head.substr(s2 + 1);
-    auto number = [](const std::string& t, size_t& out) {
-      if (t.empty() || t.size() > 3 || t.find_first_not_of("0123456789") != std::string::npos) return false;
-      out = static_cast<size_t>(std::stoul(t));
-      return true;
-    };
-    size_t i = 0, n = 0;
-    if (!number(i_text, i) || !number(n_text, n) || n != options.size() || i >= n || hex != algo_hex(options[i].algo))
-      return false;
-    index = i;
-    why = text.substr(nl + 1);
+    IndexedChoice c;
+    if (!decode_choice(text, c) || c.count != options.size() || c.id != algo_hex(options[c.index].algo)) return false;
+    index = c.index;
+    why = c.why;
     return true;
   }
 
