@@ -28,6 +28,11 @@ from cuda_timing import median_ms
 from model_zoo import ALL, BROAD, PEERS, first_tensor, make_model
 
 
+TF_OPTIONS = {"enabled_precisions": {torch.float16}}
+"""TensorForge's options in every compile; --engine-cache adds the engine cache's."""
+ENGINE_CACHE = {"cache_built_engines": True, "reuse_cached_engines": True}
+
+
 def compiled(model, inputs, backend: str):
     """The compiled callable and its compile time (torch.compile to the third call returning)."""
     torch._dynamo.reset()
@@ -37,8 +42,7 @@ def compiled(model, inputs, backend: str):
     else:
         import tensorforge  # noqa: F401 - registers the backend
 
-        fn = torch.compile(model, backend="tensorforge", dynamic=False,
-                           options={"enabled_precisions": {torch.float16}})
+        fn = torch.compile(model, backend="tensorforge", dynamic=False, options=TF_OPTIONS)
     with torch.no_grad():
         for _ in range(3):
             out = fn(*inputs)
@@ -102,7 +106,7 @@ def float32_reference(model, inputs):
     return out
 
 
-def warm_compile(name: str, batch: int) -> tuple[float | None, dict]:
+def warm_compile(name: str, batch: int, engine_cache: bool = False) -> tuple[float | None, dict]:
     """TensorForge's compile time for `name` in a new process, which finds on disk what this one
     compiled and chose (generated kernels, convolution plans), and that compile's parts (as
     compile_parts); (None, {}) when that process fails. The process first imports torch, the
@@ -111,10 +115,10 @@ def warm_compile(name: str, batch: int) -> tuple[float | None, dict]:
     import subprocess
 
     code = ("import sys, json, torch; sys.path.insert(0, %r); import cuda_models as c, model_zoo as z; "
-            "from tensorforge.dynamo.backend import reports_since; "
-            "model, inputs = z.make_model(%r, %d); print('SECONDS', c.compiled(model, inputs, 'tensorforge')[1]); "
-            "print('PARTS', json.dumps(c.compile_parts(reports_since(0))))"
-            % (os.path.dirname(os.path.abspath(__file__)), name, batch))
+            "from tensorforge.dynamo.backend import reports_since; " % os.path.dirname(os.path.abspath(__file__)))
+    code += "c.TF_OPTIONS.update(c.ENGINE_CACHE); " if engine_cache else ""
+    code += ("model, inputs = z.make_model(%r, %d); print('SECONDS', c.compiled(model, inputs, 'tensorforge')[1]); "
+             "print('PARTS', json.dumps(c.compile_parts(reports_since(0))))" % (name, batch))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     lines = {ln.split()[0]: ln.split(None, 1)[1] for ln in r.stdout.splitlines() if ln.startswith(("SECONDS ", "PARTS "))}
     if r.returncode != 0 or "SECONDS" not in lines:
@@ -188,6 +192,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--json", help="also write the rows as JSON to this path")
+    parser.add_argument("--engine-cache", action="store_true",
+                        help="compile TensorForge with cache_built_engines and reuse_cached_engines, so that "
+                             "--warm-compile's new process takes its engines from the engine cache")
     parser.add_argument("--warm-compile", action="store_true",
                         help="after each row, compile the model with TensorForge again in a new process (its "
                              "kernel and convolution-plan caches on disk now warm) and report that compile time")
@@ -198,6 +205,8 @@ def main() -> None:
     args.models = args.models or (PEERS if args.set == "peers" else BROAD)
     args.batches = args.batches or ([1, 32] if args.set == "peers" else [8])
     warnings.filterwarnings("ignore")
+    if args.engine_cache:
+        TF_OPTIONS.update(ENGINE_CACHE)
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, "
           f"{time.strftime('%Y-%m-%d')}", flush=True)
     rows = []
@@ -205,7 +214,8 @@ def main() -> None:
         for batch in args.batches:
             row = run_one(name, batch, args.backends, args.repeats, args.calls, args.profile)
             if args.warm_compile and "tensorforge" in args.backends:
-                row["tensorforge_warm_compile_s"], row["warm_compile_parts_s"] = warm_compile(name, batch)
+                row["tensorforge_warm_compile_s"], row["warm_compile_parts_s"] = warm_compile(
+                    name, batch, args.engine_cache)
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if not k.endswith("top_kernels")}), flush=True)
             if "compile_parts_s" in row:

@@ -18,6 +18,7 @@ import torch
 from torch.fx import GraphModule
 
 import tensorforge as tf
+from tensorforge.dynamo import engine_cache
 from tensorforge.dynamo.conversion.interpreter import convert_block
 from tensorforge.dynamo.lowering import lower
 from tensorforge.dynamo.partitioning import partition
@@ -29,7 +30,8 @@ from tensorforge.errors import UnsupportedError
 logger = logging.getLogger("tensorforge")
 
 STATS = collections.Counter()
-"""Process-wide counts: "graphs" compiled, "engines" built, "build_failures"."""
+"""Process-wide counts: "graphs" compiled, "engines" built, "build_failures", "engine_cache_hits"
+(engines taken from the engine cache instead of built)."""
 REPORTS: collections.deque = collections.deque(maxlen=256)
 """The reports of the most recent graphs compiled in this process (at most 256), oldest first; each
 has its graph_index, the value STATS["graphs"] took when it was compiled."""
@@ -75,25 +77,39 @@ def _build_engines(result, settings, device: torch.device, seconds: dict) -> dic
         constants = {i: getattr(gm, a.target) for i, a in enumerate(node.args)
                      if isinstance(a, torch.fx.Node) and a.op == "get_attr"}
         start = time.perf_counter()
-        try:
-            block = convert_block(sub, constants, settings)
-            converted = time.perf_counter()
-            seconds["convert"] = seconds.get("convert", 0.0) + converted - start
-            config = tf.BuilderConfig(device=device.type, optimization_level=settings.optimization_level,
-                                      workspace_size=settings.workspace_size,
-                                      allow_tf32=not settings.disable_tf32,
-                                      timing_iterations=settings.num_avg_timing_iters,
-                                      timing_cache_dir=settings.timing_cache_path)
+        cached, key = None, None
+        folder = settings.engine_cache_dir or engine_cache.default_dir()
+        if settings.cache_built_engines or settings.reuse_cached_engines:
+            key = engine_cache.block_key(sub, constants, settings, device)
+        if settings.reuse_cached_engines:
             with _on(device):
-                engine = tf.Builder(config).build(block.network)
-            seconds["build"] = seconds.get("build", 0.0) + time.perf_counter() - converted
-        except Exception as e:  # noqa: BLE001 - any failure falls back or is re-raised as the user chose
-            STATS["build_failures"] += 1
-            if settings.pass_through_build_failures:
-                raise
-            warnings.warn(f"tensorforge: building engine {node.target} failed, running it in PyTorch: {e}")
-            continue
-        STATS["engines"] += 1
+                cached = engine_cache.load(folder, key)
+            seconds["engine cache"] = seconds.get("engine cache", 0.0) + time.perf_counter() - start
+        if cached is not None:
+            engine, block = cached
+            STATS["engine_cache_hits"] += 1
+        else:
+            try:
+                block = convert_block(sub, constants, settings)
+                converted = time.perf_counter()
+                seconds["convert"] = seconds.get("convert", 0.0) + converted - start
+                config = tf.BuilderConfig(device=device.type, optimization_level=settings.optimization_level,
+                                          workspace_size=settings.workspace_size,
+                                          allow_tf32=not settings.disable_tf32,
+                                          timing_iterations=settings.num_avg_timing_iters,
+                                          timing_cache_dir=settings.timing_cache_path)
+                with _on(device):
+                    engine = tf.Builder(config).build(block.network)
+                seconds["build"] = seconds.get("build", 0.0) + time.perf_counter() - converted
+            except Exception as e:  # noqa: BLE001 - any failure falls back or is re-raised as the user chose
+                STATS["build_failures"] += 1
+                if settings.pass_through_build_failures:
+                    raise
+                warnings.warn(f"tensorforge: building engine {node.target} failed, running it in PyTorch: {e}")
+                continue
+            STATS["engines"] += 1
+            if settings.cache_built_engines:
+                engine_cache.store(folder, key, engine, block, settings.engine_cache_size)
         single = not isinstance(next(n for n in sub.graph.nodes if n.op == "output").args[0], (tuple, list))
         module = EngineModule(engine, block.inputs, block.outputs, node.target, settings.use_python_runtime,
                               single_output=single, device=device)

@@ -68,6 +68,15 @@ class CompilationSettings:
     timing_cache_path: str = ""
     """Folder where kernels keep their timed choices across processes ("" = the generated kernels'
     cache folder; TENSORFORGE_KERNEL_CACHE=off turns that one off)."""
+    cache_built_engines: bool = False
+    """Keep each engine built in engine_cache_dir, for later compilations (this process or another)."""
+    reuse_cached_engines: bool = False
+    """Take an engine from engine_cache_dir when one was kept for the same block, weights, settings,
+    device and installation: no conversion and no build."""
+    engine_cache_dir: str = ""
+    """Folder of the engine cache ("" = $TENSORFORGE_ENGINE_CACHE, else ~/.cache/tensorforge/engines)."""
+    engine_cache_size: int = 5 << 30
+    """Bytes the engine cache may hold; the entries used least recently are deleted past it."""
 
     @classmethod
     def from_options(cls, options: dict | None) -> "CompilationSettings":
@@ -103,7 +112,8 @@ def _bad(key: str, value: Any, expected: str) -> InvalidArgumentError:
 
 def _check(key: str, value: Any) -> Any:
     bools = {"truncate_long_and_double", "debug", "use_python_runtime", "pass_through_build_failures",
-             "require_full_compilation", "disable_tf32", "use_fp32_acc"}
+             "require_full_compilation", "disable_tf32", "use_fp32_acc", "cache_built_engines",
+             "reuse_cached_engines"}
     if key in bools:
         if not isinstance(value, bool):
             raise _bad(key, value, "True or False")
@@ -136,9 +146,9 @@ def _check(key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
             raise _bad(key, value, "an int from 0 to 5")
         return value
-    if key in ("workspace_size", "num_avg_timing_iters"):
+    if key in ("workspace_size", "num_avg_timing_iters", "engine_cache_size"):
         if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "num_avg_timing_iters" else 0):
-            raise _bad(key, value, "a non-negative int" if key == "workspace_size" else "an int >= 1")
+            raise _bad(key, value, "an int >= 1" if key == "num_avg_timing_iters" else "a non-negative int")
         return value
     if key == "device":
         if value is None:
@@ -156,9 +166,10 @@ def _check(key: str, value: Any) -> Any:
             if os.path.isdir(value) or not os.path.isdir(folder):
                 raise _bad(key, value, "a JSON file path in an existing folder (the report is written there)")
         return value
-    if key == "timing_cache_path":
+    if key in ("timing_cache_path", "engine_cache_dir"):
         if not isinstance(value, (str, os.PathLike)) or os.path.isfile(value):
-            raise _bad(key, value, "a folder path (one file per timed layer signature is kept there)")
+            raise _bad(key, value, "a folder path (one file per timed layer signature is kept there)"
+                       if key == "timing_cache_path" else "a folder path (one file per cached engine is kept there)")
         return os.fspath(value)
     return value
 
