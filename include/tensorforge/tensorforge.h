@@ -4,5 +4,6 @@
 #include "tensorforge/builder.h"
 #include "tensorforge/engine.h"
 #include "tensorforge/logger.h"
+#include "tensorforge/memory.h"
 #include "tensorforge/network.h"
 #include "tensorforge/types.h"

@@ -1,6 +1,7 @@
 // Core types, network construction errors, attribute schema checks, the memory planner, the build
 // clock, build progress reports, the process cache of kernel decisions and the printer.
 #include <atomic>
+#include <cstring>
 #include <chrono>
 #include <stdexcept>
 #include <thread>
@@ -449,4 +450,29 @@ TEST(TacticTiming, KeepsTheFastestCandidateThatAgreesWithTheFirst) {
   EXPECT_FALSE(times_tactics(config));
   config.optimization_level = 4;
   EXPECT_TRUE(times_tactics(config));
+}
+
+TEST(PublicMemory, BuffersCopyBothWaysAndHalfConversionsRoundTrip) {
+  using namespace tensorforge;
+  DeviceBuffer b(DeviceKind::kCPU, 16);
+  EXPECT_EQ(b.size(), 16u);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(b.data()) % 64, 0u);
+  const float in[4] = {1.5f, -2.0f, 0.25f, 65504.0f};
+  float out[4] = {};
+  b.upload(in, sizeof(in));
+  b.download(out, sizeof(out));
+  EXPECT_EQ(std::memcmp(in, out, sizeof(in)), 0);
+  expect_error([&] { b.upload(in, 17); }, ErrorCode::kInvalidArgument, {"17 bytes", "16"});
+  DeviceBuffer moved = std::move(b);
+  EXPECT_EQ(moved.size(), 16u);
+  EXPECT_EQ(b.data(), nullptr);
+  synchronize(DeviceKind::kCPU);
+  if (!cuda::built_with_cuda() || cuda::device_count() == 0)
+    expect_error([] { DeviceBuffer(DeviceKind::kCUDA, 4); }, ErrorCode::kUnsupported, {"cuda"});
+  for (float v : in) {
+    EXPECT_EQ(half_to_float(float_to_half(v)), v);
+    EXPECT_EQ(bfloat16_to_float(float_to_bfloat16(v)), v == 65504.0f ? 65536.0f : v);
+  }
+  EXPECT_EQ(float_to_half(1.0f), 0x3c00);
+  EXPECT_EQ(float_to_bfloat16(1.0f), 0x3f80);
 }

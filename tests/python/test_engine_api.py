@@ -205,3 +205,50 @@ def test_profile_reports_every_working_layer():
     assert sorted(r["kind"] for r in rows) == ["activation", "cast", "elementwise"]
     assert all(r["ms"] >= 0 for r in rows) and rows == sorted(rows, key=lambda r: -r["ms"])
     assert {r["tactic"] for r in rows} == {"cpu.activation", "cpu.cast", "cpu.elementwise"}
+
+
+def test_exec_tool_loads_inputs_saves_outputs_and_exports_json(tmp_path):
+    """tensorforge-exec with .npy inputs writes the outputs the Python API computes, reports
+    latency percentiles, exports the profile and the layer list as JSON, and refuses bad arguments
+    (usage, status 2) and inputs of another shape or dtype (status 1, naming the file)."""
+    import json
+
+    import numpy as np
+
+    tool = _exec_tool()
+    if tool is None:
+        pytest.skip("tensorforge-exec is not installed next to this package (TENSORFORGE_BUILD_TOOLS=OFF)")
+    engine = tf.Builder().build(small_network())
+    path = tmp_path / "e.tfengine"
+    engine.save(path)
+    ins, outs = tmp_path / "in", tmp_path / "out"
+    ins.mkdir()
+    outs.mkdir()
+    x = np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32)
+    np.save(ins / "x.npy", x)
+    r = subprocess.run([str(tool), str(path), "--load-inputs", str(ins), "--save-outputs", str(outs), "--iterations",
+                        "4", "--warmup", "1", "--export-profile", str(tmp_path / "p.json"), "--export-layer-info",
+                        str(tmp_path / "l.json"), "--no-cuda-graph"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "ms per call over 4 calls (cpu)" in r.stdout and "latency ms: mean" in r.stdout and "p99" in r.stdout
+    want = [torch.as_tensor(np.asarray(o)) for o in engine(torch.from_numpy(x))]
+    for name, w in zip(("y", "y_half"), want):
+        got = torch.from_numpy(np.load(outs / f"{name}.npy"))
+        assert got.dtype == w.dtype and torch.equal(got, w), name
+    profile = json.loads((tmp_path / "p.json").read_text())
+    layers = json.loads((tmp_path / "l.json").read_text())["layers"]
+    assert profile["runs"] == 4 and len(profile["layer_ms"]) == len(layers) == len(profile["engine"]["layers"])
+    assert all(ms >= 0 for ms in profile["layer_ms"])
+
+    for args in (["--iterations", "-1"], ["--frob"], ["--duration", "soon"], ["--load-inputs"]):
+        bad = subprocess.run([str(tool), str(path)] + args, capture_output=True, text=True)
+        assert bad.returncode == 2 and "usage:" in bad.stderr, (args, bad.stderr)
+    np.save(ins / "x.npy", x.T.copy())
+    bad = subprocess.run([str(tool), str(path), "--load-inputs", str(ins)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "x.npy" in bad.stderr and "shape (3, 2)" in bad.stderr, bad.stderr
+    np.save(ins / "x.npy", x.astype(np.float64))
+    bad = subprocess.run([str(tool), str(path), "--load-inputs", str(ins)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "<f8" in bad.stderr, bad.stderr
+    (ins / "x.npy").write_bytes(b"\x93NUMPY\x01\x00\xff\xff{'descr'")
+    bad = subprocess.run([str(tool), str(path), "--load-inputs", str(ins)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "truncated" in bad.stderr, bad.stderr
