@@ -5,9 +5,15 @@
 # The pip wheels ship only versioned shared objects (libcublasLt.so.13), so those names are searched too.
 
 set(_tf_hints)
+# The interpreter whose site-packages may hold NVIDIA's wheels: the build's Python (a pip build sets
+# Python_EXECUTABLE), else python3 on PATH. find_program's result lives in its own cache variable: a
+# normal variable of the same name would hide it (a plain CMake run then found no interpreter).
 set(_tf_python "${Python_EXECUTABLE}")
 if(NOT _tf_python)
-  find_program(_tf_python NAMES python3 python)
+  find_program(TENSORFORGE_NVIDIA_PYTHON NAMES python3 python)
+  if(TENSORFORGE_NVIDIA_PYTHON)
+    set(_tf_python "${TENSORFORGE_NVIDIA_PYTHON}")
+  endif()
 endif()
 if(_tf_python)
   execute_process(
