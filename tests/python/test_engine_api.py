@@ -213,8 +213,6 @@ def test_exec_tool_loads_inputs_saves_outputs_and_exports_json(tmp_path):
     (usage, status 2) and inputs of another shape or dtype (status 1, naming the file)."""
     import json
 
-    import numpy as np
-
     tool = _exec_tool()
     if tool is None:
         pytest.skip("tensorforge-exec is not installed next to this package (TENSORFORGE_BUILD_TOOLS=OFF)")
@@ -252,3 +250,29 @@ def test_exec_tool_loads_inputs_saves_outputs_and_exports_json(tmp_path):
     (ins / "x.npy").write_bytes(b"\x93NUMPY\x01\x00\xff\xff{'descr'")
     bad = subprocess.run([str(tool), str(path), "--load-inputs", str(ins)], capture_output=True, text=True)
     assert bad.returncode == 1 and "truncated" in bad.stderr, bad.stderr
+
+
+@pytest.mark.cuda
+def test_exec_tool_runs_a_cuda_engine_in_device_buffers(tmp_path):
+    """A CUDA engine run by tensorforge-exec (inputs uploaded to device buffers, every call waited
+    for, with and without CUDA graphs) writes the outputs the Python API computes."""
+    tool = _exec_tool()
+    if tool is None:
+        pytest.skip("tensorforge-exec is not installed next to this package (TENSORFORGE_BUILD_TOOLS=OFF)")
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(small_network((64, 48)))
+    path = tmp_path / "e.tfengine"
+    engine.save(path)
+    ins = tmp_path / "in"
+    ins.mkdir()
+    x = np.random.default_rng(1).standard_normal((64, 48)).astype(np.float32)
+    np.save(ins / "x.npy", x)
+    want = [o.cpu() for o in engine(torch.from_numpy(x).cuda())]
+    for graphs in ("--use-cuda-graph", "--no-cuda-graph"):
+        outs = tmp_path / graphs
+        outs.mkdir()
+        r = subprocess.run([str(tool), str(path), "--load-inputs", str(ins), "--save-outputs", str(outs),
+                            "--iterations", "5", graphs], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert "ms per call over 5 calls (cuda)" in r.stdout, r.stdout
+        for name, w in zip(("y", "y_half"), want):
+            assert torch.equal(torch.from_numpy(np.load(outs / f"{name}.npy")), w), (graphs, name)
