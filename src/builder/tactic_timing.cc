@@ -38,9 +38,10 @@ bool is_float(DataType t) { return t == DataType::kFloat32 || t == DataType::kFl
 
 double tolerance(DataType t) { return t == DataType::kBFloat16 ? 5e-2 : t == DataType::kFloat16 ? 2e-2 : 1e-2; }
 
-// Random normal values in `t` (floats), zeros otherwise: valid indices, masks and counts.
+// Random normal values in `t` (floats); booleans true (an attention mask that lets every key
+// through, so no kernel skips masked work); other integers zero (valid indices and counts).
 std::vector<uint8_t> scratch_bytes(DataType t, int64_t n, uint32_t seed) {
-  std::vector<uint8_t> bytes(static_cast<size_t>(n) * element_size(t), 0);
+  std::vector<uint8_t> bytes(static_cast<size_t>(n) * element_size(t), t == DataType::kBool ? 1 : 0);
   if (!is_float(t)) return bytes;
   std::mt19937 gen(seed);
   std::normal_distribution<float> dist(0.0f, 1.0f);

@@ -26,7 +26,7 @@ struct TacticCandidate {
 bool times_tactics(const BuilderConfig& config);
 
 /// Runs every candidate for layer `l` of `graph` on scratch inputs (constants hold their values,
-/// floating-point inputs random values, others zeros) on `config.device`: 3 rounds of
+/// floating-point inputs random values, booleans true, other integers zeros) on `config.device`: 3 rounds of
 /// config.timing_iterations calls (5 when 0), each candidate's median round. Returns the index of
 /// the fastest candidate whose outputs agree with the first's (within 1e-2 of the largest output
 /// magnitude, 2e-2 for float16, 5e-2 for bfloat16; integers and booleans exactly); the first when
