@@ -20,7 +20,19 @@ class BinaryKernel : public Kernel {
       : f_(f),
         same_(s.inputs[0]->dims == s.inputs[1]->dims),
         sa_(broadcast_strides(s.inputs[0]->dims, s.outputs[0]->dims)),
-        sb_(broadcast_strides(s.inputs[1]->dims, s.outputs[0]->dims)) {}
+        sb_(broadcast_strides(s.inputs[1]->dims, s.outputs[0]->dims)) {
+    // Rows: the output's innermost dim, along which each operand is contiguous or constant (a
+    // bias over [M, N], a scalar); the broadcast walk then moves once per row, not per element.
+    const Dims& d = s.outputs[0]->dims;
+    if (d.rank() >= 1 && d[d.rank() - 1] >= kMinRow) {
+      row_ = d[d.rank() - 1];
+      std::vector<int64_t> outer = d.vec();
+      outer.pop_back();
+      outer_ = Dims(outer);
+      outer_sa_.assign(sa_.begin(), sa_.end() - 1);
+      outer_sb_.assign(sb_.begin(), sb_.end() - 1);
+    }
+  }
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const T* a = in[0].as<T>();
@@ -31,15 +43,41 @@ class BinaryKernel : public Kernel {
       for (int64_t i = 0; i < n; ++i) o[i] = store_as<Out>(f_(load(a, i), load(b, i)));
       return;
     }
+    if (row_ > 0) {
+      if (out[0].numel() == 0) return;
+      const bool ra = sa_.back() != 0, rb = sb_.back() != 0;
+      Out* po = o;
+      for (BroadcastIter it(outer_, {outer_sa_, outer_sb_}); !it.done(); it.next(), po += row_) {
+        const T* pa = a + it.offset(0);
+        const T* pb = b + it.offset(1);
+        if (ra && rb) {
+          for (int64_t j = 0; j < row_; ++j) po[j] = store_as<Out>(f_(load(pa, j), load(pb, j)));
+        } else if (ra) {
+          const auto vb = load(pb, 0);
+          for (int64_t j = 0; j < row_; ++j) po[j] = store_as<Out>(f_(load(pa, j), vb));
+        } else if (rb) {
+          const auto va = load(pa, 0);
+          for (int64_t j = 0; j < row_; ++j) po[j] = store_as<Out>(f_(va, load(pb, j)));
+        } else {
+          const Out v = store_as<Out>(f_(load(pa, 0), load(pb, 0)));
+          for (int64_t j = 0; j < row_; ++j) po[j] = v;
+        }
+      }
+      return;
+    }
     int64_t i = 0;
     for (BroadcastIter it(out[0].dims, {sa_, sb_}); !it.done(); it.next(), ++i)
       o[i] = store_as<Out>(f_(load(a, it.offset(0)), load(b, it.offset(1))));
   }
 
  private:
+  static constexpr int64_t kMinRow = 8;  // shorter rows keep the per-element walk
   F f_;
   bool same_;
   std::vector<int64_t> sa_, sb_;
+  int64_t row_ = 0;  // > 0: run row by row (see the constructor)
+  Dims outer_;
+  std::vector<int64_t> outer_sa_, outer_sb_;
 };
 
 template <class T, class Out, class F>
