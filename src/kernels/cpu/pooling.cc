@@ -45,6 +45,7 @@ class PoolingKernel : public Kernel {
 
  private:
   float window_max(const T* x, const int64_t o[3]) const {
+    if (g_.dil[0] == 1 && g_.dil[1] == 1 && g_.dil[2] == 1) return dense_window_max(x, o);
     float m = -std::numeric_limits<float>::infinity();
     for (int64_t kd = 0; kd < g_.k[0]; ++kd) {
       const int64_t id = o[0] * g_.stride[0] - g_.pad[0] + kd * g_.dil[0];
@@ -62,6 +63,28 @@ class PoolingKernel : public Kernel {
       }
     }
     return m;
+  }
+
+  // Undilated windows: the part inside the input is a box, so the taps run without bounds checks.
+  float dense_window_max(const T* x, const int64_t o[3]) const {
+    int64_t lo[3], hi[3];
+    for (int i = 0; i < 3; ++i) {
+      const int64_t start = o[i] * g_.stride[i] - g_.pad[i];
+      lo[i] = std::max<int64_t>(start, 0);
+      hi[i] = std::min(start + g_.k[i], g_.in[i]);
+    }
+    float m = -std::numeric_limits<float>::infinity();
+    bool nan = false;
+    for (int64_t id = lo[0]; id < hi[0]; ++id)
+      for (int64_t ih = lo[1]; ih < hi[1]; ++ih) {
+        const T* row = x + (id * g_.in[1] + ih) * g_.in[2];
+        for (int64_t iw = lo[2]; iw < hi[2]; ++iw) {
+          const float v = load(row, iw);
+          nan |= v != v;
+          m = v > m ? v : m;
+        }
+      }
+    return nan ? std::numeric_limits<float>::quiet_NaN() : m;
   }
 
   float window_avg(const T* x, const int64_t o[3]) const {
