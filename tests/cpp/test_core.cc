@@ -9,6 +9,7 @@
 #include "builder/memory_planner.h"
 #include "builder/prepare.h"
 #include "builder/tactic_timing.h"
+#include "kernels/cpu/parallel.h"
 #include "builder/progress.h"
 #include "ir/parser.h"
 #include "common/build_clock.h"
@@ -475,4 +476,40 @@ TEST(PublicMemory, BuffersCopyBothWaysAndHalfConversionsRoundTrip) {
   }
   EXPECT_EQ(float_to_half(1.0f), 0x3c00);
   EXPECT_EQ(float_to_bfloat16(1.0f), 0x3f80);
+}
+
+TEST(ParallelFor, CoversEveryIndexOnceReportsErrorsAndServesConcurrentCallers) {
+  using tensorforge::cpu::parallel_for;
+  EXPECT_GE(tensorforge::cpu::cpu_threads(), 1);
+  for (int64_t n : {0, 1, 7, 1000, 100003}) {
+    std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
+    parallel_for(n, 64, [&](int64_t b, int64_t e) {
+      ASSERT_LE(0, b);
+      ASSERT_LE(e, n);
+      for (int64_t i = b; i < e; ++i) ++seen[static_cast<size_t>(i)];
+    });
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(seen[static_cast<size_t>(i)].load(), 1) << n << " " << i;
+  }
+  EXPECT_THROW(parallel_for(100000, 16,
+                            [](int64_t, int64_t e) {  // the range holding the end, on whichever thread
+                              if (e == 100000) throw tensorforge::Error(tensorforge::ErrorCode::kRuntime, "range failed");
+                            }),
+               tensorforge::Error);
+  // Several callers at once (an engine run from several threads): every sum is whole.
+  std::vector<std::thread> callers;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t)
+    callers.emplace_back([&] {
+      for (int r = 0; r < 50; ++r) {
+        std::atomic<int64_t> sum{0};
+        parallel_for(20000, 100, [&](int64_t b, int64_t e) {
+          int64_t s = 0;
+          for (int64_t i = b; i < e; ++i) s += i;
+          sum += s;
+        });
+        if (sum.load() != int64_t(20000) * 19999 / 2) ++wrong;
+      }
+    });
+  for (auto& c : callers) c.join();
+  EXPECT_EQ(wrong.load(), 0);
 }

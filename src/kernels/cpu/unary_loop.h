@@ -2,6 +2,7 @@
 #pragma once
 
 #include "kernels/cpu/dtype_dispatch.h"
+#include "kernels/cpu/parallel.h"
 #include "kernels/kernel.h"
 
 namespace tensorforge::cpu {
@@ -13,9 +14,12 @@ class MapKernel : public Kernel {
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const T* x = in[0].as<T>();
     Out* y = out[0].as<Out>();
-    int64_t n = out[0].numel();
-    for (int64_t i = 0; i < n; ++i) y[i] = store_as<Out>(f_(load(x, i)));
+    // Long maps split over the CPU threads (GELU's erf over a transformer's FFN activations).
+    parallel_for(out[0].numel(), kGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) y[i] = store_as<Out>(f_(load(x, i)));
+    });
   }
+  static constexpr int64_t kGrain = 1 << 15;  // elements: below two of these, one thread
 
  private:
   F f_;

@@ -1,0 +1,135 @@
+// The CPU kernels' thread pool (see parallel.h).
+#include "kernels/cpu/parallel.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace tensorforge::cpu {
+
+namespace {
+
+class Pool {
+ public:
+  explicit Pool(int threads) {
+    for (int t = 1; t < threads; ++t) workers_.emplace_back([this] { work(); });
+  }
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (std::thread& t : workers_) t.join();
+  }
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Runs the job on the pool and this thread; false (nothing run) when another caller has it.
+  bool run(int64_t chunks, const std::function<void(int64_t)>& chunk) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      chunk_ = &chunk;
+      chunks_ = chunks;
+      next_ = 0;
+      active_ = static_cast<int>(workers_.size());
+      error_ = nullptr;
+      ++generation_;
+    }
+    wake_.notify_all();
+    take(chunk);
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [this] { return active_ == 0; });
+    chunk_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+    return true;
+  }
+
+ private:
+  void take(const std::function<void(int64_t)>& chunk) {
+    for (int64_t c = next_++; c < chunks_; c = next_++) {
+      try {
+        chunk(c);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+    }
+  }
+  void work() {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int64_t)>* chunk = nullptr;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+        chunk = chunk_;
+      }
+      take(*chunk);
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--active_ == 0) done_.notify_one();
+    }
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex busy_;   // held by the caller whose job the pool runs
+  std::mutex mutex_;  // the job's fields
+  std::condition_variable wake_, done_;
+  const std::function<void(int64_t)>* chunk_ = nullptr;
+  int64_t chunks_ = 0;
+  std::atomic<int64_t> next_{0};
+  int active_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+};
+
+int configured_threads() {
+  if (const char* env = std::getenv("TENSORFORGE_CPU_THREADS")) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v >= 1 && v <= 256) return static_cast<int>(v);
+  }
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 64u));
+}
+
+Pool& pool() {
+  static Pool p(configured_threads());
+  return p;
+}
+
+// The process that started the pool: a child forked from it has none of its threads.
+const pid_t g_pool_pid = getpid();
+
+}  // namespace
+
+int cpu_threads() { return pool().size(); }
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int threads = getpid() == g_pool_pid ? cpu_threads() : 1;  // a forked child: inline
+  const int64_t chunks = std::min<int64_t>((n + grain - 1) / grain, threads * 4);
+  if (threads == 1 || chunks < 2) {
+    fn(0, n);
+    return;
+  }
+  const int64_t size = (n + chunks - 1) / chunks;
+  const std::function<void(int64_t)> chunk = [&](int64_t c) {
+    const int64_t begin = c * size, end = std::min(n, begin + size);
+    if (begin < end) fn(begin, end);
+  };
+  if (!pool().run(chunks, chunk)) fn(0, n);  // the pool works for another caller: alone, inline
+}
+
+}  // namespace tensorforge::cpu

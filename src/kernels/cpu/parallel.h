@@ -1,0 +1,23 @@
+// The CPU kernels' threads: one pool per process, its size the machine's cores (or
+// TENSORFORGE_CPU_THREADS), for loops over independent elements or rows. The calling thread takes
+// a share; a call that finds the pool working for another caller (an engine run from several
+// threads) runs on its own thread alone, so callers never wait for each other. Kernels split only
+// loops long enough to pay for the hand-off; BLAS calls keep their own threads (OpenBLAS's), and
+// never overlap with these since an engine runs one layer at a time. In a process forked from the
+// one that started the pool (whose threads it lacks), every loop runs inline.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+namespace tensorforge::cpu {
+
+/// Threads parallel_for() uses, the calling one included (1: every loop runs inline).
+int cpu_threads();
+
+/// Calls fn(begin, end) on disjoint ranges covering [0, n), each at least `grain` long except the
+/// last, possibly on several threads at once; returns when all are done. An exception thrown by fn
+/// reaches the caller (the first one, when several ranges throw).
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+}  // namespace tensorforge::cpu
