@@ -107,3 +107,45 @@ def test_engine_cache_options_are_checked(tmp_path):
     f.write_text("x")
     with pytest.raises(tensorforge.InvalidArgumentError, match="engine_cache_dir"):
         CompilationSettings.from_options({"engine_cache_dir": str(f)})
+
+
+def test_writers_and_readers_at_once_see_whole_entries(tmp_path):
+    """Threads storing and loading one key at once (as processes sharing the folder do): every load
+    is a miss or a whole engine, never a damaged one, and the entry left behind loads."""
+    import threading
+
+    import tensorforge as tf
+    from tensorforge.dynamo import engine_cache
+    from tensorforge.dynamo.engine_cache import CachedBlock
+    from tensorforge.dynamo.conversion.interpreter import IOSpec
+
+    net = tf.Network()
+    x = net.add_input("x", torch.float32, (64, 64))
+    net.mark_output(net.add_unary(x, "tanh"), "y")
+    engine = tf.Builder().build(net)
+    spec = [IOSpec("x", (64, 64), torch.float32, torch.float32)]
+    block = CachedBlock(spec, [IOSpec("y", (64, 64), torch.float32, torch.float32)], [0], 1)
+    problems = []
+
+    def write():
+        for _ in range(20):
+            engine_cache.store(str(tmp_path), "k" * 64, engine, block, 1 << 30)
+
+    def read():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(40):
+                got = engine_cache.load(str(tmp_path), "k" * 64)
+                if got is not None and got[1].inputs[0].shape != (64, 64):
+                    problems.append("wrong block")
+        problems.extend(str(w.message) for w in caught)
+
+    threads = [threading.Thread(target=f) for f in (write, write, read, read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert problems == []
+    loaded, _ = engine_cache.load(str(tmp_path), "k" * 64)
+    a = torch.randn(64, 64)
+    torch.testing.assert_close(torch.as_tensor(loaded(a)[0]), torch.tanh(a))
