@@ -8,6 +8,7 @@
 #include <random>
 #include <sstream>
 
+#include "common/element.h"
 #include "common/half.h"
 #include "runtime/device.h"
 
@@ -15,22 +16,10 @@ namespace tensorforge {
 
 namespace {
 
-// Every element of a tensor as a double (bool and integers exactly; half types widened).
+// Every element of a tensor as a double.
 std::vector<double> values(DataType t, const std::vector<uint8_t>& bytes, int64_t n) {
   std::vector<double> v(static_cast<size_t>(n));
-  const uint8_t* p = bytes.data();
-  for (int64_t i = 0; i < n; ++i) {
-    switch (t) {
-      case DataType::kFloat32: { float f; std::memcpy(&f, p + i * 4, 4); v[i] = f; break; }
-      case DataType::kFloat16: { half_t h; std::memcpy(&h.bits, p + i * 2, 2); v[i] = to_float(h); break; }
-      case DataType::kBFloat16: { bfloat16_t b; std::memcpy(&b.bits, p + i * 2, 2); v[i] = to_float(b); break; }
-      case DataType::kInt32: { int32_t x; std::memcpy(&x, p + i * 4, 4); v[i] = x; break; }
-      case DataType::kInt64: { int64_t x; std::memcpy(&x, p + i * 8, 8); v[i] = static_cast<double>(x); break; }
-      case DataType::kInt8: v[i] = static_cast<int8_t>(p[i]); break;
-      case DataType::kBool:
-      case DataType::kUInt8: v[i] = p[i]; break;
-    }
-  }
+  for (int64_t i = 0; i < n; ++i) v[i] = element_as_double(t, bytes.data(), i);
   return v;
 }
 

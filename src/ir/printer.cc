@@ -10,7 +10,7 @@
 #include <iomanip>
 #include <sstream>
 
-#include "common/half.h"
+#include "common/element.h"
 
 namespace tensorforge::ir {
 
@@ -24,20 +24,7 @@ std::string number(double v) {
   return os.str();
 }
 
-double element(const Weights& w, int64_t i) {
-  const uint8_t* p = static_cast<const uint8_t*>(w.data());
-  switch (w.dtype()) {
-    case DataType::kFloat32: return reinterpret_cast<const float*>(p)[i];
-    case DataType::kFloat16: return to_float(reinterpret_cast<const half_t*>(p)[i]);
-    case DataType::kBFloat16: return to_float(reinterpret_cast<const bfloat16_t*>(p)[i]);
-    case DataType::kInt8: return reinterpret_cast<const int8_t*>(p)[i];
-    case DataType::kInt32: return reinterpret_cast<const int32_t*>(p)[i];
-    case DataType::kInt64: return static_cast<double>(reinterpret_cast<const int64_t*>(p)[i]);
-    case DataType::kBool: return p[i] ? 1 : 0;
-    case DataType::kUInt8: return p[i];
-  }
-  return 0;
-}
+double element(const Weights& w, int64_t i) { return element_as_double(w.dtype(), w.data(), i); }
 
 // In double quotes, with newlines, quotes and backslashes escaped, so a layer stays on one line.
 std::string quote(const std::string& s) {
