@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import tensorforge as tf
+from tensorforge.testing.networks import network_of
 
 
 def device_ms(fn, calls: int) -> float:
@@ -88,13 +89,7 @@ def case_list(dt):
 
 def run_case(name, inputs, build, torch_fn, repeats, calls, copy_gbs):
     inputs = [t.contiguous() for t in inputs]
-    net = tf.Network()
-    xs = [net.add_input(f"in{i}", t.dtype, tuple(t.shape)) for i, t in enumerate(inputs)]
-    outs = build(net, *xs)
-    outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-    for i, o in enumerate(outs):
-        net.mark_output(o, f"out{i}")
-    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(network_of(build, inputs))
     expected = torch_fn(*inputs)
     expected = list(expected) if isinstance(expected, (list, tuple)) else [expected]
     results = [torch.empty_like(e) for e in expected]

@@ -5,6 +5,7 @@ per-dtype tolerances of layer_harness."""
 import torch
 
 import tensorforge as tf
+from tensorforge.testing.networks import network_of
 from layer_harness import TOLERANCE
 
 
@@ -12,11 +13,7 @@ def both(build, inputs, replay_atol=None, **config):
     """Outputs of the network `build` adds, run by the CPU engine and by the CUDA engine (built with the
     BuilderConfig options `config`). `replay_atol` replaces the dtype's tolerance for the CUDA graph
     replay check, for kernels whose result legitimately varies between runs (float atomics)."""
-    net = tf.Network()
-    xs = [net.add_input(f"in{i}", t.dtype, tuple(t.shape)) for i, t in enumerate(inputs)]
-    outs = build(net, *xs)
-    for i, o in enumerate(outs if isinstance(outs, (list, tuple)) else [outs]):
-        net.mark_output(o, f"out{i}")
+    net = network_of(build, inputs)
     cpu = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(*inputs)
     engine = tf.Builder(tf.BuilderConfig(device="cuda", **config)).build(net)
     on_gpu = [t.cuda() for t in inputs]

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 import tensorforge as tf
+from tensorforge.testing.networks import network_of
 
 FLOAT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -26,13 +27,7 @@ def run_network(build, inputs, roundtrip=False):
     """Builds a network whose inputs are `inputs` (torch tensors), whose layers `build(net, *xs)` adds
     (returning one tensor or a list), runs it and returns the outputs. With `roundtrip`, the engine
     goes through serialize/deserialize first."""
-    net = tf.Network()
-    xs = [net.add_input(f"in{i}", t.dtype, tuple(t.shape)) for i, t in enumerate(inputs)]
-    outs = build(net, *xs)
-    outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
-    for i, o in enumerate(outs):
-        net.mark_output(o, f"out{i}")
-    engine = tf.Builder().build(net)
+    engine = tf.Builder().build(network_of(build, inputs))
     if roundtrip:
         engine = tf.Engine.deserialize(engine.serialize())
     return [torch.from_numpy(o) if isinstance(o, np.ndarray) else o for o in engine(*inputs)]
