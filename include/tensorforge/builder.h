@@ -37,9 +37,8 @@ struct BuilderConfig {
   std::string timing_cache_dir;
   /// Threads that prepare kernels before they are created and timed (cuDNN convolution plans, NVRTC
   /// compiles: the work that needs no device time, for all layers at once); 0 = the machine's cores,
-  /// up to 8; 1 = everything on the building thread. The engine is the same either way. The default
-  /// stays 1 until the helper threads have been measured and tested on a GPU (docs/cuda.md).
-  int build_threads = 1;
+  /// up to 8 (the default); 1 = everything on the building thread. The engine is the same either way.
+  int build_threads = 0;
   /// Throws Error if a field is out of range.
   void validate() const;
 };

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import operator
 import os
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -398,11 +398,12 @@ class BuilderConfig:
     0 = their default, 5), timing_cache_dir (folder where kernels keep their timed choices across
     processes; "" = the generated kernels' cache folder), build_threads (threads that prepare
     kernels before they are created and timed: cuDNN plans, NVRTC compiles; 0 = the machine's cores
-    up to 8, 1 (the default for now) = all on the building thread)."""
+    up to 8, 1 = all on the building thread; None, the default, reads the environment variable
+    TENSORFORGE_BUILD_THREADS and takes 0 when it is unset)."""
 
     def __init__(self, device: str = "cpu", optimization_level: int = 3, workspace_size: int = 0,
                  allow_tf32: bool = True, disabled_tactics: Iterable[str] = (), timing_iterations: int = 0,
-                 timing_cache_dir: str = "", build_threads: int = 1) -> None:
+                 timing_cache_dir: str = "", build_threads: Optional[int] = None) -> None:
         self.device = device
         self.optimization_level = optimization_level
         self.workspace_size = workspace_size
@@ -411,6 +412,13 @@ class BuilderConfig:
         self.disabled_tactics = disabled_tactics if isinstance(disabled_tactics, str) else list(disabled_tactics)
         self.timing_iterations = timing_iterations
         self.timing_cache_dir = timing_cache_dir
+        if build_threads is None:
+            text = os.environ.get("TENSORFORGE_BUILD_THREADS", "0")
+            try:
+                build_threads = int(text)
+            except ValueError:
+                raise InvalidArgumentError(
+                    f"TENSORFORGE_BUILD_THREADS must be an int, got {text!r}") from None
         self.build_threads = build_threads
 
     def _to_c(self) -> _C.BuilderConfig:

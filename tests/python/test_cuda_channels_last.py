@@ -55,8 +55,9 @@ def timed_candidate(build, inputs, msg, candidate, capfd):
     ((2, 96, 14, 13), (7, 7), (1, 1), (3, 3), (1, 1), "none", True),        # ConvNeXt's, residual
 ])
 def test_depthwise_convolution_direct_kernel(dtype, case, capfd, monkeypatch):
-    """A channels-last depthwise layer times our direct kernel among cuDNN's plans; it must agree with
-    cuDNN's first plan (no 'disagrees' warning) and, whichever wins, the layer matches the CPU."""
+    """A channels-last depthwise layer times our direct kernel, in every pack width (these layers are
+    small), among cuDNN's plans; each must agree with cuDNN's first plan (no 'disagrees' warning)
+    and, whichever wins, the layer matches the CPU."""
     monkeypatch.setenv("TENSORFORGE_KERNEL_CACHE", "off")  # a stored plan would skip the timing
     (n, c, h, w), k, stride, pad, dil, act, with_residual = case
     x = to_last(rand((n, c, h, w), dtype, 1))
@@ -69,7 +70,7 @@ def test_depthwise_convolution_direct_kernel(dtype, case, capfd, monkeypatch):
         return net.add_convolution(x, w, b, stride=stride, padding=pad, dilation=dil, groups=c, activation=act,
                                    layout="nhwc", residual=r)
 
-    timed_candidate(build, inputs, f"depthwise {case} {dtype}", "our depthwise kernel", capfd)
+    timed_candidate(build, inputs, f"depthwise {case} {dtype}", "our depthwise kernel (4-byte packs)", capfd)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

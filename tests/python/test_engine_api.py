@@ -94,6 +94,24 @@ def test_builder_config():
         tf.Builder(tf.BuilderConfig(timing_cache_dir=3))
     config = tf.BuilderConfig(timing_iterations=7, timing_cache_dir="/some/folder")
     assert config._to_c().timing_iterations == 7 and config._to_c().timing_cache_dir == "/some/folder"
+    assert tf.BuilderConfig()._to_c().build_threads == (int(os.environ.get("TENSORFORGE_BUILD_THREADS", "0")))
+
+
+def test_build_threads_from_the_environment(monkeypatch):
+    monkeypatch.delenv("TENSORFORGE_BUILD_THREADS", raising=False)
+    assert tf.BuilderConfig().build_threads == 0  # helper threads by default
+    monkeypatch.setenv("TENSORFORGE_BUILD_THREADS", "1")
+    assert tf.BuilderConfig().build_threads == 1 and tf.BuilderConfig(build_threads=3).build_threads == 3
+    assert tf.Builder(tf.BuilderConfig()).build(small_network()).optimization_level == 3
+    monkeypatch.setenv("TENSORFORGE_BUILD_THREADS", "many")
+    with pytest.raises(tf.InvalidArgumentError, match="TENSORFORGE_BUILD_THREADS must be an int, got 'many'"):
+        tf.BuilderConfig()
+    monkeypatch.setenv("TENSORFORGE_BUILD_THREADS", "-2")
+    with pytest.raises(tf.InvalidArgumentError, match="build_threads"):
+        tf.Builder(tf.BuilderConfig())
+
+
+def test_builder_config_device():
     if tf._C.cuda_device_count() == 0:
         with pytest.raises(tf.UnsupportedError, match="cuda"):
             tf.Builder(tf.BuilderConfig(device="cuda")).build(small_network())

@@ -32,6 +32,20 @@ void fill_random(DataType t, void* data, int64_t n, uint32_t seed) {
   });
 }
 
+void put_nan(DataType t, void* data, int64_t index) {
+  const uint32_t f32 = 0x7FC00000u;
+  const uint16_t f16 = 0x7E00u, bf16 = 0x7FC0u;
+  const void* bits = t == DataType::kFloat32 ? static_cast<const void*>(&f32)
+                     : t == DataType::kFloat16 ? static_cast<const void*>(&f16)
+                     : t == DataType::kBFloat16 ? static_cast<const void*>(&bf16) : nullptr;
+  if (!bits) return;
+  const size_t size = element_size(t);
+  check(cudaMemcpyAsync(static_cast<char*>(data) + index * static_cast<int64_t>(size), bits, size,
+                        cudaMemcpyHostToDevice, stream()),
+        "writing a NaN into scratch data for timing");
+  check(cudaStreamSynchronize(stream()), "writing a NaN into scratch data for timing");
+}
+
 float time_ms(const std::function<void()>& f, int calls) {
   cudaEvent_t start = nullptr, end = nullptr;
   check(cudaEventCreate(&start), "creating a timing event");

@@ -14,6 +14,10 @@ namespace tensorforge::cuda {
 /// the current stream: data for timing candidates at creation. Other dtypes are left as they are.
 void fill_random(DataType t, void* data, int64_t n, uint32_t seed);
 
+/// Writes a quiet NaN into element `index` of a float tensor (float32, float16 or bfloat16), on the
+/// current stream: timing data that shows whether a candidate propagates NaN as the layer must.
+void put_nan(DataType t, void* data, int64_t index);
+
 /// Mean milliseconds of `f` on the current stream over `calls` calls after one warm-up call; waits
 /// for the stream.
 float time_ms(const std::function<void()>& f, int calls = 10);

@@ -43,9 +43,14 @@ struct DepthwiseGeometry {
 
 /// y = act(depthwise(x, w) + bias + residual) over channels-last x [N, H, W, C], y [N, OH, OW, C],
 /// residual like y (bias and residual may be null), w [C, KH, KW, 1]; our direct kernel
-/// (conv_depthwise.cu), on the current stream.
+/// (conv_depthwise.cu), on the current stream. `pack_bytes` (16, 8 or 4) is how many bytes of
+/// channels one thread takes in the 3x3, 5x5 and 7x7 kernels: narrower packs mean more threads,
+/// which small layers (batch 1) want.
 void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* bias, const void* residual, void* y,
-                         const DepthwiseGeometry& g, ConvActivation act);
+                         const DepthwiseGeometry& g, ConvActivation act, int pack_bytes = 16);
+
+/// The pack widths conv_depthwise_nhwc takes, widest first.
+inline constexpr int kDepthwisePackBytes[] = {16, 8, 4};
 
 /// A 1x1, stride-1, unpadded, ungrouped convolution over channels-last tensors as one matrix
 /// multiply y[P, Cout] = x[P, Cin] w[Cout, Cin]^T, P = batch x positions (conv_gemm.cc): through

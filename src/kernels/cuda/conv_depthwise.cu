@@ -102,10 +102,22 @@ void launch(const void* x, const void* w, const void* bias, const void* residual
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }  // null is aligned
 
+// The 3 x 3, 5 x 5 and shared-memory 7 x 7 kernels with V channels a thread.
+template <class T, int V>
+void launch_unrolled(const void* x, const void* w, const void* bias, const void* residual, void* y,
+                     const DepthwiseGeometry& g, ConvActivation act) {
+  if (g.kh == 7)
+    launch<T, V, 7, int32_t, true>(x, w, bias, residual, y, g, act);
+  else if (g.kh == 3)
+    launch<T, V, 3, int32_t>(x, w, bias, residual, y, g, act);
+  else
+    launch<T, V, 5, int32_t>(x, w, bias, residual, y, g, act);
+}
+
 }  // namespace
 
 void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* bias, const void* residual, void* y,
-                         const DepthwiseGeometry& g, ConvActivation act) {
+                         const DepthwiseGeometry& g, ConvActivation act, int pack_bytes) {
   if (g.n * g.oh * g.ow * g.c == 0) return;
   dispatch(t, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -115,13 +127,17 @@ void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* b
       const bool square = g.kh == g.kw && (g.kh == 3 || g.kh == 5);
       // 7 x 7 weights of every channel in the default 48 KB of shared memory per block.
       const bool shared7 = g.kh == 7 && g.kw == 7 && g.c * 49 * int64_t(sizeof(T)) <= 48 * 1024;
+      // Narrower packs: fewer channels a thread, so more threads and fewer registers (small layers).
+      const int v = std::clamp(pack_bytes / static_cast<int>(sizeof(T)), 1, N);
       if (g.c % N == 0 && aligned16(x) && aligned16(residual) && aligned16(y)) {
-        if (small && shared7)
-          launch<T, N, 7, int32_t, true>(x, w, bias, residual, y, g, act);
-        else if (small && square && aligned16(w))
-          g.kh == 3 ? launch<T, N, 3, int32_t>(x, w, bias, residual, y, g, act)
-                    : launch<T, N, 5, int32_t>(x, w, bias, residual, y, g, act);
-        else if (small)
+        if (small && (shared7 || (square && aligned16(w)))) {
+          if (v == N)
+            launch_unrolled<T, N>(x, w, bias, residual, y, g, act);
+          else if (2 * v == N)
+            launch_unrolled<T, (N > 1 ? N / 2 : 1)>(x, w, bias, residual, y, g, act);
+          else
+            launch_unrolled<T, (N > 3 ? N / 4 : 1)>(x, w, bias, residual, y, g, act);
+        } else if (small)
           launch<T, N, 0, int32_t>(x, w, bias, residual, y, g, act);
         else
           launch<T, N, 0, int64_t>(x, w, bias, residual, y, g, act);

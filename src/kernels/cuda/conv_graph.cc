@@ -24,6 +24,7 @@
 // run() builds a variant pack (host only) and calls cudnnBackendExecute on cudnn_handle(), bound to
 // the current stream.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -272,7 +273,8 @@ struct Plan {
   bool direct = false;  // not cuDNN's: our depthwise kernel (conv_depthwise.cu), the whole layer
   std::shared_ptr<const ConvGemm> gemm;  // not cuDNN's: a 1x1 layer as cuBLASLt matmul (conv_gemm.cc)
   std::string name() const {
-    if (direct) return "NHWC our depthwise kernel";
+    if (direct)
+      return "NHWC our depthwise kernel" + (variant.align < 16 ? " (" + std::to_string(variant.align) + "-byte packs)" : std::string());
     if (gemm) return "NHWC 1x1 as cuBLASLt matmul";
     return std::string(variant.nhwc ? "NHWC" : "NCHW") + (staged ? " (staged)" : "") + " engine " +
            std::to_string(engine) + (variant.fused ? " fused" : " + our bias/relu pass");
@@ -564,11 +566,16 @@ class ConvGraphKernel : public Kernel {
     const int64_t esize = static_cast<int64_t>(element_size(t));
     // A channels-last 2-D depthwise layer also times our direct kernel (never first: cuDNN's first
     // plan is the reference every candidate must agree with).
+    // Narrower packs of channels a thread (more threads) are timed too where the layer is small.
     if (timed && k->direct_fits()) {
-      Plan direct;
-      direct.direct = true;
-      direct.variant = Variant{true, true, 16};
-      candidates.push_back(std::move(direct));
+      const int64_t threads16 = g.x[0] * k->depthwise_.oh * k->depthwise_.ow * g.x[1] * esize / 16;
+      for (int bytes : kDepthwisePackBytes) {
+        if (bytes < 16 && (threads16 >= (int64_t(1) << 17) || bytes < esize)) continue;
+        Plan direct;
+        direct.direct = true;
+        direct.variant = Variant{true, true, bytes};
+        candidates.push_back(std::move(direct));
+      }
     }
     // A channels-last 1x1 layer also times the matrix multiply it is (never first, as above).
     if (timed && last) {
@@ -596,6 +603,12 @@ class ConvGraphKernel : public Kernel {
       fill_random(t, x.data(), s.inputs[0]->dims.volume(), 1);
       fill_random(t, w.data(), s.inputs[1]->dims.volume(), 2);
       if (k->has_bias_) fill_random(t, b.data(), s.inputs[2]->dims.volume(), 3);
+      // relu keeps NaN (docs/layers.md) and some cuDNN engines drop it: a NaN in the bias (else the
+      // residual) makes a whole channel (one element) NaN in every algorithm, which a plan must keep.
+      if (relu && k->has_bias_)
+        put_nan(t, b.data(), 0);
+      else if (relu && k->has_residual_)
+        put_nan(t, z.data(), 0);
       auto run_into = [&](const Plan& p, void* out) {
         k->execute(p, x.data(), w.data(), b.data(), z.data(), out, ws.data());
       };
@@ -720,7 +733,11 @@ class ConvGraphKernel : public Kernel {
       run_into(plans[i], scratch);
       const ConvDifference d = conv_difference(dtype_, ref, scratch, count);
       agrees[i] = d.max_diff <= conv_tolerance(dtype_) * std::max(d.max_abs, 1.0f);
-      if (!agrees[i])
+      if (!agrees[i] && std::isinf(d.max_diff))  // the timing data's NaN kept by one plan, not the other
+        tensorforge::log(Severity::kInfo, "cuDNN graph " + plans[i].name() + " and " + plans[reference].name() +
+                                              " differ in keeping the timing data's NaN through relu; " +
+                                              plans[i].name() + " is not used");
+      else if (!agrees[i])
         tensorforge::log(Severity::kWarning, "cuDNN graph " + plans[i].name() + " disagrees with " +
                                                  plans[reference].name() + " on the timing data (max abs diff " +
                                                  std::to_string(d.max_diff) + ", outputs up to " +
@@ -736,7 +753,7 @@ class ConvGraphKernel : public Kernel {
     if (!has_bias_) bias = nullptr;  // timing passes scratch buffers for every operand
     if (!has_residual_) residual = nullptr;
     if (p.direct) {
-      conv_depthwise_nhwc(dtype_, x, w, bias, residual, y, depthwise_, act_);
+      conv_depthwise_nhwc(dtype_, x, w, bias, residual, y, depthwise_, act_, static_cast<int>(p.variant.align));
       return;
     }
     if (p.gemm) {
