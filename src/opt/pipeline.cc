@@ -19,6 +19,7 @@
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
+#include "opt/fuse_reduce_prologue.h"
 #include "opt/merge_parallel_matmuls.h"
 #include "opt/merge_sibling_copies.h"
 #include "opt/move_row_transposes.h"
@@ -72,6 +73,8 @@ const std::vector<Pass>& pipeline() {
        "folds the layer scales layout conversions hid (ConvNeXt's, behind its permutes) into weights"},
       {"fuse_epilogues_after_layout", 1, kOnCUDA, fuse_epilogues,
        "fuses the epilogues layout conversions hid (a residual add behind transposes that cancelled)"},
+      {"fuse_reduce_prologue", 1, kOnAll, fuse_reduce_prologue,
+       "turns an any/all of a float predicate (isinf(x).any()) into one reduce that applies it as it reads"},
       {"fuse_pointwise", 1, kOnCUDA, fuse_pointwise,
        "turns connected chains of pointwise layers into one generated kernel"},
       {"merge_sibling_copies", 1, kOnCUDA, merge_sibling_copies,

@@ -18,6 +18,7 @@
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
+#include "opt/fuse_reduce_prologue.h"
 #include "opt/merge_parallel_matmuls.h"
 #include "opt/merge_sibling_copies.h"
 #include "opt/move_row_transposes.h"
@@ -257,6 +258,60 @@ TEST(PassGolden, FoldTransposesIntoMatMulFlags) {
                 "%z: float32[3,2,4,4] = matmul \"z\" (%b, %w) {}\n"
                 "%e: float32[2,3,5,6] = unary \"e\" (%kt) {op=\"exp\"}\n"
                 "output %o\noutput %z\noutput %e\n");
+}
+
+TEST(PassGolden, FuseReducePrologueReadsThePredicateInTheReduction) {
+  // isinf(z).any(-1) fuses (rows 0 and 2 of the constant hold an infinity); isnan(z) has a second
+  // reader and stays; not(z).all() of a network output stays too; a sum of a predicate's cast is
+  // not an any/all and stays.
+  expect_golden(fuse_reduce_prologue,
+                "input %x: float16[2,3,4]\n"
+                "%c: float16[3,4] = constant \"c\" () {value=float16[3,4]{0, inf, 0, 0, 0, 0, 0, 0, -inf, 0, 0, 0}}\n"
+                "%z: float16[2,3,4] = elementwise \"z\" (%x, %c) {op=\"add\"}\n"
+                "%i: bool[2,3,4] = unary \"i\" (%z) {op=\"isinf\"}\n"
+                "%a: bool[2,3] = reduce \"a\" (%i) {op=\"any\", axes=[-1]}\n"
+                "%n: bool[2,3,4] = unary \"n\" (%z) {op=\"isnan\"}\n"
+                "%b: bool[] = reduce \"b\" (%n) {op=\"any\"}\n"
+                "%o: bool[2,3,4] = unary \"o\" (%z) {op=\"not\"}\n"
+                "%d: bool[] = reduce \"d\" (%o) {op=\"all\"}\n"
+                "output %a\noutput %b\noutput %n\noutput %d\noutput %o\n",
+                "input %x: float16[2,3,4]\n"
+                "%c: float16[3,4] = constant \"c\" () {value=float16[3,4]{0, inf, 0, 0, 0, 0, 0, 0, -inf, 0, 0, 0}}\n"
+                "%z: float16[2,3,4] = elementwise \"z\" (%x, %c) {op=\"add\"}\n"
+                "%a: bool[2,3] = reduce \"a\" (%z) {op=\"any\", axes=[-1], prologue=\"isinf\"}\n"
+                "%n: bool[2,3,4] = unary \"n\" (%z) {op=\"isnan\"}\n"
+                "%b: bool[] = reduce \"b\" (%n) {op=\"any\"}\n"
+                "%o: bool[2,3,4] = unary \"o\" (%z) {op=\"not\"}\n"
+                "%d: bool[] = reduce \"d\" (%o) {op=\"all\"}\n"
+                "output %a\noutput %b\noutput %n\noutput %d\noutput %o\n");
+  // The fused reduce gives what the two layers gave: rows 0 and 2 true, row 1 false, per batch.
+  ir::Graph g = fuse_reduce_prologue(ir::parse_text(
+      "input %x: float32[2,3]\n"
+      "%c: float32[2,3] = constant \"c\" () {value=float32[2,3]{0, inf, 0, 0, 0, 0}}\n"
+      "%z: float32[2,3] = elementwise \"z\" (%x, %c) {op=\"add\"}\n"
+      "%i: bool[2,3] = unary \"i\" (%z) {op=\"isinf\"}\n"
+      "%a: bool[2] = reduce \"a\" (%i) {op=\"any\", axes=[1]}\n"
+      "output %a\n"));
+  ASSERT_EQ(count_layers(g, LayerKind::kUnary), 0);
+  std::vector<HostTensor> out = run_graph(g, random_inputs(g));
+  expect_close(out[0], Dims{2}, {1.0, 0.0}, 0, "isinf(z).any(1)");
+}
+
+TEST(Inference, ReducePrologueIsCheckedAgainstItsOpAndDtype) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"float32[4]", "float32[] = reduce \"r\" (%x) {op=\"sum\", prologue=\"isinf\"}"},
+      {"float32[4]", "bool[] = reduce \"r\" (%x) {op=\"any\", prologue=\"exp\"}"},
+      {"int32[4]", "bool[] = reduce \"r\" (%x) {op=\"any\", prologue=\"isnan\"}"},
+  };
+  for (const auto& [input, layer] : cases) {
+    const std::string text = std::string("input %x: ") + input + "\n%r: " + layer + "\noutput %r\n";
+    try {
+      ir::parse_text(text);
+      ADD_FAILURE() << "accepted: " << layer;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("prologue"), std::string::npos) << e.what();
+    }
+  }
 }
 
 // The head split of nn.MultiheadAttention as ATen writes it: the in-projection's [L, N, 3E] output

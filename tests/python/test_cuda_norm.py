@@ -118,9 +118,10 @@ REDUCE_CASES = [((7,), ()), ((3, 5), (1,)), ((3, 5), (0,)), ((2, 3, 4), (0, 2)),
                 # channels-last spatial reductions (the column kernel: 32 adjacent outputs a block; the
                 # last has so few outputs that the reduction also splits over 4 blocks)
                 ((2, 13, 11, 40), (1, 2)), ((3, 33, 70), (1,)), ((1, 40, 30, 24), (1, 2)),
-                # few long rows: each row also splits over blocks of >= 8192 elements (2, 4 and 3
-                # splits), partials combined in order by a second kernel (a whole-tensor any or sum)
-                ((3, 20000), (1,)), ((40000,), ()), ((2, 100, 300), (1, 2))]
+                # few long rows: each row also splits over blocks of >= 8 KB (16-byte loads where
+                # rows are whole packs apart; over 32 splits a block combines the partials: the last
+                # case, 36 to 293 splits by dtype)
+                ((3, 20000), (1,)), ((40000,), ()), ((2, 100, 300), (1, 2)), ((300000,), ())]
 
 
 @pytest.mark.parametrize("keepdim", (False, True))
@@ -149,6 +150,32 @@ def test_reduce_nan_and_non_contiguous():
             for axes in ((0,), (1,), ()):
                 cpu, gpu = both(lambda n, a: n.add_reduce(a, op, axes=axes), [t])
                 close(gpu[0], cpu[0], f"reduce {op} {axes}")
+
+
+@pytest.mark.parametrize("pred", ("isinf", "isnan", "not"))
+@pytest.mark.parametrize("op", ("any", "all"))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,axes", [((3, 5), (1,)), ((100, 37), (1,)), ((2, 100, 300), (1, 2)), ((40000,), ()),
+                                        ((1, 40, 30, 24), (1, 2)), ((6, 40), (0,))])
+def test_reduce_prologue(shape, axes, dtype, op, pred):
+    """any/all of a predicate is one reduce with the predicate as its prologue (fuse_reduce_prologue,
+    on both engines); both match torch, over rows that hold infinities and NaNs and rows that do not."""
+    x = values(shape, dtype).float()
+    flat = x.view(-1)
+    flat[::7] = float("inf")   # some rows hit, some not (with the long rows: every one)
+    flat[3::11] = float("nan")
+    flat[5::13] = 0.0
+    if op == "all":            # make "all" true somewhere: a row of only the predicate's values
+        row = {"isinf": float("-inf"), "isnan": float("nan"), "not": 0.0}[pred]
+        x.view(-1, shape[-1])[0] = row
+    x = x.to(dtype)
+    reference = {"isinf": torch.isinf, "isnan": torch.isnan, "not": lambda t: t == 0}[pred](x)
+    expected = reference.any(dim=axes) if op == "any" else reference.all(dim=axes)
+    if not axes:
+        expected = reference.any() if op == "any" else reference.all()
+    cpu, gpu = both(lambda n, t: n.add_reduce(n.add_unary(t, pred), op, axes=axes), [x])
+    assert torch.equal(cpu[0], expected), f"cpu {pred} {op}"
+    assert torch.equal(gpu[0], expected), f"cuda {pred} {op}"
 
 
 @pytest.mark.parametrize("op", ("argmax", "argmin"))

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "ir/op_registry.h"
+#include "kernels/common/reduce_prologue.h"
 #include "ir/ops/op_names.h"
 #include "ir/ops/reduce_ops.h"
 
@@ -36,6 +37,15 @@ void infer_reduce(InferContext& c) {
   if (op == "mean" && !is_floating(t)) c.fail("reduce op 'mean' needs a floating-point input");
   if ((op == "sum" || op == "prod") && t == DataType::kBool)
     c.fail("reduce op '" + op + "' does not take bool input; cast it to an integer type first");
+  const std::string& prologue = c.get_string("prologue");
+  const int code = reduce_prologue_code(prologue);
+  if (code < 0)
+    c.fail("unknown reduce prologue '" + prologue + "'; valid prologues: " + reduce_prologue_names() +
+           " (or none)");
+  if (code > 0 && op != "any" && op != "all")
+    c.fail("a reduce prologue ('" + prologue + "') goes with op 'any' or 'all', not '" + op + "'");
+  if (code > 0 && t != DataType::kFloat32 && t != DataType::kFloat16 && t != DataType::kBFloat16)
+    c.fail("a reduce prologue ('" + prologue + "') needs a float32, float16 or bfloat16 input");
   std::vector<bool> reduced(x.rank(), false);
   const auto& axes = c.get_ints("axes");
   if (axes.empty()) reduced.assign(x.rank(), true);
@@ -103,7 +113,8 @@ void add_reduce_ops(std::vector<OpDef>& defs) {
                   false,
                   {{"op", AttrType::kString, true, {}},
                    {"axes", AttrType::kInts, false, std::vector<int64_t>{}},
-                   {"keepdim", AttrType::kInt, false, int64_t{0}}},
+                   {"keepdim", AttrType::kInt, false, int64_t{0}},
+                   {"prologue", AttrType::kString, false, std::string()}},
                   nullptr,
                   infer_reduce});
   defs.push_back({LayerKind::kArgReduce,

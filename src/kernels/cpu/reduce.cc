@@ -2,12 +2,14 @@
 // (kept dims outside, reduced dims inside; see axis_view.h). Float sums and products accumulate in
 // double, integer ones in 64-bit unsigned arithmetic then wrap to the width (as PyTorch's in-type
 // overflow does); max/min propagate NaN; an empty reduction gives the op's identity (mean: NaN).
+// any/all may first apply a float predicate to each element (the "prologue": isinf(x).any()).
 #include "kernels/layer_attrs.h"
 #include <cmath>
 #include <limits>
 #include <type_traits>
 
 #include "kernels/common/axis_view.h"
+#include "kernels/common/reduce_prologue.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/reduce.h"
 
@@ -44,9 +46,16 @@ std::unique_ptr<Kernel> make(const ReducePlan& p, Acc init, Step step, Finish fi
 }
 
 template <class T>
-std::unique_ptr<Kernel> make_typed(const std::string& op, const ReducePlan& p) {
+std::unique_ptr<Kernel> make_typed(const std::string& op, const ReducePlan& p, int prologue) {
   using C = compute_t<T>;
   auto same = [](auto a) { return a; };
+  if constexpr (is_float_storage_v<T> && !std::is_same_v<T, double>) {
+    if (prologue > 0 && op == "any")
+      return make<T, bool>(p, false, [prologue](bool a, C v) { return a || reduce_prologue(prologue, float(v)); }, same);
+    if (prologue > 0 && op == "all")
+      return make<T, bool>(p, true, [prologue](bool a, C v) { return a && reduce_prologue(prologue, float(v)); }, same);
+  }
+  if (prologue != 0) return nullptr;
   if (op == "any") return make<T, bool>(p, false, [](bool a, C v) { return a || v != C(0); }, same);
   if (op == "all") return make<T, bool>(p, true, [](bool a, C v) { return a && v != C(0); }, same);
   if (op == "max" || op == "min") {
@@ -77,7 +86,9 @@ std::unique_ptr<Kernel> create_reduce(const KernelSpec& s) {
   std::vector<bool> reduced = reduced_dims(s);
   ReducePlan p = reduce_plan(d, reduced);
   const std::string& op = ir::attr_string(s.layer, "op");
-  return dispatch(s.inputs[0]->dtype, [&](auto tag) { return make_typed<typename decltype(tag)::type>(op, p); });
+  const int prologue = reduce_prologue_code(ir::attr_string(s.layer, "prologue"));
+  return dispatch(s.inputs[0]->dtype,
+                  [&](auto tag) { return make_typed<typename decltype(tag)::type>(op, p, prologue); });
 }
 
 }  // namespace tensorforge::cpu

@@ -2,9 +2,10 @@
 // arg_reduce.cc). reduce walks the input in place: the dims are split into kept and reduced runs
 // (adjacent dims of one kind merged); output element o starts at kept.offset(o) and its inputs lie at
 // reduced.offset(r) from there. When the innermost reduced run is contiguous each output gets a block
-// (coalesced loads, per-thread partials then a block tree; when outputs are fewer than 512 the row
-// also splits over blocks of at least 8192 elements, whose partials a second kernel combines in
-// order: a whole-tensor any() or sum() uses the whole card); when instead the outputs are the
+// (coalesced loads, 16 bytes at a time when the run is contiguous and every row 16-byte aligned,
+// per-thread partials then a block tree; when outputs are fewer than 512 the row also splits over
+// blocks of at least 8 KB, whose partials a second kernel combines, in order or, past 32 splits, by
+// a block per output in a fixed tree: a whole-tensor any() or sum() uses the whole card); when instead the outputs are the
 // contiguous run (a channels-last spatial mean: [N, H, W, C] over H and W) a block takes 32 adjacent
 // outputs, its 32 x 16 threads reading rows of 32 adjacent elements and splitting the reduction 16
 // ways (then a fixed tree over the 16), and when that makes few blocks (batch 1) the reduction also
@@ -12,7 +13,8 @@
 // outputs read adjacent elements). Each thread keeps four accumulators over its elements (four loads
 // in flight), combined in a fixed order. Float sums accumulate in float32, float
 // products in double, integer sums/products in 64-bit unsigned arithmetic then wrap to the width (as
-// the CPU); max/min propagate NaN; an empty reduction gives the op's identity (mean: NaN).
+// the CPU); max/min propagate NaN; an empty reduction gives the op's identity (mean: NaN); any/all
+// may apply a float predicate to each element first (the "prologue", reduce_prologue.h).
 // arg_reduce: one thread per (outer, inner) column, the CPU's loop (first extreme, first NaN wins).
 #include "kernels/layer_attrs.h"
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include <type_traits>
 
 #include "kernels/common/axis_view.h"
+#include "kernels/common/reduce_prologue.h"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/row_reduce.cuh"
 
@@ -118,8 +121,12 @@ template <class T, bool Any>
 struct LogicR {
   using C = compute_t<T>;
   using Acc = bool;
+  int prologue = 0;  // a float predicate applied to each element first (reduce_prologue.h); 0: none
   __device__ Acc init() const { return !Any; }
-  __device__ Acc step(Acc a, C v) const { return Any ? (a || v != C(0)) : (a && v != C(0)); }
+  __device__ Acc step(Acc a, C v) const {
+    const bool b = prologue ? reduce_prologue(prologue, static_cast<float>(v)) : v != C(0);
+    return Any ? (a || b) : (a && b);
+  }
   __device__ Acc combine(Acc a, Acc b) const { return Any ? (a || b) : (a && b); }
   __device__ Acc finish(Acc a, int64_t) const { return a; }
 };
@@ -169,6 +176,43 @@ __global__ void reduce_blocks(const T* x, Out* y, decltype(Op{}.init())* partial
   }
 }
 
+// reduce_blocks for a reduction that is one contiguous run per output, every row starting 16-byte
+// aligned and `chunk` a multiple of V: each thread reads V elements (16 bytes) at a time, in two
+// accumulators; the tail of the last split (count not a multiple of V) element by element.
+template <class T, class Out, class Op, int V>
+__global__ void reduce_blocks_vec(const T* x, Out* y, decltype(Op{}.init())* partial, Walk kept, int64_t outputs,
+                                  int64_t count, int64_t chunk, Op op) {
+  const int64_t begin = blockIdx.y * chunk, end = begin + chunk < count ? begin + chunk : count;
+  const int64_t packs_end = end / V;
+  for (int64_t o = blockIdx.x; o < outputs; o += gridDim.x) {
+    const T* row = x + kept.offset(o);
+    const Pack<T, V>* packs = reinterpret_cast<const Pack<T, V>*>(row);
+    auto a0 = op.init(), a1 = op.init();
+    int64_t p = begin / V + threadIdx.x;
+    for (; p + blockDim.x < packs_end; p += 2 * int64_t(blockDim.x)) {
+      const Pack<T, V> u = packs[p], w = packs[p + blockDim.x];
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        a0 = op.step(a0, load(u.v, k));
+        a1 = op.step(a1, load(w.v, k));
+      }
+    }
+    if (p < packs_end) {
+      const Pack<T, V> u = packs[p];
+#pragma unroll
+      for (int k = 0; k < V; ++k) a0 = op.step(a0, load(u.v, k));
+    }
+    for (int64_t r = packs_end * V + threadIdx.x; r < end; r += blockDim.x) a1 = op.step(a1, load(row, r));
+    auto acc = block_reduce(op.combine(a0, a1), Combine<Op>{op}, op.init());
+    if (threadIdx.x == 0) {
+      if (gridDim.y == 1)
+        y[o] = store_as<Out>(op.finish(acc, count));
+      else
+        partial[blockIdx.y * outputs + o] = acc;
+    }
+  }
+}
+
 template <class T, class Out, class Op>
 __global__ void reduce_threads(const T* x, Out* y, Walk kept, Walk reduced, int64_t outputs, int64_t count, Op op) {
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < outputs; o += int64_t(gridDim.x) * blockDim.x) {
@@ -180,7 +224,8 @@ constexpr int kColumnOutputs = 32, kColumnSplit = 16;  // reduce_columns' block:
 constexpr int64_t kColumnBlocks = 256;  // few outputs (batch 1): the reduction splits over blocks too
 constexpr int64_t kColumnMinRun = 8;    // elements each thread of a split block reads at least
 constexpr int64_t kRowBlocks = 512;     // few long rows (a whole-tensor any or sum): rows split over blocks
-constexpr int64_t kRowMinChunk = 8192;  // elements each block of a split row reads at least
+constexpr int64_t kRowMinChunkBytes = 8192;  // bytes each block of a split row reads at least
+constexpr int64_t kPartialsByBlock = 32;  // more splits than this: a block per output combines them
 
 // Block (x, s) reduces outputs 32x .. 32x + 31 over the reduction's elements [s * chunk, (s + 1) * chunk):
 // into y when the grid has one split, else into partial[s][output] (reduce_partials finishes).
@@ -211,6 +256,19 @@ __global__ void __launch_bounds__(kColumnOutputs* kColumnSplit)
   }
 }
 
+// y[o] = the splits' partials of output o combined by one block (block o): thread t takes splits t,
+// t + blockDim, ... in order, then a fixed tree (deterministic); for few outputs with many splits.
+template <class Out, class Op>
+__global__ void reduce_partials_block(const decltype(Op{}.init())* partial, Out* y, int64_t outputs, int64_t splits,
+                                      int64_t count, Op op) {
+  for (int64_t o = blockIdx.x; o < outputs; o += gridDim.x) {
+    auto acc = op.init();
+    for (int64_t s = threadIdx.x; s < splits; s += blockDim.x) acc = op.combine(acc, partial[s * outputs + o]);
+    acc = block_reduce(acc, Combine<Op>{op}, op.init());
+    if (threadIdx.x == 0) y[o] = store_as<Out>(op.finish(acc, count));
+  }
+}
+
 // y[o] = the splits' partials of output o combined in split order (deterministic).
 template <class Out, class Op>
 __global__ void reduce_partials(const decltype(Op{}.init())* partial, Out* y, int64_t outputs, int64_t splits,
@@ -230,9 +288,16 @@ class ReduceKernel : public Kernel {
     by_block_ = reduced.rank > 0 && reduced.stride[reduced.rank - 1] == 1 && count_ >= 32;
     by_columns_ = !by_block_ && kept.rank > 0 && kept.stride[kept.rank - 1] == 1 && count_ >= kColumnSplit;
     chunk_ = count_;
+    // One contiguous run per output, rows a whole number of 16-byte packs apart: packed loads (when
+    // the pointer is aligned at run time).
+    constexpr int64_t V = vec_width<T>();
+    vec_ = by_block_ && V > 1 && reduced.rank == 1 && reduced.stride[0] == 1;
+    for (int k = 0; vec_ && k < kept.rank; ++k) vec_ = kept.stride[k] % V == 0 || kept.ext[k] == 1;
     if (by_block_ && outputs_ > 0 && outputs_ < kRowBlocks) {  // few rows: each also splits over blocks
-      splits_ = std::clamp<int64_t>(std::min(kRowBlocks / outputs_, count_ / kRowMinChunk), 1, 65535);
+      const int64_t min_chunk = std::max<int64_t>(kRowMinChunkBytes / static_cast<int64_t>(sizeof(T)), 1);
+      splits_ = std::clamp<int64_t>(std::min(kRowBlocks / outputs_, count_ / min_chunk), 1, 65535);
       chunk_ = (count_ + splits_ - 1) / splits_;
+      if (vec_) chunk_ = (chunk_ + V - 1) / V * V;  // splits start on pack boundaries
       splits_ = (count_ + chunk_ - 1) / chunk_;  // no empty split
     }
     if (by_columns_) {
@@ -251,7 +316,13 @@ class ReduceKernel : public Kernel {
     const T* x = in[0].as<T>();
     Out* y = out[0].as<Out>();
     auto* partial = static_cast<decltype(Op{}.init())*>(workspace);
-    if (by_block_) {
+    if (by_block_ && vec_ && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
+      constexpr int V = vec_width<T>();
+      reduce_blocks_vec<T, Out, Op, V>
+          <<<dim3(row_blocks(outputs_), static_cast<unsigned>(splits_)), row_threads((chunk_ + V - 1) / V), 0,
+             stream()>>>(x, y, partial, kept_, outputs_, count_, chunk_, op_);
+      check_launch("launching reduce_blocks_vec");
+    } else if (by_block_) {
       reduce_blocks<<<dim3(row_blocks(outputs_), static_cast<unsigned>(splits_)), row_threads(chunk_), 0, stream()>>>(
           x, y, partial, kept_, reduced_, outputs_, count_, chunk_, op_);
       check_launch("launching reduce_blocks");
@@ -264,7 +335,11 @@ class ReduceKernel : public Kernel {
       reduce_threads<<<blocks_for(outputs_), kThreads, 0, stream()>>>(x, y, kept_, reduced_, outputs_, count_, op_);
       check_launch("launching reduce_threads");
     }
-    if (splits_ > 1) {
+    if (splits_ > kPartialsByBlock) {
+      reduce_partials_block<<<row_blocks(outputs_), row_threads(splits_), 0, stream()>>>(partial, y, outputs_, splits_,
+                                                                                          count_, op_);
+      check_launch("launching reduce_partials_block");
+    } else if (splits_ > 1) {
       reduce_partials<<<blocks_for(outputs_), kThreads, 0, stream()>>>(partial, y, outputs_, splits_, count_, op_);
       check_launch("launching reduce_partials");
     }
@@ -274,7 +349,7 @@ class ReduceKernel : public Kernel {
   Walk kept_, reduced_;
   Op op_;
   int64_t outputs_, count_;
-  bool by_block_ = false, by_columns_ = false;
+  bool by_block_ = false, by_columns_ = false, vec_ = false;
   int64_t column_blocks_ = 0, splits_ = 1, chunk_ = 0;  // reduce_columns' / reduce_blocks' grid and chunk
 };
 
@@ -284,9 +359,10 @@ std::unique_ptr<Kernel> make(const Walk& kept, const Walk& reduced, Op op) {
 }
 
 template <class T>
-std::unique_ptr<Kernel> make_typed(const std::string& op, const Walk& kept, const Walk& reduced) {
-  if (op == "any") return make<T, bool>(kept, reduced, LogicR<T, true>{});
-  if (op == "all") return make<T, bool>(kept, reduced, LogicR<T, false>{});
+std::unique_ptr<Kernel> make_typed(const std::string& op, const Walk& kept, const Walk& reduced, int prologue) {
+  if (op == "any") return make<T, bool>(kept, reduced, LogicR<T, true>{prologue});
+  if (op == "all") return make<T, bool>(kept, reduced, LogicR<T, false>{prologue});
+  if (prologue != 0) return nullptr;
   if (op == "max") return make<T, T>(kept, reduced, ExtremeR<T, true>{});
   if (op == "min") return make<T, T>(kept, reduced, ExtremeR<T, false>{});
   if constexpr (!std::is_same_v<T, bool>) {
@@ -340,7 +416,9 @@ std::unique_ptr<Kernel> create_reduce(const KernelSpec& s) {
   const ReducePlan p = reduce_plan(d, reduced);
   const Walk kept = to_walk(p.kept), red = to_walk(p.reduced);
   const std::string& op = ir::attr_string(s.layer, "op");
-  return dispatch(s.inputs[0]->dtype, [&](auto tag) { return make_typed<typename decltype(tag)::type>(op, kept, red); });
+  const int prologue = reduce_prologue_code(ir::attr_string(s.layer, "prologue"));
+  return dispatch(s.inputs[0]->dtype,
+                  [&](auto tag) { return make_typed<typename decltype(tag)::type>(op, kept, red, prologue); });
 }
 
 std::unique_ptr<Kernel> create_arg_reduce(const KernelSpec& s) {

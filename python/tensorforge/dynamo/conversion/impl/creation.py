@@ -1,5 +1,6 @@
-"""Creation and casts: filled tensors of a known shape (a fill layer when the value is exact as a
-double, else a constant), arange, and dtype casts, all in the engine dtype of the node's output."""
+"""Creation and casts: filled tensors of a known shape (a constant when small or when the value is
+not exact as a double, else a fill layer), arange, and dtype casts, all in the engine dtype of the
+node's output."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from tensorforge.dynamo.conversion.context import ConversionContext
 from tensorforge.engine_api import as_dtype
 
 _EXACT_INT = 1 << 53
+_SMALL_FILL = 256  # elements: a fill this small is a constant (no kernel a call; fusions read it)
 
 
 def exact_as_double(value) -> bool:
@@ -22,7 +24,10 @@ def exact_as_double(value) -> bool:
 def full(ctx: ConversionContext, shape, value) -> tf.Tensor:
     """A tensor of `shape` filled with `value`, in the node's dtype."""
     dtype = ctx.out_dtype()
-    if exact_as_double(value):
+    numel = 1
+    for d in shape:
+        numel *= int(d)
+    if exact_as_double(value) and numel > _SMALL_FILL:
         return ctx.net.add_fill(list(shape), float(value), as_dtype(dtype), name=ctx.name())
     return ctx.const(torch.full(tuple(shape), value, dtype=dtype), dtype)
 
