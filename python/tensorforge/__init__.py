@@ -36,6 +36,21 @@ from tensorforge.errors import (
 __version__ = _C.version()
 
 
+def save(model, path, example_inputs, options=None, output_format="exported_program"):
+    """Compiles `model` with the torch.compile backend's `options` and writes it to `path`
+    (tensorforge.saving.save)."""
+    from tensorforge.saving import save as _save
+
+    _save(model, path, example_inputs, options, output_format)
+
+
+def load(path):
+    """The module of a model tensorforge.save wrote, ready to run (tensorforge.saving.load)."""
+    from tensorforge.saving import load as _load
+
+    return _load(path)
+
+
 def _register_backend() -> None:
     """Registers the "tensorforge" torch.compile backend when torch is importable."""
     try:

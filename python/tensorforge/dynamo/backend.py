@@ -81,10 +81,12 @@ def _build_engines(result, settings, device: torch.device, seconds: dict) -> dic
         folder = settings.engine_cache_dir or engine_cache.default_dir()
         if settings.cache_built_engines or settings.reuse_cached_engines:
             key = engine_cache.block_key(sub, constants, settings, device)
+            seconds["engine cache key"] = seconds.get("engine cache key", 0.0) + time.perf_counter() - start
         if settings.reuse_cached_engines:
+            read = time.perf_counter()
             with _on(device):
                 cached = engine_cache.load(folder, key)
-            seconds["engine cache"] = seconds.get("engine cache", 0.0) + time.perf_counter() - start
+            seconds["engine cache read"] = seconds.get("engine cache read", 0.0) + time.perf_counter() - read
         if cached is not None:
             engine, block = cached
             STATS["engine_cache_hits"] += 1
@@ -130,13 +132,31 @@ def _build_engines(result, settings, device: torch.device, seconds: dict) -> dic
 
 def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings):
     """Compiles one dynamo graph; returns the callable dynamo runs in its place."""
+    stitched = compile_stitched(gm, example_inputs, settings)
+    if stitched is None:
+        return gm.forward
+    compiled, positions = stitched
+
+    def run(*args):
+        return compiled(*[args[i] for i in positions])
+
+    frozen = [i for i in range(len(example_inputs)) if i not in set(positions)]
+    if not frozen:
+        return run
+    return _FrozenGuard(gm, settings, frozen, example_inputs, run)
+
+
+def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSettings):
+    """Lowers, partitions and builds one graph: (the stitched GraphModule, with each engine an
+    EngineModule submodule, the positions of the inputs it takes), or None when the graph runs as
+    it is in PyTorch (dynamic shapes, a graph that cannot be lowered, a dry run)."""
     STATS["graphs"] += 1
     index = STATS["graphs"]
     if any(isinstance(t, torch.SymInt) for t in example_inputs) or any(
             isinstance(t, torch.Tensor) and any(isinstance(d, torch.SymInt) for d in t.shape) for t in example_inputs):
         warnings.warn("tensorforge: this graph has dynamic shapes, which engines do not support yet; it runs in "
                       "PyTorch. Compile with dynamic=False to get a static engine per input shape.")
-        return gm.forward
+        return None
     device = _device_of(gm, example_inputs, settings)
     if device.type not in ("cpu", "cuda"):
         raise UnsupportedError(f"tensorforge: engines run on the CPU or a CUDA GPU; the graph's inputs are on "
@@ -159,7 +179,7 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
         first_line = (str(e).splitlines() or [""])[0][:160]
         warnings.warn(f"tensorforge: could not lower this graph to ATen ({type(e).__name__}: {first_line}); "
                       "it runs in PyTorch")
-        return gm.forward
+        return None
     nodes = list(lowered.gm.graph.nodes)
     lowered_at = time.perf_counter()
     result = partition(lowered.gm, settings)
@@ -180,18 +200,9 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
     if isinstance(settings.dryrun, str) and settings.dryrun:
         report.write_json(settings.dryrun)
     if settings.dry_run:
-        return gm.forward
-    compiled = result.gm
-    positions = lowered.user_positions
-    COMPILED.append(weakref.ref(compiled))
-
-    def run(*args):
-        return compiled(*[args[i] for i in positions])
-
-    frozen = [i for i in range(len(example_inputs)) if i not in set(positions)]
-    if not frozen:
-        return run
-    return _FrozenGuard(gm, settings, frozen, example_inputs, run)
+        return None
+    COMPILED.append(weakref.ref(result.gm))
+    return result.gm, lowered.user_positions
 
 
 class _FrozenGuard:

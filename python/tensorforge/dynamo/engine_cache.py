@@ -102,20 +102,6 @@ def block_key(sub: torch.fx.GraphModule, constants: dict[int, torch.Tensor], set
     return h.hexdigest()
 
 
-def _spec(s: IOSpec) -> list:
-    return [s.name, list(s.shape), str(s.model_dtype).removeprefix("torch."), str(s.engine_dtype).removeprefix("torch.")]
-
-
-def _unspec(v) -> IOSpec:
-    name, shape, model, engine = v
-    if not isinstance(name, str) or not all(isinstance(d, int) for d in shape):
-        raise ValueError("malformed input or output")
-    model_dtype, engine_dtype = getattr(torch, model), getattr(torch, engine)
-    if not isinstance(model_dtype, torch.dtype) or not isinstance(engine_dtype, torch.dtype):
-        raise ValueError("malformed dtype")
-    return IOSpec(name, tuple(shape), model_dtype, engine_dtype)
-
-
 def _path(folder: str, key: str) -> str:
     return os.path.join(folder, key + SUFFIX)
 
@@ -139,7 +125,7 @@ def load(folder: str, key: str) -> tuple[tf.Engine, CachedBlock] | None:
         meta = json.loads(data[start:start + n].decode())
         if meta.get("key") != key:
             raise ValueError("the entry holds another key")
-        block = CachedBlock([_unspec(v) for v in meta["inputs"]], [_unspec(v) for v in meta["outputs"]],
+        block = CachedBlock([IOSpec.from_list(v) for v in meta["inputs"]], [IOSpec.from_list(v) for v in meta["outputs"]],
                             [int(i) for i in meta["runtime_args"]], int(meta["op_count"]))
         engine = tf.Engine.deserialize(data[start + n:])
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, Error) as e:
@@ -160,7 +146,7 @@ def load(folder: str, key: str) -> tuple[tf.Engine, CachedBlock] | None:
 def store(folder: str, key: str, engine: tf.Engine, block, size_limit: int) -> None:
     """Writes the entry of `key` (atomically), then evicts the least recently used entries past
     `size_limit` bytes. A folder that cannot be written only costs the build next time (a warning)."""
-    meta = {"key": key, "inputs": [_spec(s) for s in block.inputs], "outputs": [_spec(s) for s in block.outputs],
+    meta = {"key": key, "inputs": [s.to_list() for s in block.inputs], "outputs": [s.to_list() for s in block.outputs],
             "runtime_args": list(block.runtime_args), "op_count": block.op_count}
     header = json.dumps(meta).encode()
     data = MAGIC + struct.pack("<Q", len(header)) + header + engine.serialize()

@@ -1,0 +1,253 @@
+"""Saving and loading compiled models: `tensorforge.save(model, path, example_inputs, options=...)`
+and `tensorforge.load(path)`.
+
+save() captures the whole model with `torch.export` (non-strict, so Python the tracer runs through,
+such as a print or a `torch._dynamo.graph_break()`, is no obstacle), lowers, partitions and builds
+its engines exactly as the torch.compile backend does with the same options, and writes an
+ExportedProgram (`torch.export.save`, a .pt2 archive) in which each engine is one call of the custom
+op `tensorforge::execute_engine` whose first argument is the serialized engine as a uint8 buffer;
+the operators kept in PyTorch stay ATen nodes around them. load() reads it back with
+`torch.export.load` and returns its module: engines are deserialized on their first call (no
+lowering, no build) and kept per buffer. A model that is one engine can also be written as a plain
+engine file (`output_format="engine"`) for C++ (`tensorforge-exec`, `tensorforge::Engine::load`).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import operator
+import os
+import threading
+import weakref
+
+import torch
+from torch.fx import GraphModule
+
+import tensorforge as tf
+from tensorforge.dynamo.conversion.interpreter import IOSpec
+from tensorforge.dynamo.runtime.engine_module import EngineModule
+from tensorforge.errors import InvalidArgumentError, UnsupportedError
+
+_FORMATS = ("exported_program", "engine")
+_RUNNERS: collections.OrderedDict = collections.OrderedDict()  # (blob address, size, meta) -> (blob ref, runner)
+_RUNNERS_KEPT = 64
+_RUNNERS_LOCK = threading.Lock()
+STATS = collections.Counter()
+"""Process-wide counts: "engines_deserialized" by tensorforge::execute_engine (once per saved
+engine and loaded module)."""
+
+
+@torch.library.custom_op("tensorforge::execute_engine", mutates_args=())
+def execute_engine(engine: torch.Tensor, inputs: list[torch.Tensor], meta: str) -> list[torch.Tensor]:
+    """Runs the serialized engine `engine` (uint8) on `inputs`; `meta` is the JSON that save()
+    wrote beside it (inputs, outputs, device, block name)."""
+    outs = _runner(engine, meta)(*inputs)
+    return list(outs) if isinstance(outs, tuple) else [outs]
+
+
+@execute_engine.register_fake
+def _execute_engine_fake(engine, inputs, meta):
+    m = _parse_meta(meta)
+    return [torch.empty(s.shape, dtype=s.model_dtype, device=m["device"]) for s in m["outputs"]]
+
+
+def _parse_meta(meta: str) -> dict:
+    try:
+        m = json.loads(meta)
+        return {"name": str(m["name"]), "device": torch.device(m["device"]),
+                "inputs": [IOSpec.from_list(v) for v in m["inputs"]],
+                "outputs": [IOSpec.from_list(v) for v in m["outputs"]]}
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:
+        raise InvalidArgumentError(f"tensorforge::execute_engine: malformed engine description ({e})") from None
+
+
+def _runner(engine: torch.Tensor, meta: str) -> EngineModule:
+    """The EngineModule of a serialized engine, deserialized on first use and kept (the most recent
+    _RUNNERS_KEPT) while the buffer stays where it is."""
+    if engine.dtype != torch.uint8 or engine.dim() != 1:
+        raise InvalidArgumentError("tensorforge::execute_engine: the engine must be a 1-D uint8 tensor")
+    # Kept per buffer: the entry is used only while the very tensor it was made from is alive (a new
+    # tensor at a freed one's address is another engine).
+    key = (engine.data_ptr(), engine.numel(), meta)
+    with _RUNNERS_LOCK:
+        entry = _RUNNERS.get(key)
+        if entry is not None and entry[0]() is engine:
+            _RUNNERS.move_to_end(key)
+            return entry[1]
+    m = _parse_meta(meta)
+    device = m["device"]
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    blob = engine.detach().cpu().contiguous().numpy().tobytes()
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            built = tf.Engine.deserialize(blob)
+    else:
+        built = tf.Engine.deserialize(blob)
+    runner = EngineModule(built, m["inputs"], m["outputs"], m["name"], single_output=False, device=device)
+    STATS["engines_deserialized"] += 1
+    with _RUNNERS_LOCK:
+        _RUNNERS[key] = (weakref.ref(engine), runner)
+        _RUNNERS.move_to_end(key)
+        while len(_RUNNERS) > _RUNNERS_KEPT:
+            _RUNNERS.popitem(last=False)
+    return runner
+
+
+class _Program(torch.nn.Module):
+    """The stitched graph as a module of the model's signature: picks the inputs the graph takes
+    and gives the outputs the model's structure."""
+
+    def __init__(self, graph: GraphModule, positions: list[int], out_spec) -> None:
+        super().__init__()
+        self.stitched = graph
+        self.positions = positions
+        self.out_spec = out_spec
+
+    def forward(self, *args):
+        outs = self.stitched(*[args[i] for i in self.positions])
+        flat = list(outs) if isinstance(outs, (tuple, list)) else [outs]
+        return torch.utils._pytree.tree_unflatten(flat, self.out_spec) if self.out_spec is not None else outs
+
+
+def _engines_as_ops(gm: GraphModule) -> int:
+    """Replaces each EngineModule call of `gm` by a call of tensorforge::execute_engine with the
+    engine serialized into a buffer of `gm`; returns how many there were."""
+    count = 0
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module":
+            continue
+        module = gm.get_submodule(node.target)
+        if not isinstance(module, EngineModule):
+            continue
+        blob_name = f"_tensorforge_engine_{count}"
+        blob = torch.frombuffer(bytearray(module.engine.serialize()), dtype=torch.uint8)
+        gm.register_buffer(blob_name, blob)
+        meta = json.dumps({"name": module.block_name, "device": str(module.device),
+                           "inputs": [s.to_list() for s in module.inputs],
+                           "outputs": [s.to_list() for s in module.outputs]})
+        with gm.graph.inserting_before(node):
+            blob_node = gm.graph.get_attr(blob_name)
+            call = gm.graph.call_function(torch.ops.tensorforge.execute_engine.default,
+                                          (blob_node, list(node.args), meta))
+        if module.single_output:
+            with gm.graph.inserting_after(call):
+                first = gm.graph.call_function(operator.getitem, (call, 0))
+            node.replace_all_uses_with(first)
+        else:
+            node.replace_all_uses_with(call)
+        gm.graph.erase_node(node)
+        delattr(gm, node.target)
+        count += 1
+    # The constants the engines took (frozen weights, folded constants) are theirs now: dropped here.
+    gm.graph.eliminate_dead_code()
+    used = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
+    for name in [name for name, _ in gm.named_buffers(recurse=False) if name not in used]:
+        delattr(gm, name)
+    gm.graph.lint()
+    gm.recompile()
+    return count
+
+
+def _lone_engine(gm: GraphModule) -> EngineModule | None:
+    """The engine when `gm` is one engine reading its inputs as they are and returning its outputs."""
+    nodes = [n for n in gm.graph.nodes if n.op not in ("placeholder", "output")]
+    calls = [n for n in nodes if n.op == "call_module" and isinstance(gm.get_submodule(n.target), EngineModule)]
+    if len(calls) != 1:
+        return None
+    call = calls[0]
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    if list(call.args) != placeholders or any(n is not call and n.target is not operator.getitem
+                                              for n in nodes):
+        return None
+    return gm.get_submodule(call.target)
+
+
+def _graph_inputs(exported, example_inputs) -> list:
+    """The values of the exported graph's placeholders, in order: its lifted parameters, buffers and
+    constants (as frozen Parameters, which lowering folds into the engines) and then the user inputs.
+    A model that mutates a buffer or whose input pytree is not flat is refused."""
+    from torch.export.graph_signature import InputKind, OutputKind
+
+    sig = exported.graph_signature
+    if any(o.kind != OutputKind.USER_OUTPUT for o in sig.output_specs):
+        raise UnsupportedError("tensorforge.save: the model mutates its buffers or inputs; engines are for "
+                               "inference graphs without side effects")
+    values, users = [], iter(example_inputs)
+    for spec in sig.input_specs:
+        if spec.kind == InputKind.USER_INPUT:
+            values.append(next(users))
+        elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER):
+            value = exported.state_dict[spec.target] if spec.target in exported.state_dict else \
+                exported.constants[spec.target]
+            values.append(torch.nn.Parameter(value.detach(), requires_grad=False))
+        elif spec.kind == InputKind.CONSTANT_TENSOR:
+            values.append(torch.nn.Parameter(exported.constants[spec.target].detach(), requires_grad=False))
+        else:
+            raise UnsupportedError(f"tensorforge.save: the exported graph takes a {spec.kind.name} input, which "
+                                   "engines do not take")
+    if len(values) != len(sig.input_specs) or next(users, None) is not None:
+        raise UnsupportedError("tensorforge.save: example_inputs do not match the model's inputs")
+    user_count = sum(1 for spec in sig.input_specs if spec.kind == InputKind.USER_INPUT)
+    return values[:len(values) - user_count] + values[len(values) - user_count:]
+
+
+def save(model: torch.nn.Module, path: str | os.PathLike, example_inputs, options: dict | None = None,
+         output_format: str = "exported_program") -> None:
+    """Compiles `model` for `example_inputs` (a tuple of tensors, as the model is called) with the
+    torch.compile backend's `options` and writes the result to `path`: an ExportedProgram that
+    `tensorforge.load` (or `torch.export.load` after `import tensorforge`) reads back, or with
+    output_format="engine" the engine file of a model that compiles to one engine and nothing else."""
+    from tensorforge.dynamo.backend import compile_stitched
+    from tensorforge.dynamo.settings import CompilationSettings
+
+    if output_format not in _FORMATS:
+        raise InvalidArgumentError(f"tensorforge.save: output_format must be one of {', '.join(_FORMATS)}, "
+                                   f"got {output_format!r}")
+    if isinstance(example_inputs, torch.Tensor):
+        example_inputs = (example_inputs,)
+    example_inputs = tuple(example_inputs)
+    if not all(isinstance(t, torch.Tensor) for t in example_inputs):
+        raise InvalidArgumentError("tensorforge.save: example_inputs must be tensors (the model's positional "
+                                   "arguments)")
+    settings = CompilationSettings.from_options(options)
+    if settings.dry_run:
+        raise InvalidArgumentError("tensorforge.save: a dry run builds no engine to save")
+    with torch.no_grad():
+        exported = torch.export.export(model, example_inputs, strict=False)
+    graph_inputs = _graph_inputs(exported, example_inputs)
+    lifted = len(graph_inputs) - len(example_inputs)
+    stitched = compile_stitched(exported.graph_module, graph_inputs, settings)
+    if stitched is None:
+        raise UnsupportedError("tensorforge.save: the model could not be compiled (see the warning above)")
+    graph, positions = stitched
+    if any(p < lifted for p in positions):
+        raise UnsupportedError("tensorforge.save: the compiled graph reads a parameter as an input")
+    positions = [p - lifted for p in positions]
+    out_spec = exported.call_spec.out_spec
+    if output_format == "engine":
+        engine = _lone_engine(graph)
+        if engine is None:
+            raise UnsupportedError("tensorforge.save: output_format='engine' needs a model that compiles to one "
+                                   "engine and nothing else; this one keeps operators in PyTorch or has several "
+                                   "engines (save it as an exported_program)")
+        engine.engine.save(path)
+        return
+    _engines_as_ops(graph)
+    with torch.no_grad():
+        program = torch.export.export(_Program(graph, positions, out_spec), example_inputs, strict=False)
+    torch.export.save(program, path)
+
+
+def load(path: str | os.PathLike) -> torch.nn.Module:
+    """The module of a model that tensorforge.save wrote (an ExportedProgram): it runs the saved
+    engines without compiling anything."""
+    if not os.path.exists(path):
+        raise InvalidArgumentError(f"tensorforge.load: no file at {os.fspath(path)!r}")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head == b"TFENGINE":
+        raise InvalidArgumentError(f"tensorforge.load: {os.fspath(path)!r} is a plain engine file; read it with "
+                                   "tensorforge.Engine.load")
+    return torch.export.load(path).module()

@@ -1,0 +1,145 @@
+"""tensorforge.save / tensorforge.load: a compiled model written as an ExportedProgram (engines as
+tensorforge::execute_engine calls, the ops kept in PyTorch around them) runs after loading, in
+another process, without compiling; a one-engine model can be a plain engine file; bad requests and
+damaged engines get clear errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import tensorforge as tf
+from tensorforge import saving
+from tensorforge.dynamo import backend
+
+
+class Split(torch.nn.Module):
+    """Two engines around an op the engine does not run (special_zeta), with a graph break between
+    the first linear layer and the rest, and two outputs (a tensor and a scalar)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(8, 16)
+        self.b = torch.nn.Linear(16, 4)
+
+    def forward(self, x):
+        y = torch.relu(self.a(x))
+        torch._dynamo.graph_break()
+        z = torch.special.zeta(y + 2.0, torch.ones_like(y))
+        return self.b(y + z), y.sum()
+
+
+class Plain(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(6, 5)
+
+    def forward(self, x):
+        return torch.tanh(self.a(x)) * 2.0
+
+
+def _model(cls):
+    torch.manual_seed(0)
+    return cls().eval()
+
+
+def test_round_trip_in_another_process(tmp_path):
+    model, x = _model(Split), torch.randn(3, 8)
+    path = tmp_path / "split.pt2"
+    engines = backend.STATS["engines"]
+    tf.save(model, path, (x,), options={"min_block_size": 1})
+    assert backend.STATS["engines"] - engines == 2  # one engine on each side of special_zeta
+    torch.save(x, tmp_path / "x.pt")
+    with torch.no_grad():
+        expected = model(x)
+    torch.save(expected, tmp_path / "expected.pt")
+    script = f"""
+import torch, tensorforge as tf
+from tensorforge import saving
+from tensorforge.dynamo import backend
+m = tf.load({str(path)!r})
+x = torch.load({str(tmp_path / 'x.pt')!r})
+want = torch.load({str(tmp_path / 'expected.pt')!r})
+with torch.no_grad():
+    for _ in range(3):
+        got = m(x)
+assert isinstance(got, tuple) and len(got) == 2, type(got)
+torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-5)
+torch.testing.assert_close(got[1], want[1], rtol=1e-5, atol=1e-4)
+code = str(m.graph)
+assert "tensorforge.execute_engine" in code and "special_zeta" in code, code
+assert backend.STATS["engines"] == 0 and backend.STATS["graphs"] == 0, backend.STATS
+assert saving.STATS["engines_deserialized"] == 2, saving.STATS
+print("ok")
+"""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+def test_saved_file_holds_each_weight_once(tmp_path):
+    """The engines took the weights: the program keeps no second copy of them as buffers."""
+    model, x = _model(Split), torch.randn(3, 8)
+    path = tmp_path / "split.pt2"
+    tf.save(model, path, (x,), options={"min_block_size": 1})
+    loaded = tf.load(path)
+    names = [n for n, _ in loaded.named_buffers()]
+    assert names and all("_tensorforge_engine_" in n for n in names), names
+
+
+def test_plain_engine_file(tmp_path):
+    model, x = _model(Plain), torch.randn(4, 6)
+    path = tmp_path / "plain.tfengine"
+    tf.save(model, path, (x,), options={"min_block_size": 1}, output_format="engine")
+    engine = tf.Engine.load(path)
+    (got,) = engine(x)
+    with torch.no_grad():
+        torch.testing.assert_close(got, model(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(tf.InvalidArgumentError, match="plain engine file"):
+        tf.load(path)
+    with pytest.raises(tf.UnsupportedError, match="one engine and nothing else"):
+        tf.save(_model(Split), tmp_path / "split.tfengine", (torch.randn(3, 8),),
+                options={"min_block_size": 1}, output_format="engine")
+
+
+def test_bad_requests(tmp_path):
+    model, x = _model(Plain), torch.randn(4, 6)
+    with pytest.raises(tf.InvalidArgumentError, match="output_format must be one of"):
+        tf.save(model, tmp_path / "m", (x,), output_format="onnx")
+    with pytest.raises(tf.InvalidArgumentError, match="example_inputs must be tensors"):
+        tf.save(model, tmp_path / "m", (x, 3))
+    with pytest.raises(tf.InvalidArgumentError, match="dry run"):
+        tf.save(model, tmp_path / "m", (x,), options={"min_block_size": float("inf")})
+    with pytest.raises(tf.InvalidArgumentError, match="no file at"):
+        tf.load(tmp_path / "missing.pt2")
+
+
+def test_damaged_engine_is_a_clear_error(tmp_path):
+    model, x = _model(Plain), torch.randn(4, 6)
+    path = tmp_path / "plain.pt2"
+    tf.save(model, path, (x,), options={"min_block_size": 1})
+    loaded = tf.load(path)
+    (name, blob), = [(n, b) for n, b in loaded.named_buffers() if "_tensorforge_engine_" in n]
+    blob[blob.numel() // 2:] = 0  # the engine's weights and checksum region
+    with pytest.raises(tf.CorruptFileError):
+        loaded(x)
+
+
+@pytest.mark.cuda
+def test_cuda_float16_round_trip(tmp_path):
+    """A float16 model on the GPU: the saved CUDA engines run after loading (on PyTorch's stream,
+    through their CUDA graphs) and match eager within float16's rounding."""
+    model = _model(Split).cuda().half()
+    x = torch.randn(3, 8, device="cuda", dtype=torch.float16)
+    path = tmp_path / "split_cuda.pt2"
+    tf.save(model, path, (x,), options={"min_block_size": 1})
+    loaded = tf.load(path)
+    with torch.no_grad():
+        want = model(x)
+        for _ in range(3):
+            got = loaded(x)
+    assert got[0].device.type == "cuda" and got[0].dtype == torch.float16
+    torch.testing.assert_close(got[0], want[0], rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(got[1], want[1], rtol=2e-2, atol=5e-1)
