@@ -321,3 +321,14 @@ def test_algorithm_choices_come_back_from_the_disk_cache(tmp_path):
     timed, choice = build()
     assert timed and "from the timing cache" not in choice, choice
     assert not build()[0]
+
+
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.bfloat16))
+def test_bias_relu_keeps_nan(dtype):
+    """relu keeps NaN (docs/layers.md) with the bias and relu in cuBLASLt's epilogue as on the CPU: a
+    NaN in a row of a makes that row of the product NaN before the relu, and after it."""
+    a, b, bias = operand((40, 64), dtype, 1), operand((64, 48), dtype, 2), operand((48,), dtype, 3)
+    a[7, 5] = float("nan")
+    cpu, gpu = both(lambda net, x, y, z: net.add_matmul(x, y, bias=z, activation="relu"), [a, b, bias])
+    assert cpu[0][7].isnan().all()
+    assert torch.equal(gpu[0].isnan(), cpu[0].isnan()), f"NaN rows differ: {gpu[0].isnan().any(dim=1).nonzero()}"

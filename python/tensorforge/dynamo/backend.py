@@ -31,7 +31,8 @@ logger = logging.getLogger("tensorforge")
 
 STATS = collections.Counter()
 """Process-wide counts: "graphs" compiled, "engines" built, "build_failures", "engine_cache_hits"
-(engines taken from the engine cache instead of built)."""
+(engines taken from the engine cache instead of built), "shape_variants" (compilations of a graph
+with symbolic sizes for one concrete input signature)."""
 REPORTS: collections.deque = collections.deque(maxlen=256)
 """The reports of the most recent graphs compiled in this process (at most 256), oldest first; each
 has its graph_index, the value STATS["graphs"] took when it was compiled."""
@@ -130,8 +131,15 @@ def _build_engines(result, settings, device: torch.device, seconds: dict) -> dic
     return specs
 
 
+def _symbolic(example_inputs) -> bool:
+    return any(isinstance(t, torch.SymInt) for t in example_inputs) or any(
+        isinstance(t, torch.Tensor) and any(isinstance(d, torch.SymInt) for d in t.shape) for t in example_inputs)
+
+
 def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings):
     """Compiles one dynamo graph; returns the callable dynamo runs in its place."""
+    if _symbolic(example_inputs):
+        return _PerShape(gm, settings)
     stitched = compile_stitched(gm, example_inputs, settings)
     if stitched is None:
         return gm.forward
@@ -150,13 +158,12 @@ def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSetti
     """Lowers, partitions and builds one graph: (the stitched GraphModule, with each engine an
     EngineModule submodule, the positions of the inputs it takes), or None when the graph runs as
     it is in PyTorch (dynamic shapes, a graph that cannot be lowered, a dry run)."""
-    STATS["graphs"] += 1
-    index = STATS["graphs"]
-    if any(isinstance(t, torch.SymInt) for t in example_inputs) or any(
-            isinstance(t, torch.Tensor) and any(isinstance(d, torch.SymInt) for d in t.shape) for t in example_inputs):
-        warnings.warn("tensorforge: this graph has dynamic shapes, which engines do not support yet; it runs in "
+    if _symbolic(example_inputs):
+        warnings.warn("tensorforge: this graph has symbolic sizes, which engines do not take yet; it runs in "
                       "PyTorch. Compile with dynamic=False to get a static engine per input shape.")
         return None
+    STATS["graphs"] += 1
+    index = STATS["graphs"]
     device = _device_of(gm, example_inputs, settings)
     if device.type not in ("cpu", "cuda"):
         raise UnsupportedError(f"tensorforge: engines run on the CPU or a CUDA GPU; the graph's inputs are on "
@@ -203,6 +210,49 @@ def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSetti
         return None
     COMPILED.append(weakref.ref(result.gm))
     return result.gm, lowered.user_positions
+
+
+class _PerShape:
+    """A graph with symbolic sizes (dynamo recompiles a graph so once it has seen a second input
+    shape, under torch.compile's default dynamic=None, or from the start with dynamic=True): engines
+    are static, so each distinct signature of concrete input shapes, dtypes and integer inputs gets
+    its own compilation, built on its first call and reused after. Up to MAX_SHAPES signatures;
+    later new ones run in PyTorch (with one warning). Threads may call it at once: new signatures
+    compile under a lock."""
+
+    MAX_SHAPES = 8
+
+    def __init__(self, gm: GraphModule, settings) -> None:
+        self._gm, self._settings = gm, settings
+        self._variants: dict = {}
+        self._lock = threading.Lock()
+        self._warned = False
+
+    @staticmethod
+    def _signature(args) -> tuple:
+        return tuple((tuple(a.shape), a.dtype, a.device) if isinstance(a, torch.Tensor) else
+                     (type(a).__name__, a) for a in args)
+
+    def __call__(self, *args):
+        key = self._signature(args)
+        run = self._variants.get(key)
+        if run is None:
+            with self._lock:
+                run = self._variants.get(key)
+                if run is None and len(self._variants) >= self.MAX_SHAPES:
+                    if not self._warned:
+                        warnings.warn(f"tensorforge: a graph with symbolic sizes was called with more than "
+                                      f"{self.MAX_SHAPES} input shapes; new ones run in PyTorch")
+                        self._warned = True
+                    return self._gm(*args)
+                if run is None:
+                    logger.info("graph with symbolic sizes called with new input shapes (%d so far): compiling "
+                                "engines for them", len(self._variants) + 1)
+                    STATS["shape_variants"] += 1
+                    run = compile_graph(self._gm, [int(a) if isinstance(a, torch.SymInt) else a for a in args],
+                                        self._settings)
+                    self._variants[key] = run
+        return run(*args)
 
 
 class _FrozenGuard:

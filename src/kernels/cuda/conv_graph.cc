@@ -4,12 +4,12 @@
 // The layer becomes one operation graph on the engine's NCHW tensors (described with NCHW strides;
 // cuDNN's engines pick their own internal layout): convolution (float32 compute) into a virtual
 // float32 tensor, then pointwise ADD of the bias [1, C, 1, ...], ADD of the residual (the optional
-// fourth input, of y's shape) and RELU_FWD (NaN propagated), the last writing y; 1-D layers run as 2-D with H = 1; groups (depthwise included)
+// fourth input, of y's shape) and RELU_FWD (NaN propagated) or SWISH_FWD (silu), the last writing y; 1-D layers run as 2-D with H = 1; groups (depthwise included)
 // are implied by the weight's [Cout, Cin/groups, ...] shape. Everything is decided at creation:
 // cuDNN's heuristic (mode A, then the fallback list) ranks engine configurations, the first few
 // whose numerical notes the dtype allows and whose execution plan finalizes within the workspace
 // cap become candidates; besides the fused graph, the plain convolution followed by our
-// bias/activation pass (the only kind for silu and hardswish, which the graph does not take), and (ungrouped layers) the fused graph in NHWC with transposes through the workspace, are
+// bias/activation pass (the only kind for hardswish, which the graph does not take), and (ungrouped layers) the fused graph in NHWC with transposes through the workspace, are
 // candidates too, and for channels-last layers our direct depthwise kernel (conv_depthwise.cu) and
 // a 1x1 layer's matrix-multiply form (conv_gemm.cc). The choice is kept on disk across processes
 // (conv_plan_store.h). A channels-last layer (layout "nhwc": x and y [N, *spatial, C], the weight
@@ -140,7 +140,7 @@ Shape shape_of(const KernelSpec& s, const Dims& x, const Dims& w, const Dims& y)
 
 // The ways a layer can run through a graph.
 struct Variant {
-  bool fused = true;  // bias and relu in the graph (else the graph convolves and our pass follows)
+  bool fused = true;  // bias, residual and relu/silu in the graph (else the graph convolves and our pass follows)
   bool nhwc = false;  // the graph's tensors are NHWC (copies in the workspace when the layer's are NCHW)
   int64_t align = 16;  // the byte alignment declared for every tensor
 };
@@ -151,13 +151,23 @@ struct Graph {
   Desc graph;
 };
 
+// Whether the graph computes activation `act` itself (fused variants): relu and silu (cuDNN's swish);
+// hardswish runs in our pass after a plain convolution.
+bool graph_takes(ConvActivation act) {
+  return act == ConvActivation::kNone || act == ConvActivation::kRelu || act == ConvActivation::kSilu;
+}
+
 // The operation graph of the layer in `v`; null when cuDNN does not take it (`why` says how).
-std::shared_ptr<Graph> build_graph(const Shape& g, cudnnDataType_t type, bool bias, bool residual, bool relu,
+std::shared_ptr<Graph> build_graph(const Shape& g, cudnnDataType_t type, bool bias, bool residual, ConvActivation act,
                                    const Variant& v, std::string& why) {
   auto out = std::make_shared<Graph>();
   auto& parts = out->parts;
   parts.reserve(16);
-  const bool epilogue = v.fused && (bias || residual || relu);
+  if (v.fused && !graph_takes(act)) {
+    why = "the graph takes no such activation";
+    return nullptr;
+  }
+  const bool epilogue = v.fused && (bias || residual || act != ConvActivation::kNone);
   auto tensor = [&](int64_t uid, cudnnDataType_t t, const int64_t* dims, bool is_virtual) -> Desc* {
     int64_t strides[5];
     conv_packed_strides(dims, g.rank, v.nhwc, strides);
@@ -238,11 +248,13 @@ std::shared_ptr<Graph> build_graph(const Shape& g, cudnnDataType_t type, bool bi
     if (done) ops.push_back(done->get());
     return done != nullptr;
   };
-  // The epilogue: + bias, + residual, relu, each step in float32 into a virtual tensor; the last writes y.
+  // The epilogue: + bias, + residual, relu or silu (swish with its default beta, 1), each step in
+  // float32 into a virtual tensor; the last writes y.
   std::vector<std::pair<cudnnPointwiseMode_t, Desc*>> steps;
   if (epilogue && bias) steps.push_back({CUDNN_POINTWISE_ADD, bias_t});
   if (epilogue && residual) steps.push_back({CUDNN_POINTWISE_ADD, residual_t});
-  if (epilogue && relu) steps.push_back({CUDNN_POINTWISE_RELU_FWD, nullptr});
+  if (epilogue && act == ConvActivation::kRelu) steps.push_back({CUDNN_POINTWISE_RELU_FWD, nullptr});
+  if (epilogue && act == ConvActivation::kSilu) steps.push_back({CUDNN_POINTWISE_SWISH_FWD, nullptr});
   Desc* value = conv_out;
   for (size_t i = 0; i < steps.size(); ++i) {
     Desc* result = i + 1 == steps.size() ? y : tensor(kStep + static_cast<int64_t>(i), CUDNN_DATA_FLOAT, g.y, true);
@@ -483,10 +495,9 @@ class ConvGraphKernel : public Kernel {
   // creates a matmul kernel that times its algorithms: create() does that on the builder's thread.
   std::shared_ptr<Prepared> prepare(const KernelSpec& s, bool ahead = false) const {
     auto out = std::make_shared<Prepared>();
-    const bool relu = act_ == ConvActivation::kRelu;
-    // cuDNN's graph takes relu as a pointwise node; silu and hardswish run in our pass after a plain
+    // cuDNN's graph takes relu and silu as pointwise nodes; hardswish runs in our pass after a plain
     // convolution, which then does bias and residual too (no fused variant).
-    const bool ours_only = act_ != ConvActivation::kNone && !relu;
+    const bool ours_only = !graph_takes(act_);
     const cudnnDataType_t type = dnn_type(dtype_);
     const bool fma_only = dtype_ == DataType::kFloat32 && !s.config.allow_tf32;
     const size_t cap = conv_workspace_cap(s);
@@ -511,7 +522,7 @@ class ConvGraphKernel : public Kernel {
       const size_t staging = v.nhwc != last_ ? this->staging() : 0;
       if (staging >= cap || (v.fused && ours_only)) return;
       std::string graph_why;
-      std::shared_ptr<Graph> graph = build_graph(g_, type, has_bias_, has_residual_, relu, v, graph_why);
+      std::shared_ptr<Graph> graph = build_graph(g_, type, has_bias_, has_residual_, act_, v, graph_why);
       if (!graph) {
         out->why = graph_why;
         return;
@@ -556,7 +567,7 @@ class ConvGraphKernel : public Kernel {
     const DataType t = k->dtype_;
     const Shape& g = k->g_;
     const bool last = k->last_;
-    const bool ours_only = k->act_ != ConvActivation::kNone && k->act_ != ConvActivation::kRelu;
+    const bool ours_only = !graph_takes(k->act_);
     const bool relu = k->act_ == ConvActivation::kRelu;
     const cudnnDataType_t type = dnn_type(t);
     const bool fma_only = t == DataType::kFloat32 && !s.config.allow_tf32;
@@ -646,7 +657,7 @@ class ConvGraphKernel : public Kernel {
         std::string ignored;
         const Variant v{fused, last, esize};
         int any = 1 << 30;
-        if (auto graph = build_graph(g, type, k->has_bias_, k->has_residual_, relu, v, ignored))
+        if (auto graph = build_graph(g, type, k->has_bias_, k->has_residual_, k->act_, v, ignored))
           add_plans(graph, v, fma_only, cap, 1, loose, any);
       }
       if (loose.empty()) {
