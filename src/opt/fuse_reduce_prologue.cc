@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/common/reduce_prologue.h"
+#include "ir/reduce_prologue.h"
 #include "opt/rebuild.h"
 
 namespace tensorforge {

@@ -88,7 +88,9 @@ class ByteReader {
   size_t base_;
 };
 
-/// FNV-1a 64-bit hash of `n` bytes: the file checksum.
-uint64_t checksum(const uint8_t* data, size_t n);
+/// The file checksum of `n` bytes for format `version`: FNV-1a 64-bit byte by byte (version 1), or
+/// (version 2 on) four 64-bit lanes, each multiplying (lane ^ word) by an odd constant per 8-byte
+/// word (a bijection, so a changed word always changes its lane), folded with the tail bytes and n.
+uint64_t checksum(const uint8_t* data, size_t n, uint32_t version);
 
 }  // namespace tensorforge::serialize

@@ -149,7 +149,7 @@ Engine Engine::deserialize(const void* data, size_t size) {
   if (version == 0) r.fail("format version 0 is not valid");
   uint64_t stored;
   std::memcpy(&stored, bytes + size - 8, 8);
-  if (checksum(bytes, size - 8) != stored)
+  if (checksum(bytes, size - 8, version) != stored)
     throw Error(ErrorCode::kCorruptFile, "engine file checksum mismatch: the file is truncated or damaged");
   ByteReader body(bytes + 12, size - 12 - 8, 12);
   std::string producer = body.str("producer version");

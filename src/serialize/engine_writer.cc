@@ -1,5 +1,7 @@
 // Engine → bytes: header, then the CONF, WGHT, NETW, TACT and ORIG sections, then the checksum.
 #include "runtime/engine_impl.h"
+#include <cstring>
+
 #include "serialize/bytes.h"
 #include "serialize/file_io.h"
 #include "serialize/format.h"
@@ -8,13 +10,33 @@ namespace tensorforge {
 
 namespace serialize {
 
-uint64_t checksum(const uint8_t* data, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= data[i];
-    h *= 0x100000001b3ull;
+uint64_t checksum(const uint8_t* data, size_t n, uint32_t version) {
+  constexpr uint64_t kFnvPrime = 0x100000001b3ull;
+  if (version <= 1) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; ++i) {
+      h ^= data[i];
+      h *= kFnvPrime;
+    }
+    return h;
   }
-  return h;
+  constexpr uint64_t kOdd = 0x9e3779b97f4a7c15ull;
+  uint64_t lane[4] = {0xcbf29ce484222325ull, 0x84222325cbf29ce4ull, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull};
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    for (int l = 0; l < 4; ++l) {
+      uint64_t w;
+      std::memcpy(&w, data + i + 8 * l, 8);
+      lane[l] = (lane[l] ^ w) * kOdd;
+    }
+  }
+  auto rotl = [](uint64_t v, int r) { return (v << r) | (v >> (64 - r)); };
+  uint64_t h = lane[0] ^ rotl(lane[1], 16) ^ rotl(lane[2], 32) ^ rotl(lane[3], 48);
+  for (; i < n; ++i) {
+    h ^= data[i];
+    h *= kFnvPrime;
+  }
+  return (h ^ static_cast<uint64_t>(n)) * kOdd;
 }
 
 namespace {
@@ -130,7 +152,7 @@ std::vector<uint8_t> Engine::serialize() const {
   section(out, kNetworkTag, net);
   section(out, kTacticsTag, tact);
   section(out, kOriginsTag, orig);
-  out.u64(checksum(out.bytes().data(), out.bytes().size()));
+  out.u64(checksum(out.bytes().data(), out.bytes().size(), kFormatVersion));
   return std::move(out.bytes());
 }
 

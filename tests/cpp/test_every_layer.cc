@@ -104,7 +104,7 @@ TEST(EveryLayer, MutatedEnginesNeverCrash) {
         std::memcpy(bytes.data() + at, &v, 8);
       }
     }
-    uint64_t h = serialize::checksum(bytes.data(), body);
+    uint64_t h = serialize::checksum(bytes.data(), body, file_version(bytes));
     std::memcpy(bytes.data() + body, &h, 8);
     try {
       Engine e = Engine::deserialize(bytes.data(), bytes.size());

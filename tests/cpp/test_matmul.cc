@@ -289,7 +289,7 @@ TEST(MatMul, FileWithoutActivationAttributeLoads) {
   std::memcpy(&len, &*sec + 4, 8);
   len -= cut.size();
   std::memcpy(&*sec + 4, &len, 8);
-  uint64_t h = serialize::checksum(bytes.data(), bytes.size() - 8);
+  uint64_t h = serialize::checksum(bytes.data(), bytes.size() - 8, file_version(bytes));
   std::memcpy(bytes.data() + bytes.size() - 8, &h, 8);
 
   Engine e = Engine::deserialize(bytes.data(), bytes.size());

@@ -34,7 +34,7 @@ std::vector<uint8_t> sample_bytes() { return Builder().build(sample_network()).s
 
 void fix_checksum(std::vector<uint8_t>& b) {
   if (b.size() < 8) return;
-  uint64_t h = serialize::checksum(b.data(), b.size() - 8);
+  uint64_t h = serialize::checksum(b.data(), b.size() - 8, file_version(b));
   std::memcpy(b.data() + b.size() - 8, &h, 8);
 }
 
@@ -102,7 +102,18 @@ TEST(Serialize, ForeignNewerTruncatedFlipped) {
   std::memcpy(newer.data() + 8, &v, 4);
   fix_checksum(newer);
   expect_error([&] { Engine::deserialize(newer.data(), newer.size()); }, ErrorCode::kCorruptFile,
-               {"version 2", "newer than this build reads (1)"});
+               {"version " + std::to_string(v), "newer than this build reads (" +
+                                                     std::to_string(serialize::kFormatVersion) + ")"});
+  // A version-1 file (FNV-1a checksum) is still read.
+  std::vector<uint8_t> v1 = good;
+  const uint32_t one = 1;
+  std::memcpy(v1.data() + 8, &one, 4);
+  fix_checksum(v1);
+  EXPECT_EQ(Engine::deserialize(v1.data(), v1.size()).nb_layers(), Engine::deserialize(good.data(), good.size()).nb_layers());
+  std::vector<uint8_t> v1_with_v2_sum = v1;
+  std::memcpy(v1_with_v2_sum.data() + v1.size() - 8, good.data() + good.size() - 8, 8);
+  expect_error([&] { Engine::deserialize(v1_with_v2_sum.data(), v1_with_v2_sum.size()); }, ErrorCode::kCorruptFile,
+               {"checksum mismatch"});
   for (size_t n : {size_t(0), size_t(5), size_t(19), good.size() / 2, good.size() - 1})
     expect_error([&] { Engine::deserialize(good.data(), n); }, ErrorCode::kCorruptFile, {});
   std::vector<uint8_t> flipped = good;

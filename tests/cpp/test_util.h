@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <string>
@@ -151,6 +152,14 @@ inline void expect_error(const std::function<void()>& f, ErrorCode code, const s
 }
 
 /// Row-major multi-index of flat index i in `d`.
+/// The format version an engine file's header names (bytes 8-11; 1 when it is too short), for
+/// tests that damage a file and recompute its checksum.
+inline uint32_t file_version(const std::vector<uint8_t>& bytes) {
+  uint32_t v = 1;
+  if (bytes.size() >= 12) std::memcpy(&v, bytes.data() + 8, 4);
+  return v;
+}
+
 inline std::vector<int64_t> unravel(int64_t i, const Dims& d) {
   std::vector<int64_t> idx(d.rank());
   for (int k = d.rank() - 1; k >= 0; --k) {

@@ -2,12 +2,17 @@
 turned off), the caller's stream, engine files recording the GPU architecture and library
 versions, and the clear error when a file was built for another architecture."""
 
+import pathlib
 import struct
+import sys
 
 import pytest
 import torch
 
 import tensorforge as tf
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "tools" / "fuzz"))
+from engine_format import with_checksum  # noqa: E402 - the fuzzer's copy of the file checksum
 
 pytestmark = pytest.mark.cuda
 
@@ -111,19 +116,12 @@ def test_engine_file_records_architecture_and_libraries(tmp_path):
     torch.testing.assert_close(loaded(x)[0], reference(x))
 
 
-def fnv1a64(data: bytes) -> int:
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
-
-
 def test_engine_file_for_another_architecture_is_refused():
     data = bytearray(build(small_net()).serialize())
     producer_len = struct.unpack_from("<I", data, 12)[0]
     cc_at = 12 + 4 + producer_len + 1
     here = struct.unpack_from("<I", data, cc_at)[0]
     struct.pack_into("<I", data, cc_at, 80 if here != 80 else 90)
-    struct.pack_into("<Q", data, len(data) - 8, fnv1a64(bytes(data[:-8])))
+    data = bytearray(with_checksum(bytes(data[:-8])))
     with pytest.raises(tf.UnsupportedError, match=r"compute capability .* rebuild the engine on this GPU"):
         tf.Engine.deserialize(bytes(data))

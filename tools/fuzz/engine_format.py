@@ -20,17 +20,40 @@ MAGIC = b"TFENGINE"
 _FMT = {"u8": "<B", "u32": "<I", "i32": "<i", "u64": "<Q", "i64": "<q", "f64": "<d"}
 
 
-def fnv1a(data: bytes) -> int:
-    """The engine file checksum: FNV-1a 64 of `data`."""
-    h = 0xCBF29CE484222325
-    for b in data:
-        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
-    return h
+_MASK = 0xFFFFFFFFFFFFFFFF
+_FNV_PRIME, _ODD = 0x100000001B3, 0x9E3779B97F4A7C15
+
+
+def checksum(data: bytes, version: int) -> int:
+    """The engine file checksum of `data` for format `version` (src/serialize/engine_writer.cc):
+    FNV-1a 64 byte by byte in version 1; from version 2 four 64-bit lanes over 8-byte words, folded
+    with the tail bytes and the length."""
+    if version <= 1:
+        h = 0xCBF29CE484222325
+        for b in data:
+            h = ((h ^ b) * _FNV_PRIME) & _MASK
+        return h
+    lanes = [0xCBF29CE484222325, 0x84222325CBF29CE4, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9]
+    whole = len(data) // 32 * 32
+    words = struct.unpack_from(f"<{whole // 8}Q", data, 0) if whole else ()
+    for i in range(0, len(words), 4):
+        for lane in range(4):
+            lanes[lane] = ((lanes[lane] ^ words[i + lane]) * _ODD) & _MASK
+
+    def rotl(v, r):
+        return ((v << r) | (v >> (64 - r))) & _MASK
+
+    h = lanes[0] ^ rotl(lanes[1], 16) ^ rotl(lanes[2], 32) ^ rotl(lanes[3], 48)
+    for b in data[whole:]:
+        h = ((h ^ b) * _FNV_PRIME) & _MASK
+    return ((h ^ len(data)) * _ODD) & _MASK
 
 
 def with_checksum(body: bytes) -> bytes:
-    """`body` (every byte before the checksum) followed by its checksum."""
-    return bytes(body) + struct.pack("<Q", fnv1a(body))
+    """`body` (every byte before the checksum) followed by its checksum, for the format version the
+    body's header names (1 when it is too short to name one)."""
+    version = struct.unpack_from("<I", body, len(MAGIC))[0] if len(body) >= len(MAGIC) + 4 else 1
+    return bytes(body) + struct.pack("<Q", checksum(body, version))
 
 
 @dataclass

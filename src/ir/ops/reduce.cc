@@ -4,7 +4,7 @@
 #include <string>
 
 #include "ir/op_registry.h"
-#include "kernels/common/reduce_prologue.h"
+#include "ir/reduce_prologue.h"
 #include "ir/ops/op_names.h"
 #include "ir/ops/reduce_ops.h"
 

@@ -9,7 +9,7 @@
 #include <type_traits>
 
 #include "kernels/common/axis_view.h"
-#include "kernels/common/reduce_prologue.h"
+#include "ir/reduce_prologue.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/reduce.h"
 

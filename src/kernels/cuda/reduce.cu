@@ -22,7 +22,7 @@
 #include <type_traits>
 
 #include "kernels/common/axis_view.h"
-#include "kernels/common/reduce_prologue.h"
+#include "ir/reduce_prologue.h"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/row_reduce.cuh"
 
