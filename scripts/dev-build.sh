@@ -2,7 +2,8 @@
 # Developer build: C++ library, GoogleTest suite and the Python module in one CMake build folder,
 # plus an importable package under BUILD/pkg (no pip install), so several checkouts can be built and
 # tested side by side.
-#   scripts/dev-build.sh [BUILD_DIR]      (default: build/dev)
+#   scripts/dev-build.sh [BUILD_DIR]      (default: build/dev; CUDA code for sm_90 only unless
+#                                          CUDA_ARCHITECTURES names others)
 #   then: BUILD_DIR/tests/cpp/tensorforge_tests
 #         PYTHONPATH=BUILD_DIR/pkg python3 -m pytest tests/python
 set -euo pipefail
@@ -11,7 +12,8 @@ build=${1:-$root/build/dev}
 mkdir -p "$build"
 if [ ! -f "$build/build.ninja" ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTENSORFORGE_BUILD_TESTS=ON \
-    -DTENSORFORGE_BUILD_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" >/dev/null
+    -DTENSORFORGE_BUILD_PYTHON=ON -DPython_EXECUTABLE="$(command -v python3)" \
+    -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES:-90}" >/dev/null
 fi
 cmake --build "$build" -j "${JOBS:-2}"
 pkg="$build/pkg/tensorforge"
