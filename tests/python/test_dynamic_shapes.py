@@ -57,3 +57,29 @@ def test_too_many_shapes_fall_back_to_pytorch(monkeypatch):
             x = torch.randn(5, 8)
             torch.testing.assert_close(f(x), m(x))
     assert backend.STATS["engines"] - before == 2
+
+
+def test_threads_with_new_shapes_at_once():
+    """Several threads bring new shapes to one symbolic graph's compiled form at once (called
+    directly: dynamo's own compilation is not for several threads): each shape is compiled once,
+    under the lock, and every call matches eager."""
+    import concurrent.futures
+
+    from tensorforge.dynamo.settings import CompilationSettings
+
+    m = _model()
+    params = [p for p in m.parameters()]  # graph inputs, as dynamo passes them (frozen into the engines)
+
+    def forward(x, w1, b1, w2, b2):
+        return (torch.nn.functional.linear(torch.relu(torch.nn.functional.linear(x, w1, b1)), w2, b2),)  # as dynamo
+
+    per_shape = backend._PerShape(torch.fx.symbolic_trace(forward), CompilationSettings.from_options({"min_block_size": 1}))
+    xs = [torch.randn(b, 8) for b in (2, 3, 4, 5) for _ in range(3)]
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            outs = list(pool.map(lambda x: per_shape(x, *params), xs))
+        for x, y in zip(xs, outs):
+            torch.testing.assert_close(y[0], m(x))
+    assert backend.STATS["shape_variants"] - before.get("shape_variants", 0) == 4  # 2, 3, 4 and 5 once each
+    assert backend.STATS["engines"] - before.get("engines", 0) == 4

@@ -143,3 +143,23 @@ def test_cuda_float16_round_trip(tmp_path):
     assert got[0].device.type == "cuda" and got[0].dtype == torch.float16
     torch.testing.assert_close(got[0], want[0], rtol=2e-2, atol=2e-2)
     torch.testing.assert_close(got[1], want[1], rtol=2e-2, atol=5e-1)
+
+
+def test_loaded_model_from_several_threads(tmp_path):
+    """One loaded module called from several threads at once: the engines are deserialized once and
+    every call matches eager."""
+    import concurrent.futures
+
+    model = _model(Split)
+    path = tmp_path / "split.pt2"
+    tf.save(model, path, (torch.randn(3, 8),), options={"min_block_size": 1})
+    loaded = tf.load(path)
+    xs = [torch.randn(3, 8) for _ in range(24)]
+    before = saving.STATS["engines_deserialized"]
+    with torch.no_grad(), concurrent.futures.ThreadPoolExecutor(6) as pool:
+        outs = list(pool.map(loaded, xs))
+        for x, (a, b) in zip(xs, outs):
+            want_a, want_b = model(x)
+            torch.testing.assert_close(a, want_a, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(b, want_b, rtol=1e-5, atol=1e-4)
+    assert saving.STATS["engines_deserialized"] - before <= 2 * 6  # at most once per engine per racing thread
