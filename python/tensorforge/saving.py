@@ -30,8 +30,8 @@ from tensorforge.dynamo.runtime.engine_module import EngineModule
 from tensorforge.errors import InvalidArgumentError, UnsupportedError
 
 _FORMATS = ("exported_program", "engine")
-_RUNNERS: collections.OrderedDict = collections.OrderedDict()  # (blob address, size, meta) -> (blob ref, runner)
-_RUNNERS_KEPT = 64
+# id(engine buffer) -> (weak reference to it, {meta: runner}); an entry goes when its buffer does.
+_RUNNERS: dict = {}
 _RUNNERS_LOCK = threading.Lock()
 STATS = collections.Counter()
 """Process-wide counts: "engines_deserialized" by tensorforge::execute_engine (once per saved
@@ -63,18 +63,15 @@ def _parse_meta(meta: str) -> dict:
 
 
 def _runner(engine: torch.Tensor, meta: str) -> EngineModule:
-    """The EngineModule of a serialized engine, deserialized on first use and kept (the most recent
-    _RUNNERS_KEPT) while the buffer stays where it is."""
+    """The EngineModule of a serialized engine, deserialized on first use and kept as long as the
+    buffer tensor lives (per tensor object: a new tensor, even at a freed one's address, is another
+    engine)."""
     if engine.dtype != torch.uint8 or engine.dim() != 1:
         raise InvalidArgumentError("tensorforge::execute_engine: the engine must be a 1-D uint8 tensor")
-    # Kept per buffer: the entry is used only while the very tensor it was made from is alive (a new
-    # tensor at a freed one's address is another engine).
-    key = (engine.data_ptr(), engine.numel(), meta)
     with _RUNNERS_LOCK:
-        entry = _RUNNERS.get(key)
-        if entry is not None and entry[0]() is engine:
-            _RUNNERS.move_to_end(key)
-            return entry[1]
+        entry = _RUNNERS.get(id(engine))
+        if entry is not None and entry[0]() is engine and meta in entry[1]:
+            return entry[1][meta]
     m = _parse_meta(meta)
     device = m["device"]
     if device.type == "cuda" and device.index is None:
@@ -88,10 +85,12 @@ def _runner(engine: torch.Tensor, meta: str) -> EngineModule:
     runner = EngineModule(built, m["inputs"], m["outputs"], m["name"], single_output=False, device=device)
     STATS["engines_deserialized"] += 1
     with _RUNNERS_LOCK:
-        _RUNNERS[key] = (weakref.ref(engine), runner)
-        _RUNNERS.move_to_end(key)
-        while len(_RUNNERS) > _RUNNERS_KEPT:
-            _RUNNERS.popitem(last=False)
+        entry = _RUNNERS.get(id(engine))
+        if entry is None or entry[0]() is not engine:
+            key = id(engine)
+            entry = (weakref.ref(engine, lambda _ref, key=key: _RUNNERS.pop(key, None)), {})
+            _RUNNERS[key] = entry
+        entry[1][meta] = runner
     return runner
 
 
