@@ -21,6 +21,7 @@ import tensorforge as tf
 from tensorforge.dynamo import engine_cache
 from tensorforge.dynamo.conversion.interpreter import convert_block
 from tensorforge.dynamo.lowering import lower
+from tensorforge.dynamo.lowering.freeze import frozen_positions
 from tensorforge.dynamo.partitioning import partition
 from tensorforge.dynamo.report import Report, build_report
 from tensorforge.dynamo.runtime.engine_module import EngineModule
@@ -227,11 +228,17 @@ class _PerShape:
         self._variants: dict = {}
         self._lock = threading.Lock()
         self._warned = False
+        self._users = None  # positions of the inputs that are not parameters, found on the first call
 
-    @staticmethod
-    def _signature(args) -> tuple:
+    def _signature(self, args) -> tuple:
+        """The key of a call: the user inputs' shapes, dtypes and devices and the integer inputs.
+        Parameters (dynamo passes them as inputs too) are left out: the compiled callable tells
+        parameter sets apart itself (_FrozenGuard), and reading hundreds of them per call is host time."""
+        if self._users is None:
+            frozen = set(frozen_positions(self._gm, args))
+            self._users = [i for i in range(len(args)) if i not in frozen]
         return tuple((tuple(a.shape), a.dtype, a.device) if isinstance(a, torch.Tensor) else
-                     (type(a).__name__, a) for a in args)
+                     (type(a).__name__, a) for a in (args[i] for i in self._users))
 
     def __call__(self, *args):
         key = self._signature(args)
