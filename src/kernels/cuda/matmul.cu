@@ -1,7 +1,8 @@
 // CUDA matmul. Floating point through cuBLASLt: float32 (TF32 tensor cores when the build allows
 // them), float16 and bfloat16, all accumulating in float32. The row-major C = op(A) op(B) is the
 // column-major C^T = op(B)^T op(A)^T, so no operand is copied or transposed. A residual is cuBLASLt's
-// C input with beta = 1. The bias and relu run in cuBLASLt's epilogue, tanh-GELU too under TF32 (cuBLASLt's GELU is the tanh form, approximately);
+// C input with beta = 1. The bias runs in cuBLASLt's epilogue, relu too for float16 and bfloat16 (its float32
+// relu drops NaN), tanh-GELU under TF32 (cuBLASLt's GELU is the tanh form, approximately);
 // the erf GELU (and the tanh form elsewhere) runs after it as a small elementwise kernel. Batch dims: a broadcast
 // operand gets batch stride 0, the dims that form one strided batch go to one call, the rest are looped on the host
 // (one call each). The algorithms are chosen once, at creation: one for 16-byte-aligned pointers and one for any
@@ -241,7 +242,10 @@ class LtMatMul : public Kernel {
   void set_epilogue(bool fold) {
     // With a residual (cuBLASLt's C) the activation runs afterwards, on a b + bias + residual: only
     // the bias, which commutes with C's addition, goes into cuBLASLt's epilogue.
-    const bool relu = p_.activation == MatMulActivation::kRelu && !p_.has_residual;
+    // cuBLASLt 13's float32 relu epilogues (32F and TF32 compute) turn a NaN into 0 (H200, run M of
+    // benchmarks/RESULTS.md; relu keeps NaN, docs/layers.md): float32 adds the bias there and runs
+    // relu afterwards. Its float16 and bfloat16 relu kept NaN in the same test.
+    const bool relu = p_.activation == MatMulActivation::kRelu && !p_.has_residual && type_ != CUDA_R_32F;
     bool gelu = p_.activation == MatMulActivation::kGeluTanh && !p_.has_residual;
     if (!fold) {
       epilogue_ = CUBLASLT_EPILOGUE_DEFAULT;
