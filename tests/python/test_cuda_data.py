@@ -123,7 +123,7 @@ def test_arange(dtype, size, start, step):
 @pytest.mark.parametrize("itype", (torch.int32, torch.int64))
 @pytest.mark.parametrize("shape,ishape,axis", [((5, 4), (3,), 0), ((5, 4), (2, 3), 1), ((3, 7, 2), (4,), -2),
                                                ((50, 1100), (6,), 0), ((4, 3), (0,), 0), ((4, 3), (), 1),
-                                               ((2, 3, 4), (1, 1), 2)])
+                                               ((2, 3, 4), (1, 1), 2), ((7, 64), (5,), 0), ((3, 6, 12), (4,), 1)])
 def test_gather_take(dtype, itype, shape, ishape, axis):
     n = shape[axis]
     idx = torch.randint(-n, n, ishape, generator=torch.Generator().manual_seed(6)).to(itype)

@@ -74,6 +74,32 @@ def test_layer_norm(shape, rank, dtype, affine):
     close(gpu[0], cpu[0], f"layer_norm {shape} {rank} {dtype} affine={affine}")
 
 
+@pytest.mark.parametrize("variant", ("warp", "block"))
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape", [(1, 17, 768), (3, 1024), (128, 2048), (2, 5, 520)])
+def test_norm_few_rows_variants(shape, dtype, variant, monkeypatch):
+    """Few rows of two or more packs a lane: the block-a-row kernel and the warp-a-row kernel (timed
+    against each other at build; each forced here) both match the CPU, layer and RMS norm."""
+    monkeypatch.setenv("TENSORFORGE_NORM_VARIANT", variant)
+    x = randn(shape, dtype, scale=2) + 1
+    w, b = randn(shape[-1:], dtype, seed=1), randn(shape[-1:], dtype, seed=2)
+    cpu, gpu = both(lambda n, t: n.add_layer_norm(t, 1, weight=w, bias=b, eps=1e-5), [x])
+    close(gpu[0], cpu[0], f"layer_norm {shape} {dtype} {variant}")
+    cpu, gpu = both(lambda n, t: n.add_rms_norm(t, 1, weight=w, eps=1e-6), [x])
+    close(gpu[0], cpu[0], f"rms_norm {shape} {dtype} {variant}")
+
+
+def test_norm_variant_is_timed_and_shown():
+    """Without the override the build times both kernels and the inspector shows the choice."""
+    import tensorforge as tf
+    from tensorforge.testing.networks import network_of
+
+    x = randn((1, 64, 768), torch.float16)
+    net = network_of(lambda n, t: n.add_layer_norm(t, 1, eps=1e-5), [x])
+    text = tf.Builder(tf.BuilderConfig(device="cuda")).build(net).inspect()
+    assert "a warp a row (timed" in text or "a block a row (timed" in text, text
+
+
 @pytest.mark.parametrize("eps", (-1.0, 1e-6))
 @pytest.mark.parametrize("weight", (False, True))
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -182,7 +208,7 @@ def test_reduce_prologue(shape, axes, dtype, op, pred):
 @pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.bfloat16, torch.int8, torch.int32,
                                    torch.int64, torch.uint8))
 @pytest.mark.parametrize("shape,axis", [((7,), 0), ((3, 5), 0), ((3, 5), 1), ((2, 3, 4), 1), ((4, 2000), 1),
-                                        ((1, 1), 0), ((0, 3), 1)])
+                                        ((1, 1), 0), ((0, 3), 1), ((5, 64), 1), ((3, 5000), -1), ((2, 3, 700), 2)])
 def test_arg_reduce(shape, axis, dtype, op):
     x = values(shape, dtype)  # small integers: many ties, the first occurrence must win
     cpu, gpu = both(lambda n, t: n.add_arg_reduce(t, op, axis=axis), [x])
@@ -196,3 +222,20 @@ def test_arg_reduce_nan():
         for axis in (0, 1):
             cpu, gpu = both(lambda n, t: n.add_arg_reduce(t, op, axis=axis, keepdim=True), [x])
             close(gpu[0], cpu[0], f"{op} nan {axis}")
+
+
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.bfloat16))
+def test_arg_reduce_long_rows_nan_and_ties(dtype):
+    """Rows long enough for a block per row: the first NaN wins wherever the threads meet it, and
+    among equal extremes the first index wins (the extreme repeated in several threads' elements)."""
+    x = torch.randn(5, 3001)
+    x[1, 2900] = x[1, 700] = x[1, 2000] = float("nan")  # first NaN at 700
+    x[2, 5] = float("nan")
+    x[3, 1000] = x[3, 1513] = x[3, 2999] = 50.0  # ties for max
+    x[3, 1777] = x[3, 12] = -50.0  # ties for min
+    x[4, 3000] = float("nan")  # the last element
+    for op in ("argmax", "argmin"):
+        cpu, gpu = both(lambda n, t: n.add_arg_reduce(t, op, axis=1), [x.to(dtype)])
+        close(gpu[0], cpu[0], f"{op} long rows {dtype}")
+        assert cpu[0][1] == 700 and cpu[0][2] == 5 and cpu[0][4] == 3000
+    assert both(lambda n, t: n.add_arg_reduce(t, "argmax", axis=1), [x.to(dtype)])[1][0][3] == 1000

@@ -2,6 +2,7 @@
 #include "kernels/cuda/build_timing.h"
 
 #include "kernels/cuda/common.cuh"
+#include "runtime/device.h"
 
 namespace tensorforge::cuda {
 
@@ -46,20 +47,82 @@ void put_nan(DataType t, void* data, int64_t index) {
   check(cudaStreamSynchronize(stream()), "writing a NaN into scratch data for timing");
 }
 
-float time_ms(const std::function<void()>& f, int calls) {
+namespace {
+
+// Elapsed milliseconds between two events recorded around `enqueue` on stream `s`.
+template <class F>
+float elapsed_ms(cudaStream_t s, F&& enqueue) {
   cudaEvent_t start = nullptr, end = nullptr;
   check(cudaEventCreate(&start), "creating a timing event");
   check(cudaEventCreate(&end), "creating a timing event");
-  f();
-  check(cudaEventRecord(start, stream()), "recording a timing event");
-  for (int i = 0; i < calls; ++i) f();
-  check(cudaEventRecord(end, stream()), "recording a timing event");
+  check(cudaEventRecord(start, s), "recording a timing event");
+  enqueue();
+  check(cudaEventRecord(end, s), "recording a timing event");
   check(cudaEventSynchronize(end), "waiting for a timing event");
   float ms = 0;
   check(cudaEventElapsedTime(&ms, start, end), "reading a timing event");
   cudaEventDestroy(start);
   cudaEventDestroy(end);
-  return ms / calls;
+  return ms;
+}
+
+// `calls` calls of f captured as one CUDA graph on a stream of our own (f launches on the thread's
+// current stream, which is switched to it meanwhile), or null where f cannot be captured (a library
+// call that synchronizes or allocates); then nothing is left captured and no error pending.
+cudaGraphExec_t capture(const std::function<void()>& f, int calls, cudaStream_t s) {
+  void* before = device::current_stream();
+  device::set_current_stream(s);
+  bool ok = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
+  if (ok) {
+    try {
+      for (int i = 0; i < calls; ++i) f();
+    } catch (...) {
+      ok = false;
+    }
+    cudaGraph_t graph = nullptr;
+    ok = cudaStreamEndCapture(s, &graph) == cudaSuccess && ok && graph;
+    cudaGraphExec_t exec = nullptr;
+    ok = ok && cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
+    if (graph) cudaGraphDestroy(graph);
+    device::set_current_stream(before);
+    if (ok) return exec;
+  }
+  device::set_current_stream(before);
+  cudaGetLastError();  // a failed capture's error is not the layer's
+  return nullptr;
+}
+
+}  // namespace
+
+float time_ms(const std::function<void()>& f, int calls) {
+  f();  // warm-up, outside any capture: lazy initialization happens here
+  // The engine replays its kernels as a CUDA graph, so candidates are timed so too: launched one by
+  // one from the host, a kernel of a few microseconds measures the launch, not itself.
+  // A non-blocking stream: a capture on a blocking one would make another thread's use of the
+  // legacy default stream meanwhile an error. So the scratch fills and the warm-up are waited for.
+  check(cudaStreamSynchronize(stream()), "waiting for scratch data");
+  cudaStream_t s = nullptr;
+  if (cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess) {
+    cudaGraphExec_t exec = capture(f, calls, s);
+    if (exec) {
+      float ms = -1;
+      if (cudaGraphLaunch(exec, s) == cudaSuccess)  // the graph's own first launch uploads it
+        ms = elapsed_ms(s, [&] { check(cudaGraphLaunch(exec, s), "replaying a timing graph"); });
+      cudaGraphExecDestroy(exec);
+      cudaStreamSynchronize(s);
+      cudaStreamDestroy(s);
+      if (ms >= 0) return ms / calls;
+      cudaGetLastError();
+    } else {
+      cudaStreamDestroy(s);
+    }
+  } else {
+    cudaGetLastError();
+  }
+  const cudaStream_t t = stream();
+  return elapsed_ms(t, [&] {
+           for (int i = 0; i < calls; ++i) f();
+         }) / calls;
 }
 
 }  // namespace tensorforge::cuda

@@ -18,8 +18,10 @@ void fill_random(DataType t, void* data, int64_t n, uint32_t seed);
 /// current stream: timing data that shows whether a candidate propagates NaN as the layer must.
 void put_nan(DataType t, void* data, int64_t index);
 
-/// Mean milliseconds of `f` on the current stream over `calls` calls after one warm-up call; waits
-/// for the stream.
+/// Mean milliseconds of `f` over `calls` calls after one warm-up call on the current stream: the
+/// calls captured as one CUDA graph (on a stream of its own, made the thread's current stream while
+/// capturing) and replayed, as the engine runs them; where f cannot be captured, launched one by one
+/// on the current stream. Waits for the streams.
 float time_ms(const std::function<void()>& f, int calls = 10);
 
 /// Calls per timing round the build asks for (BuilderConfig.timing_iterations; 0: 5).

@@ -1,5 +1,5 @@
 // CUDA gather. "take" sees x as [outer, n, inner] and writes out[o, j, c] = x[o, index[j], c]
-// (index_select, embedding, x[idx]); "elements" (torch.gather) writes out[p] = x[p with its axis
+// (index_select, embedding, x[idx]), each slice x[o, index[j], :] in words of up to 16 bytes; "elements" (torch.gather) writes out[p] = x[p with its axis
 // coordinate replaced by index[p]]. Both move whole elements, so any dtype; int32 or int64 indices,
 // negative ones counting from the end.
 // Out-of-range indices: the CPU kernel raises a runtime error, but a device cannot raise, so on CUDA
@@ -29,7 +29,7 @@ __global__ void take_kernel(const W* __restrict__ x, const I* __restrict__ index
     const N r = inner == 1 ? i : i / inner, c = i - r * inner;  // r = o * m + j
     const N o = r / m, j = r - o * m;
     const int64_t v = fix_index(index, static_cast<int64_t>(j), n);
-    y[i] = v < 0 ? W(0) : x[(static_cast<int64_t>(o) * n + v) * static_cast<int64_t>(inner) + static_cast<int64_t>(c)];
+    y[i] = v < 0 ? W{} : x[(static_cast<int64_t>(o) * n + v) * static_cast<int64_t>(inner) + static_cast<int64_t>(c)];
   }
 }
 
@@ -55,6 +55,18 @@ __global__ void elements_kernel(const W* __restrict__ x, const I* __restrict__ i
   }
 }
 
+// Launches take_kernel moving words of type U (as wide as the slices and pointers allow).
+template <class U, class I>
+void launch_take(const void* x, const I* index, void* y, int64_t total, int64_t m, int64_t n, int64_t inner) {
+  if (total < (int64_t(1) << 31))  // the grid-stride loop's i + stride stays below 2^32
+    take_kernel<U, I, uint32_t><<<blocks_for(total), kThreads, 0, stream()>>>(
+        static_cast<const U*>(x), index, static_cast<U*>(y), static_cast<uint32_t>(total), static_cast<uint32_t>(m), n,
+        static_cast<uint32_t>(inner));
+  else
+    take_kernel<U, I, int64_t><<<blocks_for(total), kThreads, 0, stream()>>>(static_cast<const U*>(x), index,
+                                                                            static_cast<U*>(y), total, m, n, inner);
+}
+
 template <class W, class I>
 class TakeKernel : public Kernel {
  public:
@@ -62,13 +74,23 @@ class TakeKernel : public Kernel {
   void run(const TensorView* in, const TensorView* out, void*) const override {
     int64_t total = out[0].numel();
     if (!total) return;
-    if (total < (int64_t(1) << 31))  // the grid-stride loop's i + stride stays below 2^32
-      take_kernel<W, I, uint32_t><<<blocks_for(total), kThreads, 0, stream()>>>(
-          in[0].as<const W>(), in[1].as<const I>(), out[0].as<W>(), static_cast<uint32_t>(total),
-          static_cast<uint32_t>(m_), n_, static_cast<uint32_t>(inner_));
+    const void* x = in[0].data;
+    void* y = out[0].data;
+    const I* index = in[1].as<const I>();
+    // Each slice x[o, index[j], :] is inner contiguous elements: move it in the widest words (16, 8
+    // or 4 bytes) that divide its size and both pointers (an embedding row of 512 float16 values is
+    // 64 words of 16 bytes, not 512 of 2).
+    const int64_t slice = inner_ * static_cast<int64_t>(sizeof(W));
+    const uintptr_t bits = reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y) | uintptr_t(slice);
+    const int64_t slices = total / inner_;
+    if (bits % 16 == 0)
+      launch_take<uint4>(x, index, y, slices * (slice / 16), m_, n_, slice / 16);
+    else if (bits % 8 == 0 && sizeof(W) < 8)
+      launch_take<uint2>(x, index, y, slices * (slice / 8), m_, n_, slice / 8);
+    else if (bits % 4 == 0 && sizeof(W) < 4)
+      launch_take<uint32_t>(x, index, y, slices * (slice / 4), m_, n_, slice / 4);
     else
-      take_kernel<W, I, int64_t><<<blocks_for(total), kThreads, 0, stream()>>>(
-          in[0].as<const W>(), in[1].as<const I>(), out[0].as<W>(), total, m_, n_, inner_);
+      launch_take<W>(x, index, y, total, m_, n_, inner_);
     check_launch("launching gather (take)");
   }
 

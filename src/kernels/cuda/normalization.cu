@@ -5,11 +5,16 @@
 // layer/rms rows are the last normalized_rank dims, group_norm rows are one (batch, group) block of
 // channels_per_group * spatial elements. float16/bfloat16 are computed in float and rounded once.
 #include "kernels/layer_attrs.h"
+#include <algorithm>
+#include <cstdlib>
 #include <limits>
+#include <string>
 
 #include "kernels/common/axis_view.h"
+#include "kernels/cuda/build_timing.h"
 #include "kernels/cuda/normalization.cuh"
 #include "kernels/cuda/row_reduce.cuh"
+#include "runtime/device.h"
 
 namespace tensorforge::cuda {
 
@@ -164,6 +169,49 @@ __global__ void warp_norm_kernel(const T* x, const T* w, const T* b, T* y, int64
   }
 }
 
+/// Layer/RMS norm with a block per row and one 16-byte pack a thread (n % N == 0, n / N <= 1024,
+/// 16-byte alignment): for few rows (a small batch) the row's loads spread over several warps and
+/// more multiprocessors than warp_norm_kernel's one warp a row. Both are timed at build.
+template <class T, RowMode M>
+__global__ void block_norm_kernel(const T* x, const T* w, const T* b, T* y, int n, float eps) {
+  constexpr int N = vec_width<T>();
+  using P = Pack<T, N>;
+  const int p = threadIdx.x, packs = n / N;
+  const bool has = p < packs;
+  const int64_t base = blockIdx.x * int64_t(n);
+  float v[N];
+  float s = 0;
+  P wp, bp;
+  if (has) {
+    if (w) wp = reinterpret_cast<const P*>(w)[p];
+    if (b) bp = reinterpret_cast<const P*>(b)[p];
+    const P a = reinterpret_cast<const P*>(x + base)[p];
+#pragma unroll
+    for (int e = 0; e < N; ++e) {
+      v[e] = load(a.v, e);
+      s += v[e];
+    }
+  }
+  float mean = 0;
+  if constexpr (M != RowMode::kRms) mean = block_reduce(s, SumOp{}, 0.0f) / static_cast<float>(n);
+  float q = 0;
+  if (has)
+#pragma unroll
+    for (int e = 0; e < N; ++e) {
+      const float d = v[e] - mean;
+      q += d * d;
+    }
+  const float rstd = 1.0f / sqrtf(block_reduce(q, SumOp{}, 0.0f) / static_cast<float>(n) + eps);
+  if (!has) return;
+  P out;
+#pragma unroll
+  for (int e = 0; e < N; ++e)
+    out.v[e] = store_as<T>((v[e] - mean) * rstd * (w ? load(wp.v, e) : 1.0f) + (b ? load(bp.v, e) : 0.0f));
+  reinterpret_cast<P*>(y + base)[p] = out;
+}
+
+constexpr int64_t kNormBlockRowsMax = 1024;  // more rows fill the card with warps a row anyway
+
 template <class T, RowMode M>
 class RowNormKernel : public Kernel {
  public:
@@ -184,12 +232,22 @@ class RowNormKernel : public Kernel {
       constexpr int N = vec_width<T>();
       const int64_t packs = n_ / N;
       if (n_ % N == 0 && packs > 0 && packs <= 32 * 8) warp_packs_ = static_cast<int>((packs + 31) / 32);
+      // Few rows of several packs a lane: a block per row may be faster; timed against the warp kernel.
+      if (warp_packs_ >= 2 && rows_ <= kNormBlockRowsMax && s.config.optimization_level >= 3) choose_variant(s);
     }
   }
+  std::string choice() const override { return choice_; }
   void run(const TensorView* in, const TensorView* out, void*) const override {
     if (rows_ * n_ == 0) return;
     const T *x = in[0].as<T>(), *w = optional_input<T>(in, 1, has_w_), *b = optional_input<T>(in, 2, has_b_);
     T* y = out[0].as<T>();
+    if (block_rows_ && aligned16(x) && aligned16(w) && aligned16(b) && aligned16(y)) {
+      constexpr int N = vec_width<T>();
+      block_norm_kernel<T, M><<<static_cast<unsigned>(rows_), row_threads(n_ / N), 0, stream()>>>(
+          x, w, b, y, static_cast<int>(n_), eps_);
+      check_launch("launching block_norm_kernel");
+      return;
+    }
     if (warp_packs_ && aligned16(x) && aligned16(w) && aligned16(b) && aligned16(y)) {
       constexpr int kWarps = 4;
       const unsigned blocks = static_cast<unsigned>((rows_ + kWarps - 1) / kWarps);
@@ -214,10 +272,49 @@ class RowNormKernel : public Kernel {
  private:
   static bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
+  // Times the warp kernel and block_norm_kernel on scratch data of the layer's shape and keeps the
+  // faster (block_rows_); the choice and both times are the inspector's tactic text.
+  void choose_variant(const KernelSpec& s) {
+    // TENSORFORGE_NORM_VARIANT=warp or block takes that kernel untimed (tests check each against the CPU).
+    if (const char* forced = std::getenv("TENSORFORGE_NORM_VARIANT")) {
+      const std::string f = forced;
+      if (f == "warp" || f == "block") {
+        block_rows_ = f == "block";
+        choice_ = std::string(block_rows_ ? "a block a row" : "a warp a row") + " (TENSORFORGE_NORM_VARIANT)";
+        return;
+      }
+    }
+    const size_t bytes = static_cast<size_t>(rows_ * n_) * sizeof(T) + 16;
+    device::Buffer x(DeviceKind::kCUDA, bytes), y(DeviceKind::kCUDA, bytes),
+        w(DeviceKind::kCUDA, static_cast<size_t>(n_) * sizeof(T) + 16), b(DeviceKind::kCUDA, static_cast<size_t>(n_) * sizeof(T) + 16);
+    const DataType t = s.inputs[0]->dtype;
+    fill_random(t, x.data(), rows_ * n_, 1);
+    fill_random(t, w.data(), n_, 2);
+    fill_random(t, b.data(), n_, 3);
+    TensorView in[3], out[1];
+    in[0].data = x.data();
+    in[1].data = has_w_ ? w.data() : nullptr;
+    in[2].data = has_b_ ? b.data() : nullptr;
+    out[0].data = y.data();
+    float ms[2];
+    for (int variant = 0; variant < 2; ++variant) {
+      block_rows_ = variant == 1;
+      float rounds[3];
+      for (float& r : rounds) r = time_ms([&] { run(in, out, nullptr); }, timing_calls(s.config));
+      std::sort(rounds, rounds + 3);
+      ms[variant] = rounds[1];
+    }
+    block_rows_ = ms[1] < ms[0];
+    choice_ = std::string(block_rows_ ? "a block a row" : "a warp a row") + " (timed: warp " + std::to_string(ms[0]) +
+              " ms, block " + std::to_string(ms[1]) + " ms)";
+  }
+
   float eps_;
   bool has_w_, has_b_;
   int64_t rows_ = 0, n_ = 0, groups_ = 1, cpg_ = 1, spatial_ = 1;
   int warp_packs_ = 0;  // packs per lane of the one-warp-per-row kernel; 0 = rows too long or odd
+  bool block_rows_ = false;  // block_norm_kernel instead (timed faster at build)
+  std::string choice_;
 };
 
 template <template <class> class K>

@@ -1,7 +1,10 @@
 // CUDA pad over any rank with the CPU kernel's rules (src/kernels/cpu/pad.cc): constant (any dtype;
-// negative pads crop), reflect (mirror without repeating the edge) and replicate (clamp). One thread
-// per output element maps each coordinate to its source; elements move as unsigned words of the
-// element's size, and the constant is the CPU's conversion of `value` to the dtype, bit for bit.
+// negative pads crop), reflect (mirror without repeating the edge) and replicate (clamp). A warp per
+// output row (of 16 or more elements) maps the row's leading coordinates to a source row once and
+// walks it; shorter rows get a thread per output element that maps each coordinate. Elements move
+// as unsigned words of the element's size, and the constant is the CPU's conversion of `value` to
+// the dtype, bit for bit.
+#include <algorithm>
 #include <cstring>
 
 #include "common/broadcast.h"
@@ -45,6 +48,47 @@ __global__ void pad_kernel(const W* __restrict__ x, W* __restrict__ y, I total, 
   }
 }
 
+// The source coordinate of output coordinate s (already shifted by the pad) along a dim of n
+// elements, or -1 where the constant goes.
+template <class I>
+__device__ __forceinline__ I pad_source(I s, I n, PadMode mode) {
+  if (mode == PadMode::kReflect) {
+    if (s < 0) s = -s;
+    if (s >= n) s = 2 * (n - 1) - s;
+    return s;
+  }
+  if (mode == PadMode::kReplicate) return s < 0 ? 0 : (s >= n ? n - 1 : s);
+  return s < 0 || s >= n ? I(-1) : s;
+}
+
+// Rows of the output's last dim (rank >= 2, that dim kRowMin or longer): warp threadIdx.y of a block
+// takes one output row, maps its leading coordinates to a source row once, then its lanes walk the
+// row (adjacent lanes, adjacent elements): no per-element division.
+template <class W, class I>
+__global__ void pad_rows(const W* __restrict__ x, W* __restrict__ y, I rows, PadPlan p, PadMode mode, W value) {
+  const int last = p.rank - 1;
+  const I ow = I(p.out[last]), iw = I(p.in[last]), bw = I(p.begin[last]);
+  for (I r = blockIdx.x * I(blockDim.y) + threadIdx.y; r < rows; r += I(gridDim.x) * I(blockDim.y)) {
+    I q = r, src = 0;
+    bool inside = true;
+    for (int d = last - 1; d >= 0; --d) {
+      const I t = q / I(p.out[d]);
+      const I s = pad_source<I>(q - t * I(p.out[d]) - I(p.begin[d]), I(p.in[d]), mode);
+      q = t;
+      if (s < 0) inside = false;
+      src += s * I(p.in_strides[d]);
+    }
+    W* yr = y + r * ow;
+    for (I j = threadIdx.x; j < ow; j += 32) {
+      const I s = inside ? pad_source<I>(j - bw, iw, mode) : I(-1);
+      yr[j] = s >= 0 ? x[src + s] : value;
+    }
+  }
+}
+
+constexpr int64_t kRowMin = 16;  // the shortest output row pad_rows takes
+constexpr int kRowsPerBlock = 8;
+
 template <class W>
 class PadKernel : public Kernel {
  public:
@@ -55,6 +99,18 @@ class PadKernel : public Kernel {
     if (!total) return;
     const W* x = in[0].as<const W>();
     W* y = out[0].as<W>();
+    const int64_t ow = p_.rank >= 2 ? p_.out[p_.rank - 1] : 0;
+    if (ow >= kRowMin) {
+      const int64_t rows = total / ow;
+      const dim3 block(32, kRowsPerBlock);
+      const unsigned grid = static_cast<unsigned>(std::min<int64_t>((rows + kRowsPerBlock - 1) / kRowsPerBlock, 1 << 20));
+      if (narrow_)
+        pad_rows<W, int32_t><<<grid, block, 0, stream()>>>(x, y, int32_t(rows), p_, mode_, value_);
+      else
+        pad_rows<W, int64_t><<<grid, block, 0, stream()>>>(x, y, rows, p_, mode_, value_);
+      check_launch("launching pad (rows)");
+      return;
+    }
     if (narrow_)
       pad_kernel<W, int32_t><<<blocks_for(total), kThreads, 0, stream()>>>(x, y, int32_t(total), p_, mode_, value_);
     else

@@ -15,7 +15,10 @@
 // products in double, integer sums/products in 64-bit unsigned arithmetic then wrap to the width (as
 // the CPU); max/min propagate NaN; an empty reduction gives the op's identity (mean: NaN); any/all
 // may apply a float predicate to each element first (the "prologue", reduce_prologue.h).
-// arg_reduce: one thread per (outer, inner) column, the CPU's loop (first extreme, first NaN wins).
+// arg_reduce keeps the CPU's answer (first extreme, first NaN wins): along the last axis (inner 1)
+// each row gets a block whose threads scan strided elements and combine (value, index) pairs in a
+// tree that prefers NaN, then the extreme, then the lower index; along another axis one thread per
+// (outer, inner) column runs the CPU's loop (adjacent threads read adjacent elements).
 #include "kernels/layer_attrs.h"
 #include <algorithm>
 #include <limits>
@@ -391,6 +394,55 @@ __global__ void arg_reduce_kernel(const T* x, int64_t* y, int64_t outer, int64_t
   }
 }
 
+// A candidate of arg_reduce_rows: a value and its index along the axis (-1: none yet).
+template <class V>
+struct ArgPair {
+  V v;
+  int64_t i;
+};
+
+// The CPU's preference between two candidates: a NaN wins (the first NaN among NaNs), then the
+// extreme, then, between equal values, the lower index.
+template <class V>
+__device__ __forceinline__ ArgPair<V> arg_better(ArgPair<V> a, ArgPair<V> b, bool is_max) {
+  if (a.i < 0) return b;
+  if (b.i < 0) return a;
+  const bool a_nan = a.v != a.v, b_nan = b.v != b.v;
+  if (a_nan || b_nan) return a_nan && (!b_nan || a.i < b.i) ? a : b;
+  if (is_max ? b.v > a.v : b.v < a.v) return b;
+  if (a.v == b.v && b.i < a.i) return b;
+  return a;
+}
+
+// One block per row of n contiguous elements (grid-stride over rows).
+template <class T>
+__global__ void arg_reduce_rows(const T* x, int64_t* y, int64_t rows, int64_t n, bool is_max) {
+  using V = decltype(load(x, 0));
+  __shared__ ArgPair<V> part[32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const T* row = x + r * n;
+    ArgPair<V> best{V{}, -1};
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {  // increasing j: a thread keeps its first
+      const V v = load(row, j);
+      if (best.i < 0 || v != v || (best.v == best.v && (is_max ? v > best.v : v < best.v))) {
+        if (best.i < 0 || best.v == best.v) best = {v, j};
+      }
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      ArgPair<V> other{shfl_down(best.v, o), shfl_down(best.i, o)};
+      if (lane + o < 32) best = arg_better(best, other, is_max);
+    }
+    if (lane == 0) part[warp] = best;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      for (int w = 1; w < warps; ++w) best = arg_better(best, part[w], is_max);
+      y[r] = best.i;
+    }
+    __syncthreads();  // part is reused by the next row
+  }
+}
+
 template <class T>
 class ArgReduceKernel : public Kernel {
  public:
@@ -398,6 +450,12 @@ class ArgReduceKernel : public Kernel {
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const int64_t total = v_.outer * v_.inner;
     if (total == 0 || v_.extent == 0) return;
+    if (v_.inner == 1 && v_.extent >= 64) {
+      arg_reduce_rows<<<row_blocks(v_.outer), row_threads(v_.extent), 0, stream()>>>(
+          in[0].as<T>(), out[0].as<int64_t>(), v_.outer, v_.extent, max_);
+      check_launch("launching arg_reduce_rows");
+      return;
+    }
     arg_reduce_kernel<<<blocks_for(total), kThreads, 0, stream()>>>(in[0].as<T>(), out[0].as<int64_t>(), v_.outer,
                                                                      v_.extent, v_.inner, max_);
     check_launch("launching arg_reduce_kernel");

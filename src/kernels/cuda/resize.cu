@@ -1,8 +1,10 @@
 // CUDA resize of the spatial dims with the CPU kernel's rules (src/kernels/cpu/resize.cc): PyTorch's
 // legacy 'nearest' (src = floor(dst * scale), with its in == out and out == 2 * in shortcuts) and
-// (bi/tri)linear with align_corners or the half-pixel rule. One thread per output element; each
-// computes its source indices and weights with the CPU's float32 formulas, every multiply and add
-// rounded separately (no fused multiply-add), so indices, weights and results equal the CPU's.
+// (bi/tri)linear with align_corners or the half-pixel rule. A warp per output row (16 elements or
+// more; else a thread per output element) computes the row's depth and height taps once and each
+// element's width tap, with the CPU's float32 formulas, every multiply and add rounded separately
+// (no fused multiply-add), so indices, weights and results equal the CPU's.
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/common/spatial_geometry.h"
@@ -50,6 +52,21 @@ __device__ __forceinline__ float blend(float a, float la, float b, float lb) {
   return __fadd_rn(__fmul_rn(a, la), __fmul_rn(b, lb));
 }
 
+/// The (bi/tri)linear value at taps td, th, tw of plane xp: along the width first, then height, then
+/// depth, each blend rounded as the CPU's.
+template <class T>
+__device__ __forceinline__ float interpolate(const T* xp, const ResizeGeom& g, const Tap& td, const Tap& th,
+                                             const Tap& tw) {
+  auto along_w = [&](int64_t d, int64_t h) {
+    const T* row = xp + (d * g.in[1] + h) * g.in[2];
+    return blend(load(row, tw.i0), tw.l0, load(row, tw.i1), tw.l1);
+  };
+  auto along_hw = [&](int64_t d) {
+    return g.nsp < 2 ? along_w(d, th.i0) : blend(along_w(d, th.i0), th.l0, along_w(d, th.i1), th.l1);
+  };
+  return g.nsp < 3 ? along_hw(td.i0) : blend(along_hw(td.i0), td.l0, along_hw(td.i1), td.l1);
+}
+
 // I: the index type, 32 bits when every index (plus a grid stride) stays below 2^31.
 template <class T, class I>
 __global__ void resize_kernel(const T* __restrict__ x, T* __restrict__ y, I total, ResizeGeom g, bool linear) {
@@ -66,17 +83,33 @@ __global__ void resize_kernel(const T* __restrict__ x, T* __restrict__ y, I tota
       y[i] = xp[(td.i0 * g.in[1] + th.i0) * g.in[2] + tw.i0];
       continue;
     }
-    const Tap td = linear_tap(g, 0, o[0]), th = linear_tap(g, 1, o[1]), tw = linear_tap(g, 2, o[2]);
-    auto along_w = [&](int64_t d, int64_t h) {
-      const T* row = xp + (d * g.in[1] + h) * g.in[2];
-      return blend(load(row, tw.i0), tw.l0, load(row, tw.i1), tw.l1);
-    };
-    auto along_hw = [&](int64_t d) {
-      return g.nsp < 2 ? along_w(d, th.i0) : blend(along_w(d, th.i0), th.l0, along_w(d, th.i1), th.l1);
-    };
-    y[i] = store_as<T>(g.nsp < 3 ? along_hw(td.i0) : blend(along_hw(td.i0), td.l0, along_hw(td.i1), td.l1));
+    y[i] = store_as<T>(interpolate(xp, g, linear_tap(g, 0, o[0]), linear_tap(g, 1, o[1]), linear_tap(g, 2, o[2])));
   }
 }
+
+// Output rows of 16 or more elements: warp threadIdx.y of a block takes one row (fixed plane, depth
+// and height), computes its depth and height taps once, then its lanes walk the row's width; the
+// same formulas as resize_kernel, so the same results.
+template <class T, class I>
+__global__ void resize_rows(const T* __restrict__ x, T* __restrict__ y, I rows, ResizeGeom g, bool linear) {
+  const I iv = I(g.in[0] * g.in[1] * g.in[2]), ow = I(g.out[2]);
+  for (I r = blockIdx.x * I(blockDim.y) + threadIdx.y; r < rows; r += I(gridDim.x) * I(blockDim.y)) {
+    const I oh = r % I(g.out[1]), q = r / I(g.out[1]), od = q % I(g.out[0]), plane = q / I(g.out[0]);
+    const T* xp = x + plane * iv;
+    T* yr = y + r * ow;
+    if (!linear) {
+      const Tap td = nearest_tap(g, 0, od), th = nearest_tap(g, 1, oh);
+      const T* row = xp + (td.i0 * g.in[1] + th.i0) * g.in[2];
+      for (I j = threadIdx.x; j < ow; j += 32) yr[j] = row[nearest_tap(g, 2, j).i0];
+      continue;
+    }
+    const Tap td = linear_tap(g, 0, od), th = linear_tap(g, 1, oh);
+    for (I j = threadIdx.x; j < ow; j += 32) yr[j] = store_as<T>(interpolate(xp, g, td, th, linear_tap(g, 2, j)));
+  }
+}
+
+constexpr int64_t kRowMin = 16;  // the shortest output row resize_rows takes
+constexpr int kRowsPerBlock = 8;
 
 template <class T>
 class ResizeKernel : public Kernel {
@@ -87,6 +120,17 @@ class ResizeKernel : public Kernel {
     if (!total) return;
     const T* x = in[0].as<const T>();
     T* y = out[0].as<T>();
+    if (g_.out[2] >= kRowMin) {
+      const int64_t rows = total / g_.out[2];
+      const dim3 block(32, kRowsPerBlock);
+      const unsigned grid = static_cast<unsigned>(std::min<int64_t>((rows + kRowsPerBlock - 1) / kRowsPerBlock, 1 << 20));
+      if (narrow_)
+        resize_rows<T, int32_t><<<grid, block, 0, stream()>>>(x, y, int32_t(rows), g_, linear_);
+      else
+        resize_rows<T, int64_t><<<grid, block, 0, stream()>>>(x, y, rows, g_, linear_);
+      check_launch("launching resize (rows)");
+      return;
+    }
     if (narrow_)
       resize_kernel<T, int32_t><<<blocks_for(total), kThreads, 0, stream()>>>(x, y, int32_t(total), g_, linear_);
     else

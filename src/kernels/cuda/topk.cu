@@ -7,6 +7,9 @@
 //    32 to 1024, wider for longer rows): the row's first keys fill a shared buffer (the next power
 //    of two) and are sorted; then only elements that beat the k-th best so far are appended, and
 //    the buffer is sorted again when a round might not fit and at the row's end;
+//  - k <= 16 and rows of 1024 elements or more: each thread keeps the best K (8 or 16) of its
+//    strided elements in registers (a sorted list, one comparison for most elements), then the
+//    block's threads * K keys are sorted once in shared memory and the first k written;
 //  - otherwise rows of at most 2048 elements are sorted once in shared memory, longer ones whole in
 //    the workspace (a bounded number of rows at a time).
 // The values written are the input elements themselves (bit for bit), the indices int64.
@@ -143,11 +146,47 @@ __global__ void __launch_bounds__(1024) topk_rows(const T* __restrict__ x, T* __
   }
 }
 
+/// Small k over long rows: each thread's best K keys in registers, then one block sort of
+/// blockDim.x * K keys (a power of two: at most 128 threads, so at most kSharedKeys) in shared memory.
+template <class T, int K>
+__global__ void __launch_bounds__(128) topk_small(const T* __restrict__ x, T* __restrict__ values,
+                                                  int64_t* __restrict__ indices, int64_t rows, Row r, bool largest) {
+  __shared__ Key buf[kSharedKeys];
+  const int64_t n = int64_t(blockDim.x) * K;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t o = row / r.inner, i = row - o * r.inner;
+    const T* xr = x + o * r.extent * r.inner + i;
+    Key best[K];
+#pragma unroll
+    for (int q = 0; q < K; ++q) best[q] = Key{0, INT64_MAX};  // after every element
+    for (int64_t j = threadIdx.x; j < r.extent; j += blockDim.x) {
+      const Key key = key_of(xr, j, r, largest);
+      if (!before(key, best[K - 1])) continue;
+#pragma unroll
+      for (int q = K - 1; q > 0; --q)  // insertion from the back; reads best[q - 1] before it changes
+        if (before(key, best[q])) best[q] = before(key, best[q - 1]) ? best[q - 1] : key;
+      if (before(key, best[0])) best[0] = key;
+    }
+    __syncthreads();  // the previous row's readers are done with buf
+#pragma unroll
+    for (int q = 0; q < K; ++q) buf[threadIdx.x * K + q] = best[q];
+    bitonic_sort(buf, n);
+    const int64_t out = o * r.k * r.inner + i;
+    write_row(buf, xr, values + out, indices + out, r);
+  }
+}
+
 template <class T>
 class TopKKernel : public Kernel {
  public:
   TopKKernel(const AxisView& v, int64_t k, bool largest)
       : r_{v.extent, v.inner, k}, rows_(v.outer * v.inner), largest_(largest) {
+    if (k > 0 && k <= 16 && v.extent >= 1024) {  // registers first: threads * K keys, one sort
+      small_k_ = k <= 8 ? 8 : 16;
+      threads_ = static_cast<int>(std::min<int64_t>(pow2_at_least(std::max<int64_t>(v.extent / 32, 32)), 128));
+      blocks_ = std::max<int64_t>(1, std::min<int64_t>(rows_, int64_t(1) << 30));
+      return;
+    }
     n_ = pow2_at_least(v.extent);
     threads_ = static_cast<int>(std::min<int64_t>(std::max<int64_t>(n_ / 2, 32), 1024));
     if (k <= kStreamMaxK) {  // a buffer of k + one round of appends, the rounds wider for longer rows
@@ -166,10 +205,17 @@ class TopKKernel : public Kernel {
     }
   }
   size_t workspace_size() const override {
-    return n_ > kSharedKeys ? static_cast<size_t>(blocks_ * n_) * sizeof(Key) : 0;
+    return !small_k_ && n_ > kSharedKeys ? static_cast<size_t>(blocks_ * n_) * sizeof(Key) : 0;
   }
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     if (rows_ == 0 || r_.k == 0) return;
+    if (small_k_) {
+      auto* kernel = small_k_ == 8 ? topk_small<T, 8> : topk_small<T, 16>;
+      kernel<<<static_cast<unsigned>(blocks_), threads_, 0, stream()>>>(in[0].as<const T>(), out[0].as<T>(),
+                                                                       out[1].as<int64_t>(), rows_, r_, largest_);
+      check_launch("launching topk (small k)");
+      return;
+    }
     Key* work = n_ > kSharedKeys ? static_cast<Key*>(workspace) : nullptr;
     topk_rows<<<static_cast<unsigned>(blocks_), threads_, 0, stream()>>>(
         in[0].as<const T>(), out[0].as<T>(), out[1].as<int64_t>(), rows_, r_, n_, largest_, work);
@@ -180,6 +226,7 @@ class TopKKernel : public Kernel {
   Row r_;
   int64_t rows_, n_ = 1, blocks_ = 1;
   int threads_ = 32;
+  int small_k_ = 0;  // 8 or 16: topk_small's K
   bool largest_;
 };
 
