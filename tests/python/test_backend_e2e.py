@@ -159,3 +159,30 @@ def test_op_forced_to_pytorch(where):
     assert {k["reason"] for k in report.kept_in_pytorch} == {"forced to PyTorch by torch_executed_ops"}
     assert w.engines == 3  # the three linear layers, separated by the relus
     assert len(engine_modules()) == 3
+
+
+class ManyOutputs(nn.Module):
+    """Four outputs of one shape (64 elements: one allocation for them) and two of another whose
+    size (3 float32 elements, 12 bytes) keeps them in allocations of their own."""
+
+    def forward(self, x, y):
+        return x + 1, x * 2, x - 3, torch.relu(x), y * 5, y + 0.5
+
+
+def test_outputs_of_one_shape_share_an_allocation(where):
+    device, dtype = where
+    model, x, y = place(where, ManyOutputs(), torch.randn(4, 16), torch.randn(3))
+    fn = compile_model(model, options(where, min_block_size=1))
+    with torch.no_grad():
+        expected = model(x, y)
+        for _ in range(3):  # CUDA: the first call captures a graph, later ones replay it
+            got = fn(x, y)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e)
+        assert g.is_contiguous() and g.shape == e.shape
+    assert len({g.data_ptr() for g in got}) == len(got)  # distinct memory
+    same = {g.untyped_storage().data_ptr() for g in got[:4]}
+    assert len(same) == 1  # the four of one shape: one allocation
+    assert got[4].untyped_storage().data_ptr() != got[5].untyped_storage().data_ptr()
+    got[0].add_(100)  # writing one output leaves the others alone
+    torch.testing.assert_close(got[1], expected[1])
