@@ -147,7 +147,10 @@ REDUCE_CASES = [((7,), ()), ((3, 5), (1,)), ((3, 5), (0,)), ((2, 3, 4), (0, 2)),
                 # few long rows: each row also splits over blocks of >= 8 KB (16-byte loads where
                 # rows are whole packs apart; over 32 splits a block combines the partials: the last
                 # case, 36 to 293 splits by dtype)
-                ((3, 20000), (1,)), ((40000,), ()), ((2, 100, 300), (1, 2)), ((300000,), ())]
+                ((3, 20000), (1,)), ((40000,), ()), ((2, 100, 300), (1, 2)), ((300000,), ()),
+                # columns in packs (the outputs' run and the strides whole packs of 16 bytes, at most 8
+                # elements): a first axis over many rows (split over blocks), a middle axis, a pooling
+                ((300, 256), (0,)), ((4, 16, 96), (1,)), ((2, 49, 960), (1,))]
 
 
 @pytest.mark.parametrize("keepdim", (False, True))
@@ -171,7 +174,9 @@ def test_reduce(shape, axes, dtype, op, keepdim):
 def test_reduce_nan_and_non_contiguous():
     x = torch.randn(50, 30)
     x[4, 7] = float("nan")
-    for t in (x, x.t()):
+    packed = torch.randn(64, 40)  # columns in packs
+    packed[17, 9] = float("nan")
+    for t in (x, x.t(), packed):
         for op in ("sum", "max", "min", "mean"):
             for axes in ((0,), (1,), ()):
                 cpu, gpu = both(lambda n, a: n.add_reduce(a, op, axes=axes), [t])

@@ -9,7 +9,8 @@
 // additive one (0 or -infinity) in the workspace first (a mask's broadcast dims are passed to cuDNN
 // as extent 1, so the conversion touches only the mask's own elements); grouped-query heads are
 // cuDNN's own. Rows with nothing to attend come out zero, as from our kernels. The graph is validated, its plan chosen by cuDNN's heuristic
-// and built at creation; a layer cuDNN does not support (a head dim it lacks, a bool mask, an
+// and built at creation, once per process for layers of one signature (shapes, strides, scale,
+// mask form: a transformer's layers share one); a layer cuDNN does not support (a head dim it lacks, a bool mask, an
 // broadcast over keys) is refused with the reason logged at info level. A call whose pointers are
 // not 16-byte aligned (an engine input that is a view into a larger tensor) runs our kernel, kept
 // beside the plan.
@@ -25,6 +26,8 @@
 #if TENSORFORGE_WITH_CUDNN_FRONTEND
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -34,6 +37,7 @@
 #include "common/build_clock.h"
 #include "ir/attention_views.h"
 #include "kernels/cuda/libraries.h"
+#include "kernels/cuda/process_cache.h"
 #include "kernels/layer_attrs.h"
 #include "tensorforge/logger.h"
 #endif
@@ -197,8 +201,50 @@ class CudnnAttentionKernel : public Kernel {
  private:
   CudnnAttentionKernel() = default;
 
-  // Builds graph_ (null on failure, with the reason in `why`).
+  // What a built graph depends on: the device, dtype, every operand's dims and strides (offsets are
+  // applied to the pointers), the scale, causal and the mask's form. Layers of one signature (a
+  // transformer's every layer) share one graph and plan in the process.
+  std::string signature(DataType t, float scale, bool causal, bool mask) const {
+    int device = 0;
+    cudaGetDevice(&device);
+    uint32_t scale_bits = 0;  // exactly: layers whose scales differ in the last bit do not share
+    std::memcpy(&scale_bits, &scale, sizeof scale_bits);
+    std::string key = std::to_string(device) + " " + to_string(t) + " " + std::to_string(scale_bits) + " " +
+                      std::to_string(causal) + " " + std::to_string(mask);
+    for (const Operand4* o : {&q_, &k_, &v_, &o_, &bias_}) {
+      key += " |";
+      for (int64_t d : o->dims) key += " " + std::to_string(d);
+      key += " :";
+      for (int64_t d : o->strides) key += " " + std::to_string(d);
+    }
+    return key;
+  }
+
+  struct Built {
+    std::shared_ptr<fe::graph::Graph> graph;
+    size_t workspace = 0;
+  };
+  static ProcessCache<Built>& built_graphs() {
+    static ProcessCache<Built> cache(256);
+    return cache;
+  }
+
+  // Builds graph_ (null on failure, with the reason in `why`), or takes the process's graph of the
+  // same signature.
   bool build(const KernelSpec& s, DataType t, float scale, bool causal, bool mask, std::string& why) {
+    const std::string key = signature(t, scale, causal, mask);
+    if (std::optional<Built> b = built_graphs().find(key)) {
+      graph_ = b->graph;
+      workspace_ = b->workspace;
+      return true;
+    }
+    if (!build_new(s, t, scale, causal, mask, why)) return false;
+    built_graphs().insert(key, Built{graph_, workspace_});
+    return true;
+  }
+
+  bool build_new(const KernelSpec& s, DataType t, float scale, bool causal, bool mask, std::string& why) {
+    (void)s;
     using TA = fe::graph::Tensor_attributes;
     auto g = std::make_shared<fe::graph::Graph>();
     g->set_io_data_type(t == DataType::kFloat16 ? fe::DataType_t::HALF : fe::DataType_t::BFLOAT16)

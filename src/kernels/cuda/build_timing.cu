@@ -1,6 +1,9 @@
 // Scratch data and timing for choosing kernels at build time (see build_timing.h).
 #include "kernels/cuda/build_timing.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "kernels/cuda/common.cuh"
 #include "runtime/device.h"
 
@@ -94,35 +97,62 @@ cudaGraphExec_t capture(const std::function<void()>& f, int calls, cudaStream_t 
 
 }  // namespace
 
-float time_ms(const std::function<void()>& f, int calls) {
+// Candidates whose one call takes less are timed as a CUDA graph (launch-bound when launched one by
+// one from the host), longer ones by plain launches.
+constexpr float kGraphTimedMs = 0.03f;
+
+// The thread's stream for timing captures (created once; a non-blocking stream: a capture on a
+// blocking one would make another thread's use of the legacy default stream meanwhile an error),
+// or null where none can be created.
+cudaStream_t capture_stream() {
+  struct Holder {
+    cudaStream_t s = nullptr;
+    Holder() {
+      if (cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) != cudaSuccess) {
+        s = nullptr;
+        cudaGetLastError();
+      }
+    }
+    ~Holder() {
+      if (s) cudaStreamDestroy(s);
+    }
+  };
+  thread_local Holder h;
+  return h.s;
+}
+
+float median_ms(const std::function<void()>& f, int calls, int rounds) {
   f();  // warm-up, outside any capture: lazy initialization happens here
-  // The engine replays its kernels as a CUDA graph, so candidates are timed so too: launched one by
-  // one from the host, a kernel of a few microseconds measures the launch, not itself.
-  // A non-blocking stream: a capture on a blocking one would make another thread's use of the
-  // legacy default stream meanwhile an error. So the scratch fills and the warm-up are waited for.
-  check(cudaStreamSynchronize(stream()), "waiting for scratch data");
-  cudaStream_t s = nullptr;
-  if (cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking) == cudaSuccess) {
-    cudaGraphExec_t exec = capture(f, calls, s);
-    if (exec) {
-      float ms = -1;
-      if (cudaGraphLaunch(exec, s) == cudaSuccess)  // the graph's own first launch uploads it
-        ms = elapsed_ms(s, [&] { check(cudaGraphLaunch(exec, s), "replaying a timing graph"); });
+  // One call timed alone says whether the host's launches could hide the candidate's own time.
+  const float once = elapsed_ms(stream(), f);
+  std::vector<float> ms;
+  // The engine replays its kernels as a CUDA graph, so short candidates are timed so too: launched
+  // one by one from the host, a kernel of a few microseconds measures the launch, not itself.
+  // Longer ones are timed by plain launches (a capture and instantiation per candidate costs build
+  // time: a convolution network times thousands of plans).
+  if (cudaStream_t s = once < kGraphTimedMs ? capture_stream() : nullptr) {
+    if (cudaGraphExec_t exec = capture(f, calls, s)) {
+      if (cudaGraphLaunch(exec, s) == cudaSuccess) {  // the graph's first launch uploads it
+        for (int r = 0; r < rounds; ++r)
+          ms.push_back(elapsed_ms(s, [&] { check(cudaGraphLaunch(exec, s), "replaying a timing graph"); }) / calls);
+      } else {
+        cudaGetLastError();
+      }
       cudaGraphExecDestroy(exec);
       cudaStreamSynchronize(s);
-      cudaStreamDestroy(s);
-      if (ms >= 0) return ms / calls;
-      cudaGetLastError();
-    } else {
-      cudaStreamDestroy(s);
     }
-  } else {
-    cudaGetLastError();
   }
-  const cudaStream_t t = stream();
-  return elapsed_ms(t, [&] {
-           for (int i = 0; i < calls; ++i) f();
-         }) / calls;
+  if (ms.empty()) {
+    const cudaStream_t t = stream();
+    for (int r = 0; r < rounds; ++r)
+      ms.push_back(elapsed_ms(t, [&] {
+                     for (int i = 0; i < calls; ++i) f();
+                   }) / calls);
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
 }
+
+float time_ms(const std::function<void()>& f, int calls) { return median_ms(f, calls, 1); }
 
 }  // namespace tensorforge::cuda

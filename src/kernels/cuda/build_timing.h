@@ -18,11 +18,16 @@ void fill_random(DataType t, void* data, int64_t n, uint32_t seed);
 /// current stream: timing data that shows whether a candidate propagates NaN as the layer must.
 void put_nan(DataType t, void* data, int64_t index);
 
-/// Mean milliseconds of `f` over `calls` calls after one warm-up call on the current stream: the
-/// calls captured as one CUDA graph (on a stream of its own, made the thread's current stream while
-/// capturing) and replayed, as the engine runs them; where f cannot be captured, launched one by one
-/// on the current stream. Waits for the streams.
+/// Mean milliseconds of `f` over `calls` calls after one warm-up call on the current stream. A
+/// candidate whose single call takes under 30 µs has its calls captured as one CUDA graph (on the
+/// thread's timing stream, made its current stream while capturing) and replayed, as the engine
+/// runs them (launched one by one from the host, it would measure the launches); longer ones, and
+/// those that cannot be captured, are launched one by one on the current stream. Waits for the
+/// streams.
 float time_ms(const std::function<void()>& f, int calls = 10);
+
+/// time_ms over `rounds` rounds of `calls` calls, their median: one capture, replayed `rounds` times.
+float median_ms(const std::function<void()>& f, int calls, int rounds = 3);
 
 /// Calls per timing round the build asks for (BuilderConfig.timing_iterations; 0: 5).
 inline int timing_calls(const BuilderConfig& c) { return c.timing_iterations > 0 ? c.timing_iterations : 5; }

@@ -625,10 +625,7 @@ class ConvGraphKernel : public Kernel {
       };
       TimedPart part("convolution timing");
       for (Plan& p : candidates) {
-        float rounds[3];
-        for (float& r : rounds) r = time_ms([&] { run_into(p, y.data()); }, timing_calls(s.config));
-        std::sort(rounds, rounds + 3);
-        p.ms = rounds[1];
+        p.ms = median_ms([&] { run_into(p, y.data()); }, timing_calls(s.config));
         timing += (timing.empty() ? "" : ", ") + p.name() + " " + std::to_string(p.ms) + " ms";
       }
       check(cudaStreamSynchronize(stream()), "timing convolution plans");

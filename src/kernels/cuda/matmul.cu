@@ -358,18 +358,15 @@ class LtMatMul : public Kernel {
     size_t best = 0;
     float best_ms = 0, first_ms = 0;
     for (size_t i = 0; i < options.size(); ++i) {
-      float rounds[3];
-      for (float& r : rounds)
-        r = time_ms([&] {
-          lt_calls(desc, options[i], reinterpret_cast<const char*>(a.data()), reinterpret_cast<const char*>(b.data()),
-                   p_.has_residual ? reinterpret_cast<const char*>(res.data()) : nullptr,
-                   reinterpret_cast<char*>(c.data()), ws.data());
-        }, timing_calls(s.config));
-      std::sort(rounds, rounds + 3);
-      if (i == 0) first_ms = rounds[1];
-      if (i == 0 || rounds[1] < best_ms) {
+      const float ms = median_ms([&] {
+        lt_calls(desc, options[i], reinterpret_cast<const char*>(a.data()), reinterpret_cast<const char*>(b.data()),
+                 p_.has_residual ? reinterpret_cast<const char*>(res.data()) : nullptr,
+                 reinterpret_cast<char*>(c.data()), ws.data());
+      }, timing_calls(s.config));
+      if (i == 0) first_ms = ms;
+      if (i == 0 || ms < best_ms) {
         best = i;
-        best_ms = rounds[1];
+        best_ms = ms;
       }
     }
     why = "cuBLASLt algorithm " + std::to_string(best + 1) + " of the heuristic's " + std::to_string(options.size()) +

@@ -299,10 +299,7 @@ class RowNormKernel : public Kernel {
     float ms[2];
     for (int variant = 0; variant < 2; ++variant) {
       block_rows_ = variant == 1;
-      float rounds[3];
-      for (float& r : rounds) r = time_ms([&] { run(in, out, nullptr); }, timing_calls(s.config));
-      std::sort(rounds, rounds + 3);
-      ms[variant] = rounds[1];
+      ms[variant] = median_ms([&] { run(in, out, nullptr); }, timing_calls(s.config));
     }
     block_rows_ = ms[1] < ms[0];
     choice_ = std::string(block_rows_ ? "a block a row" : "a warp a row") + " (timed: warp " + std::to_string(ms[0]) +

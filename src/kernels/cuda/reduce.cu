@@ -8,7 +8,8 @@
 // a block per output in a fixed tree: a whole-tensor any() or sum() uses the whole card); when instead the outputs are the
 // contiguous run (a channels-last spatial mean: [N, H, W, C] over H and W) a block takes 32 adjacent
 // outputs, its 32 x 16 threads reading rows of 32 adjacent elements and splitting the reduction 16
-// ways (then a fixed tree over the 16), and when that makes few blocks (batch 1) the reduction also
+// ways (then a fixed tree over the 16), or 32 packs of up to 8 adjacent outputs, one load a pack,
+// when the run and every stride are whole packs; and when that makes few blocks (batch 1) the reduction also
 // splits over blocks whose partials a second kernel combines in order; otherwise each output gets a thread (threads of adjacent
 // outputs read adjacent elements). Each thread keeps four accumulators over its elements (four loads
 // in flight), combined in a fixed order. Float sums accumulate in float32, float
@@ -259,6 +260,57 @@ __global__ void __launch_bounds__(kColumnOutputs* kColumnSplit)
   }
 }
 
+// Outputs a thread of reduce_columns_vec takes: a 16-byte pack, at most 8 (so that the block's
+// partials of 8-byte accumulators stay within 48 KB of shared memory).
+template <class T>
+constexpr int column_pack() {
+  return vec_width<T>() < 8 ? vec_width<T>() : 8;
+}
+
+// reduce_columns with packed loads: thread x takes V adjacent outputs (the outputs' contiguous run
+// a multiple of V, every stride a multiple of V, x aligned to the pack), so a block covers 32 * V
+// outputs; the 16 y-threads split the reduction and a fixed tree combines them, as reduce_columns.
+template <class T, class Out, class Op, int V>
+__global__ void __launch_bounds__(kColumnOutputs* kColumnSplit)
+    reduce_columns_vec(const T* x, Out* y, decltype(Op{}.init())* partial, Walk kept, Walk reduced, int64_t outputs,
+                       int64_t count, int64_t chunk, Op op) {
+  using Acc = decltype(op.init());
+  constexpr int kBlockOutputs = kColumnOutputs * V;
+  __shared__ Acc part[kColumnSplit][kBlockOutputs + 1];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t begin = blockIdx.y * chunk, end = begin + chunk < count ? begin + chunk : count;
+  for (int64_t o0 = blockIdx.x * int64_t(kBlockOutputs); o0 < outputs; o0 += int64_t(gridDim.x) * kBlockOutputs) {
+    const int64_t o = o0 + int64_t(tx) * V;  // outputs % V == 0: all V of them exist when o does
+    Acc acc[V];
+#pragma unroll
+    for (int k = 0; k < V; ++k) acc[k] = op.init();
+    if (o < outputs) {
+      const T* base = x + kept.offset(o);
+#pragma unroll 4
+      for (int64_t r = begin + ty; r < end; r += kColumnSplit) {
+        const Pack<T, V> u = *reinterpret_cast<const Pack<T, V>*>(base + reduced.offset(r));
+#pragma unroll
+        for (int k = 0; k < V; ++k) acc[k] = op.step(acc[k], load(u.v, k));
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < V; ++k) part[ty][tx * V + k] = acc[k];
+    __syncthreads();
+    if (ty == 0 && o < outputs) {
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        Acc a = part[0][tx * V + k];
+        for (int j = 1; j < kColumnSplit; ++j) a = op.combine(a, part[j][tx * V + k]);
+        if (gridDim.y == 1)
+          y[o + k] = store_as<Out>(op.finish(a, count));
+        else
+          partial[blockIdx.y * outputs + o + k] = a;
+      }
+    }
+    __syncthreads();
+  }
+}
+
 // y[o] = the splits' partials of output o combined by one block (block o): thread t takes splits t,
 // t + blockDim, ... in order, then a fixed tree (deterministic); for few outputs with many splits.
 template <class Out, class Op>
@@ -303,8 +355,16 @@ class ReduceKernel : public Kernel {
       if (vec_) chunk_ = (chunk_ + V - 1) / V * V;  // splits start on pack boundaries
       splits_ = (count_ + chunk_ - 1) / chunk_;  // no empty split
     }
+    // Columns in 16-byte packs: the outputs' run and every stride whole packs (and the pointer
+    // aligned at run time).
+    constexpr int64_t CV = column_pack<T>();
+    col_vec_ = by_columns_ && CV > 1 && kept.ext[kept.rank - 1] % CV == 0;
+    for (int k = 0; col_vec_ && k < kept.rank; ++k)
+      col_vec_ = kept.stride[k] % CV == 0 || kept.ext[k] == 1 || k == kept.rank - 1;
+    for (int k = 0; col_vec_ && k < reduced.rank; ++k) col_vec_ = reduced.stride[k] % CV == 0 || reduced.ext[k] == 1;
     if (by_columns_) {
-      column_blocks_ = std::clamp<int64_t>((outputs_ + kColumnOutputs - 1) / kColumnOutputs, 1, 1 << 30);
+      const int64_t per_block = kColumnOutputs * (col_vec_ ? CV : 1);
+      column_blocks_ = std::clamp<int64_t>((outputs_ + per_block - 1) / per_block, 1, 1 << 30);
       splits_ = std::max<int64_t>(1, std::min(kColumnBlocks / column_blocks_, count_ / (kColumnSplit * kColumnMinRun)));
       splits_ = std::min<int64_t>(splits_, 65535);
       chunk_ = (count_ + splits_ - 1) / splits_;
@@ -329,6 +389,12 @@ class ReduceKernel : public Kernel {
       reduce_blocks<<<dim3(row_blocks(outputs_), static_cast<unsigned>(splits_)), row_threads(chunk_), 0, stream()>>>(
           x, y, partial, kept_, reduced_, outputs_, count_, chunk_, op_);
       check_launch("launching reduce_blocks");
+    } else if (by_columns_ && col_vec_ && reinterpret_cast<uintptr_t>(x) % (column_pack<T>() * sizeof(T)) == 0) {
+      constexpr int V = column_pack<T>();
+      reduce_columns_vec<T, Out, Op, V><<<dim3(static_cast<unsigned>(column_blocks_), static_cast<unsigned>(splits_)),
+                                          dim3(kColumnOutputs, kColumnSplit), 0, stream()>>>(
+          x, y, partial, kept_, reduced_, outputs_, count_, chunk_, op_);
+      check_launch("launching reduce_columns_vec");
     } else if (by_columns_) {
       reduce_columns<<<dim3(static_cast<unsigned>(column_blocks_), static_cast<unsigned>(splits_)),
                        dim3(kColumnOutputs, kColumnSplit), 0, stream()>>>(x, y, partial, kept_, reduced_, outputs_,
@@ -352,7 +418,7 @@ class ReduceKernel : public Kernel {
   Walk kept_, reduced_;
   Op op_;
   int64_t outputs_, count_;
-  bool by_block_ = false, by_columns_ = false, vec_ = false;
+  bool by_block_ = false, by_columns_ = false, vec_ = false, col_vec_ = false;
   int64_t column_blocks_ = 0, splits_ = 1, chunk_ = 0;  // reduce_columns' / reduce_blocks' grid and chunk
 };
 

@@ -93,7 +93,7 @@ class EngineModule(torch.nn.Module):
 
     def _run_on_stream(self, ctx, ins, outs) -> None:
         # PyTorch's current stream: the engine's work orders with the caller's.
-        ctx.set_stream(torch.cuda.current_stream(self.device).cuda_stream)
+        ctx.set_stream(_raw_stream(self.device))
         self._execute(ctx, ins, outs)
 
     def _execute(self, ctx, ins: list[torch.Tensor], outs: list[torch.Tensor]) -> None:
@@ -132,3 +132,12 @@ def _output_groups(outputs: list[IOSpec]) -> list[tuple[tuple, torch.dtype, list
             order.append(key)
         groups[key][2].append(i)
     return [groups[k] for k in order]
+
+
+def _raw_stream(device: torch.device) -> int:
+    """The address of PyTorch's current stream on `device` (the raw handle that inductor's generated
+    code reads too: no Stream object per call), or through the public API where that is missing."""
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if raw is not None:
+        return raw(device.index if device.index is not None else torch.cuda.current_device())
+    return torch.cuda.current_stream(device).cuda_stream
