@@ -162,8 +162,8 @@ def test_op_forced_to_pytorch(where):
 
 
 class ManyOutputs(nn.Module):
-    """Four outputs of one shape (64 elements: one allocation for them) and two of another whose
-    size (3 float32 elements, 12 bytes) keeps them in allocations of their own."""
+    """Four outputs of one shape (128 elements, 256 bytes in float16: one allocation for them) and
+    two of another whose size (3 elements) keeps them in allocations of their own."""
 
     def forward(self, x, y):
         return x + 1, x * 2, x - 3, torch.relu(x), y * 5, y + 0.5
@@ -171,7 +171,7 @@ class ManyOutputs(nn.Module):
 
 def test_outputs_of_one_shape_share_an_allocation(where):
     device, dtype = where
-    model, x, y = place(where, ManyOutputs(), torch.randn(4, 16), torch.randn(3))
+    model, x, y = place(where, ManyOutputs(), torch.randn(4, 32), torch.randn(3))
     fn = compile_model(model, options(where, min_block_size=1))
     with torch.no_grad():
         expected = model(x, y)

@@ -221,8 +221,9 @@ class CudnnAttentionKernel : public Kernel {
   }
 
   struct Built {
-    std::shared_ptr<fe::graph::Graph> graph;
+    std::shared_ptr<fe::graph::Graph> graph;  // null: cuDNN refused this signature, for `why`
     size_t workspace = 0;
+    std::string why;
   };
   static ProcessCache<Built>& built_graphs() {
     static ProcessCache<Built> cache(256);
@@ -233,14 +234,15 @@ class CudnnAttentionKernel : public Kernel {
   // same signature.
   bool build(const KernelSpec& s, DataType t, float scale, bool causal, bool mask, std::string& why) {
     const std::string key = signature(t, scale, causal, mask);
-    if (std::optional<Built> b = built_graphs().find(key)) {
+    if (std::optional<Built> b = built_graphs().find(key)) {  // refusals too: a failed try costs as much
       graph_ = b->graph;
       workspace_ = b->workspace;
-      return true;
+      why = b->why;
+      return graph_ != nullptr;
     }
-    if (!build_new(s, t, scale, causal, mask, why)) return false;
-    built_graphs().insert(key, Built{graph_, workspace_});
-    return true;
+    const bool ok = build_new(s, t, scale, causal, mask, why);
+    built_graphs().insert(key, ok ? Built{graph_, workspace_, ""} : Built{nullptr, 0, why});
+    return ok;
   }
 
   bool build_new(const KernelSpec& s, DataType t, float scale, bool causal, bool mask, std::string& why) {

@@ -97,10 +97,6 @@ cudaGraphExec_t capture(const std::function<void()>& f, int calls, cudaStream_t 
 
 }  // namespace
 
-// Candidates whose one call takes less are timed as a CUDA graph (launch-bound when launched one by
-// one from the host), longer ones by plain launches.
-constexpr float kGraphTimedMs = 0.03f;
-
 // The thread's stream for timing captures (created once; a non-blocking stream: a capture on a
 // blocking one would make another thread's use of the legacy default stream meanwhile an error),
 // or null where none can be created.
@@ -121,16 +117,13 @@ cudaStream_t capture_stream() {
   return h.s;
 }
 
-float median_ms(const std::function<void()>& f, int calls, int rounds) {
+float median_ms(const std::function<void()>& f, int calls, int rounds, bool graph) {
   f();  // warm-up, outside any capture: lazy initialization happens here
-  // One call timed alone says whether the host's launches could hide the candidate's own time.
-  const float once = elapsed_ms(stream(), f);
+  // The scratch fills and the warm-up ran on the current stream: the capture stream does not order
+  // after them by itself.
+  check(cudaStreamSynchronize(stream()), "waiting for scratch data");
   std::vector<float> ms;
-  // The engine replays its kernels as a CUDA graph, so short candidates are timed so too: launched
-  // one by one from the host, a kernel of a few microseconds measures the launch, not itself.
-  // Longer ones are timed by plain launches (a capture and instantiation per candidate costs build
-  // time: a convolution network times thousands of plans).
-  if (cudaStream_t s = once < kGraphTimedMs ? capture_stream() : nullptr) {
+  if (cudaStream_t s = graph ? capture_stream() : nullptr) {
     if (cudaGraphExec_t exec = capture(f, calls, s)) {
       if (cudaGraphLaunch(exec, s) == cudaSuccess) {  // the graph's first launch uploads it
         for (int r = 0; r < rounds; ++r)
@@ -153,6 +146,6 @@ float median_ms(const std::function<void()>& f, int calls, int rounds) {
   return ms[ms.size() / 2];
 }
 
-float time_ms(const std::function<void()>& f, int calls) { return median_ms(f, calls, 1); }
+float time_ms(const std::function<void()>& f, int calls) { return median_ms(f, calls, 1, false); }
 
 }  // namespace tensorforge::cuda

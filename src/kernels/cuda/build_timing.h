@@ -18,16 +18,18 @@ void fill_random(DataType t, void* data, int64_t n, uint32_t seed);
 /// current stream: timing data that shows whether a candidate propagates NaN as the layer must.
 void put_nan(DataType t, void* data, int64_t index);
 
-/// Mean milliseconds of `f` over `calls` calls after one warm-up call on the current stream. A
-/// candidate whose single call takes under 30 µs has its calls captured as one CUDA graph (on the
-/// thread's timing stream, made its current stream while capturing) and replayed, as the engine
-/// runs them (launched one by one from the host, it would measure the launches); longer ones, and
-/// those that cannot be captured, are launched one by one on the current stream. Waits for the
-/// streams.
+/// Mean milliseconds of `f` on the current stream over `calls` calls after one warm-up call,
+/// launched one by one; waits for the stream.
 float time_ms(const std::function<void()>& f, int calls = 10);
 
-/// time_ms over `rounds` rounds of `calls` calls, their median: one capture, replayed `rounds` times.
-float median_ms(const std::function<void()>& f, int calls, int rounds = 3);
+/// The median over `rounds` rounds of the mean milliseconds of `calls` calls of `f`, after one
+/// warm-up call. With `graph`, the calls are captured once as a CUDA graph (on the thread's timing
+/// stream, made its current stream while capturing) and the graph replayed each round, as the
+/// engine runs them: candidates of a few microseconds, or of several kernels a call (cuBLASLt's
+/// split-K: a memset, the product, a reduction), then measure themselves and not their launches
+/// from the host. Where f cannot be captured, and without `graph`, the calls are launched one by
+/// one on the current stream. A layer times all its candidates the same way.
+float median_ms(const std::function<void()>& f, int calls, int rounds = 3, bool graph = false);
 
 /// Calls per timing round the build asks for (BuilderConfig.timing_iterations; 0: 5).
 inline int timing_calls(const BuilderConfig& c) { return c.timing_iterations > 0 ? c.timing_iterations : 5; }

@@ -299,7 +299,7 @@ class RowNormKernel : public Kernel {
     float ms[2];
     for (int variant = 0; variant < 2; ++variant) {
       block_rows_ = variant == 1;
-      ms[variant] = median_ms([&] { run(in, out, nullptr); }, timing_calls(s.config));
+      ms[variant] = median_ms([&] { run(in, out, nullptr); }, timing_calls(s.config), 3, /*graph=*/true);
     }
     block_rows_ = ms[1] < ms[0];
     choice_ = std::string(block_rows_ ? "a block a row" : "a warp a row") + " (timed: warp " + std::to_string(ms[0]) +
