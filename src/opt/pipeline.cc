@@ -28,6 +28,7 @@
 #include "opt/recognize_rms_norm.h"
 #include "opt/recognize_rotate_half.h"
 #include "opt/remove_identities.h"
+#include "opt/share_attention_masks.h"
 #include "serialize/file_io.h"
 #include "tensorforge/logger.h"
 
@@ -49,6 +50,8 @@ const std::vector<Pass>& pipeline() {
        "turns attention written as matmul, softmax and matmul (with a bias or mask added) into one layer"},
       {"causal_masks", 1, kOnAll, causal_masks,
        "turns attention's constant causal mask into its causal flag (no mask read, masked tiles skipped)"},
+      {"share_attention_masks", 1, kOnCUDA, share_attention_masks,
+       "turns a bool mask several attention layers read into one additive mask they share"},
       {"fold_transposes", 1, kOnAll, fold_transposes,
        "turns a transpose of the last two dims feeding a matrix multiply into its transpose flag"},
       {"merge_parallel_matmuls", 1, kOnAll, merge_parallel_matmuls,

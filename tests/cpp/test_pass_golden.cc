@@ -28,6 +28,7 @@
 #include "opt/recognize_attention.h"
 #include "opt/recognize_rotate_half.h"
 #include "opt/remove_identities.h"
+#include "opt/share_attention_masks.h"
 #include "runtime/engine_impl.h"
 #include "test_util.h"
 
@@ -1198,6 +1199,25 @@ TEST(PassGolden, CausalMasksBecomeTheCausalFlag) {
       head + "%m: bool[3,4] = constant \"m\" () {value=bool[3,4]{1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1}}\n" +
       "%a: float32[2,2,3,8] = attention \"a\" (%q, %k, %v, %m) {}\noutput %a\n");
   EXPECT_EQ(ir::to_text(causal_masks(shifted)), ir::to_text(shifted));
+}
+
+TEST(PassGolden, ShareAttentionMasksConvertsABoolMaskOnceForItsReaders) {
+  // Two attention layers read one bool padding mask (broadcast over heads and queries): one select
+  // makes it additive for both. A mask only one layer reads stays bool.
+  const std::string head =
+      "input %q: float32[2,2,3,8]\ninput %k: float32[2,2,4,8]\ninput %v: float32[2,2,4,8]\ninput %m: bool[2,1,1,4]\n";
+  expect_golden(share_attention_masks,
+                head +
+                    "%a: float32[2,2,3,8] = attention \"a\" (%q, %k, %v, %m) {}\n"
+                    "%b: float32[2,2,3,8] = attention \"b\" (%a, %k, %v, %m) {}\noutput %b\n",
+                head +
+                    "%m_keep: float32[] = constant \"m_keep\" () {value=float32[]{0}}\n"
+                    "%m_drop: float32[] = constant \"m_drop\" () {value=float32[]{-inf}}\n"
+                    "%m_additive: float32[2,1,1,4] = select \"m_additive\" (%m, %m_keep, %m_drop) {}\n"
+                    "%a: float32[2,2,3,8] = attention \"a\" (%q, %k, %v, %m_additive) {}\n"
+                    "%b: float32[2,2,3,8] = attention \"b\" (%a, %k, %v, %m_additive) {}\noutput %b\n");
+  ir::Graph single = ir::parse_text(head + "%a: float32[2,2,3,8] = attention \"a\" (%q, %k, %v, %m) {}\noutput %a\n");
+  EXPECT_EQ(ir::to_text(share_attention_masks(single)), ir::to_text(single));
 }
 
 TEST(PassGolden, FusePointwiseMergesGroupsThatMeetAndKeepsLinkedOnesApart) {
