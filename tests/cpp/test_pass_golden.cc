@@ -1597,6 +1597,25 @@ TEST(Pipeline, RunsThePassesOfTheDeviceAndLevel) {
   for (const opt::Pass& p : opt::pipeline()) EXPECT_TRUE(names.insert(p.name).second) << p.name;
 }
 
+TEST(Pipeline, TheCUDAPipelineSharesAnEncodersPaddingMask) {
+  // Two attention layers of an encoder in float16 read one bool padding mask from the input (the
+  // second layer's query a projection of the first's output): through every CUDA pass one select
+  // makes the mask additive for both, and the CPU kernels give the same outputs.
+  ir::Graph g = ir::parse_text(
+      "input %x: float16[2,2,5,8]\ninput %k: float16[2,2,5,8]\ninput %v: float16[2,2,5,8]\n"
+      "input %m: bool[2,1,1,5]\n"
+      "%a: float16[2,2,5,8] = attention \"a\" (%x, %k, %v, %m) {}\n"
+      "%w: float16[8,8] = constant \"w\" () {value=float16[8,8]}\n"
+      "%p: float16[2,2,5,8] = matmul \"p\" (%a, %w) {}\n"
+      "%b: float16[2,2,5,8] = attention \"b\" (%p, %k, %v, %m) {}\n"
+      "output %b\n");
+  ir::Graph out = cuda_pipeline(g);
+  EXPECT_EQ(count_layers(out, LayerKind::kSelect) + count_layers(out, LayerKind::kPointwise), 1) << ir::to_text(out);
+  for (const ir::Layer& l : out.layers)
+    if (l.kind == LayerKind::kAttention) EXPECT_EQ(out.tensors[l.inputs[3]].dtype, DataType::kFloat16) << ir::to_text(out);
+  expect_same_output(g, out, 2e-2, "encoder with a shared padding mask");
+}
+
 TEST(Pipeline, TheCUDAPipelineKeepsAResidualNetworksResultsOnTheCPU) {
   // A ResNet stage in float16 (stem, max pool, a block whose shortcut is downsampled, global
   // pooling, a classifier) through every CUDA pass, then run by the CPU kernels: the same outputs.
