@@ -69,14 +69,15 @@ float elapsed_ms(cudaStream_t s, F&& enqueue) {
   return ms;
 }
 
-// `calls` calls of f captured as one CUDA graph on a stream of our own (f launches on the thread's
-// current stream, which is switched to it meanwhile), or null where f cannot be captured (a library
-// call that synchronizes or allocates); then nothing is left captured and no error pending.
+// `calls` calls of f captured as one CUDA graph on stream `s` (f launches on the thread's current
+// stream, which is switched to s meanwhile), or null where f cannot be captured (a library call
+// that synchronizes or allocates); then nothing is left captured and no error pending.
 cudaGraphExec_t capture(const std::function<void()>& f, int calls, cudaStream_t s) {
   void* before = device::current_stream();
   device::set_current_stream(s);
-  bool ok = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess;
-  if (ok) {
+  cudaGraphExec_t exec = nullptr;
+  if (cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
+    bool ok = true;
     try {
       for (int i = 0; i < calls; ++i) f();
     } catch (...) {
@@ -84,18 +85,13 @@ cudaGraphExec_t capture(const std::function<void()>& f, int calls, cudaStream_t 
     }
     cudaGraph_t graph = nullptr;
     ok = cudaStreamEndCapture(s, &graph) == cudaSuccess && ok && graph;
-    cudaGraphExec_t exec = nullptr;
-    ok = ok && cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess;
+    if (ok && cudaGraphInstantiate(&exec, graph, 0) != cudaSuccess) exec = nullptr;
     if (graph) cudaGraphDestroy(graph);
-    device::set_current_stream(before);
-    if (ok) return exec;
   }
   device::set_current_stream(before);
-  cudaGetLastError();  // a failed capture's error is not the layer's
-  return nullptr;
+  if (!exec) cudaGetLastError();  // a failed capture's error is not the layer's
+  return exec;
 }
-
-}  // namespace
 
 // The thread's stream for timing captures (created once; a non-blocking stream: a capture on a
 // blocking one would make another thread's use of the legacy default stream meanwhile an error),
@@ -116,6 +112,8 @@ cudaStream_t capture_stream() {
   thread_local Holder h;
   return h.s;
 }
+
+}  // namespace
 
 float median_ms(const std::function<void()>& f, int calls, int rounds, bool graph) {
   f();  // warm-up, outside any capture: lazy initialization happens here

@@ -14,6 +14,8 @@ it cannot hold are converted here.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 import tensorforge as tf
@@ -122,10 +124,7 @@ def _output_groups(outputs: list[IOSpec]) -> list[tuple[tuple, torch.dtype, list
     order = []
     for i, o in enumerate(outputs):
         shape = tuple(o.shape)
-        numel = 1
-        for d in shape:
-            numel *= d
-        nbytes = numel * torch.empty((), dtype=o.engine_dtype).element_size()
+        nbytes = math.prod(shape) * o.engine_dtype.itemsize
         key = (shape, o.engine_dtype) if nbytes and nbytes % _GROUP_ALIGNMENT == 0 else ("single", i)
         if key not in groups:
             groups[key] = (shape, o.engine_dtype, [])
