@@ -8,8 +8,9 @@
 //    of two) and are sorted; then only elements that beat the k-th best so far are appended, and
 //    the buffer is sorted again when a round might not fit and at the row's end;
 //  - k <= 16 and rows of 1024 elements or more: each thread keeps the best K (8 or 16) of its
-//    strided elements in registers (a sorted list, one comparison for most elements), then the
-//    block's threads * K keys are sorted once in shared memory and the first k written;
+//    strided elements in registers (a sorted list, one comparison for most elements), the lists
+//    are merged across each warp by shuffles (bitonic merges of two sorted lists) and the warps'
+//    lists by the first warp, which writes the first k;
 //  - otherwise rows of at most 2048 elements are sorted once in shared memory, longer ones whole in
 //    the workspace (a bounded number of rows at a time).
 // The values written are the input elements themselves (bit for bit), the indices int64.
@@ -146,19 +147,58 @@ __global__ void __launch_bounds__(1024) topk_rows(const T* __restrict__ x, T* __
   }
 }
 
-/// Small k over long rows: each thread's best K keys in registers, then one block sort of
-/// blockDim.x * K keys (a power of two: at most 128 threads, so at most kSharedKeys) in shared memory.
+/// A key from lane `src_lane ^ mask`'s registers (two 64-bit shuffles).
+__device__ __forceinline__ Key shfl_xor_key(const Key& k, int mask) {
+  Key o;
+  o.v = __shfl_xor_sync(0xffffffffu, static_cast<unsigned long long>(k.v), mask);
+  o.i = __shfl_xor_sync(0xffffffffu, static_cast<long long>(k.i), mask);
+  return o;
+}
+
+/// a (sorted best first, K keys) becomes the best K of a and b (both sorted so): the elementwise
+/// better of a and reversed b is a bitonic sequence holding them, which a bitonic merge sorts.
+/// Keys are unique, so both lanes of a pair end with the same list.
+template <int K>
+__device__ __forceinline__ void merge_best(Key (&a)[K], const Key (&b)[K]) {
+#pragma unroll
+  for (int q = 0; q < K; ++q)
+    if (before(b[K - 1 - q], a[q])) a[q] = b[K - 1 - q];
+#pragma unroll
+  for (int stride = K / 2; stride > 0; stride >>= 1)
+#pragma unroll
+    for (int q = 0; q < K; ++q)
+      if ((q & stride) == 0 && before(a[q + stride], a[q])) {
+        const Key t = a[q];
+        a[q] = a[q + stride];
+        a[q + stride] = t;
+      }
+}
+
+/// Every lane of the warp ends with the best K of all the lanes' lists (butterfly merges).
+template <int K>
+__device__ __forceinline__ void warp_best(Key (&best)[K]) {
+#pragma unroll
+  for (int mask = 16; mask > 0; mask >>= 1) {
+    Key other[K];
+#pragma unroll
+    for (int q = 0; q < K; ++q) other[q] = shfl_xor_key(best[q], mask);
+    merge_best<K>(best, other);
+  }
+}
+
+/// Small k over long rows: each thread's best K keys in registers (a sorted list), merged across
+/// the warp by shuffles and across the block's warps through shared memory; no block sort.
 template <class T, int K>
 __global__ void __launch_bounds__(128) topk_small(const T* __restrict__ x, T* __restrict__ values,
                                                   int64_t* __restrict__ indices, int64_t rows, Row r, bool largest) {
-  __shared__ Key buf[kSharedKeys];
-  const int64_t n = int64_t(blockDim.x) * K;
+  __shared__ Key lists[4][K];  // one list per warp (at most 128 threads)
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const int64_t o = row / r.inner, i = row - o * r.inner;
     const T* xr = x + o * r.extent * r.inner + i;
     Key best[K];
 #pragma unroll
-    for (int q = 0; q < K; ++q) best[q] = Key{0, INT64_MAX};  // after every element
+    for (int q = 0; q < K; ++q) best[q] = Key{0, INT64_MAX - q};  // after every element, distinct
     for (int64_t j = threadIdx.x; j < r.extent; j += blockDim.x) {
       const Key key = key_of(xr, j, r, largest);
       if (!before(key, best[K - 1])) continue;
@@ -167,12 +207,24 @@ __global__ void __launch_bounds__(128) topk_small(const T* __restrict__ x, T* __
         if (before(key, best[q])) best[q] = before(key, best[q - 1]) ? best[q - 1] : key;
       if (before(key, best[0])) best[0] = key;
     }
-    __syncthreads();  // the previous row's readers are done with buf
+    warp_best<K>(best);
+    __syncthreads();  // the previous row's readers are done with lists
+    if (lane == 0)
 #pragma unroll
-    for (int q = 0; q < K; ++q) buf[threadIdx.x * K + q] = best[q];
-    bitonic_sort(buf, n);
-    const int64_t out = o * r.k * r.inner + i;
-    write_row(buf, xr, values + out, indices + out, r);
+      for (int q = 0; q < K; ++q) lists[warp][q] = best[q];
+    __syncthreads();
+    if (warp == 0) {
+#pragma unroll
+      for (int q = 0; q < K; ++q) best[q] = lane < warps ? lists[lane][q] : Key{0, INT64_MAX - q};
+      warp_best<K>(best);
+      const int64_t out = o * r.k * r.inner + i;
+#pragma unroll
+      for (int q = 0; q < K; ++q)
+        if (lane == q && q < r.k) {
+          values[out + q * r.inner] = xr[best[q].i * r.inner];
+          indices[out + q * r.inner] = best[q].i;
+        }
+    }
   }
 }
 
