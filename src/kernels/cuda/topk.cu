@@ -199,14 +199,25 @@ __global__ void __launch_bounds__(128) topk_small(const T* __restrict__ x, T* __
     Key best[K];
 #pragma unroll
     for (int q = 0; q < K; ++q) best[q] = Key{0, INT64_MAX - q};  // after every element, distinct
-    for (int64_t j = threadIdx.x; j < r.extent; j += blockDim.x) {
-      const Key key = key_of(xr, j, r, largest);
-      if (!before(key, best[K - 1])) continue;
+    auto insert = [&](const Key& key) {
+      if (!before(key, best[K - 1])) return;
 #pragma unroll
       for (int q = K - 1; q > 0; --q)  // insertion from the back; reads best[q - 1] before it changes
         if (before(key, best[q])) best[q] = before(key, best[q - 1]) ? best[q - 1] : key;
       if (before(key, best[0])) best[0] = key;
+    };
+    // Four loads in flight before the insertions that wait for them (a row is latency-bound).
+    const int64_t step = blockDim.x;
+    int64_t j = threadIdx.x;
+    for (; j + 3 * step < r.extent; j += 4 * step) {
+      const Key k0 = key_of(xr, j, r, largest), k1 = key_of(xr, j + step, r, largest),
+                k2 = key_of(xr, j + 2 * step, r, largest), k3 = key_of(xr, j + 3 * step, r, largest);
+      insert(k0);
+      insert(k1);
+      insert(k2);
+      insert(k3);
     }
+    for (; j < r.extent; j += step) insert(key_of(xr, j, r, largest));
     warp_best<K>(best);
     __syncthreads();  // the previous row's readers are done with lists
     if (lane == 0)
