@@ -186,3 +186,38 @@ def test_outputs_of_one_shape_share_an_allocation(where):
     assert got[4].untyped_storage().data_ptr() != got[5].untyped_storage().data_ptr()
     got[0].add_(100)  # writing one output leaves the others alone
     torch.testing.assert_close(got[1], expected[1])
+
+
+class ViewOutputs(nn.Module):
+    """Returns strided views of a linear layer's output, GPT-2-style key and value heads of a fused
+    projection, beside a reduction of the query part and a small slice."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(16, 48)
+
+    def forward(self, x):
+        qkv = self.proj(x).view(2, 5, 3, 4, 4)
+        q, k, v = qkv.unbind(2)
+        return q.float().square().sum(), k.transpose(1, 2), v.permute(0, 2, 3, 1), (x * 2)[:, :1]
+
+
+def test_view_outputs_are_taken_in_pytorch(where):
+    model, x = place(where, ViewOutputs(), torch.randn(2, 5, 16))
+    with Watch() as w:
+        fn = compile_model(model, options(where, min_block_size=1))
+        with torch.no_grad():
+            expected = model(x)
+            for _ in range(3):
+                got = fn(x)
+    assert w.engines == 1
+    # The block returns the projection once (the key and value views cover two thirds of it) in
+    # place of two copies; the slice of x * 2 covers a fifth of its tensor and stays an output.
+    (module,) = engine_modules()
+    assert sorted(list(o.shape) for o in module.outputs) == [[], [2, 1, 16], [10, 48]]
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape
+        check(where, g.float(), e.float(), 1e-5)
+    assert got[1].stride() == expected[1].stride() and got[2].stride() == expected[2].stride()
+    assert got[1].untyped_storage().data_ptr() == got[2].untyped_storage().data_ptr()
+    assert got[3].is_contiguous()

@@ -3,7 +3,8 @@
 A node is supported when a converter accepts it (registry and capability validator), it is not
 in torch_executed_ops, and every tensor it reads or produces has a dtype an engine can hold.
 Connected supported nodes form blocks (torch.fx's CapabilityBasedPartitioner); blocks with fewer
-than min_block_size ops stay in PyTorch.
+than min_block_size ops stay in PyTorch. Block outputs that are strided views of what the block
+computes are taken in PyTorch from that tensor (output_views.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from torch.fx.passes.operator_support import OperatorSupportBase
 
 from tensorforge.dynamo.conversion.context import engine_representable
 from tensorforge.dynamo.conversion.registry import CONVERTERS
+from tensorforge.dynamo.partitioning.output_views import hoist_output_views
 from tensorforge.dynamo.settings import op_key
 
 
@@ -84,6 +86,7 @@ class PartitionResult:
     blocks: list[str]                # names of the fused submodules
     all_block_sizes: list[int]       # op counts of every candidate block, kept or not
     reasons: dict[str, str]          # node name -> why it stays in PyTorch (unsupported nodes only)
+    output_views: int = 0            # block outputs taken in PyTorch as views of another output
 
 
 def _has_outputs(p: Partition) -> bool:
@@ -108,4 +111,5 @@ def partition(gm: GraphModule, settings) -> PartitionResult:
                                              if s >= threshold and _has_outputs(p)]
     fused = partitioner.fuse_partitions(kept, prefix="_run_on_engine_") if kept else gm
     blocks = [n.target for n in fused.graph.nodes if n.op == "call_module" and n.target.startswith("_run_on_engine_")]
-    return PartitionResult(fused, blocks, sizes, reasons)
+    views = sum(hoist_output_views(fused, b) for b in blocks)
+    return PartitionResult(fused, blocks, sizes, reasons, views)
