@@ -117,6 +117,8 @@ def warm_compile(name: str, batch: int, engine_cache: bool = False) -> tuple[flo
     code = ("import sys, json, torch; sys.path.insert(0, %r); import cuda_models as c, model_zoo as z; "
             "from tensorforge.dynamo.backend import reports_since; " % os.path.dirname(os.path.abspath(__file__)))
     code += "c.TF_OPTIONS.update(c.ENGINE_CACHE); " if engine_cache else ""
+    if "optimization_level" in TF_OPTIONS:
+        code += "c.TF_OPTIONS['optimization_level'] = %d; " % TF_OPTIONS["optimization_level"]
     code += ("model, inputs = z.make_model(%r, %d); print('SECONDS', c.compiled(model, inputs, 'tensorforge')[1]); "
              "print('PARTS', json.dumps(c.compile_parts(reports_since(0))))" % (name, batch))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
@@ -198,6 +200,7 @@ def main() -> None:
     parser.add_argument("--warm-compile", action="store_true",
                         help="after each row, compile the model with TensorForge again in a new process (its "
                              "kernel and convolution-plan caches on disk now warm) and report that compile time")
+    parser.add_argument("--level", type=int, help="TensorForge's optimization_level (default: its default, 3)")
     parser.add_argument("--profile", action="store_true",
                         help="also list each compiled model's top CUDA kernels, its device time per call (all "
                              "kernels and copies) and its host time per call (issuing calls without waiting)")
@@ -207,6 +210,8 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     if args.engine_cache:
         TF_OPTIONS.update(ENGINE_CACHE)
+    if args.level is not None:
+        TF_OPTIONS["optimization_level"] = args.level
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}, cuDNN {torch.backends.cudnn.version()}, "
           f"{time.strftime('%Y-%m-%d')}", flush=True)
     rows = []
