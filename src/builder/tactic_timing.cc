@@ -114,11 +114,18 @@ size_t choose_by_timing(const ir::Graph& graph, const ir::Layer& l, std::vector<
 
   const int calls = config.timing_iterations > 0 ? config.timing_iterations : 5;
   std::vector<std::vector<double>> reference;
+  // Each candidate's workspace and, on CUDA, its `calls` calls captured as one graph: the candidates
+  // are timed by the device (timing events around a replay), as the engine replays them, not by
+  // the host's launches (a cuDNN graph's launch takes longer on the host than a small attention
+  // takes on the device). If any candidate cannot be captured, all are timed by plain launches.
+  std::vector<device::Buffer> workspaces(candidates.size());
+  std::vector<device::Graph> graphs(candidates.size());
+  bool graphed = dev == DeviceKind::kCUDA;
   for (size_t c = 0; c < candidates.size(); ++c) {
     TacticCandidate& cand = candidates[c];
     try {
-      device::Buffer ws(dev, cand.kernel->workspace_size());
-      auto run = [&] { cand.kernel->run(in_view.data(), out_view.data(), ws.data()); };
+      workspaces[c] = device::Buffer(dev, cand.kernel->workspace_size());
+      auto run = [&] { cand.kernel->run(in_view.data(), out_view.data(), workspaces[c].data()); };
       run();  // warm-up, and the outputs compared below
       device::synchronize(dev);
       std::vector<std::vector<double>> got = outputs();
@@ -141,11 +148,34 @@ size_t choose_by_timing(const ir::Graph& graph, const ir::Layer& l, std::vector<
           cand.agrees = exact && (is_float(t) ? worst <= tolerance(t) * largest : worst == 0.0);
         }
       }
+      if (graphed) {
+        try {
+          graphs[c].capture([&] {
+            for (int i = 0; i < calls; ++i) run();
+          });
+        } catch (const Error&) {
+          graphed = false;
+        }
+      }
+    } catch (const std::exception& e) {
+      cand.failure = e.what();
+      cand.agrees = false;
+      if (c == 0) break;  // no reference: the first stays, untimed against the others
+    }
+  }
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    TacticCandidate& cand = candidates[c];
+    if (!cand.failure.empty() || !candidates[0].failure.empty()) continue;
+    try {
       double rounds[3];
       for (double& r : rounds) {
+        if (graphed) {
+          r = graphs[c].time_ms(1) / calls;
+          continue;
+        }
         device::synchronize(dev);
         const auto start = std::chrono::steady_clock::now();
-        for (int i = 0; i < calls; ++i) run();
+        for (int i = 0; i < calls; ++i) cand.kernel->run(in_view.data(), out_view.data(), workspaces[c].data());
         device::synchronize(dev);
         r = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / calls;
       }
@@ -154,7 +184,6 @@ size_t choose_by_timing(const ir::Graph& graph, const ir::Layer& l, std::vector<
     } catch (const std::exception& e) {
       cand.failure = e.what();
       cand.agrees = false;
-      if (c == 0) break;  // no reference: the first stays, untimed against the others
     }
   }
   size_t best = 0;

@@ -27,7 +27,9 @@ bool times_tactics(const BuilderConfig& config);
 
 /// Runs every candidate for layer `l` of `graph` on scratch inputs (constants hold their values,
 /// floating-point inputs random values, booleans true, other integers zeros) on `config.device`: 3 rounds of
-/// config.timing_iterations calls (5 when 0), each candidate's median round. Returns the index of
+/// config.timing_iterations calls (5 when 0), each candidate's median round; on CUDA a round is one
+/// replay of the calls captured as a graph, timed by the device (plain launches timed by the host
+/// when a candidate cannot be captured, then for every candidate). Returns the index of
 /// the fastest candidate whose outputs agree with the first's (within 1e-2 of the largest output
 /// magnitude, 2e-2 for float16, 5e-2 for bfloat16; integers and booleans exactly); the first when
 /// none else does. `summary` lists every candidate's tactic and time ("cuda.attention.cudnn

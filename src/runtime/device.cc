@@ -20,6 +20,7 @@ void cuda_copy_async(void* dst, const void* src, size_t n, void* stream);
 void cuda_synchronize(void* stream);
 void* cuda_graph_capture(void*& capture_stream, const std::function<void()>& enqueue);
 void cuda_graph_launch(void* exec, void* stream);
+float cuda_graph_time_ms(void* exec, void* stream, int launches);
 void cuda_graph_destroy(void* exec, void* capture_stream);
 void* cuda_event_create();
 void cuda_event_record(void* event, void* stream);
@@ -167,6 +168,16 @@ void Graph::launch(void* stream) const {
   cuda_graph_launch(exec_, stream);
 #else
   no_cuda();
+#endif
+}
+
+float Graph::time_ms(int launches) const {
+#ifdef TENSORFORGE_WITH_CUDA
+  return cuda_graph_time_ms(exec_, g_stream, launches < 1 ? 1 : launches);
+#else
+  (void)launches;
+  no_cuda();
+  return 0;
 #endif
 }
 

@@ -61,6 +61,9 @@ class Graph {
   void capture(const std::function<void()>& enqueue);
   /// Enqueues the captured work on `stream`.
   void launch(void* stream) const;
+  /// Device milliseconds per launch over `launches` launches on current_stream(), measured by
+  /// timing events around them (not the host's launch time); waits for them. Build-time timing.
+  float time_ms(int launches) const;
   /// True once capture() succeeded.
   bool ready() const { return exec_ != nullptr; }
 

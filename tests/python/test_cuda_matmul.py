@@ -11,9 +11,9 @@ Tolerances (the CPU result is float32 BLAS, rounded once to the output dtype):
   grows at most like K * 2^-24 per unit of |a*b|, so atol = 1e-5 + 2.5e-7 * K, rtol = 1e-5.
 - float16/bfloat16: both sides read the same exact inputs and accumulate in float32, so they differ
   by the final rounding (1 ulp) plus float32 reassociation (~K * 2^-24, far below an ulp): the
-  layer_harness TOLERANCE (2 ulp) needs no K scaling. The GELUs round twice on the GPU (after the
-  bias epilogue and after the GELU kernel), still within 1 ulp. (cuBLASLt's own GELU epilogue,
-  off by up to 8 ulp in float16, is used only under TF32.)
+  layer_harness TOLERANCE (2 ulp) needs no K scaling. The erf GELU rounds twice on the GPU (after
+  the bias epilogue and after the GELU kernel), still within 1 ulp; the tanh GELU runs in
+  cuBLASLt's epilogue, within 0.5 ulp of the exact value.
 - integers: exact (wrapping sums on both sides).
 """
 
@@ -323,12 +323,14 @@ def test_algorithm_choices_come_back_from_the_disk_cache(tmp_path):
     assert not build()[0]
 
 
+@pytest.mark.parametrize("activation", ("relu", "gelu_tanh"))
 @pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.bfloat16))
-def test_bias_relu_keeps_nan(dtype):
-    """relu keeps NaN (docs/layers.md) with the bias and relu in cuBLASLt's epilogue as on the CPU: a
-    NaN in a row of a makes that row of the product NaN before the relu, and after it."""
+def test_bias_activation_keeps_nan(dtype, activation):
+    """relu and GELU keep NaN (docs/layers.md) with the bias and activation in cuBLASLt's epilogue as
+    on the CPU: a NaN in a row of a makes that row of the product NaN before the activation, and
+    after it."""
     a, b, bias = operand((40, 64), dtype, 1), operand((64, 48), dtype, 2), operand((48,), dtype, 3)
     a[7, 5] = float("nan")
-    cpu, gpu = both(lambda net, x, y, z: net.add_matmul(x, y, bias=z, activation="relu"), [a, b, bias])
+    cpu, gpu = both(lambda net, x, y, z: net.add_matmul(x, y, bias=z, activation=activation), [a, b, bias])
     assert cpu[0][7].isnan().all()
     assert torch.equal(gpu[0].isnan(), cpu[0].isnan()), f"NaN rows differ: {gpu[0].isnan().any(dim=1).nonzero()}"

@@ -2,8 +2,8 @@
 // them), float16 and bfloat16, all accumulating in float32. The row-major C = op(A) op(B) is the
 // column-major C^T = op(B)^T op(A)^T, so no operand is copied or transposed. A residual is cuBLASLt's
 // C input with beta = 1. The bias runs in cuBLASLt's epilogue, relu too for float16 and bfloat16 (its float32
-// relu drops NaN), tanh-GELU under TF32 (cuBLASLt's GELU is the tanh form, approximately);
-// the erf GELU (and the tanh form elsewhere) runs after it as a small elementwise kernel. Batch dims: a broadcast
+// relu drops NaN), tanh-GELU for float16, bfloat16 and TF32 (cuBLASLt's GELU is the tanh form);
+// the erf GELU (and the tanh form in exact float32) runs after it as a small elementwise kernel. Batch dims: a broadcast
 // operand gets batch stride 0, the dims that form one strided batch go to one call, the rest are looped on the host
 // (one call each). The algorithms are chosen once, at creation: one for 16-byte-aligned pointers and one for any
 // alignment, picked per call by the pointers. At optimization_level 3 and up the aligned one is the
@@ -11,7 +11,6 @@
 // same shapes share that choice within the process. Integers: a shared-memory tiled kernel with exact, wrapping sums.
 #include <algorithm>
 #include <climits>
-#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -254,11 +253,12 @@ class LtMatMul : public Kernel {
       post_act_ = p_.activation;
       return;
     }
-    // cuBLASLt's GELU is the tanh form, but not to the last bit: measured on an H100 (cuBLASLt 13),
-    // 1.5e-5 relative in float32 (far below TF32's error, above float32's) and up to 8 ulp in
-    // float16 with a bias. Only TF32 matmuls fold it; the others add the bias in cuBLASLt and run
-    // the formula afterwards.
-    if (compute_ != CUBLAS_COMPUTE_32F_FAST_TF32) gelu = false;
+    // cuBLASLt's GELU is the tanh form, computed on the float32 accumulator and rounded once:
+    // within 0.5 ulp in float16 and bfloat16 on the H200 (cuBLASLt 13; eager's addmm then gelu,
+    // rounding twice, strays 1.6-2 ulp: benchmarks/gelu_epilogue_error.py), 1.5e-5 relative in
+    // float32 (far below TF32's error, above exact float32's). Exact float32 adds the bias in
+    // cuBLASLt and runs the formula afterwards.
+    if (type_ == CUDA_R_32F && compute_ != CUBLAS_COMPUTE_32F_FAST_TF32) gelu = false;
     folded_bias_ = p_.has_bias;
     post_act_ = relu || gelu ? MatMulActivation::kNone : p_.activation;
     if (relu)
@@ -319,7 +319,7 @@ class LtMatMul : public Kernel {
   }
 
   // Of the heuristic's `options` for aligned operands, the one that runs this layer fastest on
-  // scratch data (median of 3 rounds of at least 5 calls), shared by the layers of the same key.
+  // scratch data (median of 3 rounds of 5 calls), shared by the layers of the same key.
   // `why` says which one and its time against the heuristic's first.
   cublasLtMatmulHeuristicResult_t fastest(const std::vector<cublasLtMatmulHeuristicResult_t>& options,
                                           const KernelSpec& s, size_t limit, std::string& why) const {
@@ -328,13 +328,7 @@ class LtMatMul : public Kernel {
       std::string why;
     };
     static ProcessCache<Chosen> chosen(4096);
-    // TENSORFORGE_MATMUL_TIMING=cold reads b from copies that together exceed the L2 (an experiment
-    // against the default, which times with b hot in the L2; its choices are kept apart).
-    static const bool cold = [] {
-      const char* v = std::getenv("TENSORFORGE_MATMUL_TIMING");
-      return v != nullptr && std::string(v) == "cold";
-    }();
-    const std::string key = algo_key(limit) + (cold ? "|cold" : "");
+    const std::string key = algo_key(limit);
     if (std::optional<Chosen> hit = chosen.find(key)) {
       why = hit->why + " [shared with an earlier layer]";
       return hit->algo;
@@ -349,17 +343,7 @@ class LtMatMul : public Kernel {
     }
     TimedPart part("matmul timing");
     auto bytes = [&](const ir::TensorDesc* t) { return std::max<size_t>(t->dims.volume() * esize_, 16); };
-    // Copies of b (a linear layer's weights) enough that one round's calls read twice the L2's
-    // bytes of them: each call finds its weights in device memory, as the engine's calls do (a
-    // network's weights pass through the L2 once a call), not in the L2 where the previous call left
-    // them. At batch 1 a product is weight-bound, and a hot L2 favours other algorithms.
-    int device_id = 0, l2 = 0;
-    cudaGetDevice(&device_id);
-    cudaDeviceGetAttribute(&l2, cudaDevAttrL2CacheSize, device_id);
-    const size_t b_stride = (bytes(s.inputs[1]) + 255) / 256 * 256;
-    const int copies =
-        cold ? static_cast<int>(std::clamp<size_t>((2 * static_cast<size_t>(l2) + b_stride - 1) / b_stride, 1, 64)) : 1;
-    device::Buffer a(DeviceKind::kCUDA, bytes(s.inputs[0])), b(DeviceKind::kCUDA, b_stride * copies),
+    device::Buffer a(DeviceKind::kCUDA, bytes(s.inputs[0])), b(DeviceKind::kCUDA, bytes(s.inputs[1])),
         c(DeviceKind::kCUDA, bytes(s.outputs[0])), bias(DeviceKind::kCUDA, std::max<size_t>(p_.n * esize_, 16)),
         res(DeviceKind::kCUDA, p_.has_residual ? bytes(s.outputs[0]) : 16);
     size_t ws_bytes = 0;
@@ -367,22 +351,19 @@ class LtMatMul : public Kernel {
     device::Buffer ws(DeviceKind::kCUDA, ws_bytes + kWorkspaceAlign);
     const DataType t = s.inputs[0]->dtype;
     fill_random(t, a.data(), s.inputs[0]->dims.volume(), 1);
-    fill_random(t, b.data(), static_cast<int64_t>(b_stride * copies) / esize_, 2);
+    fill_random(t, b.data(), s.inputs[1]->dims.volume(), 2);
     fill_random(t, bias.data(), p_.n, 3);
     if (p_.has_residual) fill_random(t, res.data(), s.outputs[0]->dims.volume(), 4);
     cublasLtMatmulDescOpaque_t desc;
     describe(desc, folded_bias_ ? bias.data() : nullptr);
     size_t best = 0;
     float best_ms = 0, first_ms = 0;
-    const int calls = std::max(timing_calls(s.config), copies);
     for (size_t i = 0; i < options.size(); ++i) {
-      int next = 0;  // the copy of b the next call reads
       const float ms = median_ms([&] {
-        const char* bi = reinterpret_cast<const char*>(b.data()) + (next++ % copies) * b_stride;
-        lt_calls(desc, options[i], reinterpret_cast<const char*>(a.data()), bi,
+        lt_calls(desc, options[i], reinterpret_cast<const char*>(a.data()), reinterpret_cast<const char*>(b.data()),
                  p_.has_residual ? reinterpret_cast<const char*>(res.data()) : nullptr,
                  reinterpret_cast<char*>(c.data()), ws.data());
-      }, calls, 3, /*graph=*/true);
+      }, timing_calls(s.config), 3, /*graph=*/true);
       if (i == 0) first_ms = ms;
       if (i == 0 || ms < best_ms) {
         best = i;

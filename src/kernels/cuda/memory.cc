@@ -71,6 +71,25 @@ void cuda_graph_launch(void* exec, void* stream) {
               "launching a CUDA graph");
 }
 
+float cuda_graph_time_ms(void* exec, void* stream, int launches) {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  cuda::check(cudaEventCreate(&start), "creating a timing event");
+  cuda::check(cudaEventCreate(&stop), "creating a timing event");
+  struct Events {
+    cudaEvent_t a, b;
+    ~Events() { cudaEventDestroy(a), cudaEventDestroy(b); }
+  } events{start, stop};
+  auto st = static_cast<cudaStream_t>(stream);
+  cuda::check(cudaEventRecord(start, st), "recording a timing event");
+  for (int i = 0; i < launches; ++i)
+    cuda::check(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec), st), "launching a CUDA graph");
+  cuda::check(cudaEventRecord(stop, st), "recording a timing event");
+  cuda::check(cudaEventSynchronize(stop), "waiting for a timing event");
+  float ms = 0;
+  cuda::check(cudaEventElapsedTime(&ms, start, stop), "reading a timing event");
+  return ms / launches;
+}
+
 void cuda_graph_destroy(void* exec, void* capture_stream) {
   if (exec) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec));
   if (capture_stream) cudaStreamDestroy(static_cast<cudaStream_t>(capture_stream));
