@@ -144,15 +144,13 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
   std::map<std::string, double> kernel_ms;  // creation time per tactic
   BuildClock clock;                         // parts the kernels time (plans, timing, compiles)
   BuildProgress progress(g.layers.size());
-  {
-    // What kernel creation can do without the device (cuDNN plans, NVRTC compiles), for all layers
-    // at once on helper threads; the kernels are then created and timed one by one below.
-    const auto start = std::chrono::steady_clock::now();
-    progress.layer(0, "preparing kernels on " + std::to_string(preparation_threads(impl->config)) + " threads");
-    const int prepared = prepare_kernels(g, list, impl->config, tactics);
-    if (prepared > 0)
-      impl->build_ms.push_back({"kernel preparation", ms_since(start)});
-  }
+  // What kernel creation can do without the device (cuDNN plans, NVRTC compiles) runs on helper
+  // threads in layer order while the kernels are created and timed one by one below, each once its
+  // own layer's preparation is done.
+  KernelPreparation preparation(g, list, impl->config, tactics);
+  if (preparation.calls() > 0)
+    progress.layer(0, "preparing kernels on " + std::to_string(preparation_threads(impl->config)) + " helper threads");
+  double waited_ms = 0;  // the builder's thread waiting for preparation
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
     if (l.kind == LayerKind::kConstant) {
@@ -177,6 +175,7 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
     std::string want = tactics.empty() ? std::string() : tactics[li];
     step_of_layer[li] = static_cast<int>(impl->steps.size());
     progress.layer(li, "layer '" + l.name + "' (" + to_string(l.kind) + ")");
+    waited_ms += preparation.wait_for(li);
     const auto created = std::chrono::steady_clock::now();
     Step step = make_step(g, static_cast<int>(li), list, want, impl->config);
     kernel_ms[step.tactic] += ms_since(created);
@@ -188,6 +187,10 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
     if (!empty) impl->steps.push_back(std::move(step));
   }
 
+  if (preparation.calls() > 0) {
+    impl->build_ms.push_back({"kernel preparation", preparation.finish()});
+    impl->build_ms.push_back({"waiting for kernel preparation", waited_ms});
+  }
   for (const auto& [tactic, ms] : kernel_ms) impl->build_ms.push_back({"kernels " + tactic, ms});
   for (const auto& [part, ms] : clock.ms()) impl->build_ms.push_back({"of which " + part, ms});
   const auto memory = std::chrono::steady_clock::now();

@@ -2,12 +2,19 @@
 #include "builder/prepare.h"
 
 #include <algorithm>
-#include <atomic>
-#include <thread>
+#include <chrono>
 
 #include "kernels/cuda/device_info.h"
 
 namespace tensorforge {
+
+namespace {
+
+double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+}  // namespace
 
 KernelSpec kernel_spec(const ir::Graph& graph, const ir::Layer& l, const BuilderConfig& config) {
   KernelSpec spec{l, {}, {}, config};
@@ -22,13 +29,10 @@ int preparation_threads(const BuilderConfig& config) {
   return static_cast<int>(std::clamp(cores, 1u, 8u));
 }
 
-int prepare_kernels(const ir::Graph& graph, const std::vector<KernelEntry>& list, const BuilderConfig& config,
-                    const std::vector<std::string>& tactics) {
-  struct Job {
-    const ir::Layer* layer;
-    void (*prepare)(const KernelSpec&);
-  };
-  std::vector<Job> jobs;
+KernelPreparation::KernelPreparation(const ir::Graph& graph, const std::vector<KernelEntry>& list,
+                                     const BuilderConfig& config, const std::vector<std::string>& tactics)
+    : graph_(graph), config_(config), remaining_(graph.layers.size(), 0) {
+  start_ = last_ = std::chrono::steady_clock::now();
   for (size_t li = 0; li < graph.layers.size(); ++li) {
     const ir::Layer& l = graph.layers[li];
     if (l.kind == LayerKind::kConstant) continue;
@@ -38,27 +42,65 @@ int prepare_kernels(const ir::Graph& graph, const std::vector<KernelEntry>& list
       if (want.empty() && std::find(config.disabled_tactics.begin(), config.disabled_tactics.end(), e.tactic) !=
                               config.disabled_tactics.end())
         continue;
-      jobs.push_back({&l, e.prepare});
+      jobs_.push_back({li, e.prepare});
     }
   }
-  const int threads = std::min<int>(preparation_threads(config), static_cast<int>(jobs.size()));
-  if (jobs.size() < 2 || threads < 2) return 0;
+  const int threads = std::min<int>(preparation_threads(config), static_cast<int>(jobs_.size()));
+  if (jobs_.size() < 2 || threads < 2) {
+    jobs_.clear();
+    return;
+  }
+  for (const Job& j : jobs_) ++remaining_[j.layer];
+  device_ = config.device == DeviceKind::kCUDA ? cuda::current_device() : 0;
+  for (int t = 0; t < threads; ++t) pool_.emplace_back([this] { work(); });
+}
 
-  const int device = config.device == DeviceKind::kCUDA ? cuda::current_device() : 0;
-  std::atomic<size_t> next{0};
-  auto work = [&] {
-    if (config.device == DeviceKind::kCUDA) cuda::set_current_device(device);
-    for (size_t j = next++; j < jobs.size(); j = next++) {
-      try {
-        jobs[j].prepare(kernel_spec(graph, *jobs[j].layer, config));
-      } catch (...) {  // create() redoes the work and reports what goes wrong
-      }
+KernelPreparation::~KernelPreparation() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    next_ = jobs_.size();
+  }
+  finish();
+}
+
+void KernelPreparation::work() {
+  if (config_.device == DeviceKind::kCUDA) cuda::set_current_device(device_);
+  for (;;) {
+    size_t j;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (next_ == jobs_.size()) return;
+      j = next_++;
     }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(work);
-  for (std::thread& t : pool) t.join();
-  return static_cast<int>(jobs.size());
+    try {
+      jobs_[j].prepare(kernel_spec(graph_, graph_.layers[jobs_[j].layer], config_));
+    } catch (...) {  // create() redoes the work and reports what goes wrong
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    last_ = std::chrono::steady_clock::now();
+    if (--remaining_[jobs_[j].layer] == 0) done_.notify_all();
+  }
+}
+
+double KernelPreparation::wait_for(size_t layer) {
+  if (layer >= remaining_.size()) return 0;
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(mu_);
+  done_.wait(lock, [&] { return remaining_[layer] == 0; });
+  return ms_between(start, std::chrono::steady_clock::now());
+}
+
+double KernelPreparation::finish() {
+  for (std::thread& t : pool_) t.join();
+  pool_.clear();
+  return ms_between(start_, last_);
+}
+
+int prepare_kernels(const ir::Graph& graph, const std::vector<KernelEntry>& list, const BuilderConfig& config,
+                    const std::vector<std::string>& tactics) {
+  KernelPreparation preparation(graph, list, config, tactics);
+  preparation.finish();
+  return preparation.calls();
 }
 
 }  // namespace tensorforge

@@ -380,6 +380,24 @@ TEST(PrepareKernels, CallsEachMatchingEntryOncePerLayerOnSeveralThreads) {
   EXPECT_LE(preparation_threads(config), 8);
   config.build_threads = -1;
   expect_error([&] { config.validate(); }, ErrorCode::kInvalidArgument, {"build_threads"});
+
+  // Beside kernel creation: wait_for(layer) returns once that layer's calls have returned, while
+  // later layers may still be in preparation.
+  reset();
+  config.build_threads = 2;
+  {
+    KernelPreparation preparation(g, list, config, {});
+    EXPECT_EQ(preparation.calls(), 12);
+    size_t a1 = 0;
+    while (g.layers[a1].name != "a1") ++a1;
+    preparation.wait_for(a1);
+    EXPECT_GE(g_prepared_act.load(), 2);  // a0's and a1's (each sleeps 20 ms)
+    EXPECT_GE(preparation.finish(), 0.0);
+    EXPECT_EQ(g_prepared_act.load(), 6);
+  }
+  reset();  // destroyed at once: the calls not yet started are dropped
+  { KernelPreparation preparation(g, list, config, {}); }
+  EXPECT_LT(g_prepared_act.load() + g_prepared_other.load(), 12);
 }
 
 namespace {
