@@ -878,6 +878,13 @@ ProcessCache<CachedKernel>& kernel_cache() {
   return cache;
 }
 
+// Plan keys whose kernel a build is creating now: preparation on a helper thread (which runs beside
+// kernel creation) leaves those alone, as create() has taken or will redo their prepared plans.
+ProcessCache<bool>& in_creation() {
+  static ProcessCache<bool> keys(4096);
+  return keys;
+}
+
 }  // namespace
 
 std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s) {
@@ -887,6 +894,11 @@ std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s) {
     note(s, "cuDNN graph " + hit->plan + ", shared with an earlier layer of the same shape and options");
     return std::make_unique<SharedKernel>(hit->kernel);
   }
+  in_creation().insert(key, true);
+  struct Done {
+    const std::string& key;
+    ~Done() { in_creation().take(key); }
+  } done{key};
   std::unique_ptr<ConvGraphKernel> created = ConvGraphKernel::create(s);
   CachedKernel c{nullptr, created ? created->plan_name() : std::string()};
   c.kernel = std::move(created);
@@ -897,7 +909,7 @@ std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s) {
 void prepare_convolution_graph(const KernelSpec& s) {
   try {
     const std::string key = plan_key(s);
-    if (kernel_cache().find(key)) return;  // the kernel exists: create() finds it
+    if (in_creation().find(key) || kernel_cache().find(key)) return;  // create() has it in hand
     std::unique_ptr<ConvGraphKernel> shell = ConvGraphKernel::shell(s);
     if (!shell) return;
     // One preparation per key at a time: the thread whose claim is stored does it; the result is
