@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from backend_util import Watch, compile_model, engine_modules, kept_ops
+from tensorforge.dynamo.backend import COMPILED
 from tensorforge.testing.bert import random_bert
 from tensorforge.testing.resnet import random_resnet18
 
@@ -159,6 +160,23 @@ def test_op_forced_to_pytorch(where):
     assert {k["reason"] for k in report.kept_in_pytorch} == {"forced to PyTorch by torch_executed_ops"}
     assert w.engines == 3  # the three linear layers, separated by the relus
     assert len(engine_modules()) == 3
+    # The engines hold the weights; the stitched module keeps no copy of its own.
+    assert [name for name, _ in COMPILED[-1]().named_buffers()] == []
+
+
+def test_weights_read_in_pytorch_stay_with_the_stitched_module(where):
+    """Weights that an op kept in PyTorch reads stay buffers of the stitched module (and give eager's
+    result); those only engines read are dropped from it."""
+    model, x = place(where, mlp(), torch.randn(8, 16))
+    with torch.no_grad():
+        out = compile_model(model, options(where, min_block_size=1,
+                                           torch_executed_ops={"torch.ops.aten.addmm.default"}))(x)
+        expected = model(x)
+    check(where, out, expected, 1e-5)
+    gm = COMPILED[-1]()
+    read = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
+    buffers = {name for name, _ in gm.named_buffers(recurse=False)}
+    assert buffers and buffers == read
 
 
 class ManyOutputs(nn.Module):

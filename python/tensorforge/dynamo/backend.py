@@ -127,9 +127,19 @@ def _build_engines(result, settings, device: torch.device, seconds: dict) -> dic
         logger.debug("built engine %s: %d ops, %d layers in %.2f s", node.target, block.op_count,
                      engine.nb_layers, time.perf_counter() - start)
     gm.graph.eliminate_dead_code()
+    _drop_unread_buffers(gm)
     gm.graph.lint()
     gm.recompile()
     return specs
+
+
+def _drop_unread_buffers(gm: GraphModule) -> None:
+    """Deletes the frozen weights and folded constants that no node of `gm` reads any more: the
+    engines hold their own copies, so keeping these would hold every weight twice on the device."""
+    read = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
+    for name in [name for name, _ in gm.named_buffers(recurse=False)]:
+        if name not in read:
+            delattr(gm, name)
 
 
 def _symbolic(example_inputs) -> bool:
