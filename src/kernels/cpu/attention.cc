@@ -12,6 +12,7 @@
 #include "ir/attention_views.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/matrix.h"
+#include "kernels/cpu/parallel.h"
 
 namespace tensorforge::cpu {
 
@@ -107,7 +108,9 @@ class AttentionKernel : public Kernel {
       lq = lk = e_, lv = lo = ev_;
     }
     sgemm(false, true, l_, s_, e_, scale_, qf, lq, kf, lk, 0.0f, scores, s_);
-    for (int64_t i = 0; i < l_; ++i) softmax_row(scores + i * s_, i, mask, mask_base + i * mask_row_stride_);
+    parallel_for(l_, row_grain(s_), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) softmax_row(scores + i * s_, i, mask, mask_base + i * mask_row_stride_);
+    });
     sgemm(false, false, l_, ev_, s_, 1.0f, scores, s_, vf, lv, 0.0f, of, lo);
     if (!direct_)
       for (int64_t i = 0; i < l_; ++i) store_floats(of + i * ev_, ev_, o + i * o_row_);

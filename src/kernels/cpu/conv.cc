@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/parallel.h"
 #include "kernels/cpu/spatial.h"
 #include "kernels/layer_attrs.h"
 
@@ -14,10 +15,10 @@ namespace tensorforge::cpu {
 
 namespace {
 
-// Unfolds `channels` channels of x into col[(c, kd, kh, kw)][out position], zero outside the input.
-void im2col(const float* x, int64_t channels, const Spatial3& g, float* col) {
+// Unfolds channels [c0, c1) of x into col[(c, kd, kh, kw)][out position], zero outside the input.
+void im2col(const float* x, int64_t c0, int64_t c1, const Spatial3& g, float* col) {
   const int64_t ov = g.out_volume(), iv = g.in_volume();
-  for (int64_t c = 0; c < channels; ++c) {
+  for (int64_t c = c0; c < c1; ++c) {
     const float* xc = x + c * iv;
     for (int64_t kd = 0; kd < g.k[0]; ++kd)
       for (int64_t kh = 0; kh < g.k[1]; ++kh)
@@ -89,20 +90,28 @@ class ConvKernel : public Kernel {
       float* yn = st.output(n);
       for (int64_t g = 0; g < groups_; ++g) {
         const float* xg = xn + g * cin_g_ * iv;
-        if (!direct_) im2col(xg, cin_g_, g_, col);
+        // The unfold over the CPU threads by channel (the product below has OpenBLAS's own).
+        if (!direct_)
+          parallel_for(cin_g_, row_grain(kdim / cin_g_ * ov),
+                       [&](int64_t c0, int64_t c1) { im2col(xg, c0, c1, g_, col); });
         sgemm(false, false, cout_g_, ov, kdim, 1.0f, st.weight() + g * cout_g_ * kdim, kdim, direct_ ? xg : col, ov,
               0.0f, yn + g * cout_g_ * ov, ov);
       }
-      if (bias)
-        for (int64_t c = 0; c < cout; ++c) {
-          const float b = load(bias, c);
-          float* yc = yn + c * ov;
-          for (int64_t i = 0; i < ov; ++i) yc[i] += b;
-        }
-      if (residual)
-        for (int64_t i = 0; i < cout * ov; ++i) yn[i] += load(residual, n * cout * ov + i);
-      if (act_ != ConvActivation::kNone)
-        for (int64_t i = 0; i < cout * ov; ++i) yn[i] = conv_activate(act_, yn[i]);
+      // Bias, residual and activation in one pass over each output channel, channels split over
+      // the CPU threads.
+      if (bias || residual || act_ != ConvActivation::kNone)
+        parallel_for(cout, row_grain(ov), [&](int64_t c0, int64_t c1) {
+          for (int64_t c = c0; c < c1; ++c) {
+            const float b = bias ? load(bias, c) : 0.0f;
+            float* yc = yn + c * ov;
+            const int64_t r0 = (n * cout + c) * ov;
+            for (int64_t i = 0; i < ov; ++i) {
+              float v = bias ? yc[i] + b : yc[i];
+              if (residual) v += load(residual, r0 + i);
+              yc[i] = conv_activate(act_, v);
+            }
+          }
+        });
       st.store_output(n);
     }
   }

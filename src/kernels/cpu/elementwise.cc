@@ -8,6 +8,7 @@
 #include "common/broadcast.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/pointwise.h"
+#include "kernels/cpu/parallel.h"
 
 namespace tensorforge::cpu {
 
@@ -39,8 +40,9 @@ class BinaryKernel : public Kernel {
     const T* b = in[1].as<T>();
     Out* o = out[0].as<Out>();
     if (same_) {
-      int64_t n = out[0].numel();
-      for (int64_t i = 0; i < n; ++i) o[i] = store_as<Out>(f_(load(a, i), load(b, i)));
+      parallel_for(out[0].numel(), row_grain(1), [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) o[i] = store_as<Out>(f_(load(a, i), load(b, i)));
+      });
       return;
     }
     if (row_ > 0) {

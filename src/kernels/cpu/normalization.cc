@@ -8,6 +8,7 @@
 #include "kernels/common/axis_view.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/norm.h"
+#include "kernels/cpu/parallel.h"
 
 namespace tensorforge::cpu {
 
@@ -82,7 +83,13 @@ class RowNormKernel : public Kernel {
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const int64_t n = v_.inner;
     if (n == 0) return;
-    for (int64_t o = 0; o < v_.outer; ++o) {
+    parallel_for(v_.outer, row_grain(n), [&](int64_t o0, int64_t o1) { rows(in, out, o0, o1); });
+  }
+
+ private:
+  void rows(const TensorView* in, const TensorView* out, int64_t o0, int64_t o1) const {
+    const int64_t n = v_.inner;
+    for (int64_t o = o0; o < o1; ++o) {
       const T* x = in[0].as<T>() + o * n;
       T* y = out[0].as<T>() + o * n;
       float mean = 0, rstd;
@@ -101,7 +108,6 @@ class RowNormKernel : public Kernel {
     }
   }
 
- private:
   AxisView v_;
   bool rms_;
   double eps_;

@@ -20,4 +20,11 @@ int cpu_threads();
 /// reaches the caller (the first one, when several ranges throw).
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
+/// A grain for rows (or channels) of `row` elements each: about 16K elements a range, so that
+/// a loop splits only when it is long enough to pay for the hand-off.
+inline int64_t row_grain(int64_t row) {
+  constexpr int64_t kElements = int64_t(1) << 14;
+  return row >= kElements ? 1 : kElements / (row > 0 ? row : 1);
+}
+
 }  // namespace tensorforge::cpu

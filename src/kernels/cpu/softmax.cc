@@ -5,6 +5,7 @@
 #include "kernels/common/axis_view.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/norm.h"
+#include "kernels/cpu/parallel.h"
 
 namespace tensorforge::cpu {
 
@@ -21,9 +22,10 @@ class SoftmaxKernel : public Kernel {
     const T* x = in[0].as<T>();
     T* y = out[0].as<T>();
     const int64_t n = v_.extent, step = v_.inner;
-    for (int64_t o = 0; o < v_.outer; ++o)
-      for (int64_t i = 0; i < v_.inner; ++i) {
-        const int64_t base = v_.offset(o, 0, i);
+    // The (outer, inner) rows split over the CPU threads.
+    parallel_for(v_.outer * v_.inner, row_grain(n), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t base = v_.offset(r / v_.inner, 0, r % v_.inner);
         float mx = -INFINITY;
         for (int64_t j = 0; j < n; ++j) {
           float v = load(x, base + j * step);
@@ -41,6 +43,7 @@ class SoftmaxKernel : public Kernel {
             y[base + j * step] = store_as<T>(std::exp(load(x, base + j * step) - mx) * inv);
         }
       }
+    });
   }
 
  private:
