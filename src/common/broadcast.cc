@@ -42,6 +42,19 @@ BroadcastIter::BroadcastIter(const Dims& out, std::vector<std::vector<int64_t>> 
   done_ = out.volume() == 0;
 }
 
+BroadcastIter::BroadcastIter(const Dims& out, std::vector<std::vector<int64_t>> strides, int64_t start)
+    : BroadcastIter(out, std::move(strides)) {
+  if (start >= out.volume()) {
+    done_ = true;
+    return;
+  }
+  for (int d = out_.rank() - 1; d >= 0 && start > 0; --d) {
+    index_[d] = start % out_[d];
+    start /= out_[d];
+    for (size_t k = 0; k < strides_.size(); ++k) offsets_[k] += strides_[k][d] * index_[d];
+  }
+}
+
 void BroadcastIter::next() {
   for (int d = out_.rank() - 1; d >= 0; --d) {
     if (++index_[d] < out_[d]) {

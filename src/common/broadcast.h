@@ -20,6 +20,8 @@ std::vector<int64_t> broadcast_strides(const Dims& in, const Dims& out);
 class BroadcastIter {
  public:
   BroadcastIter(const Dims& out, std::vector<std::vector<int64_t>> strides);
+  /// The same, starting at row-major element `start` of `out` (done when start >= its volume).
+  BroadcastIter(const Dims& out, std::vector<std::vector<int64_t>> strides, int64_t start);
   bool done() const { return done_; }
   void next();
   int64_t offset(int operand) const { return offsets_[operand]; }

@@ -1,4 +1,5 @@
-"""The CPU kernels that split their loops over the thread pool (cpu/parallel.h) give the same bits
+"""The CPU kernels that split their loops over the thread pool (cpu/parallel.h: convolution,
+normalization, softmax, attention, binary and fused pointwise layers) give the same bits
 with one thread as with several: each row, channel or element range is computed by one thread the
 same way. The pool's size is fixed per process (TENSORFORGE_CPU_THREADS), so each setting runs in
 a child process over the same inputs, sized so that every loop splits (a range is about 16K
@@ -18,10 +19,11 @@ w = rng.standard_normal((32, 16, 3, 3)).astype(np.float32) * 0.1
 b = rng.standard_normal(32).astype(np.float32)
 res = rng.standard_normal((1, 32, 40, 40)).astype(np.float32)
 t = rng.standard_normal((4, 64, 512)).astype(np.float32)
+u = rng.standard_normal((64, 512)).astype(np.float32)
 q, k, v = (rng.standard_normal((1, 2, 256, 64)).astype(np.float32) for _ in range(3))
 net = tf.Network()
 xi, ti, ri = net.add_input("x", x.dtype, x.shape), net.add_input("t", t.dtype, t.shape), net.add_input("r", res.dtype, res.shape)
-qi, ki, vi = (net.add_input(n, a.dtype, a.shape) for n, a in (("q", q), ("k", k), ("v", v)))
+qi, ki, vi, ui = (net.add_input(n, a.dtype, a.shape) for n, a in (("q", q), ("k", k), ("v", v), ("u", u)))
 outs = [
     net.add_convolution(xi, net.add_constant(w), net.add_constant(b), padding=(1, 1), residual=ri, activation="relu"),
     net.add_layer_norm(ti, 1, eps=1e-5),
@@ -29,11 +31,15 @@ outs = [
     net.add_softmax(ti, axis=1),
     net.add_elementwise(ti, ti, "mul"),
     net.add_attention(qi, ki, vi, causal=True),
+    # A fused pointwise layer, as the optimizer makes them, over a broadcast second input.
+    net.add_pointwise([ti, ui], "input %a: float32[4,64,512]\ninput %b: float32[64,512]\n"
+                      "%m: float32[4,64,512] = elementwise \"m\" (%a, %b) {op=\"mul\"}\n"
+                      "%t: float32[4,64,512] = unary \"t\" (%m) {op=\"tanh\"}\noutput %t\n")[0],
 ]
 for i, o in enumerate(outs):
     net.mark_output(o, f"out{i}")
 engine = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)
-got = engine(x, t, res, q, k, v)
+got = engine(x, t, res, q, k, v, u)
 np.savez(sys.argv[1], *got)
 """
 
@@ -49,7 +55,7 @@ def run_with_threads(threads: int, path: str) -> list:
 def test_threads_do_not_change_the_bits(tmp_path):
     one = run_with_threads(1, str(tmp_path / "one.npz"))
     four = run_with_threads(4, str(tmp_path / "four.npz"))
-    assert len(one) == len(four) == 6
+    assert len(one) == len(four) == 7
     for i, (a, b) in enumerate(zip(one, four)):
         assert a.shape == b.shape and np.array_equal(a, b, equal_nan=True), f"output {i} differs with 4 threads"
         assert np.isfinite(a).all()

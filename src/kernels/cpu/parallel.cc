@@ -119,7 +119,7 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
   const int threads = getpid() == g_pool_pid ? cpu_threads() : 1;  // a forked child: inline
-  const int64_t chunks = std::min<int64_t>((n + grain - 1) / grain, threads * 4);
+  const int64_t chunks = std::min<int64_t>((n + grain - 1) / grain, int64_t(threads) * kRangesPerThread);
   if (threads == 1 || chunks < 2) {
     fn(0, n);
     return;

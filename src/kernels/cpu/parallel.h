@@ -15,9 +15,12 @@ namespace tensorforge::cpu {
 /// Threads parallel_for() uses, the calling one included (1: every loop runs inline).
 int cpu_threads();
 
-/// Calls fn(begin, end) on disjoint ranges covering [0, n), each at least `grain` long except the
-/// last, possibly on several threads at once; returns when all are done. An exception thrown by fn
-/// reaches the caller (the first one, when several ranges throw).
+/// Most ranges one parallel_for() call makes, per thread of cpu_threads().
+constexpr int kRangesPerThread = 4;
+
+/// Calls fn(begin, end) on disjoint ranges covering [0, n), about `grain` long or longer, at most
+/// kRangesPerThread * cpu_threads() of them, possibly on several threads at once; returns when all
+/// are done. An exception thrown by fn reaches the caller (the first one, when several ranges throw).
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
 /// A grain for rows (or channels) of `row` elements each: about 16K elements a range, so that

@@ -4,6 +4,7 @@
 // dtypes. The formulas are the shared table's, so this is also the reference the generated CUDA
 // kernels are tested against.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "common/half.h"
@@ -11,6 +12,7 @@
 #include "kernels/common/pointwise_formulas.h"
 #include "common/broadcast.h"
 #include "kernels/cpu/pointwise.h"
+#include "kernels/cpu/parallel.h"
 
 namespace tensorforge::cpu {
 
@@ -85,20 +87,33 @@ class FusedPointwiseKernel : public Kernel {
     }
   }
 
+  // Registers and walker offsets for one block: a slot per range of parallel_for().
+  size_t slot_size() const { return p_.code.size() * kBlock * sizeof(float) + strides_.size() * kBlock * sizeof(int64_t); }
   size_t workspace_size() const override {
-    return p_.code.size() * kBlock * sizeof(float) + strides_.size() * kBlock * sizeof(int64_t);
+    return slot_size() * static_cast<size_t>(kRangesPerThread) * static_cast<size_t>(cpu_threads());
   }
 
+  // Long programs split over the CPU threads in ranges of whole blocks (16K elements or more),
+  // each range with a workspace slot of its own.
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     const int64_t n = p_.shape.volume();
     if (n == 0) return;
-    float* regs = static_cast<float*>(workspace);
+    std::atomic<int64_t> slots{0};
+    parallel_for((n + kBlock - 1) / kBlock, row_grain(kBlock), [&](int64_t b0, int64_t b1) {
+      run_blocks(in, out, static_cast<char*>(workspace) + slots++ * slot_size(), b0 * kBlock,
+                 std::min(n, b1 * kBlock));
+    });
+  }
+
+ private:
+  void run_blocks(const TensorView* in, const TensorView* out, void* slot, int64_t begin, int64_t end) const {
+    float* regs = static_cast<float*>(slot);
     int64_t* offsets = reinterpret_cast<int64_t*>(regs + p_.code.size() * kBlock);  // per walker
     const int nin = static_cast<int>(p_.input_dtypes.size());
     const int walkers = static_cast<int>(strides_.size());
-    BroadcastIter it(shape_, strides_);
-    for (int64_t base = 0; base < n; base += kBlock) {
-      const int64_t m = std::min(kBlock, n - base);
+    BroadcastIter it(shape_, strides_, begin);
+    for (int64_t base = begin; base < end; base += kBlock) {
+      const int64_t m = std::min(kBlock, end - base);
       for (int64_t j = 0; j < m; ++j, it.next()) {
         for (int i = 0; i < walkers; ++i) offsets[i * kBlock + j] = it.offset(i);
         for (int i = 0; i < nin; ++i)
@@ -117,7 +132,6 @@ class FusedPointwiseKernel : public Kernel {
     }
   }
 
- private:
   static void execute(const ir::PwInstr& ins, float* r, const float* regs, int64_t m) {
     const float* a = ins.a >= 0 ? regs + ins.a * kBlock : nullptr;
     const float* b = ins.b >= 0 ? regs + ins.b * kBlock : nullptr;
