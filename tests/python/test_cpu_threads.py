@@ -1,9 +1,10 @@
-"""The CPU kernels that split their loops over the thread pool (cpu/parallel.h: convolution,
-normalization, softmax, attention, binary and fused pointwise layers) give the same bits
-with one thread as with several: each row, channel or element range is computed by one thread the
-same way. The pool's size is fixed per process (TENSORFORGE_CPU_THREADS), so each setting runs in
-a child process over the same inputs, sized so that every loop splits (a range is about 16K
-elements)."""
+"""The CPU kernels that split their loops over the thread pool (cpu/parallel.h: normalization,
+softmax, attention's softmax rows, binary and fused pointwise layers) give the same bits with one
+thread as with several: each row or element range is computed by one thread the same way. Products
+(the convolution's and attention's sgemm, whose longer side the pool splits over single-threaded
+OpenBLAS calls) sum in another blocking, so they agree within float32 rounding. The pool's size is
+fixed per process (TENSORFORGE_CPU_THREADS), so each setting runs in a child process over the same
+inputs, sized so that every loop splits (a range is about 16K elements)."""
 
 import os
 import subprocess
@@ -56,6 +57,10 @@ def test_threads_do_not_change_the_bits(tmp_path):
     one = run_with_threads(1, str(tmp_path / "one.npz"))
     four = run_with_threads(4, str(tmp_path / "four.npz"))
     assert len(one) == len(four) == 7
+    products = {0, 5}  # the convolution and the attention
     for i, (a, b) in enumerate(zip(one, four)):
-        assert a.shape == b.shape and np.array_equal(a, b, equal_nan=True), f"output {i} differs with 4 threads"
-        assert np.isfinite(a).all()
+        assert a.shape == b.shape and np.isfinite(a).all()
+        if i in products:
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5, err_msg=f"output {i} with 4 threads")
+        else:
+            assert np.array_equal(a, b, equal_nan=True), f"output {i} differs with 4 threads"

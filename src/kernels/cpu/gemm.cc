@@ -2,11 +2,37 @@
 // streams rows of B and C) when no BLAS was found at build time.
 #include "kernels/cpu/gemm.h"
 
+#include <algorithm>
+
 #ifdef TENSORFORGE_HAVE_CBLAS
 #include <cblas.h>
+
+// OpenBLAS's own (absent from other CBLAS libraries: then its address is null).
+extern "C" void openblas_set_num_threads(int) __attribute__((weak));
 #endif
 
+#include "kernels/cpu/parallel.h"
+
 namespace tensorforge::cpu {
+
+namespace {
+
+#ifdef TENSORFORGE_HAVE_CBLAS
+// With OpenBLAS, products run on its single thread per call and the CPU threads split them: its
+// own threads keep spinning after each call and would share the cores with the CPU kernels' pool
+// (ResNet-18's convolutions took twice as long with both). Another CBLAS keeps its threads, and
+// its products are not split.
+bool blas_on_our_threads() {
+  static const bool single = [] {
+    if (!openblas_set_num_threads) return false;
+    openblas_set_num_threads(1);
+    return true;
+  }();
+  return single;
+}
+#endif
+
+}  // namespace
 
 bool gemm_uses_blas() {
 #ifdef TENSORFORGE_HAVE_CBLAS
@@ -21,9 +47,21 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   if (m == 0 || n == 0) return;
 #ifdef TENSORFORGE_HAVE_CBLAS
   if (k > 0) {
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a, static_cast<int>(lda), b,
-                static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+    // Rows [i0, i1) and columns [j0, j1) of c.
+    auto block = [&](int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+      cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                  static_cast<int>(i1 - i0), static_cast<int>(j1 - j0), static_cast<int>(k), alpha,
+                  a + (trans_a ? i0 : i0 * lda), static_cast<int>(lda), b + (trans_b ? j0 * ldb : j0),
+                  static_cast<int>(ldb), beta, c + i0 * ldc + j0, static_cast<int>(ldc));
+    };
+    constexpr int64_t kSplitFlops = int64_t(1) << 22;  // smaller products run whole on one thread
+    if (!blas_on_our_threads() || 2 * m * n * k < kSplitFlops) {
+      block(0, m, 0, n);
+    } else if (m >= n) {  // the longer side splits, in pieces of at least kSplitFlops / 2
+      parallel_for(m, std::max<int64_t>(16, kSplitFlops / (4 * n * k)), [&](int64_t i0, int64_t i1) { block(i0, i1, 0, n); });
+    } else {
+      parallel_for(n, std::max<int64_t>(16, kSplitFlops / (4 * m * k)), [&](int64_t j0, int64_t j1) { block(0, m, j0, j1); });
+    }
     return;
   }
 #endif

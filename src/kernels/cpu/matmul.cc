@@ -10,6 +10,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/matrix.h"
 #include "kernels/matmul_shape.h"
+#include "kernels/cpu/parallel.h"
 
 namespace tensorforge::cpu {
 
@@ -47,12 +48,17 @@ float activate(MatMulActivation act, float x) {
 template <class T>
 void float_epilogue(const MatMulShape& p, const T* bias, const T* residual, int64_t rows, float* c) {
   if (!bias && !residual && p.activation == MatMulActivation::kNone) return;
-  for (int64_t i = 0; i < rows; ++i, c += p.n)
-    for (int64_t j = 0; j < p.n; ++j) {
-      float v = bias ? c[j] + static_cast<float>(load(bias, j)) : c[j];
-      if (residual) v += static_cast<float>(load(residual, i * p.n + j));
-      c[j] = activate(p.activation, v);
+  // Rows split over the CPU threads (a transformer's GELU runs here once fuse_epilogues folds it).
+  parallel_for(rows, row_grain(p.n), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float* ci = c + i * p.n;
+      for (int64_t j = 0; j < p.n; ++j) {
+        float v = bias ? ci[j] + static_cast<float>(load(bias, j)) : ci[j];
+        if (residual) v += static_cast<float>(load(residual, i * p.n + j));
+        ci[j] = activate(p.activation, v);
+      }
     }
+  });
 }
 
 template <class T>

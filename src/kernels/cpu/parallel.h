@@ -2,9 +2,10 @@
 // TENSORFORGE_CPU_THREADS), for loops over independent elements or rows. The calling thread takes
 // a share; a call that finds the pool working for another caller (an engine run from several
 // threads) runs on its own thread alone, so callers never wait for each other. Kernels split only
-// loops long enough to pay for the hand-off; BLAS calls keep their own threads (OpenBLAS's), and
-// never overlap with these since an engine runs one layer at a time. In a process forked from the
-// one that started the pool (whose threads it lacks), every loop runs inline.
+// loops long enough to pay for the hand-off; with OpenBLAS, sgemm (gemm.cc) runs it on one thread
+// per call and splits long products over this pool, so that OpenBLAS's threads, which spin after
+// each call, never share the cores with it. In a process forked from the one that started the pool
+// (whose threads it lacks), every loop runs inline.
 #pragma once
 
 #include <cstdint>
