@@ -1,5 +1,5 @@
 """The CPU kernels that split their loops over the thread pool (cpu/parallel.h: normalization,
-softmax, attention's softmax rows, binary and fused pointwise layers) give the same bits with one
+softmax, attention's softmax rows, pooling, binary and fused pointwise layers) give the same bits with one
 thread as with several: each row or element range is computed by one thread the same way. Products
 (the convolution's and attention's sgemm, whose longer side the pool splits over single-threaded
 OpenBLAS calls) sum in another blocking, so they agree within float32 rounding. The pool's size is
@@ -15,10 +15,10 @@ import numpy as np
 CHILD = r"""
 import sys, numpy as np, tensorforge as tf
 rng = np.random.default_rng(0)
-x = rng.standard_normal((1, 16, 40, 40)).astype(np.float32)
+x = rng.standard_normal((1, 16, 64, 64)).astype(np.float32)
 w = rng.standard_normal((32, 16, 3, 3)).astype(np.float32) * 0.1
 b = rng.standard_normal(32).astype(np.float32)
-res = rng.standard_normal((1, 32, 40, 40)).astype(np.float32)
+res = rng.standard_normal((1, 32, 64, 64)).astype(np.float32)
 t = rng.standard_normal((4, 64, 512)).astype(np.float32)
 u = rng.standard_normal((64, 512)).astype(np.float32)
 q, k, v = (rng.standard_normal((1, 2, 256, 64)).astype(np.float32) for _ in range(3))
@@ -32,6 +32,8 @@ outs = [
     net.add_softmax(ti, axis=1),
     net.add_elementwise(ti, ti, "mul"),
     net.add_attention(qi, ki, vi, causal=True),
+    net.add_pooling(xi, "max", (3, 3), stride=(2, 2), padding=(1, 1)),
+    net.add_adaptive_pooling(xi, (7, 7), "avg"),
     # A fused pointwise layer, as the optimizer makes them, over a broadcast second input.
     net.add_pointwise([ti, ui], "input %a: float32[4,64,512]\ninput %b: float32[64,512]\n"
                       "%m: float32[4,64,512] = elementwise \"m\" (%a, %b) {op=\"mul\"}\n"
@@ -56,7 +58,7 @@ def run_with_threads(threads: int, path: str) -> list:
 def test_threads_do_not_change_the_bits(tmp_path):
     one = run_with_threads(1, str(tmp_path / "one.npz"))
     four = run_with_threads(4, str(tmp_path / "four.npz"))
-    assert len(one) == len(four) == 7
+    assert len(one) == len(four) == 9
     products = {0, 5}  # the convolution and the attention
     for i, (a, b) in enumerate(zip(one, four)):
         assert a.shape == b.shape and np.isfinite(a).all()

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/cpu/parallel.h"
 #include "kernels/cpu/spatial.h"
 
 namespace tensorforge::cpu {
@@ -31,16 +32,19 @@ class PoolingKernel : public Kernel {
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const int64_t iv = g_.in_volume(), ov = g_.out_volume();
-    for (int64_t p = 0; p < planes_; ++p) {
-      const T* x = in[0].as<T>() + p * iv;
-      T* y = out[0].as<T>() + p * ov;
-      for (int64_t od = 0; od < g_.out[0]; ++od)
-        for (int64_t oh = 0; oh < g_.out[1]; ++oh)
-          for (int64_t ow = 0; ow < g_.out[2]; ++ow) {
-            const int64_t o[3] = {od, oh, ow};
-            *y++ = store_as<T>(max_ ? window_max(x, o) : window_avg(x, o));
-          }
-    }
+    // Planes (batch x channel) split over the CPU threads.
+    parallel_for(planes_, row_grain(iv), [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const T* x = in[0].as<T>() + p * iv;
+        T* y = out[0].as<T>() + p * ov;
+        for (int64_t od = 0; od < g_.out[0]; ++od)
+          for (int64_t oh = 0; oh < g_.out[1]; ++oh)
+            for (int64_t ow = 0; ow < g_.out[2]; ++ow) {
+              const int64_t o[3] = {od, oh, ow};
+              *y++ = store_as<T>(max_ ? window_max(x, o) : window_avg(x, o));
+            }
+      }
+    });
   }
 
  private:
@@ -125,8 +129,13 @@ class AdaptivePoolingKernel : public Kernel {
   }
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
+    parallel_for(planes_, row_grain(g_.in_volume()), [&](int64_t p0, int64_t p1) { planes(in, out, p0, p1); });
+  }
+
+ private:
+  void planes(const TensorView* in, const TensorView* out, int64_t p0, int64_t p1) const {
     const int64_t iv = g_.in_volume(), ov = g_.out_volume();
-    for (int64_t p = 0; p < planes_; ++p) {
+    for (int64_t p = p0; p < p1; ++p) {
       const T* x = in[0].as<T>() + p * iv;
       T* y = out[0].as<T>() + p * ov;
       for (int64_t od = 0; od < g_.out[0]; ++od)
@@ -156,7 +165,6 @@ class AdaptivePoolingKernel : public Kernel {
     }
   }
 
- private:
   Spatial3 g_;
   int64_t planes_ = 0;
   bool max_ = false;
