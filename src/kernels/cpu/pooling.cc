@@ -12,6 +12,25 @@ namespace tensorforge::cpu {
 
 namespace {
 
+// y[p, o] = f(plane p of x, o) for every output position o of every plane p (batch x channel),
+// planes split over the CPU threads.
+template <class T, class F>
+void each_output(const TensorView* in, const TensorView* out, int64_t planes, const Spatial3& g, F f) {
+  const int64_t iv = g.in_volume(), ov = g.out_volume();
+  parallel_for(planes, row_grain(iv), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* x = in[0].as<T>() + p * iv;
+      T* y = out[0].as<T>() + p * ov;
+      for (int64_t od = 0; od < g.out[0]; ++od)
+        for (int64_t oh = 0; oh < g.out[1]; ++oh)
+          for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+            const int64_t o[3] = {od, oh, ow};
+            *y++ = store_as<T>(f(x, o));
+          }
+    }
+  });
+}
+
 template <class T>
 class PoolingKernel : public Kernel {
  public:
@@ -31,20 +50,8 @@ class PoolingKernel : public Kernel {
   }
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
-    const int64_t iv = g_.in_volume(), ov = g_.out_volume();
-    // Planes (batch x channel) split over the CPU threads.
-    parallel_for(planes_, row_grain(iv), [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p) {
-        const T* x = in[0].as<T>() + p * iv;
-        T* y = out[0].as<T>() + p * ov;
-        for (int64_t od = 0; od < g_.out[0]; ++od)
-          for (int64_t oh = 0; oh < g_.out[1]; ++oh)
-            for (int64_t ow = 0; ow < g_.out[2]; ++ow) {
-              const int64_t o[3] = {od, oh, ow};
-              *y++ = store_as<T>(max_ ? window_max(x, o) : window_avg(x, o));
-            }
-      }
-    });
+    each_output<T>(in, out, planes_, g_,
+                   [&](const T* x, const int64_t o[3]) { return max_ ? window_max(x, o) : window_avg(x, o); });
   }
 
  private:
@@ -129,40 +136,31 @@ class AdaptivePoolingKernel : public Kernel {
   }
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
-    parallel_for(planes_, row_grain(g_.in_volume()), [&](int64_t p0, int64_t p1) { planes(in, out, p0, p1); });
+    each_output<T>(in, out, planes_, g_, [&](const T* x, const int64_t o[3]) { return bin(x, o); });
   }
 
  private:
-  void planes(const TensorView* in, const TensorView* out, int64_t p0, int64_t p1) const {
-    const int64_t iv = g_.in_volume(), ov = g_.out_volume();
-    for (int64_t p = p0; p < p1; ++p) {
-      const T* x = in[0].as<T>() + p * iv;
-      T* y = out[0].as<T>() + p * ov;
-      for (int64_t od = 0; od < g_.out[0]; ++od)
-        for (int64_t oh = 0; oh < g_.out[1]; ++oh)
-          for (int64_t ow = 0; ow < g_.out[2]; ++ow) {
-            const int64_t o[3] = {od, oh, ow};
-            int64_t lo[3], hi[3];
-            for (int i = 0; i < 3; ++i) {  // PyTorch's bins: floor(i * in / out) to ceil((i + 1) * in / out)
-              lo[i] = o[i] * g_.in[i] / g_.out[i];
-              hi[i] = ((o[i] + 1) * g_.in[i] + g_.out[i] - 1) / g_.out[i];
-            }
-            float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.0f;
-            for (int64_t id = lo[0]; id < hi[0]; ++id)
-              for (int64_t ih = lo[1]; ih < hi[1]; ++ih) {
-                const int64_t row = (id * g_.in[1] + ih) * g_.in[2];
-                for (int64_t iw = lo[2]; iw < hi[2]; ++iw) {
-                  const float v = load(x, row + iw);
-                  if (!max_)
-                    acc += v;
-                  else if (v > acc || std::isnan(v))
-                    acc = v;
-                }
-              }
-            if (!max_) acc /= static_cast<float>((hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]));
-            *y++ = store_as<T>(acc);
-          }
+  // PyTorch's bins: floor(i * in / out) to ceil((i + 1) * in / out) along each dim.
+  float bin(const T* x, const int64_t o[3]) const {
+    int64_t lo[3], hi[3];
+    for (int i = 0; i < 3; ++i) {
+      lo[i] = o[i] * g_.in[i] / g_.out[i];
+      hi[i] = ((o[i] + 1) * g_.in[i] + g_.out[i] - 1) / g_.out[i];
     }
+    float acc = max_ ? -std::numeric_limits<float>::infinity() : 0.0f;
+    for (int64_t id = lo[0]; id < hi[0]; ++id)
+      for (int64_t ih = lo[1]; ih < hi[1]; ++ih) {
+        const int64_t row = (id * g_.in[1] + ih) * g_.in[2];
+        for (int64_t iw = lo[2]; iw < hi[2]; ++iw) {
+          const float v = load(x, row + iw);
+          if (!max_)
+            acc += v;
+          else if (v > acc || std::isnan(v))
+            acc = v;
+        }
+      }
+    if (!max_) acc /= static_cast<float>((hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]));
+    return acc;
   }
 
   Spatial3 g_;
