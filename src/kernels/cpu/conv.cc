@@ -14,10 +14,10 @@ namespace tensorforge::cpu {
 
 namespace {
 
-// Unfolds channels [c0, c1) of x into col[(c, kd, kh, kw)][out position], zero outside the input.
-void im2col(const float* x, int64_t c0, int64_t c1, const Spatial3& g, float* col) {
+// Unfolds `channels` channels of x into col[(c, kd, kh, kw)][out position], zero outside the input.
+void im2col(const float* x, int64_t channels, const Spatial3& g, float* col) {
   const int64_t ov = g.out_volume(), iv = g.in_volume();
-  for (int64_t c = c0; c < c1; ++c) {
+  for (int64_t c = 0; c < channels; ++c) {
     const float* xc = x + c * iv;
     for (int64_t kd = 0; kd < g.k[0]; ++kd)
       for (int64_t kh = 0; kh < g.k[1]; ++kh)
@@ -89,7 +89,7 @@ class ConvKernel : public Kernel {
       float* yn = st.output(n);
       for (int64_t g = 0; g < groups_; ++g) {
         const float* xg = xn + g * cin_g_ * iv;
-        if (!direct_) im2col(xg, 0, cin_g_, g_, col);
+        if (!direct_) im2col(xg, cin_g_, g_, col);
         sgemm(false, false, cout_g_, ov, kdim, 1.0f, st.weight() + g * cout_g_ * kdim, kdim, direct_ ? xg : col, ov,
               0.0f, yn + g * cout_g_ * ov, ov);
       }
