@@ -242,6 +242,7 @@ NB_MODULE(_C, m) {
     return r;
   });
   m.def("cuda_device_count", &cuda::device_count);
+  m.def("warm_up_cuda_libraries", &cuda::warm_up_libraries, nb::call_guard<nb::gil_scoped_release>());
   m.def("layer_kinds", [] {
     std::vector<std::string> r;
     for (int i = 0; i < kNumLayerKinds; ++i) r.push_back(to_string(static_cast<LayerKind>(i)));

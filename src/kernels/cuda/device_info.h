@@ -30,6 +30,12 @@ void set_current_device(int ordinal);
 /// The current device's name ("NVIDIA H100 80GB HBM3"); empty without one.
 std::string device_name();
 
+/// Loads cuBLASLt and cuDNN and makes a handle of each for device `ordinal` on the calling thread,
+/// which returns them to the process's pool when it ends: called on a helper thread while a first
+/// compilation lowers its graph, so that the build finds the libraries loaded. Throws
+/// Error(kRuntime) when a library fails; nothing without CUDA.
+void warm_up_libraries(int ordinal);
+
 /// (library, version) of each library CUDA engines use, as loaded at run time; empty without CUDA.
 std::vector<std::pair<std::string, std::string>> library_versions();
 

@@ -10,6 +10,7 @@ int compute_capability() { return 0; }
 int current_device() { return 0; }
 void set_current_device(int) {}
 std::string device_name() { return {}; }
+void warm_up_libraries(int) {}
 std::vector<std::pair<std::string, std::string>> library_versions() { return {}; }
 
 }  // namespace tensorforge::cuda

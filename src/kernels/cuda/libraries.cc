@@ -127,6 +127,12 @@ cudnnHandle_t cudnn_handle() {
   return h;
 }
 
+void warm_up_libraries(int ordinal) {
+  set_current_device(ordinal);
+  (void)cublaslt_handle();
+  (void)cudnn_handle();
+}
+
 std::vector<std::pair<std::string, std::string>> library_versions() {
   int major = 0, minor = 0, runtime = 0, driver = 0;
   nvrtcVersion(&major, &minor);

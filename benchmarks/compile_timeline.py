@@ -1,0 +1,124 @@
+"""Where a warm compile's seconds go: for each model, a first process compiles it with TensorForge
+(filling the kernel and convolution-plan caches on disk), then new processes compile it again and
+report a timeline from `torch.compile` to the third call: dynamo's tracing before the backend is
+entered, the backend's stages (lower, partition, convert, build), dynamo's work after the backend
+returns (guards, code), and each of the first three calls. On CUDA two more warm processes: one
+without the backend's loading of cuBLASLt and cuDNN on a helper thread beside the lowering, and one
+that first uses cuDNN and cuBLAS through PyTorch ("libraries loaded by PyTorch"): the differences
+say what loading the libraries costs inside a compile and how much of it the helper hides.
+
+    python3 benchmarks/compile_timeline.py --models mobilenet_v3_large gpt2 --batch 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def child(name: str, batch: int, mode: str, device: str = "cuda") -> dict:
+    """One compile in this process, as a timeline of seconds since torch.compile."""
+    import torch
+
+    sys.path.insert(0, HERE)
+    import model_zoo
+    import tensorforge.dynamo.backend as backend
+
+    model, inputs = model_zoo.make_model(name, batch, device=device,
+                                         dtype=torch.float16 if device == "cuda" else torch.float32)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    if mode == "no warm-up":  # the backend loads no library ahead on a helper thread
+        backend._warm_up_libraries = lambda device: None
+    if mode == "preloaded":  # cuDNN (convolution, attention) and cuBLAS(Lt) used once through PyTorch
+        x = torch.randn(1, 8, 16, 16, device="cuda", dtype=torch.float16)
+        torch.nn.functional.conv2d(x, torch.randn(8, 8, 3, 3, device="cuda", dtype=torch.float16))
+        a = torch.randn(64, 64, device="cuda", dtype=torch.float16)
+        torch.nn.functional.linear(a, a, a[0])
+        q = torch.randn(1, 2, 64, 64, device="cuda", dtype=torch.float16)
+        torch.nn.functional.scaled_dot_product_attention(q, q, q)
+        torch.cuda.synchronize()
+    marks = {}
+    original = backend.compile_graph
+
+    def timed(*args, **kwargs):
+        marks.setdefault("backend entered", time.perf_counter() - start)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            marks["backend returned"] = time.perf_counter() - start
+
+    backend.compile_graph = timed
+    torch._dynamo.reset()
+    start = time.perf_counter()
+    precision = torch.float16 if device == "cuda" else torch.float32
+    fn = torch.compile(model, backend="tensorforge", dynamic=False, options={"enabled_precisions": {precision}})
+    with torch.no_grad():
+        for i in range(3):
+            fn(*inputs)
+            sync()
+            marks[f"call {i + 1} done"] = time.perf_counter() - start
+    stages = {}
+    for r in backend.reports_since(0):
+        for k, v in r.seconds.items():
+            stages[k] = stages.get(k, 0.0) + v
+    return {"marks": marks, "stages": stages}
+
+
+def run_child(name: str, batch: int, mode: str, device: str) -> dict | None:
+    code = (f"import sys, json; sys.path.insert(0, {HERE!r}); import compile_timeline as t; "
+            f"print('TIMELINE', json.dumps(t.child({name!r}, {batch}, {mode!r}, {device!r})))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    for line in r.stdout.splitlines():
+        if line.startswith("TIMELINE "):
+            return json.loads(line.split(None, 1)[1])
+    print(f"  {name}: the child failed:\n{r.stderr[-2000:]}")
+    return None
+
+
+def describe(t: dict) -> str:
+    m, s = t["marks"], t["stages"]
+    enter, ret = m.get("backend entered", 0.0), m.get("backend returned", 0.0)
+    parts = [f"dynamo before the backend {enter:.2f}"]
+    parts += [f"{k} {v:.2f}" for k, v in s.items()]
+    inside = sum(s.values())
+    parts.append(f"rest of the backend {ret - enter - inside:.2f}")
+    last = ret
+    for i in range(1, 4):
+        done = m.get(f"call {i} done", last)
+        parts.append(f"{'dynamo after + ' if i == 1 else ''}call {i} {done - last:.2f}")
+        last = done
+    return f"total {last:.2f} s: " + ", ".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["mobilenet_v3_large", "gpt2", "resnet50"])
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
+                        help="cpu: float32 on the CPU (no library-loading row)")
+    parser.add_argument("--json", help="also write the timelines as JSON to this path")
+    args = parser.parse_args()
+    rows = []
+    for name in args.models:
+        row = {"model": name, "batch": args.batch}
+        runs = ["cold", "warm"] + (["no warm-up", "preloaded"] if args.device == "cuda" else [])
+        for mode in runs:
+            t = run_child(name, args.batch, mode, args.device)
+            label = {"no warm-up": "warm, no library warm-up", "preloaded": "warm, libraries loaded by PyTorch"}.get(mode, mode)
+            row[label] = t
+            if t is not None:
+                print(f"{name} b{args.batch} {label}: {describe(t)}", flush=True)
+        rows.append(row)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
