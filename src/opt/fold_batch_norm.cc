@@ -61,14 +61,13 @@ ir::Graph fold_batch_norm(const ir::Graph& g) {
     std::vector<double> mean = param(1, 0), var = param(2, 1), gamma = param(3, 1), beta = param(4, 0);
     std::vector<double> bias = conv.inputs.size() > 2 && conv.inputs[2] >= 0 ? float_values(constant_value(g, conv.inputs[2]))
                                                                              : std::vector<double>(cout, 0.0);
-    std::vector<double> wv = float_values(w), nb(cout);
+    std::vector<double> scale(cout), nb(cout);
     double eps = ir::attr_float(norm, "eps");
     for (int64_t o = 0; o < cout; ++o) {
-      double s = gamma[o] / std::sqrt(var[o] + eps);
-      for (int64_t k = 0; k < per; ++k) wv[o * per + k] *= s;
-      nb[o] = (bias[o] - mean[o]) * s + beta[o];
+      scale[o] = gamma[o] / std::sqrt(var[o] + eps);
+      nb[o] = (bias[o] - mean[o]) * scale[o] + beta[o];
     }
-    int nw = rb.constant(float_weights(t, w.dims(), wv), conv.name + ".folded_weight");
+    int nw = rb.constant(scaled_weights(w, scale, per), conv.name + ".folded_weight");
     int nbias = rb.constant(float_weights(t, Dims{cout}, nb), conv.name + ".folded_bias");
     rb.replace(static_cast<int>(li), LayerKind::kConvolution, {rb.map(conv.inputs[0]), nw, nbias}, conv.attrs,
                conv.name, {conv_of[li]});

@@ -81,12 +81,8 @@ std::vector<Fold> find_folds(const ir::Graph& g) {
 }
 
 // `w` (rank 2) with each output channel k multiplied by scale[k]: columns of [K, N], rows of [N, K].
-Weights scaled_weights(const Weights& w, const std::vector<double>& scale, bool transposed) {
-  std::vector<double> v = float_values(w);
-  const int64_t rows = w.dims()[0], cols = w.dims()[1];
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j) v[i * cols + j] *= scale[transposed ? i : j];
-  return float_weights(w.dtype(), w.dims(), v);
+Weights scaled_matrix(const Weights& w, const std::vector<double>& scale, bool transposed) {
+  return scaled_weights(w, scale, transposed ? w.dims()[1] : 1);
 }
 
 }  // namespace
@@ -131,7 +127,7 @@ ir::Graph fold_channel_scales(const ir::Graph& g) {
     };
     if (static_cast<int>(li) == f.matmul) {
       const bool transposed = ir::attr_int(l, "transpose_b") != 0;
-      inputs[1] = rb.constant(scaled_weights(constant_value(g, l.inputs[1]), scale, transposed),
+      inputs[1] = rb.constant(scaled_matrix(constant_value(g, l.inputs[1]), scale, transposed),
                               l.name + ".scaled_weight");
       if (f.bias >= 0 && f.bias_add < 0) scale_bias();  // the matmul's own bias
       rb.replace(static_cast<int>(li), l.kind, inputs, l.attrs, l.name, {static_cast<int>(li), f.mul});

@@ -146,6 +146,44 @@ Weights float_weights(DataType t, const Dims& dims, const std::vector<double>& v
   return Weights(t, dims, bytes.data());
 }
 
+namespace {
+
+template <class T, class Load, class Store>
+void scale_elements(const void* from, void* to, size_t n, const std::vector<double>& scale, int64_t inner, Load load,
+                    Store store) {
+  const T* in = static_cast<const T*>(from);
+  T* out = static_cast<T*>(to);
+  const size_t step = static_cast<size_t>(std::max<int64_t>(inner, 1));
+  for (size_t i = 0, block = 0; i < n; ++block) {
+    const double s = scale[block % scale.size()];
+    for (const size_t end = std::min(n, i + step); i < end; ++i)
+      out[i] = store(static_cast<float>(static_cast<double>(load(in[i])) * s));
+  }
+}
+
+}  // namespace
+
+Weights scaled_weights(const Weights& w, const std::vector<double>& scale, int64_t inner) {
+  const size_t n = static_cast<size_t>(w.dims().volume());
+  std::vector<uint8_t> bytes(n * element_size(w.dtype()));
+  if (n == 0 || scale.empty()) return Weights(w.dtype(), w.dims(), bytes.data());
+  switch (w.dtype()) {
+    case DataType::kFloat32:
+      scale_elements<float>(w.data(), bytes.data(), n, scale, inner, [](float v) { return v; }, [](float v) { return v; });
+      break;
+    case DataType::kFloat16:
+      scale_elements<half_t>(w.data(), bytes.data(), n, scale, inner, [](half_t v) { return to_float(v); },
+                             [](float v) { return to_half(v); });
+      break;
+    case DataType::kBFloat16:
+      scale_elements<bfloat16_t>(w.data(), bytes.data(), n, scale, inner, [](bfloat16_t v) { return to_float(v); },
+                                 [](float v) { return to_bfloat16(v); });
+      break;
+    default: break;
+  }
+  return Weights(w.dtype(), w.dims(), bytes.data());
+}
+
 std::vector<double> float_values(const Weights& w) {
   std::vector<double> v(static_cast<size_t>(w.dims().volume()));
   const void* p = w.data();

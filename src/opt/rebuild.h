@@ -70,6 +70,12 @@ std::vector<double> float_values(const Weights& w);
 /// rounded once to `t`.
 Weights float_weights(DataType t, const Dims& dims, const std::vector<double>& v);
 
+/// Float32/float16/bfloat16 weights `w` with element i multiplied by scale[(i / inner) % n], n being
+/// scale.size() (inner = the elements per row: one scale per row; inner = 1: one per column), each
+/// product taken in double and rounded once to w's dtype, as float_weights of the scaled
+/// float_values would give, in one pass over the bytes.
+Weights scaled_weights(const Weights& w, const std::vector<double>& scale, int64_t inner);
+
 /// The bias of `add` when it is add(x, bias) or add(bias, x) with bias a constant [N] of x's
 /// dtype, N being x's last extent; else -1.
 int bias_of_add(const ir::Graph& g, const ir::Layer& add, int x);

@@ -179,6 +179,28 @@ def test_weights_read_in_pytorch_stay_with_the_stitched_module(where):
     assert buffers and buffers == read
 
 
+@pytest.mark.parametrize("kept", ["addmm", "relu"])
+def test_weights_changed_after_compiling_change_no_result(where, kept):
+    """Freezing takes the parameters without copying them; the engines and the stitched module's
+    buffers (when an op kept in PyTorch reads weights) hold their own copies once built, so a
+    parameter changed in place afterwards changes neither part's result."""
+    model, x = place(where, mlp(), torch.randn(8, 16))
+    with torch.no_grad():
+        compiled = compile_model(model, options(where, min_block_size=1,
+                                                torch_executed_ops={f"torch.ops.aten.{kept}.default"}))
+        first = compiled(x).clone()
+        expected = model(x)
+        params = dict(model.named_parameters())
+        gm = COMPILED[-1]()
+        shared = {p.untyped_storage().data_ptr() for p in params.values()}
+        assert all(b.untyped_storage().data_ptr() not in shared for _, b in gm.named_buffers())
+        for p in params.values():
+            p.mul_(-3.0)
+        again = compiled(x)
+    check(where, first, expected, 1e-5)
+    torch.testing.assert_close(again, first, atol=0, rtol=0)
+
+
 class ManyOutputs(nn.Module):
     """Four outputs of one shape (128 elements, 256 bytes in float16: one allocation for them) and
     two of another whose size (3 elements) keeps them in allocations of their own."""

@@ -168,6 +168,16 @@ def _drop_unread_buffers(gm: GraphModule) -> None:
             delattr(gm, name)
 
 
+def _own_buffers(gm: GraphModule, example_inputs) -> None:
+    """Frozen weights (and constants folded into views of them) share memory with the model's
+    parameters; the buffers the stitched module still reads once its engines hold their own copies
+    become copies too, so that a parameter changed in place after compiling changes no result."""
+    shared = {t.untyped_storage().data_ptr() for t in example_inputs if isinstance(t, torch.Tensor)}
+    for name, buf in list(gm.named_buffers(recurse=False)):
+        if buf.numel() > 0 and buf.untyped_storage().data_ptr() in shared:
+            setattr(gm, name, buf.clone())
+
+
 def _symbolic(example_inputs) -> bool:
     return any(isinstance(t, torch.SymInt) for t in example_inputs) or any(
         isinstance(t, torch.Tensor) and any(isinstance(d, torch.SymInt) for d in t.shape) for t in example_inputs)
@@ -235,7 +245,10 @@ def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSetti
         missing = sorted({f"{n} ({targets.get(n, '?')}): {r}" for n, r in result.reasons.items()})
         raise UnsupportedError("require_full_compilation is set but these nodes cannot run in the engine:\n  " +
                                "\n  ".join(missing))
-    specs = {} if settings.dry_run else _build_engines(result, settings, device, seconds)
+    specs = {}
+    if not settings.dry_run:
+        specs = _build_engines(result, settings, device, seconds)
+        _own_buffers(result.gm, example_inputs)
     report = build_report(nodes, result, settings, index, specs, seconds)
     REPORTS.append(report)
     if settings.debug or settings.dry_run:

@@ -2,9 +2,11 @@
 (get_attr nodes over buffers of the GraphModule), so converters see weights as engine constants.
 
 Dynamo passes parameters and buffers as graph inputs; a placeholder is frozen when its dynamo source
-reads a module's parameters or buffers, or its example value is an nn.Parameter. Like engines built
-by TensorRT, the compiled module then holds a copy of the weights: changing them after compiling
-has no effect until the next compile. Dynamo does not guard on which tensors the parameters of
+reads a module's parameters or buffers, or its example value is an nn.Parameter. The constants are
+the parameters themselves, not copies (copying every weight took a second of a GPT-2 compile on the
+CPU); once the engines are built, the backend copies the few that parts left in PyTorch still read
+(backend.py, _own_buffers). Like engines built by TensorRT, the compiled module then holds its own
+weights: changing them after compiling has no effect until the next compile. Dynamo does not guard on which tensors the parameters of
 inlined modules are, so the backend checks that itself at each call (backend.py, _FrozenGuard).
 """
 
@@ -39,14 +41,15 @@ def frozen_positions(dynamo_gm: GraphModule, example_inputs) -> list[int]:
 
 
 def freeze_inputs(aten_gm: GraphModule, positions: list[int], example_inputs) -> GraphModule:
-    """Replaces the placeholders at `positions` of a traced graph with constants holding their values."""
+    """Replaces the placeholders at `positions` of a traced graph with constants over their values
+    (the same tensors, detached: nothing may write to them)."""
     placeholders = [n for n in aten_gm.graph.nodes if n.op == "placeholder"]
     keep = set(positions)
     for i, node in enumerate(placeholders):
         if i not in keep:
             continue
         name = f"_frozen_{i}"
-        aten_gm.register_buffer(name, example_inputs[i].detach().clone())
+        aten_gm.register_buffer(name, example_inputs[i].detach())
         with aten_gm.graph.inserting_before(node):
             const = aten_gm.graph.get_attr(name)
         const.meta.update(node.meta)
