@@ -190,6 +190,8 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
   if (preparation.calls() > 0) {
     impl->build_ms.push_back({"kernel preparation", preparation.finish()});
     impl->build_ms.push_back({"waiting for kernel preparation", waited_ms});
+    for (const auto& [part, ms] : preparation.parts())
+      impl->build_ms.push_back({"helpers' " + part + " (summed over threads)", ms});
   }
   for (const auto& [tactic, ms] : kernel_ms) impl->build_ms.push_back({"kernels " + tactic, ms});
   for (const auto& [part, ms] : clock.ms()) impl->build_ms.push_back({"of which " + part, ms});

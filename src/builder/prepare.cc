@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "common/build_clock.h"
 #include "kernels/cuda/device_info.h"
 
 namespace tensorforge {
@@ -65,11 +66,15 @@ KernelPreparation::~KernelPreparation() {
 
 void KernelPreparation::work() {
   if (config_.device == DeviceKind::kCUDA) cuda::set_current_device(device_);
+  BuildClock clock;  // the parts this helper's prepare calls time, summed into parts_ at the end
   for (;;) {
     size_t j;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (next_ == jobs_.size()) return;
+      if (next_ == jobs_.size()) {
+        for (const auto& [part, ms] : clock.ms()) parts_[part] += ms;
+        return;
+      }
       j = next_++;
     }
     try {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +46,10 @@ class KernelPreparation {
   double wait_for(size_t layer);
   /// Waits for all calls; milliseconds from construction until the last call returned.
   double finish();
+  /// After finish(): the milliseconds the prepare calls timed by part (TimedPart: "cuDNN
+  /// convolution plans", "NVRTC compiles", ...), summed over the helper threads; set against
+  /// finish()'s wall time it says how far the helpers ran in parallel.
+  const std::map<std::string, double>& parts() const { return parts_; }
 
  private:
   struct Job {
@@ -57,6 +62,7 @@ class KernelPreparation {
   const BuilderConfig& config_;
   std::vector<Job> jobs_;
   std::vector<int> remaining_;  // per layer: prepare calls not yet returned
+  std::map<std::string, double> parts_;  // the helpers' timed parts (under mu_ until finish())
   std::mutex mu_;
   std::condition_variable done_;
   size_t next_ = 0;                                        // the next job to take (under mu_)

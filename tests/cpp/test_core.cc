@@ -323,7 +323,10 @@ void prepare_activation(const tensorforge::KernelSpec& s) {
   for (int seen = g_most_in_flight.load(); now > seen && !g_most_in_flight.compare_exchange_weak(seen, now);) {
   }
   // Stay a moment so that the other threads start (the test machine may have two cores).
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  {
+    tensorforge::TimedPart part("fake preparation");  // summed over the helpers (parts())
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   ASSERT_EQ(s.layer.kind, tensorforge::LayerKind::kActivation);
   ASSERT_EQ(s.inputs.size(), 1u);
   ASSERT_EQ(s.inputs[0]->dims, tensorforge::Dims({2, 3}));
@@ -394,6 +397,9 @@ TEST(PrepareKernels, CallsEachMatchingEntryOncePerLayerOnSeveralThreads) {
     EXPECT_GE(g_prepared_act.load(), 2);  // a0's and a1's (each sleeps 20 ms)
     EXPECT_GE(preparation.finish(), 0.0);
     EXPECT_EQ(g_prepared_act.load(), 6);
+    // Each helper's timed parts, summed over the threads: six calls of at least 20 ms.
+    ASSERT_EQ(preparation.parts().count("fake preparation"), 1u);
+    EXPECT_GE(preparation.parts().at("fake preparation"), 6 * 20.0);
   }
   reset();  // destroyed at once: the calls not yet started are dropped
   { KernelPreparation preparation(g, list, config, {}); }

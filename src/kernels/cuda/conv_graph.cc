@@ -359,7 +359,14 @@ void add_plans(const std::shared_ptr<Graph>& graph, const Variant& v, bool fma_o
       p.plan = Desc(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
       p.plan.set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, &handle)
           .set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, cfgs[i]);
-      if (!p.plan.finalize()) continue;
+      bool finalized;
+      if (compiles) {
+        TimedPart compiling("cuDNN runtime compiles");  // the part of the plans' time that compiles
+        finalized = p.plan.finalize();
+      } else {
+        finalized = p.plan.finalize();
+      }
+      if (!finalized) continue;
       int64_t bytes = 0, n = 0;
       if (cudnnBackendGetAttribute(p.plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n,
                                    &bytes) != CUDNN_STATUS_SUCCESS ||
