@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "common/build_clock.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/device_info.h"
 #include "runtime/device.h"
@@ -107,6 +108,12 @@ cublasLtHandle_t new_lt_handle() {
 }
 
 cudnnHandle_t new_dnn_handle() {
+  // One at a time, and timed apart: handles made on several threads at once have been seen to
+  // wait on each other for seconds (in XLA's compiler), and each preparation helper makes one on
+  // its first layer.
+  static std::mutex one_at_a_time;
+  TimedPart part("cuDNN handle creation");
+  std::lock_guard<std::mutex> lock(one_at_a_time);
   RelaxedCapture relaxed;
   cudnnHandle_t h = nullptr;
   check_cudnn(cudnnCreate(&h), "creating a cuDNN handle");

@@ -1,7 +1,9 @@
 // The NVIDIA libraries the CUDA kernels call: cuBLASLt (matrix multiply), cuDNN (convolution) and
 // NVRTC (run-time compiled kernels). A thread takes a handle per device on first use (never one per
 // call) and returns it to a process-wide pool when it ends; handles are never destroyed, so plans
-// made with one stay valid; every status is checked and becomes Error(kRuntime) naming the call.
+// made with one stay valid; cuDNN handles are made one at a time (threads that made them at once
+// have been seen to wait seconds on each other); every status is checked and becomes
+// Error(kRuntime) naming the call.
 #pragma once
 
 #include <cublasLt.h>
