@@ -16,9 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
+
+from child_process import call_in_child
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -78,14 +79,7 @@ def child(name: str, batch: int, mode: str, device: str = "cuda") -> dict:
 
 
 def run_child(name: str, batch: int, mode: str, device: str) -> dict | None:
-    code = (f"import sys, json; sys.path.insert(0, {HERE!r}); import compile_timeline as t; "
-            f"print('TIMELINE', json.dumps(t.child({name!r}, {batch}, {mode!r}, {device!r})))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
-    for line in r.stdout.splitlines():
-        if line.startswith("TIMELINE "):
-            return json.loads(line.split(None, 1)[1])
-    print(f"  {name}: the child failed:\n{r.stderr[-2000:]}")
-    return None
+    return call_in_child("compile_timeline", "child", (name, batch, mode, device), f"{name} ({mode})", timeout=600)
 
 
 def describe(t: dict) -> str:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
+
+from child_process import call_in_child
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -64,14 +65,7 @@ def load_child(name: str, batch: int, device: str, path: str) -> dict:
 
 
 def _child(kind: str, name: str, batch: int, device: str, path: str) -> dict | None:
-    code = (f"import sys, json; sys.path.insert(0, {HERE!r}); import load_time as t; "
-            f"print('RESULT', json.dumps(t.{kind}_child({name!r}, {batch}, {device!r}, {path!r})))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
-    for line in r.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line.split(None, 1)[1])
-    print(f"  {name}: the {kind} process failed:\n{r.stderr[-2000:]}", flush=True)
-    return None
+    return call_in_child("load_time", f"{kind}_child", (name, batch, device, path), f"{name} ({kind})")
 
 
 def main() -> None:
