@@ -1,7 +1,9 @@
 // Pointwise layers: inference (shapes, dtypes, errors) and CPU kernels against naive references
 // over several shapes, broadcasts and dtypes; every case also runs through a file round trip.
 #include <algorithm>
+#include <cmath>
 
+#include "kernels/cpu/vector_math.h"
 #include "ir/ops/op_names.h"
 #include "test_util.h"
 
@@ -338,4 +340,29 @@ TEST(Generators, FillAndArange) {
   expect_error([&] { net.add_layer(LayerKind::kFill, {}, {{"shape", std::vector<int64_t>{2, -3}}}); }, ErrorCode::kInvalidNetwork, {"negative"});
   expect_error([&] { net.add_layer(LayerKind::kArange, {}, {{"size", int64_t(2)}, {"dtype", std::string("bool")}}); },
                ErrorCode::kInvalidNetwork, {"bool"});
+}
+
+TEST(VectorMath, ErfWithinFloatRoundingOfTheExactValue) {
+  // kernels/cpu/vector_math.h's erf (the CPU kernels' GELU and erf) against the double-precision
+  // one over [-12, 12] in steps finer than float spacing near 1, scaled by max(|erf|, 0.5).
+  double worst = 0;
+  for (double v = -12.0; v <= 12.0; v += 3e-5) {
+    const float x = static_cast<float>(v);
+    const double exact = std::erf(static_cast<double>(x));
+    worst = std::max(worst, std::fabs(tensorforge::cpu::erff(x) - exact) / std::max(std::fabs(exact), 0.5));
+  }
+  EXPECT_LT(worst, 4e-7);
+  EXPECT_EQ(tensorforge::cpu::erff(0.0f), 0.0f);
+  EXPECT_EQ(tensorforge::cpu::erff(INFINITY), 1.0f);
+  EXPECT_EQ(tensorforge::cpu::erff(-INFINITY), -1.0f);
+  EXPECT_TRUE(std::isnan(tensorforge::cpu::erff(NAN)));
+  EXPECT_LT(tensorforge::cpu::erff(-1e-3f), 0.0f);  // odd near zero, where the series serves
+  for (float x = 1e-6f; x < 0.5f; x *= 1.01f)  // relative accuracy near zero too
+    EXPECT_LT(std::fabs(tensorforge::cpu::erff(x) / std::erf(static_cast<double>(x)) - 1.0), 3e-7) << x;
+  // e^x for x <= 0 within 2 ulp where it is normal.
+  for (double v = -80.0; v <= 0.0; v += 1e-3) {
+    const float x = static_cast<float>(v);
+    const double exact = std::exp(static_cast<double>(x));
+    EXPECT_LT(std::fabs(tensorforge::cpu::exp_nonpositive(x) - exact) / exact, 2.5e-7) << x;
+  }
 }

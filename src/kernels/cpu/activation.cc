@@ -8,6 +8,7 @@
 #include "common/broadcast.h"
 #include "kernels/cpu/pointwise.h"
 #include "kernels/cpu/unary_loop.h"
+#include "kernels/cpu/vector_math.h"  // erff: the formulas' erf, vectorizable
 
 namespace tensorforge::cpu {
 

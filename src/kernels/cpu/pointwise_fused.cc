@@ -13,6 +13,7 @@
 #include "common/broadcast.h"
 #include "kernels/cpu/pointwise.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vector_math.h"  // erff: the formulas' erf, vectorizable
 
 namespace tensorforge::cpu {
 

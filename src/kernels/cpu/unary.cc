@@ -6,6 +6,7 @@
 #include "kernels/common/pointwise_formulas.h"
 #include "kernels/cpu/pointwise.h"
 #include "kernels/cpu/unary_loop.h"
+#include "kernels/cpu/vector_math.h"  // erff: the formulas' erf, vectorizable
 
 namespace tensorforge::cpu {
 
