@@ -342,7 +342,7 @@ TEST(Generators, FillAndArange) {
                ErrorCode::kInvalidNetwork, {"bool"});
 }
 
-TEST(VectorMath, ErfWithinFloatRoundingOfTheExactValue) {
+TEST(VectorMath, ErfAndTanhWithinFloatRoundingOfTheExactValues) {
   // kernels/cpu/vector_math.h's erf (the CPU kernels' GELU and erf) against the double-precision
   // one over [-12, 12] in steps finer than float spacing near 1, scaled by max(|erf|, 0.5).
   double worst = 0;
@@ -359,6 +359,21 @@ TEST(VectorMath, ErfWithinFloatRoundingOfTheExactValue) {
   EXPECT_LT(tensorforge::cpu::erff(-1e-3f), 0.0f);  // odd near zero, where the series serves
   for (float x = 1e-6f; x < 0.5f; x *= 1.01f)  // relative accuracy near zero too
     EXPECT_LT(std::fabs(tensorforge::cpu::erff(x) / std::erf(static_cast<double>(x)) - 1.0), 3e-7) << x;
+  // tanh relative to the exact value, and its special values.
+  double worst_tanh = 0;
+  for (double v = -20.0; v <= 20.0; v += 1e-4) {
+    const float y = static_cast<float>(v);
+    if (y == 0.0f) continue;
+    const double exact = std::tanh(static_cast<double>(y));
+    worst_tanh = std::max(worst_tanh, std::fabs(tensorforge::cpu::tanhf(y) / exact - 1.0));
+  }
+  EXPECT_LT(worst_tanh, 2.5e-7);
+  for (float y = 1e-6f; y < 0.7f; y *= 1.01f)
+    EXPECT_LT(std::fabs(tensorforge::cpu::tanhf(y) / std::tanh(static_cast<double>(y)) - 1.0), 2.5e-7) << y;
+  EXPECT_EQ(tensorforge::cpu::tanhf(0.0f), 0.0f);
+  EXPECT_EQ(tensorforge::cpu::tanhf(INFINITY), 1.0f);
+  EXPECT_EQ(tensorforge::cpu::tanhf(-INFINITY), -1.0f);
+  EXPECT_TRUE(std::isnan(tensorforge::cpu::tanhf(NAN)));
   // e^x for x <= 0 within 2 ulp where it is normal.
   for (double v = -80.0; v <= 0.0; v += 1e-3) {
     const float x = static_cast<float>(v);

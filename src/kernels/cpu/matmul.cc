@@ -11,7 +11,7 @@
 #include "kernels/cpu/matrix.h"
 #include "kernels/matmul_shape.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/cpu/vector_math.h"  // erff: the formulas' erf, vectorizable
+#include "kernels/cpu/vector_math.h"  // erff, tanhf: vectorizable
 
 namespace tensorforge::cpu {
 
@@ -37,7 +37,7 @@ float activate(MatMulActivation act, float x) {
     case MatMulActivation::kGelu:
       return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
     case MatMulActivation::kGeluTanh:
-      return 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));  // sqrt(2/pi)
+      return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));  // sqrt(2/pi)
     case MatMulActivation::kNone:
       break;
   }

@@ -1,10 +1,11 @@
 // Float functions for the CPU kernels' loops, written so that the compiler vectorizes a loop that
 // calls them (no branches, no library calls), in place of the C library's scalar ones.
 //
-// erff is declared in namespace tensorforge::cpu: where the pointwise formulas of
+// erff and tanhf are declared in namespace tensorforge::cpu: where the pointwise formulas of
 // kernels/common/pointwise_formulas.h are expanded inside that namespace, their unqualified
-// `erff(x)` finds this one, not ::erff (the CUDA kernels and the generated ones keep CUDA's own).
-// The exact GELU of a BERT-style encoder spent 3.9 of its 12 ms in the C library's erff.
+// `erff(x)` and `tanhf(x)` find these, not the C library's (the CUDA kernels and the generated ones
+// keep CUDA's own). The exact GELU of a BERT-style encoder spent 3.9 of its 12 ms in the C
+// library's erff; its tanhf took 9.4 ns an element in GPT-2's GELU.
 #pragma once
 
 #include <algorithm>
@@ -66,6 +67,26 @@ inline float erff(float x) {
   const float far = std::copysign(1.0f - erfc, x);
   const float take_taylor = static_cast<float>(a < 0.5f);  // a blend, not a branch: both are finite
   return taylor * take_taylor + far * (1.0f - take_taylor);
+}
+
+/// The hyperbolic tangent, within 2.5e-7 of the exact value relative to it: y + y^3 P(y^2) below
+/// |y| = 0.625 (P of degree 5, a least-squares fit of ours), above it 1 - 2 e / (1 + e) with
+/// e = e^-2|y|. NaN stays NaN, tanh(+-inf) = +-1.
+inline float tanhf(float y) {
+  const float a = std::fabs(y);
+  const float near = std::min(a, 0.625f);  // the polynomial's argument, kept finite
+  const float s = near * near;
+  float p = 2.24836450e-3f;
+  p = p * s - 8.29302706e-3f;
+  p = p * s + 2.17476953e-2f;
+  p = p * s - 5.39553910e-2f;
+  p = p * s + 1.33332744e-1f;
+  p = p * s - 3.33333313e-1f;
+  const float small = std::copysign(near + near * s * p, y);
+  const float e = exp_nonpositive(-2.0f * a);
+  const float large = std::copysign(1.0f - 2.0f * e / (1.0f + e), y);
+  const float take_small = static_cast<float>(a < 0.625f);  // a blend, not a branch
+  return small * take_small + large * (1.0f - take_small);
 }
 
 }  // namespace tensorforge::cpu
