@@ -16,18 +16,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 import compile_demo  # noqa: E402 - the demo's models and inputs
+from cpu_activations import best_ms  # noqa: E402 - best of N calls after a warm-up
 
 import tensorforge  # noqa: E402,F401 - registers the backend
 from tensorforge.dynamo.backend import COMPILED  # noqa: E402
-
-
-def best_ms(fn, calls: int) -> float:
-    best = float("inf")
-    for _ in range(calls):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best * 1e3
 
 
 def engine_profile(runs: int = 20) -> list[tuple[float, str]]:
