@@ -261,3 +261,27 @@ def test_view_outputs_are_taken_in_pytorch(where):
     assert got[1].stride() == expected[1].stride() and got[2].stride() == expected[2].stride()
     assert got[1].untyped_storage().data_ptr() == got[2].untyped_storage().data_ptr()
     assert got[3].is_contiguous()
+
+
+class TwoViewedBases(nn.Module):
+    """Both outputs are views of two different values of the block: the block then returns both
+    bases, each read through its own getitem, in order (they were once inserted in reverse, so
+    that a view was taken of a value not yet read)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(12, 16), nn.Linear(16, 5)
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        return self.b(h)[:, 1:4], torch.sigmoid(h).t()
+
+
+def test_views_of_two_outputs_are_taken_in_order(where):
+    model, x = place(where, TwoViewedBases(), torch.randn(3, 12))
+    fn = compile_model(model, options(where, min_block_size=1))
+    with torch.no_grad():
+        expected, got = model(x), fn(x)
+    for g, e in zip(got, expected):
+        assert g.shape == e.shape and g.stride() == e.stride()
+        check(where, g.float(), e.float(), 1e-5)

@@ -95,16 +95,16 @@ def hoist_output_views(gm: GraphModule, block: str) -> int:
 
     call.meta["val"] = new_outs[0].meta.get("val") if len(new_outs) == 1 else tuple(o.meta.get("val") for o in new_outs)
     created = set()
-    with gm.graph.inserting_after(call):
-        if len(new_outs) == 1:
-            new_values = [call]
-        else:
-            new_values = []
-            for j, o in enumerate(new_outs):
+    new_values = [call]
+    if len(new_outs) > 1:
+        new_values = []
+        for j, o in enumerate(new_outs):
+            # each after the one before: inserting several nodes after `call` would put them in reverse
+            with gm.graph.inserting_after(new_values[-1] if new_values else call):
                 g = gm.graph.call_function(operator.getitem, (call, j))
-                g.meta["val"] = o.meta.get("val")
-                new_values.append(g)
-                created.add(g)
+            g.meta["val"] = o.meta.get("val")
+            new_values.append(g)
+            created.add(g)
     last = new_values[-1]
     for i, old in old_values.items():
         if i in bases:
