@@ -1,5 +1,5 @@
 """Where a warm compile's seconds go: for each model, a first process compiles it with TensorForge
-(filling the kernel and convolution-plan caches on disk), then new processes compile it again and
+(filling the kernel, convolution-plan and trace caches on disk), then new processes compile it again and
 report a timeline from `torch.compile` to the third call (each process first uses dynamo once on a
 one-line CPU function, as `cuda_models.py --warm-compile` does, and reports that apart): dynamo's tracing before the backend is
 entered, the backend's stages (lower, partition, convert, build), dynamo's work after the backend
@@ -103,15 +103,21 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
                         help="cpu: float32 on the CPU (no library-loading row)")
+    parser.add_argument("--modes", nargs="+", choices=["cold", "warm", "no warm-up", "preloaded"],
+                        help="the processes to run per model, in order (a mode may repeat: warm processes vary "
+                             "by a few tenths of a second); default: cold, warm and, on CUDA, no warm-up and "
+                             "preloaded. Without cold first, warm finds what an earlier run left in the caches")
     parser.add_argument("--json", help="also write the timelines as JSON to this path")
     args = parser.parse_args()
     rows = []
     for name in args.models:
         row = {"model": name, "batch": args.batch}
-        runs = ["cold", "warm"] + (["no warm-up", "preloaded"] if args.device == "cuda" else [])
-        for mode in runs:
+        runs = args.modes or ["cold", "warm"] + (["no warm-up", "preloaded"] if args.device == "cuda" else [])
+        for i, mode in enumerate(runs):
             t = run_child(name, args.batch, mode, args.device)
             label = {"no warm-up": "warm, no library warm-up", "preloaded": "warm, libraries loaded by PyTorch"}.get(mode, mode)
+            if runs.count(mode) > 1:
+                label += f" #{runs[:i + 1].count(mode)}"
             row[label] = t
             if t is not None:
                 print(f"{name} b{args.batch} {label}: {describe(t)}", flush=True)

@@ -32,8 +32,9 @@ logger = logging.getLogger("tensorforge")
 
 STATS = collections.Counter()
 """Process-wide counts: "graphs" compiled, "engines" built, "build_failures", "engine_cache_hits"
-(engines taken from the engine cache instead of built), "shape_variants" (compilations of a graph
-with symbolic sizes for one concrete input signature)."""
+(engines taken from the engine cache instead of built), "trace_cache_hits" (graphs whose ATen trace
+came from the trace cache, lowering/trace_cache.py), "shape_variants" (compilations of a graph with
+symbolic sizes for one concrete input signature)."""
 REPORTS: collections.deque = collections.deque(maxlen=256)
 """The reports of the most recent graphs compiled in this process (at most 256), oldest first; each
 has its graph_index, the value STATS["graphs"] took when it was compiled."""
@@ -236,6 +237,8 @@ def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSetti
         warnings.warn(f"tensorforge: could not lower this graph to ATen ({type(e).__name__}: {first_line}); "
                       "it runs in PyTorch")
         return None
+    if lowered.from_cache:
+        STATS["trace_cache_hits"] += 1
     nodes = list(lowered.gm.graph.nodes)
     lowered_at = time.perf_counter()
     result = partition(lowered.gm, settings)

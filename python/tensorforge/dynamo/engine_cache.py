@@ -16,17 +16,16 @@ bytes, the entries used least recently are deleted.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
 import struct
-import tempfile
 import warnings
 
 import torch
 
 import tensorforge as tf
+from tensorforge.dynamo import cache_files
 from tensorforge.errors import Error
 from tensorforge.dynamo.conversion.interpreter import IOSpec
 
@@ -42,10 +41,7 @@ _NOT_IN_KEY = {"debug", "dryrun", "min_block_size", "torch_executed_ops", "pass_
 
 def default_dir() -> str:
     """$TENSORFORGE_ENGINE_CACHE, else $XDG_CACHE_HOME/tensorforge/engines, else ~/.cache/tensorforge/engines."""
-    if os.environ.get("TENSORFORGE_ENGINE_CACHE"):
-        return os.environ["TENSORFORGE_ENGINE_CACHE"]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "tensorforge", "engines")
+    return os.environ.get("TENSORFORGE_ENGINE_CACHE") or cache_files.cache_home("engines")
 
 
 @dataclasses.dataclass
@@ -57,30 +53,10 @@ class CachedBlock:
     op_count: int
 
 
-@functools.lru_cache(maxsize=1)
-def _installation() -> bytes:
-    """This installation's identity: version, and the size and time of each of its files."""
-    root = os.path.dirname(os.path.abspath(tf.__file__))
-    parts = [tf.__version__]
-    for folder, _, files in sorted(os.walk(root)):
-        for name in sorted(files):
-            if name.endswith((".py", ".so", ".pyd")):
-                st = os.stat(os.path.join(folder, name))
-                parts.append(f"{os.path.relpath(os.path.join(folder, name), root)} {st.st_size} {st.st_mtime_ns}")
-    return "\n".join(parts).encode()
-
-
-def _hash_tensor(h, t: torch.Tensor) -> None:
-    t = t.detach()
-    h.update(f"{t.dtype} {tuple(t.shape)}\n".encode())
-    if t.numel():
-        h.update(t.contiguous().cpu().reshape(-1).view(torch.uint8).numpy())
-
-
 def block_key(sub: torch.fx.GraphModule, constants: dict[int, torch.Tensor], settings, device: torch.device) -> str:
     """The entry key of one block (see the module's docstring)."""
     h = hashlib.sha256()
-    h.update(_installation())
+    h.update(cache_files.installation())
     for f in dataclasses.fields(settings):
         if f.name not in _NOT_IN_KEY:
             value = getattr(settings, f.name)
@@ -95,10 +71,10 @@ def block_key(sub: torch.fx.GraphModule, constants: dict[int, torch.Tensor], set
         if node.op == "placeholder" and isinstance(val, torch.Tensor):
             h.update(f"{node.name} {val.dtype} {tuple(val.shape)}\n".encode())
         elif node.op == "get_attr":
-            _hash_tensor(h, getattr(sub, node.target))
+            cache_files.hash_tensor(h, getattr(sub, node.target))
     for i in sorted(constants):
         h.update(f"constant {i}\n".encode())
-        _hash_tensor(h, constants[i])
+        cache_files.hash_tensor(h, constants[i])
     return h.hexdigest()
 
 
@@ -133,17 +109,10 @@ def load(folder: str, key: str) -> tuple[tf.Engine, CachedBlock] | None:
                             [int(i) for i in meta["runtime_args"]], int(meta["op_count"]))
         engine = tf.Engine.deserialize(engine_bytes)
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, Error) as e:
-        warnings.warn(f"tensorforge: engine cache entry {path} is unusable ({e}); it is deleted and the engine "
-                      f"built again")
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+        cache_files.discard(path, f"tensorforge: engine cache entry {path} is unusable ({e}); it is deleted and the "
+                                  "engine built again")
         return None
-    try:
-        os.utime(path)  # used now: evicted last
-    except OSError:
-        pass
+    cache_files.touch(path)
     return engine, block
 
 
@@ -155,37 +124,9 @@ def store(folder: str, key: str, engine: tf.Engine, block, size_limit: int) -> N
     header = json.dumps(meta).encode()
     data = MAGIC + struct.pack("<Q", len(header)) + header + engine.serialize()
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=SUFFIX)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, _path(folder, key))
-        except BaseException:
-            os.remove(tmp)
-            raise
+        cache_files.write_atomically(_path(folder, key), data)
     except OSError as e:
         warnings.warn(f"tensorforge: cannot write the engine cache in {folder}: {e}")
         return
-    evict(folder, size_limit)
+    cache_files.evict(folder, SUFFIX, size_limit)
 
-
-def evict(folder: str, size_limit: int) -> None:
-    """Deletes the least recently used entries of `folder` until they total at most `size_limit`."""
-    entries = []
-    for name in os.listdir(folder):
-        if name.endswith(SUFFIX) and not name.startswith(".tmp-"):
-            try:
-                st = os.stat(os.path.join(folder, name))
-            except OSError:
-                continue
-            entries.append((st.st_mtime_ns, st.st_size, name))
-    total = sum(size for _, size, _ in entries)
-    for _, size, name in sorted(entries):
-        if total <= size_limit:
-            break
-        try:
-            os.remove(os.path.join(folder, name))
-            total -= size
-        except OSError:
-            pass

@@ -1,8 +1,8 @@
 """Lowering: a dynamo FX graph -> an ATen graph with frozen weights, ready for partitioning.
 
 Steps: wrap the ops kept whole (custom_ops), trace to ATen with our decomposition table
-(decompositions), turn parameter and buffer inputs into constants (freeze), then run the FX passes
-of passes.PASSES in order.
+(decompositions; or take the trace kept on disk by an earlier process, trace_cache), turn parameter
+and buffer inputs into constants (freeze), then run the FX passes of passes.PASSES in order.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import torch
 from torch._functorch.aot_autograd import aot_export_joint_simple
 from torch.fx import GraphModule
 
+from tensorforge.dynamo.lowering import trace_cache
 from tensorforge.dynamo.lowering.custom_ops import wrap_kept_ops
 from tensorforge.errors import UnsupportedError
 from tensorforge.dynamo.lowering.decompositions import decomposition_table
@@ -24,6 +25,7 @@ from tensorforge.dynamo.lowering.passes import PASSES
 class LoweredGraph:
     gm: GraphModule          # ATen graph; its placeholders are the user inputs, in order
     user_positions: list[int]  # which dynamo-graph inputs the ATen graph still takes
+    from_cache: bool = False   # the ATen trace came from the trace cache
 
 
 def _clone_outputs(gm: GraphModule) -> None:
@@ -46,6 +48,21 @@ def lower(gm: GraphModule, example_inputs, settings) -> LoweredGraph:
     gm = wrap_kept_ops(gm)
     frozen = frozen_positions(gm, example_inputs)
     _clone_outputs(gm)
+    key = trace_cache.graph_key(gm, example_inputs, frozen)
+    aten_gm = trace_cache.load(key, example_inputs) if key else None
+    from_cache = aten_gm is not None
+    if aten_gm is None:
+        aten_gm = _trace(gm, example_inputs)
+        if key:
+            trace_cache.store(key, aten_gm)
+    aten_gm = freeze_inputs(aten_gm, frozen, example_inputs)
+    for p in PASSES:
+        aten_gm = p(aten_gm, settings)
+    users = [i for i in range(len(example_inputs)) if i not in set(frozen)]
+    return LoweredGraph(aten_gm, users, from_cache)
+
+
+def _trace(gm: GraphModule, example_inputs) -> GraphModule:
     with torch.no_grad():
         aten_gm = aot_export_joint_simple(gm, list(example_inputs), trace_joint=False,
                                           decompositions=decomposition_table())
@@ -53,8 +70,4 @@ def lower(gm: GraphModule, example_inputs, settings) -> LoweredGraph:
     if placeholders != len(example_inputs):  # effect tokens threaded through with_effects nodes
         raise UnsupportedError(f"the ATen graph takes {placeholders} inputs for the {len(example_inputs)} given: it "
                                "orders side effects with tokens (an op such as linalg's error checks has effects)")
-    aten_gm = freeze_inputs(aten_gm, frozen, example_inputs)
-    for p in PASSES:
-        aten_gm = p(aten_gm, settings)
-    users = [i for i in range(len(example_inputs)) if i not in set(frozen)]
-    return LoweredGraph(aten_gm, users)
+    return aten_gm
