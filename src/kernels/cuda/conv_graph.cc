@@ -16,7 +16,7 @@
 // [Cout, *kernel, Cin / groups]) is described to cuDNN with NHWC strides and runs in place; its
 // fallbacks are the unfused NHWC graph and the NCHW graph with transposes through the workspace. optimization_level 0 keeps the first plan (the fused graph's first); levels 1-2 time 3
 // fused, 2 unfused (5 for grouped layers) and 2 NHWC candidates, levels 3 and up 6, 2 (5) and 3 (of
-// which at most 2, 3 below level 5 are engines that cuDNN compiles at finalization), each on random (non-zero)
+// which at most 1, 2 at level 4, are engines that cuDNN compiles at finalization), each on random (non-zero)
 // scratch data, 3 rounds of 5 calls, and keep the fastest median among the plans whose output agrees
 // with the heuristic's first plan (or with the majority, when most disagree with that one).
 // Tensors are declared 16-byte aligned; a second plan declared only element-aligned serves calls
@@ -521,9 +521,12 @@ class ConvGraphKernel : public Kernel {
     }
 
     const bool thorough = s.config.optimization_level >= 3;  // more of the heuristic's list is timed
-    // Runtime-compiled engines finalized for the timing, over all variants: 2 below level 3, 3 at
-    // levels 3-4, every one at 5 (each compiles a kernel, ~0.1-1 s).
-    int compiles_left = !timed ? 1 << 30 : s.config.optimization_level >= 5 ? 1 << 30 : thorough ? 3 : 2;
+    // Runtime-compiled engines finalized for the timing, over all variants: 1 below level 4, 2 at
+    // level 4, every one at 5. Each compiles a kernel, about 1 s of a helper thread on the H200,
+    // and they hardly scale past 8 threads: EfficientNet-B0's 3 a layer were 54 s of compiles, 7 s
+    // of its build, for no speed over 2 a layer (benchmarks/RESULTS.md, run R).
+    const int level = s.config.optimization_level;
+    int compiles_left = !timed || level >= 5 ? 1 << 30 : level == 4 ? 2 : 1;
     std::vector<Plan>& candidates = out->candidates;
     auto add = [&](Variant v, int want) {
       const size_t staging = v.nhwc != last_ ? this->staging() : 0;
