@@ -2,6 +2,7 @@
 #include "opt/rebuild.h"
 
 #include <algorithm>
+#include <thread>
 
 #include "common/half.h"
 
@@ -148,17 +149,33 @@ Weights float_weights(DataType t, const Dims& dims, const std::vector<double>& v
 
 namespace {
 
+// out[i] = in[i] * scale[block % scale.size()] for the blocks of `inner` elements, rounded through
+// float. Large weights are split over threads by whole blocks (the conversions cost a few ns an
+// element: ResNet-50's float16 batch-norm folding took 316 ms on one thread of the H200's host).
 template <class T, class Load, class Store>
 void scale_elements(const void* from, void* to, size_t n, const std::vector<double>& scale, int64_t inner, Load load,
                     Store store) {
   const T* in = static_cast<const T*>(from);
   T* out = static_cast<T*>(to);
   const size_t step = static_cast<size_t>(std::max<int64_t>(inner, 1));
-  for (size_t i = 0, block = 0; i < n; ++block) {
-    const double s = scale[block % scale.size()];
-    for (const size_t end = std::min(n, i + step); i < end; ++i)
-      out[i] = store(static_cast<float>(static_cast<double>(load(in[i])) * s));
-  }
+  const size_t blocks = (n + step - 1) / step;
+  auto run = [&](size_t first_block, size_t last_block) {
+    for (size_t block = first_block; block < last_block; ++block) {
+      const double s = scale[block % scale.size()];
+      for (size_t i = block * step, end = std::min(n, i + step); i < end; ++i)
+        out[i] = store(static_cast<float>(static_cast<double>(load(in[i])) * s));
+    }
+  };
+  constexpr size_t kPerThread = size_t{1} << 18;  // elements below which another thread costs more than it saves
+  const size_t threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), 16, n / kPerThread,
+                                           blocks});
+  if (threads <= 1) return run(0, blocks);
+  std::vector<std::thread> pool;
+  const size_t per = (blocks + threads - 1) / threads;
+  for (size_t t = 1; t < threads; ++t)
+    pool.emplace_back(run, std::min(blocks, t * per), std::min(blocks, (t + 1) * per));
+  run(0, std::min(blocks, per));
+  for (std::thread& th : pool) th.join();
 }
 
 }  // namespace
