@@ -391,9 +391,13 @@ TEST(PrepareKernels, CallsEachMatchingEntryOncePerLayerOnSeveralThreads) {
   {
     KernelPreparation preparation(g, list, config, {});
     EXPECT_EQ(preparation.calls(), 12);
-    size_t a1 = 0;
+    size_t a0 = 0, a1 = 0;
+    while (g.layers[a0].name != "a0") ++a0;
     while (g.layers[a1].name != "a1") ++a1;
+    // wait_for(a1) alone does not wait for a0: a helper started late may still be in a0's call
+    // when the other has finished a1's (seen under load on two cores).
     preparation.wait_for(a1);
+    preparation.wait_for(a0);
     EXPECT_GE(g_prepared_act.load(), 2);  // a0's and a1's (each sleeps 20 ms)
     EXPECT_GE(preparation.finish(), 0.0);
     EXPECT_EQ(g_prepared_act.load(), 6);
