@@ -58,6 +58,7 @@ def lower(gm: GraphModule, example_inputs, settings) -> LoweredGraph:
     aten_gm = freeze_inputs(aten_gm, frozen, example_inputs)
     for p in PASSES:
         aten_gm = p(aten_gm, settings)
+    aten_gm.recompile()  # once, for freezing and every pass
     users = [i for i in range(len(example_inputs)) if i not in set(frozen)]
     return LoweredGraph(aten_gm, users, from_cache)
 

@@ -28,7 +28,7 @@ import struct
 import warnings
 
 import torch
-from torch._subclasses.fake_tensor import FakeTensorMode
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.fx import Graph, GraphModule, Node
 from torch.fx.passes.fake_tensor_prop import FakeTensorProp
 from torch.multiprocessing.reductions import StorageWeakRef
@@ -195,7 +195,11 @@ def _encode_values(aten_gm: GraphModule) -> list | None:
         raise _NotCacheable(f"a value of type {type(v).__name__}")
 
     try:
-        values = [one(n.meta.get("val")) for n in aten_gm.graph.nodes]
+        values = []
+        for n in aten_gm.graph.nodes:
+            if n.op == "placeholder" and not isinstance(n.meta.get("val"), torch.Tensor):
+                raise _NotCacheable("an input that is not a tensor")
+            values.append(one(n.meta.get("val")))
     except _NotCacheable:
         return None
     return [values, [nbytes for _, _, nbytes in sorted(groups.values(), key=lambda g: g[0])]]
@@ -392,13 +396,14 @@ def decode(body: bytes, example_inputs) -> GraphModule:
         graph.lint()
         gm = GraphModule(root, graph)
         mode = FakeTensorMode(allow_non_fake_inputs=True)
-        fakes = [mode.from_tensor(t, static_shapes=True) if isinstance(t, torch.Tensor) else t for t in example_inputs]
         with torch.no_grad():
             if header.get("values") is None:
+                fakes = [mode.from_tensor(t, static_shapes=True) if isinstance(t, torch.Tensor) else t
+                         for t in example_inputs]
                 FakeTensorProp(gm, mode).propagate_dont_convert_inputs(*fakes)
                 gm.graph.output_node().meta.pop("val", None)  # as traced graphs have it
             else:
-                _set_values(gm, header["values"], fakes, mode)
+                _set_values(gm, header["values"], example_inputs, mode)
     except BadEntry:
         raise
     except Exception as e:  # noqa: BLE001 - an entry that does not run on these inputs is damaged
@@ -406,27 +411,34 @@ def decode(body: bytes, example_inputs) -> GraphModule:
     return gm
 
 
-def _set_values(gm: GraphModule, stored, fakes: list, mode: FakeTensorMode) -> None:
-    """Sets each node's meta["val"] from an entry's values (see _encode_values): a storage's first
-    tensor is the fake input or constant that owns it, or a new fake tensor of its size; every other
-    tensor is a view of it (as_strided), so values share storage as the traced ones did."""
+def _set_values(gm: GraphModule, stored, example_inputs, mode: FakeTensorMode) -> None:
+    """Sets each node's meta["val"] from an entry's values (see _encode_values), as fake tensors over
+    meta tensors made directly (a fake tensor op costs 10x more): a storage's first tensor is a new
+    meta tensor of the storage's size (an input's: the real input's storage size), every other
+    tensor a view of it, so values share storage as the traced ones did. Constants go through
+    mode.from_tensor."""
     if not isinstance(stored, list) or len(stored) != 2 or not isinstance(stored[0], list):
         raise BadEntry("unreadable values")
     values, sizes = stored
     nodes = list(gm.graph.nodes)
     if len(values) != len(nodes) or not isinstance(sizes, list):
         raise BadEntry("values for another graph")
-    bases: dict[int, torch.Tensor] = {}
-    inputs = iter(fakes)
+    bases: dict[int, tuple] = {}  # group -> (meta tensor, device), or (fake tensor, None) for a constant's
+    inputs = iter(example_inputs)
 
-    def owned(node) -> torch.Tensor | None:
-        if node.op == "placeholder":
-            return next(inputs)
-        if node.op == "get_attr":
-            return mode.from_tensor(getattr(gm, node.target), static_shapes=True)
-        return None
+    def view(group, shape, stride, offset, dtype):
+        base, device = bases[group]
+        if base.dtype != dtype:
+            raise BadEntry("a storage seen with two dtypes")
+        extent = offset + sum((d - 1) * abs(st) for d, st in zip(shape, stride)) + 1 if all(shape) else 0
+        if extent * dtype.itemsize > base.untyped_storage().nbytes():
+            raise BadEntry("a view past its storage")
+        if device is None:
+            with mode:
+                return torch.as_strided(base, shape, stride, offset)
+        return FakeTensor(mode, base.as_strided(shape, stride, offset), device)
 
-    def build(v, own):
+    def build(v, node):
         if isinstance(v, list):
             return [build(e, None) for e in v]
         if not isinstance(v, dict) or "tensor" not in v:
@@ -434,38 +446,40 @@ def _set_values(gm: GraphModule, stored, fakes: list, mode: FakeTensorMode) -> N
         shape, stride, offset, dtype, device, group = v["tensor"]
         dtype = _decode({"dtype": dtype}, {})
         if not (isinstance(group, int) and 0 <= group < len(sizes) and isinstance(offset, int) and offset >= 0 and
-                all(isinstance(d, int) and d >= 0 for d in shape) and len(stride) == len(shape) and
-                all(isinstance(d, int) for d in stride)):
+                isinstance(shape, list) and all(isinstance(d, int) and d >= 0 for d in shape) and
+                isinstance(stride, list) and len(stride) == len(shape) and all(isinstance(d, int) for d in stride)):
             raise BadEntry("an unreadable tensor value")
-        if own is not None:
-            if list(own.shape) != shape or list(own.stride()) != stride or own.dtype != dtype:
+        op = node.op if node is not None else None
+        if op in ("placeholder", "get_attr"):
+            real = next(inputs, None) if op == "placeholder" else getattr(gm, node.target)
+            if not isinstance(real, torch.Tensor) or list(real.shape) != shape or list(real.stride()) != stride or \
+                    real.storage_offset() != offset or real.dtype != dtype:
                 raise BadEntry("values that do not fit the inputs")
-            bases.setdefault(group, own)
-            return own
-        extent = offset + sum((d - 1) * abs(st) for d, st in zip(shape, stride)) + 1 if all(shape) else 0
-        base = bases.get(group)
-        if base is None:
+            if op == "get_attr":
+                fake = mode.from_tensor(real, static_shapes=True)
+                bases.setdefault(group, (fake, None))
+                return fake
+            if group not in bases:
+                storage = real.untyped_storage().nbytes()
+                bases[group] = (torch.empty((storage // dtype.itemsize,), dtype=dtype, device="meta"), real.device)
+            return view(group, shape, stride, offset, dtype)
+        if group not in bases:
             nbytes = sizes[group]
             if not isinstance(nbytes, int) or nbytes < 0 or nbytes % dtype.itemsize:
                 raise BadEntry("an unreadable storage size")
-            with mode:
-                if offset == 0 and extent * dtype.itemsize == nbytes and min(stride, default=0) >= 0:
-                    bases[group] = torch.empty_strided(shape, stride, dtype=dtype, device=device)
-                    return bases[group]  # the usual case: a tensor that is its whole storage
-                base = torch.empty((nbytes // dtype.itemsize,), dtype=dtype, device=device)
-            bases[group] = base
-        if base.dtype != dtype:
-            raise BadEntry("a storage seen with two dtypes")
-        if extent * dtype.itemsize > base.untyped_storage().nbytes():
-            raise BadEntry("a view past its storage")
-        with mode:
-            return torch.as_strided(base, shape, stride, offset)
+            device = torch.device(device)
+            extent = offset + sum((d - 1) * st for d, st in zip(shape, stride)) + 1 if all(shape) else 0
+            if offset == 0 and extent * dtype.itemsize == nbytes and min(stride, default=0) >= 0:
+                meta = torch.empty_strided(shape, stride, dtype=dtype, device="meta")
+                bases[group] = (meta, device)
+                return FakeTensor(mode, meta, device)  # the usual case: a tensor that is its whole storage
+            bases[group] = (torch.empty((nbytes // dtype.itemsize,), dtype=dtype, device="meta"), device)
+        return view(group, shape, stride, offset, dtype)
 
     for node, v in zip(nodes, values):
-        own = owned(node)
-        val = build(v, own)
-        if own is None and node.op == "placeholder":
-            raise BadEntry("an input without a value")
+        if node.op == "placeholder" and not (isinstance(v, dict) and "tensor" in v):
+            raise BadEntry("an input without a tensor value")
+        val = build(v, node)
         if val is not None:
             node.meta["val"] = tuple(val) if isinstance(val, list) and node.op != "output" else val
 

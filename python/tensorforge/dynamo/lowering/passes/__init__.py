@@ -5,7 +5,8 @@ from tensorforge.dynamo.lowering.passes.constant_folding import fold_constants
 from tensorforge.dynamo.lowering.passes.recognize_gelu import recognize_gelu
 from tensorforge.dynamo.lowering.passes.remove_noops import remove_noops
 
-# Each pass: (GraphModule, settings) -> GraphModule.
+# Each pass: (GraphModule, settings) -> GraphModule, editing the graph; lower() regenerates the
+# module's code once after the last.
 PASSES = [
     as_strided_base,
     remove_noops,

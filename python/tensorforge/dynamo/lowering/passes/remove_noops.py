@@ -49,5 +49,4 @@ def remove_noops(gm: GraphModule, settings) -> GraphModule:
             changed = True
     if changed:
         gm.graph.lint()
-        gm.recompile()
     return gm
