@@ -25,7 +25,7 @@ def installation() -> bytes:
     rebuilt library or an edited Python file never reuses another build's entries)."""
     root = os.path.dirname(os.path.abspath(tf.__file__))
     parts = [tf.__version__]
-    for folder, _, files in sorted(os.walk(root)):
+    for folder, _, files in sorted(os.walk(root, followlinks=True)):  # a development tree of links too
         for name in sorted(files):
             if name.endswith((".py", ".so", ".pyd")):
                 st = os.stat(os.path.join(folder, name))
