@@ -67,11 +67,16 @@ def unsupported_reason(node: Node, settings) -> str | None:
 
 
 class _Support(OperatorSupportBase):
-    def __init__(self, settings) -> None:
+    """The partitioner's question, answered from the reasons partition() found for every call
+    (each node's converter check runs once)."""
+
+    def __init__(self, settings, reasons: dict[str, str]) -> None:
         super().__init__()
-        self.settings = settings
+        self.settings, self.reasons = settings, reasons
 
     def is_node_supported(self, submodules, node: Node) -> bool:
+        if node.op == "call_function":
+            return node.name not in self.reasons
         return unsupported_reason(node, self.settings) is None
 
 
@@ -103,7 +108,7 @@ def partition(gm: GraphModule, settings) -> PartitionResult:
             r = unsupported_reason(node, settings)
             if r is not None:
                 reasons[node.name] = r
-    partitioner = CapabilityBasedPartitioner(gm, _Support(settings), allows_single_node_partition=True)
+    partitioner = CapabilityBasedPartitioner(gm, _Support(settings, reasons), allows_single_node_partition=True)
     candidates: list[Partition] = partitioner.propose_partitions()
     sizes = [op_count(p.nodes) for p in candidates]
     threshold = settings.min_block_size
