@@ -2,6 +2,7 @@
 #include "opt/rebuild.h"
 
 #include <algorithm>
+#include <system_error>
 #include <thread>
 
 #include "common/half.h"
@@ -172,9 +173,13 @@ void scale_elements(const void* from, void* to, size_t n, const std::vector<doub
   if (threads <= 1) return run(0, blocks);
   std::vector<std::thread> pool;
   const size_t per = (blocks + threads - 1) / threads;
-  for (size_t t = 1; t < threads; ++t)
-    pool.emplace_back(run, std::min(blocks, t * per), std::min(blocks, (t + 1) * per));
+  size_t t = 1;
+  try {
+    for (; t < threads; ++t) pool.emplace_back(run, std::min(blocks, t * per), std::min(blocks, (t + 1) * per));
+  } catch (const std::system_error&) {  // no thread to be had: the ranges left run here
+  }
   run(0, std::min(blocks, per));
+  for (; t < threads; ++t) run(std::min(blocks, t * per), std::min(blocks, (t + 1) * per));
   for (std::thread& th : pool) th.join();
 }
 

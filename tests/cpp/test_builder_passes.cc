@@ -3,6 +3,8 @@
 // kernels).
 #include "opt/fold_batch_norm.h"
 #include "opt/fuse_epilogues.h"
+#include "opt/rebuild.h"
+#include "common/half.h"
 
 #include <algorithm>
 
@@ -174,3 +176,35 @@ TEST(ReshapeAlias, ReshapesShareTheirInputsMemoryUnlessTheyAreOutputs) {
 
 }  // namespace
 }  // namespace tft
+
+// scaled_weights (batch-norm and channel-scale folding) splits large weights over threads: every
+// element of a weight large enough to be split equals the one-element-at-a-time result, in each
+// dtype, with blocks that do not divide evenly among the threads.
+TEST(ScaledWeights, LargeWeightsMatchTheElementwiseResultInEveryDtype) {
+  using namespace tensorforge;
+  const int64_t cout = 1031, inner = 3 * 3 * 97;  // 0.9M elements: split over threads
+  std::vector<double> scale(cout);
+  for (int64_t o = 0; o < cout; ++o) scale[o] = 0.25 + 0.003 * static_cast<double>(o % 517) - (o % 7 == 0 ? 1.5 : 0.0);
+  const size_t n = static_cast<size_t>(cout * inner);
+  std::vector<float> f(n);
+  for (size_t i = 0; i < n; ++i) f[i] = static_cast<float>(static_cast<int64_t>((i * 2654435761u) % 20001) - 10000) / 977.0f;
+  std::vector<half_t> h(n);
+  std::vector<bfloat16_t> b(n);
+  for (size_t i = 0; i < n; ++i) {
+    h[i] = to_half(f[i]);
+    b[i] = to_bfloat16(f[i]);
+  }
+  const Dims dims{cout, 97, 3, 3};
+  const Weights wf = scaled_weights(Weights(DataType::kFloat32, dims, f.data()), scale, inner);
+  const Weights wh = scaled_weights(Weights(DataType::kFloat16, dims, h.data()), scale, inner);
+  const Weights wb = scaled_weights(Weights(DataType::kBFloat16, dims, b.data()), scale, inner);
+  size_t wrong = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double s = scale[i / static_cast<size_t>(inner)];
+    wrong += static_cast<const float*>(wf.data())[i] != static_cast<float>(static_cast<double>(f[i]) * s);
+    wrong += static_cast<const half_t*>(wh.data())[i].bits != to_half(static_cast<float>(to_float(h[i]) * s)).bits;
+    wrong += static_cast<const bfloat16_t*>(wb.data())[i].bits !=
+             to_bfloat16(static_cast<float>(to_float(b[i]) * s)).bits;
+  }
+  EXPECT_EQ(wrong, 0u);
+}
