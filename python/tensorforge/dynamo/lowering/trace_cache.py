@@ -9,12 +9,15 @@ TensorForge. A graph whose key cannot be written exactly (a call of a function o
 submodule, an argument of a kind not listed in `_describe`) is traced every time.
 
 The entry holds the ATen graph as data, never code: nodes with their op, name and arguments, each
-target an ATen operator found by name under torch.ops or one of a few Python operators, and the
-tensor constants through torch.load(weights_only=True). A read entry is checked as it is rebuilt
-and its values (node.meta["val"]) are found again by running it on fake tensors; an entry that does
-not rebuild, or whose result does not fit the inputs, is deleted with a warning and the graph is
-traced again. Entries are files in `default_dir()`; past SIZE_LIMIT bytes the least recently used
-are deleted.
+target an ATen operator found by name under torch.ops or one of a few Python operators; the tensor
+constants as raw bytes; and each node's value (node.meta["val"]) as shape, strides, offset, dtype,
+device and which storage it shares, rebuilt as fake tensors over meta tensors without running the
+graph (a graph whose storages are seen through two dtypes is run on fake tensors instead). A read
+entry is checked as it is rebuilt; one that does not rebuild, or does not fit the inputs, is
+deleted with a warning and the graph traced again. Entries are files in `default_dir()`, written
+atomically (processes may share the folder); past SIZE_LIMIT bytes the least recently used are
+deleted. Threads may lower graphs at once (a graph with symbolic sizes compiles each shape at
+call time): entries are read and written whole, and each read makes its own fake mode.
 """
 
 from __future__ import annotations
