@@ -239,3 +239,47 @@ def test_off_turns_the_cache_off(tmp_path, monkeypatch):
     run(model, x)
     run(model, x)
     assert STATS["trace_cache_hits"] == hits
+
+
+def test_threads_reading_one_entry_at_once_get_the_same_graph(folder):
+    """Graphs with symbolic sizes compile each shape at call time, so threads may lower at once:
+    four threads rebuilding one entry together get the graph and values one thread gets."""
+    import copy
+    import threading
+
+    from tensorforge.dynamo.lowering import lower
+    from tensorforge.dynamo.settings import CompilationSettings
+
+    captured = []
+
+    def backend(gm, example_inputs):
+        captured.append((gm, list(example_inputs)))
+        return gm.forward
+
+    torch._dynamo.reset()
+    with torch.no_grad():
+        torch.compile(Net().eval(), backend=backend, dynamic=False)(torch.randn(3, 12))
+    gm, inputs = captured[0]
+    settings = CompilationSettings.from_options({})
+    first = lower(copy.deepcopy(gm), inputs, settings)
+    assert not first.from_cache and len(entries(folder)) == 1
+    results, errors = [None] * 4, []
+    start = threading.Barrier(4)
+
+    def work(i):
+        try:
+            start.wait()
+            results[i] = lower(copy.deepcopy(gm), inputs, settings)
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for r in results:
+        assert r.from_cache and r.gm.code == first.gm.code
+        assert _describe_values(r.gm) == _describe_values(first.gm)
+        assert _storage_classes(r.gm) == _storage_classes(first.gm)
