@@ -54,8 +54,8 @@ def run(model, x):
         return fn(x)
 
 
-def dynamo_graph(model, *inputs):
-    """The dynamo graph of `model` and its example inputs, prepared as lower() prepares them."""
+def raw_dynamo_graph(model, *inputs):
+    """The dynamo graph of `model` and its example inputs, as the backend receives them."""
     captured = []
 
     def backend(gm, example_inputs):
@@ -65,7 +65,12 @@ def dynamo_graph(model, *inputs):
     torch._dynamo.reset()
     with torch.no_grad():
         torch.compile(model, backend=backend, dynamic=False)(*inputs)
-    gm, example_inputs = captured[0]
+    return captured[0]
+
+
+def dynamo_graph(model, *inputs):
+    """The dynamo graph of `model` and its example inputs, prepared as lower() prepares them."""
+    gm, example_inputs = raw_dynamo_graph(model, *inputs)
     gm = wrap_kept_ops(gm)
     _clone_outputs(gm)
     return gm, example_inputs
@@ -250,16 +255,7 @@ def test_threads_reading_one_entry_at_once_get_the_same_graph(folder):
     from tensorforge.dynamo.lowering import lower
     from tensorforge.dynamo.settings import CompilationSettings
 
-    captured = []
-
-    def backend(gm, example_inputs):
-        captured.append((gm, list(example_inputs)))
-        return gm.forward
-
-    torch._dynamo.reset()
-    with torch.no_grad():
-        torch.compile(Net().eval(), backend=backend, dynamic=False)(torch.randn(3, 12))
-    gm, inputs = captured[0]
+    gm, inputs = raw_dynamo_graph(Net().eval(), torch.randn(3, 12))
     settings = CompilationSettings.from_options({})
     first = lower(copy.deepcopy(gm), inputs, settings)
     assert not first.from_cache and len(entries(folder)) == 1
