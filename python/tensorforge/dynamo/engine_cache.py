@@ -129,4 +129,3 @@ def store(folder: str, key: str, engine: tf.Engine, block, size_limit: int) -> N
         warnings.warn(f"tensorforge: cannot write the engine cache in {folder}: {e}")
         return
     cache_files.evict(folder, SUFFIX, size_limit)
-

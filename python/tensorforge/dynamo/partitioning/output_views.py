@@ -95,8 +95,9 @@ def hoist_output_views(gm: GraphModule, block: str) -> int:
 
     call.meta["val"] = new_outs[0].meta.get("val") if len(new_outs) == 1 else tuple(o.meta.get("val") for o in new_outs)
     created = set()
-    new_values = [call]
-    if len(new_outs) > 1:
+    if len(new_outs) == 1:
+        new_values = [call]
+    else:
         new_values = []
         for j, o in enumerate(new_outs):
             # each after the one before: inserting several nodes after `call` would put them in reverse
