@@ -2,8 +2,9 @@
 (filling the kernel, convolution-plan and trace caches on disk), then new processes compile it again and
 report a timeline from `torch.compile` to the third call (each process first uses dynamo once on a
 one-line CPU function, as `cuda_models.py --warm-compile` does, and reports that apart): dynamo's tracing before the backend is
-entered, the backend's stages (lower, partition, convert, build), dynamo's work after the backend
-returns (guards, code), and each of the first three calls. On CUDA two more warm processes: one
+entered, dynamo's tracing of later graphs between the backend's calls (a model with graph breaks
+gives several), the backend's stages (lower, partition, convert, build) summed over its calls,
+dynamo's work after the backend returns (guards, code), and each of the first three calls. On CUDA two more warm processes: one
 without the backend's loading of cuBLASLt and cuDNN on a helper thread beside the lowering, and one
 that first uses cuDNN and cuBLAS through PyTorch ("libraries loaded by PyTorch"): the differences
 say what loading the libraries costs inside a compile and how much of it the helper hides.
@@ -54,11 +55,14 @@ def child(name: str, batch: int, mode: str, device: str = "cuda") -> dict:
     original = backend.compile_graph
 
     def timed(*args, **kwargs):
-        marks.setdefault("backend entered", time.perf_counter() - start)
+        entered = time.perf_counter()
+        marks.setdefault("backend entered", entered - start)
         try:
             return original(*args, **kwargs)
         finally:
             marks["backend returned"] = time.perf_counter() - start
+            marks["inside the backend"] = marks.get("inside the backend", 0.0) + time.perf_counter() - entered
+            marks["graphs"] = marks.get("graphs", 0) + 1
 
     backend.compile_graph = timed
     torch._dynamo.reset()
@@ -86,9 +90,10 @@ def describe(t: dict) -> str:
     m, s = t["marks"], t["stages"]
     enter, ret = m.get("backend entered", 0.0), m.get("backend returned", 0.0)
     parts = [f"dynamo before the backend {enter:.2f}"]
+    if m.get("graphs", 1) > 1:  # dynamo traces the later graphs (after graph breaks) between backend calls
+        parts.append(f"dynamo between its {m['graphs']} graphs {ret - enter - m['inside the backend']:.2f}")
     parts += [f"{k} {v:.2f}" for k, v in s.items()]
-    inside = sum(s.values())
-    parts.append(f"rest of the backend {ret - enter - inside:.2f}")
+    parts.append(f"rest of the backend {m.get('inside the backend', 0.0) - sum(s.values()):.2f}")
     last = ret
     for i in range(1, 4):
         done = m.get(f"call {i} done", last)

@@ -122,11 +122,13 @@ def first_use_of_dynamo() -> float:
     return seconds
 
 
-def warm_compile(name: str, batch: int, engine_cache: bool = False) -> tuple[float | None, dict, float | None]:
-    """TensorForge's compile time for `name` in a new process, which finds on disk what this one
-    compiled and chose (generated kernels, convolution plans), that compile's parts (as
-    compile_parts) and the process's first use of dynamo before it (first_use_of_dynamo); (None, {},
-    None) when that process fails. The process first imports torch, the model's library and
+def warm_compile(name: str, batch: int, backend: str = "tensorforge",
+                 engine_cache: bool = False) -> tuple[float | None, dict, float | None]:
+    """`backend`'s compile time for `name` in a new process, which finds on disk what this one
+    compiled and chose (TensorForge: generated kernels, convolution plans, traces; inductor: its FX
+    graph, autograd and kernel caches), that compile's parts (as compile_parts; TensorForge only)
+    and the process's first use of dynamo before it (first_use_of_dynamo); (None, {}, None) when
+    that process fails. The process first imports torch, the model's library and
     tensorforge, makes the model and uses dynamo once on the CPU; the time counts from
     torch.compile, so it includes the CUDA libraries' first handles."""
     import subprocess
@@ -137,8 +139,8 @@ def warm_compile(name: str, batch: int, engine_cache: bool = False) -> tuple[flo
     if "optimization_level" in TF_OPTIONS:
         code += "c.TF_OPTIONS['optimization_level'] = %d; " % TF_OPTIONS["optimization_level"]
     code += ("model, inputs = z.make_model(%r, %d); print('FIRST', c.first_use_of_dynamo()); n = STATS['graphs']; "
-             "print('SECONDS', c.compiled(model, inputs, 'tensorforge')[1]); "
-             "print('PARTS', json.dumps(c.compile_parts(reports_since(n))))" % (name, batch))
+             "print('SECONDS', c.compiled(model, inputs, %r)[1]); "
+             "print('PARTS', json.dumps(c.compile_parts(reports_since(n))))" % (name, batch, backend))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     lines = {ln.split()[0]: ln.split(None, 1)[1] for ln in r.stdout.splitlines()
              if ln.startswith(("FIRST ", "SECONDS ", "PARTS "))}
@@ -201,6 +203,12 @@ def fmt(v, spec=".3f"):
     return "" if v is None else format(v, spec)
 
 
+def warm_s(row, backend: str) -> str:
+    """ " (s)" with `backend`'s warm compile time of the row, when --warm-compile measured it."""
+    s = row.get(f"{backend}_warm_compile_s")
+    return "" if s is None else f" ({s:.1f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=ALL, help="default: the --set's models")
@@ -217,9 +225,9 @@ def main() -> None:
                         help="compile TensorForge with cache_built_engines and reuse_cached_engines, so that "
                              "--warm-compile's new process takes its engines from the engine cache")
     parser.add_argument("--warm-compile", action="store_true",
-                        help="after each row, compile the model with TensorForge again in a new process (its "
-                             "kernel and convolution-plan caches on disk now warm), after a first use of dynamo "
-                             "there on a one-line CPU function, and report both times")
+                        help="after each row, compile the model with each compiling backend again in a new "
+                             "process (its caches on disk now warm), after a first use of dynamo there on a "
+                             "one-line CPU function, and report both times")
     parser.add_argument("--level", type=int, help="TensorForge's optimization_level (default: its default, 3)")
     parser.add_argument("--profile", action="store_true",
                         help="also list each compiled model's top CUDA kernels, its device time per call (all "
@@ -240,7 +248,9 @@ def main() -> None:
             row = run_one(name, batch, args.backends, args.repeats, args.calls, args.profile)
             if args.warm_compile and "tensorforge" in args.backends:
                 (row["tensorforge_warm_compile_s"], row["warm_compile_parts_s"],
-                 row["dynamo_first_use_s"]) = warm_compile(name, batch, args.engine_cache)
+                 row["dynamo_first_use_s"]) = warm_compile(name, batch, "tensorforge", args.engine_cache)
+            if args.warm_compile and "inductor" in args.backends:
+                row["inductor_warm_compile_s"] = warm_compile(name, batch, "inductor")[0]
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if not k.endswith("top_kernels")}), flush=True)
             if "compile_parts_s" in row:
@@ -257,15 +267,14 @@ def main() -> None:
                       f"host {row[b + '_host_ms']:.3f} ms a call):")
                 for kname, ms, count in row[key]:
                     print(f"    {ms:8.3f} ms  x{count:<4d} {kname[:110]}")
-    print("\n| model (fp16) | batch | eager ms | inductor r-o ms | TensorForge ms | compile s (r-o / TF, warm) | max abs diff "
+    print("\n| model (fp16) | batch | eager ms | inductor r-o ms | TensorForge ms | compile s r-o / TF (warm) | max abs diff "
           "(max abs eager) | rel. error vs float32: eager / r-o / TF | engines, coverage |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         err = "; ".join(f"{k}: {v}" for k, v in r.items() if k.endswith("_error"))
         print(f"| {r['model']} | {r['batch']} | {fmt(r.get('eager_ms'))} | {fmt(r.get('inductor_ms'))} | "
-              f"{fmt(r.get('tensorforge_ms'))} | {fmt(r.get('inductor_compile_s'), '.1f')} / "
-              f"{fmt(r.get('tensorforge_compile_s'), '.1f')}"
-              + (f" ({r['tensorforge_warm_compile_s']:.1f})" if r.get("tensorforge_warm_compile_s") is not None else "")
+              f"{fmt(r.get('tensorforge_ms'))} | {fmt(r.get('inductor_compile_s'), '.1f')}{warm_s(r, 'inductor')} / "
+              f"{fmt(r.get('tensorforge_compile_s'), '.1f')}{warm_s(r, 'tensorforge')}"
               + f" | {fmt(r.get('max_diff'), '.2e')} "
               f"({fmt(r.get('ref_max'), '.3g')}) | {fmt(r.get('eager_rel_err'), '.1e')} / "
               f"{fmt(r.get('inductor_rel_err'), '.1e')} / {fmt(r.get('tensorforge_rel_err'), '.1e')} | "
