@@ -1,6 +1,7 @@
 """CUDA kernels of topk, cumsum and scatter against the CPU kernels: the same network built for both
-devices, over odd sizes, rows short and long (each topk path: one shared-memory sort, rows streamed
-through shared memory, rows sorted in the workspace), many ties, NaN/inf/-0.0, empty tensors,
+devices, over odd sizes, rows short and long (each topk path: packed keys in registers, 16-byte keys
+in registers, one shared-memory sort, rows streamed through shared memory, rows sorted in the
+workspace), many ties, NaN/inf/-0.0, empty tensors,
 non-contiguous inputs and every accepted dtype. topk matches exactly (values and indices; ties keep
 the lower index first). cumsum integers match exactly (wrapping), floats within the dtype tolerance.
 scatter: reduce "none" is tested with distinct targets only (which of several writes to one element
@@ -35,7 +36,10 @@ TOPK_CASES = [((7,), 0, 3), ((5, 37), 1, 5), ((5, 37), 0, 5), ((3, 6, 4), 1, 6),
               ((3, 5000), -1, 10), ((2, 4100), 1, 1024), ((2, 3000), -1, 1500), ((2, 3000, 3), 1, 1025),
               ((6, 1), -1, 1), ((4, 5), 1, 0), ((0, 5), 1, 2), ((1000, 9), 1, 4), ((2, 2049), 1, 2049),
               ((2, 3000, 3), 1, 10), ((2, 5000), 1, 1), ((3, 2100), 1, 1000), ((2, 1100), 1, 1024),
-              ((3, 1024), -1, 16), ((2, 4100, 2), 1, 9), ((4, 9000), 1, 8)]
+              ((3, 1024), -1, 16), ((2, 4100, 2), 1, 9), ((4, 9000), 1, 8),
+              # packed keys (k <= 16, rows of 64 or more): whole 16-byte words or not, one warp or four,
+              # and a row too long for 16-bit indices (2-byte elements go to the 16-byte keys)
+              ((33, 4096), -1, 8), ((5, 100), 1, 3), ((3, 640), 1, 16), ((4, 64), 1, 2), ((2, 70000), 1, 5)]
 
 
 @pytest.mark.parametrize("largest", (True, False))
@@ -74,6 +78,19 @@ def test_topk_monotonic_rows(n, k, dtype):
     x = torch.stack([up, up.flip(0), up % 97]).to(dtype)
     for largest in (True, False):
         check(lambda net, t: net.add_topk(t, k, largest=largest), [x], f"topk monotonic {n} {k} {dtype} {largest}")
+
+
+@pytest.mark.parametrize("dtype", NUMERIC)
+def test_topk_of_a_view_that_starts_off_alignment(dtype):
+    """Rows of 1024 that start one element into the input (where the engine takes the slice as a
+    view, its rows are off the 16-byte words that the packed-key kernel otherwise reads)."""
+    x = tied((7 * 1024,), dtype, seed=5)
+
+    def build(n, t):
+        return n.add_topk(n.add_reshape(n.add_slice(t, [0], [1], [1 + 6 * 1024]), [6, 1024]), 8, largest=largest)
+
+    for largest in (True, False):
+        check(build, [x], f"topk of x[1:].view(6, 1024) {dtype} {largest}")
 
 
 def test_topk_non_contiguous_input():

@@ -7,14 +7,21 @@
 //    32 to 1024, wider for longer rows): the row's first keys fill a shared buffer (the next power
 //    of two) and are sorted; then only elements that beat the k-th best so far are appended, and
 //    the buffer is sorted again when a round might not fit and at the row's end;
-//  - k <= 16 and rows of 1024 elements or more: each thread keeps the best K (8 or 16) of its
-//    strided elements in registers (a sorted list, one comparison for most elements), the lists
-//    are merged across each warp by shuffles (bitonic merges of two sorted lists) and the warps'
-//    lists by the first warp, which writes the first k;
+//  - k <= 16, rows of 64 elements or more and elements of at most 4 bytes (rows shorter than 2^16
+//    for 1- and 2-byte elements): each element becomes one packed word (its order key above its
+//    index's complement, so one unsigned comparison orders by value, then by lower index); each
+//    thread keeps the best K (8 or 16) of its elements in registers, inserted by a branch-free
+//    max/min chain, reading 16 bytes at a time from contiguous aligned rows; the lists are merged
+//    across each warp by shuffles (bitonic merges of two sorted lists) and the warps' lists by the
+//    first warp, which writes the first k;
+//  - k <= 16 and rows of 1024 elements or more otherwise (8-byte elements, longer rows): the same
+//    with 16-byte keys (value key and index compared apart);
 //  - otherwise rows of at most 2048 elements are sorted once in shared memory, longer ones whole in
 //    the workspace (a bounded number of rows at a time).
 // The values written are the input elements themselves (bit for bit), the indices int64.
 #include <algorithm>
+#include <cstring>
+#include <limits>
 
 #include "kernels/common/axis_view.h"
 #include "kernels/cuda/common.cuh"
@@ -239,11 +246,169 @@ __global__ void __launch_bounds__(128) topk_small(const T* __restrict__ x, T* __
   }
 }
 
+/// Packed keys for elements of at most 4 bytes: the element's order key (order_key's order, in
+/// the element's width rounded up to 16 or 32 bits) above the complement of its index, so that one
+/// unsigned comparison orders by value and then by lower index, and 0 comes after every element
+/// of a row shorter than kMaxExtent.
+template <class T>
+struct Packed {
+  static constexpr int kBits = sizeof(T) <= 2 ? 16 : 32;
+  using Word = std::conditional_t<sizeof(T) <= 2, uint32_t, unsigned long long>;
+  static constexpr int64_t kMaxExtent = (int64_t(1) << kBits) - 1;
+
+  __device__ static __forceinline__ Word order(T x) {
+    if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
+      uint32_t b;
+      if constexpr (std::is_same_v<T, __half>)
+        b = __half_as_ushort(x);
+      else
+        b = __bfloat16_as_ushort(x);
+      const uint32_t inf = std::is_same_v<T, __half> ? 0x7c00u : 0x7f80u;
+      if ((b & 0x7fffu) > inf) return 0xffffu;  // NaN above everything
+      if ((b & 0x7fffu) == 0) b = 0;             // -0.0 ties with 0.0
+      return (b & 0x8000u) ? (~b & 0xffffu) : (b | 0x8000u);
+    } else if constexpr (std::is_same_v<T, float>) {
+      return static_cast<Word>(order_key(x));
+    } else if constexpr (std::is_signed_v<T>) {
+      return static_cast<Word>(static_cast<int64_t>(x) - static_cast<int64_t>(std::numeric_limits<T>::min()));
+    } else {
+      return static_cast<Word>(x);
+    }
+  }
+  __device__ static __forceinline__ Word key(T x, int64_t j, bool largest) {
+    const Word v = largest ? order(x) : order(x) ^ static_cast<Word>(kMaxExtent);
+    return (v << kBits) | static_cast<Word>(kMaxExtent - j);
+  }
+  __device__ static __forceinline__ int64_t index(Word w) {
+    return kMaxExtent - static_cast<int64_t>(w & static_cast<Word>(kMaxExtent));
+  }
+};
+
+/// Inserts `key` into `best` (sorted largest first, K words), dropping the smallest: branch-free.
+template <int K, class W>
+__device__ __forceinline__ void insert_packed(W (&best)[K], W key) {
+#pragma unroll
+  for (int q = 0; q < K; ++q) {
+    const W hi = best[q] > key ? best[q] : key;
+    key = best[q] > key ? key : best[q];
+    best[q] = hi;
+  }
+}
+
+/// a (sorted largest first) becomes the best K words of a and b (sorted so), as merge_best does.
+template <int K, class W>
+__device__ __forceinline__ void merge_packed(W (&a)[K], const W (&b)[K]) {
+#pragma unroll
+  for (int q = 0; q < K; ++q) a[q] = a[q] > b[K - 1 - q] ? a[q] : b[K - 1 - q];
+#pragma unroll
+  for (int stride = K / 2; stride > 0; stride >>= 1)
+#pragma unroll
+    for (int q = 0; q < K; ++q)
+      if ((q & stride) == 0) {
+        const W hi = a[q] > a[q + stride] ? a[q] : a[q + stride];
+        a[q + stride] = a[q] > a[q + stride] ? a[q + stride] : a[q];
+        a[q] = hi;
+      }
+}
+
+/// Lanes whose index differs only in the bits below `lanes` (a power of two) end with the best K
+/// of their lists (butterfly merges).
+template <int K, class W>
+__device__ __forceinline__ void lanes_best_packed(W (&best)[K], int lanes) {
+  for (int mask = lanes >> 1; mask > 0; mask >>= 1) {
+    W other[K];
+#pragma unroll
+    for (int q = 0; q < K; ++q) other[q] = __shfl_xor_sync(0xffffffffu, best[q], mask);
+    merge_packed<K>(best, other);
+  }
+}
+
+/// topk_small with packed words. `vector`: rows are contiguous (inner 1), 16-byte aligned and a
+/// whole number of 16-byte words long, read a word at a time.
+template <class T, int K>
+__global__ void __launch_bounds__(128) topk_packed(const T* __restrict__ x, T* __restrict__ values,
+                                                   int64_t* __restrict__ indices, int64_t rows, Row r, bool largest,
+                                                   bool vector) {
+  using P = Packed<T>;
+  using W = typename P::Word;
+  constexpr int V = 16 / sizeof(T);  // elements in a 16-byte word
+  __shared__ W lists[4][K];          // one list per warp (at most 128 threads)
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int64_t step = blockDim.x;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t o = row / r.inner, i = row - o * r.inner;
+    const T* xr = x + o * r.extent * r.inner + i;
+    W best[K];
+#pragma unroll
+    for (int q = 0; q < K; ++q) best[q] = 0;  // after every element
+    if (vector) {
+      const uint4* xv = reinterpret_cast<const uint4*>(xr);
+      const int64_t words = r.extent / V;
+      auto insert_word = [&](const uint4& w, int64_t c) {
+        T e[V];
+        memcpy(e, &w, sizeof w);
+#pragma unroll
+        for (int q = 0; q < V; ++q) insert_packed<K>(best, P::key(e[q], c * V + q, largest));
+      };
+      int64_t c = threadIdx.x;
+      for (; c + 3 * step < words; c += 4 * step) {  // four 16-byte loads in flight
+        const uint4 w0 = xv[c], w1 = xv[c + step], w2 = xv[c + 2 * step], w3 = xv[c + 3 * step];
+        insert_word(w0, c);
+        insert_word(w1, c + step);
+        insert_word(w2, c + 2 * step);
+        insert_word(w3, c + 3 * step);
+      }
+      for (; c < words; c += step) insert_word(xv[c], c);
+    } else {
+      int64_t j = threadIdx.x;
+      for (; j + 3 * step < r.extent; j += 4 * step) {
+        const T x0 = xr[j * r.inner], x1 = xr[(j + step) * r.inner], x2 = xr[(j + 2 * step) * r.inner],
+                x3 = xr[(j + 3 * step) * r.inner];
+        insert_packed<K>(best, P::key(x0, j, largest));
+        insert_packed<K>(best, P::key(x1, j + step, largest));
+        insert_packed<K>(best, P::key(x2, j + 2 * step, largest));
+        insert_packed<K>(best, P::key(x3, j + 3 * step, largest));
+      }
+      for (; j < r.extent; j += step) insert_packed<K>(best, P::key(xr[j * r.inner], j, largest));
+    }
+    lanes_best_packed<K>(best, 32);
+    __syncthreads();  // the previous row's readers are done with lists
+    if (lane == 0)
+#pragma unroll
+      for (int q = 0; q < K; ++q) lists[warp][q] = best[q];
+    __syncthreads();
+    if (warp == 0) {
+#pragma unroll
+      for (int q = 0; q < K; ++q) best[q] = lane < warps ? lists[lane][q] : W(0);
+      lanes_best_packed<K>(best, warps);  // lanes below `warps` hold the row's list, the others 0s
+      const int64_t out = o * r.k * r.inner + i;
+#pragma unroll
+      for (int q = 0; q < K; ++q) {
+        const W w = __shfl_sync(0xffffffffu, best[q], 0);
+        if (lane == q && q < r.k) {
+          const int64_t j = P::index(w);
+          values[out + q * r.inner] = xr[j * r.inner];
+          indices[out + q * r.inner] = j;
+        }
+      }
+    }
+  }
+}
+
 template <class T>
 class TopKKernel : public Kernel {
  public:
   TopKKernel(const AxisView& v, int64_t k, bool largest)
       : r_{v.extent, v.inner, k}, rows_(v.outer * v.inner), largest_(largest) {
+    if constexpr (sizeof(T) <= 4) {  // packed words in registers: the row read once, no sort
+      if (k > 0 && k <= 16 && v.extent >= 64 && v.extent < Packed<T>::kMaxExtent) {
+        packed_ = true;
+        small_k_ = k <= 8 ? 8 : 16;
+        threads_ = static_cast<int>(std::min<int64_t>(pow2_at_least(std::max<int64_t>(v.extent / 32, 32)), 128));
+        blocks_ = std::max<int64_t>(1, std::min<int64_t>(rows_, int64_t(1) << 30));
+        return;
+      }
+    }
     if (k > 0 && k <= 16 && v.extent >= 1024) {  // registers first: threads * K keys, one sort
       small_k_ = k <= 8 ? 8 : 16;
       threads_ = static_cast<int>(std::min<int64_t>(pow2_at_least(std::max<int64_t>(v.extent / 32, 32)), 128));
@@ -272,6 +437,18 @@ class TopKKernel : public Kernel {
   }
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     if (rows_ == 0 || r_.k == 0) return;
+    if constexpr (sizeof(T) <= 4) {
+      if (packed_) {
+        constexpr int64_t V = 16 / sizeof(T);
+        const bool vector =
+            r_.inner == 1 && r_.extent % V == 0 && reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0;
+        auto* kernel = small_k_ == 8 ? topk_packed<T, 8> : topk_packed<T, 16>;
+        kernel<<<static_cast<unsigned>(blocks_), threads_, 0, stream()>>>(
+            in[0].as<const T>(), out[0].as<T>(), out[1].as<int64_t>(), rows_, r_, largest_, vector);
+        check_launch("launching topk (packed keys)");
+        return;
+      }
+    }
     if (small_k_) {
       auto* kernel = small_k_ == 8 ? topk_small<T, 8> : topk_small<T, 16>;
       kernel<<<static_cast<unsigned>(blocks_), threads_, 0, stream()>>>(in[0].as<const T>(), out[0].as<T>(),
@@ -289,7 +466,8 @@ class TopKKernel : public Kernel {
   Row r_;
   int64_t rows_, n_ = 1, blocks_ = 1;
   int threads_ = 32;
-  int small_k_ = 0;  // 8 or 16: topk_small's K
+  int small_k_ = 0;  // 8 or 16: topk_small's or topk_packed's K
+  bool packed_ = false;  // topk_packed
   bool largest_;
 };
 
