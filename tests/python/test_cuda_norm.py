@@ -150,7 +150,10 @@ REDUCE_CASES = [((7,), ()), ((3, 5), (1,)), ((3, 5), (0,)), ((2, 3, 4), (0, 2)),
                 ((3, 20000), (1,)), ((40000,), ()), ((2, 100, 300), (1, 2)), ((300000,), ()),
                 # columns in packs (the outputs' run and the strides whole packs of 16 bytes, at most 8
                 # elements): a first axis over many rows (split over blocks), a middle axis, a pooling
-                ((300, 256), (0,)), ((4, 16, 96), (1,)), ((2, 49, 960), (1,))]
+                ((300, 256), (0,)), ((4, 16, 96), (1,)), ((2, 49, 960), (1,)),
+                # many short contiguous rows: a warp a row (16-byte loads; the longest row a lane reads
+                # 16 packs of in float16, in float32 a block a row again)
+                ((600, 256), (1,)), ((512, 4096), (1,))]
 
 
 @pytest.mark.parametrize("keepdim", (False, True))
@@ -187,7 +190,7 @@ def test_reduce_nan_and_non_contiguous():
 @pytest.mark.parametrize("op", ("any", "all"))
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("shape,axes", [((3, 5), (1,)), ((100, 37), (1,)), ((2, 100, 300), (1, 2)), ((40000,), ()),
-                                        ((1, 40, 30, 24), (1, 2)), ((6, 40), (0,))])
+                                        ((1, 40, 30, 24), (1, 2)), ((6, 40), (0,)), ((520, 1000), (1,))])
 def test_reduce_prologue(shape, axes, dtype, op, pred):
     """any/all of a predicate is one reduce with the predicate as its prologue (fuse_reduce_prologue,
     on both engines); both match torch, over rows that hold infinities and NaNs and rows that do not."""
@@ -213,7 +216,8 @@ def test_reduce_prologue(shape, axes, dtype, op, pred):
 @pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.bfloat16, torch.int8, torch.int32,
                                    torch.int64, torch.uint8))
 @pytest.mark.parametrize("shape,axis", [((7,), 0), ((3, 5), 0), ((3, 5), 1), ((2, 3, 4), 1), ((4, 2000), 1),
-                                        ((1, 1), 0), ((0, 3), 1), ((5, 64), 1), ((3, 5000), -1), ((2, 3, 700), 2)])
+                                        ((1, 1), 0), ((0, 3), 1), ((5, 64), 1), ((3, 5000), -1), ((2, 3, 700), 2),
+                                        ((600, 256), 1), ((520, 2048), 1)])  # a warp a row
 def test_arg_reduce(shape, axis, dtype, op):
     x = values(shape, dtype)  # small integers: many ties, the first occurrence must win
     cpu, gpu = both(lambda n, t: n.add_arg_reduce(t, op, axis=axis), [x])
@@ -244,3 +248,20 @@ def test_arg_reduce_long_rows_nan_and_ties(dtype):
         close(gpu[0], cpu[0], f"{op} long rows {dtype}")
         assert cpu[0][1] == 700 and cpu[0][2] == 5 and cpu[0][4] == 3000
     assert both(lambda n, t: n.add_arg_reduce(t, "argmax", axis=1), [x.to(dtype)])[1][0][3] == 1000
+
+
+@pytest.mark.parametrize("dtype", (torch.float32, torch.float16, torch.bfloat16))
+def test_arg_reduce_many_rows_nan_and_ties(dtype):
+    """Many rows of 1024: a warp a row, each lane reading 16-byte packs; NaNs and equal extremes in
+    several lanes' packs, and in one pack, keep the first."""
+    x = torch.randn(640, 1024)
+    x[1, 900] = x[1, 300] = x[1, 301] = float("nan")  # first NaN at 300 (a pack holds 301 too)
+    x[2, 1023] = float("nan")
+    x[3, 640] = x[3, 129] = x[3, 130] = x[3, 1000] = 50.0  # ties for max: 129
+    x[3, 515] = x[3, 8] = -50.0  # ties for min: 8
+    for op in ("argmax", "argmin"):
+        cpu, gpu = both(lambda n, t: n.add_arg_reduce(t, op, axis=1), [x.to(dtype)])
+        close(gpu[0], cpu[0], f"{op} many rows {dtype}")
+        assert cpu[0][1] == 300 and cpu[0][2] == 1023
+    assert both(lambda n, t: n.add_arg_reduce(t, "argmax", axis=1), [x.to(dtype)])[1][0][3] == 129
+    assert both(lambda n, t: n.add_arg_reduce(t, "argmin", axis=1), [x.to(dtype)])[1][0][3] == 8

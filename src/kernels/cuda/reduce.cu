@@ -217,6 +217,43 @@ __global__ void reduce_blocks_vec(const T* x, Out* y, decltype(Op{}.init())* par
   }
 }
 
+// reduce_blocks_vec's rows with a warp each (many rows of at most kWarpRowPacks packs a lane): no
+// shared memory or barriers, four 16-byte loads in flight per lane, the lanes combined by shuffles.
+constexpr int kWarpRowsPerBlock = 8;
+constexpr int64_t kWarpRowPacks = 16;     // packs a lane reads at most
+constexpr int64_t kWarpRowsAtLeast = 512;  // rows: fewer take a block (or several) each
+template <class T, class Out, class Op, int V>
+__global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
+    reduce_warps_vec(const T* x, Out* y, Walk kept, int64_t outputs, int64_t count, Op op) {
+  const int lane = threadIdx.x & 31;
+  const int64_t packs_end = count / V;
+  for (int64_t o = blockIdx.x * int64_t(kWarpRowsPerBlock) + (threadIdx.x >> 5); o < outputs;
+       o += int64_t(gridDim.x) * kWarpRowsPerBlock) {
+    const T* row = x + kept.offset(o);
+    const Pack<T, V>* packs = reinterpret_cast<const Pack<T, V>*>(row);
+    auto a0 = op.init(), a1 = op.init(), a2 = op.init(), a3 = op.init();
+    int64_t p = lane;
+    for (; p + 96 < packs_end; p += 128) {
+      const Pack<T, V> u0 = packs[p], u1 = packs[p + 32], u2 = packs[p + 64], u3 = packs[p + 96];
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        a0 = op.step(a0, load(u0.v, k));
+        a1 = op.step(a1, load(u1.v, k));
+        a2 = op.step(a2, load(u2.v, k));
+        a3 = op.step(a3, load(u3.v, k));
+      }
+    }
+    for (; p < packs_end; p += 32) {
+      const Pack<T, V> u = packs[p];
+#pragma unroll
+      for (int k = 0; k < V; ++k) a0 = op.step(a0, load(u.v, k));
+    }
+    for (int64_t r = packs_end * V + lane; r < count; r += 32) a1 = op.step(a1, load(row, r));
+    auto acc = warp_reduce(op.combine(op.combine(a0, a1), op.combine(a2, a3)), Combine<Op>{op});
+    if (lane == 0) y[o] = store_as<Out>(op.finish(acc, count));
+  }
+}
+
 template <class T, class Out, class Op>
 __global__ void reduce_threads(const T* x, Out* y, Walk kept, Walk reduced, int64_t outputs, int64_t count, Op op) {
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < outputs; o += int64_t(gridDim.x) * blockDim.x) {
@@ -355,6 +392,8 @@ class ReduceKernel : public Kernel {
       if (vec_) chunk_ = (chunk_ + V - 1) / V * V;  // splits start on pack boundaries
       splits_ = (count_ + chunk_ - 1) / chunk_;  // no empty split
     }
+    // Many rows of a few packs a lane: a warp a row.
+    warp_rows_ = vec_ && splits_ == 1 && outputs_ >= kWarpRowsAtLeast && count_ <= 32 * kWarpRowPacks * V;
     // Columns in 16-byte packs: the outputs' run and every stride whole packs (and the pointer
     // aligned at run time).
     constexpr int64_t CV = column_pack<T>();
@@ -381,7 +420,13 @@ class ReduceKernel : public Kernel {
     const T* x = in[0].as<T>();
     Out* y = out[0].as<Out>();
     auto* partial = static_cast<decltype(Op{}.init())*>(workspace);
-    if (by_block_ && vec_ && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
+    if (warp_rows_ && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
+      constexpr int V = vec_width<T>();
+      const int64_t blocks = std::min<int64_t>((outputs_ + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock, 1 << 30);
+      reduce_warps_vec<T, Out, Op, V><<<static_cast<unsigned>(blocks), 32 * kWarpRowsPerBlock, 0, stream()>>>(
+          x, y, kept_, outputs_, count_, op_);
+      check_launch("launching reduce_warps_vec");
+    } else if (by_block_ && vec_ && reinterpret_cast<uintptr_t>(x) % 16 == 0) {
       constexpr int V = vec_width<T>();
       reduce_blocks_vec<T, Out, Op, V>
           <<<dim3(row_blocks(outputs_), static_cast<unsigned>(splits_)), row_threads((chunk_ + V - 1) / V), 0,
@@ -420,7 +465,7 @@ class ReduceKernel : public Kernel {
   Walk kept_, reduced_;
   Op op_;
   int64_t outputs_, count_;
-  bool by_block_ = false, by_columns_ = false, vec_ = false, col_vec_ = false;
+  bool by_block_ = false, by_columns_ = false, vec_ = false, col_vec_ = false, warp_rows_ = false;
   int64_t column_blocks_ = 0, splits_ = 1, chunk_ = 0;  // reduce_columns' / reduce_blocks' grid and chunk
 };
 
@@ -482,6 +527,15 @@ __device__ __forceinline__ ArgPair<V> arg_better(ArgPair<V> a, ArgPair<V> b, boo
   return a;
 }
 
+// A lane's candidate after element j of value v (j increasing: the first of equals stays, the
+// first NaN stays).
+template <class V>
+__device__ __forceinline__ void arg_step(ArgPair<V>& best, V v, int64_t j, bool is_max) {
+  if (best.i < 0 || v != v || (best.v == best.v && (is_max ? v > best.v : v < best.v))) {
+    if (best.i < 0 || best.v == best.v) best = {v, j};
+  }
+}
+
 // One block per row of n contiguous elements (grid-stride over rows).
 template <class T>
 __global__ void arg_reduce_rows(const T* x, int64_t* y, int64_t rows, int64_t n, bool is_max) {
@@ -491,12 +545,7 @@ __global__ void arg_reduce_rows(const T* x, int64_t* y, int64_t rows, int64_t n,
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const T* row = x + r * n;
     ArgPair<V> best{V{}, -1};
-    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {  // increasing j: a thread keeps its first
-      const V v = load(row, j);
-      if (best.i < 0 || v != v || (best.v == best.v && (is_max ? v > best.v : v < best.v))) {
-        if (best.i < 0 || best.v == best.v) best = {v, j};
-      }
-    }
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) arg_step(best, load(row, j), j, is_max);
     for (int o = 16; o > 0; o >>= 1) {
       ArgPair<V> other{shfl_down(best.v, o), shfl_down(best.i, o)};
       if (lane + o < 32) best = arg_better(best, other, is_max);
@@ -511,6 +560,39 @@ __global__ void arg_reduce_rows(const T* x, int64_t* y, int64_t rows, int64_t n,
   }
 }
 
+// arg_reduce_rows for many short rows, 16-byte aligned and a whole number of packs long: a warp a
+// row, four 16-byte loads in flight per lane, no shared memory or barriers.
+template <class T, int P>
+__global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
+    arg_reduce_warps_vec(const T* x, int64_t* y, int64_t rows, int64_t n, bool is_max) {
+  using V = decltype(load(x, 0));
+  const int lane = threadIdx.x & 31;
+  const int64_t packs_end = n / P;
+  for (int64_t r = blockIdx.x * int64_t(kWarpRowsPerBlock) + (threadIdx.x >> 5); r < rows;
+       r += int64_t(gridDim.x) * kWarpRowsPerBlock) {
+    const Pack<T, P>* packs = reinterpret_cast<const Pack<T, P>*>(x + r * n);
+    ArgPair<V> best{V{}, -1};
+    int64_t p = lane;
+    for (; p + 96 < packs_end; p += 128) {
+      const Pack<T, P> u[4] = {packs[p], packs[p + 32], packs[p + 64], packs[p + 96]};
+#pragma unroll
+      for (int q = 0; q < 4; ++q)
+#pragma unroll
+        for (int k = 0; k < P; ++k) arg_step(best, load(u[q].v, k), (p + 32 * q) * P + k, is_max);
+    }
+    for (; p < packs_end; p += 32) {
+      const Pack<T, P> u = packs[p];
+#pragma unroll
+      for (int k = 0; k < P; ++k) arg_step(best, load(u.v, k), p * P + k, is_max);
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      ArgPair<V> other{shfl_down(best.v, o), shfl_down(best.i, o)};
+      if (lane + o < 32) best = arg_better(best, other, is_max);
+    }
+    if (lane == 0) y[r] = best.i;
+  }
+}
+
 template <class T>
 class ArgReduceKernel : public Kernel {
  public:
@@ -518,6 +600,15 @@ class ArgReduceKernel : public Kernel {
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const int64_t total = v_.outer * v_.inner;
     if (total == 0 || v_.extent == 0) return;
+    constexpr int P = vec_width<T>();
+    if (P > 1 && v_.inner == 1 && v_.outer >= kWarpRowsAtLeast && v_.extent % P == 0 &&
+        v_.extent <= 32 * kWarpRowPacks * P && reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0) {
+      const int64_t blocks = std::min<int64_t>((v_.outer + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock, 1 << 30);
+      arg_reduce_warps_vec<T, P><<<static_cast<unsigned>(blocks), 32 * kWarpRowsPerBlock, 0, stream()>>>(
+          in[0].as<T>(), out[0].as<int64_t>(), v_.outer, v_.extent, max_);
+      check_launch("launching arg_reduce_warps_vec");
+      return;
+    }
     if (v_.inner == 1 && v_.extent >= 64) {
       arg_reduce_rows<<<row_blocks(v_.outer), row_threads(v_.extent), 0, stream()>>>(
           in[0].as<T>(), out[0].as<int64_t>(), v_.outer, v_.extent, max_);
