@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--json", help="also write the rows as JSON to this path")
+    parser.add_argument("--cases", nargs="+", metavar="WORD",
+                        help="only the cases whose name starts with one of these words (softmax, sum, top-8, ...)")
     args = parser.parse_args()
     dt = getattr(torch, args.dtype)
     copy_gbs = copy_rate_gbs(args.repeats, args.calls)
@@ -122,6 +124,8 @@ def main() -> None:
           f"{copy_gbs:.0f} GB/s (read + write)", flush=True)
     rows = []
     for name, inputs, build, fn in case_list(dt):
+        if args.cases and not name.startswith(tuple(args.cases)):
+            continue
         try:
             rows.append(run_case(name, inputs, build, fn, args.repeats, args.calls, copy_gbs))
         except Exception as e:  # noqa: BLE001 - report and go on with the other cases

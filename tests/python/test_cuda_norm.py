@@ -33,7 +33,11 @@ SOFTMAX_CASES = [((7,), -1), ((3, 5), 0), ((3, 5), 1), ((2, 3, 4, 5), 1), ((4, 2
                  ((1, 1), 0), ((5, 1), -1), ((0, 4), 1), ((64, 33), -1),
                  # one warp per row (rows up to 1024: 1 .. 32 elements a lane, a partly filled last block),
                  # then the first length past it
-                 ((37, 49), -1), ((3, 2, 300), -1), ((5, 1024), -1), ((2, 1025), -1), ((9, 197), 1)]
+                 ((37, 49), -1), ((3, 2, 300), -1), ((5, 1024), -1), ((2, 1025), -1), ((9, 197), 1),
+                 # rows of whole packs held in registers: a warp a row (one pack a lane, more rows than a
+                 # block's four warps), a block a row (1, 2 and 4 packs a thread; float32's 1028 is 257
+                 # packs, float16's is not whole packs and takes the unpacked block)
+                 ((40, 128), -1), ((6, 4096), -1), ((3, 8192), -1), ((7, 1028), -1), ((5, 2000), 1)]
 
 
 @pytest.mark.parametrize("log", (False, True))
@@ -43,6 +47,20 @@ def test_softmax(shape, axis, dtype, log):
     x = randn(shape, dtype, scale=3)
     cpu, gpu = both(lambda n, t: n.add_softmax(t, axis=axis, log=log), [x])
     close(gpu[0], cpu[0], f"softmax log={log} {shape} axis={axis} {dtype}")
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_softmax_packed_rows_nan_inf(dtype):
+    """Rows held in registers as packs (a warp a row at 512, a block a row at 4096): a NaN spreads
+    over its row, a row of -inf is NaN, an inf takes the whole row; log-softmax too."""
+    for n in (512, 4096):
+        x = torch.randn(5, n)
+        x[1, 77] = float("nan")
+        x[2, :] = float("-inf")
+        x[3, n - 1] = float("inf")
+        for log in (False, True):
+            cpu, gpu = both(lambda net, t: net.add_softmax(t, axis=1, log=log), [x.to(dtype)])
+            close(gpu[0], cpu[0], f"softmax packed special n={n} log={log} {dtype}")
 
 
 def test_softmax_nan_inf_and_non_contiguous():

@@ -2,8 +2,12 @@
 // propagates as on the CPU): three passes over each row (max, sum of exponentials, write). The input
 // is seen as outer x extent x inner: for inner == 1 rows of up to 1024 elements get a warp each (the
 // row held in registers, read once, warp shuffles only: attention scores of 49 or 197 keys), longer
-// rows a block each (coalesced, block reductions); otherwise one thread per (outer, inner) column
+// rows a block each (block reductions); rows that are a whole number of 8- or 16-byte packs (and
+// pointers aligned to them) are read and written a pack at a time and held in registers in both
+// cases, up to 8192 elements of 2 bytes for a block; otherwise one thread per (outer, inner) column
 // looping over the axis (coalesced across threads).
+#include <algorithm>
+
 #include "kernels/common/axis_view.h"
 #include "kernels/cuda/row_reduce.cuh"
 #include "kernels/cuda/softmax.cuh"
@@ -73,6 +77,108 @@ void launch_warp_rows(const T* x, T* y, int64_t rows, int n, bool log, cudaStrea
   softmax_warp_rows<T, K><<<blocks, 32 * kWarpRowWarps, 0, s>>>(x, y, rows, n, log);
 }
 
+/// Rows of n elements, a whole number of W-element packs, held in registers as PK packs a thread
+/// (read once, written once): a warp a row (Block false, kWarpRowWarps rows a block) or a block of
+/// kPackedRowThreads threads a row (Block true). Pointers aligned to a pack.
+constexpr int kPackedRowThreads = 256;
+template <class T, int W, int PK, bool Block>
+__global__ void __launch_bounds__(Block ? kPackedRowThreads : 32 * kWarpRowWarps)
+    softmax_packed_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
+  using Pk = Pack<T, W>;
+  const int t = Block ? threadIdx.x : (threadIdx.x & 31);
+  const int width = Block ? kPackedRowThreads : 32;
+  const int64_t first = Block ? blockIdx.x : blockIdx.x * int64_t(kWarpRowWarps) + (threadIdx.x >> 5);
+  const int64_t stride = Block ? int64_t(gridDim.x) : int64_t(gridDim.x) * kWarpRowWarps;
+  const int64_t packs = n / W;
+  for (int64_t r = first; r < rows; r += stride) {  // uniform across a block in Block mode
+    const Pk* xr = reinterpret_cast<const Pk*>(x + r * n);
+    Pk* yr = reinterpret_cast<Pk*>(y + r * n);
+    float v[PK][W];
+    float mx = -INFINITY;
+#pragma unroll
+    for (int k = 0; k < PK; ++k) {
+      const int64_t p = t + int64_t(k) * width;
+      if (p < packs) {
+        const Pk u = xr[p];
+#pragma unroll
+        for (int q = 0; q < W; ++q) {
+          v[k][q] = static_cast<float>(load(u.v, q));
+          mx = MaxNanOp{}(mx, v[k][q]);
+        }
+      }
+    }
+    if constexpr (Block)
+      mx = block_reduce(mx, MaxNanOp{}, -INFINITY);
+    else
+      mx = warp_allreduce(mx, MaxNanOp{});
+    float sum = 0;
+#pragma unroll
+    for (int k = 0; k < PK; ++k)
+      if (t + int64_t(k) * width < packs)
+#pragma unroll
+        for (int q = 0; q < W; ++q) sum += expf(v[k][q] - mx);
+    if constexpr (Block)
+      sum = block_reduce(sum, SumOp{}, 0.0f);
+    else
+      sum = warp_allreduce(sum, SumOp{});
+    const float shift = mx + logf(sum), inv = 1.0f / sum;
+#pragma unroll
+    for (int k = 0; k < PK; ++k) {
+      const int64_t p = t + int64_t(k) * width;
+      if (p < packs) {
+        Pk u;
+#pragma unroll
+        for (int q = 0; q < W; ++q) u.v[q] = store_as<T>(log ? v[k][q] - shift : expf(v[k][q] - mx) * inv);
+        yr[p] = u;
+      }
+    }
+  }
+}
+
+template <class T, int W, int PK, bool Block>
+void launch_packed_rows(const T* x, T* y, int64_t rows, int64_t n, bool log, cudaStream_t s) {
+  const int64_t per_block = Block ? 1 : kWarpRowWarps;
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((rows + per_block - 1) / per_block, 1 << 30));
+  softmax_packed_rows<T, W, PK, Block><<<blocks, Block ? kPackedRowThreads : 32 * kWarpRowWarps, 0, s>>>(x, y, rows,
+                                                                                                      n, log);
+}
+
+/// Launches softmax_packed_rows when the rows fit it (false otherwise): rows of up to kWarpRowMax
+/// elements a warp each in 8-byte packs (16-byte for 4-byte elements), longer ones a block each in
+/// 16-byte packs, up to 4 packs a thread.
+template <class T>
+bool launch_packed(const T* x, T* y, int64_t rows, int64_t n, bool log, cudaStream_t s) {
+  constexpr int V = vec_width<T>();
+  constexpr int WW = sizeof(T) == 2 ? V / 2 : V;  // the warp's pack
+  auto aligned = [&](int w) {
+    const size_t b = static_cast<size_t>(w) * sizeof(T);
+    return n % w == 0 && reinterpret_cast<uintptr_t>(x) % b == 0 && reinterpret_cast<uintptr_t>(y) % b == 0;
+  };
+  if (n <= kWarpRowMax && aligned(WW)) {
+    const int64_t per_lane = (n / WW + 31) / 32;
+    if (per_lane <= 1)
+      launch_packed_rows<T, WW, 1, false>(x, y, rows, n, log, s);
+    else if (per_lane <= 2)
+      launch_packed_rows<T, WW, 2, false>(x, y, rows, n, log, s);
+    else if (per_lane <= 4)
+      launch_packed_rows<T, WW, 4, false>(x, y, rows, n, log, s);
+    else
+      launch_packed_rows<T, WW, 8, false>(x, y, rows, n, log, s);
+    return true;
+  }
+  if (n > kWarpRowMax && n <= int64_t(kPackedRowThreads) * V * 4 && aligned(V)) {
+    const int64_t per_thread = (n / V + kPackedRowThreads - 1) / kPackedRowThreads;
+    if (per_thread <= 1)
+      launch_packed_rows<T, V, 1, true>(x, y, rows, n, log, s);
+    else if (per_thread <= 2)
+      launch_packed_rows<T, V, 2, true>(x, y, rows, n, log, s);
+    else
+      launch_packed_rows<T, V, 4, true>(x, y, rows, n, log, s);
+    return true;
+  }
+  return false;
+}
+
 template <class T>
 __global__ void softmax_columns(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log) {
   const int64_t total = outer * inner;
@@ -107,7 +213,9 @@ class SoftmaxKernel : public Kernel {
     if (v_.outer * v_.extent * v_.inner == 0) return;
     const T* x = in[0].as<T>();
     T* y = out[0].as<T>();
-    if (v_.inner == 1 && v_.extent <= kWarpRowMax && v_.outer <= (int64_t(1) << 32)) {
+    if (v_.inner == 1 && launch_packed(x, y, v_.outer, v_.extent, log_, stream())) {
+      check_launch("launching softmax_packed_rows");
+    } else if (v_.inner == 1 && v_.extent <= kWarpRowMax && v_.outer <= (int64_t(1) << 32)) {
       const int n = static_cast<int>(v_.extent);
       if (n <= 32)
         launch_warp_rows<T, 1>(x, y, v_.outer, n, log_, stream());
