@@ -55,12 +55,19 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
                   static_cast<int>(ldb), beta, c + i0 * ldc + j0, static_cast<int>(ldc));
     };
     constexpr int64_t kSplitFlops = int64_t(1) << 22;  // smaller products run whole on one thread
+    // A side of `extent` rows or columns (each `work` multiply-adds) cut into one piece a thread,
+    // whole multiples of 16: each BLAS call packs its operands again, so fewer, larger calls win.
+    auto piece = [](int64_t extent, int64_t work) {
+      const int64_t threads = cpu_threads();
+      const int64_t even = (extent + threads - 1) / threads;
+      return std::max<int64_t>({16, (even + 15) / 16 * 16, kSplitFlops / (4 * work)});
+    };
     if (!blas_on_our_threads() || 2 * m * n * k < kSplitFlops) {
       block(0, m, 0, n);
-    } else if (m >= n) {  // the longer side splits, in pieces of at least kSplitFlops / 2
-      parallel_for(m, std::max<int64_t>(16, kSplitFlops / (4 * n * k)), [&](int64_t i0, int64_t i1) { block(i0, i1, 0, n); });
+    } else if (m >= n) {  // the longer side splits: one piece a thread, of at least kSplitFlops / 2
+      parallel_for(m, piece(m, n * k), [&](int64_t i0, int64_t i1) { block(i0, i1, 0, n); });
     } else {
-      parallel_for(n, std::max<int64_t>(16, kSplitFlops / (4 * m * k)), [&](int64_t j0, int64_t j1) { block(0, m, j0, j1); });
+      parallel_for(n, piece(n, m * k), [&](int64_t j0, int64_t j1) { block(0, m, j0, j1); });
     }
     return;
   }

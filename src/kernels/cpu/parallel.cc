@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -46,6 +47,7 @@ class Pool {
     }
     wake_.notify_all();
     take(chunk);
+    spin_until([this] { return active_.load(std::memory_order_acquire) == 0; });
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [this] { return active_ == 0; });
     chunk_ = nullptr;
@@ -64,10 +66,32 @@ class Pool {
       }
     }
   }
+  // Spins for up to kSpin while `ready` is false: a condition variable's wake-up takes tens of
+  // microseconds on a virtual machine, longer than many of the products and loops split here (the
+  // caller would have taken every range itself before a sleeping worker woke up).
+  template <class Ready>
+  static void spin_until(Ready ready) {
+    const auto until = std::chrono::steady_clock::now() + kSpin;
+    while (!ready()) {
+      for (int i = 0; i < 64 && !ready(); ++i) pause();
+      if (std::chrono::steady_clock::now() > until) return;
+    }
+  }
+  static void pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    std::this_thread::yield();
+#endif
+  }
+
   void work() {
     uint64_t seen = 0;
     for (;;) {
       const std::function<void(int64_t)>* chunk = nullptr;
+      // Jobs come back to back while an engine runs (a layer's loop, then the next layer's):
+      // watch for the next one a moment before sleeping.
+      spin_until([&] { return stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_acquire) != seen; });
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
@@ -88,9 +112,10 @@ class Pool {
   const std::function<void(int64_t)>* chunk_ = nullptr;
   int64_t chunks_ = 0;
   std::atomic<int64_t> next_{0};
-  int active_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<int> active_{0};
+  std::atomic<uint64_t> generation_{0};  // changed (under mutex_) for each job
+  std::atomic<bool> stop_{false};
+  static constexpr std::chrono::microseconds kSpin{200};
   std::exception_ptr error_;
 };
 
