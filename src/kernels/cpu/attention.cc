@@ -1,7 +1,7 @@
-// CPU scaled dot-product attention, one (batch, head) at a time in float32: scores = scale * q k^T
-// by sgemm into the workspace, mask (bool: false = -inf; float: added) or causal j > i, a stable
-// softmax per row (row max subtracted; a row with nothing to attend gives 0, as PyTorch on CPU),
-// then out = p v by sgemm. float16/bfloat16 operands are staged as float32 per head. Operands are
+// CPU scaled dot-product attention, the (batch, head) pairs split over the CPU threads, each in
+// float32: scores = scale * q k^T by sgemm into the workspace, mask (bool: false = -inf; float:
+// added) or causal j > i, a stable softmax per row (row max subtracted; a row with nothing to
+// attend gives 0, as PyTorch on CPU), then out = p v by sgemm. float16/bfloat16 operands are staged as float32 per head. Operands are
 // read, and the output written, through the layer's views (ir/attention_views.h).
 #include <algorithm>
 #include <cmath>
@@ -52,7 +52,7 @@ class AttentionKernel : public Kernel {
         rest /= q[d];
         qoff += i * qo.strides[d], koff += kv * ko.strides[d], voff += kv * vo.strides[d], ooff += i * os[d];
       }
-      offsets_.push_back({qoff, koff, voff, ooff});
+      offsets_.push_back({qoff, koff, voff, ooff, 0});
     }
     double scale = ir::attr_float(s.layer, "scale");
     scale_ = static_cast<float>(scale != 0.0 ? scale : 1.0 / std::sqrt(static_cast<double>(e_)));
@@ -65,13 +65,16 @@ class AttentionKernel : public Kernel {
       mask_row_stride_ = st[r - 2];
       mask_col_stride_ = st[r - 1];
     }
+    BatchWalker w(batch_, mask_batch_strides_.empty() ? zeros_ : mask_batch_strides_, zeros_);
+    for (int64_t b = 0; b < batches_; ++b, w.next()) offsets_[b].mask = w.a();
+    // Heads run side by side on the CPU threads, each range of heads with its own slot of the
+    // workspace (at most kSlots, and at most 64 MB of slots beyond the first).
+    const int64_t per_head = head_floats() * static_cast<int64_t>(sizeof(float));
+    slots_ = std::clamp<int64_t>(std::min<int64_t>(kSlots, (int64_t(64) << 20) / std::max<int64_t>(per_head, 1)), 1,
+                                 std::max<int64_t>(batches_, 1));
   }
 
-  size_t workspace_size() const override {
-    int64_t floats = l_ * s_;
-    if (!direct_) floats += l_ * e_ + s_ * e_ + s_ * ev_ + l_ * ev_;
-    return static_cast<size_t>(floats) * sizeof(float);
-  }
+  size_t workspace_size() const override { return static_cast<size_t>(head_floats() * slots_) * sizeof(float); }
 
   void run(const TensorView* in, const TensorView* out, void* ws) const override {
     if (out[0].numel() == 0) return;
@@ -80,12 +83,18 @@ class AttentionKernel : public Kernel {
     const T* v = in[2].as<T>();
     const void* mask = mask_ != kNoMask ? in[3].data : nullptr;
     T* o = out[0].as<T>();
-    float* scores = static_cast<float*>(ws);
-    BatchWalker w(batch_, mask_batch_strides_.empty() ? zeros_ : mask_batch_strides_, zeros_);
-    for (int64_t b = 0; b < batches_; ++b, w.next()) {
-      const Offsets& f = offsets_[b];
-      head(q + f.q, k + f.k, v + f.v, mask, w.a(), o + f.o, scores);
-    }
+    const int64_t per_slot = (batches_ + slots_ - 1) / slots_;
+    // Each slot's heads in order, on one thread; the products and softmax rows inside a head then
+    // run inline (the pool is busy with the slots), unless there is one slot.
+    parallel_for(slots_, 1, [&](int64_t s0, int64_t s1) {
+      for (int64_t slot = s0; slot < s1; ++slot) {
+        float* scores = static_cast<float*>(ws) + slot * head_floats();
+        for (int64_t b = slot * per_slot; b < std::min(batches_, (slot + 1) * per_slot); ++b) {
+          const Offsets& f = offsets_[b];
+          head(q + f.q, k + f.k, v + f.v, mask, f.mask, o + f.o, scores);
+        }
+      }
+    });
   }
 
  private:
@@ -145,8 +154,16 @@ class AttentionKernel : public Kernel {
     for (int64_t j = 0; j < s_; ++j) row[j] *= inv;
   }
 
+  // Workspace floats of one head: its scores, and its operands staged as float32 unless direct_.
+  int64_t head_floats() const {
+    int64_t floats = l_ * s_;
+    if (!direct_) floats += l_ * e_ + s_ * e_ + s_ * ev_ + l_ * ev_;
+    return floats;
+  }
+
+  static constexpr int64_t kSlots = 8;
   struct Offsets {
-    int64_t q, k, v, o;
+    int64_t q, k, v, o, mask = 0;
   };
   bool causal_;
   bool direct_ = false;
@@ -157,6 +174,7 @@ class AttentionKernel : public Kernel {
   std::vector<int64_t> batch_, mask_batch_strides_, zeros_ = std::vector<int64_t>(kMaxDims, 0);
   int64_t mask_row_stride_ = 0, mask_col_stride_ = 0;
   MaskKind mask_ = kNoMask;
+  int64_t slots_ = 1;  // ranges of heads run side by side, each with its own workspace
 };
 
 }  // namespace
