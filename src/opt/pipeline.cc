@@ -36,9 +36,9 @@ namespace tensorforge::opt {
 
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
-      {"fold_batch_norm", 1, kOnCUDA, fold_batch_norm,
+      {"fold_batch_norm", 1, kOnAll, fold_batch_norm,
        "folds an inference batch norm into the convolution before it"},
-      {"batch_norm_to_affine", 1, kOnCUDA, batch_norm_to_affine,
+      {"batch_norm_to_affine", 1, kOnAll, batch_norm_to_affine,
        "turns a batch norm no convolution absorbed into a per-channel multiply and add"},
       {"fold_pads", 1, kOnAll, fold_pads,
        "folds an even zero pad of the spatial dims into the convolution that reads it"},
@@ -66,7 +66,7 @@ const std::vector<Pass>& pipeline() {
        "drops layers whose output equals their input (a one-tensor concat, an identity transpose)"},
       {"fold_channel_scales", 1, kOnAll, fold_channel_scales,
        "folds a constant per-channel multiply after a linear layer (a layer scale) into its weights"},
-      {"fuse_epilogues", 1, kOnCUDA, fuse_epilogues,
+      {"fuse_epilogues", 1, kOnAll, fuse_epilogues,
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
       {"channels_last", 1, kOnCUDA, channels_last,
        "keeps float16/bfloat16 convolutional regions NHWC, converting only at their edges"},
