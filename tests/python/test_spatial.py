@@ -143,6 +143,19 @@ def test_max_pooling_nan():
     assert_close(out, F.max_pool2d(x, 2), msg="nan")
 
 
+@pytest.mark.parametrize("ceil", [False, True])
+def test_max_pooling_nan_inf_padded_stride(ceil):
+    """A ResNet stem's 3x3/2 window with padding 1 (rows combined first, then columns): NaN at an
+    edge, in the middle and in a window's last tap, -inf rows, on odd and even sizes."""
+    for h, w in ((9, 8), (12, 13)):
+        x = randn(2, 3, h, w, seed=13)
+        x[0, 0, 0, 0] = x[0, 1, 4, 5] = x[1, 2, h - 1, w - 1] = float("nan")
+        x[1, 0, 2, :] = float("-inf")
+        x[1, 1] = float("-inf")
+        (out,) = run_network(lambda n, x_: n.add_pooling(x_, "max", (3, 3), (2, 2), (1, 1), (1, 1), ceil), [x])
+        assert_close(out, F.max_pool2d(x, 3, 2, 1, ceil_mode=ceil), msg=f"nan/inf {h}x{w} ceil={ceil}")
+
+
 @pytest.mark.parametrize("shape,size", [((2, 3, 10), (4,)), ((1, 2, 7), (7,)), ((2, 2, 7, 9), (3, 4)),
                                         ((1, 3, 5, 5), (1, 1)), ((1, 1, 3, 4), (5, 7)),
                                         ((1, 2, 5, 6, 7), (2, 3, 4))])

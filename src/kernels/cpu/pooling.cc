@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/spatial.h"
@@ -50,11 +51,55 @@ class PoolingKernel : public Kernel {
   }
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
+    if (max_ && g_.in[0] == 1 && g_.k[0] == 1 && g_.pad[0] == 0 && g_.dil[1] == 1 && g_.dil[2] == 1) {
+      planar_max(in[0].as<T>(), out[0].as<T>());
+      return;
+    }
     each_output<T>(in, out, planes_, g_,
                    [&](const T* x, const int64_t o[3]) { return max_ ? window_max(x, o) : window_avg(x, o); });
   }
 
  private:
+  // a, or b when b is larger or NaN: a NaN stays once met, as in window_max.
+  static float max_nan(float a, float b) { return (b > a || b != b) ? b : a; }
+
+  // Undilated 2-D max pooling (a ResNet stem's 3x3/2): for each output row the window's input rows
+  // are first combined column by column (a loop the compiler vectorizes), then each output takes
+  // the maximum of its window's columns of that row: about a third of window_max's loads, and no
+  // bounds checks per tap.
+  void planar_max(const T* x, T* y) const {
+    const int64_t ih_n = g_.in[1], iw_n = g_.in[2], oh_n = g_.out[1], ow_n = g_.out[2];
+    parallel_for(planes_, row_grain(ih_n * iw_n), [&](int64_t p0, int64_t p1) {
+      std::vector<float> column(static_cast<size_t>(iw_n));
+      for (int64_t p = p0; p < p1; ++p) {
+        const T* xp = x + p * ih_n * iw_n;
+        T* yp = y + p * oh_n * ow_n;
+        for (int64_t oh = 0; oh < oh_n; ++oh) {
+          const int64_t start = oh * g_.stride[1] - g_.pad[1];
+          const int64_t lo = std::max<int64_t>(start, 0), hi = std::min(start + g_.k[1], ih_n);
+          float* c = column.data();
+          if (lo >= hi) {  // a window wholly in the padding (ceil_mode): -inf, as window_max gives
+            for (int64_t ow = 0; ow < ow_n; ++ow) yp[oh * ow_n + ow] = store_as<T>(-std::numeric_limits<float>::infinity());
+            continue;
+          }
+          const T* r = xp + lo * iw_n;
+          for (int64_t iw = 0; iw < iw_n; ++iw) c[iw] = load(r, iw);
+          for (int64_t ih = lo + 1; ih < hi; ++ih) {
+            r = xp + ih * iw_n;
+            for (int64_t iw = 0; iw < iw_n; ++iw) c[iw] = max_nan(c[iw], load(r, iw));
+          }
+          for (int64_t ow = 0; ow < ow_n; ++ow) {
+            const int64_t w0 = ow * g_.stride[2] - g_.pad[2];
+            const int64_t a = std::max<int64_t>(w0, 0), b = std::min(w0 + g_.k[2], iw_n);
+            float m = -std::numeric_limits<float>::infinity();
+            for (int64_t iw = a; iw < b; ++iw) m = max_nan(m, c[iw]);
+            yp[oh * ow_n + ow] = store_as<T>(m);
+          }
+        }
+      }
+    });
+  }
+
   float window_max(const T* x, const int64_t o[3]) const {
     if (g_.dil[0] == 1 && g_.dil[1] == 1 && g_.dil[2] == 1) return dense_window_max(x, o);
     float m = -std::numeric_limits<float>::infinity();
