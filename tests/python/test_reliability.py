@@ -129,6 +129,34 @@ def test_one_compiled_model_from_eight_threads():
     check_concurrent_compiled_model("cpu")
 
 
+def test_one_cpu_engine_of_split_layers_from_eight_threads():
+    """The CPU layers that split over the thread pool in several ways (a product split by columns
+    with a fused GELU epilogue, attention's heads each with a workspace slot, a convolution's unfold
+    by channel, the planar max pooling): eight threads calling one engine at once (all but one find
+    the pool busy and run alone) get what one thread got, products within float32 rounding."""
+    g = torch.Generator().manual_seed(2)
+    net = tf.Network()
+    x = net.add_input("x", torch.float32, (128, 256))
+    q = net.add_input("q", torch.float32, (1, 4, 128, 64))
+    im = net.add_input("im", torch.float32, (1, 8, 40, 40))
+    h = net.add_matmul(x, torch.randn(256, 512, generator=g) * 0.05, bias=torch.randn(512, generator=g),
+                       activation="gelu")
+    net.mark_output(h, "mlp")
+    net.mark_output(net.add_attention(q, q, q), "attention")
+    c = net.add_convolution(im, torch.randn(16, 8, 3, 3, generator=g), None, padding=(1, 1), activation="relu")
+    net.mark_output(net.add_pooling(c, "max", (3, 3), stride=(2, 2), padding=(1, 1)), "pooled")
+    engine = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)
+    gi = torch.Generator().manual_seed(3)
+    inputs = [(torch.randn(128, 256, generator=gi), torch.randn(1, 4, 128, 64, generator=gi),
+               torch.randn(1, 8, 40, 40, generator=gi)) for _ in range(THREADS * 12)]
+    expected = [[t.clone() for t in engine(*a)] for a in inputs]
+    got, errors = run_threads(lambda a: engine(*a), inputs)
+    assert not errors, errors[:3]
+    for i, (outs, refs) in enumerate(zip(got, expected)):
+        for o, r, name in zip(outs, refs, ("mlp", "attention", "pooled")):
+            torch.testing.assert_close(o, r, rtol=1e-5, atol=1e-5, msg=lambda m: f"input {i} {name}: {m}")
+
+
 @pytest.mark.cuda
 def test_one_cuda_engine_from_eight_threads():
     check_concurrent_engine("cuda")
