@@ -1,13 +1,14 @@
 """Where a warm compile's seconds go: for each model, a first process compiles it with TensorForge
-(filling the kernel, convolution-plan and trace caches on disk), then new processes compile it again and
-report a timeline from `torch.compile` to the third call (each process first uses dynamo once on a
-one-line CPU function, as `cuda_models.py --warm-compile` does, and reports that apart): dynamo's tracing before the backend is
-entered, dynamo's tracing of later graphs between the backend's calls (a model with graph breaks
-gives several), the backend's stages (lower, partition, convert, build) summed over its calls,
-dynamo's work after the backend returns (guards, code), and each of the first three calls. On CUDA two more warm processes: one
-without the backend's loading of cuBLASLt and cuDNN on a helper thread beside the lowering, and one
-that first uses cuDNN and cuBLAS through PyTorch ("libraries loaded by PyTorch"): the differences
-say what loading the libraries costs inside a compile and how much of it the helper hides.
+(filling the kernel, convolution-plan and trace caches on disk), then new processes compile it
+again and report a timeline from `torch.compile` to the third call (each process first uses dynamo
+once on a one-line CPU function, as `cuda_models.py --warm-compile` does, and reports that apart):
+dynamo's tracing before the backend is entered, dynamo's tracing of later graphs between the
+backend's calls (a model with graph breaks gives several), the backend's stages (lower, partition,
+convert, build) summed over its calls, dynamo's work after the backend returns (guards, code), and
+each of the first three calls. On CUDA two more warm processes: one without the backend's loading
+of cuBLASLt and cuDNN on a helper thread beside the lowering, and one that first uses cuDNN and
+cuBLAS through PyTorch ("libraries loaded by PyTorch"): the differences say what loading the
+libraries costs inside a compile and how much of it the helper hides.
 
     python3 benchmarks/compile_timeline.py --models mobilenet_v3_large gpt2 --batch 1
 """

@@ -1,8 +1,9 @@
 // CPU scaled dot-product attention, the (batch, head) pairs split over the CPU threads, each in
 // float32: scores = scale * q k^T by sgemm into the workspace, mask (bool: false = -inf; float:
 // added) or causal j > i, a stable softmax per row (row max subtracted; a row with nothing to
-// attend gives 0, as PyTorch on CPU), then out = p v by sgemm. float16/bfloat16 operands are staged as float32 per head. Operands are
-// read, and the output written, through the layer's views (ir/attention_views.h).
+// attend gives 0, as PyTorch on CPU), then out = p v by sgemm. float16/bfloat16 operands are
+// staged as float32 per head. Operands are read, and the output written, through the layer's views
+// (ir/attention_views.h).
 #include <algorithm>
 #include <cmath>
 #include <limits>

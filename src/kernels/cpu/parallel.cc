@@ -91,7 +91,9 @@ class Pool {
       const std::function<void(int64_t)>* chunk = nullptr;
       // Jobs come back to back while an engine runs (a layer's loop, then the next layer's):
       // watch for the next one a moment before sleeping.
-      spin_until([&] { return stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_acquire) != seen; });
+      spin_until([&] {
+        return stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_acquire) != seen;
+      });
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stop_ || generation_ != seen; });

@@ -79,7 +79,8 @@ class PoolingKernel : public Kernel {
           const int64_t lo = std::max<int64_t>(start, 0), hi = std::min(start + g_.k[1], ih_n);
           float* c = column.data();
           if (lo >= hi) {  // a window wholly in the padding (ceil_mode): -inf, as window_max gives
-            for (int64_t ow = 0; ow < ow_n; ++ow) yp[oh * ow_n + ow] = store_as<T>(-std::numeric_limits<float>::infinity());
+            const T neg_inf = store_as<T>(-std::numeric_limits<float>::infinity());
+            for (int64_t ow = 0; ow < ow_n; ++ow) yp[oh * ow_n + ow] = neg_inf;
             continue;
           }
           const T* r = xp + lo * iw_n;
