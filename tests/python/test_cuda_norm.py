@@ -283,3 +283,19 @@ def test_arg_reduce_many_rows_nan_and_ties(dtype):
         assert cpu[0][1] == 300 and cpu[0][2] == 1023
     assert both(lambda n, t: n.add_arg_reduce(t, "argmax", axis=1), [x.to(dtype)])[1][0][3] == 129
     assert both(lambda n, t: n.add_arg_reduce(t, "argmin", axis=1), [x.to(dtype)])[1][0][3] == 8
+
+
+@pytest.mark.parametrize("dtype", (torch.int8, torch.uint8, torch.int32, torch.int64))
+def test_arg_reduce_many_rows_integer_extremes(dtype):
+    """The type's own minimum and maximum, repeated, in many rows of 1024 (a warp a row; packed keys
+    below 8 bytes): the first of each wins."""
+    info = torch.iinfo(dtype)
+    x = torch.randint(-3, 4, (600, 1024)).clamp(min=info.min).to(dtype)
+    x[5, 700] = x[5, 64] = x[5, 1023] = info.max
+    x[6, 9] = x[6, 8] = x[6, 1000] = info.min
+    x[7, :] = info.max
+    for op in ("argmax", "argmin"):
+        cpu, gpu = both(lambda n, t: n.add_arg_reduce(t, op, axis=1), [x])
+        close(gpu[0], cpu[0], f"{op} integer extremes {dtype}")
+    cpu = both(lambda n, t: n.add_arg_reduce(t, "argmax", axis=1), [x])[0][0]
+    assert cpu[5] == 64 and cpu[7] == 0

@@ -27,6 +27,7 @@
 
 #include "kernels/common/axis_view.h"
 #include "ir/reduce_prologue.h"
+#include "kernels/cuda/packed_keys.cuh"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/cuda/row_reduce.cuh"
 
@@ -593,6 +594,44 @@ __global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
   }
 }
 
+// arg_reduce_warps_vec over packed keys (elements of at most 4 bytes, rows shorter than the key's
+// index field): the answer is the largest word of the row, so each element costs a key and an
+// unsigned max, with no branches.
+template <class T, int P>
+__global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
+    arg_reduce_packed_warps(const T* x, int64_t* y, int64_t rows, int64_t n, bool is_max) {
+  using K = Packed<T>;
+  using W = typename K::Word;
+  const int lane = threadIdx.x & 31;
+  const int64_t packs_end = n / P;
+  for (int64_t r = blockIdx.x * int64_t(kWarpRowsPerBlock) + (threadIdx.x >> 5); r < rows;
+       r += int64_t(gridDim.x) * kWarpRowsPerBlock) {
+    const Pack<T, P>* packs = reinterpret_cast<const Pack<T, P>*>(x + r * n);
+    W best = 0;
+    auto take = [&](const Pack<T, P>& u, int64_t p) {
+#pragma unroll
+      for (int k = 0; k < P; ++k) {
+        const W w = K::arg_key(u.v[k], p * P + k, is_max);
+        best = w > best ? w : best;
+      }
+    };
+    int64_t p = lane;
+    for (; p + 96 < packs_end; p += 128) {
+      const Pack<T, P> u0 = packs[p], u1 = packs[p + 32], u2 = packs[p + 64], u3 = packs[p + 96];
+      take(u0, p);
+      take(u1, p + 32);
+      take(u2, p + 64);
+      take(u3, p + 96);
+    }
+    for (; p < packs_end; p += 32) take(packs[p], p);
+    for (int o = 16; o > 0; o >>= 1) {
+      const W other = __shfl_xor_sync(0xffffffffu, best, o);
+      best = other > best ? other : best;
+    }
+    if (lane == 0) y[r] = K::index(best);
+  }
+}
+
 template <class T>
 class ArgReduceKernel : public Kernel {
  public:
@@ -604,6 +643,14 @@ class ArgReduceKernel : public Kernel {
     if (P > 1 && v_.inner == 1 && v_.outer >= kWarpRowsAtLeast && v_.extent % P == 0 &&
         v_.extent <= 32 * kWarpRowPacks * P && reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0) {
       const int64_t blocks = std::min<int64_t>((v_.outer + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock, 1 << 30);
+      if constexpr (sizeof(T) <= 4) {
+        if (v_.extent < Packed<T>::kMaxExtent) {
+          arg_reduce_packed_warps<T, P><<<static_cast<unsigned>(blocks), 32 * kWarpRowsPerBlock, 0, stream()>>>(
+              in[0].as<T>(), out[0].as<int64_t>(), v_.outer, v_.extent, max_);
+          check_launch("launching arg_reduce_packed_warps");
+          return;
+        }
+      }
       arg_reduce_warps_vec<T, P><<<static_cast<unsigned>(blocks), 32 * kWarpRowsPerBlock, 0, stream()>>>(
           in[0].as<T>(), out[0].as<int64_t>(), v_.outer, v_.extent, max_);
       check_launch("launching arg_reduce_warps_vec");

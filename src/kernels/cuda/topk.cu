@@ -25,6 +25,7 @@
 
 #include "kernels/common/axis_view.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/packed_keys.cuh"
 
 namespace tensorforge::cuda {
 
@@ -245,44 +246,6 @@ __global__ void __launch_bounds__(128) topk_small(const T* __restrict__ x, T* __
     }
   }
 }
-
-/// Packed keys for elements of at most 4 bytes: the element's order key (order_key's order, in
-/// the element's width rounded up to 16 or 32 bits) above the complement of its index, so that one
-/// unsigned comparison orders by value and then by lower index, and 0 comes after every element
-/// of a row shorter than kMaxExtent.
-template <class T>
-struct Packed {
-  static constexpr int kBits = sizeof(T) <= 2 ? 16 : 32;
-  using Word = std::conditional_t<sizeof(T) <= 2, uint32_t, unsigned long long>;
-  static constexpr int64_t kMaxExtent = (int64_t(1) << kBits) - 1;
-
-  __device__ static __forceinline__ Word order(T x) {
-    if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
-      uint32_t b;
-      if constexpr (std::is_same_v<T, __half>)
-        b = __half_as_ushort(x);
-      else
-        b = __bfloat16_as_ushort(x);
-      const uint32_t inf = std::is_same_v<T, __half> ? 0x7c00u : 0x7f80u;
-      if ((b & 0x7fffu) > inf) return 0xffffu;  // NaN above everything
-      if ((b & 0x7fffu) == 0) b = 0;             // -0.0 ties with 0.0
-      return (b & 0x8000u) ? (~b & 0xffffu) : (b | 0x8000u);
-    } else if constexpr (std::is_same_v<T, float>) {
-      return static_cast<Word>(order_key(x));
-    } else if constexpr (std::is_signed_v<T>) {
-      return static_cast<Word>(static_cast<int64_t>(x) - static_cast<int64_t>(std::numeric_limits<T>::min()));
-    } else {
-      return static_cast<Word>(x);
-    }
-  }
-  __device__ static __forceinline__ Word key(T x, int64_t j, bool largest) {
-    const Word v = largest ? order(x) : order(x) ^ static_cast<Word>(kMaxExtent);
-    return (v << kBits) | static_cast<Word>(kMaxExtent - j);
-  }
-  __device__ static __forceinline__ int64_t index(Word w) {
-    return kMaxExtent - static_cast<int64_t>(w & static_cast<Word>(kMaxExtent));
-  }
-};
 
 /// Inserts `key` into `best` (sorted largest first, K words), dropping the smallest: branch-free.
 template <int K, class W>

@@ -1,0 +1,67 @@
+// Packed keys: an element of at most 4 bytes and its index along a row as one unsigned word, so
+// that one comparison orders elements as the CPU kernels do (NaN above every number, -0.0 equal to
+// 0.0, equal values by lower index). topk keeps the best words; arg_reduce takes the largest.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "kernels/cuda/common.cuh"
+
+namespace tensorforge::cuda {
+
+/// The element's order key (in its width rounded up to 16 or 32 bits) above the complement of its
+/// index: larger words come first, and 0 comes after every element of a row shorter than kMaxExtent.
+template <class T>
+struct Packed {
+  static_assert(sizeof(T) <= 4, "packed keys hold elements of at most 4 bytes");
+  static constexpr int kBits = sizeof(T) <= 2 ? 16 : 32;
+  using Word = std::conditional_t<sizeof(T) <= 2, uint32_t, unsigned long long>;
+  static constexpr int64_t kMaxExtent = (int64_t(1) << kBits) - 1;
+
+  __device__ static __forceinline__ bool is_nan(T x) {
+    if constexpr (is_float_v<T>)
+      return static_cast<float>(x) != static_cast<float>(x);
+    else
+      return false;
+  }
+  /// Unsigned, in the value order; NaN (any sign) the largest, -0.0 equal to 0.0.
+  __device__ static __forceinline__ Word order(T x) {
+    if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
+      uint32_t b;
+      if constexpr (std::is_same_v<T, __half>)
+        b = __half_as_ushort(x);
+      else
+        b = __bfloat16_as_ushort(x);
+      const uint32_t inf = std::is_same_v<T, __half> ? 0x7c00u : 0x7f80u;
+      if ((b & 0x7fffu) > inf) return 0xffffu;
+      if ((b & 0x7fffu) == 0) b = 0;
+      return (b & 0x8000u) ? (~b & 0xffffu) : (b | 0x8000u);
+    } else if constexpr (std::is_same_v<T, float>) {
+      if (x != x) return 0xffffffffull;
+      const uint32_t u = x == 0.0f ? 0u : __float_as_uint(x);
+      return (u & 0x80000000u) ? (~u & 0xffffffffu) : (u | 0x80000000u);
+    } else if constexpr (std::is_signed_v<T>) {
+      return static_cast<Word>(static_cast<int64_t>(x) - static_cast<int64_t>(std::numeric_limits<T>::min()));
+    } else {
+      return static_cast<Word>(x);
+    }
+  }
+  __device__ static __forceinline__ Word pack(Word order, int64_t j) {
+    return (order << kBits) | static_cast<Word>(kMaxExtent - j);
+  }
+  /// topk's key: the largest first, or the smallest first (NaN then last).
+  __device__ static __forceinline__ Word key(T x, int64_t j, bool largest) {
+    return pack(largest ? order(x) : order(x) ^ static_cast<Word>(kMaxExtent), j);
+  }
+  /// arg_reduce's key: the largest word is the answer, the first NaN for argmax and argmin alike.
+  __device__ static __forceinline__ Word arg_key(T x, int64_t j, bool is_max) {
+    return pack(is_max || is_nan(x) ? order(x) : order(x) ^ static_cast<Word>(kMaxExtent), j);
+  }
+  __device__ static __forceinline__ int64_t index(Word w) {
+    return kMaxExtent - static_cast<int64_t>(w & static_cast<Word>(kMaxExtent));
+  }
+};
+
+}  // namespace tensorforge::cuda
