@@ -194,13 +194,29 @@ __device__ __forceinline__ void warp_best(Key (&best)[K]) {
   }
 }
 
+/// Each warp's list (the same in all its lanes) goes through shared memory to the first warp, whose
+/// lanes below the block's warp count take one list each and the others none(q). Every thread of
+/// the block must call it.
+template <int K, class E, class None>
+__device__ __forceinline__ void lists_to_first_warp(E (&best)[K], E (&lists)[4][K], None none) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  __syncthreads();  // the previous row's readers are done with lists
+  if (lane == 0)
+#pragma unroll
+    for (int q = 0; q < K; ++q) lists[warp][q] = best[q];
+  __syncthreads();
+  if (warp == 0)
+#pragma unroll
+    for (int q = 0; q < K; ++q) best[q] = lane < warps ? lists[lane][q] : none(q);
+}
+
 /// Small k over long rows: each thread's best K keys in registers (a sorted list), merged across
 /// the warp by shuffles and across the block's warps through shared memory; no block sort.
 template <class T, int K>
 __global__ void __launch_bounds__(128) topk_small(const T* __restrict__ x, T* __restrict__ values,
                                                   int64_t* __restrict__ indices, int64_t rows, Row r, bool largest) {
   __shared__ Key lists[4][K];  // one list per warp (at most 128 threads)
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const int64_t o = row / r.inner, i = row - o * r.inner;
     const T* xr = x + o * r.extent * r.inner + i;
@@ -227,14 +243,8 @@ __global__ void __launch_bounds__(128) topk_small(const T* __restrict__ x, T* __
     }
     for (; j < r.extent; j += step) insert(key_of(xr, j, r, largest));
     warp_best<K>(best);
-    __syncthreads();  // the previous row's readers are done with lists
-    if (lane == 0)
-#pragma unroll
-      for (int q = 0; q < K; ++q) lists[warp][q] = best[q];
-    __syncthreads();
+    lists_to_first_warp<K>(best, lists, [](int q) { return Key{0, INT64_MAX - q}; });
     if (warp == 0) {
-#pragma unroll
-      for (int q = 0; q < K; ++q) best[q] = lane < warps ? lists[lane][q] : Key{0, INT64_MAX - q};
       warp_best<K>(best);
       const int64_t out = o * r.k * r.inner + i;
 #pragma unroll
@@ -335,14 +345,8 @@ __global__ void __launch_bounds__(128) topk_packed(const T* __restrict__ x, T* _
       for (; j < r.extent; j += step) insert_packed<K>(best, P::key(xr[j * r.inner], j, largest));
     }
     lanes_best_packed<K>(best, 32);
-    __syncthreads();  // the previous row's readers are done with lists
-    if (lane == 0)
-#pragma unroll
-      for (int q = 0; q < K; ++q) lists[warp][q] = best[q];
-    __syncthreads();
+    lists_to_first_warp<K>(best, lists, [](int) { return W(0); });
     if (warp == 0) {
-#pragma unroll
-      for (int q = 0; q < K; ++q) best[q] = lane < warps ? lists[lane][q] : W(0);
       lanes_best_packed<K>(best, warps);  // lanes below `warps` hold the row's list, the others 0s
       const int64_t out = o * r.k * r.inner + i;
 #pragma unroll
