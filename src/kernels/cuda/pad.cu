@@ -1,7 +1,10 @@
 // CUDA pad over any rank with the CPU kernel's rules (src/kernels/cpu/pad.cc): constant (any dtype;
 // negative pads crop), reflect (mirror without repeating the edge) and replicate (clamp). A warp per
 // output row (of 16 or more elements) maps the row's leading coordinates to a source row once and
-// walks it; shorter rows get a thread per output element that maps each coordinate. Elements move
+// walks it; shorter rows get a thread per output element that maps each coordinate. When the
+// output is a whole number of 16-byte packs (32-bit indices, aligned), a thread instead fills one
+// pack: it maps the pack's first row once, crosses into the next row where the pack does, gathers
+// the pack's elements into registers and stores them at once. Elements move
 // as unsigned words of the element's size, and the constant is the CPU's conversion of `value` to
 // the dtype, bit for bit.
 #include <algorithm>
@@ -86,6 +89,46 @@ __global__ void pad_rows(const W* __restrict__ x, W* __restrict__ y, I rows, Pad
   }
 }
 
+// The source row of output row r (its offset in x), or false where the whole row is the constant:
+// the leading coordinates of r mapped as pad_rows maps them.
+__device__ __forceinline__ bool pad_row_source(int32_t r, const PadPlan& p, PadMode mode, int32_t& src) {
+  bool inside = true;
+  src = 0;
+  for (int d = p.rank - 2; d >= 0; --d) {
+    const int32_t n = int32_t(p.out[d]), t = r / n;
+    const int32_t s = pad_source<int32_t>(r - t * n - int32_t(p.begin[d]), int32_t(p.in[d]), mode);
+    r = t;
+    if (s < 0) inside = false;
+    src += s * int32_t(p.in_strides[d]);
+  }
+  return inside;
+}
+
+// Thread k fills output pack k (V elements, 16 bytes): every load of the pack is issued before its
+// one store, so each thread keeps 16 bytes in flight where pad_rows keeps one element.
+template <class W, int V>
+__global__ void pad_packs(const W* __restrict__ x, W* __restrict__ y, int32_t packs, PadPlan p, PadMode mode,
+                          W value) {
+  const int last = p.rank - 1;
+  const int32_t ow = int32_t(p.out[last]), iw = int32_t(p.in[last]), bw = int32_t(p.begin[last]);
+  for (int32_t k = blockIdx.x * blockDim.x + threadIdx.x; k < packs; k += gridDim.x * blockDim.x) {
+    int32_t r = k * V / ow, j = k * V - r * ow, src;
+    bool inside = pad_row_source(r, p, mode, src);
+    Pack<W, V> out;
+#pragma unroll
+    for (int e = 0; e < V; ++e) {
+      while (j >= ow) {  // the pack runs on into the next row (more than once for rows under V)
+        j -= ow;
+        inside = pad_row_source(++r, p, mode, src);
+      }
+      const int32_t s = inside ? pad_source<int32_t>(j - bw, iw, mode) : -1;
+      out.v[e] = s >= 0 ? x[src + s] : value;
+      ++j;
+    }
+    reinterpret_cast<Pack<W, V>*>(y)[k] = out;
+  }
+}
+
 constexpr int64_t kRowMin = 16;  // the shortest output row pad_rows takes
 constexpr int kRowsPerBlock = 8;
 
@@ -99,6 +142,12 @@ class PadKernel : public Kernel {
     if (!total) return;
     const W* x = in[0].as<const W>();
     W* y = out[0].as<W>();
+    constexpr int V = sizeof(W) >= 16 ? 1 : int(16 / sizeof(W));
+    if (narrow_ && p_.rank >= 1 && total % V == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
+      pad_packs<W, V><<<blocks_for(total / V), kThreads, 0, stream()>>>(x, y, int32_t(total / V), p_, mode_, value_);
+      check_launch("launching pad (packs)");
+      return;
+    }
     const int64_t ow = p_.rank >= 2 ? p_.out[p_.rank - 1] : 0;
     if (ow >= kRowMin) {
       const int64_t rows = total / ow;

@@ -102,6 +102,35 @@ __global__ void max_pool_last_vec(const T* __restrict__ x, T* __restrict__ y, in
   }
 }
 
+// Channels-first 2-D max pooling with a K x K window, dilation 1 and 32-bit indices (ResNet's 3x3/2
+// stem pooling): the window unrolled, its K * K loads issued before any comparison (positions in the
+// padding read as -inf, which no comparison keeps), then the same comparisons as max_pool in the
+// same order, so the same result, NaN included.
+template <class T, int K>
+__global__ void max_pool_2d(const T* __restrict__ x, T* __restrict__ y, int32_t total, Spatial3 g) {
+  const int32_t ih_n = int32_t(g.in[1]), iw_n = int32_t(g.in[2]), oh_n = int32_t(g.out[1]), ow_n = int32_t(g.out[2]);
+  const int32_t sh = int32_t(g.stride[1]), sw = int32_t(g.stride[2]), ph = int32_t(g.pad[1]), pw = int32_t(g.pad[2]);
+  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int32_t t = i / ow_n, ow = i - t * ow_n, plane = t / oh_n, oh = t - plane * oh_n;
+    const T* xp = x + plane * ih_n * iw_n;
+    const int32_t h0 = oh * sh - ph, w0 = ow * sw - pw;
+    float v[K * K];
+#pragma unroll
+    for (int kh = 0; kh < K; ++kh)
+#pragma unroll
+      for (int kw = 0; kw < K; ++kw) {
+        const int32_t h = h0 + kh, w = w0 + kw;
+        const bool inside = unsigned(h) < unsigned(ih_n) && unsigned(w) < unsigned(iw_n);
+        v[kh * K + kw] = inside ? load(xp, h * iw_n + w) : -INFINITY;
+      }
+    float m = -INFINITY;
+#pragma unroll
+    for (int k = 0; k < K * K; ++k)
+      if (v[k] > m || v[k] != v[k]) m = v[k];
+    y[i] = store_as<T>(m);
+  }
+}
+
 template <class T, class I>
 __global__ void avg_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g, I cl, I divisor_override,
                          bool count_include_pad) {
@@ -234,6 +263,9 @@ class PoolingKernel : public Kernel {
     // 32-bit index arithmetic when every index (plus a grid stride) stays below 2^31.
     const int64_t limit = int64_t(1) << 30;
     narrow_ = planes_ * iv < limit && planes_ * g_.out_volume() < limit;
+    // A 2-D channels-first window of 2x2 or 3x3 without dilation: max_pool_2d.
+    square_ = cl_ == 1 && g_.in[0] == 1 && g_.out[0] == 1 && g_.k[0] == 1 && g_.k[1] == g_.k[2] &&
+              (g_.k[2] == 2 || g_.k[2] == 3) && g_.dil[1] == 1 && g_.dil[2] == 1;
   }
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
@@ -259,6 +291,14 @@ class PoolingKernel : public Kernel {
       max_pool_last_vec<T><<<blocks_for(total / N), kThreads, 0, stream()>>>(x, y, int32_t(total / N), g_,
                                                                            int32_t(cl_ / N));
       check_launch("launching channels-last max pooling");
+      return;
+    }
+    if (kind_ == Pool::kMax && square_ && narrow_) {
+      if (g_.k[2] == 3)
+        max_pool_2d<T, 3><<<blocks_for(total), kThreads, 0, stream()>>>(x, y, int32_t(total), g_);
+      else
+        max_pool_2d<T, 2><<<blocks_for(total), kThreads, 0, stream()>>>(x, y, int32_t(total), g_);
+      check_launch("launching 2-D max pooling");
       return;
     }
     if (narrow_)
@@ -288,7 +328,7 @@ class PoolingKernel : public Kernel {
   Pool kind_;
   int64_t planes_ = 0, divisor_override_ = 0, cl_ = 1;  // cl_: channels innermost (channels last), else 1
   float divisor_ = 1.0f;
-  bool count_include_pad_ = true, plane_ = false, narrow_ = false;
+  bool count_include_pad_ = true, plane_ = false, narrow_ = false, square_ = false;
 };
 
 std::unique_ptr<Kernel> make(const KernelSpec& s, Pool kind) {

@@ -308,6 +308,7 @@ constexpr int column_pack() {
 // reduce_columns with packed loads: thread x takes V adjacent outputs (the outputs' contiguous run
 // a multiple of V, every stride a multiple of V, x aligned to the pack), so a block covers 32 * V
 // outputs; the 16 y-threads split the reduction and a fixed tree combines them, as reduce_columns.
+static_assert(column_pack<uint8_t>() <= kColumnSplit, "reduce_columns_vec finishes an output a thread");
 template <class T, class Out, class Op, int V>
 __global__ void __launch_bounds__(kColumnOutputs* kColumnSplit)
     reduce_columns_vec(const T* x, Out* y, decltype(Op{}.init())* partial, Walk kept, Walk reduced, int64_t outputs,
@@ -334,16 +335,17 @@ __global__ void __launch_bounds__(kColumnOutputs* kColumnSplit)
 #pragma unroll
     for (int k = 0; k < V; ++k) part[ty][tx * V + k] = acc[k];
     __syncthreads();
-    if (ty == 0 && o < outputs) {
+    // The block's first 32 * V threads finish an output each (where one warp finishing all of them
+    // would run 15 * V dependent combines while the others wait), in the same order of splits.
+    const int id = ty * kColumnOutputs + tx;
+    if (id < kBlockOutputs && o0 + id < outputs) {
+      Acc a = part[0][id];
 #pragma unroll
-      for (int k = 0; k < V; ++k) {
-        Acc a = part[0][tx * V + k];
-        for (int j = 1; j < kColumnSplit; ++j) a = op.combine(a, part[j][tx * V + k]);
-        if (gridDim.y == 1)
-          y[o + k] = store_as<Out>(op.finish(a, count));
-        else
-          partial[blockIdx.y * outputs + o + k] = a;
-      }
+      for (int j = 1; j < kColumnSplit; ++j) a = op.combine(a, part[j][id]);
+      if (gridDim.y == 1)
+        y[o0 + id] = store_as<Out>(op.finish(a, count));
+      else
+        partial[blockIdx.y * outputs + o0 + id] = a;
     }
     __syncthreads();
   }

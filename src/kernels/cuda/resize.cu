@@ -3,7 +3,8 @@
 // (bi/tri)linear with align_corners or the half-pixel rule. A warp per output row (16 elements or
 // more; else a thread per output element) computes the row's depth and height taps once and each
 // element's width tap, with the CPU's float32 formulas, every multiply and add rounded separately
-// (no fused multiply-add), so indices, weights and results equal the CPU's.
+// (no fused multiply-add), so indices, weights and results equal the CPU's. Rows of whole 16-byte
+// packs store a pack a lane.
 #include <algorithm>
 #include <cmath>
 
@@ -21,26 +22,31 @@ struct ResizeGeom {
   bool align = false;
 };
 
+// I: the index type (32 bits when the tensors allow, so that the per-element tap costs no 64-bit
+// arithmetic).
+template <class I>
 struct Tap {
-  int64_t i0, i1;
+  I i0, i1;
   float l0, l1;
 };
 
-__device__ __forceinline__ Tap nearest_tap(const ResizeGeom& g, int d, int64_t o) {
-  const int64_t in = g.in[d], out = g.out[d];
-  int64_t i = out == in       ? o
+template <class I>
+__device__ __forceinline__ Tap<I> nearest_tap(const ResizeGeom& g, int d, I o) {
+  const I in = I(g.in[d]), out = I(g.out[d]);
+  const I i = out == in       ? o
               : out == 2 * in ? o >> 1
-                              : min(static_cast<int64_t>(floorf(__fmul_rn(static_cast<float>(o), g.scale[d]))), in - 1);
+                              : min(static_cast<I>(floorf(__fmul_rn(static_cast<float>(o), g.scale[d]))), in - 1);
   return {i, i, 1.0f, 0.0f};
 }
 
-__device__ __forceinline__ Tap linear_tap(const ResizeGeom& g, int d, int64_t o) {
-  const int64_t in = g.in[d];
-  if (in == g.out[d]) return {o, o, 1.0f, 0.0f};
+template <class I>
+__device__ __forceinline__ Tap<I> linear_tap(const ResizeGeom& g, int d, I o) {
+  const I in = I(g.in[d]);
+  if (in == I(g.out[d])) return {o, o, 1.0f, 0.0f};
   const float s = g.scale[d], fo = static_cast<float>(o);
   const float src = g.align ? __fmul_rn(s, fo) : fmaxf(__fsub_rn(__fmul_rn(s, __fadd_rn(fo, 0.5f)), 0.5f), 0.0f);
-  Tap t;
-  t.i0 = min(static_cast<int64_t>(floorf(src)), in - 1);
+  Tap<I> t;
+  t.i0 = min(static_cast<I>(floorf(src)), in - 1);
   t.l1 = fminf(fmaxf(__fsub_rn(src, static_cast<float>(t.i0)), 0.0f), 1.0f);
   t.i1 = t.i0 + (t.i0 < in - 1 ? 1 : 0);
   t.l0 = __fsub_rn(1.0f, t.l1);
@@ -54,14 +60,14 @@ __device__ __forceinline__ float blend(float a, float la, float b, float lb) {
 
 /// The (bi/tri)linear value at taps td, th, tw of plane xp: along the width first, then height, then
 /// depth, each blend rounded as the CPU's.
-template <class T>
-__device__ __forceinline__ float interpolate(const T* xp, const ResizeGeom& g, const Tap& td, const Tap& th,
-                                             const Tap& tw) {
-  auto along_w = [&](int64_t d, int64_t h) {
-    const T* row = xp + (d * g.in[1] + h) * g.in[2];
+template <class T, class I>
+__device__ __forceinline__ float interpolate(const T* xp, const ResizeGeom& g, const Tap<I>& td, const Tap<I>& th,
+                                             const Tap<I>& tw) {
+  auto along_w = [&](I d, I h) {
+    const T* row = xp + (d * I(g.in[1]) + h) * I(g.in[2]);
     return blend(load(row, tw.i0), tw.l0, load(row, tw.i1), tw.l1);
   };
-  auto along_hw = [&](int64_t d) {
+  auto along_hw = [&](I d) {
     return g.nsp < 2 ? along_w(d, th.i0) : blend(along_w(d, th.i0), th.l0, along_w(d, th.i1), th.l1);
   };
   return g.nsp < 3 ? along_hw(td.i0) : blend(along_hw(td.i0), td.l0, along_hw(td.i1), td.l1);
@@ -79,8 +85,8 @@ __global__ void resize_kernel(const T* __restrict__ x, T* __restrict__ y, I tota
     }
     const T* xp = x + q * iv;
     if (!linear) {
-      const Tap td = nearest_tap(g, 0, o[0]), th = nearest_tap(g, 1, o[1]), tw = nearest_tap(g, 2, o[2]);
-      y[i] = xp[(td.i0 * g.in[1] + th.i0) * g.in[2] + tw.i0];
+      const Tap<I> td = nearest_tap(g, 0, o[0]), th = nearest_tap(g, 1, o[1]), tw = nearest_tap(g, 2, o[2]);
+      y[i] = xp[(td.i0 * I(g.in[1]) + th.i0) * I(g.in[2]) + tw.i0];
       continue;
     }
     y[i] = store_as<T>(interpolate(xp, g, linear_tap(g, 0, o[0]), linear_tap(g, 1, o[1]), linear_tap(g, 2, o[2])));
@@ -98,13 +104,42 @@ __global__ void resize_rows(const T* __restrict__ x, T* __restrict__ y, I rows, 
     const T* xp = x + plane * iv;
     T* yr = y + r * ow;
     if (!linear) {
-      const Tap td = nearest_tap(g, 0, od), th = nearest_tap(g, 1, oh);
-      const T* row = xp + (td.i0 * g.in[1] + th.i0) * g.in[2];
+      const Tap<I> td = nearest_tap(g, 0, od), th = nearest_tap(g, 1, oh);
+      const T* row = xp + (td.i0 * I(g.in[1]) + th.i0) * I(g.in[2]);
       for (I j = threadIdx.x; j < ow; j += 32) yr[j] = row[nearest_tap(g, 2, j).i0];
       continue;
     }
-    const Tap td = linear_tap(g, 0, od), th = linear_tap(g, 1, oh);
+    const Tap<I> td = linear_tap(g, 0, od), th = linear_tap(g, 1, oh);
     for (I j = threadIdx.x; j < ow; j += 32) yr[j] = store_as<T>(interpolate(xp, g, td, th, linear_tap(g, 2, j)));
+  }
+}
+
+// Output rows of whole 16-byte packs (V elements; 32-bit indices, aligned output): as resize_rows,
+// but lane k of the row's warp computes the row's packs k, k + 32, ... into registers, every load of
+// a pack before its one 16-byte store.
+template <class T, int V>
+__global__ void resize_row_packs(const T* __restrict__ x, T* __restrict__ y, int32_t rows, ResizeGeom g,
+                                 bool linear) {
+  using I = int32_t;
+  const I iv = I(g.in[0] * g.in[1] * g.in[2]), ow = I(g.out[2]), packs = ow / V;
+  for (I r = blockIdx.x * I(blockDim.y) + threadIdx.y; r < rows; r += I(gridDim.x) * I(blockDim.y)) {
+    const I oh = r % I(g.out[1]), q = r / I(g.out[1]), od = q % I(g.out[0]), plane = q / I(g.out[0]);
+    const T* xp = x + plane * iv;
+    Pack<T, V>* yr = reinterpret_cast<Pack<T, V>*>(y + r * ow);
+    const Tap<I> td = linear ? linear_tap(g, 0, od) : nearest_tap(g, 0, od);
+    const Tap<I> th = linear ? linear_tap(g, 1, oh) : nearest_tap(g, 1, oh);
+    const T* row = xp + (td.i0 * I(g.in[1]) + th.i0) * I(g.in[2]);  // the nearest row
+    for (I k = threadIdx.x; k < packs; k += 32) {
+      Pack<T, V> out;
+      if (!linear) {
+#pragma unroll
+        for (int e = 0; e < V; ++e) out.v[e] = row[nearest_tap(g, 2, k * V + e).i0];
+      } else {
+#pragma unroll
+        for (int e = 0; e < V; ++e) out.v[e] = store_as<T>(interpolate(xp, g, td, th, linear_tap(g, 2, k * V + e)));
+      }
+      yr[k] = out;
+    }
   }
 }
 
@@ -124,6 +159,12 @@ class ResizeKernel : public Kernel {
       const int64_t rows = total / g_.out[2];
       const dim3 block(32, kRowsPerBlock);
       const unsigned grid = static_cast<unsigned>(std::min<int64_t>((rows + kRowsPerBlock - 1) / kRowsPerBlock, 1 << 20));
+      constexpr int V = vec_width<T>();
+      if (narrow_ && g_.out[2] % V == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
+        resize_row_packs<T, V><<<grid, block, 0, stream()>>>(x, y, int32_t(rows), g_, linear_);
+        check_launch("launching resize (row packs)");
+        return;
+      }
       if (narrow_)
         resize_rows<T, int32_t><<<grid, block, 0, stream()>>>(x, y, int32_t(rows), g_, linear_);
       else
