@@ -37,7 +37,10 @@ SOFTMAX_CASES = [((7,), -1), ((3, 5), 0), ((3, 5), 1), ((2, 3, 4, 5), 1), ((4, 2
                  # rows of whole packs held in registers: a warp a row (one pack a lane, more rows than a
                  # block's four warps), a block a row (1, 2 and 4 packs a thread; float32's 1028 is 257
                  # packs, float16's is not whole packs and takes the unpacked block)
-                 ((40, 128), -1), ((6, 4096), -1), ((3, 8192), -1), ((7, 1028), -1), ((5, 2000), 1)]
+                 ((40, 128), -1), ((6, 4096), -1), ((3, 8192), -1), ((7, 1028), -1), ((5, 2000), 1),
+                 # rows of at most 32 16-byte packs: a group of 4, 8, 16 or 32 lanes a row, several rows a
+                 # warp, the last warp's rows partly past the end
+                 ((7, 8), -1), ((9, 24), -1), ((11, 64), -1), ((13, 96), 1), ((5, 256), -1)]
 
 
 @pytest.mark.parametrize("log", (False, True))
@@ -51,9 +54,9 @@ def test_softmax(shape, axis, dtype, log):
 
 @pytest.mark.parametrize("dtype", FLOATS)
 def test_softmax_packed_rows_nan_inf(dtype):
-    """Rows held in registers as packs (a warp a row at 512, a block a row at 4096): a NaN spreads
+    """Rows held in registers as packs (lanes a row at 128 and 512, a block a row at 4096): a NaN spreads
     over its row, a row of -inf is NaN, an inf takes the whole row; log-softmax too."""
-    for n in (512, 4096):
+    for n in (128, 512, 4096):
         x = torch.randn(5, n)
         x[1, 77] = float("nan")
         x[2, :] = float("-inf")
@@ -235,7 +238,7 @@ def test_reduce_prologue(shape, axes, dtype, op, pred):
                                    torch.int64, torch.uint8))
 @pytest.mark.parametrize("shape,axis", [((7,), 0), ((3, 5), 0), ((3, 5), 1), ((2, 3, 4), 1), ((4, 2000), 1),
                                         ((1, 1), 0), ((0, 3), 1), ((5, 64), 1), ((3, 5000), -1), ((2, 3, 700), 2),
-                                        ((600, 256), 1), ((520, 2048), 1)])  # a warp a row
+                                        ((600, 256), 1), ((520, 2048), 1), ((520, 3328), 1)])  # a warp a row
 def test_arg_reduce(shape, axis, dtype, op):
     x = values(shape, dtype)  # small integers: many ties, the first occurrence must win
     cpu, gpu = both(lambda n, t: n.add_arg_reduce(t, op, axis=axis), [x])

@@ -618,6 +618,13 @@ __global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
       }
     };
     int64_t p = lane;
+    for (; p + 224 < packs_end; p += 256) {  // eight loads in flight: a row of 4096 in two rounds
+      Pack<T, P> u[8];
+#pragma unroll
+      for (int q = 0; q < 8; ++q) u[q] = packs[p + 32 * q];
+#pragma unroll
+      for (int q = 0; q < 8; ++q) take(u[q], p + 32 * q);
+    }
     for (; p + 96 < packs_end; p += 128) {
       const Pack<T, P> u0 = packs[p], u1 = packs[p + 32], u2 = packs[p + 64], u3 = packs[p + 96];
       take(u0, p);

@@ -4,7 +4,8 @@
 // row held in registers, read once, warp shuffles only: attention scores of 49 or 197 keys), longer
 // rows a block each (block reductions); rows that are a whole number of 8- or 16-byte packs (and
 // pointers aligned to them) are read and written a pack at a time and held in registers in both
-// cases, up to 8192 elements of 2 bytes for a block; otherwise one thread per (outer, inner) column
+// cases, up to 8192 elements of 2 bytes for a block, and rows of at most 32 16-byte packs take a
+// group of lanes each, several rows a warp; otherwise one thread per (outer, inner) column
 // looping over the axis (coalesced across threads).
 #include <algorithm>
 
@@ -77,20 +78,45 @@ void launch_warp_rows(const T* x, T* y, int64_t rows, int n, bool log, cudaStrea
   softmax_warp_rows<T, K><<<blocks, 32 * kWarpRowWarps, 0, s>>>(x, y, rows, n, log);
 }
 
+/// e^x for softmax over T: the hardware's approximation for 2-byte elements (its relative error,
+/// about 2^-21 over softmax's range x <= 0, is far below their rounding), the exact expf for others.
+template <class T>
+__device__ __forceinline__ float softmax_exp(float x) {
+  if constexpr (sizeof(T) == 2)
+    return __expf(x);
+  else
+    return expf(x);
+}
+
+/// Reduction of v over the G lanes of a row's lane group (G a power of two up to 32; every lane of
+/// the warp calls it).
+template <int G, class A, class Op>
+__device__ __forceinline__ A group_allreduce(A v, Op op) {
+#pragma unroll
+  for (int o = G / 2; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
 /// Rows of n elements, a whole number of W-element packs, held in registers as PK packs a thread
-/// (read once, written once): a warp a row (Block false, kWarpRowWarps rows a block) or a block of
-/// kPackedRowThreads threads a row (Block true). Pointers aligned to a pack.
+/// (read once, written once, each exponential computed once): a group of G lanes a row (Block
+/// false, 32 / G rows a warp, kWarpRowWarps warps a block) or a block of kPackedRowThreads threads
+/// a row (Block true, G unused). Pointers aligned to a pack.
 constexpr int kPackedRowThreads = 256;
-template <class T, int W, int PK, bool Block>
+template <class T, int W, int PK, int G, bool Block>
 __global__ void __launch_bounds__(Block ? kPackedRowThreads : 32 * kWarpRowWarps)
     softmax_packed_rows(const T* x, T* y, int64_t rows, int64_t n, bool log) {
   using Pk = Pack<T, W>;
-  const int t = Block ? threadIdx.x : (threadIdx.x & 31);
-  const int width = Block ? kPackedRowThreads : 32;
-  const int64_t first = Block ? blockIdx.x : blockIdx.x * int64_t(kWarpRowWarps) + (threadIdx.x >> 5);
-  const int64_t stride = Block ? int64_t(gridDim.x) : int64_t(gridDim.x) * kWarpRowWarps;
+  constexpr int kGroups = Block ? 1 : 32 / G;  // rows a warp takes at once
+  const int t = Block ? threadIdx.x : (threadIdx.x & (G - 1));
+  const int width = Block ? kPackedRowThreads : G;
+  const int64_t first = Block ? blockIdx.x : (blockIdx.x * int64_t(kWarpRowWarps) + (threadIdx.x >> 5)) * kGroups;
+  const int64_t stride = Block ? int64_t(gridDim.x) : int64_t(gridDim.x) * kWarpRowWarps * kGroups;
   const int64_t packs = n / W;
-  for (int64_t r = first; r < rows; r += stride) {  // uniform across a block in Block mode
+  // Uniform across a block (Block) or a warp: every lane reaches the reductions, those of a row past
+  // the end with nothing loaded.
+  for (int64_t r0 = first; r0 < rows; r0 += stride) {
+    const int64_t r = Block ? r0 : r0 + (threadIdx.x & 31) / G;
+    const bool live = r < rows;
     const Pk* xr = reinterpret_cast<const Pk*>(x + r * n);
     Pk* yr = reinterpret_cast<Pk*>(y + r * n);
     float v[PK][W];
@@ -98,7 +124,7 @@ __global__ void __launch_bounds__(Block ? kPackedRowThreads : 32 * kWarpRowWarps
 #pragma unroll
     for (int k = 0; k < PK; ++k) {
       const int64_t p = t + int64_t(k) * width;
-      if (p < packs) {
+      if (live && p < packs) {
         const Pk u = xr[p];
 #pragma unroll
         for (int q = 0; q < W; ++q) {
@@ -110,42 +136,48 @@ __global__ void __launch_bounds__(Block ? kPackedRowThreads : 32 * kWarpRowWarps
     if constexpr (Block)
       mx = block_reduce(mx, MaxNanOp{}, -INFINITY);
     else
-      mx = warp_allreduce(mx, MaxNanOp{});
+      mx = group_allreduce<G>(mx, MaxNanOp{});
     float sum = 0;
 #pragma unroll
     for (int k = 0; k < PK; ++k)
-      if (t + int64_t(k) * width < packs)
+      if (live && t + int64_t(k) * width < packs)
 #pragma unroll
-        for (int q = 0; q < W; ++q) sum += expf(v[k][q] - mx);
+        for (int q = 0; q < W; ++q) {
+          const float e = softmax_exp<T>(v[k][q] - mx);
+          sum += e;
+          if (!log) v[k][q] = e;
+        }
     if constexpr (Block)
       sum = block_reduce(sum, SumOp{}, 0.0f);
     else
-      sum = warp_allreduce(sum, SumOp{});
+      sum = group_allreduce<G>(sum, SumOp{});
     const float shift = mx + logf(sum), inv = 1.0f / sum;
 #pragma unroll
     for (int k = 0; k < PK; ++k) {
       const int64_t p = t + int64_t(k) * width;
-      if (p < packs) {
+      if (live && p < packs) {
         Pk u;
 #pragma unroll
-        for (int q = 0; q < W; ++q) u.v[q] = store_as<T>(log ? v[k][q] - shift : expf(v[k][q] - mx) * inv);
+        for (int q = 0; q < W; ++q) u.v[q] = store_as<T>(log ? v[k][q] - shift : v[k][q] * inv);
         yr[p] = u;
       }
     }
   }
 }
 
-template <class T, int W, int PK, bool Block>
+template <class T, int W, int PK, bool Block, int G = 32>
 void launch_packed_rows(const T* x, T* y, int64_t rows, int64_t n, bool log, cudaStream_t s) {
-  const int64_t per_block = Block ? 1 : kWarpRowWarps;
+  const int64_t per_block = Block ? 1 : kWarpRowWarps * (32 / G);
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((rows + per_block - 1) / per_block, 1 << 30));
-  softmax_packed_rows<T, W, PK, Block><<<blocks, Block ? kPackedRowThreads : 32 * kWarpRowWarps, 0, s>>>(x, y, rows,
-                                                                                                      n, log);
+  softmax_packed_rows<T, W, PK, G, Block>
+      <<<blocks, Block ? kPackedRowThreads : 32 * kWarpRowWarps, 0, s>>>(x, y, rows, n, log);
 }
 
-/// Launches softmax_packed_rows when the rows fit it (false otherwise): rows of up to kWarpRowMax
-/// elements a warp each in 8-byte packs (16-byte for 4-byte elements), longer ones a block each in
-/// 16-byte packs, up to 4 packs a thread.
+/// Launches softmax_packed_rows when the rows fit it (false otherwise): rows of at most 32 16-byte
+/// packs a group of lanes each (the fewest lanes, 4 to 32, with a pack each: 16 for BERT's 128
+/// float16 keys, two rows a warp), other rows of up to kWarpRowMax elements a warp each in 8-byte
+/// packs (16-byte for 4-byte elements), longer ones a block each in 16-byte packs, up to 4 packs a
+/// thread.
 template <class T>
 bool launch_packed(const T* x, T* y, int64_t rows, int64_t n, bool log, cudaStream_t s) {
   constexpr int V = vec_width<T>();
@@ -154,6 +186,18 @@ bool launch_packed(const T* x, T* y, int64_t rows, int64_t n, bool log, cudaStre
     const size_t b = static_cast<size_t>(w) * sizeof(T);
     return n % w == 0 && reinterpret_cast<uintptr_t>(x) % b == 0 && reinterpret_cast<uintptr_t>(y) % b == 0;
   };
+  if (n <= 32 * V && aligned(V)) {
+    const int64_t packs = n / V;
+    if (packs <= 4)
+      launch_packed_rows<T, V, 1, false, 4>(x, y, rows, n, log, s);
+    else if (packs <= 8)
+      launch_packed_rows<T, V, 1, false, 8>(x, y, rows, n, log, s);
+    else if (packs <= 16)
+      launch_packed_rows<T, V, 1, false, 16>(x, y, rows, n, log, s);
+    else
+      launch_packed_rows<T, V, 1, false, 32>(x, y, rows, n, log, s);
+    return true;
+  }
   if (n <= kWarpRowMax && aligned(WW)) {
     const int64_t per_lane = (n / WW + 31) / 32;
     if (per_lane <= 1)
