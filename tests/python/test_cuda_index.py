@@ -101,7 +101,9 @@ def test_topk_non_contiguous_input():
 
 CUMSUM_CASES = [((7,), 0), ((3, 1000), 1), ((5, 3000), -1), ((4, 65), 1), ((4, 64), 1), ((2, 33, 3), 1), ((6, 5), 0),
                 ((0, 4), 1), ((1, 20000), 1), ((3, 4, 5), 2), ((2, 1, 70), -1), ((3, 2, 700), 0),
-                ((40, 4096), 1)]  # rows of whole 16-byte packs (most of the above too): a pack a thread
+                # rows of whole 16-byte packs (most of the above too): one or two packs a thread, an odd
+                # number of packs, a last tile of two packs
+                ((40, 4096), 1), ((9, 4104), 1)]
 
 
 def cumsum_data(shape, dtype, seed):

@@ -3,7 +3,8 @@
 // cheap next to the memory traffic of a scan), integers in 64-bit unsigned arithmetic and wrap to
 // their width. The input is seen as outer x extent x inner: contiguous rows (inner == 1) longer than
 // 64 get a block each, scanned a block-wide tile at a time (warp shuffles, then the warp totals) with
-// a running carry, each thread taking a 16-byte pack of the tile where rows are whole packs; otherwise each (outer, inner) column gets a thread that adds along the axis in
+// a running carry, each thread taking one or two 16-byte packs of the tile where rows are whole
+// packs; otherwise each (outer, inner) column gets a thread that adds along the axis in
 // order (threads of adjacent columns read adjacent elements), which is the CPU's loop exactly.
 #include <type_traits>
 
@@ -58,9 +59,11 @@ __global__ void cumsum_rows(const T* __restrict__ x, T* __restrict__ y, int64_t 
 }
 
 // cumsum_rows for rows that are a whole number of 16-byte packs (pointers aligned): each thread
-// scans a pack of V elements in its registers, so a tile is blockDim.x * V elements and a row of
-// 4096 float16 values takes two tiles' barriers instead of eight.
-template <class T, class A, int V>
+// takes PK adjacent packs of V elements, keeps them as loaded (16 bytes a pack in registers, not
+// V accumulators, so that more rows fit an SM at once), adds them up for the block's scan, then adds
+// them again in order into the stored prefix: a tile is blockDim.x * PK * V elements, a row of 4096
+// float16 values one tile of 256 threads.
+template <class T, class A, int V, int PK>
 __global__ void cumsum_rows_vec(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t n) {
   __shared__ A warp_sums[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
@@ -69,19 +72,19 @@ __global__ void cumsum_rows_vec(const T* __restrict__ x, T* __restrict__ y, int6
     const Pack<T, V>* xr = reinterpret_cast<const Pack<T, V>*>(x + r * n);
     Pack<T, V>* yr = reinterpret_cast<Pack<T, V>*>(y + r * n);
     A carry = 0;
-    for (int64_t p0 = 0; p0 < packs; p0 += blockDim.x) {
-      const int64_t p = p0 + threadIdx.x;
-      A local[V];
-      if (p < packs) {
-        const Pack<T, V> u = xr[p];
-        A acc = 0;
+    for (int64_t p0 = 0; p0 < packs; p0 += int64_t(blockDim.x) * PK) {
+      const int64_t p = p0 + int64_t(threadIdx.x) * PK;
+      Pack<T, V> u[PK];
 #pragma unroll
-        for (int k = 0; k < V; ++k) local[k] = acc = acc + static_cast<A>(load(u.v, k));
-      } else {
+      for (int k = 0; k < PK; ++k)
+        if (p + k < packs) u[k] = xr[p + k];
+      A total = 0;
 #pragma unroll
-        for (int k = 0; k < V; ++k) local[k] = 0;
-      }
-      const A v = warp_scan(local[V - 1], lane);  // this thread's pack total, scanned over the warp
+      for (int k = 0; k < PK; ++k)
+        if (p + k < packs)
+#pragma unroll
+          for (int e = 0; e < V; ++e) total += static_cast<A>(load(u[k].v, e));
+      const A v = warp_scan(total, lane);  // this thread's packs' total, scanned over the warp
       if (lane == 31) warp_sums[warp] = v;
       __syncthreads();
       if (warp == 0) {
@@ -89,15 +92,17 @@ __global__ void cumsum_rows_vec(const T* __restrict__ x, T* __restrict__ y, int6
         if (lane < warps) warp_sums[lane] = w;
       }
       __syncthreads();
-      A earlier = shfl_up(v, 1);  // the warp's packs before this one (exclusive scan)
+      A earlier = shfl_up(v, 1);  // the warp's packs before this thread's (exclusive scan)
       if (lane == 0) earlier = 0;
-      if (p < packs) {
-        const A before = carry + (warp > 0 ? warp_sums[warp - 1] : A(0)) + earlier;
-        Pack<T, V> out;
+      A acc = carry + (warp > 0 ? warp_sums[warp - 1] : A(0)) + earlier;
 #pragma unroll
-        for (int k = 0; k < V; ++k) out.v[k] = store_as<T>(before + local[k]);
-        yr[p] = out;
-      }
+      for (int k = 0; k < PK; ++k)
+        if (p + k < packs) {
+          Pack<T, V> out;
+#pragma unroll
+          for (int e = 0; e < V; ++e) out.v[e] = store_as<T>(acc += static_cast<A>(load(u[k].v, e)));
+          yr[p + k] = out;
+        }
       carry += warp_sums[warps - 1];
       __syncthreads();  // every thread has read warp_sums before the next tile writes it
     }
@@ -130,8 +135,13 @@ class CumSumKernel : public Kernel {
     constexpr int V = vec_width<T>();
     if (v_.inner == 1 && v_.extent > 64 && V > 1 && v_.extent % V == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
         reinterpret_cast<uintptr_t>(y) % 16 == 0) {
-      cumsum_rows_vec<T, A, V><<<row_blocks(v_.outer), row_threads(v_.extent / V), 0, stream()>>>(x, y, v_.outer,
-                                                                                                  v_.extent);
+      const int64_t packs = v_.extent / V;
+      if (packs >= 512)  // two packs a thread: 256 threads a row of 4096 float16
+        cumsum_rows_vec<T, A, V, 2><<<row_blocks(v_.outer), row_threads((packs + 1) / 2), 0, stream()>>>(
+            x, y, v_.outer, v_.extent);
+      else
+        cumsum_rows_vec<T, A, V, 1><<<row_blocks(v_.outer), row_threads(packs), 0, stream()>>>(x, y, v_.outer,
+                                                                                            v_.extent);
       check_launch("launching cumsum_rows_vec");
     } else if (v_.inner == 1 && v_.extent > 64) {
       cumsum_rows<T, A><<<row_blocks(v_.outer), row_threads(v_.extent), 0, stream()>>>(x, y, v_.outer, v_.extent);
