@@ -4,7 +4,8 @@
 // walks it; shorter rows get a thread per output element that maps each coordinate. When the
 // output is a whole number of 16-byte packs (32-bit indices, aligned), a thread instead fills one
 // pack: it maps the pack's first row once, crosses into the next row where the pack does, gathers
-// the pack's elements into registers and stores them at once. Elements move
+// the pack's elements into registers and stores them at once (with two divisions by scalars where
+// only the two innermost dims are padded). Elements move
 // as unsigned words of the element's size, and the constant is the CPU's conversion of `value` to
 // the dtype, bit for bit.
 #include <algorithm>
@@ -129,6 +130,41 @@ __global__ void pad_packs(const W* __restrict__ x, W* __restrict__ y, int32_t pa
   }
 }
 
+// The two innermost dims of a pad whose outer dims are not padded (a convolution's padding):
+// scalar extents, so the pack's plane and row come from two divisions by kernel arguments.
+struct PadPlanes {
+  int32_t plane_in, plane_out, ih, iw, oh, ow, bh, bw;
+};
+
+// pad_packs for PadPlanes: the same packs and the same per-element rule, with the row's source
+// moved along as the pack crosses rows and planes instead of mapped from the row index.
+template <class W, int V>
+__global__ void pad_plane_packs(const W* __restrict__ x, W* __restrict__ y, int32_t packs, PadPlanes g,
+                                PadMode mode, W value) {
+  for (int32_t k = blockIdx.x * blockDim.x + threadIdx.x; k < packs; k += gridDim.x * blockDim.x) {
+    const int32_t i = k * V;
+    int32_t plane = i / g.plane_out, rem = i - plane * g.plane_out;
+    int32_t oh = rem / g.ow, j = rem - oh * g.ow;
+    int32_t ih = pad_source<int32_t>(oh - g.bh, g.ih, mode);
+    Pack<W, V> out;
+#pragma unroll
+    for (int e = 0; e < V; ++e) {
+      while (j >= g.ow) {  // the pack runs on into the next row, perhaps the next plane
+        j -= g.ow;
+        if (++oh == g.oh) {
+          oh = 0;
+          ++plane;
+        }
+        ih = pad_source<int32_t>(oh - g.bh, g.ih, mode);
+      }
+      const int32_t s = ih >= 0 ? pad_source<int32_t>(j - g.bw, g.iw, mode) : -1;
+      out.v[e] = s >= 0 ? x[plane * g.plane_in + ih * g.iw + s] : value;
+      ++j;
+    }
+    reinterpret_cast<Pack<W, V>*>(y)[k] = out;
+  }
+}
+
 constexpr int64_t kRowMin = 16;  // the shortest output row pad_rows takes
 constexpr int kRowsPerBlock = 8;
 
@@ -136,13 +172,30 @@ template <class W>
 class PadKernel : public Kernel {
  public:
   PadKernel(const PadPlan& p, PadMode mode, W value, bool narrow)
-      : p_(p), mode_(mode), value_(value), narrow_(narrow) {}
+      : p_(p), mode_(mode), value_(value), narrow_(narrow) {
+    // Only the two innermost dims padded (and 32-bit indices): pad_plane_packs' scalar plan.
+    const int r = p.rank;
+    planes_ = narrow && r >= 2;
+    for (int d = 0; d + 2 < r; ++d) planes_ = planes_ && p.begin[d] == 0 && p.in[d] == p.out[d];
+    if (planes_) {
+      g_ = {int32_t(p.in[r - 2] * p.in[r - 1]), int32_t(p.out[r - 2] * p.out[r - 1]), int32_t(p.in[r - 2]),
+            int32_t(p.in[r - 1]),           int32_t(p.out[r - 2]),              int32_t(p.out[r - 1]),
+            int32_t(p.begin[r - 2]),        int32_t(p.begin[r - 1])};
+      planes_ = g_.plane_in > 0 && g_.plane_out > 0;
+    }
+  }
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const int64_t total = out[0].numel();
     if (!total) return;
     const W* x = in[0].as<const W>();
     W* y = out[0].as<W>();
     constexpr int V = sizeof(W) >= 16 ? 1 : int(16 / sizeof(W));
+    if (planes_ && total % V == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
+      pad_plane_packs<W, V><<<blocks_for(total / V), kThreads, 0, stream()>>>(x, y, int32_t(total / V), g_, mode_,
+                                                                            value_);
+      check_launch("launching pad (plane packs)");
+      return;
+    }
     if (narrow_ && p_.rank >= 1 && total % V == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
       pad_packs<W, V><<<blocks_for(total / V), kThreads, 0, stream()>>>(x, y, int32_t(total / V), p_, mode_, value_);
       check_launch("launching pad (packs)");
@@ -171,7 +224,8 @@ class PadKernel : public Kernel {
   PadPlan p_;
   PadMode mode_;
   W value_;
-  bool narrow_;
+  bool narrow_, planes_ = false;
+  PadPlanes g_{};
 };
 
 }  // namespace
