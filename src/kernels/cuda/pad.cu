@@ -138,9 +138,9 @@ struct PadPlanes {
 
 // pad_packs for PadPlanes: the same packs and the same per-element rule, with the row's source
 // moved along as the pack crosses rows and planes instead of mapped from the row index.
-template <class W, int V>
-__global__ void pad_plane_packs(const W* __restrict__ x, W* __restrict__ y, int32_t packs, PadPlanes g,
-                                PadMode mode, W value) {
+// The mode is a template argument here (the kernel is bound by its arithmetic, not by memory).
+template <class W, int V, PadMode mode>
+__global__ void pad_plane_packs(const W* __restrict__ x, W* __restrict__ y, int32_t packs, PadPlanes g, W value) {
   for (int32_t k = blockIdx.x * blockDim.x + threadIdx.x; k < packs; k += gridDim.x * blockDim.x) {
     const int32_t i = k * V;
     int32_t plane = i / g.plane_out, rem = i - plane * g.plane_out;
@@ -191,8 +191,10 @@ class PadKernel : public Kernel {
     W* y = out[0].as<W>();
     constexpr int V = sizeof(W) >= 16 ? 1 : int(16 / sizeof(W));
     if (planes_ && total % V == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
-      pad_plane_packs<W, V><<<blocks_for(total / V), kThreads, 0, stream()>>>(x, y, int32_t(total / V), g_, mode_,
-                                                                            value_);
+      auto* kernel = mode_ == PadMode::kConstant  ? pad_plane_packs<W, V, PadMode::kConstant>
+                     : mode_ == PadMode::kReflect ? pad_plane_packs<W, V, PadMode::kReflect>
+                                                  : pad_plane_packs<W, V, PadMode::kReplicate>;
+      kernel<<<blocks_for(total / V), kThreads, 0, stream()>>>(x, y, int32_t(total / V), g_, value_);
       check_launch("launching pad (plane packs)");
       return;
     }

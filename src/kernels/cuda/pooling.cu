@@ -131,6 +131,43 @@ __global__ void max_pool_2d(const T* __restrict__ x, T* __restrict__ y, int32_t 
   }
 }
 
+// max_pool_2d for a horizontal stride of 2 (and any vertical stride): a thread takes two adjacent
+// outputs of a row, whose windows share a column, so it loads K rows of K + 2 columns once (the
+// loads of a row and the index arithmetic shared by two outputs), then compares each window in
+// max_pool's order. A row of odd width leaves the last thread one output.
+template <class T, int K>
+__global__ void max_pool_2d_pairs(const T* __restrict__ x, T* __restrict__ y, int32_t pairs, Spatial3 g) {
+  constexpr int kSpan = K + 2;
+  const int32_t ih_n = int32_t(g.in[1]), iw_n = int32_t(g.in[2]), oh_n = int32_t(g.out[1]), ow_n = int32_t(g.out[2]);
+  const int32_t sh = int32_t(g.stride[1]), ph = int32_t(g.pad[1]), pw = int32_t(g.pad[2]);
+  const int32_t row_pairs = (ow_n + 1) / 2;
+  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < pairs; i += gridDim.x * blockDim.x) {
+    const int32_t t = i / row_pairs, ow = 2 * (i - t * row_pairs), plane = t / oh_n, oh = t - plane * oh_n;
+    const T* xp = x + plane * ih_n * iw_n;
+    const int32_t h0 = oh * sh - ph, w0 = ow * 2 - pw;
+    float v[K][kSpan];
+#pragma unroll
+    for (int kh = 0; kh < K; ++kh)
+#pragma unroll
+      for (int c = 0; c < kSpan; ++c) {
+        const int32_t h = h0 + kh, w = w0 + c;
+        const bool inside = unsigned(h) < unsigned(ih_n) && unsigned(w) < unsigned(iw_n);
+        v[kh][c] = inside ? load(xp, h * iw_n + w) : -INFINITY;
+      }
+    float m0 = -INFINITY, m1 = -INFINITY;
+#pragma unroll
+    for (int kh = 0; kh < K; ++kh)
+#pragma unroll
+      for (int kw = 0; kw < K; ++kw) {
+        const float a = v[kh][kw], b = v[kh][kw + 2];
+        if (a > m0 || a != a) m0 = a;
+        if (b > m1 || b != b) m1 = b;
+      }
+    y[t * ow_n + ow] = store_as<T>(m0);
+    if (ow + 1 < ow_n) y[t * ow_n + ow + 1] = store_as<T>(m1);
+  }
+}
+
 template <class T, class I>
 __global__ void avg_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g, I cl, I divisor_override,
                          bool count_include_pad) {
@@ -291,6 +328,15 @@ class PoolingKernel : public Kernel {
       max_pool_last_vec<T><<<blocks_for(total / N), kThreads, 0, stream()>>>(x, y, int32_t(total / N), g_,
                                                                            int32_t(cl_ / N));
       check_launch("launching channels-last max pooling");
+      return;
+    }
+    if (kind_ == Pool::kMax && square_ && narrow_ && g_.stride[2] == 2) {
+      const int64_t pairs = planes_ * g_.out[1] * ((g_.out[2] + 1) / 2);
+      if (g_.k[2] == 3)
+        max_pool_2d_pairs<T, 3><<<blocks_for(pairs), kThreads, 0, stream()>>>(x, y, int32_t(pairs), g_);
+      else
+        max_pool_2d_pairs<T, 2><<<blocks_for(pairs), kThreads, 0, stream()>>>(x, y, int32_t(pairs), g_);
+      check_launch("launching 2-D max pooling (pairs)");
       return;
     }
     if (kind_ == Pool::kMax && square_ && narrow_) {

@@ -115,36 +115,72 @@ __global__ void resize_rows(const T* __restrict__ x, T* __restrict__ y, I rows, 
 }
 
 // Output rows of whole 16-byte packs (V elements; 32-bit indices, aligned output): as resize_rows,
-// but lane k of the row's warp computes the row's packs k, k + 32, ... into registers, every load of
-// a pack before its one 16-byte store.
-template <class T, int V>
-__global__ void resize_row_packs(const T* __restrict__ x, T* __restrict__ y, int32_t rows, ResizeGeom g,
-                                 bool linear) {
+// but a warp takes a run of kRowRun consecutive rows (their plane, depth and height found by division
+// once, then stepped), and lane k computes the row's packs k, k + 32, ... into registers, every load
+// of a pack before its one 16-byte store. The width taps of the lane's first pack are the same in
+// every row: kept for the run as a source index (and, when linear, the second tap's weight; the
+// rest of the tap follows from them as linear_tap derives it).
+constexpr int kRowRun = 4;
+constexpr int kRowsPerBlock = 8;
+template <class T, int V, bool Linear>
+__global__ void __launch_bounds__(32 * kRowsPerBlock) resize_row_packs(const T* __restrict__ x, T* __restrict__ y,
+                                                                       int32_t rows, ResizeGeom g) {
   using I = int32_t;
-  const I iv = I(g.in[0] * g.in[1] * g.in[2]), ow = I(g.out[2]), packs = ow / V;
-  for (I r = blockIdx.x * I(blockDim.y) + threadIdx.y; r < rows; r += I(gridDim.x) * I(blockDim.y)) {
-    const I oh = r % I(g.out[1]), q = r / I(g.out[1]), od = q % I(g.out[0]), plane = q / I(g.out[0]);
-    const T* xp = x + plane * iv;
-    Pack<T, V>* yr = reinterpret_cast<Pack<T, V>*>(y + r * ow);
-    const Tap<I> td = linear ? linear_tap(g, 0, od) : nearest_tap(g, 0, od);
-    const Tap<I> th = linear ? linear_tap(g, 1, oh) : nearest_tap(g, 1, oh);
-    const T* row = xp + (td.i0 * I(g.in[1]) + th.i0) * I(g.in[2]);  // the nearest row
-    for (I k = threadIdx.x; k < packs; k += 32) {
-      Pack<T, V> out;
-      if (!linear) {
+  const I iv = I(g.in[0] * g.in[1] * g.in[2]), ow = I(g.out[2]), packs = ow / V, in2 = I(g.in[2]);
+  const I out0 = I(g.out[0]), out1 = I(g.out[1]), lane = threadIdx.x;
+  auto width_tap = [&](I j) { return Linear ? linear_tap(g, 2, j) : nearest_tap(g, 2, j); };
+  I first_i[V];  // pack `lane`'s width taps
+  float first_l[Linear ? V : 1];
 #pragma unroll
-        for (int e = 0; e < V; ++e) out.v[e] = row[nearest_tap(g, 2, k * V + e).i0];
-      } else {
+  for (int e = 0; e < V; ++e) {
+    const Tap<I> t = width_tap(lane * V + e);
+    first_i[e] = t.i0;
+    if constexpr (Linear) first_l[e] = t.l1;
+  }
+  for (I r0 = (blockIdx.x * I(blockDim.y) + threadIdx.y) * kRowRun; r0 < rows;
+       r0 += I(gridDim.x) * I(blockDim.y) * kRowRun) {
+    I oh = r0 % out1, q = r0 / out1, od = q % out0, plane = q / out0;
+    const I end = min(r0 + kRowRun, rows);
+    for (I r = r0; r < end; ++r) {
+      const T* xp = x + plane * iv;
+      Pack<T, V>* yr = reinterpret_cast<Pack<T, V>*>(y + r * ow);
+      const Tap<I> td = Linear ? linear_tap(g, 0, od) : nearest_tap(g, 0, od);
+      const Tap<I> th = Linear ? linear_tap(g, 1, oh) : nearest_tap(g, 1, oh);
+      const T* row = xp + (td.i0 * I(g.in[1]) + th.i0) * in2;  // the nearest row
+      for (I k = lane; k < packs; k += 32) {
+        Pack<T, V> out;
 #pragma unroll
-        for (int e = 0; e < V; ++e) out.v[e] = store_as<T>(interpolate(xp, g, td, th, linear_tap(g, 2, k * V + e)));
+        for (int e = 0; e < V; ++e) {
+          Tap<I> tw;
+          if (k == lane) {
+            tw.i0 = first_i[e];
+            if constexpr (Linear) {
+              tw.l1 = first_l[e];
+              tw.i1 = tw.i0 + (tw.i0 < in2 - 1 && in2 != ow ? 1 : 0);
+              tw.l0 = __fsub_rn(1.0f, tw.l1);
+            }
+          } else {
+            tw = width_tap(k * V + e);
+          }
+          if constexpr (Linear)
+            out.v[e] = store_as<T>(interpolate(xp, g, td, th, tw));
+          else
+            out.v[e] = row[tw.i0];
+        }
+        yr[k] = out;
       }
-      yr[k] = out;
+      if (++oh == out1) {  // the next row: the next height, perhaps the next depth and plane
+        oh = 0;
+        if (++od == out0) {
+          od = 0;
+          ++plane;
+        }
+      }
     }
   }
 }
 
 constexpr int64_t kRowMin = 16;  // the shortest output row resize_rows takes
-constexpr int kRowsPerBlock = 8;
 
 template <class T>
 class ResizeKernel : public Kernel {
@@ -161,7 +197,12 @@ class ResizeKernel : public Kernel {
       const unsigned grid = static_cast<unsigned>(std::min<int64_t>((rows + kRowsPerBlock - 1) / kRowsPerBlock, 1 << 20));
       constexpr int V = vec_width<T>();
       if (narrow_ && g_.out[2] % V == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
-        resize_row_packs<T, V><<<grid, block, 0, stream()>>>(x, y, int32_t(rows), g_, linear_);
+        const int64_t per_block = int64_t(kRowsPerBlock) * kRowRun;
+        const auto run_grid = static_cast<unsigned>(std::min<int64_t>((rows + per_block - 1) / per_block, 1 << 20));
+        if (linear_)
+          resize_row_packs<T, V, true><<<run_grid, block, 0, stream()>>>(x, y, int32_t(rows), g_);
+        else
+          resize_row_packs<T, V, false><<<run_grid, block, 0, stream()>>>(x, y, int32_t(rows), g_);
         check_launch("launching resize (row packs)");
         return;
       }
