@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "ir/op_registry.h"
+#include "ir/sizes.h"
 
 namespace tensorforge::ir {
 
@@ -100,6 +101,20 @@ int Graph::add_layer(LayerKind kind, const std::vector<int>& in, Attributes attr
   return index;
 }
 
+void Graph::reinfer() {
+  for (Layer& layer : layers) {
+    const auto outs = check_and_infer(*this, layer);
+    if (outs.size() != layer.outputs.size())
+      throw Error(ErrorCode::kInternal, "layer '" + layer.name + "' changed its number of outputs");
+    for (size_t o = 0; o < outs.size(); ++o) {
+      TensorDesc& t = tensors[layer.outputs[o]];
+      if (t.dtype != outs[o].first)
+        throw Error(ErrorCode::kInternal, "layer '" + layer.name + "' changed the dtype of '" + t.name + "'");
+      t.dims = outs[o].second;
+    }
+  }
+}
+
 void Graph::rename(int id, const std::string& name) {
   if (name.empty() || tensors[id].name == name) return;
   if (by_name.count(name))
@@ -145,6 +160,7 @@ void Graph::validate() const {
       defined[id] = 1;
     }
   }
+  check_sizes(*this);
   if (outputs.empty()) bad("the network has no outputs (call mark_output)");
   for (int id : outputs)
     if (id < 0 || id >= nt || !defined[id]) bad("a network output refers to an undefined tensor");

@@ -1,6 +1,7 @@
 // The network's internal form: tensors with inferred shapes, layers in topological order.
 #pragma once
 
+#include <map>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -38,12 +39,22 @@ struct Layer {
   std::vector<std::string> origins;
 };
 
+/// A named size of a network with dynamic input dims (docs/dynamic_shapes.md): the values it may
+/// take, min..max, and the one the network's shapes are inferred (and its tactics tuned) at.
+struct SizeRange {
+  int64_t min = 1, opt = 1, max = 1;
+};
+
 /// The whole network. Layers are stored in a valid execution (topological) order.
 struct Graph {
   std::vector<TensorDesc> tensors;
   std::vector<Layer> layers;
   std::vector<int> inputs;   ///< Network input tensor ids.
   std::vector<int> outputs;  ///< Network output tensor ids.
+  /// Named sizes, by name (none for a static network). Tensors hold their shapes at the sizes' opt.
+  std::map<std::string, SizeRange> sizes;
+  /// The inputs with dynamic dims, by input name: each dim's size name, "" where the dim is static.
+  std::map<std::string, std::vector<std::string>> input_sizes;
   std::unordered_map<std::string, int> by_name;
   /// Cache of unique_layer_name: the names of layers[0, named_layers) (layers are only appended;
   /// a graph whose layer list shrank is re-read).
@@ -58,6 +69,9 @@ struct Graph {
   int add_layer(LayerKind kind, const std::vector<int>& inputs, Attributes attrs, const std::string& name);
   /// Re-runs inference and structural checks over every layer (for a deserialized graph).
   void validate() const;
+  /// Infers every layer's outputs again, in order, recording the shapes it gives (after inputs were
+  /// resized: specialize in sizes.h). Throws what inference throws; dtypes must not change.
+  void reinfer();
   /// Renames tensor `id` (checks uniqueness).
   void rename(int id, const std::string& name);
 };

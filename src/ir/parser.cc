@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/half.h"
+#include "ir/sizes.h"
 
 namespace tensorforge::ir {
 
@@ -119,8 +120,10 @@ class Line {
     return pos_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '-' ||
                                 s_.compare(pos_, 3, "inf") == 0 || s_.compare(pos_, 3, "nan") == 0);
   }
-  // dtype[dims]
-  std::pair<DataType, Dims> type() {
+  // dtype[dims]; with `sizes`, an extent may also be the name of one of them (its opt is the
+  // extent, the name goes into `named`, "" for a number).
+  std::pair<DataType, Dims> type(const std::map<std::string, SizeRange>* sizes = nullptr,
+                                 std::vector<std::string>* named = nullptr) {
     std::string dt = name();
     DataType t;
     try {
@@ -132,11 +135,21 @@ class Line {
     std::vector<int64_t> dims;
     while (!accept(']')) {
       if (!dims.empty()) expect(',');
+      skip_space();
+      if (sizes && pos_ < s_.size() && (std::isalpha(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_')) {
+        const std::string size = name();
+        const auto it = sizes->find(size);
+        if (it == sizes->end()) fail("no size named " + size + " (declare it first: size " + size + ": min .., opt ..)");
+        dims.push_back(it->second.opt);
+        named->push_back(size);
+        continue;
+      }
       bool is_int;
       int64_t v = 0;
       number(is_int, v);
       if (!is_int) fail("an extent must be an integer");
       dims.push_back(v);
+      if (named) named->push_back("");
     }
     return {t, Dims(dims)};
   }
@@ -227,12 +240,43 @@ Graph parse_text(const std::string& text) {
     ++number;
     Line in(raw, number);
     if (in.at_end() || in.peek('#')) continue;
+    if (in.accept_word("size")) {  // size NAME: min A, opt B, max C
+      const std::string name = in.name();
+      in.expect(':');
+      SizeRange r;
+      auto bound = [&](const char* word, int64_t* v) {
+        if (!in.accept_word(word)) in.fail(std::string("expected '") + word + "'");
+        bool is_int;
+        in.number(is_int, *v);
+        if (!is_int) in.fail("a size's bound must be an integer");
+      };
+      bound("min", &r.min);
+      in.expect(',');
+      bound("opt", &r.opt);
+      in.expect(',');
+      bound("max", &r.max);
+      if (!in.at_end()) in.fail("unexpected text after the size");
+      if (g.sizes.count(name)) in.fail("size " + name + " is declared twice");
+      g.sizes[name] = r;
+      try {
+        check_sizes(g);
+      } catch (const Error& e) {
+        in.fail(e.what());
+      }
+      continue;
+    }
     if (in.accept_word("input")) {
       std::string name = in.tensor_ref();
       in.expect(':');
-      auto [t, d] = in.type();
+      std::vector<std::string> named;
+      auto [t, d] = in.type(&g.sizes, &named);
       if (g.by_name.count(name)) in.fail("tensor '%" + name + "' is defined twice");
       g.inputs.push_back(g.add_tensor(name, t, d, -1, 0));
+      for (const std::string& n : named)
+        if (!n.empty()) {
+          g.input_sizes[name] = named;
+          break;
+        }
       continue;
     }
     if (in.accept_word("output")) {

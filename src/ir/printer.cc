@@ -75,7 +75,21 @@ std::string attr_to_text(const AttrValue& v) {
 
 std::string to_text(const Graph& g) {
   std::ostringstream os;
-  for (int id : g.inputs) os << "input %" << g.tensors[id].name << ": " << tensor_type(g.tensors[id]) << '\n';
+  for (const auto& [name, r] : g.sizes)
+    os << "size " << name << ": min " << r.min << ", opt " << r.opt << ", max " << r.max << '\n';
+  for (int id : g.inputs) {
+    const TensorDesc& t = g.tensors[id];
+    os << "input %" << t.name << ": ";
+    const auto named = g.input_sizes.find(t.name);
+    if (named == g.input_sizes.end()) {
+      os << tensor_type(t) << '\n';
+      continue;
+    }
+    os << to_string(t.dtype) << '[';
+    for (int k = 0; k < t.dims.rank(); ++k)
+      os << (k ? "," : "") << (named->second[k].empty() ? std::to_string(t.dims[k]) : named->second[k]);
+    os << "]\n";
+  }
   for (const Layer& l : g.layers) {
     for (size_t o = 0; o < l.outputs.size(); ++o) {
       const TensorDesc& t = g.tensors[l.outputs[o]];

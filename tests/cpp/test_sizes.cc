@@ -1,0 +1,117 @@
+// Named sizes of networks with dynamic input dims (ir/sizes.h, docs/dynamic_shapes.md): their text
+// form, the binding input shapes imply (with every error naming the input, dim and range), and the
+// network specialized to a binding, which must compute what the same network written with those
+// extents computes.
+#include "ir/sizes.h"
+
+#include "ir/parser.h"
+#include "ir/printer.h"
+#include "runtime/engine_impl.h"
+#include "test_util.h"
+
+namespace tft {
+namespace {
+
+// A convolution, a reshape that infers the batch, a softmax, and a second input sharing the batch.
+std::string net_text(const std::string& batch, const std::string& seq, int b, int s) {
+  const std::string B = std::to_string(b), S = std::to_string(s);
+  return "input %x: float32[" + batch + ",3,6,6]\n"
+         "input %ids: int64[" + batch + "," + seq + "]\n"
+         "%w: float32[5,3,3,3] = constant \"w\" () {value=float32[5,3,3,3]}\n"
+         "%c: float32[" + B + ",5,4,4] = convolution \"c\" (%x, %w, none) {}\n"
+         "%r: float32[" + B + ",80] = reshape \"r\" (%c) {shape=[-1, 80]}\n"
+         "%s: float32[" + B + ",80] = softmax \"s\" (%r) {}\n"
+         "%e: float32[" + B + "," + S + "] = cast \"e\" (%ids) {dtype=\"float32\"}\n"
+         "output %s\noutput %e\n";
+}
+
+const std::string kSizes = "size batch: min 1, opt 4, max 64\nsize seq: min 2, opt 8, max 512\n";
+
+ir::Graph dynamic_net() { return ir::parse_text(kSizes + net_text("batch", "seq", 4, 8)); }
+
+std::vector<HostTensor> run_graph(const ir::Graph& g, const std::vector<HostTensor>& inputs) {
+  return run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), inputs);
+}
+
+TEST(Sizes, TextRoundTrip) {
+  const ir::Graph g = dynamic_net();
+  ASSERT_EQ(g.sizes.size(), 2u);
+  EXPECT_EQ(g.sizes.at("seq").max, 512);
+  EXPECT_EQ(g.input_sizes.at("ids"), (std::vector<std::string>{"batch", "seq"}));
+  EXPECT_EQ(g.input_sizes.at("x"), (std::vector<std::string>{"batch", "", "", ""}));
+  EXPECT_EQ(g.tensors[g.inputs[0]].dims, Dims({4, 3, 6, 6}));  // at the opt values
+  const std::string text = ir::to_text(g);
+  EXPECT_EQ(text.find(kSizes), 0u) << text;
+  EXPECT_NE(text.find("input %x: float32[batch,3,6,6]\ninput %ids: int64[batch,seq]\n"), std::string::npos) << text;
+  EXPECT_EQ(ir::to_text(ir::parse_text(text)), text);
+}
+
+TEST(Sizes, SpecializeInfersEveryLayerAgainAndComputesTheStaticNetwork) {
+  const ir::Graph g = dynamic_net();
+  for (auto [b, s] : {std::pair<int, int>{1, 2}, {64, 512}, {7, 100}}) {
+    const ir::Graph one = ir::specialize(g, {{"batch", b}, {"seq", s}});
+    EXPECT_TRUE(one.sizes.empty() && one.input_sizes.empty());
+    EXPECT_EQ(one.tensors[one.outputs[0]].dims, Dims({b, 80}));
+    EXPECT_EQ(one.tensors[one.outputs[1]].dims, Dims({b, s}));
+    // The same text as the network written for these extents (layers and shapes alike).
+    const std::string B = std::to_string(b), S = std::to_string(s);
+    EXPECT_EQ(ir::to_text(one), ir::to_text(ir::parse_text(net_text(B, S, b, s))));
+  }
+  // Numerically: the specialized network against the static one, on the CPU kernels.
+  const ir::Graph one = ir::specialize(g, {{"batch", 3}, {"seq", 5}});
+  const ir::Graph fixed = ir::parse_text(net_text("3", "5", 3, 5));
+  const std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, Dims{3, 3, 6, 6}, 1),
+                                      random_tensor(DataType::kInt64, Dims{3, 5}, 2, -9, 9)};
+  const auto want = run_graph(fixed, in), got = run_graph(one, in);
+  ASSERT_EQ(got.size(), 2u);
+  for (int o = 0; o < 2; ++o) expect_close(got[o], want[o].dims, want[o].values(), 0.0, "output " + std::to_string(o));
+}
+
+TEST(Sizes, SpecializeErrors) {
+  const ir::Graph g = dynamic_net();
+  expect_error([&] { ir::specialize(g, {{"batch", 2}}); }, ErrorCode::kInvalidArgument, {"no value for size seq"});
+  expect_error([&] { ir::specialize(g, {{"batch", 65}, {"seq", 8}}); }, ErrorCode::kInvalidArgument,
+               {"65 is outside size batch (1..64)"});
+  // A reshape written with the opt batch fits no other: the layer's error, with the values.
+  std::string text = kSizes + net_text("batch", "seq", 4, 8);
+  text.replace(text.find("shape=[-1, 80]"), 14, "shape=[4, 80]");
+  const ir::Graph fixed_reshape = ir::parse_text(text);
+  expect_error([&] { ir::specialize(fixed_reshape, {{"batch", 2}, {"seq", 8}}); }, ErrorCode::kInvalidNetwork,
+               {"at sizes batch=2, seq=8", "layer 'r' (reshape)"});
+}
+
+TEST(Sizes, BindFromInputShapes) {
+  const ir::Graph g = dynamic_net();
+  const ir::SymBindings b = ir::bind_sizes(g, {Dims{9, 3, 6, 6}, Dims{9, 40}});
+  EXPECT_EQ(b, (ir::SymBindings{{"batch", 9}, {"seq", 40}}));
+  expect_error([&] { ir::bind_sizes(g, {Dims{3, 3, 6, 6}, Dims{5, 40}}); }, ErrorCode::kInvalidArgument,
+               {"input 'ids' dim 0 is 5 but input 'x' dim 0 made size batch 3"});
+  expect_error([&] { ir::bind_sizes(g, {Dims{3, 3, 6, 6}, Dims{3, 600}}); }, ErrorCode::kInvalidArgument,
+               {"input 'ids' dim 1 is 600, outside size seq (2..512)"});
+  expect_error([&] { ir::bind_sizes(g, {Dims{0, 3, 6, 6}, Dims{0, 4}}); }, ErrorCode::kInvalidArgument,
+               {"input 'x' dim 0 is 0, outside size batch (1..64)"});
+  expect_error([&] { ir::bind_sizes(g, {Dims{3, 4, 6, 6}, Dims{3, 4}}); }, ErrorCode::kInvalidArgument,
+               {"input 'x' dim 1 is 4, the network's is 3"});
+  expect_error([&] { ir::bind_sizes(g, {Dims{3, 3, 6}, Dims{3, 4}}); }, ErrorCode::kInvalidArgument,
+               {"input 'x': rank 3, expected 4"});
+  expect_error([&] { ir::bind_sizes(g, {Dims{3, 3, 6, 6}}); }, ErrorCode::kInvalidArgument,
+               {"the network has 2 inputs, 1 shapes were given"});
+}
+
+TEST(Sizes, TextErrorsNameTheLine) {
+  expect_error([] { ir::parse_text("input %x: float32[batch,3]\n"); }, ErrorCode::kInvalidNetwork,
+               {"line 1", "no size named batch"});
+  expect_error([] { ir::parse_text("size b: min 5, opt 4, max 9\n"); }, ErrorCode::kInvalidNetwork,
+               {"line 1", "needs 0 <= min <= opt <= max, got min 5, opt 4, max 9"});
+  expect_error([] { ir::parse_text("size b: min 1, opt 4, max 9\nsize b: min 1, opt 4, max 9\n"); },
+               ErrorCode::kInvalidNetwork, {"line 2", "size b is declared twice"});
+  expect_error([] { ir::parse_text("size b: min 1, max 9\n"); }, ErrorCode::kInvalidNetwork,
+               {"line 1", "expected 'opt'"});
+  expect_error([] { ir::parse_text("size max: min 1, opt 1, max 9\n"); }, ErrorCode::kInvalidNetwork,
+               {"line 1", "not a symbol name"});
+  expect_error([] { ir::parse_text("size b: min 1, opt 2.5, max 9\n"); }, ErrorCode::kInvalidNetwork,
+               {"line 1", "a size's bound must be an integer"});
+}
+
+}  // namespace
+}  // namespace tft
