@@ -2,6 +2,7 @@
 // documented classes (python/tensorforge/engine_api.py); this file only converts types.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
@@ -13,6 +14,7 @@
 #include <type_traits>
 
 #include "ir/op_registry.h"
+#include "ir/sym_expr.h"
 #include "ir/pointwise_program.h"
 #include "kernels/cuda/device_info.h"
 #include "opt/pass.h"
@@ -257,6 +259,12 @@ NB_MODULE(_C, m) {
     std::vector<std::tuple<std::string, std::string, bool>> attrs;
     for (const ir::AttrSpec& a : d.attrs) attrs.emplace_back(a.name, kTypes[static_cast<int>(a.type)], a.required);
     return std::make_tuple(d.input_names, d.min_inputs, d.variadic, attrs);
+  });
+
+  // A symbolic size's value (ir/sym_expr.h; docs/dynamic_shapes.md): the text form that
+  // dynamo/conversion/sym_sizes.py writes, evaluated under `values`.
+  m.def("evaluate_size", [](const std::string& text, const std::map<std::string, int64_t>& values) {
+    return ir::SymExpr::parse(text).evaluate(values);
   });
 
   // The formula table's op names by kind (kernels/common/pointwise_formulas.h), for tests and fuzzers.
