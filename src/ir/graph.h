@@ -7,6 +7,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "ir/sym_expr.h"
 #include "tensorforge/network.h"
 #include "tensorforge/types.h"
 
@@ -37,6 +38,9 @@ struct Layer {
   std::vector<int> outputs;
   Attributes attrs;
   std::vector<std::string> origins;
+  /// Integer-list attributes written with named sizes (docs/dynamic_shapes.md), by name: one
+  /// expression an entry; attrs holds their values at the sizes' opt.
+  std::map<std::string, std::vector<SymExpr>> size_attrs;
 };
 
 /// A named size of a network with dynamic input dims (docs/dynamic_shapes.md): the values it may

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <set>
 #include <sstream>
 
 #include "common/half.h"
@@ -115,6 +116,21 @@ class Line {
     if (*end) fail("bad number '" + tok + "'");
     return v;
   }
+  size_t mark() const { return pos_; }
+  void reset(size_t pos) { pos_ = pos; }
+  // The text up to the next ',' or ']' outside parentheses (a list entry), trimmed.
+  std::string list_entry() {
+    skip_space();
+    const size_t start = pos_;
+    int depth = 0;
+    while (pos_ < s_.size() && (depth > 0 || (s_[pos_] != ',' && s_[pos_] != ']'))) {
+      depth += s_[pos_] == '(' ? 1 : s_[pos_] == ')' ? -1 : 0;
+      ++pos_;
+    }
+    size_t end = pos_;
+    while (end > start && std::isspace(static_cast<unsigned char>(s_[end - 1]))) --end;
+    return s_.substr(start, end - start);
+  }
   bool peek_number() {
     skip_space();
     return pos_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '-' ||
@@ -197,19 +213,56 @@ Weights weights(Line& in) {
   return Weights(t, d, bytes.data());
 }
 
-AttrValue attribute(Line& in) {
+// An attribute value. In a list, an entry that is not a number is a size expression over `sizes`
+// (sym_expr.h): the list holds its value at the sizes' opt, and `exprs` gets one expression an entry.
+AttrValue attribute(Line& in, const std::map<std::string, SizeRange>& sizes, std::vector<SymExpr>* exprs) {
   if (in.peek('"')) return in.quoted();
   if (in.accept('[')) {
     std::vector<double> fs;
     std::vector<int64_t> is;
-    bool all_int = true;
+    std::vector<SymExpr> es;
+    bool all_int = true, symbolic = false;
     while (!in.accept(']')) {
       if (!fs.empty()) in.expect(',');
-      bool is_int;
+      const size_t at = in.mark();
+      bool is_int = false;
       int64_t iv = 0;
-      fs.push_back(in.number(is_int, iv));
+      double v = 0;
+      bool plain = true;
+      try {
+        v = in.number(is_int, iv);
+        plain = in.peek(',') || in.peek(']');
+      } catch (const Error&) {
+        plain = false;
+      }
+      if (!plain) {  // a size expression
+        in.reset(at);
+        const std::string text = in.list_entry();
+        SymBindings opt;
+        for (const auto& [name, r] : sizes) opt[name] = r.opt;
+        try {
+          const SymExpr e = SymExpr::parse(text);
+          std::set<std::string> used;
+          e.symbols(&used);
+          for (const std::string& u : used)
+            if (!sizes.count(u)) in.fail("no size named " + u + " (declare it first: size " + u + ": min .., opt ..)");
+          iv = e.evaluate(opt);
+          es.push_back(e);
+        } catch (const Error& err) {
+          in.fail(err.what());
+        }
+        is_int = symbolic = true;
+        v = static_cast<double>(iv);
+      } else {
+        es.push_back(SymExpr(iv));
+      }
+      fs.push_back(v);
       is.push_back(iv);
       all_int = all_int && is_int;
+    }
+    if (symbolic) {
+      if (!all_int) in.fail("a list with size expressions holds integers only");
+      *exprs = std::move(es);
     }
     if (all_int) return is;
     return fs;
@@ -306,12 +359,15 @@ Graph parse_text(const std::string& text) {
       inputs.push_back(in.accept_word("none") ? -1 : lookup(in, in.tensor_ref()));
     }
     Attributes attrs;
+    std::map<std::string, std::vector<SymExpr>> size_attrs;
     if (in.accept('{')) {
       while (!in.accept('}')) {
         if (!attrs.empty()) in.expect(',');
         std::string key = in.name();
         in.expect('=');
-        attrs[key] = attribute(in);
+        std::vector<SymExpr> exprs;
+        attrs[key] = attribute(in, g.sizes, &exprs);
+        if (!exprs.empty()) size_attrs[key] = std::move(exprs);
       }
     }
     if (!in.at_end()) in.fail("unexpected text after the layer");
@@ -321,6 +377,7 @@ Graph parse_text(const std::string& text) {
     } catch (const Error& e) {
       in.fail(e.what());
     }
+    g.layers[li].size_attrs = std::move(size_attrs);
     const Layer& l = g.layers[li];
     if (l.name != layer_name) in.fail("layer name '" + layer_name + "' is used twice");
     if (l.outputs.size() != outs.size())

@@ -108,7 +108,15 @@ std::string to_text(const Graph& g) {
       os << " {";
       bool first = true;
       for (const auto& [name, value] : l.attrs) {
-        os << (first ? "" : ", ") << name << '=' << attr_to_text(value);
+        os << (first ? "" : ", ") << name << '=';
+        const auto sym = l.size_attrs.find(name);
+        if (sym == l.size_attrs.end()) {
+          os << attr_to_text(value);
+        } else {  // written with the sizes' names
+          os << '[';
+          for (size_t k = 0; k < sym->second.size(); ++k) os << (k ? ", " : "") << sym->second[k].str();
+          os << ']';
+        }
         first = false;
       }
       os << '}';

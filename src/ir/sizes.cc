@@ -1,6 +1,8 @@
 #include "ir/sizes.h"
 
+#include <set>
 #include <string>
+#include <variant>
 
 namespace tensorforge::ir {
 
@@ -30,6 +32,30 @@ void check_sizes(const Graph& g) {
       bad("size " + name + ": needs 0 <= min <= opt <= max, got min " + std::to_string(r.min) + ", opt " +
           std::to_string(r.opt) + ", max " + std::to_string(r.max));
   }
+  SymBindings opt;
+  for (const auto& [name, r] : g.sizes) opt[name] = r.opt;
+  for (const Layer& l : g.layers)
+    for (const auto& [attr, exprs] : l.size_attrs) {
+      const std::string where = "layer '" + l.name + "' attribute " + attr;
+      const auto a = l.attrs.find(attr);
+      const auto* ints = a == l.attrs.end() ? nullptr : std::get_if<std::vector<int64_t>>(&a->second);
+      if (!ints || ints->size() != exprs.size()) bad(where + ": its size expressions do not match its integers");
+      for (size_t k = 0; k < exprs.size(); ++k) {
+        std::set<std::string> used;
+        exprs[k].symbols(&used);
+        for (const std::string& u : used)
+          if (!g.sizes.count(u)) bad(where + ": no size named " + u);
+        int64_t v = 0;
+        try {
+          v = exprs[k].evaluate(opt);
+        } catch (const Error& e) {
+          bad(where + ": " + e.what());
+        }
+        if (v != (*ints)[k])
+          bad(where + " holds " + std::to_string((*ints)[k]) + " where " + exprs[k].str() + " is " +
+              std::to_string(v) + " at the sizes' opt");
+      }
+    }
   for (const auto& [input, names] : g.input_sizes) {
     const auto it = g.by_name.find(input);
     int id = it == g.by_name.end() ? -1 : it->second;
@@ -103,6 +129,14 @@ Graph specialize(const Graph& g, const SymBindings& values) {
   s.sizes.clear();
   s.input_sizes.clear();
   try {
+    for (Layer& l : s.layers) {
+      for (const auto& [attr, exprs] : l.size_attrs) {
+        std::vector<int64_t> v;
+        for (const SymExpr& e : exprs) v.push_back(e.evaluate(values));
+        l.attrs[attr] = std::move(v);
+      }
+      l.size_attrs.clear();
+    }
     s.reinfer();
   } catch (const Error& e) {
     throw Error(ErrorCode::kInvalidNetwork, "at sizes " + values_text(values) + ": " + e.what());

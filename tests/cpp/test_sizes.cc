@@ -98,6 +98,40 @@ TEST(Sizes, BindFromInputShapes) {
                {"the network has 2 inputs, 1 shapes were given"});
 }
 
+TEST(Sizes, ListAttributesWrittenWithSizes) {
+  const std::string body =
+      "input %x: float32[batch,6]\n"
+      "%r: float32[8,3] = reshape \"r\" (%x) {shape=[batch*2, 3]}\n"
+      "%m: float32[8,3] = reshape \"m\" (%r) {shape=[max(batch, 1)*2, min(3, seq)]}\n"
+      "output %m\n";
+  const ir::Graph g = ir::parse_text(kSizes + body);
+  EXPECT_EQ(ir::attr_ints(g.layers[1], "shape"), (std::vector<int64_t>{8, 3}));  // at the opt values
+  const std::string text = ir::to_text(g);
+  EXPECT_NE(text.find("{shape=[batch*2, 3]}"), std::string::npos) << text;
+  EXPECT_NE(text.find("{shape=[max(batch, 1)*2, min(3, seq)]}"), std::string::npos) << text;
+  EXPECT_EQ(ir::to_text(ir::parse_text(text)), text);
+  // At batch 5: the reshapes' sizes follow, and the network computes what the one written with 10 does.
+  const ir::Graph five = ir::specialize(g, {{"batch", 5}, {"seq", 9}});
+  EXPECT_EQ(ir::attr_ints(five.layers[0], "shape"), (std::vector<int64_t>{10, 3}));
+  EXPECT_TRUE(five.layers[0].size_attrs.empty());
+  const ir::Graph fixed = ir::parse_text(
+      "input %x: float32[5,6]\n%r: float32[10,3] = reshape \"r\" (%x) {shape=[10, 3]}\n"
+      "%m: float32[10,3] = reshape \"m\" (%r) {shape=[10, 3]}\noutput %m\n");
+  EXPECT_EQ(ir::to_text(five), ir::to_text(fixed));
+  const std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, Dims{5, 6}, 3)};
+  const auto want = run_graph(fixed, in), got = run_graph(five, in);
+  expect_close(got[0], want[0].dims, want[0].values(), 0.0, "reshaped");
+  // seq 2 makes the second reshape [10, 2]: a volume the layer refuses, with the values named.
+  expect_error([&] { ir::specialize(g, {{"batch", 5}, {"seq", 2}}); }, ErrorCode::kInvalidNetwork,
+               {"at sizes batch=5, seq=2", "layer 'm' (reshape)"});
+  expect_error([&] { ir::parse_text(kSizes + "input %x: float32[batch,6]\n"
+                                              "%r: float32[8,3] = reshape \"r\" (%x) {shape=[foo*2, 3]}\n"); },
+               ErrorCode::kInvalidNetwork, {"line 4", "no size named foo"});
+  expect_error([&] { ir::parse_text(kSizes + "input %x: float32[batch,6]\n"
+                                              "%r: float32[8,3] = reshape \"r\" (%x) {shape=[batch**2, 3]}\n"); },
+               ErrorCode::kInvalidNetwork, {"line 4", "expected an operator or the end"});
+}
+
 TEST(Sizes, TextErrorsNameTheLine) {
   expect_error([] { ir::parse_text("input %x: float32[batch,3]\n"); }, ErrorCode::kInvalidNetwork,
                {"line 1", "no size named batch"});
