@@ -106,6 +106,18 @@ class Network {
 
   /// Declares an input tensor the caller will provide at execution time.
   Tensor add_input(const std::string& name, DataType dtype, const Dims& dims);
+  /// Declares a named size for dynamic input dims (docs/dynamic_shapes.md): values min..max, the
+  /// network's shapes inferred at `opt`. Throws Error(kInvalidArgument) unless the name is a new
+  /// identifier (not max/min) and 0 <= min <= opt <= max.
+  void add_size(const std::string& name, int64_t min, int64_t opt, int64_t max);
+  /// An input whose dims are extents ("3") or names of sizes declared by add_size ("batch"); its
+  /// shape is the sizes' opt until the network is specialized.
+  Tensor add_dynamic_input(const std::string& name, DataType dtype, const std::vector<std::string>& dims);
+  /// This network with its sizes at `values` (each within its range): a static network that builds
+  /// like any other, every layer inferred again. Throws Error(kInvalidArgument) for a missing or
+  /// out-of-range value, Error(kInvalidNetwork) naming the values when a layer rejects their shapes.
+  /// Engines do not take a network with sizes yet (the builder says so): build its specializations.
+  Network specialize(const std::map<std::string, int64_t>& values) const;
   /// Marks `t` as an output; `name` renames it (default: keep its name).
   void mark_output(Tensor t, const std::string& name = "");
 
@@ -237,6 +249,7 @@ class Network {
   const ir::Graph& graph() const { return *graph_; }
 
  private:
+  explicit Network(std::shared_ptr<ir::Graph> graph) : graph_(std::move(graph)) {}
   std::shared_ptr<ir::Graph> graph_;  // shared with the Tensor handles
 };
 

@@ -163,6 +163,23 @@ class Network:
         """Declares an input the caller provides at run time."""
         return _typed(self._net.add_input, name, as_dtype(dtype), _int_list(shape, "shape"))
 
+    def add_size(self, name: str, min: int, opt: int, max: int) -> None:  # noqa: A002
+        """Declares a named size for dynamic input dims: values `min`..`max`, shapes inferred at `opt`
+        (docs/dynamic_shapes.md)."""
+        _typed(self._net.add_size, name, operator.index(min), operator.index(opt), operator.index(max))
+
+    def add_dynamic_input(self, name: str, dtype: Any, shape: Sequence[int | str]) -> Tensor:
+        """An input whose dims are extents or names of sizes declared by :meth:`add_size`."""
+        dims = [d if isinstance(d, str) else operator.index(d) for d in shape]
+        return _typed(self._net.add_dynamic_input, name, as_dtype(dtype), dims)
+
+    def specialize(self, values: dict[str, int]) -> "Network":
+        """This network with its sizes at `values`: a static network, which builds like any other.
+        (Engines do not take a network with sizes yet; build a specialization for each shape.)"""
+        out = Network.__new__(Network)
+        out._net = _typed(self._net.specialize, {k: operator.index(v) for k, v in values.items()})
+        return out
+
     def mark_output(self, tensor: Tensor, name: str = "") -> None:
         """Marks `tensor` as an output, optionally renaming it."""
         _typed(self._net.mark_output, tensor, name)

@@ -34,6 +34,13 @@ Builder::Builder(const BuilderConfig& config) : config_(config) { config_.valida
 Engine Builder::build(const Network& network) const {
   auto start = std::chrono::steady_clock::now();
   network.validate();
+  if (!network.graph().sizes.empty()) {
+    std::string names;
+    for (const auto& [name, r] : network.graph().sizes) names += (names.empty() ? "" : ", ") + name;
+    throw Error(ErrorCode::kUnsupported, "the network has named sizes (" + names +
+                                             "): engines for a range of shapes are not built yet "
+                                             "(docs/dynamic_shapes.md); build network.specialize({...}) for each shape");
+  }
   // The optimizer's passes for this device and level (src/opt/pipeline.cc), then the kernels.
   ir::Graph optimized = opt::optimize(network.graph(), config_, opt::options_from_environment());
   const double optimize_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();

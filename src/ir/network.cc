@@ -5,6 +5,7 @@
 
 #include "ir/graph.h"
 #include "ir/printer.h"
+#include "ir/sizes.h"
 
 namespace tensorforge {
 
@@ -57,6 +58,50 @@ Tensor Network::add_input(const std::string& name, DataType dtype, const Dims& d
   int id = graph_->add_tensor(name, dtype, dims, -1, 0);
   graph_->inputs.push_back(id);
   return Tensor(graph_, id);
+}
+
+void Network::add_size(const std::string& name, int64_t min, int64_t opt, int64_t max) {
+  const std::string where = "add_size '" + name + "'";
+  try {
+    ir::SymExpr::symbol(name);
+  } catch (const Error& e) {
+    throw Error(ErrorCode::kInvalidArgument, where + ": " + e.what());
+  }
+  if (graph_->sizes.count(name)) throw Error(ErrorCode::kInvalidArgument, where + ": the size already exists");
+  if (min < 0 || min > opt || opt > max)
+    throw Error(ErrorCode::kInvalidArgument, where + ": needs 0 <= min <= opt <= max, got min " + std::to_string(min) +
+                                                 ", opt " + std::to_string(opt) + ", max " + std::to_string(max));
+  graph_->sizes[name] = {min, opt, max};
+}
+
+Tensor Network::add_dynamic_input(const std::string& name, DataType dtype, const std::vector<std::string>& dims) {
+  std::vector<int64_t> extents;
+  std::vector<std::string> named;
+  bool dynamic = false;
+  for (size_t k = 0; k < dims.size(); ++k) {
+    const std::string& d = dims[k];
+    const auto size = graph_->sizes.find(d);
+    if (size != graph_->sizes.end()) {
+      extents.push_back(size->second.opt);
+      named.push_back(d);
+      dynamic = true;
+      continue;
+    }
+    char* end = nullptr;
+    const long long v = d.empty() ? -1 : std::strtoll(d.c_str(), &end, 10);
+    if (d.empty() || *end != '\0' || v < 0)
+      throw Error(ErrorCode::kInvalidArgument, "add_dynamic_input '" + name + "': dim " + std::to_string(k) + " is '" +
+                                                   d + "', neither an extent nor a size declared by add_size");
+    extents.push_back(v);
+    named.push_back("");
+  }
+  Tensor t = add_input(name, dtype, Dims(extents));
+  if (dynamic) graph_->input_sizes[t.name()] = named;
+  return t;
+}
+
+Network Network::specialize(const std::map<std::string, int64_t>& values) const {
+  return Network(std::make_shared<ir::Graph>(ir::specialize(*graph_, values)));
 }
 
 void Network::mark_output(Tensor t, const std::string& name) {

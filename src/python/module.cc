@@ -289,6 +289,14 @@ NB_MODULE(_C, m) {
            [](Network& n, const std::string& name, DataType t, const std::vector<int64_t>& shape) {
              return n.add_input(name, t, Dims(shape));
            })
+      .def("add_size", &Network::add_size, nb::arg("name"), nb::arg("min"), nb::arg("opt"), nb::arg("max"))
+      .def("add_dynamic_input",
+           [](Network& n, const std::string& name, DataType t, const std::vector<nb::object>& dims) {
+             std::vector<std::string> text;  // ints and size names alike
+             for (const nb::object& d : dims) text.push_back(nb::cast<std::string>(nb::str(d)));
+             return n.add_dynamic_input(name, t, text);
+           })
+      .def("specialize", &Network::specialize, nb::arg("values"))
       .def("mark_output", &Network::mark_output, nb::arg("tensor"), nb::arg("name") = "")
       .def("add_constant",
            [](Network& n, InArray a, const std::string& name) {

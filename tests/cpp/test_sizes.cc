@@ -132,6 +132,22 @@ TEST(Sizes, ListAttributesWrittenWithSizes) {
                ErrorCode::kInvalidNetwork, {"line 4", "expected an operator or the end"});
 }
 
+TEST(Sizes, PublicNetworkApi) {
+  Network net;
+  net.add_size("batch", 1, 2, 8);
+  Tensor x = net.add_dynamic_input("x", DataType::kFloat32, {"batch", "3"});
+  EXPECT_EQ(x.dims(), Dims({2, 3}));
+  net.mark_output(net.add_softmax(x), "y");
+  EXPECT_NE(net.to_text().find("input %x: float32[batch,3]"), std::string::npos) << net.to_text();
+  expect_error([&] { Builder().build(net); }, ErrorCode::kUnsupported, {"named sizes (batch)", "specialize"});
+  const Engine five = Builder().build(net.specialize({{"batch", 5}}));
+  EXPECT_EQ(five.io_tensors()[0].dims, Dims({5, 3}));
+  EXPECT_EQ(five.io_tensors()[1].dims, Dims({5, 3}));
+  expect_error([&] { net.add_size("batch", 1, 1, 1); }, ErrorCode::kInvalidArgument, {"the size already exists"});
+  expect_error([&] { net.add_dynamic_input("z", DataType::kFloat32, {"3x"}); }, ErrorCode::kInvalidArgument,
+               {"dim 0 is '3x', neither an extent nor a size"});
+}
+
 TEST(Sizes, TextErrorsNameTheLine) {
   expect_error([] { ir::parse_text("input %x: float32[batch,3]\n"); }, ErrorCode::kInvalidNetwork,
                {"line 1", "no size named batch"});

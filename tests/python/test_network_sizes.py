@@ -1,0 +1,71 @@
+"""Named sizes in the network API (docs/dynamic_shapes.md): a network declared once with a dynamic
+batch and sequence length prints its sizes, specializes to static networks that build and match
+PyTorch at several shapes, and every misuse gets a clear, typed error; the builder refuses the
+unspecialized network and says what to do."""
+
+import numpy as np
+import pytest
+import torch
+
+import tensorforge as tf
+
+
+def dynamic_net():
+    net = tf.Network()
+    net.add_size("batch", 1, 4, 16)
+    net.add_size("seq", 2, 8, 64)
+    x = net.add_dynamic_input("x", torch.float32, ["batch", "seq", 8])
+    w = np.arange(8 * 5, dtype=np.float32).reshape(8, 5) / 40
+    y = net.add_softmax(net.add_matmul(x, w), -1)
+    net.mark_output(net.add_reshape(y, [-1, 5]), "y")
+    return net, torch.from_numpy(w)
+
+
+def test_text_shows_the_sizes():
+    net, _ = dynamic_net()
+    text = net.to_text()
+    assert text.startswith("size batch: min 1, opt 4, max 16\nsize seq: min 2, opt 8, max 64\n"), text
+    assert "input %x: float32[batch,seq,8]" in text
+    assert "float32[32,5]" in text  # the reshape's output at the opt values (4 * 8 rows)
+
+
+@pytest.mark.parametrize("batch,seq", [(1, 2), (3, 7), (16, 64)])
+def test_specializations_build_and_match_torch(batch, seq):
+    net, w = dynamic_net()
+    engine = tf.Builder().build(net.specialize({"batch": batch, "seq": seq}))
+    x = torch.randn(batch, seq, 8)
+    (y,) = engine(x)
+    torch.testing.assert_close(y, torch.softmax(x @ w, -1).reshape(-1, 5))
+
+
+def test_builder_refuses_the_network_with_sizes():
+    net, _ = dynamic_net()
+    with pytest.raises(tf.UnsupportedError, match=r"named sizes \(batch, seq\).*network.specialize"):
+        tf.Builder().build(net)
+
+
+def test_misuse_is_a_clear_error():
+    net, _ = dynamic_net()
+    with pytest.raises(tf.InvalidArgumentError, match=r"outside size batch \(1..16\)"):
+        net.specialize({"batch": 17, "seq": 8})
+    with pytest.raises(tf.InvalidArgumentError, match="no value for size seq"):
+        net.specialize({"batch": 2})
+    other = tf.Network()
+    with pytest.raises(tf.InvalidArgumentError, match=r"needs 0 <= min <= opt <= max, got min 4, opt 2, max 8"):
+        other.add_size("n", 4, 2, 8)
+    with pytest.raises(tf.InvalidArgumentError, match="not a symbol name"):
+        other.add_size("max", 1, 2, 8)
+    other.add_size("n", 1, 2, 8)
+    with pytest.raises(tf.InvalidArgumentError, match="the size already exists"):
+        other.add_size("n", 1, 2, 8)
+    with pytest.raises(tf.InvalidArgumentError, match="dim 1 is 'm', neither an extent nor a size"):
+        other.add_dynamic_input("z", torch.float32, ["n", "m"])
+    with pytest.raises(tf.InvalidArgumentError, match="dim 0 is '-3'"):
+        other.add_dynamic_input("z", torch.float32, [-3, "n"])
+    # A layer that fits only the opt shape: specializing elsewhere names the values and the layer.
+    fixed = tf.Network()
+    fixed.add_size("b", 1, 2, 4)
+    x = fixed.add_dynamic_input("x", torch.float32, ["b", 3])
+    fixed.mark_output(fixed.add_reshape(x, [2, 3]), "y")
+    with pytest.raises(tf.InvalidNetworkError, match=r"at sizes b=3: .*reshape"):
+        fixed.specialize({"b": 3})
