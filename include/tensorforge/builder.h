@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "tensorforge/dynamic_engine.h"
 #include "tensorforge/engine.h"
 #include "tensorforge/network.h"
 #include "tensorforge/types.h"
@@ -50,6 +51,10 @@ class Builder {
   explicit Builder(const BuilderConfig& config = {});
   /// Validates `network`, picks a kernel for every layer, plans memory and returns the engine.
   Engine build(const Network& network) const;
+  /// For a network with named sizes (Network::add_size): checks that it specializes at every
+  /// size's min and max, builds the plan for the opt values and returns the DynamicEngine that
+  /// makes the others on first use, keeping the `max_plans` most recently used (1..1024).
+  DynamicEngine build_dynamic(const Network& network, int max_plans = 16) const;
   /// The configuration.
   const BuilderConfig& config() const { return config_; }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "tensorforge/builder.h"
+#include "tensorforge/dynamic_engine.h"
 #include "tensorforge/engine.h"
 #include "tensorforge/logger.h"
 #include "tensorforge/memory.h"

@@ -16,6 +16,7 @@ from tensorforge.engine_api import (
     BuilderConfig,
     DataType,
     DeviceKind,
+    DynamicEngine,
     Engine,
     ExecutionContext,
     IOTensorInfo,
@@ -133,8 +134,9 @@ def optimizer_passes() -> list[tuple[str, int, str, str]]:
 _register_backend()
 
 __all__ = [
-    "Builder", "BuilderConfig", "CorruptFileError", "DataType", "DeviceKind", "Engine", "EngineRuntimeError",
-    "Error", "ExecutionContext", "IOTensorInfo", "InternalError", "InvalidArgumentError", "InvalidNetworkError",
+    "Builder", "BuilderConfig", "CorruptFileError", "DataType", "DeviceKind", "DynamicEngine", "Engine",
+    "EngineRuntimeError", "Error", "ExecutionContext", "IOTensorInfo", "InternalError", "InvalidArgumentError",
+    "InvalidNetworkError",
     "Network", "Tensor", "UnsupportedError", "as_dtype", "built_with_cuda", "built_with_cudnn_attention",
     "optimizer_passes", "set_log_level", "log_level", "log_to_python",
 ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import operator
 import os
+import threading
+from collections import OrderedDict
 from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
@@ -484,6 +486,60 @@ class Builder:
         if not isinstance(network, Network):
             raise InvalidArgumentError(f"Builder.build takes a tensorforge.Network, got {type(network).__name__}")
         return Engine(self._builder.build(network._net))
+
+    def build_dynamic(self, network: Network, max_plans: int = 16) -> "DynamicEngine":
+        """For a network with named sizes (:meth:`Network.add_size`): checks it at every size's min and
+        max, builds the plan for the opt values, and returns a :class:`DynamicEngine` that builds the
+        plan of other shapes on their first call, keeping the `max_plans` most recently used."""
+        if not isinstance(network, Network):
+            raise InvalidArgumentError(
+                f"Builder.build_dynamic takes a tensorforge.Network, got {type(network).__name__}")
+        plans = operator.index(max_plans)
+        return DynamicEngine(_typed(self._builder.build_dynamic, network._net, plans), plans)
+
+
+class DynamicEngine:
+    """Plans of a network with named sizes (docs/dynamic_shapes.md): `engine(*inputs)` reads the
+    sizes from the inputs' shapes (an input outside its size's range raises InvalidArgumentError
+    naming it), runs the plan for them, built on the first call with those sizes, and returns new
+    output arrays. Safe from several threads at once."""
+
+    def __init__(self, engine, max_plans: int) -> None:
+        self._engine = engine
+        self._max_plans = max_plans
+        self._lock = threading.Lock()
+        self._plans: OrderedDict = OrderedDict()  # input shapes -> Engine wrapper (with its contexts)
+
+    @property
+    def sizes(self) -> dict[str, tuple[int, int, int]]:
+        """Each size's (min, opt, max), by name."""
+        return {name: (lo, opt, hi) for name, lo, opt, hi in self._engine.sizes}
+
+    @property
+    def plans_built(self) -> int:
+        """Plans built so far (the opt plan included; a plan dropped and needed again counts again)."""
+        return self._engine.plans_built
+
+    def plan(self, *inputs: Any) -> "Engine":
+        """The Engine that runs inputs of these shapes (arrays, or shapes as tuples)."""
+        shapes = [list(x) if isinstance(x, (tuple, list)) else list(x.shape) for x in inputs]
+        key = tuple(tuple(s) for s in shapes)
+        with self._lock:
+            engine = self._plans.get(key)
+            if engine is not None:
+                self._plans.move_to_end(key)
+                return engine
+        native = _typed(self._engine.plan, shapes)  # outside the lock: it may build
+        with self._lock:
+            engine = self._plans.get(key)
+            if engine is None:
+                engine = self._plans[key] = Engine(native)
+                while len(self._plans) > self._max_plans:
+                    self._plans.popitem(last=False)
+            return engine
+
+    def __call__(self, *inputs: Any) -> list:
+        return self.plan(*inputs)(*inputs)
 
 
 class ExecutionContext:

@@ -6,6 +6,7 @@
 
 #include "kernels/kernel.h"
 #include "opt/pass.h"
+#include "builder/build_graph.h"
 #include "runtime/engine_impl.h"
 #include "tensorforge/logger.h"
 
@@ -31,28 +32,33 @@ void BuilderConfig::validate() const {
 
 Builder::Builder(const BuilderConfig& config) : config_(config) { config_.validate(); }
 
-Engine Builder::build(const Network& network) const {
+Engine build_graph(const ir::Graph& graph, const BuilderConfig& config) {
   auto start = std::chrono::steady_clock::now();
+  // The optimizer's passes for this device and level (src/opt/pipeline.cc), then the kernels.
+  ir::Graph optimized = opt::optimize(graph, config, opt::options_from_environment());
+  const double optimize_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  auto impl = assemble_engine(std::move(optimized), config, {});
+  impl->build_ms.insert(impl->build_ms.begin(), {"optimize", optimize_ms});
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  std::ostringstream os;
+  os << "built a " << to_string(config.device) << " engine: " << impl->graph.layers.size() << " layers, "
+     << impl->steps.size() << " kernels, arena " << impl->arena_size << " B, weights " << impl->weights_size
+     << " B, in " << ms << " ms";
+  log(Severity::kInfo, os.str());
+  return Engine(std::move(impl));
+}
+
+Engine Builder::build(const Network& network) const {
   network.validate();
   if (!network.graph().sizes.empty()) {
     std::string names;
     for (const auto& [name, r] : network.graph().sizes) names += (names.empty() ? "" : ", ") + name;
     throw Error(ErrorCode::kUnsupported, "the network has named sizes (" + names +
-                                             "): engines for a range of shapes are not built yet "
-                                             "(docs/dynamic_shapes.md); build network.specialize({...}) for each shape");
+                                             "): Builder.build makes static engines; use build_dynamic, or "
+                                             "build network.specialize({...}) for one shape (docs/dynamic_shapes.md)");
   }
-  // The optimizer's passes for this device and level (src/opt/pipeline.cc), then the kernels.
-  ir::Graph optimized = opt::optimize(network.graph(), config_, opt::options_from_environment());
-  const double optimize_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  auto impl = assemble_engine(std::move(optimized), config_, {});
-  impl->build_ms.insert(impl->build_ms.begin(), {"optimize", optimize_ms});
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  std::ostringstream os;
-  os << "built a " << to_string(config_.device) << " engine: " << impl->graph.layers.size() << " layers, "
-     << impl->steps.size() << " kernels, arena " << impl->arena_size << " B, weights " << impl->weights_size
-     << " B, in " << ms << " ms";
-  log(Severity::kInfo, os.str());
-  return Engine(std::move(impl));
+  return build_graph(network.graph(), config_);
 }
 
 }  // namespace tensorforge

@@ -155,7 +155,8 @@ class Line {
       if (sizes && pos_ < s_.size() && (std::isalpha(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_')) {
         const std::string size = name();
         const auto it = sizes->find(size);
-        if (it == sizes->end()) fail("no size named " + size + " (declare it first: size " + size + ": min .., opt ..)");
+        if (it == sizes->end())
+          fail("no size named " + size + " (declare it first: size " + size + ": min .., opt .., max ..)");
         dims.push_back(it->second.opt);
         named->push_back(size);
         continue;
@@ -245,7 +246,8 @@ AttrValue attribute(Line& in, const std::map<std::string, SizeRange>& sizes, std
           std::set<std::string> used;
           e.symbols(&used);
           for (const std::string& u : used)
-            if (!sizes.count(u)) in.fail("no size named " + u + " (declare it first: size " + u + ": min .., opt ..)");
+            if (!sizes.count(u))
+              in.fail("no size named " + u + " (declare it first: size " + u + ": min .., opt .., max ..)");
           iv = e.evaluate(opt);
           es.push_back(e);
         } catch (const Error& err) {

@@ -339,7 +339,27 @@ NB_MODULE(_C, m) {
   nb::class_<Builder>(m, "Builder")
       .def(nb::init<const BuilderConfig&>())
       .def_prop_ro("config", &Builder::config)
-      .def("build", &Builder::build, nb::call_guard<nb::gil_scoped_release>());
+      .def("build", &Builder::build, nb::call_guard<nb::gil_scoped_release>())
+      .def("build_dynamic", &Builder::build_dynamic, nb::arg("network"), nb::arg("max_plans") = 16,
+           nb::call_guard<nb::gil_scoped_release>());
+
+  nb::class_<DynamicEngine>(m, "DynamicEngine")
+      .def(
+          "plan",
+          [](const DynamicEngine& d, const std::vector<std::vector<int64_t>>& shapes) {
+            std::vector<Dims> dims;
+            for (const auto& s : shapes) dims.emplace_back(s);
+            nb::gil_scoped_release release;  // a new plan is a build
+            return d.plan(dims);
+          },
+          nb::arg("shapes"))
+      .def_prop_ro("plans_built", &DynamicEngine::plans_built)
+      .def_prop_ro("plans_kept", &DynamicEngine::plans_kept)
+      .def_prop_ro("sizes", [](const DynamicEngine& d) {
+        std::vector<std::tuple<std::string, int64_t, int64_t, int64_t>> out;
+        for (const SizeInfo& s : d.sizes()) out.emplace_back(s.name, s.min, s.opt, s.max);
+        return out;
+      });
 
   nb::class_<IOTensorInfo>(m, "IOTensorInfo")
       .def_ro("name", &IOTensorInfo::name)

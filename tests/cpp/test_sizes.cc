@@ -148,6 +148,32 @@ TEST(Sizes, PublicNetworkApi) {
                {"dim 0 is '3x', neither an extent nor a size"});
 }
 
+TEST(Sizes, DynamicEngineBuildsAPlanPerBinding) {
+  Network net;
+  net.add_size("batch", 1, 2, 8);
+  Tensor x = net.add_dynamic_input("x", DataType::kFloat32, {"batch", "3"});
+  net.mark_output(net.add_softmax(x), "y");
+  const DynamicEngine d = Builder().build_dynamic(net, 2);
+  ASSERT_EQ(d.sizes().size(), 1u);
+  EXPECT_EQ(d.sizes()[0].name, "batch");
+  EXPECT_EQ(d.plans_built(), 1);
+  const Engine five = d.plan({Dims{5, 3}});
+  EXPECT_EQ(five.io_tensors()[1].dims, Dims({5, 3}));
+  const std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, Dims{5, 3}, 4)};
+  const auto got = run_engine(five, in);
+  const auto want = run_engine(Builder().build(net.specialize({{"batch", 5}})), in);
+  expect_close(got[0], want[0].dims, want[0].values(), 0.0, "batch 5");
+  EXPECT_EQ(d.plan({Dims{5, 3}}).io_tensors()[0].dims, Dims({5, 3}));
+  EXPECT_EQ(d.plans_built(), 2);  // the second call reused the plan
+  d.plan({Dims{7, 3}});           // a third plan: the opt one (least recently used) is dropped
+  EXPECT_EQ(d.plans_kept(), 2);
+  d.plan({Dims{2, 3}});
+  EXPECT_EQ(d.plans_built(), 4);
+  expect_error([&] { d.plan({Dims{9, 3}}); }, ErrorCode::kInvalidArgument,
+               {"input 'x' dim 0 is 9, outside size batch (1..8)"});
+  expect_error([&] { Builder().build_dynamic(net, 0); }, ErrorCode::kInvalidArgument, {"max_plans must be in 1..1024"});
+}
+
 TEST(Sizes, TextErrorsNameTheLine) {
   expect_error([] { ir::parse_text("input %x: float32[batch,3]\n"); }, ErrorCode::kInvalidNetwork,
                {"line 1", "no size named batch"});

@@ -1,7 +1,10 @@
 """Named sizes in the network API (docs/dynamic_shapes.md): a network declared once with a dynamic
 batch and sequence length prints its sizes, specializes to static networks that build and match
-PyTorch at several shapes, and every misuse gets a clear, typed error; the builder refuses the
-unspecialized network and says what to do."""
+PyTorch at several shapes, and every misuse gets a clear, typed error; Builder.build refuses the
+unspecialized network and says what to do; build_dynamic's DynamicEngine builds a plan per shape
+on its first call (counted), keeps the most recently used, and serves several threads."""
+
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -69,3 +72,49 @@ def test_misuse_is_a_clear_error():
     fixed.mark_output(fixed.add_reshape(x, [2, 3]), "y")
     with pytest.raises(tf.InvalidNetworkError, match=r"at sizes b=3: .*reshape"):
         fixed.specialize({"b": 3})
+
+
+def test_dynamic_engine_builds_a_plan_per_shape():
+    net, w = dynamic_net()
+    engine = tf.Builder().build_dynamic(net, max_plans=2)
+    assert engine.sizes == {"batch": (1, 4, 16), "seq": (2, 8, 64)}
+    assert engine.plans_built == 1  # the opt plan, at build
+    for batch, seq in [(4, 8), (3, 7), (3, 7), (16, 64)]:
+        x = torch.randn(batch, seq, 8)
+        (y,) = engine(x)
+        torch.testing.assert_close(y, torch.softmax(x @ w, -1).reshape(-1, 5))
+    assert engine.plans_built == 3  # opt's plan reused, (3, 7) built once, (16, 64) once
+    engine(torch.randn(4, 8, 8))  # two plans kept: opt's was the least recently used
+    assert engine.plans_built == 4
+    with pytest.raises(tf.InvalidArgumentError, match=r"input 'x' dim 0 is 17, outside size batch \(1..16\)"):
+        engine(torch.randn(17, 8, 8))
+    with pytest.raises(tf.InvalidArgumentError, match=r"input 'x' dim 2 is 9, the network's is 8"):
+        engine(torch.randn(2, 8, 9))
+
+
+def test_dynamic_engine_from_several_threads():
+    net, w = dynamic_net()
+    engine = tf.Builder().build_dynamic(net)
+    shapes = [(b, s) for b in (1, 2, 5) for s in (2, 9)]
+
+    def work(i):
+        for k in range(len(shapes)):
+            b, s = shapes[(i + k) % len(shapes)]
+            x = torch.randn(b, s, 8)
+            (y,) = engine(x)
+            torch.testing.assert_close(y, torch.softmax(x @ w, -1).reshape(-1, 5))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+    assert len(shapes) + 1 <= engine.plans_built  # each new shape built at least once (twice if two raced)
+
+
+def test_build_dynamic_checks_the_range_at_build():
+    fixed = tf.Network()
+    fixed.add_size("b", 1, 2, 4)
+    x = fixed.add_dynamic_input("x", torch.float32, ["b", 3])
+    fixed.mark_output(fixed.add_reshape(x, [2, 3]), "y")
+    with pytest.raises(tf.InvalidNetworkError, match=r"at sizes b=1: .*reshape"):
+        tf.Builder().build_dynamic(fixed)
+    with pytest.raises(tf.InvalidArgumentError, match="max_plans must be in 1..1024"):
+        tf.Builder().build_dynamic(dynamic_net()[0], max_plans=0)

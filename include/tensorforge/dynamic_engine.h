@@ -1,0 +1,47 @@
+// An engine for a network with named sizes (docs/dynamic_shapes.md): one plan, an ordinary Engine,
+// per binding of the sizes, made on its first use and kept while it is among the most recently used.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tensorforge/engine.h"
+#include "tensorforge/types.h"
+
+namespace tensorforge {
+
+/// A named size of a dynamic network and its range.
+struct SizeInfo {
+  std::string name;  ///< As declared by Network::add_size.
+  int64_t min = 0;   ///< Smallest value.
+  int64_t opt = 0;   ///< The value the first plan is built (and tuned) for.
+  int64_t max = 0;   ///< Largest value.
+};
+
+/// Plans of a network with named sizes, made by Builder::build_dynamic. Copies share the plans;
+/// safe to use from several threads at once.
+class DynamicEngine {
+ public:
+  /// The engine for inputs of shapes `input_dims` (the network's inputs, in order): the sizes are
+  /// read from them (Error(kInvalidArgument) naming the input, the dim and the range when one is
+  /// outside its range, or when two dims of one size disagree), and the plan for those values is
+  /// built on first use (the network specialized and built as a static one) and reused after.
+  Engine plan(const std::vector<Dims>& input_dims) const;
+  /// The sizes, by name.
+  std::vector<SizeInfo> sizes() const;
+  /// Plans built so far, the opt plan included (a plan dropped and needed again counts again).
+  int plans_built() const;
+  /// Plans kept now (at most the max_plans given to build_dynamic).
+  int plans_kept() const;
+
+  struct State;
+
+ private:
+  explicit DynamicEngine(std::shared_ptr<State> s) : state_(std::move(s)) {}
+  std::shared_ptr<State> state_;
+  friend class Builder;
+};
+
+}  // namespace tensorforge

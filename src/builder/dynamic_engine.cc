@@ -1,0 +1,87 @@
+// DynamicEngine (tensorforge/dynamic_engine.h): plans per binding of a network's named sizes, each
+// the network specialized (ir/sizes.h) and built as a static one, kept in a list of the most
+// recently used. Builds run outside the lock, so calls whose plans exist never wait for a build;
+// two threads needing the same new plan may both build it, and the first kept wins.
+#include "tensorforge/dynamic_engine.h"
+
+#include <list>
+#include <mutex>
+#include <utility>
+
+#include "builder/build_graph.h"
+#include "ir/sizes.h"
+
+namespace tensorforge {
+
+struct DynamicEngine::State {
+  ir::Graph graph;  // the network with its sizes
+  BuilderConfig config;
+  size_t max_plans = 16;
+  mutable std::mutex mu;
+  std::list<std::pair<ir::SymBindings, Engine>> plans;  // most recently used first
+  int built = 0;
+};
+
+Engine DynamicEngine::plan(const std::vector<Dims>& input_dims) const {
+  State& s = *state_;
+  const ir::SymBindings values = ir::bind_sizes(s.graph, input_dims);
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    for (auto it = s.plans.begin(); it != s.plans.end(); ++it)
+      if (it->first == values) {
+        s.plans.splice(s.plans.begin(), s.plans, it);
+        return it->second;
+      }
+  }
+  Engine engine = build_graph(ir::specialize(s.graph, values), s.config);
+  std::lock_guard<std::mutex> lock(s.mu);
+  ++s.built;
+  for (auto it = s.plans.begin(); it != s.plans.end(); ++it)
+    if (it->first == values) return it->second;  // another thread kept it first
+  s.plans.emplace_front(values, engine);
+  if (s.plans.size() > s.max_plans) s.plans.pop_back();
+  return engine;
+}
+
+std::vector<SizeInfo> DynamicEngine::sizes() const {
+  std::vector<SizeInfo> out;
+  for (const auto& [name, r] : state_->graph.sizes) out.push_back({name, r.min, r.opt, r.max});
+  return out;
+}
+
+int DynamicEngine::plans_built() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->built;
+}
+
+int DynamicEngine::plans_kept() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return static_cast<int>(state_->plans.size());
+}
+
+DynamicEngine Builder::build_dynamic(const Network& network, int max_plans) const {
+  if (max_plans < 1 || max_plans > 1024)
+    throw Error(ErrorCode::kInvalidArgument,
+                "build_dynamic: max_plans must be in 1..1024, got " + std::to_string(max_plans));
+  network.validate();
+  auto state = std::make_shared<DynamicEngine::State>();
+  state->graph = network.graph();
+  state->config = config_;
+  state->max_plans = static_cast<size_t>(max_plans);
+  // Every layer must take the range's corners (errors at build, not at a call), then the opt plan.
+  ir::SymBindings lo, hi, opt;
+  for (const auto& [name, r] : state->graph.sizes) {
+    lo[name] = r.min;
+    hi[name] = r.max;
+    opt[name] = r.opt;
+  }
+  ir::specialize(state->graph, lo);
+  ir::specialize(state->graph, hi);
+  DynamicEngine engine(state);
+  std::vector<Dims> dims;
+  for (int id : state->graph.inputs) dims.push_back(state->graph.tensors[id].dims);  // at opt
+  engine.plan(dims);
+  return engine;
+}
+
+}  // namespace tensorforge
