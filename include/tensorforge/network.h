@@ -125,6 +125,15 @@ class Network {
   std::vector<Tensor> add_layer(LayerKind kind, const std::vector<Tensor>& inputs, const Attributes& attrs = {},
                                 const std::string& name = "");
 
+  /// add_layer with integer-list attributes written with named sizes (docs/dynamic_shapes.md): each
+  /// entry of `sizes` an attribute, each string an integer or an expression over the sizes
+  /// ("batch*2", "(seq - 1)//2 + 1"); the layer is inferred with their values at the sizes' opt and
+  /// evaluated again for each binding. Throws Error(kInvalidArgument) naming the layer and the
+  /// attribute for a bad expression or an undeclared size.
+  std::vector<Tensor> add_sized_layer(LayerKind kind, const std::vector<Tensor>& inputs, const Attributes& attrs,
+                                      const std::map<std::string, std::vector<std::string>>& sizes,
+                                      const std::string& name = "");
+
   /// A constant tensor holding `w`.
   Tensor add_constant(const Weights& w, const std::string& name = "");
   /// N-d convolution (1 to 3 spatial dims); weight [Cout, Cin/groups, *kernel]; bias optional;

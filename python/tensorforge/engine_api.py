@@ -194,9 +194,13 @@ class Network:
         return _typed(self._net.add_constant, _host_array(array, "constant"), name)
 
     def add_layer(self, kind: str, inputs: Sequence[Tensor | None], attrs: dict | None = None,
-                  name: str = "") -> list[Tensor]:
-        """Adds a layer of any kind (see docs/layers.md); `None` marks an absent optional input."""
-        return _typed(self._net.add_layer, kind, list(inputs), dict(attrs or {}), name)
+                  name: str = "", sizes: dict | None = None) -> list[Tensor]:
+        """Adds a layer of any kind (see docs/layers.md); `None` marks an absent optional input.
+        `sizes` gives integer-list attributes written with named sizes, each entry an int or an
+        expression over them ("batch*2"; docs/dynamic_shapes.md)."""
+        written = {k: [str(operator.index(v)) if not isinstance(v, str) else v for v in vals]
+                   for k, vals in (sizes or {}).items()}
+        return _typed(self._net.add_layer, kind, list(inputs), dict(attrs or {}), name, written)
 
     def _tensor(self, value: Any) -> Tensor | None:
         if value is None or isinstance(value, Tensor):

@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <set>
 
 #include "ir/graph.h"
 #include "ir/printer.h"
@@ -126,6 +127,37 @@ std::vector<Tensor> Network::add_layer(LayerKind kind, const std::vector<Tensor>
   int li = graph_->add_layer(kind, ids, attrs, name);
   std::vector<Tensor> outs;
   for (int id : graph_->layers[li].outputs) outs.push_back(Tensor(graph_, id));
+  return outs;
+}
+
+std::vector<Tensor> Network::add_sized_layer(LayerKind kind, const std::vector<Tensor>& inputs, const Attributes& attrs,
+                                             const std::map<std::string, std::vector<std::string>>& sizes,
+                                             const std::string& name) {
+  ir::SymBindings opt;
+  for (const auto& [size, r] : graph_->sizes) opt[size] = r.opt;
+  Attributes all = attrs;
+  std::map<std::string, std::vector<ir::SymExpr>> exprs;
+  for (const auto& [attr, texts] : sizes) {
+    const std::string where = std::string("add_sized_layer(") + to_string(kind) +
+                              (name.empty() ? "" : " '" + name + "'") + ") attribute " + attr;
+    std::vector<int64_t> values;
+    for (const std::string& text : texts) {
+      try {
+        const ir::SymExpr e = ir::SymExpr::parse(text);
+        std::set<std::string> used;
+        e.symbols(&used);
+        for (const std::string& u : used)
+          if (!graph_->sizes.count(u)) throw Error(ErrorCode::kInvalidArgument, "no size named " + u);
+        values.push_back(e.evaluate(opt));
+        exprs[attr].push_back(e);
+      } catch (const Error& e) {
+        throw Error(ErrorCode::kInvalidArgument, where + ": " + e.what());
+      }
+    }
+    all[attr] = values;
+  }
+  std::vector<Tensor> outs = add_layer(kind, inputs, all, name);
+  graph_->layers.back().size_attrs = std::move(exprs);
   return outs;
 }
 

@@ -305,7 +305,7 @@ NB_MODULE(_C, m) {
            nb::arg("array"), nb::arg("name") = "")
       .def("add_layer",
            [](Network& n, const std::string& kind, const std::vector<std::optional<Tensor>>& inputs, nb::dict attrs,
-              const std::string& name) {
+              const std::string& name, const std::map<std::string, std::vector<std::string>>& sizes) {
              std::vector<Tensor> in;
              for (const auto& t : inputs) in.push_back(t ? *t : Tensor());
              Attributes a;
@@ -313,9 +313,11 @@ NB_MODULE(_C, m) {
                std::string key = nb::cast<std::string>(k);
                a[key] = attr_of(key, v);
              }
+             if (!sizes.empty()) return n.add_sized_layer(parse_layer_kind(kind), in, a, sizes, name);
              return n.add_layer(parse_layer_kind(kind), in, a, name);
            },
-           nb::arg("kind"), nb::arg("inputs"), nb::arg("attrs"), nb::arg("name") = "")
+           nb::arg("kind"), nb::arg("inputs"), nb::arg("attrs"), nb::arg("name") = "",
+           nb::arg("sizes") = std::map<std::string, std::vector<std::string>>{})
       .def_prop_ro("nb_layers", &Network::nb_layers)
       .def_prop_ro("nb_tensors", &Network::nb_tensors)
       .def_prop_ro("inputs", &Network::inputs)

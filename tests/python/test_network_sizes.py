@@ -118,3 +118,22 @@ def test_build_dynamic_checks_the_range_at_build():
         tf.Builder().build_dynamic(fixed)
     with pytest.raises(tf.InvalidArgumentError, match="max_plans must be in 1..1024"):
         tf.Builder().build_dynamic(dynamic_net()[0], max_plans=0)
+
+
+def test_attributes_written_with_sizes():
+    net = tf.Network()
+    net.add_size("batch", 1, 4, 16)
+    x = net.add_dynamic_input("x", torch.float32, ["batch", 6])
+    (r,) = net.add_layer("reshape", [x], {}, "r", sizes={"shape": ["batch*2", 3]})
+    assert r.shape == [8, 3]  # at opt
+    net.mark_output(net.add_softmax(r, -1), "y")
+    assert "{shape=[batch*2, 3]}" in net.to_text()
+    engine = tf.Builder().build_dynamic(net)
+    for batch in (1, 5, 16):
+        data = torch.randn(batch, 6)
+        (y,) = engine(data)
+        torch.testing.assert_close(y, torch.softmax(data.reshape(batch * 2, 3), -1))
+    with pytest.raises(tf.InvalidArgumentError, match=r"add_sized_layer\(reshape 'q'\) attribute shape: no size named"):
+        net.add_layer("reshape", [x], {}, "q", sizes={"shape": ["n*2", 3]})
+    with pytest.raises(tf.InvalidArgumentError, match="expected an operator or the end"):
+        net.add_layer("reshape", [x], {}, "q", sizes={"shape": ["batch**2", 3]})
