@@ -33,19 +33,6 @@ __device__ __forceinline__ A warp_scan(A v, int lane) {
   return v;
 }
 
-/// The block's step between warps: each warp's total (v of its last lane) into warp_sums, then
-/// warp_sums scanned in place (inclusive) by the first warp. Every thread of the block calls it.
-template <class A>
-__device__ __forceinline__ void scan_warp_totals(A v, A* warp_sums, int lane, int warp, int warps) {
-  if (lane == 31) warp_sums[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    const A w = warp_scan(lane < warps ? warp_sums[lane] : A(0), lane);
-    if (lane < warps) warp_sums[lane] = w;
-  }
-  __syncthreads();
-}
-
 template <class T, class A>
 __global__ void cumsum_rows(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t n) {
   __shared__ A warp_sums[32];
@@ -57,7 +44,13 @@ __global__ void cumsum_rows(const T* __restrict__ x, T* __restrict__ y, int64_t 
     for (int64_t j0 = 0; j0 < n; j0 += blockDim.x) {
       const int64_t j = j0 + threadIdx.x;
       const A v = warp_scan(j < n ? static_cast<A>(load(xr, j)) : A(0), lane);
-      scan_warp_totals(v, warp_sums, lane, warp, warps);
+      if (lane == 31) warp_sums[warp] = v;
+      __syncthreads();
+      if (warp == 0) {
+        const A w = warp_scan(lane < warps ? warp_sums[lane] : A(0), lane);
+        if (lane < warps) warp_sums[lane] = w;
+      }
+      __syncthreads();
       if (j < n) yr[j] = store_as<T>(carry + (warp > 0 ? warp_sums[warp - 1] : A(0)) + v);
       carry += warp_sums[warps - 1];
       __syncthreads();  // every thread has read warp_sums before the next tile writes it
@@ -92,7 +85,13 @@ __global__ void cumsum_rows_vec(const T* __restrict__ x, T* __restrict__ y, int6
 #pragma unroll
           for (int e = 0; e < V; ++e) total += static_cast<A>(load(u[k].v, e));
       const A v = warp_scan(total, lane);  // this thread's packs' total, scanned over the warp
-      scan_warp_totals(v, warp_sums, lane, warp, warps);
+      if (lane == 31) warp_sums[warp] = v;
+      __syncthreads();
+      if (warp == 0) {
+        const A w = warp_scan(lane < warps ? warp_sums[lane] : A(0), lane);
+        if (lane < warps) warp_sums[lane] = w;
+      }
+      __syncthreads();
       A earlier = shfl_up(v, 1);  // the warp's packs before this thread's (exclusive scan)
       if (lane == 0) earlier = 0;
       A acc = carry + (warp > 0 ? warp_sums[warp - 1] : A(0)) + earlier;
