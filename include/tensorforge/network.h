@@ -116,7 +116,7 @@ class Network {
   /// This network with its sizes at `values` (each within its range): a static network that builds
   /// like any other, every layer inferred again. Throws Error(kInvalidArgument) for a missing or
   /// out-of-range value, Error(kInvalidNetwork) naming the values when a layer rejects their shapes.
-  /// Engines do not take a network with sizes yet (the builder says so): build its specializations.
+  /// Builder::build refuses a network with sizes; Builder::build_dynamic builds one, a plan per shape.
   Network specialize(const std::map<std::string, int64_t>& values) const;
   /// Marks `t` as an output; `name` renames it (default: keep its name).
   void mark_output(Tensor t, const std::string& name = "");

@@ -176,8 +176,8 @@ class Network:
         return _typed(self._net.add_dynamic_input, name, as_dtype(dtype), dims)
 
     def specialize(self, values: dict[str, int]) -> "Network":
-        """This network with its sizes at `values`: a static network, which builds like any other.
-        (Engines do not take a network with sizes yet; build a specialization for each shape.)"""
+        """This network with its sizes at `values`: a static network, which builds like any other
+        (Builder.build_dynamic builds the network with its sizes instead, a plan per shape)."""
         out = Network.__new__(Network)
         out._net = _typed(self._net.specialize, {k: operator.index(v) for k, v in values.items()})
         return out
