@@ -125,9 +125,10 @@ class Network {
   std::vector<Tensor> add_layer(LayerKind kind, const std::vector<Tensor>& inputs, const Attributes& attrs = {},
                                 const std::string& name = "");
 
-  /// add_layer with integer-list attributes written with named sizes (docs/dynamic_shapes.md): each
-  /// entry of `sizes` an attribute, each string an integer or an expression over the sizes
-  /// ("batch*2", "(seq - 1)//2 + 1"); the layer is inferred with their values at the sizes' opt and
+  /// add_layer with integer or integer-list attributes written with named sizes
+  /// (docs/dynamic_shapes.md): each entry of `sizes` an attribute, each string an integer or an
+  /// expression over the sizes ("batch*2", "(seq - 1)//2 + 1"; one string for an attribute that
+  /// `attrs` gives as an integer); the layer is inferred with their values at the sizes' opt and
   /// evaluated again for each binding. Throws Error(kInvalidArgument) naming the layer and the
   /// attribute for a bad expression or an undeclared size.
   std::vector<Tensor> add_sized_layer(LayerKind kind, const std::vector<Tensor>& inputs, const Attributes& attrs,

@@ -154,7 +154,13 @@ std::vector<Tensor> Network::add_sized_layer(LayerKind kind, const std::vector<T
         throw Error(ErrorCode::kInvalidArgument, where + ": " + e.what());
       }
     }
-    all[attr] = values;
+    const auto given = attrs.find(attr);
+    if (given != attrs.end() && std::holds_alternative<int64_t>(given->second)) {  // a scalar attribute
+      if (values.size() != 1) throw Error(ErrorCode::kInvalidArgument, where + ": an integer takes one expression");
+      all[attr] = values[0];
+    } else {
+      all[attr] = values;
+    }
   }
   std::vector<Tensor> outs = add_layer(kind, inputs, all, name);
   graph_->layers.back().size_attrs = std::move(exprs);

@@ -131,6 +131,16 @@ class Line {
     while (end > start && std::isspace(static_cast<unsigned char>(s_[end - 1]))) --end;
     return s_.substr(start, end - start);
   }
+  // After a '(': the text up to its matching ')', which is consumed.
+  std::string parenthesized() {
+    const size_t start = pos_;
+    int depth = 1;
+    for (; pos_ < s_.size(); ++pos_) {
+      depth += s_[pos_] == '(' ? 1 : s_[pos_] == ')' ? -1 : 0;
+      if (depth == 0) return s_.substr(start, pos_++ - start);
+    }
+    fail("unbalanced parentheses");
+  }
   bool peek_number() {
     skip_space();
     return pos_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '-' ||
@@ -216,8 +226,35 @@ Weights weights(Line& in) {
 
 // An attribute value. In a list, an entry that is not a number is a size expression over `sizes`
 // (sym_expr.h): the list holds its value at the sizes' opt, and `exprs` gets one expression an entry.
+// `text` as a size expression over `sizes` (each declared); *value is its value at the sizes' opt.
+SymExpr size_expr(Line& in, const std::string& text, const std::map<std::string, SizeRange>& sizes, int64_t* value) {
+  SymBindings opt;
+  for (const auto& [name, r] : sizes) opt[name] = r.opt;
+  SymExpr e(int64_t(0));
+  try {
+    e = SymExpr::parse(text);
+  } catch (const Error& err) {
+    in.fail(err.what());
+  }
+  std::set<std::string> used;
+  e.symbols(&used);
+  for (const std::string& u : used)
+    if (!sizes.count(u)) in.fail("no size named " + u + " (declare it first: size " + u + ": min .., opt .., max ..)");
+  try {
+    *value = e.evaluate(opt);
+  } catch (const Error& err) {
+    in.fail(err.what());
+  }
+  return e;
+}
+
 AttrValue attribute(Line& in, const std::map<std::string, SizeRange>& sizes, std::vector<SymExpr>* exprs) {
   if (in.peek('"')) return in.quoted();
+  if (in.accept('(')) {  // an integer written as a size expression: (batch*2)
+    int64_t v = 0;
+    exprs->push_back(size_expr(in, in.parenthesized(), sizes, &v));
+    return v;
+  }
   if (in.accept('[')) {
     std::vector<double> fs;
     std::vector<int64_t> is;
@@ -238,21 +275,8 @@ AttrValue attribute(Line& in, const std::map<std::string, SizeRange>& sizes, std
       }
       if (!plain) {  // a size expression
         in.reset(at);
-        const std::string text = in.list_entry();
-        SymBindings opt;
-        for (const auto& [name, r] : sizes) opt[name] = r.opt;
-        try {
-          const SymExpr e = SymExpr::parse(text);
-          std::set<std::string> used;
-          e.symbols(&used);
-          for (const std::string& u : used)
-            if (!sizes.count(u))
-              in.fail("no size named " + u + " (declare it first: size " + u + ": min .., opt .., max ..)");
-          iv = e.evaluate(opt);
-          es.push_back(e);
-        } catch (const Error& err) {
-          in.fail(err.what());
-        }
+        const SymExpr e = size_expr(in, in.list_entry(), sizes, &iv);
+        es.push_back(e);
         is_int = symbolic = true;
         v = static_cast<double>(iv);
       } else {

@@ -112,7 +112,9 @@ std::string to_text(const Graph& g) {
         const auto sym = l.size_attrs.find(name);
         if (sym == l.size_attrs.end()) {
           os << attr_to_text(value);
-        } else {  // written with the sizes' names
+        } else if (std::holds_alternative<int64_t>(value)) {  // an integer written with the sizes' names
+          os << '(' << sym->second.at(0).str() << ')';
+        } else {  // a list written with the sizes' names
           os << '[';
           for (size_t k = 0; k < sym->second.size(); ++k) os << (k ? ", " : "") << sym->second[k].str();
           os << ']';

@@ -38,7 +38,12 @@ void check_sizes(const Graph& g) {
     for (const auto& [attr, exprs] : l.size_attrs) {
       const std::string where = "layer '" + l.name + "' attribute " + attr;
       const auto a = l.attrs.find(attr);
+      std::vector<int64_t> scalar;
       const auto* ints = a == l.attrs.end() ? nullptr : std::get_if<std::vector<int64_t>>(&a->second);
+      if (a != l.attrs.end() && std::holds_alternative<int64_t>(a->second)) {
+        scalar.push_back(std::get<int64_t>(a->second));
+        ints = &scalar;
+      }
       if (!ints || ints->size() != exprs.size()) bad(where + ": its size expressions do not match its integers");
       for (size_t k = 0; k < exprs.size(); ++k) {
         std::set<std::string> used;
@@ -133,7 +138,10 @@ Graph specialize(const Graph& g, const SymBindings& values) {
       for (const auto& [attr, exprs] : l.size_attrs) {
         std::vector<int64_t> v;
         for (const SymExpr& e : exprs) v.push_back(e.evaluate(values));
-        l.attrs[attr] = std::move(v);
+        if (std::holds_alternative<int64_t>(l.attrs.at(attr)))
+          l.attrs[attr] = v.at(0);
+        else
+          l.attrs[attr] = std::move(v);
       }
       l.size_attrs.clear();
     }

@@ -132,6 +132,33 @@ TEST(Sizes, ListAttributesWrittenWithSizes) {
                ErrorCode::kInvalidNetwork, {"line 4", "expected an operator or the end"});
 }
 
+TEST(Sizes, IntegerAttributesWrittenWithSizes) {
+  // arange's length is an integer attribute: written "(expr)" in the text form, evaluated per binding.
+  const std::string body =
+      "input %x: float32[batch,6]\n"
+      "%a: float32[9] = arange \"a\" () {dtype=\"float32\", size=(batch*2 + 1), start=0, step=1}\n"
+      "output %a\n";
+  const ir::Graph g = ir::parse_text(kSizes + body);
+  EXPECT_EQ(ir::attr_int(g.layers[0], "size"), 9);
+  const std::string text = ir::to_text(g);
+  EXPECT_NE(text.find("size=(batch*2 + 1)"), std::string::npos) << text;
+  EXPECT_EQ(ir::to_text(ir::parse_text(text)), text);
+  const ir::Graph five = ir::specialize(g, {{"batch", 5}, {"seq", 9}});
+  EXPECT_EQ(ir::attr_int(five.layers[0], "size"), 11);
+  EXPECT_EQ(five.tensors[five.outputs[0]].dims, Dims({11}));
+  Network net;
+  net.add_size("batch", 1, 2, 8);
+  net.add_dynamic_input("x", DataType::kFloat32, {"batch", "3"});
+  Tensor a = net.add_sized_layer(LayerKind::kArange, {}, {{"size", int64_t(0)}, {"dtype", std::string("int64")}},
+                                 {{"size", {"batch*3"}}})[0];
+  EXPECT_EQ(a.dims(), Dims({6}));
+  expect_error([&] { net.add_sized_layer(LayerKind::kArange, {}, {{"size", int64_t(0)}}, {{"size", {"batch", "2"}}}); },
+               ErrorCode::kInvalidArgument, {"attribute size", "an integer takes one expression"});
+  expect_error([&] { ir::parse_text(kSizes + "input %x: float32[batch,6]\n"
+                                              "%a: float32[9] = arange \"a\" () {size=(batch*2}\n"); },
+               ErrorCode::kInvalidNetwork, {"line 4", "unbalanced parentheses"});
+}
+
 TEST(Sizes, PublicNetworkApi) {
   Network net;
   net.add_size("batch", 1, 2, 8);
