@@ -27,7 +27,8 @@ class DynamicEngine {
   /// The engine for inputs of shapes `input_dims` (the network's inputs, in order): the sizes are
   /// read from them (Error(kInvalidArgument) naming the input, the dim and the range when one is
   /// outside its range, or when two dims of one size disagree), and the plan for those values is
-  /// built on first use (the network specialized and built as a static one) and reused after.
+  /// built on first use (the network specialized and built as a static one) and reused after;
+  /// threads that need a plan another thread is building wait for that build.
   Engine plan(const std::vector<Dims>& input_dims) const;
   /// The sizes, by name.
   std::vector<SizeInfo> sizes() const;

@@ -220,7 +220,7 @@ def save(model: torch.nn.Module, path: str | os.PathLike, example_inputs, option
     stitched = compile_stitched(exported.graph_module, graph_inputs, settings)
     if stitched is None:
         raise UnsupportedError("tensorforge.save: the model could not be compiled (see the warning above)")
-    graph, positions = stitched
+    graph, positions, _ = stitched
     if any(p < lifted for p in positions):
         raise UnsupportedError("tensorforge.save: the compiled graph reads a parameter as an input")
     positions = [p - lifted for p in positions]

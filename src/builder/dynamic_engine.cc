@@ -1,10 +1,12 @@
 // DynamicEngine (tensorforge/dynamic_engine.h): plans per binding of a network's named sizes, each
 // the network specialized (ir/sizes.h) and built as a static one, kept in a list of the most
 // recently used. Builds run outside the lock, so calls whose plans exist never wait for a build;
-// two threads needing the same new plan may both build it, and the first kept wins.
+// threads needing a plan that another thread is building wait for that build (one build a plan).
 #include "tensorforge/dynamic_engine.h"
 
+#include <future>
 #include <list>
+#include <map>
 #include <mutex>
 #include <utility>
 
@@ -19,28 +21,44 @@ struct DynamicEngine::State {
   size_t max_plans = 16;
   mutable std::mutex mu;
   std::list<std::pair<ir::SymBindings, Engine>> plans;  // most recently used first
+  std::map<ir::SymBindings, std::shared_future<Engine>> building;  // plans a thread is building now
   int built = 0;
 };
 
 Engine DynamicEngine::plan(const std::vector<Dims>& input_dims) const {
   State& s = *state_;
   const ir::SymBindings values = ir::bind_sizes(s.graph, input_dims);
+  std::promise<Engine> promise;
   {
-    std::lock_guard<std::mutex> lock(s.mu);
+    std::unique_lock<std::mutex> lock(s.mu);
     for (auto it = s.plans.begin(); it != s.plans.end(); ++it)
       if (it->first == values) {
         s.plans.splice(s.plans.begin(), s.plans, it);
         return it->second;
       }
+    const auto pending = s.building.find(values);
+    if (pending != s.building.end()) {
+      std::shared_future<Engine> future = pending->second;
+      lock.unlock();
+      return future.get();  // the other thread's plan, or its build error
+    }
+    s.building.emplace(values, promise.get_future().share());
   }
-  Engine engine = build_graph(ir::specialize(s.graph, values), s.config);
-  std::lock_guard<std::mutex> lock(s.mu);
-  ++s.built;
-  for (auto it = s.plans.begin(); it != s.plans.end(); ++it)
-    if (it->first == values) return it->second;  // another thread kept it first
-  s.plans.emplace_front(values, engine);
-  if (s.plans.size() > s.max_plans) s.plans.pop_back();
-  return engine;
+  try {
+    Engine engine = build_graph(ir::specialize(s.graph, values), s.config);
+    std::lock_guard<std::mutex> lock(s.mu);
+    ++s.built;
+    s.plans.emplace_front(values, engine);
+    if (s.plans.size() > s.max_plans) s.plans.pop_back();
+    s.building.erase(values);
+    promise.set_value(engine);
+    return engine;
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.building.erase(values);
+    promise.set_exception(std::current_exception());
+    throw;
+  }
 }
 
 std::vector<SizeInfo> DynamicEngine::sizes() const {

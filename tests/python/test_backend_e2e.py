@@ -285,3 +285,44 @@ def test_views_of_two_outputs_are_taken_in_order(where):
     for g, e in zip(got, expected):
         assert g.shape == e.shape and g.stride() == e.stride()
         check(where, g.float(), e.float(), 1e-5)
+
+
+# Models of the tests above called with several shapes under torch.compile's dynamic=None (the
+# default: static at the first shape, symbolic from the second) and dynamic=True (symbolic from the
+# start): name -> (model, inputs of a size, the sizes in call order, tolerance in float32).
+SEVERAL_SHAPES = {
+    "mlp": (mlp, lambda n: (torch.randn(n, 16),), (3, 5, 2), 1e-5),
+    "cnn": (lambda: random_resnet18(seed=3, width=8, num_classes=10), lambda n: (torch.randn(n, 3, 8 * n, 8 * n),),
+            (2, 4, 3), 1e-4),
+    "bert": (lambda: random_bert(seed=1), lambda n: (torch.randint(0, 1000, (2, n)),), (16, 9, 24), 2e-4),
+    "graph break": (lambda: Branchy().eval(), lambda n: (torch.randn(n, 8),), (4, 6, 5), 1e-5),
+    "repeated layers": (lambda: nn.Sequential(*[BreakingLayer() for _ in range(3)]).eval(),
+                        lambda n: (torch.randn(n, 8),), (4, 6, 5), 1e-5),
+}
+
+
+@pytest.mark.parametrize("dynamic", [None, True], ids=["dynamic=None", "dynamic=True"])
+@pytest.mark.parametrize("name", SEVERAL_SHAPES)
+def test_models_called_with_several_shapes(where, dynamic, name):
+    """Each shape matches eager; after the first shape at most one more compilation of each graph
+    (the symbolic one), never one per shape; calling every shape again builds nothing."""
+    make, inputs, sizes, tol = SEVERAL_SHAPES[name]
+    torch.manual_seed(0)
+    model = make()
+    calls = [place(where, model, *inputs(n))[1:] for n in sizes]
+    model = place(where, model)[0]
+    from tensorforge.dynamo import STATS
+    before = dict(STATS)
+    with torch.no_grad():
+        compiled = compile_model(model, options(where, min_block_size=1), dynamic=dynamic)
+        for args in calls:
+            out, expected = compiled(*args), model(*args)
+            for o, e in zip(*(x if isinstance(x, tuple) else (x,) for x in (out, expected))):
+                check(where, o, e, tol)
+        with Watch() as w:
+            for args in calls:
+                compiled(*args)
+    assert w.graphs == 0 and w.engines == 0
+    added = {k: STATS[k] - before.get(k, 0) for k in ("dynamic_engines", "dynamic_fallbacks", "shape_variants")}
+    assert added["dynamic_fallbacks"] == 0 and added["shape_variants"] == 0, added
+    assert added["dynamic_engines"] >= 1, added

@@ -1,18 +1,39 @@
 """Graphs with symbolic sizes (torch.compile's default dynamic=None after a second input shape, or
-dynamic=True): each concrete input signature gets its own engines, built once and reused; past
-_PerShape.MAX_SHAPES new signatures run in PyTorch with one warning. Results match eager throughout."""
+dynamic=True) become dynamic engines: one build serves every shape in range, each shape's plan made
+on its first call (docs/backend.md, "Dynamic shapes"). Where a graph cannot become dynamic engines
+it gets static engines per input shape (_PerShape), up to _PerShape.MAX_SHAPES signatures; later
+new ones run in PyTorch with one warning. Results match eager throughout."""
 
+import concurrent.futures
 import warnings
 
 import pytest
 import torch
 
-from tensorforge.dynamo import backend
+from tensorforge.dynamo import backend, engine_modules
+from tensorforge.dynamo.conversion import sym_sizes
+from tensorforge.dynamo.runtime.dynamic_engine_module import DynamicEngineModule
+from tensorforge.errors import InvalidArgumentError
 
 
 def _model():
     torch.manual_seed(0)
     return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4)).eval()
+
+
+class _Doubled(torch.nn.Module):
+    """cat runs in PyTorch (torch_executed_ops), so the engine after it takes a tensor of 2*s0 rows:
+    an input dim that is an expression, which an engine cannot bind (static engines per shape)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = _model()
+
+    def forward(self, x):
+        return self.net(torch.cat([x, x]))
+
+
+_FORCED = {"min_block_size": 1, "torch_executed_ops": {"torch.ops.aten.cat.default"}}
 
 
 @pytest.fixture(autouse=True)
@@ -22,49 +43,187 @@ def _fresh_dynamo():
     torch._dynamo.reset()
 
 
+def _delta(before):
+    return {k: v - before.get(k, 0) for k, v in backend.STATS.items() if v != before.get(k, 0)}
+
+
+@pytest.fixture
+def dynamic_modules():
+    """() -> the DynamicEngineModules of the graphs compiled since the test began."""
+    known = {id(ref) for ref in backend.COMPILED}
+    return lambda: [m for ref in backend.COMPILED if id(ref) not in known and ref() is not None
+                    for m in ref().children() if isinstance(m, DynamicEngineModule)]
+
+
 @pytest.mark.parametrize("dynamic", (None, True))
-def test_each_shape_builds_once(dynamic):
+def test_one_dynamic_engine_serves_every_batch_size(dynamic, dynamic_modules):
     m = _model()
     f = torch.compile(m, backend="tensorforge", dynamic=dynamic, options={"min_block_size": 1})
     before = dict(backend.STATS)
+    sizes = (1, 2, 3, 7, 50, 1, 2, 3, 50, 2)
     with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("error")  # no "runs in PyTorch" warning
-        for b in (1, 2, 3, 1, 2, 3, 2):
+        warnings.simplefilter("error")  # no fallback warning
+        for b in sizes:
             x = torch.randn(b, 8)
             torch.testing.assert_close(f(x), m(x))
-    engines = backend.STATS["engines"] - before.get("engines", 0)
-    variants = backend.STATS["shape_variants"] - before.get("shape_variants", 0)
-    assert engines == 3, backend.STATS  # one engine per batch size, each built once
-    # batch 1 compiles statically either way (dynamo specializes sizes of 1); 2 and 3 go through the
-    # symbolic graph (dynamic=None: compiled once the second shape arrives)
-    assert variants == 2, backend.STATS
+    d = _delta(before)
+    # batch 1 compiles a static graph either way (dynamo specializes sizes of 1); every other batch
+    # size goes through one symbolic graph and its one dynamic engine (dynamic=None: compiled once
+    # the second shape arrives)
+    assert d.get("graphs") == 2 and d.get("engines") == 2 and d.get("dynamic_engines") == 1, d
+    assert "shape_variants" not in d and "dynamic_fallbacks" not in d, d
+    (module,) = dynamic_modules()
+    assert module.engine.plans_built == 4  # 2, 3, 7 and 50, each once
+    (name,) = module.engine.sizes
+    lo, opt, hi = module.engine.sizes[name]
+    assert lo == 2 and opt == 2 and hi == sym_sizes.DEFAULT_MAX
+
+
+def test_twenty_batch_sizes_compile_at_most_twice():
+    m = _model()
+    f = torch.compile(m, backend="tensorforge", options={"min_block_size": 1})
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        for b in range(1, 21):
+            x = torch.randn(b, 8)
+            torch.testing.assert_close(f(x), m(x))
+    d = _delta(before)
+    assert d.get("graphs") == 2 and d.get("engines") == 2, d
+
+
+def test_sizes_above_the_default_maximum_make_dynamo_compile_again(monkeypatch, dynamic_modules):
+    """An unbounded size gets max(DEFAULT_MAX, 2 * the traced value) as its maximum, and dynamo a guard
+    on it: a larger size compiles the graph again, for a range above it, instead of failing."""
+    monkeypatch.setattr(sym_sizes, "DEFAULT_MAX", 6)
+    m = _model()
+    f = torch.compile(m, backend="tensorforge", dynamic=True, options={"min_block_size": 1})
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        for b in (2, 6, 5, 9, 18, 3):
+            x = torch.randn(b, 8)
+            torch.testing.assert_close(f(x), m(x))
+    d = _delta(before)
+    assert d.get("graphs") == 2 and d.get("dynamic_engines") == 2, d
+    ranges = sorted(tuple(v) for mod in dynamic_modules() for v in mod.engine.sizes.values())
+    assert ranges == [(2, 2, 6), (2, 9, 18)]  # 9 was traced above 6: a graph (and range) of its own
+    with torch.no_grad():
+        x = torch.randn(40, 8)
+        torch.testing.assert_close(f(x), m(x))
+    assert _delta(before).get("graphs") == 3
+
+
+def test_mark_dynamic_ranges_reach_the_engine(dynamic_modules):
+    m = _model()
+    f = torch.compile(m, backend="tensorforge", options={"min_block_size": 1})
+    x = torch.randn(5, 8)
+    torch._dynamo.mark_dynamic(x, 0, min=3, max=40)
+    with torch.no_grad():
+        torch.testing.assert_close(f(x), m(x))
+        for b in (3, 40, 17):
+            y = torch.randn(b, 8)
+            torch.testing.assert_close(f(y), m(y))
+    (module,) = dynamic_modules()
+    assert list(module.engine.sizes.values()) == [(3, 5, 40)]
+    assert module.engine.plans_built == 4
+    with pytest.raises(InvalidArgumentError, match=r"dim 0 is 41, outside size s\w+ \(3\.\.40\)"):
+        module(torch.randn(41, 8))  # called directly: dynamo's guards never send it
+
+
+def test_transformer_with_dynamic_batch_and_sequence():
+    from tensorforge.testing.bert import random_bert
+
+    m = random_bert(seed=1)
+    f = torch.compile(m, backend="tensorforge", dynamic=True)
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        for b, s in ((2, 16), (3, 9), (2, 33), (4, 16), (3, 9)):
+            ids = torch.randint(0, 1000, (b, s))
+            for got, want in zip(f(ids), m(ids)):
+                torch.testing.assert_close(got, want, atol=2e-4, rtol=2e-4)
+    d = _delta(before)
+    assert d.get("graphs") == 1 and d.get("dynamic_engines") == 1, d
+    (module,) = engine_modules()
+    assert len(module.engine.sizes) == 2  # batch and sequence
+    assert module.engine.plans_built == 4
+
+
+def test_module_numbers_passed_as_tensors_are_frozen_by_value():
+    """Under dynamic=True dynamo passes BatchNorm's eps as a new 0-d tensor at each call: it is
+    frozen by value (no rebuild per call), and a changed value compiles engines for it."""
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU()).eval()
+    m[1].running_var.uniform_(0.5, 2.0)
+    f = torch.compile(m, backend="tensorforge", dynamic=True, options={"min_block_size": 1})
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        for b, s in ((2, 8), (3, 8), (2, 12), (2, 8)):
+            x = torch.randn(b, 3, s, s)
+            torch.testing.assert_close(f(x), m(x), atol=1e-4, rtol=1e-4)
+        assert _delta(before).get("engines") == 1
+        m[1].eps = 0.5  # dynamo does not guard on it; the backend compares it
+        x = torch.randn(2, 3, 8, 8)
+        torch.testing.assert_close(f(x), m(x), atol=1e-4, rtol=1e-4)
+    assert _delta(before).get("engines") == 2
+
+
+def test_graphs_that_cannot_be_dynamic_get_static_engines_per_shape():
+    m = _Doubled().eval()
+    f = torch.compile(m, backend="tensorforge", dynamic=True, options=_FORCED)
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        with pytest.warns(UserWarning, match="static engines per input shape.*expression 2\\*s"):
+            x = torch.randn(2, 8)
+            torch.testing.assert_close(f(x), m(x))
+        for b in (3, 2, 3):
+            x = torch.randn(b, 8)
+            torch.testing.assert_close(f(x), m(x))
+    d = _delta(before)
+    assert d.get("dynamic_fallbacks") == 1 and d.get("shape_variants") == 2 and d.get("engines") == 2, d
 
 
 def test_too_many_shapes_fall_back_to_pytorch(monkeypatch):
     monkeypatch.setattr(backend._PerShape, "MAX_SHAPES", 2)
-    m = _model()
-    f = torch.compile(m, backend="tensorforge", dynamic=True, options={"min_block_size": 1})
+    m = _Doubled().eval()
+    f = torch.compile(m, backend="tensorforge", dynamic=True, options=_FORCED)
     before = backend.STATS["engines"]
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "tensorforge: a graph with symbolic sizes gets static engines")
         for b in (2, 3):
             x = torch.randn(b, 8)
             torch.testing.assert_close(f(x), m(x))
         with pytest.warns(UserWarning, match="more than 2 input shapes"):
             x = torch.randn(4, 8)
             torch.testing.assert_close(f(x), m(x))
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # in PyTorch too, without a second warning
-            x = torch.randn(5, 8)
-            torch.testing.assert_close(f(x), m(x))
+        warnings.simplefilter("error")  # in PyTorch too, without a second warning
+        x = torch.randn(5, 8)
+        torch.testing.assert_close(f(x), m(x))
     assert backend.STATS["engines"] - before == 2
 
 
-def test_threads_with_new_shapes_at_once():
-    """Several threads bring new shapes to one symbolic graph's compiled form at once (called
-    directly: dynamo's own compilation is not for several threads): each shape is compiled once,
-    under the lock, and every call matches eager."""
-    import concurrent.futures
+def test_threads_with_new_shapes_at_once_on_a_dynamic_engine(dynamic_modules):
+    """Several threads bring new shapes to one dynamic engine module at once: each shape's plan is
+    made once and every call matches eager."""
+    m = _model()
+    f = torch.compile(m, backend="tensorforge", dynamic=True, options={"min_block_size": 1})
+    with torch.no_grad():
+        torch.testing.assert_close(f(torch.ones(2, 8)), m(torch.ones(2, 8)))
+        (module,) = dynamic_modules()
+        xs = [torch.randn(b, 8) for b in (2, 3, 4, 5, 6) for _ in range(4)]
+        w = [p for p in m.parameters()]
 
+        def run(x):  # the module directly: dynamo's own compilation is not for several threads
+            return module(x)
+
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            outs = list(pool.map(run, xs))
+        for x, y in zip(xs, outs):
+            torch.testing.assert_close(y[0] if isinstance(y, tuple) else y, m(x))
+    assert module.engine.plans_built == 5 and len(w) == 4
+
+
+def test_threads_with_new_shapes_at_once_per_shape():
+    """The same for a graph with static engines per shape (called directly: dynamo's own
+    compilation is not for several threads): each shape is compiled once, under the lock."""
     from tensorforge.dynamo.settings import CompilationSettings
 
     m = _model()
@@ -83,3 +242,17 @@ def test_threads_with_new_shapes_at_once():
             torch.testing.assert_close(y[0], m(x))
     assert backend.STATS["shape_variants"] - before.get("shape_variants", 0) == 4  # 2, 3, 4 and 5 once each
     assert backend.STATS["engines"] - before.get("engines", 0) == 4
+
+
+def test_dynamic_engine_module_checks_its_inputs(dynamic_modules):
+    m = _model()
+    f = torch.compile(m, backend="tensorforge", dynamic=True, options={"min_block_size": 1})
+    with torch.no_grad():
+        f(torch.randn(3, 8))
+    (module,) = dynamic_modules()
+    with pytest.raises(InvalidArgumentError, match="takes 1 inputs, got 2"):
+        module(torch.randn(3, 8), torch.randn(3, 8))
+    with pytest.raises(InvalidArgumentError, match="must be a tensor"):
+        module(3)
+    with pytest.raises(InvalidArgumentError, match="dim 1 is 9, the network's is 8"):
+        module(torch.randn(3, 9))

@@ -9,12 +9,13 @@ __all__ = ["COMPILED", "CompilationSettings", "REPORTS", "STATS", "engine_module
 
 
 def engine_modules(gm=None):
-    """The EngineModules of a stitched graph (default: the most recently compiled one, if it is
-    still alive)."""
+    """The EngineModules and DynamicEngineModules of a stitched graph (default: the most recently
+    compiled one, if it is still alive)."""
+    from tensorforge.dynamo.runtime.dynamic_engine_module import DynamicEngineModule
     from tensorforge.dynamo.runtime.engine_module import EngineModule
 
     if gm is None:
         gm = COMPILED[-1]() if COMPILED else None
         if gm is None:
             return []
-    return [m for m in gm.children() if isinstance(m, EngineModule)]
+    return [m for m in gm.children() if isinstance(m, (EngineModule, DynamicEngineModule))]

@@ -21,9 +21,10 @@ import tensorforge as tf
 from tensorforge.dynamo import engine_cache
 from tensorforge.dynamo.conversion.interpreter import convert_block
 from tensorforge.dynamo.lowering import lower
-from tensorforge.dynamo.lowering.freeze import frozen_positions
+from tensorforge.dynamo.lowering.freeze import frozen_positions, scalar_positions
 from tensorforge.dynamo.partitioning import partition
 from tensorforge.dynamo.report import Report, build_report
+from tensorforge.dynamo.runtime.dynamic_engine_module import DynamicEngineModule
 from tensorforge.dynamo.runtime.engine_module import EngineModule
 from tensorforge.dynamo.settings import CompilationSettings
 from tensorforge.errors import UnsupportedError
@@ -31,10 +32,12 @@ from tensorforge.errors import UnsupportedError
 logger = logging.getLogger("tensorforge")
 
 STATS = collections.Counter()
-"""Process-wide counts: "graphs" compiled, "engines" built, "build_failures", "engine_cache_hits"
-(engines taken from the engine cache instead of built), "trace_cache_hits" (graphs whose ATen trace
-came from the trace cache, lowering/trace_cache.py), "shape_variants" (compilations of a graph with
-symbolic sizes for one concrete input signature)."""
+"""Process-wide counts: "graphs" compiled, "engines" built (dynamic ones included),
+"dynamic_engines" (engines with named sizes, one build for every shape in range), "build_failures",
+"engine_cache_hits" (engines taken from the engine cache instead of built), "trace_cache_hits" (graphs
+whose ATen trace came from the trace cache, lowering/trace_cache.py), "dynamic_fallbacks" (graphs
+with symbolic sizes that got static engines per shape instead of dynamic ones), "shape_variants"
+(compilations of such a graph for one concrete input signature)."""
 REPORTS: collections.deque = collections.deque(maxlen=256)
 """The reports of the most recent graphs compiled in this process (at most 256), oldest first; each
 has its graph_index, the value STATS["graphs"] took when it was compiled."""
@@ -94,9 +97,10 @@ def _on(device: torch.device):
     return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
-def _build_engines(result, settings, device: torch.device, seconds: dict) -> dict[str, dict]:
+def _build_engines(result, settings, device: torch.device, seconds: dict, symbolic: bool = False) -> dict[str, dict]:
     """Builds an engine for each block of `result` (in place of its submodule); adds the time spent
-    converting and building to `seconds`."""
+    converting and building to `seconds`. With `symbolic` sizes, blocks become dynamic engines (no
+    engine cache yet), and a block that cannot raises _NotDynamic."""
     specs = {}
     gm = result.gm
     for node in list(gm.graph.nodes):
@@ -108,10 +112,10 @@ def _build_engines(result, settings, device: torch.device, seconds: dict) -> dic
         start = time.perf_counter()
         cached, key = None, None
         folder = settings.engine_cache_dir or engine_cache.default_dir()
-        if settings.cache_built_engines or settings.reuse_cached_engines:
+        if (settings.cache_built_engines or settings.reuse_cached_engines) and not symbolic:
             key = engine_cache.block_key(sub, constants, settings, device)
             seconds["engine cache key"] = seconds.get("engine cache key", 0.0) + time.perf_counter() - start
-        if settings.reuse_cached_engines:
+        if settings.reuse_cached_engines and not symbolic:
             read = time.perf_counter()
             with _on(device):
                 cached = engine_cache.load(folder, key)
@@ -130,29 +134,34 @@ def _build_engines(result, settings, device: torch.device, seconds: dict) -> dic
                                           timing_iterations=settings.num_avg_timing_iters,
                                           timing_cache_dir=settings.timing_cache_path)
                 with _on(device):
-                    engine = tf.Builder(config).build(block.network)
+                    builder = tf.Builder(config)
+                    engine = builder.build_dynamic(block.network, MAX_PLANS) if block.dynamic else \
+                        builder.build(block.network)
                 seconds["build"] = seconds.get("build", 0.0) + time.perf_counter() - converted
             except Exception as e:  # noqa: BLE001 - any failure falls back or is re-raised as the user chose
+                if symbolic:
+                    raise _NotDynamic(f"engine {node.target}: {type(e).__name__}: {e}") from e
                 STATS["build_failures"] += 1
                 if settings.pass_through_build_failures:
                     raise
                 warnings.warn(f"tensorforge: building engine {node.target} failed, running it in PyTorch: {e}")
                 continue
             STATS["engines"] += 1
-            if settings.cache_built_engines:
+            STATS["dynamic_engines"] += int(isinstance(engine, tf.DynamicEngine))
+            if settings.cache_built_engines and key is not None:
                 engine_cache.store(folder, key, engine, block, settings.engine_cache_size)
         single = not isinstance(next(n for n in sub.graph.nodes if n.op == "output").args[0], (tuple, list))
-        module = EngineModule(engine, block.inputs, block.outputs, node.target, settings.use_python_runtime,
-                              single_output=single, device=device)
+        kind = DynamicEngineModule if isinstance(engine, tf.DynamicEngine) else EngineModule
+        module = kind(engine, block.inputs, block.outputs, node.target, settings.use_python_runtime,
+                      single_output=single, device=device)
         setattr(gm, node.target, module)
         node.args = tuple(node.args[i] for i in block.runtime_args)
         specs[node.target] = {"ops": block.op_count, "inputs": [f"{s.name}: {str(s.model_dtype).removeprefix('torch.')}{list(s.shape)}"
                                          for s in block.inputs],
                               "outputs": [f"{str(s.model_dtype).removeprefix('torch.')}{list(s.shape)}"
                                           for s in block.outputs],
-                              "build_ms": engine.build_times}
-        logger.debug("built engine %s: %d ops, %d layers in %.2f s", node.target, block.op_count,
-                     engine.nb_layers, time.perf_counter() - start)
+                              **({} if isinstance(engine, tf.DynamicEngine) else {"build_ms": engine.build_times})}
+        logger.debug("built engine %s: %d ops in %.2f s", node.target, block.op_count, time.perf_counter() - start)
     gm.graph.eliminate_dead_code()
     _drop_unread_buffers(gm)
     gm.graph.lint()
@@ -184,14 +193,30 @@ def _symbolic(example_inputs) -> bool:
         isinstance(t, torch.Tensor) and any(isinstance(d, torch.SymInt) for d in t.shape) for t in example_inputs)
 
 
+class _NotDynamic(Exception):
+    """A graph with symbolic sizes that does not become dynamic engines (a size an engine cannot take,
+    a converter that needs concrete sizes); it gets static engines per input shape instead."""
+
+
+MAX_PLANS = 16
+"""Input shapes whose plans a dynamic engine keeps (the least recently used dropped past it)."""
+
+
 def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings):
-    """Compiles one dynamo graph; returns the callable dynamo runs in its place."""
-    if _symbolic(example_inputs):
+    """Compiles one dynamo graph; returns the callable dynamo runs in its place. A graph with symbolic
+    sizes becomes dynamic engines, one build serving every shape in range (docs/backend.md), or,
+    where it cannot, static engines per input shape (_PerShape)."""
+    symbolic = _symbolic(example_inputs)
+    try:
+        stitched = compile_stitched(gm, example_inputs, settings)
+    except _NotDynamic as e:
+        STATS["dynamic_fallbacks"] += 1
+        warnings.warn(f"tensorforge: a graph with symbolic sizes gets static engines per input shape instead of "
+                      f"dynamic ones: {e}")
         return _PerShape(gm, settings)
-    stitched = compile_stitched(gm, example_inputs, settings)
     if stitched is None:
         return gm.forward
-    compiled, positions = stitched
+    compiled, positions, trace = stitched
 
     def run(*args):
         return compiled(*[args[i] for i in positions])
@@ -199,17 +224,39 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
     frozen = [i for i in range(len(example_inputs)) if i not in set(positions)]
     if not frozen:
         return run
-    return _FrozenGuard(gm, settings, frozen, example_inputs, run)
+    if not symbolic:
+        return _FrozenGuard(gm, settings, frozen, example_inputs, run, lambda args: compile_graph(gm, args, settings))
+
+    numbers = scalar_positions(gm, example_inputs)
+    traced_numbers = [example_inputs[i].item() for i in numbers]  # inlined into the trace
+
+    def recompile(args):
+        # Another set of parameters (a graph that serves several modules): the symbolic trace kept
+        # from this compilation, frozen with them, gives dynamic engines again (or static ones per
+        # shape where it cannot, or where the numbers inlined into the trace differ).
+        if [args[i].item() for i in numbers] != traced_numbers:
+            return _PerShape(gm, settings)
+        try:
+            again = compile_stitched(gm, args, settings, trace=trace)
+        except _NotDynamic as e:
+            logger.info("engines for another parameter set are static per shape: %s", e)
+            return _PerShape(gm, settings)
+        if again is None:
+            return gm.forward
+        stitched_gm, users, _ = again
+        return lambda *a: stitched_gm(*[a[i] for i in users])
+
+    return _FrozenGuard(gm, settings, frozen, example_inputs, run, recompile)
 
 
-def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSettings):
+def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSettings, trace: GraphModule | None = None):
     """Lowers, partitions and builds one graph: (the stitched GraphModule, with each engine an
-    EngineModule submodule, the positions of the inputs it takes), or None when the graph runs as
-    it is in PyTorch (dynamic shapes, a graph that cannot be lowered, a dry run)."""
-    if _symbolic(example_inputs):
-        warnings.warn("tensorforge: this graph has symbolic sizes, which engines do not take yet; it runs in "
-                      "PyTorch. Compile with dynamic=False to get a static engine per input shape.")
-        return None
+    EngineModule submodule, the positions of the inputs it takes, the symbolic ATen trace before
+    freezing or None), or None when the graph runs as it is in PyTorch (a graph that cannot be
+    lowered, a dry run). A graph with symbolic sizes gets dynamic engines, or raises _NotDynamic;
+    `trace` (a symbolic trace kept by an earlier compilation of `gm`) lowers from it with the
+    parameters of `example_inputs`."""
+    symbolic = trace is not None or _symbolic(example_inputs)
     STATS["graphs"] += 1
     index = STATS["graphs"]
     device = _device_of(gm, example_inputs, settings)
@@ -229,11 +276,13 @@ def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSetti
         _warm_up_libraries(device)
     start = time.perf_counter()
     try:
-        lowered = lower(gm, example_inputs, settings)
+        lowered = lower(gm, example_inputs, settings, keep_trace=symbolic and trace is None, trace=trace)
     except Exception as e:  # noqa: BLE001 - a graph we cannot trace runs in PyTorch, unless told to raise
+        first_line = (str(e).splitlines() or [""])[0][:160]
+        if symbolic:  # traced with concrete sizes, it may lower
+            raise _NotDynamic(f"lowering with symbolic sizes failed ({type(e).__name__}: {first_line})") from e
         if settings.pass_through_build_failures:
             raise
-        first_line = (str(e).splitlines() or [""])[0][:160]
         warnings.warn(f"tensorforge: could not lower this graph to ATen ({type(e).__name__}: {first_line}); "
                       "it runs in PyTorch")
         return None
@@ -250,7 +299,7 @@ def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSetti
                                "\n  ".join(missing))
     specs = {}
     if not settings.dry_run:
-        specs = _build_engines(result, settings, device, seconds)
+        specs = _build_engines(result, settings, device, seconds, symbolic)
         _own_buffers(result.gm, example_inputs)
     report = build_report(nodes, result, settings, index, specs, seconds)
     REPORTS.append(report)
@@ -264,13 +313,12 @@ def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSetti
     if settings.dry_run:
         return None
     COMPILED.append(weakref.ref(result.gm))
-    return result.gm, lowered.user_positions
+    return result.gm, lowered.user_positions, lowered.trace if lowered.trace is not None else trace
 
 
 class _PerShape:
-    """A graph with symbolic sizes (dynamo recompiles a graph so once it has seen a second input
-    shape, under torch.compile's default dynamic=None, or from the start with dynamic=True): engines
-    are static, so each distinct signature of concrete input shapes, dtypes and integer inputs gets
+    """A graph with symbolic sizes that does not become dynamic engines (compile_graph says why): each
+    distinct signature of concrete input shapes, dtypes and integer inputs gets
     its own compilation, built on its first call and reused after. Up to MAX_SHAPES signatures;
     later new ones run in PyTorch (with one warning). Threads may call it at once: new signatures
     compile under a lock."""
@@ -327,32 +375,49 @@ class _FrozenGuard:
     apart by identity) gets its own engines; a set seen before reuses its build. As with any
     frozen weights, changing a parameter's values in place after compiling is not seen. Threads may
     call it at once: the set last used and its engines are one attribute (read whole), and new sets
-    are compiled under a lock."""
+    are compiled under a lock. Module numbers that dynamo passes as new 0-d tensors at each call
+    (lowering/freeze.py, scalar_positions) are frozen by value and compared by value."""
 
-    def __init__(self, gm: GraphModule, settings, frozen: list[int], example_inputs, run):
+    def __init__(self, gm: GraphModule, settings, frozen: list[int], example_inputs, run, recompile):
         self._gm, self._settings = gm, settings
-        self._params = operator.itemgetter(*frozen) if len(frozen) > 1 else (lambda a, i=frozen[0]: (a[i],))
+        self._recompile = recompile  # call arguments -> the callable for their parameter set
+        numbers = set(scalar_positions(gm, example_inputs))  # told apart by value, not identity
+        tensors = [i for i in frozen if i not in numbers]
+        self._params = _getter(tensors)
+        self._numbers = [i for i in frozen if i in numbers]
         first = tuple(self._params(example_inputs))  # strong references keep the ids unique
-        self._current = (first, run)  # the set last used and its callable
-        self._variants = {tuple(map(id, first)): self._current}
+        self._current = (first, self._values(example_inputs), run)  # the set last used and its callable
+        self._variants = {(tuple(map(id, first)), self._current[1]): self._current}
         self._lock = threading.Lock()
 
+    def _values(self, args) -> tuple:
+        return tuple(args[i].item() for i in self._numbers)
+
     def __call__(self, *args):
-        known, run = self._current
+        known, values, run = self._current
         params = self._params(args)
-        if all(map(operator.is_, params, known)):
+        if all(map(operator.is_, params, known)) and (not self._numbers or self._values(args) == values):
             return run(*args)
         params = tuple(params)
-        key = tuple(map(id, params))
+        key = (tuple(map(id, params)), self._values(args))
         with self._lock:
             entry = self._variants.get(key)
             if entry is None:
                 logger.info("graph called with another set of %d parameter tensors (%d sets so far): compiling "
                             "engines for it", len(params), len(self._variants) + 1)
-                entry = (params, compile_graph(self._gm, list(args), self._settings))
+                entry = (params, key[1], self._recompile(list(args)))
                 self._variants[key] = entry
             self._current = entry
-        return entry[1](*args)
+        return entry[2](*args)
+
+
+def _getter(positions: list[int]):
+    """args -> the tuple of the arguments at `positions`."""
+    if len(positions) > 1:
+        return operator.itemgetter(*positions)
+    if positions:
+        return lambda a, i=positions[0]: (a[i],)
+    return lambda a: ()
 
 
 def tensorforge_backend(gm: GraphModule, example_inputs, options: dict | None = None, **kwargs):

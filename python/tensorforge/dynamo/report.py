@@ -13,7 +13,7 @@ import re
 
 from torch.fx import GraphModule, Node
 
-from tensorforge.dynamo.partitioning import PartitionResult, op_count
+from tensorforge.dynamo.partitioning import PartitionResult, is_size, op_count
 
 
 def _source(node: Node) -> str:
@@ -100,7 +100,7 @@ def build_report(aten_gm_nodes: list[Node], result: PartitionResult, settings, g
                  engine_specs: dict[str, dict], seconds: dict | None = None) -> Report:
     """`aten_gm_nodes`: the lowered graph's nodes before fusing; `engine_specs`: name -> inputs/outputs
     (and build_ms); `seconds`: time per compile phase."""
-    ops = [n for n in aten_gm_nodes if n.op == "call_function" and n.target is not operator.getitem]
+    ops = [n for n in aten_gm_nodes if n.op == "call_function" and n.target is not operator.getitem and not is_size(n)]
     unsupported = {}
     for n in ops:
         if n.name in result.reasons:

@@ -11,10 +11,13 @@ PyTorch or keeps static engines.
 
 from __future__ import annotations
 
+import re
+
 import sympy
 import torch
 from torch.utils._sympy import functions as tsf
 
+import tensorforge as tf
 from tensorforge.errors import UnsupportedError
 
 _FLOOR_DIV = tuple(getattr(tsf, n) for n in ("FloorDiv", "CleanDiv") if hasattr(tsf, n))
@@ -75,3 +78,99 @@ def _text(e, whole) -> str:
         return fold("min", e.args)
     raise UnsupportedError(f"symbolic size {whole}: {type(e).__name__} ({e}) has no size expression "
                            "(integers, symbols, + - *, //, %, max and min)")
+
+
+# -------------------------------------------------------------------- networks with dynamo's sizes
+
+DEFAULT_MAX = 4096
+"""The largest value a size gets when dynamo bounds it from below only (documented in docs/backend.md):
+max(DEFAULT_MAX, 2 * the value traced). Dynamo guards the graph on it, so a larger value makes dynamo
+compile the graph again (for a range above this one) rather than reach an engine outside its range."""
+
+
+def symbolic(value) -> bool:
+    """True for a torch.SymInt whose value is not a constant."""
+    return isinstance(value, torch.SymInt) and not sympy.sympify(value.node.expr).is_number
+
+
+def _attr_sizes(kind: str, attrs: dict) -> tuple[dict, dict]:
+    """`attrs` with every SymInt at its traced value, and the texts of the attributes that hold one."""
+    plain, sizes = {}, {}
+    for key, value in attrs.items():
+        if isinstance(value, (torch.SymFloat, torch.SymBool)):
+            raise UnsupportedError(f"{kind} layer attribute {key} is a symbolic {type(value).__name__}")
+        if isinstance(value, torch.SymInt):
+            if symbolic(value):
+                sizes[key] = [size_text(value)]
+            plain[key] = _hint(value)
+        elif isinstance(value, (list, tuple)) and any(isinstance(v, torch.SymInt) for v in value):
+            if any(symbolic(v) for v in value):
+                sizes[key] = [size_text(v) if isinstance(v, torch.SymInt) else v for v in value]
+            plain[key] = [_hint(v) if isinstance(v, torch.SymInt) else v for v in value]
+        else:
+            plain[key] = value
+    return plain, sizes
+
+
+def _hint(value: torch.SymInt) -> int:
+    """The value a SymInt had when the graph was traced (no guard on it)."""
+    hint = value.node.hint
+    if hint is None:
+        raise UnsupportedError(f"symbolic size {value.node.expr} has no value at the traced shapes (a data-dependent "
+                               "size)")
+    return int(hint)
+
+
+class SizedNetwork(tf.Network):
+    """A Network that takes dynamo's SymInts where layers take integers: each becomes a size
+    expression over named sizes (one per dynamo symbol, its range from dynamo's shape environment),
+    so one engine serves every binding in range (docs/dynamic_shapes.md)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: dict[str, tuple[int, int, int]] = {}  # dynamo symbol -> (min, opt, max)
+        self.bound: set[str] = set()  # sizes an input dim gives
+
+    def declare(self, dim: torch.SymInt) -> str:
+        """The size named by input dim `dim` (a plain dynamo symbol), declared on first use with its
+        range: dynamo's bounds, an unbounded max set to DEFAULT_MAX (or twice the traced value) and
+        guarded by dynamo."""
+        expr = sympy.sympify(dim.node.expr)
+        if not expr.is_Symbol:
+            raise UnsupportedError(f"an engine input dim is the expression {expr}; engines take named sizes only")
+        name = expr.name
+        if name not in self.sizes:
+            env = dim.node.shape_env
+            bounds = env.var_to_range.get(expr)
+            opt = _hint(dim)
+            lo = max(0, int(bounds.lower)) if bounds is not None and bounds.lower.is_Integer else 0
+            hi = bounds.upper if bounds is not None else sympy.oo
+            if hi.is_Integer:  # dynamo's unbounded is int_oo, which is no Integer
+                hi = int(hi)
+            else:
+                hi = max(DEFAULT_MAX, 2 * opt)
+                if not bool(dim <= hi):  # installs dynamo's guard; the traced value is below hi
+                    raise UnsupportedError(f"size {name} is above its default maximum {hi}")
+            self.add_size(name, lo, opt, hi)
+            self.sizes[name] = (lo, opt, hi)
+        self.bound.add(name)
+        return name
+
+    def add_input(self, name: str, dtype, shape):
+        if not any(symbolic(d) for d in shape):
+            return super().add_input(name, dtype, [_hint(d) if isinstance(d, torch.SymInt) else d for d in shape])
+        dims = [self.declare(d) if symbolic(d) else (_hint(d) if isinstance(d, torch.SymInt) else d) for d in shape]
+        return self.add_dynamic_input(name, dtype, dims)
+
+    def add_layer(self, kind, inputs, attrs=None, name="", sizes=None):
+        plain, written = _attr_sizes(kind, dict(attrs or {}))
+        for texts in written.values():
+            for symbol in {u for t in texts if isinstance(t, str) for u in _symbols(t)} - self.bound:
+                raise UnsupportedError(f"{kind} layer {name!r}: size {symbol} is not a dim of any engine input, so "
+                                       "a call could not give its value")
+        return super().add_layer(kind, inputs, plain, name, {**written, **(sizes or {})})
+
+
+def _symbols(text: str) -> set[str]:
+    """The size names in an expression's text."""
+    return {w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text) if w not in ("max", "min")}

@@ -17,7 +17,7 @@ from tensorforge.dynamo.lowering import trace_cache
 from tensorforge.dynamo.lowering.custom_ops import wrap_kept_ops
 from tensorforge.errors import UnsupportedError
 from tensorforge.dynamo.lowering.decompositions import decomposition_table
-from tensorforge.dynamo.lowering.freeze import freeze_inputs, frozen_positions
+from tensorforge.dynamo.lowering.freeze import freeze_inputs, frozen_positions, inline_scalars, scalar_positions
 from tensorforge.dynamo.lowering.passes import PASSES
 
 
@@ -26,6 +26,7 @@ class LoweredGraph:
     gm: GraphModule          # ATen graph; its placeholders are the user inputs, in order
     user_positions: list[int]  # which dynamo-graph inputs the ATen graph still takes
     from_cache: bool = False   # the ATen trace came from the trace cache
+    trace: GraphModule | None = None  # with keep_trace: the ATen trace before freezing, for lower(trace=)
 
 
 def _clone_outputs(gm: GraphModule) -> None:
@@ -43,24 +44,41 @@ def _clone_outputs(gm: GraphModule) -> None:
     gm.recompile()
 
 
-def lower(gm: GraphModule, example_inputs, settings) -> LoweredGraph:
-    """The ATen form of a dynamo graph, with parameters and buffers frozen."""
+def lower(gm: GraphModule, example_inputs, settings, keep_trace: bool = False,
+          trace: GraphModule | None = None) -> LoweredGraph:
+    """The ATen form of a dynamo graph, with parameters and buffers frozen. `keep_trace` keeps a copy
+    of the ATen trace before freezing (LoweredGraph.trace); `trace` lowers from such a copy instead
+    of tracing, with the parameters of `example_inputs` (a graph with symbolic sizes called with
+    another parameter set: its trace needs the symbolic inputs that only dynamo's compilation has)."""
     gm = wrap_kept_ops(gm)
     frozen = frozen_positions(gm, example_inputs)
-    _clone_outputs(gm)
-    key = trace_cache.graph_key(gm, example_inputs, frozen)
-    aten_gm = trace_cache.load(key, example_inputs) if key else None
-    from_cache = aten_gm is not None
-    if aten_gm is None:
-        aten_gm = _trace(gm, example_inputs)
-        if key:
-            trace_cache.store(key, aten_gm)
+    from_cache = False
+    if trace is not None:
+        aten_gm = _copy(trace)
+    else:
+        gm = inline_scalars(gm, scalar_positions(gm, example_inputs), example_inputs)
+        _clone_outputs(gm)
+        key = trace_cache.graph_key(gm, example_inputs, frozen)
+        aten_gm = trace_cache.load(key, example_inputs) if key else None
+        from_cache = aten_gm is not None
+        if aten_gm is None:
+            aten_gm = _trace(gm, example_inputs)
+            if key:
+                trace_cache.store(key, aten_gm)
+    kept = _copy(aten_gm) if keep_trace else None
     aten_gm = freeze_inputs(aten_gm, frozen, example_inputs)
     for p in PASSES:
         aten_gm = p(aten_gm, settings)
     aten_gm.recompile()  # once, for freezing and every pass
     users = [i for i in range(len(example_inputs)) if i not in set(frozen)]
-    return LoweredGraph(aten_gm, users, from_cache)
+    return LoweredGraph(aten_gm, users, from_cache, kept)
+
+
+def _copy(gm: GraphModule) -> GraphModule:
+    """A GraphModule over a copy of gm's graph (node metadata shared), which freezing may change."""
+    graph = torch.fx.Graph()
+    graph.output(graph.graph_copy(gm.graph, {}))
+    return GraphModule(gm, graph)
 
 
 def _trace(gm: GraphModule, example_inputs) -> GraphModule:

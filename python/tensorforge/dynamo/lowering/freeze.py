@@ -2,7 +2,8 @@
 (get_attr nodes over buffers of the GraphModule), so converters see weights as engine constants.
 
 Dynamo passes parameters and buffers as graph inputs; a placeholder is frozen when its dynamo source
-reads a module's parameters or buffers, or its example value is an nn.Parameter. The constants are
+reads a module's parameters or buffers, or its example value is an nn.Parameter. Python numbers that
+dynamo passes as 0-d tensors (unspecialized floats, under dynamic=True) are frozen by value. The constants are
 the parameters themselves, not copies (copying every weight took a second of a GPT-2 compile on the
 CPU); once the engines are built, the backend copies the few that parts left in PyTorch still read
 (backend.py, _own_buffers). Like engines built by TensorRT, the compiled module then holds its own
@@ -35,9 +36,47 @@ def frozen_positions(dynamo_gm: GraphModule, example_inputs) -> list[int]:
     for i, (node, value) in enumerate(zip(placeholders, example_inputs)):
         grapharg = node.meta.get("grapharg")
         if isinstance(value, torch.nn.Parameter) or (
-                grapharg is not None and isinstance(value, torch.Tensor) and _from_module_state(grapharg.source)):
+                grapharg is not None and isinstance(value, torch.Tensor) and _from_module_state(grapharg.source)) \
+                or _passed_number(node, value):
             frozen.append(i)
     return frozen
+
+
+def _passed_number(node, value) -> bool:
+    """A Python number that dynamo passes as a new 0-d tensor at each call, without guarding on its
+    value (an unspecialized float: BatchNorm's eps, math.pi, under dynamic=True)."""
+    grapharg = node.meta.get("grapharg")
+    return grapharg is not None and bool(getattr(grapharg, "pass_arg_as_tensor", False)) and \
+        isinstance(value, torch.Tensor) and value.dim() == 0
+
+
+def scalar_positions(dynamo_gm: GraphModule, example_inputs) -> list[int]:
+    """The frozen positions that hold a Python number which dynamo passes as a new 0-d tensor at each
+    call: they are frozen by value, so the backend compares their values, not their identity, at
+    each call."""
+    placeholders = [n for n in dynamo_gm.graph.nodes if n.op == "placeholder"]
+    return [i for i, (node, value) in enumerate(zip(placeholders, example_inputs)) if _passed_number(node, value)]
+
+
+def inline_scalars(dynamo_gm: GraphModule, positions: list[int], example_inputs) -> GraphModule:
+    """A copy of the graph with `.item()` of the frozen numbers at `positions` replaced by their
+    values, so that tracing sees a constant rather than a data-dependent scalar (the graph itself is
+    kept for later compilations with other values)."""
+    if not positions:
+        return dynamo_gm
+    graph = torch.fx.Graph()
+    graph.output(graph.graph_copy(dynamo_gm.graph, {}))  # node metadata shared
+    dynamo_gm = GraphModule(dynamo_gm, graph)
+    placeholders = [n for n in dynamo_gm.graph.nodes if n.op == "placeholder"]
+    for i in positions:
+        value = example_inputs[i].item()
+        for item in [u for u in placeholders[i].users if u.op == "call_method" and u.target == "item"]:
+            for user in list(item.users):
+                user.args = torch.fx.node.map_arg(user.args, lambda n: value if n is item else n)
+                user.kwargs = torch.fx.node.map_arg(user.kwargs, lambda n: value if n is item else n)
+            dynamo_gm.graph.erase_node(item)
+    dynamo_gm.recompile()
+    return dynamo_gm
 
 
 def freeze_inputs(aten_gm: GraphModule, positions: list[int], example_inputs) -> GraphModule:

@@ -43,10 +43,18 @@ def _used_output_tensors(node: Node) -> list:
     return [t for u in node.users for t in _tensors(val[u.args[1]])]
 
 
+def is_size(node: Node) -> bool:
+    """A node computing a symbolic size (dynamo's dynamic shapes): sym_size, or Python arithmetic on
+    sizes. An engine takes it as the expression of its value, so it has no converter."""
+    return node.op == "call_function" and isinstance(node.meta.get("val"), torch.SymInt)
+
+
 def unsupported_reason(node: Node, settings) -> str | None:
     """Why `node` must run in PyTorch, or None if the engine can run it."""
     if node.op != "call_function":
         return "not an operator call"
+    if is_size(node):
+        return None
     if node.target is operator.getitem:
         src = node.args[0]
         return unsupported_reason(src, settings) if isinstance(src, Node) else "getitem of a non-node"
@@ -81,8 +89,8 @@ class _Support(OperatorSupportBase):
 
 
 def op_count(nodes) -> int:
-    """ATen ops in a block (getitem does not count)."""
-    return sum(1 for n in nodes if n.op == "call_function" and n.target is not operator.getitem)
+    """ATen ops in a block (getitem and size arithmetic do not count)."""
+    return sum(1 for n in nodes if n.op == "call_function" and n.target is not operator.getitem and not is_size(n))
 
 
 @dataclasses.dataclass
@@ -108,6 +116,9 @@ def partition(gm: GraphModule, settings) -> PartitionResult:
             r = unsupported_reason(node, settings)
             if r is not None:
                 reasons[node.name] = r
+    for node in reversed(gm.graph.nodes):  # users first: a size PyTorch reads is computed in PyTorch
+        if is_size(node) and any(u.op != "call_function" or u.name in reasons for u in node.users):
+            reasons[node.name] = "a size that PyTorch code reads too"
     partitioner = CapabilityBasedPartitioner(gm, _Support(settings, reasons), allows_single_node_partition=True)
     candidates: list[Partition] = partitioner.propose_partitions()
     sizes = [op_count(p.nodes) for p in candidates]
