@@ -4,7 +4,8 @@
 // optionally saved as .npy; a per-layer profile and the layer list as JSON.
 //   tensorforge-exec ENGINE [--iterations N] [--warmup N] [--duration S] [--inspect]
 //                    [--load-inputs DIR] [--save-outputs DIR] [--use-cuda-graph | --no-cuda-graph]
-//                    [--export-profile FILE] [--export-layer-info FILE]
+//                    [--export-profile FILE] [--export-layer-info FILE] [--shapes NAME:AxB,...]
+// A dynamic engine file (named sizes) runs the plan for --shapes (inputs not named take the sizes' opt).
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <new>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "npy.h"
@@ -35,7 +37,8 @@ const char* kUsage =
     "  --use-cuda-graph        replay the engine as a CUDA graph (CUDA engines; the default)\n"
     "  --no-cuda-graph         launch the kernels on every call\n"
     "  --export-profile FILE   time every layer over the iterations and write them as JSON\n"
-    "  --export-layer-info FILE  write the engine's layers (engine.inspect_json()) as JSON\n";
+    "  --export-layer-info FILE  write the engine's layers (engine.inspect_json()) as JSON\n"
+    "  --shapes NAME:AxB,...   dynamic engine files: the inputs' shapes (others at the sizes' opt)\n";
 
 struct Options {
   std::string engine;
@@ -43,6 +46,7 @@ struct Options {
   double duration = 0;
   bool inspect = false, cuda_graph = true;
   std::string load_inputs, save_outputs, export_profile, export_layer_info;
+  std::vector<std::pair<std::string, Dims>> shapes;  // --shapes, in the order given
 };
 
 // Exits with status 2 and the usage after `message`.
@@ -67,6 +71,30 @@ double parse_seconds(const std::string& flag, const char* text) {
   if (errno || end == text || *end != '\0' || !(v >= 0) || v > 86400)
     usage_error(flag + " takes seconds from 0 to 86400, got '" + text + "'");
   return v;
+}
+
+// "x:4x3x224x224,ids:4x128" -> (name, dims) pairs.
+std::vector<std::pair<std::string, Dims>> parse_shapes(const std::string& text) {
+  std::vector<std::pair<std::string, Dims>> out;
+  size_t at = 0;
+  while (at <= text.size()) {
+    const size_t end = std::min(text.find(',', at), text.size());
+    const std::string item = text.substr(at, end - at);
+    const size_t colon = item.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == item.size())
+      usage_error("--shapes takes NAME:AxB,... (for example x:4x3x224x224), got '" + item + "'");
+    std::vector<int64_t> dims;
+    size_t d = colon + 1;
+    while (d <= item.size()) {
+      const size_t x = std::min(item.find('x', d), item.size());
+      dims.push_back(parse_count("--shapes " + item.substr(0, colon), item.substr(d, x - d).c_str()));
+      d = x + 1;
+    }
+    if (dims.size() > static_cast<size_t>(kMaxDims)) usage_error("--shapes: '" + item + "' has too many dims");
+    out.emplace_back(item.substr(0, colon), Dims(dims));
+    at = end + 1;
+  }
+  return out;
 }
 
 Options parse(int argc, char** argv) {
@@ -97,6 +125,8 @@ Options parse(int argc, char** argv) {
       o.export_profile = value();
     } else if (a == "--export-layer-info") {
       o.export_layer_info = value();
+    } else if (a == "--shapes") {
+      o.shapes = parse_shapes(value());
     } else if (a.rfind("--", 0) == 0 || !o.engine.empty()) {
       usage_error("unknown argument '" + a + "'");
     } else {
@@ -154,8 +184,37 @@ void write_text(const std::string& path, const std::string& text) {
   if (!f) throw Error(ErrorCode::kRuntime, "cannot write " + path);
 }
 
+// The engine file's engine; for a dynamic engine file, its plan for --shapes.
+Engine open_engine(const Options& o) {
+  try {
+    Engine engine = Engine::load(o.engine);
+    if (!o.shapes.empty()) throw Error(ErrorCode::kInvalidArgument, "--shapes is for dynamic engine files; '" +
+                                                                          o.engine + "' holds a static engine");
+    return engine;
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kUnsupported || !std::strstr(e.what(), "holds a dynamic engine")) throw;
+  }
+  const DynamicEngine dynamic = DynamicEngine::load(o.engine);
+  std::vector<IOTensorInfo> inputs = dynamic.inputs();
+  std::vector<Dims> dims;
+  for (const auto& [name, d] : o.shapes) {
+    auto it = std::find_if(inputs.begin(), inputs.end(), [&](const IOTensorInfo& t) { return t.name == name; });
+    if (it != inputs.end())
+      it->dims = d;
+    else
+      throw Error(ErrorCode::kInvalidArgument, "--shapes names '" + name + "', which is not an input");
+  }
+  for (const IOTensorInfo& t : inputs) dims.push_back(t.dims);
+  std::string sizes;
+  for (const SizeInfo& s : dynamic.sizes())
+    sizes += (sizes.empty() ? "" : ", ") + s.name + " " + std::to_string(s.min) + ".." + std::to_string(s.max) +
+             " (opt " + std::to_string(s.opt) + ")";
+  std::printf("dynamic engine: sizes %s\n", sizes.c_str());
+  return dynamic.plan(dims);
+}
+
 int run(const Options& o) {
-  Engine engine = Engine::load(o.engine);
+  Engine engine = open_engine(o);
   if (o.inspect) std::printf("%s", engine.inspect().c_str());
   if (!o.export_layer_info.empty()) write_text(o.export_layer_info, engine.inspect_json() + "\n");
   const DeviceKind device = engine.device();

@@ -12,6 +12,11 @@
 
 namespace tensorforge {
 
+namespace ir {
+struct Graph;
+}  // namespace ir
+struct BuilderConfig;
+
 /// A named size of a dynamic network and its range.
 struct SizeInfo {
   std::string name;  ///< As declared by Network::add_size.
@@ -32,17 +37,32 @@ class DynamicEngine {
   Engine plan(const std::vector<Dims>& input_dims) const;
   /// The sizes, by name.
   std::vector<SizeInfo> sizes() const;
+  /// The network inputs, in order, with their shapes at the sizes' opt.
+  std::vector<IOTensorInfo> inputs() const;
   /// Plans built so far, the opt plan included (a plan dropped and needed again counts again).
   int plans_built() const;
-  /// Plans kept now (at most the max_plans given to build_dynamic).
+  /// Plans kept now (at most max_plans()).
   int plans_kept() const;
+  /// The most plans kept at once (the max_plans given to build_dynamic).
+  int max_plans() const;
+
+  /// The engine as bytes (docs/file-format.md, "Dynamic engine files"): the network with its sizes,
+  /// its weights and the build configuration; no plan (loading builds the opt plan again).
+  std::vector<uint8_t> serialize() const;
+  /// Writes serialize() to `path`.
+  void save(const std::string& path) const;
+  /// An engine from serialize()'s bytes, every section checked as for static engine files
+  /// (Error(kCorruptFile) saying what and where); builds the opt plan.
+  static DynamicEngine deserialize(const void* data, size_t size);
+  /// deserialize() of the file at `path`.
+  static DynamicEngine load(const std::string& path);
 
   struct State;
 
  private:
   explicit DynamicEngine(std::shared_ptr<State> s) : state_(std::move(s)) {}
   std::shared_ptr<State> state_;
-  friend class Builder;
+  friend DynamicEngine make_dynamic_engine(ir::Graph graph, const BuilderConfig& config, int max_plans);
 };
 
 }  // namespace tensorforge

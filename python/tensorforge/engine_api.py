@@ -545,6 +545,28 @@ class DynamicEngine:
     def __call__(self, *inputs: Any) -> list:
         return self.plan(*inputs)(*inputs)
 
+    def serialize(self) -> bytes:
+        """The engine in the engine file format (docs/file-format.md, "Dynamic engine files"): the
+        network with its sizes and weights, without plans."""
+        return self._engine.serialize()
+
+    @staticmethod
+    def deserialize(data: bytes) -> "DynamicEngine":
+        """A dynamic engine from bytes (its opt plan built again); raises CorruptFileError on anything
+        malformed and InvalidArgumentError for a static engine's file."""
+        native = _C.DynamicEngine.deserialize(_bytes(data))
+        return DynamicEngine(native, native.max_plans)
+
+    def save(self, path: str | bytes | os.PathLike) -> None:
+        """Writes the engine file to `path`."""
+        self._engine.save(_fs_path(path))
+
+    @staticmethod
+    def load(path: str | bytes | os.PathLike) -> "DynamicEngine":
+        """Reads a dynamic engine file (Engine.load reads static ones)."""
+        native = _C.DynamicEngine.load(_fs_path(path))
+        return DynamicEngine(native, native.max_plans)
+
 
 class ExecutionContext:
     """Runs an engine on caller-provided arrays. A context serves one call at a time: a call while

@@ -4,26 +4,12 @@
 // threads needing a plan that another thread is building wait for that build (one build a plan).
 #include "tensorforge/dynamic_engine.h"
 
-#include <future>
-#include <list>
-#include <map>
-#include <mutex>
-#include <utility>
-
 #include "builder/build_graph.h"
+#include "builder/dynamic_engine_state.h"
 #include "ir/sizes.h"
 
 namespace tensorforge {
 
-struct DynamicEngine::State {
-  ir::Graph graph;  // the network with its sizes
-  BuilderConfig config;
-  size_t max_plans = 16;
-  mutable std::mutex mu;
-  std::list<std::pair<ir::SymBindings, Engine>> plans;  // most recently used first
-  std::map<ir::SymBindings, std::shared_future<Engine>> building;  // plans a thread is building now
-  int built = 0;
-};
 
 Engine DynamicEngine::plan(const std::vector<Dims>& input_dims) const {
   State& s = *state_;
@@ -67,6 +53,15 @@ std::vector<SizeInfo> DynamicEngine::sizes() const {
   return out;
 }
 
+std::vector<IOTensorInfo> DynamicEngine::inputs() const {
+  std::vector<IOTensorInfo> out;
+  for (int id : state_->graph.inputs) {
+    const ir::TensorDesc& t = state_->graph.tensors[id];
+    out.push_back({t.name, t.dtype, t.dims, true});
+  }
+  return out;
+}
+
 int DynamicEngine::plans_built() const {
   std::lock_guard<std::mutex> lock(state_->mu);
   return state_->built;
@@ -77,21 +72,19 @@ int DynamicEngine::plans_kept() const {
   return static_cast<int>(state_->plans.size());
 }
 
-DynamicEngine Builder::build_dynamic(const Network& network, int max_plans) const {
+DynamicEngine make_dynamic_engine(ir::Graph graph, const BuilderConfig& config, int max_plans) {
   if (max_plans < 1 || max_plans > 1024)
     throw Error(ErrorCode::kInvalidArgument,
                 "build_dynamic: max_plans must be in 1..1024, got " + std::to_string(max_plans));
-  network.validate();
   auto state = std::make_shared<DynamicEngine::State>();
-  state->graph = network.graph();
-  state->config = config_;
+  state->graph = std::move(graph);
+  state->config = config;
   state->max_plans = static_cast<size_t>(max_plans);
   // Every layer must take the range's corners (errors at build, not at a call), then the opt plan.
-  ir::SymBindings lo, hi, opt;
+  ir::SymBindings lo, hi;
   for (const auto& [name, r] : state->graph.sizes) {
     lo[name] = r.min;
     hi[name] = r.max;
-    opt[name] = r.opt;
   }
   ir::specialize(state->graph, lo);
   ir::specialize(state->graph, hi);
@@ -101,5 +94,12 @@ DynamicEngine Builder::build_dynamic(const Network& network, int max_plans) cons
   engine.plan(dims);
   return engine;
 }
+
+DynamicEngine Builder::build_dynamic(const Network& network, int max_plans) const {
+  network.validate();
+  return make_dynamic_engine(network.graph(), config_, max_plans);
+}
+
+int DynamicEngine::max_plans() const { return static_cast<int>(state_->max_plans); }
 
 }  // namespace tensorforge

@@ -357,6 +357,22 @@ NB_MODULE(_C, m) {
           nb::arg("shapes"))
       .def_prop_ro("plans_built", &DynamicEngine::plans_built)
       .def_prop_ro("plans_kept", &DynamicEngine::plans_kept)
+      .def_prop_ro("max_plans", &DynamicEngine::max_plans)
+      .def("serialize",
+           [](const DynamicEngine& e) {
+             std::vector<uint8_t> b = e.serialize();
+             return nb::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+           })
+      .def_static("deserialize",
+                  [](nb::bytes b) {
+                    std::string data(b.c_str(), b.size());
+                    nb::gil_scoped_release release;  // builds the opt plan
+                    return DynamicEngine::deserialize(data.data(), data.size());
+                  })
+      .def("save", [](const DynamicEngine& e, nb::bytes path) { e.save(std::string(path.c_str(), path.size())); })
+      .def_static("load",
+                  [](nb::bytes path) { return DynamicEngine::load(std::string(path.c_str(), path.size())); },
+                  nb::call_guard<nb::gil_scoped_release>())
       .def_prop_ro("sizes", [](const DynamicEngine& d) {
         std::vector<std::tuple<std::string, int64_t, int64_t, int64_t>> out;
         for (const SizeInfo& s : d.sizes()) out.emplace_back(s.name, s.min, s.opt, s.max);

@@ -9,6 +9,7 @@
 #include "serialize/bytes.h"
 #include "serialize/file_io.h"
 #include "serialize/format.h"
+#include "serialize/sections.h"
 
 namespace tensorforge {
 
@@ -46,6 +47,8 @@ std::vector<int> read_ids(ByteReader& r, const char* what, int nb_tensors, bool 
   return ids;
 }
 
+}  // namespace
+
 std::vector<Weights> read_weights(ByteReader r) {
   uint32_t n = r.count("weights", 10);
   std::vector<Weights> out;
@@ -61,6 +64,8 @@ std::vector<Weights> read_weights(ByteReader r) {
   if (r.remaining()) r.fail("trailing bytes after the weights");
   return out;
 }
+
+namespace {
 
 AttrValue read_attr(ByteReader& r, const std::vector<Weights>& weights) {
   uint8_t code = r.u8("attribute type");
@@ -86,6 +91,8 @@ AttrValue read_attr(ByteReader& r, const std::vector<Weights>& weights) {
   }
   r.fail("unknown attribute type code " + std::to_string(code));
 }
+
+}  // namespace
 
 ir::Graph read_network(ByteReader r, const std::vector<Weights>& weights) {
   ir::Graph g;
@@ -128,12 +135,7 @@ ir::Graph read_network(ByteReader r, const std::vector<Weights>& weights) {
   return g;
 }
 
-}  // namespace
-}  // namespace serialize
-
-Engine Engine::deserialize(const void* data, size_t size) {
-  using namespace serialize;
-  const uint8_t* bytes = static_cast<const uint8_t*>(data);
+FileParts read_file_parts(const uint8_t* bytes, size_t size) {
   if (!bytes && size) throw Error(ErrorCode::kInvalidArgument, "deserialize: null data");
   ByteReader r(bytes, size);
   if (size < sizeof(kMagic) + 4 + 8) r.fail("only " + std::to_string(size) + " bytes, too short for an engine file");
@@ -152,17 +154,18 @@ Engine Engine::deserialize(const void* data, size_t size) {
   if (checksum(bytes, size - 8, version) != stored)
     throw Error(ErrorCode::kCorruptFile, "engine file checksum mismatch: the file is truncated or damaged");
   ByteReader body(bytes + 12, size - 12 - 8, 12);
-  std::string producer = body.str("producer version");
-  uint8_t device = body.u8("device kind");
-  if (device > static_cast<uint8_t>(DeviceKind::kCUDA)) body.fail("unknown device kind " + std::to_string(device));
-  uint32_t cc = body.u32("compute capability");
-  if (cc > 1000) body.fail("implausible compute capability " + std::to_string(cc));
-  std::vector<std::pair<std::string, std::string>> libraries(body.count("library versions", 8));
-  for (auto& [name, version] : libraries) {
+  FileParts parts;
+  parts.producer = body.str("producer version");
+  parts.device = body.u8("device kind");
+  if (parts.device > static_cast<uint8_t>(DeviceKind::kCUDA))
+    body.fail("unknown device kind " + std::to_string(parts.device));
+  parts.compute_capability = body.u32("compute capability");
+  if (parts.compute_capability > 1000) body.fail("implausible compute capability " + std::to_string(parts.compute_capability));
+  parts.libraries.resize(body.count("library versions", 8));
+  for (auto& [name, version] : parts.libraries) {
     name = body.str("library name");
     version = body.str("library version");
   }
-  std::map<uint32_t, ByteReader> sections;
   uint32_t ns = body.count("sections", 12);
   for (uint32_t i = 0; i < ns; ++i) {
     uint32_t t = body.u32("section tag");
@@ -170,15 +173,18 @@ Engine Engine::deserialize(const void* data, size_t size) {
     size_t base = body.offset();
     if (len > body.remaining()) body.fail("section length " + std::to_string(len) + " runs past the end");
     const uint8_t* p = body.take(len, "section");
-    if (t != kConfigTag && t != kWeightsTag && t != kNetworkTag && t != kTacticsTag && t != kOriginsTag)
+    if (t != kConfigTag && t != kWeightsTag && t != kNetworkTag && t != kTacticsTag && t != kOriginsTag &&
+        t != kSizesTag)
       body.fail("unknown section tag " + std::to_string(t));
-    if (!sections.emplace(t, ByteReader(p, len, base)).second) body.fail("duplicate section");
+    if (!parts.sections.emplace(t, ByteReader(p, len, base)).second) body.fail("duplicate section");
   }
   if (body.remaining()) body.fail("trailing bytes after the sections");
-  for (uint32_t t : {kConfigTag, kWeightsTag, kNetworkTag, kTacticsTag})
-    if (!sections.count(t)) body.fail("a required section is missing");
+  for (uint32_t t : {kConfigTag, kWeightsTag, kNetworkTag})
+    if (!parts.sections.count(t)) body.fail("a required section is missing");
+  return parts;
+}
 
-  ByteReader conf = sections.at(kConfigTag);
+BuilderConfig read_config(ByteReader conf, uint8_t device) {
   BuilderConfig config;
   uint8_t cdev = conf.u8("config device");
   if (cdev != device) conf.fail("the config's device does not match the header's");
@@ -196,6 +202,23 @@ Engine Engine::deserialize(const void* data, size_t size) {
   } catch (const Error& e) {
     conf.fail(e.what());
   }
+  return config;
+}
+
+}  // namespace serialize
+
+Engine Engine::deserialize(const void* data, size_t size) {
+  using namespace serialize;
+  FileParts parts = read_file_parts(static_cast<const uint8_t*>(data), size);
+  auto& sections = parts.sections;
+  const uint32_t cc = parts.compute_capability;
+  std::vector<std::pair<std::string, std::string>>& libraries = parts.libraries;
+  const std::string& producer = parts.producer;
+  if (sections.count(kSizesTag))
+    throw Error(ErrorCode::kUnsupported, "this file holds a dynamic engine (a network with named sizes): load it with "
+                                         "DynamicEngine::load (Python: tensorforge.DynamicEngine.load)");
+  if (!sections.count(kTacticsTag)) sections.at(kConfigTag).fail("a required section is missing");
+  BuilderConfig config = read_config(sections.at(kConfigTag), parts.device);
 
   if (config.device == DeviceKind::kCUDA) {
     device::require_cuda();
@@ -246,13 +269,6 @@ Engine Engine::deserialize(const void* data, size_t size) {
   }
 }
 
-Engine Engine::load(const std::string& path) {
-  std::vector<uint8_t> bytes = serialize::read_file(path, serialize::kMaxFileBytes);
-  try {
-    return deserialize(bytes.data(), bytes.size());
-  } catch (const Error& e) {
-    throw Error(e.code(), "'" + path + "': " + e.what());
-  }
-}
+Engine Engine::load(const std::string& path) { return serialize::load_file(path, &Engine::deserialize); }
 
 }  // namespace tensorforge

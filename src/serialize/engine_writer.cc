@@ -5,6 +5,7 @@
 #include "serialize/bytes.h"
 #include "serialize/file_io.h"
 #include "serialize/format.h"
+#include "serialize/sections.h"
 
 namespace tensorforge {
 
@@ -73,21 +74,18 @@ void section(ByteWriter& out, uint32_t tag, ByteWriter& body) {
 }
 
 }  // namespace
-}  // namespace serialize
 
-std::vector<uint8_t> Engine::serialize() const {
-  using namespace serialize;
-  const EngineImpl& e = *impl_;
-  const ir::Graph& g = e.graph;
-
+ByteWriter write_config(const BuilderConfig& config) {
   ByteWriter conf;
-  conf.u8(static_cast<uint8_t>(e.config.device));
-  conf.i32(e.config.optimization_level);
-  conf.u64(e.config.workspace_size);
-  conf.u8(e.config.allow_tf32 ? 1 : 0);
+  conf.u8(static_cast<uint8_t>(config.device));
+  conf.i32(config.optimization_level);
+  conf.u64(config.workspace_size);
+  conf.u8(config.allow_tf32 ? 1 : 0);
+  return conf;
+}
 
+void write_network(const ir::Graph& g, ByteWriter& net, ByteWriter& wts) {
   std::vector<const Weights*> weights;
-  ByteWriter net;
   net.u32(static_cast<uint32_t>(g.tensors.size()));
   for (const ir::TensorDesc& t : g.tensors) {
     net.str(t.name);
@@ -114,8 +112,6 @@ std::vector<uint8_t> Engine::serialize() const {
       write_attr(net, value, weights);
     }
   }
-
-  ByteWriter wts;
   wts.u32(static_cast<uint32_t>(weights.size()));
   for (const Weights* w : weights) {
     wts.u8(static_cast<uint8_t>(w->dtype()));
@@ -123,6 +119,35 @@ std::vector<uint8_t> Engine::serialize() const {
     wts.u64(w->size_bytes());
     wts.raw(w->data(), w->size_bytes());
   }
+}
+
+std::vector<uint8_t> write_file_bytes(DeviceKind device, int compute_capability,
+                                      const std::vector<std::pair<std::string, std::string>>& libraries,
+                                      const std::vector<std::pair<uint32_t, ByteWriter*>>& sections) {
+  ByteWriter out;
+  out.raw(kMagic, sizeof(kMagic));
+  out.u32(kFormatVersion);
+  out.str(tensorforge::version());
+  out.u8(static_cast<uint8_t>(device));
+  out.u32(static_cast<uint32_t>(compute_capability));  // 0 for CPU engines
+  out.u32(static_cast<uint32_t>(libraries.size()));
+  for (const auto& [name, version] : libraries) {
+    out.str(name);
+    out.str(version);
+  }
+  out.u32(static_cast<uint32_t>(sections.size()));
+  for (const auto& [tag, body] : sections) section(out, tag, *body);
+  out.u64(checksum(out.bytes().data(), out.bytes().size(), kFormatVersion));
+  return std::move(out.bytes());
+}
+
+}  // namespace serialize
+
+std::vector<uint8_t> Engine::serialize() const {
+  using namespace serialize;
+  const EngineImpl& e = *impl_;
+  ByteWriter conf = write_config(e.config), net, wts;
+  write_network(e.graph, net, wts);
 
   ByteWriter tact;
   tact.u32(static_cast<uint32_t>(e.tactics.size()));
@@ -134,26 +159,9 @@ std::vector<uint8_t> Engine::serialize() const {
     orig.u32(static_cast<uint32_t>(l.origins.size()));
     for (const std::string& o : l.origins) orig.str(o);
   }
-
-  ByteWriter out;
-  out.raw(kMagic, sizeof(kMagic));
-  out.u32(kFormatVersion);
-  out.str(tensorforge::version());
-  out.u8(static_cast<uint8_t>(e.config.device));
-  out.u32(static_cast<uint32_t>(e.compute_capability));  // 0 for CPU engines
-  out.u32(static_cast<uint32_t>(e.libraries.size()));
-  for (const auto& [name, version] : e.libraries) {
-    out.str(name);
-    out.str(version);
-  }
-  out.u32(5);  // sections
-  section(out, kConfigTag, conf);
-  section(out, kWeightsTag, wts);
-  section(out, kNetworkTag, net);
-  section(out, kTacticsTag, tact);
-  section(out, kOriginsTag, orig);
-  out.u64(checksum(out.bytes().data(), out.bytes().size(), kFormatVersion));
-  return std::move(out.bytes());
+  return write_file_bytes(e.config.device, e.compute_capability, e.libraries,
+                          {{kConfigTag, &conf}, {kWeightsTag, &wts}, {kNetworkTag, &net}, {kTacticsTag, &tact},
+                           {kOriginsTag, &orig}});
 }
 
 void Engine::save(const std::string& path) const {

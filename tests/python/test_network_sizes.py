@@ -137,3 +137,50 @@ def test_attributes_written_with_sizes():
         net.add_layer("reshape", [x], {}, "q", sizes={"shape": ["n*2", 3]})
     with pytest.raises(tf.InvalidArgumentError, match="expected an operator or the end"):
         net.add_layer("reshape", [x], {}, "q", sizes={"shape": ["batch**2", 3]})
+
+
+def test_dynamic_engine_files_keep_the_sizes(tmp_path):
+    net, w = dynamic_net()
+    engine = tf.Builder().build_dynamic(net, max_plans=3)
+    path = tmp_path / "dynamic.tfengine"
+    engine.save(path)
+    back = tf.DynamicEngine.load(path)
+    assert back.sizes == {"batch": (1, 4, 16), "seq": (2, 8, 64)}
+    assert back.plans_built == 1  # the opt plan, built on load
+    assert tf.DynamicEngine.deserialize(engine.serialize()).sizes == back.sizes
+    for batch, seq in ((1, 2), (7, 33)):
+        x = torch.randn(batch, seq, 8)
+        (y,) = back(x)
+        torch.testing.assert_close(torch.as_tensor(y), torch.softmax(x @ w, -1).reshape(-1, 5))
+    with pytest.raises(tf.UnsupportedError, match="holds a dynamic engine"):
+        tf.Engine.load(path)
+    static = tmp_path / "static.tfengine"
+    tf.Builder().build(net.specialize({"batch": 2, "seq": 3})).save(static)
+    with pytest.raises(tf.InvalidArgumentError, match="holds a static engine"):
+        tf.DynamicEngine.load(static)
+    data = bytearray(engine.serialize())
+    data[len(data) // 2] ^= 1
+    with pytest.raises(tf.CorruptFileError):
+        tf.DynamicEngine.deserialize(bytes(data))
+
+
+def test_exec_tool_runs_a_dynamic_engine_at_the_shapes_given(tmp_path):
+    import subprocess
+
+    from test_engine_api import _exec_tool
+
+    tool = _exec_tool()
+    net, _ = dynamic_net()
+    path = tmp_path / "dynamic.tfengine"
+    tf.Builder().build_dynamic(net).save(path)
+    r = subprocess.run([str(tool), str(path), "--shapes", "x:3x20x8", "--iterations", "2"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert "dynamic engine: sizes batch 1..16 (opt 4), seq 2..64 (opt 8)" in r.stdout
+    assert "output y: float32[60,5]" in r.stdout
+    r = subprocess.run([str(tool), str(path), "--iterations", "1"], capture_output=True, text=True)
+    assert r.returncode == 0 and "output y: float32[32,5]" in r.stdout  # at opt
+    for shapes, message in (("x:3x99x8", "outside size seq (2..64)"), ("z:3x4x8", "'z', which is not an input"),
+                            ("x3x4", "--shapes takes NAME:AxB")):
+        r = subprocess.run([str(tool), str(path), "--shapes", shapes], capture_output=True, text=True)
+        assert r.returncode != 0 and message in r.stderr, r.stderr
