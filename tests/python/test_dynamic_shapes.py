@@ -256,3 +256,57 @@ def test_dynamic_engine_module_checks_its_inputs(dynamic_modules):
         module(3)
     with pytest.raises(InvalidArgumentError, match="dim 1 is 9, the network's is 8"):
         module(torch.randn(3, 9))
+
+
+class _Created(torch.nn.Module):
+    """Tensors created from symbolic sizes (T5's relative position buckets, masks): full_like,
+    ones of a size-derived shape, arange to a size."""
+
+    def forward(self, x):
+        n = x.shape[1]
+        pos = torch.arange(n, device=x.device)
+        rel = torch.minimum(pos[None, :] - pos[:, None], torch.full_like(pos[None, :] - pos[:, None], 3))
+        ones = torch.ones(x.shape[0], n, device=x.device)
+        return x @ rel.float() + ones, torch.zeros_like(x).sum()
+
+
+def test_tensors_created_from_sizes_follow_them():
+    m = _Created()
+    f = torch.compile(m, backend="tensorforge", dynamic=True, options={"min_block_size": 1})
+    before = dict(backend.STATS)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for b, n in ((2, 5), (3, 9), (4, 2), (2, 300)):
+            x = torch.randn(b, n)
+            for got, want in zip(f(x), m(x)):
+                torch.testing.assert_close(got, want)
+    d = _delta(before)
+    assert d.get("graphs") == 1 and d.get("dynamic_engines") == 1, d
+
+
+def test_a_converter_that_fixes_a_size_makes_static_engines(monkeypatch):
+    """check_shapes: a converter that builds a constant of the traced shape where the graph's shape
+    is symbolic is caught when the network is checked at the ranges' corners; the graph gets static
+    engines per shape (right answers) instead of a dynamic engine with wrong ones."""
+    from tensorforge.dynamo.conversion.impl import creation
+
+    def fixed_full(ctx, shape, value):
+        dims = tuple(int(d.node.hint) if isinstance(d, torch.SymInt) else int(d) for d in shape)
+        return ctx.const(torch.full(dims, value, dtype=ctx.out_dtype()), ctx.out_dtype())
+
+    monkeypatch.setattr(creation, "full", fixed_full)
+
+    def m(x):  # a fixed ones(n) would still fit every shape here, and sum to the traced n
+        return x * torch.ones(x.shape[1], device=x.device).sum()
+
+    f = torch.compile(m, backend="tensorforge", dynamic=True, options={"min_block_size": 1})
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        with pytest.warns(UserWarning, match=r"node \w+ \(aten.full.default\): the engine computes shape \[5\] at "
+                                             r"sizes .*, the graph \[2\] \(a converter fixed a symbolic extent\)"):
+            f(torch.randn(2, 5))
+        for b, n in ((3, 9), (4, 2)):
+            x = torch.randn(b, n)
+            torch.testing.assert_close(f(x), m(x))
+    d = _delta(before)
+    assert d.get("dynamic_fallbacks") == 1 and "dynamic_engines" not in d, d

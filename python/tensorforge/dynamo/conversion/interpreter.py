@@ -19,7 +19,7 @@ from torch.fx import GraphModule, Node
 import tensorforge as tf
 from tensorforge.dynamo.conversion.context import ConversionContext, ENGINE_DTYPES
 from tensorforge.dynamo.conversion.registry import CONVERTERS
-from tensorforge.dynamo.conversion.sym_sizes import SizedNetwork, size_text, symbolic
+from tensorforge.dynamo.conversion.sym_sizes import SizedNetwork, check_shapes, size_text, symbolic
 from tensorforge.errors import UnsupportedError
 
 
@@ -90,6 +90,7 @@ def convert_block(sub: GraphModule, constants: dict[int, torch.Tensor], settings
     op_count = 0
     position = 0
     marked: set[int] = set()
+    converted: list = []  # dynamic blocks: (engine tensor, the node's symbolic shape, the node) for check_shapes
     # Placeholders first (fusing interleaves them with the ops): every input that gives a size is
     # declared before a layer uses the size.
     for node in sorted(sub.graph.nodes, key=lambda n: n.op != "placeholder"):
@@ -123,6 +124,9 @@ def convert_block(sub: GraphModule, constants: dict[int, torch.Tensor], settings
                 raise UnsupportedError(f"no converter for {node.target} (node {node.name})")
             env[node] = entry.fn(ctx, node, args, kwargs)
             op_count += 1
+            val = node.meta.get("val")
+            if dynamic and isinstance(env[node], tf.Tensor) and isinstance(val, torch.Tensor):
+                converted.append((env[node], tuple(val.shape), f"node {node.name} ({node.target})"))
         elif node.op == "output":
             results = node.args[0] if isinstance(node.args[0], (tuple, list)) else (node.args[0],)
             for i, r in enumerate(results):
@@ -140,4 +144,6 @@ def convert_block(sub: GraphModule, constants: dict[int, torch.Tensor], settings
                 outputs.append(IOSpec(name, _shape(val), val.dtype, engine_out))
         else:
             raise UnsupportedError(f"cannot convert FX node {node.name} of kind {node.op}")
+    if dynamic and net.sizes:
+        check_shapes(net, converted)
     return ConvertedBlock(net, inputs, outputs, runtime_args, op_count, dynamic and bool(net.sizes))

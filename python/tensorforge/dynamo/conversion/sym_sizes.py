@@ -88,6 +88,11 @@ max(DEFAULT_MAX, 2 * the value traced). Dynamo guards the graph on it, so a larg
 compile the graph again (for a range above this one) rather than reach an engine outside its range."""
 
 
+def size_node(v) -> bool:
+    """An FX node whose value is a size (a torch.SymInt): a graph input or size arithmetic."""
+    return isinstance(v, torch.fx.Node) and isinstance(v.meta.get("val"), torch.SymInt)
+
+
 def symbolic(value) -> bool:
     """True for a torch.SymInt whose value is not a constant."""
     return isinstance(value, torch.SymInt) and not sympy.sympify(value.node.expr).is_number
@@ -174,3 +179,28 @@ class SizedNetwork(tf.Network):
 def _symbols(text: str) -> set[str]:
     """The size names in an expression's text."""
     return {w for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text) if w not in ("max", "min")}
+
+
+def check_shapes(net: SizedNetwork, converted: list) -> None:
+    """Checks that the network computes the graph's shapes at the corners of the sizes' ranges (all
+    at min, all at max), not only at opt where it was built: `converted` lists (engine tensor, the
+    FX value's shape, what made it) for every converted node. A converter that fixed a symbolic
+    extent at its traced value (a constant of the traced shape) raises UnsupportedError naming the
+    node, so that its graph gets static engines rather than wrong ones."""
+    texts = [(t.name, [size_text(d) if symbolic(d) else int(d) for d in shape], where)  # names as marked
+             for t, shape, where in converted if any(symbolic(d) for d in shape)]
+    for corner in (0, 2):
+        values = {name: r[corner] for name, r in net.sizes.items()}
+        try:
+            fixed = net.specialize(values)
+        except tf.Error as e:
+            raise UnsupportedError(f"the network does not take sizes {values}: {e}") from None
+        for name, dims, where in texts:
+            try:
+                want = [d if isinstance(d, int) else tf._C.evaluate_size(d, values) for d in dims]
+            except tf.Error as e:
+                raise UnsupportedError(f"{where}: its shape {dims} at sizes {values}: {e}") from None
+            got = list(fixed.tensor(name).shape)
+            if got != want:
+                raise UnsupportedError(f"{where}: the engine computes shape {got} at sizes {values}, the graph "
+                                       f"{want} (a converter fixed a symbolic extent)")

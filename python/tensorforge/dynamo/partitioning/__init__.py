@@ -20,6 +20,7 @@ from torch.fx.passes.operator_support import OperatorSupportBase
 
 from tensorforge.dynamo.conversion.context import engine_representable
 from tensorforge.dynamo.conversion.registry import CONVERTERS
+from tensorforge.dynamo.conversion.sym_sizes import size_node
 from tensorforge.dynamo.partitioning.output_views import hoist_output_views
 from tensorforge.dynamo.settings import op_key
 
@@ -46,7 +47,7 @@ def _used_output_tensors(node: Node) -> list:
 def is_size(node: Node) -> bool:
     """A node computing a symbolic size (dynamo's dynamic shapes): sym_size, or Python arithmetic on
     sizes. An engine takes it as the expression of its value, so it has no converter."""
-    return node.op == "call_function" and isinstance(node.meta.get("val"), torch.SymInt)
+    return node.op == "call_function" and size_node(node)
 
 
 def unsupported_reason(node: Node, settings) -> str | None:

@@ -9,6 +9,7 @@ import torch
 
 from tensorforge.dynamo.conversion.impl import creation
 from tensorforge.dynamo.conversion.registry import converter
+from tensorforge.dynamo.conversion.sym_sizes import size_node
 
 aten = torch.ops.aten
 
@@ -27,6 +28,7 @@ def _on_engine_device(node, settings) -> bool:
 
 def _number(v) -> bool:
     return isinstance(v, (bool, int, float))
+
 
 
 def _full_capability(node, settings) -> bool:
@@ -59,8 +61,10 @@ def aten_ops_scalar_tensor(ctx, node, args, kwargs):
 
 
 def _arange_capability(node, settings) -> bool:
+    """Number bounds, or (dynamo's dynamic shapes) an end that is a size: the length is the node's."""
     bounds = list(node.args[:3]) + ([node.kwargs["step"]] if "step" in node.kwargs else [])
-    return (_on_engine_device(node, settings) and all(_number(v) and creation.exact_as_double(v) for v in bounds)
+    numbers = [v for i, v in enumerate(bounds) if not (i == 1 and size_node(v))]
+    return (_on_engine_device(node, settings) and all(_number(v) and creation.exact_as_double(v) for v in numbers)
             and node.meta["val"].dtype != torch.bool)
 
 

@@ -8,7 +8,9 @@ import torch
 
 import tensorforge as tf
 from tensorforge.dynamo.conversion.context import ConversionContext
+from tensorforge.dynamo.conversion.sym_sizes import symbolic
 from tensorforge.engine_api import as_dtype
+from tensorforge.errors import UnsupportedError
 
 _EXACT_INT = 1 << 53
 _SMALL_FILL = 256  # elements: a fill this small is a constant (no kernel a call; fusions read it)
@@ -22,19 +24,25 @@ def exact_as_double(value) -> bool:
 
 
 def full(ctx: ConversionContext, shape, value) -> tf.Tensor:
-    """A tensor of `shape` filled with `value`, in the node's dtype."""
+    """A tensor of `shape` filled with `value`, in the node's dtype. A symbolic extent (dynamo's
+    dynamic shapes) makes it a fill layer, whose shape follows the sizes."""
     dtype = ctx.out_dtype()
+    dynamic = any(symbolic(d) for d in shape)
+    if dynamic and not exact_as_double(value):
+        raise UnsupportedError(f"a fill of symbolic shape with {value!r}, which a double does not hold exactly")
     numel = 1
     for d in shape:
-        numel *= int(d)
-    if exact_as_double(value) and numel > _SMALL_FILL:
+        numel *= d.node.hint if isinstance(d, torch.SymInt) else int(d)
+    if exact_as_double(value) and (numel > _SMALL_FILL or dynamic):
         return ctx.net.add_fill(list(shape), float(value), as_dtype(dtype), name=ctx.name())
-    return ctx.const(torch.full(tuple(shape), value, dtype=dtype), dtype)
+    return ctx.const(torch.full(tuple(int(d) for d in shape), value, dtype=dtype), dtype)
 
 
 def arange(ctx: ConversionContext, start, step) -> tf.Tensor:
-    """[start, start + step, ...] with the node's (known) length and dtype."""
-    size = int(ctx.val(ctx.node).shape[0])
+    """[start, start + step, ...] with the node's length (a size expression where it is symbolic)
+    and dtype."""
+    size = ctx.val(ctx.node).shape[0]
+    size = size if symbolic(size) else int(size)
     return ctx.net.add_arange(size, float(start), float(step), as_dtype(ctx.out_dtype()), name=ctx.name())
 
 
