@@ -310,3 +310,22 @@ def test_a_converter_that_fixes_a_size_makes_static_engines(monkeypatch):
             torch.testing.assert_close(f(x), m(x))
     d = _delta(before)
     assert d.get("dynamic_fallbacks") == 1 and "dynamic_engines" not in d, d
+
+
+def test_sizes_returned_to_pytorch_are_no_op_left_out():
+    """A graph that returns a size computes it in PyTorch (an engine returns tensors only); with
+    require_full_compilation that is no error, and the engine still takes the tensor work."""
+
+    def m(x):
+        return torch.relu(x) * 2, x.shape[0] * 3
+
+    f = torch.compile(m, backend="tensorforge", dynamic=True,
+                      options={"min_block_size": 1, "require_full_compilation": True})
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        for b in (2, 5, 3):
+            x = torch.randn(b, 4)
+            y, n = f(x)
+            torch.testing.assert_close(y, torch.relu(x) * 2)
+            assert n == 3 * b
+    assert _delta(before).get("dynamic_engines") == 1

@@ -22,7 +22,7 @@ from tensorforge.dynamo import engine_cache
 from tensorforge.dynamo.conversion.interpreter import convert_block
 from tensorforge.dynamo.lowering import lower
 from tensorforge.dynamo.lowering.freeze import frozen_positions, scalar_positions
-from tensorforge.dynamo.partitioning import partition
+from tensorforge.dynamo.partitioning import is_size, partition
 from tensorforge.dynamo.report import Report, build_report
 from tensorforge.dynamo.runtime.dynamic_engine_module import DynamicEngineModule
 from tensorforge.dynamo.runtime.engine_module import EngineModule
@@ -292,9 +292,10 @@ def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSetti
     lowered_at = time.perf_counter()
     result = partition(lowered.gm, settings)
     seconds = {"lower": lowered_at - start, "partition": time.perf_counter() - lowered_at}
-    if settings.require_full_compilation and result.reasons:
+    sizes = {n.name for n in nodes if is_size(n)}  # size arithmetic PyTorch code reads is no op left out
+    if settings.require_full_compilation and set(result.reasons) - sizes:
         targets = {n.name: str(n.target) for n in nodes}
-        missing = sorted({f"{n} ({targets.get(n, '?')}): {r}" for n, r in result.reasons.items()})
+        missing = sorted({f"{n} ({targets.get(n, '?')}): {r}" for n, r in result.reasons.items() if n not in sizes})
         raise UnsupportedError("require_full_compilation is set but these nodes cannot run in the engine:\n  " +
                                "\n  ".join(missing))
     specs = {}

@@ -35,8 +35,9 @@ def _clone_outputs(gm: GraphModule) -> None:
     output = next(n for n in gm.graph.nodes if n.op == "output")
 
     def clone(arg):
-        if not isinstance(arg, torch.fx.Node):
-            return arg
+        value = arg.meta.get("example_value", arg.meta.get("val")) if isinstance(arg, torch.fx.Node) else None
+        if not isinstance(arg, torch.fx.Node) or (value is not None and not isinstance(value, torch.Tensor)):
+            return arg  # a size or a number the graph returns
         with gm.graph.inserting_before(output):
             return gm.graph.call_function(torch.ops.aten.clone.default, (arg,))
 
