@@ -2,6 +2,7 @@
 // per binding of the sizes, made on its first use and kept while it is among the most recently used.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -45,6 +46,9 @@ class DynamicEngine {
   int plans_kept() const;
   /// The most plans kept at once (the max_plans given to build_dynamic).
   int max_plans() const;
+  /// Bytes of the distinct constants of the plans built so far: the plans share one copy of each
+  /// constant (host and device), so this grows only where a plan's optimizer made new weights.
+  size_t weights_size() const;
 
   /// The engine as bytes (docs/file-format.md, "Dynamic engine files"): the network with its sizes,
   /// its weights and the build configuration; no plan (loading builds the opt plan again).

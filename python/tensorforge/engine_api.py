@@ -524,6 +524,11 @@ class DynamicEngine:
         """Plans built so far (the opt plan included; a plan dropped and needed again counts again)."""
         return self._engine.plans_built
 
+    @property
+    def weights_size(self) -> int:
+        """Bytes of the distinct constants of the plans built so far (the plans share one copy)."""
+        return self._engine.weights_size
+
     def plan(self, *inputs: Any) -> "Engine":
         """The Engine that runs inputs of these shapes (arrays, or shapes as tuples)."""
         shapes = [list(x) if isinstance(x, (tuple, list)) else list(x.shape) for x in inputs]

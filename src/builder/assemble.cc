@@ -11,6 +11,7 @@
 #include "builder/progress.h"
 #include "common/build_clock.h"
 #include "kernels/cuda/device_info.h"
+#include "builder/weight_pool.h"
 #include "runtime/engine_impl.h"
 #include "tensorforge/logger.h"
 
@@ -40,8 +41,17 @@ const std::vector<KernelEntry>& kernels_for(DeviceKind device) {
 #endif
 }
 
-// CUDA engines keep their constants in one device buffer; locations point into it.
-void upload_constants(EngineImpl& impl) {
+// CUDA engines keep their constants in one device buffer; locations point into it. With a pool
+// (a DynamicEngine's plans), each constant points into the pool's shared copy of its weights.
+void upload_constants(EngineImpl& impl, WeightPool* pool) {
+  if (pool) {
+    for (const ir::Layer& l : impl.graph.layers) {
+      if (l.kind != LayerKind::kConstant) continue;
+      impl.shared_weights.push_back(pool->device_copy(ir::attr_weights(l, "value"), impl.config.device));
+      impl.locations[l.outputs[0]].data = impl.shared_weights.back()->data();
+    }
+    return;
+  }
   size_t total = 0;
   std::vector<std::pair<int, size_t>> placed;  // (tensor id, offset)
   for (const ir::Layer& l : impl.graph.layers) {
@@ -112,7 +122,7 @@ bool is_known_tactic(const std::string& name) {
 }
 
 std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig& config,
-                                            const std::vector<std::string>& tactics) {
+                                            const std::vector<std::string>& tactics, WeightPool* pool) {
   auto impl = std::make_shared<EngineImpl>();
   impl->graph = std::move(graph);
   impl->config = config;
@@ -241,7 +251,7 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
                                              std::to_string(config.workspace_size));
   impl->workspace_offset = (total + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
   impl->arena_size = impl->workspace_offset + workspace;
-  if (config.device != DeviceKind::kCPU) upload_constants(*impl);
+  if (config.device != DeviceKind::kCPU) upload_constants(*impl, pool);
   impl->build_ms.push_back({"memory", ms_since(memory)});
   return impl;
 }

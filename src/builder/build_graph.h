@@ -7,7 +7,10 @@
 
 namespace tensorforge {
 
-/// The engine for `graph` (validated by the caller) under `config`.
-Engine build_graph(const ir::Graph& graph, const BuilderConfig& config);
+class WeightPool;
+
+/// The engine for `graph` (validated by the caller) under `config`. With a `pool`, the optimized
+/// graph's constants are interned in it and their device copies shared (a DynamicEngine's plans).
+Engine build_graph(const ir::Graph& graph, const BuilderConfig& config, WeightPool* pool = nullptr);
 
 }  // namespace tensorforge

@@ -7,6 +7,7 @@
 #include "kernels/kernel.h"
 #include "opt/pass.h"
 #include "builder/build_graph.h"
+#include "builder/weight_pool.h"
 #include "runtime/engine_impl.h"
 #include "tensorforge/logger.h"
 
@@ -32,13 +33,16 @@ void BuilderConfig::validate() const {
 
 Builder::Builder(const BuilderConfig& config) : config_(config) { config_.validate(); }
 
-Engine build_graph(const ir::Graph& graph, const BuilderConfig& config) {
+Engine build_graph(const ir::Graph& graph, const BuilderConfig& config, WeightPool* pool) {
   auto start = std::chrono::steady_clock::now();
   // The optimizer's passes for this device and level (src/opt/pipeline.cc), then the kernels.
   ir::Graph optimized = opt::optimize(graph, config, opt::options_from_environment());
+  if (pool)
+    for (ir::Layer& l : optimized.layers)
+      if (l.kind == LayerKind::kConstant) l.attrs["value"] = pool->intern(ir::attr_weights(l, "value"));
   const double optimize_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  auto impl = assemble_engine(std::move(optimized), config, {});
+  auto impl = assemble_engine(std::move(optimized), config, {}, pool);
   impl->build_ms.insert(impl->build_ms.begin(), {"optimize", optimize_ms});
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::ostringstream os;

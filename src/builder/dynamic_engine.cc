@@ -31,7 +31,7 @@ Engine DynamicEngine::plan(const std::vector<Dims>& input_dims) const {
     s.building.emplace(values, promise.get_future().share());
   }
   try {
-    Engine engine = build_graph(ir::specialize(s.graph, values), s.config);
+    Engine engine = build_graph(ir::specialize(s.graph, values), s.config, s.weights.get());
     std::lock_guard<std::mutex> lock(s.mu);
     ++s.built;
     s.plans.emplace_front(values, engine);
@@ -101,5 +101,7 @@ DynamicEngine Builder::build_dynamic(const Network& network, int max_plans) cons
 }
 
 int DynamicEngine::max_plans() const { return static_cast<int>(state_->max_plans); }
+
+size_t DynamicEngine::weights_size() const { return state_->weights->bytes(); }
 
 }  // namespace tensorforge

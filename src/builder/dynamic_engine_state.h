@@ -9,6 +9,7 @@
 #include <mutex>
 #include <utility>
 
+#include "builder/weight_pool.h"
 #include "ir/graph.h"
 #include "ir/sym_expr.h"
 #include "tensorforge/builder.h"
@@ -24,6 +25,7 @@ struct DynamicEngine::State {
   std::list<std::pair<ir::SymBindings, Engine>> plans;  // most recently used first
   std::map<ir::SymBindings, std::shared_future<Engine>> building;  // plans a thread is building now
   int built = 0;
+  std::shared_ptr<WeightPool> weights = std::make_shared<WeightPool>();  // one copy of each constant
 };
 
 /// The DynamicEngine of network `graph` (with sizes, validated): every layer checked at the sizes'

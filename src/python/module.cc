@@ -358,6 +358,7 @@ NB_MODULE(_C, m) {
       .def_prop_ro("plans_built", &DynamicEngine::plans_built)
       .def_prop_ro("plans_kept", &DynamicEngine::plans_kept)
       .def_prop_ro("max_plans", &DynamicEngine::max_plans)
+      .def_prop_ro("weights_size", &DynamicEngine::weights_size)
       .def("serialize",
            [](const DynamicEngine& e) {
              std::vector<uint8_t> b = e.serialize();

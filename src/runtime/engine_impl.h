@@ -50,6 +50,9 @@ struct EngineImpl {
   size_t workspace_offset = 0;            ///< Scratch region inside the arena, shared by all steps.
   size_t weights_size = 0;
   device::Buffer device_weights;          ///< CUDA engines: every constant, uploaded once at build/load.
+  /// CUDA plans of a DynamicEngine: the constants' device copies, shared with its other plans
+  /// (builder/weight_pool.h); device_weights is then empty.
+  std::vector<std::shared_ptr<device::Buffer>> shared_weights;
   int compute_capability = 0;             ///< CUDA engines: the GPU architecture built for (90 = 9.0).
   std::vector<std::pair<std::string, std::string>> libraries;  ///< CUDA engines: (library, version) at build.
   /// Where the build's (or the load's) time went, in milliseconds: "optimize" (the passes, builds
@@ -59,9 +62,13 @@ struct EngineImpl {
   std::vector<std::pair<std::string, double>> build_ms;
 };
 
+class WeightPool;
+
 /// Creates kernels (the given tactics, or the first CPU kernel that accepts each layer when
-/// `tactics` is empty), plans memory and fills an EngineImpl. The graph must be valid.
+/// `tactics` is empty), plans memory and fills an EngineImpl. The graph must be valid. With a
+/// `pool`, CUDA constants take its shared device copies (the graph's weights must come from
+/// pool->intern) instead of an upload of their own.
 std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig& config,
-                                            const std::vector<std::string>& tactics);
+                                            const std::vector<std::string>& tactics, WeightPool* pool = nullptr);
 
 }  // namespace tensorforge

@@ -201,6 +201,32 @@ TEST(Sizes, DynamicEngineBuildsAPlanPerBinding) {
   expect_error([&] { Builder().build_dynamic(net, 0); }, ErrorCode::kInvalidArgument, {"max_plans must be in 1..1024"});
 }
 
+TEST(Sizes, PlansShareOneCopyOfEachConstant) {
+  Network net;
+  net.add_size("batch", 1, 2, 8);
+  Tensor x = net.add_dynamic_input("x", DataType::kFloat32, {"batch", "6"});
+  const HostTensor w = random_tensor(DataType::kFloat32, Dims{6, 4}, 5);
+  Tensor y = net.add_matmul(x, net.add_constant(to_weights(w), "w"));
+  net.mark_output(net.add_activation(y, "relu"), "y");
+  const DynamicEngine d = Builder().build_dynamic(net, 4);
+  const size_t once = d.weights_size();
+  EXPECT_GE(once, 6u * 4u * 4u);
+  auto constant_data = [](const Engine& e) {
+    std::vector<const void*> out;
+    const EngineImpl& impl = e.impl();
+    for (const ir::Layer& l : impl.graph.layers)
+      if (l.kind == LayerKind::kConstant) out.push_back(impl.locations[l.outputs[0]].data);
+    return out;
+  };
+  const Engine two = d.plan({Dims{2, 6}}), five = d.plan({Dims{5, 6}});
+  ASSERT_FALSE(constant_data(two).empty());
+  EXPECT_EQ(constant_data(two), constant_data(five));  // the same bytes, not a copy
+  EXPECT_EQ(d.weights_size(), once);                     // the second plan added none
+  const std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, Dims{5, 6}, 6)};
+  const auto want = run_engine(Builder().build(net.specialize({{"batch", 5}})), in);
+  expect_close(run_engine(five, in)[0], want[0].dims, want[0].values(), 0.0, "batch 5");
+}
+
 TEST(Sizes, TextErrorsNameTheLine) {
   expect_error([] { ir::parse_text("input %x: float32[batch,3]\n"); }, ErrorCode::kInvalidNetwork,
                {"line 1", "no size named batch"});

@@ -74,6 +74,8 @@ def test_one_dynamic_engine_serves_every_batch_size(dynamic, dynamic_modules):
     assert "shape_variants" not in d and "dynamic_fallbacks" not in d, d
     (module,) = dynamic_modules()
     assert module.engine.plans_built == 4  # 2, 3, 7 and 50, each once
+    # the plans share the weights: one copy of the two layers' (float32) weights and biases
+    assert module.engine.weights_size <= 4 * (8 * 16 + 16 + 16 * 4 + 4) * 1.5
     (name,) = module.engine.sizes
     lo, opt, hi = module.engine.sizes[name]
     assert lo == 2 and opt == 2 and hi == sym_sizes.DEFAULT_MAX

@@ -1,0 +1,36 @@
+// One copy of each distinct constant across the plans of a DynamicEngine (tensorforge/dynamic_engine.h):
+// every plan is the network specialized and optimized again, so its constants are new Weights with
+// the bytes of the last plan's; the pool hands back the first Weights of that content (host memory
+// once) and one device copy of it (device memory once), which the plans' engines share.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/device.h"
+#include "tensorforge/network.h"
+
+namespace tensorforge {
+
+class WeightPool {
+ public:
+  /// The pooled Weights of w's dtype, dims and bytes: w itself the first time such weights come.
+  Weights intern(const Weights& w);
+  /// The copy on `kind` of pooled weights `w` (from intern), uploaded on first use and shared by
+  /// every engine that holds the pointer. Plans of one DynamicEngine run on one device.
+  std::shared_ptr<device::Buffer> device_copy(const Weights& w, DeviceKind kind);
+  /// Bytes of the distinct weights held (host).
+  size_t bytes() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_multimap<size_t, Weights> by_hash_;  // content hash -> pooled weights
+  std::map<const void*, std::shared_ptr<device::Buffer>> device_;  // pooled bytes -> their device copy
+  size_t bytes_ = 0;
+};
+
+}  // namespace tensorforge
