@@ -331,3 +331,32 @@ def test_sizes_returned_to_pytorch_are_no_op_left_out():
             torch.testing.assert_close(y, torch.relu(x) * 2)
             assert n == 3 * b
     assert _delta(before).get("dynamic_engines") == 1
+
+
+def test_data_dependent_sizes_stay_in_pytorch_with_a_reason(monkeypatch):
+    """nonzero and unique make sizes known only when they run (dynamo's unbacked symbols, with
+    capture_dynamic_output_shape_ops): those nodes and the ones reading their results stay in
+    PyTorch with that reason, and the rest still gets (dynamic) engines."""
+    monkeypatch.setattr(torch._dynamo.config, "capture_dynamic_output_shape_ops", True)
+
+    def f(x):
+        y = torch.relu(x) * 2
+        return y + 1, torch.nonzero(y > 1).float().sum(0), torch.unique(x.round())
+
+    g = torch.compile(f, backend="tensorforge", options={"min_block_size": 1})
+    before = dict(backend.STATS)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for n in (4, 4, 6, 9):
+            x = torch.randn(n, 3)
+            for got, want in zip(g(x), f(x)):
+                torch.testing.assert_close(got, want)
+    d = _delta(before)
+    assert d.get("graphs") == 2 and d.get("dynamic_engines", 0) >= 1 and "dynamic_fallbacks" not in d, d
+    reports = backend.reports_since(before.get("graphs", 0))
+    for report in reports:
+        kept = {k["op"]: k["reason"] for k in report.kept_in_pytorch}
+        assert kept["aten.nonzero.default"].startswith("a data-dependent size")
+        assert kept["aten._unique2.default"].startswith("a data-dependent size")
+    # the second graph's engines take the symbolic batch, shown by its size's name: float32[s.., 3]
+    assert any("[s" in i for e in reports[-1].engines for i in e["inputs"]), reports[-1].engines

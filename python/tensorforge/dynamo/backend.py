@@ -156,10 +156,8 @@ def _build_engines(result, settings, device: torch.device, seconds: dict, symbol
                       single_output=single, device=device)
         setattr(gm, node.target, module)
         node.args = tuple(node.args[i] for i in block.runtime_args)
-        specs[node.target] = {"ops": block.op_count, "inputs": [f"{s.name}: {str(s.model_dtype).removeprefix('torch.')}{list(s.shape)}"
-                                         for s in block.inputs],
-                              "outputs": [f"{str(s.model_dtype).removeprefix('torch.')}{list(s.shape)}"
-                                          for s in block.outputs],
+        specs[node.target] = {"ops": block.op_count, "inputs": [f"{s.name}: {_type_text(s)}" for s in block.inputs],
+                              "outputs": [_type_text(s) for s in block.outputs],
                               **({} if isinstance(engine, tf.DynamicEngine) else {"build_ms": engine.build_times})}
         logger.debug("built engine %s: %d ops in %.2f s", node.target, block.op_count, time.perf_counter() - start)
     gm.graph.eliminate_dead_code()
@@ -167,6 +165,11 @@ def _build_engines(result, settings, device: torch.device, seconds: dict, symbol
     gm.graph.lint()
     gm.recompile()
     return specs
+
+
+def _type_text(spec) -> str:
+    """float16[s0, 128]: an engine input's or output's dtype and shape (sizes by their expressions)."""
+    return f"{str(spec.model_dtype).removeprefix('torch.')}[{', '.join(str(d) for d in spec.shape)}]"
 
 
 def _drop_unread_buffers(gm: GraphModule) -> None:

@@ -93,6 +93,18 @@ def size_node(v) -> bool:
     return isinstance(v, torch.fx.Node) and isinstance(v.meta.get("val"), torch.SymInt)
 
 
+def data_dependent(value) -> bool:
+    """A value whose shape (or, for a size, whose value) is known only at run time: a size dynamo
+    has no value for (an unbacked symbol, from nonzero, unique, masked_select, .item())."""
+    if isinstance(value, torch.SymInt):
+        return value.node.hint is None
+    if isinstance(value, torch.Tensor):
+        return any(isinstance(d, torch.SymInt) and d.node.hint is None for d in value.shape)
+    if isinstance(value, (tuple, list)):
+        return any(data_dependent(v) for v in value)
+    return False
+
+
 def symbolic(value) -> bool:
     """True for a torch.SymInt whose value is not a constant."""
     return isinstance(value, torch.SymInt) and not sympy.sympify(value.node.expr).is_number

@@ -20,7 +20,7 @@ from torch.fx.passes.operator_support import OperatorSupportBase
 
 from tensorforge.dynamo.conversion.context import engine_representable
 from tensorforge.dynamo.conversion.registry import CONVERTERS
-from tensorforge.dynamo.conversion.sym_sizes import size_node
+from tensorforge.dynamo.conversion.sym_sizes import data_dependent, size_node
 from tensorforge.dynamo.partitioning.output_views import hoist_output_views
 from tensorforge.dynamo.settings import op_key
 
@@ -54,6 +54,8 @@ def unsupported_reason(node: Node, settings) -> str | None:
     """Why `node` must run in PyTorch, or None if the engine can run it."""
     if node.op != "call_function":
         return "not an operator call"
+    if any(data_dependent(n.meta.get("val")) for n in [node, *node.all_input_nodes]):
+        return "a data-dependent size (from nonzero, unique, .item() and the like): known only when it runs"
     if is_size(node):
         return None
     if node.target is operator.getitem:
