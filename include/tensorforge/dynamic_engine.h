@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -15,8 +16,10 @@ namespace tensorforge {
 
 namespace ir {
 struct Graph;
+using SymBindings = std::map<std::string, int64_t>;
 }  // namespace ir
 struct BuilderConfig;
+class WeightPool;
 
 /// A named size of a dynamic network and its range.
 struct SizeInfo {
@@ -51,12 +54,13 @@ class DynamicEngine {
   size_t weights_size() const;
 
   /// The engine as bytes (docs/file-format.md, "Dynamic engine files"): the network with its sizes,
-  /// its weights and the build configuration; no plan (loading builds the opt plan again).
+  /// its weights, the build configuration and, while it is kept, the opt plan (loading then
+  /// builds nothing; without it, loading builds the opt plan again).
   std::vector<uint8_t> serialize() const;
   /// Writes serialize() to `path`.
   void save(const std::string& path) const;
   /// An engine from serialize()'s bytes, every section checked as for static engine files
-  /// (Error(kCorruptFile) saying what and where); builds the opt plan.
+  /// (Error(kCorruptFile) saying what and where); builds the opt plan where the file has none.
   static DynamicEngine deserialize(const void* data, size_t size);
   /// deserialize() of the file at `path`.
   static DynamicEngine load(const std::string& path);
@@ -66,7 +70,9 @@ class DynamicEngine {
  private:
   explicit DynamicEngine(std::shared_ptr<State> s) : state_(std::move(s)) {}
   std::shared_ptr<State> state_;
-  friend DynamicEngine make_dynamic_engine(ir::Graph graph, const BuilderConfig& config, int max_plans);
+  friend DynamicEngine make_dynamic_engine(ir::Graph graph, const BuilderConfig& config, int max_plans,
+                                           std::vector<std::pair<ir::SymBindings, Engine>> plans,
+                                           std::shared_ptr<WeightPool> pool);
 };
 
 }  // namespace tensorforge

@@ -552,13 +552,14 @@ class DynamicEngine:
 
     def serialize(self) -> bytes:
         """The engine in the engine file format (docs/file-format.md, "Dynamic engine files"): the
-        network with its sizes and weights, without plans."""
+        network with its sizes and weights, and the opt plan while it is kept (loading then builds
+        nothing)."""
         return self._engine.serialize()
 
     @staticmethod
     def deserialize(data: bytes) -> "DynamicEngine":
-        """A dynamic engine from bytes (its opt plan built again); raises CorruptFileError on anything
-        malformed and InvalidArgumentError for a static engine's file."""
+        """A dynamic engine from bytes (its opt plan built where the bytes hold none); raises
+        CorruptFileError on anything malformed and InvalidArgumentError for a static engine's file."""
         native = _C.DynamicEngine.deserialize(_bytes(data))
         return DynamicEngine(native, native.max_plans)
 

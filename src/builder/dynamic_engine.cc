@@ -72,7 +72,9 @@ int DynamicEngine::plans_kept() const {
   return static_cast<int>(state_->plans.size());
 }
 
-DynamicEngine make_dynamic_engine(ir::Graph graph, const BuilderConfig& config, int max_plans) {
+DynamicEngine make_dynamic_engine(ir::Graph graph, const BuilderConfig& config, int max_plans,
+                                  std::vector<std::pair<ir::SymBindings, Engine>> plans,
+                                  std::shared_ptr<WeightPool> pool) {
   if (max_plans < 1 || max_plans > 1024)
     throw Error(ErrorCode::kInvalidArgument,
                 "build_dynamic: max_plans must be in 1..1024, got " + std::to_string(max_plans));
@@ -80,6 +82,9 @@ DynamicEngine make_dynamic_engine(ir::Graph graph, const BuilderConfig& config, 
   state->graph = std::move(graph);
   state->config = config;
   state->max_plans = static_cast<size_t>(max_plans);
+  if (pool) state->weights = std::move(pool);
+  for (auto& plan : plans) state->plans.push_back(std::move(plan));
+  while (state->plans.size() > state->max_plans) state->plans.pop_back();
   // Every layer must take the range's corners (errors at build, not at a call), then the opt plan.
   ir::SymBindings lo, hi;
   for (const auto& [name, r] : state->graph.sizes) {
@@ -91,7 +96,7 @@ DynamicEngine make_dynamic_engine(ir::Graph graph, const BuilderConfig& config, 
   DynamicEngine engine(state);
   std::vector<Dims> dims;
   for (int id : state->graph.inputs) dims.push_back(state->graph.tensors[id].dims);  // at opt
-  engine.plan(dims);
+  engine.plan(dims);  // found among `plans`, or built
   return engine;
 }
 

@@ -29,7 +29,10 @@ struct DynamicEngine::State {
 };
 
 /// The DynamicEngine of network `graph` (with sizes, validated): every layer checked at the sizes'
-/// min and max (Error(kInvalidNetwork) naming the values), and the opt plan built.
-DynamicEngine make_dynamic_engine(ir::Graph graph, const BuilderConfig& config, int max_plans);
+/// min and max (Error(kInvalidNetwork) naming the values), and the opt plan built, unless `plans`
+/// (read from a file, their weights interned in `pool`) hold it already.
+DynamicEngine make_dynamic_engine(ir::Graph graph, const BuilderConfig& config, int max_plans,
+                                  std::vector<std::pair<ir::SymBindings, Engine>> plans = {},
+                                  std::shared_ptr<WeightPool> pool = nullptr);
 
 }  // namespace tensorforge

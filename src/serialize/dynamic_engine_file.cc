@@ -4,6 +4,7 @@
 // No plan is stored: loading checks the network at the sizes' corners and builds the opt plan, as
 // Builder::build_dynamic does. Nothing read is trusted (Error(kCorruptFile) saying what and where).
 #include <cstring>
+#include <optional>
 
 #include "builder/dynamic_engine_state.h"
 #include "ir/op_registry.h"
@@ -45,8 +46,29 @@ std::vector<uint8_t> DynamicEngine::serialize() const {
       sizes.u32(static_cast<uint32_t>(exprs.size()));
       for (const ir::SymExpr& e : exprs) sizes.str(e.str());
     }
+  // The opt plan while it is kept: loading then builds nothing.
+  ir::SymBindings opt;
+  for (const auto& [name, r] : g.sizes) opt[name] = r.opt;
+  std::vector<uint8_t> opt_plan;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    for (const auto& [values, engine] : s.plans)
+      if (values == opt) opt_plan = engine.serialize();
+  }
+  ByteWriter plans;
+  plans.u32(opt_plan.empty() ? 0 : 1);
+  if (!opt_plan.empty()) {
+    plans.u32(static_cast<uint32_t>(opt.size()));
+    for (const auto& [name, v] : opt) {
+      plans.str(name);
+      plans.i64(v);
+    }
+    plans.u64(opt_plan.size());
+    plans.raw(opt_plan.data(), opt_plan.size());
+  }
   return write_file_bytes(s.config.device, 0, {},
-                          {{kConfigTag, &conf}, {kWeightsTag, &wts}, {kNetworkTag, &net}, {kSizesTag, &sizes}});
+                          {{kConfigTag, &conf}, {kWeightsTag, &wts}, {kNetworkTag, &net}, {kSizesTag, &sizes},
+                           {kPlansTag, &plans}});
 }
 
 void DynamicEngine::save(const std::string& path) const { serialize::write_file(path, serialize()); }
@@ -96,6 +118,53 @@ int read_sizes(serialize::ByteReader r, ir::Graph& g) {
   return static_cast<int>(max_plans);
 }
 
+// The PLAN section: plans stored as static engine files, each checked against the network at its
+// sizes (inputs and outputs). A plan built for another GPU architecture is skipped (the network
+// builds it again there).
+std::vector<std::pair<ir::SymBindings, Engine>> read_plans(serialize::ByteReader r, const ir::Graph& g,
+                                                           WeightPool* pool) {
+  std::vector<std::pair<ir::SymBindings, Engine>> out;
+  const uint32_t n = r.count("plans", 12);
+  for (uint32_t i = 0; i < n; ++i) {
+    ir::SymBindings values;
+    const uint32_t k = r.count("plan sizes", 12);
+    for (uint32_t j = 0; j < k; ++j) {
+      std::string name = r.str("plan size name");
+      const int64_t v = r.i64("plan size value");
+      const auto it = g.sizes.find(name);
+      if (it == g.sizes.end() || v < it->second.min || v > it->second.max)
+        r.fail("plan " + std::to_string(i) + " gives size " + escape_bytes(name) + " the value " + std::to_string(v) +
+               ", not one in the network's ranges");
+      values[name] = v;
+    }
+    if (values.size() != g.sizes.size()) r.fail("plan " + std::to_string(i) + " does not give every size");
+    const uint64_t len = r.u64("plan length");
+    if (len > r.remaining()) r.fail("plan length " + std::to_string(len) + " runs past the end");
+    const uint8_t* bytes = r.take(len, "plan");
+    std::optional<Engine> read;
+    try {
+      read = serialize::read_engine(bytes, len, pool);
+    } catch (const Error& e) {
+      if (e.code() != ErrorCode::kUnsupported) r.fail("plan " + std::to_string(i) + ": " + e.what());
+      continue;  // built for another GPU (or CUDA is missing): the network builds it again
+    }
+    const Engine& plan = *read;
+    const ir::Graph at = ir::specialize(g, values);
+    std::vector<IOTensorInfo> want;
+    for (const std::vector<int>* ids : {&at.inputs, &at.outputs})
+      for (int id : *ids) want.push_back({at.tensors[id].name, at.tensors[id].dtype, at.tensors[id].dims, ids == &at.inputs});
+    const std::vector<IOTensorInfo>& got = plan.io_tensors();
+    bool same = got.size() == want.size();
+    for (size_t t = 0; same && t < got.size(); ++t)
+      same = got[t].name == want[t].name && got[t].dtype == want[t].dtype && got[t].dims == want[t].dims &&
+             got[t].is_input == want[t].is_input;
+    if (!same) r.fail("plan " + std::to_string(i) + "'s inputs and outputs are not the network's at its sizes");
+    out.emplace_back(std::move(values), plan);
+  }
+  if (r.remaining()) r.fail("trailing bytes after the plans");
+  return out;
+}
+
 }  // namespace
 
 DynamicEngine DynamicEngine::deserialize(const void* data, size_t size) {
@@ -116,7 +185,10 @@ DynamicEngine DynamicEngine::deserialize(const void* data, size_t size) {
     for (ir::Layer& l : graph.layers) l.attrs = ir::normalize_attributes(ir::op_def(l.kind), l.attrs, l.name);
     graph.validate();
     ir::check_sizes(graph);
-    return make_dynamic_engine(std::move(graph), config, max_plans);
+    auto pool = std::make_shared<WeightPool>();
+    std::vector<std::pair<ir::SymBindings, Engine>> plans;
+    if (sections.count(kPlansTag)) plans = read_plans(sections.at(kPlansTag), graph, pool.get());
+    return make_dynamic_engine(std::move(graph), config, max_plans, std::move(plans), std::move(pool));
   } catch (const Error& e) {
     if (e.code() == ErrorCode::kCorruptFile) throw;
     throw Error(ErrorCode::kCorruptFile, "dynamic engine file (written by TensorForge " + parts.producer +

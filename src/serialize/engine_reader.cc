@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/device_info.h"
 #include "ir/op_registry.h"
+#include "builder/weight_pool.h"
 #include "runtime/engine_impl.h"
 #include "serialize/bytes.h"
 #include "serialize/file_io.h"
@@ -174,7 +175,7 @@ FileParts read_file_parts(const uint8_t* bytes, size_t size) {
     if (len > body.remaining()) body.fail("section length " + std::to_string(len) + " runs past the end");
     const uint8_t* p = body.take(len, "section");
     if (t != kConfigTag && t != kWeightsTag && t != kNetworkTag && t != kTacticsTag && t != kOriginsTag &&
-        t != kSizesTag)
+        t != kSizesTag && t != kPlansTag)
       body.fail("unknown section tag " + std::to_string(t));
     if (!parts.sections.emplace(t, ByteReader(p, len, base)).second) body.fail("duplicate section");
   }
@@ -205,11 +206,8 @@ BuilderConfig read_config(ByteReader conf, uint8_t device) {
   return config;
 }
 
-}  // namespace serialize
-
-Engine Engine::deserialize(const void* data, size_t size) {
-  using namespace serialize;
-  FileParts parts = read_file_parts(static_cast<const uint8_t*>(data), size);
+Engine read_engine(const uint8_t* data, size_t size, WeightPool* pool) {
+  FileParts parts = read_file_parts(data, size);
   auto& sections = parts.sections;
   const uint32_t cc = parts.compute_capability;
   std::vector<std::pair<std::string, std::string>>& libraries = parts.libraries;
@@ -258,7 +256,10 @@ Engine Engine::deserialize(const void* data, size_t size) {
     for (size_t i = 0; i < graph.layers.size(); ++i)
       if ((graph.layers[i].kind == LayerKind::kConstant) != (tactics[i] == "constant"))
         throw Error(ErrorCode::kCorruptFile, "layer '" + graph.layers[i].name + "' has tactic '" + tactics[i] + "'");
-    auto impl = assemble_engine(std::move(graph), config, tactics);
+    if (pool)
+      for (ir::Layer& l : graph.layers)
+        if (l.kind == LayerKind::kConstant) l.attrs["value"] = pool->intern(ir::attr_weights(l, "value"));
+    auto impl = assemble_engine(std::move(graph), config, tactics, pool);
     impl->compute_capability = static_cast<int>(cc);
     impl->libraries = std::move(libraries);
     return Engine(std::move(impl));
@@ -267,6 +268,12 @@ Engine Engine::deserialize(const void* data, size_t size) {
     throw Error(ErrorCode::kCorruptFile, std::string("engine file (written by TensorForge ") + producer +
                                              ") does not describe a valid engine: " + e.what());
   }
+}
+
+}  // namespace serialize
+
+Engine Engine::deserialize(const void* data, size_t size) {
+  return serialize::read_engine(static_cast<const uint8_t*>(data), size, nullptr);
 }
 
 Engine Engine::load(const std::string& path) { return serialize::load_file(path, &Engine::deserialize); }

@@ -24,6 +24,7 @@ constexpr uint32_t kNetworkTag = tag('N', 'E', 'T', 'W');
 constexpr uint32_t kTacticsTag = tag('T', 'A', 'C', 'T');
 constexpr uint32_t kOriginsTag = tag('O', 'R', 'I', 'G');  ///< Optional: the network layers each layer computes.
 constexpr uint32_t kSizesTag = tag('S', 'I', 'Z', 'E');  ///< Dynamic engine files only: named sizes and their uses.
+constexpr uint32_t kPlansTag = tag('P', 'L', 'A', 'N');  ///< Dynamic engine files, optional: plans as engine files.
 
 /// Attribute value type codes (the index of the AttrValue variant alternative).
 enum AttrCode : uint8_t { kAttrInt = 0, kAttrFloat, kAttrString, kAttrInts, kAttrFloats, kAttrWeights };

@@ -13,6 +13,10 @@
 #include "serialize/format.h"
 #include "tensorforge/builder.h"
 
+namespace tensorforge {
+class WeightPool;
+}  // namespace tensorforge
+
 namespace tensorforge::serialize {
 
 /// The CONF section of `config`.
@@ -39,6 +43,10 @@ FileParts read_file_parts(const uint8_t* bytes, size_t size);
 BuilderConfig read_config(ByteReader conf, uint8_t device);
 std::vector<Weights> read_weights(ByteReader r);
 ir::Graph read_network(ByteReader r, const std::vector<Weights>& weights);
+
+/// A static engine from a file's bytes (Engine::deserialize); with a `pool`, its constants are
+/// interned there and share their device copies (a DynamicEngine's plans).
+Engine read_engine(const uint8_t* bytes, size_t size, WeightPool* pool);
 
 /// `deserialize` of the file at `path` (at most kMaxFileBytes), errors prefixed with the path.
 template <class T>

@@ -1,6 +1,6 @@
 // Dynamic engine files (docs/file-format.md, "Dynamic engine files"): a DynamicEngine written and
-// read back keeps its sizes, ranges, dynamic inputs and attributes written with sizes, and computes
-// what the original does at any binding; static and dynamic readers refuse each other's files with
+// read back keeps its sizes, ranges, dynamic inputs and attributes written with sizes, and its opt
+// plan (loading builds nothing), and computes what the original does at any binding; static and dynamic readers refuse each other's files with
 // a clear error; every truncation and a mutation fuzz of the SIZE section are clear kCorruptFile
 // errors, never a crash.
 #include <cstring>
@@ -49,8 +49,16 @@ TEST(DynamicEngineFile, RoundTripKeepsSizesAndResults) {
   EXPECT_EQ(back.sizes()[0].opt, 2);
   EXPECT_EQ(back.sizes()[0].max, 8);
   EXPECT_EQ(back.max_plans(), 3);
-  EXPECT_EQ(back.plans_built(), 1);  // the opt plan, built on load
+  EXPECT_EQ(back.plans_built(), 0);   // the file's opt plan: loading built nothing
+  EXPECT_EQ(back.plans_kept(), 1);
   EXPECT_EQ(back.serialize(), bytes);  // the same file again
+  // Without its opt plan (dropped: one plan kept, another shape's), a file loads by building it.
+  const DynamicEngine one = Builder().build_dynamic(net, 1);
+  (void)one.plan({Dims{7, 6}});
+  const std::vector<uint8_t> planless = one.serialize();
+  EXPECT_LT(planless.size(), bytes.size());
+  const DynamicEngine rebuilt = DynamicEngine::deserialize(planless.data(), planless.size());
+  EXPECT_EQ(rebuilt.plans_built(), 1);
   for (int64_t b : {1, 5, 8}) {
     const std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, Dims{b, 6}, 7)};
     const auto got = run_engine(back.plan({Dims{b, 6}}), in);
@@ -100,9 +108,9 @@ TEST(DynamicEngineFile, EveryTruncationIsRejected) {
   }
 }
 
-TEST(DynamicEngineFile, MutationsOfTheSizesNeverCrash) {
+TEST(DynamicEngineFile, MutationsOfTheSizesAndPlansNeverCrash) {
   const std::vector<uint8_t> good = Builder().build_dynamic(dynamic_network(), 2).serialize();
-  // The SIZE section is the last one: mutate its bytes (just before the checksum).
+  // The SIZE and PLAN sections are the last ones: mutate their bytes (up to the checksum).
   const uint32_t tag = serialize::kSizesTag;
   size_t at = 0;
   for (size_t i = 0; i + 4 < good.size(); ++i)
