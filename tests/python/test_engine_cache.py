@@ -149,3 +149,36 @@ def test_writers_and_readers_at_once_see_whole_entries(tmp_path):
     loaded, _ = engine_cache.load(str(tmp_path), "k" * 64)
     a = torch.randn(64, 64)
     torch.testing.assert_close(torch.as_tensor(loaded(a)[0]), torch.tanh(a))
+
+
+def test_dynamic_engines_are_cached_with_their_opt_plan(tmp_path):
+    """A graph with symbolic sizes: its dynamic engine is cached (with the opt plan: a hit builds
+    nothing, not even that plan); the hit still converts the block, so that dynamo's guards are
+    installed, and serves every shape in range; another range is another key."""
+    from tensorforge.dynamo import engine_modules
+
+    model = Net()
+    both = {"min_block_size": 1, "engine_cache_dir": str(tmp_path), "cache_built_engines": True,
+            "reuse_cached_engines": True}
+
+    def compile_and_run(sizes, mark=None):
+        torch._dynamo.reset()
+        fn = torch.compile(model, backend="tensorforge", dynamic=True, options=both)
+        with torch.no_grad():
+            for b in sizes:
+                x = torch.randn(b, 12)
+                if mark:
+                    torch._dynamo.mark_dynamic(x, 0, min=mark[0], max=mark[1])
+                torch.testing.assert_close(fn(x), model(x))
+        (module,) = engine_modules()
+        return module
+
+    built, hits = STATS["engines"], STATS["engine_cache_hits"]
+    first = compile_and_run([3, 5])
+    assert STATS["engines"] == built + 1 and STATS["dynamic_engines"] >= 1 and len(entries(tmp_path)) == 1
+    again = compile_and_run([3, 7, 9])
+    assert STATS["engines"] == built + 1 and STATS["engine_cache_hits"] == hits + 1
+    assert again.engine.plans_built == 2  # 7 and 9: the opt plan (3) came with the entry
+    assert again.engine.sizes == first.engine.sizes
+    compile_and_run([3], mark=(2, 20))  # another range: another entry
+    assert STATS["engines"] == built + 2 and len(entries(tmp_path)) == 2

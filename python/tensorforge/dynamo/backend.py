@@ -99,8 +99,8 @@ def _on(device: torch.device):
 
 def _build_engines(result, settings, device: torch.device, seconds: dict, symbolic: bool = False) -> dict[str, dict]:
     """Builds an engine for each block of `result` (in place of its submodule); adds the time spent
-    converting and building to `seconds`. With `symbolic` sizes, blocks become dynamic engines (no
-    engine cache yet), and a block that cannot raises _NotDynamic."""
+    converting and building to `seconds`. With `symbolic` sizes, blocks become dynamic engines, and
+    a block that cannot raises _NotDynamic."""
     specs = {}
     gm = result.gm
     for node in list(gm.graph.nodes):
@@ -110,24 +110,36 @@ def _build_engines(result, settings, device: torch.device, seconds: dict, symbol
         constants = {i: getattr(gm, a.target) for i, a in enumerate(node.args)
                      if isinstance(a, torch.fx.Node) and a.op == "get_attr"}
         start = time.perf_counter()
+        block = None
+        if symbolic:  # converted first, on a cache hit too: conversion installs dynamo's guards and checks shapes
+            try:
+                block = convert_block(sub, constants, settings)
+            except Exception as e:  # noqa: BLE001 - the graph gets static engines per shape instead
+                raise _NotDynamic(f"engine {node.target}: {type(e).__name__}: {e}") from e
+            seconds["convert"] = seconds.get("convert", 0.0) + time.perf_counter() - start
         cached, key = None, None
         folder = settings.engine_cache_dir or engine_cache.default_dir()
-        if (settings.cache_built_engines or settings.reuse_cached_engines) and not symbolic:
-            key = engine_cache.block_key(sub, constants, settings, device)
-            seconds["engine cache key"] = seconds.get("engine cache key", 0.0) + time.perf_counter() - start
-        if settings.reuse_cached_engines and not symbolic:
+        if settings.cache_built_engines or settings.reuse_cached_engines:
+            keyed = time.perf_counter()
+            sizes = block.network.sizes if block is not None and block.dynamic else None
+            key = engine_cache.block_key(sub, constants, settings, device, sizes)
+            seconds["engine cache key"] = seconds.get("engine cache key", 0.0) + time.perf_counter() - keyed
+        if settings.reuse_cached_engines:
             read = time.perf_counter()
             with _on(device):
                 cached = engine_cache.load(folder, key)
             seconds["engine cache read"] = seconds.get("engine cache read", 0.0) + time.perf_counter() - read
         if cached is not None:
-            engine, block = cached
+            engine, stored = cached
+            block = block or stored
             STATS["engine_cache_hits"] += 1
         else:
             try:
-                block = convert_block(sub, constants, settings)
+                converting = time.perf_counter()
+                if block is None:
+                    block = convert_block(sub, constants, settings)
+                    seconds["convert"] = seconds.get("convert", 0.0) + time.perf_counter() - converting
                 converted = time.perf_counter()
-                seconds["convert"] = seconds.get("convert", 0.0) + converted - start
                 config = tf.BuilderConfig(device=device.type, optimization_level=settings.optimization_level,
                                           workspace_size=settings.workspace_size,
                                           allow_tf32=not settings.disable_tf32,

@@ -5,8 +5,10 @@ An entry is one file per accelerated block, named by a SHA-256 key over everythi
 the engine: the block's FX code and input shapes and dtypes, the bytes of every weight it holds,
 the settings that change engines, the device (and for a GPU its name and compute capability), and
 this installation of TensorForge (its version and its files' sizes and times, so a rebuilt library
-never reuses another build's engines). The file holds a header, the block's interface as JSON
-(inputs, outputs, which arguments are bound at run time) and the serialized engine. Entries are
+never reuses another build's engines); for a block with symbolic sizes also the sizes' ranges. The
+file holds a header, the block's interface as JSON (inputs, outputs, which arguments are bound at
+run time, whether the engine is dynamic) and the serialized engine (a dynamic engine's file holds its
+opt plan: a hit builds nothing). Entries are
 written to a temporary file and renamed (readers see whole entries; several processes may share
 the folder), and they are untrusted: a damaged one, or an engine the reader refuses, is dropped
 with a warning and the block is built again. When the folder holds more than engine_cache_size
@@ -51,11 +53,16 @@ class CachedBlock:
     outputs: list[IOSpec]
     runtime_args: list[int]
     op_count: int
+    dynamic: bool = False  # a DynamicEngine (docs/dynamic_shapes.md)
 
 
-def block_key(sub: torch.fx.GraphModule, constants: dict[int, torch.Tensor], settings, device: torch.device) -> str:
-    """The entry key of one block (see the module's docstring)."""
+def block_key(sub: torch.fx.GraphModule, constants: dict[int, torch.Tensor], settings, device: torch.device,
+              sizes: dict | None = None) -> str:
+    """The entry key of one block (see the module's docstring); `sizes` are a dynamic block's named
+    sizes and their (min, opt, max)."""
     h = hashlib.sha256()
+    if sizes:
+        h.update(f"sizes {sorted(sizes.items())}\n".encode())
     h.update(cache_files.installation())
     for f in dataclasses.fields(settings):
         if f.name not in _NOT_IN_KEY:
@@ -106,8 +113,8 @@ def load(folder: str, key: str) -> tuple[tf.Engine, CachedBlock] | None:
         if meta.get("key") != key:
             raise ValueError("the entry holds another key")
         block = CachedBlock([IOSpec.from_list(v) for v in meta["inputs"]], [IOSpec.from_list(v) for v in meta["outputs"]],
-                            [int(i) for i in meta["runtime_args"]], int(meta["op_count"]))
-        engine = tf.Engine.deserialize(engine_bytes)
+                            [int(i) for i in meta["runtime_args"]], int(meta["op_count"]), meta.get("dynamic") is True)
+        engine = (tf.DynamicEngine if block.dynamic else tf.Engine).deserialize(engine_bytes)
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, Error) as e:
         cache_files.discard(path, f"tensorforge: engine cache entry {path} is unusable ({e}); it is deleted and the "
                                   "engine built again")
@@ -120,7 +127,8 @@ def store(folder: str, key: str, engine: tf.Engine, block, size_limit: int) -> N
     """Writes the entry of `key` (atomically), then evicts the least recently used entries past
     `size_limit` bytes. A folder that cannot be written only costs the build next time (a warning)."""
     meta = {"key": key, "inputs": [s.to_list() for s in block.inputs], "outputs": [s.to_list() for s in block.outputs],
-            "runtime_args": list(block.runtime_args), "op_count": block.op_count}
+            "runtime_args": list(block.runtime_args), "op_count": block.op_count,
+            "dynamic": isinstance(engine, tf.DynamicEngine)}
     header = json.dumps(meta).encode()
     data = MAGIC + struct.pack("<Q", len(header)) + header + engine.serialize()
     try:

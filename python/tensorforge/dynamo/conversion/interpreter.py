@@ -43,8 +43,8 @@ class IOSpec:
             raise ValueError("malformed input or output")
         name, shape, model, engine = v
         if not isinstance(name, str) or not isinstance(shape, list) or \
-                not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
-            raise ValueError("malformed input or output")
+                not all((isinstance(d, int) and not isinstance(d, bool) and d >= 0) or isinstance(d, str) for d in shape):
+            raise ValueError("malformed input or output")  # a str is a dynamic engine's size expression
         if not isinstance(model, str) or not isinstance(engine, str):
             raise ValueError("malformed dtype")
         model_dtype, engine_dtype = getattr(torch, model, None), getattr(torch, engine, None)
