@@ -360,3 +360,16 @@ def test_data_dependent_sizes_stay_in_pytorch_with_a_reason(monkeypatch):
         assert kept["aten._unique2.default"].startswith("a data-dependent size")
     # the second graph's engines take the symbolic batch, shown by its size's name: float32[s.., 3]
     assert any("[s" in i for e in reports[-1].engines for i in e["inputs"]), reports[-1].engines
+
+
+def test_the_most_recently_used_plans_are_kept(monkeypatch, dynamic_modules):
+    monkeypatch.setattr(backend, "MAX_PLANS", 2)
+    m = _model()
+    f = torch.compile(m, backend="tensorforge", dynamic=True, options={"min_block_size": 1})
+    with torch.no_grad():
+        for b in (2, 3, 2, 4, 2):
+            x = torch.randn(b, 8)
+            torch.testing.assert_close(f(x), m(x))
+    (module,) = dynamic_modules()
+    assert [shapes[0][0] for shapes in module._plans] == [4, 2]  # 3 was the least recently used
+    assert module.engine.plans_built == 3  # 2 (at compile), 3 and 4; 2 was reused throughout

@@ -163,9 +163,12 @@ def _build_engines(result, settings, device: torch.device, seconds: dict, symbol
             if settings.cache_built_engines and key is not None:
                 engine_cache.store(folder, key, engine, block, settings.engine_cache_size)
         single = not isinstance(next(n for n in sub.graph.nodes if n.op == "output").args[0], (tuple, list))
-        kind = DynamicEngineModule if isinstance(engine, tf.DynamicEngine) else EngineModule
-        module = kind(engine, block.inputs, block.outputs, node.target, settings.use_python_runtime,
-                      single_output=single, device=device)
+        if isinstance(engine, tf.DynamicEngine):
+            module = DynamicEngineModule(engine, block.inputs, block.outputs, node.target, settings.use_python_runtime,
+                                         single_output=single, device=device, max_plans=MAX_PLANS)
+        else:
+            module = EngineModule(engine, block.inputs, block.outputs, node.target, settings.use_python_runtime,
+                                  single_output=single, device=device)
         setattr(gm, node.target, module)
         node.args = tuple(node.args[i] for i in block.runtime_args)
         specs[node.target] = {"ops": block.op_count, "inputs": [f"{s.name}: {_type_text(s)}" for s in block.inputs],

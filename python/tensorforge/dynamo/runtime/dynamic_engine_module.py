@@ -50,6 +50,11 @@ class DynamicEngineModule(torch.nn.Module):
         module = self._plans.get(key)
         if module is None:
             module = self._plan(key)
+        elif len(self._plans) > 1:
+            try:
+                self._plans.move_to_end(key)  # most recently used (one call, atomic under the GIL)
+            except KeyError:
+                pass  # dropped by another thread meanwhile: this call still runs it
         return module(*args)
 
     def _plan(self, key: tuple) -> EngineModule:
