@@ -1,20 +1,14 @@
 #include "builder/weight_pool.h"
 
 #include <cstring>
-#include <functional>
-#include <string_view>
+#include <string>
 
 namespace tensorforge {
 
 namespace {
 
-size_t content_hash(const Weights& w) {
-  const std::string_view bytes(static_cast<const char*>(w.data()), w.size_bytes());
-  return std::hash<std::string_view>{}(bytes) ^ (static_cast<size_t>(w.dtype()) * 0x9e3779b97f4a7c15ull);
-}
-
-bool same(const Weights& a, const Weights& b) {
-  return a.dtype() == b.dtype() && a.dims() == b.dims() && a.size_bytes() == b.size_bytes() &&
+bool same_bytes(const Weights& a, const Weights& b) {
+  return a.size_bytes() == b.size_bytes() &&
          (a.data() == b.data() || std::memcmp(a.data(), b.data(), a.size_bytes()) == 0);
 }
 
@@ -22,12 +16,18 @@ bool same(const Weights& a, const Weights& b) {
 
 Weights WeightPool::intern(const Weights& w) {
   if (!w.data()) return w;
-  const size_t h = content_hash(w);  // outside the lock: a pass over the bytes
   std::lock_guard<std::mutex> lock(mu_);
-  const auto [first, last] = by_hash_.equal_range(h);
-  for (auto it = first; it != last; ++it)
-    if (same(it->second, w)) return it->second;
-  by_hash_.emplace(h, w);
+  // Weights the passes left alone share their bytes with pooled ones: found by address.
+  const auto known = by_data_.find(w.data());
+  if (known != by_data_.end() && known->second.dtype() == w.dtype() && known->second.dims() == w.dims())
+    return known->second;
+  // New bytes (a pass made them): compared with the pooled weights of the same dtype and shape,
+  // where different weights differ within their first bytes.
+  std::vector<Weights>& same_shape = by_shape_[std::to_string(static_cast<int>(w.dtype())) + w.dims().str()];
+  for (const Weights& p : same_shape)
+    if (same_bytes(p, w)) return p;
+  same_shape.push_back(w);
+  by_data_.emplace(w.data(), w);
   bytes_ += w.size_bytes();
   return w;
 }

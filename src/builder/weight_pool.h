@@ -1,13 +1,16 @@
 // One copy of each distinct constant across the plans of a DynamicEngine (tensorforge/dynamic_engine.h):
-// every plan is the network specialized and optimized again, so its constants are new Weights with
-// the bytes of the last plan's; the pool hands back the first Weights of that content (host memory
-// once) and one device copy of it (device memory once), which the plans' engines share.
+// every plan is the network specialized and optimized again, so the constants a pass made are new
+// Weights with the bytes of the last plan's; the pool hands back the first Weights of that content
+// (host memory once) and one device copy of it (device memory once), which the plans' engines share.
+// Weights are found by address (those no pass changed), else compared with the pooled weights of
+// their dtype and shape (no hashing: different weights differ in their first bytes).
 #pragma once
 
 #include <cstddef>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -28,7 +31,8 @@ class WeightPool {
 
  private:
   mutable std::mutex mu_;
-  std::unordered_multimap<size_t, Weights> by_hash_;  // content hash -> pooled weights
+  std::map<std::string, std::vector<Weights>> by_shape_;  // dtype and shape -> the pooled weights
+  std::unordered_map<const void*, Weights> by_data_;       // pooled weights by their bytes (kept alive here)
   std::map<const void*, std::shared_ptr<device::Buffer>> device_;  // pooled bytes -> their device copy
   size_t bytes_ = 0;
 };
