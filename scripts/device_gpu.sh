@@ -4,8 +4,9 @@
 # a second call on the same warm machine), run the CUDA tests (pytest -m cuda, which includes the
 # end-to-end torch.compile tests and the OpInfo conformance slice on CUDA; PYTEST_WORKERS=N spreads
 # them over N pytest-xdist workers; TESTS="file ..." runs only those files' CUDA tests, TESTS=none
-# none), then the model benchmark with BENCH_ARGS (skipped when BENCH_ARGS is "none") and, with
-# MEMORY_BENCH=1, benchmarks/memory_bound_cuda.py. Logs and JSON go to $OUT.
+# none), then the model benchmark with BENCH_ARGS (skipped when BENCH_ARGS is "none"), with
+# MEMORY_BENCH=1 benchmarks/memory_bound_cuda.py, and with DYNAMIC_ARGS (e.g. "--models bert gpt2")
+# benchmarks/dynamic_shapes.py. Logs and JSON go to $OUT.
 #   OUT=... BENCH_ARGS="--models resnet50 --batches 1" scripts/device_gpu.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -40,5 +41,9 @@ fi
 if [ "${MEMORY_BENCH:-0}" = "1" ]; then
   PYTHONUNBUFFERED=1 python3 benchmarks/memory_bound_cuda.py --json "$out/memory_bound.json" 2>&1 |
     tee "$out/memory_bound.log" | grep -v "^{" | tail -25
+fi
+if [ -n "${DYNAMIC_ARGS:-}" ]; then
+  (cd benchmarks && PYTHONUNBUFFERED=1 python3 dynamic_shapes.py ${DYNAMIC_ARGS} --json "$out/dynamic.json" 2>&1 |
+    tee "$out/dynamic.log" | grep -v "^{" | tail -25)
 fi
 echo "total: $(( $(date +%s) - start )) s"
