@@ -88,3 +88,37 @@ def test_sizes_of_a_graph_dynamo_traced():
             want = int(e.xreplace({x: subs[sympy.Symbol(str(x), integer=True, positive=True)]
                                    for x in e.free_symbols}))
             assert tf._C.evaluate_size(size_text(e), binding) == want, f"{e} at {binding}"
+
+
+def _fakes_with_symbolic_batches(*batches):
+    """Fake tensors [b, 4], each b a backed symbol of one fresh shape environment."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import DimDynamic, ShapeEnv, StatelessSymbolicContext
+
+    mode = FakeTensorMode(shape_env=ShapeEnv())
+    context = StatelessSymbolicContext(dynamic_sizes=[DimDynamic.DYNAMIC, DimDynamic.STATIC])
+    return [mode.from_tensor(torch.empty(b, 4), symbolic_context=context) for b in batches]
+
+
+def test_sized_network_declares_sizes_from_input_dims():
+    from tensorforge.dynamo.conversion.sym_sizes import DEFAULT_MAX, SizedNetwork, data_dependent, symbolic
+
+    fake, other = _fakes_with_symbolic_batches(6, 5)
+    batch = fake.shape[0]
+    assert symbolic(batch) and not symbolic(fake.shape[1]) and not data_dependent(fake)
+    net = SizedNetwork()
+    x = net.add_input("x", torch.float32, tuple(fake.shape))
+    (name,) = net.sizes
+    assert net.sizes[name] == (2, 6, DEFAULT_MAX)  # dynamo's lower bound, the traced value, the default max
+    assert x.shape == [6, 4]
+    (y,) = net.add_layer("reshape", [x], {"shape": [batch * 2, 2]})
+    assert f"{{shape=[2*{name}, 2]}}" in net.to_text()
+    net.mark_output(y, "y")
+    engine = tf.Builder().build_dynamic(net)
+    data = torch.randn(9, 4)
+    torch.testing.assert_close(torch.as_tensor(engine(data)[0]), data.reshape(18, 2))
+    # a size no input gives, and an input dim that is an expression, are UnsupportedErrors
+    with pytest.raises(tf.UnsupportedError, match="is not a dim of any engine input"):
+        net.add_layer("reshape", [x], {"shape": [other.shape[0], -1]})
+    with pytest.raises(tf.UnsupportedError, match="engine input dim is the expression"):
+        SizedNetwork().add_input("z", torch.float32, (batch * 2, 4))
