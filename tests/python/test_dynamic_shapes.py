@@ -5,6 +5,7 @@ it gets static engines per input shape (_PerShape), up to _PerShape.MAX_SHAPES s
 new ones run in PyTorch with one warning. Results match eager throughout."""
 
 import concurrent.futures
+import re
 import warnings
 
 import pytest
@@ -126,6 +127,9 @@ def test_mark_dynamic_ranges_reach_the_engine(dynamic_modules):
             torch.testing.assert_close(f(y), m(y))
     (module,) = dynamic_modules()
     assert list(module.engine.sizes.values()) == [(3, 5, 40)]
+    (report,) = [r for r in backend.REPORTS if r.engines and "sizes" in r.engines[0]][-1:]
+    assert re.search(r"inputs \w+: float32\[s\w+, 8\], outputs float32\[s\w+, 4\], size s\w+ 3\.\.40 \(opt 5\)",
+                     report.to_text()), report.to_text()
     assert module.engine.plans_built == 4
     with pytest.raises(InvalidArgumentError, match=r"dim 0 is 41, outside size s\w+ \(3\.\.40\)"):
         module(torch.randn(41, 8))  # called directly: dynamo's guards never send it

@@ -173,7 +173,8 @@ def _build_engines(result, settings, device: torch.device, seconds: dict, symbol
         node.args = tuple(node.args[i] for i in block.runtime_args)
         specs[node.target] = {"ops": block.op_count, "inputs": [f"{s.name}: {_type_text(s)}" for s in block.inputs],
                               "outputs": [_type_text(s) for s in block.outputs],
-                              **({} if isinstance(engine, tf.DynamicEngine) else {"build_ms": engine.build_times})}
+                              **({"sizes": {n: list(r) for n, r in engine.sizes.items()}}
+                                 if isinstance(engine, tf.DynamicEngine) else {"build_ms": engine.build_times})}
         logger.debug("built engine %s: %d ops in %.2f s", node.target, block.op_count, time.perf_counter() - start)
     gm.graph.eliminate_dead_code()
     _drop_unread_buffers(gm)
