@@ -377,3 +377,36 @@ def test_the_most_recently_used_plans_are_kept(monkeypatch, dynamic_modules):
     (module,) = dynamic_modules()
     assert [shapes[0][0] for shapes in module._plans] == [4, 2]  # 3 was the least recently used
     assert module.engine.plans_built == 3  # 2 (at compile), 3 and 4; 2 was reused throughout
+
+
+class _Decoder(torch.nn.Module):
+    """A GPT-style block over a dynamic sequence: positions sliced from a table, an additive causal
+    mask built from the sequence length (triu of a full), and sdpa with is_causal."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.pos = torch.nn.Parameter(torch.randn(64, 16))
+        self.qkv = torch.nn.Linear(16, 48)
+
+    def forward(self, x):
+        n = x.shape[1]
+        h = x + self.pos[:n]
+        q, k, v = self.qkv(h).view(x.shape[0], n, 3, 2, 8).permute(2, 0, 3, 1, 4)
+        mask = torch.triu(torch.full((n, n), float("-inf"), device=x.device), 1)
+        scores = torch.softmax(q @ k.transpose(-1, -2) / 8 ** 0.5 + mask, -1) @ v
+        causal = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        return (scores + causal).transpose(1, 2).reshape(x.shape[0], n, 16)
+
+
+def test_a_decoder_over_a_dynamic_sequence():
+    m = _Decoder().eval()
+    f = torch.compile(m, backend="tensorforge", dynamic=True)
+    before = dict(backend.STATS)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for b, n in ((2, 5), (2, 17), (3, 9), (2, 64), (4, 2)):
+            x = torch.randn(b, n, 16)
+            torch.testing.assert_close(f(x), m(x), atol=1e-5, rtol=1e-5)
+    d = _delta(before)
+    assert d.get("graphs") == 1 and d.get("dynamic_engines") == 1, d
