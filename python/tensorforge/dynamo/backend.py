@@ -236,10 +236,7 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
     if stitched is None:
         return gm.forward
     compiled, positions, trace = stitched
-
-    def run(*args):
-        return compiled(*[args[i] for i in positions])
-
+    run = _taking(compiled, positions)
     frozen = [i for i in range(len(example_inputs)) if i not in set(positions)]
     if not frozen:
         return run
@@ -262,10 +259,18 @@ def compile_graph(gm: GraphModule, example_inputs, settings: CompilationSettings
             return _PerShape(gm, settings)
         if again is None:
             return gm.forward
-        stitched_gm, users, _ = again
-        return lambda *a: stitched_gm(*[a[i] for i in users])
+        return _taking(again[0], again[1])
 
     return _FrozenGuard(gm, settings, frozen, example_inputs, run, recompile)
+
+
+def _taking(compiled, positions: list[int]):
+    """The callable dynamo runs: `compiled` on the graph inputs at `positions` (the others are frozen)."""
+
+    def run(*args):
+        return compiled(*[args[i] for i in positions])
+
+    return run
 
 
 def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSettings, trace: GraphModule | None = None):
