@@ -8,8 +8,8 @@ For each model (float16 on CUDA, random weights, benchmarks/model_zoo.py) and ea
 - dynamic: torch.compile with the dim marked dynamic (torch._dynamo.mark_dynamic(x, dim, min, max)),
   compiled at opt: ms per call at opt and at the smallest size (its DynamicEngineModule called
   directly where dynamo itself would send size 1 to a static graph), relative error against float32
-  at two sizes off opt (7 and 50; seq 40 and 500), and a sweep over 20 sizes in the range counting
-  compilations (graphs) and plans;
+  at two sizes off opt (7 and 50; seq 40 and 500), and a sweep over 20 sizes in the range (not called before) counting
+  compilations (graphs) and plans, and the first call's time at each new size;
 - inductor: torch.compile(mode="reduce-overhead", dynamic=True), ms per call at opt and smallest.
 
     python3 benchmarks/dynamic_shapes.py [--models resnet50 bert ...] [--dims batch seq] [--json out.json]
@@ -69,6 +69,21 @@ def rel_err(out, ref) -> float:
     return ((out - ref).norm() / ref.norm().clamp_min(1e-30)).item()
 
 
+def first_calls_ms(fn, calls, device: str) -> list[float]:
+    """[median, max] over `calls` (each an argument tuple at a size not called before) of the first
+    call's wall time in ms: what a new shape costs (a plan built, a CUDA graph captured)."""
+    times = []
+    for args in calls:
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn(*args)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) * 1e3)
+    return [statistics.median(times), max(times)]
+
+
 def float32_of(model, inputs):
     """The model's output computed in float32 from the same (float16) weights and inputs."""
     import copy
@@ -123,9 +138,9 @@ def run_one(name: str, dim_name: str, device: str, repeats: int, calls: int) -> 
             args = resized(base, dim, n)
             row[f"rel_err_{n}"] = rel_err(fn(*args), float32_of(model, args))
             row[f"eager_rel_err_{n}"] = rel_err(model(*args), float32_of(model, args))
-        sweep = random.Random(0).sample(range(lo, hi + 1), 20)
-        for n in sweep:
-            fn(*resized(base, dim, n))
+        seen = {lo, opt, *checks}
+        sweep = random.Random(0).sample([n for n in range(lo, hi + 1) if n not in seen], 20)
+        row["sweep_first_call_ms"] = first_calls_ms(fn, [resized(base, dim, n) for n in sweep], device)
         row["sweep_graphs"] = STATS["graphs"] - graphs0
         row["sweep_plans"] = sum(m.engine.plans_built for m in modules)
         torch._dynamo.reset()
@@ -134,8 +149,15 @@ def run_one(name: str, dim_name: str, device: str, repeats: int, calls: int) -> 
             ind(*base)
             row["inductor_opt_ms"] = timed(ind, base)
             row["inductor_small_ms"] = timed(ind, small)
+            row["inductor_sweep_first_call_ms"] = first_calls_ms(ind, [resized(base, dim, n) for n in sweep], device)
             torch._dynamo.reset()
     return row
+
+
+def new_size_ms(row: dict) -> str:
+    """The median first-call ms at a new size, TensorForge / inductor."""
+    tf = f"{row['sweep_first_call_ms'][0]:.1f}"
+    return tf + (f"/{row['inductor_sweep_first_call_ms'][0]:.1f}" if "inductor_sweep_first_call_ms" in row else "")
 
 
 def main() -> None:
@@ -160,7 +182,7 @@ def main() -> None:
             rows.append(row)
             print(json.dumps(row), flush=True)
     print(f"\n{'model':<20} {'dim':<6} {'static opt':>10} {'dyn opt':>8} {'ratio':>6} {'static small':>12} "
-          f"{'dyn small':>9} {'ratio':>6} {'graphs':>6} {'inductor opt/small':>18}")
+          f"{'dyn small':>9} {'ratio':>6} {'graphs':>6} {'inductor opt/small':>18} {'new size ms TF/ind':>20}")
     for r in rows:
         if "error" in r:
             print(f"{r['model']:<20} {r['dim']:<6} {r['error']}")
@@ -169,7 +191,7 @@ def main() -> None:
         ind = f"{r['inductor_opt_ms']:.3f}/{r['inductor_small_ms']:.3f}" if "inductor_opt_ms" in r else "-"
         print(f"{r['model']:<20} {r['dim']:<6} {r['static_opt_ms']:>10.3f} {r['dynamic_opt_ms']:>8.3f} "
               f"{r['dynamic_opt_ms'] / r['static_opt_ms']:>6.2f} {r['static_small_ms']:>12.3f} {small:>9.3f} "
-              f"{small / r['static_small_ms']:>6.2f} {r['sweep_graphs']:>6} {ind:>18}")
+              f"{small / r['static_small_ms']:>6.2f} {r['sweep_graphs']:>6} {ind:>18} {new_size_ms(r):>20}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
