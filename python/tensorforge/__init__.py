@@ -37,12 +37,12 @@ from tensorforge.errors import (
 __version__ = _C.version()
 
 
-def save(model, path, example_inputs, options=None, output_format="exported_program"):
+def save(model, path, example_inputs, options=None, output_format="exported_program", dynamic_shapes=None):
     """Compiles `model` with the torch.compile backend's `options` and writes it to `path`
-    (tensorforge.saving.save)."""
+    (tensorforge.saving.save; `dynamic_shapes` as torch.export takes them)."""
     from tensorforge.saving import save as _save
 
-    _save(model, path, example_inputs, options, output_format)
+    _save(model, path, example_inputs, options, output_format, dynamic_shapes)
 
 
 def load(path):

@@ -6,7 +6,9 @@ such as a print or a `torch._dynamo.graph_break()`, is no obstacle), lowers, par
 its engines exactly as the torch.compile backend does with the same options, and writes an
 ExportedProgram (`torch.export.save`, a .pt2 archive) in which each engine is one call of the custom
 op `tensorforge::execute_engine` whose first argument is the serialized engine as a uint8 buffer;
-the operators kept in PyTorch stay ATen nodes around them. load() reads it back with
+the operators kept in PyTorch stay ATen nodes around them. With `dynamic_shapes` (torch.export's
+argument: `torch.export.Dim("batch", min=1, max=64)` per dynamic dim) the engines are dynamic
+engines (docs/dynamic_shapes.md) and the saved program takes every shape in the ranges. load() reads it back with
 `torch.export.load` and returns its module: engines are deserialized on their first call (no
 lowering, no build) and kept per buffer. A model that is one engine can also be written as a plain
 engine file (`output_format="engine"`) for C++ (`tensorforge-exec`, `tensorforge::Engine::load`).
@@ -15,6 +17,7 @@ engine file (`output_format="engine"`) for C++ (`tensorforge-exec`, `tensorforge
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import operator
 import os
@@ -26,6 +29,9 @@ from torch.fx import GraphModule
 
 import tensorforge as tf
 from tensorforge.dynamo.conversion.interpreter import IOSpec
+from tensorforge.dynamo.conversion import sym_sizes
+from tensorforge.dynamo.conversion.sym_sizes import evaluate
+from tensorforge.dynamo.runtime.dynamic_engine_module import DynamicEngineModule
 from tensorforge.dynamo.runtime.engine_module import EngineModule
 from tensorforge.errors import InvalidArgumentError, UnsupportedError
 
@@ -41,7 +47,7 @@ engine and loaded module)."""
 @torch.library.custom_op("tensorforge::execute_engine", mutates_args=())
 def execute_engine(engine: torch.Tensor, inputs: list[torch.Tensor], meta: str) -> list[torch.Tensor]:
     """Runs the serialized engine `engine` (uint8) on `inputs`; `meta` is the JSON that save()
-    wrote beside it (inputs, outputs, device, block name)."""
+    wrote beside it (inputs, outputs, device, block name, whether the engine is dynamic)."""
     outs = _runner(engine, meta)(*inputs)
     return list(outs) if isinstance(outs, tuple) else [outs]
 
@@ -49,7 +55,22 @@ def execute_engine(engine: torch.Tensor, inputs: list[torch.Tensor], meta: str) 
 @execute_engine.register_fake
 def _execute_engine_fake(engine, inputs, meta):
     m = _parse_meta(meta)
-    return [torch.empty(s.shape, dtype=s.model_dtype, device=m["device"]) for s in m["outputs"]]
+    return [torch.empty(shape, dtype=s.model_dtype, device=m["device"])
+            for s, shape in zip(m["outputs"], _output_shapes(m, inputs))]
+
+
+def _output_shapes(m: dict, inputs) -> list[list]:
+    """The engine's output shapes for these inputs: a dynamic engine's size expressions evaluated with
+    the sizes its inputs' dims give (symbolic while torch.export traces)."""
+    values = {}
+    for spec, x in zip(m["inputs"], inputs):
+        for d, extent in enumerate(spec.shape):
+            if isinstance(extent, str) and extent.isidentifier() and d < x.dim():
+                values.setdefault(extent, x.shape[d])
+    try:
+        return [[evaluate(e, values) if isinstance(e, str) else e for e in s.shape] for s in m["outputs"]]
+    except ValueError as e:
+        raise InvalidArgumentError(f"tensorforge::execute_engine: engine {m['name']}: {e}") from None
 
 
 def _parse_meta(meta: str) -> dict:
@@ -57,12 +78,12 @@ def _parse_meta(meta: str) -> dict:
         m = json.loads(meta)
         return {"name": str(m["name"]), "device": torch.device(m["device"]),
                 "inputs": [IOSpec.from_list(v) for v in m["inputs"]],
-                "outputs": [IOSpec.from_list(v) for v in m["outputs"]]}
+                "outputs": [IOSpec.from_list(v) for v in m["outputs"]], "dynamic": m.get("dynamic", False) is True}
     except (ValueError, KeyError, TypeError, RuntimeError) as e:
         raise InvalidArgumentError(f"tensorforge::execute_engine: malformed engine description ({e})") from None
 
 
-def _runner(engine: torch.Tensor, meta: str) -> EngineModule:
+def _runner(engine: torch.Tensor, meta: str) -> EngineModule | DynamicEngineModule:
     """The EngineModule of a serialized engine, deserialized on first use and kept as long as the
     buffer tensor lives (per tensor object: a new tensor, even at a freed one's address, is another
     engine)."""
@@ -77,12 +98,11 @@ def _runner(engine: torch.Tensor, meta: str) -> EngineModule:
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     blob = engine.detach().cpu().contiguous().numpy().tobytes()
-    if device.type == "cuda":
-        with torch.cuda.device(device):
-            built = tf.Engine.deserialize(blob)
-    else:
-        built = tf.Engine.deserialize(blob)
-    runner = EngineModule(built, m["inputs"], m["outputs"], m["name"], single_output=False, device=device)
+    kind, module = (tf.DynamicEngine, DynamicEngineModule) if m["dynamic"] else (tf.Engine, EngineModule)
+    with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
+        built = kind.deserialize(blob)
+    runner = module(built, m["inputs"], m["outputs"], m["name"], single_output=False, device=device,
+                    separate_outputs=True)  # a custom op's outputs must not alias one another
     STATS["engines_deserialized"] += 1
     with _RUNNERS_LOCK:
         entry = _RUNNERS.get(id(engine))
@@ -118,14 +138,15 @@ def _engines_as_ops(gm: GraphModule) -> int:
         if node.op != "call_module":
             continue
         module = gm.get_submodule(node.target)
-        if not isinstance(module, EngineModule):
+        if not isinstance(module, (EngineModule, DynamicEngineModule)):
             continue
         blob_name = f"_tensorforge_engine_{count}"
         blob = torch.frombuffer(bytearray(module.engine.serialize()), dtype=torch.uint8)
         gm.register_buffer(blob_name, blob)
         meta = json.dumps({"name": module.block_name, "device": str(module.device),
                            "inputs": [s.to_list() for s in module.inputs],
-                           "outputs": [s.to_list() for s in module.outputs]})
+                           "outputs": [s.to_list() for s in module.outputs],
+                           "dynamic": isinstance(module, DynamicEngineModule)})
         with gm.graph.inserting_before(node):
             blob_node = gm.graph.get_attr(blob_name)
             call = gm.graph.call_function(torch.ops.tensorforge.execute_engine.default,
@@ -149,10 +170,11 @@ def _engines_as_ops(gm: GraphModule) -> int:
     return count
 
 
-def _lone_engine(gm: GraphModule) -> EngineModule | None:
+def _lone_engine(gm: GraphModule) -> EngineModule | DynamicEngineModule | None:
     """The engine when `gm` is one engine reading its inputs as they are and returning its outputs."""
     nodes = [n for n in gm.graph.nodes if n.op not in ("placeholder", "output")]
-    calls = [n for n in nodes if n.op == "call_module" and isinstance(gm.get_submodule(n.target), EngineModule)]
+    calls = [n for n in nodes if n.op == "call_module" and
+             isinstance(gm.get_submodule(n.target), (EngineModule, DynamicEngineModule))]
     if len(calls) != 1:
         return None
     call = calls[0]
@@ -193,12 +215,16 @@ def _graph_inputs(exported, example_inputs) -> list:
 
 
 def save(model: torch.nn.Module, path: str | os.PathLike, example_inputs, options: dict | None = None,
-         output_format: str = "exported_program") -> None:
+         output_format: str = "exported_program", dynamic_shapes=None) -> None:
     """Compiles `model` for `example_inputs` (a tuple of tensors, as the model is called) with the
     torch.compile backend's `options` and writes the result to `path`: an ExportedProgram that
     `tensorforge.load` (or `torch.export.load` after `import tensorforge`) reads back, or with
-    output_format="engine" the engine file of a model that compiles to one engine and nothing else."""
-    from tensorforge.dynamo.backend import compile_stitched
+    output_format="engine" the engine file of a model that compiles to one engine and nothing else.
+    `dynamic_shapes` (torch.export's argument) makes the dims it names dynamic: the engines take any
+    size in their ranges, and so does the loaded module."""
+    from torch._guards import TracingContext, tracing
+
+    from tensorforge.dynamo.backend import _NotDynamic, compile_stitched
     from tensorforge.dynamo.settings import CompilationSettings
 
     if output_format not in _FORMATS:
@@ -214,10 +240,27 @@ def save(model: torch.nn.Module, path: str | os.PathLike, example_inputs, option
     if settings.dry_run:
         raise InvalidArgumentError("tensorforge.save: a dry run builds no engine to save")
     with torch.no_grad():
-        exported = torch.export.export(model, example_inputs, strict=False)
+        exported = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes, strict=False)
     graph_inputs = _graph_inputs(exported, example_inputs)
     lifted = len(graph_inputs) - len(example_inputs)
-    stitched = compile_stitched(exported.graph_module, graph_inputs, settings)
+    symbolic = _symbolic_inputs(exported)
+    context, static_fakes = contextlib.nullcontext(), None
+    if symbolic is not None:  # the user inputs as the export traced them, with their symbolic sizes
+        fake_mode = symbolic[0].fake_mode
+        # Parameters keep static shapes: their fakes made now are what the trace finds (held while it runs).
+        static_fakes = [fake_mode.from_tensor(value, static_shapes=True) for value in graph_inputs[:lifted]]
+        graph_inputs = graph_inputs[:lifted] + symbolic
+        context = tracing(TracingContext(fake_mode))
+    ranges = sym_sizes.RANGES.set(dict(exported.range_constraints))
+    try:
+        with context:
+            stitched = compile_stitched(exported.graph_module, graph_inputs, settings)
+    except _NotDynamic as e:
+        raise UnsupportedError(f"tensorforge.save: the model does not compile to dynamic engines ({e}); save it "
+                               "without dynamic_shapes, once per shape") from None
+    finally:
+        sym_sizes.RANGES.reset(ranges)
+        static_fakes = None  # noqa: F841 - released only now
     if stitched is None:
         raise UnsupportedError("tensorforge.save: the model could not be compiled (see the warning above)")
     graph, positions, _ = stitched
@@ -234,9 +277,47 @@ def save(model: torch.nn.Module, path: str | os.PathLike, example_inputs, option
         engine.engine.save(path)
         return
     _engines_as_ops(graph)
+    program = _Program(graph, positions, out_spec)
     with torch.no_grad():
-        program = torch.export.export(_Program(graph, positions, out_spec), example_inputs, strict=False)
+        program = torch.export.export(program, example_inputs, dynamic_shapes=_dims_of(symbolic, exported),
+                                      strict=False)
     torch.export.save(program, path)
+
+
+def _symbolic_inputs(exported) -> list | None:
+    """The exported graph's user inputs as fake tensors with symbolic sizes, or None when every size is
+    static."""
+    from torch.export.graph_signature import InputKind
+
+    kinds = {s.arg.name: s.kind for s in exported.graph_signature.input_specs}
+    values = [n.meta["val"] for n in exported.graph_module.graph.nodes
+              if n.op == "placeholder" and kinds.get(n.name) == InputKind.USER_INPUT]
+    if not any(isinstance(d, torch.SymInt) for v in values for d in v.shape):
+        return None
+    return values
+
+
+def _dims_of(symbolic: list | None, exported):
+    """torch.export's dynamic_shapes for the saved program: each user input's dims as the first export
+    found them, one torch.export.Dim per size with its range (a dim that is an expression of sizes
+    left for export to derive)."""
+    if symbolic is None:
+        return None
+    dims: dict = {}
+
+    def dim(extent):
+        expr = extent.node.expr
+        if not expr.is_Symbol:
+            return torch.export.Dim.DYNAMIC
+        if expr.name not in dims:
+            r = exported.range_constraints.get(expr)
+            bounds = {} if r is None else {"min": int(r.lower)} | ({"max": int(r.upper)} if r.upper.is_finite else {})
+            dims[expr.name] = torch.export.Dim(expr.name, **bounds)
+        return dims[expr.name]
+
+    # _Program.forward(*args): one entry, the tuple of its positional inputs' dims
+    return (tuple({d: dim(e) for d, e in enumerate(v.shape) if isinstance(e, torch.SymInt)} or None
+                  for v in symbolic),)
 
 
 def load(path: str | os.PathLike) -> torch.nn.Module:

@@ -89,6 +89,82 @@ print("ok")
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
 
 
+def test_dynamic_round_trip_in_another_process(tmp_path):
+    """Saved with a dynamic batch (1..64): both engines are dynamic engines, and the loaded program
+    runs every batch in range in another process without compiling, matching eager; a batch above
+    the range is refused by the program's own shape check."""
+    model = _model(Split)
+    path = tmp_path / "split_dynamic.pt2"
+    dynamic = backend.STATS["dynamic_engines"]
+    batch = torch.export.Dim("batch", min=1, max=64)
+    tf.save(model, path, (torch.randn(3, 8),), options={"min_block_size": 1}, dynamic_shapes=({0: batch},))
+    assert backend.STATS["dynamic_engines"] - dynamic == 2
+    xs = [torch.randn(n, 8) for n in (1, 5, 64, 5)]
+    with torch.no_grad():
+        torch.save((xs, [model(x) for x in xs]), tmp_path / "data.pt")
+    script = f"""
+import torch, tensorforge as tf
+from tensorforge import saving
+from tensorforge.dynamo import backend
+m = tf.load({str(path)!r})
+xs, wants = torch.load({str(tmp_path / 'data.pt')!r})
+with torch.no_grad():
+    for x, want in zip(xs, wants):
+        got = m(x)
+        torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got[1], want[1], rtol=1e-5, atol=1e-4)
+    try:
+        m(torch.randn(65, 8))
+        raise SystemExit("batch 65 ran")
+    except (AssertionError, RuntimeError) as e:
+        assert "64" in str(e), e
+assert backend.STATS["graphs"] == 0, backend.STATS
+assert saving.STATS["engines_deserialized"] == 2, saving.STATS
+print("ok")
+"""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+def test_dynamic_plain_engine_file(tmp_path):
+    """A one-engine model saved with dynamic dims as an engine file is a dynamic engine file, which
+    C++ and DynamicEngine.load read, with the ranges torch.export was given."""
+    model = _model(Plain)
+    path = tmp_path / "plain_dynamic.tfengine"
+    batch, rows = torch.export.Dim("batch", min=1, max=16), torch.export.Dim("rows", min=2, max=40)
+    tf.save(model, path, (torch.randn(4, 3, 6),), options={"min_block_size": 1}, output_format="engine",
+            dynamic_shapes=({0: batch, 1: rows},))
+    engine = tf.DynamicEngine.load(path)
+    assert sorted(engine.sizes.values()) == [(1, 4, 16), (2, 3, 40)]
+    for shape in ((1, 2, 6), (16, 40, 6), (7, 11, 6)):
+        x = torch.randn(shape)
+        (got,) = engine(x)
+        with torch.no_grad():
+            torch.testing.assert_close(torch.as_tensor(got), model(x), rtol=1e-5, atol=1e-5)
+
+
+class TwoOutputs(Plain):
+    """Two outputs of one shape and dtype, which an EngineModule would allocate together."""
+
+    def forward(self, x):
+        y = self.a(x)
+        return torch.tanh(y), torch.sigmoid(y)
+
+
+def test_outputs_of_one_shape_are_separate_tensors(tmp_path):
+    """A custom op's outputs must not alias: the loaded engine gives each output its own memory
+    (64 rows of 5 floats: a size the torch.compile path would put in one allocation)."""
+    model, x = _model(TwoOutputs), torch.randn(64, 6)
+    path = tmp_path / "two.pt2"
+    tf.save(model, path, (x,), options={"min_block_size": 1})
+    got = tf.load(path)(x)
+    with torch.no_grad():
+        for g, w in zip(got, model(x)):
+            torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+    assert got[0].untyped_storage().data_ptr() != got[1].untyped_storage().data_ptr()
+
+
 def test_saved_file_holds_each_weight_once(tmp_path):
     """The engines took the weights: the program keeps no second copy of them as buffers."""
     model, x = _model(Split), torch.randn(3, 8)
@@ -153,6 +229,26 @@ def test_cuda_float16_round_trip(tmp_path):
     assert got[0].device.type == "cuda" and got[0].dtype == torch.float16
     torch.testing.assert_close(got[0], want[0], rtol=2e-2, atol=2e-2)
     torch.testing.assert_close(got[1], want[1], rtol=2e-2, atol=5e-1)
+
+
+@pytest.mark.cuda
+def test_cuda_dynamic_round_trip(tmp_path):
+    """Saved on the GPU with a dynamic batch: the loaded program's dynamic CUDA engines run batches
+    they were not built at and match eager within float16's rounding."""
+    model = _model(HalfSplit).cuda().half()
+    path = tmp_path / "split_cuda_dynamic.pt2"
+    batch = torch.export.Dim("batch", min=1, max=32)
+    tf.save(model, path, (torch.randn(8, 8, device="cuda", dtype=torch.float16),), options={"min_block_size": 1},
+            dynamic_shapes=({0: batch},))
+    loaded = tf.load(path)
+    for n in (1, 8, 13, 32):
+        x = torch.randn(n, 8, device="cuda", dtype=torch.float16)
+        with torch.no_grad():
+            want = model(x)
+            for _ in range(2):
+                got = loaded(x)
+        torch.testing.assert_close(got[0], want[0], rtol=2e-2, atol=2e-2)
+        torch.testing.assert_close(got[1], want[1], rtol=2e-2, atol=5e-1)
 
 
 def test_loaded_model_from_several_threads(tmp_path):

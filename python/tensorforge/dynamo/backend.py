@@ -16,6 +16,7 @@ import weakref
 
 import torch
 from torch.fx import GraphModule
+from torch._subclasses.fake_tensor import FakeTensor
 
 import tensorforge as tf
 from tensorforge.dynamo import engine_cache
@@ -201,7 +202,8 @@ def _own_buffers(gm: GraphModule, example_inputs) -> None:
     """Frozen weights (and constants folded into views of them) share memory with the model's
     parameters; the buffers the stitched module still reads once its engines hold their own copies
     become copies too, so that a parameter changed in place after compiling changes no result."""
-    shared = {t.untyped_storage().data_ptr() for t in example_inputs if isinstance(t, torch.Tensor)}
+    shared = {t.untyped_storage().data_ptr() for t in example_inputs
+              if isinstance(t, torch.Tensor) and not isinstance(t, FakeTensor)}
     for name, buf in list(gm.named_buffers(recurse=False)):
         if buf.numel() > 0 and buf.untyped_storage().data_ptr() in shared:
             setattr(gm, name, buf.clone())

@@ -11,6 +11,9 @@ PyTorch or keeps static engines.
 
 from __future__ import annotations
 
+import ast
+import contextvars
+import operator
 import re
 
 import sympy
@@ -129,6 +132,12 @@ def _attr_sizes(kind: str, attrs: dict) -> tuple[dict, dict]:
     return plain, sizes
 
 
+RANGES: contextvars.ContextVar[dict] = contextvars.ContextVar("tensorforge_size_ranges", default={})
+"""Ranges (sympy symbol -> ValueRanges) that replace the shape environment's for the sizes they name:
+torch.export's range_constraints when tensorforge.save compiles an exported program (export traces
+sizes as at least 2 yet promises the program for the user's minimum, 1 included)."""
+
+
 def _hint(value: torch.SymInt) -> int:
     """The value a SymInt had when the graph was traced (no guard on it)."""
     hint = value.node.hint
@@ -158,7 +167,7 @@ class SizedNetwork(tf.Network):
         name = expr.name
         if name not in self.sizes:
             env = dim.node.shape_env
-            bounds = env.var_to_range.get(expr)
+            bounds = RANGES.get().get(expr, env.var_to_range.get(expr))
             opt = _hint(dim)
             lo = max(0, int(bounds.lower)) if bounds is not None and bounds.lower.is_Integer else 0
             hi = bounds.upper if bounds is not None else sympy.oo
@@ -186,6 +195,38 @@ class SizedNetwork(tf.Network):
                 raise UnsupportedError(f"{kind} layer {name!r}: size {symbol} is not a dim of any engine input, so "
                                        "a call could not give its value")
         return super().add_layer(kind, inputs, plain, name, {**written, **(sizes or {})})
+
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv,
+           ast.Mod: operator.mod}
+
+
+def evaluate(text: str, values: dict):
+    """The value of a size expression's text (size_text's grammar) with its sizes bound by `values`
+    (ints, or torch.SymInts while tracing: the result is then symbolic). Raises ValueError for text
+    outside the grammar or a size `values` does not bind."""
+    def ev(node):
+        if isinstance(node, ast.Constant) and type(node.value) is int:
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id not in values:
+                raise ValueError(f"size expression {text!r}: no value for size {node.id}")
+            return values[node.id]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -ev(node.operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            return _BINARY[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("max", "min") and \
+                len(node.args) == 2 and not node.keywords:
+            a, b = ev(node.args[0]), ev(node.args[1])
+            return torch.sym_max(a, b) if node.func.id == "max" else torch.sym_min(a, b)
+        raise ValueError(f"size expression {text!r}: {ast.dump(node)[:60]} is outside the grammar")
+
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        raise ValueError(f"size expression {text!r} does not parse") from None
+    return ev(tree.body)
 
 
 def _symbols(text: str) -> set[str]:

@@ -97,6 +97,8 @@ def _describe(value) -> str:
 
 
 def _describe_input(value, storages: dict) -> str:
+    if isinstance(value, FakeTensor):
+        raise _NotCacheable("a fake input (a graph torch.export traced with dynamic shapes)")
     if isinstance(value, torch.Tensor):
         storage = storages.setdefault(value.untyped_storage().data_ptr() if value.device.type != "meta" else id(value),
                                       len(storages))

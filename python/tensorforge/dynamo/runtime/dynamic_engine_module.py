@@ -27,7 +27,8 @@ class DynamicEngineModule(torch.nn.Module):
 
     def __init__(self, engine: tf.DynamicEngine, inputs: list[IOSpec], outputs: list[IOSpec], name: str,
                  use_python_runtime: bool = False, single_output: bool = False,
-                 device: torch.device = torch.device("cpu"), max_plans: int = 16) -> None:
+                 device: torch.device = torch.device("cpu"), max_plans: int = 16,
+                 separate_outputs: bool = False) -> None:
         super().__init__()
         self.engine = engine
         self.inputs, self.outputs = inputs, outputs
@@ -36,6 +37,7 @@ class DynamicEngineModule(torch.nn.Module):
         self.single_output = single_output
         self.device = device
         self.max_plans = max_plans
+        self.separate_outputs = separate_outputs
         self._plans: collections.OrderedDict = collections.OrderedDict()  # input shapes -> EngineModule
         self._lock = threading.Lock()
 
@@ -70,7 +72,8 @@ class DynamicEngineModule(torch.nn.Module):
             outs = [IOSpec(s.name, tuple(t.shape), s.model_dtype, s.engine_dtype)
                     for s, t in zip(self.outputs, [t for t in io if not t.is_input])]
             module = EngineModule(plan, ins, outs, self.block_name, self.use_python_runtime,
-                                  single_output=self.single_output, device=self.device)
+                                  single_output=self.single_output, device=self.device,
+                                  separate_outputs=self.separate_outputs)
             self._plans[key] = module
             while len(self._plans) > self.max_plans:
                 self._plans.popitem(last=False)

@@ -25,11 +25,12 @@ from tensorforge.dynamo.conversion.interpreter import IOSpec
 
 
 class EngineModule(torch.nn.Module):
-    """Runs one engine; positional inputs in the order of `inputs`."""
+    """Runs one engine; positional inputs in the order of `inputs`. Outputs of one shape and dtype
+    share one allocation unless `separate_outputs` (a custom op's outputs must not alias)."""
 
     def __init__(self, engine: tf.Engine, inputs: list[IOSpec], outputs: list[IOSpec], name: str,
                  use_python_runtime: bool = False, single_output: bool = False,
-                 device: torch.device = torch.device("cpu")) -> None:
+                 device: torch.device = torch.device("cpu"), separate_outputs: bool = False) -> None:
         super().__init__()
         self.device = device
         self.engine = engine
@@ -40,7 +41,8 @@ class EngineModule(torch.nn.Module):
         self.single_output = single_output
         self._contexts = ContextPool(engine._engine)  # one context per call in flight: thread-safe
         self._converts_outputs = any(s.engine_dtype != s.model_dtype for s in outputs)
-        self._output_groups = _output_groups(outputs)
+        self.separate_outputs = separate_outputs
+        self._output_groups = _output_groups(outputs, separate_outputs)
 
     def _check(self, args) -> list[torch.Tensor]:
         if len(args) != len(self.inputs):
@@ -117,15 +119,15 @@ class EngineModule(torch.nn.Module):
 _GROUP_ALIGNMENT = 256  # bytes: each output of a group starts as aligned as the engine's own buffers
 
 
-def _output_groups(outputs: list[IOSpec]) -> list[tuple[tuple, torch.dtype, list[int]]]:
+def _output_groups(outputs: list[IOSpec], separate: bool) -> list[tuple[tuple, torch.dtype, list[int]]]:
     """(shape, engine dtype, output slots) per allocation: slots of one shape and dtype together when
-    each output's size keeps the next one's start aligned, else one slot each."""
+    each output's size keeps the next one's start aligned (and not `separate`), else one slot each."""
     groups: dict = {}
     order = []
     for i, o in enumerate(outputs):
         shape = tuple(o.shape)
         nbytes = math.prod(shape) * o.engine_dtype.itemsize
-        key = (shape, o.engine_dtype) if nbytes and nbytes % _GROUP_ALIGNMENT == 0 else ("single", i)
+        key = (shape, o.engine_dtype) if nbytes and nbytes % _GROUP_ALIGNMENT == 0 and not separate else ("single", i)
         if key not in groups:
             groups[key] = (shape, o.engine_dtype, [])
             order.append(key)
