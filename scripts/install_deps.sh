@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing TensorForge needs on a fresh Debian machine with Python 3.10+:
 # OpenBLAS and GoogleTest (Debian packages), the Python build tools, pytest with expecttest and
-# hypothesis (PyTorch's OpInfo database, which the conformance test reads, imports them), and the
-# CPU build of PyTorch 2.13.0 (pinned: a loose `torch` would pull a multi-GB CUDA build). Safe to
+# hypothesis (PyTorch's OpInfo database, which the conformance test reads, imports them), torchao
+# (PT2E quantization, for the quantization tests), and the CPU build of PyTorch 2.13.0 (pinned: a loose `torch` would pull a multi-GB CUDA build). Safe to
 # run again.
 set -euo pipefail
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -17,6 +17,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 python3 -m pip install -q "scikit-build-core>=0.10" "nanobind>=2.0" "numpy" "pytest" "expecttest" "hypothesis"
 python3 -c "import torch" 2>/dev/null || python3 -m pip install -q "torch==2.13.0"
+# torchao's PT2E quantization flow makes the pre-quantized graphs tests/python/test_quantize.py converts.
+python3 -c "import torchao" 2>/dev/null || python3 -m pip install -q --no-deps "torchao==0.18.0"
 # Where nvcc exists the CUDA backend is built (and must compile, even without a GPU): it needs the
 # cuBLASLt, cuDNN and NVRTC headers and libraries, taken from NVIDIA's pip packages unless the CUDA
 # toolkit has them, and cuDNN's C++ frontend headers (optional; from their pip package).

@@ -29,10 +29,12 @@ enum class LayerKind : uint8_t {
   kConstant, kFill, kArange, kPad, kResize, kTopK, kCumSum, kAttention,
   kPointwise,  ///< A fused chain of pointwise layers (made by the optimizer; docs/layers.md).
   kAsStrided,  ///< A strided view of the input, copied (made by the optimizer from chains of views).
+  kQuantize,    ///< Float to int8/uint8 with a scale and zero point (docs/layers.md, docs/quantization.md).
+  kDequantize,  ///< int8/uint8 back to float with a scale and zero point.
 };
 
 /// Number of LayerKind values.
-constexpr int kNumLayerKinds = static_cast<int>(LayerKind::kAsStrided) + 1;
+constexpr int kNumLayerKinds = static_cast<int>(LayerKind::kDequantize) + 1;
 
 /// Snake-case name of a layer kind ("convolution", "batch_norm", ...).
 const char* to_string(LayerKind k);
@@ -176,6 +178,16 @@ class Network {
   /// Resizes the spatial dims to `sizes`; mode "nearest" or "linear".
   Tensor add_resize(Tensor x, const std::vector<int64_t>& sizes, const std::string& mode = "nearest",
                     bool align_corners = false, const std::string& name = "");
+  /// Quantizes float x to `dtype` (kInt8 or kUInt8): clamp(round_half_even(x / scale) + zero_point,
+  /// qmin, qmax); scale (float32) and zero_point (int32, optional: 0) broadcast to x (a per-channel
+  /// scale has the channel's extent at its axis and 1 elsewhere); qmin/qmax default to the dtype's
+  /// range.
+  Tensor add_quantize(Tensor x, Tensor scale, Tensor zero_point, DataType dtype, int64_t qmin = INT64_MIN,
+                      int64_t qmax = INT64_MAX, const std::string& name = "");
+  /// Dequantizes int8/uint8 q to float `dtype`: (q - zero_point) * scale, scale and zero_point as
+  /// for add_quantize.
+  Tensor add_dequantize(Tensor q, Tensor scale, Tensor zero_point, DataType dtype = DataType::kFloat32,
+                        const std::string& name = "");
   /// PReLU: x where positive, x * slope elsewhere; slope broadcasts to x.
   Tensor add_prelu(Tensor x, Tensor slope, const std::string& name = "");
   /// where(condition, a, b) with broadcasting.

@@ -303,6 +303,21 @@ class Network:
         """PReLU with a slope broadcast to x."""
         return self._one("prelu", [x, slope], {}, name)
 
+    def add_quantize(self, x, scale, zero_point=None, dtype="int8", qmin=None, qmax=None, name=""):
+        """Quantizes float x to int8 or uint8: clamp(round_half_even(x / scale) + zero_point, qmin,
+        qmax); scale (float32) and zero_point (int32, optional) broadcast to x; qmin/qmax default to
+        the dtype's range (docs/layers.md)."""
+        attrs = {"dtype": as_dtype(dtype).name}
+        if qmin is not None:
+            attrs["qmin"] = operator.index(qmin)
+        if qmax is not None:
+            attrs["qmax"] = operator.index(qmax)
+        return self._one("quantize", [x, scale, zero_point], attrs, name)
+
+    def add_dequantize(self, q, scale, zero_point=None, dtype="float32", name=""):
+        """Dequantizes int8/uint8 q to float `dtype`: (q - zero_point) * scale."""
+        return self._one("dequantize", [q, scale, zero_point], {"dtype": as_dtype(dtype).name}, name)
+
     def add_select(self, condition, a, b, name=""):
         """where(condition, a, b) with broadcasting."""
         return self._one("select", [condition, a, b], {}, name)

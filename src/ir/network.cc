@@ -254,6 +254,16 @@ Tensor Network::add_prelu(Tensor x, Tensor slope, const std::string& name) {
   return add_layer(LayerKind::kPRelu, {x, slope}, {}, name)[0];
 }
 
+Tensor Network::add_quantize(Tensor x, Tensor scale, Tensor zero_point, DataType dtype, int64_t qmin, int64_t qmax,
+                             const std::string& name) {
+  return add_layer(LayerKind::kQuantize, {x, scale, zero_point}, {{"dtype", dt(dtype)}, {"qmin", qmin}, {"qmax", qmax}},
+                   name)[0];
+}
+
+Tensor Network::add_dequantize(Tensor q, Tensor scale, Tensor zero_point, DataType dtype, const std::string& name) {
+  return add_layer(LayerKind::kDequantize, {q, scale, zero_point}, {{"dtype", dt(dtype)}}, name)[0];
+}
+
 Tensor Network::add_select(Tensor condition, Tensor a, Tensor b, const std::string& name) {
   return add_layer(LayerKind::kSelect, {condition, a, b}, {}, name)[0];
 }

@@ -97,5 +97,6 @@ void add_shape_ops(std::vector<OpDef>& defs);      // reshape, transpose, expand
 void add_index_ops(std::vector<OpDef>& defs);      // gather, scatter
 void add_generator_ops(std::vector<OpDef>& defs);  // constant, fill, arange
 void add_fused_ops(std::vector<OpDef>& defs);      // pointwise
+void add_quantize_ops(std::vector<OpDef>& defs);   // quantize, dequantize
 
 }  // namespace tensorforge::ir

@@ -18,6 +18,7 @@ std::vector<OpDef> all_defs() {
   add_index_ops(defs);
   add_generator_ops(defs);
   add_fused_ops(defs);
+  add_quantize_ops(defs);
   return defs;
 }
 

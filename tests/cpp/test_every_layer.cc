@@ -55,7 +55,12 @@ Network every_layer_network() {
                                 "input %a: float32[2,2,3]\ninput %b: float32[2,2,3]\n"
                                 "%m: float32[2,2,3] = elementwise \"m\" (%a, %b) {op=\"mul\"}\n"
                                 "%s: float32[2,2,3] = activation \"s\" (%m) {op=\"sigmoid\"}\noutput %s\n")[0];
-  net.mark_output(net.add_cast(pw, DataType::kFloat16), "out");
+  HostTensor zp(DataType::kInt32, {2, 1, 1});
+  zp.set(0, 3);
+  zp.set(1, -2);
+  Tensor qz = net.add_quantize(pw, w({1}, 15), net.add_constant(to_weights(zp)), DataType::kInt8);
+  Tensor dq = net.add_dequantize(qz, net.add_unary(w({2, 1, 1}, 16), "abs"), net.add_constant(to_weights(zp)));
+  net.mark_output(net.add_cast(dq, DataType::kFloat16), "out");
   net.mark_output(am, "argmax");
   net.mark_output(tk[1], "topk_indices");
   return net;

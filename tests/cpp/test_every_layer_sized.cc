@@ -88,7 +88,10 @@ Network network(bool named, int64_t n) {
                                 "input %a: float32[3]\ninput %b: float32[3]\n"
                                 "%m: float32[3] = elementwise \"m\" (%a, %b) {op=\"mul\"}\n"
                                 "%s: float32[3] = activation \"s\" (%m) {op=\"sigmoid\"}\noutput %s\n")[0];
-  net.mark_output(net.add_cast(net.add_elementwise(sel, pw, "mul"), DataType::kFloat16), "out");
+  Tensor qz = net.add_quantize(net.add_elementwise(sel, pw, "mul"), net.add_unary(w({3}, 15), "abs"), Tensor(),
+                               DataType::kUInt8, 0, 200);
+  Tensor dq = net.add_dequantize(qz, net.add_unary(w({3}, 15), "abs"), Tensor(), DataType::kFloat32);
+  net.mark_output(net.add_cast(dq, DataType::kFloat16), "out");
   net.mark_output(am, "argmax");
   net.mark_output(tk[1], "topk_indices");
   net.mark_output(ar, "positions");

@@ -14,5 +14,7 @@ std::unique_ptr<Kernel> create_cast(const KernelSpec& s);
 std::unique_ptr<Kernel> create_fill(const KernelSpec& s);
 std::unique_ptr<Kernel> create_arange(const KernelSpec& s);
 std::unique_ptr<Kernel> create_pointwise_fused(const KernelSpec& s);
+std::unique_ptr<Kernel> create_quantize(const KernelSpec& s);
+std::unique_ptr<Kernel> create_dequantize(const KernelSpec& s);
 
 }  // namespace tensorforge::cpu

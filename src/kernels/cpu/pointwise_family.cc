@@ -11,6 +11,8 @@ void add_pointwise_kernels(std::vector<KernelEntry>& k) {
   k.push_back({LayerKind::kSelect, "cpu.select", create_select});
   k.push_back({LayerKind::kCast, "cpu.cast", create_cast});
   k.push_back({LayerKind::kPointwise, "cpu.pointwise.interpreter", create_pointwise_fused});
+  k.push_back({LayerKind::kQuantize, "cpu.quantize", create_quantize});
+  k.push_back({LayerKind::kDequantize, "cpu.dequantize", create_dequantize});
 }
 
 void add_generator_kernels(std::vector<KernelEntry>& k) {

@@ -43,6 +43,8 @@ std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s);
 std::unique_ptr<Kernel> create_convolution(const KernelSpec& s);
 std::unique_ptr<Kernel> create_deconvolution(const KernelSpec& s);
 std::unique_ptr<Kernel> create_pointwise_generated(const KernelSpec& s);
+std::unique_ptr<Kernel> create_quantize(const KernelSpec& s);
+std::unique_ptr<Kernel> create_dequantize(const KernelSpec& s);
 void prepare_convolution_graph(const KernelSpec& s);
 void prepare_pointwise_generated(const KernelSpec& s);
 
@@ -61,6 +63,8 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kSplit, "cuda.split", create_split},
       {LayerKind::kSelect, "cuda.select", create_select},
       {LayerKind::kPRelu, "cuda.prelu", create_prelu},
+      {LayerKind::kQuantize, "cuda.quantize", create_quantize},
+      {LayerKind::kDequantize, "cuda.dequantize", create_dequantize},
       {LayerKind::kFill, "cuda.fill", create_fill},
       {LayerKind::kArange, "cuda.arange", create_arange},
       {LayerKind::kGather, "cuda.gather", create_gather},

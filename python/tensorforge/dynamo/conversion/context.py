@@ -52,6 +52,8 @@ class ConversionContext:
         self.net = net
         self.settings = settings
         self.node: Node | None = None
+        # constant nodes (get_attr, frozen placeholders) -> their values, for converters that need them as they are
+        self.attr_values: dict[Node, Any] = {}
 
     # -- naming and metadata ------------------------------------------------------------------
     def name(self, suffix: str = "") -> str:

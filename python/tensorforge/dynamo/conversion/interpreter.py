@@ -98,6 +98,7 @@ def convert_block(sub: GraphModule, constants: dict[int, torch.Tensor], settings
         if node.op == "placeholder":
             val = node.meta.get("val")
             if position in constants:
+                ctx.attr_values[node] = constants[position]
                 env[node] = ctx.const(constants[position], name=node.name)
             elif isinstance(val, torch.SymInt):  # a size: the engine reads its value from the input shapes
                 env[node] = val
@@ -109,7 +110,8 @@ def convert_block(sub: GraphModule, constants: dict[int, torch.Tensor], settings
                 runtime_args.append(position)
             position += 1
         elif node.op == "get_attr":
-            env[node] = ctx.const(getattr(sub, node.target), name=node.name)
+            ctx.attr_values[node] = getattr(sub, node.target)
+            env[node] = ctx.const(ctx.attr_values[node], name=node.name)
         elif node.op == "call_function":
             args = torch.fx.node.map_arg(node.args, lambda n: env[n])
             kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])

@@ -15,3 +15,4 @@ from tensorforge.dynamo.conversion.aten_ops import shape  # noqa: F401
 from tensorforge.dynamo.conversion.aten_ops import matmul  # noqa: F401
 from tensorforge.dynamo.conversion.aten_ops import index  # noqa: F401
 from tensorforge.dynamo.conversion.aten_ops import attention  # noqa: F401
+from tensorforge.dynamo.conversion.aten_ops import quantize  # noqa: F401

@@ -1,0 +1,75 @@
+// Quantize and dequantize (docs/layers.md, docs/quantization.md): float <-> int8/uint8 with a scale
+// and an optional zero point, each broadcast to the data (per tensor: one element; per channel: the
+// channel's extent at its axis, 1 elsewhere). The arithmetic is kernels/common/quantize_formulas.h.
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "common/broadcast.h"
+#include "ir/op_registry.h"
+
+namespace tensorforge::ir {
+
+namespace {
+
+DataType attr_dtype(InferContext& c) {
+  try {
+    return parse_data_type(c.get_string("dtype"));
+  } catch (const Error& e) {
+    c.fail(e.what());
+  }
+}
+
+// scale (float32) and zero_point (int32, optional) must broadcast to the data's shape `dims`.
+void check_params(InferContext& c, const Dims& dims) {
+  c.require(c.dtype(1) == DataType::kFloat32, "the scale must be float32");
+  for (int i = 1; i < 3; ++i) {
+    if (!c.has_input(i)) continue;
+    Dims out;
+    c.require(broadcast_shape(dims, c.dims(i), out) && out == dims,
+              std::string(i == 1 ? "the scale " : "the zero point ") + c.dims(i).str() +
+                  " must broadcast to the data's shape " + dims.str());
+  }
+  if (c.has_input(2)) c.require(c.dtype(2) == DataType::kInt32, "the zero point must be int32");
+}
+
+void infer_quantize(InferContext& c) {
+  c.require(is_floating(c.dtype(0)), "quantize needs a floating-point input");
+  const DataType to = attr_dtype(c);
+  c.require(to == DataType::kInt8 || to == DataType::kUInt8, "quantize produces int8 or uint8");
+  const int64_t lo = to == DataType::kInt8 ? -128 : 0, hi = to == DataType::kInt8 ? 127 : 255;
+  const int64_t qmin = c.get_int("qmin"), qmax = c.get_int("qmax");
+  c.require(qmin == std::numeric_limits<int64_t>::min() || (qmin >= lo && qmin <= hi),
+            "qmin " + std::to_string(qmin) + " is outside " + to_string(to) + "'s range");
+  c.require(qmax == std::numeric_limits<int64_t>::max() || (qmax >= lo && qmax <= hi),
+            "qmax " + std::to_string(qmax) + " is outside " + to_string(to) + "'s range");
+  c.require(std::max(qmin, lo) <= std::min(qmax, hi), "qmin must not exceed qmax");
+  check_params(c, c.dims(0));
+  c.set_output(0, to, c.dims(0));
+}
+
+void infer_dequantize(InferContext& c) {
+  c.require(c.dtype(0) == DataType::kInt8 || c.dtype(0) == DataType::kUInt8, "dequantize takes int8 or uint8");
+  const DataType to = attr_dtype(c);
+  c.require(is_floating(to), "dequantize produces a floating-point dtype");
+  check_params(c, c.dims(0));
+  c.set_output(0, to, c.dims(0));
+}
+
+}  // namespace
+
+void add_quantize_ops(std::vector<OpDef>& defs) {
+  defs.push_back({LayerKind::kQuantize,
+                  {"x", "scale", "zero_point"},
+                  2,
+                  false,
+                  {{"dtype", AttrType::kString, true, {}},
+                   {"qmin", AttrType::kInt, false, std::numeric_limits<int64_t>::min()},
+                   {"qmax", AttrType::kInt, false, std::numeric_limits<int64_t>::max()}},
+                  nullptr,
+                  infer_quantize});
+  defs.push_back({LayerKind::kDequantize, {"q", "scale", "zero_point"}, 2, false,
+                  {{"dtype", AttrType::kString, false, std::string("float32")}}, nullptr, infer_dequantize});
+}
+
+}  // namespace tensorforge::ir

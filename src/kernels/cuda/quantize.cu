@@ -1,0 +1,110 @@
+// CUDA quantize and dequantize kernels (docs/layers.md): the formulas of
+// kernels/common/quantize_formulas.h, the scale and the zero point broadcast to the data (operands
+// 1 and 2 of a Broadcast; a missing zero point reads as 0).
+#include <algorithm>
+#include <limits>
+
+#include "kernels/common/quantize_formulas.h"
+#include "kernels/cuda/common.cuh"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+template <class T, class Q>
+__global__ void quantize_kernel(const T* __restrict__ x, const float* __restrict__ scale,
+                                const int32_t* __restrict__ zero, Q* __restrict__ q, int64_t n, Broadcast bc,
+                                float qmin, float qmax) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float z = zero ? static_cast<float>(zero[bc.offset(2, i)]) : 0.0f;
+    q[i] = static_cast<Q>(kernels::quantize_value(static_cast<float>(load(x, i)), scale[bc.offset(1, i)], z, qmin, qmax));
+  }
+}
+
+template <class Q, class T>
+__global__ void dequantize_kernel(const Q* __restrict__ q, const float* __restrict__ scale,
+                                  const int32_t* __restrict__ zero, T* __restrict__ y, int64_t n, Broadcast bc) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float z = zero ? static_cast<float>(zero[bc.offset(2, i)]) : 0.0f;
+    y[i] = store_as<T>(kernels::dequantize_value(static_cast<float>(q[i]), scale[bc.offset(1, i)], z));
+  }
+}
+
+Broadcast params_broadcast(const KernelSpec& s) {
+  const Dims& data = s.outputs[0]->dims;
+  const bool zero = s.inputs.size() > 2 && s.inputs[2];
+  Dims in[3] = {data, s.inputs[1]->dims, zero ? s.inputs[2]->dims : Dims(std::vector<int64_t>(data.rank(), 1))};
+  return make_broadcast(data, in, 3);
+}
+
+template <class T, class Q>
+class QuantizeKernel : public Kernel {
+ public:
+  explicit QuantizeKernel(const KernelSpec& s) : bc_(params_broadcast(s)), zero_(s.inputs.size() > 2 && s.inputs[2]) {
+    qmin_ = static_cast<float>(std::max<int64_t>(ir::attr_int(s.layer, "qmin"), std::numeric_limits<Q>::min()));
+    qmax_ = static_cast<float>(std::min<int64_t>(ir::attr_int(s.layer, "qmax"), std::numeric_limits<Q>::max()));
+  }
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    const int64_t n = out[0].numel();
+    if (!n) return;
+    quantize_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(in[0].as<const T>(), in[1].as<const float>(),
+                                                              zero_ ? in[2].as<const int32_t>() : nullptr,
+                                                              out[0].as<Q>(), n, bc_, qmin_, qmax_);
+    check_launch("launching quantize");
+  }
+
+ private:
+  Broadcast bc_;
+  bool zero_;
+  float qmin_, qmax_;
+};
+
+template <class Q, class T>
+class DequantizeKernel : public Kernel {
+ public:
+  explicit DequantizeKernel(const KernelSpec& s) : bc_(params_broadcast(s)), zero_(s.inputs.size() > 2 && s.inputs[2]) {}
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    const int64_t n = out[0].numel();
+    if (!n) return;
+    dequantize_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(in[0].as<const Q>(), in[1].as<const float>(),
+                                                                zero_ ? in[2].as<const int32_t>() : nullptr,
+                                                                out[0].as<T>(), n, bc_);
+    check_launch("launching dequantize");
+  }
+
+ private:
+  Broadcast bc_;
+  bool zero_;
+};
+
+template <template <class, class> class K, bool kFloatFirst, class T>
+std::unique_ptr<Kernel> make_for(const KernelSpec& s, DataType int_type) {
+  if constexpr (kFloatFirst) {
+    if (int_type == DataType::kUInt8) return std::make_unique<K<T, uint8_t>>(s);
+    return std::make_unique<K<T, int8_t>>(s);
+  } else {
+    if (int_type == DataType::kUInt8) return std::make_unique<K<uint8_t, T>>(s);
+    return std::make_unique<K<int8_t, T>>(s);
+  }
+}
+
+template <template <class, class> class K, bool kFloatFirst>
+std::unique_ptr<Kernel> make(const KernelSpec& s, DataType float_type, DataType int_type) {
+  switch (float_type) {
+    case DataType::kFloat16: return make_for<K, kFloatFirst, __half>(s, int_type);
+    case DataType::kBFloat16: return make_for<K, kFloatFirst, __nv_bfloat16>(s, int_type);
+    default: return make_for<K, kFloatFirst, float>(s, int_type);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_quantize(const KernelSpec& s) {
+  return make<QuantizeKernel, true>(s, s.inputs[0]->dtype, s.outputs[0]->dtype);
+}
+
+std::unique_ptr<Kernel> create_dequantize(const KernelSpec& s) {
+  return make<DequantizeKernel, false>(s, s.outputs[0]->dtype, s.inputs[0]->dtype);
+}
+
+}  // namespace tensorforge::cuda
