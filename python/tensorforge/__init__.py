@@ -45,6 +45,14 @@ def save(model, path, example_inputs, options=None, output_format="exported_prog
     _save(model, path, example_inputs, options, output_format, dynamic_shapes)
 
 
+def quantize(model, calibration_data, **options):
+    """The INT8 form of `model` calibrated on `calibration_data`, as a GraphModule with
+    quantize/dequantize pairs (tensorforge.quantization.quantize; docs/quantization.md)."""
+    from tensorforge.quantization import quantize as _quantize
+
+    return _quantize(model, calibration_data, **options)
+
+
 def load(path):
     """The module of a model tensorforge.save wrote, ready to run (tensorforge.saving.load)."""
     from tensorforge.saving import load as _load

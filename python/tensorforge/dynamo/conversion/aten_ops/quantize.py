@@ -47,7 +47,8 @@ def _params(ctx, node: Node, args, axis: int | None):
     """(scale float32 constant, zero point int32 constant or None), broadcast along `axis` of the
     data (per channel) or scalars."""
     scale = torch.as_tensor(_value(ctx, args[1], node.args[1]), dtype=torch.float64).to(torch.float32)
-    zero = torch.as_tensor(_value(ctx, args[2], node.args[2])).to(torch.int32)
+    zero = _value(ctx, args[2], node.args[2])
+    zero = torch.zeros_like(scale, dtype=torch.int32) if zero is None else torch.as_tensor(zero).to(torch.int32)
     if axis is not None:
         rank = ctx.val(node.args[0]).dim()
         shape = [1] * rank

@@ -1,0 +1,171 @@
+"""`tensorforge.quantize(model, calibration_data, ...)`: a model made INT8 by calibration, as a
+GraphModule with quantize/dequantize pairs (docs/quantization.md).
+
+The model is captured with torch.export (non-strict). Every convolution and linear layer whose
+weight is a parameter gets its input activation quantized per tensor (symmetric int8, scale =
+threshold / 127, the threshold calibrated by `method` from the values that input took on the
+calibration batches: tensorforge.calibration) and its weight per output channel (symmetric int8
+in [-127, 127], scale = channel amax / 127), written as PyTorch's `quantized_decomposed` ops, the
+form PT2E's convert_pt2e writes. The result runs in PyTorch as it is (the quantized model's
+reference), compiles with `torch.compile(backend="tensorforge")` and saves with `tensorforge.save`.
+
+Layers named in `keep_float` (a module's qualified name, as `model.named_modules()` gives it, or a
+prefix of it ending in "."), stay in float. A calibration `cache` file (JSON) keeps the thresholds:
+a later call with the same model structure and method reads them and runs no calibration batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import torch
+import torch.ao.quantization.fx._decomposed  # noqa: F401 - torch.ops.quantized_decomposed
+from torch.fx import GraphModule, Node
+
+from tensorforge.calibration import METHODS, RangeRecorder
+from tensorforge.errors import InvalidArgumentError, UnsupportedError
+
+qd = torch.ops.quantized_decomposed
+aten = torch.ops.aten
+_CONVS = {aten.conv1d.default, aten.conv2d.default, aten.conv3d.default, aten.convolution.default}
+_LINEARS = {aten.linear.default}
+STATS = {"calibration_batches": 0}
+"""Process-wide count of calibration batches run (a cache hit runs none)."""
+
+
+def quantize(model: torch.nn.Module, calibration_data, *, dtype=torch.int8, method: str = "entropy",
+             percentile: float = 99.99, keep_float=(), cache: str | os.PathLike | None = None) -> GraphModule:
+    """The INT8 form of `model`, calibrated on `calibration_data` (an iterable of input tuples, or of
+    single tensors, as the model is called; a handful of batches)."""
+    if dtype != torch.int8:
+        raise UnsupportedError(f"tensorforge.quantize: dtype {dtype} is not supported yet (int8 is)")
+    if method not in METHODS:
+        raise InvalidArgumentError(f"tensorforge.quantize: method must be one of {', '.join(METHODS)}, got {method!r}")
+    batches = [tuple(b) if isinstance(b, (tuple, list)) else (b,) for b in (calibration_data or ())]
+    if not batches or not all(isinstance(t, torch.Tensor) for b in batches for t in b):
+        raise InvalidArgumentError("tensorforge.quantize: calibration_data must be a non-empty iterable of input "
+                                   "tuples (tensors), as the model is called; INT8 activations need it")
+    with torch.no_grad():
+        batch_dims = tuple({0: torch.export.Dim.AUTO} if t.dim() else None for t in batches[0])  # any batch size
+        gm = torch.export.export(model, batches[0], dynamic_shapes=batch_dims, strict=False).module()
+    targets = _quantizable(gm, tuple(keep_float))
+    if not targets:
+        raise UnsupportedError("tensorforge.quantize: the model has no convolution or linear layer with a parameter "
+                               "weight to quantize (or keep_float names them all)")
+    key = _structure_key(gm, method, percentile)
+    thresholds = _read_cache(cache, key)
+    if thresholds is None:
+        thresholds = _calibrate(gm, targets, batches, method, percentile)
+        if cache is not None:
+            _write_cache(cache, key, thresholds)
+    _rewrite(gm, targets, thresholds)
+    return gm
+
+
+def _module_name(node: Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    return list(stack.values())[-1][0] if stack else ""
+
+
+def _quantizable(gm: GraphModule, keep_float: tuple) -> list[Node]:
+    """Convolution and linear nodes whose weight is a parameter (get_attr), not kept in float."""
+    out = []
+    for n in gm.graph.nodes:
+        if n.op != "call_function" or n.target not in _CONVS | _LINEARS or len(n.args) < 2:
+            continue
+        if not (isinstance(n.args[1], Node) and n.args[1].op == "get_attr") or not isinstance(n.args[0], Node):
+            continue
+        name = _module_name(n)
+        if any(name == k or (k.endswith(".") and name.startswith(k)) for k in keep_float):
+            continue
+        out.append(n)
+    return out
+
+
+def _structure_key(gm: GraphModule, method: str, percentile: float) -> str:
+    h = hashlib.sha256(f"{method} {percentile}\n".encode())
+    for n in gm.graph.nodes:
+        h.update(f"{n.op} {n.name} {n.target}\n".encode())
+    return h.hexdigest()
+
+
+def _read_cache(path, key: str) -> dict | None:
+    if path is None or not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        if data.get("key") == key and isinstance(data.get("thresholds"), dict) and \
+                all(isinstance(v, (int, float)) and v >= 0 for v in data["thresholds"].values()):
+            return {k: float(v) for k, v in data["thresholds"].items()}
+    except (OSError, ValueError, AttributeError):
+        pass
+    return None  # another model's, or damaged: calibrate again (and overwrite it)
+
+
+def _write_cache(path, key: str, thresholds: dict) -> None:
+    tmp = f"{os.fspath(path)}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump({"format": "tensorforge calibration cache 1", "key": key, "thresholds": thresholds}, f, indent=1)
+    os.replace(tmp, path)
+
+
+class _Observer(torch.fx.Interpreter):
+    """Runs the graph, showing each target node's input activation to `see`."""
+
+    def __init__(self, gm, targets, see):
+        super().__init__(gm)
+        self.targets, self.see = {n.name for n in targets}, see
+
+    def run_node(self, n):
+        if n.name in self.targets:
+            self.see(n.name, self.env[n.args[0]])
+        return super().run_node(n)
+
+
+def _calibrate(gm: GraphModule, targets: list[Node], batches: list, method: str, percentile: float) -> dict:
+    recorders = {n.name: RangeRecorder() for n in targets}
+    passes = [RangeRecorder.observe_max] + ([] if method == "max" else [RangeRecorder.observe_histogram])
+    with torch.no_grad():
+        for observe in passes:
+            for batch in batches:
+                _Observer(gm, targets, lambda name, x: observe(recorders[name], x)).run(*batch)
+                STATS["calibration_batches"] += 1
+    return {name: r.threshold(method, percentile) for name, r in recorders.items()}
+
+
+def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict) -> None:
+    graph = gm.graph
+    for k, n in enumerate(targets):
+        x, w_node = n.args[0], n.args[1]
+        threshold = thresholds.get(n.name)
+        if threshold is None:
+            raise InvalidArgumentError(f"tensorforge.quantize: no calibrated range for {n.name}")
+        scale = max(threshold, 1e-12) / 127  # an input that was all zeros still gets a valid scale
+        owner, _, attr = w_node.target.rpartition(".")
+        w = getattr(gm.get_submodule(owner) if owner else gm, attr).detach()
+        w_scale = (w.abs().amax(dim=tuple(range(1, w.dim()))).float().clamp_min(1e-12) / 127)
+        w_zero = torch.zeros(w.shape[0], dtype=torch.int64)
+        w_q = qd.quantize_per_channel(w.float(), w_scale, w_zero, 0, -127, 127, torch.int8)
+        names = [f"_tf_quant_{k}_{s}" for s in ("weight", "scale", "zero")]
+        for name, value in zip(names, (w_q, w_scale, w_zero)):
+            gm.register_buffer(name, value)
+        with graph.inserting_before(n):
+            xq = graph.call_function(qd.quantize_per_tensor.default, (x, scale, 0, -128, 127, torch.int8))
+            xd = graph.call_function(qd.dequantize_per_tensor.default, (xq, scale, 0, -128, 127, torch.int8))
+            attrs = [graph.get_attr(name) for name in names]
+            wd = graph.call_function(qd.dequantize_per_channel.default, (*attrs, 0, -127, 127, torch.int8),
+                                     {"out_dtype": w.dtype})
+        n.args = (xd, wd, *n.args[2:])
+        n.meta["_tf_float_weight"] = w_node.target
+    graph.eliminate_dead_code()
+    used = {n.target for n in graph.nodes if n.op == "get_attr"}
+    for n in targets:  # the float weights the int8 copies replaced
+        target = n.meta.get("_tf_float_weight")
+        if target is not None and target not in used:
+            owner, _, attr = target.rpartition(".")
+            delattr(gm.get_submodule(owner) if owner else gm, attr)
+    graph.lint()
+    gm.recompile()

@@ -1,0 +1,165 @@
+"""INT8 calibration (tensorforge.calibration) and tensorforge.quantize: thresholds against
+hand-computed values for each method; the quantized model's structure, scales and weights; the
+compiled quantized model against the same model run by PyTorch; the calibration cache; layers
+kept in float; clear errors; and a model trained here whose INT8 accuracy stays within a point of
+float32's."""
+
+import json
+
+import pytest
+import torch
+
+import tensorforge as tf
+from tensorforge import quantization
+from tensorforge.calibration import BINS, RangeRecorder
+from backend_util import Watch, compile_model, kept_ops
+
+qd = torch.ops.quantized_decomposed
+
+
+def _recorded(*batches):
+    r = RangeRecorder()
+    for b in batches:
+        r.observe_max(b)
+    for b in batches:
+        r.observe_histogram(b)
+    return r
+
+
+def test_max_is_the_largest_finite_magnitude():
+    r = _recorded(torch.tensor([0.5, -3.25, 1.0]), torch.tensor([2.0, float("inf"), float("nan")]))
+    assert r.threshold("max") == 3.25
+
+
+def test_percentile_ends_at_the_bin_holding_it():
+    # 1..10000 / 10000: 99% of the values are <= 0.99, which lies in bin floor(0.99 * BINS) of [0, 1].
+    r = _recorded(torch.arange(1, 10001, dtype=torch.float64) / 10000)
+    assert r.threshold("percentile", 99.0) == pytest.approx((int(0.99 * BINS) + 1) / BINS, abs=1e-9)
+    assert r.threshold("percentile", 50.0) == pytest.approx((int(0.5 * BINS) + 1) / BINS, abs=1e-9)
+    assert r.threshold("percentile", 100.0) == pytest.approx(1.0)
+
+
+def test_entropy_clips_an_outlier_and_keeps_a_uniform_range():
+    torch.manual_seed(0)
+    gauss = torch.randn(200_000)
+    gauss[0] = 40.0  # one outlier sets amax
+    t = _recorded(gauss).threshold("entropy")
+    assert 2.5 < t < 6.0, t  # a few standard deviations, far below the outlier
+    uniform = torch.rand(200_000)
+    r = _recorded(uniform)
+    assert r.threshold("entropy") == pytest.approx(r.amax, rel=1e-6)  # nothing to gain by clipping
+
+
+def test_bad_method_and_percentile():
+    r = _recorded(torch.randn(100))
+    with pytest.raises(tf.InvalidArgumentError, match="must be one of"):
+        r.threshold("mse")
+    with pytest.raises(tf.InvalidArgumentError, match=r"percentile must be in \(0, 100\]"):
+        r.threshold("percentile", 0)
+
+
+def _cnn():
+    torch.manual_seed(1)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3),
+                               torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 10)).eval()
+
+
+def _ops(gm, op):
+    return [n for n in gm.graph.nodes if n.op == "call_function" and n.target == op]
+
+
+def test_quantize_inserts_pairs_with_calibrated_scales():
+    model = _cnn()
+    cal = [torch.randn(4, 3, 8, 8) for _ in range(3)]
+    q = tf.quantize(model, cal, method="max")
+    acts = _ops(q, qd.quantize_per_tensor.default)
+    weights = _ops(q, qd.dequantize_per_channel.default)
+    assert len(acts) == 3 and len(weights) == 3  # two convolutions and the linear layer
+    # The first convolution reads the model input: its scale is the calibration set's amax / 127.
+    amax = max(b.abs().max().item() for b in cal)
+    assert acts[0].args[0].op == "placeholder" and acts[0].args[1] == pytest.approx(amax / 127)
+    # Weights: int8 per output channel, scale = the channel's amax / 127, within one step of the float.
+    w_q, w_scale = (getattr(q, a.target) for a in weights[0].args[:2])
+    w = model[0].weight.detach()
+    assert w_q.dtype == torch.int8 and w_q.abs().max() <= 127
+    torch.testing.assert_close(w_scale, w.abs().amax(dim=(1, 2, 3)) / 127)
+    assert ((w_q.float() * w_scale[:, None, None, None] - w).abs() <= w_scale[:, None, None, None] / 2 + 1e-7).all()
+    assert "0.weight" not in dict(q.named_parameters())  # the float copy went
+
+
+@pytest.mark.parametrize("method", ["max", "percentile", "entropy"])
+def test_compiled_quantized_model_matches_pytorch(method):
+    model = _cnn()
+    q = tf.quantize(model, [torch.randn(4, 3, 8, 8) for _ in range(3)], method=method)
+    x = torch.randn(4, 3, 8, 8)
+    with Watch() as w, torch.no_grad():
+        got = compile_model(q, {"min_block_size": 1})(x)
+        want, ref = q(x), model(x)
+    assert w.engines == 1 and not [op for r in w.reports for op in kept_ops(r)]
+    assert (got - want).abs().max().item() <= 1e-3 * want.abs().max().item()
+    # Against float32: entropy clips the Gaussian test inputs at a few sigma, which costs a little more.
+    cosine = torch.nn.functional.cosine_similarity(want.flatten(), ref.flatten(), dim=0).item()
+    assert cosine > (0.98 if method == "entropy" else 0.99), cosine
+
+
+def test_calibration_cache_skips_calibration(tmp_path):
+    model, cache = _cnn(), tmp_path / "cal.json"
+    cal = [torch.randn(2, 3, 8, 8) for _ in range(2)]
+    first = tf.quantize(model, cal, cache=cache)
+    runs = quantization.STATS["calibration_batches"]
+    second = tf.quantize(model, cal, cache=cache)
+    assert quantization.STATS["calibration_batches"] == runs
+    x = torch.randn(2, 3, 8, 8)
+    assert torch.equal(first(x), second(x))
+    cache.write_text(json.dumps({"key": "another model", "thresholds": {}}))
+    tf.quantize(model, cal, cache=cache)
+    assert quantization.STATS["calibration_batches"] > runs  # not this model's: calibrated again
+    assert json.loads(cache.read_text())["key"] != "another model"
+
+
+def test_keep_float_and_errors():
+    model = _cnn()
+    cal = [torch.randn(2, 3, 8, 8)]
+    q = tf.quantize(model, cal, keep_float=["5"], method="max")  # the linear layer
+    assert len(_ops(q, qd.quantize_per_tensor.default)) == 2
+    with pytest.raises(tf.InvalidArgumentError, match="INT8 activations need it"):
+        tf.quantize(model, [])
+    with pytest.raises(tf.UnsupportedError, match="not supported yet"):
+        tf.quantize(model, cal, dtype=torch.float8_e4m3fn)
+    with pytest.raises(tf.UnsupportedError, match="nothing|no convolution"):
+        tf.quantize(model, cal, keep_float=["0", "2", "5"])
+
+
+def _digits(n, seed):
+    """A 10-class task of 8x8 images: each class a fixed random stroke pattern, shifted by up to a
+    pixel and drawn with noise."""
+    g = torch.Generator().manual_seed(0)
+    templates = (torch.rand(10, 1, 8, 8, generator=g) > 0.6).float()
+    g.manual_seed(seed)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    images = templates[labels]
+    shifts = torch.randint(-1, 2, (n, 2), generator=g)
+    images = torch.stack([torch.roll(im, tuple(s.tolist()), dims=(1, 2)) for im, s in zip(images, shifts)])
+    return images + 0.3 * torch.randn(images.shape, generator=g), labels
+
+
+def test_trained_model_keeps_its_accuracy_in_int8():
+    torch.manual_seed(2)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(32 * 16, 10))
+    x, y = _digits(4000, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for epoch in range(4):
+        for i in range(0, len(x), 100):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x[i:i + 100]), y[i:i + 100]).backward()
+            opt.step()
+    model.eval()
+    tx, ty = _digits(2000, 2)
+    with torch.no_grad():
+        float_acc = (model(tx).argmax(1) == ty).float().mean().item()
+        q = tf.quantize(model, [x[i:i + 100] for i in range(0, 800, 100)], method="entropy")
+        int8_acc = (compile_model(q)(tx).argmax(1) == ty).float().mean().item()
+    assert float_acc > 0.9, float_acc  # the task was learned
+    assert int8_acc >= float_acc - 0.01, (float_acc, int8_acc)
