@@ -31,10 +31,11 @@ enum class LayerKind : uint8_t {
   kAsStrided,  ///< A strided view of the input, copied (made by the optimizer from chains of views).
   kQuantize,    ///< Float to int8/uint8 with a scale and zero point (docs/layers.md, docs/quantization.md).
   kDequantize,  ///< int8/uint8 back to float with a scale and zero point.
+  kQuantizedMatMul,  ///< int8 x int8 matrix product, int32 accumulation, float epilogue (made by the optimizer).
 };
 
 /// Number of LayerKind values.
-constexpr int kNumLayerKinds = static_cast<int>(LayerKind::kDequantize) + 1;
+constexpr int kNumLayerKinds = static_cast<int>(LayerKind::kQuantizedMatMul) + 1;
 
 /// Snake-case name of a layer kind ("convolution", "batch_norm", ...).
 const char* to_string(LayerKind k);
@@ -188,6 +189,12 @@ class Network {
   /// for add_quantize.
   Tensor add_dequantize(Tensor q, Tensor scale, Tensor zero_point, DataType dtype = DataType::kFloat32,
                         const std::string& name = "");
+  /// int8 a [..., M, K] times int8 b [K, N] ([N, K] with transpose_b), accumulated in int32, then
+  /// act(acc * scale[n] + bias[n]) in float32 rounded to `dtype`; scale and bias float32 [N] (bias
+  /// optional); activation "none" or "relu".
+  Tensor add_quantized_matmul(Tensor a, Tensor b, Tensor scale, Tensor bias = Tensor(), bool transpose_b = false,
+                              const std::string& activation = "none", DataType dtype = DataType::kFloat32,
+                              const std::string& name = "");
   /// PReLU: x where positive, x * slope elsewhere; slope broadcasts to x.
   Tensor add_prelu(Tensor x, Tensor slope, const std::string& name = "");
   /// where(condition, a, b) with broadcasting.

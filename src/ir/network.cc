@@ -264,6 +264,12 @@ Tensor Network::add_dequantize(Tensor q, Tensor scale, Tensor zero_point, DataTy
   return add_layer(LayerKind::kDequantize, {q, scale, zero_point}, {{"dtype", dt(dtype)}}, name)[0];
 }
 
+Tensor Network::add_quantized_matmul(Tensor a, Tensor b, Tensor scale, Tensor bias, bool transpose_b,
+                                     const std::string& activation, DataType dtype, const std::string& name) {
+  return add_layer(LayerKind::kQuantizedMatMul, {a, b, scale, bias},
+                   {{"transpose_b", int64_t(transpose_b)}, {"activation", activation}, {"dtype", dt(dtype)}}, name)[0];
+}
+
 Tensor Network::add_select(Tensor condition, Tensor a, Tensor b, const std::string& name) {
   return add_layer(LayerKind::kSelect, {condition, a, b}, {}, name)[0];
 }

@@ -14,11 +14,13 @@
 #include "opt/fold_attention_views.h"
 #include "opt/batch_norm_to_affine.h"
 #include "opt/fold_batch_norm.h"
+#include "opt/fold_constant_dequantize.h"
 #include "opt/fold_channel_scales.h"
 #include "opt/fold_pads.h"
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
+#include "opt/fuse_quantized_matmul.h"
 #include "opt/fuse_reduce_prologue.h"
 #include "opt/merge_parallel_matmuls.h"
 #include "opt/merge_sibling_copies.h"
@@ -36,6 +38,8 @@ namespace tensorforge::opt {
 
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
+      {"fold_constant_dequantize", 1, kOnCUDA, fold_constant_dequantize,
+       "turns a dequantize of constants (an int8 weight and its scales) into a float constant"},
       {"fold_batch_norm", 1, kOnAll, fold_batch_norm,
        "folds an inference batch norm into the convolution before it"},
       {"batch_norm_to_affine", 1, kOnAll, batch_norm_to_affine,
@@ -68,6 +72,10 @@ const std::vector<Pass>& pipeline() {
        "folds a constant per-channel multiply after a linear layer (a layer scale) into its weights"},
       {"fuse_epilogues", 1, kOnAll, fuse_epilogues,
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
+      {"fuse_quantized_matmul", 1, kOnCPU, fuse_quantized_matmul,
+       "turns a matmul of dequantized int8 operands into one int8 matmul with int32 accumulation"},
+      {"fold_constant_dequantize_after_fusion", 1, kOnCPU, fold_constant_dequantize,
+       "folds the dequantized constants no quantized layer took into float constants"},
       {"channels_last", 1, kOnCUDA, channels_last,
        "keeps float16/bfloat16 convolutional regions NHWC, converting only at their edges"},
       {"cancel_transposes", 1, kOnAll, cancel_transposes,

@@ -1,9 +1,16 @@
 // Quantize and dequantize layers against hand-computed values: rounding half to even, the zero
 // point, saturation to the dtype and to a narrower [qmin, qmax], NaN, per-channel scales broadcast
-// along an axis, uint8, float16 results; and the errors of malformed layers.
+// along an axis, uint8, float16 results; the errors of malformed layers; quantized_matmul against
+// hand-computed products; and fuse_quantized_matmul against the dequantize + float matmul it replaces.
 #include <cmath>
 #include <limits>
+#include <set>
 
+#include "ir/printer.h"
+#include "opt/eliminate_dead_layers.h"
+#include "opt/fold_constant_dequantize.h"
+#include "opt/fuse_quantized_matmul.h"
+#include "runtime/engine_impl.h"
 #include "test_util.h"
 
 using namespace tft;
@@ -88,4 +95,55 @@ TEST(Quantize, MalformedLayersAreClearErrors) {
   Tensor q = net.add_quantize(x, scale, Tensor(), DataType::kInt8);
   expect_error([&] { net.add_dequantize(q, scale, Tensor(), DataType::kInt32); }, ErrorCode::kInvalidNetwork,
                {"floating-point dtype"});
+}
+
+TEST(QuantizedMatMul, MatchesHandComputedProducts) {
+  for (bool transposed : {false, true}) {
+    SCOPED_TRACE(transposed ? "b [N, K]" : "b [K, N]");
+    Network net;
+    Tensor a = net.add_input("a", DataType::kInt8, {2, 3});
+    // b = [[1, -2], [3, 4], [-5, 6]] as [K, N] (or its transpose)
+    Tensor b = transposed ? constant(net, DataType::kInt8, {2, 3}, {1, 3, -5, -2, 4, 6})
+                          : constant(net, DataType::kInt8, {3, 2}, {1, -2, 3, 4, -5, 6});
+    Tensor scale = constant(net, DataType::kFloat32, {2}, {0.5, 0.25});
+    Tensor bias = constant(net, DataType::kFloat32, {2}, {1.0, -100.0});
+    net.mark_output(net.add_quantized_matmul(a, b, scale, bias, transposed, "relu", DataType::kFloat16), "y");
+    auto out = run(net, {values(DataType::kInt8, {2, 3}, {127, -128, 2, 1, 1, 1})});
+    // row 0: [127 - 384 - 10, -254 - 512 + 12] = [-267, -754]; row 1: [-1, 8]
+    ASSERT_EQ(out[0].dtype, DataType::kFloat16);
+    expect_close(out[0], {2, 2}, {0.0, 0.0, 0.5, 0.0}, 0, "relu(acc * scale + bias)");
+  }
+}
+
+TEST(FuseQuantizedMatMul, DequantizedOperandsBecomeOneInt8Layer) {
+  auto network = [](int32_t weight_zero) {
+    Network net;
+    Tensor x = net.add_input("x", DataType::kFloat32, {4, 8});
+    Tensor sa = constant(net, DataType::kFloat32, {}, {0.05});
+    Tensor za = constant(net, DataType::kInt32, {}, {3});
+    Tensor xd = net.add_dequantize(net.add_quantize(x, sa, za, DataType::kInt8), sa, za);
+    std::vector<double> w;
+    for (int i = 0; i < 40; ++i) w.push_back((i * 37) % 255 - 127);
+    Tensor wd = net.add_dequantize(constant(net, DataType::kInt8, {8, 5}, w),
+                                   constant(net, DataType::kFloat32, {1, 5}, {0.01, 0.02, 0.03, 0.04, 0.05}),
+                                   constant(net, DataType::kInt32, {1, 5}, {0, 0, weight_zero, 0, 0}));
+    net.mark_output(net.add_matmul(xd, wd, false, false, constant(net, DataType::kFloat32, {5}, {1, 2, 3, 4, 5}),
+                                   "relu"), "y");
+    return net.graph();
+  };
+  const ir::Graph g = network(0);
+  const ir::Graph fused = eliminate_dead_layers(fold_constant_dequantize(fuse_quantized_matmul(g)));
+  std::multiset<LayerKind> kinds;
+  for (const auto& l : fused.layers) kinds.insert(l.kind);
+  EXPECT_EQ(kinds.count(LayerKind::kQuantizedMatMul), 1u) << ir::to_text(fused);
+  EXPECT_EQ(kinds.count(LayerKind::kMatMul) + kinds.count(LayerKind::kDequantize), 0u) << ir::to_text(fused);
+  std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, {4, 8}, 5)};
+  auto run_graph = [&](const ir::Graph& graph) {
+    return run_engine(Engine(assemble_engine(graph, BuilderConfig{}, {})), in);
+  };
+  const auto want = run_graph(g), got = run_graph(fused);
+  expect_close(got[0], want[0].dims, want[0].values(), 1e-5, "fused against dequantize + float matmul");
+  // A weight zero point other than 0 is not this pattern: the graph stays as it was.
+  const ir::Graph other = network(2);
+  EXPECT_EQ(ir::to_text(fuse_quantized_matmul(other)), ir::to_text(other));
 }

@@ -163,3 +163,23 @@ def test_trained_model_keeps_its_accuracy_in_int8():
         int8_acc = (compile_model(q)(tx).argmax(1) == ty).float().mean().item()
     assert float_acc > 0.9, float_acc  # the task was learned
     assert int8_acc >= float_acc - 0.01, (float_acc, int8_acc)
+
+
+def test_linear_layers_run_as_int8_matmuls_on_the_cpu():
+    """On the CPU the optimizer turns each dequantize → linear of an int8 activation and an int8
+    weight into one quantized_matmul (int32 accumulation); the result matches the quantized model
+    PyTorch runs up to float rounding, which may move a value of the second layer's input by one
+    quantum."""
+    from tensorforge.dynamo import engine_modules
+
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8)).eval()
+    q = tf.quantize(model, [torch.randn(8, 16) for _ in range(2)], method="max")
+    x = torch.randn(8, 16)
+    with torch.no_grad():
+        got = compile_model(q, {"min_block_size": 1})(x)
+        want = q(x)
+    text = engine_modules()[-1].engine.inspect()
+    assert text.count("[quantized_matmul] tactic=cpu.quantized_matmul") == 2, text
+    assert "[matmul]" not in text and "int8[" in text, text
+    assert (got - want).abs().max().item() <= 0.02 * want.abs().max().item()

@@ -1,4 +1,4 @@
-// Quantize and dequantize (docs/layers.md, docs/quantization.md): float <-> int8/uint8 with a scale
+// Quantize, dequantize and quantized_matmul (docs/layers.md, docs/quantization.md): float <-> int8/uint8 with a scale
 // and an optional zero point, each broadcast to the data (per tensor: one element; per channel: the
 // channel's extent at its axis, 1 elsewhere). The arithmetic is kernels/common/quantize_formulas.h.
 #include <algorithm>
@@ -56,6 +56,28 @@ void infer_dequantize(InferContext& c) {
   c.set_output(0, to, c.dims(0));
 }
 
+void infer_quantized_matmul(InferContext& c) {
+  const Dims &a = c.dims(0), &b = c.dims(1);
+  c.require(c.dtype(0) == DataType::kInt8 && c.dtype(1) == DataType::kInt8, "both operands must be int8");
+  c.require(a.rank() >= 2 && b.rank() == 2, "a needs rank >= 2 and b rank 2");
+  const int64_t tb = c.get_int("transpose_b");
+  c.require(tb == 0 || tb == 1, "transpose_b must be 0 or 1");
+  const int64_t k = a[a.rank() - 1], kb = tb ? b[1] : b[0], n = tb ? b[0] : b[1];
+  c.require(k == kb, "inner dimensions differ: K of a is " + std::to_string(k) + ", K of b is " + std::to_string(kb));
+  for (int i = 2; i < 4; ++i) {
+    if (!c.has_input(i)) continue;
+    c.require(c.dtype(i) == DataType::kFloat32 && c.dims(i) == Dims{n},
+              std::string(i == 2 ? "scale" : "bias") + " must be float32 [N] = [" + std::to_string(n) + "]");
+  }
+  const std::string& act = c.get_string("activation");
+  c.require(act == "none" || act == "relu", "activation must be \"none\" or \"relu\", not \"" + act + "\"");
+  const DataType to = attr_dtype(c);
+  c.require(is_floating(to), "the output dtype must be a float dtype");
+  std::vector<int64_t> out = a.vec();
+  out.back() = n;
+  c.set_output(0, to, Dims(out));
+}
+
 }  // namespace
 
 void add_quantize_ops(std::vector<OpDef>& defs) {
@@ -70,6 +92,15 @@ void add_quantize_ops(std::vector<OpDef>& defs) {
                   infer_quantize});
   defs.push_back({LayerKind::kDequantize, {"q", "scale", "zero_point"}, 2, false,
                   {{"dtype", AttrType::kString, false, std::string("float32")}}, nullptr, infer_dequantize});
+  defs.push_back({LayerKind::kQuantizedMatMul,
+                  {"a", "b", "scale", "bias"},
+                  3,
+                  false,
+                  {{"transpose_b", AttrType::kInt, false, int64_t(0)},
+                   {"activation", AttrType::kString, false, std::string("none")},
+                   {"dtype", AttrType::kString, false, std::string("float32")}},
+                  nullptr,
+                  infer_quantized_matmul});
 }
 
 }  // namespace tensorforge::ir

@@ -10,6 +10,7 @@ namespace tensorforge::cpu {
 
 std::unique_ptr<Kernel> create_matmul(const KernelSpec& s);
 std::unique_ptr<Kernel> create_attention(const KernelSpec& s);
+std::unique_ptr<Kernel> create_quantized_matmul(const KernelSpec& s);
 
 /// Copies n elements of storage type T into float32.
 template <class T>

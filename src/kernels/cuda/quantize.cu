@@ -17,7 +17,8 @@ __global__ void quantize_kernel(const T* __restrict__ x, const float* __restrict
                                 float qmin, float qmax) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float z = zero ? static_cast<float>(zero[bc.offset(2, i)]) : 0.0f;
-    q[i] = static_cast<Q>(kernels::quantize_value(static_cast<float>(load(x, i)), scale[bc.offset(1, i)], z, qmin, qmax));
+    const float v = static_cast<float>(load(x, i));
+    q[i] = static_cast<Q>(kernels::quantize_value(v, scale[bc.offset(1, i)], z, qmin, qmax));
   }
 }
 
@@ -62,7 +63,8 @@ class QuantizeKernel : public Kernel {
 template <class Q, class T>
 class DequantizeKernel : public Kernel {
  public:
-  explicit DequantizeKernel(const KernelSpec& s) : bc_(params_broadcast(s)), zero_(s.inputs.size() > 2 && s.inputs[2]) {}
+  explicit DequantizeKernel(const KernelSpec& s)
+      : bc_(params_broadcast(s)), zero_(s.inputs.size() > 2 && s.inputs[2]) {}
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const int64_t n = out[0].numel();
     if (!n) return;

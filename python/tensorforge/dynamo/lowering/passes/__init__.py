@@ -2,6 +2,7 @@
 
 from tensorforge.dynamo.lowering.passes.as_strided_base import as_strided_base
 from tensorforge.dynamo.lowering.passes.constant_folding import fold_constants
+from tensorforge.dynamo.lowering.passes.quantized_weights import move_transposes_onto_quantized_weights
 from tensorforge.dynamo.lowering.passes.recognize_gelu import recognize_gelu
 from tensorforge.dynamo.lowering.passes.remove_noops import remove_noops
 
@@ -10,6 +11,7 @@ from tensorforge.dynamo.lowering.passes.remove_noops import remove_noops
 PASSES = [
     as_strided_base,
     remove_noops,
+    move_transposes_onto_quantized_weights,
     fold_constants,
     remove_noops,
     recognize_gelu,

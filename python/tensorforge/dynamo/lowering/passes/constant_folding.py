@@ -3,12 +3,13 @@ once at compile time and replaced by a constant, e.g. a transposed or reshaped w
 frozen buffer, or arithmetic on constants. Creation ops without tensor inputs (full, zeros, arange)
 count as constants for the nodes that read them, so a mask built from shapes alone (Swin's shifted
 window mask: zeros, slice assignments, differences; a causal mask from arange) folds into one
-constant, up to _MAX_CREATED_BYTES; alone they stay (they are cheap in the engine). Random ops
-and uninitialized memory (empty) never fold."""
+constant, up to _MAX_CREATED_BYTES; alone they stay (they are cheap in the engine). Random ops,
+uninitialized memory (empty) and dequantize ops (KEPT) never fold."""
 
 from __future__ import annotations
 
 import torch
+import torch.ao.quantization.fx._decomposed  # noqa: F401 - torch.ops.quantized_decomposed
 from torch.fx import GraphModule, Node
 
 from tensorforge.dynamo.lowering.passes.graph_edit import finish
@@ -16,6 +17,10 @@ from tensorforge.dynamo.lowering.passes.graph_edit import finish
 _MAX_FOLDED_BYTES = 1 << 30
 _MAX_CREATED_BYTES = 16 << 20  # a fold that reads a creation op: what would otherwise cost nothing to store
 _UNINITIALIZED = {"empty", "empty_strided", "empty_like", "new_empty", "new_empty_strided"}
+# Dequantized weights stay int8 with their scales for the engine's optimizer (quantized_weights.py).
+KEPT = {torch.ops.quantized_decomposed.dequantize_per_channel.default,
+        torch.ops.quantized_decomposed.dequantize_per_tensor.default,
+        torch.ops.quantized_decomposed.dequantize_per_tensor.tensor}
 
 
 def _op(node: Node) -> bool:
@@ -30,7 +35,7 @@ def _created(node: Node) -> bool:
 
 
 def _foldable(node: Node) -> bool:
-    if not _op(node) or node.target._opname in _UNINITIALIZED:
+    if not _op(node) or node.target._opname in _UNINITIALIZED or node.target in KEPT:
         return False
     tensor_inputs = node.all_input_nodes
     return bool(tensor_inputs) and all(n.op == "get_attr" or _created(n) for n in tensor_inputs)

@@ -1,0 +1,76 @@
+// CPU quantized_matmul (docs/layers.md): int8 rows of a times int8 b, accumulated exactly in int32,
+// then act(acc * scale[n] + bias[n]) in float32, rounded once to the output dtype. Rows are split
+// across the CPU threads; with b [N, K] (transpose_b) each output is a dot product of two
+// contiguous rows, with b [K, N] each row of a accumulates into a row of int32 sums.
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/cpu/dtype_dispatch.h"
+#include "kernels/cpu/matrix.h"
+#include "kernels/cpu/parallel.h"
+
+namespace tensorforge::cpu {
+
+namespace {
+
+template <class T>
+class QuantizedMatMulKernel : public Kernel {
+ public:
+  explicit QuantizedMatMulKernel(const KernelSpec& s)
+      : k_(s.inputs[0]->dims[s.inputs[0]->dims.rank() - 1]),
+        n_(s.outputs[0]->dims[s.outputs[0]->dims.rank() - 1]),
+        transposed_(ir::attr_int(s.layer, "transpose_b") != 0),
+        relu_(ir::attr_string(s.layer, "activation") == "relu"),
+        bias_(s.inputs.size() > 3 && s.inputs[3]) {}
+
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    const int8_t* a = in[0].as<int8_t>();
+    const int8_t* b = in[1].as<int8_t>();
+    const float* scale = in[2].as<float>();
+    const float* bias = bias_ ? in[3].as<float>() : nullptr;
+    T* y = out[0].as<T>();
+    const int64_t rows = n_ ? out[0].numel() / n_ : 0;
+    parallel_for(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, n_ * k_ / 64)), [&](int64_t lo, int64_t hi) {
+      std::vector<int32_t> acc(static_cast<size_t>(n_));
+      for (int64_t m = lo; m < hi; ++m) {
+        const int8_t* ar = a + m * k_;
+        if (transposed_) {
+          for (int64_t n = 0; n < n_; ++n) {
+            const int8_t* br = b + n * k_;
+            int32_t sum = 0;
+            for (int64_t k = 0; k < k_; ++k) sum += int32_t(ar[k]) * int32_t(br[k]);
+            acc[n] = sum;
+          }
+        } else {
+          std::fill(acc.begin(), acc.end(), 0);
+          for (int64_t k = 0; k < k_; ++k) {
+            const int32_t av = ar[k];
+            if (!av) continue;
+            const int8_t* br = b + k * n_;
+            for (int64_t n = 0; n < n_; ++n) acc[n] += av * int32_t(br[n]);
+          }
+        }
+        T* yr = y + m * n_;
+        for (int64_t n = 0; n < n_; ++n) {
+          float v = static_cast<float>(acc[n]) * scale[n] + (bias ? bias[n] : 0.0f);
+          yr[n] = store_as<T>(relu_ && v < 0 ? 0.0f : v);
+        }
+      }
+    });
+  }
+
+ private:
+  int64_t k_, n_;
+  bool transposed_, relu_, bias_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_quantized_matmul(const KernelSpec& s) {
+  return dispatch_floating(s.outputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
+    return std::make_unique<QuantizedMatMulKernel<typename decltype(tag)::type>>(s);
+  });
+}
+
+}  // namespace tensorforge::cpu

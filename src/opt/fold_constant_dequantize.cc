@@ -1,0 +1,65 @@
+// Constant dequantize folding (see fold_constant_dequantize.h).
+#include "opt/fold_constant_dequantize.h"
+
+#include <vector>
+
+#include "common/broadcast.h"
+#include "opt/rebuild.h"
+
+namespace tensorforge {
+
+namespace {
+
+bool foldable(const ir::Graph& g, const ir::Layer& l) {
+  if (l.kind != LayerKind::kDequantize) return false;
+  for (int id : l.inputs)
+    if (id >= 0 && !is_constant(g, id)) return false;
+  return true;
+}
+
+// Element i of integer weights as a double (int8, uint8, int32).
+double int_at(const Weights& w, int64_t i) {
+  switch (w.dtype()) {
+    case DataType::kInt8: return static_cast<const int8_t*>(w.data())[i];
+    case DataType::kUInt8: return static_cast<const uint8_t*>(w.data())[i];
+    default: return static_cast<const int32_t*>(w.data())[i];
+  }
+}
+
+Weights dequantized(const ir::Graph& g, const ir::Layer& l) {
+  const Weights& q = constant_value(g, l.inputs[0]);
+  const Weights& scale = constant_value(g, l.inputs[1]);
+  const bool has_zero = l.inputs.size() > 2 && l.inputs[2] >= 0;
+  const Dims& dims = q.dims();
+  std::vector<std::vector<int64_t>> strides = {broadcast_strides(scale.dims(), dims)};
+  strides.push_back(has_zero ? broadcast_strides(constant_value(g, l.inputs[2]).dims(), dims)
+                             : std::vector<int64_t>(dims.rank(), 0));
+  const float* s = static_cast<const float*>(scale.data());
+  std::vector<double> v(static_cast<size_t>(dims.volume()));
+  int64_t i = 0;
+  for (BroadcastIter it(dims, strides); !it.done(); it.next(), ++i) {
+    const double zero = has_zero ? int_at(constant_value(g, l.inputs[2]), it.offset(1)) : 0.0;
+    v[i] = static_cast<double>(static_cast<float>(int_at(q, i) - zero) * s[it.offset(0)]);  // the kernels' float32
+  }
+  return float_weights(g.tensors[l.outputs[0]].dtype, dims, v);
+}
+
+}  // namespace
+
+ir::Graph fold_constant_dequantize(const ir::Graph& g) {
+  bool any = false;
+  for (const ir::Layer& l : g.layers) any = any || foldable(g, l);
+  if (!any) return g;
+  GraphRebuilder rb(g);
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    if (!foldable(g, l)) {
+      rb.copy(static_cast<int>(li));
+      continue;
+    }
+    rb.replace(static_cast<int>(li), LayerKind::kConstant, {}, {{"value", dequantized(g, l)}}, l.name);
+  }
+  return rb.finish();
+}
+
+}  // namespace tensorforge

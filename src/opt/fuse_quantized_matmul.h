@@ -1,0 +1,16 @@
+// Quantized matmul fusion (docs/quantization.md): a matmul whose operands are dequantized int8
+// tensors, `dequantize(q, sa, za)` per tensor and `dequantize(W, sb, 0)` of a constant int8 weight
+// per output channel (or per tensor), with an optional constant bias [N] and a relu or no
+// activation, becomes one quantized_matmul of q and W: int32 accumulation, then acc · (sa · sb[n])
+// + bias[n] − sa · sb[n] · za · Σk W[k, n] (the zero point folded into the bias). The dequantize
+// layers stay while other layers read them. CPU only until a CUDA kernel exists.
+#pragma once
+
+#include "ir/graph.h"
+
+namespace tensorforge {
+
+/// Returns `g` with each such matmul made a quantized_matmul.
+ir::Graph fuse_quantized_matmul(const ir::Graph& g);
+
+}  // namespace tensorforge
