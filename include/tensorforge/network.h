@@ -189,7 +189,7 @@ class Network {
   /// for add_quantize.
   Tensor add_dequantize(Tensor q, Tensor scale, Tensor zero_point, DataType dtype = DataType::kFloat32,
                         const std::string& name = "");
-  /// int8 a [..., M, K] times int8 b [K, N] ([N, K] with transpose_b), accumulated in int32, then
+  /// int8 or uint8 a [..., M, K] times int8 b [K, N] ([N, K] with transpose_b), accumulated in int32, then
   /// act(acc * scale[n] + bias[n]) in float32 rounded to `dtype`; scale and bias float32 [N] (bias
   /// optional); activation "none" or "relu".
   Tensor add_quantized_matmul(Tensor a, Tensor b, Tensor scale, Tensor bias = Tensor(), bool transpose_b = false,

@@ -11,7 +11,8 @@ namespace tensorforge {
 namespace {
 
 struct Fusion {
-  int q = -1;                      // the int8 activation tensor
+  int q = -1;                      // the int8 (or uint8) activation tensor
+  Dims view;                       // when a reshape came between its dequantize and the matmul: a's shape
   int weight = -1;                 // the int8 constant [K, N] or [N, K]
   std::vector<double> scale;       // sa · sb[n]
   std::vector<double> bias;        // empty: none
@@ -53,9 +54,17 @@ std::optional<Fusion> match(const ir::Graph& g, const ir::Layer& l) {
   if ((act != "none" && act != "relu") || (l.inputs.size() > 3 && l.inputs[3] >= 0)) return {};
   const DataType out = g.tensors[l.outputs[0]].dtype;
   if (!is_floating(out) || !non_empty(g, l)) return {};
+  // a: dequantize(q), or a reshape of it (a linear layer's [B, S, K] activation viewed as [B·S, K]).
   const ir::Layer* da = dequantize_of(g, l.inputs[0]);
+  Dims view;
+  const int ap = g.tensors[l.inputs[0]].producer;
+  if (!da && ap >= 0 && g.layers[ap].kind == LayerKind::kReshape && g.layers[ap].size_attrs.empty()) {
+    da = dequantize_of(g, g.layers[ap].inputs[0]);
+    view = g.tensors[l.inputs[0]].dims;
+  }
   const ir::Layer* db = dequantize_of(g, l.inputs[1]);
-  if (!da || !db || g.tensors[da->inputs[0]].dtype != DataType::kInt8) return {};
+  const DataType qt = da ? g.tensors[da->inputs[0]].dtype : DataType::kFloat32;
+  if (!da || !db || (qt != DataType::kInt8 && qt != DataType::kUInt8)) return {};
   const int w = db->inputs[0];
   if (!is_constant(g, w) || g.tensors[w].dtype != DataType::kInt8 || g.tensors[w].dims.rank() != 2) return {};
   const bool tb = ir::attr_int(l, "transpose_b") != 0;
@@ -74,6 +83,7 @@ std::optional<Fusion> match(const ir::Graph& g, const ir::Layer& l) {
   if (sb.empty() || !zero_point_zero(g, db->inputs.size() > 2 ? db->inputs[2] : -1)) return {};
   Fusion f;
   f.q = da->inputs[0];
+  f.view = view;
   f.weight = w;
   for (int64_t j = 0; j < n; ++j) f.scale.push_back(sa[0] * sb[j]);
   const int bias = l.inputs.size() > 2 ? l.inputs[2] : -1;
@@ -114,7 +124,9 @@ ir::Graph fuse_quantized_matmul(const ir::Graph& g) {
     const Dims n{static_cast<int64_t>(f.scale.size())};
     const int scale = rb.constant(float_weights(DataType::kFloat32, n, f.scale), l.name + ".scale");
     const int bias = f.bias.empty() ? -1 : rb.constant(float_weights(DataType::kFloat32, n, f.bias), l.name + ".bias");
-    rb.replace(static_cast<int>(li), LayerKind::kQuantizedMatMul, {rb.map(f.q), rb.map(f.weight), scale, bias},
+    int a = rb.map(f.q);
+    if (f.view.rank()) a = rb.add(LayerKind::kReshape, {a}, {{"shape", f.view.vec()}}, l.name + ".a");
+    rb.replace(static_cast<int>(li), LayerKind::kQuantizedMatMul, {a, rb.map(f.weight), scale, bias},
                {{"transpose_b", ir::attr_int(l, "transpose_b")},
                 {"activation", ir::attr_string(l, "activation")},
                 {"dtype", std::string(to_string(g.tensors[l.outputs[0]].dtype))}},

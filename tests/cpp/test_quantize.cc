@@ -147,3 +147,26 @@ TEST(FuseQuantizedMatMul, DequantizedOperandsBecomeOneInt8Layer) {
   const ir::Graph other = network(2);
   EXPECT_EQ(ir::to_text(fuse_quantized_matmul(other)), ir::to_text(other));
 }
+
+TEST(FuseQuantizedMatMul, UInt8ActivationsThroughAReshape) {
+  // A uint8 activation with zero point 128 (PT2E's X86 quantizer), viewed from [2, 3, 8] as [6, 8].
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {2, 3, 8});
+  Tensor sa = constant(net, DataType::kFloat32, {}, {0.03});
+  Tensor za = constant(net, DataType::kInt32, {}, {128});
+  Tensor xd = net.add_dequantize(net.add_quantize(x, sa, za, DataType::kUInt8), sa, za);
+  std::vector<double> w;
+  for (int i = 0; i < 32; ++i) w.push_back((i * 53) % 255 - 127);
+  Tensor wd = net.add_dequantize(constant(net, DataType::kInt8, {4, 8}, w),
+                                 constant(net, DataType::kFloat32, {4, 1}, {0.01, 0.02, 0.03, 0.04}), Tensor());
+  net.mark_output(net.add_matmul(net.add_reshape(xd, {6, 8}), wd, false, true), "y");
+  const ir::Graph g = net.graph();
+  const ir::Graph fused = eliminate_dead_layers(fold_constant_dequantize(fuse_quantized_matmul(g)));
+  int quantized = 0;
+  for (const auto& l : fused.layers) quantized += l.kind == LayerKind::kQuantizedMatMul;
+  EXPECT_EQ(quantized, 1) << ir::to_text(fused);
+  std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, {2, 3, 8}, 6)};
+  const auto want = run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), in);
+  const auto got = run_engine(Engine(assemble_engine(fused, BuilderConfig{}, {})), in);
+  expect_close(got[0], want[0].dims, want[0].values(), 1e-5, "uint8 through a reshape");
+}

@@ -183,3 +183,12 @@ def test_linear_layers_run_as_int8_matmuls_on_the_cpu():
     assert text.count("[quantized_matmul] tactic=cpu.quantized_matmul") == 2, text
     assert "[matmul]" not in text and "int8[" in text, text
     assert (got - want).abs().max().item() <= 0.02 * want.abs().max().item()
+    # A linear layer over [batch, sequence, features] (viewed as rows by the decomposition) fuses too.
+    x3 = torch.randn(2, 5, 16)
+    q3 = tf.quantize(model, [torch.randn(2, 5, 16)], method="max")
+    with torch.no_grad():
+        got3 = compile_model(q3, {"min_block_size": 1})(x3)
+        want3 = q3(x3)
+    text = engine_modules()[-1].engine.inspect()
+    assert text.count("[quantized_matmul]") == 2 and "[matmul]" not in text, text
+    assert (got3 - want3).abs().max().item() <= 0.02 * want3.abs().max().item()

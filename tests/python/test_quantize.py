@@ -142,6 +142,10 @@ def test_pt2e_quantized_cnn_runs_in_one_engine(device):
         got = compile_model(quantized, {"min_block_size": 1})(x)
     assert w.engines == 1
     assert not [op for r in w.reports for op in kept_ops(r) if "quantized_decomposed" in op]
+    if device == "cpu":  # the linear layer's uint8 activation (zero point folded into the bias) and int8 weight
+        from tensorforge.dynamo import engine_modules
+
+        assert engine_modules()[-1].engine.inspect().count("[quantized_matmul]") == 1
     # The same quantized arithmetic; float rounding inside convolutions may move a value by one
     # quantum of an activation, which the layers after it carry on a little.
     err = (got - want).abs().max().item()

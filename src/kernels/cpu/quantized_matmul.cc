@@ -1,4 +1,4 @@
-// CPU quantized_matmul (docs/layers.md): int8 rows of a times int8 b, accumulated exactly in int32,
+// CPU quantized_matmul (docs/layers.md): int8 or uint8 rows of a times int8 b, accumulated exactly in int32,
 // then act(acc * scale[n] + bias[n]) in float32, rounded once to the output dtype. Rows are split
 // across the CPU threads; with b [N, K] (transpose_b) each output is a dot product of two
 // contiguous rows, with b [K, N] each row of a accumulates into a row of int32 sums.
@@ -14,7 +14,7 @@ namespace tensorforge::cpu {
 
 namespace {
 
-template <class T>
+template <class A, class T>
 class QuantizedMatMulKernel : public Kernel {
  public:
   explicit QuantizedMatMulKernel(const KernelSpec& s)
@@ -25,7 +25,7 @@ class QuantizedMatMulKernel : public Kernel {
         bias_(s.inputs.size() > 3 && s.inputs[3]) {}
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
-    const int8_t* a = in[0].as<int8_t>();
+    const A* a = in[0].as<A>();
     const int8_t* b = in[1].as<int8_t>();
     const float* scale = in[2].as<float>();
     const float* bias = bias_ ? in[3].as<float>() : nullptr;
@@ -34,7 +34,7 @@ class QuantizedMatMulKernel : public Kernel {
     parallel_for(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, n_ * k_ / 64)), [&](int64_t lo, int64_t hi) {
       std::vector<int32_t> acc(static_cast<size_t>(n_));
       for (int64_t m = lo; m < hi; ++m) {
-        const int8_t* ar = a + m * k_;
+        const A* ar = a + m * k_;
         if (transposed_) {
           for (int64_t n = 0; n < n_; ++n) {
             const int8_t* br = b + n * k_;
@@ -69,7 +69,9 @@ class QuantizedMatMulKernel : public Kernel {
 
 std::unique_ptr<Kernel> create_quantized_matmul(const KernelSpec& s) {
   return dispatch_floating(s.outputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
-    return std::make_unique<QuantizedMatMulKernel<typename decltype(tag)::type>>(s);
+    using T = typename decltype(tag)::type;
+    if (s.inputs[0]->dtype == DataType::kUInt8) return std::make_unique<QuantizedMatMulKernel<uint8_t, T>>(s);
+    return std::make_unique<QuantizedMatMulKernel<int8_t, T>>(s);
   });
 }
 
