@@ -192,3 +192,18 @@ def test_linear_layers_run_as_int8_matmuls_on_the_cpu():
     text = engine_modules()[-1].engine.inspect()
     assert text.count("[quantized_matmul]") == 2 and "[matmul]" not in text, text
     assert (got3 - want3).abs().max().item() <= 0.02 * want3.abs().max().item()
+
+
+def test_int8_precision_needs_quantized_graphs():
+    """enabled_precisions={torch.int8} compiles a quantized model; a float model gets an error saying
+    how to calibrate it; FP8 is refused as not supported yet."""
+    model = _cnn()
+    x = torch.randn(2, 3, 8, 8)
+    q = tf.quantize(model, [x], method="max")
+    with torch.no_grad():
+        torch.testing.assert_close(compile_model(q, {"enabled_precisions": {torch.int8, torch.float32}})(x), q(x),
+                                   rtol=1e-3, atol=1e-3)
+        with pytest.raises(Exception, match="tensorforge.quantize"):
+            compile_model(model, {"enabled_precisions": {"int8"}})(x)
+    with pytest.raises(Exception, match="float8_e4m3fn is not supported yet"):  # dynamo wraps the backend's error
+        compile_model(model, {"enabled_precisions": {torch.float8_e4m3fn}})(x)

@@ -28,7 +28,7 @@ from tensorforge.dynamo.report import Report, build_report
 from tensorforge.dynamo.runtime.dynamic_engine_module import DynamicEngineModule
 from tensorforge.dynamo.runtime.engine_module import EngineModule
 from tensorforge.dynamo.settings import CompilationSettings
-from tensorforge.errors import UnsupportedError
+from tensorforge.errors import InvalidArgumentError, UnsupportedError
 
 logger = logging.getLogger("tensorforge")
 
@@ -209,6 +209,24 @@ def _own_buffers(gm: GraphModule, example_inputs) -> None:
             setattr(gm, name, buf.clone())
 
 
+_MATRIX_OPS = ("conv", "linear", "matmul", "addmm", "bmm", "mm")
+
+
+def _check_int8(gm: GraphModule, settings: CompilationSettings) -> None:
+    """With torch.int8 enabled, a graph of convolutions or matrix products must carry the
+    quantize/dequantize pairs that give INT8 its ranges: the backend takes no calibration data."""
+    if torch.int8 not in settings.enabled_precisions:
+        return
+    targets = [str(n.target) for n in gm.graph.nodes if n.op in ("call_function", "call_method", "call_module")]
+    if any("quantize" in t for t in targets) or not any(op in t.rsplit(".", 1)[-1] or op in t for t in targets
+                                                          for op in _MATRIX_OPS):
+        return
+    raise InvalidArgumentError("tensorforge: enabled_precisions includes torch.int8, but this graph has no "
+                               "quantize/dequantize pairs, and INT8 activations need calibrated ranges: quantize the "
+                               "model first with tensorforge.quantize(model, calibration_data) or PyTorch's PT2E flow "
+                               "(docs/quantization.md), or leave torch.int8 out")
+
+
 def _symbolic(example_inputs) -> bool:
     return any(isinstance(t, torch.SymInt) for t in example_inputs) or any(
         isinstance(t, torch.Tensor) and any(isinstance(d, torch.SymInt) for d in t.shape) for t in example_inputs)
@@ -283,6 +301,7 @@ def compile_stitched(gm: GraphModule, example_inputs, settings: CompilationSetti
     `trace` (a symbolic trace kept by an earlier compilation of `gm`) lowers from it with the
     parameters of `example_inputs`."""
     symbolic = trace is not None or _symbolic(example_inputs)
+    _check_int8(gm, settings)
     STATS["graphs"] += 1
     index = STATS["graphs"]
     device = _device_of(gm, example_inputs, settings)

@@ -16,12 +16,13 @@ from typing import Any
 
 import torch
 
-from tensorforge.errors import InvalidArgumentError
+from tensorforge.errors import InvalidArgumentError, UnsupportedError
 
-_PRECISIONS = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+_PRECISIONS = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16", torch.int8: "int8"}
 _PRECISION_ALIASES = {"float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
                       "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
-                      "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+                      "bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "int8": torch.int8,
+                      "float8_e4m3fn": torch.float8_e4m3fn, "fp8": torch.float8_e4m3fn}
 
 
 @dataclasses.dataclass
@@ -29,9 +30,11 @@ class CompilationSettings:
     """How the tensorforge backend compiles a graph. Every field is an `options=` key."""
 
     enabled_precisions: set = dataclasses.field(default_factory=lambda: {torch.float32})
-    """Precisions the engine may choose per layer: torch.float32, torch.float16, torch.bfloat16.
-    With float16/bfloat16 enabled, float32 engine inputs are computed in that precision inside the
-    engine (outputs keep the model's dtypes)."""
+    """Precisions the engine may choose per layer: torch.float32, torch.float16, torch.bfloat16,
+    torch.int8. With float16/bfloat16 enabled, float32 engine inputs are computed in that precision
+    inside the engine (outputs keep the model's dtypes). torch.int8 is for graphs that carry
+    quantize/dequantize pairs (tensorforge.quantize, PT2E: docs/quantization.md); a graph without
+    them is refused, since INT8 activations need calibrated ranges."""
     truncate_long_and_double: bool = False
     """Run float64 as float32 and int64 as int32 inside engines. Without it, float64 ops stay in
     PyTorch (int64 runs natively). Alias: truncate_double."""
@@ -127,8 +130,12 @@ def _check(key: str, value: Any) -> Any:
         out = set()
         for p in value:
             p = _PRECISION_ALIASES.get(p, p) if isinstance(p, str) else p
+            if p == torch.float8_e4m3fn:
+                raise UnsupportedError("tensorforge option 'enabled_precisions': torch.float8_e4m3fn is not supported "
+                                       "yet (FP8 kernels are planned: docs/quantization.md); use torch.int8, "
+                                       "torch.float16 or torch.bfloat16")
             if p not in _PRECISIONS:
-                raise _bad(key, value, "a set of torch.float32, torch.float16 and torch.bfloat16")
+                raise _bad(key, value, "a set of torch.float32, torch.float16, torch.bfloat16 and torch.int8")
             out.add(p)
         return out
     if key == "min_block_size":
