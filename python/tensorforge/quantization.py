@@ -147,7 +147,7 @@ def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict) -> None:
         owner, _, attr = w_node.target.rpartition(".")
         w = getattr(gm.get_submodule(owner) if owner else gm, attr).detach()
         w_scale = (w.abs().amax(dim=tuple(range(1, w.dim()))).float().clamp_min(1e-12) / 127)
-        w_zero = torch.zeros(w.shape[0], dtype=torch.int64)
+        w_zero = torch.zeros(w.shape[0], dtype=torch.int64, device=w.device)
         w_q = qd.quantize_per_channel(w.float(), w_scale, w_zero, 0, -127, 127, torch.int8)
         names = [f"_tf_quant_{k}_{s}" for s in ("weight", "scale", "zero")]
         for name, value in zip(names, (w_q, w_scale, w_zero)):

@@ -207,3 +207,20 @@ def test_int8_precision_needs_quantized_graphs():
             compile_model(model, {"enabled_precisions": {"int8"}})(x)
     with pytest.raises(Exception, match="float8_e4m3fn is not supported yet"):  # dynamo wraps the backend's error
         compile_model(model, {"enabled_precisions": {torch.float8_e4m3fn}})(x)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_cuda_quantized_model_matches_pytorch(dtype):
+    """A model calibrated on the GPU compiles into one CUDA engine (its dequantized weights folded into
+    float constants first) and matches the quantized model PyTorch runs."""
+    model = _cnn().cuda().to(dtype)
+    cal = [torch.randn(4, 3, 8, 8, device="cuda", dtype=dtype) for _ in range(2)]
+    q = tf.quantize(model, cal, method="percentile")
+    x = torch.randn(4, 3, 8, 8, device="cuda", dtype=dtype)
+    with Watch() as w, torch.no_grad():
+        got = compile_model(q, {"min_block_size": 1})(x)
+        want = q(x)
+    assert w.engines == 1 and not [op for r in w.reports for op in kept_ops(r)]
+    tol = 2e-3 if dtype == torch.float32 else 3e-2
+    assert (got.float() - want.float()).abs().max().item() <= tol * want.float().abs().max().item()
