@@ -7,6 +7,7 @@
 #include "builder/build_graph.h"
 #include "builder/dynamic_engine_state.h"
 #include "ir/sizes.h"
+#include "opt/constant_memo.h"
 
 namespace tensorforge {
 
@@ -31,6 +32,7 @@ Engine DynamicEngine::plan(const std::vector<Dims>& input_dims) const {
     s.building.emplace(values, promise.get_future().share());
   }
   try {
+    opt::MemoScope memo(s.weights.get());  // the passes' derived constants: once for every plan
     Engine engine = build_graph(ir::specialize(s.graph, values), s.config, s.weights.get());
     std::lock_guard<std::mutex> lock(s.mu);
     ++s.built;

@@ -42,6 +42,20 @@ std::shared_ptr<device::Buffer> WeightPool::device_copy(const Weights& w, Device
   return copy;
 }
 
+Weights WeightPool::derive(const std::string& kind, const std::vector<Weights>& sources,
+                           const std::function<Weights()>& make) {
+  std::pair<std::string, std::vector<const void*>> key{kind, {}};
+  for (const Weights& s : sources) key.second.push_back(intern(s).data());  // pooled: they live as long as the pool
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    const auto found = derived_.find(key);
+    if (found != derived_.end()) return found->second;
+  }
+  Weights made = intern(make());  // outside the lock: another thread may make it too, and one result is kept
+  std::lock_guard<std::mutex> lock(mu_);
+  return derived_.emplace(std::move(key), made).first->second;
+}
+
 size_t WeightPool::bytes() const {
   std::lock_guard<std::mutex> lock(mu_);
   return bytes_;

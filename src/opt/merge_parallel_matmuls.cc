@@ -7,6 +7,7 @@
 #include <tuple>
 #include <vector>
 
+#include "opt/constant_memo.h"
 #include "opt/rebuild.h"
 
 namespace tensorforge {
@@ -186,7 +187,11 @@ ir::Graph merge_parallel_matmuls(const ir::Graph& g) {
       replaced.push_back(m.bias_add >= 0 ? g.layers[m.bias_add].outputs[0] : g.layers[m.layer].outputs[0]);
       sizes.push_back(m.n);
     }
-    const int w = rb.constant(concat_weights(g, members, transposed), first.name + ".merged_weight");
+    std::vector<Weights> sources;
+    for (const Member& m : members) sources.push_back(constant_value(g, g.layers[m.layer].inputs[1]));
+    const int w = rb.constant(opt::derived_constant(transposed ? "concat_rows" : "concat_columns", sources,
+                                                    [&] { return concat_weights(g, members, transposed); }),
+                              first.name + ".merged_weight");
     int y = rb.add_holding(LayerKind::kMatMul, {rb.map(first.inputs[0]), w}, first.attrs, first.name + ".merged",
                            matmuls);
     if (!adds.empty()) {

@@ -6,6 +6,7 @@
 
 #include "ir/parser.h"
 #include "ir/printer.h"
+#include "builder/weight_pool.h"
 #include "runtime/engine_impl.h"
 #include "test_util.h"
 
@@ -225,6 +226,39 @@ TEST(Sizes, PlansShareOneCopyOfEachConstant) {
   const std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, Dims{5, 6}, 6)};
   const auto want = run_engine(Builder().build(net.specialize({{"batch", 5}})), in);
   expect_close(run_engine(five, in)[0], want[0].dims, want[0].values(), 0.0, "batch 5");
+}
+
+TEST(Sizes, PlansDeriveMergedWeightsOnce) {
+  // Three linear layers reading one activation: merge_parallel_matmuls concatenates their weights in
+  // every plan, and the plans share one copy of the result. (The pool would also dedupe copies made
+  // again; that later plans do not make them is the memo's part, checked on the pool below.)
+  Network net;
+  net.add_size("batch", 1, 2, 8);
+  Tensor x = net.add_dynamic_input("x", DataType::kFloat32, {"batch", "6"});
+  for (unsigned k = 0; k < 3; ++k) {
+    Tensor w = net.add_constant(to_weights(random_tensor(DataType::kFloat32, Dims{6, 4}, 10 + k)));
+    net.mark_output(net.add_matmul(x, w), "y" + std::to_string(k));
+  }
+  const DynamicEngine d = Builder().build_dynamic(net, 4);
+  auto merged = [](const Engine& e) {
+    for (const ir::Layer& l : e.impl().graph.layers)
+      if (l.kind == LayerKind::kConstant && e.impl().graph.tensors[l.outputs[0]].dims == Dims{6, 12})
+        return e.impl().locations[l.outputs[0]].data;
+    return static_cast<const void*>(nullptr);
+  };
+  const Engine three = d.plan({Dims{3, 6}}), seven = d.plan({Dims{7, 6}});
+  ASSERT_NE(merged(three), nullptr) << three.inspect();
+  EXPECT_EQ(merged(three), merged(seven));
+  // The pool as a memo: the same kind from the same bytes (another copy of them) is made once.
+  WeightPool pool;
+  const HostTensor h = random_tensor(DataType::kFloat32, Dims{2, 3}, 3);
+  int made = 0;
+  auto make = [&] { ++made; return to_weights(h); };
+  const Weights a = pool.derive("k", {to_weights(h)}, make), b = pool.derive("k", {to_weights(h)}, make);
+  EXPECT_EQ(made, 1);
+  EXPECT_EQ(a.data(), b.data());
+  pool.derive("other", {to_weights(h)}, make);
+  EXPECT_EQ(made, 2);
 }
 
 TEST(Sizes, TextErrorsNameTheLine) {
