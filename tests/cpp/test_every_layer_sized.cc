@@ -92,7 +92,8 @@ Network network(bool named, int64_t n) {
                                DataType::kUInt8, 0, 200);
   Tensor dq = net.add_dequantize(qz, net.add_unary(w({3}, 15), "abs"), Tensor(), DataType::kFloat32);
   Tensor q8 = net.add_quantize(dq, net.add_unary(w({1}, 16), "abs"), Tensor(), DataType::kInt8);
-  Tensor qm = net.add_quantized_matmul(q8, net.add_cast(w({3, 3}, 17), DataType::kInt8), net.add_unary(w({3}, 18), "abs"));
+  Tensor qm =
+      net.add_quantized_matmul(q8, net.add_cast(w({3, 3}, 17), DataType::kInt8), net.add_unary(w({3}, 18), "abs"));
   net.mark_output(net.add_cast(net.add_elementwise(dq, qm, "add"), DataType::kFloat16), "out");
   net.mark_output(am, "argmax");
   net.mark_output(tk[1], "topk_indices");
