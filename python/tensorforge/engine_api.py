@@ -318,6 +318,14 @@ class Network:
         """Dequantizes int8/uint8 q to float `dtype`: (q - zero_point) * scale."""
         return self._one("dequantize", [q, scale, zero_point], {"dtype": as_dtype(dtype).name}, name)
 
+    def add_quantized_matmul(self, a, b, scale, bias=None, transpose_b=False, activation="none", dtype="float32",
+                             name=""):
+        """int8/uint8 a [..., M, K] times int8 b [K, N] ([N, K] with transpose_b), accumulated in int32,
+        then act(acc * scale[n] + bias[n]) in float32, rounded to `dtype` (docs/layers.md)."""
+        return self._one("quantized_matmul", [a, b, scale, bias],
+                         {"transpose_b": int(transpose_b), "activation": activation, "dtype": as_dtype(dtype).name},
+                         name)
+
     def add_select(self, condition, a, b, name=""):
         """where(condition, a, b) with broadcasting."""
         return self._one("select", [condition, a, b], {}, name)

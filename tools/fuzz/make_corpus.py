@@ -116,8 +116,20 @@ def fused_net(net):
     net.mark_output(t, "t")
 
 
+def quantized_net(net):
+    x = net.add_input("x", "float32", (3, 4))
+    scale = net.add_constant(np.array([0.05], dtype=F32))
+    zero = net.add_constant(np.array([3], dtype=np.int32))
+    q = net.add_quantize(x, scale, zero, dtype="int8", qmin=-127, qmax=127)
+    net.mark_output(net.add_dequantize(q, scale, zero, dtype="float16"), "dequantized")
+    w = net.add_constant((np.arange(8).reshape(2, 4) - 4).astype(np.int8))
+    y = net.add_quantized_matmul(q, w, np.array([0.01, 0.02], dtype=F32), np.array([1, -1], dtype=F32),
+                                 transpose_b=True, activation="relu")
+    net.mark_output(y, "y")
+
+
 BUILDERS = [conv_net, spatial_net, pointwise_net, norm_reduce_net, shape_index_net, attention_net, generator_net,
-            fused_net]
+            fused_net, quantized_net]
 
 
 def main(out: pathlib.Path) -> None:
