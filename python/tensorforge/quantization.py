@@ -154,7 +154,9 @@ def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict) -> None:
             gm.register_buffer(name, value)
         with graph.inserting_before(n):
             xq = graph.call_function(qd.quantize_per_tensor.default, (x, scale, 0, -128, 127, torch.int8))
-            xd = graph.call_function(qd.dequantize_per_tensor.default, (xq, scale, 0, -128, 127, torch.int8))
+            x_dtype = x.meta["val"].dtype if isinstance(x.meta.get("val"), torch.Tensor) else w.dtype
+            xd = graph.call_function(qd.dequantize_per_tensor.default, (xq, scale, 0, -128, 127, torch.int8),
+                                     {"out_dtype": x_dtype})  # back in the activation's dtype (float16 models)
             attrs = [graph.get_attr(name) for name in names]
             wd = graph.call_function(qd.dequantize_per_channel.default, (*attrs, 0, -127, 127, torch.int8),
                                      {"out_dtype": w.dtype})

@@ -224,3 +224,16 @@ def test_cuda_quantized_model_matches_pytorch(dtype):
     assert w.engines == 1 and not [op for r in w.reports for op in kept_ops(r)]
     tol = 2e-3 if dtype == torch.float32 else 3e-2
     assert (got.float() - want.float()).abs().max().item() <= tol * want.float().abs().max().item()
+
+
+def test_bfloat16_model_keeps_its_dtype():
+    """Dequantized activations come back in the model's own dtype (a float32 one met bfloat16 weights
+    in the convolution before: the GPU run of 2026-12-05 found it for float16)."""
+    model = _cnn().to(torch.bfloat16)
+    q = tf.quantize(model, [torch.randn(4, 3, 8, 8, dtype=torch.bfloat16)], method="max")
+    x = torch.randn(4, 3, 8, 8, dtype=torch.bfloat16)
+    with torch.no_grad():
+        want = q(x)
+        got = compile_model(q, {"min_block_size": 1})(x)
+    assert want.dtype == got.dtype == torch.bfloat16
+    assert (got.float() - want.float()).abs().max().item() <= 2e-2 * want.float().abs().max().item()
