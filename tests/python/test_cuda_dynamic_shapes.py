@@ -20,7 +20,7 @@ def _mlp():
 def test_each_shape_captures_its_graph_and_replays_it():
     m = _mlp()
     torch._dynamo.reset()
-    f = torch.compile(m, backend="tensorforge", dynamic=True, options={"disable_tf32": True})
+    f = torch.compile(m, backend="tensorforge", dynamic=True, options={"disable_tf32": True, "min_block_size": 1})
     sizes = (2, 3, 2, 3, 5, 2, 5, 3)
     with torch.no_grad():
         for b in sizes:
