@@ -4,9 +4,11 @@
 // extents computes.
 #include "ir/sizes.h"
 
+#include <thread>
+
+#include "builder/weight_pool.h"
 #include "ir/parser.h"
 #include "ir/printer.h"
-#include "builder/weight_pool.h"
 #include "runtime/engine_impl.h"
 #include "test_util.h"
 
@@ -249,6 +251,25 @@ TEST(Sizes, PlansDeriveMergedWeightsOnce) {
   const Engine three = d.plan({Dims{3, 6}}), seven = d.plan({Dims{7, 6}});
   ASSERT_NE(merged(three), nullptr) << three.inspect();
   EXPECT_EQ(merged(three), merged(seven));
+  // Threads building plans of other sizes at once derive through the one pool: every plan is right.
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(6);
+  for (int t = 0; t < 6; ++t)
+    threads.emplace_back([&, t] {
+      try {
+        const int64_t b = 1 + t % 3 + (t >= 3 ? 4 : 0);  // 1, 2, 3, 5, 6, 7: six plans
+        const std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, Dims{b, 6}, 40 + t)};
+        const auto want = run_engine(Builder().build(net.specialize({{"batch", b}})), in);
+        const auto got = run_engine(d.plan({Dims{b, 6}}), in);
+        for (size_t k = 0; k < want.size(); ++k)
+          if (got[k].values() != want[k].values())
+            errors[t] = "batch " + std::to_string(b) + " output " + std::to_string(k);
+      } catch (const std::exception& e) {
+        errors[t] = e.what();
+      }
+    });
+  for (auto& th : threads) th.join();
+  for (const std::string& e : errors) EXPECT_EQ(e, "");
   // The pool as a memo: the same kind from the same bytes (another copy of them) is made once.
   WeightPool pool;
   const HostTensor h = random_tensor(DataType::kFloat32, Dims{2, 3}, 3);
