@@ -55,6 +55,13 @@ def _model(cls):
     return cls().eval()
 
 
+def _passes_in_another_process(script: str) -> None:
+    """Runs `script` in a new Python process (this one's import path); it must print "ok" last."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
 def test_round_trip_in_another_process(tmp_path):
     model, x = _model(Split), torch.randn(3, 8)
     path = tmp_path / "split.pt2"
@@ -84,9 +91,7 @@ assert backend.STATS["engines"] == 0 and backend.STATS["graphs"] == 0, backend.S
 assert saving.STATS["engines_deserialized"] == 2, saving.STATS
 print("ok")
 """
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
-    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+    _passes_in_another_process(script)
 
 
 def test_dynamic_round_trip_in_another_process(tmp_path):
@@ -122,9 +127,7 @@ assert backend.STATS["graphs"] == 0, backend.STATS
 assert saving.STATS["engines_deserialized"] == 2, saving.STATS
 print("ok")
 """
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
-    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+    _passes_in_another_process(script)
 
 
 def test_dynamic_plain_engine_file(tmp_path):
