@@ -30,15 +30,15 @@ Weights dequantized(const ir::Graph& g, const ir::Layer& l) {
   const Weights& q = constant_value(g, l.inputs[0]);
   const Weights& scale = constant_value(g, l.inputs[1]);
   const bool has_zero = l.inputs.size() > 2 && l.inputs[2] >= 0;
+  const Weights zeros = has_zero ? constant_value(g, l.inputs[2]) : Weights();
   const Dims& dims = q.dims();
   std::vector<std::vector<int64_t>> strides = {broadcast_strides(scale.dims(), dims)};
-  strides.push_back(has_zero ? broadcast_strides(constant_value(g, l.inputs[2]).dims(), dims)
-                             : std::vector<int64_t>(dims.rank(), 0));
+  strides.push_back(has_zero ? broadcast_strides(zeros.dims(), dims) : std::vector<int64_t>(dims.rank(), 0));
   const float* s = static_cast<const float*>(scale.data());
   std::vector<double> v(static_cast<size_t>(dims.volume()));
   int64_t i = 0;
   for (BroadcastIter it(dims, strides); !it.done(); it.next(), ++i) {
-    const double zero = has_zero ? int_at(constant_value(g, l.inputs[2]), it.offset(1)) : 0.0;
+    const double zero = has_zero ? int_at(zeros, it.offset(1)) : 0.0;
     v[i] = static_cast<double>(static_cast<float>(int_at(q, i) - zero) * s[it.offset(0)]);  // the kernels' float32
   }
   return float_weights(g.tensors[l.outputs[0]].dtype, dims, v);

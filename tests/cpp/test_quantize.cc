@@ -27,6 +27,13 @@ Tensor constant(Network& net, DataType t, Dims d, const std::vector<double>& v) 
   return net.add_constant(to_weights(values(t, d, v)));
 }
 
+// n int8 values spread over [-127, 127]: element i is (i * step) % 255 - 127.
+std::vector<double> int8_pattern(int n, int step) {
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) v.push_back((i * step) % 255 - 127);
+  return v;
+}
+
 }  // namespace
 
 TEST(Quantize, PerTensorRoundsHalfToEvenAddsZeroPointAndSaturates) {
@@ -122,9 +129,7 @@ TEST(FuseQuantizedMatMul, DequantizedOperandsBecomeOneInt8Layer) {
     Tensor sa = constant(net, DataType::kFloat32, {}, {0.05});
     Tensor za = constant(net, DataType::kInt32, {}, {3});
     Tensor xd = net.add_dequantize(net.add_quantize(x, sa, za, DataType::kInt8), sa, za);
-    std::vector<double> w;
-    for (int i = 0; i < 40; ++i) w.push_back((i * 37) % 255 - 127);
-    Tensor wd = net.add_dequantize(constant(net, DataType::kInt8, {8, 5}, w),
+    Tensor wd = net.add_dequantize(constant(net, DataType::kInt8, {8, 5}, int8_pattern(40, 37)),
                                    constant(net, DataType::kFloat32, {1, 5}, {0.01, 0.02, 0.03, 0.04, 0.05}),
                                    constant(net, DataType::kInt32, {1, 5}, {0, 0, weight_zero, 0, 0}));
     net.mark_output(net.add_matmul(xd, wd, false, false, constant(net, DataType::kFloat32, {5}, {1, 2, 3, 4, 5}),
@@ -155,9 +160,7 @@ TEST(FuseQuantizedMatMul, UInt8ActivationsThroughAReshape) {
   Tensor sa = constant(net, DataType::kFloat32, {}, {0.03});
   Tensor za = constant(net, DataType::kInt32, {}, {128});
   Tensor xd = net.add_dequantize(net.add_quantize(x, sa, za, DataType::kUInt8), sa, za);
-  std::vector<double> w;
-  for (int i = 0; i < 32; ++i) w.push_back((i * 53) % 255 - 127);
-  Tensor wd = net.add_dequantize(constant(net, DataType::kInt8, {4, 8}, w),
+  Tensor wd = net.add_dequantize(constant(net, DataType::kInt8, {4, 8}, int8_pattern(32, 53)),
                                  constant(net, DataType::kFloat32, {4, 1}, {0.01, 0.02, 0.03, 0.04}), Tensor());
   net.mark_output(net.add_matmul(net.add_reshape(xd, {6, 8}), wd, false, true), "y");
   const ir::Graph g = net.graph();
