@@ -30,6 +30,8 @@ def _setup(name: str, batch: int, device: str):
 
     dtype = torch.float16 if device == "cuda" else torch.float32
     model, inputs = model_zoo.make_model(name, batch, device=device, dtype=dtype)
+    if hasattr(model, "config"):  # Hugging Face: no cache objects in the outputs (torch.export cannot return them)
+        model.config.use_cache = False
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     return model, inputs, dtype, sync
 

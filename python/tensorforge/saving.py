@@ -239,8 +239,7 @@ def save(model: torch.nn.Module, path: str | os.PathLike, example_inputs, option
     settings = CompilationSettings.from_options(options)
     if settings.dry_run:
         raise InvalidArgumentError("tensorforge.save: a dry run builds no engine to save")
-    with torch.no_grad():
-        exported = torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes, strict=False)
+    exported = _export_user_model(model, example_inputs, dynamic_shapes)
     graph_inputs = _graph_inputs(exported, example_inputs)
     lifted = len(graph_inputs) - len(example_inputs)
     symbolic = _symbolic_inputs(exported)
@@ -282,6 +281,24 @@ def save(model: torch.nn.Module, path: str | os.PathLike, example_inputs, option
         program = torch.export.export(program, example_inputs, dynamic_shapes=_dims_of(symbolic, exported),
                                       strict=False)
     torch.export.save(program, path)
+
+
+def _export_user_model(model, example_inputs: tuple, dynamic_shapes):
+    """torch.export of the user's model; what export cannot trace becomes an UnsupportedError that says
+    save() needs an exportable model (the cause chained)."""
+    from torch._dynamo.exc import UserError
+
+    try:
+        with torch.no_grad():
+            return torch.export.export(model, example_inputs, dynamic_shapes=dynamic_shapes, strict=False)
+    except UserError:
+        raise  # export's own messages on dynamic_shapes (constraint violations) say what to change
+    except Exception as e:  # noqa: BLE001 - export fails in many ways; each is the model's, not ours
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnsupportedError(
+            f"tensorforge.save: torch.export could not trace {type(model).__name__}: {first[:300]}. save() needs "
+            "a model torch.export can trace (Hugging Face models: config.use_cache = False keeps cache objects "
+            "out of the outputs); torch.compile(model, backend='tensorforge') has no such limit") from e
 
 
 def _symbolic_inputs(exported) -> list | None:

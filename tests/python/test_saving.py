@@ -205,6 +205,28 @@ def test_bad_requests(tmp_path):
         tf.load(tmp_path / "missing.pt2")
 
 
+class _Cache:
+    """An output type torch.export does not know (as Hugging Face's DynamicCache with use_cache=True)."""
+
+    def __init__(self, t):
+        self.t = t
+
+
+class ReturnsCache(torch.nn.Module):
+    def forward(self, x):
+        return x * 2, _Cache(x + 1)
+
+
+def test_unexportable_model_is_a_clear_error(tmp_path):
+    with pytest.raises(tf.UnsupportedError, match="torch.export could not trace ReturnsCache.*use_cache") as info:
+        tf.save(ReturnsCache(), tmp_path / "m.pt2", (torch.randn(3),))
+    assert info.value.__cause__ is not None  # export's own error stays attached
+    with pytest.raises(Exception, match="Constraints violated|specialized|Not all values") as info:
+        tf.save(_model(Plain), tmp_path / "m.pt2", (torch.randn(4, 6),),
+                dynamic_shapes=({1: torch.export.Dim("n", min=2, max=8)},))
+    assert not isinstance(info.value, tf.UnsupportedError)  # export's advice on dynamic_shapes, as it wrote it
+
+
 def test_damaged_engine_is_a_clear_error(tmp_path):
     model, x = _model(Plain), torch.randn(4, 6)
     path = tmp_path / "plain.pt2"
