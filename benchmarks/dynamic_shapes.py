@@ -9,7 +9,8 @@ For each model (float16 on CUDA, random weights, benchmarks/model_zoo.py) and ea
   compiled at opt: ms per call at opt and at the smallest size (its DynamicEngineModule called
   directly where dynamo itself would send size 1 to a static graph), relative error against float32
   at two sizes off opt (7 and 50; seq 40 and 500), and a sweep over 20 sizes in the range (not called before) counting
-  compilations (graphs) and plans, and the first call's time at each new size;
+  compilations (graphs) and plans, the first call's time at each new size, and where the last new
+  size's plan spent its build (JSON: last_plan_build_ms);
 - inductor: torch.compile(mode="reduce-overhead", dynamic=True), ms per call at opt and smallest.
 
     python3 benchmarks/dynamic_shapes.py [--models resnet50 bert ...] [--dims batch seq] [--json out.json]
@@ -130,8 +131,10 @@ def run_one(name: str, dim_name: str, device: str, repeats: int, calls: int) -> 
         row["dynamic_engines"] = len(modules)
         row["sizes"] = {k: list(v) for m in modules for k, v in m.engine.sizes.items()}
         row["dynamic_opt_ms"] = timed(fn, base)
-        if len(modules) == 1 and len(engine_modules()) == 1 and all(v[0] <= lo for v in row["sizes"].values()):
-            # the whole model is the one engine: its smallest size without dynamo's own specialization
+        whole = len(modules) == 1 and len(engine_modules()) == 1 and len(modules[0].inputs) == len(small)
+        if whole and all(v[0] <= lo for v in row["sizes"].values()):
+            # the whole model is the one engine (taking just the user's inputs, no lifted buffers): its
+            # smallest size without dynamo's own specialization
             row["dynamic_small_ms"] = timed(lambda *a: modules[0](*a), small)
         row["dynamic_small_via_dynamo_ms"] = timed(fn, small)
         for n in checks:
@@ -143,6 +146,9 @@ def run_one(name: str, dim_name: str, device: str, repeats: int, calls: int) -> 
         row["sweep_first_call_ms"] = first_calls_ms(fn, [resized(base, dim, n) for n in sweep], device)
         row["sweep_graphs"] = STATS["graphs"] - graphs0
         row["sweep_plans"] = sum(m.engine.plans_built for m in modules)
+        if modules and modules[0]._plans:  # where the last new size's plan spent its build (stage -> ms)
+            last = next(reversed(modules[0]._plans.values()))
+            row["last_plan_build_ms"] = {k: round(v, 1) for k, v in dict(last.engine.build_times).items()}
         torch._dynamo.reset()
         if device == "cuda":
             ind = torch.compile(model, mode="reduce-overhead", dynamic=True)

@@ -71,9 +71,9 @@ void upload_constants(EngineImpl& impl, WeightPool* pool) {
 }
 
 Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list, const std::string& tactic,
-               const BuilderConfig& config) {
+               const BuilderConfig& config, HintUse hints) {
   const ir::Layer& l = g.layers[li];
-  KernelSpec spec = kernel_spec(g, l, config);
+  KernelSpec spec = kernel_spec(g, l, config, hints);
   bool known = false;
   // Levels 4-5 time every kernel that accepts the layer against the others (tactic_timing.h);
   // below, and for an engine file's named tactic, the first that accepts is kept.
@@ -122,7 +122,8 @@ bool is_known_tactic(const std::string& name) {
 }
 
 std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig& config,
-                                            const std::vector<std::string>& tactics, WeightPool* pool) {
+                                            const std::vector<std::string>& tactics, WeightPool* pool,
+                                            HintUse hints) {
   auto impl = std::make_shared<EngineImpl>();
   impl->graph = std::move(graph);
   impl->config = config;
@@ -157,7 +158,7 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
   // What kernel creation can do without the device (cuDNN plans, NVRTC compiles) runs on helper
   // threads in layer order while the kernels are created and timed one by one below, each once its
   // own layer's preparation is done.
-  KernelPreparation preparation(g, list, impl->config, tactics);
+  KernelPreparation preparation(g, list, impl->config, tactics, hints);
   if (preparation.calls() > 0)
     progress.layer(0, "preparing kernels on " + std::to_string(preparation_threads(impl->config)) + " helper threads");
   double waited_ms = 0;  // the builder's thread waiting for preparation
@@ -187,7 +188,7 @@ std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig
     progress.layer(li, "layer '" + l.name + "' (" + to_string(l.kind) + ")");
     waited_ms += preparation.wait_for(li);
     const auto created = std::chrono::steady_clock::now();
-    Step step = make_step(g, static_cast<int>(li), list, want, impl->config);
+    Step step = make_step(g, static_cast<int>(li), list, want, impl->config, hints);
     kernel_ms[step.tactic] += ms_since(created);
     impl->tactics[li] = step.tactic;
     // A layer whose outputs are all empty computes nothing: its kernel is created (the tactic is

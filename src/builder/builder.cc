@@ -33,7 +33,7 @@ void BuilderConfig::validate() const {
 
 Builder::Builder(const BuilderConfig& config) : config_(config) { config_.validate(); }
 
-Engine build_graph(const ir::Graph& graph, const BuilderConfig& config, WeightPool* pool) {
+Engine build_graph(const ir::Graph& graph, const BuilderConfig& config, WeightPool* pool, HintUse hints) {
   auto start = std::chrono::steady_clock::now();
   // The optimizer's passes for this device and level (src/opt/pipeline.cc), then the kernels.
   ir::Graph optimized = opt::optimize(graph, config, opt::options_from_environment());
@@ -42,7 +42,7 @@ Engine build_graph(const ir::Graph& graph, const BuilderConfig& config, WeightPo
       if (l.kind == LayerKind::kConstant) l.attrs["value"] = pool->intern(ir::attr_weights(l, "value"));
   const double optimize_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  auto impl = assemble_engine(std::move(optimized), config, {}, pool);
+  auto impl = assemble_engine(std::move(optimized), config, {}, pool, hints);
   impl->build_ms.insert(impl->build_ms.begin(), {"optimize", optimize_ms});
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   std::ostringstream os;

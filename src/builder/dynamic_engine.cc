@@ -1,6 +1,7 @@
 // DynamicEngine (tensorforge/dynamic_engine.h): plans per binding of a network's named sizes, each
 // the network specialized (ir/sizes.h) and built as a static one, kept in a list of the most
-// recently used. Builds run outside the lock, so calls whose plans exist never wait for a build;
+// recently used; plans other than opt's take the kernel choices opt's plan timed
+// (kernels/tactic_hints.h). Builds run outside the lock, so calls whose plans exist never wait for a build;
 // threads needing a plan that another thread is building wait for that build (one build a plan).
 #include "tensorforge/dynamic_engine.h"
 
@@ -33,7 +34,14 @@ Engine DynamicEngine::plan(const std::vector<Dims>& input_dims) const {
   }
   try {
     opt::MemoScope memo(s.weights.get());  // the passes' derived constants: once for every plan
-    Engine engine = build_graph(ir::specialize(s.graph, values), s.config, s.weights.get());
+    // Tactics are tuned at opt: its plan records what its kernels' timing chose, the others follow.
+    bool at_opt = true;
+    for (const auto& [name, r] : s.graph.sizes) {
+      const auto v = values.find(name);
+      at_opt = at_opt && v != values.end() && v->second == r.opt;
+    }
+    const HintUse hints{&s.hints, !at_opt};
+    Engine engine = build_graph(ir::specialize(s.graph, values), s.config, s.weights.get(), hints);
     std::lock_guard<std::mutex> lock(s.mu);
     ++s.built;
     s.plans.emplace_front(values, engine);

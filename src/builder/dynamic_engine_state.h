@@ -12,6 +12,7 @@
 #include "builder/weight_pool.h"
 #include "ir/graph.h"
 #include "ir/sym_expr.h"
+#include "kernels/tactic_hints.h"
 #include "tensorforge/builder.h"
 #include "tensorforge/dynamic_engine.h"
 
@@ -26,6 +27,9 @@ struct DynamicEngine::State {
   std::map<ir::SymBindings, std::shared_future<Engine>> building;  // plans a thread is building now
   int built = 0;
   std::shared_ptr<WeightPool> weights = std::make_shared<WeightPool>();  // one copy of each constant
+  // What the opt plan's kernels chose by timing, for the other plans to take untimed (empty when
+  // the opt plan came from a file: those plans time their kernels).
+  TacticHints hints;
 };
 
 /// The DynamicEngine of network `graph` (with sizes, validated): every layer checked at the sizes'

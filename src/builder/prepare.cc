@@ -17,8 +17,8 @@ double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_c
 
 }  // namespace
 
-KernelSpec kernel_spec(const ir::Graph& graph, const ir::Layer& l, const BuilderConfig& config) {
-  KernelSpec spec{l, {}, {}, config};
+KernelSpec kernel_spec(const ir::Graph& graph, const ir::Layer& l, const BuilderConfig& config, HintUse hints) {
+  KernelSpec spec{l, {}, {}, config, hints};
   for (int id : l.inputs) spec.inputs.push_back(id >= 0 ? &graph.tensors[id] : nullptr);
   for (int id : l.outputs) spec.outputs.push_back(&graph.tensors[id]);
   return spec;
@@ -31,8 +31,9 @@ int preparation_threads(const BuilderConfig& config) {
 }
 
 KernelPreparation::KernelPreparation(const ir::Graph& graph, const std::vector<KernelEntry>& list,
-                                     const BuilderConfig& config, const std::vector<std::string>& tactics)
-    : graph_(graph), config_(config), remaining_(graph.layers.size(), 0) {
+                                     const BuilderConfig& config, const std::vector<std::string>& tactics,
+                                     HintUse hints)
+    : graph_(graph), config_(config), hints_(hints), remaining_(graph.layers.size(), 0) {
   start_ = last_ = std::chrono::steady_clock::now();
   for (size_t li = 0; li < graph.layers.size(); ++li) {
     const ir::Layer& l = graph.layers[li];
@@ -78,7 +79,7 @@ void KernelPreparation::work() {
       j = next_++;
     }
     try {
-      jobs_[j].prepare(kernel_spec(graph_, graph_.layers[jobs_[j].layer], config_));
+      jobs_[j].prepare(kernel_spec(graph_, graph_.layers[jobs_[j].layer], config_, hints_));
     } catch (...) {  // create() redoes the work and reports what goes wrong
     }
     std::lock_guard<std::mutex> lock(mu_);

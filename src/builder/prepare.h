@@ -19,7 +19,7 @@
 namespace tensorforge {
 
 /// The spec of layer `l` of `graph` for kernel factories (pointers into the graph's tensors).
-KernelSpec kernel_spec(const ir::Graph& graph, const ir::Layer& l, const BuilderConfig& config);
+KernelSpec kernel_spec(const ir::Graph& graph, const ir::Layer& l, const BuilderConfig& config, HintUse hints = {});
 
 /// Threads a build prepares kernels on: BuilderConfig.build_threads, or when it is 0 the machine's
 /// cores up to 8.
@@ -35,7 +35,7 @@ int preparation_threads(const BuilderConfig& config);
 class KernelPreparation {
  public:
   KernelPreparation(const ir::Graph& graph, const std::vector<KernelEntry>& list, const BuilderConfig& config,
-                    const std::vector<std::string>& tactics);
+                    const std::vector<std::string>& tactics, HintUse hints = {});
   ~KernelPreparation();
   KernelPreparation(const KernelPreparation&) = delete;
   KernelPreparation& operator=(const KernelPreparation&) = delete;
@@ -60,6 +60,7 @@ class KernelPreparation {
 
   const ir::Graph& graph_;
   const BuilderConfig& config_;
+  HintUse hints_;
   std::vector<Job> jobs_;
   std::vector<int> remaining_;  // per layer: prepare calls not yet returned
   std::map<std::string, double> parts_;  // the helpers' timed parts (under mu_ until finish())

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "kernels/tactic_hints.h"
 #include "tensorforge/builder.h"
 
 namespace tensorforge {
@@ -32,7 +33,14 @@ struct KernelSpec {
   std::vector<const ir::TensorDesc*> inputs;
   std::vector<const ir::TensorDesc*> outputs;
   const BuilderConfig& config;  ///< The build's options (precision flags such as allow_tf32).
+  /// A dynamic engine's plans: record what timing chose (opt's plan) or follow it (the others).
+  HintUse hints{};
 };
+
+/// Whether the build follows hints and holds one of `kind` for the spec's layer (then `text` is it).
+bool followed_hint(const KernelSpec& s, const std::string& kind, std::string& text);
+/// Records `text` as the spec's layer's choice of `kind` when the build records hints.
+void record_hint(const KernelSpec& s, const std::string& kind, const std::string& text);
 
 /// A compiled layer.
 class Kernel {

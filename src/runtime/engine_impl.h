@@ -67,8 +67,10 @@ class WeightPool;
 /// Creates kernels (the given tactics, or the first CPU kernel that accepts each layer when
 /// `tactics` is empty), plans memory and fills an EngineImpl. The graph must be valid. With a
 /// `pool`, CUDA constants take its shared device copies (the graph's weights must come from
-/// pool->intern) instead of an upload of their own.
+/// pool->intern) instead of an upload of their own. `hints`: a dynamic engine's plans record or follow
+/// their kernels' timed choices (kernels/tactic_hints.h).
 std::shared_ptr<EngineImpl> assemble_engine(ir::Graph graph, const BuilderConfig& config,
-                                            const std::vector<std::string>& tactics, WeightPool* pool = nullptr);
+                                            const std::vector<std::string>& tactics, WeightPool* pool = nullptr,
+                                            HintUse hints = {});
 
 }  // namespace tensorforge

@@ -45,7 +45,7 @@ class ChannelsLastKernel : public Kernel {
     std::vector<const ir::TensorDesc*> ins, outs;
     for (size_t i = 0; i < s.inputs.size(); ++i) ins.push_back(view(s.inputs[i], permuted_[i]));
     for (const ir::TensorDesc* t : s.outputs) outs.push_back(view(t, true));
-    inner_ = create(KernelSpec{layer_, ins, outs, s.config});
+    inner_ = create(KernelSpec{layer_, ins, outs, s.config, s.hints});
     if (!inner_) return;
     for (size_t i = 0; i < ins.size(); ++i) in_dims_.push_back(ins[i] ? ins[i]->dims : Dims{});
     out_dims_ = outs[0]->dims;

@@ -58,7 +58,7 @@ std::shared_ptr<ConvGemm> create_conv_gemm(const KernelSpec& s) {
   g->layer.attrs["transpose_a"] = int64_t(0);
   g->layer.attrs["transpose_b"] = int64_t(1);
   g->layer.attrs["activation"] = std::string(g->epilogue_in_matmul && g->act == ConvActivation::kRelu ? "relu" : "none");
-  KernelSpec spec{g->layer, {&g->x, &g->w}, {&g->y}, s.config};
+  KernelSpec spec{g->layer, {&g->x, &g->w}, {&g->y}, s.config, s.hints};
   if (g->epilogue_in_matmul) {
     spec.inputs.push_back(g->has_bias ? &g->bias : nullptr);
     spec.inputs.push_back(g->has_residual ? &g->residual : nullptr);

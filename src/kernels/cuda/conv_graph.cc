@@ -18,7 +18,9 @@
 // fused, 2 unfused (5 for grouped layers) and 2 NHWC candidates, levels 3 and up 6, 2 (5) and 3 (of
 // which at most 1, 2 at level 4, are engines that cuDNN compiles at finalization), each on random (non-zero)
 // scratch data, 3 rounds of 5 calls, and keep the fastest median among the plans whose output agrees
-// with the heuristic's first plan (or with the majority, when most disagree with that one).
+// with the heuristic's first plan (or with the majority, when most disagree with that one). A
+// dynamic engine's plans off its opt sizes time nothing: each layer takes the kind of plan (and the
+// cuDNN engine) its opt plan chose, where it applies (kernels/tactic_hints.h).
 // Tensors are declared 16-byte aligned; a second plan declared only element-aligned serves calls
 // whose pointers are not (NCHW plans only: NHWC plans read and write staging copies).
 // run() builds a variant pack (host only) and calls cudnnBackendExecute on cudnn_handle(), bound to
@@ -27,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -327,8 +330,9 @@ bool suitable(const Desc& cfg, bool fma_only, int64_t& engine, bool& compiles) {
 // then the fallback list when mode A gives none), each within `cap` bytes of workspace. Finalizing
 // a runtime-compiled engine compiles its kernel (a large part of a convolution network's build):
 // such configurations are skipped once `compiles_left` is 0, and each one tried counts against it.
+// With `only_engine` >= 0, configurations of other cuDNN engines (global index) are skipped.
 void add_plans(const std::shared_ptr<Graph>& graph, const Variant& v, bool fma_only, size_t cap, int want,
-               std::vector<Plan>& out, int& compiles_left) {
+               std::vector<Plan>& out, int& compiles_left, int64_t only_engine = -1) {
   TimedPart part("cuDNN convolution plans");  // the heuristic's query and the plans' finalization
   int added = 0;
   for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
@@ -353,7 +357,9 @@ void add_plans(const std::shared_ptr<Graph>& graph, const Variant& v, bool fma_o
     for (int64_t i = 0; i < count && added < want; ++i) {
       Plan p;
       bool compiles = false;
-      if (!suitable(cfgs[i], fma_only, p.engine, compiles) || (compiles && compiles_left <= 0)) continue;
+      if (!suitable(cfgs[i], fma_only, p.engine, compiles) || (only_engine >= 0 && p.engine != only_engine) ||
+          (compiles && compiles_left <= 0))
+        continue;
       if (compiles) --compiles_left;
       cudnnHandle_t handle = cudnn_handle();
       p.plan = Desc(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
@@ -397,6 +403,21 @@ std::string plan_json(const Desc& plan) {
   return json;
 }
 
+// The global index of the cuDNN engine a finalized plan runs; -1 when cuDNN does not say.
+int64_t plan_engine(const Desc& plan) {
+  Desc cfg(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR), e(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
+  cudnnBackendDescriptor_t raw_cfg = cfg.get(), raw_e = e.get();
+  int64_t n = 0, engine = -1;
+  if (cudnnBackendGetAttribute(plan.get(), CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                               &n, &raw_cfg) != CUDNN_STATUS_SUCCESS ||
+      cudnnBackendGetAttribute(raw_cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &raw_e) !=
+          CUDNN_STATUS_SUCCESS ||
+      cudnnBackendGetAttribute(raw_e, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &engine) !=
+          CUDNN_STATUS_SUCCESS)
+    return -1;
+  return engine;
+}
+
 // A stored plan back as a Plan for the layer `s` (cuDNN's from its JSON, finalized for this handle);
 // false when cuDNN refuses it or it needs more than `cap` bytes of workspace.
 bool restore(const KernelSpec& s, const StoredPlan& sp, size_t cap, Plan& out) {
@@ -423,6 +444,7 @@ bool restore(const KernelSpec& s, const StoredPlan& sp, size_t cap, Plan& out) {
       bytes < 0 || static_cast<size_t>(bytes) > cap)
     return false;
   out.workspace = static_cast<size_t>(bytes);
+  out.engine = plan_engine(out.plan);
   return true;
 }
 
@@ -434,7 +456,37 @@ bool to_stored(const Plan& p, StoredPlan& out) {
   return !out.json.empty();
 }
 
+// A plan's kind as a hint for a dynamic engine's other plans (kernels/tactic_hints.h): "direct gemm
+// fused nhwc staged align engine", integers; cuDNN's serialized plan is not kept (it names the sizes).
+constexpr const char* kHintKind = "cuDNN convolution graph";
+
+std::string hint_of(const Plan& p) {
+  return std::to_string(p.direct) + " " + std::to_string(p.gemm != nullptr) + " " + std::to_string(p.variant.fused) +
+         " " + std::to_string(p.variant.nhwc) + " " + std::to_string(p.staged) + " " + std::to_string(p.variant.align) +
+         " " + std::to_string(p.engine);
+}
+
+struct ConvHint {
+  int direct = 0, gemm = 0, fused = 0, nhwc = 0, staged = 0;
+  long long align = 16, engine = -1;
+};
+
+bool parse_hint(const std::string& text, ConvHint& h) {
+  std::istringstream in(text);
+  in >> h.direct >> h.gemm >> h.fused >> h.nhwc >> h.staged >> h.align >> h.engine;
+  auto flag = [](int f) { return f == 0 || f == 1; };
+  return !in.fail() && flag(h.direct) && flag(h.gemm) && flag(h.fused) && flag(h.nhwc) && flag(h.staged) &&
+         h.align > 0 && h.align <= 16;
+}
+
 std::string plan_key(const KernelSpec& s);
+
+// The key under which a layer's kernel and prepared plans are shared in the process: the plan key,
+// and for a layer following a hint the hint too (its untimed choice must not serve a timed build).
+std::string shared_key(const KernelSpec& s) {
+  std::string hint;
+  return plan_key(s) + (followed_hint(s, kHintKind, hint) ? "|follows " + hint : std::string());
+}
 
 // How far two correct plans' outputs on the timing data may be apart, relative to the largest
 // output (at least 1): accumulation order and rounding stay far below it, a wrong result far above.
@@ -456,6 +508,7 @@ bool misaligned(const void* p, int64_t align) { return reinterpret_cast<uintptr_
 // plans an earlier process stored for the layer, restored, or else the cuDNN candidates finalized.
 struct Prepared {
   bool restored = false;  // main (and loose) come from the plan cache; nothing is timed
+  bool hinted = false;    // the one candidate follows a dynamic engine's opt plan; nothing is timed
   Plan main;
   std::unique_ptr<Plan> loose;
   std::vector<Plan> candidates;  // otherwise: cuDNN's plans to time, the reference first
@@ -519,6 +572,12 @@ class ConvGraphKernel : public Kernel {
       out->restored = true;
       return out;
     }
+    std::string hint;
+    ConvHint h;
+    if (followed_hint(s, kHintKind, hint) && parse_hint(hint, h)) {
+      if (ahead && h.gemm) return nullptr;  // the matmul form is created on the builder's thread
+      if (follow(s, h, cap, fma_only, *out)) return out;
+    }
 
     const bool thorough = s.config.optimization_level >= 3;  // more of the heuristic's list is timed
     // Runtime-compiled engines finalized for the timing, over all variants: 1 below level 4, 2 at
@@ -557,7 +616,7 @@ class ConvGraphKernel : public Kernel {
     if (!k) return nullptr;
     // What prepare_convolution_graph() left for this key (taken: its plans move into this kernel),
     // or the same work done here.
-    std::shared_ptr<Prepared> ready = prepared_plans().take(plan_key(s)).value_or(nullptr);
+    std::shared_ptr<Prepared> ready = prepared_plans().take(shared_key(s)).value_or(nullptr);
     if (!ready) ready = k->prepare(s);
     Prepared& pre = *ready;
     if (pre.restored) {
@@ -582,7 +641,7 @@ class ConvGraphKernel : public Kernel {
     const cudnnDataType_t type = dnn_type(t);
     const bool fma_only = t == DataType::kFloat32 && !s.config.allow_tf32;
     const size_t cap = conv_workspace_cap(s);
-    const bool timed = s.config.optimization_level > 0;
+    const bool timed = s.config.optimization_level > 0 && !pre.hinted;
     const bool epilogue = k->epilogue();
     const int64_t esize = static_cast<int64_t>(element_size(t));
     // A channels-last 2-D depthwise layer also times our direct kernel (never first: cuDNN's first
@@ -681,8 +740,9 @@ class ConvGraphKernel : public Kernel {
     k->workspace_ = std::max(k->needs(k->main_), k->loose_ ? k->needs(*k->loose_) : 0);
     StoredConvPlans keep;
     keep.has_loose = k->loose_ != nullptr;
-    if (to_stored(k->main_, keep.main) && (!keep.has_loose || to_stored(*k->loose_, keep.loose)))
+    if (!pre.hinted && to_stored(k->main_, keep.main) && (!keep.has_loose || to_stored(*k->loose_, keep.loose)))
       store_conv_plans(timing_cache_folder(s.config.timing_cache_dir), stored_key(s), keep);
+    if (pre.hinted) timing = "untimed: the opt plan's choice";
     k->choice_ = k->main_.name() + (timing.empty() ? "" : " (timed: " + timing + ")");
     note(s, "cuDNN graph " + k->main_.name() + ", " + std::to_string(k->workspace_) + " bytes of workspace" +
                 (timing.empty() ? "" : " (timed: " + timing + ")"));
@@ -694,6 +754,8 @@ class ConvGraphKernel : public Kernel {
 
   /// The chosen plan, as the creation note names it ("NHWC engine 12 fused").
   std::string plan_name() const { return main_.name(); }
+  /// The chosen plan's kind, as a dynamic engine's other plans follow it (hint_of).
+  std::string hint() const { return hint_of(main_); }
 
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     const void* bias = has_bias_ ? in[2].data : nullptr;
@@ -716,6 +778,38 @@ class ConvGraphKernel : public Kernel {
     return last_ && g_.rank == 4 && g_.groups == g_.x[1] && g_.w[0] == g_.x[1] && g_.w[1] == 1;
   }
   bool epilogue() const { return has_bias_ || has_residual_ || act_ != ConvActivation::kNone; }
+
+  // A dynamic engine's plan off its opt sizes (kernels/tactic_hints.h): the one candidate is the kind
+  // of plan opt's plan chose, with its cuDNN engine where the heuristic offers that engine at these
+  // sizes (else the heuristic's first plan of that kind), untimed. False when the hint does not
+  // apply here; the layer then chooses as usual.
+  bool follow(const KernelSpec& s, const ConvHint& h, size_t cap, bool fma_only, Prepared& out) const {
+    Plan p;
+    if (h.direct || h.gemm) {
+      if ((h.direct && !direct_fits()) || (h.gemm && !last_)) return false;
+      p.direct = h.direct;
+      p.variant = Variant{true, true, h.direct ? h.align : 16};
+      if (h.gemm) {
+        p.gemm = create_conv_gemm(s);
+        if (!p.gemm || (p.workspace = conv_gemm_workspace(*p.gemm)) >= cap) return false;
+      }
+      out.candidates.push_back(std::move(p));
+    } else {
+      const Variant v{h.fused != 0, h.nhwc != 0, h.align};
+      const size_t staging = v.nhwc != last_ ? this->staging() : 0;
+      if (staging >= cap || (v.fused && !graph_takes(act_)) || (h.staged != 0) != (v.nhwc != last_)) return false;
+      std::string why;
+      std::shared_ptr<Graph> graph = build_graph(g_, dnn_type(dtype_), has_bias_, has_residual_, act_, v, why);
+      if (!graph) return false;
+      int compiles_left = 1;
+      add_plans(graph, v, fma_only, cap - staging, 1, out.candidates, compiles_left, h.engine);
+      if (out.candidates.empty()) add_plans(graph, v, fma_only, cap - staging, 1, out.candidates, compiles_left);
+      if (out.candidates.empty()) return false;
+      out.candidates[0].staged = h.staged != 0;
+    }
+    out.hinted = true;
+    return true;
+  }
 
   // Takes the plans stored under `key` into `out` when they still fit: cuDNN finalizes them from
   // their JSON, their workspace is within `cap`, an element-aligned plan is there exactly when the
@@ -883,6 +977,7 @@ class SharedKernel : public Kernel {
 struct CachedKernel {
   std::shared_ptr<const Kernel> kernel;  // null: the graph API refused the key
   std::string plan;                      // its plan's name
+  std::string hint;                      // its plan's kind (hint_of)
 };
 
 // Convolutions of the same plan key share one kernel, process-wide: the first creates it (timing the
@@ -903,10 +998,11 @@ ProcessCache<bool>& in_creation() {
 }  // namespace
 
 std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s) {
-  const std::string key = plan_key(s);
+  const std::string key = shared_key(s);
   if (std::optional<CachedKernel> hit = kernel_cache().find(key)) {
     if (!hit->kernel) return nullptr;
     note(s, "cuDNN graph " + hit->plan + ", shared with an earlier layer of the same shape and options");
+    record_hint(s, kHintKind, hit->hint);
     return std::make_unique<SharedKernel>(hit->kernel);
   }
   in_creation().insert(key, true);
@@ -915,15 +1011,16 @@ std::unique_ptr<Kernel> create_convolution_graph(const KernelSpec& s) {
     ~Done() { in_creation().take(key); }
   } done{key};
   std::unique_ptr<ConvGraphKernel> created = ConvGraphKernel::create(s);
-  CachedKernel c{nullptr, created ? created->plan_name() : std::string()};
+  CachedKernel c{nullptr, created ? created->plan_name() : std::string(), created ? created->hint() : std::string()};
   c.kernel = std::move(created);
   const CachedKernel kept = kernel_cache().insert(key, c);
+  if (kept.kernel) record_hint(s, kHintKind, kept.hint);
   return kept.kernel ? std::make_unique<SharedKernel>(kept.kernel) : nullptr;
 }
 
 void prepare_convolution_graph(const KernelSpec& s) {
   try {
-    const std::string key = plan_key(s);
+    const std::string key = shared_key(s);
     if (in_creation().find(key) || kernel_cache().find(key)) return;  // create() has it in hand
     std::unique_ptr<ConvGraphKernel> shell = ConvGraphKernel::shell(s);
     if (!shell) return;

@@ -8,7 +8,8 @@
 // (one call each). The algorithms are chosen once, at creation: one for 16-byte-aligned pointers and one for any
 // alignment, picked per call by the pointers. At optimization_level 3 and up the aligned one is the
 // fastest of the heuristic's first few (8; 32 at level 5), timed on scratch data, and layers of the
-// same shapes share that choice within the process. Integers: a shared-memory tiled kernel with exact, wrapping sums.
+// same shapes share that choice within the process; a dynamic engine's plans off its opt sizes take
+// the opt plan's algorithm untimed where the heuristic offers it (kernels/tactic_hints.h). Integers: a shared-memory tiled kernel with exact, wrapping sums.
 #include <algorithm>
 #include <climits>
 #include <cstring>
@@ -196,6 +197,7 @@ class LtMatMul : public Kernel {
       std::vector<cublasLtMatmulHeuristicResult_t> fast = heuristics(kFastAlign, limit, timed_algorithms(s.config));
       has_fast_ = !fast.empty();
       if (has_fast_) fast_ = fast.size() > 1 ? fastest(fast, s, limit, choice_) : fast[0];
+      if (has_fast_) record_hint(s, kStoreKind, algo_hex(fast_.algo));
       std::vector<cublasLtMatmulHeuristicResult_t> any = heuristics(static_cast<uint32_t>(esize_), limit, 1);
       has_any_ = !any.empty();
       if (has_any_) any_ = any[0];
@@ -341,6 +343,17 @@ class LtMatMul : public Kernel {
     if (load_choice(dir, kStoreKind, key, stored) && parse_choice(stored, options, index, why)) {
       why += " (from the timing cache)";
       return chosen.insert(key, Chosen{options[index], why}).algo;
+    }
+    // A dynamic engine's plan off its opt sizes: the opt plan's algorithm where the heuristic offers
+    // it here too, else the heuristic's first; untimed, and not shared (a static build times).
+    std::string hint;
+    if (followed_hint(s, kStoreKind, hint)) {
+      size_t i = 0;
+      while (i < options.size() && algo_hex(options[i].algo) != hint) ++i;
+      why = i < options.size() ? "cuBLASLt algorithm " + std::to_string(i + 1) + " of the heuristic's " +
+                                     std::to_string(options.size()) + " (the opt plan's choice, untimed)"
+                               : "the heuristic's first (the opt plan's algorithm is not offered here; untimed)";
+      return options[i < options.size() ? i : 0];
     }
     TimedPart part("matmul timing");
     auto bytes = [&](const ir::TensorDesc* t) { return std::max<size_t>(t->dims.volume() * esize_, 16); };
