@@ -1,8 +1,9 @@
 """Issue 12's load bar: seconds from `tensorforge.load(path)` to the first output, in a new process,
 for a model saved with `tensorforge.save`. For each model a first process saves it (timed: export,
 lowering, build and writing), then a new process imports torch and tensorforge, makes the model's
-inputs, and times load() and the first and second calls (CUDA synchronized). The file's size is
-reported too.
+inputs, and times what load() does (importing tensorforge.saving, torch.export.load, .module())
+and the first and second calls (CUDA synchronized), with the engines' deserialization inside the
+first call and its kernel-creation stages. The file's size is reported too.
 
     python3 benchmarks/load_time.py --models resnet50 gpt2            # the GPU, float16
     python3 benchmarks/load_time.py --device cpu --models bert        # the CPU, float32
@@ -54,7 +55,12 @@ def load_child(name: str, batch: int, device: str, path: str) -> dict:
     _, inputs, _, sync = _setup(name, batch, device)
     sync()
     start = time.perf_counter()
-    module = tensorforge.load(path)
+    from tensorforge import saving  # part of a user's first load(); imports the runtime modules
+
+    imported = time.perf_counter()
+    program = torch.export.load(path)
+    read = time.perf_counter()
+    module = program.module()
     loaded = time.perf_counter()
     with torch.no_grad():
         module(*inputs)
@@ -63,7 +69,15 @@ def load_child(name: str, batch: int, device: str, path: str) -> dict:
         module(*inputs)
         sync()
     second = time.perf_counter()
-    return {"load_s": loaded - start, "first_output_s": first - start, "second_call_s": second - first}
+    # Where the first call went: deserializing the engines (their kernels' creation by tactic inside it).
+    stages: dict = {}
+    for _, runners in list(saving._RUNNERS.values()):
+        for runner in runners.values():
+            for stage, ms in dict(getattr(runner.engine, "build_times", {})).items():
+                stages[stage] = round(stages.get(stage, 0.0) + ms, 1)
+    return {"load_s": loaded - start, "first_output_s": first - start, "second_call_s": second - first,
+            "import_s": imported - start, "export_load_s": read - imported, "module_s": loaded - read,
+            "deserialize_s": saving.STATS["deserialize_s"], "engine_stages_ms": stages}
 
 
 def _child(kind: str, name: str, batch: int, device: str, path: str) -> dict | None:
@@ -90,7 +104,10 @@ def main() -> None:
             if loaded:
                 print(f"{name} b{args.batch} {args.device}: save {row['save_s']:.1f} s ({row['bytes'] / 1e6:.0f} MB); "
                       f"new process: load {row['load_s']:.2f} s, first output {row['first_output_s']:.2f} s after "
-                      f"load() began, second call {row['second_call_s'] * 1e3:.1f} ms", flush=True)
+                      f"load() began, second call {row['second_call_s'] * 1e3:.1f} ms\n    of it: import "
+                      f"{row['import_s']:.2f} s, torch.export.load {row['export_load_s']:.2f} s, .module() "
+                      f"{row['module_s']:.2f} s, engines deserialized in the first call {row['deserialize_s']:.2f} s "
+                      f"(kernels and memory: {row['engine_stages_ms']} ms)", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

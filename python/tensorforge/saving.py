@@ -22,6 +22,7 @@ import json
 import operator
 import os
 import threading
+import time
 import weakref
 
 import torch
@@ -41,7 +42,7 @@ _RUNNERS: dict = {}
 _RUNNERS_LOCK = threading.Lock()
 STATS = collections.Counter()
 """Process-wide counts: "engines_deserialized" by tensorforge::execute_engine (once per saved
-engine and loaded module)."""
+engine and loaded module), and "deserialize_s", the seconds those deserializations took."""
 
 
 @torch.library.custom_op("tensorforge::execute_engine", mutates_args=())
@@ -99,8 +100,10 @@ def _runner(engine: torch.Tensor, meta: str) -> EngineModule | DynamicEngineModu
         device = torch.device("cuda", torch.cuda.current_device())
     blob = engine.detach().cpu().contiguous().numpy().tobytes()
     kind, module = (tf.DynamicEngine, DynamicEngineModule) if m["dynamic"] else (tf.Engine, EngineModule)
+    start = time.perf_counter()
     with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():
         built = kind.deserialize(blob)
+    STATS["deserialize_s"] += time.perf_counter() - start
     runner = module(built, m["inputs"], m["outputs"], m["name"], single_output=False, device=device,
                     separate_outputs=True)  # a custom op's outputs must not alias one another
     STATS["engines_deserialized"] += 1
