@@ -83,9 +83,9 @@ def test_plans_off_opt_take_the_opt_plans_choices_untimed(tmp_path):
     net, ws = _conv_and_matmul_net()
     config = tf.BuilderConfig(device="cuda", timing_cache_dir=str(tmp_path))
     engine = tf.Builder(config).build_dynamic(net)
-    at_opt = _choices(engine.plan([[8, 16, 20, 20], [8, 72]]))
+    at_opt = _choices(engine.plan((8, 16, 20, 20), (8, 72)))
     assert at_opt and not any("untimed" in c for c in at_opt.values()), at_opt
-    off_opt = _choices(engine.plan([[3, 16, 20, 20], [3, 72]]))
+    off_opt = _choices(engine.plan((3, 16, 20, 20), (3, 72)))
     assert off_opt.keys() == at_opt.keys()
     assert all("untimed" in c for c in off_opt.values()), off_opt
     x = torch.randn(3, 16, 20, 20, device="cuda", dtype=torch.float16)

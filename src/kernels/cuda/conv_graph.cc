@@ -781,8 +781,8 @@ class ConvGraphKernel : public Kernel {
 
   // A dynamic engine's plan off its opt sizes (kernels/tactic_hints.h): the one candidate is the kind
   // of plan opt's plan chose, with its cuDNN engine where the heuristic offers that engine at these
-  // sizes (else the heuristic's first plan of that kind), untimed. False when the hint does not
-  // apply here; the layer then chooses as usual.
+  // sizes precompiled (else the heuristic's first precompiled plan of that kind), untimed. False when
+  // the hint does not apply here; the layer then chooses as usual.
   bool follow(const KernelSpec& s, const ConvHint& h, size_t cap, bool fma_only, Prepared& out) const {
     Plan p;
     if (h.direct || h.gemm) {
@@ -801,8 +801,13 @@ class ConvGraphKernel : public Kernel {
       std::string why;
       std::shared_ptr<Graph> graph = build_graph(g_, dnn_type(dtype_), has_bias_, has_residual_, act_, v, why);
       if (!graph) return false;
-      int compiles_left = 1;
+      // Engines that cuDNN compiles at finalization compile again for every new size (ResNet-50's
+      // took 3.3 s of helper threads a plan on the H200): a precompiled engine is taken instead, the
+      // opt plan's where it is one, and a compiled one only where no other takes the layer.
+      int compiles_left = 0;
       add_plans(graph, v, fma_only, cap - staging, 1, out.candidates, compiles_left, h.engine);
+      if (out.candidates.empty()) add_plans(graph, v, fma_only, cap - staging, 1, out.candidates, compiles_left);
+      compiles_left = 1;
       if (out.candidates.empty()) add_plans(graph, v, fma_only, cap - staging, 1, out.candidates, compiles_left);
       if (out.candidates.empty()) return false;
       out.candidates[0].staged = h.staged != 0;

@@ -345,14 +345,17 @@ class LtMatMul : public Kernel {
       return chosen.insert(key, Chosen{options[index], why}).algo;
     }
     // A dynamic engine's plan off its opt sizes: the opt plan's algorithm where the heuristic offers
-    // it here too, else the heuristic's first; untimed, and not shared (a static build times).
+    // it here too, else the heuristic's first; untimed, and not shared (a static build times). Such
+    // a plan times nothing, also where its opt plan made no choice to follow (a convolution the opt
+    // plan took from its cache runs as this matrix multiply here).
     std::string hint;
-    if (followed_hint(s, kStoreKind, hint)) {
+    if (s.hints.follow) {
+      followed_hint(s, kStoreKind, hint);
       size_t i = 0;
       while (i < options.size() && algo_hex(options[i].algo) != hint) ++i;
       why = i < options.size() ? "cuBLASLt algorithm " + std::to_string(i + 1) + " of the heuristic's " +
                                      std::to_string(options.size()) + " (the opt plan's choice, untimed)"
-                               : "the heuristic's first (the opt plan's algorithm is not offered here; untimed)";
+                               : "the heuristic's first (the opt plan's algorithm is not here; untimed)";
       return options[i < options.size() ? i : 0];
     }
     TimedPart part("matmul timing");
