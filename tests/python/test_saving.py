@@ -94,6 +94,52 @@ print("ok")
     _passes_in_another_process(script)
 
 
+class Attention(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qkv = torch.nn.Linear(16, 48)
+
+    def forward(self, x):
+        q, k, v = self.qkv(x).view(2, 5, 3, 2, 8).permute(2, 0, 3, 1, 4)
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v).sum(1)
+
+
+class BackendOp(torch.nn.Module):
+    """Calls one of the backend's own ops, which its lowering module defines."""
+
+    def forward(self, q):
+        return torch.ops.tensorforge.sdpa(q, q, q) * 2
+
+
+def test_loading_imports_only_the_runtime_and_the_ops_a_program_keeps(tmp_path):
+    """tensorforge.load imports no conversion or lowering code (a saved model's first output comes
+    sooner), except to define the backend's own ops for a program that calls one."""
+    from tensorforge.dynamo.lowering import custom_ops  # noqa: F401 - defines tensorforge::sdpa here
+
+    model, x = _model(Attention), torch.randn(2, 5, 16)
+    plain, own_op = tmp_path / "plain.pt2", tmp_path / "own_op.pt2"
+    tf.save(model, plain, (x,), options={"min_block_size": 1})
+    q = torch.randn(2, 3, 4, 8)
+    torch.export.save(torch.export.export(BackendOp(), (q,)), own_op)
+    torch.save((x, q), tmp_path / "x.pt")
+    with torch.no_grad():
+        torch.save((model(x), BackendOp()(q)), tmp_path / "expected.pt")
+    script = f"""
+import sys, torch, tensorforge as tf
+(x, q), (want, want_q) = torch.load({str(tmp_path / 'x.pt')!r}), torch.load({str(tmp_path / 'expected.pt')!r})
+heavy = lambda: sorted(m for m in sys.modules if m.startswith(("tensorforge.dynamo.conversion",
+                                                                 "tensorforge.dynamo.lowering")))
+with torch.no_grad():
+    m = tf.load({str(plain)!r})
+    torch.testing.assert_close(m(x), want, rtol=1e-4, atol=1e-5)
+    assert heavy() == [], heavy()
+    m = tf.load({str(own_op)!r})
+    torch.testing.assert_close(m(q), want_q)
+print("ok")
+"""
+    _passes_in_another_process(script)
+
+
 def test_dynamic_round_trip_in_another_process(tmp_path):
     """Saved with a dynamic batch (1..64): both engines are dynamic engines, and the loaded program
     runs every batch in range in another process without compiling, matching eager; a batch above

@@ -29,7 +29,7 @@ import torch
 import tensorforge as tf
 from tensorforge.dynamo import cache_files
 from tensorforge.errors import Error
-from tensorforge.dynamo.conversion.interpreter import IOSpec
+from tensorforge.dynamo.runtime.io_spec import IOSpec
 
 MAGIC = b"tensorforge engine cache 1\n"
 SUFFIX = ".tfcache"

@@ -11,9 +11,7 @@ PyTorch or keeps static engines.
 
 from __future__ import annotations
 
-import ast
 import contextvars
-import operator
 import re
 
 import sympy
@@ -21,6 +19,7 @@ import torch
 from torch.utils._sympy import functions as tsf
 
 import tensorforge as tf
+from tensorforge.dynamo.runtime.size_expr import evaluate  # noqa: F401 - part of this module's API
 from tensorforge.errors import UnsupportedError
 
 _FLOOR_DIV = tuple(getattr(tsf, n) for n in ("FloorDiv", "CleanDiv") if hasattr(tsf, n))
@@ -195,38 +194,6 @@ class SizedNetwork(tf.Network):
                 raise UnsupportedError(f"{kind} layer {name!r}: size {symbol} is not a dim of any engine input, so "
                                        "a call could not give its value")
         return super().add_layer(kind, inputs, plain, name, {**written, **(sizes or {})})
-
-
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.FloorDiv: operator.floordiv,
-           ast.Mod: operator.mod}
-
-
-def evaluate(text: str, values: dict):
-    """The value of a size expression's text (size_text's grammar) with its sizes bound by `values`
-    (ints, or torch.SymInts while tracing: the result is then symbolic). Raises ValueError for text
-    outside the grammar or a size `values` does not bind."""
-    def ev(node):
-        if isinstance(node, ast.Constant) and type(node.value) is int:
-            return node.value
-        if isinstance(node, ast.Name):
-            if node.id not in values:
-                raise ValueError(f"size expression {text!r}: no value for size {node.id}")
-            return values[node.id]
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -ev(node.operand)
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            return _BINARY[type(node.op)](ev(node.left), ev(node.right))
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("max", "min") and \
-                len(node.args) == 2 and not node.keywords:
-            a, b = ev(node.args[0]), ev(node.args[1])
-            return torch.sym_max(a, b) if node.func.id == "max" else torch.sym_min(a, b)
-        raise ValueError(f"size expression {text!r}: {ast.dump(node)[:60]} is outside the grammar")
-
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError:
-        raise ValueError(f"size expression {text!r} does not parse") from None
-    return ev(tree.body)
 
 
 def _symbols(text: str) -> set[str]:

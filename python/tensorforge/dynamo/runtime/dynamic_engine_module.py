@@ -17,7 +17,7 @@ import torch
 
 import tensorforge as tf
 from tensorforge.errors import InvalidArgumentError
-from tensorforge.dynamo.conversion.interpreter import IOSpec
+from tensorforge.dynamo.runtime.io_spec import IOSpec
 from tensorforge.dynamo.runtime.engine_module import EngineModule
 
 

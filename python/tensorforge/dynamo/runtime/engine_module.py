@@ -21,7 +21,7 @@ import torch
 import tensorforge as tf
 from tensorforge.context_pool import ContextPool
 from tensorforge.errors import InvalidArgumentError
-from tensorforge.dynamo.conversion.interpreter import IOSpec
+from tensorforge.dynamo.runtime.io_spec import IOSpec
 
 
 class EngineModule(torch.nn.Module):
