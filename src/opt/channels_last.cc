@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ir/layout.h"
+#include "opt/constant_memo.h"
 #include "opt/rebuild.h"
 
 namespace tensorforge {
@@ -226,13 +227,18 @@ class Rewriter {
     return to_first_[id];
   }
 
+  // A rank-4 constant channels last; a dynamic engine's plans derive it once (opt/constant_memo.h).
+  static Weights nhwc_constant(const Weights& w) {
+    return opt::derived_constant("nhwc " + w.dims().str(), {w}, [&] { return permute_weights(w, kToLast); });
+  }
+
   // Old rank-4 tensor `id` in the new graph, channels last.
   int channels_last(int id) {
     if (produced_last(id)) return rb_.map(id);
     if (to_last_[id] < 0) {
       if (is_constant(g_, id)) {
         const Weights& w = constant_value(g_, id);
-        to_last_[id] = rb_.constant(permute_weights(w, kToLast), g_.tensors[id].name + ".nhwc");
+        to_last_[id] = rb_.constant(nhwc_constant(w), g_.tensors[id].name + ".nhwc");
       } else {
         to_last_[id] = convert(rb_.map(id), g_.tensors[id].dims, kToLast, g_.tensors[id].name + ".to_nhwc");
       }
@@ -252,7 +258,7 @@ class Rewriter {
     const std::string name = g_.tensors[id].name + ".nhwc";
     if (is_constant(g_, id)) {
       const Weights& w = constant_value(g_, id);
-      to_last_[id] = rb_.constant(permute_weights(Weights(w.dtype(), d4, w.data()), kToLast), name);
+      to_last_[id] = rb_.constant(nhwc_constant(Weights(w.dtype(), d4, w.data())), name);
     } else {
       int r = rb_.add(LayerKind::kReshape, {rb_.map(id)}, {{"shape", d4.vec()}}, name + ".rank4");
       to_last_[id] = convert(r, d4, kToLast, name);

@@ -2,9 +2,11 @@
 #include "opt/fold_batch_norm.h"
 
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
+#include "opt/constant_memo.h"
 #include "opt/rebuild.h"
 
 namespace tensorforge {
@@ -67,7 +69,19 @@ ir::Graph fold_batch_norm(const ir::Graph& g) {
       scale[o] = gamma[o] / std::sqrt(var[o] + eps);
       nb[o] = (bias[o] - mean[o]) * scale[o] + beta[o];
     }
-    int nw = rb.constant(scaled_weights(w, scale, per), conv.name + ".folded_weight");
+    // The scaled weight depends on the weight, var, gamma and eps (a dynamic engine's plans derive it
+    // once: opt/constant_memo.h); the bias is a vector, computed every time.
+    std::vector<Weights> sources{w};
+    char eps_text[32];
+    std::snprintf(eps_text, sizeof eps_text, "%.17g", eps);
+    std::string kind = std::string("fold_batch_norm eps ") + eps_text;
+    for (size_t i : {size_t(2), size_t(3)}) {
+      const bool given = i < norm.inputs.size() && norm.inputs[i] >= 0;
+      kind += given ? " +" : " -";
+      if (given) sources.push_back(constant_value(g, norm.inputs[i]));
+    }
+    int nw = rb.constant(opt::derived_constant(kind, sources, [&] { return scaled_weights(w, scale, per); }),
+                         conv.name + ".folded_weight");
     int nbias = rb.constant(float_weights(t, Dims{cout}, nb), conv.name + ".folded_bias");
     rb.replace(static_cast<int>(li), LayerKind::kConvolution, {rb.map(conv.inputs[0]), nw, nbias}, conv.attrs,
                conv.name, {conv_of[li]});

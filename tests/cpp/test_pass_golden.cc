@@ -9,6 +9,7 @@
 #include "opt/causal_masks.h"
 #include "opt/channels_last.h"
 #include "opt/compose_views.h"
+#include "opt/constant_memo.h"
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fold_attention_views.h"
 #include "opt/batch_norm_to_affine.h"
@@ -1751,6 +1752,38 @@ TEST(Pipeline, TheCUDAPipelineKeepsADenseBlockChannelsLast) {
   EXPECT_EQ(count_layers(out, LayerKind::kTranspose), 1) << ir::to_text(out);
   EXPECT_EQ(count_layers(out, LayerKind::kPointwise), 2) << ir::to_text(out);
   expect_same_output(g, out, 3e-2, "CUDA pipeline on the CPU");
+}
+
+// A memo that counts what passes derive through it, by kind, and makes every constant itself.
+class CountingMemo : public opt::ConstantMemo {
+ public:
+  Weights derive(const std::string& kind, const std::vector<Weights>& sources,
+                 const std::function<Weights()>& make) override {
+    kinds.push_back(kind.substr(0, kind.find(' ')));
+    return make();
+  }
+  std::vector<std::string> kinds;
+};
+
+TEST(PassGolden, FoldedAndPermutedWeightsGoThroughTheMemo) {
+  // A dynamic engine's plans run these passes at every size: the folded weight and the NHWC weight
+  // are derived through the memo a plan's build installs (opt/constant_memo.h), not remade.
+  const ir::Graph g = ir::parse_text(
+      "input %x: float16[2,3,5,6]\n"
+      "%w: float16[4,3,3,3] = constant \"w\" () {value=float16[4,3,3,3]}\n"
+      "%c: float16[2,4,5,6] = convolution \"c\" (%x, %w, none) {padding=[1, 1]}\n"
+      "%m: float16[4] = constant \"m\" () {value=float16[4]{1, 2, 3, 4}}\n"
+      "%v: float16[4] = constant \"v\" () {value=float16[4]{1, 0.5, 2, 1}}\n"
+      "%bn: float16[2,4,5,6] = batch_norm \"bn\" (%c, %m, %v, none, none) {eps=1e-05}\n"
+      "%p: float16[2,4,2,3] = pooling \"p\" (%bn) {mode=\"max\", kernel=[2, 2]}\n"
+      "output %p\n");
+  CountingMemo memo;
+  opt::MemoScope scope(&memo);
+  const ir::Graph out = channels_last(fold_batch_norm(g));
+  EXPECT_EQ(memo.kinds, (std::vector<std::string>{"fold_batch_norm", "nhwc"}));
+  std::vector<HostTensor> in = random_inputs(g);
+  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
+  expect_close(got[0], want[0].dims, want[0].values(), 2e-2, "output");
 }
 
 }  // namespace
