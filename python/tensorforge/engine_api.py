@@ -135,7 +135,11 @@ def _int_list(values: Any, what: str) -> list:
     return out
 
 
-def _bytes(data: Any) -> bytes:
+def _bytes(data: Any) -> Any:
+    """An engine file's contents for _C's deserialize: bytes, or a 1-D uint8 NumPy array as it is (read
+    in place: a saved program's engine buffer is not copied)."""
+    if isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 1 and data.flags.c_contiguous:
+        return data
     try:
         return bytes(data)
     except TypeError:
@@ -581,7 +585,7 @@ class DynamicEngine:
 
     @staticmethod
     def deserialize(data: bytes) -> "DynamicEngine":
-        """A dynamic engine from bytes (its opt plan built where the bytes hold none); raises
+        """A dynamic engine from bytes or a 1-D uint8 array (its opt plan built where they hold none); raises
         CorruptFileError on anything malformed and InvalidArgumentError for a static engine's file."""
         native = _C.DynamicEngine.deserialize(_bytes(data))
         return DynamicEngine(native, native.max_plans)
@@ -722,7 +726,7 @@ class Engine:
 
     @staticmethod
     def deserialize(data: bytes) -> "Engine":
-        """An engine from bytes; raises CorruptFileError on anything malformed."""
+        """An engine from bytes or a 1-D uint8 array; raises CorruptFileError on anything malformed."""
         return Engine(_C.Engine.deserialize(_bytes(data)))
 
     def save(self, path: str | bytes | os.PathLike) -> None:

@@ -99,7 +99,7 @@ def _runner(engine: torch.Tensor, meta: str) -> EngineModule | DynamicEngineModu
     device = m["device"]
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
-    blob = engine.detach().cpu().contiguous().numpy().tobytes()
+    blob = engine.detach().cpu().contiguous().numpy()  # read in place by deserialize
     kind, module = (tf.DynamicEngine, DynamicEngineModule) if m["dynamic"] else (tf.Engine, EngineModule)
     start = time.perf_counter()
     with torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext():

@@ -52,6 +52,8 @@ PythonLogger* python_logger() {
 
 using AnyArray = nb::ndarray<>;        // any device; checked against the engine's; writable (outputs)
 using InArray = nb::ndarray<nb::ro>;   // read-only arrays are accepted where only read (inputs, constants)
+// An engine file's bytes in a host array (a saved program's engine buffer): read in place, not copied.
+using FileArray = nb::ndarray<const uint8_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
 template <class Array>
 DataType dtype_of(const Array& a, const std::string& what) {
@@ -364,11 +366,16 @@ NB_MODULE(_C, m) {
              std::vector<uint8_t> b = e.serialize();
              return nb::bytes(reinterpret_cast<const char*>(b.data()), b.size());
            })
+      // The argument keeps its buffer alive (and bytes and read-only arrays unchanged) without the GIL.
       .def_static("deserialize",
                   [](nb::bytes b) {
-                    std::string data(b.c_str(), b.size());
                     nb::gil_scoped_release release;  // builds the opt plan
-                    return DynamicEngine::deserialize(data.data(), data.size());
+                    return DynamicEngine::deserialize(b.c_str(), b.size());
+                  })
+      .def_static("deserialize",
+                  [](const FileArray& a) {
+                    nb::gil_scoped_release release;
+                    return DynamicEngine::deserialize(a.data(), a.shape(0));
                   })
       .def("save", [](const DynamicEngine& e, nb::bytes path) { e.save(std::string(path.c_str(), path.size())); })
       .def_static("load",
@@ -418,9 +425,13 @@ NB_MODULE(_C, m) {
            })
       .def_static("deserialize",
                   [](nb::bytes b) {
-                    std::string data(b.c_str(), b.size());
                     nb::gil_scoped_release release;  // kernels are created (and log) here
-                    return Engine::deserialize(data.data(), data.size());
+                    return Engine::deserialize(b.c_str(), b.size());
+                  })
+      .def_static("deserialize",
+                  [](const FileArray& a) {
+                    nb::gil_scoped_release release;
+                    return Engine::deserialize(a.data(), a.shape(0));
                   })
       // Paths arrive as the bytes os.fsencode() gives, so any file name works; NUL bytes are refused
       // in C++ (Engine::save/load), not cut off.

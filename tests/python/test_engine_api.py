@@ -149,6 +149,9 @@ def test_serialize_round_trip_and_files(tmp_path):
     data = engine.serialize()
     again = tf.Engine.deserialize(data)
     assert again.network_text() == engine.network_text()
+    # A uint8 array is read in place; a strided one (not one buffer) is copied into bytes first.
+    for array in (np.frombuffer(data, dtype=np.uint8), np.repeat(np.frombuffer(data, dtype=np.uint8), 2)[::2]):
+        assert tf.Engine.deserialize(array).network_text() == engine.network_text()
     assert again.inspect() == engine.inspect()
     x = torch.randn(2, 3)
     torch.testing.assert_close(again(x)[0], engine(x)[0])
@@ -171,6 +174,8 @@ def test_corrupt_engines_raise(tmp_path, damage):
         data = b""
     with pytest.raises(tf.CorruptFileError):
         tf.Engine.deserialize(bytes(data))
+    with pytest.raises(tf.CorruptFileError):  # the same bytes read in place from an array
+        tf.Engine.deserialize(np.frombuffer(bytes(data), dtype=np.uint8))
     path = tmp_path / "bad.tfengine"
     path.write_bytes(bytes(data))
     with pytest.raises(tf.CorruptFileError, match="bad.tfengine"):
