@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what building and testing TensorForge needs on a fresh Debian machine with Python 3.10+:
-# OpenBLAS and GoogleTest (Debian packages), the Python build tools, pytest with expecttest and
+# OpenBLAS, oneDNN and GoogleTest (Debian packages), the Python build tools, pytest with expecttest and
 # hypothesis (PyTorch's OpInfo database, which the conformance test reads, imports them), torchao
 # (PT2E quantization, for the quantization tests), and the CPU build of PyTorch 2.13.0 (pinned: a
 # loose `torch` would pull a multi-GB CUDA build). Safe to run again.
 set -euo pipefail
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 need=()
-for pkg in libopenblas-dev libgtest-dev cmake ninja-build g++; do
+for pkg in libopenblas-dev libdnnl-dev libgtest-dev cmake ninja-build g++; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -10,6 +10,7 @@
 #include "builder/tactic_timing.h"
 #include "builder/progress.h"
 #include "common/build_clock.h"
+#include "kernels/cpu/spatial.h"
 #include "kernels/cuda/device_info.h"
 #include "builder/weight_pool.h"
 #include "runtime/engine_impl.h"
@@ -70,9 +71,16 @@ void upload_constants(EngineImpl& impl, WeightPool* pool) {
   }
 }
 
-Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list, const std::string& tactic,
+Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list, std::string tactic,
                const BuilderConfig& config, HintUse hints) {
   const ir::Layer& l = g.layers[li];
+  // An engine file from a build with oneDNN read by one without it: the layer takes the kernel a build
+  // here would pick (the same convolution, computed another way).
+  if (tactic == "cpu.conv.onednn" && !cpu::built_with_onednn()) {
+    log(Severity::kWarning, "layer '" + l.name + "': the engine names oneDNN's convolution, which this build lacks; "
+                            "im2col and GEMM compute it");
+    tactic.clear();
+  }
   KernelSpec spec = kernel_spec(g, l, config, hints);
   bool known = false;
   // Levels 4-5 time every kernel that accepts the layer against the others (tactic_timing.h);

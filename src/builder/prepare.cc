@@ -19,7 +19,13 @@ double ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_c
 
 KernelSpec kernel_spec(const ir::Graph& graph, const ir::Layer& l, const BuilderConfig& config, HintUse hints) {
   KernelSpec spec{l, {}, {}, config, hints};
-  for (int id : l.inputs) spec.inputs.push_back(id >= 0 ? &graph.tensors[id] : nullptr);
+  for (int id : l.inputs) {
+    spec.inputs.push_back(id >= 0 ? &graph.tensors[id] : nullptr);
+    const int producer = id >= 0 ? graph.tensors[id].producer : -1;
+    spec.constants.push_back(producer >= 0 && graph.layers[producer].kind == LayerKind::kConstant
+                                 ? &ir::attr_weights(graph.layers[producer], "value")
+                                 : nullptr);
+  }
   for (int id : l.outputs) spec.outputs.push_back(&graph.tensors[id]);
   return spec;
 }

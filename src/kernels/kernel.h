@@ -35,6 +35,10 @@ struct KernelSpec {
   const BuilderConfig& config;  ///< The build's options (precision flags such as allow_tf32).
   /// A dynamic engine's plans: record what timing chose (opt's plan) or follow it (the others).
   HintUse hints{};
+  /// Per input, its value where it is a constant of the graph (nullptr for the others, and for every
+  /// input when the builder leaves this empty): for kernels that repack weights once at creation.
+  /// Valid only while the kernel is created.
+  std::vector<const Weights*> constants{};
 };
 
 /// Whether the build follows hints and holds one of `kind` for the spec's layer (then `text` is it).

@@ -16,6 +16,7 @@
 #include "ir/op_registry.h"
 #include "ir/sym_expr.h"
 #include "ir/pointwise_program.h"
+#include "kernels/cpu/spatial.h"
 #include "kernels/cuda/device_info.h"
 #include "opt/pass.h"
 #include "runtime/engine_impl.h"
@@ -235,6 +236,7 @@ NB_MODULE(_C, m) {
   }, nb::arg("callback").none());
   m.def("log_level", &log_level);
   m.def("built_with_cuda", &cuda::built_with_cuda);
+  m.def("built_with_onednn", &cpu::built_with_onednn);
   m.def("built_with_cudnn_attention", &cuda::built_with_cudnn_attention);
   m.def("optimizer_passes", [] {
     // (name, lowest optimization_level, devices, summary) per pass, in the order they run

@@ -68,9 +68,7 @@ def _conv_and_matmul_net():
 
 
 def _choices(engine) -> dict:
-    import json
-
-    return {layer["name"]: layer["choice"] or "" for layer in json.loads(engine.inspect_json())["layers"]
+    return {layer["name"]: layer["choice"] or "" for layer in engine.inspect("json")["layers"]
             if layer["runs"] and layer["kind"] in ("convolution", "matmul")}
 
 

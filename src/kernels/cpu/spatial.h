@@ -14,6 +14,11 @@
 namespace tensorforge::cpu {
 
 std::unique_ptr<Kernel> create_convolution(const KernelSpec& s);
+/// oneDNN's convolution (conv_onednn.cc) for float32 2-D layers with a constant weight; nullptr for
+/// the others and in builds without oneDNN.
+std::unique_ptr<Kernel> create_convolution_onednn(const KernelSpec& s);
+/// Whether this build has oneDNN's convolution (CMake's TENSORFORGE_ONEDNN found libdnnl).
+bool built_with_onednn();
 std::unique_ptr<Kernel> create_deconvolution(const KernelSpec& s);
 std::unique_ptr<Kernel> create_pooling(const KernelSpec& s);
 std::unique_ptr<Kernel> create_adaptive_pooling(const KernelSpec& s);

@@ -1,11 +1,12 @@
 // Registration of the CPU spatial kernels (convolution, deconvolution, pooling, adaptive pooling,
-// pad, resize); the kernels live in conv.cc, deconv.cc, pooling.cc, pad.cc and resize.cc, and
+// pad, resize); the kernels live in conv_onednn.cc (where oneDNN is built in), conv.cc, deconv.cc, pooling.cc, pad.cc and resize.cc, and
 // channels-last layers run through the adapter of channels_last.cc.
 #include "kernels/cpu/spatial.h"
 
 namespace tensorforge::cpu {
 
 void add_spatial_kernels(std::vector<KernelEntry>& k) {
+  k.push_back({LayerKind::kConvolution, "cpu.conv.onednn", create_convolution_onednn});
   k.push_back({LayerKind::kConvolution, "cpu.conv.im2col_gemm",
                [](const KernelSpec& s) { return with_layout(s, create_convolution); }});
   k.push_back({LayerKind::kDeconvolution, "cpu.deconv.gemm_col2im", create_deconvolution});

@@ -1,0 +1,104 @@
+"""The CPU convolution through oneDNN (src/kernels/cpu/conv_onednn.cc), in builds that have it:
+float32 2-D layers with a constant weight take it, over strides, padding whose last window stops
+short, dilation, groups, bias, residual and each activation, matching PyTorch and the im2col
+kernel; a weight computed at run time keeps the im2col kernel; one engine called from several
+threads at once gives each call its own answer."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import tensorforge as tf
+
+ACTS = {"none": lambda y: y, "relu": F.relu, "silu": F.silu, "hardswish": F.hardswish}
+
+CASES = [  # x shape, weight shape, stride, padding, dilation, groups, bias, residual, activation
+    ((2, 8, 13, 11), (16, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1, True, False, "relu"),
+    ((1, 3, 32, 30), (8, 3, 7, 7), (2, 2), (3, 3), (1, 1), 1, False, False, "none"),
+    ((2, 8, 12, 12), (8, 1, 3, 3), (2, 2), (1, 1), (1, 1), 8, True, False, "silu"),
+    ((1, 6, 9, 10), (12, 3, 3, 3), (1, 1), (2, 2), (2, 2), 2, True, True, "relu"),
+    ((1, 16, 10, 10), (24, 16, 1, 1), (2, 2), (0, 0), (1, 1), 1, True, False, "hardswish"),  # last column unread
+    ((3, 4, 10, 10), (4, 4, 3, 3), (2, 2), (1, 1), (1, 1), 1, False, True, "none"),  # a window short
+]
+
+
+def _build(case, disabled=()):
+    xs, ws, stride, pad, dil, groups, bias, residual, act = case
+    rng = np.random.default_rng(abs(hash(case)) % 2**32)
+    w = rng.standard_normal(ws).astype(np.float32) * 0.2
+    b = rng.standard_normal(ws[0]).astype(np.float32) if bias else None
+    y_shape = F.conv2d(torch.zeros(xs), torch.from_numpy(w), None, stride, pad, dil, groups).shape
+    net = tf.Network()
+    x = net.add_input("x", np.float32, xs)
+    r = net.add_input("r", np.float32, tuple(y_shape)) if residual else None
+    y = net.add_convolution(x, net.add_constant(w), net.add_constant(b) if bias else None, stride=stride, padding=pad,
+                            dilation=dil, groups=groups, activation=act, residual=r, name="conv")
+    net.mark_output(y, "y")
+    engine = tf.Builder(tf.BuilderConfig(disabled_tactics=list(disabled))).build(net)
+    return engine, w, b, tuple(y_shape)
+
+
+def _tactic(engine) -> str:
+    return next(layer["tactic"] for layer in engine.inspect("json")["layers"] if layer["kind"] == "convolution")
+
+
+def _onednn_or_skip(engine):
+    if not tf._C.built_with_onednn():
+        pytest.skip("this build has no oneDNN (CMake found no libdnnl-dev), so im2col takes every convolution")
+    assert _tactic(engine) == "cpu.conv.onednn", engine.inspect()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
+def test_matches_pytorch_and_im2col(case):
+    engine, w, b, y_shape = _build(case)
+    _onednn_or_skip(engine)
+    xs, _, stride, pad, dil, groups, _, residual, act = case
+    x = torch.randn(xs)
+    r = torch.randn(y_shape) if residual else None
+    args = (x, r) if residual else (x,)
+    (got,) = engine(*args)
+    want = F.conv2d(x.double(), torch.from_numpy(w).double(), torch.from_numpy(b).double() if b is not None else None,
+                    stride, pad, dil, groups)
+    want = ACTS[act](want + r.double() if residual else want)
+    torch.testing.assert_close(torch.as_tensor(got).double(), want, rtol=1e-4, atol=1e-4)
+    im2col, *_ = _build(case, disabled=["cpu.conv.onednn"])
+    assert _tactic(im2col) == "cpu.conv.im2col_gemm"
+    torch.testing.assert_close(torch.as_tensor(got), torch.as_tensor(im2col(*args)[0]), rtol=1e-4, atol=1e-4)
+
+
+def test_weight_computed_at_run_time_keeps_im2col():
+    engine, *_ = _build(CASES[0])
+    _onednn_or_skip(engine)
+    net = tf.Network()
+    x, w = net.add_input("x", np.float32, (1, 4, 6, 6)), net.add_input("w", np.float32, (5, 4, 3, 3))
+    net.mark_output(net.add_convolution(x, w, padding=(1, 1)), "y")
+    assert _tactic(tf.Builder().build(net)) == "cpu.conv.im2col_gemm"
+
+
+def test_one_engine_from_several_threads():
+    case = CASES[3]
+    engine, *_ = _build(case)
+    _onednn_or_skip(engine)
+    _, _, y_shape = _build(case)[1:]
+    inputs = [(torch.randn(case[0]), torch.randn(y_shape)) for _ in range(6)]
+    want = [torch.as_tensor(engine(*a)[0]).clone() for a in inputs]
+    got, errors = [None] * len(inputs), []
+
+    def call(i):
+        try:
+            for _ in range(20):
+                got[i] = torch.as_tensor(engine(*inputs[i])[0]).clone()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
