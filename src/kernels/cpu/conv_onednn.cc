@@ -14,12 +14,11 @@
 #ifdef TENSORFORGE_WITH_ONEDNN
 
 #include <algorithm>
-#include <cstring>
 #include <unordered_map>
 
 #include "ir/layout.h"
+#include "kernels/cpu/onednn.h"
 #include "kernels/layer_attrs.h"
-#include "oneapi/dnnl/dnnl.hpp"
 
 namespace tensorforge::cpu {
 
@@ -27,11 +26,6 @@ namespace {
 
 using dnnl::memory;
 using Tag = memory::format_tag;
-
-dnnl::engine& cpu_engine() {
-  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
-  return e;
-}
 
 size_t align64(size_t n) { return (n + 63) / 64 * 64; }
 
@@ -54,7 +48,7 @@ class OnednnConv : public Kernel {
   std::string choice() const override { return choice_; }
 
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
-    dnnl::engine& eng = cpu_engine();
+    dnnl::engine& eng = onednn_engine();
     dnnl::stream strm(eng);
     char* ws = static_cast<char*>(workspace);
     memory x_user(x_md_, eng, in[0].data), y_user(y_md_, eng, out[0].data);
@@ -65,8 +59,8 @@ class OnednnConv : public Kernel {
       memory r(y_md_, eng, in[3].data);
       if (y_reorder_)
         residual_reorder_.execute(strm, r, y);
-      else if (in[3].data != out[0].data)
-        std::memcpy(out[0].data, in[3].data, y_md_.get_size());
+      else
+        start_from_residual(in[3], out[0], y_md_.get_size());
     }
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, y},
                                          {DNNL_ARG_SCRATCHPAD, memory(pd_.scratchpad_desc(), eng, ws + scratch_off_)}};
@@ -78,7 +72,7 @@ class OnednnConv : public Kernel {
 
  private:
   OnednnConv(const KernelSpec& s, bool has_bias, bool has_residual) : has_bias_(has_bias), has_residual_(has_residual) {
-    dnnl::engine& eng = cpu_engine();
+    dnnl::engine& eng = onednn_engine();
     const Dims& xd = s.inputs[0]->dims;
     const Dims& wd = s.inputs[1]->dims;
     const Dims& yd = s.outputs[0]->dims;
@@ -123,12 +117,7 @@ class OnednnConv : public Kernel {
                                                                any_y, strides, dilation, pad_l, pad_r);
     pd_ = dnnl::convolution_forward::primitive_desc(d, attr, eng);
     conv_ = dnnl::convolution_forward(pd_);
-    // The weight in the implementation's layout, once.
-    weights_ = memory(pd_.weights_desc(), eng);
-    memory w_src(w_user, eng, const_cast<void*>(static_cast<const void*>(s.constants[1]->data())));
-    dnnl::stream strm(eng);
-    dnnl::reorder(w_src, weights_).execute(strm, w_src, weights_);
-    strm.wait();
+    weights_ = packed_constant(*s.constants[1], w_user, pd_.weights_desc());  // once
     if (pd_.src_desc() != x_md_) x_reorder_ = dnnl::reorder(dnnl::reorder::primitive_desc(eng, x_md_, eng, pd_.src_desc()));
     if (pd_.dst_desc() != y_md_) {
       y_reorder_ = dnnl::reorder(dnnl::reorder::primitive_desc(eng, pd_.dst_desc(), eng, y_md_));
@@ -152,6 +141,20 @@ class OnednnConv : public Kernel {
 };
 
 }  // namespace
+
+dnnl::engine& onednn_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::memory packed_constant(const Weights& w, const dnnl::memory::desc& user, const dnnl::memory::desc& packed) {
+  dnnl::engine& eng = onednn_engine();
+  dnnl::memory out(packed, eng), in(user, eng, const_cast<void*>(static_cast<const void*>(w.data())));
+  dnnl::stream strm(eng);
+  dnnl::reorder(in, out).execute(strm, in, out);
+  strm.wait();
+  return out;
+}
 
 std::unique_ptr<Kernel> create_convolution_onednn(const KernelSpec& s) { return OnednnConv::create(s); }
 
