@@ -1,5 +1,5 @@
-// What the CPU kernels built on oneDNN share (conv_onednn.cc, matmul_onednn.cc); included only in
-// builds with TENSORFORGE_WITH_ONEDNN.
+// What CPU kernels built on oneDNN share (conv_onednn.cc defines it); included only in builds with
+// TENSORFORGE_WITH_ONEDNN.
 #pragma once
 
 #include <cstring>
