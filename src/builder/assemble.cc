@@ -76,7 +76,7 @@ Step make_step(const ir::Graph& g, int li, const std::vector<KernelEntry>& list,
   const ir::Layer& l = g.layers[li];
   // An engine file from a build with oneDNN read by one without it: the layer takes the kernel a build
   // here would pick (the same layer, computed another way).
-  if (tactic == "cpu.conv.onednn" && !cpu::built_with_onednn()) {
+  if ((tactic == "cpu.conv.onednn" || tactic == "cpu.matmul.onednn") && !cpu::built_with_onednn()) {
     log(Severity::kWarning, "layer '" + l.name + "': the engine names kernel '" + tactic + "', which this build "
                             "lacks (it has no oneDNN); the kernel a build here picks computes the layer");
     tactic.clear();

@@ -9,6 +9,9 @@
 namespace tensorforge::cpu {
 
 std::unique_ptr<Kernel> create_matmul(const KernelSpec& s);
+/// oneDNN's product (matmul_onednn.cc) for float32 layers whose b is a constant matrix; nullptr for
+/// the others and in builds without oneDNN.
+std::unique_ptr<Kernel> create_matmul_onednn(const KernelSpec& s);
 std::unique_ptr<Kernel> create_attention(const KernelSpec& s);
 std::unique_ptr<Kernel> create_quantized_matmul(const KernelSpec& s);
 

@@ -1,11 +1,11 @@
-// What CPU kernels built on oneDNN share (conv_onednn.cc defines it); included only in builds with
-// TENSORFORGE_WITH_ONEDNN.
+// What the CPU kernels built on oneDNN share (conv_onednn.cc, matmul_onednn.cc); included only in
+// builds with TENSORFORGE_WITH_ONEDNN.
 #pragma once
 
 #include <cstring>
 
 #include "kernels/kernel.h"
-#include "oneapi/dnnl/dnnl.hpp"
+#include <oneapi/dnnl/dnnl.hpp>
 
 namespace tensorforge::cpu {
 

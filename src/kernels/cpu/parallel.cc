@@ -13,10 +13,15 @@
 #include <unistd.h>
 #include <vector>
 
+#ifdef TENSORFORGE_CPU_OPENMP
+#include <omp.h>
+#endif
+
 namespace tensorforge::cpu {
 
 namespace {
 
+#ifndef TENSORFORGE_CPU_OPENMP
 class Pool {
  public:
   explicit Pool(int threads) {
@@ -120,6 +125,7 @@ class Pool {
   static constexpr std::chrono::microseconds kSpin{200};
   std::exception_ptr error_;
 };
+#endif
 
 int configured_threads() {
   if (const char* env = std::getenv("TENSORFORGE_CPU_THREADS")) {
@@ -130,17 +136,26 @@ int configured_threads() {
   return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 64u));
 }
 
+#ifndef TENSORFORGE_CPU_OPENMP
 Pool& pool() {
   static Pool p(configured_threads());
   return p;
 }
+#endif
 
 // The process that started the pool: a child forked from it has none of its threads.
 const pid_t g_pool_pid = getpid();
 
 }  // namespace
 
+#ifdef TENSORFORGE_CPU_OPENMP
+int cpu_threads() {
+  static const int threads = configured_threads();
+  return threads;
+}
+#else
 int cpu_threads() { return pool().size(); }
+#endif
 
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
@@ -156,7 +171,28 @@ void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, in
     const int64_t begin = c * size, end = std::min(n, begin + size);
     if (begin < end) fn(begin, end);
   };
+#ifdef TENSORFORGE_CPU_OPENMP
+  // One OpenMP team for these loops and oneDNN's kernels (the same runtime): threads of two pools
+  // spinning beside each other between layers took the cores from one another.
+  if (omp_in_parallel()) {
+    fn(0, n);
+    return;
+  }
+  std::exception_ptr error;
+  std::mutex error_mutex;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    try {
+      chunk(c);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+#else
   if (!pool().run(chunks, chunk)) fn(0, n);  // the pool works for another caller: alone, inline
+#endif
 }
 
 }  // namespace tensorforge::cpu

@@ -1,8 +1,10 @@
-"""The CPU convolution through oneDNN (src/kernels/cpu/conv_onednn.cc), in builds that have it:
-float32 2-D layers with a constant weight take it, over strides, padding whose last window stops
-short, dilation, groups, bias, residual and each activation, matching PyTorch and the im2col
-kernel; a weight computed at run time keeps the im2col kernel; one engine called from several
-threads at once gives each call its own answer."""
+"""The CPU kernels through oneDNN (src/kernels/cpu/conv_onednn.cc, matmul_onednn.cc), in builds that
+have it: float32 2-D convolutions with a constant weight take it, over strides, padding whose last
+window stops short, dilation, groups, bias, residual and each activation, matching PyTorch and the
+im2col kernel; float32 products by a constant matrix likewise (either orientation, batched rows,
+bias, residual, each activation) against PyTorch and the sgemm kernel; a weight computed at run
+time keeps the other kernels; one engine called from several threads at once gives each call its
+own answer."""
 
 import threading
 
@@ -41,14 +43,14 @@ def _build(case, disabled=()):
     return engine, w, b, tuple(y_shape)
 
 
-def _tactic(engine) -> str:
-    return next(layer["tactic"] for layer in engine.inspect("json")["layers"] if layer["kind"] == "convolution")
+def _tactic(engine, kind="convolution") -> str:
+    return next(layer["tactic"] for layer in engine.inspect("json")["layers"] if layer["kind"] == kind)
 
 
-def _onednn_or_skip(engine):
+def _onednn_or_skip(engine, kind="convolution"):
     if not tf._C.built_with_onednn():
-        pytest.skip("this build has no oneDNN (CMake found no libdnnl-dev), so im2col takes every convolution")
-    assert _tactic(engine) == "cpu.conv.onednn", engine.inspect()
+        pytest.skip("this build has no oneDNN (CMake found no libdnnl-dev), so im2col and sgemm take every layer")
+    assert _tactic(engine, kind) == f"cpu.{'conv' if kind == 'convolution' else kind}.onednn", engine.inspect()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
@@ -103,3 +105,59 @@ def test_one_engine_from_several_threads():
     for g, w in zip(got, want):
         torch.testing.assert_close(g, w, rtol=0, atol=0)
 
+
+MATMUL_ACTS = {"none": lambda y: y, "relu": F.relu, "gelu": F.gelu, "gelu_tanh": lambda y: F.gelu(y, approximate="tanh")}
+
+MATMUL_CASES = [  # a shape, weight shape (as stored), transpose_b, bias, residual, activation
+    ((5, 16), (16, 24), False, False, False, "none"),
+    ((2, 7, 32), (48, 32), True, True, False, "gelu"),
+    ((3, 4, 2, 8), (8, 12), False, True, True, "relu"),
+    ((1, 9, 16), (40, 16), True, True, True, "gelu_tanh"),
+]
+
+
+def _matmul(case, disabled=()):
+    a_shape, w_shape, tb, bias, residual, act = case
+    rng = np.random.default_rng(len(a_shape) * 31 + w_shape[0])
+    w = rng.standard_normal(w_shape).astype(np.float32) * 0.2
+    n = w_shape[0] if tb else w_shape[1]
+    b = rng.standard_normal(n).astype(np.float32) if bias else None
+    out_shape = a_shape[:-1] + (n,)
+    net = tf.Network()
+    a = net.add_input("a", np.float32, a_shape)
+    r = net.add_input("r", np.float32, out_shape) if residual else None
+    # The residual (added after the bias, before the activation) is the layer's fourth input.
+    y = net.add_layer("matmul", [a, net.add_constant(w), net.add_constant(b) if bias else None, r],
+                      {"transpose_a": 0, "transpose_b": int(tb), "activation": act}, "mm")[0]
+    net.mark_output(y, "y")
+    return tf.Builder(tf.BuilderConfig(disabled_tactics=list(disabled))).build(net), w, b, out_shape
+
+
+@pytest.mark.parametrize("case", MATMUL_CASES, ids=[f"case{i}" for i in range(len(MATMUL_CASES))])
+def test_matmul_matches_pytorch_and_sgemm(case):
+    engine, w, b, out_shape = _matmul(case)
+    _onednn_or_skip(engine, "matmul")
+    a_shape, _, tb, _, residual, act = case
+    a = torch.randn(a_shape)
+    r = torch.randn(out_shape) if residual else None
+    args = (a, r) if residual else (a,)
+    (got,) = engine(*args)
+    wt = torch.from_numpy(w).double()
+    want = a.double() @ (wt.T if tb else wt) + (torch.from_numpy(b).double() if b is not None else 0)
+    want = MATMUL_ACTS[act](want + r.double() if residual else want)
+    torch.testing.assert_close(torch.as_tensor(got).double(), want, rtol=1e-4, atol=1e-4)
+    sgemm, *_ = _matmul(case, disabled=["cpu.matmul.onednn"])
+    assert _tactic(sgemm, "matmul") == "cpu.matmul.sgemm"
+    torch.testing.assert_close(torch.as_tensor(got), torch.as_tensor(sgemm(*args)[0]), rtol=1e-4, atol=1e-4)
+
+
+def test_matmul_by_a_computed_or_batched_matrix_keeps_sgemm():
+    engine, *_ = _matmul(MATMUL_CASES[0])
+    _onednn_or_skip(engine, "matmul")
+    net = tf.Network()
+    a, b = net.add_input("a", np.float32, (4, 8)), net.add_input("b", np.float32, (8, 3))
+    c = net.add_constant(np.ones((2, 8, 3), np.float32))
+    net.mark_output(net.add_matmul(a, b), "y")
+    net.mark_output(net.add_matmul(net.add_reshape(a, (1, 4, 8)), c), "z")
+    tactics = {layer["tactic"] for layer in tf.Builder().build(net).inspect("json")["layers"] if layer["kind"] == "matmul"}
+    assert tactics == {"cpu.matmul.sgemm"}
