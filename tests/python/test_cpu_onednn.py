@@ -161,3 +161,34 @@ def test_matmul_by_a_computed_or_batched_matrix_keeps_sgemm():
     net.mark_output(net.add_matmul(net.add_reshape(a, (1, 4, 8)), c), "z")
     tactics = {layer["tactic"] for layer in tf.Builder().build(net).inspect("json")["layers"] if layer["kind"] == "matmul"}
     assert tactics == {"cpu.matmul.sgemm"}
+
+
+def test_a_forked_child_runs_the_engines():
+    """oneDNN's OpenMP threads do not survive fork(): a child forked after the parent ran the engines
+    runs the same layers through im2col and sgemm, with the same results (within float32 rounding),
+    instead of waiting forever for threads it does not have."""
+    engine, *_ = _build(CASES[0])
+    _onednn_or_skip(engine)
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import os, sys, torch
+sys.path.insert(0, sys.argv[1])
+import test_cpu_onednn as t
+conv, *_ = t._build(t.CASES[0])
+mm, *_ = t._matmul(t.MATMUL_CASES[1])
+x, a = torch.randn(t.CASES[0][0]), torch.randn(t.MATMUL_CASES[1][0])
+want = [torch.as_tensor(conv(x)[0]).clone(), torch.as_tensor(mm(a)[0]).clone()]
+pid = os.fork()
+if pid == 0:
+    got = [torch.as_tensor(conv(x)[0]), torch.as_tensor(mm(a)[0])]
+    os._exit(0 if all(torch.allclose(g, w, rtol=1e-4, atol=1e-4) for g, w in zip(got, want)) else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", script, os.path.dirname(os.path.abspath(__file__))],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])

@@ -44,10 +44,13 @@ class OnednnConv : public Kernel {
     }
   }
 
-  size_t workspace_size() const override { return scratch_off_ + scratch_bytes_; }
+  size_t workspace_size() const override {
+    return std::max(scratch_off_ + scratch_bytes_, forked_->workspace_size());
+  }
   std::string choice() const override { return choice_; }
 
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    if (ran_fallback_in_forked_child(*forked_, in, out, workspace)) return;
     dnnl::engine& eng = onednn_engine();
     dnnl::stream strm(eng);
     char* ws = static_cast<char*>(workspace);
@@ -71,7 +74,8 @@ class OnednnConv : public Kernel {
   }
 
  private:
-  OnednnConv(const KernelSpec& s, bool has_bias, bool has_residual) : has_bias_(has_bias), has_residual_(has_residual) {
+  OnednnConv(const KernelSpec& s, bool has_bias, bool has_residual)
+      : has_bias_(has_bias), has_residual_(has_residual), forked_(create_convolution(s)) {
     dnnl::engine& eng = onednn_engine();
     const Dims& xd = s.inputs[0]->dims;
     const Dims& wd = s.inputs[1]->dims;
@@ -131,6 +135,7 @@ class OnednnConv : public Kernel {
   }
 
   bool has_bias_, has_residual_;
+  std::unique_ptr<Kernel> forked_;  // im2col, for a forked child
   memory::desc x_md_, y_md_, bias_md_;
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward conv_;

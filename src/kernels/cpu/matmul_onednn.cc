@@ -9,6 +9,7 @@
 
 #ifdef TENSORFORGE_WITH_ONEDNN
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "kernels/cpu/onednn.h"
@@ -38,10 +39,13 @@ class OnednnMatMul : public Kernel {
     }
   }
 
-  size_t workspace_size() const override { return pd_.scratchpad_desc().get_size(); }
+  size_t workspace_size() const override {
+    return std::max(pd_.scratchpad_desc().get_size(), forked_->workspace_size());
+  }
   std::string choice() const override { return std::string("oneDNN ") + pd_.impl_info_str(); }
 
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    if (ran_fallback_in_forked_child(*forked_, in, out, workspace)) return;
     dnnl::engine& eng = onednn_engine();
     dnnl::stream strm(eng);
     if (has_residual_) start_from_residual(in[3], out[0], c_md_.get_size());
@@ -55,7 +59,8 @@ class OnednnMatMul : public Kernel {
   }
 
  private:
-  OnednnMatMul(const KernelSpec& s, const MatMulShape& p) : has_bias_(p.has_bias), has_residual_(p.has_residual) {
+  OnednnMatMul(const KernelSpec& s, const MatMulShape& p)
+      : has_bias_(p.has_bias), has_residual_(p.has_residual), forked_(create_matmul(s)) {
     const int64_t rows = p.batches * p.m;
     const auto f32 = memory::data_type::f32;
     a_md_ = memory::desc({rows, p.k}, f32, Tag::ab);
@@ -80,6 +85,7 @@ class OnednnMatMul : public Kernel {
   }
 
   bool has_bias_, has_residual_;
+  std::unique_ptr<Kernel> forked_;  // sgemm, for a forked child
   memory::desc a_md_, c_md_, bias_md_;
   dnnl::matmul::primitive_desc pd_;
   dnnl::matmul prim_;

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "kernels/cpu/parallel.h"
 #include "kernels/kernel.h"
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -14,6 +15,16 @@ dnnl::engine& onednn_engine();
 
 /// A constant's values reordered once into `packed` (a layout oneDNN chose), from `user`'s layout.
 dnnl::memory packed_constant(const Weights& w, const dnnl::memory::desc& user, const dnnl::memory::desc& packed);
+
+/// oneDNN's primitives split their work over OpenMP threads fixed at creation, which a forked child
+/// lacks (libgomp would wait for them forever): there, `fallback` (a kernel of the same layer that
+/// needs no OpenMP, created beside the oneDNN one) runs instead. True when it ran.
+inline bool ran_fallback_in_forked_child(const Kernel& fallback, const TensorView* in, const TensorView* out,
+                                         void* workspace) {
+  if (!forked_child()) return false;
+  fallback.run(in, out, workspace);
+  return true;
+}
 
 /// Before a primitive with a sum post-op writes `out` (in the caller's layout): the output starts as
 /// the residual `residual` (copied unless it is the output's own buffer).

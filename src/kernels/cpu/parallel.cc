@@ -157,10 +157,12 @@ int cpu_threads() {
 int cpu_threads() { return pool().size(); }
 #endif
 
+bool forked_child() { return getpid() != g_pool_pid; }
+
 void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
-  const int threads = getpid() == g_pool_pid ? cpu_threads() : 1;  // a forked child: inline
+  const int threads = forked_child() ? 1 : cpu_threads();  // a forked child: inline
   const int64_t chunks = std::min<int64_t>((n + grain - 1) / grain, int64_t(threads) * kRangesPerThread);
   if (threads == 1 || chunks < 2) {
     fn(0, n);

@@ -16,6 +16,10 @@ namespace tensorforge::cpu {
 /// Threads parallel_for() uses, the calling one included (1: every loop runs inline).
 int cpu_threads();
 
+/// Whether this process was forked from the one that loaded the library: it has none of the
+/// parent's threads (our pool's, OpenMP's), so kernels that need them take another way there.
+bool forked_child();
+
 /// Most ranges one parallel_for() call makes, per thread of cpu_threads().
 constexpr int kRangesPerThread = 4;
 
