@@ -88,6 +88,19 @@ def test_fully_masked_float_row_gives_zeros():
     assert_close(out, expected, torch.float32, msg="-inf row")
 
 
+def test_long_rows_masked_and_causal():
+    # Score rows of 16 and more take the vectorized softmax; causal rows are softmaxed over their
+    # first i + 1 scores and zero after them.
+    q, k, v = _inputs(torch.float32, ((2, 3, 40, 16), (2, 3, 45, 16), (2, 3, 45, 8)), seed=5)
+    m = torch.rand((2, 1, 40, 45), generator=torch.Generator().manual_seed(6)) > 0.2
+    m[0, 0, 7] = False  # nothing to attend: zeros
+    (out,) = run_network(lambda n, a, b, c, d: n.add_attention(a, b, c, d), [q, k, v, m])
+    assert torch.equal(out[0, :, 7], torch.zeros_like(out[0, :, 7]))
+    assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=m), torch.float32, msg="masked")
+    (out,) = run_network(lambda n, a, b, c: n.add_attention(a, b, c, causal=True), [q, k, v])
+    assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True), torch.float32, msg="causal")
+
+
 def test_empty_keys_give_zeros():
     q, k, v = torch.randn(3, 6), torch.randn(0, 6), torch.randn(0, 2)
     (out,) = run_network(lambda n, a, b, c: n.add_attention(a, b, c), [q, k, v])

@@ -30,6 +30,21 @@ def test_softmax_large_and_infinite_values():
         assert_close(out, fn(x, -1), msg=f"log={log}")
 
 
+@pytest.mark.parametrize("n", [16, 37, 300])
+def test_softmax_long_rows_with_special_values(n):
+    # Rows of 16 and more run the vectorized loops (partial maxima and sums in 16 lanes, then a tail).
+    x = randn(7, n, seed=4) * 4
+    x[1, n - 1] = float("nan")  # in the tail (or the last lane)
+    x[2, 5] = float("nan")  # in the lanes
+    x[3, n // 2] = float("inf")
+    x[4] = float("-inf")  # nothing but -inf: NaN, as torch
+    x[5, ::3] = float("-inf")
+    x[6] = x[6] * 30  # spreads past e^-87: exact zeros
+    (out,) = run_network(lambda net, a: net.add_softmax(a), [x])
+    assert_close(out, torch.softmax(x, -1), msg=f"softmax rows of {n}")
+    assert out[6].sum().item() == pytest.approx(1.0, rel=1e-5)
+
+
 def test_softmax_rejects_integers():
     net = tf.Network()
     x = net.add_input("x", torch.int32, (2, 3))
@@ -80,6 +95,21 @@ def test_layer_norm_weight_only_and_large_offset():
     (out,) = run_network(lambda n, xt, wt: n.add_layer_norm(xt, 1, wt), [x, w])
     expected = F.layer_norm(x.double(), (64,), w.double()).float()
     assert_close(out, expected, atol=1e-3, rtol=1e-3, msg="offset")  # float32 inputs near 1000 carry 6e-5 error
+
+
+@pytest.mark.parametrize("rms", [False, True])
+@pytest.mark.parametrize("n", [16, 45, 768])
+def test_row_norms_long_rows(rms, n):
+    # Long rows: the moments summed in lanes of doubles; a large offset keeps the two-pass variance honest.
+    x = randn(5, n, seed=12) * 3 + (0 if rms else 1000)
+    w, b = randn(n, seed=13), randn(n, seed=14)
+    if rms:
+        (out,) = run_network(lambda net, xt, wt: net.add_rms_norm(xt, 1, wt, eps=1e-6), [x, w])
+        expected = (x.double() * torch.rsqrt(x.double().pow(2).mean(-1, keepdim=True) + 1e-6) * w.double()).float()
+    else:
+        (out,) = run_network(lambda net, xt, wt, bt: net.add_layer_norm(xt, 1, wt, bt), [x, w, b])
+        expected = F.layer_norm(x.double(), (n,), w.double(), b.double()).float()
+    assert_close(out, expected, atol=1e-3 if not rms else None, rtol=1e-3 if not rms else None, msg=f"{rms} {n}")
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)

@@ -1,8 +1,8 @@
 // CPU scaled dot-product attention, the (batch, head) pairs split over the CPU threads, each in
 // float32: scores = scale * q k^T by sgemm into the workspace, mask (bool: false = -inf; float:
-// added) or causal j > i, a stable softmax per row (row max subtracted; a row with nothing to
-// attend gives 0, as PyTorch on CPU), then out = p v by sgemm. float16/bfloat16 operands are
-// staged as float32 per head. Operands are read, and the output written, through the layer's views
+// added) or causal j > i, a stable softmax per row (row_math.h's vectorized loops; a row with
+// nothing to attend gives 0, as PyTorch on CPU), then out = p v by sgemm. float16/bfloat16 operands
+// are staged as float32 per head. Operands are read, and the output written, through the layer's views
 // (ir/attention_views.h).
 #include <algorithm>
 #include <cmath>
@@ -14,6 +14,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/matrix.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/row_math.h"
 
 namespace tensorforge::cpu {
 
@@ -132,27 +133,20 @@ class AttentionKernel : public Kernel {
     return dst;
   }
 
-  // Masks row i of the scores and turns it into probabilities in place.
+  // Masks row i of the scores and turns it into probabilities in place. Causal rows are softmaxed
+  // over their first i + 1 scores only and the rest set to 0.
   void softmax_row(float* row, int64_t i, const void* mask, int64_t moff) const {
     const float kNegInf = -std::numeric_limits<float>::infinity();
-    for (int64_t j = 0; j < s_; ++j, moff += mask_col_stride_) {
-      if (causal_ && j > i)
-        row[j] = kNegInf;
-      else if (mask_ == kBoolMask && !static_cast<const bool*>(mask)[moff])
-        row[j] = kNegInf;
-      else if (mask_ == kAddMask)
+    const int64_t n = causal_ ? std::min(s_, i + 1) : s_;
+    if (mask_ == kBoolMask) {
+      for (int64_t j = 0; j < n; ++j, moff += mask_col_stride_)
+        if (!static_cast<const bool*>(mask)[moff]) row[j] = kNegInf;
+    } else if (mask_ == kAddMask) {
+      for (int64_t j = 0; j < n; ++j, moff += mask_col_stride_)
         row[j] += static_cast<float>(load(static_cast<const T*>(mask), moff));
     }
-    float mx = kNegInf;
-    for (int64_t j = 0; j < s_; ++j) mx = std::max(mx, row[j]);
-    if (mx == kNegInf) {  // nothing to attend: PyTorch's CPU kernels give a zero row
-      for (int64_t j = 0; j < s_; ++j) row[j] = 0.0f;
-      return;
-    }
-    float sum = 0.0f;
-    for (int64_t j = 0; j < s_; ++j) sum += (row[j] = std::exp(row[j] - mx));
-    float inv = 1.0f / sum;
-    for (int64_t j = 0; j < s_; ++j) row[j] *= inv;
+    cpu::softmax_row(row, row, n, 0.0f);  // nothing to attend: PyTorch's CPU kernels give a zero row
+    std::fill(row + n, row + s_, 0.0f);
   }
 
   // Workspace floats of one head: its scores, and its operands staged as float32 unless direct_.

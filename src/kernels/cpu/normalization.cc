@@ -4,11 +4,13 @@
 #include "kernels/layer_attrs.h"
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "kernels/common/axis_view.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/row_math.h"
 
 namespace tensorforge::cpu {
 
@@ -89,6 +91,17 @@ class RowNormKernel : public Kernel {
  private:
   void rows(const TensorView* in, const TensorView* out, int64_t o0, int64_t o1) const {
     const int64_t n = v_.inner;
+    if constexpr (std::is_same_v<T, float>) {  // the vectorized loops
+      const float* w = w_.present ? in[w_.slot].as<float>() : nullptr;
+      const float* b = b_.present ? in[b_.slot].as<float>() : nullptr;
+      for (int64_t o = o0; o < o1; ++o) {
+        const float* x = in[0].as<float>() + o * n;
+        float mean, rstd;
+        row_moments(x, n, eps_, rms_, mean, rstd);
+        normalize_row(x, out[0].as<float>() + o * n, n, mean, rstd, w, b);
+      }
+      return;
+    }
     for (int64_t o = o0; o < o1; ++o) {
       const T* x = in[0].as<T>() + o * n;
       T* y = out[0].as<T>() + o * n;

@@ -1,11 +1,15 @@
 // CPU softmax / log-softmax along one axis, computed in float32 with the row maximum subtracted
-// (three passes over each row: max, sum of exponentials, write), so float16/bfloat16 round only once.
+// (three passes over each row: max, sum of exponentials, write), so float16/bfloat16 round only once;
+// contiguous float32 rows go through row_math.h's vectorized loops.
 #include <cmath>
+#include <limits>
+#include <type_traits>
 
 #include "kernels/common/axis_view.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/row_math.h"
 
 namespace tensorforge::cpu {
 
@@ -26,6 +30,12 @@ class SoftmaxKernel : public Kernel {
     parallel_for(v_.outer * v_.inner, row_grain(n), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t base = v_.offset(r / v_.inner, 0, r % v_.inner);
+        if constexpr (std::is_same_v<T, float>) {
+          if (step == 1 && !log_) {  // a contiguous float32 row: the vectorized loops
+            softmax_row(x + base, y + base, n, std::numeric_limits<float>::quiet_NaN());
+            continue;
+          }
+        }
         float mx = -INFINITY;
         for (int64_t j = 0; j < n; ++j) {
           float v = load(x, base + j * step);
