@@ -248,8 +248,8 @@ class Network:
     def add_convolution(self, x, weight, bias=None, stride=(), padding=(), dilation=(), groups=1, name="",
                         activation="none", layout="nchw", residual=None):
         """N-d convolution; weight [Cout, Cin/groups, *kernel], bias [Cout] or None; residual (the
-        output's shape) or None is added after the bias; activation "none", "relu", "silu" or
-        "hardswish" (applied after both). layout "nhwc": x, residual and the output are channels last ([N, *spatial, C]) and the
+        output's shape) or None is added after the bias; activation "none", "relu", "silu",
+        "hardswish" or "relu6" (clip to [0, 6]; applied after both). layout "nhwc": x, residual and the output are channels last ([N, *spatial, C]) and the
         weight is [Cout, *kernel, Cin/groups]."""
         return self._one("convolution", [x, weight, bias, residual],
                          dict(stride=list(stride), padding=list(padding), dilation=list(dilation), groups=groups,

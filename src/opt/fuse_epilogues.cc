@@ -35,6 +35,8 @@ std::string fusable_activation(const ir::Layer& l, bool matmul) {
   const std::string& op = ir::attr_string(l, "op");
   if (op == "relu") return "relu";
   if (!matmul && (op == "silu" || op == "hardswish")) return op;  // our pass after the convolution
+  // ReLU6 (MobileNetV2's): clip to [0, 6]
+  if (!matmul && op == "clip" && ir::attr_float(l, "alpha") == 0.0 && ir::attr_float(l, "beta") == 6.0) return "relu6";
   if (matmul && op == "gelu_erf") return "gelu";
   if (matmul && op == "gelu_tanh") return "gelu_tanh";
   return {};

@@ -2,10 +2,12 @@
 // kernel applies it while the result is still in registers (cuBLASLt and cuDNN epilogues).
 //   matmul -> add(bias [N]) -> relu | gelu_erf | gelu_tanh   becomes  matmul(a, b, bias, activation)
 //   matmul -> add(bias) -> [reshape] -> add(residual)          becomes  matmul(a, b, bias, residual) [-> reshape]
-//   convolution -> add(residual) -> relu | silu | hardswish  becomes  convolution(x, w, b, residual, act)
+//   convolution -> add(residual) -> relu | silu | hardswish | clip(0, 6)
+//                                           becomes  convolution(x, w, b, residual, act)
 // (the residual any tensor of the convolution's output shape, as ResNet's shortcut; the add and the
-// activation each optional; silu and hardswish, which cuDNN's graph does not take, run in our
-// bias/activation pass after a plain convolution).
+// activation each optional; clip(0, 6) is ReLU6, the convolution's "relu6"; silu, hardswish and
+// relu6, which cuDNN's graph does not take, run in our bias/activation pass after a plain
+// convolution).
 // An intermediate result is folded only when nothing else reads it and it is not a network output.
 #pragma once
 

@@ -930,17 +930,19 @@ TEST(PassGolden, FuseEpiloguesLooksThroughReshapes) {
                 "output %g\noutput %a2\n");
 }
 
-TEST(PassGolden, FuseEpiloguesTakesSiluAndHardswishIntoTheConvolution) {
-  // EfficientNet's conv (+ folded batch norm) -> SiLU and MobileNetV3's -> hardswish: the activation
-  // becomes the convolution's; its CPU kernel applies it (the numeric check), CUDA in our pass.
-  for (const char* act : {"silu", "hardswish"}) {
-    const std::string a = act;
+TEST(PassGolden, FuseEpiloguesTakesSiluHardswishAndRelu6IntoTheConvolution) {
+  // EfficientNet's conv (+ folded batch norm) -> SiLU, MobileNetV3's -> hardswish and MobileNetV2's
+  // -> clip(0, 6): the activation becomes the convolution's; its CPU kernel applies it (the numeric
+  // check), CUDA in our pass.
+  for (const std::string op : {"silu", "hardswish", "clip"}) {
+    const std::string a = op == "clip" ? "relu6" : op;
+    const std::string attrs = op == "clip" ? "op=\"clip\", alpha=0.0, beta=6.0" : "op=\"" + op + "\"";
     expect_golden(fuse_epilogues,
                   "input %x: float32[2,2,4,4]\n"
                   "%w: float32[3,2,3,3] = constant \"w\" () {value=float32[3,2,3,3]}\n"
                   "%b: float32[3] = constant \"b\" () {value=float32[3]{1, -2, 3}}\n"
                   "%c: float32[2,3,4,4] = convolution \"c\" (%x, %w, %b) {padding=[1, 1]}\n"
-                  "%r: float32[2,3,4,4] = activation \"r\" (%c) {op=\"" + a + "\"}\n"
+                  "%r: float32[2,3,4,4] = activation \"r\" (%c) {" + attrs + "}\n"
                   "output %r\n",
                   "input %x: float32[2,2,4,4]\n"
                   "%w: float32[3,2,3,3] = constant \"w\" () {value=float32[3,2,3,3]}\n"
@@ -949,14 +951,17 @@ TEST(PassGolden, FuseEpiloguesTakesSiluAndHardswishIntoTheConvolution) {
                       "\", padding=[1, 1]}\n"
                   "output %r\n");
   }
-  // gelu is not a convolution activation: the chain stays.
-  ir::Graph g = ir::parse_text(
-      "input %x: float32[1,2,4,4]\n"
-      "%w: float32[3,2,1,1] = constant \"w\" () {value=float32[3,2,1,1]}\n"
-      "%c: float32[1,3,4,4] = convolution \"c\" (%x, %w, none) {}\n"
-      "%r: float32[1,3,4,4] = activation \"r\" (%c) {op=\"gelu_erf\"}\n"
-      "output %r\n");
-  EXPECT_EQ(ir::to_text(fuse_epilogues(g)), ir::to_text(g));
+  // gelu is not a convolution activation, nor a clip to another range: the chain stays.
+  for (const char* attrs :
+       {"op=\"gelu_erf\"", "op=\"clip\", alpha=0.0, beta=5.0", "op=\"clip\", alpha=-1.0, beta=6.0"}) {
+    ir::Graph g = ir::parse_text(
+        "input %x: float32[1,2,4,4]\n"
+        "%w: float32[3,2,1,1] = constant \"w\" () {value=float32[3,2,1,1]}\n"
+        "%c: float32[1,3,4,4] = convolution \"c\" (%x, %w, none) {}\n"
+        "%r: float32[1,3,4,4] = activation \"r\" (%c) {" + std::string(attrs) + "}\n"
+        "output %r\n");
+    EXPECT_EQ(ir::to_text(fuse_epilogues(g)), ir::to_text(g)) << attrs;
+  }
 }
 
 TEST(PassGolden, FuseEpiloguesTakesTheResidualIntoTheConvolution) {

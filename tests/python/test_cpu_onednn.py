@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 import tensorforge as tf
 
-ACTS = {"none": lambda y: y, "relu": F.relu, "silu": F.silu, "hardswish": F.hardswish}
+ACTS = {"none": lambda y: y, "relu": F.relu, "silu": F.silu, "hardswish": F.hardswish, "relu6": F.relu6}
 
 CASES = [  # x shape, weight shape, stride, padding, dilation, groups, bias, residual, activation
     ((2, 8, 13, 11), (16, 8, 3, 3), (1, 1), (1, 1), (1, 1), 1, True, False, "relu"),
@@ -24,6 +24,7 @@ CASES = [  # x shape, weight shape, stride, padding, dilation, groups, bias, res
     ((1, 6, 9, 10), (12, 3, 3, 3), (1, 1), (2, 2), (2, 2), 2, True, True, "relu"),
     ((1, 16, 10, 10), (24, 16, 1, 1), (2, 2), (0, 0), (1, 1), 1, True, False, "hardswish"),  # last column unread
     ((3, 4, 10, 10), (4, 4, 3, 3), (2, 2), (1, 1), (1, 1), 1, False, True, "none"),  # a window short
+    ((1, 16, 14, 14), (16, 1, 3, 3), (1, 1), (1, 1), (1, 1), 16, True, True, "relu6"),  # MobileNetV2's depthwise
 ]
 
 

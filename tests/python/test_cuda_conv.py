@@ -75,7 +75,7 @@ def conv_build(case, activation):
                                                  activation=activation)
 
 
-@pytest.mark.parametrize("activation", ("none", "relu", "silu", "hardswish"))
+@pytest.mark.parametrize("activation", ("none", "relu", "silu", "hardswish", "relu6"))
 @pytest.mark.parametrize("bias", (False, True))
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", CONV_CASES)

@@ -32,7 +32,7 @@ CONV_CASES = [
 @pytest.mark.parametrize("case", CONV_CASES)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("activation", ["none", "relu", "silu", "hardswish"])
+@pytest.mark.parametrize("activation", ["none", "relu", "silu", "hardswish", "relu6"])
 def test_convolution(case, dtype, bias, activation):
     xs, ws, stride, padding, dilation, groups = case
     x, w = randn(*xs, dtype=dtype, seed=1), randn(*ws, dtype=dtype, seed=2)
@@ -41,7 +41,7 @@ def test_convolution(case, dtype, bias, activation):
     (out,) = run_network(lambda n, x_, w_, *b_: n.add_convolution(x_, w_, b_[0] if b_ else None, stride, padding,
                                                                      dilation, groups, activation=activation),
                          inputs, roundtrip=bias)
-    act = {"relu": F.relu, "silu": F.silu, "hardswish": F.hardswish}.get(activation, lambda t: t)
+    act = {"relu": F.relu, "silu": F.silu, "hardswish": F.hardswish, "relu6": F.relu6}.get(activation, lambda t: t)
     expected = reference(lambda x_, w_, *b_: act(CONV[len(xs) - 2](x_, w_, b_[0] if b_ else None, stride, padding,
                                                                      dilation, groups)), *inputs)
     # sums over up to 48 products: low-precision inputs are exact in float32, only the output rounding counts
@@ -239,7 +239,7 @@ def _add(kind, attrs, shapes, dtype=torch.float32):
     ("convolution", [(1, 4, 5, 5), (3, 2, 3, 3)], {"groups": 2}, "output channels (3) not divisible"),
     ("convolution", [(1, 4, 2, 2), (2, 4, 3, 3)], {}, "larger than the padded input"),
     ("convolution", [(1, 4, 5, 5), (2, 4, 3, 3)], {"stride": (1,)}, "one value per spatial dim"),
-    ("convolution", [(1, 4, 5, 5), (2, 4, 3, 3)], {"activation": "gelu"}, "activation must be 'none', 'relu', 'silu' or 'hardswish'"),
+    ("convolution", [(1, 4, 5, 5), (2, 4, 3, 3)], {"activation": "gelu"}, "activation must be 'none', 'relu', 'silu', 'hardswish' or 'relu6'"),
     ("deconvolution", [(1, 4, 5), (4, 2, 3)], {"stride": (2,), "output_padding": (2,)}, "output_padding"),
     ("pooling", [(1, 2, 5, 5)], {"mode": "max", "kernel": (2, 2), "padding": (2, 2)}, "at most half"),
     ("pooling", [(1, 2, 5, 5)], {"mode": "avg", "kernel": (2, 2), "dilation": (2, 2)}, "only supported by max"),

@@ -84,7 +84,7 @@ void infer_convolution(InferContext& c) {
   const std::string& act = c.get_string("activation");
   ConvActivation parsed;
   if (!parse_conv_activation(act, parsed))
-    c.fail("activation must be 'none', 'relu', 'silu' or 'hardswish', got '" + act + "'");
+    c.fail("activation must be 'none', 'relu', 'silu', 'hardswish' or 'relu6', got '" + act + "'");
   const bool residual = c.has_input(3);
   if (residual && c.dtype(3) != c.dtype(0)) c.fail("residual must have the input's dtype");
   Dims out = x;

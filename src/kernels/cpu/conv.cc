@@ -1,5 +1,5 @@
 // CPU convolution (1-D to 3-D, strides, symmetric padding, dilation, groups, optional bias, optional
-// residual added after the bias, optional activation after both: relu, silu or hardswish): im2col
+// residual added after the bias, optional activation after both: relu, silu, hardswish or relu6): im2col
 // into the workspace (channels split over the CPU threads), then one sgemm per batch item and group; a
 // 1x1 stride-1 unpadded convolution multiplies the input directly. float16/bfloat16 are staged as
 // float32 in the workspace.
@@ -131,6 +131,9 @@ class ConvKernel : public Kernel {
         break;
       case ConvActivation::kHardswish:
         for (int64_t i = 0; i < n; ++i) y[i] = conv_activate(ConvActivation::kHardswish, y[i]);
+        break;
+      case ConvActivation::kRelu6:
+        for (int64_t i = 0; i < n; ++i) y[i] = conv_activate(ConvActivation::kRelu6, y[i]);
         break;
     }
   }

@@ -6,7 +6,7 @@
 // as its own NHWC or blocked kernels are about twice as fast as its NCHW path (a 64-channel 3x3
 // layer at 56x56 on two AVX-512 cores: 0.63 against 1.35 ms; im2col + OpenBLAS 1.56). The bias, the
 // residual (added after the bias: the output starts as the residual, and oneDNN's sum post-op adds
-// the convolution to it) and relu/silu/hardswish run inside the convolution.
+// the convolution to it) and relu/silu/hardswish/relu6 run inside the convolution.
 // oneDNN's scratch space comes from the kernel's workspace; calls are thread-safe (primitives are
 // only read, each call has its own stream). oneDNN parallelizes with its own (OpenMP) threads.
 #include "kernels/cpu/spatial.h"
@@ -100,6 +100,7 @@ class OnednnConv : public Kernel {
       case ConvActivation::kRelu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f); break;
       case ConvActivation::kSilu: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.0f, 0.0f); break;
       case ConvActivation::kHardswish: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_hardswish, 0.0f, 0.0f); break;
+      case ConvActivation::kRelu6: ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f); break;
     }
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
