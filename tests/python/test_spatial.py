@@ -179,7 +179,9 @@ def _torch_pads(pads, rank):
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES + (torch.int32, torch.int64, torch.int8, torch.uint8, torch.bool))
 @pytest.mark.parametrize("shape,pads", [((5,), (2, 3)), ((2, 3, 4), (0, 1, 2, 1, 0, 3)),
                                         ((2, 3, 4), (0, -1, 2, 1, 0, -2)), ((3, 4), (-1, 0, 0, -2)),
-                                        ((1, 2, 3, 4), (0, 0, 1, 1, 0, 0, 2, 0))])
+                                        ((1, 2, 3, 4), (0, 0, 1, 1, 0, 0, 2, 0)),
+                                        # rows split over the CPU threads; TF-style asymmetric padding
+                                        ((2, 16, 50, 60), (0, 0, 0, -1, 0, 0, 1, 1))])
 def test_pad_constant(dtype, shape, pads):
     x = randn(*shape, seed=13).mul(3).to(dtype) if dtype != torch.bool else randn(*shape, seed=13) > 0
     value = 1 if dtype in (torch.bool, torch.uint8) else -2.5 if dtype.is_floating_point else -2

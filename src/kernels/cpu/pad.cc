@@ -1,8 +1,10 @@
 // CPU pad over any rank: constant (any dtype; negative pads crop), reflect and replicate. For each
 // dim a table maps output index -> source index (-1 = the constant), built once at creation; run()
-// walks output rows and gathers along the last dim.
+// walks output rows (split over the CPU threads) and gathers along the last dim, or in constant mode
+// copies the row's one run of source values whole.
 #include <algorithm>
 
+#include "kernels/cpu/parallel.h"
 #include "kernels/cpu/spatial.h"
 
 namespace tensorforge::cpu {
@@ -39,6 +41,17 @@ class PadKernel : public Kernel {
         map_.push_back(src);
       }
     }
+    // In constant mode the last dim's sources are one increasing run [interior_begin_, interior_end_)
+    // of the output row (copied whole), the constant on either side.
+    if (mode != "reflect" && mode != "replicate") {
+      const int64_t* m = map_.data() + offset_[rank_ - 1];
+      const int64_t w = rank_ > 0 ? out_[rank_ - 1] : 0;
+      int64_t b = 0;
+      while (b < w && m[b] < 0) ++b;
+      int64_t e = b;
+      while (e < w && m[e] >= 0) ++e;
+      if (e > b) interior_begin_ = b, interior_end_ = e;
+    }
   }
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
@@ -48,12 +61,26 @@ class PadKernel : public Kernel {
       y[0] = x[0];
       return;
     }
+    const int64_t width = out_[rank_ - 1];
+    if (out_.volume() == 0) return;
+    const int64_t rows = out_.volume() / width;
+    // Output rows split over the CPU threads.
+    parallel_for(rows, row_grain(width), [&](int64_t r0, int64_t r1) { fill_rows(x, y, r0, r1); });
+  }
+
+ private:
+  // Output rows [r0, r1) of `width` elements each.
+  void fill_rows(const T* x, T* y, int64_t r0, int64_t r1) const {
     const int last = rank_ - 1;
     const int64_t width = out_[last];
-    if (out_.volume() == 0) return;
     const int64_t* last_map = map_.data() + offset_[last];
     int64_t idx[kMaxDims] = {};
-    for (int64_t row = 0, rows = out_.volume() / width; row < rows; ++row) {
+    for (int64_t rest = r0, i = last - 1; i >= 0; --i) {  // row r0's index in each leading dim
+      idx[i] = rest % out_[i];
+      rest /= out_[i];
+    }
+    y += r0 * width;
+    for (int64_t row = r0; row < r1; ++row) {
       int64_t src = 0;
       bool inside = true;
       for (int i = 0; i < last; ++i) {
@@ -63,6 +90,11 @@ class PadKernel : public Kernel {
       }
       if (!inside) {
         std::fill(y, y + width, value_);
+      } else if (interior_end_ > interior_begin_) {  // constant mode: value, the source run, value
+        std::fill(y, y + interior_begin_, value_);
+        std::copy(x + src + last_map[interior_begin_], x + src + last_map[interior_begin_] + interior_end_ -
+                  interior_begin_, y + interior_begin_);
+        std::fill(y + interior_end_, y + width, value_);
       } else {
         for (int64_t j = 0; j < width; ++j) y[j] = last_map[j] < 0 ? value_ : x[src + last_map[j]];
       }
@@ -81,6 +113,7 @@ class PadKernel : public Kernel {
   int64_t in_stride_[kMaxDims] = {};
   int64_t offset_[kMaxDims] = {};
   std::vector<int64_t> map_;
+  int64_t interior_begin_ = 0, interior_end_ = 0;  // empty: no run (the gather)
 };
 
 }  // namespace
