@@ -4,6 +4,7 @@
 #include <chrono>
 #include <sstream>
 
+#include "kernels/cpu/spatial.h"
 #include "kernels/kernel.h"
 #include "opt/pass.h"
 #include "builder/build_graph.h"
@@ -36,7 +37,10 @@ Builder::Builder(const BuilderConfig& config) : config_(config) { config_.valida
 Engine build_graph(const ir::Graph& graph, const BuilderConfig& config, WeightPool* pool, HintUse hints) {
   auto start = std::chrono::steady_clock::now();
   // The optimizer's passes for this device and level (src/opt/pipeline.cc), then the kernels.
-  ir::Graph optimized = opt::optimize(graph, config, opt::options_from_environment());
+  opt::OptimizeOptions options = opt::options_from_environment();
+  // Float32 NHWC regions pay on the CPU only where oneDNN's convolutions read NHWC in place.
+  if (!cpu::built_with_onednn()) options.disabled.push_back("channels_last_float32");
+  ir::Graph optimized = opt::optimize(graph, config, options);
   if (pool)
     for (ir::Layer& l : optimized.layers)
       if (l.kind == LayerKind::kConstant) l.attrs["value"] = pool->intern(ir::attr_weights(l, "value"));

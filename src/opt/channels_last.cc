@@ -77,10 +77,16 @@ bool reduce_reads_either(const ir::Graph& g, const ir::Layer& l, bool& keeps_ran
   return first == last;
 }
 
-// A convolution that gains from channels last: tensor cores in float16/bfloat16.
-bool wants_channels_last(const ir::Graph& g, const ir::Layer& l) {
+// A convolution that gains from channels last: tensor cores in float16/bfloat16, and where
+// `float32`, oneDNN's NHWC kernels on the CPU in float32 (its weight a constant).
+bool wants_channels_last(const ir::Graph& g, const ir::Layer& l, bool float32) {
   const DataType t = g.tensors[l.outputs[0]].dtype;
-  return l.kind == LayerKind::kConvolution && spatial(g, l) && (t == DataType::kFloat16 || t == DataType::kBFloat16);
+  if (l.kind != LayerKind::kConvolution || !spatial(g, l)) return false;
+  if (float32) {
+    const int w = g.tensors[l.inputs[1]].producer;
+    return t == DataType::kFloat32 && w >= 0 && g.layers[w].kind == LayerKind::kConstant;
+  }
+  return t == DataType::kFloat16 || t == DataType::kBFloat16;
 }
 
 struct UnionFind {
@@ -275,7 +281,9 @@ class Rewriter {
 
 }  // namespace
 
-ir::Graph channels_last(const ir::Graph& g) {
+namespace {
+
+ir::Graph assign_channels_last(const ir::Graph& g, bool float32) {
   UnionFind regions(g.tensors.size());
   std::vector<bool> joins(g.layers.size(), false);
   for (size_t li = 0; li < g.layers.size(); ++li) {
@@ -297,7 +305,7 @@ ir::Graph channels_last(const ir::Graph& g) {
   std::vector<bool> wanted(g.tensors.size(), false);
   bool any = false;
   for (const ir::Layer& l : g.layers)
-    if (wants_channels_last(g, l)) {
+    if (wants_channels_last(g, l, float32)) {
       wanted[regions.find(l.outputs[0])] = true;
       any = true;
     }
@@ -315,5 +323,11 @@ ir::Graph channels_last(const ir::Graph& g) {
   }
   return Rewriter(g, std::move(last), std::move(reads_last)).run();
 }
+
+}  // namespace
+
+ir::Graph channels_last(const ir::Graph& g) { return assign_channels_last(g, false); }
+
+ir::Graph channels_last_float32(const ir::Graph& g) { return assign_channels_last(g, true); }
 
 }  // namespace tensorforge

@@ -21,4 +21,8 @@ namespace tensorforge {
 /// Returns `g` with its float16/bfloat16 convolutional regions channels last (or `g` unchanged).
 ir::Graph channels_last(const ir::Graph& g);
 
+/// The same for regions holding a float32 convolution by a constant weight: for CPU engines whose
+/// convolutions read and write NHWC in place (oneDNN's; the builder disables it without oneDNN).
+ir::Graph channels_last_float32(const ir::Graph& g);
+
 }  // namespace tensorforge

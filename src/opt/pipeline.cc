@@ -78,6 +78,8 @@ const std::vector<Pass>& pipeline() {
        "folds the dequantized constants no quantized layer took into float constants"},
       {"channels_last", 1, kOnCUDA, channels_last,
        "keeps float16/bfloat16 convolutional regions NHWC, converting only at their edges"},
+      {"channels_last_float32", 1, kOnCPU, channels_last_float32,
+       "keeps float32 convolutional regions NHWC on the CPU, where oneDNN's convolutions read it in place"},
       {"cancel_transposes", 1, kOnAll, cancel_transposes,
        "composes a transpose of a transpose into one, dropping those that cancel (NHWC conversions)"},
       {"fold_channel_scales_after_layout", 1, kOnCUDA, fold_channel_scales,

@@ -1550,6 +1550,32 @@ TEST(PassGolden, ChannelsLastLeavesFloat32AndLayoutBoundNetworks) {
   expect_same_output(g, out, 2e-3, "softmax after an NHWC conv");
 }
 
+TEST(PassGolden, ChannelsLastFloat32TakesFloat32RegionsWithConstantWeights) {
+  // The CPU's variant: a float32 convolution by a constant weight turns its region NHWC (the
+  // numeric check runs the CPU engine both ways); one whose weight is an input does not.
+  expect_golden(channels_last_float32,
+                "input %x: float32[1,2,4,4]\n"
+                "%w: float32[3,2,3,3] = constant \"w\" () {value=float32[3,2,3,3]}\n"
+                "%c: float32[1,3,4,4] = convolution \"c\" (%x, %w, none) {padding=[1, 1], activation=\"relu6\"}\n"
+                "%p: float32[1,3,2,2] = pooling \"p\" (%c) {mode=\"max\", kernel=[2, 2]}\n"
+                "output %p\n",
+                "input %x: float32[1,2,4,4]\n"
+                "%w: float32[3,2,3,3] = constant \"w\" () {value=float32[3,2,3,3]}\n"
+                "%x.to_nhwc: float32[1,4,4,2] = transpose \"x.to_nhwc\" (%x) {perm=[0, 2, 3, 1]}\n"
+                "%w.nhwc: float32[3,3,3,2] = constant \"w.nhwc\" () {value=float32[3,3,3,2]}\n"
+                "%c: float32[1,4,4,3] = convolution \"c\" (%x.to_nhwc, %w.nhwc, none) "
+                "{activation=\"relu6\", layout=\"nhwc\", padding=[1, 1]}\n"
+                "%p.nhwc: float32[1,2,2,3] = pooling \"p\" (%c) {kernel=[2, 2], layout=\"nhwc\", mode=\"max\"}\n"
+                "%p: float32[1,3,2,2] = transpose \"p.to_nchw\" (%p.nhwc) {perm=[0, 3, 1, 2]}\n"
+                "output %p\n");
+  const std::string input_weight =
+      "input %x: float32[1,2,4,4]\n"
+      "input %w: float32[3,2,3,3]\n"
+      "%c: float32[1,3,4,4] = convolution \"c\" (%x, %w, none) {padding=[1, 1]}\n"
+      "output %c\n";
+  expect_golden(channels_last_float32, input_weight, input_weight);
+}
+
 TEST(FusedPointwise, InterpreterMatchesTheLayersInEveryFloatDtypeWithBroadcasts) {
   for (DataType t : {DataType::kFloat32, DataType::kFloat16, DataType::kBFloat16}) {
     std::string dt = to_string(t);

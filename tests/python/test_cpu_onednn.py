@@ -72,6 +72,64 @@ def test_matches_pytorch_and_im2col(case):
     torch.testing.assert_close(torch.as_tensor(got), torch.as_tensor(im2col(*args)[0]), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
+def test_channels_last_layers_run_in_place(case):
+    # Layout "nhwc" (as channels_last_float32 makes it): x, residual and y [N, H, W, C], the weight
+    # [Cout, kh, kw, Cin / groups]; oneDNN reads and writes them without reordering.
+    xs, ws, stride, pad, dil, groups, bias, residual, act = case
+    g = torch.Generator().manual_seed(len(xs) + ws[0])
+    x, w = torch.randn(xs, generator=g), torch.randn(ws, generator=g) * 0.2
+    b = torch.randn(ws[0], generator=g) if bias else None
+    want = F.conv2d(x.double(), w.double(), b.double() if bias else None, stride, pad, dil, groups)
+    r = torch.randn(want.shape, generator=g) if residual else None
+    want = ACTS[act](want + r.double() if residual else want).permute(0, 2, 3, 1)
+    last = (0, 2, 3, 1)
+    net = tf.Network()
+    xi = net.add_input("x", np.float32, tuple(x.permute(last).shape))
+    ri = net.add_input("r", np.float32, tuple(r.permute(last).shape)) if residual else None
+    y = net.add_convolution(xi, net.add_constant(w.permute(last).contiguous().numpy()),
+                            net.add_constant(b.numpy()) if bias else None, stride=stride, padding=pad, dilation=dil,
+                            groups=groups, activation=act, residual=ri, layout="nhwc", name="conv")
+    net.mark_output(y, "y")
+    engine = tf.Builder().build(net)
+    _onednn_or_skip(engine)
+    args = [x.permute(last).contiguous()] + ([r.permute(last).contiguous()] if residual else [])
+    (got,) = engine(*args)
+    torch.testing.assert_close(torch.as_tensor(got).double(), want, rtol=1e-4, atol=1e-4)
+    choice = next(layer for layer in engine.inspect("json")["layers"] if layer["kind"] == "convolution")
+    assert "reordered" not in str(choice), choice
+
+
+@pytest.mark.parametrize("mode,kernel,stride,padding,extra", [
+    ("max", (3, 3), (2, 2), (1, 1), {}),  # ResNet's stem
+    ("max", (2, 3), (1, 2), (1, 0), {"dilation": (2, 1)}),
+    ("max", (3, 3), (2, 2), (1, 1), {"ceil_mode": True}),
+    ("avg", (3, 3), (2, 2), (1, 1), {}),
+    ("avg", (3, 2), (2, 1), (1, 1), {"count_include_pad": False}),
+    ("avg", (2, 2), (2, 2), (0, 0), {"divisor_override": 3}),
+])
+def test_channels_last_pooling_in_place(mode, kernel, stride, padding, extra):
+    x = torch.randn(2, 11, 9, 19)
+    x[0, 3, 2, 4] = float("nan")
+    last = (0, 2, 3, 1)
+    net = tf.Network()
+    xi = net.add_input("x", np.float32, tuple(x.permute(last).shape))
+    net.mark_output(net.add_pooling(xi, mode, kernel, stride, padding, layout="nhwc", **extra), "y")
+    net.mark_output(net.add_adaptive_pooling(xi, (4, 5), "max" if mode == "max" else "avg", layout="nhwc"), "a")
+    engine = tf.Builder(tf.BuilderConfig(device="cpu")).build(net)
+    y, a = engine(x.permute(last).contiguous())
+    if mode == "max":
+        want = F.max_pool2d(x, kernel, stride, padding, dilation=extra.get("dilation", 1),
+                            ceil_mode=extra.get("ceil_mode", False))
+        want_a = F.adaptive_max_pool2d(x, (4, 5))
+    else:
+        want = F.avg_pool2d(x, kernel, stride, padding, count_include_pad=extra.get("count_include_pad", True),
+                            divisor_override=extra.get("divisor_override"))
+        want_a = F.adaptive_avg_pool2d(x, (4, 5))
+    torch.testing.assert_close(torch.as_tensor(y), want.permute(last), equal_nan=True)
+    torch.testing.assert_close(torch.as_tensor(a), want_a.permute(last), equal_nan=True)
+
+
 def test_weight_computed_at_run_time_keeps_im2col():
     engine, *_ = _build(CASES[0])
     _onednn_or_skip(engine)

@@ -1,8 +1,8 @@
 // The CPU kernels of channels-last ("nhwc") convolution and (adaptive) pooling layers: an adapter
 // around the channels-first kernel. It converts the input (and a convolution's weight) to channels
-// first in the workspace, runs the channels-first kernel there, and converts the output back. The
-// CPU engine gains nothing from channels last; the adapter exists so that graphs the channels_last
-// pass rewrote for CUDA run (and are checked) on the CPU too.
+// first in the workspace, runs the channels-first kernel there, and converts the output back, so
+// that graphs the channels_last pass rewrote for CUDA run (and are checked) on the CPU too. oneDNN's
+// convolutions and float32 2-D pooling (pooling_nhwc.cc) take channels last in place instead.
 #include <cstring>
 
 #include "ir/layout.h"

@@ -4,7 +4,8 @@
 // the layer wants (a blocked one); activations keep the engine's NCHW and are reordered into and out
 // of the implementation's layout through the workspace around each call when it wants another one,
 // as its own NHWC or blocked kernels are about twice as fast as its NCHW path (a 64-channel 3x3
-// layer at 56x56 on two AVX-512 cores: 0.63 against 1.35 ms; im2col + OpenBLAS 1.56). The bias, the
+// layer at 56x56 on two AVX-512 cores: 0.63 against 1.35 ms; im2col + OpenBLAS 1.56). Channels-last
+// layers (layout "nhwc", as the channels_last pass makes them) are read and written in place. The bias, the
 // residual (added after the bias: the output starts as the residual, and oneDNN's sum post-op adds
 // the convolution to it) and relu/silu/hardswish/relu6 run inside the convolution.
 // oneDNN's scratch space comes from the kernel's workspace; calls are thread-safe (primitives are
@@ -34,8 +35,8 @@ class OnednnConv : public Kernel {
   // nullptr where oneDNN does not take the layer (the im2col kernel does).
   static std::unique_ptr<Kernel> create(const KernelSpec& s) {
     const bool has_bias = s.inputs.size() > 2 && s.inputs[2], has_residual = s.inputs.size() > 3 && s.inputs[3];
-    if (s.inputs[0]->dtype != DataType::kFloat32 || s.inputs[0]->dims.rank() != 4 || ir::is_channels_last(s.layer) ||
-        s.constants.size() < 2 || !s.constants[1])
+    if (s.inputs[0]->dtype != DataType::kFloat32 || s.inputs[0]->dims.rank() != 4 || s.constants.size() < 2 ||
+        !s.constants[1])
       return nullptr;
     try {
       return std::unique_ptr<Kernel>(new OnednnConv(s, has_bias, has_residual));
@@ -75,21 +76,24 @@ class OnednnConv : public Kernel {
 
  private:
   OnednnConv(const KernelSpec& s, bool has_bias, bool has_residual)
-      : has_bias_(has_bias), has_residual_(has_residual), forked_(create_convolution(s)) {
+      : has_bias_(has_bias), has_residual_(has_residual), forked_(with_layout(s, create_convolution)) {
     dnnl::engine& eng = onednn_engine();
-    const Dims& xd = s.inputs[0]->dims;
-    const Dims& wd = s.inputs[1]->dims;
-    const Dims& yd = s.outputs[0]->dims;
-    const Spatial3 g = conv_geometry(s);
+    // A channels-last layer's x, weight, residual and y are [N, H, W, C] and [Cout, kh, kw, Cin / groups]:
+    // oneDNN takes them as they are (its dims are always channels first, the tag says the order).
+    const bool nhwc = ir::is_channels_last(s.layer);
+    const Dims xd = ir::channels_first_view(s.inputs[0]->dims, nhwc);
+    const Dims wd = ir::channels_first_view(s.inputs[1]->dims, nhwc);
+    const Dims yd = ir::channels_first_view(s.outputs[0]->dims, nhwc);
+    const Spatial3 g = conv_geometry(s);  // its stride, padding and dilation (extents: xd, wd, yd)
     const int64_t groups = ir::attr_int(s.layer, "groups");
     const memory::dims x_dims{xd[0], xd[1], xd[2], xd[3]}, y_dims{yd[0], yd[1], yd[2], yd[3]};
     const memory::dims w_dims = groups > 1 ? memory::dims{groups, wd[0] / groups, wd[1], wd[2], wd[3]}
                                            : memory::dims{wd[0], wd[1], wd[2], wd[3]};
     const auto f32 = memory::data_type::f32;
-    x_md_ = memory::desc(x_dims, f32, Tag::nchw);
-    y_md_ = memory::desc(y_dims, f32, Tag::nchw);
+    x_md_ = memory::desc(x_dims, f32, nhwc ? Tag::nhwc : Tag::nchw);
+    y_md_ = memory::desc(y_dims, f32, nhwc ? Tag::nhwc : Tag::nchw);
     bias_md_ = memory::desc({yd[1]}, f32, Tag::x);
-    const memory::desc w_user(w_dims, f32, groups > 1 ? Tag::goihw : Tag::oihw);
+    const memory::desc w_user(w_dims, f32, groups > 1 ? (nhwc ? Tag::gohwi : Tag::goihw) : (nhwc ? Tag::ohwi : Tag::oihw));
     dnnl::post_ops ops;
     // The residual is added after the bias, before the activation: oneDNN's sum post-op, over an
     // output that holds the residual (a binary post-op reading it in NCHW sent oneDNN to a path
@@ -113,14 +117,20 @@ class OnednnConv : public Kernel {
     memory::dims pad_r(2);
     for (int i = 0; i < 2; ++i)
       pad_r[i] = std::max<int64_t>(
-          0, (yd[2 + i] - 1) * g.stride[1 + i] + (g.k[1 + i] - 1) * g.dil[1 + i] + 1 - xd[2 + i] - g.pad[1 + i]);
-    const auto d = has_bias_ ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                               dnnl::algorithm::convolution_direct, any_x, any_w,
-                                                               bias_md_, any_y, strides, dilation, pad_l, pad_r)
-                             : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                               dnnl::algorithm::convolution_direct, any_x, any_w,
-                                                               any_y, strides, dilation, pad_l, pad_r);
-    pd_ = dnnl::convolution_forward::primitive_desc(d, attr, eng);
+          0, (yd[2 + i] - 1) * g.stride[1 + i] + (wd[2 + i] - 1) * g.dil[1 + i] + 1 - xd[2 + i] - g.pad[1 + i]);
+    auto describe = [&](const memory::desc& x, const memory::desc& y) {
+      const auto d = has_bias_ ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                                 dnnl::algorithm::convolution_direct, x, any_w, bias_md_,
+                                                                 y, strides, dilation, pad_l, pad_r)
+                               : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                                 dnnl::algorithm::convolution_direct, x, any_w, y,
+                                                                 strides, dilation, pad_l, pad_r);
+      return dnnl::convolution_forward::primitive_desc(d, attr, eng);
+    };
+    // Channels last runs in place (its brgconv kernels read and write NHWC) unless only oneDNN's
+    // reference implementation takes NHWC here; channels first lets oneDNN pick (a blocked layout).
+    if (nhwc) pd_ = describe(x_md_, y_md_);
+    if (!nhwc || std::string(pd_.impl_info_str()).rfind("ref", 0) == 0) pd_ = describe(any_x, any_y);
     conv_ = dnnl::convolution_forward(pd_);
     weights_ = packed_constant(*s.constants[1], w_user, pd_.weights_desc());  // once
     if (pd_.src_desc() != x_md_) x_reorder_ = dnnl::reorder(dnnl::reorder::primitive_desc(eng, x_md_, eng, pd_.src_desc()));

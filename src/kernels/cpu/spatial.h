@@ -22,6 +22,9 @@ bool built_with_onednn();
 std::unique_ptr<Kernel> create_deconvolution(const KernelSpec& s);
 std::unique_ptr<Kernel> create_pooling(const KernelSpec& s);
 std::unique_ptr<Kernel> create_adaptive_pooling(const KernelSpec& s);
+/// Channels-last float32 2-D (adaptive) pooling in place (pooling_nhwc.cc); nullptr for other layers.
+std::unique_ptr<Kernel> create_pooling_nhwc(const KernelSpec& s);
+std::unique_ptr<Kernel> create_adaptive_pooling_nhwc(const KernelSpec& s);
 std::unique_ptr<Kernel> create_pad(const KernelSpec& s);
 std::unique_ptr<Kernel> create_resize(const KernelSpec& s);
 
