@@ -2,7 +2,7 @@
 softmax, attention's softmax rows, pooling, binary and fused pointwise layers) give the same bits with one
 thread as with several: each row or element range is computed by one thread the same way. Products
 (the convolution's and attention's sgemm, whose longer side the pool splits over single-threaded
-OpenBLAS calls) sum in another blocking, so they agree within float32 rounding. The pool's size is
+BLAS calls: oneDNN's dnnl_sgemm where the build has oneDNN, else OpenBLAS) sum in another blocking, so they agree within float32 rounding. The pool's size is
 fixed per process (TENSORFORGE_CPU_THREADS), so each setting runs in a child process over the same
 inputs, sized so that every loop splits (a range is about 16K elements)."""
 
