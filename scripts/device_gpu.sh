@@ -5,8 +5,9 @@
 # end-to-end torch.compile tests and the OpInfo conformance slice on CUDA; PYTEST_WORKERS=N spreads
 # them over N pytest-xdist workers; TESTS="file ..." runs only those files' CUDA tests, TESTS=none
 # none), then the model benchmark with BENCH_ARGS (skipped when BENCH_ARGS is "none"), with
-# MEMORY_BENCH=1 benchmarks/memory_bound_cuda.py, and with DYNAMIC_ARGS (e.g. "--models bert gpt2")
-# benchmarks/dynamic_shapes.py. Logs and JSON go to $OUT.
+# MEMORY_BENCH=1 benchmarks/memory_bound_cuda.py, with DYNAMIC_ARGS (e.g. "--models bert gpt2")
+# benchmarks/dynamic_shapes.py, with LOAD=1 benchmarks/load_time.py and with DEMO=1 the README's
+# main job's demo (examples/compile_demo.py, float16 on the GPU). Logs and JSON go to $OUT.
 #   OUT=... BENCH_ARGS="--models resnet50 --batches 1" scripts/device_gpu.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -45,5 +46,12 @@ fi
 if [ -n "${DYNAMIC_ARGS:-}" ]; then
   (cd benchmarks && PYTHONUNBUFFERED=1 python3 dynamic_shapes.py ${DYNAMIC_ARGS} --json "$out/dynamic.json" 2>&1 |
     tee "$out/dynamic.log" | grep -v "^{" | tail -25)
+fi
+if [ "${LOAD:-0}" = "1" ]; then
+  PYTHONUNBUFFERED=1 python3 benchmarks/load_time.py --json "$out/load.json" 2>&1 | tee "$out/load.log" | tail -15
+fi
+if [ "${DEMO:-0}" = "1" ]; then
+  PYTHONUNBUFFERED=1 python3 examples/compile_demo.py --iterations 20 2>&1 | tee "$out/demo.log" |
+    grep -v "Warning\|warn" | tail -40
 fi
 echo "total: $(( $(date +%s) - start )) s"
