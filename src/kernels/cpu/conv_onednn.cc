@@ -1,12 +1,12 @@
 // CPU convolution through oneDNN (`cpu.conv.onednn`, in builds that found it: TENSORFORGE_ONEDNN),
 // preferred over im2col + BLAS for float32 2-D convolutions whose weight is a constant of the graph.
 // The weight is reordered once, at creation, into the layout oneDNN's fastest implementation for
-// the layer wants (a blocked one); activations keep the engine's NCHW and are reordered into and out
-// of the implementation's layout through the workspace around each call when it wants another one,
-// as its own NHWC or blocked kernels are about twice as fast as its NCHW path (a 64-channel 3x3
-// layer at 56x56 on two AVX-512 cores: 0.63 against 1.35 ms; im2col + OpenBLAS 1.56). Channels-last
-// layers (layout "nhwc", as the channels_last pass makes them) are read and written in place. The bias, the
-// residual (added after the bias: the output starts as the residual, and oneDNN's sum post-op adds
+// the layer wants (a blocked one). NCHW activations are reordered into and out of the
+// implementation's layout through the workspace around each call when it wants another one, as its
+// own NHWC or blocked kernels are about twice as fast as its NCHW path (a 64-channel 3x3 layer at
+// 56x56 on two AVX-512 cores: 0.63 against 1.35 ms; im2col + OpenBLAS 1.56); channels-last layers
+// (layout "nhwc", as the channels_last_float32 pass makes them) are read and written in place. The
+// bias, the residual (added after the bias: the output starts as the residual, and oneDNN's sum post-op adds
 // the convolution to it) and relu/silu/hardswish/relu6 run inside the convolution.
 // oneDNN's scratch space comes from the kernel's workspace; calls are thread-safe (primitives are
 // only read, each call has its own stream). oneDNN parallelizes with its own (OpenMP) threads.
@@ -78,7 +78,7 @@ class OnednnConv : public Kernel {
   OnednnConv(const KernelSpec& s, bool has_bias, bool has_residual)
       : has_bias_(has_bias), has_residual_(has_residual), forked_(with_layout(s, create_convolution)) {
     dnnl::engine& eng = onednn_engine();
-    // A channels-last layer's x, weight, residual and y are [N, H, W, C] and [Cout, kh, kw, Cin / groups]:
+    // A channels-last layer's x, residual and y are [N, H, W, C], its weight [Cout, kh, kw, Cin / g]:
     // oneDNN takes them as they are (its dims are always channels first, the tag says the order).
     const bool nhwc = ir::is_channels_last(s.layer);
     const Dims xd = ir::channels_first_view(s.inputs[0]->dims, nhwc);
@@ -93,7 +93,8 @@ class OnednnConv : public Kernel {
     x_md_ = memory::desc(x_dims, f32, nhwc ? Tag::nhwc : Tag::nchw);
     y_md_ = memory::desc(y_dims, f32, nhwc ? Tag::nhwc : Tag::nchw);
     bias_md_ = memory::desc({yd[1]}, f32, Tag::x);
-    const memory::desc w_user(w_dims, f32, groups > 1 ? (nhwc ? Tag::gohwi : Tag::goihw) : (nhwc ? Tag::ohwi : Tag::oihw));
+    const Tag w_tag = groups > 1 ? (nhwc ? Tag::gohwi : Tag::goihw) : (nhwc ? Tag::ohwi : Tag::oihw);
+    const memory::desc w_user(w_dims, f32, w_tag);
     dnnl::post_ops ops;
     // The residual is added after the bias, before the activation: oneDNN's sum post-op, over an
     // output that holds the residual (a binary post-op reading it in NCHW sent oneDNN to a path
@@ -119,12 +120,11 @@ class OnednnConv : public Kernel {
       pad_r[i] = std::max<int64_t>(
           0, (yd[2 + i] - 1) * g.stride[1 + i] + (wd[2 + i] - 1) * g.dil[1 + i] + 1 - xd[2 + i] - g.pad[1 + i]);
     auto describe = [&](const memory::desc& x, const memory::desc& y) {
-      const auto d = has_bias_ ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                                 dnnl::algorithm::convolution_direct, x, any_w, bias_md_,
-                                                                 y, strides, dilation, pad_l, pad_r)
-                               : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                                 dnnl::algorithm::convolution_direct, x, any_w, y,
-                                                                 strides, dilation, pad_l, pad_r);
+      using Desc = dnnl::convolution_forward::desc;
+      const auto fwd = dnnl::prop_kind::forward_inference;
+      const auto direct = dnnl::algorithm::convolution_direct;
+      const auto d = has_bias_ ? Desc(fwd, direct, x, any_w, bias_md_, y, strides, dilation, pad_l, pad_r)
+                               : Desc(fwd, direct, x, any_w, y, strides, dilation, pad_l, pad_r);
       return dnnl::convolution_forward::primitive_desc(d, attr, eng);
     };
     // Channels last runs in place (its brgconv kernels read and write NHWC) unless only oneDNN's

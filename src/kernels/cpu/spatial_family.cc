@@ -1,7 +1,8 @@
 // Registration of the CPU spatial kernels (convolution, deconvolution, pooling, adaptive pooling,
-// pad, resize); the kernels live in conv_onednn.cc (where oneDNN is built in), conv.cc, deconv.cc, pooling.cc, pad.cc and resize.cc, and
-// channels-last layers run through the adapter of channels_last.cc, but for float32 2-D pooling
-// (pooling_nhwc.cc) and oneDNN's convolutions, which take NHWC in place.
+// pad, resize); the kernels live in conv_onednn.cc (where oneDNN is built in), conv.cc, deconv.cc,
+// pooling.cc, pad.cc and resize.cc, and channels-last layers run through the adapter of
+// channels_last.cc, but for float32 2-D pooling (pooling_nhwc.cc) and oneDNN's convolutions, which
+// take NHWC in place.
 #include "kernels/cpu/spatial.h"
 
 namespace tensorforge::cpu {
