@@ -91,9 +91,9 @@ class PadKernel : public Kernel {
       if (!inside) {
         std::fill(y, y + width, value_);
       } else if (interior_end_ > interior_begin_) {  // constant mode: value, the source run, value
+        const T* run = x + src + last_map[interior_begin_];
         std::fill(y, y + interior_begin_, value_);
-        std::copy(x + src + last_map[interior_begin_], x + src + last_map[interior_begin_] + interior_end_ -
-                  interior_begin_, y + interior_begin_);
+        std::copy(run, run + (interior_end_ - interior_begin_), y + interior_begin_);
         std::fill(y + interior_end_, y + width, value_);
       } else {
         for (int64_t j = 0; j < width; ++j) y[j] = last_map[j] < 0 ? value_ : x[src + last_map[j]];
