@@ -44,6 +44,8 @@ def prepared(key: str, batch: int, device: torch.device):
     model, example = make_model(), make_input(batch)
     if device.type == "cuda":
         model = model.half()
+        if example.is_floating_point():
+            example = example.half()
     return model.to(device).eval(), example.to(device)
 
 

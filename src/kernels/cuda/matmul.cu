@@ -418,8 +418,17 @@ class LtMatMul : public Kernel {
     return true;
   }
 
-  // The heuristic's best algorithms (up to `want`) for pointers aligned to `align` bytes, best first.
+  // The heuristic's best algorithms (up to `want`) for pointers aligned to `align` bytes, best first;
+  // asked once per process for each key (BERT-base's 72 products have four: loading its engine
+  // asked 144 times, most of the 147 ms its matmul kernels took on the H200).
   std::vector<cublasLtMatmulHeuristicResult_t> heuristics(uint32_t align, size_t workspace_limit, int want) const {
+    static ProcessCache<std::vector<cublasLtMatmulHeuristicResult_t>> lists(4096);
+    const std::string key = algo_key(workspace_limit) + "|align " + std::to_string(align) + "|want " +
+                            std::to_string(want) + "|bias " + std::to_string(folded_bias_);
+    if (auto hit = lists.find(key)) return *hit;
+    return lists.insert(key, ask_heuristic(align, workspace_limit, want));
+  }
+  std::vector<cublasLtMatmulHeuristicResult_t> ask_heuristic(uint32_t align, size_t workspace_limit, int want) const {
     cublasLtMatmulDescOpaque_t desc;
     // The heuristic reads the bias pointer's alignment from its value: an address aligned to exactly `align`.
     describe(desc, reinterpret_cast<const void*>(uintptr_t(align) * 1025));
