@@ -6,7 +6,8 @@
 # them over N pytest-xdist workers; TESTS="file ..." runs only those files' CUDA tests, TESTS=none
 # none), then the model benchmark with BENCH_ARGS (skipped when BENCH_ARGS is "none"), with
 # MEMORY_BENCH=1 benchmarks/memory_bound_cuda.py, with DYNAMIC_ARGS (e.g. "--models bert gpt2")
-# benchmarks/dynamic_shapes.py, with LOAD=1 benchmarks/load_time.py and with DEMO=1 the README's
+# benchmarks/dynamic_shapes.py, with LOAD=1 benchmarks/load_time.py (LOAD_ARGS, e.g. "--models bert")
+# and with DEMO=1 the README's
 # main job's demo (examples/compile_demo.py, float16 on the GPU). Logs and JSON go to $OUT.
 #   OUT=... BENCH_ARGS="--models resnet50 --batches 1" scripts/device_gpu.sh
 set -uo pipefail
@@ -48,7 +49,8 @@ if [ -n "${DYNAMIC_ARGS:-}" ]; then
     tee "$out/dynamic.log" | grep -v "^{" | tail -25)
 fi
 if [ "${LOAD:-0}" = "1" ]; then
-  PYTHONUNBUFFERED=1 python3 benchmarks/load_time.py --json "$out/load.json" 2>&1 | tee "$out/load.log" | tail -15
+  PYTHONUNBUFFERED=1 python3 benchmarks/load_time.py ${LOAD_ARGS:-} --json "$out/load.json" 2>&1 | tee "$out/load.log" |
+    tail -15
 fi
 if [ "${DEMO:-0}" = "1" ]; then
   PYTHONUNBUFFERED=1 python3 examples/compile_demo.py --iterations 20 2>&1 | tee "$out/demo.log" |

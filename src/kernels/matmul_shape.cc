@@ -40,4 +40,12 @@ MatMulShape::MatMulShape(const KernelSpec& s)
   b_shared = bb.volume() == 1;
 }
 
+QuantizedMatMulShape::QuantizedMatMulShape(const KernelSpec& s)
+    : k(s.inputs[0]->dims[s.inputs[0]->dims.rank() - 1]),
+      n(s.outputs[0]->dims[s.outputs[0]->dims.rank() - 1]),
+      m(n ? s.outputs[0]->dims.volume() / n : 0),
+      tb(ir::attr_int(s.layer, "transpose_b") != 0),
+      relu(ir::attr_string(s.layer, "activation") == "relu"),
+      has_bias(s.inputs.size() > 3 && s.inputs[3]) {}
+
 }  // namespace tensorforge

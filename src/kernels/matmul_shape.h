@@ -26,4 +26,13 @@ struct MatMulShape {
   explicit MatMulShape(const KernelSpec& s);
 };
 
+/// A quantized_matmul layer as its kernels see it: rows of a [m, k] (its leading dims flattened), b
+/// [k, n] or [n, k] (tb), and the epilogue's bias and relu.
+struct QuantizedMatMulShape {
+  int64_t k = 0, n = 0, m = 0;
+  bool tb = false, relu = false, has_bias = false;
+
+  explicit QuantizedMatMulShape(const KernelSpec& s);
+};
+
 }  // namespace tensorforge

@@ -44,16 +44,40 @@ Weights dequantized(const ir::Graph& g, const ir::Layer& l) {
   return float_weights(g.tensors[l.outputs[0]].dtype, dims, v);
 }
 
-}  // namespace
+// Whether tensor `id` is a dequantize of an int8 or uint8 tensor, or a reshape of one.
+bool dequantized_int8(const ir::Graph& g, int id) {
+  int p = id >= 0 ? g.tensors[id].producer : -1;
+  if (p >= 0 && g.layers[p].kind == LayerKind::kReshape) p = g.tensors[g.layers[p].inputs[0]].producer;
+  if (p < 0 || g.layers[p].kind != LayerKind::kDequantize) return false;
+  const DataType q = g.tensors[g.layers[p].inputs[0]].dtype;
+  return q == DataType::kInt8 || q == DataType::kUInt8;
+}
 
-ir::Graph fold_constant_dequantize(const ir::Graph& g) {
+// Per tensor: whether some matmul reads it as its second operand while its first is a dequantized
+// int8 or uint8 tensor (the operands fuse_quantized_matmul may take).
+std::vector<char> quantized_matmul_weights(const ir::Graph& g) {
+  std::vector<char> weight(g.tensors.size(), 0);
+  for (const ir::Layer& l : g.layers) {
+    if (l.kind != LayerKind::kMatMul || l.inputs.size() < 2 || l.inputs[1] < 0 || !dequantized_int8(g, l.inputs[0]))
+      continue;
+    weight[l.inputs[1]] = 1;
+    const int p = g.tensors[l.inputs[1]].producer;  // a transpose fold_transposes will make the matmul's flag
+    if (p >= 0 && g.layers[p].kind == LayerKind::kTranspose) weight[g.layers[p].inputs[0]] = 1;
+  }
+  return weight;
+}
+
+ir::Graph fold(const ir::Graph& g, bool keep_quantized_matmul_weights) {
+  const std::vector<char> keep =
+      keep_quantized_matmul_weights ? quantized_matmul_weights(g) : std::vector<char>(g.tensors.size(), 0);
+  auto folds = [&](const ir::Layer& l) { return foldable(g, l) && !keep[l.outputs[0]]; };
   bool any = false;
-  for (const ir::Layer& l : g.layers) any = any || foldable(g, l);
+  for (const ir::Layer& l : g.layers) any = any || folds(l);
   if (!any) return g;
   GraphRebuilder rb(g);
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
-    if (!foldable(g, l)) {
+    if (!folds(l)) {
       rb.copy(static_cast<int>(li));
       continue;
     }
@@ -61,5 +85,11 @@ ir::Graph fold_constant_dequantize(const ir::Graph& g) {
   }
   return rb.finish();
 }
+
+}  // namespace
+
+ir::Graph fold_constant_dequantize(const ir::Graph& g) { return fold(g, false); }
+
+ir::Graph fold_constant_dequantize_outside_matmuls(const ir::Graph& g) { return fold(g, true); }
 
 }  // namespace tensorforge

@@ -1,8 +1,8 @@
 // Constant dequantize folding: a dequantize layer whose inputs are all constants (an int8 weight the
 // converters kept quantized, with its scales) becomes a float constant of its result, computed as
-// the dequantize kernels compute it. Runs first on devices without quantized kernels (so every
-// later pass sees float weights, as before quantized weights reached the engine), and on the CPU
-// after fuse_quantized_matmul, for the weights no quantized layer took.
+// the dequantize kernels compute it. Runs first for every weight but those fuse_quantized_matmul
+// may take (so later passes see float weights: a convolution's for batch-norm folding), and again
+// after that fusion, for the weights no quantized layer took.
 #pragma once
 
 #include "ir/graph.h"
@@ -11,5 +11,9 @@ namespace tensorforge {
 
 /// Returns `g` with each all-constant dequantize replaced by a float constant.
 ir::Graph fold_constant_dequantize(const ir::Graph& g);
+
+/// The same, except dequantizes some matmul reads as its second operand while its first operand is
+/// a dequantized int8 or uint8 tensor (or a reshape of one): what fuse_quantized_matmul takes.
+ir::Graph fold_constant_dequantize_outside_matmuls(const ir::Graph& g);
 
 }  // namespace tensorforge

@@ -14,6 +14,7 @@ struct Fusion {
   int q = -1;                      // the int8 (or uint8) activation tensor
   Dims view;                       // when a reshape came between its dequantize and the matmul: a's shape
   int weight = -1;                 // the int8 constant [K, N] or [N, K]
+  bool transposed = false;         // it is [N, K] (transpose_b)
   std::vector<double> scale;       // sa · sb[n]
   std::vector<double> bias;        // empty: none
 };
@@ -85,6 +86,7 @@ std::optional<Fusion> match(const ir::Graph& g, const ir::Layer& l) {
   f.q = da->inputs[0];
   f.view = view;
   f.weight = w;
+  f.transposed = tb;
   for (int64_t j = 0; j < n; ++j) f.scale.push_back(sa[0] * sb[j]);
   const int bias = l.inputs.size() > 2 ? l.inputs[2] : -1;
   if (bias >= 0) {
@@ -101,6 +103,17 @@ std::optional<Fusion> match(const ir::Graph& g, const ir::Layer& l) {
     }
   }
   return f;
+}
+
+// An int8 [K, N] weight as [N, K]: each output channel's weights contiguous, the layout every
+// quantized_matmul kernel reads fastest (cuBLASLt's int8 products take only this one).
+Weights rows_of(const Weights& w) {
+  const int64_t k = w.dims()[0], n = w.dims()[1];
+  const int8_t* src = static_cast<const int8_t*>(w.data());
+  std::vector<int8_t> t(static_cast<size_t>(k * n));
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < n; ++j) t[static_cast<size_t>(j * k + i)] = src[i * n + j];
+  return Weights(DataType::kInt8, Dims{n, k}, t.data());
 }
 
 }  // namespace
@@ -126,8 +139,10 @@ ir::Graph fuse_quantized_matmul(const ir::Graph& g) {
     const int bias = f.bias.empty() ? -1 : rb.constant(float_weights(DataType::kFloat32, n, f.bias), l.name + ".bias");
     int a = rb.map(f.q);
     if (f.view.rank()) a = rb.add(LayerKind::kReshape, {a}, {{"shape", f.view.vec()}}, l.name + ".a");
-    rb.replace(static_cast<int>(li), LayerKind::kQuantizedMatMul, {a, rb.map(f.weight), scale, bias},
-               {{"transpose_b", ir::attr_int(l, "transpose_b")},
+    const int weight =
+        f.transposed ? rb.map(f.weight) : rb.constant(rows_of(constant_value(g, f.weight)), l.name + ".weight");
+    rb.replace(static_cast<int>(li), LayerKind::kQuantizedMatMul, {a, weight, scale, bias},
+               {{"transpose_b", int64_t(1)},
                 {"activation", ir::attr_string(l, "activation")},
                 {"dtype", std::string(to_string(g.tensors[l.outputs[0]].dtype))}},
                l.name);

@@ -3,8 +3,8 @@
 // `[B·S, K]` view) and `dequantize(W, sb, 0)` of a constant int8 weight
 // per output channel (or per tensor), with an optional constant bias [N] and a relu or no
 // activation, becomes one quantized_matmul of q and W: int32 accumulation, then acc · (sa · sb[n])
-// + bias[n] − sa · sb[n] · za · Σk W[k, n] (the zero point folded into the bias). The dequantize
-// layers stay while other layers read them. CPU only until a CUDA kernel exists.
+// + bias[n] − sa · sb[n] · za · Σk W[k, n] (the zero point folded into the bias), W written as [N, K]
+// (transpose_b). The dequantize layers stay while other layers read them.
 #pragma once
 
 #include "ir/graph.h"

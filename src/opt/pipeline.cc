@@ -38,8 +38,9 @@ namespace tensorforge::opt {
 
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
-      {"fold_constant_dequantize", 1, kOnCUDA, fold_constant_dequantize,
-       "turns a dequantize of constants (an int8 weight and its scales) into a float constant"},
+      {"fold_constant_dequantize", 1, kOnAll, fold_constant_dequantize_outside_matmuls,
+       "turns a dequantize of constants (an int8 weight and its scales) into a float constant, "
+       "except the weights of matmuls with dequantized int8 activations"},
       {"fold_batch_norm", 1, kOnAll, fold_batch_norm,
        "folds an inference batch norm into the convolution before it"},
       {"batch_norm_to_affine", 1, kOnAll, batch_norm_to_affine,
@@ -72,9 +73,9 @@ const std::vector<Pass>& pipeline() {
        "folds a constant per-channel multiply after a linear layer (a layer scale) into its weights"},
       {"fuse_epilogues", 1, kOnAll, fuse_epilogues,
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
-      {"fuse_quantized_matmul", 1, kOnCPU, fuse_quantized_matmul,
+      {"fuse_quantized_matmul", 1, kOnAll, fuse_quantized_matmul,
        "turns a matmul of dequantized int8 operands into one int8 matmul with int32 accumulation"},
-      {"fold_constant_dequantize_after_fusion", 1, kOnCPU, fold_constant_dequantize,
+      {"fold_constant_dequantize_after_fusion", 1, kOnAll, fold_constant_dequantize,
        "folds the dequantized constants no quantized layer took into float constants"},
       {"channels_last", 1, kOnCUDA, channels_last,
        "keeps float16/bfloat16 convolutional regions NHWC, converting only at their edges"},

@@ -173,3 +173,32 @@ TEST(FuseQuantizedMatMul, UInt8ActivationsThroughAReshape) {
   const auto got = run_engine(Engine(assemble_engine(fused, BuilderConfig{}, {})), in);
   expect_close(got[0], want[0].dims, want[0].values(), 1e-5, "uint8 through a reshape");
 }
+
+TEST(FoldConstantDequantize, KeepsTheWeightsOfMatMulsWithDequantizedInt8Activations) {
+  // y1 = x · dequantize(W1) (a float activation: folded first), y2 = dequantize(quantize(x)) ·
+  // dequantize(W2) (kept for fuse_quantized_matmul, which writes W2 [K, N] as [N, K]).
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {3, 4});
+  Tensor s = constant(net, DataType::kFloat32, {}, {0.1});
+  Tensor w1 = net.add_dequantize(constant(net, DataType::kInt8, {4, 2}, int8_pattern(8, 29)), s, Tensor());
+  Tensor w2 = net.add_dequantize(constant(net, DataType::kInt8, {4, 2}, int8_pattern(8, 31)), s, Tensor());
+  Tensor xd = net.add_dequantize(net.add_quantize(x, s, Tensor(), DataType::kInt8), s, Tensor());
+  net.mark_output(net.add_matmul(x, w1, false, false), "y1");
+  net.mark_output(net.add_matmul(xd, w2, false, false), "y2");
+  const ir::Graph g = net.graph();
+  const ir::Graph early = fold_constant_dequantize_outside_matmuls(g);
+  std::multiset<LayerKind> kinds;
+  for (const auto& l : early.layers) kinds.insert(l.kind);
+  EXPECT_EQ(kinds.count(LayerKind::kDequantize), 2u) << ir::to_text(early);  // x's and W2's
+  const ir::Graph fused = eliminate_dead_layers(fold_constant_dequantize(fuse_quantized_matmul(early)));
+  const ir::Layer* q = nullptr;
+  for (const auto& l : fused.layers)
+    if (l.kind == LayerKind::kQuantizedMatMul) q = &l;
+  ASSERT_NE(q, nullptr) << ir::to_text(fused);
+  EXPECT_EQ(ir::attr_int(*q, "transpose_b"), 1);
+  EXPECT_EQ(fused.tensors[q->inputs[1]].dims, (Dims{2, 4}));
+  std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, {3, 4}, 7)};
+  const auto want = run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), in);
+  const auto got = run_engine(Engine(assemble_engine(fused, BuilderConfig{}, {})), in);
+  for (int i = 0; i < 2; ++i) expect_close(got[i], want[i].dims, want[i].values(), 1e-5, "after the passes");
+}

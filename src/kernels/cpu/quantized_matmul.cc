@@ -9,6 +9,7 @@
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/matrix.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/matmul_shape.h"
 
 namespace tensorforge::cpu {
 
@@ -17,12 +18,9 @@ namespace {
 template <class A, class T>
 class QuantizedMatMulKernel : public Kernel {
  public:
-  explicit QuantizedMatMulKernel(const KernelSpec& s)
-      : k_(s.inputs[0]->dims[s.inputs[0]->dims.rank() - 1]),
-        n_(s.outputs[0]->dims[s.outputs[0]->dims.rank() - 1]),
-        transposed_(ir::attr_int(s.layer, "transpose_b") != 0),
-        relu_(ir::attr_string(s.layer, "activation") == "relu"),
-        bias_(s.inputs.size() > 3 && s.inputs[3]) {}
+  explicit QuantizedMatMulKernel(const KernelSpec& s) : QuantizedMatMulKernel(QuantizedMatMulShape(s)) {}
+  explicit QuantizedMatMulKernel(const QuantizedMatMulShape& p)
+      : k_(p.k), n_(p.n), transposed_(p.tb), relu_(p.relu), bias_(p.has_bias) {}
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const A* a = in[0].as<A>();

@@ -45,6 +45,7 @@ std::unique_ptr<Kernel> create_deconvolution(const KernelSpec& s);
 std::unique_ptr<Kernel> create_pointwise_generated(const KernelSpec& s);
 std::unique_ptr<Kernel> create_quantize(const KernelSpec& s);
 std::unique_ptr<Kernel> create_dequantize(const KernelSpec& s);
+std::unique_ptr<Kernel> create_quantized_matmul(const KernelSpec& s);
 void prepare_convolution_graph(const KernelSpec& s);
 void prepare_pointwise_generated(const KernelSpec& s);
 
@@ -65,6 +66,7 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kPRelu, "cuda.prelu", create_prelu},
       {LayerKind::kQuantize, "cuda.quantize", create_quantize},
       {LayerKind::kDequantize, "cuda.dequantize", create_dequantize},
+      {LayerKind::kQuantizedMatMul, "cuda.quantized_matmul", create_quantized_matmul},
       {LayerKind::kFill, "cuda.fill", create_fill},
       {LayerKind::kArange, "cuda.arange", create_arange},
       {LayerKind::kGather, "cuda.gather", create_gather},

@@ -1,0 +1,181 @@
+// CUDA quantized_matmul (docs/layers.md): int8 or uint8 rows of a [..., M, K] times int8 b,
+// accumulated exactly in int32, then act(acc * scale[n] + bias[n]) in float32 (a product, then a
+// sum, each rounded as the CPU kernel rounds them), rounded once to the output dtype.
+//  - cuBLASLt's int8 product where a is int8 and b is [N, K] (transpose_b, as the optimizer's
+//    fuse_quantized_matmul writes it: both operands K-contiguous, the layout its int8 kernels take),
+//    K a multiple of 16 and N of 4: the int32 sums go to the workspace, then one kernel applies
+//    scale, bias and relu;
+//  - otherwise (uint8 rows, b as [K, N], other sizes, calls on pointers not 16-byte aligned) one
+//    tiled kernel does the whole layer.
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/libraries.h"
+#include "kernels/matmul_shape.h"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+constexpr int kTile = 16;
+constexpr size_t kLtWorkspace = size_t(8) << 20;  // cuBLASLt's workspace, at most
+constexpr size_t kAlign = 256;                     // of cuBLASLt's workspace after the sums
+
+__device__ __forceinline__ float scaled(int32_t acc, const float* scale, const float* bias, int64_t col, bool relu) {
+  const float v = __fadd_rn(__fmul_rn(static_cast<float>(acc), scale[col]), bias ? bias[col] : 0.0f);
+  return relu && v < 0 ? 0.0f : v;
+}
+
+// One kTile x kTile output tile per block (grid-stride over tiles): tiles of a and b staged in
+// shared memory as int32, exact int32 sums, then the epilogue.
+template <class A, class T>
+__global__ void quantized_matmul_tiled(const A* __restrict__ a, const int8_t* __restrict__ b,
+                                       const float* __restrict__ scale, const float* __restrict__ bias,
+                                       T* __restrict__ y, int64_t m, int64_t n, int64_t k, bool tb, bool relu) {
+  __shared__ int32_t as[kTile][kTile + 1], bs[kTile][kTile + 1];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t tiles_m = (m + kTile - 1) / kTile, tiles_n = (n + kTile - 1) / kTile;
+  for (int64_t tm = blockIdx.y; tm < tiles_m; tm += gridDim.y)
+    for (int64_t tn = blockIdx.x; tn < tiles_n; tn += gridDim.x) {
+      const int64_t i = tm * kTile + ty, j = tn * kTile + tx;
+      int32_t acc = 0;
+      for (int64_t q0 = 0; q0 < k; q0 += kTile) {
+        const int64_t aq = q0 + tx, bq = q0 + ty;
+        as[ty][tx] = i < m && aq < k ? static_cast<int32_t>(a[i * k + aq]) : 0;
+        bs[ty][tx] = bq < k && j < n ? static_cast<int32_t>(b[tb ? j * k + bq : bq * n + j]) : 0;
+        __syncthreads();
+#pragma unroll
+        for (int q = 0; q < kTile; ++q) acc += as[ty][q] * bs[q][tx];
+        __syncthreads();
+      }
+      if (i < m && j < n) y[i * n + j] = store_as<T>(scaled(acc, scale, bias, j, relu));
+    }
+}
+
+// y = act(acc * scale + bias) over [m, n] int32 sums: a block row of threads per output row.
+template <class T>
+__global__ void quantized_epilogue(const int32_t* __restrict__ acc, const float* __restrict__ scale,
+                                   const float* __restrict__ bias, T* __restrict__ y, int64_t m, int64_t n, bool relu) {
+  for (int64_t row = blockIdx.y; row < m; row += gridDim.y)
+    for (int64_t col = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; col < n; col += int64_t(gridDim.x) * blockDim.x)
+      y[row * n + col] = store_as<T>(scaled(acc[row * n + col], scale, bias, col, relu));
+}
+
+// cuBLASLt's int8 x int8 -> int32 product of a [m, k] and w [n, k] (both row-major), into acc [m, n].
+class LtInt8Product {
+ public:
+  // False when cuBLASLt offers no algorithm for these sizes.
+  bool init(int64_t m, int64_t n, int64_t k) {
+    check_cublas(cublasLtMatmulDescInit(&desc_, CUBLAS_COMPUTE_32I, CUDA_R_32I), "describing an int8 product");
+    const cublasOperation_t t = CUBLAS_OP_T, keep = CUBLAS_OP_N;
+    check_cublas(cublasLtMatmulDescSetAttribute(&desc_, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)), "transa");
+    check_cublas(cublasLtMatmulDescSetAttribute(&desc_, CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof(keep)), "transb");
+    // Column-major views: w is k x n (its transpose the n x k operand), a is k x m, acc is n x m.
+    check_cublas(cublasLtMatrixLayoutInit(&lw_, CUDA_R_8I, k, n, k), "describing the weight");
+    check_cublas(cublasLtMatrixLayoutInit(&la_, CUDA_R_8I, k, m, k), "describing the rows");
+    check_cublas(cublasLtMatrixLayoutInit(&lc_, CUDA_R_32I, n, m, n), "describing the sums");
+    cublasLtMatmulPreferenceOpaque_t pref;
+    check_cublas(cublasLtMatmulPreferenceInit(&pref), "creating matmul preferences");
+    uint64_t ws = kLtWorkspace;
+    check_cublas(cublasLtMatmulPreferenceSetAttribute(&pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)),
+                 "setting the workspace limit");
+    const uint32_t align = 16;
+    for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
+      check_cublas(cublasLtMatmulPreferenceSetAttribute(&pref, attr, &align, sizeof(align)), "setting an alignment");
+    int found = 0;
+    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cublaslt_handle(), &desc_, &lw_, &la_, &lc_, &lc_, &pref,
+                                                             1, &algo_, &found);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED) return false;
+    check_cublas(st, "choosing an int8 matrix multiply algorithm");
+    return found > 0 && algo_.state == CUBLAS_STATUS_SUCCESS;
+  }
+  size_t workspace() const { return algo_.workspaceSize; }
+  void run(const int8_t* a, const int8_t* w, int32_t* acc, void* ws) const {
+    // Copies on the stack: run() may run on several threads at once.
+    cublasLtMatmulDescOpaque_t desc = desc_;
+    cublasLtMatrixLayoutOpaque_t lw = lw_, la = la_, lc = lc_;
+    const int32_t one = 1, zero = 0;
+    check_cublas(cublasLtMatmul(cublaslt_handle(), &desc, &one, w, &lw, a, &la, &zero, acc, &lc, acc, &lc,
+                                &algo_.algo, ws, algo_.workspaceSize, stream()),
+                 "running an int8 matrix multiply");
+  }
+
+ private:
+  cublasLtMatmulDescOpaque_t desc_;
+  cublasLtMatrixLayoutOpaque_t lw_, la_, lc_;
+  cublasLtMatmulHeuristicResult_t algo_{};
+};
+
+template <class A, class T>
+class QuantizedMatMulKernel : public Kernel {
+ public:
+  explicit QuantizedMatMulKernel(const KernelSpec& s) : p_(s) {
+    if (std::is_same_v<A, int8_t> && p_.tb && p_.m > 0 && p_.k > 0 && p_.k % 16 == 0 && p_.n % 4 == 0 &&
+        std::max({p_.m, p_.n, p_.k}) <= INT32_MAX)
+      lt_ok_ = lt_.init(p_.m, p_.n, p_.k);
+    if (lt_ok_) workspace_ = sums_bytes() + lt_.workspace();
+  }
+
+  size_t workspace_size() const override { return workspace_; }
+  std::string choice() const override {
+    return lt_ok_ ? "cuBLASLt int8 product, int32 sums, then scale/bias/relu" : "tiled int8 kernel (int32 sums)";
+  }
+
+  void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    if (p_.m == 0 || p_.n == 0) return;
+    const A* a = in[0].as<const A>();
+    const int8_t* b = in[1].as<const int8_t>();
+    const float* scale = in[2].as<const float>();
+    const float* bias = p_.has_bias ? in[3].as<const float>() : nullptr;
+    T* y = out[0].as<T>();
+    auto grid = [](int64_t v, int64_t cap) { return static_cast<unsigned>(std::max<int64_t>(1, std::min(v, cap))); };
+    const bool aligned = (reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b)) % 16 == 0;
+    if (lt_ok_ && aligned) {
+      auto* sums = static_cast<int32_t*>(workspace);
+      lt_.run(reinterpret_cast<const int8_t*>(a), b, sums, static_cast<char*>(workspace) + sums_bytes());
+      const unsigned threads = static_cast<unsigned>(std::min<int64_t>(kThreads, (p_.n + 31) / 32 * 32));
+      const dim3 blocks(grid((p_.n + threads - 1) / threads, 1024), grid(p_.m, 65535));
+      quantized_epilogue<T><<<blocks, threads, 0, stream()>>>(sums, scale, bias, y, p_.m, p_.n, p_.relu);
+      check_launch("launching quantized_epilogue");
+      return;
+    }
+    const dim3 blocks(grid((p_.n + kTile - 1) / kTile, 65535), grid((p_.m + kTile - 1) / kTile, 65535));
+    quantized_matmul_tiled<A, T><<<blocks, dim3(kTile, kTile), 0, stream()>>>(a, b, scale, bias, y, p_.m, p_.n, p_.k,
+                                                                               p_.tb, p_.relu);
+    check_launch("launching quantized_matmul_tiled");
+  }
+
+ private:
+  size_t sums_bytes() const {
+    return (static_cast<size_t>(p_.m * p_.n) * sizeof(int32_t) + kAlign - 1) / kAlign * kAlign;
+  }
+
+  QuantizedMatMulShape p_;
+  bool lt_ok_ = false;
+  LtInt8Product lt_;
+  size_t workspace_ = 0;
+};
+
+template <class A>
+std::unique_ptr<Kernel> make(const KernelSpec& s) {
+  switch (s.outputs[0]->dtype) {
+    case DataType::kFloat16: return std::make_unique<QuantizedMatMulKernel<A, __half>>(s);
+    case DataType::kBFloat16: return std::make_unique<QuantizedMatMulKernel<A, __nv_bfloat16>>(s);
+    case DataType::kFloat32: return std::make_unique<QuantizedMatMulKernel<A, float>>(s);
+    default: return nullptr;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Kernel> create_quantized_matmul(const KernelSpec& s) {
+  if (s.inputs[1]->dtype != DataType::kInt8 || s.inputs[1]->dims.rank() != 2) return nullptr;
+  if (s.inputs[0]->dtype == DataType::kInt8) return make<int8_t>(s);
+  if (s.inputs[0]->dtype == DataType::kUInt8) return make<uint8_t>(s);
+  return nullptr;
+}
+
+}  // namespace tensorforge::cuda
