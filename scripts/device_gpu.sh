@@ -7,8 +7,8 @@
 # none), then the model benchmark with BENCH_ARGS (skipped when BENCH_ARGS is "none"), with
 # MEMORY_BENCH=1 benchmarks/memory_bound_cuda.py, with DYNAMIC_ARGS (e.g. "--models bert gpt2")
 # benchmarks/dynamic_shapes.py, with LOAD=1 benchmarks/load_time.py (LOAD_ARGS, e.g. "--models bert")
-# and with DEMO=1 the README's
-# main job's demo (examples/compile_demo.py, float16 on the GPU). Logs and JSON go to $OUT.
+# and with DEMO=1 the README's main job's demo (examples/compile_demo.py, float16 on the GPU). Logs
+# and JSON go to $OUT.
 #   OUT=... BENCH_ARGS="--models resnet50 --batches 1" scripts/device_gpu.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
