@@ -45,9 +45,10 @@ def save(model, path, example_inputs, options=None, output_format="exported_prog
     _save(model, path, example_inputs, options, output_format, dynamic_shapes)
 
 
-def quantize(model, calibration_data, **options):
+def quantize(model, calibration_data=None, **options):
     """The INT8 form of `model` calibrated on `calibration_data`, as a GraphModule with
-    quantize/dequantize pairs (tensorforge.quantization.quantize; docs/quantization.md)."""
+    quantize/dequantize pairs; with weight_only=True, int8 linear weights and float activations
+    (tensorforge.quantization.quantize; docs/quantization.md)."""
     from tensorforge.quantization import quantize as _quantize
 
     return _quantize(model, calibration_data, **options)

@@ -9,6 +9,12 @@ in [-127, 127], scale = channel amax / 127), written as PyTorch's `quantized_dec
 form PT2E's convert_pt2e writes. The result runs in PyTorch as it is (the quantized model's
 reference), compiles with `torch.compile(backend="tensorforge")` and saves with `tensorforge.save`.
 
+With `weight_only=True` only the weights of linear layers are quantized (per output channel, as
+above) and activations stay in float: nothing is calibrated, and one batch of example inputs (the
+first of `calibration_data`, or `example_inputs`) serves to capture the model. The engine then
+reads int8 weights where a kernel takes them (on CUDA, matrix-vector products of few rows: the
+memory-bound layers of batch-1 decoding), else their float values.
+
 Layers named in `keep_float` (a module's qualified name, as `model.named_modules()` gives it, or a
 prefix of it ending in "."), stay in float. A calibration `cache` file (JSON) keeps the thresholds:
 a later call with the same model structure and method reads them and runs no calibration batch.
@@ -35,25 +41,38 @@ STATS = {"calibration_batches": 0}
 """Process-wide count of calibration batches run (a cache hit runs none)."""
 
 
-def quantize(model: torch.nn.Module, calibration_data, *, dtype=torch.int8, method: str = "entropy",
-             percentile: float = 99.99, keep_float=(), cache: str | os.PathLike | None = None) -> GraphModule:
+def quantize(model: torch.nn.Module, calibration_data=None, *, dtype=torch.int8, method: str = "entropy",
+             percentile: float = 99.99, keep_float=(), cache: str | os.PathLike | None = None,
+             weight_only: bool = False, example_inputs=None) -> GraphModule:
     """The INT8 form of `model`, calibrated on `calibration_data` (an iterable of input tuples, or of
-    single tensors, as the model is called; a handful of batches)."""
+    single tensors, as the model is called; a handful of batches); with `weight_only`, its linear
+    layers' weights in int8 and nothing calibrated (`example_inputs`, one input tuple, may replace
+    `calibration_data`)."""
     if dtype != torch.int8:
         raise UnsupportedError(f"tensorforge.quantize: dtype {dtype} is not supported yet (int8 is)")
     if method not in METHODS:
         raise InvalidArgumentError(f"tensorforge.quantize: method must be one of {', '.join(METHODS)}, got {method!r}")
+    if weight_only and example_inputs is not None:
+        calibration_data = [example_inputs]
     batches = [tuple(b) if isinstance(b, (tuple, list)) else (b,) for b in (calibration_data or ())]
     if not batches or not all(isinstance(t, torch.Tensor) for b in batches for t in b):
+        if weight_only:
+            raise InvalidArgumentError("tensorforge.quantize(weight_only=True): example_inputs (one input tuple, as "
+                                       "the model is called) is needed to capture the model")
         raise InvalidArgumentError("tensorforge.quantize: calibration_data must be a non-empty iterable of input "
-                                   "tuples (tensors), as the model is called; INT8 activations need it")
+                                   "tuples (tensors), as the model is called; INT8 activations need it "
+                                   "(weight_only=True needs none)")
     with torch.no_grad():
         batch_dims = tuple({0: torch.export.Dim.AUTO} if t.dim() else None for t in batches[0])  # any batch size
         gm = torch.export.export(model, batches[0], dynamic_shapes=batch_dims, strict=False).module()
-    targets = _quantizable(gm, tuple(keep_float))
+    targets = _quantizable(gm, tuple(keep_float), linear_only=weight_only)
     if not targets:
-        raise UnsupportedError("tensorforge.quantize: the model has no convolution or linear layer with a parameter "
-                               "weight to quantize (or keep_float names them all)")
+        what = "linear layer" if weight_only else "convolution or linear layer"
+        raise UnsupportedError(f"tensorforge.quantize: the model has no {what} with a parameter weight to quantize "
+                               "(or keep_float names them all)")
+    if weight_only:
+        _rewrite(gm, targets, None)
+        return gm
     key = _structure_key(gm, method, percentile)
     thresholds = _read_cache(cache, key)
     if thresholds is None:
@@ -69,11 +88,13 @@ def _module_name(node: Node) -> str:
     return list(stack.values())[-1][0] if stack else ""
 
 
-def _quantizable(gm: GraphModule, keep_float: tuple) -> list[Node]:
-    """Convolution and linear nodes whose weight is a parameter (get_attr), not kept in float."""
+def _quantizable(gm: GraphModule, keep_float: tuple, linear_only: bool = False) -> list[Node]:
+    """Convolution (unless `linear_only`) and linear nodes whose weight is a parameter (get_attr), not
+    kept in float."""
     out = []
+    kinds = _LINEARS if linear_only else _CONVS | _LINEARS
     for n in gm.graph.nodes:
-        if n.op != "call_function" or n.target not in _CONVS | _LINEARS or len(n.args) < 2:
+        if n.op != "call_function" or n.target not in kinds or len(n.args) < 2:
             continue
         if not (isinstance(n.args[1], Node) and n.args[1].op == "get_attr") or not isinstance(n.args[0], Node):
             continue
@@ -136,11 +157,13 @@ def _calibrate(gm: GraphModule, targets: list[Node], batches: list, method: str,
     return {name: r.threshold(method, percentile) for name, r in recorders.items()}
 
 
-def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict) -> None:
+def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict | None) -> None:
+    """Quantizes each target's weight per output channel and, unless `thresholds` is None (weight
+    only), its input activation per tensor with the calibrated threshold."""
     graph = gm.graph
     for k, n in enumerate(targets):
         x, w_node = n.args[0], n.args[1]
-        threshold = thresholds.get(n.name)
+        threshold = thresholds.get(n.name) if thresholds is not None else 0.0
         if threshold is None:
             raise InvalidArgumentError(f"tensorforge.quantize: no calibrated range for {n.name}")
         scale = max(threshold, 1e-12) / 127  # an input that was all zeros still gets a valid scale
@@ -153,10 +176,12 @@ def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict) -> None:
         for name, value in zip(names, (w_q, w_scale, w_zero)):
             gm.register_buffer(name, value)
         with graph.inserting_before(n):
-            xq = graph.call_function(qd.quantize_per_tensor.default, (x, scale, 0, -128, 127, torch.int8))
-            x_dtype = x.meta["val"].dtype if isinstance(x.meta.get("val"), torch.Tensor) else w.dtype
-            xd = graph.call_function(qd.dequantize_per_tensor.default, (xq, scale, 0, -128, 127, torch.int8),
-                                     {"out_dtype": x_dtype})  # back in the activation's dtype (float16 models)
+            xd = x
+            if thresholds is not None:
+                xq = graph.call_function(qd.quantize_per_tensor.default, (x, scale, 0, -128, 127, torch.int8))
+                x_dtype = x.meta["val"].dtype if isinstance(x.meta.get("val"), torch.Tensor) else w.dtype
+                xd = graph.call_function(qd.dequantize_per_tensor.default, (xq, scale, 0, -128, 127, torch.int8),
+                                         {"out_dtype": x_dtype})  # back in the activation's dtype (float16 models)
             attrs = [graph.get_attr(name) for name in names]
             wd = graph.call_function(qd.dequantize_per_channel.default, (*attrs, 0, -127, 127, torch.int8),
                                      {"out_dtype": w.dtype})

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/broadcast.h"
+#include "opt/fuse_weight_only_matmul.h"
 #include "opt/rebuild.h"
 
 namespace tensorforge {
@@ -54,11 +55,13 @@ bool dequantized_int8(const ir::Graph& g, int id) {
 }
 
 // Per tensor: whether some matmul reads it as its second operand while its first is a dequantized
-// int8 or uint8 tensor (the operands fuse_quantized_matmul may take).
+// int8 or uint8 tensor, or few float rows (the operands fuse_quantized_matmul and
+// fuse_weight_only_matmul may take).
 std::vector<char> quantized_matmul_weights(const ir::Graph& g) {
   std::vector<char> weight(g.tensors.size(), 0);
   for (const ir::Layer& l : g.layers) {
-    if (l.kind != LayerKind::kMatMul || l.inputs.size() < 2 || l.inputs[1] < 0 || !dequantized_int8(g, l.inputs[0]))
+    if (l.kind != LayerKind::kMatMul || l.inputs.size() < 2 || l.inputs[1] < 0 ||
+        !(dequantized_int8(g, l.inputs[0]) || weight_only_candidate(g, l)))
       continue;
     weight[l.inputs[1]] = 1;
     const int p = g.tensors[l.inputs[1]].producer;  // a transpose fold_transposes will make the matmul's flag

@@ -13,7 +13,8 @@ namespace tensorforge {
 ir::Graph fold_constant_dequantize(const ir::Graph& g);
 
 /// The same, except dequantizes some matmul reads as its second operand while its first operand is
-/// a dequantized int8 or uint8 tensor (or a reshape of one): what fuse_quantized_matmul takes.
+/// a dequantized int8 or uint8 tensor (or a reshape of one), or float rows few enough for
+/// fuse_weight_only_matmul: what the quantized-matmul fusions take.
 ir::Graph fold_constant_dequantize_outside_matmuls(const ir::Graph& g);
 
 }  // namespace tensorforge

@@ -21,6 +21,7 @@
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
 #include "opt/fuse_quantized_matmul.h"
+#include "opt/fuse_weight_only_matmul.h"
 #include "opt/fuse_reduce_prologue.h"
 #include "opt/merge_parallel_matmuls.h"
 #include "opt/merge_sibling_copies.h"
@@ -75,6 +76,8 @@ const std::vector<Pass>& pipeline() {
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
       {"fuse_quantized_matmul", 1, kOnAll, fuse_quantized_matmul,
        "turns a matmul of dequantized int8 operands into one int8 matmul with int32 accumulation"},
+      {"fuse_weight_only_matmul", 1, kOnCUDA, fuse_weight_only_matmul,
+       "turns a matmul of few float rows and a dequantized int8 weight into one that reads the int8 weight"},
       {"fold_constant_dequantize_after_fusion", 1, kOnAll, fold_constant_dequantize,
        "folds the dequantized constants no quantized layer took into float constants"},
       {"channels_last", 1, kOnCUDA, channels_last,

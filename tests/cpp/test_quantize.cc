@@ -10,6 +10,7 @@
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fold_constant_dequantize.h"
 #include "opt/fuse_quantized_matmul.h"
+#include "opt/fuse_weight_only_matmul.h"
 #include "runtime/engine_impl.h"
 #include "test_util.h"
 
@@ -175,10 +176,11 @@ TEST(FuseQuantizedMatMul, UInt8ActivationsThroughAReshape) {
 }
 
 TEST(FoldConstantDequantize, KeepsTheWeightsOfMatMulsWithDequantizedInt8Activations) {
-  // y1 = x · dequantize(W1) (a float activation: folded first), y2 = dequantize(quantize(x)) ·
-  // dequantize(W2) (kept for fuse_quantized_matmul, which writes W2 [K, N] as [N, K]).
+  // y1 = x · dequantize(W1) (a float activation of more rows than fuse_weight_only_matmul takes:
+  // folded first), y2 = dequantize(quantize(x)) · dequantize(W2) (kept for fuse_quantized_matmul,
+  // which writes W2 [K, N] as [N, K]).
   Network net;
-  Tensor x = net.add_input("x", DataType::kFloat32, {3, 4});
+  Tensor x = net.add_input("x", DataType::kFloat32, {kWeightOnlyMaxRows + 1, 4});
   Tensor s = constant(net, DataType::kFloat32, {}, {0.1});
   Tensor w1 = net.add_dequantize(constant(net, DataType::kInt8, {4, 2}, int8_pattern(8, 29)), s, Tensor());
   Tensor w2 = net.add_dequantize(constant(net, DataType::kInt8, {4, 2}, int8_pattern(8, 31)), s, Tensor());
@@ -197,8 +199,38 @@ TEST(FoldConstantDequantize, KeepsTheWeightsOfMatMulsWithDequantizedInt8Activati
   ASSERT_NE(q, nullptr) << ir::to_text(fused);
   EXPECT_EQ(ir::attr_int(*q, "transpose_b"), 1);
   EXPECT_EQ(fused.tensors[q->inputs[1]].dims, (Dims{2, 4}));
-  std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, {3, 4}, 7)};
+  std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, {kWeightOnlyMaxRows + 1, 4}, 7)};
   const auto want = run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), in);
   const auto got = run_engine(Engine(assemble_engine(fused, BuilderConfig{}, {})), in);
   for (int i = 0; i < 2; ++i) expect_close(got[i], want[i].dims, want[i].values(), 1e-5, "after the passes");
+}
+
+TEST(FuseWeightOnlyMatMul, FewFloatRowsReadTheInt8Weight) {
+  // A linear layer of 2 float16 rows by a per-channel int8 weight [K, N] with a bias and relu
+  // becomes one quantized_matmul of the float rows (weight [N, K], the weight's scales); 17 rows
+  // stay a float matmul.
+  auto network = [](int64_t rows) {
+    Network net;
+    Tensor x = net.add_input("x", DataType::kFloat16, {rows, 8});
+    Tensor w = net.add_dequantize(constant(net, DataType::kInt8, {8, 3}, int8_pattern(24, 41)),
+                                  constant(net, DataType::kFloat32, {1, 3}, {0.01, 0.02, 0.03}), Tensor(),
+                                  DataType::kFloat16);
+    net.mark_output(net.add_matmul(x, w, false, false, constant(net, DataType::kFloat16, {3}, {0.5, -0.5, 0.25}),
+                                   "relu"), "y");
+    return net.graph();
+  };
+  const ir::Graph g = network(2);
+  const ir::Graph early = fold_constant_dequantize_outside_matmuls(g);
+  const ir::Graph fused = eliminate_dead_layers(fold_constant_dequantize(fuse_weight_only_matmul(early)));
+  ASSERT_EQ(fused.layers.back().kind, LayerKind::kQuantizedMatMul) << ir::to_text(fused);
+  const ir::Layer& q = fused.layers.back();
+  EXPECT_EQ(fused.tensors[q.inputs[0]].dtype, DataType::kFloat16);
+  EXPECT_EQ(fused.tensors[q.inputs[1]].dims, (Dims{3, 8}));
+  EXPECT_EQ(ir::attr_string(q, "activation"), "relu");
+  std::vector<HostTensor> in = {random_tensor(DataType::kFloat16, {2, 8}, 8)};
+  const auto want = run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), in);
+  const auto got = run_engine(Engine(assemble_engine(fused, BuilderConfig{}, {})), in);
+  expect_close(got[0], want[0].dims, want[0].values(), 2e-3, "weight only against the dequantized weight");
+  const ir::Graph tall = network(kWeightOnlyMaxRows + 1);
+  EXPECT_EQ(ir::to_text(fuse_weight_only_matmul(tall)), ir::to_text(tall));
 }

@@ -237,3 +237,46 @@ def test_bfloat16_model_keeps_its_dtype():
         got = compile_model(q, {"min_block_size": 1})(x)
     assert want.dtype == got.dtype == torch.bfloat16
     assert (got.float() - want.float()).abs().max().item() <= 2e-2 * want.float().abs().max().item()
+
+
+def _mlp():
+    torch.manual_seed(7)
+    return torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 16)).eval()
+
+
+def test_weight_only_quantizes_linear_weights_and_nothing_else():
+    """weight_only=True: int8 weights per output channel, float activations, no calibration batch
+    run; example_inputs alone capture the model; the compiled model matches the quantized one."""
+    model, x = _mlp(), torch.randn(2, 32)
+    before = quantization.STATS["calibration_batches"]
+    q = tf.quantize(model, weight_only=True, example_inputs=(x,))
+    assert quantization.STATS["calibration_batches"] == before
+    targets = [n.target for n in q.graph.nodes if n.op == "call_function"]
+    assert targets.count(torch.ops.quantized_decomposed.dequantize_per_channel.default) == 2
+    assert torch.ops.quantized_decomposed.quantize_per_tensor.default not in targets
+    with torch.no_grad():
+        want = q(x)
+        got = compile_model(q, {"min_block_size": 1})(x)
+        assert (want - model(x)).abs().max().item() < 0.05 * model(x).abs().max().item()  # int8 weights' error
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    with pytest.raises(tf.InvalidArgumentError, match="example_inputs"):
+        tf.quantize(model, weight_only=True)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cuda_weight_only_rows_read_int8_weights(dtype):
+    """On CUDA a product of few rows becomes a weight-only quantized_matmul; the result matches the
+    quantized model PyTorch runs up to the float sums' order."""
+    from tensorforge.dynamo import engine_modules
+
+    model = _mlp().to("cuda", dtype)
+    x = torch.randn(2, 32, device="cuda", dtype=dtype)
+    q = tf.quantize(model, weight_only=True, example_inputs=(x,))
+    with torch.no_grad():
+        want = q(x)
+        got = compile_model(q, {"min_block_size": 1, "enabled_precisions": {dtype}})(x)
+    text = engine_modules()[-1].engine.inspect()
+    assert text.count("[quantized_matmul]") == 2 and "[matmul]" not in text, text
+    assert "weight-only int8 matrix-vector" in text, text
+    torch.testing.assert_close(got.float(), want.float(), atol=2e-2, rtol=2e-2)

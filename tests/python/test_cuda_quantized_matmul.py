@@ -72,3 +72,24 @@ def test_replays_in_a_cuda_graph():
     a, b, scale, bias = _inputs(torch.int8, (64,), 64, 64, True, seed=5)
     cpu, gpu = both(_build(True, "relu", "float16", True), [a, b, scale, bias])
     torch.testing.assert_close(gpu[0], torch.as_tensor(cpu[0]), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("a_dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("rows,k,n,gemv", [((1,), 256, 40, True), ((4,), 128, 7, True), ((2, 8), 64, 33, True),
+                                           ((17,), 64, 8, False), ((3,), 24, 5, False)])
+def test_weight_only_float_rows(a_dtype, rows, k, n, gemv):
+    """Float rows (weight only): the warp-per-column kernel for at most 16 rows with K a multiple of
+    16, the tiled kernel otherwise; float32 sums in another order than the CPU's, so the results
+    agree to the output dtype's rounding (2 ulp) rather than bit for bit."""
+    g = torch.Generator().manual_seed(k + n)
+    a = torch.randn(*rows, k, generator=g).to(a_dtype)
+    b = torch.randint(-127, 128, (n, k), generator=g, dtype=torch.int32).to(torch.int8)
+    scale, bias = torch.rand(n, generator=g) * 1e-2 + 1e-3, torch.randn(n, generator=g)
+    out = {torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32"}[a_dtype]
+    net = network_of(_build(True, "relu", out, True), [a, b, scale, bias])
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(net)
+    got = engine(a.cuda(), b.cuda(), scale.cuda(), bias.cuda())[0].cpu()
+    want = torch.as_tensor(tf.Builder(tf.BuilderConfig(device="cpu")).build(net)(a, b, scale, bias)[0])
+    rtol = 1e-4 if a_dtype == torch.float32 else 8e-3
+    torch.testing.assert_close(got.float(), want.float(), rtol=rtol, atol=rtol * want.float().abs().max().item())
+    assert ("weight-only int8 matrix-vector" in engine.inspect()) == gemv, engine.inspect()

@@ -1,9 +1,11 @@
-// CPU quantized_matmul (docs/layers.md): int8 or uint8 rows of a times int8 b, accumulated exactly in int32,
-// then act(acc * scale[n] + bias[n]) in float32, rounded once to the output dtype. Rows are split
-// across the CPU threads; with b [N, K] (transpose_b) each output is a dot product of two
-// contiguous rows, with b [K, N] each row of a accumulates into a row of int32 sums.
+// CPU quantized_matmul (docs/layers.md): int8 or uint8 rows of a times int8 b, accumulated exactly in int32
+// (float rows, weight only: in float32, in order of k), then act(acc * scale[n] + bias[n]) in
+// float32, rounded once to the output dtype. Rows are split across the CPU threads; with b [N, K]
+// (transpose_b) each output is a dot product of two contiguous rows, with b [K, N] each row of a
+// accumulates into a row of sums.
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/dtype_dispatch.h"
@@ -17,6 +19,8 @@ namespace {
 
 template <class A, class T>
 class QuantizedMatMulKernel : public Kernel {
+  using Acc = std::conditional_t<std::is_integral_v<A>, int32_t, float>;
+
  public:
   explicit QuantizedMatMulKernel(const KernelSpec& s) : QuantizedMatMulKernel(QuantizedMatMulShape(s)) {}
   explicit QuantizedMatMulKernel(const QuantizedMatMulShape& p)
@@ -30,23 +34,23 @@ class QuantizedMatMulKernel : public Kernel {
     T* y = out[0].as<T>();
     const int64_t rows = n_ ? out[0].numel() / n_ : 0;
     parallel_for(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, n_ * k_ / 64)), [&](int64_t lo, int64_t hi) {
-      std::vector<int32_t> acc(static_cast<size_t>(n_));
+      std::vector<Acc> acc(static_cast<size_t>(n_));
       for (int64_t m = lo; m < hi; ++m) {
         const A* ar = a + m * k_;
         if (transposed_) {
           for (int64_t n = 0; n < n_; ++n) {
             const int8_t* br = b + n * k_;
-            int32_t sum = 0;
-            for (int64_t k = 0; k < k_; ++k) sum += int32_t(ar[k]) * int32_t(br[k]);
+            Acc sum = 0;
+            for (int64_t k = 0; k < k_; ++k) sum += Acc(load(ar, k)) * Acc(br[k]);
             acc[n] = sum;
           }
         } else {
           std::fill(acc.begin(), acc.end(), 0);
           for (int64_t k = 0; k < k_; ++k) {
-            const int32_t av = ar[k];
-            if (!av) continue;
+            const Acc av = Acc(load(ar, k));
+            if (av == Acc(0)) continue;
             const int8_t* br = b + k * n_;
-            for (int64_t n = 0; n < n_; ++n) acc[n] += av * int32_t(br[n]);
+            for (int64_t n = 0; n < n_; ++n) acc[n] += av * Acc(br[n]);
           }
         }
         T* yr = y + m * n_;
@@ -68,8 +72,14 @@ class QuantizedMatMulKernel : public Kernel {
 std::unique_ptr<Kernel> create_quantized_matmul(const KernelSpec& s) {
   return dispatch_floating(s.outputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
     using T = typename decltype(tag)::type;
-    if (s.inputs[0]->dtype == DataType::kUInt8) return std::make_unique<QuantizedMatMulKernel<uint8_t, T>>(s);
-    return std::make_unique<QuantizedMatMulKernel<int8_t, T>>(s);
+    switch (s.inputs[0]->dtype) {
+      case DataType::kUInt8: return std::make_unique<QuantizedMatMulKernel<uint8_t, T>>(s);
+      case DataType::kInt8: return std::make_unique<QuantizedMatMulKernel<int8_t, T>>(s);
+      default:  // weight only: float rows
+        return dispatch_floating(s.inputs[0]->dtype, [&](auto atag) -> std::unique_ptr<Kernel> {
+          return std::make_unique<QuantizedMatMulKernel<typename decltype(atag)::type, T>>(s);
+        });
+    }
   });
 }
 

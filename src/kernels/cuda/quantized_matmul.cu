@@ -1,12 +1,17 @@
 // CUDA quantized_matmul (docs/layers.md): int8 or uint8 rows of a [..., M, K] times int8 b,
-// accumulated exactly in int32, then act(acc * scale[n] + bias[n]) in float32 (a product, then a
-// sum, each rounded as the CPU kernel rounds them), rounded once to the output dtype.
+// accumulated exactly in int32 (float rows, weight only: in float32), then act(acc * scale[n] +
+// bias[n]) in float32 (a product, then a sum, each rounded as the CPU kernel rounds them), rounded
+// once to the output dtype.
 //  - cuBLASLt's int8 product where a is int8 and b is [N, K] (transpose_b, as the optimizer's
 //    fuse_quantized_matmul writes it: both operands K-contiguous, the layout its int8 kernels take),
 //    K a multiple of 16 and N of 4: the int32 sums go to the workspace, then one kernel applies
 //    scale, bias and relu;
-//  - otherwise (uint8 rows, b as [K, N], other sizes, calls on pointers not 16-byte aligned) one
-//    tiled kernel does the whole layer.
+//  - float rows (weight only: batch-1 decoding's matrix-vector products) of at most 16 rows with b
+//    [N, K] and K a multiple of 16: a warp per output column streams its int8 weights in 16-byte
+//    packs, each row's sum in float32 (lanes in k order, then a tree), so the layer reads the weights
+//    once at nearly the copy rate, half float16's bytes;
+//  - otherwise (uint8 rows, b as [K, N], other sizes, calls on pointers not aligned) one tiled
+//    kernel does the whole layer.
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
@@ -20,31 +25,46 @@ namespace tensorforge::cuda {
 namespace {
 
 constexpr int kTile = 16;
+constexpr int kGemvRows = 16;  // rows of float a the warp-per-column kernel takes
+
+// Sums' type: exact int32 for int8/uint8 rows, float32 for float rows (weight only).
+template <class A>
+using acc_t = std::conditional_t<std::is_integral_v<A>, int32_t, float>;
+
+template <class A>
+__device__ __forceinline__ acc_t<A> widen(const A* p, int64_t i) {
+  if constexpr (std::is_integral_v<A>)
+    return static_cast<int32_t>(p[i]);
+  else
+    return static_cast<float>(load(p, i));
+}
 constexpr size_t kLtWorkspace = size_t(8) << 20;  // cuBLASLt's workspace, at most
 constexpr size_t kAlign = 256;                     // of cuBLASLt's workspace after the sums
 
-__device__ __forceinline__ float scaled(int32_t acc, const float* scale, const float* bias, int64_t col, bool relu) {
+template <class Acc>
+__device__ __forceinline__ float scaled(Acc acc, const float* scale, const float* bias, int64_t col, bool relu) {
   const float v = __fadd_rn(__fmul_rn(static_cast<float>(acc), scale[col]), bias ? bias[col] : 0.0f);
   return relu && v < 0 ? 0.0f : v;
 }
 
 // One kTile x kTile output tile per block (grid-stride over tiles): tiles of a and b staged in
-// shared memory as int32, exact int32 sums, then the epilogue.
+// shared memory in the sums' type, the sums, then the epilogue.
 template <class A, class T>
 __global__ void quantized_matmul_tiled(const A* __restrict__ a, const int8_t* __restrict__ b,
                                        const float* __restrict__ scale, const float* __restrict__ bias,
                                        T* __restrict__ y, int64_t m, int64_t n, int64_t k, bool tb, bool relu) {
-  __shared__ int32_t as[kTile][kTile + 1], bs[kTile][kTile + 1];
+  using Acc = acc_t<A>;
+  __shared__ Acc as[kTile][kTile + 1], bs[kTile][kTile + 1];
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int64_t tiles_m = (m + kTile - 1) / kTile, tiles_n = (n + kTile - 1) / kTile;
   for (int64_t tm = blockIdx.y; tm < tiles_m; tm += gridDim.y)
     for (int64_t tn = blockIdx.x; tn < tiles_n; tn += gridDim.x) {
       const int64_t i = tm * kTile + ty, j = tn * kTile + tx;
-      int32_t acc = 0;
+      Acc acc = 0;
       for (int64_t q0 = 0; q0 < k; q0 += kTile) {
         const int64_t aq = q0 + tx, bq = q0 + ty;
-        as[ty][tx] = i < m && aq < k ? static_cast<int32_t>(a[i * k + aq]) : 0;
-        bs[ty][tx] = bq < k && j < n ? static_cast<int32_t>(b[tb ? j * k + bq : bq * n + j]) : 0;
+        as[ty][tx] = i < m && aq < k ? widen(a, i * k + aq) : Acc(0);
+        bs[ty][tx] = bq < k && j < n ? static_cast<Acc>(b[tb ? j * k + bq : bq * n + j]) : Acc(0);
         __syncthreads();
 #pragma unroll
         for (int q = 0; q < kTile; ++q) acc += as[ty][q] * bs[q][tx];
@@ -52,6 +72,41 @@ __global__ void quantized_matmul_tiled(const A* __restrict__ a, const int8_t* __
       }
       if (i < m && j < n) y[i * n + j] = store_as<T>(scaled(acc, scale, bias, j, relu));
     }
+}
+
+// Weight only, m <= kGemvRows float rows of a [m, k] times w [n, k] (k % 16 == 0, a's rows aligned
+// to 16 elements, w to 16 bytes): a warp per output column (grid-stride), each lane taking 16
+// weights at a time; each row's sum in float32 over the lane's k in order, then a shuffle tree.
+template <class A, class T>
+__global__ void weight_only_gemv(const A* __restrict__ a, const int8_t* __restrict__ w,
+                                 const float* __restrict__ scale, const float* __restrict__ bias, T* __restrict__ y,
+                                 int64_t m, int64_t n, int64_t k, bool relu) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
+  for (int64_t col = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32; col < n; col += warps) {
+    float acc[kGemvRows];
+#pragma unroll
+    for (int r = 0; r < kGemvRows; ++r) acc[r] = 0.0f;
+    const int8_t* wc = w + col * k;
+    for (int64_t k0 = int64_t(lane) * 16; k0 < k; k0 += 32 * 16) {
+      const Pack<int8_t, 16> wp = *reinterpret_cast<const Pack<int8_t, 16>*>(wc + k0);
+#pragma unroll
+      for (int r = 0; r < kGemvRows; ++r) {
+        if (r >= m) break;
+        const Pack<A, 16> ap = *reinterpret_cast<const Pack<A, 16>*>(a + r * k + k0);
+#pragma unroll
+        for (int j = 0; j < 16; ++j)
+          acc[r] = fmaf(static_cast<float>(load(ap.v, j)), static_cast<float>(wp.v[j]), acc[r]);
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < kGemvRows; ++r) {
+      if (r >= m) break;
+      float v = acc[r];
+      for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+      if (lane == 0) y[r * n + col] = store_as<T>(scaled(v, scale, bias, col, relu));
+    }
+  }
 }
 
 // y = act(acc * scale + bias) over [m, n] int32 sums: a block row of threads per output row.
@@ -117,11 +172,14 @@ class QuantizedMatMulKernel : public Kernel {
         std::max({p_.m, p_.n, p_.k}) <= INT32_MAX)
       lt_ok_ = lt_.init(p_.m, p_.n, p_.k);
     if (lt_ok_) workspace_ = sums_bytes() + lt_.workspace();
+    gemv_ = !std::is_integral_v<A> && p_.tb && p_.m <= kGemvRows && p_.k % 16 == 0;
   }
 
   size_t workspace_size() const override { return workspace_; }
   std::string choice() const override {
-    return lt_ok_ ? "cuBLASLt int8 product, int32 sums, then scale/bias/relu" : "tiled int8 kernel (int32 sums)";
+    if (lt_ok_) return "cuBLASLt int8 product, int32 sums, then scale/bias/relu";
+    if (gemv_) return "weight-only int8 matrix-vector kernel (a warp per column)";
+    return std::is_integral_v<A> ? "tiled int8 kernel (int32 sums)" : "tiled weight-only kernel (float32 sums)";
   }
 
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
@@ -142,6 +200,13 @@ class QuantizedMatMulKernel : public Kernel {
       check_launch("launching quantized_epilogue");
       return;
     }
+    if (gemv_ && reinterpret_cast<uintptr_t>(a) % (16 * sizeof(A)) == 0 && reinterpret_cast<uintptr_t>(b) % 16 == 0) {
+      const int64_t warps = kThreads / 32;
+      weight_only_gemv<A, T><<<grid((p_.n + warps - 1) / warps, 65535 * 8), kThreads, 0, stream()>>>(
+          a, b, scale, bias, y, p_.m, p_.n, p_.k, p_.relu);
+      check_launch("launching weight_only_gemv");
+      return;
+    }
     const dim3 blocks(grid((p_.n + kTile - 1) / kTile, 65535), grid((p_.m + kTile - 1) / kTile, 65535));
     quantized_matmul_tiled<A, T><<<blocks, dim3(kTile, kTile), 0, stream()>>>(a, b, scale, bias, y, p_.m, p_.n, p_.k,
                                                                                p_.tb, p_.relu);
@@ -154,7 +219,7 @@ class QuantizedMatMulKernel : public Kernel {
   }
 
   QuantizedMatMulShape p_;
-  bool lt_ok_ = false;
+  bool lt_ok_ = false, gemv_ = false;
   LtInt8Product lt_;
   size_t workspace_ = 0;
 };
@@ -175,6 +240,9 @@ std::unique_ptr<Kernel> create_quantized_matmul(const KernelSpec& s) {
   if (s.inputs[1]->dtype != DataType::kInt8 || s.inputs[1]->dims.rank() != 2) return nullptr;
   if (s.inputs[0]->dtype == DataType::kInt8) return make<int8_t>(s);
   if (s.inputs[0]->dtype == DataType::kUInt8) return make<uint8_t>(s);
+  if (s.inputs[0]->dtype == DataType::kFloat16) return make<__half>(s);
+  if (s.inputs[0]->dtype == DataType::kBFloat16) return make<__nv_bfloat16>(s);
+  if (s.inputs[0]->dtype == DataType::kFloat32) return make<float>(s);
   return nullptr;
 }
 

@@ -1,0 +1,38 @@
+// What the quantized-matmul passes (fuse_quantized_matmul, fuse_weight_only_matmul) read from a
+// graph: dequantize layers, a matmul's int8 weight with its per-output-channel scales, and that
+// weight written as [N, K], the layout every quantized_matmul kernel reads fastest.
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "ir/graph.h"
+#include "opt/rebuild.h"
+
+namespace tensorforge {
+
+/// The dequantize layer producing tensor `id`, or nullptr.
+const ir::Layer* dequantize_of(const ir::Graph& g, int id);
+
+/// A float32 constant's values when it has one element (repeated n times) or exactly the extents
+/// `per_channel_a` or `per_channel_b` (one value per channel); empty otherwise.
+std::vector<double> channel_values(const ir::Graph& g, int id, int64_t n, const Dims& per_channel_a,
+                                   const Dims& per_channel_b);
+
+/// A matmul's second operand `dequantize(W, sb)` of a constant int8 weight W, rank 2, its scale per
+/// output channel (or per tensor) and zero points absent or 0.
+struct QuantizedWeight {
+  int weight = -1;           ///< W: [K, N], or [N, K] when `transposed`
+  bool transposed = false;   ///< the matmul's transpose_b
+  int64_t n = 0, k = 0;
+  std::vector<double> scale;  ///< sb[n]
+};
+
+/// Matmul `l`'s second operand as a QuantizedWeight, if it is one.
+std::optional<QuantizedWeight> quantized_weight(const ir::Graph& g, const ir::Layer& l);
+
+/// The id of `w`'s int8 weight as [N, K] in the graph `rb` builds: the mapped weight when it is
+/// already, else a new constant holding its transpose (named `name`).
+int weight_rows(const ir::Graph& g, const QuantizedWeight& w, GraphRebuilder& rb, const std::string& name);
+
+}  // namespace tensorforge
