@@ -2,11 +2,12 @@
 GraphModule with quantize/dequantize pairs (docs/quantization.md).
 
 The model is captured with torch.export (non-strict). Every convolution and linear layer whose
-weight is a parameter gets its input activation quantized per tensor (symmetric int8, scale =
-threshold / 127, the threshold calibrated by `method` from the values that input took on the
-calibration batches: tensorforge.calibration) and its weight per output channel (symmetric int8
-in [-127, 127], scale = channel amax / 127), written as PyTorch's `quantized_decomposed` ops, the
-form PT2E's convert_pt2e writes. The result runs in PyTorch as it is (the quantized model's
+weight is a parameter (linear, and addmm/mm by a 2-D parameter [K, N]: Hugging Face's Conv1D) gets
+its input activation quantized per tensor (symmetric int8, scale = threshold / 127, the threshold
+calibrated by `method` from the values that input took on the calibration batches:
+tensorforge.calibration) and its weight per output channel (symmetric int8 in [-127, 127], scale =
+channel amax / 127), written as PyTorch's `quantized_decomposed` ops, the form PT2E's
+convert_pt2e writes. The result runs in PyTorch as it is (the quantized model's
 reference), compiles with `torch.compile(backend="tensorforge")` and saves with `tensorforge.save`.
 
 With `weight_only=True` only the weights of linear layers are quantized (per output channel, as
@@ -36,7 +37,14 @@ from tensorforge.errors import InvalidArgumentError, UnsupportedError
 qd = torch.ops.quantized_decomposed
 aten = torch.ops.aten
 _CONVS = {aten.conv1d.default, aten.conv2d.default, aten.conv3d.default, aten.convolution.default}
-_LINEARS = {aten.linear.default}
+_LINEARS = {aten.linear.default, aten.addmm.default, aten.mm.default}
+# Per op: the argument positions of the activation and the weight, and the weight's output-channel
+# axis (addmm and mm take a [K, N] weight: Hugging Face's Conv1D layers in GPT-2).
+_OPERANDS = {aten.addmm.default: (1, 2, 1), aten.mm.default: (0, 1, 1)}
+
+
+def _operands(n: Node) -> tuple[int, int, int]:
+    return _OPERANDS.get(n.target, (0, 1, 0))
 STATS = {"calibration_batches": 0}
 """Process-wide count of calibration batches run (a cache hit runs none)."""
 
@@ -94,15 +102,25 @@ def _quantizable(gm: GraphModule, keep_float: tuple, linear_only: bool = False) 
     out = []
     kinds = _LINEARS if linear_only else _CONVS | _LINEARS
     for n in gm.graph.nodes:
-        if n.op != "call_function" or n.target not in kinds or len(n.args) < 2:
+        if n.op != "call_function" or n.target not in kinds:
             continue
-        if not (isinstance(n.args[1], Node) and n.args[1].op == "get_attr") or not isinstance(n.args[0], Node):
+        xi, wi, _ = _operands(n)
+        if len(n.args) <= max(xi, wi) or not isinstance(n.args[xi], Node):
+            continue
+        if not (isinstance(n.args[wi], Node) and n.args[wi].op == "get_attr"):
+            continue
+        if n.target in _OPERANDS and _attr(gm, n.args[wi].target).dim() != 2:
             continue
         name = _module_name(n)
         if any(name == k or (k.endswith(".") and name.startswith(k)) for k in keep_float):
             continue
         out.append(n)
     return out
+
+
+def _attr(gm: GraphModule, target: str) -> torch.Tensor:
+    owner, _, attr = target.rpartition(".")
+    return getattr(gm.get_submodule(owner) if owner else gm, attr)
 
 
 def _structure_key(gm: GraphModule, method: str, percentile: float) -> str:
@@ -142,7 +160,7 @@ class _Observer(torch.fx.Interpreter):
 
     def run_node(self, n):
         if n.name in self.targets:
-            self.see(n.name, self.env[n.args[0]])
+            self.see(n.name, self.env[n.args[_operands(n)[0]]])
         return super().run_node(n)
 
 
@@ -162,16 +180,16 @@ def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict | None) -> N
     only), its input activation per tensor with the calibrated threshold."""
     graph = gm.graph
     for k, n in enumerate(targets):
-        x, w_node = n.args[0], n.args[1]
+        xi, wi, axis = _operands(n)
+        x, w_node = n.args[xi], n.args[wi]
         threshold = thresholds.get(n.name) if thresholds is not None else 0.0
         if threshold is None:
             raise InvalidArgumentError(f"tensorforge.quantize: no calibrated range for {n.name}")
         scale = max(threshold, 1e-12) / 127  # an input that was all zeros still gets a valid scale
-        owner, _, attr = w_node.target.rpartition(".")
-        w = getattr(gm.get_submodule(owner) if owner else gm, attr).detach()
-        w_scale = (w.abs().amax(dim=tuple(range(1, w.dim()))).float().clamp_min(1e-12) / 127)
-        w_zero = torch.zeros(w.shape[0], dtype=torch.int64, device=w.device)
-        w_q = qd.quantize_per_channel(w.float(), w_scale, w_zero, 0, -127, 127, torch.int8)
+        w = _attr(gm, w_node.target).detach()
+        w_scale = (w.abs().amax(dim=tuple(d for d in range(w.dim()) if d != axis)).float().clamp_min(1e-12) / 127)
+        w_zero = torch.zeros(w.shape[axis], dtype=torch.int64, device=w.device)
+        w_q = qd.quantize_per_channel(w.float(), w_scale, w_zero, axis, -127, 127, torch.int8)
         names = [f"_tf_quant_{k}_{s}" for s in ("weight", "scale", "zero")]
         for name, value in zip(names, (w_q, w_scale, w_zero)):
             gm.register_buffer(name, value)
@@ -183,9 +201,11 @@ def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict | None) -> N
                 xd = graph.call_function(qd.dequantize_per_tensor.default, (xq, scale, 0, -128, 127, torch.int8),
                                          {"out_dtype": x_dtype})  # back in the activation's dtype (float16 models)
             attrs = [graph.get_attr(name) for name in names]
-            wd = graph.call_function(qd.dequantize_per_channel.default, (*attrs, 0, -127, 127, torch.int8),
+            wd = graph.call_function(qd.dequantize_per_channel.default, (*attrs, axis, -127, 127, torch.int8),
                                      {"out_dtype": w.dtype})
-        n.args = (xd, wd, *n.args[2:])
+        args = list(n.args)
+        args[xi], args[wi] = xd, wd
+        n.args = tuple(args)
         n.meta["_tf_float_weight"] = w_node.target
     graph.eliminate_dead_code()
     used = {n.target for n in graph.nodes if n.op == "get_attr"}

@@ -280,3 +280,35 @@ def test_cuda_weight_only_rows_read_int8_weights(dtype):
     assert text.count("[quantized_matmul]") == 2 and "[matmul]" not in text, text
     assert "weight-only int8 matrix-vector" in text, text
     torch.testing.assert_close(got.float(), want.float(), atol=2e-2, rtol=2e-2)
+
+
+class _Conv1D(torch.nn.Module):
+    """Hugging Face's GPT-2 projection: addmm by a [K, N] weight parameter."""
+
+    def __init__(self, k, n):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(k, n) * 0.1)
+        self.bias = torch.nn.Parameter(torch.randn(n) * 0.1)
+
+    def forward(self, x):
+        return torch.addmm(self.bias, x.reshape(-1, x.shape[-1]), self.weight).reshape(*x.shape[:-1], -1)
+
+
+def test_addmm_weights_quantize_per_column_and_run_as_int8_matmuls():
+    """addmm by a [K, N] parameter (GPT-2's Conv1D) is quantized per output column (axis 1) and, on
+    the CPU, becomes a quantized_matmul; the result matches the quantized model PyTorch runs."""
+    from tensorforge.dynamo import engine_modules
+
+    torch.manual_seed(5)
+    model = torch.nn.Sequential(_Conv1D(16, 24), torch.nn.ReLU(), _Conv1D(24, 8)).eval()
+    q = tf.quantize(model, [torch.randn(2, 5, 16) for _ in range(2)], method="max")
+    per_channel = torch.ops.quantized_decomposed.dequantize_per_channel.default
+    axes = [n.args[3] for n in q.graph.nodes if n.target == per_channel]
+    assert axes == [1, 1], axes
+    x = torch.randn(2, 5, 16)
+    with torch.no_grad():
+        got = compile_model(q, {"min_block_size": 1})(x)
+        want = q(x)
+    text = engine_modules()[-1].engine.inspect()
+    assert text.count("[quantized_matmul]") == 2 and "[matmul]" not in text, text
+    assert (got - want).abs().max().item() <= 0.02 * want.abs().max().item()
