@@ -1,0 +1,109 @@
+"""Issue 13's accuracy bar on random weights: each model of shared/PEERS.md made INT8 by
+`tensorforge.quantize` (calibrated on a few random batches), compiled with TensorForge, and its
+output on a new batch compared with the float32 model's by cosine similarity (bar: at least 0.99).
+The quantized model run by PyTorch is printed beside it (the quantization's own error, which the
+engine should match). The GPU runs the models in float16 (their float32 reference on the GPU too);
+the CPU in float32 (torchvision's models need the GPU machine's torchvision).
+
+    python3 benchmarks/int8_accuracy.py [--device cuda|cpu] [--models bert gpt2] [--method entropy]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model_zoo  # noqa: E402
+
+
+def cosine(a, b) -> float:
+    a, b = a.float().flatten(), b.float().flatten()
+    return (a @ b / (a.norm() * b.norm())).item()
+
+
+class FirstTensor(torch.nn.Module):
+    """The model's main output tensor (last_hidden_state, logits), so export sees one output."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, a, b=None):  # named arguments: torch.export's dynamic shapes take no *args
+        return model_zoo.first_tensor(self.model(a) if b is None else self.model(a, b))
+
+
+def run(name: str, device: str, batch: int, method: str, calibration_batches: int) -> dict:
+    import tensorforge as tf
+
+    dtype = torch.float16 if device == "cuda" else torch.float32
+    model, inputs = model_zoo.make_model(name, batch, device=device, dtype=dtype)
+    if hasattr(model, "config"):
+        model.config.use_cache = False
+    module = FirstTensor(model).eval()
+
+    def fresh(seed):
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        out = []
+        for t in inputs:
+            if t.is_floating_point():
+                out.append(torch.randn(t.shape, generator=g).to(device, t.dtype))
+            else:
+                out.append(torch.randint(0, int(t.max().item()) + 1, t.shape, generator=g).to(device))
+        return tuple(out)
+
+    calibration = [fresh(100 + i) for i in range(calibration_batches)]
+    test = fresh(7)
+    with torch.no_grad():
+        float32 = FirstTensor(model.float())(*[t.float() if t.is_floating_point() else t for t in test])
+        model.to(dtype)
+        quantized = tf.quantize(module, calibration, method=method)
+        reference = quantized(*test)
+        torch._dynamo.reset()
+        compiled = torch.compile(quantized, backend="tensorforge", dynamic=False,
+                                 options={"enabled_precisions": {dtype, torch.int8}, "min_block_size": 1})
+        out = compiled(*test)
+    from tensorforge.dynamo import engine_modules
+
+    layers = sum(m.engine.inspect().count("[quantized_matmul]") for m in engine_modules())
+    return {"model": name, "device": device, "dtype": str(dtype).replace("torch.", ""), "method": method,
+            "cosine_tensorforge": round(cosine(out, float32), 5),
+            "cosine_pytorch_quantized": round(cosine(reference, float32), 5), "quantized_matmul_layers": layers}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--models", nargs="+", default=model_zoo.PEERS)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--method", default="entropy", choices=["max", "percentile", "entropy"])
+    p.add_argument("--calibration-batches", type=int, default=4)
+    p.add_argument("--json")
+    args = p.parse_args()
+    rows = []
+    for name in args.models:
+        try:
+            rows.append(run(name, args.device, args.batch, args.method, args.calibration_batches))
+        except Exception as e:  # noqa: BLE001 - report and go on with the other models
+            rows.append({"model": name, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})
+        print(json.dumps(rows[-1]), flush=True)
+    print("\n| model | device, dtype | cosine with float32: TensorForge INT8 | PyTorch's quantized model | "
+          "quantized_matmul layers |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['model']} | | | | {r['error']} |")
+        else:
+            print(f"| {r['model']} | {r['device']}, {r['dtype']} | {r['cosine_tensorforge']} | "
+                  f"{r['cosine_pytorch_quantized']} | {r['quantized_matmul_layers']} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
