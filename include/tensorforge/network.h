@@ -189,12 +189,13 @@ class Network {
   /// for add_quantize.
   Tensor add_dequantize(Tensor q, Tensor scale, Tensor zero_point, DataType dtype = DataType::kFloat32,
                         const std::string& name = "");
-  /// int8 or uint8 a [..., M, K] times int8 b [K, N] ([N, K] with transpose_b), accumulated in int32, then
-  /// act(acc * scale[n] + bias[n]) in float32 rounded to `dtype`; scale and bias float32 [N] (bias
-  /// optional); activation "none" or "relu".
+  /// int8 or uint8 a [..., M, K] (a float a: weight only) times int8 b [K, N] ([N, K] with
+  /// transpose_b), accumulated in int32 (float32 for a float a), then act(acc * scale[n] + bias[n] +
+  /// residual) in float32 rounded to `dtype`; scale and bias float32 [N] (bias optional), residual
+  /// (optional) of the output's dtype and shape; activation "none", "relu", "gelu" or "gelu_tanh".
   Tensor add_quantized_matmul(Tensor a, Tensor b, Tensor scale, Tensor bias = Tensor(), bool transpose_b = false,
                               const std::string& activation = "none", DataType dtype = DataType::kFloat32,
-                              const std::string& name = "");
+                              const std::string& name = "", Tensor residual = Tensor());
   /// PReLU: x where positive, x * slope elsewhere; slope broadcasts to x.
   Tensor add_prelu(Tensor x, Tensor slope, const std::string& name = "");
   /// where(condition, a, b) with broadcasting.

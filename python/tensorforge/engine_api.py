@@ -323,10 +323,11 @@ class Network:
         return self._one("dequantize", [q, scale, zero_point], {"dtype": as_dtype(dtype).name}, name)
 
     def add_quantized_matmul(self, a, b, scale, bias=None, transpose_b=False, activation="none", dtype="float32",
-                             name=""):
-        """int8/uint8 a [..., M, K] times int8 b [K, N] ([N, K] with transpose_b), accumulated in int32,
-        then act(acc * scale[n] + bias[n]) in float32, rounded to `dtype` (docs/layers.md)."""
-        return self._one("quantized_matmul", [a, b, scale, bias],
+                             name="", residual=None):
+        """int8/uint8 a [..., M, K] (float a: weight only) times int8 b [K, N] ([N, K] with transpose_b),
+        accumulated in int32 (float32), then act(acc * scale[n] + bias[n] + residual) in float32, rounded
+        to `dtype`; activation "none", "relu", "gelu" or "gelu_tanh" (docs/layers.md)."""
+        return self._one("quantized_matmul", [a, b, scale, bias] + ([residual] if residual is not None else []),
                          {"transpose_b": int(transpose_b), "activation": activation, "dtype": as_dtype(dtype).name},
                          name)
 

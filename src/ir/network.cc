@@ -265,8 +265,11 @@ Tensor Network::add_dequantize(Tensor q, Tensor scale, Tensor zero_point, DataTy
 }
 
 Tensor Network::add_quantized_matmul(Tensor a, Tensor b, Tensor scale, Tensor bias, bool transpose_b,
-                                     const std::string& activation, DataType dtype, const std::string& name) {
-  return add_layer(LayerKind::kQuantizedMatMul, {a, b, scale, bias},
+                                     const std::string& activation, DataType dtype, const std::string& name,
+                                     Tensor residual) {
+  std::vector<Tensor> inputs = {a, b, scale, bias};
+  if (residual.valid()) inputs.push_back(residual);  // absent: four inputs, as before the residual existed
+  return add_layer(LayerKind::kQuantizedMatMul, inputs,
                    {{"transpose_b", int64_t(transpose_b)}, {"activation", activation}, {"dtype", dt(dtype)}}, name)[0];
 }
 

@@ -45,7 +45,8 @@ QuantizedMatMulShape::QuantizedMatMulShape(const KernelSpec& s)
       n(s.outputs[0]->dims[s.outputs[0]->dims.rank() - 1]),
       m(n ? s.outputs[0]->dims.volume() / n : 0),
       tb(ir::attr_int(s.layer, "transpose_b") != 0),
-      relu(ir::attr_string(s.layer, "activation") == "relu"),
-      has_bias(s.inputs.size() > 3 && s.inputs[3]) {}
+      has_bias(s.inputs.size() > 3 && s.inputs[3]),
+      has_residual(s.inputs.size() > 4 && s.inputs[4]),
+      activation(parse_activation(s.layer)) {}
 
 }  // namespace tensorforge

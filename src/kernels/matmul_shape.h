@@ -27,10 +27,11 @@ struct MatMulShape {
 };
 
 /// A quantized_matmul layer as its kernels see it: rows of a [m, k] (its leading dims flattened), b
-/// [k, n] or [n, k] (tb), and the epilogue's bias and relu.
+/// [k, n] or [n, k] (tb), and the epilogue's bias, residual (input 4) and activation.
 struct QuantizedMatMulShape {
   int64_t k = 0, n = 0, m = 0;
-  bool tb = false, relu = false, has_bias = false;
+  bool tb = false, has_bias = false, has_residual = false;
+  MatMulActivation activation = MatMulActivation::kNone;
 
   explicit QuantizedMatMulShape(const KernelSpec& s);
 };

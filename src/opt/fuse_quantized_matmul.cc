@@ -21,8 +21,7 @@ struct Fusion {
 
 std::optional<Fusion> match(const ir::Graph& g, const ir::Layer& l) {
   if (l.kind != LayerKind::kMatMul || ir::attr_int(l, "transpose_a") != 0 || !l.size_attrs.empty()) return {};
-  const std::string& act = ir::attr_string(l, "activation");
-  if ((act != "none" && act != "relu") || (l.inputs.size() > 3 && l.inputs[3] >= 0)) return {};
+  if (!quantized_matmul_activation(l)) return {};
   const DataType out = g.tensors[l.outputs[0]].dtype;
   if (!is_floating(out) || !non_empty(g, l)) return {};
   // a: dequantize(q), or a reshape of it (a linear layer's [B, S, K] activation viewed as [B·S, K]).
@@ -88,7 +87,7 @@ ir::Graph fuse_quantized_matmul(const ir::Graph& g) {
     int a = rb.map(f.q);
     if (f.view.rank()) a = rb.add(LayerKind::kReshape, {a}, {{"shape", f.view.vec()}}, l.name + ".a");
     const int weight = weight_rows(g, f.weight, rb, l.name + ".weight");
-    rb.replace(li, LayerKind::kQuantizedMatMul, {a, weight, scale, bias},
+    rb.replace(li, LayerKind::kQuantizedMatMul, quantized_matmul_inputs(l, rb, a, weight, scale, bias),
                {{"transpose_b", int64_t(1)},
                 {"activation", ir::attr_string(l, "activation")},
                 {"dtype", std::string(to_string(g.tensors[l.outputs[0]].dtype))}},

@@ -1,10 +1,10 @@
 // Quantized matmul fusion (docs/quantization.md): a matmul whose operands are dequantized tensors,
 // `dequantize(q, sa, za)` per tensor of an int8 or uint8 q (or a reshape of it: a linear layer's
 // `[B·S, K]` view) and `dequantize(W, sb, 0)` of a constant int8 weight
-// per output channel (or per tensor), with an optional constant bias [N] and a relu or no
-// activation, becomes one quantized_matmul of q and W: int32 accumulation, then acc · (sa · sb[n])
-// + bias[n] − sa · sb[n] · za · Σk W[k, n] (the zero point folded into the bias), W written as [N, K]
-// (transpose_b). The dequantize layers stay while other layers read them.
+// per output channel (or per tensor), with its epilogue (an optional constant bias [N], residual and
+// activation: none, relu or GELU), becomes one quantized_matmul of q and W: int32 accumulation,
+// then acc · (sa · sb[n]) + bias[n] − sa · sb[n] · za · Σk W[k, n] (the zero point folded into the
+// bias), W written as [N, K] (transpose_b). The dequantize layers stay while other layers read them.
 #pragma once
 
 #include "ir/graph.h"

@@ -21,8 +21,7 @@ namespace {
 
 std::optional<QuantizedWeight> match(const ir::Graph& g, const ir::Layer& l) {
   if (!weight_only_candidate(g, l) || ir::attr_int(l, "transpose_a") != 0 || !l.size_attrs.empty()) return {};
-  const std::string& act = ir::attr_string(l, "activation");
-  if ((act != "none" && act != "relu") || (l.inputs.size() > 3 && l.inputs[3] >= 0)) return {};
+  if (!quantized_matmul_activation(l)) return {};
   if (!is_floating(g.tensors[l.outputs[0]].dtype) || !non_empty(g, l)) return {};
   if (l.inputs.size() > 2 && l.inputs[2] >= 0 && !is_constant(g, l.inputs[2])) return {};
   return quantized_weight(g, l);
@@ -46,7 +45,8 @@ ir::Graph fuse_weight_only_matmul(const ir::Graph& g) {
       bias = rb.constant(float_weights(DataType::kFloat32, Dims{w.n}, float_values(constant_value(g, l.inputs[2]))),
                          l.name + ".bias");
     rb.replace(li, LayerKind::kQuantizedMatMul,
-               {rb.map(l.inputs[0]), weight_rows(g, w, rb, l.name + ".weight"), scale, bias},
+               quantized_matmul_inputs(l, rb, rb.map(l.inputs[0]), weight_rows(g, w, rb, l.name + ".weight"), scale,
+                                       bias),
                {{"transpose_b", int64_t(1)},
                 {"activation", ir::attr_string(l, "activation")},
                 {"dtype", std::string(to_string(g.tensors[l.outputs[0]].dtype))}},

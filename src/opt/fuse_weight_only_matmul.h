@@ -1,7 +1,7 @@
 // Weight-only matmul fusion (docs/quantization.md): a matmul of a float activation of at most
 // kWeightOnlyMaxRows rows (batch-1 decoding's matrix-vector products) and `dequantize(W, sb)` of a
-// constant int8 weight per output channel, with an optional constant bias [N] and a relu or no
-// activation, becomes one quantized_matmul of the float rows and W (written as [N, K]) with scale
+// constant int8 weight per output channel, with its epilogue (an optional constant bias [N],
+// residual and activation: none, relu or GELU), becomes one quantized_matmul of the float rows and W (written as [N, K]) with scale
 // sb: the layer then reads int8 weights, half float16's bytes, where it is bound by reading them.
 // Larger products keep float weights (fold_constant_dequantize_after_fusion), which the library's
 // float16 products read faster than a kernel converting int8.

@@ -61,6 +61,18 @@ std::optional<QuantizedWeight> quantized_weight(const ir::Graph& g, const ir::La
   return q;
 }
 
+bool quantized_matmul_activation(const ir::Layer& l) {
+  const std::string& act = ir::attr_string(l, "activation");
+  return act == "none" || act == "relu" || act == "gelu" || act == "gelu_tanh";
+}
+
+std::vector<int> quantized_matmul_inputs(const ir::Layer& l, GraphRebuilder& rb, int a, int weight, int scale,
+                                         int bias) {
+  std::vector<int> in = {a, weight, scale, bias};
+  if (l.inputs.size() > 3 && l.inputs[3] >= 0) in.push_back(rb.map(l.inputs[3]));  // the residual
+  return in;
+}
+
 int weight_rows(const ir::Graph& g, const QuantizedWeight& w, GraphRebuilder& rb, const std::string& name) {
   return w.transposed ? rb.map(w.weight) : rb.constant(rows_of(constant_value(g, w.weight)), name);
 }

@@ -31,6 +31,14 @@ struct QuantizedWeight {
 /// Matmul `l`'s second operand as a QuantizedWeight, if it is one.
 std::optional<QuantizedWeight> quantized_weight(const ir::Graph& g, const ir::Layer& l);
 
+/// Whether matmul `l`'s activation is one quantized_matmul applies (none, relu, gelu, gelu_tanh).
+bool quantized_matmul_activation(const ir::Layer& l);
+
+/// quantized_matmul's inputs: a, the weight [N, K], scale, bias (-1: none) and, when matmul `l` has
+/// one, its residual, each already mapped into the graph being built.
+std::vector<int> quantized_matmul_inputs(const ir::Layer& l, GraphRebuilder& rb, int a, int weight, int scale,
+                                         int bias);
+
 /// The id of `w`'s int8 weight as [N, K] in the graph `rb` builds: the mapped weight when it is
 /// already, else a new constant holding its transpose (named `name`).
 int weight_rows(const ir::Graph& g, const QuantizedWeight& w, GraphRebuilder& rb, const std::string& name);

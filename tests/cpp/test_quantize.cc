@@ -9,6 +9,7 @@
 #include "ir/printer.h"
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fold_constant_dequantize.h"
+#include "opt/fuse_epilogues.h"
 #include "opt/fuse_quantized_matmul.h"
 #include "opt/fuse_weight_only_matmul.h"
 #include "runtime/engine_impl.h"
@@ -233,4 +234,35 @@ TEST(FuseWeightOnlyMatMul, FewFloatRowsReadTheInt8Weight) {
   expect_close(got[0], want[0].dims, want[0].values(), 2e-3, "weight only against the dequantized weight");
   const ir::Graph tall = network(kWeightOnlyMaxRows + 1);
   EXPECT_EQ(ir::to_text(fuse_weight_only_matmul(tall)), ir::to_text(tall));
+}
+
+TEST(FuseQuantizedMatMul, TakesTheResidualAndGeluEpilogues) {
+  // dequantize(quantize(x)) · dequantize(W) + bias, then a GELU (either form) or a residual r added:
+  // fuse_epilogues folds them into the matmul, and the fusion keeps them.
+  for (const char* act : {"gelu_erf", "gelu_tanh", "residual"}) {
+    SCOPED_TRACE(act);
+    const bool residual = std::string(act) == "residual";
+    Network net;
+    Tensor x = net.add_input("x", DataType::kFloat32, {4, 8});
+    Tensor r = net.add_input("r", DataType::kFloat32, {4, 5});
+    Tensor sa = constant(net, DataType::kFloat32, {}, {0.05});
+    Tensor xd = net.add_dequantize(net.add_quantize(x, sa, Tensor(), DataType::kInt8), sa, Tensor());
+    Tensor wd = net.add_dequantize(constant(net, DataType::kInt8, {8, 5}, int8_pattern(40, 43)),
+                                   constant(net, DataType::kFloat32, {1, 5}, {0.01, 0.02, 0.03, 0.04, 0.05}), Tensor());
+    Tensor y = net.add_matmul(xd, wd, false, false, constant(net, DataType::kFloat32, {5}, {1, -2, 3, -4, 5}));
+    net.mark_output(residual ? net.add_elementwise(y, r, "add") : net.add_activation(y, act), "y");
+    const ir::Graph g = net.graph();
+    const ir::Graph fused = eliminate_dead_layers(
+        fold_constant_dequantize(fuse_quantized_matmul(fuse_epilogues(fold_constant_dequantize_outside_matmuls(g)))));
+    ASSERT_EQ(fused.layers.back().kind, LayerKind::kQuantizedMatMul) << ir::to_text(fused);
+    const ir::Layer& q = fused.layers.back();
+    ASSERT_EQ(q.inputs.size(), residual ? 5u : 4u) << ir::to_text(fused);
+    if (residual) EXPECT_EQ(fused.tensors[q.inputs[4]].name, "r");
+    EXPECT_EQ(ir::attr_string(q, "activation"), residual ? "none" : std::string(act) == "gelu_erf" ? "gelu" : "gelu_tanh");
+    std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, {4, 8}, 9),
+                                  random_tensor(DataType::kFloat32, {4, 5}, 10)};
+    const auto want = run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), in);
+    const auto got = run_engine(Engine(assemble_engine(fused, BuilderConfig{}, {})), in);
+    expect_close(got[0], want[0].dims, want[0].values(), 1e-5, "fused against dequantize + float matmul");
+  }
 }

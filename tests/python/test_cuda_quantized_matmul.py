@@ -1,5 +1,5 @@
 """CUDA quantized_matmul against the CPU kernel (docs/layers.md): int8 and uint8 rows, b as [K, N]
-and [N, K], bias and relu, float32/float16/bfloat16 outputs, rows of any rank; sizes cuBLASLt's
+and [N, K], bias, residual, relu and both GELUs, float32/float16/bfloat16 outputs, rows of any rank; sizes cuBLASLt's
 int8 product takes (the int32 sums in the workspace, then scale/bias/relu) and odd ones the tiled
 kernel takes; the sums exact against PyTorch's integer product; CUDA graph replay (cuda_harness)."""
 
@@ -93,3 +93,16 @@ def test_weight_only_float_rows(a_dtype, rows, k, n, gemv):
     rtol = 1e-4 if a_dtype == torch.float32 else 8e-3
     torch.testing.assert_close(got.float(), want.float(), rtol=rtol, atol=rtol * want.float().abs().max().item())
     assert ("weight-only int8 matrix-vector" in engine.inspect()) == gemv, engine.inspect()
+
+
+@pytest.mark.parametrize("activation", ["gelu", "gelu_tanh", "relu"])
+@pytest.mark.parametrize("rows,k,n", [((64,), 64, 32), ((5,), 7, 3)])
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_residual_and_activations(activation, rows, k, n, dtype):
+    """act(acc * scale + bias + residual): the cuBLASLt path's scale_sums kernel and the tiled one."""
+    a, b, scale, bias = _inputs(torch.int8, rows, k, n, True, seed=n)
+    res = torch.randn(*rows, n, generator=torch.Generator().manual_seed(11)).to(getattr(torch, dtype))
+
+    def build(net, a, b, scale, bias, r):
+        return net.add_quantized_matmul(a, b, scale, bias, True, activation, dtype, residual=r)
+    check(build, [a, b, scale, bias, res], f"{activation} {dtype} {tuple(rows)}x{k}x{n}")

@@ -72,11 +72,15 @@ void infer_quantized_matmul(InferContext& c) {
               std::string(i == 2 ? "scale" : "bias") + " must be float32 [N] = [" + std::to_string(n) + "]");
   }
   const std::string& act = c.get_string("activation");
-  c.require(act == "none" || act == "relu", "activation must be \"none\" or \"relu\", not \"" + act + "\"");
+  c.require(act == "none" || act == "relu" || act == "gelu" || act == "gelu_tanh",
+            "activation must be \"none\", \"relu\", \"gelu\" or \"gelu_tanh\", not \"" + act + "\"");
   const DataType to = attr_dtype(c);
   c.require(is_floating(to), "the output dtype must be a float dtype");
   std::vector<int64_t> out = a.vec();
   out.back() = n;
+  if (c.has_input(4))
+    c.require(c.dtype(4) == to && c.dims(4) == Dims(out),
+              std::string("the residual must have the output's dtype and shape ") + to_string(to) + Dims(out).str());
   c.set_output(0, to, Dims(out));
 }
 
@@ -95,7 +99,7 @@ void add_quantize_ops(std::vector<OpDef>& defs) {
   defs.push_back({LayerKind::kDequantize, {"q", "scale", "zero_point"}, 2, false,
                   {{"dtype", AttrType::kString, false, std::string("float32")}}, nullptr, infer_dequantize});
   defs.push_back({LayerKind::kQuantizedMatMul,
-                  {"a", "b", "scale", "bias"},
+                  {"a", "b", "scale", "bias", "residual"},
                   3,
                   false,
                   {{"transpose_b", AttrType::kInt, false, int64_t(0)},

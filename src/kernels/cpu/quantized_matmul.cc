@@ -1,6 +1,6 @@
 // CPU quantized_matmul (docs/layers.md): int8 or uint8 rows of a times int8 b, accumulated exactly in int32
-// (float rows, weight only: in float32, in order of k), then act(acc * scale[n] + bias[n]) in
-// float32, rounded once to the output dtype. Rows are split across the CPU threads; with b [N, K]
+// (float rows, weight only: in float32, in order of k), then act(acc * scale[n] + bias[n] + residual)
+// in float32 (kernels/common/matmul_epilogue.h), rounded once to the output dtype. Rows are split across the CPU threads; with b [N, K]
 // (transpose_b) each output is a dot product of two contiguous rows, with b [K, N] each row of a
 // accumulates into a row of sums.
 #include <algorithm>
@@ -8,6 +8,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/common/matmul_epilogue.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/matrix.h"
 #include "kernels/cpu/parallel.h"
@@ -22,15 +23,14 @@ class QuantizedMatMulKernel : public Kernel {
   using Acc = std::conditional_t<std::is_integral_v<A>, int32_t, float>;
 
  public:
-  explicit QuantizedMatMulKernel(const KernelSpec& s) : QuantizedMatMulKernel(QuantizedMatMulShape(s)) {}
-  explicit QuantizedMatMulKernel(const QuantizedMatMulShape& p)
-      : k_(p.k), n_(p.n), transposed_(p.tb), relu_(p.relu), bias_(p.has_bias) {}
+  explicit QuantizedMatMulKernel(const KernelSpec& s) : p_(s), k_(p_.k), n_(p_.n), transposed_(p_.tb) {}
 
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const A* a = in[0].as<A>();
     const int8_t* b = in[1].as<int8_t>();
     const float* scale = in[2].as<float>();
-    const float* bias = bias_ ? in[3].as<float>() : nullptr;
+    const float* bias = p_.has_bias ? in[3].as<float>() : nullptr;
+    const T* residual = p_.has_residual ? in[4].as<T>() : nullptr;
     T* y = out[0].as<T>();
     const int64_t rows = n_ ? out[0].numel() / n_ : 0;
     parallel_for(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, n_ * k_ / 64)), [&](int64_t lo, int64_t hi) {
@@ -54,17 +54,18 @@ class QuantizedMatMulKernel : public Kernel {
           }
         }
         T* yr = y + m * n_;
-        for (int64_t n = 0; n < n_; ++n) {
-          float v = static_cast<float>(acc[n]) * scale[n] + (bias ? bias[n] : 0.0f);
-          yr[n] = store_as<T>(relu_ && v < 0 ? 0.0f : v);
-        }
+        const T* rr = residual ? residual + m * n_ : nullptr;
+        for (int64_t n = 0; n < n_; ++n)
+          yr[n] = store_as<T>(kernels::quantized_epilogue(static_cast<float>(acc[n]), scale[n], bias ? bias[n] : 0.0f,
+                                                          rr ? static_cast<float>(load(rr, n)) : 0.0f, p_.activation));
       }
     });
   }
 
  private:
+  QuantizedMatMulShape p_;
   int64_t k_, n_;
-  bool transposed_, relu_, bias_;
+  bool transposed_;
 };
 
 }  // namespace

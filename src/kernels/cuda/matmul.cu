@@ -19,6 +19,7 @@
 
 #include "common/build_clock.h"
 #include "kernels/common/batch_walker.h"
+#include "kernels/common/matmul_epilogue.h"
 #include "kernels/cuda/build_timing.h"
 #include "kernels/cuda/choice_store.h"
 #include "kernels/cuda/common.cuh"
@@ -38,19 +39,7 @@ constexpr uint32_t kFastAlign = 16;  // what the vectorized (and TMA) kernels ne
 // How many of the heuristic's algorithms the build times for aligned operands (1: none timed).
 int timed_algorithms(const BuilderConfig& c) { return c.optimization_level >= 5 ? 32 : c.optimization_level >= 3 ? 8 : 1; }
 
-__device__ __forceinline__ float activate(MatMulActivation act, float x) {
-  switch (act) {
-    case MatMulActivation::kRelu:
-      return x > 0.0f ? x : (x != x ? x : 0.0f);
-    case MatMulActivation::kGelu:
-      return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-    case MatMulActivation::kGeluTanh:
-      return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-    case MatMulActivation::kNone:
-      break;
-  }
-  return x;
-}
+__device__ __forceinline__ float activate(MatMulActivation act, float x) { return kernels::matmul_activate(act, x); }
 
 // y[r, j] = act((src ? src[r, j] : 0) + (bias ? bias[j] : 0) + (res ? res[r, j] : 0)) over rows of
 // n: the part of the epilogue cuBLASLt does not do (see set_epilogue), and the whole result when

@@ -1,11 +1,11 @@
 // CUDA quantized_matmul (docs/layers.md): int8 or uint8 rows of a [..., M, K] times int8 b,
 // accumulated exactly in int32 (float rows, weight only: in float32), then act(acc * scale[n] +
-// bias[n]) in float32 (a product, then a sum, each rounded as the CPU kernel rounds them), rounded
-// once to the output dtype.
+// bias[n] + residual) in float32 (a product, then each sum, rounded as the CPU kernel rounds them),
+// rounded once to the output dtype.
 //  - cuBLASLt's int8 product where a is int8 and b is [N, K] (transpose_b, as the optimizer's
 //    fuse_quantized_matmul writes it: both operands K-contiguous, the layout its int8 kernels take),
 //    K a multiple of 16 and N of 4: the int32 sums go to the workspace, then one kernel applies
-//    scale, bias and relu;
+//    scale, bias, residual and activation (kernels/common/matmul_epilogue.h);
 //  - float rows (weight only: batch-1 decoding's matrix-vector products) of at most 16 rows with b
 //    [N, K] and K a multiple of 16: a warp per output column streams its int8 weights in 16-byte
 //    packs, each row's sum in float32 (lanes in k order, then a tree), so the layer reads the weights
@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "kernels/common/matmul_epilogue.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/libraries.h"
 #include "kernels/matmul_shape.h"
@@ -41,18 +42,25 @@ __device__ __forceinline__ acc_t<A> widen(const A* p, int64_t i) {
 constexpr size_t kLtWorkspace = size_t(8) << 20;  // cuBLASLt's workspace, at most
 constexpr size_t kAlign = 256;                     // of cuBLASLt's workspace after the sums
 
-template <class Acc>
-__device__ __forceinline__ float scaled(Acc acc, const float* scale, const float* bias, int64_t col, bool relu) {
-  const float v = __fadd_rn(__fmul_rn(static_cast<float>(acc), scale[col]), bias ? bias[col] : 0.0f);
-  return relu && v < 0 ? 0.0f : v;
-}
+// The epilogue of output (row, col): kernels/common/matmul_epilogue.h.
+struct Epilogue {
+  const float* scale;
+  const float* bias;  // nullptr: none
+  MatMulActivation act;
+  template <class Acc, class T>
+  __device__ __forceinline__ T operator()(Acc acc, int64_t col, const T* residual, int64_t at) const {
+    const float r = residual ? static_cast<float>(load(residual, at)) : 0.0f;
+    return store_as<T>(kernels::quantized_epilogue(static_cast<float>(acc), scale[col], bias ? bias[col] : 0.0f, r,
+                                                   act));
+  }
+};
 
 // One kTile x kTile output tile per block (grid-stride over tiles): tiles of a and b staged in
 // shared memory in the sums' type, the sums, then the epilogue.
 template <class A, class T>
-__global__ void quantized_matmul_tiled(const A* __restrict__ a, const int8_t* __restrict__ b,
-                                       const float* __restrict__ scale, const float* __restrict__ bias,
-                                       T* __restrict__ y, int64_t m, int64_t n, int64_t k, bool tb, bool relu) {
+__global__ void quantized_matmul_tiled(const A* __restrict__ a, const int8_t* __restrict__ b, Epilogue ep,
+                                       const T* __restrict__ residual, T* __restrict__ y, int64_t m, int64_t n,
+                                       int64_t k, bool tb) {
   using Acc = acc_t<A>;
   __shared__ Acc as[kTile][kTile + 1], bs[kTile][kTile + 1];
   const int tx = threadIdx.x, ty = threadIdx.y;
@@ -70,7 +78,7 @@ __global__ void quantized_matmul_tiled(const A* __restrict__ a, const int8_t* __
         for (int q = 0; q < kTile; ++q) acc += as[ty][q] * bs[q][tx];
         __syncthreads();
       }
-      if (i < m && j < n) y[i * n + j] = store_as<T>(scaled(acc, scale, bias, j, relu));
+      if (i < m && j < n) y[i * n + j] = ep(acc, j, residual, i * n + j);
     }
 }
 
@@ -78,9 +86,8 @@ __global__ void quantized_matmul_tiled(const A* __restrict__ a, const int8_t* __
 // to 16 elements, w to 16 bytes): a warp per output column (grid-stride), each lane taking 16
 // weights at a time; each row's sum in float32 over the lane's k in order, then a shuffle tree.
 template <class A, class T>
-__global__ void weight_only_gemv(const A* __restrict__ a, const int8_t* __restrict__ w,
-                                 const float* __restrict__ scale, const float* __restrict__ bias, T* __restrict__ y,
-                                 int64_t m, int64_t n, int64_t k, bool relu) {
+__global__ void weight_only_gemv(const A* __restrict__ a, const int8_t* __restrict__ w, Epilogue ep,
+                                 const T* __restrict__ residual, T* __restrict__ y, int64_t m, int64_t n, int64_t k) {
   const int lane = threadIdx.x & 31;
   const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
   for (int64_t col = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32; col < n; col += warps) {
@@ -104,18 +111,18 @@ __global__ void weight_only_gemv(const A* __restrict__ a, const int8_t* __restri
       if (r >= m) break;
       float v = acc[r];
       for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-      if (lane == 0) y[r * n + col] = store_as<T>(scaled(v, scale, bias, col, relu));
+      if (lane == 0) y[r * n + col] = ep(v, col, residual, r * n + col);
     }
   }
 }
 
-// y = act(acc * scale + bias) over [m, n] int32 sums: a block row of threads per output row.
+// y = the epilogue of [m, n] int32 sums: a block row of threads per output row.
 template <class T>
-__global__ void quantized_epilogue(const int32_t* __restrict__ acc, const float* __restrict__ scale,
-                                   const float* __restrict__ bias, T* __restrict__ y, int64_t m, int64_t n, bool relu) {
+__global__ void scale_sums(const int32_t* __restrict__ acc, Epilogue ep, const T* __restrict__ residual,
+                           T* __restrict__ y, int64_t m, int64_t n) {
   for (int64_t row = blockIdx.y; row < m; row += gridDim.y)
     for (int64_t col = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; col < n; col += int64_t(gridDim.x) * blockDim.x)
-      y[row * n + col] = store_as<T>(scaled(acc[row * n + col], scale, bias, col, relu));
+      y[row * n + col] = ep(acc[row * n + col], col, residual, row * n + col);
 }
 
 // cuBLASLt's int8 x int8 -> int32 product of a [m, k] and w [n, k] (both row-major), into acc [m, n].
@@ -177,7 +184,7 @@ class QuantizedMatMulKernel : public Kernel {
 
   size_t workspace_size() const override { return workspace_; }
   std::string choice() const override {
-    if (lt_ok_) return "cuBLASLt int8 product, int32 sums, then scale/bias/relu";
+    if (lt_ok_) return "cuBLASLt int8 product, int32 sums, then the scale/bias/residual/activation kernel";
     if (gemv_) return "weight-only int8 matrix-vector kernel (a warp per column)";
     return std::is_integral_v<A> ? "tiled int8 kernel (int32 sums)" : "tiled weight-only kernel (float32 sums)";
   }
@@ -186,8 +193,8 @@ class QuantizedMatMulKernel : public Kernel {
     if (p_.m == 0 || p_.n == 0) return;
     const A* a = in[0].as<const A>();
     const int8_t* b = in[1].as<const int8_t>();
-    const float* scale = in[2].as<const float>();
-    const float* bias = p_.has_bias ? in[3].as<const float>() : nullptr;
+    const Epilogue ep{in[2].as<const float>(), p_.has_bias ? in[3].as<const float>() : nullptr, p_.activation};
+    const T* residual = p_.has_residual ? in[4].as<const T>() : nullptr;
     T* y = out[0].as<T>();
     auto grid = [](int64_t v, int64_t cap) { return static_cast<unsigned>(std::max<int64_t>(1, std::min(v, cap))); };
     const bool aligned = (reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b)) % 16 == 0;
@@ -196,20 +203,20 @@ class QuantizedMatMulKernel : public Kernel {
       lt_.run(reinterpret_cast<const int8_t*>(a), b, sums, static_cast<char*>(workspace) + sums_bytes());
       const unsigned threads = static_cast<unsigned>(std::min<int64_t>(kThreads, (p_.n + 31) / 32 * 32));
       const dim3 blocks(grid((p_.n + threads - 1) / threads, 1024), grid(p_.m, 65535));
-      quantized_epilogue<T><<<blocks, threads, 0, stream()>>>(sums, scale, bias, y, p_.m, p_.n, p_.relu);
-      check_launch("launching quantized_epilogue");
+      scale_sums<T><<<blocks, threads, 0, stream()>>>(sums, ep, residual, y, p_.m, p_.n);
+      check_launch("launching scale_sums");
       return;
     }
     if (gemv_ && reinterpret_cast<uintptr_t>(a) % (16 * sizeof(A)) == 0 && reinterpret_cast<uintptr_t>(b) % 16 == 0) {
       const int64_t warps = kThreads / 32;
       weight_only_gemv<A, T><<<grid((p_.n + warps - 1) / warps, 65535 * 8), kThreads, 0, stream()>>>(
-          a, b, scale, bias, y, p_.m, p_.n, p_.k, p_.relu);
+          a, b, ep, residual, y, p_.m, p_.n, p_.k);
       check_launch("launching weight_only_gemv");
       return;
     }
     const dim3 blocks(grid((p_.n + kTile - 1) / kTile, 65535), grid((p_.m + kTile - 1) / kTile, 65535));
-    quantized_matmul_tiled<A, T><<<blocks, dim3(kTile, kTile), 0, stream()>>>(a, b, scale, bias, y, p_.m, p_.n, p_.k,
-                                                                               p_.tb, p_.relu);
+    quantized_matmul_tiled<A, T><<<blocks, dim3(kTile, kTile), 0, stream()>>>(a, b, ep, residual, y, p_.m, p_.n,
+                                                                               p_.k, p_.tb);
     check_launch("launching quantized_matmul_tiled");
   }
 
