@@ -75,9 +75,9 @@ const std::vector<Pass>& pipeline() {
       {"fuse_epilogues", 1, kOnAll, fuse_epilogues,
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
       {"fuse_quantized_matmul", 1, kOnAll, fuse_quantized_matmul,
-       "turns a matmul of dequantized int8 operands into one int8 matmul with int32 accumulation"},
+       "turns a matmul of dequantized int8 operands into one int8 matmul with int32 accumulation", kOnCUDA},
       {"fuse_weight_only_matmul", 1, kOnCUDA, fuse_weight_only_matmul,
-       "turns a matmul of few float rows and a dequantized int8 weight into one that reads the int8 weight"},
+       "turns a matmul of few float rows and a dequantized int8 weight into one that reads the int8 weight", kOnCUDA},
       {"fold_constant_dequantize_after_fusion", 1, kOnAll, fold_constant_dequantize,
        "folds the dequantized constants no quantized layer took into float constants"},
       {"channels_last", 1, kOnCUDA, channels_last,
@@ -125,25 +125,33 @@ size_t working_layers(const ir::Graph& g) {
   return n;
 }
 
+// The pass names the environment variable `var` lists (comma-separated), each checked.
+std::vector<std::string> pass_names(const char* var) {
+  std::vector<std::string> names;
+  const char* list = std::getenv(var);
+  if (!list) return names;
+  std::stringstream ss(list);
+  std::string name;
+  while (std::getline(ss, name, ',')) {
+    if (name.empty()) continue;
+    if (!find(name)) {
+      std::string known;
+      for (const Pass& p : pipeline()) known += std::string(known.empty() ? "" : ", ") + p.name;
+      throw Error(ErrorCode::kInvalidArgument,
+                  std::string(var) + " names '" + name + "', which is not a pass (the passes: " + known + ")");
+    }
+    names.push_back(name);
+  }
+  return names;
+}
+
 }  // namespace
 
 OptimizeOptions options_from_environment() {
   OptimizeOptions o;
   if (const char* dir = std::getenv("TENSORFORGE_DUMP_PASSES")) o.dump_dir = dir;
-  if (const char* list = std::getenv("TENSORFORGE_DISABLE_PASSES")) {
-    std::stringstream ss(list);
-    std::string name;
-    while (std::getline(ss, name, ',')) {
-      if (name.empty()) continue;
-      if (!find(name)) {
-        std::string known;
-        for (const Pass& p : pipeline()) known += std::string(known.empty() ? "" : ", ") + p.name;
-        throw Error(ErrorCode::kInvalidArgument,
-                    "TENSORFORGE_DISABLE_PASSES names '" + name + "', which is not a pass (the passes: " + known + ")");
-      }
-      o.disabled.push_back(name);
-    }
-  }
+  o.disabled = pass_names("TENSORFORGE_DISABLE_PASSES");
+  o.enabled = pass_names("TENSORFORGE_ENABLE_PASSES");
   return o;
 }
 
@@ -156,11 +164,14 @@ ir::Graph optimize(const ir::Graph& g, const BuilderConfig& config, const Optimi
   }
   dump(options, index++, "input", current);
   for (const Pass& p : pipeline()) {
-    bool applies = config.optimization_level >= p.min_level && (p.devices & (1u << static_cast<int>(config.device)));
-    bool disabled = false;
+    const unsigned device = 1u << static_cast<int>(config.device);
+    bool applies = config.optimization_level >= p.min_level && (p.devices & device);
+    bool disabled = (p.opt_in & device) != 0;  // until named in options.enabled
+    for (const std::string& e : options.enabled) disabled = disabled && e != p.name;
     for (const std::string& d : options.disabled) disabled = disabled || d == p.name;
     if (!applies || disabled) {
-      if (applies) log(Severity::kInfo, std::string("pass ") + p.name + ": disabled");
+      const char* why = (p.opt_in & device) ? ": opt-in on this device (TENSORFORGE_ENABLE_PASSES)" : ": disabled";
+      if (applies) log(Severity::kInfo, std::string("pass ") + p.name + why);
       continue;
     }
     auto start = std::chrono::steady_clock::now();

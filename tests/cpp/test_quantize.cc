@@ -12,6 +12,7 @@
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_quantized_matmul.h"
 #include "opt/fuse_weight_only_matmul.h"
+#include "opt/pass.h"
 #include "runtime/engine_impl.h"
 #include "test_util.h"
 
@@ -265,4 +266,30 @@ TEST(FuseQuantizedMatMul, TakesTheResidualAndGeluEpilogues) {
     const auto got = run_engine(Engine(assemble_engine(fused, BuilderConfig{}, {})), in);
     expect_close(got[0], want[0].dims, want[0].values(), 1e-5, "fused against dequantize + float matmul");
   }
+}
+
+TEST(FuseWeightOnlyMatMul, IsOptInOnCudaUntilNamed) {
+  // The CUDA pipeline leaves a weight-only product in float (the dequantized weight folded) unless
+  // TENSORFORGE_ENABLE_PASSES (OptimizeOptions::enabled) names the fusion.
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat16, {1, 16});
+  Tensor w = net.add_dequantize(constant(net, DataType::kInt8, {4, 16}, int8_pattern(64, 37)),
+                                constant(net, DataType::kFloat32, {4, 1}, {0.01, 0.02, 0.03, 0.04}), Tensor(),
+                                DataType::kFloat16);
+  net.mark_output(net.add_matmul(x, w, false, true), "y");
+  BuilderConfig cuda;
+  cuda.device = DeviceKind::kCUDA;
+  auto count = [](const ir::Graph& g, LayerKind kind) {
+    int n = 0;
+    for (const auto& l : g.layers) n += l.kind == kind;
+    return n;
+  };
+  const ir::Graph plain = opt::optimize(net.graph(), cuda, {});
+  EXPECT_EQ(count(plain, LayerKind::kQuantizedMatMul), 0) << ir::to_text(plain);
+  EXPECT_EQ(count(plain, LayerKind::kMatMul), 1) << ir::to_text(plain);
+  opt::OptimizeOptions named;
+  named.enabled = {"fuse_weight_only_matmul"};
+  const ir::Graph fused = opt::optimize(net.graph(), cuda, named);
+  EXPECT_EQ(count(fused, LayerKind::kQuantizedMatMul), 1) << ir::to_text(fused);
+  EXPECT_EQ(count(fused, LayerKind::kDequantize), 0) << ir::to_text(fused);
 }

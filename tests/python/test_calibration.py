@@ -211,9 +211,13 @@ def test_int8_precision_needs_quantized_graphs():
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
-def test_cuda_quantized_model_matches_pytorch(dtype):
-    """A model calibrated on the GPU compiles into one CUDA engine (its dequantized weights folded into
-    float constants first) and matches the quantized model PyTorch runs."""
+@pytest.mark.parametrize("int8_products", [False, True])
+def test_cuda_quantized_model_matches_pytorch(dtype, int8_products, monkeypatch):
+    """A model calibrated on the GPU compiles into one CUDA engine and matches the quantized model
+    PyTorch runs: its dequantized weights folded into float constants, or (with the opt-in
+    fuse_quantized_matmul) its linear layer an int8 product."""
+    if int8_products:
+        monkeypatch.setenv("TENSORFORGE_ENABLE_PASSES", "fuse_quantized_matmul")
     model = _cnn().cuda().to(dtype)
     cal = [torch.randn(4, 3, 8, 8, device="cuda", dtype=dtype) for _ in range(2)]
     q = tf.quantize(model, cal, method="percentile")
@@ -222,6 +226,9 @@ def test_cuda_quantized_model_matches_pytorch(dtype):
         got = compile_model(q, {"min_block_size": 1})(x)
         want = q(x)
     assert w.engines == 1 and not [op for r in w.reports for op in kept_ops(r)]
+    from tensorforge.dynamo import engine_modules
+
+    assert ("[quantized_matmul]" in engine_modules()[-1].engine.inspect()) == int8_products
     tol = 2e-3 if dtype == torch.float32 else 3e-2
     assert (got.float() - want.float()).abs().max().item() <= tol * want.float().abs().max().item()
 
@@ -265,11 +272,13 @@ def test_weight_only_quantizes_linear_weights_and_nothing_else():
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_cuda_weight_only_rows_read_int8_weights(dtype):
-    """On CUDA a product of few rows becomes a weight-only quantized_matmul; the result matches the
-    quantized model PyTorch runs up to the float sums' order."""
+def test_cuda_weight_only_rows_read_int8_weights(dtype, monkeypatch):
+    """On CUDA (with the opt-in fuse_weight_only_matmul) a product of few rows becomes a weight-only
+    quantized_matmul; the result matches the quantized model PyTorch runs up to the float sums'
+    order."""
     from tensorforge.dynamo import engine_modules
 
+    monkeypatch.setenv("TENSORFORGE_ENABLE_PASSES", "fuse_weight_only_matmul")
     model = _mlp().to("cuda", dtype)
     x = torch.randn(2, 32, device="cuda", dtype=dtype)
     q = tf.quantize(model, weight_only=True, example_inputs=(x,))
