@@ -143,24 +143,32 @@ def _digits(n, seed):
     return images + 0.3 * torch.randn(images.shape, generator=g), labels
 
 
-def test_trained_model_keeps_its_accuracy_in_int8():
-    torch.manual_seed(2)
-    model = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-                                torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
-                                torch.nn.Linear(32 * 16, 10))
-    x, y = _digits(4000, 1)
+def _accuracies(model, train, test, epochs, options=None):
+    """Trains `model` on `train` (inputs, labels) for `epochs` in batches of 100 with Adam; returns its
+    accuracy on `test` and that of its INT8 form (entropy ranges from the first 800 training inputs),
+    compiled with TensorForge."""
+    x, y = train
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for epoch in range(4):
+    for _ in range(epochs):
         for i in range(0, len(x), 100):
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(x[i:i + 100]), y[i:i + 100]).backward()
             opt.step()
     model.eval()
-    tx, ty = _digits(2000, 2)
+    tx, ty = test
     with torch.no_grad():
         float_acc = (model(tx).argmax(1) == ty).float().mean().item()
         q = tf.quantize(model, [x[i:i + 100] for i in range(0, 800, 100)], method="entropy")
-        int8_acc = (compile_model(q)(tx).argmax(1) == ty).float().mean().item()
+        int8_acc = (compile_model(q, options)(tx).argmax(1) == ty).float().mean().item()
+    return float_acc, int8_acc
+
+
+def test_trained_model_keeps_its_accuracy_in_int8():
+    torch.manual_seed(2)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                                torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(32 * 16, 10))
+    float_acc, int8_acc = _accuracies(model, _digits(4000, 1), _digits(2000, 2), epochs=4)
     assert float_acc > 0.9, float_acc  # the task was learned
     assert int8_acc >= float_acc - 0.01, (float_acc, int8_acc)
 
@@ -362,20 +370,8 @@ def test_trained_transformer_keeps_its_accuracy_in_int8():
     from tensorforge.dynamo import engine_modules
 
     torch.manual_seed(3)
-    model = _TinyTransformer()
-    x, y = _majority(1500, 1)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for epoch in range(2):
-        for i in range(0, len(x), 100):
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x[i:i + 100]), y[i:i + 100]).backward()
-            opt.step()
-    model.eval()
-    tx, ty = _majority(2000, 2)
-    with torch.no_grad():
-        float_acc = (model(tx).argmax(1) == ty).float().mean().item()
-        q = tf.quantize(model, [x[i:i + 100] for i in range(0, 800, 100)], method="entropy")
-        int8_acc = (compile_model(q, {"min_block_size": 1})(tx).argmax(1) == ty).float().mean().item()
+    float_acc, int8_acc = _accuracies(_TinyTransformer(), _majority(1500, 1), _majority(2000, 2), epochs=2,
+                                      options={"min_block_size": 1})
     assert engine_modules()[-1].engine.inspect().count("[quantized_matmul]") == 5
     assert float_acc > 0.9, float_acc  # the task was learned
     assert int8_acc >= float_acc - 0.01, (float_acc, int8_acc)
