@@ -9,9 +9,6 @@ heads) cut to 8 layers: 1.6 G weights, 3.2 GB in float16. The step runs without 
 token, no earlier ones), so attention is trivial and the linear layers' weights are what it reads.
 
     python3 benchmarks/weight_only_decode.py [--layers 8] [--hidden 4096] [--ffn 11008] [--json out.json]
-
-The weight-only fusion is opt-in on CUDA until its kernel has run on a GPU (docs/optimizer.md,
-"Debugging"): this script names it in TENSORFORGE_ENABLE_PASSES.
 """
 
 from __future__ import annotations
@@ -68,7 +65,6 @@ def compile_and_time(name, module, ids, options, repeats, calls, reference):
 
 
 def main() -> None:
-    os.environ["TENSORFORGE_ENABLE_PASSES"] = "fuse_weight_only_matmul"
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--hidden", type=int, default=4096)

@@ -27,9 +27,6 @@ struct Pass {
   unsigned devices;                   ///< DeviceMask bits of the engines it applies to.
   ir::Graph (*run)(const ir::Graph&);  ///< The rewrite.
   const char* summary;                ///< One line for logs and docs.
-  /// DeviceMask bits where it runs only when TENSORFORGE_ENABLE_PASSES names it: a pass whose
-  /// kernels have not yet run on that device's hardware (docs/optimizer.md says which).
-  unsigned opt_in = 0;
 };
 
 /// Every pass, in the order they run.
@@ -38,13 +35,11 @@ const std::vector<Pass>& pipeline();
 /// Debugging controls of a build.
 struct OptimizeOptions {
   std::vector<std::string> disabled;  ///< Names of passes not to run.
-  std::vector<std::string> enabled;   ///< Names of opt-in passes to run where they are opt-in.
   std::string dump_dir;               ///< If set, the network text before and after each pass is written here.
 };
 
-/// From the environment: TENSORFORGE_DISABLE_PASSES and TENSORFORGE_ENABLE_PASSES (comma-separated
-/// pass names) and TENSORFORGE_DUMP_PASSES (a folder). Throws Error(kInvalidArgument) for an unknown
-/// pass name.
+/// From the environment: TENSORFORGE_DISABLE_PASSES (comma-separated pass names) and
+/// TENSORFORGE_DUMP_PASSES (a folder). Throws Error(kInvalidArgument) for an unknown pass name.
 OptimizeOptions options_from_environment();
 
 /// Runs every pass of the pipeline that applies to `config` and is not disabled, in order; logs

@@ -75,9 +75,9 @@ const std::vector<Pass>& pipeline() {
       {"fuse_epilogues", 1, kOnAll, fuse_epilogues,
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
       {"fuse_quantized_matmul", 1, kOnAll, fuse_quantized_matmul,
-       "turns a matmul of dequantized int8 operands into one int8 matmul with int32 accumulation", kOnCUDA},
+       "turns a matmul of dequantized int8 operands into one int8 matmul with int32 accumulation"},
       {"fuse_weight_only_matmul", 1, kOnCUDA, fuse_weight_only_matmul,
-       "turns a matmul of few float rows and a dequantized int8 weight into one that reads the int8 weight", kOnCUDA},
+       "turns a matmul of few float rows and a dequantized int8 weight into one that reads the int8 weight"},
       {"fold_constant_dequantize_after_fusion", 1, kOnAll, fold_constant_dequantize,
        "folds the dequantized constants no quantized layer took into float constants"},
       {"channels_last", 1, kOnCUDA, channels_last,
@@ -151,7 +151,6 @@ OptimizeOptions options_from_environment() {
   OptimizeOptions o;
   if (const char* dir = std::getenv("TENSORFORGE_DUMP_PASSES")) o.dump_dir = dir;
   o.disabled = pass_names("TENSORFORGE_DISABLE_PASSES");
-  o.enabled = pass_names("TENSORFORGE_ENABLE_PASSES");
   return o;
 }
 
@@ -166,12 +165,10 @@ ir::Graph optimize(const ir::Graph& g, const BuilderConfig& config, const Optimi
   for (const Pass& p : pipeline()) {
     const unsigned device = 1u << static_cast<int>(config.device);
     bool applies = config.optimization_level >= p.min_level && (p.devices & device);
-    bool disabled = (p.opt_in & device) != 0;  // until named in options.enabled
-    for (const std::string& e : options.enabled) disabled = disabled && e != p.name;
+    bool disabled = false;
     for (const std::string& d : options.disabled) disabled = disabled || d == p.name;
     if (!applies || disabled) {
-      const char* why = (p.opt_in & device) ? ": opt-in on this device (TENSORFORGE_ENABLE_PASSES)" : ": disabled";
-      if (applies) log(Severity::kInfo, std::string("pass ") + p.name + why);
+      if (applies) log(Severity::kInfo, std::string("pass ") + p.name + ": disabled");
       continue;
     }
     auto start = std::chrono::steady_clock::now();

@@ -222,10 +222,10 @@ def test_int8_precision_needs_quantized_graphs():
 @pytest.mark.parametrize("int8_products", [False, True])
 def test_cuda_quantized_model_matches_pytorch(dtype, int8_products, monkeypatch):
     """A model calibrated on the GPU compiles into one CUDA engine and matches the quantized model
-    PyTorch runs: its dequantized weights folded into float constants, or (with the opt-in
-    fuse_quantized_matmul) its linear layer an int8 product."""
-    if int8_products:
-        monkeypatch.setenv("TENSORFORGE_ENABLE_PASSES", "fuse_quantized_matmul")
+    PyTorch runs: its linear layer an int8 product (the default), or with fuse_quantized_matmul
+    switched off its dequantized weights folded into float constants."""
+    if not int8_products:
+        monkeypatch.setenv("TENSORFORGE_DISABLE_PASSES", "fuse_quantized_matmul")
     model = _cnn().cuda().to(dtype)
     cal = [torch.randn(4, 3, 8, 8, device="cuda", dtype=dtype) for _ in range(2)]
     q = tf.quantize(model, cal, method="percentile")
@@ -280,13 +280,12 @@ def test_weight_only_quantizes_linear_weights_and_nothing_else():
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_cuda_weight_only_rows_read_int8_weights(dtype, monkeypatch):
-    """On CUDA (with the opt-in fuse_weight_only_matmul) a product of few rows becomes a weight-only
+def test_cuda_weight_only_rows_read_int8_weights(dtype):
+    """On CUDA a product of few rows becomes a weight-only
     quantized_matmul; the result matches the quantized model PyTorch runs up to the float sums'
     order."""
     from tensorforge.dynamo import engine_modules
 
-    monkeypatch.setenv("TENSORFORGE_ENABLE_PASSES", "fuse_weight_only_matmul")
     model = _mlp().to("cuda", dtype)
     x = torch.randn(2, 32, device="cuda", dtype=dtype)
     q = tf.quantize(model, weight_only=True, example_inputs=(x,))
