@@ -3,9 +3,12 @@
 output on a new batch compared with the float32 model's by cosine similarity (bar: at least 0.99).
 The quantized model run by PyTorch is printed beside it (the quantization's own error, which the
 engine should match). The GPU runs the models in float16 (their float32 reference on the GPU too);
-the CPU in float32 (torchvision's models need the GPU machine's torchvision).
+the CPU in float32 (torchvision's models need the GPU machine's torchvision). With --time (CUDA),
+ms per call of the INT8 engine and of the float16 model compiled by TensorForge (CUDA events, the
+median of repeats), for issue 13's speed bar (INT8 at least 1.5x faster than our own float16).
 
     python3 benchmarks/int8_accuracy.py [--device cuda|cpu] [--models bert gpt2] [--method entropy]
+                                        [--batch 2] [--time]
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class FirstTensor(torch.nn.Module):
         return model_zoo.first_tensor(self.model(a) if b is None else self.model(a, b))
 
 
-def run(name: str, device: str, batch: int, method: str, calibration_batches: int) -> dict:
+def run(name: str, device: str, batch: int, method: str, calibration_batches: int, timed: bool = False) -> dict:
     import tensorforge as tf
 
     dtype = torch.float16 if device == "cuda" else torch.float32
@@ -58,20 +61,31 @@ def run(name: str, device: str, batch: int, method: str, calibration_batches: in
 
     calibration = [fresh(100 + i) for i in range(calibration_batches)]
     test = fresh(7)
+    row = {"model": name, "device": device, "dtype": str(dtype).replace("torch.", ""), "method": method}
     with torch.no_grad():
         float32 = FirstTensor(model.float())(*[t.float() if t.is_floating_point() else t for t in test])
         model.to(dtype)
+        if timed:
+            from cuda_timing import median_ms
+
+            torch._dynamo.reset()
+            float_engine = torch.compile(module, backend="tensorforge", dynamic=False,
+                                         options={"enabled_precisions": {dtype}})
+            float_engine(*test)
+            row["float_ms"] = round(median_ms(lambda: float_engine(*test)), 4)
         quantized = tf.quantize(module, calibration, method=method)
         reference = quantized(*test)
         torch._dynamo.reset()
         compiled = torch.compile(quantized, backend="tensorforge", dynamic=False,
                                  options={"enabled_precisions": {dtype, torch.int8}, "min_block_size": 1})
         out = compiled(*test)
+        if timed:
+            row["int8_ms"] = round(median_ms(lambda: compiled(*test)), 4)
+            row["int8_speedup"] = round(row["float_ms"] / row["int8_ms"], 3)
     from tensorforge.dynamo import engine_modules
 
     layers = sum(m.engine.inspect().count("[quantized_matmul]") for m in engine_modules())
-    return {"model": name, "device": device, "dtype": str(dtype).replace("torch.", ""), "method": method,
-            "cosine_tensorforge": round(cosine(out, float32), 5),
+    return {**row, "cosine_tensorforge": round(cosine(out, float32), 5),
             "cosine_pytorch_quantized": round(cosine(reference, float32), 5), "quantized_matmul_layers": layers}
 
 
@@ -82,24 +96,26 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--method", default="entropy", choices=["max", "percentile", "entropy"])
     p.add_argument("--calibration-batches", type=int, default=4)
+    p.add_argument("--time", action="store_true", help="CUDA: ms per call of the INT8 and float16 engines")
     p.add_argument("--json")
     args = p.parse_args()
     rows = []
     for name in args.models:
         try:
-            rows.append(run(name, args.device, args.batch, args.method, args.calibration_batches))
+            rows.append(run(name, args.device, args.batch, args.method, args.calibration_batches, args.time))
         except Exception as e:  # noqa: BLE001 - report and go on with the other models
             rows.append({"model": name, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})
         print(json.dumps(rows[-1]), flush=True)
-    print("\n| model | device, dtype | cosine with float32: TensorForge INT8 | PyTorch's quantized model | "
-          "quantized_matmul layers |")
-    print("|---|---|---|---|---|")
+    print(f"\n| model | device, dtype, batch {args.batch} | cosine with float32: TensorForge INT8 | PyTorch's quantized "
+          "model | quantized_matmul layers | float ms / INT8 ms (speedup) |")
+    print("|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['model']} | | | | {r['error']} |")
+            print(f"| {r['model']} | | | | {r['error']} | |")
         else:
+            speed = f"{r['float_ms']} / {r['int8_ms']} ({r['int8_speedup']}x)" if "int8_ms" in r else ""
             print(f"| {r['model']} | {r['device']}, {r['dtype']} | {r['cosine_tensorforge']} | "
-                  f"{r['cosine_pytorch_quantized']} | {r['quantized_matmul_layers']} |")
+                  f"{r['cosine_pytorch_quantized']} | {r['quantized_matmul_layers']} | {speed} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -76,10 +76,12 @@ def test_replays_in_a_cuda_graph():
 
 @pytest.mark.parametrize("a_dtype", [torch.float16, torch.bfloat16, torch.float32])
 @pytest.mark.parametrize("rows,k,n,gemv", [((1,), 256, 40, True), ((4,), 128, 7, True), ((2, 8), 64, 33, True),
+                                           ((1,), 8192, 10, True), ((3,), 4112, 9, True),
                                            ((17,), 64, 8, False), ((3,), 24, 5, False)])
 def test_weight_only_float_rows(a_dtype, rows, k, n, gemv):
-    """Float rows (weight only): the warp-per-column kernel for at most 16 rows with K a multiple of
-    16, the tiled kernel otherwise; float32 sums in another order than the CPU's, so the results
+    """Float rows (weight only): the matrix-vector kernel for at most 16 rows with K a multiple of 16
+    (1, 2-4 and 5-16 rows, N not a multiple of its column groups, K longer than a block's one pass),
+    the tiled kernel otherwise; float32 sums in another order than the CPU's, so the results
     agree to the output dtype's rounding (2 ulp) rather than bit for bit."""
     g = torch.Generator().manual_seed(k + n)
     a = torch.randn(*rows, k, generator=g).to(a_dtype)

@@ -7,9 +7,9 @@
 //    K a multiple of 16 and N of 4: the int32 sums go to the workspace, then one kernel applies
 //    scale, bias, residual and activation (kernels/common/matmul_epilogue.h);
 //  - float rows (weight only: batch-1 decoding's matrix-vector products) of at most 16 rows with b
-//    [N, K] and K a multiple of 16: a warp per output column streams its int8 weights in 16-byte
-//    packs, each row's sum in float32 (lanes in k order, then a tree), so the layer reads the weights
-//    once at nearly the copy rate, half float16's bytes;
+//    [N, K] and K a multiple of 16: a block per group of output columns streams their int8 weights in
+//    16-byte packs, k split over its threads, each sum in float32, so the layer reads the weights
+//    once, half float16's bytes;
 //  - otherwise (uint8 rows, b as [K, N], other sizes, calls on pointers not aligned) one tiled
 //    kernel does the whole layer.
 #include <algorithm>
@@ -82,38 +82,92 @@ __global__ void quantized_matmul_tiled(const A* __restrict__ a, const int8_t* __
     }
 }
 
-// Weight only, m <= kGemvRows float rows of a [m, k] times w [n, k] (k % 16 == 0, a's rows aligned
-// to 16 elements, w to 16 bytes): a warp per output column (grid-stride), each lane taking 16
-// weights at a time; each row's sum in float32 over the lane's k in order, then a shuffle tree.
-template <class A, class T>
-__global__ void weight_only_gemv(const A* __restrict__ a, const int8_t* __restrict__ w, Epilogue ep,
-                                 const T* __restrict__ residual, T* __restrict__ y, int64_t m, int64_t n, int64_t k) {
-  const int lane = threadIdx.x & 31;
-  const int64_t warps = int64_t(gridDim.x) * (blockDim.x / 32);
-  for (int64_t col = blockIdx.x * int64_t(blockDim.x / 32) + threadIdx.x / 32; col < n; col += warps) {
-    float acc[kGemvRows];
+// Four int8 weights (one 32-bit word) as exact floats without I2F conversions (16 a clock on
+// Hopper, which held the kernel at half the copy rate): each byte, offset by 128, goes into the low
+// mantissa bits of 2^23, and 2^23 + 128 comes off again.
+__device__ __forceinline__ void int8x4_to_float(uint32_t word, float* out) {
+  const uint32_t u = word ^ 0x80808080u;
 #pragma unroll
-    for (int r = 0; r < kGemvRows; ++r) acc[r] = 0.0f;
-    const int8_t* wc = w + col * k;
-    for (int64_t k0 = int64_t(lane) * 16; k0 < k; k0 += 32 * 16) {
-      const Pack<int8_t, 16> wp = *reinterpret_cast<const Pack<int8_t, 16>*>(wc + k0);
+  for (int j = 0; j < 4; ++j) out[j] = __int_as_float(__byte_perm(u, 0x4B000000u, 0x7650u + j)) - 8388736.0f;
+}
+
+// Weight only: m <= R float rows of a [m, k] times w [n, k] (k % 16 == 0, a's rows aligned to 16
+// elements, w to 16 bytes). A block takes C adjacent output columns and splits k over all its
+// threads, 16 weights of each column at a time (C 16-byte loads in flight a thread; the rows' 16
+// values converted once for the C columns); each sum in float32 over the thread's k in order, then
+// a shuffle tree within each warp and the warps' partial sums added in order in shared memory.
+template <int R, int C, class A, class T>
+__global__ void __launch_bounds__(kThreads) weight_only_gemv(const A* __restrict__ a, const int8_t* __restrict__ w,
+                                                            Epilogue ep, const T* __restrict__ residual,
+                                                            T* __restrict__ y, int64_t m, int64_t n, int64_t k) {
+  constexpr int kWarps = kThreads / 32;
+  __shared__ float partial[kWarps][R * C];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+  const int64_t packs = k / 16;
+  for (int64_t col0 = int64_t(blockIdx.x) * C; col0 < n; col0 += int64_t(gridDim.x) * C) {
+    float acc[R][C];
 #pragma unroll
-      for (int r = 0; r < kGemvRows; ++r) {
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int c = 0; c < C; ++c) acc[r][c] = 0.0f;
+    for (int64_t p = threadIdx.x; p < packs; p += kThreads) {
+      uint4 wp[C];
+#pragma unroll
+      for (int c = 0; c < C; ++c)
+        wp[c] = col0 + c < n ? __ldg(reinterpret_cast<const uint4*>(w + (col0 + c) * k) + p) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
         if (r >= m) break;
-        const Pack<A, 16> ap = *reinterpret_cast<const Pack<A, 16>*>(a + r * k + k0);
+        const Pack<A, 16> ap = *reinterpret_cast<const Pack<A, 16>*>(a + r * k + p * 16);
+        float av[16];
 #pragma unroll
-        for (int j = 0; j < 16; ++j)
-          acc[r] = fmaf(static_cast<float>(load(ap.v, j)), static_cast<float>(wp.v[j]), acc[r]);
+        for (int j = 0; j < 16; ++j) av[j] = static_cast<float>(load(ap.v, j));
+#pragma unroll
+        for (int c = 0; c < C; ++c) {
+          float wv[16];
+          int8x4_to_float(wp[c].x, wv);
+          int8x4_to_float(wp[c].y, wv + 4);
+          int8x4_to_float(wp[c].z, wv + 8);
+          int8x4_to_float(wp[c].w, wv + 12);
+#pragma unroll
+          for (int j = 0; j < 16; ++j) acc[r][c] = fmaf(av[j], wv[j], acc[r][c]);
+        }
       }
     }
 #pragma unroll
-    for (int r = 0; r < kGemvRows; ++r) {
-      if (r >= m) break;
-      float v = acc[r];
-      for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-      if (lane == 0) y[r * n + col] = ep(v, col, residual, r * n + col);
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int c = 0; c < C; ++c) {
+        float v = acc[r][c];
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        if (lane == 0) partial[warp][r * C + c] = v;
+      }
+    __syncthreads();
+    if (threadIdx.x < R * C) {
+      const int r = threadIdx.x / C, c = threadIdx.x % C;
+      const int64_t col = col0 + c;
+      if (r < m && col < n) {
+        float v = 0.0f;
+        for (int q = 0; q < kWarps; ++q) v += partial[q][threadIdx.x];
+        y[r * n + col] = ep(v, col, residual, r * n + col);
+      }
     }
+    __syncthreads();  // partial is rewritten by the next columns
   }
+}
+
+// Launches weight_only_gemv with the fewest rows R that hold m (C columns a block: more where the
+// rows are few, so a thread has several weight loads in flight).
+template <class A, class T>
+void launch_weight_only_gemv(const A* a, const int8_t* w, Epilogue ep, const T* residual, T* y, int64_t m, int64_t n,
+                             int64_t k, cudaStream_t s) {
+  auto blocks = [n](int c) { return static_cast<unsigned>(std::min<int64_t>((n + c - 1) / c, 1 << 20)); };
+  if (m == 1)
+    weight_only_gemv<1, 4, A, T><<<blocks(4), kThreads, 0, s>>>(a, w, ep, residual, y, m, n, k);
+  else if (m <= 4)
+    weight_only_gemv<4, 2, A, T><<<blocks(2), kThreads, 0, s>>>(a, w, ep, residual, y, m, n, k);
+  else
+    weight_only_gemv<kGemvRows, 1, A, T><<<blocks(1), kThreads, 0, s>>>(a, w, ep, residual, y, m, n, k);
 }
 
 // y = the epilogue of [m, n] int32 sums: a block row of threads per output row.
@@ -185,7 +239,7 @@ class QuantizedMatMulKernel : public Kernel {
   size_t workspace_size() const override { return workspace_; }
   std::string choice() const override {
     if (lt_ok_) return "cuBLASLt int8 product, int32 sums, then the scale/bias/residual/activation kernel";
-    if (gemv_) return "weight-only int8 matrix-vector kernel (a warp per column)";
+    if (gemv_) return "weight-only int8 matrix-vector kernel (a block per column group, k split over its threads)";
     return std::is_integral_v<A> ? "tiled int8 kernel (int32 sums)" : "tiled weight-only kernel (float32 sums)";
   }
 
@@ -208,9 +262,7 @@ class QuantizedMatMulKernel : public Kernel {
       return;
     }
     if (gemv_ && reinterpret_cast<uintptr_t>(a) % (16 * sizeof(A)) == 0 && reinterpret_cast<uintptr_t>(b) % 16 == 0) {
-      const int64_t warps = kThreads / 32;
-      weight_only_gemv<A, T><<<grid((p_.n + warps - 1) / warps, 65535 * 8), kThreads, 0, stream()>>>(
-          a, b, ep, residual, y, p_.m, p_.n, p_.k);
+      launch_weight_only_gemv<A, T>(a, b, ep, residual, y, p_.m, p_.n, p_.k, stream());
       check_launch("launching weight_only_gemv");
       return;
     }
