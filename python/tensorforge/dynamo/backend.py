@@ -19,7 +19,7 @@ from torch.fx import GraphModule
 from torch._subclasses.fake_tensor import FakeTensor
 
 import tensorforge as tf
-from tensorforge.dynamo import engine_cache
+from tensorforge.dynamo import engine_cache, precompile
 from tensorforge.dynamo.conversion.interpreter import convert_block
 from tensorforge.dynamo.lowering import lower
 from tensorforge.dynamo.lowering.freeze import frozen_positions, scalar_positions
@@ -472,6 +472,7 @@ def tensorforge_backend(gm: GraphModule, example_inputs, options: dict | None = 
         raise tf.InvalidArgumentError(f"unexpected arguments to the tensorforge backend: {sorted(kwargs)}; "
                                       "pass settings through options={...}")
     settings = CompilationSettings.from_options(options)
+    precompile.record(gm, example_inputs, options, _symbolic(example_inputs))  # with dynamo's precompile cache on
     if not settings.debug:
         return compile_graph(gm, example_inputs, settings)
     # debug=True: this compilation logs at debug level, and the engine's own (C++) messages at info

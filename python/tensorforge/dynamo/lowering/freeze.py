@@ -17,6 +17,12 @@ import torch
 from torch.fx import GraphModule
 
 
+STATE = "tensorforge_state"
+"""Placeholder meta that stands in for dynamo's grapharg where a graph was rebuilt without it (a
+graph from dynamo's precompile cache, dynamo/precompile.py): "module" (a parameter or buffer),
+"number" (a Python number passed as a new 0-d tensor at each call) or absent."""
+
+
 def _from_module_state(source) -> bool:
     while source is not None:
         name = type(source).__name__
@@ -37,7 +43,7 @@ def frozen_positions(dynamo_gm: GraphModule, example_inputs) -> list[int]:
         grapharg = node.meta.get("grapharg")
         if isinstance(value, torch.nn.Parameter) or (
                 grapharg is not None and isinstance(value, torch.Tensor) and _from_module_state(grapharg.source)) \
-                or _passed_number(node, value):
+                or _passed_number(node, value) or (node.meta.get(STATE) == "module" and isinstance(value, torch.Tensor)):
             frozen.append(i)
     return frozen
 
@@ -46,8 +52,9 @@ def _passed_number(node, value) -> bool:
     """A Python number that dynamo passes as a new 0-d tensor at each call, without guarding on its
     value (an unspecialized float: BatchNorm's eps, math.pi, under dynamic=True)."""
     grapharg = node.meta.get("grapharg")
-    return grapharg is not None and bool(getattr(grapharg, "pass_arg_as_tensor", False)) and \
-        isinstance(value, torch.Tensor) and value.dim() == 0
+    passed = bool(getattr(grapharg, "pass_arg_as_tensor", False)) if grapharg is not None else \
+        node.meta.get(STATE) == "number"
+    return passed and isinstance(value, torch.Tensor) and value.dim() == 0
 
 
 def scalar_positions(dynamo_gm: GraphModule, example_inputs) -> list[int]:

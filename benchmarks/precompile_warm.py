@@ -1,0 +1,99 @@
+"""Warm compiles with dynamo's precompile cache (docs/backend.md, "Skipping dynamo's tracing"):
+for each model, three new processes in turn, each timing `torch.compile` to the third call
+returning (cuda_models.compiled) after a first use of dynamo on a one-line CPU function:
+
+1. cold: caches in a fresh folder, `torch._dynamo.config.caching_precompile` on, and
+   `torch.compiler.save_cache_artifacts()` after the calls;
+2. warm: TensorForge's caches (kernels, plans, traces) and the engine cache warm, dynamo traces
+   again (issue 9's warm compile);
+3. precompiled: the same with `caching_precompile` on, so dynamo reads the first process's
+   bytecode and guards instead of tracing, and the backend compiles each graph on its first call.
+
+The third output must equal the second's (same weights, same inputs): the largest difference is
+printed. TensorForge with the engine cache on in every process.
+
+    python3 benchmarks/precompile_warm.py [--models t5_small bart_base bert] [--batch 8] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+
+from child_process import call_in_child
+
+
+def compile_once(name: str, batch: int, precompile: bool, save: bool, device: str = "cuda") -> dict:
+    """In this (new) process: the model compiled with TensorForge; seconds to the third call, the
+    dynamo cache's counters, graphs the backend compiled, and the output's sum and first values."""
+    import torch
+
+    import cuda_models as c
+    import model_zoo
+
+    c.TF_OPTIONS.update(c.ENGINE_CACHE)
+    if device == "cpu":  # a smoke run on a machine without a GPU, in float32
+        c.TF_OPTIONS["enabled_precisions"] = {torch.float32}
+        torch.cuda.synchronize = lambda: None
+    model, inputs = model_zoo.make_model(name, batch, device=device,
+                                         dtype=torch.float16 if device == "cuda" else torch.float32)
+    first = c.first_use_of_dynamo()
+    from tensorforge.dynamo.backend import STATS
+
+    torch._dynamo.config.caching_precompile = precompile
+    graphs = STATS["graphs"]
+    _, seconds, out = c.compiled(model, inputs, "tensorforge")
+    if save:
+        torch.compiler.save_cache_artifacts()
+    from torch._dynamo.utils import counters
+
+    out = model_zoo.first_tensor(out).float()
+    return {"seconds": round(seconds, 3), "dynamo_first_use_s": round(first, 3),
+            "dynamo_cache": dict(counters.get("dynamo_cache", {})), "graphs_compiled": STATS["graphs"] - graphs,
+            "captured": dict(counters["stats"]).get("unique_graphs", 0),
+            "out_head": out.flatten()[:64].tolist(), "out_abs_sum": out.abs().sum().item()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", nargs="+", default=["t5_small", "bart_base", "bert"])
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    p.add_argument("--json")
+    args = p.parse_args()
+    rows = []
+    for name in args.models:
+        with tempfile.TemporaryDirectory() as cache:
+            os.environ["XDG_CACHE_HOME"] = cache  # TensorForge's caches and the engine cache
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(cache, "inductor")  # dynamo's cache lives here
+            runs = {}
+            for mode, pre, save in (("cold", True, True), ("warm", False, False), ("precompiled", True, False)):
+                runs[mode] = call_in_child("precompile_warm", "compile_once", (name, args.batch, pre, save, args.device),
+                                           f"{name} {mode}")
+        row = {"model": name, "batch": args.batch}
+        for mode, r in runs.items():
+            if r is not None:
+                row[mode] = {k: v for k, v in r.items() if k != "out_head"}
+        if runs["warm"] and runs["precompiled"]:
+            row["max_diff_precompiled_vs_warm"] = max(abs(a - b) for a, b in zip(runs["warm"]["out_head"],
+                                                                                  runs["precompiled"]["out_head"]))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print("\n| model | batch | cold s | warm s (dynamo traces) | precompiled s | dynamo cache | graphs dynamo traced "
+          "warm / precompiled (its first use's one included) | max diff |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        get = lambda mode, key: r.get(mode, {}).get(key, "")  # noqa: E731
+        print(f"| {r['model']} | {r['batch']} | {get('cold', 'seconds')} | {get('warm', 'seconds')} | "
+              f"{get('precompiled', 'seconds')} | {get('precompiled', 'dynamo_cache')} | "
+              f"{get('warm', 'captured')} / {get('precompiled', 'captured')} | "
+              f"{r.get('max_diff_precompiled_vs_warm', '')} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

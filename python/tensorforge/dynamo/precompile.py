@@ -1,0 +1,111 @@
+"""The backend's part in dynamo's precompile cache (`torch._dynamo.config.caching_precompile`, an
+experimental PyTorch feature; docs/backend.md, "Skipping dynamo's tracing").
+
+With it on, dynamo keeps each compiled frame's bytecode and guards, and asks every backend for an
+artifact of each graph it compiled; `torch.compiler.save_cache_artifacts()` writes both to
+PyTorch's cache folder, and a later process that compiles the same function reads them back instead
+of tracing. For TensorForge the artifact is the dynamo graph itself (pickled, as PyTorch pickles its
+own cache entries), the backend's options and which graph inputs are module state: the engines are
+not in it. Restored, the graph is compiled by the backend on its first call, with that call's
+tensors as the example inputs (so its engines come from the engine cache when one is on, and its
+trace from the trace cache); a graph with symbolic sizes gets static engines per input shape there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import pickle
+import threading
+
+import torch
+
+from tensorforge.dynamo.lowering.freeze import STATE, frozen_positions, scalar_positions
+
+logger = logging.getLogger("tensorforge")
+
+FORMAT = "tensorforge precompiled graph 1"
+
+try:
+    from torch._dynamo.precompile_context import BackendCacheArtifact, PrecompileContext
+except ImportError:  # a PyTorch without dynamo's precompile cache: nothing to record
+    BackendCacheArtifact = PrecompileContext = None
+
+
+def enabled() -> bool:
+    """Whether dynamo's precompile cache is on (and this PyTorch has one)."""
+    return PrecompileContext is not None and bool(getattr(torch._dynamo.config, "caching_precompile", False))
+
+
+def record(gm: torch.fx.GraphModule, example_inputs, options: dict | None, symbolic: bool) -> None:
+    """Gives dynamo this graph's artifact (under the id dynamo named the graph by) when the precompile
+    cache is on. A graph that cannot be pickled is left out with a warning (saving the cache then
+    fails in PyTorch, naming the graph)."""
+    key = getattr(gm, "_backend_id", None)
+    if key is None or not enabled():
+        return
+    frozen, numbers = set(frozen_positions(gm, example_inputs)), set(scalar_positions(gm, example_inputs))
+    states = ["number" if i in numbers else "module" if i in frozen else None for i in range(len(example_inputs))]
+    try:
+        content = pickle.dumps({"format": FORMAT, "graph": gm, "options": dict(options or {}), "states": states,
+                                "symbolic": symbolic})
+    except Exception as e:  # noqa: BLE001 - what pickle raises depends on what the graph holds
+        logger.warning("tensorforge: graph %s cannot join dynamo's precompile cache: %s", key, e)
+        return
+    PrecompileContext.record_artifact(PrecompiledGraph(key, content))
+
+
+if BackendCacheArtifact is not None:
+
+    @dataclasses.dataclass
+    class PrecompiledGraph(BackendCacheArtifact):
+        """A dynamo graph kept for the backend in dynamo's precompile cache."""
+
+        def after_deserialization(self):
+            data = pickle.loads(self.content)
+            if not isinstance(data, dict) or data.get("format") != FORMAT:
+                raise RuntimeError(f"tensorforge: a precompile cache entry of another format ({self.key})")
+            return CompileOnFirstCall(data["graph"], data["options"], data["states"], data["symbolic"])
+
+
+class CompileOnFirstCall:
+    """A restored dynamo graph: the backend compiles it when it is first called, with that call's
+    arguments as example inputs; threads may make that call at once (one compiles)."""
+
+    def __init__(self, gm: torch.fx.GraphModule, options: dict, states: list, symbolic: bool) -> None:
+        self._gm, self._options, self._states, self._symbolic = gm, options, states, symbolic
+        self._run = None
+        self._lock = threading.Lock()
+
+    def _compile(self, args):
+        from tensorforge.dynamo.backend import _PerShape, tensorforge_backend
+        from tensorforge.dynamo.settings import CompilationSettings
+
+        placeholders = [n for n in self._gm.graph.nodes if n.op == "placeholder"]
+        for node, state in zip(placeholders, self._states):
+            if state is not None:
+                node.meta[STATE] = state
+        _propagate_shapes(self._gm, args)
+        if self._symbolic:
+            return _PerShape(self._gm, CompilationSettings.from_options(self._options))
+        return tensorforge_backend(self._gm, list(args), self._options)
+
+    def __call__(self, *args):
+        run = self._run
+        if run is None:
+            with self._lock:
+                if self._run is None:
+                    self._run = self._compile(args)
+                run = self._run
+        return run(*args)
+
+
+def _propagate_shapes(gm: torch.fx.GraphModule, args) -> None:
+    """Each node's meta["val"] (a fake tensor, or a number), which pickling the graph dropped and
+    lowering reads, from fake copies of the call's arguments."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    fake = [mode.from_tensor(a) if isinstance(a, torch.Tensor) else a for a in args]
+    FakeTensorProp(gm, mode).propagate_dont_convert_inputs(*fake)

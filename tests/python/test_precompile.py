@@ -1,0 +1,79 @@
+"""Dynamo's precompile cache with the tensorforge backend (dynamo/precompile.py): a process that
+compiles with `caching_precompile` on and saves the cache artifacts lets a new process skip dynamo's
+tracing; the backend then compiles the restored graph on its first call, with the same result and
+the same frozen weights (the batch norm folded away, as when dynamo traced)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+pytest.importorskip("torch._dynamo.precompile_context", reason="this PyTorch has no dynamo precompile cache")
+
+CHILD = r"""
+import json, sys, torch
+torch._dynamo.config.caching_precompile = True
+import tensorforge
+from tensorforge.dynamo import STATS, engine_modules
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn, self.fc = torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8), torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.bn(self.conv(x))).mean((2, 3)))
+
+torch.manual_seed(0)
+net = Net().eval()
+with torch.no_grad():
+    net.bn.running_mean.uniform_(-1, 1)
+    net.bn.running_var.uniform_(0.5, 2)
+x = torch.randn(2, 3, 8, 8)
+compiled = torch.compile(net, backend="tensorforge", options={"min_block_size": 1})
+with torch.no_grad():
+    out, want = compiled(x), net(x)
+    again = compiled(x)
+if sys.argv[1] == "save":
+    torch.compiler.save_cache_artifacts()
+from torch._dynamo.utils import counters
+text = engine_modules()[-1].engine.inspect()
+print("RESULT", json.dumps({"out": out.flatten().tolist(), "diff": (out - want).abs().max().item(),
+                            "again": (again - out).abs().max().item(), "graphs": STATS["graphs"],
+                            "traced": dict(counters["stats"]).get("unique_graphs", 0),
+                            "cache": dict(counters.get("dynamo_cache", {})),
+                            "batch_norm": "[batch_norm]" in text}))
+"""
+
+
+def _child(mode: str, cache: str) -> dict:
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=os.path.join(cache, "inductor"), XDG_CACHE_HOME=cache)
+    r = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, env=env, timeout=600)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert r.returncode == 0 and lines, r.stderr[-3000:]
+    return json.loads(lines[0].split(None, 1)[1])
+
+
+def test_a_new_process_skips_dynamo_and_gets_the_same_engine(tmp_path):
+    saved = _child("save", str(tmp_path))
+    assert saved["cache"] == {"dynamo_cache_miss": 1} and saved["traced"] == 1 and saved["graphs"] == 1
+    loaded = _child("load", str(tmp_path))
+    assert loaded["cache"] == {"dynamo_cache_hit": 1}
+    assert loaded["traced"] == 0  # dynamo read its bytecode and guards instead of tracing
+    assert loaded["graphs"] == 1  # the backend compiled the restored graph on its first call
+    for r in (saved, loaded):
+        assert r["diff"] < 1e-5 and r["again"] == 0.0
+        assert not r["batch_norm"]  # the batch norm's buffers were frozen and folded, not engine inputs
+    torch.testing.assert_close(torch.tensor(loaded["out"]), torch.tensor(saved["out"]), rtol=0, atol=0)
+
+
+def test_without_the_flag_nothing_is_recorded():
+    from tensorforge.dynamo import precompile
+
+    assert not torch._dynamo.config.caching_precompile
+    assert not precompile.enabled()
