@@ -285,7 +285,8 @@ def test_tensors_created_from_sizes_follow_them():
         for b, n in ((2, 5), (3, 9), (4, 2), (2, 300)):
             x = torch.randn(b, n)
             for got, want in zip(f(x), m(x)):
-                torch.testing.assert_close(got, want)
+                # float32 sums of n products that reach n * 3 * |x| in size: both sides round at that scale
+                torch.testing.assert_close(got, want, rtol=1e-5, atol=2e-6 * max(1.0, want.abs().max().item()))
     d = _delta(before)
     assert d.get("graphs") == 1 and d.get("dynamic_engines") == 1, d
 
