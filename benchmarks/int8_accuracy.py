@@ -8,7 +8,7 @@ ms per call of the INT8 engine and of the float16 model compiled by TensorForge 
 median of repeats), for issue 13's speed bar (INT8 at least 1.5x faster than our own float16).
 
     python3 benchmarks/int8_accuracy.py [--device cuda|cpu] [--models bert gpt2] [--method entropy]
-                                        [--batch 2] [--time]
+                                        [--batch 2] [--time] [--min-cosine 0.99]
 """
 
 from __future__ import annotations
@@ -40,7 +40,8 @@ class FirstTensor(torch.nn.Module):
         return model_zoo.first_tensor(self.model(a) if b is None else self.model(a, b))
 
 
-def run(name: str, device: str, batch: int, method: str, calibration_batches: int, timed: bool = False) -> dict:
+def run(name: str, device: str, batch: int, method: str, calibration_batches: int, timed: bool = False,
+        min_cosine: float | None = None) -> dict:
     import tensorforge as tf
 
     dtype = torch.float16 if device == "cuda" else torch.float32
@@ -73,7 +74,8 @@ def run(name: str, device: str, batch: int, method: str, calibration_batches: in
                                          options={"enabled_precisions": {dtype}})
             float_engine(*test)
             row["float_ms"] = round(median_ms(lambda: float_engine(*test)), 4)
-        quantized = tf.quantize(module, calibration, method=method)
+        quantized = tf.quantize(module, calibration, method=method, min_cosine=min_cosine)
+        row["kept_float"] = len(quantized.meta["tensorforge_kept_float"])
         reference = quantized(*test)
         torch._dynamo.reset()
         compiled = torch.compile(quantized, backend="tensorforge", dynamic=False,
@@ -97,25 +99,28 @@ def main() -> None:
     p.add_argument("--method", default="entropy", choices=["max", "percentile", "entropy"])
     p.add_argument("--calibration-batches", type=int, default=4)
     p.add_argument("--time", action="store_true", help="CUDA: ms per call of the INT8 and float16 engines")
+    p.add_argument("--min-cosine", type=float, help="tensorforge.quantize's min_cosine: layers kept in float "
+                   "by sensitivity until the calibration batches reach it")
     p.add_argument("--json")
     args = p.parse_args()
     rows = []
     for name in args.models:
         try:
-            rows.append(run(name, args.device, args.batch, args.method, args.calibration_batches, args.time))
+            rows.append(run(name, args.device, args.batch, args.method, args.calibration_batches, args.time,
+                            args.min_cosine))
         except Exception as e:  # noqa: BLE001 - report and go on with the other models
             rows.append({"model": name, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})
         print(json.dumps(rows[-1]), flush=True)
     print(f"\n| model | device, dtype, batch {args.batch} | cosine with float32: TensorForge INT8 | PyTorch's quantized "
-          "model | quantized_matmul layers | float ms / INT8 ms (speedup) |")
-    print("|---|---|---|---|---|---|")
+          "model | quantized_matmul layers | layers kept in float | float ms / INT8 ms (speedup) |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
-            print(f"| {r['model']} | | | | {r['error']} | |")
+            print(f"| {r['model']} | | | | {r['error']} | | |")
         else:
             speed = f"{r['float_ms']} / {r['int8_ms']} ({r['int8_speedup']}x)" if "int8_ms" in r else ""
             print(f"| {r['model']} | {r['device']}, {r['dtype']} | {r['cosine_tensorforge']} | "
-                  f"{r['cosine_pytorch_quantized']} | {r['quantized_matmul_layers']} | {speed} |")
+                  f"{r['cosine_pytorch_quantized']} | {r['quantized_matmul_layers']} | {r['kept_float']} | {speed} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

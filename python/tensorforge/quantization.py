@@ -17,7 +17,9 @@ reads int8 weights where a kernel takes them (on CUDA, matrix-vector products of
 memory-bound layers of batch-1 decoding), else their float values.
 
 Layers named in `keep_float` (a module's qualified name, as `model.named_modules()` gives it, or a
-prefix of it ending in "."), stay in float. A calibration `cache` file (JSON) keeps the thresholds:
+prefix of it ending in "."), stay in float. With `min_cosine`, the layers whose quantization costs
+the most are kept in float too, as few as reach that cosine similarity between the quantized and
+the float model's outputs on the calibration batches (sensitivity.py). A calibration `cache` file (JSON) keeps the thresholds:
 a later call with the same model structure and method reads them and runs no calibration batch.
 """
 
@@ -51,13 +53,19 @@ STATS = {"calibration_batches": 0}
 
 def quantize(model: torch.nn.Module, calibration_data=None, *, dtype=torch.int8, method: str = "entropy",
              percentile: float = 99.99, keep_float=(), cache: str | os.PathLike | None = None,
-             weight_only: bool = False, example_inputs=None) -> GraphModule:
+             weight_only: bool = False, example_inputs=None, min_cosine: float | None = None) -> GraphModule:
     """The INT8 form of `model`, calibrated on `calibration_data` (an iterable of input tuples, or of
     single tensors, as the model is called; a handful of batches); with `weight_only`, its linear
     layers' weights in int8 and nothing calibrated (`example_inputs`, one input tuple, may replace
-    `calibration_data`)."""
+    `calibration_data`). With `min_cosine` (in (0, 1]) the most sensitive layers stay in float until
+    the outputs on the calibration batches reach that cosine similarity with the float model's; their
+    module names (as keep_float takes them) are in the result's `meta["tensorforge_kept_float"]`."""
     if dtype != torch.int8:
         raise UnsupportedError(f"tensorforge.quantize: dtype {dtype} is not supported yet (int8 is)")
+    if min_cosine is not None and not 0 < min_cosine <= 1:
+        raise InvalidArgumentError(f"tensorforge.quantize: min_cosine must be in (0, 1], got {min_cosine}")
+    if min_cosine is not None and weight_only:
+        raise InvalidArgumentError("tensorforge.quantize: min_cosine needs calibrated activations (not weight_only)")
     if method not in METHODS:
         raise InvalidArgumentError(f"tensorforge.quantize: method must be one of {', '.join(METHODS)}, got {method!r}")
     if weight_only and example_inputs is not None:
@@ -87,7 +95,13 @@ def quantize(model: torch.nn.Module, calibration_data=None, *, dtype=torch.int8,
         thresholds = _calibrate(gm, targets, batches, method, percentile)
         if cache is not None:
             _write_cache(cache, key, thresholds)
-    _rewrite(gm, targets, thresholds)
+    kept = []
+    if min_cosine is not None:
+        from tensorforge.sensitivity import most_sensitive_kept
+
+        kept = set(most_sensitive_kept(gm, targets, thresholds, batches, min_cosine))
+    gm.meta["tensorforge_kept_float"] = [_module_name(n) or n.name for n in targets if n.name in kept]
+    _rewrite(gm, [n for n in targets if n.name not in kept], thresholds)
     return gm
 
 
@@ -151,6 +165,19 @@ def _write_cache(path, key: str, thresholds: dict) -> None:
     os.replace(tmp, path)
 
 
+def activation_scale(threshold: float) -> float:
+    """The per-tensor scale of a symmetric int8 activation calibrated to `threshold` (an input that
+    was all zeros still gets a valid scale)."""
+    return max(threshold, 1e-12) / 127
+
+
+def quantized_weight(w: torch.Tensor, axis: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`w` in int8 per output channel (`axis`), symmetric in [-127, 127]: (values, scales, zero points)."""
+    w_scale = (w.abs().amax(dim=tuple(d for d in range(w.dim()) if d != axis)).float().clamp_min(1e-12) / 127)
+    w_zero = torch.zeros(w.shape[axis], dtype=torch.int64, device=w.device)
+    return qd.quantize_per_channel(w.float(), w_scale, w_zero, axis, -127, 127, torch.int8), w_scale, w_zero
+
+
 class _Observer(torch.fx.Interpreter):
     """Runs the graph, showing each target node's input activation to `see`."""
 
@@ -185,11 +212,9 @@ def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict | None) -> N
         threshold = thresholds.get(n.name) if thresholds is not None else 0.0
         if threshold is None:
             raise InvalidArgumentError(f"tensorforge.quantize: no calibrated range for {n.name}")
-        scale = max(threshold, 1e-12) / 127  # an input that was all zeros still gets a valid scale
+        scale = activation_scale(threshold)
         w = _attr(gm, w_node.target).detach()
-        w_scale = (w.abs().amax(dim=tuple(d for d in range(w.dim()) if d != axis)).float().clamp_min(1e-12) / 127)
-        w_zero = torch.zeros(w.shape[axis], dtype=torch.int64, device=w.device)
-        w_q = qd.quantize_per_channel(w.float(), w_scale, w_zero, axis, -127, 127, torch.int8)
+        w_q, w_scale, w_zero = quantized_weight(w, axis)
         names = [f"_tf_quant_{k}_{s}" for s in ("weight", "scale", "zero")]
         for name, value in zip(names, (w_q, w_scale, w_zero)):
             gm.register_buffer(name, value)

@@ -130,6 +130,52 @@ def test_keep_float_and_errors():
         tf.quantize(model, cal, keep_float=["0", "2", "5"])
 
 
+def _outlier_mlp():
+    """Three linear layers; the second's input has one channel 1000x larger than the others, which the
+    next layer's weights scale back down: one per-tensor int8 scale for that input rounds every other
+    channel to zero, while the outlier adds little to the output."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32),
+                                torch.nn.Linear(32, 4)).eval()
+    with torch.no_grad():
+        model[0].weight[0] = model[0].weight[0].abs() * 1000
+        model[0].bias[0] = 1000.0
+        model[2].weight[:, 0] /= 1000
+    return model
+
+
+def _cosine(a, b):
+    a, b = a.double().flatten(), b.double().flatten()
+    return (a @ b / (a.norm() * b.norm())).item()
+
+
+def test_min_cosine_keeps_the_most_sensitive_layer_in_float():
+    model = _outlier_mlp()
+    cal = [torch.randn(8, 16) for _ in range(3)]
+    with torch.no_grad():
+        want = torch.cat([model(x) for x in cal])
+        plain = tf.quantize(model, cal, method="max")
+        assert _cosine(torch.cat([plain(x) for x in cal]), want) < 0.99  # every layer in int8: far off
+        q = tf.quantize(model, cal, method="max", min_cosine=0.999)
+        assert q.meta["tensorforge_kept_float"] == ["2"]
+        assert len(_ops(q, qd.quantize_per_tensor.default)) == 2  # the other two layers stay int8
+        assert _cosine(torch.cat([q(x) for x in cal]), want) >= 0.999  # the rewritten model reaches it
+        got = compile_model(q, {"min_block_size": 1})(cal[0])
+    torch.testing.assert_close(got, q(cal[0]), rtol=1e-5, atol=1e-5)
+
+
+def test_min_cosine_met_already_keeps_nothing_and_bad_values_are_refused():
+    model, cal = _mlp(), [torch.randn(4, 32) for _ in range(2)]
+    q = tf.quantize(model, cal, method="max", min_cosine=0.9)
+    assert q.meta["tensorforge_kept_float"] == []
+    assert len(_ops(q, qd.quantize_per_tensor.default)) == 2
+    for bad in (0.0, 1.5):
+        with pytest.raises(tf.InvalidArgumentError, match="min_cosine must be in"):
+            tf.quantize(model, cal, min_cosine=bad)
+    with pytest.raises(tf.InvalidArgumentError, match="not weight_only"):
+        tf.quantize(model, weight_only=True, example_inputs=(cal[0],), min_cosine=0.99)
+
+
 def _digits(n, seed):
     """A 10-class task of 8x8 images: each class a fixed random stroke pattern, shifted by up to a
     pixel and drawn with noise."""
