@@ -19,8 +19,9 @@ memory-bound layers of batch-1 decoding), else their float values.
 Layers named in `keep_float` (a module's qualified name, as `model.named_modules()` gives it, or a
 prefix of it ending in "."), stay in float. With `min_cosine`, the layers whose quantization costs
 the most are kept in float too, as few as reach that cosine similarity between the quantized and
-the float model's outputs on the calibration batches (sensitivity.py). A calibration `cache` file (JSON) keeps the thresholds:
-a later call with the same model structure and method reads them and runs no calibration batch.
+the float model's outputs on the calibration batches (sensitivity.py). A calibration `cache` file
+(JSON) keeps the thresholds: a later call with the same model structure and method reads them and
+runs no calibration batch.
 """
 
 from __future__ import annotations

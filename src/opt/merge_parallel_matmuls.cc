@@ -92,12 +92,14 @@ Weights concat_weights(const ir::Graph& g, const std::vector<Member>& members, b
   return Weights(first.dtype(), Dims{k, total}, bytes.data());
 }
 
-Weights concat_biases(const ir::Graph& g, const std::vector<Member>& members) {
-  const Weights& first = constant_value(g, members[0].bias);
+// The constant [N] vectors `vector_of(member)` (biases, scales) of `members`, concatenated.
+template <class F>
+Weights concat_vectors(const ir::Graph& g, const std::vector<Member>& members, F vector_of) {
+  const Weights& first = constant_value(g, vector_of(members[0]));
   std::vector<uint8_t> bytes;
   int64_t total = 0;
   for (const Member& m : members) {
-    const Weights& b = constant_value(g, m.bias);
+    const Weights& b = constant_value(g, vector_of(m));
     const uint8_t* p = static_cast<const uint8_t*>(b.data());
     bytes.insert(bytes.end(), p, p + b.size_bytes());
     total += m.n;
@@ -105,12 +107,13 @@ Weights concat_biases(const ir::Graph& g, const std::vector<Member>& members) {
   return Weights(first.dtype(), Dims{total}, bytes.data());
 }
 
+bool worth_merging(const ir::Graph& g, const std::vector<std::vector<int>>& readers,
+                   const std::vector<Member>& members);
+std::vector<std::vector<int>> readers_of(const ir::Graph& g);
+
 std::vector<std::vector<Member>> find_groups(const ir::Graph& g) {
   const std::vector<int> single = single_readers(g);
-  std::vector<std::vector<int>> readers(g.tensors.size());
-  for (size_t li = 0; li < g.layers.size(); ++li)
-    for (int id : g.layers[li].inputs)
-      if (id >= 0) readers[id].push_back(static_cast<int>(li));
+  const std::vector<std::vector<int>> readers = readers_of(g);
   // Group key: the activation read (through a reshape, its source and shape), the weights' dtype,
   // orientation and K.
   using Key = std::tuple<int, std::vector<int64_t>, int, int64_t, int64_t>;
@@ -141,25 +144,77 @@ std::vector<std::vector<Member>> find_groups(const ir::Graph& g) {
     for (const Member& m : members) all_biased = all_biased && m.bias_add >= 0;
     if (!all_biased)
       for (Member& m : members) m.bias_add = m.bias = -1;
-    bool absorbed = true;
-    int64_t total = 0;
-    for (const Member& m : members) {
-      const int out = m.bias_add >= 0 ? g.layers[m.bias_add].outputs[0] : g.layers[m.layer].outputs[0];
-      absorbed = absorbed && reaches_attention(g, readers, out, 0);
-      total += m.n;
-    }
-    const ir::TensorDesc& out = g.tensors[g.layers[members[0].layer].outputs[0]];
-    const int64_t rows = out.dims.volume() / out.dims[out.dims.rank() - 1];
-    if (absorbed || static_cast<size_t>(rows * total) * element_size(out.dtype) <= kMaxCopiedBytes)
-      groups.push_back(members);
+    if (worth_merging(g, readers, members)) groups.push_back(members);
   }
   return groups;
 }
 
-}  // namespace
+// Whether splitting the merged product costs nothing (every piece reaches attention through views)
+// or copies at most kMaxCopiedBytes.
+bool worth_merging(const ir::Graph& g, const std::vector<std::vector<int>>& readers,
+                   const std::vector<Member>& members) {
+  bool absorbed = true;
+  int64_t total = 0;
+  for (const Member& m : members) {
+    const int out = m.bias_add >= 0 ? g.layers[m.bias_add].outputs[0] : g.layers[m.layer].outputs[0];
+    absorbed = absorbed && reaches_attention(g, readers, out, 0);
+    total += m.n;
+  }
+  const ir::TensorDesc& out = g.tensors[g.layers[members[0].layer].outputs[0]];
+  const int64_t rows = out.dims.volume() / out.dims[out.dims.rank() - 1];
+  return absorbed || static_cast<size_t>(rows * total) * element_size(out.dtype) <= kMaxCopiedBytes;
+}
 
-ir::Graph merge_parallel_matmuls(const ir::Graph& g) {
-  const std::vector<std::vector<Member>> groups = find_groups(g);
+std::vector<std::vector<int>> readers_of(const ir::Graph& g) {
+  std::vector<std::vector<int>> readers(g.tensors.size());
+  for (size_t li = 0; li < g.layers.size(); ++li)
+    for (int id : g.layers[li].inputs)
+      if (id >= 0) readers[id].push_back(static_cast<int>(li));
+  return readers;
+}
+
+// A quantized_matmul of an activation by constant int8 weights [N, K] with constant scales and
+// bias (or none), no residual.
+bool plain_quantized(const ir::Graph& g, const ir::Layer& l) {
+  if (l.kind != LayerKind::kQuantizedMatMul || l.inputs.size() < 3 || l.outputs.size() != 1) return false;
+  if (l.inputs.size() > 4 && l.inputs[4] >= 0) return false;  // a residual
+  const bool bias = l.inputs.size() > 3 && l.inputs[3] >= 0;
+  if (ir::attr_int(l, "transpose_b") != 1 || is_constant(g, l.inputs[0]) || !is_constant(g, l.inputs[1]) ||
+      !is_constant(g, l.inputs[2]) || (bias && !is_constant(g, l.inputs[3])))
+    return false;
+  return g.tensors[l.inputs[1]].dims.rank() == 2 && non_empty(g, l);
+}
+
+std::vector<std::vector<Member>> find_quantized_groups(const ir::Graph& g) {
+  const std::vector<std::vector<int>> readers = readers_of(g);
+  // Group key: the activation, the epilogue (activation, output dtype), K, whether there is a bias.
+  using Key = std::tuple<int, std::string, std::string, int64_t, bool>;
+  std::map<Key, std::vector<Member>> by_key;
+  std::vector<Key> order;
+  for (size_t li = 0; li < g.layers.size(); ++li) {
+    const ir::Layer& l = g.layers[li];
+    if (!plain_quantized(g, l)) continue;
+    const bool bias = l.inputs.size() > 3 && l.inputs[3] >= 0;
+    Key key{l.inputs[0], ir::attr_string(l, "activation"), ir::attr_string(l, "dtype"),
+            g.tensors[l.inputs[1]].dims[1], bias};
+    Member m;
+    m.layer = static_cast<int>(li);
+    m.n = g.tensors[l.inputs[1]].dims[0];
+    m.bias = bias ? l.inputs[3] : -1;
+    auto [it, fresh] = by_key.try_emplace(key);
+    if (fresh) order.push_back(key);
+    it->second.push_back(m);
+  }
+  std::vector<std::vector<Member>> groups;
+  for (const Key& key : order)
+    if (by_key[key].size() >= 2 && worth_merging(g, readers, by_key[key])) groups.push_back(by_key[key]);
+  return groups;
+}
+
+// `g` with each group's layers (and bias adds) replaced by what `merge(rb, members)` adds in place
+// of the group's first layer; every other layer copied.
+template <class Merge>
+ir::Graph rebuild_groups(const ir::Graph& g, const std::vector<std::vector<Member>>& groups, Merge merge) {
   if (groups.empty()) return g;
   std::vector<int> group_at(g.layers.size(), -1);  // the group a layer starts
   std::vector<char> skip(g.layers.size(), 0);       // layers the group's layers replace
@@ -172,11 +227,18 @@ ir::Graph merge_parallel_matmuls(const ir::Graph& g) {
   }
   GraphRebuilder rb(g);
   for (size_t li = 0; li < g.layers.size(); ++li) {
-    if (group_at[li] < 0) {
-      if (!skip[li]) rb.copy(static_cast<int>(li));
-      continue;
-    }
-    const std::vector<Member>& members = groups[group_at[li]];
+    if (group_at[li] >= 0)
+      merge(rb, groups[group_at[li]]);
+    else if (!skip[li])
+      rb.copy(static_cast<int>(li));
+  }
+  return rb.finish();
+}
+
+}  // namespace
+
+ir::Graph merge_parallel_matmuls(const ir::Graph& g) {
+  return rebuild_groups(g, find_groups(g), [&](GraphRebuilder& rb, const std::vector<Member>& members) {
     const ir::Layer& first = g.layers[members[0].layer];
     const bool transposed = ir::attr_int(first, "transpose_b") != 0;
     std::vector<int> matmuls, adds, replaced;
@@ -195,15 +257,44 @@ ir::Graph merge_parallel_matmuls(const ir::Graph& g) {
     int y = rb.add_holding(LayerKind::kMatMul, {rb.map(first.inputs[0]), w}, first.attrs, first.name + ".merged",
                            matmuls);
     if (!adds.empty()) {
-      const int b = rb.constant(concat_biases(g, members), first.name + ".merged_bias");
+      const int b = rb.constant(concat_vectors(g, members, [](const Member& m) { return m.bias; }),
+                                first.name + ".merged_bias");
       y = rb.add_holding(LayerKind::kElementwise, {y, b}, {{"op", std::string("add")}},
                          first.name + ".merged_bias_add", adds);
     }
     const int64_t axis = g.tensors[first.outputs[0]].dims.rank() - 1;
     rb.replace_tensors(replaced, LayerKind::kSplit, {y}, {{"axis", axis}, {"sizes", sizes}},
                        first.name + ".merged_split");
-  }
-  return rb.finish();
+  });
+}
+
+ir::Graph merge_parallel_quantized_matmuls(const ir::Graph& g) {
+  return rebuild_groups(g, find_quantized_groups(g), [&](GraphRebuilder& rb, const std::vector<Member>& members) {
+    const ir::Layer& first = g.layers[members[0].layer];
+    std::vector<int> layers, replaced;
+    std::vector<int64_t> sizes;
+    std::vector<Weights> sources;
+    for (const Member& m : members) {
+      layers.push_back(m.layer);
+      replaced.push_back(g.layers[m.layer].outputs[0]);
+      sizes.push_back(m.n);
+      sources.push_back(constant_value(g, g.layers[m.layer].inputs[1]));
+    }
+    const int w = rb.constant(opt::derived_constant("concat_rows", sources,
+                                                    [&] { return concat_weights(g, members, true); }),
+                              first.name + ".merged_weight");
+    const int scale = rb.constant(
+        concat_vectors(g, members, [&](const Member& m) { return g.layers[m.layer].inputs[2]; }),
+        first.name + ".merged_scale");
+    const int bias = members[0].bias < 0 ? -1 : rb.constant(concat_vectors(g, members, [](const Member& m) {
+      return m.bias;
+    }), first.name + ".merged_bias");
+    const int y = rb.add_holding(LayerKind::kQuantizedMatMul, {rb.map(first.inputs[0]), w, scale, bias}, first.attrs,
+                                 first.name + ".merged", layers);
+    const int64_t axis = g.tensors[first.outputs[0]].dims.rank() - 1;
+    rb.replace_tensors(replaced, LayerKind::kSplit, {y}, {{"axis", axis}, {"sizes", sizes}},
+                       first.name + ".merged_split");
+  });
 }
 
 }  // namespace tensorforge

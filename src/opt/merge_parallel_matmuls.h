@@ -16,4 +16,11 @@ namespace tensorforge {
 /// Returns `g` with each group of parallel matmuls merged into one matmul and a split.
 ir::Graph merge_parallel_matmuls(const ir::Graph& g);
 
+/// The same for quantized_matmul layers (after fuse_quantized_matmul and fuse_weight_only_matmul):
+/// those reading one activation with constant int8 [N, K] weights, constant scales, the same
+/// epilogue and output dtype, and no residual become one over the weights, scales and biases
+/// concatenated along N, and a split (batch-1 decoding's query/key/value and gate/up projections:
+/// one launch for each set).
+ir::Graph merge_parallel_quantized_matmuls(const ir::Graph& g);
+
 }  // namespace tensorforge

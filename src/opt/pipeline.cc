@@ -78,6 +78,8 @@ const std::vector<Pass>& pipeline() {
        "turns a matmul of dequantized int8 operands into one int8 matmul with int32 accumulation"},
       {"fuse_weight_only_matmul", 1, kOnCUDA, fuse_weight_only_matmul,
        "turns a matmul of few float rows and a dequantized int8 weight into one that reads the int8 weight"},
+      {"merge_parallel_quantized_matmuls", 1, kOnAll, merge_parallel_quantized_matmuls,
+       "merges quantized matmuls that read one activation (int8 query, key and value) into one and a split"},
       {"fold_constant_dequantize_after_fusion", 1, kOnAll, fold_constant_dequantize,
        "folds the dequantized constants no quantized layer took into float constants"},
       {"channels_last", 1, kOnCUDA, channels_last,

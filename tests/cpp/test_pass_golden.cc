@@ -472,6 +472,41 @@ TEST(PassGolden, MergeParallelMatMulsJoinsQueryKeyAndValueProjections) {
                     kProjectionHeads);
 }
 
+TEST(PassGolden, MergeParallelQuantizedMatMulsJoinsWeightOnlyProjections) {
+  // Two weight-only products of one float16 row ([2, 8] and [3, 8] int8 weights, per-column scales,
+  // no bias) become one over the weights and scales concatenated along N, and a split; a third with
+  // a residual stays apart.
+  const std::string before =
+      "input %x: float16[1,8]\n"
+      "input %r: float16[1,2]\n"
+      "%w1: int8[2,8] = constant \"w1\" () {value=int8[2,8]}\n"
+      "%s1: float32[2] = constant \"s1\" () {value=float32[2]{0.5, 0.25}}\n"
+      "%w2: int8[3,8] = constant \"w2\" () {value=int8[3,8]}\n"
+      "%s2: float32[3] = constant \"s2\" () {value=float32[3]{0.125, 1, 2}}\n"
+      "%q1: float16[1,2] = quantized_matmul \"q1\" (%x, %w1, %s1, none) {dtype=\"float16\", transpose_b=1}\n"
+      "%q2: float16[1,3] = quantized_matmul \"q2\" (%x, %w2, %s2, none) {dtype=\"float16\", transpose_b=1}\n"
+      "%q3: float16[1,2] = quantized_matmul \"q3\" (%x, %w1, %s1, none, %r) {dtype=\"float16\", transpose_b=1}\n"
+      "output %q1\noutput %q2\noutput %q3\n";
+  expect_golden(merge_parallel_quantized_matmuls, before,
+                "input %x: float16[1,8]\n"
+                "input %r: float16[1,2]\n"
+                "%w1: int8[2,8] = constant \"w1\" () {value=int8[2,8]}\n"
+                "%s1: float32[2] = constant \"s1\" () {value=float32[2]{0.5, 0.25}}\n"
+                "%w2: int8[3,8] = constant \"w2\" () {value=int8[3,8]}\n"
+                "%s2: float32[3] = constant \"s2\" () {value=float32[3]{0.125, 1, 2}}\n"
+                "%q1.merged_weight: int8[5,8] = constant \"q1.merged_weight\" () {value=int8[5,8]}\n"
+                "%q1.merged_scale: float32[5] = constant \"q1.merged_scale\" () "
+                "{value=float32[5]{0.5, 0.25, 0.125, 1, 2}}\n"
+                "%q1.merged: float16[1,5] = quantized_matmul \"q1.merged\" (%x, %q1.merged_weight, "
+                "%q1.merged_scale, none) {dtype=\"float16\", transpose_b=1}\n"
+                "%q1: float16[1,2], %q2: float16[1,3] = split \"q1.merged_split\" (%q1.merged) "
+                "{axis=1, sizes=[2, 3]}\n"
+                "%q3: float16[1,2] = quantized_matmul \"q3\" (%x, %w1, %s1, none, %r) "
+                "{dtype=\"float16\", transpose_b=1}\n"
+                "output %q1\noutput %q2\noutput %q3\n",
+                2e-3);
+}
+
 TEST(PassGolden, MergeParallelMatMulsKeepsCopiesSmallAndBiasesWhole) {
   // Row-major weights ([K, N], not transposed) concatenated row by row; one of the two has no bias,
   // so the bias add stays on its piece; the pieces are read by pointwise layers (the split copies),

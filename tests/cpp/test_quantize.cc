@@ -12,6 +12,7 @@
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_quantized_matmul.h"
 #include "opt/fuse_weight_only_matmul.h"
+#include "opt/merge_parallel_matmuls.h"
 #include "opt/pass.h"
 #include "runtime/engine_impl.h"
 #include "test_util.h"
@@ -36,7 +37,6 @@ std::vector<double> int8_pattern(int n, int step) {
   for (int i = 0; i < n; ++i) v.push_back((i * step) % 255 - 127);
   return v;
 }
-
 }  // namespace
 
 TEST(Quantize, PerTensorRoundsHalfToEvenAddsZeroPointAndSaturates) {
@@ -292,4 +292,51 @@ TEST(FuseWeightOnlyMatMul, RunsOnCudaAndCanBeSwitchedOff) {
   const ir::Graph plain = opt::optimize(net.graph(), cuda, off);
   EXPECT_EQ(count(plain, LayerKind::kQuantizedMatMul), 0) << ir::to_text(plain);
   EXPECT_EQ(count(plain, LayerKind::kMatMul), 1) << ir::to_text(plain);
+}
+
+
+TEST(MergeParallelQuantizedMatMuls, WeightOnlyProjectionsOfOneRowBecomeOne) {
+  // Three weight-only products of one float row with biases (query, key, value) become one
+  // quantized_matmul over their int8 weights, scales and biases concatenated, and a split; a fourth
+  // with another epilogue (relu) stays apart. The outputs are those of the unmerged layers, exactly
+  // (each column is summed as before).
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat16, {1, 16});
+  const int64_t ns[4] = {4, 6, 4, 3};
+  for (int i = 0; i < 4; ++i) {
+    std::vector<double> scales, bias;
+    for (int64_t j = 0; j < ns[i]; ++j) {
+      scales.push_back(0.01 * static_cast<double>(j + 1 + i));
+      bias.push_back(0.25 * static_cast<double>(j) - 0.5);
+    }
+    Tensor w = net.add_dequantize(constant(net, DataType::kInt8, {ns[i], 16}, int8_pattern(static_cast<int>(ns[i]) * 16,
+                                                                                          37 + 2 * i)),
+                                  constant(net, DataType::kFloat32, {ns[i], 1}, scales), Tensor(), DataType::kFloat16);
+    net.mark_output(net.add_matmul(x, w, false, true, constant(net, DataType::kFloat16, {ns[i]}, bias),
+                                   i == 3 ? "relu" : "none"),
+                    "y" + std::to_string(i));
+  }
+  const ir::Graph g = net.graph();
+  const ir::Graph fused = eliminate_dead_layers(
+      fold_constant_dequantize(fuse_weight_only_matmul(fold_constant_dequantize_outside_matmuls(g))));
+  const ir::Graph merged = eliminate_dead_layers(merge_parallel_quantized_matmuls(fused));
+  auto count = [](const ir::Graph& graph, LayerKind kind) {
+    int n = 0;
+    for (const auto& l : graph.layers) n += l.kind == kind;
+    return n;
+  };
+  ASSERT_EQ(count(fused, LayerKind::kQuantizedMatMul), 4) << ir::to_text(fused);
+  EXPECT_EQ(count(merged, LayerKind::kQuantizedMatMul), 2) << ir::to_text(merged);
+  EXPECT_EQ(count(merged, LayerKind::kSplit), 1) << ir::to_text(merged);
+  for (const auto& l : merged.layers)
+    if (l.kind == LayerKind::kQuantizedMatMul && ir::attr_string(l, "activation") == "none") {
+      EXPECT_EQ(merged.tensors[l.inputs[1]].dims, (Dims{14, 16}));
+      EXPECT_EQ(merged.tensors[l.inputs[2]].dims, (Dims{14}));
+      EXPECT_EQ(merged.tensors[l.inputs[3]].dims, (Dims{14}));
+    }
+  std::vector<HostTensor> in = {random_tensor(DataType::kFloat16, {1, 16}, 12)};
+  const auto want = run_engine(Engine(assemble_engine(fused, BuilderConfig{}, {})), in);
+  const auto got = run_engine(Engine(assemble_engine(merged, BuilderConfig{}, {})), in);
+  ASSERT_EQ(got.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) expect_close(got[i], want[i].dims, want[i].values(), 0, "merged against unmerged");
 }
