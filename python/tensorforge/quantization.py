@@ -205,8 +205,11 @@ def _calibrate(gm: GraphModule, targets: list[Node], batches: list, method: str,
 
 def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict | None) -> None:
     """Quantizes each target's weight per output channel and, unless `thresholds` is None (weight
-    only), its input activation per tensor with the calibrated threshold."""
+    only), its input activation per tensor with the calibrated threshold. Targets reading one
+    activation with one scale (a transformer's query, key and value projections) share its
+    quantize/dequantize pair, so the engine quantizes it once and can merge their products."""
     graph = gm.graph
+    shared: dict = {}  # (activation node, scale) -> its dequantized int8 form
     for k, n in enumerate(targets):
         xi, wi, axis = _operands(n)
         x, w_node = n.args[xi], n.args[wi]
@@ -220,12 +223,13 @@ def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict | None) -> N
         for name, value in zip(names, (w_q, w_scale, w_zero)):
             gm.register_buffer(name, value)
         with graph.inserting_before(n):
-            xd = x
-            if thresholds is not None:
+            xd = x if thresholds is None else shared.get((x, scale))
+            if xd is None:
                 xq = graph.call_function(qd.quantize_per_tensor.default, (x, scale, 0, -128, 127, torch.int8))
                 x_dtype = x.meta["val"].dtype if isinstance(x.meta.get("val"), torch.Tensor) else w.dtype
                 xd = graph.call_function(qd.dequantize_per_tensor.default, (xq, scale, 0, -128, 127, torch.int8),
                                          {"out_dtype": x_dtype})  # back in the activation's dtype (float16 models)
+                shared[(x, scale)] = xd
             attrs = [graph.get_attr(name) for name in names]
             wd = graph.call_function(qd.dequantize_per_channel.default, (*attrs, axis, -127, 127, torch.int8),
                                      {"out_dtype": w.dtype})

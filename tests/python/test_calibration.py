@@ -130,6 +130,39 @@ def test_keep_float_and_errors():
         tf.quantize(model, cal, keep_float=["0", "2", "5"])
 
 
+class _Projections(torch.nn.Module):
+    """Three linear layers side by side over one input (query, key and value)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(5)
+        self.q, self.k, self.v = (torch.nn.Linear(16, n) for n in (8, 12, 8))
+
+    def forward(self, x):
+        return self.q(x) * 2, self.k(x) - 1, torch.relu(self.v(x))
+
+
+def test_projections_of_one_activation_share_its_quantization_and_merge():
+    """The three layers' input is quantized once (one calibrated range: one tensor), and the engine
+    makes the int8 products of q and k one quantized_matmul and a split
+    (merge_parallel_quantized_matmuls); v, whose product took the relu, stays apart."""
+    from tensorforge.dynamo import engine_modules
+
+    model, cal = _Projections().eval(), [torch.randn(4, 16) for _ in range(2)]
+    q = tf.quantize(model, cal, method="max")
+    assert len(_ops(q, qd.quantize_per_tensor.default)) == 1
+    assert len(_ops(q, qd.dequantize_per_channel.default)) == 3
+    x = torch.randn(4, 16)
+    with torch.no_grad():
+        want = q(x)
+        got = compile_model(q, {"min_block_size": 1})(x)
+    text = engine_modules()[-1].engine.inspect()
+    assert text.count("[quantized_matmul]") == 2 and "[split]" in text, text
+    assert "[quantized_matmul] tactic=cpu.quantized_matmul -> float32[4,20]" in text, text
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+
+
 def _outlier_mlp():
     """Three linear layers; the second's input has one channel 1000x larger than the others, which the
     next layer's weights scale back down: one per-tensor int8 scale for that input rounds every other
