@@ -1,7 +1,8 @@
 """Dynamo's precompile cache with the tensorforge backend (dynamo/precompile.py): a process that
 compiles with `caching_precompile` on and saves the cache artifacts lets a new process skip dynamo's
-tracing; the backend then compiles the restored graph on its first call, with the same result and
-the same frozen weights (the batch norm folded away, as when dynamo traced)."""
+tracing; the backend then compiles the restored graph once on its first call (made by four threads
+at once), with the same result and the same frozen weights (the batch norm folded away, as when
+dynamo traced)."""
 
 from __future__ import annotations
 
@@ -36,9 +37,23 @@ with torch.no_grad():
     net.bn.running_var.uniform_(0.5, 2)
 x = torch.randn(2, 3, 8, 8)
 compiled = torch.compile(net, backend="tensorforge", options={"min_block_size": 1})
+import threading
+outs = [None] * 4
+
+def call(i):
+    with torch.no_grad():
+        outs[i] = compiled(x)
+
+if sys.argv[1] == "load":  # the restored graph's first call made by four threads at once
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(4)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+else:
+    call(0)
 with torch.no_grad():
-    out, want = compiled(x), net(x)
+    out, want = outs[0], net(x)
     again = compiled(x)
+same = all(o is not None and torch.equal(o, out) for o in outs) if sys.argv[1] == "load" else True
 if sys.argv[1] == "save":
     torch.compiler.save_cache_artifacts()
 from torch._dynamo.utils import counters
@@ -47,7 +62,7 @@ print("RESULT", json.dumps({"out": out.flatten().tolist(), "diff": (out - want).
                             "again": (again - out).abs().max().item(), "graphs": STATS["graphs"],
                             "traced": dict(counters["stats"]).get("unique_graphs", 0),
                             "cache": dict(counters.get("dynamo_cache", {})),
-                            "batch_norm": "[batch_norm]" in text}))
+                            "batch_norm": "[batch_norm]" in text, "threads_agree": same}))
 """
 
 
@@ -65,7 +80,8 @@ def test_a_new_process_skips_dynamo_and_gets_the_same_engine(tmp_path):
     loaded = _child("load", str(tmp_path))
     assert loaded["cache"] == {"dynamo_cache_hit": 1}
     assert loaded["traced"] == 0  # dynamo read its bytecode and guards instead of tracing
-    assert loaded["graphs"] == 1  # the backend compiled the restored graph on its first call
+    assert loaded["graphs"] == 1  # the backend compiled the restored graph once, on its first call
+    assert loaded["threads_agree"]  # four threads made that first call at once
     for r in (saved, loaded):
         assert r["diff"] < 1e-5 and r["again"] == 0.0
         assert not r["batch_norm"]  # the batch norm's buffers were frozen and folded, not engine inputs
