@@ -187,15 +187,20 @@ bool plain_quantized(const ir::Graph& g, const ir::Layer& l) {
 
 std::vector<std::vector<Member>> find_quantized_groups(const ir::Graph& g) {
   const std::vector<std::vector<int>> readers = readers_of(g);
-  // Group key: the activation, the epilogue (activation, output dtype), K, whether there is a bias.
-  using Key = std::tuple<int, std::string, std::string, int64_t, bool>;
+  // Group key: the activation read (through a reshape, its source and shape: each linear layer
+  // views its rows itself), the epilogue (activation, output dtype), K, whether there is a bias.
+  using Key = std::tuple<int, std::vector<int64_t>, std::string, std::string, int64_t, bool>;
   std::map<Key, std::vector<Member>> by_key;
   std::vector<Key> order;
   for (size_t li = 0; li < g.layers.size(); ++li) {
     const ir::Layer& l = g.layers[li];
     if (!plain_quantized(g, l)) continue;
     const bool bias = l.inputs.size() > 3 && l.inputs[3] >= 0;
-    Key key{l.inputs[0], ir::attr_string(l, "activation"), ir::attr_string(l, "dtype"),
+    int source = l.inputs[0];
+    const int p = g.tensors[source].producer;
+    if (p >= 0 && g.layers[p].kind == LayerKind::kReshape && g.layers[p].size_attrs.empty())
+      source = g.layers[p].inputs[0];
+    Key key{source, g.tensors[l.inputs[0]].dims.vec(), ir::attr_string(l, "activation"), ir::attr_string(l, "dtype"),
             g.tensors[l.inputs[1]].dims[1], bias};
     Member m;
     m.layer = static_cast<int>(li);

@@ -507,6 +507,38 @@ TEST(PassGolden, MergeParallelQuantizedMatMulsJoinsWeightOnlyProjections) {
                 2e-3);
 }
 
+TEST(PassGolden, MergeParallelQuantizedMatMulsLooksThroughEachLayersReshape) {
+  // Each product views the [1, 1, 8] activation as [1, 8] itself: the views have one source and
+  // shape, so the products merge, reading the first view (the other stays for eliminate_dead_layers).
+  const std::string before =
+      "input %x: float16[1,1,8]\n"
+      "%w1: int8[2,8] = constant \"w1\" () {value=int8[2,8]}\n"
+      "%s1: float32[2] = constant \"s1\" () {value=float32[2]{0.5, 0.25}}\n"
+      "%w2: int8[2,8] = constant \"w2\" () {value=int8[2,8]}\n"
+      "%s2: float32[2] = constant \"s2\" () {value=float32[2]{2, 4}}\n"
+      "%r1: float16[1,8] = reshape \"r1\" (%x) {shape=[1, 8]}\n"
+      "%q1: float16[1,2] = quantized_matmul \"q1\" (%r1, %w1, %s1, none) {dtype=\"float16\", transpose_b=1}\n"
+      "%r2: float16[1,8] = reshape \"r2\" (%x) {shape=[1, 8]}\n"
+      "%q2: float16[1,2] = quantized_matmul \"q2\" (%r2, %w2, %s2, none) {dtype=\"float16\", transpose_b=1}\n"
+      "output %q1\noutput %q2\n";
+  expect_golden(merge_parallel_quantized_matmuls, before,
+                "input %x: float16[1,1,8]\n"
+                "%w1: int8[2,8] = constant \"w1\" () {value=int8[2,8]}\n"
+                "%s1: float32[2] = constant \"s1\" () {value=float32[2]{0.5, 0.25}}\n"
+                "%w2: int8[2,8] = constant \"w2\" () {value=int8[2,8]}\n"
+                "%s2: float32[2] = constant \"s2\" () {value=float32[2]{2, 4}}\n"
+                "%r1: float16[1,8] = reshape \"r1\" (%x) {shape=[1, 8]}\n"
+                "%q1.merged_weight: int8[4,8] = constant \"q1.merged_weight\" () {value=int8[4,8]}\n"
+                "%q1.merged_scale: float32[4] = constant \"q1.merged_scale\" () {value=float32[4]{0.5, 0.25, 2, 4}}\n"
+                "%q1.merged: float16[1,4] = quantized_matmul \"q1.merged\" (%r1, %q1.merged_weight, "
+                "%q1.merged_scale, none) {dtype=\"float16\", transpose_b=1}\n"
+                "%q1: float16[1,2], %q2: float16[1,2] = split \"q1.merged_split\" (%q1.merged) "
+                "{axis=1, sizes=[2, 2]}\n"
+                "%r2: float16[1,8] = reshape \"r2\" (%x) {shape=[1, 8]}\n"
+                "output %q1\noutput %q2\n",
+                2e-3);
+}
+
 TEST(PassGolden, MergeParallelMatMulsKeepsCopiesSmallAndBiasesWhole) {
   // Row-major weights ([K, N], not transposed) concatenated row by row; one of the two has no bias,
   // so the bias add stays on its piece; the pieces are read by pointwise layers (the split copies),
