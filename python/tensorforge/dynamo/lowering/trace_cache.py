@@ -150,7 +150,9 @@ def _encode(value):
         return {"float": repr(value)}  # keeps inf and nan exact
     if isinstance(value, (list, tuple)):
         items = [_encode(v) for v in value]
-        return items if type(value) is list else {"tuple": items}
+        # FX keeps a traced list as immutable_list (a list subclass): it stays a list, so that a graph
+        # read back prints, and so keys engines, as the traced one does.
+        return items if isinstance(value, list) else {"tuple": items}
     if isinstance(value, torch.dtype):
         return {"dtype": str(value).removeprefix("torch.")}
     if isinstance(value, torch.device):
