@@ -2,7 +2,7 @@
 compiles with `caching_precompile` on and saves the cache artifacts lets a new process skip dynamo's
 tracing; the backend then compiles the restored graph once on its first call (made by four threads
 at once), with the same result and the same frozen weights (the batch norm folded away, as when
-dynamo traced)."""
+dynamo traced), its ATen trace and its engine found in the caches the first process filled."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ with torch.no_grad():
     net.bn.running_mean.uniform_(-1, 1)
     net.bn.running_var.uniform_(0.5, 2)
 x = torch.randn(2, 3, 8, 8)
-compiled = torch.compile(net, backend="tensorforge", options={"min_block_size": 1})
+compiled = torch.compile(net, backend="tensorforge", options={"min_block_size": 1, "cache_built_engines": True,
+                                                             "reuse_cached_engines": True})
 import threading
 outs = [None] * 4
 
@@ -61,6 +62,7 @@ text = engine_modules()[-1].engine.inspect()
 print("RESULT", json.dumps({"out": out.flatten().tolist(), "diff": (out - want).abs().max().item(),
                             "again": (again - out).abs().max().item(), "graphs": STATS["graphs"],
                             "traced": dict(counters["stats"]).get("unique_graphs", 0),
+                            "trace_hits": STATS["trace_cache_hits"], "engine_hits": STATS["engine_cache_hits"],
                             "cache": dict(counters.get("dynamo_cache", {})),
                             "batch_norm": "[batch_norm]" in text, "threads_agree": same}))
 """
@@ -82,6 +84,10 @@ def test_a_new_process_skips_dynamo_and_gets_the_same_engine(tmp_path):
     assert loaded["traced"] == 0  # dynamo read its bytecode and guards instead of tracing
     assert loaded["graphs"] == 1  # the backend compiled the restored graph once, on its first call
     assert loaded["threads_agree"]  # four threads made that first call at once
+    # The saving process compiled the graph as a restored one reads, so the new process's lowering
+    # and engine come from the trace and engine caches.
+    assert saved["trace_hits"] == 0 and saved["engine_hits"] == 0
+    assert loaded["trace_hits"] == 1 and loaded["engine_hits"] == 1
     for r in (saved, loaded):
         assert r["diff"] < 1e-5 and r["again"] == 0.0
         assert not r["batch_norm"]  # the batch norm's buffers were frozen and folded, not engine inputs

@@ -472,7 +472,7 @@ def tensorforge_backend(gm: GraphModule, example_inputs, options: dict | None = 
         raise tf.InvalidArgumentError(f"unexpected arguments to the tensorforge backend: {sorted(kwargs)}; "
                                       "pass settings through options={...}")
     settings = CompilationSettings.from_options(options)
-    precompile.record(gm, example_inputs, options, _symbolic(example_inputs))  # with dynamo's precompile cache on
+    gm = precompile.record(gm, example_inputs, options, _symbolic(example_inputs))  # with dynamo's precompile cache on
     if not settings.debug:
         return compile_graph(gm, example_inputs, settings)
     # debug=True: this compilation logs at debug level, and the engine's own (C++) messages at info

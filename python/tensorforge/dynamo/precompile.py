@@ -37,13 +37,16 @@ def enabled() -> bool:
     return PrecompileContext is not None and bool(getattr(torch._dynamo.config, "caching_precompile", False))
 
 
-def record(gm: torch.fx.GraphModule, example_inputs, options: dict | None, symbolic: bool) -> None:
+def record(gm: torch.fx.GraphModule, example_inputs, options: dict | None, symbolic: bool) -> torch.fx.GraphModule:
     """Gives dynamo this graph's artifact (under the id dynamo named the graph by) when the precompile
-    cache is on. A graph that cannot be pickled is left out with a warning (saving the cache then
-    fails in PyTorch, naming the graph)."""
+    cache is on, and returns the graph the backend is to compile: with the cache on and static
+    sizes, the graph as a later process restores it (unpickling re-traces the graph's code, so its
+    node names and arguments differ from dynamo's), so that this process's trace and engine cache
+    entries are the ones a restored graph finds; else `gm`. A graph that cannot be pickled is left
+    out with a warning (saving the cache then fails in PyTorch, naming the graph)."""
     key = getattr(gm, "_backend_id", None)
     if key is None or not enabled():
-        return
+        return gm
     frozen, numbers = set(frozen_positions(gm, example_inputs)), set(scalar_positions(gm, example_inputs))
     states = ["number" if i in numbers else "module" if i in frozen else None for i in range(len(example_inputs))]
     try:
@@ -51,8 +54,32 @@ def record(gm: torch.fx.GraphModule, example_inputs, options: dict | None, symbo
                                 "symbolic": symbolic})
     except Exception as e:  # noqa: BLE001 - what pickle raises depends on what the graph holds
         logger.warning("tensorforge: graph %s cannot join dynamo's precompile cache: %s", key, e)
-        return
+        return gm
     PrecompileContext.record_artifact(PrecompiledGraph(key, content))
+    if symbolic:
+        return gm
+    restored = _unpickle(content)["graph"]
+    _prepare(restored, states, example_inputs)
+    return restored
+
+
+def _unpickle(content: bytes) -> dict:
+    data = pickle.loads(content)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise RuntimeError("tensorforge: a precompile cache entry of another format")
+    # The pickled graph keeps dynamo's id of it; a restored graph is no new graph to record.
+    data["graph"].__dict__.pop("_backend_id", None)
+    return data
+
+
+def _prepare(gm: torch.fx.GraphModule, states: list, args) -> None:
+    """A restored graph made ready for the backend: which placeholders are module state, and each
+    node's meta["val"] from the call's arguments."""
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    for node, state in zip(placeholders, states):
+        if state is not None:
+            node.meta[STATE] = state
+    _propagate_shapes(gm, args)
 
 
 if BackendCacheArtifact is not None:
@@ -62,9 +89,7 @@ if BackendCacheArtifact is not None:
         """A dynamo graph kept for the backend in dynamo's precompile cache."""
 
         def after_deserialization(self):
-            data = pickle.loads(self.content)
-            if not isinstance(data, dict) or data.get("format") != FORMAT:
-                raise RuntimeError(f"tensorforge: a precompile cache entry of another format ({self.key})")
+            data = _unpickle(self.content)
             return CompileOnFirstCall(data["graph"], data["options"], data["states"], data["symbolic"])
 
 
@@ -81,11 +106,7 @@ class CompileOnFirstCall:
         from tensorforge.dynamo.backend import _PerShape, tensorforge_backend
         from tensorforge.dynamo.settings import CompilationSettings
 
-        placeholders = [n for n in self._gm.graph.nodes if n.op == "placeholder"]
-        for node, state in zip(placeholders, self._states):
-            if state is not None:
-                node.meta[STATE] = state
-        _propagate_shapes(self._gm, args)
+        _prepare(self._gm, self._states, args)
         if self._symbolic:
             return _PerShape(self._gm, CompilationSettings.from_options(self._options))
         return tensorforge_backend(self._gm, list(args), self._options)
