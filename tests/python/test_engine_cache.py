@@ -182,3 +182,27 @@ def test_dynamic_engines_are_cached_with_their_opt_plan(tmp_path):
     assert again.engine.sizes == first.engine.sizes
     compile_and_run([3], mark=(2, 20))  # another range: another entry
     assert STATS["engines"] == built + 2 and len(entries(tmp_path)) == 2
+
+
+def test_weights_hash_alike_on_one_thread_and_several(monkeypatch):
+    """Weights of 64 MB and more are hashed on several threads: the same key as one thread gives,
+    and any changed byte changes it."""
+    import hashlib
+
+    from tensorforge.dynamo import cache_files
+
+    weights = [torch.randn(1 << 22), torch.arange(1 << 22, dtype=torch.int32), torch.zeros(0), torch.ones(3, 5)]
+
+    def key(threads):
+        monkeypatch.setattr(cache_files, "_HASH_THREADS", threads)
+        h = hashlib.sha256()
+        cache_files.hash_tensors(h, weights)
+        return h.hexdigest()
+
+    before = key(4)
+    assert before == key(1)
+    weights[1][12345] += 1
+    changed = key(4)
+    assert changed == key(1) != before
+    weights[3] = torch.ones(5, 3)  # the same bytes in another shape
+    assert key(4) not in (changed, before)

@@ -73,15 +73,18 @@ def block_key(sub: torch.fx.GraphModule, constants: dict[int, torch.Tensor], set
     if device.type == "cuda":
         h.update(f"{torch.cuda.get_device_name(device)} {torch.cuda.get_device_capability(device)}\n".encode())
     h.update(sub.code.encode())
+    weights = []
     for node in sub.graph.nodes:
         val = node.meta.get("val")
         if node.op == "placeholder" and isinstance(val, torch.Tensor):
             h.update(f"{node.name} {val.dtype} {tuple(val.shape)}\n".encode())
         elif node.op == "get_attr":
-            cache_files.hash_tensor(h, getattr(sub, node.target))
+            h.update(f"attr {node.target}\n".encode())
+            weights.append(getattr(sub, node.target))
     for i in sorted(constants):
         h.update(f"constant {i}\n".encode())
-        cache_files.hash_tensor(h, constants[i])
+        weights.append(constants[i])
+    cache_files.hash_tensors(h, weights)  # every weight's bytes, on several threads
     return h.hexdigest()
 
 
