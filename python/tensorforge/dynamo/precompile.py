@@ -20,7 +20,7 @@ import threading
 
 import torch
 
-from tensorforge.dynamo.lowering.freeze import STATE, frozen_positions, scalar_positions
+from tensorforge.dynamo.lowering.freeze import RESTORED, STATE, frozen_positions, scalar_positions
 
 logger = logging.getLogger("tensorforge")
 
@@ -69,6 +69,7 @@ def _unpickle(content: bytes) -> dict:
         raise RuntimeError("tensorforge: a precompile cache entry of another format")
     # The pickled graph keeps dynamo's id of it; a restored graph is no new graph to record.
     data["graph"].__dict__.pop("_backend_id", None)
+    setattr(data["graph"], RESTORED, True)
     return data
 
 

@@ -7,6 +7,7 @@ and buffer inputs into constants (freeze), then run the FX passes of passes.PASS
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import torch
@@ -17,7 +18,7 @@ from tensorforge.dynamo.lowering import trace_cache
 from tensorforge.dynamo.lowering.custom_ops import wrap_kept_ops
 from tensorforge.errors import UnsupportedError
 from tensorforge.dynamo.lowering.decompositions import decomposition_table
-from tensorforge.dynamo.lowering.freeze import freeze_inputs, frozen_positions, inline_scalars, scalar_positions
+from tensorforge.dynamo.lowering.freeze import RESTORED, STATE, freeze_inputs, frozen_positions, inline_scalars, scalar_positions
 from tensorforge.dynamo.lowering.passes import PASSES
 
 
@@ -51,6 +52,8 @@ def lower(gm: GraphModule, example_inputs, settings, keep_trace: bool = False,
     of the ATen trace before freezing (LoweredGraph.trace); `trace` lowers from such a copy instead
     of tracing, with the parameters of `example_inputs` (a graph with symbolic sizes called with
     another parameter set: its trace needs the symbolic inputs that only dynamo's compilation has)."""
+    restored = getattr(gm, RESTORED, False)
+    gm, example_inputs = _lift_tensor_attributes(gm, example_inputs)
     gm = wrap_kept_ops(gm)
     frozen = frozen_positions(gm, example_inputs)
     from_cache = False
@@ -63,7 +66,11 @@ def lower(gm: GraphModule, example_inputs, settings, keep_trace: bool = False,
         aten_gm = trace_cache.load(key, example_inputs) if key else None
         from_cache = aten_gm is not None
         if aten_gm is None:
-            aten_gm = _trace(gm, example_inputs)
+            # A graph restored from dynamo's precompile cache traces alike wherever it is compiled:
+            # outside dynamo's tracing context (whose fake mode would give the constants it holds
+            # symbolic sizes when the first process compiles it inside dynamo's compilation).
+            with torch._guards.tracing(None) if restored else contextlib.nullcontext():
+                aten_gm = _trace(gm, example_inputs)
             if key:
                 trace_cache.store(key, aten_gm)
     kept = _copy(aten_gm) if keep_trace else None
@@ -73,6 +80,46 @@ def lower(gm: GraphModule, example_inputs, settings, keep_trace: bool = False,
     aten_gm.recompile()  # once, for freezing and every pass
     users = [i for i in range(len(example_inputs)) if i not in set(frozen)]
     return LoweredGraph(aten_gm, users, from_cache, kept)
+
+
+def _lift_tensor_attributes(gm: GraphModule, example_inputs) -> tuple[GraphModule, list]:
+    """A graph whose tensor attributes (get_attr nodes over tensors, such as the constants a graph
+    restored from dynamo's precompile cache holds: unpickling re-traces its code, which turns a
+    `torch.arange(128)` into one) are frozen inputs instead, placed after its own, with the example
+    inputs extended by their values: aot_export traces on fake tensors and refuses real tensors held
+    by the module, and freezing makes them engine constants as it does parameters."""
+    attrs = [n for n in gm.graph.nodes
+             if n.op == "get_attr" and isinstance(_attribute(gm, n.target), torch.Tensor)]
+    if not attrs:
+        return gm, example_inputs
+    gm = _copy(gm)
+    nodes = {n.name: n for n in gm.graph.nodes}
+    last = [n for n in gm.graph.nodes if n.op == "placeholder"][-1:]
+    values = []
+    for attr in attrs:
+        node = nodes[attr.name]
+        value = _attribute(gm, node.target)
+        if last:
+            with gm.graph.inserting_after(last[0]):
+                lifted = gm.graph.placeholder(f"lifted_{node.name}")
+        else:
+            with gm.graph.inserting_before(next(iter(gm.graph.nodes))):
+                lifted = gm.graph.placeholder(f"lifted_{node.name}")
+        last = [lifted]
+        lifted.meta.update(node.meta)
+        lifted.meta[STATE] = "module"
+        node.replace_all_uses_with(lifted)
+        gm.graph.erase_node(node)
+        values.append(value)
+    gm.recompile()
+    return gm, list(example_inputs) + values
+
+
+def _attribute(gm: GraphModule, target: str):
+    value = gm
+    for part in target.split("."):
+        value = getattr(value, part, None)
+    return value
 
 
 def _copy(gm: GraphModule) -> GraphModule:

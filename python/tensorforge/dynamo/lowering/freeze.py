@@ -23,6 +23,10 @@ graph from dynamo's precompile cache, dynamo/precompile.py): "module" (a paramet
 "number" (a Python number passed as a new 0-d tensor at each call) or absent."""
 
 
+RESTORED = "_tensorforge_restored"
+"""Attribute set (True) on a graph restored from dynamo's precompile cache (dynamo/precompile.py)."""
+
+
 def _from_module_state(source) -> bool:
     while source is not None:
         name = type(source).__name__
