@@ -58,8 +58,13 @@ def record(gm: torch.fx.GraphModule, example_inputs, options: dict | None, symbo
     PrecompileContext.record_artifact(PrecompiledGraph(key, content))
     if symbolic:
         return gm
-    data = _unpickle(content)
-    _prepare(data, example_inputs)
+    try:
+        data = _unpickle(content)
+        _prepare(data, example_inputs)
+    except Exception as e:  # noqa: BLE001 - a graph that does not restore here will not in a new process either
+        logger.warning("tensorforge: graph %s does not restore from its precompile artifact (%s: %s); a new "
+                       "process compiles it on its first call", key, type(e).__name__, e)
+        return gm
     return data["graph"]
 
 
