@@ -5,6 +5,8 @@ PyTorch. Every test runs on the CPU in float32 and, where a GPU is visible, on C
 (TF32 off, to compare with eager's float32) and in float16 (model and inputs .half(), compared with
 eager float16 by relative error)."""
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -326,3 +328,39 @@ def test_models_called_with_several_shapes(where, dynamic, name):
     added = {k: STATS[k] - before.get(k, 0) for k in ("dynamic_engines", "dynamic_fallbacks", "shape_variants")}
     assert added["dynamic_fallbacks"] == 0 and added["shape_variants"] == 0, added
     assert added["dynamic_engines"] >= 1, added
+
+
+def test_a_graph_holding_tensor_attributes_runs_in_the_engine():
+    """A GraphModule given straight to the backend whose graph reads plain tensor attributes (as a
+    graph restored from dynamo's precompile cache does: unpickling turns `torch.arange` into one):
+    they become engine constants, where aot_export alone would refuse them."""
+    from tensorforge.dynamo.backend import STATS, tensorforge_backend
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(6, 6))
+
+        def forward(self, x):
+            return (nn.functional.linear(x, self.weight) * torch.arange(6, dtype=x.dtype) + 1.0,)
+
+    net = Net().eval()
+    held = torch.fx.symbolic_trace(net)  # keeps arange a call: replaced by a held tensor below
+    held.steps = torch.arange(6, dtype=torch.float32)
+    x = torch.randn(3, 6)
+    for n in list(held.graph.nodes):
+        if n.op == "call_function" and n.target is torch.arange:
+            with held.graph.inserting_before(n):
+                attr = held.graph.get_attr("steps")
+            n.replace_all_uses_with(attr)
+            held.graph.erase_node(n)
+    held.recompile()
+    graphs = STATS["graphs"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "could not lower this graph" would be a warning
+        run = tensorforge_backend(held, [x], {"min_block_size": 1})
+    assert STATS["graphs"] == graphs + 1
+    with torch.no_grad():
+        out = run(x)
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    torch.testing.assert_close(out, net(x)[0], rtol=1e-5, atol=1e-5)
