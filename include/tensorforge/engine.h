@@ -53,14 +53,17 @@ class Engine {
   /// plans, convolution timing, NVRTC compiles) and "memory" (arena plan, constants' upload). Not
   /// saved.
   const std::vector<std::pair<std::string, double>>& build_times() const;
-  /// Per layer: name, kind, chosen kernel (tactic), output shapes, layout, and the network layers
-  /// it computes (after fusion, several; none for a conversion the optimizer inserted), and what
-  /// its kernel chose among candidates of its own with their times (choice=..., when it timed any).
+  /// Per layer: name, kind, chosen kernel (tactic), output shapes, layout, for quantized layers how
+  /// they compute and how their scales apply (scales=...), and the network layers it computes
+  /// (after fusion, several; none for a conversion the optimizer inserted), and what its kernel
+  /// chose among candidates of its own with their times (choice=..., when it timed any).
   std::string inspect() const;
   /// The same as one JSON object: engine facts, "layers_run_per_call" (layers that launch work on a
   /// call; constants and aliasing reshapes do not) and "layers", each with name, kind, tactic,
-  /// outputs (dtype, dims), precision (the output's dtype), layout, origins, runs (bool) and choice
-  /// (the kernel's choice among its own candidates with their times, or null).
+  /// outputs (dtype, dims), precision (the output's dtype; a quantized_matmul's arithmetic: "int8",
+  /// or "int8 weights" for float rows), scales (quantize, dequantize, quantized_matmul: per tensor
+  /// or per channel; else null), layout, origins, runs (bool) and choice (the kernel's choice among
+  /// its own candidates with their times, or null).
   std::string inspect_json() const;
   /// The network the engine runs, as text (see docs/printer.md).
   std::string network_text() const;

@@ -57,6 +57,34 @@ std::string layout_of(const ir::Layer& l) {
   return ir::is_channels_last(l) ? "nhwc" : "nchw";
 }
 
+// How a quantized layer computes, for the inspector: a quantized_matmul's arithmetic ("int8": int8
+// or uint8 activations times int8 weights with exact int32 sums; "int8 weights": float activations
+// times int8 weights, the weight-only mode; empty for the others, whose precision is their output's
+// dtype) and how the scales of it, a quantize or a dequantize apply (per tensor or per channel, from
+// the scale tensor's size). Both empty for other layers.
+struct Quantization {
+  std::string precision, scales;
+};
+
+bool is_int8(DataType t) { return t == DataType::kInt8 || t == DataType::kUInt8; }
+
+std::string granularity(const ir::Graph& g, int scale) {
+  return g.tensors[scale].dims.volume() == 1 ? "per-tensor" : "per-channel";
+}
+
+Quantization quantization_of(const ir::Graph& g, const ir::Layer& l) {
+  if (l.kind == LayerKind::kQuantizedMatMul && l.inputs.size() >= 3) {
+    const bool int8_rows = is_int8(g.tensors[l.inputs[0]].dtype);
+    // The activations' scale is folded into each column's (the weight's scale times the activation's).
+    return {int8_rows ? "int8" : "int8 weights",
+            int8_rows ? "weights per-channel, activations per-tensor (folded into the column scales)"
+                      : "weights per-channel (weight only: activations in float)"};
+  }
+  if ((l.kind == LayerKind::kQuantize || l.kind == LayerKind::kDequantize) && l.inputs.size() >= 2)
+    return {"", granularity(g, l.inputs[1])};  // computes in float32; its output's dtype says the rest
+  return {};
+}
+
 }  // namespace
 
 std::string Engine::inspect() const {
@@ -76,6 +104,8 @@ std::string Engine::inspect() const {
     for (int id : l.outputs) os << ' ' << to_string(g.tensors[id].dtype) << g.tensors[id].dims.str();
     const std::string layout = layout_of(l);
     if (!layout.empty()) os << " layout=" << layout;
+    const Quantization q = quantization_of(g, l);
+    if (!q.scales.empty()) os << " scales=" << (q.precision.empty() ? "" : q.precision + ", ") << q.scales;
     if (!choices[li].empty()) os << " choice=" << choices[li];
     if (l.origins.empty()) {
       os << " (inserted by the optimizer)";
@@ -112,8 +142,12 @@ std::string Engine::inspect_json() const {
       os << "]}";
     }
     const std::string layout = layout_of(l);
+    const Quantization q = quantization_of(g, l);
     os << "], \"precision\": "
-       << (l.outputs.empty() ? "null" : json_string(to_string(g.tensors[l.outputs[0]].dtype)))
+       << (!q.precision.empty() ? json_string(q.precision)
+           : l.outputs.empty()  ? "null"
+                                : json_string(to_string(g.tensors[l.outputs[0]].dtype)))
+       << ", \"scales\": " << (q.scales.empty() ? "null" : json_string(q.scales))
        << ", \"layout\": " << (layout.empty() ? "null" : json_string(layout)) << ", \"origins\": [";
     for (size_t k = 0; k < l.origins.size(); ++k) os << (k ? ", " : "") << json_string(l.origins[k]);
     os << "], \"runs\": " << (runs[li] ? "true" : "false")

@@ -270,6 +270,14 @@ def test_linear_layers_run_as_int8_matmuls_on_the_cpu():
     assert text.count("[quantized_matmul] tactic=cpu.quantized_matmul") == 2, text
     assert "[matmul]" not in text and "int8[" in text, text
     assert (got - want).abs().max().item() <= 0.02 * want.abs().max().item()
+    # The inspector gives their arithmetic and how the scales apply; quantize layers' scales too.
+    layers = engine_modules()[-1].engine.inspect(format="json")["layers"]
+    products = [la for la in layers if la["kind"] == "quantized_matmul"]
+    assert [la["precision"] for la in products] == ["int8", "int8"]
+    assert all(la["scales"].startswith("weights per-channel, activations per-tensor") for la in products)
+    assert any(la["kind"] == "quantize" and la["precision"] == "int8" and la["scales"] == "per-tensor"
+               for la in layers), layers
+    assert all(la["scales"] is None for la in layers if "quant" not in la["kind"])
     # A linear layer over [batch, sequence, features] (viewed as rows by the decomposition) fuses too.
     x3 = torch.randn(2, 5, 16)
     q3 = tf.quantize(model, [torch.randn(2, 5, 16)], method="max")

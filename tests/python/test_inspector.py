@@ -59,3 +59,23 @@ def test_build_times_say_where_the_build_went():
     assert all(v >= 0 for v in times.values())
     loaded = tf.Engine.deserialize(engine.serialize()).build_times
     assert "optimize" not in loaded and set(kernels) <= {k.removeprefix("kernels ") for k in loaded}
+
+
+@pytest.mark.parametrize("rows_dtype,precision,scales", [
+    (torch.int8, "int8", "weights per-channel, activations per-tensor"),
+    (torch.float16, "int8 weights", "weights per-channel (weight only"),
+])
+def test_quantized_products_show_their_arithmetic_and_scales(rows_dtype, precision, scales):
+    """A quantized_matmul's precision is its arithmetic (int8 rows, or float rows times int8 weights:
+    weight only), not its output's dtype; its scales say how they apply."""
+    net = tf.Network()
+    a = net.add_input("a", rows_dtype, (3, 16))
+    b = net.add_input("b", torch.int8, (8, 16))
+    scale = net.add_input("scale", torch.float32, (8,))
+    y = net.add_quantized_matmul(a, b, scale, None, True, "none", "float16", name="product")
+    net.mark_output(y, "y")
+    info = tf.Builder().build(net).inspect(format="json")
+    layer = next(la for la in info["layers"] if la["name"] == "product")
+    assert layer["outputs"][0]["dtype"] == "float16"
+    assert layer["precision"] == precision and layer["scales"].startswith(scales), layer
+    assert f"scales={precision}, {scales}" in tf.Builder().build(net).inspect()
