@@ -26,6 +26,9 @@ def data(shape, dtype, seed=0, scale=1.0):
 POOL_CASES = CPU_POOL_CASES + [
     ((2, 64, 57, 57), (3, 3), (2, 2), (1, 1), (1, 1), False),  # the CNN stem's max pool (odd extent)
     ((1, 3, 113, 120), (3, 3), (2, 2), (1, 1), (1, 1), True),
+    # 3x3/2 pad 1 over widths of whole 16-byte packs, twice the output's (the strips kernel): strips
+    # of output rows cut short by the height, odd and even heights
+    ((2, 3, 22, 16), (3, 3), (2, 2), (1, 1), (1, 1), False), ((1, 4, 15, 48), (3, 3), (2, 2), (1, 1), (1, 1), False),
     ((3, 5, 7, 7), (7, 7), (), (0, 0), (1, 1), False),  # one window over the whole plane
     ((1, 2, 50, 60), (50, 60), (), (0, 0), (1, 1), False),  # whole plane of more than 2048 elements
 ]
@@ -58,6 +61,11 @@ def test_pooling_nan_and_inf():
         check(lambda n, t: n.add_pooling(t, mode, (3, 3), (2, 2), (1, 1)), [x], f"{mode} pool nan/inf")
         check(lambda n, t: n.add_pooling(t, mode, (9, 9)), [x], f"{mode} whole-plane pool nan/inf")
         check(lambda n, t: n.add_adaptive_pooling(t, (1, 1), mode), [x], f"adaptive {mode} nan/inf")
+    y = data((2, 3, 10, 16), torch.float16, seed=4)  # the 3x3/2 strips kernel
+    y[0, 0, 3, 7] = y[1, 2, 0, 8] = y[0, 1, 9, 15] = float("nan")
+    y[1, 1, 4, 4] = float("inf")
+    y[0, 2] = float("-inf")
+    check(lambda n, t: n.add_pooling(t, "max", (3, 3), (2, 2), (1, 1)), [y], "max pool strips nan/inf")
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -88,6 +96,8 @@ RESIZE_CASES = [
     # rows of whole 16-byte packs for every float dtype (the packed row kernel), 1-3 spatial dims
     ((2, 3, 9, 13), (7, 40), ()), ((1, 2, 3, 5, 7), (4, 6, 24), ()), ((3, 2, 50), (16,), ()),
     ((1, 2, 6, 10), (9, 16), ()), ((1, 2, 4, 100), (3, 272), ()),  # the last: more than 32 packs a row
+    # exact doubling of rows of whole packs (the doubling kernel), with a depth kept
+    ((1, 2, 3, 4, 8), (3, 8, 16), ()), ((2, 5, 7, 24), (14, 48), ()),
 ]
 
 

@@ -168,6 +168,57 @@ __global__ void max_pool_2d_pairs(const T* __restrict__ x, T* __restrict__ y, in
   }
 }
 
+// 3x3 max pooling of stride 2 and padding 1 over channels-first planes whose width is twice the
+// output's and a multiple of V (ResNet's stem pooling): a thread takes V / 2 adjacent outputs of
+// kStripRows output rows of one plane. Each input row it needs is loaded once, as a V-element pack
+// (columns V q .. V q + V - 1) and the column to its left, and its V / 2 horizontal maxima of three
+// computed once (a row is shared by two output rows); an output is then the max of three rows'
+// maxima. The comparisons keep the first maximum of the window in row order and propagate NaN, as
+// max_pool's; rows and columns outside the input read as -inf.
+constexpr int kStripRows = 4;
+
+__device__ __forceinline__ float max_keep_first(float a, float b) { return (b > a || b != b) ? b : a; }
+
+template <class T>
+__global__ void max_pool_3x3s2_strips(const T* __restrict__ x, T* __restrict__ y, int32_t items, Spatial3 g) {
+  constexpr int V = vec_width<T>(), H = V / 2;
+  const int32_t ih = int32_t(g.in[1]), iw = int32_t(g.in[2]), oh = int32_t(g.out[1]), ow = int32_t(g.out[2]);
+  const int32_t packs = iw / V, strips = (oh + kStripRows - 1) / kStripRows;
+  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < items; i += gridDim.x * blockDim.x) {
+    const int32_t q = i % packs, t = i / packs, strip = t % strips, plane = t / strips;
+    const T* xp = x + plane * ih * iw + q * V;
+    auto row_maxima = [&](int32_t h, float* m) {
+      if (unsigned(h) >= unsigned(ih)) {
+#pragma unroll
+        for (int j = 0; j < H; ++j) m[j] = -INFINITY;
+        return;
+      }
+      const Pack<T, V> p = *reinterpret_cast<const Pack<T, V>*>(xp + h * iw);
+      float v[V + 1];
+      v[0] = q > 0 ? load(xp, h * iw - 1) : -INFINITY;
+#pragma unroll
+      for (int e = 0; e < V; ++e) v[e + 1] = static_cast<float>(load(p.v, e));
+#pragma unroll
+      for (int j = 0; j < H; ++j) m[j] = max_keep_first(max_keep_first(v[2 * j], v[2 * j + 1]), v[2 * j + 2]);
+    };
+    const int32_t r0 = strip * kStripRows, r1 = min(r0 + kStripRows, oh);
+    float above[H];
+    row_maxima(2 * r0 - 1, above);
+    for (int32_t r = r0; r < r1; ++r) {
+      float mid[H], below[H];
+      row_maxima(2 * r, mid);
+      row_maxima(2 * r + 1, below);
+      Pack<T, H> out;
+#pragma unroll
+      for (int j = 0; j < H; ++j) {
+        out.v[j] = store_as<T>(max_keep_first(max_keep_first(above[j], mid[j]), below[j]));
+        above[j] = below[j];
+      }
+      *reinterpret_cast<Pack<T, H>*>(y + (plane * oh + r) * ow + q * H) = out;
+    }
+  }
+}
+
 template <class T, class I>
 __global__ void avg_pool(const T* __restrict__ x, T* __restrict__ y, I total, Spatial3 g, I cl, I divisor_override,
                          bool count_include_pad) {
@@ -328,6 +379,14 @@ class PoolingKernel : public Kernel {
       max_pool_last_vec<T><<<blocks_for(total / N), kThreads, 0, stream()>>>(x, y, int32_t(total / N), g_,
                                                                            int32_t(cl_ / N));
       check_launch("launching channels-last max pooling");
+      return;
+    }
+    if (kind_ == Pool::kMax && square_ && narrow_ && g_.k[2] == 3 && g_.stride[1] == 2 && g_.stride[2] == 2 &&
+        g_.pad[1] == 1 && g_.pad[2] == 1 && g_.in[2] == 2 * g_.out[2] && g_.in[2] % N == 0 && N % 2 == 0 &&
+        reinterpret_cast<uintptr_t>(x) % 16 == 0 && reinterpret_cast<uintptr_t>(y) % 8 == 0) {
+      const int64_t items = planes_ * (g_.in[2] / N) * ((g_.out[1] + kStripRows - 1) / kStripRows);
+      max_pool_3x3s2_strips<T><<<blocks_for(items), kThreads, 0, stream()>>>(x, y, int32_t(items), g_);
+      check_launch("launching 3x3/2 max pooling (strips)");
       return;
     }
     if (kind_ == Pool::kMax && square_ && narrow_ && g_.stride[2] == 2) {

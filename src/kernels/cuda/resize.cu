@@ -180,6 +180,29 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock) resize_row_packs(const T* 
   }
 }
 
+// Nearest resize that doubles the last two spatial dims exactly (and keeps the depth): every input
+// element becomes a 2x2 block of the output. A thread takes one V-element pack of an input row and
+// stores its 2V copies as two packs into each of the two output rows it becomes (rows of whole packs,
+// 32-bit indices, aligned pointers): the input read once, the output written in 16-byte stores.
+template <class T, int V>
+__global__ void resize_double_nearest(const T* __restrict__ x, T* __restrict__ y, int32_t packs, int32_t row_packs) {
+  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < packs; i += gridDim.x * blockDim.x) {
+    const int32_t row = i / row_packs, p = i - row * row_packs;  // the input row (plane, depth and height)
+    const Pack<T, V> in = reinterpret_cast<const Pack<T, V>*>(x)[i];
+    Pack<T, V> lo, hi;
+#pragma unroll
+    for (int e = 0; e < V / 2; ++e) {
+      lo.v[2 * e] = lo.v[2 * e + 1] = in.v[e];
+      hi.v[2 * e] = hi.v[2 * e + 1] = in.v[V / 2 + e];
+    }
+    Pack<T, V>* out = reinterpret_cast<Pack<T, V>*>(y) + (2 * row) * (2 * row_packs) + 2 * p;
+    out[0] = lo;
+    out[1] = hi;
+    out[2 * row_packs] = lo;
+    out[2 * row_packs + 1] = hi;
+  }
+}
+
 constexpr int64_t kRowMin = 16;  // the shortest output row resize_rows takes
 
 template <class T>
@@ -191,11 +214,20 @@ class ResizeKernel : public Kernel {
     if (!total) return;
     const T* x = in[0].as<const T>();
     T* y = out[0].as<T>();
+    constexpr int V = vec_width<T>();
+    if (!linear_ && narrow_ && g_.out[0] == g_.in[0] && g_.out[1] == 2 * g_.in[1] && g_.out[2] == 2 * g_.in[2] &&
+        V % 2 == 0 && g_.in[2] % V == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
+        reinterpret_cast<uintptr_t>(y) % 16 == 0) {
+      const int64_t packs = in[0].numel() / V;
+      resize_double_nearest<T, V><<<blocks_for(packs), kThreads, 0, stream()>>>(x, y, int32_t(packs),
+                                                                              int32_t(g_.in[2] / V));
+      check_launch("launching resize (exact doubling)");
+      return;
+    }
     if (g_.out[2] >= kRowMin) {
       const int64_t rows = total / g_.out[2];
       const dim3 block(32, kRowsPerBlock);
       const unsigned grid = static_cast<unsigned>(std::min<int64_t>((rows + kRowsPerBlock - 1) / kRowsPerBlock, 1 << 20));
-      constexpr int V = vec_width<T>();
       if (narrow_ && g_.out[2] % V == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
         const int64_t per_block = int64_t(kRowsPerBlock) * kRowRun;
         const auto run_grid = static_cast<unsigned>(std::min<int64_t>((rows + per_block - 1) / per_block, 1 << 20));
