@@ -100,3 +100,28 @@ def test_without_the_flag_nothing_is_recorded():
 
     assert not torch._dynamo.config.caching_precompile
     assert not precompile.enabled()
+
+
+def test_a_graph_that_does_not_restore_is_compiled_as_given_and_not_recorded(monkeypatch, caplog):
+    """A graph whose pickled form does not come back (its code re-traced on unpickling fails) is
+    compiled as dynamo gave it, with a warning, and no artifact is recorded for it."""
+    from tensorforge.dynamo import precompile
+
+    recorded = []
+    monkeypatch.setattr(precompile, "enabled", lambda: True)
+    monkeypatch.setattr(precompile.PrecompileContext, "record_artifact", recorded.append)
+
+    def fail(content):
+        raise RuntimeError("cannot re-trace")
+
+    monkeypatch.setattr(precompile, "_unpickle", fail)
+    gm = torch.fx.symbolic_trace(torch.nn.ReLU())
+    gm._backend_id = "graph_0"
+    with caplog.at_level("WARNING", logger="tensorforge"):
+        assert precompile.record(gm, [torch.randn(3)], {}, symbolic=False) is gm
+    assert recorded == [] and "does not restore" in caplog.text
+    monkeypatch.undo()
+    monkeypatch.setattr(precompile, "enabled", lambda: True)
+    monkeypatch.setattr(precompile.PrecompileContext, "record_artifact", recorded.append)
+    restored = precompile.record(gm, [torch.randn(3)], {}, symbolic=False)  # restores: the restored form
+    assert len(recorded) == 1 and restored is not gm and not hasattr(restored, "_backend_id")

@@ -42,8 +42,9 @@ def record(gm: torch.fx.GraphModule, example_inputs, options: dict | None, symbo
     cache is on, and returns the graph the backend is to compile: with the cache on and static
     sizes, the graph as a later process restores it (unpickling re-traces the graph's code, so its
     node names and arguments differ from dynamo's), so that this process's trace and engine cache
-    entries are the ones a restored graph finds; else `gm`. A graph that cannot be pickled is left
-    out with a warning (saving the cache then fails in PyTorch, naming the graph)."""
+    entries are the ones a restored graph finds; else `gm`. A graph that cannot be pickled, or
+    does not restore, is left out with a warning (saving the cache then fails in PyTorch, naming
+    the graph)."""
     key = getattr(gm, "_backend_id", None)
     if key is None or not enabled():
         return gm
@@ -55,17 +56,18 @@ def record(gm: torch.fx.GraphModule, example_inputs, options: dict | None, symbo
     except Exception as e:  # noqa: BLE001 - what pickle raises depends on what the graph holds
         logger.warning("tensorforge: graph %s cannot join dynamo's precompile cache: %s", key, e)
         return gm
-    PrecompileContext.record_artifact(PrecompiledGraph(key, content))
-    if symbolic:
-        return gm
     try:
         data = _unpickle(content)
-        _prepare(data, example_inputs)
-    except Exception as e:  # noqa: BLE001 - a graph that does not restore here will not in a new process either
-        logger.warning("tensorforge: graph %s does not restore from its precompile artifact (%s: %s); a new "
-                       "process compiles it on its first call", key, type(e).__name__, e)
+        if not symbolic:
+            _prepare(data, example_inputs)
+    except Exception as e:  # noqa: BLE001 - what a graph's re-tracing raises depends on the graph
+        # Not recorded: a new process could not restore it either (saving the cache then fails in
+        # PyTorch, naming the graph, as for a graph that cannot be pickled).
+        logger.warning("tensorforge: graph %s cannot join dynamo's precompile cache: it does not restore (%s: %s)",
+                       key, type(e).__name__, e)
         return gm
-    return data["graph"]
+    PrecompileContext.record_artifact(PrecompiledGraph(key, content))
+    return gm if symbolic else data["graph"]
 
 
 def _unpickle(content: bytes) -> dict:
