@@ -53,7 +53,9 @@ def lower(gm: GraphModule, example_inputs, settings, keep_trace: bool = False,
     of tracing, with the parameters of `example_inputs` (a graph with symbolic sizes called with
     another parameter set: its trace needs the symbolic inputs that only dynamo's compilation has)."""
     restored = getattr(gm, RESTORED, False)
-    gm, example_inputs = _lift_tensor_attributes(gm, example_inputs)
+    if restored or torch._guards.TracingContext.try_get() is None:
+        # (inside dynamo's own compilation, its fake mode already knows the graph's constants)
+        gm, example_inputs = _lift_tensor_attributes(gm, example_inputs)
     gm = wrap_kept_ops(gm)
     frozen = frozen_positions(gm, example_inputs)
     from_cache = False
@@ -86,8 +88,9 @@ def _lift_tensor_attributes(gm: GraphModule, example_inputs) -> tuple[GraphModul
     """A graph whose tensor attributes (get_attr nodes over tensors, such as the constants a graph
     restored from dynamo's precompile cache holds: unpickling re-traces its code, which turns a
     `torch.arange(128)` into one) are frozen inputs instead, placed after its own, with the example
-    inputs extended by their values: aot_export traces on fake tensors and refuses real tensors held
-    by the module, and freezing makes them engine constants as it does parameters."""
+    inputs extended by their values: outside dynamo's compilation aot_export traces on fake tensors
+    of its own and refuses real tensors held by the module; freezing makes them engine constants as
+    it does parameters."""
     attrs = [n for n in gm.graph.nodes
              if n.op == "get_attr" and isinstance(_attribute(gm, n.target), torch.Tensor)]
     if not attrs:
