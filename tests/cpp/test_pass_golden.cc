@@ -476,24 +476,21 @@ TEST(PassGolden, MergeParallelQuantizedMatMulsJoinsWeightOnlyProjections) {
   // Two weight-only products of one float16 row ([2, 8] and [3, 8] int8 weights, per-column scales,
   // no bias) become one over the weights and scales concatenated along N, and a split; a third with
   // a residual stays apart.
-  const std::string before =
+  const std::string inputs =  // unchanged by the pass
       "input %x: float16[1,8]\n"
       "input %r: float16[1,2]\n"
       "%w1: int8[2,8] = constant \"w1\" () {value=int8[2,8]}\n"
       "%s1: float32[2] = constant \"s1\" () {value=float32[2]{0.5, 0.25}}\n"
       "%w2: int8[3,8] = constant \"w2\" () {value=int8[3,8]}\n"
-      "%s2: float32[3] = constant \"s2\" () {value=float32[3]{0.125, 1, 2}}\n"
+      "%s2: float32[3] = constant \"s2\" () {value=float32[3]{0.125, 1, 2}}\n";
+  const std::string before =
+      inputs +
       "%q1: float16[1,2] = quantized_matmul \"q1\" (%x, %w1, %s1, none) {dtype=\"float16\", transpose_b=1}\n"
       "%q2: float16[1,3] = quantized_matmul \"q2\" (%x, %w2, %s2, none) {dtype=\"float16\", transpose_b=1}\n"
       "%q3: float16[1,2] = quantized_matmul \"q3\" (%x, %w1, %s1, none, %r) {dtype=\"float16\", transpose_b=1}\n"
       "output %q1\noutput %q2\noutput %q3\n";
   expect_golden(merge_parallel_quantized_matmuls, before,
-                "input %x: float16[1,8]\n"
-                "input %r: float16[1,2]\n"
-                "%w1: int8[2,8] = constant \"w1\" () {value=int8[2,8]}\n"
-                "%s1: float32[2] = constant \"s1\" () {value=float32[2]{0.5, 0.25}}\n"
-                "%w2: int8[3,8] = constant \"w2\" () {value=int8[3,8]}\n"
-                "%s2: float32[3] = constant \"s2\" () {value=float32[3]{0.125, 1, 2}}\n"
+                inputs +
                 "%q1.merged_weight: int8[5,8] = constant \"q1.merged_weight\" () {value=int8[5,8]}\n"
                 "%q1.merged_scale: float32[5] = constant \"q1.merged_scale\" () "
                 "{value=float32[5]{0.5, 0.25, 0.125, 1, 2}}\n"
@@ -510,24 +507,21 @@ TEST(PassGolden, MergeParallelQuantizedMatMulsJoinsWeightOnlyProjections) {
 TEST(PassGolden, MergeParallelQuantizedMatMulsLooksThroughEachLayersReshape) {
   // Each product views the [1, 1, 8] activation as [1, 8] itself: the views have one source and
   // shape, so the products merge, reading the first view (the other stays for eliminate_dead_layers).
-  const std::string before =
+  const std::string inputs =  // unchanged by the pass
       "input %x: float16[1,1,8]\n"
       "%w1: int8[2,8] = constant \"w1\" () {value=int8[2,8]}\n"
       "%s1: float32[2] = constant \"s1\" () {value=float32[2]{0.5, 0.25}}\n"
       "%w2: int8[2,8] = constant \"w2\" () {value=int8[2,8]}\n"
       "%s2: float32[2] = constant \"s2\" () {value=float32[2]{2, 4}}\n"
-      "%r1: float16[1,8] = reshape \"r1\" (%x) {shape=[1, 8]}\n"
+      "%r1: float16[1,8] = reshape \"r1\" (%x) {shape=[1, 8]}\n";
+  const std::string before =
+      inputs +
       "%q1: float16[1,2] = quantized_matmul \"q1\" (%r1, %w1, %s1, none) {dtype=\"float16\", transpose_b=1}\n"
       "%r2: float16[1,8] = reshape \"r2\" (%x) {shape=[1, 8]}\n"
       "%q2: float16[1,2] = quantized_matmul \"q2\" (%r2, %w2, %s2, none) {dtype=\"float16\", transpose_b=1}\n"
       "output %q1\noutput %q2\n";
   expect_golden(merge_parallel_quantized_matmuls, before,
-                "input %x: float16[1,1,8]\n"
-                "%w1: int8[2,8] = constant \"w1\" () {value=int8[2,8]}\n"
-                "%s1: float32[2] = constant \"s1\" () {value=float32[2]{0.5, 0.25}}\n"
-                "%w2: int8[2,8] = constant \"w2\" () {value=int8[2,8]}\n"
-                "%s2: float32[2] = constant \"s2\" () {value=float32[2]{2, 4}}\n"
-                "%r1: float16[1,8] = reshape \"r1\" (%x) {shape=[1, 8]}\n"
+                inputs +
                 "%q1.merged_weight: int8[4,8] = constant \"q1.merged_weight\" () {value=int8[4,8]}\n"
                 "%q1.merged_scale: float32[4] = constant \"q1.merged_scale\" () {value=float32[4]{0.5, 0.25, 2, 4}}\n"
                 "%q1.merged: float16[1,4] = quantized_matmul \"q1.merged\" (%r1, %q1.merged_weight, "
