@@ -172,6 +172,9 @@ REDUCE_CASES = [((7,), ()), ((3, 5), (1,)), ((3, 5), (0,)), ((2, 3, 4), (0, 2)),
                 # columns in packs (the outputs' run and the strides whole packs of 16 bytes, at most 8
                 # elements): a first axis over many rows (split over blocks), a middle axis, a pooling
                 ((300, 256), (0,)), ((4, 16, 96), (1,)), ((2, 49, 960), (1,)),
+                # ... one reduced dim over [outer, inner] outputs, not split over blocks (the strided
+                # column kernel): a middle axis of odd length, a first axis
+                ((3, 37, 1024), (1,)), ((50, 2048), (0,)),
                 # many short contiguous rows: a warp a row (16-byte loads; the longest row a lane reads
                 # 16 packs of in float16, in float32 a block a row again)
                 ((600, 256), (1,)), ((512, 4096), (1,))]
@@ -200,7 +203,9 @@ def test_reduce_nan_and_non_contiguous():
     x[4, 7] = float("nan")
     packed = torch.randn(64, 40)  # columns in packs
     packed[17, 9] = float("nan")
-    for t in (x, x.t(), packed):
+    strided = torch.randn(20, 2048)  # the strided column kernel
+    strided[13, 1029] = float("nan")
+    for t in (x, x.t(), packed, strided):
         for op in ("sum", "max", "min", "mean"):
             for axes in ((0,), (1,), ()):
                 cpu, gpu = both(lambda n, a: n.add_reduce(a, op, axes=axes), [t])

@@ -351,6 +351,51 @@ __global__ void __launch_bounds__(kColumnOutputs* kColumnSplit)
   }
 }
 
+// reduce_columns_vec where one dim is reduced and the outputs are [outer, inner] (inner contiguous,
+// whole packs) and the grid does not split the reduction: offsets by two products instead of walks
+// over the dims (which the general kernel keeps in local memory), and only kStridedSplit threads a
+// pack of outputs, each with up to 16 loads in flight, whose partials are combined in split order.
+// The max over the middle axis of [32, 64, 12544] float16 read at 83% of the H100's copy rate this
+// way in a scratch benchmark, against 59% through reduce_columns_vec.
+constexpr int kStridedSplit = 2;
+template <class T, class Out, class Op, int V>
+__global__ void __launch_bounds__(kColumnOutputs* kStridedSplit)
+    reduce_columns_strided(const T* x, Out* y, int64_t outputs, int64_t inner, int64_t outer_stride,
+                           int64_t reduced_stride, int64_t count, Op op) {
+  using Acc = decltype(op.init());
+  constexpr int kBlockOutputs = kColumnOutputs * V;
+  __shared__ Acc part[kStridedSplit][kBlockOutputs];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  for (int64_t o0 = blockIdx.x * int64_t(kBlockOutputs); o0 < outputs; o0 += int64_t(gridDim.x) * kBlockOutputs) {
+    const int64_t o = o0 + int64_t(tx) * V;  // outputs % V == 0: all V of them exist when o does
+    Acc acc[V];
+#pragma unroll
+    for (int k = 0; k < V; ++k) acc[k] = op.init();
+    if (o < outputs) {
+      const int64_t b = o / inner;
+      const T* base = x + b * outer_stride + (o - b * inner);
+#pragma unroll 16
+      for (int64_t r = ty; r < count; r += kStridedSplit) {
+        const Pack<T, V> u = *reinterpret_cast<const Pack<T, V>*>(base + r * reduced_stride);
+#pragma unroll
+        for (int k = 0; k < V; ++k) acc[k] = op.step(acc[k], load(u.v, k));
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < V; ++k) part[ty][tx * V + k] = acc[k];
+    __syncthreads();
+    for (int id = ty * kColumnOutputs + tx; id < kBlockOutputs; id += kColumnOutputs * kStridedSplit) {
+      if (o0 + id < outputs) {
+        Acc a = part[0][id];
+#pragma unroll
+        for (int j = 1; j < kStridedSplit; ++j) a = op.combine(a, part[j][id]);
+        y[o0 + id] = store_as<Out>(op.finish(a, count));
+      }
+    }
+    __syncthreads();  // part is rewritten by the next outputs
+  }
+}
+
 // y[o] = the splits' partials of output o combined by one block (block o): thread t takes splits t,
 // t + blockDim, ... in order, then a fixed tree (deterministic); for few outputs with many splits.
 template <class Out, class Op>
@@ -414,6 +459,8 @@ class ReduceKernel : public Kernel {
       chunk_ = (count_ + splits_ - 1) / splits_;
       splits_ = (count_ + chunk_ - 1) / chunk_;  // no empty split
     }
+    // One reduced dim over [outer, inner] outputs, the reduction not split over blocks.
+    strided_ = by_columns_ && col_vec_ && splits_ == 1 && reduced.rank == 1 && kept.rank <= 2;
   }
   size_t workspace_size() const override {
     return splits_ > 1 ? static_cast<size_t>(splits_ * outputs_) * sizeof(decltype(Op{}.init())) : 0;
@@ -439,6 +486,14 @@ class ReduceKernel : public Kernel {
       reduce_blocks<<<dim3(row_blocks(outputs_), static_cast<unsigned>(splits_)), row_threads(chunk_), 0, stream()>>>(
           x, y, partial, kept_, reduced_, outputs_, count_, chunk_, op_);
       check_launch("launching reduce_blocks");
+    } else if (strided_ && reinterpret_cast<uintptr_t>(x) % (column_pack<T>() * sizeof(T)) == 0) {
+      constexpr int V = column_pack<T>();
+      const int64_t per_block = kColumnOutputs * V;
+      const auto blocks = static_cast<unsigned>(std::clamp<int64_t>((outputs_ + per_block - 1) / per_block, 1, 1 << 30));
+      reduce_columns_strided<T, Out, Op, V><<<blocks, dim3(kColumnOutputs, kStridedSplit), 0, stream()>>>(
+          x, y, outputs_, kept_.ext[kept_.rank - 1], kept_.rank > 1 ? kept_.stride[0] : 0, reduced_.stride[0], count_,
+          op_);
+      check_launch("launching reduce_columns_strided");
     } else if (by_columns_ && col_vec_ && reinterpret_cast<uintptr_t>(x) % (column_pack<T>() * sizeof(T)) == 0) {
       constexpr int V = column_pack<T>();
       reduce_columns_vec<T, Out, Op, V><<<dim3(static_cast<unsigned>(column_blocks_), static_cast<unsigned>(splits_)),
@@ -466,6 +521,7 @@ class ReduceKernel : public Kernel {
 
  private:
   Walk kept_, reduced_;
+  bool strided_ = false;
   Op op_;
   int64_t outputs_, count_;
   bool by_block_ = false, by_columns_ = false, vec_ = false, col_vec_ = false, warp_rows_ = false;
