@@ -1,7 +1,7 @@
 """CUDA kernels of topk, cumsum and scatter against the CPU kernels: the same network built for both
-devices, over odd sizes, rows short and long (each topk path: packed keys in registers, 16-byte keys
-in registers, one shared-memory sort, rows streamed through shared memory, rows sorted in the
-workspace), many ties, NaN/inf/-0.0, empty tensors,
+devices, over odd sizes, rows short and long (each topk path: a threshold over 16-bit keys, packed
+keys in registers, 16-byte keys in registers, one shared-memory sort, rows streamed through shared
+memory, rows sorted in the workspace), many ties, NaN/inf/-0.0, empty tensors,
 non-contiguous inputs and every accepted dtype. topk matches exactly (values and indices; ties keep
 the lower index first). cumsum integers match exactly (wrapping), floats within the dtype tolerance.
 scatter: reduce "none" is tested with distinct targets only (which of several writes to one element
@@ -55,6 +55,29 @@ def test_topk_random_values_unsorted_flag(dtype):
     x = torch.randn((3, 2500), generator=gen(2)).to(dtype)
     for largest in (True, False):
         check(lambda n, t: n.add_topk(t, 40, largest=largest, sorted=False), [x], f"topk sorted=0 {dtype} {largest}")
+
+
+@pytest.mark.parametrize("largest", (True, False))
+@pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16))
+@pytest.mark.parametrize("shape,k", [((64, 4096), 8), ((9, 4096), 16), ((5, 1000), 1), ((7, 64), 5),
+                                     ((3, 1032), 9), ((2, 3000), 16)])
+def test_topk_threshold_rows(shape, k, dtype, largest):
+    """Rows of 64 to 4096 16-bit floats in whole 16-byte words (the threshold kernel): random values
+    (a few candidates above the threshold), rows whose best elements all sit in four lanes' words (more
+    candidates than the shared buffer in rows of 4096: the per-lane lists), a constant row, and NaN, infinities and
+    signed zeros, whose values are read back rather than rebuilt from their keys."""
+    x = torch.randn(shape, generator=gen(4)).to(dtype)
+    n = shape[1]
+    first4 = (torch.arange(n) // 8) % 32 < 4  # the 16-byte words of lanes 0-3
+    x[0] = torch.where(first4, torch.arange(n) / 8.0, -torch.arange(n) / 8.0).to(dtype)
+    x[1] = 0.5
+    if shape[0] > 2:
+        x[2, 7] = x[2, n - 1] = float("nan")
+        x[2, 11] = float("inf")
+        x[2, 13] = float("-inf")
+        x[2, 17] = -0.0
+        x[2, 19] = 0.0
+    check(lambda net, t: net.add_topk(t, k, largest=largest), [x], f"topk threshold {shape} {k} {dtype} {largest}")
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -8,7 +8,7 @@ in the CPU's order and usually match bit for bit; whole-plane sums are a tree)."
 import pytest
 import torch
 
-from cuda_harness import check
+from cuda_harness import both, check
 from test_spatial import POOL_CASES as CPU_POOL_CASES
 
 pytestmark = pytest.mark.cuda
@@ -108,6 +108,28 @@ def test_resize(case, mode, align, dtype):
     shape, sizes, scales = case
     check(lambda n, t: n.add_resize(t, sizes, mode, align, scales), [data(shape, dtype, seed=6)],
           f"resize {case} {mode} {align} {dtype}")
+
+
+# Exact doubling of two spatial dims (the doubling kernels: bilinear by the half-pixel rule and
+# nearest): heights and widths of 1 and 2, widths of whole half packs for every float dtype, more
+# packs than a warp, explicit scales of 0.5. Their taps and weights are the general formulas' at
+# scale 0.5, so the results must equal the CPU's bit for bit, infinities and NaN among the inputs.
+DOUBLING_CASES = [((2, 3, 5, 8), ()), ((1, 2, 1, 4), ()), ((1, 4, 6, 2), ()), ((3, 2, 9, 12), (0.5, 0.5)),
+                  ((2, 16, 40, 56), ()), ((1, 1, 2, 40), ())]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("mode", ["nearest", "linear"])
+@pytest.mark.parametrize("shape,scales", DOUBLING_CASES)
+def test_resize_doubling_is_exact(shape, scales, mode, dtype):
+    x = data(shape, dtype, seed=8, scale=4.0)
+    flat = x.view(-1)
+    flat[3], flat[-2], flat[len(flat) // 2] = float("inf"), float("nan"), float("-inf")
+    sizes = (2 * shape[2], 2 * shape[3])
+    cpu, gpu = both(lambda n, t: n.add_resize(t, sizes, mode, False, scales), [x])
+    c, g = torch.as_tensor(cpu[0]), gpu[0]
+    assert g.shape == c.shape and torch.equal(g.isnan(), c.isnan()), f"{shape} {mode} {dtype}"
+    assert torch.equal(g.nan_to_num(0.0), c.nan_to_num(0.0)), f"{shape} {mode} {dtype}: not bit-equal"
 
 
 def test_resize_non_contiguous_input():

@@ -7,6 +7,7 @@
 // packs store a pack a lane.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "kernels/common/spatial_geometry.h"
 #include "kernels/cuda/common.cuh"
@@ -181,25 +182,100 @@ __global__ void __launch_bounds__(32 * kRowsPerBlock) resize_row_packs(const T* 
 }
 
 // Nearest resize that doubles the last two spatial dims exactly (and keeps the depth): every input
-// element becomes a 2x2 block of the output. A thread takes one V-element pack of an input row and
-// stores its 2V copies as two packs into each of the two output rows it becomes (rows of whole packs,
-// 32-bit indices, aligned pointers): the input read once, the output written in 16-byte stores.
+// element becomes a 2x2 block of the output. A warp takes 32 consecutive V-element packs of the input
+// (which may span rows) and each pack becomes two output packs in each of the two rows it doubles
+// into. Lane j stores output packs j and 32 + j of the group (pack j / 2's low or high half, and pack
+// 16 + j / 2's, fetched by shuffles), so each store instruction of the warp writes one contiguous
+// run: 2x nearest of [8, 64, 112, 112] float16 at 87% of the H100's copy rate in a scratch
+// benchmark, against 60% when each lane stored its own pack's four outputs.
 template <class T, int V>
 __global__ void resize_double_nearest(const T* __restrict__ x, T* __restrict__ y, int32_t packs, int32_t row_packs) {
-  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < packs; i += gridDim.x * blockDim.x) {
-    const int32_t row = i / row_packs, p = i - row * row_packs;  // the input row (plane, depth and height)
-    const Pack<T, V> in = reinterpret_cast<const Pack<T, V>*>(x)[i];
-    Pack<T, V> lo, hi;
+  static_assert(sizeof(Pack<T, V>) == sizeof(uint4), "16-byte packs");
+  const int lane = threadIdx.x & 31;
+  const int32_t step = gridDim.x * blockDim.x;  // a multiple of 32: a warp's lanes loop together
+  for (int32_t i0 = (blockIdx.x * blockDim.x + threadIdx.x) & ~31; i0 < packs; i0 += step) {
+    uint4 in = make_uint4(0, 0, 0, 0);
+    if (i0 + lane < packs) in = reinterpret_cast<const uint4*>(x)[i0 + lane];
 #pragma unroll
-    for (int e = 0; e < V / 2; ++e) {
-      lo.v[2 * e] = lo.v[2 * e + 1] = in.v[e];
-      hi.v[2 * e] = hi.v[2 * e + 1] = in.v[V / 2 + e];
+    for (int half = 0; half < 2; ++half) {
+      const int src = half * 16 + (lane >> 1);
+      uint4 u;
+      u.x = __shfl_sync(0xffffffffu, in.x, src);
+      u.y = __shfl_sync(0xffffffffu, in.y, src);
+      u.z = __shfl_sync(0xffffffffu, in.z, src);
+      u.w = __shfl_sync(0xffffffffu, in.w, src);
+      const int32_t i = i0 + src;
+      if (i >= packs) continue;
+      Pack<T, V> p, out;
+      memcpy(&p, &u, sizeof u);
+      const int base = (lane & 1) * (V / 2);  // the low half of the pack's elements, or the high
+#pragma unroll
+      for (int e = 0; e < V / 2; ++e) out.v[2 * e] = out.v[2 * e + 1] = p.v[base + e];
+      const int32_t row = i / row_packs, k = i - row * row_packs;  // the input row (plane, depth, height)
+      Pack<T, V>* o = reinterpret_cast<Pack<T, V>*>(y) + (2 * row) * (2 * row_packs) + 2 * k + (lane & 1);
+      o[0] = out;
+      o[2 * row_packs] = out;
     }
-    Pack<T, V>* out = reinterpret_cast<Pack<T, V>*>(y) + (2 * row) * (2 * row_packs) + 2 * p;
-    out[0] = lo;
-    out[1] = hi;
-    out[2 * row_packs] = lo;
-    out[2 * row_packs + 1] = hi;
+  }
+}
+
+// Bilinear resize of two spatial dims that doubles both by the half-pixel rule (scale 0.5): output
+// column 2c blends input columns c - 1 and c by 1/4 and 3/4 (column 0 takes column 0 by 1 and column
+// 1 by 0), column 2c + 1 blends c and c + 1 (the last column, itself) by 3/4 and 1/4: the taps and
+// weights linear_tap finds, blended in interpolate's order (width, then height, every product and sum
+// rounded), so the results equal the general kernels'. A thread takes one output pack (V columns,
+// from V / 2 input columns and their two neighbours) in the output rows of kDoubleRows input rows,
+// blending each input row along the width once for the output rows on either side of it; the lanes
+// of a warp store consecutive packs of a row. 2x bilinear of [8, 64, 112, 112] float16 at 71% of
+// the H100's copy rate in a scratch benchmark (a thread per input pack), against 26% through
+// resize_row_packs.
+constexpr int kDoubleRows = 2;
+template <class T, int V>
+__global__ void resize_double_linear(const T* __restrict__ x, T* __restrict__ y, int32_t items, int32_t h,
+                                     int32_t w) {
+  constexpr int H = V / 2;  // input columns under an output pack
+  const int32_t row_packs = 2 * w / V, strips = (h + kDoubleRows - 1) / kDoubleRows;
+  for (int32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < items; i += gridDim.x * blockDim.x) {
+    const int32_t j = i % row_packs, t = i / row_packs, s = t % strips, plane = t / strips, c0 = H * j;
+    const T* xp = x + plane * h * w;
+    T* yp = y + plane * 4 * h * w;
+    auto along_w = [&](int32_t r, float (&a)[V]) {
+      const T* row = xp + r * w;
+      const Pack<T, H> p = *reinterpret_cast<const Pack<T, H>*>(row + c0);
+      float e[H + 2];
+#pragma unroll
+      for (int q = 0; q < H; ++q) e[q + 1] = load(p.v, q);
+      e[0] = j > 0 ? float(load(row, c0 - 1)) : e[1];
+      e[H + 1] = c0 + H < w ? float(load(row, c0 + H)) : e[H];
+#pragma unroll
+      for (int q = 0; q < H; ++q) {
+        a[2 * q] = j == 0 && q == 0 ? blend(e[1], 1.0f, w > 1 ? e[2] : e[1], 0.0f) : blend(e[q], 0.25f, e[q + 1], 0.75f);
+        a[2 * q + 1] = blend(e[q + 1], 0.75f, e[q + 2], 0.25f);
+      }
+    };
+    const int32_t k0 = s * kDoubleRows;
+    float above[V], at[V], below[V];  // rows k - 1, k, k + 1 (clamped) along the width
+    along_w(max(k0 - 1, 0), above);
+    along_w(k0, at);
+#pragma unroll
+    for (int d = 0; d < kDoubleRows; ++d) {
+      const int32_t k = k0 + d;
+      if (k >= h) break;
+      along_w(min(k + 1, h - 1), below);
+      Pack<T, V> even, odd;
+#pragma unroll
+      for (int q = 0; q < V; ++q) {
+        even.v[q] = store_as<T>(k > 0 ? blend(above[q], 0.25f, at[q], 0.75f) : blend(at[q], 1.0f, below[q], 0.0f));
+        odd.v[q] = store_as<T>(blend(at[q], 0.75f, below[q], 0.25f));
+      }
+      reinterpret_cast<Pack<T, V>*>(yp + (2 * k) * (2 * w))[j] = even;
+      reinterpret_cast<Pack<T, V>*>(yp + (2 * k + 1) * (2 * w))[j] = odd;
+#pragma unroll
+      for (int q = 0; q < V; ++q) {
+        above[q] = at[q];
+        at[q] = below[q];
+      }
+    }
   }
 }
 
@@ -222,6 +298,16 @@ class ResizeKernel : public Kernel {
       resize_double_nearest<T, V><<<blocks_for(packs), kThreads, 0, stream()>>>(x, y, int32_t(packs),
                                                                               int32_t(g_.in[2] / V));
       check_launch("launching resize (exact doubling)");
+      return;
+    }
+    if (linear_ && narrow_ && g_.nsp == 2 && !g_.align && g_.out[1] == 2 * g_.in[1] && g_.out[2] == 2 * g_.in[2] &&
+        g_.scale[1] == 0.5f && g_.scale[2] == 0.5f && V >= 2 && g_.in[2] % (V / 2) == 0 &&
+        reinterpret_cast<uintptr_t>(x) % (sizeof(T) * (V / 2)) == 0 && reinterpret_cast<uintptr_t>(y) % 16 == 0) {
+      const int64_t h = g_.in[1], w = g_.in[2], planes = in[0].numel() / (h * w);
+      const int64_t items = planes * ((h + kDoubleRows - 1) / kDoubleRows) * (2 * w / V);
+      resize_double_linear<T, V><<<blocks_for(items), kThreads, 0, stream()>>>(x, y, int32_t(items), int32_t(h),
+                                                                             int32_t(w));
+      check_launch("launching resize (bilinear doubling)");
       return;
     }
     if (g_.out[2] >= kRowMin) {

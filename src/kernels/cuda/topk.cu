@@ -7,6 +7,10 @@
 //    32 to 1024, wider for longer rows): the row's first keys fill a shared buffer (the next power
 //    of two) and are sorted; then only elements that beat the k-th best so far are appended, and
 //    the buffer is sorted again when a round might not fit and at the row's end;
+//  - k <= 16 and contiguous 16-byte aligned rows of 64 to 4096 16-bit floats, whole 16-byte words:
+//    a warp per row holds the row's order keys in registers, finds a threshold that at least k
+//    elements reach from its lanes' largest keys, and ranks the few elements at or above it
+//    (topk_threshold; rows with many ties at the threshold merge per-lane lists as below);
 //  - k <= 16, rows of 64 elements or more and elements of at most 4 bytes (rows shorter than 2^16
 //    for 1- and 2-byte elements): each element becomes one packed word (its order key above its
 //    index's complement, so one unsigned comparison orders by value, then by lower index); each
@@ -362,17 +366,160 @@ __global__ void __launch_bounds__(128) topk_packed(const T* __restrict__ x, T* _
   }
 }
 
+/// Order keys (Packed<T>::order, complemented for smallest) of the two 16-bit floats in a word.
+template <class T>
+__device__ __forceinline__ uint32_t order_keys2(uint32_t u, bool largest) {
+  constexpr uint32_t kInf = std::is_same_v<T, __half> ? 0x7c007c00u : 0x7f807f80u;
+  const uint32_t a = u & 0x7fff7fffu;
+  const uint32_t nan = __vcmpgtu2(a, kInf), zero = __vcmpeq2(a, 0u), neg = __vcmpgtu2(u, 0x7fff7fffu);
+  uint32_t k = u ^ (neg | 0x80008000u);      // negatives complemented, positives with the top bit set
+  k = (k & ~zero) | (zero & 0x80008000u);   // -0.0 as 0.0
+  return (k | nan) ^ (largest ? 0u : 0xffffffffu);  // NaN the largest order
+}
+
+/// Element e (0-7) of a 16-byte word of 16-bit keys.
+__device__ __forceinline__ uint32_t key_at(const uint4& k, int e) {
+  const uint32_t v = e < 2 ? k.x : e < 4 ? k.y : e < 6 ? k.z : k.w;
+  return e & 1 ? v >> 16 : v & 0xffffu;
+}
+
+/// The element whose 16-bit order key is `key`, or -1 where the key does not tell (NaN, zero's sign).
+__device__ __forceinline__ int32_t bits_of_key(uint32_t key, bool largest) {
+  const uint32_t order = largest ? key : key ^ 0xffffu;
+  if (order == 0xffffu || order == 0x8000u) return -1;
+  return static_cast<int32_t>(order & 0x8000u ? order ^ 0x8000u : ~order & 0xffffu);
+}
+
+/// topk of rows of 16-bit floats, contiguous, 16-byte aligned, of whole 16-byte words and at most
+/// 256 * WPL elements, K (8 or 16) >= k: a warp per row. Each lane holds its WPL words of the row as
+/// order keys in registers (read once) and takes their largest; the least of the K lane groups'
+/// largest keys is a threshold that at least K elements reach, so the best k are among the elements
+/// at or above it (a few in a row of random values). Lanes count theirs, a warp scan places them in
+/// shared memory (kThresholdCap at most), and each candidate's rank among them is its output slot.
+/// Rows with more candidates (many ties at the threshold) keep the best K of each lane in registers
+/// and merge them across the warp instead. The keys name the values written, except NaN and zeros,
+/// which are read again for their bits. The top 8 of [4096, 4096] float16 in a scratch benchmark: 13
+/// us of an H100 to read the keys and find the threshold, where topk_packed's insertions take 39.
+constexpr int kThresholdWarps = 4, kThresholdCap = 256;
+template <class T, int K, int WPL>
+__global__ void __launch_bounds__(32 * kThresholdWarps)
+    topk_threshold(const T* __restrict__ x, T* __restrict__ values, int64_t* __restrict__ indices, int64_t rows,
+                   int32_t extent, int32_t k, bool largest) {
+  static_assert(sizeof(T) == 2 && 32 % K == 0, "16-bit elements, K a power of two up to 32");
+  using P = Packed<T>;
+  __shared__ uint32_t candidates[kThresholdWarps][kThresholdCap];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, words = extent / 8;
+  uint32_t* cand = candidates[warp];
+  for (int64_t row = blockIdx.x * int64_t(kThresholdWarps) + warp; row < rows;
+       row += int64_t(gridDim.x) * kThresholdWarps) {
+    const T* xr = x + row * extent;
+    uint4 held[WPL];
+    uint32_t most = 0;  // the lane's two largest keys, one a half
+#pragma unroll
+    for (int c = 0; c < WPL; ++c)
+      held[c] = lane + 32 * c < words ? reinterpret_cast<const uint4*>(xr)[lane + 32 * c] : make_uint4(0, 0, 0, 0);
+#pragma unroll
+    for (int c = 0; c < WPL; ++c) {
+      uint4& h = held[c];
+      h = make_uint4(order_keys2<T>(h.x, largest), order_keys2<T>(h.y, largest), order_keys2<T>(h.z, largest),
+                     order_keys2<T>(h.w, largest));
+      if (lane + 32 * c < words) most = __vmaxu2(most, __vmaxu2(__vmaxu2(h.x, h.y), __vmaxu2(h.z, h.w)));
+    }
+    uint32_t t = max(most & 0xffffu, most >> 16);  // 0 for a lane without elements: every key reaches it
+#pragma unroll
+    for (int mask = 1; mask < 32 / K; mask <<= 1) t = max(t, __shfl_xor_sync(0xffffffffu, t, mask));
+#pragma unroll
+    for (int mask = 32 / K; mask < 32; mask <<= 1) t = min(t, __shfl_xor_sync(0xffffffffu, t, mask));
+    const uint32_t t2 = t | (t << 16);
+    auto reach = [&](const uint4& h) {  // 0xffff in each half at or above the threshold
+      return make_uint4(__vcmpgeu2(h.x, t2), __vcmpgeu2(h.y, t2), __vcmpgeu2(h.z, t2), __vcmpgeu2(h.w, t2));
+    };
+    int mine = 0;
+#pragma unroll
+    for (int c = 0; c < WPL; ++c)
+      if (lane + 32 * c < words) {
+        const uint4 r = reach(held[c]);
+        mine += (__popc(r.x) + __popc(r.y) + __popc(r.z) + __popc(r.w)) >> 4;
+      }
+    int end = mine;  // inclusive scan over the lanes
+#pragma unroll
+    for (int d = 1; d < 32; d <<= 1) {
+      const int o = __shfl_up_sync(0xffffffffu, end, d);
+      if (lane >= d) end += o;
+    }
+    const int count = __shfl_sync(0xffffffffu, end, 31);
+    T* vr = values + row * k;
+    int64_t* ir = indices + row * k;
+    auto emit = [&](int slot, typename P::Word w) {
+      const int32_t j = static_cast<int32_t>(P::index(w)), bits = bits_of_key(w >> 16, largest);
+      ir[slot] = j;
+      if (bits >= 0) {
+        const uint16_t b = static_cast<uint16_t>(bits);
+        memcpy(&vr[slot], &b, sizeof b);
+      } else {
+        vr[slot] = xr[j];
+      }
+    };
+    if (count <= kThresholdCap) {
+      int pos = end - mine;
+#pragma unroll
+      for (int c = 0; c < WPL; ++c) {
+        const uint4 r = reach(held[c]);
+        if (lane + 32 * c < words && (r.x | r.y | r.z | r.w))
+#pragma unroll
+          for (int e = 0; e < 8; ++e) {
+            const uint32_t key = key_at(held[c], e);
+            if (key >= t) cand[pos++] = P::pack(key, (lane + 32 * c) * 8 + e);
+          }
+      }
+      __syncwarp();
+      for (int i = lane; i < count; i += 32) {
+        const uint32_t w = cand[i];
+        int rank = 0;
+        for (int j = 0; j < count; ++j) rank += cand[j] > w;  // words are unique
+        if (rank < k) emit(rank, w);
+      }
+      __syncwarp();  // cand is rewritten by the next row
+    } else {
+      uint32_t best[K];
+#pragma unroll
+      for (int q = 0; q < K; ++q) best[q] = 0;
+#pragma unroll
+      for (int c = 0; c < WPL; ++c)
+        if (lane + 32 * c < words)
+#pragma unroll
+          for (int e = 0; e < 8; ++e) insert_packed<K>(best, P::pack(key_at(held[c], e), (lane + 32 * c) * 8 + e));
+      lanes_best_packed<K>(best, 32);
+#pragma unroll
+      for (int q = 0; q < K; ++q)
+        if (lane == q && q < k) emit(q, best[q]);
+    }
+  }
+}
+
 template <class T>
 class TopKKernel : public Kernel {
  public:
   TopKKernel(const AxisView& v, int64_t k, bool largest)
       : r_{v.extent, v.inner, k}, rows_(v.outer * v.inner), largest_(largest) {
+    if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
+      if (k > 0 && k <= 16 && v.inner == 1 && v.extent % 8 == 0 && v.extent >= 64 && v.extent <= 4096) {
+        threshold_ = true;
+        small_k_ = k <= 8 ? 8 : 16;
+        blocks_ = std::max<int64_t>(1, std::min<int64_t>((rows_ + kThresholdWarps - 1) / kThresholdWarps, 1 << 30));
+        // and topk_packed's launch, for inputs that are not 16-byte aligned
+        threads_ = static_cast<int>(std::min<int64_t>(pow2_at_least(std::max<int64_t>(v.extent / 32, 32)), 128));
+        packed_blocks_ = std::max<int64_t>(1, std::min<int64_t>(rows_, int64_t(1) << 30));
+        packed_ = true;
+        return;
+      }
+    }
     if constexpr (sizeof(T) <= 4) {  // packed words in registers: the row read once, no sort
       if (k > 0 && k <= 16 && v.extent >= 64 && v.extent < Packed<T>::kMaxExtent) {
         packed_ = true;
         small_k_ = k <= 8 ? 8 : 16;
         threads_ = static_cast<int>(std::min<int64_t>(pow2_at_least(std::max<int64_t>(v.extent / 32, 32)), 128));
-        blocks_ = std::max<int64_t>(1, std::min<int64_t>(rows_, int64_t(1) << 30));
+        blocks_ = packed_blocks_ = std::max<int64_t>(1, std::min<int64_t>(rows_, int64_t(1) << 30));
         return;
       }
     }
@@ -404,13 +551,25 @@ class TopKKernel : public Kernel {
   }
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     if (rows_ == 0 || r_.k == 0) return;
+    if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
+      if (threshold_ && reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0) {
+        const bool wide = r_.extent > 1024;  // words a lane: 16 up to 4096 elements, 4 up to 1024
+        auto* kernel = small_k_ == 8 ? (wide ? topk_threshold<T, 8, 16> : topk_threshold<T, 8, 4>)
+                                     : (wide ? topk_threshold<T, 16, 16> : topk_threshold<T, 16, 4>);
+        kernel<<<static_cast<unsigned>(blocks_), 32 * kThresholdWarps, 0, stream()>>>(
+            in[0].as<const T>(), out[0].as<T>(), out[1].as<int64_t>(), rows_, static_cast<int32_t>(r_.extent),
+            static_cast<int32_t>(r_.k), largest_);
+        check_launch("launching topk (threshold)");
+        return;
+      }
+    }
     if constexpr (sizeof(T) <= 4) {
       if (packed_) {
         constexpr int64_t V = 16 / sizeof(T);
         const bool vector =
             r_.inner == 1 && r_.extent % V == 0 && reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0;
         auto* kernel = small_k_ == 8 ? topk_packed<T, 8> : topk_packed<T, 16>;
-        kernel<<<static_cast<unsigned>(blocks_), threads_, 0, stream()>>>(
+        kernel<<<static_cast<unsigned>(packed_blocks_), threads_, 0, stream()>>>(
             in[0].as<const T>(), out[0].as<T>(), out[1].as<int64_t>(), rows_, r_, largest_, vector);
         check_launch("launching topk (packed keys)");
         return;
@@ -431,10 +590,11 @@ class TopKKernel : public Kernel {
 
  private:
   Row r_;
-  int64_t rows_, n_ = 1, blocks_ = 1;
+  int64_t rows_, n_ = 1, blocks_ = 1, packed_blocks_ = 1;
   int threads_ = 32;
   int small_k_ = 0;  // 8 or 16: topk_small's or topk_packed's K
-  bool packed_ = false;  // topk_packed
+  bool packed_ = false;     // topk_packed
+  bool threshold_ = false;  // topk_threshold (topk_packed when the input is not 16-byte aligned)
   bool largest_;
 };
 
