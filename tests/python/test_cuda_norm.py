@@ -285,10 +285,13 @@ def test_arg_reduce_many_rows_nan_and_ties(dtype):
     x[2, 1023] = float("nan")
     x[3, 640] = x[3, 129] = x[3, 130] = x[3, 1000] = 50.0  # ties for max: 129
     x[3, 515] = x[3, 8] = -50.0  # ties for min: 8
+    x[4] = -x[4].abs() - 1.0
+    x[4, 9], x[4, 40] = -0.0, 0.0  # -0.0 ties with 0.0: the first is the max
     for op in ("argmax", "argmin"):
         cpu, gpu = both(lambda n, t: n.add_arg_reduce(t, op, axis=1), [x.to(dtype)])
         close(gpu[0], cpu[0], f"{op} many rows {dtype}")
         assert cpu[0][1] == 300 and cpu[0][2] == 1023
+    assert both(lambda n, t: n.add_arg_reduce(t, "argmax", axis=1), [x.to(dtype)])[1][0][4] == 9
     assert both(lambda n, t: n.add_arg_reduce(t, "argmax", axis=1), [x.to(dtype)])[1][0][3] == 129
     assert both(lambda n, t: n.add_arg_reduce(t, "argmin", axis=1), [x.to(dtype)])[1][0][3] == 8
 

@@ -11,6 +11,10 @@
 
 namespace tensorforge::cuda {
 
+/// 16-bit floats: their keys are computed two at a time (Packed::order2).
+template <class T>
+constexpr bool is_half_float_v = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
+
 /// The element's order key (in its width rounded up to 16 or 32 bits) above the complement of its
 /// index: larger words come first, and 0 comes after every element of a row shorter than kMaxExtent.
 template <class T>
@@ -62,6 +66,43 @@ struct Packed {
   __device__ static __forceinline__ int64_t index(Word w) {
     return kMaxExtent - static_cast<int64_t>(w & static_cast<Word>(kMaxExtent));
   }
+
+  // 16-bit floats, two at a time: the halves of a 32-bit word of elements become the halves of a
+  // word of keys, by the same rules as order(), key() and arg_key() (SIMD on 16-bit lanes).
+  /// order() of both halves; `nan` gets 0xffff in each NaN half.
+  __device__ static __forceinline__ uint32_t order2(uint32_t u, uint32_t& nan) {
+    static_assert(is_half_float_v<T>, "16-bit floats");
+    constexpr uint32_t kInf = std::is_same_v<T, __half> ? 0x7c007c00u : 0x7f807f80u;
+    const uint32_t a = u & 0x7fff7fffu, zero = __vcmpeq2(a, 0u), neg = __vcmpgtu2(u, 0x7fff7fffu);
+    nan = __vcmpgtu2(a, kInf);
+    uint32_t k = u ^ (neg | 0x80008000u);    // negatives complemented, positives with the top bit set
+    k = (k & ~zero) | (zero & 0x80008000u);  // -0.0 as 0.0
+    return k | nan;
+  }
+  /// key() of both halves (without the index).
+  __device__ static __forceinline__ uint32_t keys2(uint32_t u, bool largest) {
+    uint32_t nan;
+    return order2(u, nan) ^ (largest ? 0u : 0xffffffffu);
+  }
+  /// arg_key() of both halves (without the index).
+  __device__ static __forceinline__ uint32_t arg_keys2(uint32_t u, bool is_max) {
+    uint32_t nan;
+    const uint32_t k = order2(u, nan);
+    return is_max ? k : (k ^ 0xffffffffu) | nan;
+  }
+  /// The bits of the 16-bit float whose key() is `key`, or -1 where the key does not tell (NaN, and
+  /// zero's sign).
+  __device__ static __forceinline__ int32_t bits_of_key(uint32_t key, bool largest) {
+    const uint32_t o = largest ? key : key ^ 0xffffu;
+    if (o == 0xffffu || o == 0x8000u) return -1;
+    return static_cast<int32_t>(o & 0x8000u ? o ^ 0x8000u : ~o & 0xffffu);
+  }
 };
+
+/// Element e (0-7) of a 16-byte word of 16-bit keys.
+__device__ __forceinline__ uint32_t key16_at(const uint4& k, int e) {
+  const uint32_t v = e < 2 ? k.x : e < 4 ? k.y : e < 6 ? k.z : k.w;
+  return e & 1 ? v >> 16 : v & 0xffffu;
+}
 
 }  // namespace tensorforge::cuda

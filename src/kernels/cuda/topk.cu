@@ -366,30 +366,6 @@ __global__ void __launch_bounds__(128) topk_packed(const T* __restrict__ x, T* _
   }
 }
 
-/// Order keys (Packed<T>::order, complemented for smallest) of the two 16-bit floats in a word.
-template <class T>
-__device__ __forceinline__ uint32_t order_keys2(uint32_t u, bool largest) {
-  constexpr uint32_t kInf = std::is_same_v<T, __half> ? 0x7c007c00u : 0x7f807f80u;
-  const uint32_t a = u & 0x7fff7fffu;
-  const uint32_t nan = __vcmpgtu2(a, kInf), zero = __vcmpeq2(a, 0u), neg = __vcmpgtu2(u, 0x7fff7fffu);
-  uint32_t k = u ^ (neg | 0x80008000u);      // negatives complemented, positives with the top bit set
-  k = (k & ~zero) | (zero & 0x80008000u);   // -0.0 as 0.0
-  return (k | nan) ^ (largest ? 0u : 0xffffffffu);  // NaN the largest order
-}
-
-/// Element e (0-7) of a 16-byte word of 16-bit keys.
-__device__ __forceinline__ uint32_t key_at(const uint4& k, int e) {
-  const uint32_t v = e < 2 ? k.x : e < 4 ? k.y : e < 6 ? k.z : k.w;
-  return e & 1 ? v >> 16 : v & 0xffffu;
-}
-
-/// The element whose 16-bit order key is `key`, or -1 where the key does not tell (NaN, zero's sign).
-__device__ __forceinline__ int32_t bits_of_key(uint32_t key, bool largest) {
-  const uint32_t order = largest ? key : key ^ 0xffffu;
-  if (order == 0xffffu || order == 0x8000u) return -1;
-  return static_cast<int32_t>(order & 0x8000u ? order ^ 0x8000u : ~order & 0xffffu);
-}
-
 /// topk of rows of 16-bit floats, contiguous, 16-byte aligned, of whole 16-byte words and at most
 /// 256 * WPL elements, K (8 or 16) >= k: a warp per row. Each lane holds its WPL words of the row as
 /// order keys in registers (read once) and takes their largest; the least of the K lane groups'
@@ -421,8 +397,7 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
 #pragma unroll
     for (int c = 0; c < WPL; ++c) {
       uint4& h = held[c];
-      h = make_uint4(order_keys2<T>(h.x, largest), order_keys2<T>(h.y, largest), order_keys2<T>(h.z, largest),
-                     order_keys2<T>(h.w, largest));
+      h = make_uint4(P::keys2(h.x, largest), P::keys2(h.y, largest), P::keys2(h.z, largest), P::keys2(h.w, largest));
       if (lane + 32 * c < words) most = __vmaxu2(most, __vmaxu2(__vmaxu2(h.x, h.y), __vmaxu2(h.z, h.w)));
     }
     uint32_t t = max(most & 0xffffu, most >> 16);  // 0 for a lane without elements: every key reaches it
@@ -451,7 +426,7 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
     T* vr = values + row * k;
     int64_t* ir = indices + row * k;
     auto emit = [&](int slot, typename P::Word w) {
-      const int32_t j = static_cast<int32_t>(P::index(w)), bits = bits_of_key(w >> 16, largest);
+      const int32_t j = static_cast<int32_t>(P::index(w)), bits = P::bits_of_key(w >> 16, largest);
       ir[slot] = j;
       if (bits >= 0) {
         const uint16_t b = static_cast<uint16_t>(bits);
@@ -468,7 +443,7 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
         if (lane + 32 * c < words && (r.x | r.y | r.z | r.w))
 #pragma unroll
           for (int e = 0; e < 8; ++e) {
-            const uint32_t key = key_at(held[c], e);
+            const uint32_t key = key16_at(held[c], e);
             if (key >= t) cand[pos++] = P::pack(key, (lane + 32 * c) * 8 + e);
           }
       }
@@ -488,7 +463,7 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
       for (int c = 0; c < WPL; ++c)
         if (lane + 32 * c < words)
 #pragma unroll
-          for (int e = 0; e < 8; ++e) insert_packed<K>(best, P::pack(key_at(held[c], e), (lane + 32 * c) * 8 + e));
+          for (int e = 0; e < 8; ++e) insert_packed<K>(best, P::pack(key16_at(held[c], e), (lane + 32 * c) * 8 + e));
       lanes_best_packed<K>(best, 32);
 #pragma unroll
       for (int q = 0; q < K; ++q)
@@ -502,7 +477,7 @@ class TopKKernel : public Kernel {
  public:
   TopKKernel(const AxisView& v, int64_t k, bool largest)
       : r_{v.extent, v.inner, k}, rows_(v.outer * v.inner), largest_(largest) {
-    if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
+    if constexpr (is_half_float_v<T>) {
       if (k > 0 && k <= 16 && v.inner == 1 && v.extent % 8 == 0 && v.extent >= 64 && v.extent <= 4096) {
         threshold_ = true;
         small_k_ = k <= 8 ? 8 : 16;
@@ -551,7 +526,7 @@ class TopKKernel : public Kernel {
   }
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     if (rows_ == 0 || r_.k == 0) return;
-    if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>) {
+    if constexpr (is_half_float_v<T>) {
       if (threshold_ && reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0) {
         const bool wide = r_.extent > 1024;  // words a lane: 16 up to 4096 elements, 4 up to 1024
         auto* kernel = small_k_ == 8 ? (wide ? topk_threshold<T, 8, 16> : topk_threshold<T, 8, 4>)
