@@ -11,7 +11,7 @@
 
 namespace tensorforge::cuda {
 
-/// 16-bit floats: their keys are computed two at a time (Packed::order2).
+/// 16-bit floats: their keys can be computed two at a time (Packed::order2).
 template <class T>
 constexpr bool is_half_float_v = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
 
@@ -68,27 +68,19 @@ struct Packed {
   }
 
   // 16-bit floats, two at a time: the halves of a 32-bit word of elements become the halves of a
-  // word of keys, by the same rules as order(), key() and arg_key() (SIMD on 16-bit lanes).
-  /// order() of both halves; `nan` gets 0xffff in each NaN half.
-  __device__ static __forceinline__ uint32_t order2(uint32_t u, uint32_t& nan) {
+  // word of keys, by the same rules as order() and key() (SIMD on 16-bit lanes).
+  /// order() of both halves.
+  __device__ static __forceinline__ uint32_t order2(uint32_t u) {
     static_assert(is_half_float_v<T>, "16-bit floats");
     constexpr uint32_t kInf = std::is_same_v<T, __half> ? 0x7c007c00u : 0x7f807f80u;
     const uint32_t a = u & 0x7fff7fffu, zero = __vcmpeq2(a, 0u), neg = __vcmpgtu2(u, 0x7fff7fffu);
-    nan = __vcmpgtu2(a, kInf);
     uint32_t k = u ^ (neg | 0x80008000u);    // negatives complemented, positives with the top bit set
     k = (k & ~zero) | (zero & 0x80008000u);  // -0.0 as 0.0
-    return k | nan;
+    return k | __vcmpgtu2(a, kInf);          // NaN the largest
   }
   /// key() of both halves (without the index).
   __device__ static __forceinline__ uint32_t keys2(uint32_t u, bool largest) {
-    uint32_t nan;
-    return order2(u, nan) ^ (largest ? 0u : 0xffffffffu);
-  }
-  /// arg_key() of both halves (without the index).
-  __device__ static __forceinline__ uint32_t arg_keys2(uint32_t u, bool is_max) {
-    uint32_t nan;
-    const uint32_t k = order2(u, nan);
-    return is_max ? k : (k ^ 0xffffffffu) | nan;
+    return order2(u) ^ (largest ? 0u : 0xffffffffu);
   }
   /// The bits of the 16-bit float whose key() is `key`, or -1 where the key does not tell (NaN, and
   /// zero's sign).

@@ -697,47 +697,6 @@ __global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
   }
 }
 
-// arg_reduce_packed_warps for rows of at most 256 * WPL 16-bit floats (whole 16-byte words, aligned):
-// each lane holds its WPL words of the row as arg_key's keys in registers (two at a time by 16-bit
-// SIMD), takes their maximum, the warp the maximum of the lanes', and then the first element holding
-// it: each lane finds its first, the warp the least index. A few instructions an element instead of
-// a packed key and a 32-bit maximum each.
-template <class T, int WPL>
-__global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
-    arg_reduce_halves(const T* x, int64_t* y, int64_t rows, int32_t n, bool is_max) {
-  using K = Packed<T>;
-  const int lane = threadIdx.x & 31, words = n / 8;
-  for (int64_t r = blockIdx.x * int64_t(kWarpRowsPerBlock) + (threadIdx.x >> 5); r < rows;
-       r += int64_t(gridDim.x) * kWarpRowsPerBlock) {
-    const uint4* xr = reinterpret_cast<const uint4*>(x + r * n);
-    uint4 held[WPL];
-#pragma unroll
-    for (int c = 0; c < WPL; ++c) held[c] = lane + 32 * c < words ? xr[lane + 32 * c] : make_uint4(0, 0, 0, 0);
-    uint32_t most = 0;
-#pragma unroll
-    for (int c = 0; c < WPL; ++c) {
-      uint4& h = held[c];
-      h = make_uint4(K::arg_keys2(h.x, is_max), K::arg_keys2(h.y, is_max), K::arg_keys2(h.z, is_max),
-                     K::arg_keys2(h.w, is_max));
-      if (lane + 32 * c < words) most = __vmaxu2(most, __vmaxu2(__vmaxu2(h.x, h.y), __vmaxu2(h.z, h.w)));
-    }
-    uint32_t m = max(most & 0xffffu, most >> 16);
-    for (int o = 16; o > 0; o >>= 1) m = max(m, __shfl_xor_sync(0xffffffffu, m, o));
-    const uint32_t m2 = m | (m << 16);
-    int32_t first = INT32_MAX;
-#pragma unroll
-    for (int c = WPL - 1; c >= 0; --c) {  // downwards: the last match kept is the lane's first
-      const uint4& h = held[c];
-      if (lane + 32 * c < words && (__vcmpeq2(h.x, m2) | __vcmpeq2(h.y, m2) | __vcmpeq2(h.z, m2) | __vcmpeq2(h.w, m2)))
-#pragma unroll
-        for (int e = 7; e >= 0; --e)
-          if (key16_at(h, e) == m) first = (lane + 32 * c) * 8 + e;
-    }
-    for (int o = 16; o > 0; o >>= 1) first = min(first, __shfl_xor_sync(0xffffffffu, first, o));
-    if (lane == 0) y[r] = first;
-  }
-}
-
 template <class T>
 class ArgReduceKernel : public Kernel {
  public:
@@ -749,15 +708,6 @@ class ArgReduceKernel : public Kernel {
     if (P > 1 && v_.inner == 1 && v_.outer >= kWarpRowsAtLeast && v_.extent % P == 0 &&
         v_.extent <= 32 * kWarpRowPacks * P && reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0) {
       const int64_t blocks = std::min<int64_t>((v_.outer + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock, 1 << 30);
-      if constexpr (is_half_float_v<T>) {
-        if (v_.extent % 8 == 0 && v_.extent <= 4096) {  // words a lane: 16 up to 4096 elements, 4 up to 1024
-          auto* kernel = v_.extent > 1024 ? arg_reduce_halves<T, 16> : arg_reduce_halves<T, 4>;
-          kernel<<<static_cast<unsigned>(blocks), 32 * kWarpRowsPerBlock, 0, stream()>>>(
-              in[0].as<T>(), out[0].as<int64_t>(), v_.outer, static_cast<int32_t>(v_.extent), max_);
-          check_launch("launching arg_reduce_halves");
-          return;
-        }
-      }
       if constexpr (sizeof(T) <= 4) {
         if (v_.extent < Packed<T>::kMaxExtent) {
           arg_reduce_packed_warps<T, P><<<static_cast<unsigned>(blocks), 32 * kWarpRowsPerBlock, 0, stream()>>>(
