@@ -478,24 +478,15 @@ class TopKKernel : public Kernel {
  public:
   TopKKernel(const AxisView& v, int64_t k, bool largest)
       : r_{v.extent, v.inner, k}, rows_(v.outer * v.inner), largest_(largest) {
-    if constexpr (is_half_float_v<T>) {
-      if (k > 0 && k <= 16 && v.inner == 1 && v.extent % 8 == 0 && v.extent >= 64 && v.extent <= 4096) {
-        threshold_ = true;
-        small_k_ = k <= 8 ? 8 : 16;
-        blocks_ = std::max<int64_t>(1, std::min<int64_t>((rows_ + kThresholdWarps - 1) / kThresholdWarps, 1 << 30));
-        // and topk_packed's launch, for inputs that are not 16-byte aligned
-        threads_ = static_cast<int>(std::min<int64_t>(pow2_at_least(std::max<int64_t>(v.extent / 32, 32)), 128));
-        packed_blocks_ = std::max<int64_t>(1, std::min<int64_t>(rows_, int64_t(1) << 30));
-        packed_ = true;
-        return;
-      }
-    }
     if constexpr (sizeof(T) <= 4) {  // packed words in registers: the row read once, no sort
       if (k > 0 && k <= 16 && v.extent >= 64 && v.extent < Packed<T>::kMaxExtent) {
         packed_ = true;
         small_k_ = k <= 8 ? 8 : 16;
         threads_ = static_cast<int>(std::min<int64_t>(pow2_at_least(std::max<int64_t>(v.extent / 32, 32)), 128));
-        blocks_ = packed_blocks_ = std::max<int64_t>(1, std::min<int64_t>(rows_, int64_t(1) << 30));
+        blocks_ = std::max<int64_t>(1, std::min<int64_t>(rows_, int64_t(1) << 30));
+        // 16-bit floats in contiguous rows of whole 16-byte words, up to 4096: topk_threshold when the
+        // input is 16-byte aligned (checked at each run)
+        if constexpr (is_half_float_v<T>) threshold_ = v.inner == 1 && v.extent % 8 == 0 && v.extent <= 4096;
         return;
       }
     }
@@ -532,7 +523,8 @@ class TopKKernel : public Kernel {
         const bool wide = r_.extent > 1024;  // words a lane: 16 up to 4096 elements, 4 up to 1024
         auto* kernel = small_k_ == 8 ? (wide ? topk_threshold<T, 8, 16> : topk_threshold<T, 8, 4>)
                                      : (wide ? topk_threshold<T, 16, 16> : topk_threshold<T, 16, 4>);
-        kernel<<<static_cast<unsigned>(blocks_), 32 * kThresholdWarps, 0, stream()>>>(
+        const int64_t blocks = std::min<int64_t>((rows_ + kThresholdWarps - 1) / kThresholdWarps, int64_t(1) << 30);
+        kernel<<<static_cast<unsigned>(blocks), 32 * kThresholdWarps, 0, stream()>>>(
             in[0].as<const T>(), out[0].as<T>(), out[1].as<int64_t>(), rows_, static_cast<int32_t>(r_.extent),
             static_cast<int32_t>(r_.k), largest_);
         check_launch("launching topk (threshold)");
@@ -545,7 +537,7 @@ class TopKKernel : public Kernel {
         const bool vector =
             r_.inner == 1 && r_.extent % V == 0 && reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0;
         auto* kernel = small_k_ == 8 ? topk_packed<T, 8> : topk_packed<T, 16>;
-        kernel<<<static_cast<unsigned>(packed_blocks_), threads_, 0, stream()>>>(
+        kernel<<<static_cast<unsigned>(blocks_), threads_, 0, stream()>>>(
             in[0].as<const T>(), out[0].as<T>(), out[1].as<int64_t>(), rows_, r_, largest_, vector);
         check_launch("launching topk (packed keys)");
         return;
@@ -566,11 +558,11 @@ class TopKKernel : public Kernel {
 
  private:
   Row r_;
-  int64_t rows_, n_ = 1, blocks_ = 1, packed_blocks_ = 1;
+  int64_t rows_, n_ = 1, blocks_ = 1;
   int threads_ = 32;
   int small_k_ = 0;  // 8 or 16: topk_small's or topk_packed's K
   bool packed_ = false;     // topk_packed
-  bool threshold_ = false;  // topk_threshold (topk_packed when the input is not 16-byte aligned)
+  bool threshold_ = false;  // topk_threshold, of the packed_ ones (topk_packed when not 16-byte aligned)
   bool largest_;
 };
 
