@@ -366,17 +366,27 @@ __global__ void __launch_bounds__(128) topk_packed(const T* __restrict__ x, T* _
   }
 }
 
+/// Two 16-bit floats of T as one packed value of the matching SIMD type, and their maximum or minimum
+/// (NaN propagating: a NaN makes the result NaN).
+template <class T>
+using Pair = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
+template <class T>
+__device__ __forceinline__ Pair<T> pair_of(uint32_t u) {
+  Pair<T> p;
+  memcpy(&p, &u, sizeof u);
+  return p;
+}
+
 /// topk of rows of 16-bit floats, contiguous, 16-byte aligned, of whole 16-byte words and at most
-/// 256 * WPL elements, K (8 or 16) >= k: a warp per row. Each lane holds its WPL words of the row as
-/// order keys in registers (read once) and takes their largest; the least of the K lane groups'
-/// largest keys is a threshold that at least K elements reach, so the best k are among the elements
-/// at or above it (a few in a row of random values). Lanes count theirs, a warp scan places them in
+/// 256 * WPL elements, K (8 or 16) >= k: a warp per row, each lane holding its WPL words of the row
+/// in registers (read once). The lanes' best values (native 16-bit pair maxima, or minima for
+/// smallest) give a threshold at least K elements reach: the least of K lane groups' best, by
+/// their order keys. Only the elements at or above it (a few in a row of random values; found by
+/// native pair comparisons) become packed keys: lanes count theirs, a warp scan places them in
 /// shared memory (kThresholdCap at most), and each candidate's rank among them is its output slot.
-/// Rows with more candidates (many ties at the threshold) keep the best K of each lane in registers
-/// and merge them across the warp instead. The keys name the values written, except NaN and zeros,
-/// which are read again for their bits. The top 8 of [4096, 4096] float16 on an H100: 32.4 us against
-/// topk_packed's 38.9 (35% of the copy rate); loading the keys and their lane maxima alone took 13 us
-/// in a scratch benchmark, so what remains is each warp's serial work on its row after its loads.
+/// Rows holding NaN (which pair comparisons cannot rank) or with more candidates (many ties at the
+/// threshold) turn every element into a key and merge per-lane lists of the best K instead. The
+/// keys name the values written, except zeros (the key drops the sign) and NaN, read again.
 constexpr int kThresholdWarps = 4, kThresholdCap = 256;
 template <class T, int K, int WPL>
 __global__ void __launch_bounds__(32 * kThresholdWarps)
@@ -386,44 +396,27 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
   using P = Packed<T>;
   __shared__ uint32_t candidates[kThresholdWarps][kThresholdCap];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, words = extent / 8;
+  const uint32_t flip = largest ? 0u : 0xffffu;  // key = order ^ flip
   uint32_t* cand = candidates[warp];
   for (int64_t row = blockIdx.x * int64_t(kThresholdWarps) + warp; row < rows;
        row += int64_t(gridDim.x) * kThresholdWarps) {
     const T* xr = x + row * extent;
     uint4 held[WPL];
-    uint32_t most = 0;  // the lane's two largest keys, one a half
 #pragma unroll
     for (int c = 0; c < WPL; ++c)
       held[c] = lane + 32 * c < words ? reinterpret_cast<const uint4*>(xr)[lane + 32 * c] : make_uint4(0, 0, 0, 0);
-#pragma unroll
-    for (int c = 0; c < WPL; ++c) {
-      uint4& h = held[c];
-      h = make_uint4(P::keys2(h.x, largest), P::keys2(h.y, largest), P::keys2(h.z, largest), P::keys2(h.w, largest));
-      if (lane + 32 * c < words) most = __vmaxu2(most, __vmaxu2(__vmaxu2(h.x, h.y), __vmaxu2(h.z, h.w)));
-    }
-    uint32_t t = max(most & 0xffffu, most >> 16);  // 0 for a lane without elements: every key reaches it
-#pragma unroll
-    for (int mask = 1; mask < 32 / K; mask <<= 1) t = max(t, __shfl_xor_sync(0xffffffffu, t, mask));
-#pragma unroll
-    for (int mask = 32 / K; mask < 32; mask <<= 1) t = min(t, __shfl_xor_sync(0xffffffffu, t, mask));
-    const uint32_t t2 = t | (t << 16);
-    auto reach = [&](const uint4& h) {  // 0xffff in each half at or above the threshold
-      return make_uint4(__vcmpgeu2(h.x, t2), __vcmpgeu2(h.y, t2), __vcmpgeu2(h.z, t2), __vcmpgeu2(h.w, t2));
-    };
-    int mine = 0;
+    auto better = [&](Pair<T> a, Pair<T> b) { return largest ? __hmax2_nan(a, b) : __hmin2_nan(a, b); };
+    constexpr bool kHalf = std::is_same_v<T, __half>;
+    const uint32_t worst = largest ? (kHalf ? 0xfc00fc00u : 0xff80ff80u) : (kHalf ? 0x7c007c00u : 0x7f807f80u);
+    Pair<T> m = pair_of<T>(worst);  // -inf (+inf for smallest) twice
 #pragma unroll
     for (int c = 0; c < WPL; ++c)
       if (lane + 32 * c < words) {
-        const uint4 r = reach(held[c]);
-        mine += (__popc(r.x) + __popc(r.y) + __popc(r.z) + __popc(r.w)) >> 4;
+        const uint4& h = held[c];
+        m = better(better(m, pair_of<T>(h.x)), better(better(pair_of<T>(h.y), pair_of<T>(h.z)), pair_of<T>(h.w)));
       }
-    int end = mine;  // inclusive scan over the lanes
-#pragma unroll
-    for (int d = 1; d < 32; d <<= 1) {
-      const int o = __shfl_up_sync(0xffffffffu, end, d);
-      if (lane >= d) end += o;
-    }
-    const int count = __shfl_sync(0xffffffffu, end, 31);
+    const T best1 = largest ? __hmax_nan(m.x, m.y) : __hmin_nan(m.x, m.y);
+    int count = kThresholdCap + 1;  // the key path, unless the threshold's candidates fit
     T* vr = values + row * k;
     int64_t* ir = indices + row * k;
     auto emit = [&](int slot, typename P::Word w) {
@@ -436,35 +429,72 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
         vr[slot] = xr[j];
       }
     };
-    if (count <= kThresholdCap) {
-      int pos = end - mine;
+    if (!__any_sync(0xffffffffu, __hisnan(best1))) {
+      uint32_t t = P::order(best1) ^ flip;  // a lane without elements: the worst value's key
 #pragma unroll
-      for (int c = 0; c < WPL; ++c) {
-        const uint4 r = reach(held[c]);
-        if (lane + 32 * c < words && (r.x | r.y | r.z | r.w))
+      for (int mask = 1; mask < 32 / K; mask <<= 1) t = max(t, __shfl_xor_sync(0xffffffffu, t, mask));
 #pragma unroll
-          for (int e = 0; e < 8; ++e) {
-            const uint32_t key = key16_at(held[c], e);
-            if (key >= t) cand[pos++] = P::pack(key, (lane + 32 * c) * 8 + e);
-          }
+      for (int mask = 32 / K; mask < 32; mask <<= 1) t = min(t, __shfl_xor_sync(0xffffffffu, t, mask));
+      const int32_t tb = P::bits_of_key(t, largest);  // -1: a zero (not NaN here), compared as +0.0
+      const uint32_t tw = static_cast<uint32_t>(tb < 0 ? 0 : tb) * 0x10001u;
+      const Pair<T> tt = pair_of<T>(tw);
+      auto reach = [&](uint32_t u) {  // 0xffff in each half at or past the threshold
+        return largest ? __hge2_mask(pair_of<T>(u), tt) : __hle2_mask(pair_of<T>(u), tt);
+      };
+      int mine = 0;
+#pragma unroll
+      for (int c = 0; c < WPL; ++c)
+        if (lane + 32 * c < words) {
+          const uint4& h = held[c];
+          mine += (__popc(reach(h.x)) + __popc(reach(h.y)) + __popc(reach(h.z)) + __popc(reach(h.w))) >> 4;
+        }
+      int end = mine;  // inclusive scan over the lanes
+#pragma unroll
+      for (int d = 1; d < 32; d <<= 1) {
+        const int o = __shfl_up_sync(0xffffffffu, end, d);
+        if (lane >= d) end += o;
       }
-      __syncwarp();
-      for (int i = lane; i < count; i += 32) {
-        const uint32_t w = cand[i];
-        int rank = 0;
-        for (int j = 0; j < count; ++j) rank += cand[j] > w;  // words are unique
-        if (rank < k) emit(rank, w);
+      count = __shfl_sync(0xffffffffu, end, 31);
+      if (count <= kThresholdCap) {
+        int pos = end - mine;
+#pragma unroll
+        for (int c = 0; c < WPL; ++c) {
+          const uint4& h = held[c];
+          const uint32_t r[4] = {reach(h.x), reach(h.y), reach(h.z), reach(h.w)};
+          if (lane + 32 * c < words && (r[0] | r[1] | r[2] | r[3]))
+#pragma unroll
+            for (int e = 0; e < 8; ++e)
+              if ((r[e / 2] >> (16 * (e & 1))) & 1u) {
+                const uint32_t u = (e < 2 ? h.x : e < 4 ? h.y : e < 6 ? h.z : h.w) >> (16 * (e & 1));
+                T v;
+                const uint16_t b = static_cast<uint16_t>(u);
+                memcpy(&v, &b, sizeof b);
+                cand[pos++] = P::pack(P::order(v) ^ flip, (lane + 32 * c) * 8 + e);
+              }
+        }
+        __syncwarp();
+        for (int i = lane; i < count; i += 32) {
+          const uint32_t w = cand[i];
+          int rank = 0;
+          for (int j = 0; j < count; ++j) rank += cand[j] > w;  // words are unique
+          if (rank < k) emit(rank, w);
+        }
+        __syncwarp();  // cand is rewritten by the next row
       }
-      __syncwarp();  // cand is rewritten by the next row
-    } else {
+    }
+    if (count > kThresholdCap) {
       uint32_t best[K];
 #pragma unroll
       for (int q = 0; q < K; ++q) best[q] = 0;
 #pragma unroll
       for (int c = 0; c < WPL; ++c)
-        if (lane + 32 * c < words)
+        if (lane + 32 * c < words) {
+          const uint4& h = held[c];
+          const uint4 keys = make_uint4(P::keys2(h.x, largest), P::keys2(h.y, largest), P::keys2(h.z, largest),
+                                        P::keys2(h.w, largest));
 #pragma unroll
-          for (int e = 0; e < 8; ++e) insert_packed<K>(best, P::pack(key16_at(held[c], e), (lane + 32 * c) * 8 + e));
+          for (int e = 0; e < 8; ++e) insert_packed<K>(best, P::pack(key16_at(keys, e), (lane + 32 * c) * 8 + e));
+        }
       lanes_best_packed<K>(best, 32);
 #pragma unroll
       for (int q = 0; q < K; ++q)
