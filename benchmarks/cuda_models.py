@@ -23,7 +23,7 @@ import warnings
 
 import torch
 
-from cuda_timing import median_ms
+from cuda_timing import median_ms, top_kernels
 
 from model_zoo import ALL, BROAD, PEERS, first_tensor, make_model
 
@@ -53,18 +53,6 @@ def compiled(model, inputs, backend: str, timings: dict | None = None):
                 timings["first_output_s"] = time.perf_counter() - first
     torch.cuda.synchronize()
     return fn, time.perf_counter() - start, out
-
-
-def top_kernels(fn, calls: int = 5, top: int = 12) -> tuple[list, float]:
-    """The CUDA kernels taking the most device time over `calls` calls, as (name, ms per call,
-    count), and the device time of all kernels and copies per call (ms)."""
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
-        for _ in range(calls):
-            fn()
-        torch.cuda.synchronize()
-    rows = [(e.key, e.self_device_time_total / 1e3 / calls, e.count // calls) for e in prof.key_averages()
-            if e.self_device_time_total > 0]
-    return sorted(rows, key=lambda r: -r[1])[:top], sum(r[1] for r in rows)
 
 
 def host_ms(fn, calls: int = 50) -> float:

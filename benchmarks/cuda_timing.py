@@ -24,3 +24,15 @@ def median_ms(fn, repeats: int = 7, calls: int = 50, warmup: int = 3) -> float:
         fn()
     torch.cuda.synchronize()
     return statistics.median(event_ms(fn, calls) for _ in range(repeats))
+
+
+def top_kernels(fn, calls: int = 5, top: int = 12) -> tuple[list, float]:
+    """The CUDA kernels taking the most device time over `calls` calls, as (name, ms per call,
+    count), and the device time of all kernels and copies per call (ms)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+    rows = [(e.key, e.self_device_time_total / 1e3 / calls, e.count // calls) for e in prof.key_averages()
+            if e.self_device_time_total > 0]
+    return sorted(rows, key=lambda r: -r[1])[:top], sum(r[1] for r in rows)

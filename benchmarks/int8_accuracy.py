@@ -8,7 +8,7 @@ ms per call of the INT8 engine and of the float16 model compiled by TensorForge 
 median of repeats), for issue 13's speed bar (INT8 at least 1.5x faster than our own float16).
 
     python3 benchmarks/int8_accuracy.py [--device cuda|cpu] [--models bert gpt2] [--method entropy]
-                                        [--batch 2] [--time] [--min-cosine 0.99]
+                                        [--batch 2] [--time [--profile]] [--min-cosine 0.99]
 """
 
 from __future__ import annotations
@@ -40,8 +40,18 @@ class FirstTensor(torch.nn.Module):
         return model_zoo.first_tensor(self.model(a) if b is None else self.model(a, b))
 
 
+def print_profile(label: str, fn) -> None:
+    """The top kernels of one engine's calls (CUDA), for where an INT8 engine's time goes."""
+    from cuda_timing import top_kernels
+
+    kernels, total = top_kernels(fn)
+    print(f"{label}: {total:.3f} ms of device time a call", flush=True)
+    for key, ms, count in kernels:
+        print(f"  {ms:8.3f} ms  x{count:<4d} {key[:110]}", flush=True)
+
+
 def run(name: str, device: str, batch: int, method: str, calibration_batches: int, timed: bool = False,
-        min_cosine: float | None = None) -> dict:
+        min_cosine: float | None = None, profile: bool = False) -> dict:
     import tensorforge as tf
 
     dtype = torch.float16 if device == "cuda" else torch.float32
@@ -74,6 +84,8 @@ def run(name: str, device: str, batch: int, method: str, calibration_batches: in
                                          options={"enabled_precisions": {dtype}})
             float_engine(*test)
             row["float_ms"] = round(median_ms(lambda: float_engine(*test)), 4)
+            if profile:
+                print_profile(f"{name} float", lambda: float_engine(*test))
         quantized = tf.quantize(module, calibration, method=method, min_cosine=min_cosine)
         row["kept_float"] = len(quantized.meta["tensorforge_kept_float"])
         reference = quantized(*test)
@@ -84,6 +96,8 @@ def run(name: str, device: str, batch: int, method: str, calibration_batches: in
         if timed:
             row["int8_ms"] = round(median_ms(lambda: compiled(*test)), 4)
             row["int8_speedup"] = round(row["float_ms"] / row["int8_ms"], 3)
+            if profile:
+                print_profile(f"{name} int8", lambda: compiled(*test))
     from tensorforge.dynamo import engine_modules
 
     layers = sum(m.engine.inspect().count("[quantized_matmul]") for m in engine_modules())
@@ -101,13 +115,14 @@ def main() -> None:
     p.add_argument("--time", action="store_true", help="CUDA: ms per call of the INT8 and float16 engines")
     p.add_argument("--min-cosine", type=float, help="tensorforge.quantize's min_cosine: layers kept in float "
                    "by sensitivity until the calibration batches reach it")
+    p.add_argument("--profile", action="store_true", help="with --time: the top kernels of both engines")
     p.add_argument("--json")
     args = p.parse_args()
     rows = []
     for name in args.models:
         try:
             rows.append(run(name, args.device, args.batch, args.method, args.calibration_batches, args.time,
-                            args.min_cosine))
+                            args.min_cosine, args.profile))
         except Exception as e:  # noqa: BLE001 - report and go on with the other models
             rows.append({"model": name, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})
         print(json.dumps(rows[-1]), flush=True)
