@@ -22,10 +22,11 @@ def _engine(net, device):
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype,qmin,qmax,zero", [(torch.int8, -128, 127, 3), (torch.int8, -127, 127, 0),
                                                    (torch.uint8, 0, 255, 128)])
-@pytest.mark.parametrize("data", [torch.float32, torch.float16])
-def test_per_tensor_layers_match_pytorch(device, dtype, qmin, qmax, zero, data):
+@pytest.mark.parametrize("data", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("shape", [(4, 33), (3, 1000)])  # CUDA: eight elements a thread and a tail; whole packs
+def test_per_tensor_layers_match_pytorch(device, dtype, qmin, qmax, zero, data, shape):
     torch.manual_seed(0)
-    x = (torch.randn(4, 33) * 3).to(data)
+    x = (torch.randn(shape) * 3).to(data)
     x[0, :6] = torch.tensor([0.25, 0.75, -0.25, 1e6, -1e6, 1.25])  # ties at scale 0.5 and saturation
     scale = 0.5
     net = tf.Network()
