@@ -91,6 +91,20 @@ def test_bert_style_encoder(where):
     assert "tensorforge.sdpa.default" in w.reports[0].op_counts
 
 
+def test_exported_graph_keeps_attention_whole(where):
+    """A graph from torch.export calls aten.scaled_dot_product_attention itself (not the function):
+    it becomes one attention layer too, not the traced decomposition PyTorch would choose."""
+    model, ids = place(where, random_bert(seed=1), torch.randint(0, 1000, (2, 16)))
+    exported = torch.export.export(model, (ids,), strict=False).module()
+    assert any(n.target == torch.ops.aten.scaled_dot_product_attention.default for n in exported.graph.nodes)
+    with torch.no_grad(), Watch() as w:
+        hidden, _ = compile_model(exported, options(where))(ids)
+        expected, _ = model(ids)
+    check(where, hidden, expected, 2e-4)
+    assert "tensorforge.sdpa.default" in w.reports[0].op_counts
+    assert not any("softmax" in op for op in w.reports[0].op_counts)
+
+
 class Branchy(nn.Module):
     """Data-dependent control flow: dynamo splits the graph at the `if`."""
 

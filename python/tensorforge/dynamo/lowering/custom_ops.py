@@ -2,7 +2,7 @@
 
 scaled_dot_product_attention and interpolate are composite: tracing would decompose them (into
 matmuls and a softmax; into index arithmetic) before any decomposition table is consulted. The
-dynamo graph's calls are swapped for tensorforge::sdpa and tensorforge::interpolate, whose
+dynamo graph's calls (of the functions, or of the ATen op that exported graphs hold) are swapped for tensorforge::sdpa and tensorforge::interpolate, whose
 implementations are PyTorch's own, and the trace keeps each as one node for one engine layer.
 """
 
@@ -38,7 +38,12 @@ def _(x, size, scale_factor, mode, align_corners):
     return x.new_empty((*x.shape[:2], *spatial))
 
 
-_SDPA_TARGETS = {F.scaled_dot_product_attention, torch._C._nn.scaled_dot_product_attention}
+# The ATen op too: graphs from torch.export (tensorforge.quantize's, PT2E's) call it directly, and
+# tracing would otherwise decompose it as PyTorch's backend choice for the traced tensors goes (on
+# CUDA, a boolean mask broadcast over heads gave the math form: two batched products, a softmax and
+# four more kernels a layer).
+_SDPA_TARGETS = {F.scaled_dot_product_attention, torch._C._nn.scaled_dot_product_attention,
+                 torch.ops.aten.scaled_dot_product_attention.default}
 _INTERPOLATE_MODES = {"nearest", "linear", "bilinear", "trilinear"}
 # The deprecated F.upsample* functions, as the F.interpolate arguments they mean.
 _UPSAMPLE = {F.upsample_bilinear: {"mode": "bilinear", "align_corners": True},
