@@ -9,7 +9,8 @@
 
 namespace tensorforge {
 
-/// Returns `g` with each all-constant dequantize replaced by a float constant.
+/// Returns `g` with each all-constant dequantize that a layer reads (or the network outputs) replaced
+/// by a float constant; one nothing reads is left for eliminate_dead_layers.
 ir::Graph fold_constant_dequantize(const ir::Graph& g);
 
 /// The same, except dequantizes some matmul reads as its second operand while its first operand is

@@ -207,6 +207,25 @@ TEST(FoldConstantDequantize, KeepsTheWeightsOfMatMulsWithDequantizedInt8Activati
   for (int i = 0; i < 2; ++i) expect_close(got[i], want[i].dims, want[i].values(), 1e-5, "after the passes");
 }
 
+TEST(FoldConstantDequantize, LeavesDequantizesNothingReads) {
+  // After a fusion took its int8 weight, a dequantize is read by nothing: folding it would compute a
+  // float copy of the weight only for eliminate_dead_layers to drop. The one y reads is folded.
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {2, 4});
+  Tensor s = constant(net, DataType::kFloat32, {}, {0.5});
+  net.add_dequantize(constant(net, DataType::kInt8, {4, 2}, int8_pattern(8, 29)), s, Tensor());  // unread
+  Tensor w = net.add_dequantize(constant(net, DataType::kInt8, {4, 2}, int8_pattern(8, 31)), s, Tensor());
+  net.mark_output(net.add_matmul(x, w, false, false), "y");
+  const ir::Graph folded = fold_constant_dequantize(net.graph());
+  std::vector<std::string> dequantized;
+  for (const auto& l : folded.layers)
+    if (l.kind == LayerKind::kDequantize) dequantized.push_back(folded.tensors[l.outputs[0]].name);
+  ASSERT_EQ(dequantized.size(), 1u) << ir::to_text(folded);
+  for (const auto& l : folded.layers)  // the remaining dequantize is the unread one
+    for (int id : l.inputs) EXPECT_NE(folded.tensors[id].name, dequantized[0]) << ir::to_text(folded);
+  EXPECT_EQ(eliminate_dead_layers(folded).layers.size(), 2u) << ir::to_text(folded);  // the folded weight, the matmul
+}
+
 TEST(FuseWeightOnlyMatMul, FewFloatRowsReadTheInt8Weight) {
   // A linear layer of 2 float16 rows by a per-channel int8 weight [K, N] with a bias and relu
   // becomes one quantized_matmul of the float rows (weight [N, K], the weight's scales); 17 rows
