@@ -318,18 +318,21 @@ class Network:
             attrs["qmax"] = operator.index(qmax)
         return self._one("quantize", [x, scale, zero_point], attrs, name)
 
-    def add_dequantize(self, q, scale, zero_point=None, dtype="float32", name=""):
-        """Dequantizes int8/uint8 q to float `dtype`: (q - zero_point) * scale."""
-        return self._one("dequantize", [q, scale, zero_point], {"dtype": as_dtype(dtype).name}, name)
+    def add_dequantize(self, q, scale, zero_point=None, dtype="float32", name="", scale_source=""):
+        """Dequantizes int8/uint8 q to float `dtype`: (q - zero_point) * scale. `scale_source` says
+        where the scales came from, for the inspector: "given", "calibrated", "weight-only" or ""."""
+        return self._one("dequantize", [q, scale, zero_point], {"dtype": as_dtype(dtype).name,
+                                                                 "scale_source": scale_source}, name)
 
     def add_quantized_matmul(self, a, b, scale, bias=None, transpose_b=False, activation="none", dtype="float32",
-                             name="", residual=None):
+                             name="", residual=None, scale_source=""):
         """int8/uint8 a [..., M, K] (float a: weight only) times int8 b [K, N] ([N, K] with transpose_b),
         accumulated in int32 (float32), then act(acc * scale[n] + bias[n] + residual) in float32, rounded
-        to `dtype`; activation "none", "relu", "gelu" or "gelu_tanh" (docs/layers.md)."""
+        to `dtype`; activation "none", "relu", "gelu" or "gelu_tanh" (docs/layers.md). `scale_source`
+        as add_dequantize's."""
         return self._one("quantized_matmul", [a, b, scale, bias] + ([residual] if residual is not None else []),
-                         {"transpose_b": int(transpose_b), "activation": activation, "dtype": as_dtype(dtype).name},
-                         name)
+                         {"transpose_b": int(transpose_b), "activation": activation, "dtype": as_dtype(dtype).name,
+                          "scale_source": scale_source}, name)
 
     def add_select(self, condition, a, b, name=""):
         """where(condition, a, b) with broadcasting."""

@@ -219,7 +219,8 @@ def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict | None) -> N
         scale = activation_scale(threshold)
         w = _attr(gm, w_node.target).detach()
         w_q, w_scale, w_zero = quantized_weight(w, axis)
-        names = [f"_tf_quant_{k}_{s}" for s in ("weight", "scale", "zero")]
+        # (the converters tell calibrated scales from weight-only ones by these names: conversion/aten_ops/quantize.py)
+        names = [f"_tf_{'wonly' if thresholds is None else 'quant'}_{k}_{s}" for s in ("weight", "scale", "zero")]
         for name, value in zip(names, (w_q, w_scale, w_zero)):
             gm.register_buffer(name, value)
         with graph.inserting_before(n):

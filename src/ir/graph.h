@@ -88,6 +88,9 @@ namespace tensorforge::ir {
 int64_t attr_int(const Layer& l, const std::string& name);
 double attr_float(const Layer& l, const std::string& name);
 const std::string& attr_string(const Layer& l, const std::string& name);
+/// The string attribute `name`, or `fallback` where the layer has none (a graph parsed from text
+/// that omits an optional attribute, an engine file written before it existed).
+std::string attr_string_or(const Layer& l, const std::string& name, const std::string& fallback);
 const std::vector<int64_t>& attr_ints(const Layer& l, const std::string& name);
 const std::vector<double>& attr_floats(const Layer& l, const std::string& name);
 const Weights& attr_weights(const Layer& l, const std::string& name);

@@ -88,9 +88,10 @@ ir::Graph fuse_quantized_matmul(const ir::Graph& g) {
     if (f.view.rank()) a = rb.add(LayerKind::kReshape, {a}, {{"shape", f.view.vec()}}, l.name + ".a");
     const int weight = weight_rows(g, f.weight, rb, l.name + ".weight");
     rb.replace(li, LayerKind::kQuantizedMatMul, quantized_matmul_inputs(l, rb, a, weight, scale, bias),
-               {{"transpose_b", int64_t(1)},
-                {"activation", ir::attr_string(l, "activation")},
-                {"dtype", std::string(to_string(g.tensors[l.outputs[0]].dtype))}},
+               with_scale_source({{"transpose_b", int64_t(1)},
+                                  {"activation", ir::attr_string(l, "activation")},
+                                  {"dtype", std::string(to_string(g.tensors[l.outputs[0]].dtype))}},
+                                 f.weight.source),
                l.name);
   });
 }

@@ -47,9 +47,10 @@ ir::Graph fuse_weight_only_matmul(const ir::Graph& g) {
     rb.replace(li, LayerKind::kQuantizedMatMul,
                quantized_matmul_inputs(l, rb, rb.map(l.inputs[0]), weight_rows(g, w, rb, l.name + ".weight"), scale,
                                        bias),
-               {{"transpose_b", int64_t(1)},
-                {"activation", ir::attr_string(l, "activation")},
-                {"dtype", std::string(to_string(g.tensors[l.outputs[0]].dtype))}},
+               with_scale_source({{"transpose_b", int64_t(1)},
+                                  {"activation", ir::attr_string(l, "activation")},
+                                  {"dtype", std::string(to_string(g.tensors[l.outputs[0]].dtype))}},
+                                 w.source),
                l.name);
   });
 }

@@ -58,7 +58,13 @@ std::optional<QuantizedWeight> quantized_weight(const ir::Graph& g, const ir::La
   q.scale = q.transposed ? channel_values(g, db->inputs[1], q.n, Dims{q.n, 1}, Dims{q.n, 1})
                          : channel_values(g, db->inputs[1], q.n, Dims{1, q.n}, Dims{q.n});
   if (q.scale.empty() || !zero_point_zero(g, db->inputs.size() > 2 ? db->inputs[2] : -1)) return {};
+  q.source = ir::attr_string_or(*db, "scale_source", "");
   return q;
+}
+
+Attributes with_scale_source(Attributes attrs, const std::string& source) {
+  if (!source.empty()) attrs["scale_source"] = source;
+  return attrs;
 }
 
 bool quantized_matmul_activation(const ir::Layer& l) {

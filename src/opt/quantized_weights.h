@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "ir/graph.h"
@@ -26,7 +27,11 @@ struct QuantizedWeight {
   bool transposed = false;   ///< the matmul's transpose_b
   int64_t n = 0, k = 0;
   std::vector<double> scale;  ///< sb[n]
+  std::string source;         ///< the dequantize's scale_source ("" when not said)
 };
+
+/// `attrs` with "scale_source" set to `source` unless that is empty (a quantized_matmul's attributes).
+Attributes with_scale_source(Attributes attrs, const std::string& source);
 
 /// Matmul `l`'s second operand as a QuantizedWeight, if it is one.
 std::optional<QuantizedWeight> quantized_weight(const ir::Graph& g, const ir::Layer& l);

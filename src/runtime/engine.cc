@@ -63,7 +63,7 @@ std::string layout_of(const ir::Layer& l) {
 // dtype) and how the scales of it, a quantize or a dequantize apply (per tensor or per channel, from
 // the scale tensor's size). Both empty for other layers.
 struct Quantization {
-  std::string precision, scales;
+  std::string precision, scales, source;  // source: the layer's scale_source ("" when not said)
 };
 
 bool is_int8(DataType t) { return t == DataType::kInt8 || t == DataType::kUInt8; }
@@ -78,10 +78,12 @@ Quantization quantization_of(const ir::Graph& g, const ir::Layer& l) {
     // The activations' scale is folded into each column's (the weight's scale times the activation's).
     return {int8_rows ? "int8" : "int8 weights",
             int8_rows ? "weights per-channel, activations per-tensor (folded into the column scales)"
-                      : "weights per-channel (weight only: activations in float)"};
+                      : "weights per-channel (weight only: activations in float)",
+            ir::attr_string_or(l, "scale_source", "")};
   }
   if ((l.kind == LayerKind::kQuantize || l.kind == LayerKind::kDequantize) && l.inputs.size() >= 2)
-    return {"", granularity(g, l.inputs[1])};  // computes in float32; its output's dtype says the rest
+    // Computes in float32; its output's dtype says the rest.
+    return {"", granularity(g, l.inputs[1]), ir::attr_string_or(l, "scale_source", "")};
   return {};
 }
 
@@ -106,6 +108,7 @@ std::string Engine::inspect() const {
     if (!layout.empty()) os << " layout=" << layout;
     const Quantization q = quantization_of(g, l);
     if (!q.scales.empty()) os << " scales=" << (q.precision.empty() ? "" : q.precision + ", ") << q.scales;
+    if (!q.source.empty()) os << " scale_source=" << q.source;
     if (!choices[li].empty()) os << " choice=" << choices[li];
     if (l.origins.empty()) {
       os << " (inserted by the optimizer)";
@@ -148,6 +151,7 @@ std::string Engine::inspect_json() const {
            : l.outputs.empty()  ? "null"
                                 : json_string(to_string(g.tensors[l.outputs[0]].dtype)))
        << ", \"scales\": " << (q.scales.empty() ? "null" : json_string(q.scales))
+       << ", \"scale_source\": " << (q.source.empty() ? "null" : json_string(q.source))
        << ", \"layout\": " << (layout.empty() ? "null" : json_string(layout)) << ", \"origins\": [";
     for (size_t k = 0; k < l.origins.size(); ++k) os << (k ? ", " : "") << json_string(l.origins[k]);
     os << "], \"runs\": " << (runs[li] ? "true" : "false")

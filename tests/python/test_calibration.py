@@ -278,6 +278,12 @@ def test_linear_layers_run_as_int8_matmuls_on_the_cpu():
     assert any(la["kind"] == "quantize" and la["precision"] == "int8" and la["scales"] == "per-tensor"
                for la in layers), layers
     assert all(la["scales"] is None for la in layers if "quant" not in la["kind"])
+    # Where the scales came from: tensorforge.quantize calibrated them (issue 13's scale source).
+    assert [la["scale_source"] for la in products] == ["calibrated", "calibrated"], products
+    assert text.count("scale_source=calibrated") == 2, text
+    from tensorforge.dynamo.backend import REPORTS  # the compile report counts them per engine
+
+    assert "2 quantized products (int8, calibrated)" in REPORTS[-1].to_text(), REPORTS[-1].to_text()
     # A linear layer over [batch, sequence, features] (viewed as rows by the decomposition) fuses too.
     x3 = torch.randn(2, 5, 16)
     q3 = tf.quantize(model, [torch.randn(2, 5, 16)], method="max")
@@ -382,6 +388,7 @@ def test_cuda_weight_only_rows_read_int8_weights(dtype):
     text = engine_modules()[-1].engine.inspect()
     assert text.count("[quantized_matmul]") == 2 and "[matmul]" not in text, text
     assert "weight-only int8 matrix-vector" in text, text
+    assert text.count("scale_source=weight-only") == 2, text
     torch.testing.assert_close(got.float(), want.float(), atol=2e-2, rtol=2e-2)
 
 

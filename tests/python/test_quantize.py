@@ -97,6 +97,12 @@ def test_quantize_dequantize_pairs_compile_into_the_engine():
         want = model(x)
     assert w.engines == 1
     assert not [op for r in w.reports for op in kept_ops(r) if "quantized_decomposed" in op]
+    # The graph's own scales: the inspector says they were given (not calibrated by tensorforge).
+    from tensorforge.dynamo import engine_modules
+
+    text = engine_modules()[-1].engine.inspect()
+    assert "[quantized_matmul]" in text and "scale_source=given" in text, text
+    assert "scale_source=calibrated" not in text, text
     # One output quantum (0.02) where float32 matmul rounding moves a value across a rounding boundary.
     assert (got - want).abs().max().item() <= 0.02 + 1e-6
     assert (got != want).float().mean().item() < 0.01

@@ -175,13 +175,24 @@ def _build_engines(result, settings, device: torch.device, seconds: dict, symbol
         specs[node.target] = {"ops": block.op_count, "inputs": [f"{s.name}: {_type_text(s)}" for s in block.inputs],
                               "outputs": [_type_text(s) for s in block.outputs],
                               **({"sizes": {n: list(r) for n, r in engine.sizes.items()}}
-                                 if isinstance(engine, tf.DynamicEngine) else {"build_ms": engine.build_times})}
+                                 if isinstance(engine, tf.DynamicEngine) else
+                                 {"build_ms": engine.build_times, **_quantized_products(engine)})}
         logger.debug("built engine %s: %d ops in %.2f s", node.target, block.op_count, time.perf_counter() - start)
     gm.graph.eliminate_dead_code()
     _drop_unread_buffers(gm)
     gm.graph.lint()
     gm.recompile()
     return specs
+
+
+def _quantized_products(engine) -> dict:
+    """{"quantized": {"int8, calibrated": 3, ...}}: the engine's quantized products by arithmetic and
+    where their scales came from (the report's line), or {} for an engine without any."""
+    counts = collections.Counter()
+    for layer in engine.inspect(format="json")["layers"]:
+        if layer["kind"] == "quantized_matmul":
+            counts[", ".join(x for x in (layer["precision"], layer["scale_source"]) if x)] += 1
+    return {"quantized": dict(counts)} if counts else {}
 
 
 def _type_text(spec) -> str:

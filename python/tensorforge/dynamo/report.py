@@ -35,7 +35,8 @@ class Report:
     supported_ops: int
     unsupported: dict           # op -> {"count": n, "reason": str}
     kept_in_pytorch: list       # {"node", "op", "reason", "source"}
-    engines: list               # {"name", "ops", "inputs", "outputs", "build_ms"; dynamic engines: "sizes"}
+    engines: list               # {"name", "ops", "inputs", "outputs", "build_ms"; dynamic engines: "sizes";
+    #                             engines with int8 products: "quantized" ({"int8, calibrated": n, ...})}
     block_sizes: list
     min_block_size: float
     fewer_engines_at: float | None
@@ -70,8 +71,9 @@ class Report:
         lines.append(f"  engines: {len(self.engines)} (min_block_size={self.min_block_size})")
         for e in self.engines:
             sizes = "".join(f", size {n} {lo}..{hi} (opt {opt})" for n, (lo, opt, hi) in e.get("sizes", {}).items())
+            quantized = "".join(f", {n} quantized products ({kind})" for kind, n in e.get("quantized", {}).items())
             lines.append(f"    {e['name']}: {e['ops']} ops, inputs {', '.join(e['inputs']) or '-'}, "
-                         f"outputs {', '.join(e['outputs'])}{sizes}")
+                         f"outputs {', '.join(e['outputs'])}{sizes}{quantized}")
         if self.kept_in_pytorch:
             lines.append(f"  nodes kept in PyTorch: {len(self.kept_in_pytorch)}")
             for k in self.kept_in_pytorch:
@@ -129,6 +131,7 @@ def build_report(aten_gm_nodes: list[Node], result: PartitionResult, settings, g
                         "inputs": spec.get("inputs", [_describe(n) for n in graph_nodes if n.op == "placeholder"]),
                         "outputs": spec.get("outputs", []),
                         **({"build_ms": spec["build_ms"]} if "build_ms" in spec else {}),
+                        **({"quantized": spec["quantized"]} if "quantized" in spec else {}),
                         **({"sizes": spec["sizes"]} if "sizes" in spec else {})})
     supported = len(ops) - sum(i["count"] for i in unsupported.values())
     op_counts = dict(collections.Counter(str(n.target) for n in ops))

@@ -48,7 +48,17 @@ void infer_quantize(InferContext& c) {
   c.set_output(0, to, c.dims(0));
 }
 
+// "scale_source": where the scales came from, for the inspector (docs/quantization.md): "" (not
+// said), "given" (the graph's own, as PT2E writes them), "calibrated" (tensorforge.quantize with
+// calibrated activations) or "weight-only" (tensorforge.quantize(weight_only=True)).
+void check_scale_source(InferContext& c) {
+  const std::string& s = c.get_string("scale_source");
+  c.require(s.empty() || s == "given" || s == "calibrated" || s == "weight-only",
+            "scale_source must be \"\", \"given\", \"calibrated\" or \"weight-only\", not \"" + s + "\"");
+}
+
 void infer_dequantize(InferContext& c) {
+  check_scale_source(c);
   c.require(c.dtype(0) == DataType::kInt8 || c.dtype(0) == DataType::kUInt8, "dequantize takes int8 or uint8");
   const DataType to = attr_dtype(c);
   c.require(is_floating(to), "dequantize produces a floating-point dtype");
@@ -71,6 +81,7 @@ void infer_quantized_matmul(InferContext& c) {
     c.require(c.dtype(i) == DataType::kFloat32 && c.dims(i) == Dims{n},
               std::string(i == 2 ? "scale" : "bias") + " must be float32 [N] = [" + std::to_string(n) + "]");
   }
+  check_scale_source(c);
   const std::string& act = c.get_string("activation");
   c.require(act == "none" || act == "relu" || act == "gelu" || act == "gelu_tanh",
             "activation must be \"none\", \"relu\", \"gelu\" or \"gelu_tanh\", not \"" + act + "\"");
@@ -97,14 +108,17 @@ void add_quantize_ops(std::vector<OpDef>& defs) {
                   nullptr,
                   infer_quantize});
   defs.push_back({LayerKind::kDequantize, {"q", "scale", "zero_point"}, 2, false,
-                  {{"dtype", AttrType::kString, false, std::string("float32")}}, nullptr, infer_dequantize});
+                  {{"dtype", AttrType::kString, false, std::string("float32")},
+                   {"scale_source", AttrType::kString, false, std::string()}},
+                  nullptr, infer_dequantize});
   defs.push_back({LayerKind::kQuantizedMatMul,
                   {"a", "b", "scale", "bias", "residual"},
                   3,
                   false,
                   {{"transpose_b", AttrType::kInt, false, int64_t(0)},
                    {"activation", AttrType::kString, false, std::string("none")},
-                   {"dtype", AttrType::kString, false, std::string("float32")}},
+                   {"dtype", AttrType::kString, false, std::string("float32")},
+                   {"scale_source", AttrType::kString, false, std::string()}},
                   nullptr,
                   infer_quantized_matmul});
 }

@@ -18,7 +18,8 @@ from tensorforge.dynamo.lowering import trace_cache
 from tensorforge.dynamo.lowering.custom_ops import wrap_kept_ops
 from tensorforge.errors import UnsupportedError
 from tensorforge.dynamo.lowering.decompositions import decomposition_table
-from tensorforge.dynamo.lowering.freeze import RESTORED, STATE, freeze_inputs, frozen_positions, inline_scalars, scalar_positions
+from tensorforge.dynamo.lowering.freeze import (RESTORED, STATE, freeze_inputs, frozen_positions, inline_scalars,
+                                                scalar_positions, source_names)
 from tensorforge.dynamo.lowering.passes import PASSES
 
 
@@ -76,7 +77,7 @@ def lower(gm: GraphModule, example_inputs, settings, keep_trace: bool = False,
             if key:
                 trace_cache.store(key, aten_gm)
     kept = _copy(aten_gm) if keep_trace else None
-    aten_gm = freeze_inputs(aten_gm, frozen, example_inputs)
+    aten_gm = freeze_inputs(aten_gm, frozen, example_inputs, source_names(gm))
     for p in PASSES:
         aten_gm = p(aten_gm, settings)
     aten_gm.recompile()  # once, for freezing and every pass

@@ -90,9 +90,31 @@ def inline_scalars(dynamo_gm: GraphModule, positions: list[int], example_inputs)
     return dynamo_gm
 
 
-def freeze_inputs(aten_gm: GraphModule, positions: list[int], example_inputs) -> GraphModule:
+SOURCE = "tensorforge_source"
+"""Meta of a frozen constant: the dynamo source's name of the parameter or buffer it holds (such as
+"L['self']._tf_quant_0_scale"), where dynamo gave one; converters read where a value came from."""
+
+
+def source_names(dynamo_gm: GraphModule) -> list[str | None]:
+    """Each placeholder's dynamo source name (a parameter's or buffer's path), None where unknown
+    (a graph restored from dynamo's precompile cache, or compiled outside dynamo)."""
+    names = []
+    for node in (n for n in dynamo_gm.graph.nodes if n.op == "placeholder"):
+        source = getattr(node.meta.get("grapharg"), "source", None)
+        name = getattr(source, "name", None)
+        try:
+            name = name() if callable(name) else name  # a method in older PyTorch, a property in newer
+        except Exception:  # noqa: BLE001 - a source that cannot name itself
+            name = None
+        names.append(name if isinstance(name, str) else None)
+    return names
+
+
+def freeze_inputs(aten_gm: GraphModule, positions: list[int], example_inputs,
+                  sources: list[str | None] | None = None) -> GraphModule:
     """Replaces the placeholders at `positions` of a traced graph with constants over their values
-    (the same tensors, detached: nothing may write to them)."""
+    (the same tensors, detached: nothing may write to them); `sources` (source_names of the dynamo
+    graph) goes into each constant's meta under SOURCE."""
     placeholders = [n for n in aten_gm.graph.nodes if n.op == "placeholder"]
     keep = set(positions)
     for i, node in enumerate(placeholders):
@@ -103,6 +125,8 @@ def freeze_inputs(aten_gm: GraphModule, positions: list[int], example_inputs) ->
         with aten_gm.graph.inserting_before(node):
             const = aten_gm.graph.get_attr(name)
         const.meta.update(node.meta)
+        if sources is not None and i < len(sources) and sources[i]:
+            const.meta[SOURCE] = sources[i]
         node.replace_all_uses_with(const)
         aten_gm.graph.erase_node(node)
     aten_gm.graph.lint()

@@ -8,11 +8,14 @@ gives at run time, and other quantized dtypes, stay in PyTorch (docs/quantizatio
 
 from __future__ import annotations
 
+import re
+
 import torch
 import torch.ao.quantization.fx._decomposed  # noqa: F401 - defines torch.ops.quantized_decomposed
 from torch.fx import Node
 
 from tensorforge.dynamo.conversion.registry import converter
+from tensorforge.dynamo.lowering.freeze import SOURCE
 
 qd = torch.ops.quantized_decomposed
 _DTYPES = (torch.int8, torch.uint8)
@@ -68,9 +71,24 @@ def _quantize(ctx, node, args, axis):
     return ctx.net.add_quantize(x, scale, zero, dtype=dtype, qmin=qmin, qmax=qmax, name=ctx.name())
 
 
+# The scale buffers tensorforge.quantize registers (quantization.py): calibrated, or weight only.
+_OWN_SCALE = re.compile(r"(?<![A-Za-z0-9_])_tf_(quant|wonly)_\d+_scale(?![A-Za-z0-9_])")
+
+
+def scale_source(node: Node) -> str:
+    """Where a dequantize's scales came from: "calibrated" or "weight-only" for the buffers of
+    tensorforge.quantize (by the dynamo source of the frozen constant), else "given"."""
+    arg = node.args[1] if len(node.args) > 1 else None
+    match = _OWN_SCALE.search(arg.meta.get(SOURCE) or "") if isinstance(arg, Node) else None
+    if match is None:
+        return "given"
+    return "calibrated" if match.group(1) == "quant" else "weight-only"
+
+
 def _dequantize(ctx, node, args, kwargs, axis):
     scale, zero = _params(ctx, node, args, axis)
-    return ctx.net.add_dequantize(args[0], scale, zero, dtype=ctx.out_dtype(), name=ctx.name())
+    return ctx.net.add_dequantize(args[0], scale, zero, dtype=ctx.out_dtype(), name=ctx.name(),
+                                  scale_source=scale_source(node))
 
 
 for _overload in (qd.quantize_per_tensor.default, qd.quantize_per_tensor.tensor):
