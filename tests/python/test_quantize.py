@@ -108,6 +108,24 @@ def test_quantize_dequantize_pairs_compile_into_the_engine():
     assert (got != want).float().mean().item() < 0.01
 
 
+def test_scale_source_follows_the_scale_constant():
+    """tensorforge.quantize's scale buffers (by the frozen constant's dynamo source) are calibrated or
+    weight-only, other constant tensors given; a Python number (an activation's scale) says nothing."""
+    from tensorforge.dynamo.conversion.aten_ops.quantize import scale_source
+    from tensorforge.dynamo.lowering.freeze import SOURCE
+
+    g = torch.fx.Graph()
+    x, s = g.placeholder("x"), g.get_attr("s")
+    number = g.call_function(qd.dequantize_per_tensor.default, (x, 0.05, 0, -128, 127, torch.int8))
+    tensor = g.call_function(qd.dequantize_per_tensor.tensor, (x, s, s, -128, 127, torch.int8))
+    assert scale_source(number) == ""
+    assert scale_source(tensor) == "given"
+    for source, want in (("L['self']._tf_quant_3_scale", "calibrated"), ("L['self']._tf_wonly_0_scale", "weight-only"),
+                         ("L['self']._tf_quant_3_scales", "given"), ("L['self'].w_scale", "given")):
+        s.meta[SOURCE] = source
+        assert scale_source(tensor) == want, source
+
+
 def test_runtime_scales_stay_in_pytorch():
     """A scale an engine input would give at run time is not a constant: the op stays in PyTorch."""
     def f(x, scale):

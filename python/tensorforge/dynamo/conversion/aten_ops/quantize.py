@@ -77,9 +77,13 @@ _OWN_SCALE = re.compile(r"(?<![A-Za-z0-9_])_tf_(quant|wonly)_\d+_scale(?![A-Za-z
 
 def scale_source(node: Node) -> str:
     """Where a dequantize's scales came from: "calibrated" or "weight-only" for the buffers of
-    tensorforge.quantize (by the dynamo source of the frozen constant), else "given"."""
+    tensorforge.quantize (by the dynamo source of the frozen constant), "given" for other constant
+    tensors, "" (not said) for a Python number: tensorforge.quantize and PT2E both write an
+    activation's scale as one, so its origin is not in the graph."""
     arg = node.args[1] if len(node.args) > 1 else None
-    match = _OWN_SCALE.search(arg.meta.get(SOURCE) or "") if isinstance(arg, Node) else None
+    if not isinstance(arg, Node):
+        return ""
+    match = _OWN_SCALE.search(arg.meta.get(SOURCE) or "")
     if match is None:
         return "given"
     return "calibrated" if match.group(1) == "quant" else "weight-only"
