@@ -20,10 +20,13 @@ enum class DataType : uint8_t {
   kInt64 = 5,     ///< Signed 64-bit integer.
   kBool = 6,      ///< Boolean, one byte per element (0 or 1).
   kUInt8 = 7,     ///< Unsigned 8-bit integer.
+  /// FP8 E4M3 (PyTorch's float8_e4m3fn: largest 448, no infinities). A storage type: casts,
+  /// quantize and dequantize take it; arithmetic layers do not (docs/quantization.md).
+  kFloat8E4M3 = 8,
 };
 
 /// Number of DataType values; valid values are 0 .. kNumDataTypes-1.
-constexpr int kNumDataTypes = 8;
+constexpr int kNumDataTypes = 9;
 
 /// Size in bytes of one element of `t`.
 size_t element_size(DataType t);
@@ -39,6 +42,9 @@ bool is_floating(DataType t);
 
 /// True for int8, int32, int64 and uint8 (not bool).
 bool is_integer(DataType t);
+
+/// True for the 8-bit float storage types (float8_e4m3fn).
+bool is_float8(DataType t);
 
 /// Largest rank a tensor may have.
 constexpr int kMaxDims = 8;

@@ -57,6 +57,7 @@ def _torch_dtypes():
         DataType.int64: torch.int64,
         DataType.bool: torch.bool,
         DataType.uint8: torch.uint8,
+        DataType.float8_e4m3fn: torch.float8_e4m3fn,
     }
 
 
@@ -195,6 +196,9 @@ class Network:
         torch = _torch()
         if torch is not None and isinstance(array, torch.Tensor):
             array = array.detach().cpu()
+            if array.dtype == torch.float8_e4m3fn:  # DLPack has no float8: its bytes, said to be float8
+                return _typed(self._net.add_constant, _host_array(array.contiguous().view(torch.uint8), "constant"),
+                              name, DataType.float8_e4m3fn)
         return _typed(self._net.add_constant, _host_array(array, "constant"), name)
 
     def add_layer(self, kind: str, inputs: Sequence[Tensor | None], attrs: dict | None = None,
@@ -310,7 +314,8 @@ class Network:
     def add_quantize(self, x, scale, zero_point=None, dtype="int8", qmin=None, qmax=None, name=""):
         """Quantizes float x to int8 or uint8: clamp(round_half_even(x / scale) + zero_point, qmin,
         qmax); scale (float32) and zero_point (int32, optional) broadcast to x; qmin/qmax default to
-        the dtype's range (docs/layers.md)."""
+        the dtype's range. To float8_e4m3fn: float8(clamp(x / scale, -448, 448)), no zero point
+        (docs/layers.md)."""
         attrs = {"dtype": as_dtype(dtype).name}
         if qmin is not None:
             attrs["qmin"] = operator.index(qmin)

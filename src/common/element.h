@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/float8.h"
 #include "common/half.h"
 #include "tensorforge/types.h"
 
@@ -21,6 +22,7 @@ inline double element_as_double(DataType t, const void* data, int64_t i) {
     case DataType::kInt64: { int64_t v; std::memcpy(&v, p + i * 8, 8); return static_cast<double>(v); }
     case DataType::kBool: return p[i] ? 1 : 0;
     case DataType::kUInt8: return p[i];
+    case DataType::kFloat8E4M3: return to_float(float8_e4m3_t{p[i]});
   }
   return 0;
 }

@@ -12,6 +12,7 @@ struct DataTypeInfo {
 };
 constexpr DataTypeInfo kInfo[kNumDataTypes] = {
     {"float32", 4}, {"float16", 2}, {"bfloat16", 2}, {"int8", 1}, {"int32", 4}, {"int64", 8}, {"bool", 1}, {"uint8", 1},
+    {"float8_e4m3fn", 1},
 };
 }  // namespace
 
@@ -25,7 +26,8 @@ DataType parse_data_type(const std::string& name) {
   for (int i = 0; i < kNumDataTypes; ++i)
     if (name == kInfo[i].name) return static_cast<DataType>(i);
   throw Error(ErrorCode::kInvalidArgument, "unknown data type '" + name +
-                                               "' (expected float32, float16, bfloat16, int8, int32, int64, bool or uint8)");
+                                               "' (expected float32, float16, bfloat16, int8, int32, int64, bool, "
+                                               "uint8 or float8_e4m3fn)");
 }
 
 bool is_floating(DataType t) {
@@ -34,6 +36,7 @@ bool is_floating(DataType t) {
 bool is_integer(DataType t) {
   return t == DataType::kInt8 || t == DataType::kInt32 || t == DataType::kInt64 || t == DataType::kUInt8;
 }
+bool is_float8(DataType t) { return t == DataType::kFloat8E4M3; }
 
 Dims::Dims(std::initializer_list<int64_t> d) : Dims(std::vector<int64_t>(d)) {}
 

@@ -49,6 +49,25 @@ std::string Graph::unique_layer_name(const std::string& base) {
 namespace {
 
 // Checks the inputs' count and ids, normalizes attributes and runs inference; returns the outputs.
+// float8_e4m3fn is a storage type (include/tensorforge/types.h): only these kinds read or write it;
+// any other layer meeting it is refused here, before a kernel could read its bytes as another type.
+bool takes_float8(LayerKind k) {
+  return k == LayerKind::kConstant || k == LayerKind::kCast || k == LayerKind::kQuantize ||
+         k == LayerKind::kDequantize || k == LayerKind::kReshape;
+}
+
+void check_float8(const Graph& g, const Layer& layer, const std::vector<std::pair<DataType, Dims>>& outputs,
+                  const std::string& where) {
+  if (takes_float8(layer.kind)) return;
+  bool meets = false;
+  for (int id : layer.inputs) meets = meets || (id >= 0 && is_float8(g.tensors[id].dtype));
+  for (const auto& out : outputs) meets = meets || is_float8(out.first);
+  if (meets)
+    throw Error(ErrorCode::kInvalidNetwork, where + ": float8_e4m3fn tensors are storage only; cast, quantize, "
+                                                    "dequantize and reshape take them, " +
+                                                    std::string(to_string(layer.kind)) + " does not");
+}
+
 std::vector<std::pair<DataType, Dims>> check_and_infer(const Graph& g, Layer& layer) {
   const OpDef& def = op_def(layer.kind);
   const std::string where = "layer '" + layer.name + "' (" + to_string(layer.kind) + ")";
@@ -76,6 +95,7 @@ std::vector<std::pair<DataType, Dims>> check_and_infer(const Graph& g, Layer& la
   int nb_out = def.nb_outputs ? def.nb_outputs(layer.attrs) : 1;
   ctx.outputs.resize(nb_out);
   def.infer(ctx);
+  check_float8(g, layer, ctx.outputs, where);
   for (auto& [dt, d] : ctx.outputs) {
     for (int k = 0; k < d.rank(); ++k)
       if (d[k] < 0) throw Error(ErrorCode::kInternal, where + ": inferred a negative extent " + d.str());

@@ -1,6 +1,8 @@
 // The network text parser (see parser.h): a small recursive-descent reader of the printer's lines.
 #include "ir/parser.h"
 
+#include "common/float8.h"
+
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -8,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/float8.h"
 #include "common/half.h"
 #include "ir/sizes.h"
 
@@ -197,6 +200,7 @@ void store(uint8_t* p, DataType t, int64_t i, double v) {
     case DataType::kInt64: reinterpret_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); break;
     case DataType::kBool: p[i] = v != 0; break;
     case DataType::kUInt8: p[i] = static_cast<uint8_t>(v); break;
+    case DataType::kFloat8E4M3: p[i] = to_float8_e4m3(static_cast<float>(v)).bits; break;
   }
 }
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "common/broadcast.h"
+#include "common/element.h"
 #include "opt/fuse_weight_only_matmul.h"
 #include "opt/rebuild.h"
 
@@ -18,15 +19,6 @@ bool foldable(const ir::Graph& g, const ir::Layer& l) {
   return true;
 }
 
-// Element i of integer weights as a double (int8, uint8, int32).
-double int_at(const Weights& w, int64_t i) {
-  switch (w.dtype()) {
-    case DataType::kInt8: return static_cast<const int8_t*>(w.data())[i];
-    case DataType::kUInt8: return static_cast<const uint8_t*>(w.data())[i];
-    default: return static_cast<const int32_t*>(w.data())[i];
-  }
-}
-
 Weights dequantized(const ir::Graph& g, const ir::Layer& l) {
   const Weights& q = constant_value(g, l.inputs[0]);
   const Weights& scale = constant_value(g, l.inputs[1]);
@@ -39,8 +31,9 @@ Weights dequantized(const ir::Graph& g, const ir::Layer& l) {
   std::vector<double> v(static_cast<size_t>(dims.volume()));
   int64_t i = 0;
   for (BroadcastIter it(dims, strides); !it.done(); it.next(), ++i) {
-    const double zero = has_zero ? int_at(zeros, it.offset(1)) : 0.0;
-    v[i] = static_cast<double>(static_cast<float>(int_at(q, i) - zero) * s[it.offset(0)]);  // the kernels' float32
+    const double zero = has_zero ? element_as_double(zeros.dtype(), zeros.data(), it.offset(1)) : 0.0;
+    const double qi = element_as_double(q.dtype(), q.data(), i);  // int8, uint8, int32 or float8 exactly
+    v[i] = static_cast<double>(static_cast<float>(qi - zero) * s[it.offset(0)]);  // the kernels' float32
   }
   return float_weights(g.tensors[l.outputs[0]].dtype, dims, v);
 }

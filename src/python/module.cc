@@ -72,7 +72,8 @@ DataType dtype_of(const Array& a, const std::string& what) {
   }
   throw Error(ErrorCode::kInvalidArgument, what + ": unsupported element type (DLPack code " + std::to_string(d.code) +
                                                ", " + std::to_string(d.bits) + " bits); TensorForge takes float32, "
-                                               "float16, bfloat16, int8, int32, int64, bool and uint8");
+                                               "float16, bfloat16, int8, int32, int64, bool and uint8 (float8 "
+                                               "data only as constants: Network.add_constant of a float8 tensor)");
 }
 
 template <class Array>
@@ -215,7 +216,8 @@ NB_MODULE(_C, m) {
       .value("int32", DataType::kInt32)
       .value("int64", DataType::kInt64)
       .value("bool", DataType::kBool)
-      .value("uint8", DataType::kUInt8);
+      .value("uint8", DataType::kUInt8)
+      .value("float8_e4m3fn", DataType::kFloat8E4M3);
   nb::enum_<DeviceKind>(m, "DeviceKind").value("cpu", DeviceKind::kCPU).value("cuda", DeviceKind::kCUDA);
   nb::enum_<Severity>(m, "Severity")
       .value("error", Severity::kError)
@@ -303,10 +305,18 @@ NB_MODULE(_C, m) {
       .def("specialize", &Network::specialize, nb::arg("values"))
       .def("mark_output", &Network::mark_output, nb::arg("tensor"), nb::arg("name") = "")
       .def("add_constant",
-           [](Network& n, InArray a, const std::string& name) {
-             return n.add_constant(weights_of(a, "add_constant"), name);
+           [](Network& n, InArray a, const std::string& name, std::optional<DataType> bytes_as) {
+             Weights w = weights_of(a, "add_constant");
+             // float8 data crosses as its bytes (uint8): `bytes_as` names what they hold.
+             if (bytes_as && *bytes_as != w.dtype()) {
+               if (element_size(*bytes_as) != element_size(w.dtype()))
+                 throw Error(ErrorCode::kInvalidArgument, std::string("add_constant: ") + to_string(w.dtype()) +
+                                                              " bytes cannot hold " + to_string(*bytes_as));
+               w = Weights(*bytes_as, w.dims(), w.data());
+             }
+             return n.add_constant(w, name);
            },
-           nb::arg("array"), nb::arg("name") = "")
+           nb::arg("array"), nb::arg("name") = "", nb::arg("bytes_as") = nb::none())
       .def("add_layer",
            [](Network& n, const std::string& kind, const std::vector<std::optional<Tensor>>& inputs, nb::dict attrs,
               const std::string& name, const std::map<std::string, std::vector<std::string>>& sizes) {

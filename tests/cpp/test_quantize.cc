@@ -90,7 +90,7 @@ TEST(Quantize, MalformedLayersAreClearErrors) {
   expect_error([&] { net.add_quantize(i, scale, Tensor(), DataType::kInt8); }, ErrorCode::kInvalidNetwork,
                {"floating-point input"});
   expect_error([&] { net.add_quantize(x, scale, Tensor(), DataType::kInt32); }, ErrorCode::kInvalidNetwork,
-               {"int8 or uint8"});
+               {"int8, uint8 or float8_e4m3fn"});
   expect_error([&] { net.add_quantize(x, scale, Tensor(), DataType::kInt8, -200); }, ErrorCode::kInvalidNetwork,
                {"qmin -200 is outside int8's range"});
   expect_error([&] { net.add_quantize(x, scale, Tensor(), DataType::kUInt8, 10, 5); }, ErrorCode::kInvalidNetwork,
@@ -101,7 +101,8 @@ TEST(Quantize, MalformedLayersAreClearErrors) {
                ErrorCode::kInvalidNetwork, {"the scale must be float32"});
   expect_error([&] { net.add_quantize(x, scale, constant(net, DataType::kInt64, {1}, {0}), DataType::kInt8); },
                ErrorCode::kInvalidNetwork, {"the zero point must be int32"});
-  expect_error([&] { net.add_dequantize(x, scale, Tensor()); }, ErrorCode::kInvalidNetwork, {"int8 or uint8"});
+  expect_error([&] { net.add_dequantize(x, scale, Tensor()); }, ErrorCode::kInvalidNetwork,
+               {"int8, uint8 or float8_e4m3fn"});
   Tensor q = net.add_quantize(x, scale, Tensor(), DataType::kInt8);
   expect_error([&] { net.add_dequantize(q, scale, Tensor(), DataType::kInt32); }, ErrorCode::kInvalidNetwork,
                {"floating-point dtype"});

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/float8.h"
 #include "common/half.h"
 #include "tensorforge/tensorforge.h"
 
@@ -41,6 +42,7 @@ struct HostTensor {
       case DataType::kInt64: return static_cast<double>(reinterpret_cast<const int64_t*>(p)[i]);
       case DataType::kBool: return p[i] ? 1.0 : 0.0;
       case DataType::kUInt8: return p[i];
+      case DataType::kFloat8E4M3: return to_float(float8_e4m3_t{p[i]});
     }
     return 0;
   }
@@ -55,6 +57,7 @@ struct HostTensor {
       case DataType::kInt64: reinterpret_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); break;
       case DataType::kBool: p[i] = v != 0; break;
       case DataType::kUInt8: p[i] = static_cast<uint8_t>(static_cast<int64_t>(v)); break;
+      case DataType::kFloat8E4M3: p[i] = to_float8_e4m3(static_cast<float>(v)).bits; break;
     }
   }
   std::vector<double> values() const {

@@ -77,6 +77,11 @@ void infer_cast(InferContext& c) {
   } catch (const Error& e) {
     c.fail(e.what());
   }
+  // float8_e4m3fn converts only to and from the float types (a cast to itself is a copy).
+  if (is_float8(to) != is_float8(c.dtype(0)))
+    c.require(is_floating(is_float8(to) ? c.dtype(0) : to),
+              std::string("float8_e4m3fn casts only to and from float32, float16 and bfloat16, not ") +
+                  to_string(is_float8(to) ? c.dtype(0) : to));
   c.set_output(0, to, c.dims(0));
 }
 

@@ -36,7 +36,14 @@ void check_params(InferContext& c, const Dims& dims) {
 void infer_quantize(InferContext& c) {
   c.require(is_floating(c.dtype(0)), "quantize needs a floating-point input");
   const DataType to = attr_dtype(c);
-  c.require(to == DataType::kInt8 || to == DataType::kUInt8, "quantize produces int8 or uint8");
+  c.require(to == DataType::kInt8 || to == DataType::kUInt8 || is_float8(to),
+            "quantize produces int8, uint8 or float8_e4m3fn");
+  if (is_float8(to)) {  // saturates to the format's range; no zero point (docs/layers.md)
+    c.require(!c.has_input(2), "a float8_e4m3fn quantize takes no zero point");
+    check_params(c, c.dims(0));
+    c.set_output(0, to, c.dims(0));
+    return;
+  }
   const int64_t lo = to == DataType::kInt8 ? -128 : 0, hi = to == DataType::kInt8 ? 127 : 255;
   const int64_t qmin = c.get_int("qmin"), qmax = c.get_int("qmax");
   c.require(qmin == std::numeric_limits<int64_t>::min() || (qmin >= lo && qmin <= hi),
@@ -59,7 +66,9 @@ void check_scale_source(InferContext& c) {
 
 void infer_dequantize(InferContext& c) {
   check_scale_source(c);
-  c.require(c.dtype(0) == DataType::kInt8 || c.dtype(0) == DataType::kUInt8, "dequantize takes int8 or uint8");
+  c.require(c.dtype(0) == DataType::kInt8 || c.dtype(0) == DataType::kUInt8 || is_float8(c.dtype(0)),
+            "dequantize takes int8, uint8 or float8_e4m3fn");
+  c.require(!is_float8(c.dtype(0)) || !c.has_input(2), "a float8_e4m3fn dequantize takes no zero point");
   const DataType to = attr_dtype(c);
   c.require(is_floating(to), "dequantize produces a floating-point dtype");
   check_params(c, c.dims(0));

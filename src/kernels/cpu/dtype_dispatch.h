@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "common/float8.h"
 #include "common/half.h"
 #include "tensorforge/types.h"
 
@@ -22,13 +23,17 @@ template <>
 struct Compute<bfloat16_t> {
   using type = float;
 };
+template <>
+struct Compute<float8_e4m3_t> {
+  using type = float;
+};
 template <class T>
 using compute_t = typename Compute<T>::type;
 
 /// Loads element i of a storage array as its compute type.
 template <class T>
 inline compute_t<T> load(const T* p, int64_t i) {
-  if constexpr (std::is_same_v<T, half_t> || std::is_same_v<T, bfloat16_t>)
+  if constexpr (std::is_same_v<T, half_t> || std::is_same_v<T, bfloat16_t> || std::is_same_v<T, float8_e4m3_t>)
     return to_float(p[i]);
   else
     return p[i];
@@ -41,6 +46,8 @@ inline T store_as(C v) {
     return to_half(static_cast<float>(v));
   else if constexpr (std::is_same_v<T, bfloat16_t>)
     return to_bfloat16(static_cast<float>(v));
+  else if constexpr (std::is_same_v<T, float8_e4m3_t>)
+    return to_float8_e4m3(static_cast<float>(v));
   else if constexpr (std::is_same_v<T, bool>)
     return v != C(0);
   else
@@ -65,8 +72,9 @@ decltype(auto) dispatch(DataType t, F&& f) {
     case DataType::kInt64: return f(Tag<int64_t>{});
     case DataType::kBool: return f(Tag<bool>{});
     case DataType::kUInt8: return f(Tag<uint8_t>{});
+    case DataType::kFloat8E4M3: break;  // a storage type: no kernel computes on it through dispatch
   }
-  return f(Tag<float>{});
+  throw Error(ErrorCode::kInternal, std::string("a CPU kernel was asked to compute on ") + to_string(t) + " data");
 }
 
 /// Calls f(Tag<T>{}) for the floating types only (float32, float16, bfloat16).

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "common/broadcast.h"
 #include "kernels/common/quantize_formulas.h"
@@ -40,21 +41,26 @@ template <class T, class Q>
 class QuantizeKernel : public Kernel {
  public:
   explicit QuantizeKernel(const KernelSpec& s) : params_(s) {
-    const int64_t qmin = ir::attr_int(s.layer, "qmin"), qmax = ir::attr_int(s.layer, "qmax");
-    qmin_ = static_cast<float>(std::max<int64_t>(qmin, std::numeric_limits<Q>::min()));
-    qmax_ = static_cast<float>(std::min<int64_t>(qmax, std::numeric_limits<Q>::max()));
+    if constexpr (!std::is_same_v<Q, float8_e4m3_t>) {  // float8 has no integer range (inference checked)
+      const int64_t qmin = ir::attr_int(s.layer, "qmin"), qmax = ir::attr_int(s.layer, "qmax");
+      qmin_ = static_cast<float>(std::max<int64_t>(qmin, std::numeric_limits<Q>::min()));
+      qmax_ = static_cast<float>(std::min<int64_t>(qmax, std::numeric_limits<Q>::max()));
+    }
   }
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const T* x = in[0].as<T>();
     Q* q = out[0].as<Q>();
     params_.each(in, out[0].dims, [&](int64_t i, float scale, float zero) {
-      q[i] = static_cast<Q>(kernels::quantize_value(load(x, i), scale, zero, qmin_, qmax_));
+      if constexpr (std::is_same_v<Q, float8_e4m3_t>)
+        q[i] = to_float8_e4m3(kernels::quantize_float8_value(load(x, i), scale));
+      else
+        q[i] = static_cast<Q>(kernels::quantize_value(load(x, i), scale, zero, qmin_, qmax_));
     });
   }
 
  private:
   Params params_;
-  float qmin_, qmax_;
+  float qmin_ = 0, qmax_ = 0;
 };
 
 template <class Q, class T>
@@ -65,7 +71,7 @@ class DequantizeKernel : public Kernel {
     const Q* q = in[0].as<Q>();
     T* y = out[0].as<T>();
     params_.each(in, out[0].dims, [&](int64_t i, float scale, float zero) {
-      y[i] = store_as<T>(kernels::dequantize_value(static_cast<float>(q[i]), scale, zero));
+      y[i] = store_as<T>(kernels::dequantize_value(load(q, i), scale, zero));
     });
   }
 
@@ -79,9 +85,11 @@ std::unique_ptr<Kernel> make(const KernelSpec& s, DataType float_type, DataType 
     using T = typename decltype(tag)::type;
     if constexpr (kFloatFirst) {
       if (int_type == DataType::kUInt8) return std::make_unique<K<T, uint8_t>>(s);
+      if (int_type == DataType::kFloat8E4M3) return std::make_unique<K<T, float8_e4m3_t>>(s);
       return std::make_unique<K<T, int8_t>>(s);
     } else {
       if (int_type == DataType::kUInt8) return std::make_unique<K<uint8_t, T>>(s);
+      if (int_type == DataType::kFloat8E4M3) return std::make_unique<K<float8_e4m3_t, T>>(s);
       return std::make_unique<K<int8_t, T>>(s);
     }
   });

@@ -69,7 +69,22 @@ std::unique_ptr<Kernel> make_fill_like(DataType t, double start, double step) {
 
 std::unique_ptr<Kernel> create_select(const KernelSpec& s) { return std::make_unique<SelectKernel>(s); }
 
+// Casts to and from float8_e4m3fn (the other side a float type, as inference requires): through
+// float32, rounded to nearest even (to_float8_e4m3, PyTorch's conversion).
+std::unique_ptr<Kernel> create_float8_cast(DataType from, DataType to) {
+  auto same = [](float v) { return v; };
+  if (is_float8(from) && is_float8(to)) return make_map<float8_e4m3_t, float8_e4m3_t>(same);
+  const bool to_float8 = is_float8(to);
+  return dispatch_floating(to_float8 ? from : to, [&](auto tag) -> std::unique_ptr<Kernel> {
+    using F = typename decltype(tag)::type;
+    if (to_float8) return make_map<F, float8_e4m3_t>(same);
+    return make_map<float8_e4m3_t, F>(same);
+  });
+}
+
 std::unique_ptr<Kernel> create_cast(const KernelSpec& s) {
+  if (is_float8(s.inputs[0]->dtype) || is_float8(s.outputs[0]->dtype))
+    return create_float8_cast(s.inputs[0]->dtype, s.outputs[0]->dtype);
   return dispatch(s.inputs[0]->dtype, [&](auto in_tag) {
     using T = typename decltype(in_tag)::type;
     return dispatch(s.outputs[0]->dtype, [&](auto out_tag) {

@@ -72,8 +72,9 @@ decltype(auto) dispatch(DataType t, F&& f) {
     case DataType::kInt64: return f(Tag<int64_t>{});
     case DataType::kBool: return f(Tag<bool>{});
     case DataType::kUInt8: return f(Tag<uint8_t>{});
+    case DataType::kFloat8E4M3: break;  // a storage type: no kernel computes on it through dispatch
   }
-  return f(Tag<float>{});
+  throw Error(ErrorCode::kInternal, std::string("a CUDA kernel was asked to compute on ") + to_string(t) + " data");
 }
 
 /// Output index -> operand offsets for up to three broadcast operands (right-aligned, stride 0 on

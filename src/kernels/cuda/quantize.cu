@@ -1,6 +1,8 @@
 // CUDA quantize and dequantize kernels (docs/layers.md): the formulas of
 // kernels/common/quantize_formulas.h, the scale and the zero point broadcast to the data (operands
 // 1 and 2 of a Broadcast; a missing zero point reads as 0).
+#include <cuda_fp8.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -52,6 +54,27 @@ __global__ void dequantize_kernel(const Q* __restrict__ q, const float* __restri
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float z = zero ? static_cast<float>(zero[bc.offset(2, i)]) : 0.0f;
     y[i] = store_as<T>(kernels::dequantize_value(static_cast<float>(q[i]), scale[bc.offset(1, i)], z));
+  }
+}
+
+// float8_e4m3fn (no zero point): q = float8(clamp(x * (1/scale), -448, 448)), rounded to nearest
+// even; y = float(q) * scale. One element a thread; the scale broadcast as operand 1.
+template <class T>
+__global__ void quantize_float8_kernel(const T* __restrict__ x, const float* __restrict__ scale,
+                                       uint8_t* __restrict__ q, int64_t n, Broadcast bc) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    const float v = kernels::quantize_float8_value(static_cast<float>(load(x, i)), scale[bc.offset(1, i)]);
+    q[i] = __nv_cvt_float_to_fp8(v, __NV_SATFINITE, __NV_E4M3);
+  }
+}
+
+template <class T>
+__global__ void dequantize_float8_kernel(const uint8_t* __restrict__ q, const float* __restrict__ scale,
+                                         T* __restrict__ y, int64_t n, Broadcast bc) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    __nv_fp8_e4m3 v;
+    v.__x = q[i];
+    y[i] = store_as<T>(kernels::dequantize_value(static_cast<float>(v), scale[bc.offset(1, i)], 0.0f));
   }
 }
 
@@ -113,8 +136,30 @@ class DequantizeKernel : public Kernel {
   bool zero_;
 };
 
+// quantize (kQuantize) or dequantize between T and float8_e4m3fn.
+template <class T, bool kQuantize>
+class Float8QuantizeKernel : public Kernel {
+ public:
+  explicit Float8QuantizeKernel(const KernelSpec& s) : bc_(params_broadcast(s)) {}
+  void run(const TensorView* in, const TensorView* out, void*) const override {
+    const int64_t n = out[0].numel();
+    if (!n) return;
+    if constexpr (kQuantize)
+      quantize_float8_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(in[0].as<const T>(), in[1].as<const float>(),
+                                                                       out[0].as<uint8_t>(), n, bc_);
+    else
+      dequantize_float8_kernel<<<blocks_for(n), kThreads, 0, stream()>>>(
+          in[0].as<const uint8_t>(), in[1].as<const float>(), out[0].as<T>(), n, bc_);
+    check_launch(kQuantize ? "launching a float8 quantize" : "launching a float8 dequantize");
+  }
+
+ private:
+  Broadcast bc_;
+};
+
 template <template <class, class> class K, bool kFloatFirst, class T>
 std::unique_ptr<Kernel> make_for(const KernelSpec& s, DataType int_type) {
+  if (int_type == DataType::kFloat8E4M3) return std::make_unique<Float8QuantizeKernel<T, kFloatFirst>>(s);
   if constexpr (kFloatFirst) {
     if (int_type == DataType::kUInt8) return std::make_unique<K<T, uint8_t>>(s);
     return std::make_unique<K<T, int8_t>>(s);

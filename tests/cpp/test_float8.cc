@@ -1,0 +1,107 @@
+// float8_e4m3fn: the conversions (common/float8.h) on every code and on rounding cases, the cast,
+// quantize and dequantize layers on the CPU, and the refusal of layers that would compute on it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/float8.h"
+#include "test_util.h"
+
+using namespace tft;
+
+namespace {
+
+uint8_t code(float f) { return to_float8_e4m3(f).bits; }
+float value(uint8_t b) { return to_float(float8_e4m3_t{b}); }
+
+HostTensor values_of(DataType t, Dims d, const std::vector<double>& v) {
+  HostTensor h(t, d);
+  for (size_t i = 0; i < v.size(); ++i) h.set(static_cast<int64_t>(i), v[i]);
+  return h;
+}
+
+}  // namespace
+
+TEST(Float8, EveryCodeDecodesAndEncodesBack) {
+  EXPECT_EQ(value(0x00), 0.0f);
+  EXPECT_TRUE(std::signbit(value(0x80)));
+  EXPECT_EQ(value(0x38), 1.0f);          // exponent 7 (bias 7), mantissa 0
+  EXPECT_EQ(value(0x7e), 448.0f);        // the largest finite
+  EXPECT_EQ(value(0xfe), -448.0f);
+  EXPECT_EQ(value(0x08), 0.015625f);     // 2^-6, the smallest normal
+  EXPECT_EQ(value(0x01), 0.001953125f);  // 2^-9, the smallest subnormal
+  EXPECT_TRUE(std::isnan(value(0x7f)) && std::isnan(value(0xff)));
+  for (int b = 0; b < 256; ++b) {
+    if ((b & 0x7f) == 0x7f) continue;  // NaN
+    EXPECT_EQ(code(value(static_cast<uint8_t>(b))), b) << "code " << b;
+    if (b > 0 && b < 0x7e) EXPECT_LT(value(static_cast<uint8_t>(b)), value(static_cast<uint8_t>(b + 1)));
+  }
+}
+
+TEST(Float8, RoundsToNearestEvenAndSaturates) {
+  EXPECT_EQ(code(1.0625f), 0x38);  // halfway between 1 (even) and 1.125: 1
+  EXPECT_EQ(code(1.1875f), 0x3a);  // halfway between 1.125 and 1.25 (even): 1.25
+  EXPECT_EQ(code(1.07f), 0x39);
+  EXPECT_EQ(code(-1.07f), 0xb9);
+  EXPECT_EQ(code(447.0f), 0x7e);  // rounds to 448
+  EXPECT_EQ(code(464.5f), 0x7e);  // past the largest finite: saturated, as PyTorch 2.13 converts
+  EXPECT_EQ(code(-1e6f), 0xfe);
+  EXPECT_EQ(code(INFINITY), 0x7e);
+  EXPECT_EQ(code(-INFINITY), 0xfe);
+  EXPECT_EQ(code(NAN), 0x7f);
+  EXPECT_EQ(code(0.0009765625f), 0x00);   // 2^-10, halfway between 0 and 2^-9: 0
+  EXPECT_EQ(code(0.0029296875f), 0x02);   // 1.5 * 2^-9: 2 * 2^-9
+  EXPECT_EQ(code(0.0146484375f), 0x08);   // 7.5 * 2^-9 rounds to 8 * 2^-9, the smallest normal
+  EXPECT_EQ(code(1e-30f), 0x00);
+}
+
+TEST(Float8, CastQuantizeAndDequantizeLayersOnTheCpu) {
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {12});
+  Tensor f8 = net.add_cast(x, DataType::kFloat8E4M3);
+  net.mark_output(net.add_cast(f8, DataType::kFloat32), "y_cast");
+  Tensor scale = net.add_constant(to_weights(values_of(DataType::kFloat32, {}, {0.5})));
+  Tensor q = net.add_quantize(x, scale, Tensor(), DataType::kFloat8E4M3);
+  net.mark_output(net.add_dequantize(q, scale, Tensor(), DataType::kFloat16), "y_qdq");
+  HostTensor in(DataType::kFloat32, {12});
+  const std::vector<float> xs = {0.0f,  1.07f, -3.3f, 500.0f, -230.0f, 300.0f,
+                                 1e-4f, -2e-3f, 448.0f, 12.5f, NAN,     1.0625f};
+  for (int i = 0; i < 12; ++i) in.set(i, xs[i]);
+  const auto out = run(net, {in}, /*roundtrip=*/true);
+  for (int i = 0; i < 12; ++i) {
+    const float cast = value(code(xs[i]));
+    // quantize: x / 0.5 saturated to +-448, then float8; dequantize: times 0.5, rounded to float16.
+    const float sat = std::isnan(xs[i]) ? xs[i] : std::fmax(-448.0f, std::fmin(448.0f, xs[i] * 2.0f));
+    const float qdq = to_float(to_half(value(code(sat)) * 0.5f));
+    if (std::isnan(cast)) {
+      EXPECT_TRUE(std::isnan(out[0].get(i))) << i;
+    } else {
+      EXPECT_EQ(out[0].get(i), cast) << i;
+    }
+    if (std::isnan(qdq)) {
+      EXPECT_TRUE(std::isnan(out[1].get(i))) << i;
+    } else {
+      EXPECT_EQ(out[1].get(i), qdq) << i;
+    }
+  }
+  EXPECT_EQ(out[0].get(3), 448.0f);  // the cast saturates too
+  EXPECT_EQ(out[1].get(3), 224.0f);  // 500 / 0.5 saturates to 448
+}
+
+TEST(Float8, OnlyStorageLayersTakeIt) {
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {4});
+  Tensor f8 = net.add_cast(x, DataType::kFloat8E4M3);
+  try {
+    net.add_elementwise(f8, f8, "add");
+    FAIL() << "an add of float8 tensors was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidNetwork);
+    EXPECT_NE(std::string(e.what()).find("float8_e4m3fn tensors are storage only"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(net.add_cast(f8, DataType::kInt32), Error);  // float8 casts only to and from float types
+  Tensor zero = net.add_constant(to_weights(values_of(DataType::kInt32, {}, {0})));
+  Tensor scale = net.add_constant(to_weights(values_of(DataType::kFloat32, {}, {1.0})));
+  EXPECT_THROW(net.add_quantize(x, scale, zero, DataType::kFloat8E4M3), Error);  // no zero point
+  EXPECT_EQ(net.add_reshape(f8, {2, 2}).dtype(), DataType::kFloat8E4M3);
+}

@@ -1,0 +1,87 @@
+"""float8_e4m3fn, a storage type (docs/quantization.md), against PyTorch: casts to and from it,
+quantize and dequantize with scales per tensor and per channel, float8 constants, and the refusal
+of arithmetic on it. On the CPU and, marked cuda, on the GPU."""
+
+import pytest
+import torch
+
+import tensorforge as tf
+
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)]
+F8 = torch.float8_e4m3fn
+
+
+def _values() -> torch.Tensor:
+    """Random magnitudes up to past the format's range, every code's value and values between codes,
+    ties, subnormals, infinities and NaN (float32, 8192 of them)."""
+    g = torch.Generator().manual_seed(0)
+    special = torch.tensor([0.0, -0.0, 448.0, -448.0, 464.0, 464.5, -470.0, 480.0, 1e6, float("inf"), -float("inf"),
+                            float("nan"), 2.0 ** -9, 2.0 ** -10, 3 * 2.0 ** -10, 2.0 ** -6, 1.0625, 1.1875, 1e-30])
+    codes = torch.arange(256, dtype=torch.uint8).view(F8).float()
+    rest = 8192 - special.numel() - 2 * codes.numel() - 2048
+    return torch.cat([special, codes, codes * 1.03, torch.rand(2048, generator=g) * 0.03,
+                      torch.randn(rest, generator=g) * 150])
+
+
+def _engine(net, device):
+    return tf.Builder(tf.BuilderConfig(device=device)).build(net)
+
+
+def _same(got: torch.Tensor, want: torch.Tensor) -> None:
+    """Equal values, NaN where the other has NaN."""
+    got = torch.as_tensor(got).cpu()
+    assert torch.equal(torch.isnan(got), torch.isnan(want))
+    keep = ~torch.isnan(want)
+    assert torch.equal(got[keep], want[keep]), (got[keep] - want[keep]).abs().max()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_casts_match_pytorch(device, dtype):
+    x = _values().to(dtype)
+    net = tf.Network()
+    f8 = net.add_cast(net.add_input("x", dtype, tuple(x.shape)), F8)
+    net.mark_output(net.add_cast(f8, dtype), "y")
+    (y,) = _engine(net, device)(x.to(device))
+    # Saturating (past 448 and infinities to +-448, as PyTorch 2.13 converts; older versions gave NaN,
+    # so the reference clamps first and compares only in-range conversions with PyTorch's).
+    _same(y, x.float().clamp(-448, 448).to(F8).to(dtype))
+    assert torch.as_tensor(y).cpu()[x.float() == float("inf")].eq(448).all()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("per_channel", [False, True])
+def test_quantize_dequantize_match_the_formula(device, per_channel):
+    """q = float8(clamp(x * (1 / scale), -448, 448)), y = q * scale: saturated, so large values give
+    448 * scale rather than NaN."""
+    x = _values().reshape(8, -1)
+    scale = (torch.rand(8, 1, generator=torch.Generator().manual_seed(1)) + 0.05) if per_channel \
+        else torch.tensor(0.37)
+    net = tf.Network()
+    s = net.add_constant(scale.float())
+    q = net.add_quantize(net.add_input("x", torch.float32, tuple(x.shape)), s, None, dtype=F8)
+    net.mark_output(net.add_dequantize(q, s, None, dtype=torch.float32), "y")
+    (y,) = _engine(net, device)(x.to(device))
+    want = (x * (1.0 / scale)).clamp(-448, 448).to(F8).float() * scale
+    _same(y, want)
+    assert torch.isfinite(torch.as_tensor(y).cpu()[torch.isinf(x)]).all()  # saturated, not NaN
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_float8_constants(device):
+    w = (torch.randn(16, 8, generator=torch.Generator().manual_seed(2)) * 40).to(F8)
+    net = tf.Network()
+    c = net.add_constant(w)
+    assert c.dtype == tf.DataType.float8_e4m3fn
+    net.mark_output(net.add_dequantize(c, net.add_constant(torch.tensor(0.5)), None, dtype=torch.float16), "y")
+    (y,) = _engine(net, device)()
+    _same(y, (w.float() * 0.5).half())
+
+
+def test_arithmetic_on_float8_is_refused():
+    net = tf.Network()
+    f8 = net.add_cast(net.add_input("x", torch.float32, (4,)), F8)
+    with pytest.raises(tf.InvalidNetworkError, match="float8_e4m3fn tensors are storage only"):
+        net.add_elementwise(f8, f8, "add")
+    with pytest.raises(tf.InvalidNetworkError, match="casts only to and from"):
+        net.add_cast(f8, torch.int32)
