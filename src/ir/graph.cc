@@ -53,7 +53,7 @@ namespace {
 // any other layer meeting it is refused here, before a kernel could read its bytes as another type.
 bool takes_float8(LayerKind k) {
   return k == LayerKind::kConstant || k == LayerKind::kCast || k == LayerKind::kQuantize ||
-         k == LayerKind::kDequantize || k == LayerKind::kReshape;
+         k == LayerKind::kDequantize || k == LayerKind::kReshape || k == LayerKind::kQuantizedMatMul;
 }
 
 void check_float8(const Graph& g, const Layer& layer, const std::vector<std::pair<DataType, Dims>>& outputs,
@@ -64,7 +64,7 @@ void check_float8(const Graph& g, const Layer& layer, const std::vector<std::pai
   for (const auto& out : outputs) meets = meets || is_float8(out.first);
   if (meets)
     throw Error(ErrorCode::kInvalidNetwork, where + ": float8_e4m3fn tensors are storage only; cast, quantize, "
-                                                    "dequantize and reshape take them, " +
+                                                    "dequantize, reshape and quantized_matmul take them, " +
                                                     std::string(to_string(layer.kind)) + " does not");
 }
 

@@ -105,3 +105,37 @@ TEST(Float8, OnlyStorageLayersTakeIt) {
   EXPECT_THROW(net.add_quantize(x, scale, zero, DataType::kFloat8E4M3), Error);  // no zero point
   EXPECT_EQ(net.add_reshape(f8, {2, 2}).dtype(), DataType::kFloat8E4M3);
 }
+
+TEST(Float8, QuantizedMatMulOfFloat8RowsAndWeights) {
+  // act(acc * scale[n] + bias[n]) with acc the float32 sum over k of float8 a times float8 b, b as
+  // [N, K] (transpose_b) and as [K, N]; the reference sums in float32 in order of k, as the kernel does.
+  const int64_t m = 3, k = 16, n = 5;
+  auto f8_values = [](int64_t count, int step) {
+    std::vector<double> v;
+    for (int64_t i = 0; i < count; ++i) v.push_back(value(static_cast<uint8_t>((i * step) % 0x7e)) * (i % 3 ? 1 : -1));
+    return v;
+  };
+  const std::vector<double> av = f8_values(m * k, 37), bv = f8_values(n * k, 53);
+  const std::vector<double> scale = {0.5, 0.25, 2.0, 1.0, 0.125}, bias = {1.0, -2.0, 0.0, 0.5, 3.0};
+  for (bool tb : {true, false}) {
+    Network net;
+    Tensor a = net.add_constant(to_weights(values_of(DataType::kFloat8E4M3, {m, k}, av)));
+    std::vector<double> b_stored(static_cast<size_t>(n * k));
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = 0; i < k; ++i) b_stored[tb ? j * k + i : i * n + j] = bv[j * k + i];
+    Tensor b = net.add_constant(to_weights(values_of(DataType::kFloat8E4M3, tb ? Dims{n, k} : Dims{k, n}, b_stored)));
+    Tensor s = net.add_constant(to_weights(values_of(DataType::kFloat32, {n}, scale)));
+    Tensor bi = net.add_constant(to_weights(values_of(DataType::kFloat32, {n}, bias)));
+    net.mark_output(net.add_quantized_matmul(a, b, s, bi, tb, "relu", DataType::kFloat32), "y");
+    const auto out = run(net, {});
+    std::vector<double> want;
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t j = 0; j < n; ++j) {
+        float acc = 0;
+        for (int64_t i = 0; i < k; ++i)
+          acc += static_cast<float>(av[r * k + i]) * static_cast<float>(bv[j * k + i]);
+        want.push_back(std::max(0.0, static_cast<double>(acc) * scale[j] + bias[j]));
+      }
+    expect_close(out[0], {m, n}, want, 1e-6, tb ? "b as [N, K]" : "b as [K, N]");
+  }
+}

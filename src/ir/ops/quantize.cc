@@ -78,8 +78,9 @@ void infer_dequantize(InferContext& c) {
 void infer_quantized_matmul(InferContext& c) {
   const Dims &a = c.dims(0), &b = c.dims(1);
   const bool int_a = c.dtype(0) == DataType::kInt8 || c.dtype(0) == DataType::kUInt8;
-  c.require((int_a || is_floating(c.dtype(0))) && c.dtype(1) == DataType::kInt8,
-            "a must be int8, uint8 or a float dtype (weight only) and b int8");
+  const bool float8 = is_float8(c.dtype(0)) && is_float8(c.dtype(1));
+  c.require(((int_a || is_floating(c.dtype(0))) && c.dtype(1) == DataType::kInt8) || float8,
+            "a must be int8, uint8 or a float dtype (weight only) and b int8, or both float8_e4m3fn");
   c.require(a.rank() >= 2 && b.rank() == 2, "a needs rank >= 2 and b rank 2");
   const int64_t tb = c.get_int("transpose_b");
   c.require(tb == 0 || tb == 1, "transpose_b must be 0 or 1");
