@@ -38,13 +38,13 @@ Weights dequantized(const ir::Graph& g, const ir::Layer& l) {
   return float_weights(g.tensors[l.outputs[0]].dtype, dims, v);
 }
 
-// Whether tensor `id` is a dequantize of an int8 or uint8 tensor, or a reshape of one.
+// Whether tensor `id` is a dequantize of an int8, uint8 or float8 tensor, or a reshape of one.
 bool dequantized_int8(const ir::Graph& g, int id) {
   int p = id >= 0 ? g.tensors[id].producer : -1;
   if (p >= 0 && g.layers[p].kind == LayerKind::kReshape) p = g.tensors[g.layers[p].inputs[0]].producer;
   if (p < 0 || g.layers[p].kind != LayerKind::kDequantize) return false;
   const DataType q = g.tensors[g.layers[p].inputs[0]].dtype;
-  return q == DataType::kInt8 || q == DataType::kUInt8;
+  return q == DataType::kInt8 || q == DataType::kUInt8 || is_float8(q);
 }
 
 // Per tensor: whether some matmul reads it as its second operand while its first is a dequantized

@@ -34,7 +34,9 @@ std::optional<Fusion> match(const ir::Graph& g, const ir::Layer& l) {
   }
   const std::optional<QuantizedWeight> qw = quantized_weight(g, l);
   const DataType qt = da ? g.tensors[da->inputs[0]].dtype : DataType::kFloat32;
-  if (!da || !qw || (qt != DataType::kInt8 && qt != DataType::kUInt8)) return {};
+  // int8 or uint8 activations with int8 weights, or float8 with float8.
+  if (!da || !qw || ((qt != DataType::kInt8 && qt != DataType::kUInt8) || is_float8(qw->dtype)) != is_float8(qt))
+    return {};
   const int64_t n = qw->n, k = qw->k;
   const bool tb = qw->transposed;
   // Activation: one scale and one zero point; weight: a scale per output channel, zero points 0.

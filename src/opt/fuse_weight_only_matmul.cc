@@ -24,7 +24,9 @@ std::optional<QuantizedWeight> match(const ir::Graph& g, const ir::Layer& l) {
   if (!quantized_matmul_activation(l)) return {};
   if (!is_floating(g.tensors[l.outputs[0]].dtype) || !non_empty(g, l)) return {};
   if (l.inputs.size() > 2 && l.inputs[2] >= 0 && !is_constant(g, l.inputs[2])) return {};
-  return quantized_weight(g, l);
+  std::optional<QuantizedWeight> w = quantized_weight(g, l);
+  if (w && w->dtype != DataType::kInt8) return {};  // int8 weights only (float8 ones pair with float8 rows)
+  return w;
 }
 
 }  // namespace

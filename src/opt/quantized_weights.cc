@@ -16,14 +16,14 @@ bool zero_point_zero(const ir::Graph& g, int id) {
   return true;
 }
 
-// An int8 [K, N] weight as [N, K].
+// A one-byte (int8 or float8) [K, N] weight as [N, K].
 Weights rows_of(const Weights& w) {
   const int64_t k = w.dims()[0], n = w.dims()[1];
-  const int8_t* src = static_cast<const int8_t*>(w.data());
-  std::vector<int8_t> t(static_cast<size_t>(k * n));
+  const uint8_t* src = static_cast<const uint8_t*>(w.data());
+  std::vector<uint8_t> t(static_cast<size_t>(k * n));
   for (int64_t i = 0; i < k; ++i)
     for (int64_t j = 0; j < n; ++j) t[static_cast<size_t>(j * k + i)] = src[i * n + j];
-  return Weights(DataType::kInt8, Dims{n, k}, t.data());
+  return Weights(w.dtype(), Dims{n, k}, t.data());
 }
 
 }  // namespace
@@ -49,8 +49,10 @@ std::optional<QuantizedWeight> quantized_weight(const ir::Graph& g, const ir::La
   if (!db) return {};
   QuantizedWeight q;
   q.weight = db->inputs[0];
-  if (!is_constant(g, q.weight) || g.tensors[q.weight].dtype != DataType::kInt8 || g.tensors[q.weight].dims.rank() != 2)
+  const DataType wt = g.tensors[q.weight].dtype;
+  if (!is_constant(g, q.weight) || (wt != DataType::kInt8 && !is_float8(wt)) || g.tensors[q.weight].dims.rank() != 2)
     return {};
+  q.dtype = wt;
   q.transposed = ir::attr_int(l, "transpose_b") != 0;
   const Dims& wd = g.tensors[q.weight].dims;
   q.n = q.transposed ? wd[0] : wd[1];

@@ -28,6 +28,7 @@ struct QuantizedWeight {
   int64_t n = 0, k = 0;
   std::vector<double> scale;  ///< sb[n]
   std::string source;         ///< the dequantize's scale_source ("" when not said)
+  DataType dtype = DataType::kInt8;  ///< int8, or float8_e4m3fn (taken only with float8 activations)
 };
 
 /// `attrs` with "scale_source" set to `source` unless that is empty (a quantized_matmul's attributes).

@@ -5,6 +5,12 @@
 #include <cmath>
 
 #include "common/float8.h"
+#include "ir/printer.h"
+#include "opt/eliminate_dead_layers.h"
+#include "opt/fold_constant_dequantize.h"
+#include "opt/fuse_quantized_matmul.h"
+#include "opt/fuse_weight_only_matmul.h"
+#include "runtime/engine_impl.h"
 #include "test_util.h"
 
 using namespace tft;
@@ -138,4 +144,43 @@ TEST(Float8, QuantizedMatMulOfFloat8RowsAndWeights) {
       }
     expect_close(out[0], {m, n}, want, 1e-6, tb ? "b as [N, K]" : "b as [K, N]");
   }
+}
+
+TEST(Float8, QuantizedMatMulFusionTakesFloat8Pairs) {
+  // x (float32) -> quantize/dequantize float8 (scale 0.05) · dequantize(float8 weight [K, N], per-column
+  // scales) + bias becomes one quantized_matmul of float8 rows and an [N, K] float8 weight, with
+  // scale 0.05 · sb[n]; the same values as the unfused graph (float32 sums in a different grouping).
+  Network net;
+  Tensor x = net.add_input("x", DataType::kFloat32, {4, 8});
+  Tensor sa = net.add_constant(to_weights(values_of(DataType::kFloat32, {}, {0.05})));
+  Tensor xd = net.add_dequantize(net.add_quantize(x, sa, Tensor(), DataType::kFloat8E4M3), sa, Tensor());
+  std::vector<double> wv, sb = {0.01, 0.02, 0.03};
+  for (int i = 0; i < 24; ++i) wv.push_back(value(static_cast<uint8_t>((i * 29) % 0x7e)) * (i % 2 ? 1 : -1));
+  Tensor w = net.add_dequantize(net.add_constant(to_weights(values_of(DataType::kFloat8E4M3, {8, 3}, wv))),
+                                net.add_constant(to_weights(values_of(DataType::kFloat32, {1, 3}, sb))), Tensor());
+  Tensor bias = net.add_constant(to_weights(values_of(DataType::kFloat32, {3}, {0.5, -0.5, 0.25})));
+  net.mark_output(net.add_matmul(xd, w, false, false, bias), "y");
+  const ir::Graph g = net.graph();
+  const ir::Graph fused =
+      eliminate_dead_layers(fold_constant_dequantize(fuse_quantized_matmul(fold_constant_dequantize_outside_matmuls(g))));
+  const ir::Layer* q = nullptr;
+  for (const auto& l : fused.layers) {
+    EXPECT_NE(l.kind, LayerKind::kMatMul) << ir::to_text(fused);
+    if (l.kind == LayerKind::kQuantizedMatMul) q = &l;
+  }
+  ASSERT_NE(q, nullptr) << ir::to_text(fused);
+  EXPECT_EQ(fused.tensors[q->inputs[0]].dtype, DataType::kFloat8E4M3);
+  EXPECT_EQ(fused.tensors[q->inputs[1]].dtype, DataType::kFloat8E4M3);
+  EXPECT_EQ(fused.tensors[q->inputs[1]].dims, (Dims{3, 8}));
+  std::vector<HostTensor> in = {random_tensor(DataType::kFloat32, {4, 8}, 11, -20.0, 20.0)};
+  const auto want = run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), in);
+  const auto got = run_engine(Engine(assemble_engine(fused, BuilderConfig{}, {})), in);
+  expect_close(got[0], want[0].dims, want[0].values(), 1e-5, "fused against dequantize + float matmul");
+  // A float8 weight is not a weight-only product's (float rows keep the float matmul).
+  Network wo;
+  Tensor rows = wo.add_input("x", DataType::kFloat32, {2, 8});
+  Tensor w8 = wo.add_dequantize(wo.add_constant(to_weights(values_of(DataType::kFloat8E4M3, {8, 3}, wv))),
+                                wo.add_constant(to_weights(values_of(DataType::kFloat32, {1, 3}, sb))), Tensor());
+  wo.mark_output(wo.add_matmul(rows, w8, false, false), "y");
+  for (const auto& l : fuse_weight_only_matmul(wo.graph()).layers) EXPECT_NE(l.kind, LayerKind::kQuantizedMatMul);
 }
