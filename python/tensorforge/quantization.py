@@ -55,14 +55,19 @@ STATS = {"calibration_batches": 0}
 def quantize(model: torch.nn.Module, calibration_data=None, *, dtype=torch.int8, method: str = "entropy",
              percentile: float = 99.99, keep_float=(), cache: str | os.PathLike | None = None,
              weight_only: bool = False, example_inputs=None, min_cosine: float | None = None) -> GraphModule:
-    """The INT8 form of `model`, calibrated on `calibration_data` (an iterable of input tuples, or of
+    """The INT8 form of `model` (float8_e4m3fn with `dtype=torch.float8_e4m3fn`: weights per output
+    channel and activations per tensor scaled to the format's 448, float8_ops.py), calibrated on
+    `calibration_data` (an iterable of input tuples, or of
     single tensors, as the model is called; a handful of batches); with `weight_only`, its linear
     layers' weights in int8 and nothing calibrated (`example_inputs`, one input tuple, may replace
     `calibration_data`). With `min_cosine` (in (0, 1]) the most sensitive layers stay in float until
     the outputs on the calibration batches reach that cosine similarity with the float model's; their
     module names (as keep_float takes them) are in the result's `meta["tensorforge_kept_float"]`."""
-    if dtype != torch.int8:
-        raise UnsupportedError(f"tensorforge.quantize: dtype {dtype} is not supported yet (int8 is)")
+    if dtype not in (torch.int8, torch.float8_e4m3fn):
+        raise UnsupportedError(f"tensorforge.quantize: dtype {dtype} is not supported (int8 and float8_e4m3fn are)")
+    if dtype == torch.float8_e4m3fn and (weight_only or min_cosine is not None):
+        raise UnsupportedError("tensorforge.quantize: float8_e4m3fn takes calibrated activations, without "
+                               "weight_only or min_cosine yet")
     if min_cosine is not None and not 0 < min_cosine <= 1:
         raise InvalidArgumentError(f"tensorforge.quantize: min_cosine must be in (0, 1], got {min_cosine}")
     if min_cosine is not None and weight_only:
@@ -102,7 +107,8 @@ def quantize(model: torch.nn.Module, calibration_data=None, *, dtype=torch.int8,
 
         kept = set(most_sensitive_kept(gm, targets, thresholds, batches, min_cosine))
     gm.meta["tensorforge_kept_float"] = [_module_name(n) or n.name for n in targets if n.name in kept]
-    _rewrite(gm, [n for n in targets if n.name not in kept], thresholds)
+    rewrite = _rewrite_float8 if dtype == torch.float8_e4m3fn else _rewrite
+    rewrite(gm, [n for n in targets if n.name not in kept], thresholds)
     return gm
 
 
@@ -238,6 +244,53 @@ def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict | None) -> N
         args[xi], args[wi] = xd, wd
         n.args = tuple(args)
         n.meta["_tf_float_weight"] = w_node.target
+    _drop_float_weights(gm, targets)
+
+
+def _rewrite_float8(gm: GraphModule, targets: list[Node], thresholds: dict) -> None:
+    """As _rewrite, in float8_e4m3fn (float8_ops.py): each weight per output channel (scale amax / 448)
+    as a float8 buffer read through dequantize_float8, each input activation per tensor (scale
+    threshold / 448) through fake_quantize_float8, shared by the targets reading one activation."""
+    from tensorforge.float8_ops import FLOAT8_MAX, quantize_float8
+
+    graph = gm.graph
+    shared: dict = {}  # (activation node, scale) -> its float8 round trip
+    ops = torch.ops.tensorforge
+    for k, n in enumerate(targets):
+        xi, wi, axis = _operands(n)
+        x, w_node = n.args[xi], n.args[wi]
+        threshold = thresholds.get(n.name)
+        if threshold is None:
+            raise InvalidArgumentError(f"tensorforge.quantize: no calibrated range for {n.name}")
+        scale = max(threshold, 1e-12) / FLOAT8_MAX
+        w = _attr(gm, w_node.target).detach()
+        shape = [1] * w.dim()
+        shape[axis] = w.shape[axis]
+        w_scale = (w.abs().amax(dim=tuple(d for d in range(w.dim()) if d != axis)).float().clamp_min(1e-12)
+                   / FLOAT8_MAX).reshape(shape)
+        # The converters tell calibrated scales by these names (conversion/aten_ops/quantize.py).
+        buffers = {f"_tf_quant_{k}_weight": quantize_float8(w, w_scale), f"_tf_quant_{k}_scale": w_scale,
+                   f"_tf_quant_{k}_input_scale": torch.tensor(scale, dtype=torch.float32, device=w.device)}
+        for name, value in buffers.items():
+            gm.register_buffer(name, value)
+        with graph.inserting_before(n):
+            xd = shared.get((x, scale))
+            if xd is None:
+                xd = graph.call_function(ops.fake_quantize_float8.default,
+                                         (x, graph.get_attr(f"_tf_quant_{k}_input_scale")))
+                shared[(x, scale)] = xd
+            wd = graph.call_function(ops.dequantize_float8.default, (graph.get_attr(f"_tf_quant_{k}_weight"),
+                                                                     graph.get_attr(f"_tf_quant_{k}_scale"), w.dtype))
+        args = list(n.args)
+        args[xi], args[wi] = xd, wd
+        n.args = tuple(args)
+        n.meta["_tf_float_weight"] = w_node.target
+    _drop_float_weights(gm, targets)
+
+
+def _drop_float_weights(gm: GraphModule, targets: list[Node]) -> None:
+    """Drops the float weights the quantized copies replaced, and recompiles."""
+    graph = gm.graph
     graph.eliminate_dead_code()
     used = {n.target for n in graph.nodes if n.op == "get_attr"}
     for n in targets:  # the float weights the int8 copies replaced

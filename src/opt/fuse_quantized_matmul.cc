@@ -19,7 +19,8 @@ struct Fusion {
   std::vector<double> bias;        // empty: none
 };
 
-std::optional<Fusion> match(const ir::Graph& g, const ir::Layer& l) {
+// kFloat8: float8 rows and weights only; else int8/uint8 rows and int8 weights only.
+std::optional<Fusion> match(const ir::Graph& g, const ir::Layer& l, bool float8) {
   if (l.kind != LayerKind::kMatMul || ir::attr_int(l, "transpose_a") != 0 || !l.size_attrs.empty()) return {};
   if (!quantized_matmul_activation(l)) return {};
   const DataType out = g.tensors[l.outputs[0]].dtype;
@@ -37,6 +38,7 @@ std::optional<Fusion> match(const ir::Graph& g, const ir::Layer& l) {
   // int8 or uint8 activations with int8 weights, or float8 with float8.
   if (!da || !qw || ((qt != DataType::kInt8 && qt != DataType::kUInt8) || is_float8(qw->dtype)) != is_float8(qt))
     return {};
+  if (is_float8(qt) != float8) return {};
   const int64_t n = qw->n, k = qw->k;
   const bool tb = qw->transposed;
   // Activation: one scale and one zero point; weight: a scale per output channel, zero points 0.
@@ -71,13 +73,11 @@ std::optional<Fusion> match(const ir::Graph& g, const ir::Layer& l) {
   return f;
 }
 
-}  // namespace
-
-ir::Graph fuse_quantized_matmul(const ir::Graph& g) {
+ir::Graph fuse(const ir::Graph& g, bool float8) {
   std::vector<std::optional<Fusion>> fusions;
   bool any = false;
   for (const ir::Layer& l : g.layers) {
-    fusions.push_back(match(g, l));
+    fusions.push_back(match(g, l, float8));
     any = any || fusions.back().has_value();
   }
   if (!any) fusions.clear();
@@ -97,5 +97,11 @@ ir::Graph fuse_quantized_matmul(const ir::Graph& g) {
                l.name);
   });
 }
+
+}  // namespace
+
+ir::Graph fuse_quantized_matmul(const ir::Graph& g) { return fuse(g, false); }
+
+ir::Graph fuse_float8_matmul(const ir::Graph& g) { return fuse(g, true); }
 
 }  // namespace tensorforge

@@ -124,8 +124,10 @@ def test_keep_float_and_errors():
     assert len(_ops(q, qd.quantize_per_tensor.default)) == 2
     with pytest.raises(tf.InvalidArgumentError, match="INT8 activations need it"):
         tf.quantize(model, [])
-    with pytest.raises(tf.UnsupportedError, match="not supported yet"):
-        tf.quantize(model, cal, dtype=torch.float8_e4m3fn)
+    with pytest.raises(tf.UnsupportedError, match="int8 and float8_e4m3fn are"):
+        tf.quantize(model, cal, dtype=torch.float16)
+    with pytest.raises(tf.UnsupportedError, match="without weight_only or min_cosine yet"):
+        tf.quantize(model, cal, dtype=torch.float8_e4m3fn, min_cosine=0.99)
     with pytest.raises(tf.UnsupportedError, match="nothing|no convolution"):
         tf.quantize(model, cal, keep_float=["0", "2", "5"])
 
@@ -297,7 +299,7 @@ def test_linear_layers_run_as_int8_matmuls_on_the_cpu():
 
 def test_int8_precision_needs_quantized_graphs():
     """enabled_precisions={torch.int8} compiles a quantized model; a float model gets an error saying
-    how to calibrate it; FP8 is refused as not supported yet."""
+    how to calibrate it; so does one with torch.float8_e4m3fn."""
     model = _cnn()
     x = torch.randn(2, 3, 8, 8)
     q = tf.quantize(model, [x], method="max")
@@ -306,7 +308,7 @@ def test_int8_precision_needs_quantized_graphs():
                                    rtol=1e-3, atol=1e-3)
         with pytest.raises(Exception, match="tensorforge.quantize"):
             compile_model(model, {"enabled_precisions": {"int8"}})(x)
-    with pytest.raises(Exception, match="float8_e4m3fn is not supported yet"):  # dynamo wraps the backend's error
+    with pytest.raises(Exception, match="dtype=torch.float8_e4m3fn"):  # dynamo wraps the backend's error
         compile_model(model, {"enabled_precisions": {torch.float8_e4m3fn}})(x)
 
 

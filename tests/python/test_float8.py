@@ -85,3 +85,29 @@ def test_arithmetic_on_float8_is_refused():
         net.add_elementwise(f8, f8, "add")
     with pytest.raises(tf.InvalidNetworkError, match="casts only to and from"):
         net.add_cast(f8, torch.int32)
+
+
+def test_quantize_to_float8_compiles_to_float8_products_on_the_cpu():
+    """tensorforge.quantize(dtype=torch.float8_e4m3fn) writes float8 round trips (custom ops that run
+    in PyTorch too); compiled, each linear layer becomes one quantized_matmul of float8 rows and
+    weights (float32 sums), its scales marked calibrated; the output matches the quantized model
+    PyTorch runs up to the sums' order (a value near a float8 rounding boundary may move one step)."""
+    from backend_util import compile_model
+    from tensorforge.dynamo import engine_modules
+
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8)).eval()
+    q = tf.quantize(model, [torch.randn(8, 16) for _ in range(2)], method="max", dtype=F8)
+    targets = {n.target for n in q.graph.nodes}
+    assert torch.ops.tensorforge.fake_quantize_float8.default in targets
+    assert torch.ops.tensorforge.dequantize_float8.default in targets
+    x = torch.randn(8, 16)
+    with torch.no_grad():
+        got = compile_model(q, {"min_block_size": 1, "enabled_precisions": {torch.float32, F8}})(x)
+        want, exact = q(x), model(x)
+    text = engine_modules()[-1].engine.inspect()
+    assert text.count("[quantized_matmul]") == 2 and "[matmul]" not in text, text
+    assert "float8_e4m3fn[32,16]" in text and text.count("scale_source=calibrated") == 2, text
+    assert (got - want).abs().max().item() <= 0.05 * want.abs().max().item()
+    cosine = torch.nn.functional.cosine_similarity(got.flatten(), exact.flatten(), dim=0).item()
+    assert cosine > 0.99, cosine

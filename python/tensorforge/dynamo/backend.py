@@ -224,18 +224,21 @@ _MATRIX_OPS = ("conv", "linear", "matmul", "addmm", "bmm", "mm")
 
 
 def _check_int8(gm: GraphModule, settings: CompilationSettings) -> None:
-    """With torch.int8 enabled, a graph of convolutions or matrix products must carry the
-    quantize/dequantize pairs that give INT8 its ranges: the backend takes no calibration data."""
-    if torch.int8 not in settings.enabled_precisions:
+    """With torch.int8 or torch.float8_e4m3fn enabled, a graph of convolutions or matrix products must
+    carry the quantize/dequantize pairs that give it its ranges: the backend takes no calibration data."""
+    quantized = [p for p in (torch.int8, torch.float8_e4m3fn) if p in settings.enabled_precisions]
+    if not quantized:
         return
     targets = [str(n.target) for n in gm.graph.nodes if n.op in ("call_function", "call_method", "call_module")]
     if any("quantize" in t for t in targets) or not any(op in t.rsplit(".", 1)[-1] or op in t for t in targets
                                                           for op in _MATRIX_OPS):
         return
-    raise InvalidArgumentError("tensorforge: enabled_precisions includes torch.int8, but this graph has no "
-                               "quantize/dequantize pairs, and INT8 activations need calibrated ranges: quantize the "
-                               "model first with tensorforge.quantize(model, calibration_data) or PyTorch's PT2E flow "
-                               "(docs/quantization.md), or leave torch.int8 out")
+    name = str(quantized[0]).removeprefix("torch.")
+    how = ("tensorforge.quantize(model, calibration_data) or PyTorch's PT2E flow" if quantized[0] == torch.int8 else
+           "tensorforge.quantize(model, calibration_data, dtype=torch.float8_e4m3fn)")
+    raise InvalidArgumentError(f"tensorforge: enabled_precisions includes torch.{name}, but this graph has no "
+                               f"quantize/dequantize pairs, and its activations need calibrated ranges: quantize the "
+                               f"model first with {how} (docs/quantization.md), or leave torch.{name} out")
 
 
 def _symbolic(example_inputs) -> bool:

@@ -18,7 +18,8 @@ import torch
 
 from tensorforge.errors import InvalidArgumentError, UnsupportedError
 
-_PRECISIONS = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16", torch.int8: "int8"}
+_PRECISIONS = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16", torch.int8: "int8",
+               torch.float8_e4m3fn: "float8_e4m3fn"}
 _PRECISION_ALIASES = {"float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
                       "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
                       "bfloat16": torch.bfloat16, "bf16": torch.bfloat16, "int8": torch.int8,
@@ -130,12 +131,9 @@ def _check(key: str, value: Any) -> Any:
         out = set()
         for p in value:
             p = _PRECISION_ALIASES.get(p, p) if isinstance(p, str) else p
-            if p == torch.float8_e4m3fn:
-                raise UnsupportedError("tensorforge option 'enabled_precisions': torch.float8_e4m3fn is not supported "
-                                       "yet (FP8 kernels are planned: docs/quantization.md); use torch.int8, "
-                                       "torch.float16 or torch.bfloat16")
             if p not in _PRECISIONS:
-                raise _bad(key, value, "a set of torch.float32, torch.float16, torch.bfloat16 and torch.int8")
+                raise _bad(key, value, "a set of torch.float32, torch.float16, torch.bfloat16, torch.int8 and "
+                                       "torch.float8_e4m3fn")
             out.add(p)
         return out
     if key == "min_block_size":

@@ -68,7 +68,11 @@ def unsupported_reason(node: Node, settings) -> str | None:
         return "forced to PyTorch by torch_executed_ops"
     if node.target not in CONVERTERS:
         return "no converter"
+    # float8 tensors live only inside an engine: as constants (a float8 weight) they may be read.
+    constants = [t for n in node.all_input_nodes if n.op == "get_attr" for t in _used_output_tensors(n)]
     for v in _used_output_tensors(node) + [t for n in node.all_input_nodes for t in _used_output_tensors(n)]:
+        if v.dtype == torch.float8_e4m3fn and any(v is c for c in constants):
+            continue
         if not engine_representable(v.dtype, settings):
             hint = " (set truncate_long_and_double to run it as float32)" if v.dtype == torch.float64 else ""
             return f"dtype {v.dtype} is not supported by the engine{hint}"

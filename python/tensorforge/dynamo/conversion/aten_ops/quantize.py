@@ -14,6 +14,7 @@ import torch
 import torch.ao.quantization.fx._decomposed  # noqa: F401 - defines torch.ops.quantized_decomposed
 from torch.fx import Node
 
+import tensorforge.float8_ops  # noqa: F401 - torch.ops.tensorforge.*_float8
 from tensorforge.dynamo.conversion.registry import converter
 from tensorforge.dynamo.lowering.freeze import SOURCE
 
@@ -72,7 +73,7 @@ def _quantize(ctx, node, args, axis):
 
 
 # The scale buffers tensorforge.quantize registers (quantization.py): calibrated, or weight only.
-_OWN_SCALE = re.compile(r"(?<![A-Za-z0-9_])_tf_(quant|wonly)_\d+_scale(?![A-Za-z0-9_])")
+_OWN_SCALE = re.compile(r"(?<![A-Za-z0-9_])_tf_(quant|wonly)_\d+_(?:input_)?scale(?![A-Za-z0-9_])")
 
 
 def scale_source(node: Node) -> str:
@@ -100,6 +101,32 @@ for _overload in (qd.quantize_per_tensor.default, qd.quantize_per_tensor.tensor)
 for _overload in (qd.dequantize_per_tensor.default, qd.dequantize_per_tensor.tensor):
     converter(_overload, capability=_supported)(
         lambda ctx, node, args, kwargs: _dequantize(ctx, node, args, kwargs, None))
+
+
+# float8_e4m3fn, as tensorforge.quantize(dtype=torch.float8_e4m3fn) writes it (float8_ops.py): an
+# activation's round trip and a constant weight's dequantize, each scale a constant float32 tensor.
+tops = torch.ops.tensorforge
+
+
+def _float8_constant_scale(node, settings) -> bool:
+    return _constant_param(node, 1) and isinstance(node.args[1], Node)
+
+
+def _float8_scale(ctx, node):
+    return ctx.net.add_constant(ctx.attr_values[node.args[1]].float().contiguous(), ctx.name("_scale"))
+
+
+@converter(tops.fake_quantize_float8.default, capability=_float8_constant_scale)
+def tensorforge_fake_quantize_float8(ctx, node, args, kwargs):
+    scale = _float8_scale(ctx, node)
+    q = ctx.net.add_quantize(args[0], scale, None, dtype=torch.float8_e4m3fn, name=ctx.name("_q"))
+    return ctx.net.add_dequantize(q, scale, None, dtype=ctx.out_dtype(), name=ctx.name(), scale_source=scale_source(node))
+
+
+@converter(tops.dequantize_float8.default, capability=_float8_constant_scale)
+def tensorforge_dequantize_float8(ctx, node, args, kwargs):
+    return ctx.net.add_dequantize(args[0], _float8_scale(ctx, node), None, dtype=ctx.out_dtype(), name=ctx.name(),
+                                  scale_source=scale_source(node))
 
 
 @converter(qd.quantize_per_channel.default, capability=_supported)

@@ -12,15 +12,17 @@ import torch
 import torch.ao.quantization.fx._decomposed  # noqa: F401 - torch.ops.quantized_decomposed
 from torch.fx import GraphModule, Node
 
+import tensorforge.float8_ops  # noqa: F401 - torch.ops.tensorforge.dequantize_float8
 from tensorforge.dynamo.lowering.passes.graph_edit import finish
 
 _MAX_FOLDED_BYTES = 1 << 30
 _MAX_CREATED_BYTES = 16 << 20  # a fold that reads a creation op: what would otherwise cost nothing to store
 _UNINITIALIZED = {"empty", "empty_strided", "empty_like", "new_empty", "new_empty_strided"}
-# Dequantized weights stay int8 with their scales for the engine's optimizer (quantized_weights.py).
+# Dequantized weights stay int8 (or float8) with their scales for the engine's optimizer (quantized_weights.cc).
 KEPT = {torch.ops.quantized_decomposed.dequantize_per_channel.default,
         torch.ops.quantized_decomposed.dequantize_per_tensor.default,
-        torch.ops.quantized_decomposed.dequantize_per_tensor.tensor}
+        torch.ops.quantized_decomposed.dequantize_per_tensor.tensor,
+        torch.ops.tensorforge.dequantize_float8.default}
 
 
 def _op(node: Node) -> bool:
