@@ -111,3 +111,34 @@ def test_quantize_to_float8_compiles_to_float8_products_on_the_cpu():
     assert (got - want).abs().max().item() <= 0.05 * want.abs().max().item()
     cosine = torch.nn.functional.cosine_similarity(got.flatten(), exact.flatten(), dim=0).item()
     assert cosine > 0.99, cosine
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("out_dtype", [torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("m,n,k", [(1, 8, 16), (37, 24, 64), (256, 96, 128)])
+def test_cuda_float8_matmul_matches_the_cpu(out_dtype, m, n, k):
+    """quantize(x) to float8 times a float8 weight [N, K] with per-column scales, bias, a residual and
+    GELU: cuBLASLt's float8 product (float32 sums in its own order) against the CPU's reference."""
+    g = torch.Generator().manual_seed(m + n + k)
+    x = torch.randn(m, k, generator=g) * 3
+    w = (torch.randn(n, k, generator=g) * 50).to(F8)
+    scale = torch.rand(n, generator=g) * 0.01 + 0.001
+    bias = torch.randn(n, generator=g)
+    residual = torch.randn(m, n, generator=g).to(out_dtype)
+
+    def build():
+        net = tf.Network()
+        xi = net.add_input("x", torch.float32, (m, k))
+        ri = net.add_input("r", out_dtype, (m, n))
+        q = net.add_quantize(xi, net.add_constant(torch.tensor(0.05)), None, dtype=F8)
+        y = net.add_quantized_matmul(q, net.add_constant(w), net.add_constant(scale), net.add_constant(bias), True,
+                                     "gelu", out_dtype, residual=ri)
+        net.mark_output(y, "y")
+        return net
+
+    (want,) = _engine(build(), "cpu")(x, residual)
+    engine = _engine(build(), "cuda")
+    assert "cuBLASLt float8 product" in engine.inspect()
+    (got,) = engine(x.cuda(), residual.cuda())
+    tol = {torch.float32: 1e-4, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}[out_dtype]
+    torch.testing.assert_close(torch.as_tensor(got).cpu().float(), torch.as_tensor(want).float(), rtol=tol, atol=tol)

@@ -170,13 +170,14 @@ void launch_weight_only_gemv(const A* a, const int8_t* w, Epilogue ep, const T* 
     weight_only_gemv<kGemvRows, 1, A, T><<<blocks(1), kThreads, 0, s>>>(a, w, ep, residual, y, m, n, k);
 }
 
-// y = the epilogue of [m, n] int32 sums (n % 4 == 0, the cuBLASLt path's): four columns a thread, the
-// sums read in one 16-byte access and, with kPacked (y aligned for it), the four outputs stored in one.
-template <class T, bool kPacked>
-__global__ void scale_sums(const int4* __restrict__ acc, Epilogue ep, const T* __restrict__ residual,
+// y = the epilogue of [m, n] int32 (int4) or float32 (float4) sums (n % 4 == 0, the cuBLASLt paths'):
+// four columns a thread, the sums read in one 16-byte access and, with kPacked (y aligned for it), the
+// four outputs stored in one.
+template <class T, bool kPacked, class Sums = int4>
+__global__ void scale_sums(const Sums* __restrict__ acc, Epilogue ep, const T* __restrict__ residual,
                            T* __restrict__ y, int64_t quads, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < quads; i += int64_t(gridDim.x) * blockDim.x) {
-    const int4 a = acc[i];
+    const Sums a = acc[i];
     const int64_t at = 4 * i, col = at % n;
     Pack<T, 4> r;
     r.v[0] = ep(a.x, col, residual, at);
@@ -192,19 +193,23 @@ __global__ void scale_sums(const int4* __restrict__ acc, Epilogue ep, const T* _
   }
 }
 
-// cuBLASLt's int8 x int8 -> int32 product of a [m, k] and w [n, k] (both row-major), into acc [m, n].
-class LtInt8Product {
+// cuBLASLt's int8 x int8 -> int32 product (float8: float8_e4m3 x float8_e4m3 -> float32) of a [m, k] and
+// w [n, k] (both row-major), into acc [m, n].
+class LtProduct {
  public:
   // False when cuBLASLt offers no algorithm for these sizes.
-  bool init(int64_t m, int64_t n, int64_t k) {
-    check_cublas(cublasLtMatmulDescInit(&desc_, CUBLAS_COMPUTE_32I, CUDA_R_32I), "describing an int8 product");
+  bool init(int64_t m, int64_t n, int64_t k, bool float8 = false) {
+    float8_ = float8;
+    const cudaDataType_t ab = float8 ? CUDA_R_8F_E4M3 : CUDA_R_8I, sums = float8 ? CUDA_R_32F : CUDA_R_32I;
+    check_cublas(cublasLtMatmulDescInit(&desc_, float8 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32I, sums),
+                 "describing an int8 or float8 product");
     const cublasOperation_t t = CUBLAS_OP_T, keep = CUBLAS_OP_N;
     check_cublas(cublasLtMatmulDescSetAttribute(&desc_, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)), "transa");
     check_cublas(cublasLtMatmulDescSetAttribute(&desc_, CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof(keep)), "transb");
     // Column-major views: w is k x n (its transpose the n x k operand), a is k x m, acc is n x m.
-    check_cublas(cublasLtMatrixLayoutInit(&lw_, CUDA_R_8I, k, n, k), "describing the weight");
-    check_cublas(cublasLtMatrixLayoutInit(&la_, CUDA_R_8I, k, m, k), "describing the rows");
-    check_cublas(cublasLtMatrixLayoutInit(&lc_, CUDA_R_32I, n, m, n), "describing the sums");
+    check_cublas(cublasLtMatrixLayoutInit(&lw_, ab, k, n, k), "describing the weight");
+    check_cublas(cublasLtMatrixLayoutInit(&la_, ab, k, m, k), "describing the rows");
+    check_cublas(cublasLtMatrixLayoutInit(&lc_, sums, n, m, n), "describing the sums");
     cublasLtMatmulPreferenceOpaque_t pref;
     check_cublas(cublasLtMatmulPreferenceInit(&pref), "creating matmul preferences");
     uint64_t ws = kLtWorkspace;
@@ -218,24 +223,69 @@ class LtInt8Product {
     const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cublaslt_handle(), &desc_, &lw_, &la_, &lc_, &lc_, &pref,
                                                              1, &algo_, &found);
     if (st == CUBLAS_STATUS_NOT_SUPPORTED) return false;
-    check_cublas(st, "choosing an int8 matrix multiply algorithm");
+    check_cublas(st, "choosing an int8 or float8 matrix multiply algorithm");
     return found > 0 && algo_.state == CUBLAS_STATUS_SUCCESS;
   }
   size_t workspace() const { return algo_.workspaceSize; }
-  void run(const int8_t* a, const int8_t* w, int32_t* acc, void* ws) const {
+  // acc: int32 sums (int8) or float32 sums (float8), [m, n].
+  void run(const void* a, const void* w, void* acc, void* ws) const {
     // Copies on the stack: run() may run on several threads at once.
     cublasLtMatmulDescOpaque_t desc = desc_;
     cublasLtMatrixLayoutOpaque_t lw = lw_, la = la_, lc = lc_;
     const int32_t one = 1, zero = 0;
-    check_cublas(cublasLtMatmul(cublaslt_handle(), &desc, &one, w, &lw, a, &la, &zero, acc, &lc, acc, &lc,
+    const float onef = 1.0f, zerof = 0.0f;
+    check_cublas(cublasLtMatmul(cublaslt_handle(), &desc, float8_ ? static_cast<const void*>(&onef) : &one, w, &lw, a,
+                                &la, float8_ ? static_cast<const void*>(&zerof) : &zero, acc, &lc, acc, &lc,
                                 &algo_.algo, ws, algo_.workspaceSize, stream()),
-                 "running an int8 matrix multiply");
+                 "running an int8 or float8 matrix multiply");
   }
 
  private:
+  bool float8_ = false;
   cublasLtMatmulDescOpaque_t desc_;
   cublasLtMatrixLayoutOpaque_t lw_, la_, lc_;
   cublasLtMatmulHeuristicResult_t algo_{};
+};
+
+// float8_e4m3 rows [m, k] times a float8_e4m3 weight [n, k]: cuBLASLt's float8 product into float32
+// sums (n % 4 == 0, k % 16 == 0), then scale_sums applies scale[n], bias, residual and activation
+// with the other paths' epilogue. (A first form: the sums round-trip through memory, as int8's do;
+// cuBLASLt's own scale and bias epilogue for per-tensor scales is the next step.)
+template <class T>
+class Float8MatMulKernel : public Kernel {
+ public:
+  explicit Float8MatMulKernel(const KernelSpec& s) : p_(s) {
+    ok_ = p_.tb && p_.m > 0 && p_.k > 0 && p_.k % 16 == 0 && p_.n % 4 == 0 &&
+          std::max({p_.m, p_.n, p_.k}) <= INT32_MAX && lt_.init(p_.m, p_.n, p_.k, /*float8=*/true);
+  }
+  bool ok() const { return ok_; }
+  size_t workspace_size() const override { return sums_bytes() + lt_.workspace(); }
+  std::string choice() const override {
+    return "cuBLASLt float8 product, float32 sums, then the scale/bias/residual/activation kernel";
+  }
+  void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    const Epilogue ep{in[2].as<const float>(), p_.has_bias ? in[3].as<const float>() : nullptr, p_.activation};
+    const T* residual = p_.has_residual ? in[4].as<const T>() : nullptr;
+    T* y = out[0].as<T>();
+    if ((reinterpret_cast<uintptr_t>(in[0].data) | reinterpret_cast<uintptr_t>(in[1].data)) % 16 != 0)
+      throw Error(ErrorCode::kRuntime, "float8 quantized_matmul: operands not 16-byte aligned");
+    lt_.run(in[0].data, in[1].data, workspace, static_cast<char*>(workspace) + sums_bytes());
+    const int64_t quads = p_.m * p_.n / 4;
+    const auto* acc = static_cast<const float4*>(workspace);
+    if (reinterpret_cast<uintptr_t>(y) % alignof(Pack<T, 4>) == 0)
+      scale_sums<T, true, float4><<<blocks_for(quads), kThreads, 0, stream()>>>(acc, ep, residual, y, quads, p_.n);
+    else
+      scale_sums<T, false, float4><<<blocks_for(quads), kThreads, 0, stream()>>>(acc, ep, residual, y, quads, p_.n);
+    check_launch("launching scale_sums");
+  }
+
+ private:
+  size_t sums_bytes() const {
+    return (static_cast<size_t>(p_.m * p_.n) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
+  }
+  QuantizedMatMulShape p_;
+  bool ok_ = false;
+  LtProduct lt_;
 };
 
 template <class A, class T>
@@ -295,7 +345,7 @@ class QuantizedMatMulKernel : public Kernel {
 
   QuantizedMatMulShape p_;
   bool lt_ok_ = false, gemv_ = false;
-  LtInt8Product lt_;
+  LtProduct lt_;
   size_t workspace_ = 0;
 };
 
@@ -312,6 +362,15 @@ std::unique_ptr<Kernel> make(const KernelSpec& s) {
 }  // namespace
 
 std::unique_ptr<Kernel> create_quantized_matmul(const KernelSpec& s) {
+  if (is_float8(s.inputs[0]->dtype) && is_float8(s.inputs[1]->dtype)) {  // cuBLASLt's float8 product or none
+    auto make8 = [&](auto tag) -> std::unique_ptr<Kernel> {
+      auto k = std::make_unique<Float8MatMulKernel<typename decltype(tag)::type>>(s);
+      return k->ok() ? std::move(k) : nullptr;
+    };
+    if (s.outputs[0]->dtype == DataType::kFloat16) return make8(Tag<__half>{});
+    if (s.outputs[0]->dtype == DataType::kBFloat16) return make8(Tag<__nv_bfloat16>{});
+    return make8(Tag<float>{});
+  }
   if (s.inputs[1]->dtype != DataType::kInt8 || s.inputs[1]->dims.rank() != 2) return nullptr;
   if (s.inputs[0]->dtype == DataType::kInt8) return make<int8_t>(s);
   if (s.inputs[0]->dtype == DataType::kUInt8) return make<uint8_t>(s);
