@@ -242,6 +242,32 @@ def test_scatter_non_contiguous_inputs():
     check(lambda n, a, i, b: n.add_scatter(a, i, b, axis=1, reduce="max"), [x, idx, src], "scatter max .t()")
 
 
+@pytest.mark.parametrize("reduce,itype", [("add", torch.int64), ("add", torch.int32), ("max", torch.int64),
+                                          ("none", torch.int64)])
+def test_scatter_into_an_output_larger_than_half_the_l2(reduce, itype):
+    """48 MB of float32 output (over half of an H100's or H200's 50 MB L2) and 1M index elements: the
+    kernel does the output in L2-sized chunks, each copied from x and then combined with the index
+    elements landing in it (the inspector says how many); the results are the CPU's (integer-valued
+    floats, so sums are exact in any order; distinct targets for "none")."""
+    import tensorforge as tf
+
+    n, m = 12 << 20, 1 << 20
+    x = torch.randint(-50, 50, (n,), generator=gen(23)).float()
+    if reduce == "none":
+        idx = torch.randperm(n, generator=gen(24))[:m]
+        idx = torch.where(torch.arange(m) % 3 == 0, idx - n, idx).to(itype)  # a third counted from the end
+    else:
+        idx = torch.randint(-n, n, (m,), generator=gen(24)).to(itype)
+    src = torch.randint(-8, 8, (m,), generator=gen(25)).float()
+    build = lambda net, a, i, b: net.add_scatter(a, i, b, axis=0, reduce=reduce)  # noqa: E731
+    check(build, [x, idx, src], f"scatter {reduce} {itype} in chunks")
+    net = tf.Network()
+    ins = [net.add_input(name, t.dtype, tuple(t.shape)) for name, t in (("x", x), ("i", idx), ("s", src))]
+    net.mark_output(build(net, *ins), "y")
+    text = tf.Builder(tf.BuilderConfig(device="cuda")).build(net).inspect()
+    assert "L2-sized chunks" in text, text
+
+
 @pytest.mark.parametrize("reduce", ("none", "add"))
 def test_scatter_out_of_range_skipped_on_cuda(reduce):
     """The CPU raises for an out-of-range index; CUDA cannot raise and skips that element."""
