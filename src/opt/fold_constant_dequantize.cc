@@ -63,23 +63,17 @@ std::vector<char> quantized_matmul_weights(const ir::Graph& g) {
   return weight;
 }
 
-// Per tensor: whether a layer reads it or the network outputs it. A dequantize whose weight a fusion
-// took (into an int8 layer) is read by nothing: folding it would only compute a float copy of the
-// weight for eliminate_dead_layers to drop (seconds for a decoder's gigabytes of weights).
-std::vector<char> read_tensors(const ir::Graph& g) {
-  std::vector<char> read(g.tensors.size(), 0);
-  for (const ir::Layer& l : g.layers)
-    for (int id : l.inputs)
-      if (id >= 0) read[id] = 1;
-  for (int id : g.outputs) read[id] = 1;
-  return read;
-}
-
 ir::Graph fold(const ir::Graph& g, bool keep_quantized_matmul_weights) {
   const std::vector<char> keep =
       keep_quantized_matmul_weights ? quantized_matmul_weights(g) : std::vector<char>(g.tensors.size(), 0);
-  const std::vector<char> read = read_tensors(g);
-  auto folds = [&](const ir::Layer& l) { return foldable(g, l) && !keep[l.outputs[0]] && read[l.outputs[0]]; };
+  // A dequantize whose weight a fusion took (into an int8 layer) is read by nothing: folding it would
+  // only compute a float copy of the weight for eliminate_dead_layers to drop (seconds for a
+  // decoder's gigabytes of weights).
+  const std::vector<std::vector<int>> readers = readers_of(g);
+  std::vector<char> output(g.tensors.size(), 0);
+  for (int id : g.outputs) output[id] = 1;
+  auto read = [&](int id) { return !readers[id].empty() || output[id]; };
+  auto folds = [&](const ir::Layer& l) { return foldable(g, l) && !keep[l.outputs[0]] && read(l.outputs[0]); };
   bool any = false;
   for (const ir::Layer& l : g.layers) any = any || folds(l);
   if (!any) return g;

@@ -109,7 +109,6 @@ Weights concat_vectors(const ir::Graph& g, const std::vector<Member>& members, F
 
 bool worth_merging(const ir::Graph& g, const std::vector<std::vector<int>>& readers,
                    const std::vector<Member>& members);
-std::vector<std::vector<int>> readers_of(const ir::Graph& g);
 
 std::vector<std::vector<Member>> find_groups(const ir::Graph& g) {
   const std::vector<int> single = single_readers(g);
@@ -163,14 +162,6 @@ bool worth_merging(const ir::Graph& g, const std::vector<std::vector<int>>& read
   const ir::TensorDesc& out = g.tensors[g.layers[members[0].layer].outputs[0]];
   const int64_t rows = out.dims.volume() / out.dims[out.dims.rank() - 1];
   return absorbed || static_cast<size_t>(rows * total) * element_size(out.dtype) <= kMaxCopiedBytes;
-}
-
-std::vector<std::vector<int>> readers_of(const ir::Graph& g) {
-  std::vector<std::vector<int>> readers(g.tensors.size());
-  for (size_t li = 0; li < g.layers.size(); ++li)
-    for (int id : g.layers[li].inputs)
-      if (id >= 0) readers[id].push_back(static_cast<int>(li));
-  return readers;
 }
 
 // A quantized_matmul of an activation by constant int8 weights [N, K] with constant scales and

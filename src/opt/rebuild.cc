@@ -106,6 +106,14 @@ ir::Graph GraphRebuilder::finish() {
   return std::move(out_);
 }
 
+std::vector<std::vector<int>> readers_of(const ir::Graph& g) {
+  std::vector<std::vector<int>> readers(g.tensors.size());
+  for (size_t li = 0; li < g.layers.size(); ++li)
+    for (int id : g.layers[li].inputs)
+      if (id >= 0) readers[id].push_back(static_cast<int>(li));
+  return readers;
+}
+
 std::vector<int> single_readers(const ir::Graph& g) {
   std::vector<int> reader(g.tensors.size(), -1), count(g.tensors.size(), 0);
   for (size_t li = 0; li < g.layers.size(); ++li)

@@ -53,6 +53,10 @@ class GraphRebuilder {
   std::vector<int> map_;
 };
 
+/// For every tensor, the indices of the layers reading it (in layer order; a layer reading it twice
+/// appears twice).
+std::vector<std::vector<int>> readers_of(const ir::Graph& g);
+
 /// For every tensor, the index of the one layer reading it; -1 when several layers (or none) read it
 /// or it is a network output.
 std::vector<int> single_readers(const ir::Graph& g);
