@@ -9,6 +9,9 @@ median of repeats), for issue 13's speed bar (INT8 at least 1.5x faster than our
 
     python3 benchmarks/int8_accuracy.py [--device cuda|cpu] [--models bert gpt2] [--method entropy]
                                         [--batch 2] [--time [--profile]] [--min-cosine 0.99]
+                                        [--precision int8|float8]
+
+With --precision float8 the same for float8_e4m3fn (tensorforge.quantize(dtype=torch.float8_e4m3fn)).
 """
 
 from __future__ import annotations
@@ -51,8 +54,10 @@ def print_profile(label: str, fn) -> None:
 
 
 def run(name: str, device: str, batch: int, method: str, calibration_batches: int, timed: bool = False,
-        min_cosine: float | None = None, profile: bool = False) -> dict:
+        min_cosine: float | None = None, profile: bool = False, precision: str = "int8") -> dict:
     import tensorforge as tf
+
+    qdtype = {"int8": torch.int8, "float8": torch.float8_e4m3fn}[precision]
 
     dtype = torch.float16 if device == "cuda" else torch.float32
     model, inputs = model_zoo.make_model(name, batch, device=device, dtype=dtype)
@@ -72,7 +77,8 @@ def run(name: str, device: str, batch: int, method: str, calibration_batches: in
 
     calibration = [fresh(100 + i) for i in range(calibration_batches)]
     test = fresh(7)
-    row = {"model": name, "device": device, "dtype": str(dtype).replace("torch.", ""), "method": method}
+    row = {"model": name, "device": device, "dtype": str(dtype).replace("torch.", ""), "method": method,
+           "precision": precision}
     with torch.no_grad():
         float32 = FirstTensor(model.float())(*[t.float() if t.is_floating_point() else t for t in test])
         model.to(dtype)
@@ -86,18 +92,19 @@ def run(name: str, device: str, batch: int, method: str, calibration_batches: in
             row["float_ms"] = round(median_ms(lambda: float_engine(*test)), 4)
             if profile:
                 print_profile(f"{name} float", lambda: float_engine(*test))
-        quantized = tf.quantize(module, calibration, method=method, min_cosine=min_cosine)
+        extra = {"dtype": qdtype} if precision == "float8" else {}
+        quantized = tf.quantize(module, calibration, method=method, min_cosine=min_cosine, **extra)
         row["kept_float"] = len(quantized.meta["tensorforge_kept_float"])
         reference = quantized(*test)
         torch._dynamo.reset()
         compiled = torch.compile(quantized, backend="tensorforge", dynamic=False,
-                                 options={"enabled_precisions": {dtype, torch.int8}, "min_block_size": 1})
+                                 options={"enabled_precisions": {dtype, qdtype}, "min_block_size": 1})
         out = compiled(*test)
         if timed:
             row["int8_ms"] = round(median_ms(lambda: compiled(*test)), 4)
             row["int8_speedup"] = round(row["float_ms"] / row["int8_ms"], 3)
             if profile:
-                print_profile(f"{name} int8", lambda: compiled(*test))
+                print_profile(f"{name} {precision}", lambda: compiled(*test))
     from tensorforge.dynamo import engine_modules
 
     layers = sum(m.engine.inspect().count("[quantized_matmul]") for m in engine_modules())
@@ -111,6 +118,8 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=model_zoo.PEERS)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--method", default="entropy", choices=["max", "percentile", "entropy"])
+    p.add_argument("--precision", default="int8", choices=["int8", "float8"],
+                   help="tensorforge.quantize's dtype: int8, or float8_e4m3fn (use --method max)")
     p.add_argument("--calibration-batches", type=int, default=4)
     p.add_argument("--time", action="store_true", help="CUDA: ms per call of the INT8 and float16 engines")
     p.add_argument("--min-cosine", type=float, help="tensorforge.quantize's min_cosine: layers kept in float "
@@ -122,12 +131,13 @@ def main() -> None:
     for name in args.models:
         try:
             rows.append(run(name, args.device, args.batch, args.method, args.calibration_batches, args.time,
-                            args.min_cosine, args.profile))
+                            args.min_cosine, args.profile, args.precision))
         except Exception as e:  # noqa: BLE001 - report and go on with the other models
             rows.append({"model": name, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})
         print(json.dumps(rows[-1]), flush=True)
-    print(f"\n| model | device, dtype, batch {args.batch} | cosine with float32: TensorForge INT8 | PyTorch's quantized "
-          "model | quantized_matmul layers | layers kept in float | float ms / INT8 ms (speedup) |")
+    q = args.precision.upper()
+    print(f"\n| model | device, dtype, batch {args.batch} | cosine with float32: TensorForge {q} | PyTorch's quantized "
+          f"model | quantized_matmul layers | layers kept in float | float ms / {q} ms (speedup) |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:

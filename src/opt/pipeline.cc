@@ -76,7 +76,7 @@ const std::vector<Pass>& pipeline() {
        "folds bias and activation into matrix multiplies, ReLU into convolutions"},
       {"fuse_quantized_matmul", 1, kOnAll, fuse_quantized_matmul,
        "turns a matmul of dequantized int8 operands into one int8 matmul with int32 accumulation"},
-      {"fuse_float8_matmul", 1, kOnCPU, fuse_float8_matmul,
+      {"fuse_float8_matmul", 1, kOnAll, fuse_float8_matmul,
        "turns a matmul of dequantized float8 operands into one float8 matmul with float32 sums"},
       {"fuse_weight_only_matmul", 1, kOnCUDA, fuse_weight_only_matmul,
        "turns a matmul of few float rows and a dequantized int8 weight into one that reads the int8 weight"},

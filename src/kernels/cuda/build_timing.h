@@ -31,6 +31,12 @@ float time_ms(const std::function<void()>& f, int calls = 10);
 /// one on the current stream. A layer times all its candidates the same way.
 float median_ms(const std::function<void()>& f, int calls, int rounds = 3, bool graph = false);
 
+/// How many of a library heuristic's algorithms the build times (1: none timed, the first taken):
+/// 8 from optimization_level 3, 32 at 5.
+inline int timed_algorithms(const BuilderConfig& c) {
+  return c.optimization_level >= 5 ? 32 : c.optimization_level >= 3 ? 8 : 1;
+}
+
 /// Calls per timing round the build asks for (BuilderConfig.timing_iterations; 0: 5).
 inline int timing_calls(const BuilderConfig& c) { return c.timing_iterations > 0 ? c.timing_iterations : 5; }
 

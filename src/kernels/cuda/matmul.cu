@@ -36,9 +36,6 @@ constexpr size_t kMaxLtWorkspace = size_t(32) << 20;  // cuBLASLt's split-K and 
 constexpr uintptr_t kWorkspaceAlign = 256;
 constexpr uint32_t kFastAlign = 16;  // what the vectorized (and TMA) kernels need
 
-// How many of the heuristic's algorithms the build times for aligned operands (1: none timed).
-int timed_algorithms(const BuilderConfig& c) { return c.optimization_level >= 5 ? 32 : c.optimization_level >= 3 ? 8 : 1; }
-
 __device__ __forceinline__ float activate(MatMulActivation act, float x) { return kernels::matmul_activate(act, x); }
 
 // y[r, j] = act((src ? src[r, j] : 0) + (bias ? bias[j] : 0) + (res ? res[r, j] : 0)) over rows of

@@ -12,14 +12,24 @@
 //    once, half float16's bytes;
 //  - otherwise (uint8 rows, b as [K, N], other sizes, calls on pointers not aligned) one tiled
 //    kernel does the whole layer.
+// float8_e4m3 rows times a float8_e4m3 weight: Float8MatMulKernel below.
+#include <cuda_fp8.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <type_traits>
+#include <vector>
 
+#include "common/build_clock.h"
 #include "kernels/common/matmul_epilogue.h"
+#include "kernels/cuda/build_timing.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/libraries.h"
+#include "kernels/cuda/process_cache.h"
 #include "kernels/matmul_shape.h"
+#include "runtime/device.h"
 
 namespace tensorforge::cuda {
 
@@ -27,6 +37,9 @@ namespace {
 
 constexpr int kTile = 16;
 constexpr int kGemvRows = 16;  // rows of float a the warp-per-column kernel takes
+
+// A grid extent of v blocks, at least 1 and at most cap.
+unsigned grid(int64_t v, int64_t cap) { return static_cast<unsigned>(std::max<int64_t>(1, std::min(v, cap))); }
 
 // Sums' type: exact int32 for int8/uint8 rows, float32 for float rows (weight only).
 template <class A>
@@ -36,6 +49,8 @@ template <class A>
 __device__ __forceinline__ acc_t<A> widen(const A* p, int64_t i) {
   if constexpr (std::is_integral_v<A>)
     return static_cast<int32_t>(p[i]);
+  else if constexpr (std::is_same_v<A, __nv_fp8_e4m3>)
+    return static_cast<float>(p[i]);
   else
     return static_cast<float>(load(p, i));
 }
@@ -57,8 +72,8 @@ struct Epilogue {
 
 // One kTile x kTile output tile per block (grid-stride over tiles): tiles of a and b staged in
 // shared memory in the sums' type, the sums, then the epilogue.
-template <class A, class T>
-__global__ void quantized_matmul_tiled(const A* __restrict__ a, const int8_t* __restrict__ b, Epilogue ep,
+template <class A, class T, class B = int8_t>
+__global__ void quantized_matmul_tiled(const A* __restrict__ a, const B* __restrict__ b, Epilogue ep,
                                        const T* __restrict__ residual, T* __restrict__ y, int64_t m, int64_t n,
                                        int64_t k, bool tb) {
   using Acc = acc_t<A>;
@@ -72,7 +87,7 @@ __global__ void quantized_matmul_tiled(const A* __restrict__ a, const int8_t* __
       for (int64_t q0 = 0; q0 < k; q0 += kTile) {
         const int64_t aq = q0 + tx, bq = q0 + ty;
         as[ty][tx] = i < m && aq < k ? widen(a, i * k + aq) : Acc(0);
-        bs[ty][tx] = bq < k && j < n ? static_cast<Acc>(b[tb ? j * k + bq : bq * n + j]) : Acc(0);
+        bs[ty][tx] = bq < k && j < n ? static_cast<Acc>(widen(b, tb ? j * k + bq : bq * n + j)) : Acc(0);
         __syncthreads();
 #pragma unroll
         for (int q = 0; q < kTile; ++q) acc += as[ty][q] * bs[q][tx];
@@ -193,23 +208,48 @@ __global__ void scale_sums(const Sums* __restrict__ acc, Epilogue ep, const T* _
   }
 }
 
-// cuBLASLt's int8 x int8 -> int32 product (float8: float8_e4m3 x float8_e4m3 -> float32) of a [m, k] and
-// w [n, k] (both row-major), into acc [m, n].
+// A cuBLASLt product of a [m, k] and w [n, k] (both row-major, K-contiguous, the layout its int8
+// and float8 kernels take) into d [m, n], in one of three forms:
+//  - int8 x int8 -> int32 sums, or float8_e4m3 x float8_e4m3 -> float32 sums (`scaled` off), for a
+//    kernel of ours to apply the epilogue;
+//  - float8 x float8 -> float16/bfloat16 (`scaled`): w's column scales (quantized_matmul's scale[n])
+//    and a's row scales (ones) as cuBLASLt's outer-vector scales, the residual as its C with beta 1,
+//    the bias (in d's type) and relu in its epilogue: one kernel, no sums through memory. On an H100
+//    (cuBLASLt 13.1) Hopper offers this form with outer-vector scales on both operands only (one on w
+//    alone: no algorithm), and a bias only in d's type.
+// The algorithm: at optimization_level 3 and up the fastest of the heuristic's first 8 (32 at 5),
+// timed on scratch data once per process and shape; below, or in a plan that follows another, the
+// heuristic's first.
 class LtProduct {
  public:
-  // False when cuBLASLt offers no algorithm for these sizes.
-  bool init(int64_t m, int64_t n, int64_t k, bool float8 = false) {
-    float8_ = float8;
-    const cudaDataType_t ab = float8 ? CUDA_R_8F_E4M3 : CUDA_R_8I, sums = float8 ? CUDA_R_32F : CUDA_R_32I;
-    check_cublas(cublasLtMatmulDescInit(&desc_, float8 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32I, sums),
-                 "describing an int8 or float8 product");
-    const cublasOperation_t t = CUBLAS_OP_T, keep = CUBLAS_OP_N;
-    check_cublas(cublasLtMatmulDescSetAttribute(&desc_, CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t)), "transa");
-    check_cublas(cublasLtMatmulDescSetAttribute(&desc_, CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof(keep)), "transb");
-    // Column-major views: w is k x n (its transpose the n x k operand), a is k x m, acc is n x m.
+  struct Form {
+    bool float8 = false;
+    bool scaled = false;  // float8 only
+    cudaDataType_t out = CUDA_R_32I;
+    bool bias = false, residual = false, relu = false;  // scaled only
+  };
+  struct Args {
+    const void* a;
+    const void* w;
+    void* d;
+    const void* residual = nullptr;   // scaled: C, [m, n] in d's type
+    const float* w_scale = nullptr;   // scaled: [n]
+    const float* a_scale = nullptr;   // scaled: [m]
+    const void* bias = nullptr;       // scaled: [n] in d's type
+    void* workspace = nullptr;        // workspace() bytes, 256-byte aligned
+  };
+
+  // False when cuBLASLt offers no algorithm for these sizes and form.
+  bool init(int64_t m, int64_t n, int64_t k, const Form& f, const KernelSpec& s) {
+    f_ = f;
+    m_ = m;
+    n_ = n;
+    k_ = k;
+    const cudaDataType_t ab = f.float8 ? CUDA_R_8F_E4M3 : CUDA_R_8I;
+    // Column-major views: w is k x n (its transpose the n x k operand), a is k x m, d is n x m.
     check_cublas(cublasLtMatrixLayoutInit(&lw_, ab, k, n, k), "describing the weight");
     check_cublas(cublasLtMatrixLayoutInit(&la_, ab, k, m, k), "describing the rows");
-    check_cublas(cublasLtMatrixLayoutInit(&lc_, sums, n, m, n), "describing the sums");
+    check_cublas(cublasLtMatrixLayoutInit(&ld_, f.out, n, m, n), "describing the result");
     cublasLtMatmulPreferenceOpaque_t pref;
     check_cublas(cublasLtMatmulPreferenceInit(&pref), "creating matmul preferences");
     uint64_t ws = kLtWorkspace;
@@ -219,57 +259,233 @@ class LtProduct {
     for (auto attr : {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
                       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES})
       check_cublas(cublasLtMatmulPreferenceSetAttribute(&pref, attr, &align, sizeof(align)), "setting an alignment");
+    // The heuristic reads pointers' alignment from their values: addresses aligned to 256 bytes.
+    const auto* fake = reinterpret_cast<const float*>(uintptr_t(256) * 1025);
+    cublasLtMatmulDescOpaque_t desc;
+    describe(desc, Args{nullptr, nullptr, nullptr, nullptr, fake, fake, fake});
+    const int want = s.hints.follow ? 1 : timed_algorithms(s.config);
+    std::vector<cublasLtMatmulHeuristicResult_t> options(static_cast<size_t>(want));
     int found = 0;
-    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cublaslt_handle(), &desc_, &lw_, &la_, &lc_, &lc_, &pref,
-                                                             1, &algo_, &found);
-    if (st == CUBLAS_STATUS_NOT_SUPPORTED) return false;
+    const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(cublaslt_handle(), &desc, &lw_, &la_, &ld_, &ld_, &pref,
+                                                             want, options.data(), &found);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE) return false;
     check_cublas(st, "choosing an int8 or float8 matrix multiply algorithm");
-    return found > 0 && algo_.state == CUBLAS_STATUS_SUCCESS;
+    options.resize(static_cast<size_t>(std::max(found, 0)));
+    options.erase(std::remove_if(options.begin(), options.end(),
+                                 [](const auto& r) { return r.state != CUBLAS_STATUS_SUCCESS; }),
+                  options.end());
+    if (options.empty()) return false;
+    algo_ = options.size() == 1 ? options[0] : fastest(options, s);
+    return true;
   }
   size_t workspace() const { return algo_.workspaceSize; }
-  // acc: int32 sums (int8) or float32 sums (float8), [m, n].
-  void run(const void* a, const void* w, void* acc, void* ws) const {
-    // Copies on the stack: run() may run on several threads at once.
-    cublasLtMatmulDescOpaque_t desc = desc_;
-    cublasLtMatrixLayoutOpaque_t lw = lw_, la = la_, lc = lc_;
+  const std::string& why() const { return why_; }
+
+  void run(const Args& args) const {
+    // Descriptors on the stack: run() may run on several threads at once.
+    cublasLtMatmulDescOpaque_t desc;
+    describe(desc, args);
+    cublasLtMatrixLayoutOpaque_t lw = lw_, la = la_, ld = ld_;
     const int32_t one = 1, zero = 0;
-    const float onef = 1.0f, zerof = 0.0f;
-    check_cublas(cublasLtMatmul(cublaslt_handle(), &desc, float8_ ? static_cast<const void*>(&onef) : &one, w, &lw, a,
-                                &la, float8_ ? static_cast<const void*>(&zerof) : &zero, acc, &lc, acc, &lc,
-                                &algo_.algo, ws, algo_.workspaceSize, stream()),
+    const float onef = 1.0f, zerof = 0.0f, betaf = args.residual ? 1.0f : 0.0f;
+    const bool fl = f_.float8;
+    const void* c = args.residual ? args.residual : args.d;
+    check_cublas(cublasLtMatmul(cublaslt_handle(), &desc, fl ? static_cast<const void*>(&onef) : &one, args.w, &lw,
+                                args.a, &la, fl ? static_cast<const void*>(f_.scaled ? &betaf : &zerof) : &zero, c,
+                                &ld, args.d, &ld, &algo_.algo, args.workspace, algo_.workspaceSize, stream()),
                  "running an int8 or float8 matrix multiply");
   }
 
  private:
-  bool float8_ = false;
-  cublasLtMatmulDescOpaque_t desc_;
-  cublasLtMatrixLayoutOpaque_t lw_, la_, lc_;
+  void describe(cublasLtMatmulDescOpaque_t& d, const Args& args) const {
+    const bool fl = f_.float8;
+    check_cublas(cublasLtMatmulDescInit(&d, fl ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32I, fl ? CUDA_R_32F : CUDA_R_32I),
+                 "describing an int8 or float8 product");
+    auto set = [&](cublasLtMatmulDescAttributes_t attr, const void* v, size_t size) {
+      check_cublas(cublasLtMatmulDescSetAttribute(&d, attr, v, size), "describing an int8 or float8 product");
+    };
+    const cublasOperation_t t = CUBLAS_OP_T, keep = CUBLAS_OP_N;
+    set(CUBLASLT_MATMUL_DESC_TRANSA, &t, sizeof(t));
+    set(CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof(keep));
+    if (!f_.scaled) return;
+    const int32_t outer = CUBLASLT_MATMUL_MATRIX_SCALE_OUTER_VEC_32F;
+    set(CUBLASLT_MATMUL_DESC_A_SCALE_MODE, &outer, sizeof(outer));
+    set(CUBLASLT_MATMUL_DESC_B_SCALE_MODE, &outer, sizeof(outer));
+    set(CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &args.w_scale, sizeof(args.w_scale));
+    set(CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &args.a_scale, sizeof(args.a_scale));
+    const cublasLtEpilogue_t ep = f_.relu ? (f_.bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU)
+                                          : (f_.bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
+    set(CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof(ep));
+    if (f_.bias) {
+      const int32_t type = f_.out;
+      set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &type, sizeof(type));
+      const void* bias = args.bias ? args.bias : args.w_scale;  // the heuristic's: an aligned address
+      set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias));
+    }
+  }
+
+  std::string key() const {
+    int dev = 0;
+    check(cudaGetDevice(&dev), "querying the current device");
+    return std::to_string(dev) + "|" + std::to_string(f_.float8) + std::to_string(f_.scaled) + std::to_string(f_.bias) +
+           std::to_string(f_.residual) + std::to_string(f_.relu) + "|" + std::to_string(f_.out) + "|" +
+           std::to_string(m_) + "," + std::to_string(n_) + "," + std::to_string(k_);
+  }
+
+  // The fastest of `options` on scratch operands (CUDA-graph timed, as matmul.cu times its
+  // algorithms), shared by the process's layers of the same form and sizes.
+  cublasLtMatmulHeuristicResult_t fastest(const std::vector<cublasLtMatmulHeuristicResult_t>& options,
+                                          const KernelSpec& s) {
+    struct Chosen {
+      size_t index, count;
+      std::string why;
+    };
+    static ProcessCache<Chosen> chosen(4096);
+    const std::string k = key();
+    if (std::optional<Chosen> hit = chosen.find(k); hit && hit->count == options.size()) {
+      why_ = hit->why + " [shared with an earlier layer]";
+      return options[hit->index];
+    }
+    TimedPart part("quantized matmul timing");
+    const size_t out_size = f_.out == CUDA_R_16F || f_.out == CUDA_R_16BF ? 2 : 4;
+    device::Buffer a(DeviceKind::kCUDA, static_cast<size_t>(m_ * k_)), w(DeviceKind::kCUDA, static_cast<size_t>(n_ * k_)),
+        d(DeviceKind::kCUDA, static_cast<size_t>(m_ * n_) * out_size),
+        res(DeviceKind::kCUDA, f_.residual ? static_cast<size_t>(m_ * n_) * out_size : 16),
+        scales(DeviceKind::kCUDA, static_cast<size_t>(m_ + n_) * sizeof(float)),
+        bias(DeviceKind::kCUDA, static_cast<size_t>(n_) * out_size + 16);
+    size_t ws_bytes = 0;
+    for (const auto& o : options) ws_bytes = std::max(ws_bytes, o.workspaceSize);
+    device::Buffer ws(DeviceKind::kCUDA, ws_bytes + 16);
+    // Small finite operands (0x22: 34 in int8, 0.0117 in float8); zero scales, bias and residual.
+    check(cudaMemsetAsync(a.data(), 0x22, a.size(), stream()), "filling timing data");
+    check(cudaMemsetAsync(w.data(), 0x22, w.size(), stream()), "filling timing data");
+    for (device::Buffer* b : {&res, &scales, &bias})
+      check(cudaMemsetAsync(b->data(), 0, b->size(), stream()), "filling timing data");
+    const auto* sc = reinterpret_cast<const float*>(scales.data());
+    const Args args{a.data(), w.data(), d.data(), f_.residual ? res.data() : nullptr, sc, sc + n_,
+                    f_.bias ? bias.data() : nullptr, ws.data()};
+    size_t best = 0;
+    float best_ms = 0, first_ms = 0;
+    for (size_t i = 0; i < options.size(); ++i) {
+      algo_ = options[i];
+      const float ms = median_ms([&] { run(args); }, timing_calls(s.config), 3, /*graph=*/true);
+      if (i == 0) first_ms = ms;
+      if (i == 0 || ms < best_ms) {
+        best = i;
+        best_ms = ms;
+      }
+    }
+    why_ = "cuBLASLt algorithm " + std::to_string(best + 1) + " of the heuristic's " + std::to_string(options.size()) +
+           " (timed: " + std::to_string(best_ms) + " ms, the first " + std::to_string(first_ms) + " ms)";
+    chosen.insert(k, Chosen{best, options.size(), why_});
+    return options[best];
+  }
+
+  Form f_;
+  int64_t m_ = 0, n_ = 0, k_ = 0;
+  cublasLtMatrixLayoutOpaque_t lw_, la_, ld_;
   cublasLtMatmulHeuristicResult_t algo_{};
+  std::string why_ = "the heuristic's first algorithm";
 };
 
-// float8_e4m3 rows [m, k] times a float8_e4m3 weight [n, k]: cuBLASLt's float8 product into float32
-// sums (n % 4 == 0, k % 16 == 0), then scale_sums applies scale[n], bias, residual and activation
-// with the other paths' epilogue. (A first form: the sums round-trip through memory, as int8's do;
-// cuBLASLt's own scale and bias epilogue for per-tensor scales is the next step.)
+// Float8 operands' per-call preparation for the scaled cuBLASLt form: ones as a's row scales and the
+// float32 bias in the output's type (cuBLASLt takes no float32 bias with a 16-bit result).
+template <class T>
+__global__ void float8_row_scales_and_bias(float* __restrict__ ones, int64_t m, const float* __restrict__ bias,
+                                           T* __restrict__ bias_t, int64_t n) {
+  const int64_t count = m > n ? m : n;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x) {
+    if (i < m) ones[i] = 1.0f;
+    if (bias && i < n) bias_t[i] = store_as<T>(bias[i]);
+  }
+}
+
+// y = act(y) in place: the activation cuBLASLt's epilogue does not take (GELU; any with a residual).
+template <class T>
+__global__ void activate_in_place(T* __restrict__ y, int64_t count, MatMulActivation act) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = store_as<T>(kernels::matmul_activate(act, static_cast<float>(load(y, i))));
+}
+
+// float8_e4m3 rows [m, k] times a float8_e4m3 weight [n, k] (transpose_b). Three paths, by what
+// cuBLASLt's float8 kernels take (m, n and k multiples of 16, 16-byte aligned pointers: other sizes
+// it offers algorithms for and then refuses to run, status 7 on an H100):
+//  - a float16/bfloat16 result: the scaled form (LtProduct), the whole epilogue in cuBLASLt but a
+//    GELU or an activation after a residual, which one more kernel applies in place;
+//  - a float32 result: float32 sums through the workspace, then scale_sums (the int8 path's);
+//  - other sizes or misaligned pointers: the tiled kernel in float32.
+// Hopper's float8 products accumulate in less than float32's precision (the float32 result of the
+// CPU reference and cuBLASLt's differ by about 1e-4 of the sums' magnitude, tests/python/test_float8.py).
 template <class T>
 class Float8MatMulKernel : public Kernel {
  public:
   explicit Float8MatMulKernel(const KernelSpec& s) : p_(s) {
-    ok_ = p_.tb && p_.m > 0 && p_.k > 0 && p_.k % 16 == 0 && p_.n % 4 == 0 &&
-          std::max({p_.m, p_.n, p_.k}) <= INT32_MAX && lt_.init(p_.m, p_.n, p_.k, /*float8=*/true);
+    const bool lt_sizes = p_.tb && p_.m > 0 && p_.m % 16 == 0 && p_.n % 16 == 0 && p_.k % 16 == 0 &&
+                          std::max({p_.m, p_.n, p_.k}) <= INT32_MAX;
+    if (!lt_sizes) return;
+    if constexpr (!std::is_same_v<T, float>) {
+      post_act_ = p_.activation;
+      const bool relu = p_.activation == MatMulActivation::kRelu && !p_.has_residual;
+      if (relu) post_act_ = MatMulActivation::kNone;
+      LtProduct::Form f{true, true, std::is_same_v<T, __half> ? CUDA_R_16F : CUDA_R_16BF, p_.has_bias,
+                        p_.has_residual, relu};
+      if (lt_.init(p_.m, p_.n, p_.k, f, s)) {
+        path_ = Path::kScaled;
+        return;
+      }
+    }
+    if (lt_.init(p_.m, p_.n, p_.k, LtProduct::Form{true, false, CUDA_R_32F}, s)) path_ = Path::kSums;
   }
-  bool ok() const { return ok_; }
-  size_t workspace_size() const override { return sums_bytes() + lt_.workspace(); }
+  size_t workspace_size() const override {
+    switch (path_) {
+      case Path::kScaled: return prep_bytes() + lt_.workspace();
+      case Path::kSums: return sums_bytes() + lt_.workspace();
+      case Path::kTiled: break;
+    }
+    return 0;
+  }
   std::string choice() const override {
-    return "cuBLASLt float8 product, float32 sums, then the scale/bias/residual/activation kernel";
+    switch (path_) {
+      case Path::kScaled:
+        return std::string("cuBLASLt float8 product with column scales, bias and residual in its epilogue") +
+               (post_act_ != MatMulActivation::kNone ? " and the activation after it" : "") + "; " + lt_.why();
+      case Path::kSums:
+        return "cuBLASLt float8 product, float32 sums, then the scale/bias/residual/activation kernel; " + lt_.why();
+      case Path::kTiled: break;
+    }
+    return "tiled float8 kernel (float32 sums)";
   }
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    if (p_.m == 0 || p_.n == 0) return;
     const Epilogue ep{in[2].as<const float>(), p_.has_bias ? in[3].as<const float>() : nullptr, p_.activation};
     const T* residual = p_.has_residual ? in[4].as<const T>() : nullptr;
     T* y = out[0].as<T>();
-    if ((reinterpret_cast<uintptr_t>(in[0].data) | reinterpret_cast<uintptr_t>(in[1].data)) % 16 != 0)
-      throw Error(ErrorCode::kRuntime, "float8 quantized_matmul: operands not 16-byte aligned");
-    lt_.run(in[0].data, in[1].data, workspace, static_cast<char*>(workspace) + sums_bytes());
+    const uintptr_t bits = reinterpret_cast<uintptr_t>(in[0].data) | reinterpret_cast<uintptr_t>(in[1].data) |
+                           reinterpret_cast<uintptr_t>(y) | reinterpret_cast<uintptr_t>(residual) |
+                           reinterpret_cast<uintptr_t>(ep.scale);
+    if (path_ == Path::kTiled || bits % 16 != 0) {
+      const dim3 blocks(grid((p_.n + kTile - 1) / kTile, 65535), grid((p_.m + kTile - 1) / kTile, 65535));
+      quantized_matmul_tiled<__nv_fp8_e4m3, T, __nv_fp8_e4m3><<<blocks, dim3(kTile, kTile), 0, stream()>>>(
+          in[0].as<const __nv_fp8_e4m3>(), in[1].as<const __nv_fp8_e4m3>(), ep, residual, y, p_.m, p_.n, p_.k, p_.tb);
+      check_launch("launching quantized_matmul_tiled");
+      return;
+    }
+    if (path_ == Path::kScaled) {
+      auto* ones = static_cast<float*>(workspace);
+      T* bias_t = reinterpret_cast<T*>(static_cast<char*>(workspace) + align_up(p_.m * sizeof(float)));
+      float8_row_scales_and_bias<T><<<blocks_for(std::max(p_.m, p_.n)), kThreads, 0, stream()>>>(
+          ones, p_.m, ep.bias, bias_t, p_.n);
+      check_launch("preparing a float8 product's scales");
+      lt_.run(LtProduct::Args{in[0].data, in[1].data, y, residual, ep.scale, ones, ep.bias ? bias_t : nullptr,
+                              static_cast<char*>(workspace) + prep_bytes()});
+      if (post_act_ != MatMulActivation::kNone) {
+        activate_in_place<T><<<blocks_for(p_.m * p_.n), kThreads, 0, stream()>>>(y, p_.m * p_.n, post_act_);
+        check_launch("launching a float8 product's activation");
+      }
+      return;
+    }
+    lt_.run(LtProduct::Args{in[0].data, in[1].data, workspace, nullptr, nullptr, nullptr, nullptr,
+                            static_cast<char*>(workspace) + sums_bytes()});
     const int64_t quads = p_.m * p_.n / 4;
     const auto* acc = static_cast<const float4*>(workspace);
     if (reinterpret_cast<uintptr_t>(y) % alignof(Pack<T, 4>) == 0)
@@ -280,11 +496,14 @@ class Float8MatMulKernel : public Kernel {
   }
 
  private:
-  size_t sums_bytes() const {
-    return (static_cast<size_t>(p_.m * p_.n) * sizeof(float) + kAlign - 1) / kAlign * kAlign;
-  }
+  enum class Path { kScaled, kSums, kTiled };
+  static size_t align_up(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
+  size_t sums_bytes() const { return align_up(static_cast<size_t>(p_.m * p_.n) * sizeof(float)); }
+  size_t prep_bytes() const { return align_up(p_.m * sizeof(float)) + align_up(p_.n * sizeof(T)); }
+
   QuantizedMatMulShape p_;
-  bool ok_ = false;
+  Path path_ = Path::kTiled;
+  MatMulActivation post_act_ = MatMulActivation::kNone;
   LtProduct lt_;
 };
 
@@ -294,14 +513,14 @@ class QuantizedMatMulKernel : public Kernel {
   explicit QuantizedMatMulKernel(const KernelSpec& s) : p_(s) {
     if (std::is_same_v<A, int8_t> && p_.tb && p_.m > 0 && p_.k > 0 && p_.k % 16 == 0 && p_.n % 4 == 0 &&
         std::max({p_.m, p_.n, p_.k}) <= INT32_MAX)
-      lt_ok_ = lt_.init(p_.m, p_.n, p_.k);
+      lt_ok_ = lt_.init(p_.m, p_.n, p_.k, LtProduct::Form{}, s);
     if (lt_ok_) workspace_ = sums_bytes() + lt_.workspace();
     gemv_ = !std::is_integral_v<A> && p_.tb && p_.m <= kGemvRows && p_.k % 16 == 0;
   }
 
   size_t workspace_size() const override { return workspace_; }
   std::string choice() const override {
-    if (lt_ok_) return "cuBLASLt int8 product, int32 sums, then the scale/bias/residual/activation kernel";
+    if (lt_ok_) return "cuBLASLt int8 product, int32 sums, then the scale/bias/residual/activation kernel; " + lt_.why();
     if (gemv_) return "weight-only int8 matrix-vector kernel (a block per column group, k split over its threads)";
     return std::is_integral_v<A> ? "tiled int8 kernel (int32 sums)" : "tiled weight-only kernel (float32 sums)";
   }
@@ -313,11 +532,10 @@ class QuantizedMatMulKernel : public Kernel {
     const Epilogue ep{in[2].as<const float>(), p_.has_bias ? in[3].as<const float>() : nullptr, p_.activation};
     const T* residual = p_.has_residual ? in[4].as<const T>() : nullptr;
     T* y = out[0].as<T>();
-    auto grid = [](int64_t v, int64_t cap) { return static_cast<unsigned>(std::max<int64_t>(1, std::min(v, cap))); };
     const bool aligned = (reinterpret_cast<uintptr_t>(a) | reinterpret_cast<uintptr_t>(b)) % 16 == 0;
     if (lt_ok_ && aligned) {
       auto* sums = static_cast<int32_t*>(workspace);
-      lt_.run(reinterpret_cast<const int8_t*>(a), b, sums, static_cast<char*>(workspace) + sums_bytes());
+      lt_.run(LtProduct::Args{a, b, sums, nullptr, nullptr, nullptr, nullptr, static_cast<char*>(workspace) + sums_bytes()});
       const int64_t quads = p_.m * p_.n / 4;
       const auto* acc = reinterpret_cast<const int4*>(sums);
       if (reinterpret_cast<uintptr_t>(y) % alignof(Pack<T, 4>) == 0)
@@ -364,8 +582,7 @@ std::unique_ptr<Kernel> make(const KernelSpec& s) {
 std::unique_ptr<Kernel> create_quantized_matmul(const KernelSpec& s) {
   if (is_float8(s.inputs[0]->dtype) && is_float8(s.inputs[1]->dtype)) {  // cuBLASLt's float8 product or none
     auto make8 = [&](auto tag) -> std::unique_ptr<Kernel> {
-      auto k = std::make_unique<Float8MatMulKernel<typename decltype(tag)::type>>(s);
-      return k->ok() ? std::move(k) : nullptr;
+      return std::make_unique<Float8MatMulKernel<typename decltype(tag)::type>>(s);
     };
     if (s.outputs[0]->dtype == DataType::kFloat16) return make8(Tag<__half>{});
     if (s.outputs[0]->dtype == DataType::kBFloat16) return make8(Tag<__nv_bfloat16>{});
