@@ -74,11 +74,12 @@ std::string granularity(const ir::Graph& g, int scale) {
 
 Quantization quantization_of(const ir::Graph& g, const ir::Layer& l) {
   if (l.kind == LayerKind::kQuantizedMatMul && l.inputs.size() >= 3) {
-    const bool int8_rows = is_int8(g.tensors[l.inputs[0]].dtype);
+    const DataType rows = g.tensors[l.inputs[0]].dtype;
+    const bool quantized_rows = is_int8(rows) || rows == DataType::kFloat8E4M3;
     // The activations' scale is folded into each column's (the weight's scale times the activation's).
-    return {int8_rows ? "int8" : "int8 weights",
-            int8_rows ? "weights per-channel, activations per-tensor (folded into the column scales)"
-                      : "weights per-channel (weight only: activations in float)",
+    return {rows == DataType::kFloat8E4M3 ? "float8_e4m3fn" : quantized_rows ? "int8" : "int8 weights",
+            quantized_rows ? "weights per-channel, activations per-tensor (folded into the column scales)"
+                           : "weights per-channel (weight only: activations in float)",
             ir::attr_string_or(l, "scale_source", "")};
   }
   if ((l.kind == LayerKind::kQuantize || l.kind == LayerKind::kDequantize) && l.inputs.size() >= 2)

@@ -9,6 +9,7 @@ import warnings
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from backend_util import Watch, compile_model, engine_modules, kept_ops
@@ -103,6 +104,39 @@ def test_exported_graph_keeps_attention_whole(where):
     check(where, hidden, expected, 2e-4)
     assert "tensorforge.sdpa.default" in w.reports[0].op_counts
     assert not any("softmax" in op for op in w.reports[0].op_counts)
+
+
+class PackedAttention(nn.Module):
+    """nn.MultiheadAttention's own sequence (query, key and value packed, heads split by views, the
+    result permuted back and viewed), as torchvision's ViT runs it."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.proj = nn.Linear(64, 192)
+
+    def forward(self, x):  # x: [L, B, 64]
+        seq, batch, heads = x.shape[0], x.shape[1], 4
+        q, k, v = self.proj(x).unflatten(-1, (3, 64)).unsqueeze(0).transpose(0, -2).squeeze(-2).contiguous()
+        q, k, v = (t.view(seq, batch * heads, 16).transpose(0, 1).view(batch, heads, seq, 16) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(q, k, v)
+        return out.permute(2, 0, 1, 3).contiguous().view(seq * batch, 64)
+
+
+def test_exported_attention_keeps_the_views_export_kept(where):
+    """torch.export drops the .contiguous() after attention where its shape function lays the result
+    out as the query is (so the permuted result is already contiguous): the graph then views the
+    permuted result directly. Lowering must lay tensorforge::sdpa's result out the same way, or that
+    view fails and the whole graph falls back to PyTorch (torchvision's ViT quantized by
+    tensorforge.quantize ran entirely in PyTorch this way)."""
+    model, x = place(where, PackedAttention().eval(), torch.randn(17, 2, 64))
+    exported = torch.export.export(model, (x,), strict=False).module()
+    assert not any(n.target == torch.ops.aten.clone.default for n in exported.graph.nodes)
+    with torch.no_grad(), Watch() as w:
+        got = compile_model(exported, options(where))(x)
+        expected = model(x)
+    check(where, got, expected, 2e-4)
+    assert w.engines == 1 and "tensorforge.sdpa.default" in w.reports[0].op_counts
 
 
 class Branchy(nn.Module):

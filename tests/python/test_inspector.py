@@ -64,13 +64,14 @@ def test_build_times_say_where_the_build_went():
 @pytest.mark.parametrize("rows_dtype,precision,scales", [
     (torch.int8, "int8", "weights per-channel, activations per-tensor"),
     (torch.float16, "int8 weights", "weights per-channel (weight only"),
+    (torch.float8_e4m3fn, "float8_e4m3fn", "weights per-channel, activations per-tensor"),
 ])
 def test_quantized_products_show_their_arithmetic_and_scales(rows_dtype, precision, scales):
-    """A quantized_matmul's precision is its arithmetic (int8 rows, or float rows times int8 weights:
-    weight only), not its output's dtype; its scales say how they apply."""
+    """A quantized_matmul's precision is its arithmetic (int8 or float8 rows, or float rows times int8
+    weights: weight only), not its output's dtype; its scales say how they apply."""
     net = tf.Network()
     a = net.add_input("a", rows_dtype, (3, 16))
-    b = net.add_input("b", torch.int8, (8, 16))
+    b = net.add_input("b", torch.float8_e4m3fn if rows_dtype == torch.float8_e4m3fn else torch.int8, (8, 16))
     scale = net.add_input("scale", torch.float32, (8,))
     y = net.add_quantized_matmul(a, b, scale, None, True, "none", "float16", name="product")
     net.mark_output(y, "y")

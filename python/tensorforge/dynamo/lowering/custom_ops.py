@@ -23,7 +23,12 @@ def sdpa(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask:
 
 @sdpa.register_fake
 def _(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
-    return query.new_empty((*query.shape[:-1], value.shape[-1]))
+    # Laid out as the query is, as PyTorch's own shape function for the ATen op lays it out: an
+    # exported graph (torch.export, tensorforge.quantize) keeps only the views that layout allows (a
+    # multi-head attention's permute(2, 0, 1, 3).contiguous().view(...) is exported without the
+    # contiguous), so a contiguous result here would make its later view fail.
+    order = sorted(range(query.dim()), key=lambda d: -query.stride(d))
+    return torch.empty_permuted((*query.shape[:-1], value.shape[-1]), order, dtype=query.dtype, device=query.device)
 
 
 @torch.library.custom_op("tensorforge::interpolate", mutates_args=())
