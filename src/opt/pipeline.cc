@@ -15,6 +15,7 @@
 #include "opt/batch_norm_to_affine.h"
 #include "opt/fold_batch_norm.h"
 #include "opt/fold_constant_dequantize.h"
+#include "opt/fold_matmul_broadcasts.h"
 #include "opt/fold_channel_scales.h"
 #include "opt/fold_pads.h"
 #include "opt/fold_transposes.h"
@@ -39,6 +40,9 @@ namespace tensorforge::opt {
 
 const std::vector<Pass>& pipeline() {
   static const std::vector<Pass> passes = {
+      {"fold_matmul_broadcasts", 1, kOnAll, fold_matmul_broadcasts,
+       "reads a matmul operand past an expand that only broadcasts its batch dims (an exported linear "
+       "layer's weight expanded to every batch entry)"},
       {"fold_constant_dequantize", 1, kOnAll, fold_constant_dequantize_outside_matmuls,
        "turns a dequantize of constants (an int8 weight and its scales) into a float constant, "
        "except the weights of matmuls with dequantized int8 activations"},

@@ -15,6 +15,7 @@
 #include "opt/batch_norm_to_affine.h"
 #include "opt/fold_batch_norm.h"
 #include "opt/fold_channel_scales.h"
+#include "opt/fold_matmul_broadcasts.h"
 #include "opt/fold_pads.h"
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
@@ -684,6 +685,40 @@ TEST(PassGolden, ComposeViewsTurnsCopiesThatUndoEachOtherIntoAReshape) {
                 "%v: float32[3,2,2,2] = reshape \"v\" (%t) {shape=[3, 2, 2, 2]}\n"
                 "%b: float32[2,3,2,2] = reshape \"b\" (%x) {shape=[2, 3, 2, 2]}\n"
                 "output %b\n");
+}
+
+TEST(PassGolden, FoldMatmulBroadcastsReadsTheWeightOnce) {
+  // A weight expanded to each of the 3 batch entries (an exported linear layer on a 3-D input) is
+  // read as the one 2-D weight, also where the other operand carries the batch alone (%o); where
+  // the other operand's batch (1) would not give the output's (3), the expand stays (%n), and so
+  // does one that grows a matrix dim (%p).
+  expect_golden(fold_matmul_broadcasts,
+                "input %a: float32[3,4,5]\n"
+                "input %s: float32[1,4,5]\n"
+                "input %v: float32[3,4,1]\n"
+                "%w: float32[5,6] = constant \"w\" () {value=float32[5,6]}\n"
+                "%e: float32[3,5,6] = expand \"e\" (%w) {shape=[3, 5, 6]}\n"
+                "%m: float32[3,4,6] = matmul \"m\" (%a, %e) {}\n"
+                "%n: float32[3,4,6] = matmul \"n\" (%s, %e) {}\n"
+                "%r: float32[1,6] = constant \"r\" () {value=float32[1,6]}\n"
+                "%x: float32[3,1,6] = expand \"x\" (%r) {shape=[3, 1, 6]}\n"
+                "%o: float32[3,4,6] = matmul \"o\" (%v, %x) {}\n"
+                "%g: float32[3,5,6] = expand \"g\" (%r) {shape=[3, 5, 6]}\n"
+                "%p: float32[3,4,6] = matmul \"p\" (%a, %g) {}\n"
+                "output %m\noutput %n\noutput %o\noutput %p\n",
+                "input %a: float32[3,4,5]\n"
+                "input %s: float32[1,4,5]\n"
+                "input %v: float32[3,4,1]\n"
+                "%w: float32[5,6] = constant \"w\" () {value=float32[5,6]}\n"
+                "%e: float32[3,5,6] = expand \"e\" (%w) {shape=[3, 5, 6]}\n"
+                "%m: float32[3,4,6] = matmul \"m\" (%a, %w) {}\n"
+                "%n: float32[3,4,6] = matmul \"n\" (%s, %e) {}\n"
+                "%r: float32[1,6] = constant \"r\" () {value=float32[1,6]}\n"
+                "%x: float32[3,1,6] = expand \"x\" (%r) {shape=[3, 1, 6]}\n"
+                "%o: float32[3,4,6] = matmul \"o\" (%v, %r) {}\n"
+                "%g: float32[3,5,6] = expand \"g\" (%r) {shape=[3, 5, 6]}\n"
+                "%p: float32[3,4,6] = matmul \"p\" (%a, %g) {}\n"
+                "output %m\noutput %n\noutput %o\noutput %p\n");
 }
 
 TEST(PassGolden, RemoveIdentitiesKeepsCopiesItNeeds) {

@@ -297,6 +297,42 @@ def test_linear_layers_run_as_int8_matmuls_on_the_cpu():
     assert (got3 - want3).abs().max().item() <= 0.02 * want3.abs().max().item()
 
 
+class _AttentionBlock(torch.nn.Module):
+    """torchvision ViT's encoder block in small: nn.MultiheadAttention(batch_first=True) projects
+    the [L, B, E] transpose of its input."""
+
+    def __init__(self, d=32):
+        super().__init__()
+        self.ln = torch.nn.LayerNorm(d)
+        self.attn = torch.nn.MultiheadAttention(d, 4, batch_first=True)
+        self.fc = torch.nn.Linear(d, d)
+
+    def forward(self, x):
+        y = self.ln(x)
+        a, _ = self.attn(y, y, y, need_weights=False)
+        return self.fc(x + a)
+
+
+def test_projection_of_a_transposed_input_runs_as_one_int8_matmul():
+    """tensorforge.quantize exports the model: its linear layer over a non-contiguous 3-D input (the
+    attention's input projection) is the weight expanded to each of the L entries and a batched
+    product. The optimizer reads the weight once (fold_matmul_broadcasts), so the projection fuses
+    into an int8 product like the others instead of L float products over L weight copies."""
+    from tensorforge.dynamo import engine_modules
+
+    torch.manual_seed(6)
+    model = _AttentionBlock().eval()
+    q = tf.quantize(model, [torch.randn(2, 9, 32) for _ in range(2)], method="max")
+    x = torch.randn(2, 9, 32)
+    with torch.no_grad():
+        got = compile_model(q, {"min_block_size": 1})(x)
+        want = q(x)
+    text = engine_modules()[-1].engine.inspect()
+    assert text.count("[quantized_matmul]") == 3, text  # input projection, output projection, fc
+    assert "[expand]" not in text and "[matmul]" not in text, text
+    assert (got - want).abs().max().item() <= 0.02 * want.abs().max().item()
+
+
 def test_int8_precision_needs_quantized_graphs():
     """enabled_precisions={torch.int8} compiles a quantized model; a float model gets an error saying
     how to calibrate it; so does one with torch.float8_e4m3fn."""
