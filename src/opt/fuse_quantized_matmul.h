@@ -16,7 +16,7 @@ ir::Graph fuse_quantized_matmul(const ir::Graph& g);
 
 /// The same for float8_e4m3fn: `dequantize(q, sa)` of float8 rows per tensor times `dequantize(W, sb)`
 /// of a constant float8 weight per output channel (or per tensor) becomes a quantized_matmul of float8
-/// q and W (float32 sums, scale sa · sb[n]). Its own pass: CPU only until CUDA's kernel has run on a GPU.
+/// q and W (float32 sums, scale sa · sb[n]). Its own pass, so that it can be switched off alone.
 ir::Graph fuse_float8_matmul(const ir::Graph& g);
 
 }  // namespace tensorforge

@@ -176,8 +176,8 @@ TEST(Float8, QuantizedMatMulFusionTakesFloat8Pairs) {
   const auto want = run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), in);
   const auto got = run_engine(Engine(assemble_engine(fused, BuilderConfig{}, {})), in);
   expect_close(got[0], want[0].dims, want[0].values(), 1e-5, "fused against dequantize + float matmul");
-  // fuse_quantized_matmul (int8) leaves float8 pairs to fuse_float8_matmul (CPU only until CUDA has
-  // the kernel); a float8 weight is not a weight-only product's either (float rows keep the matmul).
+  // fuse_quantized_matmul (int8) leaves float8 pairs to fuse_float8_matmul (a pass of its own); a
+  // float8 weight is not a weight-only product's either (float rows keep the matmul).
   for (const auto& l : fuse_quantized_matmul(g).layers) EXPECT_NE(l.kind, LayerKind::kQuantizedMatMul);
   Network wo;
   Tensor rows = wo.add_input("x", DataType::kFloat32, {2, 8});
