@@ -12,7 +12,9 @@ namespace {
 struct Block {
   bool sink = false;           // the transpose is before the matmul (else after)
   int transpose = -1;          // the moved transpose
-  int rows_reshape = -1;       // sink: reshape [M, C] of the transpose; hoist: reshape [M, K] of Z
+  int rows_reshape = -1;       // sink: reshape [M, C] of the transpose (or -1: a 3-D matmul reads it);
+                               // hoist: reshape [M, K] of Z
+  std::vector<int> chain;      // per-tensor quantize/dequantize layers between the rows and the matmul
   int matmul = -1;
   int bias_reshape = -1, bias_add = -1, bias = -1;  // optional: reshape, add, and the [F] constant
   int out_reshape = -1;        // hoist: the reshape [r..., F] the transpose reads
@@ -31,6 +33,15 @@ std::vector<int64_t> normalized(const std::vector<int64_t>& perm) {
   std::vector<int64_t> p(perm);
   for (int64_t& v : p) v = v < 0 ? v + static_cast<int64_t>(p.size()) : v;
   return p;
+}
+
+// A layer that changes each element alone with one scale for all (a per-tensor quantize or
+// dequantize): it commutes with any reordering of the elements, so the transpose moves past it.
+bool per_element(const ir::Graph& g, const ir::Layer& l) {
+  if (l.kind != LayerKind::kQuantize && l.kind != LayerKind::kDequantize) return false;
+  for (size_t i = 1; i < l.inputs.size(); ++i)
+    if (l.inputs[i] >= 0 && g.tensors[l.inputs[i]].dims.volume() != 1) return false;
+  return l.outputs.size() == 1 && g.tensors[l.outputs[0]].dims == g.tensors[l.inputs[0]].dims;
 }
 
 bool linear(const ir::Graph& g, const ir::Layer& m, int a) {
@@ -70,7 +81,8 @@ class Matcher {
 
   // The bias add (past an optional reshape keeping the last extent F) reading the matmul's result.
   void match_bias(Block& b, int out) const {
-    const int64_t f = g_.tensors[out].dims[1];
+    const Dims& od = g_.tensors[out].dims;
+    const int64_t f = od[od.rank() - 1];
     int at = out, reshape = -1;
     int r = reader_[at];
     if (r >= 0 && g_.layers[r].kind == LayerKind::kReshape) {
@@ -89,19 +101,28 @@ class Matcher {
     b.bias_reshape = reshape, b.bias_add = r, b.bias = other;
   }
 
-  // transpose -> reshape [M, C] -> matmul ...
+  // transpose -> [per-tensor quantize/dequantize ...] -> [reshape [M, C]] -> matmul ...
   bool sink(int li, Block& b) const {
     const ir::Layer& t = g_.layers[li];
-    const int tr = reader_[t.outputs[0]];
-    if (tr < 0 || g_.layers[tr].kind != LayerKind::kReshape) return false;
     const Dims& x = g_.tensors[t.inputs[0]].dims;
-    const Dims& rows = g_.tensors[g_.layers[tr].outputs[0]].dims;
-    if (rows.rank() != 2 || rows[1] != x[x.rank() - 1]) return false;
-    const int mm = reader_[g_.layers[tr].outputs[0]];
-    if (mm < 0 || !linear(g_, g_.layers[mm], g_.layers[tr].outputs[0])) return false;
-    b.sink = true, b.transpose = static_cast<int>(li), b.rows_reshape = tr, b.matmul = mm;
-    match_bias(b, g_.layers[mm].outputs[0]);
-    b.last = b.bias_add >= 0 ? b.bias_add : mm;
+    int at = t.outputs[0];
+    int r = reader_[at];
+    while (r >= 0 && per_element(g_, g_.layers[r]) && g_.layers[r].inputs[0] == at) {
+      b.chain.push_back(r);
+      at = g_.layers[r].outputs[0];
+      r = reader_[at];
+    }
+    if (r >= 0 && g_.layers[r].kind == LayerKind::kReshape) {
+      const Dims& rows = g_.tensors[g_.layers[r].outputs[0]].dims;
+      if (rows.rank() != 2 || rows[1] != x[x.rank() - 1]) return false;
+      b.rows_reshape = r;
+      at = g_.layers[r].outputs[0];
+      r = reader_[at];
+    }
+    if (r < 0 || !linear(g_, g_.layers[r], at)) return false;
+    b.sink = true, b.transpose = static_cast<int>(li), b.matmul = r;
+    match_bias(b, g_.layers[r].outputs[0]);
+    b.last = b.bias_add >= 0 ? b.bias_add : r;
     b.result = g_.layers[b.last].outputs[0];
     // Moved after the layer the copy may be larger (an in-projection's 3E columns against E): only
     // where the attention's views take it instead.
@@ -128,9 +149,15 @@ class Matcher {
     }
     if (p < 0 || g_.layers[p].kind != LayerKind::kMatMul) return false;
     const ir::Layer& m = g_.layers[p];
-    const int rz = g_.tensors[m.inputs[0]].producer;
-    if (rz < 0 || g_.layers[rz].kind != LayerKind::kReshape || reader_[m.inputs[0]] != p || !linear(g_, m, m.inputs[0]))
-      return false;
+    if (!linear(g_, m, m.inputs[0]) || reader_[m.inputs[0]] != p) return false;
+    int rows = m.inputs[0], rz = g_.tensors[rows].producer;
+    while (rz >= 0 && per_element(g_, g_.layers[rz])) {  // per-tensor quantize/dequantize, in reverse
+      c.chain.insert(c.chain.begin(), rz);
+      rows = g_.layers[rz].inputs[0];
+      if (reader_[rows] != rz) return false;
+      rz = g_.tensors[rows].producer;
+    }
+    if (rz < 0 || g_.layers[rz].kind != LayerKind::kReshape || g_.tensors[rows].dims.rank() != 2) return false;
     c.matmul = p;
     match_bias(c, m.outputs[0]);
     const int top = c.bias_add >= 0 ? g_.layers[c.bias_add].outputs[0] : m.outputs[0];
@@ -163,10 +190,22 @@ class Matcher {
 
 // The layers a block replaces.
 std::vector<int> members(const Block& b) {
-  std::vector<int> m = {b.transpose, b.rows_reshape, b.matmul};
-  for (int l : {b.bias_reshape, b.bias_add, b.out_reshape, b.z_transpose})
+  std::vector<int> m = {b.transpose, b.matmul};
+  for (int l : {b.rows_reshape, b.bias_reshape, b.bias_add, b.out_reshape, b.z_transpose})
     if (l >= 0) m.push_back(l);
+  m.insert(m.end(), b.chain.begin(), b.chain.end());
   return m;
+}
+
+// The chain's layers again, in order, the first reading new tensor `x`; returns the last's output.
+int emit_chain(GraphRebuilder& rb, const ir::Graph& g, const std::vector<int>& chain, int x) {
+  for (int li : chain) {
+    const ir::Layer& l = g.layers[li];
+    std::vector<int> in = rb.map(l.inputs);
+    in[0] = x;
+    x = rb.add_holding(l.kind, in, l.attrs, l.name, {li});
+  }
+  return x;
 }
 
 }  // namespace
@@ -200,16 +239,17 @@ ir::Graph move_row_transposes(const ir::Graph& g) {
     const ir::Layer& t = g.layers[b.transpose];
     const ir::Layer& m = g.layers[b.matmul];
     const std::vector<int64_t> perm = normalized(ir::attr_ints(t, "perm"));
-    const int64_t f = g.tensors[m.outputs[0]].dims[1];
+    const Dims& md = g.tensors[m.outputs[0]].dims;
+    const int64_t f = md[md.rank() - 1];
     std::vector<int> matmul_in = rb.map(m.inputs);
     std::vector<int> held = {b.matmul};
     if (b.bias_add >= 0) held.push_back(b.bias_add);
     if (b.sink) {
       // X's rows in their own order through the linear layer, then the transpose, then the result's shape.
       const Dims& x = g.tensors[t.inputs[0]].dims;
-      matmul_in[0] = rb.add(LayerKind::kReshape, {rb.map(t.inputs[0])},
+      matmul_in[0] = rb.add(LayerKind::kReshape, {emit_chain(rb, g, b.chain, rb.map(t.inputs[0]))},
                             {{"shape", std::vector<int64_t>{x.volume() / x[x.rank() - 1], x[x.rank() - 1]}}},
-                            g.layers[b.rows_reshape].name);
+                            b.rows_reshape >= 0 ? g.layers[b.rows_reshape].name : m.name + "_a");
       int y = rb.add_holding(LayerKind::kMatMul, matmul_in, m.attrs, m.name, held);
       std::vector<int64_t> rows = x.vec();
       rows.back() = f;
@@ -236,8 +276,9 @@ ir::Graph move_row_transposes(const ir::Graph& g) {
     if (b.z_transpose >= 0) zt_from.push_back(b.z_transpose);
     int y = rb.add_holding(LayerKind::kTranspose, {rb.map(source)}, {{"perm", zperm}},
                            b.z_transpose >= 0 ? g.layers[b.z_transpose].name : t.name + "_rows", zt_from);
-    matmul_in[0] = rb.add(LayerKind::kReshape, {y}, {{"shape", g.tensors[m.inputs[0]].dims.vec()}},
-                          g.layers[b.rows_reshape].name);
+    y = rb.add(LayerKind::kReshape, {y}, {{"shape", g.tensors[g.layers[b.rows_reshape].outputs[0]].dims.vec()}},
+               g.layers[b.rows_reshape].name);
+    matmul_in[0] = emit_chain(rb, g, b.chain, y);
     y = rb.add_holding(LayerKind::kMatMul, matmul_in, m.attrs, m.name, held);
     if (b.bias_add >= 0)
       y = rb.add_holding(LayerKind::kElementwise, {y, rb.map(b.bias)}, {{"op", std::string("add")}},

@@ -10,7 +10,10 @@
 //     becomes  transpose(Z, P) -> reshape -> matmul(W) [+ bias] -> reshape   (a transpose of Z's
 //     leading dims; composed with Z's own transpose when Z is one: the attention's head merge)
 // W is any 2-D operand, the matmul has no transpose of its input and no residual; every
-// intermediate result has one reader. A move happens only where the copy it moves is absorbed: the
+// intermediate result has one reader. Per-tensor quantize/dequantize layers (one scale for every
+// element: they commute with any reordering) may stand between the rows and the matmul and move
+// with the transpose (tensorforge.quantize's exported models); the first form's reshape to rows may
+// be missing (a 3-D matmul of the transposed rows). A move happens only where the copy it moves is absorbed: the
 // first form when only attention operands (through views) read the result, the second when Z is a
 // transpose's or an attention's output — elsewhere the copy could grow (3E columns against E).
 #pragma once

@@ -584,6 +584,18 @@ TEST(Pipeline, TheCUDAPipelineReadsMergedProjectionsThroughAttentionViews) {
   expect_same_output(g, out, 1e-5, "merged projections on the CPU");
 }
 
+// nn.MultiheadAttention's heads (batch_first, N 2, L 3, E 4, one head): the in-projection's result
+// %a [L, N, 3E] split into q, k and v [N, L, E] through views, and their attention %att.
+const char* const kBatchFirstHeads =
+      "%h: float32[3,2,3,4] = reshape \"h\" (%a) {shape=[3, 2, 3, 4]}\n"
+      "%hp: float32[3,2,3,4] = transpose \"hp\" (%h) {perm=[2, 1, 0, 3]}\n"
+      "%s:0: float32[1,2,3,4], %s:1: float32[1,2,3,4], %s:2: float32[1,2,3,4] = split \"s\" (%hp) "
+      "{axis=0, sizes=[1, 1, 1]}\n"
+      "%q: float32[2,3,4] = reshape \"q\" (%s:0) {shape=[2, 3, 4]}\n"
+      "%k: float32[2,3,4] = reshape \"k\" (%s:1) {shape=[2, 3, 4]}\n"
+      "%vv: float32[2,3,4] = reshape \"vv\" (%s:2) {shape=[2, 3, 4]}\n"
+      "%att: float32[2,3,4] = attention \"att\" (%q, %k, %vv, none) {}\n";
+
 TEST(PassGolden, MoveRowTransposesAroundBatchFirstProjections) {
   // nn.MultiheadAttention with batch_first: x [N 2, L 3, E 4] is transposed to [L, N, E] for the
   // in-projection (+ bias through a view) whose result only the attention reads (through views),
@@ -597,14 +609,7 @@ TEST(PassGolden, MoveRowTransposesAroundBatchFirstProjections) {
       "%b: float32[12] = constant \"b\" () {value=float32[12]}\n"
       "%wo: float32[4,4] = constant \"wo\" () {value=float32[4,4]}\n";
   const std::string attention =
-      "%h: float32[3,2,3,4] = reshape \"h\" (%a) {shape=[3, 2, 3, 4]}\n"
-      "%hp: float32[3,2,3,4] = transpose \"hp\" (%h) {perm=[2, 1, 0, 3]}\n"
-      "%s:0: float32[1,2,3,4], %s:1: float32[1,2,3,4], %s:2: float32[1,2,3,4] = split \"s\" (%hp) "
-      "{axis=0, sizes=[1, 1, 1]}\n"
-      "%q: float32[2,3,4] = reshape \"q\" (%s:0) {shape=[2, 3, 4]}\n"
-      "%k: float32[2,3,4] = reshape \"k\" (%s:1) {shape=[2, 3, 4]}\n"
-      "%vv: float32[2,3,4] = reshape \"vv\" (%s:2) {shape=[2, 3, 4]}\n"
-      "%att: float32[2,3,4] = attention \"att\" (%q, %k, %vv, none) {}\n"
+      std::string(kBatchFirstHeads) +
       "%merge: float32[3,2,4] = transpose \"merge\" (%att) {perm=[1, 0, 2]}\n"
       "%mr: float32[6,4] = reshape \"mr\" (%merge) {shape=[6, 4]}\n"
       "%o: float32[6,4] = matmul \"o\" (%mr, %wo) {}\n";
@@ -630,11 +635,73 @@ TEST(PassGolden, MoveRowTransposesAroundBatchFirstProjections) {
                     "%a_rows: float32[2,3,12] = elementwise \"a\" (%m_rows, %b) {op=\"add\"}\n"
                     "%t: float32[3,2,12] = transpose \"t\" (%a_rows) {perm=[1, 0, 2]}\n"
                     "%a: float32[3,2,12] = reshape \"a_view\" (%t) {shape=[3, 2, 12]}\n" +
-                    attention.substr(0, attention.find("%merge")) +
+                    kBatchFirstHeads +
                     "%merge: float32[2,3,4] = transpose \"merge\" (%att) {perm=[0, 1, 2]}\n"
                     "%mr: float32[6,4] = reshape \"mr\" (%merge) {shape=[6, 4]}\n"
                     "%o: float32[6,4] = matmul \"o\" (%mr, %wo) {}\n"
                     "%back: float32[2,3,4] = reshape \"ov\" (%o) {shape=[2, 3, 4]}\n" + tail);
+}
+
+TEST(PassGolden, MoveRowTransposesPastPerTensorQuantizePairs) {
+  // The same attention block as exported by tensorforge.quantize: a per-tensor quantize/dequantize
+  // pair stands between each transpose and its projection, and the in-projection is a 3-D matmul of
+  // the transposed rows (no reshape to rows). Both transposes move as without the pairs, which move
+  // with them (a per-tensor scale commutes with reordering the rows); the per-channel pair (the
+  // weight's) and a pair with a per-row scale stay where they are.
+  const std::string head =
+      "input %x: float32[2,3,4]\n"
+      "%w: float32[4,12] = constant \"w\" () {value=float32[4,12]}\n"
+      "%b: float32[12] = constant \"b\" () {value=float32[12]}\n"
+      "%wo: float32[4,4] = constant \"wo\" () {value=float32[4,4]}\n"
+      "%s1: float32[] = constant \"s1\" () {value=float32[]{0.05}}\n"
+      "%s2: float32[] = constant \"s2\" () {value=float32[]{0.02}}\n";
+  const std::string attention = kBatchFirstHeads;
+  const std::string out_pair =
+      "%oq: int8[6,4] = quantize \"oq\" (%mr, %s2, none) {dtype=\"int8\", qmax=127, qmin=-128}\n"
+      "%od: float32[6,4] = dequantize \"od\" (%oq, %s2, none) {dtype=\"float32\"}\n"
+      "%o: float32[6,4] = matmul \"o\" (%od, %wo) {}\n";
+  expect_golden(move_row_transposes,
+                head +
+                    "%t: float32[3,2,4] = transpose \"t\" (%x) {perm=[1, 0, 2]}\n"
+                    "%xq: int8[3,2,4] = quantize \"xq\" (%t, %s1, none) {dtype=\"int8\", qmax=127, qmin=-128}\n"
+                    "%xd: float32[3,2,4] = dequantize \"xd\" (%xq, %s1, none) {dtype=\"float32\"}\n"
+                    "%m: float32[3,2,12] = matmul \"m\" (%xd, %w) {}\n"
+                    "%a: float32[3,2,12] = elementwise \"a\" (%m, %b) {op=\"add\"}\n" +
+                    attention +
+                    "%merge: float32[3,2,4] = transpose \"merge\" (%att) {perm=[1, 0, 2]}\n"
+                    "%mr: float32[6,4] = reshape \"mr\" (%merge) {shape=[6, 4]}\n" +
+                    out_pair +
+                    "%ov: float32[3,2,4] = reshape \"ov\" (%o) {shape=[3, 2, 4]}\n"
+                    "%back: float32[2,3,4] = transpose \"back\" (%ov) {perm=[1, 0, 2]}\n"
+                    "output %back\n",
+                head +
+                    "%xq: int8[2,3,4] = quantize \"xq\" (%x, %s1, none) {dtype=\"int8\", qmax=127, qmin=-128}\n"
+                    "%xd: float32[2,3,4] = dequantize \"xd\" (%xq, %s1, none) {dtype=\"float32\"}\n"
+                    "%m_a: float32[6,4] = reshape \"m_a\" (%xd) {shape=[6, 4]}\n"
+                    "%m: float32[6,12] = matmul \"m\" (%m_a, %w) {}\n"
+                    "%m_rows: float32[2,3,12] = reshape \"m_rows\" (%m) {shape=[2, 3, 12]}\n"
+                    "%a_rows: float32[2,3,12] = elementwise \"a\" (%m_rows, %b) {op=\"add\"}\n"
+                    "%t: float32[3,2,12] = transpose \"t\" (%a_rows) {perm=[1, 0, 2]}\n"
+                    "%a: float32[3,2,12] = reshape \"a_view\" (%t) {shape=[3, 2, 12]}\n" +
+                    attention +
+                    "%merge: float32[2,3,4] = transpose \"merge\" (%att) {perm=[0, 1, 2]}\n"
+                    "%mr: float32[6,4] = reshape \"mr\" (%merge) {shape=[6, 4]}\n" +
+                    out_pair +
+                    "%back: float32[2,3,4] = reshape \"ov\" (%o) {shape=[2, 3, 4]}\n"
+                    "output %back\n");  // each row's products as before: the same values
+  // A scale per row of the transposed tensor does not commute with the transpose: nothing moves.
+  const std::string per_row =
+      std::string("input %x: float32[2,3,4]\n"
+      "%w: float32[4,12] = constant \"w\" () {value=float32[4,12]}\n"
+      "%sr: float32[3,2,1] = constant \"sr\" () {value=float32[3,2,1]}\n"
+      "%t: float32[3,2,4] = transpose \"t\" (%x) {perm=[1, 0, 2]}\n"
+      "%xq: int8[3,2,4] = quantize \"xq\" (%t, %sr, none) {dtype=\"int8\", qmax=127, qmin=-128}\n"
+      "%xd: float32[3,2,4] = dequantize \"xd\" (%xq, %sr, none) {dtype=\"float32\"}\n"
+      "%a: float32[3,2,12] = matmul \"m\" (%xd, %w) {}\n") +
+      kBatchFirstHeads +
+      "output %att\n";
+  ir::Graph g = ir::parse_text(per_row);
+  EXPECT_EQ(ir::to_text(move_row_transposes(g)), ir::to_text(g));
 }
 
 TEST(PassGolden, ComposeViewsCopiesAKeyHeadOnceAndRemoveIdentitiesDropsItsConcat) {

@@ -317,7 +317,9 @@ def test_projection_of_a_transposed_input_runs_as_one_int8_matmul():
     """tensorforge.quantize exports the model: its linear layer over a non-contiguous 3-D input (the
     attention's input projection) is the weight expanded to each of the L entries and a batched
     product. The optimizer reads the weight once (fold_matmul_broadcasts), so the projection fuses
-    into an int8 product like the others instead of L float products over L weight copies."""
+    into an int8 product like the others instead of L float products over L weight copies; and the
+    transposes to [L, B, E] and back move past the quantize pairs into the attention's views
+    (move_row_transposes), so none is copied and the residual add joins the out-projection."""
     from tensorforge.dynamo import engine_modules
 
     torch.manual_seed(6)
@@ -330,6 +332,7 @@ def test_projection_of_a_transposed_input_runs_as_one_int8_matmul():
     text = engine_modules()[-1].engine.inspect()
     assert text.count("[quantized_matmul]") == 3, text  # input projection, output projection, fc
     assert "[expand]" not in text and "[matmul]" not in text, text
+    assert "[transpose]" not in text and "[elementwise]" not in text, text
     assert (got - want).abs().max().item() <= 0.02 * want.abs().max().item()
 
 
