@@ -169,6 +169,42 @@ def test_one_compiled_cuda_model_from_eight_threads():
     torch.cuda.synchronize()
 
 
+def quantized_mlp(dtype, out_dtype):
+    """x -> quantize -> product (bias, GELU) -> quantize -> product (bias, relu): the int8 or float8
+    layers (sizes multiples of 16: cuBLASLt's paths on CUDA, with their per-kernel constants and
+    workspaces)."""
+    g = torch.Generator().manual_seed(4)
+    net = tf.Network()
+    x = net.add_input("x", out_dtype, (32, 64))
+    h = x
+    for i, (k, n, act) in enumerate(((64, 128, "gelu"), (128, 64, "relu"))):
+        q = net.add_quantize(h, net.add_constant(torch.tensor(0.05)), None, dtype=dtype)
+        w = torch.randn(n, k, generator=g) * 40
+        w = w.to(dtype) if dtype == torch.float8_e4m3fn else w.clamp(-127, 127).round().to(torch.int8)
+        h = net.add_quantized_matmul(q, net.add_constant(w), net.add_constant(torch.rand(n, generator=g) * 1e-3),
+                                     net.add_constant(torch.randn(n, generator=g)), True, act, out_dtype, name=f"fc{i}")
+    net.mark_output(h, "y")
+    return net
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+@pytest.mark.parametrize("dtype", [torch.int8, torch.float8_e4m3fn])
+def test_one_quantized_engine_from_eight_threads(device, dtype):
+    """The int8 and float8 products (cuBLASLt's on CUDA, with the constants their kernels prepare once
+    and the sums in the context's workspace) from eight threads at once: what one thread got."""
+    out_dtype = torch.float16 if device == "cuda" else torch.float32
+    engine = tf.Builder(tf.BuilderConfig(device=device)).build(quantized_mlp(dtype, out_dtype))
+    inputs = distinct_inputs(THREADS * 50, (32, 64), device, out_dtype)
+    expected = [engine(x)[0].clone() for x in inputs]
+    got, errors = run_threads(lambda x: engine(x)[0], inputs)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    assert not errors, errors[:3]
+    wrong = sum(not torch.equal(a, b) for a, b in zip(got, expected))
+    assert wrong == 0, f"{wrong} of {len(inputs)} outputs differ from the single-threaded ones"
+    assert len({float(e.abs().sum()) for e in expected}) > 1  # distinct inputs, distinct outputs
+
+
 @pytest.mark.cuda
 def test_a_context_moved_between_streams_waits_for_its_last_call():
     """One context, calls alternating between two streams: the second stream's call must not reuse
