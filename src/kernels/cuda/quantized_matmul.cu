@@ -441,6 +441,7 @@ class Float8MatMulKernel : public Kernel {
                         p_.has_residual, relu};
       if (lt_.init(p_.m, p_.n, p_.k, f, s)) {
         path_ = Path::kScaled;
+        prepare_constants(s);
         return;
       }
     }
@@ -448,7 +449,7 @@ class Float8MatMulKernel : public Kernel {
   }
   size_t workspace_size() const override {
     switch (path_) {
-      case Path::kScaled: return prep_bytes() + lt_.workspace();
+      case Path::kScaled: return (prepared_ ? 0 : prep_bytes()) + lt_.workspace();
       case Path::kSums: return sums_bytes() + lt_.workspace();
       case Path::kTiled: break;
     }
@@ -458,7 +459,8 @@ class Float8MatMulKernel : public Kernel {
     switch (path_) {
       case Path::kScaled:
         return std::string("cuBLASLt float8 product with column scales, bias and residual in its epilogue") +
-               (post_act_ != MatMulActivation::kNone ? " and the activation after it" : "") + "; " + lt_.why();
+               (post_act_ != MatMulActivation::kNone ? " and the activation after it" : "") +
+               (prepared_ ? " (row scales and bias prepared once)" : "") + "; " + lt_.why();
       case Path::kSums:
         return "cuBLASLt float8 product, float32 sums, then the scale/bias/residual/activation kernel; " + lt_.why();
       case Path::kTiled: break;
@@ -483,11 +485,16 @@ class Float8MatMulKernel : public Kernel {
     if (path_ == Path::kScaled) {
       auto* ones = static_cast<float*>(workspace);
       T* bias_t = reinterpret_cast<T*>(static_cast<char*>(workspace) + align_up(p_.m * sizeof(float)));
-      float8_row_scales_and_bias<T><<<blocks_for(std::max(p_.m, p_.n)), kThreads, 0, stream()>>>(
-          ones, p_.m, ep.bias, bias_t, p_.n);
-      check_launch("preparing a float8 product's scales");
+      if (prepared_) {  // made once at creation
+        ones = reinterpret_cast<float*>(ones_.data());
+        bias_t = reinterpret_cast<T*>(bias_.data());
+      } else {
+        float8_row_scales_and_bias<T><<<blocks_for(std::max(p_.m, p_.n)), kThreads, 0, stream()>>>(
+            ones, p_.m, ep.bias, bias_t, p_.n);
+        check_launch("preparing a float8 product's scales");
+      }
       lt_.run(LtProduct::Args{in[0].data, in[1].data, y, residual, ep.scale, ones, ep.bias ? bias_t : nullptr,
-                              static_cast<char*>(workspace) + prep_bytes()});
+                              static_cast<char*>(workspace) + (prepared_ ? 0 : prep_bytes())});
       if (post_act_ != MatMulActivation::kNone) {
         activate_in_place<T><<<blocks_for((p_.m * p_.n + 7) / 8), kThreads, 0, stream()>>>(y, p_.m * p_.n, post_act_);
         check_launch("launching a float8 product's activation");
@@ -507,6 +514,25 @@ class Float8MatMulKernel : public Kernel {
 
  private:
   enum class Path { kScaled, kSums, kTiled };
+
+  // The scaled path's ones (the rows' scales) and the bias in T, made once where the bias is a
+  // constant of the graph (or absent): run() then launches no preparation kernel.
+  void prepare_constants(const KernelSpec& s) {
+    const Weights* bias = s.constants.size() > 3 ? s.constants[3] : nullptr;
+    if (p_.has_bias && (!bias || bias->dtype() != DataType::kFloat32)) return;
+    std::vector<float> ones(static_cast<size_t>(p_.m), 1.0f);
+    ones_ = device::Buffer(DeviceKind::kCUDA, ones.size() * sizeof(float));
+    check(cudaMemcpy(ones_.data(), ones.data(), ones_.size(), cudaMemcpyHostToDevice), "copying a float8 product's scales");
+    if (p_.has_bias) {
+      std::vector<T> converted(static_cast<size_t>(p_.n));
+      const auto* b = static_cast<const float*>(bias->data());
+      for (size_t i = 0; i < converted.size(); ++i) converted[i] = T(b[i]);
+      bias_ = device::Buffer(DeviceKind::kCUDA, converted.size() * sizeof(T));
+      check(cudaMemcpy(bias_.data(), converted.data(), bias_.size(), cudaMemcpyHostToDevice),
+            "copying a float8 product's bias");
+    }
+    prepared_ = true;
+  }
   static size_t align_up(size_t bytes) { return (bytes + kAlign - 1) / kAlign * kAlign; }
   size_t sums_bytes() const { return align_up(static_cast<size_t>(p_.m * p_.n) * sizeof(float)); }
   size_t prep_bytes() const { return align_up(p_.m * sizeof(float)) + align_up(p_.n * sizeof(T)); }
@@ -515,6 +541,8 @@ class Float8MatMulKernel : public Kernel {
   Path path_ = Path::kTiled;
   MatMulActivation post_act_ = MatMulActivation::kNone;
   LtProduct lt_;
+  bool prepared_ = false;
+  device::Buffer ones_, bias_;
 };
 
 template <class A, class T>
