@@ -7,6 +7,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/common/matmul_epilogue.h"
 #include "kernels/common/quantize_formulas.h"
 #include "kernels/cuda/common.cuh"
 
@@ -41,13 +42,22 @@ __device__ __forceinline__ float stored_value(Stored<Q> q) {
   }
 }
 
+// quantize's activation (applied first): its result rounded to x's dtype T, as a layer of its own
+// would write it.
+template <class T>
+__device__ __forceinline__ float activated(float v, MatMulActivation act) {
+  if (act == MatMulActivation::kNone) return v;
+  const T r = store_as<T>(kernels::matmul_activate(act, v));
+  return static_cast<float>(load(&r, 0));
+}
+
 template <class T, class Q>
 __global__ void quantize_kernel(const T* __restrict__ x, const float* __restrict__ scale,
                                 const int32_t* __restrict__ zero, Stored<Q>* __restrict__ q, int64_t n, Broadcast bc,
-                                float qmin, float qmax) {
+                                float qmin, float qmax, MatMulActivation act) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const float z = zero ? static_cast<float>(zero[bc.offset(2, i)]) : 0.0f;
-    q[i] = quantized<Q>(static_cast<float>(load(x, i)), scale[bc.offset(1, i)], z, qmin, qmax);
+    q[i] = quantized<Q>(activated<T>(static_cast<float>(load(x, i)), act), scale[bc.offset(1, i)], z, qmin, qmax);
   }
 }
 
@@ -57,7 +67,7 @@ __global__ void quantize_kernel(const T* __restrict__ x, const float* __restrict
 template <class T, class Q>
 __global__ void quantize_per_tensor_packs(const T* __restrict__ x, const float* __restrict__ scale,
                                           const int32_t* __restrict__ zero, Stored<Q>* __restrict__ q, int64_t n,
-                                          float qmin, float qmax) {
+                                          float qmin, float qmax, MatMulActivation act) {
   constexpr int kN = 8;
   const float s = *scale, z = zero ? static_cast<float>(*zero) : 0.0f;
   const int64_t packs = n / kN, stride = int64_t(gridDim.x) * blockDim.x;
@@ -67,11 +77,11 @@ __global__ void quantize_per_tensor_packs(const T* __restrict__ x, const float* 
     const Pack<T, kN> v = xp[i];
     Pack<Stored<Q>, kN> r;
 #pragma unroll
-    for (int j = 0; j < kN; ++j) r.v[j] = quantized<Q>(static_cast<float>(load(v.v, j)), s, z, qmin, qmax);
+    for (int j = 0; j < kN; ++j) r.v[j] = quantized<Q>(activated<T>(static_cast<float>(load(v.v, j)), act), s, z, qmin, qmax);
     qp[i] = r;
   }
   for (int64_t i = packs * kN + blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += stride)
-    q[i] = quantized<Q>(static_cast<float>(load(x, i)), s, z, qmin, qmax);
+    q[i] = quantized<Q>(activated<T>(static_cast<float>(load(x, i)), act), s, z, qmin, qmax);
 }
 
 template <class Q, class T>
@@ -96,7 +106,8 @@ class QuantizeKernel : public Kernel {
   explicit QuantizeKernel(const KernelSpec& s)
       : bc_(params_broadcast(s)),
         zero_(!std::is_same_v<Q, Float8> && s.inputs.size() > 2 && s.inputs[2]),
-        per_tensor_(s.inputs[1]->dims.volume() == 1 && (!zero_ || s.inputs[2]->dims.volume() == 1)) {
+        per_tensor_(s.inputs[1]->dims.volume() == 1 && (!zero_ || s.inputs[2]->dims.volume() == 1)),
+        act_(parse_activation(s.layer)) {
     if constexpr (!std::is_same_v<Q, Float8>) {
       qmin_ = static_cast<float>(std::max<int64_t>(ir::attr_int(s.layer, "qmin"), std::numeric_limits<Q>::min()));
       qmax_ = static_cast<float>(std::min<int64_t>(ir::attr_int(s.layer, "qmax"), std::numeric_limits<Q>::max()));
@@ -110,18 +121,19 @@ class QuantizeKernel : public Kernel {
     if (per_tensor_ && reinterpret_cast<uintptr_t>(in[0].data) % alignof(Pack<T, 8>) == 0 &&
         reinterpret_cast<uintptr_t>(out[0].data) % alignof(Pack<Stored<Q>, 8>) == 0) {
       quantize_per_tensor_packs<T, Q><<<blocks_for((n + 7) / 8), kThreads, 0, stream()>>>(
-          in[0].as<const T>(), in[1].as<const float>(), zero, out[0].as<Stored<Q>>(), n, qmin_, qmax_);
+          in[0].as<const T>(), in[1].as<const float>(), zero, out[0].as<Stored<Q>>(), n, qmin_, qmax_, act_);
       check_launch(what);
       return;
     }
     quantize_kernel<T, Q><<<blocks_for(n), kThreads, 0, stream()>>>(
-        in[0].as<const T>(), in[1].as<const float>(), zero, out[0].as<Stored<Q>>(), n, bc_, qmin_, qmax_);
+        in[0].as<const T>(), in[1].as<const float>(), zero, out[0].as<Stored<Q>>(), n, bc_, qmin_, qmax_, act_);
     check_launch(what);
   }
 
  private:
   Broadcast bc_;
   bool zero_, per_tensor_;  // per_tensor_: one scale (and zero point) for every element
+  MatMulActivation act_;    // applied before quantizing
   float qmin_ = 0, qmax_ = 0;  // integers only
 };
 
