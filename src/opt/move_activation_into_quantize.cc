@@ -19,8 +19,12 @@ int taker(const ir::Graph& g, const std::vector<int>& reader, int li) {
   const std::string& act = ir::attr_string(m, "activation");
   const bool residual = m.inputs.size() > 4 && m.inputs[4] >= 0;
   if (act == "none" || (act == "relu" && !residual)) return -1;
-  const int q = reader[m.outputs[0]];
-  if (q < 0 || g.layers[q].kind != LayerKind::kQuantize || g.layers[q].inputs[0] != m.outputs[0]) return -1;
+  int at = m.outputs[0], q = reader[at];
+  while (q >= 0 && g.layers[q].kind == LayerKind::kReshape) {  // views between (exported linear layers')
+    at = g.layers[q].outputs[0];
+    q = reader[at];
+  }
+  if (q < 0 || g.layers[q].kind != LayerKind::kQuantize || g.layers[q].inputs[0] != at) return -1;
   return ir::attr_string(g.layers[q], "activation") == "none" ? q : -1;
 }
 

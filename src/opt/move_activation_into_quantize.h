@@ -1,7 +1,7 @@
 // Activation into the quantize: a float8 product's GELU (or an activation after its residual),
 // which cuBLASLt's epilogue does not apply, is a pass of its own over the product's float16 result
 // (read and written once more) before the quantize that feeds the next float8 product reads it. When
-// that quantize is the result's only reader, the activation moves into it (quantize's "activation",
+// that quantize is the result's only reader (past reshapes), the activation moves into it (quantize's "activation",
 // applied as it reads, its result rounded to the data's dtype as the product rounded it), so the
 // result is read once:
 //   y = quantized_matmul(a8, w8, ...){activation=gelu}; q = quantize(y, s)

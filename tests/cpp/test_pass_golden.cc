@@ -717,6 +717,18 @@ TEST(PassGolden, MoveActivationIntoQuantizeTakesAFloat8ProductsGelu) {
       "output %y\n";
   expect_golden(move_activation_into_quantize, head + fc1("gelu") + hq("none") + tail,
                 head + fc1("none") + hq("gelu") + tail, 0.1);
+  // Through a view (an exported linear layer's reshape back to the batch's dims) the same.
+  auto viewed = [](const std::string& text) {
+    std::string t = text;
+    t.replace(t.find("%h: float16[4,32]"), 17, "%h2: float16[4,32]");
+    t.replace(t.find("(%h, %s1"), 8, "(%hv, %s1");
+    t.replace(t.find("%hq: float8_e4m3fn[4,32]"), 24,
+              "%h: float16[2,2,32] = reshape \"hv0\" (%h2) {shape=[2, 2, 32]}\n"
+              "%hv: float16[4,32] = reshape \"hv\" (%h) {shape=[4, 32]}\n%hq: float8_e4m3fn[4,32]");
+    return t;
+  };
+  expect_golden(move_activation_into_quantize, viewed(head + fc1("gelu") + hq("none") + tail),
+                viewed(head + fc1("none") + hq("gelu") + tail), 0.1);
   ir::Graph shared = ir::parse_text(head + fc1("gelu") + hq("none") + tail + "output %h\n");
   EXPECT_EQ(ir::to_text(move_activation_into_quantize(shared)), ir::to_text(shared));
 }
