@@ -311,12 +311,13 @@ class Network:
         """PReLU with a slope broadcast to x."""
         return self._one("prelu", [x, slope], {}, name)
 
-    def add_quantize(self, x, scale, zero_point=None, dtype="int8", qmin=None, qmax=None, name=""):
+    def add_quantize(self, x, scale, zero_point=None, dtype="int8", qmin=None, qmax=None, name="", activation="none"):
         """Quantizes float x to int8 or uint8: clamp(round_half_even(x / scale) + zero_point, qmin,
         qmax); scale (float32) and zero_point (int32, optional) broadcast to x; qmin/qmax default to
         the dtype's range. To float8_e4m3fn: float8(clamp(x / scale, -448, 448)), no zero point
-        (docs/layers.md)."""
-        attrs = {"dtype": as_dtype(dtype).name}
+        (docs/layers.md). `activation` ("none", "relu", "gelu", "gelu_tanh") applies to x first, its
+        result rounded to x's dtype."""
+        attrs = {"dtype": as_dtype(dtype).name, "activation": activation}
         if qmin is not None:
             attrs["qmin"] = operator.index(qmin)
         if qmax is not None:

@@ -5,8 +5,6 @@
 
 namespace tensorforge {
 
-namespace {
-
 MatMulActivation parse_activation(const ir::Layer& l) {
   // Engine files written before the attribute existed load with it defaulted (see engine_reader.cc).
   const std::string& a = ir::attr_string(l, "activation");
@@ -15,8 +13,6 @@ MatMulActivation parse_activation(const ir::Layer& l) {
   if (a == "gelu_tanh") return MatMulActivation::kGeluTanh;
   return MatMulActivation::kNone;
 }
-
-}  // namespace
 
 MatMulShape::MatMulShape(const KernelSpec& s)
     : ta(ir::attr_int(s.layer, "transpose_a") != 0),

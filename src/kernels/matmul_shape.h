@@ -12,6 +12,10 @@ namespace tensorforge {
 /// The activation a matmul applies after its bias.
 enum class MatMulActivation { kNone, kRelu, kGelu, kGeluTanh };
 
+/// A layer's "activation" attribute ("none", "relu", "gelu", "gelu_tanh"; missing: none): the
+/// matmul family's epilogue and quantize's prologue.
+MatMulActivation parse_activation(const ir::Layer& l);
+
 /// Shapes and batch strides of one matmul layer; shared by every dtype.
 struct MatMulShape {
   bool ta = false, tb = false;

@@ -26,6 +26,7 @@
 #include "opt/fuse_reduce_prologue.h"
 #include "opt/merge_parallel_matmuls.h"
 #include "opt/merge_sibling_copies.h"
+#include "opt/move_activation_into_quantize.h"
 #include "opt/move_row_transposes.h"
 #include "opt/pass.h"
 #include "opt/recognize_attention.h"
@@ -82,6 +83,8 @@ const std::vector<Pass>& pipeline() {
        "turns a matmul of dequantized int8 operands into one int8 matmul with int32 accumulation"},
       {"fuse_float8_matmul", 1, kOnAll, fuse_float8_matmul,
        "turns a matmul of dequantized float8 operands into one float8 matmul with float32 sums"},
+      {"move_activation_into_quantize", 1, kOnCUDA, move_activation_into_quantize,
+       "moves a float8 product's GELU (which cuBLASLt does not apply) into the quantize that reads it"},
       {"fuse_weight_only_matmul", 1, kOnCUDA, fuse_weight_only_matmul,
        "turns a matmul of few float rows and a dequantized int8 weight into one that reads the int8 weight"},
       {"merge_parallel_quantized_matmuls", 1, kOnAll, merge_parallel_quantized_matmuls,

@@ -82,9 +82,12 @@ Quantization quantization_of(const ir::Graph& g, const ir::Layer& l) {
                            : "weights per-channel (weight only: activations in float)",
             ir::attr_string_or(l, "scale_source", "")};
   }
-  if ((l.kind == LayerKind::kQuantize || l.kind == LayerKind::kDequantize) && l.inputs.size() >= 2)
-    // Computes in float32; its output's dtype says the rest.
-    return {"", granularity(g, l.inputs[1]), ir::attr_string_or(l, "scale_source", "")};
+  if ((l.kind == LayerKind::kQuantize || l.kind == LayerKind::kDequantize) && l.inputs.size() >= 2) {
+    // Computes in float32; its output's dtype says the rest. A quantize may apply an activation first.
+    const std::string act = l.kind == LayerKind::kQuantize ? ir::attr_string_or(l, "activation", "none") : "none";
+    return {"", granularity(g, l.inputs[1]) + (act != "none" ? " (" + act + " applied first)" : ""),
+            ir::attr_string_or(l, "scale_source", "")};
+  }
   return {};
 }
 

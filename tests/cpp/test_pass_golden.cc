@@ -23,6 +23,7 @@
 #include "opt/fuse_reduce_prologue.h"
 #include "opt/merge_parallel_matmuls.h"
 #include "opt/merge_sibling_copies.h"
+#include "opt/move_activation_into_quantize.h"
 #include "opt/move_row_transposes.h"
 #include "opt/pass.h"
 #include "opt/recognize_rms_norm.h"
@@ -752,6 +753,51 @@ TEST(PassGolden, ComposeViewsTurnsCopiesThatUndoEachOtherIntoAReshape) {
                 "%v: float32[3,2,2,2] = reshape \"v\" (%t) {shape=[3, 2, 2, 2]}\n"
                 "%b: float32[2,3,2,2] = reshape \"b\" (%x) {shape=[2, 3, 2, 2]}\n"
                 "output %b\n");
+}
+
+TEST(PassGolden, MoveActivationIntoQuantizeTakesAFloat8ProductsGelu) {
+  // fc1 -> GELU -> quantize -> fc2 of a float8 MLP: fc1's GELU moves into the quantize that alone
+  // reads it; fc2's relu (cuBLASLt's epilogue takes it) and a GELU whose result a network output also
+  // reads stay. The result differs from before by the product's rounding to float16 before the GELU:
+  // at most one float8 step of the quantized values.
+  const std::string head =
+      "input %x: float16[4,16]\n"
+      "%s0: float32[] = constant \"s0\" () {value=float32[]{0.05}}\n"
+      "%s1: float32[] = constant \"s1\" () {value=float32[]{0.01}}\n"
+      "%w1: float8_e4m3fn[32,16] = constant \"w1\" () {value=float8_e4m3fn[32,16]}\n"
+      "%c1: float32[32] = constant \"c1\" () {value=float32[32]}\n"
+      "%b1: float32[32] = constant \"b1\" () {value=float32[32]}\n"
+      "%w2: float8_e4m3fn[16,32] = constant \"w2\" () {value=float8_e4m3fn[16,32]}\n"
+      "%c2: float32[16] = constant \"c2\" () {value=float32[16]}\n"
+      "%xq: float8_e4m3fn[4,16] = quantize \"xq\" (%x, %s0, none) {dtype=\"float8_e4m3fn\"}\n";
+  auto fc1 = [](const char* act) {
+    return std::string("%h: float16[4,32] = quantized_matmul \"fc1\" (%xq, %w1, %c1, %b1) {activation=\"") + act +
+           "\", dtype=\"float16\", transpose_b=1}\n";
+  };
+  auto hq = [](const char* act) {
+    return std::string("%hq: float8_e4m3fn[4,32] = quantize \"hq\" (%h, %s1, none) {activation=\"") + act +
+           "\", dtype=\"float8_e4m3fn\"}\n";
+  };
+  const std::string tail =
+      "%y: float16[4,16] = quantized_matmul \"fc2\" (%hq, %w2, %c2) {activation=\"relu\", dtype=\"float16\", "
+      "transpose_b=1}\n"
+      "output %y\n";
+  expect_golden(move_activation_into_quantize, head + fc1("gelu") + hq("none") + tail,
+                head + fc1("none") + hq("gelu") + tail, 0.1);
+  // Through a view (an exported linear layer's reshape back to the batch's dims) the same.
+  auto viewed = [](const std::string& text) {
+    std::string t = text;
+    t.replace(t.find("%h: float16[4,32]"), 17, "%h2: float16[4,32]");
+    t.replace(t.find("(%h, %s1"), 8, "(%hv, %s1");
+    t.replace(t.find("%hq: float8_e4m3fn[4,32]"), 24,
+              "%h: float16[2,2,32] = reshape \"hv0\" (%h2) {shape=[2, 2, 32]}\n"
+              "%hv: float16[4,32] = reshape \"hv\" (%h) {shape=[4, 32]}\n%hq: float8_e4m3fn[4,32]");
+    return t;
+  };
+  expect_golden(move_activation_into_quantize, viewed(head + fc1("gelu") + hq("none") + tail),
+                viewed(head + fc1("none") + hq("gelu") + tail), 0.1);
+  ir::Graph shared = ir::parse_text(head + fc1("gelu") + hq("none") + tail + "output %h\n");
+  EXPECT_EQ(ir::to_text(move_activation_into_quantize(shared)), ir::to_text(shared));
 }
 
 TEST(PassGolden, FoldMatmulBroadcastsReadsTheWeightOnce) {

@@ -159,3 +159,52 @@ def test_cuda_float8_matmul_matches_the_cpu(out_dtype, m, n, k, activation, resi
     rtol = {torch.float32: 1e-4, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}[out_dtype]  # a rounding of the result
     torch.testing.assert_close(torch.as_tensor(got).cpu().float(), want, rtol=rtol,
                                atol=rtol + 2e-3 * want.abs().max().item())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_quantize_applies_its_activation_first(device, dtype, activation):
+    """quantize's activation (set by move_activation_into_quantize): float8(act(x) rounded to x's
+    dtype, / scale), as PyTorch computes it. The erf of two libraries may differ in its last bit, which
+    can move a value across a rounding boundary of x's dtype and then of float8: all within one float8
+    step and almost all equal; relu exactly."""
+    g = torch.Generator().manual_seed(3)
+    x = (torch.randn(4096, generator=g) * 3).to(dtype)
+    scale = torch.tensor(0.02)
+    net = tf.Network()
+    q = net.add_quantize(net.add_input("x", dtype, (4096,)), net.add_constant(scale), None, dtype=F8,
+                         activation=activation)
+    net.mark_output(net.add_cast(q, torch.float32), "q")
+    (got,) = _engine(net, device)(x.to(device))
+    act = torch.relu if activation == "relu" else torch.nn.functional.gelu
+    want = (act(x.float()).to(dtype).float() * (1.0 / scale)).clamp(-448, 448).to(F8)
+    got = torch.as_tensor(got).cpu()
+    if activation == "relu":
+        _same(got.float(), want.float())
+        return
+    torch.testing.assert_close(got.float(), want.float(), rtol=0.13, atol=2.0 ** -9)
+    assert (got.float() == want.float()).float().mean().item() > 0.995
+
+
+@pytest.mark.cuda
+def test_cuda_float8_gelu_moves_into_the_next_quantize():
+    """A float8 MLP (Linear, GELU, Linear) on CUDA: the first product's GELU, which cuBLASLt's epilogue
+    does not take, moves into the quantize of the second product's rows (one pass over the hidden
+    activations instead of two); the output matches the quantized model PyTorch runs."""
+    from backend_util import compile_model
+    from tensorforge.dynamo import engine_modules
+
+    torch.manual_seed(5)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.GELU(), torch.nn.Linear(128, 64)).eval()
+    model = model.cuda().half()
+    q = tf.quantize(model, [torch.randn(32, 64, device="cuda", dtype=torch.float16) for _ in range(2)],
+                    method="max", dtype=F8)
+    x = torch.randn(32, 64, device="cuda", dtype=torch.float16)
+    with torch.no_grad():
+        got = compile_model(q, {"min_block_size": 1, "enabled_precisions": {torch.float16, F8}})(x)
+        want = q(x)
+    text = engine_modules()[-1].engine.inspect()
+    assert "(gelu applied first)" in text and "and the activation after it" not in text, text
+    assert text.count("cuBLASLt float8 product") == 2, text
+    assert (got - want).abs().max().item() <= 0.05 * want.abs().max().item()

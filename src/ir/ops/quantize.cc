@@ -35,6 +35,9 @@ void check_params(InferContext& c, const Dims& dims) {
 
 void infer_quantize(InferContext& c) {
   c.require(is_floating(c.dtype(0)), "quantize needs a floating-point input");
+  const std::string& act = c.get_string("activation");
+  c.require(act == "none" || act == "relu" || act == "gelu" || act == "gelu_tanh",
+            "activation must be \"none\", \"relu\", \"gelu\" or \"gelu_tanh\", not \"" + act + "\"");
   const DataType to = attr_dtype(c);
   c.require(to == DataType::kInt8 || to == DataType::kUInt8 || is_float8(to),
             "quantize produces int8, uint8 or float8_e4m3fn");
@@ -114,7 +117,8 @@ void add_quantize_ops(std::vector<OpDef>& defs) {
                   false,
                   {{"dtype", AttrType::kString, true, {}},
                    {"qmin", AttrType::kInt, false, std::numeric_limits<int64_t>::min()},
-                   {"qmax", AttrType::kInt, false, std::numeric_limits<int64_t>::max()}},
+                   {"qmax", AttrType::kInt, false, std::numeric_limits<int64_t>::max()},
+                   {"activation", AttrType::kString, false, std::string("none")}},
                   nullptr,
                   infer_quantize});
   defs.push_back({LayerKind::kDequantize, {"q", "scale", "zero_point"}, 2, false,

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "common/broadcast.h"
+#include "kernels/common/matmul_epilogue.h"
 #include "kernels/common/quantize_formulas.h"
 #include "kernels/cpu/dtype_dispatch.h"
 #include "kernels/cpu/pointwise.h"
@@ -40,7 +41,7 @@ class Params {
 template <class T, class Q>
 class QuantizeKernel : public Kernel {
  public:
-  explicit QuantizeKernel(const KernelSpec& s) : params_(s) {
+  explicit QuantizeKernel(const KernelSpec& s) : params_(s), act_(parse_activation(s.layer)) {
     if constexpr (!std::is_same_v<Q, float8_e4m3_t>) {  // float8 has no integer range (inference checked)
       const int64_t qmin = ir::attr_int(s.layer, "qmin"), qmax = ir::attr_int(s.layer, "qmax");
       qmin_ = static_cast<float>(std::max<int64_t>(qmin, std::numeric_limits<Q>::min()));
@@ -51,15 +52,22 @@ class QuantizeKernel : public Kernel {
     const T* x = in[0].as<T>();
     Q* q = out[0].as<Q>();
     params_.each(in, out[0].dims, [&](int64_t i, float scale, float zero) {
+      // The activation's result rounded to x's dtype, as a layer of its own would write it.
+      float v = static_cast<float>(load(x, i));
+      if (act_ != MatMulActivation::kNone) {
+        const T r = store_as<T>(kernels::matmul_activate(act_, v));
+        v = static_cast<float>(load(&r, 0));
+      }
       if constexpr (std::is_same_v<Q, float8_e4m3_t>)
-        q[i] = to_float8_e4m3(kernels::quantize_float8_value(load(x, i), scale));
+        q[i] = to_float8_e4m3(kernels::quantize_float8_value(v, scale));
       else
-        q[i] = static_cast<Q>(kernels::quantize_value(load(x, i), scale, zero, qmin_, qmax_));
+        q[i] = static_cast<Q>(kernels::quantize_value(v, scale, zero, qmin_, qmax_));
     });
   }
 
  private:
   Params params_;
+  MatMulActivation act_;  // applied before quantizing
   float qmin_ = 0, qmax_ = 0;
 };
 
