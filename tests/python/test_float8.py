@@ -208,3 +208,12 @@ def test_cuda_float8_gelu_moves_into_the_next_quantize():
     assert "(gelu applied first)" in text and "and the activation after it" not in text, text
     assert text.count("cuBLASLt float8 product") == 2, text
     assert (got - want).abs().max().item() <= 0.05 * want.abs().max().item()
+
+
+def test_quantize_activation_names_are_checked():
+    """An activation quantize does not know is an error that names it and the ones it takes."""
+    net = tf.Network()
+    x = net.add_input("x", torch.float16, (4,))
+    with pytest.raises(tf.InvalidNetworkError, match='activation must be "none", "relu", "gelu" or "gelu_tanh", '
+                                                     'not "swish"'):
+        net.add_quantize(x, net.add_constant(torch.tensor(0.1)), None, dtype=F8, activation="swish")
