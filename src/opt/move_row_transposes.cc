@@ -157,7 +157,7 @@ class Matcher {
       if (reader_[rows] != rz) return false;
       rz = g_.tensors[rows].producer;
     }
-    if (rz < 0 || g_.layers[rz].kind != LayerKind::kReshape || g_.tensors[rows].dims.rank() != 2) return false;
+    if (rz < 0 || g_.layers[rz].kind != LayerKind::kReshape) return false;
     c.matmul = p;
     match_bias(c, m.outputs[0]);
     const int top = c.bias_add >= 0 ? g_.layers[c.bias_add].outputs[0] : m.outputs[0];
