@@ -33,11 +33,16 @@ void check_params(InferContext& c, const Dims& dims) {
   if (c.has_input(2)) c.require(c.dtype(2) == DataType::kInt32, "the zero point must be int32");
 }
 
-void infer_quantize(InferContext& c) {
-  c.require(is_floating(c.dtype(0)), "quantize needs a floating-point input");
+// The "activation" attribute: quantize's prologue, quantized_matmul's epilogue (the matmul's names).
+void check_activation(InferContext& c) {
   const std::string& act = c.get_string("activation");
   c.require(act == "none" || act == "relu" || act == "gelu" || act == "gelu_tanh",
             "activation must be \"none\", \"relu\", \"gelu\" or \"gelu_tanh\", not \"" + act + "\"");
+}
+
+void infer_quantize(InferContext& c) {
+  c.require(is_floating(c.dtype(0)), "quantize needs a floating-point input");
+  check_activation(c);
   const DataType to = attr_dtype(c);
   c.require(to == DataType::kInt8 || to == DataType::kUInt8 || is_float8(to),
             "quantize produces int8, uint8 or float8_e4m3fn");
@@ -95,9 +100,7 @@ void infer_quantized_matmul(InferContext& c) {
               std::string(i == 2 ? "scale" : "bias") + " must be float32 [N] = [" + std::to_string(n) + "]");
   }
   check_scale_source(c);
-  const std::string& act = c.get_string("activation");
-  c.require(act == "none" || act == "relu" || act == "gelu" || act == "gelu_tanh",
-            "activation must be \"none\", \"relu\", \"gelu\" or \"gelu_tanh\", not \"" + act + "\"");
+  check_activation(c);
   const DataType to = attr_dtype(c);
   c.require(is_floating(to), "the output dtype must be a float dtype");
   std::vector<int64_t> out = a.vec();
