@@ -32,10 +32,11 @@ enum class LayerKind : uint8_t {
   kQuantize,    ///< Float to int8/uint8 with a scale and zero point (docs/layers.md, docs/quantization.md).
   kDequantize,  ///< int8/uint8 back to float with a scale and zero point.
   kQuantizedMatMul,  ///< int8 x int8 matrix product, int32 accumulation, float epilogue (made by the optimizer).
+  kQuantizedConvolution,  ///< int8 x int8 2-D convolution, int32 accumulation, float epilogue (made by the optimizer).
 };
 
 /// Number of LayerKind values.
-constexpr int kNumLayerKinds = static_cast<int>(LayerKind::kQuantizedMatMul) + 1;
+constexpr int kNumLayerKinds = static_cast<int>(LayerKind::kQuantizedConvolution) + 1;
 
 /// Snake-case name of a layer kind ("convolution", "batch_norm", ...).
 const char* to_string(LayerKind k);

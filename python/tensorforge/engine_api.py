@@ -340,6 +340,19 @@ class Network:
                          {"transpose_b": int(transpose_b), "activation": activation, "dtype": as_dtype(dtype).name,
                           "scale_source": scale_source}, name)
 
+    def add_quantized_convolution(self, x, weight, scale, bias=None, stride=(), padding=(), dilation=(), groups=1,
+                                  activation="none", layout="nchw", dtype="float32", name="", residual=None,
+                                  scale_source=""):
+        """2-D convolution of int8 x [N, C, H, W] ([N, H, W, C] with layout "nhwc") by an int8 weight
+        [Cout, C / groups, KH, KW] ([Cout, KH, KW, C / groups]), accumulated in int32, then
+        act(acc * scale[k] + bias[k] + residual) in float32, rounded to `dtype`; activation "none" or
+        "relu" (docs/layers.md). `scale_source` as add_dequantize's."""
+        return self._one("quantized_convolution",
+                         [x, weight, scale, bias] + ([residual] if residual is not None else []),
+                         {"stride": list(stride), "padding": list(padding), "dilation": list(dilation),
+                          "groups": int(groups), "activation": activation, "layout": layout,
+                          "dtype": as_dtype(dtype).name, "scale_source": scale_source}, name)
+
     def add_select(self, condition, a, b, name=""):
         """where(condition, a, b) with broadcasting."""
         return self._one("select", [condition, a, b], {}, name)

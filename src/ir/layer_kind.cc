@@ -10,7 +10,7 @@ constexpr const char* kNames[kNumLayerKinds] = {
     "reduce",      "arg_reduce",    "reshape", "transpose",        "expand",   "concat",      "split",
     "slice",       "gather",        "scatter", "select",           "cast",     "constant",    "fill",
     "arange",      "pad",           "resize",  "topk",             "cumsum",   "attention",   "pointwise",
-    "as_strided",  "quantize",      "dequantize", "quantized_matmul",
+    "as_strided",  "quantize",      "dequantize", "quantized_matmul", "quantized_convolution",
 };
 }  // namespace
 

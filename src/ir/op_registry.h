@@ -87,6 +87,12 @@ const OpDef& op_def(LayerKind kind);
 /// Checks attribute names and types, coerces ints to floats where a float is expected, fills defaults.
 Attributes normalize_attributes(const OpDef& def, const Attributes& given, const std::string& layer_name);
 
+/// Checks a quantized layer's "scale_source" attribute: where its scales came from, for the inspector
+/// (docs/quantization.md): "" (not said), "given" (the graph's own, as PT2E writes them),
+/// "calibrated" (tensorforge.quantize with calibrated activations) or "weight-only"
+/// (tensorforge.quantize(weight_only=True)). Shared by quantize.cc and spatial.cc.
+void check_scale_source(InferContext& c);
+
 /// Each op family registers its definitions here (see registry.cc).
 void add_spatial_ops(std::vector<OpDef>& defs);    // convolution, deconvolution, pooling, adaptive_pooling, pad, resize
 void add_pointwise_ops(std::vector<OpDef>& defs);  // elementwise, unary, activation, prelu, select, cast

@@ -21,8 +21,16 @@ const std::vector<int64_t> kToFirst = {0, 3, 1, 2};
 
 bool rank4(const ir::Graph& g, int id) { return id >= 0 && g.tensors[id].dims.rank() == 4; }
 
+// A quantize or dequantize with one scale (and zero point) for the whole tensor: element by element.
+bool per_tensor_quantize(const ir::Graph& g, const ir::Layer& l) {
+  if (l.kind != LayerKind::kQuantize && l.kind != LayerKind::kDequantize) return false;
+  for (size_t i = 1; i < l.inputs.size(); ++i)
+    if (l.inputs[i] >= 0 && g.tensors[l.inputs[i]].dims.volume() != 1) return false;
+  return true;
+}
+
 // Layers that compute element by element, so any layout of their operands works.
-bool layout_free(const ir::Layer& l) {
+bool layout_free(const ir::Graph& g, const ir::Layer& l) {
   switch (l.kind) {
     case LayerKind::kElementwise:
     case LayerKind::kUnary:
@@ -31,7 +39,7 @@ bool layout_free(const ir::Layer& l) {
     case LayerKind::kSelect:
       return l.outputs.size() == 1;
     default:
-      return false;
+      return per_tensor_quantize(g, l);
   }
 }
 
@@ -200,6 +208,9 @@ class Rewriter {
         std::sort(axes.begin(), axes.end());
         attrs["axes"] = axes;
         ins.push_back(channels_last(l.inputs[0]));
+      } else if (per_tensor_quantize(g_, l)) {  // the data channels last; the scale and zero point as they are
+        ins.push_back(channels_last(l.inputs[0]));
+        for (size_t i = 1; i < l.inputs.size(); ++i) ins.push_back(rb_.map(l.inputs[i]));
       } else {  // layout-free
         for (int id : l.inputs) ins.push_back(operand(id));
       }
@@ -294,7 +305,7 @@ ir::Graph assign_channels_last(const ir::Graph& g, bool float32) {
     if (spatial(g, l) || pad || (reduce_reads_either(g, l, keeps_rank) && keeps_rank)) {
       regions.join(l.inputs[0], l.outputs[0]);
       if (l.inputs.size() > 3 && l.inputs[3] >= 0) regions.join(l.inputs[3], l.outputs[0]);  // a residual
-    } else if (layout_free(l) || l.kind == LayerKind::kConcat) {
+    } else if (layout_free(g, l) || l.kind == LayerKind::kConcat) {
       for (int id : l.inputs)  // lower-rank operands broadcast; concat's inputs all have its rank
         if (rank4(g, id)) regions.join(id, l.outputs[0]);
     } else {

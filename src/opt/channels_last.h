@@ -4,8 +4,8 @@
 //
 // Rank-4 tensors are grouped into regions joined by the layers that can run in either layout:
 // convolution, pooling and adaptive pooling (input and output), concat (every input and the
-// output), and the pointwise kinds (elementwise, unary, activation, cast, select: every rank-4
-// operand and the output). A region holding a float16/bfloat16 convolution turns channels last:
+// output), and the pointwise kinds (elementwise, unary, activation, cast, select, and quantize and
+// dequantize with one scale for the whole tensor: every rank-4 operand and the output). A region holding a float16/bfloat16 convolution turns channels last:
 // its tensors' dims become [N, H, W, C], its convolutions and poolings take layout "nhwc" (weights
 // permuted to [Cout, kh, kw, Cin / groups]), concat axes and broadcast operands (constants
 // permuted at build, other tensors reshaped and transposed) follow, and a transpose converts where

@@ -21,6 +21,7 @@
 #include "opt/fold_transposes.h"
 #include "opt/fuse_epilogues.h"
 #include "opt/fuse_pointwise.h"
+#include "opt/fuse_quantized_conv.h"
 #include "opt/fuse_quantized_matmul.h"
 #include "opt/fuse_weight_only_matmul.h"
 #include "opt/fuse_reduce_prologue.h"
@@ -101,6 +102,8 @@ const std::vector<Pass>& pipeline() {
        "folds the layer scales layout conversions hid (ConvNeXt's, behind its permutes) into weights"},
       {"fuse_epilogues_after_layout", 1, kOnCUDA, fuse_epilogues,
        "fuses the epilogues layout conversions hid (a residual add behind transposes that cancelled)"},
+      {"fuse_quantized_conv", 1, kOnCUDA, fuse_quantized_conv,
+       "turns a channels-last convolution of a dequantized int8 tensor into one int8 convolution"},
       {"fuse_reduce_prologue", 1, kOnAll, fuse_reduce_prologue,
        "turns an any/all of a float predicate (isinf(x).any()) into one reduce that applies it as it reads"},
       {"fuse_pointwise", 1, kOnCUDA, fuse_pointwise,

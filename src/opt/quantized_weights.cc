@@ -5,17 +5,6 @@ namespace tensorforge {
 
 namespace {
 
-// True when the zero point input `id` is absent or a constant of zeros.
-bool zero_point_zero(const ir::Graph& g, int id) {
-  if (id < 0) return true;
-  if (!is_constant(g, id)) return false;
-  const Weights& w = constant_value(g, id);
-  const int32_t* z = static_cast<const int32_t*>(w.data());
-  for (int64_t i = 0; i < w.dims().volume(); ++i)
-    if (z[i] != 0) return false;
-  return true;
-}
-
 // A one-byte (int8 or float8) [K, N] weight as [N, K].
 Weights rows_of(const Weights& w) {
   const int64_t k = w.dims()[0], n = w.dims()[1];
@@ -27,6 +16,16 @@ Weights rows_of(const Weights& w) {
 }
 
 }  // namespace
+
+bool zero_point_zero(const ir::Graph& g, int id) {
+  if (id < 0) return true;
+  if (!is_constant(g, id)) return false;
+  const Weights& w = constant_value(g, id);
+  const int32_t* z = static_cast<const int32_t*>(w.data());
+  for (int64_t i = 0; i < w.dims().volume(); ++i)
+    if (z[i] != 0) return false;
+  return true;
+}
 
 const ir::Layer* dequantize_of(const ir::Graph& g, int id) {
   const int p = id >= 0 ? g.tensors[id].producer : -1;

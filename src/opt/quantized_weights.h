@@ -1,5 +1,5 @@
-// What the quantized-matmul passes (fuse_quantized_matmul, fuse_weight_only_matmul) read from a
-// graph: dequantize layers, a matmul's int8 weight with its per-output-channel scales, and that
+// What the quantized passes (fuse_quantized_matmul, fuse_weight_only_matmul, fuse_quantized_conv)
+// read from a graph: dequantize layers, a matmul's int8 weight with its per-output-channel scales, and that
 // weight written as [N, K], the layout every quantized_matmul kernel reads fastest.
 #pragma once
 
@@ -14,6 +14,9 @@ namespace tensorforge {
 
 /// The dequantize layer producing tensor `id`, or nullptr.
 const ir::Layer* dequantize_of(const ir::Graph& g, int id);
+
+/// True when the zero point input `id` is absent or a constant of zeros.
+bool zero_point_zero(const ir::Graph& g, int id);
 
 /// A float32 constant's values when it has one element (repeated n times) or exactly the extents
 /// `per_channel_a` or `per_channel_b` (one value per channel); empty otherwise.

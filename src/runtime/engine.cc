@@ -57,7 +57,8 @@ std::string layout_of(const ir::Layer& l) {
   return ir::is_channels_last(l) ? "nhwc" : "nchw";
 }
 
-// How a quantized layer computes, for the inspector: a quantized_matmul's arithmetic ("int8": int8
+// How a quantized layer computes, for the inspector: a quantized_matmul's or quantized_convolution's
+// arithmetic ("int8": int8
 // or uint8 activations times int8 weights with exact int32 sums; "int8 weights": float activations
 // times int8 weights, the weight-only mode; empty for the others, whose precision is their output's
 // dtype) and how the scales of it, a quantize or a dequantize apply (per tensor or per channel, from
@@ -82,6 +83,9 @@ Quantization quantization_of(const ir::Graph& g, const ir::Layer& l) {
                            : "weights per-channel (weight only: activations in float)",
             ir::attr_string_or(l, "scale_source", "")};
   }
+  if (l.kind == LayerKind::kQuantizedConvolution)
+    return {"int8", "weights per-channel, activations per-tensor (folded into the channel scales)",
+            ir::attr_string_or(l, "scale_source", "")};
   if ((l.kind == LayerKind::kQuantize || l.kind == LayerKind::kDequantize) && l.inputs.size() >= 2) {
     // Computes in float32; its output's dtype says the rest. A quantize may apply an activation first.
     const std::string act = l.kind == LayerKind::kQuantize ? ir::attr_string_or(l, "activation", "none") : "none";

@@ -21,11 +21,7 @@ using namespace tft;
 
 namespace {
 
-HostTensor values(DataType t, Dims d, const std::vector<double>& v) {
-  HostTensor h(t, d);
-  for (size_t i = 0; i < v.size(); ++i) h.set(static_cast<int64_t>(i), v[i]);
-  return h;
-}
+HostTensor values(DataType t, Dims d, const std::vector<double>& v) { return host_values(t, d, v); }
 
 Tensor constant(Network& net, DataType t, Dims d, const std::vector<double>& v) {
   return net.add_constant(to_weights(values(t, d, v)));

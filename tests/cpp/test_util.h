@@ -67,6 +67,13 @@ struct HostTensor {
   }
 };
 
+/// A host tensor of dtype `t` and dims `d` holding `v` (element i is v[i]).
+inline HostTensor host_values(DataType t, Dims d, const std::vector<double>& v) {
+  HostTensor h(t, d);
+  for (size_t i = 0; i < v.size(); ++i) h.set(static_cast<int64_t>(i), v[i]);
+  return h;
+}
+
 /// Random values: floats uniform in [lo, hi], integers uniform in [lo, hi] rounded, bools 50/50.
 inline HostTensor random_tensor(DataType t, Dims d, unsigned seed, double lo = -2.0, double hi = 2.0) {
   HostTensor h(t, d);

@@ -190,7 +190,7 @@ def _quantized_products(engine) -> dict:
     where their scales came from (the report's line), or {} for an engine without any."""
     counts = collections.Counter()
     for layer in engine.inspect(format="json")["layers"]:
-        if layer["kind"] == "quantized_matmul":
+        if layer["kind"] in ("quantized_matmul", "quantized_convolution"):
             counts[", ".join(x for x in (layer["precision"], layer["scale_source"]) if x)] += 1
     return {"quantized": dict(counts)} if counts else {}
 

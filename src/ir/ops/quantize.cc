@@ -63,15 +63,6 @@ void infer_quantize(InferContext& c) {
   c.set_output(0, to, c.dims(0));
 }
 
-// "scale_source": where the scales came from, for the inspector (docs/quantization.md): "" (not
-// said), "given" (the graph's own, as PT2E writes them), "calibrated" (tensorforge.quantize with
-// calibrated activations) or "weight-only" (tensorforge.quantize(weight_only=True)).
-void check_scale_source(InferContext& c) {
-  const std::string& s = c.get_string("scale_source");
-  c.require(s.empty() || s == "given" || s == "calibrated" || s == "weight-only",
-            "scale_source must be \"\", \"given\", \"calibrated\" or \"weight-only\", not \"" + s + "\"");
-}
-
 void infer_dequantize(InferContext& c) {
   check_scale_source(c);
   c.require(c.dtype(0) == DataType::kInt8 || c.dtype(0) == DataType::kUInt8 || is_float8(c.dtype(0)),
@@ -112,6 +103,12 @@ void infer_quantized_matmul(InferContext& c) {
 }
 
 }  // namespace
+
+void check_scale_source(InferContext& c) {
+  const std::string& s = c.get_string("scale_source");
+  c.require(s.empty() || s == "given" || s == "calibrated" || s == "weight-only",
+            "scale_source must be \"\", \"given\", \"calibrated\" or \"weight-only\", not \"" + s + "\"");
+}
 
 void add_quantize_ops(std::vector<OpDef>& defs) {
   defs.push_back({LayerKind::kQuantize,

@@ -66,12 +66,9 @@ void check_bias(InferContext& c, int64_t cout) {
   if (c.dims(2) != Dims{cout}) c.fail("bias must be [" + std::to_string(cout) + "], got " + c.dims(2).str());
 }
 
-void infer_convolution(InferContext& c) {
-  int nsp = spatial_dims(c);
-  const bool last = channels_last(c);
-  const Dims x = channels_first_view(c.dims(0), last);
-  const Dims w = channels_first_view(c.dims(1), last);
-  check_conv_params(c, "convolution", w);
+// The output [N, Cout, *spatial] (channels first) of a convolution of channels-first x by w, from
+// the layer's stride, padding, dilation and groups; checks the channel counts against groups.
+Dims conv_output(InferContext& c, int nsp, const Dims& x, const Dims& w) {
   int64_t g = c.get_int("groups");
   auto stride = spatial_list(c, "stride", nsp, 1, 1);
   auto pad = spatial_list(c, "padding", nsp, 0, 0);
@@ -80,13 +77,6 @@ void infer_convolution(InferContext& c) {
   if (w[0] % g != 0) c.fail("output channels (" + std::to_string(w[0]) + ") not divisible by groups " + std::to_string(g));
   if (w[1] != x[1] / g)
     c.fail("weight dim 1 must be input channels / groups = " + std::to_string(x[1] / g) + ", got " + w.str());
-  check_bias(c, w[0]);
-  const std::string& act = c.get_string("activation");
-  ConvActivation parsed;
-  if (!parse_conv_activation(act, parsed))
-    c.fail("activation must be 'none', 'relu', 'silu', 'hardswish' or 'relu6', got '" + act + "'");
-  const bool residual = c.has_input(3);
-  if (residual && c.dtype(3) != c.dtype(0)) c.fail("residual must have the input's dtype");
   Dims out = x;
   out[1] = w[0];
   for (int i = 0; i < nsp; ++i) {
@@ -95,9 +85,63 @@ void infer_convolution(InferContext& c) {
     if (span < 0) c.fail("the (dilated) kernel is larger than the padded input in spatial dim " + std::to_string(i));
     out[2 + i] = span / stride[i] + 1;
   }
+  return out;
+}
+
+void infer_convolution(InferContext& c) {
+  int nsp = spatial_dims(c);
+  const bool last = channels_last(c);
+  const Dims x = channels_first_view(c.dims(0), last);
+  const Dims w = channels_first_view(c.dims(1), last);
+  check_conv_params(c, "convolution", w);
+  const Dims out = conv_output(c, nsp, x, w);
+  check_bias(c, w[0]);
+  const std::string& act = c.get_string("activation");
+  ConvActivation parsed;
+  if (!parse_conv_activation(act, parsed))
+    c.fail("activation must be 'none', 'relu', 'silu', 'hardswish' or 'relu6', got '" + act + "'");
+  const bool residual = c.has_input(3);
+  if (residual && c.dtype(3) != c.dtype(0)) c.fail("residual must have the input's dtype");
   const Dims y = channels_last_view(out, last);
   if (residual && c.dims(3) != y) c.fail("residual must have the output's shape " + y.str() + ", got " + c.dims(3).str());
   c.set_output(0, c.dtype(0), y);
+}
+
+// quantized_convolution (docs/layers.md): int8 x [N, C, H, W] (or NHWC) by an int8 weight, int32
+// sums, then act(sum * scale[k] + bias[k] + residual) in float32, rounded to `dtype` (int8: rounded
+// half to even and saturated, the next layer's quantize folded into scale and bias).
+void infer_quantized_convolution(InferContext& c) {
+  c.require(c.dims(0).rank() == 4, "quantized_convolution is 2-D: x must be rank 4, got " + c.dims(0).str());
+  const bool last = channels_last(c);
+  const Dims x = channels_first_view(c.dims(0), last);
+  const Dims w = channels_first_view(c.dims(1), last);
+  c.require(c.dtype(0) == DataType::kInt8 && c.dtype(1) == DataType::kInt8, "x and the weight must be int8");
+  c.require(w.rank() == 4, "the weight must be rank 4, got " + w.str());
+  for (int i = 2; i < 4; ++i)
+    if (w[i] < 1 || w[i] > kMaxSpatialAttr) c.fail("weight kernel extents must be >= 1, got " + w.str());
+  if (c.get_int("groups") < 1) c.fail("groups must be >= 1, got " + std::to_string(c.get_int("groups")));
+  const Dims out = conv_output(c, 2, x, w);
+  for (int i = 2; i < 4; ++i) {
+    if (!c.has_input(i)) continue;
+    c.require(c.dtype(i) == DataType::kFloat32 && c.dims(i) == Dims{w[0]},
+              std::string(i == 2 ? "scale" : "bias") + " must be float32 [Cout] = [" + std::to_string(w[0]) + "]");
+  }
+  const std::string& act = c.get_string("activation");
+  c.require(act == "none" || act == "relu", "activation must be \"none\" or \"relu\", not \"" + act + "\"");
+  check_scale_source(c);
+  DataType to = DataType::kFloat32;
+  try {
+    to = parse_data_type(c.get_string("dtype"));
+  } catch (const Error& e) {
+    c.fail(e.what());
+  }
+  c.require((is_floating(to) && !is_float8(to)) || (to == DataType::kInt8 && !c.has_input(4)),
+            "the output dtype must be float32, float16 or bfloat16, or int8 without a residual");
+  const Dims y = channels_last_view(out, last);
+  if (c.has_input(4))
+    c.require(c.dtype(4) == to && c.dims(4) == y,
+              std::string("the residual must have the output's dtype and shape ") + to_string(to) + y.str());
+  c.set_output(0, to, y);
 }
 
 void infer_deconvolution(InferContext& c) {
@@ -236,21 +280,30 @@ void infer_resize(InferContext& c) {
 
 AttrValue no_ints() { return std::vector<int64_t>{}; }
 
+// A convolution's attributes (quantized_convolution's first ones).
+std::vector<AttrSpec> convolution_attrs() {
+  return {{"stride", AttrType::kInts, false, no_ints()},
+          {"padding", AttrType::kInts, false, no_ints()},
+          {"dilation", AttrType::kInts, false, no_ints()},
+          {"groups", AttrType::kInt, false, int64_t(1)},
+          {"activation", AttrType::kString, false, std::string("none")},
+          {"layout", AttrType::kString, false, std::string("nchw")}};
+}
+
+std::vector<AttrSpec> quantized_convolution_attrs() {
+  std::vector<AttrSpec> a = convolution_attrs();
+  a.push_back({"dtype", AttrType::kString, false, std::string("float32")});
+  a.push_back({"scale_source", AttrType::kString, false, std::string()});
+  return a;
+}
+
 }  // namespace
 
 void add_spatial_ops(std::vector<OpDef>& defs) {
-  defs.push_back({LayerKind::kConvolution,
-                  {"x", "weight", "bias", "residual"},
-                  2,
-                  false,
-                  {{"stride", AttrType::kInts, false, no_ints()},
-                   {"padding", AttrType::kInts, false, no_ints()},
-                   {"dilation", AttrType::kInts, false, no_ints()},
-                   {"groups", AttrType::kInt, false, int64_t(1)},
-                   {"activation", AttrType::kString, false, std::string("none")},
-                   {"layout", AttrType::kString, false, std::string("nchw")}},
-                  nullptr,
+  defs.push_back({LayerKind::kConvolution, {"x", "weight", "bias", "residual"}, 2, false, convolution_attrs(), nullptr,
                   infer_convolution});
+  defs.push_back({LayerKind::kQuantizedConvolution, {"x", "weight", "scale", "bias", "residual"}, 3, false,
+                  quantized_convolution_attrs(), nullptr, infer_quantized_convolution});
   defs.push_back({LayerKind::kDeconvolution,
                   {"x", "weight", "bias"},
                   2,

@@ -20,6 +20,8 @@ std::unique_ptr<Kernel> create_convolution_onednn(const KernelSpec& s);
 /// Whether this build has oneDNN's convolution (CMake's TENSORFORGE_ONEDNN found libdnnl).
 bool built_with_onednn();
 std::unique_ptr<Kernel> create_deconvolution(const KernelSpec& s);
+/// quantized_convolution: int8 x and weight, int32 sums, float epilogue (quantized_conv.cc).
+std::unique_ptr<Kernel> create_quantized_convolution(const KernelSpec& s);
 std::unique_ptr<Kernel> create_pooling(const KernelSpec& s);
 std::unique_ptr<Kernel> create_adaptive_pooling(const KernelSpec& s);
 /// Channels-last float32 2-D (adaptive) pooling in place (pooling_nhwc.cc); nullptr for other layers.

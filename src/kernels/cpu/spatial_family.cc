@@ -1,5 +1,5 @@
-// Registration of the CPU spatial kernels (convolution, deconvolution, pooling, adaptive pooling,
-// pad, resize); the kernels live in conv_onednn.cc (where oneDNN is built in), conv.cc, deconv.cc,
+// Registration of the CPU spatial kernels (convolution, deconvolution, quantized convolution, pooling,
+// adaptive pooling, pad, resize); the kernels live in conv_onednn.cc (where oneDNN is built in), conv.cc, deconv.cc, quantized_conv.cc,
 // pooling.cc, pad.cc and resize.cc, and channels-last layers run through the adapter of
 // channels_last.cc, but for float32 2-D pooling (pooling_nhwc.cc) and oneDNN's convolutions, which
 // take NHWC in place.
@@ -12,6 +12,7 @@ void add_spatial_kernels(std::vector<KernelEntry>& k) {
   k.push_back({LayerKind::kConvolution, "cpu.conv.im2col_gemm",
                [](const KernelSpec& s) { return with_layout(s, create_convolution); }});
   k.push_back({LayerKind::kDeconvolution, "cpu.deconv.gemm_col2im", create_deconvolution});
+  k.push_back({LayerKind::kQuantizedConvolution, "cpu.quantized_conv.direct", create_quantized_convolution});
   k.push_back({LayerKind::kPooling, "cpu.pooling", [](const KernelSpec& s) {
                  if (auto nhwc = create_pooling_nhwc(s)) return nhwc;
                  return with_layout(s, create_pooling);

@@ -46,6 +46,8 @@ std::unique_ptr<Kernel> create_pointwise_generated(const KernelSpec& s);
 std::unique_ptr<Kernel> create_quantize(const KernelSpec& s);
 std::unique_ptr<Kernel> create_dequantize(const KernelSpec& s);
 std::unique_ptr<Kernel> create_quantized_matmul(const KernelSpec& s);
+std::unique_ptr<Kernel> create_quantized_conv_cudnn(const KernelSpec& s);
+std::unique_ptr<Kernel> create_quantized_conv_direct(const KernelSpec& s);
 void prepare_convolution_graph(const KernelSpec& s);
 void prepare_pointwise_generated(const KernelSpec& s);
 
@@ -67,6 +69,8 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kQuantize, "cuda.quantize", create_quantize},
       {LayerKind::kDequantize, "cuda.dequantize", create_dequantize},
       {LayerKind::kQuantizedMatMul, "cuda.quantized_matmul", create_quantized_matmul},
+      {LayerKind::kQuantizedConvolution, "cuda.quantized_conv.cudnn", create_quantized_conv_cudnn},
+      {LayerKind::kQuantizedConvolution, "cuda.quantized_conv.direct", create_quantized_conv_direct},
       {LayerKind::kFill, "cuda.fill", create_fill},
       {LayerKind::kArange, "cuda.arange", create_arange},
       {LayerKind::kGather, "cuda.gather", create_gather},
