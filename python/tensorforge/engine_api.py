@@ -342,13 +342,16 @@ class Network:
 
     def add_quantized_convolution(self, x, weight, scale, bias=None, stride=(), padding=(), dilation=(), groups=1,
                                   activation="none", layout="nchw", dtype="float32", name="", residual=None,
-                                  scale_source=""):
+                                  scale_source="", residual_scale=None):
         """2-D convolution of int8 x [N, C, H, W] ([N, H, W, C] with layout "nhwc") by an int8 weight
         [Cout, C / groups, KH, KW] ([Cout, KH, KW, C / groups]), accumulated in int32, then
-        act(acc * scale[k] + bias[k] + residual) in float32, rounded to `dtype`; activation "none" or
-        "relu" (docs/layers.md). `scale_source` as add_dequantize's."""
-        return self._one("quantized_convolution",
-                         [x, weight, scale, bias] + ([residual] if residual is not None else []),
+        act(acc * scale[k] + bias[k] + residual * residual_scale) in float32, rounded to `dtype` (a float
+        dtype, or int8: half to even, saturated); activation "none" or "relu" (docs/layers.md). An int8
+        residual needs `residual_scale` (one float32 value). `scale_source` as add_dequantize's."""
+        inputs = [x, weight, scale, bias]
+        if residual is not None:
+            inputs += [residual] + ([residual_scale] if residual_scale is not None else [])
+        return self._one("quantized_convolution", inputs,
                          {"stride": list(stride), "padding": list(padding), "dilation": list(dilation),
                           "groups": int(groups), "activation": activation, "layout": layout,
                           "dtype": as_dtype(dtype).name, "scale_source": scale_source}, name)

@@ -1,6 +1,7 @@
 // The quantized_convolution layer as its kernels see it (host side, shared by the CPU and CUDA
 // kernels): int8 x [N, C, H, W] or channels last [N, H, W, C], an int8 weight [K, C / groups, KH, KW]
-// or [K, KH, KW, C / groups], the window, and the epilogue's bias, residual (input 4) and activation.
+// or [K, KH, KW, C / groups], the window, and the epilogue's bias, residual (input 4, int8 or float,
+// times the one value of input 5 when there is one) and activation.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +18,8 @@ struct QuantizedConvShape {
   int64_t n = 0, c = 0, h = 0, w = 0, k = 0;          ///< batch, input extents, output channels
   int64_t kh = 1, kw = 1, oh = 0, ow = 0, groups = 1;
   int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;  ///< stride, padding, dilation
-  bool has_bias = false, has_residual = false;
+  bool has_bias = false, has_residual = false, has_residual_scale = false;
+  DataType residual_dtype = DataType::kFloat32;  ///< int8 (with a residual_scale) or a float dtype
   MatMulActivation activation = MatMulActivation::kNone;
 
   explicit QuantizedConvShape(const KernelSpec& s) : last(ir::is_channels_last(s.layer)) {
@@ -33,6 +35,8 @@ struct QuantizedConvShape {
     sh = stride[1], sw = stride[2], ph = pad[1], pw = pad[2], dh = dil[1], dw = dil[2];
     has_bias = s.inputs.size() > 3 && s.inputs[3] != nullptr;
     has_residual = s.inputs.size() > 4 && s.inputs[4] != nullptr;
+    has_residual_scale = s.inputs.size() > 5 && s.inputs[5] != nullptr;
+    if (has_residual) residual_dtype = s.inputs[4]->dtype;
     activation = parse_activation(s.layer);
   }
 

@@ -20,6 +20,8 @@ struct Fusion {
   std::vector<int8_t> weight;  // the weight quantized per output channel, in the convolution's layout
   std::vector<double> scale;   // sa · sw[k]
   std::vector<double> bias;    // empty: none
+  int residual = -1;           // the residual tensor (an int8 one when a dequantize gave it), or -1
+  double residual_scale = 1;   // what the residual is multiplied by (1: no residual_scale input)
 };
 
 // Int8 tensor-core convolutions read channels in groups of four bytes; layers with other channel
@@ -77,13 +79,27 @@ std::optional<Fusion> match(const ir::Graph& g, const std::vector<int>& readers,
     f.scale.push_back(sa[0] * sw);
   }
   if (bias >= 0) f.bias = float_values(constant_value(g, bias));
-  // Without a residual, the quantize that alone reads the result folds in: 1 / its scale joins the
-  // layer's scales and bias (relu commutes with the positive factor), and the layer writes int8.
+  // A residual that is dequantize(q) of int8 per tensor with no zero point is read as q, its scale
+  // the residual_scale.
+  if (l.inputs.size() > 3 && l.inputs[3] >= 0) {
+    f.residual = l.inputs[3];
+    const ir::Layer* dr = dequantize_of(g, f.residual);
+    const std::vector<double> sr =
+        dr ? channel_values(g, dr->inputs[1], 1, Dims{1}, Dims{1}) : std::vector<double>{};
+    if (dr && g.tensors[dr->inputs[0]].dtype == DataType::kInt8 && sr.size() == 1 &&
+        (dr->inputs.size() < 3 || zero_point_zero(g, dr->inputs[2]))) {
+      f.residual = dr->inputs[0];
+      f.residual_scale = sr[0];
+    }
+  }
+  // The quantize that alone reads the result folds in: 1 / its scale joins the layer's scales, bias
+  // and residual_scale (relu commutes with the positive factor), and the layer writes int8.
   double out_scale = 0;
-  if (l.inputs.size() < 4 || l.inputs[3] < 0) f.requantize = sole_int8_quantize(g, readers, l.outputs[0], out_scale);
+  f.requantize = sole_int8_quantize(g, readers, l.outputs[0], out_scale);
   if (f.requantize >= 0) {
     for (double& v : f.scale) v /= out_scale;
     for (double& v : f.bias) v /= out_scale;
+    f.residual_scale /= out_scale;
   }
   return f;
 }
@@ -116,7 +132,11 @@ ir::Graph fuse_quantized_conv(const ir::Graph& g) {
     const int scale = rb.constant(float_weights(DataType::kFloat32, n, f.scale), l.name + ".scale");
     const int bias = f.bias.empty() ? -1 : rb.constant(float_weights(DataType::kFloat32, n, f.bias), l.name + ".bias");
     std::vector<int> ins = {rb.map(f.q), weight, scale, bias};
-    if (l.inputs.size() > 3 && l.inputs[3] >= 0) ins.push_back(rb.map(l.inputs[3]));
+    if (f.residual >= 0) {
+      ins.push_back(rb.map(f.residual));
+      if (f.residual_scale != 1 || g.tensors[f.residual].dtype == DataType::kInt8)
+        ins.push_back(rb.constant(float_weights(DataType::kFloat32, Dims{}, {f.residual_scale}), l.name + ".residual_scale"));
+    }
     Attributes attrs = l.attrs;
     const int out = f.requantize >= 0 ? g.layers[f.requantize].outputs[0] : l.outputs[0];
     attrs["dtype"] = std::string(to_string(g.tensors[out].dtype));

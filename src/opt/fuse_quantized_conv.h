@@ -5,12 +5,14 @@
 // weight is quantized per output channel, w[k] ≈ wq[k] · sw[k] with sw[k] = max |w[k]| / 127 (a
 // weight that came from int8 per channel, times a batch norm's per-channel factor, comes back
 // exactly), then int32 sums and act(sum · sa · sw[k] + bias[k] + residual) in the output's dtype.
-// Without a residual, an int8 quantize (one scale, no zero point, the whole range) that alone reads
-// the result folds in: its 1 / scale joins the layer's scales and bias and the layer writes int8, so
-// chains of convolutions (a ResNet block's first two) pass int8 from one to the next. The
-// dequantize stays while other layers read it. Convolutions with other activations (silu,
-// hardswish), grouped ones and those whose channel counts are not multiples of 4 keep their float
-// form.
+// A residual that is `dequantize(r, sr)` of int8 per tensor (no zero point) is read as r with
+// residual_scale sr. An int8 quantize (one scale, no zero point, the whole range) that alone reads
+// the result folds in: its 1 / scale joins the layer's scales, bias and residual_scale, and the layer
+// writes int8, so chains of convolutions pass int8 from one to the next (a ResNet block's first two;
+// all of them where the graph also quantizes the residual adds' inputs, as PT2E's XNNPACK recipe
+// does). The dequantize stays while other layers read it. Convolutions with other activations
+// (silu, hardswish), grouped ones and those whose channel counts are not multiples of 4 keep their
+// float form.
 #pragma once
 
 #include "ir/graph.h"

@@ -96,6 +96,47 @@ TEST(QuantizedConvolution, Int8OutputsRoundHalfToEvenAndSaturate) {
   EXPECT_GT(saturated, 0) << "the case should reach the int8 range's ends";
 }
 
+TEST(QuantizedConvolution, AnInt8ResidualIsScaledByItsResidualScale) {
+  // act(sum * scale + bias + r * rs) for an int8 residual r, into float16 and into int8.
+  const Dims xd{2, 4, 5, 8}, wd{8, 3, 3, 8};
+  const HostTensor xq = random_tensor(DataType::kInt8, xd, 9, -128, 127);
+  const HostTensor wq = random_tensor(DataType::kInt8, wd, 10, -127, 127);
+  const HostTensor rq = random_tensor(DataType::kInt8, {2, 4, 5, 8}, 11, -128, 127);
+  const HostTensor scale = values(DataType::kFloat32, {8}, {0.001, 0.002, 0.0005, 0.004, 0.003, 0.001, 0.002, 0.0025});
+  const HostTensor bias = values(DataType::kFloat32, {8}, {0.5, -1.5, 2.5, 0, 1, -1, 0.25, 3});
+  const HostTensor rs = values(DataType::kFloat32, {}, {0.0625});
+  const Attributes conv = {{"padding", std::vector<int64_t>{1, 1}}, {"layout", std::string("nhwc")},
+                           {"activation", std::string("relu")}};
+  for (DataType out : {DataType::kFloat32, DataType::kInt8}) {
+    Network q;
+    Tensor x = q.add_input("x", DataType::kInt8, xd);
+    Tensor r = q.add_input("r", DataType::kInt8, rq.dims);
+    Attributes attrs = conv;
+    attrs["dtype"] = std::string(to_string(out));
+    q.mark_output(q.add_layer(LayerKind::kQuantizedConvolution,
+                              {x, constant(q, wq), constant(q, scale), constant(q, bias), r, constant(q, rs)}, attrs)[0],
+                  "y");
+    Network f;
+    Tensor fx = f.add_input("x", DataType::kInt8, xd);
+    Tensor fr = f.add_input("r", DataType::kInt8, rq.dims);
+    Attributes plain = conv;
+    plain.erase("activation");
+    Tensor c = f.add_layer(LayerKind::kConvolution,
+                           {f.add_cast(fx, DataType::kFloat32), f.add_cast(constant(f, wq), DataType::kFloat32)}, plain)[0];
+    HostTensor s4 = scale, b4 = bias;
+    s4.dims = b4.dims = Dims{1, 1, 1, 8};
+    Tensor v = f.add_elementwise(f.add_elementwise(c, constant(f, s4), "mul"), constant(f, b4), "add");
+    Tensor res = f.add_elementwise(f.add_cast(fr, DataType::kFloat32), constant(f, rs), "mul");
+    Tensor y = f.add_activation(f.add_elementwise(v, res, "add"), "relu");
+    if (out == DataType::kInt8)
+      y = f.add_quantize(y, constant(f, values(DataType::kFloat32, {}, {1.0})), Tensor(), DataType::kInt8);
+    f.mark_output(y, "y");
+    const std::vector<HostTensor> in = {xq, rq};
+    const auto want = run(f, in), got = run(q, in);
+    expect_close(got[0], want[0].dims, want[0].values(), 0, to_string(out));
+  }
+}
+
 TEST(QuantizedConvolution, ErrorsSayWhatIsWrong) {
   auto layer = [](DataType xt, Dims xd, const std::string& act, Dims scale) {
     Network net;
@@ -112,7 +153,7 @@ TEST(QuantizedConvolution, ErrorsSayWhatIsWrong) {
                {"activation must be \"none\" or \"relu\""});
   expect_error([&] { layer(DataType::kInt8, {1, 4, 2, 2}, "none", {1}); }, ErrorCode::kInvalidNetwork,
                {"scale must be float32 [Cout] = [4]"});
-  // int8 outputs take no residual.
+  // An int8 residual needs its scale.
   Network net;
   Tensor x = net.add_input("x", DataType::kInt8, {1, 2, 2, 4});
   Tensor r = net.add_input("r", DataType::kInt8, {1, 2, 2, 4});
@@ -121,7 +162,7 @@ TEST(QuantizedConvolution, ErrorsSayWhatIsWrong) {
                   {x, constant(net, HostTensor(DataType::kInt8, {4, 1, 1, 4})),
                    constant(net, HostTensor(DataType::kFloat32, {4})), Tensor(), r},
                   {{"layout", std::string("nhwc")}, {"dtype", std::string("int8")}});
-  }, ErrorCode::kInvalidNetwork, {"int8 without a residual"});
+  }, ErrorCode::kInvalidNetwork, {"the residual must be int8 with a residual_scale"});
 }
 
 namespace {
@@ -211,6 +252,32 @@ TEST(PassGolden, FuseQuantizedConvTakesTheInt8Activation) {
     off += cq[0].get(i) != cw[0].get(i);
   }
   EXPECT_LT(off, cw[0].numel() / 4) << "int8 results that moved";
+  // A residual that is a dequantized int8 tensor is read as int8 with its scale, and then the
+  // quantize after the layer folds in too: int8 in, int8 residual, int8 out.
+  std::string block_q = block("relu");
+  block_q.replace(block_q.find("input %r: float32[2,6,6,8]\n"), 27,
+                  "input %r0: float32[2,6,6,8]\n"
+                  "%sr: float32[] = constant \"sr\" () {value=float32[]{0.25}}\n"
+                  "%rq: int8[2,6,6,8] = quantize \"rq\" (%r0, %sr, none) {dtype=\"int8\"}\n"
+                  "%r: float32[2,6,6,8] = dequantize \"rd\" (%rq, %sr, none)\n");
+  block_q.replace(block_q.find("output %y\n"), 10,
+                  "%h: float32[] = constant \"h\" () {value=float32[]{0.5}}\n"
+                  "%yq: int8[2,6,6,8] = quantize \"yq\" (%y, %h, none) {dtype=\"int8\"}\n"
+                  "output %yq\n");
+  const ir::Graph rg = ir::parse_text(block_q);
+  const ir::Graph rout = fuse_and_clean(rg);
+  const std::string rtext = ir::to_text(rout);
+  EXPECT_NE(rtext.find("%yq: int8[2,6,6,8] = quantized_convolution \"c\" (%xq, %c.qweight, %c.scale, %c.bias, %rq, "
+                       "%c.residual_scale)"), std::string::npos) << rtext;
+  EXPECT_EQ(rtext.find("dequantize"), std::string::npos) << rtext;
+  for (const ir::Layer& l : rout.layers)
+    if (l.name == "c.residual_scale")
+      EXPECT_FLOAT_EQ(*static_cast<const float*>(ir::attr_weights(l, "value").data()), 0.5f);  // 0.25 / 0.5
+  const std::vector<HostTensor> rin = {random_tensor(DataType::kFloat32, {2, 6, 6, 8}, 4),
+                                       random_tensor(DataType::kFloat32, {2, 6, 6, 8}, 5)};
+  const auto rw = run_engine(Engine(assemble_engine(rg, BuilderConfig{}, {})), rin);
+  const auto rq = run_engine(Engine(assemble_engine(rout, BuilderConfig{}, {})), rin);
+  for (int64_t i = 0; i < rw[0].numel(); ++i) EXPECT_LE(std::fabs(rq[0].get(i) - rw[0].get(i)), 3) << i;
   // Left alone: a zero point, an activation the int8 kernels do not apply, channel counts that are
   // not multiples of 4.
   for (const std::string& text : {block("relu", "%z"), block("silu"), block("relu", "none", 6)}) {

@@ -1,5 +1,6 @@
 """CUDA quantized_convolution against the CPU kernel (docs/layers.md): cuDNN's int8 convolution for
-channels-last layers of 4k channels (bias, residual, relu, float32/float16/bfloat16 outputs, stride,
+channels-last layers of 4k channels (bias, residual (float, or int8 with its scale), relu,
+float32/float16/bfloat16/int8 outputs, stride,
 padding, dilation), the direct kernel for the rest (NCHW, groups, odd channels); the int32 sums exact
 against PyTorch's integer convolution; CUDA graph replay (cuda_harness); and a model quantized by
 tensorforge.quantize whose convolutions become int8 layers on the GPU."""
@@ -59,6 +60,26 @@ def test_matches_the_cpu_kernel(dtype, case):
                                                  residual=r_[0] if r_ else None)
         check(build, [x, wt, scale, bias] + ([residual] if with_residual else []),
               f"{case} {dtype} {activation} bias={with_bias} residual={with_residual}")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int8"])
+@pytest.mark.parametrize("case", CASES)
+def test_an_int8_residual_with_its_scale(dtype, case):
+    """An int8 residual times residual_scale (what fuse_quantized_conv makes of a dequantized residual),
+    into float16 and into int8 outputs: equal to the CPU kernel."""
+    n, c, h, w, k, kh, stride, pad, dil, groups, nhwc, _ = case
+    x, wt, scale, bias = _inputs(n, c, h, w, k, kh, groups, nhwc, seed=c * k)
+    if dtype == "int8":
+        scale = scale * 40
+    g = torch.Generator().manual_seed(k)
+    residual = torch.randint(-128, 128, _output_shape(n, h, w, k, kh, stride, pad, dil, nhwc), generator=g,
+                             dtype=torch.int32).to(torch.int8)
+    rs = torch.tensor(0.0625 if dtype == "int8" else 0.003)
+
+    def build(net, x_, w_, s_, b_, r_, rs_):
+        return net.add_quantized_convolution(x_, w_, s_, b_, [stride] * 2, [pad] * 2, [dil] * 2, groups, "relu",
+                                             "nhwc" if nhwc else "nchw", dtype, residual=r_, residual_scale=rs_)
+    check(build, [x, wt, scale, bias, residual, rs], f"{case} {dtype} int8 residual")
 
 
 @pytest.mark.parametrize("case", CASES)

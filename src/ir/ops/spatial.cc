@@ -108,8 +108,8 @@ void infer_convolution(InferContext& c) {
 }
 
 // quantized_convolution (docs/layers.md): int8 x [N, C, H, W] (or NHWC) by an int8 weight, int32
-// sums, then act(sum * scale[k] + bias[k] + residual) in float32, rounded to `dtype` (int8: rounded
-// half to even and saturated, the next layer's quantize folded into scale and bias).
+// sums, then act(sum * scale[k] + bias[k] + residual * residual_scale) in float32, rounded to `dtype`
+// (int8: rounded half to even and saturated, the next layer's quantize folded into the scales).
 void infer_quantized_convolution(InferContext& c) {
   c.require(c.dims(0).rank() == 4, "quantized_convolution is 2-D: x must be rank 4, got " + c.dims(0).str());
   const bool last = channels_last(c);
@@ -135,12 +135,22 @@ void infer_quantized_convolution(InferContext& c) {
   } catch (const Error& e) {
     c.fail(e.what());
   }
-  c.require((is_floating(to) && !is_float8(to)) || (to == DataType::kInt8 && !c.has_input(4)),
-            "the output dtype must be float32, float16 or bfloat16, or int8 without a residual");
+  c.require((is_floating(to) && !is_float8(to)) || to == DataType::kInt8,
+            "the output dtype must be float32, float16, bfloat16 or int8");
   const Dims y = channels_last_view(out, last);
-  if (c.has_input(4))
-    c.require(c.dtype(4) == to && c.dims(4) == y,
-              std::string("the residual must have the output's dtype and shape ") + to_string(to) + y.str());
+  const bool rs = c.has_input(5);
+  if (rs) {
+    c.require(c.has_input(4), "a residual_scale needs a residual");
+    c.require(c.dtype(5) == DataType::kFloat32 && c.dims(5).volume() == 1, "residual_scale must be one float32 value");
+  }
+  if (c.has_input(4)) {
+    const DataType r = c.dtype(4);
+    c.require(c.dims(4) == y, "the residual must have the output's shape " + y.str() + ", got " + c.dims(4).str());
+    c.require(r == DataType::kInt8 ? rs : (r == to || (to == DataType::kInt8 && rs && is_floating(r) && !is_float8(r))),
+              std::string("the residual must be int8 with a residual_scale, or of the output's dtype ") +
+                  to_string(to) + " (of a float dtype with a residual_scale when the output is int8), not " +
+                  to_string(r));
+  }
   c.set_output(0, to, y);
 }
 
@@ -302,7 +312,7 @@ std::vector<AttrSpec> quantized_convolution_attrs() {
 void add_spatial_ops(std::vector<OpDef>& defs) {
   defs.push_back({LayerKind::kConvolution, {"x", "weight", "bias", "residual"}, 2, false, convolution_attrs(), nullptr,
                   infer_convolution});
-  defs.push_back({LayerKind::kQuantizedConvolution, {"x", "weight", "scale", "bias", "residual"}, 3, false,
+  defs.push_back({LayerKind::kQuantizedConvolution, {"x", "weight", "scale", "bias", "residual", "residual_scale"}, 3, false,
                   quantized_convolution_attrs(), nullptr, infer_quantized_convolution});
   defs.push_back({LayerKind::kDeconvolution,
                   {"x", "weight", "bias"},

@@ -5,7 +5,8 @@
 // It takes channels-last, ungrouped layers whose input and output channel counts are multiples of 4
 // (cuDNN's int8 tensor-core convolutions read 4-byte channel groups), with 16-byte aligned tensors.
 // One operation graph: the int8 convolution with int32 sums into a virtual float32 tensor, then
-// pointwise MUL by scale[k], ADD bias[k], ADD the residual and RELU, the last writing the output's
+// pointwise MUL by scale[k], ADD bias[k], ADD the residual (int8 or float, first multiplied by the
+// residual_scale when there is one) and RELU, the last writing the output's
 // dtype (float, or int8: cuDNN's conversion, which the CUDA tests hold to the CPU kernel's rounding
 // half to even with saturation): the order of the CPU kernel's epilogue. cuDNN's heuristic (mode A, then its fallback
 // list) ranks the plans; the first timed_algorithms() that build are timed on scratch data and the
@@ -47,7 +48,7 @@ namespace {
 
 namespace fe = cudnn_frontend;
 
-enum Uid : int64_t { kX = 1, kW, kScale, kBias, kResidual, kY };
+enum Uid : int64_t { kX = 1, kW, kScale, kBias, kResidual, kResidualScale, kY };
 
 void info(const KernelSpec& s, const std::string& what) {
   tensorforge::log(Severity::kInfo, "layer '" + s.layer.name + "' (quantized_convolution): " + what);
@@ -75,7 +76,8 @@ std::string signature(const QuantizedConvShape& p, DataType t, int timed) {
   cudaGetDevice(&device);
   std::string key = std::to_string(device) + " " + to_string(t) + " " + std::to_string(timed);
   for (int64_t v : {p.n, p.c, p.h, p.w, p.k, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw, int64_t(p.has_bias),
-                    int64_t(p.has_residual), int64_t(p.activation)})
+                    int64_t(p.has_residual), int64_t(p.residual_dtype), int64_t(p.has_residual_scale),
+                    int64_t(p.activation)})
     key += " " + std::to_string(v);
   return key;
 }
@@ -120,7 +122,12 @@ Plan build(const QuantizedConvShape& p, DataType t, int timed, int calls) {
   const std::vector<int64_t> ydims = {p.n, p.k, p.oh, p.ow}, ystrides = nhwc(p.n, p.k, p.oh, p.ow);
   if (p.has_residual) {
     auto R = g->tensor(TA().set_name("residual").set_uid(kResidual).set_dim(ydims).set_stride(ystrides)
-                           .set_data_type(fe_type(t)));
+                           .set_data_type(fe_type(p.residual_dtype)));
+    if (p.has_residual_scale) {
+      auto RS = g->tensor(TA().set_name("residual_scale").set_uid(kResidualScale).set_dim({1, 1, 1, 1})
+                              .set_stride({1, 1, 1, 1}).set_data_type(fe::DataType_t::FLOAT));
+      R = g->pointwise(R, RS, pointwise(fe::PointwiseMode_t::MUL));
+    }
     v = g->pointwise(v, R, pointwise(fe::PointwiseMode_t::ADD));
   }
   if (p.activation == MatMulActivation::kRelu) v = g->pointwise(v, pointwise(fe::PointwiseMode_t::RELU_FWD));
@@ -154,9 +161,10 @@ Plan build(const QuantizedConvShape& p, DataType t, int timed, int calls) {
     fill_random(DataType::kFloat32, sc->data(), p.k, 7);
     pack = {{kX, x->data()}, {kW, w->data()}, {kScale, sc->data()}, {kBias, sc->data()}, {kY, y->data()}};
     if (p.has_residual) {
-      r.emplace(DeviceKind::kCUDA, yb);
-      fill_random(t, r->data(), p.n * p.oh * p.ow * p.k, 8);
+      r.emplace(DeviceKind::kCUDA, static_cast<size_t>(p.n * p.oh * p.ow * p.k) * element_size(p.residual_dtype));
+      check(cudaMemsetAsync(r->data(), 0, r->size(), stream()), "clearing timing data");
       pack[kResidual] = r->data();
+      pack[kResidualScale] = sc->data();
     }
   }
   float best = -1;
@@ -216,6 +224,7 @@ class CudnnQuantizedConv : public Kernel {
   void run(const TensorView* in, const TensorView* out, void* workspace) const override {
     if (misaligned(in[0].data) || misaligned(in[1].data) || misaligned(in[2].data) ||
         (p_.has_bias && misaligned(in[3].data)) || (p_.has_residual && misaligned(in[4].data)) ||
+        (p_.has_residual_scale && misaligned(in[5].data)) ||
         misaligned(out[0].data)) {
       fallback_->run(in, out, workspace);
       return;
@@ -223,6 +232,7 @@ class CudnnQuantizedConv : public Kernel {
     std::unordered_map<int64_t, void*> pack = {{kX, in[0].data}, {kW, in[1].data}, {kScale, in[2].data}, {kY, out[0].data}};
     if (p_.has_bias) pack[kBias] = in[3].data;
     if (p_.has_residual) pack[kResidual] = in[4].data;
+    if (p_.has_residual_scale) pack[kResidualScale] = in[5].data;
     fe::error_t e = plan_.graph->execute_plan_at_index(cudnn_handle(), pack, workspace, plan_.index);
     if (e.is_bad())
       check_cudnn(CUDNN_STATUS_EXECUTION_FAILED, ("running cuDNN's int8 convolution: " + e.get_message()).c_str());
