@@ -54,7 +54,8 @@ def print_profile(label: str, fn) -> None:
 
 
 def run(name: str, device: str, batch: int, method: str, calibration_batches: int, timed: bool = False,
-        min_cosine: float | None = None, profile: bool = False, precision: str = "int8") -> dict:
+        min_cosine: float | None = None, profile: bool = False, precision: str = "int8",
+        residuals: bool = False) -> dict:
     import tensorforge as tf
 
     qdtype = {"int8": torch.int8, "float8": torch.float8_e4m3fn}[precision]
@@ -92,7 +93,7 @@ def run(name: str, device: str, batch: int, method: str, calibration_batches: in
             row["float_ms"] = round(median_ms(lambda: float_engine(*test)), 4)
             if profile:
                 print_profile(f"{name} float", lambda: float_engine(*test))
-        extra = {"dtype": qdtype} if precision == "float8" else {}
+        extra = {"dtype": qdtype} if precision == "float8" else {"residuals": residuals}
         quantized = tf.quantize(module, calibration, method=method, min_cosine=min_cosine, **extra)
         row["kept_float"] = len(quantized.meta["tensorforge_kept_float"])
         reference = quantized(*test)
@@ -125,13 +126,15 @@ def main() -> None:
     p.add_argument("--min-cosine", type=float, help="tensorforge.quantize's min_cosine: layers kept in float "
                    "by sensitivity until the calibration batches reach it")
     p.add_argument("--profile", action="store_true", help="with --time: the top kernels of both engines")
+    p.add_argument("--residuals", action="store_true", help="int8: tensorforge.quantize(residuals=True), the skip "
+                   "operands of residual adds quantized too (convolutional networks' blocks stay int8 on CUDA)")
     p.add_argument("--json")
     args = p.parse_args()
     rows = []
     for name in args.models:
         try:
             rows.append(run(name, args.device, args.batch, args.method, args.calibration_batches, args.time,
-                            args.min_cosine, args.profile, args.precision))
+                            args.min_cosine, args.profile, args.precision, args.residuals))
         except Exception as e:  # noqa: BLE001 - report and go on with the other models
             rows.append({"model": name, "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})
         print(json.dumps(rows[-1]), flush=True)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import os
 
 import torch
@@ -54,7 +55,8 @@ STATS = {"calibration_batches": 0}
 
 def quantize(model: torch.nn.Module, calibration_data=None, *, dtype=torch.int8, method: str = "entropy",
              percentile: float = 99.99, keep_float=(), cache: str | os.PathLike | None = None,
-             weight_only: bool = False, example_inputs=None, min_cosine: float | None = None) -> GraphModule:
+             weight_only: bool = False, example_inputs=None, min_cosine: float | None = None,
+             residuals: bool = False) -> GraphModule:
     """The INT8 form of `model` (float8_e4m3fn with `dtype=torch.float8_e4m3fn`: weights per output
     channel and activations per tensor scaled to the format's 448, float8_ops.py), calibrated on
     `calibration_data` (an iterable of input tuples, or of
@@ -62,7 +64,11 @@ def quantize(model: torch.nn.Module, calibration_data=None, *, dtype=torch.int8,
     layers' weights in int8 and nothing calibrated (`example_inputs`, one input tuple, may replace
     `calibration_data`). With `min_cosine` (in (0, 1]) the most sensitive layers stay in float until
     the outputs on the calibration batches reach that cosine similarity with the float model's; their
-    module names (as keep_float takes them) are in the result's `meta["tensorforge_kept_float"]`."""
+    module names (as keep_float takes them) are in the result's `meta["tensorforge_kept_float"]`.
+    With `residuals` (int8 only), the skip operand of each residual add after a quantized
+    convolution is quantized per tensor too (calibrated like the layers' inputs, sharing their pair
+    where it is the same tensor at the same scale), so that on CUDA a convolutional network's block
+    outputs stay int8 (docs/quantization.md); it adds that rounding to the skip path."""
     if dtype not in (torch.int8, torch.float8_e4m3fn):
         raise UnsupportedError(f"tensorforge.quantize: dtype {dtype} is not supported (int8 and float8_e4m3fn are)")
     if dtype == torch.float8_e4m3fn and (weight_only or min_cosine is not None):
@@ -70,6 +76,9 @@ def quantize(model: torch.nn.Module, calibration_data=None, *, dtype=torch.int8,
                                "weight_only or min_cosine yet")
     if min_cosine is not None and not 0 < min_cosine <= 1:
         raise InvalidArgumentError(f"tensorforge.quantize: min_cosine must be in (0, 1], got {min_cosine}")
+    if residuals and (weight_only or dtype != torch.int8):
+        raise UnsupportedError("tensorforge.quantize: residuals=True quantizes int8 activations (not weight_only "
+                               "or float8)")
     if min_cosine is not None and weight_only:
         raise InvalidArgumentError("tensorforge.quantize: min_cosine needs calibrated activations (not weight_only)")
     if method not in METHODS:
@@ -95,10 +104,11 @@ def quantize(model: torch.nn.Module, calibration_data=None, *, dtype=torch.int8,
     if weight_only:
         _rewrite(gm, targets, None)
         return gm
-    key = _structure_key(gm, method, percentile)
+    adds = _residual_adds(gm, targets) if residuals else {}
+    key = _structure_key(gm, method, percentile) + (" residuals" if residuals else "")
     thresholds = _read_cache(cache, key)
     if thresholds is None:
-        thresholds = _calibrate(gm, targets, batches, method, percentile)
+        thresholds = _calibrate(gm, targets, batches, method, percentile, adds)
         if cache is not None:
             _write_cache(cache, key, thresholds)
     kept = []
@@ -107,8 +117,12 @@ def quantize(model: torch.nn.Module, calibration_data=None, *, dtype=torch.int8,
 
         kept = set(most_sensitive_kept(gm, targets, thresholds, batches, min_cosine))
     gm.meta["tensorforge_kept_float"] = [_module_name(n) or n.name for n in targets if n.name in kept]
-    rewrite = _rewrite_float8 if dtype == torch.float8_e4m3fn else _rewrite
-    rewrite(gm, [n for n in targets if n.name not in kept], thresholds)
+    if dtype == torch.float8_e4m3fn:
+        _rewrite_float8(gm, [n for n in targets if n.name not in kept], thresholds)
+        return gm
+    shared = _rewrite(gm, [n for n in targets if n.name not in kept], thresholds)
+    if adds:
+        _quantize_residuals(gm, adds, thresholds, shared)
     return gm
 
 
@@ -186,30 +200,101 @@ def quantized_weight(w: torch.Tensor, axis: int) -> tuple[torch.Tensor, torch.Te
 
 
 class _Observer(torch.fx.Interpreter):
-    """Runs the graph, showing each target node's input activation to `see`."""
+    """Runs the graph, showing `see` each watched node's watched argument ({node name: argument
+    index}: a layer's input activation, a residual add's skip operand) under the name `keys` gives."""
 
-    def __init__(self, gm, targets, see):
+    def __init__(self, gm, watched: dict, keys: dict, see):
         super().__init__(gm)
-        self.targets, self.see = {n.name for n in targets}, see
+        self.watched, self.keys, self.see = watched, keys, see
 
     def run_node(self, n):
-        if n.name in self.targets:
-            self.see(n.name, self.env[n.args[_operands(n)[0]]])
+        if n.name in self.watched:
+            self.see(self.keys[n.name], self.env[n.args[self.watched[n.name]]])
         return super().run_node(n)
 
 
-def _calibrate(gm: GraphModule, targets: list[Node], batches: list, method: str, percentile: float) -> dict:
-    recorders = {n.name: RangeRecorder() for n in targets}
+def _calibrate(gm: GraphModule, targets: list[Node], batches: list, method: str, percentile: float,
+               adds: dict | None = None) -> dict:
+    """Thresholds by target name (its input activation) and by _residual_key(add) (a skip operand)."""
+    watched = {n.name: _operands(n)[0] for n in targets}
+    keys = {n.name: n.name for n in targets}
+    for add, index in (adds or {}).items():
+        watched[add.name], keys[add.name] = index, _residual_key(add)
+    recorders = {k: RangeRecorder() for k in keys.values()}
     passes = [RangeRecorder.observe_max] + ([] if method == "max" else [RangeRecorder.observe_histogram])
     with torch.no_grad():
         for observe in passes:
             for batch in batches:
-                _Observer(gm, targets, lambda name, x: observe(recorders[name], x)).run(*batch)
+                _Observer(gm, watched, keys, lambda name, x: observe(recorders[name], x)).run(*batch)
                 STATS["calibration_batches"] += 1
     return {name: r.threshold(method, percentile) for name, r in recorders.items()}
 
 
-def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict | None) -> None:
+_ADDS = {aten.add.Tensor, aten.add_.Tensor}  # torch.export keeps `out += identity` in place
+# Between a convolution and the add of its residual: its batch norm (as torch.export writes it in eval mode).
+_NORMS = {aten.batch_norm.default, aten._native_batch_norm_legit_no_training.default}
+
+
+def _residual_key(add: Node) -> str:
+    return f"{add.name}#residual"
+
+
+def _residual_adds(gm: GraphModule, targets: list[Node]) -> dict:
+    """{add node: the index of its skip operand} for each add of a target convolution's result
+    (directly or through its batch norm) and another tensor; where both come from convolutions (a
+    downsampling block's shortcut), the second operand is the skip, as in torchvision's `out += identity`."""
+    convs = {n for n in targets if n.target in _CONVS}
+
+    def from_conv(v) -> bool:
+        for _ in range(3):
+            if not isinstance(v, Node):
+                return False
+            if v in convs:
+                return True
+            if v.op != "call_function" or not v.args:
+                return False
+            if v.target not in _NORMS and not (v.target is operator.getitem and v.args[1] == 0):
+                return False
+            v = v.args[0]
+        return False
+
+    out = {}
+    for n in gm.graph.nodes:
+        if n.op != "call_function" or n.target not in _ADDS or len(n.args) < 2:
+            continue
+        a, b = n.args[:2]
+        if not (isinstance(a, Node) and isinstance(b, Node)) or n.kwargs.get("alpha", 1) != 1:
+            continue
+        if from_conv(a):
+            out[n] = 1
+        elif from_conv(b):
+            out[n] = 0
+    return out
+
+
+def _quantize_residuals(gm: GraphModule, adds: dict, thresholds: dict, shared: dict) -> None:
+    """Puts a per-tensor int8 quantize/dequantize pair on each add's skip operand, the layers' own
+    pair where one reads the same tensor at the same scale."""
+    graph = gm.graph
+    for add, index in adds.items():
+        x = add.args[index]
+        scale = activation_scale(thresholds[_residual_key(add)])
+        xd = shared.get((x, scale))
+        if xd is None:
+            with graph.inserting_before(add):
+                xq = graph.call_function(qd.quantize_per_tensor.default, (x, scale, 0, -128, 127, torch.int8))
+                x_dtype = x.meta["val"].dtype if isinstance(x.meta.get("val"), torch.Tensor) else torch.float32
+                xd = graph.call_function(qd.dequantize_per_tensor.default, (xq, scale, 0, -128, 127, torch.int8),
+                                         {"out_dtype": x_dtype})
+            shared[(x, scale)] = xd
+        args = list(add.args)
+        args[index] = xd
+        add.args = tuple(args)
+    graph.lint()
+    gm.recompile()
+
+
+def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict | None) -> dict:
     """Quantizes each target's weight per output channel and, unless `thresholds` is None (weight
     only), its input activation per tensor with the calibrated threshold. Targets reading one
     activation with one scale (a transformer's query, key and value projections) share its
@@ -245,6 +330,7 @@ def _rewrite(gm: GraphModule, targets: list[Node], thresholds: dict | None) -> N
         n.args = tuple(args)
         n.meta["_tf_float_weight"] = w_node.target
     _drop_float_weights(gm, targets)
+    return shared
 
 
 def _rewrite_float8(gm: GraphModule, targets: list[Node], thresholds: dict) -> None:

@@ -6,6 +6,7 @@
 #include "ir/printer.h"
 #include "opt/eliminate_dead_layers.h"
 #include "opt/fuse_quantized_conv.h"
+#include "opt/pass.h"
 #include "runtime/engine_impl.h"
 #include "test_util.h"
 
@@ -284,4 +285,62 @@ TEST(PassGolden, FuseQuantizedConvTakesTheInt8Activation) {
     const ir::Graph other = ir::parse_text(text);
     EXPECT_EQ(ir::to_text(fuse_quantized_conv(other)), ir::to_text(other)) << text;
   }
+}
+
+TEST(FuseQuantizedConv, TheCudaPipelineKeepsAQuantizedResidualBlockInt8) {
+  // A float16 block as tensorforge.quantize(residuals=True) writes it (NCHW, before channels_last):
+  // x quantized once for the first convolution and for the residual, the first convolution's relu
+  // quantized for the second, whose batch-norm-folded result plus the residual goes through relu to
+  // the output. The CUDA pipeline makes both convolutions int8 layers: the first writes int8 for the
+  // second (its quantize folded in), the second reads x's int8 as its residual (with the scale) and
+  // writes float16; only the input's quantize remains, and no dequantize.
+  const std::string text =
+      "input %x: float16[2,8,6,6]\n"
+      "%s0: float32[] = constant \"s0\" () {value=float32[]{0.03125}}\n"
+      "%s1: float32[] = constant \"s1\" () {value=float32[]{0.0625}}\n"
+      "%q0: int8[2,8,6,6] = quantize \"q0\" (%x, %s0, none) {dtype=\"int8\"}\n"
+      "%d0: float16[2,8,6,6] = dequantize \"d0\" (%q0, %s0, none) {dtype=\"float16\"}\n"
+      "%w1: float16[8,8,1,1] = constant \"w1\" () {value=float16[8,8,1,1]}\n"
+      "%a: float16[2,8,6,6] = convolution \"c1\" (%d0, %w1, none) {activation=\"relu\"}\n"
+      "%q1: int8[2,8,6,6] = quantize \"q1\" (%a, %s1, none) {dtype=\"int8\"}\n"
+      "%d1: float16[2,8,6,6] = dequantize \"d1\" (%q1, %s1, none) {dtype=\"float16\"}\n"
+      "%w2: float16[8,8,3,3] = constant \"w2\" () {value=float16[8,8,3,3]}\n"
+      "%b2: float16[8] = constant \"b2\" () {value=float16[8]}\n"
+      "%c: float16[2,8,6,6] = convolution \"c2\" (%d1, %w2, %b2) {padding=[1, 1]}\n"
+      "%sum: float16[2,8,6,6] = elementwise \"add\" (%c, %d0) {op=\"add\"}\n"
+      "%y: float16[2,8,6,6] = activation \"relu\" (%sum) {op=\"relu\"}\n"
+      "output %y\n";
+  const ir::Graph g = ir::parse_text(text);
+  BuilderConfig cuda;
+  cuda.device = DeviceKind::kCUDA;
+  const ir::Graph out = opt::optimize(g, cuda, {});
+  const std::string printed = ir::to_text(out);
+  int convs = 0, int8_outputs = 0, quantizes = 0, dequantizes = 0;
+  for (const ir::Layer& l : out.layers) {
+    if (l.kind == LayerKind::kQuantizedConvolution) {
+      ++convs;
+      int8_outputs += out.tensors[l.outputs[0]].dtype == DataType::kInt8;
+      if (l.name == "c2") {
+        ASSERT_EQ(l.inputs.size(), 6u) << printed;
+        EXPECT_EQ(out.tensors[l.inputs[4]].dtype, DataType::kInt8) << printed;  // x's int8, read as the residual
+        EXPECT_EQ(out.tensors[l.inputs[4]].name, "q0") << printed;
+      }
+    }
+    quantizes += l.kind == LayerKind::kQuantize;
+    dequantizes += l.kind == LayerKind::kDequantize;
+  }
+  EXPECT_EQ(convs, 2) << printed;
+  EXPECT_EQ(int8_outputs, 1) << printed;
+  EXPECT_EQ(quantizes, 1) << printed;
+  EXPECT_EQ(dequantizes, 0) << printed;
+  // The CPU kernels run the optimized graph (its int8 layers' reference kernels) near the original.
+  const std::vector<HostTensor> in = {random_tensor(DataType::kFloat16, {2, 8, 6, 6}, 12)};
+  const auto want = run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), in);
+  const auto got = run_engine(Engine(assemble_engine(out, BuilderConfig{}, {})), in);
+  double err = 0, size = 0;
+  for (int64_t i = 0; i < want[0].numel(); ++i) {
+    err = std::max(err, std::fabs(got[0].get(i) - want[0].get(i)));
+    size = std::max(size, std::fabs(want[0].get(i)));
+  }
+  EXPECT_LT(err, 0.05 * size) << "largest difference " << err << " of outputs up to " << size;
 }

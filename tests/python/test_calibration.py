@@ -509,3 +509,61 @@ def test_trained_transformer_keeps_its_accuracy_in_int8():
     assert engine_modules()[-1].engine.inspect().count("[quantized_matmul]") == 5
     assert float_acc > 0.9, float_acc  # the task was learned
     assert int8_acc >= float_acc - 0.01, (float_acc, int8_acc)
+
+
+class _Bottleneck(torch.nn.Module):
+    """A ResNet bottleneck: 1x1, 3x3, 1x1 with batch norms, a residual add (`out += identity`, as
+    torchvision writes it) and, with `down`, a 1x1 shortcut convolution doubling the channels."""
+
+    def __init__(self, cin, width, down):
+        super().__init__()
+        cout = cin * 2 if down else cin
+        self.c1, self.b1 = torch.nn.Conv2d(cin, width, 1, bias=False), torch.nn.BatchNorm2d(width)
+        self.c2, self.b2 = torch.nn.Conv2d(width, width, 3, padding=1, bias=False), torch.nn.BatchNorm2d(width)
+        self.c3, self.b3 = torch.nn.Conv2d(width, cout, 1, bias=False), torch.nn.BatchNorm2d(cout)
+        self.down = torch.nn.Sequential(torch.nn.Conv2d(cin, cout, 1, bias=False),
+                                        torch.nn.BatchNorm2d(cout)) if down else None
+
+    def forward(self, x):
+        out = torch.relu(self.b1(self.c1(x)))
+        out = torch.relu(self.b2(self.c2(out)))
+        out = self.b3(self.c3(out))
+        identity = self.down(x) if self.down is not None else x
+        out += identity
+        return torch.relu(out)
+
+
+def _resnet_blocks():
+    torch.manual_seed(2)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, padding=1), torch.nn.ReLU(), _Bottleneck(16, 8, False),
+                               _Bottleneck(16, 8, True), _Bottleneck(32, 8, False)).eval()
+
+
+def test_residuals_quantize_the_skip_operands():
+    """With residuals=True each residual add's skip operand is dequantize(quantize(...)): an identity
+    block shares the pair its first convolution reads (the same tensor at the same scale), a
+    downsampling block's shortcut result gets its own; the engine computes what the GraphModule does."""
+    model = _resnet_blocks()
+    cal = [torch.randn(2, 3, 8, 8) for _ in range(3)]
+    plain = tf.quantize(model, cal, method="max")
+    q = tf.quantize(model, cal, method="max", residuals=True)
+    adds = [n for n in q.graph.nodes if n.op == "call_function" and n.target == torch.ops.aten.add_.Tensor]
+    assert len(adds) == 3
+    for add in adds:
+        assert add.args[1].target == qd.dequantize_per_tensor.default, add.args
+    convs = [n for n in q.graph.nodes if n.op == "call_function" and n.target == torch.ops.aten.conv2d.default]
+    first_of_block = {convs[1]: adds[0], convs[8]: adds[2]}  # the stem, then 4 + 4 (with the shortcut) + 3
+    for conv, add in first_of_block.items():
+        assert conv.args[0] is add.args[1], (conv, add)  # one pair for both readers
+    # One new pair: the downsampling block's shortcut.
+    assert len(_ops(q, qd.quantize_per_tensor.default)) == len(_ops(plain, qd.quantize_per_tensor.default)) + 1
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        ref, flt = q(x), model(x)
+    assert torch.nn.functional.cosine_similarity(ref.flatten(), flt.flatten(), 0) > 0.99
+    torch._dynamo.reset()
+    compiled = torch.compile(q, backend="tensorforge",
+                             options={"enabled_precisions": {torch.float32, torch.int8}, "min_block_size": 1})
+    torch.testing.assert_close(compiled(x), ref, atol=1e-4, rtol=1e-4)
+    with pytest.raises(tf.UnsupportedError, match="residuals=True"):
+        tf.quantize(model, cal, dtype=torch.float8_e4m3fn, residuals=True)

@@ -144,3 +144,28 @@ def test_a_quantized_model_runs_int8_convolutions():
     assert text.count("[quantized_convolution]") == 2, text  # c1 and c2; the 3-channel stem stays float
     err = (got - want).abs().max().item() / want.abs().max().item()
     assert err < 0.05, f"largest difference {err:.4f} of the largest output"
+
+
+def test_quantized_residuals_keep_the_blocks_int8():
+    """tensorforge.quantize(residuals=True) on three bottleneck blocks in float16: every convolution but
+    the 3-channel stem becomes an int8 layer, and all of them but the last write int8 for the next
+    (the quantizes fold into them; the residuals are read as int8); the engine stays near PyTorch
+    running the quantized model."""
+    from test_calibration import _resnet_blocks
+
+    model = _resnet_blocks().half().cuda()
+    calibration = [(torch.randn(2, 3, 8, 8, device="cuda", dtype=torch.float16),) for _ in range(3)]
+    quantized = tf.quantize(model, calibration, method="max", residuals=True)
+    x = torch.randn(2, 3, 8, 8, device="cuda", dtype=torch.float16)
+    torch._dynamo.reset()
+    compiled = torch.compile(quantized, backend="tensorforge",
+                             options={"enabled_precisions": {torch.float16, torch.int8}, "min_block_size": 1})
+    with torch.no_grad():
+        got, want = compiled(x).float(), quantized(x).float()
+    from tensorforge.dynamo import engine_modules
+    lines = [line for m in engine_modules() for line in m.engine.inspect().splitlines()
+             if "[quantized_convolution]" in line]
+    assert len(lines) == 10, lines
+    assert sum("-> int8[" in line for line in lines) == 9, lines
+    err = (got - want).abs().max().item() / want.abs().max().item()
+    assert err < 0.05, f"largest difference {err:.4f} of the largest output"
