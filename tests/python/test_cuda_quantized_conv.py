@@ -79,7 +79,12 @@ def test_an_int8_residual_with_its_scale(dtype, case):
     def build(net, x_, w_, s_, b_, r_, rs_):
         return net.add_quantized_convolution(x_, w_, s_, b_, [stride] * 2, [pad] * 2, [dil] * 2, groups, "relu",
                                              "nhwc" if nhwc else "nchw", dtype, residual=r_, residual_scale=rs_)
-    check(build, [x, wt, scale, bias, residual, rs], f"{case} {dtype} int8 residual")
+    inputs = [x, wt, scale, bias, residual, rs]
+    check(build, inputs, f"{case} {dtype} int8 residual")
+    # cuDNN's graph takes the int8 residual and its scale where it takes the layer (no silent fallback
+    # to the direct kernel).
+    engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(network_of(build, inputs))
+    assert ("cuda.quantized_conv.cudnn" in engine.inspect()) == case[-1], engine.inspect()
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -167,5 +172,6 @@ def test_quantized_residuals_keep_the_blocks_int8():
              if "[quantized_convolution]" in line]
     assert len(lines) == 10, lines
     assert sum("-> int8[" in line for line in lines) == 9, lines
+    assert all("tactic=cuda.quantized_conv.cudnn" in line for line in lines), lines
     err = (got - want).abs().max().item() / want.abs().max().item()
     assert err < 0.05, f"largest difference {err:.4f} of the largest output"
