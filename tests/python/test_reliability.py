@@ -187,14 +187,37 @@ def quantized_mlp(dtype, out_dtype):
     return net
 
 
+def quantized_convs(out_dtype):
+    """x (NHWC) -> quantize -> int8 3x3 convolution writing int8 -> int8 1x1 convolution with x's int8
+    as its residual (and its scale), relu: the int8 convolution layers (cuDNN's graphs on CUDA, one
+    plan shared by the process's layers of a signature)."""
+    g = torch.Generator().manual_seed(5)
+    net = tf.Network()
+    x = net.add_input("x", out_dtype, (4, 8, 8, 16))
+    q = net.add_quantize(x, net.add_constant(torch.tensor(0.05)), None, dtype=torch.int8)
+    h = q
+    for i, (kh, dtype) in enumerate(((3, "int8"), (1, out_dtype))):
+        w = torch.randint(-127, 128, (16, kh, kh, 16), generator=g, dtype=torch.int32).to(torch.int8)
+        residual = {} if i == 0 else {"residual": q, "residual_scale": net.add_constant(torch.tensor(0.05))}
+        h = net.add_quantized_convolution(h, net.add_constant(w), net.add_constant(torch.rand(16, generator=g) * 1e-3),
+                                          net.add_constant(torch.randn(16, generator=g)), padding=[kh // 2] * 2,
+                                          activation="relu", layout="nhwc", dtype=dtype, name=f"conv{i}", **residual)
+    net.mark_output(h, "y")
+    return net
+
+
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
-@pytest.mark.parametrize("dtype", [torch.int8, torch.float8_e4m3fn])
+@pytest.mark.parametrize("dtype", [torch.int8, torch.float8_e4m3fn, "int8 convolutions"])
 def test_one_quantized_engine_from_eight_threads(device, dtype):
     """The int8 and float8 products (cuBLASLt's on CUDA, with the constants their kernels prepare once
-    and the sums in the context's workspace) from eight threads at once: what one thread got."""
+    and the sums in the context's workspace) and the int8 convolutions from eight threads at once:
+    what one thread got."""
     out_dtype = torch.float16 if device == "cuda" else torch.float32
-    engine = tf.Builder(tf.BuilderConfig(device=device)).build(quantized_mlp(dtype, out_dtype))
-    inputs = distinct_inputs(THREADS * 50, (32, 64), device, out_dtype)
+    convs = dtype == "int8 convolutions"
+    net = quantized_convs(out_dtype) if convs else quantized_mlp(dtype, out_dtype)
+    engine = tf.Builder(tf.BuilderConfig(device=device)).build(net)
+    inputs = distinct_inputs(THREADS * (10 if convs and device == "cpu" else 50), (4, 8, 8, 16) if convs else (32, 64),
+                             device, out_dtype)
     expected = [engine(x)[0].clone() for x in inputs]
     got, errors = run_threads(lambda x: engine(x)[0], inputs)
     if device == "cuda":
