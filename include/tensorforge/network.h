@@ -197,6 +197,17 @@ class Network {
   Tensor add_quantized_matmul(Tensor a, Tensor b, Tensor scale, Tensor bias = Tensor(), bool transpose_b = false,
                               const std::string& activation = "none", DataType dtype = DataType::kFloat32,
                               const std::string& name = "", Tensor residual = Tensor());
+  /// 2-D convolution of int8 x [N, C, H, W] ([N, H, W, C] with layout "nhwc") by an int8 weight
+  /// [Cout, C / groups, KH, KW] ([Cout, KH, KW, C / groups]), accumulated in int32, then
+  /// act(acc * scale[k] + bias[k] + residual * residual_scale) in float32 rounded to `dtype` (int8:
+  /// half to even, saturated); scale and bias float32 [Cout] (bias optional); the residual
+  /// (optional) has the output's shape and is int8 with residual_scale (one float32 value) or of the
+  /// output's dtype; activation "none" or "relu" (docs/layers.md).
+  Tensor add_quantized_convolution(Tensor x, Tensor weight, Tensor scale, Tensor bias = Tensor(),
+                                   const std::vector<int64_t>& stride = {}, const std::vector<int64_t>& padding = {},
+                                   const std::string& activation = "none", const std::string& layout = "nchw",
+                                   DataType dtype = DataType::kFloat32, const std::string& name = "",
+                                   Tensor residual = Tensor(), Tensor residual_scale = Tensor());
   /// PReLU: x where positive, x * slope elsewhere; slope broadcasts to x.
   Tensor add_prelu(Tensor x, Tensor slope, const std::string& name = "");
   /// where(condition, a, b) with broadcasting.

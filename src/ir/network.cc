@@ -273,6 +273,19 @@ Tensor Network::add_quantized_matmul(Tensor a, Tensor b, Tensor scale, Tensor bi
                    {{"transpose_b", int64_t(transpose_b)}, {"activation", activation}, {"dtype", dt(dtype)}}, name)[0];
 }
 
+Tensor Network::add_quantized_convolution(Tensor x, Tensor weight, Tensor scale, Tensor bias,
+                                          const std::vector<int64_t>& stride, const std::vector<int64_t>& padding,
+                                          const std::string& activation, const std::string& layout, DataType dtype,
+                                          const std::string& name, Tensor residual, Tensor residual_scale) {
+  std::vector<Tensor> inputs = {x, weight, scale, bias};
+  if (residual.valid() || residual_scale.valid()) inputs.push_back(residual);  // a scale alone: refused by inference
+  if (residual_scale.valid()) inputs.push_back(residual_scale);
+  return add_layer(LayerKind::kQuantizedConvolution, inputs,
+                   {{"stride", stride}, {"padding", padding}, {"activation", activation}, {"layout", layout},
+                    {"dtype", dt(dtype)}},
+                   name)[0];
+}
+
 Tensor Network::add_select(Tensor condition, Tensor a, Tensor b, const std::string& name) {
   return add_layer(LayerKind::kSelect, {condition, a, b}, {}, name)[0];
 }

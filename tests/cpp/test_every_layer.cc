@@ -62,8 +62,11 @@ Network every_layer_network() {
   Tensor dq = net.add_dequantize(qz, net.add_unary(w({2, 1, 1}, 16), "abs"), net.add_constant(to_weights(zp)));
   Tensor qm = net.add_quantized_matmul(net.add_reshape(qz, {4, 3}), net.add_cast(w({3, 3}, 17), DataType::kInt8),
                                        net.add_unary(w({3}, 18), "abs"), w({3}, 19), true, "relu");
-  net.mark_output(net.add_cast(net.add_elementwise(dq, net.add_reshape(qm, {2, 2, 3}), "add"), DataType::kFloat16),
-                  "out");
+  Tensor qc = net.add_quantized_convolution(net.add_reshape(qz, {1, 2, 2, 3}), net.add_cast(w({3, 1, 1, 3}, 20),
+                                            DataType::kInt8), net.add_unary(w({3}, 21), "abs"), w({3}, 22), {}, {},
+                                            "relu", "nhwc");
+  Tensor sum = net.add_elementwise(net.add_reshape(qm, {2, 2, 3}), net.add_reshape(qc, {2, 2, 3}), "add");
+  net.mark_output(net.add_cast(net.add_elementwise(dq, sum, "add"), DataType::kFloat16), "out");
   net.mark_output(am, "argmax");
   net.mark_output(tk[1], "topk_indices");
   return net;

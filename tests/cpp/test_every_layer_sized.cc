@@ -94,7 +94,10 @@ Network network(bool named, int64_t n) {
   Tensor q8 = net.add_quantize(dq, net.add_unary(w({1}, 16), "abs"), Tensor(), DataType::kInt8);
   Tensor qm =
       net.add_quantized_matmul(q8, net.add_cast(w({3, 3}, 17), DataType::kInt8), net.add_unary(w({3}, 18), "abs"));
-  net.mark_output(net.add_cast(net.add_elementwise(dq, qm, "add"), DataType::kFloat16), "out");
+  Tensor qc = net.add_quantized_convolution(q8, net.add_cast(w({3, 1, 1, 3}, 19), DataType::kInt8),
+                                            net.add_unary(w({3}, 20), "abs"), Tensor(), {}, {}, "none", "nhwc");
+  net.mark_output(net.add_cast(net.add_elementwise(dq, net.add_elementwise(qm, qc, "add"), "add"), DataType::kFloat16),
+                  "out");
   net.mark_output(am, "argmax");
   net.mark_output(tk[1], "topk_indices");
   net.mark_output(ar, "positions");
