@@ -18,6 +18,16 @@ HostTensor values(DataType t, Dims d, const std::vector<double>& v) { return hos
 
 Tensor constant(Network& net, const HostTensor& h) { return net.add_constant(to_weights(h)); }
 
+// got's largest difference from want is below `fraction` of want's largest magnitude.
+void expect_within_fraction(const HostTensor& got, const HostTensor& want, double fraction) {
+  double err = 0, size = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    err = std::max(err, std::fabs(got.get(i) - want.get(i)));
+    size = std::max(size, std::fabs(want.get(i)));
+  }
+  EXPECT_LT(err, fraction * size) << "largest difference " << err << " of outputs up to " << size;
+}
+
 // A window every test below uses: 3x3, stride 2, padding 1, dilation 1 or 2, two groups.
 Attributes window(bool nhwc, int64_t dilation) {
   return {{"stride", std::vector<int64_t>{2, 2}},  {"padding", std::vector<int64_t>{1, 1}},
@@ -219,12 +229,7 @@ TEST(PassGolden, FuseQuantizedConvTakesTheInt8Activation) {
   const auto got = run_engine(Engine(assemble_engine(out, BuilderConfig{}, {})), in);
   // Each weight moves by at most half a step (1/254) and x's are at most 4 in size over 72 terms:
   // a bound of 72 * 4 / 254 ≈ 1.2, far above the typical error; assert a tight relative one.
-  double err = 0, size = 0;
-  for (int64_t i = 0; i < want[0].numel(); ++i) {
-    err = std::max(err, std::fabs(got[0].get(i) - want[0].get(i)));
-    size = std::max(size, std::fabs(want[0].get(i)));
-  }
-  EXPECT_LT(err, 0.02 * size) << "largest difference " << err << " of outputs up to " << size;
+  expect_within_fraction(got[0], want[0], 0.02);
   // Without the residual, the quantize that alone reads the result folds in: the layer writes int8,
   // its scales and bias divided by the quantize's 0.5.
   std::string chain = block("relu");
@@ -337,10 +342,5 @@ TEST(FuseQuantizedConv, TheCudaPipelineKeepsAQuantizedResidualBlockInt8) {
   const std::vector<HostTensor> in = {random_tensor(DataType::kFloat16, {2, 8, 6, 6}, 12)};
   const auto want = run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), in);
   const auto got = run_engine(Engine(assemble_engine(out, BuilderConfig{}, {})), in);
-  double err = 0, size = 0;
-  for (int64_t i = 0; i < want[0].numel(); ++i) {
-    err = std::max(err, std::fabs(got[0].get(i) - want[0].get(i)));
-    size = std::max(size, std::fabs(want[0].get(i)));
-  }
-  EXPECT_LT(err, 0.05 * size) << "largest difference " << err << " of outputs up to " << size;
+  expect_within_fraction(got[0], want[0], 0.05);
 }
