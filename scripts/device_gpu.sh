@@ -7,6 +7,7 @@
 # none), then the model benchmark with BENCH_ARGS (skipped when BENCH_ARGS is "none"), with
 # MEMORY_BENCH=1 benchmarks/memory_bound_cuda.py, with DYNAMIC_ARGS (e.g. "--models bert gpt2")
 # benchmarks/dynamic_shapes.py, with LOAD=1 benchmarks/load_time.py (LOAD_ARGS, e.g. "--models bert")
+# with INT8_ARGS (e.g. "--models resnet50 --batch 256 --time --residuals") benchmarks/int8_accuracy.py,
 # and with DEMO=1 the README's main job's demo (examples/compile_demo.py, float16 on the GPU). Logs
 # and JSON go to $OUT.
 #   OUT=... BENCH_ARGS="--models resnet50 --batches 1" scripts/device_gpu.sh
@@ -51,6 +52,10 @@ fi
 if [ "${LOAD:-0}" = "1" ]; then
   PYTHONUNBUFFERED=1 python3 benchmarks/load_time.py ${LOAD_ARGS:-} --json "$out/load.json" 2>&1 | tee "$out/load.log" |
     tail -15
+fi
+if [ -n "${INT8_ARGS:-}" ]; then
+  PYTHONUNBUFFERED=1 python3 benchmarks/int8_accuracy.py ${INT8_ARGS} --json "$out/int8.json" 2>&1 |
+    tee "$out/int8.log" | grep -v "^{\|Warning\|warn" | tail -60
 fi
 if [ "${DEMO:-0}" = "1" ]; then
   PYTHONUNBUFFERED=1 python3 examples/compile_demo.py --iterations 20 2>&1 | tee "$out/demo.log" |
