@@ -24,9 +24,18 @@ struct Fusion {
   double residual_scale = 1;   // what the residual is multiplied by (1: no residual_scale input)
 };
 
-// Int8 tensor-core convolutions read channels in groups of four bytes; layers with other channel
-// counts (an RGB stem) keep their float form rather than run a slow int8 kernel.
+// Int8 tensor-core convolutions: cuDNN's read channels in groups of four bytes; a stem of 1-3
+// channels runs as one small matrix multiply whose reduction is the window (at most 256 values,
+// output channels in sixteens: the CUDA small-channel kernel). Other layers keep their float form
+// rather than run a slow int8 kernel.
 constexpr int64_t kChannelMultiple = 4;
+constexpr int64_t kStemChannels = 3, kStemWindow = 256, kStemOutputMultiple = 16;
+
+bool int8_kernel_takes(const Dims& w) {  // w: [Cout, kh, kw, Cin]
+  const int64_t cout = w[0], cin = w[3];
+  if (cout % kChannelMultiple == 0 && cin % kChannelMultiple == 0) return true;
+  return cin <= kStemChannels && cout % kStemOutputMultiple == 0 && w[1] * w[2] * cin <= kStemWindow;
+}
 
 // The int8 quantize, one scale and no zero point over the whole range, that alone reads tensor
 // `id`; its index, with its scale in `scale`, or -1.
@@ -60,7 +69,7 @@ std::optional<Fusion> match(const ir::Graph& g, const std::vector<int>& readers,
   const Weights& w = constant_value(g, l.inputs[1]);  // [Cout, kh, kw, Cin]
   if (!is_floating(w.dtype()) || is_float8(w.dtype())) return {};
   const int64_t cout = w.dims()[0], per = w.dims().volume() / std::max<int64_t>(cout, 1);
-  if (cout % kChannelMultiple != 0 || w.dims()[3] % kChannelMultiple != 0) return {};
+  if (!int8_kernel_takes(w.dims())) return {};
   const int bias = l.inputs.size() > 2 ? l.inputs[2] : -1;
   if (bias >= 0 && !is_constant(g, bias)) return {};
   Fusion f;

@@ -73,6 +73,36 @@ def test_depthwise_convolution_direct_kernel(dtype, case, capfd, monkeypatch):
     timed_candidate(build, inputs, f"depthwise {case} {dtype}", "our depthwise kernel (4-byte packs)", capfd)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("case", [
+    # (N, C, H, W), Cout, kernel, stride, padding, dilation, activation, bias, residual
+    ((2, 3, 33, 31), 64, (7, 7), (2, 2), (3, 3), (1, 1), "relu", True, False),     # ResNet's stem, odd extents
+    ((3, 1, 12, 11), 16, (3, 3), (1, 1), (2, 2), (2, 2), "silu", True, True),      # one channel, dilated, residual
+    ((1, 4, 16, 20), 32, (4, 4), (4, 4), (0, 0), (1, 1), "hardswish", False, False),  # ConvNeXt's patchify stem
+    ((2, 2, 9, 9), 48, (5, 5), (1, 1), (2, 2), (1, 1), "none", True, True),        # 3 fragments of 16 channels
+    ((2, 3, 15, 17), 80, (3, 3), (2, 2), (1, 1), (1, 1), "relu6", True, False),    # 64 + 16 output channels
+])
+def test_small_channel_convolution_kernel(dtype, case, capfd, monkeypatch):
+    """A channels-last layer of 1-4 input channels (a stem) times our small-channel kernel (the window
+    as the reduction of a tensor-core matrix multiply) among cuDNN's plans; it must agree with
+    cuDNN's first plan and, whichever wins, the layer matches the CPU."""
+    monkeypatch.setenv("TENSORFORGE_KERNEL_CACHE", "off")  # a stored plan would skip the timing
+    (n, c, h, w), cout, k, stride, pad, dil, act, with_bias, with_residual = case
+    oh = (h + 2 * pad[0] - dil[0] * (k[0] - 1) - 1) // stride[0] + 1
+    ow = (w + 2 * pad[1] - dil[1] * (k[1] - 1) - 1) // stride[1] + 1
+    inputs = [to_last(rand((n, c, h, w), dtype, 1)), to_last(rand((cout, c) + k, dtype, 2, (c * k[0] * k[1]) ** -0.5))]
+    inputs += [rand((cout,), dtype, 3)] if with_bias else []
+    inputs += [rand((n, oh, ow, cout), dtype, 4)] if with_residual else []
+
+    def build(net, x, wt, *rest):
+        b = rest[0] if with_bias else None
+        r = rest[-1] if with_residual else None
+        return net.add_convolution(x, wt, b, stride=stride, padding=pad, dilation=dil, activation=act,
+                                   layout="nhwc", residual=r)
+
+    timed_candidate(build, inputs, f"small-channel {case} {dtype}", "our small-channel kernel", capfd)
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", [
     # (N, Cin, H, W), Cout, activation, bias, residual

@@ -1,7 +1,8 @@
 """CUDA quantized_convolution against the CPU kernel (docs/layers.md): cuDNN's int8 convolution for
 channels-last layers of 4k channels (bias, residual (float, or int8 with its scale), relu,
 float32/float16/bfloat16/int8 outputs, stride,
-padding, dilation), the direct kernel for the rest (NCHW, groups, odd channels); the int32 sums exact
+padding, dilation), the small-channel kernel for stems of 1-3 channels, the direct kernel for the
+rest (NCHW, groups, other odd channel counts); the int32 sums exact
 against PyTorch's integer convolution; CUDA graph replay (cuda_harness); and a model quantized by
 tensorforge.quantize whose convolutions become int8 layers on the GPU."""
 
@@ -31,14 +32,18 @@ def _output_shape(n, h, w, k, kh, stride, pad, dil, nhwc):
     return (n, oh, ow, k) if nhwc else (n, k, oh, ow)
 
 
-CASES = [  # n, c, h, w, k, kh, stride, pad, dil, groups, nhwc, cuDNN
-    (2, 16, 9, 7, 8, 3, 1, 1, 1, 1, True, True),
-    (3, 32, 8, 8, 64, 1, 1, 0, 1, 1, True, True),
-    (1, 8, 11, 10, 12, 3, 2, 1, 1, 1, True, True),
-    (2, 8, 9, 9, 8, 3, 1, 2, 2, 1, True, True),
-    (2, 6, 7, 5, 5, 3, 1, 1, 1, 1, True, False),   # channels not multiples of 4
-    (2, 8, 7, 5, 8, 3, 2, 1, 1, 2, True, False),   # grouped
-    (2, 8, 7, 5, 4, 3, 1, 1, 1, 1, False, False),  # NCHW
+CASES = [  # n, c, h, w, k, kh, stride, pad, dil, groups, nhwc, the kernel (cuda.quantized_conv.*)
+    (2, 16, 9, 7, 8, 3, 1, 1, 1, 1, True, "cudnn"),
+    (3, 32, 8, 8, 64, 1, 1, 0, 1, 1, True, "cudnn"),
+    (1, 8, 11, 10, 12, 3, 2, 1, 1, 1, True, "cudnn"),
+    (2, 8, 9, 9, 8, 3, 1, 2, 2, 1, True, "cudnn"),
+    (2, 6, 7, 5, 5, 3, 1, 1, 1, 1, True, "direct"),   # channels not multiples of 4
+    (2, 8, 7, 5, 8, 3, 2, 1, 1, 2, True, "direct"),   # grouped
+    (2, 8, 7, 5, 4, 3, 1, 1, 1, 1, False, "direct"),  # NCHW
+    (2, 3, 9, 9, 8, 3, 1, 1, 1, 1, True, "direct"),   # 3 channels, but 8 outputs (the small kernel takes 16k)
+    (2, 3, 17, 15, 64, 7, 2, 3, 1, 1, True, "small_channels"),  # ResNet's stem, odd extents
+    (3, 1, 9, 11, 16, 3, 1, 2, 2, 1, True, "small_channels"),   # one channel, dilated
+    (2, 2, 8, 8, 80, 5, 1, 2, 1, 1, True, "small_channels"),    # 64 + 16 output channels
 ]
 
 
@@ -81,16 +86,16 @@ def test_an_int8_residual_with_its_scale(dtype, case):
                                              "nhwc" if nhwc else "nchw", dtype, residual=r_, residual_scale=rs_)
     inputs = [x, wt, scale, bias, residual, rs]
     check(build, inputs, f"{case} {dtype} int8 residual")
-    # cuDNN's graph takes the int8 residual and its scale where it takes the layer (no silent fallback
-    # to the direct kernel).
+    # cuDNN's graph and the small-channel kernel take the int8 residual and its scale where they take
+    # the layer (no silent fallback to the direct kernel).
     engine = tf.Builder(tf.BuilderConfig(device="cuda")).build(network_of(build, inputs))
-    assert ("cuda.quantized_conv.cudnn" in engine.inspect()) == case[-1], engine.inspect()
+    assert f"cuda.quantized_conv.{case[-1]}" in engine.inspect(), engine.inspect()
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_sums_are_exact_and_the_kernel_is_the_expected_one(case):
     """With scale 1 and no bias, float32 outputs are the int32 sums themselves (below 2^24 here)."""
-    n, c, h, w, k, kh, stride, pad, dil, groups, nhwc, cudnn = case
+    n, c, h, w, k, kh, stride, pad, dil, groups, nhwc, kernel = case
     x, wt, _, _ = _inputs(n, c, h, w, k, kh, groups, nhwc, seed=11)
     scale = torch.ones(k)
     layout = "nhwc" if nhwc else "nchw"
@@ -104,7 +109,7 @@ def test_sums_are_exact_and_the_kernel_is_the_expected_one(case):
     if nhwc:
         want = want.permute(0, 2, 3, 1)
     assert torch.equal(got, want)
-    assert ("cuda.quantized_conv.cudnn" in engine.inspect()) == cudnn, engine.inspect()
+    assert f"cuda.quantized_conv.{kernel}" in engine.inspect(), engine.inspect()
 
 
 def _conv_net():
@@ -146,16 +151,17 @@ def test_a_quantized_model_runs_int8_convolutions():
         got, want = compiled(x).float(), quantized(x).float()
     from tensorforge.dynamo import engine_modules
     text = "\n".join(m.engine.inspect() for m in engine_modules())
-    assert text.count("[quantized_convolution]") == 2, text  # c1 and c2; the 3-channel stem stays float
+    assert text.count("[quantized_convolution]") == 3, text  # the 3-channel stem, c1 and c2
+    assert text.count("cuda.quantized_conv.small_channels") == 1, text  # the stem
     err = (got - want).abs().max().item() / want.abs().max().item()
     assert err < 0.05, f"largest difference {err:.4f} of the largest output"
 
 
 def test_quantized_residuals_keep_the_blocks_int8():
-    """tensorforge.quantize(residuals=True) on three bottleneck blocks in float16: every convolution but
-    the 3-channel stem becomes an int8 layer, and all of them but the last write int8 for the next
-    (the quantizes fold into them; the residuals are read as int8); the engine stays near PyTorch
-    running the quantized model."""
+    """tensorforge.quantize(residuals=True) on a 3-channel stem and three bottleneck blocks in float16:
+    every convolution becomes an int8 layer (the stem on the small-channel kernel, the rest on
+    cuDNN's), and all of them but the last write int8 for the next (the quantizes fold into them; the
+    residuals are read as int8); the engine stays near PyTorch running the quantized model."""
     from test_calibration import _resnet_blocks
 
     model = _resnet_blocks().half().cuda()
@@ -170,8 +176,9 @@ def test_quantized_residuals_keep_the_blocks_int8():
     from tensorforge.dynamo import engine_modules
     lines = [line for m in engine_modules() for line in m.engine.inspect().splitlines()
              if "[quantized_convolution]" in line]
-    assert len(lines) == 10, lines
-    assert sum("-> int8[" in line for line in lines) == 9, lines
-    assert all("tactic=cuda.quantized_conv.cudnn" in line for line in lines), lines
+    assert len(lines) == 11, lines
+    assert sum("-> int8[" in line for line in lines) == 10, lines
+    assert sum("tactic=cuda.quantized_conv.small_channels" in line for line in lines) == 1, lines
+    assert sum("tactic=cuda.quantized_conv.cudnn" in line for line in lines) == 10, lines
     err = (got - want).abs().max().item() / want.abs().max().item()
     assert err < 0.05, f"largest difference {err:.4f} of the largest output"

@@ -1,7 +1,7 @@
 // Pieces of the legacy cuDNN convolution (conv.cu) that the graph-API convolution (conv_graph.cc)
 // shares: packed strides, the bias/relu pass, the layout transpose, the workspace cap, the
-// comparison of candidates' outputs; and its candidates that are not cuDNN's (the direct depthwise kernel, 1x1
-// convolutions as matrix multiplies).
+// comparison of candidates' outputs; and its candidates that are not cuDNN's (the direct depthwise kernel, the
+// small-channel kernel for stems, 1x1 convolutions as matrix multiplies).
 #pragma once
 
 #include <cstddef>
@@ -10,6 +10,7 @@
 
 #include "common/conv_activation.h"
 #include "kernels/kernel.h"
+#include "kernels/matmul_shape.h"
 
 namespace tensorforge::cuda {
 
@@ -51,6 +52,41 @@ void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* b
 
 /// The pack widths conv_depthwise_nhwc takes, widest first.
 inline constexpr int kDepthwisePackBytes[] = {16, 8, 4};
+
+/// A 2-D convolution's geometry for the small-channel kernel (ungrouped, channels last).
+struct SmallConvGeometry {
+  int64_t n = 0, h = 0, w = 0, c = 0, oh = 0, ow = 0, k = 0;  // batch, input extents and channels, output extents and channels
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1;  // kernel, stride, padding, dilation
+};
+
+/// The most input channels the small-channel kernel takes (a stem's colour channels).
+inline constexpr int64_t kSmallConvMaxChannels = 4;
+
+/// Whether conv_small_channels_nhwc takes the layer: float16 or bfloat16, 1 to kSmallConvMaxChannels
+/// input channels, output channels a multiple of 16, a window of at most 256 values (C x KH x KW),
+/// and the block's shared memory within the device's.
+bool conv_small_channels_fits(DataType t, const SmallConvGeometry& g);
+
+/// y = act(conv(x, w) + bias + residual) over channels-last x [N, H, W, C], y and residual
+/// [N, OH, OW, K], w [K, KH, KW, C] (bias and residual may be null; y and residual 16-byte aligned):
+/// our implicit-matrix-multiply kernel for few input channels (conv_small_channels.cu), on the
+/// tensor cores with float32 sums, on the current stream. A candidate beside cuDNN's plans.
+void conv_small_channels_nhwc(DataType t, const void* x, const void* w, const void* bias, const void* residual,
+                              void* y, const SmallConvGeometry& g, ConvActivation act);
+
+/// Whether quantized_conv_small_channels_nhwc takes the layer: the geometry conv_small_channels_fits
+/// takes, any output dtype of quantized_convolution (float32, float16, bfloat16, int8).
+bool quantized_conv_small_channels_fits(DataType out, const SmallConvGeometry& g);
+
+/// quantized_convolution's y = act(sum · scale[k] + bias[k] + residual · residual_scale) over
+/// channels-last int8 x [N, H, W, C] and weight [K, KH, KW, C], exact int32 sums on the tensor cores
+/// (the same kernel as conv_small_channels_nhwc), rounded to `out` (int8: half to even, saturated);
+/// bias, residual and residual_scale may be null (residual of `residual_type`, y's shape, 16-byte
+/// aligned like y). On the current stream.
+void quantized_conv_small_channels_nhwc(DataType out, DataType residual_type, const void* x, const void* w,
+                                        const void* scale, const void* bias, const void* residual,
+                                        const void* residual_scale, void* y, const SmallConvGeometry& g,
+                                        MatMulActivation act);
 
 /// A 1x1, stride-1, unpadded, ungrouped convolution over channels-last tensors as one matrix
 /// multiply y[P, Cout] = x[P, Cin] w[Cout, Cin]^T, P = batch x positions (conv_gemm.cc): through

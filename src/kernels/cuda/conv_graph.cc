@@ -10,8 +10,9 @@
 // whose numerical notes the dtype allows and whose execution plan finalizes within the workspace
 // cap become candidates; besides the fused graph, the plain convolution followed by our
 // bias/activation pass (the only kind for hardswish, which the graph does not take), and (ungrouped layers) the fused graph in NHWC with transposes through the workspace, are
-// candidates too, and for channels-last layers our direct depthwise kernel (conv_depthwise.cu) and
-// a 1x1 layer's matrix-multiply form (conv_gemm.cc). The choice is kept on disk across processes
+// candidates too, and for channels-last layers our direct depthwise kernel (conv_depthwise.cu), our
+// small-channel kernel for stems of 1-4 input channels (conv_small_channels.cu) and a 1x1 layer's
+// matrix-multiply form (conv_gemm.cc). The choice is kept on disk across processes
 // (conv_plan_store.h). A channels-last layer (layout "nhwc": x and y [N, *spatial, C], the weight
 // [Cout, *kernel, Cin / groups]) is described to cuDNN with NHWC strides and runs in place; its
 // fallbacks are the unfused NHWC graph and the NCHW graph with transposes through the workspace. optimization_level 0 keeps the first plan (the fused graph's first); levels 1-2 time 3
@@ -286,8 +287,10 @@ struct Plan {
   float ms = 0;  // timed at creation (optimization_level > 0)
   bool staged = false;  // the graph's layout is not the layer's: transposes through the workspace
   bool direct = false;  // not cuDNN's: our depthwise kernel (conv_depthwise.cu), the whole layer
+  bool small = false;   // with direct: our small-channel kernel (conv_small_channels.cu) instead
   std::shared_ptr<const ConvGemm> gemm;  // not cuDNN's: a 1x1 layer as cuBLASLt matmul (conv_gemm.cc)
   std::string name() const {
+    if (direct && small) return "NHWC our small-channel kernel";
     if (direct)
       return "NHWC our depthwise kernel" + (variant.align < 16 ? " (" + std::to_string(variant.align) + "-byte packs)" : std::string());
     if (gemm) return "NHWC 1x1 as cuBLASLt matmul";
@@ -547,6 +550,11 @@ class ConvGraphKernel : public Kernel {
     if (g.rank == 4)
       k->depthwise_ = DepthwiseGeometry{g.x[0], g.x[2], g.x[3], g.x[1], g.y[2], g.y[3], g.w[2], g.w[3],
                                         g.stride[0], g.stride[1], g.pad[0], g.pad[1], g.dil[0], g.dil[1]};
+    if (g.rank == 4 && last && g.groups == 1) {
+      k->small_geometry_ = SmallConvGeometry{g.x[0], g.x[2], g.x[3], g.x[1], g.y[2], g.y[3], g.y[1], g.w[2], g.w[3],
+                                             g.stride[0], g.stride[1], g.pad[0], g.pad[1], g.dil[0], g.dil[1]};
+      k->small_ = conv_small_channels_fits(t, k->small_geometry_);
+    }
     return k;
   }
 
@@ -647,7 +655,13 @@ class ConvGraphKernel : public Kernel {
     // A channels-last 2-D depthwise layer also times our direct kernel (never first: cuDNN's first
     // plan is the reference every candidate must agree with).
     // Narrower packs of channels a thread (more threads) are timed too where the layer is small.
-    if (timed && k->direct_fits()) {
+    if (timed && k->small_) {
+      Plan direct;
+      direct.direct = direct.small = true;
+      direct.variant = Variant{true, true, 16};
+      candidates.push_back(std::move(direct));
+    }
+    if (timed && k->direct_fits() && !k->small_) {
       const int64_t threads16 = g.x[0] * k->depthwise_.oh * k->depthwise_.ow * g.x[1] * esize / 16;
       for (int bytes : kDepthwisePackBytes) {
         if (bytes < 16 && (threads16 >= (int64_t(1) << 17) || bytes < esize)) continue;
@@ -779,10 +793,10 @@ class ConvGraphKernel : public Kernel {
 
   size_t staging() const { return x_stage_ + w_stage_ + y_stage_; }
 
-  // Whether our direct kernel takes the layer: channels-last 2-D depthwise (one weight per channel
-  // and tap).
+  // Whether one of our direct kernels takes the layer: channels-last 2-D depthwise (one weight per
+  // channel and tap), or the small-channel kernel's layers (small_).
   bool direct_fits() const {
-    return last_ && g_.rank == 4 && g_.groups == g_.x[1] && g_.w[0] == g_.x[1] && g_.w[1] == 1;
+    return small_ || (last_ && g_.rank == 4 && g_.groups == g_.x[1] && g_.w[0] == g_.x[1] && g_.w[1] == 1);
   }
   bool epilogue() const { return has_bias_ || has_residual_ || act_ != ConvActivation::kNone; }
 
@@ -795,6 +809,7 @@ class ConvGraphKernel : public Kernel {
     if (h.direct || h.gemm) {
       if ((h.direct && !direct_fits()) || (h.gemm && !last_)) return false;
       p.direct = h.direct;
+      p.small = h.direct && small_;
       p.variant = Variant{true, true, h.direct ? h.align : 16};
       if (h.gemm) {
         p.gemm = create_conv_gemm(s);
@@ -836,6 +851,7 @@ class ConvGraphKernel : public Kernel {
         needs(main) > cap || (wants_loose && needs(loose) > cap))
       return false;
     out.main = std::move(main);
+    out.main.small = out.main.direct && small_;
     if (wants_loose) out.loose = std::make_unique<Plan>(std::move(loose));
     return true;
   }
@@ -887,6 +903,10 @@ class ConvGraphKernel : public Kernel {
                void* workspace) const {
     if (!has_bias_) bias = nullptr;  // timing passes scratch buffers for every operand
     if (!has_residual_) residual = nullptr;
+    if (p.direct && p.small) {
+      conv_small_channels_nhwc(dtype_, x, w, bias, residual, y, small_geometry_, act_);
+      return;
+    }
     if (p.direct) {
       conv_depthwise_nhwc(dtype_, x, w, bias, residual, y, depthwise_, act_, static_cast<int>(p.variant.align));
       return;
@@ -953,6 +973,8 @@ class ConvGraphKernel : public Kernel {
   bool has_bias_ = false, has_residual_ = false, last_ = false;  // last_: the layer is channels last
   ConvActivation act_ = ConvActivation::kNone;
   DepthwiseGeometry depthwise_;  // for the direct plan
+  SmallConvGeometry small_geometry_;  // for the direct plan of a small-channel layer
+  bool small_ = false;                // the small-channel kernel takes the layer (its direct plan)
   Shape g_;                      // the convolution's geometry (channels first)
   std::string choice_;           // the plan and what it was timed against
 };

@@ -2,8 +2,10 @@
 // the window's int8 products summed exactly in int32, then quantized_matmul's epilogue
 // (kernels/common/matmul_epilogue.h) rounded to the output dtype (int8: half to even, saturated). Any layout, groups, stride,
 // padding and dilation: `cuda.quantized_conv.direct`, the fallback for the layers cuDNN's int8
-// convolution (quantized_conv_cudnn.cc) refuses, and for builds without the cuDNN frontend. Slow on
-// large layers (no tensor cores); fuse_quantized_conv only makes layers cuDNN takes.
+// convolution (quantized_conv_cudnn.cc) and the small-channel kernel refuse, and for builds without
+// the cuDNN frontend. Slow on large layers (no tensor cores); fuse_quantized_conv only makes layers
+// those two take. Also here: `cuda.quantized_conv.small_channels`, stems of 1-3 int8 channels on
+// the tensor cores (conv_small_channels.cu).
 #include <cstdint>
 #include <type_traits>
 
@@ -11,10 +13,13 @@
 #include "kernels/common/quantize_formulas.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/conv.h"
 #include "kernels/quantized_conv_shape.h"
 #include "runtime/device.h"
 
 namespace tensorforge::cuda {
+
+std::unique_ptr<Kernel> create_quantized_conv_direct(const KernelSpec& s);
 
 namespace {
 
@@ -81,7 +86,45 @@ std::unique_ptr<Kernel> with_residual_type(const KernelSpec& s) {
   }
 }
 
+// Channels-last ungrouped layers of 1-3 input channels (a quantized stem, which cuDNN's int8
+// convolution refuses) through the small-channel kernel's int8 tensor-core form (conv.h); calls
+// whose output or residual is not 16-byte aligned go to the direct kernel.
+class QuantizedConvSmall : public Kernel {
+ public:
+  static std::unique_ptr<Kernel> create(const KernelSpec& s) {
+    const QuantizedConvShape p(s);
+    if (!p.last || p.groups != 1 || p.c % 4 == 0) return nullptr;
+    const SmallConvGeometry g{p.n, p.h, p.w, p.c, p.oh, p.ow, p.k, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw};
+    if (!quantized_conv_small_channels_fits(s.outputs[0]->dtype, g)) return nullptr;
+    std::unique_ptr<Kernel> fallback = create_quantized_conv_direct(s);
+    if (!fallback) return nullptr;
+    return std::unique_ptr<Kernel>(new QuantizedConvSmall(p, g, s.outputs[0]->dtype, std::move(fallback)));
+  }
+
+  void run(const TensorView* in, const TensorView* out, void* workspace) const override {
+    const void* residual = p_.has_residual ? in[4].data : nullptr;
+    if (reinterpret_cast<uintptr_t>(out[0].data) % 16 || reinterpret_cast<uintptr_t>(residual) % 16) {
+      fallback_->run(in, out, workspace);
+      return;
+    }
+    quantized_conv_small_channels_nhwc(out_, p_.residual_dtype, in[0].data, in[1].data, in[2].data,
+                                       p_.has_bias ? in[3].data : nullptr, residual,
+                                       p_.has_residual_scale ? in[5].data : nullptr, out[0].data, g_, p_.activation);
+  }
+
+ private:
+  QuantizedConvSmall(const QuantizedConvShape& p, const SmallConvGeometry& g, DataType out,
+                     std::unique_ptr<Kernel> fallback)
+      : p_(p), g_(g), out_(out), fallback_(std::move(fallback)) {}
+  QuantizedConvShape p_;
+  SmallConvGeometry g_;
+  DataType out_;
+  std::unique_ptr<Kernel> fallback_;
+};
+
 }  // namespace
+
+std::unique_ptr<Kernel> create_quantized_conv_small_channels(const KernelSpec& s) { return QuantizedConvSmall::create(s); }
 
 std::unique_ptr<Kernel> create_quantized_conv_direct(const KernelSpec& s) {
   switch (s.outputs[0]->dtype) {

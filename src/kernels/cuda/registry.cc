@@ -48,6 +48,7 @@ std::unique_ptr<Kernel> create_dequantize(const KernelSpec& s);
 std::unique_ptr<Kernel> create_quantized_matmul(const KernelSpec& s);
 std::unique_ptr<Kernel> create_quantized_conv_cudnn(const KernelSpec& s);
 std::unique_ptr<Kernel> create_quantized_conv_direct(const KernelSpec& s);
+std::unique_ptr<Kernel> create_quantized_conv_small_channels(const KernelSpec& s);
 void prepare_convolution_graph(const KernelSpec& s);
 void prepare_pointwise_generated(const KernelSpec& s);
 
@@ -69,6 +70,7 @@ const std::vector<KernelEntry>& kernels() {
       {LayerKind::kQuantize, "cuda.quantize", create_quantize},
       {LayerKind::kDequantize, "cuda.dequantize", create_dequantize},
       {LayerKind::kQuantizedMatMul, "cuda.quantized_matmul", create_quantized_matmul},
+      {LayerKind::kQuantizedConvolution, "cuda.quantized_conv.small_channels", create_quantized_conv_small_channels},
       {LayerKind::kQuantizedConvolution, "cuda.quantized_conv.cudnn", create_quantized_conv_cudnn},
       {LayerKind::kQuantizedConvolution, "cuda.quantized_conv.direct", create_quantized_conv_direct},
       {LayerKind::kFill, "cuda.fill", create_fill},

@@ -1,0 +1,340 @@
+// Convolutions of few input channels (a network's stem: 3 colour channels under a 7 x 7 or 3 x 3
+// window) as an implicit matrix multiply on the tensor cores (see conv.h). cuDNN's kernels for such
+// layers read 3-channel pixels that no tensor-core tile fits and fall back to slow paths (ResNet-50's
+// 7 x 7 stem took 1.5 ms at batch 256 on the H100, about ten times its bytes' worth), and cuDNN's
+// int8 convolutions refuse them. Here the window is the reduction: a block gathers kTile output
+// positions' windows, C x KH x KW values each padded with zeros to Kp (a multiple of 16), into
+// shared memory as the rows of A, holds the weight as B (Kp x Cout, loaded once per block: blocks
+// loop over tiles), and multiplies them with WMMA: float16 or bfloat16 inputs with float32 sums
+// (the float convolution), or int8 inputs with exact int32 sums (quantized_convolution). A and B
+// are stored in chunks of 16 reduction columns ([Kp / 16][rows][16]), so every fragment starts on
+// a 32-byte boundary, as int8 fragments require. The epilogue, 8 adjacent channels a lane, is the
+// layer's: bias, residual and activation for the float convolution; scale, bias, scaled residual,
+// relu and the rounding to any output dtype (int8 half to even, saturated) for the quantized one.
+#include <mma.h>
+
+#include <algorithm>
+#include <type_traits>
+
+#include "kernels/common/matmul_epilogue.h"
+#include "kernels/common/quantize_formulas.h"
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/conv.h"
+
+namespace tensorforge::cuda {
+
+namespace {
+
+constexpr int kTile = 128;    // output positions a block computes at a time (rows of A)
+constexpr int kWarps = 8;     // each takes 16 of the tile's rows
+constexpr int kColumns = 64;  // output channels a warp's fragments cover in one pass
+
+// The padded reduction length (C x KH x KW rounded up to 16) and the shared memory a block needs.
+int reduction_of(const SmallConvGeometry& g) { return static_cast<int>((g.c * g.kh * g.kw + 15) / 16 * 16); }
+size_t shared_bytes(const SmallConvGeometry& g, size_t esize) {
+  const size_t kp = static_cast<size_t>(reduction_of(g));
+  return (kTile + static_cast<size_t>(g.k)) * kp * esize + kWarps * 16 * 16 * 4 + kp * 4 * sizeof(int);
+}
+
+// WMMA's element and sum types for the input type.
+template <class In>
+struct Mma {
+  using element = In;
+  using sum = float;
+};
+template <>
+struct Mma<int8_t> {
+  using element = signed char;
+  using sum = int;
+};
+
+template <class In>
+__device__ __forceinline__ In zero_of() {
+  if constexpr (std::is_same_v<In, int8_t>)
+    return 0;
+  else
+    return store_as<In>(0.0f);
+}
+
+// Eight adjacent elements from (to) a 16-byte aligned place: one access, or two for float32.
+template <class T>
+__device__ __forceinline__ Pack<T, 8> load8(const T* p) {
+  if constexpr (sizeof(T) <= 2) {
+    return *reinterpret_cast<const Pack<T, 8>*>(p);
+  } else {
+    Pack<T, 8> v;
+    const Pack<T, 4> lo = reinterpret_cast<const Pack<T, 4>*>(p)[0], hi = reinterpret_cast<const Pack<T, 4>*>(p)[1];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) v.v[i] = lo.v[i], v.v[4 + i] = hi.v[i];
+    return v;
+  }
+}
+template <class T>
+__device__ __forceinline__ void store8(T* p, const Pack<T, 8>& v) {
+  if constexpr (sizeof(T) <= 2) {
+    *reinterpret_cast<Pack<T, 8>*>(p) = v;
+  } else {
+    Pack<T, 4> lo, hi;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) lo.v[i] = v.v[i], hi.v[i] = v.v[4 + i];
+    reinterpret_cast<Pack<T, 4>*>(p)[0] = lo;
+    reinterpret_cast<Pack<T, 4>*>(p)[1] = hi;
+  }
+}
+
+// The float convolution's epilogue: act(sum + bias + residual), rounded once to T.
+template <class T>
+struct FloatEpilogue {
+  const T* bias;
+  const T* residual;
+  T* y;
+  ConvActivation act;
+  __device__ void operator()(int64_t at, int k, const float (&v)[8]) const {
+    Pack<T, 8> out, res;
+    if (residual) res = load8(residual + at);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      float s = v[i];
+      if (bias) s += load(bias, k + i);
+      if (residual) s += load(res.v, i);
+      out.v[i] = store_as<T>(conv_activate(act, s));
+    }
+    store8(y + at, out);
+  }
+};
+
+// quantized_convolution's epilogue (the direct kernel's, kernels/common/matmul_epilogue.h):
+// act(sum * scale[k] + bias[k] + residual * residual_scale), to T (int8: half to even, saturated).
+template <class T, class R>
+struct QuantizedEpilogue {
+  const float* scale;
+  const float* bias;
+  const R* residual;
+  const float* residual_scale;
+  T* y;
+  MatMulActivation act;
+  __device__ void operator()(int64_t at, int k, const float (&v)[8]) const {
+    Pack<T, 8> out;
+    Pack<R, 8> res;
+    if (residual) res = load8(residual + at);
+    const float rs = residual_scale ? *residual_scale : 1.0f;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      const float r = residual ? __fmul_rn(static_cast<float>(load(res.v, i)), rs) : 0.0f;
+      const float s = kernels::quantized_epilogue(v[i], scale[k + i], bias ? bias[k + i] : 0.0f, r, act);
+      if constexpr (std::is_same_v<T, int8_t>)
+        out.v[i] = static_cast<int8_t>(kernels::quantize_value(s, 1.0f, 0.0f, -128.0f, 127.0f));
+      else
+        out.v[i] = store_as<T>(s);
+    }
+    store8(y + at, out);
+  }
+};
+
+template <class In, class Epilogue>
+__global__ void __launch_bounds__(kWarps * 32) small_channels_kernel(const In* __restrict__ x, const In* __restrict__ w,
+                                                                     SmallConvGeometry g, int kp, Epilogue epilogue) {
+  namespace wm = nvcuda::wmma;
+  using E = typename Mma<In>::element;
+  using S = typename Mma<In>::sum;
+  extern __shared__ __align__(32) unsigned char smem[];
+  const int cout = static_cast<int>(g.k), taps = static_cast<int>(g.c * g.kh * g.kw);
+  In* a = reinterpret_cast<In*>(smem);                      // [kp / 16][kTile][16]: the windows
+  In* b = a + kTile * kp;                                   // [kp / 16][cout][16]: the weight, B column-major
+  S* stage = reinterpret_cast<S*>(b + cout * kp);           // [kWarps][16 x 16]: a fragment's sums
+  int* tap_dy = reinterpret_cast<int*>(stage + kWarps * 256);  // per reduction column: the tap's offsets
+  int* tap_dx = tap_dy + kp;
+  int* tap_c = tap_dx + kp;                                 // -1: padding (zero)
+  int* tap_off = tap_c + kp;                                // (dy * W + dx) * C + c
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int span_y = static_cast<int>((g.kh - 1) * g.dh + 1), span_x = static_cast<int>((g.kw - 1) * g.dw + 1);
+  // Element j of a row of A (or of a column of B) sits at chunk j / 16, place j % 16.
+  auto at_a = [&](int row, int j) { return (j / 16) * (kTile * 16) + row * 16 + j % 16; };
+
+  // The weight [cout][KH][KW][C]: column k of B is row k of w.
+  for (int e = tid; e < cout * kp; e += blockDim.x) {
+    const int k = e / kp, j = e % kp;
+    b[(j / 16) * (cout * 16) + k * 16 + j % 16] = j < taps ? w[static_cast<int64_t>(k) * taps + j] : zero_of<In>();
+  }
+  for (int j = tid; j < kp; j += blockDim.x) {
+    if (j < taps) {
+      const int c = j % static_cast<int>(g.c), t = j / static_cast<int>(g.c);
+      tap_c[j] = c;
+      tap_dy[j] = (t / static_cast<int>(g.kw)) * static_cast<int>(g.dh);
+      tap_dx[j] = (t % static_cast<int>(g.kw)) * static_cast<int>(g.dw);
+      tap_off[j] = (tap_dy[j] * static_cast<int>(g.w) + tap_dx[j]) * static_cast<int>(g.c) + c;
+    } else {
+      tap_c[j] = -1;
+      tap_dy[j] = tap_dx[j] = tap_off[j] = 0;
+    }
+  }
+
+  const int64_t positions = g.n * g.oh * g.ow;
+  const int64_t tiles = (positions + kTile - 1) / kTile;
+  S* my_stage = stage + warp * 256;
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    __syncthreads();  // the weight and tap tables are in; the previous tile's A is no longer read
+    // Gather: warp `warp` fills rows warp, warp + kWarps, ...; lanes walk the row's columns, which for
+    // one window row are adjacent in x (channels innermost), so neighbouring lanes read neighbours.
+    for (int r = warp; r < kTile; r += kWarps) {
+      const int64_t p = tile * kTile + r;
+      if (p >= positions) {
+        for (int j = lane; j < kp; j += 32) a[at_a(r, j)] = zero_of<In>();
+        continue;
+      }
+      const int64_t ox = p % g.ow, q = p / g.ow, oy = q % g.oh, n = q / g.oh;
+      const int iy0 = static_cast<int>(oy * g.sh - g.ph), ix0 = static_cast<int>(ox * g.sw - g.pw);
+      const In* xn = x + n * g.h * g.w * g.c;
+      if (iy0 >= 0 && ix0 >= 0 && iy0 + span_y <= g.h && ix0 + span_x <= g.w) {
+        // The whole window inside the image (most positions): one offset a column.
+        const In* origin = xn + (static_cast<int64_t>(iy0) * g.w + ix0) * g.c;
+#pragma unroll 4
+        for (int j = lane; j < kp; j += 32) a[at_a(r, j)] = tap_c[j] >= 0 ? origin[tap_off[j]] : zero_of<In>();
+        continue;
+      }
+      for (int j = lane; j < kp; j += 32) {
+        const int c = tap_c[j], iy = iy0 + tap_dy[j], ix = ix0 + tap_dx[j];
+        In v = zero_of<In>();
+        if (c >= 0 && iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) v = xn[(static_cast<int64_t>(iy) * g.w + ix) * g.c + c];
+        a[at_a(r, j)] = v;
+      }
+    }
+    __syncthreads();
+    const int64_t row0 = tile * kTile + warp * 16;  // this warp's first output position
+    for (int k0 = 0; k0 < cout; k0 += kColumns) {
+      const int fragments = min(kColumns, cout - k0) / 16;
+      wm::fragment<wm::accumulator, 16, 16, 16, S> acc[kColumns / 16];
+#pragma unroll
+      for (int f = 0; f < kColumns / 16; ++f) wm::fill_fragment(acc[f], S(0));
+      for (int chunk = 0; chunk < kp / 16; ++chunk) {
+        wm::fragment<wm::matrix_a, 16, 16, 16, E, wm::row_major> fa;
+        wm::load_matrix_sync(fa, reinterpret_cast<const E*>(a + chunk * (kTile * 16) + warp * 256), 16);
+#pragma unroll
+        for (int f = 0; f < kColumns / 16; ++f) {
+          if (f >= fragments) break;
+          wm::fragment<wm::matrix_b, 16, 16, 16, E, wm::col_major> fb;
+          wm::load_matrix_sync(fb, reinterpret_cast<const E*>(b + chunk * (cout * 16) + (k0 + f * 16) * 16), 16);
+          wm::mma_sync(acc[f], fa, fb, acc[f]);
+        }
+      }
+      // Epilogue, a fragment at a time through this warp's staging: lane l takes row l / 2 and eight
+      // adjacent channels.
+#pragma unroll
+      for (int f = 0; f < kColumns / 16; ++f) {
+        if (f >= fragments) break;
+        wm::store_matrix_sync(my_stage, acc[f], 16, wm::mem_row_major);
+        __syncwarp();
+        const int r = lane / 2, c0 = (lane % 2) * 8;
+        const int64_t p = row0 + r;
+        if (p < positions) {
+          float v[8];
+#pragma unroll
+          for (int i = 0; i < 8; ++i) v[i] = static_cast<float>(my_stage[r * 16 + c0 + i]);
+          const int k = k0 + f * 16 + c0;
+          epilogue(p * cout + k, k, v);
+        }
+        __syncwarp();
+      }
+    }
+  }
+}
+
+template <class In, class Epilogue>
+void launch(const void* x, const void* w, const SmallConvGeometry& g, const Epilogue& epilogue) {
+  if (g.n * g.oh * g.ow * g.k == 0) return;
+  const size_t shared = shared_bytes(g, sizeof(In));
+  int dev = 0, sms = 0, per_sm = 0;
+  cudaGetDevice(&dev);
+  // Once per process and instantiation: the kernel may take all the shared memory a block can opt
+  // into (conv_small_channels_fits() refuses layers that need more).
+  static const cudaError_t raised = [dev] {
+    int bytes = 0;
+    cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+    return cudaFuncSetAttribute(small_channels_kernel<In, Epilogue>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+  }();
+  check(raised, "raising the small-channel convolution's shared memory");
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, small_channels_kernel<In, Epilogue>, kWarps * 32, shared);
+  const int64_t tiles = (g.n * g.oh * g.ow + kTile - 1) / kTile;
+  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(tiles, int64_t(sms) * std::max(per_sm, 1)));
+  small_channels_kernel<In, Epilogue><<<static_cast<unsigned>(blocks), kWarps * 32, shared, stream()>>>(
+      static_cast<const In*>(x), static_cast<const In*>(w), g, reduction_of(g), epilogue);
+  check_launch("launching the small-channel convolution");
+}
+
+template <class T, class R>
+void launch_quantized(const void* x, const void* w, const void* scale, const void* bias, const void* residual,
+                      const void* residual_scale, void* y, const SmallConvGeometry& g, MatMulActivation act) {
+  launch<int8_t>(x, w, g,
+                 QuantizedEpilogue<T, R>{static_cast<const float*>(scale), static_cast<const float*>(bias),
+                                         static_cast<const R*>(residual), static_cast<const float*>(residual_scale),
+                                         static_cast<T*>(y), act});
+}
+
+template <class T>
+void quantized_with_residual(DataType residual_type, const void* x, const void* w, const void* scale,
+                             const void* bias, const void* residual, const void* residual_scale, void* y,
+                             const SmallConvGeometry& g, MatMulActivation act) {
+  switch (residual ? residual_type : DataType::kInt8) {
+    case DataType::kFloat32: return launch_quantized<T, float>(x, w, scale, bias, residual, residual_scale, y, g, act);
+    case DataType::kFloat16: return launch_quantized<T, __half>(x, w, scale, bias, residual, residual_scale, y, g, act);
+    case DataType::kBFloat16:
+      return launch_quantized<T, __nv_bfloat16>(x, w, scale, bias, residual, residual_scale, y, g, act);
+    default: return launch_quantized<T, int8_t>(x, w, scale, bias, residual, residual_scale, y, g, act);
+  }
+}
+
+bool shared_memory_fits(const SmallConvGeometry& g, size_t esize) {
+  int dev = 0, bytes = 0;
+  cudaGetDevice(&dev);
+  cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  return shared_bytes(g, esize) <= static_cast<size_t>(bytes);
+}
+
+bool geometry_fits(const SmallConvGeometry& g) {
+  return g.c >= 1 && g.c <= kSmallConvMaxChannels && g.k % 16 == 0 && g.c * g.kh * g.kw <= 256;
+}
+
+}  // namespace
+
+bool conv_small_channels_fits(DataType t, const SmallConvGeometry& g) {
+  if (t != DataType::kFloat16 && t != DataType::kBFloat16) return false;
+  return geometry_fits(g) && shared_memory_fits(g, 2);
+}
+
+void conv_small_channels_nhwc(DataType t, const void* x, const void* w, const void* bias, const void* residual,
+                              void* y, const SmallConvGeometry& g, ConvActivation act) {
+  if (t == DataType::kFloat16)
+    launch<__half>(x, w, g, FloatEpilogue<__half>{static_cast<const __half*>(bias),
+                                                  static_cast<const __half*>(residual), static_cast<__half*>(y), act});
+  else
+    launch<__nv_bfloat16>(x, w, g,
+                          FloatEpilogue<__nv_bfloat16>{static_cast<const __nv_bfloat16*>(bias),
+                                                       static_cast<const __nv_bfloat16*>(residual),
+                                                       static_cast<__nv_bfloat16*>(y), act});
+}
+
+bool quantized_conv_small_channels_fits(DataType out, const SmallConvGeometry& g) {
+  if (out != DataType::kFloat32 && out != DataType::kFloat16 && out != DataType::kBFloat16 && out != DataType::kInt8)
+    return false;
+  return geometry_fits(g) && shared_memory_fits(g, 1);
+}
+
+void quantized_conv_small_channels_nhwc(DataType out, DataType residual_type, const void* x, const void* w,
+                                        const void* scale, const void* bias, const void* residual,
+                                        const void* residual_scale, void* y, const SmallConvGeometry& g,
+                                        MatMulActivation act) {
+  switch (out) {
+    case DataType::kFloat32:
+      return quantized_with_residual<float>(residual_type, x, w, scale, bias, residual, residual_scale, y, g, act);
+    case DataType::kFloat16:
+      return quantized_with_residual<__half>(residual_type, x, w, scale, bias, residual, residual_scale, y, g, act);
+    case DataType::kBFloat16:
+      return quantized_with_residual<__nv_bfloat16>(residual_type, x, w, scale, bias, residual, residual_scale, y, g,
+                                                    act);
+    default:
+      return quantized_with_residual<int8_t>(residual_type, x, w, scale, bias, residual, residual_scale, y, g, act);
+  }
+}
+
+}  // namespace tensorforge::cuda
