@@ -28,6 +28,7 @@
 #include "opt/merge_parallel_matmuls.h"
 #include "opt/merge_sibling_copies.h"
 #include "opt/move_activation_into_quantize.h"
+#include "opt/move_quantize_before_max_pool.h"
 #include "opt/move_row_transposes.h"
 #include "opt/pass.h"
 #include "opt/recognize_attention.h"
@@ -102,6 +103,8 @@ const std::vector<Pass>& pipeline() {
        "folds the layer scales layout conversions hid (ConvNeXt's, behind its permutes) into weights"},
       {"fuse_epilogues_after_layout", 1, kOnCUDA, fuse_epilogues,
        "fuses the epilogues layout conversions hid (a residual add behind transposes that cancelled)"},
+      {"move_quantize_before_max_pool", 1, kOnCUDA, move_quantize_before_max_pool,
+       "moves an int8 quantize before the max pooling it alone reads, so the pooling runs on int8"},
       {"fuse_quantized_conv", 1, kOnCUDA, fuse_quantized_conv,
        "turns a channels-last convolution of a dequantized int8 tensor into one int8 convolution"},
       {"fuse_reduce_prologue", 1, kOnAll, fuse_reduce_prologue,

@@ -18,16 +18,6 @@ HostTensor values(DataType t, Dims d, const std::vector<double>& v) { return hos
 
 Tensor constant(Network& net, const HostTensor& h) { return net.add_constant(to_weights(h)); }
 
-// got's largest difference from want is below `fraction` of want's largest magnitude.
-void expect_within_fraction(const HostTensor& got, const HostTensor& want, double fraction) {
-  double err = 0, size = 0;
-  for (int64_t i = 0; i < want.numel(); ++i) {
-    err = std::max(err, std::fabs(got.get(i) - want.get(i)));
-    size = std::max(size, std::fabs(want.get(i)));
-  }
-  EXPECT_LT(err, fraction * size) << "largest difference " << err << " of outputs up to " << size;
-}
-
 // A window every test below uses: 3x3, stride 2, padding 1, dilation 1 or 2, two groups.
 Attributes window(bool nhwc, int64_t dilation) {
   return {{"stride", std::vector<int64_t>{2, 2}},  {"padding", std::vector<int64_t>{1, 1}},

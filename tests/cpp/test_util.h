@@ -106,6 +106,16 @@ inline std::vector<HostTensor> run_engine(const Engine& engine, const std::vecto
   return outs;
 }
 
+/// Expects got's largest difference from want to be below `fraction` of want's largest magnitude.
+inline void expect_within_fraction(const HostTensor& got, const HostTensor& want, double fraction) {
+  double err = 0, size = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    err = std::max(err, std::fabs(got.get(i) - want.get(i)));
+    size = std::max(size, std::fabs(want.get(i)));
+  }
+  EXPECT_LT(err, fraction * size) << "largest difference " << err << " of outputs up to " << size;
+}
+
 /// Builds `net` on the CPU, runs it on `inputs` (in network input order), returns the outputs.
 /// Declare inputs in separate statements: in f(net.add_input("a"), net.add_input("b")) the order of
 /// the two calls, and so the input order, is unspecified.

@@ -184,9 +184,11 @@ void infer_deconvolution(InferContext& c) {
 void infer_pooling(InferContext& c) {
   int nsp = spatial_dims(c);
   const bool last = channels_last(c);
-  require_float(c, "pooling");
   const std::string& mode = c.get_string("mode");
   if (mode != "max" && mode != "avg") c.fail("mode must be 'max' or 'avg', got '" + mode + "'");
+  // Max pooling of int8 (a quantized network's, which commutes with a monotone quantize) compares the
+  // integers; averages need a float input.
+  if (!(mode == "max" && c.dtype(0) == DataType::kInt8)) require_float(c, "pooling");
   if (c.get_ints("kernel").empty()) c.fail("kernel must have one value per spatial dim");
   auto k = spatial_list(c, "kernel", nsp, 1, 1);
   auto stride = c.get_ints("stride").empty() ? k : spatial_list(c, "stride", nsp, 1, 1);

@@ -1,9 +1,11 @@
 // CPU max and average pooling over 1-3 spatial dims with PyTorch's window rules: padding, dilation
 // (max), ceil_mode (sizes fixed by inference), count_include_pad and divisor_override (avg). Max
-// propagates NaN like PyTorch. Accumulates in float32 whatever the storage type.
+// propagates NaN like PyTorch. Accumulates in float32 whatever the storage type. Max pooling also
+// takes int8 (compared exactly in float32).
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
@@ -12,6 +14,16 @@
 namespace tensorforge::cpu {
 
 namespace {
+
+// A pooled value in storage type T; for int8 (max pooling), a window wholly in the padding (-inf)
+// gives the lowest value.
+template <class T>
+T pooled(float v) {
+  if constexpr (std::is_same_v<T, int8_t>)
+    return static_cast<int8_t>(v < -128.0f ? -128.0f : v);
+  else
+    return store_as<T>(v);
+}
 
 // y[p, o] = f(plane p of x, o) for every output position o of every plane p (batch x channel),
 // planes split over the CPU threads.
@@ -26,7 +38,7 @@ void each_output(const TensorView* in, const TensorView* out, int64_t planes, co
         for (int64_t oh = 0; oh < g.out[1]; ++oh)
           for (int64_t ow = 0; ow < g.out[2]; ++ow) {
             const int64_t o[3] = {od, oh, ow};
-            *y++ = store_as<T>(f(x, o));
+            *y++ = pooled<T>(f(x, o));
           }
     }
   });
@@ -79,7 +91,7 @@ class PoolingKernel : public Kernel {
           const int64_t lo = std::max<int64_t>(start, 0), hi = std::min(start + g_.k[1], ih_n);
           float* c = column.data();
           if (lo >= hi) {  // a window wholly in the padding (ceil_mode): -inf, as window_max gives
-            const T neg_inf = store_as<T>(-std::numeric_limits<float>::infinity());
+            const T neg_inf = pooled<T>(-std::numeric_limits<float>::infinity());
             for (int64_t ow = 0; ow < ow_n; ++ow) yp[oh * ow_n + ow] = neg_inf;
             continue;
           }
@@ -94,7 +106,7 @@ class PoolingKernel : public Kernel {
             const int64_t a = std::max<int64_t>(w0, 0), b = std::min(w0 + g_.k[2], iw_n);
             float m = -std::numeric_limits<float>::infinity();
             for (int64_t iw = a; iw < b; ++iw) m = max_nan(m, c[iw]);
-            yp[oh * ow_n + ow] = store_as<T>(m);
+            yp[oh * ow_n + ow] = pooled<T>(m);
           }
         }
       }
@@ -217,6 +229,8 @@ class AdaptivePoolingKernel : public Kernel {
 }  // namespace
 
 std::unique_ptr<Kernel> create_pooling(const KernelSpec& s) {
+  if (s.inputs[0]->dtype == DataType::kInt8)  // max only (inference refuses int8 averages)
+    return std::make_unique<PoolingKernel<int8_t>>(s);
   return dispatch_floating(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
     return std::make_unique<PoolingKernel<typename decltype(tag)::type>>(s);
   });

@@ -290,7 +290,7 @@ __global__ void plane_pool_warps(const T* __restrict__ x, T* __restrict__ y, int
     const T* xp = x + p * n;
     float acc = is_max ? -INFINITY : 0.0f;
     if (is_max) {
-      for (int64_t j = lane; j < n; j += 32) acc = MaxNanOp{}(acc, load(xp, j));
+      for (int64_t j = lane; j < n; j += 32) acc = MaxNanOp{}(acc, static_cast<float>(load(xp, j)));
       acc = warp_reduce(acc, MaxNanOp{});
     } else {
       for (int64_t j = lane; j < n; j += 32) acc += load(xp, j);
@@ -308,7 +308,7 @@ __global__ void plane_pool_blocks(const T* __restrict__ x, T* __restrict__ y, in
     float acc;
     if (is_max) {
       acc = -INFINITY;
-      for (int64_t j = threadIdx.x; j < n; j += blockDim.x) acc = MaxNanOp{}(acc, load(xp, j));
+      for (int64_t j = threadIdx.x; j < n; j += blockDim.x) acc = MaxNanOp{}(acc, static_cast<float>(load(xp, j)));
       acc = block_reduce(acc, MaxNanOp{}, -INFINITY);
     } else {
       acc = 0.0f;
@@ -437,6 +437,9 @@ class PoolingKernel : public Kernel {
 };
 
 std::unique_ptr<Kernel> make(const KernelSpec& s, Pool kind) {
+  // int8: max pooling only (inference refuses int8 averages), its values compared exactly as floats.
+  if (s.inputs[0]->dtype == DataType::kInt8)
+    return kind == Pool::kMax ? std::make_unique<PoolingKernel<int8_t>>(s, kind) : nullptr;
   return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
     using T = typename decltype(tag)::type;
     if constexpr (is_float_v<T>)
