@@ -41,6 +41,20 @@ def test_max_pooling(case, dtype):
     check(lambda n, t: n.add_pooling(t, "max", k, s, p, d, ceil), [data(xs, dtype, seed=1)], f"max {case} {dtype}")
 
 
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_int8_max_pooling(case, layout):
+    """int8 max pooling (quantized networks' stems) equals the CPU kernel, both layouts (channels last
+    takes the 16-byte pack kernel where the channels allow)."""
+    xs, k, s, p, d, ceil = case
+    if layout == "nhwc" and len(xs) != 4:
+        pytest.skip("channels last is 2-D only")
+    x = torch.randint(-128, 128, xs, generator=torch.Generator().manual_seed(8), dtype=torch.int32).to(torch.int8)
+    if layout == "nhwc":
+        x = x.permute(0, 2, 3, 1).contiguous()
+    check(lambda n, t: n.add_pooling(t, "max", k, s, p, d, ceil, layout=layout), [x], f"int8 max {case} {layout}")
+
+
 @pytest.mark.parametrize("divisor", [0, 5])
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -136,6 +136,30 @@ def test_avg_pooling(case, dtype, count_include_pad, divisor):
     assert_close(out, expected, dtype, msg=f"avg {case}")
 
 
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_int8_max_pooling(case, layout):
+    """Max pooling of int8 (a quantized network's, after move_quantize_before_max_pool) equals the
+    float maximum of the same integers, in both layouts; an int8 average is refused."""
+    xs, k, s, p, d, ceil = case
+    if layout == "nhwc" and len(xs) != 4:
+        return
+    g = torch.Generator().manual_seed(7)
+    x = torch.randint(-128, 128, xs, generator=g, dtype=torch.int32).to(torch.int8)
+    xin = x.permute(0, 2, 3, 1).contiguous() if layout == "nhwc" else x
+    (out,) = run_network(lambda n, x_: n.add_pooling(x_, "max", k, s, p, d, ceil, layout=layout), [xin])
+    want = MAXPOOL[len(xs) - 2](x.float(), k, s or None, p, d, ceil_mode=ceil).to(torch.int8)
+    if layout == "nhwc":
+        want = want.permute(0, 2, 3, 1)
+    assert out.dtype == torch.int8 and torch.equal(out, want), case
+
+
+def test_int8_average_pooling_is_refused():
+    x = torch.zeros(1, 2, 4, 4, dtype=torch.int8)
+    with pytest.raises(tf.Error, match="floating-point"):
+        run_network(lambda n, x_: n.add_pooling(x_, "avg", (2, 2)), [x])
+
+
 def test_max_pooling_nan():
     x = randn(1, 1, 4, 4, seed=11)
     x[0, 0, 1, 2] = float("nan")
