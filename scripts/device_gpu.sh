@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # On the GPU machine, in one call: install the wheels carried in .whl/ (packages the machine lacks,
-# such as expecttest for the conformance test), build and install (skipped with SKIP_INSTALL=1, for
+# such as expecttest for the conformance test, pytest-xdist, and nvidia-cudnn-frontend, whose C++
+# headers the cuDNN attention and int8 convolution kernels need), build and install (skipped with SKIP_INSTALL=1, for
 # a second call on the same warm machine), run the CUDA tests (pytest -m cuda, which includes the
 # end-to-end torch.compile tests and the OpInfo conformance slice on CUDA; PYTEST_WORKERS=N spreads
 # them over N pytest-xdist workers; TESTS="file ..." runs only those files' CUDA tests, TESTS=none
@@ -25,6 +26,12 @@ if [ "${SKIP_INSTALL:-0}" != "1" ]; then
     > "$out/pip_install.log" 2>&1 || {
     tail -40 "$out/pip_install.log"; exit 1; }
   grep -E "TensorForge:" "$out/pip_install.log"
+  # Without the frontend's headers cuDNN's fused attention and int8 convolutions are not built, and
+  # every benchmark of them measures the fallbacks instead: say so first.
+  if grep -q "cuDNN frontend not found" "$out/pip_install.log"; then
+    echo "WARNING: built without the cuDNN frontend (carry nvidia_cudnn_frontend's wheel in .whl/):" \
+      "cuda.attention.cudnn and cuda.quantized_conv.cudnn are absent"
+  fi
   echo "install: $(( $(date +%s) - start )) s"
 fi
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
