@@ -81,6 +81,7 @@ def test_depthwise_convolution_direct_kernel(dtype, case, capfd, monkeypatch):
     ((1, 4, 16, 20), 32, (4, 4), (4, 4), (0, 0), (1, 1), "hardswish", False, False),  # ConvNeXt's patchify stem
     ((2, 2, 9, 9), 48, (5, 5), (1, 1), (2, 2), (1, 1), "none", True, True),        # 3 fragments of 16 channels
     ((2, 3, 15, 17), 80, (3, 3), (2, 2), (1, 1), (1, 1), "relu6", True, False),    # 64 + 16 output channels
+    ((1, 3, 5, 300), 16, (3, 3), (1, 2), (1, 1), (1, 1), "relu", True, True),      # rows of 150: two tiles a row
 ])
 def test_small_channel_convolution_kernel(dtype, case, capfd, monkeypatch):
     """A channels-last layer of 1-4 input channels (a stem) times our small-channel kernel (the window

@@ -44,6 +44,7 @@ CASES = [  # n, c, h, w, k, kh, stride, pad, dil, groups, nhwc, the kernel (cuda
     (2, 3, 17, 15, 64, 7, 2, 3, 1, 1, True, "small_channels"),  # ResNet's stem, odd extents
     (3, 1, 9, 11, 16, 3, 1, 2, 2, 1, True, "small_channels"),   # one channel, dilated
     (2, 2, 8, 8, 80, 5, 1, 2, 1, 1, True, "small_channels"),    # 64 + 16 output channels
+    (1, 3, 5, 300, 16, 3, 2, 1, 1, 1, True, "small_channels"),  # rows of 150 positions: two tiles a row
 ]
 
 

@@ -2,10 +2,12 @@
 // window) as an implicit matrix multiply on the tensor cores (see conv.h). cuDNN's kernels for such
 // layers read 3-channel pixels that no tensor-core tile fits and fall back to slow paths (ResNet-50's
 // 7 x 7 stem took 1.5 ms at batch 256 on the H100, about ten times its bytes' worth), and cuDNN's
-// int8 convolutions refuse them. Here the window is the reduction: a block gathers kTile output
-// positions' windows, C x KH x KW values each padded with zeros to Kp (a multiple of 16), into
-// shared memory as the rows of A, holds the weight as B (Kp x Cout, loaded once per block: blocks
-// loop over tiles), and multiplies them with WMMA: float16 or bfloat16 inputs with float32 sums
+// int8 convolutions refuse them. Here the window is the reduction: a tile is up to kTile adjacent
+// output positions of one output row; its block first copies the input patch their windows cover
+// (a few input rows, each one coalesced run of independent loads, zeros outside the image) into
+// shared memory, then spreads each position's window, C x KH x KW values padded with zeros to Kp (a
+// multiple of 16), into a row of A from there, holds the weight as B (Kp x Cout, loaded once per
+// block: blocks loop over tiles), and multiplies them with WMMA: float16 or bfloat16 inputs with float32 sums
 // (the float convolution), or int8 inputs with exact int32 sums (quantized_convolution). A and B
 // are stored in chunks of 16 reduction columns ([Kp / 16][rows][16]), so every fragment starts on
 // a 32-byte boundary, as int8 fragments require. The epilogue, 8 adjacent channels a lane, is the
@@ -29,11 +31,31 @@ constexpr int kTile = 128;    // output positions a block computes at a time (ro
 constexpr int kWarps = 8;     // each takes 16 of the tile's rows
 constexpr int kColumns = 64;  // output channels a warp's fragments cover in one pass
 
-// The padded reduction length (C x KH x KW rounded up to 16) and the shared memory a block needs.
-int reduction_of(const SmallConvGeometry& g) { return static_cast<int>((g.c * g.kh * g.kw + 15) / 16 * 16); }
+constexpr int kMaxReduction = 256;  // the most window values (C x KH x KW) a layer may have
+
+// A tile: `width` adjacent output positions of one output row (at most kTile; a row of more takes
+// several tiles), whose windows lie in a patch of span_y input rows of patch_w pixels.
+struct TileShape {
+  int kp = 0;      // the padded reduction length (C x KH x KW rounded up to 16)
+  int width = 0;   // output positions a tile covers
+  int span_y = 0;  // input rows a window spans
+  int patch_w = 0;  // input pixels the tile's windows span in a row
+};
+
+TileShape tile_of(const SmallConvGeometry& g) {
+  TileShape t;
+  t.kp = static_cast<int>((g.c * g.kh * g.kw + 15) / 16 * 16);
+  t.width = static_cast<int>(std::min<int64_t>(kTile, g.ow));
+  t.span_y = static_cast<int>((g.kh - 1) * g.dh + 1);
+  t.patch_w = static_cast<int>((t.width - 1) * g.sw + (g.kw - 1) * g.dw + 1);
+  return t;
+}
+
+// The shared memory a block needs: A, B, the staging of the sums, the patch.
 size_t shared_bytes(const SmallConvGeometry& g, size_t esize) {
-  const size_t kp = static_cast<size_t>(reduction_of(g));
-  return (kTile + static_cast<size_t>(g.k)) * kp * esize + kWarps * 16 * 16 * 4 + kp * 4 * sizeof(int);
+  const TileShape t = tile_of(g);
+  const size_t kp = static_cast<size_t>(t.kp), patch = static_cast<size_t>(t.span_y) * t.patch_w * g.c;
+  return (kTile + static_cast<size_t>(g.k)) * kp * esize + kWarps * 16 * 16 * 4 + (patch + 16) * esize;
 }
 
 // WMMA's element and sum types for the input type.
@@ -133,21 +155,19 @@ struct QuantizedEpilogue {
 
 template <class In, class Epilogue>
 __global__ void __launch_bounds__(kWarps * 32) small_channels_kernel(const In* __restrict__ x, const In* __restrict__ w,
-                                                                     SmallConvGeometry g, int kp, Epilogue epilogue) {
+                                                                     SmallConvGeometry g, TileShape t,
+                                                                     Epilogue epilogue) {
   namespace wm = nvcuda::wmma;
   using E = typename Mma<In>::element;
   using S = typename Mma<In>::sum;
   extern __shared__ __align__(32) unsigned char smem[];
-  const int cout = static_cast<int>(g.k), taps = static_cast<int>(g.c * g.kh * g.kw);
+  const int kp = t.kp, cout = static_cast<int>(g.k), taps = static_cast<int>(g.c * g.kh * g.kw);
+  const int c = static_cast<int>(g.c), patch_row = t.patch_w * c;  // a patch row's elements
   In* a = reinterpret_cast<In*>(smem);                      // [kp / 16][kTile][16]: the windows
   In* b = a + kTile * kp;                                   // [kp / 16][cout][16]: the weight, B column-major
   S* stage = reinterpret_cast<S*>(b + cout * kp);           // [kWarps][16 x 16]: a fragment's sums
-  int* tap_dy = reinterpret_cast<int*>(stage + kWarps * 256);  // per reduction column: the tap's offsets
-  int* tap_dx = tap_dy + kp;
-  int* tap_c = tap_dx + kp;                                 // -1: padding (zero)
-  int* tap_off = tap_c + kp;                                // (dy * W + dx) * C + c
+  In* patch = reinterpret_cast<In*>(stage + kWarps * 256);  // [span_y][patch_w][C]: the tile's input
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int span_y = static_cast<int>((g.kh - 1) * g.dh + 1), span_x = static_cast<int>((g.kw - 1) * g.dw + 1);
   // Element j of a row of A (or of a column of B) sits at chunk j / 16, place j % 16.
   auto at_a = [&](int row, int j) { return (j / 16) * (kTile * 16) + row * 16 + j % 16; };
 
@@ -156,51 +176,59 @@ __global__ void __launch_bounds__(kWarps * 32) small_channels_kernel(const In* _
     const int k = e / kp, j = e % kp;
     b[(j / 16) * (cout * 16) + k * 16 + j % 16] = j < taps ? w[static_cast<int64_t>(k) * taps + j] : zero_of<In>();
   }
-  for (int j = tid; j < kp; j += blockDim.x) {
+  // This lane's reduction columns j = lane + 32 i, as offsets into the patch from the window of tile
+  // row 0 (row r's window starts r * stride pixels further); -1: a padding column (zero).
+  int offset[kMaxReduction / 32];
+#pragma unroll
+  for (int i = 0; i < kMaxReduction / 32; ++i) {
+    const int j = lane + 32 * i;
+    offset[i] = -1;
     if (j < taps) {
-      const int c = j % static_cast<int>(g.c), t = j / static_cast<int>(g.c);
-      tap_c[j] = c;
-      tap_dy[j] = (t / static_cast<int>(g.kw)) * static_cast<int>(g.dh);
-      tap_dx[j] = (t % static_cast<int>(g.kw)) * static_cast<int>(g.dw);
-      tap_off[j] = (tap_dy[j] * static_cast<int>(g.w) + tap_dx[j]) * static_cast<int>(g.c) + c;
-    } else {
-      tap_c[j] = -1;
-      tap_dy[j] = tap_dx[j] = tap_off[j] = 0;
+      const int tap = j / c, ky = tap / static_cast<int>(g.kw), kx = tap % static_cast<int>(g.kw);
+      offset[i] = (ky * static_cast<int>(g.dh) * t.patch_w + kx * static_cast<int>(g.dw)) * c + j % c;
     }
   }
 
-  const int64_t positions = g.n * g.oh * g.ow;
-  const int64_t tiles = (positions + kTile - 1) / kTile;
+  const int64_t segments = (g.ow + t.width - 1) / t.width;  // tiles a row of output positions takes
+  const int64_t tiles = g.n * g.oh * segments;
+  const int row_step = static_cast<int>(g.sw) * c;  // patch elements between neighbouring windows
   S* my_stage = stage + warp * 256;
   for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-    __syncthreads();  // the weight and tap tables are in; the previous tile's A is no longer read
-    // Gather: warp `warp` fills rows warp, warp + kWarps, ...; lanes walk the row's columns, which for
-    // one window row are adjacent in x (channels innermost), so neighbouring lanes read neighbours.
-    for (int r = warp; r < kTile; r += kWarps) {
-      const int64_t p = tile * kTile + r;
-      if (p >= positions) {
-        for (int j = lane; j < kp; j += 32) a[at_a(r, j)] = zero_of<In>();
-        continue;
-      }
-      const int64_t ox = p % g.ow, q = p / g.ow, oy = q % g.oh, n = q / g.oh;
-      const int iy0 = static_cast<int>(oy * g.sh - g.ph), ix0 = static_cast<int>(ox * g.sw - g.pw);
-      const In* xn = x + n * g.h * g.w * g.c;
-      if (iy0 >= 0 && ix0 >= 0 && iy0 + span_y <= g.h && ix0 + span_x <= g.w) {
-        // The whole window inside the image (most positions): one offset a column.
-        const In* origin = xn + (static_cast<int64_t>(iy0) * g.w + ix0) * g.c;
+    const int64_t seg = tile % segments, q = tile / segments, oy = q % g.oh, n = q / g.oh;
+    const int64_t ox0 = seg * t.width;
+    const int rows = static_cast<int>(min(static_cast<int64_t>(t.width), g.ow - ox0));  // valid rows of A
+    const int64_t iy0 = oy * g.sh - g.ph, ix0 = ox0 * g.sw - g.pw;
+    __syncthreads();  // the weight is in; the previous tile's patch and A are no longer read
+    // The patch: span_y input rows of patch_w pixels from (iy0, ix0), zeros outside the image. A
+    // patch row is contiguous in x (channels innermost), so each row is one coalesced run of loads,
+    // all of them independent of one another.
+    const In* xn = x + n * g.h * g.w * g.c;
+    const int64_t first = ix0 * c, limit = g.w * c;  // the patch row's first element in x's row, x's row length
+    for (int r = 0; r < t.span_y; ++r) {
+      const int64_t iy = iy0 + r;
+      const bool inside = iy >= 0 && iy < g.h;
+      const In* src = xn + iy * limit;
+      In* dst = patch + r * patch_row;
 #pragma unroll 4
-        for (int j = lane; j < kp; j += 32) a[at_a(r, j)] = tap_c[j] >= 0 ? origin[tap_off[j]] : zero_of<In>();
-        continue;
-      }
-      for (int j = lane; j < kp; j += 32) {
-        const int c = tap_c[j], iy = iy0 + tap_dy[j], ix = ix0 + tap_dx[j];
-        In v = zero_of<In>();
-        if (c >= 0 && iy >= 0 && iy < g.h && ix >= 0 && ix < g.w) v = xn[(static_cast<int64_t>(iy) * g.w + ix) * g.c + c];
-        a[at_a(r, j)] = v;
+      for (int e = tid; e < patch_row; e += blockDim.x) {
+        const int64_t at = first + e;
+        dst[e] = inside && at >= 0 && at < limit ? src[at] : zero_of<In>();
       }
     }
     __syncthreads();
-    const int64_t row0 = tile * kTile + warp * 16;  // this warp's first output position
+    // A from the patch: warp `warp` fills rows warp, warp + kWarps, ...; rows past the segment are zeros.
+    for (int r = warp; r < kTile; r += kWarps) {
+      const In* window = patch + r * row_step;
+      const bool valid = r < rows;
+#pragma unroll
+      for (int i = 0; i < kMaxReduction / 32; ++i) {
+        const int j = lane + 32 * i;
+        if (j < kp) a[at_a(r, j)] = valid && offset[i] >= 0 ? window[offset[i]] : zero_of<In>();
+      }
+    }
+    __syncthreads();
+    if (warp * 16 >= rows) continue;  // this warp's rows are all past the segment
+    const int64_t row0 = (n * g.oh + oy) * g.ow + ox0;  // the output position of tile row 0
     for (int k0 = 0; k0 < cout; k0 += kColumns) {
       const int fragments = min(kColumns, cout - k0) / 16;
       wm::fragment<wm::accumulator, 16, 16, 16, S> acc[kColumns / 16];
@@ -224,12 +252,12 @@ __global__ void __launch_bounds__(kWarps * 32) small_channels_kernel(const In* _
         if (f >= fragments) break;
         wm::store_matrix_sync(my_stage, acc[f], 16, wm::mem_row_major);
         __syncwarp();
-        const int r = lane / 2, c0 = (lane % 2) * 8;
-        const int64_t p = row0 + r;
-        if (p < positions) {
+        const int local = lane / 2, r = warp * 16 + local, c0 = (lane % 2) * 8;
+        if (r < rows) {
+          const int64_t p = row0 + r;
           float v[8];
 #pragma unroll
-          for (int i = 0; i < 8; ++i) v[i] = static_cast<float>(my_stage[r * 16 + c0 + i]);
+          for (int i = 0; i < 8; ++i) v[i] = static_cast<float>(my_stage[local * 16 + c0 + i]);
           const int k = k0 + f * 16 + c0;
           epilogue(p * cout + k, k, v);
         }
@@ -255,10 +283,11 @@ void launch(const void* x, const void* w, const SmallConvGeometry& g, const Epil
   check(raised, "raising the small-channel convolution's shared memory");
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
   cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, small_channels_kernel<In, Epilogue>, kWarps * 32, shared);
-  const int64_t tiles = (g.n * g.oh * g.ow + kTile - 1) / kTile;
+  const TileShape t = tile_of(g);
+  const int64_t tiles = g.n * g.oh * ((g.ow + t.width - 1) / t.width);
   const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(tiles, int64_t(sms) * std::max(per_sm, 1)));
   small_channels_kernel<In, Epilogue><<<static_cast<unsigned>(blocks), kWarps * 32, shared, stream()>>>(
-      static_cast<const In*>(x), static_cast<const In*>(w), g, reduction_of(g), epilogue);
+      static_cast<const In*>(x), static_cast<const In*>(w), g, t, epilogue);
   check_launch("launching the small-channel convolution");
 }
 
@@ -292,7 +321,7 @@ bool shared_memory_fits(const SmallConvGeometry& g, size_t esize) {
 }
 
 bool geometry_fits(const SmallConvGeometry& g) {
-  return g.c >= 1 && g.c <= kSmallConvMaxChannels && g.k % 16 == 0 && g.c * g.kh * g.kw <= 256;
+  return g.c >= 1 && g.c <= kSmallConvMaxChannels && g.k % 16 == 0 && g.c * g.kh * g.kw <= kMaxReduction;
 }
 
 }  // namespace
