@@ -9,6 +9,7 @@
 # MEMORY_BENCH=1 benchmarks/memory_bound_cuda.py, with DYNAMIC_ARGS (e.g. "--models bert gpt2")
 # benchmarks/dynamic_shapes.py, with LOAD=1 benchmarks/load_time.py (LOAD_ARGS, e.g. "--models bert")
 # with INT8_ARGS (e.g. "--models resnet50 --batch 256 --time --residuals") benchmarks/int8_accuracy.py,
+# with EXTRA a command of its own (e.g. EXTRA="python3 benchmarks/stem_cuda.py"),
 # and with DEMO=1 the README's main job's demo (examples/compile_demo.py, float16 on the GPU). Logs
 # and JSON go to $OUT.
 #   OUT=... BENCH_ARGS="--models resnet50 --batches 1" scripts/device_gpu.sh
@@ -63,6 +64,9 @@ fi
 if [ -n "${INT8_ARGS:-}" ]; then
   PYTHONUNBUFFERED=1 python3 benchmarks/int8_accuracy.py ${INT8_ARGS} --json "$out/int8.json" 2>&1 |
     tee "$out/int8.log" | grep -v "^{\|Warning\|warn" | tail -60
+fi
+if [ -n "${EXTRA:-}" ]; then
+  PYTHONUNBUFFERED=1 bash -c "${EXTRA}" 2>&1 | tee "$out/extra.log" | tail -40
 fi
 if [ "${DEMO:-0}" = "1" ]; then
   PYTHONUNBUFFERED=1 python3 examples/compile_demo.py --iterations 20 2>&1 | tee "$out/demo.log" |
