@@ -25,7 +25,10 @@ def data(shape, dtype, seed=0):
                                         ((4, 1, 6), (1, 2, 0)), ((2, 3, 4, 5), (0, 2, 1, 3)), ((4, 6), (-1, 0)),
                                         ((3, 0, 2), (2, 1, 0)), ((7,), (0,)),
                                         # innermost dim kept: copied 16 bytes at a time where it divides
-                                        ((2, 5, 3, 64), (0, 2, 1, 3)), ((3, 4, 128), (1, 0, 2))])
+                                        ((2, 5, 3, 64), (0, 2, 1, 3)), ((3, 4, 128), (1, 0, 2)),
+                                        # NCHW -> NHWC of 2-4 planes: a pixel a thread (interleave_kernel)
+                                        ((2, 3, 17, 19), (0, 2, 3, 1)), ((1, 4, 9, 8), (0, 2, 3, 1)),
+                                        ((3, 2, 5, 7), (0, 2, 3, 1)), ((3, 11), (1, 0)), ((2, 3, 5, 6, 7), (0, 2, 3, 4, 1))])
 def test_transpose(dtype, shape, perm):
     check(lambda n, t: n.add_transpose(t, perm), [data(shape, dtype)], f"transpose {dtype} {shape} {perm}")
 

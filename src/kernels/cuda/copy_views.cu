@@ -1,6 +1,7 @@
 // CUDA reshape (a device-to-device copy on the stream), and transpose, expand and slice as one
 // strided-copy kernel whose input strides and offset are worked out at creation (permuted strides,
-// 0 on broadcast dims, step-scaled strides from the start), as in the CPU kernels.
+// 0 on broadcast dims, step-scaled strides from the start), as in the CPU kernels; a transpose that
+// interleaves 2-4 planes (an image's NCHW -> NHWC) moves a pixel's elements a thread.
 #include <algorithm>
 #include <cstdlib>
 
@@ -23,6 +24,50 @@ __global__ void strided_copy_kernel(const W* __restrict__ in, W* __restrict__ ou
     }
     out[i] = in[off];
   }
+}
+
+bool fits_32_bits(const StridedPlan& p, int64_t n);
+
+// An interleaving copy (NCHW -> NHWC of an image's few channels: a stem's input): the output's
+// innermost dim has C (2-4) elements strided apart in the input, the one before it is contiguous
+// there. A thread takes one output pixel: one index split for C elements, C loads each coalesced
+// across the warp (neighbouring pixels of a plane), C adjacent stores.
+template <class W, int C, class I>
+__global__ void interleave_kernel(const W* __restrict__ in, W* __restrict__ out, int64_t pixels, StridedPlan p) {
+  const int r = p.rank;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < pixels; i += int64_t(gridDim.x) * blockDim.x) {
+    I j = static_cast<I>(i), off = static_cast<I>(p.offset);
+    for (int d = r - 2; d >= 0; --d) {
+      I q = j / static_cast<I>(p.dims[d]);
+      off += (j - q * static_cast<I>(p.dims[d])) * static_cast<I>(p.strides[d]);
+      j = q;
+    }
+    const I step = static_cast<I>(p.strides[r - 1]);
+    W v[C];
+#pragma unroll
+    for (int c = 0; c < C; ++c) v[c] = in[off + c * step];
+#pragma unroll
+    for (int c = 0; c < C; ++c) out[i * C + c] = v[c];
+  }
+}
+
+// The channel count when `p` is such a copy (2-4), else 0.
+int interleaved_channels(const StridedPlan& p) {
+  if (p.rank < 2 || p.strides[p.rank - 2] != 1 || p.strides[p.rank - 1] <= 1) return 0;
+  const int64_t c = p.dims[p.rank - 1];
+  return c >= 2 && c <= 4 ? static_cast<int>(c) : 0;
+}
+
+template <class W, int C>
+void launch_interleave(const void* in, void* out, int64_t n, const StridedPlan& p) {
+  const int64_t pixels = n / C;
+  if (fits_32_bits(p, n))
+    interleave_kernel<W, C, uint32_t><<<blocks_for(pixels), kThreads, 0, stream()>>>(static_cast<const W*>(in),
+                                                                                    static_cast<W*>(out), pixels, p);
+  else
+    interleave_kernel<W, C, int64_t><<<blocks_for(pixels), kThreads, 0, stream()>>>(static_cast<const W*>(in),
+                                                                                   static_cast<W*>(out), pixels, p);
+  check_launch("launching an interleaving copy (NCHW -> NHWC of few channels)");
 }
 
 // The plan in units of `factor` elements: valid when the innermost dim is contiguous, its extent,
@@ -62,9 +107,13 @@ class StridedViewKernel : public Kernel {
  public:
   StridedViewKernel(StridedPlan p, int64_t n) : p_(p), wide_(p), n_(n), wide_n_(n) {
     wide_ok_ = sizeof(W) < 16 && widen(wide_, wide_n_, 16 / sizeof(W));
+    channels_ = wide_ok_ ? 0 : interleaved_channels(p_);
   }
   void run(const TensorView* in, const TensorView* out, void*) const override {
     if (!n_) return;
+    if (channels_ == 3) return launch_interleave<W, 3>(in[0].data, out[0].data, n_, p_);
+    if (channels_ == 4) return launch_interleave<W, 4>(in[0].data, out[0].data, n_, p_);
+    if (channels_ == 2) return launch_interleave<W, 2>(in[0].data, out[0].data, n_, p_);
     bool aligned = reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0 && reinterpret_cast<uintptr_t>(out[0].data) % 16 == 0;
     if (wide_ok_ && aligned)
       launch_copy<uint4>(in[0].data, out[0].data, wide_n_, wide_);
@@ -76,6 +125,7 @@ class StridedViewKernel : public Kernel {
   StridedPlan p_, wide_;
   int64_t n_, wide_n_;
   bool wide_ok_ = false;
+  int channels_ = 0;  // an interleaving copy of this many channels (interleave_kernel), or 0
 };
 
 std::unique_ptr<Kernel> make(const KernelSpec& s, const std::vector<int64_t>& strides, int64_t offset) {
