@@ -4,7 +4,10 @@ on the same GPU: float16, where the build times our small-channel kernel beside 
 candidates' build-time times are printed from the engine's log), and int8 -> int8 through
 `quantized_convolution` (our small-channel kernel's int8 form; cuDNN's int8 convolutions refuse 3
 channels). Median ms per call (CUDA events), and what the bytes and FLOPs of the layer would take at
-the card's rates for scale.
+the card's rates for scale. For the 7x7/2 stem, PyTorch (cuDNN) also runs its space-to-depth form:
+the input padded and regrouped into 2x2 blocks (12 channels, padded to 16) convolved 4x4/1 by the
+weight regrouped the same way (checked equal to the stem's output), with the regrouping timed apart:
+whether that form would pay as an engine candidate.
 
     python3 benchmarks/stem_cuda.py [--batches 32 256] [--kernel 7] [--cout 64]
 """
@@ -70,6 +73,21 @@ def main():
         mbytes = (n * 224 * 224 * 3 + n * oh * oh * cout) * 2 / 1e6
         print(f"batch {n}: float16 ours {ours:.3f} ms, PyTorch {torch_ms:.3f} ms; int8 ours {int8_ms:.3f} ms "
               f"({gflop:.1f} GFLOP, {mbytes:.0f} MB in float16)")
+        if k == 7:
+            xn, wn = x.permute(0, 3, 1, 2), w.permute(0, 3, 1, 2)  # NCHW views
+
+            def regroup(t, front, back):  # pad, 2x2 blocks to channels, 12 -> 16 channels, channels last
+                t = torch.nn.functional.pixel_unshuffle(torch.nn.functional.pad(t, (front, back, front, back)), 2)
+                return torch.nn.functional.pad(t, (0, 0, 0, 0, 0, 4)).contiguous(memory_format=torch.channels_last)
+
+            xs, ws = regroup(xn, 4, 2), regroup(wn, 1, 0)
+            s2d = torch.nn.functional.conv2d(xs, ws, b)
+            ref = torch.nn.functional.conv2d(xt, wt, b, stride, pad)
+            err = (s2d.float() - ref.float()).abs().max().item() / ref.float().abs().max().item()
+            s2d_ms = median_ms(lambda: torch.relu(torch.nn.functional.conv2d(xs, ws, b)))
+            regroup_ms = median_ms(lambda: regroup(xn, 4, 2))
+            print(f"  PyTorch space-to-depth: conv {s2d_ms:.3f} ms + regrouping {regroup_ms:.3f} ms "
+                  f"(largest difference {err:.1e} of the largest output)")
         print("  " + choice.strip()[:400])
         for line in log.splitlines():
             if "timed:" in line:
