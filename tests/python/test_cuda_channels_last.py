@@ -30,16 +30,17 @@ def exact(build, inputs, msg):
         close(g, c, f"{msg} [out{i}]")
 
 
-def timed_candidate(build, inputs, msg, candidate, capfd):
+def timed_candidate(build, inputs, msg, candidate, capfd, also=()):
     """exact(), with the info log showing that the convolution timed `candidate` (one of ours beside
-    cuDNN's plans) and that no candidate disagreed with cuDNN's first plan."""
+    cuDNN's plans) and those in `also`, and that no candidate disagreed with cuDNN's first plan."""
     tf.set_log_level("info")
     try:
         exact(build, inputs, msg)
     finally:
         tf.set_log_level("warning")
     err = capfd.readouterr().err
-    assert candidate in err, err[-2000:]
+    for name in (candidate, *also):
+        assert name in err, err[-2000:]
     assert "disagrees" not in err, err[-2000:]
 
 
@@ -85,8 +86,9 @@ def test_depthwise_convolution_direct_kernel(dtype, case, capfd, monkeypatch):
 ])
 def test_small_channel_convolution_kernel(dtype, case, capfd, monkeypatch):
     """A channels-last layer of 1-4 input channels (a stem) times our small-channel kernel (the window
-    as the reduction of a tensor-core matrix multiply) among cuDNN's plans; it must agree with
-    cuDNN's first plan and, whichever wins, the layer matches the CPU."""
+    as the reduction of a tensor-core matrix multiply) among cuDNN's plans, and a stride-2 one with a
+    window of 3x3 or more cuDNN's plans of its space-to-depth form too; they must agree with cuDNN's
+    first plan and, whichever wins, the layer matches the CPU."""
     monkeypatch.setenv("TENSORFORGE_KERNEL_CACHE", "off")  # a stored plan would skip the timing
     (n, c, h, w), cout, k, stride, pad, dil, act, with_bias, with_residual = case
     oh = (h + 2 * pad[0] - dil[0] * (k[0] - 1) - 1) // stride[0] + 1
@@ -101,7 +103,9 @@ def test_small_channel_convolution_kernel(dtype, case, capfd, monkeypatch):
         return net.add_convolution(x, wt, b, stride=stride, padding=pad, dilation=dil, activation=act,
                                    layout="nhwc", residual=r)
 
-    timed_candidate(build, inputs, f"small-channel {case} {dtype}", "our small-channel kernel", capfd)
+    fused = act in ("none", "relu", "silu")  # the activations cuDNN's graph applies (the form is fused only)
+    s2d = ("NHWC space-to-depth engine",) if stride == (2, 2) and min(k) >= 3 and dil == (1, 1) and fused else ()
+    timed_candidate(build, inputs, f"small-channel {case} {dtype}", "our small-channel kernel", capfd, also=s2d)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

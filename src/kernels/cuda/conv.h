@@ -74,6 +74,25 @@ bool conv_small_channels_fits(DataType t, const SmallConvGeometry& g);
 void conv_small_channels_nhwc(DataType t, const void* x, const void* w, const void* bias, const void* residual,
                               void* y, const SmallConvGeometry& g, ConvActivation act);
 
+/// A stride-2 convolution of few input channels regrouped into its space-to-depth form: x
+/// [N, H, W, C] becomes xs [N, hb, wb, cs], 2x2 pixel blocks whose channel q < 4C is (dy, dx, c) =
+/// (q / 2C, q / C % 2, q % C) and whose channels past 4C are zeros, read from x's pixel
+/// (2 by + dy - front_h, 2 bx + dx - front_w) (zeros outside); the weight [K, KH, KW, C] becomes
+/// [K, kbh, kbw, cs] the same way (zeros past the window); the stride-1, unpadded convolution of
+/// the two is the layer's. cs: 4C rounded up to 8.
+struct SpaceToDepth {
+  int64_t n = 0, h = 0, w = 0, c = 0, k = 0, kh = 0, kw = 0;
+  int64_t front_h = 0, front_w = 0, kbh = 0, kbw = 0, hb = 0, wb = 0, cs = 0;
+};
+
+/// The space-to-depth form of layer `g` (1 to kSmallConvMaxChannels channels, stride 2, no
+/// dilation, a window of at least 3x3); false when the layer has none.
+bool space_to_depth_of(const SmallConvGeometry& g, SpaceToDepth& s);
+
+/// Writes xs and ws (the regrouped input and weight, laid out as SpaceToDepth says) from x and w on
+/// the current stream; t: float32, float16 or bfloat16.
+void space_to_depth_nhwc(DataType t, const void* x, const void* w, void* xs, void* ws, const SpaceToDepth& s);
+
 /// Whether quantized_conv_small_channels_nhwc takes the layer: the geometry conv_small_channels_fits
 /// takes, any output dtype of quantized_convolution (float32, float16, bfloat16, int8).
 bool quantized_conv_small_channels_fits(DataType out, const SmallConvGeometry& g);

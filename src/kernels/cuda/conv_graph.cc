@@ -11,8 +11,10 @@
 // cap become candidates; besides the fused graph, the plain convolution followed by our
 // bias/activation pass (the only kind for hardswish, which the graph does not take), and (ungrouped layers) the fused graph in NHWC with transposes through the workspace, are
 // candidates too, and for channels-last layers our direct depthwise kernel (conv_depthwise.cu), our
-// small-channel kernel for stems of 1-4 input channels (conv_small_channels.cu) and a 1x1 layer's
-// matrix-multiply form (conv_gemm.cc). The choice is kept on disk across processes
+// small-channel kernel for stems of 1-4 input channels (conv_small_channels.cu), cuDNN's plans of a
+// stride-2 stem's space-to-depth form (conv_space_to_depth.cu: input and weight regrouped into 2x2
+// blocks through the workspace, a stride-1 convolution of 4C channels; not kept on disk) and a 1x1
+// layer's matrix-multiply form (conv_gemm.cc). The choice is kept on disk across processes
 // (conv_plan_store.h). A channels-last layer (layout "nhwc": x and y [N, *spatial, C], the weight
 // [Cout, *kernel, Cin / groups]) is described to cuDNN with NHWC strides and runs in place; its
 // fallbacks are the unfused NHWC graph and the NCHW graph with transposes through the workspace. optimization_level 0 keeps the first plan (the fused graph's first); levels 1-2 time 3
@@ -288,9 +290,11 @@ struct Plan {
   bool staged = false;  // the graph's layout is not the layer's: transposes through the workspace
   bool direct = false;  // not cuDNN's: our depthwise kernel (conv_depthwise.cu), the whole layer
   bool small = false;   // with direct: our small-channel kernel (conv_small_channels.cu) instead
+  bool s2d = false;     // cuDNN's plan of the layer's space-to-depth form (conv_space_to_depth.cu)
   std::shared_ptr<const ConvGemm> gemm;  // not cuDNN's: a 1x1 layer as cuBLASLt matmul (conv_gemm.cc)
   std::string name() const {
     if (direct && small) return "NHWC our small-channel kernel";
+    if (s2d) return "NHWC space-to-depth engine " + std::to_string(engine) + " fused";
     if (direct)
       return "NHWC our depthwise kernel" + (variant.align < 16 ? " (" + std::to_string(variant.align) + "-byte packs)" : std::string());
     if (gemm) return "NHWC 1x1 as cuBLASLt matmul";
@@ -453,6 +457,7 @@ bool restore(const KernelSpec& s, const StoredPlan& sp, size_t cap, Plan& out) {
 
 // A plan in its stored form; false when cuDNN cannot serialize it.
 bool to_stored(const Plan& p, StoredPlan& out) {
+  if (p.s2d) return false;  // not kept on disk: the layer is timed again in the next process
   out = StoredPlan{p.direct, p.gemm != nullptr, p.variant.fused, p.variant.nhwc, p.staged, p.variant.align, ""};
   if (p.direct || p.gemm) return true;
   out.json = plan_json(p.plan);
@@ -466,7 +471,7 @@ constexpr const char* kHintKind = "cuDNN convolution graph";
 std::string hint_of(const Plan& p) {
   return std::to_string(p.direct) + " " + std::to_string(p.gemm != nullptr) + " " + std::to_string(p.variant.fused) +
          " " + std::to_string(p.variant.nhwc) + " " + std::to_string(p.staged) + " " + std::to_string(p.variant.align) +
-         " " + std::to_string(p.engine);
+         " " + std::to_string(p.s2d ? int64_t(-1) : p.engine);  // a space-to-depth plan's engine is another graph's
 }
 
 struct ConvHint {
@@ -554,6 +559,11 @@ class ConvGraphKernel : public Kernel {
       k->small_geometry_ = SmallConvGeometry{g.x[0], g.x[2], g.x[3], g.x[1], g.y[2], g.y[3], g.y[1], g.w[2], g.w[3],
                                              g.stride[0], g.stride[1], g.pad[0], g.pad[1], g.dil[0], g.dil[1]};
       k->small_ = conv_small_channels_fits(t, k->small_geometry_);
+      if (space_to_depth_of(k->small_geometry_, k->s2d_)) {
+        const SpaceToDepth& d = k->s2d_;
+        k->s2d_x_ = align256(static_cast<size_t>(d.n * d.hb * d.wb * d.cs) * element_size(t));
+        k->s2d_w_ = align256(static_cast<size_t>(d.k * d.kbh * d.kbw * d.cs) * element_size(t));
+      }
     }
     return k;
   }
@@ -660,6 +670,25 @@ class ConvGraphKernel : public Kernel {
       direct.direct = direct.small = true;
       direct.variant = Variant{true, true, 16};
       candidates.push_back(std::move(direct));
+    }
+    // A stride-2 stem also times cuDNN's plans of its space-to-depth form (never first, as above).
+    if (timed && k->s2d_x_ && graph_takes(k->act_) && k->s2d_x_ + k->s2d_w_ < cap) {
+      const SpaceToDepth& d = k->s2d_;
+      Shape form = g;
+      form.x[1] = form.w[1] = d.cs;
+      form.x[2] = d.hb, form.x[3] = d.wb, form.w[2] = d.kbh, form.w[3] = d.kbw;
+      for (int i = 0; i < 2; ++i) form.pad[i] = 0, form.stride[i] = 1, form.dil[i] = 1;
+      std::string ignored;
+      const Variant v{true, true, 16};
+      if (std::shared_ptr<Graph> graph = build_graph(form, type, k->has_bias_, k->has_residual_, k->act_, v, ignored)) {
+        std::vector<Plan> plans;
+        int compiles_left = 0;  // cuDNN's precompiled engines only: a compiled one costs ~1 s of build
+        add_plans(graph, v, fma_only, cap - k->s2d_x_ - k->s2d_w_, 3, plans, compiles_left);
+        for (Plan& p : plans) {
+          p.s2d = true;
+          candidates.push_back(std::move(p));
+        }
+      }
     }
     if (timed && k->direct_fits() && !k->small_) {
       const int64_t threads16 = g.x[0] * k->depthwise_.oh * k->depthwise_.ow * g.x[1] * esize / 16;
@@ -896,7 +925,9 @@ class ConvGraphKernel : public Kernel {
       if (!plans[i].variant.fused && !plans[i].direct && !plans[i].gemm) return i;
     return plans.size();
   }
-  size_t needs(const Plan& p) const { return (p.staged ? staging() : 0) + p.workspace; }
+  size_t needs(const Plan& p) const {
+    return (p.staged ? staging() : 0) + (p.s2d ? s2d_x_ + s2d_w_ : 0) + p.workspace;
+  }
 
   // The layer on the current stream through plan `p`; bias and residual may be null.
   void execute(const Plan& p, const void* x, const void* w, const void* bias, const void* residual, void* y,
@@ -934,6 +965,11 @@ class ConvGraphKernel : public Kernel {
       cx = xt;
       cw = wt;
       ws += staging();
+    } else if (p.s2d) {  // the regrouped input and weight, then the graph of the stride-1 form
+      space_to_depth_nhwc(dtype_, x, w, ws, ws + s2d_x_, s2d_);
+      cx = ws;
+      cw = ws + s2d_x_;
+      ws += s2d_x_ + s2d_w_;
     }
     int64_t uids[5] = {kX, kW, kY};
     void* ptrs[5] = {const_cast<void*>(cx), const_cast<void*>(cw), cy};
@@ -975,6 +1011,8 @@ class ConvGraphKernel : public Kernel {
   DepthwiseGeometry depthwise_;  // for the direct plan
   SmallConvGeometry small_geometry_;  // for the direct plan of a small-channel layer
   bool small_ = false;                // the small-channel kernel takes the layer (its direct plan)
+  SpaceToDepth s2d_;                  // the layer's space-to-depth form, when s2d_x_ > 0
+  size_t s2d_x_ = 0, s2d_w_ = 0;      // the workspace its regrouped input and weight take
   Shape g_;                      // the convolution's geometry (channels first)
   std::string choice_;           // the plan and what it was timed against
 };
