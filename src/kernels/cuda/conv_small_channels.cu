@@ -16,6 +16,7 @@
 #include <mma.h>
 
 #include <algorithm>
+#include <mutex>
 #include <type_traits>
 
 #include "kernels/common/matmul_epilogue.h"
@@ -267,25 +268,42 @@ __global__ void __launch_bounds__(kWarps * 32) small_channels_kernel(const In* _
   }
 }
 
+// A device's multiprocessors and shared memory, read once per process and device (launches are on
+// the engine's per-call path).
+struct DeviceLimits {
+  int sms = 1, shared_per_sm = 0, shared_per_block = 0;
+};
+const DeviceLimits& limits_of(int dev) {
+  constexpr int kDevices = 64;
+  static DeviceLimits cache[kDevices];
+  static std::once_flag once[kDevices];
+  dev = std::clamp(dev, 0, kDevices - 1);
+  std::call_once(once[dev], [dev] {
+    cudaDeviceGetAttribute(&cache[dev].sms, cudaDevAttrMultiProcessorCount, dev);
+    cudaDeviceGetAttribute(&cache[dev].shared_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev);
+    cudaDeviceGetAttribute(&cache[dev].shared_per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
+  });
+  return cache[dev];
+}
+
 template <class In, class Epilogue>
 void launch(const void* x, const void* w, const SmallConvGeometry& g, const Epilogue& epilogue) {
   if (g.n * g.oh * g.ow * g.k == 0) return;
   const size_t shared = shared_bytes(g, sizeof(In));
-  int dev = 0, sms = 0, per_sm = 0;
+  int dev = 0;
   cudaGetDevice(&dev);
+  const DeviceLimits& lim = limits_of(dev);
   // Once per process and instantiation: the kernel may take all the shared memory a block can opt
   // into (conv_small_channels_fits() refuses layers that need more).
-  static const cudaError_t raised = [dev] {
-    int bytes = 0;
-    cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-    return cudaFuncSetAttribute(small_channels_kernel<In, Epilogue>, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
-  }();
+  static const cudaError_t raised = cudaFuncSetAttribute(
+      small_channels_kernel<In, Epilogue>, cudaFuncAttributeMaxDynamicSharedMemorySize, lim.shared_per_block);
   check(raised, "raising the small-channel convolution's shared memory");
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-  cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, small_channels_kernel<In, Epilogue>, kWarps * 32, shared);
+  // Blocks loop over tiles: as many as fit on the device at once (shared memory bounds them; 1 KB
+  // of each block's is the system's), at most 8 a multiprocessor (2048 threads).
+  const int per_sm = std::clamp(static_cast<int>(lim.shared_per_sm / (shared + 1024)), 1, 2048 / (kWarps * 32));
   const TileShape t = tile_of(g);
   const int64_t tiles = g.n * g.oh * ((g.ow + t.width - 1) / t.width);
-  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(tiles, int64_t(sms) * std::max(per_sm, 1)));
+  const int64_t blocks = std::max<int64_t>(1, std::min<int64_t>(tiles, int64_t(lim.sms) * per_sm));
   small_channels_kernel<In, Epilogue><<<static_cast<unsigned>(blocks), kWarps * 32, shared, stream()>>>(
       static_cast<const In*>(x), static_cast<const In*>(w), g, t, epilogue);
   check_launch("launching the small-channel convolution");
@@ -314,10 +332,9 @@ void quantized_with_residual(DataType residual_type, const void* x, const void* 
 }
 
 bool shared_memory_fits(const SmallConvGeometry& g, size_t esize) {
-  int dev = 0, bytes = 0;
+  int dev = 0;
   cudaGetDevice(&dev);
-  cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-  return shared_bytes(g, esize) <= static_cast<size_t>(bytes);
+  return shared_bytes(g, esize) <= static_cast<size_t>(limits_of(dev).shared_per_block);
 }
 
 bool geometry_fits(const SmallConvGeometry& g) {
