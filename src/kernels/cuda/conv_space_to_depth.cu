@@ -3,6 +3,8 @@
 // the same way, so that cuDNN runs a stride-1 convolution of Cs channels, which its tensor-core
 // kernels read well, instead of a 3-channel one, which they read slowly. Both regroupings write
 // every element of their output (zeros where the block reaches past the input or the window).
+#include <tuple>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv.h"
 
@@ -20,46 +22,37 @@ __device__ __forceinline__ bool block_channel(int64_t q, int64_t c, int64_t& dy,
   return true;
 }
 
-// xs[n, by, bx, q] = x[n, 2 by + dy - front_h, 2 bx + dx - front_w, ch] (zero outside x).
-template <class T>
-__global__ void regroup_input(const T* __restrict__ x, T* __restrict__ xs, SpaceToDepth s) {
-  const int64_t total = s.n * s.hb * s.wb * s.cs;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t q = i % s.cs, bx = i / s.cs % s.wb, by = i / (s.cs * s.wb) % s.hb, n = i / (s.cs * s.wb * s.hb);
-    int64_t dy, dx, ch;
-    T v = store_as<T>(0.0f);
-    if (block_channel(q, s.c, dy, dx, ch)) {
-      const int64_t iy = 2 * by + dy - s.front_h, ix = 2 * bx + dx - s.front_w;
-      if (iy >= 0 && iy < s.h && ix >= 0 && ix < s.w) v = x[((n * s.h + iy) * s.w + ix) * s.c + ch];
-    }
-    xs[i] = v;
-  }
-}
+// One regrouping: dst [n, hb, wb, cs][.., q] = src [n, h, w, c][2 by + dy - front_h, 2 bx + dx -
+// front_w, ch], zero outside src. The input is regrouped with the layer's padding in front; the
+// weight ([K, KH, KW, C]) with none (its blocks reaching past the window read zeros).
+struct Regroup {
+  int64_t n, h, w, c, hb, wb, cs, front_h, front_w;
+};
 
-// ws[k, by, bx, q] = w[k, 2 by + dy, 2 bx + dx, ch] (zero past the window).
 template <class T>
-__global__ void regroup_weight(const T* __restrict__ w, T* __restrict__ ws, SpaceToDepth s) {
-  const int64_t total = s.k * s.kbh * s.kbw * s.cs;
+__global__ void regroup(const T* __restrict__ src, T* __restrict__ dst, Regroup r) {
+  const int64_t total = r.n * r.hb * r.wb * r.cs;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t q = i % s.cs, bx = i / s.cs % s.kbw, by = i / (s.cs * s.kbw) % s.kbh, k = i / (s.cs * s.kbw * s.kbh);
+    const int64_t q = i % r.cs, bx = i / r.cs % r.wb, by = i / (r.cs * r.wb) % r.hb, n = i / (r.cs * r.wb * r.hb);
     int64_t dy, dx, ch;
     T v = store_as<T>(0.0f);
-    if (block_channel(q, s.c, dy, dx, ch)) {
-      const int64_t ky = 2 * by + dy, kx = 2 * bx + dx;
-      if (ky < s.kh && kx < s.kw) v = w[((k * s.kh + ky) * s.kw + kx) * s.c + ch];
+    if (block_channel(q, r.c, dy, dx, ch)) {
+      const int64_t iy = 2 * by + dy - r.front_h, ix = 2 * bx + dx - r.front_w;
+      if (iy >= 0 && iy < r.h && ix >= 0 && ix < r.w) v = src[((n * r.h + iy) * r.w + ix) * r.c + ch];
     }
-    ws[i] = v;
+    dst[i] = v;
   }
 }
 
 template <class T>
 void launch(const void* x, const void* w, void* xs, void* ws, const SpaceToDepth& s) {
-  regroup_input<T><<<blocks_for(s.n * s.hb * s.wb * s.cs), kThreads, 0, stream()>>>(static_cast<const T*>(x),
-                                                                                   static_cast<T*>(xs), s);
-  check_launch("launching the space-to-depth regrouping of an input");
-  regroup_weight<T><<<blocks_for(s.k * s.kbh * s.kbw * s.cs), kThreads, 0, stream()>>>(static_cast<const T*>(w),
-                                                                                     static_cast<T*>(ws), s);
-  check_launch("launching the space-to-depth regrouping of a weight");
+  const Regroup input{s.n, s.h, s.w, s.c, s.hb, s.wb, s.cs, s.front_h, s.front_w};
+  const Regroup weight{s.k, s.kh, s.kw, s.c, s.kbh, s.kbw, s.cs, 0, 0};
+  for (const auto& [r, from, to] : {std::tuple{input, x, xs}, std::tuple{weight, w, ws}}) {
+    regroup<T><<<blocks_for(r.n * r.hb * r.wb * r.cs), kThreads, 0, stream()>>>(static_cast<const T*>(from),
+                                                                              static_cast<T*>(to), r);
+    check_launch("launching a space-to-depth regrouping");
+  }
 }
 
 }  // namespace
