@@ -8,9 +8,10 @@
 //    of two) and are sorted; then only elements that beat the k-th best so far are appended, and
 //    the buffer is sorted again when a round might not fit and at the row's end;
 //  - k <= 16 and contiguous 16-byte aligned rows of 64 to 4096 16-bit floats, whole 16-byte words:
-//    a warp per row holds the row's order keys in registers, finds a threshold that at least k
-//    elements reach from its lanes' largest keys, and ranks the few elements at or above it
-//    (topk_threshold; rows with many ties at the threshold merge per-lane lists as below);
+//    a warp per row (up to 1024 elements) or a block per row (longer) holds the row in registers,
+//    finds a threshold that at least k elements reach from its threads' largest values, and ranks
+//    the few elements at or above it (topk_threshold; rows with many ties at the threshold merge
+//    per-thread lists as below);
 //  - k <= 16, rows of 64 elements or more and elements of at most 4 bytes (rows shorter than 2^16
 //    for 1- and 2-byte elements): each element becomes one packed word (its order key above its
 //    index's complement, so one unsigned comparison orders by value, then by lower index); each
@@ -378,40 +379,57 @@ __device__ __forceinline__ Pair<T> pair_of(uint32_t u) {
 }
 
 /// topk of rows of 16-bit floats, contiguous, 16-byte aligned, of whole 16-byte words and at most
-/// 256 * WPL elements, K (8 or 16) >= k: a warp per row, each lane holding its WPL words of the row
-/// in registers (read once). The lanes' best values (native 16-bit pair maxima, or minima for
-/// smallest) give a threshold at least K elements reach: the least of K lane groups' best, by
+/// kTeam * WPT * 8 elements, K (8 or 16) >= k. A team of threads takes a row (kTeam 32: a warp per
+/// row, four rows a block; kTeam 128: the whole block, so a row's serial steps are spread over four
+/// warps and more rows are in flight per multiprocessor), each thread holding its WPT words of the
+/// row in registers (read once). The threads' best values (native 16-bit pair maxima, or minima
+/// for smallest) give a threshold at least K elements reach: the least of K thread groups' best, by
 /// their order keys. Only the elements at or above it (a few in a row of random values; found by
-/// native pair comparisons) become packed keys: lanes count theirs, a warp scan places them in
-/// shared memory (kThresholdCap at most), and each candidate's rank among them is its output slot.
-/// Rows holding NaN (which pair comparisons cannot rank) or with more candidates (many ties at the
-/// threshold) turn every element into a key and merge per-lane lists of the best K instead. The
+/// native pair comparisons) become packed keys: threads count theirs, a scan places them in shared
+/// memory (kThresholdCap at most), and each candidate's rank among them is its output slot. Rows
+/// holding NaN (which pair comparisons cannot rank) or with more candidates (many ties at the
+/// threshold) turn every element into a key and merge per-thread lists of the best K instead. The
 /// keys name the values written, except zeros (the key drops the sign) and NaN, read again.
+/// Every group of kTeam / K threads must hold at least one word (rows of at least kTeam words).
 constexpr int kThresholdWarps = 4, kThresholdCap = 256;
-template <class T, int K, int WPL>
+template <class T, int K, int WPT, int kTeam>
 __global__ void __launch_bounds__(32 * kThresholdWarps)
     topk_threshold(const T* __restrict__ x, T* __restrict__ values, int64_t* __restrict__ indices, int64_t rows,
                    int32_t extent, int32_t k, bool largest) {
   static_assert(sizeof(T) == 2 && 32 % K == 0, "16-bit elements, K a power of two up to 32");
+  static_assert(kTeam == 32 || kTeam == 32 * kThresholdWarps, "a warp or the whole block per row");
+  constexpr bool kBlock = kTeam > 32;
+  constexpr int kTeams = 32 * kThresholdWarps / kTeam, kGroup = kTeam / K;  // a group's best is one of K
+  static_assert(kGroup <= 32, "a group within a warp");
   using P = Packed<T>;
-  __shared__ uint32_t candidates[kThresholdWarps][kThresholdCap];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, words = extent / 8;
+  constexpr unsigned kAll = 0xffffffffu;
+  __shared__ uint32_t candidates[kTeams][kThresholdCap];
+  __shared__ uint32_t warp_least[kThresholdWarps];  // kBlock: each warp's least group best
+  __shared__ int warp_count[kThresholdWarps];       // kBlock: each warp's candidates
+  __shared__ uint32_t lists[kThresholdWarps][K];    // kBlock: each warp's best K (the key path)
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, team = threadIdx.x / kTeam;
+  const int me = threadIdx.x % kTeam, words = extent / 8;
   const uint32_t flip = largest ? 0u : 0xffffu;  // key = order ^ flip
-  uint32_t* cand = candidates[warp];
-  for (int64_t row = blockIdx.x * int64_t(kThresholdWarps) + warp; row < rows;
-       row += int64_t(gridDim.x) * kThresholdWarps) {
+  uint32_t* cand = candidates[team];
+  auto sync = [] {
+    if constexpr (kBlock)
+      __syncthreads();
+    else
+      __syncwarp();
+  };
+  for (int64_t row = blockIdx.x * int64_t(kTeams) + team; row < rows; row += int64_t(gridDim.x) * kTeams) {
     const T* xr = x + row * extent;
-    uint4 held[WPL];
+    uint4 held[WPT];
 #pragma unroll
-    for (int c = 0; c < WPL; ++c)
-      held[c] = lane + 32 * c < words ? reinterpret_cast<const uint4*>(xr)[lane + 32 * c] : make_uint4(0, 0, 0, 0);
+    for (int c = 0; c < WPT; ++c)
+      held[c] = me + kTeam * c < words ? reinterpret_cast<const uint4*>(xr)[me + kTeam * c] : make_uint4(0, 0, 0, 0);
     auto better = [&](Pair<T> a, Pair<T> b) { return largest ? __hmax2_nan(a, b) : __hmin2_nan(a, b); };
     constexpr bool kHalf = std::is_same_v<T, __half>;
     const uint32_t worst = largest ? (kHalf ? 0xfc00fc00u : 0xff80ff80u) : (kHalf ? 0x7c007c00u : 0x7f807f80u);
     Pair<T> m = pair_of<T>(worst);  // -inf (+inf for smallest) twice
 #pragma unroll
-    for (int c = 0; c < WPL; ++c)
-      if (lane + 32 * c < words) {
+    for (int c = 0; c < WPT; ++c)
+      if (me + kTeam * c < words) {
         const uint4& h = held[c];
         m = better(better(m, pair_of<T>(h.x)), better(better(pair_of<T>(h.y), pair_of<T>(h.z)), pair_of<T>(h.w)));
       }
@@ -429,12 +447,23 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
         vr[slot] = xr[j];
       }
     };
-    if (!__any_sync(0xffffffffu, __hisnan(best1))) {
-      uint32_t t = P::order(best1) ^ flip;  // a lane without elements: the worst value's key
+    bool nan;
+    if constexpr (kBlock)
+      nan = __syncthreads_or(__hisnan(best1));
+    else
+      nan = __any_sync(kAll, __hisnan(best1));
+    if (!nan) {
+      uint32_t t = P::order(best1) ^ flip;  // a thread without elements: the worst value's key
 #pragma unroll
-      for (int mask = 1; mask < 32 / K; mask <<= 1) t = max(t, __shfl_xor_sync(0xffffffffu, t, mask));
+      for (int mask = 1; mask < kGroup; mask <<= 1) t = max(t, __shfl_xor_sync(kAll, t, mask));
 #pragma unroll
-      for (int mask = 32 / K; mask < 32; mask <<= 1) t = min(t, __shfl_xor_sync(0xffffffffu, t, mask));
+      for (int mask = kGroup; mask < 32; mask <<= 1) t = min(t, __shfl_xor_sync(kAll, t, mask));
+      if constexpr (kBlock) {
+        if (lane == 0) warp_least[warp] = t;
+        __syncthreads();
+#pragma unroll
+        for (int w = 0; w < kThresholdWarps; ++w) t = min(t, warp_least[w]);
+      }
       const int32_t tb = P::bits_of_key(t, largest);  // -1: a zero (not NaN here), compared as +0.0
       const uint32_t tw = static_cast<uint32_t>(tb < 0 ? 0 : tb) * 0x10001u;
       const Pair<T> tt = pair_of<T>(tw);
@@ -443,25 +472,37 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
       };
       int mine = 0;
 #pragma unroll
-      for (int c = 0; c < WPL; ++c)
-        if (lane + 32 * c < words) {
+      for (int c = 0; c < WPT; ++c)
+        if (me + kTeam * c < words) {
           const uint4& h = held[c];
           mine += (__popc(reach(h.x)) + __popc(reach(h.y)) + __popc(reach(h.z)) + __popc(reach(h.w))) >> 4;
         }
-      int end = mine;  // inclusive scan over the lanes
+      int end = mine;  // inclusive scan over the warp's lanes
 #pragma unroll
       for (int d = 1; d < 32; d <<= 1) {
-        const int o = __shfl_up_sync(0xffffffffu, end, d);
+        const int o = __shfl_up_sync(kAll, end, d);
         if (lane >= d) end += o;
       }
-      count = __shfl_sync(0xffffffffu, end, 31);
-      if (count <= kThresholdCap) {
-        int pos = end - mine;
+      int base = 0;  // the candidates of the team's earlier warps
+      count = __shfl_sync(kAll, end, 31);
+      if constexpr (kBlock) {
+        if (lane == 31) warp_count[warp] = end;
+        __syncthreads();
+        count = 0;
 #pragma unroll
-        for (int c = 0; c < WPL; ++c) {
+        for (int w = 0; w < kThresholdWarps; ++w) {
+          const int c = warp_count[w];
+          base += w < warp ? c : 0;
+          count += c;
+        }
+      }
+      if (count <= kThresholdCap) {
+        int pos = base + end - mine;
+#pragma unroll
+        for (int c = 0; c < WPT; ++c) {
           const uint4& h = held[c];
           const uint32_t r[4] = {reach(h.x), reach(h.y), reach(h.z), reach(h.w)};
-          if (lane + 32 * c < words && (r[0] | r[1] | r[2] | r[3]))
+          if (me + kTeam * c < words && (r[0] | r[1] | r[2] | r[3]))
 #pragma unroll
             for (int e = 0; e < 8; ++e)
               if ((r[e / 2] >> (16 * (e & 1))) & 1u) {
@@ -469,37 +510,44 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
                 T v;
                 const uint16_t b = static_cast<uint16_t>(u);
                 memcpy(&v, &b, sizeof b);
-                cand[pos++] = P::pack(P::order(v) ^ flip, (lane + 32 * c) * 8 + e);
+                cand[pos++] = P::pack(P::order(v) ^ flip, (me + kTeam * c) * 8 + e);
               }
         }
-        __syncwarp();
-        for (int i = lane; i < count; i += 32) {
+        sync();
+        for (int i = me; i < count; i += kTeam) {
           const uint32_t w = cand[i];
           int rank = 0;
           for (int j = 0; j < count; ++j) rank += cand[j] > w;  // words are unique
           if (rank < k) emit(rank, w);
         }
-        __syncwarp();  // cand is rewritten by the next row
       }
     }
-    if (count > kThresholdCap) {
+    if (count > kThresholdCap) {  // the same in the whole team
       uint32_t best[K];
 #pragma unroll
       for (int q = 0; q < K; ++q) best[q] = 0;
 #pragma unroll
-      for (int c = 0; c < WPL; ++c)
-        if (lane + 32 * c < words) {
+      for (int c = 0; c < WPT; ++c)
+        if (me + kTeam * c < words) {
           const uint4& h = held[c];
           const uint4 keys = make_uint4(P::keys2(h.x, largest), P::keys2(h.y, largest), P::keys2(h.z, largest),
                                         P::keys2(h.w, largest));
 #pragma unroll
-          for (int e = 0; e < 8; ++e) insert_packed<K>(best, P::pack(key16_at(keys, e), (lane + 32 * c) * 8 + e));
+          for (int e = 0; e < 8; ++e) insert_packed<K>(best, P::pack(key16_at(keys, e), (me + kTeam * c) * 8 + e));
         }
       lanes_best_packed<K>(best, 32);
+      if constexpr (kBlock) {
+        lists_to_first_warp<K>(best, lists, [](int) { return 0u; });
+        if (warp == 0) lanes_best_packed<K>(best, kThresholdWarps);  // lanes below 4 hold the row's list
+      }
+      if (!kBlock || warp == 0)
 #pragma unroll
-      for (int q = 0; q < K; ++q)
-        if (lane == q && q < k) emit(q, best[q]);
+        for (int q = 0; q < K; ++q) {
+          const uint32_t w = __shfl_sync(kAll, best[q], 0);
+          if (lane == q && q < k) emit(q, w);
+        }
     }
+    sync();  // cand (and the block's scratch) is rewritten by the next row
   }
 }
 
@@ -550,10 +598,12 @@ class TopKKernel : public Kernel {
     if (rows_ == 0 || r_.k == 0) return;
     if constexpr (is_half_float_v<T>) {
       if (threshold_ && reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0) {
-        const bool wide = r_.extent > 1024;  // words a lane: 16 up to 4096 elements, 4 up to 1024
-        auto* kernel = small_k_ == 8 ? (wide ? topk_threshold<T, 8, 16> : topk_threshold<T, 8, 4>)
-                                     : (wide ? topk_threshold<T, 16, 16> : topk_threshold<T, 16, 4>);
-        const int64_t blocks = std::min<int64_t>((rows_ + kThresholdWarps - 1) / kThresholdWarps, int64_t(1) << 30);
+        // rows up to 1024: a warp a row, 4 words a lane; longer: the block a row, 4 words a thread
+        const bool wide = r_.extent > 1024;
+        auto* kernel = small_k_ == 8 ? (wide ? topk_threshold<T, 8, 4, 128> : topk_threshold<T, 8, 4, 32>)
+                                     : (wide ? topk_threshold<T, 16, 4, 128> : topk_threshold<T, 16, 4, 32>);
+        const int64_t teams = wide ? 1 : kThresholdWarps;  // rows a block
+        const int64_t blocks = std::min<int64_t>((rows_ + teams - 1) / teams, int64_t(1) << 30);
         kernel<<<static_cast<unsigned>(blocks), 32 * kThresholdWarps, 0, stream()>>>(
             in[0].as<const T>(), out[0].as<T>(), out[1].as<int64_t>(), rows_, static_cast<int32_t>(r_.extent),
             static_cast<int32_t>(r_.k), largest_);
