@@ -403,7 +403,7 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
   static_assert(kGroup <= 32, "a group within a warp");
   using P = Packed<T>;
   constexpr unsigned kAll = 0xffffffffu;
-  __shared__ uint32_t candidates[kTeams][kThresholdCap];
+  __shared__ __align__(16) uint32_t candidates[kTeams][kThresholdCap + 4];  // + 4: padding
   __shared__ uint32_t warp_least[kThresholdWarps];  // kBlock: each warp's least group best
   __shared__ int warp_count[kThresholdWarps];       // kBlock: each warp's candidates
   __shared__ uint32_t lists[kThresholdWarps][K];    // kBlock: each warp's best K (the key path)
@@ -513,11 +513,16 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
                 cand[pos++] = P::pack(P::order(v) ^ flip, (me + kTeam * c) * 8 + e);
               }
         }
+        if (me < 4) cand[count + me] = 0;  // pads the last 16-byte group: 0 comes after every word
         sync();
+        const uint4* cand4 = reinterpret_cast<const uint4*>(cand);
         for (int i = me; i < count; i += kTeam) {
           const uint32_t w = cand[i];
           int rank = 0;
-          for (int j = 0; j < count; ++j) rank += cand[j] > w;  // words are unique
+          for (int j = 0; j < count; j += 4) {  // words are unique; four a shared-memory read
+            const uint4 c = cand4[j / 4];
+            rank += (c.x > w) + (c.y > w) + (c.z > w) + (c.w > w);
+          }
           if (rank < k) emit(rank, w);
         }
       }
