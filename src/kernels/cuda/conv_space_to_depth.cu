@@ -3,6 +3,7 @@
 // the same way, so that cuDNN runs a stride-1 convolution of Cs channels, which its tensor-core
 // kernels read well, instead of a 3-channel one, which they read slowly. Both regroupings write
 // every element of their output (zeros where the block reaches past the input or the window).
+#include <cstring>
 #include <tuple>
 
 #include "kernels/cuda/common.cuh"
@@ -12,46 +13,66 @@ namespace tensorforge::cuda {
 
 namespace {
 
-// Channel q of a block: its row and column within the 2x2 block and its input channel; false for
-// the padding channels past 4C.
-__device__ __forceinline__ bool block_channel(int64_t q, int64_t c, int64_t& dy, int64_t& dx, int64_t& ch) {
-  if (q >= 4 * c) return false;
-  dy = q / (2 * c);
-  dx = (q / c) % 2;
-  ch = q % c;
-  return true;
-}
-
 // One regrouping: dst [n, hb, wb, cs][.., q] = src [n, h, w, c][2 by + dy - front_h, 2 bx + dx -
-// front_w, ch], zero outside src. The input is regrouped with the layer's padding in front; the
-// weight ([K, KH, KW, C]) with none (its blocks reaching past the window read zeros).
+// front_w, ch] with q = (2 dy + dx) c + ch, zero outside src and for q >= 4c. The input is regrouped
+// with the layer's padding in front; the weight ([K, KH, KW, C]) with none (its blocks reaching past
+// the window read zeros).
 struct Regroup {
-  int64_t n, h, w, c, hb, wb, cs, front_h, front_w;
+  int64_t n, h, w, hb, wb, front_h, front_w;
 };
 
-template <class T>
+// A thread a block of 2x2 pixels: in channels-last order a block row's two pixels are 2C contiguous
+// elements, which are channels [2 dy C, 2 (dy + 1) C) of the block, so a thread copies two runs of
+// 2C elements (or zeros past the input) and writes its CS channels as 16-byte words.
+template <class T, int C>
 __global__ void regroup(const T* __restrict__ src, T* __restrict__ dst, Regroup r) {
-  const int64_t total = r.n * r.hb * r.wb * r.cs;
+  constexpr int CS = (4 * C + 7) / 8 * 8, kWords = CS * sizeof(T) / 16;
+  static_assert(CS * sizeof(T) % 16 == 0, "whole 16-byte words a block");
+  const int64_t total = r.n * r.hb * r.wb;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t q = i % r.cs, bx = i / r.cs % r.wb, by = i / (r.cs * r.wb) % r.hb, n = i / (r.cs * r.wb * r.hb);
-    int64_t dy, dx, ch;
-    T v = store_as<T>(0.0f);
-    if (block_channel(q, r.c, dy, dx, ch)) {
-      const int64_t iy = 2 * by + dy - r.front_h, ix = 2 * bx + dx - r.front_w;
-      if (iy >= 0 && iy < r.h && ix >= 0 && ix < r.w) v = src[((n * r.h + iy) * r.w + ix) * r.c + ch];
+    const int64_t bx = i % r.wb, t = i / r.wb, by = t % r.hb, n = t / r.hb;
+    T v[CS];
+#pragma unroll
+    for (int q = 0; q < CS; ++q) v[q] = store_as<T>(0.0f);
+#pragma unroll
+    for (int dy = 0; dy < 2; ++dy) {
+      const int64_t iy = 2 * by + dy - r.front_h;
+      if (iy < 0 || iy >= r.h) continue;
+#pragma unroll
+      for (int dx = 0; dx < 2; ++dx) {
+        const int64_t ix = 2 * bx + dx - r.front_w;
+        if (ix < 0 || ix >= r.w) continue;
+        const T* p = src + ((n * r.h + iy) * r.w + ix) * C;
+#pragma unroll
+        for (int ch = 0; ch < C; ++ch) v[(2 * dy + dx) * C + ch] = p[ch];
+      }
     }
-    dst[i] = v;
+    uint4 words[kWords];
+    memcpy(words, v, sizeof words);
+    uint4* d = reinterpret_cast<uint4*>(dst + i * CS);
+#pragma unroll
+    for (int q = 0; q < kWords; ++q) d[q] = words[q];
+  }
+}
+
+template <class T, int C>
+void launch(const void* x, const void* w, void* xs, void* ws, const SpaceToDepth& s) {
+  const Regroup input{s.n, s.h, s.w, s.hb, s.wb, s.front_h, s.front_w};
+  const Regroup weight{s.k, s.kh, s.kw, s.kbh, s.kbw, 0, 0};
+  for (const auto& [r, from, to] : {std::tuple{input, x, xs}, std::tuple{weight, w, ws}}) {
+    regroup<T, C><<<blocks_for(r.n * r.hb * r.wb), kThreads, 0, stream()>>>(static_cast<const T*>(from),
+                                                                            static_cast<T*>(to), r);
+    check_launch("launching a space-to-depth regrouping");
   }
 }
 
 template <class T>
 void launch(const void* x, const void* w, void* xs, void* ws, const SpaceToDepth& s) {
-  const Regroup input{s.n, s.h, s.w, s.c, s.hb, s.wb, s.cs, s.front_h, s.front_w};
-  const Regroup weight{s.k, s.kh, s.kw, s.c, s.kbh, s.kbw, s.cs, 0, 0};
-  for (const auto& [r, from, to] : {std::tuple{input, x, xs}, std::tuple{weight, w, ws}}) {
-    regroup<T><<<blocks_for(r.n * r.hb * r.wb * r.cs), kThreads, 0, stream()>>>(static_cast<const T*>(from),
-                                                                              static_cast<T*>(to), r);
-    check_launch("launching a space-to-depth regrouping");
+  switch (s.c) {
+    case 1: return launch<T, 1>(x, w, xs, ws, s);
+    case 2: return launch<T, 2>(x, w, xs, ws, s);
+    case 3: return launch<T, 3>(x, w, xs, ws, s);
+    default: return launch<T, 4>(x, w, xs, ws, s);
   }
 }
 
@@ -65,7 +86,7 @@ bool space_to_depth_of(const SmallConvGeometry& g, SpaceToDepth& s) {
   s.front_h = g.ph, s.front_w = g.pw;
   s.kbh = (g.kh + 1) / 2, s.kbw = (g.kw + 1) / 2;
   s.hb = g.oh + s.kbh - 1, s.wb = g.ow + s.kbw - 1;
-  s.cs = (4 * g.c + 7) / 8 * 8;
+  s.cs = (4 * g.c + 7) / 8 * 8;  // as regroup's CS
   return true;
 }
 
