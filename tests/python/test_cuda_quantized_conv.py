@@ -152,17 +152,18 @@ def test_a_quantized_model_runs_int8_convolutions():
         got, want = compiled(x).float(), quantized(x).float()
     from tensorforge.dynamo import engine_modules
     text = "\n".join(m.engine.inspect() for m in engine_modules())
-    assert text.count("[quantized_convolution]") == 3, text  # the 3-channel stem, c1 and c2
-    assert text.count("cuda.quantized_conv.small_channels") == 1, text  # the stem
+    assert text.count("[quantized_convolution]") == 2, text  # c1 and c2 (the 3-channel stem stays float16)
+    assert "cuda.quantized_conv.small_channels" not in text, text
     err = (got - want).abs().max().item() / want.abs().max().item()
     assert err < 0.05, f"largest difference {err:.4f} of the largest output"
 
 
 def test_quantized_residuals_keep_the_blocks_int8():
     """tensorforge.quantize(residuals=True) on a 3-channel stem and three bottleneck blocks in float16:
-    every convolution becomes an int8 layer (the stem on the small-channel kernel, the rest on
-    cuDNN's), and all of them but the last write int8 for the next (the quantizes fold into them; the
-    residuals are read as int8); the engine stays near PyTorch running the quantized model."""
+    every convolution but the stem (float16, whose space-to-depth plans outrun an int8 kernel) becomes
+    an int8 layer on cuDNN's kernels, and all of them but the last write int8 for the next (the
+    quantizes fold into them; the residuals are read as int8); the engine stays near PyTorch running
+    the quantized model."""
     from test_calibration import _resnet_blocks
 
     model = _resnet_blocks().half().cuda()
@@ -177,9 +178,8 @@ def test_quantized_residuals_keep_the_blocks_int8():
     from tensorforge.dynamo import engine_modules
     lines = [line for m in engine_modules() for line in m.engine.inspect().splitlines()
              if "[quantized_convolution]" in line]
-    assert len(lines) == 11, lines
-    assert sum("-> int8[" in line for line in lines) == 10, lines
-    assert sum("tactic=cuda.quantized_conv.small_channels" in line for line in lines) == 1, lines
+    assert len(lines) == 10, lines
+    assert sum("-> int8[" in line for line in lines) == 9, lines
     assert sum("tactic=cuda.quantized_conv.cudnn" in line for line in lines) == 10, lines
     err = (got - want).abs().max().item() / want.abs().max().item()
     assert err < 0.05, f"largest difference {err:.4f} of the largest output"
