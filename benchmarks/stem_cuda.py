@@ -88,10 +88,27 @@ def main():
             regroup_ms = median_ms(lambda: regroup(xn, 4, 2))
             print(f"  PyTorch space-to-depth: conv {s2d_ms:.3f} ms + regrouping {regroup_ms:.3f} ms "
                   f"(largest difference {err:.1e} of the largest output)")
-        print("  " + choice.strip()[:400])
+        print("  " + choice.strip()[:200])
         for line in log.splitlines():
             if "timed:" in line:
-                print("  " + line.strip()[:600])
+                print("  candidates, fastest first: " + "; ".join(fastest_candidates(line)))
+
+
+def fastest_candidates(line: str, keep: int = 8) -> list[str]:
+    """The build's timed candidates from an info line '... (timed: NAME T ms, NAME T ms, ...)', fastest
+    first, each kind once (its best time): cuDNN's direct plans, the space-to-depth ones, ours."""
+    listed = line.split("(timed: ", 1)[-1].rsplit(")", 1)[0]
+    best: dict[str, float] = {}
+    for item in listed.split(", "):
+        name, _, rest = item.rpartition(" ")
+        if rest != "ms":
+            continue
+        name, _, ms = name.rpartition(" ")
+        try:
+            best[name] = min(best.get(name, float("inf")), float(ms))
+        except ValueError:
+            continue
+    return [f"{name} {ms:.3f} ms" for name, ms in sorted(best.items(), key=lambda kv: kv[1])[:keep]]
 
 
 if __name__ == "__main__":
