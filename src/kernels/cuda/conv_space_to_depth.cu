@@ -13,6 +13,9 @@ namespace tensorforge::cuda {
 
 namespace {
 
+// A block's channels: 4C rounded up to 8 (SpaceToDepth.cs).
+constexpr int64_t block_channels(int64_t c) { return (4 * c + 7) / 8 * 8; }
+
 // One regrouping: dst [n, hb, wb, cs][.., q] = src [n, h, w, c][2 by + dy - front_h, 2 bx + dx -
 // front_w, ch] with q = (2 dy + dx) c + ch, zero outside src and for q >= 4c. The input is regrouped
 // with the layer's padding in front; the weight ([K, KH, KW, C]) with none (its blocks reaching past
@@ -26,7 +29,7 @@ struct Regroup {
 // 2C elements (or zeros past the input) and writes its CS channels as 16-byte words.
 template <class T, int C>
 __global__ void regroup(const T* __restrict__ src, T* __restrict__ dst, Regroup r) {
-  constexpr int CS = (4 * C + 7) / 8 * 8, kWords = CS * sizeof(T) / 16;
+  constexpr int CS = static_cast<int>(block_channels(C)), kWords = CS * sizeof(T) / 16;
   static_assert(CS * sizeof(T) % 16 == 0, "whole 16-byte words a block");
   const int64_t total = r.n * r.hb * r.wb;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
@@ -86,7 +89,7 @@ bool space_to_depth_of(const SmallConvGeometry& g, SpaceToDepth& s) {
   s.front_h = g.ph, s.front_w = g.pw;
   s.kbh = (g.kh + 1) / 2, s.kbw = (g.kw + 1) / 2;
   s.hb = g.oh + s.kbh - 1, s.wb = g.ow + s.kbw - 1;
-  s.cs = (4 * g.c + 7) / 8 * 8;  // as regroup's CS
+  s.cs = block_channels(g.c);
   return true;
 }
 
