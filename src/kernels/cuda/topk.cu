@@ -29,6 +29,7 @@
 #include <limits>
 
 #include "kernels/common/axis_view.h"
+#include "kernels/cuda/async_copy.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/packed_keys.cuh"
 
@@ -378,6 +379,109 @@ __device__ __forceinline__ Pair<T> pair_of(uint32_t u) {
   return p;
 }
 
+constexpr int kThresholdWarps = 4, kThresholdCap = 256;
+
+/// The best of a thread's held 16-bit floats (NaN first; the smallest for !largest) as a pair.
+template <class T, int WPT>
+__device__ __forceinline__ T held_best(const uint4 (&held)[WPT], int me, int team, int words, bool largest) {
+  auto better = [&](Pair<T> a, Pair<T> b) { return largest ? __hmax2_nan(a, b) : __hmin2_nan(a, b); };
+  constexpr bool kHalf = std::is_same_v<T, __half>;
+  const uint32_t worst = largest ? (kHalf ? 0xfc00fc00u : 0xff80ff80u) : (kHalf ? 0x7c007c00u : 0x7f807f80u);
+  Pair<T> m = pair_of<T>(worst);  // -inf (+inf for smallest) twice
+#pragma unroll
+  for (int c = 0; c < WPT; ++c)
+    if (me + team * c < words) {
+      const uint4& h = held[c];
+      m = better(better(m, pair_of<T>(h.x)), better(better(pair_of<T>(h.y), pair_of<T>(h.z)), pair_of<T>(h.w)));
+    }
+  return largest ? __hmax_nan(m.x, m.y) : __hmin_nan(m.x, m.y);
+}
+
+/// Writes output `slot` of a row from its packed word: the index, and the value from the key's bits
+/// (read again from the row where the key does not tell: zeros' sign, NaN).
+template <class T>
+__device__ __forceinline__ void emit_word(T* vr, int64_t* ir, const T* xr, int slot, uint32_t w, bool largest) {
+  using P = Packed<T>;
+  const int32_t j = static_cast<int32_t>(P::index(w)), bits = P::bits_of_key(w >> 16, largest);
+  ir[slot] = j;
+  if (bits >= 0) {
+    const uint16_t b = static_cast<uint16_t>(bits);
+    memcpy(&vr[slot], &b, sizeof b);
+  } else {
+    vr[slot] = xr[j];
+  }
+}
+
+/// A pair of 16-bit floats at or past the threshold whose key is `t`: 0xffff in each such half.
+template <class T>
+struct Reach {
+  Pair<T> tt;
+  bool largest;
+  __device__ __forceinline__ Reach(uint32_t t, bool largest_) : largest(largest_) {
+    const int32_t tb = Packed<T>::bits_of_key(t, largest);  // -1: a zero (not NaN here), compared as +0.0
+    tt = pair_of<T>(static_cast<uint32_t>(tb < 0 ? 0 : tb) * 0x10001u);
+  }
+  __device__ __forceinline__ uint32_t operator()(uint32_t u) const {
+    return largest ? __hge2_mask(pair_of<T>(u), tt) : __hle2_mask(pair_of<T>(u), tt);
+  }
+};
+
+/// Calls f(word) with the packed word (key, index) of each held element at or past the threshold.
+template <class T, int WPT, class F>
+__device__ __forceinline__ void each_reaching(const uint4 (&held)[WPT], const Reach<T>& reach, int me, int team,
+                                              int words, uint32_t flip, F f) {
+  using P = Packed<T>;
+#pragma unroll
+  for (int c = 0; c < WPT; ++c) {
+    const uint4& h = held[c];
+    const uint32_t r[4] = {reach(h.x), reach(h.y), reach(h.z), reach(h.w)};
+    if (me + team * c < words && (r[0] | r[1] | r[2] | r[3]))
+#pragma unroll
+      for (int e = 0; e < 8; ++e)
+        if ((r[e / 2] >> (16 * (e & 1))) & 1u) {
+          const uint32_t u = (e < 2 ? h.x : e < 4 ? h.y : e < 6 ? h.z : h.w) >> (16 * (e & 1));
+          T v;
+          const uint16_t b = static_cast<uint16_t>(u);
+          memcpy(&v, &b, sizeof b);
+          f(P::pack(P::order(v) ^ flip, (me + team * c) * 8 + e));
+        }
+  }
+}
+
+/// The key path of a team's row (NaN, or more candidates than fit): every held element becomes a
+/// packed key, each thread keeps its best K, the warp's lists merge by shuffles and, for a block of
+/// four warps a row, through `lists` in the first warp, whose lane 0 ends with the row's best K,
+/// written by lanes below k. Every thread of the team calls it.
+template <class T, int K, int WPT, int kTeam>
+__device__ __forceinline__ void rank_all(const uint4 (&held)[WPT], uint32_t (&lists)[kThresholdWarps][K], int me,
+                                         int words, T* vr, int64_t* ir, const T* xr, int32_t k, bool largest) {
+  using P = Packed<T>;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  uint32_t best[K];
+#pragma unroll
+  for (int q = 0; q < K; ++q) best[q] = 0;
+#pragma unroll
+  for (int c = 0; c < WPT; ++c)
+    if (me + kTeam * c < words) {
+      const uint4& h = held[c];
+      const uint4 keys = make_uint4(P::keys2(h.x, largest), P::keys2(h.y, largest), P::keys2(h.z, largest),
+                                    P::keys2(h.w, largest));
+#pragma unroll
+      for (int e = 0; e < 8; ++e) insert_packed<K>(best, P::pack(key16_at(keys, e), (me + kTeam * c) * 8 + e));
+    }
+  lanes_best_packed<K>(best, 32);
+  if constexpr (kTeam > 32) {
+    lists_to_first_warp<K>(best, lists, [](int) { return 0u; });
+    if (warp == 0) lanes_best_packed<K>(best, kThresholdWarps);  // lanes below 4 hold the row's list
+  }
+  if (kTeam == 32 || warp == 0)
+#pragma unroll
+    for (int q = 0; q < K; ++q) {
+      const uint32_t w = __shfl_sync(0xffffffffu, best[q], 0);
+      if (lane == q && q < k) emit_word(vr, ir, xr, q, w, largest);
+    }
+}
+
 /// topk of rows of 16-bit floats, contiguous, 16-byte aligned, of whole 16-byte words and at most
 /// kTeam * WPT * 8 elements, K (8 or 16) >= k. A team of threads takes a row (kTeam 32: a warp per
 /// row, four rows a block; kTeam 128: the whole block, so a row's serial steps are spread over four
@@ -391,7 +495,6 @@ __device__ __forceinline__ Pair<T> pair_of(uint32_t u) {
 /// threshold) turn every element into a key and merge per-thread lists of the best K instead. The
 /// keys name the values written, except zeros (the key drops the sign) and NaN, read again.
 /// Every group of kTeam / K threads must hold at least one word (rows of at least kTeam words).
-constexpr int kThresholdWarps = 4, kThresholdCap = 256;
 template <class T, int K, int WPT, int kTeam>
 __global__ void __launch_bounds__(32 * kThresholdWarps)
     topk_threshold(const T* __restrict__ x, T* __restrict__ values, int64_t* __restrict__ indices, int64_t rows,
@@ -423,30 +526,10 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
 #pragma unroll
     for (int c = 0; c < WPT; ++c)
       held[c] = me + kTeam * c < words ? reinterpret_cast<const uint4*>(xr)[me + kTeam * c] : make_uint4(0, 0, 0, 0);
-    auto better = [&](Pair<T> a, Pair<T> b) { return largest ? __hmax2_nan(a, b) : __hmin2_nan(a, b); };
-    constexpr bool kHalf = std::is_same_v<T, __half>;
-    const uint32_t worst = largest ? (kHalf ? 0xfc00fc00u : 0xff80ff80u) : (kHalf ? 0x7c007c00u : 0x7f807f80u);
-    Pair<T> m = pair_of<T>(worst);  // -inf (+inf for smallest) twice
-#pragma unroll
-    for (int c = 0; c < WPT; ++c)
-      if (me + kTeam * c < words) {
-        const uint4& h = held[c];
-        m = better(better(m, pair_of<T>(h.x)), better(better(pair_of<T>(h.y), pair_of<T>(h.z)), pair_of<T>(h.w)));
-      }
-    const T best1 = largest ? __hmax_nan(m.x, m.y) : __hmin_nan(m.x, m.y);
+    const T best1 = held_best<T, WPT>(held, me, kTeam, words, largest);
     int count = kThresholdCap + 1;  // the key path, unless the threshold's candidates fit
     T* vr = values + row * k;
     int64_t* ir = indices + row * k;
-    auto emit = [&](int slot, typename P::Word w) {
-      const int32_t j = static_cast<int32_t>(P::index(w)), bits = P::bits_of_key(w >> 16, largest);
-      ir[slot] = j;
-      if (bits >= 0) {
-        const uint16_t b = static_cast<uint16_t>(bits);
-        memcpy(&vr[slot], &b, sizeof b);
-      } else {
-        vr[slot] = xr[j];
-      }
-    };
     bool nan;
     if constexpr (kBlock)
       nan = __syncthreads_or(__hisnan(best1));
@@ -464,12 +547,7 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
 #pragma unroll
         for (int w = 0; w < kThresholdWarps; ++w) t = min(t, warp_least[w]);
       }
-      const int32_t tb = P::bits_of_key(t, largest);  // -1: a zero (not NaN here), compared as +0.0
-      const uint32_t tw = static_cast<uint32_t>(tb < 0 ? 0 : tb) * 0x10001u;
-      const Pair<T> tt = pair_of<T>(tw);
-      auto reach = [&](uint32_t u) {  // 0xffff in each half at or past the threshold
-        return largest ? __hge2_mask(pair_of<T>(u), tt) : __hle2_mask(pair_of<T>(u), tt);
-      };
+      const Reach<T> reach(t, largest);
       int mine = 0;
 #pragma unroll
       for (int c = 0; c < WPT; ++c)
@@ -498,21 +576,7 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
       }
       if (count <= kThresholdCap) {
         int pos = base + end - mine;
-#pragma unroll
-        for (int c = 0; c < WPT; ++c) {
-          const uint4& h = held[c];
-          const uint32_t r[4] = {reach(h.x), reach(h.y), reach(h.z), reach(h.w)};
-          if (me + kTeam * c < words && (r[0] | r[1] | r[2] | r[3]))
-#pragma unroll
-            for (int e = 0; e < 8; ++e)
-              if ((r[e / 2] >> (16 * (e & 1))) & 1u) {
-                const uint32_t u = (e < 2 ? h.x : e < 4 ? h.y : e < 6 ? h.z : h.w) >> (16 * (e & 1));
-                T v;
-                const uint16_t b = static_cast<uint16_t>(u);
-                memcpy(&v, &b, sizeof b);
-                cand[pos++] = P::pack(P::order(v) ^ flip, (me + kTeam * c) * 8 + e);
-              }
-        }
+        each_reaching<T, WPT>(held, reach, me, kTeam, words, flip, [&](uint32_t w) { cand[pos++] = w; });
         if (me < 4) cand[count + me] = 0;  // pads the last 16-byte group: 0 comes after every word
         sync();
         const uint4* cand4 = reinterpret_cast<const uint4*>(cand);
@@ -523,36 +587,109 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
             const uint4 c = cand4[j / 4];
             rank += (c.x > w) + (c.y > w) + (c.z > w) + (c.w > w);
           }
-          if (rank < k) emit(rank, w);
+          if (rank < k) emit_word(vr, ir, xr, rank, w, largest);
         }
       }
     }
-    if (count > kThresholdCap) {  // the same in the whole team
-      uint32_t best[K];
-#pragma unroll
-      for (int q = 0; q < K; ++q) best[q] = 0;
-#pragma unroll
-      for (int c = 0; c < WPT; ++c)
-        if (me + kTeam * c < words) {
-          const uint4& h = held[c];
-          const uint4 keys = make_uint4(P::keys2(h.x, largest), P::keys2(h.y, largest), P::keys2(h.z, largest),
-                                        P::keys2(h.w, largest));
-#pragma unroll
-          for (int e = 0; e < 8; ++e) insert_packed<K>(best, P::pack(key16_at(keys, e), (me + kTeam * c) * 8 + e));
-        }
-      lanes_best_packed<K>(best, 32);
-      if constexpr (kBlock) {
-        lists_to_first_warp<K>(best, lists, [](int) { return 0u; });
-        if (warp == 0) lanes_best_packed<K>(best, kThresholdWarps);  // lanes below 4 hold the row's list
-      }
-      if (!kBlock || warp == 0)
-#pragma unroll
-        for (int q = 0; q < K; ++q) {
-          const uint32_t w = __shfl_sync(kAll, best[q], 0);
-          if (lane == q && q < k) emit(q, w);
-        }
-    }
+    if (count > kThresholdCap)  // the same in the whole team
+      rank_all<T, K, WPT, kTeam>(held, lists, me, words, vr, ir, xr, k, largest);
     sync();  // cand (and the block's scratch) is rewritten by the next row
+  }
+}
+
+/// topk_threshold's block-a-row form with two barriers a row instead of five: the NaN test rides
+/// with each warp's least group best (bit 31 of its word), candidates take their slots by
+/// shared-memory atomics instead of a count and a scan (ranks do not depend on the order), and
+/// consecutive rows alternate between two halves of the scratch, so no barrier closes a row.
+/// kStaged: for a grid of fewer blocks than rows, each block copies its next row into shared memory
+/// (cp.async, each thread its own words, read back by itself) while it ranks the current one, so
+/// the memory keeps streaming through a row's serial steps.
+template <class T, int K, int WPT, bool kStaged>
+__global__ void __launch_bounds__(32 * kThresholdWarps)
+    topk_threshold_block(const T* __restrict__ x, T* __restrict__ values, int64_t* __restrict__ indices,
+                         int64_t rows, int32_t extent, int32_t k, bool largest) {
+  constexpr int kTeam = 32 * kThresholdWarps, kGroup = kTeam / K;  // a group's best is one of K
+  static_assert(sizeof(T) == 2 && 32 % K == 0 && kGroup <= 32, "16-bit elements, K a power of two up to 32");
+  using P = Packed<T>;
+  constexpr unsigned kAll = 0xffffffffu;
+  __shared__ __align__(16) uint32_t candidates[2][kThresholdCap];
+  __shared__ uint32_t warp_least[2][kThresholdWarps];  // each warp's least group best; bit 31: a NaN seen
+  __shared__ int found[2];                             // candidates, counted by atomics
+  __shared__ uint32_t lists[kThresholdWarps][K];       // each warp's best K (the key path)
+  __shared__ __align__(16) uint4 stage[kStaged ? kTeam * WPT : 1];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, me = threadIdx.x, words = extent / 8;
+  const uint32_t flip = largest ? 0u : 0xffffu;  // key = order ^ flip
+  if (me < 2) found[me] = 0;                     // first counted after the first row's first barrier
+  auto issue = [&](int64_t row) {                // kStaged: this thread's words of the row to its slots
+    const uint4* xr = reinterpret_cast<const uint4*>(x + row * extent);
+#pragma unroll
+    for (int c = 0; c < WPT; ++c)
+      if (me + kTeam * c < words) cp_async16(&stage[me + kTeam * c], xr + me + kTeam * c);
+    cp_async_commit();
+  };
+  if constexpr (kStaged)
+    if (blockIdx.x < rows) issue(blockIdx.x);
+  int b = 0;  // the row's half of the scratch
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x, b ^= 1) {
+    const T* xr = x + row * extent;
+    uint4 held[WPT];
+    if constexpr (kStaged) cp_async_wait<0>();
+#pragma unroll
+    for (int c = 0; c < WPT; ++c) {
+      const int i = me + kTeam * c;
+      if constexpr (kStaged)
+        held[c] = i < words ? stage[i] : make_uint4(0, 0, 0, 0);
+      else
+        held[c] = i < words ? reinterpret_cast<const uint4*>(xr)[i] : make_uint4(0, 0, 0, 0);
+    }
+    const T best1 = held_best<T, WPT>(held, me, kTeam, words, largest);
+    // The stage's words are in registers (held_best has used them): the next row may land there.
+    if constexpr (kStaged)
+      if (row + gridDim.x < rows) issue(row + gridDim.x);
+    T* vr = values + row * k;
+    int64_t* ir = indices + row * k;
+    uint32_t t = P::order(best1) ^ flip;  // a thread without elements: the worst value's key
+#pragma unroll
+    for (int mask = 1; mask < kGroup; mask <<= 1) t = max(t, __shfl_xor_sync(kAll, t, mask));
+#pragma unroll
+    for (int mask = kGroup; mask < 32; mask <<= 1) t = min(t, __shfl_xor_sync(kAll, t, mask));
+    const bool nan_seen = __any_sync(kAll, __hisnan(best1));
+    if (lane == 0) warp_least[b][warp] = t | (nan_seen ? 0x80000000u : 0u);
+    __syncthreads();
+    if (me == 0) found[b ^ 1] = 0;  // the previous row's count, read before this barrier
+    uint32_t seen = 0;
+    t = 0xffffu;
+#pragma unroll
+    for (int w = 0; w < kThresholdWarps; ++w) {
+      const uint32_t v = warp_least[b][w];
+      seen |= v;
+      t = min(t, v & 0xffffu);
+    }
+    int count = kThresholdCap + 1;  // the key path, unless the threshold's candidates fit
+    if (!(seen >> 31)) {
+      uint32_t* cand = candidates[b];
+      each_reaching<T, WPT>(held, Reach<T>(t, largest), me, kTeam, words, flip, [&](uint32_t w) {
+        const int pos = atomicAdd(&found[b], 1);
+        if (pos < kThresholdCap) cand[pos] = w;
+      });
+      __syncthreads();
+      count = found[b];
+      if (count <= kThresholdCap) {
+        const uint4* cand4 = reinterpret_cast<const uint4*>(cand);
+        for (int i = me; i < count; i += kTeam) {
+          const uint32_t w = cand[i];
+          int rank = 0, j = 0;
+          for (; j + 4 <= count; j += 4) {  // words are unique; four a shared-memory read
+            const uint4 c = cand4[j / 4];
+            rank += (c.x > w) + (c.y > w) + (c.z > w) + (c.w > w);
+          }
+          for (; j < count; ++j) rank += cand[j] > w;
+          if (rank < k) emit_word(vr, ir, xr, rank, w, largest);
+        }
+      }
+    }
+    if (count > kThresholdCap)  // the same in the whole block
+      rank_all<T, K, WPT, kTeam>(held, lists, me, words, vr, ir, xr, k, largest);
   }
 }
 
