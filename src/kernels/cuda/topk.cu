@@ -29,7 +29,6 @@
 #include <limits>
 
 #include "kernels/common/axis_view.h"
-#include "kernels/cuda/async_copy.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/packed_keys.cuh"
 
@@ -448,16 +447,13 @@ __device__ __forceinline__ void each_reaching(const uint4 (&held)[WPT], const Re
   }
 }
 
-/// The key path of a team's row (NaN, or more candidates than fit): every held element becomes a
-/// packed key, each thread keeps its best K, the warp's lists merge by shuffles and, for a block of
-/// four warps a row, through `lists` in the first warp, whose lane 0 ends with the row's best K,
-/// written by lanes below k. Every thread of the team calls it.
+/// The key path of a row (NaN, or more candidates than fit): every held element becomes a packed
+/// key, each thread keeps its best K, and the warp's lists merge by shuffles; every lane of the warp
+/// ends with its best K (a block's warps then merge theirs through shared memory).
 template <class T, int K, int WPT, int kTeam>
-__device__ __forceinline__ void rank_all(const uint4 (&held)[WPT], uint32_t (&lists)[kThresholdWarps][K], int me,
-                                         int words, T* vr, int64_t* ir, const T* xr, int32_t k, bool largest) {
+__device__ __forceinline__ void warp_best_keys(const uint4 (&held)[WPT], uint32_t (&best)[K], int me, int words,
+                                               bool largest) {
   using P = Packed<T>;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  uint32_t best[K];
 #pragma unroll
   for (int q = 0; q < K; ++q) best[q] = 0;
 #pragma unroll
@@ -470,88 +466,65 @@ __device__ __forceinline__ void rank_all(const uint4 (&held)[WPT], uint32_t (&li
       for (int e = 0; e < 8; ++e) insert_packed<K>(best, P::pack(key16_at(keys, e), (me + kTeam * c) * 8 + e));
     }
   lanes_best_packed<K>(best, 32);
-  if constexpr (kTeam > 32) {
-    lists_to_first_warp<K>(best, lists, [](int) { return 0u; });
-    if (warp == 0) lanes_best_packed<K>(best, kThresholdWarps);  // lanes below 4 hold the row's list
-  }
-  if (kTeam == 32 || warp == 0)
-#pragma unroll
-    for (int q = 0; q < K; ++q) {
-      const uint32_t w = __shfl_sync(0xffffffffu, best[q], 0);
-      if (lane == q && q < k) emit_word(vr, ir, xr, q, w, largest);
-    }
 }
 
-/// topk of rows of 16-bit floats, contiguous, 16-byte aligned, of whole 16-byte words and at most
-/// kTeam * WPT * 8 elements, K (8 or 16) >= k. A team of threads takes a row (kTeam 32: a warp per
-/// row, four rows a block; kTeam 128: the whole block, so a row's serial steps are spread over four
-/// warps and more rows are in flight per multiprocessor), each thread holding its WPT words of the
-/// row in registers (read once). The threads' best values (native 16-bit pair maxima, or minima
-/// for smallest) give a threshold at least K elements reach: the least of K thread groups' best, by
-/// their order keys. Only the elements at or above it (a few in a row of random values; found by
-/// native pair comparisons) become packed keys: threads count theirs, a scan places them in shared
-/// memory (kThresholdCap at most), and each candidate's rank among them is its output slot. Rows
-/// holding NaN (which pair comparisons cannot rank) or with more candidates (many ties at the
-/// threshold) turn every element into a key and merge per-thread lists of the best K instead. The
-/// keys name the values written, except zeros (the key drops the sign) and NaN, read again.
-/// Every group of kTeam / K threads must hold at least one word (rows of at least kTeam words).
-template <class T, int K, int WPT, int kTeam>
+/// Writes the row's first k from lane 0's list of its best K, one output a lane.
+template <class T, int K>
+__device__ __forceinline__ void emit_best(const uint32_t (&best)[K], T* vr, int64_t* ir, const T* xr, int32_t k,
+                                          bool largest) {
+  const int lane = threadIdx.x & 31;
+#pragma unroll
+  for (int q = 0; q < K; ++q) {
+    const uint32_t w = __shfl_sync(0xffffffffu, best[q], 0);
+    if (lane == q && q < k) emit_word(vr, ir, xr, q, w, largest);
+  }
+}
+
+/// topk of rows of 16-bit floats, contiguous, 16-byte aligned, of whole 16-byte words, 32 * WPT * 8
+/// elements at most, K (8 or 16) >= k: a warp a row, four rows a block, each lane holding its WPT
+/// words of the row in registers (read once). The lanes' best values (native 16-bit pair maxima, or
+/// minima for smallest) give a threshold at least K elements reach: the least of K lane groups'
+/// best, by their order keys. Only the elements at or above it (a few in a row of random values;
+/// found by native pair comparisons) become packed keys: lanes count theirs, a warp scan places them
+/// in shared memory (kThresholdCap at most), and each candidate's rank among them is its output
+/// slot. Rows holding NaN (which pair comparisons cannot rank) or with more candidates (many ties at
+/// the threshold) turn every element into a key and merge per-lane lists of the best K instead. The
+/// keys name the values written, except zeros (the key drops the sign) and NaN, read again. Every
+/// group of 32 / K lanes must hold at least one word (rows of at least 32 words).
+template <class T, int K, int WPT>
 __global__ void __launch_bounds__(32 * kThresholdWarps)
     topk_threshold(const T* __restrict__ x, T* __restrict__ values, int64_t* __restrict__ indices, int64_t rows,
                    int32_t extent, int32_t k, bool largest) {
+  constexpr int kGroup = 32 / K;  // a group's best is one of K
   static_assert(sizeof(T) == 2 && 32 % K == 0, "16-bit elements, K a power of two up to 32");
-  static_assert(kTeam == 32 || kTeam == 32 * kThresholdWarps, "a warp or the whole block per row");
-  constexpr bool kBlock = kTeam > 32;
-  constexpr int kTeams = 32 * kThresholdWarps / kTeam, kGroup = kTeam / K;  // a group's best is one of K
-  static_assert(kGroup <= 32, "a group within a warp");
   using P = Packed<T>;
   constexpr unsigned kAll = 0xffffffffu;
-  __shared__ __align__(16) uint32_t candidates[kTeams][kThresholdCap + 4];  // + 4: padding
-  __shared__ uint32_t warp_least[kThresholdWarps];  // kBlock: each warp's least group best
-  __shared__ int warp_count[kThresholdWarps];       // kBlock: each warp's candidates
-  __shared__ uint32_t lists[kThresholdWarps][K];    // kBlock: each warp's best K (the key path)
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, team = threadIdx.x / kTeam;
-  const int me = threadIdx.x % kTeam, words = extent / 8;
+  __shared__ __align__(16) uint32_t candidates[kThresholdWarps][kThresholdCap + 4];  // + 4: padding
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, words = extent / 8;
   const uint32_t flip = largest ? 0u : 0xffffu;  // key = order ^ flip
-  uint32_t* cand = candidates[team];
-  auto sync = [] {
-    if constexpr (kBlock)
-      __syncthreads();
-    else
-      __syncwarp();
-  };
-  for (int64_t row = blockIdx.x * int64_t(kTeams) + team; row < rows; row += int64_t(gridDim.x) * kTeams) {
+  uint32_t* cand = candidates[warp];
+  for (int64_t row = blockIdx.x * int64_t(kThresholdWarps) + warp; row < rows;
+       row += int64_t(gridDim.x) * kThresholdWarps) {
     const T* xr = x + row * extent;
     uint4 held[WPT];
 #pragma unroll
     for (int c = 0; c < WPT; ++c)
-      held[c] = me + kTeam * c < words ? reinterpret_cast<const uint4*>(xr)[me + kTeam * c] : make_uint4(0, 0, 0, 0);
-    const T best1 = held_best<T, WPT>(held, me, kTeam, words, largest);
+      held[c] = lane + 32 * c < words ? reinterpret_cast<const uint4*>(xr)[lane + 32 * c] : make_uint4(0, 0, 0, 0);
+    const T best1 = held_best<T, WPT>(held, lane, 32, words, largest);
     int count = kThresholdCap + 1;  // the key path, unless the threshold's candidates fit
     T* vr = values + row * k;
     int64_t* ir = indices + row * k;
-    bool nan;
-    if constexpr (kBlock)
-      nan = __syncthreads_or(__hisnan(best1));
-    else
-      nan = __any_sync(kAll, __hisnan(best1));
-    if (!nan) {
-      uint32_t t = P::order(best1) ^ flip;  // a thread without elements: the worst value's key
+    if (!__any_sync(kAll, __hisnan(best1))) {
+      uint32_t t = P::order(best1) ^ flip;  // a lane without elements: the worst value's key
 #pragma unroll
       for (int mask = 1; mask < kGroup; mask <<= 1) t = max(t, __shfl_xor_sync(kAll, t, mask));
 #pragma unroll
       for (int mask = kGroup; mask < 32; mask <<= 1) t = min(t, __shfl_xor_sync(kAll, t, mask));
-      if constexpr (kBlock) {
-        if (lane == 0) warp_least[warp] = t;
-        __syncthreads();
-#pragma unroll
-        for (int w = 0; w < kThresholdWarps; ++w) t = min(t, warp_least[w]);
-      }
       const Reach<T> reach(t, largest);
       int mine = 0;
 #pragma unroll
       for (int c = 0; c < WPT; ++c)
-        if (me + kTeam * c < words) {
+        if (lane + 32 * c < words) {
           const uint4& h = held[c];
           mine += (__popc(reach(h.x)) + __popc(reach(h.y)) + __popc(reach(h.z)) + __popc(reach(h.w))) >> 4;
         }
@@ -561,26 +534,14 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
         const int o = __shfl_up_sync(kAll, end, d);
         if (lane >= d) end += o;
       }
-      int base = 0;  // the candidates of the team's earlier warps
       count = __shfl_sync(kAll, end, 31);
-      if constexpr (kBlock) {
-        if (lane == 31) warp_count[warp] = end;
-        __syncthreads();
-        count = 0;
-#pragma unroll
-        for (int w = 0; w < kThresholdWarps; ++w) {
-          const int c = warp_count[w];
-          base += w < warp ? c : 0;
-          count += c;
-        }
-      }
       if (count <= kThresholdCap) {
-        int pos = base + end - mine;
-        each_reaching<T, WPT>(held, reach, me, kTeam, words, flip, [&](uint32_t w) { cand[pos++] = w; });
-        if (me < 4) cand[count + me] = 0;  // pads the last 16-byte group: 0 comes after every word
-        sync();
+        int pos = end - mine;
+        each_reaching<T, WPT>(held, reach, lane, 32, words, flip, [&](uint32_t w) { cand[pos++] = w; });
+        if (lane < 4) cand[count + lane] = 0;  // pads the last 16-byte group: 0 comes after every word
+        __syncwarp();
         const uint4* cand4 = reinterpret_cast<const uint4*>(cand);
-        for (int i = me; i < count; i += kTeam) {
+        for (int i = lane; i < count; i += 32) {
           const uint32_t w = cand[i];
           int rank = 0;
           for (int j = 0; j < count; j += 4) {  // words are unique; four a shared-memory read
@@ -591,20 +552,22 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
         }
       }
     }
-    if (count > kThresholdCap)  // the same in the whole team
-      rank_all<T, K, WPT, kTeam>(held, lists, me, words, vr, ir, xr, k, largest);
-    sync();  // cand (and the block's scratch) is rewritten by the next row
+    if (count > kThresholdCap) {  // the same in the whole warp
+      uint32_t best[K];
+      warp_best_keys<T, K, WPT, 32>(held, best, lane, words, largest);
+      emit_best<T, K>(best, vr, ir, xr, k, largest);
+    }
+    __syncwarp();  // cand is rewritten by the next row
   }
 }
 
-/// topk_threshold's block-a-row form with two barriers a row instead of five: the NaN test rides
-/// with each warp's least group best (bit 31 of its word), candidates take their slots by
-/// shared-memory atomics instead of a count and a scan (ranks do not depend on the order), and
-/// consecutive rows alternate between two halves of the scratch, so no barrier closes a row.
-/// kStaged: for a grid of fewer blocks than rows, each block copies its next row into shared memory
-/// (cp.async, each thread its own words, read back by itself) while it ranks the current one, so
-/// the memory keeps streaming through a row's serial steps.
-template <class T, int K, int WPT, bool kStaged>
+/// topk_threshold for rows of 1025-4096 elements, the whole block of four warps a row (so a row's
+/// serial steps are spread over four warps and more rows are in flight per multiprocessor), four
+/// words a thread, with two barriers a row: the NaN test rides with each warp's least group best
+/// (bit 31 of its word), candidates take their slots by shared-memory atomics instead of a count and
+/// a scan (ranks do not depend on the order), and consecutive rows of a block alternate between two
+/// halves of the scratch, so no barrier closes a row. Rows of at least 128 words.
+template <class T, int K, int WPT>
 __global__ void __launch_bounds__(32 * kThresholdWarps)
     topk_threshold_block(const T* __restrict__ x, T* __restrict__ values, int64_t* __restrict__ indices,
                          int64_t rows, int32_t extent, int32_t k, bool largest) {
@@ -616,36 +579,17 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
   __shared__ uint32_t warp_least[2][kThresholdWarps];  // each warp's least group best; bit 31: a NaN seen
   __shared__ int found[2];                             // candidates, counted by atomics
   __shared__ uint32_t lists[kThresholdWarps][K];       // each warp's best K (the key path)
-  __shared__ __align__(16) uint4 stage[kStaged ? kTeam * WPT : 1];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, me = threadIdx.x, words = extent / 8;
   const uint32_t flip = largest ? 0u : 0xffffu;  // key = order ^ flip
   if (me < 2) found[me] = 0;                     // first counted after the first row's first barrier
-  auto issue = [&](int64_t row) {                // kStaged: this thread's words of the row to its slots
-    const uint4* xr = reinterpret_cast<const uint4*>(x + row * extent);
-#pragma unroll
-    for (int c = 0; c < WPT; ++c)
-      if (me + kTeam * c < words) cp_async16(&stage[me + kTeam * c], xr + me + kTeam * c);
-    cp_async_commit();
-  };
-  if constexpr (kStaged)
-    if (blockIdx.x < rows) issue(blockIdx.x);
-  int b = 0;  // the row's half of the scratch
+  int b = 0;                                     // the row's half of the scratch
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x, b ^= 1) {
     const T* xr = x + row * extent;
     uint4 held[WPT];
-    if constexpr (kStaged) cp_async_wait<0>();
 #pragma unroll
-    for (int c = 0; c < WPT; ++c) {
-      const int i = me + kTeam * c;
-      if constexpr (kStaged)
-        held[c] = i < words ? stage[i] : make_uint4(0, 0, 0, 0);
-      else
-        held[c] = i < words ? reinterpret_cast<const uint4*>(xr)[i] : make_uint4(0, 0, 0, 0);
-    }
+    for (int c = 0; c < WPT; ++c)
+      held[c] = me + kTeam * c < words ? reinterpret_cast<const uint4*>(xr)[me + kTeam * c] : make_uint4(0, 0, 0, 0);
     const T best1 = held_best<T, WPT>(held, me, kTeam, words, largest);
-    // The stage's words are in registers (held_best has used them): the next row may land there.
-    if constexpr (kStaged)
-      if (row + gridDim.x < rows) issue(row + gridDim.x);
     T* vr = values + row * k;
     int64_t* ir = indices + row * k;
     uint32_t t = P::order(best1) ^ flip;  // a thread without elements: the worst value's key
@@ -688,8 +632,15 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
         }
       }
     }
-    if (count > kThresholdCap)  // the same in the whole block
-      rank_all<T, K, WPT, kTeam>(held, lists, me, words, vr, ir, xr, k, largest);
+    if (count > kThresholdCap) {  // the same in the whole block
+      uint32_t best[K];
+      warp_best_keys<T, K, WPT, kTeam>(held, best, me, words, largest);
+      lists_to_first_warp<K>(best, lists, [](int) { return 0u; });
+      if (warp == 0) {
+        lanes_best_packed<K>(best, kThresholdWarps);  // lanes below 4 hold the row's list
+        emit_best<T, K>(best, vr, ir, xr, k, largest);
+      }
+    }
   }
 }
 
@@ -742,8 +693,8 @@ class TopKKernel : public Kernel {
       if (threshold_ && reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0) {
         // rows up to 1024: a warp a row, 4 words a lane; longer: the block a row, 4 words a thread
         const bool wide = r_.extent > 1024;
-        auto* kernel = small_k_ == 8 ? (wide ? topk_threshold<T, 8, 4, 128> : topk_threshold<T, 8, 4, 32>)
-                                     : (wide ? topk_threshold<T, 16, 4, 128> : topk_threshold<T, 16, 4, 32>);
+        auto* kernel = small_k_ == 8 ? (wide ? topk_threshold_block<T, 8, 4> : topk_threshold<T, 8, 4>)
+                                     : (wide ? topk_threshold_block<T, 16, 4> : topk_threshold<T, 16, 4>);
         const int64_t teams = wide ? 1 : kThresholdWarps;  // rows a block
         const int64_t blocks = std::min<int64_t>((rows_ + teams - 1) / teams, int64_t(1) << 30);
         kernel<<<static_cast<unsigned>(blocks), 32 * kThresholdWarps, 0, stream()>>>(
