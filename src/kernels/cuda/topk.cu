@@ -447,6 +447,42 @@ __device__ __forceinline__ void each_reaching(const uint4 (&held)[WPT], const Re
   }
 }
 
+/// A thread's WPT words of row xr (words `me`, `me + team`, ...; zeros past the row's end).
+template <int WPT>
+__device__ __forceinline__ void load_held(uint4 (&held)[WPT], const void* xr, int me, int team, int words) {
+#pragma unroll
+  for (int c = 0; c < WPT; ++c)
+    held[c] = me + team * c < words ? reinterpret_cast<const uint4*>(xr)[me + team * c] : make_uint4(0, 0, 0, 0);
+}
+
+/// The least of the warp's lane groups' best keys (groups of kGroup lanes; larger keys are better).
+template <int kGroup>
+__device__ __forceinline__ uint32_t least_group_best(uint32_t t) {
+#pragma unroll
+  for (int mask = 1; mask < kGroup; mask <<= 1) t = max(t, __shfl_xor_sync(0xffffffffu, t, mask));
+#pragma unroll
+  for (int mask = kGroup; mask < 32; mask <<= 1) t = min(t, __shfl_xor_sync(0xffffffffu, t, mask));
+  return t;
+}
+
+/// Writes each of the `count` candidate words in shared memory (16-byte aligned, unique) whose rank
+/// among them is below k to its output slot; the team's threads (`me` of `team`) take one each.
+template <class T>
+__device__ __forceinline__ void rank_candidates(const uint32_t* cand, int count, int me, int team, T* vr, int64_t* ir,
+                                                const T* xr, int32_t k, bool largest) {
+  const uint4* cand4 = reinterpret_cast<const uint4*>(cand);
+  for (int i = me; i < count; i += team) {
+    const uint32_t w = cand[i];
+    int rank = 0, j = 0;
+    for (; j + 4 <= count; j += 4) {  // four a shared-memory read
+      const uint4 c = cand4[j / 4];
+      rank += (c.x > w) + (c.y > w) + (c.z > w) + (c.w > w);
+    }
+    for (; j < count; ++j) rank += cand[j] > w;
+    if (rank < k) emit_word(vr, ir, xr, rank, w, largest);
+  }
+}
+
 /// The key path of a row (NaN, or more candidates than fit): every held element becomes a packed
 /// key, each thread keeps its best K, and the warp's lists merge by shuffles; every lane of the warp
 /// ends with its best K (a block's warps then merge theirs through shared memory).
@@ -499,7 +535,7 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
   static_assert(sizeof(T) == 2 && 32 % K == 0, "16-bit elements, K a power of two up to 32");
   using P = Packed<T>;
   constexpr unsigned kAll = 0xffffffffu;
-  __shared__ __align__(16) uint32_t candidates[kThresholdWarps][kThresholdCap + 4];  // + 4: padding
+  __shared__ __align__(16) uint32_t candidates[kThresholdWarps][kThresholdCap];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, words = extent / 8;
   const uint32_t flip = largest ? 0u : 0xffffu;  // key = order ^ flip
   uint32_t* cand = candidates[warp];
@@ -507,20 +543,14 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
        row += int64_t(gridDim.x) * kThresholdWarps) {
     const T* xr = x + row * extent;
     uint4 held[WPT];
-#pragma unroll
-    for (int c = 0; c < WPT; ++c)
-      held[c] = lane + 32 * c < words ? reinterpret_cast<const uint4*>(xr)[lane + 32 * c] : make_uint4(0, 0, 0, 0);
+    load_held<WPT>(held, xr, lane, 32, words);
     const T best1 = held_best<T, WPT>(held, lane, 32, words, largest);
     int count = kThresholdCap + 1;  // the key path, unless the threshold's candidates fit
     T* vr = values + row * k;
     int64_t* ir = indices + row * k;
     if (!__any_sync(kAll, __hisnan(best1))) {
-      uint32_t t = P::order(best1) ^ flip;  // a lane without elements: the worst value's key
-#pragma unroll
-      for (int mask = 1; mask < kGroup; mask <<= 1) t = max(t, __shfl_xor_sync(kAll, t, mask));
-#pragma unroll
-      for (int mask = kGroup; mask < 32; mask <<= 1) t = min(t, __shfl_xor_sync(kAll, t, mask));
-      const Reach<T> reach(t, largest);
+      // the threshold (a lane without elements offers the worst value's key)
+      const Reach<T> reach(least_group_best<kGroup>(P::order(best1) ^ flip), largest);
       int mine = 0;
 #pragma unroll
       for (int c = 0; c < WPT; ++c)
@@ -538,18 +568,8 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
       if (count <= kThresholdCap) {
         int pos = end - mine;
         each_reaching<T, WPT>(held, reach, lane, 32, words, flip, [&](uint32_t w) { cand[pos++] = w; });
-        if (lane < 4) cand[count + lane] = 0;  // pads the last 16-byte group: 0 comes after every word
         __syncwarp();
-        const uint4* cand4 = reinterpret_cast<const uint4*>(cand);
-        for (int i = lane; i < count; i += 32) {
-          const uint32_t w = cand[i];
-          int rank = 0;
-          for (int j = 0; j < count; j += 4) {  // words are unique; four a shared-memory read
-            const uint4 c = cand4[j / 4];
-            rank += (c.x > w) + (c.y > w) + (c.z > w) + (c.w > w);
-          }
-          if (rank < k) emit_word(vr, ir, xr, rank, w, largest);
-        }
+        rank_candidates(cand, count, lane, 32, vr, ir, xr, k, largest);
       }
     }
     if (count > kThresholdCap) {  // the same in the whole warp
@@ -586,17 +606,11 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x, b ^= 1) {
     const T* xr = x + row * extent;
     uint4 held[WPT];
-#pragma unroll
-    for (int c = 0; c < WPT; ++c)
-      held[c] = me + kTeam * c < words ? reinterpret_cast<const uint4*>(xr)[me + kTeam * c] : make_uint4(0, 0, 0, 0);
+    load_held<WPT>(held, xr, me, kTeam, words);
     const T best1 = held_best<T, WPT>(held, me, kTeam, words, largest);
     T* vr = values + row * k;
     int64_t* ir = indices + row * k;
-    uint32_t t = P::order(best1) ^ flip;  // a thread without elements: the worst value's key
-#pragma unroll
-    for (int mask = 1; mask < kGroup; mask <<= 1) t = max(t, __shfl_xor_sync(kAll, t, mask));
-#pragma unroll
-    for (int mask = kGroup; mask < 32; mask <<= 1) t = min(t, __shfl_xor_sync(kAll, t, mask));
+    uint32_t t = least_group_best<kGroup>(P::order(best1) ^ flip);  // a thread without elements: the worst key
     const bool nan_seen = __any_sync(kAll, __hisnan(best1));
     if (lane == 0) warp_least[b][warp] = t | (nan_seen ? 0x80000000u : 0u);
     __syncthreads();
@@ -618,19 +632,7 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
       });
       __syncthreads();
       count = found[b];
-      if (count <= kThresholdCap) {
-        const uint4* cand4 = reinterpret_cast<const uint4*>(cand);
-        for (int i = me; i < count; i += kTeam) {
-          const uint32_t w = cand[i];
-          int rank = 0, j = 0;
-          for (; j + 4 <= count; j += 4) {  // words are unique; four a shared-memory read
-            const uint4 c = cand4[j / 4];
-            rank += (c.x > w) + (c.y > w) + (c.z > w) + (c.w > w);
-          }
-          for (; j < count; ++j) rank += cand[j] > w;
-          if (rank < k) emit_word(vr, ir, xr, rank, w, largest);
-        }
-      }
+      if (count <= kThresholdCap) rank_candidates(cand, count, me, kTeam, vr, ir, xr, k, largest);
     }
     if (count > kThresholdCap) {  // the same in the whole block
       uint32_t best[K];
