@@ -52,8 +52,11 @@ def timed_candidate(build, inputs, msg, candidate, capfd, also=()):
     ((2, 12, 9, 9), (3, 3), (1, 1), (2, 2), (2, 2), "silu", True),          # dilated, residual
     ((1, 6, 7, 5), (3, 1), (1, 1), (1, 0), (1, 1), "none", False),          # 6 channels: the element path
     ((2, 16, 9, 9), (3, 3), (2, 2), (1, 1), (1, 1), "none", True),          # 3x3 stride 2, residual
-    ((1, 24, 6, 6), (7, 7), (1, 1), (3, 3), (1, 1), "relu", False),         # 7x7: weights in shared memory
-    ((2, 96, 14, 13), (7, 7), (1, 1), (3, 3), (1, 1), "none", True),        # ConvNeXt's, residual
+    ((1, 24, 6, 6), (7, 7), (1, 1), (3, 3), (1, 1), "relu", False),         # 7x7 strips: one short strip a row
+    ((2, 96, 14, 13), (7, 7), (1, 1), (3, 3), (1, 1), "none", True),        # ConvNeXt's, residual, a strip of 1
+    ((3, 192, 9, 7), (7, 7), (1, 1), (3, 3), (1, 1), "relu", False),        # three blocks of channels
+    ((1, 768, 7, 7), (7, 7), (1, 1), (3, 3), (1, 1), "none", True),         # weights over 48 KB
+    ((1, 24, 11, 11), (7, 7), (2, 2), (3, 3), (1, 1), "relu", False),       # stride 2: weights in shared memory
 ])
 def test_depthwise_convolution_direct_kernel(dtype, case, capfd, monkeypatch):
     """A channels-last depthwise layer times our direct kernel, in every pack width (these layers are

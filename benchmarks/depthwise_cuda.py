@@ -1,0 +1,68 @@
+"""CUDA benchmark: ConvNeXt-T's four 7x7 depthwise convolutions (stride 1, padding 3, bias; channels
+last, float16) on the TensorForge engine against PyTorch eager (cuDNN, channels_last) on the same
+GPU. For each: the candidate the build chose and the build's timed candidates (our strip kernel in
+each pack width among cuDNN's plans), median ms per call (CUDA events), the largest difference from
+PyTorch's output, and what the layer's bytes (input and output once) and FLOPs would take at the
+card's copy rate for scale.
+
+    python3 benchmarks/depthwise_cuda.py [--batches 8 32]
+"""
+
+import argparse
+import os
+
+import torch
+
+from cuda_timing import median_ms
+from stem_cuda import build_logged, fastest_candidates
+from tensorforge.testing.networks import network_of
+
+# (stage, channels, height = width, layers of the stage): ConvNeXt-T at 224x224
+STAGES = [(1, 96, 56, 3), (2, 192, 28, 3), (3, 384, 14, 9), (4, 768, 7, 3)]
+
+
+def copy_rate_gbs() -> float:
+    x = torch.empty(128 << 20, dtype=torch.float16, device="cuda")
+    y = torch.empty_like(x)
+    return 2 * x.numel() * 2 / median_ms(lambda: y.copy_(x)) / 1e6
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[8, 32])
+    args = parser.parse_args()
+    os.environ.setdefault("TENSORFORGE_KERNEL_CACHE", "off")  # time the candidates, not a stored choice
+    rate = copy_rate_gbs()
+    print(f"{torch.cuda.get_device_name()}, 7x7 depthwise, stride 1, bias, float16 channels last; "
+          f"copy rate {rate:.0f} GB/s")
+    print("| batch | stage | C x H x W | ours ms | PyTorch ms | PyTorch / ours | bytes at copy rate ms | GFLOP | chosen |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n in args.batches:
+        total = [0.0, 0.0]
+        for stage, c, hw, layers in STAGES:
+            x = torch.randn(n, hw, hw, c, device="cuda", dtype=torch.float16)
+            w = (torch.randn(c, 7, 7, 1, device="cuda") * 0.1).half()
+            b = torch.randn(c, device="cuda").half()
+            net = network_of(lambda nw, x_, w_, b_: nw.add_convolution(
+                x_, w_, b_, (1, 1), (3, 3), (1, 1), c, layout="nhwc"), [x, w, b])
+            engine, log = build_logged(net)
+            ours = median_ms(lambda: engine(x, w, b))
+            xt, wt = x.permute(0, 3, 1, 2), w.permute(0, 3, 1, 2)  # channels_last views for PyTorch
+            ref = torch.nn.functional.conv2d(xt, wt, b, 1, 3, 1, c)
+            err = (engine(x, w, b).float() - ref.permute(0, 2, 3, 1).float()).abs().max().item()
+            theirs = median_ms(lambda: torch.nn.functional.conv2d(xt, wt, b, 1, 3, 1, c))
+            total[0] += ours * layers
+            total[1] += theirs * layers
+            floor = 2 * x.numel() * 2 / rate / 1e6
+            gflop = 2 * x.numel() * 49 / 1e9
+            choice = next((line for line in engine.inspect().splitlines() if "[convolution]" in line), "")
+            print(f"| {n} | {stage} | {c}x{hw}x{hw} | {ours:.4f} | {theirs:.4f} | {theirs / ours:.2f}x | {floor:.4f} | "
+                  f"{gflop:.2f} | {choice.strip()[:90]} |  max diff {err:.2g}")
+            for line in log.splitlines():
+                if "timed:" in line:
+                    print("    candidates, fastest first: " + "; ".join(fastest_candidates(line, 5)))
+        print(f"batch {n}, ConvNeXt-T's 18 layers by these times: ours {total[0]:.3f} ms, PyTorch {total[1]:.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
