@@ -49,7 +49,7 @@ def main():
             ours = median_ms(lambda: engine(x, w, b))
             xt, wt = x.permute(0, 3, 1, 2), w.permute(0, 3, 1, 2)  # channels_last views for PyTorch
             ref = torch.nn.functional.conv2d(xt, wt, b, 1, 3, 1, c)
-            err = (engine(x, w, b).float() - ref.permute(0, 2, 3, 1).float()).abs().max().item()
+            err = (engine(x, w, b)[0].float() - ref.permute(0, 2, 3, 1).float()).abs().max().item()
             theirs = median_ms(lambda: torch.nn.functional.conv2d(xt, wt, b, 1, 3, 1, c))
             total[0] += ours * layers
             total[1] += theirs * layers
