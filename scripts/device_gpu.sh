@@ -5,7 +5,7 @@
 # a second call on the same warm machine), run the CUDA tests (pytest -m cuda, which includes the
 # end-to-end torch.compile tests and the OpInfo conformance slice on CUDA; PYTEST_WORKERS=N spreads
 # them over N pytest-xdist workers; TESTS="file ..." runs only those files' CUDA tests, TESTS=none
-# none), then the model benchmark with BENCH_ARGS (skipped when BENCH_ARGS is "none"), with
+# none; TEST_K="topk or depthwise" selects tests by a pytest -k expression), then the model benchmark with BENCH_ARGS (skipped when BENCH_ARGS is "none"), with
 # MEMORY_BENCH=1 benchmarks/memory_bound_cuda.py, with DYNAMIC_ARGS (e.g. "--models bert gpt2")
 # benchmarks/dynamic_shapes.py, with LOAD=1 benchmarks/load_time.py (LOAD_ARGS, e.g. "--models bert")
 # with INT8_ARGS (e.g. "--models resnet50 --batch 256 --time --residuals") benchmarks/int8_accuracy.py,
@@ -42,7 +42,7 @@ if [ "${TESTS:-cuda}" != "none" ]; then
   paths=(tests/python)
   [ "${TESTS:-cuda}" != "cuda" ] && read -r -a paths <<< "$TESTS"
   PYTHONUNBUFFERED=1 timeout "${TEST_TIMEOUT:-300}" python3 -m pytest "${paths[@]}" -m cuda -q -p no:cacheprovider \
-    -rf --maxfail=30 "${workers[@]}" ${TEST_ARGS:-} 2>&1 | tee "$out/pytest_cuda.log" | grep -v "^\.\|^s\|^$" | tail -40
+    -rf --maxfail=30 "${workers[@]}" ${TEST_K:+-k "$TEST_K"} ${TEST_ARGS:-} 2>&1 | tee "$out/pytest_cuda.log" | grep -v "^\.\|^s\|^$" | tail -40
   echo "tests: $(( $(date +%s) - start )) s"
 fi
 if [ "${BENCH_ARGS:-}" != "none" ]; then
