@@ -202,8 +202,8 @@ __device__ __forceinline__ void warp_best(Key (&best)[K]) {
 /// Each warp's list (the same in all its lanes) goes through shared memory to the first warp, whose
 /// lanes below the block's warp count take one list each and the others none(q). Every thread of
 /// the block must call it.
-template <int K, class E, class None>
-__device__ __forceinline__ void lists_to_first_warp(E (&best)[K], E (&lists)[4][K], None none) {
+template <int K, class E, int Warps, class None>
+__device__ __forceinline__ void lists_to_first_warp(E (&best)[K], E (&lists)[Warps][K], None none) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
   __syncthreads();  // the previous row's readers are done with lists
   if (lane == 0)
@@ -586,19 +586,20 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
 /// words a thread, with two barriers a row: the NaN test rides with each warp's least group best
 /// (bit 31 of its word), candidates take their slots by shared-memory atomics instead of a count and
 /// a scan (ranks do not depend on the order), and consecutive rows of a block alternate between two
-/// halves of the scratch, so no barrier closes a row. Rows of at least 128 words.
-template <class T, int K, int WPT>
-__global__ void __launch_bounds__(32 * kThresholdWarps)
+/// halves of the scratch, so no barrier closes a row. Rows of at least 32 * Warps words; launched
+/// with 32 * Warps threads.
+template <class T, int K, int WPT, int Warps = kThresholdWarps>
+__global__ void __launch_bounds__(32 * Warps)
     topk_threshold_block(const T* __restrict__ x, T* __restrict__ values, int64_t* __restrict__ indices,
                          int64_t rows, int32_t extent, int32_t k, bool largest) {
-  constexpr int kTeam = 32 * kThresholdWarps, kGroup = kTeam / K;  // a group's best is one of K
+  constexpr int kTeam = 32 * Warps, kGroup = kTeam / K;  // a group's best is one of K
   static_assert(sizeof(T) == 2 && 32 % K == 0 && kGroup <= 32, "16-bit elements, K a power of two up to 32");
   using P = Packed<T>;
   constexpr unsigned kAll = 0xffffffffu;
   __shared__ __align__(16) uint32_t candidates[2][kThresholdCap];
-  __shared__ uint32_t warp_least[2][kThresholdWarps];  // each warp's least group best; bit 31: a NaN seen
-  __shared__ int found[2];                             // candidates, counted by atomics
-  __shared__ uint32_t lists[kThresholdWarps][K];       // each warp's best K (the key path)
+  __shared__ uint32_t warp_least[2][Warps];  // each warp's least group best; bit 31: a NaN seen
+  __shared__ int found[2];                   // candidates, counted by atomics
+  __shared__ uint32_t lists[Warps][K];       // each warp's best K (the key path)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, me = threadIdx.x, words = extent / 8;
   const uint32_t flip = largest ? 0u : 0xffffu;  // key = order ^ flip
   if (me < 2) found[me] = 0;                     // first counted after the first row's first barrier
@@ -618,7 +619,7 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
     uint32_t seen = 0;
     t = 0xffffu;
 #pragma unroll
-    for (int w = 0; w < kThresholdWarps; ++w) {
+    for (int w = 0; w < Warps; ++w) {
       const uint32_t v = warp_least[b][w];
       seen |= v;
       t = min(t, v & 0xffffu);
@@ -639,7 +640,7 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
       warp_best_keys<T, K, WPT, kTeam>(held, best, me, words, largest);
       lists_to_first_warp<K>(best, lists, [](int) { return 0u; });
       if (warp == 0) {
-        lanes_best_packed<K>(best, kThresholdWarps);  // lanes below 4 hold the row's list
+        lanes_best_packed<K>(best, Warps);  // lanes below Warps hold the row's list
         emit_best<T, K>(best, vr, ir, xr, k, largest);
       }
     }
