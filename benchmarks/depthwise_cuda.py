@@ -1,7 +1,8 @@
 """CUDA benchmark: ConvNeXt-T's four 7x7 depthwise convolutions (stride 1, padding 3, bias; channels
 last, float16) on the TensorForge engine against PyTorch eager (cuDNN, channels_last) on the same
 GPU. For each: the candidate the build chose and the build's timed candidates (our strip kernel in
-each pack width among cuDNN's plans), median ms per call (CUDA events), the largest difference from
+each pack width among cuDNN's plans), device ms per call (the CUDA profiler's kernel time, as
+memory_bound_cuda.py measures: a small layer's call through Python is host-bound), the largest difference from
 PyTorch's output, and what the layer's bytes (input and output once) and FLOPs would take at the
 card's copy rate for scale.
 
@@ -13,7 +14,7 @@ import os
 
 import torch
 
-from cuda_timing import median_ms
+from memory_bound_cuda import copy_rate_gbs, device_ms
 from stem_cuda import build_logged, fastest_candidates
 from tensorforge.testing.networks import network_of
 
@@ -21,18 +22,12 @@ from tensorforge.testing.networks import network_of
 STAGES = [(1, 96, 56, 3), (2, 192, 28, 3), (3, 384, 14, 9), (4, 768, 7, 3)]
 
 
-def copy_rate_gbs() -> float:
-    x = torch.empty(128 << 20, dtype=torch.float16, device="cuda")
-    y = torch.empty_like(x)
-    return 2 * x.numel() * 2 / median_ms(lambda: y.copy_(x)) / 1e6
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 32])
     args = parser.parse_args()
     os.environ.setdefault("TENSORFORGE_KERNEL_CACHE", "off")  # time the candidates, not a stored choice
-    rate = copy_rate_gbs()
+    rate = copy_rate_gbs(3, 20)
     print(f"{torch.cuda.get_device_name()}, 7x7 depthwise, stride 1, bias, float16 channels last; "
           f"copy rate {rate:.0f} GB/s")
     print("| batch | stage | C x H x W | ours ms | PyTorch ms | PyTorch / ours | bytes at copy rate ms | GFLOP | chosen |")
@@ -46,11 +41,11 @@ def main():
             net = network_of(lambda nw, x_, w_, b_: nw.add_convolution(
                 x_, w_, b_, (1, 1), (3, 3), (1, 1), c, layout="nhwc"), [x, w, b])
             engine, log = build_logged(net)
-            ours = median_ms(lambda: engine(x, w, b))
+            ours = device_ms(lambda: engine(x, w, b), 20)
             xt, wt = x.permute(0, 3, 1, 2), w.permute(0, 3, 1, 2)  # channels_last views for PyTorch
             ref = torch.nn.functional.conv2d(xt, wt, b, 1, 3, 1, c)
             err = (engine(x, w, b)[0].float() - ref.permute(0, 2, 3, 1).float()).abs().max().item()
-            theirs = median_ms(lambda: torch.nn.functional.conv2d(xt, wt, b, 1, 3, 1, c))
+            theirs = device_ms(lambda: torch.nn.functional.conv2d(xt, wt, b, 1, 3, 1, c), 20)
             total[0] += ours * layers
             total[1] += theirs * layers
             floor = 2 * x.numel() * 2 / rate / 1e6
