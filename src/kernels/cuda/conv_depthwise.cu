@@ -197,6 +197,11 @@ int strip_slice(int64_t c, int v, size_t element_bytes) {
   return (groups * v * element_bytes) % 16 == 0 ? groups * v : 0;
 }
 
+// Whether every channel's 7 x 7 weights fit the per-output kernel's 48 KB of shared memory.
+bool shared7_fits(const DepthwiseGeometry& g, size_t element_bytes) {
+  return g.kh == 7 && g.kw == 7 && g.c * 49 * static_cast<int64_t>(element_bytes) <= 48 * 1024;
+}
+
 bool strip_applies(const DepthwiseGeometry& g, int v, size_t element_bytes) {
   return g.kh == 7 && g.kw == 7 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
          strip_slice(g.c, v, element_bytes) > 0;
@@ -236,7 +241,7 @@ void launch_unrolled(const void* x, const void* w, const void* bias, const void*
                      const DepthwiseGeometry& g, ConvActivation act) {
   if (g.kh == 7 && aligned16(w) && strip_applies(g, V, sizeof(T)))
     launch_strip<T, V>(x, w, bias, residual, y, g, act);
-  else if (g.kh == 7 && g.kw == 7 && g.c * 49 * int64_t(sizeof(T)) <= 48 * 1024)
+  else if (shared7_fits(g, sizeof(T)))
     launch<T, V, 7, int32_t, true>(x, w, bias, residual, y, g, act);
   else if (g.kh == 7)
     launch<T, V, 0, int32_t>(x, w, bias, residual, y, g, act);
@@ -258,7 +263,7 @@ void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* b
       const bool small = std::max(g.n * g.h * g.w, g.n * g.oh * g.ow) * g.c < (int64_t(1) << 31);
       const bool square = g.kh == g.kw && (g.kh == 3 || g.kh == 5);
       // 7 x 7 weights of every channel in the default 48 KB of shared memory per block.
-      const bool shared7 = g.kh == 7 && g.kw == 7 && g.c * 49 * int64_t(sizeof(T)) <= 48 * 1024;
+      const bool shared7 = shared7_fits(g, sizeof(T));
       // Narrower packs: fewer channels a thread, so more threads and fewer registers (small layers).
       const int v = std::clamp(pack_bytes / static_cast<int>(sizeof(T)), 1, N);
       // 7 x 7 at stride 1: the strip kernel, whose blocks hold one slice of channels' weights.
