@@ -1,9 +1,8 @@
-// Scratch probe: ConvNeXt-T's 7x7 depthwise layers (stride 1, padding 3, bias, float16 channels
-// last) by the engine's strip kernel (conv_depthwise_nhwc, 16- and 4-byte packs) against a tiled
-// form: each block copies its output tile's input window (every 16-byte load in flight at once, the
-// padding written as zeros) and its channel slice's weights into shared memory, then each thread
-// computes a strip of four outputs of eight channels from there. Outputs compared with a plain
-// reference kernel (float32 sums, the same tap order); CUDA events, the best of 5 x 20 calls.
+// Probe: ConvNeXt-T's 7x7 depthwise layers (stride 1, padding 3, bias, float16 channels last) by the
+// engine's tiled kernel (conv_depthwise_nhwc, the tile it picks) and by each tile shape it has (8 x 16
+// outputs of 32 channels, 16 x 16 of 16, 8 x 8 of 64), compared with a plain reference kernel
+// (float32 sums, the same tap order); CUDA events, the best of 5 x 20 calls. Run AJ
+// (benchmarks/RESULTS.md) ran its first form, which held the tiled kernel before the engine did.
 // Not built by CMake: on a GPU machine, from the repository root,
 //   nvcc -std=c++17 -arch=sm_90 -O3 --expt-relaxed-constexpr --extended-lambda -Isrc -Iinclude \
 //     benchmarks/probes/depthwise_tile.cu -o /tmp/depthwise_tile && /tmp/depthwise_tile
@@ -34,83 +33,6 @@ __global__ void reference(const __half* x, const __half* w, const __half* bias, 
   }
 }
 
-// GS groups of 8 channels a block (slice = 8 GS channels); 128 / GS strip threads as TH rows of
-// TW / 4 strips.
-template <int GS, int TW>
-__global__ void __launch_bounds__(128) tiled(const __half* __restrict__ x, const __half* __restrict__ w,
-                                             const __half* __restrict__ bias, __half* __restrict__ y, int n, int h,
-                                             int wd, int c) {
-  constexpr int V = 8, slice = GS * V, strips_x = TW / 4, TH = 128 / GS / strips_x;
-  constexpr int IH = TH + 6, IW = TW + 6;
-  __shared__ __align__(16) __half sw[49 * slice];
-  __shared__ __align__(16) __half tile[IH * IW * slice];
-  const int tiles_x = (wd + TW - 1) / TW, tiles_y = (h + TH - 1) / TH;
-  const int t = blockIdx.x, tx = t % tiles_x, ty = (t / tiles_x) % tiles_y, b = t / (tiles_x * tiles_y);
-  const int c_first = blockIdx.y * slice, oy0 = ty * TH, ox0 = tx * TW;
-  // weights: the slice's 49 * slice elements are contiguous in w ([C, 7, 7]); [tap][slice] in shared
-  for (int p = threadIdx.x; p < slice * 49 / 8; p += 128) {
-    const Pack<__half, 8> pk = reinterpret_cast<const Pack<__half, 8>*>(w + int64_t(c_first) * 49)[p];
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      const int at = p * 8 + e;
-      sw[(at % 49) * slice + at / 49] = pk.v[e];
-    }
-  }
-  // the input window, zeros outside the image
-  for (int p = threadIdx.x; p < IH * IW * GS; p += 128) {
-    const int g = p % GS, pos = p / GS, col = pos % IW, row = pos / IW;
-    const int iy = oy0 - 3 + row, ix = ox0 - 3 + col;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (iy >= 0 && iy < h && ix >= 0 && ix < wd)
-      v = *reinterpret_cast<const uint4*>(x + ((int64_t(b) * h + iy) * wd + ix) * c + c_first + g * V);
-    *reinterpret_cast<uint4*>(tile + pos * slice + g * V) = v;
-  }
-  __syncthreads();
-  const int g = threadIdx.x % GS, s = threadIdx.x / GS, r = s / strips_x, sx = s % strips_x;
-  const int oy = oy0 + r, oxs = ox0 + 4 * sx;
-  if (oy >= h || oxs >= wd) return;
-  float acc[4][V];
-#pragma unroll
-  for (int v = 0; v < V; ++v) {
-    const float b0 = __half2float(bias[c_first + g * V + v]);
-#pragma unroll
-    for (int o = 0; o < 4; ++o) acc[o][v] = b0;
-  }
-#pragma unroll
-  for (int ky = 0; ky < 7; ++ky) {
-    float wf[7][V];
-#pragma unroll
-    for (int kx = 0; kx < 7; ++kx) {
-      const Pack<__half, V> pk = *reinterpret_cast<const Pack<__half, V>*>(sw + (ky * 7 + kx) * slice + g * V);
-#pragma unroll
-      for (int v = 0; v < V; ++v) wf[kx][v] = __half2float(pk.v[v]);
-    }
-    const __half* rowp = tile + ((r + ky) * IW + 4 * sx) * slice + g * V;
-#pragma unroll
-    for (int j = 0; j < 10; ++j) {
-      const Pack<__half, V> pk = *reinterpret_cast<const Pack<__half, V>*>(rowp + j * slice);
-      float xf[V];
-#pragma unroll
-      for (int v = 0; v < V; ++v) xf[v] = __half2float(pk.v[v]);
-#pragma unroll
-      for (int kx = 0; kx < 7; ++kx) {
-        const int o = j - kx;
-        if (o < 0 || o >= 4) continue;
-#pragma unroll
-        for (int v = 0; v < V; ++v) acc[o][v] += xf[v] * wf[kx][v];
-      }
-    }
-  }
-#pragma unroll
-  for (int o = 0; o < 4; ++o) {
-    if (oxs + o >= wd) break;
-    Pack<__half, V> out;
-#pragma unroll
-    for (int v = 0; v < V; ++v) out.v[v] = __float2half_rn(acc[o][v]);
-    *reinterpret_cast<Pack<__half, V>*>(y + ((int64_t(b) * h + oy) * wd + oxs + o) * c + c_first + g * V) = out;
-  }
-}
-
 template <class F>
 float time_us(F launch) {
   cudaEvent_t a, b;
@@ -128,13 +50,6 @@ float time_us(F launch) {
     best = std::min(best, ms * 1000.f / 20);
   }
   return best;
-}
-
-template <int GS, int TW>
-void launch_tiled(const __half* x, const __half* w, const __half* b, __half* y, int n, int h, int wd, int c) {
-  constexpr int TH = 128 / GS / (TW / 4);
-  const dim3 grid(n * ((h + TH - 1) / TH) * ((wd + TW - 1) / TW), c / (8 * GS));
-  tiled<GS, TW><<<grid, 128>>>(x, w, b, y, n, h, wd, c);
 }
 
 int main() {
@@ -172,25 +87,16 @@ int main() {
       };
       DepthwiseGeometry g{n, hw, hw, c, hw, hw, 7, 7, 1, 1, 3, 3, 1, 1};
       printf("b%d %dx%dx%d (%.1f MB, %.2f GFLOP):", n, c, hw, hw, 2.0 * count * 2 / 1e6, 2.0 * count * 49 / 1e9);
-      for (int pack : {16, 4}) {
+      auto run = [&](const char* name, auto launch) {
         cudaMemset(y, 0xff, count * 2);
-        auto strip = [&] { conv_depthwise_nhwc(DataType::kFloat16, x, w, b, nullptr, y, g, ConvActivation::kNone, pack); };
-        const float us = time_us(strip);
-        printf("  strip(%dB) %.1f us (diff %.3g)", pack, us, compare());
-      }
-      cudaMemset(y, 0xff, count * 2);
-      float us = time_us([&] { launch_tiled<4, 16>(x, w, b, y, n, hw, hw, c); });
-      printf("  tiled 4x16 %.1f us (diff %.3g)", us, compare());
-      if (hw <= 14) {
-        cudaMemset(y, 0xff, count * 2);
-        us = time_us([&] { launch_tiled<4, 8>(x, w, b, y, n, hw, hw, c); });
-        printf("  tiled 4x8 %.1f us (diff %.3g)", us, compare());
-      }
-      if ((c / 8) % 8 == 0) {
-        cudaMemset(y, 0xff, count * 2);
-        us = time_us([&] { launch_tiled<8, 8>(x, w, b, y, n, hw, hw, c); });
-        printf("  tiled 8x8 %.1f us (diff %.3g)", us, compare());
-      }
+        const float us = time_us(launch);
+        printf("  %s %.1f us (diff %.3g)", name, us, compare());
+      };
+      const auto act = ConvActivation::kNone;
+      run("engine", [&] { conv_depthwise_nhwc(DataType::kFloat16, x, w, b, nullptr, y, g, act); });
+      run("8x16", [&] { launch_tile<__half, 4, 16>(x, w, b, nullptr, y, g, act); });
+      run("16x16", [&] { launch_tile<__half, 2, 16>(x, w, b, nullptr, y, g, act); });
+      if ((c / 8) % 8 == 0) run("8x8", [&] { launch_tile<__half, 8, 8>(x, w, b, nullptr, y, g, act); });
       printf("  err %s\n", cudaGetErrorString(cudaGetLastError()));
       cudaFree(x), cudaFree(ref), cudaFree(y), cudaFree(w), cudaFree(b);
     }
@@ -201,6 +107,7 @@ int main() {
 // What the engine's other files define, for this probe alone.
 namespace tensorforge {
 const char* to_string(DataType) { return "?"; }
+size_t element_size(DataType t) { return t == DataType::kFloat32 ? 4 : 2; }  // the probe's types
 namespace device {
 void* current_stream() { return nullptr; }
 }  // namespace device

@@ -50,6 +50,12 @@ struct DepthwiseGeometry {
 void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* bias, const void* residual, void* y,
                          const DepthwiseGeometry& g, ConvActivation act, int pack_bytes = 16);
 
+/// Whether conv_depthwise_nhwc computes the layer by its tiled 7x7 kernel when the tensors are 16-byte
+/// aligned: float types, a 7x7 window at stride 1 without dilation (ConvNeXt's), C a multiple of 16
+/// bytes of channels and fewer than 2^31 elements a tensor. That kernel always takes 16-byte packs:
+/// pack_bytes does not change it.
+bool conv_depthwise_tiled(DataType t, const DepthwiseGeometry& g);
+
 /// The pack widths conv_depthwise_nhwc takes, widest first.
 inline constexpr int kDepthwisePackBytes[] = {16, 8, 4};
 

@@ -4,8 +4,9 @@
 // once at the store. Adjacent threads take adjacent channel groups of one position, so every tap
 // reads whole 16-byte runs. A candidate beside cuDNN's plans, timed and checked against cuDNN's
 // first plan like them (conv_graph.cc): at batch 1 cuDNN's depthwise kernels are launch-bound.
-// 7 x 7 windows at stride 1 (ConvNeXt's) take a strip of kStrip outputs along the width a thread
-// instead (depthwise7_strip_kernel): each input pack it loads serves up to seven of its outputs.
+// 7 x 7 windows at stride 1 (ConvNeXt's) go by tiles instead (depthwise7_tile_kernel): a block loads
+// its tile's input window into shared memory at once and each thread computes kStrip adjacent outputs
+// of a row from there.
 #include <algorithm>
 
 #include "kernels/cuda/common.cuh"
@@ -91,134 +92,136 @@ __global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restri
   }
 }
 
-// 7 x 7, stride 1, no dilation: a thread computes kStrip adjacent outputs of one row for V adjacent
-// channels. Row by row of the window it converts the row's seven weight packs to float once, then
-// walks the kStrip + 6 input packs the strip reads, each loaded and converted once and added to every
-// output whose window holds it (taps skipped outside the input, as the per-output kernel does, and
-// each output's taps summed in the same order). A block serves one slice of `slice` channels
-// (blockIdx.y), whose weights it first copies into shared memory as [tap][slice]: the slice's weights
-// are contiguous in w ([C, 7, 7]), read as 16-byte packs. Adjacent threads take adjacent channel
-// groups of one strip.
+// 7 x 7, stride 1, no dilation, as tiles: a block of kTileThreads computes a TH x TW tile of
+// outputs for one slice of GS 16-byte channel packs (blockIdx.y). It first copies the slice's
+// weights into shared memory as [tap][slice] (contiguous in w, [C, 7, 7], read as 16-byte packs) and
+// the tile's (TH + 6) x (TW + 6) input window with every load in flight at once, zeros outside the
+// image; after one barrier each thread computes a strip of kStrip adjacent outputs of one row for one
+// pack from shared memory: row by row of the window it converts the seven weight packs to float
+// once, then each of the kStrip + 6 input packs the strip reads once, added to every output whose
+// window holds it (each output's taps summed in window order; taps outside the image add zero).
+// Loading the window at once is what makes it fast: the per-output and strip forms waited on memory
+// once per window row (run AJ, benchmarks/RESULTS.md).
 constexpr int kStrip = 4;
-constexpr int kStripThreads = 128;
+constexpr int kTileThreads = 128;
 
-template <class T, int V>
-__global__ void __launch_bounds__(kStripThreads)
-    depthwise7_strip_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
-                            const T* __restrict__ residual, T* __restrict__ y, DepthwiseGeometry geo,
-                            ConvActivation act, int slice) {
-  constexpr int K = 7, kTaps = K * K, kCols = kStrip + K - 1;
+template <class T, int GS, int TW>
+__global__ void __launch_bounds__(kTileThreads)
+    depthwise7_tile_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
+                           const T* __restrict__ residual, T* __restrict__ y, DepthwiseGeometry geo,
+                           ConvActivation act) {
+  constexpr int K = 7, kTaps = K * K, V = 16 / sizeof(T), slice = GS * V, strips_x = TW / kStrip;
+  constexpr int TH = kTileThreads / GS / strips_x, IH = TH + K - 1, IW = TW + K - 1, kCols = kStrip + K - 1;
+  __shared__ __align__(16) T shared_w[kTaps * slice];
+  __shared__ __align__(16) T tile[IH * IW * slice];
   const int c = static_cast<int>(geo.c), h = static_cast<int>(geo.h), wd = static_cast<int>(geo.w),
             oh = static_cast<int>(geo.oh), ow = static_cast<int>(geo.ow);
-  const int slice_groups = slice / V, strips = (ow + kStrip - 1) / kStrip;
+  const int tiles_x = (ow + TW - 1) / TW, tiles_y = (oh + TH - 1) / TH, t = static_cast<int>(blockIdx.x);
+  const int b = t / (tiles_x * tiles_y), oy0 = (t / tiles_x) % tiles_y * TH, ox0 = t % tiles_x * TW;
   const int first_channel = static_cast<int>(blockIdx.y) * slice;
-  extern __shared__ uint4 shared_words[];
-  T* shared_w = reinterpret_cast<T*>(shared_words);  // [tap][slice]
-  {
-    constexpr int kPerPack = 16 / sizeof(T);
-    const uint4* src = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(first_channel) * kTaps);
-    for (int p = threadIdx.x; p < slice * kTaps / kPerPack; p += blockDim.x) {
-      const Pack<T, kPerPack> pack = reinterpret_cast<const Pack<T, kPerPack>*>(src)[p];
+  const Pack<T, V>* wsrc = reinterpret_cast<const Pack<T, V>*>(w + static_cast<int64_t>(first_channel) * kTaps);
+  for (int p = threadIdx.x; p < slice * kTaps / V; p += kTileThreads) {
+    const Pack<T, V> pack = wsrc[p];
 #pragma unroll
-      for (int e = 0; e < kPerPack; ++e) {
-        const int at = p * kPerPack + e;  // channel at / 49 of the slice, tap at % 49
-        shared_w[(at % kTaps) * slice + at / kTaps] = pack.v[e];
-      }
+    for (int e = 0; e < V; ++e) {
+      const int at = p * V + e;  // channel at / 49 of the slice, tap at % 49
+      shared_w[(at % kTaps) * slice + at / kTaps] = pack.v[e];
     }
-    __syncthreads();
   }
-  const int group = static_cast<int>(threadIdx.x) % slice_groups;
-  const int lanes = blockDim.x / slice_groups;  // strips a block takes at once
-  const int cl = group * V, c0 = first_channel + cl;
-  const int positions = static_cast<int>(geo.n) * oh * strips;
-  for (int pos = blockIdx.x * lanes + static_cast<int>(threadIdx.x) / slice_groups; pos < positions;
-       pos += gridDim.x * lanes) {
-    const int sx = pos % strips, oy = (pos / strips) % oh, b = pos / (strips * oh);
-    const int ox0 = sx * kStrip, x0 = ox0 - static_cast<int>(geo.pw), y0 = oy - static_cast<int>(geo.ph);
-    float acc[kStrip][V];
+  const int iy0 = oy0 - static_cast<int>(geo.ph), ix0 = ox0 - static_cast<int>(geo.pw);
+  for (int p = threadIdx.x; p < IH * IW * GS; p += kTileThreads) {
+    const int g = p % GS, at = p / GS, iy = iy0 + at / IW, ix = ix0 + at % IW;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (iy >= 0 && iy < h && ix >= 0 && ix < wd)
+      v = *reinterpret_cast<const uint4*>(x + ((static_cast<int64_t>(b) * h + iy) * wd + ix) * c + first_channel +
+                                          g * V);
+    *reinterpret_cast<uint4*>(tile + at * slice + g * V) = v;
+  }
+  __syncthreads();
+  const int g = static_cast<int>(threadIdx.x) % GS, s = static_cast<int>(threadIdx.x) / GS;
+  const int r = s / strips_x, sx = s % strips_x, oy = oy0 + r, oxs = ox0 + kStrip * sx, c0 = first_channel + g * V;
+  if (oy >= oh || oxs >= ow) return;
+  float acc[kStrip][V];
 #pragma unroll
-    for (int v = 0; v < V; ++v) {
-      const float b0 = bias ? load(bias, c0 + v) : 0.0f;
+  for (int v = 0; v < V; ++v) {
+    const float b0 = bias ? load(bias, c0 + v) : 0.0f;
 #pragma unroll
-      for (int o = 0; o < kStrip; ++o) acc[o][v] = b0;
+    for (int o = 0; o < kStrip; ++o) acc[o][v] = b0;
+  }
+#pragma unroll
+  for (int ky = 0; ky < K; ++ky) {
+    float wf[K][V];
+#pragma unroll
+    for (int kx = 0; kx < K; ++kx) {
+      const Pack<T, V> wt = *reinterpret_cast<const Pack<T, V>*>(shared_w + (ky * K + kx) * slice + g * V);
+#pragma unroll
+      for (int v = 0; v < V; ++v) wf[kx][v] = load(wt.v, v);
     }
+    const T* row = tile + ((r + ky) * IW + kStrip * sx) * slice + g * V;
 #pragma unroll
-    for (int ky = 0; ky < K; ++ky) {
-      const int iy = y0 + ky;
-      if (iy < 0 || iy >= h) continue;
-      float wf[K][V];
+    for (int j = 0; j < kCols; ++j) {
+      const Pack<T, V> xv = *reinterpret_cast<const Pack<T, V>*>(row + j * slice);
+      float xf[V];
+#pragma unroll
+      for (int v = 0; v < V; ++v) xf[v] = load(xv.v, v);
 #pragma unroll
       for (int kx = 0; kx < K; ++kx) {
-        const Pack<T, V> wt = *reinterpret_cast<const Pack<T, V>*>(shared_w + (ky * K + kx) * slice + cl);
+        const int o = j - kx;  // the output this tap of column j serves (compile-time once unrolled)
+        if (o < 0 || o >= kStrip) continue;
 #pragma unroll
-        for (int v = 0; v < V; ++v) wf[kx][v] = load(wt.v, v);
-      }
-      const T* row = x + (static_cast<int64_t>(b) * h + iy) * wd * c + c0;
-#pragma unroll
-      for (int j = 0; j < kCols; ++j) {
-        const int ix = x0 + j;
-        if (ix < 0 || ix >= wd) continue;
-        const Pack<T, V> xv = *reinterpret_cast<const Pack<T, V>*>(row + static_cast<int64_t>(ix) * c);
-        float xf[V];
-#pragma unroll
-        for (int v = 0; v < V; ++v) xf[v] = load(xv.v, v);
-#pragma unroll
-        for (int kx = 0; kx < K; ++kx) {
-          const int o = j - kx;  // the output this tap of column j serves (compile-time once unrolled)
-          if (o < 0 || o >= kStrip) continue;
-#pragma unroll
-          for (int v = 0; v < V; ++v) acc[o][v] += xf[v] * wf[kx][v];
-        }
+        for (int v = 0; v < V; ++v) acc[o][v] += xf[v] * wf[kx][v];
       }
     }
+  }
 #pragma unroll
-    for (int o = 0; o < kStrip; ++o) {
-      if (ox0 + o >= ow) break;
-      const int64_t at = ((static_cast<int64_t>(b) * oh + oy) * ow + ox0 + o) * c + c0;
-      if (residual) {
-        const Pack<T, V> r = *reinterpret_cast<const Pack<T, V>*>(residual + at);
+  for (int o = 0; o < kStrip; ++o) {
+    if (oxs + o >= ow) break;
+    const int64_t at = ((static_cast<int64_t>(b) * oh + oy) * ow + oxs + o) * c + c0;
+    if (residual) {
+      const Pack<T, V> rv = *reinterpret_cast<const Pack<T, V>*>(residual + at);
 #pragma unroll
-        for (int v = 0; v < V; ++v) acc[o][v] += load(r.v, v);
-      }
-      Pack<T, V> out;
-#pragma unroll
-      for (int v = 0; v < V; ++v) out.v[v] = store_as<T>(conv_activate(act, acc[o][v]));
-      *reinterpret_cast<Pack<T, V>*>(y + at) = out;
+      for (int v = 0; v < V; ++v) acc[o][v] += load(rv.v, v);
     }
+    Pack<T, V> out;
+#pragma unroll
+    for (int v = 0; v < V; ++v) out.v[v] = store_as<T>(conv_activate(act, acc[o][v]));
+    *reinterpret_cast<Pack<T, V>*>(y + at) = out;
   }
 }
 
-// The channels of one block of the strip kernel: V times the largest power of two up to 8 that
-// divides C / V; 0 when that slice's weights are not whole 16-byte packs (then the strip kernel
-// does not apply).
-int strip_slice(int64_t c, int v, size_t element_bytes) {
-  int groups = 8;
-  while ((c / v) % groups != 0) groups /= 2;
-  return (groups * v * element_bytes) % 16 == 0 ? groups * v : 0;
+template <class T, int GS, int TW>
+void launch_tile(const void* x, const void* w, const void* bias, const void* residual, void* y,
+                 const DepthwiseGeometry& g, ConvActivation act) {
+  constexpr int TH = kTileThreads / GS / (TW / kStrip), slice = GS * 16 / sizeof(T);
+  const int64_t tiles = g.n * ((g.oh + TH - 1) / TH) * ((g.ow + TW - 1) / TW);
+  const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(g.c / slice));
+  depthwise7_tile_kernel<T, GS, TW><<<grid, kTileThreads, 0, stream()>>>(
+      static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias),
+      static_cast<const T*>(residual), static_cast<T*>(y), g, act);
+  check_launch("launching the 7x7 depthwise convolution (tiles)");
+}
+
+// The tile's shape: slices of 8 packs and 8 x 8 outputs for images at most 8 wide (ConvNeXt's last
+// stage: less of the tile idle), else slices of the most packs up to 4 dividing C (4: 8 x 16 outputs;
+// 2: 16 x 16; 1: 32 x 16). ConvNeXt-T's shapes, H100 (run AJ): 8 x 16 beat 8 x 8 by 12-15% on
+// 56 x 56 and 28 x 28 images, 8 x 8 beat 8 x 16 by 30% on 7 x 7 at batch 32.
+template <class T>
+void launch_tiled(const void* x, const void* w, const void* bias, const void* residual, void* y,
+                  const DepthwiseGeometry& g, ConvActivation act) {
+  const int64_t packs = g.c / (16 / static_cast<int64_t>(sizeof(T)));
+  if (packs % 8 == 0 && g.ow <= 8)
+    launch_tile<T, 8, 8>(x, w, bias, residual, y, g, act);
+  else if (packs % 4 == 0)
+    launch_tile<T, 4, 16>(x, w, bias, residual, y, g, act);
+  else if (packs % 2 == 0)
+    launch_tile<T, 2, 16>(x, w, bias, residual, y, g, act);
+  else
+    launch_tile<T, 1, 16>(x, w, bias, residual, y, g, act);
 }
 
 // Whether every channel's 7 x 7 weights fit the per-output kernel's 48 KB of shared memory.
 bool shared7_fits(const DepthwiseGeometry& g, size_t element_bytes) {
   return g.kh == 7 && g.kw == 7 && g.c * 49 * static_cast<int64_t>(element_bytes) <= 48 * 1024;
-}
-
-bool strip_applies(const DepthwiseGeometry& g, int v, size_t element_bytes) {
-  return g.kh == 7 && g.kw == 7 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
-         strip_slice(g.c, v, element_bytes) > 0;
-}
-
-template <class T, int V>
-void launch_strip(const void* x, const void* w, const void* bias, const void* residual, void* y,
-                  const DepthwiseGeometry& g, ConvActivation act) {
-  const int slice = strip_slice(g.c, V, sizeof(T));
-  const int lanes = kStripThreads / (slice / V);
-  const int64_t positions = g.n * g.oh * ((g.ow + kStrip - 1) / kStrip);
-  const int64_t blocks = std::min<int64_t>((positions + lanes - 1) / lanes, 65535 * 8);
-  const dim3 grid(static_cast<unsigned>(blocks), static_cast<unsigned>(g.c / slice));
-  depthwise7_strip_kernel<T, V><<<grid, kStripThreads, static_cast<size_t>(slice) * 49 * sizeof(T), stream()>>>(
-      static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias),
-      static_cast<const T*>(residual), static_cast<T*>(y), g, act, slice);
-  check_launch("launching the 7x7 depthwise convolution");
 }
 
 template <class T, int V, int K, class I, bool kShared = false>
@@ -234,14 +237,12 @@ void launch(const void* x, const void* w, const void* bias, const void* residual
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }  // null is aligned
 
-// The 3 x 3, 5 x 5 and 7 x 7 kernels with V channels a thread (7 x 7: the strip kernel at stride 1,
-// else the weights in shared memory when they fit).
+// The 3 x 3, 5 x 5 and 7 x 7 kernels with V channels a thread (7 x 7 with every channel's weights in
+// shared memory when they fit).
 template <class T, int V>
 void launch_unrolled(const void* x, const void* w, const void* bias, const void* residual, void* y,
                      const DepthwiseGeometry& g, ConvActivation act) {
-  if (g.kh == 7 && aligned16(w) && strip_applies(g, V, sizeof(T)))
-    launch_strip<T, V>(x, w, bias, residual, y, g, act);
-  else if (shared7_fits(g, sizeof(T)))
+  if (shared7_fits(g, sizeof(T)))
     launch<T, V, 7, int32_t, true>(x, w, bias, residual, y, g, act);
   else if (g.kh == 7)
     launch<T, V, 0, int32_t>(x, w, bias, residual, y, g, act);
@@ -252,6 +253,13 @@ void launch_unrolled(const void* x, const void* w, const void* bias, const void*
 }
 
 }  // namespace
+
+bool conv_depthwise_tiled(DataType t, const DepthwiseGeometry& g) {
+  const int64_t bytes = static_cast<int64_t>(element_size(t));
+  return (t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16) && g.kh == 7 &&
+         g.kw == 7 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && (g.c * bytes) % 16 == 0 &&
+         std::max(g.n * g.h * g.w, g.n * g.oh * g.ow) * g.c < (int64_t(1) << 31);
+}
 
 void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* bias, const void* residual, void* y,
                          const DepthwiseGeometry& g, ConvActivation act, int pack_bytes) {
@@ -266,10 +274,10 @@ void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* b
       const bool shared7 = shared7_fits(g, sizeof(T));
       // Narrower packs: fewer channels a thread, so more threads and fewer registers (small layers).
       const int v = std::clamp(pack_bytes / static_cast<int>(sizeof(T)), 1, N);
-      // 7 x 7 at stride 1: the strip kernel, whose blocks hold one slice of channels' weights.
-      const bool strip7 = aligned16(w) && strip_applies(g, v, sizeof(T));
       if (g.c % N == 0 && aligned16(x) && aligned16(residual) && aligned16(y)) {
-        if (small && (shared7 || strip7 || (square && aligned16(w)))) {
+        if (aligned16(w) && conv_depthwise_tiled(t, g)) {
+          launch_tiled<T>(x, w, bias, residual, y, g, act);
+        } else if (small && (shared7 || (square && aligned16(w)))) {
           if (v == N)
             launch_unrolled<T, N>(x, w, bias, residual, y, g, act);
           else if (2 * v == N)

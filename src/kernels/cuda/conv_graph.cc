@@ -692,8 +692,9 @@ class ConvGraphKernel : public Kernel {
     }
     if (timed && k->direct_fits() && !k->small_) {
       const int64_t threads16 = g.x[0] * k->depthwise_.oh * k->depthwise_.ow * g.x[1] * esize / 16;
+      const bool tiled = conv_depthwise_tiled(t, k->depthwise_);  // one form whatever the pack width
       for (int bytes : kDepthwisePackBytes) {
-        if (bytes < 16 && (threads16 >= (int64_t(1) << 17) || bytes < esize)) continue;
+        if (bytes < 16 && (tiled || threads16 >= (int64_t(1) << 17) || bytes < esize)) continue;
         Plan direct;
         direct.direct = true;
         direct.variant = Variant{true, true, bytes};
