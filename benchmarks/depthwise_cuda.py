@@ -1,7 +1,7 @@
 """CUDA benchmark: ConvNeXt-T's four 7x7 depthwise convolutions (stride 1, padding 3, bias; channels
 last, float16) on the TensorForge engine against PyTorch eager (cuDNN, channels_last) on the same
-GPU. For each: the candidate the build chose and the build's timed candidates (our strip kernel in
-each pack width among cuDNN's plans), device ms per call (the CUDA profiler's kernel time, as
+GPU. For each: the candidate the build chose and the build's timed candidates (our tiled kernel
+among cuDNN's plans), device ms per call (the CUDA profiler's kernel time, as
 memory_bound_cuda.py measures: a small layer's call through Python is host-bound), the largest difference from
 PyTorch's output, and what the layer's bytes (input and output once) and FLOPs would take at the
 card's copy rate for scale.
