@@ -1,0 +1,155 @@
+// Probe: ResNet-50's int8 convolutions at batch 256 (NHWC int8 in, KRSC int8 weights, int32 sums, a
+// float scale, int8 out with rounding and saturation) by CUTLASS's SM80 implicit-GEMM kernels (mma.sync
+// IMMA, run on Hopper), four tile shapes, checked against a plain reference kernel on every 97th
+// output, with the layer's bytes at a 16-byte copy's rate as its floor. CUDA events, best of 5 x 20.
+// Run AJ (benchmarks/RESULTS.md) compares it with cuDNN's int8 graphs of run AE. Not built by CMake;
+// CUTLASS's headers come from NVIDIA's `nvidia-cutlass` wheel (cutlass_library/source/include):
+//   pip download --no-deps --only-binary=:all: nvidia-cutlass==4.2.0.0 && unzip -q nvidia_cutlass-*.whl -d /tmp/cl
+//   nvcc -std=c++17 -arch=sm_90 -O3 --expt-relaxed-constexpr -I/tmp/cl/cutlass_library/source/include \
+//     benchmarks/probes/int8_conv_cutlass.cu -o /tmp/int8_conv && /tmp/int8_conv
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "cutlass/cutlass.h"
+#include "cutlass/conv/conv2d_problem_size.h"
+#include "cutlass/conv/device/implicit_gemm_convolution.h"
+#include "cutlass/conv/kernel/default_conv2d_fprop.h"
+#include "cutlass/epilogue/thread/linear_combination_clamp.h"
+
+using Layout = cutlass::layout::TensorNHWC;
+
+template <int TM, int TN, int TK, int WM, int WN, int WK, int Stages, int EC = 16>
+struct Config {
+  using Epilogue = cutlass::epilogue::thread::LinearCombinationClamp<int8_t, EC, int32_t, float>;
+  using Kernel = typename cutlass::conv::kernel::DefaultConv2dFprop<
+      int8_t, Layout, int8_t, Layout, int8_t, Layout, int32_t, cutlass::arch::OpClassTensorOp, cutlass::arch::Sm80,
+      cutlass::gemm::GemmShape<TM, TN, TK>, cutlass::gemm::GemmShape<WM, WN, WK>, cutlass::gemm::GemmShape<16, 8, 32>,
+      Epilogue, cutlass::gemm::threadblock::GemmIdentityThreadblockSwizzle<>, Stages,
+      cutlass::arch::OpMultiplyAddSaturate, cutlass::conv::IteratorAlgorithm::kOptimized>::Kernel;
+  using Op = cutlass::conv::device::ImplicitGemmConvolution<Kernel>;
+};
+
+template <class F>
+float time_us(F launch) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  for (int i = 0; i < 3; ++i) launch();
+  float best = 1e9f;
+  for (int r = 0; r < 5; ++r) {
+    cudaEventRecord(a);
+    for (int i = 0; i < 20; ++i) launch();
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float ms;
+    cudaEventElapsedTime(&ms, a, b);
+    best = std::min(best, ms * 1000.f / 20);
+  }
+  return best;
+}
+
+__global__ void copy16(const uint4* x, uint4* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = x[i];
+}
+
+struct Shape {
+  int n, h, w, c, k, r, pad, stride;
+};
+
+// Output (b, p, q, k) for every 97th output: the int32 sum, then scale, round to nearest even, saturate.
+__global__ void reference(const int8_t* x, const int8_t* wt, int8_t* y, Shape s, int p_, int q_, float alpha,
+                          int64_t total, int* bad) {
+  for (int64_t o = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * 97; o < total;
+       o += int64_t(gridDim.x) * blockDim.x * 97) {
+    const int k = o % s.k;
+    int64_t t = o / s.k;
+    const int q = t % q_, p = (t / q_) % p_, b = t / (int64_t(q_) * p_);
+    int acc = 0;
+    for (int r = 0; r < s.r; ++r)
+      for (int u = 0; u < s.r; ++u) {
+        const int ih = p * s.stride - s.pad + r, iw = q * s.stride - s.pad + u;
+        if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;
+        for (int c = 0; c < s.c; ++c)
+          acc += int(x[((int64_t(b) * s.h + ih) * s.w + iw) * s.c + c]) * int(wt[((int64_t(k) * s.r + r) * s.r + u) * s.c + c]);
+      }
+    const float v = rintf(alpha * float(acc));
+    const int8_t want = int8_t(fminf(fmaxf(v, -128.f), 127.f));
+    if (y[o] != want) atomicAdd(bad, 1);
+  }
+}
+
+template <class C>
+void run(const char* name, const Shape& s, int8_t* x, int8_t* w, int8_t* y, float alpha, int p, int q, int* bad) {
+  using Op = typename C::Op;
+  cutlass::conv::Conv2dProblemSize problem({s.n, s.h, s.w, s.c}, {s.k, s.r, s.r, s.c}, {s.pad, s.pad, s.pad, s.pad},
+                                           {s.stride, s.stride}, {1, 1}, {s.n, p, q, s.k},
+                                           cutlass::conv::Mode::kCrossCorrelation, 1);
+  typename Op::Arguments args{problem,
+                              {x, Layout::packed({s.n, s.h, s.w, s.c})},
+                              {w, Layout::packed({s.k, s.r, s.r, s.c})},
+                              {y, Layout::packed({s.n, p, q, s.k})},
+                              {y, Layout::packed({s.n, p, q, s.k})},
+                              {alpha, 0.0f}};
+  Op op;
+  if (op.can_implement(args) != cutlass::Status::kSuccess) {
+    printf("  %s: cannot implement", name);
+    return;
+  }
+  void* ws = nullptr;
+  const size_t wsb = op.get_workspace_size(args);
+  if (wsb) cudaMalloc(&ws, wsb);
+  if (op.initialize(args, ws) != cutlass::Status::kSuccess) {
+    printf("  %s: initialize failed", name);
+    return;
+  }
+  cudaMemset(y, 0x55, int64_t(s.n) * p * q * s.k);
+  const float us = time_us([&] { op(); });
+  cudaMemset(bad, 0, sizeof(int));
+  const int64_t total = int64_t(s.n) * p * q * s.k;
+  reference<<<264, 256>>>(x, w, y, s, p, q, alpha, total, bad);
+  int nbad = -1;
+  cudaMemcpy(&nbad, bad, sizeof(int), cudaMemcpyDeviceToHost);
+  const double tops = 2.0 * total * s.r * s.r * s.c / us / 1e6;
+  printf("  %s %.1f us (%.0f TOPS, %s)", name, us, tops, nbad == 0 ? "exact" : "WRONG");
+  if (ws) cudaFree(ws);
+}
+
+int main() {
+  const Shape shapes[] = {
+      {256, 56, 56, 64, 64, 1, 0, 1},    {256, 56, 56, 64, 64, 3, 1, 1},   {256, 56, 56, 64, 256, 1, 0, 1},
+      {256, 56, 56, 256, 64, 1, 0, 1},   {256, 28, 28, 128, 128, 3, 1, 1}, {256, 28, 28, 512, 128, 1, 0, 1},
+      {256, 14, 14, 256, 256, 3, 1, 1},  {256, 14, 14, 256, 1024, 1, 0, 1}, {256, 7, 7, 512, 512, 3, 1, 1},
+      {256, 7, 7, 2048, 512, 1, 0, 1},
+  };
+  const size_t most = size_t(256) * 56 * 56 * 256;
+  int8_t *x, *w, *y;
+  int* bad;
+  cudaMalloc(&x, most);
+  cudaMalloc(&y, most);
+  cudaMalloc(&w, 2048 * 512 * 9);
+  cudaMalloc(&bad, sizeof(int));
+  {
+    std::vector<int8_t> h(most);
+    std::mt19937 g(1);
+    for (auto& v : h) v = int8_t(int(g() % 255) - 127);
+    cudaMemcpy(x, h.data(), most, cudaMemcpyHostToDevice);
+    cudaMemcpy(w, h.data(), 2048 * 512 * 9, cudaMemcpyHostToDevice);
+  }
+  const float copy = time_us([&] { copy16<<<132 * 16, 256>>>((const uint4*)x, (uint4*)y, most / 16); });
+  const double rate = 2.0 * most / copy / 1e3;  // GB/s read + write
+  printf("copy %.0f GB/s\n", rate);
+  for (const Shape& s : shapes) {
+    const int p = (s.h + 2 * s.pad - s.r) / s.stride + 1, q = (s.w + 2 * s.pad - s.r) / s.stride + 1;
+    const double bytes = double(s.n) * s.h * s.w * s.c + double(s.n) * p * q * s.k + double(s.k) * s.r * s.r * s.c;
+    const float alpha = 1.0f / (s.r * s.r * s.c * 40.0f);
+    printf("%dx%d %d->%d %dx%d: floor %.1f us;", s.r, s.r, s.c, s.k, s.h, s.w, bytes / rate / 1e3);
+    run<Config<128, 64, 64, 64, 32, 64, 4, 8>>("128x64", s, x, w, y, alpha, p, q, bad);
+    run<Config<128, 128, 64, 64, 64, 64, 3>>("128x128", s, x, w, y, alpha, p, q, bad);
+    run<Config<256, 64, 64, 64, 64, 64, 3, 8>>("256x64", s, x, w, y, alpha, p, q, bad);
+    run<Config<256, 128, 64, 64, 64, 64, 3>>("256x128", s, x, w, y, alpha, p, q, bad);
+    printf("  err %s\n", cudaGetErrorString(cudaGetLastError()));
+  }
+  return 0;
+}
