@@ -1,0 +1,175 @@
+// Probe: ResNet-50's int8 convolutions at batch 256 by CUTLASS 3's SM90 implicit-GEMM convolutions
+// (TMA im2col loads, warpgroup MMA, warp-specialized; CUTLASS 4.2 has no persistent conv schedules on
+// SM90), int8 NHWC in and out, int32 sums, a float scale, rounding and saturation; six tile and
+// cluster shapes; every 97th output checked against a reference kernel; CUDA events, best of
+// 5 x 20. The SM80 kernels' probe (int8_conv_cutlass.cu, run AJ) won only the first stage. Not built
+// by CMake; CUTLASS's headers from NVIDIA's `nvidia-cutlass` wheel, unpacked into /tmp/cl as there:
+//   nvcc -std=c++17 -arch=sm_90a -O3 --expt-relaxed-constexpr -I/tmp/cl/cutlass_library/source/include \
+//     -I/tmp/cl/cutlass_library/source/tools/util/include benchmarks/probes/int8_conv_cutlass_sm90.cu \
+//     -o /tmp/int8_conv_sm90 && /tmp/int8_conv_sm90   (about 3 minutes to compile on two cores)
+#include <cstdio>
+#include <random>
+#include <vector>
+
+#include "cute/tensor.hpp"
+#include "cutlass/cutlass.h"
+#include "cutlass/kernel_hardware_info.hpp"
+#include "cutlass/conv/collective/collective_builder.hpp"
+#include "cutlass/conv/convnd_problem_shape.hpp"
+#include "cutlass/conv/device/conv_universal_adapter.hpp"
+#include "cutlass/conv/dispatch_policy.hpp"
+#include "cutlass/conv/kernel/conv_universal.hpp"
+#include "cutlass/epilogue/collective/collective_builder.hpp"
+
+using namespace cute;
+using NHWC = cutlass::layout::TensorNHWC;
+constexpr cutlass::conv::Operator kFprop = cutlass::conv::Operator::kFprop;
+
+template <class Tile, class Cluster, class Schedule, class EpiSchedule>
+struct Sm90Conv {
+  using Epi = typename cutlass::epilogue::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Tile, Cluster, cutlass::epilogue::collective::EpilogueTileAuto,
+      int32_t, float, int8_t, NHWC, 16, int8_t, NHWC, 16, EpiSchedule>::CollectiveOp;
+  using Main = typename cutlass::conv::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, kFprop, int8_t, NHWC, 16, int8_t, NHWC, 16, int32_t,
+      Tile, Cluster,
+      cutlass::conv::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename Epi::SharedStorage))>,
+      Schedule>::CollectiveOp;
+  using Problem = cutlass::conv::ConvProblemShape<kFprop, Main::DispatchPolicy::NumSpatialDimensions>;
+  using Kernel = cutlass::conv::kernel::ConvUniversal<Problem, Main, Epi>;
+  using Op = cutlass::conv::device::ConvUniversalAdapter<Kernel>;
+};
+
+template <class F>
+float time_us(F launch) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  for (int i = 0; i < 3; ++i) launch();
+  float best = 1e9f;
+  for (int r = 0; r < 5; ++r) {
+    cudaEventRecord(a);
+    for (int i = 0; i < 20; ++i) launch();
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float ms;
+    cudaEventElapsedTime(&ms, a, b);
+    best = std::min(best, ms * 1000.f / 20);
+  }
+  return best;
+}
+
+__global__ void copy16(const uint4* x, uint4* y, int64_t n) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    y[i] = x[i];
+}
+
+struct Shape4 {
+  int n, h, w, c, k, r, pad, stride;
+};
+
+__global__ void reference(const int8_t* x, const int8_t* wt, int8_t* y, Shape4 s, int p_, int q_, float alpha,
+                          int64_t total, int* bad) {
+  for (int64_t o = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * 97; o < total;
+       o += int64_t(gridDim.x) * blockDim.x * 97) {
+    const int k = o % s.k;
+    int64_t t = o / s.k;
+    const int q = t % q_, p = (t / q_) % p_, b = t / (int64_t(q_) * p_);
+    int acc = 0;
+    for (int r = 0; r < s.r; ++r)
+      for (int u = 0; u < s.r; ++u) {
+        const int ih = p * s.stride - s.pad + r, iw = q * s.stride - s.pad + u;
+        if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;
+        for (int c = 0; c < s.c; ++c)
+          acc += int(x[((int64_t(b) * s.h + ih) * s.w + iw) * s.c + c]) *
+                 int(wt[((int64_t(k) * s.r + r) * s.r + u) * s.c + c]);
+      }
+    const float v = rintf(alpha * float(acc));
+    const int8_t want = int8_t(fminf(fmaxf(v, -128.f), 127.f));
+    if (y[o] != want) atomicAdd(bad, 1);
+  }
+}
+
+template <class C>
+void run(const char* name, const Shape4& s, int8_t* x, int8_t* w, int8_t* y, float alpha, int p, int q, int* bad) {
+  using Op = typename C::Op;
+  using Problem = typename C::Problem;
+  Problem problem(cutlass::conv::Mode::kCrossCorrelation, {s.n, s.h, s.w, s.c}, {s.k, s.r, s.r, s.c}, {s.pad, s.pad},
+                  {s.pad, s.pad}, {s.stride, s.stride}, {1, 1}, 1);
+  using StrideC = typename Op::ConvKernel::StrideC;
+  using StrideD = typename Op::ConvKernel::StrideD;
+  StrideC stride_c;
+  StrideD stride_d;
+  cute::for_each(cute::make_seq<cute::rank<0>(StrideC{})>{},
+                 [&](auto i) { cute::get<0, i>(stride_c) = problem.stride_C[Problem::RankT - 2 - i]; });
+  cute::for_each(cute::make_seq<cute::rank<0>(StrideD{})>{},
+                 [&](auto i) { cute::get<0, i>(stride_d) = problem.stride_C[Problem::RankT - 2 - i]; });
+  typename Op::Arguments args{problem, {x, w}, {{alpha, 0.0f}, y, stride_c, y, stride_d}};
+  Op op;
+  if (op.can_implement(args) != cutlass::Status::kSuccess) {
+    printf("  %s: cannot implement", name);
+    return;
+  }
+  void* ws = nullptr;
+  const size_t wsb = Op::get_workspace_size(args);
+  if (wsb) cudaMalloc(&ws, wsb);
+  if (op.initialize(args, ws) != cutlass::Status::kSuccess) {
+    printf("  %s: initialize failed", name);
+    return;
+  }
+  const int64_t total = int64_t(s.n) * p * q * s.k;
+  cudaMemset(y, 0x55, total);
+  const float us = time_us([&] { op.run(); });
+  cudaMemset(bad, 0, sizeof(int));
+  reference<<<264, 256>>>(x, w, y, s, p, q, alpha, total, bad);
+  int nbad = -1;
+  cudaMemcpy(&nbad, bad, sizeof(int), cudaMemcpyDeviceToHost);
+  printf("  %s %.1f us (%.0f TOPS, %s)", name, us, 2.0 * total * s.r * s.r * s.c / us / 1e6,
+         nbad == 0 ? "exact" : "WRONG");
+  if (ws) cudaFree(ws);
+}
+
+using WS = cutlass::conv::KernelImplicitTmaWarpSpecializedSm90;
+using EpiWS = cutlass::epilogue::TmaWarpSpecialized;
+using C1 = Shape<_1, _1, _1>;
+using C2 = Shape<_2, _1, _1>;
+
+int main() {
+  const Shape4 shapes[] = {
+      {256, 56, 56, 64, 64, 1, 0, 1},   {256, 56, 56, 64, 64, 3, 1, 1},    {256, 56, 56, 64, 256, 1, 0, 1},
+      {256, 56, 56, 256, 64, 1, 0, 1},  {256, 28, 28, 128, 128, 3, 1, 1},  {256, 28, 28, 512, 128, 1, 0, 1},
+      {256, 14, 14, 256, 256, 3, 1, 1}, {256, 14, 14, 256, 1024, 1, 0, 1}, {256, 7, 7, 512, 512, 3, 1, 1},
+      {256, 7, 7, 2048, 512, 1, 0, 1},
+  };
+  const size_t most = size_t(256) * 56 * 56 * 256;
+  int8_t *x, *w, *y;
+  int* bad;
+  cudaMalloc(&x, most);
+  cudaMalloc(&y, most);
+  cudaMalloc(&w, 2048 * 512 * 9);
+  cudaMalloc(&bad, sizeof(int));
+  {
+    std::vector<int8_t> h(most);
+    std::mt19937 g(1);
+    for (auto& v : h) v = int8_t(int(g() % 255) - 127);
+    cudaMemcpy(x, h.data(), most, cudaMemcpyHostToDevice);
+    cudaMemcpy(w, h.data(), 2048 * 512 * 9, cudaMemcpyHostToDevice);
+  }
+  const float copy = time_us([&] { copy16<<<132 * 16, 256>>>((const uint4*)x, (uint4*)y, most / 16); });
+  const double rate = 2.0 * most / copy / 1e3;
+  printf("copy %.0f GB/s\n", rate);
+  for (const Shape4& s : shapes) {
+    const int p = (s.h + 2 * s.pad - s.r) / s.stride + 1, q = (s.w + 2 * s.pad - s.r) / s.stride + 1;
+    const double bytes = double(s.n) * s.h * s.w * s.c + double(s.n) * p * q * s.k + double(s.k) * s.r * s.r * s.c;
+    const float alpha = 1.0f / (s.r * s.r * s.c * 40.0f);
+    printf("%dx%d %d->%d %dx%d: floor %.1f us;", s.r, s.r, s.c, s.k, s.h, s.w, bytes / rate / 1e3);
+    run<Sm90Conv<Shape<_64, _64, Shape<_64>>, C1, WS, EpiWS>>("64x64x64", s, x, w, y, alpha, p, q, bad);
+    run<Sm90Conv<Shape<_128, _64, Shape<_64>>, C1, WS, EpiWS>>("128x64x64", s, x, w, y, alpha, p, q, bad);
+    run<Sm90Conv<Shape<_128, _128, Shape<_64>>, C1, WS, EpiWS>>("128x128x64", s, x, w, y, alpha, p, q, bad);
+    run<Sm90Conv<Shape<_128, _256, Shape<_64>>, C1, WS, EpiWS>>("128x256x64", s, x, w, y, alpha, p, q, bad);
+    run<Sm90Conv<Shape<_128, _128, Shape<_128>>, C1, WS, EpiWS>>("128x128x128", s, x, w, y, alpha, p, q, bad);
+    run<Sm90Conv<Shape<_128, _128, Shape<_64>>, C2, WS, EpiWS>>("128x128x64 cluster 2", s, x, w, y, alpha, p, q, bad);
+    printf("  err %s\n", cudaGetErrorString(cudaGetLastError()));
+  }
+  return 0;
+}
