@@ -1,8 +1,9 @@
 // Probe: ResNet-50's int8 convolutions at batch 256 by CUTLASS 3's SM90 implicit-GEMM convolutions
 // (TMA im2col loads, warpgroup MMA, warp-specialized; CUTLASS 4.2 has no persistent conv schedules on
 // SM90), int8 NHWC in and out, int32 sums, a float scale, rounding and saturation; six tile and
-// cluster shapes; every 97th output checked against a reference kernel; CUDA events, best of
-// 5 x 20. The SM80 kernels' probe (int8_conv_cutlass.cu, run AJ) won only the first stage. Not built
+// cluster shapes, then two with the engine's epilogue (per-channel scale and bias, an int8 residual
+// scaled per channel, relu); every 97th output checked against a reference kernel; CUDA events,
+// best of 5 x 20. The SM80 kernels' probe (int8_conv_cutlass.cu, run AJ) won only the first stage. Not built
 // by CMake; CUTLASS's headers from NVIDIA's `nvidia-cutlass` wheel, unpacked into /tmp/cl as there:
 //   nvcc -std=c++17 -arch=sm_90a -O3 --expt-relaxed-constexpr -I/tmp/cl/cutlass_library/source/include \
 //     -I/tmp/cl/cutlass_library/source/tools/util/include benchmarks/probes/int8_conv_cutlass_sm90.cu \
@@ -20,6 +21,7 @@
 #include "cutlass/conv/dispatch_policy.hpp"
 #include "cutlass/conv/kernel/conv_universal.hpp"
 #include "cutlass/epilogue/collective/collective_builder.hpp"
+#include "cutlass/epilogue/thread/activation.h"
 
 using namespace cute;
 using NHWC = cutlass::layout::TensorNHWC;
@@ -38,6 +40,25 @@ struct Sm90Conv {
   using Problem = cutlass::conv::ConvProblemShape<kFprop, Main::DispatchPolicy::NumSpatialDimensions>;
   using Kernel = cutlass::conv::kernel::ConvUniversal<Problem, Main, Epi>;
   using Op = cutlass::conv::device::ConvUniversalAdapter<Kernel>;
+  static constexpr bool kFused = false;
+};
+
+// The engine's int8 epilogue: y = relu(scale[k] * acc + bias[k] + rscale[k] * residual), int8 residual.
+template <class Tile, class Cluster>
+struct Sm90ConvFused {
+  using Fusion = cutlass::epilogue::fusion::PerColLinCombPerColBiasEltAct<cutlass::epilogue::thread::ReLu, int8_t,
+                                                                          float, float, int8_t, float>;
+  using Epi = typename cutlass::epilogue::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, Tile, Cluster, cutlass::epilogue::collective::EpilogueTileAuto,
+      int32_t, float, int8_t, NHWC, 16, int8_t, NHWC, 16, cutlass::epilogue::TmaWarpSpecialized, Fusion>::CollectiveOp;
+  using Main = typename cutlass::conv::collective::CollectiveBuilder<
+      cutlass::arch::Sm90, cutlass::arch::OpClassTensorOp, kFprop, int8_t, NHWC, 16, int8_t, NHWC, 16, int32_t, Tile,
+      Cluster, cutlass::conv::collective::StageCountAutoCarveout<static_cast<int>(sizeof(typename Epi::SharedStorage))>,
+      cutlass::conv::KernelImplicitTmaWarpSpecializedSm90>::CollectiveOp;
+  using Problem = cutlass::conv::ConvProblemShape<kFprop, Main::DispatchPolicy::NumSpatialDimensions>;
+  using Kernel = cutlass::conv::kernel::ConvUniversal<Problem, Main, Epi>;
+  using Op = cutlass::conv::device::ConvUniversalAdapter<Kernel>;
+  static constexpr bool kFused = true;
 };
 
 template <class F>
@@ -68,8 +89,11 @@ struct Shape4 {
   int n, h, w, c, k, r, pad, stride;
 };
 
+// With scale (per output channel) the fused epilogue: relu(fma(rscale, residual, fma(scale, acc, bias)));
+// off-by-one results are counted apart from wrong ones (the float order may differ from CUTLASS's).
 __global__ void reference(const int8_t* x, const int8_t* wt, int8_t* y, Shape4 s, int p_, int q_, float alpha,
-                          int64_t total, int* bad) {
+                          int64_t total, int* bad, const float* scale = nullptr, const float* bias = nullptr,
+                          const float* rscale = nullptr, const int8_t* res = nullptr) {
   for (int64_t o = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * 97; o < total;
        o += int64_t(gridDim.x) * blockDim.x * 97) {
     const int k = o % s.k;
@@ -84,14 +108,22 @@ __global__ void reference(const int8_t* x, const int8_t* wt, int8_t* y, Shape4 s
           acc += int(x[((int64_t(b) * s.h + ih) * s.w + iw) * s.c + c]) *
                  int(wt[((int64_t(k) * s.r + r) * s.r + u) * s.c + c]);
       }
-    const float v = rintf(alpha * float(acc));
-    const int8_t want = int8_t(fminf(fmaxf(v, -128.f), 127.f));
-    if (y[o] != want) atomicAdd(bad, 1);
+    float v = alpha * float(acc);
+    if (scale) v = fmaxf(fmaf(rscale[k], float(res[o]), fmaf(scale[k], float(acc), bias[k])), 0.0f);
+    const int want = int(fminf(fmaxf(rintf(v), -128.f), 127.f));
+    const int got = y[o];
+    if (got != want) atomicAdd(bad + (abs(got - want) == 1 ? 1 : 0), 1);
   }
 }
 
+struct Epilogue {
+  const float *scale, *bias, *rscale;
+  const int8_t* res;
+};
+
 template <class C>
-void run(const char* name, const Shape4& s, int8_t* x, int8_t* w, int8_t* y, float alpha, int p, int q, int* bad) {
+void run(const char* name, const Shape4& s, int8_t* x, int8_t* w, int8_t* y, float alpha, int p, int q, int* bad,
+         Epilogue e = {}) {
   using Op = typename C::Op;
   using Problem = typename C::Problem;
   Problem problem(cutlass::conv::Mode::kCrossCorrelation, {s.n, s.h, s.w, s.c}, {s.k, s.r, s.r, s.c}, {s.pad, s.pad},
@@ -104,7 +136,15 @@ void run(const char* name, const Shape4& s, int8_t* x, int8_t* w, int8_t* y, flo
                  [&](auto i) { cute::get<0, i>(stride_c) = problem.stride_C[Problem::RankT - 2 - i]; });
   cute::for_each(cute::make_seq<cute::rank<0>(StrideD{})>{},
                  [&](auto i) { cute::get<0, i>(stride_d) = problem.stride_C[Problem::RankT - 2 - i]; });
-  typename Op::Arguments args{problem, {x, w}, {{alpha, 0.0f}, y, stride_c, y, stride_d}};
+  typename Op::Arguments args{problem, {x, w}, {{}, C::kFused ? e.res : y, stride_c, y, stride_d}};
+  if constexpr (C::kFused) {
+    args.epilogue.thread.alpha_ptr = e.scale;
+    args.epilogue.thread.beta_ptr = e.rscale;
+    args.epilogue.thread.bias_ptr = e.bias;
+  } else {
+    args.epilogue.thread.alpha = alpha;
+    args.epilogue.thread.beta = 0.0f;
+  }
   Op op;
   if (op.can_implement(args) != cutlass::Status::kSuccess) {
     printf("  %s: cannot implement", name);
@@ -120,12 +160,15 @@ void run(const char* name, const Shape4& s, int8_t* x, int8_t* w, int8_t* y, flo
   const int64_t total = int64_t(s.n) * p * q * s.k;
   cudaMemset(y, 0x55, total);
   const float us = time_us([&] { op.run(); });
-  cudaMemset(bad, 0, sizeof(int));
-  reference<<<264, 256>>>(x, w, y, s, p, q, alpha, total, bad);
-  int nbad = -1;
-  cudaMemcpy(&nbad, bad, sizeof(int), cudaMemcpyDeviceToHost);
-  printf("  %s %.1f us (%.0f TOPS, %s)", name, us, 2.0 * total * s.r * s.r * s.c / us / 1e6,
-         nbad == 0 ? "exact" : "WRONG");
+  cudaMemset(bad, 0, 2 * sizeof(int));
+  if constexpr (C::kFused)
+    reference<<<264, 256>>>(x, w, y, s, p, q, alpha, total, bad, e.scale, e.bias, e.rscale, e.res);
+  else
+    reference<<<264, 256>>>(x, w, y, s, p, q, alpha, total, bad);
+  int nbad[2] = {-1, -1};
+  cudaMemcpy(nbad, bad, 2 * sizeof(int), cudaMemcpyDeviceToHost);
+  printf("  %s %.1f us (%.0f TOPS, %s, %d off by one)", name, us, 2.0 * total * s.r * s.r * s.c / us / 1e6,
+         nbad[0] == 0 ? "exact" : "WRONG", nbad[1]);
   if (ws) cudaFree(ws);
 }
 
@@ -147,13 +190,27 @@ int main() {
   cudaMalloc(&x, most);
   cudaMalloc(&y, most);
   cudaMalloc(&w, 2048 * 512 * 9);
-  cudaMalloc(&bad, sizeof(int));
+  cudaMalloc(&bad, 2 * sizeof(int));
+  int8_t* res;
+  float *scale, *bias, *rscale;
+  cudaMalloc(&res, most);
+  cudaMalloc(&scale, 2048 * 4);
+  cudaMalloc(&bias, 2048 * 4);
+  cudaMalloc(&rscale, 2048 * 4);
   {
     std::vector<int8_t> h(most);
     std::mt19937 g(1);
     for (auto& v : h) v = int8_t(int(g() % 255) - 127);
     cudaMemcpy(x, h.data(), most, cudaMemcpyHostToDevice);
     cudaMemcpy(w, h.data(), 2048 * 512 * 9, cudaMemcpyHostToDevice);
+    cudaMemcpy(res, h.data() + 12345, most - 12345, cudaMemcpyHostToDevice);
+    std::vector<float> f(2048);
+    for (auto& v : f) v = 1.0f / (9 * 64 * 40) * (0.5f + (g() % 1000) / 1000.0f);
+    cudaMemcpy(scale, f.data(), f.size() * 4, cudaMemcpyHostToDevice);
+    for (auto& v : f) v = ((g() % 2001) - 1000) / 100.0f;
+    cudaMemcpy(bias, f.data(), f.size() * 4, cudaMemcpyHostToDevice);
+    for (auto& v : f) v = (g() % 1000) / 10000.0f;
+    cudaMemcpy(rscale, f.data(), f.size() * 4, cudaMemcpyHostToDevice);
   }
   const float copy = time_us([&] { copy16<<<132 * 16, 256>>>((const uint4*)x, (uint4*)y, most / 16); });
   const double rate = 2.0 * most / copy / 1e3;
@@ -169,6 +226,9 @@ int main() {
     run<Sm90Conv<Shape<_128, _256, Shape<_64>>, C1, WS, EpiWS>>("128x256x64", s, x, w, y, alpha, p, q, bad);
     run<Sm90Conv<Shape<_128, _128, Shape<_128>>, C1, WS, EpiWS>>("128x128x128", s, x, w, y, alpha, p, q, bad);
     run<Sm90Conv<Shape<_128, _128, Shape<_64>>, C2, WS, EpiWS>>("128x128x64 cluster 2", s, x, w, y, alpha, p, q, bad);
+    const Epilogue e{scale, bias, rscale, res};
+    run<Sm90ConvFused<Shape<_128, _64, Shape<_64>>, C1>>("fused 128x64x64", s, x, w, y, alpha, p, q, bad, e);
+    run<Sm90ConvFused<Shape<_128, _128, Shape<_64>>, C1>>("fused 128x128x64", s, x, w, y, alpha, p, q, bad, e);
     printf("  err %s\n", cudaGetErrorString(cudaGetLastError()));
   }
   return 0;
