@@ -8,6 +8,8 @@
 //     benchmarks/probes/depthwise_tile.cu -o /tmp/depthwise_tile && /tmp/depthwise_tile
 #include "kernels/cuda/conv_depthwise.cu"
 
+#include "probe_timing.cuh"
+
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -31,25 +33,6 @@ __global__ void reference(const __half* x, const __half* w, const __half* bias, 
       }
     y[i] = __float2half_rn(acc);
   }
-}
-
-template <class F>
-float time_us(F launch) {
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  for (int i = 0; i < 3; ++i) launch();
-  float best = 1e9f;
-  for (int r = 0; r < 5; ++r) {
-    cudaEventRecord(a);
-    for (int i = 0; i < 20; ++i) launch();
-    cudaEventRecord(b);
-    cudaEventSynchronize(b);
-    float ms;
-    cudaEventElapsedTime(&ms, a, b);
-    best = std::min(best, ms * 1000.f / 20);
-  }
-  return best;
 }
 
 int main() {

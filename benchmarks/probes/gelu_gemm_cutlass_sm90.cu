@@ -7,12 +7,15 @@
 // CUDA events, best of 5 x 20.
 // Not built by CMake; CUTLASS's headers from NVIDIA's `nvidia-cutlass` wheel, unpacked into /tmp/cl:
 //   NV=<site-packages>/nvidia/cu13   (the pip cuBLAS: cublasLt.h and libcublasLt.so.13)
-//   nvcc -std=c++17 -arch=sm_90a -O3 --expt-relaxed-constexpr -I/tmp/cl/cutlass_library/source/include \
+//   nvcc -std=c++17 -arch=sm_90a -O3 -DNDEBUG --expt-relaxed-constexpr -I/tmp/cl/cutlass_library/source/include \
 //     -I/tmp/cl/cutlass_library/source/tools/util/include -I$NV/include benchmarks/probes/gelu_gemm_cutlass_sm90.cu \
 //     -L$NV/lib -l:libcublasLt.so.13 -o /tmp/gelu_gemm && LD_LIBRARY_PATH=$NV/lib /tmp/gelu_gemm
-// (about 3 minutes to compile on two cores).
+// (about 3 minutes to compile on two cores; without -DNDEBUG the
+//     device asserts are calls that serialize the warpgroup MMAs: ptxas warning C7510).
 #include <cublasLt.h>
 #include <cuda_fp16.h>
+
+#include "probe_timing.cuh"
 
 #include <cstdio>
 #include <random>
@@ -46,25 +49,6 @@ struct Linear {
   using Kernel = cutlass::gemm::kernel::GemmUniversal<Shape<int, int, int, int>, Main, Epi>;
   using Op = cutlass::gemm::device::GemmUniversalAdapter<Kernel>;
 };
-
-template <class F>
-float time_us(F launch) {
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  for (int i = 0; i < 3; ++i) launch();
-  float best = 1e9f;
-  for (int r = 0; r < 5; ++r) {
-    cudaEventRecord(a);
-    for (int i = 0; i < 20; ++i) launch();
-    cudaEventRecord(b);
-    cudaEventSynchronize(b);
-    float ms;
-    cudaEventElapsedTime(&ms, a, b);
-    best = std::min(best, ms * 1000.f / 20);
-  }
-  return best;
-}
 
 // The engine's kind of GELU pass: eight halves a thread, float math, erf form.
 __global__ void gelu_pass(const uint4* x, uint4* y, int64_t n) {

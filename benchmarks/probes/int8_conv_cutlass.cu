@@ -7,6 +7,9 @@
 //   pip download --no-deps --only-binary=:all: nvidia-cutlass==4.2.0.0 && unzip -q nvidia_cutlass-*.whl -d /tmp/cl
 //   nvcc -std=c++17 -arch=sm_90 -O3 --expt-relaxed-constexpr -I/tmp/cl/cutlass_library/source/include \
 //     benchmarks/probes/int8_conv_cutlass.cu -o /tmp/int8_conv && /tmp/int8_conv
+#include "int8_conv_reference.cuh"
+#include "probe_timing.cuh"
+
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -30,58 +33,8 @@ struct Config {
   using Op = cutlass::conv::device::ImplicitGemmConvolution<Kernel>;
 };
 
-template <class F>
-float time_us(F launch) {
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  for (int i = 0; i < 3; ++i) launch();
-  float best = 1e9f;
-  for (int r = 0; r < 5; ++r) {
-    cudaEventRecord(a);
-    for (int i = 0; i < 20; ++i) launch();
-    cudaEventRecord(b);
-    cudaEventSynchronize(b);
-    float ms;
-    cudaEventElapsedTime(&ms, a, b);
-    best = std::min(best, ms * 1000.f / 20);
-  }
-  return best;
-}
-
-__global__ void copy16(const uint4* x, uint4* y, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = x[i];
-}
-
-struct Shape {
-  int n, h, w, c, k, r, pad, stride;
-};
-
-// Output (b, p, q, k) for every 97th output: the int32 sum, then scale, round to nearest even, saturate.
-__global__ void reference(const int8_t* x, const int8_t* wt, int8_t* y, Shape s, int p_, int q_, float alpha,
-                          int64_t total, int* bad) {
-  for (int64_t o = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * 97; o < total;
-       o += int64_t(gridDim.x) * blockDim.x * 97) {
-    const int k = o % s.k;
-    int64_t t = o / s.k;
-    const int q = t % q_, p = (t / q_) % p_, b = t / (int64_t(q_) * p_);
-    int acc = 0;
-    for (int r = 0; r < s.r; ++r)
-      for (int u = 0; u < s.r; ++u) {
-        const int ih = p * s.stride - s.pad + r, iw = q * s.stride - s.pad + u;
-        if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;
-        for (int c = 0; c < s.c; ++c)
-          acc += int(x[((int64_t(b) * s.h + ih) * s.w + iw) * s.c + c]) * int(wt[((int64_t(k) * s.r + r) * s.r + u) * s.c + c]);
-      }
-    const float v = rintf(alpha * float(acc));
-    const int8_t want = int8_t(fminf(fmaxf(v, -128.f), 127.f));
-    if (y[o] != want) atomicAdd(bad, 1);
-  }
-}
-
 template <class C>
-void run(const char* name, const Shape& s, int8_t* x, int8_t* w, int8_t* y, float alpha, int p, int q, int* bad) {
+void run(const char* name, const ConvShape& s, int8_t* x, int8_t* w, int8_t* y, float alpha, int p, int q, int* bad) {
   using Op = typename C::Op;
   cutlass::conv::Conv2dProblemSize problem({s.n, s.h, s.w, s.c}, {s.k, s.r, s.r, s.c}, {s.pad, s.pad, s.pad, s.pad},
                                            {s.stride, s.stride}, {1, 1}, {s.n, p, q, s.k},
@@ -106,18 +59,19 @@ void run(const char* name, const Shape& s, int8_t* x, int8_t* w, int8_t* y, floa
   }
   cudaMemset(y, 0x55, int64_t(s.n) * p * q * s.k);
   const float us = time_us([&] { op(); });
-  cudaMemset(bad, 0, sizeof(int));
+  cudaMemset(bad, 0, 2 * sizeof(int));
   const int64_t total = int64_t(s.n) * p * q * s.k;
-  reference<<<264, 256>>>(x, w, y, s, p, q, alpha, total, bad);
-  int nbad = -1;
-  cudaMemcpy(&nbad, bad, sizeof(int), cudaMemcpyDeviceToHost);
+  int8_conv_reference<<<264, 256>>>(x, w, y, s, p, q, alpha, total, bad);
+  int counts[2] = {-1, -1};
+  cudaMemcpy(counts, bad, sizeof counts, cudaMemcpyDeviceToHost);
+  const int nbad = counts[0] + counts[1];
   const double tops = 2.0 * total * s.r * s.r * s.c / us / 1e6;
   printf("  %s %.1f us (%.0f TOPS, %s)", name, us, tops, nbad == 0 ? "exact" : "WRONG");
   if (ws) cudaFree(ws);
 }
 
 int main() {
-  const Shape shapes[] = {
+  const ConvShape shapes[] = {
       {256, 56, 56, 64, 64, 1, 0, 1},    {256, 56, 56, 64, 64, 3, 1, 1},   {256, 56, 56, 64, 256, 1, 0, 1},
       {256, 56, 56, 256, 64, 1, 0, 1},   {256, 28, 28, 128, 128, 3, 1, 1}, {256, 28, 28, 512, 128, 1, 0, 1},
       {256, 14, 14, 256, 256, 3, 1, 1},  {256, 14, 14, 256, 1024, 1, 0, 1}, {256, 7, 7, 512, 512, 3, 1, 1},
@@ -129,7 +83,7 @@ int main() {
   cudaMalloc(&x, most);
   cudaMalloc(&y, most);
   cudaMalloc(&w, 2048 * 512 * 9);
-  cudaMalloc(&bad, sizeof(int));
+  cudaMalloc(&bad, 2 * sizeof(int));
   {
     std::vector<int8_t> h(most);
     std::mt19937 g(1);
@@ -140,7 +94,7 @@ int main() {
   const float copy = time_us([&] { copy16<<<132 * 16, 256>>>((const uint4*)x, (uint4*)y, most / 16); });
   const double rate = 2.0 * most / copy / 1e3;  // GB/s read + write
   printf("copy %.0f GB/s\n", rate);
-  for (const Shape& s : shapes) {
+  for (const ConvShape& s : shapes) {
     const int p = (s.h + 2 * s.pad - s.r) / s.stride + 1, q = (s.w + 2 * s.pad - s.r) / s.stride + 1;
     const double bytes = double(s.n) * s.h * s.w * s.c + double(s.n) * p * q * s.k + double(s.k) * s.r * s.r * s.c;
     const float alpha = 1.0f / (s.r * s.r * s.c * 40.0f);

@@ -5,9 +5,13 @@
 // scaled per channel, relu); every 97th output checked against a reference kernel; CUDA events,
 // best of 5 x 20. The SM80 kernels' probe (int8_conv_cutlass.cu, run AJ) won only the first stage. Not built
 // by CMake; CUTLASS's headers from NVIDIA's `nvidia-cutlass` wheel, unpacked into /tmp/cl as there:
-//   nvcc -std=c++17 -arch=sm_90a -O3 --expt-relaxed-constexpr -I/tmp/cl/cutlass_library/source/include \
+//   nvcc -std=c++17 -arch=sm_90a -O3 -DNDEBUG --expt-relaxed-constexpr -I/tmp/cl/cutlass_library/source/include \
 //     -I/tmp/cl/cutlass_library/source/tools/util/include benchmarks/probes/int8_conv_cutlass_sm90.cu \
-//     -o /tmp/int8_conv_sm90 && /tmp/int8_conv_sm90   (about 3 minutes to compile on two cores)
+//     -o /tmp/int8_conv_sm90 && /tmp/int8_conv_sm90   (about 3 minutes to compile on two cores; without -DNDEBUG the
+//     device asserts are calls that serialize the warpgroup MMAs: ptxas warning C7510)
+#include "int8_conv_reference.cuh"
+#include "probe_timing.cuh"
+
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -61,68 +65,13 @@ struct Sm90ConvFused {
   static constexpr bool kFused = true;
 };
 
-template <class F>
-float time_us(F launch) {
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  for (int i = 0; i < 3; ++i) launch();
-  float best = 1e9f;
-  for (int r = 0; r < 5; ++r) {
-    cudaEventRecord(a);
-    for (int i = 0; i < 20; ++i) launch();
-    cudaEventRecord(b);
-    cudaEventSynchronize(b);
-    float ms;
-    cudaEventElapsedTime(&ms, a, b);
-    best = std::min(best, ms * 1000.f / 20);
-  }
-  return best;
-}
-
-__global__ void copy16(const uint4* x, uint4* y, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    y[i] = x[i];
-}
-
-struct Shape4 {
-  int n, h, w, c, k, r, pad, stride;
-};
-
-// With scale (per output channel) the fused epilogue: relu(fma(rscale, residual, fma(scale, acc, bias)));
-// off-by-one results are counted apart from wrong ones (the float order may differ from CUTLASS's).
-__global__ void reference(const int8_t* x, const int8_t* wt, int8_t* y, Shape4 s, int p_, int q_, float alpha,
-                          int64_t total, int* bad, const float* scale = nullptr, const float* bias = nullptr,
-                          const float* rscale = nullptr, const int8_t* res = nullptr) {
-  for (int64_t o = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * 97; o < total;
-       o += int64_t(gridDim.x) * blockDim.x * 97) {
-    const int k = o % s.k;
-    int64_t t = o / s.k;
-    const int q = t % q_, p = (t / q_) % p_, b = t / (int64_t(q_) * p_);
-    int acc = 0;
-    for (int r = 0; r < s.r; ++r)
-      for (int u = 0; u < s.r; ++u) {
-        const int ih = p * s.stride - s.pad + r, iw = q * s.stride - s.pad + u;
-        if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;
-        for (int c = 0; c < s.c; ++c)
-          acc += int(x[((int64_t(b) * s.h + ih) * s.w + iw) * s.c + c]) *
-                 int(wt[((int64_t(k) * s.r + r) * s.r + u) * s.c + c]);
-      }
-    float v = alpha * float(acc);
-    if (scale) v = fmaxf(fmaf(rscale[k], float(res[o]), fmaf(scale[k], float(acc), bias[k])), 0.0f);
-    const int want = int(fminf(fmaxf(rintf(v), -128.f), 127.f));
-    const int got = y[o];
-    if (got != want) atomicAdd(bad + (abs(got - want) == 1 ? 1 : 0), 1);
-  }
-}
-
 struct Epilogue {
   const float *scale, *bias, *rscale;
   const int8_t* res;
 };
 
 template <class C>
-void run(const char* name, const Shape4& s, int8_t* x, int8_t* w, int8_t* y, float alpha, int p, int q, int* bad,
+void run(const char* name, const ConvShape& s, int8_t* x, int8_t* w, int8_t* y, float alpha, int p, int q, int* bad,
          Epilogue e = {}) {
   using Op = typename C::Op;
   using Problem = typename C::Problem;
@@ -162,9 +111,9 @@ void run(const char* name, const Shape4& s, int8_t* x, int8_t* w, int8_t* y, flo
   const float us = time_us([&] { op.run(); });
   cudaMemset(bad, 0, 2 * sizeof(int));
   if constexpr (C::kFused)
-    reference<<<264, 256>>>(x, w, y, s, p, q, alpha, total, bad, e.scale, e.bias, e.rscale, e.res);
+    int8_conv_reference<<<264, 256>>>(x, w, y, s, p, q, alpha, total, bad, e.scale, e.bias, e.rscale, e.res);
   else
-    reference<<<264, 256>>>(x, w, y, s, p, q, alpha, total, bad);
+    int8_conv_reference<<<264, 256>>>(x, w, y, s, p, q, alpha, total, bad);
   int nbad[2] = {-1, -1};
   cudaMemcpy(nbad, bad, 2 * sizeof(int), cudaMemcpyDeviceToHost);
   printf("  %s %.1f us (%.0f TOPS, %s, %d off by one)", name, us, 2.0 * total * s.r * s.r * s.c / us / 1e6,
@@ -178,7 +127,7 @@ using C1 = Shape<_1, _1, _1>;
 using C2 = Shape<_2, _1, _1>;
 
 int main() {
-  const Shape4 shapes[] = {
+  const ConvShape shapes[] = {
       {256, 56, 56, 64, 64, 1, 0, 1},   {256, 56, 56, 64, 64, 3, 1, 1},    {256, 56, 56, 64, 256, 1, 0, 1},
       {256, 56, 56, 256, 64, 1, 0, 1},  {256, 28, 28, 128, 128, 3, 1, 1},  {256, 28, 28, 512, 128, 1, 0, 1},
       {256, 14, 14, 256, 256, 3, 1, 1}, {256, 14, 14, 256, 1024, 1, 0, 1}, {256, 7, 7, 512, 512, 3, 1, 1},
@@ -215,7 +164,7 @@ int main() {
   const float copy = time_us([&] { copy16<<<132 * 16, 256>>>((const uint4*)x, (uint4*)y, most / 16); });
   const double rate = 2.0 * most / copy / 1e3;
   printf("copy %.0f GB/s\n", rate);
-  for (const Shape4& s : shapes) {
+  for (const ConvShape& s : shapes) {
     const int p = (s.h + 2 * s.pad - s.r) / s.stride + 1, q = (s.w + 2 * s.pad - s.r) / s.stride + 1;
     const double bytes = double(s.n) * s.h * s.w * s.c + double(s.n) * p * q * s.k + double(s.k) * s.r * s.r * s.c;
     const float alpha = 1.0f / (s.r * s.r * s.c * 40.0f);

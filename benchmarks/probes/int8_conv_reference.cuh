@@ -1,0 +1,37 @@
+// The int8 convolution probes' reference (int8_conv_cutlass*.cu): every 97th output of an NHWC int8
+// convolution with KRSC int8 weights, from exact int32 sums, either scaled by alpha or through the
+// engine's epilogue relu(fma(rscale[k], residual, fma(scale[k], sum, bias[k]))), rounded to nearest
+// even and saturated. bad[0] counts outputs off by more than one, bad[1] those off by one (the float
+// order of another epilogue may differ).
+#pragma once
+#include <cstdint>
+
+struct ConvShape {
+  int n, h, w, c, k, r, pad, stride;  // square r x r window
+};
+
+__global__ void int8_conv_reference(const int8_t* x, const int8_t* wt, const int8_t* y, ConvShape s, int p_, int q_,
+                                    float alpha, int64_t total, int* bad, const float* scale = nullptr,
+                                    const float* bias = nullptr, const float* rscale = nullptr,
+                                    const int8_t* res = nullptr) {
+  for (int64_t o = (blockIdx.x * int64_t(blockDim.x) + threadIdx.x) * 97; o < total;
+       o += int64_t(gridDim.x) * blockDim.x * 97) {
+    const int k = o % s.k;
+    const int64_t t = o / s.k;
+    const int q = t % q_, p = (t / q_) % p_, b = t / (int64_t(q_) * p_);
+    int acc = 0;
+    for (int r = 0; r < s.r; ++r)
+      for (int u = 0; u < s.r; ++u) {
+        const int ih = p * s.stride - s.pad + r, iw = q * s.stride - s.pad + u;
+        if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) continue;
+        for (int c = 0; c < s.c; ++c)
+          acc += int(x[((int64_t(b) * s.h + ih) * s.w + iw) * s.c + c]) *
+                 int(wt[((int64_t(k) * s.r + r) * s.r + u) * s.c + c]);
+      }
+    float v = alpha * float(acc);
+    if (scale) v = fmaxf(fmaf(rscale[k], float(res[o]), fmaf(scale[k], float(acc), bias[k])), 0.0f);
+    const int want = int(fminf(fmaxf(rintf(v), -128.f), 127.f));
+    const int got = y[o];
+    if (got != want) atomicAdd(bad + (abs(got - want) == 1 ? 1 : 0), 1);
+  }
+}
