@@ -71,30 +71,14 @@ void run(const char* name, const ConvShape& s, int8_t* x, int8_t* w, int8_t* y, 
 }
 
 int main() {
-  const ConvShape shapes[] = {
-      {256, 56, 56, 64, 64, 1, 0, 1},    {256, 56, 56, 64, 64, 3, 1, 1},   {256, 56, 56, 64, 256, 1, 0, 1},
-      {256, 56, 56, 256, 64, 1, 0, 1},   {256, 28, 28, 128, 128, 3, 1, 1}, {256, 28, 28, 512, 128, 1, 0, 1},
-      {256, 14, 14, 256, 256, 3, 1, 1},  {256, 14, 14, 256, 1024, 1, 0, 1}, {256, 7, 7, 512, 512, 3, 1, 1},
-      {256, 7, 7, 2048, 512, 1, 0, 1},
-  };
-  const size_t most = size_t(256) * 56 * 56 * 256;
-  int8_t *x, *w, *y;
-  int* bad;
-  cudaMalloc(&x, most);
-  cudaMalloc(&y, most);
-  cudaMalloc(&w, 2048 * 512 * 9);
-  cudaMalloc(&bad, 2 * sizeof(int));
-  {
-    std::vector<int8_t> h(most);
-    std::mt19937 g(1);
-    for (auto& v : h) v = int8_t(int(g() % 255) - 127);
-    cudaMemcpy(x, h.data(), most, cudaMemcpyHostToDevice);
-    cudaMemcpy(w, h.data(), 2048 * 512 * 9, cudaMemcpyHostToDevice);
-  }
+  const Int8ConvData data;
+  int8_t *x = data.x, *w = data.w, *y = data.y;
+  int* bad = data.bad;
+  const size_t most = Int8ConvData::kMost;
   const float copy = time_us([&] { copy16<<<132 * 16, 256>>>((const uint4*)x, (uint4*)y, most / 16); });
   const double rate = 2.0 * most / copy / 1e3;  // GB/s read + write
   printf("copy %.0f GB/s\n", rate);
-  for (const ConvShape& s : shapes) {
+  for (const ConvShape& s : kResNet50Layers) {
     const int p = (s.h + 2 * s.pad - s.r) / s.stride + 1, q = (s.w + 2 * s.pad - s.r) / s.stride + 1;
     const double bytes = double(s.n) * s.h * s.w * s.c + double(s.n) * p * q * s.k + double(s.k) * s.r * s.r * s.c;
     const float alpha = 1.0f / (s.r * s.r * s.c * 40.0f);

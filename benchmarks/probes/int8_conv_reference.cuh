@@ -4,7 +4,11 @@
 // even and saturated. bad[0] counts outputs off by more than one, bad[1] those off by one (the float
 // order of another epilogue may differ).
 #pragma once
+#include <cuda_runtime.h>
+
 #include <cstdint>
+#include <random>
+#include <vector>
 
 struct ConvShape {
   int n, h, w, c, k, r, pad, stride;  // square r x r window
@@ -35,3 +39,30 @@ __global__ void int8_conv_reference(const int8_t* x, const int8_t* wt, const int
     if (got != want) atomicAdd(bad + (abs(got - want) == 1 ? 1 : 0), 1);
   }
 }
+
+// ResNet-50's convolutions at batch 256 (each stage's distinct shapes).
+constexpr ConvShape kResNet50Layers[] = {
+    {256, 56, 56, 64, 64, 1, 0, 1},   {256, 56, 56, 64, 64, 3, 1, 1},    {256, 56, 56, 64, 256, 1, 0, 1},
+    {256, 56, 56, 256, 64, 1, 0, 1},  {256, 28, 28, 128, 128, 3, 1, 1},  {256, 28, 28, 512, 128, 1, 0, 1},
+    {256, 14, 14, 256, 256, 3, 1, 1}, {256, 14, 14, 256, 1024, 1, 0, 1}, {256, 7, 7, 512, 512, 3, 1, 1},
+    {256, 7, 7, 2048, 512, 1, 0, 1},
+};
+
+// Device buffers for every layer above: input and output of the largest activation, the largest
+// weights, random int8 values in [-127, 127]; bad holds the reference's two counts.
+struct Int8ConvData {
+  static constexpr size_t kMost = size_t(256) * 56 * 56 * 256, kWeights = size_t(2048) * 512 * 9;
+  int8_t *x = nullptr, *w = nullptr, *y = nullptr;
+  int* bad = nullptr;
+  Int8ConvData() {
+    cudaMalloc(&x, kMost);
+    cudaMalloc(&y, kMost);
+    cudaMalloc(&w, kWeights);
+    cudaMalloc(&bad, 2 * sizeof(int));
+    std::vector<int8_t> h(kMost);
+    std::mt19937 g(1);
+    for (auto& v : h) v = int8_t(int(g() % 255) - 127);
+    cudaMemcpy(x, h.data(), kMost, cudaMemcpyHostToDevice);
+    cudaMemcpy(w, h.data(), kWeights, cudaMemcpyHostToDevice);
+  }
+};
