@@ -9,7 +9,9 @@
 # MEMORY_BENCH=1 benchmarks/memory_bound_cuda.py, with DYNAMIC_ARGS (e.g. "--models bert gpt2")
 # benchmarks/dynamic_shapes.py, with LOAD=1 benchmarks/load_time.py (LOAD_ARGS, e.g. "--models bert")
 # with INT8_ARGS (e.g. "--models resnet50 --batch 256 --time --residuals") benchmarks/int8_accuracy.py,
-# with EXTRA a command of its own (e.g. EXTRA="python3 benchmarks/stem_cuda.py"),
+# with EXTRA a command of its own (e.g. EXTRA="python3 benchmarks/stem_cuda.py"), with PROBES (names of
+# benchmarks/probes/*.cu, e.g. PROBES="int8_conv_cutlass_sm90 gelu_gemm_cutlass_sm90") those probes built
+# and run first,
 # and with DEMO=1 the README's main job's demo (examples/compile_demo.py, float16 on the GPU). Logs
 # and JSON go to $OUT.
 #   OUT=... BENCH_ARGS="--models resnet50 --batches 1" scripts/device_gpu.sh
@@ -17,9 +19,32 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp}
 start=$(date +%s)
-if ls .whl/*.whl >/dev/null 2>&1; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl &&
+# The carried wheels but CUTLASS's (whose headers only the probes read, unpacked below).
+wheels=$(ls .whl/*.whl 2>/dev/null | grep -v nvidia_cutlass)
+if [ -n "$wheels" ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $wheels &&
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+if [ -n "${PROBES:-}" ]; then
+  # Each benchmarks/probes/NAME.cu built at once (CUTLASS from the carried nvidia-cutlass wheel,
+  # cuBLASLt from the pip CUDA libraries), then run one after another; logs in $out/probe_NAME.log.
+  nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+  cl=/tmp/cl
+  cutlass_wheel=$(ls .whl/nvidia_cutlass-*.whl 2>/dev/null | head -1)
+  [ -n "$cutlass_wheel" ] && python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" "$cutlass_wheel" "$cl"
+  nv=$(python3 -c "import glob, site; print(next(iter(glob.glob(s + '/nvidia/cu13') for s in site.getsitepackages() if glob.glob(s + '/nvidia/cu13')))[0])")
+  for p in $PROBES; do
+    "$nvcc" -std=c++17 -arch=sm_90a -O3 -DNDEBUG --expt-relaxed-constexpr --extended-lambda -Isrc -Iinclude \
+      -I"$cl/cutlass_library/source/include" -I"$cl/cutlass_library/source/tools/util/include" -I"$nv/include" \
+      "benchmarks/probes/$p.cu" -L"$nv/lib" -l:libcublasLt.so.13 -o "/tmp/probe_$p" > "$out/probe_$p.log" 2>&1 &
+  done
+  wait
+  for p in $PROBES; do
+    echo "== probe $p"
+    LD_LIBRARY_PATH="$nv/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout "${PROBE_TIMEOUT:-120}" "/tmp/probe_$p" 2>&1 |
+      tee -a "$out/probe_$p.log" || tail -5 "$out/probe_$p.log"
+  done
+  echo "probes: $(( $(date +%s) - start )) s"
 fi
 if [ "${SKIP_INSTALL:-0}" != "1" ]; then
   # The H200's architecture only (the default list of four takes about four times as long to compile).
