@@ -1,6 +1,8 @@
 // Probe: ConvNeXt-T's 7x7 depthwise layers (stride 1, padding 3, bias, float16 channels last) by the
 // engine's tiled kernel (conv_depthwise_nhwc, the tile it picks) and by each tile shape it has (8 x 16
-// outputs of 32 channels, 16 x 16 of 16, 8 x 8 of 64), compared with a plain reference kernel
+// outputs of 32 channels, 16 x 16 of 16, 8 x 8 of 64; 8 x 16 also with the compiler asked for 6
+// resident blocks a multiprocessor instead of the 5 its 91 registers allow: 80 registers, 52 bytes
+// spilled; 8 blocks would spill 1.4 KB), compared with a plain reference kernel
 // (float32 sums, the same tap order); CUDA events, the best of 5 x 20 calls. Run AJ
 // (benchmarks/RESULTS.md) ran its first form, which held the tiled kernel before the engine did.
 // Not built by CMake: on a GPU machine, from the repository root,
@@ -80,6 +82,7 @@ int main() {
       run("8x16", [&] { launch_tile<__half, 4, 16>(x, w, b, nullptr, y, g, act); });
       run("16x16", [&] { launch_tile<__half, 2, 16>(x, w, b, nullptr, y, g, act); });
       if ((c / 8) % 8 == 0) run("8x8", [&] { launch_tile<__half, 8, 8>(x, w, b, nullptr, y, g, act); });
+      run("8x16 min 6 blocks", [&] { launch_tile<__half, 4, 16, 6>(x, w, b, nullptr, y, g, act); });
       printf("  err %s\n", cudaGetErrorString(cudaGetLastError()));
       cudaFree(x), cudaFree(ref), cudaFree(y), cudaFree(w), cudaFree(b);
     }

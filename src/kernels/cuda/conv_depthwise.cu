@@ -101,12 +101,13 @@ __global__ void depthwise_nhwc_kernel(const T* __restrict__ x, const T* __restri
 // once, then each of the kStrip + 6 input packs the strip reads once, added to every output whose
 // window holds it (each output's taps summed in window order; taps outside the image add zero).
 // Loading the window at once is what makes it fast: the per-output and strip forms waited on memory
-// once per window row (run AJ, benchmarks/RESULTS.md).
+// once per window row (run AJ, benchmarks/RESULTS.md). MinBlocks (a probe's: the engine keeps 1) asks
+// the compiler for that many resident blocks a multiprocessor (fewer registers a thread).
 constexpr int kStrip = 4;
 constexpr int kTileThreads = 128;
 
-template <class T, int GS, int TW>
-__global__ void __launch_bounds__(kTileThreads)
+template <class T, int GS, int TW, int MinBlocks = 1>
+__global__ void __launch_bounds__(kTileThreads, MinBlocks)
     depthwise7_tile_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
                            const T* __restrict__ residual, T* __restrict__ y, DepthwiseGeometry geo,
                            ConvActivation act) {
@@ -189,13 +190,13 @@ __global__ void __launch_bounds__(kTileThreads)
   }
 }
 
-template <class T, int GS, int TW>
+template <class T, int GS, int TW, int MinBlocks = 1>
 void launch_tile(const void* x, const void* w, const void* bias, const void* residual, void* y,
                  const DepthwiseGeometry& g, ConvActivation act) {
   constexpr int TH = kTileThreads / GS / (TW / kStrip), slice = GS * 16 / sizeof(T);
   const int64_t tiles = g.n * ((g.oh + TH - 1) / TH) * ((g.ow + TW - 1) / TW);
   const dim3 grid(static_cast<unsigned>(tiles), static_cast<unsigned>(g.c / slice));
-  depthwise7_tile_kernel<T, GS, TW><<<grid, kTileThreads, 0, stream()>>>(
+  depthwise7_tile_kernel<T, GS, TW, MinBlocks><<<grid, kTileThreads, 0, stream()>>>(
       static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias),
       static_cast<const T*>(residual), static_cast<T*>(y), g, act);
   check_launch("launching the 7x7 depthwise convolution (tiles)");
