@@ -587,9 +587,10 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
 /// (bit 31 of its word), candidates take their slots by shared-memory atomics instead of a count and
 /// a scan (ranks do not depend on the order), and consecutive rows of a block alternate between two
 /// halves of the scratch, so no barrier closes a row. Rows of at least 32 * Warps words; launched
-/// with 32 * Warps threads.
-template <class T, int K, int WPT, int Warps = kThresholdWarps>
-__global__ void __launch_bounds__(32 * Warps)
+/// with 32 * Warps threads. MinBlocks (a probe's; the engine keeps 1) asks the compiler for that many
+/// resident blocks a multiprocessor.
+template <class T, int K, int WPT, int Warps = kThresholdWarps, int MinBlocks = 1>
+__global__ void __launch_bounds__(32 * Warps, MinBlocks)
     topk_threshold_block(const T* __restrict__ x, T* __restrict__ values, int64_t* __restrict__ indices,
                          int64_t rows, int32_t extent, int32_t k, bool largest) {
   constexpr int kTeam = 32 * Warps, kGroup = kTeam / K;  // a group's best is one of K
