@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# On the GPU machine, in one call: install the wheels carried in .whl/ (packages the machine lacks,
+# On the GPU machine, in one call: install the wheels carried in .whl/ (filled here by
+# scripts/device_wheels.sh: packages the machine lacks,
 # such as expecttest for the conformance test, pytest-xdist, and nvidia-cudnn-frontend, whose C++
 # headers the cuDNN attention and int8 convolution kernels need), build and install (skipped with SKIP_INSTALL=1, for
 # a second call on the same warm machine), run the CUDA tests (pytest -m cuda, which includes the
