@@ -10,6 +10,7 @@
 //     benchmarks/probes/depthwise_tile.cu -o /tmp/depthwise_tile && /tmp/depthwise_tile
 #include "kernels/cuda/conv_depthwise.cu"
 
+#include "engine_stubs.cuh"
 #include "probe_timing.cuh"
 
 #include <cstdio>
@@ -89,12 +90,3 @@ int main() {
   }
   return 0;
 }
-
-// What the engine's other files define, for this probe alone.
-namespace tensorforge {
-const char* to_string(DataType) { return "?"; }
-size_t element_size(DataType t) { return t == DataType::kFloat32 ? 4 : 2; }  // the probe's types
-namespace device {
-void* current_stream() { return nullptr; }
-}  // namespace device
-}  // namespace tensorforge

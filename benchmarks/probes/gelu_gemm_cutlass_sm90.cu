@@ -104,17 +104,8 @@ void run_cutlass(const char* name, const Problem& p, const Buffers& b, double fl
   args.epilogue.thread.beta = 0.0f;
   args.epilogue.thread.bias_ptr = b.bias;
   Op op;
-  if (op.can_implement(args) != cutlass::Status::kSuccess) {
-    printf("  %s: cannot implement", name);
-    return;
-  }
   void* ws = nullptr;
-  const size_t wsb = Op::get_workspace_size(args);
-  if (wsb) cudaMalloc(&ws, wsb);
-  if (op.initialize(args, ws) != cutlass::Status::kSuccess) {
-    printf("  %s: initialize failed", name);
-    return;
-  }
+  if (!ready(op, args, &ws, name)) return;
   const float us = time_us([&] { op.run(); });
   cudaMemset(b.diff, 0, sizeof(float));
   max_diff<<<264, 256>>>(reinterpret_cast<const __half*>(b.d), reinterpret_cast<const __half*>(b.ref),

@@ -46,17 +46,8 @@ void run(const char* name, const ConvShape& s, int8_t* x, int8_t* w, int8_t* y, 
                               {y, Layout::packed({s.n, p, q, s.k})},
                               {alpha, 0.0f}};
   Op op;
-  if (op.can_implement(args) != cutlass::Status::kSuccess) {
-    printf("  %s: cannot implement", name);
-    return;
-  }
   void* ws = nullptr;
-  const size_t wsb = op.get_workspace_size(args);
-  if (wsb) cudaMalloc(&ws, wsb);
-  if (op.initialize(args, ws) != cutlass::Status::kSuccess) {
-    printf("  %s: initialize failed", name);
-    return;
-  }
+  if (!ready(op, args, &ws, name)) return;
   cudaMemset(y, 0x55, int64_t(s.n) * p * q * s.k);
   const float us = time_us([&] { op(); });
   cudaMemset(bad, 0, 2 * sizeof(int));
@@ -79,10 +70,7 @@ int main() {
   const double rate = 2.0 * most / copy / 1e3;  // GB/s read + write
   printf("copy %.0f GB/s\n", rate);
   for (const ConvShape& s : kResNet50Layers) {
-    const int p = (s.h + 2 * s.pad - s.r) / s.stride + 1, q = (s.w + 2 * s.pad - s.r) / s.stride + 1;
-    const double bytes = double(s.n) * s.h * s.w * s.c + double(s.n) * p * q * s.k + double(s.k) * s.r * s.r * s.c;
-    const float alpha = 1.0f / (s.r * s.r * s.c * 40.0f);
-    printf("%dx%d %d->%d %dx%d: floor %.1f us;", s.r, s.r, s.c, s.k, s.h, s.w, bytes / rate / 1e3);
+    const auto [p, q, alpha] = start_row(s, rate);
     run<Config<128, 64, 64, 64, 32, 64, 4, 8>>("128x64", s, x, w, y, alpha, p, q, bad);
     run<Config<128, 128, 64, 64, 64, 64, 3>>("128x128", s, x, w, y, alpha, p, q, bad);
     run<Config<256, 64, 64, 64, 64, 64, 3, 8>>("256x64", s, x, w, y, alpha, p, q, bad);

@@ -95,17 +95,8 @@ void run(const char* name, const ConvShape& s, int8_t* x, int8_t* w, int8_t* y, 
     args.epilogue.thread.beta = 0.0f;
   }
   Op op;
-  if (op.can_implement(args) != cutlass::Status::kSuccess) {
-    printf("  %s: cannot implement", name);
-    return;
-  }
   void* ws = nullptr;
-  const size_t wsb = Op::get_workspace_size(args);
-  if (wsb) cudaMalloc(&ws, wsb);
-  if (op.initialize(args, ws) != cutlass::Status::kSuccess) {
-    printf("  %s: initialize failed", name);
-    return;
-  }
+  if (!ready(op, args, &ws, name)) return;
   const int64_t total = int64_t(s.n) * p * q * s.k;
   cudaMemset(y, 0x55, total);
   const float us = time_us([&] { op.run(); });
@@ -154,10 +145,7 @@ int main() {
   const double rate = 2.0 * most / copy / 1e3;
   printf("copy %.0f GB/s\n", rate);
   for (const ConvShape& s : kResNet50Layers) {
-    const int p = (s.h + 2 * s.pad - s.r) / s.stride + 1, q = (s.w + 2 * s.pad - s.r) / s.stride + 1;
-    const double bytes = double(s.n) * s.h * s.w * s.c + double(s.n) * p * q * s.k + double(s.k) * s.r * s.r * s.c;
-    const float alpha = 1.0f / (s.r * s.r * s.c * 40.0f);
-    printf("%dx%d %d->%d %dx%d: floor %.1f us;", s.r, s.r, s.c, s.k, s.h, s.w, bytes / rate / 1e3);
+    const auto [p, q, alpha] = start_row(s, rate);
     run<Sm90Conv<Shape<_64, _64, Shape<_64>>, C1, WS, EpiWS>>("64x64x64", s, x, w, y, alpha, p, q, bad);
     run<Sm90Conv<Shape<_128, _64, Shape<_64>>, C1, WS, EpiWS>>("128x64x64", s, x, w, y, alpha, p, q, bad);
     run<Sm90Conv<Shape<_128, _128, Shape<_64>>, C1, WS, EpiWS>>("128x128x64", s, x, w, y, alpha, p, q, bad);

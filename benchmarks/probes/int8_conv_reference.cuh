@@ -7,6 +7,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -66,3 +67,17 @@ struct Int8ConvData {
     cudaMemcpy(w, h.data(), kWeights, cudaMemcpyHostToDevice);
   }
 };
+
+// A layer's output extents and the scale its reference uses; prints the row's start: the layer and
+// its bytes' time at `rate` GB/s.
+struct LayerRow {
+  int p, q;
+  float alpha;
+};
+
+inline LayerRow start_row(const ConvShape& s, double rate) {
+  const int p = (s.h + 2 * s.pad - s.r) / s.stride + 1, q = (s.w + 2 * s.pad - s.r) / s.stride + 1;
+  const double bytes = double(s.n) * s.h * s.w * s.c + double(s.n) * p * q * s.k + double(s.k) * s.r * s.r * s.c;
+  printf("%dx%d %d->%d %dx%d: floor %.1f us;", s.r, s.r, s.c, s.k, s.h, s.w, bytes / rate / 1e3);
+  return {p, q, 1.0f / (s.r * s.r * s.c * 40.0f)};
+}

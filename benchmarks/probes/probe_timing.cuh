@@ -1,10 +1,11 @@
 // What the probes in this folder share: CUDA-event timing (best of 5 rounds of 20 calls, after 3 warm
-// calls) and a grid-stride 16-byte copy for the card's copy rate.
+// calls), a grid-stride 16-byte copy for the card's copy rate, and readying a CUTLASS operator.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 
 template <class F>
 float time_us(F launch) {
@@ -30,4 +31,22 @@ float time_us(F launch) {
 __global__ void copy16(const uint4* x, uint4* y, int64_t n) {
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
     y[i] = x[i];
+}
+
+// Readies a CUTLASS device operator (2.x or 3.x) for `args`, its workspace allocated into *workspace;
+// false, after printing why, when it cannot run them.
+template <class Op, class Args>
+bool ready(Op& op, const Args& args, void** workspace, const char* name) {
+  using Status = decltype(op.can_implement(args));
+  *workspace = nullptr;
+  if (op.can_implement(args) != Status::kSuccess) {
+    printf("  %s: cannot implement", name);
+    return false;
+  }
+  if (const size_t bytes = op.get_workspace_size(args)) cudaMalloc(workspace, bytes);
+  if (op.initialize(args, *workspace) != Status::kSuccess) {
+    printf("  %s: initialize failed", name);
+    return false;
+  }
+  return true;
 }
