@@ -238,6 +238,11 @@ void launch(const void* x, const void* w, const void* bias, const void* residual
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }  // null is aligned
 
+// Whether every tensor of the layer has fewer than 2^31 elements (32-bit element indices).
+bool small(const DepthwiseGeometry& g) {
+  return std::max(g.n * g.h * g.w, g.n * g.oh * g.ow) * g.c < (int64_t(1) << 31);
+}
+
 // The 3 x 3, 5 x 5 and 7 x 7 kernels with V channels a thread (7 x 7 with every channel's weights in
 // shared memory when they fit).
 template <class T, int V>
@@ -258,8 +263,7 @@ void launch_unrolled(const void* x, const void* w, const void* bias, const void*
 bool conv_depthwise_tiled(DataType t, const DepthwiseGeometry& g) {
   const int64_t bytes = static_cast<int64_t>(element_size(t));
   return (t == DataType::kFloat32 || t == DataType::kFloat16 || t == DataType::kBFloat16) && g.kh == 7 &&
-         g.kw == 7 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && (g.c * bytes) % 16 == 0 &&
-         std::max(g.n * g.h * g.w, g.n * g.oh * g.ow) * g.c < (int64_t(1) << 31);
+         g.kw == 7 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && (g.c * bytes) % 16 == 0 && small(g);
 }
 
 void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* bias, const void* residual, void* y,
@@ -269,7 +273,6 @@ void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* b
     using T = typename decltype(tag)::type;
     if constexpr (is_float_v<T>) {
       constexpr int N = vec_width<T>();
-      const bool small = std::max(g.n * g.h * g.w, g.n * g.oh * g.ow) * g.c < (int64_t(1) << 31);
       const bool square = g.kh == g.kw && (g.kh == 3 || g.kh == 5);
       // 7 x 7 weights of every channel in the default 48 KB of shared memory per block.
       const bool shared7 = shared7_fits(g, sizeof(T));
@@ -278,14 +281,14 @@ void conv_depthwise_nhwc(DataType t, const void* x, const void* w, const void* b
       if (g.c % N == 0 && aligned16(x) && aligned16(residual) && aligned16(y)) {
         if (aligned16(w) && conv_depthwise_tiled(t, g)) {
           launch_tiled<T>(x, w, bias, residual, y, g, act);
-        } else if (small && (shared7 || (square && aligned16(w)))) {
+        } else if (small(g) && (shared7 || (square && aligned16(w)))) {
           if (v == N)
             launch_unrolled<T, N>(x, w, bias, residual, y, g, act);
           else if (2 * v == N)
             launch_unrolled<T, (N > 1 ? N / 2 : 1)>(x, w, bias, residual, y, g, act);
           else
             launch_unrolled<T, (N > 3 ? N / 4 : 1)>(x, w, bias, residual, y, g, act);
-        } else if (small)
+        } else if (small(g))
           launch<T, N, 0, int32_t>(x, w, bias, residual, y, g, act);
         else
           launch<T, N, 0, int64_t>(x, w, bias, residual, y, g, act);
