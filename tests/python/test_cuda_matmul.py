@@ -11,9 +11,9 @@ Tolerances (the CPU result is float32 BLAS, rounded once to the output dtype):
   grows at most like K * 2^-24 per unit of |a*b|, so atol = 1e-5 + 2.5e-7 * K, rtol = 1e-5.
 - float16/bfloat16: both sides read the same exact inputs and accumulate in float32, so they differ
   by the final rounding (1 ulp) plus float32 reassociation (~K * 2^-24, far below an ulp): the
-  layer_harness TOLERANCE (2 ulp) needs no K scaling. The GELUs round twice on the GPU (after the
-  bias epilogue and after the GELU kernel), still within 1 ulp. (cuBLASLt's own GELU epilogue,
-  within 0.5 ulp in float16 on the H200, is used only under TF32 so far.)
+  layer_harness TOLERANCE (2 ulp) needs no K scaling. The erf GELU rounds twice on the GPU (after
+  the bias epilogue and after the GELU kernel), still within 1 ulp; the tanh GELU runs in
+  cuBLASLt's epilogue, within 0.5 ulp of the exact value.
 - integers: exact (wrapping sums on both sides).
 """
 
