@@ -47,6 +47,25 @@ def timed_candidate(build, inputs, msg, candidate, capfd, also=(), absent=()):
     assert "disagrees" not in err, err[-2000:]
 
 
+def small_channel_layer(dtype, case):
+    """A channels-last convolution of few input channels, its inputs random: case is ((N, C, H, W), Cout,
+    kernel, stride, padding, dilation, activation, bias, residual)."""
+    (n, c, h, w), cout, k, stride, pad, dil, act, with_bias, with_residual = case
+    oh = (h + 2 * pad[0] - dil[0] * (k[0] - 1) - 1) // stride[0] + 1
+    ow = (w + 2 * pad[1] - dil[1] * (k[1] - 1) - 1) // stride[1] + 1
+    inputs = [to_last(rand((n, c, h, w), dtype, 1)), to_last(rand((cout, c) + k, dtype, 2, (c * k[0] * k[1]) ** -0.5))]
+    inputs += [rand((cout,), dtype, 3)] if with_bias else []
+    inputs += [rand((n, oh, ow, cout), dtype, 4)] if with_residual else []
+
+    def build(net, x, wt, *rest):
+        b = rest[0] if with_bias else None
+        r = rest[-1] if with_residual else None
+        return net.add_convolution(x, wt, b, stride=stride, padding=pad, dilation=dil, activation=act,
+                                   layout="nhwc", residual=r)
+
+    return build, inputs
+
+
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("case", [
     # (N, C, H, W), kernel, stride, padding, dilation, activation, residual
@@ -102,22 +121,35 @@ def test_small_channel_convolution_kernel(dtype, case, capfd, monkeypatch):
     window of 3x3 or more cuDNN's plans of its space-to-depth form too; they must agree with cuDNN's
     first plan and, whichever wins, the layer matches the CPU."""
     monkeypatch.setenv("TENSORFORGE_KERNEL_CACHE", "off")  # a stored plan would skip the timing
-    (n, c, h, w), cout, k, stride, pad, dil, act, with_bias, with_residual = case
-    oh = (h + 2 * pad[0] - dil[0] * (k[0] - 1) - 1) // stride[0] + 1
-    ow = (w + 2 * pad[1] - dil[1] * (k[1] - 1) - 1) // stride[1] + 1
-    inputs = [to_last(rand((n, c, h, w), dtype, 1)), to_last(rand((cout, c) + k, dtype, 2, (c * k[0] * k[1]) ** -0.5))]
-    inputs += [rand((cout,), dtype, 3)] if with_bias else []
-    inputs += [rand((n, oh, ow, cout), dtype, 4)] if with_residual else []
-
-    def build(net, x, wt, *rest):
-        b = rest[0] if with_bias else None
-        r = rest[-1] if with_residual else None
-        return net.add_convolution(x, wt, b, stride=stride, padding=pad, dilation=dil, activation=act,
-                                   layout="nhwc", residual=r)
-
+    build, inputs = small_channel_layer(dtype, case)
+    _, _, k, stride, _, dil, act, _, _ = case
     fused = act in ("none", "relu", "silu")  # the activations cuDNN's graph applies (the form is fused only)
     s2d = ("NHWC space-to-depth engine",) if stride == (2, 2) and min(k) >= 3 and dil == (1, 1) and fused else ()
     timed_candidate(build, inputs, f"small-channel {case} {dtype}", "our small-channel kernel", capfd, also=s2d)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("case", [
+    # (N, C, H, W), Cout, kernel, stride, padding, activation, bias, residual
+    ((2, 3, 33, 31), 64, (7, 7), (3, 3), "relu", True, False),     # ResNet's stem, partial tiles
+    ((6, 3, 224, 224), 64, (7, 7), (3, 3), "relu", True, False),   # more tiles than blocks: the loop
+    ((1, 3, 70, 45), 128, (7, 7), (3, 3), "silu", False, False),   # two blocks of 64 channels
+    ((2, 4, 20, 18), 64, (3, 3), (1, 1), "hardswish", True, False),  # 4 channels, a 2x2 window of blocks
+    ((1, 3, 16, 16), 64, (5, 5), (2, 2), "relu6", True, False),    # a 3x3 window of blocks
+    ((2, 3, 17, 19), 64, (7, 7), (3, 3), "relu", True, True),      # residual: not this kernel's
+    ((2, 3, 17, 19), 80, (7, 7), (3, 3), "none", True, False),     # 80 channels: not this kernel's
+])
+def test_stem_space_to_depth_mma_kernel(dtype, case, capfd, monkeypatch):
+    """A stride-2 stem of 3-4 channels with output channels a multiple of 64 and no residual times our
+    warp-MMA kernel of its space-to-depth form (conv_s2d_mma.cu) among cuDNN's plans; it must agree
+    with cuDNN's first plan and, whichever wins, the layer matches the CPU. Other stems never time it."""
+    monkeypatch.setenv("TENSORFORGE_KERNEL_CACHE", "off")  # a stored plan would skip the timing
+    shape, cout, k, pad, act, with_bias, with_residual = case
+    build, inputs = small_channel_layer(dtype, (shape, cout, k, (2, 2), pad, (1, 1), act, with_bias, with_residual))
+    mma = ("NHWC space-to-depth, our MMA kernel",)
+    takes = cout % 64 == 0 and not with_residual
+    timed_candidate(build, inputs, f"stem {case} {dtype}", "our small-channel kernel", capfd,
+                    also=mma if takes else (), absent=() if takes else mma)
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

@@ -99,6 +99,17 @@ bool space_to_depth_of(const SmallConvGeometry& g, SpaceToDepth& s);
 /// the current stream; t: float32, float16 or bfloat16.
 void space_to_depth_nhwc(DataType t, const void* x, const void* w, void* xs, void* ws, const SpaceToDepth& s);
 
+/// Whether conv_s2d_mma_nhwc takes the space-to-depth form `s` of a layer: float16 or bfloat16, 16
+/// channels a block (cs: a stem of 3 or 4 channels), output channels a multiple of 64, a window of at
+/// most 4 x 4 blocks (layers up to 8 x 8), no residual.
+bool conv_s2d_mma_fits(DataType t, const SpaceToDepth& s, bool has_residual);
+
+/// y [N, OH, OW, K] = act(conv(xs, ws) + bias) of the regrouped xs and ws (space_to_depth_nhwc's
+/// output; a stride-1 unpadded convolution), bias [K] or null, y 16-byte aligned: our warp-MMA kernel
+/// (conv_s2d_mma.cu), float32 sums, on the current stream. A candidate beside cuDNN's plans of the form.
+void conv_s2d_mma_nhwc(DataType t, const void* xs, const void* ws, const void* bias, void* y, const SpaceToDepth& s,
+                       ConvActivation act);
+
 /// Whether quantized_conv_small_channels_nhwc takes the layer: the geometry conv_small_channels_fits
 /// takes, any output dtype of quantized_convolution (float32, float16, bfloat16, int8).
 bool quantized_conv_small_channels_fits(DataType out, const SmallConvGeometry& g);

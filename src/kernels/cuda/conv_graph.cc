@@ -13,7 +13,8 @@
 // candidates too, and for channels-last layers our direct depthwise kernel (conv_depthwise.cu), our
 // small-channel kernel for stems of 1-4 input channels (conv_small_channels.cu), cuDNN's plans of a
 // stride-2 stem's space-to-depth form (conv_space_to_depth.cu: input and weight regrouped into 2x2
-// blocks through the workspace, a stride-1 convolution of 4C channels; not kept on disk) and a 1x1
+// blocks through the workspace, a stride-1 convolution of 4C channels; not kept on disk), our warp-MMA
+// kernel of that form for 3-4 channel stems (conv_s2d_mma.cu; likewise not kept on disk) and a 1x1
 // layer's matrix-multiply form (conv_gemm.cc). The choice is kept on disk across processes
 // (conv_plan_store.h). A channels-last layer (layout "nhwc": x and y [N, *spatial, C], the weight
 // [Cout, *kernel, Cin / groups]) is described to cuDNN with NHWC strides and runs in place; its
@@ -291,9 +292,11 @@ struct Plan {
   bool direct = false;  // not cuDNN's: our depthwise kernel (conv_depthwise.cu), the whole layer
   bool small = false;   // with direct: our small-channel kernel (conv_small_channels.cu) instead
   bool s2d = false;     // cuDNN's plan of the layer's space-to-depth form (conv_space_to_depth.cu)
+  bool mma = false;     // with s2d: our MMA kernel of that form (conv_s2d_mma.cu) instead of cuDNN's plan
   std::shared_ptr<const ConvGemm> gemm;  // not cuDNN's: a 1x1 layer as cuBLASLt matmul (conv_gemm.cc)
   std::string name() const {
     if (direct && small) return "NHWC our small-channel kernel";
+    if (s2d && mma) return "NHWC space-to-depth, our MMA kernel";
     if (s2d) return "NHWC space-to-depth engine " + std::to_string(engine) + " fused";
     if (direct)
       return "NHWC our depthwise kernel" + (variant.align < 16 ? " (" + std::to_string(variant.align) + "-byte packs)" : std::string());
@@ -690,6 +693,13 @@ class ConvGraphKernel : public Kernel {
         }
       }
     }
+    // ... and our MMA kernel of that form (any activation; the layers it takes: conv.h).
+    if (timed && k->s2d_x_ && k->s2d_x_ + k->s2d_w_ < cap && conv_s2d_mma_fits(t, k->s2d_, k->has_residual_)) {
+      Plan p;
+      p.s2d = p.mma = true;
+      p.variant = Variant{true, true, 16};
+      candidates.push_back(std::move(p));
+    }
     if (timed && k->direct_fits() && !k->small_) {
       const int64_t threads16 = g.x[0] * k->depthwise_.oh * k->depthwise_.ow * g.x[1] * esize / 16;
       const bool tiled = conv_depthwise_tiled(t, k->depthwise_);  // one form whatever the pack width
@@ -968,6 +978,10 @@ class ConvGraphKernel : public Kernel {
       ws += staging();
     } else if (p.s2d) {  // the regrouped input and weight, then the graph of the stride-1 form
       space_to_depth_nhwc(dtype_, x, w, ws, ws + s2d_x_, s2d_);
+      if (p.mma) {
+        conv_s2d_mma_nhwc(dtype_, ws, ws + s2d_x_, bias, y, s2d_, act_);
+        return;
+      }
       cx = ws;
       cw = ws + s2d_x_;
       ws += s2d_x_ + s2d_w_;

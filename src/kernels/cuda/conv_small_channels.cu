@@ -16,13 +16,13 @@
 #include <mma.h>
 
 #include <algorithm>
-#include <mutex>
 #include <type_traits>
 
 #include "kernels/common/matmul_epilogue.h"
 #include "kernels/common/quantize_formulas.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv.h"
+#include "kernels/cuda/device_limits.h"
 
 namespace tensorforge::cuda {
 
@@ -268,31 +268,13 @@ __global__ void __launch_bounds__(kWarps * 32) small_channels_kernel(const In* _
   }
 }
 
-// A device's multiprocessors and shared memory, read once per process and device (launches are on
-// the engine's per-call path).
-struct DeviceLimits {
-  int sms = 1, shared_per_sm = 0, shared_per_block = 0;
-};
-const DeviceLimits& limits_of(int dev) {
-  constexpr int kDevices = 64;
-  static DeviceLimits cache[kDevices];
-  static std::once_flag once[kDevices];
-  dev = std::clamp(dev, 0, kDevices - 1);
-  std::call_once(once[dev], [dev] {
-    cudaDeviceGetAttribute(&cache[dev].sms, cudaDevAttrMultiProcessorCount, dev);
-    cudaDeviceGetAttribute(&cache[dev].shared_per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev);
-    cudaDeviceGetAttribute(&cache[dev].shared_per_block, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev);
-  });
-  return cache[dev];
-}
-
 template <class In, class Epilogue>
 void launch(const void* x, const void* w, const SmallConvGeometry& g, const Epilogue& epilogue) {
   if (g.n * g.oh * g.ow * g.k == 0) return;
   const size_t shared = shared_bytes(g, sizeof(In));
   int dev = 0;
   cudaGetDevice(&dev);
-  const DeviceLimits& lim = limits_of(dev);
+  const DeviceLimits& lim = device_limits(dev);
   // Once per process and instantiation: the kernel may take all the shared memory a block can opt
   // into (conv_small_channels_fits() refuses layers that need more).
   static const cudaError_t raised = cudaFuncSetAttribute(
@@ -334,7 +316,7 @@ void quantized_with_residual(DataType residual_type, const void* x, const void* 
 bool shared_memory_fits(const SmallConvGeometry& g, size_t esize) {
   int dev = 0;
   cudaGetDevice(&dev);
-  return shared_bytes(g, esize) <= static_cast<size_t>(limits_of(dev).shared_per_block);
+  return shared_bytes(g, esize) <= static_cast<size_t>(device_limits(dev).shared_per_block);
 }
 
 bool geometry_fits(const SmallConvGeometry& g) {
