@@ -1,7 +1,8 @@
 """CUDA quantized_convolution against the CPU kernel (docs/layers.md): cuDNN's int8 convolution for
 channels-last layers of 4k channels (bias, residual (float, or int8 with its scale), relu,
 float32/float16/bfloat16/int8 outputs, stride,
-padding, dilation), the small-channel kernel for stems of 1-3 channels, the direct kernel for the
+padding, dilation; our MMA kernel timed beside it for 64 input channels at stride 1), the
+small-channel kernel for stems of 1-3 channels, the direct kernel for the
 rest (NCHW, groups, other odd channel counts); the int32 sums exact
 against PyTorch's integer convolution; CUDA graph replay (cuda_harness); and a model quantized by
 tensorforge.quantize whose convolutions become int8 layers on the GPU."""
@@ -45,7 +46,12 @@ CASES = [  # n, c, h, w, k, kh, stride, pad, dil, groups, nhwc, the kernel (cuda
     (3, 1, 9, 11, 16, 3, 1, 2, 2, 1, True, "small_channels"),   # one channel, dilated
     (2, 2, 8, 8, 80, 5, 1, 2, 1, 1, True, "small_channels"),    # 64 + 16 output channels
     (1, 3, 5, 300, 16, 3, 2, 1, 1, 1, True, "small_channels"),  # rows of 150 positions: two tiles a row
+    # 64 input channels at stride 1 (a ResNet's first stage): our MMA kernel timed beside cuDNN's plans
+    (2, 64, 19, 21, 64, 3, 1, 1, 1, 1, True, "cudnn"),   # 3x3, partial tiles
+    (2, 64, 9, 33, 128, 1, 1, 0, 1, 1, True, "cudnn"),   # 1x1, two groups of 64 output channels
+    (6, 64, 56, 56, 256, 1, 1, 0, 1, 1, True, "cudnn"),  # more tiles than blocks: each block loops
 ]
+MMA_CASES = [case for case in CASES if case[1] == 64]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int8"])
@@ -111,6 +117,30 @@ def test_sums_are_exact_and_the_kernel_is_the_expected_one(case):
         want = want.permute(0, 2, 3, 1)
     assert torch.equal(got, want)
     assert f"cuda.quantized_conv.{kernel}" in engine.inspect(), engine.inspect()
+
+
+@pytest.mark.parametrize("dtype", ["float16", "int8"])
+@pytest.mark.parametrize("case", MMA_CASES)
+def test_first_stage_layers_time_the_mma_kernel(dtype, case):
+    """Layers of 64 int8 input channels at stride 1 time our MMA kernel (conv_mma.cu) beside cuDNN's
+    plans (the choice lists it), which is kept only where it writes what cuDNN's plan writes on the
+    timing data, and either way the layer equals the CPU kernel (an int8 residual with its scale too)."""
+    n, c, h, w, k, kh, stride, pad, dil, groups, nhwc, _ = case
+    x, wt, scale, bias = _inputs(n, c, h, w, k, kh, groups, nhwc, seed=5)
+    if dtype == "int8":
+        scale = scale * 40
+    g = torch.Generator().manual_seed(6)
+    residual = torch.randint(-128, 128, _output_shape(n, h, w, k, kh, stride, pad, dil, nhwc), generator=g,
+                             dtype=torch.int32).to(torch.int8)
+    rs = torch.tensor(0.0625)
+
+    def build(net, x_, w_, s_, b_, r_, rs_):
+        return net.add_quantized_convolution(x_, w_, s_, b_, [stride] * 2, [pad] * 2, [dil] * 2, groups, "relu",
+                                             "nhwc", dtype, residual=r_, residual_scale=rs_)
+    inputs = [x, wt, scale, bias, residual, rs]
+    check(build, inputs, f"{case} {dtype} mma")
+    text = tf.Builder(tf.BuilderConfig(device="cuda")).build(network_of(build, inputs)).inspect()
+    assert "our MMA kernel" in text and "differs from cuDNN's" not in text, text
 
 
 def _conv_net():

@@ -36,6 +36,33 @@ void fill_random(DataType t, void* data, int64_t n, uint32_t seed) {
   });
 }
 
+namespace {
+
+__global__ void count_unequal(const uint8_t* __restrict__ a, const uint8_t* __restrict__ b, int64_t n,
+                              unsigned long long* unequal) {
+  unsigned long long mine = 0;
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    mine += a[i] != b[i];
+  if (mine) atomicAdd(unequal, mine);
+}
+
+}  // namespace
+
+bool equal_bytes(const void* a, const void* b, size_t bytes) {
+  if (bytes == 0) return true;
+  device::Buffer counter(DeviceKind::kCUDA, sizeof(unsigned long long));
+  check(cudaMemsetAsync(counter.data(), 0, sizeof(unsigned long long), stream()), "comparing candidates' outputs");
+  const int64_t n = static_cast<int64_t>(bytes);
+  count_unequal<<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<const uint8_t*>(a), static_cast<const uint8_t*>(b),
+                                                           n, reinterpret_cast<unsigned long long*>(counter.data()));
+  check_launch("comparing candidates' outputs");
+  unsigned long long unequal = 1;
+  check(cudaMemcpyAsync(&unequal, counter.data(), sizeof unequal, cudaMemcpyDeviceToHost, stream()),
+        "comparing candidates' outputs");
+  check(cudaStreamSynchronize(stream()), "comparing candidates' outputs");
+  return unequal == 0;
+}
+
 void put_nan(DataType t, void* data, int64_t index) {
   const uint32_t f32 = 0x7FC00000u;
   const uint16_t f16 = 0x7E00u, bf16 = 0x7FC0u;

@@ -101,14 +101,27 @@ void space_to_depth_nhwc(DataType t, const void* x, const void* w, void* xs, voi
 
 /// Whether conv_s2d_mma_nhwc takes the space-to-depth form `s` of a layer: float16 or bfloat16, 16
 /// channels a block (cs: a stem of 3 or 4 channels), output channels a multiple of 64, a window of at
-/// most 4 x 4 blocks (layers up to 8 x 8), no residual.
-bool conv_s2d_mma_fits(DataType t, const SpaceToDepth& s, bool has_residual);
+/// most 4 x 4 blocks (layers up to 8 x 8).
+bool conv_s2d_mma_fits(DataType t, const SpaceToDepth& s);
 
-/// y [N, OH, OW, K] = act(conv(xs, ws) + bias) of the regrouped xs and ws (space_to_depth_nhwc's
-/// output; a stride-1 unpadded convolution), bias [K] or null, y 16-byte aligned: our warp-MMA kernel
-/// (conv_s2d_mma.cu), float32 sums, on the current stream. A candidate beside cuDNN's plans of the form.
-void conv_s2d_mma_nhwc(DataType t, const void* xs, const void* ws, const void* bias, void* y, const SpaceToDepth& s,
-                       ConvActivation act);
+/// y [N, OH, OW, K] = act(conv(xs, ws) + bias + residual) of the regrouped xs and ws
+/// (space_to_depth_nhwc's output; a stride-1 unpadded convolution), bias [K] and residual (y's
+/// shape) optional, y and residual 16-byte aligned: our warp-MMA kernel (conv_mma.cu), float32 sums,
+/// on the current stream. A candidate beside cuDNN's plans of the form.
+void conv_s2d_mma_nhwc(DataType t, const void* xs, const void* ws, const void* bias, const void* residual, void* y,
+                       const SpaceToDepth& s, ConvActivation act);
+
+/// Whether quantized_conv_mma_nhwc takes the layer: 64 int8 input channels, stride 1, no dilation, a
+/// window of at most 4 x 4 with less padding than the window, output channels a multiple of 64,
+/// int8 or float16 output, an int8 or float16 residual if any (a quantized ResNet's first stage).
+bool quantized_conv_mma_fits(DataType out, bool has_residual, DataType residual_type, const SmallConvGeometry& g);
+
+/// quantized_convolution (the epilogue of quantized_conv_small_channels_nhwc) by our warp-MMA kernel
+/// (conv_mma.cu): exact int32 sums, every tensor 16-byte aligned; on the current stream. A candidate
+/// beside cuDNN's int8 plans.
+void quantized_conv_mma_nhwc(DataType out, DataType residual_type, const void* x, const void* w, const void* scale,
+                             const void* bias, const void* residual, const void* residual_scale, void* y,
+                             const SmallConvGeometry& g, MatMulActivation act);
 
 /// Whether quantized_conv_small_channels_nhwc takes the layer: the geometry conv_small_channels_fits
 /// takes, any output dtype of quantized_convolution (float32, float16, bfloat16, int8).

@@ -14,7 +14,7 @@
 // small-channel kernel for stems of 1-4 input channels (conv_small_channels.cu), cuDNN's plans of a
 // stride-2 stem's space-to-depth form (conv_space_to_depth.cu: input and weight regrouped into 2x2
 // blocks through the workspace, a stride-1 convolution of 4C channels; not kept on disk), our warp-MMA
-// kernel of that form for 3-4 channel stems (conv_s2d_mma.cu; likewise not kept on disk) and a 1x1
+// kernel of that form for 3-4 channel stems (conv_mma.cu; likewise not kept on disk) and a 1x1
 // layer's matrix-multiply form (conv_gemm.cc). The choice is kept on disk across processes
 // (conv_plan_store.h). A channels-last layer (layout "nhwc": x and y [N, *spatial, C], the weight
 // [Cout, *kernel, Cin / groups]) is described to cuDNN with NHWC strides and runs in place; its
@@ -292,7 +292,7 @@ struct Plan {
   bool direct = false;  // not cuDNN's: our depthwise kernel (conv_depthwise.cu), the whole layer
   bool small = false;   // with direct: our small-channel kernel (conv_small_channels.cu) instead
   bool s2d = false;     // cuDNN's plan of the layer's space-to-depth form (conv_space_to_depth.cu)
-  bool mma = false;     // with s2d: our MMA kernel of that form (conv_s2d_mma.cu) instead of cuDNN's plan
+  bool mma = false;     // with s2d: our MMA kernel of that form (conv_mma.cu) instead of cuDNN's plan
   std::shared_ptr<const ConvGemm> gemm;  // not cuDNN's: a 1x1 layer as cuBLASLt matmul (conv_gemm.cc)
   std::string name() const {
     if (direct && small) return "NHWC our small-channel kernel";
@@ -694,7 +694,7 @@ class ConvGraphKernel : public Kernel {
       }
     }
     // ... and our MMA kernel of that form (any activation; the layers it takes: conv.h).
-    if (timed && k->s2d_x_ && k->s2d_x_ + k->s2d_w_ < cap && conv_s2d_mma_fits(t, k->s2d_, k->has_residual_)) {
+    if (timed && k->s2d_x_ && k->s2d_x_ + k->s2d_w_ < cap && conv_s2d_mma_fits(t, k->s2d_)) {
       Plan p;
       p.s2d = p.mma = true;
       p.variant = Variant{true, true, 16};
@@ -979,7 +979,7 @@ class ConvGraphKernel : public Kernel {
     } else if (p.s2d) {  // the regrouped input and weight, then the graph of the stride-1 form
       space_to_depth_nhwc(dtype_, x, w, ws, ws + s2d_x_, s2d_);
       if (p.mma) {
-        conv_s2d_mma_nhwc(dtype_, ws, ws + s2d_x_, bias, y, s2d_, act_);
+        conv_s2d_mma_nhwc(dtype_, ws, ws + s2d_x_, bias, residual, y, s2d_, act_);
         return;
       }
       cx = ws;

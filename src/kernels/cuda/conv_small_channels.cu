@@ -22,6 +22,7 @@
 #include "kernels/common/quantize_formulas.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/conv.h"
+#include "kernels/cuda/conv_epilogues.cuh"
 #include "kernels/cuda/device_limits.h"
 
 namespace tensorforge::cuda {
@@ -78,81 +79,6 @@ __device__ __forceinline__ In zero_of() {
   else
     return store_as<In>(0.0f);
 }
-
-// Eight adjacent elements from (to) a 16-byte aligned place: one access, or two for float32.
-template <class T>
-__device__ __forceinline__ Pack<T, 8> load8(const T* p) {
-  if constexpr (sizeof(T) <= 2) {
-    return *reinterpret_cast<const Pack<T, 8>*>(p);
-  } else {
-    Pack<T, 8> v;
-    const Pack<T, 4> lo = reinterpret_cast<const Pack<T, 4>*>(p)[0], hi = reinterpret_cast<const Pack<T, 4>*>(p)[1];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) v.v[i] = lo.v[i], v.v[4 + i] = hi.v[i];
-    return v;
-  }
-}
-template <class T>
-__device__ __forceinline__ void store8(T* p, const Pack<T, 8>& v) {
-  if constexpr (sizeof(T) <= 2) {
-    *reinterpret_cast<Pack<T, 8>*>(p) = v;
-  } else {
-    Pack<T, 4> lo, hi;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) lo.v[i] = v.v[i], hi.v[i] = v.v[4 + i];
-    reinterpret_cast<Pack<T, 4>*>(p)[0] = lo;
-    reinterpret_cast<Pack<T, 4>*>(p)[1] = hi;
-  }
-}
-
-// The float convolution's epilogue: act(sum + bias + residual), rounded once to T.
-template <class T>
-struct FloatEpilogue {
-  const T* bias;
-  const T* residual;
-  T* y;
-  ConvActivation act;
-  __device__ void operator()(int64_t at, int k, const float (&v)[8]) const {
-    Pack<T, 8> out, res;
-    if (residual) res = load8(residual + at);
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      float s = v[i];
-      if (bias) s += load(bias, k + i);
-      if (residual) s += load(res.v, i);
-      out.v[i] = store_as<T>(conv_activate(act, s));
-    }
-    store8(y + at, out);
-  }
-};
-
-// quantized_convolution's epilogue (the direct kernel's, kernels/common/matmul_epilogue.h):
-// act(sum * scale[k] + bias[k] + residual * residual_scale), to T (int8: half to even, saturated).
-template <class T, class R>
-struct QuantizedEpilogue {
-  const float* scale;
-  const float* bias;
-  const R* residual;
-  const float* residual_scale;
-  T* y;
-  MatMulActivation act;
-  __device__ void operator()(int64_t at, int k, const float (&v)[8]) const {
-    Pack<T, 8> out;
-    Pack<R, 8> res;
-    if (residual) res = load8(residual + at);
-    const float rs = residual_scale ? *residual_scale : 1.0f;
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const float r = residual ? __fmul_rn(static_cast<float>(load(res.v, i)), rs) : 0.0f;
-      const float s = kernels::quantized_epilogue(v[i], scale[k + i], bias ? bias[k + i] : 0.0f, r, act);
-      if constexpr (std::is_same_v<T, int8_t>)
-        out.v[i] = static_cast<int8_t>(kernels::quantize_value(s, 1.0f, 0.0f, -128.0f, 127.0f));
-      else
-        out.v[i] = store_as<T>(s);
-    }
-    store8(y + at, out);
-  }
-};
 
 template <class In, class Epilogue>
 __global__ void __launch_bounds__(kWarps * 32) small_channels_kernel(const In* __restrict__ x, const In* __restrict__ w,
@@ -294,10 +220,7 @@ void launch(const void* x, const void* w, const SmallConvGeometry& g, const Epil
 template <class T, class R>
 void launch_quantized(const void* x, const void* w, const void* scale, const void* bias, const void* residual,
                       const void* residual_scale, void* y, const SmallConvGeometry& g, MatMulActivation act) {
-  launch<int8_t>(x, w, g,
-                 QuantizedEpilogue<T, R>{static_cast<const float*>(scale), static_cast<const float*>(bias),
-                                         static_cast<const R*>(residual), static_cast<const float*>(residual_scale),
-                                         static_cast<T*>(y), act});
+  launch<int8_t>(x, w, g, quantized_epilogue_of<T, R>(scale, bias, residual, residual_scale, y, act));
 }
 
 template <class T>

@@ -10,8 +10,10 @@
 // dtype (float, or int8: cuDNN's conversion, which the CUDA tests hold to the CPU kernel's rounding
 // half to even with saturation): the order of the CPU kernel's epilogue. cuDNN's heuristic (mode A, then its fallback
 // list) ranks the plans; the first timed_algorithms() that build are timed on scratch data and the
-// fastest kept, once per process for layers of one signature (a ResNet's repeated blocks). Layers
-// cuDNN refuses log the reason at info level.
+// fastest kept, once per process for layers of one signature (a ResNet's repeated blocks); for the
+// layers it takes (64 input channels, stride 1: a ResNet's first stage), our warp-MMA kernel
+// (conv_mma.cu) is timed beside them on the same operands and kept when faster. Layers cuDNN
+// refuses log the reason at info level.
 //
 // Without the frontend at build time (TENSORFORGE_WITH_CUDNN_FRONTEND unset) create() refuses every
 // layer.
@@ -32,6 +34,7 @@
 #include "common/build_clock.h"
 #include "kernels/cuda/build_timing.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/conv.h"
 #include "kernels/cuda/libraries.h"
 #include "kernels/cuda/process_cache.h"
 #include "kernels/quantized_conv_shape.h"
@@ -63,8 +66,14 @@ struct Plan {
   std::shared_ptr<fe::graph::Graph> graph;  // null: refused, for `why`
   int64_t index = 0;
   size_t workspace = 0;
+  bool mma = false;  // our warp-MMA kernel (conv_mma.cu) timed faster than every cuDNN plan
   std::string why, choice;
 };
+
+// The layer as our MMA kernel's geometry (channels last, ungrouped).
+SmallConvGeometry geometry_of(const QuantizedConvShape& p) {
+  return SmallConvGeometry{p.n, p.h, p.w, p.c, p.oh, p.ow, p.k, p.kh, p.kw, p.sh, p.sw, p.ph, p.pw, p.dh, p.dw};
+}
 
 ProcessCache<Plan>& plans() {
   static ProcessCache<Plan> cache(256);
@@ -200,7 +209,41 @@ Plan build(const QuantizedConvShape& p, DataType t, int timed, int calls) {
     plan.why = "none of its plans ran";
     return plan;
   }
-  plan.choice = "cuDNN int8 plan " + std::to_string(plan.index) + (times.empty() ? "" : " of " + times);
+  plan.choice = "cuDNN int8 plan " + std::to_string(plan.index);
+  // Our MMA kernel, where it takes the layer, on the same scratch operands.
+  if (timing && quantized_conv_mma_fits(t, p.has_residual, p.residual_dtype, geometry_of(p))) {
+    const float ms = median_ms(
+        [&] {
+          quantized_conv_mma_nhwc(t, p.residual_dtype, x->data(), w->data(), sc->data(), p.has_bias ? sc->data() : nullptr,
+                                  p.has_residual ? r->data() : nullptr, p.has_residual_scale ? sc->data() : nullptr,
+                                  y->data(), geometry_of(p), p.activation);
+        },
+        calls);
+    times += ", our MMA kernel " + std::to_string(ms * 1000).substr(0, 6) + " us";
+    if (ms < best) {
+      // Faster: kept when it writes what cuDNN's plan writes, byte for byte, on operands of random
+      // bytes (both sum exactly and round the same epilogue the same way).
+      fill_random(DataType::kFloat16, x->data(), static_cast<int64_t>(xb / 2), 3);
+      fill_random(DataType::kFloat16, w->data(), static_cast<int64_t>(wb / 2), 4);
+      device::Buffer theirs(DeviceKind::kCUDA, yb), workspace(DeviceKind::kCUDA, plan.workspace + 16);
+      pack[kY] = theirs.data();
+      const bool ran = g->execute_plan_at_index(h, pack, workspace.data(), plan.index).is_good();
+      pack[kY] = y->data();
+      quantized_conv_mma_nhwc(t, p.residual_dtype, x->data(), w->data(), sc->data(), p.has_bias ? sc->data() : nullptr,
+                              p.has_residual ? r->data() : nullptr, p.has_residual_scale ? sc->data() : nullptr,
+                              y->data(), geometry_of(p), p.activation);
+      if (ran && equal_bytes(theirs.data(), y->data(), yb)) {
+        plan.mma = true;
+        plan.workspace = 0;
+        plan.choice = "our MMA kernel";
+      } else {
+        times += " (its output differs from cuDNN's: not kept)";
+        tensorforge::log(Severity::kWarning, "quantized_convolution: our MMA kernel disagrees with cuDNN's int8 plan "
+                                             "on timing data; cuDNN's kept");
+      }
+    }
+  }
+  plan.choice += times.empty() ? "" : " of " + times;
   plan.graph = std::move(g);
   return plan;
 }
@@ -222,7 +265,7 @@ class CudnnQuantizedConv : public Kernel {
       info(s, "cuDNN int8 convolution refused: " + plan.why);
       return nullptr;
     }
-    auto k = std::unique_ptr<CudnnQuantizedConv>(new CudnnQuantizedConv(p));
+    auto k = std::unique_ptr<CudnnQuantizedConv>(new CudnnQuantizedConv(p, t));
     k->plan_ = plan;
     k->fallback_ = create_quantized_conv_direct(s);
     return k;
@@ -239,6 +282,12 @@ class CudnnQuantizedConv : public Kernel {
       fallback_->run(in, out, workspace);
       return;
     }
+    if (plan_.mma) {
+      quantized_conv_mma_nhwc(out_, p_.residual_dtype, in[0].data, in[1].data, in[2].data,
+                              p_.has_bias ? in[3].data : nullptr, p_.has_residual ? in[4].data : nullptr,
+                              p_.has_residual_scale ? in[5].data : nullptr, out[0].data, geometry_of(p_), p_.activation);
+      return;
+    }
     std::unordered_map<int64_t, void*> pack = {{kX, in[0].data}, {kW, in[1].data}, {kScale, in[2].data}, {kY, out[0].data}};
     if (p_.has_bias) pack[kBias] = in[3].data;
     if (p_.has_residual) pack[kResidual] = in[4].data;
@@ -249,8 +298,9 @@ class CudnnQuantizedConv : public Kernel {
   }
 
  private:
-  explicit CudnnQuantizedConv(const QuantizedConvShape& p) : p_(p) {}
+  CudnnQuantizedConv(const QuantizedConvShape& p, DataType out) : p_(p), out_(out) {}
   QuantizedConvShape p_;
+  DataType out_;
   Plan plan_;
   std::unique_ptr<Kernel> fallback_;  // the direct kernel, for calls whose pointers are not 16-byte aligned
 };
