@@ -38,23 +38,41 @@ void fill_random(DataType t, void* data, int64_t n, uint32_t seed) {
 
 namespace {
 
-__global__ void count_unequal(const uint8_t* __restrict__ a, const uint8_t* __restrict__ b, int64_t n,
-                              unsigned long long* unequal) {
+// A 16-bit float's bits as an integer that orders like its value (NaN: a flag apart).
+__device__ __forceinline__ int ordered16(uint16_t bits, bool& nan) {
+  nan = (bits & 0x7fffu) > 0x7c00u;  // set below for bfloat16
+  return bits & 0x8000u ? -int(bits & 0x7fffu) : int(bits);
+}
+
+__global__ void count_unequal(const uint8_t* __restrict__ a, const uint8_t* __restrict__ b, int64_t n, int width,
+                              bool bf16, int ulps, unsigned long long* unequal) {
   unsigned long long mine = 0;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
-    mine += a[i] != b[i];
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    if (width == 1) {
+      mine += a[i] != b[i];
+      continue;
+    }
+    const uint16_t x = reinterpret_cast<const uint16_t*>(a)[i], y = reinterpret_cast<const uint16_t*>(b)[i];
+    bool nx, ny;
+    const int ox = ordered16(x, nx), oy = ordered16(y, ny);
+    if (bf16) nx = (x & 0x7fffu) > 0x7f80u, ny = (y & 0x7fffu) > 0x7f80u;
+    mine += nx || ny ? nx != ny : abs(ox - oy) > ulps;
+  }
   if (mine) atomicAdd(unequal, mine);
 }
 
 }  // namespace
 
-bool equal_bytes(const void* a, const void* b, size_t bytes) {
-  if (bytes == 0) return true;
+bool within_ulps(DataType t, const void* a, const void* b, int64_t n, int ulps) {
+  if (n <= 0) return true;
+  const bool half = t == DataType::kFloat16 || t == DataType::kBFloat16;
+  const int64_t count = half ? n : n * static_cast<int64_t>(element_size(t));
   device::Buffer counter(DeviceKind::kCUDA, sizeof(unsigned long long));
   check(cudaMemsetAsync(counter.data(), 0, sizeof(unsigned long long), stream()), "comparing candidates' outputs");
-  const int64_t n = static_cast<int64_t>(bytes);
-  count_unequal<<<blocks_for(n), kThreads, 0, stream()>>>(static_cast<const uint8_t*>(a), static_cast<const uint8_t*>(b),
-                                                           n, reinterpret_cast<unsigned long long*>(counter.data()));
+  count_unequal<<<blocks_for(count), kThreads, 0, stream()>>>(static_cast<const uint8_t*>(a),
+                                                               static_cast<const uint8_t*>(b), count, half ? 2 : 1,
+                                                               t == DataType::kBFloat16, ulps,
+                                                               reinterpret_cast<unsigned long long*>(counter.data()));
   check_launch("comparing candidates' outputs");
   unsigned long long unequal = 1;
   check(cudaMemcpyAsync(&unequal, counter.data(), sizeof unequal, cudaMemcpyDeviceToHost, stream()),

@@ -14,9 +14,10 @@ namespace tensorforge::cuda {
 /// the current stream: data for timing candidates at creation. Other dtypes are left as they are.
 void fill_random(DataType t, void* data, int64_t n, uint32_t seed);
 
-/// Whether the `bytes` bytes at device pointers a and b are equal; waits for the current stream (build
-/// time only: checking that a candidate computes what the library's plan does).
-bool equal_bytes(const void* a, const void* b, size_t bytes);
+/// Whether the `n` elements of type t at device pointers a and b agree: float16 and bfloat16 within
+/// `ulps` units in the last place (NaN only with NaN), other types byte for byte. Waits for the
+/// current stream (build time only: checking that a candidate computes what the library's plan does).
+bool within_ulps(DataType t, const void* a, const void* b, int64_t n, int ulps);
 
 /// Writes a quiet NaN into element `index` of a float tensor (float32, float16 or bfloat16), on the
 /// current stream: timing data that shows whether a candidate propagates NaN as the layer must.
