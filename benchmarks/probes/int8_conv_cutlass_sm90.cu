@@ -26,6 +26,7 @@
 #include "cutlass/conv/kernel/conv_universal.hpp"
 #include "cutlass/epilogue/collective/collective_builder.hpp"
 #include "cutlass/epilogue/thread/activation.h"
+#include "cutlass_conv.cuh"
 
 using namespace cute;
 using NHWC = cutlass::layout::TensorNHWC;
@@ -77,14 +78,8 @@ void run(const char* name, const ConvShape& s, int8_t* x, int8_t* w, int8_t* y, 
   using Problem = typename C::Problem;
   Problem problem(cutlass::conv::Mode::kCrossCorrelation, {s.n, s.h, s.w, s.c}, {s.k, s.r, s.r, s.c}, {s.pad, s.pad},
                   {s.pad, s.pad}, {s.stride, s.stride}, {1, 1}, 1);
-  using StrideC = typename Op::ConvKernel::StrideC;
-  using StrideD = typename Op::ConvKernel::StrideD;
-  StrideC stride_c;
-  StrideD stride_d;
-  cute::for_each(cute::make_seq<cute::rank<0>(StrideC{})>{},
-                 [&](auto i) { cute::get<0, i>(stride_c) = problem.stride_C[Problem::RankT - 2 - i]; });
-  cute::for_each(cute::make_seq<cute::rank<0>(StrideD{})>{},
-                 [&](auto i) { cute::get<0, i>(stride_d) = problem.stride_C[Problem::RankT - 2 - i]; });
+  const auto stride_c = output_stride<typename Op::ConvKernel::StrideC>(problem);
+  const auto stride_d = output_stride<typename Op::ConvKernel::StrideD>(problem);
   typename Op::Arguments args{problem, {x, w}, {{}, C::kFused ? e.res : y, stride_c, y, stride_d}};
   if constexpr (C::kFused) {
     args.epilogue.thread.alpha_ptr = e.scale;

@@ -33,6 +33,7 @@
 #include "cutlass/conv/kernel/conv_universal.hpp"
 #include "cutlass/epilogue/collective/collective_builder.hpp"
 #include "cutlass/epilogue/thread/activation.h"
+#include "cutlass_conv.cuh"
 
 using namespace cute;
 using f16 = cutlass::half_t;
@@ -105,14 +106,8 @@ void run(const char* name, const Shape2d& s, const Buffers& b, float alpha) {
   using Problem = typename C::Problem;
   Problem problem(cutlass::conv::Mode::kCrossCorrelation, {s.n, s.h, s.w, s.c}, {s.k, s.r, s.r, s.c}, {s.pad, s.pad},
                   {s.pad, s.pad}, {s.stride, s.stride}, {1, 1}, 1);
-  using StrideC = typename Op::ConvKernel::StrideC;
-  using StrideD = typename Op::ConvKernel::StrideD;
-  StrideC stride_c;
-  StrideD stride_d;
-  cute::for_each(cute::make_seq<cute::rank<0>(StrideC{})>{},
-                 [&](auto i) { cute::get<0, i>(stride_c) = problem.stride_C[Problem::RankT - 2 - i]; });
-  cute::for_each(cute::make_seq<cute::rank<0>(StrideD{})>{},
-                 [&](auto i) { cute::get<0, i>(stride_d) = problem.stride_C[Problem::RankT - 2 - i]; });
+  const auto stride_c = output_stride<typename Op::ConvKernel::StrideC>(problem);
+  const auto stride_d = output_stride<typename Op::ConvKernel::StrideD>(problem);
   auto* y = static_cast<TD*>(b.y);
   typename Op::Arguments args{problem,
                               {reinterpret_cast<const f16*>(b.x), reinterpret_cast<const f16*>(b.w)},
