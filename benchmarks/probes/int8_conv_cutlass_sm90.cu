@@ -75,9 +75,7 @@ template <class C>
 void run(const char* name, const ConvShape& s, int8_t* x, int8_t* w, int8_t* y, float alpha, int p, int q, int* bad,
          Epilogue e = {}) {
   using Op = typename C::Op;
-  using Problem = typename C::Problem;
-  Problem problem(cutlass::conv::Mode::kCrossCorrelation, {s.n, s.h, s.w, s.c}, {s.k, s.r, s.r, s.c}, {s.pad, s.pad},
-                  {s.pad, s.pad}, {s.stride, s.stride}, {1, 1}, 1);
+  const auto problem = square_problem<typename C::Problem>(s);
   const auto stride_c = output_stride<typename Op::ConvKernel::StrideC>(problem);
   const auto stride_d = output_stride<typename Op::ConvKernel::StrideD>(problem);
   typename Op::Arguments args{problem, {x, w}, {{}, C::kFused ? e.res : y, stride_c, y, stride_d}};

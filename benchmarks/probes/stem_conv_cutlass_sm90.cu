@@ -103,9 +103,7 @@ struct Buffers {
 template <class C, class TD>
 void run(const char* name, const Shape2d& s, const Buffers& b, float alpha) {
   using Op = typename C::Op;
-  using Problem = typename C::Problem;
-  Problem problem(cutlass::conv::Mode::kCrossCorrelation, {s.n, s.h, s.w, s.c}, {s.k, s.r, s.r, s.c}, {s.pad, s.pad},
-                  {s.pad, s.pad}, {s.stride, s.stride}, {1, 1}, 1);
+  const auto problem = square_problem<typename C::Problem>(s);
   const auto stride_c = output_stride<typename Op::ConvKernel::StrideC>(problem);
   const auto stride_d = output_stride<typename Op::ConvKernel::StrideD>(problem);
   auto* y = static_cast<TD*>(b.y);

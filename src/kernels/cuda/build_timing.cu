@@ -38,9 +38,10 @@ void fill_random(DataType t, void* data, int64_t n, uint32_t seed) {
 
 namespace {
 
-// A 16-bit float's bits as an integer that orders like its value (NaN: a flag apart).
-__device__ __forceinline__ int ordered16(uint16_t bits, bool& nan) {
-  nan = (bits & 0x7fffu) > 0x7c00u;  // set below for bfloat16
+// A 16-bit float's bits as an integer that orders like its value; `nan` whether it is NaN (its
+// magnitude's bits above infinity's, `inf`: 0x7c00 for float16, 0x7f80 for bfloat16).
+__device__ __forceinline__ int ordered16(uint16_t bits, uint16_t inf, bool& nan) {
+  nan = (bits & 0x7fffu) > inf;
   return bits & 0x8000u ? -int(bits & 0x7fffu) : int(bits);
 }
 
@@ -53,9 +54,9 @@ __global__ void count_unequal(const uint8_t* __restrict__ a, const uint8_t* __re
       continue;
     }
     const uint16_t x = reinterpret_cast<const uint16_t*>(a)[i], y = reinterpret_cast<const uint16_t*>(b)[i];
+    const uint16_t inf = bf16 ? 0x7f80u : 0x7c00u;
     bool nx, ny;
-    const int ox = ordered16(x, nx), oy = ordered16(y, ny);
-    if (bf16) nx = (x & 0x7fffu) > 0x7f80u, ny = (y & 0x7fffu) > 0x7f80u;
+    const int ox = ordered16(x, inf, nx), oy = ordered16(y, inf, ny);
     mine += nx || ny ? nx != ny : abs(ox - oy) > ulps;
   }
   if (mine) atomicAdd(unequal, mine);
