@@ -79,6 +79,121 @@ __global__ void add_bucket(float* y, const int2* bucket, const unsigned long lon
   }
 }
 
+// Tiles: the output in tiles of 2^kLog floats that a block holds in shared memory.
+//  - to_tiles: a block takes kPer index elements, counts them per tile in shared memory, groups them
+//    by tile there (a counting sort), reserves each tile's run in that tile's bucket with one global
+//    atomic and writes its pairs (offset in the tile, value bits) as runs, so consecutive lanes write
+//    consecutive addresses; a pair past its bucket's capacity spills to a list of (offset, value).
+//  - tile_add: a block a tile copies x's tile into shared memory, adds its bucket's pairs there by
+//    shared-memory atomics and writes the tile out (x and y each pass DRAM once, no global atomic).
+//  - add_spilled: the spilled pairs by global atomics (none for uniform indices).
+constexpr int kSortThreads = 512;
+
+template <int kLog, int kPer>
+__global__ void __launch_bounds__(kSortThreads, 2) to_tiles(const int64_t* __restrict__ index, const float* __restrict__ src,
+                                                         int64_t n, int64_t out_n, int tiles, int2* __restrict__ pairs,
+                                                         int capacity, unsigned* __restrict__ counts,
+                                                         int64_t* __restrict__ spill_at, float* __restrict__ spill_val,
+                                                         unsigned* __restrict__ spilled) {
+  constexpr int kItems = kPer / kSortThreads;
+  extern __shared__ int4 shared_raw[];
+  int* count = reinterpret_cast<int*>(shared_raw);  // [tiles]: this block's pairs a tile
+  int* start = count + tiles;                        // [tiles]: where the tile's run starts in stage
+  int* base = start + tiles;                         // [tiles]: where it starts in the bucket
+  int2* stage = reinterpret_cast<int2*>(base + tiles + (tiles & 1));
+  unsigned short* tile_of = reinterpret_cast<unsigned short*>(stage + kPer);
+  __shared__ int warp_sums[kSortThreads / 32];
+  for (int t = threadIdx.x; t < tiles; t += kSortThreads) count[t] = 0;
+  __syncthreads();
+  const int64_t first = blockIdx.x * int64_t(kPer);
+  int where[kItems], slot[kItems], bits[kItems];  // where: tile << 16 | offset in it, -1 for none
+#pragma unroll
+  for (int e = 0; e < kItems; ++e) {
+    const int64_t i = first + e * kSortThreads + threadIdx.x;
+    where[e] = -1;
+    if (i < n) {
+      const int64_t j = __ldcs(index + i);
+      if (j >= 0 && j < out_n) {
+        const int t = static_cast<int>(j >> kLog);
+        where[e] = t << 16 | static_cast<int>(j & ((1 << kLog) - 1));
+        bits[e] = __float_as_int(__ldcs(src + i));
+        slot[e] = atomicAdd(&count[t], 1);
+      }
+    }
+  }
+  __syncthreads();
+  // Exclusive scan of count into start: each thread a run of consecutive tiles, then the warps'.
+  const int per = (tiles + kSortThreads - 1) / kSortThreads, lo = min(tiles, threadIdx.x * per),
+            hi = min(tiles, lo + per);
+  int mine = 0;
+  for (int t = lo; t < hi; ++t) mine += count[t];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  int incl = mine;
+  for (int d = 1; d < 32; d <<= 1) {
+    const int v = __shfl_up_sync(0xffffffffu, incl, d);
+    if (lane >= d) incl += v;
+  }
+  if (lane == 31) warp_sums[warp] = incl;
+  __syncthreads();
+  int before = incl - mine;
+  for (int w = 0; w < warp; ++w) before += warp_sums[w];
+  for (int t = lo; t < hi; ++t) {
+    start[t] = before;
+    before += count[t];
+    base[t] = count[t] ? static_cast<int>(atomicAdd(counts + t, static_cast<unsigned>(count[t]))) : 0;
+  }
+  __syncthreads();
+  int total = 0;
+  for (int w = 0; w < kSortThreads / 32; ++w) total += warp_sums[w];
+#pragma unroll
+  for (int e = 0; e < kItems; ++e)
+    if (where[e] >= 0) {
+      const int t = where[e] >> 16, k = start[t] + slot[e];
+      stage[k] = make_int2(where[e] & 0xffff, bits[e]);
+      tile_of[k] = static_cast<unsigned short>(t);
+    }
+  __syncthreads();
+  for (int k = threadIdx.x; k < total; k += kSortThreads) {
+    const int t = tile_of[k];
+    const int pos = base[t] + (k - start[t]);
+    const int2 p = stage[k];
+    if (pos < capacity) {
+      pairs[int64_t(t) * capacity + pos] = p;
+    } else {
+      const unsigned a = atomicAdd(spilled, 1u);
+      spill_at[a] = (int64_t(t) << kLog) + p.x;
+      spill_val[a] = __int_as_float(p.y);
+    }
+  }
+}
+
+template <int kLog>
+__global__ void __launch_bounds__(256) tile_add(const float* __restrict__ x, float* __restrict__ y,
+                                                const int2* __restrict__ pairs, int capacity,
+                                                const unsigned* __restrict__ counts) {
+  extern __shared__ int4 shared_raw[];
+  float4* s4 = reinterpret_cast<float4*>(shared_raw);
+  float* s = reinterpret_cast<float*>(shared_raw);
+  const int64_t at = int64_t(blockIdx.x) << kLog;
+  const float4* x4 = reinterpret_cast<const float4*>(x + at);
+  for (int q = threadIdx.x; q < (1 << kLog) / 4; q += blockDim.x) s4[q] = __ldcs(x4 + q);
+  __syncthreads();
+  const int c = min(static_cast<int>(counts[blockIdx.x]), capacity);
+  const int2* mine = pairs + int64_t(blockIdx.x) * capacity;
+  for (int k = threadIdx.x; k < c; k += blockDim.x) {
+    const int2 p = __ldcs(mine + k);
+    atomicAdd(s + p.x, __int_as_float(p.y));
+  }
+  __syncthreads();
+  float4* y4 = reinterpret_cast<float4*>(y + at);
+  for (int q = threadIdx.x; q < (1 << kLog) / 4; q += blockDim.x) __stcs(y4 + q, s4[q]);
+}
+
+__global__ void add_spilled(float* y, const int64_t* at, const float* val, const unsigned* spilled) {
+  const unsigned n = *spilled;
+  for (unsigned i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) atomicAdd(y + at[i], val[i]);
+}
+
 __global__ void max_diff(const float* a, const float* b, int64_t n, float* out) {
   float m = 0;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
@@ -166,5 +281,48 @@ int main() {
   bucketed(std::integral_constant<int, 2>{});
   bucketed(std::integral_constant<int, 4>{});
   bucketed(std::integral_constant<int, 8>{});
+  // Shared-memory tiles (out_n is a multiple of every tile here).
+  unsigned* tile_counts;
+  unsigned* spilled;
+  int64_t* spill_at;
+  float* spill_val;
+  cudaMalloc(&tile_counts, 4096 * sizeof(unsigned));
+  cudaMalloc(&spilled, sizeof(unsigned));
+  cudaMalloc(&spill_at, n * 8);
+  cudaMalloc(&spill_val, n * 4);
+  auto tiled = [&](auto log_tag, auto per_tag, double slack, const char* what) {
+    constexpr int kLog = decltype(log_tag)::value, kPer = decltype(per_tag)::value;
+    const int tiles = static_cast<int>(out_n >> kLog);
+    const int capacity = static_cast<int>(slack * n / tiles) + 256;
+    const size_t sort_smem = size_t(tiles) * 12 + 8 + size_t(kPer) * 10, tile_smem = size_t(4) << kLog;
+    cudaFuncSetAttribute(to_tiles<kLog, kPer>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sort_smem));
+    cudaFuncSetAttribute(tile_add<kLog>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(tile_smem));
+    auto run = [&] {
+      cudaMemsetAsync(tile_counts, 0, tiles * sizeof(unsigned));
+      cudaMemsetAsync(spilled, 0, sizeof(unsigned));
+      to_tiles<kLog, kPer><<<unsigned((n + kPer - 1) / kPer), kSortThreads, sort_smem>>>(
+          index, src, n, out_n, tiles, buckets, capacity, tile_counts, spill_at, spill_val, spilled);
+      tile_add<kLog><<<tiles, 256, tile_smem>>>(x, y, buckets, capacity, tile_counts);
+      add_spilled<<<sms * 2, 256>>>(y, spill_at, spill_val, spilled);
+    };
+    unsigned spill_n = 0;
+    run();
+    cudaMemcpy(&spill_n, spilled, sizeof spill_n, cudaMemcpyDeviceToHost);
+    const float pass1 = time_us([&] {
+      cudaMemsetAsync(tile_counts, 0, tiles * sizeof(unsigned));
+      to_tiles<kLog, kPer><<<unsigned((n + kPer - 1) / kPer), kSortThreads, sort_smem>>>(
+          index, src, n, out_n, tiles, buckets, capacity, tile_counts, spill_at, spill_val, spilled);
+    });
+    char name[96];
+    snprintf(name, sizeof name, "tiles 2^%d, %d a block, %s", kLog, kPer, what);
+    const float us = time_us(run);
+    report(name, us, y);
+    printf("    (%d tiles, capacity %d, %u spilled; the sorting pass alone %.1f us)\n", tiles, capacity, spill_n, pass1);
+  };
+  tiled(std::integral_constant<int, 13>{}, std::integral_constant<int, 8192>{}, 1.25, "slack 1.25");
+  tiled(std::integral_constant<int, 14>{}, std::integral_constant<int, 8192>{}, 1.25, "slack 1.25");
+  tiled(std::integral_constant<int, 15>{}, std::integral_constant<int, 8192>{}, 1.25, "slack 1.25");
+  tiled(std::integral_constant<int, 14>{}, std::integral_constant<int, 4096>{}, 1.25, "slack 1.25");
+  tiled(std::integral_constant<int, 14>{}, std::integral_constant<int, 8192>{}, 0.5, "slack 0.5 (half spill)");
   return 0;
 }
