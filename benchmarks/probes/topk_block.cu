@@ -41,32 +41,23 @@ int main() {
   auto fetch = [&](std::vector<int64_t>& to) { cudaMemcpy(to.data(), idx, rows * k * 8, cudaMemcpyDeviceToHost); };
   topk_threshold_block<__half, 8, 4><<<rows, 128>>>(x, vals, idx, rows, extent, k, true);
   fetch(ref);
-  int sms = 0;
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
-  // persistent: as many blocks as are resident at once (times `waves`), else a block a row
-  auto run = [&](const char* name, auto kernel, bool persistent = false, int waves = 1) {
+  auto run = [&](const char* name, auto kernel) {
     int per_sm = 0;
     cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, 128, 0);
     cudaFuncAttributes attr{};
     cudaFuncGetAttributes(&attr, kernel);
     cudaMemset(idx, 0xff, rows * k * 8);
-    const unsigned grid = persistent ? unsigned(std::min<int64_t>(rows, int64_t(sms) * per_sm * waves)) : unsigned(rows);
-    const float us = time_us([&] { kernel<<<grid, 128>>>(x, vals, idx, rows, extent, k, true); });
+    const float us = time_us([&] { kernel<<<unsigned(rows), 128>>>(x, vals, idx, rows, extent, k, true); });
     fetch(got);
     // top-8 moves the rows once plus its small outputs: the memory-bound benchmark's count
     const double moved = count * 2.0 + rows * k * 10.0;
-    printf("%-28s %d registers, %d blocks a multiprocessor, %.1f us, %.0f%% of the copy rate, indices %s\n", name,
+    printf("%s: %d registers, %d blocks a multiprocessor, %.1f us, %.0f%% of the copy rate, indices %s\n", name,
            attr.numRegs, per_sm, us, 100.0 * moved / us / 1e3 / (2 * count * 2 / copy / 1e3),
            got == ref ? "equal" : "DIFFER");
   };
   run("engine (min 1 block)", topk_threshold_block<__half, 8, 4, 4, 1>);
   run("min 12 blocks", topk_threshold_block<__half, 8, 4, 4, 12>);
   run("min 16 blocks", topk_threshold_block<__half, 8, 4, 4, 16>);
-  run("engine, persistent grid", topk_threshold_block<__half, 8, 4, 4, 1>, true);
-  run("prefetch, persistent grid", topk_threshold_block<__half, 8, 4, 4, 1, true>, true);
-  run("prefetch, 2 waves", topk_threshold_block<__half, 8, 4, 4, 1, true>, true, 2);
-  run("prefetch, min 12 blocks", topk_threshold_block<__half, 8, 4, 4, 12, true>, true);
-  run("prefetch, a block a row", topk_threshold_block<__half, 8, 4, 4, 1, true>);
   printf("err %s\n", cudaGetErrorString(cudaGetLastError()));
   return 0;
 }

@@ -64,7 +64,7 @@ __device__ __forceinline__ void load_window(const In* __restrict__ x, const Geom
     const int row = e / U, u = e % U, iy = y0 + row / ww, ix = x0 + row % ww;
     const bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
     const In* src = x + ((b * g.h + (inside ? iy : 0)) * g.w + (inside ? ix : 0)) * kPixelElems + u * (16 / sizeof(In));
-    copy16_async(win + mma::swizzled<U>(row, u), src, inside);
+    mma::copy16_async(win + mma::swizzled<U>(row, u), src, inside);
   }
 }
 
@@ -83,18 +83,18 @@ __global__ void __launch_bounds__(kThreads, 2) mma_conv_kernel(const In* __restr
   // w [K, kh, kw, C]: row tap * 64 + n holds output channel c0 + n's tap.
   for (int e = threadIdx.x; e < taps * kCout * U; e += kThreads) {
     const int row = e / U, u = e % U, tap = row / kCout, n = row % kCout;
-    copy16_async(weights + mma::swizzled<U>(row, u),
+    mma::copy16_async(weights + mma::swizzled<U>(row, u),
                       w + (int64_t(c0 + n) * taps + tap) * kPixelElems + u * (16 / sizeof(In)), true);
   }
   int64_t t = blockIdx.x / g.groups;
   if (t < g.tiles) load_window<U>(x, g, t, windows);
-  commit_async();
+  mma::commit_async();
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, quad = lane & 3;
   for (int buf = 0; t < g.tiles; t += stride, buf ^= 1) {
     if (t + stride < g.tiles) load_window<U>(x, g, t + stride, windows + (buf ^ 1) * window);
-    commit_async();
-    wait_async<1>();  // all but the group just issued: this tile's window (and the weights)
+    mma::commit_async();
+    mma::wait_async<1>();  // all but the group just issued: this tile's window (and the weights)
     __syncthreads();
 
     Acc acc[2][8][4];
@@ -156,7 +156,7 @@ __global__ void __launch_bounds__(kThreads, 2) mma_conv_kernel(const In* __restr
       }
     __syncthreads();  // every warp is done with this window before the next prefetch overwrites it
   }
-  wait_async<0>();
+  mma::wait_async<0>();
 }
 
 template <class In, int U, class Epilogue>

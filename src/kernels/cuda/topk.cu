@@ -29,7 +29,6 @@
 #include <limits>
 
 #include "kernels/common/axis_view.h"
-#include "kernels/cuda/async_copy.cuh"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/packed_keys.cuh"
 
@@ -589,11 +588,8 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
 /// a scan (ranks do not depend on the order), and consecutive rows of a block alternate between two
 /// halves of the scratch, so no barrier closes a row. Rows of at least 32 * Warps words; launched
 /// with 32 * Warps threads. MinBlocks (a probe's; the engine keeps 1) asks the compiler for that many
-/// resident blocks a multiprocessor. Prefetch: the block's next row (row + gridDim.x) comes by
-/// cp.async into shared memory, two buffers alternating as the scratch does, while it works on this
-/// one (so a block keeps a row's loads in flight without holding them in registers); meant for a
-/// grid of about as many blocks as are resident at once.
-template <class T, int K, int WPT, int Warps = kThresholdWarps, int MinBlocks = 1, bool Prefetch = false>
+/// resident blocks a multiprocessor.
+template <class T, int K, int WPT, int Warps = kThresholdWarps, int MinBlocks = 1>
 __global__ void __launch_bounds__(32 * Warps, MinBlocks)
     topk_threshold_block(const T* __restrict__ x, T* __restrict__ values, int64_t* __restrict__ indices,
                          int64_t rows, int32_t extent, int32_t k, bool largest) {
@@ -607,30 +603,12 @@ __global__ void __launch_bounds__(32 * Warps, MinBlocks)
   __shared__ uint32_t lists[Warps][K];       // each warp's best K (the key path)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, me = threadIdx.x, words = extent / 8;
   const uint32_t flip = largest ? 0u : 0xffffu;  // key = order ^ flip
-  __shared__ __align__(16) uint4 ahead[Prefetch ? 2 : 1][Prefetch ? WPT * kTeam : 1];  // Prefetch's rows
-  auto prefetch = [&](int64_t row, int buffer) {  // this thread's words of the row, into ahead[buffer]
-    if (row < rows) {
-      const uint4* xr = reinterpret_cast<const uint4*>(x + row * extent);
-#pragma unroll
-      for (int c = 0; c < WPT; ++c)
-        if (me + kTeam * c < words) copy16_async(&ahead[buffer][me + kTeam * c], xr + me + kTeam * c, true);
-    }
-    commit_async();
-  };
-  if (me < 2) found[me] = 0;  // first counted after the first row's first barrier
-  int b = 0;                  // the row's half of the scratch (and Prefetch's buffer)
-  if constexpr (Prefetch) prefetch(blockIdx.x, 0);
+  if (me < 2) found[me] = 0;                     // first counted after the first row's first barrier
+  int b = 0;                                     // the row's half of the scratch
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x, b ^= 1) {
     const T* xr = x + row * extent;
     uint4 held[WPT];
-    if constexpr (Prefetch) {
-      prefetch(row + gridDim.x, b ^ 1);  // that buffer's row went to registers in the last iteration
-      wait_async<1>();                   // this row's words (each thread reads back only its own)
-#pragma unroll
-      for (int c = 0; c < WPT; ++c) held[c] = me + kTeam * c < words ? ahead[b][me + kTeam * c] : make_uint4(0, 0, 0, 0);
-    } else {
-      load_held<WPT>(held, xr, me, kTeam, words);
-    }
+    load_held<WPT>(held, xr, me, kTeam, words);
     const T best1 = held_best<T, WPT>(held, me, kTeam, words, largest);
     T* vr = values + row * k;
     int64_t* ir = indices + row * k;

@@ -1,7 +1,7 @@
 // Warp-level tensor-core pieces for our implicit-GEMM kernels (conv_mma.cu), sm_80 and newer:
-// ldmatrix, mma.sync m16n8k16 (float16/bfloat16, float32 sums) and m16n8k32 (int8, int32 sums),
-// the swizzle of 16-byte units that keeps ldmatrix's rows in distinct banks, and the exchange of
-// words within a quad of lanes (cp.async, which the kernels use beside them: async_copy.cuh).
+// cp.async copies into shared memory, ldmatrix, mma.sync m16n8k16 (float16/bfloat16, float32 sums)
+// and m16n8k32 (int8, int32 sums), the swizzle of 16-byte units that keeps ldmatrix's rows in
+// distinct banks, and the exchange of words within a quad of lanes.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -10,9 +10,19 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernels/cuda/async_copy.cuh"
-
 namespace tensorforge::cuda::mma {
+
+/// 16 bytes from global to shared memory, asynchronously; zeros instead when `inside` is false.
+__device__ __forceinline__ void copy16_async(void* shared, const void* global, bool inside) {
+  const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(global), "r"(inside ? 16 : 0));
+}
+__device__ __forceinline__ void commit_async() { asm volatile("cp.async.commit_group;\n" ::); }
+/// Waits until at most N of this thread's committed groups are pending.
+template <int N>
+__device__ __forceinline__ void wait_async() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
 
 /// Four 8x8 matrices of 16-bit elements (8 rows of 16 bytes each) from shared memory: lanes 8i to
 /// 8i + 7 give the rows of matrix i, `row` this lane's.
