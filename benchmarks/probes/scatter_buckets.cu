@@ -89,7 +89,9 @@ __global__ void add_bucket(float* y, const int2* bucket, const unsigned long lon
 //  - add_spilled: the spilled pairs by global atomics (none for uniform indices).
 constexpr int kSortThreads = 512;
 
-template <int kLog, int kPer>
+// kExact: counts holds each tile's first slot in one array of n pairs (tile_starts' cursor), whose
+// runs tile_histogram and tile_starts sized beforehand, so nothing spills (one more index read).
+template <int kLog, int kPer, bool kExact = false>
 __global__ void __launch_bounds__(kSortThreads, 2) to_tiles(const int64_t* __restrict__ index, const float* __restrict__ src,
                                                          int64_t n, int64_t out_n, int tiles, int2* __restrict__ pairs,
                                                          int capacity, unsigned* __restrict__ counts,
@@ -157,7 +159,9 @@ __global__ void __launch_bounds__(kSortThreads, 2) to_tiles(const int64_t* __res
     const int t = tile_of[k];
     const int pos = base[t] + (k - start[t]);
     const int2 p = stage[k];
-    if (pos < capacity) {
+    if (kExact) {
+      pairs[pos] = p;
+    } else if (pos < capacity) {
       pairs[int64_t(t) * capacity + pos] = p;
     } else {
       const unsigned a = atomicAdd(spilled, 1u);
@@ -167,7 +171,8 @@ __global__ void __launch_bounds__(kSortThreads, 2) to_tiles(const int64_t* __res
   }
 }
 
-template <int kLog>
+// Pairs a tile: its counts[t] starting at tile * capacity, or with kExact from starts[t] to starts[t + 1].
+template <int kLog, bool kExact = false>
 __global__ void __launch_bounds__(256) tile_add(const float* __restrict__ x, float* __restrict__ y,
                                                 const int2* __restrict__ pairs, int capacity,
                                                 const unsigned* __restrict__ counts) {
@@ -178,8 +183,9 @@ __global__ void __launch_bounds__(256) tile_add(const float* __restrict__ x, flo
   const float4* x4 = reinterpret_cast<const float4*>(x + at);
   for (int q = threadIdx.x; q < (1 << kLog) / 4; q += blockDim.x) s4[q] = __ldcs(x4 + q);
   __syncthreads();
-  const int c = min(static_cast<int>(counts[blockIdx.x]), capacity);
-  const int2* mine = pairs + int64_t(blockIdx.x) * capacity;
+  const int c = kExact ? static_cast<int>(counts[blockIdx.x + 1] - counts[blockIdx.x])
+                       : min(static_cast<int>(counts[blockIdx.x]), capacity);
+  const int2* mine = pairs + (kExact ? int64_t(counts[blockIdx.x]) : int64_t(blockIdx.x) * capacity);
   for (int k = threadIdx.x; k < c; k += blockDim.x) {
     const int2 p = __ldcs(mine + k);
     atomicAdd(s + p.x, __int_as_float(p.y));
@@ -187,6 +193,52 @@ __global__ void __launch_bounds__(256) tile_add(const float* __restrict__ x, flo
   __syncthreads();
   float4* y4 = reinterpret_cast<float4*>(y + at);
   for (int q = threadIdx.x; q < (1 << kLog) / 4; q += blockDim.x) __stcs(y4 + q, s4[q]);
+}
+
+// Index elements a tile, counted in shared memory per block, then added to hist.
+template <int kLog, int kPer>
+__global__ void __launch_bounds__(kSortThreads) tile_histogram(const int64_t* __restrict__ index, int64_t n,
+                                                               int64_t out_n, int tiles, unsigned* __restrict__ hist) {
+  extern __shared__ int4 shared_raw[];
+  int* count = reinterpret_cast<int*>(shared_raw);
+  for (int t = threadIdx.x; t < tiles; t += kSortThreads) count[t] = 0;
+  __syncthreads();
+  const int64_t first = blockIdx.x * int64_t(kPer);
+#pragma unroll 4
+  for (int e = 0; e < kPer / kSortThreads; ++e) {
+    const int64_t i = first + e * kSortThreads + threadIdx.x;
+    if (i < n) {
+      const int64_t j = index[i];
+      if (j >= 0 && j < out_n) atomicAdd(&count[j >> kLog], 1);
+    }
+  }
+  __syncthreads();
+  for (int t = threadIdx.x; t < tiles; t += kSortThreads)
+    if (count[t]) atomicAdd(hist + t, static_cast<unsigned>(count[t]));
+}
+
+// One block of 1024: starts[t] = the sum of hist before t (starts[tiles] the total), and cursor = starts.
+__global__ void __launch_bounds__(1024) tile_starts(const unsigned* __restrict__ hist, int tiles,
+                                                    unsigned* __restrict__ starts, unsigned* __restrict__ cursor) {
+  __shared__ unsigned warp_sums[32];
+  const int per = (tiles + 1023) / 1024, lo = min(tiles, int(threadIdx.x) * per), hi = min(tiles, lo + per);
+  unsigned mine = 0;
+  for (int t = lo; t < hi; ++t) mine += hist[t];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  unsigned incl = mine;
+  for (int d = 1; d < 32; d <<= 1) {
+    const unsigned v = __shfl_up_sync(0xffffffffu, incl, d);
+    if (lane >= d) incl += v;
+  }
+  if (lane == 31) warp_sums[warp] = incl;
+  __syncthreads();
+  unsigned before = incl - mine;
+  for (int w = 0; w < warp; ++w) before += warp_sums[w];
+  for (int t = lo; t < hi; ++t) {
+    starts[t] = cursor[t] = before;
+    before += hist[t];
+  }
+  if (threadIdx.x == 1023) starts[tiles] = before;
 }
 
 __global__ void add_spilled(float* y, const int64_t* at, const float* val, const unsigned* spilled) {
@@ -286,7 +338,7 @@ int main() {
   unsigned* spilled;
   int64_t* spill_at;
   float* spill_val;
-  cudaMalloc(&tile_counts, 4096 * sizeof(unsigned));
+  cudaMalloc(&tile_counts, 8192 * sizeof(unsigned));
   cudaMalloc(&spilled, sizeof(unsigned));
   cudaMalloc(&spill_at, n * 8);
   cudaMalloc(&spill_val, n * 4);
@@ -319,6 +371,34 @@ int main() {
     report(name, us, y);
     printf("    (%d tiles, capacity %d, %u spilled; the sorting pass alone %.1f us)\n", tiles, capacity, spill_n, pass1);
   };
+  auto exact = [&](auto log_tag, auto per_tag) {
+    constexpr int kLog = decltype(log_tag)::value, kPer = decltype(per_tag)::value;
+    const int tiles = static_cast<int>(out_n >> kLog);
+    const size_t sort_smem = size_t(tiles) * 12 + 8 + size_t(kPer) * 10, tile_smem = size_t(4) << kLog;
+    cudaFuncSetAttribute(to_tiles<kLog, kPer, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(sort_smem));
+    cudaFuncSetAttribute(tile_add<kLog, true>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(tile_smem));
+    unsigned* starts = tile_counts + 2048;  // [tiles + 1]
+    const unsigned blocks = unsigned((n + kPer - 1) / kPer);
+    auto run = [&] {
+      cudaMemsetAsync(tile_counts, 0, tiles * sizeof(unsigned));
+      tile_histogram<kLog, kPer><<<blocks, kSortThreads, tiles * 4>>>(index, n, out_n, tiles, tile_counts);
+      tile_starts<<<1, 1024>>>(tile_counts, tiles, starts, tile_counts);
+      to_tiles<kLog, kPer, true><<<blocks, kSortThreads, sort_smem>>>(index, src, n, out_n, tiles, buckets, 0,
+                                                                      tile_counts, spill_at, spill_val, spilled);
+      tile_add<kLog, true><<<tiles, 256, tile_smem>>>(x, y, buckets, 0, starts);
+    };
+    const float hist_us = time_us([&] {
+      cudaMemsetAsync(tile_counts, 0, tiles * sizeof(unsigned));
+      tile_histogram<kLog, kPer><<<blocks, kSortThreads, tiles * 4>>>(index, n, out_n, tiles, tile_counts);
+      tile_starts<<<1, 1024>>>(tile_counts, tiles, starts, tile_counts);
+    });
+    char name[96];
+    snprintf(name, sizeof name, "exact tiles 2^%d, %d a block", kLog, kPer);
+    report(name, time_us(run), y);
+    printf("    (%d tiles; the count and the starts alone %.1f us)\n", tiles, hist_us);
+  };
+  exact(std::integral_constant<int, 14>{}, std::integral_constant<int, 8192>{});
+  exact(std::integral_constant<int, 13>{}, std::integral_constant<int, 8192>{});
   tiled(std::integral_constant<int, 13>{}, std::integral_constant<int, 8192>{}, 1.25, "slack 1.25");
   tiled(std::integral_constant<int, 14>{}, std::integral_constant<int, 8192>{}, 1.25, "slack 1.25");
   tiled(std::integral_constant<int, 15>{}, std::integral_constant<int, 8192>{}, 1.25, "slack 1.25");
