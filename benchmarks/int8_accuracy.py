@@ -108,6 +108,12 @@ def run(name: str, device: str, batch: int, method: str, calibration_batches: in
                 print_profile(f"{name} {precision}", lambda: compiled(*test))
     from tensorforge.dynamo import engine_modules
 
+    if profile:  # the layers where our MMA kernel was timed beside cuDNN's plans, with the times
+        for m in engine_modules():
+            for line in m.engine.inspect().splitlines():
+                if "MMA kernel" in line:
+                    print("  " + line.strip()[:300], flush=True)
+
     layers = sum(m.engine.inspect().count("[quantized_matmul]") for m in engine_modules())
     return {**row, "cosine_tensorforge": round(cosine(out, float32), 5),
             "cosine_pytorch_quantized": round(cosine(reference, float32), 5), "quantized_matmul_layers": layers}

@@ -77,7 +77,8 @@ __global__ void quantize_per_tensor_packs(const T* __restrict__ x, const float* 
     const Pack<T, kN> v = xp[i];
     Pack<Stored<Q>, kN> r;
 #pragma unroll
-    for (int j = 0; j < kN; ++j) r.v[j] = quantized<Q>(activated<T>(static_cast<float>(load(v.v, j)), act), s, z, qmin, qmax);
+    for (int j = 0; j < kN; ++j)
+      r.v[j] = quantized<Q>(activated<T>(static_cast<float>(load(v.v, j)), act), s, z, qmin, qmax);
     qp[i] = r;
   }
   for (int64_t i = packs * kN + blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += stride)
@@ -93,6 +94,33 @@ __global__ void dequantize_kernel(const Stored<Q>* __restrict__ q, const float* 
   }
 }
 
+// dequantize_kernel for one scale and zero point (activations), both pointers aligned for packs:
+// eight elements a thread (an 8-byte load of int8, a 16-byte store of 2-byte floats), the scale read
+// once; the last n % 8 elements one a thread.
+template <class Q, class T>
+__global__ void dequantize_per_tensor_packs(const Stored<Q>* __restrict__ q, const float* __restrict__ scale,
+                                            const int32_t* __restrict__ zero, T* __restrict__ y, int64_t n) {
+  constexpr int kN = 8;
+  const float s = *scale, z = zero ? static_cast<float>(*zero) : 0.0f;
+  const int64_t packs = n / kN, stride = int64_t(gridDim.x) * blockDim.x;
+  const auto* qp = reinterpret_cast<const Pack<Stored<Q>, kN>*>(q);
+  auto* yp = reinterpret_cast<Pack<T, kN>*>(y);
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < packs; i += stride) {
+    const Pack<Stored<Q>, kN> v = qp[i];
+    Pack<T, kN> r;
+#pragma unroll
+    for (int j = 0; j < kN; ++j) r.v[j] = store_as<T>(kernels::dequantize_value(stored_value<Q>(v.v[j]), s, z));
+    yp[i] = r;
+  }
+  for (int64_t i = packs * kN + blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n; i += stride)
+    y[i] = store_as<T>(kernels::dequantize_value(stored_value<Q>(q[i]), s, z));
+}
+
+/// True when the scale (and zero point) is one value for the whole tensor.
+bool per_tensor(const KernelSpec& s, bool zero) {
+  return s.inputs[1]->dims.volume() == 1 && (!zero || s.inputs[2]->dims.volume() == 1);
+}
+
 Broadcast params_broadcast(const KernelSpec& s) {
   const Dims& data = s.outputs[0]->dims;
   const bool zero = s.inputs.size() > 2 && s.inputs[2];
@@ -106,7 +134,7 @@ class QuantizeKernel : public Kernel {
   explicit QuantizeKernel(const KernelSpec& s)
       : bc_(params_broadcast(s)),
         zero_(!std::is_same_v<Q, Float8> && s.inputs.size() > 2 && s.inputs[2]),
-        per_tensor_(s.inputs[1]->dims.volume() == 1 && (!zero_ || s.inputs[2]->dims.volume() == 1)),
+        per_tensor_(per_tensor(s, zero_)),
         act_(parse_activation(s.layer)) {
     if constexpr (!std::is_same_v<Q, Float8>) {
       qmin_ = static_cast<float>(std::max<int64_t>(ir::attr_int(s.layer, "qmin"), std::numeric_limits<Q>::min()));
@@ -141,19 +169,29 @@ template <class Q, class T>
 class DequantizeKernel : public Kernel {
  public:
   explicit DequantizeKernel(const KernelSpec& s)
-      : bc_(params_broadcast(s)), zero_(!std::is_same_v<Q, Float8> && s.inputs.size() > 2 && s.inputs[2]) {}
+      : bc_(params_broadcast(s)),
+        zero_(!std::is_same_v<Q, Float8> && s.inputs.size() > 2 && s.inputs[2]),
+        per_tensor_(per_tensor(s, zero_)) {}
   void run(const TensorView* in, const TensorView* out, void*) const override {
     const int64_t n = out[0].numel();
     if (!n) return;
-    dequantize_kernel<Q, T><<<blocks_for(n), kThreads, 0, stream()>>>(
-        in[0].as<const Stored<Q>>(), in[1].as<const float>(), zero_ ? in[2].as<const int32_t>() : nullptr,
-        out[0].as<T>(), n, bc_);
+    const int32_t* zero = zero_ ? in[2].as<const int32_t>() : nullptr;
+    if (per_tensor_ && reinterpret_cast<uintptr_t>(in[0].data) % alignof(Pack<Stored<Q>, 8>) == 0 &&
+        reinterpret_cast<uintptr_t>(out[0].data) % alignof(Pack<T, 8>) == 0) {
+      dequantize_per_tensor_packs<Q, T><<<blocks_for((n + 7) / 8), kThreads, 0, stream()>>>(
+          in[0].as<const Stored<Q>>(), in[1].as<const float>(), zero, out[0].as<T>(), n);
+    } else {
+      dequantize_kernel<Q, T><<<blocks_for(n), kThreads, 0, stream()>>>(in[0].as<const Stored<Q>>(),
+                                                                        in[1].as<const float>(), zero,
+                                                                        out[0].as<T>(), n, bc_);
+    }
     check_launch(std::is_same_v<Q, Float8> ? "launching a float8 dequantize" : "launching dequantize");
   }
 
  private:
   Broadcast bc_;
-  bool zero_;  // float8 has no zero point
+  bool zero_;        // float8 has no zero point
+  bool per_tensor_;  // one scale (and zero point) for every element
 };
 
 template <template <class, class> class K, bool kFloatFirst, class T>

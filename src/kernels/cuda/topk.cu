@@ -587,8 +587,8 @@ __global__ void __launch_bounds__(32 * kThresholdWarps)
 /// (bit 31 of its word), candidates take their slots by shared-memory atomics instead of a count and
 /// a scan (ranks do not depend on the order), and consecutive rows of a block alternate between two
 /// halves of the scratch, so no barrier closes a row. Rows of at least 32 * Warps words; launched
-/// with 32 * Warps threads. MinBlocks (a probe's; the engine keeps 1) asks the compiler for that many
-/// resident blocks a multiprocessor.
+/// with 32 * Warps threads. MinBlocks asks the compiler for that many resident blocks a multiprocessor
+/// (the engine asks for 12 for K = 8).
 template <class T, int K, int WPT, int Warps = kThresholdWarps, int MinBlocks = 1>
 __global__ void __launch_bounds__(32 * Warps, MinBlocks)
     topk_threshold_block(const T* __restrict__ x, T* __restrict__ values, int64_t* __restrict__ indices,
@@ -697,8 +697,12 @@ class TopKKernel : public Kernel {
       if (threshold_ && reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0) {
         // rows up to 1024: a warp a row, 4 words a lane; longer: the block a row, 4 words a thread
         const bool wide = r_.extent > 1024;
-        auto* kernel = small_k_ == 8 ? (wide ? topk_threshold_block<T, 8, 4> : topk_threshold<T, 8, 4>)
-                                     : (wide ? topk_threshold_block<T, 16, 4> : topk_threshold<T, 16, 4>);
+        // K = 8's block form asks for 12 resident blocks a multiprocessor (40 registers a thread, not
+        // 52, no spills): top-8 of [4096, 4096] 16.1 -> 15.3 us on an H100 (probes/topk_block.cu, run
+        // AL); K = 16's would spill at 40
+        auto* kernel = small_k_ == 8
+                           ? (wide ? topk_threshold_block<T, 8, 4, kThresholdWarps, 12> : topk_threshold<T, 8, 4>)
+                           : (wide ? topk_threshold_block<T, 16, 4> : topk_threshold<T, 16, 4>);
         const int64_t teams = wide ? 1 : kThresholdWarps;  // rows a block
         const int64_t blocks = std::min<int64_t>((rows_ + teams - 1) / teams, int64_t(1) << 30);
         kernel<<<static_cast<unsigned>(blocks), 32 * kThresholdWarps, 0, stream()>>>(
