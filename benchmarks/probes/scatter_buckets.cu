@@ -362,6 +362,7 @@ int main() {
     cudaMemcpy(&spill_n, spilled, sizeof spill_n, cudaMemcpyDeviceToHost);
     const float pass1 = time_us([&] {
       cudaMemsetAsync(tile_counts, 0, tiles * sizeof(unsigned));
+      cudaMemsetAsync(spilled, 0, sizeof(unsigned));  // (run AL's call left this out: the spills overran)
       to_tiles<kLog, kPer><<<unsigned((n + kPer - 1) / kPer), kSortThreads, sort_smem>>>(
           index, src, n, out_n, tiles, buckets, capacity, tile_counts, spill_at, spill_val, spilled);
     });
