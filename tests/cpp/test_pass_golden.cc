@@ -4,6 +4,7 @@
 // parser itself: round trips, and errors that name the line.
 #include "ir/parser.h"
 
+#include "golden_util.h"
 #include "ir/printer.h"
 #include "opt/cancel_transposes.h"
 #include "opt/causal_masks.h"
@@ -42,19 +43,6 @@
 namespace tft {
 namespace {
 
-std::string normalized(const std::string& text) { return ir::to_text(ir::parse_text(text)); }
-
-std::vector<HostTensor> run_graph(const ir::Graph& g, const std::vector<HostTensor>& inputs) {
-  return run_engine(Engine(assemble_engine(g, BuilderConfig{}, {})), inputs);
-}
-
-std::vector<HostTensor> random_inputs(const ir::Graph& g) {
-  std::vector<HostTensor> in;
-  unsigned seed = 1;
-  for (int id : g.inputs) in.push_back(random_tensor(g.tensors[id].dtype, g.tensors[id].dims, seed++));
-  return in;
-}
-
 // `before` and `after` give the same first output on the CPU kernels, within `tol`.
 void expect_same_output(const ir::Graph& before, const ir::Graph& after, double tol, const std::string& what) {
   std::vector<HostTensor> in = random_inputs(before);
@@ -74,18 +62,6 @@ int count_layers(const ir::Graph& g, LayerKind kind) {
   int n = 0;
   for (const ir::Layer& l : g.layers) n += l.kind == kind;
   return n;
-}
-
-// `pass` turns `before` into `after`, and both graphs compute the same outputs.
-void expect_golden(ir::Graph (*pass)(const ir::Graph&), const std::string& before, const std::string& after,
-                   double tol = 1e-5) {
-  ir::Graph g = ir::parse_text(before);
-  ir::Graph out = pass(g);
-  EXPECT_EQ(ir::to_text(out), normalized(after));
-  std::vector<HostTensor> in = random_inputs(g);
-  std::vector<HostTensor> want = run_graph(g, in), got = run_graph(out, in);
-  ASSERT_EQ(want.size(), got.size());
-  for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i].dims, want[i].values(), tol, "output");
 }
 
 TEST(Parser, RoundTripsEveryCorpusStyleNetwork) {
