@@ -23,7 +23,7 @@ import warnings
 
 import torch
 
-from cuda_timing import median_ms, top_kernels
+from cuda_timing import kernel_profile, median_ms
 
 from model_zoo import ALL, BROAD, PEERS, first_tensor, make_model
 
@@ -161,7 +161,8 @@ def run_one(name: str, batch: int, backends, repeats: int, calls: int, profile: 
                 row[f"{backend}_ms"] = median_ms(lambda: fn(*inputs), repeats, calls)
                 row[f"{backend}_rel_err"] = rel_err(first_tensor(fn(*inputs)).float(), exact)
                 if profile:
-                    row[f"{backend}_top_kernels"], row[f"{backend}_device_ms"] = top_kernels(lambda: fn(*inputs))
+                    (row[f"{backend}_top_kernels"], row[f"{backend}_device_ms"],
+                     row[f"{backend}_kernels_per_call"]) = kernel_profile(lambda: fn(*inputs))
                     row[f"{backend}_host_ms"] = host_ms(lambda: fn(*inputs))
                 if backend == "tensorforge":
                     out = first_tensor(fn(*inputs)).float()
@@ -257,7 +258,7 @@ def main() -> None:
             for key in [k for k in row if k.endswith("top_kernels")]:
                 b = key.removesuffix("_top_kernels")
                 print(f"  {b} top kernels, {name} batch {batch} (device {row[b + '_device_ms']:.3f} ms, "
-                      f"host {row[b + '_host_ms']:.3f} ms a call):")
+                      f"host {row[b + '_host_ms']:.3f} ms, {row[b + '_kernels_per_call']:.0f} kernels a call):")
                 for kname, ms, count in row[key]:
                     print(f"    {ms:8.3f} ms  x{count:<4d} {kname[:110]}")
     print("\n| model (fp16) | batch | eager ms | inductor r-o ms | TensorForge ms | compile s r-o / TF (warm) | max abs diff "

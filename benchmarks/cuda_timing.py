@@ -26,13 +26,21 @@ def median_ms(fn, repeats: int = 7, calls: int = 50, warmup: int = 3) -> float:
     return statistics.median(event_ms(fn, calls) for _ in range(repeats))
 
 
-def top_kernels(fn, calls: int = 5, top: int = 12) -> tuple[list, float]:
+def kernel_profile(fn, calls: int = 5, top: int = 12) -> tuple[list, float, float]:
     """The CUDA kernels taking the most device time over `calls` calls, as (name, ms per call,
-    count), and the device time of all kernels and copies per call (ms)."""
+    count), the device time of all kernels and copies per call (ms), and the kernels and copies
+    launched per call (those a CUDA graph replays included)."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
         for _ in range(calls):
             fn()
         torch.cuda.synchronize()
-    rows = [(e.key, e.self_device_time_total / 1e3 / calls, e.count // calls) for e in prof.key_averages()
+    rows = [(e.key, e.self_device_time_total / 1e3 / calls, e.count / calls) for e in prof.key_averages()
             if e.self_device_time_total > 0]
-    return sorted(rows, key=lambda r: -r[1])[:top], sum(r[1] for r in rows)
+    ranked = [(key, ms, int(round(count))) for key, ms, count in sorted(rows, key=lambda r: -r[1])[:top]]
+    return ranked, sum(r[1] for r in rows), sum(r[2] for r in rows)
+
+
+def top_kernels(fn, calls: int = 5, top: int = 12) -> tuple[list, float]:
+    """kernel_profile's first two: the top kernels and the device time per call."""
+    ranked, total, _ = kernel_profile(fn, calls, top)
+    return ranked, total
