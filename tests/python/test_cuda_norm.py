@@ -243,7 +243,8 @@ def test_reduce_prologue(shape, axes, dtype, op, pred):
                                    torch.int64, torch.uint8))
 @pytest.mark.parametrize("shape,axis", [((7,), 0), ((3, 5), 0), ((3, 5), 1), ((2, 3, 4), 1), ((4, 2000), 1),
                                         ((1, 1), 0), ((0, 3), 1), ((5, 64), 1), ((3, 5000), -1), ((2, 3, 700), 2),
-                                        ((600, 256), 1), ((520, 2048), 1), ((520, 3328), 1)])  # a warp a row
+                                        ((600, 256), 1), ((520, 2048), 1), ((520, 3328), 1),  # a warp a row
+                                        ((520, 4096), 1), ((520, 40), 1)])
 def test_arg_reduce(shape, axis, dtype, op):
     x = values(shape, dtype)  # small integers: many ties, the first occurrence must win
     cpu, gpu = both(lambda n, t: n.add_arg_reduce(t, op, axis=axis), [x])
@@ -294,6 +295,30 @@ def test_arg_reduce_many_rows_nan_and_ties(dtype):
     assert both(lambda n, t: n.add_arg_reduce(t, "argmax", axis=1), [x.to(dtype)])[1][0][4] == 9
     assert both(lambda n, t: n.add_arg_reduce(t, "argmax", axis=1), [x.to(dtype)])[1][0][3] == 129
     assert both(lambda n, t: n.add_arg_reduce(t, "argmin", axis=1), [x.to(dtype)])[1][0][3] == 8
+
+
+@pytest.mark.parametrize("dtype", (torch.float16, torch.bfloat16))
+def test_arg_reduce_16_bit_rows_of_4096_infinities_zeros_and_nan(dtype):
+    """Rows of 4096 16-bit floats (each lane of a warp holds 16 words): the extreme by pair maxima, then
+    its first occurrence: infinities tie, a row of -inf (argmax) or +inf (argmin) answers 0, signed
+    zeros tie (the first of either), and a NaN in a row's last word or beside the extreme wins."""
+    x = torch.randn(512, 4096)
+    x[0] = float("-inf")
+    x[1] = float("inf")
+    x[2, 4000] = x[2, 17] = float("inf")  # argmax 17
+    x[2, 3000] = x[2, 2999] = float("-inf")  # argmin 2999
+    x[3] = x[3].abs() + 1.0
+    x[3, 4095], x[3, 4094] = -0.0, 0.0  # argmin: the first zero, 4094
+    x[4, 4095] = float("nan")
+    x[5, 8], x[5, 9] = 100.0, float("nan")  # the NaN wins
+    x[6, 255] = x[6, 256] = x[6, 1] = 60.0  # ties across words and lanes: 1
+    for op in ("argmax", "argmin"):
+        cpu, gpu = both(lambda n, t: n.add_arg_reduce(t, op, axis=1), [x.to(dtype)])
+        close(gpu[0], cpu[0], f"{op} rows of 4096 {dtype}")
+        assert cpu[0][4] == 4095 and cpu[0][5] == 9
+    big = both(lambda n, t: n.add_arg_reduce(t, "argmax", axis=1), [x.to(dtype)])[1][0]
+    small = both(lambda n, t: n.add_arg_reduce(t, "argmin", axis=1), [x.to(dtype)])[1][0]
+    assert (big[0], big[2], big[6], small[1], small[2], small[3]) == (0, 17, 1, 0, 2999, 4094)
 
 
 @pytest.mark.parametrize("dtype", (torch.int8, torch.uint8, torch.int32, torch.int64))

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
 
@@ -95,6 +96,17 @@ struct Packed {
 __device__ __forceinline__ uint32_t key16_at(const uint4& k, int e) {
   const uint32_t v = e < 2 ? k.x : e < 4 ? k.y : e < 6 ? k.z : k.w;
   return e & 1 ? v >> 16 : v & 0xffffu;
+}
+
+/// Two 16-bit floats of T (float16 or bfloat16) as one value of the matching SIMD type, for native
+/// pair maxima, minima and compare masks (topk, arg_reduce).
+template <class T>
+using Pair = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
+template <class T>
+__device__ __forceinline__ Pair<T> pair_of(uint32_t u) {
+  Pair<T> p;
+  memcpy(&p, &u, sizeof u);
+  return p;
 }
 
 }  // namespace tensorforge::cuda

@@ -22,6 +22,7 @@
 // (outer, inner) column runs the CPU's loop (adjacent threads read adjacent elements).
 #include "kernels/layer_attrs.h"
 #include <algorithm>
+#include <climits>
 #include <limits>
 #include <type_traits>
 
@@ -697,6 +698,61 @@ __global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
   }
 }
 
+// arg_reduce over many rows of 16-bit floats (16-byte aligned, whole 16-byte words, at most
+// 32 * kWarpRowPacks words): a warp a row, each lane holding its words in registers (the row read
+// once). The row's extreme by native pair maxima (minima for argmin), NaN propagating, exchanged over
+// the warp; then each lane's first element equal to it (its first NaN when the extreme is NaN) by
+// pair compare masks, and the warp's lowest such index. -0.0 equals 0.0, so the first of either
+// wins, as on the CPU. About one instruction per two elements where a key per element takes several.
+template <class T>
+__global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
+    arg_reduce_half_warps(const T* x, int64_t* y, int64_t rows, int64_t n, bool is_max) {
+  constexpr int kWords = static_cast<int>(kWarpRowPacks);
+  constexpr bool kHalf = std::is_same_v<T, __half>;
+  const uint32_t worst = is_max ? (kHalf ? 0xfc00fc00u : 0xff80ff80u) : (kHalf ? 0x7c007c00u : 0x7f807f80u);
+  auto extreme = [is_max](Pair<T> a, Pair<T> b) { return is_max ? __hmax2_nan(a, b) : __hmin2_nan(a, b); };
+  const int lane = threadIdx.x & 31, words = static_cast<int>(n / 8);
+  for (int64_t r = blockIdx.x * int64_t(kWarpRowsPerBlock) + (threadIdx.x >> 5); r < rows;
+       r += int64_t(gridDim.x) * kWarpRowsPerBlock) {
+    const uint4* row = reinterpret_cast<const uint4*>(x + r * n);
+    uint4 held[kWords];
+#pragma unroll
+    for (int q = 0; q < kWords; ++q)
+      held[q] = lane + 32 * q < words ? row[lane + 32 * q] : make_uint4(worst, worst, worst, worst);
+    Pair<T> m = pair_of<T>(worst);
+#pragma unroll
+    for (int q = 0; q < kWords; ++q)
+      m = extreme(m, extreme(extreme(pair_of<T>(held[q].x), pair_of<T>(held[q].y)),
+                             extreme(pair_of<T>(held[q].z), pair_of<T>(held[q].w))));
+    uint32_t bits;
+    memcpy(&bits, &m, sizeof bits);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const uint32_t other = __shfl_xor_sync(0xffffffffu, bits, o);
+      const Pair<T> e = extreme(pair_of<T>(bits), pair_of<T>(other));
+      memcpy(&bits, &e, sizeof bits);
+    }
+    // both halves: the row's extreme (the lanes now agree on the even and odd elements' extremes)
+    const Pair<T> target = extreme(pair_of<T>(bits), pair_of<T>(bits >> 16 | bits << 16));
+    const bool nan = __hneu2_mask(target, target) != 0u;  // the extreme is NaN: the first NaN wins
+    int first = INT_MAX;
+#pragma unroll
+    for (int q = 0; q < kWords; ++q) {
+      if (first != INT_MAX || lane + 32 * q >= words) continue;
+      const uint32_t w4[4] = {held[q].x, held[q].y, held[q].z, held[q].w};
+#pragma unroll
+      for (int e = 0; e < 8 && first == INT_MAX; e += 2) {
+        const Pair<T> p = pair_of<T>(w4[e / 2]);
+        const uint32_t hit = nan ? __hneu2_mask(p, p) : __heq2_mask(p, target);
+        if (hit) first = (lane + 32 * q) * 8 + e + ((hit & 0xffffu) ? 0 : 1);
+      }
+    }
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) first = min(first, __shfl_xor_sync(0xffffffffu, first, o));
+    if (lane == 0) y[r] = first;
+  }
+}
+
 template <class T>
 class ArgReduceKernel : public Kernel {
  public:
@@ -708,6 +764,12 @@ class ArgReduceKernel : public Kernel {
     if (P > 1 && v_.inner == 1 && v_.outer >= kWarpRowsAtLeast && v_.extent % P == 0 &&
         v_.extent <= 32 * kWarpRowPacks * P && reinterpret_cast<uintptr_t>(in[0].data) % 16 == 0) {
       const int64_t blocks = std::min<int64_t>((v_.outer + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock, 1 << 30);
+      if constexpr (is_half_float_v<T>) {
+        arg_reduce_half_warps<T><<<static_cast<unsigned>(blocks), 32 * kWarpRowsPerBlock, 0, stream()>>>(
+            in[0].as<T>(), out[0].as<int64_t>(), v_.outer, v_.extent, max_);
+        check_launch("launching arg_reduce_half_warps");
+        return;
+      }
       if constexpr (sizeof(T) <= 4) {
         if (v_.extent < Packed<T>::kMaxExtent) {
           arg_reduce_packed_warps<T, P><<<static_cast<unsigned>(blocks), 32 * kWarpRowsPerBlock, 0, stream()>>>(

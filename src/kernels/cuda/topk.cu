@@ -367,16 +367,6 @@ __global__ void __launch_bounds__(128) topk_packed(const T* __restrict__ x, T* _
   }
 }
 
-/// Two 16-bit floats of T as one packed value of the matching SIMD type, and their maximum or minimum
-/// (NaN propagating: a NaN makes the result NaN).
-template <class T>
-using Pair = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
-template <class T>
-__device__ __forceinline__ Pair<T> pair_of(uint32_t u) {
-  Pair<T> p;
-  memcpy(&p, &u, sizeof u);
-  return p;
-}
 
 constexpr int kThresholdWarps = 4, kThresholdCap = 256;
 
