@@ -18,8 +18,10 @@
 // may apply a float predicate to each element first (the "prologue", reduce_prologue.h).
 // arg_reduce keeps the CPU's answer (first extreme, first NaN wins): along the last axis (inner 1)
 // each row gets a block whose threads scan strided elements and combine (value, index) pairs in a
-// tree that prefers NaN, then the extreme, then the lower index; along another axis one thread per
-// (outer, inner) column runs the CPU's loop (adjacent threads read adjacent elements).
+// tree that prefers NaN, then the extreme, then the lower index, or, for many rows of whole 16-byte
+// packs, a warp (arg_reduce_half_warps for 16-bit floats, arg_reduce_packed_warps or
+// arg_reduce_warps_vec otherwise); along another axis one thread per (outer, inner) column runs the
+// CPU's loop (adjacent threads read adjacent elements).
 #include "kernels/layer_attrs.h"
 #include <algorithm>
 #include <climits>
