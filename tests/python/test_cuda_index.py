@@ -127,7 +127,7 @@ CUMSUM_CASES = [((7,), 0), ((3, 1000), 1), ((5, 3000), -1), ((4, 65), 1), ((4, 6
                 # rows of whole 16-byte packs (most of the above too): one or two packs a thread, an odd
                 # number of packs, a last tile of two packs
                 ((40, 4096), 1), ((9, 4104), 1),
-                # 512 rows or more: a warp a row for float16 (up to 4096) and float32 (up to 2048)
+                # many rows (run AL tried a warp a row for these: slower than the block's scan)
                 ((520, 4096), 1), ((600, 1000), 1), ((512, 72), -1)]
 
 

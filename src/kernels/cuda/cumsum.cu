@@ -4,10 +4,8 @@
 // their width. The input is seen as outer x extent x inner: contiguous rows (inner == 1) longer than
 // 64 get a block each, scanned a block-wide tile at a time (warp shuffles, then the warp totals) with
 // a running carry, each thread taking one or two 16-byte packs of the tile where rows are whole
-// packs, or, for 512 rows or more of at most 512 whole packs of float16 or float32, a warp each (no
-// barriers); otherwise each (outer, inner) column gets a thread that adds along the axis in
+// packs; otherwise each (outer, inner) column gets a thread that adds along the axis in
 // order (threads of adjacent columns read adjacent elements), which is the CPU's loop exactly.
-#include <algorithm>
 #include <type_traits>
 
 #include "kernels/common/axis_view.h"
@@ -33,15 +31,6 @@ __device__ __forceinline__ A warp_scan(A v, int lane) {
     if (lane >= o) v += t;
   }
   return v;
-}
-
-/// Lane 31's v, in every lane.
-template <class A>
-__device__ __forceinline__ A shfl_last(A v) {
-  if constexpr (std::is_same_v<A, double>)
-    return __shfl_sync(0xffffffffu, v, 31);
-  else
-    return static_cast<A>(__shfl_sync(0xffffffffu, static_cast<unsigned long long>(v), 31));
 }
 
 template <class T, class A>
@@ -120,52 +109,6 @@ __global__ void cumsum_rows_vec(const T* __restrict__ x, T* __restrict__ y, int6
   }
 }
 
-// Rows a block of cumsum_rows_warps (a warp each), the packs a lane holds at most, and the rows from
-// which the warp form is used (fewer rows keep a block each, for enough warps in flight).
-constexpr int kScanWarps = 8, kScanRounds = 16;
-constexpr int64_t kScanWarpRowsAtLeast = 512;
-
-// cumsum_rows_vec for many rows of at most 32 * kScanRounds whole packs (a row of 4096 float16): a
-// warp a row and no barriers. Lane l holds packs l, l + 32, ... (coalesced loads, the row read once);
-// round q adds up each of its 32 packs, scans those totals over the warp (shuffles) and writes each
-// pack's running sums from the carry, which then grows by the round's total.
-template <class T, class A, int V>
-__global__ void __launch_bounds__(32 * kScanWarps)
-    cumsum_rows_warps(const T* __restrict__ x, T* __restrict__ y, int64_t rows, int64_t n) {
-  const int lane = threadIdx.x & 31;
-  const int64_t packs = n / V;
-  for (int64_t r = blockIdx.x * int64_t(kScanWarps) + (threadIdx.x >> 5); r < rows;
-       r += int64_t(gridDim.x) * kScanWarps) {
-    const Pack<T, V>* xr = reinterpret_cast<const Pack<T, V>*>(x + r * n);
-    Pack<T, V>* yr = reinterpret_cast<Pack<T, V>*>(y + r * n);
-    Pack<T, V> u[kScanRounds];
-#pragma unroll
-    for (int q = 0; q < kScanRounds; ++q)
-      if (lane + 32 * q < packs) u[q] = xr[lane + 32 * q];
-    A carry = 0;
-#pragma unroll
-    for (int q = 0; q < kScanRounds; ++q) {
-      if (32 * q >= packs) break;  // the same in the whole warp
-      const bool mine = lane + 32 * q < packs;
-      A total = 0;
-      if (mine)
-#pragma unroll
-        for (int e = 0; e < V; ++e) total += static_cast<A>(load(u[q].v, e));
-      const A v = warp_scan(total, lane);
-      A earlier = shfl_up(v, 1);  // the round's packs before this lane's (exclusive scan)
-      if (lane == 0) earlier = 0;
-      A acc = carry + earlier;
-      if (mine) {
-        Pack<T, V> out;
-#pragma unroll
-        for (int e = 0; e < V; ++e) out.v[e] = store_as<T>(acc += static_cast<A>(load(u[q].v, e)));
-        yr[lane + 32 * q] = out;
-      }
-      carry += static_cast<A>(shfl_last(v));
-    }
-  }
-}
-
 template <class T, class A>
 __global__ void cumsum_columns(const T* __restrict__ x, T* __restrict__ y, int64_t outer, int64_t n, int64_t inner) {
   const int64_t total = outer * inner;
@@ -193,16 +136,6 @@ class CumSumKernel : public Kernel {
     if (v_.inner == 1 && v_.extent > 64 && V > 1 && v_.extent % V == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0 &&
         reinterpret_cast<uintptr_t>(y) % 16 == 0) {
       const int64_t packs = v_.extent / V;
-      // float16 and float32 (about 110 registers a thread; other types' conversions take 120-240)
-      if constexpr (std::is_same_v<T, __half> || std::is_same_v<T, float>) {
-        if (v_.outer >= kScanWarpRowsAtLeast && packs <= 32 * kScanRounds) {
-          const int64_t blocks = std::min<int64_t>((v_.outer + kScanWarps - 1) / kScanWarps, int64_t(1) << 30);
-          cumsum_rows_warps<T, A, V><<<static_cast<unsigned>(blocks), 32 * kScanWarps, 0, stream()>>>(
-              x, y, v_.outer, v_.extent);
-          check_launch("launching cumsum_rows_warps");
-          return;
-        }
-      }
       if (packs >= 512)  // two packs a thread: 256 threads a row of 4096 float16
         cumsum_rows_vec<T, A, V, 2><<<row_blocks(v_.outer), row_threads((packs + 1) / 2), 0, stream()>>>(
             x, y, v_.outer, v_.extent);
