@@ -53,6 +53,27 @@ def print_profile(label: str, fn) -> None:
         print(f"  {ms:8.3f} ms  x{count:<4d} {key[:110]}", flush=True)
 
 
+def print_layers(modules, test, top: int = 25) -> None:
+    """The layers where our MMA kernel was timed beside cuDNN's plans (with the candidates' times),
+    then, for each engine whose inputs are the test batch's, its slowest layers by engine.profile()."""
+    for m in modules:
+        for line in m.engine.inspect().splitlines():
+            if "MMA kernel" in line:
+                print("  " + line.strip()[:300], flush=True)
+    for m in modules:
+        shapes = [tuple(t.shape) for t in m.engine.io_tensors if t.is_input]
+        if shapes != [tuple(t.shape) for t in test]:
+            continue
+        try:
+            rows = m.engine.profile(*test)
+        except Exception as e:  # noqa: BLE001 - a diagnostic: say why and go on
+            print(f"  (no layer profile: {type(e).__name__}: {e})", flush=True)
+            continue
+        print(f"  slowest layers of {sum(r['ms'] for r in rows):.3f} ms (engine.profile, layer by layer):")
+        for r in rows[:top]:
+            print(f"    {r['ms']:8.3f} ms  {r['kind']:<22} {r['name'][:48]:<48} {str(r['tactic'])[:90]}", flush=True)
+
+
 def run(name: str, device: str, batch: int, method: str, calibration_batches: int, timed: bool = False,
         min_cosine: float | None = None, profile: bool = False, precision: str = "int8",
         residuals: bool = False) -> dict:
@@ -108,11 +129,8 @@ def run(name: str, device: str, batch: int, method: str, calibration_batches: in
                 print_profile(f"{name} {precision}", lambda: compiled(*test))
     from tensorforge.dynamo import engine_modules
 
-    if profile:  # the layers where our MMA kernel was timed beside cuDNN's plans, with the times
-        for m in engine_modules():
-            for line in m.engine.inspect().splitlines():
-                if "MMA kernel" in line:
-                    print("  " + line.strip()[:300], flush=True)
+    if profile:
+        print_layers(engine_modules(), test)
 
     layers = sum(m.engine.inspect().count("[quantized_matmul]") for m in engine_modules())
     return {**row, "cosine_tensorforge": round(cosine(out, float32), 5),
@@ -131,7 +149,8 @@ def main() -> None:
     p.add_argument("--time", action="store_true", help="CUDA: ms per call of the INT8 and float16 engines")
     p.add_argument("--min-cosine", type=float, help="tensorforge.quantize's min_cosine: layers kept in float "
                    "by sensitivity until the calibration batches reach it")
-    p.add_argument("--profile", action="store_true", help="with --time: the top kernels of both engines")
+    p.add_argument("--profile", action="store_true", help="with --time: the top kernels of both engines; "
+                   "always: the quantized engine's slowest layers (engine.profile) and our MMA kernel's timings")
     p.add_argument("--residuals", action="store_true", help="int8: tensorforge.quantize(residuals=True), the skip "
                    "operands of residual adds quantized too (convolutional networks' blocks stay int8 on CUDA)")
     p.add_argument("--json")
