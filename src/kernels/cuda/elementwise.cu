@@ -205,8 +205,11 @@ struct Or { template <class C> __device__ bool operator()(C a, C b) const { retu
 struct Xor { template <class C> __device__ bool operator()(C a, C b) const { return (a != C(0)) != (b != C(0)); } };
 
 template <class T>
+std::unique_ptr<Kernel> make_integer_typed(const KernelSpec& s, const std::string& op);
+
+template <class T>
 std::unique_ptr<Kernel> make_typed(const KernelSpec& s, const std::string& op) {
-  if constexpr (is_float_v<T>) {  // floats: the shared formula table, in float
+  if constexpr (is_float_v<T>) {  // floats: the shared formula table, in float (it has every op below)
 #define TF_CASE(NAME, EXPR) \
   if (op == NAME) return make<T, T>(s, [] __device__(float x, float y) -> float { return EXPR; });
     TF_FLOAT_BINARY_OPS(TF_CASE)
@@ -215,7 +218,14 @@ std::unique_ptr<Kernel> make_typed(const KernelSpec& s, const std::string& op) {
   if (op == NAME) return make<T, bool>(s, [] __device__(float x, float y) -> bool { return EXPR; });
     TF_FLOAT_COMPARISON_OPS(TF_CASE)
 #undef TF_CASE
+    return nullptr;  // (the integer forms below are not compiled for floats: half the instantiations)
+  } else {
+    return make_integer_typed<T>(s, op);
   }
+}
+
+template <class T>
+std::unique_ptr<Kernel> make_integer_typed(const KernelSpec& s, const std::string& op) {
   if constexpr (!std::is_same_v<T, bool>) {
     if (op == "add") return make<T, T>(s, Add{});
     if (op == "sub") return make<T, T>(s, Sub{});
