@@ -179,9 +179,8 @@ template <class T>
 __global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
     arg_reduce_half_warps(const T* x, int64_t* y, int64_t rows, int64_t n, bool is_max) {
   constexpr int kWords = static_cast<int>(kWarpRowPacks);
-  constexpr bool kHalf = std::is_same_v<T, __half>;
-  const uint32_t worst = is_max ? (kHalf ? 0xfc00fc00u : 0xff80ff80u) : (kHalf ? 0x7c007c00u : 0x7f807f80u);
-  auto extreme = [is_max](Pair<T> a, Pair<T> b) { return is_max ? __hmax2_nan(a, b) : __hmin2_nan(a, b); };
+  const uint32_t worst = worst_pair_bits<T>(is_max);
+  auto extreme = [is_max](Pair<T> a, Pair<T> b) { return pair_extreme<T>(a, b, is_max); };
   const int lane = threadIdx.x & 31, words = static_cast<int>(n / 8);
   for (int64_t r = blockIdx.x * int64_t(kWarpRowsPerBlock) + (threadIdx.x >> 5); r < rows;
        r += int64_t(gridDim.x) * kWarpRowsPerBlock) {

@@ -108,5 +108,16 @@ __device__ __forceinline__ Pair<T> pair_of(uint32_t u) {
   memcpy(&p, &u, sizeof u);
   return p;
 }
+/// The larger (`largest`) or smaller of two pairs, half by half, NaN propagating.
+template <class T>
+__device__ __forceinline__ Pair<T> pair_extreme(Pair<T> a, Pair<T> b, bool largest) {
+  return largest ? __hmax2_nan(a, b) : __hmin2_nan(a, b);
+}
+/// The bits of a pair that every value beats in pair_extreme: -inf twice (+inf for !largest).
+template <class T>
+constexpr uint32_t worst_pair_bits(bool largest) {
+  constexpr bool kHalf = std::is_same_v<T, __half>;
+  return largest ? (kHalf ? 0xfc00fc00u : 0xff80ff80u) : (kHalf ? 0x7c007c00u : 0x7f807f80u);
+}
 
 }  // namespace tensorforge::cuda

@@ -373,10 +373,8 @@ constexpr int kThresholdWarps = 4, kThresholdCap = 256;
 /// The best of a thread's held 16-bit floats (NaN first; the smallest for !largest) as a pair.
 template <class T, int WPT>
 __device__ __forceinline__ T held_best(const uint4 (&held)[WPT], int me, int team, int words, bool largest) {
-  auto better = [&](Pair<T> a, Pair<T> b) { return largest ? __hmax2_nan(a, b) : __hmin2_nan(a, b); };
-  constexpr bool kHalf = std::is_same_v<T, __half>;
-  const uint32_t worst = largest ? (kHalf ? 0xfc00fc00u : 0xff80ff80u) : (kHalf ? 0x7c007c00u : 0x7f807f80u);
-  Pair<T> m = pair_of<T>(worst);  // -inf (+inf for smallest) twice
+  auto better = [&](Pair<T> a, Pair<T> b) { return pair_extreme<T>(a, b, largest); };
+  Pair<T> m = pair_of<T>(worst_pair_bits<T>(largest));
 #pragma unroll
   for (int c = 0; c < WPT; ++c)
     if (me + team * c < words) {
