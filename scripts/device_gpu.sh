@@ -12,7 +12,7 @@
 # with INT8_ARGS (e.g. "--models resnet50 --batch 256 --time --residuals") benchmarks/int8_accuracy.py,
 # with EXTRA a command of its own (e.g. EXTRA="python3 benchmarks/stem_cuda.py"), with PROBES (names of
 # benchmarks/probes/*.cu, e.g. PROBES="int8_conv_cutlass_sm90 gelu_gemm_cutlass_sm90") those probes built
-# and run first,
+# while the engine installs and run after the tests,
 # and with DEMO=1 the README's main job's demo (examples/compile_demo.py, float16 on the GPU). Logs
 # and JSON go to $OUT.
 #   OUT=... BENCH_ARGS="--models resnet50 --batches 1" scripts/device_gpu.sh
@@ -27,25 +27,21 @@ if [ -n "$wheels" ]; then
     export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 if [ -n "${PROBES:-}" ]; then
-  # Each benchmarks/probes/NAME.cu built at once (CUTLASS from the carried nvidia-cutlass wheel,
-  # cuBLASLt from the pip CUDA libraries), then run one after another; logs in $out/probe_NAME.log.
+  # Each benchmarks/probes/NAME.cu built in the background while the engine installs (CUTLASS from the
+  # carried nvidia-cutlass wheel, cuBLASLt from the pip CUDA libraries), run one after another once
+  # the tests are done; logs in $out/probe_NAME.log.
   nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
   cl=/tmp/cl
   cutlass_wheel=$(ls .whl/nvidia_cutlass-*.whl 2>/dev/null | head -1)
   [ -n "$cutlass_wheel" ] && python3 -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" "$cutlass_wheel" "$cl"
   nv=$(python3 -c "import glob, site; print(next(iter(glob.glob(s + '/nvidia/cu13') for s in site.getsitepackages() if glob.glob(s + '/nvidia/cu13')))[0])")
+  probe_builds=()
   for p in $PROBES; do
     "$nvcc" -std=c++17 -arch=sm_90a -O3 -DNDEBUG --expt-relaxed-constexpr --extended-lambda -Isrc -Iinclude \
       -I"$cl/cutlass_library/source/include" -I"$cl/cutlass_library/source/tools/util/include" -I"$nv/include" \
       "benchmarks/probes/$p.cu" -L"$nv/lib" -l:libcublasLt.so.13 -o "/tmp/probe_$p" > "$out/probe_$p.log" 2>&1 &
+    probe_builds+=($!)
   done
-  wait
-  for p in $PROBES; do
-    echo "== probe $p"
-    LD_LIBRARY_PATH="$nv/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout "${PROBE_TIMEOUT:-120}" "/tmp/probe_$p" 2>&1 |
-      tee -a "$out/probe_$p.log" || tail -5 "$out/probe_$p.log"
-  done
-  echo "probes: $(( $(date +%s) - start )) s"
 fi
 if [ "${SKIP_INSTALL:-0}" != "1" ]; then
   # The H200's architecture only (the default list of four takes about four times as long to compile).
@@ -70,6 +66,16 @@ if [ "${TESTS:-cuda}" != "none" ]; then
   PYTHONUNBUFFERED=1 timeout "${TEST_TIMEOUT:-300}" python3 -m pytest "${paths[@]}" -m cuda -q -p no:cacheprovider \
     -rf --maxfail=30 "${workers[@]}" ${TEST_K:+-k "$TEST_K"} ${TEST_ARGS:-} 2>&1 | tee "$out/pytest_cuda.log" | grep -v "^\.\|^s\|^$" | tail -40
   echo "tests: $(( $(date +%s) - start )) s"
+fi
+if [ -n "${PROBES:-}" ]; then
+  wait "${probe_builds[@]}"
+  echo "probes built: $(( $(date +%s) - start )) s"
+  for p in $PROBES; do
+    echo "== probe $p"
+    LD_LIBRARY_PATH="$nv/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" timeout "${PROBE_TIMEOUT:-120}" "/tmp/probe_$p" 2>&1 |
+      tee -a "$out/probe_$p.log" || tail -5 "$out/probe_$p.log"
+  done
+  echo "probes: $(( $(date +%s) - start )) s"
 fi
 if [ "${BENCH_ARGS:-}" != "none" ]; then
   PYTHONUNBUFFERED=1 python3 benchmarks/cuda_models.py ${BENCH_ARGS:-} --json "$out/bench.json" 2>&1 |
