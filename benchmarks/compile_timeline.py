@@ -26,8 +26,13 @@ from child_process import call_in_child
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def child(name: str, batch: int, mode: str, device: str = "cuda") -> dict:
-    """One compile in this process, as a timeline of seconds since torch.compile."""
+def child(name: str, batch: int, mode: str, device: str = "cuda", profile: int = 0) -> dict:
+    """One compile in this process, as a timeline of seconds since torch.compile; with `profile`,
+    also the backend's `profile` most expensive functions (cProfile, cumulative) as text."""
+    import cProfile
+    import io
+    import pstats
+
     import torch
 
     sys.path.insert(0, HERE)
@@ -54,13 +59,18 @@ def child(name: str, batch: int, mode: str, device: str = "cuda") -> dict:
     first_use = cuda_models.first_use_of_dynamo()
     marks = {}
     original = backend.compile_graph
+    profiler = cProfile.Profile() if profile else None
 
     def timed(*args, **kwargs):
         entered = time.perf_counter()
         marks.setdefault("backend entered", entered - start)
+        if profiler:
+            profiler.enable()
         try:
             return original(*args, **kwargs)
         finally:
+            if profiler:
+                profiler.disable()
             marks["backend returned"] = time.perf_counter() - start
             marks["inside the backend"] = marks.get("inside the backend", 0.0) + time.perf_counter() - entered
             marks["graphs"] = marks.get("graphs", 0) + 1
@@ -80,11 +90,17 @@ def child(name: str, batch: int, mode: str, device: str = "cuda") -> dict:
     for r in backend.reports_since(graphs_before):
         for k, v in r.seconds.items():
             stages[k] = stages.get(k, 0.0) + v
-    return {"marks": marks, "stages": stages, "dynamo first use": first_use}
+    result = {"marks": marks, "stages": stages, "dynamo first use": first_use}
+    if profiler:
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(profile)
+        result["profile"] = text.getvalue()
+    return result
 
 
-def run_child(name: str, batch: int, mode: str, device: str) -> dict | None:
-    return call_in_child("compile_timeline", "child", (name, batch, mode, device), f"{name} ({mode})", timeout=600)
+def run_child(name: str, batch: int, mode: str, device: str, profile: int = 0) -> dict | None:
+    return call_in_child("compile_timeline", "child", (name, batch, mode, device, profile), f"{name} ({mode})",
+                         timeout=600)
 
 
 def describe(t: dict) -> str:
@@ -113,6 +129,9 @@ def main() -> None:
                         help="the processes to run per model, in order (a mode may repeat: warm processes vary "
                              "by a few tenths of a second); default: cold, warm and, on CUDA, no warm-up and "
                              "preloaded. Without cold first, warm finds what an earlier run left in the caches")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="print the backend's N most expensive functions (cProfile, cumulative) of each "
+                             "process after its warm timeline; the timeline itself then includes the profiler's cost")
     parser.add_argument("--json", help="also write the timelines as JSON to this path")
     args = parser.parse_args()
     rows = []
@@ -120,13 +139,15 @@ def main() -> None:
         row = {"model": name, "batch": args.batch}
         runs = args.modes or ["cold", "warm"] + (["no warm-up", "preloaded"] if args.device == "cuda" else [])
         for i, mode in enumerate(runs):
-            t = run_child(name, args.batch, mode, args.device)
+            t = run_child(name, args.batch, mode, args.device, args.profile if mode != "cold" else 0)
             label = {"no warm-up": "warm, no library warm-up", "preloaded": "warm, libraries loaded by PyTorch"}.get(mode, mode)
             if runs.count(mode) > 1:
                 label += f" #{runs[:i + 1].count(mode)}"
             row[label] = t
             if t is not None:
                 print(f"{name} b{args.batch} {label}: {describe(t)}", flush=True)
+                if "profile" in t:
+                    print(t["profile"], flush=True)
         rows.append(row)
     if args.json:
         with open(args.json, "w") as f:
