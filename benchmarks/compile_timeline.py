@@ -59,18 +59,25 @@ def child(name: str, batch: int, mode: str, device: str = "cuda", profile: int =
     first_use = cuda_models.first_use_of_dynamo()
     marks = {}
     original = backend.compile_graph
+    # With `profile`: one profiler inside the backend, another outside it until the first call
+    # returns (dynamo's work after the backend, the first call's own); one profiler runs at a time.
     profiler = cProfile.Profile() if profile else None
+    after = cProfile.Profile() if profile else None
+    first_call_done = []
 
     def timed(*args, **kwargs):
         entered = time.perf_counter()
         marks.setdefault("backend entered", entered - start)
         if profiler:
+            after.disable()
             profiler.enable()
         try:
             return original(*args, **kwargs)
         finally:
             if profiler:
                 profiler.disable()
+                if not first_call_done:
+                    after.enable()
             marks["backend returned"] = time.perf_counter() - start
             marks["inside the backend"] = marks.get("inside the backend", 0.0) + time.perf_counter() - entered
             marks["graphs"] = marks.get("graphs", 0) + 1
@@ -85,15 +92,25 @@ def child(name: str, batch: int, mode: str, device: str = "cuda", profile: int =
         for i in range(3):
             fn(*inputs)
             sync()
+            if after and i == 0:
+                after.disable()
+                first_call_done.append(True)
             marks[f"call {i + 1} done"] = time.perf_counter() - start
-    stages = {}
+    stages, build_ms = {}, {}
     for r in backend.reports_since(graphs_before):
         for k, v in r.seconds.items():
             stages[k] = stages.get(k, 0.0) + v
+        for k, v in r.build_ms().items():
+            build_ms[k] = build_ms.get(k, 0.0) + v
     result = {"marks": marks, "stages": stages, "dynamo first use": first_use}
     if profiler:
         text = io.StringIO()
+        text.write("the engines' build, ms: " + ", ".join(f"{k} {v:.1f}" for k, v in
+                                                        sorted(build_ms.items(), key=lambda kv: -kv[1])) + "\n")
+        text.write("inside the backend:\n")
         pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(profile)
+        text.write("after the backend, to the first call's return:\n")
+        pstats.Stats(after, stream=text).sort_stats("cumulative").print_stats(profile)
         result["profile"] = text.getvalue()
     return result
 
@@ -130,8 +147,8 @@ def main() -> None:
                              "by a few tenths of a second); default: cold, warm and, on CUDA, no warm-up and "
                              "preloaded. Without cold first, warm finds what an earlier run left in the caches")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
-                        help="print the backend's N most expensive functions (cProfile, cumulative) of each "
-                             "process after its warm timeline; the timeline itself then includes the profiler's cost")
+                        help="print the backend's N most expensive functions (cProfile, cumulative), those from its "
+                             "return to the first call's, and the engines' build parts, after each warm timeline; the timeline itself then includes the profiler's cost")
     parser.add_argument("--json", help="also write the timelines as JSON to this path")
     args = parser.parse_args()
     rows = []
