@@ -31,6 +31,7 @@
 #include "opt/move_quantize_before_max_pool.h"
 #include "opt/move_row_transposes.h"
 #include "opt/pass.h"
+#include "opt/patchify_convolutions.h"
 #include "opt/recognize_attention.h"
 #include "opt/recognize_rms_norm.h"
 #include "opt/recognize_rotate_half.h"
@@ -55,6 +56,9 @@ const std::vector<Pass>& pipeline() {
        "turns a batch norm no convolution absorbed into a per-channel multiply and add"},
       {"fold_pads", 1, kOnAll, fold_pads,
        "folds an even zero pad of the spatial dims into the convolution that reads it"},
+      {"patchify_convolutions", 1, kOnCUDA, patchify_convolutions,
+       "turns a patch embedding (a convolution of few channels whose window is its stride) into a "
+       "transpose of the image and one matrix product"},
       {"recognize_rms_norm", 1, kOnAll, recognize_rms_norm,
        "turns an RMS norm written out as pow, mean, add, rsqrt and mul into one rms_norm layer"},
       {"recognize_rotate_half", 1, kOnAll, recognize_rotate_half,
