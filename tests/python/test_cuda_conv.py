@@ -360,3 +360,34 @@ def test_kernels_prepared_on_helper_threads(tmp_path):
     parts, log = build(4, 24)  # warm: every plan from the disk cache
     assert "kernel preparation" in parts, parts
     assert log.count("from the plan cache") >= 4 and "(timed: " not in log, log[-3000:]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("case", [
+    # (N, C, H, W), Cout, window = stride, bias, activation
+    ((2, 3, 32, 48), 24, (16, 16), True, "none"),  # ViT's patch embedding, a 2 x 3 grid of patches
+    ((1, 1, 24, 16), 8, (8, 8), False, "relu"),    # one channel, no bias, relu in the product
+    ((3, 4, 12, 20), 16, (4, 4), True, "none"),    # 4 channels of 4x4 windows: 64 values, the least taken
+])
+def test_patch_embedding_becomes_a_product(dtype, case):
+    """An NCHW convolution of a few channels whose window is its stride (optimizer pass
+    patchify_convolutions) runs as a transpose and one matmul on CUDA, not as a convolution, and
+    matches the CPU convolution; followed by ViT's flatten and transpose to tokens."""
+    (n, c, h, w), cout, k, with_bias, act = case
+    x = randn((n, c, h, w), dtype, 1)
+    wt = randn((cout, c) + k, dtype, 2, (c * k[0] * k[1]) ** -0.5)
+    b = randn((cout,), dtype, 3)
+    tokens = (h // k[0]) * (w // k[1])
+
+    def build(net, x):
+        y = net.add_convolution(x, net.add_constant(wt), net.add_constant(b) if with_bias else None, stride=k,
+                                activation=act)
+        return net.add_transpose(net.add_reshape(y, (n, cout, tokens)), (0, 2, 1))
+
+    cpu, gpu = both(build, [x])
+    tol = TOL["tf32"] if dtype == torch.float32 else TOL[dtype]
+    check(gpu[0], torch.as_tensor(cpu[0]), tol, f"patch embedding {case} {dtype}")
+    net = tf.Network()
+    net.mark_output(build(net, net.add_input("x", dtype, (n, c, h, w))), "y")
+    kinds = [kind for _, kind, _ in tf.Builder(tf.BuilderConfig(device="cuda")).build(net)._engine.layers()]
+    assert "convolution" not in kinds and kinds.count("matmul") == 1, kinds
