@@ -18,7 +18,6 @@ from torch.fx import GraphModule, Node
 
 import tensorforge as tf
 from tensorforge.dynamo.conversion.context import ConversionContext, ENGINE_DTYPES
-from tensorforge.dynamo.conversion.host_copies import host_copies
 from tensorforge.dynamo.conversion.registry import CONVERTERS
 from tensorforge.dynamo.conversion.sym_sizes import SizedNetwork, check_shapes, size_text, symbolic
 from tensorforge.dynamo.runtime.io_spec import IOSpec
@@ -63,8 +62,6 @@ def convert_block(sub: GraphModule, constants: dict[int, torch.Tensor], settings
     position = 0
     marked: set[int] = set()
     converted: list = []  # dynamic blocks: (engine tensor, the node's symbolic shape, the node) for check_shapes
-    attrs = {n: getattr(sub, n.target) for n in sub.graph.nodes if n.op == "get_attr"}
-    on_host = host_copies([*constants.values(), *attrs.values()], ctx.dtype_of)
     # Placeholders first (fusing interleaves them with the ops): every input that gives a size is
     # declared before a layer uses the size.
     for node in sorted(sub.graph.nodes, key=lambda n: n.op != "placeholder"):
@@ -73,7 +70,7 @@ def convert_block(sub: GraphModule, constants: dict[int, torch.Tensor], settings
             val = node.meta.get("val")
             if position in constants:
                 ctx.attr_values[node] = constants[position]
-                env[node] = ctx.const(on_host.get(id(constants[position]), constants[position]), name=node.name)
+                env[node] = ctx.const(constants[position], name=node.name)
             elif isinstance(val, torch.SymInt):  # a size: the engine reads its value from the input shapes
                 env[node] = val
             else:
@@ -84,8 +81,8 @@ def convert_block(sub: GraphModule, constants: dict[int, torch.Tensor], settings
                 runtime_args.append(position)
             position += 1
         elif node.op == "get_attr":
-            ctx.attr_values[node] = attrs[node]
-            env[node] = ctx.const(on_host.get(id(attrs[node]), attrs[node]), name=node.name)
+            ctx.attr_values[node] = getattr(sub, node.target)
+            env[node] = ctx.const(ctx.attr_values[node], name=node.name)
         elif node.op == "call_function":
             args = torch.fx.node.map_arg(node.args, lambda n: env[n])
             kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: env[n])
