@@ -11,7 +11,9 @@ returning (cuda_models.compiled) after a first use of dynamo on a one-line CPU f
    bytecode and guards instead of tracing, and the backend compiles each graph on its first call.
 
 The third output must equal the second's (same weights, same inputs): the largest difference is
-printed. TensorForge with the engine cache on in every process.
+printed. TensorForge with the engine cache on in every process, and with the precompile cache on,
+`tensorforge.dynamo.precompile.restorable_guards` as dynamo's guard filter (Hugging Face's models
+otherwise fail to load their entries).
 
     python3 benchmarks/precompile_warm.py [--models t5_small bart_base bert] [--batch 8] [--device cuda]
 """
@@ -44,6 +46,10 @@ def compile_once(name: str, batch: int, precompile: bool, save: bool, device: st
     from tensorforge.dynamo.backend import STATS
 
     torch._dynamo.config.caching_precompile = precompile
+    if precompile:  # Hugging Face's decorated forwards: guards PyTorch's cache cannot restore left out
+        from tensorforge.dynamo.precompile import restorable_guards
+
+        c.TF_OPTIONS["guard_filter_fn"] = restorable_guards  # (torch.compile takes it out of the dict)
     graphs = STATS["graphs"]
     timings = {}
     _, seconds, out = c.compiled(model, inputs, "tensorforge", timings)

@@ -69,9 +69,9 @@ print("RESULT", json.dumps({"out": out.flatten().tolist(), "diff": (out - want).
 """
 
 
-def _child(mode: str, cache: str) -> dict:
+def _child(mode: str, cache: str, code: str = CHILD) -> dict:
     env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=os.path.join(cache, "inductor"), XDG_CACHE_HOME=cache)
-    r = subprocess.run([sys.executable, "-c", CHILD, mode], capture_output=True, text=True, env=env, timeout=600)
+    r = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, env=env, timeout=600)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
     assert r.returncode == 0 and lines, r.stderr[-3000:]
     return json.loads(lines[0].split(None, 1)[1])
@@ -125,3 +125,59 @@ def test_a_graph_that_does_not_restore_is_compiled_as_given_and_not_recorded(mon
     monkeypatch.setattr(precompile.PrecompileContext, "record_artifact", recorded.append)
     restored = precompile.record(gm, [torch.randn(3)], {}, symbolic=False)  # restores: the restored form
     assert len(recorded) == 1 and restored is not gm and not hasattr(restored, "_backend_id")
+
+
+DECORATED = r"""
+import functools, json, sys, torch
+torch._dynamo.config.caching_precompile = True
+import tensorforge
+from tensorforge.dynamo.precompile import restorable_guards
+
+def deprecate(func):  # as Hugging Face's decorators: a flag the wrapped call reads from its closure
+    legacy = False
+    @functools.wraps(func)
+    def wrapped(*args, **kwargs):
+        if legacy:
+            raise RuntimeError("legacy")
+        return func(*args, **kwargs)
+    return wrapped
+
+def check_inputs(func):
+    @functools.wraps(func)
+    def wrapper(self, *args, **kwargs):
+        return func(self, *args, **kwargs)
+    return wrapper
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 4)
+
+    @check_inputs
+    @deprecate
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+torch.manual_seed(0)
+net = Net().eval()
+x = torch.randn(2, 8)
+compiled = torch.compile(net, backend="tensorforge", options={"min_block_size": 1, "guard_filter_fn": restorable_guards})
+with torch.no_grad():
+    out = compiled(x)
+    want = net(x)
+if sys.argv[1] == "save":
+    torch.compiler.save_cache_artifacts()
+from torch._dynamo.utils import counters
+print("RESULT", json.dumps({"cache": dict(counters.get("dynamo_cache", {})), "diff": (out - want).abs().max().item(),
+                            "traced": dict(counters["stats"]).get("unique_graphs", 0)}))
+"""
+
+
+def test_a_decorated_forward_restores_with_the_closure_guards_left_out(tmp_path):
+    """A forward wrapped by decorators whose closures hold values dynamo guards (Hugging Face's
+    models): with tensorforge's `restorable_guards` as the guard filter, a new process restores the
+    entry instead of failing on the closure guards PyTorch cannot rebuild."""
+    saved = _child("save", str(tmp_path), DECORATED)
+    assert saved["cache"] == {"dynamo_cache_miss": 1} and saved["diff"] < 1e-5
+    loaded = _child("load", str(tmp_path), DECORATED)
+    assert loaded["cache"] == {"dynamo_cache_hit": 1} and loaded["traced"] == 0 and loaded["diff"] < 1e-5

@@ -32,6 +32,18 @@ except ImportError:  # a PyTorch without dynamo's precompile cache: nothing to r
     BackendCacheArtifact = PrecompileContext = None
 
 
+def restorable_guards(guards) -> list[bool]:
+    """A `guard_filter_fn` for `torch.compile(..., options={"guard_filter_fn": ...})` with dynamo's
+    precompile cache on: keeps every guard except those read through a function's closure
+    (`__closure__`). With the cache on, dynamo drops its guards on closures themselves but keeps the
+    guards on values inside them, and a later process cannot build those: the closure's function is
+    not saved with the guards, so PyTorch fails to load the entry (`'_Missing' object has no attribute
+    '__closure__'`; Hugging Face's decorated `forward`, whose decorators hold a version flag, is
+    one). Leaving them out is as safe as dynamo's own dropping of the closure guards: a process
+    whose decorators close over other values (another library version) is not told apart."""
+    return ["__closure__" not in g.name for g in guards]
+
+
 def enabled() -> bool:
     """Whether dynamo's precompile cache is on (and this PyTorch has one)."""
     return PrecompileContext is not None and bool(getattr(torch._dynamo.config, "caching_precompile", False))
