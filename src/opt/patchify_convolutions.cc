@@ -26,8 +26,9 @@ bool patch_embedding(const ir::Graph& g, const ir::Layer& l) {
   if (x.dims.rank() != 4 || w.dims.rank() != 4 || x.dims[1] > kMaxChannels) return false;
   if (x.dtype != DataType::kFloat32 && x.dtype != DataType::kFloat16 && x.dtype != DataType::kBFloat16) return false;
   if (w.dims[1] * w.dims[2] * w.dims[3] < kMinWindowValues) return false;
-  const std::vector<int64_t>&stride = ir::attr_ints(l, "stride"), &padding = ir::attr_ints(l, "padding"),
-  &dilation = ir::attr_ints(l, "dilation");
+  const std::vector<int64_t>& stride = ir::attr_ints(l, "stride");
+  const std::vector<int64_t>& padding = ir::attr_ints(l, "padding");
+  const std::vector<int64_t>& dilation = ir::attr_ints(l, "dilation");
   for (size_t i = 0; i < 2; ++i) {
     const int64_t k = w.dims[2 + i];
     if (spatial(stride, i, 1) != k || spatial(padding, i, 0) != 0 || spatial(dilation, i, 1) != 1) return false;

@@ -5,9 +5,10 @@
 // one transpose copy of the image) makes it one matrix product by the weight read as
 // [Cout, C*KH*KW] (its bytes as they are), bias in the product's epilogue, and the result, laid
 // out [N, OH, OW, Cout], is handed on through a transpose that the views after it (the
-// transformer's flatten and transpose back to [N, OH*OW, Cout]) compose with. cuDNN's and our
-// convolution kernels take such a layer at a fraction of the rate a product of its size runs
-// (ViT-B/16 at batch 32: 0.29 ms of 3.0 on the H200, about 15 µs as a product).
+// transformer's flatten and transpose back to [N, OH*OW, Cout]) compose with. cuDNN's convolution
+// takes such a layer at a fraction of the rate a product of its size runs (ViT-B/16 at batch 32 on
+// an H100, run AN of benchmarks/RESULTS.md: about 0.25 ms as a convolution, 24 µs as the transpose
+// and the product).
 #pragma once
 
 #include "ir/graph.h"
