@@ -28,7 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def child(name: str, batch: int, mode: str, device: str = "cuda", profile: int = 0) -> dict:
     """One compile in this process, as a timeline of seconds since torch.compile; with `profile`,
-    also the backend's `profile` most expensive functions (cProfile, cumulative) as text."""
+    also as text the `profile` most expensive functions (cProfile, cumulative) inside the backend
+    and from its return to the first call's, and the engines' build parts."""
     import cProfile
     import io
     import pstats
@@ -148,7 +149,8 @@ def main() -> None:
                              "preloaded. Without cold first, warm finds what an earlier run left in the caches")
     parser.add_argument("--profile", type=int, default=0, metavar="N",
                         help="print the backend's N most expensive functions (cProfile, cumulative), those from its "
-                             "return to the first call's, and the engines' build parts, after each warm timeline; the timeline itself then includes the profiler's cost")
+                             "return to the first call's, and the engines' build parts, after each warm timeline "
+                             "(the timeline then includes the profiler's cost)")
     parser.add_argument("--json", help="also write the timelines as JSON to this path")
     args = parser.parse_args()
     rows = []
