@@ -12,6 +12,7 @@
 #include "kernels/common/axis_view.h"
 #include "kernels/cuda/packed_keys.cuh"
 #include "kernels/cuda/reduce.cuh"
+#include "kernels/cuda/make_non_bool.cuh"
 #include "kernels/cuda/reduce_kernels.cuh"
 #include "kernels/layer_attrs.h"
 
@@ -275,13 +276,7 @@ std::unique_ptr<Kernel> create_arg_reduce(const KernelSpec& s) {
   const Dims& d = s.inputs[0]->dims;
   AxisView v = axis_view(d, norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
   const bool is_max = ir::attr_string(s.layer, "op") == "argmax";
-  return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
-    using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, bool>)
-      return nullptr;
-    else
-      return std::make_unique<ArgReduceKernel<T>>(v, is_max);
-  });
+  return make_non_bool<ArgReduceKernel>(s.inputs[0]->dtype, v, is_max);
 }
 
 }  // namespace tensorforge::cuda

@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "kernels/common/axis_view.h"
+#include "kernels/cuda/make_non_bool.cuh"
 #include "kernels/cuda/row_reduce.cuh"
 
 namespace tensorforge::cuda {
@@ -162,13 +163,7 @@ class CumSumKernel : public Kernel {
 std::unique_ptr<Kernel> create_cumsum(const KernelSpec& s) {
   const Dims& d = s.inputs[0]->dims;
   const AxisView v = axis_view(d, norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
-  return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
-    using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, bool>)
-      return nullptr;  // inference admits floating-point and integer inputs only
-    else
-      return std::make_unique<CumSumKernel<T>>(v);
-  });
+  return make_non_bool<CumSumKernel>(s.inputs[0]->dtype, v);
 }
 
 }  // namespace tensorforge::cuda

@@ -30,6 +30,7 @@
 
 #include "kernels/common/axis_view.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/make_non_bool.cuh"
 #include "kernels/cuda/packed_keys.cuh"
 
 namespace tensorforge::cuda {
@@ -742,13 +743,7 @@ std::unique_ptr<Kernel> create_topk(const KernelSpec& s) {
   const AxisView v = axis_view(d, norm_axis(ir::attr_int(s.layer, "axis"), d.rank()));
   const int64_t k = ir::attr_int(s.layer, "k");
   const bool largest = ir::attr_int(s.layer, "largest") != 0;
-  return dispatch(s.inputs[0]->dtype, [&](auto tag) -> std::unique_ptr<Kernel> {
-    using T = typename decltype(tag)::type;
-    if constexpr (std::is_same_v<T, bool>)
-      return nullptr;  // inference admits floating-point and integer inputs only
-    else
-      return std::make_unique<TopKKernel<T>>(v, k, largest);
-  });
+  return make_non_bool<TopKKernel>(s.inputs[0]->dtype, v, k, largest);
 }
 
 }  // namespace tensorforge::cuda
