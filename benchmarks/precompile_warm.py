@@ -3,7 +3,8 @@ for each model, three new processes in turn, each timing `torch.compile` to the 
 returning (cuda_models.compiled) after a first use of dynamo on a one-line CPU function:
 
 1. cold: caches in a fresh folder, `torch._dynamo.config.caching_precompile` on, and
-   `torch.compiler.save_cache_artifacts()` after the calls;
+   `tensorforge.dynamo.precompile.save_cache_artifacts()` (PyTorch's, with the entries of
+   Hugging Face's decorated forwards mended) after the calls;
 2. warm: TensorForge's caches (kernels, plans, traces) and the engine cache warm, dynamo traces
    again (issue 9's warm compile; `caching_precompile` on over an empty dynamo cache folder, since
    with the flag on the backend compiles each graph as a restored one, whose cache keys differ);
@@ -15,7 +16,9 @@ printed. TensorForge with the engine cache on in every process, and with the pre
 `tensorforge.dynamo.precompile.restorable_guards` as dynamo's guard filter (Hugging Face's models
 otherwise fail to load their entries).
 
-    python3 benchmarks/precompile_warm.py [--models t5_small bart_base bert] [--batch 8] [--device cuda]
+    python3 benchmarks/precompile_warm.py [--models bert gpt2] [--batch 1] [--device cuda]
+
+(default: the five models of shared/PEERS.md at batch 1, issue 12's measure)
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import os
 import tempfile
 
+import model_zoo
 from child_process import call_in_child
 
 
@@ -53,8 +57,10 @@ def compile_once(name: str, batch: int, precompile: bool, save: bool, device: st
     graphs = STATS["graphs"]
     timings = {}
     _, seconds, out = c.compiled(model, inputs, "tensorforge", timings)
-    if save:
-        torch.compiler.save_cache_artifacts()
+    if save:  # PyTorch's save, after mending what dynamo records wrongly for decorated forwards
+        from tensorforge.dynamo.precompile import save_cache_artifacts
+
+        save_cache_artifacts()
     from torch._dynamo.utils import counters
 
     out = model_zoo.first_tensor(out).float()
@@ -67,8 +73,8 @@ def compile_once(name: str, batch: int, precompile: bool, save: bool, device: st
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", nargs="+", default=["t5_small", "bart_base", "bert"])
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--models", nargs="+", default=model_zoo.PEERS)
+    p.add_argument("--batch", type=int, default=1)
     p.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     p.add_argument("--json")
     args = p.parse_args()

@@ -69,8 +69,8 @@ print("RESULT", json.dumps({"out": out.flatten().tolist(), "diff": (out - want).
 """
 
 
-def _child(mode: str, cache: str, code: str = CHILD) -> dict:
-    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=os.path.join(cache, "inductor"), XDG_CACHE_HOME=cache)
+def _child(mode: str, cache: str, code: str = CHILD, env: dict | None = None) -> dict:
+    env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=os.path.join(cache, "inductor"), XDG_CACHE_HOME=cache, **(env or {}))
     r = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, env=env, timeout=600)
     lines = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")]
     assert r.returncode == 0 and lines, r.stderr[-3000:]
@@ -181,3 +181,86 @@ def test_a_decorated_forward_restores_with_the_closure_guards_left_out(tmp_path)
     assert saved["cache"] == {"dynamo_cache_miss": 1} and saved["diff"] < 1e-5
     loaded = _child("load", str(tmp_path), DECORATED)
     assert loaded["cache"] == {"dynamo_cache_hit": 1} and loaded["traced"] == 0 and loaded["diff"] < 1e-5
+
+
+# A decorator of another module, as Hugging Face's `transformers.utils.generic`: its wrapper (the
+# compiled frame) runs in this module's globals, reads a flag of them, and returns an OrderedDict
+# though the module imported only the class, not `collections`.
+OTHER_MODULE = r"""
+import functools
+from collections import OrderedDict
+
+_available = True
+
+
+def returns_dict(func):
+    @functools.wraps(func)
+    def wrapper(self, *args, **kwargs):
+        if not _available:
+            raise RuntimeError("unavailable")
+        return OrderedDict(out=func(self, *args, **kwargs))
+    return wrapper
+"""
+
+DECORATED_ELSEWHERE = r"""
+import json, sys, torch
+torch._dynamo.config.caching_precompile = True
+import tensorforge
+from tensorforge.dynamo import precompile
+import decorators
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(8, 4)
+
+    @decorators.returns_dict
+    def forward(self, x):
+        return torch.relu(self.fc(x))
+
+torch.manual_seed(0)
+net = Net().eval()
+x = torch.randn(2, 8)
+compiled = torch.compile(net, backend="tensorforge",
+                         options={"min_block_size": 1, "guard_filter_fn": precompile.restorable_guards})
+if sys.argv[1] == "load":
+    torch.compiler.set_stance("fail_on_recompile")  # a guard that fails is an error, not a new trace
+with torch.no_grad():
+    out = compiled(x)["out"]
+    want = net(x)["out"]
+mended = 0
+if sys.argv[1] == "save":
+    mended = precompile.mend_recorded_entries()
+    precompile.save_cache_artifacts()
+from torch._dynamo.utils import counters
+print("RESULT", json.dumps({"cache": dict(counters.get("dynamo_cache", {})), "diff": (out - want).abs().max().item(),
+                            "traced": dict(counters["stats"]).get("unique_graphs", 0), "mended": mended}))
+"""
+
+
+def test_a_forward_decorated_in_another_module_restores(tmp_path):
+    """A forward wrapped by another module's decorator (Hugging Face's BERT and GPT-2): dynamo records
+    the wrapper's module as the model's and leaves out the modules its code loads by made-up names;
+    `precompile.save_cache_artifacts` mends both, so the new process's guards pass and its first
+    call runs the restored code."""
+    (tmp_path / "decorators.py").write_text(OTHER_MODULE)
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))}
+    saved = _child("save", str(tmp_path), DECORATED_ELSEWHERE, env)
+    assert saved["cache"] == {"dynamo_cache_miss": 1} and saved["diff"] < 1e-5
+    assert saved["mended"] == 1  # the one code entry: its module and its imports
+    loaded = _child("load", str(tmp_path), DECORATED_ELSEWHERE, env)
+    assert loaded["cache"] == {"dynamo_cache_hit": 1} and loaded["traced"] == 0 and loaded["diff"] < 1e-5
+
+
+def test_mending_leaves_a_right_entry_alone():
+    """A code entry whose module holds its code and whose compiled code loads no made-up module
+    name is returned as it is; a made-up name of a module not loaded here is not added."""
+    from types import SimpleNamespace
+
+    from tensorforge.dynamo.precompile_save import mend_code_entry
+
+    code = SimpleNamespace(co_filename=__file__, co_names=("torch",), co_consts=())
+    compiled = SimpleNamespace(co_names=("___module_nothing_1_c0",), co_consts=(None,))
+    entry = SimpleNamespace(python_code=code, python_module=__name__, import_sources={},
+                            guarded_codes=[SimpleNamespace(dynamo_code=compiled)])
+    assert mend_code_entry(entry, {id(torch): "torch"}) is entry

@@ -21,6 +21,7 @@ import threading
 import torch
 
 from tensorforge.dynamo.lowering.freeze import RESTORED, STATE, frozen_positions, scalar_positions
+from tensorforge.dynamo.precompile_save import mend_recorded_entries, save_cache_artifacts  # noqa: F401 - this API
 
 logger = logging.getLogger("tensorforge")
 
