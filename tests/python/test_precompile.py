@@ -264,3 +264,21 @@ def test_mending_leaves_a_right_entry_alone():
     entry = SimpleNamespace(python_code=code, python_module=__name__, import_sources={},
                             guarded_codes=[SimpleNamespace(dynamo_code=compiled)])
     assert mend_code_entry(entry, {id(torch): "torch"}) is entry
+
+
+def test_restorable_guards_leave_out_what_a_later_process_cannot_rebuild():
+    """The guard filter keeps value and tensor guards and leaves out the guards read through a
+    closure and the identity guards PyTorch's cache cannot save (whose presence makes it give up the
+    whole entry: T5 and BART on torch 2.13)."""
+    from types import SimpleNamespace
+
+    from tensorforge.dynamo.precompile import restorable_guards
+
+    def guard(name, kind, derived=()):
+        return SimpleNamespace(name=name, guard_type=kind, derived_guard_types=derived)
+
+    guards = [guard("L['x']", "TENSOR_MATCH"), guard("G['flag']", "TRUE_MATCH"),
+              guard("L['self'].forward.__closure__[0].cell_contents", "FALSE_MATCH"),
+              guard("G['Output']", "CLASS_MATCH"), guard("G['helper']", "FUNCTION_MATCH"),
+              guard("G['torch']", "MODULE_MATCH"), guard("G['Iterable']", "TYPE_MATCH", ("CLASS_MATCH",))]
+    assert restorable_guards(guards) == [True, True, False, False, False, False, False]

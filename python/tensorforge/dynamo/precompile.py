@@ -35,14 +35,33 @@ except ImportError:  # a PyTorch without dynamo's precompile cache: nothing to r
 
 def restorable_guards(guards) -> list[bool]:
     """A `guard_filter_fn` for `torch.compile(..., options={"guard_filter_fn": ...})` with dynamo's
-    precompile cache on: keeps every guard except those read through a function's closure
-    (`__closure__`). With the cache on, dynamo drops its guards on closures themselves but keeps the
-    guards on values inside them, and a later process cannot build those: the closure's function is
-    not saved with the guards, so PyTorch fails to load the entry (`'_Missing' object has no attribute
-    '__closure__'`; Hugging Face's decorated `forward`, whose decorators hold a version flag, is
-    one). Leaving them out is as safe as dynamo's own dropping of the closure guards: a process
-    whose decorators close over other values (another library version) is not told apart."""
-    return ["__closure__" not in g.name for g in guards]
+    precompile cache on: keeps every guard except those a later process cannot rebuild.
+
+    - Guards read through a function's closure (`__closure__`): with the cache on, dynamo drops its
+      guards on closures themselves but keeps the guards on values inside them, and the closure's
+      function is not saved with the guards, so PyTorch fails to load the entry (`'_Missing' object
+      has no attribute '__closure__'`; Hugging Face's decorated `forward`, whose decorators hold a
+      version flag, is one).
+    - Guards on an object's identity that dynamo cannot serialize (a class, function or module
+      matched by identity: `CLASS_MATCH`, `FUNCTION_MATCH`, ...), which make PyTorch give up the
+      whole entry in the saving process (`check_fn.guards_state must not be None`: Hugging Face's
+      T5 and BART on torch 2.13). Dynamo drops its own identity guards (`ID_MATCH`) with the cache
+      on for the same reason: an identity does not outlive its process.
+
+    Leaving them out is as safe as dynamo's own dropping: a process whose decorators close over other
+    values, or whose globals name other classes (another library version), is not told apart."""
+    unsupported = set(_UNSERIALIZABLE_GUARDS)
+    return ["__closure__" not in g.name and g.guard_type not in unsupported
+            and not unsupported.intersection(getattr(g, "derived_guard_types", None) or ()) for g in guards]
+
+
+try:  # the guard kinds PyTorch's precompile cache cannot save
+    from torch._dynamo.guards import CheckFunctionManager as _CheckFunctionManager
+
+    _UNSERIALIZABLE_GUARDS = tuple(_CheckFunctionManager.UNSUPPORTED_SERIALIZATION_GUARD_TYPES)
+except (ImportError, AttributeError):
+    _UNSERIALIZABLE_GUARDS = ("DICT_VERSION", "NN_MODULE", "ID_MATCH", "FUNCTION_MATCH", "CLASS_MATCH",
+                              "MODULE_MATCH", "CLOSURE_MATCH", "WEAKREF_ALIVE")
 
 
 def enabled() -> bool:
