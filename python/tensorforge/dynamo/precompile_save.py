@@ -50,9 +50,12 @@ def mend_recorded_entries() -> int:
         from torch._dynamo.precompile_context import PrecompileContext
     except ImportError:
         return 0
+    entries = getattr(PrecompileContext, "_dynamo_cache_entries", None)
+    if not isinstance(entries, dict):
+        logger.warning("tensorforge: this PyTorch keeps dynamo's precompile entries elsewhere; saved as recorded")
+        return 0
     modules = _modules_by_id()
     changed = 0
-    entries = PrecompileContext._dynamo_cache_entries
     for key, entry in list(entries.items()):
         try:
             codes = [mend_code_entry(code, modules) for code in entry.codes]
