@@ -33,6 +33,15 @@ except ImportError:  # a PyTorch without dynamo's precompile cache: nothing to r
     BackendCacheArtifact = PrecompileContext = None
 
 
+try:  # the guard kinds PyTorch's precompile cache cannot save
+    from torch._dynamo.guards import CheckFunctionManager as _CheckFunctionManager
+
+    _UNSERIALIZABLE_GUARDS = tuple(_CheckFunctionManager.UNSUPPORTED_SERIALIZATION_GUARD_TYPES)
+except (ImportError, AttributeError):
+    _UNSERIALIZABLE_GUARDS = ("DICT_VERSION", "NN_MODULE", "ID_MATCH", "FUNCTION_MATCH", "CLASS_MATCH",
+                              "MODULE_MATCH", "CLOSURE_MATCH", "WEAKREF_ALIVE")
+
+
 def restorable_guards(guards) -> list[bool]:
     """A `guard_filter_fn` for `torch.compile(..., options={"guard_filter_fn": ...})` with dynamo's
     precompile cache on: keeps every guard except those a later process cannot rebuild.
@@ -53,15 +62,6 @@ def restorable_guards(guards) -> list[bool]:
     unsupported = set(_UNSERIALIZABLE_GUARDS)
     return ["__closure__" not in g.name and g.guard_type not in unsupported
             and not unsupported.intersection(getattr(g, "derived_guard_types", None) or ()) for g in guards]
-
-
-try:  # the guard kinds PyTorch's precompile cache cannot save
-    from torch._dynamo.guards import CheckFunctionManager as _CheckFunctionManager
-
-    _UNSERIALIZABLE_GUARDS = tuple(_CheckFunctionManager.UNSUPPORTED_SERIALIZATION_GUARD_TYPES)
-except (ImportError, AttributeError):
-    _UNSERIALIZABLE_GUARDS = ("DICT_VERSION", "NN_MODULE", "ID_MATCH", "FUNCTION_MATCH", "CLASS_MATCH",
-                              "MODULE_MATCH", "CLOSURE_MATCH", "WEAKREF_ALIVE")
 
 
 def enabled() -> bool:
