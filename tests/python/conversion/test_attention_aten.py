@@ -52,6 +52,18 @@ def test_sdpa_grouped_query(dtype):
                     [q, k, v], [SDPA], msg=str(dtype), **TOL.get(dtype, {}))
 
 
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("causal", [False, True])
+def test_sdpa_one_key_head_broadcast_without_gqa_flag(dtype, causal):
+    # Multi-query attention written as broadcasting (Falcon's): one key/value head for six query
+    # heads, no enable_gqa; eager broadcasts the head dimension.
+    q, k, v = qkv((2, 6, 5, 8), (2, 1, 7, 8), dtype)
+    mask = None if causal else randn(2, 1, 5, 7, seed=6).to(dtype)
+    report = check_converter(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal),
+                             [q, k, v], [SDPA], msg=f"{dtype} {causal}", **TOL.get(dtype, {}))
+    assert not report.unsupported
+
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("causal", [False, True])
 def test_flash_attention_for_cpu_output_0(dtype, causal):

@@ -51,7 +51,9 @@ def _shapes_ok(q, k, v, gqa: bool) -> bool:
     if not (q.shape[:-3] == k.shape[:-3] == v.shape[:-3]) or k.shape[-3] != v.shape[-3]:
         return False
     hq, hk = q.shape[-3], k.shape[-3]
-    return hq == hk or (gqa and hk > 0 and hq % hk == 0)
+    # One key/value head broadcasts over the query heads without enable_gqa too (multi-query
+    # attention written as broadcasting: Falcon's); the engine's grouped heads compute the same.
+    return hq == hk or hk == 1 or (gqa and hk > 0 and hq % hk == 0)
 
 
 def _sdpa_ok(node, settings) -> bool:
