@@ -1,7 +1,8 @@
 """Converters of indexing ops (index_select, embedding, gather, index.Tensor, scatter src/value/
 reduce, scatter_add, scatter_reduce) against eager over several shapes, every data dtype and
-int32/int64 indices; unsupported variants (several index tensors, boolean masks, mean,
-include_self=False) stay in PyTorch and still give the right answer."""
+int32/int64 indices, several index tensors (adjacent, separated by a slice, broadcast, negative,
+out of range); unsupported variants (mean, include_self=False) stay in PyTorch and still give the
+right answer."""
 
 import pytest
 import torch
@@ -92,13 +93,46 @@ def test_scatter_with_unique_indices_is_exact():
     check_converter(lambda x, i, src: x.scatter(1, i, src), [x, i, src], [aten.scatter.src])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_index_tensor_with_several_indices(dtype):
+    x = data((4, 5, 6), dtype)
+    i = rand_index((3,), 4, 1)
+    j = -1 - rand_index((3,), 5, 2)  # negative: from the end
+    k = rand_index((2, 1), 6, 3, torch.int32)  # broadcasts against j's (3,)
+
+    def fn(x, i, j, k):
+        return [x[i, j], x[:, j, k], x[i, :, k.reshape(-1)[:1]], x[i, j, k], x[..., j, k], x[i, j, :2],
+                x.transpose(0, 1)[j, i]]
+    report = check_converter(fn, [x, i, j, k], [aten.index.Tensor], msg=str(dtype))
+    assert "aten.index.Tensor" not in report.unsupported
+
+
+def test_index_tensor_pooling_by_computed_positions():
+    # CLIP's text pooling: each sequence's hidden state at its largest token id
+    hidden, ids = randn(3, 7, 8, seed=1), rand_index((3, 7), 50, 2)
+    check_converter(lambda h, ids: h[torch.arange(h.shape[0]), ids.argmax(-1)] * 2, [hidden, ids],
+                    [aten.index.Tensor])
+
+
+def test_index_tensor_with_several_indices_out_of_range_fails():
+    # An index past its own dim must fail, not read the element the combined index lands on
+    # (x[0, 5] of a [4, 5] tensor would be x[1, 0] in the flattened dims).
+    x = randn(4, 5, seed=1)
+    compiled = torch.compile(lambda x, i, j: x[i, j] * 2, backend="tensorforge", dynamic=False,
+                             options={"min_block_size": 1})
+    good = compiled(x, torch.tensor([0, 3]), torch.tensor([4, -5]))
+    torch.testing.assert_close(good, x[torch.tensor([0, 3]), torch.tensor([4, -5])] * 2)
+    with pytest.raises(Exception, match="out of range"):
+        compiled(x, torch.tensor([0, 3]), torch.tensor([5, 0]))
+    with pytest.raises(Exception, match="out of range"):
+        compiled(x, torch.tensor([0, 3]), torch.tensor([0, -6]))
+
+
 def test_unsupported_indexing_stays_in_pytorch():
     x, src = randn(4, 5, seed=1), randn(4, 5, seed=2)
-    i, j = rand_index((3,), 4, 1), rand_index((3,), 5, 2)
     idx = rand_index((4, 5), 5, 3)
     report = check_converter(
-        lambda x, i, j, idx, src: (x[i, j], x.scatter_reduce(1, idx, src, "mean"),
-                                   x.scatter_reduce(1, idx, src, "sum", include_self=False), x * 2),
-        [x, i, j, idx, src], [aten.mul.Tensor])
-    assert report.unsupported["aten.index.Tensor"]["count"] == 1
+        lambda x, idx, src: (x.scatter_reduce(1, idx, src, "mean"),
+                             x.scatter_reduce(1, idx, src, "sum", include_self=False), x * 2),
+        [x, idx, src], [aten.mul.Tensor])
     assert report.unsupported["aten.scatter_reduce.two"]["count"] == 2

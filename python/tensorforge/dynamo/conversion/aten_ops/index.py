@@ -1,5 +1,5 @@
-"""Converters of indexing ops: index_select, embedding, gather, index.Tensor with one index tensor
-(several index tensors or boolean masks stay in PyTorch), scatter (src, value, reduce),
+"""Converters of indexing ops: index_select, embedding, gather, index.Tensor with integer index
+tensors (one, or several over a tensor of static shape; boolean masks stay in PyTorch), scatter (src, value, reduce),
 scatter_add and scatter_reduce (include_self=True; sum, prod, amax, amin)."""
 
 from __future__ import annotations
@@ -32,13 +32,22 @@ def aten_ops_embedding(ctx, node, args, kwargs):
 
 def _index_tensor_ok(node, settings) -> bool:
     given = [i for i in node.args[1] if i is not None]
-    return len(given) == 1 and _index_ok(node.args[0], given[0])
+    if len(given) == 1:
+        return _index_ok(node.args[0], given[0])
+    # several (CLIP's pooling: hidden[arange(batch), ids.argmax(-1)]): combined into one index over
+    # the flattened dims, whose extents must be known
+    return bool(given) and all(_index_ok(node.args[0], i) for i in given) and \
+        all(isinstance(d, int) for d in _val(node.args[0]).shape)
 
 
 @converter(aten.index.Tensor, capability=_index_tensor_ok)
 def aten_ops_index(ctx, node, args, kwargs):
-    dim = next(i for i, t in enumerate(args[1]) if t is not None)
-    return impl.take(ctx, args[0], args[1][dim], dim, _val(node.args[0]).dim())
+    given = {d: t for d, t in enumerate(args[1]) if t is not None}
+    x = _val(node.args[0])
+    if len(given) > 1:
+        return impl.take_many(ctx, args[0], list(x.shape), given)
+    (dim, index), = given.items()
+    return impl.take(ctx, args[0], index, dim, x.dim())
 
 
 def _gather_ok(node, settings) -> bool:

@@ -1,5 +1,5 @@
-"""Indexing builders: take-gathers (index_select, embedding, x[idx] with one index tensor),
-element gathers (torch.gather) and scatters (scatter, scatter_add, scatter_reduce with
+"""Indexing builders: take-gathers (index_select, embedding, x[idx] with one index tensor, and with
+several, whose dims flatten into one read by one combined index), element gathers (torch.gather) and scatters (scatter, scatter_add, scatter_reduce with
 include_self=True), a scalar src becoming a constant expanded to the index's shape."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 
 import tensorforge as tf
 from tensorforge.dynamo.conversion.context import ConversionContext
-from tensorforge.dynamo.conversion.impl.shape import norm_dim, reshape
+from tensorforge.dynamo.conversion.impl.shape import norm_dim, permute, reshape
 
 INDEX_DTYPES = (torch.int32, torch.int64)
 # torch's reduce names (scatter.reduce and scatter_reduce.two) -> the engine's
@@ -20,6 +20,50 @@ def take(ctx: ConversionContext, x: tf.Tensor, index: tf.Tensor, dim: int, rank:
     if flat_index:
         index = reshape(ctx, index, [-1], "_index")
     return ctx.net.add_gather(x, index, axis=norm_dim(dim, rank), mode="take", name=ctx.name())
+
+
+def take_many(ctx: ConversionContext, x: tf.Tensor, shape: list[int], indices: dict[int, tf.Tensor]) -> tf.Tensor:
+    """x[idx_a, ..., idx_b] with index tensors at dims `indices` (dim -> index tensor; two or more,
+    broadcast together; x of static `shape`), as PyTorch indexes: the broadcast index shape replaces the
+    indexed dims where they are adjacent, and goes first where a sliced dim separates them.
+
+    The indexed dims are moved together (a transpose, only where they are not adjacent) and flattened
+    into one, and the index tensors are combined into one index into it (each made non-negative
+    first). An index out of its own dim's range makes the combined index out of range as well (the
+    flattened extent), so the gather fails on it (or, on CUDA, writes 0) exactly as a one-index take
+    does, instead of reading another dim's element."""
+    dims = sorted(indices)
+    rank = len(shape)
+    first = dims[0]
+    if dims != list(range(first, first + len(dims))):  # separated: the indexed dims go first
+        rest = [d for d in range(rank) if d not in indices]
+        x = permute(ctx, x, dims + rest, "_indexed_first")
+        shape, first = [shape[d] for d in dims] + [shape[d] for d in rest], 0
+    sizes = [shape[first + i] for i in range(len(dims))]
+    total = 1
+    for size in sizes:
+        total *= size
+    flat = reshape(ctx, x, shape[:first] + [total] + shape[first + len(dims):], "_flat")
+    net, i64 = ctx.net, torch.int64
+
+    def op(a, b, name, suffix):
+        return net.add_elementwise(a, b if isinstance(b, tf.Tensor) else ctx.const(b, i64), name,
+                                   name=ctx.name(suffix))
+
+    linear, outside, stride = None, None, total
+    for k, (d, size) in enumerate(zip(dims, sizes)):
+        stride //= size
+        idx = ctx.cast(indices[d], i64)
+        idx = net.add_select(op(idx, 0, "lt", f"_neg{k}"), op(idx, size, "add", f"_wrap{k}"), idx,
+                             name=ctx.name(f"_index{k}"))
+        out = net.add_elementwise(op(idx, 0, "lt", f"_below{k}"), op(idx, size, "ge", f"_above{k}"), "logical_or",
+                                  name=ctx.name(f"_outside{k}"))
+        term = op(idx, stride, "mul", f"_term{k}") if stride != 1 else idx
+        linear = term if linear is None else op(linear, term, "add", f"_sum{k}")
+        outside = out if outside is None else net.add_elementwise(outside, out, "logical_or",
+                                                                  name=ctx.name(f"_any_outside{k}"))
+    linear = net.add_select(outside, ctx.const(total, i64), linear, name=ctx.name("_linear"))
+    return net.add_gather(flat, linear, axis=first, mode="take", name=ctx.name())
 
 
 def gather(ctx: ConversionContext, x: tf.Tensor, index: tf.Tensor, dim: int, rank: int) -> tf.Tensor:
