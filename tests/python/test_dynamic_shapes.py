@@ -411,3 +411,31 @@ def test_a_decoder_over_a_dynamic_sequence():
             torch.testing.assert_close(f(x), m(x), atol=1e-5, rtol=1e-5)
     d = _delta(before)
     assert d.get("graphs") == 1 and d.get("dynamic_engines") == 1, d
+
+
+class _SlicedBuffer(torch.nn.Module):
+    """A buffer sliced to the input's length (BERT's token_type_ids[:, :seq_length]) and from a size
+    onward: slice bounds that are sizes of the graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("table", torch.arange(64 * 3, dtype=torch.float32).reshape(1, 64, 3))
+
+    def forward(self, x):
+        n = x.shape[1]
+        return x + self.table[:, :n], self.table[:, 64 - n:] * 2
+
+
+def test_slices_bounded_by_sizes_stay_in_one_dynamic_engine(dynamic_modules):
+    m = _SlicedBuffer().eval()
+    f = torch.compile(m, backend="tensorforge", dynamic=True, options={"min_block_size": 1})
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        for n in (5, 17, 64, 2):
+            x = torch.randn(2, n, 3)
+            for got, want in zip(f(x), m(x)):
+                torch.testing.assert_close(got, want)
+    d = _delta(before)
+    assert d.get("graphs") == 1 and d.get("dynamic_engines") == 1, d
+    assert not any(r.unsupported for r in backend.reports_since(before.get("graphs", 0))), \
+        [r.unsupported for r in backend.reports_since(before.get("graphs", 0))]

@@ -62,7 +62,7 @@ def split(ctx: ConversionContext, x: tf.Tensor, sizes, dim: int, rank: int) -> l
 
 def slice_(ctx: ConversionContext, x: tf.Tensor, dim: int, start, end, step: int = 1, suffix: str = "") -> tf.Tensor:
     start = 0 if start is None else start
-    end = INT64_MAX if end is None else min(end, INT64_MAX)
+    end = INT64_MAX if end is None else end if isinstance(end, torch.SymInt) else min(end, INT64_MAX)
     return ctx.net.add_slice(x, [dim], [start], [end], [step], name=ctx.name(suffix))
 
 
