@@ -439,3 +439,39 @@ def test_slices_bounded_by_sizes_stay_in_one_dynamic_engine(dynamic_modules):
     assert d.get("graphs") == 1 and d.get("dynamic_engines") == 1, d
     assert not any(r.unsupported for r in backend.reports_since(before.get("graphs", 0))), \
         [r.unsupported for r in backend.reports_since(before.get("graphs", 0))]
+
+
+def _by_count(x, n):
+    """An integer input that no tensor's dim gives (a cache's length): an engine takes it through a
+    carrier input."""
+    return x * 2 + torch.arange(n, dtype=x.dtype).sum()
+
+
+def test_integer_inputs_no_dim_gives_reach_a_dynamic_engine():
+    f = torch.compile(_by_count, backend="tensorforge", dynamic=True, options={"min_block_size": 1})
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        for b, n in ((2, 5), (3, 9), (4, 40), (2, 3)):
+            x = torch.randn(b, 3)
+            torch.testing.assert_close(f(x, n), _by_count(x, n))
+    d = _delta(before)
+    assert d.get("dynamic_engines") == 1 and not d.get("dynamic_fallbacks"), d
+
+
+def _size_in_two_blocks(x):
+    m = x.shape[0] + 1  # size arithmetic both engines read: each computes it from its own inputs
+    a = x * torch.arange(m, dtype=x.dtype)[1:]
+    b = torch.relu(a)  # in PyTorch (torch_executed_ops): two blocks
+    return b + torch.arange(m, dtype=x.dtype)[:-1]
+
+
+def test_a_size_two_blocks_read_is_computed_in_each():
+    f = torch.compile(_size_in_two_blocks, backend="tensorforge", dynamic=True,
+                      options={"min_block_size": 1, "torch_executed_ops": {"torch.ops.aten.relu.default"}})
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        for n in (4, 9, 17, 2):
+            x = torch.randn(n)
+            torch.testing.assert_close(f(x), _size_in_two_blocks(x))
+    d = _delta(before)
+    assert d.get("dynamic_engines") == 2 and not d.get("dynamic_fallbacks"), d

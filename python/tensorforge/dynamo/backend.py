@@ -171,7 +171,7 @@ def _build_engines(result, settings, device: torch.device, seconds: dict, symbol
             module = EngineModule(engine, block.inputs, block.outputs, node.target, settings.use_python_runtime,
                                   single_output=single, device=device)
         setattr(gm, node.target, module)
-        node.args = tuple(node.args[i] for i in block.runtime_args)
+        node.args = tuple(_size_carrier(gm, node, a, device) for a in (node.args[i] for i in block.runtime_args))
         specs[node.target] = {"ops": block.op_count, "inputs": [f"{s.name}: {_type_text(s)}" for s in block.inputs],
                               "outputs": [_type_text(s) for s in block.outputs],
                               **({"sizes": {n: list(r) for n, r in engine.sizes.items()}}
@@ -183,6 +183,17 @@ def _build_engines(result, settings, device: torch.device, seconds: dict, symbol
     gm.graph.lint()
     gm.recompile()
     return specs
+
+
+def _size_carrier(gm: GraphModule, node, arg, device: torch.device):
+    """An engine's argument: `arg`, or for an integer (a size the engine takes through a carrier input,
+    conversion/sym_sizes.py), an empty uint8 tensor of that length made before the call."""
+    value = arg.meta.get("val", arg.meta.get("example_value")) if isinstance(arg, torch.fx.Node) else arg
+    if not isinstance(value, (int, torch.SymInt)) or isinstance(value, bool):
+        return arg
+    with gm.graph.inserting_before(node):
+        carrier = gm.graph.call_function(torch.empty, ((arg,),), {"dtype": torch.uint8, "device": device})
+    return carrier
 
 
 def _quantized_products(engine) -> dict:

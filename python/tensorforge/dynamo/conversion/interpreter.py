@@ -62,6 +62,7 @@ def convert_block(sub: GraphModule, constants: dict[int, torch.Tensor], settings
     position = 0
     marked: set[int] = set()
     converted: list = []  # dynamic blocks: (engine tensor, the node's symbolic shape, the node) for check_shapes
+    size_positions: dict[str, int] = {}  # a size carrier's input name -> its integer placeholder's position
     # Placeholders first (fusing interleaves them with the ops): every input that gives a size is
     # declared before a layer uses the size.
     for node in sorted(sub.graph.nodes, key=lambda n: n.op != "placeholder"):
@@ -73,6 +74,9 @@ def convert_block(sub: GraphModule, constants: dict[int, torch.Tensor], settings
                 env[node] = ctx.const(constants[position], name=node.name)
             elif isinstance(val, torch.SymInt):  # a size: the engine reads its value from the input shapes
                 env[node] = val
+                if dynamic:  # or, where none gives it, from a carrier input (sym_sizes.SizedNetwork)
+                    net.take_size(val, f"{node.name}_size")
+                    size_positions[f"{node.name}_size"] = position
             else:
                 engine_in = val.dtype if val.dtype in ENGINE_DTYPES else ctx.dtype_of(val.dtype)
                 t = net.add_input(node.name, engine_in, tuple(val.shape))
@@ -117,6 +121,10 @@ def convert_block(sub: GraphModule, constants: dict[int, torch.Tensor], settings
                 outputs.append(IOSpec(name, _shape(val), val.dtype, engine_out))
         else:
             raise UnsupportedError(f"cannot convert FX node {node.name} of kind {node.op}")
+    if dynamic:
+        for carrier, value in net.carriers:  # the caller passes the integer; the stitched graph makes the carrier
+            inputs.append(IOSpec(carrier, (size_text(value),), torch.uint8, torch.uint8))
+            runtime_args.append(size_positions[carrier])
     if dynamic and net.sizes:
         check_shapes(net, converted)
     return ConvertedBlock(net, inputs, outputs, runtime_args, op_count, dynamic and bool(net.sizes))

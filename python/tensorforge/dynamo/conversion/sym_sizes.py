@@ -155,6 +155,12 @@ class SizedNetwork(tf.Network):
         super().__init__()
         self.sizes: dict[str, tuple[int, int, int]] = {}  # dynamo symbol -> (min, opt, max)
         self.bound: set[str] = set()  # sizes an input dim gives
+        # Sizes the block takes as integers (a graph input such as a key/value cache's length) whose
+        # symbol no input tensor's dim gives: symbol -> (the SymInt, the carrier input's name). The
+        # first layer that needs one adds its carrier, a uint8 input of shape [size] that no layer
+        # reads and the caller passes as an empty tensor of that length (carriers, in order).
+        self.size_inputs: dict[str, tuple[torch.SymInt, str]] = {}
+        self.carriers: list[tuple[str, torch.SymInt]] = []
 
     def declare(self, dim: torch.SymInt) -> str:
         """The size named by input dim `dim` (a plain dynamo symbol), declared on first use with its
@@ -187,10 +193,21 @@ class SizedNetwork(tf.Network):
         dims = [self.declare(d) if symbolic(d) else (_hint(d) if isinstance(d, torch.SymInt) else d) for d in shape]
         return self.add_dynamic_input(name, dtype, dims)
 
+    def take_size(self, value: torch.SymInt, name: str) -> None:
+        """Offers integer input `value` (a plain symbol) as a size the block may need: a carrier input
+        called `name` is added if a layer needs its symbol and no input dim gives it."""
+        if symbolic(value) and sympy.sympify(value.node.expr).is_Symbol:
+            self.size_inputs.setdefault(sympy.sympify(value.node.expr).name, (value, name))
+
     def add_layer(self, kind, inputs, attrs=None, name="", sizes=None):
         plain, written = _attr_sizes(kind, dict(attrs or {}))
         for texts in written.values():
             for symbol in {u for t in texts if isinstance(t, str) for u in _symbols(t)} - self.bound:
+                if symbol in self.size_inputs:
+                    value, carrier = self.size_inputs[symbol]
+                    self.add_input(carrier, torch.uint8, (value,))  # declares and binds the symbol
+                    self.carriers.append((carrier, value))
+                    continue
                 raise UnsupportedError(f"{kind} layer {name!r}: size {symbol} is not a dim of any engine input, so "
                                        "a call could not give its value")
         return super().add_layer(kind, inputs, plain, name, {**written, **(sizes or {})})

@@ -116,7 +116,26 @@ def _has_outputs(p: Partition) -> bool:
     return any(user not in p.nodes for node in p.nodes for user in node.users)
 
 
+def _size_per_user(gm: GraphModule) -> None:
+    """Gives each reader of a size its own copy of the size's computation (dynamo's size arithmetic:
+    `s0 + 1`, `sym_size(x, 1)`; a few Python operations on integers). A size that two blocks read
+    would otherwise be computed in one and be its output, which an engine cannot give (an engine's
+    outputs are tensors); copied, each block computes it from its own inputs."""
+    changed = False
+    for node in reversed(gm.graph.nodes):  # users first: copies of a size add readers to what it reads
+        if not is_size(node) or len(node.users) < 2:
+            continue
+        for user in list(node.users)[1:]:
+            with gm.graph.inserting_after(node):
+                copy = gm.graph.node_copy(node)
+            user.replace_input_with(node, copy)
+            changed = True
+    if changed:
+        gm.graph.lint()
+
+
 def partition(gm: GraphModule, settings) -> PartitionResult:
+    _size_per_user(gm)
     reasons = {}
     for node in gm.graph.nodes:
         if node.op == "call_function":
