@@ -1,7 +1,7 @@
 """Converters of indexing ops (index_select, embedding, gather, index.Tensor, scatter src/value/
 reduce, scatter_add, scatter_reduce) against eager over several shapes, every data dtype and
 int32/int64 indices, several index tensors (adjacent, separated by a slice, broadcast, negative,
-out of range); unsupported variants (mean, include_self=False) stay in PyTorch and still give the
+out of range), index_put at one index tensor; unsupported variants (mean, include_self=False) stay in PyTorch and still give the
 right answer."""
 
 import pytest
@@ -126,6 +126,23 @@ def test_index_tensor_with_several_indices_out_of_range_fails():
         compiled(x, torch.tensor([0, 3]), torch.tensor([5, 0]))
     with pytest.raises(Exception, match="out of range"):
         compiled(x, torch.tensor([0, 3]), torch.tensor([0, -6]))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_index_put_with_one_index(dtype, accumulate):
+    if accumulate and dtype == torch.bool:
+        pytest.skip("a bool sum stays in PyTorch (index_put's capability refuses it)")
+    x = data((3, 7, 4), dtype)
+    i = torch.tensor([5, 0, -1, 2])  # negative: from the end
+    v = data((3, 4, 4), dtype, seed=1)
+    row = data((4,), dtype, seed=2)  # broadcast over the slices
+    put = torch.ops.aten.index_put.default
+
+    def fn(x, i, v, row):
+        return (put(x, [None, i], v, accumulate), put(x, [i[2:]], row, accumulate),
+                put(x, [None, None, i[:3].remainder(4)], x[:, :, :1], accumulate))
+    check_converter(fn, [x, i, v, row], [put], msg=f"{dtype} {accumulate}")
 
 
 def test_unsupported_indexing_stays_in_pytorch():

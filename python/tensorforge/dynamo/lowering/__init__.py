@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 
 import torch
-from torch._functorch.aot_autograd import aot_export_joint_simple
+from torch._functorch.aot_autograd import aot_export_joint_simple, aot_export_module
 from torch.fx import GraphModule
 
 from tensorforge.dynamo.lowering import trace_cache
@@ -77,6 +77,8 @@ def lower(gm: GraphModule, example_inputs, settings, keep_trace: bool = False,
             if key:
                 trace_cache.store(key, aten_gm)
     kept = _copy(aten_gm) if keep_trace else None
+    changed = _changed_positions(aten_gm)  # inputs written in place: never frozen into constants
+    frozen = [i for i in frozen if i not in changed]
     aten_gm = freeze_inputs(aten_gm, frozen, example_inputs, source_names(gm))
     for p in PASSES:
         aten_gm = p(aten_gm, settings)
@@ -135,8 +137,52 @@ def _copy(gm: GraphModule) -> GraphModule:
 
 def _trace(gm: GraphModule, example_inputs) -> GraphModule:
     with torch.no_grad():
-        aten_gm = aot_export_joint_simple(gm, list(example_inputs), trace_joint=False,
-                                          decompositions=decomposition_table())
+        try:
+            aten_gm = aot_export_joint_simple(gm, list(example_inputs), trace_joint=False,
+                                              decompositions=decomposition_table())
+        except RuntimeError as e:
+            if "input mutations" not in str(e):
+                raise
+            aten_gm = _trace_mutating(gm, example_inputs)
+    return _check_inputs(aten_gm, example_inputs)
+
+
+def _trace_mutating(gm: GraphModule, example_inputs) -> GraphModule:
+    """The ATen form of a graph that changes some of its inputs in place (a key/value cache updated
+    by index_copy_, a step counter incremented): traced functionally, each changed input's new value
+    is computed like any other value and written back by an `aten.copy_` into the input at the end
+    of the graph. The copies run in PyTorch; what computes the new values runs in the engines."""
+    aten_gm, signature = aot_export_module(gm, list(example_inputs), trace_joint=False,
+                                           decompositions=decomposition_table())
+    if signature.buffers_to_mutate or signature.parameters_to_mutate or signature.input_tokens:
+        raise UnsupportedError("the graph changes module state in place or orders side effects with tokens")
+    mutated = signature.user_inputs_to_mutate  # output name -> input name, the outputs first in this order
+    graph = aten_gm.graph
+    placeholders = {n.name: n for n in graph.nodes if n.op == "placeholder"}
+    output = next(n for n in graph.nodes if n.op == "output")
+    results = list(output.args[0])
+    names = list(mutated)
+    if [getattr(r, "name", None) for r in results[:len(names)]] != names:
+        raise UnsupportedError(f"unexpected outputs of a graph with input mutations: {names}")
+    with graph.inserting_before(output):
+        for new in results[:len(names)]:
+            target = placeholders[mutated[new.name]]
+            graph.call_function(torch.ops.aten.copy_.default, (target, new))
+    output.args = (tuple(results[len(names):]),)
+    graph.lint()
+    aten_gm.recompile()
+    return aten_gm
+
+
+def _changed_positions(aten_gm: GraphModule) -> set[int]:
+    """Positions of the inputs the graph writes back into (_trace_mutating's copies)."""
+    placeholders = [n for n in aten_gm.graph.nodes if n.op == "placeholder"]
+    targets = {n.args[0] for n in aten_gm.graph.nodes
+               if n.op == "call_function" and n.target is torch.ops.aten.copy_.default}
+    return {i for i, p in enumerate(placeholders) if p in targets}
+
+
+def _check_inputs(aten_gm: GraphModule, example_inputs) -> GraphModule:
     placeholders = sum(1 for n in aten_gm.graph.nodes if n.op == "placeholder")
     if placeholders != len(example_inputs):  # effect tokens threaded through with_effects nodes
         raise UnsupportedError(f"the ATen graph takes {placeholders} inputs for the {len(example_inputs)} given: it "

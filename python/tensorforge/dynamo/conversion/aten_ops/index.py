@@ -1,5 +1,6 @@
 """Converters of indexing ops: index_select, embedding, gather, index.Tensor with integer index
-tensors (one, or several over a tensor of static shape; boolean masks stay in PyTorch), scatter (src, value, reduce),
+tensors (one, or several over a tensor of static shape; boolean masks stay in PyTorch), index_put
+with one 1-D index tensor (index_copy decomposes to it), scatter (src, value, reduce),
 scatter_add and scatter_reduce (include_self=True; sum, prod, amax, amin)."""
 
 from __future__ import annotations
@@ -80,6 +81,32 @@ def _scatter_ok(node, settings) -> bool:
         return False
     ranks_ok = _val(index).dim() == _val(x).dim() and (_val(src) is None or _val(src).dim() == _val(x).dim())
     return _index_ok(x, index) and ranks_ok
+
+
+def _index_put_ok(node, settings) -> bool:
+    """One 1-D integer index tensor (a key/value cache written at its positions: cache[:, :, pos] = kv),
+    values that broadcast to the slices it selects, not bool (a sum)."""
+    x, indices, values = node.args[0], node.args[1], node.args[2]
+    given = [(d, i) for d, i in enumerate(indices) if i is not None]
+    if len(given) != 1 or not isinstance(_val(values), torch.Tensor):
+        return False
+    (dim, index), = given
+    xv, iv = _val(x), _val(index)
+    accumulate = node.args[3] if len(node.args) > 3 else node.kwargs.get("accumulate", False)
+    if iv.dtype not in impl.INDEX_DTYPES or iv.dim() != 1 or (accumulate and xv.dtype == torch.bool):
+        return False
+    slices = list(xv.shape[:dim]) + [iv.shape[0]] + list(xv.shape[dim + 1:])
+    try:
+        return list(torch.broadcast_shapes(tuple(_val(values).shape), tuple(slices))) == slices
+    except RuntimeError:
+        return False
+
+
+@converter(aten.index_put.default, capability=_index_put_ok)
+def aten_ops_index_put(ctx, node, args, kwargs):
+    dim = next(d for d, i in enumerate(node.args[1]) if i is not None)
+    accumulate = args[3] if len(args) > 3 else kwargs.get("accumulate", False)
+    return impl.put(ctx, args[0], args[1][dim], args[2], dim, list(_val(node.args[0]).shape), bool(accumulate))
 
 
 @converter(aten.scatter.src, aten.scatter.value, aten.scatter.reduce, aten.scatter.value_reduce,

@@ -1,0 +1,107 @@
+"""Graphs that write into their inputs in place (a key/value cache updated at its positions, as
+Hugging Face's static cache does under torch.compile; a step counter in a module buffer): traced
+functionally, the new values computed in the engine and copied back into the inputs (lowering's
+_trace_mutating), so the caller sees the same tensors changed as in eager."""
+
+import pytest
+import torch
+
+from tensorforge.dynamo import backend
+
+OPTIONS = {"min_block_size": 1, "pass_through_build_failures": True}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_dynamo():
+    torch._dynamo.reset()
+    yield
+    torch._dynamo.reset()
+
+
+def _run_both(fn, make_args, calls):
+    """Runs `fn` eagerly and compiled on separate copies of the arguments `make_args(i)` gives for
+    call i; returns [(eager output, compiled output, eager args, compiled args)] per call."""
+    compiled = torch.compile(fn, backend="tensorforge", dynamic=False, options=OPTIONS)
+    eager_state = compiled_state = None
+    results = []
+    with torch.no_grad():
+        for i in range(calls):
+            args = make_args(i)
+            if eager_state is None:  # the state (cache, counter) carries over from call to call
+                eager_state = [a.clone() for a in args[1]]
+                compiled_state = [a.clone() for a in args[1]]
+            want = fn(args[0], *eager_state, *args[2])
+            got = compiled(args[0], *compiled_state, *args[2])
+            results.append((want, got, [t.clone() for t in eager_state], [t.clone() for t in compiled_state]))
+    return results
+
+
+def _cache_step(x, cache, counter, pos):
+    cache.index_copy_(1, pos, x)
+    counter += 1
+    return cache.softmax(-1).sum(1) * counter
+
+
+def test_cache_and_counter_written_in_place():
+    before = backend.STATS["graphs"]
+    cache = torch.zeros(2, 6, 4)
+
+    def args(i):
+        return torch.randn(2, 1, 4, generator=torch.Generator().manual_seed(i)), [cache, torch.zeros(())], \
+            [torch.tensor([i])]
+
+    for want, got, eager_state, compiled_state in _run_both(_cache_step, args, calls=4):
+        torch.testing.assert_close(got, want)
+        for e, c in zip(eager_state, compiled_state):
+            torch.testing.assert_close(c, e)
+    reports = backend.reports_since(before)
+    assert reports, "nothing was compiled"
+    for r in reports:  # everything in the engine but the copies back into the inputs
+        assert set(r.unsupported) == {"aten.copy_.default"}, r.unsupported
+        assert r.unsupported["aten.copy_.default"]["count"] == 2
+
+
+def _slice_assignment(x, cache, pos):
+    cache[:, pos] = x  # index_put
+    return cache.sum(-1)
+
+
+def test_slice_assignment_at_positions():
+    before = backend.STATS["graphs"]
+
+    def args(i):
+        return torch.randn(3, 2, 5, generator=torch.Generator().manual_seed(i)), [torch.zeros(3, 8, 5)], \
+            [torch.tensor([2 * i, -1])]
+
+    for want, got, eager_state, compiled_state in _run_both(_slice_assignment, args, calls=3):
+        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(compiled_state[0], eager_state[0])
+    assert all(set(r.unsupported) == {"aten.copy_.default"} for r in backend.reports_since(before))
+
+
+class _Counter(torch.nn.Module):
+    def __init__(self, as_parameter: bool):
+        super().__init__()
+        if as_parameter:  # parameters are frozen into engine constants unless written to
+            self.calls = torch.nn.Parameter(torch.zeros(()), requires_grad=False)
+        else:
+            self.register_buffer("calls", torch.zeros(()))
+        self.linear = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        self.calls.add_(1)
+        return self.linear(x) * self.calls
+
+
+@pytest.mark.parametrize("as_parameter", [False, True])
+def test_module_state_changed_in_place_is_not_frozen(as_parameter):
+    torch.manual_seed(0)
+    model = _Counter(as_parameter).eval()
+    reference = _Counter(as_parameter).eval()
+    reference.load_state_dict(model.state_dict())
+    compiled = torch.compile(model, backend="tensorforge", options=OPTIONS)
+    x = torch.randn(2, 4)
+    with torch.no_grad():
+        for _ in range(3):
+            torch.testing.assert_close(compiled(x), reference(x))
+            assert model.calls.item() == reference.calls.item()
