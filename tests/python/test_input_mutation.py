@@ -6,7 +6,7 @@ _trace_mutating), so the caller sees the same tensors changed as in eager."""
 import pytest
 import torch
 
-from tensorforge.dynamo import backend
+from tensorforge.dynamo import backend, engine_modules
 
 OPTIONS = {"min_block_size": 1, "pass_through_build_failures": True}
 
@@ -59,6 +59,47 @@ def test_cache_and_counter_written_in_place():
     for r in reports:  # everything in the engine but the copies back into the inputs
         assert set(r.unsupported) == {"aten.copy_.default"}, r.unsupported
         assert r.unsupported["aten.copy_.default"]["count"] == 2
+    # the cache's update is written into the cache itself (the counter's add is no update)
+    assert [m.in_place for m in engine_modules()] == [{0: 1}] or \
+        sorted(len(m.in_place) for m in engine_modules()) == [1], [m.in_place for m in engine_modules()]
+
+
+def test_the_engine_writes_the_cache_itself():
+    cache, x, pos = torch.zeros(2, 6, 4), torch.randn(2, 1, 4), torch.tensor([3])
+    compiled = torch.compile(_cache_step, backend="tensorforge", dynamic=False, options=OPTIONS)
+    address = cache.data_ptr()
+    written = []
+    module = None
+    with torch.no_grad():
+        compiled(x, cache, torch.zeros(()), pos)
+        (module,) = engine_modules()
+        forward = module.forward
+
+        def spy(*args):
+            outs = forward(*args)
+            written.extend(t.data_ptr() for t in (outs if isinstance(outs, tuple) else (outs,)))
+            return outs
+        module.forward = spy
+        compiled(x * 2, cache, torch.zeros(()), torch.tensor([4]))
+    assert address in written  # one output is the cache's own memory
+    torch.testing.assert_close(cache[:, 3], x[:, 0])
+    torch.testing.assert_close(cache[:, 4], 2 * x[:, 0])
+
+
+def _functional_update(x, cache, pos):
+    return torch.ops.aten.index_put.default(cache, [None, pos], x), x * 2  # the caller's cache must not change
+
+
+def test_an_update_not_written_back_leaves_its_input_alone():
+    cache, x, pos = torch.randn(2, 6, 4), torch.randn(2, 1, 4), torch.tensor([3])
+    kept = cache.clone()
+    compiled = torch.compile(_functional_update, backend="tensorforge", dynamic=False, options=OPTIONS)
+    with torch.no_grad():
+        for _ in range(2):
+            got, want = compiled(x, cache, pos), _functional_update(x, kept, pos)
+            torch.testing.assert_close(cache, kept)
+            torch.testing.assert_close(got, want)
+    assert all(not m.in_place for m in engine_modules())
 
 
 def _slice_assignment(x, cache, pos):

@@ -28,6 +28,7 @@ from tensorforge.dynamo.report import Report, build_report
 from tensorforge.dynamo.runtime.dynamic_engine_module import DynamicEngineModule
 from tensorforge.dynamo.runtime.engine_module import EngineModule
 from tensorforge.dynamo.settings import CompilationSettings
+from tensorforge.dynamo.written_inputs import in_place_outputs
 from tensorforge.errors import InvalidArgumentError, UnsupportedError
 
 logger = logging.getLogger("tensorforge")
@@ -164,12 +165,13 @@ def _build_engines(result, settings, device: torch.device, seconds: dict, symbol
             if settings.cache_built_engines and key is not None:
                 engine_cache.store(folder, key, engine, block, settings.engine_cache_size)
         single = not isinstance(next(n for n in sub.graph.nodes if n.op == "output").args[0], (tuple, list))
+        in_place = in_place_outputs(sub, node, block.runtime_args)
         if isinstance(engine, tf.DynamicEngine):
             module = DynamicEngineModule(engine, block.inputs, block.outputs, node.target, settings.use_python_runtime,
-                                         single_output=single, device=device, max_plans=MAX_PLANS)
+                                         single_output=single, device=device, max_plans=MAX_PLANS, in_place=in_place)
         else:
             module = EngineModule(engine, block.inputs, block.outputs, node.target, settings.use_python_runtime,
-                                  single_output=single, device=device)
+                                  single_output=single, device=device, in_place=in_place)
         setattr(gm, node.target, module)
         node.args = tuple(_size_carrier(gm, node, a, device) for a in (node.args[i] for i in block.runtime_args))
         specs[node.target] = {"ops": block.op_count, "inputs": [f"{s.name}: {_type_text(s)}" for s in block.inputs],

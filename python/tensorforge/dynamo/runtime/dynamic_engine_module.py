@@ -28,8 +28,9 @@ class DynamicEngineModule(torch.nn.Module):
     def __init__(self, engine: tf.DynamicEngine, inputs: list[IOSpec], outputs: list[IOSpec], name: str,
                  use_python_runtime: bool = False, single_output: bool = False,
                  device: torch.device = torch.device("cpu"), max_plans: int = 16,
-                 separate_outputs: bool = False) -> None:
+                 separate_outputs: bool = False, in_place: dict[int, int] | None = None) -> None:
         super().__init__()
+        self.in_place = dict(in_place or {})  # {output: input} written in place (EngineModule)
         self.engine = engine
         self.inputs, self.outputs = inputs, outputs
         self.block_name = name
@@ -73,7 +74,7 @@ class DynamicEngineModule(torch.nn.Module):
                     for s, t in zip(self.outputs, [t for t in io if not t.is_input])]
             module = EngineModule(plan, ins, outs, self.block_name, self.use_python_runtime,
                                   single_output=self.single_output, device=self.device,
-                                  separate_outputs=self.separate_outputs)
+                                  separate_outputs=self.separate_outputs, in_place=self.in_place)
             self._plans[key] = module
             while len(self._plans) > self.max_plans:
                 self._plans.popitem(last=False)

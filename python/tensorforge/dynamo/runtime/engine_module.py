@@ -30,8 +30,14 @@ class EngineModule(torch.nn.Module):
 
     def __init__(self, engine: tf.Engine, inputs: list[IOSpec], outputs: list[IOSpec], name: str,
                  use_python_runtime: bool = False, single_output: bool = False,
-                 device: torch.device = torch.device("cpu"), separate_outputs: bool = False) -> None:
+                 device: torch.device = torch.device("cpu"), separate_outputs: bool = False,
+                 in_place: dict[int, int] | None = None) -> None:
         super().__init__()
+        # {output: input}: outputs written into their input's memory (dynamo/written_inputs.py), where
+        # the input is as the engine takes it (its dtype, contiguous); the others are allocated.
+        self.in_place = {k: j for k, j in (in_place or {}).items()
+                         if inputs[j].engine_dtype == inputs[j].model_dtype == outputs[k].engine_dtype ==
+                         outputs[k].model_dtype and tuple(inputs[j].shape) == tuple(outputs[k].shape)}
         self.device = device
         self.engine = engine
         self.inputs = inputs
@@ -42,7 +48,7 @@ class EngineModule(torch.nn.Module):
         self._contexts = ContextPool(engine._engine)  # one context per call in flight: thread-safe
         self._converts_outputs = any(s.engine_dtype != s.model_dtype for s in outputs)
         self.separate_outputs = separate_outputs
-        self._output_groups = _output_groups(outputs, separate_outputs)
+        self._output_groups = _output_groups(outputs, separate_outputs, set(self.in_place))
 
     def _check(self, args) -> list[torch.Tensor]:
         if len(args) != len(self.inputs):
@@ -66,6 +72,8 @@ class EngineModule(torch.nn.Module):
         ins = self._check(args)
         device = self.device
         outs = self._allocate_outputs(device)
+        for k, j in self.in_place.items():  # the input itself where _check kept it, else a new tensor
+            outs[k] = ins[j] if ins[j] is args[j] else torch.empty_like(ins[j])
         ctx = self._contexts.acquire()
         try:
             if device.type == "cuda":
@@ -87,7 +95,7 @@ class EngineModule(torch.nn.Module):
         # torch.empty and one unbind instead of 24 allocations, a host cost of several microseconds
         # each on CUDA); each is still a contiguous tensor of its own.
         outs: list = [None] * len(self.outputs)
-        for shape, dtype, slots in self._output_groups:
+        for shape, dtype, slots in self._output_groups:  # (outputs written in place are in none)
             if len(slots) == 1:
                 outs[slots[0]] = torch.empty(shape, dtype=dtype, device=device)
             else:
@@ -119,12 +127,16 @@ class EngineModule(torch.nn.Module):
 _GROUP_ALIGNMENT = 256  # bytes: each output of a group starts as aligned as the engine's own buffers
 
 
-def _output_groups(outputs: list[IOSpec], separate: bool) -> list[tuple[tuple, torch.dtype, list[int]]]:
+def _output_groups(outputs: list[IOSpec], separate: bool, skip: set[int] = frozenset()) \
+        -> list[tuple[tuple, torch.dtype, list[int]]]:
     """(shape, engine dtype, output slots) per allocation: slots of one shape and dtype together when
-    each output's size keeps the next one's start aligned (and not `separate`), else one slot each."""
+    each output's size keeps the next one's start aligned (and not `separate`), else one slot each;
+    the slots in `skip` in none."""
     groups: dict = {}
     order = []
     for i, o in enumerate(outputs):
+        if i in skip:
+            continue
         shape = tuple(o.shape)
         nbytes = math.prod(shape) * o.engine_dtype.itemsize
         key = (shape, o.engine_dtype) if nbytes and nbytes % _GROUP_ALIGNMENT == 0 and not separate else ("single", i)
