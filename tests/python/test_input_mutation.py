@@ -146,3 +146,29 @@ def test_module_state_changed_in_place_is_not_frozen(as_parameter):
         for _ in range(3):
             torch.testing.assert_close(compiled(x), reference(x))
             assert model.calls.item() == reference.calls.item()
+
+
+def test_threads_writing_their_own_caches_at_once():
+    # One compiled step called from several threads, each with its own cache and counter: each
+    # cache ends as one thread alone would leave it.
+    import concurrent.futures
+
+    compiled = torch.compile(_cache_step, backend="tensorforge", dynamic=False, options=OPTIONS)
+    steps = [torch.randn(2, 1, 4, generator=torch.Generator().manual_seed(i)) for i in range(6)]
+
+    def run(compiled_fn, seed):
+        cache, counter = torch.full((2, 6, 4), float(seed)), torch.zeros(())
+        with torch.no_grad():
+            outs = [compiled_fn(x * seed, cache, counter, torch.tensor([i])) for i, x in enumerate(steps)]
+        return cache, counter, outs
+
+    with torch.no_grad():
+        run(compiled, 1)  # compiled once before the threads start
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda seed: run(compiled, seed), range(1, 9)))
+    for seed, (cache, counter, outs) in zip(range(1, 9), results):
+        want_cache, want_counter, want_outs = run(_cache_step, seed)
+        torch.testing.assert_close(cache, want_cache)
+        torch.testing.assert_close(counter, want_counter)
+        for got, want in zip(outs, want_outs):
+            torch.testing.assert_close(got, want)
