@@ -475,3 +475,41 @@ def test_a_size_two_blocks_read_is_computed_in_each():
             torch.testing.assert_close(f(x), _size_in_two_blocks(x))
     d = _delta(before)
     assert d.get("dynamic_engines") == 2 and not d.get("dynamic_fallbacks"), d
+
+
+def _pooled(h, ids):
+    # sequence classification's pooling: each row's hidden state at its largest id; and indices on
+    # dims a slice separates (the broadcast dims go first)
+    rows = torch.arange(h.shape[0])
+    last = ids.argmax(-1)
+    return h[rows, last] * 2, h[rows, :, last.remainder(h.shape[2])]
+
+
+def test_several_indices_over_dims_whose_extents_are_sizes(dynamic_modules):
+    f = torch.compile(_pooled, backend="tensorforge", dynamic=True, options={"min_block_size": 1})
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        for b, s in ((2, 5), (3, 9), (4, 17), (2, 3)):
+            h, ids = torch.randn(b, s, 6), torch.randint(0, 100, (b, s))
+            for got, want in zip(f(h, ids), _pooled(h, ids)):
+                torch.testing.assert_close(got, want)
+    d = _delta(before)
+    assert d.get("dynamic_engines") == 1 and not d.get("dynamic_fallbacks"), d
+    assert not any(r.unsupported for r in backend.reports_since(before.get("graphs", 0)))
+
+
+def _sizes_as_values(x):
+    rows = torch.arange(x.shape[0]) % x.shape[1]  # a size as an operand
+    return x * x.shape[1] + rows[:, None], x.argmax(-1)
+
+
+def test_sizes_used_as_values_follow_each_call(dynamic_modules):
+    f = torch.compile(_sizes_as_values, backend="tensorforge", dynamic=True, options={"min_block_size": 1})
+    before = dict(backend.STATS)
+    with torch.no_grad():
+        for b, n in ((5, 3), (7, 4), (3, 9), (12, 5)):
+            x = torch.randn(b, n)
+            for got, want in zip(f(x), _sizes_as_values(x)):
+                torch.testing.assert_close(got, want)
+    d = _delta(before)
+    assert d.get("dynamic_engines") == 1 and not d.get("dynamic_fallbacks"), d

@@ -16,6 +16,7 @@ import torch
 from torch.fx import Node
 
 import tensorforge as tf
+from tensorforge.dynamo.conversion.sym_sizes import symbolic
 from tensorforge.engine_api import as_dtype
 
 _TF_TO_TORCH = {
@@ -83,9 +84,19 @@ class ConversionContext:
     def const(self, value: Any, dtype: torch.dtype | None = None, name: str = "") -> tf.Tensor:
         """A constant from a Python number, list or tensor, converted to the engine dtype of `dtype`
         (default: the value's own dtype)."""
+        if isinstance(value, torch.SymInt) and symbolic(value):  # a size (x % seq_len): its value per call
+            return self._size_value(value, dtype, name)
         t = value.detach() if isinstance(value, torch.Tensor) else torch.as_tensor(value)
         t = t.to(self.dtype_of(dtype if dtype is not None else t.dtype)).cpu().contiguous()
         return self.net.add_constant(t, name or self.name("_const"))
+
+    def _size_value(self, value: torch.SymInt, dtype: torch.dtype | None, name: str) -> tf.Tensor:
+        """A 0-d tensor holding size `value` as the call binds it (the count of a fill of that many
+        ones: the engine's layers take sizes as extents, not as values); a constant of the traced
+        value would fix the size (torch.as_tensor guards on it)."""
+        ones = self.net.add_fill([value], 1, torch.int64, name=(name or self.name("_size")) + "_ones")
+        total = self.net.add_reduce(ones, "sum", [0], keepdim=False, name=name or self.name("_size"))
+        return self.cast(total, self.dtype_of(dtype if dtype is not None else torch.int64))
 
     def cast(self, t: tf.Tensor, dtype: torch.dtype) -> tf.Tensor:
         """`t` converted to `dtype` (no layer when it already is)."""

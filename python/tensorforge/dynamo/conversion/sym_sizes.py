@@ -137,6 +137,11 @@ torch.export's range_constraints when tensorforge.save compiles an exported prog
 sizes as at least 2 yet promises the program for the user's minimum, 1 included)."""
 
 
+def traced_shape(shape) -> list[int]:
+    """A shape's extents as traced: each size at its value, without a guard on it."""
+    return [_hint(d) if isinstance(d, torch.SymInt) else int(d) for d in shape]
+
+
 def _hint(value: torch.SymInt) -> int:
     """The value a SymInt had when the graph was traced (no guard on it)."""
     hint = value.node.hint

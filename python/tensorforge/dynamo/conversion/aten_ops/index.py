@@ -1,5 +1,5 @@
 """Converters of indexing ops: index_select, embedding, gather, index.Tensor with integer index
-tensors (one, or several over a tensor of static shape; boolean masks stay in PyTorch), index_put
+tensors (one or several; boolean masks stay in PyTorch), index_put
 with one 1-D index tensor (index_copy decomposes to it), scatter (src, value, reduce),
 scatter_add and scatter_reduce (include_self=True; sum, prod, amax, amin)."""
 
@@ -36,9 +36,8 @@ def _index_tensor_ok(node, settings) -> bool:
     if len(given) == 1:
         return _index_ok(node.args[0], given[0])
     # several (CLIP's pooling: hidden[arange(batch), ids.argmax(-1)]): combined into one index over
-    # the flattened dims, whose extents must be known
-    return bool(given) and all(_index_ok(node.args[0], i) for i in given) and \
-        all(isinstance(d, int) for d in _val(node.args[0]).shape)
+    # the flattened dims, or, where their extents are sizes, taken in turn
+    return bool(given) and all(_index_ok(node.args[0], i) for i in given)
 
 
 @converter(aten.index.Tensor, capability=_index_tensor_ok)

@@ -40,6 +40,9 @@ def take_many(ctx: ConversionContext, x: tf.Tensor, shape: list[int], indices: d
         x = permute(ctx, x, dims + rest, "_indexed_first")
         shape, first = [shape[d] for d in dims] + [shape[d] for d in rest], 0
     sizes = [shape[first + i] for i in range(len(dims))]
+    if not all(isinstance(size, int) for size in sizes):  # an indexed dim's extent is a size
+        return _take_in_turn(ctx, x, shape, first, [indices[d] for d in dims],
+                             [ctx.val(ctx.node.args[1][d]) for d in dims])
     total = 1
     for size in sizes:
         total *= size
@@ -64,6 +67,34 @@ def take_many(ctx: ConversionContext, x: tf.Tensor, shape: list[int], indices: d
                                                                   name=ctx.name(f"_any_outside{k}"))
     linear = net.add_select(outside, ctx.const(total, i64), linear, name=ctx.name("_linear"))
     return net.add_gather(flat, linear, axis=first, mode="take", name=ctx.name())
+
+
+def _take_in_turn(ctx: ConversionContext, x: tf.Tensor, shape: list, first: int, indices: list[tf.Tensor],
+                  values: list) -> tf.Tensor:
+    """take_many where an indexed dim's extent is a size (a graph with symbolic shapes), so the dims
+    cannot be flattened into one of known extent: the first index takes its slices (itself broadcast
+    to the indices' common shape), then each next one gathers, at every position of that shape, one
+    element along the dim it indexes. `values` are the index tensors' FX values (their shapes)."""
+    out = list(ctx.val(ctx.node).shape)
+    common = out[first:len(out) - (len(shape) - first - len(indices))]  # the broadcast index shape
+    net = ctx.net
+
+    def spread(t: tf.Tensor, value, k: int) -> tf.Tensor:  # an index broadcast to `common`
+        lead = [1] * (len(common) - value.dim()) + list(value.shape)
+        return net.add_expand(reshape(ctx, t, lead, f"_index{k}_view"), common, name=ctx.name(f"_index{k}"))
+
+    y = net.add_gather(x, spread(indices[0], values[0], 0), axis=first, mode="take", name=ctx.name("_take"))
+    current = list(shape[:first]) + common + list(shape[first + 1:])
+    axis = first + len(common)  # where the next indexed dim is now
+    for k in range(1, len(indices)):
+        per_position = current[:axis] + [1] + current[axis + 1:]
+        view = [1] * first + common + [1] * (len(current) - first - len(common))
+        index = net.add_expand(reshape(ctx, spread(indices[k], values[k], k), view, f"_index{k}_spread"),
+                               per_position, name=ctx.name(f"_index{k}_expand"))
+        y = net.add_gather(y, index, axis=axis, mode="elements", name=ctx.name(f"_gather{k}"))
+        current = current[:axis] + current[axis + 1:]
+        y = reshape(ctx, y, current, f"_drop{k}")
+    return y
 
 
 def put(ctx: ConversionContext, x: tf.Tensor, index: tf.Tensor, values: tf.Tensor, dim: int, shape: list,

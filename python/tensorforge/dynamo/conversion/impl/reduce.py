@@ -10,6 +10,7 @@ import math
 import torch
 
 from tensorforge.dynamo.conversion.impl.nn_common import accum_dtype
+from tensorforge.dynamo.conversion.sym_sizes import traced_shape
 
 
 def axes(dim, rank: int) -> list[int]:
@@ -43,7 +44,7 @@ def arg_reduce(ctx, x, op: str, dim=None, keepdim=False):
         x = ctx.net.add_reshape(x, [-1], name=ctx.name("_flat"))
         dim = 0
     idx = ctx.net.add_arg_reduce(x, op, dim, keepdim=bool(keepdim), name=ctx.name())
-    if list(idx.shape) != out_shape:
+    if list(idx.shape) != traced_shape(out_shape):  # (a comparison with sizes themselves would fix them)
         idx = ctx.net.add_reshape(idx, out_shape, name=ctx.name("_shape"))
     return ctx.cast(idx, ctx.dtype_of(torch.int64))
 
