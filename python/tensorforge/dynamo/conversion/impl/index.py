@@ -101,17 +101,13 @@ def put(ctx: ConversionContext, x: tf.Tensor, index: tf.Tensor, values: tf.Tenso
         accumulate: bool) -> tf.Tensor:
     """x.index_put([None] * dim + [index], values, accumulate) for a 1-D index: x with the slices at
     `index` along `dim` replaced by (or, accumulating, increased by) `values`, broadcast to those
-    slices' shape; a scatter along `dim` with the index expanded to that shape. Negative indices
-    count from the end (made non-negative first, as PyTorch does)."""
+    slices' shape; a scatter along `dim` with the index expanded to that shape (whose kernels count
+    negative indices from the end, as PyTorch does)."""
     rank = len(shape)
     dtype = ctx.out_dtype()
     x, values = ctx.cast(x, dtype), ctx.cast(values, dtype)
     n = ctx.val(ctx.node.args[1][dim]).shape[0]
-    net, i64 = ctx.net, torch.int64
-    index = ctx.cast(index, i64)
-    negative = net.add_elementwise(index, ctx.const(0, i64), "lt", name=ctx.name("_negative"))
-    wrapped = net.add_elementwise(index, ctx.const(shape[dim], i64), "add", name=ctx.name("_wrapped"))
-    index = net.add_select(negative, wrapped, index, name=ctx.name("_index"))
+    net = ctx.net
     slices = list(shape[:dim]) + [n] + list(shape[dim + 1:])
     index = reshape(ctx, index, [1] * dim + [n] + [1] * (rank - dim - 1), "_index_view")
     index = net.add_expand(index, slices, name=ctx.name("_index_expand"))
