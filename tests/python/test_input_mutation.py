@@ -172,3 +172,26 @@ def test_threads_writing_their_own_caches_at_once():
         torch.testing.assert_close(counter, want_counter)
         for got, want in zip(outs, want_outs):
             torch.testing.assert_close(got, want)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_cuda_cache_written_in_place_across_steps(dtype):
+    # The decode step on the GPU: the engine (captured as a CUDA graph after its first call) writes
+    # into the cache tensor's own memory at each step's position; cache and outputs as eager's.
+    device = torch.device("cuda")
+    compiled = torch.compile(_cache_step, backend="tensorforge", dynamic=False, options=OPTIONS)
+    cache, counter = torch.zeros(2, 8, 4, device=device, dtype=dtype), torch.zeros((), device=device, dtype=dtype)
+    want_cache, want_counter = cache.clone(), counter.clone()
+    address = cache.data_ptr()
+    with torch.no_grad():
+        for i in range(8):
+            x = torch.randn(2, 1, 4, generator=torch.Generator().manual_seed(i)).to(device, dtype)
+            pos = torch.tensor([i], device=device)
+            got = compiled(x, cache, counter, pos)
+            want = _cache_step(x, want_cache, want_counter, pos)
+            torch.testing.assert_close(got, want)
+            torch.testing.assert_close(cache, want_cache)
+            torch.testing.assert_close(counter, want_counter)
+    assert cache.data_ptr() == address
+    assert sorted(len(m.in_place) for m in engine_modules()) == [1]
