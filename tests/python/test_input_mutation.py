@@ -190,8 +190,9 @@ def test_cuda_cache_written_in_place_across_steps(dtype):
             pos = torch.tensor([i], device=device)
             got = compiled(x, cache, counter, pos)
             want = _cache_step(x, want_cache, want_counter, pos)
-            torch.testing.assert_close(got, want)
-            torch.testing.assert_close(cache, want_cache)
+            # (float16: the engine's softmax computes in float32 and rounds once; the cache is copied exactly)
+            torch.testing.assert_close(got, want, **({} if dtype == torch.float32 else dict(atol=5e-3, rtol=5e-3)))
+            torch.testing.assert_close(cache, want_cache, atol=0, rtol=0)
             torch.testing.assert_close(counter, want_counter)
     assert cache.data_ptr() == address
     assert sorted(len(m.in_place) for m in engine_modules()) == [1]
