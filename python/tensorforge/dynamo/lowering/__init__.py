@@ -156,6 +156,11 @@ def _trace_mutating(gm: GraphModule, example_inputs) -> GraphModule:
                                            decompositions=decomposition_table())
     if signature.buffers_to_mutate or signature.parameters_to_mutate or signature.input_tokens:
         raise UnsupportedError("the graph changes module state in place or orders side effects with tokens")
+    if any(n.target in _TRAINING_NORMS for n in aten_gm.graph.nodes):
+        # (their functional forms' metadata give the new statistics another dtype than the kernels
+        # return in float16: an engine reading them would refuse the call)
+        raise UnsupportedError("a batch norm in training mode updates its running statistics: the graph runs "
+                               "in PyTorch")
     mutated = signature.user_inputs_to_mutate  # output name -> input name, the outputs first in this order
     graph = aten_gm.graph
     placeholders = {n.name: n for n in graph.nodes if n.op == "placeholder"}
@@ -172,6 +177,11 @@ def _trace_mutating(gm: GraphModule, example_inputs) -> GraphModule:
     graph.lint()
     aten_gm.recompile()
     return aten_gm
+
+
+_TRAINING_NORMS = {getattr(torch.ops.aten, name).default for name in
+                   ("_batch_norm_with_update_functional", "_native_batch_norm_legit_functional")
+                   if hasattr(torch.ops.aten, name)}
 
 
 def _changed_positions(aten_gm: GraphModule) -> set[int]:
