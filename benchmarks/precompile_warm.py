@@ -24,6 +24,7 @@ otherwise fail to load their entries).
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import tempfile
@@ -64,16 +65,16 @@ def compile_once(name: str, batch: int, precompile: bool, save: bool, device: st
     from torch._dynamo.utils import counters
     from tensorforge.dynamo.backend import reports_since
 
-    stages = {}  # the backend's seconds per stage, over the graphs it compiled in this process
+    stages = collections.Counter()  # the backend's seconds per stage, over the graphs compiled here
     for report in reports_since(graphs):
-        for stage, s in report.seconds.items():
-            stages[stage] = round(stages.get(stage, 0.0) + s, 3)
+        stages.update(report.seconds)
 
     out = model_zoo.first_tensor(out).float()
     return {"seconds": round(seconds, 3), "first_output_s": round(timings["first_output_s"], 3),
             "dynamo_first_use_s": round(first, 3),
             "dynamo_cache": dict(counters.get("dynamo_cache", {})), "graphs_compiled": STATS["graphs"] - graphs,
-            "captured": dict(counters["stats"]).get("unique_graphs", 0), "backend_stages_s": stages,
+            "captured": dict(counters["stats"]).get("unique_graphs", 0),
+            "backend_stages_s": {k: round(v, 3) for k, v in stages.items()},
             "out_head": out.flatten()[:64].tolist(), "out_abs_sum": out.abs().sum().item()}
 
 

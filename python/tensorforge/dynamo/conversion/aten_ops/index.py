@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from tensorforge.dynamo.conversion.impl import index as impl
+from tensorforge.dynamo.conversion.impl.nn_common import arg, node_arg
 from tensorforge.dynamo.conversion.registry import converter
 
 aten = torch.ops.aten
@@ -91,7 +92,7 @@ def _index_put_ok(node, settings) -> bool:
         return False
     (dim, index), = given
     xv, iv = _val(x), _val(index)
-    accumulate = node.args[3] if len(node.args) > 3 else node.kwargs.get("accumulate", False)
+    accumulate = node_arg(node, 3, "accumulate", False)
     if iv.dtype not in impl.INDEX_DTYPES or iv.dim() != 1 or (accumulate and xv.dtype == torch.bool):
         return False
     slices = list(xv.shape[:dim]) + [iv.shape[0]] + list(xv.shape[dim + 1:])
@@ -104,8 +105,8 @@ def _index_put_ok(node, settings) -> bool:
 @converter(aten.index_put.default, capability=_index_put_ok)
 def aten_ops_index_put(ctx, node, args, kwargs):
     dim = next(d for d, i in enumerate(node.args[1]) if i is not None)
-    accumulate = args[3] if len(args) > 3 else kwargs.get("accumulate", False)
-    return impl.put(ctx, args[0], args[1][dim], args[2], dim, list(_val(node.args[0]).shape), bool(accumulate))
+    return impl.put(ctx, args[0], args[1][dim], args[2], dim, list(_val(node.args[0]).shape),
+                    bool(arg(args, kwargs, 3, "accumulate", False)))
 
 
 @converter(aten.scatter.src, aten.scatter.value, aten.scatter.reduce, aten.scatter.value_reduce,

@@ -129,8 +129,9 @@ def _slice_ok(node, settings) -> bool:
     # Bounds may be sizes of a graph with symbolic shapes (BERT's token_type_ids[:, :seq_length]):
     # the engine evaluates them per call.
     step = node_arg(node, 4, "step", 1)
+    bounds = (node_arg(node, 2, "start"), node_arg(node, 3, "end"))
     return len(_shape(node)) >= 1 and isinstance(step, int) and step >= 1 and all(
-        v is None or isinstance(v, int) or size_node(v) for v in (node_arg(node, 2, "start"), node_arg(node, 3, "end")))
+        v is None or isinstance(v, int) or size_node(v) for v in bounds)
 
 
 @converter(aten.slice.Tensor, aten.slice_copy.Tensor, capability=_slice_ok)

@@ -1,6 +1,7 @@
 """Indexing builders: take-gathers (index_select, embedding, x[idx] with one index tensor, and with
-several, whose dims flatten into one read by one combined index), element gathers (torch.gather) and scatters (scatter, scatter_add, scatter_reduce with
-include_self=True), a scalar src becoming a constant expanded to the index's shape."""
+several: their dims flattened and read by one combined index, or taken in turn), element gathers
+(torch.gather), scatters (scatter, scatter_add, scatter_reduce with include_self=True; a scalar src
+becoming a constant expanded to the index's shape) and index_put at one index tensor."""
 
 from __future__ import annotations
 
@@ -24,14 +25,16 @@ def take(ctx: ConversionContext, x: tf.Tensor, index: tf.Tensor, dim: int, rank:
 
 def take_many(ctx: ConversionContext, x: tf.Tensor, shape: list[int], indices: dict[int, tf.Tensor]) -> tf.Tensor:
     """x[idx_a, ..., idx_b] with index tensors at dims `indices` (dim -> index tensor; two or more,
-    broadcast together; x of static `shape`), as PyTorch indexes: the broadcast index shape replaces the
-    indexed dims where they are adjacent, and goes first where a sliced dim separates them.
+    broadcast together; `shape` is x's, sizes where symbolic), as PyTorch indexes: the broadcast
+    index shape replaces the indexed dims where they are adjacent, and goes first where a sliced dim
+    separates them.
 
-    The indexed dims are moved together (a transpose, only where they are not adjacent) and flattened
-    into one, and the index tensors are combined into one index into it (each made non-negative
-    first). An index out of its own dim's range makes the combined index out of range as well (the
-    flattened extent), so the gather fails on it (or, on CUDA, writes 0) exactly as a one-index take
-    does, instead of reading another dim's element."""
+    The indexed dims are moved together (a transpose, only where they are not adjacent) and, where
+    their extents are known, flattened into one (else _take_in_turn), and the index tensors are
+    combined into one index into it (each made non-negative first). An index out of its own dim's
+    range makes the combined index out of range as well (the flattened extent), so the gather fails
+    on it (or, on CUDA, writes 0) exactly as a one-index take does, instead of reading another dim's
+    element."""
     dims = sorted(indices)
     rank = len(shape)
     first = dims[0]
